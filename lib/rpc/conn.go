@@ -1,0 +1,201 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// maxInflight bounds the calls pipelined on one connection.
+const maxInflight = 1024
+
+// Conn is a client connection. Calls from many goroutines are pipelined on
+// it: requests are written in call order and responses matched in order.
+type Conn struct {
+	nc       net.Conn
+	maxFrame int
+
+	wmu     sync.Mutex // orders writes and the pending queue together
+	bw      *bufio.Writer
+	pending chan *call
+
+	closeOnce sync.Once
+	done      chan struct{}
+	err       error // why the connection closed; set before done closes
+}
+
+type call struct {
+	resp *zppb.Response
+	err  error
+	done chan struct{}
+}
+
+// Dial connects to addr. maxFrame <= 0 means DefaultMaxFrameSize.
+func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial %s: %w", ErrTransport, addr, err)
+	}
+	if maxFrame <= 0 {
+		maxFrame = DefaultMaxFrameSize
+	}
+	c := &Conn{
+		nc:       nc,
+		maxFrame: maxFrame,
+		bw:       bufio.NewWriterSize(nc, 64<<10),
+		pending:  make(chan *call, maxInflight),
+		done:     make(chan struct{}),
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// Call sends req and waits for its response. Errors are transport errors
+// only; the response's code says how the request went. When ctx ends first
+// the connection is closed, because the stream can no longer be trusted to
+// be in step.
+func (c *Conn) Call(ctx context.Context, req *zppb.Request) (*zppb.Response, error) {
+	if dl, ok := ctx.Deadline(); ok && req.TimeoutMs == 0 {
+		if ms := time.Until(dl).Milliseconds(); ms > 0 {
+			req.TimeoutMs = ms
+		}
+	}
+	payload, err := proto.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: marshal: %w", err)
+	}
+	if len(payload) > c.maxFrame {
+		return nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, len(payload), c.maxFrame)
+	}
+	cl := &call{done: make(chan struct{})}
+	if err := c.send(ctx, payload, cl); err != nil {
+		return nil, err
+	}
+	select {
+	case <-cl.done:
+		return cl.resp, cl.err
+	case <-ctx.Done():
+		c.closeWith(fmt.Errorf("%w: call abandoned: %w", ErrTransport, ctx.Err()))
+		return nil, fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
+	}
+}
+
+func (c *Conn) send(ctx context.Context, payload []byte, cl *call) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
+	select {
+	case c.pending <- cl:
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
+	}
+	dl, _ := ctx.Deadline()
+	c.nc.SetWriteDeadline(dl)
+	err := WriteFrame(c.bw, payload, c.maxFrame)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		// The call is queued; closing fails it and every later one.
+		c.closeWith(fmt.Errorf("%w: write to %s: %w", ErrTransport, c.nc.RemoteAddr(), err))
+	}
+	return nil
+}
+
+func (c *Conn) readLoop() {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var buf []byte
+	for {
+		var err error
+		buf, err = ReadFrame(br, buf, c.maxFrame)
+		if err != nil {
+			c.closeWith(fmt.Errorf("%w: read from %s: %w", ErrTransport, c.nc.RemoteAddr(), err))
+			break
+		}
+		var cl *call
+		select {
+		case cl = <-c.pending:
+		default:
+			c.closeWith(fmt.Errorf("%w: unsolicited response from %s", ErrTransport, c.nc.RemoteAddr()))
+		}
+		if cl == nil {
+			break
+		}
+		resp := &zppb.Response{}
+		if err := proto.Unmarshal(buf, resp); err != nil {
+			cl.err = fmt.Errorf("%w: response from %s does not parse: %w", ErrTransport, c.nc.RemoteAddr(), err)
+		} else {
+			cl.resp = resp
+		}
+		close(cl.done)
+	}
+	// Fail whatever is still queued. Senders hold wmu while queueing and see
+	// done closed, so nothing is queued after this drain.
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for {
+		select {
+		case cl := <-c.pending:
+			cl.err = c.err
+			close(cl.done)
+		default:
+			return
+		}
+	}
+}
+
+func (c *Conn) closeWith(err error) {
+	c.closeOnce.Do(func() {
+		c.err = err
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+// Close closes the connection; calls in flight fail with ErrClosed.
+func (c *Conn) Close() error {
+	c.closeWith(ErrClosed)
+	return nil
+}
+
+// Closed reports whether the connection can no longer be used.
+func (c *Conn) Closed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Err returns why the connection closed, or nil while it is open.
+func (c *Conn) Err() error {
+	if c.Closed() {
+		return c.err
+	}
+	return nil
+}
+
+// IsTransport reports whether err came from the connection rather than from
+// the server's answer: the request may or may not have been applied.
+func IsTransport(err error) bool {
+	return errors.Is(err, ErrTransport) || errors.Is(err, ErrClosed)
+}
