@@ -1,0 +1,311 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Options configures a Cluster.
+type Options struct {
+	// Metas is the number of meta servers; default 3.
+	Metas int
+	// Nodes is the number of node servers; default 3.
+	Nodes int
+	// MetaArgs and NodeArgs are extra flags for every zpmeta and zpnode.
+	MetaArgs, NodeArgs []string
+	// StartTimeout bounds waiting for a leader and for nodes to be UP;
+	// default 60s.
+	StartTimeout time.Duration
+}
+
+// Cluster is a set of real zpmeta and zpnode processes on 127.0.0.1.
+type Cluster struct {
+	t     testing.TB
+	opts  Options
+	dir   string
+	bin   string
+	Metas []*Process
+	Nodes []*Process
+	pool  *rpc.Pool
+}
+
+// Start starts the cluster and waits until the meta group has a leader and
+// every node is UP. The test's cleanup kills every process.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Metas <= 0 {
+		opts.Metas = 3
+	}
+	if opts.Nodes < 0 {
+		opts.Nodes = 0
+	} else if opts.Nodes == 0 {
+		opts.Nodes = 3
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 60 * time.Second
+	}
+	bin, err := binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), bin: bin, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})}
+	t.Cleanup(c.cleanup)
+
+	metaAddrs := freeAddrs(t, opts.Metas)
+	for i, addr := range metaAddrs {
+		name := fmt.Sprintf("zpmeta-%d", i+1)
+		args := append([]string{
+			"--addr", addr, "--peers", strings.Join(metaAddrs, ","),
+			"--data", filepath.Join(c.dir, name), "--log-level", "debug",
+		}, opts.MetaArgs...)
+		p := newProcess(filepath.Join(bin, "zpmeta"), c.dir, name, addr, args)
+		c.Metas = append(c.Metas, p)
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.StartTimeout)
+	defer cancel()
+	if _, err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range opts.Nodes {
+		c.addNode()
+	}
+	if err := c.WaitNodesUp(ctx, c.NodeAddrs()...); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// AddNode starts one more node and waits until meta has it UP.
+func (c *Cluster) AddNode() *Process {
+	c.t.Helper()
+	p := c.addNode()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.StartTimeout)
+	defer cancel()
+	if err := c.WaitNodesUp(ctx, p.Addr); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+func (c *Cluster) addNode() *Process {
+	c.t.Helper()
+	addr := freeAddrs(c.t, 1)[0]
+	name := fmt.Sprintf("zpnode-%d", len(c.Nodes)+1)
+	args := append([]string{
+		"--addr", addr, "--meta", strings.Join(c.MetaAddrs(), ","),
+		"--data", filepath.Join(c.dir, name), "--log-level", "debug",
+		"--ping-interval", "200ms",
+	}, c.opts.NodeArgs...)
+	p := newProcess(filepath.Join(c.bin, "zpnode"), c.dir, name, addr, args)
+	c.Nodes = append(c.Nodes, p)
+	if err := p.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
+}
+
+// MetaAddrs are the meta servers' addresses.
+func (c *Cluster) MetaAddrs() []string { return addrs(c.Metas) }
+
+// NodeAddrs are the nodes' addresses.
+func (c *Cluster) NodeAddrs() []string { return addrs(c.Nodes) }
+
+// NodeByAddr returns the node listening on addr, or nil.
+func (c *Cluster) NodeByAddr(addr string) *Process {
+	for _, p := range c.Nodes {
+		if p.Addr == addr {
+			return p
+		}
+	}
+	return nil
+}
+
+func addrs(ps []*Process) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Addr
+	}
+	return out
+}
+
+// Call sends one request to addr and returns the response, or the response's
+// code as an error.
+func (c *Cluster) Call(ctx context.Context, addr string, req *zppb.Request) (*zppb.Response, error) {
+	resp, err := c.pool.Call(ctx, addr, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp, status.FromResponse(resp)
+}
+
+// WaitLeader returns the index in Metas of the member a running member
+// names as leader, polling until ctx ends.
+func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
+	var last error
+	for {
+		for _, p := range c.Metas {
+			if !p.Running() {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			resp, err := c.Call(cctx, p.Addr, &zppb.Request{Cmd: &zppb.Request_ListMeta{ListMeta: &zppb.ListMetaRequest{}}})
+			cancel()
+			if err != nil {
+				last = err
+				continue
+			}
+			leader := resp.GetListMeta().GetLeader()
+			for i, m := range c.Metas {
+				if m.Addr == leader && m.Running() {
+					return i, nil
+				}
+			}
+			last = fmt.Errorf("%s reports leader %q", p.Name, leader)
+		}
+		if err := pollWait(ctx); err != nil {
+			return -1, fmt.Errorf("testcluster: no meta leader: %w (last: %v)", err, last)
+		}
+	}
+}
+
+// WaitNodesUp polls meta until every node in addrs is UP.
+func (c *Cluster) WaitNodesUp(ctx context.Context, addrs ...string) error {
+	return c.waitNodes(ctx, zppb.NodeState_UP, addrs)
+}
+
+// WaitNodesDown polls meta until every node in addrs is DOWN.
+func (c *Cluster) WaitNodesDown(ctx context.Context, addrs ...string) error {
+	return c.waitNodes(ctx, zppb.NodeState_DOWN, addrs)
+}
+
+func (c *Cluster) waitNodes(ctx context.Context, want zppb.NodeState, addrs []string) error {
+	var last error
+	for {
+		nodes, err := c.ListNodes(ctx)
+		if err == nil {
+			state := make(map[string]zppb.NodeState, len(nodes))
+			for _, n := range nodes {
+				state[n.Addr] = n.State
+			}
+			missing := []string{}
+			for _, a := range addrs {
+				if state[a] != want {
+					missing = append(missing, fmt.Sprintf("%s=%v", a, state[a]))
+				}
+			}
+			if len(missing) == 0 {
+				return nil
+			}
+			last = fmt.Errorf("not %v: %s", want, strings.Join(missing, ", "))
+		} else {
+			last = err
+		}
+		if err := pollWait(ctx); err != nil {
+			return fmt.Errorf("testcluster: waiting for nodes %v: %w (last: %v)", want, err, last)
+		}
+	}
+}
+
+// ListNodes asks the running meta servers in turn for the node list.
+func (c *Cluster) ListNodes(ctx context.Context) ([]*zppb.Node, error) {
+	resp, err := c.CallMeta(ctx, &zppb.Request{Cmd: &zppb.Request_ListNodes{ListNodes: &zppb.ListNodesRequest{}}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetListNodes().GetNodes(), nil
+}
+
+// CallMeta sends req to the running meta servers in turn until one answers
+// without a transport error.
+func (c *Cluster) CallMeta(ctx context.Context, req *zppb.Request) (*zppb.Response, error) {
+	var last error = fmt.Errorf("testcluster: no meta server running")
+	for _, p := range c.Metas {
+		if !p.Running() {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		resp, err := c.Call(cctx, p.Addr, req)
+		cancel()
+		if err == nil || !rpc.IsTransport(err) {
+			return resp, err
+		}
+		last = err
+	}
+	return nil, last
+}
+
+// pollWait waits one poll interval or until ctx ends.
+func pollWait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(50 * time.Millisecond):
+		return nil
+	}
+}
+
+// Poll calls cond every 50ms until it returns nil or timeout passes, and
+// fails the test with cond's last error then.
+func Poll(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if pollWait(ctx) != nil {
+			t.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+	}
+}
+
+func (c *Cluster) cleanup() {
+	for _, p := range append(append([]*Process{}, c.Nodes...), c.Metas...) {
+		if err := p.Kill(); err != nil {
+			c.t.Logf("%v", err)
+		}
+	}
+	c.pool.Close()
+	if c.t.Failed() || os.Getenv("ZP_TEST_LOGS") != "" {
+		for _, p := range append(append([]*Process{}, c.Metas...), c.Nodes...) {
+			c.t.Logf("---- last lines of %s (%s) ----\n%s", p.Name, p.Addr, p.LogTail(40))
+		}
+	}
+}
+
+// freeAddrs returns n distinct 127.0.0.1 addresses whose ports were free a
+// moment ago.
+func freeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	out := make([]string, n)
+	for i := range out {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out[i] = ln.Addr().String()
+	}
+	return out
+}

@@ -1,0 +1,165 @@
+package testcluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Process is one zpmeta or zpnode process. It can be stopped and started
+// again with the same address and data directory.
+type Process struct {
+	Name    string
+	Addr    string
+	DataDir string
+	LogPath string
+	bin     string
+	args    []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// Start starts the process; it is an error when it is running.
+func (p *Process) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd != nil {
+		return fmt.Errorf("testcluster: %s is running", p.Name)
+	}
+	logf, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Kill the child if the test binary dies without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("testcluster: start %s: %w", p.Name, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	p.cmd, p.exited = cmd, exited
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to exit: a crash.
+func (p *Process) Kill() error { return p.stop(syscall.SIGKILL, 10*time.Second) }
+
+// Stop sends SIGTERM and waits for a graceful exit, killing it after 20s.
+func (p *Process) Stop() error {
+	err := p.stop(syscall.SIGTERM, 20*time.Second)
+	if err != nil {
+		return errors.Join(err, p.Kill())
+	}
+	return nil
+}
+
+func (p *Process) stop(sig syscall.Signal, wait time.Duration) error {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	// A paused process cannot act on SIGTERM.
+	cmd.Process.Signal(syscall.SIGCONT)
+	cmd.Process.Signal(sig)
+	select {
+	case <-exited:
+	case <-time.After(wait):
+		return fmt.Errorf("testcluster: %s did not exit %v after %v", p.Name, wait, sig)
+	}
+	p.mu.Lock()
+	if p.cmd == cmd {
+		p.cmd, p.exited = nil, nil
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Restart kills the process and starts it again.
+func (p *Process) Restart() error {
+	if err := p.Kill(); err != nil {
+		return err
+	}
+	return p.Start()
+}
+
+// Pause stops the process with SIGSTOP: it holds its sockets but answers
+// nothing, like a hung machine.
+func (p *Process) Pause() error { return p.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused process.
+func (p *Process) Resume() error { return p.signal(syscall.SIGCONT) }
+
+func (p *Process) signal(sig syscall.Signal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return fmt.Errorf("testcluster: %s is not running", p.Name)
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Running reports whether the process was started and has not exited.
+func (p *Process) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Pid is the process id, 0 when not running.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// LogTail returns the last n lines of the process's log.
+func (p *Process) LogTail(n int) string {
+	data, err := os.ReadFile(p.LogPath)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func newProcess(bin, dir, name, addr string, args []string) *Process {
+	return &Process{
+		Name:    name,
+		Addr:    addr,
+		DataDir: filepath.Join(dir, name),
+		LogPath: filepath.Join(dir, name+".log"),
+		bin:     bin,
+		args:    args,
+	}
+}
