@@ -1,0 +1,405 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"github.com/linxGnu/grocksdb"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// DB is the RocksDB instance of one partition replica. Its methods are
+// safe for concurrent use; Apply calls are serialized internally.
+type DB struct {
+	dir    string
+	logger *slog.Logger
+	shared *Shared // nil when opened without one
+
+	db     *grocksdb.DB
+	ropts  *grocksdb.Options // must outlive db: RocksDB keeps pointers into it (the compaction filter)
+	ro     *grocksdb.ReadOptions
+	wo     *grocksdb.WriteOptions
+	expiry *expiryClock
+
+	// closeMu keeps Close from freeing the C objects under a running call:
+	// every call holds it shared, Close exclusively.
+	closeMu sync.RWMutex
+	closed  bool
+
+	applyMu     sync.Mutex
+	appliedLSN  uint64
+	appliedTerm uint64
+}
+
+// Open opens the DB in dir, creating it if needed, and reads its applied
+// position. A directory can be open only once at a time (ErrInUse within
+// this process; RocksDB's lock file across processes).
+func Open(dir string, opts Options) (*DB, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := registerDir(abs); err != nil {
+		return nil, err
+	}
+	if opts.Shared != nil {
+		if err := opts.Shared.acquire(); err != nil {
+			unregisterDir(abs)
+			return nil, err
+		}
+	}
+	d, err := open(abs, opts)
+	if err != nil {
+		if opts.Shared != nil {
+			opts.Shared.release()
+		}
+		unregisterDir(abs)
+		return nil, err
+	}
+	d.logger.Info("engine: opened", "applied_lsn", d.appliedLSN, "applied_term", d.appliedTerm)
+	return d, nil
+}
+
+func open(dir string, opts Options) (*DB, error) {
+	ropts, expiry, err := newRocksOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := grocksdb.OpenDb(ropts, dir)
+	if err != nil {
+		ropts.Destroy()
+		return nil, fmt.Errorf("engine: opening %s: %w", dir, err)
+	}
+	d := &DB{
+		dir:    dir,
+		logger: opts.Logger.With("db", dir),
+		shared: opts.Shared,
+		db:     rdb,
+		ropts:  ropts,
+		ro:     grocksdb.NewDefaultReadOptions(),
+		wo:     grocksdb.NewDefaultWriteOptions(),
+		expiry: expiry,
+	}
+	if err := d.loadMeta(); err != nil {
+		d.free()
+		return nil, err
+	}
+	return d, nil
+}
+
+// newRocksOptions builds the RocksDB options of one DB.
+func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
+	o := grocksdb.NewDefaultOptions()
+	o.SetCreateIfMissing(true)
+	o.SetMaxOpenFiles(opts.MaxOpenFiles)
+	o.SetWriteBufferSize(opts.MemtableSize)
+	o.SetDbWriteBufferSize(0)
+	o.SetLevelCompactionDynamicLevelBytes(true)
+	o.SetCompression(grocksdb.LZ4Compression)
+	o.SetBottommostCompression(grocksdb.ZSTDCompression)
+	o.SetMaxLogFileSize(16 << 20)
+	o.SetKeepLogFileNum(4)
+
+	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
+	bbto.SetBlockSize(16 << 10)
+	bbto.SetFilterPolicy(grocksdb.NewBloomFilterFull(10))
+	bbto.SetFormatVersion(5)
+	if s := opts.Shared; s != nil {
+		// Index and filter blocks go in the shared cache too, so that the
+		// cache size bounds them instead of them growing with the data.
+		bbto.SetBlockCache(s.cache)
+		bbto.SetCacheIndexAndFilterBlocks(true)
+		bbto.SetPinL0FilterAndIndexBlocksInCache(true)
+		o.SetMaxBackgroundJobs(s.opts.BackgroundJobs)
+	}
+	o.SetBlockBasedTableFactory(bbto) // copies the table options
+	bbto.Destroy()
+
+	expiry := newExpiryFilter()
+	o.SetCompactionFilter(expiry.filter) // o owns it from here on
+
+	if s := opts.Shared; s != nil {
+		if err := s.wbm.attach(o, opts.MemtableSize, 0); err != nil {
+			o.Destroy()
+			return nil, nil, err
+		}
+	}
+	return o, expiry.clock, nil
+}
+
+// loadMeta reads the applied position and checks the layout version.
+func (d *DB) loadMeta() error {
+	format, err := d.getRaw(keyFormat)
+	if err != nil {
+		return err
+	}
+	switch {
+	case format == nil:
+		if err := d.db.Put(d.wo, keyFormat, encodeUint64(layoutVersion)); err != nil {
+			return fmt.Errorf("engine: writing layout version: %w", err)
+		}
+	default:
+		v, err := decodeUint64(format, keyFormat)
+		if err != nil {
+			return err
+		}
+		if v != layoutVersion {
+			return fmt.Errorf("%w: layout version %d, this build reads %d", ErrCorrupt, v, layoutVersion)
+		}
+	}
+	d.appliedTerm, d.appliedLSN, err = readApplied(d.db, d.ro)
+	return err
+}
+
+// readApplied reads the applied position from db.
+func readApplied(db *grocksdb.DB, ro *grocksdb.ReadOptions) (term, lsn uint64, err error) {
+	b, err := db.GetBytes(ro, keyApplied)
+	if err != nil {
+		return 0, 0, fmt.Errorf("engine: reading %s: %w", keyApplied, err)
+	}
+	return decodeApplied(b)
+}
+
+// getRaw returns a copy of the value stored under a RocksDB key, or nil.
+func (d *DB) getRaw(key []byte) ([]byte, error) {
+	b, err := d.db.GetBytes(d.ro, key)
+	if err != nil {
+		return nil, fmt.Errorf("engine: get: %w", err)
+	}
+	return b, nil
+}
+
+// Close closes the DB. It waits for calls in progress.
+func (d *DB) Close() error {
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	d.closed = true
+	d.free()
+	if d.shared != nil {
+		d.shared.release()
+	}
+	unregisterDir(d.dir)
+	d.logger.Info("engine: closed")
+	return nil
+}
+
+// free releases the C objects; the DB must not be used afterwards.
+func (d *DB) free() {
+	d.db.Close()
+	d.ro.Destroy()
+	d.wo.Destroy()
+	d.ropts.Destroy() // after db.Close: it owns the compaction filter
+	d.expiry = nil
+}
+
+// enter starts a call; the caller must call d.closeMu.RUnlock when done.
+func (d *DB) enter() error {
+	d.closeMu.RLock()
+	if d.closed {
+		d.closeMu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+// Dir returns the DB's directory.
+func (d *DB) Dir() string { return d.dir }
+
+// Get returns the value of key and its expiry (unix ms, 0 = never), or
+// ErrNotFound if key is absent or expired at nowMs. The value is a copy
+// the caller owns.
+func (d *DB) Get(key []byte, nowMs int64) (value []byte, expireAtMs int64, err error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, err
+	}
+	if err := d.enter(); err != nil {
+		return nil, 0, err
+	}
+	defer d.closeMu.RUnlock()
+	h, err := d.db.GetPinned(d.ro, dataKey(key))
+	if err != nil {
+		return nil, 0, fmt.Errorf("engine: get: %w", err)
+	}
+	defer h.Destroy()
+	if !h.Exists() {
+		return nil, 0, ErrNotFound
+	}
+	user, exp, err := decodeValue(h.Data())
+	if err != nil {
+		return nil, 0, fmt.Errorf("key %q: %w", key, err)
+	}
+	if expired(exp, nowMs) {
+		return nil, 0, ErrNotFound
+	}
+	return append(make([]byte, 0, len(user)), user...), exp, nil
+}
+
+// Expired reports whether key is stored but expired at nowMs. The node
+// calls it under its write lock before logging a sweep delete for a key
+// ExpiredKeys returned, since the key may have been rewritten meanwhile.
+func (d *DB) Expired(key []byte, nowMs int64) (bool, error) {
+	if err := checkKey(key); err != nil {
+		return false, err
+	}
+	if err := d.enter(); err != nil {
+		return false, err
+	}
+	defer d.closeMu.RUnlock()
+	h, err := d.db.GetPinned(d.ro, dataKey(key))
+	if err != nil {
+		return false, fmt.Errorf("engine: get: %w", err)
+	}
+	defer h.Destroy()
+	if !h.Exists() {
+		return false, nil
+	}
+	_, exp, err := decodeValue(h.Data())
+	if err != nil {
+		return false, fmt.Errorf("key %q: %w", key, err)
+	}
+	return expired(exp, nowMs), nil
+}
+
+// Apply applies the binlog record at (term, lsn): all its mutations and
+// the new applied position, in one atomic RocksDB write. lsn must be above
+// the applied LSN and term at least the applied term, else ErrOutOfOrder;
+// a record with a bad mutation (empty or oversized key, negative expiry,
+// unknown kind) is rejected whole with ErrInvalidArgument. A nil or empty
+// record only moves the applied position.
+func (d *DB) Apply(lsn, term uint64, rec *zppb.WriteRecord) error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	defer d.closeMu.RUnlock()
+
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	for i, m := range rec.GetMutations() {
+		key := m.GetKey()
+		if err := checkKey(key); err != nil {
+			return fmt.Errorf("lsn %d mutation %d: %w", lsn, i, err)
+		}
+		switch m.GetKind() {
+		case zppb.Mutation_PUT:
+			if m.GetExpireAtMs() < 0 {
+				return fmt.Errorf("%w: lsn %d mutation %d: negative expiry %d",
+					ErrInvalidArgument, lsn, i, m.GetExpireAtMs())
+			}
+			wb.Put(dataKey(key), encodeValue(m.GetValue(), m.GetExpireAtMs()))
+		case zppb.Mutation_DELETE:
+			wb.Delete(dataKey(key))
+		default:
+			return fmt.Errorf("%w: lsn %d mutation %d: unknown kind %v", ErrInvalidArgument, lsn, i, m.GetKind())
+		}
+	}
+	wb.Put(keyApplied, encodeApplied(term, lsn))
+
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if lsn <= d.appliedLSN {
+		return fmt.Errorf("%w: lsn %d, applied %d", ErrOutOfOrder, lsn, d.appliedLSN)
+	}
+	if term < d.appliedTerm {
+		return fmt.Errorf("%w: lsn %d has term %d, applied term %d", ErrOutOfOrder, lsn, term, d.appliedTerm)
+	}
+	if err := d.db.Write(d.wo, wb); err != nil {
+		return fmt.Errorf("engine: apply lsn %d: %w", lsn, err)
+	}
+	d.appliedLSN, d.appliedTerm = lsn, term
+	return nil
+}
+
+// Applied returns the position of the last applied binlog record, (0, 0)
+// for a new DB.
+func (d *DB) Applied() (term, lsn uint64) {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	return d.appliedTerm, d.appliedLSN
+}
+
+// Flush writes the memtables to table files and waits for it.
+func (d *DB) Flush() error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	defer d.closeMu.RUnlock()
+	fo := grocksdb.NewDefaultFlushOptions()
+	defer fo.Destroy()
+	fo.SetWait(true)
+	if err := d.db.Flush(fo); err != nil {
+		return fmt.Errorf("engine: flush: %w", err)
+	}
+	return nil
+}
+
+// Compact compacts the whole key space down to the last level, dropping
+// expired values and deleted keys on the way. It is expensive; it exists
+// for operators and tests.
+func (d *DB) Compact() error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	defer d.closeMu.RUnlock()
+	d.db.CompactRange(grocksdb.Range{})
+	return nil
+}
+
+// Stats are RocksDB's estimates for one DB, for metrics and quotas.
+type Stats struct {
+	EstimatedKeys  uint64 // includes expired keys not yet dropped
+	SSTBytes       uint64
+	MemtableBytes  uint64
+	PendingCompact uint64 // bytes RocksDB estimates compaction must rewrite
+}
+
+// Stats returns RocksDB's current estimates.
+func (d *DB) Stats() (Stats, error) {
+	if err := d.enter(); err != nil {
+		return Stats{}, err
+	}
+	defer d.closeMu.RUnlock()
+	prop := func(name string) uint64 {
+		v, _ := strconv.ParseUint(d.db.GetProperty(name), 10, 64)
+		return v // 0 if RocksDB does not know the property
+	}
+	return Stats{
+		EstimatedKeys:  prop("rocksdb.estimate-num-keys"),
+		SSTBytes:       prop("rocksdb.total-sst-files-size"),
+		MemtableBytes:  prop("rocksdb.cur-size-all-mem-tables"),
+		PendingCompact: prop("rocksdb.estimate-pending-compaction-bytes"),
+	}, nil
+}
+
+// openDirs holds the directories of the DBs open in this process, so that
+// Destroy cannot remove one under a live DB.
+var (
+	openDirsMu sync.Mutex
+	openDirs   = map[string]bool{}
+)
+
+func registerDir(abs string) error {
+	openDirsMu.Lock()
+	defer openDirsMu.Unlock()
+	if openDirs[abs] {
+		return fmt.Errorf("%w: %s is open", ErrInUse, abs)
+	}
+	openDirs[abs] = true
+	return nil
+}
+
+func unregisterDir(abs string) {
+	openDirsMu.Lock()
+	delete(openDirs, abs)
+	openDirsMu.Unlock()
+}

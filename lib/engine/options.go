@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+)
+
+// Defaults applied to zero fields.
+const (
+	DefaultBlockCacheSize  = 256 << 20
+	DefaultWriteBufferSize = 256 << 20
+	DefaultMemtableSize    = 32 << 20
+	DefaultMaxOpenFiles    = 512
+)
+
+// SharedOptions configures the resources all DBs of a process share.
+type SharedOptions struct {
+	// BlockCacheSize is the capacity of the LRU block cache, which also
+	// holds index and filter blocks. Default DefaultBlockCacheSize.
+	BlockCacheSize uint64
+
+	// WriteBufferSize caps the memtable memory of all DBs together; when it
+	// is exceeded RocksDB flushes the largest memtable. Default
+	// DefaultWriteBufferSize.
+	WriteBufferSize uint64
+
+	// BackgroundJobs is the number of flush and compaction jobs a DB may
+	// run at once. RocksDB runs them on process-wide thread pools that grow
+	// to the largest request, so this is also about the number of
+	// background threads. Default runtime.NumCPU(), at least 2.
+	BackgroundJobs int
+}
+
+func (o SharedOptions) withDefaults() (SharedOptions, error) {
+	if o.BlockCacheSize == 0 {
+		o.BlockCacheSize = DefaultBlockCacheSize
+	}
+	if o.WriteBufferSize == 0 {
+		o.WriteBufferSize = DefaultWriteBufferSize
+	}
+	if o.BackgroundJobs < 0 {
+		return o, fmt.Errorf("engine: negative BackgroundJobs %d", o.BackgroundJobs)
+	}
+	if o.BackgroundJobs == 0 {
+		o.BackgroundJobs = max(2, runtime.NumCPU())
+	}
+	return o, nil
+}
+
+// Options configures one DB.
+type Options struct {
+	// Shared holds the block cache and write buffer budget. When nil, the
+	// DB gets a private 8 MiB cache and no shared memtable budget, which
+	// suits tests and one-off tools, not a node.
+	Shared *Shared
+
+	// Logger receives open, close and repair events. Default
+	// slog.Default(). RocksDB's own LOG file stays in the DB directory.
+	Logger *slog.Logger
+
+	// MemtableSize is the size of one memtable (write_buffer_size).
+	// Default DefaultMemtableSize.
+	MemtableSize uint64
+
+	// MaxOpenFiles bounds the table files the DB keeps open; a node hosts
+	// many DBs, so this bounds its file descriptors. -1 means no limit.
+	// Default DefaultMaxOpenFiles.
+	MaxOpenFiles int
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MemtableSize == 0 {
+		o.MemtableSize = DefaultMemtableSize
+	}
+	if o.MemtableSize < 1<<20 {
+		return o, fmt.Errorf("engine: MemtableSize %d below 1 MiB", o.MemtableSize)
+	}
+	switch {
+	case o.MaxOpenFiles == 0:
+		o.MaxOpenFiles = DefaultMaxOpenFiles
+	case o.MaxOpenFiles < -1 || o.MaxOpenFiles > -1 && o.MaxOpenFiles < 16:
+		return o, fmt.Errorf("engine: MaxOpenFiles %d (want -1 or at least 16)", o.MaxOpenFiles)
+	}
+	return o, nil
+}

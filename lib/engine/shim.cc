@@ -1,0 +1,115 @@
+// C++ half of the bridges declared in shim.h.
+
+#include "shim.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "rocksdb/options.h"
+#include "rocksdb/write_buffer_manager.h"
+
+// rocksdb_options_t is opaque in rocksdb/c.h. This is its definition from
+// RocksDB's db/c.cc, unchanged from 2013 through RocksDB 7.x;
+// zp_options_set_wbm checks two fields before trusting it.
+struct rocksdb_options_t {
+  rocksdb::Options rep;
+};
+
+struct zp_wbm_t {
+  std::shared_ptr<rocksdb::WriteBufferManager> rep;
+};
+
+struct zp_expiry_clock_t {
+  std::atomic<int64_t> now_override{0};
+};
+
+namespace {
+
+// Value layout, mirrored from value.go: format byte, big-endian expiry in
+// unix milliseconds (0 = never), user bytes.
+constexpr unsigned char kValueFormat = 1;
+constexpr size_t kValueHeader = 9;
+constexpr char kDataPrefix = 'd';
+
+unsigned char ExpiryFilter(void* state, int /*level*/, const char* key,
+                           size_t key_length, const char* value,
+                           size_t value_length, char** /*new_value*/,
+                           size_t* /*new_value_length*/,
+                           unsigned char* value_changed) {
+  *value_changed = 0;
+  if (key_length == 0 || key[0] != kDataPrefix) {
+    return 0;  // metadata is never filtered
+  }
+  if (value_length < kValueHeader ||
+      static_cast<unsigned char>(value[0]) != kValueFormat) {
+    return 0;  // not ours to judge: keep
+  }
+  uint64_t expire = 0;
+  for (size_t i = 1; i < kValueHeader; i++) {
+    expire = expire << 8 | static_cast<unsigned char>(value[i]);
+  }
+  if (expire == 0) {
+    return 0;
+  }
+  auto* clock = static_cast<zp_expiry_clock_t*>(state);
+  int64_t now = clock->now_override.load(std::memory_order_relaxed);
+  if (now == 0) {
+    now = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count();
+  }
+  return now > 0 && expire <= static_cast<uint64_t>(now) ? 1 : 0;
+}
+
+const char* ExpiryFilterName(void* /*state*/) {
+  return "zeppelin.ExpiryFilter";
+}
+
+void ExpiryFilterDestroy(void* state) {
+  delete static_cast<zp_expiry_clock_t*>(state);
+}
+
+}  // namespace
+
+extern "C" {
+
+zp_wbm_t* zp_wbm_create(size_t buffer_size) {
+  try {
+    auto* w = new zp_wbm_t;
+    w->rep = std::make_shared<rocksdb::WriteBufferManager>(buffer_size);
+    return w;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void zp_wbm_destroy(zp_wbm_t* wbm) { delete wbm; }
+
+size_t zp_wbm_memory_usage(zp_wbm_t* wbm) { return wbm->rep->memory_usage(); }
+
+size_t zp_wbm_buffer_size(zp_wbm_t* wbm) { return wbm->rep->buffer_size(); }
+
+int zp_options_set_wbm(rocksdb_options_t* opts, zp_wbm_t* wbm,
+                       size_t expect_write_buffer_size,
+                       size_t expect_db_write_buffer_size) {
+  if (opts->rep.write_buffer_size != expect_write_buffer_size ||
+      opts->rep.db_write_buffer_size != expect_db_write_buffer_size) {
+    return -1;
+  }
+  opts->rep.write_buffer_manager = wbm->rep;
+  return 0;
+}
+
+rocksdb_compactionfilter_t* zp_expiry_filter_create(zp_expiry_clock_t** clock) {
+  auto* c = new zp_expiry_clock_t;
+  *clock = c;
+  return rocksdb_compactionfilter_create(c, ExpiryFilterDestroy, ExpiryFilter,
+                                         ExpiryFilterName);
+}
+
+void zp_expiry_clock_set(zp_expiry_clock_t* clock, int64_t now_ms) {
+  clock->now_override.store(now_ms, std::memory_order_relaxed);
+}
+
+}  // extern "C"

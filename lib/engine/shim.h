@@ -1,0 +1,53 @@
+// C interface to shim.cc: the pieces of RocksDB this package needs that
+// RocksDB 7.8's C API (and so grocksdb v1.7.15) does not offer directly.
+#ifndef ZEPPELIN_ENGINE_SHIM_H
+#define ZEPPELIN_ENGINE_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rocksdb/c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- Shared write buffer manager (see writebuffer.go) ----
+
+typedef struct zp_wbm_t zp_wbm_t;
+
+// zp_wbm_create returns a WriteBufferManager limiting the memtables of every
+// DB it is attached to to buffer_size bytes in total, or NULL on failure.
+zp_wbm_t* zp_wbm_create(size_t buffer_size);
+void zp_wbm_destroy(zp_wbm_t* wbm);
+size_t zp_wbm_memory_usage(zp_wbm_t* wbm);
+size_t zp_wbm_buffer_size(zp_wbm_t* wbm);
+
+// zp_options_set_wbm attaches wbm to opts. expect_write_buffer_size and
+// expect_db_write_buffer_size must equal the values last set on opts through
+// the C API: they let the shim verify that its view of rocksdb_options_t
+// matches the library's before writing to it. Returns 0 on success, -1 when
+// the layout check fails (nothing is written then).
+int zp_options_set_wbm(rocksdb_options_t* opts, zp_wbm_t* wbm,
+                       size_t expect_write_buffer_size,
+                       size_t expect_db_write_buffer_size);
+
+// ---- Expiry compaction filter (see expiry.go) ----
+
+typedef struct zp_expiry_clock_t zp_expiry_clock_t;
+
+// zp_expiry_filter_create returns a compaction filter that removes data
+// values (keys starting with 'd') whose expiry has passed. *clock receives
+// a handle to the filter's clock, owned by the filter: it lives until
+// rocksdb_compactionfilter_destroy.
+rocksdb_compactionfilter_t* zp_expiry_filter_create(zp_expiry_clock_t** clock);
+
+// zp_expiry_clock_set makes the filter use now_ms instead of the wall clock;
+// 0 restores the wall clock. For tests.
+void zp_expiry_clock_set(zp_expiry_clock_t* clock, int64_t now_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
