@@ -1,0 +1,95 @@
+# Zeppelin-Go. `make run` starts a local cluster, `make test` runs the suite.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+VAR       := $(CURDIR)/var
+BINARIES  := zpmeta zpnode zpctl
+META_PORTS := 9221 9222 9223
+NODE_PORTS := 9231 9232 9233
+META_ADDRS := 127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223
+
+PROTOC_GEN_GO_VERSION := v1.36.12
+TEST_TIMEOUT ?= 18m
+
+# apt packages the build needs; root installs them, others get sudo.
+APT_PACKAGES := librocksdb-dev build-essential
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build deps run stop clean test test-short vet proto bench
+
+all: build
+
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer is needed (https://go.dev/dl)" >&2; exit 1; }
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(addprefix ./,$(BINARIES))
+
+# run starts 3 zpmeta and 3 zpnode on 127.0.0.1 in the background (data in
+# var/data, logs in var/log, pids in var/run), creates table `default` and
+# waits until it is writable. Running it again while the cluster is up
+# starts only what is missing.
+run: build
+	@mkdir -p $(VAR)/data $(VAR)/log $(VAR)/run
+	@i=0; for port in $(META_PORTS); do i=$$((i+1)); name=zpmeta-$$i; \
+		if [ -f $(VAR)/run/$$name.pid ] && kill -0 $$(cat $(VAR)/run/$$name.pid) 2>/dev/null; then continue; fi; \
+		nohup $(BIN)/zpmeta --addr 127.0.0.1:$$port --peers $(META_ADDRS) --data $(VAR)/data/$$name \
+			>>$(VAR)/log/$$name.log 2>&1 & echo $$! >$(VAR)/run/$$name.pid; \
+		echo "started $$name on 127.0.0.1:$$port (pid $$(cat $(VAR)/run/$$name.pid))"; \
+	done
+	@i=0; for port in $(NODE_PORTS); do i=$$((i+1)); name=zpnode-$$i; \
+		if [ -f $(VAR)/run/$$name.pid ] && kill -0 $$(cat $(VAR)/run/$$name.pid) 2>/dev/null; then continue; fi; \
+		nohup $(BIN)/zpnode --addr 127.0.0.1:$$port --meta $(META_ADDRS) --data $(VAR)/data/$$name \
+			>>$(VAR)/log/$$name.log 2>&1 & echo $$! >$(VAR)/run/$$name.pid; \
+		echo "started $$name on 127.0.0.1:$$port (pid $$(cat $(VAR)/run/$$name.pid))"; \
+	done
+	@$(BIN)/zpctl --meta $(META_ADDRS) --timeout 60s node wait --count 3 >/dev/null
+	@$(BIN)/zpctl --meta $(META_ADDRS) --timeout 60s table create default --partitions 16 --replicas 3 --if-not-exists --wait
+	@echo
+	@echo "Zeppelin is running: meta 127.0.0.1:{9221,9222,9223}, nodes 127.0.0.1:{9231,9232,9233}."
+	@echo "  bin/zpctl set default k v       # write"
+	@echo "  bin/zpctl get default k         # read"
+	@echo "  bin/zpctl table list            # tables"
+	@echo "  bin/zpctl node list             # nodes"
+	@echo "Logs in var/log/, data in var/data/. Stop with 'make stop'; 'make clean' also deletes var/."
+
+stop:
+	@for f in $(VAR)/run/*.pid; do [ -f "$$f" ] || continue; \
+		pid=$$(cat $$f); name=$$(basename $$f .pid); \
+		if kill $$pid 2>/dev/null; then \
+			for _ in $$(seq 1 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; \
+			kill -9 $$pid 2>/dev/null || true; echo "stopped $$name"; \
+		fi; rm -f $$f; \
+	done
+
+clean: stop
+	rm -rf $(VAR) $(BIN)
+
+# test builds the binaries once and runs the whole suite against them.
+test: build
+	ZP_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+test-short: build
+	ZP_BIN_DIR=$(BIN) $(GO) test -short ./...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# proto regenerates proto/zppb with pinned protoc (Debian's 3.21.12) and
+# protoc-gen-go.
+proto:
+	@command -v protoc >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq protobuf-compiler; }
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	cd proto && PATH=$(BIN):$$PATH protoc --proto_path=. --go_out=zppb --go_opt=paths=source_relative *.proto
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./lib/...

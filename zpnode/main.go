@@ -1,0 +1,79 @@
+// Command zpnode is a Zeppelin data server: it holds partition replicas in
+// RocksDB and serves the data commands of the partitions it masters.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/zpnode/server"
+)
+
+func main() {
+	var (
+		cfg       server.Config
+		meta      string
+		fsync     string
+		logLevel  string
+		weight    uint
+		cacheSize int64
+	)
+	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:9231", "address to listen on; also the node's identity in the cluster")
+	flag.StringVar(&meta, "meta", "127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223", "comma-separated meta server addresses")
+	flag.StringVar(&cfg.DataDir, "data", "./data", "data directory")
+	flag.IntVar(&cfg.MaxValueSize, "max-value-size", server.DefaultMaxValueSize, "largest value accepted, in bytes")
+	flag.StringVar(&fsync, "binlog-fsync", "interval", "binlog fsync policy: always, interval or none")
+	flag.DurationVar(&cfg.Binlog.SyncInterval, "binlog-fsync-interval", 10*time.Millisecond, "fsync period with -binlog-fsync=interval")
+	flag.Int64Var(&cfg.Binlog.SegmentSize, "binlog-segment-size", 64<<20, "binlog segment file size in bytes")
+	flag.Int64Var(&cacheSize, "block-cache", 256<<20, "RocksDB block cache shared by all replicas, in bytes")
+	flag.DurationVar(&cfg.PingInterval, "ping-interval", time.Second, "heartbeat period to meta")
+	flag.DurationVar(&cfg.SweepInterval, "sweep-interval", time.Minute, "period of the expired-key sweep")
+	flag.StringVar(&cfg.Zone, "zone", "", "zone of this node, for placement")
+	flag.StringVar(&cfg.Rack, "rack", "", "rack of this node, for placement")
+	flag.UintVar(&weight, "weight", 100, "relative capacity of this node, for placement")
+	flag.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		fatal(fmt.Errorf("-log-level: %w", err))
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+	cfg.Logger = logger
+	cfg.MetaAddrs = strings.Split(meta, ",")
+	cfg.Weight = uint32(weight)
+	cfg.BlockCacheSize = cacheSize
+	policy, err := binlog.ParseSyncPolicy(fsync)
+	if err != nil {
+		fatal(err)
+	}
+	cfg.Binlog.Sync = policy
+
+	srv, err := server.New(cfg)
+	if err != nil {
+		fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		fatal(err)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	s := <-sig
+	logger.Info("shutting down", "signal", s.String())
+	if err := srv.Close(); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "zpnode:", err)
+	os.Exit(1)
+}

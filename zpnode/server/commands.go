@@ -1,0 +1,317 @@
+package server
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"math"
+	"strconv"
+
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+// Scan page sizes.
+const (
+	defaultScanCount = 100
+	maxScanCount     = 1000
+)
+
+func notFound(err error) error {
+	if errors.Is(err, engine.ErrNotFound) {
+		return status.New(zppb.Code_NOT_FOUND, "key not found")
+	}
+	return err
+}
+
+func (s *Server) set(ctx context.Context, req *zppb.SetRequest) error {
+	if err := cmp.Or(checkKey(req.Key), s.checkValue(req.Value), checkTTL(req.TtlMs)); err != nil {
+		return err
+	}
+	r, err := s.route(req.Table, req.Key)
+	if err != nil {
+		return err
+	}
+	rec := &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
+		Kind: zppb.Mutation_PUT, Key: req.Key, Value: req.Value, ExpireAtMs: expireAt(r.NowMs(), req.TtlMs),
+	}}}
+	return writeError(r.Write(ctx, rec))
+}
+
+func (s *Server) get(req *zppb.GetRequest) (*zppb.Response, error) {
+	if err := checkKey(req.Key); err != nil {
+		return nil, err
+	}
+	r, err := s.route(req.Table, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	v, _, err := r.Get(req.Key)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &zppb.Response{Result: &zppb.Response_Get{Get: &zppb.GetResponse{Value: v}}}, nil
+}
+
+func (s *Server) del(ctx context.Context, req *zppb.DelRequest) (*zppb.Response, error) {
+	if err := checkKey(req.Key); err != nil {
+		return nil, err
+	}
+	r, err := s.route(req.Table, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	var deleted int64
+	err = r.Update(ctx, func(v replica.View) (*zppb.WriteRecord, error) {
+		if _, _, err := v.Get(req.Key); err != nil {
+			return nil, ignoreNotFound(err)
+		}
+		deleted = 1
+		return &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_DELETE, Key: req.Key}}}, nil
+	})
+	if err != nil {
+		return nil, writeError(err)
+	}
+	return &zppb.Response{Result: &zppb.Response_Del{Del: &zppb.DelResponse{Deleted: deleted}}}, nil
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) exists(req *zppb.ExistsRequest) (*zppb.Response, error) {
+	if err := checkKey(req.Key); err != nil {
+		return nil, err
+	}
+	r, err := s.route(req.Table, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	_, _, err = r.Get(req.Key)
+	found := err == nil
+	if err = ignoreNotFound(err); err != nil {
+		return nil, err
+	}
+	return &zppb.Response{Result: &zppb.Response_Exists{Exists: &zppb.ExistsResponse{Exists: found}}}, nil
+}
+
+func (s *Server) ttl(req *zppb.TTLRequest) (*zppb.Response, error) {
+	if err := checkKey(req.Key); err != nil {
+		return nil, err
+	}
+	r, err := s.route(req.Table, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	_, exp, err := r.Get(req.Key)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	left := int64(-1)
+	if exp != 0 {
+		left = max(exp-r.NowMs(), 0)
+	}
+	return &zppb.Response{Result: &zppb.Response_Ttl{Ttl: &zppb.TTLResponse{TtlMs: left}}}, nil
+}
+
+func (s *Server) incrBy(ctx context.Context, req *zppb.IncrByRequest) (*zppb.Response, error) {
+	if err := checkKey(req.Key); err != nil {
+		return nil, err
+	}
+	r, err := s.route(req.Table, req.Key)
+	if err != nil {
+		return nil, err
+	}
+	var result int64
+	err = r.Update(ctx, func(v replica.View) (*zppb.WriteRecord, error) {
+		cur, exp, err := v.Get(req.Key)
+		var n int64
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			exp = 0
+		case err != nil:
+			return nil, err
+		default:
+			n, err = strconv.ParseInt(string(cur), 10, 64)
+			if err != nil {
+				return nil, status.New(zppb.Code_NOT_INTEGER, "value is not a 64-bit integer")
+			}
+		}
+		if (req.Delta > 0 && n > math.MaxInt64-req.Delta) || (req.Delta < 0 && n < math.MinInt64-req.Delta) {
+			return nil, status.New(zppb.Code_OVERFLOW, "incrementing %d by %d overflows int64", n, req.Delta)
+		}
+		result = n + req.Delta
+		// Like Redis, INCRBY keeps the key's expiry.
+		return &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
+			Kind: zppb.Mutation_PUT, Key: req.Key, Value: strconv.AppendInt(nil, result, 10), ExpireAtMs: exp,
+		}}}, nil
+	})
+	if err != nil {
+		return nil, writeError(err)
+	}
+	return &zppb.Response{Result: &zppb.Response_Incrby{Incrby: &zppb.IncrByResponse{Value: result}}}, nil
+}
+
+// keyResult turns a per-key failure into its result entry.
+func keyResult(err error) *zppb.KeyResult {
+	resp := status.Response(err)
+	return &zppb.KeyResult{Code: resp.Code, Msg: resp.Msg, Master: resp.Master}
+}
+
+func (s *Server) mget(req *zppb.MGetRequest) (*zppb.Response, error) {
+	if len(req.Keys) == 0 {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "MGET without keys")
+	}
+	if _, ok := s.topo.Load().tables[req.Table]; !ok {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", req.Table)
+	}
+	results := make([]*zppb.KeyResult, len(req.Keys))
+	for i, k := range req.Keys {
+		results[i] = s.mgetOne(req.Table, k)
+	}
+	return &zppb.Response{Result: &zppb.Response_Mget{Mget: &zppb.MGetResponse{Results: results}}}, nil
+}
+
+func (s *Server) mgetOne(table string, key []byte) *zppb.KeyResult {
+	if err := checkKey(key); err != nil {
+		return keyResult(err)
+	}
+	r, err := s.route(table, key)
+	if err != nil {
+		return keyResult(err)
+	}
+	v, _, err := r.Get(key)
+	if err != nil {
+		return keyResult(notFound(err))
+	}
+	return &zppb.KeyResult{Value: v}
+}
+
+// mset writes the keys of each partition in one atomic record; keys this
+// node cannot take get their own result and the rest are written.
+func (s *Server) mset(ctx context.Context, req *zppb.MSetRequest) (*zppb.Response, error) {
+	if len(req.Kvs) == 0 {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "MSET without keys")
+	}
+	if err := checkTTL(req.TtlMs); err != nil {
+		return nil, err
+	}
+	if _, ok := s.topo.Load().tables[req.Table]; !ok {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", req.Table)
+	}
+	// Bad input anywhere fails the whole request before anything is written.
+	for _, kv := range req.Kvs {
+		if err := cmp.Or(checkKey(kv.Key), s.checkValue(kv.Value)); err != nil {
+			return nil, err
+		}
+	}
+	results := make([]*zppb.KeyResult, len(req.Kvs))
+	type group struct {
+		r       *replica.Replica
+		indexes []int
+	}
+	groups := make(map[*replica.Replica]*group)
+	var order []*group
+	for i, kv := range req.Kvs {
+		r, err := s.route(req.Table, kv.Key)
+		if err != nil {
+			results[i] = keyResult(err)
+			continue
+		}
+		g := groups[r]
+		if g == nil {
+			g = &group{r: r}
+			groups[r] = g
+			order = append(order, g)
+		}
+		g.indexes = append(g.indexes, i)
+	}
+	for _, g := range order {
+		exp := expireAt(g.r.NowMs(), req.TtlMs)
+		rec := &zppb.WriteRecord{Mutations: make([]*zppb.Mutation, 0, len(g.indexes))}
+		for _, i := range g.indexes {
+			kv := req.Kvs[i]
+			rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_PUT, Key: kv.Key, Value: kv.Value, ExpireAtMs: exp})
+		}
+		err := writeError(g.r.Write(ctx, rec))
+		for _, i := range g.indexes {
+			if err != nil {
+				results[i] = keyResult(err)
+			} else {
+				results[i] = &zppb.KeyResult{}
+			}
+		}
+	}
+	return &zppb.Response{Result: &zppb.Response_Mset{Mset: &zppb.MSetResponse{Results: results}}}, nil
+}
+
+func (s *Server) writeBatch(ctx context.Context, req *zppb.WriteBatchRequest) error {
+	if len(req.Ops) == 0 {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "empty write batch")
+	}
+	slot := keyspace.Slot(req.Ops[0].Key)
+	for _, op := range req.Ops {
+		if err := cmp.Or(checkKey(op.Key), s.checkValue(op.Value), checkTTL(op.TtlMs)); err != nil {
+			return err
+		}
+		if op.Kind != zppb.BatchOp_PUT && op.Kind != zppb.BatchOp_DELETE {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "unknown batch operation %d", op.Kind)
+		}
+		if keyspace.Slot(op.Key) != slot {
+			return status.New(zppb.Code_CROSS_SLOT, "keys %q and %q are in different slots; use a shared {hashtag}", req.Ops[0].Key, op.Key)
+		}
+	}
+	r, err := s.route(req.Table, req.Ops[0].Key)
+	if err != nil {
+		return err
+	}
+	now := r.NowMs()
+	rec := &zppb.WriteRecord{Mutations: make([]*zppb.Mutation, len(req.Ops))}
+	for i, op := range req.Ops {
+		m := &zppb.Mutation{Key: op.Key}
+		if op.Kind == zppb.BatchOp_DELETE {
+			m.Kind = zppb.Mutation_DELETE
+		} else {
+			m.Kind, m.Value, m.ExpireAtMs = zppb.Mutation_PUT, op.Value, expireAt(now, op.TtlMs)
+		}
+		rec.Mutations[i] = m
+	}
+	return writeError(r.Write(ctx, rec))
+}
+
+func (s *Server) scan(req *zppb.ScanRequest) (*zppb.Response, error) {
+	if len(req.Hashtag) == 0 {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "scan needs a hashtag")
+	}
+	if len(req.Hashtag) > keyspace.MaxKeySize || len(req.Cursor) > keyspace.MaxKeySize {
+		return nil, status.New(zppb.Code_KEY_TOO_LARGE, "hashtag or cursor over %d bytes", keyspace.MaxKeySize)
+	}
+	if bytes.ContainsAny(req.Hashtag, "{}") {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "hashtag %q contains a brace", req.Hashtag)
+	}
+	count := int(req.Count)
+	switch {
+	case count == 0:
+		count = defaultScanCount
+	case count > maxScanCount:
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "scan count %d over %d", count, maxScanCount)
+	}
+	// Keys with this hashtag live in the partition of "{hashtag}".
+	probe := append(append([]byte{'{'}, req.Hashtag...), '}')
+	r, err := s.route(req.Table, probe)
+	if err != nil {
+		return nil, err
+	}
+	kvs, next, err := r.Scan(req.Hashtag, req.Cursor, count)
+	if err != nil {
+		return nil, err
+	}
+	return &zppb.Response{Result: &zppb.Response_Scan{Scan: &zppb.ScanResponse{Kvs: kvs, NextCursor: next}}}, nil
+}

@@ -1,0 +1,85 @@
+// Package server is the zpnode data server: it registers with the meta
+// servers, opens the partition replicas the topology gives it, and serves
+// data commands for the partitions it masters.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+)
+
+// DefaultMaxValueSize is the largest value accepted unless configured.
+const DefaultMaxValueSize = 16 << 20
+
+// Config configures a Server.
+type Config struct {
+	// Addr is the address to listen on and the node's identity in the
+	// cluster: other nodes and clients reach it there.
+	Addr string
+	// MetaAddrs are the meta servers; any member will do.
+	MetaAddrs []string
+	// DataDir holds one directory per table, one per partition below it.
+	DataDir string
+	// MaxValueSize bounds values; default DefaultMaxValueSize.
+	MaxValueSize int
+	// Binlog configures every replica's binlog (sync policy, segment size).
+	Binlog binlog.Options
+	// BlockCacheSize is the RocksDB block cache shared by all replicas.
+	BlockCacheSize int64
+	// PingInterval is how often the node heartbeats to meta. Default 1s.
+	PingInterval time.Duration
+	// SweepInterval is how often masters delete expired keys through the
+	// binlog. Default 1m.
+	SweepInterval time.Duration
+	// Zone, Rack and Weight describe the node to placement.
+	Zone, Rack string
+	Weight     uint32
+	Logger     *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxValueSize <= 0 {
+		c.MaxValueSize = DefaultMaxValueSize
+	}
+	if c.BlockCacheSize <= 0 {
+		c.BlockCacheSize = 256 << 20
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = time.Second
+	}
+	if c.SweepInterval <= 0 {
+		c.SweepInterval = time.Minute
+	}
+	if c.Weight == 0 {
+		c.Weight = 100
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q: %w", c.Addr, err))
+	}
+	if len(c.MetaAddrs) == 0 {
+		errs = append(errs, errors.New("no meta addresses"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("no data directory"))
+	}
+	if c.MaxValueSize > 48<<20 {
+		// A request carries the value and must fit in a 64 MiB frame.
+		errs = append(errs, fmt.Errorf("max value size %d over 48 MiB", c.MaxValueSize))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("zpnode config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+// handle dispatches one request. Every command validates its whole input
+// before it writes anything, so a rejected request changes nothing.
+func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
+	var (
+		table string
+		write bool
+		resp  *zppb.Response
+		err   error
+	)
+	switch c := req.Cmd.(type) {
+	case *zppb.Request_Set:
+		table, write = c.Set.Table, true
+		err = s.set(ctx, c.Set)
+	case *zppb.Request_Get:
+		table = c.Get.Table
+		resp, err = s.get(c.Get)
+	case *zppb.Request_Del:
+		table, write = c.Del.Table, true
+		resp, err = s.del(ctx, c.Del)
+	case *zppb.Request_Mget:
+		table = c.Mget.Table
+		resp, err = s.mget(c.Mget)
+	case *zppb.Request_Mset:
+		table, write = c.Mset.Table, true
+		resp, err = s.mset(ctx, c.Mset)
+	case *zppb.Request_Incrby:
+		table, write = c.Incrby.Table, true
+		resp, err = s.incrBy(ctx, c.Incrby)
+	case *zppb.Request_Exists:
+		table = c.Exists.Table
+		resp, err = s.exists(c.Exists)
+	case *zppb.Request_Ttl:
+		table = c.Ttl.Table
+		resp, err = s.ttl(c.Ttl)
+	case *zppb.Request_WriteBatch:
+		table, write = c.WriteBatch.Table, true
+		err = s.writeBatch(ctx, c.WriteBatch)
+	case *zppb.Request_Scan:
+		table = c.Scan.Table
+		resp, err = s.scan(c.Scan)
+	case *zppb.Request_Info:
+		resp, err = s.info(c.Info)
+	case nil:
+		err = status.New(zppb.Code_INVALID_ARGUMENT, "empty request")
+	default:
+		err = status.New(zppb.Code_INVALID_ARGUMENT, "%T is not a node command", req.Cmd)
+	}
+	if table != "" && status.Code(err) != zppb.Code_TABLE_NOT_FOUND {
+		s.stats.record(table, write, err)
+	}
+	if err != nil {
+		resp = status.Response(err)
+	} else if resp == nil {
+		resp = &zppb.Response{}
+	}
+	if resp.Epoch == 0 {
+		resp.Epoch = s.topo.Load().epoch
+	}
+	return resp
+}
+
+// route finds the replica serving key of table, which must be its master
+// here. MOVE names the master this node knows; WAIT means the replica is
+// not open yet.
+func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
+	topo := s.topo.Load()
+	tb, p, ok := topo.partition(table, key)
+	if !ok {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", table)
+	}
+	if p.Master != s.cfg.Addr {
+		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d is mastered by %q", tb.Name, p.Id, p.Master), Master: p.Master, Epoch: topo.epoch}
+	}
+	if p.State != zppb.PartitionState_ACTIVE {
+		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is %s", tb.Name, p.Id, p.State)
+	}
+	r := s.replicas.get(table, p.Id)
+	if r == nil {
+		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is opening", tb.Name, p.Id)
+	}
+	if role, _ := r.Role(); role != replica.Master {
+		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is becoming master", tb.Name, p.Id)
+	}
+	return r, nil
+}
+
+func checkKey(key []byte) error {
+	switch {
+	case len(key) == 0:
+		return status.New(zppb.Code_EMPTY_KEY, "empty key")
+	case len(key) > keyspace.MaxKeySize:
+		return status.New(zppb.Code_KEY_TOO_LARGE, "key of %d bytes is over the %d byte limit", len(key), keyspace.MaxKeySize)
+	}
+	return nil
+}
+
+func (s *Server) checkValue(v []byte) error {
+	if len(v) > s.cfg.MaxValueSize {
+		return status.New(zppb.Code_VALUE_TOO_LARGE, "value of %d bytes is over the %d byte limit", len(v), s.cfg.MaxValueSize)
+	}
+	return nil
+}
+
+func checkTTL(ttlMs int64) error {
+	if ttlMs < 0 {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "negative ttl %dms", ttlMs)
+	}
+	return nil
+}
+
+// expireAt turns a relative TTL into the absolute expiry the binlog records.
+func expireAt(nowMs, ttlMs int64) int64 {
+	if ttlMs == 0 {
+		return 0
+	}
+	return nowMs + ttlMs
+}
+
+// writeError maps a failed write to a wire error: a closed replica means
+// the topology moved it away mid-request, which the client retries.
+func writeError(err error) error {
+	switch {
+	case errors.Is(err, replica.ErrClosed):
+		return status.New(zppb.Code_WAIT, "replica closed: %v", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(zppb.Code_TIMEOUT, "%v", err)
+	}
+	return err
+}

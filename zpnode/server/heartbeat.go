@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+// heartbeatLoop PINGs meta every PingInterval and PULLs when meta's epoch is
+// newer than the node's. Any meta member will do: followers forward PINGs to
+// the leader. Failures move on to the next member and never stop serving.
+func (s *Server) heartbeatLoop() {
+	t := time.NewTicker(s.cfg.PingInterval)
+	defer t.Stop()
+	next := 0
+	for {
+		epoch, err := s.ping(s.cfg.MetaAddrs[next])
+		if err != nil {
+			s.cfg.Logger.Debug("ping failed", "meta", s.cfg.MetaAddrs[next], "err", err)
+			next = (next + 1) % len(s.cfg.MetaAddrs)
+		} else {
+			s.lastPingMs.Store(time.Now().UnixMilli())
+			if epoch > s.topo.Load().epoch {
+				if err := s.pull(s.cfg.MetaAddrs[next], epoch); err != nil {
+					s.cfg.Logger.Warn("pull failed", "meta", s.cfg.MetaAddrs[next], "err", err)
+					next = (next + 1) % len(s.cfg.MetaAddrs)
+				}
+			}
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) ping(meta string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.PingInterval)
+	defer cancel()
+	req := &zppb.PingRequest{
+		Addr:      s.cfg.Addr,
+		Epoch:     s.topo.Load().epoch,
+		Positions: s.positions(),
+		Zone:      s.cfg.Zone,
+		Rack:      s.cfg.Rack,
+		Weight:    s.cfg.Weight,
+	}
+	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: req}})
+	if err != nil {
+		return 0, err
+	}
+	if err := status.FromResponse(resp); err != nil {
+		return 0, err
+	}
+	return resp.GetPing().GetEpoch(), nil
+}
+
+// pull fetches the topology and applies it if it is at least epoch; a
+// lagging follower's older copy is left for the next heartbeat.
+func (s *Server) pull(meta string, epoch uint64) error {
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{}}})
+	if err != nil {
+		return err
+	}
+	if err := status.FromResponse(resp); err != nil {
+		return err
+	}
+	pb := resp.GetPull().GetTopology()
+	if pb == nil || pb.Epoch < epoch || pb.Epoch <= s.topo.Load().epoch {
+		return nil
+	}
+	s.cfg.Logger.Info("new topology", "epoch", pb.Epoch, "from", meta)
+	s.applyTopology(pb)
+	if err := saveTopology(s.cfg.DataDir, pb); err != nil {
+		s.cfg.Logger.Warn("cannot save topology", "err", err)
+	}
+	return nil
+}
+
+func (s *Server) positions() []*zppb.ReplicaPosition {
+	var out []*zppb.ReplicaPosition
+	for k, r := range s.replicas.snapshot() {
+		term, lsn, applied := r.Position()
+		role, _ := r.Role()
+		out = append(out, &zppb.ReplicaPosition{
+			Table: k.table, Partition: k.id, Term: term, Lsn: lsn, AppliedLsn: applied, Master: role == replica.Master,
+		})
+	}
+	return out
+}
+
+// sweepLoop deletes expired keys on the partitions this node masters, so
+// their space comes back even where compaction does not run.
+func (s *Server) sweepLoop() {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for k, r := range s.replicas.snapshot() {
+			if role, _ := r.Role(); role == replica.Master {
+				s.sweep(k, r)
+			}
+		}
+	}
+}
+
+func (s *Server) sweep(k replicaKey, r *replica.Replica) {
+	var cursor []byte
+	for s.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		_, next, err := r.SweepExpired(ctx, cursor, 1000)
+		cancel()
+		if err != nil {
+			s.cfg.Logger.Warn("expiry sweep failed", "table", k.table, "partition", k.id, "err", err)
+			return
+		}
+		if len(next) == 0 {
+			return
+		}
+		cursor = next
+	}
+}

@@ -1,0 +1,81 @@
+package server
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
+	topo := s.topo.Load()
+	if req.Table != "" {
+		if _, ok := topo.tables[req.Table]; !ok {
+			return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", req.Table)
+		}
+	}
+	out := &zppb.InfoResponse{}
+	switch req.Section {
+	case zppb.InfoSection_INFO_SERVER:
+		si := &zppb.ServerInfo{
+			Addr:       s.cfg.Addr,
+			Epoch:      topo.epoch,
+			Version:    Version,
+			UptimeMs:   time.Since(s.start).Milliseconds(),
+			LastPingMs: s.lastPingMs.Load(),
+		}
+		for name := range topo.tables {
+			si.Tables = append(si.Tables, name)
+		}
+		slices.Sort(si.Tables)
+		out.Server = si
+	case zppb.InfoSection_INFO_STATS:
+		out.Stats = s.stats.snapshot(req.Table)
+		slices.SortFunc(out.Stats, func(a, b *zppb.TableStats) int { return cmp.Compare(a.Table, b.Table) })
+	case zppb.InfoSection_INFO_CAPACITY:
+		byTable := make(map[string]*zppb.TableCapacity)
+		for k, r := range s.replicas.snapshot() {
+			if req.Table != "" && k.table != req.Table {
+				continue
+			}
+			c := byTable[k.table]
+			if c == nil {
+				c = &zppb.TableCapacity{Table: k.table}
+				byTable[k.table] = c
+				out.Capacity = append(out.Capacity, c)
+			}
+			db, bl := r.Sizes()
+			c.DbBytes += uint64(db)
+			c.BinlogBytes += uint64(bl)
+			c.UsedBytes += uint64(db + bl)
+			c.Replicas++
+		}
+		slices.SortFunc(out.Capacity, func(a, b *zppb.TableCapacity) int { return cmp.Compare(a.Table, b.Table) })
+	case zppb.InfoSection_INFO_REPLICATION:
+		for k, r := range s.replicas.snapshot() {
+			if req.Table != "" && k.table != req.Table {
+				continue
+			}
+			role, master := r.Role()
+			term, lsn, applied := r.Position()
+			state := "serving"
+			if role == replica.Slave {
+				// Binlog streaming from the master comes with replication.
+				state = "idle"
+			}
+			out.Replication = append(out.Replication, &zppb.ReplicaInfo{
+				Table: k.table, Partition: k.id, Role: role.String(), Master: master, State: state,
+				Term: term, Lsn: lsn, AppliedLsn: applied, FirstLsn: r.FirstLSN(),
+			})
+		}
+		slices.SortFunc(out.Replication, func(a, b *zppb.ReplicaInfo) int {
+			return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Partition, b.Partition))
+		})
+	default:
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "unknown INFO section %d", req.Section)
+	}
+	return &zppb.Response{Result: &zppb.Response_Info{Info: out}}, nil
+}

@@ -1,0 +1,221 @@
+package server
+
+import (
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+type replicaKey struct {
+	table string
+	id    uint32
+}
+
+// replicaSet holds the open replicas. Only applyTopology (one goroutine at a
+// time) opens and closes them; requests look them up.
+type replicaSet struct {
+	s  *Server
+	mu sync.RWMutex
+	m  map[replicaKey]*replica.Replica
+}
+
+func newReplicaSet(s *Server) *replicaSet {
+	return &replicaSet{s: s, m: make(map[replicaKey]*replica.Replica)}
+}
+
+func (rs *replicaSet) get(table string, id uint32) *replica.Replica {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return rs.m[replicaKey{table, id}]
+}
+
+// snapshot returns the open replicas at this moment; callers may take their
+// time over it without holding up topology changes.
+func (rs *replicaSet) snapshot() map[replicaKey]*replica.Replica {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return maps.Clone(rs.m)
+}
+
+func (rs *replicaSet) put(k replicaKey, r *replica.Replica) {
+	rs.mu.Lock()
+	rs.m[k] = r
+	rs.mu.Unlock()
+}
+
+func (rs *replicaSet) remove(k replicaKey) *replica.Replica {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r := rs.m[k]
+	delete(rs.m, k)
+	return r
+}
+
+func (rs *replicaSet) closeAll() error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var errs []error
+	for k, r := range rs.m {
+		errs = append(errs, r.Close())
+		delete(rs.m, k)
+	}
+	return errors.Join(errs...)
+}
+
+// tableMarker records in a table's directory which incarnation of the table
+// (its created_epoch) the data belongs to, so that a table dropped and
+// created again under the same name never sees the old data.
+const tableMarker = "TABLE"
+
+func (s *Server) tableDir(table string) string { return filepath.Join(s.cfg.DataDir, table) }
+
+func (s *Server) replicaDir(table string, id uint32) string {
+	return filepath.Join(s.cfg.DataDir, table, strconv.FormatUint(uint64(id), 10))
+}
+
+// safeTableName guards the file system against a table name that is not a
+// plain directory name; meta validates names too.
+func safeTableName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `/\`) && name != topologyFile
+}
+
+// applyTopology makes the open replicas match pb: opens the ones this node
+// now holds, sets roles, publishes pb for routing, then closes (and deletes)
+// the ones it no longer holds. fromMeta says pb is fresh from a meta server
+// rather than the copy saved before a restart; only then are directories of
+// unknown tables removed.
+func (s *Server) applyTopology(pb *zppb.Topology) {
+	self := s.cfg.Addr
+	wanted := make(map[replicaKey]*zppb.Partition)
+	for _, tb := range pb.Tables {
+		if !safeTableName(tb.Name) {
+			s.cfg.Logger.Error("ignoring table with unsafe name", "table", tb.Name)
+			continue
+		}
+		if err := s.claimTableDir(tb); err != nil {
+			s.cfg.Logger.Error("cannot prepare table directory", "table", tb.Name, "err", err)
+			continue
+		}
+		for _, p := range tb.Partitions {
+			if p.Master == self || slices.Contains(p.Slaves, self) {
+				wanted[replicaKey{tb.Name, p.Id}] = p
+			}
+		}
+	}
+
+	for k, p := range wanted {
+		r := s.replicas.get(k.table, k.id)
+		if r == nil {
+			var err error
+			r, err = replica.Open(replica.Options{
+				Dir:    s.replicaDir(k.table, k.id),
+				Table:  k.table,
+				ID:     k.id,
+				Shared: s.shared,
+				Binlog: s.cfg.Binlog,
+				Logger: s.cfg.Logger,
+			})
+			if err != nil {
+				// Requests for it get WAIT; the next epoch or restart retries.
+				s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)
+				continue
+			}
+			s.replicas.put(k, r)
+		}
+		role := replica.Slave
+		if p.Master == self {
+			role = replica.Master
+		}
+		r.SetRole(role, p.Master, p.Term)
+	}
+
+	s.topo.Store(newTopology(pb))
+
+	for k := range s.replicas.snapshot() {
+		if _, ok := wanted[k]; ok {
+			continue
+		}
+		if r := s.replicas.remove(k); r != nil {
+			if err := r.Close(); err != nil {
+				s.cfg.Logger.Warn("closing replica", "table", k.table, "partition", k.id, "err", err)
+			}
+		}
+		if err := os.RemoveAll(s.replicaDir(k.table, k.id)); err != nil {
+			s.cfg.Logger.Warn("removing replica data", "table", k.table, "partition", k.id, "err", err)
+		}
+		s.cfg.Logger.Info("replica removed", "table", k.table, "partition", k.id)
+	}
+	s.removeUnknownTables(pb)
+}
+
+// claimTableDir creates the table's directory with its marker, wiping data
+// of an earlier incarnation of the same name.
+func (s *Server) claimTableDir(tb *zppb.Table) error {
+	dir := s.tableDir(tb.Name)
+	want := strconv.FormatUint(tb.CreatedEpoch, 10)
+	got, err := os.ReadFile(filepath.Join(dir, tableMarker))
+	switch {
+	case err == nil && string(got) == want:
+		return nil
+	case err == nil:
+		s.closeTable(tb.Name)
+		s.cfg.Logger.Info("table was recreated; removing old data", "table", tb.Name, "old_epoch", string(got), "new_epoch", want)
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, tableMarker), []byte(want), 0o644)
+}
+
+func (s *Server) closeTable(table string) {
+	for k := range s.replicas.snapshot() {
+		if k.table != table {
+			continue
+		}
+		if r := s.replicas.remove(k); r != nil {
+			r.Close()
+		}
+	}
+}
+
+// removeUnknownTables deletes table directories (those with a marker) of
+// tables pb does not have: dropped while the node was away.
+func (s *Server) removeUnknownTables(pb *zppb.Topology) {
+	known := make(map[string]bool, len(pb.Tables))
+	for _, tb := range pb.Tables {
+		known[tb.Name] = true
+	}
+	entries, err := os.ReadDir(s.cfg.DataDir)
+	if err != nil {
+		s.cfg.Logger.Warn("listing data dir", "err", err)
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || known[e.Name()] {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(s.cfg.DataDir, e.Name(), tableMarker)); err != nil {
+			continue // not ours
+		}
+		s.closeTable(e.Name())
+		if err := os.RemoveAll(filepath.Join(s.cfg.DataDir, e.Name())); err != nil {
+			s.cfg.Logger.Warn("removing dropped table", "table", e.Name(), "err", err)
+			continue
+		}
+		s.cfg.Logger.Info("dropped table removed", "table", e.Name())
+	}
+}

@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+)
+
+// Version is reported by INFO server.
+var Version = "dev"
+
+// Server is a zpnode.
+type Server struct {
+	cfg    Config
+	shared *engine.Shared
+	rpc    *rpc.Server
+	meta   *rpc.Pool
+	ln     net.Listener
+	start  time.Time
+
+	topo     atomic.Pointer[topology]
+	replicas *replicaSet
+	stats    *statsRegistry
+
+	lastPingMs atomic.Int64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg and returns a Server ready to Start.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("zpnode: %w", err)
+	}
+	s := &Server{cfg: cfg, start: time.Now(), stats: newStatsRegistry()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.topo.Store(emptyTopology)
+	return s, nil
+}
+
+// Start opens the replicas of the last topology the node saved, listens,
+// and starts the heartbeat and background work. It returns once the node
+// serves requests.
+func (s *Server) Start() error {
+	shared, err := engine.NewShared(engine.SharedOptions{BlockCacheSize: uint64(s.cfg.BlockCacheSize)})
+	if err != nil {
+		return fmt.Errorf("zpnode: %w", err)
+	}
+	s.shared = shared
+	s.replicas = newReplicaSet(s)
+	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second})
+
+	// Serve the partitions we had before a restart even when no meta server
+	// answers: the topology we saved is the best knowledge there is.
+	if t, err := loadTopology(s.cfg.DataDir); err != nil {
+		s.cfg.Logger.Warn("ignoring saved topology", "err", err)
+	} else if t != nil {
+		s.applyTopology(t)
+	}
+
+	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Logger: s.cfg.Logger})
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.ln, err = net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("zpnode: listen: %w", err)
+	}
+	s.goRun(func() {
+		if err := s.rpc.Serve(s.ln); err != nil {
+			s.cfg.Logger.Error("serve failed", "err", err)
+		}
+	})
+	s.goRun(s.heartbeatLoop)
+	s.goRun(s.sweepLoop)
+	s.goRun(s.stats.run(s.ctx))
+	s.cfg.Logger.Info("zpnode started", "addr", s.cfg.Addr, "data", s.cfg.DataDir, "meta", s.cfg.MetaAddrs)
+	return nil
+}
+
+func (s *Server) goRun(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// Addr is the address the node listens on.
+func (s *Server) Addr() string {
+	if s.ln != nil {
+		return s.ln.Addr().String()
+	}
+	return s.cfg.Addr
+}
+
+// Close stops serving, stops background work and closes every replica.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		var errs []error
+		if s.rpc != nil {
+			errs = append(errs, s.rpc.Close())
+		}
+		s.wg.Wait()
+		if s.meta != nil {
+			s.meta.Close()
+		}
+		if s.replicas != nil {
+			errs = append(errs, s.replicas.closeAll())
+		}
+		if s.shared != nil {
+			s.shared.Close()
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}

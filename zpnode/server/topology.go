@@ -1,0 +1,85 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// topology is the node's immutable view of a pulled Topology, indexed for
+// routing. A new one replaces it whole.
+type topology struct {
+	pb     *zppb.Topology
+	epoch  uint64
+	tables map[string]*zppb.Table
+}
+
+var emptyTopology = &topology{pb: &zppb.Topology{}, tables: map[string]*zppb.Table{}}
+
+func newTopology(pb *zppb.Topology) *topology {
+	t := &topology{pb: pb, epoch: pb.Epoch, tables: make(map[string]*zppb.Table, len(pb.Tables))}
+	for _, tb := range pb.Tables {
+		t.tables[tb.Name] = tb
+	}
+	return t
+}
+
+// partition returns the partition of table holding key.
+func (t *topology) partition(table string, key []byte) (*zppb.Table, *zppb.Partition, bool) {
+	tb := t.tables[table]
+	if tb == nil || tb.PartitionCount == 0 || len(tb.Partitions) != int(tb.PartitionCount) {
+		return nil, nil, false
+	}
+	return tb, tb.Partitions[keyspace.Partition(key, tb.PartitionCount)], true
+}
+
+const topologyFile = "topology.pb"
+
+// saveTopology writes pb to the data dir atomically, so that a restarted node
+// can serve its partitions before (or without) reaching a meta server.
+func saveTopology(dir string, pb *zppb.Topology) error {
+	data, err := proto.Marshal(pb)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, topologyFile+".tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, topologyFile))
+}
+
+// loadTopology reads the saved topology; nil without error when there is none.
+func loadTopology(dir string) (*zppb.Topology, error) {
+	data, err := os.ReadFile(filepath.Join(dir, topologyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	pb := &zppb.Topology{}
+	if err := proto.Unmarshal(data, pb); err != nil {
+		return nil, fmt.Errorf("%s: %w", topologyFile, err)
+	}
+	return pb, nil
+}
