@@ -1,0 +1,249 @@
+// Package fsm is the meta servers' replicated state machine: the cluster
+// topology (tables, partitions, nodes, the epoch) as a hashicorp/raft FSM.
+//
+// Every change is a zppb.MetaCommand in the Raft log. The leader checks a
+// request against its state with a Prepare method, which returns the command
+// to propose; Apply checks the command again against the state it meets, so
+// an entry that became invalid in between (or a corrupt one) is rejected alike
+// on every member and changes nothing. Every change bumps the epoch.
+//
+// Reads return copies and may run concurrently with Apply.
+package fsm
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/lib/placement"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// FSM implements raft.FSM over the topology.
+type FSM struct {
+	logger *slog.Logger
+
+	mu sync.RWMutex
+	st *state
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New returns an FSM with an empty topology at epoch 0.
+func New(logger *slog.Logger) *FSM {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &FSM{logger: logger, st: newState()}
+}
+
+// Apply applies one committed log entry and returns a Result.
+func (f *FSM) Apply(l *raft.Log) any {
+	cmd := &zppb.MetaCommand{}
+	if err := proto.Unmarshal(l.Data, cmd); err != nil {
+		f.mu.RLock()
+		defer f.mu.RUnlock()
+		f.logger.Error("undecodable meta command; skipped", "index", l.Index, "err", err)
+		return Result{Epoch: f.st.epoch, Err: status.New(zppb.Code_INVALID_ARGUMENT, "undecodable meta command: %v", err)}
+	}
+	return f.ApplyCommand(cmd)
+}
+
+// ApplyCommand applies a decoded command; Apply is this after decoding.
+func (f *FSM) ApplyCommand(cmd *zppb.MetaCommand) (res Result) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer func() {
+		// The state methods validate before they mutate and do not
+		// panic on any input; this is the last line, so that a bug
+		// rejects one entry instead of taking the member down.
+		if r := recover(); r != nil {
+			f.logger.Error("meta command panicked", "panic", r, "stack", string(debug.Stack()))
+			res = Result{Epoch: f.st.epoch, Err: status.New(zppb.Code_ERROR, "meta command panicked: %v", r)}
+		}
+	}()
+	res = f.st.apply(cmd)
+	if res.Err != nil {
+		f.logger.Debug("meta command rejected", "cmd", cmd, "err", res.Err)
+	}
+	return res
+}
+
+// Snapshot captures the state. Raft calls it on the FSM goroutine, so no Apply
+// runs meanwhile; the bytes are taken now and written by Persist later.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	b, err := proto.Marshal(f.st.snapshot())
+	if err != nil {
+		return nil, fmt.Errorf("fsm: marshal snapshot: %w", err)
+	}
+	return &snapshot{data: b}, nil
+}
+
+// Restore replaces the state with a snapshot's.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("fsm: read snapshot: %w", err)
+	}
+	snap := &zppb.MetaSnapshot{}
+	if err := proto.Unmarshal(b, snap); err != nil {
+		return fmt.Errorf("fsm: unmarshal snapshot: %w", err)
+	}
+	st, err := stateFromSnapshot(snap)
+	if err != nil {
+		return fmt.Errorf("fsm: restore: %w", err)
+	}
+	f.mu.Lock()
+	f.st = st
+	f.mu.Unlock()
+	f.logger.Info("topology restored from snapshot", "epoch", st.epoch, "tables", len(st.tables), "nodes", len(st.nodes))
+	return nil
+}
+
+// snapshot is a marshalled MetaSnapshot.
+type snapshot struct{ data []byte }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s.data); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("fsm: write snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() {}
+
+// PrepareCreateTable checks req against the state (arguments, then
+// expected_epoch, then the name), places the table on the UP nodes, and
+// returns the command to propose. It fills req's defaults.
+func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaCommand, error) {
+	if req == nil {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "create table without a request")
+	}
+	if err := NormalizeCreateTable(req); err != nil {
+		return nil, err
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.st.checkCreateTable(req.Name, req.Partitions, req.Replicas, req.MinSyncReplicas, req.ExpectedEpoch); err != nil {
+		return nil, err
+	}
+	var up []*zppb.Node
+	for _, n := range f.st.sortedNodes() {
+		if n.State == zppb.NodeState_UP {
+			up = append(up, n)
+		}
+	}
+	parts, err := placement.PlaceTable(up, f.st.sortedTables(), req.Partitions, req.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_CreateTable{CreateTable: &zppb.CreateTableCommand{
+		Table: &zppb.Table{
+			Name:            req.Name,
+			PartitionCount:  req.Partitions,
+			Replicas:        req.Replicas,
+			MinSyncReplicas: req.MinSyncReplicas,
+			Partitions:      parts,
+		},
+		ExpectedEpoch: req.ExpectedEpoch,
+	}}}, nil
+}
+
+// PrepareDropTable checks req against the state and returns the command to
+// propose.
+func (f *FSM) PrepareDropTable(req *zppb.DropTableRequest) (*zppb.MetaCommand, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.st.checkDropTable(req.GetName(), req.GetExpectedEpoch()); err != nil {
+		return nil, err
+	}
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_DropTable{DropTable: &zppb.DropTableCommand{
+		Name: req.GetName(), ExpectedEpoch: req.GetExpectedEpoch(),
+	}}}, nil
+}
+
+// PrepareRegisterNode returns the command that registers the node of a PING
+// or updates its zone, rack or weight, or nil when the state already agrees.
+func (f *FSM) PrepareRegisterNode(req *zppb.PingRequest) (*zppb.MetaCommand, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	c, err := f.st.nodeChange(req.GetAddr(), req.GetZone(), req.GetRack(), req.GetWeight())
+	if err != nil || c == nil {
+		return nil, err
+	}
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: c}}, nil
+}
+
+// SetNodeState returns the command that marks a node UP or DOWN.
+func SetNodeState(addr string, st zppb.NodeState) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetNodeState{SetNodeState: &zppb.SetNodeStateCommand{Addr: addr, State: st}}}
+}
+
+// Epoch returns the current epoch.
+func (f *FSM) Epoch() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.epoch
+}
+
+// Topology returns a copy of the topology, with only the named table when
+// table is not empty (TABLE_NOT_FOUND when there is none).
+func (f *FSM) Topology(table string) (*zppb.Topology, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	topo := &zppb.Topology{Epoch: f.st.epoch, Nodes: cloneAll(f.st.sortedNodes())}
+	if table == "" {
+		topo.Tables = cloneAll(f.st.sortedTables())
+		return topo, nil
+	}
+	t := f.st.tables[table]
+	if t == nil {
+		err := status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", table)
+		err.Epoch = f.st.epoch
+		return nil, err
+	}
+	topo.Tables = []*zppb.Table{proto.Clone(t).(*zppb.Table)}
+	return topo, nil
+}
+
+// Tables returns copies of the tables sorted by name, and the epoch.
+func (f *FSM) Tables() ([]*zppb.Table, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return cloneAll(f.st.sortedTables()), f.st.epoch
+}
+
+// Nodes returns copies of the nodes sorted by address, and the epoch.
+func (f *FSM) Nodes() ([]*zppb.Node, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return cloneAll(f.st.sortedNodes()), f.st.epoch
+}
+
+// Node returns a copy of the node at addr, or nil.
+func (f *FSM) Node(addr string) *zppb.Node {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if n := f.st.nodes[addr]; n != nil {
+		return proto.Clone(n).(*zppb.Node)
+	}
+	return nil
+}
+
+func cloneAll[M proto.Message](ms []M) []M {
+	out := make([]M, len(ms))
+	for i, m := range ms {
+		out[i] = proto.Clone(m).(M)
+	}
+	return out
+}

@@ -1,0 +1,287 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func register(addr string) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: &zppb.RegisterNodeCommand{Addr: addr}}}
+}
+
+func createCmd(t *zppb.Table, expected uint64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_CreateTable{CreateTable: &zppb.CreateTableCommand{Table: t, ExpectedEpoch: expected}}}
+}
+
+func dropCmd(name string, expected uint64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_DropTable{DropTable: &zppb.DropTableCommand{Name: name, ExpectedEpoch: expected}}}
+}
+
+// table returns a valid one-partition table over the given replicas.
+func table(name string, master string, slaves ...string) *zppb.Table {
+	return &zppb.Table{
+		Name: name, PartitionCount: 1, Replicas: uint32(1 + len(slaves)),
+		Partitions: []*zppb.Partition{{Id: 0, Master: master, Slaves: slaves}},
+	}
+}
+
+func applyLog(f *FSM, data []byte) Result {
+	return f.Apply(&raft.Log{Type: raft.LogCommand, Data: data}).(Result)
+}
+
+func mustApply(t *testing.T, f *FSM, cmd *zppb.MetaCommand) Result {
+	t.Helper()
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := applyLog(f, b)
+	if res.Err != nil {
+		t.Fatalf("apply %v: %v", cmd, res.Err)
+	}
+	return res
+}
+
+// seeded returns an FSM with nodes a, b, c and table "t" on them (epoch 4).
+func seeded(t *testing.T) *FSM {
+	f := New(quiet)
+	for _, a := range []string{"a:1", "b:1", "c:1"} {
+		mustApply(t, f, register(a))
+	}
+	mustApply(t, f, createCmd(table("t", "a:1", "b:1", "c:1"), 0))
+	if f.Epoch() != 4 {
+		t.Fatalf("seeded epoch %d, want 4", f.Epoch())
+	}
+	return f
+}
+
+func TestApplyChanges(t *testing.T) {
+	f := seeded(t)
+	topo, err := f.Topology("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := topo.Tables[0]
+	if tb.CreatedEpoch != 4 || tb.Partitions[0].Term != 1 || tb.Partitions[0].State != zppb.PartitionState_ACTIVE {
+		t.Fatalf("created table %v", tb)
+	}
+
+	tests := []struct {
+		name        string
+		cmd         *zppb.MetaCommand
+		wantChanged bool
+	}{
+		{"register same node again", register("a:1"), false},
+		{"weight 0 is the default weight", &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: &zppb.RegisterNodeCommand{Addr: "a:1", Weight: DefaultWeight}}}, false},
+		{"new zone", &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: &zppb.RegisterNodeCommand{Addr: "a:1", Zone: "z1"}}}, true},
+		{"mark down", SetNodeState("b:1", zppb.NodeState_DOWN), true},
+		{"mark down again", SetNodeState("b:1", zppb.NodeState_DOWN), false},
+		{"mark up", SetNodeState("b:1", zppb.NodeState_UP), true},
+		{"create with current epoch", createCmd(table("u", "c:1"), 7), true},
+		{"drop", dropCmd("u", 0), true},
+		{"create again under the same name", createCmd(table("u", "c:1"), 0), true},
+	}
+	for _, tt := range tests {
+		before := f.Epoch()
+		res := mustApply(t, f, tt.cmd)
+		want := before
+		if tt.wantChanged {
+			want++
+		}
+		if res.Changed != tt.wantChanged || res.Epoch != want || f.Epoch() != want {
+			t.Errorf("%s: changed %v epoch %d (fsm %d), want %v %d", tt.name, res.Changed, res.Epoch, f.Epoch(), tt.wantChanged, want)
+		}
+	}
+	// A table dropped and created again has a new created_epoch.
+	topo, _ = f.Topology("u")
+	if got := topo.Tables[0].CreatedEpoch; got != f.Epoch() {
+		t.Errorf("recreated table's created_epoch %d, want %d", got, f.Epoch())
+	}
+	if n := f.Node("a:1"); n.Zone != "z1" || n.Weight != DefaultWeight || n.State != zppb.NodeState_UP {
+		t.Errorf("node a: %v", n)
+	}
+}
+
+func TestApplyRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+		cmd  *zppb.MetaCommand
+		want *status.Error
+	}{
+		{name: "garbage", data: []byte{0xff, 0xff, 0xff}, want: status.ErrInvalidArgument},
+		{name: "empty command", cmd: &zppb.MetaCommand{}, want: status.ErrInvalidArgument},
+		{name: "register empty addr", cmd: register(""), want: status.ErrInvalidArgument},
+		{name: "register addr without port", cmd: register("host"), want: status.ErrInvalidArgument},
+		{name: "state of unknown node", cmd: SetNodeState("x:1", zppb.NodeState_DOWN), want: status.ErrNodeNotFound},
+		{name: "state UNKNOWN", cmd: SetNodeState("a:1", zppb.NodeState_NODE_STATE_UNKNOWN), want: status.ErrInvalidArgument},
+		{name: "create without table", cmd: createCmd(nil, 0), want: status.ErrInvalidArgument},
+		{name: "create existing", cmd: createCmd(table("t", "a:1"), 0), want: status.ErrTableExists},
+		{name: "create stale epoch", cmd: createCmd(table("u", "a:1"), 3), want: status.ErrStaleEpoch},
+		{name: "create bad name", cmd: createCmd(table("a/b", "a:1"), 0), want: status.ErrInvalidArgument},
+		{name: "create on unknown node", cmd: createCmd(table("u", "x:1"), 0), want: status.ErrInvalidArgument},
+		{name: "create without master", cmd: createCmd(table("u", ""), 0), want: status.ErrInvalidArgument},
+		{name: "create two replicas on one node", cmd: createCmd(table("u", "a:1", "a:1"), 0), want: status.ErrInvalidArgument},
+		{name: "create min_sync = replicas", cmd: createCmd(func() *zppb.Table { t := table("u", "a:1", "b:1"); t.MinSyncReplicas = 2; return t }(), 0), want: status.ErrInvalidArgument},
+		{name: "create with too few placed partitions", cmd: createCmd(func() *zppb.Table { t := table("u", "a:1"); t.PartitionCount = 2; return t }(), 0), want: status.ErrInvalidArgument},
+		{name: "create with wrong partition id", cmd: createCmd(func() *zppb.Table { t := table("u", "a:1"); t.Partitions[0].Id = 1; return t }(), 0), want: status.ErrInvalidArgument},
+		{name: "create with wrong replica count", cmd: createCmd(func() *zppb.Table { t := table("u", "a:1"); t.Replicas = 2; return t }(), 0), want: status.ErrInvalidArgument},
+		{name: "create zero partitions", cmd: createCmd(&zppb.Table{Name: "u", Replicas: 1}, 0), want: status.ErrInvalidArgument},
+		{name: "drop unknown", cmd: dropCmd("nope", 0), want: status.ErrTableNotFound},
+		{name: "drop stale epoch", cmd: dropCmd("t", 1), want: status.ErrStaleEpoch},
+		{name: "drop empty name", cmd: dropCmd("", 0), want: status.ErrInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := seeded(t)
+			before, _ := f.Snapshot()
+			data := tt.data
+			if tt.cmd != nil {
+				var err error
+				if data, err = proto.Marshal(tt.cmd); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := applyLog(f, data)
+			if !errors.Is(res.Err, tt.want) || res.Changed || res.Epoch != 4 {
+				t.Fatalf("got %+v, want %v and no change", res, tt.want)
+			}
+			after, _ := f.Snapshot()
+			if !bytes.Equal(before.(*snapshot).data, after.(*snapshot).data) {
+				t.Fatal("rejected command changed the state")
+			}
+		})
+	}
+}
+
+func TestPrepare(t *testing.T) {
+	tests := []struct {
+		name string
+		req  *zppb.CreateTableRequest
+		want *status.Error // nil: OK
+	}{
+		{"defaults to 3 replicas", &zppb.CreateTableRequest{Name: "u", Partitions: 4}, nil},
+		{"empty name", &zppb.CreateTableRequest{Partitions: 1}, status.ErrInvalidArgument},
+		{"bad chars", &zppb.CreateTableRequest{Name: "a b", Partitions: 1}, status.ErrInvalidArgument},
+		{"dot dot", &zppb.CreateTableRequest{Name: "..", Partitions: 1}, status.ErrInvalidArgument},
+		{"name too long", &zppb.CreateTableRequest{Name: strings.Repeat("x", MaxTableNameLen+1), Partitions: 1}, status.ErrInvalidArgument},
+		{"longest name", &zppb.CreateTableRequest{Name: strings.Repeat("x", MaxTableNameLen), Partitions: 1}, nil},
+		{"zero partitions", &zppb.CreateTableRequest{Name: "u"}, status.ErrInvalidArgument},
+		{"too many partitions", &zppb.CreateTableRequest{Name: "u", Partitions: MaxPartitions + 1}, status.ErrInvalidArgument},
+		{"replicas > nodes", &zppb.CreateTableRequest{Name: "u", Partitions: 1, Replicas: 4}, status.ErrNotEnoughNodes},
+		{"min_sync = replicas", &zppb.CreateTableRequest{Name: "u", Partitions: 1, Replicas: 2, MinSyncReplicas: 2}, status.ErrInvalidArgument},
+		{"stale epoch", &zppb.CreateTableRequest{Name: "u", Partitions: 1, ExpectedEpoch: 3}, status.ErrStaleEpoch},
+		{"stale epoch before exists", &zppb.CreateTableRequest{Name: "t", Partitions: 1, ExpectedEpoch: 3}, status.ErrStaleEpoch},
+		{"exists", &zppb.CreateTableRequest{Name: "t", Partitions: 1}, status.ErrTableExists},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := seeded(t)
+			cmd, err := f.PrepareCreateTable(tt.req)
+			if tt.want != nil {
+				if !errors.Is(err, tt.want) || cmd != nil {
+					t.Fatalf("got %v, %v; want %v", cmd, err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := mustApply(t, f, cmd)
+			if res.Table.Replicas != DefaultReplicas || res.Table.CreatedEpoch != 5 {
+				t.Fatalf("created %v", res.Table)
+			}
+		})
+	}
+
+	// A DOWN node gets no replicas.
+	f := seeded(t)
+	mustApply(t, f, SetNodeState("c:1", zppb.NodeState_DOWN))
+	if _, err := f.PrepareCreateTable(&zppb.CreateTableRequest{Name: "u", Partitions: 1}); !errors.Is(err, status.ErrNotEnoughNodes) {
+		t.Fatalf("3 replicas with a node DOWN: %v", err)
+	}
+
+	if cmd, err := f.PrepareRegisterNode(&zppb.PingRequest{Addr: "a:1"}); cmd != nil || err != nil {
+		t.Fatalf("ping of a known node: %v %v", cmd, err)
+	}
+	if cmd, err := f.PrepareRegisterNode(&zppb.PingRequest{Addr: "a:1", Rack: "r"}); cmd == nil || err != nil {
+		t.Fatalf("ping with a new rack: %v %v", cmd, err)
+	}
+	if _, err := f.PrepareDropTable(&zppb.DropTableRequest{Name: "nope"}); !errors.Is(err, status.ErrTableNotFound) {
+		t.Fatalf("drop unknown: %v", err)
+	}
+}
+
+type sink struct {
+	bytes.Buffer
+	cancelled bool
+}
+
+func (s *sink) ID() string    { return "test" }
+func (s *sink) Cancel() error { s.cancelled = true; return nil }
+func (s *sink) Close() error  { return nil }
+
+func TestSnapshotRestore(t *testing.T) {
+	f := seeded(t)
+	mustApply(t, f, SetNodeState("b:1", zppb.NodeState_DOWN))
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Changes after the snapshot are not in it.
+	mustApply(t, f, dropCmd("t", 0))
+
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+
+	g := New(quiet)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := g.Topology("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topo.Epoch != 5 || len(topo.Tables) != 1 || len(topo.Nodes) != 3 || topo.Nodes[1].State != zppb.NodeState_DOWN {
+		t.Fatalf("restored %v", topo)
+	}
+	// Restore replaces, never merges.
+	if err := f.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Topology("t"); err != nil {
+		t.Fatalf("table dropped after the snapshot not restored: %v", err)
+	}
+
+	bad := []*zppb.MetaSnapshot{
+		{Nodes: []*zppb.Node{{Addr: "a:1"}, {Addr: "a:1"}}},
+		{Tables: []*zppb.Table{{Name: ""}}},
+	}
+	for _, b := range bad {
+		data, _ := proto.Marshal(b)
+		if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err == nil {
+			t.Errorf("restored invalid snapshot %v", b)
+		}
+	}
+	if err := g.Restore(io.NopCloser(strings.NewReader("\xff\xff"))); err == nil {
+		t.Error("restored garbage")
+	}
+	if g.Epoch() != 5 {
+		t.Errorf("failed restores changed the state: epoch %d", g.Epoch())
+	}
+}

@@ -1,0 +1,239 @@
+package fsm
+
+import (
+	"cmp"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/lib/placement"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Result is what applying one command gives: the value of
+// raft.ApplyFuture.Response() for every entry.
+type Result struct {
+	// Epoch is the epoch after the command.
+	Epoch uint64
+	// Changed reports whether the command changed the state (and so the
+	// epoch). A valid command that asks for what already is changes nothing.
+	Changed bool
+	// Table is the table as created, for CreateTable.
+	Table *zppb.Table
+	// Err is why the command was rejected; the state is then unchanged.
+	Err error
+}
+
+// state is the topology. It is owned by FSM, which locks around it; the
+// methods here are deterministic functions of the state and the command,
+// which is what keeps the members identical.
+type state struct {
+	epoch  uint64
+	tables map[string]*zppb.Table
+	nodes  map[string]*zppb.Node
+}
+
+func newState() *state {
+	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node)}
+}
+
+// apply validates cmd against the state and applies it. It mutates nothing
+// unless the whole command is valid.
+func (s *state) apply(cmd *zppb.MetaCommand) Result {
+	var err error
+	var changed bool
+	var table *zppb.Table
+	switch c := cmd.GetCmd().(type) {
+	case *zppb.MetaCommand_RegisterNode:
+		changed, err = s.registerNode(c.RegisterNode)
+	case *zppb.MetaCommand_SetNodeState:
+		changed, err = s.setNodeState(c.SetNodeState)
+	case *zppb.MetaCommand_CreateTable:
+		table, err = s.createTable(c.CreateTable)
+		changed = err == nil
+	case *zppb.MetaCommand_DropTable:
+		err = s.dropTable(c.DropTable)
+		changed = err == nil
+	default:
+		err = status.New(zppb.Code_INVALID_ARGUMENT, "unknown meta command %T", c)
+	}
+	if err != nil {
+		return Result{Epoch: s.epoch, Err: err}
+	}
+	if changed {
+		s.epoch++
+		if table != nil {
+			// The creation is the change that made this epoch.
+			table.CreatedEpoch = s.epoch
+			table = proto.Clone(table).(*zppb.Table)
+		}
+	}
+	return Result{Epoch: s.epoch, Changed: changed, Table: table}
+}
+
+// nodeChange returns the RegisterNode command a PING with these attributes
+// calls for, or nil when the node is known with the same ones.
+func (s *state) nodeChange(addr, zone, rack string, weight uint32) (*zppb.RegisterNodeCommand, error) {
+	if err := ValidateNodeAddr(addr); err != nil {
+		return nil, err
+	}
+	if weight == 0 {
+		weight = DefaultWeight
+	}
+	if n := s.nodes[addr]; n != nil && n.Zone == zone && n.Rack == rack && n.Weight == weight {
+		return nil, nil
+	}
+	return &zppb.RegisterNodeCommand{Addr: addr, Zone: zone, Rack: rack, Weight: weight}, nil
+}
+
+func (s *state) registerNode(c *zppb.RegisterNodeCommand) (bool, error) {
+	change, err := s.nodeChange(c.GetAddr(), c.GetZone(), c.GetRack(), c.GetWeight())
+	if err != nil || change == nil {
+		return false, err
+	}
+	n := s.nodes[change.Addr]
+	if n == nil {
+		n = &zppb.Node{Addr: change.Addr, State: zppb.NodeState_UP}
+		s.nodes[n.Addr] = n
+	}
+	n.Zone, n.Rack, n.Weight = change.Zone, change.Rack, change.Weight
+	return true, nil
+}
+
+func (s *state) setNodeState(c *zppb.SetNodeStateCommand) (bool, error) {
+	n := s.nodes[c.GetAddr()]
+	if n == nil {
+		return false, status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", c.GetAddr())
+	}
+	switch c.GetState() {
+	case zppb.NodeState_UP, zppb.NodeState_DOWN:
+	default:
+		return false, status.New(zppb.Code_INVALID_ARGUMENT, "node state %v: want UP or DOWN", c.GetState())
+	}
+	if n.State == c.GetState() {
+		return false, nil
+	}
+	n.State = c.GetState()
+	return true, nil
+}
+
+// checkCreateTable checks a request against the state, in the order a client
+// can act on: bad arguments, then a stale epoch, then a name clash.
+func (s *state) checkCreateTable(name string, partitions, replicas, minSync uint32, expectedEpoch uint64) error {
+	if err := validateTableShape(name, partitions, replicas, minSync); err != nil {
+		return err
+	}
+	if err := checkEpoch(expectedEpoch, s.epoch); err != nil {
+		return err
+	}
+	if s.tables[name] != nil {
+		return status.New(zppb.Code_TABLE_EXISTS, "table %q exists", name)
+	}
+	return nil
+}
+
+func (s *state) createTable(c *zppb.CreateTableCommand) (*zppb.Table, error) {
+	t := c.GetTable()
+	if t == nil {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "create table without a table")
+	}
+	if err := s.checkCreateTable(t.GetName(), t.GetPartitionCount(), t.GetReplicas(), t.GetMinSyncReplicas(), c.GetExpectedEpoch()); err != nil {
+		return nil, err
+	}
+	// The placement came from the leader; check it rather than trust it.
+	if len(t.GetPartitions()) != int(t.GetPartitionCount()) {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "table %q has %d partitions placed, declares %d", t.GetName(), len(t.GetPartitions()), t.GetPartitionCount())
+	}
+	for i, p := range t.GetPartitions() {
+		if p.GetId() != uint32(i) {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "partition %d has id %d", i, p.GetId())
+		}
+		replicas := append([]string{p.GetMaster()}, p.GetSlaves()...)
+		if len(replicas) != int(t.GetReplicas()) {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "partition %d has %d replicas, table wants %d", i, len(replicas), t.GetReplicas())
+		}
+		for j, a := range replicas {
+			if s.nodes[a] == nil {
+				return nil, status.New(zppb.Code_INVALID_ARGUMENT, "partition %d is placed on unknown node %q", i, a)
+			}
+			if slices.Contains(replicas[:j], a) {
+				return nil, status.New(zppb.Code_INVALID_ARGUMENT, "partition %d has two replicas on %q", i, a)
+			}
+		}
+	}
+	t = proto.Clone(t).(*zppb.Table)
+	for _, p := range t.Partitions {
+		p.State = zppb.PartitionState_ACTIVE
+		p.Term = placement.InitialTerm
+	}
+	s.tables[t.Name] = t
+	return t, nil
+}
+
+func (s *state) checkDropTable(name string, expectedEpoch uint64) error {
+	if err := ValidateTableName(name); err != nil {
+		return err
+	}
+	if err := checkEpoch(expectedEpoch, s.epoch); err != nil {
+		return err
+	}
+	if s.tables[name] == nil {
+		return status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", name)
+	}
+	return nil
+}
+
+func (s *state) dropTable(c *zppb.DropTableCommand) error {
+	if err := s.checkDropTable(c.GetName(), c.GetExpectedEpoch()); err != nil {
+		return err
+	}
+	delete(s.tables, c.GetName())
+	return nil
+}
+
+// sortedTables returns the tables sorted by name, not copied.
+func (s *state) sortedTables() []*zppb.Table {
+	out := make([]*zppb.Table, 0, len(s.tables))
+	for _, t := range s.tables {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *zppb.Table) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// sortedNodes returns the nodes sorted by address, not copied.
+func (s *state) sortedNodes() []*zppb.Node {
+	out := make([]*zppb.Node, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b *zppb.Node) int { return cmp.Compare(a.Addr, b.Addr) })
+	return out
+}
+
+// snapshot returns the whole state as a message, sharing the state's
+// messages: marshal it before the state changes.
+func (s *state) snapshot() *zppb.MetaSnapshot {
+	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes()}
+}
+
+// stateFromSnapshot rebuilds a state, rejecting a snapshot that could not
+// have come from a state.
+func stateFromSnapshot(snap *zppb.MetaSnapshot) (*state, error) {
+	s := newState()
+	s.epoch = snap.GetEpoch()
+	for _, n := range snap.GetNodes() {
+		if n.GetAddr() == "" || s.nodes[n.GetAddr()] != nil {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "snapshot has an empty or duplicate node %q", n.GetAddr())
+		}
+		s.nodes[n.Addr] = n
+	}
+	for _, t := range snap.GetTables() {
+		if t.GetName() == "" || s.tables[t.GetName()] != nil {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "snapshot has an empty or duplicate table %q", t.GetName())
+		}
+		s.tables[t.Name] = t
+	}
+	return s, nil
+}

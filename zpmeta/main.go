@@ -1,0 +1,101 @@
+// Command zpmeta is the Zeppelin meta server: one member of the Raft group
+// that holds the cluster topology. Run three (or five), each with the same
+// --peers:
+//
+//	zpmeta --addr 10.0.0.1:9221 --peers 10.0.0.1:9221,10.0.0.2:9221,10.0.0.3:9221 --data /var/lib/zpmeta
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "zpmeta:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("zpmeta", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9221", "address to listen on and advertise, for clients, nodes and the other members")
+	id := fs.String("id", "", "Raft server ID (default: --addr)")
+	peers := fs.String("peers", "", "comma-separated addresses of all members, this one included (default: --addr alone)")
+	data := fs.String("data", "", "data directory for the Raft log and snapshots (required)")
+	bootstrap := fs.Bool("bootstrap", true, "bootstrap the group with --peers when there is no Raft state yet")
+	downTimeout := fs.Duration("down-timeout", server.DefaultDownTimeout, "a node that has not pinged for this long is marked DOWN")
+	lease := fs.Duration("lease", server.DefaultLease, "how long a master may serve writes after its last successful ping; must be < --down-timeout")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *data == "" {
+		return errors.New("--data is required")
+	}
+
+	cfg := server.Config{
+		Addr:        *addr,
+		ID:          *id,
+		DataDir:     *data,
+		NoBootstrap: !*bootstrap,
+		DownTimeout: *downTimeout,
+		Logger:      logger,
+	}
+	if *peers != "" {
+		for _, p := range strings.Split(*peers, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cfg.Peers = append(cfg.Peers, p)
+			}
+		}
+	}
+	// An unset --lease follows a shorter --down-timeout down.
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "lease" {
+			cfg.Lease = *lease
+		}
+	})
+
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	// A second signal kills the process the default way.
+	stop()
+	logger.Info("shutting down")
+	done := make(chan error, 1)
+	go func() { done <- srv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("shutdown did not finish in 30s")
+	}
+}

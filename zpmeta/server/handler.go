@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// replyMargin is the most a request's deadline is shortened by to leave time
+// for the answer to travel back.
+const replyMargin = 100 * time.Millisecond
+
+// handle is the rpc.Handler of the meta commands.
+func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
+	var cancel context.CancelFunc
+	if dl, ok := ctx.Deadline(); ok {
+		// Give up a little before the caller does, so that it gets our
+		// answer (NO_LEADER, TIMEOUT) rather than its own timeout.
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/5, replyMargin)))
+	} else {
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	}
+	defer cancel()
+	var (
+		resp *zppb.Response
+		err  error
+	)
+	switch c := req.GetCmd().(type) {
+	case *zppb.Request_Pull:
+		resp, err = s.pull(c.Pull)
+	case *zppb.Request_ListTables:
+		resp = s.listTables()
+	case *zppb.Request_ListNodes:
+		resp = s.listNodes()
+	case *zppb.Request_ListMeta:
+		resp, err = s.listMeta(ctx)
+	case *zppb.Request_Ping:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.ping(ctx, c.Ping) })
+	case *zppb.Request_CreateTable:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.createTable(ctx, c.CreateTable) })
+	case *zppb.Request_DropTable:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.dropTable(ctx, c.DropTable) })
+	case nil:
+		err = status.New(zppb.Code_INVALID_ARGUMENT, "request without a command")
+	default:
+		err = status.New(zppb.Code_INVALID_ARGUMENT, "%T is not a meta command", c)
+	}
+	if err != nil {
+		resp = status.Response(err)
+	}
+	if resp.Epoch == 0 {
+		resp.Epoch = s.fsm.Epoch()
+	}
+	return resp
+}
+
+func (s *Server) pull(req *zppb.PullRequest) (*zppb.Response, error) {
+	topo, err := s.fsm.Topology(req.GetTable())
+	if err != nil {
+		return nil, err
+	}
+	s.fillHeartbeats(topo.Nodes)
+	return &zppb.Response{Epoch: topo.Epoch, Result: &zppb.Response_Pull{Pull: &zppb.PullResponse{Topology: topo}}}, nil
+}
+
+func (s *Server) listTables() *zppb.Response {
+	tables, epoch := s.fsm.Tables()
+	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListTables{ListTables: &zppb.ListTablesResponse{Tables: tables, Epoch: epoch}}}
+}
+
+func (s *Server) listNodes() *zppb.Response {
+	nodes, epoch := s.fsm.Nodes()
+	s.fillHeartbeats(nodes)
+	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListNodes{ListNodes: &zppb.ListNodesResponse{Nodes: nodes, Epoch: epoch}}}
+}
+
+// fillHeartbeats sets last_heartbeat_ms from the leader's memory; a follower
+// has none and leaves 0.
+func (s *Server) fillHeartbeats(nodes []*zppb.Node) {
+	if !s.IsLeader() {
+		return
+	}
+	for _, n := range nodes {
+		if t := s.live.lastHeartbeat(n.Addr); !t.IsZero() {
+			n.LastHeartbeatMs = t.UnixMilli()
+		}
+	}
+}
+
+func (s *Server) listMeta(ctx context.Context) (*zppb.Response, error) {
+	cf := s.raft.GetConfiguration()
+	if err := s.await(ctx, cf); err != nil {
+		return nil, s.raftError(ctx, err)
+	}
+	leaderAddr, leaderID := s.raft.LeaderWithID()
+	epoch := s.fsm.Epoch()
+	lm := &zppb.ListMetaResponse{
+		Leader:       string(leaderAddr),
+		Epoch:        epoch,
+		Self:         s.cfg.Addr,
+		State:        s.raft.State().String(),
+		Term:         s.raft.CurrentTerm(),
+		CommitIndex:  s.raft.CommitIndex(),
+		AppliedIndex: s.raft.AppliedIndex(),
+	}
+	for _, srv := range cf.Configuration().Servers {
+		lm.Members = append(lm.Members, &zppb.MetaMember{
+			Id:       string(srv.ID),
+			Addr:     string(srv.Address),
+			Suffrage: suffrage(srv.Suffrage),
+			Leader:   leaderID != "" && srv.ID == leaderID,
+		})
+	}
+	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListMeta{ListMeta: lm}}, nil
+}
+
+func suffrage(s raft.ServerSuffrage) string {
+	switch s {
+	case raft.Voter:
+		return "voter"
+	case raft.Nonvoter:
+		return "nonvoter"
+	case raft.Staging:
+		return "staging"
+	}
+	return s.String()
+}

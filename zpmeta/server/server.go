@@ -1,0 +1,228 @@
+// Package server is the meta server: one member of the Raft group that holds
+// the cluster topology, serving the meta commands of the protocol on the same
+// TCP port as its Raft traffic.
+//
+// Any member answers PULL and the LIST commands from its own copy of the
+// topology. PING, CREATE_TABLE and DROP_TABLE need the leader; a follower
+// forwards them to it and relays the answer. The leader also keeps the nodes'
+// liveness in memory and marks silent nodes DOWN through Raft.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
+)
+
+// forwardConns is how many connections a follower keeps to the leader. The
+// leader serves each connection's requests one at a time, so a slow write
+// delays the PINGs behind it on the same connection; a few connections keep
+// that rare.
+const forwardConns = 4
+
+// Server is one meta server. Build it with New, then Start; Close stops it.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	fsm    *fsm.FSM
+	live   *liveness
+	pool   *rpc.Pool // to the leader, for forwarding
+	rpcSrv *rpc.Server
+
+	mux       *portMux
+	transport *raft.NetworkTransport
+	store     *raftboltdb.BoltStore
+	raft      *raft.Raft
+	leaderCh  chan bool
+
+	// ready is set while this member leads and has applied every entry of
+	// earlier terms, so its state is current enough to check writes.
+	ready atomic.Bool
+	// proposing serialises the leader's check-then-propose sequences, so
+	// that each is checked against the state the previous one left.
+	proposing chan struct{}
+
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background goroutines
+	// futures counts goroutines waiting on Raft futures for callers that
+	// gave up; Raft's shutdown releases them.
+	futures sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+}
+
+// New checks cfg and returns a server that is not started.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger.With("meta", cfg.Addr)
+	cfg.Logger = logger
+	s := &Server{
+		cfg:       cfg,
+		logger:    logger,
+		fsm:       fsm.New(logger.With("component", "fsm")),
+		live:      newLiveness(),
+		pool:      rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize}),
+		leaderCh:  make(chan bool, 16),
+		proposing: make(chan struct{}, 1),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.rpcSrv, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start listens (unless Config.Listener was given), opens the Raft state in
+// the data directory, bootstraps the group if needed and serves.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return errors.New("server: already started or closed")
+	}
+	s.started = true
+	ln := s.cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
+			return fmt.Errorf("server: listen: %w", err)
+		}
+	}
+	s.mux = newPortMux(ln, advertiseAddr(s.cfg.Addr), s.logger)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.mux.serve()
+	}()
+	if err := s.openRaft(); err != nil {
+		s.closed = true
+		s.shutdown()
+		return err
+	}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.rpcSrv.Serve(s.mux.rpc); err != nil {
+			s.logger.Error("protocol listener stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.watchLeadership()
+	}()
+	s.logger.Info("meta server started", "id", s.cfg.ID, "peers", s.cfg.Peers, "data", s.cfg.DataDir)
+	return nil
+}
+
+// Close stops serving, shuts Raft down and waits for every goroutine the
+// server started. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	return s.shutdown()
+}
+
+func (s *Server) shutdown() error {
+	s.cancel()
+	// Requests first: their waits end with the server's context, and no
+	// new ones can start a proposal on a Raft that is going away.
+	s.rpcSrv.Close()
+	var errs []error
+	if s.raft != nil {
+		if err := s.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("server: raft shutdown: %w", err))
+		}
+	}
+	if s.transport != nil {
+		s.transport.Close()
+	}
+	if s.mux != nil {
+		s.mux.Close()
+	}
+	s.wg.Wait()
+	s.futures.Wait()
+	s.pool.Close()
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("server: close raft store: %w", err))
+		}
+	}
+	if s.started {
+		s.logger.Info("meta server stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// Addr returns the address the server serves and advertises.
+func (s *Server) Addr() string { return s.cfg.Addr }
+
+// ID returns the server's Raft ID.
+func (s *Server) ID() string { return s.cfg.ID }
+
+// IsLeader reports whether this member leads the group and is ready to
+// serve the commands that need the leader.
+func (s *Server) IsLeader() bool {
+	return s.ready.Load() && s.raft != nil && s.raft.State() == raft.Leader
+}
+
+// Leader returns the address of the leader this member knows, or "".
+func (s *Server) Leader() string {
+	if s.raft == nil {
+		return ""
+	}
+	addr, _ := s.raft.LeaderWithID()
+	return string(addr)
+}
+
+// Epoch returns the epoch of this member's copy of the topology.
+func (s *Server) Epoch() uint64 { return s.fsm.Epoch() }
+
+// Snapshot makes Raft take a snapshot now and compact its log.
+func (s *Server) Snapshot(ctx context.Context) error {
+	if s.raft == nil {
+		return errors.New("server: not started")
+	}
+	if err := s.await(ctx, s.raft.Snapshot()); err != nil {
+		return fmt.Errorf("server: snapshot: %w", err)
+	}
+	return nil
+}
+
+// await waits for f or ctx. When ctx ends first the wait goes on in a
+// goroutine that Raft's shutdown ends, and Close waits for it.
+func (s *Server) await(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	s.futures.Add(1)
+	go func() {
+		defer s.futures.Done()
+		done <- f.Error()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,245 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+		check   func(Config) bool
+	}{
+		{name: "defaults", cfg: Config{Addr: "127.0.0.1:9221", DataDir: "d"}, check: func(c Config) bool {
+			return c.ID == c.Addr && len(c.Peers) == 1 && c.DownTimeout == DefaultDownTimeout && c.Lease == DefaultLease &&
+				c.HeartbeatTimeout == DefaultHeartbeatTimeout && c.LeaderLeaseTimeout == DefaultLeaderLeaseTimeout
+		}},
+		{name: "lease follows a short down-timeout", cfg: Config{Addr: "a:1", DataDir: "d", DownTimeout: 900 * time.Millisecond}, check: func(c Config) bool {
+			return c.Lease == 600*time.Millisecond
+		}},
+		{name: "no addr", cfg: Config{DataDir: "d"}, wantErr: "Addr is required"},
+		{name: "addr without port", cfg: Config{Addr: "host", DataDir: "d"}, wantErr: "Addr"},
+		{name: "no data dir", cfg: Config{Addr: "a:1"}, wantErr: "DataDir"},
+		{name: "self not in peers", cfg: Config{Addr: "a:1", DataDir: "d", Peers: []string{"b:1", "c:1"}}, wantErr: "do not include"},
+		{name: "peer twice", cfg: Config{Addr: "a:1", DataDir: "d", Peers: []string{"a:1", "a:1"}}, wantErr: "twice"},
+		{name: "bad peer", cfg: Config{Addr: "a:1", DataDir: "d", Peers: []string{"a:1", "b"}}, wantErr: "peer"},
+		{name: "lease not below down-timeout", cfg: Config{Addr: "a:1", DataDir: "d", DownTimeout: time.Second, Lease: time.Second}, wantErr: "shorter"},
+		{name: "negative down-timeout", cfg: Config{Addr: "a:1", DataDir: "d", DownTimeout: -1, Lease: time.Second}, wantErr: "positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cfg.withDefaults()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(got) {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestPortMux: protocol frames and Raft streams share a port, each reaching
+// its side with its bytes intact.
+func TestPortMux(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newPortMux(ln, advertiseAddr("meta.example:9221"), slog.New(slog.DiscardHandler))
+	done := make(chan struct{})
+	go func() { defer close(done); m.serve() }()
+	defer func() { m.Close(); <-done }()
+
+	if got := m.raft.Addr().String(); got != "meta.example:9221" {
+		t.Errorf("advertised %q", got)
+	}
+
+	// A silent connection does not hold up the others.
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+
+	// Protocol side: a frame, first byte included.
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	bw := bufio.NewWriter(client)
+	if err := rpc.WriteFrame(bw, []byte("hello"), rpc.DefaultMaxFrameSize); err != nil || bw.Flush() != nil {
+		t.Fatal(err)
+	}
+	got, err := m.rpc.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, err := rpc.ReadFrame(bufio.NewReader(got), nil, rpc.DefaultMaxFrameSize)
+	if err != nil || string(frame) != "hello" {
+		t.Fatalf("rpc side read %q, %v", frame, err)
+	}
+	got.Close()
+
+	// Raft side: the magic byte is consumed, the rest arrives.
+	stream := &raftStream{muxListener: m.raft}
+	rc, err := stream.Dial(raft.ServerAddress(ln.Addr().String()), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	rc.Write([]byte("raft-rpc"))
+	rs, err := m.raft.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(rs, buf); err != nil || string(buf) != "raft-rpc" {
+		t.Fatalf("raft side read %q, %v", buf, err)
+	}
+
+	// Closing the mux ends Accept on both sides and drops the silent one.
+	m.Close()
+	for _, l := range []*muxListener{m.rpc, m.raft} {
+		if _, err := l.Accept(); err == nil {
+			t.Error("Accept after Close succeeded")
+		}
+	}
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := silent.Read(buf); err == nil {
+		t.Error("silent connection still open after Close")
+	}
+}
+
+func TestLivenessGrace(t *testing.T) {
+	l := newLiveness()
+	t0 := time.Unix(1000, 0)
+	const timeout = 3 * time.Second
+	if l.expired("n", t0.Add(time.Hour), timeout) {
+		t.Fatal("a follower (no grace start) expired a node")
+	}
+	l.heartbeat("n", t0, []*zppb.ReplicaPosition{{Table: "t", Lsn: 7}})
+	l.reset(t0.Add(10 * time.Second)) // leadership gained later: memory gone
+	tests := []struct {
+		addr string
+		at   time.Duration // after t0
+		want bool
+	}{
+		{"n", 12 * time.Second, false}, // old ping forgotten, but in grace
+		{"never", 12 * time.Second, false},
+		{"never", 13 * time.Second, true},
+	}
+	for _, tt := range tests {
+		if got := l.expired(tt.addr, t0.Add(tt.at), timeout); got != tt.want {
+			t.Errorf("expired(%s, t0+%v) = %v, want %v", tt.addr, tt.at, got, tt.want)
+		}
+	}
+	if l.replicaPositions("n") != nil || !l.lastHeartbeat("n").IsZero() {
+		t.Error("reset kept the old leader's memory")
+	}
+	l.heartbeat("n", t0.Add(12*time.Second), []*zppb.ReplicaPosition{{Table: "t", Lsn: 9}})
+	if l.expired("n", t0.Add(14*time.Second), timeout) || !l.expired("n", t0.Add(15*time.Second), timeout) {
+		t.Error("a fresh ping does not count from its own time")
+	}
+	if p := l.replicaPositions("n"); len(p) != 1 || p[0].Lsn != 9 {
+		t.Errorf("positions %v", p)
+	}
+}
+
+func TestHclogAdapter(t *testing.T) {
+	var buf bytes.Buffer
+	h := newHclog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), "raft")
+	h.Named("net").With("peer", "p1").Info("hello", "servers", hclog.Fmt("%d-%s", 3, "x"), "id", hclog.Hex(255))
+	h.Debug("hidden")
+	out := buf.String()
+	for _, want := range []string{"component=raft.net", "peer=p1", "servers=3-x", "id=0xff", "msg=hello"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log %q lacks %q", out, want)
+		}
+	}
+	if strings.Contains(out, "hidden") || h.IsDebug() || !h.IsInfo() || h.GetLevel() != hclog.Info {
+		t.Errorf("levels: %q debug=%v", out, h.IsDebug())
+	}
+}
+
+// TestCloseStopsEveryGoroutine runs a one-member group through requests that
+// wait on Raft and checks that Close leaves nothing of the server or of Raft
+// running.
+func TestCloseStopsEveryGoroutine(t *testing.T) {
+	s, err := New(Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		t.Fatal("port 0 is not an address to advertise; want an error")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = New(Config{Listener: ln, DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pool := rpc.NewPool(rpc.PoolOptions{})
+	defer pool.Close()
+	for _, req := range []*zppb.Request{
+		{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: "n1:1"}}},
+		{Cmd: &zppb.Request_CreateTable{CreateTable: &zppb.CreateTableRequest{Name: "t", Partitions: 2, Replicas: 1}}},
+		{Cmd: &zppb.Request_ListMeta{ListMeta: &zppb.ListMetaRequest{}}},
+	} {
+		resp, err := pool.Call(ctx, s.Addr(), req)
+		if err != nil || resp.Code != zppb.Code_OK {
+			t.Fatalf("%v: %v %v", req, resp, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	pool.Close()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		var leaked []string
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "hashicorp/raft") || strings.Contains(g, "zpmeta/server.(*") || strings.Contains(g, "lib/rpc.(*") {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left after Close:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
+)
+
+// The commands in this file run on the ready leader only (see onLeader).
+
+// ping records a node's heartbeat and positions in the leader's memory, and
+// goes through Raft only when the topology must change: an unknown node, new
+// zone/rack/weight, or a DOWN node that is back.
+func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Response, error) {
+	if err := fsm.ValidateNodeAddr(req.GetAddr()); err != nil {
+		return nil, err
+	}
+	positions := make([]*zppb.ReplicaPosition, len(req.GetPositions()))
+	for i, p := range req.GetPositions() {
+		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
+	}
+	s.live.heartbeat(req.Addr, time.Now(), positions)
+
+	if !s.pingChangesTopology(req) {
+		return s.pingResponse(s.fsm.Epoch()), nil
+	}
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	epoch := s.fsm.Epoch()
+	// Checked again under the lock: another PING or the down check may
+	// have changed the node meanwhile.
+	cmd, err := s.fsm.PrepareRegisterNode(req)
+	if err != nil {
+		return nil, err
+	}
+	if cmd != nil {
+		res, err := s.propose(ctx, cmd)
+		if err != nil {
+			return nil, err
+		}
+		epoch = res.Epoch
+		s.logger.Info("node registered", "node", req.GetAddr(), "zone", req.GetZone(), "rack", req.GetRack(), "weight", req.GetWeight(), "epoch", epoch)
+	}
+	if n := s.fsm.Node(req.Addr); n != nil && n.State == zppb.NodeState_DOWN {
+		res, err := s.propose(ctx, fsm.SetNodeState(req.Addr, zppb.NodeState_UP))
+		if err != nil {
+			return nil, err
+		}
+		epoch = res.Epoch
+		s.logger.Info("node UP", "node", req.Addr, "epoch", epoch)
+	}
+	return s.pingResponse(epoch), nil
+}
+
+// pingChangesTopology is the lock-free fast path of every PING of a known
+// node that is UP and unchanged.
+func (s *Server) pingChangesTopology(req *zppb.PingRequest) bool {
+	n := s.fsm.Node(req.GetAddr())
+	if n == nil || n.State != zppb.NodeState_UP {
+		return true
+	}
+	cmd, err := s.fsm.PrepareRegisterNode(req)
+	return cmd != nil || err != nil
+}
+
+func (s *Server) pingResponse(epoch uint64) *zppb.Response {
+	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_Ping{Ping: &zppb.PingResponse{
+		Epoch: epoch, LeaseMs: s.cfg.Lease.Milliseconds(),
+	}}}
+}
+
+func (s *Server) createTable(ctx context.Context, req *zppb.CreateTableRequest) (*zppb.Response, error) {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cmd, err := s.fsm.PrepareCreateTable(req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	s.logger.Info("table created", "table", req.GetName(), "partitions", req.GetPartitions(), "replicas", req.GetReplicas(), "min_sync_replicas", req.GetMinSyncReplicas(), "epoch", res.Epoch)
+	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_CreateTable{CreateTable: &zppb.CreateTableResponse{
+		Table: res.Table, Epoch: res.Epoch,
+	}}}, nil
+}
+
+func (s *Server) dropTable(ctx context.Context, req *zppb.DropTableRequest) (*zppb.Response, error) {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cmd, err := s.fsm.PrepareDropTable(req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	s.logger.Info("table dropped", "table", req.GetName(), "epoch", res.Epoch)
+	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_DropTable{DropTable: &zppb.DropTableResponse{Epoch: res.Epoch}}}, nil
+}
