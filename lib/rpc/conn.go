@@ -76,6 +76,12 @@ func (c *Conn) Call(ctx context.Context, req *zppb.Request) (*zppb.Response, err
 	if err != nil {
 		return nil, fmt.Errorf("rpc: marshal: %w", err)
 	}
+	return c.CallRaw(ctx, payload)
+}
+
+// CallRaw sends payload as one request frame, as it is, and waits for the
+// response. Tests use it to send what Call never would.
+func (c *Conn) CallRaw(ctx context.Context, payload []byte) (*zppb.Response, error) {
 	if len(payload) > c.maxFrame {
 		return nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, len(payload), c.maxFrame)
 	}
