@@ -1,0 +1,310 @@
+package client
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// TableSpec describes a table to create.
+type TableSpec struct {
+	Name string
+	// Partitions is fixed at creation: 1 to 16384 (keyspace.Slots).
+	Partitions uint32
+	// Replicas counts the master: 3 is a master and two slaves.
+	Replicas uint32
+	// MinSyncReplicas is how many slaves must persist a write before it is
+	// acknowledged; 0 is asynchronous replication. Below Replicas.
+	MinSyncReplicas uint32
+	// ExpectedEpoch, when non-zero, makes the creation fail with
+	// status.ErrStaleEpoch unless it is the current epoch: a
+	// compare-and-set for tools that decided on a topology they read.
+	ExpectedEpoch uint64
+}
+
+func (s TableSpec) validate() error {
+	var errs []error
+	if s.Name == "" {
+		errs = append(errs, errors.New("empty table name"))
+	}
+	if s.Partitions < 1 || s.Partitions > keyspace.Slots {
+		errs = append(errs, fmt.Errorf("partitions %d not in [1, %d]", s.Partitions, keyspace.Slots))
+	}
+	if s.Replicas < 1 {
+		errs = append(errs, fmt.Errorf("replicas %d below 1", s.Replicas))
+	}
+	if s.MinSyncReplicas >= max(s.Replicas, 1) {
+		errs = append(errs, fmt.Errorf("min sync replicas %d must be below replicas %d", s.MinSyncReplicas, s.Replicas))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "%v", err)
+	}
+	return nil
+}
+
+// CreateTable creates a table and returns it as the meta leader placed it.
+// Errors match status.ErrTableExists, status.ErrNotEnoughNodes,
+// status.ErrStaleEpoch, status.ErrInvalidArgument. The command needs the
+// Raft leader and is retried through elections until ctx ends. When an
+// earlier attempt failed after it may have reached the leader, a
+// TABLE_EXISTS answer may be this call's own doing: the error then also
+// wraps ErrUnknownOutcome.
+func (c *Client) CreateTable(ctx context.Context, spec TableSpec) (Table, error) {
+	if err := spec.validate(); err != nil {
+		return Table{}, fmt.Errorf("client: create table: %w", err)
+	}
+	resp, ambiguous, err := c.callMeta(ctx, "create table "+spec.Name, func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_CreateTable{CreateTable: &zppb.CreateTableRequest{
+			Name:            spec.Name,
+			Partitions:      spec.Partitions,
+			Replicas:        spec.Replicas,
+			MinSyncReplicas: spec.MinSyncReplicas,
+			ExpectedEpoch:   spec.ExpectedEpoch,
+		}}}
+	}, true)
+	if err != nil {
+		if ambiguous && (status.Code(err) == zppb.Code_TABLE_EXISTS || !isStatus(err)) {
+			err = fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		}
+		return Table{}, err
+	}
+	cr := resp.GetCreateTable()
+	c.sawEpoch(cr.GetEpoch())
+	c.refreshInBackground(cr.GetEpoch())
+	return tableFromPB(cr.GetTable()), nil
+}
+
+// DropTable drops a table and returns the epoch that dropped it.
+// expectedEpoch, when non-zero, makes it fail with status.ErrStaleEpoch
+// unless it is the current epoch. Errors match status.ErrTableNotFound; as
+// with CreateTable, one after an ambiguous attempt also wraps
+// ErrUnknownOutcome.
+func (c *Client) DropTable(ctx context.Context, name string, expectedEpoch uint64) (uint64, error) {
+	if name == "" {
+		return 0, fmt.Errorf("client: drop table: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty table name"))
+	}
+	resp, ambiguous, err := c.callMeta(ctx, "drop table "+name, func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_DropTable{DropTable: &zppb.DropTableRequest{Name: name, ExpectedEpoch: expectedEpoch}}}
+	}, true)
+	if err != nil {
+		if ambiguous && (status.Code(err) == zppb.Code_TABLE_NOT_FOUND || !isStatus(err)) {
+			err = fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		}
+		return 0, err
+	}
+	epoch := resp.GetDropTable().GetEpoch()
+	c.sawEpoch(epoch)
+	c.refreshInBackground(epoch)
+	return epoch, nil
+}
+
+// ListTables returns the tables, sorted by name, and the epoch of the meta
+// server's copy (any member answers from its own copy, which may lag the
+// leader's by a moment).
+func (c *Client) ListTables(ctx context.Context) ([]Table, uint64, error) {
+	resp, _, err := c.callMeta(ctx, "list tables", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_ListTables{ListTables: &zppb.ListTablesRequest{}}}
+	}, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	lt := resp.GetListTables()
+	tables := tablesFromPB(lt.GetTables())
+	slices.SortFunc(tables, func(a, b Table) int { return cmp.Compare(a.Name, b.Name) })
+	return tables, lt.GetEpoch(), nil
+}
+
+// ListNodes returns the data nodes, sorted by address, and the epoch of the
+// answering meta server's copy.
+func (c *Client) ListNodes(ctx context.Context) ([]Node, uint64, error) {
+	resp, _, err := c.callMeta(ctx, "list nodes", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_ListNodes{ListNodes: &zppb.ListNodesRequest{}}}
+	}, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	ln := resp.GetListNodes()
+	nodes := nodesFromPB(ln.GetNodes())
+	slices.SortFunc(nodes, func(a, b Node) int { return cmp.Compare(a.Addr, b.Addr) })
+	return nodes, ln.GetEpoch(), nil
+}
+
+// Pull asks a meta server for the topology, or for one table when table is
+// not empty (status.ErrTableNotFound when it does not exist). A whole
+// topology newer than the cache also replaces the cache.
+func (c *Client) Pull(ctx context.Context, table string) (*Topology, error) {
+	if c.closed.Load() {
+		return nil, fmt.Errorf("client: pull: %w", ErrClosed)
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	topo, err := c.pullOnce(ctx, table, 0)
+	if err != nil {
+		return nil, fmt.Errorf("client: pull: %w", err)
+	}
+	if table == "" {
+		c.topo.install(topo)
+	}
+	return topologyFromPB(topo), nil
+}
+
+// MetaStatus is the meta group as its members see it.
+type MetaStatus struct {
+	// Leader is the leader's address as reported by the member answering
+	// with the highest Raft term; empty when none knows one.
+	Leader string `json:"leader"`
+	// Epoch is the highest topology epoch any member reported.
+	Epoch uint64 `json:"epoch"`
+	// Members are the Raft configuration's members, then any configured
+	// address the configuration does not list.
+	Members []MetaMember `json:"members"`
+}
+
+// MetaMember is one meta server and what it said about itself.
+type MetaMember struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+	// Suffrage is "voter" or "nonvoter"; empty for a configured address
+	// that no reachable member lists in the Raft configuration.
+	Suffrage string `json:"suffrage"`
+	Leader   bool   `json:"leader"`
+	// Reachable reports whether the member answered LIST_META; Error says
+	// why not.
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error"`
+	// Its own Raft state ("Leader", "Follower", "Candidate" ...), term,
+	// indexes and topology epoch, when it answered.
+	State        string `json:"state"`
+	Term         uint64 `json:"term"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Epoch        uint64 `json:"epoch"`
+}
+
+// ListMeta asks every meta server (the configured ones and any member of
+// the Raft configuration they report) for its state, in parallel, so that
+// the caller sees who is down. It returns an error wrapping
+// ErrMetaUnreachable, with the status filled in as far as known, when none
+// answered.
+func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
+	if c.closed.Load() {
+		return nil, fmt.Errorf("client: list meta: %w", ErrClosed)
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+
+	type answer struct {
+		addr string
+		resp *zppb.ListMetaResponse
+		err  error
+	}
+	ask := func(addrs []string) []answer {
+		out := make([]answer, len(addrs))
+		var wg sync.WaitGroup
+		for i, a := range addrs {
+			wg.Go(func() {
+				out[i].addr = a
+				resp, err := c.pool.Call(ctx, a, &zppb.Request{Cmd: &zppb.Request_ListMeta{ListMeta: &zppb.ListMetaRequest{}}})
+				if err == nil {
+					err = status.FromResponse(resp)
+				}
+				out[i].resp, out[i].err = resp.GetListMeta(), err
+			})
+		}
+		wg.Wait()
+		return out
+	}
+
+	answers := ask(c.metas)
+	// The member with the highest term knows the current configuration.
+	var best *zppb.ListMetaResponse
+	for _, a := range answers {
+		if a.err == nil && (best == nil || a.resp.GetTerm() > best.GetTerm()) {
+			best = a.resp
+		}
+	}
+	asked := make(map[string]bool, len(c.metas))
+	for _, a := range c.metas {
+		asked[a] = true
+	}
+	var more []string
+	for _, m := range best.GetMembers() {
+		if m.GetAddr() != "" && !asked[m.GetAddr()] {
+			more = append(more, m.GetAddr())
+			asked[m.GetAddr()] = true
+		}
+	}
+	answers = append(answers, ask(more)...)
+
+	st := &MetaStatus{Leader: best.GetLeader()}
+	matched := make([]bool, len(answers))
+	fill := func(m *MetaMember) {
+		for i, a := range answers {
+			byAddr := a.addr == m.Addr
+			self := a.resp.GetSelf()
+			bySelf := a.err == nil && self != "" && (self == m.ID || self == m.Addr)
+			if !byAddr && !bySelf {
+				continue
+			}
+			matched[i] = true
+			if a.err != nil {
+				if !m.Reachable {
+					m.Error = a.err.Error()
+				}
+				continue
+			}
+			m.Reachable, m.Error = true, ""
+			m.State, m.Term = a.resp.GetState(), a.resp.GetTerm()
+			m.CommitIndex, m.AppliedIndex, m.Epoch = a.resp.GetCommitIndex(), a.resp.GetAppliedIndex(), a.resp.GetEpoch()
+		}
+	}
+	for _, pm := range best.GetMembers() {
+		m := MetaMember{ID: pm.GetId(), Addr: pm.GetAddr(), Suffrage: pm.GetSuffrage(), Leader: pm.GetLeader()}
+		if !m.Leader && st.Leader != "" && (st.Leader == m.Addr || st.Leader == m.ID) {
+			m.Leader = true
+		}
+		fill(&m)
+		if !m.Reachable && m.Error == "" {
+			m.Error = "not asked: no address"
+		}
+		st.Members = append(st.Members, m)
+	}
+	var lastErr error
+	for i, a := range answers {
+		if a.err != nil {
+			lastErr = fmt.Errorf("meta %s: %w", a.addr, a.err)
+		} else {
+			st.Epoch = max(st.Epoch, a.resp.GetEpoch())
+		}
+		if matched[i] {
+			continue
+		}
+		// A configured address that the configuration does not list (or no
+		// member answered at all).
+		m := MetaMember{Addr: a.addr}
+		if a.err != nil {
+			m.Error = a.err.Error()
+		} else {
+			m.ID, m.Reachable = a.resp.GetSelf(), true
+			m.State, m.Term = a.resp.GetState(), a.resp.GetTerm()
+			m.CommitIndex, m.AppliedIndex, m.Epoch = a.resp.GetCommitIndex(), a.resp.GetAppliedIndex(), a.resp.GetEpoch()
+		}
+		st.Members = append(st.Members, m)
+	}
+	if best == nil {
+		return st, fmt.Errorf("client: list meta: %w: %w", ErrMetaUnreachable, lastErr)
+	}
+	return st, nil
+}
+
+func isStatus(err error) bool {
+	var se *status.Error
+	return errors.As(err, &se)
+}

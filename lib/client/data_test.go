@@ -1,0 +1,299 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+)
+
+func TestOptionsValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    Options
+		wantErr string // substring; "" means valid
+	}{
+		{name: "minimal", opts: Options{MetaAddrs: []string{"127.0.0.1:1"}}},
+		{name: "no meta", opts: Options{}, wantErr: "MetaAddrs is empty"},
+		{name: "bad addr", opts: Options{MetaAddrs: []string{"nohost"}}, wantErr: `"nohost"`},
+		{name: "duplicate addr", opts: Options{MetaAddrs: []string{"a:1", "a:1"}}, wantErr: "listed twice"},
+		{name: "negative timeout", opts: Options{MetaAddrs: []string{"a:1"}, DefaultTimeout: -1}, wantErr: "DefaultTimeout"},
+		{name: "backoff above cap", opts: Options{MetaAddrs: []string{"a:1"}, RetryBackoff: time.Second, MaxRetryBackoff: time.Millisecond}, wantErr: "MaxRetryBackoff"},
+		{name: "negative max value", opts: Options{MetaAddrs: []string{"a:1"}, MaxValueSize: -5}, wantErr: "MaxValueSize"},
+		{name: "several problems at once", opts: Options{MetaAddrs: []string{"x"}, PoolConnsPerAddr: -1}, wantErr: "PoolConnsPerAddr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.opts
+			o.setDefaults()
+			err := o.validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("validate: %v", err)
+				}
+				if o.DefaultTimeout != DefaultTimeout || o.RetryBackoff != DefaultRetryBackoff || o.Logger == nil {
+					t.Fatalf("defaults not applied: %+v", o)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("validate = %v, want ErrInvalidOptions mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestNewFailsWithoutMeta(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 1)
+	cl.Metas[0].Stop()
+	_, err := New(testCtx(t), Options{MetaAddrs: cl.MetaAddrs(), DialTimeout: time.Second})
+	if !errors.Is(err, ErrMetaUnreachable) {
+		t.Fatalf("New = %v, want ErrMetaUnreachable", err)
+	}
+	c, err := New(testCtx(t), Options{MetaAddrs: cl.MetaAddrs(), LazyPull: true})
+	if err != nil {
+		t.Fatalf("New with LazyPull: %v", err)
+	}
+	c.Close()
+}
+
+// Every key goes to the master of its partition, with no detour.
+func TestRoutingSendsEachKeyToItsMaster(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 3)
+	const parts = 8
+	cl.AddTable("t", parts)
+	c := newTestClient(t, cl)
+	ctx := testCtx(t)
+	for id := range uint32(parts) {
+		key := keyIn(t, parts, id, "route")
+		if err := c.Set(ctx, "t", key, key, 0); err != nil {
+			t.Fatalf("Set %q: %v", key, err)
+		}
+		want := masterOf(t, cl, "t", key)
+		for _, n := range cl.Nodes {
+			_, stored := n.Value("t", key)
+			if stored != (n == want) {
+				t.Errorf("partition %d: node %s stored=%v, master is %s", id, n.Addr, stored, want.Addr)
+			}
+		}
+		got, err := c.Get(ctx, "t", key)
+		if err != nil || !bytes.Equal(got, key) {
+			t.Fatalf("Get %q = %q, %v", key, got, err)
+		}
+	}
+	// No node was ever asked for a key it does not master.
+	if sets, gets := calls(cl.Nodes, "set"), calls(cl.Nodes, "get"); sets != parts || gets != parts {
+		t.Fatalf("%d sets, %d gets sent for %d keys: some were misrouted", sets, gets, parts)
+	}
+}
+
+func TestDataCommands(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 2)
+	cl.AddTable("t", 4)
+	c := newTestClient(t, cl, func(o *Options) { o.MaxValueSize = 1024 })
+	ctx := testCtx(t)
+
+	if err := c.Set(ctx, "t", []byte("k"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "t", []byte("n"), []byte("41"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "t", []byte("ttl"), []byte("x"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "t", []byte("empty"), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		run     func() (any, error)
+		want    any
+		wantErr error
+	}{
+		{"get", func() (any, error) { v, err := c.Get(ctx, "t", []byte("k")); return string(v), err }, "v", nil},
+		{"get empty value is found", func() (any, error) { v, err := c.Get(ctx, "t", []byte("empty")); return v != nil && len(v) == 0, err }, true, nil},
+		{"get missing", func() (any, error) { _, err := c.Get(ctx, "t", []byte("nope")); return nil, err }, nil, status.ErrNotFound},
+		{"exists", func() (any, error) { return c.Exists(ctx, "t", []byte("k")) }, true, nil},
+		{"exists missing", func() (any, error) { return c.Exists(ctx, "t", []byte("nope")) }, false, nil},
+		{"incrby", func() (any, error) { return c.IncrBy(ctx, "t", []byte("n"), 1) }, int64(42), nil},
+		{"incrby missing starts at 0", func() (any, error) { return c.IncrBy(ctx, "t", []byte("fresh"), -3) }, int64(-3), nil},
+		{"incrby not integer", func() (any, error) { _, err := c.IncrBy(ctx, "t", []byte("k"), 1); return nil, err }, nil, status.ErrNotInteger},
+		{"ttl none", func() (any, error) { return c.TTL(ctx, "t", []byte("k")) }, NoExpiry, nil},
+		{"ttl set", func() (any, error) {
+			d, err := c.TTL(ctx, "t", []byte("ttl"))
+			return d > 59*time.Minute && d <= time.Hour, err
+		}, true, nil},
+		{"ttl missing", func() (any, error) { _, err := c.TTL(ctx, "t", []byte("nope")); return nil, err }, nil, status.ErrNotFound},
+		{"del", func() (any, error) { return c.Del(ctx, "t", []byte("k")) }, true, nil},
+		{"del again", func() (any, error) { return c.Del(ctx, "t", []byte("k")) }, false, nil},
+		{"unknown table", func() (any, error) { _, err := c.Get(ctx, "nosuch", []byte("k")); return nil, err }, nil, status.ErrTableNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.run()
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// Input the client can judge never reaches a node.
+func TestInputRejectedBeforeSending(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 1)
+	cl.AddTable("t", 2)
+	c := newTestClient(t, cl, func(o *Options) { o.MaxValueSize = 8 })
+	ctx := testCtx(t)
+	big := bytes.Repeat([]byte("k"), keyspace.MaxKeySize+1)
+	tests := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"empty key", c.Set(ctx, "t", nil, []byte("v"), 0), status.ErrEmptyKey},
+		{"key too large", c.Set(ctx, "t", big, []byte("v"), 0), status.ErrKeyTooLarge},
+		{"value too large", c.Set(ctx, "t", []byte("k"), []byte("123456789"), 0), status.ErrValueTooLarge},
+		{"negative ttl", c.Set(ctx, "t", []byte("k"), []byte("v"), -time.Second), status.ErrInvalidArgument},
+		{"empty table", c.Set(ctx, "", []byte("k"), []byte("v"), 0), status.ErrInvalidArgument},
+		{"mset bad key", c.MSet(ctx, "t", []KV{{Key: []byte("a"), Value: nil}, {Key: nil}}, 0), status.ErrEmptyKey},
+		{"cross slot batch", c.WriteBatch(ctx, "t", []BatchOp{PutOp([]byte("{a}1"), nil, 0), PutOp([]byte("{b}1"), nil, 0)}), status.ErrCrossSlot},
+		{"scan empty hashtag", func() error { _, _, err := c.Scan(ctx, "t", nil, nil, 0); return err }(), status.ErrInvalidArgument},
+		{"scan negative count", func() error { _, _, err := c.Scan(ctx, "t", []byte("a"), nil, -1); return err }(), status.ErrInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !errors.Is(tt.err, tt.want) {
+				t.Fatalf("err = %v, want %v", tt.err, tt.want)
+			}
+		})
+	}
+	for _, cmd := range []string{"set", "mset", "writebatch", "scan"} {
+		if n := calls(cl.Nodes, cmd); n != 0 {
+			t.Errorf("%d %s requests reached a node", n, cmd)
+		}
+	}
+}
+
+func TestTTLRoundsUp(t *testing.T) {
+	tests := []struct {
+		ttl  time.Duration
+		want int64
+	}{
+		{0, 0},
+		{time.Nanosecond, 1},
+		{time.Millisecond, 1},
+		{1500 * time.Microsecond, 2},
+		{time.Hour, 3_600_000},
+	}
+	for _, tt := range tests {
+		if got, err := ttlMillis(tt.ttl); err != nil || got != tt.want {
+			t.Errorf("ttlMillis(%v) = %d, %v; want %d", tt.ttl, got, err, tt.want)
+		}
+	}
+}
+
+func TestWriteBatchAndScan(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 3)
+	cl.AddTable("t", 8)
+	c := newTestClient(t, cl)
+	ctx := testCtx(t)
+
+	var ops []BatchOp
+	for i := range 250 {
+		ops = append(ops, PutOp(fmt.Appendf(nil, "{user1}.%04d", i), []byte{byte(i)}, 0))
+	}
+	ops = append(ops, DeleteOp([]byte("{user1}.0003")))
+	if err := c.WriteBatch(ctx, "t", ops); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "t", []byte("{user2}.x"), []byte("other tag"), 0); err != nil {
+		t.Fatal(err)
+	}
+
+	var keys []string
+	for kv, err := range c.ScanAll(ctx, "t", []byte("user1"), 100) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, string(kv.Key))
+	}
+	if len(keys) != 249 {
+		t.Fatalf("scanned %d keys, want 249", len(keys))
+	}
+	for i := 1; i < len(keys); i++ {
+		if keys[i-1] >= keys[i] {
+			t.Fatalf("keys out of order: %q then %q", keys[i-1], keys[i])
+		}
+	}
+	if n := calls(cl.Nodes, "scan"); n != 3 {
+		t.Fatalf("%d scan pages, want 3", n)
+	}
+
+	// Stopping the walk early stops paging.
+	before := calls(cl.Nodes, "scan")
+	for range c.ScanAll(ctx, "t", []byte("user1"), 10) {
+		break
+	}
+	if n := calls(cl.Nodes, "scan") - before; n != 1 {
+		t.Fatalf("early break fetched %d pages, want 1", n)
+	}
+}
+
+func TestLocate(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 3)
+	tb := cl.AddTable("t", 16)
+	c := newTestClient(t, cl)
+	key := []byte("foo")
+	loc, err := c.Locate(testCtx(t), "t", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tb.Partitions[keyspace.Partition(key, 16)]
+	if loc.Slot != 12182 || loc.Partition != p.Id || loc.Master != p.Master || len(loc.Slaves) != 1 || loc.Slaves[0] != p.Slaves[0] || loc.Epoch != cl.Epoch() {
+		t.Fatalf("Locate = %+v, want slot 12182 partition %d master %s slaves %v", loc, p.Id, p.Master, p.Slaves)
+	}
+	if _, err := c.Locate(testCtx(t), "nosuch", key); !errors.Is(err, status.ErrTableNotFound) {
+		t.Fatalf("Locate unknown table: %v", err)
+	}
+}
+
+func TestClosedClient(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 1)
+	cl.AddTable("t", 1)
+	c := newTestClient(t, cl)
+	c.Close()
+	if err := c.Set(testCtx(t), "t", []byte("k"), nil, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close: %v", err)
+	}
+	if _, err := c.MGet(testCtx(t), "t", [][]byte{[]byte("k")}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("MGet after Close: %v", err)
+	}
+	if _, _, err := c.ListTables(testCtx(t)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("ListTables after Close: %v", err)
+	}
+}
+
+func TestProbeKeysCoverEveryPartition(t *testing.T) {
+	for _, n := range []uint32{1, 3, 16, 1000, keyspace.Slots} {
+		keys := probeKeys(n)
+		for id, k := range keys {
+			if got := keyspace.Partition(k, n); got != uint32(id) {
+				t.Fatalf("n=%d: probe %q of partition %d routes to %d", n, k, id, got)
+			}
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// maxFreeMoves is how many MOVEs to a new master one call follows without
+// pausing. Following at once is what makes a failover cheap for callers; the
+// bound stops two nodes that name each other from being hammered.
+const maxFreeMoves = 3
+
+// exec sends a single-key command to the master of routeKey's partition and
+// returns its OK response; any other final code comes back as a
+// *status.Error. build makes a fresh request per attempt (rpc stamps each
+// with the time left). retrySafe says whether the command may be sent again
+// after an ambiguous transport failure (see the package documentation).
+func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, retrySafe bool, build func() *zppb.Request) (*zppb.Response, error) {
+	if c.closed.Load() {
+		return nil, fmt.Errorf("client: %s: %w", op, ErrClosed)
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	bo := c.newBackoff()
+	var last error
+	freeMoves := 0
+	for {
+		if ctx.Err() != nil {
+			return nil, c.ctxErr(op, ctx, last)
+		}
+		tr, err := c.tableFor(ctx, table)
+		if err != nil {
+			if status.Code(err) == zppb.Code_TABLE_NOT_FOUND {
+				return nil, fmt.Errorf("client: %s: %w", op, err)
+			}
+			// No meta server answered: they may be restarting.
+			if ctx.Err() == nil {
+				last = err
+			}
+			if c.sleep(ctx, bo.next()) != nil {
+				return nil, c.ctxErr(op, ctx, last)
+			}
+			continue
+		}
+		rt := tr.route(routeKey)
+		if rt.master == "" {
+			last = fmt.Errorf("%w: table %q partition %d", ErrNoMaster, table, rt.partition)
+			if c.pause(ctx, bo, true, 0) != nil {
+				return nil, c.ctxErr(op, ctx, last)
+			}
+			continue
+		}
+
+		resp, err := c.pool.Call(ctx, rt.master, build())
+		if err != nil {
+			err = fmt.Errorf("node %s: %w", rt.master, err)
+			if !rpc.IsTransport(err) {
+				// E.g. a request over the frame limit: retrying cannot help.
+				return nil, fmt.Errorf("client: %s: %w", op, err)
+			}
+			if !retrySafe && !dialFailed(err) {
+				return nil, fmt.Errorf("client: %s: %w: %w", op, ErrUnknownOutcome, err)
+			}
+			if expired(ctx) {
+				// The deadline cut this attempt short; the failure before it
+				// says more about why the call did not succeed in time.
+				if last == nil {
+					last = err
+				}
+				continue
+			}
+			last = err
+			c.log.Debug("node call failed; retrying", "op", op, "node", rt.master, "err", err)
+			if c.pause(ctx, bo, true, 0) != nil {
+				return nil, c.ctxErr(op, ctx, last)
+			}
+			continue
+		}
+
+		c.noteEpoch(resp.GetEpoch())
+		serr := status.FromResponse(resp)
+		if serr == nil {
+			return resp, nil
+		}
+		serr = fmt.Errorf("node %s: %w", rt.master, serr)
+		var perr error
+		switch resp.GetCode() {
+		case zppb.Code_MOVE:
+			last = serr
+			m := resp.GetMaster()
+			switch {
+			case m != "" && m != rt.master && (resp.GetEpoch() == 0 || resp.GetEpoch() >= rt.epoch):
+				c.topo.setMaster(table, rt.partition, m, resp.GetEpoch())
+				c.log.Debug("following MOVE", "op", op, "from", rt.master, "to", m, "epoch", resp.GetEpoch())
+				if freeMoves < maxFreeMoves {
+					freeMoves++
+					continue
+				}
+				perr = c.pause(ctx, bo, false, 0)
+			case m != "" && m != rt.master:
+				// The node's topology is older than ours: it has not yet
+				// learned that it is the master. Give it a moment.
+				perr = c.pause(ctx, bo, false, 0)
+			default:
+				// It does not know the master, or names itself: only the
+				// meta servers can tell.
+				perr = c.pause(ctx, bo, true, resp.GetEpoch())
+			}
+		case zppb.Code_WAIT:
+			last = serr
+			perr = c.pause(ctx, bo, false, 0)
+		case zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE:
+			// The node may not have learned of a new table yet, or it is
+			// shutting down; either way it did nothing, so even INCRBY may
+			// be sent again.
+			last = serr
+			perr = c.pause(ctx, bo, true, resp.GetEpoch())
+		default:
+			return nil, fmt.Errorf("client: %s: %w", op, serr)
+		}
+		if perr != nil {
+			return nil, c.ctxErr(op, ctx, last)
+		}
+	}
+}

@@ -1,0 +1,373 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Bounds of one MGET/MSET request; a call with more is split, and the
+// requests go out in parallel. They keep a request well under the frame
+// limit and keep one huge call from holding a node's connection for long.
+const (
+	maxKeysPerRequest  = 1000
+	maxBytesPerRequest = 16 << 20
+)
+
+// KV is a key and its value.
+type KV struct {
+	Key   []byte
+	Value []byte
+}
+
+// Result is the answer for one key of MGet.
+type Result struct {
+	Key []byte
+	// Value is the key's value when Found; nil otherwise.
+	Value []byte
+	// Found is false for a key that does not exist: not an error.
+	Found bool
+	// Err is set when the key could not be read; Found and Value mean
+	// nothing then.
+	Err error
+}
+
+// MGet reads keys and returns one Result per key, in the order of keys.
+// Keys are grouped by the master of their partition and each group is read
+// with one request (or a few, for large calls), all in parallel; keys that
+// are moved or waiting are retried on their own while the rest are done.
+//
+// A missing key is a Result with Found false, not an error. When some keys
+// could not be read before ctx ended (or were refused), the results are
+// still returned, with Err set on those keys, and the error is a
+// *MultiError naming them. Input errors and an unknown table fail the whole
+// call, with nil results.
+func (c *Client) MGet(ctx context.Context, table string, keys [][]byte) ([]Result, error) {
+	if table == "" {
+		return nil, fmt.Errorf("client: mget: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty table name"))
+	}
+	for i, k := range keys {
+		if err := checkKey(k); err != nil {
+			return nil, fmt.Errorf("client: mget: key %d: %w", i, err)
+		}
+	}
+	results := make([]Result, len(keys))
+	for i, k := range keys {
+		results[i].Key = k
+	}
+	if len(keys) == 0 {
+		return results, nil
+	}
+	errs, err := c.runMulti(ctx, &multiCmd{
+		op:    "mget",
+		table: table,
+		keys:  keys,
+		size:  func(i int) int { return len(keys[i]) },
+		build: func(idx []int) *zppb.Request {
+			r := &zppb.MGetRequest{Table: table, Keys: make([][]byte, len(idx))}
+			for j, i := range idx {
+				r.Keys[j] = keys[i]
+			}
+			return &zppb.Request{Cmd: &zppb.Request_Mget{Mget: r}}
+		},
+		results: func(resp *zppb.Response) []*zppb.KeyResult { return resp.GetMget().GetResults() },
+		settle: func(i int, kr *zppb.KeyResult, kerr error) error {
+			switch kr.GetCode() {
+			case zppb.Code_OK:
+				results[i].Found = true
+				results[i].Value = kr.GetValue()
+				if results[i].Value == nil {
+					results[i].Value = []byte{}
+				}
+				return nil
+			case zppb.Code_NOT_FOUND:
+				return nil
+			}
+			return kerr
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range errs {
+		results[i].Err = e
+	}
+	return results, multiError("mget", keys, errs)
+}
+
+// MSet writes every key-value pair of kvs with the same ttl (0 = never
+// expires). It is not atomic: keys are grouped by the master of their
+// partition, the groups are written in parallel, and keys that are moved
+// or waiting are retried on their own. The error is nil when every key was
+// written; otherwise it is a *MultiError naming the keys that were not (the
+// others were). Input errors and an unknown table fail the whole call
+// before anything is written.
+func (c *Client) MSet(ctx context.Context, table string, kvs []KV, ttl time.Duration) error {
+	ttlMs, err := ttlMillis(ttl)
+	if err != nil {
+		return fmt.Errorf("client: mset: %w", err)
+	}
+	if table == "" {
+		return fmt.Errorf("client: mset: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty table name"))
+	}
+	keys := make([][]byte, len(kvs))
+	for i, kv := range kvs {
+		if err := c.checkKeyValue(table, kv.Key, kv.Value); err != nil {
+			return fmt.Errorf("client: mset: key %d: %w", i, err)
+		}
+		keys[i] = kv.Key
+	}
+	if len(kvs) == 0 {
+		return nil
+	}
+	errs, err := c.runMulti(ctx, &multiCmd{
+		op:    "mset",
+		table: table,
+		keys:  keys,
+		size:  func(i int) int { return len(kvs[i].Key) + len(kvs[i].Value) },
+		build: func(idx []int) *zppb.Request {
+			r := &zppb.MSetRequest{Table: table, Kvs: make([]*zppb.KeyValue, len(idx)), TtlMs: ttlMs}
+			for j, i := range idx {
+				r.Kvs[j] = &zppb.KeyValue{Key: kvs[i].Key, Value: kvs[i].Value}
+			}
+			return &zppb.Request{Cmd: &zppb.Request_Mset{Mset: r}}
+		},
+		results: func(resp *zppb.Response) []*zppb.KeyResult { return resp.GetMset().GetResults() },
+		settle: func(i int, kr *zppb.KeyResult, kerr error) error {
+			if kr.GetCode() == zppb.Code_OK {
+				return nil
+			}
+			return kerr
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return multiError("mset", keys, errs)
+}
+
+func multiError(op string, keys [][]byte, errs []error) error {
+	var me *MultiError
+	for i, e := range errs {
+		if e == nil {
+			continue
+		}
+		if me == nil {
+			me = &MultiError{Op: op, Total: len(keys)}
+		}
+		me.Errs = append(me.Errs, KeyError{Index: i, Key: keys[i], Err: e})
+	}
+	if me == nil {
+		return nil
+	}
+	return me
+}
+
+// multiCmd describes a multi-key command to runMulti.
+type multiCmd struct {
+	op    string
+	table string
+	keys  [][]byte
+	// size is what key i adds to a request, for splitting large calls.
+	size func(i int) int
+	// build makes the request for the keys at idx.
+	build func(idx []int) *zppb.Request
+	// results returns the per-key results of an OK response.
+	results func(*zppb.Response) []*zppb.KeyResult
+	// settle takes a key's final answer (any code but the retried ones)
+	// and returns nil when it is a success, else the key's error (kerr is
+	// the answer as an error, ready to return).
+	settle func(i int, kr *zppb.KeyResult, kerr error) error
+}
+
+// batch is one request of a round of runMulti.
+type batch struct {
+	addr string
+	idx  []int
+	size int
+	resp *zppb.Response
+	err  error
+}
+
+// runMulti drives a multi-key command. Each round routes the keys still
+// pending with the cached topology, sends one request per master (split by
+// the request bounds) in parallel, and settles each key by its own result;
+// keys answered MOVE, WAIT, TABLE_NOT_FOUND or UNAVAILABLE, or whose
+// request failed in transport, stay pending for the next round. MSET is
+// idempotent, so a request lost in transport is simply sent again. It
+// returns one error per key (nil = settled successfully), or a call error
+// when the table does not exist or the client is closed.
+func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
+	if c.closed.Load() {
+		return nil, fmt.Errorf("client: %s: %w", m.op, ErrClosed)
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	n := len(m.keys)
+	keyErrs := make([]error, n)
+	last := make([]error, n) // the latest retryable failure of each key
+	pending := make([]int, n)
+	for i := range pending {
+		pending[i] = i
+	}
+	bo := c.newBackoff()
+	freeRounds := 0
+	for len(pending) > 0 {
+		if ctx.Err() != nil {
+			if c.closed.Load() {
+				return nil, fmt.Errorf("client: %s: %w", m.op, ErrClosed)
+			}
+			for _, i := range pending {
+				keyErrs[i] = c.ctxErr(m.op, ctx, last[i])
+			}
+			break
+		}
+		tr, err := c.tableFor(ctx, m.table)
+		if err != nil {
+			if status.Code(err) == zppb.Code_TABLE_NOT_FOUND {
+				return nil, fmt.Errorf("client: %s: %w", m.op, err)
+			}
+			if ctx.Err() == nil {
+				for _, i := range pending {
+					last[i] = err
+				}
+			}
+			c.sleep(ctx, bo.next())
+			continue
+		}
+
+		var (
+			next                    []int
+			needRefresh, wait, prog bool
+			batches                 []*batch
+			open                    = make(map[string]*batch)
+		)
+		for _, i := range pending {
+			rt := tr.route(m.keys[i])
+			if rt.master == "" {
+				last[i] = fmt.Errorf("%w: table %q partition %d", ErrNoMaster, m.table, rt.partition)
+				next = append(next, i)
+				needRefresh, wait = true, true
+				continue
+			}
+			sz := m.size(i)
+			b := open[rt.master]
+			if b == nil || len(b.idx) >= maxKeysPerRequest || (len(b.idx) > 0 && b.size+sz > maxBytesPerRequest) {
+				b = &batch{addr: rt.master}
+				open[rt.master] = b
+				batches = append(batches, b)
+			}
+			b.idx = append(b.idx, i)
+			b.size += sz
+		}
+
+		var wg sync.WaitGroup
+		for _, b := range batches {
+			wg.Go(func() { b.resp, b.err = c.pool.Call(ctx, b.addr, m.build(b.idx)) })
+		}
+		wg.Wait()
+
+		for _, b := range batches {
+			if b.err != nil {
+				err := fmt.Errorf("node %s: %w", b.addr, b.err)
+				if !rpc.IsTransport(err) {
+					for _, i := range b.idx {
+						keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, err)
+					}
+					prog = true
+					continue
+				}
+				c.log.Debug("node call failed; retrying", "op", m.op, "node", b.addr, "keys", len(b.idx), "err", err)
+				for _, i := range b.idx {
+					// When the deadline cut the call short, the failure
+					// before it says more.
+					if last[i] == nil || !expired(ctx) {
+						last[i] = err
+					}
+				}
+				next = append(next, b.idx...)
+				needRefresh, wait = true, true
+				continue
+			}
+			epoch := b.resp.GetEpoch()
+			c.noteEpoch(epoch)
+			if serr := status.FromResponse(b.resp); serr != nil {
+				serr = fmt.Errorf("node %s: %w", b.addr, serr)
+				switch b.resp.GetCode() {
+				case zppb.Code_MOVE, zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE, zppb.Code_WAIT:
+					needRefresh = needRefresh || b.resp.GetCode() != zppb.Code_WAIT
+					wait = true
+					for _, i := range b.idx {
+						last[i] = serr
+					}
+					next = append(next, b.idx...)
+				default:
+					for _, i := range b.idx {
+						keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, serr)
+					}
+					prog = true
+				}
+				continue
+			}
+			krs := m.results(b.resp)
+			if len(krs) != len(b.idx) {
+				serr := status.New(zppb.Code_ERROR, "node %s answered %d results for %d keys", b.addr, len(krs), len(b.idx))
+				for _, i := range b.idx {
+					keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, serr)
+				}
+				prog = true
+				continue
+			}
+			for j, i := range b.idx {
+				kr := krs[j]
+				kerr := fmt.Errorf("node %s: %w", b.addr, &status.Error{Code: kr.GetCode(), Msg: kr.GetMsg(), Master: kr.GetMaster(), Epoch: epoch})
+				switch kr.GetCode() {
+				case zppb.Code_MOVE:
+					last[i] = kerr
+					next = append(next, i)
+					mm := kr.GetMaster()
+					switch {
+					case mm != "" && mm != b.addr && (epoch == 0 || epoch >= tr.epoch):
+						c.topo.setMaster(m.table, tr.route(m.keys[i]).partition, mm, epoch)
+						prog = true
+					case mm != "" && mm != b.addr:
+						wait = true // the node is behind us; see exec
+					default:
+						needRefresh, wait = true, true
+					}
+				case zppb.Code_WAIT:
+					last[i] = kerr
+					next = append(next, i)
+					wait = true
+				case zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE:
+					last[i] = kerr
+					next = append(next, i)
+					needRefresh, wait = true, true
+				default:
+					if err := m.settle(i, kr, kerr); err != nil {
+						keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, err)
+					}
+					prog = true
+				}
+			}
+		}
+
+		pending = next
+		if len(pending) == 0 {
+			break
+		}
+		if wait || !prog || freeRounds >= maxFreeMoves {
+			freeRounds = 0
+			c.pause(ctx, bo, needRefresh, 0)
+		} else {
+			// Only MOVEs to masters just learned: follow them at once.
+			freeRounds++
+		}
+	}
+	return keyErrs, nil
+}

@@ -1,0 +1,100 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"iter"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// MaxScanCount is the most keys one Scan page returns.
+const MaxScanCount = 1000
+
+// Scan returns one page of the keys whose hashtag is exactly hashtag, in key
+// order, with their values. All of them live in one partition, which is
+// what makes a consistent ordered scan possible without touching the whole
+// cluster. cursor nil starts at the beginning; pass the returned next to
+// continue; next is nil when the scan is done. count 0 means the server's
+// default (100); counts above MaxScanCount are lowered to it.
+func (c *Client) Scan(ctx context.Context, table string, hashtag, cursor []byte, count int) (kvs []KV, next []byte, err error) {
+	routeKey, err := hashtagKey(table, hashtag)
+	if err == nil && count < 0 {
+		err = status.New(zppb.Code_INVALID_ARGUMENT, "negative count %d", count)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: scan: %w", err)
+	}
+	count = min(count, MaxScanCount)
+	resp, err := c.exec(ctx, "scan", table, routeKey, true, func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_Scan{Scan: &zppb.ScanRequest{Table: table, Hashtag: hashtag, Cursor: cursor, Count: uint32(count)}}}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sr := resp.GetScan()
+	kvs = make([]KV, len(sr.GetKvs()))
+	for i, kv := range sr.GetKvs() {
+		kvs[i] = KV{Key: kv.GetKey(), Value: kv.GetValue()}
+	}
+	if len(sr.GetNextCursor()) == 0 {
+		return kvs, nil, nil
+	}
+	return kvs, sr.GetNextCursor(), nil
+}
+
+// ScanAll walks every page of Scan and yields each key-value pair. On a
+// failure it yields the error (with a zero KV) and stops. A deadline on ctx
+// bounds the whole walk; without one, each page gets DefaultTimeout.
+// pageSize is Scan's count.
+//
+//	for kv, err := range c.ScanAll(ctx, "users", []byte("user1000"), 0) {
+//		if err != nil { ... }
+//	}
+func (c *Client) ScanAll(ctx context.Context, table string, hashtag []byte, pageSize int) iter.Seq2[KV, error] {
+	return func(yield func(KV, error) bool) {
+		var cursor []byte
+		for {
+			kvs, next, err := c.Scan(ctx, table, hashtag, cursor, pageSize)
+			if err != nil {
+				yield(KV{}, err)
+				return
+			}
+			for _, kv := range kvs {
+				if !yield(kv, nil) {
+					return
+				}
+			}
+			if next == nil {
+				return
+			}
+			if cursor != nil && bytes.Equal(next, cursor) {
+				// A server that hands back the cursor it was given would
+				// make this loop forever.
+				yield(KV{}, fmt.Errorf("client: scan: %w", status.New(zppb.Code_ERROR, "cursor did not advance")))
+				return
+			}
+			cursor = next
+		}
+	}
+}
+
+// hashtagKey returns a key whose slot is hashtag's, to route a scan.
+func hashtagKey(table string, hashtag []byte) ([]byte, error) {
+	if table == "" {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "empty table name")
+	}
+	if len(hashtag) == 0 {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "empty hashtag")
+	}
+	if bytes.IndexByte(hashtag, '}') >= 0 {
+		// A key's hashtag ends at the first '}', so no key has this one.
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "hashtag %q contains '}'", hashtag)
+	}
+	key := make([]byte, 0, len(hashtag)+2)
+	key = append(key, '{')
+	key = append(key, hashtag...)
+	return append(key, '}'), checkKey(key)
+}

@@ -1,0 +1,349 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// refreshQuietPeriod is how long after a failed PULL the client stops
+// starting background PULLs (those triggered by a newer epoch seen in a
+// response): with every meta server down, each data response would
+// otherwise start a sweep over dead addresses.
+const refreshQuietPeriod = time.Second
+
+// topology is the cached copy of the cluster topology. Reads are lock-free
+// on an immutable snapshot because every data call routes through it;
+// changes (a PULL, a MOVE) build a new snapshot under mu, which is rare.
+type topology struct {
+	snap atomic.Pointer[snapshot]
+
+	mu sync.Mutex // serialises install and setMaster
+	// learned are masters learned from MOVE answers that carried a newer
+	// epoch than the cached topology. They survive installing a PULL from a
+	// lagging meta follower, until a topology at least as new arrives.
+	learned map[partKey]learnedMaster
+}
+
+type partKey struct {
+	table string
+	id    uint32
+}
+
+type learnedMaster struct {
+	addr  string
+	epoch uint64
+}
+
+// snapshot is one immutable view of the topology.
+type snapshot struct {
+	epoch  uint64
+	tables map[string]*tableRoute
+}
+
+// tableRoute is one table as routing needs it. Immutable.
+type tableRoute struct {
+	name  string
+	n     uint32
+	parts []partRoute // indexed by partition id
+	// epoch is the snapshot's epoch, so a MOVE answer can be judged newer
+	// or older than the routing decision it corrects.
+	epoch uint64
+}
+
+type partRoute struct {
+	master string
+	slaves []string
+	state  zppb.PartitionState
+	term   uint64
+}
+
+// route is where one key goes.
+type route struct {
+	partition uint32
+	master    string
+	epoch     uint64
+}
+
+func newTopology() *topology {
+	t := &topology{learned: make(map[partKey]learnedMaster)}
+	t.snap.Store(&snapshot{tables: map[string]*tableRoute{}})
+	return t
+}
+
+func (t *topology) epoch() uint64 { return t.snap.Load().epoch }
+
+func (t *topology) table(name string) (*tableRoute, bool) {
+	tr, ok := t.snap.Load().tables[name]
+	return tr, ok
+}
+
+func (tr *tableRoute) route(key []byte) route {
+	id := keyspace.Partition(key, tr.n)
+	return route{partition: id, master: tr.parts[id].master, epoch: tr.epoch}
+}
+
+// install replaces the cache with topo unless the cache is newer: meta
+// followers answer PULL from their own copy and may lag. It reports whether
+// topo was installed.
+func (t *topology) install(topo *zppb.Topology) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.snap.Load()
+	if topo.GetEpoch() < cur.epoch {
+		return false
+	}
+	for k, lm := range t.learned {
+		if lm.epoch <= topo.GetEpoch() {
+			delete(t.learned, k)
+		}
+	}
+	next := &snapshot{epoch: topo.GetEpoch(), tables: make(map[string]*tableRoute, len(topo.GetTables()))}
+	for _, tb := range topo.GetTables() {
+		tr := buildTableRoute(tb, topo.GetEpoch())
+		if tr == nil {
+			continue
+		}
+		for id := range tr.parts {
+			if lm, ok := t.learned[partKey{tr.name, uint32(id)}]; ok {
+				tr.parts[id].master = lm.addr
+			}
+		}
+		next.tables[tr.name] = tr
+	}
+	t.snap.Store(next)
+	return true
+}
+
+func buildTableRoute(tb *zppb.Table, epoch uint64) *tableRoute {
+	n := tb.GetPartitionCount()
+	if n == 0 || n > keyspace.Slots {
+		// Unroutable; treat the table as unknown rather than panic on it.
+		return nil
+	}
+	tr := &tableRoute{name: tb.GetName(), n: n, parts: make([]partRoute, n), epoch: epoch}
+	for _, p := range tb.GetPartitions() {
+		if p.GetId() >= n {
+			continue
+		}
+		tr.parts[p.GetId()] = partRoute{
+			master: p.GetMaster(),
+			slaves: p.GetSlaves(),
+			state:  p.GetState(),
+			term:   p.GetTerm(),
+		}
+	}
+	return tr
+}
+
+// setMaster records that addr masters a partition, as a MOVE answer said.
+// epoch is the answering node's epoch (0 when it did not say).
+func (t *topology) setMaster(table string, id uint32, addr string, epoch uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.snap.Load()
+	tr, ok := cur.tables[table]
+	if !ok || id >= tr.n || tr.parts[id].master == addr {
+		return
+	}
+	if epoch > cur.epoch {
+		t.learned[partKey{table, id}] = learnedMaster{addr: addr, epoch: epoch}
+	}
+	ntr := *tr
+	ntr.parts = slices.Clone(tr.parts)
+	ntr.parts[id].master = addr
+	next := &snapshot{epoch: cur.epoch, tables: maps.Clone(cur.tables)}
+	next.tables[table] = &ntr
+	t.snap.Store(next)
+}
+
+// pullFlight is one PULL in progress; concurrent refreshes join it rather
+// than each sweeping the meta servers.
+type pullFlight struct {
+	done chan struct{}
+	err  error // set before done closes
+}
+
+// startRefresh starts a PULL of the whole topology, or joins the one in
+// progress. want is the epoch the caller knows exists (0 when it does not
+// know): the PULL prefers a meta server that has it. started reports whether
+// this call started the flight, so that a caller that needs a PULL begun
+// after its own observation can tell. The PULL runs detached from the
+// caller's context, bounded by DefaultTimeout, so a caller that gives up
+// does not fail the others waiting on it.
+func (c *Client) startRefresh(want uint64) (f *pullFlight, started bool) {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	if c.flight != nil {
+		if c.onJoin != nil {
+			c.onJoin()
+		}
+		return c.flight, false
+	}
+	f = &pullFlight{done: make(chan struct{})}
+	if c.closed.Load() {
+		f.err = ErrClosed
+		close(f.done)
+		return f, true
+	}
+	c.flight = f
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.baseCtx, c.opts.DefaultTimeout)
+		topo, err := c.pullOnce(ctx, "", want)
+		cancel()
+		if err == nil {
+			before := c.topo.epoch()
+			if c.topo.install(topo) && topo.GetEpoch() != before {
+				c.log.Debug("topology updated", "epoch", topo.GetEpoch(), "was", before)
+			}
+		}
+		c.flightMu.Lock()
+		c.flight = nil
+		wasFailing := !c.lastPullFailure.IsZero()
+		if err != nil {
+			c.lastPullFailure = time.Now()
+		} else {
+			c.lastPullFailure = time.Time{}
+		}
+		c.flightMu.Unlock()
+		// Log changes of state, not every failed attempt: with the meta
+		// servers down, PULLs fail as often as calls meet a stale topology.
+		switch {
+		case err != nil && !wasFailing:
+			c.log.Warn("topology refresh failed; serving from the cached topology", "epoch", c.topo.epoch(), "err", err)
+		case err != nil:
+			c.log.Debug("topology refresh failed", "err", err)
+		case wasFailing:
+			c.log.Info("topology refresh recovered", "epoch", c.topo.epoch())
+		}
+		f.err = err
+		close(f.done)
+	}()
+	return f, true
+}
+
+// refreshInBackground starts a PULL without waiting for it, unless the
+// cache already has epoch want or a PULL failed moments ago.
+func (c *Client) refreshInBackground(want uint64) {
+	if want != 0 && c.topo.epoch() >= want {
+		return
+	}
+	c.flightMu.Lock()
+	quiet := !c.lastPullFailure.IsZero() && time.Since(c.lastPullFailure) < refreshQuietPeriod
+	c.flightMu.Unlock()
+	if quiet {
+		return
+	}
+	c.startRefresh(want)
+}
+
+// noteEpoch looks at the epoch a server answered with and refreshes the
+// cache in the background when it is newer.
+func (c *Client) noteEpoch(epoch uint64) {
+	c.sawEpoch(epoch)
+	if epoch > c.topo.epoch() {
+		c.refreshInBackground(epoch)
+	}
+}
+
+// sawEpoch records that the cluster has reached epoch.
+func (c *Client) sawEpoch(epoch uint64) {
+	for {
+		cur := c.seen.Load()
+		if epoch <= cur || c.seen.CompareAndSwap(cur, epoch) {
+			return
+		}
+	}
+}
+
+// refreshWait PULLs (or joins the PULL in progress) and waits for it.
+// started reports whether this call started it.
+func (c *Client) refreshWait(ctx context.Context, want uint64) (started bool, err error) {
+	f, started := c.startRefresh(want)
+	select {
+	case <-f.done:
+		return started, f.err
+	case <-ctx.Done():
+		return started, ctx.Err()
+	}
+}
+
+// tableFor returns the cached route of table, PULLing when the cache does
+// not know it. It returns status TABLE_NOT_FOUND when the meta servers do
+// not know it either. Two cases make a PULL that misses the table
+// inconclusive, and lead to another: a PULL that was already running when
+// the caller found the table missing may have been answered before the
+// table was created; and meta followers answer from their own copy, which
+// may lag an epoch this client has seen (e.g. the one that created the
+// table), in which case it asks again until ctx ends.
+func (c *Client) tableFor(ctx context.Context, table string) (*tableRoute, error) {
+	if tr, ok := c.topo.table(table); ok {
+		return tr, nil
+	}
+	var bo *backoff
+	for {
+		want := c.seen.Load()
+		started, err := c.refreshWait(ctx, want)
+		if err != nil {
+			return nil, err
+		}
+		if tr, ok := c.topo.table(table); ok {
+			return tr, nil
+		}
+		if !started {
+			continue
+		}
+		notFound := status.New(zppb.Code_TABLE_NOT_FOUND, "table %q", table)
+		if c.topo.epoch() >= want {
+			return nil, notFound
+		}
+		if bo == nil {
+			bo = c.newBackoff()
+		}
+		if err := c.sleep(ctx, bo.next()); err != nil {
+			return nil, fmt.Errorf("%w (last error: meta servers lag epoch %d: %w)", err, want, notFound)
+		}
+	}
+}
+
+// pullOnce asks the meta servers for the topology (or one table), once
+// each at most, starting with the one that answered last. A meta server
+// whose copy is older than want is passed over for the next one; when none
+// has want, the newest answer is returned.
+func (c *Client) pullOnce(ctx context.Context, table string, want uint64) (*zppb.Topology, error) {
+	var best *zppb.Topology
+	err := c.sweepMetas(ctx, true, func(ctx context.Context, addr string) error {
+		resp, err := c.pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{Table: table}}})
+		if err != nil {
+			return err
+		}
+		if err := status.FromResponse(resp); err != nil {
+			return err
+		}
+		topo := resp.GetPull().GetTopology()
+		if topo == nil {
+			return status.New(zppb.Code_ERROR, "meta %s answered PULL without a topology", addr)
+		}
+		if best == nil || topo.GetEpoch() > best.GetEpoch() {
+			best = topo
+		}
+		if topo.GetEpoch() < want {
+			return errStaleMeta
+		}
+		return nil
+	})
+	if best != nil {
+		return best, nil
+	}
+	return nil, err
+}

@@ -1,0 +1,145 @@
+package client
+
+import (
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// The admin types below are plain values, safe to keep and to change. Their
+// JSON names are part of zpctl's machine-readable output: do not rename
+// them.
+
+// Topology is the cluster as a meta server described it.
+type Topology struct {
+	Epoch  uint64  `json:"epoch"`
+	Tables []Table `json:"tables"`
+	Nodes  []Node  `json:"nodes"`
+}
+
+// Table is one table of the topology.
+type Table struct {
+	Name            string `json:"name"`
+	PartitionCount  uint32 `json:"partition_count"`
+	Replicas        uint32 `json:"replicas"`
+	MinSyncReplicas uint32 `json:"min_sync_replicas"`
+	// CreatedEpoch tells a table from an earlier one of the same name.
+	CreatedEpoch uint64      `json:"created_epoch"`
+	Partitions   []Partition `json:"partitions"`
+}
+
+// Partition is one slot range of a table.
+type Partition struct {
+	ID uint32 `json:"id"`
+	// SlotBegin and SlotEnd are the half-open slot range [begin, end).
+	SlotBegin uint32 `json:"slot_begin"`
+	SlotEnd   uint32 `json:"slot_end"`
+	// State is ACTIVE, SLOWDOWN or STUCK.
+	State  string   `json:"state"`
+	Master string   `json:"master"`
+	Slaves []string `json:"slaves"`
+	// Term is bumped each time the master changes.
+	Term uint64 `json:"term"`
+}
+
+// Node is a data server as the meta servers know it.
+type Node struct {
+	Addr string `json:"addr"`
+	// State is UP, DOWN or NODE_STATE_UNKNOWN.
+	State  string `json:"state"`
+	Zone   string `json:"zone"`
+	Rack   string `json:"rack"`
+	Weight uint32 `json:"weight"`
+	// LastHeartbeatMs is the Unix time in milliseconds of the last PING the
+	// meta leader received, 0 when the current leader has not heard from
+	// the node yet.
+	LastHeartbeatMs int64 `json:"last_heartbeat_ms"`
+}
+
+// LastHeartbeat returns LastHeartbeatMs as a time; the zero time when 0.
+func (n Node) LastHeartbeat() time.Time {
+	if n.LastHeartbeatMs == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n.LastHeartbeatMs)
+}
+
+// Location is where a key lives.
+type Location struct {
+	Table     string `json:"table"`
+	Slot      uint16 `json:"slot"`
+	Partition uint32 `json:"partition"`
+	// Master is the master the client would send the key to: the cached
+	// topology's, or a newer one a MOVE answer named.
+	Master string   `json:"master"`
+	Slaves []string `json:"slaves"`
+	State  string   `json:"state"`
+	Term   uint64   `json:"term"`
+	// Epoch is the epoch of the cached topology.
+	Epoch uint64 `json:"epoch"`
+}
+
+func topologyFromPB(t *zppb.Topology) *Topology {
+	out := &Topology{Epoch: t.GetEpoch(), Tables: tablesFromPB(t.GetTables()), Nodes: nodesFromPB(t.GetNodes())}
+	return out
+}
+
+func tablesFromPB(ts []*zppb.Table) []Table {
+	out := make([]Table, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, tableFromPB(t))
+	}
+	return out
+}
+
+func tableFromPB(t *zppb.Table) Table {
+	n := t.GetPartitionCount()
+	out := Table{
+		Name:            t.GetName(),
+		PartitionCount:  n,
+		Replicas:        t.GetReplicas(),
+		MinSyncReplicas: t.GetMinSyncReplicas(),
+		CreatedEpoch:    t.GetCreatedEpoch(),
+		Partitions:      make([]Partition, 0, len(t.GetPartitions())),
+	}
+	for _, p := range t.GetPartitions() {
+		var begin, end uint32
+		if n > 0 && p.GetId() < n {
+			begin, end = keyspace.SlotRange(p.GetId(), n)
+		}
+		out.Partitions = append(out.Partitions, Partition{
+			ID:        p.GetId(),
+			SlotBegin: begin,
+			SlotEnd:   end,
+			State:     p.GetState().String(),
+			Master:    p.GetMaster(),
+			Slaves:    nonNil(p.GetSlaves()),
+			Term:      p.GetTerm(),
+		})
+	}
+	return out
+}
+
+func nodesFromPB(ns []*zppb.Node) []Node {
+	out := make([]Node, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, Node{
+			Addr:            n.GetAddr(),
+			State:           n.GetState().String(),
+			Zone:            n.GetZone(),
+			Rack:            n.GetRack(),
+			Weight:          n.GetWeight(),
+			LastHeartbeatMs: n.GetLastHeartbeatMs(),
+		})
+	}
+	return out
+}
+
+// nonNil keeps JSON output a list ([]) rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return append([]string(nil), s...)
+}

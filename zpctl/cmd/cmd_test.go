@@ -1,0 +1,318 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// result is one run of zpctl.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// invocation describes how to run zpctl.
+type invocation struct {
+	args     []string
+	stdin    string
+	terminal bool
+	env      map[string]string
+}
+
+func run(t *testing.T, inv invocation) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	code := Main(ctx, Env{
+		Args:       inv.args,
+		Stdin:      strings.NewReader(inv.stdin),
+		Stdout:     &stdout,
+		Stderr:     &stderr,
+		Getenv:     func(k string) string { return inv.env[k] },
+		IsTerminal: func() bool { return inv.terminal },
+	})
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// zpctl runs zpctl against cl with args.
+func zpctl(t *testing.T, cl *clienttest.Cluster, args ...string) result {
+	t.Helper()
+	return run(t, invocation{args: append([]string{"--meta", strings.Join(cl.MetaAddrs(), ","), "--timeout", "2s"}, args...)})
+}
+
+func TestCommands(t *testing.T) {
+	cl := clienttest.NewCluster(t, 3, 3)
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string // exact when wantExact, else a substring
+		wantExact  bool
+		wantStderr string // substring
+	}{
+		{name: "create", args: []string{"table", "create", "users", "--partitions", "4", "--replicas", "2", "--wait"}, wantStdout: "min sync replicas:  0"},
+		{name: "create again", args: []string{"table", "create", "users", "--partitions", "4", "--replicas", "2"}, wantCode: ExitConflict, wantStderr: "TABLE_EXISTS"},
+		{name: "create if not exists", args: []string{"table", "create", "users", "--partitions", "8", "--if-not-exists"}, wantStdout: "partitions:         4"},
+		{name: "create too many replicas", args: []string{"table", "create", "big", "--replicas", "5"}, wantCode: ExitUnavailable, wantStderr: "NOT_ENOUGH_NODES"},
+		{name: "create invalid", args: []string{"table", "create", "bad", "--partitions", "0"}, wantCode: ExitInvalid, wantStderr: "partitions 0"},
+		{name: "create negative", args: []string{"table", "create", "bad", "--partitions", "-1"}, wantCode: ExitUsage},
+		{name: "list", args: []string{"table", "list"}, wantStdout: "users  4           2         0         "},
+		{name: "show", args: []string{"table", "show", "users"}, wantStdout: "3          12288-16383  ACTIVE"},
+		{name: "show missing", args: []string{"table", "show", "nosuch"}, wantCode: ExitNotFound},
+		{name: "set", args: []string{"set", "users", "alice", "hello"}, wantStdout: "OK\n", wantExact: true},
+		{name: "set ttl", args: []string{"set", "users", "bob", "x", "--ttl", "1h"}, wantStdout: "OK\n", wantExact: true},
+		{name: "set bad ttl", args: []string{"set", "users", "bob", "x", "--ttl", "soon"}, wantCode: ExitUsage},
+		{name: "set negative ttl", args: []string{"set", "users", "bob", "x", "--ttl", "-1s"}, wantCode: ExitInvalid},
+		{name: "set empty key", args: []string{"set", "users", "", "x"}, wantCode: ExitInvalid, wantStderr: "EMPTY_KEY"},
+		{name: "get", args: []string{"get", "users", "alice"}, wantStdout: "hello\n", wantExact: true},
+		{name: "get missing", args: []string{"get", "users", "nobody"}, wantCode: ExitNotFound, wantStderr: "NOT_FOUND"},
+		{name: "get unknown table", args: []string{"get", "nosuch", "k"}, wantCode: ExitNotFound, wantStderr: "TABLE_NOT_FOUND"},
+		{name: "mget", args: []string{"mget", "users", "alice", "nobody", "bob"}, wantStdout: "KEY     VALUE\nalice   hello\nnobody  (nil)\nbob     x\n", wantExact: true},
+		{name: "locate", args: []string{"locate", "users", "foo"}, wantStdout: "slot:       12182"},
+		{name: "del", args: []string{"del", "users", "alice"}, wantStdout: "1\n", wantExact: true},
+		{name: "del again", args: []string{"del", "users", "alice"}, wantStdout: "0\n", wantExact: true},
+		{name: "node list", args: []string{"node", "list"}, wantStdout: "UP"},
+		{name: "node wait", args: []string{"node", "wait", "--count", "3"}, wantStdout: "ADDR"},
+		{name: "meta list", args: []string{"meta", "list"}, wantStdout: "leader: " + cl.Metas[0].Addr},
+		{name: "drop without yes off a terminal", args: []string{"table", "drop", "users"}, wantCode: ExitUsage, wantStderr: "--yes"},
+		{name: "drop", args: []string{"table", "drop", "users", "--yes"}, wantStdout: "dropped table users"},
+		{name: "drop missing", args: []string{"table", "drop", "users", "-y"}, wantCode: ExitNotFound},
+		{name: "missing subcommand", args: []string{"table"}, wantCode: ExitUsage, wantStderr: "missing command"},
+		{name: "unknown subcommand", args: []string{"table", "frob"}, wantCode: ExitUsage, wantStderr: `unknown command "frob"`},
+		{name: "unknown command", args: []string{"frob"}, wantCode: ExitUsage},
+		{name: "unknown flag", args: []string{"table", "list", "--frob"}, wantCode: ExitUsage},
+		{name: "wrong argument count", args: []string{"get", "users"}, wantCode: ExitUsage},
+		{name: "bad output", args: []string{"-o", "yaml", "table", "list"}, wantCode: ExitUsage, wantStderr: "yaml"},
+		{name: "bad timeout", args: []string{"--timeout", "0s", "table", "list"}, wantCode: ExitUsage},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := zpctl(t, cl, tt.args...)
+			if r.code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
+			}
+			if tt.wantExact && r.stdout != tt.wantStdout {
+				t.Fatalf("stdout %q, want %q", r.stdout, tt.wantStdout)
+			}
+			if !tt.wantExact && !strings.Contains(r.stdout, tt.wantStdout) {
+				t.Fatalf("stdout does not contain %q:\n%s", tt.wantStdout, r.stdout)
+			}
+			if !strings.Contains(r.stderr, tt.wantStderr) {
+				t.Fatalf("stderr does not contain %q:\n%s", tt.wantStderr, r.stderr)
+			}
+			if tt.wantCode == ExitOK && r.stderr != "" {
+				t.Fatalf("stderr on success: %s", r.stderr)
+			}
+		})
+	}
+}
+
+// JSON output is for programs: check it parses and has its field names.
+func TestJSONOutput(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 2)
+	cl.AddTable("t", 2)
+	if r := zpctl(t, cl, "set", "t", "k", "v"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	// A binary value, written by a program.
+	c, err := client.New(context.Background(), client.Options{MetaAddrs: cl.MetaAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Set(context.Background(), "t", []byte("bin"), []byte{0xff, 0x00}, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		want map[string]any // top-level fields and their values (nil: present, any value)
+	}{
+		{"get", []string{"get", "t", "k"}, map[string]any{"table": "t", "key": "k", "found": true, "value": "v", "encoding": "utf-8"}},
+		{"get binary", []string{"get", "t", "bin"}, map[string]any{"value": "/wA=", "encoding": "base64"}},
+		{"set", []string{"set", "t", "k2", "v2"}, map[string]any{"table": "t", "key": "k2", "ok": true}},
+		{"del", []string{"del", "t", "k2"}, map[string]any{"deleted": true}},
+		{"mget", []string{"mget", "t", "k", "missing"}, map[string]any{"table": "t", "results": nil}},
+		{"locate", []string{"locate", "t", "foo"}, map[string]any{"key": "foo", "table": "t", "slot": 12182.0, "partition": 1.0, "master": nil, "slaves": nil, "epoch": nil}},
+		{"table list", []string{"table", "list"}, map[string]any{"epoch": nil, "tables": nil}},
+		{"table show", []string{"table", "show", "t"}, map[string]any{"name": "t", "partition_count": 2.0, "replicas": nil, "min_sync_replicas": nil, "created_epoch": nil, "partitions": nil}},
+		{"node list", []string{"node", "list"}, map[string]any{"epoch": nil, "nodes": nil}},
+		{"meta list", []string{"meta", "list"}, map[string]any{"leader": cl.Metas[0].Addr, "epoch": nil, "members": nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := zpctl(t, cl, append([]string{"-o", "json"}, tt.args...)...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, r.stdout)
+			}
+			for k, v := range tt.want {
+				gv, ok := got[k]
+				if !ok {
+					t.Fatalf("field %q missing:\n%s", k, r.stdout)
+				}
+				if v != nil && gv != v {
+					t.Fatalf("field %q = %v, want %v", k, gv, v)
+				}
+			}
+		})
+	}
+
+	t.Run("mget items", func(t *testing.T) {
+		r := zpctl(t, cl, "-o", "json", "mget", "t", "k", "missing")
+		var got struct {
+			Results []map[string]any `json:"results"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got.Results) != 2 {
+			t.Fatalf("%v: %s", err, r.stdout)
+		}
+		if got.Results[0]["found"] != true || got.Results[0]["value"] != "v" || got.Results[1]["found"] != false || got.Results[1]["error"] != "" {
+			t.Fatalf("results %v", got.Results)
+		}
+	})
+
+	t.Run("errors are JSON on stderr", func(t *testing.T) {
+		r := zpctl(t, cl, "-o", "json", "get", "t", "missing")
+		var got errorJSON
+		if err := json.Unmarshal([]byte(r.stderr), &got); err != nil {
+			t.Fatalf("stderr is not JSON: %v\n%s", err, r.stderr)
+		}
+		if r.code != ExitNotFound || got.ExitCode != ExitNotFound || got.Status != "NOT_FOUND" || got.Error == "" || r.stdout != "" {
+			t.Fatalf("exit %d, stderr %+v, stdout %q", r.code, got, r.stdout)
+		}
+	})
+}
+
+func TestDropConfirmation(t *testing.T) {
+	tests := []struct {
+		answer   string
+		wantCode int
+		dropped  bool
+	}{
+		{"y\n", ExitOK, true},
+		{"YES\n", ExitOK, true},
+		{"n\n", ExitAborted, false},
+		{"\n", ExitAborted, false},
+		{"", ExitAborted, false}, // EOF
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.answer), func(t *testing.T) {
+			cl := clienttest.NewCluster(t, 1, 1)
+			cl.AddTable("t", 1)
+			r := run(t, invocation{
+				args:     []string{"--meta", cl.MetaAddrs()[0], "table", "drop", "t"},
+				stdin:    tt.answer,
+				terminal: true,
+			})
+			if r.code != tt.wantCode {
+				t.Fatalf("exit %d, want %d: %s", r.code, tt.wantCode, r.stderr)
+			}
+			if !strings.Contains(r.stderr, `Drop table "t" and all its data? [y/N]`) {
+				t.Fatalf("no prompt on stderr: %q", r.stderr)
+			}
+			if dropped := len(cl.Topology().Tables) == 0; dropped != tt.dropped {
+				t.Fatalf("dropped = %v, want %v", dropped, tt.dropped)
+			}
+		})
+	}
+}
+
+func TestMetaFromEnv(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 1)
+	r := run(t, invocation{args: []string{"table", "list"}, env: map[string]string{"ZP_META": cl.MetaAddrs()[0]}})
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	// The flag wins over the environment.
+	r = run(t, invocation{args: []string{"--meta", "127.0.0.1:1", "--timeout", "1s", "table", "list"}, env: map[string]string{"ZP_META": cl.MetaAddrs()[0]}})
+	if r.code != ExitUnavailable {
+		t.Fatalf("exit %d, want %d (the flag's unreachable meta)", r.code, ExitUnavailable)
+	}
+}
+
+func TestAllMetasDown(t *testing.T) {
+	cl := clienttest.NewCluster(t, 2, 1)
+	for _, m := range cl.Metas {
+		m.Stop()
+	}
+	if r := zpctl(t, cl, "table", "list"); r.code != ExitUnavailable {
+		t.Fatalf("table list: exit %d, want %d", r.code, ExitUnavailable)
+	}
+	r := zpctl(t, cl, "meta", "list")
+	if r.code != ExitUnavailable {
+		t.Fatalf("meta list: exit %d, want %d", r.code, ExitUnavailable)
+	}
+	for _, m := range cl.Metas {
+		if !strings.Contains(r.stdout, m.Addr) {
+			t.Fatalf("meta list does not show %s:\n%s", m.Addr, r.stdout)
+		}
+	}
+	if strings.Count(r.stdout, "connection refused") != 2 {
+		t.Fatalf("meta list does not say why:\n%s", r.stdout)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("context: %w", err) }
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, ExitOK},
+		{"plain", errors.New("boom"), ExitError},
+		{"server error", status.New(zppb.Code_ERROR, "disk"), ExitError},
+		{"usage", usagef("bad"), ExitUsage},
+		{"invalid options", wrap(client.ErrInvalidOptions), ExitUsage},
+		{"not found", wrap(status.ErrNotFound), ExitNotFound},
+		{"table not found", wrap(status.New(zppb.Code_TABLE_NOT_FOUND, "t")), ExitNotFound},
+		{"deadline", wrap(context.DeadlineExceeded), ExitUnavailable},
+		// A timeout that saw TABLE_NOT_FOUND last is still a timeout.
+		{"deadline after not found", fmt.Errorf("%w (last error: %w)", context.DeadlineExceeded, status.ErrTableNotFound), ExitUnavailable},
+		{"transport", wrap(rpc.ErrTransport), ExitUnavailable},
+		{"no meta", wrap(client.ErrMetaUnreachable), ExitUnavailable},
+		{"no leader", wrap(status.ErrNoLeader), ExitUnavailable},
+		{"no master", wrap(client.ErrNoMaster), ExitUnavailable},
+		{"not enough nodes", wrap(status.ErrNotEnoughNodes), ExitUnavailable},
+		{"key too large", wrap(status.ErrKeyTooLarge), ExitInvalid},
+		{"not integer", wrap(status.ErrNotInteger), ExitInvalid},
+		{"cross slot", wrap(status.ErrCrossSlot), ExitInvalid},
+		{"table exists", wrap(status.ErrTableExists), ExitConflict},
+		{"stale epoch", wrap(status.ErrStaleEpoch), ExitConflict},
+		{"unknown outcome over transport", fmt.Errorf("%w: %w", client.ErrUnknownOutcome, rpc.ErrTransport), ExitUnknown},
+		{"aborted", errAborted, ExitAborted},
+		{"interrupted", wrap(context.Canceled), ExitAborted},
+		{"multi-key failure", &client.MultiError{Op: "mget", Total: 2, Errs: []client.KeyError{{Index: 1, Err: wrap(context.DeadlineExceeded)}}}, ExitUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ExitCode(tt.err); got != tt.want {
+				t.Fatalf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHelpListsExitCodes(t *testing.T) {
+	r := run(t, invocation{args: []string{"--help"}})
+	if r.code != 0 || !strings.Contains(r.stdout, "Exit codes:") || !strings.Contains(r.stdout, "8  aborted") {
+		t.Fatalf("exit %d, help:\n%s", r.code, r.stdout)
+	}
+}

@@ -1,0 +1,184 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/output"
+)
+
+// getJSON is `get --output json`.
+type getJSON struct {
+	Table string `json:"table"`
+	Key   string `json:"key"`
+	Found bool   `json:"found"`
+	output.Bytes
+}
+
+func (a *app) getCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "get TABLE KEY",
+		Short: "Print the value of a key",
+		Long: `Print the value of a key: the raw bytes and a newline, or with --output json
+{"table", "key", "found", "value", "encoding"} (encoding "utf-8", or "base64"
+for binary values). A missing key exits 3.`,
+		Args: cobra.ExactArgs(2),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			v, err := c.Get(ctx, args[0], []byte(args[1]))
+			if err != nil {
+				return err
+			}
+			return a.printer.Print(getJSON{Table: args[0], Key: args[1], Found: true, Bytes: output.EncodeBytes(v)}, func(w io.Writer) error {
+				// Raw, so that `zpctl get t k > file` round-trips binary.
+				if _, err := w.Write(v); err != nil {
+					return err
+				}
+				_, err := io.WriteString(w, "\n")
+				return err
+			})
+		}),
+	}
+}
+
+func (a *app) setCommand() *cobra.Command {
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "set TABLE KEY VALUE",
+		Short: "Set the value of a key",
+		Long:  `Set the value of a key, optionally expiring after --ttl. Prints OK.`,
+		Args:  cobra.ExactArgs(3),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			if err := c.Set(ctx, args[0], []byte(args[1]), []byte(args[2]), ttl); err != nil {
+				return err
+			}
+			return a.printer.Line(map[string]any{"table": args[0], "key": args[1], "ok": true}, "OK")
+		}),
+	}
+	cmd.Flags().DurationVar(&ttl, "ttl", 0, "time to live (e.g. 10s, 1h); 0 means never expire")
+	return cmd
+}
+
+func (a *app) delCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "del TABLE KEY",
+		Short: "Delete a key",
+		Long: `Delete a key. Prints 1 when it existed and 0 when it did not (both exit 0),
+or {"table", "key", "deleted"} with --output json.`,
+		Args: cobra.ExactArgs(2),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			deleted, err := c.Del(ctx, args[0], []byte(args[1]))
+			if err != nil {
+				return err
+			}
+			n := "0"
+			if deleted {
+				n = "1"
+			}
+			return a.printer.Line(map[string]any{"table": args[0], "key": args[1], "deleted": deleted}, n)
+		}),
+	}
+}
+
+// mgetJSON is `mget --output json`.
+type mgetJSON struct {
+	Table   string         `json:"table"`
+	Results []mgetItemJSON `json:"results"`
+}
+
+type mgetItemJSON struct {
+	Key   string `json:"key"`
+	Found bool   `json:"found"`
+	// Value and Encoding are empty when the key was not found.
+	output.Bytes
+	// Error is set when the key could not be read.
+	Error string `json:"error"`
+}
+
+func (a *app) mgetCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "mget TABLE KEY...",
+		Short: "Print the values of several keys",
+		Long: `Print the values of several keys, read in parallel from their masters: one
+row per key, in order, "(nil)" for a missing key. Missing keys are not an
+error; keys that could not be read are reported on stderr and set the exit
+code (the others are still printed).`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			keys := make([][]byte, len(args)-1)
+			for i, k := range args[1:] {
+				keys[i] = []byte(k)
+			}
+			res, err := c.MGet(ctx, args[0], keys)
+			if res == nil {
+				return err
+			}
+			out := mgetJSON{Table: args[0], Results: make([]mgetItemJSON, len(res))}
+			for i, r := range res {
+				item := mgetItemJSON{Key: string(r.Key), Found: r.Found}
+				if r.Found {
+					item.Bytes = output.EncodeBytes(r.Value)
+				}
+				if r.Err != nil {
+					item.Error = r.Err.Error()
+				}
+				out.Results[i] = item
+			}
+			perr := a.printer.Print(out, func(w io.Writer) error {
+				t := output.Table{Header: []string{"KEY", "VALUE"}}
+				for _, r := range res {
+					v := "(nil)"
+					switch {
+					case r.Err != nil:
+						v = "(error)"
+					case r.Found:
+						v = output.Cell(r.Value)
+					}
+					t.Rows = append(t.Rows, []string{output.Cell(r.Key), v})
+				}
+				return output.WriteTable(w, t)
+			})
+			if err != nil {
+				return err
+			}
+			return perr
+		}),
+	}
+}
+
+// locateJSON is `locate --output json`.
+type locateJSON struct {
+	Key string `json:"key"`
+	client.Location
+}
+
+func (a *app) locateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "locate TABLE KEY",
+		Short: "Show where a key lives: slot, partition, master, slaves",
+		Args:  cobra.ExactArgs(2),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			loc, err := c.Locate(ctx, args[0], []byte(args[1]))
+			if err != nil {
+				return err
+			}
+			return a.printer.Print(locateJSON{Key: args[1], Location: loc}, func(w io.Writer) error {
+				return output.WriteTable(w, output.Table{Rows: [][]string{
+					{"table:", loc.Table},
+					{"key:", output.Cell([]byte(args[1]))},
+					{"slot:", fmt.Sprint(loc.Slot)},
+					{"partition:", fmt.Sprint(loc.Partition)},
+					{"master:", output.Dash(loc.Master)},
+					{"slaves:", output.Join(loc.Slaves)},
+					{"state:", loc.State},
+					{"term:", fmt.Sprint(loc.Term)},
+					{"epoch:", fmt.Sprint(loc.Epoch)},
+				}})
+			})
+		}),
+	}
+}

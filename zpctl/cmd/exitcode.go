@@ -1,0 +1,104 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Exit codes of zpctl. Scripts branch on them, so they never change
+// meaning; new ones are only ever added.
+//
+//	0  OK           the command did what it was asked
+//	1  Error        any failure not listed below
+//	2  Usage        bad command line: unknown command or flag, wrong
+//	                arguments, bad --meta/--output, a drop without --yes
+//	                on a non-terminal
+//	3  NotFound     the key, table or node does not exist
+//	4  Unavailable  the cluster did not answer in time: --timeout reached,
+//	                no meta server or node reachable, no Raft leader, a
+//	                partition in WAIT or without master, too few nodes or
+//	                replicas
+//	5  Invalid      the request was refused as invalid: empty or too large
+//	                key or value, not an integer, keys across slots, quota
+//	                exceeded, out-of-range arguments
+//	6  Conflict     the table already exists, or --expected-epoch is stale
+//	7  Unknown      a write may or may not have been applied (the
+//	                connection broke after sending it): check before
+//	                retrying
+//	8  Aborted      the operator declined a confirmation, or zpctl was
+//	                interrupted
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitNotFound    = 3
+	ExitUnavailable = 4
+	ExitInvalid     = 5
+	ExitConflict    = 6
+	ExitUnknown     = 7
+	ExitAborted     = 8
+)
+
+// exitCodeHelp is the table above for `zpctl --help`.
+const exitCodeHelp = `Exit codes:
+  0  ok
+  1  error (anything not below)
+  2  usage: bad command line, flags or arguments
+  3  not found: key, table or node
+  4  unavailable: timeout, cluster unreachable, no leader, partition waiting
+  5  invalid input: key/value too large, empty key, not an integer, cross-slot
+  6  conflict: table exists, stale --expected-epoch
+  7  unknown outcome: a write may or may not have been applied
+  8  aborted: confirmation declined or interrupted`
+
+// usageError marks a bad command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// errAborted is a confirmation the operator declined.
+var errAborted = errors.New("aborted")
+
+// ExitCode maps an error to zpctl's exit code. The order matters: an
+// unknown outcome is also a transport failure, and a timeout may wrap any
+// code (the last one seen before the deadline).
+func ExitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue), errors.Is(err, client.ErrInvalidOptions):
+		return ExitUsage
+	case errors.Is(err, client.ErrUnknownOutcome):
+		return ExitUnknown
+	case errors.Is(err, errAborted), errors.Is(err, context.Canceled):
+		return ExitAborted
+	case errors.Is(err, context.DeadlineExceeded), rpc.IsTransport(err),
+		errors.Is(err, client.ErrMetaUnreachable), errors.Is(err, client.ErrNoMaster):
+		return ExitUnavailable
+	}
+	switch status.Code(err) {
+	case zppb.Code_NOT_FOUND, zppb.Code_TABLE_NOT_FOUND, zppb.Code_NODE_NOT_FOUND:
+		return ExitNotFound
+	case zppb.Code_WAIT, zppb.Code_MOVE, zppb.Code_NO_LEADER, zppb.Code_UNAVAILABLE, zppb.Code_TIMEOUT,
+		zppb.Code_NOT_ENOUGH_NODES, zppb.Code_NOT_ENOUGH_REPLICAS:
+		return ExitUnavailable
+	case zppb.Code_KEY_TOO_LARGE, zppb.Code_VALUE_TOO_LARGE, zppb.Code_EMPTY_KEY, zppb.Code_INVALID_ARGUMENT,
+		zppb.Code_NOT_INTEGER, zppb.Code_CROSS_SLOT, zppb.Code_MALFORMED, zppb.Code_OVERFLOW, zppb.Code_QUOTA_EXCEEDED:
+		return ExitInvalid
+	case zppb.Code_TABLE_EXISTS, zppb.Code_STALE_EPOCH:
+		return ExitConflict
+	}
+	return ExitError
+}

@@ -1,0 +1,182 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/zpctl/output"
+)
+
+func (a *app) tableCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "table",
+		Short: "Create, list, show and drop tables",
+		RunE:  groupRunE,
+	}
+	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableShowCommand(), a.tableDropCommand())
+	return cmd
+}
+
+func (a *app) tableCreateCommand() *cobra.Command {
+	var (
+		spec        client.TableSpec
+		ifNotExists bool
+		wait        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a table",
+		Long: `Create a table and print it with its partitions' placement.
+
+With --if-not-exists an existing table of that name is not an error (it is
+printed as it is, whatever its settings). With --wait the command returns
+only when the master of every partition serves the table, so that the next
+write does not meet a replica still opening.`,
+		Args: cobra.ExactArgs(1),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			spec.Name = args[0]
+			tb, err := c.CreateTable(ctx, spec)
+			if err != nil && ifNotExists && errors.Is(err, status.ErrTableExists) {
+				var topo *client.Topology
+				topo, err = c.Pull(ctx, spec.Name)
+				if err == nil && len(topo.Tables) == 1 {
+					tb = topo.Tables[0]
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if wait {
+				if err := c.WaitTableWritable(ctx, spec.Name); err != nil {
+					return err
+				}
+			}
+			return a.printer.Print(tb, func(w io.Writer) error { return writeTableDetail(w, tb) })
+		}),
+	}
+	f := cmd.Flags()
+	f.Uint32Var(&spec.Partitions, "partitions", 16, "number of partitions, fixed for the table's life (1-16384)")
+	f.Uint32Var(&spec.Replicas, "replicas", 3, "replicas per partition, the master included")
+	f.Uint32Var(&spec.MinSyncReplicas, "min-sync", 0, "slaves that must persist a write before it is acknowledged (0 = asynchronous)")
+	f.Uint64Var(&spec.ExpectedEpoch, "expected-epoch", 0, "fail (exit 6) unless the cluster is at this epoch; 0 = no check")
+	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed when the table already exists")
+	f.BoolVar(&wait, "wait", false, "wait until every partition's master serves the table")
+	return cmd
+}
+
+// tableListJSON is `table list --output json`.
+type tableListJSON struct {
+	Epoch  uint64         `json:"epoch"`
+	Tables []client.Table `json:"tables"`
+}
+
+func (a *app) tableListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the tables",
+		Args:  cobra.NoArgs,
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			tables, epoch, err := c.ListTables(ctx)
+			if err != nil {
+				return err
+			}
+			return a.printer.Print(tableListJSON{Epoch: epoch, Tables: tables}, func(w io.Writer) error {
+				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH"}}
+				for _, tb := range tables {
+					t.Rows = append(t.Rows, []string{tb.Name, fmt.Sprint(tb.PartitionCount), fmt.Sprint(tb.Replicas),
+						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch)})
+				}
+				return output.WriteTable(w, t)
+			})
+		}),
+	}
+}
+
+func (a *app) tableShowCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a table and where its partitions are",
+		Args:  cobra.ExactArgs(1),
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			topo, err := c.Pull(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if len(topo.Tables) != 1 {
+				return fmt.Errorf("meta server answered %d tables for %q", len(topo.Tables), args[0])
+			}
+			tb := topo.Tables[0]
+			return a.printer.Print(tb, func(w io.Writer) error { return writeTableDetail(w, tb) })
+		}),
+	}
+}
+
+// writeTableDetail prints a table's settings, then one row per partition.
+func writeTableDetail(w io.Writer, tb client.Table) error {
+	err := output.WriteTable(w, output.Table{Rows: [][]string{
+		{"name:", tb.Name},
+		{"partitions:", fmt.Sprint(tb.PartitionCount)},
+		{"replicas:", fmt.Sprint(tb.Replicas)},
+		{"min sync replicas:", fmt.Sprint(tb.MinSyncReplicas)},
+		{"created epoch:", fmt.Sprint(tb.CreatedEpoch)},
+	}})
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return err
+	}
+	t := output.Table{Header: []string{"PARTITION", "SLOTS", "STATE", "MASTER", "SLAVES", "TERM"}}
+	for _, p := range tb.Partitions {
+		t.Rows = append(t.Rows, []string{fmt.Sprint(p.ID), fmt.Sprintf("%d-%d", p.SlotBegin, p.SlotEnd-1), p.State,
+			output.Dash(p.Master), output.Join(p.Slaves), fmt.Sprint(p.Term)})
+	}
+	return output.WriteTable(w, t)
+}
+
+// tableDropJSON is `table drop --output json`.
+type tableDropJSON struct {
+	Table   string `json:"table"`
+	Dropped bool   `json:"dropped"`
+	Epoch   uint64 `json:"epoch"`
+}
+
+func (a *app) tableDropCommand() *cobra.Command {
+	var (
+		yes           bool
+		expectedEpoch uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "drop NAME",
+		Short: "Drop a table and all its data",
+		Long: `Drop a table and all its data. It asks for confirmation on a terminal;
+scripts (stdin not a terminal) must pass --yes, or the command exits 2.
+Declining exits 8.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Confirm before the --timeout clock starts: a person is typing.
+			if !yes {
+				if err := a.confirm(cmd.Context(), fmt.Sprintf("Drop table %q and all its data?", args[0])); err != nil {
+					return &cmdFailed{err}
+				}
+			}
+			return a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+				epoch, err := c.DropTable(ctx, args[0], expectedEpoch)
+				if err != nil {
+					return err
+				}
+				return a.printer.Line(tableDropJSON{Table: args[0], Dropped: true, Epoch: epoch},
+					fmt.Sprintf("dropped table %s (epoch %d)", args[0], epoch))
+			})(cmd, args)
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "drop without asking")
+	cmd.Flags().Uint64Var(&expectedEpoch, "expected-epoch", 0, "fail (exit 6) unless the cluster is at this epoch; 0 = no check")
+	return cmd
+}

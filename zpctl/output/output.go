@@ -1,0 +1,151 @@
+// Package output renders zpctl's results for people (aligned text tables)
+// and for programs (JSON). Every command builds one value for JSON, whose
+// field names are a stable interface for scripts, and a table for text.
+package output
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+)
+
+// Format is how results are printed.
+type Format int
+
+const (
+	// Text prints aligned columns for people.
+	Text Format = iota
+	// JSON prints one JSON document per command, for programs.
+	JSON
+)
+
+// ParseFormat parses the --output flag: "table" (or "text") and "json".
+func ParseFormat(s string) (Format, error) {
+	switch strings.ToLower(s) {
+	case "table", "text":
+		return Text, nil
+	case "json":
+		return JSON, nil
+	}
+	return Text, fmt.Errorf("unknown output format %q (want table or json)", s)
+}
+
+func (f Format) String() string {
+	if f == JSON {
+		return "json"
+	}
+	return "table"
+}
+
+// Table is rows of cells under a header, for text output.
+type Table struct {
+	Header []string
+	Rows   [][]string
+}
+
+// Printer writes results in one format.
+type Printer struct {
+	W      io.Writer
+	Format Format
+}
+
+// Print writes v as JSON, or calls text to write the text form. text is
+// only called for text output, so it may do work JSON does not need.
+func (p *Printer) Print(v any, text func(w io.Writer) error) error {
+	if p.Format == JSON {
+		return WriteJSON(p.W, v)
+	}
+	return text(p.W)
+}
+
+// Line writes v as JSON, or s and a newline as text.
+func (p *Printer) Line(v any, s string) error {
+	if p.Format == JSON {
+		return WriteJSON(p.W, v)
+	}
+	_, err := fmt.Fprintln(p.W, s)
+	return err
+}
+
+// WriteJSON writes v indented, with a final newline.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// WriteTable writes t as columns separated by at least two spaces. Cells
+// are written as they are: callers pass them through Cell when they may
+// hold control characters.
+func WriteTable(w io.Writer, t Table) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(t.Header) > 0 {
+		fmt.Fprintln(tw, strings.Join(t.Header, "\t"))
+	}
+	for _, r := range t.Rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// Cell makes bytes safe for one table cell: printable UTF-8 is shown as
+// is, anything else (tabs, newlines, binary) quoted Go-style.
+func Cell(b []byte) string {
+	s := string(b)
+	if s == "" {
+		return `""`
+	}
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// Bytes is a binary-safe JSON value: Value holds the bytes as a string when
+// they are valid UTF-8 (Encoding "utf-8") and as standard base64 otherwise
+// (Encoding "base64"), so that text stays readable in JSON and binary
+// survives the round trip.
+type Bytes struct {
+	Value    string `json:"value"`
+	Encoding string `json:"encoding"`
+}
+
+// EncodeBytes returns b as a Bytes.
+func EncodeBytes(b []byte) Bytes {
+	if utf8.Valid(b) {
+		return Bytes{Value: string(b), Encoding: "utf-8"}
+	}
+	return Bytes{Value: base64.StdEncoding.EncodeToString(b), Encoding: "base64"}
+}
+
+// Decode returns the bytes b holds.
+func (b Bytes) Decode() ([]byte, error) {
+	switch b.Encoding {
+	case "utf-8", "":
+		return []byte(b.Value), nil
+	case "base64":
+		return base64.StdEncoding.DecodeString(b.Value)
+	}
+	return nil, fmt.Errorf("unknown encoding %q", b.Encoding)
+}
+
+// Join joins a list for one cell; "-" when empty.
+func Join(items []string) string {
+	if len(items) == 0 {
+		return "-"
+	}
+	return strings.Join(items, ",")
+}
+
+// Dash returns s, or "-" when s is empty, so that columns stay aligned.
+func Dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

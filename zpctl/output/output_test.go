@@ -1,0 +1,102 @@
+package output
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestParseFormat(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Format
+		wantErr bool
+	}{
+		{"table", Text, false},
+		{"text", Text, false},
+		{"JSON", JSON, false},
+		{"yaml", Text, true},
+		{"", Text, true},
+	}
+	for _, tt := range tests {
+		got, err := ParseFormat(tt.in)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("ParseFormat(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestCell(t *testing.T) {
+	tests := []struct {
+		in   []byte
+		want string
+	}{
+		{[]byte("plain"), "plain"},
+		{[]byte("héllo wörld"), "héllo wörld"},
+		{nil, `""`},
+		{[]byte("a\tb"), `"a\tb"`},
+		{[]byte("line\n"), `"line\n"`},
+		{[]byte{0xff, 0x00}, `"\xff\x00"`},
+	}
+	for _, tt := range tests {
+		if got := Cell(tt.in); got != tt.want {
+			t.Errorf("Cell(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestBytesRoundTrip(t *testing.T) {
+	tests := []struct {
+		in       []byte
+		encoding string
+	}{
+		{[]byte("text"), "utf-8"},
+		{[]byte{}, "utf-8"},
+		{[]byte{0xff, 0xfe, 0x00}, "base64"},
+	}
+	for _, tt := range tests {
+		b := EncodeBytes(tt.in)
+		if b.Encoding != tt.encoding {
+			t.Errorf("EncodeBytes(%q).Encoding = %s, want %s", tt.in, b.Encoding, tt.encoding)
+		}
+		out, err := b.Decode()
+		if err != nil || !bytes.Equal(out, tt.in) {
+			t.Errorf("round trip of %q = %q, %v", tt.in, out, err)
+		}
+	}
+	if _, err := (Bytes{Value: "x", Encoding: "rot13"}).Decode(); err == nil {
+		t.Error("unknown encoding decoded")
+	}
+}
+
+func TestPrinter(t *testing.T) {
+	v := struct {
+		Name string `json:"name"`
+	}{"t"}
+	tests := []struct {
+		format Format
+		want   string
+	}{
+		{Text, "NAME  SIZE\nt     10\nlong  2\n"},
+		{JSON, "{\n  \"name\": \"t\"\n}\n"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		p := &Printer{W: &buf, Format: tt.format}
+		err := p.Print(v, func(w io.Writer) error {
+			return WriteTable(w, Table{Header: []string{"NAME", "SIZE"}, Rows: [][]string{{"t", "10"}, {"long", "2"}}})
+		})
+		if err != nil || buf.String() != tt.want {
+			t.Errorf("%v: %q, %v; want %q", tt.format, buf.String(), err, tt.want)
+		}
+	}
+	var buf bytes.Buffer
+	(&Printer{W: &buf}).Line(v, "OK")
+	if buf.String() != "OK\n" {
+		t.Errorf("Line = %q", buf.String())
+	}
+	if Join(nil) != "-" || Join([]string{"a", "b"}) != "a,b" || Dash("") != "-" || !strings.HasPrefix(Dash("x"), "x") {
+		t.Error("Join/Dash")
+	}
+}
