@@ -41,8 +41,10 @@ func createTable(t *testing.T, cl *client.Client, spec client.TableSpec) {
 	}
 }
 
-func key(i int) []byte   { return fmt.Appendf(nil, "key:%06d", i) }
-func value(i int) []byte { return fmt.Appendf(nil, "value-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%64)) }
+func key(i int) []byte { return fmt.Appendf(nil, "key:%06d", i) }
+func value(i int) []byte {
+	return fmt.Appendf(nil, "value-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%64))
+}
 
 // parallel runs fn(i) for i in [0, n) on workers goroutines and returns the
 // first error.
