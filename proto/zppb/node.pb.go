@@ -1749,11 +1749,16 @@ type ReplicaInfo struct {
 	AppliedLsn uint64 `protobuf:"varint,8,opt,name=applied_lsn,json=appliedLsn,proto3" json:"applied_lsn,omitempty"`
 	FirstLsn   uint64 `protobuf:"varint,9,opt,name=first_lsn,json=firstLsn,proto3" json:"first_lsn,omitempty"`
 	// Per slave, as the master sees it.
-	Peers         []*PeerPosition `protobuf:"bytes,10,rep,name=peers,proto3" json:"peers,omitempty"`
-	LagRecords    uint64          `protobuf:"varint,11,opt,name=lag_records,json=lagRecords,proto3" json:"lag_records,omitempty"`
-	LagBytes      uint64          `protobuf:"varint,12,opt,name=lag_bytes,json=lagBytes,proto3" json:"lag_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Peers      []*PeerPosition `protobuf:"bytes,10,rep,name=peers,proto3" json:"peers,omitempty"`
+	LagRecords uint64          `protobuf:"varint,11,opt,name=lag_records,json=lagRecords,proto3" json:"lag_records,omitempty"`
+	// An estimate: lag_records times the binlog's mean record size.
+	LagBytes uint64 `protobuf:"varint,12,opt,name=lag_bytes,json=lagBytes,proto3" json:"lag_bytes,omitempty"`
+	// The current or last full sync of this replica (slaves).
+	Fullsync *FullSyncProgress `protobuf:"bytes,13,opt,name=fullsync,proto3" json:"fullsync,omitempty"`
+	// The partition's min_sync_replicas, as the master applies it.
+	MinSyncReplicas uint32 `protobuf:"varint,14,opt,name=min_sync_replicas,json=minSyncReplicas,proto3" json:"min_sync_replicas,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ReplicaInfo) Reset() {
@@ -1870,6 +1875,131 @@ func (x *ReplicaInfo) GetLagBytes() uint64 {
 	return 0
 }
 
+func (x *ReplicaInfo) GetFullsync() *FullSyncProgress {
+	if x != nil {
+		return x.Fullsync
+	}
+	return nil
+}
+
+func (x *ReplicaInfo) GetMinSyncReplicas() uint32 {
+	if x != nil {
+		return x.MinSyncReplicas
+	}
+	return 0
+}
+
+type FullSyncProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "running", "done" or "failed: ...".
+	State        string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	FilesTotal   uint64 `protobuf:"varint,2,opt,name=files_total,json=filesTotal,proto3" json:"files_total,omitempty"`
+	FilesFetched uint64 `protobuf:"varint,3,opt,name=files_fetched,json=filesFetched,proto3" json:"files_fetched,omitempty"`
+	// Bytes of the checkpoint, and of those the bytes actually transferred
+	// (files the slave already had are not).
+	BytesTotal    uint64  `protobuf:"varint,4,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	BytesFetched  uint64  `protobuf:"varint,5,opt,name=bytes_fetched,json=bytesFetched,proto3" json:"bytes_fetched,omitempty"`
+	BytesPerSec   float64 `protobuf:"fixed64,6,opt,name=bytes_per_sec,json=bytesPerSec,proto3" json:"bytes_per_sec,omitempty"`
+	StartedMs     int64   `protobuf:"varint,7,opt,name=started_ms,json=startedMs,proto3" json:"started_ms,omitempty"`
+	FinishedMs    int64   `protobuf:"varint,8,opt,name=finished_ms,json=finishedMs,proto3" json:"finished_ms,omitempty"`
+	Lsn           uint64  `protobuf:"varint,9,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FullSyncProgress) Reset() {
+	*x = FullSyncProgress{}
+	mi := &file_node_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FullSyncProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FullSyncProgress) ProtoMessage() {}
+
+func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FullSyncProgress.ProtoReflect.Descriptor instead.
+func (*FullSyncProgress) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FullSyncProgress) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *FullSyncProgress) GetFilesTotal() uint64 {
+	if x != nil {
+		return x.FilesTotal
+	}
+	return 0
+}
+
+func (x *FullSyncProgress) GetFilesFetched() uint64 {
+	if x != nil {
+		return x.FilesFetched
+	}
+	return 0
+}
+
+func (x *FullSyncProgress) GetBytesTotal() uint64 {
+	if x != nil {
+		return x.BytesTotal
+	}
+	return 0
+}
+
+func (x *FullSyncProgress) GetBytesFetched() uint64 {
+	if x != nil {
+		return x.BytesFetched
+	}
+	return 0
+}
+
+func (x *FullSyncProgress) GetBytesPerSec() float64 {
+	if x != nil {
+		return x.BytesPerSec
+	}
+	return 0
+}
+
+func (x *FullSyncProgress) GetStartedMs() int64 {
+	if x != nil {
+		return x.StartedMs
+	}
+	return 0
+}
+
+func (x *FullSyncProgress) GetFinishedMs() int64 {
+	if x != nil {
+		return x.FinishedMs
+	}
+	return 0
+}
+
+func (x *FullSyncProgress) GetLsn() uint64 {
+	if x != nil {
+		return x.Lsn
+	}
+	return 0
+}
+
 type PeerPosition struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
@@ -1883,7 +2013,7 @@ type PeerPosition struct {
 
 func (x *PeerPosition) Reset() {
 	*x = PeerPosition{}
-	mi := &file_node_proto_msgTypes[28]
+	mi := &file_node_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +2025,7 @@ func (x *PeerPosition) String() string {
 func (*PeerPosition) ProtoMessage() {}
 
 func (x *PeerPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[28]
+	mi := &file_node_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +2038,7 @@ func (x *PeerPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerPosition.ProtoReflect.Descriptor instead.
 func (*PeerPosition) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{28}
+	return file_node_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PeerPosition) GetAddr() string {
@@ -2069,7 +2199,7 @@ const file_node_proto_rawDesc = "" +
 	"used_bytes\x18\x02 \x01(\x04R\tusedBytes\x12\x19\n" +
 	"\bdb_bytes\x18\x03 \x01(\x04R\adbBytes\x12!\n" +
 	"\fbinlog_bytes\x18\x04 \x01(\x04R\vbinlogBytes\x12\x1a\n" +
-	"\breplicas\x18\x05 \x01(\rR\breplicas\"\xd3\x02\n" +
+	"\breplicas\x18\x05 \x01(\rR\breplicas\"\xb7\x03\n" +
 	"\vReplicaInfo\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
@@ -2085,7 +2215,23 @@ const file_node_proto_rawDesc = "" +
 	" \x03(\v2\x16.zeppelin.PeerPositionR\x05peers\x12\x1f\n" +
 	"\vlag_records\x18\v \x01(\x04R\n" +
 	"lagRecords\x12\x1b\n" +
-	"\tlag_bytes\x18\f \x01(\x04R\blagBytes\"\x7f\n" +
+	"\tlag_bytes\x18\f \x01(\x04R\blagBytes\x126\n" +
+	"\bfullsync\x18\r \x01(\v2\x1a.zeppelin.FullSyncProgressR\bfullsync\x12*\n" +
+	"\x11min_sync_replicas\x18\x0e \x01(\rR\x0fminSyncReplicas\"\xaa\x02\n" +
+	"\x10FullSyncProgress\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x1f\n" +
+	"\vfiles_total\x18\x02 \x01(\x04R\n" +
+	"filesTotal\x12#\n" +
+	"\rfiles_fetched\x18\x03 \x01(\x04R\ffilesFetched\x12\x1f\n" +
+	"\vbytes_total\x18\x04 \x01(\x04R\n" +
+	"bytesTotal\x12#\n" +
+	"\rbytes_fetched\x18\x05 \x01(\x04R\fbytesFetched\x12\"\n" +
+	"\rbytes_per_sec\x18\x06 \x01(\x01R\vbytesPerSec\x12\x1d\n" +
+	"\n" +
+	"started_ms\x18\a \x01(\x03R\tstartedMs\x12\x1f\n" +
+	"\vfinished_ms\x18\b \x01(\x03R\n" +
+	"finishedMs\x12\x10\n" +
+	"\x03lsn\x18\t \x01(\x04R\x03lsn\"\x7f\n" +
 	"\fPeerPosition\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x10\n" +
@@ -2113,7 +2259,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_node_proto_goTypes = []any{
 	(InfoSection)(0),          // 0: zeppelin.InfoSection
 	(BatchOp_Kind)(0),         // 1: zeppelin.BatchOp.Kind
@@ -2146,18 +2292,19 @@ var file_node_proto_goTypes = []any{
 	(*TableStats)(nil),        // 28: zeppelin.TableStats
 	(*TableCapacity)(nil),     // 29: zeppelin.TableCapacity
 	(*ReplicaInfo)(nil),       // 30: zeppelin.ReplicaInfo
-	(*PeerPosition)(nil),      // 31: zeppelin.PeerPosition
-	(Code)(0),                 // 32: zeppelin.Code
-	(*KeyValue)(nil),          // 33: zeppelin.KeyValue
+	(*FullSyncProgress)(nil),  // 31: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),      // 32: zeppelin.PeerPosition
+	(Code)(0),                 // 33: zeppelin.Code
+	(*KeyValue)(nil),          // 34: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
-	32, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	33, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	9,  // 1: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	33, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	34, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	9,  // 3: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	20, // 4: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	1,  // 5: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	33, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	34, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	2,  // 7: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	23, // 8: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
 	0,  // 9: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
@@ -2165,12 +2312,13 @@ var file_node_proto_depIdxs = []int32{
 	28, // 11: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
 	29, // 12: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
 	30, // 13: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
-	31, // 14: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	32, // 14: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
+	31, // 15: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -2185,7 +2333,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -44,6 +44,11 @@ type Request struct {
 	//	*Request_ListTables
 	//	*Request_ListNodes
 	//	*Request_ListMeta
+	//	*Request_TrySync
+	//	*Request_BinlogPull
+	//	*Request_FullsyncStart
+	//	*Request_FullsyncFetch
+	//	*Request_FullsyncEnd
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// give up on work that would end after it (e.g. waiting for slaves).
@@ -251,6 +256,51 @@ func (x *Request) GetListMeta() *ListMetaRequest {
 	return nil
 }
 
+func (x *Request) GetTrySync() *TrySyncRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_TrySync); ok {
+			return x.TrySync
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetBinlogPull() *BinlogPullRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_BinlogPull); ok {
+			return x.BinlogPull
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetFullsyncStart() *FullSyncStartRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_FullsyncStart); ok {
+			return x.FullsyncStart
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetFullsyncFetch() *FullSyncFetchRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_FullsyncFetch); ok {
+			return x.FullsyncFetch
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetFullsyncEnd() *FullSyncEndRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_FullsyncEnd); ok {
+			return x.FullsyncEnd
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTimeoutMs() int64 {
 	if x != nil {
 		return x.TimeoutMs
@@ -336,6 +386,27 @@ type Request_ListMeta struct {
 	ListMeta *ListMetaRequest `protobuf:"bytes,36,opt,name=list_meta,json=listMeta,proto3,oneof"`
 }
 
+type Request_TrySync struct {
+	// Replication (zpnode to zpnode).
+	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
+}
+
+type Request_BinlogPull struct {
+	BinlogPull *BinlogPullRequest `protobuf:"bytes,51,opt,name=binlog_pull,json=binlogPull,proto3,oneof"`
+}
+
+type Request_FullsyncStart struct {
+	FullsyncStart *FullSyncStartRequest `protobuf:"bytes,52,opt,name=fullsync_start,json=fullsyncStart,proto3,oneof"`
+}
+
+type Request_FullsyncFetch struct {
+	FullsyncFetch *FullSyncFetchRequest `protobuf:"bytes,53,opt,name=fullsync_fetch,json=fullsyncFetch,proto3,oneof"`
+}
+
+type Request_FullsyncEnd struct {
+	FullsyncEnd *FullSyncEndRequest `protobuf:"bytes,54,opt,name=fullsync_end,json=fullsyncEnd,proto3,oneof"`
+}
+
 func (*Request_Set) isRequest_Cmd() {}
 
 func (*Request_Get) isRequest_Cmd() {}
@@ -372,6 +443,16 @@ func (*Request_ListNodes) isRequest_Cmd() {}
 
 func (*Request_ListMeta) isRequest_Cmd() {}
 
+func (*Request_TrySync) isRequest_Cmd() {}
+
+func (*Request_BinlogPull) isRequest_Cmd() {}
+
+func (*Request_FullsyncStart) isRequest_Cmd() {}
+
+func (*Request_FullsyncFetch) isRequest_Cmd() {}
+
+func (*Request_FullsyncEnd) isRequest_Cmd() {}
+
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
 type Response struct {
@@ -400,6 +481,10 @@ type Response struct {
 	//	*Response_ListTables
 	//	*Response_ListNodes
 	//	*Response_ListMeta
+	//	*Response_TrySync
+	//	*Response_BinlogPull
+	//	*Response_FullsyncStart
+	//	*Response_FullsyncFetch
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -614,6 +699,42 @@ func (x *Response) GetListMeta() *ListMetaResponse {
 	return nil
 }
 
+func (x *Response) GetTrySync() *TrySyncResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_TrySync); ok {
+			return x.TrySync
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetBinlogPull() *BinlogPullResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_BinlogPull); ok {
+			return x.BinlogPull
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetFullsyncStart() *FullSyncStartResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_FullsyncStart); ok {
+			return x.FullsyncStart
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetFullsyncFetch() *FullSyncFetchResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_FullsyncFetch); ok {
+			return x.FullsyncFetch
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -682,6 +803,22 @@ type Response_ListMeta struct {
 	ListMeta *ListMetaResponse `protobuf:"bytes,36,opt,name=list_meta,json=listMeta,proto3,oneof"`
 }
 
+type Response_TrySync struct {
+	TrySync *TrySyncResponse `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
+}
+
+type Response_BinlogPull struct {
+	BinlogPull *BinlogPullResponse `protobuf:"bytes,51,opt,name=binlog_pull,json=binlogPull,proto3,oneof"`
+}
+
+type Response_FullsyncStart struct {
+	FullsyncStart *FullSyncStartResponse `protobuf:"bytes,52,opt,name=fullsync_start,json=fullsyncStart,proto3,oneof"`
+}
+
+type Response_FullsyncFetch struct {
+	FullsyncFetch *FullSyncFetchResponse `protobuf:"bytes,53,opt,name=fullsync_fetch,json=fullsyncFetch,proto3,oneof"`
+}
+
 func (*Response_Get) isResponse_Result() {}
 
 func (*Response_Del) isResponse_Result() {}
@@ -714,13 +851,23 @@ func (*Response_ListNodes) isResponse_Result() {}
 
 func (*Response_ListMeta) isResponse_Result() {}
 
+func (*Response_TrySync) isResponse_Result() {}
+
+func (*Response_BinlogPull) isResponse_Result() {}
+
+func (*Response_FullsyncStart) isResponse_Result() {}
+
+func (*Response_FullsyncFetch) isResponse_Result() {}
+
 var File_rpc_proto protoreflect.FileDescriptor
 
 const file_rpc_proto_rawDesc = "" +
 	"\n" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
-	"meta.proto\"\xc2\a\n" +
+	"meta.proto\x1a\n" +
+	"repl.proto\"\x8e\n" +
+	"\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -744,10 +891,16 @@ const file_rpc_proto_rawDesc = "" +
 	"listTables\x12;\n" +
 	"\n" +
 	"list_nodes\x18# \x01(\v2\x1a.zeppelin.ListNodesRequestH\x00R\tlistNodes\x128\n" +
-	"\tlist_meta\x18$ \x01(\v2\x19.zeppelin.ListMetaRequestH\x00R\blistMeta\x12\x1d\n" +
+	"\tlist_meta\x18$ \x01(\v2\x19.zeppelin.ListMetaRequestH\x00R\blistMeta\x125\n" +
+	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
+	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
+	"binlogPull\x12G\n" +
+	"\x0efullsync_start\x184 \x01(\v2\x1e.zeppelin.FullSyncStartRequestH\x00R\rfullsyncStart\x12G\n" +
+	"\x0efullsync_fetch\x185 \x01(\v2\x1e.zeppelin.FullSyncFetchRequestH\x00R\rfullsyncFetch\x12A\n" +
+	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMsB\x05\n" +
-	"\x03cmd\"\xb1\a\n" +
+	"\x03cmd\"\xbe\t\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -772,7 +925,12 @@ const file_rpc_proto_rawDesc = "" +
 	"listTables\x12<\n" +
 	"\n" +
 	"list_nodes\x18# \x01(\v2\x1b.zeppelin.ListNodesResponseH\x00R\tlistNodes\x129\n" +
-	"\tlist_meta\x18$ \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\blistMetaB\b\n" +
+	"\tlist_meta\x18$ \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\blistMeta\x126\n" +
+	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
+	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
+	"binlogPull\x12H\n" +
+	"\x0efullsync_start\x184 \x01(\v2\x1f.zeppelin.FullSyncStartResponseH\x00R\rfullsyncStart\x12H\n" +
+	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetchB\b\n" +
 	"\x06resultB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
@@ -789,43 +947,52 @@ func file_rpc_proto_rawDescGZIP() []byte {
 
 var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_rpc_proto_goTypes = []any{
-	(*Request)(nil),             // 0: zeppelin.Request
-	(*Response)(nil),            // 1: zeppelin.Response
-	(*SetRequest)(nil),          // 2: zeppelin.SetRequest
-	(*GetRequest)(nil),          // 3: zeppelin.GetRequest
-	(*DelRequest)(nil),          // 4: zeppelin.DelRequest
-	(*MGetRequest)(nil),         // 5: zeppelin.MGetRequest
-	(*MSetRequest)(nil),         // 6: zeppelin.MSetRequest
-	(*IncrByRequest)(nil),       // 7: zeppelin.IncrByRequest
-	(*ExistsRequest)(nil),       // 8: zeppelin.ExistsRequest
-	(*TTLRequest)(nil),          // 9: zeppelin.TTLRequest
-	(*WriteBatchRequest)(nil),   // 10: zeppelin.WriteBatchRequest
-	(*ScanRequest)(nil),         // 11: zeppelin.ScanRequest
-	(*InfoRequest)(nil),         // 12: zeppelin.InfoRequest
-	(*PullRequest)(nil),         // 13: zeppelin.PullRequest
-	(*PingRequest)(nil),         // 14: zeppelin.PingRequest
-	(*CreateTableRequest)(nil),  // 15: zeppelin.CreateTableRequest
-	(*DropTableRequest)(nil),    // 16: zeppelin.DropTableRequest
-	(*ListTablesRequest)(nil),   // 17: zeppelin.ListTablesRequest
-	(*ListNodesRequest)(nil),    // 18: zeppelin.ListNodesRequest
-	(*ListMetaRequest)(nil),     // 19: zeppelin.ListMetaRequest
-	(Code)(0),                   // 20: zeppelin.Code
-	(*GetResponse)(nil),         // 21: zeppelin.GetResponse
-	(*DelResponse)(nil),         // 22: zeppelin.DelResponse
-	(*MGetResponse)(nil),        // 23: zeppelin.MGetResponse
-	(*MSetResponse)(nil),        // 24: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),      // 25: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),      // 26: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),         // 27: zeppelin.TTLResponse
-	(*ScanResponse)(nil),        // 28: zeppelin.ScanResponse
-	(*InfoResponse)(nil),        // 29: zeppelin.InfoResponse
-	(*PullResponse)(nil),        // 30: zeppelin.PullResponse
-	(*PingResponse)(nil),        // 31: zeppelin.PingResponse
-	(*CreateTableResponse)(nil), // 32: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),   // 33: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),  // 34: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),   // 35: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),    // 36: zeppelin.ListMetaResponse
+	(*Request)(nil),               // 0: zeppelin.Request
+	(*Response)(nil),              // 1: zeppelin.Response
+	(*SetRequest)(nil),            // 2: zeppelin.SetRequest
+	(*GetRequest)(nil),            // 3: zeppelin.GetRequest
+	(*DelRequest)(nil),            // 4: zeppelin.DelRequest
+	(*MGetRequest)(nil),           // 5: zeppelin.MGetRequest
+	(*MSetRequest)(nil),           // 6: zeppelin.MSetRequest
+	(*IncrByRequest)(nil),         // 7: zeppelin.IncrByRequest
+	(*ExistsRequest)(nil),         // 8: zeppelin.ExistsRequest
+	(*TTLRequest)(nil),            // 9: zeppelin.TTLRequest
+	(*WriteBatchRequest)(nil),     // 10: zeppelin.WriteBatchRequest
+	(*ScanRequest)(nil),           // 11: zeppelin.ScanRequest
+	(*InfoRequest)(nil),           // 12: zeppelin.InfoRequest
+	(*PullRequest)(nil),           // 13: zeppelin.PullRequest
+	(*PingRequest)(nil),           // 14: zeppelin.PingRequest
+	(*CreateTableRequest)(nil),    // 15: zeppelin.CreateTableRequest
+	(*DropTableRequest)(nil),      // 16: zeppelin.DropTableRequest
+	(*ListTablesRequest)(nil),     // 17: zeppelin.ListTablesRequest
+	(*ListNodesRequest)(nil),      // 18: zeppelin.ListNodesRequest
+	(*ListMetaRequest)(nil),       // 19: zeppelin.ListMetaRequest
+	(*TrySyncRequest)(nil),        // 20: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 21: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 22: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 23: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 24: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 25: zeppelin.Code
+	(*GetResponse)(nil),           // 26: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 27: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 28: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 29: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 30: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 31: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 32: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 33: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 34: zeppelin.InfoResponse
+	(*PullResponse)(nil),          // 35: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 36: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 37: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 38: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 39: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 40: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 41: zeppelin.ListMetaResponse
+	(*TrySyncResponse)(nil),       // 42: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 43: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 44: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 45: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	2,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -846,28 +1013,37 @@ var file_rpc_proto_depIdxs = []int32{
 	17, // 15: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
 	18, // 16: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
 	19, // 17: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
-	20, // 18: zeppelin.Response.code:type_name -> zeppelin.Code
-	21, // 19: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	22, // 20: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	23, // 21: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	24, // 22: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	25, // 23: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	26, // 24: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	27, // 25: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	28, // 26: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	29, // 27: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	30, // 28: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	31, // 29: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	32, // 30: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	33, // 31: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	34, // 32: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	35, // 33: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	36, // 34: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	20, // 18: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	21, // 19: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	22, // 20: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	23, // 21: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	24, // 22: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	25, // 23: zeppelin.Response.code:type_name -> zeppelin.Code
+	26, // 24: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	27, // 25: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	28, // 26: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	29, // 27: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	30, // 28: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	31, // 29: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	32, // 30: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	33, // 31: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	34, // 32: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	35, // 33: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	36, // 34: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	37, // 35: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	38, // 36: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	39, // 37: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	40, // 38: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	41, // 39: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	42, // 40: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	43, // 41: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	44, // 42: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	45, // 43: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	44, // [44:44] is the sub-list for method output_type
+	44, // [44:44] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -878,6 +1054,7 @@ func file_rpc_proto_init() {
 	file_common_proto_init()
 	file_node_proto_init()
 	file_meta_proto_init()
+	file_repl_proto_init()
 	file_rpc_proto_msgTypes[0].OneofWrappers = []any{
 		(*Request_Set)(nil),
 		(*Request_Get)(nil),
@@ -897,6 +1074,11 @@ func file_rpc_proto_init() {
 		(*Request_ListTables)(nil),
 		(*Request_ListNodes)(nil),
 		(*Request_ListMeta)(nil),
+		(*Request_TrySync)(nil),
+		(*Request_BinlogPull)(nil),
+		(*Request_FullsyncStart)(nil),
+		(*Request_FullsyncFetch)(nil),
+		(*Request_FullsyncEnd)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -915,6 +1097,10 @@ func file_rpc_proto_init() {
 		(*Response_ListTables)(nil),
 		(*Response_ListNodes)(nil),
 		(*Response_ListMeta)(nil),
+		(*Response_TrySync)(nil),
+		(*Response_BinlogPull)(nil),
+		(*Response_FullsyncStart)(nil),
+		(*Response_FullsyncFetch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
