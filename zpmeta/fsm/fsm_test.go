@@ -176,6 +176,8 @@ func TestPrepare(t *testing.T) {
 		{"empty name", &zppb.CreateTableRequest{Partitions: 1}, status.ErrInvalidArgument},
 		{"bad chars", &zppb.CreateTableRequest{Name: "a b", Partitions: 1}, status.ErrInvalidArgument},
 		{"dot dot", &zppb.CreateTableRequest{Name: "..", Partitions: 1}, status.ErrInvalidArgument},
+		{"leading dot", &zppb.CreateTableRequest{Name: ".fullsync", Partitions: 1}, status.ErrInvalidArgument},
+		{"leading dash", &zppb.CreateTableRequest{Name: "-t", Partitions: 1}, status.ErrInvalidArgument},
 		{"name too long", &zppb.CreateTableRequest{Name: strings.Repeat("x", MaxTableNameLen+1), Partitions: 1}, status.ErrInvalidArgument},
 		{"longest name", &zppb.CreateTableRequest{Name: strings.Repeat("x", MaxTableNameLen), Partitions: 1}, nil},
 		{"zero partitions", &zppb.CreateTableRequest{Name: "u"}, status.ErrInvalidArgument},

@@ -20,8 +20,8 @@ const (
 )
 
 // ValidateTableName checks that name is 1..MaxTableNameLen characters of
-// [a-zA-Z0-9_.-], and not "." or "..": nodes keep a table's data in a
-// directory of that name.
+// [a-zA-Z0-9_.-], not starting with '.' or '-': nodes keep a table's data in
+// a directory of that name.
 func ValidateTableName(name string) error {
 	if name == "" {
 		return status.New(zppb.Code_INVALID_ARGUMENT, "table name is empty")
@@ -29,8 +29,10 @@ func ValidateTableName(name string) error {
 	if len(name) > MaxTableNameLen {
 		return status.New(zppb.Code_INVALID_ARGUMENT, "table name is %d characters, at most %d", len(name), MaxTableNameLen)
 	}
-	if name == "." || name == ".." {
-		return status.New(zppb.Code_INVALID_ARGUMENT, "table name %q is reserved", name)
+	if name[0] == '.' || name[0] == '-' {
+		// Names are directories on nodes, which keep their own state in
+		// dot-directories; a leading '-' reads as a flag in scripts.
+		return status.New(zppb.Code_INVALID_ARGUMENT, "table name %q must start with a letter, digit or '_'", name)
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
