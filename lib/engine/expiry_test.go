@@ -136,3 +136,21 @@ func TestExpiredKeys(t *testing.T) {
 		t.Fatal("ExpiredKeys accepted limit 0")
 	}
 }
+
+func TestForEachSkipsExpiredAndMeta(t *testing.T) {
+	d := newTestDB(t)
+	d.apply(put("{a}1", "x", 0), put("b", "y", 500), put("c", "z", 2000))
+	var got []string
+	err := d.ForEach(1000, func(k, v []byte, exp int64) error {
+		got = append(got, fmt.Sprintf("%s=%s@%d", k, v, exp))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keys without a hashtag sort first (empty tag), then by tag.
+	want := []string{"c=z@2000", "{a}1=x@0"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ForEach saw %v, want %v", got, want)
+	}
+}

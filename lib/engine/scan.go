@@ -95,3 +95,42 @@ func (d *DB) Scan(hashtag, cursor []byte, count int, nowMs int64) (entries []Ent
 	}
 	return entries, next, nil
 }
+
+// ForEach calls fn for every live key at nowMs, in the DB's key order
+// (hashtag, then key), until fn returns an error, which ForEach returns.
+// The key and value passed to fn are valid only during the call. It reads a
+// consistent snapshot.
+func (d *DB) ForEach(nowMs int64, fn func(key, value []byte, expireAtMs int64) error) error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	defer d.closeMu.RUnlock()
+	ro := grocksdb.NewDefaultReadOptions()
+	defer ro.Destroy()
+	snap := d.db.NewSnapshot()
+	defer d.db.ReleaseSnapshot(snap)
+	ro.SetSnapshot(snap)
+	ro.SetIterateUpperBound([]byte{dataPrefix + 1})
+	it := d.db.NewIterator(ro)
+	defer it.Close()
+	for it.Seek([]byte{dataPrefix}); it.Valid(); it.Next() {
+		user, err := userKeyOf(it.Key().Data())
+		if err != nil {
+			return err
+		}
+		val, exp, err := decodeValue(it.Value().Data())
+		if err != nil {
+			return fmt.Errorf("key %q: %w", user, err)
+		}
+		if expired(exp, nowMs) {
+			continue
+		}
+		if err := fn(user, val, exp); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("engine: iterate: %w", err)
+	}
+	return nil
+}
