@@ -52,7 +52,12 @@ type Request struct {
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// give up on work that would end after it (e.g. waiting for slaves).
-	TimeoutMs     int64 `protobuf:"varint,100,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	TimeoutMs int64 `protobuf:"varint,100,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Set by a meta follower that forwards the request to the leader: a
+	// member that gets a forwarded request and is not the leader answers
+	// NO_LEADER instead of forwarding it again, so a request never loops
+	// between members during an election.
+	Forwarded     bool `protobuf:"varint,101,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -306,6 +311,13 @@ func (x *Request) GetTimeoutMs() int64 {
 		return x.TimeoutMs
 	}
 	return 0
+}
+
+func (x *Request) GetForwarded() bool {
+	if x != nil {
+		return x.Forwarded
+	}
+	return false
 }
 
 type isRequest_Cmd interface {
@@ -866,7 +878,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\x8e\n" +
+	"repl.proto\"\xac\n" +
 	"\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
@@ -899,7 +911,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1e.zeppelin.FullSyncFetchRequestH\x00R\rfullsyncFetch\x12A\n" +
 	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18d \x01(\x03R\ttimeoutMsB\x05\n" +
+	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
+	"\tforwarded\x18e \x01(\bR\tforwardedB\x05\n" +
 	"\x03cmd\"\xbe\t\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +

@@ -31,9 +31,16 @@ func (s *Server) onLeader(ctx context.Context, req *zppb.Request, local func(con
 			}
 			return resp
 		}
+		if req.Forwarded {
+			// The forwarder thought this member leads; it is not (any
+			// more). Let the forwarder look again rather than forward on.
+			return status.Response(status.New(zppb.Code_NO_LEADER, "%s is not the leader", s.cfg.Addr))
+		}
 		if leader := s.Leader(); leader != "" && leader != s.cfg.Addr {
 			resp, err := s.forward(ctx, leader, req)
 			switch {
+			case err == nil && resp.GetCode() == zppb.Code_NO_LEADER:
+				lastErr = status.FromResponse(resp) // not applied: look again
 			case err == nil && (resp.GetCode() != zppb.Code_UNAVAILABLE || !idempotent):
 				s.catchUp(ctx, resp.GetEpoch())
 				return resp
@@ -94,6 +101,8 @@ func (s *Server) catchUp(ctx context.Context, epoch uint64) {
 // forward sends req to the leader with what is left of ctx's deadline.
 func (s *Server) forward(ctx context.Context, leader string, req *zppb.Request) (*zppb.Response, error) {
 	req.TimeoutMs = 0 // rpc.Conn.Call sets it from ctx
+	req.Forwarded = true
+	defer func() { req.Forwarded = false }()
 	return s.pool.Call(ctx, leader, req)
 }
 

@@ -414,3 +414,27 @@ func withoutHeartbeats(topo *zppb.Topology) *zppb.Topology {
 	}
 	return topo
 }
+
+// TestForwardedRequestIsNotForwardedAgain checks the hop marker: a follower
+// given a request another member already forwarded answers NO_LEADER at
+// once instead of passing it on, so requests cannot loop between members
+// that disagree about the leader during an election.
+func TestForwardedRequestIsNotForwardedAgain(t *testing.T) {
+	c := startCluster(t, 3, longDown)
+	leader := c.waitLeader(10 * time.Second)
+	f := c.follower(leader)
+	epoch := c.pull(leader).Epoch
+
+	req := createReq("looped", 4, 1)
+	req.Forwarded = true
+	resp := c.call(f, req)
+	if resp.Code != zppb.Code_NO_LEADER {
+		t.Fatalf("forwarded request to a follower: %v %q, want NO_LEADER", resp.Code, resp.Msg)
+	}
+	if e := c.pull(leader).Epoch; e != epoch {
+		t.Fatalf("epoch moved from %d to %d: the forwarded request was applied", epoch, e)
+	}
+	// The same request, not marked, is forwarded and applied.
+	c.ping(f, fakeNodes[:1]...)
+	c.mustOK(f, createReq("looped", 4, 1))
+}
