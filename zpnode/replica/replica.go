@@ -1,5 +1,8 @@
 // Package replica is one partition replica on a node: a RocksDB instance
 // (lib/engine) and the binlog (lib/binlog) every write goes through first.
+// A master serves writes and streams its binlog to slaves; a slave pulls
+// from its master (slave.go), and copies the master's DB when it is too far
+// behind (fullsync.go).
 package replica
 
 import (
@@ -36,8 +39,23 @@ func (r Role) String() string {
 	return "slave"
 }
 
-// ErrClosed is returned by operations on a closed replica.
-var ErrClosed = errors.New("replica: closed")
+var (
+	// ErrClosed is returned by operations on a closed replica.
+	ErrClosed = errors.New("replica: closed")
+	// ErrNotMaster means the replica is not (or no longer) its partition's
+	// master: writes and replication requests belong elsewhere.
+	ErrNotMaster = errors.New("replica: not the master")
+	// ErrNotEnoughReplicas means a write was not acknowledged by
+	// min_sync_replicas slaves before its deadline. It is in the master's
+	// binlog and may still be applied.
+	ErrNotEnoughReplicas = errors.New("replica: not enough slaves acknowledged the write")
+)
+
+// Conn is a connection to another node, as *rpc.Conn provides.
+type Conn interface {
+	Call(ctx context.Context, req *zppb.Request) (*zppb.Response, error)
+	Close() error
+}
 
 // Options configures a replica.
 type Options struct {
@@ -47,29 +65,45 @@ type Options struct {
 	ID     uint32
 	Shared *engine.Shared
 	Binlog binlog.Options
+	// Self is this node's address, as slaves name themselves to masters.
+	Self string
+	// Dial opens a dedicated connection to a master; a slave holds one per
+	// partition because BINLOG_PULL long-polls.
+	Dial   func(ctx context.Context, addr string) (Conn, error)
 	Logger *slog.Logger
 	// Now returns the current time; tests may fix it. Default time.Now.
 	Now func() time.Time
+	// Fatal is called when the replica cannot go on (its DB cannot be
+	// reopened after a full sync). Default: log and exit the process, so a
+	// supervisor restarts it and Open recovers or reports the disk.
+	Fatal func(error)
 }
 
-// Replica is one partition replica. Writes are serialised: each gets the
-// next lsn, is appended to the binlog, then applied to the DB together with
-// its lsn, so after a crash the DB says exactly which record it reflects and
-// the binlog supplies the rest.
+// Replica is one partition replica.
 type Replica struct {
 	opts Options
-	db   *engine.DB
 	log  *binlog.Log
 
-	mu     sync.Mutex // serialises writes; guards the fields below
+	// dbMu guards the db pointer, which a full sync replaces; holders of a
+	// read lock may use the DB.
+	dbMu sync.RWMutex
+	db   *engine.DB
+
+	ctx    context.Context // ends with Close
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // serialises writes and role changes; guards below
 	role   Role
 	term   uint64
 	master string
 	closed bool
+	m      masterState // meaningful while role == Master
+	s      slaveState  // meaningful while role == Slave
 }
 
 // Open opens (creating if needed) the replica in opts.Dir and replays binlog
-// records the DB has not applied yet.
+// records the DB has not applied yet. It starts as an idle slave without a
+// master until SetRole says otherwise.
 func Open(opts Options) (*Replica, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -77,13 +111,23 @@ func Open(opts Options) (*Replica, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Fatal == nil {
+		logger := opts.Logger
+		opts.Fatal = func(err error) {
+			logger.Error("fatal replica error; exiting", "err", err)
+			os.Exit(2)
+		}
+	}
 	opts.Logger = opts.Logger.With("table", opts.Table, "partition", opts.ID)
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("replica: %w", err)
 	}
-	db, err := engine.Open(filepath.Join(opts.Dir, "db"), engine.Options{Shared: opts.Shared, Logger: opts.Logger})
-	if err != nil {
+	if err := recoverFullSync(opts.Dir); err != nil {
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
+	}
+	db, err := openDB(opts)
+	if err != nil {
+		return nil, err
 	}
 	bopts := opts.Binlog
 	bopts.Logger = opts.Logger
@@ -92,18 +136,36 @@ func Open(opts Options) (*Replica, error) {
 		db.Close()
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
+	if err := finishPendingInstall(opts.Dir, log); err != nil {
+		log.Close()
+		db.Close()
+		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
+	}
 	r := &Replica{opts: opts, db: db, log: log}
-	if err := r.replay(); err != nil {
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.m.init()
+	if err := r.replayLocked(); err != nil {
 		log.Close()
 		db.Close()
 		return nil, fmt.Errorf("replica %s/%d: replay: %w", opts.Table, opts.ID, err)
 	}
-	r.term, _ = r.position()
+	r.term, _ = r.log.Last()
 	return r, nil
 }
 
-// replay applies the binlog records after the DB's applied lsn.
-func (r *Replica) replay() error {
+func openDB(opts Options) (*engine.DB, error) {
+	db, err := engine.Open(filepath.Join(opts.Dir, "db"), engine.Options{Shared: opts.Shared, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
+	}
+	return db, nil
+}
+
+// replayLocked applies the binlog records after the DB's applied lsn. The
+// caller holds mu (or has the replica to itself).
+func (r *Replica) replayLocked() error {
+	r.dbMu.RLock()
+	defer r.dbMu.RUnlock()
 	appliedTerm, applied := r.db.Applied()
 	_, last := r.log.Last()
 	if last <= applied {
@@ -112,9 +174,7 @@ func (r *Replica) replay() error {
 			// not synced (fsync none/interval and a machine crash) while
 			// RocksDB kept it. Continue numbering after the DB.
 			r.opts.Logger.Warn("binlog behind the DB; restarting it after the applied lsn", "binlog_lsn", last, "applied_lsn", applied)
-			if err := r.log.Reset(appliedTerm, applied); err != nil {
-				return err
-			}
+			return r.log.Reset(appliedTerm, applied)
 		}
 		return nil
 	}
@@ -132,11 +192,7 @@ func (r *Replica) replay() error {
 		if err != nil {
 			return err
 		}
-		wr := &zppb.WriteRecord{}
-		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
-			return fmt.Errorf("record %d does not parse: %w", rec.LSN, err)
-		}
-		if err := r.db.Apply(rec.LSN, rec.Term, wr); err != nil {
+		if err := r.applyPayload(rec.Term, rec.LSN, rec.Payload); err != nil {
 			return err
 		}
 		n++
@@ -145,21 +201,66 @@ func (r *Replica) replay() error {
 	return nil
 }
 
-// position returns the (term, lsn) of the last record the replica holds.
-func (r *Replica) position() (term, lsn uint64) {
-	term, lsn = r.log.Last()
-	if t, l := r.db.Applied(); l > lsn {
-		term, lsn = t, l
+// applyPayload applies one binlog record to the DB; the caller holds
+// dbMu.
+func (r *Replica) applyPayload(term, lsn uint64, payload []byte) error {
+	wr := &zppb.WriteRecord{}
+	if err := proto.Unmarshal(payload, wr); err != nil {
+		return fmt.Errorf("record %d does not parse: %w", lsn, err)
 	}
-	return term, lsn
+	return r.db.Apply(lsn, term, wr)
 }
 
-// SetRole records the replica's role, master and the partition's term from
-// the topology.
-func (r *Replica) SetRole(role Role, master string, term uint64) {
+// Assignment is what the topology says about this replica.
+type Assignment struct {
+	Role Role
+	// Master is the partition's master (this node when Role is Master).
+	Master string
+	// Term is the partition's term: records a master writes carry it.
+	Term uint64
+	// Slaves are the partition's slaves; only their acknowledgements count
+	// towards MinSync.
+	Slaves []string
+	// MinSync is the table's min_sync_replicas.
+	MinSync int
+}
+
+// SetRole applies the topology's view of the replica: a master serves
+// writes at the partition's term, a slave follows the master named. It is
+// called by one goroutine at a time.
+func (r *Replica) SetRole(a Assignment) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.role, r.master, r.term = role, master, term
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	was, wasMaster := r.role, r.master
+	r.role, r.master, r.term = a.Role, a.Master, a.Term
+	if a.Role == Master {
+		if was != Master {
+			// Acknowledgements from an earlier time as master may name
+			// records the log has lost since.
+			r.m.closePeers()
+			clear(r.m.peers)
+		}
+		r.m.slaves = append(r.m.slaves[:0], a.Slaves...)
+		r.m.minSync = a.MinSync
+		r.advanceCommitLocked()
+	} else if was == Master {
+		r.failPendingLocked(fmt.Errorf("%w: partition now mastered by %q", ErrNotMaster, a.Master))
+	}
+	stop := r.s.stopSyncerLocked(a.Role != Slave || a.Master != wasMaster)
+	r.mu.Unlock()
+	stop()
+
+	if a.Role == Slave && a.Master != "" && a.Master != r.opts.Self {
+		r.mu.Lock()
+		r.startSyncerLocked()
+		r.mu.Unlock()
+	}
+	if was != a.Role || wasMaster != a.Master {
+		r.opts.Logger.Info("replica role", "role", a.Role, "master", a.Master, "term", a.Term, "min_sync", a.MinSync)
+	}
 }
 
 // Role returns the replica's role and the partition's master address.
@@ -169,71 +270,36 @@ func (r *Replica) Role() (Role, string) {
 	return r.role, r.master
 }
 
-// Update runs fn under the write lock and writes the record it returns, if
-// any, through the binlog and the DB. fn sees every write before it, so
-// read-modify-write commands are atomic. The write is durable per the
-// binlog's sync policy when Update returns nil.
-func (r *Replica) Update(ctx context.Context, fn func(v View) (*zppb.WriteRecord, error)) error {
-	lsn, err := r.update(fn)
-	if err != nil || lsn == 0 {
-		return err
-	}
-	return r.log.WaitDurable(ctx, lsn)
-}
-
-func (r *Replica) update(fn func(v View) (*zppb.WriteRecord, error)) (uint64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return 0, ErrClosed
-	}
-	rec, err := fn(View{r})
-	if err != nil || rec == nil || len(rec.Mutations) == 0 {
-		return 0, err
-	}
-	payload, err := proto.Marshal(rec)
-	if err != nil {
-		return 0, fmt.Errorf("replica: marshal record: %w", err)
-	}
-	_, last := r.position()
-	lsn := last + 1
-	if err := r.log.Append(binlog.Record{Term: r.term, LSN: lsn, Payload: payload}); err != nil {
-		return 0, fmt.Errorf("replica: binlog append: %w", err)
-	}
-	if err := r.db.Apply(lsn, r.term, rec); err != nil {
-		// Keep binlog and DB in step: the caller is told the write failed,
-		// so it must not come back on replay either.
-		if terr := r.log.TruncateAfter(lsn - 1); terr != nil {
-			r.opts.Logger.Error("cannot undo binlog record after a failed apply", "lsn", lsn, "err", terr)
-		}
-		return 0, fmt.Errorf("replica: apply: %w", err)
-	}
-	return lsn, nil
-}
-
-// Write writes rec; see Update.
-func (r *Replica) Write(ctx context.Context, rec *zppb.WriteRecord) error {
-	return r.Update(ctx, func(View) (*zppb.WriteRecord, error) { return rec, nil })
-}
-
-// View reads the replica's data.
+// View reads the replica's data as a write in progress sees it: including
+// writes not yet committed to the DB.
 type View struct{ r *Replica }
 
 // Get returns the value of key and its expiry (unix ms, 0 = never);
 // engine.ErrNotFound when absent or expired.
 func (v View) Get(key []byte) ([]byte, int64, error) {
-	return v.r.db.Get(key, v.r.NowMs())
+	if e, ok := v.r.m.overlay[string(key)]; ok {
+		m := e.m
+		if m.Kind == zppb.Mutation_DELETE || (m.ExpireAtMs != 0 && m.ExpireAtMs <= v.r.NowMs()) {
+			return nil, 0, engine.ErrNotFound
+		}
+		return m.Value, m.ExpireAtMs, nil
+	}
+	return v.r.Get(key)
 }
 
-// Get reads key; see View.Get.
+// Get reads key from the DB: committed data only.
 func (r *Replica) Get(key []byte) ([]byte, int64, error) {
-	return View{r}.Get(key)
+	r.dbMu.RLock()
+	defer r.dbMu.RUnlock()
+	return r.db.Get(key, r.NowMs())
 }
 
 // Scan returns up to count live keys with exactly hashtag, after cursor.
 // A page may come back short with a cursor to continue from.
 func (r *Replica) Scan(hashtag, cursor []byte, count int) ([]*zppb.KeyValue, []byte, error) {
+	r.dbMu.RLock()
 	entries, next, err := r.db.Scan(hashtag, cursor, count, r.NowMs())
+	r.dbMu.RUnlock()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -247,38 +313,13 @@ func (r *Replica) Scan(hashtag, cursor []byte, count int) ([]*zppb.KeyValue, []b
 // NowMs is the replica's clock in unix milliseconds.
 func (r *Replica) NowMs() int64 { return r.opts.Now().UnixMilli() }
 
-// SweepExpired deletes up to limit expired keys after cursor through the
-// binlog, so that slaves drop them too. It returns how many it deleted and
-// the cursor to continue from (empty when the sweep is through). Only
-// masters sweep.
-func (r *Replica) SweepExpired(ctx context.Context, cursor []byte, limit int) (int, []byte, error) {
-	keys, next, err := r.db.ExpiredKeys(cursor, r.NowMs(), limit)
-	if err != nil || len(keys) == 0 {
-		return 0, next, err
-	}
-	n := 0
-	err = r.Update(ctx, func(View) (*zppb.WriteRecord, error) {
-		rec := &zppb.WriteRecord{}
-		for _, k := range keys {
-			// A key set again since the scan is live: leave it.
-			if expired, err := r.db.Expired(k, r.NowMs()); err != nil {
-				return nil, err
-			} else if expired {
-				rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_DELETE, Key: k})
-			}
-		}
-		n = len(rec.Mutations)
-		return rec, nil
-	})
-	return n, next, err
-}
-
-// Position returns the (term, lsn) of the last record and the applied lsn.
+// Position returns the (term, lsn) of the last binlog record and the lsn
+// the DB has applied.
 func (r *Replica) Position() (term, lsn, applied uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	term, lsn = r.position()
+	term, lsn = r.log.Last()
+	r.dbMu.RLock()
 	_, applied = r.db.Applied()
+	r.dbMu.RUnlock()
 	return term, lsn, applied
 }
 
@@ -287,20 +328,39 @@ func (r *Replica) FirstLSN() uint64 { return r.log.First() }
 
 // Sizes returns the bytes the DB and the binlog use on disk.
 func (r *Replica) Sizes() (db, binlog int64) {
+	r.dbMu.RLock()
 	db, err := r.db.DiskUsage()
+	r.dbMu.RUnlock()
 	if err != nil {
 		r.opts.Logger.Debug("disk usage", "err", err)
 	}
 	return db, r.log.Size()
 }
 
-// Close closes the binlog and the DB. Writes in progress finish first.
+// WithDB runs fn with the DB held open (a full sync source checkpoints it).
+func (r *Replica) WithDB(fn func(db *engine.DB) error) error {
+	r.dbMu.RLock()
+	defer r.dbMu.RUnlock()
+	return fn(r.db)
+}
+
+// Close stops replication, fails writes waiting for slaves and closes the
+// binlog and the DB.
 func (r *Replica) Close() error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
+	r.cancel()
+	r.failPendingLocked(ErrClosed)
+	stop := r.s.stopSyncerLocked(true)
+	r.mu.Unlock()
+	stop()
+
+	r.m.closePeers()
+	r.dbMu.Lock()
+	defer r.dbMu.Unlock()
 	return errors.Join(r.log.Close(), r.db.Close())
 }

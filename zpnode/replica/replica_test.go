@@ -42,7 +42,7 @@ func TestWritesSurviveReopen(t *testing.T) {
 	dir := t.TempDir()
 	shared := newShared(t)
 	r := openReplica(t, dir, shared, nil)
-	r.SetRole(Master, "self", 7)
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 7})
 	ctx := context.Background()
 	for i := range 100 {
 		if err := r.Write(ctx, put(fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i), 0)); err != nil {
@@ -75,7 +75,7 @@ func TestReplayAppliesBinlogTail(t *testing.T) {
 	dir := t.TempDir()
 	shared := newShared(t)
 	r := openReplica(t, dir, shared, nil)
-	r.SetRole(Master, "self", 1)
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
 	if err := r.Write(context.Background(), put("a", "1", 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestReplayAppliesBinlogTail(t *testing.T) {
 func TestUpdateIsAtomicAndRejectsNothingHalfway(t *testing.T) {
 	r := openReplica(t, t.TempDir(), newShared(t), nil)
 	defer r.Close()
-	r.SetRole(Master, "self", 1)
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
 	ctx := context.Background()
 	boom := errors.New("boom")
 	err := r.Update(ctx, func(View) (*zppb.WriteRecord, error) { return put("x", "1", 0), boom })
@@ -128,7 +128,7 @@ func TestSweepDeletesOnlyExpiredKeys(t *testing.T) {
 	now := time.UnixMilli(1_000_000)
 	r := openReplica(t, t.TempDir(), newShared(t), func() time.Time { return now })
 	defer r.Close()
-	r.SetRole(Master, "self", 1)
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
 	ctx := context.Background()
 	for i := range 10 {
 		exp := int64(0)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
 // DefaultMaxValueSize is the largest value accepted unless configured.
@@ -36,6 +37,10 @@ type Config struct {
 	// SweepInterval is how often masters delete expired keys through the
 	// binlog. Default 1m.
 	SweepInterval time.Duration
+	// Purge is the binlog retention policy; PurgeInterval how often it runs
+	// (default 10s).
+	Purge         replica.PurgePolicy
+	PurgeInterval time.Duration
 	// Zone, Rack and Weight describe the node to placement.
 	Zone, Rack string
 	Weight     uint32
@@ -54,6 +59,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = time.Minute
+	}
+	if c.Purge.MaxSegments == 0 && c.Purge.MaxAge == 0 {
+		c.Purge.MaxSegments = 16
+	}
+	if c.Purge.MinSegments <= 0 {
+		c.Purge.MinSegments = 2
+	}
+	if c.PurgeInterval <= 0 {
+		c.PurgeInterval = 10 * time.Second
 	}
 	if c.Weight == 0 {
 		c.Weight = 100

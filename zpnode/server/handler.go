@@ -53,6 +53,16 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 		resp, err = s.scan(c.Scan)
 	case *zppb.Request_Info:
 		resp, err = s.info(c.Info)
+	case *zppb.Request_TrySync:
+		resp, err = s.trySync(c.TrySync)
+	case *zppb.Request_BinlogPull:
+		resp, err = s.binlogPull(ctx, c.BinlogPull)
+	case *zppb.Request_FullsyncStart:
+		resp, err = s.fullSyncStart(ctx, c.FullsyncStart)
+	case *zppb.Request_FullsyncFetch:
+		resp, err = s.fullSyncFetch(ctx, c.FullsyncFetch)
+	case *zppb.Request_FullsyncEnd:
+		resp, err = s.fullSyncEnd(c.FullsyncEnd)
 	case nil:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "empty request")
 	default:
@@ -133,8 +143,10 @@ func expireAt(nowMs, ttlMs int64) int64 {
 // the topology moved it away mid-request, which the client retries.
 func writeError(err error) error {
 	switch {
-	case errors.Is(err, replica.ErrClosed):
-		return status.New(zppb.Code_WAIT, "replica closed: %v", err)
+	case errors.Is(err, replica.ErrClosed), errors.Is(err, replica.ErrNotMaster):
+		return status.New(zppb.Code_WAIT, "%v", err)
+	case errors.Is(err, replica.ErrNotEnoughReplicas):
+		return status.New(zppb.Code_NOT_ENOUGH_REPLICAS, "%v", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.New(zppb.Code_TIMEOUT, "%v", err)
 	}

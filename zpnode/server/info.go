@@ -7,7 +7,6 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
-	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
 func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
@@ -56,20 +55,9 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 		slices.SortFunc(out.Capacity, func(a, b *zppb.TableCapacity) int { return cmp.Compare(a.Table, b.Table) })
 	case zppb.InfoSection_INFO_REPLICATION:
 		for k, r := range s.replicas.snapshot() {
-			if req.Table != "" && k.table != req.Table {
-				continue
+			if req.Table == "" || k.table == req.Table {
+				out.Replication = append(out.Replication, r.Info())
 			}
-			role, master := r.Role()
-			term, lsn, applied := r.Position()
-			state := "serving"
-			if role == replica.Slave {
-				// Binlog streaming from the master comes with replication.
-				state = "idle"
-			}
-			out.Replication = append(out.Replication, &zppb.ReplicaInfo{
-				Table: k.table, Partition: k.id, Role: role.String(), Master: master, State: state,
-				Term: term, Lsn: lsn, AppliedLsn: applied, FirstLsn: r.FirstLSN(),
-			})
 		}
 		slices.SortFunc(out.Replication, func(a, b *zppb.ReplicaInfo) int {
 			return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Partition, b.Partition))

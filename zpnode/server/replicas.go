@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
@@ -85,7 +87,7 @@ func (s *Server) replicaDir(table string, id uint32) string {
 // safeTableName guards the file system against a table name that is not a
 // plain directory name; meta validates names too.
 func safeTableName(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `/\`) && name != topologyFile
+	return name != "" && name[0] != '.' && !strings.ContainsAny(name, `/\`) && name != topologyFile
 }
 
 // applyTopology makes the open replicas match pb: opens the ones this node
@@ -95,7 +97,11 @@ func safeTableName(name string) bool {
 // unknown tables removed.
 func (s *Server) applyTopology(pb *zppb.Topology) {
 	self := s.cfg.Addr
-	wanted := make(map[replicaKey]*zppb.Partition)
+	type want struct {
+		table *zppb.Table
+		p     *zppb.Partition
+	}
+	wanted := make(map[replicaKey]want)
 	for _, tb := range pb.Tables {
 		if !safeTableName(tb.Name) {
 			s.cfg.Logger.Error("ignoring table with unsafe name", "table", tb.Name)
@@ -107,12 +113,12 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 		}
 		for _, p := range tb.Partitions {
 			if p.Master == self || slices.Contains(p.Slaves, self) {
-				wanted[replicaKey{tb.Name, p.Id}] = p
+				wanted[replicaKey{tb.Name, p.Id}] = want{tb, p}
 			}
 		}
 	}
 
-	for k, p := range wanted {
+	for k, w := range wanted {
 		r := s.replicas.get(k.table, k.id)
 		if r == nil {
 			var err error
@@ -122,6 +128,8 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 				ID:     k.id,
 				Shared: s.shared,
 				Binlog: s.cfg.Binlog,
+				Self:   s.cfg.Addr,
+				Dial:   s.dialPeer,
 				Logger: s.cfg.Logger,
 			})
 			if err != nil {
@@ -131,11 +139,14 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 			}
 			s.replicas.put(k, r)
 		}
-		role := replica.Slave
-		if p.Master == self {
-			role = replica.Master
+		a := replica.Assignment{
+			Role: replica.Slave, Master: w.p.Master, Term: w.p.Term,
+			Slaves: w.p.Slaves, MinSync: int(w.table.MinSyncReplicas),
 		}
-		r.SetRole(role, p.Master, p.Term)
+		if w.p.Master == self {
+			a.Role = replica.Master
+		}
+		r.SetRole(a)
 	}
 
 	s.topo.Store(newTopology(pb))
@@ -155,6 +166,11 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 		s.cfg.Logger.Info("replica removed", "table", k.table, "partition", k.id)
 	}
 	s.removeUnknownTables(pb)
+}
+
+// dialPeer opens the dedicated connection a slave pulls from its master on.
+func (s *Server) dialPeer(ctx context.Context, addr string) (replica.Conn, error) {
+	return rpc.Dial(ctx, addr, 0)
 }
 
 // claimTableDir creates the table's directory with its marker, wiping data

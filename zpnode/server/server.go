@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
 
 // Version is reported by INFO server.
@@ -29,6 +31,7 @@ type Server struct {
 	topo     atomic.Pointer[topology]
 	replicas *replicaSet
 	stats    *statsRegistry
+	fullsync *dbsync.Source
 
 	lastPingMs atomic.Int64
 
@@ -65,6 +68,11 @@ func (s *Server) Start() error {
 	}
 	s.shared = shared
 	s.replicas = newReplicaSet(s)
+	s.fullsync, err = dbsync.NewSource(dbsync.SourceOptions{Dir: filepath.Join(s.cfg.DataDir, ".fullsync"), Logger: s.cfg.Logger})
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("zpnode: %w", err)
+	}
 	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second})
 
 	// Serve the partitions we had before a restart even when no meta server
@@ -92,6 +100,7 @@ func (s *Server) Start() error {
 	})
 	s.goRun(s.heartbeatLoop)
 	s.goRun(s.sweepLoop)
+	s.goRun(s.purgeLoop)
 	s.goRun(s.stats.run(s.ctx))
 	s.cfg.Logger.Info("zpnode started", "addr", s.cfg.Addr, "data", s.cfg.DataDir, "meta", s.cfg.MetaAddrs)
 	return nil
@@ -127,6 +136,9 @@ func (s *Server) Close() error {
 		}
 		if s.replicas != nil {
 			errs = append(errs, s.replicas.closeAll())
+		}
+		if s.fullsync != nil {
+			s.fullsync.Close()
 		}
 		if s.shared != nil {
 			s.shared.Close()

@@ -1,0 +1,104 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
+)
+
+// recoverFullSync finishes or rolls back a DB swap a crash interrupted, so
+// that exactly one usable db/ exists before the replica opens it.
+func recoverFullSync(dir string) error {
+	return dbsync.Recover(dir)
+}
+
+// finishPendingInstall restarts the binlog after an installed checkpoint
+// when a crash came between the DB swap and the binlog reset: replaying the
+// old binlog over the new DB would apply records the checkpoint may not
+// agree with.
+func finishPendingInstall(dir string, log *binlog.Log) error {
+	term, lsn, ok, err := dbsync.PendingInstall(dir)
+	if err != nil || !ok {
+		return err
+	}
+	if err := log.Reset(term, lsn); err != nil {
+		return fmt.Errorf("reset binlog after full sync: %w", err)
+	}
+	return dbsync.FinishInstall(dir)
+}
+
+// fullSync copies the master's DB (only the files this replica lacks),
+// swaps it in and restarts the binlog after the checkpoint's position. A
+// failure before the swap leaves the old DB as it was.
+func (r *Replica) fullSync(ctx context.Context, conn Conn) error {
+	r.s.setState("fullsync")
+	prog := &dbsync.Progress{}
+	r.s.fullsync.set(prog)
+	res, err := dbsync.Run(ctx, dbsync.Options{
+		ReplicaDir: r.opts.Dir,
+		Table:      r.opts.Table,
+		Partition:  r.opts.ID,
+		Slave:      r.opts.Self,
+		Master:     conn,
+		Progress:   prog,
+		Logger:     r.opts.Logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.role != Slave || r.closed {
+		// Free the staged copy's disk; a later sync starts over.
+		if err := dbsync.Discard(r.opts.Dir); err != nil {
+			r.opts.Logger.Warn("discarding staged full sync", "err", err)
+		}
+		return ErrNotMaster
+	}
+	r.dbMu.Lock()
+	defer r.dbMu.Unlock()
+	if err := r.db.Close(); err != nil {
+		r.opts.Logger.Warn("closing DB for full sync", "err", err)
+	}
+	term, lsn, ierr := dbsync.Install(r.opts.Dir)
+	db, oerr := openDB(r.opts)
+	if oerr != nil {
+		// The replica has no DB to go on with; the node's next start
+		// recovers the swap or reports the disk problem.
+		r.opts.Fatal(fmt.Errorf("replica %s/%d: cannot open DB after full sync: %w", r.opts.Table, r.opts.ID, errors.Join(ierr, oerr)))
+		return oerr
+	}
+	r.db = db
+	if ierr != nil {
+		return fmt.Errorf("install full sync: %w", ierr)
+	}
+	if err := finishPendingInstall(r.opts.Dir, r.log); err != nil {
+		return err
+	}
+	r.opts.Logger.Info("full sync installed", "term", term, "lsn", lsn,
+		"bytes_total", res.BytesTotal, "bytes_fetched", res.BytesFetched,
+		"files_reused", res.FilesReused, "files_fetched", res.FilesFetched)
+	return nil
+}
+
+func (f *fullSyncStatus) set(p *dbsync.Progress) {
+	f.mu.Lock()
+	f.current = p
+	f.mu.Unlock()
+}
+
+// snapshot returns the progress of the current or last full sync, nil if
+// there was none since the replica opened.
+func (f *fullSyncStatus) snapshot() *zppb.FullSyncProgress {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.current == nil {
+		return nil
+	}
+	return f.current.Snapshot()
+}

@@ -1,0 +1,69 @@
+package replica
+
+import "time"
+
+// PurgePolicy says which binlog segments may go.
+type PurgePolicy struct {
+	// MaxSegments: segments beyond this many (newest kept) are purged.
+	MaxSegments int
+	// MaxAge: sealed segments older than this are purged; 0 means no limit.
+	MaxAge time.Duration
+	// MinSegments are always kept, whatever the other limits say.
+	MinSegments int
+}
+
+// Purge removes binlog segments the policy lets go, but never records the
+// DB has not applied (replay needs them) nor records a connected slave, or
+// a slave in the middle of a full sync, still needs. It returns how many
+// segments it removed.
+func (r *Replica) Purge(p PurgePolicy) (int, error) {
+	segs := r.log.Segments()
+	if len(segs) <= max(p.MinSegments, 1) {
+		return 0, nil
+	}
+	_, _, applied := r.Position()
+	need := applied + 1
+	r.mu.Lock()
+	if r.role == Master {
+		now := r.opts.Now()
+		for _, peer := range r.m.peers {
+			if peer.pinLSN > 0 && now.Before(peer.pinUntil) {
+				need = min(need, peer.pinLSN)
+			}
+			if now.Sub(peer.lastSeen) <= peerTimeout {
+				need = min(need, peer.acked+1)
+			}
+		}
+		need = min(need, r.pendingFloorLocked())
+	}
+	r.mu.Unlock()
+
+	// Segment i holds records [segs[i].FirstLSN, segs[i+1].FirstLSN); the
+	// last one is active and never purged.
+	purgeBefore := uint64(0)
+	now := time.Now()
+	for i := 0; i < len(segs)-1; i++ {
+		if len(segs)-i <= max(p.MinSegments, 1) {
+			break
+		}
+		end := segs[i+1].FirstLSN // first lsn after segment i
+		tooMany := p.MaxSegments > 0 && len(segs)-i > p.MaxSegments
+		tooOld := p.MaxAge > 0 && !segs[i].ModTime.IsZero() && now.Sub(segs[i].ModTime) > p.MaxAge
+		if !(tooMany || tooOld) || end > need {
+			break
+		}
+		purgeBefore = end
+	}
+	if purgeBefore == 0 {
+		return 0, nil
+	}
+	return r.log.PurgeBefore(purgeBefore)
+}
+
+// pendingFloorLocked is the first lsn of a write still waiting for slaves.
+func (r *Replica) pendingFloorLocked() uint64 {
+	if len(r.m.pending) > 0 {
+		return r.m.pending[0].lsn
+	}
+	return ^uint64(0)
+}

@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+// masterReplica finds the replica of (table, id) that a slave replicates
+// from; MOVE names the master the topology knows when it is not this node.
+func (s *Server) masterReplica(table string, id uint32) (*replica.Replica, error) {
+	topo := s.topo.Load()
+	tb := topo.tables[table]
+	if tb == nil || int(id) >= len(tb.Partitions) {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "no partition %s/%d", table, id)
+	}
+	p := tb.Partitions[id]
+	if p.Master != s.cfg.Addr {
+		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d is mastered by %q", table, id, p.Master), Master: p.Master, Epoch: topo.epoch}
+	}
+	r := s.replicas.get(table, id)
+	if r == nil {
+		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is opening", table, id)
+	}
+	return r, nil
+}
+
+func (s *Server) trySync(req *zppb.TrySyncRequest) (*zppb.Response, error) {
+	r, err := s.masterReplica(req.Table, req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.TrySync(req)
+	if err != nil {
+		return nil, writeError(err)
+	}
+	return &zppb.Response{Result: &zppb.Response_TrySync{TrySync: resp}}, nil
+}
+
+func (s *Server) binlogPull(ctx context.Context, req *zppb.BinlogPullRequest) (*zppb.Response, error) {
+	r, err := s.masterReplica(req.Table, req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.Pull(ctx, req)
+	if err != nil {
+		return nil, writeError(err)
+	}
+	return &zppb.Response{Result: &zppb.Response_BinlogPull{BinlogPull: resp}}, nil
+}
+
+func (s *Server) fullSyncStart(ctx context.Context, req *zppb.FullSyncStartRequest) (*zppb.Response, error) {
+	r, err := s.masterReplica(req.Table, req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	var resp *zppb.FullSyncStartResponse
+	err = r.WithDB(func(db *engine.DB) error {
+		var err error
+		resp, err = s.fullsync.Start(ctx, req.Table, req.Partition, db)
+		return err
+	})
+	if err != nil {
+		return nil, fullSyncError(err)
+	}
+	r.PinForFullSync(req.Slave, resp.Lsn)
+	s.cfg.Logger.Info("full sync started", "table", req.Table, "partition", req.Partition, "slave", req.Slave,
+		"session", resp.Session, "lsn", resp.Lsn, "files", len(resp.Files))
+	return &zppb.Response{Result: &zppb.Response_FullsyncStart{FullsyncStart: resp}}, nil
+}
+
+func (s *Server) fullSyncFetch(ctx context.Context, req *zppb.FullSyncFetchRequest) (*zppb.Response, error) {
+	data, err := s.fullsync.Fetch(ctx, req)
+	if err != nil {
+		return nil, fullSyncError(err)
+	}
+	return &zppb.Response{Result: &zppb.Response_FullsyncFetch{FullsyncFetch: &zppb.FullSyncFetchResponse{Data: data}}}, nil
+}
+
+func (s *Server) fullSyncEnd(req *zppb.FullSyncEndRequest) (*zppb.Response, error) {
+	if err := s.fullsync.End(req.Session); err != nil {
+		return nil, fullSyncError(err)
+	}
+	return &zppb.Response{}, nil
+}
+
+func fullSyncError(err error) error {
+	switch {
+	case errors.Is(err, dbsync.ErrNoSession):
+		return status.New(zppb.Code_NOT_FOUND, "%v", err)
+	case errors.Is(err, dbsync.ErrBusy):
+		return status.New(zppb.Code_WAIT, "%v", err)
+	}
+	return err
+}
+
+// purgeLoop removes binlog segments the retention policy lets go.
+func (s *Server) purgeLoop() {
+	t := time.NewTicker(s.cfg.PurgeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for k, r := range s.replicas.snapshot() {
+			n, err := r.Purge(s.cfg.Purge)
+			if err != nil {
+				s.cfg.Logger.Warn("binlog purge failed", "table", k.table, "partition", k.id, "err", err)
+			} else if n > 0 {
+				s.cfg.Logger.Debug("binlog purged", "table", k.table, "partition", k.id, "segments", n)
+			}
+		}
+	}
+}
