@@ -1,0 +1,160 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// masterWithTerms opens a master whose binlog holds records 1-10 at term 1,
+// 11-20 at term 2 and 21-30 at term 5.
+func masterWithTerms(t *testing.T, opts ...func(*Options)) *Replica {
+	t.Helper()
+	o := Options{Dir: t.TempDir(), Table: "t", ID: 0, Shared: newShared(t), Binlog: binlog.Options{SegmentSize: binlog.MinSegmentSize}}
+	for _, f := range opts {
+		f(&o)
+	}
+	r, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx := context.Background()
+	for _, run := range []struct {
+		term uint64
+		n    int
+	}{{1, 10}, {2, 10}, {5, 10}} {
+		r.SetRole(Assignment{Role: Master, Master: "self", Term: run.term})
+		for i := range run.n {
+			if err := r.Write(ctx, put(fmt.Sprintf("k%d-%d", run.term, i), "v", 0)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return r
+}
+
+func terms(pairs ...uint64) []*zppb.TermStart {
+	var out []*zppb.TermStart
+	for i := 0; i < len(pairs); i += 2 {
+		out = append(out, &zppb.TermStart{Term: pairs[i], FirstLsn: pairs[i+1]})
+	}
+	return out
+}
+
+func TestTrySyncFindsLastCommonRecord(t *testing.T) {
+	r := masterWithTerms(t)
+	tests := []struct {
+		name       string
+		term, lsn  uint64
+		history    []*zppb.TermStart
+		wantResult zppb.TrySyncResponse_Result
+		wantLSN    uint64
+	}{
+		{"empty slave", 0, 0, nil, zppb.TrySyncResponse_CONTINUE, 0},
+		{"behind, same history", 2, 15, terms(1, 1, 2, 11), zppb.TrySyncResponse_CONTINUE, 15},
+		{"up to date", 5, 30, terms(1, 1, 2, 11, 5, 21), zppb.TrySyncResponse_CONTINUE, 30},
+		{"ahead in the master's term", 5, 40, terms(1, 1, 2, 11, 5, 21), zppb.TrySyncResponse_TRUNCATE, 30},
+		{"wrote in a term the master never had", 3, 18, terms(1, 1, 2, 11, 3, 16), zppb.TrySyncResponse_TRUNCATE, 15},
+		{"diverged early", 4, 35, terms(1, 1, 4, 11), zppb.TrySyncResponse_TRUNCATE, 10},
+		{"diverged from the start", 9, 5, terms(9, 1), zppb.TrySyncResponse_TRUNCATE, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := r.TrySync(&zppb.TrySyncRequest{Slave: "s", Term: tt.term, Lsn: tt.lsn, Terms: tt.history})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Result != tt.wantResult || resp.Lsn != tt.wantLSN {
+				t.Fatalf("got %v at %d, want %v at %d", resp.Result, resp.Lsn, tt.wantResult, tt.wantLSN)
+			}
+		})
+	}
+}
+
+func TestTrySyncNeedsFullSyncPastPurge(t *testing.T) {
+	r := masterWithTerms(t)
+	// Purge everything the policy allows: all sealed segments but one.
+	if _, err := r.Purge(PurgePolicy{MaxSegments: 1, MinSegments: 1}); err != nil {
+		t.Fatal(err)
+	}
+	first := r.FirstLSN()
+	if first <= 2 {
+		t.Fatalf("nothing purged (first lsn %d); segments too large for the test", first)
+	}
+	resp, err := r.TrySync(&zppb.TrySyncRequest{Slave: "s", Term: 1, Lsn: 1, Terms: terms(1, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Result != zppb.TrySyncResponse_FULLSYNC {
+		t.Fatalf("slave at lsn 1 with master's first lsn %d: %v, want FULLSYNC", first, resp.Result)
+	}
+}
+
+func TestPullWaitsForAcksWithMinSync(t *testing.T) {
+	r := masterWithTerms(t)
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 5, Slaves: []string{"s1", "s2"}, MinSync: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Write(ctx, put("sync", "1", 0)) }()
+
+	// The write is in the binlog at lsn 31 but not applied until a slave
+	// acknowledges it.
+	var pulled *zppb.BinlogPullResponse
+	for pulled == nil || len(pulled.Records) == 0 {
+		var err error
+		pulled, err = r.Pull(ctx, &zppb.BinlogPullRequest{Slave: "s1", FromLsn: 31, PrevTerm: 5, AckedLsn: 30, WaitMs: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pulled.Records[0].Lsn != 31 {
+		t.Fatalf("pulled lsn %d, want 31", pulled.Records[0].Lsn)
+	}
+	if _, _, err := r.Get([]byte("sync")); err == nil {
+		t.Fatal("write visible on the master before any slave acknowledged it")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("write returned %v before any slave acknowledged it", err)
+	default:
+	}
+	// An acknowledgement from a node that is not a slave does not count.
+	if _, err := r.Pull(ctx, &zppb.BinlogPullRequest{Slave: "stranger", FromLsn: 32, PrevTerm: 5, AckedLsn: 31}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("write returned %v after a stranger's acknowledgement", err)
+	default:
+	}
+	if _, err := r.Pull(ctx, &zppb.BinlogPullRequest{Slave: "s1", FromLsn: 32, PrevTerm: 5, AckedLsn: 31}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("write after acknowledgement: %v", err)
+	}
+	if v, _, err := r.Get([]byte("sync")); err != nil || string(v) != "1" {
+		t.Fatalf("after acknowledgement: %q, %v", v, err)
+	}
+	cancel()
+}
+
+func TestWriteFailsWithoutEnoughSlaves(t *testing.T) {
+	r := masterWithTerms(t)
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 5, Slaves: []string{"s1"}, MinSync: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := r.Write(ctx, put("lonely", "1", 0))
+	if !errors.Is(err, ErrNotEnoughReplicas) {
+		t.Fatalf("err %v, want ErrNotEnoughReplicas", err)
+	}
+	if _, _, err := r.Get([]byte("lonely")); err == nil {
+		t.Fatal("unacknowledged write visible on the master")
+	}
+}
