@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,6 +26,7 @@ func main() {
 		logLevel  string
 		weight    uint
 		cacheSize int64
+		debugAddr string
 	)
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:9231", "address to listen on; also the node's identity in the cluster")
 	flag.StringVar(&meta, "meta", "127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223", "comma-separated meta server addresses")
@@ -43,6 +46,7 @@ func main() {
 	flag.StringVar(&cfg.Rack, "rack", "", "rack of this node, for placement")
 	flag.UintVar(&weight, "weight", 100, "relative capacity of this node, for placement")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	flag.StringVar(&debugAddr, "debug-addr", "", "serve /debug/pprof on this address (empty: off)")
 	flag.Parse()
 
 	var level slog.Level
@@ -61,6 +65,14 @@ func main() {
 	}
 	cfg.Binlog.Sync = policy
 
+	if debugAddr != "" {
+		go func() {
+			// net/http/pprof registers on the default mux.
+			if err := http.ListenAndServe(debugAddr, nil); err != nil {
+				logger.Error("debug server failed", "err", err)
+			}
+		}()
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		fatal(err)
