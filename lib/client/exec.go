@@ -14,6 +14,10 @@ import (
 // bound stops two nodes that name each other from being hammered.
 const maxFreeMoves = 3
 
+// waitsBeforeRefresh is how many WAIT answers in a row make the client
+// re-PULL the topology.
+const waitsBeforeRefresh = 3
+
 // exec sends a single-key command to the master of routeKey's partition and
 // returns its OK response; any other final code comes back as a
 // *status.Error. build makes a fresh request per attempt (rpc stamps each
@@ -27,7 +31,7 @@ func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, re
 	defer cancel()
 	bo := c.newBackoff()
 	var last error
-	freeMoves := 0
+	freeMoves, waits := 0, 0
 	for {
 		if ctx.Err() != nil {
 			return nil, c.ctxErr(op, ctx, last)
@@ -111,8 +115,12 @@ func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, re
 				perr = c.pause(ctx, bo, true, resp.GetEpoch())
 			}
 		case zppb.Code_WAIT:
+			// Usually a partition in transition; but a master fenced off
+			// from meta answers WAIT until it learns it was replaced, so
+			// ask meta every few WAITs.
 			last = serr
-			perr = c.pause(ctx, bo, false, 0)
+			waits++
+			perr = c.pause(ctx, bo, waits%waitsBeforeRefresh == 0, 0)
 		case zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE:
 			// The node may not have learned of a new table yet, or it is
 			// shutting down; either way it did nothing, so even INCRBY may

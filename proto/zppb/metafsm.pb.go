@@ -32,6 +32,7 @@ type MetaCommand struct {
 	//	*MetaCommand_SetNodeState
 	//	*MetaCommand_CreateTable
 	//	*MetaCommand_DropTable
+	//	*MetaCommand_SetMasters
 	Cmd           isMetaCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -110,6 +111,15 @@ func (x *MetaCommand) GetDropTable() *DropTableCommand {
 	return nil
 }
 
+func (x *MetaCommand) GetSetMasters() *SetMastersCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_SetMasters); ok {
+			return x.SetMasters
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Cmd interface {
 	isMetaCommand_Cmd()
 }
@@ -130,6 +140,10 @@ type MetaCommand_DropTable struct {
 	DropTable *DropTableCommand `protobuf:"bytes,4,opt,name=drop_table,json=dropTable,proto3,oneof"`
 }
 
+type MetaCommand_SetMasters struct {
+	SetMasters *SetMastersCommand `protobuf:"bytes,5,opt,name=set_masters,json=setMasters,proto3,oneof"`
+}
+
 func (*MetaCommand_RegisterNode) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
@@ -137,6 +151,135 @@ func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
 func (*MetaCommand_CreateTable) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_DropTable) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_SetMasters) isMetaCommand_Cmd() {}
+
+// SetMastersCommand hands the mastership of partitions to one of their
+// slaves (failover, or a planned switchover): the old master becomes a
+// slave in the new master's place, the partition's term is bumped. All
+// changes apply together, with one epoch bump, or none does.
+type SetMastersCommand struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Changes []*MasterChange        `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	// Why, for the log: "failover" or "switchover".
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMastersCommand) Reset() {
+	*x = SetMastersCommand{}
+	mi := &file_metafsm_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMastersCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMastersCommand) ProtoMessage() {}
+
+func (x *SetMastersCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMastersCommand.ProtoReflect.Descriptor instead.
+func (*SetMastersCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetMastersCommand) GetChanges() []*MasterChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *SetMastersCommand) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type MasterChange struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	NewMaster string                 `protobuf:"bytes,3,opt,name=new_master,json=newMaster,proto3" json:"new_master,omitempty"`
+	// The partition's term the decision was made at: a command that meets
+	// another term (another change came first) is rejected.
+	ExpectedTerm  uint64 `protobuf:"varint,4,opt,name=expected_term,json=expectedTerm,proto3" json:"expected_term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MasterChange) Reset() {
+	*x = MasterChange{}
+	mi := &file_metafsm_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MasterChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MasterChange) ProtoMessage() {}
+
+func (x *MasterChange) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MasterChange.ProtoReflect.Descriptor instead.
+func (*MasterChange) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MasterChange) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *MasterChange) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *MasterChange) GetNewMaster() string {
+	if x != nil {
+		return x.NewMaster
+	}
+	return ""
+}
+
+func (x *MasterChange) GetExpectedTerm() uint64 {
+	if x != nil {
+		return x.ExpectedTerm
+	}
+	return 0
+}
 
 // RegisterNodeCommand adds a node (state UP) or updates the zone, rack and
 // weight of a known one.
@@ -152,7 +295,7 @@ type RegisterNodeCommand struct {
 
 func (x *RegisterNodeCommand) Reset() {
 	*x = RegisterNodeCommand{}
-	mi := &file_metafsm_proto_msgTypes[1]
+	mi := &file_metafsm_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +307,7 @@ func (x *RegisterNodeCommand) String() string {
 func (*RegisterNodeCommand) ProtoMessage() {}
 
 func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[1]
+	mi := &file_metafsm_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +320,7 @@ func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeCommand.ProtoReflect.Descriptor instead.
 func (*RegisterNodeCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{1}
+	return file_metafsm_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RegisterNodeCommand) GetAddr() string {
@@ -219,7 +362,7 @@ type SetNodeStateCommand struct {
 
 func (x *SetNodeStateCommand) Reset() {
 	*x = SetNodeStateCommand{}
-	mi := &file_metafsm_proto_msgTypes[2]
+	mi := &file_metafsm_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +374,7 @@ func (x *SetNodeStateCommand) String() string {
 func (*SetNodeStateCommand) ProtoMessage() {}
 
 func (x *SetNodeStateCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[2]
+	mi := &file_metafsm_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +387,7 @@ func (x *SetNodeStateCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeStateCommand.ProtoReflect.Descriptor instead.
 func (*SetNodeStateCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{2}
+	return file_metafsm_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SetNodeStateCommand) GetAddr() string {
@@ -275,7 +418,7 @@ type CreateTableCommand struct {
 
 func (x *CreateTableCommand) Reset() {
 	*x = CreateTableCommand{}
-	mi := &file_metafsm_proto_msgTypes[3]
+	mi := &file_metafsm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +430,7 @@ func (x *CreateTableCommand) String() string {
 func (*CreateTableCommand) ProtoMessage() {}
 
 func (x *CreateTableCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[3]
+	mi := &file_metafsm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +443,7 @@ func (x *CreateTableCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableCommand.ProtoReflect.Descriptor instead.
 func (*CreateTableCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{3}
+	return file_metafsm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateTableCommand) GetTable() *Table {
@@ -327,7 +470,7 @@ type DropTableCommand struct {
 
 func (x *DropTableCommand) Reset() {
 	*x = DropTableCommand{}
-	mi := &file_metafsm_proto_msgTypes[4]
+	mi := &file_metafsm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +482,7 @@ func (x *DropTableCommand) String() string {
 func (*DropTableCommand) ProtoMessage() {}
 
 func (x *DropTableCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[4]
+	mi := &file_metafsm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +495,7 @@ func (x *DropTableCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableCommand.ProtoReflect.Descriptor instead.
 func (*DropTableCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{4}
+	return file_metafsm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DropTableCommand) GetName() string {
@@ -382,7 +525,7 @@ type MetaSnapshot struct {
 
 func (x *MetaSnapshot) Reset() {
 	*x = MetaSnapshot{}
-	mi := &file_metafsm_proto_msgTypes[5]
+	mi := &file_metafsm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +537,7 @@ func (x *MetaSnapshot) String() string {
 func (*MetaSnapshot) ProtoMessage() {}
 
 func (x *MetaSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[5]
+	mi := &file_metafsm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +550,7 @@ func (x *MetaSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaSnapshot.ProtoReflect.Descriptor instead.
 func (*MetaSnapshot) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{5}
+	return file_metafsm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MetaSnapshot) GetEpoch() uint64 {
@@ -435,14 +578,25 @@ var File_metafsm_proto protoreflect.FileDescriptor
 
 const file_metafsm_proto_rawDesc = "" +
 	"\n" +
-	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xa1\x02\n" +
+	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xe1\x02\n" +
 	"\vMetaCommand\x12D\n" +
 	"\rregister_node\x18\x01 \x01(\v2\x1d.zeppelin.RegisterNodeCommandH\x00R\fregisterNode\x12E\n" +
 	"\x0eset_node_state\x18\x02 \x01(\v2\x1d.zeppelin.SetNodeStateCommandH\x00R\fsetNodeState\x12A\n" +
 	"\fcreate_table\x18\x03 \x01(\v2\x1c.zeppelin.CreateTableCommandH\x00R\vcreateTable\x12;\n" +
 	"\n" +
-	"drop_table\x18\x04 \x01(\v2\x1a.zeppelin.DropTableCommandH\x00R\tdropTableB\x05\n" +
-	"\x03cmd\"i\n" +
+	"drop_table\x18\x04 \x01(\v2\x1a.zeppelin.DropTableCommandH\x00R\tdropTable\x12>\n" +
+	"\vset_masters\x18\x05 \x01(\v2\x1b.zeppelin.SetMastersCommandH\x00R\n" +
+	"setMastersB\x05\n" +
+	"\x03cmd\"]\n" +
+	"\x11SetMastersCommand\x120\n" +
+	"\achanges\x18\x01 \x03(\v2\x16.zeppelin.MasterChangeR\achanges\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x86\x01\n" +
+	"\fMasterChange\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x1d\n" +
+	"\n" +
+	"new_master\x18\x03 \x01(\tR\tnewMaster\x12#\n" +
+	"\rexpected_term\x18\x04 \x01(\x04R\fexpectedTerm\"i\n" +
 	"\x13RegisterNodeCommand\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
 	"\x04zone\x18\x02 \x01(\tR\x04zone\x12\x12\n" +
@@ -474,32 +628,36 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
-	(*RegisterNodeCommand)(nil), // 1: zeppelin.RegisterNodeCommand
-	(*SetNodeStateCommand)(nil), // 2: zeppelin.SetNodeStateCommand
-	(*CreateTableCommand)(nil),  // 3: zeppelin.CreateTableCommand
-	(*DropTableCommand)(nil),    // 4: zeppelin.DropTableCommand
-	(*MetaSnapshot)(nil),        // 5: zeppelin.MetaSnapshot
-	(NodeState)(0),              // 6: zeppelin.NodeState
-	(*Table)(nil),               // 7: zeppelin.Table
-	(*Node)(nil),                // 8: zeppelin.Node
+	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
+	(*MasterChange)(nil),        // 2: zeppelin.MasterChange
+	(*RegisterNodeCommand)(nil), // 3: zeppelin.RegisterNodeCommand
+	(*SetNodeStateCommand)(nil), // 4: zeppelin.SetNodeStateCommand
+	(*CreateTableCommand)(nil),  // 5: zeppelin.CreateTableCommand
+	(*DropTableCommand)(nil),    // 6: zeppelin.DropTableCommand
+	(*MetaSnapshot)(nil),        // 7: zeppelin.MetaSnapshot
+	(NodeState)(0),              // 8: zeppelin.NodeState
+	(*Table)(nil),               // 9: zeppelin.Table
+	(*Node)(nil),                // 10: zeppelin.Node
 }
 var file_metafsm_proto_depIdxs = []int32{
-	1, // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
-	2, // 1: zeppelin.MetaCommand.set_node_state:type_name -> zeppelin.SetNodeStateCommand
-	3, // 2: zeppelin.MetaCommand.create_table:type_name -> zeppelin.CreateTableCommand
-	4, // 3: zeppelin.MetaCommand.drop_table:type_name -> zeppelin.DropTableCommand
-	6, // 4: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	7, // 5: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	7, // 6: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	8, // 7: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
+	4,  // 1: zeppelin.MetaCommand.set_node_state:type_name -> zeppelin.SetNodeStateCommand
+	5,  // 2: zeppelin.MetaCommand.create_table:type_name -> zeppelin.CreateTableCommand
+	6,  // 3: zeppelin.MetaCommand.drop_table:type_name -> zeppelin.DropTableCommand
+	1,  // 4: zeppelin.MetaCommand.set_masters:type_name -> zeppelin.SetMastersCommand
+	2,  // 5: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
+	8,  // 6: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	9,  // 7: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	9,  // 8: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	10, // 9: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -513,6 +671,7 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_SetNodeState)(nil),
 		(*MetaCommand_CreateTable)(nil),
 		(*MetaCommand_DropTable)(nil),
+		(*MetaCommand_SetMasters)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -520,7 +679,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

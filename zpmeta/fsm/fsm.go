@@ -184,6 +184,11 @@ func (f *FSM) PrepareRegisterNode(req *zppb.PingRequest) (*zppb.MetaCommand, err
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: c}}, nil
 }
 
+// SetMasters returns the command that hands partitions to new masters.
+func SetMasters(reason string, changes ...*zppb.MasterChange) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetMasters{SetMasters: &zppb.SetMastersCommand{Changes: changes, Reason: reason}}}
+}
+
 // SetNodeState returns the command that marks a node UP or DOWN.
 func SetNodeState(addr string, st zppb.NodeState) *zppb.MetaCommand {
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetNodeState{SetNodeState: &zppb.SetNodeStateCommand{Addr: addr, State: st}}}

@@ -287,3 +287,48 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Errorf("failed restores changed the state: epoch %d", g.Epoch())
 	}
 }
+
+func change(table string, partition uint32, newMaster string, term uint64) *zppb.MasterChange {
+	return &zppb.MasterChange{Table: table, Partition: partition, NewMaster: newMaster, ExpectedTerm: term}
+}
+
+func TestSetMasters(t *testing.T) {
+	f := seeded(t)
+	res := mustApply(t, f, SetMasters("failover", change("t", 0, "c:1", 1)))
+	if !res.Changed || res.Epoch != 5 {
+		t.Fatalf("result %+v, want a change at epoch 5", res)
+	}
+	topo, _ := f.Topology("t")
+	p := topo.Tables[0].Partitions[0]
+	if p.Master != "c:1" || p.Term != 2 || len(p.Slaves) != 2 || p.Slaves[0] != "b:1" || p.Slaves[1] != "a:1" {
+		t.Fatalf("after failover: master %s slaves %v term %d; want c:1, [b:1 a:1], 2", p.Master, p.Slaves, p.Term)
+	}
+
+	tests := []struct {
+		name string
+		cmd  *zppb.MetaCommand
+		want error
+	}{
+		{"stale term", SetMasters("failover", change("t", 0, "b:1", 1)), status.ErrStaleEpoch},
+		{"not a slave", SetMasters("failover", change("t", 0, "d:1", 2)), status.ErrInvalidArgument},
+		{"current master", SetMasters("failover", change("t", 0, "c:1", 2)), status.ErrInvalidArgument},
+		{"unknown table", SetMasters("failover", change("nope", 0, "b:1", 2)), status.ErrTableNotFound},
+		{"unknown partition", SetMasters("failover", change("t", 7, "b:1", 2)), status.ErrInvalidArgument},
+		{"no changes", SetMasters("failover"), status.ErrInvalidArgument},
+		{"one bad change spoils all", SetMasters("failover", change("t", 0, "b:1", 2), change("t", 0, "a:1", 2)), status.ErrInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := f.Topology("")
+			b, _ := proto.Marshal(tt.cmd)
+			res := applyLog(f, b)
+			if !errors.Is(res.Err, tt.want) {
+				t.Fatalf("err %v, want %v", res.Err, tt.want)
+			}
+			after, _ := f.Topology("")
+			if !proto.Equal(before, after) {
+				t.Fatalf("rejected command changed the state:\nbefore %v\nafter  %v", before, after)
+			}
+		})
+	}
+}

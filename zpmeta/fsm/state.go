@@ -55,6 +55,9 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	case *zppb.MetaCommand_DropTable:
 		err = s.dropTable(c.DropTable)
 		changed = err == nil
+	case *zppb.MetaCommand_SetMasters:
+		err = s.setMasters(c.SetMasters)
+		changed = err == nil
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "unknown meta command %T", c)
 	}
@@ -116,6 +119,52 @@ func (s *state) setNodeState(c *zppb.SetNodeStateCommand) (bool, error) {
 	}
 	n.State = c.GetState()
 	return true, nil
+}
+
+// setMasters applies every change of c or, when one is invalid, none.
+func (s *state) setMasters(c *zppb.SetMastersCommand) error {
+	if len(c.GetChanges()) == 0 {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "no master changes")
+	}
+	type target struct {
+		p     *zppb.Partition
+		slave int
+	}
+	targets := make([]target, 0, len(c.GetChanges()))
+	seen := make(map[*zppb.Partition]bool)
+	for _, ch := range c.GetChanges() {
+		t := s.tables[ch.GetTable()]
+		if t == nil {
+			return status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", ch.GetTable())
+		}
+		if ch.GetPartition() >= uint32(len(t.Partitions)) {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "table %q has no partition %d", ch.GetTable(), ch.GetPartition())
+		}
+		p := t.Partitions[ch.GetPartition()]
+		if seen[p] {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "partition %s/%d changed twice", ch.GetTable(), ch.GetPartition())
+		}
+		seen[p] = true
+		if p.Term != ch.GetExpectedTerm() {
+			return status.New(zppb.Code_STALE_EPOCH, "partition %s/%d is at term %d, not %d", ch.GetTable(), ch.GetPartition(), p.Term, ch.GetExpectedTerm())
+		}
+		i := slices.Index(p.Slaves, ch.GetNewMaster())
+		if i < 0 {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is not a slave of partition %s/%d", ch.GetNewMaster(), ch.GetTable(), ch.GetPartition())
+		}
+		targets = append(targets, target{p, i})
+	}
+	for _, t := range targets {
+		old := t.p.Master
+		t.p.Master = t.p.Slaves[t.slave]
+		if old == "" {
+			t.p.Slaves = slices.Delete(t.p.Slaves, t.slave, t.slave+1)
+		} else {
+			t.p.Slaves[t.slave] = old
+		}
+		t.p.Term++
+	}
+	return nil
 }
 
 // checkCreateTable checks a request against the state, in the order a client

@@ -83,6 +83,7 @@ func (s *Server) lead(ctx context.Context) {
 			return
 		case <-tick.C:
 			s.checkDown(ctx)
+			s.failover(ctx)
 		}
 	}
 }
@@ -130,22 +131,9 @@ func (s *Server) markDown(ctx context.Context, addr string) error {
 	return nil
 }
 
-// nodeDown runs on the leader after addr was marked DOWN. This is the seam
-// for failover: for each partition addr masters, promote the UP slave with
-// the highest (term, lsn) in s.live.replicaPositions, bump the partition term
-// and the epoch. Until that exists such partitions keep their master, and
-// writes to them fail until the node returns.
-func (s *Server) nodeDown(_ context.Context, addr string) {
-	tables, _ := s.fsm.Tables()
-	mastered := 0
-	for _, t := range tables {
-		for _, p := range t.Partitions {
-			if p.Master == addr {
-				mastered++
-			}
-		}
-	}
-	if mastered > 0 {
-		s.logger.Warn("DOWN node masters partitions; failover is not implemented", "node", addr, "partitions", mastered)
-	}
+// nodeDown runs on the leader after addr was marked DOWN: its mastered
+// partitions fail over once their slaves have reported where they are.
+func (s *Server) nodeDown(ctx context.Context, addr string) {
+	s.live.markedDown(addr, time.Now())
+	s.failover(ctx)
 }

@@ -18,10 +18,17 @@ type liveness struct {
 	since     time.Time
 	seen      map[string]time.Time
 	positions map[string][]*zppb.ReplicaPosition
+	// downAt is when this leader marked a node DOWN; nodes already DOWN
+	// when it took over count from since.
+	downAt map[string]time.Time
 }
 
 func newLiveness() *liveness {
-	return &liveness{seen: make(map[string]time.Time), positions: make(map[string][]*zppb.ReplicaPosition)}
+	return &liveness{
+		seen:      make(map[string]time.Time),
+		positions: make(map[string][]*zppb.ReplicaPosition),
+		downAt:    make(map[string]time.Time),
+	}
 }
 
 // reset forgets every heartbeat; since is the start of the grace period.
@@ -31,6 +38,37 @@ func (l *liveness) reset(since time.Time) {
 	l.since = since
 	clear(l.seen)
 	clear(l.positions)
+	clear(l.downAt)
+}
+
+// markedDown records that addr was marked DOWN at.
+func (l *liveness) markedDown(addr string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.downAt[addr] = at
+}
+
+// downSince is when addr went DOWN as far as this leader knows.
+func (l *liveness) downSince(addr string) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.downAt[addr]; ok {
+		return t
+	}
+	return l.since
+}
+
+// position returns what addr last reported about its replica of
+// (table, partition) and when, if it reported one.
+func (l *liveness) position(addr, table string, partition uint32) (*zppb.ReplicaPosition, time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.positions[addr] {
+		if p.GetTable() == table && p.GetPartition() == partition {
+			return p, l.seen[addr], true
+		}
+	}
+	return nil, time.Time{}, false
 }
 
 // heartbeat records a PING. positions is kept as is: the caller hands it

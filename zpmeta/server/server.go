@@ -51,6 +51,9 @@ type Server struct {
 	// proposing serialises the leader's check-then-propose sequences, so
 	// that each is checked against the state the previous one left.
 	proposing chan struct{}
+	// failoverWaiting is set while partitions with a DOWN master wait for
+	// their slaves' positions; pings then trigger the failover at once.
+	failoverWaiting atomic.Bool
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc

@@ -24,6 +24,11 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
 	}
 	s.live.heartbeat(req.Addr, time.Now(), positions)
+	if s.failoverWaiting.Load() {
+		// This PING may be the position a failover waits for: decide now,
+		// so the answer already carries the new epoch.
+		s.failover(ctx)
+	}
 
 	if !s.pingChangesTopology(req) {
 		return s.pingResponse(s.fsm.Epoch()), nil

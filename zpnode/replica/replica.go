@@ -242,6 +242,11 @@ func (r *Replica) SetRole(a Assignment) {
 			// records the log has lost since.
 			r.m.closePeers()
 			clear(r.m.peers)
+			// A former master's binlog may hold records it never applied
+			// (they waited for slaves); as master now, they are its data.
+			if err := r.replayLocked(); err != nil {
+				r.opts.Logger.Error("cannot apply binlog on promotion", "err", err)
+			}
 		}
 		r.m.slaves = append(r.m.slaves[:0], a.Slaves...)
 		r.m.minSync = a.MinSync

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -93,6 +94,9 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	}
 	if p.Master != s.cfg.Addr {
 		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d is mastered by %q", tb.Name, p.Id, p.Master), Master: p.Master, Epoch: topo.epoch}
+	}
+	if ok, until := s.lease.valid(time.Now()); !ok {
+		return nil, status.New(zppb.Code_WAIT, "master lease of %s ran out at %s: no meta contact", s.cfg.Addr, until.Format(time.RFC3339Nano))
 	}
 	if p.State != zppb.PartitionState_ACTIVE {
 		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is %s", tb.Name, p.Id, p.State)

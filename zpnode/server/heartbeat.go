@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"syscall"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -17,19 +19,7 @@ func (s *Server) heartbeatLoop() {
 	defer t.Stop()
 	next := 0
 	for {
-		epoch, err := s.ping(s.cfg.MetaAddrs[next])
-		if err != nil {
-			s.cfg.Logger.Debug("ping failed", "meta", s.cfg.MetaAddrs[next], "err", err)
-			next = (next + 1) % len(s.cfg.MetaAddrs)
-		} else {
-			s.lastPingMs.Store(time.Now().UnixMilli())
-			if epoch > s.topo.Load().epoch {
-				if err := s.pull(s.cfg.MetaAddrs[next], epoch); err != nil {
-					s.cfg.Logger.Warn("pull failed", "meta", s.cfg.MetaAddrs[next], "err", err)
-					next = (next + 1) % len(s.cfg.MetaAddrs)
-				}
-			}
-		}
+		next = s.heartbeat(next)
 		select {
 		case <-s.ctx.Done():
 			return
@@ -38,8 +28,41 @@ func (s *Server) heartbeatLoop() {
 	}
 }
 
-func (s *Server) ping(meta string) (uint64, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.PingInterval)
+// heartbeat PINGs the meta servers, starting with the one at index next,
+// until one answers, and returns where to start next time. A successful
+// PING renews the master lease (see lease.go) once the node runs the epoch
+// the answer names.
+func (s *Server) heartbeat(next int) int {
+	n := len(s.cfg.MetaAddrs)
+	refused := 0
+	for i := range n {
+		meta := s.cfg.MetaAddrs[(next+i)%n]
+		sent := time.Now()
+		pr, err := s.ping(meta)
+		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				refused++
+			}
+			s.cfg.Logger.Debug("ping failed", "meta", meta, "err", err)
+			continue
+		}
+		s.lastPingMs.Store(time.Now().UnixMilli())
+		if pr.Epoch > s.topo.Load().epoch {
+			if err := s.pull(meta, pr.Epoch); err != nil {
+				s.cfg.Logger.Warn("pull failed", "meta", meta, "err", err)
+				continue
+			}
+		}
+		s.lease.renewed(sent, time.Duration(pr.LeaseMs)*time.Millisecond, s.topo.Load().epoch >= pr.Epoch)
+		return (next + i) % n
+	}
+	s.lease.unreachable(refused == n)
+	return next
+}
+
+func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
+	// Leave time in the interval to try the other members.
+	ctx, cancel := context.WithTimeout(s.ctx, max(s.cfg.PingInterval/2, 100*time.Millisecond))
 	defer cancel()
 	req := &zppb.PingRequest{
 		Addr:      s.cfg.Addr,
@@ -51,12 +74,15 @@ func (s *Server) ping(meta string) (uint64, error) {
 	}
 	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: req}})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := status.FromResponse(resp); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return resp.GetPing().GetEpoch(), nil
+	if resp.GetPing() == nil {
+		return nil, errors.New("PING answer without a result")
+	}
+	return resp.GetPing(), nil
 }
 
 // pull fetches the topology and applies it if it is at least epoch; a

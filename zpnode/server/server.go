@@ -34,6 +34,7 @@ type Server struct {
 	fullsync *dbsync.Source
 
 	lastPingMs atomic.Int64
+	lease      masterLease
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -53,6 +54,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("zpnode: %w", err)
 	}
 	s := &Server{cfg: cfg, start: time.Now(), stats: newStatsRegistry()}
+	s.lease.logger = cfg.Logger
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo.Store(emptyTopology)
 	return s, nil

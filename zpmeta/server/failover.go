@@ -1,0 +1,129 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
+)
+
+// failover hands every partition whose master is on a DOWN node to its most
+// up-to-date UP slave: the one with the highest (term, lsn).
+//
+// Positions count only when reported after the master went DOWN. By then the
+// old master has not written for a while — it stops taking writes when its
+// lease runs out, which is shorter than the down-timeout — so what a slave
+// reports then is final, and the slave chosen holds every write any slave
+// acknowledged (min_sync_replicas). A partition waits until each of its UP
+// slaves has pinged since; with one ping interval that is at most a second.
+func (s *Server) failover(ctx context.Context) {
+	if !s.failoverDue() {
+		return
+	}
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	changes, waiting := s.planFailover()
+	s.failoverWaiting.Store(waiting)
+	if len(changes) == 0 {
+		return
+	}
+	res, err := s.propose(ctx, fsm.SetMasters("failover", changes...))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.logger.Warn("failover not applied", "err", err)
+		}
+		return
+	}
+	for _, c := range changes {
+		s.logger.Warn("failover", "table", c.Table, "partition", c.Partition, "new_master", c.NewMaster,
+			"term", c.ExpectedTerm+1, "epoch", res.Epoch)
+	}
+}
+
+// failoverDue is the cheap check before taking the proposal lock: is some
+// partition mastered by a DOWN node?
+func (s *Server) failoverDue() bool {
+	if s.failoverWaiting.Load() {
+		return true
+	}
+	nodes, _ := s.fsm.Nodes()
+	down := make(map[string]bool)
+	for _, n := range nodes {
+		if n.State == zppb.NodeState_DOWN {
+			down[n.Addr] = true
+		}
+	}
+	if len(down) == 0 {
+		return false
+	}
+	tables, _ := s.fsm.Tables()
+	for _, t := range tables {
+		for _, p := range t.Partitions {
+			if down[p.Master] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// planFailover returns the master changes due now, and whether partitions
+// with a DOWN master wait for their slaves' positions (or for a slave to be
+// UP at all).
+func (s *Server) planFailover() (changes []*zppb.MasterChange, waiting bool) {
+	nodes, _ := s.fsm.Nodes()
+	up := make(map[string]bool)
+	down := make(map[string]bool)
+	for _, n := range nodes {
+		switch n.State {
+		case zppb.NodeState_UP:
+			up[n.Addr] = true
+		case zppb.NodeState_DOWN:
+			down[n.Addr] = true
+		}
+	}
+	tables, _ := s.fsm.Tables()
+	for _, t := range tables {
+		for _, p := range t.Partitions {
+			if !down[p.Master] {
+				continue
+			}
+			best, ok := s.pickNewMaster(t.Name, p, up, s.live.downSince(p.Master))
+			if !ok {
+				waiting = true
+				continue
+			}
+			changes = append(changes, &zppb.MasterChange{Table: t.Name, Partition: p.Id, NewMaster: best, ExpectedTerm: p.Term})
+		}
+	}
+	return changes, waiting
+}
+
+// pickNewMaster chooses among p's UP slaves the one with the highest
+// (term, lsn) — ties go to the first in the slave list, so every leader
+// decides alike. ok is false while a slave's position is not yet known
+// from after downSince, or no slave is UP.
+func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bool, downSince time.Time) (string, bool) {
+	var (
+		best    string
+		bestPos *zppb.ReplicaPosition
+	)
+	for _, addr := range p.Slaves {
+		if !up[addr] {
+			continue
+		}
+		pos, at, ok := s.live.position(addr, table, p.Id)
+		if !ok || !at.After(downSince) {
+			return "", false
+		}
+		if bestPos == nil || cmp.Or(cmp.Compare(pos.Term, bestPos.Term), cmp.Compare(pos.Lsn, bestPos.Lsn)) > 0 {
+			best, bestPos = addr, pos
+		}
+	}
+	return best, bestPos != nil
+}
