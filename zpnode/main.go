@@ -28,7 +28,8 @@ func main() {
 		cacheSize int64
 		debugAddr string
 	)
-	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:9231", "address to listen on; also the node's identity in the cluster")
+	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:9231", "the node's address: its identity in the cluster, where clients and other nodes reach it (listened on unless -listen is set)")
+	flag.StringVar(&cfg.ListenAddr, "listen", "", "address to listen on when it differs from -addr (behind a proxy or NAT)")
 	flag.StringVar(&meta, "meta", "127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223", "comma-separated meta server addresses")
 	flag.StringVar(&cfg.DataDir, "data", "./data", "data directory")
 	flag.IntVar(&cfg.MaxValueSize, "max-value-size", server.DefaultMaxValueSize, "largest value accepted, in bytes")

@@ -26,6 +26,11 @@ type Options struct {
 	// StartTimeout bounds waiting for a leader and for nodes to be UP;
 	// default 60s.
 	StartTimeout time.Duration
+	// Proxies puts controllable TCP proxies around every node: one in
+	// front of it (clients and other nodes reach it through that) and one
+	// on its way to each meta server, so a test can cut it off from meta,
+	// from everyone else, or both (Process.CutFromMeta and friends).
+	Proxies bool
 }
 
 // Cluster is a set of real zpmeta and zpnode processes on 127.0.0.1.
@@ -102,14 +107,36 @@ func (c *Cluster) AddNode() *Process {
 
 func (c *Cluster) addNode() *Process {
 	c.t.Helper()
-	addr := freeAddrs(c.t, 1)[0]
+	addrs := freeAddrs(c.t, 2)
+	addr, listen := addrs[0], addrs[0]
 	name := fmt.Sprintf("zpnode-%d", len(c.Nodes)+1)
+	metas := c.MetaAddrs()
+	var inbound *Proxy
+	var links []*Proxy
+	if c.opts.Proxies {
+		listen = addrs[1]
+		var err error
+		if inbound, err = NewProxy(addr, listen); err != nil {
+			c.t.Fatal(err)
+		}
+		c.t.Cleanup(func() { inbound.Close() })
+		for i, m := range metas {
+			link, err := NewProxy("127.0.0.1:0", m)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			c.t.Cleanup(func() { link.Close() })
+			links = append(links, link)
+			metas[i] = link.Addr()
+		}
+	}
 	args := append([]string{
-		"--addr", addr, "--meta", strings.Join(c.MetaAddrs(), ","),
+		"--addr", addr, "--listen", listen, "--meta", strings.Join(metas, ","),
 		"--data", filepath.Join(c.dir, name), "--log-level", "debug",
 		"--ping-interval", "200ms",
 	}, c.opts.NodeArgs...)
 	p := newProcess(filepath.Join(c.bin, "zpnode"), c.dir, name, addr, args)
+	p.Inbound, p.MetaLinks = inbound, links
 	c.Nodes = append(c.Nodes, p)
 	if err := p.Start(); err != nil {
 		c.t.Fatal(err)

@@ -22,6 +22,11 @@ type Process struct {
 	bin     string
 	args    []string
 
+	// Inbound and MetaLinks are the node's proxies when the cluster has
+	// them (Options.Proxies): in front of it, and towards each meta server.
+	Inbound   *Proxy
+	MetaLinks []*Proxy
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -162,4 +167,33 @@ func newProcess(bin, dir, name, addr string, args []string) *Process {
 		bin:     bin,
 		args:    args,
 	}
+}
+
+// CutFromMeta partitions the node from every meta server: its PINGs time
+// out, as on a real network partition.
+func (p *Process) CutFromMeta() error { return p.setLinks(Blackhole, true, false) }
+
+// CutFromClients partitions the node from clients and other nodes, which
+// reach it through its inbound proxy.
+func (p *Process) CutFromClients() error { return p.setLinks(Blackhole, false, true) }
+
+// Isolate cuts the node off from everyone.
+func (p *Process) Isolate() error { return p.setLinks(Blackhole, true, true) }
+
+// Heal lets all of the node's traffic through again.
+func (p *Process) Heal() error { return p.setLinks(Pass, true, true) }
+
+func (p *Process) setLinks(m ProxyMode, meta, inbound bool) error {
+	if p.Inbound == nil {
+		return fmt.Errorf("testcluster: %s has no proxies (Options.Proxies)", p.Name)
+	}
+	if inbound {
+		p.Inbound.SetMode(m)
+	}
+	if meta {
+		for _, l := range p.MetaLinks {
+			l.SetMode(m)
+		}
+	}
+	return nil
 }

@@ -22,6 +22,9 @@ type Config struct {
 	// Addr is the address to listen on and the node's identity in the
 	// cluster: other nodes and clients reach it there.
 	Addr string
+	// ListenAddr is where to listen when it differs from Addr (behind NAT
+	// or a proxy); default Addr.
+	ListenAddr string
 	// MetaAddrs are the meta servers; any member will do.
 	MetaAddrs []string
 	// DataDir holds one directory per table, one per partition below it.
@@ -48,6 +51,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.ListenAddr == "" {
+		c.ListenAddr = c.Addr
+	}
 	if c.MaxValueSize <= 0 {
 		c.MaxValueSize = DefaultMaxValueSize
 	}

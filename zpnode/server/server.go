@@ -90,7 +90,7 @@ func (s *Server) Start() error {
 		s.Close()
 		return err
 	}
-	s.ln, err = net.Listen("tcp", s.cfg.Addr)
+	s.ln, err = net.Listen("tcp", s.cfg.ListenAddr)
 	if err != nil {
 		s.Close()
 		return fmt.Errorf("zpnode: listen: %w", err)
@@ -116,13 +116,8 @@ func (s *Server) goRun(fn func()) {
 	}()
 }
 
-// Addr is the address the node listens on.
-func (s *Server) Addr() string {
-	if s.ln != nil {
-		return s.ln.Addr().String()
-	}
-	return s.cfg.Addr
-}
+// Addr is the node's address in the cluster.
+func (s *Server) Addr() string { return s.cfg.Addr }
 
 // Close stops serving, stops background work and closes every replica.
 func (s *Server) Close() error {
