@@ -245,6 +245,134 @@ func (PartitionState) EnumDescriptor() ([]byte, []int) {
 	return file_common_proto_rawDescGZIP(), []int{2}
 }
 
+// MoveKind is what a topology move does to one partition.
+type MoveKind int32
+
+const (
+	MoveKind_MOVE_KIND_UNKNOWN MoveKind = 0
+	// Move a replica from one node to another (keeping its role).
+	MoveKind_MIGRATE MoveKind = 1
+	// Planned switchover of the master to one of the slaves.
+	MoveKind_SETMASTER   MoveKind = 2
+	MoveKind_ADDSLAVE    MoveKind = 3
+	MoveKind_REMOVESLAVE MoveKind = 4
+)
+
+// Enum value maps for MoveKind.
+var (
+	MoveKind_name = map[int32]string{
+		0: "MOVE_KIND_UNKNOWN",
+		1: "MIGRATE",
+		2: "SETMASTER",
+		3: "ADDSLAVE",
+		4: "REMOVESLAVE",
+	}
+	MoveKind_value = map[string]int32{
+		"MOVE_KIND_UNKNOWN": 0,
+		"MIGRATE":           1,
+		"SETMASTER":         2,
+		"ADDSLAVE":          3,
+		"REMOVESLAVE":       4,
+	}
+)
+
+func (x MoveKind) Enum() *MoveKind {
+	p := new(MoveKind)
+	*p = x
+	return p
+}
+
+func (x MoveKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MoveKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_common_proto_enumTypes[3].Descriptor()
+}
+
+func (MoveKind) Type() protoreflect.EnumType {
+	return &file_common_proto_enumTypes[3]
+}
+
+func (x MoveKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MoveKind.Descriptor instead.
+func (MoveKind) EnumDescriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{3}
+}
+
+// MoveState is where a move is in Zeppelin's state machine.
+type MoveState int32
+
+const (
+	MoveState_MOVE_PENDING MoveState = 0
+	// The target replica is added and catching up (full sync, then binlog).
+	MoveState_MOVE_CATCHING_UP MoveState = 1
+	// The partition is SLOWDOWN: writes are slowed so the target closes in.
+	MoveState_MOVE_SLOWDOWN MoveState = 2
+	// The partition is STUCK: no reads or writes until the target has every
+	// record and takes over.
+	MoveState_MOVE_STUCK MoveState = 3
+	// The target took over; the source replica is being removed.
+	MoveState_MOVE_REMOVING  MoveState = 4
+	MoveState_MOVE_DONE      MoveState = 5
+	MoveState_MOVE_FAILED    MoveState = 6
+	MoveState_MOVE_CANCELLED MoveState = 7
+)
+
+// Enum value maps for MoveState.
+var (
+	MoveState_name = map[int32]string{
+		0: "MOVE_PENDING",
+		1: "MOVE_CATCHING_UP",
+		2: "MOVE_SLOWDOWN",
+		3: "MOVE_STUCK",
+		4: "MOVE_REMOVING",
+		5: "MOVE_DONE",
+		6: "MOVE_FAILED",
+		7: "MOVE_CANCELLED",
+	}
+	MoveState_value = map[string]int32{
+		"MOVE_PENDING":     0,
+		"MOVE_CATCHING_UP": 1,
+		"MOVE_SLOWDOWN":    2,
+		"MOVE_STUCK":       3,
+		"MOVE_REMOVING":    4,
+		"MOVE_DONE":        5,
+		"MOVE_FAILED":      6,
+		"MOVE_CANCELLED":   7,
+	}
+)
+
+func (x MoveState) Enum() *MoveState {
+	p := new(MoveState)
+	*p = x
+	return p
+}
+
+func (x MoveState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MoveState) Descriptor() protoreflect.EnumDescriptor {
+	return file_common_proto_enumTypes[4].Descriptor()
+}
+
+func (MoveState) Type() protoreflect.EnumType {
+	return &file_common_proto_enumTypes[4]
+}
+
+func (x MoveState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MoveState.Descriptor instead.
+func (MoveState) EnumDescriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{4}
+}
+
 // Node is a data server as the meta servers know it.
 type Node struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -697,6 +825,196 @@ func (x *ReplicaPosition) GetMaster() bool {
 	return false
 }
 
+// Move is one topology change of one partition, kept in Raft so that a new
+// meta leader resumes it.
+type Move struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind      MoveKind               `protobuf:"varint,2,opt,name=kind,proto3,enum=zeppelin.MoveKind" json:"kind,omitempty"`
+	Table     string                 `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,4,opt,name=partition,proto3" json:"partition,omitempty"`
+	// MIGRATE: the replica's node now and after. SETMASTER: to is the new
+	// master. ADDSLAVE: to. REMOVESLAVE: from.
+	From      string    `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	To        string    `protobuf:"bytes,6,opt,name=to,proto3" json:"to,omitempty"`
+	State     MoveState `protobuf:"varint,7,opt,name=state,proto3,enum=zeppelin.MoveState" json:"state,omitempty"`
+	Error     string    `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
+	CreatedMs int64     `protobuf:"varint,9,opt,name=created_ms,json=createdMs,proto3" json:"created_ms,omitempty"`
+	UpdatedMs int64     `protobuf:"varint,10,opt,name=updated_ms,json=updatedMs,proto3" json:"updated_ms,omitempty"`
+	// What started it: "manual", "expand", "shrink", "replace".
+	Origin string `protobuf:"bytes,11,opt,name=origin,proto3" json:"origin,omitempty"`
+	// The partition's term when the move entered SLOWDOWN; a failover in
+	// between aborts the move.
+	Term uint64 `protobuf:"varint,12,opt,name=term,proto3" json:"term,omitempty"`
+	// Progress, filled in by the meta leader from the nodes when answering
+	// MIGRATESTATUS; not replicated.
+	BytesTotal    uint64  `protobuf:"varint,20,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	BytesCopied   uint64  `protobuf:"varint,21,opt,name=bytes_copied,json=bytesCopied,proto3" json:"bytes_copied,omitempty"`
+	RecordsBehind uint64  `protobuf:"varint,22,opt,name=records_behind,json=recordsBehind,proto3" json:"records_behind,omitempty"`
+	BytesPerSec   float64 `protobuf:"fixed64,23,opt,name=bytes_per_sec,json=bytesPerSec,proto3" json:"bytes_per_sec,omitempty"`
+	EtaMs         int64   `protobuf:"varint,24,opt,name=eta_ms,json=etaMs,proto3" json:"eta_ms,omitempty"`
+	// How long the partition was STUCK, once the move is past it.
+	StuckMs       int64 `protobuf:"varint,25,opt,name=stuck_ms,json=stuckMs,proto3" json:"stuck_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Move) Reset() {
+	*x = Move{}
+	mi := &file_common_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Move) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Move) ProtoMessage() {}
+
+func (x *Move) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Move.ProtoReflect.Descriptor instead.
+func (*Move) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Move) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Move) GetKind() MoveKind {
+	if x != nil {
+		return x.Kind
+	}
+	return MoveKind_MOVE_KIND_UNKNOWN
+}
+
+func (x *Move) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *Move) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Move) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Move) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Move) GetState() MoveState {
+	if x != nil {
+		return x.State
+	}
+	return MoveState_MOVE_PENDING
+}
+
+func (x *Move) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Move) GetCreatedMs() int64 {
+	if x != nil {
+		return x.CreatedMs
+	}
+	return 0
+}
+
+func (x *Move) GetUpdatedMs() int64 {
+	if x != nil {
+		return x.UpdatedMs
+	}
+	return 0
+}
+
+func (x *Move) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *Move) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *Move) GetBytesTotal() uint64 {
+	if x != nil {
+		return x.BytesTotal
+	}
+	return 0
+}
+
+func (x *Move) GetBytesCopied() uint64 {
+	if x != nil {
+		return x.BytesCopied
+	}
+	return 0
+}
+
+func (x *Move) GetRecordsBehind() uint64 {
+	if x != nil {
+		return x.RecordsBehind
+	}
+	return 0
+}
+
+func (x *Move) GetBytesPerSec() float64 {
+	if x != nil {
+		return x.BytesPerSec
+	}
+	return 0
+}
+
+func (x *Move) GetEtaMs() int64 {
+	if x != nil {
+		return x.EtaMs
+	}
+	return 0
+}
+
+func (x *Move) GetStuckMs() int64 {
+	if x != nil {
+		return x.StuckMs
+	}
+	return 0
+}
+
 var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
@@ -738,7 +1056,30 @@ const file_common_proto_rawDesc = "" +
 	"\x03lsn\x18\x04 \x01(\x04R\x03lsn\x12\x1f\n" +
 	"\vapplied_lsn\x18\x05 \x01(\x04R\n" +
 	"appliedLsn\x12\x16\n" +
-	"\x06master\x18\x06 \x01(\bR\x06master*\x83\x03\n" +
+	"\x06master\x18\x06 \x01(\bR\x06master\"\x82\x04\n" +
+	"\x04Move\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12&\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x12.zeppelin.MoveKindR\x04kind\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x04 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x06 \x01(\tR\x02to\x12)\n" +
+	"\x05state\x18\a \x01(\x0e2\x13.zeppelin.MoveStateR\x05state\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"created_ms\x18\t \x01(\x03R\tcreatedMs\x12\x1d\n" +
+	"\n" +
+	"updated_ms\x18\n" +
+	" \x01(\x03R\tupdatedMs\x12\x16\n" +
+	"\x06origin\x18\v \x01(\tR\x06origin\x12\x12\n" +
+	"\x04term\x18\f \x01(\x04R\x04term\x12\x1f\n" +
+	"\vbytes_total\x18\x14 \x01(\x04R\n" +
+	"bytesTotal\x12!\n" +
+	"\fbytes_copied\x18\x15 \x01(\x04R\vbytesCopied\x12%\n" +
+	"\x0erecords_behind\x18\x16 \x01(\x04R\rrecordsBehind\x12\"\n" +
+	"\rbytes_per_sec\x18\x17 \x01(\x01R\vbytesPerSec\x12\x15\n" +
+	"\x06eta_ms\x18\x18 \x01(\x03R\x05etaMs\x12\x19\n" +
+	"\bstuck_ms\x18\x19 \x01(\x03R\astuckMs*\x83\x03\n" +
 	"\x04Code\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tNOT_FOUND\x10\x01\x12\b\n" +
@@ -773,7 +1114,23 @@ const file_common_proto_rawDesc = "" +
 	"\n" +
 	"\x06ACTIVE\x10\x00\x12\f\n" +
 	"\bSLOWDOWN\x10\x01\x12\t\n" +
-	"\x05STUCK\x10\x02B,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x05STUCK\x10\x02*\\\n" +
+	"\bMoveKind\x12\x15\n" +
+	"\x11MOVE_KIND_UNKNOWN\x10\x00\x12\v\n" +
+	"\aMIGRATE\x10\x01\x12\r\n" +
+	"\tSETMASTER\x10\x02\x12\f\n" +
+	"\bADDSLAVE\x10\x03\x12\x0f\n" +
+	"\vREMOVESLAVE\x10\x04*\x9d\x01\n" +
+	"\tMoveState\x12\x10\n" +
+	"\fMOVE_PENDING\x10\x00\x12\x14\n" +
+	"\x10MOVE_CATCHING_UP\x10\x01\x12\x11\n" +
+	"\rMOVE_SLOWDOWN\x10\x02\x12\x0e\n" +
+	"\n" +
+	"MOVE_STUCK\x10\x03\x12\x11\n" +
+	"\rMOVE_REMOVING\x10\x04\x12\r\n" +
+	"\tMOVE_DONE\x10\x05\x12\x0f\n" +
+	"\vMOVE_FAILED\x10\x06\x12\x12\n" +
+	"\x0eMOVE_CANCELLED\x10\aB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_common_proto_rawDescOnce sync.Once
@@ -787,30 +1144,35 @@ func file_common_proto_rawDescGZIP() []byte {
 	return file_common_proto_rawDescData
 }
 
-var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_common_proto_goTypes = []any{
 	(Code)(0),               // 0: zeppelin.Code
 	(NodeState)(0),          // 1: zeppelin.NodeState
 	(PartitionState)(0),     // 2: zeppelin.PartitionState
-	(*Node)(nil),            // 3: zeppelin.Node
-	(*Partition)(nil),       // 4: zeppelin.Partition
-	(*Table)(nil),           // 5: zeppelin.Table
-	(*Topology)(nil),        // 6: zeppelin.Topology
-	(*KeyValue)(nil),        // 7: zeppelin.KeyValue
-	(*ReplicaPosition)(nil), // 8: zeppelin.ReplicaPosition
+	(MoveKind)(0),           // 3: zeppelin.MoveKind
+	(MoveState)(0),          // 4: zeppelin.MoveState
+	(*Node)(nil),            // 5: zeppelin.Node
+	(*Partition)(nil),       // 6: zeppelin.Partition
+	(*Table)(nil),           // 7: zeppelin.Table
+	(*Topology)(nil),        // 8: zeppelin.Topology
+	(*KeyValue)(nil),        // 9: zeppelin.KeyValue
+	(*ReplicaPosition)(nil), // 10: zeppelin.ReplicaPosition
+	(*Move)(nil),            // 11: zeppelin.Move
 }
 var file_common_proto_depIdxs = []int32{
 	1, // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
 	2, // 1: zeppelin.Partition.state:type_name -> zeppelin.PartitionState
-	4, // 2: zeppelin.Table.partitions:type_name -> zeppelin.Partition
-	5, // 3: zeppelin.Topology.tables:type_name -> zeppelin.Table
-	3, // 4: zeppelin.Topology.nodes:type_name -> zeppelin.Node
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 2: zeppelin.Table.partitions:type_name -> zeppelin.Partition
+	7, // 3: zeppelin.Topology.tables:type_name -> zeppelin.Table
+	5, // 4: zeppelin.Topology.nodes:type_name -> zeppelin.Node
+	3, // 5: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
+	4, // 6: zeppelin.Move.state:type_name -> zeppelin.MoveState
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -823,8 +1185,8 @@ func file_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   6,
+			NumEnums:      5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -21,6 +21,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type RebalanceRequest_Mode int32
+
+const (
+	RebalanceRequest_EXPAND  RebalanceRequest_Mode = 0
+	RebalanceRequest_SHRINK  RebalanceRequest_Mode = 1
+	RebalanceRequest_REPLACE RebalanceRequest_Mode = 2
+)
+
+// Enum value maps for RebalanceRequest_Mode.
+var (
+	RebalanceRequest_Mode_name = map[int32]string{
+		0: "EXPAND",
+		1: "SHRINK",
+		2: "REPLACE",
+	}
+	RebalanceRequest_Mode_value = map[string]int32{
+		"EXPAND":  0,
+		"SHRINK":  1,
+		"REPLACE": 2,
+	}
+)
+
+func (x RebalanceRequest_Mode) Enum() *RebalanceRequest_Mode {
+	p := new(RebalanceRequest_Mode)
+	*p = x
+	return p
+}
+
+func (x RebalanceRequest_Mode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RebalanceRequest_Mode) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[0].Descriptor()
+}
+
+func (RebalanceRequest_Mode) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[0]
+}
+
+func (x RebalanceRequest_Mode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RebalanceRequest_Mode.Descriptor instead.
+func (RebalanceRequest_Mode) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{19, 0}
+}
+
 type PullRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty means every table.
@@ -858,6 +907,596 @@ func (x *ListMetaResponse) GetAppliedIndex() uint64 {
 	return 0
 }
 
+type AddSlaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Node          string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,4,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSlaveRequest) Reset() {
+	*x = AddSlaveRequest{}
+	mi := &file_meta_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSlaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSlaveRequest) ProtoMessage() {}
+
+func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSlaveRequest.ProtoReflect.Descriptor instead.
+func (*AddSlaveRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AddSlaveRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *AddSlaveRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *AddSlaveRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *AddSlaveRequest) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+type RemoveSlaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Node          string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,4,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSlaveRequest) Reset() {
+	*x = RemoveSlaveRequest{}
+	mi := &file_meta_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSlaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSlaveRequest) ProtoMessage() {}
+
+func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSlaveRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSlaveRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RemoveSlaveRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *RemoveSlaveRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *RemoveSlaveRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *RemoveSlaveRequest) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+type SetMasterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Node          string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,4,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMasterRequest) Reset() {
+	*x = SetMasterRequest{}
+	mi := &file_meta_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMasterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMasterRequest) ProtoMessage() {}
+
+func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMasterRequest.ProtoReflect.Descriptor instead.
+func (*SetMasterRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetMasterRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *SetMasterRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *SetMasterRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *SetMasterRequest) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+type MigrateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	From          string                 `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,5,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateRequest) Reset() {
+	*x = MigrateRequest{}
+	mi := &file_meta_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateRequest) ProtoMessage() {}
+
+func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
+func (*MigrateRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MigrateRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *MigrateRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *MigrateRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *MigrateRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *MigrateRequest) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+// RebalanceRequest plans moves with lib/placement: EXPAND spreads load onto
+// every UP node, SHRINK drains `nodes`, REPLACE moves every replica of
+// nodes[0] to nodes[1].
+type RebalanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Mode  RebalanceRequest_Mode  `protobuf:"varint,1,opt,name=mode,proto3,enum=zeppelin.RebalanceRequest_Mode" json:"mode,omitempty"`
+	Nodes []string               `protobuf:"bytes,2,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// Plan only: return the moves without queueing them.
+	DryRun        bool   `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	ExpectedEpoch uint64 `protobuf:"varint,4,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceRequest) Reset() {
+	*x = RebalanceRequest{}
+	mi := &file_meta_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceRequest) ProtoMessage() {}
+
+func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
+func (*RebalanceRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RebalanceRequest) GetMode() RebalanceRequest_Mode {
+	if x != nil {
+		return x.Mode
+	}
+	return RebalanceRequest_EXPAND
+}
+
+func (x *RebalanceRequest) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *RebalanceRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *RebalanceRequest) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+type MovesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Moves         []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MovesResponse) Reset() {
+	*x = MovesResponse{}
+	mi := &file_meta_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MovesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MovesResponse) ProtoMessage() {}
+
+func (x *MovesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
+func (*MovesResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *MovesResponse) GetMoves() []*Move {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *MovesResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type CancelMoveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 cancels every move not yet past its handover.
+	Id            uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMoveRequest) Reset() {
+	*x = CancelMoveRequest{}
+	mi := &file_meta_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMoveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMoveRequest) ProtoMessage() {}
+
+func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
+func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *CancelMoveRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type MoveStatusRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Include finished moves (the last few hundred are kept).
+	All           bool `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoveStatusRequest) Reset() {
+	*x = MoveStatusRequest{}
+	mi := &file_meta_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoveStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoveStatusRequest) ProtoMessage() {}
+
+func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
+func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *MoveStatusRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type RemoveNodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,2,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNodesRequest) Reset() {
+	*x = RemoveNodesRequest{}
+	mi := &file_meta_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNodesRequest) ProtoMessage() {}
+
+func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
+func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *RemoveNodesRequest) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *RemoveNodesRequest) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+type RemoveNodesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNodesResponse) Reset() {
+	*x = RemoveNodesResponse{}
+	mi := &file_meta_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNodesResponse) ProtoMessage() {}
+
+func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
+func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *RemoveNodesResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 var File_meta_proto protoreflect.FileDescriptor
 
 const file_meta_proto_rawDesc = "" +
@@ -917,7 +1556,51 @@ const file_meta_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x12\n" +
 	"\x04term\x18\x06 \x01(\x04R\x04term\x12!\n" +
 	"\fcommit_index\x18\a \x01(\x04R\vcommitIndex\x12#\n" +
-	"\rapplied_index\x18\b \x01(\x04R\fappliedIndexB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\"\x80\x01\n" +
+	"\x0fAddSlaveRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12%\n" +
+	"\x0eexpected_epoch\x18\x04 \x01(\x04R\rexpectedEpoch\"\x83\x01\n" +
+	"\x12RemoveSlaveRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12%\n" +
+	"\x0eexpected_epoch\x18\x04 \x01(\x04R\rexpectedEpoch\"\x81\x01\n" +
+	"\x10SetMasterRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\x12%\n" +
+	"\x0eexpected_epoch\x18\x04 \x01(\x04R\rexpectedEpoch\"\x8f\x01\n" +
+	"\x0eMigrateRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12%\n" +
+	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\"\xca\x01\n" +
+	"\x10RebalanceRequest\x123\n" +
+	"\x04mode\x18\x01 \x01(\x0e2\x1f.zeppelin.RebalanceRequest.ModeR\x04mode\x12\x14\n" +
+	"\x05nodes\x18\x02 \x03(\tR\x05nodes\x12\x17\n" +
+	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12%\n" +
+	"\x0eexpected_epoch\x18\x04 \x01(\x04R\rexpectedEpoch\"+\n" +
+	"\x04Mode\x12\n" +
+	"\n" +
+	"\x06EXPAND\x10\x00\x12\n" +
+	"\n" +
+	"\x06SHRINK\x10\x01\x12\v\n" +
+	"\aREPLACE\x10\x02\"K\n" +
+	"\rMovesResponse\x12$\n" +
+	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"#\n" +
+	"\x11CancelMoveRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\"%\n" +
+	"\x11MoveStatusRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"Q\n" +
+	"\x12RemoveNodesRequest\x12\x14\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"+\n" +
+	"\x13RemoveNodesResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epochB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_meta_proto_rawDescOnce sync.Once
@@ -931,40 +1614,55 @@ func file_meta_proto_rawDescGZIP() []byte {
 	return file_meta_proto_rawDescData
 }
 
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_meta_proto_goTypes = []any{
-	(*PullRequest)(nil),         // 0: zeppelin.PullRequest
-	(*PullResponse)(nil),        // 1: zeppelin.PullResponse
-	(*PingRequest)(nil),         // 2: zeppelin.PingRequest
-	(*PingResponse)(nil),        // 3: zeppelin.PingResponse
-	(*CreateTableRequest)(nil),  // 4: zeppelin.CreateTableRequest
-	(*CreateTableResponse)(nil), // 5: zeppelin.CreateTableResponse
-	(*DropTableRequest)(nil),    // 6: zeppelin.DropTableRequest
-	(*DropTableResponse)(nil),   // 7: zeppelin.DropTableResponse
-	(*ListTablesRequest)(nil),   // 8: zeppelin.ListTablesRequest
-	(*ListTablesResponse)(nil),  // 9: zeppelin.ListTablesResponse
-	(*ListNodesRequest)(nil),    // 10: zeppelin.ListNodesRequest
-	(*ListNodesResponse)(nil),   // 11: zeppelin.ListNodesResponse
-	(*ListMetaRequest)(nil),     // 12: zeppelin.ListMetaRequest
-	(*MetaMember)(nil),          // 13: zeppelin.MetaMember
-	(*ListMetaResponse)(nil),    // 14: zeppelin.ListMetaResponse
-	(*Topology)(nil),            // 15: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 16: zeppelin.ReplicaPosition
-	(*Table)(nil),               // 17: zeppelin.Table
-	(*Node)(nil),                // 18: zeppelin.Node
+	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
+	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
+	(*PullResponse)(nil),        // 2: zeppelin.PullResponse
+	(*PingRequest)(nil),         // 3: zeppelin.PingRequest
+	(*PingResponse)(nil),        // 4: zeppelin.PingResponse
+	(*CreateTableRequest)(nil),  // 5: zeppelin.CreateTableRequest
+	(*CreateTableResponse)(nil), // 6: zeppelin.CreateTableResponse
+	(*DropTableRequest)(nil),    // 7: zeppelin.DropTableRequest
+	(*DropTableResponse)(nil),   // 8: zeppelin.DropTableResponse
+	(*ListTablesRequest)(nil),   // 9: zeppelin.ListTablesRequest
+	(*ListTablesResponse)(nil),  // 10: zeppelin.ListTablesResponse
+	(*ListNodesRequest)(nil),    // 11: zeppelin.ListNodesRequest
+	(*ListNodesResponse)(nil),   // 12: zeppelin.ListNodesResponse
+	(*ListMetaRequest)(nil),     // 13: zeppelin.ListMetaRequest
+	(*MetaMember)(nil),          // 14: zeppelin.MetaMember
+	(*ListMetaResponse)(nil),    // 15: zeppelin.ListMetaResponse
+	(*AddSlaveRequest)(nil),     // 16: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),  // 17: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),    // 18: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),      // 19: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),    // 20: zeppelin.RebalanceRequest
+	(*MovesResponse)(nil),       // 21: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),   // 22: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),   // 23: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),  // 24: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 25: zeppelin.RemoveNodesResponse
+	(*Topology)(nil),            // 26: zeppelin.Topology
+	(*ReplicaPosition)(nil),     // 27: zeppelin.ReplicaPosition
+	(*Table)(nil),               // 28: zeppelin.Table
+	(*Node)(nil),                // 29: zeppelin.Node
+	(*Move)(nil),                // 30: zeppelin.Move
 }
 var file_meta_proto_depIdxs = []int32{
-	15, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
-	16, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	17, // 2: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	17, // 3: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	18, // 4: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	13, // 5: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	26, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	27, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	28, // 2: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	28, // 3: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	29, // 4: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	14, // 5: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	0,  // 6: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
+	30, // 7: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -978,13 +1676,14 @@ func file_meta_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   15,
+			NumEnums:      1,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_meta_proto_goTypes,
 		DependencyIndexes: file_meta_proto_depIdxs,
+		EnumInfos:         file_meta_proto_enumTypes,
 		MessageInfos:      file_meta_proto_msgTypes,
 	}.Build()
 	File_meta_proto = out.File

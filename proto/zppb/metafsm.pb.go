@@ -33,6 +33,9 @@ type MetaCommand struct {
 	//	*MetaCommand_CreateTable
 	//	*MetaCommand_DropTable
 	//	*MetaCommand_SetMasters
+	//	*MetaCommand_AddMoves
+	//	*MetaCommand_StepMove
+	//	*MetaCommand_RemoveNodes
 	Cmd           isMetaCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -120,6 +123,33 @@ func (x *MetaCommand) GetSetMasters() *SetMastersCommand {
 	return nil
 }
 
+func (x *MetaCommand) GetAddMoves() *AddMovesCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_AddMoves); ok {
+			return x.AddMoves
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetStepMove() *StepMoveCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_StepMove); ok {
+			return x.StepMove
+		}
+	}
+	return nil
+}
+
+func (x *MetaCommand) GetRemoveNodes() *RemoveNodesCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_RemoveNodes); ok {
+			return x.RemoveNodes
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Cmd interface {
 	isMetaCommand_Cmd()
 }
@@ -144,6 +174,18 @@ type MetaCommand_SetMasters struct {
 	SetMasters *SetMastersCommand `protobuf:"bytes,5,opt,name=set_masters,json=setMasters,proto3,oneof"`
 }
 
+type MetaCommand_AddMoves struct {
+	AddMoves *AddMovesCommand `protobuf:"bytes,6,opt,name=add_moves,json=addMoves,proto3,oneof"`
+}
+
+type MetaCommand_StepMove struct {
+	StepMove *StepMoveCommand `protobuf:"bytes,7,opt,name=step_move,json=stepMove,proto3,oneof"`
+}
+
+type MetaCommand_RemoveNodes struct {
+	RemoveNodes *RemoveNodesCommand `protobuf:"bytes,8,opt,name=remove_nodes,json=removeNodes,proto3,oneof"`
+}
+
 func (*MetaCommand_RegisterNode) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
@@ -153,6 +195,12 @@ func (*MetaCommand_CreateTable) isMetaCommand_Cmd() {}
 func (*MetaCommand_DropTable) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetMasters) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_AddMoves) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_StepMove) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_RemoveNodes) isMetaCommand_Cmd() {}
 
 // SetMastersCommand hands the mastership of partitions to one of their
 // slaves (failover, or a planned switchover): the old master becomes a
@@ -515,10 +563,13 @@ func (x *DropTableCommand) GetExpectedEpoch() uint64 {
 // MetaSnapshot is the whole state machine: tables sorted by name, nodes by
 // address.
 type MetaSnapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Tables        []*Table               `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
-	Nodes         []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Epoch  uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Tables []*Table               `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
+	Nodes  []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// Moves by id, active and recently finished.
+	Moves         []*Move `protobuf:"bytes,4,rep,name=moves,proto3" json:"moves,omitempty"`
+	NextMoveId    uint64  `protobuf:"varint,5,opt,name=next_move_id,json=nextMoveId,proto3" json:"next_move_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -574,11 +625,220 @@ func (x *MetaSnapshot) GetNodes() []*Node {
 	return nil
 }
 
+func (x *MetaSnapshot) GetMoves() []*Move {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *MetaSnapshot) GetNextMoveId() uint64 {
+	if x != nil {
+		return x.NextMoveId
+	}
+	return 0
+}
+
+// AddMovesCommand queues moves (ids and state PENDING are assigned when
+// applied). All or none.
+type AddMovesCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Moves         []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,2,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	NowMs         int64                  `protobuf:"varint,3,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMovesCommand) Reset() {
+	*x = AddMovesCommand{}
+	mi := &file_metafsm_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMovesCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMovesCommand) ProtoMessage() {}
+
+func (x *AddMovesCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMovesCommand.ProtoReflect.Descriptor instead.
+func (*AddMovesCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AddMovesCommand) GetMoves() []*Move {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *AddMovesCommand) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+func (x *AddMovesCommand) GetNowMs() int64 {
+	if x != nil {
+		return x.NowMs
+	}
+	return 0
+}
+
+// StepMoveCommand advances a move from one state to the next and applies
+// the topology change that transition makes (see zpmeta/fsm/moves.go). A
+// command whose `from` is not the move's state is rejected, so a step is
+// never applied twice.
+type StepMoveCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	From          MoveState              `protobuf:"varint,2,opt,name=from,proto3,enum=zeppelin.MoveState" json:"from,omitempty"`
+	To            MoveState              `protobuf:"varint,3,opt,name=to,proto3,enum=zeppelin.MoveState" json:"to,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	NowMs         int64                  `protobuf:"varint,5,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StepMoveCommand) Reset() {
+	*x = StepMoveCommand{}
+	mi := &file_metafsm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StepMoveCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StepMoveCommand) ProtoMessage() {}
+
+func (x *StepMoveCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StepMoveCommand.ProtoReflect.Descriptor instead.
+func (*StepMoveCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StepMoveCommand) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StepMoveCommand) GetFrom() MoveState {
+	if x != nil {
+		return x.From
+	}
+	return MoveState_MOVE_PENDING
+}
+
+func (x *StepMoveCommand) GetTo() MoveState {
+	if x != nil {
+		return x.To
+	}
+	return MoveState_MOVE_PENDING
+}
+
+func (x *StepMoveCommand) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *StepMoveCommand) GetNowMs() int64 {
+	if x != nil {
+		return x.NowMs
+	}
+	return 0
+}
+
+// RemoveNodesCommand forgets DOWN nodes that hold no replica.
+type RemoveNodesCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,2,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNodesCommand) Reset() {
+	*x = RemoveNodesCommand{}
+	mi := &file_metafsm_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNodesCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNodesCommand) ProtoMessage() {}
+
+func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNodesCommand.ProtoReflect.Descriptor instead.
+func (*RemoveNodesCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RemoveNodesCommand) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *RemoveNodesCommand) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
 var File_metafsm_proto protoreflect.FileDescriptor
 
 const file_metafsm_proto_rawDesc = "" +
 	"\n" +
-	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xe1\x02\n" +
+	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\x98\x04\n" +
 	"\vMetaCommand\x12D\n" +
 	"\rregister_node\x18\x01 \x01(\v2\x1d.zeppelin.RegisterNodeCommandH\x00R\fregisterNode\x12E\n" +
 	"\x0eset_node_state\x18\x02 \x01(\v2\x1d.zeppelin.SetNodeStateCommandH\x00R\fsetNodeState\x12A\n" +
@@ -586,7 +846,10 @@ const file_metafsm_proto_rawDesc = "" +
 	"\n" +
 	"drop_table\x18\x04 \x01(\v2\x1a.zeppelin.DropTableCommandH\x00R\tdropTable\x12>\n" +
 	"\vset_masters\x18\x05 \x01(\v2\x1b.zeppelin.SetMastersCommandH\x00R\n" +
-	"setMastersB\x05\n" +
+	"setMasters\x128\n" +
+	"\tadd_moves\x18\x06 \x01(\v2\x19.zeppelin.AddMovesCommandH\x00R\baddMoves\x128\n" +
+	"\tstep_move\x18\a \x01(\v2\x19.zeppelin.StepMoveCommandH\x00R\bstepMove\x12A\n" +
+	"\fremove_nodes\x18\b \x01(\v2\x1c.zeppelin.RemoveNodesCommandH\x00R\vremoveNodesB\x05\n" +
 	"\x03cmd\"]\n" +
 	"\x11SetMastersCommand\x120\n" +
 	"\achanges\x18\x01 \x03(\v2\x16.zeppelin.MasterChangeR\achanges\x12\x16\n" +
@@ -610,11 +873,27 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"M\n" +
 	"\x10DropTableCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
-	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"s\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\xbb\x01\n" +
 	"\fMetaSnapshot\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12'\n" +
 	"\x06tables\x18\x02 \x03(\v2\x0f.zeppelin.TableR\x06tables\x12$\n" +
-	"\x05nodes\x18\x03 \x03(\v2\x0e.zeppelin.NodeR\x05nodesB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x05nodes\x18\x03 \x03(\v2\x0e.zeppelin.NodeR\x05nodes\x12$\n" +
+	"\x05moves\x18\x04 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12 \n" +
+	"\fnext_move_id\x18\x05 \x01(\x04R\n" +
+	"nextMoveId\"u\n" +
+	"\x0fAddMovesCommand\x12$\n" +
+	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12%\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\x12\x15\n" +
+	"\x06now_ms\x18\x03 \x01(\x03R\x05nowMs\"\x9c\x01\n" +
+	"\x0fStepMoveCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12'\n" +
+	"\x04from\x18\x02 \x01(\x0e2\x13.zeppelin.MoveStateR\x04from\x12#\n" +
+	"\x02to\x18\x03 \x01(\x0e2\x13.zeppelin.MoveStateR\x02to\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x15\n" +
+	"\x06now_ms\x18\x05 \x01(\x03R\x05nowMs\"Q\n" +
+	"\x12RemoveNodesCommand\x12\x14\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpochB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_metafsm_proto_rawDescOnce sync.Once
@@ -628,7 +907,7 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
 	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
@@ -638,9 +917,14 @@ var file_metafsm_proto_goTypes = []any{
 	(*CreateTableCommand)(nil),  // 5: zeppelin.CreateTableCommand
 	(*DropTableCommand)(nil),    // 6: zeppelin.DropTableCommand
 	(*MetaSnapshot)(nil),        // 7: zeppelin.MetaSnapshot
-	(NodeState)(0),              // 8: zeppelin.NodeState
-	(*Table)(nil),               // 9: zeppelin.Table
-	(*Node)(nil),                // 10: zeppelin.Node
+	(*AddMovesCommand)(nil),     // 8: zeppelin.AddMovesCommand
+	(*StepMoveCommand)(nil),     // 9: zeppelin.StepMoveCommand
+	(*RemoveNodesCommand)(nil),  // 10: zeppelin.RemoveNodesCommand
+	(NodeState)(0),              // 11: zeppelin.NodeState
+	(*Table)(nil),               // 12: zeppelin.Table
+	(*Node)(nil),                // 13: zeppelin.Node
+	(*Move)(nil),                // 14: zeppelin.Move
+	(MoveState)(0),              // 15: zeppelin.MoveState
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -648,16 +932,23 @@ var file_metafsm_proto_depIdxs = []int32{
 	5,  // 2: zeppelin.MetaCommand.create_table:type_name -> zeppelin.CreateTableCommand
 	6,  // 3: zeppelin.MetaCommand.drop_table:type_name -> zeppelin.DropTableCommand
 	1,  // 4: zeppelin.MetaCommand.set_masters:type_name -> zeppelin.SetMastersCommand
-	2,  // 5: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	8,  // 6: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	9,  // 7: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	9,  // 8: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	10, // 9: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	8,  // 5: zeppelin.MetaCommand.add_moves:type_name -> zeppelin.AddMovesCommand
+	9,  // 6: zeppelin.MetaCommand.step_move:type_name -> zeppelin.StepMoveCommand
+	10, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
+	2,  // 8: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
+	11, // 9: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	12, // 10: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	12, // 11: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	13, // 12: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	14, // 13: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	14, // 14: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	15, // 15: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	15, // 16: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -672,6 +963,9 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_CreateTable)(nil),
 		(*MetaCommand_DropTable)(nil),
 		(*MetaCommand_SetMasters)(nil),
+		(*MetaCommand_AddMoves)(nil),
+		(*MetaCommand_StepMove)(nil),
+		(*MetaCommand_RemoveNodes)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -679,7 +973,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

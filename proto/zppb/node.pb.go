@@ -2076,6 +2076,52 @@ func (x *PeerPosition) GetState() string {
 	return ""
 }
 
+// NotifyRequest tells a node that meta has a newer epoch, so it PULLs now
+// rather than at its next PING.
+type NotifyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NotifyRequest) Reset() {
+	*x = NotifyRequest{}
+	mi := &file_node_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NotifyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NotifyRequest) ProtoMessage() {}
+
+func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
+func (*NotifyRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *NotifyRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -2238,7 +2284,9 @@ const file_node_proto_rawDesc = "" +
 	"\x03lsn\x18\x03 \x01(\x04R\x03lsn\x12\x1f\n" +
 	"\vlag_records\x18\x04 \x01(\x04R\n" +
 	"lagRecords\x12\x14\n" +
-	"\x05state\x18\x05 \x01(\tR\x05state*W\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\"%\n" +
+	"\rNotifyRequest\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch*W\n" +
 	"\vInfoSection\x12\x0f\n" +
 	"\vINFO_SERVER\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2259,7 +2307,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_node_proto_goTypes = []any{
 	(InfoSection)(0),          // 0: zeppelin.InfoSection
 	(BatchOp_Kind)(0),         // 1: zeppelin.BatchOp.Kind
@@ -2294,17 +2342,18 @@ var file_node_proto_goTypes = []any{
 	(*ReplicaInfo)(nil),       // 30: zeppelin.ReplicaInfo
 	(*FullSyncProgress)(nil),  // 31: zeppelin.FullSyncProgress
 	(*PeerPosition)(nil),      // 32: zeppelin.PeerPosition
-	(Code)(0),                 // 33: zeppelin.Code
-	(*KeyValue)(nil),          // 34: zeppelin.KeyValue
+	(*NotifyRequest)(nil),     // 33: zeppelin.NotifyRequest
+	(Code)(0),                 // 34: zeppelin.Code
+	(*KeyValue)(nil),          // 35: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
-	33, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	34, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	9,  // 1: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	34, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	35, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	9,  // 3: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	20, // 4: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	1,  // 5: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	34, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	35, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	2,  // 7: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	23, // 8: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
 	0,  // 9: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
@@ -2333,7 +2382,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

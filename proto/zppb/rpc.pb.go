@@ -37,6 +37,7 @@ type Request struct {
 	//	*Request_WriteBatch
 	//	*Request_Scan
 	//	*Request_Info
+	//	*Request_Notify
 	//	*Request_Pull
 	//	*Request_Ping
 	//	*Request_CreateTable
@@ -44,6 +45,14 @@ type Request struct {
 	//	*Request_ListTables
 	//	*Request_ListNodes
 	//	*Request_ListMeta
+	//	*Request_AddSlave
+	//	*Request_RemoveSlave
+	//	*Request_SetMaster
+	//	*Request_Migrate
+	//	*Request_Rebalance
+	//	*Request_CancelMove
+	//	*Request_MoveStatus
+	//	*Request_RemoveNodes
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -198,6 +207,15 @@ func (x *Request) GetInfo() *InfoRequest {
 	return nil
 }
 
+func (x *Request) GetNotify() *NotifyRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Notify); ok {
+			return x.Notify
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPull() *PullRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_Pull); ok {
@@ -256,6 +274,78 @@ func (x *Request) GetListMeta() *ListMetaRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_ListMeta); ok {
 			return x.ListMeta
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetAddSlave() *AddSlaveRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_AddSlave); ok {
+			return x.AddSlave
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRemoveSlave() *RemoveSlaveRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_RemoveSlave); ok {
+			return x.RemoveSlave
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSetMaster() *SetMasterRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_SetMaster); ok {
+			return x.SetMaster
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMigrate() *MigrateRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Migrate); ok {
+			return x.Migrate
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRebalance() *RebalanceRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Rebalance); ok {
+			return x.Rebalance
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetCancelMove() *CancelMoveRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_CancelMove); ok {
+			return x.CancelMove
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMoveStatus() *MoveStatusRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_MoveStatus); ok {
+			return x.MoveStatus
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRemoveNodes() *RemoveNodesRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_RemoveNodes); ok {
+			return x.RemoveNodes
 		}
 	}
 	return nil
@@ -369,6 +459,10 @@ type Request_Info struct {
 	Info *InfoRequest `protobuf:"bytes,11,opt,name=info,proto3,oneof"`
 }
 
+type Request_Notify struct {
+	Notify *NotifyRequest `protobuf:"bytes,12,opt,name=notify,proto3,oneof"`
+}
+
 type Request_Pull struct {
 	// Meta commands (zpmeta).
 	Pull *PullRequest `protobuf:"bytes,30,opt,name=pull,proto3,oneof"`
@@ -396,6 +490,38 @@ type Request_ListNodes struct {
 
 type Request_ListMeta struct {
 	ListMeta *ListMetaRequest `protobuf:"bytes,36,opt,name=list_meta,json=listMeta,proto3,oneof"`
+}
+
+type Request_AddSlave struct {
+	AddSlave *AddSlaveRequest `protobuf:"bytes,37,opt,name=add_slave,json=addSlave,proto3,oneof"`
+}
+
+type Request_RemoveSlave struct {
+	RemoveSlave *RemoveSlaveRequest `protobuf:"bytes,38,opt,name=remove_slave,json=removeSlave,proto3,oneof"`
+}
+
+type Request_SetMaster struct {
+	SetMaster *SetMasterRequest `protobuf:"bytes,39,opt,name=set_master,json=setMaster,proto3,oneof"`
+}
+
+type Request_Migrate struct {
+	Migrate *MigrateRequest `protobuf:"bytes,40,opt,name=migrate,proto3,oneof"`
+}
+
+type Request_Rebalance struct {
+	Rebalance *RebalanceRequest `protobuf:"bytes,41,opt,name=rebalance,proto3,oneof"`
+}
+
+type Request_CancelMove struct {
+	CancelMove *CancelMoveRequest `protobuf:"bytes,42,opt,name=cancel_move,json=cancelMove,proto3,oneof"`
+}
+
+type Request_MoveStatus struct {
+	MoveStatus *MoveStatusRequest `protobuf:"bytes,43,opt,name=move_status,json=moveStatus,proto3,oneof"`
+}
+
+type Request_RemoveNodes struct {
+	RemoveNodes *RemoveNodesRequest `protobuf:"bytes,44,opt,name=remove_nodes,json=removeNodes,proto3,oneof"`
 }
 
 type Request_TrySync struct {
@@ -441,6 +567,8 @@ func (*Request_Scan) isRequest_Cmd() {}
 
 func (*Request_Info) isRequest_Cmd() {}
 
+func (*Request_Notify) isRequest_Cmd() {}
+
 func (*Request_Pull) isRequest_Cmd() {}
 
 func (*Request_Ping) isRequest_Cmd() {}
@@ -454,6 +582,22 @@ func (*Request_ListTables) isRequest_Cmd() {}
 func (*Request_ListNodes) isRequest_Cmd() {}
 
 func (*Request_ListMeta) isRequest_Cmd() {}
+
+func (*Request_AddSlave) isRequest_Cmd() {}
+
+func (*Request_RemoveSlave) isRequest_Cmd() {}
+
+func (*Request_SetMaster) isRequest_Cmd() {}
+
+func (*Request_Migrate) isRequest_Cmd() {}
+
+func (*Request_Rebalance) isRequest_Cmd() {}
+
+func (*Request_CancelMove) isRequest_Cmd() {}
+
+func (*Request_MoveStatus) isRequest_Cmd() {}
+
+func (*Request_RemoveNodes) isRequest_Cmd() {}
 
 func (*Request_TrySync) isRequest_Cmd() {}
 
@@ -493,6 +637,8 @@ type Response struct {
 	//	*Response_ListTables
 	//	*Response_ListNodes
 	//	*Response_ListMeta
+	//	*Response_Moves
+	//	*Response_RemoveNodes
 	//	*Response_TrySync
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
@@ -711,6 +857,24 @@ func (x *Response) GetListMeta() *ListMetaResponse {
 	return nil
 }
 
+func (x *Response) GetMoves() *MovesResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Moves); ok {
+			return x.Moves
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRemoveNodes() *RemoveNodesResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_RemoveNodes); ok {
+			return x.RemoveNodes
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetTrySync() *TrySyncResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_TrySync); ok {
@@ -815,6 +979,14 @@ type Response_ListMeta struct {
 	ListMeta *ListMetaResponse `protobuf:"bytes,36,opt,name=list_meta,json=listMeta,proto3,oneof"`
 }
 
+type Response_Moves struct {
+	Moves *MovesResponse `protobuf:"bytes,37,opt,name=moves,proto3,oneof"`
+}
+
+type Response_RemoveNodes struct {
+	RemoveNodes *RemoveNodesResponse `protobuf:"bytes,44,opt,name=remove_nodes,json=removeNodes,proto3,oneof"`
+}
+
 type Response_TrySync struct {
 	TrySync *TrySyncResponse `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
 }
@@ -863,6 +1035,10 @@ func (*Response_ListNodes) isResponse_Result() {}
 
 func (*Response_ListMeta) isResponse_Result() {}
 
+func (*Response_Moves) isResponse_Result() {}
+
+func (*Response_RemoveNodes) isResponse_Result() {}
+
 func (*Response_TrySync) isResponse_Result() {}
 
 func (*Response_BinlogPull) isResponse_Result() {}
@@ -878,8 +1054,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xac\n" +
-	"\n" +
+	"repl.proto\"\xce\x0e\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -893,7 +1068,8 @@ const file_rpc_proto_rawDesc = "" +
 	"writeBatch\x12+\n" +
 	"\x04scan\x18\n" +
 	" \x01(\v2\x15.zeppelin.ScanRequestH\x00R\x04scan\x12+\n" +
-	"\x04info\x18\v \x01(\v2\x15.zeppelin.InfoRequestH\x00R\x04info\x12+\n" +
+	"\x04info\x18\v \x01(\v2\x15.zeppelin.InfoRequestH\x00R\x04info\x121\n" +
+	"\x06notify\x18\f \x01(\v2\x17.zeppelin.NotifyRequestH\x00R\x06notify\x12+\n" +
 	"\x04pull\x18\x1e \x01(\v2\x15.zeppelin.PullRequestH\x00R\x04pull\x12+\n" +
 	"\x04ping\x18\x1f \x01(\v2\x15.zeppelin.PingRequestH\x00R\x04ping\x12A\n" +
 	"\fcreate_table\x18  \x01(\v2\x1c.zeppelin.CreateTableRequestH\x00R\vcreateTable\x12;\n" +
@@ -903,7 +1079,18 @@ const file_rpc_proto_rawDesc = "" +
 	"listTables\x12;\n" +
 	"\n" +
 	"list_nodes\x18# \x01(\v2\x1a.zeppelin.ListNodesRequestH\x00R\tlistNodes\x128\n" +
-	"\tlist_meta\x18$ \x01(\v2\x19.zeppelin.ListMetaRequestH\x00R\blistMeta\x125\n" +
+	"\tlist_meta\x18$ \x01(\v2\x19.zeppelin.ListMetaRequestH\x00R\blistMeta\x128\n" +
+	"\tadd_slave\x18% \x01(\v2\x19.zeppelin.AddSlaveRequestH\x00R\baddSlave\x12A\n" +
+	"\fremove_slave\x18& \x01(\v2\x1c.zeppelin.RemoveSlaveRequestH\x00R\vremoveSlave\x12;\n" +
+	"\n" +
+	"set_master\x18' \x01(\v2\x1a.zeppelin.SetMasterRequestH\x00R\tsetMaster\x124\n" +
+	"\amigrate\x18( \x01(\v2\x18.zeppelin.MigrateRequestH\x00R\amigrate\x12:\n" +
+	"\trebalance\x18) \x01(\v2\x1a.zeppelin.RebalanceRequestH\x00R\trebalance\x12>\n" +
+	"\vcancel_move\x18* \x01(\v2\x1b.zeppelin.CancelMoveRequestH\x00R\n" +
+	"cancelMove\x12>\n" +
+	"\vmove_status\x18+ \x01(\v2\x1b.zeppelin.MoveStatusRequestH\x00R\n" +
+	"moveStatus\x12A\n" +
+	"\fremove_nodes\x18, \x01(\v2\x1c.zeppelin.RemoveNodesRequestH\x00R\vremoveNodes\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -913,7 +1100,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwardedB\x05\n" +
-	"\x03cmd\"\xbe\t\n" +
+	"\x03cmd\"\xb3\n" +
+	"\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -938,7 +1126,9 @@ const file_rpc_proto_rawDesc = "" +
 	"listTables\x12<\n" +
 	"\n" +
 	"list_nodes\x18# \x01(\v2\x1b.zeppelin.ListNodesResponseH\x00R\tlistNodes\x129\n" +
-	"\tlist_meta\x18$ \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\blistMeta\x126\n" +
+	"\tlist_meta\x18$ \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\blistMeta\x12/\n" +
+	"\x05moves\x18% \x01(\v2\x17.zeppelin.MovesResponseH\x00R\x05moves\x12B\n" +
+	"\fremove_nodes\x18, \x01(\v2\x1d.zeppelin.RemoveNodesResponseH\x00R\vremoveNodes\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
@@ -973,39 +1163,50 @@ var file_rpc_proto_goTypes = []any{
 	(*WriteBatchRequest)(nil),     // 10: zeppelin.WriteBatchRequest
 	(*ScanRequest)(nil),           // 11: zeppelin.ScanRequest
 	(*InfoRequest)(nil),           // 12: zeppelin.InfoRequest
-	(*PullRequest)(nil),           // 13: zeppelin.PullRequest
-	(*PingRequest)(nil),           // 14: zeppelin.PingRequest
-	(*CreateTableRequest)(nil),    // 15: zeppelin.CreateTableRequest
-	(*DropTableRequest)(nil),      // 16: zeppelin.DropTableRequest
-	(*ListTablesRequest)(nil),     // 17: zeppelin.ListTablesRequest
-	(*ListNodesRequest)(nil),      // 18: zeppelin.ListNodesRequest
-	(*ListMetaRequest)(nil),       // 19: zeppelin.ListMetaRequest
-	(*TrySyncRequest)(nil),        // 20: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 21: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 22: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 23: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 24: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 25: zeppelin.Code
-	(*GetResponse)(nil),           // 26: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 27: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 28: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 29: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 30: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 31: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 32: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 33: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 34: zeppelin.InfoResponse
-	(*PullResponse)(nil),          // 35: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 36: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 37: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 38: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 39: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 40: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 41: zeppelin.ListMetaResponse
-	(*TrySyncResponse)(nil),       // 42: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 43: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 44: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 45: zeppelin.FullSyncFetchResponse
+	(*NotifyRequest)(nil),         // 13: zeppelin.NotifyRequest
+	(*PullRequest)(nil),           // 14: zeppelin.PullRequest
+	(*PingRequest)(nil),           // 15: zeppelin.PingRequest
+	(*CreateTableRequest)(nil),    // 16: zeppelin.CreateTableRequest
+	(*DropTableRequest)(nil),      // 17: zeppelin.DropTableRequest
+	(*ListTablesRequest)(nil),     // 18: zeppelin.ListTablesRequest
+	(*ListNodesRequest)(nil),      // 19: zeppelin.ListNodesRequest
+	(*ListMetaRequest)(nil),       // 20: zeppelin.ListMetaRequest
+	(*AddSlaveRequest)(nil),       // 21: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),    // 22: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),      // 23: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),        // 24: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),      // 25: zeppelin.RebalanceRequest
+	(*CancelMoveRequest)(nil),     // 26: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),     // 27: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),    // 28: zeppelin.RemoveNodesRequest
+	(*TrySyncRequest)(nil),        // 29: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 30: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 31: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 32: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 33: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 34: zeppelin.Code
+	(*GetResponse)(nil),           // 35: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 36: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 37: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 38: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 39: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 40: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 41: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 42: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 43: zeppelin.InfoResponse
+	(*PullResponse)(nil),          // 44: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 45: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 46: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 47: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 48: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 49: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 50: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 51: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 52: zeppelin.RemoveNodesResponse
+	(*TrySyncResponse)(nil),       // 53: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 54: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 55: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 56: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	2,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1019,44 +1220,55 @@ var file_rpc_proto_depIdxs = []int32{
 	10, // 8: zeppelin.Request.write_batch:type_name -> zeppelin.WriteBatchRequest
 	11, // 9: zeppelin.Request.scan:type_name -> zeppelin.ScanRequest
 	12, // 10: zeppelin.Request.info:type_name -> zeppelin.InfoRequest
-	13, // 11: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
-	14, // 12: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
-	15, // 13: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
-	16, // 14: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
-	17, // 15: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
-	18, // 16: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
-	19, // 17: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
-	20, // 18: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	21, // 19: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	22, // 20: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	23, // 21: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	24, // 22: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	25, // 23: zeppelin.Response.code:type_name -> zeppelin.Code
-	26, // 24: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	27, // 25: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	28, // 26: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	29, // 27: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	30, // 28: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	31, // 29: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	32, // 30: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	33, // 31: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	34, // 32: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	35, // 33: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	36, // 34: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	37, // 35: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	38, // 36: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	39, // 37: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	40, // 38: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	41, // 39: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	42, // 40: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	43, // 41: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	44, // 42: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	45, // 43: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	44, // [44:44] is the sub-list for method output_type
-	44, // [44:44] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	13, // 11: zeppelin.Request.notify:type_name -> zeppelin.NotifyRequest
+	14, // 12: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
+	15, // 13: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
+	16, // 14: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
+	17, // 15: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
+	18, // 16: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
+	19, // 17: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
+	20, // 18: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
+	21, // 19: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
+	22, // 20: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
+	23, // 21: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
+	24, // 22: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
+	25, // 23: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
+	26, // 24: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
+	27, // 25: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
+	28, // 26: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
+	29, // 27: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	30, // 28: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	31, // 29: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	32, // 30: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	33, // 31: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	34, // 32: zeppelin.Response.code:type_name -> zeppelin.Code
+	35, // 33: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	36, // 34: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	37, // 35: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	38, // 36: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	39, // 37: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	40, // 38: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	41, // 39: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	42, // 40: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	43, // 41: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	44, // 42: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	45, // 43: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	46, // 44: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	47, // 45: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	48, // 46: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	49, // 47: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	50, // 48: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	51, // 49: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	52, // 50: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	53, // 51: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	54, // 52: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	55, // 53: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	56, // 54: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	55, // [55:55] is the sub-list for method output_type
+	55, // [55:55] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1080,6 +1292,7 @@ func file_rpc_proto_init() {
 		(*Request_WriteBatch)(nil),
 		(*Request_Scan)(nil),
 		(*Request_Info)(nil),
+		(*Request_Notify)(nil),
 		(*Request_Pull)(nil),
 		(*Request_Ping)(nil),
 		(*Request_CreateTable)(nil),
@@ -1087,6 +1300,14 @@ func file_rpc_proto_init() {
 		(*Request_ListTables)(nil),
 		(*Request_ListNodes)(nil),
 		(*Request_ListMeta)(nil),
+		(*Request_AddSlave)(nil),
+		(*Request_RemoveSlave)(nil),
+		(*Request_SetMaster)(nil),
+		(*Request_Migrate)(nil),
+		(*Request_Rebalance)(nil),
+		(*Request_CancelMove)(nil),
+		(*Request_MoveStatus)(nil),
+		(*Request_RemoveNodes)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),
@@ -1110,6 +1331,8 @@ func file_rpc_proto_init() {
 		(*Response_ListTables)(nil),
 		(*Response_ListNodes)(nil),
 		(*Response_ListMeta)(nil),
+		(*Response_Moves)(nil),
+		(*Response_RemoveNodes)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),

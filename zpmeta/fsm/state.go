@@ -29,13 +29,15 @@ type Result struct {
 // methods here are deterministic functions of the state and the command,
 // which is what keeps the members identical.
 type state struct {
-	epoch  uint64
-	tables map[string]*zppb.Table
-	nodes  map[string]*zppb.Node
+	epoch      uint64
+	tables     map[string]*zppb.Table
+	nodes      map[string]*zppb.Node
+	moves      map[uint64]*zppb.Move
+	nextMoveID uint64
 }
 
 func newState() *state {
-	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node)}
+	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node), moves: make(map[uint64]*zppb.Move)}
 }
 
 // apply validates cmd against the state and applies it. It mutates nothing
@@ -57,6 +59,14 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 		changed = err == nil
 	case *zppb.MetaCommand_SetMasters:
 		err = s.setMasters(c.SetMasters)
+		changed = err == nil
+	case *zppb.MetaCommand_AddMoves:
+		// Queueing moves changes no topology: no epoch bump.
+		err = s.addMoves(c.AddMoves)
+	case *zppb.MetaCommand_StepMove:
+		changed, err = s.stepMove(c.StepMove)
+	case *zppb.MetaCommand_RemoveNodes:
+		err = s.removeNodes(c.RemoveNodes)
 		changed = err == nil
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "unknown meta command %T", c)
@@ -163,6 +173,9 @@ func (s *state) setMasters(c *zppb.SetMastersCommand) error {
 			t.p.Slaves[t.slave] = old
 		}
 		t.p.Term++
+		// A failover ends any SLOWDOWN/STUCK of a move in progress; the
+		// move notices the new term and fails.
+		t.p.State = zppb.PartitionState_ACTIVE
 	}
 	return nil
 }
@@ -238,6 +251,7 @@ func (s *state) dropTable(c *zppb.DropTableCommand) error {
 		return err
 	}
 	delete(s.tables, c.GetName())
+	s.cancelTableMoves(c.GetName(), 0)
 	return nil
 }
 
@@ -264,7 +278,7 @@ func (s *state) sortedNodes() []*zppb.Node {
 // snapshot returns the whole state as a message, sharing the state's
 // messages: marshal it before the state changes.
 func (s *state) snapshot() *zppb.MetaSnapshot {
-	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes()}
+	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes(), Moves: s.sortedMoves(), NextMoveId: s.nextMoveID}
 }
 
 // stateFromSnapshot rebuilds a state, rejecting a snapshot that could not
@@ -284,5 +298,12 @@ func stateFromSnapshot(snap *zppb.MetaSnapshot) (*state, error) {
 		}
 		s.tables[t.Name] = t
 	}
+	for _, m := range snap.GetMoves() {
+		if m.GetId() == 0 || s.moves[m.GetId()] != nil || m.GetId() > snap.GetNextMoveId() {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "snapshot has a bad or duplicate move %d", m.GetId())
+		}
+		s.moves[m.Id] = m
+	}
+	s.nextMoveID = snap.GetNextMoveId()
 	return s, nil
 }

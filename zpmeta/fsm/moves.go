@@ -1,0 +1,361 @@
+package fsm
+
+import (
+	"cmp"
+	"slices"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// keepFinished is how many finished moves the state remembers, for
+// MIGRATESTATUS; older ones are forgotten.
+const keepFinished = 256
+
+// Terminal reports whether a move in state st is over.
+func Terminal(st zppb.MoveState) bool {
+	return st == zppb.MoveState_MOVE_DONE || st == zppb.MoveState_MOVE_FAILED || st == zppb.MoveState_MOVE_CANCELLED
+}
+
+type partKey struct {
+	table string
+	id    uint32
+}
+
+// busyPartitions are the partitions with a move in progress: one at a time
+// per partition keeps the state machine simple and the layout predictable.
+func (s *state) busyPartitions() map[partKey]uint64 {
+	busy := make(map[partKey]uint64)
+	for _, m := range s.moves {
+		if !Terminal(m.State) {
+			busy[partKey{m.Table, m.Partition}] = m.Id
+		}
+	}
+	return busy
+}
+
+func (s *state) partition(table string, id uint32) (*zppb.Partition, error) {
+	t := s.tables[table]
+	if t == nil {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", table)
+	}
+	if id >= uint32(len(t.Partitions)) {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "table %q has no partition %d", table, id)
+	}
+	return t.Partitions[id], nil
+}
+
+func (s *state) upNode(addr string) error {
+	n := s.nodes[addr]
+	switch {
+	case n == nil:
+		return status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", addr)
+	case n.State != zppb.NodeState_UP:
+		return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is %v", addr, n.State)
+	}
+	return nil
+}
+
+func replicasOf(p *zppb.Partition) []string {
+	return append([]string{p.Master}, p.Slaves...)
+}
+
+// checkMove checks a new move against the state and the partitions already
+// busy (which it adds to).
+func (s *state) checkMove(m *zppb.Move, busy map[partKey]uint64) error {
+	p, err := s.partition(m.GetTable(), m.GetPartition())
+	if err != nil {
+		return err
+	}
+	k := partKey{m.Table, m.Partition}
+	if id, ok := busy[k]; ok {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "partition %s/%d has move %d in progress", m.Table, m.Partition, id)
+	}
+	replicas := replicasOf(p)
+	switch m.GetKind() {
+	case zppb.MoveKind_MIGRATE:
+		if !slices.Contains(replicas, m.From) {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "%q holds no replica of %s/%d", m.From, m.Table, m.Partition)
+		}
+		if slices.Contains(replicas, m.To) {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "%q already holds a replica of %s/%d", m.To, m.Table, m.Partition)
+		}
+		if err := s.upNode(m.To); err != nil {
+			return err
+		}
+	case zppb.MoveKind_SETMASTER:
+		if !slices.Contains(p.Slaves, m.To) {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is not a slave of %s/%d", m.To, m.Table, m.Partition)
+		}
+		if err := s.upNode(m.To); err != nil {
+			return err
+		}
+		m.From = p.Master
+	case zppb.MoveKind_ADDSLAVE:
+		if slices.Contains(replicas, m.To) {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "%q already holds a replica of %s/%d", m.To, m.Table, m.Partition)
+		}
+		if err := s.upNode(m.To); err != nil {
+			return err
+		}
+	case zppb.MoveKind_REMOVESLAVE:
+		if !slices.Contains(p.Slaves, m.From) {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is not a slave of %s/%d", m.From, m.Table, m.Partition)
+		}
+	default:
+		return status.New(zppb.Code_INVALID_ARGUMENT, "unknown move kind %v", m.GetKind())
+	}
+	busy[k] = 0
+	return nil
+}
+
+// checkMoves checks moves as one batch.
+func (s *state) checkMoves(moves []*zppb.Move, expectedEpoch uint64) error {
+	if len(moves) == 0 {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "no moves")
+	}
+	if err := checkEpoch(expectedEpoch, s.epoch); err != nil {
+		return err
+	}
+	busy := s.busyPartitions()
+	for _, m := range moves {
+		if err := s.checkMove(m, busy); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *state) addMoves(c *zppb.AddMovesCommand) error {
+	moves := cloneAll(c.GetMoves())
+	if err := s.checkMoves(moves, c.GetExpectedEpoch()); err != nil {
+		return err
+	}
+	for _, m := range moves {
+		s.nextMoveID++
+		m.Id = s.nextMoveID
+		m.State = zppb.MoveState_MOVE_PENDING
+		m.Error = ""
+		m.CreatedMs, m.UpdatedMs = c.GetNowMs(), c.GetNowMs()
+		s.moves[m.Id] = m
+	}
+	return nil
+}
+
+// stepMove advances a move one step of its state machine and makes the
+// topology change of that step; changed reports a topology change (an epoch
+// bump). Steps that do not fit the move's kind or the partition's state are
+// rejected, which is what makes a stale or repeated step harmless.
+func (s *state) stepMove(c *zppb.StepMoveCommand) (changed bool, err error) {
+	m := s.moves[c.GetId()]
+	if m == nil {
+		return false, status.New(zppb.Code_INVALID_ARGUMENT, "no move %d", c.GetId())
+	}
+	if m.State != c.GetFrom() {
+		return false, status.New(zppb.Code_STALE_EPOCH, "move %d is %v, not %v", m.Id, m.State, c.GetFrom())
+	}
+	p, err := s.partition(m.Table, m.Partition)
+	if err != nil {
+		return false, err
+	}
+	bad := func() (bool, error) {
+		return false, status.New(zppb.Code_INVALID_ARGUMENT, "move %d (%v) cannot go from %v to %v", m.Id, m.Kind, c.GetFrom(), c.GetTo())
+	}
+	from, to := c.GetFrom(), c.GetTo()
+	switch {
+	case to == zppb.MoveState_MOVE_FAILED || to == zppb.MoveState_MOVE_CANCELLED:
+		if Terminal(from) || from == zppb.MoveState_MOVE_REMOVING {
+			// Past the handover the move can only finish.
+			return bad()
+		}
+		changed = s.rollback(m, p)
+	case from == zppb.MoveState_MOVE_PENDING && to == zppb.MoveState_MOVE_CATCHING_UP:
+		switch m.Kind {
+		case zppb.MoveKind_MIGRATE, zppb.MoveKind_ADDSLAVE:
+			if slices.Contains(replicasOf(p), m.To) || s.nodes[m.To] == nil {
+				return bad()
+			}
+			p.Slaves = append(p.Slaves, m.To)
+			changed = true
+		case zppb.MoveKind_SETMASTER:
+			if !slices.Contains(p.Slaves, m.To) {
+				return bad()
+			}
+		default:
+			return bad()
+		}
+	case from == zppb.MoveState_MOVE_CATCHING_UP && to == zppb.MoveState_MOVE_SLOWDOWN:
+		if p.Master != m.From || !slices.Contains(p.Slaves, m.To) || p.State != zppb.PartitionState_ACTIVE {
+			return bad()
+		}
+		p.State = zppb.PartitionState_SLOWDOWN
+		m.Term = p.Term
+		changed = true
+	case from == zppb.MoveState_MOVE_SLOWDOWN && to == zppb.MoveState_MOVE_STUCK:
+		if p.State != zppb.PartitionState_SLOWDOWN || p.Term != m.Term {
+			return bad()
+		}
+		p.State = zppb.PartitionState_STUCK
+		changed = true
+	case from == zppb.MoveState_MOVE_STUCK && (to == zppb.MoveState_MOVE_REMOVING && m.Kind == zppb.MoveKind_MIGRATE ||
+		to == zppb.MoveState_MOVE_DONE && m.Kind == zppb.MoveKind_SETMASTER):
+		i := slices.Index(p.Slaves, m.To)
+		if p.State != zppb.PartitionState_STUCK || p.Term != m.Term || p.Master != m.From || i < 0 {
+			return bad()
+		}
+		// Handover: the target masters, the old master is a slave in its
+		// place (until REMOVING drops it, for a migration).
+		p.Master, p.Slaves[i] = m.To, p.Master
+		p.Term++
+		p.State = zppb.PartitionState_ACTIVE
+		changed = true
+	case from == zppb.MoveState_MOVE_CATCHING_UP && to == zppb.MoveState_MOVE_REMOVING && m.Kind == zppb.MoveKind_MIGRATE:
+		// The source is a slave: nothing to hand over.
+		if !slices.Contains(p.Slaves, m.From) || !slices.Contains(p.Slaves, m.To) {
+			return bad()
+		}
+	case from == zppb.MoveState_MOVE_CATCHING_UP && to == zppb.MoveState_MOVE_DONE && m.Kind == zppb.MoveKind_ADDSLAVE:
+	case from == zppb.MoveState_MOVE_REMOVING && to == zppb.MoveState_MOVE_DONE && m.Kind == zppb.MoveKind_MIGRATE,
+		from == zppb.MoveState_MOVE_PENDING && to == zppb.MoveState_MOVE_DONE && m.Kind == zppb.MoveKind_REMOVESLAVE:
+		i := slices.Index(p.Slaves, m.From)
+		if i < 0 {
+			return bad()
+		}
+		p.Slaves = slices.Delete(p.Slaves, i, i+1)
+		changed = true
+	default:
+		return bad()
+	}
+	m.State, m.Error, m.UpdatedMs = to, c.GetError(), c.GetNowMs()
+	s.pruneMoves()
+	return changed, nil
+}
+
+// rollback undoes what a move not yet past its handover did: the partition
+// is ACTIVE again and a target added as a slave goes away (unless a
+// failover made it the master meanwhile).
+func (s *state) rollback(m *zppb.Move, p *zppb.Partition) (changed bool) {
+	if p.State != zppb.PartitionState_ACTIVE && (m.State == zppb.MoveState_MOVE_SLOWDOWN || m.State == zppb.MoveState_MOVE_STUCK) {
+		p.State = zppb.PartitionState_ACTIVE
+		changed = true
+	}
+	added := m.Kind == zppb.MoveKind_MIGRATE || m.Kind == zppb.MoveKind_ADDSLAVE
+	if added && m.State != zppb.MoveState_MOVE_PENDING {
+		if i := slices.Index(p.Slaves, m.To); i >= 0 {
+			p.Slaves = slices.Delete(p.Slaves, i, i+1)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// pruneMoves forgets the oldest finished moves beyond keepFinished.
+func (s *state) pruneMoves() {
+	var done []uint64
+	for id, m := range s.moves {
+		if Terminal(m.State) {
+			done = append(done, id)
+		}
+	}
+	if len(done) <= keepFinished {
+		return
+	}
+	slices.Sort(done)
+	for _, id := range done[:len(done)-keepFinished] {
+		delete(s.moves, id)
+	}
+}
+
+// cancelTableMoves ends the moves of a dropped table.
+func (s *state) cancelTableMoves(table string, nowMs int64) {
+	for _, m := range s.moves {
+		if m.Table == table && !Terminal(m.State) {
+			m.State, m.Error, m.UpdatedMs = zppb.MoveState_MOVE_CANCELLED, "table dropped", nowMs
+		}
+	}
+}
+
+func (s *state) removeNodes(c *zppb.RemoveNodesCommand) error {
+	if len(c.GetNodes()) == 0 {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "no nodes to remove")
+	}
+	if err := checkEpoch(c.GetExpectedEpoch(), s.epoch); err != nil {
+		return err
+	}
+	for _, addr := range c.GetNodes() {
+		n := s.nodes[addr]
+		if n == nil {
+			return status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", addr)
+		}
+		if n.State != zppb.NodeState_DOWN {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is %v; only DOWN nodes can be removed", addr, n.State)
+		}
+		for _, t := range s.tables {
+			for _, p := range t.Partitions {
+				if slices.Contains(replicasOf(p), addr) {
+					return status.New(zppb.Code_INVALID_ARGUMENT, "node %q still holds a replica of %s/%d; move it first", addr, t.Name, p.Id)
+				}
+			}
+		}
+		for _, m := range s.moves {
+			if !Terminal(m.State) && (m.From == addr || m.To == addr) {
+				return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is part of move %d", addr, m.Id)
+			}
+		}
+	}
+	for _, addr := range c.GetNodes() {
+		delete(s.nodes, addr)
+	}
+	return nil
+}
+
+// sortedMoves returns the moves by id, not copied.
+func (s *state) sortedMoves() []*zppb.Move {
+	out := make([]*zppb.Move, 0, len(s.moves))
+	for _, m := range s.moves {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *zppb.Move) int { return cmp.Compare(a.Id, b.Id) })
+	return out
+}
+
+// Moves returns copies of the moves by id: the active ones, and with all
+// the remembered finished ones too.
+func (f *FSM) Moves(all bool) []*zppb.Move {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*zppb.Move
+	for _, m := range f.st.sortedMoves() {
+		if all || !Terminal(m.State) {
+			out = append(out, proto.Clone(m).(*zppb.Move))
+		}
+	}
+	return out
+}
+
+// CheckMoves checks a batch of new moves against the state (filling in a
+// SETMASTER's From), so the leader can refuse a bad request before
+// proposing it.
+func (f *FSM) CheckMoves(moves []*zppb.Move, expectedEpoch uint64) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.st.checkMoves(moves, expectedEpoch)
+}
+
+// AddMoves returns the command that queues moves.
+func AddMoves(moves []*zppb.Move, expectedEpoch uint64, nowMs int64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_AddMoves{AddMoves: &zppb.AddMovesCommand{Moves: moves, ExpectedEpoch: expectedEpoch, NowMs: nowMs}}}
+}
+
+// StepMove returns the command that advances move id from one state to the
+// next.
+func StepMove(id uint64, from, to zppb.MoveState, errMsg string, nowMs int64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_StepMove{StepMove: &zppb.StepMoveCommand{Id: id, From: from, To: to, Error: errMsg, NowMs: nowMs}}}
+}
+
+// RemoveNodes returns the command that forgets DOWN, empty nodes.
+func RemoveNodes(nodes []string, expectedEpoch uint64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RemoveNodes{RemoveNodes: &zppb.RemoveNodesCommand{Nodes: nodes, ExpectedEpoch: expectedEpoch}}}
+}
