@@ -36,6 +36,10 @@ func run(args []string) error {
 	bootstrap := fs.Bool("bootstrap", true, "bootstrap the group with --peers when there is no Raft state yet")
 	downTimeout := fs.Duration("down-timeout", server.DefaultDownTimeout, "a node that has not pinged for this long is marked DOWN")
 	lease := fs.Duration("lease", server.DefaultLease, "how long a master may serve writes after its last successful ping; must be < --down-timeout")
+	maxMoves := fs.Int("max-moves-per-node", 2, "topology moves that may involve one node at a time")
+	stuckTimeout := fs.Duration("stuck-timeout", 3*time.Second, "a move whose partition stays STUCK longer is aborted and rolled back")
+	slowdownLag := fs.Uint64("slowdown-lag", 10000, "a move's target this many records behind or less gets the partition SLOWDOWN")
+	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -62,6 +66,11 @@ func run(args []string) error {
 		NoBootstrap: !*bootstrap,
 		DownTimeout: *downTimeout,
 		Logger:      logger,
+
+		MaxMovesPerNode: *maxMoves,
+		StuckTimeout:    *stuckTimeout,
+		SlowdownLag:     *slowdownLag,
+		StuckLag:        *stuckLag,
 	}
 	if *peers != "" {
 		for _, p := range strings.Split(*peers, ",") {

@@ -706,12 +706,14 @@ func (x *AddMovesCommand) GetNowMs() int64 {
 // command whose `from` is not the move's state is rejected, so a step is
 // never applied twice.
 type StepMoveCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	From          MoveState              `protobuf:"varint,2,opt,name=from,proto3,enum=zeppelin.MoveState" json:"from,omitempty"`
-	To            MoveState              `protobuf:"varint,3,opt,name=to,proto3,enum=zeppelin.MoveState" json:"to,omitempty"`
-	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
-	NowMs         int64                  `protobuf:"varint,5,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	From  MoveState              `protobuf:"varint,2,opt,name=from,proto3,enum=zeppelin.MoveState" json:"from,omitempty"`
+	To    MoveState              `protobuf:"varint,3,opt,name=to,proto3,enum=zeppelin.MoveState" json:"to,omitempty"`
+	Error string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	NowMs int64                  `protobuf:"varint,5,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	// With the handover: how long the partition was STUCK.
+	StuckMs       int64 `protobuf:"varint,6,opt,name=stuck_ms,json=stuckMs,proto3" json:"stuck_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -777,6 +779,13 @@ func (x *StepMoveCommand) GetError() string {
 func (x *StepMoveCommand) GetNowMs() int64 {
 	if x != nil {
 		return x.NowMs
+	}
+	return 0
+}
+
+func (x *StepMoveCommand) GetStuckMs() int64 {
+	if x != nil {
+		return x.StuckMs
 	}
 	return 0
 }
@@ -884,13 +893,14 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x0fAddMovesCommand\x12$\n" +
 	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\x12\x15\n" +
-	"\x06now_ms\x18\x03 \x01(\x03R\x05nowMs\"\x9c\x01\n" +
+	"\x06now_ms\x18\x03 \x01(\x03R\x05nowMs\"\xb7\x01\n" +
 	"\x0fStepMoveCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12'\n" +
 	"\x04from\x18\x02 \x01(\x0e2\x13.zeppelin.MoveStateR\x04from\x12#\n" +
 	"\x02to\x18\x03 \x01(\x0e2\x13.zeppelin.MoveStateR\x02to\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x15\n" +
-	"\x06now_ms\x18\x05 \x01(\x03R\x05nowMs\"Q\n" +
+	"\x06now_ms\x18\x05 \x01(\x03R\x05nowMs\x12\x19\n" +
+	"\bstuck_ms\x18\x06 \x01(\x03R\astuckMs\"Q\n" +
 	"\x12RemoveNodesCommand\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpochB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"

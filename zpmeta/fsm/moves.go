@@ -128,10 +128,10 @@ func (s *state) checkMoves(moves []*zppb.Move, expectedEpoch uint64) error {
 	return nil
 }
 
-func (s *state) addMoves(c *zppb.AddMovesCommand) error {
+func (s *state) addMoves(c *zppb.AddMovesCommand) ([]*zppb.Move, error) {
 	moves := cloneAll(c.GetMoves())
 	if err := s.checkMoves(moves, c.GetExpectedEpoch()); err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range moves {
 		s.nextMoveID++
@@ -141,7 +141,7 @@ func (s *state) addMoves(c *zppb.AddMovesCommand) error {
 		m.CreatedMs, m.UpdatedMs = c.GetNowMs(), c.GetNowMs()
 		s.moves[m.Id] = m
 	}
-	return nil
+	return cloneAll(moves), nil
 }
 
 // stepMove advances a move one step of its state machine and makes the
@@ -229,6 +229,9 @@ func (s *state) stepMove(c *zppb.StepMoveCommand) (changed bool, err error) {
 		return bad()
 	}
 	m.State, m.Error, m.UpdatedMs = to, c.GetError(), c.GetNowMs()
+	if c.GetStuckMs() > 0 {
+		m.StuckMs = c.GetStuckMs()
+	}
 	s.pruneMoves()
 	return changed, nil
 }
@@ -353,6 +356,14 @@ func AddMoves(moves []*zppb.Move, expectedEpoch uint64, nowMs int64) *zppb.MetaC
 // next.
 func StepMove(id uint64, from, to zppb.MoveState, errMsg string, nowMs int64) *zppb.MetaCommand {
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_StepMove{StepMove: &zppb.StepMoveCommand{Id: id, From: from, To: to, Error: errMsg, NowMs: nowMs}}}
+}
+
+// Handover returns the step from STUCK past the handover, recording how
+// long the partition was STUCK.
+func Handover(id uint64, to zppb.MoveState, nowMs, stuckMs int64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_StepMove{StepMove: &zppb.StepMoveCommand{
+		Id: id, From: zppb.MoveState_MOVE_STUCK, To: to, NowMs: nowMs, StuckMs: stuckMs,
+	}}}
 }
 
 // RemoveNodes returns the command that forgets DOWN, empty nodes.

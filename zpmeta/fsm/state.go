@@ -21,6 +21,8 @@ type Result struct {
 	Changed bool
 	// Table is the table as created, for CreateTable.
 	Table *zppb.Table
+	// Moves are the moves queued, with their ids, for AddMoves.
+	Moves []*zppb.Move
 	// Err is why the command was rejected; the state is then unchanged.
 	Err error
 }
@@ -46,6 +48,7 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	var err error
 	var changed bool
 	var table *zppb.Table
+	var moves []*zppb.Move
 	switch c := cmd.GetCmd().(type) {
 	case *zppb.MetaCommand_RegisterNode:
 		changed, err = s.registerNode(c.RegisterNode)
@@ -62,7 +65,7 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 		changed = err == nil
 	case *zppb.MetaCommand_AddMoves:
 		// Queueing moves changes no topology: no epoch bump.
-		err = s.addMoves(c.AddMoves)
+		moves, err = s.addMoves(c.AddMoves)
 	case *zppb.MetaCommand_StepMove:
 		changed, err = s.stepMove(c.StepMove)
 	case *zppb.MetaCommand_RemoveNodes:
@@ -82,7 +85,7 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 			table = proto.Clone(table).(*zppb.Table)
 		}
 	}
-	return Result{Epoch: s.epoch, Changed: changed, Table: table}
+	return Result{Epoch: s.epoch, Changed: changed, Table: table, Moves: moves}
 }
 
 // nodeChange returns the RegisterNode command a PING with these attributes

@@ -67,6 +67,17 @@ type Config struct {
 	TrailingLogs       uint64
 	SnapshotRetain     int
 
+	// Moves: at most MaxMovesPerNode moves at a time involve one node
+	// (default 2). A move's target that is SlowdownLag records behind or
+	// less (default 10000) gets the partition SLOWDOWN, StuckLag or less
+	// (default 200) STUCK; STUCK longer than StuckTimeout (default 3s), or
+	// SLOWDOWN longer than SlowdownTimeout (default 1m), aborts the move.
+	MaxMovesPerNode int
+	SlowdownLag     uint64
+	StuckLag        uint64
+	StuckTimeout    time.Duration
+	SlowdownTimeout time.Duration
+
 	// MaxFrameSize bounds protocol frames; default rpc.DefaultMaxFrameSize.
 	MaxFrameSize int
 	// Listener, when set, is served instead of listening on Addr; the
@@ -129,6 +140,21 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxMovesPerNode <= 0 {
+		cfg.MaxMovesPerNode = 2
+	}
+	if cfg.SlowdownLag == 0 {
+		cfg.SlowdownLag = 10000
+	}
+	if cfg.StuckLag == 0 {
+		cfg.StuckLag = 200
+	}
+	if cfg.StuckTimeout <= 0 {
+		cfg.StuckTimeout = 3 * time.Second
+	}
+	if cfg.SlowdownTimeout <= 0 {
+		cfg.SlowdownTimeout = time.Minute
 	}
 
 	if cfg.HeartbeatTimeout <= 0 {

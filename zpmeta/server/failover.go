@@ -39,10 +39,19 @@ func (s *Server) failover(ctx context.Context) {
 		}
 		return
 	}
+	nodes := make(map[string]bool)
 	for _, c := range changes {
 		s.logger.Warn("failover", "table", c.Table, "partition", c.Partition, "new_master", c.NewMaster,
 			"term", c.ExpectedTerm+1, "epoch", res.Epoch)
+		nodes[c.NewMaster] = true
+		if topo, err := s.fsm.Topology(c.Table); err == nil {
+			for _, a := range topo.Tables[0].Partitions[c.Partition].Slaves {
+				nodes[a] = true
+			}
+		}
 	}
+	// The new masters and their slaves learn now, not at their next PING.
+	s.notify(nodes, res.Epoch)
 }
 
 // failoverDue is the cheap check before taking the proposal lock: is some

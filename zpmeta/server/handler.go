@@ -44,6 +44,24 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.createTable(ctx, c.CreateTable) })
 	case *zppb.Request_DropTable:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.dropTable(ctx, c.DropTable) })
+	case *zppb.Request_AddSlave:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.addSlave(ctx, c.AddSlave) })
+	case *zppb.Request_RemoveSlave:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.removeSlave(ctx, c.RemoveSlave) })
+	case *zppb.Request_SetMaster:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.setMaster(ctx, c.SetMaster) })
+	case *zppb.Request_Migrate:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.migrate(ctx, c.Migrate) })
+	case *zppb.Request_Rebalance:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.rebalance(ctx, c.Rebalance) })
+	case *zppb.Request_CancelMove:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.cancelMove(ctx, c.CancelMove) })
+	case *zppb.Request_MoveStatus:
+		// Progress comes from the nodes; any member can ask them, but
+		// the leader's view of the moves is the current one.
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.moveStatus(ctx, c.MoveStatus) })
+	case *zppb.Request_RemoveNodes:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.removeNodes(ctx, c.RemoveNodes) })
 	case nil:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "request without a command")
 	default:

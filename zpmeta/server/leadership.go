@@ -75,6 +75,13 @@ func (s *Server) lead(ctx context.Context) {
 	}()
 	s.logger.Info("meta leader", "term", s.raft.CurrentTerm(), "epoch", s.fsm.Epoch())
 
+	moves := make(chan struct{})
+	go func() {
+		defer close(moves)
+		s.moveLoop(ctx)
+	}()
+	defer func() { <-moves }()
+
 	tick := time.NewTicker(min(max(s.cfg.DownTimeout/10, 10*time.Millisecond), 500*time.Millisecond))
 	defer tick.Stop()
 	for {

@@ -55,6 +55,11 @@ type Server struct {
 	// their slaves' positions; pings then trigger the failover at once.
 	failoverWaiting atomic.Bool
 
+	// stuckEpochs remembers, per move, the epoch at which this leader first
+	// saw it STUCK (see stuckEpoch).
+	stuckMu     sync.Mutex
+	stuckEpochs map[uint64]uint64
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background goroutines
@@ -76,13 +81,14 @@ func New(cfg Config) (*Server, error) {
 	logger := cfg.Logger.With("meta", cfg.Addr)
 	cfg.Logger = logger
 	s := &Server{
-		cfg:       cfg,
-		logger:    logger,
-		fsm:       fsm.New(logger.With("component", "fsm")),
-		live:      newLiveness(),
-		pool:      rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize}),
-		leaderCh:  make(chan bool, 16),
-		proposing: make(chan struct{}, 1),
+		cfg:         cfg,
+		logger:      logger,
+		fsm:         fsm.New(logger.With("component", "fsm")),
+		live:        newLiveness(),
+		pool:        rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize}),
+		leaderCh:    make(chan bool, 16),
+		proposing:   make(chan struct{}, 1),
+		stuckEpochs: make(map[uint64]uint64),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.rpcSrv, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger})

@@ -32,7 +32,7 @@ func (s *Server) set(ctx context.Context, req *zppb.SetRequest) error {
 	if err := cmp.Or(checkKey(req.Key), s.checkValue(req.Value), checkTTL(req.TtlMs)); err != nil {
 		return err
 	}
-	r, err := s.route(req.Table, req.Key)
+	r, err := s.routeWrite(ctx, req.Table, req.Key)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (s *Server) del(ctx context.Context, req *zppb.DelRequest) (*zppb.Response,
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
-	r, err := s.route(req.Table, req.Key)
+	r, err := s.routeWrite(ctx, req.Table, req.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func (s *Server) incrBy(ctx context.Context, req *zppb.IncrByRequest) (*zppb.Res
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
-	r, err := s.route(req.Table, req.Key)
+	r, err := s.routeWrite(ctx, req.Table, req.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +220,7 @@ func (s *Server) mset(ctx context.Context, req *zppb.MSetRequest) (*zppb.Respons
 	groups := make(map[*replica.Replica]*group)
 	var order []*group
 	for i, kv := range req.Kvs {
-		r, err := s.route(req.Table, kv.Key)
+		r, err := s.routeWrite(ctx, req.Table, kv.Key)
 		if err != nil {
 			results[i] = keyResult(err)
 			continue
@@ -268,7 +268,7 @@ func (s *Server) writeBatch(ctx context.Context, req *zppb.WriteBatchRequest) er
 			return status.New(zppb.Code_CROSS_SLOT, "keys %q and %q are in different slots; use a shared {hashtag}", req.Ops[0].Key, op.Key)
 		}
 	}
-	r, err := s.route(req.Table, req.Ops[0].Key)
+	r, err := s.routeWrite(ctx, req.Table, req.Ops[0].Key)
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,9 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 		resp, err = s.scan(c.Scan)
 	case *zppb.Request_Info:
 		resp, err = s.info(c.Info)
+	case *zppb.Request_Notify:
+		s.notified(c.Notify.Epoch)
+		resp = &zppb.Response{}
 	case *zppb.Request_TrySync:
 		resp, err = s.trySync(c.TrySync)
 	case *zppb.Request_BinlogPull:
@@ -98,8 +101,11 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	if ok, until := s.lease.valid(time.Now()); !ok {
 		return nil, status.New(zppb.Code_WAIT, "master lease of %s ran out at %s: no meta contact", s.cfg.Addr, until.Format(time.RFC3339Nano))
 	}
-	if p.State != zppb.PartitionState_ACTIVE {
-		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is %s", tb.Name, p.Id, p.State)
+	if p.State == zppb.PartitionState_STUCK {
+		// A move is handing the partition over: nothing is served until
+		// the new master takes it, so no read sees a value the old master
+		// has and the new one might not.
+		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is STUCK for a move", tb.Name, p.Id)
 	}
 	r := s.replicas.get(table, p.Id)
 	if r == nil {
@@ -107,6 +113,29 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	}
 	if role, _ := r.Role(); role != replica.Master {
 		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is becoming master", tb.Name, p.Id)
+	}
+	return r, nil
+}
+
+// slowdownDelay is what each write to a SLOWDOWN partition waits, so that a
+// move's target closes in on the master. Writes still succeed: clients see
+// latency, not errors.
+const slowdownDelay = 2 * time.Millisecond
+
+// routeWrite is route for a write, which a SLOWDOWN partition delays.
+func (s *Server) routeWrite(ctx context.Context, table string, key []byte) (*replica.Replica, error) {
+	r, err := s.route(table, key)
+	if err != nil {
+		return nil, err
+	}
+	if _, p, ok := s.topo.Load().partition(table, key); ok && p.State == zppb.PartitionState_SLOWDOWN {
+		t := time.NewTimer(slowdownDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, status.New(zppb.Code_TIMEOUT, "deadline passed while the partition is SLOWDOWN")
+		}
 	}
 	return r, nil
 }

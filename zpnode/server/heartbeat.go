@@ -24,6 +24,7 @@ func (s *Server) heartbeatLoop() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		case <-s.wake:
 		}
 	}
 }
@@ -58,6 +59,18 @@ func (s *Server) heartbeat(next int) int {
 	}
 	s.lease.unreachable(refused == n)
 	return next
+}
+
+// notified is a meta leader's NOTIFY: a newer epoch is out, so heartbeat
+// (and PULL) now instead of at the next tick.
+func (s *Server) notified(epoch uint64) {
+	if epoch <= s.topo.Load().epoch {
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (s *Server) ping(meta string) (*zppb.PingResponse, error) {

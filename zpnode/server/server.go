@@ -35,6 +35,7 @@ type Server struct {
 
 	lastPingMs atomic.Int64
 	lease      masterLease
+	wake       chan struct{} // NOTIFY: heartbeat now
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -55,6 +56,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, start: time.Now(), stats: newStatsRegistry()}
 	s.lease.logger = cfg.Logger
+	s.wake = make(chan struct{}, 1)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo.Store(emptyTopology)
 	return s, nil

@@ -1,0 +1,97 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Topology changes. Each queues moves on the meta leader, which runs them in
+// the background (see docs/topology.md); they return the moves as queued,
+// with their ids, which MoveStatus follows. expectedEpoch, when non-zero,
+// makes a call fail with status.ErrStaleEpoch unless it is current.
+
+// AddSlave adds node as a slave of (table, partition).
+func (c *Client) AddSlave(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]*zppb.Move, error) {
+	return c.moves(ctx, "add slave", &zppb.Request{Cmd: &zppb.Request_AddSlave{AddSlave: &zppb.AddSlaveRequest{
+		Table: table, Partition: partition, Node: node, ExpectedEpoch: expectedEpoch,
+	}}})
+}
+
+// RemoveSlave removes the slave on node from (table, partition).
+func (c *Client) RemoveSlave(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]*zppb.Move, error) {
+	return c.moves(ctx, "remove slave", &zppb.Request{Cmd: &zppb.Request_RemoveSlave{RemoveSlave: &zppb.RemoveSlaveRequest{
+		Table: table, Partition: partition, Node: node, ExpectedEpoch: expectedEpoch,
+	}}})
+}
+
+// SetMaster hands (table, partition) to its slave on node: a planned
+// switchover through SLOWDOWN and a short STUCK.
+func (c *Client) SetMaster(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]*zppb.Move, error) {
+	return c.moves(ctx, "set master", &zppb.Request{Cmd: &zppb.Request_SetMaster{SetMaster: &zppb.SetMasterRequest{
+		Table: table, Partition: partition, Node: node, ExpectedEpoch: expectedEpoch,
+	}}})
+}
+
+// Migrate moves the replica of (table, partition) on from to to, keeping its
+// role.
+func (c *Client) Migrate(ctx context.Context, table string, partition uint32, from, to string, expectedEpoch uint64) ([]*zppb.Move, error) {
+	return c.moves(ctx, "migrate", &zppb.Request{Cmd: &zppb.Request_Migrate{Migrate: &zppb.MigrateRequest{
+		Table: table, Partition: partition, From: from, To: to, ExpectedEpoch: expectedEpoch,
+	}}})
+}
+
+// Rebalance plans and (unless dryRun) queues the moves of an EXPAND onto
+// every UP node, a SHRINK that drains nodes, or a REPLACE of nodes[0] by
+// nodes[1].
+func (c *Client) Rebalance(ctx context.Context, mode zppb.RebalanceRequest_Mode, nodes []string, dryRun bool, expectedEpoch uint64) ([]*zppb.Move, error) {
+	return c.moves(ctx, "rebalance", &zppb.Request{Cmd: &zppb.Request_Rebalance{Rebalance: &zppb.RebalanceRequest{
+		Mode: mode, Nodes: nodes, DryRun: dryRun, ExpectedEpoch: expectedEpoch,
+	}}})
+}
+
+// CancelMove cancels move id, or with id 0 every move not yet past its
+// handover, rolling back what each did. It returns the moves cancelled.
+func (c *Client) CancelMove(ctx context.Context, id uint64) ([]*zppb.Move, error) {
+	return c.moves(ctx, "cancel move", &zppb.Request{Cmd: &zppb.Request_CancelMove{CancelMove: &zppb.CancelMoveRequest{Id: id}}})
+}
+
+// MoveStatus lists the moves in progress (and with all, the last finished
+// ones) with their progress: bytes copied, records behind, rate and ETA.
+func (c *Client) MoveStatus(ctx context.Context, all bool) ([]*zppb.Move, error) {
+	resp, _, err := c.callMeta(ctx, "move status", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_MoveStatus{MoveStatus: &zppb.MoveStatusRequest{All: all}}}
+	}, false)
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetMoves().GetMoves(), nil
+}
+
+// RemoveNodes forgets DOWN nodes that hold no replica.
+func (c *Client) RemoveNodes(ctx context.Context, nodes []string, expectedEpoch uint64) (uint64, error) {
+	resp, _, err := c.callMeta(ctx, "remove nodes", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_RemoveNodes{RemoveNodes: &zppb.RemoveNodesRequest{Nodes: nodes, ExpectedEpoch: expectedEpoch}}}
+	}, true)
+	if err != nil {
+		return 0, err
+	}
+	epoch := resp.GetRemoveNodes().GetEpoch()
+	c.sawEpoch(epoch)
+	return epoch, nil
+}
+
+func (c *Client) moves(ctx context.Context, op string, req *zppb.Request) ([]*zppb.Move, error) {
+	// Each attempt gets a fresh copy: rpc stamps the time left into it.
+	resp, ambiguous, err := c.callMeta(ctx, op, func() *zppb.Request { return proto.Clone(req).(*zppb.Request) }, true)
+	if err != nil {
+		if ambiguous && !isStatus(err) {
+			err = fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		}
+		return nil, err
+	}
+	return resp.GetMoves().GetMoves(), nil
+}

@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
+)
+
+// The topology commands below run on the ready leader (see onLeader).
+
+// queueMoves checks moves against the state, queues them through Raft and
+// answers with them as queued (ids assigned).
+func (s *Server) queueMoves(ctx context.Context, moves []*zppb.Move, expectedEpoch uint64) (*zppb.Response, error) {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.fsm.CheckMoves(moves, expectedEpoch); err != nil {
+		return nil, err
+	}
+	res, err := s.propose(ctx, fsm.AddMoves(moves, expectedEpoch, time.Now().UnixMilli()))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range res.Moves {
+		s.logger.Info("move queued", "id", m.Id, "kind", m.Kind, "table", m.Table, "partition", m.Partition, "from", m.From, "to", m.To, "origin", m.Origin)
+	}
+	return movesResponse(res.Moves, res.Epoch), nil
+}
+
+func movesResponse(moves []*zppb.Move, epoch uint64) *zppb.Response {
+	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_Moves{Moves: &zppb.MovesResponse{Moves: moves, Epoch: epoch}}}
+}
+
+func manual(kind zppb.MoveKind, table string, partition uint32, from, to string) *zppb.Move {
+	return &zppb.Move{Kind: kind, Table: table, Partition: partition, From: from, To: to, Origin: "manual"}
+}
+
+func (s *Server) addSlave(ctx context.Context, req *zppb.AddSlaveRequest) (*zppb.Response, error) {
+	return s.queueMoves(ctx, []*zppb.Move{manual(zppb.MoveKind_ADDSLAVE, req.Table, req.Partition, "", req.Node)}, req.ExpectedEpoch)
+}
+
+func (s *Server) removeSlave(ctx context.Context, req *zppb.RemoveSlaveRequest) (*zppb.Response, error) {
+	return s.queueMoves(ctx, []*zppb.Move{manual(zppb.MoveKind_REMOVESLAVE, req.Table, req.Partition, req.Node, "")}, req.ExpectedEpoch)
+}
+
+func (s *Server) setMaster(ctx context.Context, req *zppb.SetMasterRequest) (*zppb.Response, error) {
+	return s.queueMoves(ctx, []*zppb.Move{manual(zppb.MoveKind_SETMASTER, req.Table, req.Partition, "", req.Node)}, req.ExpectedEpoch)
+}
+
+func (s *Server) migrate(ctx context.Context, req *zppb.MigrateRequest) (*zppb.Response, error) {
+	return s.queueMoves(ctx, []*zppb.Move{manual(zppb.MoveKind_MIGRATE, req.Table, req.Partition, req.From, req.To)}, req.ExpectedEpoch)
+}
+
+// cancelMove ends one move, or every move not past its handover, rolling
+// back what each did.
+func (s *Server) cancelMove(ctx context.Context, req *zppb.CancelMoveRequest) (*zppb.Response, error) {
+	var cancelled []*zppb.Move
+	for _, m := range s.fsm.Moves(false) {
+		if req.Id != 0 && m.Id != req.Id {
+			continue
+		}
+		if m.State == zppb.MoveState_MOVE_REMOVING {
+			if req.Id != 0 {
+				return nil, status.New(zppb.Code_INVALID_ARGUMENT, "move %d is past its handover and will finish", m.Id)
+			}
+			continue
+		}
+		if err := s.step(ctx, m, zppb.MoveState_MOVE_CANCELLED, "cancelled by operator"); err != nil {
+			return nil, err
+		}
+		m.State = zppb.MoveState_MOVE_CANCELLED
+		cancelled = append(cancelled, m)
+	}
+	if req.Id != 0 && len(cancelled) == 0 {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "no move %d in progress", req.Id)
+	}
+	return movesResponse(cancelled, s.fsm.Epoch()), nil
+}
+
+func (s *Server) removeNodes(ctx context.Context, req *zppb.RemoveNodesRequest) (*zppb.Response, error) {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	res, err := s.propose(ctx, fsm.RemoveNodes(req.Nodes, req.ExpectedEpoch))
+	if err != nil {
+		return nil, err
+	}
+	s.logger.Info("nodes removed", "nodes", req.Nodes, "epoch", res.Epoch)
+	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_RemoveNodes{RemoveNodes: &zppb.RemoveNodesResponse{Epoch: res.Epoch}}}, nil
+}
+
+// moveStatus lists moves with their progress: bytes of the target's full
+// sync, records behind the master, rate and ETA, asked from the nodes.
+func (s *Server) moveStatus(ctx context.Context, req *zppb.MoveStatusRequest) (*zppb.Response, error) {
+	moves := s.fsm.Moves(req.All)
+	for _, m := range moves {
+		if fsm.Terminal(m.State) || m.State == zppb.MoveState_MOVE_PENDING || m.To == "" {
+			continue
+		}
+		s.fillProgress(ctx, m)
+	}
+	return movesResponse(moves, s.fsm.Epoch()), nil
+}
+
+func (s *Server) fillProgress(ctx context.Context, m *zppb.Move) {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, err := s.pool.Call(cctx, m.To, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{
+		Section: zppb.InfoSection_INFO_REPLICATION, Table: m.Table,
+	}}})
+	if err != nil || status.FromResponse(resp) != nil {
+		return
+	}
+	for _, ri := range resp.GetInfo().GetReplication() {
+		if ri.Partition != m.Partition {
+			continue
+		}
+		m.RecordsBehind = ri.LagRecords
+		if fs := ri.Fullsync; fs != nil && fs.FinishedMs == 0 {
+			m.BytesTotal, m.BytesCopied, m.BytesPerSec = fs.BytesTotal, fs.BytesFetched, fs.BytesPerSec
+			if fs.BytesPerSec > 0 && fs.BytesTotal > fs.BytesFetched {
+				m.EtaMs = int64(float64(fs.BytesTotal-fs.BytesFetched) / fs.BytesPerSec * 1000)
+			}
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
+)
+
+// The leader runs queued moves through Zeppelin's state machine (see
+// zpmeta/fsm/moves.go): add the target as a slave and wait until it is close
+// behind; if the source is the master, SLOWDOWN, then STUCK once nearly
+// equal, then hand over the moment the target has every record; finally
+// drop the source. Each step is a Raft entry, so a new leader picks the move
+// up where the old one left it. What it needs to know about replication it
+// asks the nodes (INFO replication), which is fresher than PINGs.
+
+// moveTick is how often the leader advances moves; it bounds how long a
+// partition stays STUCK beyond the target catching up.
+const moveTick = 50 * time.Millisecond
+
+// moveLoop advances moves until ctx ends (leadership lost).
+func (s *Server) moveLoop(ctx context.Context) {
+	t := time.NewTicker(moveTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.stepMoves(ctx)
+	}
+}
+
+func (s *Server) stepMoves(ctx context.Context) {
+	moves := s.fsm.Moves(false)
+	if len(moves) == 0 {
+		return
+	}
+	busy := make(map[string]int)
+	for _, m := range moves {
+		if m.State != zppb.MoveState_MOVE_PENDING {
+			busy[m.From]++
+			busy[m.To]++
+		}
+	}
+	for _, m := range moves {
+		if ctx.Err() != nil {
+			return
+		}
+		var err error
+		switch m.State {
+		case zppb.MoveState_MOVE_PENDING:
+			if busy[m.From] >= s.cfg.MaxMovesPerNode || busy[m.To] >= s.cfg.MaxMovesPerNode {
+				continue
+			}
+			busy[m.From]++
+			busy[m.To]++
+			err = s.startMove(ctx, m)
+		case zppb.MoveState_MOVE_REMOVING:
+			err = s.step(ctx, m, zppb.MoveState_MOVE_DONE, "")
+		default:
+			err = s.advanceMove(ctx, m)
+		}
+		if err != nil && ctx.Err() == nil {
+			s.logger.Debug("move step failed; retrying", "move", m.Id, "state", m.State, "err", err)
+		}
+	}
+}
+
+func (s *Server) startMove(ctx context.Context, m *zppb.Move) error {
+	if m.Kind == zppb.MoveKind_REMOVESLAVE {
+		return s.step(ctx, m, zppb.MoveState_MOVE_DONE, "")
+	}
+	return s.step(ctx, m, zppb.MoveState_MOVE_CATCHING_UP, "")
+}
+
+// step proposes m's next state and tells the partition's nodes about the
+// new epoch at once.
+func (s *Server) step(ctx context.Context, m *zppb.Move, to zppb.MoveState, errMsg string) error {
+	return s.proposeStep(ctx, m, fsm.StepMove(m.Id, m.State, to, errMsg, time.Now().UnixMilli()))
+}
+
+func (s *Server) proposeStep(ctx context.Context, m *zppb.Move, cmd *zppb.MetaCommand) error {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := s.propose(ctx, cmd)
+	unlock()
+	if err != nil {
+		return err
+	}
+	to := cmd.GetStepMove().GetTo()
+	s.logger.Info("move", "id", m.Id, "kind", m.Kind, "table", m.Table, "partition", m.Partition,
+		"from", m.From, "to", m.To, "state", to, "epoch", res.Epoch, "error", cmd.GetStepMove().GetError())
+	if res.Changed {
+		s.notifyPartition(m, res.Epoch)
+	}
+	return nil
+}
+
+// fail ends m, rolling back what it did; the partition is ACTIVE again.
+func (s *Server) fail(ctx context.Context, m *zppb.Move, why string) error {
+	s.logger.Warn("move failed", "id", m.Id, "table", m.Table, "partition", m.Partition, "state", m.State, "why", why)
+	return s.step(ctx, m, zppb.MoveState_MOVE_FAILED, why)
+}
+
+// advanceMove moves m on from CATCHING_UP, SLOWDOWN or STUCK when the
+// target is far enough along.
+func (s *Server) advanceMove(ctx context.Context, m *zppb.Move) error {
+	topo, err := s.fsm.Topology(m.Table)
+	if err != nil {
+		return err // a dropped table cancels its moves
+	}
+	p := topo.Tables[0].Partitions[m.Partition]
+	if n := s.fsm.Node(m.To); n == nil || n.State != zppb.NodeState_UP {
+		return s.fail(ctx, m, fmt.Sprintf("target %s is not UP", m.To))
+	}
+	if m.State != zppb.MoveState_MOVE_CATCHING_UP && p.Term != m.Term {
+		return s.fail(ctx, m, fmt.Sprintf("partition term moved from %d to %d (failover)", m.Term, p.Term))
+	}
+	pos, err := s.targetPosition(ctx, p.Master, m)
+	if err != nil {
+		if m.State == zppb.MoveState_MOVE_STUCK && s.stuckTooLong(m) {
+			return s.fail(ctx, m, fmt.Sprintf("STUCK over %v: %v", s.cfg.StuckTimeout, err))
+		}
+		return err
+	}
+	now := time.Now().UnixMilli()
+	switch m.State {
+	case zppb.MoveState_MOVE_CATCHING_UP:
+		if !pos.streaming || pos.lag > s.cfg.SlowdownLag {
+			return nil
+		}
+		switch {
+		case m.Kind == zppb.MoveKind_ADDSLAVE:
+			return s.step(ctx, m, zppb.MoveState_MOVE_DONE, "")
+		case m.Kind == zppb.MoveKind_SETMASTER || p.Master == m.From:
+			return s.step(ctx, m, zppb.MoveState_MOVE_SLOWDOWN, "")
+		default:
+			return s.step(ctx, m, zppb.MoveState_MOVE_REMOVING, "")
+		}
+	case zppb.MoveState_MOVE_SLOWDOWN:
+		if pos.streaming && pos.lag <= s.cfg.StuckLag {
+			return s.step(ctx, m, zppb.MoveState_MOVE_STUCK, "")
+		}
+		if time.Duration(now-m.UpdatedMs)*time.Millisecond > s.cfg.SlowdownTimeout {
+			return s.fail(ctx, m, fmt.Sprintf("target still %d records behind after %v of SLOWDOWN", pos.lag, s.cfg.SlowdownTimeout))
+		}
+	case zppb.MoveState_MOVE_STUCK:
+		// The master must be running the STUCK topology (no more writes)
+		// and the target must have everything it wrote.
+		if pos.masterEpoch >= s.stuckEpoch(m) && pos.lag == 0 && pos.streaming {
+			next := zppb.MoveState_MOVE_REMOVING
+			if m.Kind == zppb.MoveKind_SETMASTER {
+				next = zppb.MoveState_MOVE_DONE
+			}
+			return s.proposeStep(ctx, m, fsm.Handover(m.Id, next, now, now-m.UpdatedMs))
+		}
+		if s.stuckTooLong(m) {
+			return s.fail(ctx, m, fmt.Sprintf("target not caught up after %v STUCK (%d records behind)", s.cfg.StuckTimeout, pos.lag))
+		}
+	}
+	return nil
+}
+
+func (s *Server) stuckTooLong(m *zppb.Move) bool {
+	return time.Since(time.UnixMilli(m.UpdatedMs)) > s.cfg.StuckTimeout
+}
+
+// stuckEpoch is the epoch the STUCK step made, as far as this leader knows:
+// the partition has been STUCK since at least the epoch at which this
+// leader first saw the move STUCK.
+func (s *Server) stuckEpoch(m *zppb.Move) uint64 {
+	s.stuckMu.Lock()
+	defer s.stuckMu.Unlock()
+	e, ok := s.stuckEpochs[m.Id]
+	if !ok {
+		e = s.fsm.Epoch()
+		s.stuckEpochs[m.Id] = e
+	}
+	return e
+}
+
+// targetPos is what the partition's master says about the move's target.
+type targetPos struct {
+	masterEpoch uint64
+	masterLSN   uint64
+	lag         uint64
+	streaming   bool
+}
+
+// targetPosition asks the master of m's partition how far the target is.
+func (s *Server) targetPosition(ctx context.Context, master string, m *zppb.Move) (targetPos, error) {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, err := s.pool.Call(cctx, master, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{
+		Section: zppb.InfoSection_INFO_REPLICATION, Table: m.Table,
+	}}})
+	if err != nil {
+		return targetPos{}, err
+	}
+	if err := status.FromResponse(resp); err != nil {
+		return targetPos{}, err
+	}
+	for _, ri := range resp.GetInfo().GetReplication() {
+		if ri.Partition != m.Partition || ri.Role != "master" {
+			continue
+		}
+		for _, peer := range ri.Peers {
+			if peer.Addr == m.To {
+				pos := targetPos{masterEpoch: resp.Epoch, masterLSN: ri.Lsn, streaming: peer.State == "streaming"}
+				if ri.Lsn > peer.Lsn {
+					pos.lag = ri.Lsn - peer.Lsn
+				}
+				return pos, nil
+			}
+		}
+		return targetPos{}, fmt.Errorf("master %s does not list %s as a slave of %s/%d yet", master, m.To, m.Table, m.Partition)
+	}
+	return targetPos{}, fmt.Errorf("%s is not master of %s/%d yet", master, m.Table, m.Partition)
+}
+
+// notifyPartition tells the nodes of m's partition that epoch is out, so
+// they PULL now rather than at their next PING. Best effort: PINGs catch
+// up with anyone it misses.
+func (s *Server) notifyPartition(m *zppb.Move, epoch uint64) {
+	nodes := map[string]bool{m.From: true, m.To: true}
+	if topo, err := s.fsm.Topology(m.Table); err == nil {
+		p := topo.Tables[0].Partitions[m.Partition]
+		nodes[p.Master] = true
+		for _, a := range p.Slaves {
+			nodes[a] = true
+		}
+	}
+	s.notify(nodes, epoch)
+}
+
+// notify sends NOTIFY to nodes in the background; Close waits for it.
+func (s *Server) notify(nodes map[string]bool, epoch uint64) {
+	for addr := range nodes {
+		if addr == "" {
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			ctx, cancel := context.WithTimeout(s.ctx, 500*time.Millisecond)
+			defer cancel()
+			s.pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Notify{Notify: &zppb.NotifyRequest{Epoch: epoch}}})
+		}()
+	}
+}
