@@ -15,6 +15,10 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
+// KeepDirEnv names a directory under which clusters keep their data and logs
+// after the test, for debugging; by default they go with the test's temp dir.
+const KeepDirEnv = "ZP_TEST_KEEP"
+
 // Options configures a Cluster.
 type Options struct {
 	// Metas is the number of meta servers; default 3.
@@ -63,7 +67,16 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), bin: bin, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})}
+	dir := t.TempDir()
+	if keep := os.Getenv(KeepDirEnv); keep != "" {
+		// Debugging: keep data and logs after the test.
+		var err error
+		if dir, err = os.MkdirTemp(keep, strings.ReplaceAll(t.Name(), "/", "_")+"-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("cluster data and logs kept in %s", dir)
+	}
+	c := &Cluster{t: t, opts: opts, dir: dir, bin: bin, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})}
 	t.Cleanup(c.cleanup)
 
 	metaAddrs := freeAddrs(t, opts.Metas)

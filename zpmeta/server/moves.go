@@ -18,28 +18,38 @@ import (
 // up where the old one left it. What it needs to know about replication it
 // asks the nodes (INFO replication), which is fresher than PINGs.
 
-// moveTick is how often the leader advances moves; it bounds how long a
-// partition stays STUCK beyond the target catching up.
-const moveTick = 50 * time.Millisecond
+// moveTick is how often the leader advances moves; stuckTick how often
+// while a partition is STUCK, which bounds how long it stays STUCK beyond
+// the target catching up.
+const (
+	moveTick  = 50 * time.Millisecond
+	stuckTick = 10 * time.Millisecond
+)
 
 // moveLoop advances moves until ctx ends (leadership lost).
 func (s *Server) moveLoop(ctx context.Context) {
-	t := time.NewTicker(moveTick)
-	defer t.Stop()
+	wait := moveTick
 	for {
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
-		s.stepMoves(ctx)
+		wait = moveTick
+		if s.stepMoves(ctx) {
+			wait = stuckTick
+		}
 	}
 }
 
-func (s *Server) stepMoves(ctx context.Context) {
+// stepMoves advances every move one step where it can and reports whether
+// a partition is STUCK.
+func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 	moves := s.fsm.Moves(false)
 	if len(moves) == 0 {
-		return
+		return false
 	}
 	busy := make(map[string]int)
 	for _, m := range moves {
@@ -50,8 +60,9 @@ func (s *Server) stepMoves(ctx context.Context) {
 	}
 	for _, m := range moves {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
+		stuck = stuck || m.State == zppb.MoveState_MOVE_STUCK
 		var err error
 		switch m.State {
 		case zppb.MoveState_MOVE_PENDING:
@@ -70,6 +81,7 @@ func (s *Server) stepMoves(ctx context.Context) {
 			s.logger.Debug("move step failed; retrying", "move", m.Id, "state", m.State, "err", err)
 		}
 	}
+	return stuck
 }
 
 func (s *Server) startMove(ctx context.Context, m *zppb.Move) error {
