@@ -175,6 +175,9 @@ type MetaMember struct {
 	// that no reachable member lists in the Raft configuration.
 	Suffrage string `json:"suffrage"`
 	Leader   bool   `json:"leader"`
+	// LeaderSeen is the leader this member itself reports; members that
+	// name different leaders (or none) are mid-election or cut off.
+	LeaderSeen string `json:"leader_seen"`
 	// Reachable reports whether the member answered LIST_META; Error says
 	// why not.
 	Reachable bool   `json:"reachable"`
@@ -261,6 +264,7 @@ func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
 				continue
 			}
 			m.Reachable, m.Error = true, ""
+			m.LeaderSeen = a.resp.GetLeader()
 			m.State, m.Term = a.resp.GetState(), a.resp.GetTerm()
 			m.CommitIndex, m.AppliedIndex, m.Epoch = a.resp.GetCommitIndex(), a.resp.GetAppliedIndex(), a.resp.GetEpoch()
 		}
@@ -293,6 +297,7 @@ func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
 			m.Error = a.err.Error()
 		} else {
 			m.ID, m.Reachable = a.resp.GetSelf(), true
+			m.LeaderSeen = a.resp.GetLeader()
 			m.State, m.Term = a.resp.GetState(), a.resp.GetTerm()
 			m.CommitIndex, m.AppliedIndex, m.Epoch = a.resp.GetCommitIndex(), a.resp.GetAppliedIndex(), a.resp.GetEpoch()
 		}

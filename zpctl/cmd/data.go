@@ -27,7 +27,9 @@ func (a *app) getCommand() *cobra.Command {
 		Long: `Print the value of a key: the raw bytes and a newline, or with --output json
 {"table", "key", "found", "value", "encoding"} (encoding "utf-8", or "base64"
 for binary values). A missing key exits 3.`,
-		Args: cobra.ExactArgs(2),
+		Example:           "  zpctl get default user:1000\n  zpctl get default avatar:7 > avatar.png",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeTableArg,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			v, err := c.Get(ctx, args[0], []byte(args[1]))
 			if err != nil {
@@ -48,10 +50,12 @@ for binary values). A missing key exits 3.`,
 func (a *app) setCommand() *cobra.Command {
 	var ttl time.Duration
 	cmd := &cobra.Command{
-		Use:   "set TABLE KEY VALUE",
-		Short: "Set the value of a key",
-		Long:  `Set the value of a key, optionally expiring after --ttl. Prints OK.`,
-		Args:  cobra.ExactArgs(3),
+		Use:               "set TABLE KEY VALUE",
+		Short:             "Set the value of a key",
+		Long:              `Set the value of a key, optionally expiring after --ttl. Prints OK.`,
+		Example:           "  zpctl set default session:42 alive --ttl 30m",
+		Args:              cobra.ExactArgs(3),
+		ValidArgsFunction: a.completeTableArg,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			if err := c.Set(ctx, args[0], []byte(args[1]), []byte(args[2]), ttl); err != nil {
 				return err
@@ -69,7 +73,9 @@ func (a *app) delCommand() *cobra.Command {
 		Short: "Delete a key",
 		Long: `Delete a key. Prints 1 when it existed and 0 when it did not (both exit 0),
 or {"table", "key", "deleted"} with --output json.`,
-		Args: cobra.ExactArgs(2),
+		Example:           "  zpctl del default session:42",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeTableArg,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			deleted, err := c.Del(ctx, args[0], []byte(args[1]))
 			if err != nil {
@@ -107,7 +113,9 @@ func (a *app) mgetCommand() *cobra.Command {
 row per key, in order, "(nil)" for a missing key. Missing keys are not an
 error; keys that could not be read are reported on stderr and set the exit
 code (the others are still printed).`,
-		Args: cobra.MinimumNArgs(2),
+		Example:           "  zpctl mget default user:1 user:2 user:3",
+		Args:              cobra.MinimumNArgs(2),
+		ValidArgsFunction: a.completeTableArg,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			keys := make([][]byte, len(args)-1)
 			for i, k := range args[1:] {
@@ -158,9 +166,11 @@ type locateJSON struct {
 
 func (a *app) locateCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "locate TABLE KEY",
-		Short: "Show where a key lives: slot, partition, master, slaves",
-		Args:  cobra.ExactArgs(2),
+		Use:               "locate TABLE KEY",
+		Short:             "Show where a key lives: slot, partition, master, slaves",
+		Example:           "  zpctl locate default user:1000",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeTableArg,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			loc, err := c.Locate(ctx, args[0], []byte(args[1]))
 			if err != nil {

@@ -33,6 +33,10 @@ import (
 //	                retrying
 //	8  Aborted      the operator declined a confirmation, or zpctl was
 //	                interrupted
+//	9  Unsupported  not supported yet: the command exists in zpctl, but
+//	                zpctl or the servers cannot carry it out yet (topology
+//	                changes, see topology.go)
+//	10 Unhealthy    checkup ran and found problems; the report names them
 const (
 	ExitOK          = 0
 	ExitError       = 1
@@ -43,19 +47,23 @@ const (
 	ExitConflict    = 6
 	ExitUnknown     = 7
 	ExitAborted     = 8
+	ExitUnsupported = 9
+	ExitUnhealthy   = 10
 )
 
 // exitCodeHelp is the table above for `zpctl --help`.
 const exitCodeHelp = `Exit codes:
-  0  ok
-  1  error (anything not below)
-  2  usage: bad command line, flags or arguments
-  3  not found: key, table or node
-  4  unavailable: timeout, cluster unreachable, no leader, partition waiting
-  5  invalid input: key/value too large, empty key, not an integer, cross-slot
-  6  conflict: table exists, stale --expected-epoch
-  7  unknown outcome: a write may or may not have been applied
-  8  aborted: confirmation declined or interrupted`
+   0  ok
+   1  error (anything not below)
+   2  usage: bad command line, flags or arguments
+   3  not found: key, table or node
+   4  unavailable: timeout, cluster unreachable, no leader, partition waiting
+   5  invalid input: key/value too large, empty key, not an integer, cross-slot
+   6  conflict: table exists, stale --expected-epoch
+   7  unknown outcome: a write may or may not have been applied
+   8  aborted: confirmation declined or interrupted
+   9  unsupported: zpctl or the cluster cannot do this yet (topology changes)
+  10  unhealthy: checkup found problems`
 
 // usageError marks a bad command line.
 type usageError struct{ err error }
@@ -70,6 +78,12 @@ func usagef(format string, args ...any) error {
 // errAborted is a confirmation the operator declined.
 var errAborted = errors.New("aborted")
 
+// ErrUnsupported means the cluster cannot carry out a command yet.
+var ErrUnsupported = errors.New("not supported yet")
+
+// ErrUnhealthy means checkup found problems.
+var ErrUnhealthy = errors.New("cluster unhealthy")
+
 // ExitCode maps an error to zpctl's exit code. The order matters: an
 // unknown outcome is also a transport failure, and a timeout may wrap any
 // code (the last one seen before the deadline).
@@ -82,6 +96,10 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, client.ErrUnknownOutcome):
 		return ExitUnknown
+	case errors.Is(err, ErrUnsupported):
+		return ExitUnsupported
+	case errors.Is(err, ErrUnhealthy):
+		return ExitUnhealthy
 	case errors.Is(err, errAborted), errors.Is(err, context.Canceled):
 		return ExitAborted
 	case errors.Is(err, context.DeadlineExceeded), rpc.IsTransport(err),

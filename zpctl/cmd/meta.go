@@ -14,10 +14,27 @@ import (
 func (a *app) metaCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "meta",
-		Short: "Inspect the meta servers",
+		Short: "Inspect the meta servers and change the Raft membership",
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(a.metaListCommand())
+	add := &cobra.Command{
+		Use:   "add ADDR",
+		Short: "Add a meta server to the Raft group",
+		Long: `Add the meta server at ADDR (started with --bootstrap=false) to the Raft
+group as a voter, or with --nonvoter as a non-voting member.
+
+Not supported yet (exit 9): ` + whyMetaMember + `.`,
+		Args: cobra.ExactArgs(1),
+		RunE: a.unsupportedRunE("meta add", whyMetaMember),
+	}
+	add.Flags().Bool("nonvoter", false, "join as a non-voting member")
+	cmd.AddCommand(a.metaListCommand(), add, &cobra.Command{
+		Use:   "remove ADDR",
+		Short: "Remove a meta server from the Raft group",
+		Long:  "Not supported yet (exit 9): " + whyMetaMember + ".",
+		Args:  cobra.ExactArgs(1),
+		RunE:  a.unsupportedRunE("meta remove", whyMetaMember),
+	})
 	return cmd
 }
 
@@ -29,6 +46,8 @@ func (a *app) metaListCommand() *cobra.Command {
 configuration they report) for its state. Unreachable members are listed with
 the error; the command fails (exit 4) only when none answered, after printing
 what it knows.`,
+		Example: `  zpctl meta list
+  zpctl meta list -o json | jq -r '.leader'`,
 		Args: cobra.NoArgs,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 			st, err := c.ListMeta(ctx)

@@ -10,51 +10,81 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
 
 func (a *app) nodeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "List data nodes, wait for them",
+		Short: "List data nodes, show one, wait for them",
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(a.nodeListCommand(), a.nodeWaitCommand())
+	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeWaitCommand(), &cobra.Command{
+		Use:               "remove ADDR",
+		Short:             "Forget a node that holds no replica",
+		Long:              "Forget a DOWN node that holds no replica (shrink or replace-node it first).\n\nNot supported yet (exit 9): " + whyNodeRemove + ".",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeNodes,
+		RunE:              a.unsupportedRunE("node remove", whyNodeRemove),
+	})
 	return cmd
+}
+
+// nodeRow is one node of `node list`: the meta servers' record and what
+// it holds.
+type nodeRow struct {
+	client.Node
+	Replicas int `json:"replicas"`
+	Masters  int `json:"masters"`
 }
 
 // nodeListJSON is `node list --output json`.
 type nodeListJSON struct {
-	Epoch uint64        `json:"epoch"`
-	Nodes []client.Node `json:"nodes"`
+	Epoch uint64    `json:"epoch"`
+	Nodes []nodeRow `json:"nodes"`
 }
 
 func (a *app) nodeListCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
-		Short: "List the data nodes the meta servers know",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Short:   "List the data nodes the meta servers know, with the replicas they hold",
+		Example: "  zpctl node list\n  zpctl node list -o json | jq -r '.nodes[] | select(.state != \"UP\") | .addr'",
+		Args:    cobra.NoArgs,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
-			nodes, epoch, err := c.ListNodes(ctx)
+			topo, err := c.Pull(ctx, "")
 			if err != nil {
 				return err
 			}
-			return a.printer.Print(nodeListJSON{Epoch: epoch, Nodes: nodes}, func(w io.Writer) error {
-				return writeNodes(w, nodes, time.Now())
+			s := &survey.Snapshot{Topology: topo}
+			for _, n := range topo.Nodes {
+				s.Nodes = append(s.Nodes, survey.NodeReport{Node: n})
+			}
+			out := nodeListJSON{Epoch: topo.Epoch, Nodes: []nodeRow{}}
+			for i, l := range s.Loads("") {
+				out.Nodes = append(out.Nodes, nodeRow{Node: s.Nodes[i].Node, Replicas: l.Replicas, Masters: l.Masters})
+			}
+			return a.printer.Print(out, func(w io.Writer) error {
+				return writeNodes(w, out.Nodes, time.Now())
 			})
 		}),
 	}
 }
 
-func writeNodes(w io.Writer, nodes []client.Node, now time.Time) error {
-	t := output.Table{Header: []string{"ADDR", "STATE", "ZONE", "RACK", "WEIGHT", "LAST_HEARTBEAT"}}
+func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {
+	t := output.Table{Header: []string{"ADDR", "STATE", "ZONE", "RACK", "WEIGHT", "REPLICAS", "MASTERS", "LAST_HEARTBEAT"}}
 	for _, n := range nodes {
-		hb := "-"
-		if at := n.LastHeartbeat(); !at.IsZero() {
-			hb = now.Sub(at).Truncate(time.Millisecond).String() + " ago"
-		}
-		t.Rows = append(t.Rows, []string{n.Addr, n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight), hb})
+		t.Rows = append(t.Rows, []string{n.Addr, n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
+			fmt.Sprint(n.Replicas), fmt.Sprint(n.Masters), heartbeatAgo(n.Node, now)})
 	}
 	return output.WriteTable(w, t)
+}
+
+func heartbeatAgo(n client.Node, now time.Time) string {
+	at := n.LastHeartbeat()
+	if at.IsZero() {
+		return "-"
+	}
+	return now.Sub(at).Truncate(time.Millisecond).String() + " ago"
 }
 
 // nodeWaitJSON is `node wait --output json`.
@@ -71,7 +101,8 @@ func (a *app) nodeWaitCommand() *cobra.Command {
 		Long: `Wait until the meta servers report at least --count data nodes UP, polling
 until --timeout (exit 4 then). Meta servers that are still starting are
 waited for too.`,
-		Args: cobra.NoArgs,
+		Example: "  zpctl --timeout 60s node wait --count 3",
+		Args:    cobra.NoArgs,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 			if count < 1 {
 				return usagef("--count must be at least 1")
@@ -90,7 +121,11 @@ waited for too.`,
 					}
 					if up >= count {
 						return a.printer.Print(nodeWaitJSON{Up: up, Nodes: nodes}, func(w io.Writer) error {
-							return writeNodes(w, nodes, time.Now())
+							t := output.Table{Header: []string{"ADDR", "STATE", "ZONE", "RACK", "WEIGHT", "LAST_HEARTBEAT"}}
+							for _, n := range nodes {
+								t.Rows = append(t.Rows, []string{n.Addr, n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight), heartbeatAgo(n, time.Now())})
+							}
+							return output.WriteTable(w, t)
 						})
 					}
 					last = fmt.Errorf("%d of %d nodes up", up, count)

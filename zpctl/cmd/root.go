@@ -1,5 +1,6 @@
 // Package cmd holds zpctl's commands: one file per command group, the exit
-// codes in exitcode.go, rendering in zpctl/output.
+// codes in exitcode.go, global settings in config.go, rendering in
+// zpctl/output.
 package cmd
 
 import (
@@ -9,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,10 +18,6 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
-
-// DefaultMeta is the meta servers zpctl talks to unless --meta or ZP_META
-// says otherwise: the local cluster `make run` starts.
-const DefaultMeta = "127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223"
 
 // Env is everything zpctl reads and writes outside the cluster; tests
 // replace it.
@@ -34,37 +30,65 @@ type Env struct {
 	// IsTerminal reports whether Stdin is an interactive terminal, where a
 	// destructive command may ask for confirmation.
 	IsTerminal func() bool
+	// StderrIsTerminal reports whether Stderr is a terminal, where
+	// progress is drawn as a bar rather than printed as lines.
+	StderrIsTerminal func() bool
 }
 
 // OSEnv is the process's own environment.
 func OSEnv() Env {
-	return Env{
-		Args:   os.Args[1:],
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Getenv: os.Getenv,
-		IsTerminal: func() bool {
-			fi, err := os.Stdin.Stat()
+	isTerm := func(f *os.File) func() bool {
+		return func() bool {
+			fi, err := f.Stat()
 			return err == nil && fi.Mode()&os.ModeCharDevice != 0
-		},
+		}
+	}
+	return Env{
+		Args:             os.Args[1:],
+		Stdin:            os.Stdin,
+		Stdout:           os.Stdout,
+		Stderr:           os.Stderr,
+		Getenv:           os.Getenv,
+		IsTerminal:       isTerm(os.Stdin),
+		StderrIsTerminal: isTerm(os.Stderr),
 	}
 }
 
 // app is one run of zpctl: the global flags and what they set up.
 type app struct {
-	env     Env
-	meta    string
-	format  string
-	timeout time.Duration
-	debug   bool
-	printer *output.Printer
+	env Env
+
+	// The flags as given; resolve turns them, the environment and the
+	// config file into the settings below.
+	metaFlag    string
+	outputFlag  string
+	timeoutFlag time.Duration
+	configFlag  string
+	debug       bool
+
+	settings settings
+	meta     string
+	format   string
+	timeout  time.Duration
+	printer  *output.Printer
 }
+
+// Command groups, for `zpctl --help`.
+const (
+	groupCluster  = "cluster"
+	groupTables   = "tables"
+	groupData     = "data"
+	groupTopology = "topology"
+	groupStats    = "stats"
+)
 
 // Main runs zpctl with env and returns the exit code (see ExitCode). ctx
 // ends the command early, e.g. on SIGINT.
 func Main(ctx context.Context, env Env) int {
-	a := &app{env: env}
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	a := &app{env: env, format: defaultOutput}
 	root := a.rootCommand()
 	root.SetArgs(env.Args)
 	root.SetIn(env.Stdin)
@@ -87,49 +111,61 @@ func Main(ctx context.Context, env Env) int {
 }
 
 func (a *app) rootCommand() *cobra.Command {
-	metaDefault := DefaultMeta
-	if v := a.env.Getenv("ZP_META"); v != "" {
-		metaDefault = v
-	}
 	root := &cobra.Command{
 		Use:   "zpctl",
 		Short: "Operate a Zeppelin-Go cluster",
-		Long: `zpctl operates a Zeppelin-Go cluster: tables, nodes, meta servers, and
-reads and writes of single keys. It is built for scripts: results go to
-stdout (--output json for programs), errors to stderr, and the exit code
-says what went wrong.
+		Long: `zpctl operates a Zeppelin-Go cluster: meta servers, nodes, tables and keys,
+health checks, statistics, and a live view (zpctl top). It is built for
+scripts as much as for people: results go to stdout (--output json or yaml
+for programs), errors to stderr, and the exit code says what went wrong.
+
+Global settings come from the flag, else the environment (ZP_META,
+ZP_OUTPUT, ZP_TIMEOUT), else the config file (--config, ZP_CONFIG, or
+~/.config/zpctl/config.yaml with keys meta, output, timeout), else the
+default. 'zpctl config' shows what is in effect and why.
 
 ` + exitCodeHelp,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.ParseFormat(a.format)
-			if err != nil {
-				return usagef("--output: %w", err)
+			if err := a.resolve(cmd); err != nil {
+				return err
 			}
-			if a.timeout <= 0 {
-				return usagef("--timeout must be positive, not %v", a.timeout)
-			}
+			f, _ := output.ParseFormat(a.format)
 			a.printer = &output.Printer{W: a.env.Stdout, Format: f}
 			return nil
 		},
 		RunE: groupRunE,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.meta, "meta", metaDefault, "meta servers, comma-separated host:port (env ZP_META)")
-	pf.StringVarP(&a.format, "output", "o", "table", "output format: table or json")
-	pf.DurationVar(&a.timeout, "timeout", 5*time.Second, "how long a command may take, retries included")
+	pf.StringVar(&a.metaFlag, "meta", DefaultMeta, "meta servers, comma-separated host:port (env ZP_META)")
+	pf.StringVarP(&a.outputFlag, "output", "o", defaultOutput, "output format: table, json or yaml (env ZP_OUTPUT)")
+	pf.DurationVar(&a.timeoutFlag, "timeout", defaultTimeout, "how long a command may take, retries included (env ZP_TIMEOUT)")
+	pf.StringVar(&a.configFlag, "config", "", "config file (env ZP_CONFIG; default ~/.config/zpctl/config.yaml)")
 	pf.BoolVar(&a.debug, "debug", false, "log the client's retries and topology changes to stderr")
-	root.AddCommand(
-		a.tableCommand(),
-		a.nodeCommand(),
-		a.metaCommand(),
-		a.getCommand(),
-		a.setCommand(),
-		a.delCommand(),
-		a.mgetCommand(),
-		a.locateCommand(),
+	root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+
+	root.AddGroup(
+		&cobra.Group{ID: groupCluster, Title: "Cluster:"},
+		&cobra.Group{ID: groupTables, Title: "Tables:"},
+		&cobra.Group{ID: groupData, Title: "Data:"},
+		&cobra.Group{ID: groupStats, Title: "Statistics and monitoring:"},
+		&cobra.Group{ID: groupTopology, Title: "Topology changes (not supported yet; exit 9):"},
 	)
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add(groupCluster, a.metaCommand(), a.nodeCommand(), a.checkupCommand(), a.configCommand())
+	add(groupTables, a.tableCommand(), a.locateCommand())
+	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.mgetCommand(), a.msetCommand(),
+		a.incrCommand(), a.scanCommand(), a.loadCommand())
+	add(groupStats, a.statsCommand(), a.topCommand())
+	add(groupTopology, a.topologyCommands()...)
+	root.SetHelpCommandGroupID(groupCluster)
+	root.SetCompletionCommandGroupID(groupCluster)
 	return root
 }
 
@@ -169,18 +205,12 @@ func (a *app) withClient(fn func(ctx context.Context, c *client.Client, args []s
 }
 
 func (a *app) newClient(ctx context.Context) (*client.Client, error) {
-	var addrs []string
-	for _, s := range strings.Split(a.meta, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			addrs = append(addrs, s)
-		}
-	}
 	logger := slog.New(slog.DiscardHandler)
 	if a.debug {
 		logger = slog.New(slog.NewTextHandler(a.env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return client.New(ctx, client.Options{
-		MetaAddrs:      addrs,
+		MetaAddrs:      a.metaAddrs(),
 		DefaultTimeout: a.timeout,
 		// Admin commands work without the topology, and `meta list` must
 		// work with every meta server down.
@@ -189,7 +219,7 @@ func (a *app) newClient(ctx context.Context) (*client.Client, error) {
 	})
 }
 
-// errorJSON is what --output json writes to stderr on failure.
+// errorJSON is what --output json (or yaml) writes to stderr on failure.
 type errorJSON struct {
 	Error    string `json:"error"`
 	ExitCode int    `json:"exit_code"`
@@ -199,15 +229,21 @@ type errorJSON struct {
 }
 
 func (a *app) printError(err error, code int) {
-	// Cobra may have refused the command line before --output was looked
-	// at; honour it anyway.
-	if f, ferr := output.ParseFormat(a.format); ferr == nil && f == output.JSON {
+	// The command line may have been refused before the settings were
+	// resolved; a.format is then the flag as far as cobra parsed it, or
+	// the default.
+	format := a.format
+	if a.printer == nil {
+		format = a.outputFlag
+	}
+	if f, ferr := output.ParseFormat(format); ferr == nil && f.Structured() {
 		e := errorJSON{Error: err.Error(), ExitCode: code}
 		var se *status.Error
 		if errors.As(err, &se) {
 			e.Status = se.Code.String()
 		}
-		output.WriteJSON(a.env.Stderr, e)
+		p := output.Printer{W: a.env.Stderr, Format: f}
+		p.Print(e, nil)
 		return
 	}
 	fmt.Fprintf(a.env.Stderr, "zpctl: %v\n", err)

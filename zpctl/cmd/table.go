@@ -16,10 +16,11 @@ import (
 func (a *app) tableCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "table",
-		Short: "Create, list, show and drop tables",
+		Short: "Create, list, describe, dump and drop tables",
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableShowCommand(), a.tableDropCommand())
+	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableDescribeCommand(), a.tableDumpCommand(),
+		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand())
 	return cmd
 }
 
@@ -38,7 +39,8 @@ With --if-not-exists an existing table of that name is not an error (it is
 printed as it is, whatever its settings). With --wait the command returns
 only when the master of every partition serves the table, so that the next
 write does not meet a replica still opening.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  zpctl table create users --partitions 64 --replicas 3 --min-sync 1 --wait`,
+		Args:    cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			spec.Name = args[0]
 			tb, err := c.CreateTable(ctx, spec)
@@ -57,7 +59,7 @@ write does not meet a replica still opening.`,
 					return err
 				}
 			}
-			return a.printer.Print(tb, func(w io.Writer) error { return writeTableDetail(w, tb) })
+			return a.printer.Print(tb, func(w io.Writer) error { return writeTableDetail(w, tb, nil) })
 		}),
 	}
 	f := cmd.Flags()
@@ -78,9 +80,10 @@ type tableListJSON struct {
 
 func (a *app) tableListCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "list",
-		Short: "List the tables",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Short:   "List the tables",
+		Example: "  zpctl table list\n  zpctl table list -o json | jq -r '.tables[].name'",
+		Args:    cobra.NoArgs,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 			tables, epoch, err := c.ListTables(ctx)
 			if err != nil {
@@ -96,48 +99,6 @@ func (a *app) tableListCommand() *cobra.Command {
 			})
 		}),
 	}
-}
-
-func (a *app) tableShowCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show a table and where its partitions are",
-		Args:  cobra.ExactArgs(1),
-		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			topo, err := c.Pull(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if len(topo.Tables) != 1 {
-				return fmt.Errorf("meta server answered %d tables for %q", len(topo.Tables), args[0])
-			}
-			tb := topo.Tables[0]
-			return a.printer.Print(tb, func(w io.Writer) error { return writeTableDetail(w, tb) })
-		}),
-	}
-}
-
-// writeTableDetail prints a table's settings, then one row per partition.
-func writeTableDetail(w io.Writer, tb client.Table) error {
-	err := output.WriteTable(w, output.Table{Rows: [][]string{
-		{"name:", tb.Name},
-		{"partitions:", fmt.Sprint(tb.PartitionCount)},
-		{"replicas:", fmt.Sprint(tb.Replicas)},
-		{"min sync replicas:", fmt.Sprint(tb.MinSyncReplicas)},
-		{"created epoch:", fmt.Sprint(tb.CreatedEpoch)},
-	}})
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, "\n"); err != nil {
-		return err
-	}
-	t := output.Table{Header: []string{"PARTITION", "SLOTS", "STATE", "MASTER", "SLAVES", "TERM"}}
-	for _, p := range tb.Partitions {
-		t.Rows = append(t.Rows, []string{fmt.Sprint(p.ID), fmt.Sprintf("%d-%d", p.SlotBegin, p.SlotEnd-1), p.State,
-			output.Dash(p.Master), output.Join(p.Slaves), fmt.Sprint(p.Term)})
-	}
-	return output.WriteTable(w, t)
 }
 
 // tableDropJSON is `table drop --output json`.
@@ -158,7 +119,9 @@ func (a *app) tableDropCommand() *cobra.Command {
 		Long: `Drop a table and all its data. It asks for confirmation on a terminal;
 scripts (stdin not a terminal) must pass --yes, or the command exits 2.
 Declining exits 8.`,
-		Args: cobra.ExactArgs(1),
+		Example:           "  zpctl table drop scratch --yes",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeTableArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Confirm before the --timeout clock starts: a person is typing.
 			if !yes {
@@ -178,5 +141,38 @@ Declining exits 8.`,
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "drop without asking")
 	cmd.Flags().Uint64Var(&expectedEpoch, "expected-epoch", 0, "fail (exit 6) unless the cluster is at this epoch; 0 = no check")
+	return cmd
+}
+
+func (a *app) tableFlushCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "flush NAME",
+		Short: "Delete every key of a table, keeping the table",
+		Long: `Delete every key of a table on every replica, keeping the table and its
+placement. Asks for confirmation like drop (--yes in scripts).
+
+Not supported yet (exit 9): ` + whyFlush + `.`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeTableArg,
+		RunE:              a.unsupportedRunE("table flush", whyFlush),
+	}
+	cmd.Flags().BoolP("yes", "y", false, "flush without asking")
+	return cmd
+}
+
+func (a *app) tableQuotaCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "quota NAME",
+		Short: "Set a table's quota (bytes, QPS)",
+		Long: `Set a table's quota: writes beyond it answer QUOTA_EXCEEDED (exit 5).
+0 removes a limit.
+
+Not supported yet (exit 9): ` + whyQuota + `.`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeTableArg,
+		RunE:              a.unsupportedRunE("table quota", whyQuota),
+	}
+	cmd.Flags().Uint64("max-bytes", 0, "bytes on disk over all replicas; 0 = no limit")
+	cmd.Flags().Uint64("max-qps", 0, "requests per second over all nodes; 0 = no limit")
 	return cmd
 }

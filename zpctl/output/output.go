@@ -1,6 +1,8 @@
 // Package output renders zpctl's results for people (aligned text tables)
-// and for programs (JSON). Every command builds one value for JSON, whose
-// field names are a stable interface for scripts, and a table for text.
+// and for programs (JSON or YAML). Every command builds one value for
+// JSON, whose field names are a stable interface for scripts, and a table
+// for text. YAML is the JSON document in YAML syntax, with the same names
+// in the same order, so scripts may use either.
 package output
 
 import (
@@ -22,25 +24,36 @@ const (
 	Text Format = iota
 	// JSON prints one JSON document per command, for programs.
 	JSON
+	// YAML prints the JSON document as YAML.
+	YAML
 )
 
-// ParseFormat parses the --output flag: "table" (or "text") and "json".
+// ParseFormat parses the --output flag: "table" (or "text"), "json" and
+// "yaml".
 func ParseFormat(s string) (Format, error) {
 	switch strings.ToLower(s) {
 	case "table", "text":
 		return Text, nil
 	case "json":
 		return JSON, nil
+	case "yaml", "yml":
+		return YAML, nil
 	}
-	return Text, fmt.Errorf("unknown output format %q (want table or json)", s)
+	return Text, fmt.Errorf("unknown output format %q (want table, json or yaml)", s)
 }
 
 func (f Format) String() string {
-	if f == JSON {
+	switch f {
+	case JSON:
 		return "json"
+	case YAML:
+		return "yaml"
 	}
 	return "table"
 }
+
+// Structured reports whether f is for programs (JSON or YAML).
+func (f Format) Structured() bool { return f == JSON || f == YAML }
 
 // Table is rows of cells under a header, for text output.
 type Table struct {
@@ -54,22 +67,25 @@ type Printer struct {
 	Format Format
 }
 
-// Print writes v as JSON, or calls text to write the text form. text is
-// only called for text output, so it may do work JSON does not need.
+// Print writes v as JSON or YAML, or calls text to write the text form.
+// text is only called for text output, so it may do work JSON does not
+// need.
 func (p *Printer) Print(v any, text func(w io.Writer) error) error {
-	if p.Format == JSON {
+	switch p.Format {
+	case JSON:
 		return WriteJSON(p.W, v)
+	case YAML:
+		return WriteYAML(p.W, v)
 	}
 	return text(p.W)
 }
 
-// Line writes v as JSON, or s and a newline as text.
+// Line writes v as JSON or YAML, or s and a newline as text.
 func (p *Printer) Line(v any, s string) error {
-	if p.Format == JSON {
-		return WriteJSON(p.W, v)
-	}
-	_, err := fmt.Fprintln(p.W, s)
-	return err
+	return p.Print(v, func(w io.Writer) error {
+		_, err := fmt.Fprintln(w, s)
+		return err
+	})
 }
 
 // WriteJSON writes v indented, with a final newline.

@@ -16,7 +16,8 @@ func TestParseFormat(t *testing.T) {
 		{"table", Text, false},
 		{"text", Text, false},
 		{"JSON", JSON, false},
-		{"yaml", Text, true},
+		{"yaml", YAML, false},
+		{"xml", Text, true},
 		{"", Text, true},
 	}
 	for _, tt := range tests {
@@ -80,6 +81,7 @@ func TestPrinter(t *testing.T) {
 	}{
 		{Text, "NAME  SIZE\nt     10\nlong  2\n"},
 		{JSON, "{\n  \"name\": \"t\"\n}\n"},
+		{YAML, "name: t\n"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer
@@ -98,5 +100,60 @@ func TestPrinter(t *testing.T) {
 	}
 	if Join(nil) != "-" || Join([]string{"a", "b"}) != "a,b" || Dash("") != "-" || !strings.HasPrefix(Dash("x"), "x") {
 		t.Error("Join/Dash")
+	}
+}
+
+func TestWriteYAML(t *testing.T) {
+	type inner struct {
+		Addr  string   `json:"addr"`
+		Slots []uint32 `json:"slots"`
+	}
+	v := struct {
+		Zeta    string            `json:"zeta"`
+		Alpha   int               `json:"alpha"`
+		Words   []string          `json:"words"`
+		Empty   []string          `json:"empty"`
+		Nothing *inner            `json:"nothing"`
+		Nodes   []inner           `json:"nodes"`
+		Labels  map[string]string `json:"labels"`
+		Skipped string            `json:"-"`
+	}{
+		Zeta:  "z",
+		Alpha: 1,
+		// Strings YAML would otherwise read as booleans, numbers or null.
+		Words:  []string{"yes", "no", "1.5", "null", "", "a: b", "plain"},
+		Empty:  []string{},
+		Nodes:  []inner{{Addr: "127.0.0.1:9231", Slots: []uint32{0, 1}}},
+		Labels: map[string]string{"b": "2", "a": "1"},
+	}
+	var buf bytes.Buffer
+	if err := WriteYAML(&buf, v); err != nil {
+		t.Fatal(err)
+	}
+	// Field order is the struct's (JSON's), map keys are sorted as
+	// encoding/json sorts them.
+	want := `zeta: z
+alpha: 1
+words:
+  - "yes"
+  - "no"
+  - "1.5"
+  - "null"
+  - ""
+  - 'a: b'
+  - plain
+empty: []
+nothing: null
+nodes:
+  - addr: 127.0.0.1:9231
+    slots:
+      - 0
+      - 1
+labels:
+  a: "1"
+  b: "2"
+`
+	if buf.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }

@@ -4,9 +4,10 @@
 // 127.0.0.1 and behave like the real servers where routing is concerned:
 // meta servers answer PULL and LIST from one shared topology; nodes keep an
 // in-memory store, serve the partitions the topology says they master and
-// answer MOVE for the others, with per-key results for MGET and MSET.
-// Anything else (WAIT, dropped connections, lagging epochs) is scripted with
-// hooks.
+// answer MOVE for the others, with per-key results for MGET and MSET, and
+// answer every INFO section from the topology and what they served (see
+// info.go). Anything else (WAIT, dropped connections, lagging epochs) is
+// scripted with hooks.
 package clienttest
 
 import (
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -27,6 +29,7 @@ type Cluster struct {
 
 	mu   sync.Mutex
 	topo *zppb.Topology
+	lsn  map[partKey]uint64 // writes applied per partition
 }
 
 // NewCluster starts metas meta servers and nodes nodes, all stopped when
@@ -36,7 +39,7 @@ func NewCluster(tb testing.TB, metas, nodes int) *Cluster {
 	tb.Helper()
 	c := &Cluster{topo: &zppb.Topology{Epoch: 1}}
 	for range nodes {
-		n := &Node{scripted: newScripted(), cluster: c, data: map[string]map[string]entry{}}
+		n := &Node{scripted: newScripted(), cluster: c, data: map[string]map[string]entry{}, started: time.Now()}
 		n.srv, n.Addr = serve(tb, n.handle, n.track)
 		c.Nodes = append(c.Nodes, n)
 		c.topo.Nodes = append(c.topo.Nodes, &zppb.Node{Addr: n.Addr, State: zppb.NodeState_UP, Weight: 100})

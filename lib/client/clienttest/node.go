@@ -23,8 +23,11 @@ type Node struct {
 	cluster *Cluster
 	srv     *rpc.Server
 
+	started time.Time
+
 	dataMu sync.Mutex
 	data   map[string]map[string]entry // table -> key -> entry
+	stats  map[string]*nodeStats       // table -> requests served
 }
 
 type entry struct {
@@ -56,18 +59,15 @@ func (n *Node) handle(_ context.Context, req *zppb.Request) *zppb.Response {
 	if resp := n.before(req); resp != nil {
 		return resp
 	}
-	return n.Handle(req)
+	resp := n.Handle(req)
+	n.account(req, resp)
+	return resp
 }
 
 // Handle is the default behaviour, for hooks that add to it.
 func (n *Node) Handle(req *zppb.Request) *zppb.Response {
 	if info := req.GetInfo(); info != nil {
-		topo := n.cluster.Topology()
-		si := &zppb.ServerInfo{Addr: n.Addr, Epoch: topo.Epoch, Version: "clienttest"}
-		for _, tb := range topo.Tables {
-			si.Tables = append(si.Tables, tb.Name)
-		}
-		return &zppb.Response{Epoch: topo.Epoch, Result: &zppb.Response_Info{Info: &zppb.InfoResponse{Server: si}}}
+		return n.info(info)
 	}
 	name, keys := tableAndKeys(req)
 	tb, epoch := n.cluster.table(name)

@@ -1,0 +1,180 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
+	"github.com/zeppelin-kv/zeppelin/zpctl/health"
+)
+
+// TestRealCluster runs zpctl against real zpmeta and zpnode processes:
+// checkup on a healthy cluster, `zpctl top` in tmux (which sees a node
+// killed), then checkup of the cluster without that node. One cluster
+// serves all three, in that order, to keep the suite short.
+func TestRealCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real cluster; skipped with -short")
+	}
+	c := testcluster.Start(t, testcluster.Options{
+		// A node is DOWN one second after its last PING.
+		MetaArgs: []string{"--down-timeout", "1s"},
+	})
+	meta := strings.Join(c.MetaAddrs(), ",")
+	zp := func(args ...string) result {
+		return run(t, invocation{args: append([]string{"--meta", meta, "--timeout", "10s"}, args...)})
+	}
+	if r := zp("table", "create", "orders", "--partitions", "8", "--replicas", "3", "--wait"); r.code != 0 {
+		t.Fatalf("create: %d %s", r.code, r.stderr)
+	}
+	if r := zp("mset", "orders", "a", "1", "b", "2", "c", "3"); r.code != 0 {
+		t.Fatalf("mset: %d %s", r.code, r.stderr)
+	}
+
+	t.Run("checkup healthy", func(t *testing.T) {
+		// Slaves start streaming a moment after the table is writable.
+		var last result
+		testcluster.Poll(t, 20*time.Second, func() error {
+			last = zp("checkup", "-o", "json")
+			if last.code != ExitOK {
+				return fmt.Errorf("exit %d: %s", last.code, last.stdout)
+			}
+			return nil
+		})
+		var r health.Report
+		if err := json.Unmarshal([]byte(last.stdout), &r); err != nil || !r.Healthy || r.Summary.Replicas != 24 || r.Summary.NodesUp != 3 {
+			t.Fatalf("report %v: %s", err, last.stdout)
+		}
+		// The other commands that read INFO agree.
+		if r := zp("stats", "repl", "orders"); r.code != 0 || !strings.Contains(r.stdout, "all caught up: yes") {
+			t.Fatalf("stats repl: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		if r := zp("table", "describe", "orders"); r.code != 0 || strings.Contains(r.stdout, "(?)") {
+			t.Fatalf("describe: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	victim := c.Nodes[1]
+	kill := func() {
+		if victim.Running() {
+			if err := victim.Kill(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("top in tmux", func(t *testing.T) {
+		topInTmux(t, meta, c.NodeAddrs(), victim.Addr, kill)
+	})
+
+	t.Run("checkup after kill", func(t *testing.T) {
+		kill()
+		// At once the node does not answer; a second later meta has it
+		// DOWN. Both are unhealthy and name the node; wait for the second.
+		var last result
+		testcluster.Poll(t, 20*time.Second, func() error {
+			last = zp("checkup", "-o", "json")
+			if last.code != ExitUnhealthy || !strings.Contains(last.stdout, `"check": "node_down"`) {
+				return fmt.Errorf("exit %d: %s", last.code, last.stdout)
+			}
+			return nil
+		})
+		var r health.Report
+		if err := json.Unmarshal([]byte(last.stdout), &r); err != nil || r.Healthy {
+			t.Fatalf("report %v: %s", err, last.stdout)
+		}
+		named := false
+		for _, p := range r.Problems {
+			named = named || (p.Check == health.CheckNodeDown && p.Node == victim.Addr)
+		}
+		if !named {
+			t.Fatalf("no node_down problem for %s: %s", victim.Addr, last.stdout)
+		}
+		text := zp("checkup")
+		if text.code != ExitUnhealthy || !strings.Contains(text.stdout, victim.Addr) || !strings.Contains(text.stderr, "cluster unhealthy") {
+			t.Fatalf("text checkup: exit %d\n%s\n%s", text.code, text.stdout, text.stderr)
+		}
+	})
+}
+
+// topInTmux starts `zpctl top` in a detached tmux session of 100x30 on a
+// tmux server of its own, waits until the nodes and the table show, opens
+// the partitions view, kills victim and waits for the epoch log to show it
+// DOWN, quits with q and checks zpctl exited 0.
+func topInTmux(t *testing.T, meta string, nodes []string, victim string, kill func()) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		t.Skip("tmux is not installed")
+	}
+	bin := zpctlBinary(t)
+	socket := fmt.Sprintf("zpctl-e2e-%d", os.Getpid())
+	tm := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, tmux, append([]string{"-L", socket}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() { exec.Command(tmux, "-L", socket, "kill-server").Run() })
+	// The shell line after zpctl shows its exit code once the TUI has
+	// left the alternate screen; sleep keeps the pane open to read it.
+	script := fmt.Sprintf("%s --meta %s top --interval 200ms; echo zpctl exited $?; sleep 60", bin, meta)
+	tm("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
+
+	screen := ""
+	waitFor := func(what string, want ...string) {
+		t.Helper()
+		testcluster.Poll(t, 15*time.Second, func() error {
+			screen = tm("capture-pane", "-p", "-t", "top")
+			for _, w := range want {
+				if !strings.Contains(screen, w) {
+					return fmt.Errorf("%s: %q not on screen:\n%s", what, w, screen)
+				}
+			}
+			return nil
+		})
+	}
+	waitFor("overview", append([]string{"HEALTHY", "NODES", "orders", "Leader"}, nodes...)...)
+	tm("send-keys", "-t", "top", "4")
+	waitFor("partitions view", "orders  8 partitions × 3 replicas", "MASTER (TERM,LSN)")
+	kill()
+	tm("send-keys", "-t", "top", "6")
+	waitFor("epoch log", "node "+victim+" UP → DOWN")
+	tm("send-keys", "-t", "top", "q")
+	waitFor("quit", "zpctl exited 0")
+}
+
+// zpctlBinary is $ZP_BIN_DIR/zpctl when there is one (make test builds
+// it), else zpctl built into a temporary directory.
+func zpctlBinary(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv(testcluster.BinDirEnv); dir != "" {
+		if p := filepath.Join(dir, "zpctl"); fileExists(p) {
+			return p
+		}
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	out := filepath.Join(t.TempDir(), "zpctl")
+	cmd := exec.Command("go", "build", "-o", out, "./zpctl")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./zpctl: %v\n%s", err, b)
+	}
+	return out
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}

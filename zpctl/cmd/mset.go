@@ -1,0 +1,48 @@
+package cmd
+
+import (
+	"context"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+)
+
+// msetJSON is `mset --output json`.
+type msetJSON struct {
+	Table string `json:"table"`
+	Keys  int    `json:"keys"`
+	OK    bool   `json:"ok"`
+}
+
+func (a *app) msetCommand() *cobra.Command {
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "mset TABLE KEY VALUE [KEY VALUE]...",
+		Short: "Set several keys",
+		Long: `Set several keys, written in parallel to their masters, all with the same
+--ttl. It is not atomic across partitions: when some keys fail the others
+are written, the failed ones are named on stderr and set the exit code.
+For many keys from a file, see 'zpctl load'.`,
+		Example:           "  zpctl mset default user:1 alice user:2 bob --ttl 24h",
+		Args:              cobra.MinimumNArgs(3),
+		ValidArgsFunction: a.completeTableArg,
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			pairs := args[1:]
+			if len(pairs)%2 != 0 {
+				return usagef("mset needs KEY VALUE pairs; %q has no value", pairs[len(pairs)-1])
+			}
+			kvs := make([]client.KV, 0, len(pairs)/2)
+			for i := 0; i < len(pairs); i += 2 {
+				kvs = append(kvs, client.KV{Key: []byte(pairs[i]), Value: []byte(pairs[i+1])})
+			}
+			if err := c.MSet(ctx, args[0], kvs, ttl); err != nil {
+				return err
+			}
+			return a.printer.Line(msetJSON{Table: args[0], Keys: len(kvs), OK: true}, "OK")
+		}),
+	}
+	cmd.Flags().DurationVar(&ttl, "ttl", 0, "time to live of every key; 0 means never expire")
+	return cmd
+}

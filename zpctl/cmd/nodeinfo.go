@@ -1,0 +1,204 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/output"
+)
+
+// nodeInfoJSON is `node info --output json`. Sections not asked for are
+// null.
+type nodeInfoJSON struct {
+	Addr string `json:"addr"`
+	// Node is the meta servers' record of the node; null when the
+	// topology does not list it (INFO is asked all the same).
+	Node        *client.Node      `json:"node"`
+	Server      *serverJSON       `json:"server"`
+	Stats       []statsJSON       `json:"stats"`
+	Capacity    []capacityJSON    `json:"capacity"`
+	Replication []replicaInfoJSON `json:"replication"`
+}
+
+// fill sets the sections asked for (all when secs is empty) from info.
+func (out *nodeInfoJSON) fill(info *zppb.InfoResponse, secs []zppb.InfoSection) {
+	asked := func(s zppb.InfoSection) bool { return len(secs) == 0 || slices.Contains(secs, s) }
+	out.Server = serverFromPB(info.GetServer())
+	if asked(zppb.InfoSection_INFO_STATS) {
+		out.Stats = statsFromPB(info.GetStats())
+	}
+	if asked(zppb.InfoSection_INFO_CAPACITY) {
+		out.Capacity = capacityFromPB(info.GetCapacity())
+	}
+	if asked(zppb.InfoSection_INFO_REPLICATION) {
+		out.Replication = replicationFromPB(info.GetReplication())
+	}
+}
+
+var infoSections = map[string]zppb.InfoSection{
+	"server":      zppb.InfoSection_INFO_SERVER,
+	"stats":       zppb.InfoSection_INFO_STATS,
+	"capacity":    zppb.InfoSection_INFO_CAPACITY,
+	"replication": zppb.InfoSection_INFO_REPLICATION,
+}
+
+func (a *app) nodeInfoCommand() *cobra.Command {
+	var (
+		sections []string
+		table    string
+	)
+	cmd := &cobra.Command{
+		Use:   "info ADDR",
+		Short: "Show what one node says about itself: server, stats, capacity, replication",
+		Long: `Ask the node at ADDR for INFO: server (version, uptime, epoch, last ping),
+stats (requests per table), capacity (bytes on disk per table) and
+replication (every replica's role, state, (term, lsn) and lag), next to what
+the meta servers know of it. --section limits the sections, --table the
+tables. The node is asked even when the topology does not list it.`,
+		Example: `  zpctl node info 127.0.0.1:9231
+  zpctl node info 127.0.0.1:9231 --section replication --table default
+  zpctl node info 127.0.0.1:9231 -o json | jq '.replication[] | select(.lag_records > 0)'`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: a.completeNodes,
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			var secs []zppb.InfoSection
+			for _, s := range sections {
+				sec, ok := infoSections[strings.ToLower(s)]
+				if !ok {
+					return usagef("--section %q: want server, stats, capacity or replication", s)
+				}
+				if !slices.Contains(secs, sec) {
+					secs = append(secs, sec)
+				}
+			}
+			slices.Sort(secs)
+			addr := args[0]
+			out := nodeInfoJSON{Addr: addr}
+			if nodes, _, err := c.ListNodes(ctx); err == nil {
+				for _, n := range nodes {
+					if n.Addr == addr {
+						out.Node = &n
+					}
+				}
+			}
+			ni := c.InfoNodes(ctx, []string{addr}, table, secs...)[0]
+			if ni.Err != nil {
+				return ni.Err
+			}
+			out.fill(ni.Info, secs)
+			return a.printer.Print(out, func(w io.Writer) error { return writeNodeInfo(w, out, time.Now()) })
+		}),
+	}
+	cmd.Flags().StringSliceVar(&sections, "section", nil, "sections to show: server, stats, capacity, replication (default all)")
+	cmd.Flags().StringVar(&table, "table", "", "only this table")
+	cmd.RegisterFlagCompletionFunc("section", cobra.FixedCompletions([]string{"server", "stats", "capacity", "replication"}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.RegisterFlagCompletionFunc("table", a.completeTables)
+	return cmd
+}
+
+func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
+	var blocks []func() error
+	if n, s := ni.Node, ni.Server; n != nil || s != nil {
+		blocks = append(blocks, func() error {
+			t := output.Table{Rows: [][]string{{"addr:", ni.Addr}}}
+			if n != nil {
+				t.Rows = append(t.Rows,
+					[]string{"state:", n.State + " (as the meta servers see it)"},
+					[]string{"zone/rack:", output.Dash(n.Zone) + " / " + output.Dash(n.Rack)},
+					[]string{"weight:", fmt.Sprint(n.Weight)},
+					[]string{"last heartbeat:", heartbeatAgo(*n, now)})
+			} else {
+				t.Rows = append(t.Rows, []string{"state:", "not in the topology"})
+			}
+			if s != nil {
+				ping := "-"
+				if s.LastPingMs > 0 {
+					ping = now.Sub(time.UnixMilli(s.LastPingMs)).Truncate(time.Millisecond).String() + " ago"
+				}
+				t.Rows = append(t.Rows,
+					[]string{"version:", output.Dash(s.Version)},
+					[]string{"uptime:", (time.Duration(s.UptimeMs) * time.Millisecond).Truncate(time.Second).String()},
+					[]string{"epoch:", fmt.Sprint(s.Epoch)},
+					[]string{"last ping:", ping},
+					[]string{"tables:", output.Join(s.Tables)})
+				if s.MetaLeader != "" {
+					t.Rows = append(t.Rows, []string{"meta leader:", s.MetaLeader})
+				}
+			}
+			return output.WriteTable(w, t)
+		})
+	}
+	if ni.Stats != nil {
+		blocks = append(blocks, func() error {
+			t := output.Table{Header: []string{"TABLE", "QPS", "OPS", "READS", "WRITES", "ERRORS"}}
+			for _, s := range ni.Stats {
+				t.Rows = append(t.Rows, []string{s.Table, fmt.Sprintf("%.1f", s.QPS), fmt.Sprint(s.Ops), fmt.Sprint(s.Reads), fmt.Sprint(s.Writes), fmt.Sprint(s.Errors)})
+			}
+			return output.WriteTable(w, t)
+		})
+	}
+	if ni.Capacity != nil {
+		blocks = append(blocks, func() error {
+			t := output.Table{Header: []string{"TABLE", "REPLICAS", "USED", "DB", "BINLOG"}}
+			for _, c := range ni.Capacity {
+				t.Rows = append(t.Rows, []string{c.Table, fmt.Sprint(c.Replicas), humanBytes(c.UsedBytes), humanBytes(c.DBBytes), humanBytes(c.BinlogBytes)})
+			}
+			return output.WriteTable(w, t)
+		})
+	}
+	if ni.Replication != nil {
+		blocks = append(blocks, func() error {
+			t := output.Table{Header: []string{"TABLE", "PARTITION", "ROLE", "STATE", "TERM", "LSN", "APPLIED", "FIRST", "LAG", "MASTER/SLAVES"}}
+			for _, r := range ni.Replication {
+				peers := output.Dash(r.Master)
+				if r.Role == "master" {
+					var ps []string
+					for _, p := range r.Peers {
+						ps = append(ps, fmt.Sprintf("%s(%s,lag %d)", p.Addr, p.State, p.LagRecords))
+					}
+					peers = output.Join(ps)
+				}
+				state := r.State
+				if f := r.FullSync; f != nil && f.State == "running" {
+					state += fmt.Sprintf(" fullsync %s/%s", humanBytes(f.BytesFetched), humanBytes(f.BytesTotal))
+				}
+				t.Rows = append(t.Rows, []string{r.Table, fmt.Sprint(r.Partition), r.Role, state, fmt.Sprint(r.Term), fmt.Sprint(r.LSN),
+					fmt.Sprint(r.AppliedLSN), fmt.Sprint(r.FirstLSN), fmt.Sprint(r.LagRecords), peers})
+			}
+			return output.WriteTable(w, t)
+		})
+	}
+	for i, b := range blocks {
+		if i > 0 {
+			if _, err := io.WriteString(w, "\n"); err != nil {
+				return err
+			}
+		}
+		if err := b(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// humanBytes is 1.5 KiB, 3.0 MiB ...: sizes for people; JSON has bytes.
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

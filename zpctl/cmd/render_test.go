@@ -1,0 +1,107 @@
+package cmd
+
+import (
+	"bytes"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/health"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey/surveytest"
+)
+
+// The text output of the commands that render a survey, from the canned
+// surveys of surveytest, against testdata/TestRender/*.golden. After a
+// deliberate change: go test ./zpctl/cmd -run TestRender -update, and
+// review the diff.
+func TestRender(t *testing.T) {
+	healthy, degraded := surveytest.Healthy(), surveytest.Degraded()
+	now := surveytest.T0.Add(5 * time.Second)
+	tests := []struct {
+		name   string
+		render func(w io.Writer) error
+	}{
+		{"describe_healthy", func(w io.Writer) error {
+			d, err := describeFromSurvey(healthy, "default")
+			if err != nil {
+				return err
+			}
+			return writeTableDetail(w, d.Table, d.Partitions)
+		}},
+		{"describe_degraded", func(w io.Writer) error {
+			d, err := describeFromSurvey(degraded, "users")
+			if err != nil {
+				return err
+			}
+			return writeTableDetail(w, d.Table, d.Partitions)
+		}},
+		{"table_create", func(w io.Writer) error {
+			tb, _ := healthy.Table("users")
+			return writeTableDetail(w, tb, nil)
+		}},
+		{"dump_degraded", func(w io.Writer) error {
+			d, err := dumpFromSurvey(degraded, "default")
+			if err != nil {
+				return err
+			}
+			return writeDump(w, d)
+		}},
+		{"checkup_healthy", func(w io.Writer) error { return writeCheckup(w, health.Check(healthy, health.Options{})) }},
+		{"checkup_degraded", func(w io.Writer) error { return writeCheckup(w, health.Check(degraded, health.Options{})) }},
+		{"stats_qps", statsText(writeStatsQPS, degraded, "")},
+		{"stats_latency", statsText(writeStatsLatency, healthy, "users")},
+		{"stats_space", statsText(writeStatsSpace, healthy, "")},
+		{"stats_repl", statsText(writeStatsRepl, degraded, "users")},
+		{"node_info", func(w io.Writer) error {
+			n := healthy.Nodes[0]
+			out := nodeInfoJSON{Addr: n.Addr, Node: &n.Node}
+			out.fill(n.Info, nil)
+			return writeNodeInfo(w, out, now)
+		}},
+		{"node_list", func(w io.Writer) error {
+			var rows []nodeRow
+			for i, l := range degraded.Loads("") {
+				rows = append(rows, nodeRow{Node: degraded.Nodes[i].Node, Replicas: l.Replicas, Masters: l.Masters})
+			}
+			return writeNodes(w, rows, now)
+		}},
+		{"meta_list", func(w io.Writer) error {
+			st := *degraded.Meta
+			st.Members = append([]client.MetaMember(nil), st.Members...)
+			st.Members[2].Reachable, st.Members[2].Error = false, "dial tcp 127.0.0.1:9223: connect: connection refused"
+			return writeMeta(w, &st)
+		}},
+		{"plan", func(w io.Writer) error {
+			p, err := planReplaceNode(healthy.Topology, surveytest.Nodes[0], "127.0.0.1:9234")
+			if err == nil {
+				t.Fatal("planned onto a node the topology does not have")
+			}
+			topo := *healthy.Topology
+			topo.Nodes = append(append([]client.Node(nil), topo.Nodes...), client.Node{Addr: "127.0.0.1:9234", State: "UP"})
+			if p, err = planReplaceNode(&topo, surveytest.Nodes[0], "127.0.0.1:9234"); err != nil {
+				return err
+			}
+			return writePlan(w, p)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := tt.render(&buf); err != nil {
+				t.Fatal(err)
+			}
+			golden.RequireEqual(t, buf.Bytes())
+		})
+	}
+}
+
+func statsText(w statsWriter, s *survey.Snapshot, table string) func(io.Writer) error {
+	return func(out io.Writer) error {
+		_, text := w(s, table)
+		return text(out)
+	}
+}

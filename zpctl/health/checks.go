@@ -1,0 +1,112 @@
+package health
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
+)
+
+// meta checks the Raft group: every member answers, a majority of voters
+// is reachable, all name the same leader and have applied the same epoch.
+func (c *checker) meta() {
+	st := c.s.Meta
+	if st == nil {
+		return
+	}
+	voters, reachableVoters := 0, 0
+	leaders := map[string][]string{} // leader seen -> members
+	epochs := map[uint64][]string{}
+	for _, m := range st.Members {
+		c.sum.MetaMembers++
+		// A configured address the Raft configuration does not list
+		// (Suffrage "") is no voter: it is reported unreachable or odd,
+		// but does not count toward the quorum.
+		voter := m.Suffrage == "voter"
+		if voter {
+			voters++
+		}
+		if !m.Reachable {
+			c.add(Problem{Severity: Warning, Check: CheckMetaUnreachable, Node: m.Addr,
+				Message: fmt.Sprintf("meta server %s does not answer: %s", m.Addr, m.Error)})
+			continue
+		}
+		c.sum.MetaReachable++
+		if voter {
+			reachableVoters++
+		}
+		leaders[m.LeaderSeen] = append(leaders[m.LeaderSeen], m.Addr)
+		epochs[m.Epoch] = append(epochs[m.Epoch], m.Addr)
+	}
+	if c.sum.MetaReachable == 0 {
+		c.add(Problem{Severity: Critical, Check: CheckMetaQuorum, Message: "no meta server answers"})
+		return
+	}
+	if voters > 0 && reachableVoters <= voters/2 {
+		c.add(Problem{Severity: Critical, Check: CheckMetaQuorum,
+			Message: fmt.Sprintf("only %d of %d meta voters answer: no quorum, topology changes and failover are impossible", reachableVoters, voters)})
+	}
+	switch {
+	case st.Leader == "" || (len(leaders) == 1 && leaders[""] != nil):
+		c.add(Problem{Severity: Critical, Check: CheckMetaLeader, Message: "the meta group has no leader"})
+	case len(leaders) > 1:
+		c.add(Problem{Severity: Critical, Check: CheckMetaLeader,
+			Message: "meta servers disagree on the leader: " + describeSplit(leaders)})
+	}
+	if len(epochs) > 1 {
+		c.add(Problem{Severity: Warning, Check: CheckMetaEpoch,
+			Message: "meta servers report different epochs: " + describeSplit(epochs)})
+	}
+}
+
+// describeSplit renders "a: m1, m2; b: m3" in a stable order.
+func describeSplit[K comparable](groups map[K][]string) string {
+	var parts []string
+	for k, members := range groups {
+		v := fmt.Sprint(k)
+		if v == "" {
+			v = "(none)"
+		}
+		slices.Sort(members)
+		parts = append(parts, fmt.Sprintf("%s per %s", v, strings.Join(members, ", ")))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}
+
+// nodes checks each node: UP, answering, on the meta servers' epoch.
+func (c *checker) nodes() {
+	epoch := c.s.Topology.Epoch
+	if c.s.Meta != nil {
+		epoch = max(epoch, c.s.Meta.Epoch)
+	}
+	for _, n := range c.s.Nodes {
+		c.sum.Nodes++
+		if n.State != "UP" {
+			c.add(Problem{Severity: Critical, Check: CheckNodeDown, Node: n.Addr,
+				Message: fmt.Sprintf("node %s is %s (last heartbeat %s)", n.Addr, n.State, heartbeat(n.Node, c.s))})
+			continue
+		}
+		c.sum.NodesUp++
+		if n.Err != nil {
+			c.add(Problem{Severity: Critical, Check: CheckNodeUnreachable, Node: n.Addr,
+				Message: fmt.Sprintf("node %s is UP for meta but does not answer INFO: %v", n.Addr, n.Err)})
+			continue
+		}
+		if si := n.Info.GetServer(); si != nil && si.GetEpoch() != epoch {
+			c.add(Problem{Severity: Warning, Check: CheckNodeEpoch, Node: n.Addr,
+				Message: fmt.Sprintf("node %s applied epoch %d, meta is at %d", n.Addr, si.GetEpoch(), epoch)})
+		}
+	}
+}
+
+func heartbeat(n client.Node, s *survey.Snapshot) string {
+	at := n.LastHeartbeat()
+	if at.IsZero() {
+		return "unknown"
+	}
+	return s.Taken.Sub(at).Round(100*time.Millisecond).String() + " ago"
+}

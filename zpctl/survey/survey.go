@@ -1,0 +1,171 @@
+// Package survey takes a picture of a cluster in one pass: the meta
+// group's state, the topology, and INFO from every node, asked in
+// parallel. checkup, stats, table describe/dump and the TUI all read the
+// same picture, so they agree on what they show.
+package survey
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Snapshot is the cluster as zpctl saw it at one moment. Any part may be
+// missing, with the error that says why: a survey of a sick cluster is
+// when it matters most.
+type Snapshot struct {
+	Taken time.Time
+	// Meta is every meta server's own account; nil only when Options
+	// skipped it. MetaErr is set when none answered.
+	Meta    *client.MetaStatus
+	MetaErr error
+	// Topology is one meta server's copy; nil when none answered.
+	Topology    *client.Topology
+	TopologyErr error
+	// Nodes are the topology's nodes, sorted by address, with what each
+	// answered to INFO.
+	Nodes []NodeReport
+}
+
+// NodeReport is one node: as the meta servers know it, and as it
+// describes itself.
+type NodeReport struct {
+	client.Node
+	// Info holds the INFO sections that answered; never nil.
+	Info *zppb.InfoResponse
+	// Err is why a section did not answer; nil when all did.
+	Err error
+}
+
+// Options configures Take.
+type Options struct {
+	// Table limits INFO to one table; empty asks for all.
+	Table string
+	// Sections are the INFO sections asked of each node; nil asks all.
+	// An empty, non-nil slice asks none.
+	Sections []zppb.InfoSection
+	// NodeTimeout bounds the INFO calls, so that one hung node does not
+	// use up the caller's whole deadline; 0 leaves ctx's.
+	NodeTimeout time.Duration
+	// SkipMeta leaves Meta nil: LIST_META asks every member, which a
+	// command that only needs the topology can spare.
+	SkipMeta bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// AllSections are the INFO sections a node has.
+var AllSections = []zppb.InfoSection{zppb.InfoSection_INFO_SERVER, zppb.InfoSection_INFO_STATS,
+	zppb.InfoSection_INFO_CAPACITY, zppb.InfoSection_INFO_REPLICATION}
+
+// Take surveys the cluster: LIST_META and PULL in parallel, then INFO of
+// every node the topology lists, in parallel. It never fails: what could
+// not be had is recorded as an error in the snapshot.
+func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Snapshot{Taken: now()}
+	var wg sync.WaitGroup
+	if !opts.SkipMeta {
+		wg.Go(func() { s.Meta, s.MetaErr = c.ListMeta(ctx) })
+	}
+	s.Topology, s.TopologyErr = c.Pull(ctx, "")
+	if s.Topology != nil {
+		sections := opts.Sections
+		if sections == nil {
+			sections = AllSections
+		}
+		addrs := make([]string, len(s.Topology.Nodes))
+		for i, n := range s.Topology.Nodes {
+			addrs[i] = n.Addr
+		}
+		var infos []client.NodeInfo
+		if len(sections) > 0 {
+			ictx, cancel := ctx, context.CancelFunc(func() {})
+			if opts.NodeTimeout > 0 {
+				ictx, cancel = context.WithTimeout(ctx, opts.NodeTimeout)
+			}
+			infos = c.InfoNodes(ictx, addrs, opts.Table, sections...)
+			cancel()
+		}
+		for i, n := range s.Topology.Nodes {
+			nr := NodeReport{Node: n, Info: &zppb.InfoResponse{}}
+			if infos != nil {
+				nr.Info, nr.Err = infos[i].Info, infos[i].Err
+			}
+			s.Nodes = append(s.Nodes, nr)
+		}
+		slices.SortFunc(s.Nodes, func(a, b NodeReport) int { return cmp.Compare(a.Addr, b.Addr) })
+	}
+	wg.Wait()
+	return s
+}
+
+// Epoch is the newest epoch the survey saw, from the meta servers or the
+// topology.
+func (s *Snapshot) Epoch() uint64 {
+	var e uint64
+	if s.Meta != nil {
+		e = s.Meta.Epoch
+	}
+	if s.Topology != nil {
+		e = max(e, s.Topology.Epoch)
+	}
+	return e
+}
+
+// Tables are the topology's tables, sorted by name; nil without a
+// topology.
+func (s *Snapshot) Tables() []client.Table {
+	if s.Topology == nil {
+		return nil
+	}
+	out := slices.Clone(s.Topology.Tables)
+	slices.SortFunc(out, func(a, b client.Table) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Table returns the named table.
+func (s *Snapshot) Table(name string) (client.Table, bool) {
+	if s.Topology != nil {
+		for _, tb := range s.Topology.Tables {
+			if tb.Name == name {
+				return tb, true
+			}
+		}
+	}
+	return client.Table{}, false
+}
+
+// Node returns the report of the node at addr, or nil when the topology
+// has no such node.
+func (s *Snapshot) Node(addr string) *NodeReport {
+	for i := range s.Nodes {
+		if s.Nodes[i].Addr == addr {
+			return &s.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// ReplicaInfo returns what the node at addr reported about its replica of
+// a partition, or nil.
+func (s *Snapshot) ReplicaInfo(addr, table string, partition uint32) *zppb.ReplicaInfo {
+	n := s.Node(addr)
+	if n == nil {
+		return nil
+	}
+	for _, ri := range n.Info.GetReplication() {
+		if ri.GetTable() == table && ri.GetPartition() == partition {
+			return ri
+		}
+	}
+	return nil
+}

@@ -1,0 +1,116 @@
+// Package surveytest holds canned surveys of a cluster, for tests of what
+// zpctl renders from them: golden files need the same addresses, times
+// and positions on every run.
+package surveytest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
+)
+
+// T0 is when the canned surveys are taken.
+var T0 = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+
+// The canned cluster's meta servers and nodes.
+var (
+	Metas = []string{"127.0.0.1:9221", "127.0.0.1:9222", "127.0.0.1:9223"}
+	Nodes = []string{"127.0.0.1:9231", "127.0.0.1:9232", "127.0.0.1:9233"}
+)
+
+// Healthy is a sound cluster at epoch 7: 3 meta servers, 3 nodes
+// in 3 zones, table default (8 partitions, 3 replicas) and table users
+// (4 partitions, 2 replicas, min_sync 1); every slave streaming at its
+// master's lsn.
+func Healthy() *survey.Snapshot {
+	const epoch = 7
+	s := &survey.Snapshot{Taken: T0, Meta: &client.MetaStatus{Leader: Metas[0], Epoch: epoch}}
+	for i, a := range Metas {
+		st := "Follower"
+		if i == 0 {
+			st = "Leader"
+		}
+		s.Meta.Members = append(s.Meta.Members, client.MetaMember{ID: a, Addr: a, Suffrage: "voter", Leader: i == 0,
+			LeaderSeen: Metas[0], Reachable: true, State: st, Term: 3, CommitIndex: 41, AppliedIndex: 41, Epoch: epoch})
+	}
+	tables := []client.Table{
+		{Name: "default", PartitionCount: 8, Replicas: 3, CreatedEpoch: 4},
+		{Name: "users", PartitionCount: 4, Replicas: 2, MinSyncReplicas: 1, CreatedEpoch: 6},
+	}
+	for ti := range tables {
+		tb := &tables[ti]
+		for i := range tb.PartitionCount {
+			begin, end := keyspace.SlotRange(i, tb.PartitionCount)
+			p := client.Partition{ID: i, SlotBegin: begin, SlotEnd: end, State: "ACTIVE", Master: Nodes[int(i)%3],
+				Term: 1 + uint64(i%2), Slaves: []string{}}
+			for r := 1; r < int(tb.Replicas); r++ {
+				p.Slaves = append(p.Slaves, Nodes[(int(i)+r)%3])
+			}
+			tb.Partitions = append(tb.Partitions, p)
+		}
+	}
+	s.Topology = &client.Topology{Epoch: epoch, Tables: tables}
+	for i, a := range Nodes {
+		n := client.Node{Addr: a, State: "UP", Zone: fmt.Sprintf("zone-%c", 'a'+i), Rack: fmt.Sprintf("r%d", i+1), Weight: 100,
+			LastHeartbeatMs: T0.UnixMilli() - 400}
+		s.Topology.Nodes = append(s.Topology.Nodes, n)
+		info := &zppb.InfoResponse{Server: &zppb.ServerInfo{Addr: a, Epoch: epoch, Version: "dev", UptimeMs: int64(3600_000 * (i + 1)),
+			Tables: []string{"default", "users"}, LastPingMs: T0.UnixMilli() - 400, MetaLeader: Metas[0]}}
+		for _, tb := range tables {
+			held := uint32(0)
+			for _, p := range tb.Partitions {
+				lsn := 1000 + uint64(p.ID)*10
+				role := ""
+				switch {
+				case p.Master == a:
+					role = "master"
+				case slices.Contains(p.Slaves, a):
+					role = "slave"
+				default:
+					continue
+				}
+				held++
+				ri := &zppb.ReplicaInfo{Table: tb.Name, Partition: p.ID, Role: role, Master: p.Master, State: "streaming",
+					Term: p.Term, Lsn: lsn, AppliedLsn: lsn}
+				if role == "master" {
+					ri.State = "serving"
+				}
+				info.Replication = append(info.Replication, ri)
+			}
+			info.Stats = append(info.Stats, &zppb.TableStats{Table: tb.Name, Qps: float64(100*(i+1)) + 0.5, Ops: 5000})
+			info.Capacity = append(info.Capacity, &zppb.TableCapacity{Table: tb.Name, UsedBytes: uint64(held) << 20, Replicas: held})
+		}
+		s.Nodes = append(s.Nodes, survey.NodeReport{Node: n, Info: info})
+	}
+	return s
+}
+
+// Degraded is Healthy a moment later at epoch 8: node
+// 9232 is DOWN (it masters default/1, default/4, default/7 and users/1),
+// users/2's slave lags 1500 records, users/3 is SLOWDOWN.
+func Degraded() *survey.Snapshot {
+	s := Healthy()
+	s.Taken = T0.Add(5 * time.Second)
+	s.Topology.Epoch, s.Meta.Epoch = 8, 8
+	for i := range s.Meta.Members {
+		s.Meta.Members[i].Epoch = 8
+	}
+	s.Topology.Nodes[1].State = "DOWN"
+	s.Nodes[1].State = "DOWN"
+	s.Nodes[1].Err = errors.New("connection refused")
+	s.Nodes[1].Info = &zppb.InfoResponse{}
+	for i := range s.Nodes {
+		if si := s.Nodes[i].Info.Server; si != nil {
+			si.Epoch = 8
+		}
+	}
+	s.ReplicaInfo(Nodes[2], "users", 2).Lsn += 1500 // the master, ahead of its slave
+	s.Topology.Tables[1].Partitions[3].State = "SLOWDOWN"
+	return s
+}

@@ -1,0 +1,449 @@
+package tui
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/health"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
+)
+
+// tab is one view of the TUI.
+type tab int
+
+const (
+	tabOverview tab = iota
+	tabNodes
+	tabTables
+	tabPartitions
+	tabMigrations
+	tabEvents
+	numTabs
+)
+
+var tabNames = [numTabs]string{"Overview", "Nodes", "Tables", "Partitions", "Migrations", "Events"}
+
+// Options configures New.
+type Options struct {
+	// Title names the cluster in the header, e.g. the meta addresses.
+	Title string
+	// Renderer renders the styles; default lipgloss.DefaultRenderer().
+	Renderer *lipgloss.Renderer
+	// Runner carries out confirmed actions; nil reports every action
+	// unsupported.
+	Runner Runner
+	// ActionTimeout bounds one action; default 30s.
+	ActionTimeout time.Duration
+	// Refresh asks the poller for a survey now ('r'); may be nil.
+	Refresh func()
+	// Health tunes the checks that colour the views.
+	Health health.Options
+	// Location formats times; default time.Local.
+	Location *time.Location
+}
+
+// ErrNoRunner is what an action reports when the model has no Runner.
+var ErrNoRunner = errors.New("not supported yet")
+
+// Model is the TUI's state. Its zero value is not usable: call New.
+type Model struct {
+	opts Options
+	st   styles
+	keys keyMap
+	help help.Model
+
+	width, height int
+
+	snap       *survey.Snapshot
+	report     health.Report
+	migrations []Migration
+	events     []Event // newest first
+	// byPart and byNode index the report's problems.
+	byPart map[partKey]level
+	byRepl map[replKey]level
+	byNode map[string]level
+
+	tab    tab
+	table  string // the table the partitions view shows
+	cursor [numTabs]int
+	offset [numTabs]int
+
+	dialog *Action
+	status string
+	// statusLevel colours the status line.
+	statusLevel level
+}
+
+type partKey struct {
+	table string
+	id    uint32
+}
+
+type replKey struct {
+	partKey
+	addr string
+}
+
+// New returns a model that shows nothing until the first SnapshotMsg.
+func New(opts Options) Model {
+	if opts.Renderer == nil {
+		opts.Renderer = lipgloss.DefaultRenderer()
+	}
+	if opts.ActionTimeout <= 0 {
+		opts.ActionTimeout = 30 * time.Second
+	}
+	if opts.Location == nil {
+		opts.Location = time.Local
+	}
+	st := newStyles(opts.Renderer)
+	h := help.New()
+	h.ShortSeparator = " • "
+	h.Styles.ShortKey, h.Styles.ShortDesc, h.Styles.ShortSeparator = st.helpKey, st.helpDesc, st.helpSep
+	h.Styles.FullKey, h.Styles.FullDesc, h.Styles.FullSeparator = st.helpKey, st.helpDesc, st.helpSep
+	h.Styles.Ellipsis = st.helpSep
+	return Model{opts: opts, st: st, keys: newKeyMap(), help: h, width: 80, height: 24}
+}
+
+// Init implements tea.Model. The model starts nothing: data arrives from
+// the poller.
+func (m Model) Init() tea.Cmd { return nil }
+
+// Update implements tea.Model.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.Width = msg.Width
+		m.clamp()
+	case SnapshotMsg:
+		m.apply(msg)
+	case actionDoneMsg:
+		if msg.err != nil {
+			// Runner errors name the action already.
+			m.status, m.statusLevel = msg.err.Error(), levelCrit
+		} else {
+			m.status, m.statusLevel = fmt.Sprintf("%s: started", msg.action.Kind), levelOK
+		}
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	return m, nil
+}
+
+// apply takes in a new survey: it logs an epoch change, judges the
+// cluster, and keeps the selection where it was.
+func (m *Model) apply(msg SnapshotMsg) {
+	s := msg.Snapshot
+	if s == nil {
+		return
+	}
+	prev := m.snap
+	if s.Topology != nil {
+		switch {
+		case prev == nil || prev.Topology == nil:
+			if len(m.events) == 0 {
+				m.events = []Event{{At: s.Taken, To: s.Topology.Epoch, Changes: []string{"first survey"}}}
+			}
+		case prev.Topology.Epoch != s.Topology.Epoch:
+			ev := Event{At: s.Taken, From: prev.Topology.Epoch, To: s.Topology.Epoch, Changes: diffTopology(prev.Topology, s.Topology)}
+			m.events = append([]Event{ev}, m.events...)
+			if len(m.events) > maxEvents {
+				m.events = m.events[:maxEvents]
+			}
+		}
+	}
+	m.snap = s
+	m.migrations = msg.Migrations
+	m.report = health.Check(s, m.opts.Health)
+	m.byPart, m.byRepl, m.byNode = map[partKey]level{}, map[replKey]level{}, map[string]level{}
+	for _, p := range m.report.Problems {
+		l := levelWarn
+		if p.Severity == health.Critical {
+			l = levelCrit
+		}
+		if p.Table != "" && p.Partition != nil {
+			pk := partKey{p.Table, *p.Partition}
+			m.byPart[pk] = max(m.byPart[pk], l)
+			if p.Node != "" {
+				rk := replKey{pk, p.Node}
+				m.byRepl[rk] = max(m.byRepl[rk], l)
+			}
+		} else if p.Node != "" {
+			m.byNode[p.Node] = max(m.byNode[p.Node], l)
+		}
+	}
+	tables := s.Tables()
+	if len(tables) > 0 && !slices.ContainsFunc(tables, func(t client.Table) bool { return t.Name == m.table }) {
+		m.table = tables[0].Name
+	}
+	m.clamp()
+}
+
+// rows is how many selectable rows view t has.
+func (m *Model) rows(t tab) int {
+	if m.snap == nil {
+		return 0
+	}
+	switch t {
+	case tabNodes:
+		return len(m.snap.Nodes)
+	case tabTables:
+		return len(m.snap.Tables())
+	case tabPartitions:
+		if tb, ok := m.snap.Table(m.table); ok {
+			return len(tb.Partitions)
+		}
+	case tabMigrations:
+		return len(m.migrations)
+	case tabEvents:
+		return len(m.eventLines())
+	}
+	return 0
+}
+
+// bodyHeight is the lines between the tab bar and the status line.
+func (m *Model) bodyHeight() int { return max(m.height-5, 1) }
+
+// clamp keeps every cursor on a row and in the visible window.
+func (m *Model) clamp() {
+	for t := range numTabs {
+		n := m.rows(t)
+		m.cursor[t] = max(min(m.cursor[t], n-1), 0)
+		visible := max(m.bodyHeight()-m.listHeaderLines(t), 1)
+		if m.cursor[t] < m.offset[t] {
+			m.offset[t] = m.cursor[t]
+		}
+		if m.cursor[t] >= m.offset[t]+visible {
+			m.offset[t] = m.cursor[t] - visible + 1
+		}
+		m.offset[t] = max(min(m.offset[t], n-visible), 0)
+	}
+}
+
+func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	k := m.keys
+	if m.dialog != nil {
+		switch {
+		case key.Matches(msg, k.Confirm), msg.Type == tea.KeyEnter:
+			a := *m.dialog
+			m.dialog = nil
+			m.status, m.statusLevel = fmt.Sprintf("%s: running…", a.Kind), levelNone
+			return m, m.run(a)
+		case key.Matches(msg, k.Decline), key.Matches(msg, k.Quit) && msg.String() != "ctrl+c":
+			m.dialog = nil
+			m.status, m.statusLevel = "cancelled", levelNone
+		case msg.String() == "ctrl+c":
+			return m, tea.Quit
+		}
+		return m, nil
+	}
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m, tea.Quit
+	case key.Matches(msg, k.NextTab):
+		m.tab = (m.tab + 1) % numTabs
+	case key.Matches(msg, k.PrevTab):
+		m.tab = (m.tab + numTabs - 1) % numTabs
+	case key.Matches(msg, k.Tabs):
+		m.tab = tab(msg.Runes[0] - '1')
+	case key.Matches(msg, k.Up):
+		m.cursor[m.tab]--
+	case key.Matches(msg, k.Down):
+		m.cursor[m.tab]++
+	case key.Matches(msg, k.PageUp):
+		m.cursor[m.tab] -= m.bodyHeight() - 2
+	case key.Matches(msg, k.PageDown):
+		m.cursor[m.tab] += m.bodyHeight() - 2
+	case key.Matches(msg, k.PrevTable), key.Matches(msg, k.NextTable):
+		m.switchTable(key.Matches(msg, k.NextTable))
+	case key.Matches(msg, k.Enter) && m.tab == tabTables:
+		if tables := m.snapTables(); m.cursor[tabTables] < len(tables) {
+			m.table = tables[m.cursor[tabTables]].Name
+			m.tab, m.cursor[tabPartitions], m.offset[tabPartitions] = tabPartitions, 0, 0
+		}
+	case key.Matches(msg, k.Failover), key.Matches(msg, k.Migrate), key.Matches(msg, k.Expand),
+		key.Matches(msg, k.Shrink), key.Matches(msg, k.Cancel):
+		m.propose(msg)
+	case key.Matches(msg, k.Refresh):
+		if m.opts.Refresh != nil {
+			m.opts.Refresh()
+		}
+		m.status, m.statusLevel = "refreshing…", levelNone
+	case key.Matches(msg, k.Help):
+		m.help.ShowAll = !m.help.ShowAll
+	}
+	m.clamp()
+	return m, nil
+}
+
+func (m *Model) snapTables() []client.Table {
+	if m.snap == nil {
+		return nil
+	}
+	return m.snap.Tables()
+}
+
+func (m *Model) switchTable(next bool) {
+	tables := m.snapTables()
+	if len(tables) == 0 {
+		return
+	}
+	i := slices.IndexFunc(tables, func(t client.Table) bool { return t.Name == m.table })
+	if next {
+		i = (i + 1) % len(tables)
+	} else {
+		i = (i - 1 + len(tables)) % len(tables)
+	}
+	m.table = tables[i].Name
+	m.cursor[tabPartitions], m.offset[tabPartitions] = 0, 0
+}
+
+// run starts a confirmed action.
+func (m Model) run(a Action) tea.Cmd {
+	runner, timeout := m.opts.Runner, m.opts.ActionTimeout
+	return func() tea.Msg {
+		if runner == nil {
+			return actionDoneMsg{action: a, err: fmt.Errorf("%s: %w", a.Kind, ErrNoRunner)}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return actionDoneMsg{action: a, err: runner(ctx, a)}
+	}
+}
+
+// propose opens the confirmation dialog for the action of key msg, filled
+// in from the selection; or says in the status line why there is none.
+func (m *Model) propose(msg tea.KeyMsg) {
+	k := m.keys
+	var (
+		a   Action
+		why string
+	)
+	switch {
+	case key.Matches(msg, k.Failover):
+		a, why = m.proposeFailover()
+	case key.Matches(msg, k.Migrate):
+		a, why = m.proposeMigrate()
+	case key.Matches(msg, k.Expand):
+		a, why = m.proposeExpand()
+	case key.Matches(msg, k.Shrink):
+		a, why = m.proposeShrink()
+	case key.Matches(msg, k.Cancel):
+		a, why = m.proposeCancel()
+	}
+	if why != "" {
+		m.status, m.statusLevel = why, levelWarn
+		return
+	}
+	m.dialog = &a
+}
+
+// selectedPartition is the partition under the cursor of the partitions
+// view.
+func (m *Model) selectedPartition() (client.Table, client.Partition, bool) {
+	if m.snap == nil || m.tab != tabPartitions {
+		return client.Table{}, client.Partition{}, false
+	}
+	tb, ok := m.snap.Table(m.table)
+	if !ok || m.cursor[tabPartitions] >= len(tb.Partitions) {
+		return client.Table{}, client.Partition{}, false
+	}
+	return tb, tb.Partitions[m.cursor[tabPartitions]], true
+}
+
+func (m *Model) proposeFailover() (Action, string) {
+	tb, p, ok := m.selectedPartition()
+	if !ok {
+		return Action{}, "failover: select a partition in the Partitions view (4)"
+	}
+	// The UP slave with the highest (term, lsn): the one a failover loses
+	// least with.
+	var best *survey.Replica
+	for _, r := range m.snap.Replicas(tb, p) {
+		if r.Role != "slave" || r.NodeState != "UP" {
+			continue
+		}
+		if best == nil || !best.Reported || (r.Reported && cmp.Or(cmp.Compare(r.Term, best.Term), cmp.Compare(r.LSN, best.LSN)) > 0) {
+			best = &r
+		}
+	}
+	if best == nil {
+		return Action{}, fmt.Sprintf("failover: %s/%d has no UP slave", tb.Name, p.ID)
+	}
+	return Action{Kind: "setmaster", Table: tb.Name, Partition: p.ID, From: p.Master, To: best.Addr}, ""
+}
+
+func (m *Model) proposeMigrate() (Action, string) {
+	tb, p, ok := m.selectedPartition()
+	if !ok {
+		return Action{}, "migrate: select a partition in the Partitions view (4)"
+	}
+	loads := m.snap.Loads("")
+	load := map[string]int{}
+	for _, l := range loads {
+		load[l.Addr] = l.Replicas
+	}
+	holders := append([]string{p.Master}, p.Slaves...)
+	// Move the replica on the busiest holder to the idlest UP node that
+	// does not hold the partition.
+	from := ""
+	for _, h := range holders {
+		if h != "" && (from == "" || load[h] > load[from]) {
+			from = h
+		}
+	}
+	to := ""
+	for _, n := range m.snap.Nodes {
+		if n.State != "UP" || slices.Contains(holders, n.Addr) {
+			continue
+		}
+		if to == "" || load[n.Addr] < load[to] {
+			to = n.Addr
+		}
+	}
+	if from == "" || to == "" {
+		return Action{}, fmt.Sprintf("migrate: no UP node without a replica of %s/%d", tb.Name, p.ID)
+	}
+	return Action{Kind: "migrate", Table: tb.Name, Partition: p.ID, From: from, To: to}, ""
+}
+
+func (m *Model) proposeExpand() (Action, string) {
+	if m.snap == nil {
+		return Action{}, "expand: no survey yet"
+	}
+	var empty []string
+	for i, l := range m.snap.Loads("") {
+		if m.snap.Nodes[i].State == "UP" && l.Replicas == 0 {
+			empty = append(empty, l.Addr)
+		}
+	}
+	if len(empty) == 0 {
+		return Action{}, "expand: every UP node holds replicas already; start new nodes first"
+	}
+	return Action{Kind: "expand", Nodes: empty}, ""
+}
+
+func (m *Model) proposeShrink() (Action, string) {
+	if m.snap == nil || m.tab != tabNodes || m.cursor[tabNodes] >= len(m.snap.Nodes) {
+		return Action{}, "shrink: select a node in the Nodes view (2)"
+	}
+	return Action{Kind: "shrink", Nodes: []string{m.snap.Nodes[m.cursor[tabNodes]].Addr}}, ""
+}
+
+func (m *Model) proposeCancel() (Action, string) {
+	if m.tab != tabMigrations || m.cursor[tabMigrations] >= len(m.migrations) {
+		return Action{}, "cancel: no migration selected in the Migrations view (5)"
+	}
+	mg := m.migrations[m.cursor[tabMigrations]]
+	return Action{Kind: "cancel", Table: mg.Table, Partition: mg.Partition, From: mg.From, To: mg.To}, ""
+}

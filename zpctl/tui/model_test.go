@@ -1,0 +1,201 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/golden"
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/muesli/termenv"
+
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey/surveytest"
+)
+
+// Golden files are in testdata/; `go test ./zpctl/tui -update` rewrites
+// them after a deliberate change of the views (review the diff).
+
+func newTestModel(profile termenv.Profile, runner Runner) Model {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(profile)
+	return New(Options{Title: "test-cluster", Renderer: r, Location: time.UTC, Runner: runner})
+}
+
+// keys turns "4", "j", "enter", "tab" ... into key messages.
+func keys(names ...string) []tea.Msg {
+	var out []tea.Msg
+	for _, n := range names {
+		switch n {
+		case "enter":
+			out = append(out, tea.KeyMsg{Type: tea.KeyEnter})
+		case "tab":
+			out = append(out, tea.KeyMsg{Type: tea.KeyTab})
+		case "esc":
+			out = append(out, tea.KeyMsg{Type: tea.KeyEsc})
+		case "down":
+			out = append(out, tea.KeyMsg{Type: tea.KeyDown})
+		case "pgdown":
+			out = append(out, tea.KeyMsg{Type: tea.KeyPgDown})
+		default:
+			out = append(out, tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(n)})
+		}
+	}
+	return out
+}
+
+// drive sends msgs to m in order, running the commands they return (as
+// the program would) except quitting.
+func drive(t *testing.T, m Model, msgs ...tea.Msg) Model {
+	t.Helper()
+	for len(msgs) > 0 {
+		msg := msgs[0]
+		msgs = msgs[1:]
+		next, cmd := m.Update(msg)
+		m = next.(Model)
+		if cmd != nil {
+			if out := cmd(); out != nil {
+				if _, quit := out.(tea.QuitMsg); !quit {
+					msgs = append([]tea.Msg{out}, msgs...)
+				}
+			}
+		}
+	}
+	return m
+}
+
+func size(w, h int) tea.Msg { return tea.WindowSizeMsg{Width: w, Height: h} }
+
+func healthy() tea.Msg  { return SnapshotMsg{Snapshot: surveytest.Healthy()} }
+func degraded() tea.Msg { return SnapshotMsg{Snapshot: surveytest.Degraded()} }
+
+// checkFrame asserts the view fills the terminal exactly, no line wider.
+func checkFrame(t *testing.T, view string, w, h int) {
+	t.Helper()
+	lines := strings.Split(view, "\n")
+	if len(lines) != h {
+		t.Errorf("view has %d lines, terminal %d", len(lines), h)
+	}
+	for i, l := range lines {
+		if lw := ansi.StringWidth(l); lw > w {
+			t.Errorf("line %d is %d cells wide, terminal %d: %q", i, lw, w, l)
+		}
+	}
+}
+
+func TestViews(t *testing.T) {
+	unsupported := func(_ context.Context, a Action) error {
+		return errors.New(a.Kind + ": not supported yet")
+	}
+	migrating := SnapshotMsg{Snapshot: surveytest.Healthy(), Migrations: []Migration{
+		{Table: "default", Partition: 3, From: surveytest.Nodes[0], To: surveytest.Nodes[2], Phase: "copying", Done: 400, Total: 1000, Started: surveytest.T0.Add(-90 * time.Second)},
+		{Table: "users", Partition: 1, From: surveytest.Nodes[1], To: surveytest.Nodes[0], Phase: "stuck", Done: 999, Total: 1000, Started: surveytest.T0.Add(-5 * time.Minute)},
+	}}
+	tests := []struct {
+		name string
+		w, h int
+		msgs []tea.Msg
+	}{
+		{"waiting", 80, 24, nil},
+		{"overview_healthy", 80, 24, []tea.Msg{healthy()}},
+		{"overview_degraded", 80, 24, []tea.Msg{healthy(), degraded()}},
+		{"overview_small", 60, 15, []tea.Msg{healthy(), degraded()}},
+		{"overview_large", 120, 40, []tea.Msg{healthy(), degraded()}},
+		{"nodes", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("2", "j")...)},
+		{"nodes_wide", 110, 24, append([]tea.Msg{healthy(), degraded()}, keys("2")...)},
+		{"tables", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("3")...)},
+		{"partitions", 100, 30, append([]tea.Msg{healthy(), degraded()}, keys("4", "j")...)},
+		{"partitions_80x24", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("4")...)},
+		{"partitions_next_table", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("4", "]", "j", "j")...)},
+		{"partitions_from_tables", 80, 24, append([]tea.Msg{healthy()}, keys("3", "j", "enter")...)},
+		{"partitions_scrolled", 80, 12, append([]tea.Msg{healthy()}, keys("4", "pgdown", "down")...)},
+		{"dialog_failover", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("4", "j", "f")...)},
+		{"dialog_confirmed", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("4", "j", "f", "y")...)},
+		{"dialog_declined", 80, 24, append([]tea.Msg{healthy()}, keys("4", "f", "esc")...)},
+		{"dialog_migrate", 80, 24, append([]tea.Msg{healthy()}, keys("4", "]", "m")...)},
+		{"migrate_nowhere", 80, 24, append([]tea.Msg{healthy()}, keys("4", "m")...)},
+		{"dialog_shrink", 80, 24, append([]tea.Msg{healthy()}, keys("2", "j", "j", "s")...)},
+		{"expand_without_new_nodes", 80, 24, append([]tea.Msg{healthy()}, keys("e")...)},
+		{"cancel_without_migrations", 80, 24, append([]tea.Msg{healthy()}, keys("5", "c")...)},
+		{"migrations_empty", 80, 24, append([]tea.Msg{healthy()}, keys("5")...)},
+		{"migrations", 80, 24, append([]tea.Msg{migrating}, keys("5", "j")...)},
+		{"events", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("6")...)},
+		{"help", 80, 24, append([]tea.Msg{healthy()}, keys("?")...)},
+		{"tab_cycles", 80, 24, append([]tea.Msg{healthy()}, keys("tab", "tab", "tab", "tab", "tab", "tab", "tab")...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestModel(termenv.Ascii, unsupported)
+			m = drive(t, m, append([]tea.Msg{size(tt.w, tt.h)}, tt.msgs...)...)
+			v := m.View()
+			checkFrame(t, v, tt.w, tt.h)
+			golden.RequireEqual(t, []byte(v))
+		})
+	}
+}
+
+// The views are coloured by health: green, yellow, red (ANSI 256 here).
+func TestColours(t *testing.T) {
+	m := newTestModel(termenv.ANSI256, nil)
+	m = drive(t, m, size(100, 30), healthy(), degraded(), keys("4")[0])
+	v := m.View()
+	checkFrame(t, v, 100, 30)
+	for _, want := range []string{"\x1b[38;5;34m", "\x1b[38;5;178m", "\x1b[1;38;5;196m"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks colour %q", want)
+		}
+	}
+	golden.RequireEqualEscape(t, []byte(v), true)
+}
+
+func TestResizeKeepsFrame(t *testing.T) {
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), healthy(), degraded())
+	for _, s := range [][2]int{{80, 24}, {40, 10}, {200, 60}, {20, 6}, {100, 30}} {
+		for tb := range numTabs {
+			m = drive(t, m, size(s[0], s[1]), keys(string(rune('1' + tb)))[0])
+			checkFrame(t, m.View(), max(s[0], 20), max(s[1], 6))
+		}
+	}
+}
+
+func TestFailoverPicksMostAdvancedSlave(t *testing.T) {
+	s := surveytest.Healthy()
+	// default/0: master 9231, slaves 9232 (lsn 1000) and 9233 (ahead).
+	s.ReplicaInfo(surveytest.Nodes[2], "default", 0).Lsn = 1001
+	var got Action
+	m := drive(t, newTestModel(termenv.Ascii, func(_ context.Context, a Action) error { got = a; return nil }),
+		size(80, 24), SnapshotMsg{Snapshot: s})
+	m = drive(t, m, keys("4", "f", "y")...)
+	want := Action{Kind: "setmaster", Table: "default", Partition: 0, From: surveytest.Nodes[0], To: surveytest.Nodes[2]}
+	if got.Kind != want.Kind || got.To != want.To || got.From != want.From || got.Table != want.Table {
+		t.Fatalf("action %+v, want %+v", got, want)
+	}
+	if m.status != "setmaster: started" {
+		t.Fatalf("status %q", m.status)
+	}
+}
+
+// teatest runs the model in a real bubbletea program: keys typed, output
+// rendered, q quits.
+func TestProgram(t *testing.T) {
+	m := newTestModel(termenv.Ascii, nil)
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	tm.Send(healthy())
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "HEALTHY") },
+		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+	tm.Type("4")
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return strings.Contains(string(b), "MASTER (TERM,LSN)") },
+		teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+	tm.Type("q")
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	final := tm.FinalModel(t).(Model)
+	if final.tab != tabPartitions {
+		t.Fatalf("final tab %v", final.tab)
+	}
+	golden.RequireEqual(t, []byte(final.View()))
+}

@@ -1,0 +1,227 @@
+package tui
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// View implements tea.Model: a header bar, the tab bar, a summary line,
+// the current view (or the dialog, or the full key list), the status line
+// and the help bar; never more lines than the terminal has, none wider.
+func (m Model) View() string {
+	w, h := max(m.width, 20), max(m.height, 6)
+	bh := m.bodyHeight()
+	var body []string
+	switch {
+	case m.dialog != nil:
+		body = m.dialogView(w, bh)
+	case m.help.ShowAll:
+		body = strings.Split(m.help.View(m.keys.helpFor(m.tab, false)), "\n")
+	case m.snap == nil:
+		body = []string{"", m.st.dim.Render("  waiting for the first survey of " + m.opts.Title + " …")}
+	default:
+		body = m.bodyView(bh)
+	}
+	body = fit(body, w, bh)
+	for len(body) < bh {
+		body = append(body, "")
+	}
+	lines := []string{m.headerView(w), m.tabsView(), m.summaryView()}
+	lines = append(lines, body...)
+	lines = append(lines, m.statusView(), m.help.ShortHelpView(m.keys.helpFor(m.tab, m.dialog != nil).ShortHelp()))
+	return strings.Join(fit(lines, w, h), "\n")
+}
+
+func (m Model) headerView(w int) string {
+	bar := m.st.header
+	right := ""
+	if m.snap != nil {
+		right = "  " + m.snap.Taken.In(m.opts.Location).Format("15:04:05") + " "
+	}
+	badge := m.badge()
+	left := " zpctl top"
+	if m.opts.Title != "" {
+		left += " · " + m.opts.Title
+	}
+	// The title gives way first: the verdict and the time always show.
+	room := w - ansi.StringWidth(badge) - ansi.StringWidth(right) - 1
+	left = ansi.Truncate(left, max(room, 0), "…")
+	gap := max(room-ansi.StringWidth(left), 0) + 1
+	return bar.Render(left+strings.Repeat(" ", gap)) + m.badgeStyle().Inherit(bar).Render(badge) + bar.Render(right)
+}
+
+func (m Model) tabsView() string {
+	var parts []string
+	for i, name := range tabNames {
+		label := fmt.Sprintf("%d %s", i+1, name)
+		if tab(i) == m.tab {
+			parts = append(parts, m.st.activeTab.Render(label))
+		} else {
+			parts = append(parts, m.st.tab.Render(label))
+		}
+	}
+	return " " + strings.Join(parts, "  ")
+}
+
+// badge is the cluster's verdict: HEALTHY, or the problem counts.
+func (m Model) badge() string {
+	if m.snap == nil {
+		return "…"
+	}
+	crit, warn := m.report.Counts()
+	switch {
+	case crit > 0:
+		return fmt.Sprintf("● %d CRIT %d WARN", crit, warn)
+	case warn > 0:
+		return fmt.Sprintf("● %d WARN", warn)
+	}
+	return "● HEALTHY"
+}
+
+func (m Model) badgeStyle() lipgloss.Style {
+	if m.snap == nil {
+		return m.st.dim
+	}
+	crit, warn := m.report.Counts()
+	switch {
+	case crit > 0:
+		return m.st.crit
+	case warn > 0:
+		return m.st.warn
+	}
+	return m.st.ok
+}
+
+func (m Model) summaryView() string {
+	if m.snap == nil {
+		return ""
+	}
+	s, sm := m.snap, m.report.Summary
+	leader := "none"
+	if s.Meta != nil && s.Meta.Leader != "" {
+		leader = s.Meta.Leader
+	}
+	return m.st.dim.Render(fmt.Sprintf(" epoch %d · leader %s · meta %d/%d · nodes %d/%d up · %s",
+		s.Epoch(), leader, sm.MetaReachable, sm.MetaMembers, sm.NodesUp, sm.Nodes, plural(sm.Tables, "table")))
+}
+
+func (m Model) statusView() string {
+	if m.status != "" {
+		if m.statusLevel == levelNone {
+			return " " + m.status
+		}
+		return " " + m.st.of(m.statusLevel).Render(m.status)
+	}
+	if m.snap == nil {
+		return ""
+	}
+	if len(m.report.Problems) == 0 {
+		return " " + m.st.ok.Render("all checks pass")
+	}
+	p := m.report.Problems[0]
+	l := levelWarn
+	if p.Severity == "critical" {
+		l = levelCrit
+	}
+	more := ""
+	if n := len(m.report.Problems) - 1; n > 0 {
+		more = fmt.Sprintf(" (+%d more)", n)
+	}
+	return " " + m.st.of(l).Render(p.Message+more)
+}
+
+func (m Model) dialogView(w, h int) []string {
+	a := *m.dialog
+	question := lipgloss.NewStyle().Width(min(w-8, 60)).Render(a.Describe())
+	box := m.st.dialog.Render(question + "\n\n" + m.st.helpKey.Render("y") + " yes    " + m.st.helpKey.Render("n") + " no")
+	return strings.Split(m.opts.Renderer.Place(w, h, lipgloss.Center, lipgloss.Center, box), "\n")
+}
+
+// bodyView renders the current tab into at most h lines.
+func (m Model) bodyView(h int) []string {
+	switch m.tab {
+	case tabNodes:
+		return m.nodesView(h)
+	case tabTables:
+		return m.tablesView(h)
+	case tabPartitions:
+		return m.partitionsView(h)
+	case tabMigrations:
+		return m.migrationsView(h)
+	case tabEvents:
+		return m.eventsView(h)
+	}
+	return m.overviewView(h)
+}
+
+// listHeaderLines is how many lines view t has above its scrolled rows.
+func (m *Model) listHeaderLines(t tab) int {
+	switch t {
+	case tabPartitions:
+		return 2
+	case tabNodes, tabTables, tabMigrations:
+		return 1
+	}
+	return 0
+}
+
+// selectRow marks the line of the cursor: a pointer in the margin (which
+// every other line leaves blank) and reverse video.
+func (m Model) selectRow(lines []string, row int) {
+	for i := range lines {
+		if i == row {
+			lines[i] = m.st.selected.Render("› " + ansi.Strip(lines[i]))
+		} else {
+			lines[i] = "  " + lines[i]
+		}
+	}
+}
+
+// shortAddr drops the host from node addresses when every node shares it
+// (a local cluster): the partition grid then fits 80 columns.
+func (m Model) shortAddr() func(string) string {
+	host := ""
+	if m.snap != nil {
+		for i, n := range m.snap.Nodes {
+			h, _, err := net.SplitHostPort(n.Addr)
+			if err != nil || (i > 0 && h != host) {
+				return func(s string) string { return s }
+			}
+			host = h
+		}
+	}
+	if host == "" {
+		return func(s string) string { return s }
+	}
+	return func(s string) string {
+		if h, p, err := net.SplitHostPort(s); err == nil && h == host {
+			return ":" + p
+		}
+		return s
+	}
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for v := n / unit; v >= unit; v /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// plural is "1 table", "2 tables".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,332 @@
+package tui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/progress"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/health"
+)
+
+// overviewView is everything at a glance, each section cut short so that
+// all fit: meta, nodes, tables, problems, recent epoch changes.
+func (m Model) overviewView(h int) []string {
+	var out []string
+	section := func(title string, lines []string, maxLines int) {
+		if len(lines) == 0 {
+			return
+		}
+		out = append(out, m.st.title.Render(title))
+		out = append(out, indent(fit(lines, 1<<20, maxLines))...)
+	}
+	section("META", m.metaLines(), 6)
+	section("NODES", m.nodeLines(false), 9)
+	section("TABLES", m.tableLines(), 6)
+	if len(m.report.Problems) > 0 {
+		section(fmt.Sprintf("PROBLEMS (%d)", len(m.report.Problems)), m.problemLines(), 4)
+	}
+	left := h - len(out) - 1
+	if left >= 2 && len(m.events) > 0 {
+		section("RECENT EPOCH CHANGES", m.eventLines(), left)
+	}
+	return out
+}
+
+func indent(lines []string) []string {
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return lines
+}
+
+func (m Model) metaLines() []string {
+	s := m.snap
+	if s.Meta == nil {
+		return []string{m.st.crit.Render("no meta status: " + errString(s.MetaErr))}
+	}
+	var rows [][]cell
+	for _, mm := range s.Meta.Members {
+		if !mm.Reachable {
+			rows = append(rows, []cell{plain(mm.Addr), styled("unreachable", m.st.crit), plain("-"), plain("-"), plain("-"), styled(mm.Error, m.st.dim)})
+			continue
+		}
+		state := plain(mm.State)
+		if mm.Leader {
+			state = styled(mm.State, m.st.ok)
+		}
+		rows = append(rows, []cell{plain(mm.Addr), state, plain(fmt.Sprint(mm.Term)), plain(fmt.Sprint(mm.AppliedIndex)),
+			plain(fmt.Sprint(mm.Epoch)), plain("")})
+	}
+	return grid(m.st, []string{"ADDR", "STATE", "TERM", "APPLIED", "EPOCH", ""}, rows)
+}
+
+// nodeLines is the node table; full adds the epoch, the node's checks and,
+// when the terminal is wide enough, its uptime.
+func (m Model) nodeLines(full bool) []string {
+	s := m.snap
+	if s.Topology == nil {
+		return []string{m.st.crit.Render("no topology: " + errString(s.TopologyErr))}
+	}
+	header := []string{"ADDR", "STATE", "ZONE/RACK", "REPL", "MAST", "QPS", "DISK"}
+	wide := full && m.width >= 100
+	if full {
+		header = append(header, "EPOCH", "HEALTH")
+		if wide {
+			header = append(header, "UPTIME")
+		}
+	}
+	var rows [][]cell
+	for i, l := range s.Loads("") {
+		n := s.Nodes[i]
+		state := styled(n.State, m.st.ok)
+		if n.State != "UP" {
+			state = styled(n.State, m.st.crit)
+		} else if n.Err != nil {
+			state = styled("UP?", m.st.crit)
+		}
+		qps, disk := "-", "-"
+		if n.Err == nil {
+			qps, disk = fmt.Sprintf("%.1f", l.QPS), humanBytes(l.UsedBytes)
+		}
+		row := []cell{plain(n.Addr), state, plain(dash(n.Zone) + "/" + dash(n.Rack)), plain(fmt.Sprint(l.Replicas)),
+			plain(fmt.Sprint(l.Masters)), plain(qps), plain(disk)}
+		if full {
+			epoch, uptime := "-", "-"
+			if si := n.Info.GetServer(); si != nil {
+				epoch = fmt.Sprint(si.GetEpoch())
+				uptime = (time.Duration(si.GetUptimeMs()) * time.Millisecond).Truncate(time.Second).String()
+			}
+			check := styled("ok", m.st.ok)
+			switch {
+			case n.State != "UP":
+				check = styled("down", m.st.crit)
+			case n.Err != nil:
+				check = styled("unreachable", m.st.crit)
+			case m.byNode[n.Addr] == levelCrit:
+				check = styled("CRIT", m.st.crit)
+			case m.byNode[n.Addr] == levelWarn:
+				check = styled("warn", m.st.warn)
+			}
+			row = append(row, plain(epoch), check)
+			if wide {
+				row = append(row, plain(uptime))
+			}
+		}
+		rows = append(rows, row)
+	}
+	return grid(m.st, header, rows)
+}
+
+func (m Model) tableLines() []string {
+	var rows [][]cell
+	for _, tb := range m.snapTables() {
+		rows = append(rows, m.tableRow(tb))
+	}
+	if len(rows) == 0 {
+		return []string{m.st.dim.Render("no tables")}
+	}
+	return grid(m.st, []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "QPS", "USED", "PARTITION HEALTH"}, rows)
+}
+
+func (m Model) tableRow(tb client.Table) []cell {
+	crit, warn := 0, 0
+	for _, p := range tb.Partitions {
+		switch m.byPart[partKey{tb.Name, p.ID}] {
+		case levelCrit:
+			crit++
+		case levelWarn:
+			warn++
+		}
+	}
+	hc := styled("ok", m.st.ok)
+	switch {
+	case crit > 0:
+		hc = styled(fmt.Sprintf("%d crit %d warn", crit, warn), m.st.crit)
+	case warn > 0:
+		hc = styled(fmt.Sprintf("%d warn", warn), m.st.warn)
+	}
+	var qps float64
+	var used uint64
+	for _, l := range m.snap.Loads(tb.Name) {
+		qps += l.QPS
+		used += l.UsedBytes
+	}
+	return []cell{plain(tb.Name), plain(fmt.Sprint(tb.PartitionCount)), plain(fmt.Sprint(tb.Replicas)),
+		plain(fmt.Sprint(tb.MinSyncReplicas)), plain(fmt.Sprintf("%.1f", qps)), plain(humanBytes(used)), hc}
+}
+
+func (m Model) problemLines() []string {
+	var rows [][]cell
+	for _, p := range m.report.Problems {
+		sev := styled("WARN", m.st.warn)
+		if p.Severity == health.Critical {
+			sev = styled("CRIT", m.st.crit)
+		}
+		rows = append(rows, []cell{sev, plain(p.Message)})
+	}
+	return grid(m.st, nil, rows)
+}
+
+// eventLines is the epoch log, newest first: a line per change.
+func (m Model) eventLines() []string {
+	var out []string
+	for _, ev := range m.events {
+		at := ev.At.In(m.opts.Location).Format("15:04:05")
+		head := fmt.Sprintf("epoch %d", ev.To)
+		if ev.From != 0 {
+			head = fmt.Sprintf("epoch %d → %d", ev.From, ev.To)
+		}
+		for i, c := range ev.Changes {
+			if i == 0 {
+				out = append(out, m.st.dim.Render(at)+"  "+head+"  "+c)
+			} else {
+				out = append(out, strings.Repeat(" ", len(at)+2+len(head)+2)+c)
+			}
+		}
+	}
+	return out
+}
+
+func (m Model) nodesView(h int) []string {
+	lines := m.nodeLines(true)
+	if m.snap.Topology == nil || len(lines) < 2 {
+		return lines
+	}
+	header, rows := lines[0], lines[1:]
+	from := min(m.offset[tabNodes], len(rows))
+	rows = rows[from:min(from+max(h-1, 1), len(rows))]
+	m.selectRow(rows, m.cursor[tabNodes]-from)
+	return append([]string{"  " + header}, rows...)
+}
+
+func (m Model) tablesView(h int) []string {
+	lines := m.tableLines()
+	if len(lines) < 2 {
+		return lines
+	}
+	header, rows := lines[0], lines[1:]
+	from := min(m.offset[tabTables], len(rows))
+	rows = rows[from:min(from+max(h-1, 1), len(rows))]
+	m.selectRow(rows, m.cursor[tabTables]-from)
+	return append([]string{"  " + header}, rows...)
+}
+
+func (m Model) partitionsView(h int) []string {
+	tables := m.snapTables()
+	tb, ok := m.snap.Table(m.table)
+	if !ok {
+		return []string{m.st.dim.Render("no tables")}
+	}
+	idx := 0
+	for i, t := range tables {
+		if t.Name == tb.Name {
+			idx = i + 1
+		}
+	}
+	short := m.shortAddr()
+	title := fmt.Sprintf("%s  %d partitions × %d replicas, min_sync %d", m.st.title.Render(tb.Name), tb.PartitionCount, tb.Replicas, tb.MinSyncReplicas)
+	if len(tables) > 1 {
+		title += m.st.dim.Render(fmt.Sprintf("   ← table %d of %d →", idx, len(tables)))
+	}
+	var rows [][]cell
+	for _, p := range tb.Partitions {
+		pl := m.byPart[partKey{tb.Name, p.ID}]
+		state := plain(p.State)
+		if p.State != "ACTIVE" {
+			state = styled(p.State, m.st.warn)
+		}
+		row := []cell{styled(fmt.Sprint(p.ID), m.st.of(pl)), state, plain(fmt.Sprint(p.Term))}
+		for _, r := range m.snap.Replicas(tb, p) {
+			text := short(r.Addr)
+			switch {
+			case !r.Reported:
+				text += " (?)"
+				if r.NodeState != "" && r.NodeState != "UP" {
+					text += " " + r.NodeState
+				}
+			case r.Role == "master":
+				text += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
+			default:
+				text += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
+				if r.Lag > 0 {
+					text += fmt.Sprintf(" lag %d", r.Lag)
+				}
+				if r.State != "streaming" {
+					text += " " + r.State
+				}
+			}
+			l := m.byRepl[replKey{partKey{tb.Name, p.ID}, r.Addr}]
+			if !r.Reported && l == levelOK {
+				l = levelWarn
+			}
+			if r.NodeState != "" && r.NodeState != "UP" {
+				l = levelCrit
+			}
+			row = append(row, styled(text, m.st.of(l)))
+		}
+		if p.Master == "" {
+			row = append(row[:3], styled("no master", m.st.crit))
+		}
+		rows = append(rows, row)
+	}
+	lines := grid(m.st, []string{"P", "STATE", "TERM", "MASTER (TERM,LSN)", "SLAVES (TERM,LSN) [LAG]"}, rows)
+	header, body := lines[0], lines[1:]
+	from := min(m.offset[tabPartitions], len(body))
+	body = body[from:min(from+max(h-2, 1), len(body))]
+	m.selectRow(body, m.cursor[tabPartitions]-from)
+	return append([]string{"  " + title, "  " + header}, body...)
+}
+
+func (m Model) migrationsView(h int) []string {
+	if len(m.migrations) == 0 {
+		return []string{
+			"No migrations running.",
+			"",
+			m.st.dim.Render("zpctl does not read the meta servers' MOVE_STATUS yet: moves started"),
+			m.st.dim.Render("elsewhere do not show here (see zpctl migrate --help)."),
+		}
+	}
+	bar := progress.New(progress.WithSolidFill(string(colBlue)), progress.WithWidth(20), progress.WithoutPercentage(),
+		progress.WithColorProfile(m.opts.Renderer.ColorProfile()))
+	short := m.shortAddr()
+	var rows [][]cell
+	for _, mg := range m.migrations {
+		frac := 0.0
+		if mg.Total > 0 {
+			frac = float64(min(mg.Done, mg.Total)) / float64(mg.Total)
+		}
+		elapsed := "-"
+		if !mg.Started.IsZero() && m.snap != nil {
+			elapsed = m.snap.Taken.Sub(mg.Started).Truncate(time.Second).String()
+		}
+		rows = append(rows, []cell{plain(fmt.Sprintf("%s/%d", mg.Table, mg.Partition)), plain(short(mg.From) + " → " + short(mg.To)),
+			plain(mg.Phase), plain(bar.ViewAs(frac)), plain(fmt.Sprintf("%d/%d", mg.Done, mg.Total)), plain(elapsed)})
+	}
+	lines := grid(m.st, []string{"PARTITION", "MOVE", "PHASE", "PROGRESS", "RECORDS", "ELAPSED"}, rows)
+	header, body := lines[0], lines[1:]
+	from := min(m.offset[tabMigrations], len(body))
+	body = body[from:min(from+max(h-1, 1), len(body))]
+	m.selectRow(body, m.cursor[tabMigrations]-from)
+	return append([]string{"  " + header}, body...)
+}
+
+func (m Model) eventsView(h int) []string {
+	lines := m.eventLines()
+	if len(lines) == 0 {
+		return []string{m.st.dim.Render("no epoch change seen yet")}
+	}
+	from := min(m.offset[tabEvents], len(lines))
+	lines = lines[from:min(from+h, len(lines))]
+	m.selectRow(lines, m.cursor[tabEvents]-from)
+	return lines
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}
