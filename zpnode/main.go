@@ -45,7 +45,7 @@ func main() {
 	flag.DurationVar(&cfg.SweepInterval, "sweep-interval", time.Minute, "period of the expired-key sweep")
 	flag.StringVar(&cfg.Zone, "zone", "", "zone of this node, for placement")
 	flag.StringVar(&cfg.Rack, "rack", "", "rack of this node, for placement")
-	flag.UintVar(&weight, "weight", 100, "relative capacity of this node, for placement")
+	flag.UintVar(&weight, "weight", 1, "relative capacity of this node, for placement (same scale on every node)")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	flag.StringVar(&debugAddr, "debug-addr", "", "serve /debug/pprof on this address (empty: off)")
 	flag.Parse()

@@ -190,7 +190,7 @@ func TestPlaceTableBalancedEverywhere(t *testing.T) {
 	for n := 1; n <= 8; n++ {
 		ns := nodes(n, nil, nil)
 		for r := uint32(1); r <= uint32(n); r++ {
-			for p := uint32(1); p <= 40; p++ {
+			for _, p := range sweepPartitions() {
 				parts, err := PlaceTable(ns, nil, p, r)
 				if err != nil {
 					t.Fatalf("n=%d p=%d r=%d: %v", n, p, r, err)
@@ -205,6 +205,19 @@ func TestPlaceTableBalancedEverywhere(t *testing.T) {
 	}
 }
 
+// sweepPartitions returns the partition counts the sweeps try: all of
+// 1..48, or a sample of them under the race detector or -short.
+func sweepPartitions() []uint32 {
+	if raceEnabled || testing.Short() {
+		return []uint32{1, 2, 3, 5, 8, 12, 16, 24, 33, 48}
+	}
+	out := make([]uint32, 48)
+	for i := range out {
+		out[i] = uint32(i + 1)
+	}
+	return out
+}
+
 // TestPlaceTableZonesSweep sweeps clusters of equal zones and racks: every
 // partition spans as many zones and racks as it can, masters stay within one
 // per node, and replica counts within two (the greedy choice zone by zone
@@ -216,7 +229,7 @@ func TestPlaceTableZonesSweep(t *testing.T) {
 				n := zones * racks * per
 				ns := nodes(n, modName("z", zones), func(i int) string { return modName("r", racks)(i / zones) })
 				for r := uint32(1); r <= uint32(min(n, 4)); r++ {
-					for p := uint32(1); p <= 48; p++ {
+					for _, p := range sweepPartitions() {
 						parts, err := PlaceTable(ns, nil, p, r)
 						if err != nil {
 							t.Fatalf("zones=%d racks=%d per=%d p=%d r=%d: %v", zones, racks, per, p, r, err)
@@ -337,5 +350,54 @@ func TestPlaceTableDeterministic(t *testing.T) {
 		if !slices.EqualFunc(got, want, func(a, b *zppb.Partition) bool { return proto.Equal(a, b) }) {
 			t.Fatal("plan depends on node order")
 		}
+	}
+}
+
+// TestPlaceTableAgreesWithRebalance: tables placed one after the other on a
+// cluster meet the rules, and Rebalance plans nothing for them.
+func TestPlaceTableAgreesWithRebalance(t *testing.T) {
+	clusters := map[string][]*zppb.Node{
+		"6 nodes 3 zones":         nodes(6, modName("z", 3), nil),
+		"9 nodes 3 zones 3 racks": nodes(9, modName("z", 3), divName("r", 3)),
+		"5 nodes no zones":        nodes(5, nil, nil),
+		"weights 1:2:3 x2": func() []*zppb.Node {
+			ns := nodes(6, modName("z", 3), nil)
+			for i, w := range []uint32{1, 2, 3, 3, 2, 1} {
+				ns[i].Weight = w
+			}
+			return ns
+		}(),
+	}
+	shapes := []struct{ partitions, replicas uint32 }{{64, 3}, {16, 2}, {5, 1}, {128, 3}}
+	for _, name := range sortedKeys(clusters) {
+		ns := clusters[name]
+		t.Run(name, func(t *testing.T) {
+			var existing []*zppb.Table
+			for k, sh := range shapes {
+				parts, err := PlaceTable(ns, existing, sh.partitions, sh.replicas)
+				if err != nil {
+					t.Fatal(err)
+				}
+				existing = append(existing, &zppb.Table{Name: fmt.Sprintf("t%d", k), Partitions: parts})
+				var pn []Node
+				for _, n := range ns {
+					pn = append(pn, Node{Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, Weight: n.Weight, Up: true})
+				}
+				var tables []Table
+				for _, tb := range existing {
+					tables = append(tables, FromProto(tb))
+				}
+				if vs := Check(pn, tables, Options{}); len(vs) > 0 {
+					t.Fatalf("after %d tables: %v", k+1, vs)
+				}
+				plan, err := Rebalance(pn, tables, Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(plan.Moves)+len(plan.MasterMoves) > 0 {
+					t.Fatalf("after %d tables: Rebalance plans %v %v", k+1, plan.Moves, plan.MasterMoves)
+				}
+			}
+		})
 	}
 }

@@ -27,6 +27,9 @@ type Options struct {
 	Nodes int
 	// MetaArgs and NodeArgs are extra flags for every zpmeta and zpnode.
 	MetaArgs, NodeArgs []string
+	// NodeArgsFor, when set, gives extra flags for the i-th node (from 0,
+	// counting nodes added later), e.g. its zone.
+	NodeArgsFor func(i int) []string
 	// StartTimeout bounds waiting for a leader and for nodes to be UP;
 	// default 60s.
 	StartTimeout time.Duration
@@ -148,6 +151,9 @@ func (c *Cluster) addNode() *Process {
 		"--data", filepath.Join(c.dir, name), "--log-level", "debug",
 		"--ping-interval", "200ms",
 	}, c.opts.NodeArgs...)
+	if c.opts.NodeArgsFor != nil {
+		args = append(args, c.opts.NodeArgsFor(len(c.Nodes))...)
+	}
 	p := newProcess(filepath.Join(c.bin, "zpnode"), c.dir, name, addr, args)
 	p.Inbound, p.MetaLinks = inbound, links
 	c.Nodes = append(c.Nodes, p)

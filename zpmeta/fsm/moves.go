@@ -24,16 +24,45 @@ type partKey struct {
 	id    uint32
 }
 
-// busyPartitions are the partitions with a move in progress: one at a time
-// per partition keeps the state machine simple and the layout predictable.
-func (s *state) busyPartitions() map[partKey]uint64 {
-	busy := make(map[partKey]uint64)
-	for _, m := range s.moves {
-		if !Terminal(m.State) {
-			busy[partKey{m.Table, m.Partition}] = m.Id
+// queued is what the moves not yet finished will do to each partition:
+// the nodes they involve and the nodes they add. Several moves may wait on
+// one partition; the leader runs them one at a time, in id order.
+type queued map[partKey]*partMoves
+
+type partMoves struct {
+	involved map[string]uint64 // node -> id of a move that involves it
+	adding   map[string]bool   // nodes a MIGRATE or ADDSLAVE adds
+}
+
+func (q queued) of(k partKey) *partMoves {
+	pm := q[k]
+	if pm == nil {
+		pm = &partMoves{involved: map[string]uint64{}, adding: map[string]bool{}}
+		q[k] = pm
+	}
+	return pm
+}
+
+func (q queued) add(m *zppb.Move) {
+	pm := q.of(partKey{m.Table, m.Partition})
+	for _, a := range []string{m.From, m.To} {
+		if a != "" {
+			pm.involved[a] = m.Id
 		}
 	}
-	return busy
+	if m.Kind == zppb.MoveKind_MIGRATE || m.Kind == zppb.MoveKind_ADDSLAVE {
+		pm.adding[m.To] = true
+	}
+}
+
+func (s *state) queuedMoves() queued {
+	q := make(queued)
+	for _, m := range s.sortedMoves() {
+		if !Terminal(m.State) {
+			q.add(m)
+		}
+	}
+	return q
 }
 
 func (s *state) partition(table string, id uint32) (*zppb.Partition, error) {
@@ -62,16 +91,21 @@ func replicasOf(p *zppb.Partition) []string {
 	return append([]string{p.Master}, p.Slaves...)
 }
 
-// checkMove checks a new move against the state and the partitions already
-// busy (which it adds to).
-func (s *state) checkMove(m *zppb.Move, busy map[partKey]uint64) error {
+// checkMove checks a new move against the state and the moves queued
+// before it (which it joins). A node may take part in one queued move per
+// partition.
+func (s *state) checkMove(m *zppb.Move, q queued) error {
 	p, err := s.partition(m.GetTable(), m.GetPartition())
 	if err != nil {
 		return err
 	}
-	k := partKey{m.Table, m.Partition}
-	if id, ok := busy[k]; ok {
-		return status.New(zppb.Code_INVALID_ARGUMENT, "partition %s/%d has move %d in progress", m.Table, m.Partition, id)
+	pm := q.of(partKey{m.Table, m.Partition})
+	for _, a := range []string{m.From, m.To} {
+		// A switchover may follow the move that adds its target.
+		follows := m.Kind == zppb.MoveKind_SETMASTER && a == m.To && pm.adding[a]
+		if id, ok := pm.involved[a]; ok && a != "" && !follows {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "node %q of %s/%d is already part of move %d", a, m.Table, m.Partition, id)
+		}
 	}
 	replicas := replicasOf(p)
 	switch m.GetKind() {
@@ -86,13 +120,13 @@ func (s *state) checkMove(m *zppb.Move, busy map[partKey]uint64) error {
 			return err
 		}
 	case zppb.MoveKind_SETMASTER:
-		if !slices.Contains(p.Slaves, m.To) {
+		// The target may be a slave a queued move adds.
+		if !slices.Contains(p.Slaves, m.To) && !pm.adding[m.To] {
 			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is not a slave of %s/%d", m.To, m.Table, m.Partition)
 		}
 		if err := s.upNode(m.To); err != nil {
 			return err
 		}
-		m.From = p.Master
 	case zppb.MoveKind_ADDSLAVE:
 		if slices.Contains(replicas, m.To) {
 			return status.New(zppb.Code_INVALID_ARGUMENT, "%q already holds a replica of %s/%d", m.To, m.Table, m.Partition)
@@ -107,7 +141,7 @@ func (s *state) checkMove(m *zppb.Move, busy map[partKey]uint64) error {
 	default:
 		return status.New(zppb.Code_INVALID_ARGUMENT, "unknown move kind %v", m.GetKind())
 	}
-	busy[k] = 0
+	q.add(m)
 	return nil
 }
 
@@ -119,9 +153,9 @@ func (s *state) checkMoves(moves []*zppb.Move, expectedEpoch uint64) error {
 	if err := checkEpoch(expectedEpoch, s.epoch); err != nil {
 		return err
 	}
-	busy := s.busyPartitions()
+	q := s.queuedMoves()
 	for _, m := range moves {
-		if err := s.checkMove(m, busy); err != nil {
+		if err := s.checkMove(m, q); err != nil {
 			return err
 		}
 	}
@@ -183,6 +217,8 @@ func (s *state) stepMove(c *zppb.StepMoveCommand) (changed bool, err error) {
 			if !slices.Contains(p.Slaves, m.To) {
 				return bad()
 			}
+			// The master it takes over from is the one at the start.
+			m.From = p.Master
 		default:
 			return bad()
 		}

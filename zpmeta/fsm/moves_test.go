@@ -163,12 +163,17 @@ func TestMoveRulesAndRollback(t *testing.T) {
 	}
 }
 
-func TestOneMovePerPartitionAndFailoverAbortsHandover(t *testing.T) {
+func TestQueuedMovesPerPartitionAndFailoverAbortsHandover(t *testing.T) {
 	f := movesFSM(t)
 	id := addMove(t, f, &zppb.Move{Kind: zppb.MoveKind_MIGRATE, Table: "t", From: "a:1", To: "d:1"})
-	b, _ := proto.Marshal(AddMoves([]*zppb.Move{{Kind: zppb.MoveKind_REMOVESLAVE, Table: "t", From: "b:1"}}, 0, 1))
+	b, _ := proto.Marshal(AddMoves([]*zppb.Move{{Kind: zppb.MoveKind_ADDSLAVE, Table: "t", To: "d:1"}}, 0, 1))
 	if err := applyLog(f, b).Err; !errors.Is(err, status.ErrInvalidArgument) {
-		t.Fatalf("second move on a busy partition: %v", err)
+		t.Fatalf("second move of the same node on a partition: %v", err)
+	}
+	// A switchover to the node the queued migration adds may wait behind it.
+	mustApply(t, f, AddMoves([]*zppb.Move{{Kind: zppb.MoveKind_SETMASTER, Table: "t", To: "d:1"}}, 0, 1))
+	if n := len(f.Moves(false)); n != 2 {
+		t.Fatalf("%d moves queued, want 2", n)
 	}
 	for _, s := range [][2]zppb.MoveState{{pending, catching}, {catching, slowdown}, {slowdown, stuck}} {
 		if err := step(f, id, s[0], s[1]); err != nil {

@@ -51,11 +51,19 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 	if len(moves) == 0 {
 		return false
 	}
+	// At most MaxMovesPerNode running moves involve a node, and one runs
+	// per partition at a time; pending ones start in id order.
 	busy := make(map[string]int)
+	type part struct {
+		table string
+		id    uint32
+	}
+	running := make(map[part]bool)
 	for _, m := range moves {
 		if m.State != zppb.MoveState_MOVE_PENDING {
 			busy[m.From]++
 			busy[m.To]++
+			running[part{m.Table, m.Partition}] = true
 		}
 	}
 	for _, m := range moves {
@@ -66,9 +74,11 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 		var err error
 		switch m.State {
 		case zppb.MoveState_MOVE_PENDING:
-			if busy[m.From] >= s.cfg.MaxMovesPerNode || busy[m.To] >= s.cfg.MaxMovesPerNode {
+			k := part{m.Table, m.Partition}
+			if running[k] || busy[m.From] >= s.cfg.MaxMovesPerNode || busy[m.To] >= s.cfg.MaxMovesPerNode {
 				continue
 			}
+			running[k] = true
 			busy[m.From]++
 			busy[m.To]++
 			err = s.startMove(ctx, m)
@@ -84,11 +94,18 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 	return stuck
 }
 
+// startMove takes m out of PENDING; a move that no longer fits the layout
+// (the moves before it changed it) fails.
 func (s *Server) startMove(ctx context.Context, m *zppb.Move) error {
+	next := zppb.MoveState_MOVE_CATCHING_UP
 	if m.Kind == zppb.MoveKind_REMOVESLAVE {
-		return s.step(ctx, m, zppb.MoveState_MOVE_DONE, "")
+		next = zppb.MoveState_MOVE_DONE
 	}
-	return s.step(ctx, m, zppb.MoveState_MOVE_CATCHING_UP, "")
+	err := s.step(ctx, m, next, "")
+	if status.Code(err) == zppb.Code_INVALID_ARGUMENT {
+		return s.fail(ctx, m, err.Error())
+	}
+	return err
 }
 
 // step proposes m's next state and tells the partition's nodes about the

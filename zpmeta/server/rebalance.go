@@ -2,13 +2,84 @@ package server
 
 import (
 	"context"
+	"slices"
 
+	"github.com/zeppelin-kv/zeppelin/lib/placement"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 // rebalance plans EXPAND, SHRINK or REPLACE with lib/placement and queues
-// the moves (or only returns them, for a dry run).
+// the moves (or only returns them, for a dry run): the replica moves, then
+// the switchovers that even out masters, each waiting behind the moves of
+// its partition queued before it.
 func (s *Server) rebalance(ctx context.Context, req *zppb.RebalanceRequest) (*zppb.Response, error) {
-	return nil, status.New(zppb.Code_INVALID_ARGUMENT, "rebalance is not available yet")
+	nodes, epoch := s.fsm.Nodes()
+	tables, _ := s.fsm.Tables()
+	if req.ExpectedEpoch != 0 && req.ExpectedEpoch != epoch {
+		return nil, status.New(zppb.Code_STALE_EPOCH, "epoch is %d, not %d", epoch, req.ExpectedEpoch)
+	}
+	if len(s.fsm.Moves(false)) > 0 {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "moves are in progress; wait for them (MOVESTATUS) or cancel them first")
+	}
+	known := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		known[n.Addr] = true
+	}
+	for _, a := range req.Nodes {
+		if !known[a] {
+			return nil, status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", a)
+		}
+	}
+	pnodes := make([]placement.Node, len(nodes))
+	for i, n := range nodes {
+		pnodes[i] = placement.Node{
+			Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, Weight: n.Weight,
+			Up:       n.State == zppb.NodeState_UP,
+			Draining: req.Mode == zppb.RebalanceRequest_SHRINK && slices.Contains(req.Nodes, n.Addr),
+		}
+	}
+	ptables := make([]placement.Table, len(tables))
+	for i, t := range tables {
+		ptables[i] = placement.FromProto(t)
+	}
+
+	var (
+		plan placement.Plan
+		err  error
+	)
+	switch req.Mode {
+	case zppb.RebalanceRequest_EXPAND:
+		plan, err = placement.Rebalance(pnodes, ptables, placement.Options{})
+	case zppb.RebalanceRequest_SHRINK:
+		if len(req.Nodes) == 0 {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "SHRINK needs the nodes to drain")
+		}
+		plan, err = placement.Rebalance(pnodes, ptables, placement.Options{})
+	case zppb.RebalanceRequest_REPLACE:
+		if len(req.Nodes) != 2 {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "REPLACE needs two nodes: from and to")
+		}
+		plan, err = placement.Replace(pnodes, ptables, req.Nodes[0], req.Nodes[1])
+	default:
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "unknown rebalance mode %v", req.Mode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	origin := map[zppb.RebalanceRequest_Mode]string{
+		zppb.RebalanceRequest_EXPAND: "expand", zppb.RebalanceRequest_SHRINK: "shrink", zppb.RebalanceRequest_REPLACE: "replace",
+	}[req.Mode]
+	var moves []*zppb.Move
+	for _, m := range plan.Moves {
+		moves = append(moves, &zppb.Move{Kind: zppb.MoveKind_MIGRATE, Table: m.Table, Partition: m.Partition, From: m.From, To: m.To, Origin: origin})
+	}
+	for _, m := range plan.MasterMoves {
+		moves = append(moves, &zppb.Move{Kind: zppb.MoveKind_SETMASTER, Table: m.Table, Partition: m.Partition, To: m.To, Origin: origin})
+	}
+	s.logger.Info("rebalance planned", "mode", req.Mode, "nodes", req.Nodes, "moves", len(plan.Moves), "switchovers", len(plan.MasterMoves), "queued", len(moves), "dry_run", req.DryRun)
+	if len(moves) == 0 || req.DryRun {
+		return movesResponse(moves, epoch), nil
+	}
+	return s.queueMoves(ctx, moves, epoch)
 }

@@ -76,7 +76,7 @@ func (c *Config) setDefaults() {
 		c.PurgeInterval = 10 * time.Second
 	}
 	if c.Weight == 0 {
-		c.Weight = 100
+		c.Weight = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
