@@ -68,13 +68,16 @@ type Config struct {
 	SnapshotRetain     int
 
 	// Moves: at most MaxMovesPerNode moves at a time involve one node
-	// (default 2). A move's target that is SlowdownLag records behind or
-	// less (default 10000) gets the partition SLOWDOWN, StuckLag or less
-	// (default 200) STUCK; STUCK longer than StuckTimeout (default 3s), or
-	// SLOWDOWN longer than SlowdownTimeout (default 1m), aborts the move.
+	// (default 2). A move's target that is SlowdownLag records and
+	// SlowdownBytes behind or less (defaults 10000 and 64 MiB) gets the
+	// partition SLOWDOWN, StuckLag and StuckBytes or less (200, 4 MiB)
+	// STUCK; STUCK longer than StuckTimeout (default 3s), or SLOWDOWN
+	// longer than SlowdownTimeout (default 1m), aborts the move.
 	MaxMovesPerNode int
 	SlowdownLag     uint64
+	SlowdownBytes   uint64
 	StuckLag        uint64
+	StuckBytes      uint64
 	StuckTimeout    time.Duration
 	SlowdownTimeout time.Duration
 
@@ -149,6 +152,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.StuckLag == 0 {
 		cfg.StuckLag = 200
+	}
+	if cfg.SlowdownBytes == 0 {
+		cfg.SlowdownBytes = 64 << 20
+	}
+	if cfg.StuckBytes == 0 {
+		cfg.StuckBytes = 4 << 20
 	}
 	if cfg.StuckTimeout <= 0 {
 		cfg.StuckTimeout = 3 * time.Second

@@ -163,7 +163,7 @@ func (s *Server) advanceMove(ctx context.Context, m *zppb.Move) error {
 	now := time.Now().UnixMilli()
 	switch m.State {
 	case zppb.MoveState_MOVE_CATCHING_UP:
-		if !pos.streaming || pos.lag > s.cfg.SlowdownLag {
+		if !pos.streaming || pos.lag > s.cfg.SlowdownLag || pos.lagBytes > s.cfg.SlowdownBytes {
 			return nil
 		}
 		switch {
@@ -175,7 +175,7 @@ func (s *Server) advanceMove(ctx context.Context, m *zppb.Move) error {
 			return s.step(ctx, m, zppb.MoveState_MOVE_REMOVING, "")
 		}
 	case zppb.MoveState_MOVE_SLOWDOWN:
-		if pos.streaming && pos.lag <= s.cfg.StuckLag {
+		if pos.streaming && pos.lag <= s.cfg.StuckLag && pos.lagBytes <= s.cfg.StuckBytes {
 			return s.step(ctx, m, zppb.MoveState_MOVE_STUCK, "")
 		}
 		if time.Duration(now-m.UpdatedMs)*time.Millisecond > s.cfg.SlowdownTimeout {
@@ -220,7 +220,8 @@ func (s *Server) stuckEpoch(m *zppb.Move) uint64 {
 type targetPos struct {
 	masterEpoch uint64
 	masterLSN   uint64
-	lag         uint64
+	lag         uint64 // records
+	lagBytes    uint64 // estimated from the master's mean record size
 	streaming   bool
 }
 
@@ -246,6 +247,9 @@ func (s *Server) targetPosition(ctx context.Context, master string, m *zppb.Move
 				pos := targetPos{masterEpoch: resp.Epoch, masterLSN: ri.Lsn, streaming: peer.State == "streaming"}
 				if ri.Lsn > peer.Lsn {
 					pos.lag = ri.Lsn - peer.Lsn
+				}
+				if ri.LagRecords > 0 {
+					pos.lagBytes = pos.lag * (ri.LagBytes / ri.LagRecords)
 				}
 				return pos, nil
 			}
