@@ -40,6 +40,7 @@ func run(args []string) error {
 	stuckTimeout := fs.Duration("stuck-timeout", 3*time.Second, "a move whose partition stays STUCK longer is aborted and rolled back")
 	slowdownLag := fs.Uint64("slowdown-lag", 10000, "a move's target this many records behind or less gets the partition SLOWDOWN")
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -66,6 +67,8 @@ func run(args []string) error {
 		NoBootstrap: !*bootstrap,
 		DownTimeout: *downTimeout,
 		Logger:      logger,
+
+		MetricsAddr: *metricsAddr,
 
 		MaxMovesPerNode: *maxMoves,
 		StuckTimeout:    *stuckTimeout,

@@ -48,6 +48,9 @@ func main() {
 	flag.UintVar(&weight, "weight", 1, "relative capacity of this node, for placement (same scale on every node)")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	flag.StringVar(&debugAddr, "debug-addr", "", "serve /debug/pprof on this address (empty: off)")
+	flag.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
+	flag.DurationVar(&cfg.SlowlogThreshold, "slowlog-threshold", 10*time.Millisecond, "requests at least this long go to the slow log")
+	flag.IntVar(&cfg.SlowlogSize, "slowlog-size", 128, "slow log entries kept")
 	flag.Parse()
 
 	var level slog.Level

@@ -27,6 +27,8 @@ type TableSpec struct {
 	// status.ErrStaleEpoch unless it is the current epoch: a
 	// compare-and-set for tools that decided on a topology they read.
 	ExpectedEpoch uint64
+	// Quota limits the table's traffic; the zero value is unlimited.
+	Quota Quota
 }
 
 func (s TableSpec) validate() error {
@@ -67,6 +69,7 @@ func (c *Client) CreateTable(ctx context.Context, spec TableSpec) (Table, error)
 			Replicas:        spec.Replicas,
 			MinSyncReplicas: spec.MinSyncReplicas,
 			ExpectedEpoch:   spec.ExpectedEpoch,
+			Quota:           spec.Quota.pb(),
 		}}}
 	}, true)
 	if err != nil {

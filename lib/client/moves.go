@@ -95,3 +95,18 @@ func (c *Client) moves(ctx context.Context, op string, req *zppb.Request) ([]*zp
 	}
 	return resp.GetMoves().GetMoves(), nil
 }
+
+// SetQuota changes a table's quota (the zero Quota removes it); nodes apply
+// it within a PING. It returns the epoch that made the change.
+func (c *Client) SetQuota(ctx context.Context, table string, q Quota, expectedEpoch uint64) (uint64, error) {
+	resp, _, err := c.callMeta(ctx, "set quota", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_SetQuota{SetQuota: &zppb.SetQuotaRequest{Table: table, Quota: q.pb(), ExpectedEpoch: expectedEpoch}}}
+	}, true)
+	if err != nil {
+		return 0, err
+	}
+	epoch := resp.GetSetQuota().GetEpoch()
+	c.sawEpoch(epoch)
+	c.refreshInBackground(epoch)
+	return epoch, nil
+}

@@ -27,6 +27,22 @@ type Table struct {
 	// CreatedEpoch tells a table from an earlier one of the same name.
 	CreatedEpoch uint64      `json:"created_epoch"`
 	Partitions   []Partition `json:"partitions"`
+	// Quota is the table's cluster-wide limit; zero fields are unlimited.
+	Quota Quota `json:"quota"`
+}
+
+// Quota limits a table's operations (keys) and bytes per second across the
+// cluster; 0 is unlimited.
+type Quota struct {
+	OpsPerSec   uint64 `json:"ops_per_sec"`
+	BytesPerSec uint64 `json:"bytes_per_sec"`
+}
+
+func (q Quota) pb() *zppb.Quota {
+	if q == (Quota{}) {
+		return nil
+	}
+	return &zppb.Quota{OpsPerSec: q.OpsPerSec, BytesPerSec: q.BytesPerSec}
 }
 
 // Partition is one slot range of a table.
@@ -102,6 +118,7 @@ func tableFromPB(t *zppb.Table) Table {
 		MinSyncReplicas: t.GetMinSyncReplicas(),
 		CreatedEpoch:    t.GetCreatedEpoch(),
 		Partitions:      make([]Partition, 0, len(t.GetPartitions())),
+		Quota:           Quota{OpsPerSec: t.GetQuota().GetOpsPerSec(), BytesPerSec: t.GetQuota().GetBytesPerSec()},
 	}
 	for _, p := range t.GetPartitions() {
 		var begin, end uint32

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/linxGnu/grocksdb"
@@ -106,6 +107,9 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 	o.SetCompression(grocksdb.LZ4Compression)
 	o.SetBottommostCompression(grocksdb.ZSTDCompression)
 	o.SetMaxLogFileSize(16 << 20)
+	// Statistics feed the block cache hit rate in the node's metrics; they
+	// cost a few percent of throughput.
+	o.EnableStatistics()
 	o.SetKeepLogFileNum(4)
 
 	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
@@ -361,6 +365,24 @@ type Stats struct {
 	SSTBytes       uint64
 	MemtableBytes  uint64
 	PendingCompact uint64 // bytes RocksDB estimates compaction must rewrite
+	// Block cache lookups of this DB since it opened.
+	BlockCacheHits, BlockCacheMisses uint64
+}
+
+// ticker reads one counter from RocksDB's statistics dump, whose lines read
+// "rocksdb.block.cache.hit COUNT : 42"; 0 when it is not there. The C API
+// of RocksDB 7.8 has no call for a single ticker.
+func ticker(stats, name string) uint64 {
+	i := strings.Index(stats, name+" COUNT : ")
+	if i < 0 {
+		return 0
+	}
+	rest := stats[i+len(name)+len(" COUNT : "):]
+	if j := strings.IndexByte(rest, '\n'); j >= 0 {
+		rest = rest[:j]
+	}
+	v, _ := strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
+	return v
 }
 
 // Stats returns RocksDB's current estimates.
@@ -373,11 +395,14 @@ func (d *DB) Stats() (Stats, error) {
 		v, _ := strconv.ParseUint(d.db.GetProperty(name), 10, 64)
 		return v // 0 if RocksDB does not know the property
 	}
+	stats := d.ropts.GetStatisticsString()
 	return Stats{
-		EstimatedKeys:  prop("rocksdb.estimate-num-keys"),
-		SSTBytes:       prop("rocksdb.total-sst-files-size"),
-		MemtableBytes:  prop("rocksdb.cur-size-all-mem-tables"),
-		PendingCompact: prop("rocksdb.estimate-pending-compaction-bytes"),
+		EstimatedKeys:    prop("rocksdb.estimate-num-keys"),
+		SSTBytes:         prop("rocksdb.total-sst-files-size"),
+		MemtableBytes:    prop("rocksdb.cur-size-all-mem-tables"),
+		PendingCompact:   prop("rocksdb.estimate-pending-compaction-bytes"),
+		BlockCacheHits:   ticker(stats, "rocksdb.block.cache.hit"),
+		BlockCacheMisses: ticker(stats, "rocksdb.block.cache.miss"),
 	}, nil
 }
 

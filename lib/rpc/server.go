@@ -28,6 +28,9 @@ type ServerConfig struct {
 	// MaxFrameSize bounds request frames; default DefaultMaxFrameSize.
 	MaxFrameSize int
 	Logger       *slog.Logger
+	// OnBytes, when set, is told the size of every request and response
+	// frame (for metrics).
+	OnBytes func(in, out int)
 }
 
 // Server serves requests on accepted connections, one request at a time per
@@ -167,6 +170,9 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		resp := s.handle(in)
 		out, err = proto.MarshalOptions{}.MarshalAppend(out[:0], resp)
+		if s.cfg.OnBytes != nil {
+			s.cfg.OnBytes(headerSize+len(in), headerSize+len(out))
+		}
 		if err == nil {
 			err = WriteFrame(bw, out, DefaultMaxFrameSize)
 		}

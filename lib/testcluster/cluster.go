@@ -38,6 +38,9 @@ type Options struct {
 	// on its way to each meta server, so a test can cut it off from meta,
 	// from everyone else, or both (Process.CutFromMeta and friends).
 	Proxies bool
+	// Metrics gives every process a Prometheus /metrics port
+	// (Process.MetricsAddr).
+	Metrics bool
 }
 
 // Cluster is a set of real zpmeta and zpnode processes on 127.0.0.1.
@@ -49,6 +52,9 @@ type Cluster struct {
 	Metas []*Process
 	Nodes []*Process
 	pool  *rpc.Pool
+	// used are the ports handed out, so that no two processes get the
+	// same one when the kernel offers a port again.
+	used map[string]bool
 }
 
 // Start starts the cluster and waits until the meta group has a leader and
@@ -79,10 +85,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 		t.Logf("cluster data and logs kept in %s", dir)
 	}
-	c := &Cluster{t: t, opts: opts, dir: dir, bin: bin, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})}
+	c := &Cluster{t: t, opts: opts, dir: dir, bin: bin, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1}), used: make(map[string]bool)}
 	t.Cleanup(c.cleanup)
 
-	metaAddrs := freeAddrs(t, opts.Metas)
+	metaAddrs := c.freeAddrs(opts.Metas)
 	for i, addr := range metaAddrs {
 		name := fmt.Sprintf("zpmeta-%d", i+1)
 		args := append([]string{
@@ -90,6 +96,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 			"--data", filepath.Join(c.dir, name), "--log-level", "debug",
 		}, opts.MetaArgs...)
 		p := newProcess(filepath.Join(bin, "zpmeta"), c.dir, name, addr, args)
+		c.withMetrics(p)
 		c.Metas = append(c.Metas, p)
 		if err := p.Start(); err != nil {
 			t.Fatal(err)
@@ -123,7 +130,7 @@ func (c *Cluster) AddNode() *Process {
 
 func (c *Cluster) addNode() *Process {
 	c.t.Helper()
-	addrs := freeAddrs(c.t, 2)
+	addrs := c.freeAddrs(2)
 	addr, listen := addrs[0], addrs[0]
 	name := fmt.Sprintf("zpnode-%d", len(c.Nodes)+1)
 	metas := c.MetaAddrs()
@@ -156,11 +163,20 @@ func (c *Cluster) addNode() *Process {
 	}
 	p := newProcess(filepath.Join(c.bin, "zpnode"), c.dir, name, addr, args)
 	p.Inbound, p.MetaLinks = inbound, links
+	c.withMetrics(p)
 	c.Nodes = append(c.Nodes, p)
 	if err := p.Start(); err != nil {
 		c.t.Fatal(err)
 	}
 	return p
+}
+
+// withMetrics gives p a metrics port when the cluster has them.
+func (c *Cluster) withMetrics(p *Process) {
+	if c.opts.Metrics {
+		p.MetricsAddr = c.freeAddrs(1)[0]
+		p.args = append(p.args, "--metrics-addr", p.MetricsAddr)
+	}
 }
 
 // MetaAddrs are the meta servers' addresses.
@@ -334,24 +350,27 @@ func (c *Cluster) cleanup() {
 	}
 }
 
-// freeAddrs returns n distinct 127.0.0.1 addresses whose ports were free a
-// moment ago.
-func freeAddrs(t testing.TB, n int) []string {
-	t.Helper()
+// freeAddrs returns n 127.0.0.1 addresses whose ports were free a moment
+// ago and that this cluster has not handed out before.
+func (c *Cluster) freeAddrs(n int) []string {
+	c.t.Helper()
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
 			ln.Close()
 		}
 	}()
-	out := make([]string, n)
-	for i := range out {
+	out := make([]string, 0, n)
+	for len(out) < n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			c.t.Fatal(err)
 		}
 		lns = append(lns, ln)
-		out[i] = ln.Addr().String()
+		if addr := ln.Addr().String(); !c.used[addr] {
+			c.used[addr] = true
+			out = append(out, addr)
+		}
 	}
 	return out
 }

@@ -15,12 +15,14 @@ import (
 // Process is one zpmeta or zpnode process. It can be stopped and started
 // again with the same address and data directory.
 type Process struct {
-	Name    string
-	Addr    string
-	DataDir string
-	LogPath string
-	bin     string
-	args    []string
+	Name string
+	Addr string
+	// MetricsAddr serves /metrics when the cluster has metrics.
+	MetricsAddr string
+	DataDir     string
+	LogPath     string
+	bin         string
+	args        []string
 
 	// Inbound and MetaLinks are the node's proxies when the cluster has
 	// them (Options.Proxies): in front of it, and towards each meta server.

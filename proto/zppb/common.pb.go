@@ -550,6 +550,7 @@ type Table struct {
 	// again under the same name gets a new one, so nodes never mix the data
 	// of the two.
 	CreatedEpoch  uint64 `protobuf:"varint,6,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
+	Quota         *Quota `protobuf:"bytes,7,opt,name=quota,proto3" json:"quota,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +627,69 @@ func (x *Table) GetCreatedEpoch() uint64 {
 	return 0
 }
 
+func (x *Table) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+// Quota limits a table's requests, cluster-wide; each node enforces its
+// share for the partitions it masters. Zero means unlimited.
+type Quota struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Operations (keys, for MGET/MSET) per second.
+	OpsPerSec uint64 `protobuf:"varint,1,opt,name=ops_per_sec,json=opsPerSec,proto3" json:"ops_per_sec,omitempty"`
+	// Key and value bytes per second, in and out.
+	BytesPerSec   uint64 `protobuf:"varint,2,opt,name=bytes_per_sec,json=bytesPerSec,proto3" json:"bytes_per_sec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Quota) Reset() {
+	*x = Quota{}
+	mi := &file_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Quota) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Quota) ProtoMessage() {}
+
+func (x *Quota) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Quota.ProtoReflect.Descriptor instead.
+func (*Quota) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Quota) GetOpsPerSec() uint64 {
+	if x != nil {
+		return x.OpsPerSec
+	}
+	return 0
+}
+
+func (x *Quota) GetBytesPerSec() uint64 {
+	if x != nil {
+		return x.BytesPerSec
+	}
+	return 0
+}
+
 // Topology is what PULL returns: everything a client or node needs to route.
 type Topology struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -638,7 +702,7 @@ type Topology struct {
 
 func (x *Topology) Reset() {
 	*x = Topology{}
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +714,7 @@ func (x *Topology) String() string {
 func (*Topology) ProtoMessage() {}
 
 func (x *Topology) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +727,7 @@ func (x *Topology) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topology.ProtoReflect.Descriptor instead.
 func (*Topology) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{3}
+	return file_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Topology) GetEpoch() uint64 {
@@ -697,7 +761,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +773,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +786,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{4}
+	return file_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -755,7 +819,7 @@ type ReplicaPosition struct {
 
 func (x *ReplicaPosition) Reset() {
 	*x = ReplicaPosition{}
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +831,7 @@ func (x *ReplicaPosition) String() string {
 func (*ReplicaPosition) ProtoMessage() {}
 
 func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +844,7 @@ func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPosition.ProtoReflect.Descriptor instead.
 func (*ReplicaPosition) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{5}
+	return file_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReplicaPosition) GetTable() string {
@@ -861,7 +925,7 @@ type Move struct {
 
 func (x *Move) Reset() {
 	*x = Move{}
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +937,7 @@ func (x *Move) String() string {
 func (*Move) ProtoMessage() {}
 
 func (x *Move) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +950,7 @@ func (x *Move) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Move.ProtoReflect.Descriptor instead.
 func (*Move) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{6}
+	return file_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Move) GetId() uint64 {
@@ -1032,7 +1096,7 @@ const file_common_proto_rawDesc = "" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
 	"\x06master\x18\x03 \x01(\tR\x06master\x12\x16\n" +
 	"\x06slaves\x18\x04 \x03(\tR\x06slaves\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x04R\x04term\"\xe6\x01\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\"\x8d\x02\n" +
 	"\x05Table\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\x12\x1a\n" +
@@ -1041,7 +1105,11 @@ const file_common_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x05 \x03(\v2\x13.zeppelin.PartitionR\n" +
 	"partitions\x12#\n" +
-	"\rcreated_epoch\x18\x06 \x01(\x04R\fcreatedEpoch\"o\n" +
+	"\rcreated_epoch\x18\x06 \x01(\x04R\fcreatedEpoch\x12%\n" +
+	"\x05quota\x18\a \x01(\v2\x0f.zeppelin.QuotaR\x05quota\"K\n" +
+	"\x05Quota\x12\x1e\n" +
+	"\vops_per_sec\x18\x01 \x01(\x04R\topsPerSec\x12\"\n" +
+	"\rbytes_per_sec\x18\x02 \x01(\x04R\vbytesPerSec\"o\n" +
 	"\bTopology\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12'\n" +
 	"\x06tables\x18\x02 \x03(\v2\x0f.zeppelin.TableR\x06tables\x12$\n" +
@@ -1145,7 +1213,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_common_proto_goTypes = []any{
 	(Code)(0),               // 0: zeppelin.Code
 	(NodeState)(0),          // 1: zeppelin.NodeState
@@ -1155,24 +1223,26 @@ var file_common_proto_goTypes = []any{
 	(*Node)(nil),            // 5: zeppelin.Node
 	(*Partition)(nil),       // 6: zeppelin.Partition
 	(*Table)(nil),           // 7: zeppelin.Table
-	(*Topology)(nil),        // 8: zeppelin.Topology
-	(*KeyValue)(nil),        // 9: zeppelin.KeyValue
-	(*ReplicaPosition)(nil), // 10: zeppelin.ReplicaPosition
-	(*Move)(nil),            // 11: zeppelin.Move
+	(*Quota)(nil),           // 8: zeppelin.Quota
+	(*Topology)(nil),        // 9: zeppelin.Topology
+	(*KeyValue)(nil),        // 10: zeppelin.KeyValue
+	(*ReplicaPosition)(nil), // 11: zeppelin.ReplicaPosition
+	(*Move)(nil),            // 12: zeppelin.Move
 }
 var file_common_proto_depIdxs = []int32{
 	1, // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
 	2, // 1: zeppelin.Partition.state:type_name -> zeppelin.PartitionState
 	6, // 2: zeppelin.Table.partitions:type_name -> zeppelin.Partition
-	7, // 3: zeppelin.Topology.tables:type_name -> zeppelin.Table
-	5, // 4: zeppelin.Topology.nodes:type_name -> zeppelin.Node
-	3, // 5: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
-	4, // 6: zeppelin.Move.state:type_name -> zeppelin.MoveState
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8, // 3: zeppelin.Table.quota:type_name -> zeppelin.Quota
+	7, // 4: zeppelin.Topology.tables:type_name -> zeppelin.Table
+	5, // 5: zeppelin.Topology.nodes:type_name -> zeppelin.Node
+	3, // 6: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
+	4, // 7: zeppelin.Move.state:type_name -> zeppelin.MoveState
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -1186,7 +1256,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

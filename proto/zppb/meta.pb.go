@@ -308,6 +308,7 @@ type CreateTableRequest struct {
 	// When non-zero the command fails with STALE_EPOCH unless it is the
 	// current epoch.
 	ExpectedEpoch uint64 `protobuf:"varint,5,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	Quota         *Quota `protobuf:"bytes,6,opt,name=quota,proto3" json:"quota,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -375,6 +376,13 @@ func (x *CreateTableRequest) GetExpectedEpoch() uint64 {
 		return x.ExpectedEpoch
 	}
 	return 0
+}
+
+func (x *CreateTableRequest) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
 }
 
 type CreateTableResponse struct {
@@ -1497,6 +1505,111 @@ func (x *RemoveNodesResponse) GetEpoch() uint64 {
 	return 0
 }
 
+// SetQuotaRequest changes a table's quota; nodes apply it within a PING.
+type SetQuotaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Quota         *Quota                 `protobuf:"bytes,2,opt,name=quota,proto3" json:"quota,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,3,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotaRequest) Reset() {
+	*x = SetQuotaRequest{}
+	mi := &file_meta_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotaRequest) ProtoMessage() {}
+
+func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
+func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SetQuotaRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *SetQuotaRequest) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *SetQuotaRequest) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+type SetQuotaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotaResponse) Reset() {
+	*x = SetQuotaResponse{}
+	mi := &file_meta_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotaResponse) ProtoMessage() {}
+
+func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
+func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetQuotaResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 var File_meta_proto protoreflect.FileDescriptor
 
 const file_meta_proto_rawDesc = "" +
@@ -1516,7 +1629,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x06weight\x18\x06 \x01(\rR\x06weight\"?\n" +
 	"\fPingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
-	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\"\xb7\x01\n" +
+	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\"\xde\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -1524,7 +1637,8 @@ const file_meta_proto_rawDesc = "" +
 	"partitions\x12\x1a\n" +
 	"\breplicas\x18\x03 \x01(\rR\breplicas\x12*\n" +
 	"\x11min_sync_replicas\x18\x04 \x01(\rR\x0fminSyncReplicas\x12%\n" +
-	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\"R\n" +
+	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\x12%\n" +
+	"\x05quota\x18\x06 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\"R\n" +
 	"\x13CreateTableResponse\x12%\n" +
 	"\x05table\x18\x01 \x01(\v2\x0f.zeppelin.TableR\x05table\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"M\n" +
@@ -1600,6 +1714,12 @@ const file_meta_proto_rawDesc = "" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"+\n" +
 	"\x13RemoveNodesResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"u\n" +
+	"\x0fSetQuotaRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
+	"\x05quota\x18\x02 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12%\n" +
+	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpoch\"(\n" +
+	"\x10SetQuotaResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epochB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
@@ -1615,7 +1735,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_meta_proto_goTypes = []any{
 	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
 	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
@@ -1643,26 +1763,31 @@ var file_meta_proto_goTypes = []any{
 	(*MoveStatusRequest)(nil),   // 23: zeppelin.MoveStatusRequest
 	(*RemoveNodesRequest)(nil),  // 24: zeppelin.RemoveNodesRequest
 	(*RemoveNodesResponse)(nil), // 25: zeppelin.RemoveNodesResponse
-	(*Topology)(nil),            // 26: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 27: zeppelin.ReplicaPosition
-	(*Table)(nil),               // 28: zeppelin.Table
-	(*Node)(nil),                // 29: zeppelin.Node
-	(*Move)(nil),                // 30: zeppelin.Move
+	(*SetQuotaRequest)(nil),     // 26: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 27: zeppelin.SetQuotaResponse
+	(*Topology)(nil),            // 28: zeppelin.Topology
+	(*ReplicaPosition)(nil),     // 29: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 30: zeppelin.Quota
+	(*Table)(nil),               // 31: zeppelin.Table
+	(*Node)(nil),                // 32: zeppelin.Node
+	(*Move)(nil),                // 33: zeppelin.Move
 }
 var file_meta_proto_depIdxs = []int32{
-	26, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
-	27, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	28, // 2: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	28, // 3: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	29, // 4: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	14, // 5: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
-	0,  // 6: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	30, // 7: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	28, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	29, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	30, // 2: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	31, // 3: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	31, // 4: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	32, // 5: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	14, // 6: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	0,  // 7: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
+	33, // 8: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	30, // 9: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -1677,7 +1802,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -36,6 +36,7 @@ type MetaCommand struct {
 	//	*MetaCommand_AddMoves
 	//	*MetaCommand_StepMove
 	//	*MetaCommand_RemoveNodes
+	//	*MetaCommand_SetQuota
 	Cmd           isMetaCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -150,6 +151,15 @@ func (x *MetaCommand) GetRemoveNodes() *RemoveNodesCommand {
 	return nil
 }
 
+func (x *MetaCommand) GetSetQuota() *SetQuotaCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_SetQuota); ok {
+			return x.SetQuota
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Cmd interface {
 	isMetaCommand_Cmd()
 }
@@ -186,6 +196,10 @@ type MetaCommand_RemoveNodes struct {
 	RemoveNodes *RemoveNodesCommand `protobuf:"bytes,8,opt,name=remove_nodes,json=removeNodes,proto3,oneof"`
 }
 
+type MetaCommand_SetQuota struct {
+	SetQuota *SetQuotaCommand `protobuf:"bytes,9,opt,name=set_quota,json=setQuota,proto3,oneof"`
+}
+
 func (*MetaCommand_RegisterNode) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
@@ -201,6 +215,8 @@ func (*MetaCommand_AddMoves) isMetaCommand_Cmd() {}
 func (*MetaCommand_StepMove) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_RemoveNodes) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_SetQuota) isMetaCommand_Cmd() {}
 
 // SetMastersCommand hands the mastership of partitions to one of their
 // slaves (failover, or a planned switchover): the old master becomes a
@@ -843,11 +859,71 @@ func (x *RemoveNodesCommand) GetExpectedEpoch() uint64 {
 	return 0
 }
 
+type SetQuotaCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Quota         *Quota                 `protobuf:"bytes,2,opt,name=quota,proto3" json:"quota,omitempty"`
+	ExpectedEpoch uint64                 `protobuf:"varint,3,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotaCommand) Reset() {
+	*x = SetQuotaCommand{}
+	mi := &file_metafsm_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotaCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotaCommand) ProtoMessage() {}
+
+func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotaCommand.ProtoReflect.Descriptor instead.
+func (*SetQuotaCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetQuotaCommand) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *SetQuotaCommand) GetQuota() *Quota {
+	if x != nil {
+		return x.Quota
+	}
+	return nil
+}
+
+func (x *SetQuotaCommand) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
 var File_metafsm_proto protoreflect.FileDescriptor
 
 const file_metafsm_proto_rawDesc = "" +
 	"\n" +
-	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\x98\x04\n" +
+	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xd2\x04\n" +
 	"\vMetaCommand\x12D\n" +
 	"\rregister_node\x18\x01 \x01(\v2\x1d.zeppelin.RegisterNodeCommandH\x00R\fregisterNode\x12E\n" +
 	"\x0eset_node_state\x18\x02 \x01(\v2\x1d.zeppelin.SetNodeStateCommandH\x00R\fsetNodeState\x12A\n" +
@@ -858,7 +934,8 @@ const file_metafsm_proto_rawDesc = "" +
 	"setMasters\x128\n" +
 	"\tadd_moves\x18\x06 \x01(\v2\x19.zeppelin.AddMovesCommandH\x00R\baddMoves\x128\n" +
 	"\tstep_move\x18\a \x01(\v2\x19.zeppelin.StepMoveCommandH\x00R\bstepMove\x12A\n" +
-	"\fremove_nodes\x18\b \x01(\v2\x1c.zeppelin.RemoveNodesCommandH\x00R\vremoveNodesB\x05\n" +
+	"\fremove_nodes\x18\b \x01(\v2\x1c.zeppelin.RemoveNodesCommandH\x00R\vremoveNodes\x128\n" +
+	"\tset_quota\x18\t \x01(\v2\x19.zeppelin.SetQuotaCommandH\x00R\bsetQuotaB\x05\n" +
 	"\x03cmd\"]\n" +
 	"\x11SetMastersCommand\x120\n" +
 	"\achanges\x18\x01 \x03(\v2\x16.zeppelin.MasterChangeR\achanges\x12\x16\n" +
@@ -903,7 +980,11 @@ const file_metafsm_proto_rawDesc = "" +
 	"\bstuck_ms\x18\x06 \x01(\x03R\astuckMs\"Q\n" +
 	"\x12RemoveNodesCommand\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
-	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpochB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"u\n" +
+	"\x0fSetQuotaCommand\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
+	"\x05quota\x18\x02 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12%\n" +
+	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpochB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_metafsm_proto_rawDescOnce sync.Once
@@ -917,7 +998,7 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
 	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
@@ -930,11 +1011,13 @@ var file_metafsm_proto_goTypes = []any{
 	(*AddMovesCommand)(nil),     // 8: zeppelin.AddMovesCommand
 	(*StepMoveCommand)(nil),     // 9: zeppelin.StepMoveCommand
 	(*RemoveNodesCommand)(nil),  // 10: zeppelin.RemoveNodesCommand
-	(NodeState)(0),              // 11: zeppelin.NodeState
-	(*Table)(nil),               // 12: zeppelin.Table
-	(*Node)(nil),                // 13: zeppelin.Node
-	(*Move)(nil),                // 14: zeppelin.Move
-	(MoveState)(0),              // 15: zeppelin.MoveState
+	(*SetQuotaCommand)(nil),     // 11: zeppelin.SetQuotaCommand
+	(NodeState)(0),              // 12: zeppelin.NodeState
+	(*Table)(nil),               // 13: zeppelin.Table
+	(*Node)(nil),                // 14: zeppelin.Node
+	(*Move)(nil),                // 15: zeppelin.Move
+	(MoveState)(0),              // 16: zeppelin.MoveState
+	(*Quota)(nil),               // 17: zeppelin.Quota
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -945,20 +1028,22 @@ var file_metafsm_proto_depIdxs = []int32{
 	8,  // 5: zeppelin.MetaCommand.add_moves:type_name -> zeppelin.AddMovesCommand
 	9,  // 6: zeppelin.MetaCommand.step_move:type_name -> zeppelin.StepMoveCommand
 	10, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
-	2,  // 8: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	11, // 9: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	12, // 10: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	12, // 11: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	13, // 12: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	14, // 13: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
-	14, // 14: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	15, // 15: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	15, // 16: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	11, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
+	2,  // 9: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
+	12, // 10: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	13, // 11: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	13, // 12: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	14, // 13: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	15, // 14: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	15, // 15: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	16, // 16: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	16, // 17: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	17, // 18: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -976,6 +1061,7 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_AddMoves)(nil),
 		(*MetaCommand_StepMove)(nil),
 		(*MetaCommand_RemoveNodes)(nil),
+		(*MetaCommand_SetQuota)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -983,7 +1069,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -28,6 +28,7 @@ const (
 	InfoSection_INFO_STATS       InfoSection = 1
 	InfoSection_INFO_CAPACITY    InfoSection = 2
 	InfoSection_INFO_REPLICATION InfoSection = 3
+	InfoSection_INFO_SLOWLOG     InfoSection = 4
 )
 
 // Enum value maps for InfoSection.
@@ -37,12 +38,14 @@ var (
 		1: "INFO_STATS",
 		2: "INFO_CAPACITY",
 		3: "INFO_REPLICATION",
+		4: "INFO_SLOWLOG",
 	}
 	InfoSection_value = map[string]int32{
 		"INFO_SERVER":      0,
 		"INFO_STATS":       1,
 		"INFO_CAPACITY":    2,
 		"INFO_REPLICATION": 3,
+		"INFO_SLOWLOG":     4,
 	}
 )
 
@@ -1418,6 +1421,7 @@ type InfoResponse struct {
 	Stats         []*TableStats          `protobuf:"bytes,2,rep,name=stats,proto3" json:"stats,omitempty"`
 	Capacity      []*TableCapacity       `protobuf:"bytes,3,rep,name=capacity,proto3" json:"capacity,omitempty"`
 	Replication   []*ReplicaInfo         `protobuf:"bytes,4,rep,name=replication,proto3" json:"replication,omitempty"`
+	Slowlog       []*SlowlogEntry        `protobuf:"bytes,5,rep,name=slowlog,proto3" json:"slowlog,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1480,6 +1484,100 @@ func (x *InfoResponse) GetReplication() []*ReplicaInfo {
 	return nil
 }
 
+func (x *InfoResponse) GetSlowlog() []*SlowlogEntry {
+	if x != nil {
+		return x.Slowlog
+	}
+	return nil
+}
+
+// SlowlogEntry is one request that took at least the node's slow-log
+// threshold.
+type SlowlogEntry struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TimeMs  int64                  `protobuf:"varint,1,opt,name=time_ms,json=timeMs,proto3" json:"time_ms,omitempty"`
+	Command string                 `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	Table   string                 `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	// The key, cut to 64 bytes.
+	Key           []byte `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	DurationUs    int64  `protobuf:"varint,5,opt,name=duration_us,json=durationUs,proto3" json:"duration_us,omitempty"`
+	Code          string `protobuf:"bytes,6,opt,name=code,proto3" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SlowlogEntry) Reset() {
+	*x = SlowlogEntry{}
+	mi := &file_node_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SlowlogEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SlowlogEntry) ProtoMessage() {}
+
+func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SlowlogEntry.ProtoReflect.Descriptor instead.
+func (*SlowlogEntry) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SlowlogEntry) GetTimeMs() int64 {
+	if x != nil {
+		return x.TimeMs
+	}
+	return 0
+}
+
+func (x *SlowlogEntry) GetCommand() string {
+	if x != nil {
+		return x.Command
+	}
+	return ""
+}
+
+func (x *SlowlogEntry) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *SlowlogEntry) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *SlowlogEntry) GetDurationUs() int64 {
+	if x != nil {
+		return x.DurationUs
+	}
+	return 0
+}
+
+func (x *SlowlogEntry) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
 type ServerInfo struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Addr     string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
@@ -1496,7 +1594,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_node_proto_msgTypes[24]
+	mi := &file_node_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1606,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[24]
+	mi := &file_node_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1521,7 +1619,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{24}
+	return file_node_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ServerInfo) GetAddr() string {
@@ -1580,15 +1678,17 @@ type TableStats struct {
 	Reads  uint64                 `protobuf:"varint,3,opt,name=reads,proto3" json:"reads,omitempty"`
 	Writes uint64                 `protobuf:"varint,4,opt,name=writes,proto3" json:"writes,omitempty"`
 	// Operations per second over the last few seconds.
-	Qps           float64 `protobuf:"fixed64,5,opt,name=qps,proto3" json:"qps,omitempty"`
-	Errors        uint64  `protobuf:"varint,6,opt,name=errors,proto3" json:"errors,omitempty"`
+	Qps    float64 `protobuf:"fixed64,5,opt,name=qps,proto3" json:"qps,omitempty"`
+	Errors uint64  `protobuf:"varint,6,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Requests refused with QUOTA_EXCEEDED.
+	QuotaExceeded uint64 `protobuf:"varint,7,opt,name=quota_exceeded,json=quotaExceeded,proto3" json:"quota_exceeded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TableStats) Reset() {
 	*x = TableStats{}
-	mi := &file_node_proto_msgTypes[25]
+	mi := &file_node_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1700,7 @@ func (x *TableStats) String() string {
 func (*TableStats) ProtoMessage() {}
 
 func (x *TableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[25]
+	mi := &file_node_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1713,7 @@ func (x *TableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
 func (*TableStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{25}
+	return file_node_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TableStats) GetTable() string {
@@ -1658,6 +1758,13 @@ func (x *TableStats) GetErrors() uint64 {
 	return 0
 }
 
+func (x *TableStats) GetQuotaExceeded() uint64 {
+	if x != nil {
+		return x.QuotaExceeded
+	}
+	return 0
+}
+
 type TableCapacity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -1672,7 +1779,7 @@ type TableCapacity struct {
 
 func (x *TableCapacity) Reset() {
 	*x = TableCapacity{}
-	mi := &file_node_proto_msgTypes[26]
+	mi := &file_node_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1791,7 @@ func (x *TableCapacity) String() string {
 func (*TableCapacity) ProtoMessage() {}
 
 func (x *TableCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[26]
+	mi := &file_node_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1804,7 @@ func (x *TableCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCapacity.ProtoReflect.Descriptor instead.
 func (*TableCapacity) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{26}
+	return file_node_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *TableCapacity) GetTable() string {
@@ -1763,7 +1870,7 @@ type ReplicaInfo struct {
 
 func (x *ReplicaInfo) Reset() {
 	*x = ReplicaInfo{}
-	mi := &file_node_proto_msgTypes[27]
+	mi := &file_node_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1882,7 @@ func (x *ReplicaInfo) String() string {
 func (*ReplicaInfo) ProtoMessage() {}
 
 func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[27]
+	mi := &file_node_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1895,7 @@ func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaInfo.ProtoReflect.Descriptor instead.
 func (*ReplicaInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{27}
+	return file_node_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReplicaInfo) GetTable() string {
@@ -1909,7 +2016,7 @@ type FullSyncProgress struct {
 
 func (x *FullSyncProgress) Reset() {
 	*x = FullSyncProgress{}
-	mi := &file_node_proto_msgTypes[28]
+	mi := &file_node_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1921,7 +2028,7 @@ func (x *FullSyncProgress) String() string {
 func (*FullSyncProgress) ProtoMessage() {}
 
 func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[28]
+	mi := &file_node_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1934,7 +2041,7 @@ func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncProgress.ProtoReflect.Descriptor instead.
 func (*FullSyncProgress) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{28}
+	return file_node_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FullSyncProgress) GetState() string {
@@ -2013,7 +2120,7 @@ type PeerPosition struct {
 
 func (x *PeerPosition) Reset() {
 	*x = PeerPosition{}
-	mi := &file_node_proto_msgTypes[29]
+	mi := &file_node_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2132,7 @@ func (x *PeerPosition) String() string {
 func (*PeerPosition) ProtoMessage() {}
 
 func (x *PeerPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[29]
+	mi := &file_node_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2145,7 @@ func (x *PeerPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerPosition.ProtoReflect.Descriptor instead.
 func (*PeerPosition) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{29}
+	return file_node_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PeerPosition) GetAddr() string {
@@ -2087,7 +2194,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2206,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2219,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{30}
+	return file_node_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NotifyRequest) GetEpoch() uint64 {
@@ -2214,12 +2321,21 @@ const file_node_proto_rawDesc = "" +
 	"\tmutations\x18\x01 \x03(\v2\x12.zeppelin.MutationR\tmutations\"T\n" +
 	"\vInfoRequest\x12/\n" +
 	"\asection\x18\x01 \x01(\x0e2\x15.zeppelin.InfoSectionR\asection\x12\x14\n" +
-	"\x05table\x18\x02 \x01(\tR\x05table\"\xd6\x01\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\"\x88\x02\n" +
 	"\fInfoResponse\x12,\n" +
 	"\x06server\x18\x01 \x01(\v2\x14.zeppelin.ServerInfoR\x06server\x12*\n" +
 	"\x05stats\x18\x02 \x03(\v2\x14.zeppelin.TableStatsR\x05stats\x123\n" +
 	"\bcapacity\x18\x03 \x03(\v2\x17.zeppelin.TableCapacityR\bcapacity\x127\n" +
-	"\vreplication\x18\x04 \x03(\v2\x15.zeppelin.ReplicaInfoR\vreplication\"\xc8\x01\n" +
+	"\vreplication\x18\x04 \x03(\v2\x15.zeppelin.ReplicaInfoR\vreplication\x120\n" +
+	"\aslowlog\x18\x05 \x03(\v2\x16.zeppelin.SlowlogEntryR\aslowlog\"\x9e\x01\n" +
+	"\fSlowlogEntry\x12\x17\n" +
+	"\atime_ms\x18\x01 \x01(\x03R\x06timeMs\x12\x18\n" +
+	"\acommand\x18\x02 \x01(\tR\acommand\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\fR\x03key\x12\x1f\n" +
+	"\vduration_us\x18\x05 \x01(\x03R\n" +
+	"durationUs\x12\x12\n" +
+	"\x04code\x18\x06 \x01(\tR\x04code\"\xc8\x01\n" +
 	"\n" +
 	"ServerInfo\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
@@ -2230,7 +2346,7 @@ const file_node_proto_rawDesc = "" +
 	"\flast_ping_ms\x18\x06 \x01(\x03R\n" +
 	"lastPingMs\x12\x1f\n" +
 	"\vmeta_leader\x18\a \x01(\tR\n" +
-	"metaLeader\"\x8c\x01\n" +
+	"metaLeader\"\xb3\x01\n" +
 	"\n" +
 	"TableStats\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
@@ -2238,7 +2354,8 @@ const file_node_proto_rawDesc = "" +
 	"\x05reads\x18\x03 \x01(\x04R\x05reads\x12\x16\n" +
 	"\x06writes\x18\x04 \x01(\x04R\x06writes\x12\x10\n" +
 	"\x03qps\x18\x05 \x01(\x01R\x03qps\x12\x16\n" +
-	"\x06errors\x18\x06 \x01(\x04R\x06errors\"\x9e\x01\n" +
+	"\x06errors\x18\x06 \x01(\x04R\x06errors\x12%\n" +
+	"\x0equota_exceeded\x18\a \x01(\x04R\rquotaExceeded\"\x9e\x01\n" +
 	"\rTableCapacity\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1d\n" +
 	"\n" +
@@ -2286,13 +2403,14 @@ const file_node_proto_rawDesc = "" +
 	"lagRecords\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\"%\n" +
 	"\rNotifyRequest\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epoch*W\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch*i\n" +
 	"\vInfoSection\x12\x0f\n" +
 	"\vINFO_SERVER\x10\x00\x12\x0e\n" +
 	"\n" +
 	"INFO_STATS\x10\x01\x12\x11\n" +
 	"\rINFO_CAPACITY\x10\x02\x12\x14\n" +
-	"\x10INFO_REPLICATION\x10\x03B,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x10INFO_REPLICATION\x10\x03\x12\x10\n" +
+	"\fINFO_SLOWLOG\x10\x04B,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -2307,7 +2425,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_node_proto_goTypes = []any{
 	(InfoSection)(0),          // 0: zeppelin.InfoSection
 	(BatchOp_Kind)(0),         // 1: zeppelin.BatchOp.Kind
@@ -2336,38 +2454,40 @@ var file_node_proto_goTypes = []any{
 	(*WriteRecord)(nil),       // 24: zeppelin.WriteRecord
 	(*InfoRequest)(nil),       // 25: zeppelin.InfoRequest
 	(*InfoResponse)(nil),      // 26: zeppelin.InfoResponse
-	(*ServerInfo)(nil),        // 27: zeppelin.ServerInfo
-	(*TableStats)(nil),        // 28: zeppelin.TableStats
-	(*TableCapacity)(nil),     // 29: zeppelin.TableCapacity
-	(*ReplicaInfo)(nil),       // 30: zeppelin.ReplicaInfo
-	(*FullSyncProgress)(nil),  // 31: zeppelin.FullSyncProgress
-	(*PeerPosition)(nil),      // 32: zeppelin.PeerPosition
-	(*NotifyRequest)(nil),     // 33: zeppelin.NotifyRequest
-	(Code)(0),                 // 34: zeppelin.Code
-	(*KeyValue)(nil),          // 35: zeppelin.KeyValue
+	(*SlowlogEntry)(nil),      // 27: zeppelin.SlowlogEntry
+	(*ServerInfo)(nil),        // 28: zeppelin.ServerInfo
+	(*TableStats)(nil),        // 29: zeppelin.TableStats
+	(*TableCapacity)(nil),     // 30: zeppelin.TableCapacity
+	(*ReplicaInfo)(nil),       // 31: zeppelin.ReplicaInfo
+	(*FullSyncProgress)(nil),  // 32: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),      // 33: zeppelin.PeerPosition
+	(*NotifyRequest)(nil),     // 34: zeppelin.NotifyRequest
+	(Code)(0),                 // 35: zeppelin.Code
+	(*KeyValue)(nil),          // 36: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
-	34, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	35, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	9,  // 1: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	35, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	36, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	9,  // 3: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	20, // 4: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	1,  // 5: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	35, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	36, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	2,  // 7: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	23, // 8: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
 	0,  // 9: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
-	27, // 10: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
-	28, // 11: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
-	29, // 12: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
-	30, // 13: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
-	32, // 14: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
-	31, // 15: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	28, // 10: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
+	29, // 11: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
+	30, // 12: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
+	31, // 13: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
+	27, // 14: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
+	33, // 15: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
+	32, // 16: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -2382,7 +2502,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -53,6 +53,7 @@ type Request struct {
 	//	*Request_CancelMove
 	//	*Request_MoveStatus
 	//	*Request_RemoveNodes
+	//	*Request_SetQuota
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -351,6 +352,15 @@ func (x *Request) GetRemoveNodes() *RemoveNodesRequest {
 	return nil
 }
 
+func (x *Request) GetSetQuota() *SetQuotaRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_SetQuota); ok {
+			return x.SetQuota
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTrySync() *TrySyncRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_TrySync); ok {
@@ -524,6 +534,10 @@ type Request_RemoveNodes struct {
 	RemoveNodes *RemoveNodesRequest `protobuf:"bytes,44,opt,name=remove_nodes,json=removeNodes,proto3,oneof"`
 }
 
+type Request_SetQuota struct {
+	SetQuota *SetQuotaRequest `protobuf:"bytes,45,opt,name=set_quota,json=setQuota,proto3,oneof"`
+}
+
 type Request_TrySync struct {
 	// Replication (zpnode to zpnode).
 	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
@@ -599,6 +613,8 @@ func (*Request_MoveStatus) isRequest_Cmd() {}
 
 func (*Request_RemoveNodes) isRequest_Cmd() {}
 
+func (*Request_SetQuota) isRequest_Cmd() {}
+
 func (*Request_TrySync) isRequest_Cmd() {}
 
 func (*Request_BinlogPull) isRequest_Cmd() {}
@@ -639,6 +655,7 @@ type Response struct {
 	//	*Response_ListMeta
 	//	*Response_Moves
 	//	*Response_RemoveNodes
+	//	*Response_SetQuota
 	//	*Response_TrySync
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
@@ -875,6 +892,15 @@ func (x *Response) GetRemoveNodes() *RemoveNodesResponse {
 	return nil
 }
 
+func (x *Response) GetSetQuota() *SetQuotaResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_SetQuota); ok {
+			return x.SetQuota
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetTrySync() *TrySyncResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_TrySync); ok {
@@ -987,6 +1013,10 @@ type Response_RemoveNodes struct {
 	RemoveNodes *RemoveNodesResponse `protobuf:"bytes,44,opt,name=remove_nodes,json=removeNodes,proto3,oneof"`
 }
 
+type Response_SetQuota struct {
+	SetQuota *SetQuotaResponse `protobuf:"bytes,45,opt,name=set_quota,json=setQuota,proto3,oneof"`
+}
+
 type Response_TrySync struct {
 	TrySync *TrySyncResponse `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
 }
@@ -1039,6 +1069,8 @@ func (*Response_Moves) isResponse_Result() {}
 
 func (*Response_RemoveNodes) isResponse_Result() {}
 
+func (*Response_SetQuota) isResponse_Result() {}
+
 func (*Response_TrySync) isResponse_Result() {}
 
 func (*Response_BinlogPull) isResponse_Result() {}
@@ -1054,7 +1086,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xce\x0e\n" +
+	"repl.proto\"\x88\x0f\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1090,7 +1122,8 @@ const file_rpc_proto_rawDesc = "" +
 	"cancelMove\x12>\n" +
 	"\vmove_status\x18+ \x01(\v2\x1b.zeppelin.MoveStatusRequestH\x00R\n" +
 	"moveStatus\x12A\n" +
-	"\fremove_nodes\x18, \x01(\v2\x1c.zeppelin.RemoveNodesRequestH\x00R\vremoveNodes\x125\n" +
+	"\fremove_nodes\x18, \x01(\v2\x1c.zeppelin.RemoveNodesRequestH\x00R\vremoveNodes\x128\n" +
+	"\tset_quota\x18- \x01(\v2\x19.zeppelin.SetQuotaRequestH\x00R\bsetQuota\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -1100,7 +1133,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwardedB\x05\n" +
-	"\x03cmd\"\xb3\n" +
+	"\x03cmd\"\xee\n" +
 	"\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
@@ -1128,7 +1161,8 @@ const file_rpc_proto_rawDesc = "" +
 	"list_nodes\x18# \x01(\v2\x1b.zeppelin.ListNodesResponseH\x00R\tlistNodes\x129\n" +
 	"\tlist_meta\x18$ \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\blistMeta\x12/\n" +
 	"\x05moves\x18% \x01(\v2\x17.zeppelin.MovesResponseH\x00R\x05moves\x12B\n" +
-	"\fremove_nodes\x18, \x01(\v2\x1d.zeppelin.RemoveNodesResponseH\x00R\vremoveNodes\x126\n" +
+	"\fremove_nodes\x18, \x01(\v2\x1d.zeppelin.RemoveNodesResponseH\x00R\vremoveNodes\x129\n" +
+	"\tset_quota\x18- \x01(\v2\x1a.zeppelin.SetQuotaResponseH\x00R\bsetQuota\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
@@ -1179,34 +1213,36 @@ var file_rpc_proto_goTypes = []any{
 	(*CancelMoveRequest)(nil),     // 26: zeppelin.CancelMoveRequest
 	(*MoveStatusRequest)(nil),     // 27: zeppelin.MoveStatusRequest
 	(*RemoveNodesRequest)(nil),    // 28: zeppelin.RemoveNodesRequest
-	(*TrySyncRequest)(nil),        // 29: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 30: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 31: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 32: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 33: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 34: zeppelin.Code
-	(*GetResponse)(nil),           // 35: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 36: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 37: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 38: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 39: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 40: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 41: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 42: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 43: zeppelin.InfoResponse
-	(*PullResponse)(nil),          // 44: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 45: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 46: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 47: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 48: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 49: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 50: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 51: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 52: zeppelin.RemoveNodesResponse
-	(*TrySyncResponse)(nil),       // 53: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 54: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 55: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 56: zeppelin.FullSyncFetchResponse
+	(*SetQuotaRequest)(nil),       // 29: zeppelin.SetQuotaRequest
+	(*TrySyncRequest)(nil),        // 30: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 31: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 32: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 33: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 34: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 35: zeppelin.Code
+	(*GetResponse)(nil),           // 36: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 37: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 38: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 39: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 40: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 41: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 42: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 43: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 44: zeppelin.InfoResponse
+	(*PullResponse)(nil),          // 45: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 46: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 47: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 48: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 49: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 50: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 51: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 52: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 53: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 54: zeppelin.SetQuotaResponse
+	(*TrySyncResponse)(nil),       // 55: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 56: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 57: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 58: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	2,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1236,39 +1272,41 @@ var file_rpc_proto_depIdxs = []int32{
 	26, // 24: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
 	27, // 25: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
 	28, // 26: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
-	29, // 27: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	30, // 28: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	31, // 29: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	32, // 30: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	33, // 31: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	34, // 32: zeppelin.Response.code:type_name -> zeppelin.Code
-	35, // 33: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	36, // 34: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	37, // 35: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	38, // 36: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	39, // 37: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	40, // 38: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	41, // 39: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	42, // 40: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	43, // 41: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	44, // 42: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	45, // 43: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	46, // 44: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	47, // 45: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	48, // 46: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	49, // 47: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	50, // 48: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	51, // 49: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	52, // 50: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	53, // 51: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	54, // 52: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	55, // 53: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	56, // 54: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	55, // [55:55] is the sub-list for method output_type
-	55, // [55:55] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	29, // 27: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
+	30, // 28: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	31, // 29: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	32, // 30: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	33, // 31: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	34, // 32: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	35, // 33: zeppelin.Response.code:type_name -> zeppelin.Code
+	36, // 34: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	37, // 35: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	38, // 36: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	39, // 37: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	40, // 38: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	41, // 39: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	42, // 40: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	43, // 41: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	44, // 42: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	45, // 43: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	46, // 44: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	47, // 45: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	48, // 46: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	49, // 47: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	50, // 48: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	51, // 49: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	52, // 50: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	53, // 51: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	54, // 52: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	55, // 53: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	56, // 54: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	57, // 55: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	58, // 56: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1308,6 +1346,7 @@ func file_rpc_proto_init() {
 		(*Request_CancelMove)(nil),
 		(*Request_MoveStatus)(nil),
 		(*Request_RemoveNodes)(nil),
+		(*Request_SetQuota)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),
@@ -1333,6 +1372,7 @@ func file_rpc_proto_init() {
 		(*Response_ListMeta)(nil),
 		(*Response_Moves)(nil),
 		(*Response_RemoveNodes)(nil),
+		(*Response_SetQuota)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),

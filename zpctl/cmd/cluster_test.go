@@ -4,22 +4,27 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 )
 
 // TestRealCluster runs zpctl against real zpmeta and zpnode processes:
-// checkup on a healthy cluster, `zpctl top` in tmux (which sees a node
-// killed), then checkup of the cluster without that node. One cluster
-// serves all three, in that order, to keep the suite short.
+// checkup on a healthy cluster; setmaster and migrate status; a failover
+// started from `zpctl top` in tmux; `zpctl top` seeing a node killed;
+// then checkup of the cluster without that node. One cluster serves all,
+// in that order, to keep the suite short.
 func TestRealCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real cluster; skipped with -short")
@@ -60,6 +65,85 @@ func TestRealCluster(t *testing.T) {
 		if r := zp("table", "describe", "orders"); r.code != 0 || strings.Contains(r.stdout, "(?)") {
 			t.Fatalf("describe: %d %s %s", r.code, r.stdout, r.stderr)
 		}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cli, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	// orders/0 as the freshest meta server has it: a PULL through the
+	// client may be answered by a follower a moment behind.
+	partition0 := func() *zppb.Partition {
+		t.Helper()
+		var best *zppb.Topology
+		for _, addr := range c.MetaAddrs() {
+			resp, err := c.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{Table: "orders"}}})
+			if topo := resp.GetPull().GetTopology(); err == nil && topo != nil && (best == nil || topo.Epoch > best.Epoch) {
+				best = topo
+			}
+		}
+		if best == nil {
+			t.Fatal("no meta server answered PULL")
+		}
+		return best.Tables[0].Partitions[0]
+	}
+
+	t.Run("setmaster", func(t *testing.T) {
+		before := partition0()
+		to := before.Slaves[0]
+		r := zp("setmaster", "orders", "0", to, "--yes", "-o", "json")
+		var got operationJSON
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK {
+			t.Fatalf("exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+		}
+		m := got.Moves[0]
+		if !got.Waited || got.Done != 1 || m.Kind != "setmaster" || m.State != "DONE" || m.From != before.Master || m.To != to || m.StuckMs <= 0 {
+			t.Fatalf("json %+v", got)
+		}
+		if after := partition0(); after.Master != to || after.Term != before.Term+1 || !slices.Contains(after.Slaves, before.Master) {
+			t.Fatalf("orders/0 before %v, after %v", before, after)
+		}
+		t.Logf("setmaster: STUCK %dms; progress on stderr:\n%s", m.StuckMs, r.stderr)
+
+		r = zp("migrate", "status", "--all")
+		if r.code != ExitOK || !strings.Contains(r.stdout, fmt.Sprintf("%d   setmaster  orders/0", m.ID)) || !strings.Contains(r.stdout, "DONE") {
+			t.Fatalf("migrate status --all: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if r := zp("migrate", "status"); r.code != ExitOK || r.stdout != "no moves in progress\n" {
+			t.Fatalf("migrate status: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("failover from top", func(t *testing.T) {
+		before := partition0()
+		tm, waitFor := startTop(t, meta, "failover")
+		waitFor("overview", "HEALTHY", "orders", "Leader")
+		// The partitions view opens on orders/0.
+		tm("send-keys", "-t", "failover", "4")
+		waitFor("partitions view", "orders  8 partitions × 3 replicas")
+		tm("send-keys", "-t", "failover", "f")
+		waitFor("dialog", "Fail over orders/0", "y yes")
+		tm("send-keys", "-t", "failover", "y")
+		waitFor("queued", "setmaster: queued move")
+		// Checked through the client, as an application sees it.
+		testcluster.Poll(t, 20*time.Second, func() error {
+			topo, err := cli.Pull(ctx, "orders")
+			if err != nil {
+				return err
+			}
+			if p := topo.Tables[0].Partitions[0]; p.Master == before.Master || !slices.Contains(before.Slaves, p.Master) {
+				return fmt.Errorf("orders/0 master %s; before: master %s, slaves %v", p.Master, before.Master, before.Slaves)
+			}
+			return nil
+		})
+		// The panel shows the move, finished.
+		tm("send-keys", "-t", "failover", "5")
+		waitFor("migrations view", "setmaster", "orders/0", "DONE")
+		tm("send-keys", "-t", "failover", "q")
+		waitFor("quit", "zpctl exited 0")
 	})
 
 	victim := c.Nodes[1]
@@ -104,18 +188,33 @@ func TestRealCluster(t *testing.T) {
 	})
 }
 
-// topInTmux starts `zpctl top` in a detached tmux session of 100x30 on a
-// tmux server of its own, waits until the nodes and the table show, opens
-// the partitions view, kills victim and waits for the epoch log to show it
-// DOWN, quits with q and checks zpctl exited 0.
+// topInTmux starts `zpctl top`, waits until the nodes and the table
+// show, opens the partitions view, kills victim and waits for the epoch
+// log to show it DOWN, quits with q and checks zpctl exited 0.
 func topInTmux(t *testing.T, meta string, nodes []string, victim string, kill func()) {
+	tm, waitFor := startTop(t, meta, "top")
+	waitFor("overview", append([]string{"HEALTHY", "NODES", "orders", "Leader"}, nodes...)...)
+	tm("send-keys", "-t", "top", "4")
+	waitFor("partitions view", "orders  8 partitions × 3 replicas", "MASTER (TERM,LSN)")
+	kill()
+	tm("send-keys", "-t", "top", "6")
+	waitFor("epoch log", "node "+victim+" UP → DOWN")
+	tm("send-keys", "-t", "top", "q")
+	waitFor("quit", "zpctl exited 0")
+}
+
+// startTop starts `zpctl top` in a detached tmux session of 100x30 named
+// session, on a tmux server of the test's own. It returns a function
+// running tmux commands and one waiting until the screen shows every
+// string (failing the test after 15s with the screen).
+func startTop(t *testing.T, meta, session string) (tm func(args ...string) string, waitFor func(what string, want ...string)) {
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
 		t.Skip("tmux is not installed")
 	}
 	bin := zpctlBinary(t)
-	socket := fmt.Sprintf("zpctl-e2e-%d", os.Getpid())
-	tm := func(args ...string) string {
+	socket := fmt.Sprintf("zpctl-e2e-%d-%s", os.Getpid(), session)
+	tm = func(args ...string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -129,13 +228,12 @@ func topInTmux(t *testing.T, meta string, nodes []string, victim string, kill fu
 	// The shell line after zpctl shows its exit code once the TUI has
 	// left the alternate screen; sleep keeps the pane open to read it.
 	script := fmt.Sprintf("%s --meta %s top --interval 200ms; echo zpctl exited $?; sleep 60", bin, meta)
-	tm("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
+	tm("new-session", "-d", "-s", session, "-x", "100", "-y", "30", "sh", "-c", script)
 
-	screen := ""
-	waitFor := func(what string, want ...string) {
+	waitFor = func(what string, want ...string) {
 		t.Helper()
 		testcluster.Poll(t, 15*time.Second, func() error {
-			screen = tm("capture-pane", "-p", "-t", "top")
+			screen := tm("capture-pane", "-p", "-t", session)
 			for _, w := range want {
 				if !strings.Contains(screen, w) {
 					return fmt.Errorf("%s: %q not on screen:\n%s", what, w, screen)
@@ -144,14 +242,7 @@ func topInTmux(t *testing.T, meta string, nodes []string, victim string, kill fu
 			return nil
 		})
 	}
-	waitFor("overview", append([]string{"HEALTHY", "NODES", "orders", "Leader"}, nodes...)...)
-	tm("send-keys", "-t", "top", "4")
-	waitFor("partitions view", "orders  8 partitions × 3 replicas", "MASTER (TERM,LSN)")
-	kill()
-	tm("send-keys", "-t", "top", "6")
-	waitFor("epoch log", "node "+victim+" UP → DOWN")
-	tm("send-keys", "-t", "top", "q")
-	waitFor("quit", "zpctl exited 0")
+	return tm, waitFor
 }
 
 // zpctlBinary is $ZP_BIN_DIR/zpctl when there is one (make test builds

@@ -30,7 +30,9 @@ type invocation struct {
 	args     []string
 	stdin    string
 	terminal bool
-	env      map[string]string
+	// stderrTerminal draws progress as a bar.
+	stderrTerminal bool
+	env            map[string]string
 }
 
 func run(t *testing.T, inv invocation) result {
@@ -39,12 +41,13 @@ func run(t *testing.T, inv invocation) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	code := Main(ctx, Env{
-		Args:       inv.args,
-		Stdin:      strings.NewReader(inv.stdin),
-		Stdout:     &stdout,
-		Stderr:     &stderr,
-		Getenv:     func(k string) string { return inv.env[k] },
-		IsTerminal: func() bool { return inv.terminal },
+		Args:             inv.args,
+		Stdin:            strings.NewReader(inv.stdin),
+		Stdout:           &stdout,
+		Stderr:           &stderr,
+		Getenv:           func(k string) string { return inv.env[k] },
+		IsTerminal:       func() bool { return inv.terminal },
+		StderrIsTerminal: func() bool { return inv.stderrTerminal },
 	})
 	return result{code, stdout.String(), stderr.String()}
 }
@@ -104,7 +107,7 @@ func TestCommands(t *testing.T) {
 		{name: "node info replication", args: []string{"node", "info", cl.Nodes[0].Addr, "--section", "replication", "--table", "users"}, wantStdout: "users  0          master"},
 		{name: "node info bad section", args: []string{"node", "info", cl.Nodes[0].Addr, "--section", "disk"}, wantCode: ExitUsage},
 		{name: "node info unreachable", args: []string{"node", "info", "127.0.0.1:1"}, wantCode: ExitUnavailable},
-		{name: "node remove unsupported", args: []string{"node", "remove", cl.Nodes[0].Addr}, wantCode: ExitUnsupported, wantStderr: "REMOVE_NODES"},
+		{name: "node remove an UP node", args: []string{"node", "remove", cl.Nodes[0].Addr, "--yes"}, wantCode: ExitInvalid, wantStderr: "only DOWN nodes"},
 		{name: "checkup", args: []string{"checkup"}, wantStdout: "HEALTHY\nepoch"},
 		{name: "stats qps", args: []string{"stats", "qps", "users"}, wantStdout: "total"},
 		{name: "stats latency", args: []string{"stats", "latency"}, wantStdout: "INFO reports no latency figures yet"},
@@ -113,17 +116,19 @@ func TestCommands(t *testing.T) {
 		{name: "stats unknown table", args: []string{"stats", "qps", "nosuch"}, wantCode: ExitNotFound},
 		{name: "meta add unsupported", args: []string{"meta", "add", "127.0.0.1:9"}, wantCode: ExitUnsupported, wantStderr: "ADD_META"},
 		{name: "meta remove unsupported", args: []string{"meta", "remove", "127.0.0.1:9"}, wantCode: ExitUnsupported},
-		{name: "setmaster unsupported", args: []string{"setmaster", "users", "0", cl.Nodes[1].Addr, "--yes"}, wantCode: ExitUnsupported, wantStderr: "setmaster: not supported yet: zpctl does not drive the meta servers' SET_MASTER request yet"},
+		{name: "setmaster dry run", args: []string{"setmaster", "users", "0", cl.Nodes[1].Addr, "--dry-run"}, wantStdout: "Plan: setmaster, 1 move, made at epoch"},
 		{name: "setmaster bad partition", args: []string{"setmaster", "users", "x", cl.Nodes[1].Addr}, wantCode: ExitUsage},
-		{name: "addslave unsupported", args: []string{"addslave", "users", "0", cl.Nodes[2].Addr}, wantCode: ExitUnsupported},
-		{name: "removeslave unsupported", args: []string{"removeslave", "users", "0", cl.Nodes[1].Addr}, wantCode: ExitUnsupported},
-		{name: "migrate unsupported", args: []string{"migrate", "users", "0", "--from", cl.Nodes[0].Addr, "--to", cl.Nodes[2].Addr}, wantCode: ExitUnsupported, wantStderr: "MIGRATE"},
+		{name: "setmaster to a non-slave", args: []string{"setmaster", "users", "0", cl.Nodes[2].Addr, "--yes"}, wantCode: ExitInvalid, wantStderr: "setmaster: plan:"},
+		{name: "addslave without --yes off a terminal", args: []string{"addslave", "users", "0", cl.Nodes[2].Addr}, wantCode: ExitUsage, wantStderr: "--yes"},
+		{name: "removeslave of the master", args: []string{"removeslave", "users", "0", cl.Nodes[0].Addr}, wantCode: ExitInvalid},
 		{name: "migrate needs from and to", args: []string{"migrate", "users", "0"}, wantCode: ExitUsage},
-		{name: "migrate status unsupported", args: []string{"migrate", "status"}, wantCode: ExitUnsupported},
-		{name: "migrate cancel unsupported", args: []string{"migrate", "cancel", "users", "0"}, wantCode: ExitUnsupported},
-		{name: "expand unsupported", args: []string{"expand", cl.Nodes[2].Addr}, wantCode: ExitUnsupported},
-		{name: "shrink unsupported", args: []string{"shrink", cl.Nodes[2].Addr, "--dry-run"}, wantCode: ExitUnsupported},
-		{name: "replace-node unsupported", args: []string{"replace-node", cl.Nodes[0].Addr, cl.Nodes[2].Addr}, wantCode: ExitUnsupported},
+		{name: "migrate status", args: []string{"migrate", "status"}, wantStdout: "no moves in progress\n", wantExact: true},
+		{name: "migrate cancel nothing", args: []string{"migrate", "cancel", "users", "0"}, wantCode: ExitNotFound, wantStderr: "no move in progress on users/0"},
+		{name: "expand takes no nodes", args: []string{"expand", cl.Nodes[2].Addr}, wantCode: ExitUsage},
+		{name: "expand nothing to do", args: []string{"expand", "--yes"}, wantStdout: "Nothing to do.\n"},
+		{name: "shrink needs nodes", args: []string{"shrink"}, wantCode: ExitUsage},
+		{name: "shrink unknown node", args: []string{"shrink", "127.0.0.1:1", "--dry-run"}, wantCode: ExitNotFound},
+		{name: "replace-node onto itself", args: []string{"replace-node", cl.Nodes[0].Addr, cl.Nodes[0].Addr}, wantCode: ExitUsage},
 		{name: "config", args: []string{"config"}, wantStdout: "meta         127.0.0.1:"},
 		{name: "completion bash", args: []string{"completion", "bash"}, wantStdout: "__start_zpctl"},
 		{name: "completion zsh", args: []string{"completion", "zsh"}, wantStdout: "#compdef zpctl"},
@@ -400,6 +405,8 @@ func TestExitCode(t *testing.T) {
 		{"unknown outcome over transport", fmt.Errorf("%w: %w", client.ErrUnknownOutcome, rpc.ErrTransport), ExitUnknown},
 		{"aborted", errAborted, ExitAborted},
 		{"interrupted", wrap(context.Canceled), ExitAborted},
+		{"move failed", wrap(ErrMoveFailed), ExitMoveFailed},
+		{"unsupported", wrap(ErrUnsupported), ExitUnsupported},
 		{"multi-key failure", &client.MultiError{Op: "mget", Total: 2, Errs: []client.KeyError{{Index: 1, Err: wrap(context.DeadlineExceeded)}}}, ExitUnavailable},
 	}
 	for _, tt := range tests {
@@ -413,7 +420,8 @@ func TestExitCode(t *testing.T) {
 
 func TestHelpListsExitCodes(t *testing.T) {
 	r := run(t, invocation{args: []string{"--help"}})
-	if r.code != 0 || !strings.Contains(r.stdout, "Exit codes:") || !strings.Contains(r.stdout, "8  aborted") {
+	if r.code != 0 || !strings.Contains(r.stdout, "Exit codes:") || !strings.Contains(r.stdout, "8  aborted") ||
+		!strings.Contains(r.stdout, "11  move failed") {
 		t.Fatalf("exit %d, help:\n%s", r.code, r.stdout)
 	}
 }

@@ -27,16 +27,19 @@ import (
 //	5  Invalid      the request was refused as invalid: empty or too large
 //	                key or value, not an integer, keys across slots, quota
 //	                exceeded, out-of-range arguments
-//	6  Conflict     the table already exists, or --expected-epoch is stale
+//	6  Conflict     the table already exists, or --expected-epoch (or the
+//	                epoch a topology plan was made at) is stale
 //	7  Unknown      a write may or may not have been applied (the
 //	                connection broke after sending it): check before
 //	                retrying
 //	8  Aborted      the operator declined a confirmation, or zpctl was
 //	                interrupted
 //	9  Unsupported  not supported yet: the command exists in zpctl, but
-//	                zpctl or the servers cannot carry it out yet (topology
-//	                changes, see topology.go)
+//	                the servers cannot carry it out yet (meta add/remove,
+//	                table flush and quota; see topology.go)
 //	10 Unhealthy    checkup ran and found problems; the report names them
+//	11 MoveFailed   a topology move the command queued ended FAILED or
+//	                CANCELLED, and was rolled back
 const (
 	ExitOK          = 0
 	ExitError       = 1
@@ -49,6 +52,7 @@ const (
 	ExitAborted     = 8
 	ExitUnsupported = 9
 	ExitUnhealthy   = 10
+	ExitMoveFailed  = 11
 )
 
 // exitCodeHelp is the table above for `zpctl --help`.
@@ -59,11 +63,12 @@ const exitCodeHelp = `Exit codes:
    3  not found: key, table or node
    4  unavailable: timeout, cluster unreachable, no leader, partition waiting
    5  invalid input: key/value too large, empty key, not an integer, cross-slot
-   6  conflict: table exists, stale --expected-epoch
+   6  conflict: table exists, stale --expected-epoch or topology plan
    7  unknown outcome: a write may or may not have been applied
    8  aborted: confirmation declined or interrupted
-   9  unsupported: zpctl or the cluster cannot do this yet (topology changes)
-  10  unhealthy: checkup found problems`
+   9  unsupported: the cluster cannot do this yet (meta add/remove, table flush/quota)
+  10  unhealthy: checkup found problems
+  11  move failed: a queued move ended FAILED or CANCELLED (rolled back)`
 
 // usageError marks a bad command line.
 type usageError struct{ err error }
@@ -100,6 +105,8 @@ func ExitCode(err error) int {
 		return ExitUnsupported
 	case errors.Is(err, ErrUnhealthy):
 		return ExitUnhealthy
+	case errors.Is(err, ErrMoveFailed):
+		return ExitMoveFailed
 	case errors.Is(err, errAborted), errors.Is(err, context.Canceled):
 		return ExitAborted
 	case errors.Is(err, context.DeadlineExceeded), rpc.IsTransport(err),

@@ -19,14 +19,7 @@ func (a *app) nodeCommand() *cobra.Command {
 		Short: "List data nodes, show one, wait for them",
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeWaitCommand(), &cobra.Command{
-		Use:               "remove ADDR",
-		Short:             "Forget a node that holds no replica",
-		Long:              "Forget a DOWN node that holds no replica (shrink or replace-node it first).\n\nNot supported yet (exit 9): " + whyNodeRemove + ".",
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: a.completeNodes,
-		RunE:              a.unsupportedRunE("node remove", whyNodeRemove),
-	})
+	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeWaitCommand(), a.nodeRemoveCommand())
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey/surveytest"
@@ -76,17 +77,25 @@ func TestRender(t *testing.T) {
 			return writeMeta(w, &st)
 		}},
 		{"plan", func(w io.Writer) error {
-			p, err := planReplaceNode(healthy.Topology, surveytest.Nodes[0], "127.0.0.1:9234")
-			if err == nil {
-				t.Fatal("planned onto a node the topology does not have")
+			// replace-node's plan, as a dry run of REBALANCE returns it.
+			p := &Plan{Operation: "replace-node", Epoch: 7}
+			for _, m := range []*zppb.Move{
+				{Kind: zppb.MoveKind_MIGRATE, Table: "default", Partition: 0, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
+				{Kind: zppb.MoveKind_MIGRATE, Table: "default", Partition: 2, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
+				{Kind: zppb.MoveKind_MIGRATE, Table: "users", Partition: 0, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
+			} {
+				p.Steps = append(p.Steps, stepOf(m))
 			}
-			topo := *healthy.Topology
-			topo.Nodes = append(append([]client.Node(nil), topo.Nodes...), client.Node{Addr: "127.0.0.1:9234", State: "UP"})
-			if p, err = planReplaceNode(&topo, surveytest.Nodes[0], "127.0.0.1:9234"); err != nil {
+			return writePlan(w, p)
+		}},
+		{"plan_setmaster", func(w io.Writer) error {
+			p, err := planSetMaster(healthy.Topology, "users", 1, surveytest.Nodes[2])
+			if err != nil {
 				return err
 			}
 			return writePlan(w, p)
 		}},
+		{"moves", func(w io.Writer) error { return writeMoves(w, surveytest.Migrating().Moves) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

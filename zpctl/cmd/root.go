@@ -33,6 +33,9 @@ type Env struct {
 	// StderrIsTerminal reports whether Stderr is a terminal, where
 	// progress is drawn as a bar rather than printed as lines.
 	StderrIsTerminal func() bool
+	// StdoutIsTerminal reports whether Stdout is a terminal, where
+	// `migrate status --watch` redraws the screen.
+	StdoutIsTerminal func() bool
 }
 
 // OSEnv is the process's own environment.
@@ -51,6 +54,7 @@ func OSEnv() Env {
 		Getenv:           os.Getenv,
 		IsTerminal:       isTerm(os.Stdin),
 		StderrIsTerminal: isTerm(os.Stderr),
+		StdoutIsTerminal: isTerm(os.Stdout),
 	}
 }
 
@@ -150,7 +154,7 @@ default. 'zpctl config' shows what is in effect and why.
 		&cobra.Group{ID: groupTables, Title: "Tables:"},
 		&cobra.Group{ID: groupData, Title: "Data:"},
 		&cobra.Group{ID: groupStats, Title: "Statistics and monitoring:"},
-		&cobra.Group{ID: groupTopology, Title: "Topology changes (not supported yet; exit 9):"},
+		&cobra.Group{ID: groupTopology, Title: "Topology changes:"},
 	)
 	add := func(group string, cmds ...*cobra.Command) {
 		for _, c := range cmds {

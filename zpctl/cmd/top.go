@@ -10,7 +10,10 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 	"github.com/zeppelin-kv/zeppelin/zpctl/tui"
@@ -30,10 +33,13 @@ tables, a per-table partition grid (master, slaves, state, each replica's
 (term, lsn) and lag, coloured by health), running migrations, and a log of
 the epoch changes seen. Keys are listed at the bottom; ? shows them all.
 
-Actions (f failover, m migrate, e expand, s shrink, c cancel migration)
-ask for confirmation; they report "not supported yet" until zpctl drives
-the meta servers' move requests. --timeout bounds each survey's INFO
-calls; the view itself runs until q or Ctrl-C.`,
+Actions ask for confirmation, then queue moves on the meta leader at the
+epoch on screen (the migrations view follows them): f fails the selected
+partition over to its most up-to-date UP slave (SETMASTER), m migrates a
+replica of it from its busiest holder to the idlest node without one, e
+expands (REBALANCE EXPAND), s shrinks the selected node, c cancels the
+selected move. Errors show in the status line. --timeout bounds each
+survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 		Example: "  zpctl top\n  zpctl top --interval 2s --meta 10.0.0.1:9221",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -53,7 +59,7 @@ calls; the view itself runs until q or Ctrl-C.`,
 			model := tui.New(tui.Options{
 				Title:    strings.Join(a.metaAddrs(), ","),
 				Renderer: renderer,
-				Runner:   a.runTUIAction,
+				Runner:   tuiRunner(c),
 				Refresh:  func() { poller.Refresh() },
 				Health:   health.Options{MaxLag: maxLag},
 			})
@@ -69,7 +75,7 @@ calls; the view itself runs until q or Ctrl-C.`,
 			p := tea.NewProgram(model, opts...)
 			nodeTimeout := min(a.timeout, interval)
 			poller = tui.NewPoller(interval, func(ctx context.Context) *survey.Snapshot {
-				return survey.Take(ctx, c, survey.Options{NodeTimeout: nodeTimeout})
+				return survey.Take(ctx, c, survey.Options{NodeTimeout: nodeTimeout, Moves: true})
 			}, p.Send)
 			go poller.Run(ctx)
 			if _, err := p.Run(); err != nil && ctx.Err() == nil {
@@ -83,16 +89,49 @@ calls; the view itself runs until q or Ctrl-C.`,
 	return cmd
 }
 
-// runTUIAction carries out an action confirmed in the TUI. None is
-// supported by the servers yet; each reports why, as its command does.
-func (a *app) runTUIAction(_ context.Context, act tui.Action) error {
-	switch act.Kind {
-	case "setmaster":
-		return unsupported("setmaster", whySetMaster)
-	case "migrate", "cancel":
-		return unsupported(act.Kind, whyMigrate)
-	case "expand", "shrink":
-		return unsupported(act.Kind, whyExpand)
+// tuiRunner carries out the actions confirmed in the TUI with c: it
+// queues the moves, with the epoch of the topology the operator saw as the
+// expected one, and says which it queued; the migrations panel follows
+// them.
+func tuiRunner(c *client.Client) tui.Runner {
+	return func(ctx context.Context, act tui.Action) (string, error) {
+		var (
+			moves []*zppb.Move
+			err   error
+		)
+		switch act.Kind {
+		case "setmaster":
+			moves, err = c.SetMaster(ctx, act.Table, act.Partition, act.To, act.Epoch)
+		case "migrate":
+			moves, err = c.Migrate(ctx, act.Table, act.Partition, act.From, act.To, act.Epoch)
+		case "expand":
+			moves, err = c.Rebalance(ctx, zppb.RebalanceRequest_EXPAND, nil, false, act.Epoch)
+		case "shrink":
+			moves, err = c.Rebalance(ctx, zppb.RebalanceRequest_SHRINK, act.Nodes, false, act.Epoch)
+		case "cancel":
+			moves, err = c.CancelMove(ctx, act.MoveID)
+			if err != nil {
+				return "", fmt.Errorf("cancel: %w", err)
+			}
+			return fmt.Sprintf("cancel: move %d cancelled and rolled back", act.MoveID), nil
+		default:
+			return "", fmt.Errorf("%s: unknown action", act.Kind)
+		}
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", act.Kind, err)
+		}
+		switch len(moves) {
+		case 0:
+			return act.Kind + ": nothing to do, the load is even", nil
+		case 1:
+			m := moves[0]
+			if m.GetFrom() == "" && act.From != "" && act.Kind == "setmaster" {
+				// The leader fills in the master later; the dialog said it.
+				m = proto.CloneOf(m)
+				m.From = act.From
+			}
+			return fmt.Sprintf("%s: queued move %d: %s/%d %s; view 5 follows it", act.Kind, m.GetId(), m.GetTable(), m.GetPartition(), moveArrow(m)), nil
+		}
+		return fmt.Sprintf("%s: queued %d moves (%d-%d); view 5 follows them", act.Kind, len(moves), moves[0].GetId(), moves[len(moves)-1].GetId()), nil
 	}
-	return unsupported(act.Kind, "unknown action")
 }

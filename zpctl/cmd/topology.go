@@ -1,68 +1,114 @@
 package cmd
 
 import (
-	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
-// The topology-changing commands. Each is registered with its real
-// arguments and flags, its planner where the plan follows from the
-// topology alone, and a nil step: it exits 9 (ErrUnsupported) saying what
-// is missing. The meta servers gained the move requests (SET_MASTER,
-// ADD_SLAVE, REMOVE_SLAVE, MIGRATE, REBALANCE, CANCEL_MOVE, MOVE_STATUS,
-// REMOVE_NODES; lib/client/moves.go) while these commands were written;
-// wiring one up is the client call in its step function, and a progress
-// loop on MoveStatus. Raft membership, table flush and quotas have no
-// request at all yet.
+// The topology-changing commands: each plans, shows the plan, asks, queues
+// its moves on the meta leader (lib/client/moves.go) and follows them (see
+// operation.go). Raft membership, table flush and quotas have no request
+// on the servers yet: those commands exit 9 (ErrUnsupported).
 
 // Why each command is not supported yet.
 const (
-	whySetMaster   = "zpctl does not drive the meta servers' SET_MASTER request yet"
-	whyAddSlave    = "zpctl does not drive the meta servers' ADD_SLAVE request yet"
-	whyRemoveSlave = "zpctl does not drive the meta servers' REMOVE_SLAVE request yet"
-	whyMigrate     = "zpctl does not drive the meta servers' MIGRATE, MOVE_STATUS and CANCEL_MOVE requests yet"
-	whyExpand      = "zpctl does not drive the meta servers' REBALANCE request yet"
-	whyReplace     = "zpctl does not drive the meta servers' REBALANCE (REPLACE) request yet"
-	whyMetaMember  = "the meta servers have no request to change the Raft membership (ADD_META, REMOVE_META)"
-	whyNodeRemove  = "zpctl does not drive the meta servers' REMOVE_NODES request yet"
-	whyFlush       = "the nodes have no request to empty a table (FLUSH_TABLE)"
-	whyQuota       = "tables have no quota in the topology, and the meta servers no request to set one (SET_QUOTA)"
+	whyMetaMember = "the meta servers have no request to change the Raft membership (ADD_META, REMOVE_META)"
+	whyFlush      = "the nodes have no request to empty a table (FLUSH_TABLE)"
+	whyQuota      = "tables have no quota in the topology, and the meta servers no request to set one (SET_QUOTA)"
 )
+
+// followHelp is the part of every operation's help about what happens
+// after the plan.
+const followHelp = `The plan is shown first; it runs after --yes or a "y" on a terminal
+(without a terminal and without --yes: exit 2; declining: exit 8). The
+moves are queued with the epoch the plan was made at; if the epoch moved
+on meanwhile, zpctl plans again and queues the very same moves at the new
+epoch, or, if the plan changed, exits 6 and changes nothing. It then
+follows the moves until they end (a progress bar on a terminal, lines
+otherwise; --no-wait returns once queued, --wait-timeout gives up after a
+while with exit 4): exit 0 when every move is DONE, 11 when one ended
+FAILED or CANCELLED (rolled back). Ctrl-C stops following (exit 8), not
+the moves.`
 
 func (a *app) topologyCommands() []*cobra.Command {
 	return []*cobra.Command{
 		a.migrateCommand(),
-		a.partitionOpCommand("setmaster", "Make a slave the master of a partition (manual failover)", whySetMaster, planSetMaster),
-		a.partitionOpCommand("addslave", "Add a slave of a partition on a node", whyAddSlave, planAddSlave),
-		a.partitionOpCommand("removeslave", "Remove a slave of a partition from a node", whyRemoveSlave, planRemoveSlave),
-		a.nodesOpCommand("expand", "Move replicas onto new nodes until the load is even", whyExpand),
-		a.nodesOpCommand("shrink", "Move every replica off nodes, so they can be removed", whyExpand),
-		a.replaceNodeCommand(),
+		a.partitionOpCommand("setmaster", "Make a slave the master of a partition (planned failover)",
+			`The slave on ADDR catches up, the partition goes SLOWDOWN then STUCK for
+a moment (no reads or writes), and ADDR takes over as master; the old
+master stays a slave.`, planSetMaster, queueSetMaster,
+			"  zpctl setmaster default 0 10.0.0.2:9231 --yes\n  zpctl setmaster default 0 10.0.0.2:9231 --yes -o json | jq '.moves[0].stuck_ms'"),
+		a.partitionOpCommand("addslave", "Add a slave of a partition on a node",
+			`ADDR gets a new replica, which full-syncs from the master and then
+streams its binlog; the move is DONE once it has caught up.`, planAddSlave, queueAddSlave,
+			"  zpctl addslave default 3 10.0.0.4:9231 --yes"),
+		a.partitionOpCommand("removeslave", "Remove a slave of a partition from a node",
+			`The slave on ADDR is dropped and its node deletes the replica. The master
+cannot be removed this way: setmaster another node first.`, planRemoveSlave, queueRemoveSlave,
+			"  zpctl removeslave default 3 10.0.0.4:9231 --yes"),
+		a.rebalanceCommand("expand", "Spread the load onto every UP node (new nodes take their share)", zppb.RebalanceRequest_EXPAND),
+		a.rebalanceCommand("shrink", "Move every replica off nodes, so they can be stopped and removed", zppb.RebalanceRequest_SHRINK),
+		a.rebalanceCommand("replace-node", "Move every replica of node OLD to node NEW", zppb.RebalanceRequest_REPLACE),
 	}
 }
 
 // partitionPlanner plans a change of one partition to node addr.
 type partitionPlanner func(topo *client.Topology, table string, partition uint32, addr string) (*Plan, error)
 
+// queueFunc queues a one-move plan.
+type queueFunc func(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error)
+
+func queueSetMaster(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+	s := p.Steps[0]
+	return c.SetMaster(ctx, s.Table, s.Partition, s.To, p.Epoch)
+}
+
+func queueAddSlave(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+	s := p.Steps[0]
+	return c.AddSlave(ctx, s.Table, s.Partition, s.To, p.Epoch)
+}
+
+func queueRemoveSlave(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+	s := p.Steps[0]
+	return c.RemoveSlave(ctx, s.Table, s.Partition, s.From, p.Epoch)
+}
+
+func queueMigrate(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+	s := p.Steps[0]
+	return c.Migrate(ctx, s.Table, s.Partition, s.From, s.To, p.Epoch)
+}
+
+// pullPlan is an operation's plan function from a planner of the
+// topology.
+func pullPlan(plan func(topo *client.Topology) (*Plan, error)) func(context.Context, *client.Client) (*Plan, error) {
+	return func(ctx context.Context, c *client.Client) (*Plan, error) {
+		topo, err := c.Pull(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		return plan(topo)
+	}
+}
+
 // partitionOpCommand is `NAME TABLE PARTITION ADDR`.
-func (a *app) partitionOpCommand(name, short, why string, planner partitionPlanner) *cobra.Command {
+func (a *app) partitionOpCommand(name, short, long string, planner partitionPlanner, queue queueFunc, example string) *cobra.Command {
 	var ro runOptions
 	cmd := &cobra.Command{
-		Use:   name + " TABLE PARTITION ADDR",
-		Short: short,
-		Long: short + `.
-
-The plan is shown first; it runs after --yes or a "y" on a terminal.
-Not supported yet (exit 9): ` + why + `.`,
+		Use:               name + " TABLE PARTITION ADDR",
+		Short:             short,
+		Long:              short + ". " + long + "\n\n" + followHelp,
+		Example:           example,
 		Args:              cobra.ExactArgs(3),
 		ValidArgsFunction: a.completeTableThenNodes(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -71,15 +117,9 @@ Not supported yet (exit 9): ` + why + `.`,
 				return err
 			}
 			return a.runOperation(cmd, operation{
-				name: name,
-				why:  why,
-				plan: func(ctx context.Context, c *client.Client) (*Plan, error) {
-					topo, err := c.Pull(ctx, "")
-					if err != nil {
-						return nil, err
-					}
-					return planner(topo, args[0], pid, args[2])
-				},
+				name:  name,
+				plan:  pullPlan(func(topo *client.Topology) (*Plan, error) { return planner(topo, args[0], pid, args[2]) }),
+				queue: queue,
 			}, ro)
 		},
 	}
@@ -103,12 +143,16 @@ func (a *app) migrateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate TABLE PARTITION --from ADDR --to ADDR",
 		Short: "Move a replica of a partition to another node",
-		Long: `Move the replica of a partition on --from to --to: --to is added as a slave,
-catches up, the partition goes SLOWDOWN then STUCK for the hand-over, and
---from is removed (if it was the master, --to becomes master). 'migrate
-status' shows running migrations and 'migrate cancel' stops one.
+		Long: `Move the replica of a partition on --from to --to, keeping its role: --to
+is added as a slave and catches up (full sync, then binlog); if --from is
+the master, the partition goes SLOWDOWN then STUCK for the hand-over and
+--to becomes master; then --from is removed. 'migrate status' shows the
+moves in progress and 'migrate cancel' stops one.
 
-Not supported yet (exit 9): ` + whyMigrate + `.`,
+` + followHelp,
+		Example: `  zpctl migrate default 3 --from 10.0.0.1:9231 --to 10.0.0.4:9231 --yes
+  zpctl migrate default 3 --from 10.0.0.1:9231 --to 10.0.0.4:9231 --yes --no-wait
+  zpctl migrate status --watch`,
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: a.completeTableThenNodes(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,15 +164,9 @@ Not supported yet (exit 9): ` + whyMigrate + `.`,
 				return usagef("migrate needs --from and --to")
 			}
 			return a.runOperation(cmd, operation{
-				name: "migrate",
-				why:  whyMigrate,
-				plan: func(ctx context.Context, c *client.Client) (*Plan, error) {
-					topo, err := c.Pull(ctx, "")
-					if err != nil {
-						return nil, err
-					}
-					return planMove(topo, args[0], pid, from, to)
-				},
+				name:  "migrate",
+				plan:  pullPlan(func(topo *client.Topology) (*Plan, error) { return planMove(topo, args[0], pid, from, to) }),
+				queue: queueMigrate,
 			}, ro)
 		},
 	}
@@ -137,83 +175,445 @@ Not supported yet (exit 9): ` + whyMigrate + `.`,
 	cmd.Flags().StringVar(&to, "to", "", "node to move it to")
 	cmd.RegisterFlagCompletionFunc("from", a.completeNodes)
 	cmd.RegisterFlagCompletionFunc("to", a.completeNodes)
-	cmd.AddCommand(
-		&cobra.Command{
-			Use:   "status",
-			Short: "Show running migrations and their progress",
-			Long:  "Not supported yet (exit 9): " + whyMigrate + ".",
-			Args:  cobra.NoArgs,
-			RunE:  a.unsupportedRunE("migrate status", whyMigrate),
-		},
-		&cobra.Command{
-			Use:   "cancel TABLE PARTITION",
-			Short: "Stop a running migration and return the partition to ACTIVE",
-			Long:  "Not supported yet (exit 9): " + whyMigrate + ".",
-			Args:  cobra.ExactArgs(2),
-			RunE:  a.unsupportedRunE("migrate cancel", whyMigrate),
-		},
-	)
+	cmd.AddCommand(a.migrateStatusCommand(), a.migrateCancelCommand())
 	return cmd
 }
 
-// nodesOpCommand is `NAME ADDR...`: expand and shrink.
-func (a *app) nodesOpCommand(name, short, why string) *cobra.Command {
+// rebalanceCommand is expand, shrink or replace-node: the meta leader
+// plans the moves (a dry run shows them) and runs them, a few per node at
+// a time.
+func (a *app) rebalanceCommand(name, short string, mode zppb.RebalanceRequest_Mode) *cobra.Command {
+	var ro runOptions
+	cmd := &cobra.Command{Short: short, ValidArgsFunction: a.completeNodes}
+	switch mode {
+	case zppb.RebalanceRequest_EXPAND:
+		cmd.Use, cmd.Args = name, cobra.NoArgs
+		cmd.Long = short + `. Start the new nodes first: once they
+are UP, the meta leader plans moves that bring every UP node to its
+weight's share of replicas (in distinct zones, then racks; masters
+balanced).`
+		cmd.Example = "  zpctl node wait --count 6 && zpctl expand --yes"
+	case zppb.RebalanceRequest_SHRINK:
+		cmd.Use, cmd.Args = name+" ADDR...", cobra.MinimumNArgs(1)
+		cmd.Long = short + `. The meta leader plans moves that drain the
+nodes onto the others (keeping zones distinct); then stop the nodes and
+'zpctl node remove' them.`
+		cmd.Example = "  zpctl shrink 10.0.0.5:9231 10.0.0.6:9231 --yes && zpctl node remove 10.0.0.5:9231 10.0.0.6:9231 --yes"
+	case zppb.RebalanceRequest_REPLACE:
+		cmd.Use, cmd.Args = name+" OLD NEW", cobra.ExactArgs(2)
+		cmd.Long = short + `, e.g. onto new hardware: each replica
+keeps its role (NEW takes over OLD's masters).`
+		cmd.Example = "  zpctl replace-node 10.0.0.3:9231 10.0.0.7:9231 --yes"
+	}
+	cmd.Long += " The plan is the meta leader's own (a dry run of\nREBALANCE).\n\n" + followHelp
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if mode == zppb.RebalanceRequest_REPLACE && args[0] == args[1] {
+			return usagef("OLD and NEW are the same node")
+		}
+		return a.runOperation(cmd, rebalanceOperation(name, mode, args), ro)
+	}
+	ro.register(cmd)
+	return cmd
+}
+
+// rebalanceOperation plans with a dry run of REBALANCE at the epoch of a
+// fresh topology, and queues with that epoch.
+func rebalanceOperation(name string, mode zppb.RebalanceRequest_Mode, nodes []string) operation {
+	return operation{
+		name: name,
+		plan: func(ctx context.Context, c *client.Client) (*Plan, error) {
+			for attempt := 1; ; attempt++ {
+				topo, err := c.Pull(ctx, "")
+				if err != nil {
+					return nil, err
+				}
+				if err := checkRebalanceNodes(topo, mode, nodes); err != nil {
+					return nil, err
+				}
+				moves, err := c.Rebalance(ctx, mode, nodes, true, topo.Epoch)
+				// The topology may have changed between the two calls
+				// (a move stepping); nothing was shown yet, so try again.
+				if status.Code(err) == zppb.Code_STALE_EPOCH && attempt < 3 && ctx.Err() == nil {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				p := &Plan{Operation: name, Epoch: topo.Epoch, Steps: []PlanStep{}}
+				for _, m := range moves {
+					p.Steps = append(p.Steps, stepOf(m))
+				}
+				return p, nil
+			}
+		},
+		queue: func(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+			return c.Rebalance(ctx, mode, nodes, false, p.Epoch)
+		},
+	}
+}
+
+// checkRebalanceNodes checks the nodes a shrink or replace names, so that
+// a typo is NOT_FOUND (exit 3) rather than whatever the planner makes of
+// it.
+func checkRebalanceNodes(topo *client.Topology, mode zppb.RebalanceRequest_Mode, nodes []string) error {
+	for i, addr := range nodes {
+		n, ok := findNode(topo, addr)
+		if !ok {
+			return status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", addr)
+		}
+		if mode == zppb.RebalanceRequest_REPLACE && i == 1 && n.State != "UP" {
+			return invalid("node %s is %s", addr, n.State)
+		}
+	}
+	return nil
+}
+
+// migrateStatusJSON is `migrate status --output json`.
+type migrateStatusJSON struct {
+	Moves []moveJSON `json:"moves"`
+}
+
+func (a *app) migrateStatusCommand() *cobra.Command {
 	var (
-		ro       runOptions
-		table    string
-		maxMoves int
+		all, watch bool
+		interval   time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   name + " ADDR...",
-		Short: short,
-		Long: short + `. The plan (replicas in distinct zones and racks,
-masters balanced) is shown first and runs as migrations, --max-moves at a
-time, after --yes or a "y" on a terminal.
+		Use:   "status",
+		Short: "Show the moves in progress and how far each is",
+		Long: `Show the topology moves in progress (--all: the finished ones the meta
+leader remembers too): kind, partition, from -> to, state, bytes of the
+full sync copied, records behind the master, copy rate, ETA, how long the
+partition was STUCK, and the error of a failed move. --watch redraws every
+--interval until Ctrl-C (with --output json: a document per interval).`,
+		Example: "  zpctl migrate status\n  zpctl migrate status --all -o json | jq '.moves[] | select(.state == \"FAILED\")'\n  zpctl migrate status --watch",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !watch {
+				return a.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+					moves, err := c.MoveStatus(ctx, all)
+					if err != nil {
+						return err
+					}
+					return a.printMoves(a.env.Stdout, moves, all)
+				})(cmd, nil)
+			}
+			if interval < 100*time.Millisecond {
+				return usagef("--interval must be at least 100ms")
+			}
+			return a.watchMoves(cmd.Context(), all, interval)
+		},
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "include finished moves")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw every --interval until Ctrl-C")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often --watch asks")
+	return cmd
+}
 
-Not supported yet (exit 9): ` + why + `.`,
+func (a *app) printMoves(w io.Writer, moves []*zppb.Move, all bool) error {
+	p := output.Printer{W: w, Format: a.printer.Format}
+	return p.Print(migrateStatusJSON{Moves: movesJSON(moves)}, func(w io.Writer) error {
+		if len(moves) == 0 {
+			msg := "no moves in progress"
+			if all {
+				msg = "no moves"
+			}
+			_, err := fmt.Fprintln(w, msg)
+			return err
+		}
+		return writeMoves(w, moves)
+	})
+}
+
+// watchMoves prints the moves every interval until ctx ends (Ctrl-C, which
+// is the normal way out: exit 0). On a terminal each frame replaces the
+// last; otherwise frames follow each other, each under a time line.
+func (a *app) watchMoves(ctx context.Context, all bool, interval time.Duration) error {
+	c, err := a.newClient(ctx)
+	if err != nil {
+		return &cmdFailed{err}
+	}
+	defer c.Close()
+	term := a.env.StdoutIsTerminal != nil && a.env.StdoutIsTerminal() && !a.printer.Format.Structured()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, a.timeout)
+		moves, err := c.MoveStatus(cctx, all)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !a.printer.Format.Structured() {
+			if term {
+				fmt.Fprint(a.env.Stdout, "\x1b[H\x1b[2J")
+			}
+			fmt.Fprintf(a.env.Stdout, "zpctl migrate status at %s (every %v, Ctrl-C to stop)\n\n", time.Now().Format("15:04:05"), interval)
+		}
+		if err != nil {
+			fmt.Fprintf(a.env.Stderr, "zpctl: move status: %v\n", err)
+		} else if err := a.printMoves(a.env.Stdout, moves, all); err != nil {
+			return &cmdFailed{err}
+		}
+		if !term && !a.printer.Format.Structured() {
+			fmt.Fprintln(a.env.Stdout)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// migrateCancelJSON is `migrate cancel --output json`.
+type migrateCancelJSON struct {
+	DryRun    bool       `json:"dry_run"`
+	Cancelled []moveJSON `json:"cancelled"`
+}
+
+func (a *app) migrateCancelCommand() *cobra.Command {
+	var yes, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "cancel [ID | TABLE PARTITION]",
+		Short: "Stop moves in progress and roll them back",
+		Long: `Cancel a move by id, the move on a partition, or (without arguments)
+every move in progress: each is rolled back (the partition ACTIVE again
+with its old layout, an added target removed). A move past its handover
+(REMOVING) can only finish and is left alone. The moves are shown first;
+they are cancelled after --yes or a "y" on a terminal.`,
+		Example: "  zpctl migrate cancel 12 --yes\n  zpctl migrate cancel default 3 --yes\n  zpctl migrate cancel --yes   # every move",
+		Args:    cobra.RangeArgs(0, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var (
+				id        uint64
+				table     string
+				partition uint32
+			)
+			switch len(args) {
+			case 1:
+				n, err := strconv.ParseUint(args[0], 10, 64)
+				if err != nil || n == 0 {
+					return usagef("move id %q is not a positive number (or give TABLE PARTITION)", args[0])
+				}
+				id = n
+			case 2:
+				pid, err := parsePartition(args[1])
+				if err != nil {
+					return err
+				}
+				table, partition = args[0], pid
+			}
+			ctx := cmd.Context()
+			c, err := a.newClient(ctx)
+			if err != nil {
+				return &cmdFailed{err}
+			}
+			defer c.Close()
+			sctx, cancel := context.WithTimeout(ctx, a.timeout)
+			targets, err := cancelTargets(sctx, c, args, id, table, partition)
+			cancel()
+			if err != nil {
+				return &cmdFailed{fmt.Errorf("migrate cancel: %w", err)}
+			}
+			text := !a.printer.Format.Structured()
+			result := migrateCancelJSON{DryRun: dryRun, Cancelled: []moveJSON{}}
+			if len(targets) == 0 {
+				if text {
+					fmt.Fprintln(a.env.Stdout, "no moves to cancel")
+					return nil
+				}
+				return a.printer.Print(result, nil)
+			}
+			if text {
+				fmt.Fprintf(a.env.Stdout, "To cancel: %s\n", plural(len(targets), "move"))
+				if err := writeMoves(a.env.Stdout, targets); err != nil {
+					return &cmdFailed{err}
+				}
+			}
+			if dryRun {
+				if text {
+					return nil
+				}
+				return a.printer.Print(result, nil)
+			}
+			if !yes {
+				q := fmt.Sprintf("Cancel these %d moves?", len(targets))
+				if len(targets) == 1 {
+					q = "Cancel this move?"
+				}
+				if err := a.confirm(ctx, q); err != nil {
+					return &cmdFailed{err}
+				}
+			}
+			var cancelled []*zppb.Move
+			for _, m := range targets {
+				cctx, cancel := context.WithTimeout(ctx, a.timeout)
+				got, err := c.CancelMove(cctx, m.GetId())
+				cancel()
+				if err != nil {
+					// One that ended or passed its handover meanwhile is
+					// not a failure of the others.
+					if len(targets) > 1 && status.Code(err) == zppb.Code_INVALID_ARGUMENT {
+						fmt.Fprintf(a.env.Stderr, "zpctl: migrate cancel: move %d: %v\n", m.GetId(), err)
+						continue
+					}
+					return &cmdFailed{fmt.Errorf("migrate cancel: move %d: %w", m.GetId(), err)}
+				}
+				cancelled = append(cancelled, got...)
+			}
+			result.Cancelled = movesJSON(cancelled)
+			if !text {
+				return a.printer.Print(result, nil)
+			}
+			fmt.Fprintf(a.env.Stdout, "\nCancelled %s:\n", plural(len(cancelled), "move"))
+			return writeMoves(a.env.Stdout, cancelled)
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "cancel without asking")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "show the moves and stop")
+	return cmd
+}
+
+// cancelTargets are the moves migrate cancel would cancel: every move in
+// progress not past its handover, the one with id, or the one on table's
+// partition.
+func cancelTargets(ctx context.Context, c *client.Client, args []string, id uint64, table string, partition uint32) ([]*zppb.Move, error) {
+	active, err := c.MoveStatus(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []*zppb.Move
+	for _, m := range active {
+		switch len(args) {
+		case 0:
+			if m.GetState() != zppb.MoveState_MOVE_REMOVING {
+				out = append(out, m)
+			}
+			continue
+		case 1:
+			if m.GetId() != id {
+				continue
+			}
+		case 2:
+			if m.GetTable() != table || m.GetPartition() != partition {
+				continue
+			}
+		}
+		if m.GetState() == zppb.MoveState_MOVE_REMOVING {
+			return nil, invalid("move %d is past its handover (REMOVING) and will finish", m.GetId())
+		}
+		return []*zppb.Move{m}, nil
+	}
+	switch len(args) {
+	case 1:
+		all, err := c.MoveStatus(ctx, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range all {
+			if m.GetId() == id {
+				return nil, invalid("move %d already ended %s", id, moveState(m.GetState()))
+			}
+		}
+		return nil, status.New(zppb.Code_NOT_FOUND, "no move %d", id)
+	case 2:
+		return nil, status.New(zppb.Code_NOT_FOUND, "no move in progress on %s/%d", table, partition)
+	}
+	return out, nil
+}
+
+// nodeRemoveJSON is `node remove --output json`.
+type nodeRemoveJSON struct {
+	Nodes   []string `json:"nodes"`
+	DryRun  bool     `json:"dry_run"`
+	Removed bool     `json:"removed"`
+	// Epoch is the epoch the check was made at, or after the removal.
+	Epoch uint64 `json:"epoch"`
+}
+
+func (a *app) nodeRemoveCommand() *cobra.Command {
+	var yes, dryRun bool
+	cmd := &cobra.Command{
+		Use:   "remove ADDR...",
+		Short: "Forget nodes that are DOWN and hold no replica",
+		Long: `Forget nodes that are DOWN and hold no replica: shrink or replace-node
+them first, then stop them. The nodes are checked against the topology
+and shown; they are removed after --yes or a "y" on a terminal, at the
+epoch they were checked at (a change meanwhile: exit 6).`,
+		Example:           "  zpctl shrink 10.0.0.5:9231 --yes && ssh 10.0.0.5 systemctl stop zpnode && zpctl node remove 10.0.0.5:9231 --yes",
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: a.completeNodes,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if maxMoves < 1 {
-				return usagef("--max-moves must be at least 1")
+			ctx := cmd.Context()
+			c, err := a.newClient(ctx)
+			if err != nil {
+				return &cmdFailed{err}
 			}
-			return a.runOperation(cmd, operation{name: name, why: why}, ro)
+			defer c.Close()
+			pctx, cancel := context.WithTimeout(ctx, a.timeout)
+			topo, err := c.Pull(pctx, "")
+			cancel()
+			if err != nil {
+				return &cmdFailed{fmt.Errorf("node remove: %w", err)}
+			}
+			if err := checkRemovable(topo, args); err != nil {
+				return &cmdFailed{fmt.Errorf("node remove: %w", err)}
+			}
+			text := !a.printer.Format.Structured()
+			result := nodeRemoveJSON{Nodes: args, DryRun: dryRun, Epoch: topo.Epoch}
+			if text {
+				fmt.Fprintf(a.env.Stdout, "Plan: remove %s (DOWN, no replicas), made at epoch %d\n", plural(len(args), "node"), topo.Epoch)
+				for _, n := range args {
+					fmt.Fprintf(a.env.Stdout, "  %s\n", n)
+				}
+			}
+			if dryRun {
+				if text {
+					return nil
+				}
+				return a.printer.Print(result, nil)
+			}
+			if !yes {
+				if err := a.confirm(ctx, fmt.Sprintf("Remove %s?", plural(len(args), "node"))); err != nil {
+					return &cmdFailed{err}
+				}
+			}
+			rctx, cancel := context.WithTimeout(ctx, a.timeout)
+			epoch, err := c.RemoveNodes(rctx, args, topo.Epoch)
+			cancel()
+			if err != nil {
+				return &cmdFailed{fmt.Errorf("node remove: %w", err)}
+			}
+			result.Removed, result.Epoch = true, epoch
+			return a.printer.Line(result, fmt.Sprintf("removed %s (epoch %d)", plural(len(args), "node"), epoch))
 		},
 	}
-	ro.register(cmd)
-	cmd.Flags().StringVar(&table, "table", "", "only move replicas of this table")
-	cmd.Flags().IntVar(&maxMoves, "max-moves", 2, "migrations running at once")
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "remove without asking")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the nodes and stop")
 	return cmd
 }
 
-func (a *app) replaceNodeCommand() *cobra.Command {
-	var ro runOptions
-	cmd := &cobra.Command{
-		Use:   "replace-node OLD NEW",
-		Short: "Move every replica of node OLD to node NEW",
-		Long: `Move every replica on OLD to NEW, keeping each partition's master where it
-was (NEW takes over OLD's masters). The plan is shown first; it runs after
---yes or a "y" on a terminal.
-
-Not supported yet (exit 9): ` + whyReplace + `.`,
-		Args:              cobra.ExactArgs(2),
-		ValidArgsFunction: a.completeNodes,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runOperation(cmd, operation{
-				name: "replace-node",
-				why:  whyReplace,
-				plan: func(ctx context.Context, c *client.Client) (*Plan, error) {
-					topo, err := c.Pull(ctx, "")
-					if err != nil {
-						return nil, err
-					}
-					return planReplaceNode(topo, args[0], args[1])
-				},
-			}, ro)
-		},
+// checkRemovable checks that each node is known, DOWN and empty, as the
+// meta servers will.
+func checkRemovable(topo *client.Topology, addrs []string) error {
+	for _, addr := range addrs {
+		n, ok := findNode(topo, addr)
+		if !ok {
+			return status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", addr)
+		}
+		if n.State == "UP" {
+			return invalid("node %s is UP: only DOWN nodes can be removed (stop it first)", addr)
+		}
+		for _, tb := range topo.Tables {
+			for _, p := range tb.Partitions {
+				if holds(p, addr) {
+					return invalid("node %s still holds a replica of %s/%d: shrink or replace-node it first", addr, tb.Name, p.ID)
+				}
+			}
+		}
 	}
-	ro.register(cmd)
-	return cmd
+	return nil
 }
 
 // unsupportedRunE is the RunE of a command the cluster cannot run yet.
@@ -221,6 +621,11 @@ func (a *app) unsupportedRunE(name, why string) func(*cobra.Command, []string) e
 	return func(*cobra.Command, []string) error {
 		return &cmdFailed{unsupported(name, why)}
 	}
+}
+
+// unsupported is the error of a command the cluster cannot run yet.
+func unsupported(name, why string) error {
+	return fmt.Errorf("%s: %w: %s", name, ErrUnsupported, why)
 }
 
 // The planners check the request against the topology, so that a plan
@@ -246,17 +651,25 @@ func findPartition(topo *client.Topology, table string, id uint32) (client.Parti
 	return client.Partition{}, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", table)
 }
 
-// upNode checks that addr is a node of the topology and UP.
-func upNode(topo *client.Topology, addr string) error {
+func findNode(topo *client.Topology, addr string) (client.Node, bool) {
 	for _, n := range topo.Nodes {
 		if n.Addr == addr {
-			if n.State != "UP" {
-				return invalid("node %s is %s", addr, n.State)
-			}
-			return nil
+			return n, true
 		}
 	}
-	return status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", addr)
+	return client.Node{}, false
+}
+
+// upNode checks that addr is a node of the topology and UP.
+func upNode(topo *client.Topology, addr string) error {
+	n, ok := findNode(topo, addr)
+	if !ok {
+		return status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", addr)
+	}
+	if n.State != "UP" {
+		return invalid("node %s is %s", addr, n.State)
+	}
+	return nil
 }
 
 func holds(p client.Partition, addr string) bool {
@@ -326,42 +739,5 @@ func planMove(topo *client.Topology, table string, id uint32, from, to string) (
 	if err := upNode(topo, to); err != nil {
 		return nil, err
 	}
-	return onePlan("migrate", topo, PlanStep{Action: "move", Table: table, Partition: id, From: from, To: to}), nil
+	return onePlan("migrate", topo, PlanStep{Action: "migrate", Table: table, Partition: id, From: from, To: to}), nil
 }
-
-func planReplaceNode(topo *client.Topology, old, repl string) (*Plan, error) {
-	if old == repl {
-		return nil, invalid("OLD and NEW are the same node")
-	}
-	if err := upNode(topo, repl); err != nil {
-		return nil, err
-	}
-	known := false
-	for _, n := range topo.Nodes {
-		known = known || n.Addr == old
-	}
-	if !known {
-		return nil, status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", old)
-	}
-	plan := &Plan{Operation: "replace-node", Epoch: topo.Epoch}
-	tables := slices.Clone(topo.Tables)
-	slices.SortFunc(tables, func(a, b client.Table) int { return cmp.Compare(a.Name, b.Name) })
-	for _, tb := range tables {
-		for _, p := range tb.Partitions {
-			if !holds(p, old) {
-				continue
-			}
-			if holds(p, repl) {
-				return nil, invalid("%s/%d has replicas on both %s and %s", tb.Name, p.ID, old, repl)
-			}
-			plan.Steps = append(plan.Steps, PlanStep{Action: "move", Table: tb.Name, Partition: p.ID, From: old, To: repl})
-		}
-	}
-	if len(plan.Steps) == 0 {
-		return nil, invalid("node %s holds no replica: nothing to move", old)
-	}
-	return plan, nil
-}
-
-// String makes a Plan readable in test failures.
-func (p *Plan) String() string { return fmt.Sprintf("%s@%d%v", p.Operation, p.Epoch, p.Steps) }

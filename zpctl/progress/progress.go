@@ -22,6 +22,12 @@ type Reporter interface {
 	SetTotal(total int64)
 	// Add records n more units done.
 	Add(n int64)
+	// SetDetail sets a note shown after the counts (e.g. bytes copied):
+	// on the bar, and on the plain lines printed from then on.
+	SetDetail(detail string)
+	// Log prints a line of its own: above the bar on a terminal (which is
+	// redrawn under it), after the label otherwise.
+	Log(line string)
 	// Done ends the report with the operation's outcome. Calls after the
 	// first are ignored.
 	Done(err error)
@@ -92,9 +98,10 @@ type reporter struct {
 	start time.Time
 	// last is when the bar was drawn or a plain line printed; step is the
 	// last tenth a plain line reported.
-	last  time.Time
-	step  int64
-	ended bool
+	last   time.Time
+	step   int64
+	ended  bool
+	detail string
 }
 
 func (r *reporter) SetTotal(total int64) {
@@ -127,14 +134,49 @@ func (r *reporter) Add(n int64) {
 		if step > r.step && r.done < r.total {
 			r.step = step
 			r.last = now
-			fmt.Fprintf(r.w, "%s: %s\n", r.opts.Label, r.counts())
+			fmt.Fprintf(r.w, "%s: %s%s\n", r.opts.Label, r.counts(), r.detailSuffix())
 		}
 		return
 	}
 	if now.Sub(r.last) >= r.opts.Interval {
 		r.last = now
-		fmt.Fprintf(r.w, "%s: %s\n", r.opts.Label, r.counts())
+		fmt.Fprintf(r.w, "%s: %s%s\n", r.opts.Label, r.counts(), r.detailSuffix())
 	}
+}
+
+// detailSuffix is ", detail", or "" without one.
+func (r *reporter) detailSuffix() string {
+	if r.detail == "" {
+		return ""
+	}
+	return ", " + r.detail
+}
+
+func (r *reporter) SetDetail(detail string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.detail == detail {
+		return
+	}
+	r.detail = detail
+	if r.opts.Terminal && !r.ended {
+		now := r.opts.Now()
+		if now.Sub(r.last) >= r.opts.Interval {
+			r.last = now
+			r.redraw()
+		}
+	}
+}
+
+func (r *reporter) Log(line string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.opts.Terminal && !r.ended {
+		fmt.Fprintf(r.w, "\r\x1b[2K%s\n", line)
+		r.redraw()
+		return
+	}
+	fmt.Fprintf(r.w, "%s: %s\n", r.opts.Label, line)
 }
 
 func (r *reporter) Done(err error) {
@@ -176,6 +218,10 @@ func (r *reporter) redraw() {
 		b.WriteString(" ")
 	}
 	b.WriteString(r.counts())
+	if r.detail != "" {
+		b.WriteString(" · ")
+		b.WriteString(r.detail)
+	}
 	io.WriteString(r.w, b.String())
 }
 
@@ -191,6 +237,8 @@ var Discard Reporter = discard{}
 
 type discard struct{}
 
-func (discard) SetTotal(int64) {}
-func (discard) Add(int64)      {}
-func (discard) Done(error)     {}
+func (discard) SetTotal(int64)   {}
+func (discard) Add(int64)        {}
+func (discard) SetDetail(string) {}
+func (discard) Log(string)       {}
+func (discard) Done(error)       {}

@@ -117,3 +117,44 @@ func TestConcurrentAdds(t *testing.T) {
 		t.Fatalf("%d lines:\n%s", lines, buf.String())
 	}
 }
+
+// Log prints a line above the bar (redrawn under it) or after the label;
+// the detail follows the counts.
+func TestDetailAndLog(t *testing.T) {
+	t.Run("terminal", func(t *testing.T) {
+		var buf bytes.Buffer
+		c := newClock()
+		r := New(&buf, Options{Label: "migrate", Unit: "moves", Total: 2, Terminal: true, Width: 4, Now: c.now, Profile: termenv.Ascii})
+		c.advance(time.Second)
+		r.SetDetail("copied 1.0 KiB/2.0 KiB")
+		r.Log("move 7 default/0: PENDING → CATCHING_UP")
+		r.Add(2)
+		r.Done(nil)
+		frames := strings.Split(buf.String(), "\r\x1b[2K")
+		want := []string{
+			"",
+			"migrate ░░░░ 0/2 moves (0%)",
+			"migrate ░░░░ 0/2 moves (0%) · copied 1.0 KiB/2.0 KiB",
+			"move 7 default/0: PENDING → CATCHING_UP\n",
+			"migrate ░░░░ 0/2 moves (0%) · copied 1.0 KiB/2.0 KiB",
+			"migrate ████ 2/2 moves (100%) · copied 1.0 KiB/2.0 KiB",
+			"migrate ████ 2/2 moves (100%) · copied 1.0 KiB/2.0 KiB\nmigrate: done, 2/2 moves (100%) in 1s\n",
+		}
+		if strings.Join(frames, "|") != strings.Join(want, "|") {
+			t.Fatalf("frames:\n%q\nwant:\n%q", frames, want)
+		}
+	})
+	t.Run("plain", func(t *testing.T) {
+		var buf bytes.Buffer
+		c := newClock()
+		r := New(&buf, Options{Label: "migrate", Unit: "moves", Total: 2, Now: c.now})
+		r.Log("move 7 queued")
+		r.SetDetail("1 running")
+		r.Add(1)
+		r.Done(errors.New("move 8 FAILED"))
+		want := "migrate: move 7 queued\nmigrate: 1/2 moves (50%), 1 running\nmigrate: failed after 1/2 moves (50%), 0s: move 8 FAILED\n"
+		if buf.String() != want {
+			t.Fatalf("got:\n%s\nwant:\n%s", buf.String(), want)
+		}
+	})
+}

@@ -30,6 +30,11 @@ type Snapshot struct {
 	// Nodes are the topology's nodes, sorted by address, with what each
 	// answered to INFO.
 	Nodes []NodeReport
+	// Moves are the topology moves the meta leader reports (MOVE_STATUS,
+	// the finished ones it remembers too), by id, when Options.Moves asked
+	// for them; MovesErr is why they are missing.
+	Moves    []*zppb.Move
+	MovesErr error
 }
 
 // NodeReport is one node: as the meta servers know it, and as it
@@ -55,6 +60,8 @@ type Options struct {
 	// SkipMeta leaves Meta nil: LIST_META asks every member, which a
 	// command that only needs the topology can spare.
 	SkipMeta bool
+	// Moves asks the meta leader for the topology moves (MOVE_STATUS).
+	Moves bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -63,8 +70,8 @@ type Options struct {
 var AllSections = []zppb.InfoSection{zppb.InfoSection_INFO_SERVER, zppb.InfoSection_INFO_STATS,
 	zppb.InfoSection_INFO_CAPACITY, zppb.InfoSection_INFO_REPLICATION}
 
-// Take surveys the cluster: LIST_META and PULL in parallel, then INFO of
-// every node the topology lists, in parallel. It never fails: what could
+// Take surveys the cluster: LIST_META, MOVE_STATUS (if asked) and PULL in
+// parallel, then INFO of every node the topology lists, in parallel. It never fails: what could
 // not be had is recorded as an error in the snapshot.
 func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 	now := opts.Now
@@ -75,6 +82,9 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 	var wg sync.WaitGroup
 	if !opts.SkipMeta {
 		wg.Go(func() { s.Meta, s.MetaErr = c.ListMeta(ctx) })
+	}
+	if opts.Moves {
+		wg.Go(func() { s.Moves, s.MovesErr = c.MoveStatus(ctx, true) })
 	}
 	s.Topology, s.TopologyErr = c.Pull(ctx, "")
 	if s.Topology != nil {

@@ -96,3 +96,22 @@ func TestTake(t *testing.T) {
 		t.Fatal("unknown node found")
 	}
 }
+
+func TestTakeMoves(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 3)
+	cl.AddTable("t", 3)
+	c := newClient(t, cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tb := cl.Topology().Tables[0]
+	if _, err := c.SetMaster(ctx, "t", 0, tb.Partitions[0].Slaves[0], 0); err != nil {
+		t.Fatal(err)
+	}
+	if s := Take(ctx, c, Options{SkipMeta: true}); s.Moves != nil || s.MovesErr != nil {
+		t.Fatalf("moves asked: %v %v", s.Moves, s.MovesErr)
+	}
+	s := Take(ctx, c, Options{SkipMeta: true, Moves: true})
+	if s.MovesErr != nil || len(s.Moves) != 1 || s.Moves[0].GetKind() != zppb.MoveKind_SETMASTER || s.Moves[0].GetState() != zppb.MoveState_MOVE_CATCHING_UP {
+		t.Fatalf("moves %v, %v", s.Moves, s.MovesErr)
+	}
+}

@@ -13,8 +13,17 @@ type Action struct {
 	Table     string
 	Partition uint32
 	From, To  string
-	// Nodes are the nodes expand moves replicas onto, or shrink off.
+	// Nodes are the nodes shrink drains; for expand, the UP nodes that
+	// hold nothing yet (expand spreads the load over every UP node).
 	Nodes []string
+	// MoveID is the move cancel stops, Move its kind.
+	MoveID uint64
+	Move   string
+	// Epoch is the topology the action was proposed from: moves are
+	// queued with it as the expected epoch, so an action proposed from a
+	// view that is out of date fails (STALE_EPOCH) rather than doing
+	// something else than the dialog said.
+	Epoch uint64
 }
 
 // Describe is the question the confirmation dialog asks.
@@ -26,15 +35,24 @@ func (a Action) Describe() string {
 	case "migrate":
 		return fmt.Sprintf("Migrate the replica of %s on %s to %s?", where, a.From, a.To)
 	case "expand":
-		return fmt.Sprintf("Expand onto %s: move replicas there until the load is even?", strings.Join(a.Nodes, ", "))
+		if len(a.Nodes) == 0 {
+			return "Expand: even out the load over every UP node (none is empty)?"
+		}
+		return fmt.Sprintf("Expand onto %s: spread the load over every UP node, new ones included?", strings.Join(a.Nodes, ", "))
 	case "shrink":
 		return fmt.Sprintf("Shrink: move every replica off %s?", strings.Join(a.Nodes, ", "))
 	case "cancel":
-		return fmt.Sprintf("Cancel the migration of %s from %s to %s?", where, a.From, a.To)
+		return fmt.Sprintf("Cancel move %d (%s %s: %s) and roll it back?", a.MoveID, a.Move, where, arrow(a.From, a.To))
 	}
 	return a.Kind + "?"
 }
 
-// Runner carries out a confirmed action. It runs outside the program's
-// event loop; its error is shown in the status line.
-type Runner func(ctx context.Context, a Action) error
+// Runner carries out a confirmed action and returns what to say in the
+// status line (e.g. the moves queued). It runs outside the program's event
+// loop; its error is shown in the status line.
+type Runner func(ctx context.Context, a Action) (string, error)
+
+// arrow is "A → B", or one side for moves that have one.
+func arrow(from, to string) string {
+	return strings.TrimSpace(from + " → " + to)
+}

@@ -38,7 +38,7 @@ func newKeyMap() keyMap {
 		Migrate:   b("m", "migrate", "m"),
 		Expand:    b("e", "expand", "e"),
 		Shrink:    b("s", "shrink", "s"),
-		Cancel:    b("c", "cancel migration", "c"),
+		Cancel:    b("c", "cancel move", "c"),
 		Refresh:   b("r", "refresh", "r"),
 		Help:      b("?", "more keys", "?"),
 		Confirm:   b("y", "yes", "y", "Y"),

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
@@ -39,8 +40,8 @@ type Options struct {
 	Title string
 	// Renderer renders the styles; default lipgloss.DefaultRenderer().
 	Renderer *lipgloss.Renderer
-	// Runner carries out confirmed actions; nil reports every action
-	// unsupported.
+	// Runner carries out confirmed actions; nil fails every action with
+	// ErrNoRunner.
 	Runner Runner
 	// ActionTimeout bounds one action; default 30s.
 	ActionTimeout time.Duration
@@ -53,7 +54,7 @@ type Options struct {
 }
 
 // ErrNoRunner is what an action reports when the model has no Runner.
-var ErrNoRunner = errors.New("not supported yet")
+var ErrNoRunner = errors.New("no runner for actions")
 
 // Model is the TUI's state. Its zero value is not usable: call New.
 type Model struct {
@@ -64,9 +65,11 @@ type Model struct {
 
 	width, height int
 
-	snap       *survey.Snapshot
-	report     health.Report
-	migrations []Migration
+	snap   *survey.Snapshot
+	report health.Report
+	// migrations are the moves the panel lists: those in progress, then
+	// the last few finished.
+	migrations []*zppb.Move
 	events     []Event // newest first
 	// byPart and byNode index the report's problems.
 	byPart map[partKey]level
@@ -132,7 +135,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			// Runner errors name the action already.
 			m.status, m.statusLevel = msg.err.Error(), levelCrit
 		} else {
-			m.status, m.statusLevel = fmt.Sprintf("%s: started", msg.action.Kind), levelOK
+			m.status, m.statusLevel = cmp.Or(msg.msg, msg.action.Kind+": started"), levelOK
+		}
+		// Show the moves it queued (or their absence) at once.
+		if m.opts.Refresh != nil {
+			m.opts.Refresh()
 		}
 	case tea.KeyMsg:
 		return m.key(msg)
@@ -163,7 +170,18 @@ func (m *Model) apply(msg SnapshotMsg) {
 		}
 	}
 	m.snap = s
-	m.migrations = msg.Migrations
+	// While the operator watches a move in progress, the cursor stays on
+	// it wherever it is now listed (once finished, below those in
+	// progress); otherwise it stays on its row, so that new moves show
+	// under it.
+	var selected uint64
+	if c := m.cursor[tabMigrations]; c < len(m.migrations) && m.tab == tabMigrations && !moveEnded(m.migrations[c].GetState()) {
+		selected = m.migrations[c].GetId()
+	}
+	m.migrations = panelMoves(s)
+	if i := slices.IndexFunc(m.migrations, func(mv *zppb.Move) bool { return mv.GetId() == selected }); i >= 0 {
+		m.cursor[tabMigrations] = i
+	}
 	m.report = health.Check(s, m.opts.Health)
 	m.byPart, m.byRepl, m.byNode = map[partKey]level{}, map[replKey]level{}, map[string]level{}
 	for _, p := range m.report.Problems {
@@ -317,8 +335,47 @@ func (m Model) run(a Action) tea.Cmd {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		return actionDoneMsg{action: a, err: runner(ctx, a)}
+		msg, err := runner(ctx, a)
+		return actionDoneMsg{action: a, msg: msg, err: err}
 	}
+}
+
+// Finished moves stay in the panel for a while, so that the outcome of
+// one started here shows; at most maxFinished of them.
+const (
+	keepFinished = 10 * time.Minute
+	maxFinished  = 5
+)
+
+// panelMoves are the moves the migrations panel lists: those in progress
+// by id, then the latest finished ones, newest first.
+func panelMoves(s *survey.Snapshot) []*zppb.Move {
+	var active, finished []*zppb.Move
+	for _, mv := range s.Moves {
+		switch {
+		case !moveEnded(mv.GetState()):
+			active = append(active, mv)
+		case s.Taken.Sub(time.UnixMilli(mv.GetUpdatedMs())) <= keepFinished:
+			finished = append(finished, mv)
+		}
+	}
+	slices.SortFunc(active, func(a, b *zppb.Move) int { return cmp.Compare(a.GetId(), b.GetId()) })
+	slices.SortFunc(finished, func(a, b *zppb.Move) int {
+		return cmp.Or(cmp.Compare(b.GetUpdatedMs(), a.GetUpdatedMs()), cmp.Compare(b.GetId(), a.GetId()))
+	})
+	return append(active, finished[:min(len(finished), maxFinished)]...)
+}
+
+func moveEnded(s zppb.MoveState) bool {
+	return s == zppb.MoveState_MOVE_DONE || s == zppb.MoveState_MOVE_FAILED || s == zppb.MoveState_MOVE_CANCELLED
+}
+
+// epoch is the epoch of the topology on screen, which actions carry.
+func (m *Model) epoch() uint64 {
+	if m.snap == nil || m.snap.Topology == nil {
+		return 0
+	}
+	return m.snap.Topology.Epoch
 }
 
 // propose opens the confirmation dialog for the action of key msg, filled
@@ -344,6 +401,9 @@ func (m *Model) propose(msg tea.KeyMsg) {
 	if why != "" {
 		m.status, m.statusLevel = why, levelWarn
 		return
+	}
+	if a.Kind != "cancel" {
+		a.Epoch = m.epoch()
 	}
 	m.dialog = &a
 }
@@ -418,17 +478,16 @@ func (m *Model) proposeMigrate() (Action, string) {
 }
 
 func (m *Model) proposeExpand() (Action, string) {
-	if m.snap == nil {
-		return Action{}, "expand: no survey yet"
+	if m.snap == nil || m.snap.Topology == nil {
+		return Action{}, "expand: no topology yet"
 	}
+	// Expand spreads the load over every UP node; the dialog names the
+	// empty ones, which take the most.
 	var empty []string
 	for i, l := range m.snap.Loads("") {
 		if m.snap.Nodes[i].State == "UP" && l.Replicas == 0 {
 			empty = append(empty, l.Addr)
 		}
-	}
-	if len(empty) == 0 {
-		return Action{}, "expand: every UP node holds replicas already; start new nodes first"
 	}
 	return Action{Kind: "expand", Nodes: empty}, ""
 }
@@ -442,8 +501,15 @@ func (m *Model) proposeShrink() (Action, string) {
 
 func (m *Model) proposeCancel() (Action, string) {
 	if m.tab != tabMigrations || m.cursor[tabMigrations] >= len(m.migrations) {
-		return Action{}, "cancel: no migration selected in the Migrations view (5)"
+		return Action{}, "cancel: no move selected in the Migrations view (5)"
 	}
-	mg := m.migrations[m.cursor[tabMigrations]]
-	return Action{Kind: "cancel", Table: mg.Table, Partition: mg.Partition, From: mg.From, To: mg.To}, ""
+	mv := m.migrations[m.cursor[tabMigrations]]
+	switch {
+	case moveEnded(mv.GetState()):
+		return Action{}, fmt.Sprintf("cancel: move %d already ended %s", mv.GetId(), moveState(mv.GetState()))
+	case mv.GetState() == zppb.MoveState_MOVE_REMOVING:
+		return Action{}, fmt.Sprintf("cancel: move %d is past its handover and will finish", mv.GetId())
+	}
+	return Action{Kind: "cancel", MoveID: mv.GetId(), Move: moveKind(mv.GetKind()), Table: mv.GetTable(), Partition: mv.GetPartition(),
+		From: mv.GetFrom(), To: mv.GetTo()}, ""
 }

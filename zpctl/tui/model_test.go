@@ -2,7 +2,7 @@ package tui
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -15,6 +15,9 @@ import (
 	"github.com/charmbracelet/x/exp/teatest"
 	"github.com/muesli/termenv"
 
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey/surveytest"
 )
 
@@ -71,7 +74,16 @@ func drive(t *testing.T, m Model, msgs ...tea.Msg) Model {
 
 func size(w, h int) tea.Msg { return tea.WindowSizeMsg{Width: w, Height: h} }
 
-func healthy() tea.Msg  { return SnapshotMsg{Snapshot: surveytest.Healthy()} }
+func healthy() tea.Msg { return SnapshotMsg{Snapshot: surveytest.Healthy()} }
+
+// withEmptyNode is Healthy with a fourth node, UP and holding nothing.
+func withEmptyNode() tea.Msg {
+	s := surveytest.Healthy()
+	n := client.Node{Addr: "127.0.0.1:9234", State: "UP", Zone: "zone-d", Rack: "r4", Weight: 100}
+	s.Topology.Nodes = append(s.Topology.Nodes, n)
+	s.Nodes = append(s.Nodes, survey.NodeReport{Node: n, Info: &zppb.InfoResponse{}})
+	return SnapshotMsg{Snapshot: s}
+}
 func degraded() tea.Msg { return SnapshotMsg{Snapshot: surveytest.Degraded()} }
 
 // checkFrame asserts the view fills the terminal exactly, no line wider.
@@ -89,13 +101,11 @@ func checkFrame(t *testing.T, view string, w, h int) {
 }
 
 func TestViews(t *testing.T) {
-	unsupported := func(_ context.Context, a Action) error {
-		return errors.New(a.Kind + ": not supported yet")
+	// Every action fails, as a stale epoch would.
+	stale := func(_ context.Context, a Action) (string, error) {
+		return "", fmt.Errorf("%s: STALE_EPOCH: expected epoch %d, current is 9", a.Kind, a.Epoch)
 	}
-	migrating := SnapshotMsg{Snapshot: surveytest.Healthy(), Migrations: []Migration{
-		{Table: "default", Partition: 3, From: surveytest.Nodes[0], To: surveytest.Nodes[2], Phase: "copying", Done: 400, Total: 1000, Started: surveytest.T0.Add(-90 * time.Second)},
-		{Table: "users", Partition: 1, From: surveytest.Nodes[1], To: surveytest.Nodes[0], Phase: "stuck", Done: 999, Total: 1000, Started: surveytest.T0.Add(-5 * time.Minute)},
-	}}
+	migrating := SnapshotMsg{Snapshot: surveytest.Migrating()}
 	tests := []struct {
 		name string
 		w, h int
@@ -120,17 +130,25 @@ func TestViews(t *testing.T) {
 		{"dialog_migrate", 80, 24, append([]tea.Msg{healthy()}, keys("4", "]", "m")...)},
 		{"migrate_nowhere", 80, 24, append([]tea.Msg{healthy()}, keys("4", "m")...)},
 		{"dialog_shrink", 80, 24, append([]tea.Msg{healthy()}, keys("2", "j", "j", "s")...)},
-		{"expand_without_new_nodes", 80, 24, append([]tea.Msg{healthy()}, keys("e")...)},
+		{"dialog_expand_even", 80, 24, append([]tea.Msg{healthy()}, keys("e")...)},
+		{"dialog_expand_new_node", 80, 24, append([]tea.Msg{withEmptyNode()}, keys("2", "e")...)},
 		{"cancel_without_migrations", 80, 24, append([]tea.Msg{healthy()}, keys("5", "c")...)},
+		{"cancel_finished", 80, 24, append([]tea.Msg{migrating}, keys("5", "j", "j", "c")...)},
+		{"dialog_cancel", 80, 24, append([]tea.Msg{migrating}, keys("5", "c")...)},
 		{"migrations_empty", 80, 24, append([]tea.Msg{healthy()}, keys("5")...)},
-		{"migrations", 80, 24, append([]tea.Msg{migrating}, keys("5", "j")...)},
+		{"migrations", 80, 24, append([]tea.Msg{migrating}, keys("5")...)},
+		{"migrations_stuck", 80, 24, append([]tea.Msg{migrating}, keys("5", "j")...)},
+		{"migrations_failed", 80, 24, append([]tea.Msg{migrating}, keys("5", "j", "j", "j")...)},
+		{"migrations_small", 60, 12, append([]tea.Msg{migrating}, keys("5", "j", "j")...)},
+		{"migrations_wide", 120, 30, append([]tea.Msg{migrating}, keys("5")...)},
+		{"overview_moves", 80, 24, []tea.Msg{migrating}},
 		{"events", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("6")...)},
 		{"help", 80, 24, append([]tea.Msg{healthy()}, keys("?")...)},
 		{"tab_cycles", 80, 24, append([]tea.Msg{healthy()}, keys("tab", "tab", "tab", "tab", "tab", "tab", "tab")...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := newTestModel(termenv.Ascii, unsupported)
+			m := newTestModel(termenv.Ascii, stale)
 			m = drive(t, m, append([]tea.Msg{size(tt.w, tt.h)}, tt.msgs...)...)
 			v := m.View()
 			checkFrame(t, v, tt.w, tt.h)
@@ -168,15 +186,58 @@ func TestFailoverPicksMostAdvancedSlave(t *testing.T) {
 	// default/0: master 9231, slaves 9232 (lsn 1000) and 9233 (ahead).
 	s.ReplicaInfo(surveytest.Nodes[2], "default", 0).Lsn = 1001
 	var got Action
-	m := drive(t, newTestModel(termenv.Ascii, func(_ context.Context, a Action) error { got = a; return nil }),
-		size(80, 24), SnapshotMsg{Snapshot: s})
+	refreshed := 0
+	m := New(Options{Title: "test-cluster", Renderer: lipgloss.NewRenderer(io.Discard), Location: time.UTC,
+		Runner:  func(_ context.Context, a Action) (string, error) { got = a; return "setmaster: queued move 3", nil },
+		Refresh: func() { refreshed++ }})
+	m = drive(t, m, size(80, 24), SnapshotMsg{Snapshot: s})
 	m = drive(t, m, keys("4", "f", "y")...)
-	want := Action{Kind: "setmaster", Table: "default", Partition: 0, From: surveytest.Nodes[0], To: surveytest.Nodes[2]}
-	if got.Kind != want.Kind || got.To != want.To || got.From != want.From || got.Table != want.Table {
+	want := Action{Kind: "setmaster", Table: "default", Partition: 0, From: surveytest.Nodes[0], To: surveytest.Nodes[2], Epoch: 7}
+	if got.Kind != want.Kind || got.To != want.To || got.From != want.From || got.Table != want.Table || got.Epoch != want.Epoch {
 		t.Fatalf("action %+v, want %+v", got, want)
 	}
-	if m.status != "setmaster: started" {
+	// The runner's word in the status line, and a survey at once to show
+	// the move.
+	if m.status != "setmaster: queued move 3" || m.statusLevel != levelOK || refreshed != 1 {
+		t.Fatalf("status %q (%v), %d refreshes", m.status, m.statusLevel, refreshed)
+	}
+}
+
+// The other actions carry what their runner needs: the selected node,
+// the selected move, the epoch on screen.
+func TestActions(t *testing.T) {
+	var got []Action
+	runner := func(_ context.Context, a Action) (string, error) { got = append(got, a); return "", nil }
+	m := drive(t, newTestModel(termenv.Ascii, runner), size(80, 24), SnapshotMsg{Snapshot: surveytest.Migrating()})
+	m = drive(t, m, keys("2", "j", "s", "y", "e", "y", "5", "c", "y", "4", "]", "m", "y")...)
+	want := []Action{
+		{Kind: "shrink", Nodes: []string{surveytest.Nodes[1]}, Epoch: 7},
+		{Kind: "expand", Epoch: 7}, // 9234 holds the replica it is being copied
+		{Kind: "cancel", MoveID: 11, Move: "migrate", Table: "default", Partition: 3, From: surveytest.Nodes[1], To: "127.0.0.1:9234"},
+		{Kind: "migrate", Table: "users", Partition: 0, From: surveytest.Nodes[0], To: "127.0.0.1:9234", Epoch: 7},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("actions\n%+v\nwant\n%+v", got, want)
+	}
+	if m.status != "migrate: started" {
 		t.Fatalf("status %q", m.status)
+	}
+}
+
+// The cursor of the migrations view follows its move when the list
+// changes under it.
+func TestMigrationCursorFollowsMove(t *testing.T) {
+	s := surveytest.Migrating()
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), SnapshotMsg{Snapshot: s}, keys("5", "j")[0], keys("5", "j")[1])
+	if got := m.migrations[m.cursor[tabMigrations]].GetId(); got != 12 {
+		t.Fatalf("cursor on move %d, want 12", got)
+	}
+	// Move 11 finishes: it goes below 12, which is now first.
+	next := surveytest.Migrating()
+	next.Moves[2].State, next.Moves[2].UpdatedMs = zppb.MoveState_MOVE_DONE, surveytest.T0.UnixMilli()
+	m = drive(t, m, SnapshotMsg{Snapshot: next})
+	if m.cursor[tabMigrations] != 0 || m.migrations[0].GetId() != 12 {
+		t.Fatalf("cursor %d on move %d, want 0 on 12", m.cursor[tabMigrations], m.migrations[m.cursor[tabMigrations]].GetId())
 	}
 }
 

@@ -105,8 +105,12 @@ func (m Model) summaryView() string {
 	if s.Meta != nil && s.Meta.Leader != "" {
 		leader = s.Meta.Leader
 	}
-	return m.st.dim.Render(fmt.Sprintf(" epoch %d · leader %s · meta %d/%d · nodes %d/%d up · %s",
-		s.Epoch(), leader, sm.MetaReachable, sm.MetaMembers, sm.NodesUp, sm.Nodes, plural(sm.Tables, "table")))
+	line := fmt.Sprintf(" epoch %d · leader %s · meta %d/%d · nodes %d/%d up · %s",
+		s.Epoch(), leader, sm.MetaReachable, sm.MetaMembers, sm.NodesUp, sm.Nodes, plural(sm.Tables, "table"))
+	if n := m.activeMoves(); n > 0 {
+		line += " · " + plural(n, "move")
+	}
+	return m.st.dim.Render(line)
 }
 
 func (m Model) statusView() string {
@@ -163,8 +167,10 @@ func (m *Model) listHeaderLines(t tab) int {
 	switch t {
 	case tabPartitions:
 		return 2
-	case tabNodes, tabTables, tabMigrations:
+	case tabNodes, tabTables:
 		return 1
+	case tabMigrations:
+		return 1 + migrationFooter
 	}
 	return 0
 }

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/progress"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 )
 
@@ -25,6 +27,9 @@ func (m Model) overviewView(h int) []string {
 	section("META", m.metaLines(), 6)
 	section("NODES", m.nodeLines(false), 9)
 	section("TABLES", m.tableLines(), 6)
+	if n := m.activeMoves(); n > 0 {
+		section(fmt.Sprintf("MOVES (%d in progress)", n), m.moveLines(), 3)
+	}
 	if len(m.report.Problems) > 0 {
 		section(fmt.Sprintf("PROBLEMS (%d)", len(m.report.Problems)), m.problemLines(), 4)
 	}
@@ -280,37 +285,179 @@ func (m Model) partitionsView(h int) []string {
 	return append([]string{"  " + title, "  " + header}, body...)
 }
 
+// migrationFooter is the lines under the moves list that describe the
+// selected move: a blank line and three of text.
+const migrationFooter = 4
+
 func (m Model) migrationsView(h int) []string {
 	if len(m.migrations) == 0 {
+		if m.snap.MovesErr != nil {
+			return []string{m.st.crit.Render("no move status: " + m.snap.MovesErr.Error())}
+		}
 		return []string{
-			"No migrations running.",
+			"No moves in progress.",
 			"",
-			m.st.dim.Render("zpctl does not read the meta servers' MOVE_STATUS yet: moves started"),
-			m.st.dim.Render("elsewhere do not show here (see zpctl migrate --help)."),
+			m.st.dim.Render("Start one with f (failover) or m (migrate) in Partitions (4), e (expand)"),
+			m.st.dim.Render("or s (shrink) in Nodes (2), or with zpctl migrate, setmaster, expand ..."),
 		}
 	}
-	bar := progress.New(progress.WithSolidFill(string(colBlue)), progress.WithWidth(20), progress.WithoutPercentage(),
+	bar := progress.New(progress.WithSolidFill(string(colBlue)), progress.WithWidth(16), progress.WithoutPercentage(),
 		progress.WithColorProfile(m.opts.Renderer.ColorProfile()))
 	short := m.shortAddr()
 	var rows [][]cell
-	for _, mg := range m.migrations {
-		frac := 0.0
-		if mg.Total > 0 {
-			frac = float64(min(mg.Done, mg.Total)) / float64(mg.Total)
-		}
-		elapsed := "-"
-		if !mg.Started.IsZero() && m.snap != nil {
-			elapsed = m.snap.Taken.Sub(mg.Started).Truncate(time.Second).String()
-		}
-		rows = append(rows, []cell{plain(fmt.Sprintf("%s/%d", mg.Table, mg.Partition)), plain(short(mg.From) + " → " + short(mg.To)),
-			plain(mg.Phase), plain(bar.ViewAs(frac)), plain(fmt.Sprintf("%d/%d", mg.Done, mg.Total)), plain(elapsed)})
+	for _, mv := range m.migrations {
+		rows = append(rows, []cell{plain(fmt.Sprint(mv.GetId())), plain(fmt.Sprintf("%s/%d", mv.GetTable(), mv.GetPartition())),
+			plain(moveKind(mv.GetKind())), plain(arrow(short(mv.GetFrom()), short(mv.GetTo()))),
+			styled(moveState(mv.GetState()), m.stateStyle(mv.GetState())), plain(bar.ViewAs(moveFraction(mv)))})
 	}
-	lines := grid(m.st, []string{"PARTITION", "MOVE", "PHASE", "PROGRESS", "RECORDS", "ELAPSED"}, rows)
+	lines := grid(m.st, []string{"ID", "PARTITION", "KIND", "MOVE", "STATE", "PROGRESS"}, rows)
 	header, body := lines[0], lines[1:]
 	from := min(m.offset[tabMigrations], len(body))
-	body = body[from:min(from+max(h-1, 1), len(body))]
+	body = body[from:min(from+max(h-1-migrationFooter, 1), len(body))]
 	m.selectRow(body, m.cursor[tabMigrations]-from)
-	return append([]string{"  " + header}, body...)
+	out := append([]string{"  " + header}, body...)
+	if c := m.cursor[tabMigrations]; c < len(m.migrations) {
+		out = append(out, "")
+		for _, l := range m.moveDetail(m.migrations[c]) {
+			if l != "" {
+				l = "  " + l
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// moveDetail is what the footer says of the selected move: what and
+// where, how far, and its error.
+func (m Model) moveDetail(mv *zppb.Move) []string {
+	head := fmt.Sprintf("move %d · %s %s/%d · %s", mv.GetId(), moveKind(mv.GetKind()), mv.GetTable(), mv.GetPartition(),
+		arrow(mv.GetFrom(), mv.GetTo()))
+	if o := mv.GetOrigin(); o != "" {
+		head += " · " + o
+	}
+	var parts []string
+	third := ""
+	created, updated := time.UnixMilli(mv.GetCreatedMs()), time.UnixMilli(mv.GetUpdatedMs())
+	switch {
+	case moveEnded(mv.GetState()):
+		p := moveState(mv.GetState())
+		if mv.GetCreatedMs() > 0 && mv.GetUpdatedMs() >= mv.GetCreatedMs() {
+			p += " after " + shortDuration(updated.Sub(created))
+		}
+		parts = append(parts, p)
+	default:
+		// How long in this state, and since queued (the meta leader's
+		// clock against ours: never below zero).
+		p := moveState(mv.GetState())
+		if mv.GetUpdatedMs() > 0 {
+			p += " for " + shortDuration(m.snap.Taken.Sub(updated))
+		}
+		if mv.GetCreatedMs() > 0 && mv.GetState() != zppb.MoveState_MOVE_PENDING {
+			p += ", queued " + shortDuration(m.snap.Taken.Sub(created)) + " ago"
+		}
+		parts = append(parts, p)
+		if mv.GetState() != zppb.MoveState_MOVE_PENDING && mv.GetState() != zppb.MoveState_MOVE_REMOVING {
+			parts = append(parts, fmt.Sprintf("%d records behind", mv.GetRecordsBehind()))
+		}
+		if t := mv.GetBytesTotal(); t > 0 {
+			third = fmt.Sprintf("full sync: copied %s of %s (%d%%)", humanBytes(mv.GetBytesCopied()), humanBytes(t), min(mv.GetBytesCopied()*100/t, 100))
+			if r := mv.GetBytesPerSec(); r > 0 {
+				third += fmt.Sprintf(" at %s/s", humanBytes(uint64(r)))
+			}
+			if e := mv.GetEtaMs(); e > 0 {
+				third += ", ETA " + shortDuration(time.Duration(e)*time.Millisecond)
+			}
+		}
+	}
+	if st := mv.GetStuckMs(); st > 0 {
+		parts = append(parts, fmt.Sprintf("STUCK %v", time.Duration(st)*time.Millisecond))
+	}
+	switch {
+	case mv.GetError() != "":
+		third = m.st.crit.Render("error: " + mv.GetError())
+	case m.snap.MovesErr != nil:
+		third = m.st.crit.Render("move status: " + m.snap.MovesErr.Error())
+	}
+	return []string{head, strings.Join(parts, " · "), third}
+}
+
+func (m Model) stateStyle(s zppb.MoveState) lipgloss.Style {
+	switch s {
+	case zppb.MoveState_MOVE_DONE:
+		return m.st.ok
+	case zppb.MoveState_MOVE_FAILED, zppb.MoveState_MOVE_CANCELLED:
+		return m.st.crit
+	case zppb.MoveState_MOVE_SLOWDOWN, zppb.MoveState_MOVE_STUCK:
+		return m.st.warn
+	}
+	return lipgloss.Style{}
+}
+
+// moveFraction is how full a move's bar is: the bytes of the full sync
+// while it copies (up to 70%), else a share for the step it is at.
+func moveFraction(mv *zppb.Move) float64 {
+	switch mv.GetState() {
+	case zppb.MoveState_MOVE_CATCHING_UP:
+		if t := mv.GetBytesTotal(); t > 0 {
+			return 0.7 * float64(min(mv.GetBytesCopied(), t)) / float64(t)
+		}
+		return 0.5
+	case zppb.MoveState_MOVE_SLOWDOWN:
+		return 0.75
+	case zppb.MoveState_MOVE_STUCK:
+		return 0.85
+	case zppb.MoveState_MOVE_REMOVING:
+		return 0.95
+	case zppb.MoveState_MOVE_DONE:
+		return 1
+	}
+	return 0
+}
+
+// shortDuration is d for people: 0s, 340ms, 2.4s, 1m30s.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d < 10*time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// moveKind is "migrate", "setmaster" ... as zpctl's commands name them.
+func moveKind(k zppb.MoveKind) string { return strings.ToLower(k.String()) }
+
+// moveState is CATCHING_UP, DONE ...: the state without its prefix.
+func moveState(s zppb.MoveState) string { return strings.TrimPrefix(s.String(), "MOVE_") }
+
+// moveLines is the overview's short list of the moves in progress.
+func (m Model) moveLines() []string {
+	short := m.shortAddr()
+	var rows [][]cell
+	for _, mv := range m.migrations {
+		if moveEnded(mv.GetState()) {
+			continue
+		}
+		rows = append(rows, []cell{plain(fmt.Sprint(mv.GetId())), plain(moveKind(mv.GetKind())),
+			plain(fmt.Sprintf("%s/%d", mv.GetTable(), mv.GetPartition())), plain(arrow(short(mv.GetFrom()), short(mv.GetTo()))),
+			styled(moveState(mv.GetState()), m.stateStyle(mv.GetState()))})
+	}
+	return grid(m.st, nil, rows)
+}
+
+// activeMoves counts the moves in progress.
+func (m Model) activeMoves() int {
+	n := 0
+	for _, mv := range m.migrations {
+		if !moveEnded(mv.GetState()) {
+			n++
+		}
+	}
+	return n
 }
 
 func (m Model) eventsView(h int) []string {

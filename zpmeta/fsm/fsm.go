@@ -154,6 +154,7 @@ func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaComman
 			Replicas:        req.Replicas,
 			MinSyncReplicas: req.MinSyncReplicas,
 			Partitions:      parts,
+			Quota:           req.Quota,
 		},
 		ExpectedEpoch: req.ExpectedEpoch,
 	}}}, nil
@@ -187,6 +188,11 @@ func (f *FSM) PrepareRegisterNode(req *zppb.PingRequest) (*zppb.MetaCommand, err
 // SetMasters returns the command that hands partitions to new masters.
 func SetMasters(reason string, changes ...*zppb.MasterChange) *zppb.MetaCommand {
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetMasters{SetMasters: &zppb.SetMastersCommand{Changes: changes, Reason: reason}}}
+}
+
+// SetQuota returns the command that changes a table's quota.
+func SetQuota(table string, q *zppb.Quota, expectedEpoch uint64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetQuota{SetQuota: &zppb.SetQuotaCommand{Table: table, Quota: q, ExpectedEpoch: expectedEpoch}}}
 }
 
 // SetNodeState returns the command that marks a node UP or DOWN.

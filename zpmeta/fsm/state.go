@@ -71,6 +71,8 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	case *zppb.MetaCommand_RemoveNodes:
 		err = s.removeNodes(c.RemoveNodes)
 		changed = err == nil
+	case *zppb.MetaCommand_SetQuota:
+		changed, err = s.setQuota(c.SetQuota)
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "unknown meta command %T", c)
 	}
@@ -234,6 +236,29 @@ func (s *state) createTable(c *zppb.CreateTableCommand) (*zppb.Table, error) {
 	}
 	s.tables[t.Name] = t
 	return t, nil
+}
+
+func (s *state) setQuota(c *zppb.SetQuotaCommand) (bool, error) {
+	if err := checkEpoch(c.GetExpectedEpoch(), s.epoch); err != nil {
+		return false, err
+	}
+	t := s.tables[c.GetTable()]
+	if t == nil {
+		return false, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", c.GetTable())
+	}
+	q := c.GetQuota()
+	if q.GetOpsPerSec() == 0 && q.GetBytesPerSec() == 0 {
+		q = nil // unlimited
+	}
+	if proto.Equal(t.Quota, q) {
+		return false, nil
+	}
+	if q == nil {
+		t.Quota = nil
+	} else {
+		t.Quota = proto.Clone(q).(*zppb.Quota)
+	}
+	return true, nil
 }
 
 func (s *state) checkDropTable(name string, expectedEpoch uint64) error {

@@ -81,6 +81,9 @@ type Config struct {
 	StuckTimeout    time.Duration
 	SlowdownTimeout time.Duration
 
+	// MetricsAddr serves Prometheus metrics at /metrics when set.
+	MetricsAddr string
+
 	// MaxFrameSize bounds protocol frames; default rpc.DefaultMaxFrameSize.
 	MaxFrameSize int
 	// Listener, when set, is served instead of listening on Addr; the

@@ -39,6 +39,7 @@ func (s *Server) failover(ctx context.Context) {
 		}
 		return
 	}
+	s.metrics.failovers.Add(float64(len(changes)))
 	nodes := make(map[string]bool)
 	for _, c := range changes {
 		s.logger.Warn("failover", "table", c.Table, "partition", c.Partition, "new_master", c.NewMaster,

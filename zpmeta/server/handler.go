@@ -60,6 +60,8 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 		// Progress comes from the nodes; any member can ask them, but
 		// the leader's view of the moves is the current one.
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.moveStatus(ctx, c.MoveStatus) })
+	case *zppb.Request_SetQuota:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.setQuota(ctx, c.SetQuota) })
 	case *zppb.Request_RemoveNodes:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.removeNodes(ctx, c.RemoveNodes) })
 	case nil:

@@ -73,7 +73,7 @@ func (s *Server) cancelMove(ctx context.Context, req *zppb.CancelMoveRequest) (*
 		if err := s.step(ctx, m, zppb.MoveState_MOVE_CANCELLED, "cancelled by operator"); err != nil {
 			return nil, err
 		}
-		m.State = zppb.MoveState_MOVE_CANCELLED
+		m.State, m.Error = zppb.MoveState_MOVE_CANCELLED, "cancelled by operator"
 		cancelled = append(cancelled, m)
 	}
 	if req.Id != 0 && len(cancelled) == 0 {
@@ -112,6 +112,13 @@ func (s *Server) moveStatus(ctx context.Context, req *zppb.MoveStatusRequest) (*
 func (s *Server) fillProgress(ctx context.Context, m *zppb.Move) {
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
+	// Records behind: the master's record of the target's acknowledgements.
+	if topo, err := s.fsm.Topology(m.Table); err == nil {
+		if pos, err := s.targetPosition(cctx, topo.Tables[0].Partitions[m.Partition].Master, m); err == nil {
+			m.RecordsBehind = pos.lag
+		}
+	}
+	// Bytes: the target's full sync, while it runs.
 	resp, err := s.pool.Call(cctx, m.To, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{
 		Section: zppb.InfoSection_INFO_REPLICATION, Table: m.Table,
 	}}})
@@ -122,10 +129,9 @@ func (s *Server) fillProgress(ctx context.Context, m *zppb.Move) {
 		if ri.Partition != m.Partition {
 			continue
 		}
-		m.RecordsBehind = ri.LagRecords
-		if fs := ri.Fullsync; fs != nil && fs.FinishedMs == 0 {
+		if fs := ri.Fullsync; fs != nil && fs.StartedMs >= m.CreatedMs-5_000 {
 			m.BytesTotal, m.BytesCopied, m.BytesPerSec = fs.BytesTotal, fs.BytesFetched, fs.BytesPerSec
-			if fs.BytesPerSec > 0 && fs.BytesTotal > fs.BytesFetched {
+			if fs.FinishedMs == 0 && fs.BytesPerSec > 0 && fs.BytesTotal > fs.BytesFetched {
 				m.EtaMs = int64(float64(fs.BytesTotal-fs.BytesFetched) / fs.BytesPerSec * 1000)
 			}
 		}

@@ -76,6 +76,8 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 		case zppb.MoveState_MOVE_PENDING:
 			k := part{m.Table, m.Partition}
 			if running[k] || busy[m.From] >= s.cfg.MaxMovesPerNode || busy[m.To] >= s.cfg.MaxMovesPerNode {
+				// Later moves of this partition wait for this one.
+				running[k] = true
 				continue
 			}
 			running[k] = true
@@ -125,6 +127,11 @@ func (s *Server) proposeStep(ctx context.Context, m *zppb.Move, cmd *zppb.MetaCo
 		return err
 	}
 	to := cmd.GetStepMove().GetTo()
+	if to == zppb.MoveState_MOVE_STUCK {
+		s.stuckMu.Lock()
+		s.stuckEpochs[m.Id] = res.Epoch
+		s.stuckMu.Unlock()
+	}
 	s.logger.Info("move", "id", m.Id, "kind", m.Kind, "table", m.Table, "partition", m.Partition,
 		"from", m.From, "to", m.To, "state", to, "epoch", res.Epoch, "error", cmd.GetStepMove().GetError())
 	if res.Changed {
@@ -202,9 +209,8 @@ func (s *Server) stuckTooLong(m *zppb.Move) bool {
 	return time.Since(time.UnixMilli(m.UpdatedMs)) > s.cfg.StuckTimeout
 }
 
-// stuckEpoch is the epoch the STUCK step made, as far as this leader knows:
-// the partition has been STUCK since at least the epoch at which this
-// leader first saw the move STUCK.
+// stuckEpoch is the epoch the STUCK step made; a leader that took over a
+// STUCK move uses the epoch at which it first saw it, which is later.
 func (s *Server) stuckEpoch(m *zppb.Move) uint64 {
 	s.stuckMu.Lock()
 	defer s.stuckMu.Unlock()

@@ -60,6 +60,8 @@ type Server struct {
 	stuckMu     sync.Mutex
 	stuckEpochs map[uint64]uint64
 
+	metrics *metrics
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background goroutines
@@ -90,6 +92,7 @@ func New(cfg Config) (*Server, error) {
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),
 	}
+	s.metrics = newMetrics(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.rpcSrv, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger})
 	if err != nil {
@@ -136,6 +139,12 @@ func (s *Server) Start() error {
 		defer s.wg.Done()
 		s.watchLeadership()
 	}()
+	if s.cfg.MetricsAddr != "" {
+		if err := s.serveMetrics(s.cfg.MetricsAddr); err != nil {
+			s.Close()
+			return err
+		}
+	}
 	s.logger.Info("meta server started", "id", s.cfg.ID, "peers", s.cfg.Peers, "data", s.cfg.DataDir)
 	return nil
 }

@@ -118,3 +118,26 @@ func (s *Server) dropTable(ctx context.Context, req *zppb.DropTableRequest) (*zp
 	s.logger.Info("table dropped", "table", req.GetName(), "epoch", res.Epoch)
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_DropTable{DropTable: &zppb.DropTableResponse{Epoch: res.Epoch}}}, nil
 }
+
+func (s *Server) setQuota(ctx context.Context, req *zppb.SetQuotaRequest) (*zppb.Response, error) {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	res, err := s.propose(ctx, fsm.SetQuota(req.GetTable(), req.GetQuota(), req.GetExpectedEpoch()))
+	if err != nil {
+		return nil, err
+	}
+	s.logger.Info("quota set", "table", req.GetTable(), "ops_per_sec", req.GetQuota().GetOpsPerSec(), "bytes_per_sec", req.GetQuota().GetBytesPerSec(), "epoch", res.Epoch)
+	if res.Changed {
+		// Every node masters some partition of the table, probably.
+		nodes, _ := s.fsm.Nodes()
+		all := make(map[string]bool, len(nodes))
+		for _, n := range nodes {
+			all[n.Addr] = true
+		}
+		s.notify(all, res.Epoch)
+	}
+	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_SetQuota{SetQuota: &zppb.SetQuotaResponse{Epoch: res.Epoch}}}, nil
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -66,4 +67,11 @@ func (r *Replica) Digest(nowMs int64) (digest [sha256.Size]byte, keys int, err e
 	})
 	h.Sum(digest[:0])
 	return digest, keys, err
+}
+
+// EngineStats returns RocksDB's figures for the replica's DB.
+func (r *Replica) EngineStats() (engine.Stats, error) {
+	r.dbMu.RLock()
+	defer r.dbMu.RUnlock()
+	return r.db.Stats()
 }

@@ -36,6 +36,7 @@ func (s *Server) set(ctx context.Context, req *zppb.SetRequest) error {
 	if err != nil {
 		return err
 	}
+	s.quota.charge(req.Table, len(req.Value))
 	rec := &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
 		Kind: zppb.Mutation_PUT, Key: req.Key, Value: req.Value, ExpireAtMs: expireAt(r.NowMs(), req.TtlMs),
 	}}}
@@ -54,6 +55,7 @@ func (s *Server) get(req *zppb.GetRequest) (*zppb.Response, error) {
 	if err != nil {
 		return nil, notFound(err)
 	}
+	s.quota.charge(req.Table, len(v))
 	return &zppb.Response{Result: &zppb.Response_Get{Get: &zppb.GetResponse{Value: v}}}, nil
 }
 

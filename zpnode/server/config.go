@@ -44,6 +44,12 @@ type Config struct {
 	// (default 10s).
 	Purge         replica.PurgePolicy
 	PurgeInterval time.Duration
+	// MetricsAddr serves Prometheus metrics at /metrics when set.
+	MetricsAddr string
+	// SlowlogThreshold: requests at least this long go to the slow log
+	// (default 10ms); SlowlogSize entries are kept (default 128).
+	SlowlogThreshold time.Duration
+	SlowlogSize      int
 	// Zone, Rack and Weight describe the node to placement.
 	Zone, Rack string
 	Weight     uint32
@@ -74,6 +80,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.PurgeInterval <= 0 {
 		c.PurgeInterval = 10 * time.Second
+	}
+	if c.SlowlogThreshold <= 0 {
+		c.SlowlogThreshold = 10 * time.Millisecond
+	}
+	if c.SlowlogSize <= 0 {
+		c.SlowlogSize = 128
 	}
 	if c.Weight == 0 {
 		c.Weight = 1

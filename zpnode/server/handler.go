@@ -15,6 +15,7 @@ import (
 // handle dispatches one request. Every command validates its whole input
 // before it writes anything, so a rejected request changes nothing.
 func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
+	start := time.Now()
 	var (
 		table string
 		write bool
@@ -53,26 +54,32 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 		table = c.Scan.Table
 		resp, err = s.scan(c.Scan)
 	case *zppb.Request_Info:
+		table = c.Info.Table
 		resp, err = s.info(c.Info)
 	case *zppb.Request_Notify:
 		s.notified(c.Notify.Epoch)
 		resp = &zppb.Response{}
 	case *zppb.Request_TrySync:
+		table = c.TrySync.Table
 		resp, err = s.trySync(c.TrySync)
 	case *zppb.Request_BinlogPull:
+		table = c.BinlogPull.Table
 		resp, err = s.binlogPull(ctx, c.BinlogPull)
 	case *zppb.Request_FullsyncStart:
+		table = c.FullsyncStart.Table
 		resp, err = s.fullSyncStart(ctx, c.FullsyncStart)
 	case *zppb.Request_FullsyncFetch:
+		table = c.FullsyncFetch.Table
 		resp, err = s.fullSyncFetch(ctx, c.FullsyncFetch)
 	case *zppb.Request_FullsyncEnd:
+		table = c.FullsyncEnd.Table
 		resp, err = s.fullSyncEnd(c.FullsyncEnd)
 	case nil:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "empty request")
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "%T is not a node command", req.Cmd)
 	}
-	if table != "" && status.Code(err) != zppb.Code_TABLE_NOT_FOUND {
+	if table != "" && status.Code(err) != zppb.Code_TABLE_NOT_FOUND && isDataCommand(req) {
 		s.stats.record(table, write, err)
 	}
 	if err != nil {
@@ -83,7 +90,22 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 	if resp.Epoch == 0 {
 		resp.Epoch = s.topo.Load().epoch
 	}
+	if status.Code(err) == zppb.Code_TABLE_NOT_FOUND {
+		table = "" // unknown names must not grow the metrics
+	}
+	s.observe(req, table, resp.Code, time.Since(start))
 	return resp
+}
+
+// isDataCommand reports whether req is a client data command, which the
+// per-table stats count.
+func isDataCommand(req *zppb.Request) bool {
+	switch req.Cmd.(type) {
+	case *zppb.Request_Info, *zppb.Request_Notify, *zppb.Request_TrySync, *zppb.Request_BinlogPull,
+		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd:
+		return false
+	}
+	return true
 }
 
 // route finds the replica serving key of table, which must be its master
@@ -100,6 +122,10 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	}
 	if ok, until := s.lease.valid(time.Now()); !ok {
 		return nil, status.New(zppb.Code_WAIT, "master lease of %s ran out at %s: no meta contact", s.cfg.Addr, until.Format(time.RFC3339Nano))
+	}
+	if !s.quota.admit(table, len(key)) {
+		s.stats.table(table).quotaExceeded.Add(1)
+		return nil, status.New(zppb.Code_QUOTA_EXCEEDED, "table %q is over its quota on this node", table)
 	}
 	if p.State == zppb.PartitionState_STUCK {
 		// A move is handing the partition over: nothing is served until

@@ -62,6 +62,8 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 		slices.SortFunc(out.Replication, func(a, b *zppb.ReplicaInfo) int {
 			return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Partition, b.Partition))
 		})
+	case zppb.InfoSection_INFO_SLOWLOG:
+		out.Slowlog = s.slow.list(req.Table)
 	default:
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "unknown INFO section %d", req.Section)
 	}

@@ -149,6 +149,7 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 		r.SetRole(a)
 	}
 
+	s.quota.update(pb, self)
 	s.topo.Store(newTopology(pb))
 
 	for k := range s.replicas.snapshot() {

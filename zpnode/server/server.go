@@ -31,7 +31,12 @@ type Server struct {
 	topo     atomic.Pointer[topology]
 	replicas *replicaSet
 	stats    *statsRegistry
-	fullsync *dbsync.Source
+	quota    *quotas
+	metrics  *metrics
+	slow     *slowlog
+
+	metricsLn net.Listener
+	fullsync  *dbsync.Source
 
 	lastPingMs atomic.Int64
 	lease      masterLease
@@ -54,8 +59,10 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("zpnode: %w", err)
 	}
-	s := &Server{cfg: cfg, start: time.Now(), stats: newStatsRegistry()}
+	s := &Server{cfg: cfg, start: time.Now(), stats: newStatsRegistry(), quota: newQuotas()}
 	s.lease.logger = cfg.Logger
+	s.metrics = newMetrics(s)
+	s.slow = newSlowlog(cfg.SlowlogSize)
 	s.wake = make(chan struct{}, 1)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo.Store(emptyTopology)
@@ -87,7 +94,7 @@ func (s *Server) Start() error {
 		s.applyTopology(t)
 	}
 
-	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Logger: s.cfg.Logger})
+	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
 	if err != nil {
 		s.Close()
 		return err
@@ -102,6 +109,12 @@ func (s *Server) Start() error {
 			s.cfg.Logger.Error("serve failed", "err", err)
 		}
 	})
+	if s.cfg.MetricsAddr != "" {
+		if err := s.serveMetrics(s.cfg.MetricsAddr); err != nil {
+			s.Close()
+			return err
+		}
+	}
 	s.goRun(s.heartbeatLoop)
 	s.goRun(s.sweepLoop)
 	s.goRun(s.purgeLoop)
@@ -116,6 +129,14 @@ func (s *Server) goRun(fn func()) {
 		defer s.wg.Done()
 		fn()
 	}()
+}
+
+// MetricsAddr is where /metrics is served, empty when it is not.
+func (s *Server) MetricsAddr() string {
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
 }
 
 // Addr is the node's address in the cluster.

@@ -15,6 +15,7 @@ const qpsWindow = 5
 // tableStats counts one table's requests on this node.
 type tableStats struct {
 	reads, writes, errors atomic.Uint64
+	quotaExceeded         atomic.Uint64
 
 	mu      sync.Mutex
 	samples [qpsWindow + 1]uint64 // ring of total ops, one per second
@@ -117,6 +118,8 @@ func (r *statsRegistry) snapshot(only string) []*zppb.TableStats {
 			Writes: t.writes.Load(),
 			Qps:    t.qps(),
 			Errors: t.errors.Load(),
+
+			QuotaExceeded: t.quotaExceeded.Load(),
 		})
 	}
 	return out

@@ -6,8 +6,9 @@
 // in-memory store, serve the partitions the topology says they master and
 // answer MOVE for the others, with per-key results for MGET and MSET, and
 // answer every INFO section from the topology and what they served (see
-// info.go). Anything else (WAIT, dropped connections, lagging epochs) is
-// scripted with hooks.
+// info.go). Meta servers also queue and run topology moves in step with
+// MOVE_STATUS (moves.go). Anything else (WAIT, dropped connections,
+// lagging epochs) is scripted with hooks.
 package clienttest
 
 import (
@@ -30,6 +31,12 @@ type Cluster struct {
 	mu   sync.Mutex
 	topo *zppb.Topology
 	lsn  map[partKey]uint64 // writes applied per partition
+
+	// Topology moves (moves.go), by id.
+	moves      []*fakeMove
+	nextMoveID uint64
+	moveScript MoveScript
+	rebalancer Rebalancer
 }
 
 // NewCluster starts metas meta servers and nodes nodes, all stopped when
@@ -194,6 +201,22 @@ func cmdName(req *zppb.Request) string {
 		return "list_nodes"
 	case *zppb.Request_ListMeta:
 		return "list_meta"
+	case *zppb.Request_AddSlave:
+		return "add_slave"
+	case *zppb.Request_RemoveSlave:
+		return "remove_slave"
+	case *zppb.Request_SetMaster:
+		return "set_master"
+	case *zppb.Request_Migrate:
+		return "migrate"
+	case *zppb.Request_Rebalance:
+		return "rebalance"
+	case *zppb.Request_CancelMove:
+		return "cancel_move"
+	case *zppb.Request_MoveStatus:
+		return "move_status"
+	case *zppb.Request_RemoveNodes:
+		return "remove_nodes"
 	}
 	return fmt.Sprintf("%T", req.GetCmd())
 }

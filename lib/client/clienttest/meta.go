@@ -10,7 +10,7 @@ import (
 
 // Meta is a fake meta server. Every member answers every command from the
 // cluster's topology, as if the Raft group were always in step; the first
-// meta server is the leader.
+// meta server is the leader. Topology moves are in moves.go.
 type Meta struct {
 	scripted
 	Addr    string
@@ -79,9 +79,30 @@ func (m *Meta) Handle(req *zppb.Request) *zppb.Response {
 		}
 		epoch := c.DropTable(dt.GetName())
 		return &zppb.Response{Epoch: epoch, Result: &zppb.Response_DropTable{DropTable: &zppb.DropTableResponse{Epoch: epoch}}}
+	case *zppb.Request_AddSlave:
+		return c.queueMoves([]*zppb.Move{manual(zppb.MoveKind_ADDSLAVE, r.AddSlave.GetTable(), r.AddSlave.GetPartition(), "", r.AddSlave.GetNode())}, r.AddSlave.GetExpectedEpoch())
+	case *zppb.Request_RemoveSlave:
+		return c.queueMoves([]*zppb.Move{manual(zppb.MoveKind_REMOVESLAVE, r.RemoveSlave.GetTable(), r.RemoveSlave.GetPartition(), r.RemoveSlave.GetNode(), "")}, r.RemoveSlave.GetExpectedEpoch())
+	case *zppb.Request_SetMaster:
+		return c.queueMoves([]*zppb.Move{manual(zppb.MoveKind_SETMASTER, r.SetMaster.GetTable(), r.SetMaster.GetPartition(), "", r.SetMaster.GetNode())}, r.SetMaster.GetExpectedEpoch())
+	case *zppb.Request_Migrate:
+		mg := r.Migrate
+		return c.queueMoves([]*zppb.Move{manual(zppb.MoveKind_MIGRATE, mg.GetTable(), mg.GetPartition(), mg.GetFrom(), mg.GetTo())}, mg.GetExpectedEpoch())
+	case *zppb.Request_Rebalance:
+		return c.rebalance(r.Rebalance)
+	case *zppb.Request_CancelMove:
+		return c.cancelMove(r.CancelMove)
+	case *zppb.Request_MoveStatus:
+		return c.moveStatus(r.MoveStatus)
+	case *zppb.Request_RemoveNodes:
+		return c.removeNodes(r.RemoveNodes)
 	case *zppb.Request_Ping:
 		epoch := c.Epoch()
 		return &zppb.Response{Epoch: epoch, Result: &zppb.Response_Ping{Ping: &zppb.PingResponse{Epoch: epoch, LeaseMs: 2000}}}
 	}
 	return &zppb.Response{Code: zppb.Code_INVALID_ARGUMENT, Msg: "not a meta command: " + cmdName(req)}
+}
+
+func manual(kind zppb.MoveKind, table string, partition uint32, from, to string) *zppb.Move {
+	return &zppb.Move{Kind: kind, Table: table, Partition: partition, From: from, To: to, Origin: "manual"}
 }

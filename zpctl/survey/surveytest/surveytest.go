@@ -114,3 +114,37 @@ func Degraded() *survey.Snapshot {
 	s.Topology.Tables[1].Partitions[3].State = "SLOWDOWN"
 	return s
 }
+
+// Migrating is Healthy with topology moves (as MOVE_STATUS reports them):
+// move 11 migrates default/3's slave from 9231 to a new node 9234 and
+// has copied 40% of its full sync; move 12 hands users/1 to 9233 and is
+// STUCK; move 10 (a failover of default/0) is DONE and move 9 FAILED.
+// Node 9234 is UP and holds only the replica being copied.
+func Migrating() *survey.Snapshot {
+	s := Healthy()
+	const newNode = "127.0.0.1:9234"
+	s.Topology.Nodes = append(s.Topology.Nodes, client.Node{Addr: newNode, State: "UP", Zone: "zone-d", Rack: "r4", Weight: 100,
+		LastHeartbeatMs: T0.UnixMilli() - 300})
+	s.Nodes = append(s.Nodes, survey.NodeReport{Node: s.Topology.Nodes[3], Info: &zppb.InfoResponse{
+		Server:      &zppb.ServerInfo{Addr: newNode, Epoch: 7, Version: "dev", UptimeMs: 120_000, LastPingMs: T0.UnixMilli() - 300, MetaLeader: Metas[0]},
+		Replication: []*zppb.ReplicaInfo{{Table: "default", Partition: 3, Role: "slave", Master: Nodes[0], State: "fullsync", Term: 2}},
+		Capacity:    []*zppb.TableCapacity{{Table: "default", UsedBytes: 100 << 20, Replicas: 1}},
+	}})
+	ms := func(d time.Duration) int64 { return T0.Add(-d).UnixMilli() }
+	s.Moves = []*zppb.Move{
+		{Id: 9, Kind: zppb.MoveKind_MIGRATE, Table: "users", Partition: 0, From: Nodes[1], To: Nodes[2], State: zppb.MoveState_MOVE_FAILED,
+			Error: "target 127.0.0.1:9233 went DOWN", Origin: "manual", CreatedMs: ms(9 * time.Minute), UpdatedMs: ms(8 * time.Minute)},
+		{Id: 10, Kind: zppb.MoveKind_SETMASTER, Table: "default", Partition: 0, From: Nodes[1], To: Nodes[0], State: zppb.MoveState_MOVE_DONE,
+			Origin: "manual", CreatedMs: ms(3*time.Minute + 400*time.Millisecond), UpdatedMs: ms(3 * time.Minute), StuckMs: 84},
+		{Id: 11, Kind: zppb.MoveKind_MIGRATE, Table: "default", Partition: 3, From: Nodes[1], To: newNode, State: zppb.MoveState_MOVE_CATCHING_UP,
+			Origin: "expand", CreatedMs: ms(90 * time.Second), UpdatedMs: ms(21 * time.Second),
+			BytesTotal: 256 << 20, BytesCopied: 100 << 20, BytesPerSec: 12 << 20, EtaMs: 13_000, RecordsBehind: 48_211},
+		{Id: 12, Kind: zppb.MoveKind_SETMASTER, Table: "users", Partition: 1, From: Nodes[1], To: Nodes[2], State: zppb.MoveState_MOVE_STUCK,
+			Origin: "manual", CreatedMs: ms(2 * time.Second), UpdatedMs: ms(40 * time.Millisecond), RecordsBehind: 3},
+	}
+	// The move's target is a slave already, catching up.
+	p := &s.Topology.Tables[0].Partitions[3]
+	p.Slaves = append(p.Slaves, newNode)
+	s.Topology.Tables[1].Partitions[1].State = "STUCK"
+	return s
+}

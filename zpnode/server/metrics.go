@@ -1,0 +1,204 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// metrics are the node's Prometheus metrics. Request counters and latency
+// are updated per request; everything about replicas, RocksDB and the
+// binlog is read from them when Prometheus scrapes.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	bytesIn  prometheus.Counter
+	bytesOut prometheus.Counter
+	slow     prometheus.Counter
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zeppelin_node_requests_total",
+			Help: "Requests served, by table, command and status code.",
+		}, []string{"table", "command", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "zeppelin_node_request_duration_seconds",
+			Help:    "Time to serve a request, by table and command (BINLOG_PULL long-polls).",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 17), // 50µs .. 3.3s
+		}, []string{"table", "command"}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeppelin_node_received_bytes_total",
+			Help: "Bytes of request frames received.",
+		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeppelin_node_sent_bytes_total",
+			Help: "Bytes of response frames sent.",
+		}),
+		slow: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeppelin_node_slow_requests_total",
+			Help: "Requests that took at least the slow-log threshold.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.slow,
+		&nodeCollector{s: s},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) onBytes(in, out int) {
+	m.bytesIn.Add(float64(in))
+	m.bytesOut.Add(float64(out))
+}
+
+var cmdOneof = (&zppb.Request{}).ProtoReflect().Descriptor().Oneofs().ByName("cmd")
+
+// commandName is the request's command as its field name ("set", "mget",
+// "binlog_pull"), or "none".
+func commandName(req *zppb.Request) string {
+	if fd := req.ProtoReflect().WhichOneof(cmdOneof); fd != nil {
+		return string(fd.Name())
+	}
+	return "none"
+}
+
+// requestKey is the key a request names, if it names one, for the slow log.
+func requestKey(req *zppb.Request) []byte {
+	msg := req.ProtoReflect()
+	fd := msg.WhichOneof(cmdOneof)
+	if fd == nil {
+		return nil
+	}
+	sub := msg.Get(fd).Message()
+	if kf := sub.Descriptor().Fields().ByName("key"); kf != nil && kf.Kind() == protoreflect.BytesKind {
+		return sub.Get(kf).Bytes()
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics on addr until the server closes.
+func (s *Server) serveMetrics(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("zpnode: metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.metricsLn = ln
+	s.goRun(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.cfg.Logger.Error("metrics server failed", "err", err)
+		}
+	})
+	s.goRun(func() {
+		<-s.ctx.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return nil
+}
+
+// nodeCollector reads the replicas' state at scrape time.
+type nodeCollector struct{ s *Server }
+
+var (
+	descEpoch = prometheus.NewDesc("zeppelin_node_epoch", "Topology epoch the node runs.", nil, nil)
+	descLease = prometheus.NewDesc("zeppelin_node_master_lease_valid",
+		"1 while the node may serve as a master (its lease from meta is valid).", nil, nil)
+	descLSN = prometheus.NewDesc("zeppelin_node_replica_lsn",
+		"Last binlog record of a replica.", []string{"table", "partition", "role"}, nil)
+	descApplied = prometheus.NewDesc("zeppelin_node_replica_applied_lsn",
+		"Last binlog record a replica's DB reflects.", []string{"table", "partition"}, nil)
+	descLag = prometheus.NewDesc("zeppelin_node_replication_lag_records",
+		"Records a slave is behind its master (on a master: its slowest slave).", []string{"table", "partition", "role"}, nil)
+	descBinlog = prometheus.NewDesc("zeppelin_node_binlog_bytes",
+		"Bytes of a replica's binlog on disk.", []string{"table", "partition"}, nil)
+	descSST = prometheus.NewDesc("zeppelin_node_rocksdb_sst_bytes",
+		"Bytes of a replica's SST files.", []string{"table", "partition"}, nil)
+	descMemtable = prometheus.NewDesc("zeppelin_node_rocksdb_memtable_bytes",
+		"Bytes of a replica's memtables.", []string{"table", "partition"}, nil)
+	descPending = prometheus.NewDesc("zeppelin_node_rocksdb_pending_compaction_bytes",
+		"Bytes RocksDB estimates compaction must rewrite, per replica.", []string{"table", "partition"}, nil)
+	descKeys = prometheus.NewDesc("zeppelin_node_rocksdb_estimated_keys",
+		"RocksDB's estimate of a replica's keys (expired ones not yet dropped included).", []string{"table", "partition"}, nil)
+	descFullSyncTotal = prometheus.NewDesc("zeppelin_node_fullsync_bytes",
+		"Bytes of the checkpoint of a replica's current or last full sync.", []string{"table", "partition"}, nil)
+	descFullSyncFetched = prometheus.NewDesc("zeppelin_node_fullsync_fetched_bytes",
+		"Bytes a replica's current or last full sync has transferred.", []string{"table", "partition"}, nil)
+	descCacheHits = prometheus.NewDesc("zeppelin_node_block_cache_hits_total",
+		"RocksDB block cache hits, over the replicas open now.", nil, nil)
+	descCacheMisses = prometheus.NewDesc("zeppelin_node_block_cache_misses_total",
+		"RocksDB block cache misses, over the replicas open now.", nil, nil)
+	descCacheUsage = prometheus.NewDesc("zeppelin_node_block_cache_usage_bytes",
+		"Bytes in the shared block cache.", nil, nil)
+	descCacheCapacity = prometheus.NewDesc("zeppelin_node_block_cache_capacity_bytes",
+		"Size of the shared block cache.", nil, nil)
+)
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descEpoch, descLease, descLSN, descApplied, descLag, descBinlog, descSST,
+		descMemtable, descPending, descKeys, descFullSyncTotal, descFullSyncFetched, descCacheHits, descCacheMisses,
+		descCacheUsage, descCacheCapacity} {
+		ch <- d
+	}
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	gauge(descEpoch, float64(s.topo.Load().epoch))
+	lease := 0.0
+	if ok, _ := s.lease.valid(time.Now()); ok {
+		lease = 1
+	}
+	gauge(descLease, lease)
+	var hits, misses uint64
+	for k, r := range s.replicas.snapshot() {
+		part := strconv.FormatUint(uint64(k.id), 10)
+		info := r.Info()
+		gauge(descLSN, float64(info.Lsn), k.table, part, info.Role)
+		gauge(descApplied, float64(info.AppliedLsn), k.table, part)
+		gauge(descLag, float64(info.LagRecords), k.table, part, info.Role)
+		_, binlogBytes := r.Sizes()
+		gauge(descBinlog, float64(binlogBytes), k.table, part)
+		if st, err := r.EngineStats(); err == nil {
+			gauge(descSST, float64(st.SSTBytes), k.table, part)
+			gauge(descMemtable, float64(st.MemtableBytes), k.table, part)
+			gauge(descPending, float64(st.PendingCompact), k.table, part)
+			gauge(descKeys, float64(st.EstimatedKeys), k.table, part)
+			hits += st.BlockCacheHits
+			misses += st.BlockCacheMisses
+		}
+		if fs := info.Fullsync; fs != nil {
+			gauge(descFullSyncTotal, float64(fs.BytesTotal), k.table, part)
+			gauge(descFullSyncFetched, float64(fs.BytesFetched), k.table, part)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(hits))
+	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(misses))
+	if s.shared != nil {
+		st := s.shared.Stats()
+		gauge(descCacheUsage, float64(st.BlockCacheUsage))
+		gauge(descCacheCapacity, float64(st.BlockCacheCapacity))
+	}
+}
