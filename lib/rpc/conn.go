@@ -19,17 +19,23 @@ const maxInflight = 1024
 
 // Conn is a client connection. Calls from many goroutines are pipelined on
 // it: requests are written in call order and responses matched in order.
+// One writer goroutine writes whatever calls are queued and flushes once
+// per batch, so concurrent callers share write(2) calls.
 type Conn struct {
 	nc       net.Conn
 	maxFrame int
 
-	wmu     sync.Mutex // orders writes and the pending queue together
-	bw      *bufio.Writer
-	pending chan *call
+	sendq   chan outFrame // calls to write, in call order
+	pending chan *call    // calls written, waiting for their response
 
 	closeOnce sync.Once
 	done      chan struct{}
 	err       error // why the connection closed; set before done closes
+}
+
+type outFrame struct {
+	payload []byte
+	cl      *call
 }
 
 type call struct {
@@ -51,7 +57,7 @@ func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
 	c := &Conn{
 		nc:       nc,
 		maxFrame: maxFrame,
-		bw:       bufio.NewWriterSize(nc, 64<<10),
+		sendq:    make(chan outFrame, maxInflight),
 		pending:  make(chan *call, maxInflight),
 		done:     make(chan struct{}),
 	}
@@ -59,6 +65,7 @@ func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
 		tc.SetNoDelay(true)
 	}
 	go c.readLoop()
+	go c.writeLoop()
 	return c, nil
 }
 
@@ -86,44 +93,64 @@ func (c *Conn) CallRaw(ctx context.Context, payload []byte) (*zppb.Response, err
 		return nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, len(payload), c.maxFrame)
 	}
 	cl := &call{done: make(chan struct{})}
-	if err := c.send(ctx, payload, cl); err != nil {
-		return nil, err
+	select {
+	case c.sendq <- outFrame{payload, cl}:
+	case <-c.done:
+		return nil, c.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
 	}
 	select {
 	case <-cl.done:
 		return cl.resp, cl.err
+	case <-c.done:
+		// The readLoop fails the calls it knows of; one still queued for
+		// writing when the connection closed fails here.
+		select {
+		case <-cl.done:
+			return cl.resp, cl.err
+		default:
+			return nil, c.err
+		}
 	case <-ctx.Done():
 		c.closeWith(fmt.Errorf("%w: call abandoned: %w", ErrTransport, ctx.Err()))
 		return nil, fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
 	}
 }
 
-func (c *Conn) send(ctx context.Context, payload []byte, cl *call) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	select {
-	case <-c.done:
-		return c.err
-	default:
+// writeLoop writes queued calls, as many as are waiting, then flushes.
+func (c *Conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	for {
+		var f outFrame
+		select {
+		case f = <-c.sendq:
+		case <-c.done:
+			return
+		}
+		for {
+			// Queued before it is written, so its response finds it.
+			select {
+			case c.pending <- f.cl:
+			case <-c.done:
+				return
+			}
+			if err := WriteFrame(bw, f.payload, c.maxFrame); err != nil {
+				c.closeWith(fmt.Errorf("%w: write to %s: %w", ErrTransport, c.nc.RemoteAddr(), err))
+				return
+			}
+			select {
+			case f = <-c.sendq:
+				continue
+			default:
+			}
+			break
+		}
+		if err := bw.Flush(); err != nil {
+			c.closeWith(fmt.Errorf("%w: write to %s: %w", ErrTransport, c.nc.RemoteAddr(), err))
+			return
+		}
 	}
-	select {
-	case c.pending <- cl:
-	case <-c.done:
-		return c.err
-	case <-ctx.Done():
-		return fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
-	}
-	dl, _ := ctx.Deadline()
-	c.nc.SetWriteDeadline(dl)
-	err := WriteFrame(c.bw, payload, c.maxFrame)
-	if err == nil {
-		err = c.bw.Flush()
-	}
-	if err != nil {
-		// The call is queued; closing fails it and every later one.
-		c.closeWith(fmt.Errorf("%w: write to %s: %w", ErrTransport, c.nc.RemoteAddr(), err))
-	}
-	return nil
 }
 
 func (c *Conn) readLoop() {
@@ -153,10 +180,8 @@ func (c *Conn) readLoop() {
 		}
 		close(cl.done)
 	}
-	// Fail whatever is still queued. Senders hold wmu while queueing and see
-	// done closed, so nothing is queued after this drain.
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	// Fail what is still waiting for a response. The writer stops queueing
+	// once done is closed, so after it is gone nothing more arrives.
 	for {
 		select {
 		case cl := <-c.pending:

@@ -347,3 +347,29 @@ func BenchmarkFrameRoundTrip(b *testing.B) {
 	}
 	pw.Close()
 }
+
+// BenchmarkCallPipelined has 32 goroutines share one connection, as a
+// loaded client does: requests are batched into shared writes.
+func BenchmarkCallPipelined(b *testing.B) {
+	s, err := NewServer(ServerConfig{Handler: echoHandler})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go s.Serve(ln)
+	defer s.Close()
+	c, err := Dial(context.Background(), ln.Addr().String(), 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := getReq("benchmark-key-0123456789")
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Call(context.Background(), req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
