@@ -301,7 +301,9 @@ func (l *Log) writeLocked(recs []Record) error {
 	l.buf = l.buf[:0]
 	l.appends.Add(uint64(len(recs)))
 	l.appended.notify()
-	if l.opts.Sync == SyncAlways {
+	if l.opts.Sync != SyncNone {
+		// Under SyncInterval the kick starts the interval: an idle log
+		// costs no timer wakeups.
 		l.kickSyncer()
 	}
 	return nil

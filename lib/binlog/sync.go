@@ -11,23 +11,32 @@ import (
 // caller waits for it. While it is inside fdatasync, further appends pile
 // up behind it and the next sync covers all of them, so under load the
 // number of syncs tracks the disk's sync rate, not the write rate. Under
-// SyncInterval it runs on a ticker instead and nobody waits for it.
+// SyncInterval the first append after a sync kicks it too, and it waits
+// out the interval before syncing whatever came meanwhile; nobody waits
+// for it, and a log without appends costs nothing.
 
 // runSyncer is the background sync loop (SyncAlways and SyncInterval).
 func (l *Log) runSyncer() {
 	defer l.wg.Done()
-	var tick <-chan time.Time
+	var t *time.Timer
 	if l.opts.Sync == SyncInterval {
-		t := time.NewTicker(l.opts.SyncInterval)
+		t = time.NewTimer(time.Hour)
+		t.Stop()
 		defer t.Stop()
-		tick = t.C
 	}
 	for {
 		select {
 		case <-l.done:
 			return
 		case <-l.kick:
-		case <-tick:
+		}
+		if t != nil {
+			t.Reset(l.opts.SyncInterval)
+			select {
+			case <-l.done:
+				return
+			case <-t.C:
+			}
 		}
 		_ = l.syncOnce() // a failure is sticky and reported to every caller
 	}

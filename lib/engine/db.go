@@ -25,6 +25,7 @@ type DB struct {
 	ro     *grocksdb.ReadOptions
 	wo     *grocksdb.WriteOptions
 	expiry *expiryClock
+	noWAL  bool // the memtable holds writes nothing else persists
 
 	// closeMu keeps Close from freeing the C objects under a running call:
 	// every call holds it shared, Close exclusively.
@@ -88,7 +89,9 @@ func open(dir string, opts Options) (*DB, error) {
 		ro:     grocksdb.NewDefaultReadOptions(),
 		wo:     grocksdb.NewDefaultWriteOptions(),
 		expiry: expiry,
+		noWAL:  opts.DisableWAL,
 	}
+	d.wo.DisableWAL(opts.DisableWAL)
 	if err := d.loadMeta(); err != nil {
 		d.free()
 		return nil, err
@@ -189,6 +192,16 @@ func (d *DB) Close() error {
 		return ErrClosed
 	}
 	d.closed = true
+	if d.noWAL {
+		// Without a WAL the memtable would be lost; the caller's log
+		// could replay it, but a clean stop should not need that.
+		fo := grocksdb.NewDefaultFlushOptions()
+		fo.SetWait(true)
+		if err := d.db.Flush(fo); err != nil {
+			d.logger.Warn("engine: flush on close failed; the next open replays the caller's log", "err", err)
+		}
+		fo.Destroy()
+	}
 	d.free()
 	if d.shared != nil {
 		d.shared.release()

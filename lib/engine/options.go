@@ -67,6 +67,13 @@ type Options struct {
 	// many DBs, so this bounds its file descriptors. -1 means no limit.
 	// Default DefaultMaxOpenFiles.
 	MaxOpenFiles int
+
+	// DisableWAL turns RocksDB's write-ahead log off, for callers that log
+	// every write themselves (a replica's binlog) and replay after the
+	// applied position on open. Writes then live only in the memtable until
+	// a flush: such a caller must Flush before dropping its own log, and
+	// Close flushes.
+	DisableWAL bool
 }
 
 func (o Options) withDefaults() (Options, error) {

@@ -57,6 +57,15 @@ func (r *Replica) Purge(p PurgePolicy) (int, error) {
 	if purgeBefore == 0 {
 		return 0, nil
 	}
+	// RocksDB keeps applied records only in its memtable until a flush (no
+	// WAL: the binlog is the log). Flush first, so that every record purged
+	// is in a table file.
+	r.dbMu.RLock()
+	err := r.db.Flush()
+	r.dbMu.RUnlock()
+	if err != nil {
+		return 0, err
+	}
 	return r.log.PurgeBefore(purgeBefore)
 }
 

@@ -154,7 +154,9 @@ func Open(opts Options) (*Replica, error) {
 }
 
 func openDB(opts Options) (*engine.DB, error) {
-	db, err := engine.Open(filepath.Join(opts.Dir, "db"), engine.Options{Shared: opts.Shared, Logger: opts.Logger})
+	// The binlog is the write-ahead log: RocksDB's own would write every
+	// record a second time. Purge flushes before it drops binlog records.
+	db, err := engine.Open(filepath.Join(opts.Dir, "db"), engine.Options{Shared: opts.Shared, Logger: opts.Logger, DisableWAL: true})
 	if err != nil {
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
