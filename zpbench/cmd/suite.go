@@ -32,6 +32,10 @@ type suiteFlags struct {
 	maxErrorRate         float64
 }
 
+// keptMarker starts the part of docs/benchmarks.md that the suite keeps
+// when it rewrites the page.
+const keptMarker = "<!-- kept by zpbench suite: hand-written sections follow -->"
+
 func (a *app) suiteCommand() *cobra.Command {
 	f := &suiteFlags{}
 	cmd := &cobra.Command{
@@ -117,6 +121,14 @@ func (a *app) suite(ctx context.Context, f *suiteFlags) error {
 	var md bytes.Buffer
 	if err := suite.WriteMarkdown(&md, res); err != nil {
 		return errors.Join(runErr, err)
+	}
+	// Sections written by hand (cluster benchmarks run with go test) follow
+	// a marker in the old page; keep them.
+	if old, err := os.ReadFile(f.out); err == nil {
+		if i := bytes.Index(old, []byte(keptMarker)); i >= 0 {
+			md.WriteString("\n")
+			md.Write(old[i:])
+		}
 	}
 	if err := os.WriteFile(f.out, md.Bytes(), 0o644); err != nil {
 		return errors.Join(runErr, fmt.Errorf("write %s: %w", f.out, err))
