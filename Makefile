@@ -8,6 +8,9 @@ VAR       := $(CURDIR)/var
 BINARIES  := zpmeta zpnode zpctl
 META_PORTS := 9221 9222 9223
 NODE_PORTS := 9231 9232 9233
+# Prometheus /metrics of each daemon started by `make run`, in the same order.
+META_METRICS_PORTS := 9321 9322 9323
+NODE_METRICS_PORTS := 9331 9332 9333
 META_ADDRS := 127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223
 
 PROTOC_GEN_GO_VERSION := v1.36.12
@@ -34,31 +37,36 @@ build: deps
 	$(GO) build -o $(BIN)/ $(addprefix ./,$(BINARIES))
 
 # run starts 3 zpmeta and 3 zpnode on 127.0.0.1 in the background (data in
-# var/data, logs in var/log, pids in var/run), creates table `default` and
-# waits until it is writable. Running it again while the cluster is up
-# starts only what is missing.
+# var/data, logs in var/log, pids in var/run), each with Prometheus metrics
+# on its own port, creates table `default` and waits until it is writable.
+# Running it again while the cluster is up starts only what is missing.
 run: build
 	@mkdir -p $(VAR)/data $(VAR)/log $(VAR)/run
 	@i=0; for port in $(META_PORTS); do i=$$((i+1)); name=zpmeta-$$i; \
+		metrics=$$(echo $(META_METRICS_PORTS) | cut -d' ' -f$$i); \
 		if [ -f $(VAR)/run/$$name.pid ] && kill -0 $$(cat $(VAR)/run/$$name.pid) 2>/dev/null; then continue; fi; \
 		nohup $(BIN)/zpmeta --addr 127.0.0.1:$$port --peers $(META_ADDRS) --data $(VAR)/data/$$name \
-			>>$(VAR)/log/$$name.log 2>&1 & echo $$! >$(VAR)/run/$$name.pid; \
-		echo "started $$name on 127.0.0.1:$$port (pid $$(cat $(VAR)/run/$$name.pid))"; \
+			--metrics-addr 127.0.0.1:$$metrics >>$(VAR)/log/$$name.log 2>&1 & echo $$! >$(VAR)/run/$$name.pid; \
+		echo "started $$name on 127.0.0.1:$$port, metrics on 127.0.0.1:$$metrics (pid $$(cat $(VAR)/run/$$name.pid))"; \
 	done
 	@i=0; for port in $(NODE_PORTS); do i=$$((i+1)); name=zpnode-$$i; \
+		metrics=$$(echo $(NODE_METRICS_PORTS) | cut -d' ' -f$$i); \
 		if [ -f $(VAR)/run/$$name.pid ] && kill -0 $$(cat $(VAR)/run/$$name.pid) 2>/dev/null; then continue; fi; \
 		nohup $(BIN)/zpnode --addr 127.0.0.1:$$port --meta $(META_ADDRS) --data $(VAR)/data/$$name \
-			>>$(VAR)/log/$$name.log 2>&1 & echo $$! >$(VAR)/run/$$name.pid; \
-		echo "started $$name on 127.0.0.1:$$port (pid $$(cat $(VAR)/run/$$name.pid))"; \
+			--metrics-addr 127.0.0.1:$$metrics >>$(VAR)/log/$$name.log 2>&1 & echo $$! >$(VAR)/run/$$name.pid; \
+		echo "started $$name on 127.0.0.1:$$port, metrics on 127.0.0.1:$$metrics (pid $$(cat $(VAR)/run/$$name.pid))"; \
 	done
 	@$(BIN)/zpctl --meta $(META_ADDRS) --timeout 60s node wait --count 3 >/dev/null
 	@$(BIN)/zpctl --meta $(META_ADDRS) --timeout 60s table create default --partitions 16 --replicas 3 --if-not-exists --wait
 	@echo
 	@echo "Zeppelin is running: meta 127.0.0.1:{9221,9222,9223}, nodes 127.0.0.1:{9231,9232,9233}."
+	@echo "Metrics at http://127.0.0.1:PORT/metrics: meta {9321,9322,9323}, nodes {9331,9332,9333}"
+	@echo "(Prometheus scrape config, dashboard and alerts: playbooks/monitoring/)."
 	@echo "  bin/zpctl set default k v       # write"
 	@echo "  bin/zpctl get default k         # read"
 	@echo "  bin/zpctl table list            # tables"
 	@echo "  bin/zpctl node list             # nodes"
+	@echo "  bin/zpctl slowlog               # slow requests"
 	@echo "Logs in var/log/, data in var/data/. Stop with 'make stop'; 'make clean' also deletes var/."
 
 stop:

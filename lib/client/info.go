@@ -10,7 +10,7 @@ import (
 )
 
 // Info asks one node for a section of its state (server, stats, capacity,
-// replication), for one table or, when table is empty, for all. The answer
+// replication, slowlog), for one table or, when table is empty, for all. The answer
 // is the protocol's message, as is: it is a diagnostic dump whose fields
 // grow with the server. One attempt: a diagnostic should show what the node
 // says now, not what it says after retries.
@@ -89,6 +89,7 @@ func (c *Client) InfoNodes(ctx context.Context, addrs []string, table string, se
 			ni.Info.Stats = append(ni.Info.Stats, a.GetStats()...)
 			ni.Info.Capacity = append(ni.Info.Capacity, a.GetCapacity()...)
 			ni.Info.Replication = append(ni.Info.Replication, a.GetReplication()...)
+			ni.Info.Slowlog = append(ni.Info.Slowlog, a.GetSlowlog()...)
 		}
 		out[i] = ni
 	}

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
@@ -268,4 +270,110 @@ func zpctlBinary(t *testing.T) string {
 func fileExists(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && !fi.IsDir()
+}
+
+// TestRealClusterQuotaAndSlowlog sets a quota with zpctl on real servers
+// and reads it back with table describe; a load over it is refused with
+// QUOTA_EXCEEDED, which stats qps counts; and slowlog reads the entries of
+// nodes that log every request (--slowlog-threshold 1us).
+func TestRealClusterQuotaAndSlowlog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real cluster; skipped with -short")
+	}
+	c := testcluster.Start(t, testcluster.Options{Metas: 1, Nodes: 2, NodeArgs: []string{"--slowlog-threshold", "1us"}})
+	meta := strings.Join(c.MetaAddrs(), ",")
+	zp := func(args ...string) result {
+		return run(t, invocation{args: append([]string{"--meta", meta, "--timeout", "10s"}, args...)})
+	}
+	if r := zp("table", "create", "q", "--partitions", "4", "--replicas", "2", "--ops", "1000", "--wait"); r.code != 0 || !strings.Contains(r.stdout, "quota:              1000 ops/s\n") {
+		t.Fatalf("create: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := zp("table", "quota", "q", "--ops", "20"); r.code != 0 {
+		t.Fatalf("quota --ops: %d %s", r.code, r.stderr)
+	}
+	r := zp("table", "quota", "q", "--bytes", "65536", "-o", "json")
+	var set quotaJSON
+	if err := json.Unmarshal([]byte(r.stdout), &set); err != nil || r.code != 0 || set.Quota != (client.Quota{OpsPerSec: 20, BytesPerSec: 65536}) {
+		t.Fatalf("quota --bytes: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+	}
+	var d describeJSON
+	r = zp("table", "describe", "q", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || r.code != 0 {
+		t.Fatalf("describe: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+	}
+	if d.Quota != set.Quota || d.Epoch < set.Epoch {
+		t.Fatalf("describe: quota %+v at epoch %d, want %+v at %d or later", d.Quota, d.Epoch, set.Quota, set.Epoch)
+	}
+
+	// 20 ops/s over 2 nodes: a tight loop meets QUOTA_EXCEEDED as soon as
+	// the nodes have the new quota (a NOTIFY or PING away).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cli, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	testcluster.Poll(t, 15*time.Second, func() error {
+		for i := range 200 {
+			if err := cli.Set(ctx, "q", fmt.Appendf(nil, "k%d", i), []byte("v"), 0); errors.Is(err, status.ErrQuotaExceeded) {
+				return nil
+			}
+		}
+		return errors.New("200 SETs, none refused")
+	})
+	// zpctl exits 5 on QUOTA_EXCEEDED (the other node's bucket may still
+	// hold a token or two: keep going until one is refused).
+	refusedByZpctl := false
+	for i := 0; i < 100 && !refusedByZpctl; i++ {
+		r := zp("set", "q", fmt.Sprintf("zpctl-%d", i), "v")
+		switch {
+		case r.code == ExitInvalid && strings.Contains(r.stderr, "QUOTA_EXCEEDED"):
+			refusedByZpctl = true
+		case r.code != ExitOK:
+			t.Fatalf("set over the quota: exit %d, %s", r.code, r.stderr)
+		}
+	}
+	if !refusedByZpctl {
+		t.Error("100 zpctl sets at 20 ops/s, none refused")
+	}
+	var qps statsJSONDoc
+	r = zp("stats", "qps", "q", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &qps); err != nil || r.code != 0 {
+		t.Fatalf("stats qps: exit %d, %v: %s", r.code, err, r.stderr)
+	}
+	refused := uint64(0)
+	for _, n := range qps.Nodes {
+		for _, st := range n.Stats {
+			refused += st.QuotaExceeded
+		}
+	}
+	if refused == 0 {
+		t.Fatalf("stats qps counts no QUOTA_EXCEEDED: %s", r.stdout)
+	}
+
+	// Every request took more than 1µs: the SETs are in the slow log.
+	var sl slowlogJSON
+	r = zp("slowlog", "--table", "q", "--limit", "0", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &sl); err != nil || r.code != 0 {
+		t.Fatalf("slowlog: exit %d, %v: %s", r.code, err, r.stderr)
+	}
+	codes := map[string]int{}
+	for i, e := range sl.Entries {
+		if e.Table != "q" || e.DurationUs <= 0 || (i > 0 && e.TimeMs > sl.Entries[i-1].TimeMs) {
+			t.Fatalf("entry %d: %+v", i, e)
+		}
+		if e.Command == "set" {
+			codes[e.Code]++
+		}
+	}
+	if len(sl.Nodes) != 2 || codes["OK"] == 0 || codes["QUOTA_EXCEEDED"] == 0 {
+		t.Fatalf("slowlog of %d nodes, set codes %v", len(sl.Nodes), codes)
+	}
+	r = zp("slowlog", c.Nodes[0].Addr, "--limit", "3")
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(lines) != 6 || !strings.HasPrefix(lines[0], "TIME ") ||
+		!strings.Contains(lines[1], c.Nodes[0].Addr) {
+		t.Fatalf("slowlog of one node: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("%d requests refused; slow log of q: %d entries, SET codes %v", refused, len(sl.Entries), codes)
 }

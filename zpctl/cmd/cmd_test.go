@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,26 @@ func TestCommands(t *testing.T) {
 		{name: "dump", args: []string{"table", "dump", "users"}, wantStdout: "per UP node: replicas 2-3, masters 1-2"},
 		{name: "dump missing", args: []string{"table", "dump", "nosuch"}, wantCode: ExitNotFound},
 		{name: "flush unsupported", args: []string{"table", "flush", "users", "--yes"}, wantCode: ExitUnsupported, wantStderr: "not supported yet"},
-		{name: "quota unsupported", args: []string{"table", "quota", "users", "--max-bytes", "1000"}, wantCode: ExitUnsupported, wantStderr: "SET_QUOTA"},
+		{name: "quota", args: []string{"table", "quota", "users", "--ops", "100"}, wantStdout: "table:    users\nops/s:    100\nbytes/s:  unlimited\nepoch:    "},
+		{name: "quota keeps the other limit", args: []string{"table", "quota", "users", "--bytes", "2048"}, wantStdout: "ops/s:    100\nbytes/s:  2048 (2.0 KiB/s)\n"},
+		{name: "quota in list", args: []string{"table", "list"}, wantStdout: "100 ops/s, 2.0 KiB/s\n"},
+		{name: "quota in describe", args: []string{"table", "describe", "users"}, wantStdout: "quota:              100 ops/s, 2.0 KiB/s\n"},
+		{name: "quota without limits", args: []string{"table", "quota", "users"}, wantCode: ExitUsage, wantStderr: "--ops, --bytes or both"},
+		{name: "quota old flag", args: []string{"table", "quota", "users", "--max-bytes", "1000"}, wantCode: ExitUsage},
+		{name: "quota negative", args: []string{"table", "quota", "users", "--ops", "-1"}, wantCode: ExitUsage},
+		{name: "quota missing table", args: []string{"table", "quota", "nosuch", "--ops", "1"}, wantCode: ExitNotFound, wantStderr: "TABLE_NOT_FOUND"},
+		{name: "quota missing table, one limit", args: []string{"table", "quota", "nosuch", "--ops", "1", "--bytes", "1"}, wantCode: ExitNotFound},
+		{name: "quota stale epoch", args: []string{"table", "quota", "users", "--ops", "1", "--expected-epoch", "1"}, wantCode: ExitConflict, wantStderr: "STALE_EPOCH"},
+		{name: "quota removed", args: []string{"table", "quota", "users", "--ops", "0", "--bytes", "0"}, wantStdout: "ops/s:    unlimited\nbytes/s:  unlimited\n"},
+		{name: "unlimited in describe", args: []string{"table", "describe", "users"}, wantStdout: "quota:              unlimited\n"},
+		{name: "create with quota", args: []string{"table", "create", "limited", "--partitions", "2", "--replicas", "2", "--ops", "500", "--bytes", "1048576"}, wantStdout: "quota:              500 ops/s, 1.0 MiB/s\n"},
+		{name: "create with quota, listed", args: []string{"table", "list"}, wantStdout: "500 ops/s, 1.0 MiB/s\n"},
+		{name: "drop quota table", args: []string{"table", "drop", "limited", "--yes"}, wantStdout: "dropped table limited"},
+		{name: "slowlog empty", args: []string{"slowlog"}, wantStdout: "no slow requests logged on 3 node(s)\n", wantExact: true},
+		{name: "slowlog of a table", args: []string{"slowlog", "--table", "users", cl.Nodes[0].Addr}, wantStdout: "no slow requests logged on 1 node(s)\n", wantExact: true},
+		{name: "slowlog unknown table", args: []string{"slowlog", "--table", "nosuch"}, wantCode: ExitNotFound, wantStderr: "TABLE_NOT_FOUND"},
+		{name: "slowlog bad limit", args: []string{"slowlog", "--limit", "-1"}, wantCode: ExitUsage},
+		{name: "slowlog unreachable node", args: []string{"slowlog", "127.0.0.1:1"}, wantCode: ExitUnavailable, wantStderr: "127.0.0.1:1"},
 		{name: "set", args: []string{"set", "users", "alice", "hello"}, wantStdout: "OK\n", wantExact: true},
 		{name: "set ttl", args: []string{"set", "users", "bob", "x", "--ttl", "1h"}, wantStdout: "OK\n", wantExact: true},
 		{name: "set bad ttl", args: []string{"set", "users", "bob", "x", "--ttl", "soon"}, wantCode: ExitUsage},
@@ -109,7 +129,7 @@ func TestCommands(t *testing.T) {
 		{name: "node info unreachable", args: []string{"node", "info", "127.0.0.1:1"}, wantCode: ExitUnavailable},
 		{name: "node remove an UP node", args: []string{"node", "remove", cl.Nodes[0].Addr, "--yes"}, wantCode: ExitInvalid, wantStderr: "only DOWN nodes"},
 		{name: "checkup", args: []string{"checkup"}, wantStdout: "HEALTHY\nepoch"},
-		{name: "stats qps", args: []string{"stats", "qps", "users"}, wantStdout: "total"},
+		{name: "stats qps", args: []string{"stats", "qps", "users"}, wantStdout: "ERRORS  QUOTA_EXCEEDED\n"},
 		{name: "stats latency", args: []string{"stats", "latency"}, wantStdout: "INFO reports no latency figures yet"},
 		{name: "stats space", args: []string{"stats", "space", "users"}, wantStdout: "REPLICAS  USED"},
 		{name: "stats repl", args: []string{"stats", "repl", "users"}, wantStdout: "all caught up: yes"},
@@ -201,10 +221,12 @@ func TestJSONOutput(t *testing.T) {
 		{"mget", []string{"mget", "t", "k", "missing"}, map[string]any{"table": "t", "results": nil}},
 		{"locate", []string{"locate", "t", "foo"}, map[string]any{"key": "foo", "table": "t", "slot": 12182.0, "partition": 1.0, "master": nil, "slaves": nil, "epoch": nil}},
 		{"table list", []string{"table", "list"}, map[string]any{"epoch": nil, "tables": nil}},
-		{"table show", []string{"table", "show", "t"}, map[string]any{"name": "t", "partition_count": 2.0, "replicas": nil, "min_sync_replicas": nil, "created_epoch": nil, "partitions": nil}},
+		{"table show", []string{"table", "show", "t"}, map[string]any{"name": "t", "partition_count": 2.0, "replicas": nil, "min_sync_replicas": nil, "created_epoch": nil, "partitions": nil, "quota": nil}},
+		{"table quota", []string{"table", "quota", "t", "--ops", "7"}, map[string]any{"table": "t", "quota": map[string]any{"ops_per_sec": 7.0, "bytes_per_sec": 0.0}, "epoch": nil}},
+		{"slowlog", []string{"slowlog"}, map[string]any{"table": "", "nodes": nil, "entries": []any{}, "truncated": false}},
 		{"node list", []string{"node", "list"}, map[string]any{"epoch": nil, "nodes": nil}},
 		{"meta list", []string{"meta", "list"}, map[string]any{"leader": cl.Metas[0].Addr, "epoch": nil, "members": nil}},
-		{"table describe", []string{"table", "describe", "t"}, map[string]any{"name": "t", "epoch": nil, "partitions": nil, "replicas": nil}},
+		{"table describe", []string{"table", "describe", "t"}, map[string]any{"name": "t", "epoch": nil, "partitions": nil, "replicas": nil, "quota": map[string]any{"ops_per_sec": 7.0, "bytes_per_sec": 0.0}}},
 		{"table dump", []string{"table", "dump", "t"}, map[string]any{"table": "t", "epoch": nil, "nodes": nil}},
 		{"node info", []string{"node", "info", cl.Nodes[0].Addr}, map[string]any{"addr": cl.Nodes[0].Addr, "node": nil, "server": nil, "stats": nil, "capacity": nil, "replication": nil}},
 		{"checkup", []string{"checkup"}, map[string]any{"healthy": true, "epoch": nil, "leader": cl.Metas[0].Addr, "checked_at": nil, "summary": nil, "problems": nil}},
@@ -231,7 +253,7 @@ func TestJSONOutput(t *testing.T) {
 				if !ok {
 					t.Fatalf("field %q missing:\n%s", k, r.stdout)
 				}
-				if v != nil && gv != v {
+				if v != nil && !reflect.DeepEqual(gv, v) {
 					t.Fatalf("field %q = %v, want %v", k, gv, v)
 				}
 			}

@@ -83,6 +83,7 @@ func writeTableDetail(w io.Writer, tb client.Table, parts []describePartition) e
 		{"replicas:", fmt.Sprint(tb.Replicas)},
 		{"min sync replicas:", fmt.Sprint(tb.MinSyncReplicas)},
 		{"created epoch:", fmt.Sprint(tb.CreatedEpoch)},
+		{"quota:", limitText(max(tb.Quota.OpsPerSec, tb.Quota.BytesPerSec), quotaText(tb.Quota))},
 	}})
 	if err != nil {
 		return err

@@ -36,7 +36,7 @@ import (
 //	                interrupted
 //	9  Unsupported  not supported yet: the command exists in zpctl, but
 //	                the servers cannot carry it out yet (meta add/remove,
-//	                table flush and quota; see topology.go)
+//	                table flush; see topology.go)
 //	10 Unhealthy    checkup ran and found problems; the report names them
 //	11 MoveFailed   a topology move the command queued ended FAILED or
 //	                CANCELLED, and was rolled back
@@ -62,11 +62,12 @@ const exitCodeHelp = `Exit codes:
    2  usage: bad command line, flags or arguments
    3  not found: key, table or node
    4  unavailable: timeout, cluster unreachable, no leader, partition waiting
-   5  invalid input: key/value too large, empty key, not an integer, cross-slot
+   5  invalid input: key/value too large, empty key, not an integer, cross-slot,
+      quota exceeded
    6  conflict: table exists, stale --expected-epoch or topology plan
    7  unknown outcome: a write may or may not have been applied
    8  aborted: confirmation declined or interrupted
-   9  unsupported: the cluster cannot do this yet (meta add/remove, table flush/quota)
+   9  unsupported: the cluster cannot do this yet (meta add/remove, table flush)
   10  unhealthy: checkup found problems
   11  move failed: a queued move ended FAILED or CANCELLED (rolled back)`
 

@@ -26,6 +26,9 @@ type statsJSON struct {
 	Writes uint64  `json:"writes"`
 	Errors uint64  `json:"errors"`
 	QPS    float64 `json:"qps"`
+	// QuotaExceeded counts requests (keys, for MGET and MSET) the node
+	// refused with QUOTA_EXCEEDED.
+	QuotaExceeded uint64 `json:"quota_exceeded"`
 }
 
 type capacityJSON struct {
@@ -84,7 +87,8 @@ func serverFromPB(s *zppb.ServerInfo) *serverJSON {
 func statsFromPB(in []*zppb.TableStats) []statsJSON {
 	out := []statsJSON{}
 	for _, s := range in {
-		out = append(out, statsJSON{Table: s.GetTable(), Ops: s.GetOps(), Reads: s.GetReads(), Writes: s.GetWrites(), Errors: s.GetErrors(), QPS: s.GetQps()})
+		out = append(out, statsJSON{Table: s.GetTable(), Ops: s.GetOps(), Reads: s.GetReads(), Writes: s.GetWrites(), Errors: s.GetErrors(), QPS: s.GetQps(),
+			QuotaExceeded: s.GetQuotaExceeded()})
 	}
 	return out
 }

@@ -138,9 +138,10 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 	}
 	if ni.Stats != nil {
 		blocks = append(blocks, func() error {
-			t := output.Table{Header: []string{"TABLE", "QPS", "OPS", "READS", "WRITES", "ERRORS"}}
+			t := output.Table{Header: []string{"TABLE", "QPS", "OPS", "READS", "WRITES", "ERRORS", "QUOTA_EXCEEDED"}}
 			for _, s := range ni.Stats {
-				t.Rows = append(t.Rows, []string{s.Table, fmt.Sprintf("%.1f", s.QPS), fmt.Sprint(s.Ops), fmt.Sprint(s.Reads), fmt.Sprint(s.Writes), fmt.Sprint(s.Errors)})
+				t.Rows = append(t.Rows, []string{s.Table, fmt.Sprintf("%.1f", s.QPS), fmt.Sprint(s.Ops), fmt.Sprint(s.Reads), fmt.Sprint(s.Writes),
+					fmt.Sprint(s.Errors), fmt.Sprint(s.QuotaExceeded)})
 			}
 			return output.WriteTable(w, t)
 		})

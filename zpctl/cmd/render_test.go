@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 	"time"
@@ -96,6 +97,27 @@ func TestRender(t *testing.T) {
 			return writePlan(w, p)
 		}},
 		{"moves", func(w io.Writer) error { return writeMoves(w, surveytest.Migrating().Moves) }},
+		{"slowlog", func(w io.Writer) error {
+			// Three nodes, one down, merged newest first and cut to 4.
+			at := func(d time.Duration) int64 { return surveytest.T0.Add(-d).UnixMilli() }
+			infos := []client.NodeInfo{
+				{Addr: surveytest.Nodes[0], Info: &zppb.InfoResponse{Slowlog: []*zppb.SlowlogEntry{
+					{TimeMs: at(time.Second), Command: "set", Table: "users", Key: []byte("user:1042"), DurationUs: 15_200, Code: "OK"},
+					{TimeMs: at(4 * time.Second), Command: "mget", Table: "users", DurationUs: 48_000, Code: "OK"},
+					{TimeMs: at(9 * time.Second), Command: "get", Table: "default", Key: []byte("old"), DurationUs: 10_100, Code: "OK"},
+				}}},
+				{Addr: surveytest.Nodes[1], Info: &zppb.InfoResponse{}, Err: errors.New("client: info 127.0.0.1:9232: connection refused")},
+				{Addr: surveytest.Nodes[2], Info: &zppb.InfoResponse{Slowlog: []*zppb.SlowlogEntry{
+					{TimeMs: at(2 * time.Second), Command: "set", Table: "default", Key: []byte{0x00, 0xff, 0x10}, DurationUs: 1_250_000, Code: "NOT_ENOUGH_REPLICAS"},
+					{TimeMs: at(3 * time.Second), Command: "info", DurationUs: 10_000, Code: "OK"},
+				}}},
+			}
+			doc, err := slowlogFromInfo(infos, "", 4)
+			if err == nil {
+				return errors.New("no error for the node that did not answer")
+			}
+			return writeSlowlog(w, doc, time.UTC)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

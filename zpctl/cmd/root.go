@@ -166,7 +166,7 @@ default. 'zpctl config' shows what is in effect and why.
 	add(groupTables, a.tableCommand(), a.locateCommand())
 	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.mgetCommand(), a.msetCommand(),
 		a.incrCommand(), a.scanCommand(), a.loadCommand())
-	add(groupStats, a.statsCommand(), a.topCommand())
+	add(groupStats, a.statsCommand(), a.slowlogCommand(), a.topCommand())
 	add(groupTopology, a.topologyCommands()...)
 	root.SetHelpCommandGroupID(groupCluster)
 	root.SetCompletionCommandGroupID(groupCluster)

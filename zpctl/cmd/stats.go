@@ -25,8 +25,8 @@ with its error and left out of the totals.`,
 		RunE: groupRunE,
 	}
 	cmd.AddCommand(
-		a.statsSubcommand("qps", "Requests per second, and request counts, per node and table", zppb.InfoSection_INFO_STATS, writeStatsQPS),
-		a.statsSubcommand("latency", "Latency per node (INFO has none yet: shows what it has)", zppb.InfoSection_INFO_STATS, writeStatsLatency),
+		a.statsSubcommand("qps", "Requests per second, request counts and quota refusals, per node and table", zppb.InfoSection_INFO_STATS, writeStatsQPS),
+		a.statsSubcommand("latency", "Latency per node (INFO has none: shows what it has; see the nodes' metrics)", zppb.InfoSection_INFO_STATS, writeStatsLatency),
 		a.statsSubcommand("space", "Bytes on disk per node and table: RocksDB and binlog", zppb.InfoSection_INFO_CAPACITY, writeStatsSpace),
 		a.statsSubcommand("repl", "Every replica's role, state, (term, lsn) and lag", zppb.InfoSection_INFO_REPLICATION, writeStatsRepl),
 	)
@@ -67,7 +67,7 @@ type replRowJSON struct {
 }
 
 // latencyNote is what `stats latency` says while nodes report no latency.
-const latencyNote = "INFO reports no latency figures yet: nodes count requests (ops, reads, writes, errors) and their rate, not their duration. Shown: what INFO has. For client-side latency run zpbench."
+const latencyNote = "INFO reports no latency figures yet: nodes count requests (ops, reads, writes, errors) and their rate, not their duration. Shown: what INFO has. Latency by table and command is in the nodes' Prometheus metrics (zeppelin_node_request_duration_seconds, see docs/observability.md); for client-side latency run zpbench."
 
 // statsWriter turns a survey into the JSON document and the text form of
 // one stats command.
@@ -127,25 +127,26 @@ func writeStatsQPS(s *survey.Snapshot, table string) (any, func(io.Writer) error
 }
 
 func writeQPSTable(w io.Writer, doc statsJSONDoc) error {
-	t := output.Table{Header: []string{"NODE", "TABLE", "QPS", "OPS", "READS", "WRITES", "ERRORS"}}
+	t := output.Table{Header: []string{"NODE", "TABLE", "QPS", "OPS", "READS", "WRITES", "ERRORS", "QUOTA_EXCEEDED"}}
 	var total statsJSON
 	for _, n := range doc.Nodes {
 		if n.Error != "" {
-			t.Rows = append(t.Rows, []string{n.Addr, "-", "-", "-", "-", "-", "error: " + n.Error})
+			t.Rows = append(t.Rows, []string{n.Addr, "-", "-", "-", "-", "-", "-", "error: " + n.Error})
 			continue
 		}
 		for _, st := range n.Stats {
 			t.Rows = append(t.Rows, []string{n.Addr, st.Table, fmt.Sprintf("%.1f", st.QPS), fmt.Sprint(st.Ops), fmt.Sprint(st.Reads),
-				fmt.Sprint(st.Writes), fmt.Sprint(st.Errors)})
+				fmt.Sprint(st.Writes), fmt.Sprint(st.Errors), fmt.Sprint(st.QuotaExceeded)})
 			total.QPS += st.QPS
 			total.Ops += st.Ops
 			total.Reads += st.Reads
 			total.Writes += st.Writes
 			total.Errors += st.Errors
+			total.QuotaExceeded += st.QuotaExceeded
 		}
 	}
 	t.Rows = append(t.Rows, []string{"total", output.Dash(doc.Table), fmt.Sprintf("%.1f", total.QPS), fmt.Sprint(total.Ops),
-		fmt.Sprint(total.Reads), fmt.Sprint(total.Writes), fmt.Sprint(total.Errors)})
+		fmt.Sprint(total.Reads), fmt.Sprint(total.Writes), fmt.Sprint(total.Errors), fmt.Sprint(total.QuotaExceeded)})
 	return output.WriteTable(w, t)
 }
 

@@ -38,9 +38,13 @@ func (a *app) tableCreateCommand() *cobra.Command {
 With --if-not-exists an existing table of that name is not an error (it is
 printed as it is, whatever its settings). With --wait the command returns
 only when the master of every partition serves the table, so that the next
-write does not meet a replica still opening.`,
-		Example: `  zpctl table create users --partitions 64 --replicas 3 --min-sync 1 --wait`,
-		Args:    cobra.ExactArgs(1),
+write does not meet a replica still opening.
+
+--ops and --bytes set the table's quota (see 'zpctl table quota --help');
+0, the default, is unlimited.`,
+		Example: `  zpctl table create users --partitions 64 --replicas 3 --min-sync 1 --wait
+  zpctl table create sessions --ops 5000 --bytes 10485760`,
+		Args: cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			spec.Name = args[0]
 			tb, err := c.CreateTable(ctx, spec)
@@ -67,6 +71,8 @@ write does not meet a replica still opening.`,
 	f.Uint32Var(&spec.Replicas, "replicas", 3, "replicas per partition, the master included")
 	f.Uint32Var(&spec.MinSyncReplicas, "min-sync", 0, "slaves that must persist a write before it is acknowledged (0 = asynchronous)")
 	f.Uint64Var(&spec.ExpectedEpoch, "expected-epoch", 0, "fail (exit 6) unless the cluster is at this epoch; 0 = no check")
+	f.Uint64Var(&spec.Quota.OpsPerSec, "ops", 0, "quota: operations (keys) per second over the cluster; 0 = unlimited")
+	f.Uint64Var(&spec.Quota.BytesPerSec, "bytes", 0, "quota: key and value bytes per second over the cluster; 0 = unlimited")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed when the table already exists")
 	f.BoolVar(&wait, "wait", false, "wait until every partition's master serves the table")
 	return cmd
@@ -90,10 +96,10 @@ func (a *app) tableListCommand() *cobra.Command {
 				return err
 			}
 			return a.printer.Print(tableListJSON{Epoch: epoch, Tables: tables}, func(w io.Writer) error {
-				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH"}}
+				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH", "QUOTA"}}
 				for _, tb := range tables {
 					t.Rows = append(t.Rows, []string{tb.Name, fmt.Sprint(tb.PartitionCount), fmt.Sprint(tb.Replicas),
-						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch)})
+						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch), output.Dash(quotaText(tb.Quota))})
 				}
 				return output.WriteTable(w, t)
 			})
@@ -157,22 +163,5 @@ Not supported yet (exit 9): ` + whyFlush + `.`,
 		RunE:              a.unsupportedRunE("table flush", whyFlush),
 	}
 	cmd.Flags().BoolP("yes", "y", false, "flush without asking")
-	return cmd
-}
-
-func (a *app) tableQuotaCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "quota NAME",
-		Short: "Set a table's quota (bytes, QPS)",
-		Long: `Set a table's quota: writes beyond it answer QUOTA_EXCEEDED (exit 5).
-0 removes a limit.
-
-Not supported yet (exit 9): ` + whyQuota + `.`,
-		Args:              cobra.ExactArgs(1),
-		ValidArgsFunction: a.completeTableArg,
-		RunE:              a.unsupportedRunE("table quota", whyQuota),
-	}
-	cmd.Flags().Uint64("max-bytes", 0, "bytes on disk over all replicas; 0 = no limit")
-	cmd.Flags().Uint64("max-qps", 0, "requests per second over all nodes; 0 = no limit")
 	return cmd
 }

@@ -7,7 +7,7 @@
 // answer MOVE for the others, with per-key results for MGET and MSET, and
 // answer every INFO section from the topology and what they served (see
 // info.go). Meta servers also queue and run topology moves in step with
-// MOVE_STATUS (moves.go). Anything else (WAIT, dropped connections,
+// MOVE_STATUS (moves.go), and keep tables' quotas (quota.go). Anything else (WAIT, dropped connections,
 // lagging epochs) is scripted with hooks.
 package clienttest
 
@@ -217,6 +217,8 @@ func cmdName(req *zppb.Request) string {
 		return "move_status"
 	case *zppb.Request_RemoveNodes:
 		return "remove_nodes"
+	case *zppb.Request_SetQuota:
+		return "set_quota"
 	}
 	return fmt.Sprintf("%T", req.GetCmd())
 }

@@ -198,6 +198,8 @@ func (n *Node) info(r *zppb.InfoRequest) *zppb.Response {
 				out.Replication = append(out.Replication, ri)
 			}
 		}
+	case zppb.InfoSection_INFO_SLOWLOG:
+		out.Slowlog = n.slowlogOf(r.GetTable())
 	default:
 		return &zppb.Response{Code: zppb.Code_INVALID_ARGUMENT, Msg: "unknown INFO section", Epoch: topo.Epoch}
 	}

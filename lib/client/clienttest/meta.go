@@ -70,6 +70,9 @@ func (m *Meta) Handle(req *zppb.Request) *zppb.Response {
 			return status.Response(status.New(zppb.Code_NOT_ENOUGH_NODES, "%d nodes", len(c.Nodes)))
 		}
 		tb := c.addTable(ct.GetName(), ct.GetPartitions(), ct.GetReplicas(), ct.GetMinSyncReplicas())
+		if q := ct.GetQuota(); q != nil {
+			tb = c.setQuotaNoBump(ct.GetName(), q)
+		}
 		epoch := c.Epoch()
 		return &zppb.Response{Epoch: epoch, Result: &zppb.Response_CreateTable{CreateTable: &zppb.CreateTableResponse{Table: tb, Epoch: epoch}}}
 	case *zppb.Request_DropTable:
@@ -96,6 +99,8 @@ func (m *Meta) Handle(req *zppb.Request) *zppb.Response {
 		return c.moveStatus(r.MoveStatus)
 	case *zppb.Request_RemoveNodes:
 		return c.removeNodes(r.RemoveNodes)
+	case *zppb.Request_SetQuota:
+		return c.setQuota(r.SetQuota)
 	case *zppb.Request_Ping:
 		epoch := c.Epoch()
 		return &zppb.Response{Epoch: epoch, Result: &zppb.Response_Ping{Ping: &zppb.PingResponse{Epoch: epoch, LeaseMs: 2000}}}

@@ -28,6 +28,8 @@ type Node struct {
 	dataMu sync.Mutex
 	data   map[string]map[string]entry // table -> key -> entry
 	stats  map[string]*nodeStats       // table -> requests served
+	// slowlog is what AddSlowlog added (quota.go).
+	slowlog []*zppb.SlowlogEntry
 }
 
 type entry struct {

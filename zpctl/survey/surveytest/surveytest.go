@@ -26,8 +26,9 @@ var (
 
 // Healthy is a sound cluster at epoch 7: 3 meta servers, 3 nodes
 // in 3 zones, table default (8 partitions, 3 replicas) and table users
-// (4 partitions, 2 replicas, min_sync 1); every slave streaming at its
-// master's lsn.
+// (4 partitions, 2 replicas, min_sync 1, a quota of 500 ops/s and
+// 1 MiB/s, over which each node refused some requests); every slave
+// streaming at its master's lsn.
 func Healthy() *survey.Snapshot {
 	const epoch = 7
 	s := &survey.Snapshot{Taken: T0, Meta: &client.MetaStatus{Leader: Metas[0], Epoch: epoch}}
@@ -41,7 +42,8 @@ func Healthy() *survey.Snapshot {
 	}
 	tables := []client.Table{
 		{Name: "default", PartitionCount: 8, Replicas: 3, CreatedEpoch: 4},
-		{Name: "users", PartitionCount: 4, Replicas: 2, MinSyncReplicas: 1, CreatedEpoch: 6},
+		{Name: "users", PartitionCount: 4, Replicas: 2, MinSyncReplicas: 1, CreatedEpoch: 6,
+			Quota: client.Quota{OpsPerSec: 500, BytesPerSec: 1 << 20}},
 	}
 	for ti := range tables {
 		tb := &tables[ti]
@@ -83,7 +85,11 @@ func Healthy() *survey.Snapshot {
 				}
 				info.Replication = append(info.Replication, ri)
 			}
-			info.Stats = append(info.Stats, &zppb.TableStats{Table: tb.Name, Qps: float64(100*(i+1)) + 0.5, Ops: 5000})
+			st := &zppb.TableStats{Table: tb.Name, Qps: float64(100*(i+1)) + 0.5, Ops: 5000}
+			if tb.Quota != (client.Quota{}) {
+				st.QuotaExceeded = uint64(40 * (i + 1))
+			}
+			info.Stats = append(info.Stats, st)
 			info.Capacity = append(info.Capacity, &zppb.TableCapacity{Table: tb.Name, UsedBytes: uint64(held) << 20, Replicas: held})
 		}
 		s.Nodes = append(s.Nodes, survey.NodeReport{Node: n, Info: info})

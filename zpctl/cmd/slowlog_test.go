@@ -1,0 +1,154 @@
+package cmd
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// t0 is when the canned slow requests below start, in Unix milliseconds.
+const t0 = 1_790_000_000_000
+
+// TestTableQuotaRetries: changing one limit reads the other and sets both
+// at the epoch read; when the epoch moves in between, zpctl reads again
+// and retries, unless --expected-epoch was given.
+func TestTableQuotaRetries(t *testing.T) {
+	cl := clienttest.NewCluster(t, 2, 2)
+	cl.AddTable("t", 2)
+	cl.SetQuota("t", &zppb.Quota{BytesPerSec: 4096})
+	var sets, bumps atomic.Int32
+	bumpFirst := func(req *zppb.Request) *zppb.Response {
+		if req.GetSetQuota() != nil {
+			if sets.Add(1) == 1 {
+				// Something else changes the topology after zpctl read it.
+				bumps.Add(1)
+				cl.Update(func(*zppb.Topology) {})
+			}
+		}
+		return nil
+	}
+	for _, m := range cl.Metas {
+		m.SetHook(bumpFirst)
+	}
+	r := zpctl(t, cl, "-o", "json", "table", "quota", "t", "--ops", "300")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var got quotaJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Quota.OpsPerSec != 300 || got.Quota.BytesPerSec != 4096 || got.Epoch != cl.Epoch() || sets.Load() != 2 {
+		t.Fatalf("got %+v at epoch %d after %d SET_QUOTA; cluster at %d", got.Quota, got.Epoch, sets.Load(), cl.Epoch())
+	}
+	if q := cl.Topology().Tables[0].Quota; q.GetOpsPerSec() != 300 || q.GetBytesPerSec() != 4096 {
+		t.Fatalf("topology quota %v", q)
+	}
+
+	// With --expected-epoch the caller decided: a stale epoch is exit 6.
+	sets.Store(0)
+	epoch := cl.Epoch()
+	r = zpctl(t, cl, "table", "quota", "t", "--ops", "1", "--expected-epoch", strconv.FormatUint(epoch, 10))
+	if r.code != ExitConflict || sets.Load() != 1 {
+		t.Fatalf("exit %d after %d SET_QUOTA: %s", r.code, sets.Load(), r.stderr)
+	}
+	// Both limits given: no read, no condition.
+	for _, m := range cl.Metas {
+		m.SetHook(nil)
+	}
+	pulls := cl.Metas[0].Calls("pull") + cl.Metas[1].Calls("pull")
+	if r := zpctl(t, cl, "table", "quota", "t", "--ops", "0", "--bytes", "0"); r.code != ExitOK || !strings.Contains(r.stdout, "ops/s:    unlimited") {
+		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	if after := cl.Metas[0].Calls("pull") + cl.Metas[1].Calls("pull"); after != pulls {
+		t.Fatalf("%d PULLs for a quota with both limits", after-pulls)
+	}
+	if q := cl.Topology().Tables[0].Quota; q != nil {
+		t.Fatalf("quota %v after removing both limits", q)
+	}
+}
+
+// TestSlowlog merges the slow logs of the UP nodes, newest first, names a
+// node that does not answer (exit 4) and still prints the others'.
+func TestSlowlog(t *testing.T) {
+	cl := clienttest.NewCluster(t, 1, 4)
+	cl.AddTable("t", 4)
+	cl.AddTable("u", 4)
+	n0, n1, n2, n3 := cl.Nodes[0], cl.Nodes[1], cl.Nodes[2], cl.Nodes[3]
+	n0.AddSlowlog(
+		&zppb.SlowlogEntry{TimeMs: t0 + 1000, Command: "set", Table: "t", Key: []byte("user:1"), DurationUs: 15_000, Code: "OK"},
+		&zppb.SlowlogEntry{TimeMs: t0 + 3000, Command: "get", Table: "t", Key: []byte("user:2"), DurationUs: 12_500, Code: "NOT_FOUND"},
+	)
+	n1.AddSlowlog(
+		&zppb.SlowlogEntry{TimeMs: t0 + 2000, Command: "set", Table: "t", Key: []byte{0xff, 0x00, 0x01}, DurationUs: 250_000, Code: "NOT_ENOUGH_REPLICAS"},
+		&zppb.SlowlogEntry{TimeMs: t0 + 4000, Command: "mget", Table: "u", DurationUs: 11_000, Code: "OK"},
+	)
+	n3.AddSlowlog(&zppb.SlowlogEntry{TimeMs: t0 + 5000, Command: "set", Table: "t", Key: []byte("never asked"), DurationUs: 1, Code: "OK"})
+	// n2 is UP in the topology but does not answer; n3 is DOWN, so not
+	// asked.
+	n2.Stop()
+	cl.Update(func(topo *zppb.Topology) { topo.Nodes[3].State = zppb.NodeState_DOWN })
+
+	r := zpctl(t, cl, "-o", "json", "slowlog")
+	if r.code != ExitUnavailable || !strings.Contains(r.stderr, n2.Addr) {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	var doc slowlogJSON
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	var order []int64
+	for _, e := range doc.Entries {
+		order = append(order, e.TimeMs-t0)
+	}
+	byAddr := map[string]slowlogNodeJSON{}
+	for _, n := range doc.Nodes {
+		byAddr[n.Addr] = n
+	}
+	if len(doc.Nodes) != 3 || byAddr[n2.Addr].Error == "" || byAddr[n0.Addr].Error != "" || byAddr[n0.Addr].Entries != 2 || byAddr[n1.Addr].Entries != 2 ||
+		len(order) != 4 || order[0] != 4000 || order[1] != 3000 || order[2] != 2000 || order[3] != 1000 || doc.Truncated {
+		t.Fatalf("nodes %+v, entries at %v, truncated %v", doc.Nodes, order, doc.Truncated)
+	}
+	if e := doc.Entries[2]; e.Node != n1.Addr || e.Key == nil || e.Key.Encoding != "base64" || e.Code != "NOT_ENOUGH_REPLICAS" || e.DurationUs != 250_000 {
+		t.Fatalf("binary entry %+v", e)
+	}
+	if doc.Entries[0].Key != nil {
+		t.Fatalf("mget entry has a key: %+v", doc.Entries[0].Key)
+	}
+
+	// One table, two nodes named, the newest two.
+	r = zpctl(t, cl, "slowlog", n0.Addr, n1.Addr, "--table", "t", "--limit", "2")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "TIME ") || !strings.Contains(lines[1], "user:2") ||
+		!strings.Contains(lines[2], "0xff0001") || !strings.Contains(lines[2], "250ms") || lines[4] != "newest 2 entries shown (--limit 0 for all)" {
+		t.Fatalf("stdout:\n%s", r.stdout)
+	}
+}
+
+func TestKeyText(t *testing.T) {
+	cut := strings.Repeat("a", slowlogKeyBytes-1) + "é" // é is 2 bytes: the node kept its first
+	tests := []struct {
+		key  []byte
+		want string
+	}{
+		{[]byte("user:1"), "user:1"},
+		{[]byte("with space"), "with space"},
+		{[]byte("tab\there"), "0x7461620968657265"},
+		{[]byte{0xff}, "0xff"},
+		{[]byte("日本"), "日本"},
+		{[]byte(cut[:slowlogKeyBytes]), strings.Repeat("a", slowlogKeyBytes-1)},
+	}
+	for _, tt := range tests {
+		if got := keyText(tt.key); got != tt.want {
+			t.Errorf("keyText(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+}
