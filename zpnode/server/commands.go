@@ -193,6 +193,7 @@ func (s *Server) mgetOne(table string, key []byte) *zppb.KeyResult {
 	if err != nil {
 		return keyResult(notFound(err))
 	}
+	s.quota.charge(table, len(v))
 	return &zppb.KeyResult{Value: v}
 }
 
@@ -234,6 +235,7 @@ func (s *Server) mset(ctx context.Context, req *zppb.MSetRequest) (*zppb.Respons
 			order = append(order, g)
 		}
 		g.indexes = append(g.indexes, i)
+		s.quota.charge(req.Table, len(kv.Value))
 	}
 	for _, g := range order {
 		exp := expireAt(g.r.NowMs(), req.TtlMs)
@@ -275,6 +277,13 @@ func (s *Server) writeBatch(ctx context.Context, req *zppb.WriteBatchRequest) er
 		return err
 	}
 	now := r.NowMs()
+	// One operation for the batch (admitted by route with the first key);
+	// every key and value counts as bytes.
+	n := len(req.Ops[0].Value)
+	for _, op := range req.Ops[1:] {
+		n += len(op.Key) + len(op.Value)
+	}
+	s.quota.charge(req.Table, n)
 	rec := &zppb.WriteRecord{Mutations: make([]*zppb.Mutation, len(req.Ops))}
 	for i, op := range req.Ops {
 		m := &zppb.Mutation{Key: op.Key}
@@ -315,5 +324,10 @@ func (s *Server) scan(req *zppb.ScanRequest) (*zppb.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	n := 0
+	for _, kv := range kvs {
+		n += len(kv.Key) + len(kv.Value)
+	}
+	s.quota.charge(req.Table, n)
 	return &zppb.Response{Result: &zppb.Response_Scan{Scan: &zppb.ScanResponse{Kvs: kvs, NextCursor: next}}}, nil
 }

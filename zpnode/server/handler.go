@@ -123,10 +123,6 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	if ok, until := s.lease.valid(time.Now()); !ok {
 		return nil, status.New(zppb.Code_WAIT, "master lease of %s ran out at %s: no meta contact", s.cfg.Addr, until.Format(time.RFC3339Nano))
 	}
-	if !s.quota.admit(table, len(key)) {
-		s.stats.table(table).quotaExceeded.Add(1)
-		return nil, status.New(zppb.Code_QUOTA_EXCEEDED, "table %q is over its quota on this node", table)
-	}
 	if p.State == zppb.PartitionState_STUCK {
 		// A move is handing the partition over: nothing is served until
 		// the new master takes it, so no read sees a value the old master
@@ -139,6 +135,11 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	}
 	if role, _ := r.Role(); role != replica.Master {
 		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is becoming master", tb.Name, p.Id)
+	}
+	// Last: a request answered MOVE or WAIT uses no quota.
+	if !s.quota.admit(table, len(key)) {
+		s.stats.table(table).quotaExceeded.Add(1)
+		return nil, status.New(zppb.Code_QUOTA_EXCEEDED, "table %q is over its quota on this node", table)
 	}
 	return r, nil
 }

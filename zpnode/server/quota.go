@@ -42,18 +42,14 @@ func (b *bucket) refill(now time.Time) {
 	}
 }
 
-// take takes n tokens if the bucket is not in debt.
-func (b *bucket) take(n float64, now time.Time) bool {
+// available reports whether the bucket is not in debt. Taking may then
+// overdraw it: a large value is let through once, and the debt holds back
+// what follows.
+func (b *bucket) available(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refill(now)
-	if b.tokens <= 0 {
-		return false
-	}
-	// Bytes may overdraw: a large value is let through once, and the debt
-	// holds back what follows.
-	b.tokens -= n
-	return true
+	return b.tokens > 0
 }
 
 func (b *bucket) charge(n float64, now time.Time) {
@@ -123,11 +119,15 @@ func (q *quotas) admit(table string, n int) bool {
 		return true
 	}
 	now := time.Now()
-	if tq.ops != nil && !tq.ops.take(1, now) {
+	// Check both before taking from either, so a refusal costs nothing.
+	if tq.ops != nil && !tq.ops.available(now) || tq.bytes != nil && !tq.bytes.available(now) {
 		return false
 	}
-	if tq.bytes != nil && !tq.bytes.take(float64(n), now) {
-		return false
+	if tq.ops != nil {
+		tq.ops.charge(1, now)
+	}
+	if tq.bytes != nil {
+		tq.bytes.charge(float64(n), now)
 	}
 	return true
 }
