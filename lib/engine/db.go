@@ -295,6 +295,23 @@ func (d *DB) Expired(key []byte, nowMs int64) (bool, error) {
 // unknown kind) is rejected whole with ErrInvalidArgument. A nil or empty
 // record only moves the applied position.
 func (d *DB) Apply(lsn, term uint64, rec *zppb.WriteRecord) error {
+	return d.ApplyBatch([]Record{{LSN: lsn, Term: term, Rec: rec}})
+}
+
+// Record is one binlog record to apply.
+type Record struct {
+	LSN, Term uint64
+	Rec       *zppb.WriteRecord
+}
+
+// ApplyBatch applies records, in ascending lsn order, and the position of
+// the last one in one RocksDB write: all of them or none. Applying many
+// records at once is what lets a busy partition share one write among its
+// clients' requests.
+func (d *DB) ApplyBatch(recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
 	if err := d.enter(); err != nil {
 		return err
 	}
@@ -302,39 +319,63 @@ func (d *DB) Apply(lsn, term uint64, rec *zppb.WriteRecord) error {
 
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
-	for i, m := range rec.GetMutations() {
-		key := m.GetKey()
-		if err := checkKey(key); err != nil {
-			return fmt.Errorf("lsn %d mutation %d: %w", lsn, i, err)
+	for j, r := range recs {
+		if j > 0 && (r.LSN <= recs[j-1].LSN || r.Term < recs[j-1].Term) {
+			return fmt.Errorf("%w: lsn %d term %d after lsn %d term %d in one batch", ErrOutOfOrder, r.LSN, r.Term, recs[j-1].LSN, recs[j-1].Term)
 		}
-		switch m.GetKind() {
-		case zppb.Mutation_PUT:
-			if m.GetExpireAtMs() < 0 {
-				return fmt.Errorf("%w: lsn %d mutation %d: negative expiry %d",
-					ErrInvalidArgument, lsn, i, m.GetExpireAtMs())
+		for i, m := range r.Rec.GetMutations() {
+			key := m.GetKey()
+			if err := checkKey(key); err != nil {
+				return fmt.Errorf("lsn %d mutation %d: %w", r.LSN, i, err)
 			}
-			wb.Put(dataKey(key), encodeValue(m.GetValue(), m.GetExpireAtMs()))
-		case zppb.Mutation_DELETE:
-			wb.Delete(dataKey(key))
-		default:
-			return fmt.Errorf("%w: lsn %d mutation %d: unknown kind %v", ErrInvalidArgument, lsn, i, m.GetKind())
+			switch m.GetKind() {
+			case zppb.Mutation_PUT:
+				if m.GetExpireAtMs() < 0 {
+					return fmt.Errorf("%w: lsn %d mutation %d: negative expiry %d",
+						ErrInvalidArgument, r.LSN, i, m.GetExpireAtMs())
+				}
+				wb.Put(dataKey(key), encodeValue(m.GetValue(), m.GetExpireAtMs()))
+			case zppb.Mutation_DELETE:
+				wb.Delete(dataKey(key))
+			default:
+				return fmt.Errorf("%w: lsn %d mutation %d: unknown kind %v", ErrInvalidArgument, r.LSN, i, m.GetKind())
+			}
 		}
 	}
-	wb.Put(keyApplied, encodeApplied(term, lsn))
+	first, last := recs[0], recs[len(recs)-1]
+	wb.Put(keyApplied, encodeApplied(last.Term, last.LSN))
 
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
-	if lsn <= d.appliedLSN {
-		return fmt.Errorf("%w: lsn %d, applied %d", ErrOutOfOrder, lsn, d.appliedLSN)
+	if first.LSN <= d.appliedLSN {
+		return fmt.Errorf("%w: lsn %d, applied %d", ErrOutOfOrder, first.LSN, d.appliedLSN)
 	}
-	if term < d.appliedTerm {
-		return fmt.Errorf("%w: lsn %d has term %d, applied term %d", ErrOutOfOrder, lsn, term, d.appliedTerm)
+	if first.Term < d.appliedTerm {
+		return fmt.Errorf("%w: lsn %d has term %d, applied term %d", ErrOutOfOrder, first.LSN, first.Term, d.appliedTerm)
 	}
 	if err := d.db.Write(d.wo, wb); err != nil {
-		return fmt.Errorf("engine: apply lsn %d: %w", lsn, err)
+		return fmt.Errorf("engine: apply lsn %d-%d: %w", first.LSN, last.LSN, err)
 	}
-	d.appliedLSN, d.appliedTerm = lsn, term
+	d.appliedLSN, d.appliedTerm = last.LSN, last.Term
 	return nil
+}
+
+// persistedTier is RocksDB's kPersistedTier, which grocksdb 1.7 does not
+// name: with the WAL off, a read at this tier skips the memtables.
+const persistedTier = grocksdb.ReadTier(2)
+
+// PersistedApplied returns the applied position as it is in table files,
+// that is, what survives a crash of a DB opened with DisableWAL (without a
+// WAL the memtables are lost). With the WAL on it equals Applied.
+func (d *DB) PersistedApplied() (term, lsn uint64, err error) {
+	if err := d.enter(); err != nil {
+		return 0, 0, err
+	}
+	defer d.closeMu.RUnlock()
+	ro := grocksdb.NewDefaultReadOptions()
+	defer ro.Destroy()
+	ro.SetReadTier(persistedTier)
+	return readApplied(d.db, ro)
 }
 
 // Applied returns the position of the last applied binlog record, (0, 0)

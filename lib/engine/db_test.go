@@ -315,3 +315,65 @@ func TestDisableWALKeepsDataAcrossClose(t *testing.T) {
 		t.Fatalf("applied lsn %d after reopen, want 1", lsn)
 	}
 }
+
+func TestApplyBatch(t *testing.T) {
+	d := newTestDB(t)
+	recs := []Record{
+		{LSN: 1, Term: 1, Rec: &zppb.WriteRecord{Mutations: []*zppb.Mutation{put("a", "1", 0)}}},
+		{LSN: 2, Term: 1, Rec: &zppb.WriteRecord{Mutations: []*zppb.Mutation{put("a", "2", 0), put("b", "3", 0)}}},
+		{LSN: 3, Term: 2, Rec: &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_DELETE, Key: []byte("b")}}}},
+	}
+	if err := d.ApplyBatch(recs); err != nil {
+		t.Fatal(err)
+	}
+	if term, lsn := d.Applied(); term != 2 || lsn != 3 {
+		t.Fatalf("applied (%d, %d), want (2, 3)", term, lsn)
+	}
+	if v, _, err := d.Get([]byte("a"), 0); err != nil || string(v) != "2" {
+		t.Fatalf("a = %q, %v; the later record must win", v, err)
+	}
+	if _, _, err := d.Get([]byte("b"), 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("b: %v, want deleted by lsn 3", err)
+	}
+
+	// A batch out of order, or with one bad mutation, applies nothing.
+	bad := [][]Record{
+		{{LSN: 5, Term: 2, Rec: &zppb.WriteRecord{Mutations: []*zppb.Mutation{put("c", "1", 0)}}}, {LSN: 4, Term: 2, Rec: &zppb.WriteRecord{}}},
+		{{LSN: 4, Term: 2, Rec: &zppb.WriteRecord{Mutations: []*zppb.Mutation{put("c", "1", 0)}}}, {LSN: 5, Term: 1, Rec: &zppb.WriteRecord{}}},
+		{{LSN: 4, Term: 2, Rec: &zppb.WriteRecord{Mutations: []*zppb.Mutation{put("c", "1", 0)}}}, {LSN: 5, Term: 2, Rec: &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Key: nil}}}}},
+		{{LSN: 3, Term: 2, Rec: &zppb.WriteRecord{Mutations: []*zppb.Mutation{put("c", "1", 0)}}}},
+	}
+	for i, b := range bad {
+		if err := d.ApplyBatch(b); err == nil {
+			t.Errorf("bad batch %d applied", i)
+		}
+		if _, _, err := d.Get([]byte("c"), 0); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("bad batch %d wrote c", i)
+		}
+	}
+}
+
+// TestPersistedAppliedSkipsMemtable checks that without a WAL the persisted
+// position trails the applied one until a flush.
+func TestPersistedAppliedSkipsMemtable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	d, err := Open(dir, Options{Shared: newShared(t), Logger: testLogger(t), DisableWAL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for lsn := uint64(1); lsn <= 3; lsn++ {
+		if err := d.Apply(lsn, 1, &zppb.WriteRecord{Mutations: []*zppb.Mutation{put("k", "v", 0)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, lsn, err := d.PersistedApplied(); err != nil || lsn != 0 {
+		t.Fatalf("persisted lsn before flush %d, %v; want 0", lsn, err)
+	}
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, lsn, err := d.PersistedApplied(); err != nil || lsn != 3 {
+		t.Fatalf("persisted lsn after flush %d, %v; want 3", lsn, err)
+	}
+}

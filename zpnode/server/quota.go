@@ -12,6 +12,7 @@ import (
 // of the table's traffic it serves. A table's limit changes with the
 // topology (a new quota, a failover, a move), within a PING of the change.
 type quotas struct {
+	now    func() time.Time // time.Now; tests stop the clock
 	mu     sync.RWMutex
 	tables map[string]*tableQuota
 }
@@ -59,12 +60,12 @@ func (b *bucket) charge(n float64, now time.Time) {
 	b.tokens -= n
 }
 
-func newQuotas() *quotas { return &quotas{tables: make(map[string]*tableQuota)} }
+func newQuotas() *quotas { return &quotas{now: time.Now, tables: make(map[string]*tableQuota)} }
 
 // update sets every table's limits from the topology: quota × the share of
 // partitions self masters. Buckets of unchanged limits keep their state.
 func (q *quotas) update(topo *zppb.Topology, self string) {
-	now := time.Now()
+	now := q.now()
 	next := make(map[string]*tableQuota)
 	q.mu.RLock()
 	for _, t := range topo.GetTables() {
@@ -118,7 +119,7 @@ func (q *quotas) admit(table string, n int) bool {
 	if tq == nil {
 		return true
 	}
-	now := time.Now()
+	now := q.now()
 	// Check both before taking from either, so a refusal costs nothing.
 	if tq.ops != nil && !tq.ops.available(now) || tq.bytes != nil && !tq.bytes.available(now) {
 		return false
@@ -138,6 +139,6 @@ func (q *quotas) charge(table string, n int) {
 	tq := q.tables[table]
 	q.mu.RUnlock()
 	if tq != nil && tq.bytes != nil && n > 0 {
-		tq.bytes.charge(float64(n), time.Now())
+		tq.bytes.charge(float64(n), q.now())
 	}
 }
