@@ -79,8 +79,9 @@ func (c *Client) WriteBatch(ctx context.Context, table string, ops []BatchOp) er
 		}
 		pb[i] = p
 	}
+	id := newRequestID()
 	_, err := c.exec(ctx, "writebatch", table, ops[0].Key, true, func() *zppb.Request {
-		return &zppb.Request{Cmd: &zppb.Request_WriteBatch{WriteBatch: &zppb.WriteBatchRequest{Table: table, Ops: pb}}}
+		return &zppb.Request{RequestId: id, Cmd: &zppb.Request_WriteBatch{WriteBatch: &zppb.WriteBatchRequest{Table: table, Ops: pb}}}
 	})
 	return err
 }

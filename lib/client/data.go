@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"time"
 
@@ -24,8 +25,9 @@ func (c *Client) Set(ctx context.Context, table string, key, value []byte, ttl t
 	if err != nil {
 		return fmt.Errorf("client: set: %w", err)
 	}
+	id := newRequestID()
 	_, err = c.exec(ctx, "set", table, key, true, func() *zppb.Request {
-		return &zppb.Request{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: table, Key: key, Value: value, TtlMs: ttlMs}}}
+		return &zppb.Request{RequestId: id, Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: table, Key: key, Value: value, TtlMs: ttlMs}}}
 	})
 	return err
 }
@@ -50,15 +52,16 @@ func (c *Client) Get(ctx context.Context, table string, key []byte) ([]byte, err
 	return v, nil
 }
 
-// Del deletes key and reports whether it existed. After a retry the report
-// can be false although this call deleted the key: the first attempt may
-// have been applied before its connection failed.
+// Del deletes key and reports whether it existed. A retry after a lost
+// answer gets the first attempt's report (see the package documentation on
+// request ids).
 func (c *Client) Del(ctx context.Context, table string, key []byte) (bool, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return false, fmt.Errorf("client: del: %w", err)
 	}
+	id := newRequestID()
 	resp, err := c.exec(ctx, "del", table, key, true, func() *zppb.Request {
-		return &zppb.Request{Cmd: &zppb.Request_Del{Del: &zppb.DelRequest{Table: table, Key: key}}}
+		return &zppb.Request{RequestId: id, Cmd: &zppb.Request_Del{Del: &zppb.DelRequest{Table: table, Key: key}}}
 	})
 	if err != nil {
 		return false, err
@@ -71,16 +74,16 @@ func (c *Client) Del(ctx context.Context, table string, key []byte) (bool, error
 // the value is not a decimal integer and status.ErrOverflow when the result
 // would not fit in int64.
 //
-// IncrBy is not idempotent, so it is never sent twice once a request may
-// have reached the node: an error wrapping ErrUnknownOutcome means the
-// increment may or may not have been applied, and the caller decides (for
-// instance by reading the value back).
+// Like every write it carries a request id, so a retry after a lost answer
+// (a failover) gets the first attempt's value instead of incrementing
+// twice.
 func (c *Client) IncrBy(ctx context.Context, table string, key []byte, delta int64) (int64, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return 0, fmt.Errorf("client: incrby: %w", err)
 	}
-	resp, err := c.exec(ctx, "incrby", table, key, false, func() *zppb.Request {
-		return &zppb.Request{Cmd: &zppb.Request_Incrby{Incrby: &zppb.IncrByRequest{Table: table, Key: key, Delta: delta}}}
+	id := newRequestID()
+	resp, err := c.exec(ctx, "incrby", table, key, true, func() *zppb.Request {
+		return &zppb.Request{RequestId: id, Cmd: &zppb.Request_Incrby{Incrby: &zppb.IncrByRequest{Table: table, Key: key, Delta: delta}}}
 	})
 	if err != nil {
 		return 0, err
@@ -172,4 +175,13 @@ func ttlMillis(ttl time.Duration) (int64, error) {
 		ms++
 	}
 	return ms, nil
+}
+
+// newRequestID returns the id that every attempt of one write carries: a
+// node that already logged it answers a retry as it answered the first
+// attempt instead of writing again.
+func newRequestID() []byte {
+	id := make([]byte, 16)
+	rand.Read(id)
+	return id
 }

@@ -23,12 +23,14 @@
 //
 // # Retries and writes
 //
-// SET, DEL, MSET and WRITEBATCH leave the same state when applied twice, so
-// they are retried after any failure, including a connection that broke
-// after the request was sent. INCRBY is not: after such an ambiguous failure
-// it returns an error wrapping ErrUnknownOutcome (and the transport error),
-// because the increment may or may not have been applied. INCRBY is retried
-// only when the request certainly did not reach a server: the dial failed,
-// or the server answered with a code that means it did nothing (MOVE, WAIT,
-// TABLE_NOT_FOUND, UNAVAILABLE).
+// Every write (SET, DEL, INCRBY, MSET, WRITEBATCH) carries a request id,
+// the same for every attempt of one call, and is retried after any failure
+// within the call's deadline, including a connection that broke after the
+// request was sent (the master died). The node that takes the retry — the
+// old master, or the slave promoted in its place, which replicated the
+// record with its id — answers as it answered the first attempt instead of
+// writing again, so a retried SET never overwrites a later write by another
+// client and INCRBY is never applied twice. Nodes remember the ids of their
+// last 65,536 writes (8,192 across a restart); a retry older than that is
+// applied again.
 package client

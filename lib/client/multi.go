@@ -125,6 +125,7 @@ func (c *Client) MSet(ctx context.Context, table string, kvs []KV, ttl time.Dura
 	if len(kvs) == 0 {
 		return nil
 	}
+	id := newRequestID()
 	errs, err := c.runMulti(ctx, &multiCmd{
 		op:    "mset",
 		table: table,
@@ -135,7 +136,7 @@ func (c *Client) MSet(ctx context.Context, table string, kvs []KV, ttl time.Dura
 			for j, i := range idx {
 				r.Kvs[j] = &zppb.KeyValue{Key: kvs[i].Key, Value: kvs[i].Value}
 			}
-			return &zppb.Request{Cmd: &zppb.Request_Mset{Mset: r}}
+			return &zppb.Request{RequestId: id, Cmd: &zppb.Request_Mset{Mset: r}}
 		},
 		results: func(resp *zppb.Response) []*zppb.KeyResult { return resp.GetMset().GetResults() },
 		settle: func(i int, kr *zppb.KeyResult, kerr error) error {

@@ -229,9 +229,10 @@ func applyThenDrop(n *clienttest.Node, cmd string) {
 	})
 }
 
-// INCRBY is not idempotent: after the connection broke with the request
-// sent, the client must not send it again. SET, in the same spot, is.
-func TestIncrByNotRetriedAfterAmbiguousFailure(t *testing.T) {
+// A write whose answer was lost is sent again with the same request id,
+// which the node recognises: INCRBY is applied once and answered with the
+// first attempt's value.
+func TestWriteRetriedWithItsRequestID(t *testing.T) {
 	cl := clienttest.NewCluster(t, 1, 1)
 	cl.AddTable("t", 1)
 	c := newTestClient(t, cl)
@@ -239,17 +240,21 @@ func TestIncrByNotRetriedAfterAmbiguousFailure(t *testing.T) {
 	key := []byte("counter")
 
 	applyThenDrop(n, "incrby")
-	_, err := c.IncrBy(testCtx(t), "t", key, 5)
-	if !errors.Is(err, ErrUnknownOutcome) || !rpc.IsTransport(err) {
-		t.Fatalf("IncrBy = %v, want ErrUnknownOutcome wrapping a transport error", err)
+	v, err := c.IncrBy(testCtx(t), "t", key, 5)
+	if err != nil || v != 5 {
+		t.Fatalf("IncrBy = %d, %v; want 5 after a retry", v, err)
 	}
-	if got := n.Calls("incrby"); got != 1 {
-		t.Fatalf("INCRBY sent %d times, want 1", got)
+	if got := n.Calls("incrby"); got != 2 {
+		t.Fatalf("INCRBY sent %d times, want 2", got)
 	}
-	if v, _ := n.Value("t", key); string(v) != "5" {
-		t.Fatalf("counter = %q, want 5 (applied once)", v)
+	if cur, _ := n.Value("t", key); string(cur) != "5" {
+		t.Fatalf("counter = %q, want 5 (applied once)", cur)
 	}
 
+	// Another call has another id: it is applied.
+	if v, err := c.IncrBy(testCtx(t), "t", key, 1); err != nil || v != 6 {
+		t.Fatalf("second IncrBy = %d, %v; want 6", v, err)
+	}
 	applyThenDrop(n, "set")
 	if err := c.Set(testCtx(t), "t", []byte("k"), []byte("v"), 0); err != nil {
 		t.Fatalf("Set after a dropped connection: %v", err)

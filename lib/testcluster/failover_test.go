@@ -1,11 +1,13 @@
 package testcluster_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -400,7 +402,27 @@ func TestLinearizableUnderMasterKills(t *testing.T) {
 	case porcupine.Unknown:
 		t.Fatalf("linearizability check timed out on %d operations", len(history))
 	default:
+		reportNonLinearizable(t, history)
 		t.Fatalf("history of %d operations is not linearizable", len(history))
+	}
+}
+
+// reportNonLinearizable logs the operations of the keys whose histories do
+// not check, in call order, for the post-mortem.
+func reportNonLinearizable(t *testing.T, history []porcupine.Operation) {
+	for _, ops := range kvModel.Partition(history) {
+		if porcupine.CheckOperations(kvModel, ops) {
+			continue
+		}
+		slices.SortFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+		t.Logf("key %s: %d operations, not linearizable:", ops[0].Input.(kvInput).key, len(ops))
+		for _, op := range ops {
+			ret := "pending"
+			if op.Return != math.MaxInt64 {
+				ret = time.Duration(op.Return).String()
+			}
+			t.Logf("  client %d [%v, %s] %s", op.ClientId, time.Duration(op.Call), ret, kvModel.DescribeOperation(op.Input, op.Output))
+		}
 	}
 }
 

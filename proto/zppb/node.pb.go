@@ -1319,8 +1319,13 @@ func (x *Mutation) GetExpireAtMs() int64 {
 
 // WriteRecord is the payload of one binlog record: applied atomically.
 type WriteRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Mutations     []*Mutation            `protobuf:"bytes,1,rep,name=mutations,proto3" json:"mutations,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Mutations []*Mutation            `protobuf:"bytes,1,rep,name=mutations,proto3" json:"mutations,omitempty"`
+	// The request that wrote it (Request.request_id), and the answer it got
+	// where there is one (INCRBY's value, DEL's count), so that any replica
+	// that becomes master answers a retry of it the same way.
+	RequestId     []byte `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Result        int64  `protobuf:"varint,3,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1360,6 +1365,20 @@ func (x *WriteRecord) GetMutations() []*Mutation {
 		return x.Mutations
 	}
 	return nil
+}
+
+func (x *WriteRecord) GetRequestId() []byte {
+	if x != nil {
+		return x.RequestId
+	}
+	return nil
+}
+
+func (x *WriteRecord) GetResult() int64 {
+	if x != nil {
+		return x.Result
+	}
+	return 0
 }
 
 type InfoRequest struct {
@@ -2316,9 +2335,12 @@ const file_node_proto_rawDesc = "" +
 	"\x04Kind\x12\a\n" +
 	"\x03PUT\x10\x00\x12\n" +
 	"\n" +
-	"\x06DELETE\x10\x01\"?\n" +
+	"\x06DELETE\x10\x01\"v\n" +
 	"\vWriteRecord\x120\n" +
-	"\tmutations\x18\x01 \x03(\v2\x12.zeppelin.MutationR\tmutations\"T\n" +
+	"\tmutations\x18\x01 \x03(\v2\x12.zeppelin.MutationR\tmutations\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\fR\trequestId\x12\x16\n" +
+	"\x06result\x18\x03 \x01(\x03R\x06result\"T\n" +
 	"\vInfoRequest\x12/\n" +
 	"\asection\x18\x01 \x01(\x0e2\x15.zeppelin.InfoSectionR\asection\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\"\x88\x02\n" +

@@ -67,7 +67,12 @@ type Request struct {
 	// member that gets a forwarded request and is not the leader answers
 	// NO_LEADER instead of forwarding it again, so a request never loops
 	// between members during an election.
-	Forwarded     bool `protobuf:"varint,101,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	Forwarded bool `protobuf:"varint,101,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	// A write's id, the same for every retry of one call: a master that has
+	// it in its log already answers as the first time instead of writing
+	// again, so a retry after a lost answer (a failover) is not applied
+	// twice. Clients set 16 random bytes; empty means no deduplication.
+	RequestId     []byte `protobuf:"bytes,102,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -418,6 +423,13 @@ func (x *Request) GetForwarded() bool {
 		return x.Forwarded
 	}
 	return false
+}
+
+func (x *Request) GetRequestId() []byte {
+	if x != nil {
+		return x.RequestId
+	}
+	return nil
 }
 
 type isRequest_Cmd interface {
@@ -1086,7 +1098,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\x88\x0f\n" +
+	"repl.proto\"\xa7\x0f\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1132,7 +1144,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
-	"\tforwarded\x18e \x01(\bR\tforwardedB\x05\n" +
+	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
+	"\n" +
+	"request_id\x18f \x01(\fR\trequestIdB\x05\n" +
 	"\x03cmd\"\xee\n" +
 	"\n" +
 	"\bResponse\x12\"\n" +

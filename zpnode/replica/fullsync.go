@@ -80,6 +80,7 @@ func (r *Replica) fullSync(ctx context.Context, conn Conn) error {
 	if err := finishPendingInstall(r.opts.Dir, r.log); err != nil {
 		return err
 	}
+	r.dedup.reset()
 	r.opts.Logger.Info("full sync installed", "term", term, "lsn", lsn,
 		"bytes_total", res.BytesTotal, "bytes_fetched", res.BytesFetched,
 		"files_reused", res.FilesReused, "files_fetched", res.FilesFetched)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -31,7 +32,7 @@ func masterWithTerms(t *testing.T, opts ...func(*Options)) *Replica {
 	}{{1, 10}, {2, 10}, {5, 10}} {
 		r.SetRole(Assignment{Role: Master, Master: "self", Term: run.term})
 		for i := range run.n {
-			if err := r.Write(ctx, put(fmt.Sprintf("k%d-%d", run.term, i), "v", 0)); err != nil {
+			if err := r.Write(ctx, nil, put(fmt.Sprintf("k%d-%d", run.term, i), "v", 0)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -79,8 +80,16 @@ func TestTrySyncFindsLastCommonRecord(t *testing.T) {
 
 func TestTrySyncNeedsFullSyncPastPurge(t *testing.T) {
 	r := masterWithTerms(t)
-	// Purge everything the policy allows: all sealed segments but one.
-	if _, err := r.Purge(PurgePolicy{MaxSegments: 1, MinSegments: 1}); err != nil {
+	policy := PurgePolicy{MaxSegments: 1, MinSegments: 1}
+	// Records only in the memtable (no RocksDB WAL) keep their segments.
+	if n, err := r.Purge(policy); err != nil || n != 0 {
+		t.Fatalf("purged %d segments (%v) of records not yet in table files", n, err)
+	}
+	if err := r.WithDB(func(db *engine.DB) error { return db.Flush() }); err != nil {
+		t.Fatal(err)
+	}
+	// Now everything the policy allows goes: all sealed segments but one.
+	if _, err := r.Purge(policy); err != nil {
 		t.Fatal(err)
 	}
 	first := r.FirstLSN()
@@ -101,7 +110,7 @@ func TestPullWaitsForAcksWithMinSync(t *testing.T) {
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 5, Slaves: []string{"s1", "s2"}, MinSync: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Write(ctx, put("sync", "1", 0)) }()
+	go func() { done <- r.Write(ctx, nil, put("sync", "1", 0)) }()
 
 	// The write is in the binlog at lsn 31 but not applied until a slave
 	// acknowledges it.
@@ -150,7 +159,7 @@ func TestWriteFailsWithoutEnoughSlaves(t *testing.T) {
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 5, Slaves: []string{"s1"}, MinSync: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err := r.Write(ctx, put("lonely", "1", 0))
+	err := r.Write(ctx, nil, put("lonely", "1", 0))
 	if !errors.Is(err, ErrNotEnoughReplicas) {
 		t.Fatalf("err %v, want ErrNotEnoughReplicas", err)
 	}

@@ -21,8 +21,15 @@ func (r *Replica) Purge(p PurgePolicy) (int, error) {
 	if len(segs) <= max(p.MinSegments, 1) {
 		return 0, nil
 	}
-	_, _, applied := r.Position()
-	need := applied + 1
+	// Without a RocksDB WAL (the binlog is the log) only records in table
+	// files survive a crash without the binlog: keep the rest.
+	r.dbMu.RLock()
+	_, persisted, err := r.db.PersistedApplied()
+	r.dbMu.RUnlock()
+	if err != nil {
+		return 0, err
+	}
+	need := persisted + 1
 	r.mu.Lock()
 	if r.role == Master {
 		now := r.opts.Now()
@@ -55,16 +62,17 @@ func (r *Replica) Purge(p PurgePolicy) (int, error) {
 		purgeBefore = end
 	}
 	if purgeBefore == 0 {
+		if len(segs) > 2*max(p.MaxSegments, 2) {
+			// A quiet memtable holds records of many segments: flush it,
+			// so that the next round can let them go. Flushing at every
+			// purge instead would rewrite table files all the time, and a
+			// full sync could reuse none of them.
+			r.dbMu.RLock()
+			err := r.db.Flush()
+			r.dbMu.RUnlock()
+			return 0, err
+		}
 		return 0, nil
-	}
-	// RocksDB keeps applied records only in its memtable until a flush (no
-	// WAL: the binlog is the log). Flush first, so that every record purged
-	// is in a table file.
-	r.dbMu.RLock()
-	err := r.db.Flush()
-	r.dbMu.RUnlock()
-	if err != nil {
-		return 0, err
 	}
 	return r.log.PurgeBefore(purgeBefore)
 }

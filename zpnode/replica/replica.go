@@ -97,8 +97,17 @@ type Replica struct {
 	term   uint64
 	master string
 	closed bool
-	m      masterState // meaningful while role == Master
-	s      slaveState  // meaningful while role == Slave
+	// failed is set when the binlog or the DB failed a write: the replica
+	// takes no more writes until the node restarts.
+	failed error
+	// The write queue (group commit, see write.go): writes with an lsn,
+	// not yet in the binlog; the last lsn handed out; whether a flush runs.
+	queue    []*pendingWrite
+	nextLSN  uint64
+	flushing bool
+	dedup    dedup       // request ids of recent records
+	m        masterState // meaningful while role == Master
+	s        slaveState  // meaningful while role == Slave
 }
 
 // Open opens (creating if needed) the replica in opts.Dir and replays binlog
@@ -150,7 +159,46 @@ func Open(opts Options) (*Replica, error) {
 		return nil, fmt.Errorf("replica %s/%d: replay: %w", opts.Table, opts.ID, err)
 	}
 	r.term, _ = r.log.Last()
+	if err := r.warmDedup(); err != nil {
+		r.opts.Logger.Warn("cannot read recent request ids from the binlog; retries of older writes may be applied twice", "err", err)
+	}
 	return r, nil
+}
+
+// dedupWarm is how many of the last binlog records Open reads to remember
+// their request ids: enough for the retries of clients that were waiting
+// when the node stopped, without making a restart slow.
+const dedupWarm = 8192
+
+// warmDedup fills the request-id memory from the tail of the binlog.
+func (r *Replica) warmDedup() error {
+	_, last := r.log.Last()
+	from := max(r.log.First(), 1)
+	if last >= dedupWarm && last-dedupWarm+1 > from {
+		from = last - dedupWarm + 1
+	}
+	if from > last {
+		return nil
+	}
+	rd, err := r.log.NewReader(from)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		wr := &zppb.WriteRecord{}
+		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
+			return err
+		}
+		r.dedup.add(wr.RequestId, rec.LSN, wr.Result)
+	}
 }
 
 func openDB(opts Options) (*engine.DB, error) {
@@ -185,7 +233,16 @@ func (r *Replica) replayLocked() error {
 		return err
 	}
 	defer rd.Close()
+	// Apply in chunks: one RocksDB write each.
+	const chunk = 256
 	n := 0
+	batch := make([]engine.Record, 0, chunk)
+	apply := func() error {
+		err := r.db.ApplyBatch(batch)
+		n += len(batch)
+		batch = batch[:0]
+		return err
+	}
 	for {
 		rec, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -194,23 +251,23 @@ func (r *Replica) replayLocked() error {
 		if err != nil {
 			return err
 		}
-		if err := r.applyPayload(rec.Term, rec.LSN, rec.Payload); err != nil {
-			return err
+		wr := &zppb.WriteRecord{}
+		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
+			return fmt.Errorf("record %d does not parse: %w", rec.LSN, err)
 		}
-		n++
+		batch = append(batch, engine.Record{LSN: rec.LSN, Term: rec.Term, Rec: wr})
+		r.dedup.add(wr.RequestId, rec.LSN, wr.Result)
+		if len(batch) == chunk {
+			if err := apply(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := apply(); err != nil {
+		return err
 	}
 	r.opts.Logger.Info("replayed binlog", "records", n, "from_lsn", applied+1)
 	return nil
-}
-
-// applyPayload applies one binlog record to the DB; the caller holds
-// dbMu.
-func (r *Replica) applyPayload(term, lsn uint64, payload []byte) error {
-	wr := &zppb.WriteRecord{}
-	if err := proto.Unmarshal(payload, wr); err != nil {
-		return fmt.Errorf("record %d does not parse: %w", lsn, err)
-	}
-	return r.db.Apply(lsn, term, wr)
 }
 
 // Assignment is what the topology says about this replica.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +47,7 @@ func TestWritesSurviveReopen(t *testing.T) {
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 7})
 	ctx := context.Background()
 	for i := range 100 {
-		if err := r.Write(ctx, put(fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i), 0)); err != nil {
+		if err := r.Write(ctx, nil, put(fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i), 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,7 +78,7 @@ func TestReplayAppliesBinlogTail(t *testing.T) {
 	shared := newShared(t)
 	r := openReplica(t, dir, shared, nil)
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
-	if err := r.Write(context.Background(), put("a", "1", 0)); err != nil {
+	if err := r.Write(context.Background(), nil, put("a", "1", 0)); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
@@ -112,7 +114,7 @@ func TestUpdateIsAtomicAndRejectsNothingHalfway(t *testing.T) {
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
 	ctx := context.Background()
 	boom := errors.New("boom")
-	err := r.Update(ctx, func(View) (*zppb.WriteRecord, error) { return put("x", "1", 0), boom })
+	_, err := r.Update(ctx, nil, func(View) (*zppb.WriteRecord, error) { return put("x", "1", 0), boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("err %v, want boom", err)
 	}
@@ -135,7 +137,7 @@ func TestSweepDeletesOnlyExpiredKeys(t *testing.T) {
 		if i%2 == 0 {
 			exp = now.UnixMilli() + 1000
 		}
-		if err := r.Write(ctx, put(fmt.Sprintf("k%d", i), "v", exp)); err != nil {
+		if err := r.Write(ctx, nil, put(fmt.Sprintf("k%d", i), "v", exp)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -161,5 +163,81 @@ func TestSweepDeletesOnlyExpiredKeys(t *testing.T) {
 		if gone := errors.Is(err, engine.ErrNotFound); gone != (i%2 == 0) {
 			t.Errorf("k%d gone=%v", i, gone)
 		}
+	}
+}
+
+// TestGroupCommitUnderConcurrency has many writers share flushes: every
+// write lands, lsns are consecutive, and read-modify-write through View
+// sees the writes queued before it (an increment is never lost).
+func TestGroupCommitUnderConcurrency(t *testing.T) {
+	for _, minSync := range []int{0, 1} {
+		t.Run(fmt.Sprintf("min_sync=%d", minSync), func(t *testing.T) {
+			dir := t.TempDir()
+			shared := newShared(t)
+			r := openReplica(t, dir, shared, nil)
+			r.SetRole(Assignment{Role: Master, Master: "self", Term: 1, Slaves: []string{"s"}, MinSync: minSync})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if minSync > 0 {
+				// A slave that acknowledges everything as it comes.
+				go func() {
+					from, prevTerm := uint64(1), uint64(0)
+					for ctx.Err() == nil {
+						resp, err := r.Pull(ctx, &zppb.BinlogPullRequest{Slave: "s", FromLsn: from, PrevTerm: prevTerm, AckedLsn: from - 1, WaitMs: 100})
+						if err != nil || !resp.InSync {
+							return
+						}
+						from += uint64(len(resp.Records))
+						if len(resp.Records) > 0 {
+							prevTerm = 1
+						}
+					}
+				}()
+			}
+			const writers, each = 32, 100
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range each {
+						if err := r.Write(ctx, nil, put(fmt.Sprintf("w%d-%d", w, i), "v", 0)); err != nil {
+							errs <- err
+							return
+						}
+						_, err := r.Update(ctx, nil, func(v View) (*zppb.WriteRecord, error) {
+							n := 0
+							if cur, _, err := v.Get([]byte("counter")); err == nil {
+								n, _ = strconv.Atoi(string(cur))
+							}
+							return put("counter", strconv.Itoa(n+1), 0), nil
+						})
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			if _, lsn, applied := r.Position(); lsn != 2*writers*each || applied != lsn {
+				t.Fatalf("lsn %d applied %d, want %d", lsn, applied, 2*writers*each)
+			}
+			if v, _, err := r.Get([]byte("counter")); err != nil || string(v) != strconv.Itoa(writers*each) {
+				t.Fatalf("counter = %q, %v; want %d", v, err, writers*each)
+			}
+			cancel()
+			r.Close()
+			r = openReplica(t, dir, shared, nil)
+			defer r.Close()
+			if _, _, err := r.Get([]byte(fmt.Sprintf("w%d-%d", writers-1, each-1))); err != nil {
+				t.Fatalf("last write after reopen: %v", err)
+			}
+		})
 	}
 }

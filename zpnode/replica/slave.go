@@ -8,7 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
@@ -58,7 +61,7 @@ func (s *slaveState) getState() string {
 }
 
 func (r *Replica) startSyncerLocked() {
-	if r.s.cancel != nil || r.closed {
+	if r.s.cancel != nil || r.closed || r.opts.Dial == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
@@ -164,6 +167,7 @@ func (r *Replica) truncateTo(ctx context.Context, conn Conn, lsn uint64) error {
 		return ErrNotMaster
 	}
 	r.opts.Logger.Warn("truncating binlog to the master's log", "after_lsn", lsn)
+	r.dedup.truncate(lsn)
 	return r.log.TruncateAfter(lsn)
 }
 
@@ -231,12 +235,19 @@ func (r *Replica) applyReplicated(recs []*zppb.BinlogRecord) error {
 	if err := r.log.AppendBatch(batch); err != nil {
 		return fmt.Errorf("append replicated records: %w", err)
 	}
+	apply := make([]engine.Record, len(recs))
+	for i, rec := range recs {
+		wr := &zppb.WriteRecord{}
+		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
+			return fmt.Errorf("replicated record %d does not parse: %w", rec.Lsn, err)
+		}
+		apply[i] = engine.Record{LSN: rec.Lsn, Term: rec.Term, Rec: wr}
+		r.dedup.add(wr.RequestId, rec.Lsn, wr.Result)
+	}
 	r.dbMu.RLock()
 	defer r.dbMu.RUnlock()
-	for _, rec := range recs {
-		if err := r.applyPayload(rec.Term, rec.Lsn, rec.Payload); err != nil {
-			return fmt.Errorf("apply replicated record: %w", err)
-		}
+	if err := r.db.ApplyBatch(apply); err != nil {
+		return fmt.Errorf("apply replicated records: %w", err)
 	}
 	return nil
 }

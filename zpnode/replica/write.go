@@ -14,93 +14,216 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
-// pendingWrite is a record in the master's binlog that waits for
-// min_sync_replicas acknowledgements before it is applied to the DB.
+// pendingWrite is one write on its way: it has its lsn, and goes to the
+// binlog with the writes queued beside it (group commit); then it is
+// applied to the DB, at once or, with min_sync_replicas k > 0, once k slaves
+// have it.
 type pendingWrite struct {
 	term, lsn uint64
 	rec       *zppb.WriteRecord
+	payload   []byte
 	done      chan struct{} // closed when applied or failed
 	err       error
 }
 
 // Update runs fn under the write lock and writes the record it returns, if
 // any. fn sees every write before it (View), so read-modify-write commands
-// are atomic. When Update returns nil the write is durable per the binlog's
-// sync policy and, with min_sync_replicas k > 0, persisted by k slaves.
+// are atomic. When Update returns nil the write is applied, durable per the
+// binlog's sync policy and, with min_sync_replicas k > 0, persisted by k
+// slaves.
 //
-// With k = 0 the record is applied to the DB at once. With k > 0 it is
-// applied only once k slaves have it, so readers of the master never see a
-// write that a failover could still lose.
-func (r *Replica) Update(ctx context.Context, fn func(v View) (*zppb.WriteRecord, error)) error {
-	w, err := r.update(fn)
+// Writes are committed in groups: the first writer to find no flush running
+// becomes the flusher and writes whatever has queued, with one binlog write
+// and one RocksDB write per group, until the queue is empty. With k = 0 a
+// group is applied as soon as it is in the binlog; with k > 0 only once k
+// slaves have it, so readers of the master never see a write that a
+// failover could still lose.
+//
+// id, when not empty, names the request: a retry of a write this replica
+// (or the master it replicated from) already logged is not written again,
+// but answered once the first write is: Update returns the record's Result
+// either way.
+func (r *Replica) Update(ctx context.Context, id []byte, fn func(v View) (*zppb.WriteRecord, error)) (int64, error) {
+	w, lead, err := r.update(id, fn)
 	if err != nil || w == nil {
-		return err
+		return 0, err
 	}
-	if err := r.log.WaitDurable(ctx, w.lsn); err != nil {
-		return fmt.Errorf("replica: binlog sync: %w", err)
-	}
-	if w.done == nil {
-		return nil
+	if lead {
+		r.flush()
 	}
 	select {
 	case <-w.done:
-		return w.err
+		if w.err != nil {
+			return 0, w.err
+		}
 	case <-ctx.Done():
-		return fmt.Errorf("%w: lsn %d: %w", ErrNotEnoughReplicas, w.lsn, ctx.Err())
+		if r.minSync() > 0 {
+			return 0, fmt.Errorf("%w: lsn %d: %w", ErrNotEnoughReplicas, w.lsn, ctx.Err())
+		}
+		return 0, fmt.Errorf("replica: write lsn %d: %w", w.lsn, ctx.Err())
 	}
+	if err := r.log.WaitDurable(ctx, w.lsn); err != nil {
+		return 0, fmt.Errorf("replica: binlog sync: %w", err)
+	}
+	return w.rec.Result, nil
 }
 
 // Write writes rec; see Update.
-func (r *Replica) Write(ctx context.Context, rec *zppb.WriteRecord) error {
-	return r.Update(ctx, func(View) (*zppb.WriteRecord, error) { return rec, nil })
+func (r *Replica) Write(ctx context.Context, id []byte, rec *zppb.WriteRecord) error {
+	_, err := r.Update(ctx, id, func(View) (*zppb.WriteRecord, error) { return rec, nil })
+	return err
 }
 
-func (r *Replica) update(fn func(v View) (*zppb.WriteRecord, error)) (*pendingWrite, error) {
+func (r *Replica) minSync() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m.minSync
+}
+
+// update queues the record fn returns and reports whether the caller is to
+// flush the queue.
+func (r *Replica) update(id []byte, fn func(v View) (*zppb.WriteRecord, error)) (*pendingWrite, bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case r.closed:
-		return nil, ErrClosed
+		return nil, false, ErrClosed
+	case r.failed != nil:
+		return nil, false, r.failed
 	case r.role != Master:
-		return nil, ErrNotMaster
+		return nil, false, ErrNotMaster
+	}
+	if e, ok := r.dedup.get(id); ok {
+		return r.retryLocked(e), false, nil
 	}
 	rec, err := fn(View{r})
 	if err != nil || rec == nil || len(rec.Mutations) == 0 {
-		return nil, err
+		return nil, false, err
 	}
+	rec.RequestId = id
 	payload, err := proto.Marshal(rec)
 	if err != nil {
-		return nil, fmt.Errorf("replica: marshal record: %w", err)
+		return nil, false, fmt.Errorf("replica: marshal record: %w", err)
 	}
-	_, last := r.log.Last()
-	w := &pendingWrite{term: r.term, lsn: last + 1, rec: rec}
-	if err := r.log.Append(binlog.Record{Term: w.term, LSN: w.lsn, Payload: payload}); err != nil {
-		return nil, fmt.Errorf("replica: binlog append: %w", err)
+	if len(r.queue) == 0 && !r.flushing {
+		// Nothing in flight: the binlog says where numbering goes on (it
+		// may have been cut back or reset since this replica last wrote).
+		_, r.nextLSN = r.log.Last()
 	}
-	r.m.notifyAppend()
-
-	if r.m.minSync == 0 && len(r.m.pending) == 0 {
-		r.dbMu.RLock()
-		err := r.db.Apply(w.lsn, w.term, rec)
-		r.dbMu.RUnlock()
-		if err != nil {
-			// Keep binlog and DB in step: the caller is told the write
-			// failed, so replay must not bring it back. A slave that pulled
-			// it already is cut back by log matching.
-			if terr := r.log.TruncateAfter(w.lsn - 1); terr != nil {
-				r.opts.Logger.Error("cannot undo binlog record after a failed apply", "lsn", w.lsn, "err", terr)
-			}
-			return nil, fmt.Errorf("replica: apply: %w", err)
-		}
-		return w, nil
-	}
-	w.done = make(chan struct{})
-	r.m.pending = append(r.m.pending, w)
+	r.nextLSN++
+	w := &pendingWrite{term: r.term, lsn: r.nextLSN, rec: rec, payload: payload, done: make(chan struct{})}
+	r.queue = append(r.queue, w)
+	r.dedup.add(id, w.lsn, rec.Result)
 	for _, m := range rec.Mutations {
 		r.m.overlay[string(m.Key)] = overlayEntry{lsn: w.lsn, m: m}
 	}
-	r.advanceCommitLocked()
-	return w, nil
+	lead := !r.flushing
+	r.flushing = true
+	return w, lead, nil
+}
+
+// retryLocked answers a retry of the write logged at e.lsn: when that write
+// is in the queue or waits for slaves, the retry waits for the same outcome;
+// otherwise it is applied already.
+func (r *Replica) retryLocked(e dedupEntry) *pendingWrite {
+	for _, list := range [][]*pendingWrite{r.queue, r.m.pending} {
+		for _, w := range list {
+			if w.lsn == e.lsn {
+				return w
+			}
+		}
+	}
+	done := make(chan struct{})
+	close(done)
+	return &pendingWrite{lsn: e.lsn, rec: &zppb.WriteRecord{Result: e.result}, done: done}
+}
+
+// flush writes the queued writes to the binlog in groups until the queue is
+// empty. One goroutine at a time runs it (the one update made the leader).
+func (r *Replica) flush() {
+	for {
+		r.mu.Lock()
+		batch := r.queue
+		r.queue = nil
+		if len(batch) == 0 {
+			r.flushing = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+
+		recs := make([]binlog.Record, len(batch))
+		for i, w := range batch {
+			recs[i] = binlog.Record{Term: w.term, LSN: w.lsn, Payload: w.payload}
+		}
+		err := r.log.AppendBatch(recs)
+
+		r.mu.Lock()
+		switch {
+		case err != nil:
+			// The disk failed under the binlog: stop taking writes
+			// rather than number around a hole. A restart replays what
+			// made it.
+			r.failLocked(fmt.Errorf("replica: binlog append: %w", err), batch)
+		case r.role != Master || r.closed:
+			// Demoted meanwhile: the records are in the binlog, where log
+			// matching with the new master decides their fate.
+			r.finishLocked(batch, fmt.Errorf("%w: partition changed hands during the write", ErrNotMaster))
+		case r.m.minSync == 0 && len(r.m.pending) == 0:
+			r.m.notifyAppend()
+			if err := r.applyLocked(batch); err != nil {
+				r.failLocked(err, batch)
+			} else {
+				r.finishLocked(batch, nil)
+			}
+		default:
+			r.m.notifyAppend()
+			r.m.pending = append(r.m.pending, batch...)
+			r.advanceCommitLocked()
+		}
+		r.mu.Unlock()
+	}
+}
+
+// applyLocked applies writes that are in the binlog to the DB, in one
+// RocksDB write.
+func (r *Replica) applyLocked(batch []*pendingWrite) error {
+	recs := make([]engine.Record, len(batch))
+	for i, w := range batch {
+		recs[i] = engine.Record{LSN: w.lsn, Term: w.term, Rec: w.rec}
+	}
+	r.dbMu.RLock()
+	defer r.dbMu.RUnlock()
+	if err := r.db.ApplyBatch(recs); err != nil {
+		return fmt.Errorf("replica: apply: %w", err)
+	}
+	return nil
+}
+
+// finishLocked ends writes: their overlay entries go (the DB has them, or
+// they failed) and their callers are told.
+func (r *Replica) finishLocked(batch []*pendingWrite, err error) {
+	for _, w := range batch {
+		for _, m := range w.rec.Mutations {
+			if e, ok := r.m.overlay[string(m.Key)]; ok && e.lsn == w.lsn {
+				delete(r.m.overlay, string(m.Key))
+			}
+		}
+		w.err = err
+		close(w.done)
+	}
+}
+
+// failLocked makes the replica refuse writes from now on: its binlog or DB
+// failed, and numbering on past a record that may be half there would
+// corrupt it. Every write in flight fails.
+func (r *Replica) failLocked(err error, batch []*pendingWrite) {
+	r.opts.Logger.Error("replica stops taking writes; restart the node once the disk is fixed", "err", err)
+	r.failed = err
+	r.finishLocked(batch, err)
+	r.finishLocked(r.queue, err)
+	r.queue = nil
+	r.failPendingLocked(err)
 }
 
 // advanceCommitLocked applies, in lsn order, the pending writes that enough
@@ -110,25 +233,22 @@ func (r *Replica) advanceCommitLocked() {
 		return
 	}
 	commit := r.commitIndexLocked()
-	r.dbMu.RLock()
-	defer r.dbMu.RUnlock()
-	for len(r.m.pending) > 0 && r.m.pending[0].lsn <= commit {
-		w := r.m.pending[0]
-		if err := r.db.Apply(w.lsn, w.term, w.rec); err != nil {
-			// The record is replicated, so it cannot be taken back; the DB
-			// catches up from the binlog on the next open.
-			r.opts.Logger.Error("cannot apply acknowledged record; the DB is behind the binlog until restart", "lsn", w.lsn, "err", err)
-			w.err = fmt.Errorf("replica: apply: %w", err)
-		}
-		for _, m := range w.rec.Mutations {
-			if e, ok := r.m.overlay[string(m.Key)]; ok && e.lsn == w.lsn {
-				delete(r.m.overlay, string(m.Key))
-			}
-		}
-		r.m.pending[0] = nil
-		r.m.pending = r.m.pending[1:]
-		close(w.done)
+	n := 0
+	for n < len(r.m.pending) && r.m.pending[n].lsn <= commit {
+		n++
 	}
+	if n == 0 {
+		return
+	}
+	batch := r.m.pending[:n]
+	r.m.pending = slices.Clone(r.m.pending[n:])
+	if err := r.applyLocked(batch); err != nil {
+		// The records are replicated, so they cannot be taken back; the
+		// DB catches up from the binlog on the next open.
+		r.failLocked(err, batch)
+		return
+	}
+	r.finishLocked(batch, nil)
 }
 
 // commitIndexLocked is the highest lsn that min_sync_replicas of the
@@ -155,14 +275,11 @@ func (r *Replica) commitIndexLocked() uint64 {
 
 // failPendingLocked fails every write still waiting for slaves; their
 // records stay in the binlog, where log matching with the next master
-// decides whether they survive.
+// decides whether they survive. Writes not yet in the binlog are failed by
+// the flush that takes them.
 func (r *Replica) failPendingLocked(err error) {
-	for _, w := range r.m.pending {
-		w.err = err
-		close(w.done)
-	}
+	r.finishLocked(r.m.pending, err)
 	r.m.pending = nil
-	clear(r.m.overlay)
 }
 
 // SweepExpired deletes up to limit expired keys after cursor through the
@@ -177,7 +294,7 @@ func (r *Replica) SweepExpired(ctx context.Context, cursor []byte, limit int) (i
 		return 0, next, err
 	}
 	n := 0
-	err = r.Update(ctx, func(v View) (*zppb.WriteRecord, error) {
+	_, err = r.Update(ctx, nil, func(v View) (*zppb.WriteRecord, error) {
 		rec := &zppb.WriteRecord{}
 		for _, k := range keys {
 			// A key written again since the scan is live: leave it.

@@ -28,7 +28,7 @@ func notFound(err error) error {
 	return err
 }
 
-func (s *Server) set(ctx context.Context, req *zppb.SetRequest) error {
+func (s *Server) set(ctx context.Context, id []byte, req *zppb.SetRequest) error {
 	if err := cmp.Or(checkKey(req.Key), s.checkValue(req.Value), checkTTL(req.TtlMs)); err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (s *Server) set(ctx context.Context, req *zppb.SetRequest) error {
 	rec := &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
 		Kind: zppb.Mutation_PUT, Key: req.Key, Value: req.Value, ExpireAtMs: expireAt(r.NowMs(), req.TtlMs),
 	}}}
-	return writeError(r.Write(ctx, rec))
+	return writeError(r.Write(ctx, id, rec))
 }
 
 func (s *Server) get(req *zppb.GetRequest) (*zppb.Response, error) {
@@ -59,7 +59,7 @@ func (s *Server) get(req *zppb.GetRequest) (*zppb.Response, error) {
 	return &zppb.Response{Result: &zppb.Response_Get{Get: &zppb.GetResponse{Value: v}}}, nil
 }
 
-func (s *Server) del(ctx context.Context, req *zppb.DelRequest) (*zppb.Response, error) {
+func (s *Server) del(ctx context.Context, id []byte, req *zppb.DelRequest) (*zppb.Response, error) {
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
@@ -67,13 +67,11 @@ func (s *Server) del(ctx context.Context, req *zppb.DelRequest) (*zppb.Response,
 	if err != nil {
 		return nil, err
 	}
-	var deleted int64
-	err = r.Update(ctx, func(v replica.View) (*zppb.WriteRecord, error) {
+	deleted, err := r.Update(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
 		if _, _, err := v.Get(req.Key); err != nil {
 			return nil, ignoreNotFound(err)
 		}
-		deleted = 1
-		return &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_DELETE, Key: req.Key}}}, nil
+		return &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_DELETE, Key: req.Key}}, Result: 1}, nil
 	})
 	if err != nil {
 		return nil, writeError(err)
@@ -123,7 +121,7 @@ func (s *Server) ttl(req *zppb.TTLRequest) (*zppb.Response, error) {
 	return &zppb.Response{Result: &zppb.Response_Ttl{Ttl: &zppb.TTLResponse{TtlMs: left}}}, nil
 }
 
-func (s *Server) incrBy(ctx context.Context, req *zppb.IncrByRequest) (*zppb.Response, error) {
+func (s *Server) incrBy(ctx context.Context, id []byte, req *zppb.IncrByRequest) (*zppb.Response, error) {
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
@@ -131,8 +129,7 @@ func (s *Server) incrBy(ctx context.Context, req *zppb.IncrByRequest) (*zppb.Res
 	if err != nil {
 		return nil, err
 	}
-	var result int64
-	err = r.Update(ctx, func(v replica.View) (*zppb.WriteRecord, error) {
+	result, err := r.Update(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
 		cur, exp, err := v.Get(req.Key)
 		var n int64
 		switch {
@@ -149,11 +146,11 @@ func (s *Server) incrBy(ctx context.Context, req *zppb.IncrByRequest) (*zppb.Res
 		if (req.Delta > 0 && n > math.MaxInt64-req.Delta) || (req.Delta < 0 && n < math.MinInt64-req.Delta) {
 			return nil, status.New(zppb.Code_OVERFLOW, "incrementing %d by %d overflows int64", n, req.Delta)
 		}
-		result = n + req.Delta
+		result := n + req.Delta
 		// Like Redis, INCRBY keeps the key's expiry.
 		return &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
 			Kind: zppb.Mutation_PUT, Key: req.Key, Value: strconv.AppendInt(nil, result, 10), ExpireAtMs: exp,
-		}}}, nil
+		}}, Result: result}, nil
 	})
 	if err != nil {
 		return nil, writeError(err)
@@ -199,7 +196,7 @@ func (s *Server) mgetOne(table string, key []byte) *zppb.KeyResult {
 
 // mset writes the keys of each partition in one atomic record; keys this
 // node cannot take get their own result and the rest are written.
-func (s *Server) mset(ctx context.Context, req *zppb.MSetRequest) (*zppb.Response, error) {
+func (s *Server) mset(ctx context.Context, id []byte, req *zppb.MSetRequest) (*zppb.Response, error) {
 	if len(req.Kvs) == 0 {
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "MSET without keys")
 	}
@@ -244,7 +241,7 @@ func (s *Server) mset(ctx context.Context, req *zppb.MSetRequest) (*zppb.Respons
 			kv := req.Kvs[i]
 			rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_PUT, Key: kv.Key, Value: kv.Value, ExpireAtMs: exp})
 		}
-		err := writeError(g.r.Write(ctx, rec))
+		err := writeError(g.r.Write(ctx, partID(id, rec), rec))
 		for _, i := range g.indexes {
 			if err != nil {
 				results[i] = keyResult(err)
@@ -256,7 +253,7 @@ func (s *Server) mset(ctx context.Context, req *zppb.MSetRequest) (*zppb.Respons
 	return &zppb.Response{Result: &zppb.Response_Mset{Mset: &zppb.MSetResponse{Results: results}}}, nil
 }
 
-func (s *Server) writeBatch(ctx context.Context, req *zppb.WriteBatchRequest) error {
+func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatchRequest) error {
 	if len(req.Ops) == 0 {
 		return status.New(zppb.Code_INVALID_ARGUMENT, "empty write batch")
 	}
@@ -294,7 +291,7 @@ func (s *Server) writeBatch(ctx context.Context, req *zppb.WriteBatchRequest) er
 		}
 		rec.Mutations[i] = m
 	}
-	return writeError(r.Write(ctx, rec))
+	return writeError(r.Write(ctx, id, rec))
 }
 
 func (s *Server) scan(req *zppb.ScanRequest) (*zppb.Response, error) {

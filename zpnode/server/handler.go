@@ -25,22 +25,22 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 	switch c := req.Cmd.(type) {
 	case *zppb.Request_Set:
 		table, write = c.Set.Table, true
-		err = s.set(ctx, c.Set)
+		err = s.set(ctx, req.RequestId, c.Set)
 	case *zppb.Request_Get:
 		table = c.Get.Table
 		resp, err = s.get(c.Get)
 	case *zppb.Request_Del:
 		table, write = c.Del.Table, true
-		resp, err = s.del(ctx, c.Del)
+		resp, err = s.del(ctx, req.RequestId, c.Del)
 	case *zppb.Request_Mget:
 		table = c.Mget.Table
 		resp, err = s.mget(c.Mget)
 	case *zppb.Request_Mset:
 		table, write = c.Mset.Table, true
-		resp, err = s.mset(ctx, c.Mset)
+		resp, err = s.mset(ctx, req.RequestId, c.Mset)
 	case *zppb.Request_Incrby:
 		table, write = c.Incrby.Table, true
-		resp, err = s.incrBy(ctx, c.Incrby)
+		resp, err = s.incrBy(ctx, req.RequestId, c.Incrby)
 	case *zppb.Request_Exists:
 		table = c.Exists.Table
 		resp, err = s.exists(c.Exists)
@@ -49,7 +49,7 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 		resp, err = s.ttl(c.Ttl)
 	case *zppb.Request_WriteBatch:
 		table, write = c.WriteBatch.Table, true
-		err = s.writeBatch(ctx, c.WriteBatch)
+		err = s.writeBatch(ctx, req.RequestId, c.WriteBatch)
 	case *zppb.Request_Scan:
 		table = c.Scan.Table
 		resp, err = s.scan(c.Scan)

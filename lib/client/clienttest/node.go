@@ -30,6 +30,9 @@ type Node struct {
 	stats  map[string]*nodeStats       // table -> requests served
 	// slowlog is what AddSlowlog added (quota.go).
 	slowlog []*zppb.SlowlogEntry
+	// answered remembers the answer to each write by request id, as a
+	// real node does, so a retry is not applied twice.
+	answered map[string]*zppb.Response
 }
 
 type entry struct {
@@ -71,6 +74,32 @@ func (n *Node) Handle(req *zppb.Request) *zppb.Response {
 	if info := req.GetInfo(); info != nil {
 		return n.info(info)
 	}
+	if len(req.RequestId) > 0 {
+		// Like a real node, a share of a split multi-key call is told
+		// from a retry by its keys.
+		_, keys := tableAndKeys(req)
+		id := string(req.RequestId) + string(bytes.Join(keys, []byte{0}))
+		n.dataMu.Lock()
+		prev := n.answered[id]
+		n.dataMu.Unlock()
+		if prev != nil {
+			return prev
+		}
+		resp := n.apply(req)
+		if resp.Code == zppb.Code_OK {
+			n.dataMu.Lock()
+			if n.answered == nil {
+				n.answered = make(map[string]*zppb.Response)
+			}
+			n.answered[id] = resp
+			n.dataMu.Unlock()
+		}
+		return resp
+	}
+	return n.apply(req)
+}
+
+func (n *Node) apply(req *zppb.Request) *zppb.Response {
 	name, keys := tableAndKeys(req)
 	tb, epoch := n.cluster.table(name)
 	fail := func(code zppb.Code, msg string) *zppb.Response {

@@ -1,0 +1,64 @@
+package replica
+
+import (
+	"context"
+	"testing"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// TestRetryIsNotAppliedTwice: a write retried with the same request id after
+// later writes does not overwrite them, on the master that took it and on a
+// slave promoted after replicating it; the first answer is given again.
+func TestRetryIsNotAppliedTwice(t *testing.T) {
+	shared := newShared(t)
+	ctx := context.Background()
+	m := openReplica(t, t.TempDir(), shared, nil)
+	defer m.Close()
+	m.SetRole(Assignment{Role: Master, Master: "m", Term: 1})
+
+	incr := func(r *Replica, id string) (int64, error) {
+		return r.Update(ctx, []byte(id), func(v View) (*zppb.WriteRecord, error) {
+			rec := put("n", "", 0)
+			n := int64(0)
+			if cur, _, err := v.Get([]byte("n")); err == nil {
+				n = int64(len(cur))
+			}
+			rec.Mutations[0].Value = make([]byte, n+1) // the value's length is the count
+			rec.Result = n + 1
+			return rec, nil
+		})
+	}
+	if got, err := incr(m, "req-1"); err != nil || got != 1 {
+		t.Fatalf("first increment: %d, %v", got, err)
+	}
+	if got, err := incr(m, "req-2"); err != nil || got != 2 {
+		t.Fatalf("second increment: %d, %v", got, err)
+	}
+	// The answer to req-1 was lost; the client retries it.
+	if got, err := incr(m, "req-1"); err != nil || got != 1 {
+		t.Fatalf("retried increment answered %d, %v; want the first answer, 1", got, err)
+	}
+	if v, _, _ := m.Get([]byte("n")); len(v) != 2 {
+		t.Fatalf("count %d after a retry, want 2", len(v))
+	}
+
+	// A slave that replicated the records recognises the retry once promoted.
+	s := openReplica(t, t.TempDir(), shared, nil)
+	defer s.Close()
+	pr, err := m.Pull(ctx, &zppb.BinlogPullRequest{Slave: "s", FromLsn: 1, PrevTerm: 0})
+	if err != nil || len(pr.Records) != 2 {
+		t.Fatalf("pull: %v, %v", pr, err)
+	}
+	s.SetRole(Assignment{Role: Slave, Term: 1}) // no master to dial: the test feeds it
+	if err := s.applyReplicated(pr.Records); err != nil {
+		t.Fatal(err)
+	}
+	s.SetRole(Assignment{Role: Master, Master: "s", Term: 2})
+	if got, err := incr(s, "req-2"); err != nil || got != 2 {
+		t.Fatalf("retry on the promoted slave answered %d, %v; want 2", got, err)
+	}
+	if got, err := incr(s, "req-3"); err != nil || got != 3 {
+		t.Fatalf("new increment on the promoted slave: %d, %v", got, err)
+	}
+}
