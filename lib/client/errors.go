@@ -18,7 +18,7 @@ var (
 	// ErrInvalidOptions wraps every problem New found in its Options.
 	ErrInvalidOptions = errors.New("client: invalid options")
 
-	// ErrUnknownOutcome means a non-idempotent request (INCRBY, CREATE_TABLE
+	// ErrUnknownOutcome means a request that carries no request id (CREATE_TABLE
 	// ...) may or may not have been applied: the connection failed after
 	// the request was sent, or the deadline ended while it was in flight.
 	// The error also wraps the underlying cause.
