@@ -67,7 +67,7 @@ func (x RebalanceRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RebalanceRequest_Mode.Descriptor instead.
 func (RebalanceRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{19, 0}
+	return file_meta_proto_rawDescGZIP(), []int{21, 0}
 }
 
 type PullRequest struct {
@@ -814,6 +814,106 @@ func (x *MetaMember) GetLeader() bool {
 	return false
 }
 
+// AddMetaRequest adds a meta server to the Raft configuration; it answers
+// with the new membership (Response.meta_members).
+type AddMetaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Nonvoter      bool                   `protobuf:"varint,2,opt,name=nonvoter,proto3" json:"nonvoter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddMetaRequest) Reset() {
+	*x = AddMetaRequest{}
+	mi := &file_meta_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddMetaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddMetaRequest) ProtoMessage() {}
+
+func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddMetaRequest.ProtoReflect.Descriptor instead.
+func (*AddMetaRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AddMetaRequest) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *AddMetaRequest) GetNonvoter() bool {
+	if x != nil {
+		return x.Nonvoter
+	}
+	return false
+}
+
+// RemoveMetaRequest removes a meta server from the Raft configuration; it
+// answers with the new membership (Response.meta_members).
+type RemoveMetaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMetaRequest) Reset() {
+	*x = RemoveMetaRequest{}
+	mi := &file_meta_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMetaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMetaRequest) ProtoMessage() {}
+
+func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMetaRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMetaRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RemoveMetaRequest) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
 type ListMetaResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Leader  string                 `protobuf:"bytes,1,opt,name=leader,proto3" json:"leader,omitempty"`
@@ -831,7 +931,7 @@ type ListMetaResponse struct {
 
 func (x *ListMetaResponse) Reset() {
 	*x = ListMetaResponse{}
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +943,7 @@ func (x *ListMetaResponse) String() string {
 func (*ListMetaResponse) ProtoMessage() {}
 
 func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +956,7 @@ func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaResponse.ProtoReflect.Descriptor instead.
 func (*ListMetaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{14}
+	return file_meta_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListMetaResponse) GetLeader() string {
@@ -927,7 +1027,7 @@ type AddSlaveRequest struct {
 
 func (x *AddSlaveRequest) Reset() {
 	*x = AddSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1039,7 @@ func (x *AddSlaveRequest) String() string {
 func (*AddSlaveRequest) ProtoMessage() {}
 
 func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1052,7 @@ func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddSlaveRequest.ProtoReflect.Descriptor instead.
 func (*AddSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{15}
+	return file_meta_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddSlaveRequest) GetTable() string {
@@ -995,7 +1095,7 @@ type RemoveSlaveRequest struct {
 
 func (x *RemoveSlaveRequest) Reset() {
 	*x = RemoveSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1107,7 @@ func (x *RemoveSlaveRequest) String() string {
 func (*RemoveSlaveRequest) ProtoMessage() {}
 
 func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1120,7 @@ func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSlaveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{16}
+	return file_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveSlaveRequest) GetTable() string {
@@ -1063,7 +1163,7 @@ type SetMasterRequest struct {
 
 func (x *SetMasterRequest) Reset() {
 	*x = SetMasterRequest{}
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1175,7 @@ func (x *SetMasterRequest) String() string {
 func (*SetMasterRequest) ProtoMessage() {}
 
 func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1188,7 @@ func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMasterRequest.ProtoReflect.Descriptor instead.
 func (*SetMasterRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{17}
+	return file_meta_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetMasterRequest) GetTable() string {
@@ -1132,7 +1232,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1244,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1257,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{18}
+	return file_meta_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MigrateRequest) GetTable() string {
@@ -1211,7 +1311,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1323,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1336,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{19}
+	return file_meta_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RebalanceRequest) GetMode() RebalanceRequest_Mode {
@@ -1277,7 +1377,7 @@ type MovesResponse struct {
 
 func (x *MovesResponse) Reset() {
 	*x = MovesResponse{}
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1389,7 @@ func (x *MovesResponse) String() string {
 func (*MovesResponse) ProtoMessage() {}
 
 func (x *MovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1402,7 @@ func (x *MovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
 func (*MovesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{20}
+	return file_meta_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MovesResponse) GetMoves() []*Move {
@@ -1329,7 +1429,7 @@ type CancelMoveRequest struct {
 
 func (x *CancelMoveRequest) Reset() {
 	*x = CancelMoveRequest{}
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1441,7 @@ func (x *CancelMoveRequest) String() string {
 func (*CancelMoveRequest) ProtoMessage() {}
 
 func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1454,7 @@ func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
 func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{21}
+	return file_meta_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CancelMoveRequest) GetId() uint64 {
@@ -1374,7 +1474,7 @@ type MoveStatusRequest struct {
 
 func (x *MoveStatusRequest) Reset() {
 	*x = MoveStatusRequest{}
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1486,7 @@ func (x *MoveStatusRequest) String() string {
 func (*MoveStatusRequest) ProtoMessage() {}
 
 func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1499,7 @@ func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MoveStatusRequest) GetAll() bool {
@@ -1419,7 +1519,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1431,7 +1531,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1444,7 +1544,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -1470,7 +1570,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1582,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1595,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -1517,7 +1617,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1629,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1642,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -1575,7 +1675,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1687,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1700,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -1661,7 +1761,12 @@ const file_meta_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x1a\n" +
 	"\bsuffrage\x18\x03 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\bR\x06leader\"\xf6\x01\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\"@\n" +
+	"\x0eAddMetaRequest\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1a\n" +
+	"\bnonvoter\x18\x02 \x01(\bR\bnonvoter\"'\n" +
+	"\x11RemoveMetaRequest\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\"\xf6\x01\n" +
 	"\x10ListMetaResponse\x12\x16\n" +
 	"\x06leader\x18\x01 \x01(\tR\x06leader\x12.\n" +
 	"\amembers\x18\x02 \x03(\v2\x14.zeppelin.MetaMemberR\amembers\x12\x14\n" +
@@ -1735,7 +1840,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_meta_proto_goTypes = []any{
 	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
 	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
@@ -1752,37 +1857,39 @@ var file_meta_proto_goTypes = []any{
 	(*ListNodesResponse)(nil),   // 12: zeppelin.ListNodesResponse
 	(*ListMetaRequest)(nil),     // 13: zeppelin.ListMetaRequest
 	(*MetaMember)(nil),          // 14: zeppelin.MetaMember
-	(*ListMetaResponse)(nil),    // 15: zeppelin.ListMetaResponse
-	(*AddSlaveRequest)(nil),     // 16: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),  // 17: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),    // 18: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),      // 19: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),    // 20: zeppelin.RebalanceRequest
-	(*MovesResponse)(nil),       // 21: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),   // 22: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),   // 23: zeppelin.MoveStatusRequest
-	(*RemoveNodesRequest)(nil),  // 24: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 25: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 26: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 27: zeppelin.SetQuotaResponse
-	(*Topology)(nil),            // 28: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 29: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 30: zeppelin.Quota
-	(*Table)(nil),               // 31: zeppelin.Table
-	(*Node)(nil),                // 32: zeppelin.Node
-	(*Move)(nil),                // 33: zeppelin.Move
+	(*AddMetaRequest)(nil),      // 15: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),   // 16: zeppelin.RemoveMetaRequest
+	(*ListMetaResponse)(nil),    // 17: zeppelin.ListMetaResponse
+	(*AddSlaveRequest)(nil),     // 18: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),  // 19: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),    // 20: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),      // 21: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),    // 22: zeppelin.RebalanceRequest
+	(*MovesResponse)(nil),       // 23: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),   // 24: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),   // 25: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),  // 26: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 27: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 28: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 29: zeppelin.SetQuotaResponse
+	(*Topology)(nil),            // 30: zeppelin.Topology
+	(*ReplicaPosition)(nil),     // 31: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 32: zeppelin.Quota
+	(*Table)(nil),               // 33: zeppelin.Table
+	(*Node)(nil),                // 34: zeppelin.Node
+	(*Move)(nil),                // 35: zeppelin.Move
 }
 var file_meta_proto_depIdxs = []int32{
-	28, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
-	29, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	30, // 2: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	31, // 3: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	31, // 4: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	32, // 5: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	30, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	31, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	32, // 2: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	33, // 3: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	33, // 4: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	34, // 5: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
 	14, // 6: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	0,  // 7: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	33, // 8: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	30, // 9: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	35, // 8: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	32, // 9: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
 	10, // [10:10] is the sub-list for method output_type
 	10, // [10:10] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
@@ -1802,7 +1909,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

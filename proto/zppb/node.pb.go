@@ -2248,6 +2248,105 @@ func (x *NotifyRequest) GetEpoch() uint64 {
 	return 0
 }
 
+// FlushTableRequest empties the given partitions of a table on the node
+// that masters them. The flush is a binlog record, so slaves follow it.
+type FlushTableRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partitions    []uint32               `protobuf:"varint,2,rep,packed,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlushTableRequest) Reset() {
+	*x = FlushTableRequest{}
+	mi := &file_node_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlushTableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlushTableRequest) ProtoMessage() {}
+
+func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlushTableRequest.ProtoReflect.Descriptor instead.
+func (*FlushTableRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *FlushTableRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *FlushTableRequest) GetPartitions() []uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type FlushTableResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per requested partition, in request order.
+	Results       []*KeyResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FlushTableResponse) Reset() {
+	*x = FlushTableResponse{}
+	mi := &file_node_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FlushTableResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FlushTableResponse) ProtoMessage() {}
+
+func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FlushTableResponse.ProtoReflect.Descriptor instead.
+func (*FlushTableResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *FlushTableResponse) GetResults() []*KeyResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_node_proto protoreflect.FileDescriptor
 
 const file_node_proto_rawDesc = "" +
@@ -2425,7 +2524,14 @@ const file_node_proto_rawDesc = "" +
 	"lagRecords\x12\x14\n" +
 	"\x05state\x18\x05 \x01(\tR\x05state\"%\n" +
 	"\rNotifyRequest\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epoch*i\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"I\n" +
+	"\x11FlushTableRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\rR\n" +
+	"partitions\"C\n" +
+	"\x12FlushTableResponse\x12-\n" +
+	"\aresults\x18\x01 \x03(\v2\x13.zeppelin.KeyResultR\aresults*i\n" +
 	"\vInfoSection\x12\x0f\n" +
 	"\vINFO_SERVER\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -2447,54 +2553,56 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_node_proto_goTypes = []any{
-	(InfoSection)(0),          // 0: zeppelin.InfoSection
-	(BatchOp_Kind)(0),         // 1: zeppelin.BatchOp.Kind
-	(Mutation_Kind)(0),        // 2: zeppelin.Mutation.Kind
-	(*SetRequest)(nil),        // 3: zeppelin.SetRequest
-	(*GetRequest)(nil),        // 4: zeppelin.GetRequest
-	(*GetResponse)(nil),       // 5: zeppelin.GetResponse
-	(*DelRequest)(nil),        // 6: zeppelin.DelRequest
-	(*DelResponse)(nil),       // 7: zeppelin.DelResponse
-	(*MGetRequest)(nil),       // 8: zeppelin.MGetRequest
-	(*KeyResult)(nil),         // 9: zeppelin.KeyResult
-	(*MGetResponse)(nil),      // 10: zeppelin.MGetResponse
-	(*MSetRequest)(nil),       // 11: zeppelin.MSetRequest
-	(*MSetResponse)(nil),      // 12: zeppelin.MSetResponse
-	(*IncrByRequest)(nil),     // 13: zeppelin.IncrByRequest
-	(*IncrByResponse)(nil),    // 14: zeppelin.IncrByResponse
-	(*ExistsRequest)(nil),     // 15: zeppelin.ExistsRequest
-	(*ExistsResponse)(nil),    // 16: zeppelin.ExistsResponse
-	(*TTLRequest)(nil),        // 17: zeppelin.TTLRequest
-	(*TTLResponse)(nil),       // 18: zeppelin.TTLResponse
-	(*WriteBatchRequest)(nil), // 19: zeppelin.WriteBatchRequest
-	(*BatchOp)(nil),           // 20: zeppelin.BatchOp
-	(*ScanRequest)(nil),       // 21: zeppelin.ScanRequest
-	(*ScanResponse)(nil),      // 22: zeppelin.ScanResponse
-	(*Mutation)(nil),          // 23: zeppelin.Mutation
-	(*WriteRecord)(nil),       // 24: zeppelin.WriteRecord
-	(*InfoRequest)(nil),       // 25: zeppelin.InfoRequest
-	(*InfoResponse)(nil),      // 26: zeppelin.InfoResponse
-	(*SlowlogEntry)(nil),      // 27: zeppelin.SlowlogEntry
-	(*ServerInfo)(nil),        // 28: zeppelin.ServerInfo
-	(*TableStats)(nil),        // 29: zeppelin.TableStats
-	(*TableCapacity)(nil),     // 30: zeppelin.TableCapacity
-	(*ReplicaInfo)(nil),       // 31: zeppelin.ReplicaInfo
-	(*FullSyncProgress)(nil),  // 32: zeppelin.FullSyncProgress
-	(*PeerPosition)(nil),      // 33: zeppelin.PeerPosition
-	(*NotifyRequest)(nil),     // 34: zeppelin.NotifyRequest
-	(Code)(0),                 // 35: zeppelin.Code
-	(*KeyValue)(nil),          // 36: zeppelin.KeyValue
+	(InfoSection)(0),           // 0: zeppelin.InfoSection
+	(BatchOp_Kind)(0),          // 1: zeppelin.BatchOp.Kind
+	(Mutation_Kind)(0),         // 2: zeppelin.Mutation.Kind
+	(*SetRequest)(nil),         // 3: zeppelin.SetRequest
+	(*GetRequest)(nil),         // 4: zeppelin.GetRequest
+	(*GetResponse)(nil),        // 5: zeppelin.GetResponse
+	(*DelRequest)(nil),         // 6: zeppelin.DelRequest
+	(*DelResponse)(nil),        // 7: zeppelin.DelResponse
+	(*MGetRequest)(nil),        // 8: zeppelin.MGetRequest
+	(*KeyResult)(nil),          // 9: zeppelin.KeyResult
+	(*MGetResponse)(nil),       // 10: zeppelin.MGetResponse
+	(*MSetRequest)(nil),        // 11: zeppelin.MSetRequest
+	(*MSetResponse)(nil),       // 12: zeppelin.MSetResponse
+	(*IncrByRequest)(nil),      // 13: zeppelin.IncrByRequest
+	(*IncrByResponse)(nil),     // 14: zeppelin.IncrByResponse
+	(*ExistsRequest)(nil),      // 15: zeppelin.ExistsRequest
+	(*ExistsResponse)(nil),     // 16: zeppelin.ExistsResponse
+	(*TTLRequest)(nil),         // 17: zeppelin.TTLRequest
+	(*TTLResponse)(nil),        // 18: zeppelin.TTLResponse
+	(*WriteBatchRequest)(nil),  // 19: zeppelin.WriteBatchRequest
+	(*BatchOp)(nil),            // 20: zeppelin.BatchOp
+	(*ScanRequest)(nil),        // 21: zeppelin.ScanRequest
+	(*ScanResponse)(nil),       // 22: zeppelin.ScanResponse
+	(*Mutation)(nil),           // 23: zeppelin.Mutation
+	(*WriteRecord)(nil),        // 24: zeppelin.WriteRecord
+	(*InfoRequest)(nil),        // 25: zeppelin.InfoRequest
+	(*InfoResponse)(nil),       // 26: zeppelin.InfoResponse
+	(*SlowlogEntry)(nil),       // 27: zeppelin.SlowlogEntry
+	(*ServerInfo)(nil),         // 28: zeppelin.ServerInfo
+	(*TableStats)(nil),         // 29: zeppelin.TableStats
+	(*TableCapacity)(nil),      // 30: zeppelin.TableCapacity
+	(*ReplicaInfo)(nil),        // 31: zeppelin.ReplicaInfo
+	(*FullSyncProgress)(nil),   // 32: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),       // 33: zeppelin.PeerPosition
+	(*NotifyRequest)(nil),      // 34: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),  // 35: zeppelin.FlushTableRequest
+	(*FlushTableResponse)(nil), // 36: zeppelin.FlushTableResponse
+	(Code)(0),                  // 37: zeppelin.Code
+	(*KeyValue)(nil),           // 38: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
-	35, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	37, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	9,  // 1: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	36, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	38, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	9,  // 3: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	20, // 4: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	1,  // 5: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	36, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	38, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	2,  // 7: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	23, // 8: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
 	0,  // 9: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
@@ -2505,11 +2613,12 @@ var file_node_proto_depIdxs = []int32{
 	27, // 14: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
 	33, // 15: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
 	32, // 16: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	9,  // 17: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -2524,7 +2633,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -38,6 +38,7 @@ type Request struct {
 	//	*Request_Scan
 	//	*Request_Info
 	//	*Request_Notify
+	//	*Request_FlushTable
 	//	*Request_Pull
 	//	*Request_Ping
 	//	*Request_CreateTable
@@ -54,6 +55,8 @@ type Request struct {
 	//	*Request_MoveStatus
 	//	*Request_RemoveNodes
 	//	*Request_SetQuota
+	//	*Request_AddMeta
+	//	*Request_RemoveMeta
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -222,6 +225,15 @@ func (x *Request) GetNotify() *NotifyRequest {
 	return nil
 }
 
+func (x *Request) GetFlushTable() *FlushTableRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_FlushTable); ok {
+			return x.FlushTable
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPull() *PullRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_Pull); ok {
@@ -366,6 +378,24 @@ func (x *Request) GetSetQuota() *SetQuotaRequest {
 	return nil
 }
 
+func (x *Request) GetAddMeta() *AddMetaRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_AddMeta); ok {
+			return x.AddMeta
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRemoveMeta() *RemoveMetaRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_RemoveMeta); ok {
+			return x.RemoveMeta
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTrySync() *TrySyncRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_TrySync); ok {
@@ -485,6 +515,10 @@ type Request_Notify struct {
 	Notify *NotifyRequest `protobuf:"bytes,12,opt,name=notify,proto3,oneof"`
 }
 
+type Request_FlushTable struct {
+	FlushTable *FlushTableRequest `protobuf:"bytes,13,opt,name=flush_table,json=flushTable,proto3,oneof"`
+}
+
 type Request_Pull struct {
 	// Meta commands (zpmeta).
 	Pull *PullRequest `protobuf:"bytes,30,opt,name=pull,proto3,oneof"`
@@ -550,6 +584,14 @@ type Request_SetQuota struct {
 	SetQuota *SetQuotaRequest `protobuf:"bytes,45,opt,name=set_quota,json=setQuota,proto3,oneof"`
 }
 
+type Request_AddMeta struct {
+	AddMeta *AddMetaRequest `protobuf:"bytes,46,opt,name=add_meta,json=addMeta,proto3,oneof"`
+}
+
+type Request_RemoveMeta struct {
+	RemoveMeta *RemoveMetaRequest `protobuf:"bytes,47,opt,name=remove_meta,json=removeMeta,proto3,oneof"`
+}
+
 type Request_TrySync struct {
 	// Replication (zpnode to zpnode).
 	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
@@ -595,6 +637,8 @@ func (*Request_Info) isRequest_Cmd() {}
 
 func (*Request_Notify) isRequest_Cmd() {}
 
+func (*Request_FlushTable) isRequest_Cmd() {}
+
 func (*Request_Pull) isRequest_Cmd() {}
 
 func (*Request_Ping) isRequest_Cmd() {}
@@ -627,6 +671,10 @@ func (*Request_RemoveNodes) isRequest_Cmd() {}
 
 func (*Request_SetQuota) isRequest_Cmd() {}
 
+func (*Request_AddMeta) isRequest_Cmd() {}
+
+func (*Request_RemoveMeta) isRequest_Cmd() {}
+
 func (*Request_TrySync) isRequest_Cmd() {}
 
 func (*Request_BinlogPull) isRequest_Cmd() {}
@@ -658,6 +706,7 @@ type Response struct {
 	//	*Response_Ttl
 	//	*Response_Scan
 	//	*Response_Info
+	//	*Response_FlushTable
 	//	*Response_Pull
 	//	*Response_Ping
 	//	*Response_CreateTable
@@ -668,6 +717,7 @@ type Response struct {
 	//	*Response_Moves
 	//	*Response_RemoveNodes
 	//	*Response_SetQuota
+	//	*Response_MetaMembers
 	//	*Response_TrySync
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
@@ -823,6 +873,15 @@ func (x *Response) GetInfo() *InfoResponse {
 	return nil
 }
 
+func (x *Response) GetFlushTable() *FlushTableResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_FlushTable); ok {
+			return x.FlushTable
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetPull() *PullResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_Pull); ok {
@@ -913,6 +972,15 @@ func (x *Response) GetSetQuota() *SetQuotaResponse {
 	return nil
 }
 
+func (x *Response) GetMetaMembers() *ListMetaResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_MetaMembers); ok {
+			return x.MetaMembers
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetTrySync() *TrySyncResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_TrySync); ok {
@@ -989,6 +1057,10 @@ type Response_Info struct {
 	Info *InfoResponse `protobuf:"bytes,18,opt,name=info,proto3,oneof"`
 }
 
+type Response_FlushTable struct {
+	FlushTable *FlushTableResponse `protobuf:"bytes,19,opt,name=flush_table,json=flushTable,proto3,oneof"`
+}
+
 type Response_Pull struct {
 	Pull *PullResponse `protobuf:"bytes,30,opt,name=pull,proto3,oneof"`
 }
@@ -1029,6 +1101,10 @@ type Response_SetQuota struct {
 	SetQuota *SetQuotaResponse `protobuf:"bytes,45,opt,name=set_quota,json=setQuota,proto3,oneof"`
 }
 
+type Response_MetaMembers struct {
+	MetaMembers *ListMetaResponse `protobuf:"bytes,46,opt,name=meta_members,json=metaMembers,proto3,oneof"`
+}
+
 type Response_TrySync struct {
 	TrySync *TrySyncResponse `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
 }
@@ -1063,6 +1139,8 @@ func (*Response_Scan) isResponse_Result() {}
 
 func (*Response_Info) isResponse_Result() {}
 
+func (*Response_FlushTable) isResponse_Result() {}
+
 func (*Response_Pull) isResponse_Result() {}
 
 func (*Response_Ping) isResponse_Result() {}
@@ -1083,6 +1161,8 @@ func (*Response_RemoveNodes) isResponse_Result() {}
 
 func (*Response_SetQuota) isResponse_Result() {}
 
+func (*Response_MetaMembers) isResponse_Result() {}
+
 func (*Response_TrySync) isResponse_Result() {}
 
 func (*Response_BinlogPull) isResponse_Result() {}
@@ -1098,7 +1178,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xa7\x0f\n" +
+	"repl.proto\"\xde\x10\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1113,7 +1193,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\x04scan\x18\n" +
 	" \x01(\v2\x15.zeppelin.ScanRequestH\x00R\x04scan\x12+\n" +
 	"\x04info\x18\v \x01(\v2\x15.zeppelin.InfoRequestH\x00R\x04info\x121\n" +
-	"\x06notify\x18\f \x01(\v2\x17.zeppelin.NotifyRequestH\x00R\x06notify\x12+\n" +
+	"\x06notify\x18\f \x01(\v2\x17.zeppelin.NotifyRequestH\x00R\x06notify\x12>\n" +
+	"\vflush_table\x18\r \x01(\v2\x1b.zeppelin.FlushTableRequestH\x00R\n" +
+	"flushTable\x12+\n" +
 	"\x04pull\x18\x1e \x01(\v2\x15.zeppelin.PullRequestH\x00R\x04pull\x12+\n" +
 	"\x04ping\x18\x1f \x01(\v2\x15.zeppelin.PingRequestH\x00R\x04ping\x12A\n" +
 	"\fcreate_table\x18  \x01(\v2\x1c.zeppelin.CreateTableRequestH\x00R\vcreateTable\x12;\n" +
@@ -1136,6 +1218,9 @@ const file_rpc_proto_rawDesc = "" +
 	"moveStatus\x12A\n" +
 	"\fremove_nodes\x18, \x01(\v2\x1c.zeppelin.RemoveNodesRequestH\x00R\vremoveNodes\x128\n" +
 	"\tset_quota\x18- \x01(\v2\x19.zeppelin.SetQuotaRequestH\x00R\bsetQuota\x125\n" +
+	"\badd_meta\x18. \x01(\v2\x18.zeppelin.AddMetaRequestH\x00R\aaddMeta\x12>\n" +
+	"\vremove_meta\x18/ \x01(\v2\x1b.zeppelin.RemoveMetaRequestH\x00R\n" +
+	"removeMeta\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -1147,8 +1232,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
 	"\n" +
 	"request_id\x18f \x01(\fR\trequestIdB\x05\n" +
-	"\x03cmd\"\xee\n" +
-	"\n" +
+	"\x03cmd\"\xf0\v\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1163,7 +1247,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\x06exists\x18\x0f \x01(\v2\x18.zeppelin.ExistsResponseH\x00R\x06exists\x12)\n" +
 	"\x03ttl\x18\x10 \x01(\v2\x15.zeppelin.TTLResponseH\x00R\x03ttl\x12,\n" +
 	"\x04scan\x18\x11 \x01(\v2\x16.zeppelin.ScanResponseH\x00R\x04scan\x12,\n" +
-	"\x04info\x18\x12 \x01(\v2\x16.zeppelin.InfoResponseH\x00R\x04info\x12,\n" +
+	"\x04info\x18\x12 \x01(\v2\x16.zeppelin.InfoResponseH\x00R\x04info\x12?\n" +
+	"\vflush_table\x18\x13 \x01(\v2\x1c.zeppelin.FlushTableResponseH\x00R\n" +
+	"flushTable\x12,\n" +
 	"\x04pull\x18\x1e \x01(\v2\x16.zeppelin.PullResponseH\x00R\x04pull\x12,\n" +
 	"\x04ping\x18\x1f \x01(\v2\x16.zeppelin.PingResponseH\x00R\x04ping\x12B\n" +
 	"\fcreate_table\x18  \x01(\v2\x1d.zeppelin.CreateTableResponseH\x00R\vcreateTable\x12<\n" +
@@ -1176,7 +1262,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\tlist_meta\x18$ \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\blistMeta\x12/\n" +
 	"\x05moves\x18% \x01(\v2\x17.zeppelin.MovesResponseH\x00R\x05moves\x12B\n" +
 	"\fremove_nodes\x18, \x01(\v2\x1d.zeppelin.RemoveNodesResponseH\x00R\vremoveNodes\x129\n" +
-	"\tset_quota\x18- \x01(\v2\x1a.zeppelin.SetQuotaResponseH\x00R\bsetQuota\x126\n" +
+	"\tset_quota\x18- \x01(\v2\x1a.zeppelin.SetQuotaResponseH\x00R\bsetQuota\x12?\n" +
+	"\fmeta_members\x18. \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\vmetaMembers\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
@@ -1212,51 +1299,55 @@ var file_rpc_proto_goTypes = []any{
 	(*ScanRequest)(nil),           // 11: zeppelin.ScanRequest
 	(*InfoRequest)(nil),           // 12: zeppelin.InfoRequest
 	(*NotifyRequest)(nil),         // 13: zeppelin.NotifyRequest
-	(*PullRequest)(nil),           // 14: zeppelin.PullRequest
-	(*PingRequest)(nil),           // 15: zeppelin.PingRequest
-	(*CreateTableRequest)(nil),    // 16: zeppelin.CreateTableRequest
-	(*DropTableRequest)(nil),      // 17: zeppelin.DropTableRequest
-	(*ListTablesRequest)(nil),     // 18: zeppelin.ListTablesRequest
-	(*ListNodesRequest)(nil),      // 19: zeppelin.ListNodesRequest
-	(*ListMetaRequest)(nil),       // 20: zeppelin.ListMetaRequest
-	(*AddSlaveRequest)(nil),       // 21: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),    // 22: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),      // 23: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),        // 24: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),      // 25: zeppelin.RebalanceRequest
-	(*CancelMoveRequest)(nil),     // 26: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),     // 27: zeppelin.MoveStatusRequest
-	(*RemoveNodesRequest)(nil),    // 28: zeppelin.RemoveNodesRequest
-	(*SetQuotaRequest)(nil),       // 29: zeppelin.SetQuotaRequest
-	(*TrySyncRequest)(nil),        // 30: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 31: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 32: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 33: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 34: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 35: zeppelin.Code
-	(*GetResponse)(nil),           // 36: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 37: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 38: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 39: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 40: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 41: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 42: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 43: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 44: zeppelin.InfoResponse
-	(*PullResponse)(nil),          // 45: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 46: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 47: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 48: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 49: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 50: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 51: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 52: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 53: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 54: zeppelin.SetQuotaResponse
-	(*TrySyncResponse)(nil),       // 55: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 56: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 57: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 58: zeppelin.FullSyncFetchResponse
+	(*FlushTableRequest)(nil),     // 14: zeppelin.FlushTableRequest
+	(*PullRequest)(nil),           // 15: zeppelin.PullRequest
+	(*PingRequest)(nil),           // 16: zeppelin.PingRequest
+	(*CreateTableRequest)(nil),    // 17: zeppelin.CreateTableRequest
+	(*DropTableRequest)(nil),      // 18: zeppelin.DropTableRequest
+	(*ListTablesRequest)(nil),     // 19: zeppelin.ListTablesRequest
+	(*ListNodesRequest)(nil),      // 20: zeppelin.ListNodesRequest
+	(*ListMetaRequest)(nil),       // 21: zeppelin.ListMetaRequest
+	(*AddSlaveRequest)(nil),       // 22: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),    // 23: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),      // 24: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),        // 25: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),      // 26: zeppelin.RebalanceRequest
+	(*CancelMoveRequest)(nil),     // 27: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),     // 28: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),    // 29: zeppelin.RemoveNodesRequest
+	(*SetQuotaRequest)(nil),       // 30: zeppelin.SetQuotaRequest
+	(*AddMetaRequest)(nil),        // 31: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),     // 32: zeppelin.RemoveMetaRequest
+	(*TrySyncRequest)(nil),        // 33: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 34: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 35: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 36: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 37: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 38: zeppelin.Code
+	(*GetResponse)(nil),           // 39: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 40: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 41: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 42: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 43: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 44: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 45: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 46: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 47: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 48: zeppelin.FlushTableResponse
+	(*PullResponse)(nil),          // 49: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 50: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 51: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 52: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 53: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 54: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 55: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 56: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 57: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 58: zeppelin.SetQuotaResponse
+	(*TrySyncResponse)(nil),       // 59: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 60: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 61: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 62: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	2,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1271,56 +1362,61 @@ var file_rpc_proto_depIdxs = []int32{
 	11, // 9: zeppelin.Request.scan:type_name -> zeppelin.ScanRequest
 	12, // 10: zeppelin.Request.info:type_name -> zeppelin.InfoRequest
 	13, // 11: zeppelin.Request.notify:type_name -> zeppelin.NotifyRequest
-	14, // 12: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
-	15, // 13: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
-	16, // 14: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
-	17, // 15: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
-	18, // 16: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
-	19, // 17: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
-	20, // 18: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
-	21, // 19: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
-	22, // 20: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
-	23, // 21: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
-	24, // 22: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
-	25, // 23: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
-	26, // 24: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
-	27, // 25: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
-	28, // 26: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
-	29, // 27: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
-	30, // 28: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	31, // 29: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	32, // 30: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	33, // 31: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	34, // 32: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	35, // 33: zeppelin.Response.code:type_name -> zeppelin.Code
-	36, // 34: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	37, // 35: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	38, // 36: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	39, // 37: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	40, // 38: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	41, // 39: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	42, // 40: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	43, // 41: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	44, // 42: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	45, // 43: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	46, // 44: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	47, // 45: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	48, // 46: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	49, // 47: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	50, // 48: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	51, // 49: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	52, // 50: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	53, // 51: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	54, // 52: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	55, // 53: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	56, // 54: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	57, // 55: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	58, // 56: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	57, // [57:57] is the sub-list for method output_type
-	57, // [57:57] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	14, // 12: zeppelin.Request.flush_table:type_name -> zeppelin.FlushTableRequest
+	15, // 13: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
+	16, // 14: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
+	17, // 15: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
+	18, // 16: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
+	19, // 17: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
+	20, // 18: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
+	21, // 19: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
+	22, // 20: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
+	23, // 21: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
+	24, // 22: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
+	25, // 23: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
+	26, // 24: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
+	27, // 25: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
+	28, // 26: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
+	29, // 27: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
+	30, // 28: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
+	31, // 29: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
+	32, // 30: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
+	33, // 31: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	34, // 32: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	35, // 33: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	36, // 34: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	37, // 35: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	38, // 36: zeppelin.Response.code:type_name -> zeppelin.Code
+	39, // 37: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	40, // 38: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	41, // 39: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	42, // 40: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	43, // 41: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	44, // 42: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	45, // 43: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	46, // 44: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	47, // 45: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	48, // 46: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	49, // 47: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	50, // 48: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	51, // 49: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	52, // 50: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	53, // 51: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	54, // 52: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	55, // 53: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	56, // 54: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	57, // 55: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	58, // 56: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	55, // 57: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	59, // 58: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	60, // 59: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	61, // 60: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	62, // 61: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1345,6 +1441,7 @@ func file_rpc_proto_init() {
 		(*Request_Scan)(nil),
 		(*Request_Info)(nil),
 		(*Request_Notify)(nil),
+		(*Request_FlushTable)(nil),
 		(*Request_Pull)(nil),
 		(*Request_Ping)(nil),
 		(*Request_CreateTable)(nil),
@@ -1361,6 +1458,8 @@ func file_rpc_proto_init() {
 		(*Request_MoveStatus)(nil),
 		(*Request_RemoveNodes)(nil),
 		(*Request_SetQuota)(nil),
+		(*Request_AddMeta)(nil),
+		(*Request_RemoveMeta)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),
@@ -1377,6 +1476,7 @@ func file_rpc_proto_init() {
 		(*Response_Ttl)(nil),
 		(*Response_Scan)(nil),
 		(*Response_Info)(nil),
+		(*Response_FlushTable)(nil),
 		(*Response_Pull)(nil),
 		(*Response_Ping)(nil),
 		(*Response_CreateTable)(nil),
@@ -1387,6 +1487,7 @@ func file_rpc_proto_init() {
 		(*Response_Moves)(nil),
 		(*Response_RemoveNodes)(nil),
 		(*Response_SetQuota)(nil),
+		(*Response_MetaMembers)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),
