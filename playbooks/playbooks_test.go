@@ -1,0 +1,701 @@
+// Package playbooks_test runs the Ansible playbooks of this directory
+// against 127.0.0.1: site.yml deploys three meta servers and three nodes
+// (one inventory host per daemon, connection local, the process
+// supervisor, everything under a temporary directory), a second site.yml
+// must change nothing, and upgrade.yml rolls new binaries out while zpbench
+// writes to the cluster, without a failed request; then add-node.yml and
+// remove-node.yml bring a fourth node in and take it out again.
+//
+// It needs ansible-playbook (Debian: ansible-core) and is skipped with
+// -short or without it. Binaries come from $ZP_BIN_DIR (make test sets it)
+// or are built.
+package playbooks_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// upgradeVersion is what the upgraded zpnode reports in INFO.
+const upgradeVersion = "v2-ansible-upgrade-test"
+
+func TestPlaybooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("deploys a cluster with ansible-playbook; skipped with -short")
+	}
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		t.Skip("ansible-playbook is not installed (Debian: apt-get install ansible-core)")
+	}
+	begin := time.Now()
+	tmp := t.TempDir()
+	if keep := os.Getenv("ZP_TEST_KEEP"); keep != "" {
+		// Debugging, as in lib/testcluster: keep the inventory, the
+		// playbook outputs, data and logs after the test.
+		var err error
+		if tmp, err = os.MkdirTemp(keep, "TestPlaybooks-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("inventory, playbook outputs, data and logs kept in %s", tmp)
+	}
+	v1, v2, tools := binaries(t, tmp)
+
+	c := newCluster(t, tmp, v1)
+	t.Cleanup(c.stop)
+
+	// 1. Deploy from scratch.
+	phase := time.Now()
+	c.playbook(t, "site.yml")
+	c.checkup(t)
+	t.Logf("site.yml deployed the cluster and checkup passed in %v", time.Since(phase).Round(time.Second))
+
+	// 2. Again: nothing may change.
+	phase = time.Now()
+	out := c.playbook(t, "site.yml")
+	recap := parseRecap(t, out)
+	for _, h := range c.hosts {
+		r, ok := recap[h.name]
+		if !ok {
+			t.Errorf("second site.yml: no PLAY RECAP line for %s", h.name)
+			continue
+		}
+		if r.changed != 0 || r.failed != 0 || r.unreachable != 0 {
+			t.Errorf("second site.yml: %s changed=%d failed=%d unreachable=%d, want all 0",
+				h.name, r.changed, r.failed, r.unreachable)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("site.yml is not idempotent; its output:\n%s", changedTasks(out))
+	}
+	t.Logf("second site.yml changed nothing on %d hosts (%v)", len(recap), time.Since(phase).Round(time.Second))
+
+	// 3. Rolling upgrade under load.
+	phase = time.Now()
+	load := startLoad(t, filepath.Join(tools, "zpbench"), c.metaAddrs())
+	c.playbook(t, "upgrade.yml", "-e", "zeppelin_local_bin_dir="+v2)
+	res := load.stop()
+	t.Logf("upgrade.yml took %v; zpbench (set, 30s op timeout) in %d rounds: %d writes, %d failed, %d ok/s",
+		time.Since(phase).Round(time.Second), res.rounds, res.ops, res.errors, int(float64(res.ops)/res.elapsed.Seconds()))
+	for _, e := range res.failures {
+		t.Errorf("load: %s", e)
+	}
+	if res.errors != 0 {
+		t.Errorf("load: %d of %d writes failed during the upgrade: %v", res.errors, res.ops, res.errorsByCode)
+	}
+	if res.ops == 0 {
+		t.Errorf("load: no write was measured")
+	}
+	c.checkup(t)
+	for _, h := range c.hosts {
+		if h.daemon == "zpnode" {
+			if v := c.nodeVersion(t, h.addr); v != upgradeVersion {
+				t.Errorf("%s runs zpnode version %q after the upgrade, want %q", h.addr, v, upgradeVersion)
+			}
+		}
+		for _, bin := range []string{h.daemon, "zpctl"} {
+			if !sameFile(t, filepath.Join(h.dir, "bin", bin), filepath.Join(v2, bin)) {
+				t.Errorf("%s: %s is not the upgraded binary", h.name, bin)
+			}
+		}
+		if h.daemon == "zpmeta" && !c.runsBinary(t, h, filepath.Join(v2, "zpmeta")) {
+			t.Errorf("%s: the running zpmeta was not restarted on the upgraded binary", h.name)
+		}
+	}
+
+	// 4. A fourth node joins (add-node.yml: start, expand) and leaves
+	// (remove-node.yml: shrink, stop, node remove).
+	phase = time.Now()
+	node4 := c.extra
+	c.writeInventory(t, append(c.hosts, node4))
+	c.hosts = append(c.hosts, node4) // stopped by the cleanup too
+	c.playbook(t, "add-node.yml", "-e", "zeppelin_local_bin_dir="+v2, "-e", "zpnode_add="+node4.name)
+	if n, ok := c.nodes(t)[node4.addr]; !ok || n.State != "UP" || n.Replicas == 0 {
+		t.Errorf("after add-node.yml, %s is %+v (known: %v), want UP with replicas", node4.addr, n, ok)
+	}
+	c.checkup(t)
+	c.playbook(t, "remove-node.yml", "-e", "zeppelin_local_bin_dir="+v2, "-e", "zpnode_remove="+node4.name)
+	if n, ok := c.nodes(t)[node4.addr]; ok {
+		t.Errorf("after remove-node.yml, the cluster still has %s: %+v", node4.addr, n)
+	}
+	if err := exec.Command(filepath.Join(node4.dir, "bin", "zeppelin-ctl"), "zpnode", "status").Run(); err == nil {
+		t.Errorf("after remove-node.yml, zpnode of %s still runs", node4.name)
+	}
+	c.checkup(t)
+	t.Logf("add-node.yml and remove-node.yml took %v", time.Since(phase).Round(time.Second))
+	t.Logf("all done in %v", time.Since(begin).Round(time.Second))
+}
+
+// TestLint checks every playbook with ansible-playbook --syntax-check and,
+// when it is installed, the directory with ansible-lint (profile
+// production, see .ansible-lint).
+func TestLint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs ansible-playbook and ansible-lint; skipped with -short")
+	}
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		t.Skip("ansible-playbook is not installed (Debian: apt-get install ansible-core)")
+	}
+	tmp := t.TempDir()
+	cfg := filepath.Join(tmp, "ansible.cfg")
+	if err := os.WriteFile(cfg, []byte("[defaults]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "ANSIBLE_CONFIG="+cfg, "ANSIBLE_HOME="+tmp,
+		"ANSIBLE_LOCAL_TEMP="+filepath.Join(tmp, "tmp"), "ANSIBLE_NOCOLOR=1",
+		"XDG_CACHE_HOME="+filepath.Join(tmp, "cache"))
+	playbooks, err := filepath.Glob("*.yml")
+	if err != nil || len(playbooks) < 5 {
+		t.Fatalf("playbooks: %v %v", playbooks, err)
+	}
+	for _, pb := range playbooks {
+		cmd := exec.Command("ansible-playbook", "-i", "inventory/example", "--syntax-check", pb,
+			"-e", "zpnode_add=node-1", "-e", "zpnode_remove=node-1")
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("ansible-playbook --syntax-check %s: %v\n%s", pb, err, out)
+		}
+	}
+	if _, err := exec.LookPath("ansible-lint"); err != nil {
+		t.Log("ansible-lint is not installed (Debian: apt-get install ansible-lint); not linted")
+		return
+	}
+	cmd := exec.Command("ansible-lint", "--nocolor")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("ansible-lint: %v\n%s", err, out)
+	}
+}
+
+// host is one inventory host: one daemon with its own directories.
+type host struct {
+	name   string // inventory name
+	daemon string // zpmeta or zpnode
+	addr   string // 127.0.0.1:port
+	port   int
+	dir    string
+}
+
+type cluster struct {
+	dir   string
+	v1    string
+	inv   string
+	hosts []host
+	extra host // the node add-node.yml adds
+	env   []string
+}
+
+func newCluster(t *testing.T, tmp, v1 string) *cluster {
+	c := &cluster{dir: tmp, v1: v1}
+	ports := freePorts(t, 7)
+	newHost := func(name, daemon string, port int) host {
+		h := host{name: name, daemon: daemon, port: port, addr: fmt.Sprintf("127.0.0.1:%d", port), dir: filepath.Join(tmp, name)}
+		// The playbooks write a logrotate file; /etc/logrotate.d is not ours.
+		if err := os.MkdirAll(filepath.Join(h.dir, "logrotate.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	for i := range 3 {
+		c.hosts = append(c.hosts, newHost(fmt.Sprintf("meta%d", i+1), "zpmeta", ports[i]))
+	}
+	for i := range 3 {
+		c.hosts = append(c.hosts, newHost(fmt.Sprintf("node%d", i+1), "zpnode", ports[3+i]))
+	}
+	c.extra = newHost("node4", "zpnode", ports[6])
+	c.writeInventory(t, c.hosts)
+
+	ansibleDir := filepath.Join(tmp, "ansible")
+	cfg := filepath.Join(ansibleDir, "ansible.cfg")
+	if err := os.MkdirAll(ansibleDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("[defaults]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.env = append(os.Environ(),
+		"ANSIBLE_CONFIG="+cfg, // not one of the machine's
+		"ANSIBLE_HOME="+ansibleDir,
+		"ANSIBLE_LOCAL_TEMP="+filepath.Join(ansibleDir, "tmp"),
+		"ANSIBLE_REMOTE_TEMP="+filepath.Join(ansibleDir, "remote-tmp"),
+		"ANSIBLE_FORKS=10",
+		"ANSIBLE_PIPELINING=1",
+		"ANSIBLE_NOCOLOR=1",
+		"ANSIBLE_FORCE_COLOR=0",
+		"ANSIBLE_RETRY_FILES_ENABLED=0",
+		"ANSIBLE_STDOUT_CALLBACK=default",
+		"ANSIBLE_DEPRECATION_WARNINGS=0",
+	)
+	return c
+}
+
+// writeInventory writes the inventory of hosts: all on 127.0.0.1 with the
+// process supervisor, as the user running the test, each host with
+// directories of its own.
+func (c *cluster) writeInventory(t *testing.T, hosts []host) {
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]map[string]any{"zpmeta": {}, "zpnode": {}}
+	zones := []string{"zone-a", "zone-b", "zone-c"}
+	nodes := 0
+	for _, h := range hosts {
+		vars := map[string]any{
+			"zeppelin_bin_dir":       filepath.Join(h.dir, "bin"),
+			"zeppelin_conf_dir":      filepath.Join(h.dir, "etc"),
+			"zeppelin_log_dir":       filepath.Join(h.dir, "log"),
+			"zeppelin_run_dir":       filepath.Join(h.dir, "run"),
+			"zeppelin_logrotate_dir": filepath.Join(h.dir, "logrotate.d"),
+		}
+		if h.daemon == "zpmeta" {
+			vars["zpmeta_port"] = h.port
+			vars["zpmeta_data_dir"] = filepath.Join(h.dir, "data")
+		} else {
+			vars["zpnode_port"] = h.port
+			vars["zpnode_data_dir"] = filepath.Join(h.dir, "data")
+			vars["zpnode_zone"] = zones[nodes%3]
+			vars["zpnode_rack"] = fmt.Sprintf("r%d", nodes+1)
+			vars["zpnode_block_cache"] = 32 << 20
+			nodes++
+		}
+		groups[h.daemon][h.name] = vars
+	}
+	inv := map[string]any{"all": map[string]any{
+		"vars": map[string]any{
+			"ansible_connection":         "local",
+			"ansible_python_interpreter": "{{ ansible_playbook_python }}",
+			"ansible_become":             false,
+			"zeppelin_host":              "127.0.0.1",
+			"zeppelin_supervisor":        "process",
+			"zeppelin_create_user":       false,
+			"zeppelin_user":              u.Username,
+			"zeppelin_group":             g.Name,
+			"zeppelin_manage_packages":   false,
+			"zeppelin_local_bin_dir":     c.v1,
+			"zeppelin_limit_nofile":      65536,
+			"zeppelin_stop_timeout":      30,
+			"zeppelin_wait_delay":        1,
+			"zeppelin_wait_retries":      120,
+			"zeppelin_tables": []map[string]any{
+				{"name": "bench", "partitions": 8, "replicas": 3},
+			},
+		},
+		"children": map[string]any{
+			"zpmeta": map[string]any{"hosts": groups["zpmeta"]},
+			"zpnode": map[string]any{"hosts": groups["zpnode"]},
+		},
+	}}
+	b, err := json.MarshalIndent(inv, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The yaml inventory plugin reads .json files too (JSON is YAML).
+	c.inv = filepath.Join(c.dir, "inventory.json")
+	if err := os.WriteFile(c.inv, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// playbook runs ansible-playbook and returns its output; it fails the test
+// when the playbook fails. The output also goes to a log file.
+func (c *cluster) playbook(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ansible-playbook", append([]string{"-i", c.inv, name}, args...)...)
+	cmd.Env = c.env
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	start := time.Now()
+	err := cmd.Run()
+	logFile := filepath.Join(c.dir, fmt.Sprintf("%s-%d.log", strings.TrimSuffix(name, ".yml"), start.UnixNano()))
+	_ = os.WriteFile(logFile, out.Bytes(), 0o644)
+	if err != nil {
+		t.Fatalf("ansible-playbook %s %v: %v after %v\n%s\n%s", name, args, err,
+			time.Since(start).Round(time.Second), tail(out.String(), 150), c.daemonLogs())
+	}
+	return out.String()
+}
+
+func (c *cluster) metaAddrs() string {
+	var a []string
+	for _, h := range c.hosts {
+		if h.daemon == "zpmeta" {
+			a = append(a, h.addr)
+		}
+	}
+	return strings.Join(a, ",")
+}
+
+func (c *cluster) zpctl(args ...string) *exec.Cmd {
+	return exec.Command(filepath.Join(c.v1, "zpctl"), append([]string{"--meta", c.metaAddrs(), "--timeout", "10s"}, args...)...)
+}
+
+// checkup wants zpctl checkup to exit 0 (the playbooks waited for it; a
+// moment of slack covers a slave reconnecting).
+func (c *cluster) checkup(t *testing.T) {
+	t.Helper()
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
+		out, err = c.zpctl("checkup").CombinedOutput()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("zpctl checkup: %v\n%s", err, out)
+	}
+}
+
+type nodeRow struct {
+	State    string `json:"state"`
+	Replicas int    `json:"replicas"`
+}
+
+// nodes is zpctl node list: address -> state and replicas.
+func (c *cluster) nodes(t *testing.T) map[string]nodeRow {
+	t.Helper()
+	out, err := c.zpctl("node", "list", "--output", "json").Output()
+	if err != nil {
+		t.Fatalf("zpctl node list: %v", err)
+	}
+	var list struct {
+		Nodes []struct {
+			Addr string `json:"addr"`
+			nodeRow
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal(out, &list); err != nil {
+		t.Fatalf("zpctl node list: %v", err)
+	}
+	m := map[string]nodeRow{}
+	for _, n := range list.Nodes {
+		m[n.Addr] = n.nodeRow
+	}
+	return m
+}
+
+func (c *cluster) nodeVersion(t *testing.T, addr string) string {
+	t.Helper()
+	out, err := c.zpctl("node", "info", addr, "--output", "json").Output()
+	if err != nil {
+		t.Errorf("zpctl node info %s: %v", addr, err)
+		return ""
+	}
+	var info struct {
+		Server struct {
+			Version string `json:"version"`
+		} `json:"server"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Errorf("zpctl node info %s: %v", addr, err)
+	}
+	return info.Server.Version
+}
+
+// runsBinary tells whether the host's daemon runs the executable whose
+// content is that of want (the installed file was replaced, so the running
+// one must have been started after the upgrade).
+func (c *cluster) runsBinary(t *testing.T, h host, want string) bool {
+	t.Helper()
+	pid := readPid(filepath.Join(h.dir, "run", h.daemon+".child.pid"))
+	if pid == 0 {
+		t.Errorf("%s: no pid file", h.name)
+		return false
+	}
+	return sameFile(t, fmt.Sprintf("/proc/%d/exe", pid), want)
+}
+
+// stop stops every daemon, through the supervisor script and, should that
+// fail, with SIGKILL from the pid files.
+func (c *cluster) stop() {
+	var wg sync.WaitGroup
+	for _, h := range c.hosts {
+		wg.Go(func() {
+			ctl := filepath.Join(h.dir, "bin", "zeppelin-ctl")
+			if _, err := os.Stat(ctl); err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+				defer cancel()
+				_ = exec.CommandContext(ctx, ctl, h.daemon, "stop").Run()
+			}
+			for _, f := range []string{h.daemon + ".pid", h.daemon + ".child.pid"} {
+				if pid := readPid(filepath.Join(h.dir, "run", f)); pid > 0 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (c *cluster) daemonLogs() string {
+	var b strings.Builder
+	for _, h := range c.hosts {
+		data, err := os.ReadFile(filepath.Join(h.dir, "log", h.daemon+".log"))
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "--- %s (%s) log, last lines:\n%s\n", h.name, h.addr, tail(string(data), 15))
+	}
+	return b.String()
+}
+
+type recapLine struct{ ok, changed, unreachable, failed int }
+
+var recapRE = regexp.MustCompile(`(?m)^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)`)
+
+// parseRecap reads the PLAY RECAP of ansible-playbook's default output.
+func parseRecap(t *testing.T, out string) map[string]recapLine {
+	t.Helper()
+	i := strings.LastIndex(out, "PLAY RECAP")
+	if i < 0 {
+		t.Fatalf("no PLAY RECAP in the output:\n%s", tail(out, 50))
+	}
+	m := map[string]recapLine{}
+	for _, s := range recapRE.FindAllStringSubmatch(out[i:], -1) {
+		n := func(k int) int { v, _ := strconv.Atoi(s[k]); return v }
+		m[s[1]] = recapLine{ok: n(2), changed: n(3), unreachable: n(4), failed: n(5)}
+	}
+	return m
+}
+
+// changedTasks picks the tasks that reported a change out of the output.
+func changedTasks(out string) string {
+	var b strings.Builder
+	task := ""
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "TASK [") || strings.HasPrefix(line, "RUNNING HANDLER [") {
+			task = line
+		}
+		if strings.HasPrefix(line, "changed:") {
+			fmt.Fprintf(&b, "%s\n  %s\n", task, line)
+		}
+	}
+	return b.String()
+}
+
+// load runs zpbench in back-to-back rounds of a few seconds until stopped,
+// so that it covers the whole upgrade however long that takes.
+type load struct {
+	done   chan struct{}
+	result chan loadResult
+}
+
+type loadResult struct {
+	rounds, ops, errors int64
+	errorsByCode        map[string]int64
+	elapsed             time.Duration
+	failures            []string
+}
+
+func startLoad(t *testing.T, zpbench, meta string) *load {
+	t.Helper()
+	l := &load{done: make(chan struct{}), result: make(chan loadResult, 1)}
+	go func() {
+		res := loadResult{errorsByCode: map[string]int64{}}
+		for {
+			select {
+			case <-l.done:
+				l.result <- res
+				return
+			default:
+			}
+			// Writes to existing records of the table site.yml created,
+			// each with a deadline long enough for a switchover or a
+			// failover (SET is retried by lib/client within it).
+			cmd := exec.Command(zpbench, "--meta", meta, "--table", "bench", "--workload", "set",
+				"--keyspace", "10000", "--value-size", "100", "--conns", "2", "--workers", "8",
+				"--rate", "400", "--duration", "5s", "--warmup", "0s", "--timeout", "30s",
+				"--output", "json", "--quiet")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			res.rounds++
+			var rep struct {
+				Ops          int64             `json:"ops"`
+				Errors       int64             `json:"errors"`
+				ElapsedS     float64           `json:"elapsed_s"`
+				ErrorsByCode map[string]int64  `json:"errors_by_code"`
+				ErrorSamples map[string]string `json:"error_samples"`
+			}
+			if jerr := json.Unmarshal(stdout.Bytes(), &rep); jerr != nil {
+				res.failures = append(res.failures, fmt.Sprintf("round %d: zpbench: %v (%v)\n%s", res.rounds, err, jerr, tail(stderr.String(), 20)))
+				time.Sleep(500 * time.Millisecond)
+				continue
+			}
+			res.ops += rep.Ops
+			res.errors += rep.Errors
+			res.elapsed += time.Duration(rep.ElapsedS * float64(time.Second))
+			for k, v := range rep.ErrorsByCode {
+				res.errorsByCode[k] += v
+			}
+			if rep.Errors > 0 {
+				res.failures = append(res.failures, fmt.Sprintf("round %d: %d errors: %v", res.rounds, rep.Errors, rep.ErrorSamples))
+			}
+		}
+	}()
+	return l
+}
+
+func (l *load) stop() loadResult {
+	close(l.done)
+	return <-l.result
+}
+
+// binaries returns three directories: v1 (zpmeta, zpnode, zpctl as
+// deployed), v2 (the same, changed: zpnode built with another version,
+// zpmeta and zpctl with bytes appended) and tools (zpbench).
+func binaries(t *testing.T, tmp string) (v1, v2, tools string) {
+	t.Helper()
+	root := moduleRoot(t)
+	v1, v2, tools = filepath.Join(tmp, "bin-v1"), filepath.Join(tmp, "bin-v2"), filepath.Join(tmp, "tools")
+	for _, d := range []string{v1, v2, tools} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := os.Getenv("ZP_BIN_DIR")
+	var build []string
+	for _, b := range []string{"zpmeta", "zpnode", "zpctl", "zpbench"} {
+		dst := v1
+		if b == "zpbench" {
+			dst = tools
+		}
+		// A copy, so that a rebuild of $ZP_BIN_DIR meanwhile changes nothing.
+		if src != "" && copyFile(filepath.Join(src, b), filepath.Join(dst, b), nil) == nil {
+			continue
+		}
+		build = append(build, b)
+	}
+	for _, b := range build {
+		dst := v1
+		if b == "zpbench" {
+			dst = tools
+		}
+		goBuild(t, root, dst, "./"+b)
+	}
+	goBuild(t, root, v2, "./zpnode", "-ldflags", "-X github.com/zeppelin-kv/zeppelin/zpnode/server.Version="+upgradeVersion)
+	for _, b := range []string{"zpmeta", "zpctl"} {
+		if err := copyFile(filepath.Join(v1, b), filepath.Join(v2, b), []byte("\nzeppelin upgrade test\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v1, v2, tools
+}
+
+func goBuild(t *testing.T, root, dir, pkg string, flags ...string) {
+	t.Helper()
+	args := append([]string{"build", "-o", dir + "/"}, flags...)
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// copyFile copies src to dst (mode 0755) and appends extra.
+func copyFile(src, dst string, extra []byte) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if _, err := out.Write(extra); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	x, err := os.ReadFile(a)
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	y, err := os.ReadFile(b)
+	if err != nil {
+		t.Error(err)
+		return false
+	}
+	return bytes.Equal(x, y)
+}
+
+func readPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > lines {
+		l = l[len(l)-lines:]
+	}
+	return strings.Join(l, "\n")
+}
