@@ -74,6 +74,25 @@ func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
 // the connection is closed, because the stream can no longer be trusted to
 // be in step.
 func (c *Conn) Call(ctx context.Context, req *zppb.Request) (*zppb.Response, error) {
+	p, err := c.Send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a request written (or queued for writing) whose response has
+// not been collected yet.
+type Pending struct {
+	c  *Conn
+	cl *call
+}
+
+// Send queues req and returns without waiting for the response: a caller
+// that sends several requests before waiting on any gets them written
+// together, as one pipeline, without a goroutine per request. Every
+// Pending must be waited on (or the connection closed).
+func (c *Conn) Send(ctx context.Context, req *zppb.Request) (*Pending, error) {
 	if dl, ok := ctx.Deadline(); ok && req.TimeoutMs == 0 {
 		if ms := time.Until(dl).Milliseconds(); ms > 0 {
 			req.TimeoutMs = ms
@@ -83,23 +102,38 @@ func (c *Conn) Call(ctx context.Context, req *zppb.Request) (*zppb.Response, err
 	if err != nil {
 		return nil, fmt.Errorf("rpc: marshal: %w", err)
 	}
-	return c.CallRaw(ctx, payload)
+	return c.sendRaw(ctx, payload)
 }
 
 // CallRaw sends payload as one request frame, as it is, and waits for the
 // response. Tests use it to send what Call never would.
 func (c *Conn) CallRaw(ctx context.Context, payload []byte) (*zppb.Response, error) {
+	p, err := c.sendRaw(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+func (c *Conn) sendRaw(ctx context.Context, payload []byte) (*Pending, error) {
 	if len(payload) > c.maxFrame {
 		return nil, fmt.Errorf("%w: request of %d bytes, limit %d", ErrFrameTooLarge, len(payload), c.maxFrame)
 	}
 	cl := &call{done: make(chan struct{})}
 	select {
 	case c.sendq <- outFrame{payload, cl}:
+		return &Pending{c, cl}, nil
 	case <-c.done:
 		return nil, c.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
 	}
+}
+
+// Wait returns the response of the request. When ctx ends first the
+// connection is closed, as with Call.
+func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
+	c, cl := p.c, p.cl
 	select {
 	case <-cl.done:
 		return cl.resp, cl.err

@@ -98,6 +98,36 @@ func TestPipelinedCallsMatchResponses(t *testing.T) {
 	}
 }
 
+// TestSendThenWait sends a pipeline of requests before collecting any
+// response, and collects them out of order.
+func TestSendThenWait(t *testing.T) {
+	_, addr := startServer(t, echoHandler, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, addr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	const n = 64
+	pending := make([]*Pending, n)
+	for i := range pending {
+		if pending[i], err = c.Send(ctx, getReq(fmt.Sprint(i))); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+	}
+	for i := n - 1; i >= 0; i-- {
+		resp, err := pending[i].Wait(ctx)
+		if err != nil {
+			t.Fatalf("Wait %d: %v", i, err)
+		}
+		if got := string(resp.GetGet().GetValue()); got != fmt.Sprint(i) {
+			t.Fatalf("response %q for request %d", got, i)
+		}
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	_, addr := startServer(t, echoHandler, 1024)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -151,7 +151,7 @@ func NewNoop(addr, table string) Target {
 
 func (t *rawTarget) Kind() string           { return t.kind }
 func (t *rawTarget) Name() string           { return t.name }
-func (t *rawTarget) Pipelining() Pipelining { return Window }
+func (t *rawTarget) Pipelining() Pipelining { return Batch }
 
 func (t *rawTarget) Close() error {
 	if t.closer != nil {
@@ -209,19 +209,64 @@ func (s *rawSession) call(ctx context.Context, addr string, req *zppb.Request) (
 	return c.Call(ctx, req)
 }
 
+// Do sends the single-key operations of ops as one pipeline: every request
+// is queued on its connection before any response is awaited, so a batch
+// bound for one node goes out in one write(2), as a go-redis pipeline does.
+// Other operations (read-modify-write, scans, MGET/MSET) follow one by one.
 func (s *rawSession) Do(ctx context.Context, ops []*workload.Op, out []Outcome) {
+	if len(ops) == 1 {
+		out[0] = s.do(ctx, ops[0])
+		return
+	}
+	type inflight struct {
+		p    *rpc.Pending
+		addr string
+		part uint32
+		read bool
+	}
+	fl := make([]inflight, len(ops))
+	done := make([]bool, len(ops))
 	for i, op := range ops {
-		out[i] = s.do(ctx, op)
+		req, key, read, ok := s.singleRequest(op)
+		if !ok {
+			continue
+		}
+		done[i] = true
+		addr, part := s.t.router.route(key)
+		if addr == "" {
+			_, out[i] = s.send(ctx, addr, part, req)
+			continue
+		}
+		c, err := s.conn(ctx, addr)
+		var p *rpc.Pending
+		if err == nil {
+			p, err = c.Send(ctx, req)
+		}
+		if err != nil {
+			out[i] = Outcome{Err: fmt.Errorf("node %s: %w", addr, err)}
+			continue
+		}
+		fl[i] = inflight{p, addr, part, read}
+	}
+	for i, op := range ops {
+		switch {
+		case fl[i].p != nil:
+			resp, err := fl[i].p.Wait(ctx)
+			out[i] = s.singleOutcome(fl[i].addr, fl[i].part, fl[i].read, resp, err)
+		case !done[i]:
+			out[i] = s.do(ctx, op)
+		}
 	}
 }
 
 func (s *rawSession) do(ctx context.Context, op *workload.Op) Outcome {
+	if req, key, read, ok := s.singleRequest(op); ok {
+		addr, part := s.t.router.route(key)
+		resp, err := s.callTo(ctx, addr, part, req)
+		return s.singleOutcome(addr, part, read, resp, err)
+	}
 	table := s.t.table
 	switch op.Kind {
-	case workload.Get:
-		return s.single(ctx, op.Key, true, &zppb.Request{Cmd: &zppb.Request_Get{Get: &zppb.GetRequest{Table: table, Key: op.Key}}})
-	case workload.Set, workload.Insert:
-		return s.single(ctx, op.Key, false, setRequest(table, op))
 	case workload.ReadModifyWrite:
 		o := s.single(ctx, op.Key, true, &zppb.Request{Cmd: &zppb.Request_Get{Get: &zppb.GetRequest{Table: table, Key: op.Key}}})
 		if o.Err != nil {
@@ -230,8 +275,6 @@ func (s *rawSession) do(ctx context.Context, op *workload.Op) Outcome {
 		w := s.single(ctx, op.Key, false, setRequest(table, op))
 		w.Miss = o.Miss
 		return w
-	case workload.Incr:
-		return s.single(ctx, op.Key, false, &zppb.Request{Cmd: &zppb.Request_Incrby{Incrby: &zppb.IncrByRequest{Table: table, Key: op.Key, Delta: op.Delta}}})
 	case workload.Scan:
 		req := &zppb.Request{Cmd: &zppb.Request_Scan{Scan: &zppb.ScanRequest{Table: table, Hashtag: op.Hashtag, Cursor: op.Cursor, Count: uint32(op.Count)}}}
 		addr, part := s.t.router.route(op.Key)
@@ -246,6 +289,21 @@ func (s *rawSession) do(ctx context.Context, op *workload.Op) Outcome {
 	return Outcome{Err: fmt.Errorf("raw target: unsupported operation %v", op.Kind)}
 }
 
+// singleRequest returns the one request of an operation that is one
+// request to one key's master (GET, SET, INCRBY); ok is false for others.
+func (s *rawSession) singleRequest(op *workload.Op) (req *zppb.Request, key []byte, read, ok bool) {
+	table := s.t.table
+	switch op.Kind {
+	case workload.Get:
+		return &zppb.Request{Cmd: &zppb.Request_Get{Get: &zppb.GetRequest{Table: table, Key: op.Key}}}, op.Key, true, true
+	case workload.Set, workload.Insert:
+		return setRequest(table, op), op.Key, false, true
+	case workload.Incr:
+		return &zppb.Request{Cmd: &zppb.Request_Incrby{Incrby: &zppb.IncrByRequest{Table: table, Key: op.Key, Delta: op.Delta}}}, op.Key, false, true
+	}
+	return nil, nil, false, false
+}
+
 func setRequest(table string, op *workload.Op) *zppb.Request {
 	return &zppb.Request{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: table, Key: op.Key, Value: op.Value}}}
 }
@@ -253,7 +311,13 @@ func setRequest(table string, op *workload.Op) *zppb.Request {
 // single sends a one-key request to the master of key.
 func (s *rawSession) single(ctx context.Context, key []byte, read bool, req *zppb.Request) Outcome {
 	addr, part := s.t.router.route(key)
-	resp, o := s.send(ctx, addr, part, req)
+	resp, err := s.callTo(ctx, addr, part, req)
+	return s.singleOutcome(addr, part, read, resp, err)
+}
+
+// singleOutcome is the outcome of a one-key request.
+func (s *rawSession) singleOutcome(addr string, part uint32, read bool, resp *zppb.Response, err error) Outcome {
+	resp, o := s.check(addr, part, resp, err)
 	if o.Err != nil {
 		return o
 	}
@@ -263,12 +327,27 @@ func (s *rawSession) single(ctx context.Context, key []byte, read bool, req *zpp
 // send sends req to addr and returns the response with a transport or
 // status failure as the outcome (NOT_FOUND included: callers decide).
 func (s *rawSession) send(ctx context.Context, addr string, part uint32, req *zppb.Request) (*zppb.Response, Outcome) {
+	resp, err := s.callTo(ctx, addr, part, req)
+	return s.check(addr, part, resp, err)
+}
+
+// callTo calls the master addr of partition part; an empty addr (no master
+// known) fails without a call.
+func (s *rawSession) callTo(ctx context.Context, addr string, part uint32, req *zppb.Request) (*zppb.Response, error) {
 	if addr == "" {
-		s.t.router.moved(part, "")
-		return nil, Outcome{Err: fmt.Errorf("partition %d: %w", part, ErrNoMaster)}
+		return nil, fmt.Errorf("partition %d: %w", part, ErrNoMaster)
 	}
-	resp, err := s.call(ctx, addr, req)
+	return s.call(ctx, addr, req)
+}
+
+// check turns a call's result into an outcome (NOT_FOUND is not a failure
+// here: callers decide) and notes MOVEs and missing masters for the router.
+func (s *rawSession) check(addr string, part uint32, resp *zppb.Response, err error) (*zppb.Response, Outcome) {
 	if err != nil {
+		if errors.Is(err, ErrNoMaster) {
+			s.t.router.moved(part, "")
+			return nil, Outcome{Err: err}
+		}
 		return nil, Outcome{Err: fmt.Errorf("node %s: %w", addr, err)}
 	}
 	if resp.GetCode() == zppb.Code_MOVE || resp.GetCode() == zppb.Code_TABLE_NOT_FOUND {

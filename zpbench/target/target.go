@@ -27,11 +27,11 @@ const (
 	// Window targets take one operation per Session.Do call and allow
 	// concurrent calls on a session: a worker with pipeline depth N keeps N
 	// calls going on its connection, each answered as soon as it is done (a
-	// sliding window). Zeppelin and the no-op server work this way, through
-	// rpc.Conn's pipelining.
+	// sliding window). The Zeppelin client target works this way.
 	Window Pipelining = iota
 	// Batch targets take N operations per Do call, written together and
-	// answered together, as redis-benchmark -P and go-redis pipelines do.
+	// answered together, as redis-benchmark -P and go-redis pipelines do;
+	// so do raw Zeppelin requests and the no-op server, with rpc.Conn.Send.
 	// Every operation of a batch is timed from the batch's start to its
 	// end.
 	Batch

@@ -196,6 +196,57 @@ func TestRawMove(t *testing.T) {
 	}
 }
 
+// TestRawBatch sends one batch of mixed operations over two nodes, one of
+// them without a known master: each operation gets its own outcome, in
+// order, and the pipelined GETs reach their node in batch order.
+func TestRawBatch(t *testing.T) {
+	answer := func(req *zppb.Request) *zppb.Response {
+		if req.GetMget() != nil {
+			return okMGet(req)
+		}
+		if k := req.GetGet().GetKey(); string(k) == "missing" {
+			return &zppb.Response{Code: zppb.Code_NOT_FOUND}
+		}
+		return &zppb.Response{}
+	}
+	a, b := newServer(t, answer), newServer(t, answer)
+	r := &mapRouter{addrs: map[string]string{"a1": a.addr, "a2": a.addr, "b1": b.addr, "missing": b.addr}, moves: map[uint32]string{}}
+	tg := &rawTarget{kind: "zeppelin", name: "test", table: "t", router: r}
+	s, err := tg.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	ops := []*workload.Op{
+		{Kind: workload.Get, Key: []byte("a1")},
+		{Kind: workload.Set, Key: []byte("b1"), Value: []byte("v")},
+		{Kind: workload.Get, Key: []byte("nomaster")},
+		{Kind: workload.MGet, Keys: [][]byte{[]byte("a2"), []byte("b1")}},
+		{Kind: workload.Get, Key: []byte("missing")},
+		{Kind: workload.Get, Key: []byte("a2")},
+	}
+	out := make([]Outcome, len(ops))
+	s.Do(ctx, ops, out)
+	want := []struct {
+		miss   bool
+		failed bool
+	}{{}, {}, {failed: true}, {}, {miss: true}, {}}
+	for i, w := range want {
+		if (out[i].Err != nil) != w.failed || out[i].Miss != w.miss {
+			t.Errorf("op %d (%v %q): outcome %+v, want failed=%v miss=%v", i, ops[i].Kind, ops[i].Key, out[i], w.failed, w.miss)
+		}
+	}
+	if !errors.Is(out[2].Err, ErrNoMaster) {
+		t.Errorf("op without a master: %v, want ErrNoMaster", out[2].Err)
+	}
+	if got := a.seen(); !slices.Equal(got, []string{"a1", "a2", "a2"}) {
+		t.Errorf("node a got %v, want the pipelined GETs then the MGET's key", got)
+	}
+}
+
 func TestTableRouterMoved(t *testing.T) {
 	pulls := 0
 	r := &tableRouter{table: "t", pull: func(context.Context) (*routes, error) {
