@@ -35,6 +35,8 @@ type DB struct {
 	applyMu     sync.Mutex
 	appliedLSN  uint64
 	appliedTerm uint64
+
+	reclaim reclaimer // compacts the data key space after a CLEAR
 }
 
 // Open opens the DB in dir, creating it if needed, and reads its applied
@@ -186,6 +188,13 @@ func (d *DB) getRaw(key []byte) ([]byte, error) {
 
 // Close closes the DB. It waits for calls in progress.
 func (d *DB) Close() error {
+	// A manual compaction (after a CLEAR, or Compact) can run for minutes
+	// on a large DB and holds closeMu: cancel it rather than wait it out.
+	d.closeMu.RLock()
+	if !d.closed {
+		d.db.DisableManualCompaction()
+	}
+	d.closeMu.RUnlock()
 	d.closeMu.Lock()
 	defer d.closeMu.Unlock()
 	if d.closed {
@@ -308,6 +317,13 @@ type Record struct {
 // the last one in one RocksDB write: all of them or none. Applying many
 // records at once is what lets a busy partition share one write among its
 // clients' requests.
+//
+// A CLEAR mutation deletes every data key (a range tombstone over the data
+// key space, so its cost does not grow with the data) and leaves metadata,
+// the applied position included, alone. Mutations after it, in its record
+// or later ones of the batch, apply on the empty key space: the batch's
+// operations get ascending sequence numbers. Once written, a compaction of
+// the data key space runs in the background so the disk space comes back.
 func (d *DB) ApplyBatch(recs []Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -319,27 +335,16 @@ func (d *DB) ApplyBatch(recs []Record) error {
 
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()
+	cleared := false
 	for j, r := range recs {
 		if j > 0 && (r.LSN <= recs[j-1].LSN || r.Term < recs[j-1].Term) {
 			return fmt.Errorf("%w: lsn %d term %d after lsn %d term %d in one batch", ErrOutOfOrder, r.LSN, r.Term, recs[j-1].LSN, recs[j-1].Term)
 		}
 		for i, m := range r.Rec.GetMutations() {
-			key := m.GetKey()
-			if err := checkKey(key); err != nil {
+			if err := addMutation(wb, m); err != nil {
 				return fmt.Errorf("lsn %d mutation %d: %w", r.LSN, i, err)
 			}
-			switch m.GetKind() {
-			case zppb.Mutation_PUT:
-				if m.GetExpireAtMs() < 0 {
-					return fmt.Errorf("%w: lsn %d mutation %d: negative expiry %d",
-						ErrInvalidArgument, r.LSN, i, m.GetExpireAtMs())
-				}
-				wb.Put(dataKey(key), encodeValue(m.GetValue(), m.GetExpireAtMs()))
-			case zppb.Mutation_DELETE:
-				wb.Delete(dataKey(key))
-			default:
-				return fmt.Errorf("%w: lsn %d mutation %d: unknown kind %v", ErrInvalidArgument, r.LSN, i, m.GetKind())
-			}
+			cleared = cleared || m.GetKind() == zppb.Mutation_CLEAR
 		}
 	}
 	first, last := recs[0], recs[len(recs)-1]
@@ -357,6 +362,37 @@ func (d *DB) ApplyBatch(recs []Record) error {
 		return fmt.Errorf("engine: apply lsn %d-%d: %w", first.LSN, last.LSN, err)
 	}
 	d.appliedLSN, d.appliedTerm = last.LSN, last.Term
+	if cleared {
+		d.reclaim.start(d.compactData)
+	}
+	return nil
+}
+
+// addMutation adds one mutation to wb after checking it.
+func addMutation(wb *grocksdb.WriteBatch, m *zppb.Mutation) error {
+	switch m.GetKind() {
+	case zppb.Mutation_PUT:
+		if err := checkKey(m.GetKey()); err != nil {
+			return err
+		}
+		if m.GetExpireAtMs() < 0 {
+			return fmt.Errorf("%w: negative expiry %d", ErrInvalidArgument, m.GetExpireAtMs())
+		}
+		wb.Put(dataKey(m.GetKey()), encodeValue(m.GetValue(), m.GetExpireAtMs()))
+	case zppb.Mutation_DELETE:
+		if err := checkKey(m.GetKey()); err != nil {
+			return err
+		}
+		wb.Delete(dataKey(m.GetKey()))
+	case zppb.Mutation_CLEAR:
+		// A key here would suggest the writer meant something narrower.
+		if len(m.GetKey()) > 0 || len(m.GetValue()) > 0 || m.GetExpireAtMs() != 0 {
+			return fmt.Errorf("%w: CLEAR with a key, value or expiry", ErrInvalidArgument)
+		}
+		wb.DeleteRange(dataRangeStart, dataRangeEnd)
+	default:
+		return fmt.Errorf("%w: unknown kind %v", ErrInvalidArgument, m.GetKind())
+	}
 	return nil
 }
 

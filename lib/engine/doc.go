@@ -32,6 +32,16 @@
 // own WAL stays on (unsynced): it makes a process crash cost nothing, and
 // the binlog covers a machine crash.
 //
+// # Clearing
+//
+// A CLEAR mutation (a table flush) deletes the whole data key space with
+// one range tombstone, in the same write batch as its record's position,
+// so it is exactly as atomic and replayable as any other record; metadata
+// keys are outside the range. Reads, scans and sweeps skip what the
+// tombstone covers at once; a background compaction of the data key space
+// then drops the files, and Close cancels it. RocksDB's key-count estimate
+// lags until that compaction has run.
+//
 // # Expiry
 //
 // Reads take the current time as a parameter and treat a value whose

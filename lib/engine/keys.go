@@ -21,6 +21,13 @@ var (
 	keyFormat  = []byte("m/format")
 )
 
+// The bounds of the data key space, [dataRangeStart, dataRangeEnd): every
+// data key and no metadata key. A CLEAR deletes this range.
+var (
+	dataRangeStart = []byte{dataPrefix}
+	dataRangeEnd   = []byte{dataPrefix + 1}
+)
+
 // layoutVersion is stored under keyFormat; bump it when the key or value
 // layout changes incompatibly.
 const layoutVersion = 1

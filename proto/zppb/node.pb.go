@@ -127,6 +127,10 @@ type Mutation_Kind int32
 const (
 	Mutation_PUT    Mutation_Kind = 0
 	Mutation_DELETE Mutation_Kind = 1
+	// CLEAR deletes every key of the replica (FLUSH_TABLE); key, value and
+	// expire_at_ms are empty. Mutations after it in the same record, and
+	// later records, apply on the empty replica.
+	Mutation_CLEAR Mutation_Kind = 2
 )
 
 // Enum value maps for Mutation_Kind.
@@ -134,10 +138,12 @@ var (
 	Mutation_Kind_name = map[int32]string{
 		0: "PUT",
 		1: "DELETE",
+		2: "CLEAR",
 	}
 	Mutation_Kind_value = map[string]int32{
 		"PUT":    0,
 		"DELETE": 1,
+		"CLEAR":  2,
 	}
 )
 
@@ -2424,17 +2430,18 @@ const file_node_proto_rawDesc = "" +
 	"\fScanResponse\x12$\n" +
 	"\x03kvs\x18\x01 \x03(\v2\x12.zeppelin.KeyValueR\x03kvs\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\fR\n" +
-	"nextCursor\"\x9e\x01\n" +
+	"nextCursor\"\xa9\x01\n" +
 	"\bMutation\x12+\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x17.zeppelin.Mutation.KindR\x04kind\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12 \n" +
 	"\fexpire_at_ms\x18\x04 \x01(\x03R\n" +
-	"expireAtMs\"\x1b\n" +
+	"expireAtMs\"&\n" +
 	"\x04Kind\x12\a\n" +
 	"\x03PUT\x10\x00\x12\n" +
 	"\n" +
-	"\x06DELETE\x10\x01\"v\n" +
+	"\x06DELETE\x10\x01\x12\t\n" +
+	"\x05CLEAR\x10\x02\"v\n" +
 	"\vWriteRecord\x120\n" +
 	"\tmutations\x18\x01 \x03(\v2\x12.zeppelin.MutationR\tmutations\x12\x1d\n" +
 	"\n" +
