@@ -30,6 +30,10 @@ type masterState struct {
 	appended chan struct{}
 	pending  []*pendingWrite
 	overlay  map[string]overlayEntry
+	// clearLSN is the lsn of the newest CLEAR not yet applied to the DB
+	// (0: none). The overlay holds only writes after it, so a key not in
+	// the overlay reads as absent rather than as the DB has it.
+	clearLSN uint64
 }
 
 type overlayEntry struct {
@@ -41,6 +45,35 @@ func (m *masterState) init() {
 	m.peers = make(map[string]*peer)
 	m.appended = make(chan struct{})
 	m.overlay = make(map[string]overlayEntry)
+}
+
+// addOverlay makes the record logged at lsn visible to later writes
+// (View) until it is applied or fails. A CLEAR hides every write before it.
+func (m *masterState) addOverlay(lsn uint64, rec *zppb.WriteRecord) {
+	for _, mu := range rec.Mutations {
+		if mu.Kind == zppb.Mutation_CLEAR {
+			clear(m.overlay)
+			m.clearLSN = lsn
+			continue
+		}
+		m.overlay[string(mu.Key)] = overlayEntry{lsn: lsn, m: mu}
+	}
+}
+
+// dropOverlay removes what addOverlay added for the record at lsn, unless
+// a later write replaced it.
+func (m *masterState) dropOverlay(lsn uint64, rec *zppb.WriteRecord) {
+	for _, mu := range rec.Mutations {
+		if mu.Kind == zppb.Mutation_CLEAR {
+			if m.clearLSN == lsn {
+				m.clearLSN = 0
+			}
+			continue
+		}
+		if e, ok := m.overlay[string(mu.Key)]; ok && e.lsn == lsn {
+			delete(m.overlay, string(mu.Key))
+		}
+	}
 }
 
 func (m *masterState) notifyAppend() {

@@ -348,6 +348,9 @@ func (v View) Get(key []byte) ([]byte, int64, error) {
 		}
 		return m.Value, m.ExpireAtMs, nil
 	}
+	if v.r.m.clearLSN != 0 {
+		return nil, 0, engine.ErrNotFound
+	}
 	return v.r.Get(key)
 }
 

@@ -114,9 +114,7 @@ func (r *Replica) update(id []byte, fn func(v View) (*zppb.WriteRecord, error)) 
 	w := &pendingWrite{term: r.term, lsn: r.nextLSN, rec: rec, payload: payload, done: make(chan struct{})}
 	r.queue = append(r.queue, w)
 	r.dedup.add(id, w.lsn, rec.Result)
-	for _, m := range rec.Mutations {
-		r.m.overlay[string(m.Key)] = overlayEntry{lsn: w.lsn, m: m}
-	}
+	r.m.addOverlay(w.lsn, rec)
 	lead := !r.flushing
 	r.flushing = true
 	return w, lead, nil
@@ -204,11 +202,7 @@ func (r *Replica) applyLocked(batch []*pendingWrite) error {
 // they failed) and their callers are told.
 func (r *Replica) finishLocked(batch []*pendingWrite, err error) {
 	for _, w := range batch {
-		for _, m := range w.rec.Mutations {
-			if e, ok := r.m.overlay[string(m.Key)]; ok && e.lsn == w.lsn {
-				delete(r.m.overlay, string(m.Key))
-			}
-		}
+		r.m.dropOverlay(w.lsn, w.rec)
 		w.err = err
 		close(w.done)
 	}
