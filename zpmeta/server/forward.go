@@ -19,17 +19,19 @@ const leaderPoll = 25 * time.Millisecond
 // forwards req to the leader and relays its answer. Without a leader it waits
 // for one until ctx ends, then answers NO_LEADER.
 func (s *Server) onLeader(ctx context.Context, req *zppb.Request, local func(context.Context) (*zppb.Response, error)) *zppb.Response {
-	// A PING may be sent twice harmlessly; a write only when it is known
-	// not to have reached the leader.
-	_, idempotent := req.GetCmd().(*zppb.Request_Ping)
+	idempotent := resendable(req)
 	var lastErr error
 	for {
 		if s.IsLeader() {
 			resp, err := local(ctx)
-			if err != nil {
-				return status.Response(err)
+			if !errors.Is(err, errHandedOver) {
+				if err != nil {
+					return status.Response(err)
+				}
+				return resp
 			}
-			return resp
+			// The new leader runs it: forward once it is known.
+			lastErr = err
 		}
 		if req.Forwarded {
 			// The forwarder thought this member leads; it is not (any
@@ -72,6 +74,18 @@ func (s *Server) onLeader(ctx context.Context, req *zppb.Request, local func(con
 			return status.Response(status.New(zppb.Code_NO_LEADER, "%s", msg))
 		}
 	}
+}
+
+// resendable reports whether req may reach the leader twice harmlessly: a
+// PING, or a membership change (asking for the membership there already is
+// changes nothing). Other writes are resent only when known not to have
+// reached the leader.
+func resendable(req *zppb.Request) bool {
+	switch req.GetCmd().(type) {
+	case *zppb.Request_Ping, *zppb.Request_AddMeta, *zppb.Request_RemoveMeta:
+		return true
+	}
+	return false
 }
 
 // maxCatchUp bounds how long a follower holds a relayed answer for its own

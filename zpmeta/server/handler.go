@@ -25,10 +25,23 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	}
 	defer cancel()
-	var (
-		resp *zppb.Response
-		err  error
-	)
+	resp, err := s.dispatch(ctx, req)
+	if err != nil {
+		resp = status.Response(err)
+	}
+	if resp.Epoch == 0 {
+		resp.Epoch = s.fsm.Epoch()
+	}
+	return resp
+}
+
+// dispatch runs one meta command. A server outside the Raft configuration
+// (one waiting to be added, or one removed) answers only LIST_META: its
+// state is empty or stale, and it will never see a leader.
+func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Response, err error) {
+	if _, ok := req.GetCmd().(*zppb.Request_ListMeta); !ok && !s.isMember() {
+		return nil, status.New(zppb.Code_UNAVAILABLE, "%s is not a member of the meta group (not added yet, or removed): ask another meta server", s.cfg.Addr)
+	}
 	switch c := req.GetCmd().(type) {
 	case *zppb.Request_Pull:
 		resp, err = s.pull(c.Pull)
@@ -64,18 +77,16 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.setQuota(ctx, c.SetQuota) })
 	case *zppb.Request_RemoveNodes:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.removeNodes(ctx, c.RemoveNodes) })
+	case *zppb.Request_AddMeta:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.addMeta(ctx, c.AddMeta) })
+	case *zppb.Request_RemoveMeta:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.removeMeta(ctx, c.RemoveMeta) })
 	case nil:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "request without a command")
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "%T is not a meta command", c)
 	}
-	if err != nil {
-		resp = status.Response(err)
-	}
-	if resp.Epoch == 0 {
-		resp.Epoch = s.fsm.Epoch()
-	}
-	return resp
+	return resp, err
 }
 
 func (s *Server) pull(req *zppb.PullRequest) (*zppb.Response, error) {
@@ -112,9 +123,19 @@ func (s *Server) fillHeartbeats(nodes []*zppb.Node) {
 }
 
 func (s *Server) listMeta(ctx context.Context) (*zppb.Response, error) {
-	cf := s.raft.GetConfiguration()
-	if err := s.await(ctx, cf); err != nil {
-		return nil, s.raftError(ctx, err)
+	lm, err := s.metaMembers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &zppb.Response{Epoch: lm.Epoch, Result: &zppb.Response_ListMeta{ListMeta: lm}}, nil
+}
+
+// metaMembers is the Raft configuration as this member has it, with its own
+// state.
+func (s *Server) metaMembers(ctx context.Context) (*zppb.ListMetaResponse, error) {
+	cfg, _, err := s.configuration(ctx)
+	if err != nil {
+		return nil, err
 	}
 	leaderAddr, leaderID := s.raft.LeaderWithID()
 	epoch := s.fsm.Epoch()
@@ -127,7 +148,7 @@ func (s *Server) listMeta(ctx context.Context) (*zppb.Response, error) {
 		CommitIndex:  s.raft.CommitIndex(),
 		AppliedIndex: s.raft.AppliedIndex(),
 	}
-	for _, srv := range cf.Configuration().Servers {
+	for _, srv := range cfg.Servers {
 		lm.Members = append(lm.Members, &zppb.MetaMember{
 			Id:       string(srv.ID),
 			Addr:     string(srv.Address),
@@ -135,7 +156,7 @@ func (s *Server) listMeta(ctx context.Context) (*zppb.Response, error) {
 			Leader:   leaderID != "" && srv.ID == leaderID,
 		})
 	}
-	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListMeta{ListMeta: lm}}, nil
+	return lm, nil
 }
 
 func suffrage(s raft.ServerSuffrage) string {
