@@ -160,8 +160,10 @@ func (c *Client) Pull(ctx context.Context, table string) (*Topology, error) {
 
 // MetaStatus is the meta group as its members see it.
 type MetaStatus struct {
-	// Leader is the leader's address as reported by the member answering
-	// with the highest Raft term; empty when none knows one.
+	// Leader is the leader's address as reported by the member with the
+	// most current view (highest Raft term, the leader itself, highest
+	// commit index); empty when none knows one. Members come from the same
+	// view.
 	Leader string `json:"leader"`
 	// Epoch is the highest topology epoch any member reported.
 	Epoch uint64 `json:"epoch"`
@@ -229,10 +231,9 @@ func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
 	}
 
 	answers := ask(c.metas)
-	// The member with the highest term knows the current configuration.
 	var best *zppb.ListMetaResponse
 	for _, a := range answers {
-		if a.err == nil && (best == nil || a.resp.GetTerm() > best.GetTerm()) {
+		if a.err == nil && (best == nil || newerView(a.resp, best)) {
 			best = a.resp
 		}
 	}
@@ -310,6 +311,58 @@ func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
 		return st, fmt.Errorf("client: list meta: %w: %w", ErrMetaUnreachable, lastErr)
 	}
 	return st, nil
+}
+
+// AddMeta adds the meta server at addr to the Raft group, as a voter or,
+// with nonvoter, as a non-voting member (an existing member gets that
+// suffrage), and returns the membership after the change as the leader
+// has it. The server must be running and not bootstrapped (zpmeta
+// --bootstrap=false). Adding a member again changes nothing, so the call is
+// retried through elections and lost answers until ctx ends. Errors match
+// status.ErrInvalidArgument for a malformed address, one that does not
+// answer as a meta server or belongs to another group, or a demotion of
+// the last voter.
+func (c *Client) AddMeta(ctx context.Context, addr string, nonvoter bool) (*zppb.ListMetaResponse, error) {
+	return c.changeMeta(ctx, "add meta "+addr, addr, func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_AddMeta{AddMeta: &zppb.AddMetaRequest{Addr: addr, Nonvoter: nonvoter}}}
+	})
+}
+
+// RemoveMeta removes the meta server at addr from the Raft group and returns
+// the membership after the change. Removing a server that is not a member
+// changes nothing and succeeds; removing the leader makes it hand
+// leadership over first. Errors match status.ErrInvalidArgument for a
+// malformed address or the last voter.
+func (c *Client) RemoveMeta(ctx context.Context, addr string) (*zppb.ListMetaResponse, error) {
+	return c.changeMeta(ctx, "remove meta "+addr, addr, func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_RemoveMeta{RemoveMeta: &zppb.RemoveMetaRequest{Addr: addr}}}
+	})
+}
+
+// changeMeta sends a membership change. Both changes are idempotent, so an
+// ambiguous attempt needs no ErrUnknownOutcome: the retry tells.
+func (c *Client) changeMeta(ctx context.Context, op, addr string, build func() *zppb.Request) (*zppb.ListMetaResponse, error) {
+	if addr == "" {
+		return nil, fmt.Errorf("client: %s: %w", op, status.New(zppb.Code_INVALID_ARGUMENT, "empty meta server address"))
+	}
+	resp, _, err := c.callMeta(ctx, op, build, true)
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetMetaMembers(), nil
+}
+
+// newerView reports whether member answer a knows the configuration better
+// than b: a higher term, then within a term the leader (a follower may not
+// have a membership change yet), then the higher commit index.
+func newerView(a, b *zppb.ListMetaResponse) bool {
+	if a.GetTerm() != b.GetTerm() {
+		return a.GetTerm() > b.GetTerm()
+	}
+	if aLeads, bLeads := a.GetState() == "Leader", b.GetState() == "Leader"; aLeads != bLeads {
+		return aLeads
+	}
+	return a.GetCommitIndex() > b.GetCommitIndex()
 }
 
 func isStatus(err error) bool {

@@ -164,6 +164,33 @@ func TestListMetaShowsWhoIsDown(t *testing.T) {
 	}
 }
 
+// TestNewerView: ListMeta takes the membership from the leader within a
+// term, since a follower may not have the latest change yet.
+func TestNewerView(t *testing.T) {
+	view := func(term uint64, state string, commit uint64) *zppb.ListMetaResponse {
+		return &zppb.ListMetaResponse{Term: term, State: state, CommitIndex: commit}
+	}
+	tests := []struct {
+		name string
+		a, b *zppb.ListMetaResponse
+		want bool
+	}{
+		{"higher term", view(3, "Follower", 5), view(2, "Leader", 9), true},
+		{"lower term", view(2, "Leader", 9), view(3, "Follower", 5), false},
+		{"leader in the same term", view(3, "Leader", 5), view(3, "Follower", 9), true},
+		{"follower in the same term", view(3, "Follower", 9), view(3, "Leader", 5), false},
+		{"higher commit between followers", view(3, "Follower", 9), view(3, "Follower", 5), true},
+		{"equal", view(3, "Follower", 5), view(3, "Follower", 5), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := newerView(tt.a, tt.b); got != tt.want {
+				t.Fatalf("newerView = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestWaitTableWritable(t *testing.T) {
 	cl := clienttest.NewCluster(t, 1, 2)
 	c := newTestClient(t, cl)

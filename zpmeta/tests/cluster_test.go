@@ -24,6 +24,9 @@ type cluster struct {
 	servers []*server.Server // nil while stopped
 	tweak   func(*server.Config)
 	pool    *rpc.Pool
+	// joiners are the members started to be added (ADD_META) rather than
+	// bootstrapped.
+	joiners map[int]bool
 }
 
 // testLogger is quiet unless the test runs with -v.
@@ -64,10 +67,33 @@ func (c *cluster) config(i int, ln net.Listener) server.Config {
 		Listener: ln,
 		Logger:   testLogger(),
 	}
+	if c.joiners[i] {
+		cfg.Peers, cfg.NoBootstrap = []string{c.addrs[i]}, true
+	}
 	if c.tweak != nil {
 		c.tweak(&cfg)
 	}
 	return cfg
+}
+
+// join starts one more member that does not bootstrap, for ADD_META to add
+// to the group, and returns its index.
+func (c *cluster) join() int {
+	c.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	i := len(c.servers)
+	c.addrs = append(c.addrs, ln.Addr().String())
+	c.dirs = append(c.dirs, filepath.Join(c.t.TempDir(), fmt.Sprintf("meta%d", i)))
+	c.servers = append(c.servers, nil)
+	if c.joiners == nil {
+		c.joiners = make(map[int]bool)
+	}
+	c.joiners[i] = true
+	c.startOn(i, ln)
+	return i
 }
 
 func (c *cluster) startOn(i int, ln net.Listener) {
