@@ -89,18 +89,8 @@ func Start(t testing.TB, opts Options) *Cluster {
 	t.Cleanup(c.cleanup)
 
 	metaAddrs := c.freeAddrs(opts.Metas)
-	for i, addr := range metaAddrs {
-		name := fmt.Sprintf("zpmeta-%d", i+1)
-		args := append([]string{
-			"--addr", addr, "--peers", strings.Join(metaAddrs, ","),
-			"--data", filepath.Join(c.dir, name), "--log-level", "debug",
-		}, opts.MetaArgs...)
-		p := newProcess(filepath.Join(bin, "zpmeta"), c.dir, name, addr, args)
-		c.withMetrics(p)
-		c.Metas = append(c.Metas, p)
-		if err := p.Start(); err != nil {
-			t.Fatal(err)
-		}
+	for _, addr := range metaAddrs {
+		c.startMeta(addr, "--peers", strings.Join(metaAddrs, ","))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.StartTimeout)
 	defer cancel()
@@ -114,6 +104,44 @@ func Start(t testing.TB, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// StartJoiningMeta starts one more zpmeta, without bootstrapping
+// (--bootstrap=false), for a test to add to the running group (ADD_META),
+// and waits until it answers LIST_META. It is appended to Metas, so nodes
+// started later list it; it answers nothing else until the group has added
+// it.
+func (c *Cluster) StartJoiningMeta() *Process {
+	c.t.Helper()
+	p := c.startMeta(c.freeAddrs(1)[0], "--bootstrap=false")
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.StartTimeout)
+	defer cancel()
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		_, err := c.Call(cctx, p.Addr, &zppb.Request{Cmd: &zppb.Request_ListMeta{ListMeta: &zppb.ListMetaRequest{}}})
+		ccancel()
+		if err == nil {
+			return p
+		}
+		if werr := pollWait(ctx); werr != nil {
+			c.t.Fatalf("testcluster: %s does not answer: %v", p.Name, err)
+		}
+	}
+}
+
+// startMeta starts a zpmeta on addr with the cluster's meta flags and extra.
+func (c *Cluster) startMeta(addr string, extra ...string) *Process {
+	c.t.Helper()
+	name := fmt.Sprintf("zpmeta-%d", len(c.Metas)+1)
+	args := append([]string{"--addr", addr, "--data", filepath.Join(c.dir, name), "--log-level", "debug"}, extra...)
+	args = append(args, c.opts.MetaArgs...)
+	p := newProcess(filepath.Join(c.bin, "zpmeta"), c.dir, name, addr, args)
+	c.withMetrics(p)
+	c.Metas = append(c.Metas, p)
+	if err := p.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	return p
 }
 
 // AddNode starts one more node and waits until meta has it UP.

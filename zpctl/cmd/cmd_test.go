@@ -134,8 +134,6 @@ func TestCommands(t *testing.T) {
 		{name: "stats space", args: []string{"stats", "space", "users"}, wantStdout: "REPLICAS  USED"},
 		{name: "stats repl", args: []string{"stats", "repl", "users"}, wantStdout: "all caught up: yes"},
 		{name: "stats unknown table", args: []string{"stats", "qps", "nosuch"}, wantCode: ExitNotFound},
-		{name: "meta add unsupported", args: []string{"meta", "add", "127.0.0.1:9"}, wantCode: ExitUnsupported, wantStderr: "ADD_META"},
-		{name: "meta remove unsupported", args: []string{"meta", "remove", "127.0.0.1:9"}, wantCode: ExitUnsupported},
 		{name: "setmaster dry run", args: []string{"setmaster", "users", "0", cl.Nodes[1].Addr, "--dry-run"}, wantStdout: "Plan: setmaster, 1 move, made at epoch"},
 		{name: "setmaster bad partition", args: []string{"setmaster", "users", "x", cl.Nodes[1].Addr}, wantCode: ExitUsage},
 		{name: "setmaster to a non-slave", args: []string{"setmaster", "users", "0", cl.Nodes[2].Addr, "--yes"}, wantCode: ExitInvalid, wantStderr: "setmaster: plan:"},

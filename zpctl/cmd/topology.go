@@ -18,13 +18,12 @@ import (
 
 // The topology-changing commands: each plans, shows the plan, asks, queues
 // its moves on the meta leader (lib/client/moves.go) and follows them (see
-// operation.go). Raft membership and table flush have no request on the
-// servers yet: those commands exit 9 (ErrUnsupported).
+// operation.go). Table flush has no request on the servers yet: it exits 9
+// (ErrUnsupported).
 
 // Why each command is not supported yet.
 const (
-	whyMetaMember = "the meta servers have no request to change the Raft membership (ADD_META, REMOVE_META)"
-	whyFlush      = "the nodes have no request to empty a table (FLUSH_TABLE)"
+	whyFlush = "the nodes have no request to empty a table (FLUSH_TABLE)"
 )
 
 // followHelp is the part of every operation's help about what happens
