@@ -3,6 +3,9 @@
 // --peers:
 //
 //	zpmeta --addr 10.0.0.1:9221 --peers 10.0.0.1:9221,10.0.0.2:9221,10.0.0.3:9221 --data /var/lib/zpmeta
+//
+// A server that is to join a running group starts with --bootstrap=false and
+// an empty --data, and is added with `zpctl meta add` (docs/meta.md).
 package main
 
 import (
@@ -33,7 +36,7 @@ func run(args []string) error {
 	id := fs.String("id", "", "Raft server ID (default: --addr)")
 	peers := fs.String("peers", "", "comma-separated addresses of all members, this one included (default: --addr alone)")
 	data := fs.String("data", "", "data directory for the Raft log and snapshots (required)")
-	bootstrap := fs.Bool("bootstrap", true, "bootstrap the group with --peers when there is no Raft state yet")
+	bootstrap := fs.Bool("bootstrap", true, "bootstrap the group with --peers when there is no Raft state yet; false for a server that joins a running group (zpctl meta add)")
 	downTimeout := fs.Duration("down-timeout", server.DefaultDownTimeout, "a node that has not pinged for this long is marked DOWN")
 	lease := fs.Duration("lease", server.DefaultLease, "how long a master may serve writes after its last successful ping; must be < --down-timeout")
 	maxMoves := fs.Int("max-moves-per-node", 2, "topology moves that may involve one node at a time")
