@@ -53,6 +53,9 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 	case *zppb.Request_Scan:
 		table = c.Scan.Table
 		resp, err = s.scan(c.Scan)
+	case *zppb.Request_FlushTable:
+		table, write = c.FlushTable.Table, true
+		resp, err = s.flushTable(ctx, req.RequestId, c.FlushTable)
 	case *zppb.Request_Info:
 		table = c.Info.Table
 		resp, err = s.info(c.Info)
@@ -117,6 +120,21 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	if !ok {
 		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", table)
 	}
+	r, err := s.servePartition(topo, tb, p)
+	if err != nil {
+		return nil, err
+	}
+	// Last: a request answered MOVE or WAIT uses no quota.
+	if !s.quota.admit(table, len(key)) {
+		s.stats.table(table).quotaExceeded.Add(1)
+		return nil, status.New(zppb.Code_QUOTA_EXCEEDED, "table %q is over its quota on this node", table)
+	}
+	return r, nil
+}
+
+// servePartition returns the replica of partition p of tb when this node
+// is its master and serves it now.
+func (s *Server) servePartition(topo *topology, tb *zppb.Table, p *zppb.Partition) (*replica.Replica, error) {
 	if p.Master != s.cfg.Addr {
 		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d is mastered by %q", tb.Name, p.Id, p.Master), Master: p.Master, Epoch: topo.epoch}
 	}
@@ -129,17 +147,12 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 		// has and the new one might not.
 		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is STUCK for a move", tb.Name, p.Id)
 	}
-	r := s.replicas.get(table, p.Id)
+	r := s.replicas.get(tb.Name, p.Id)
 	if r == nil {
 		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is opening", tb.Name, p.Id)
 	}
 	if role, _ := r.Role(); role != replica.Master {
 		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is becoming master", tb.Name, p.Id)
-	}
-	// Last: a request answered MOVE or WAIT uses no quota.
-	if !s.quota.admit(table, len(key)) {
-		s.stats.table(table).quotaExceeded.Add(1)
-		return nil, status.New(zppb.Code_QUOTA_EXCEEDED, "table %q is over its quota on this node", table)
 	}
 	return r, nil
 }
@@ -155,16 +168,47 @@ func (s *Server) routeWrite(ctx context.Context, table string, key []byte) (*rep
 	if err != nil {
 		return nil, err
 	}
-	if _, p, ok := s.topo.Load().partition(table, key); ok && p.State == zppb.PartitionState_SLOWDOWN {
-		t := time.NewTimer(slowdownDelay)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return nil, status.New(zppb.Code_TIMEOUT, "deadline passed while the partition is SLOWDOWN")
+	if _, p, ok := s.topo.Load().partition(table, key); ok {
+		if err := slowDown(ctx, p); err != nil {
+			return nil, err
 		}
 	}
 	return r, nil
+}
+
+// routePartitionWrite is routeWrite for a whole partition, named by id. It
+// takes no quota: it serves FLUSH_TABLE, which frees space rather than
+// using it, and an operator must be able to empty a table that is over its
+// quota.
+func (s *Server) routePartitionWrite(ctx context.Context, table string, id uint32) (*replica.Replica, error) {
+	topo := s.topo.Load()
+	tb, p, ok := topo.partitionByID(table, id)
+	if !ok {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "no partition %s/%d", table, id)
+	}
+	r, err := s.servePartition(topo, tb, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := slowDown(ctx, p); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// slowDown delays a write to p while p is SLOWDOWN.
+func slowDown(ctx context.Context, p *zppb.Partition) error {
+	if p.State != zppb.PartitionState_SLOWDOWN {
+		return nil
+	}
+	t := time.NewTimer(slowdownDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return status.New(zppb.Code_TIMEOUT, "deadline passed while the partition is SLOWDOWN")
+	}
 }
 
 func checkKey(key []byte) error {

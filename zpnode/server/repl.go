@@ -17,11 +17,10 @@ import (
 // from; MOVE names the master the topology knows when it is not this node.
 func (s *Server) masterReplica(table string, id uint32) (*replica.Replica, error) {
 	topo := s.topo.Load()
-	tb := topo.tables[table]
-	if tb == nil || int(id) >= len(tb.Partitions) {
+	_, p, ok := topo.partitionByID(table, id)
+	if !ok {
 		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "no partition %s/%d", table, id)
 	}
-	p := tb.Partitions[id]
 	if p.Master != s.cfg.Addr {
 		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d is mastered by %q", table, id, p.Master), Master: p.Master, Epoch: topo.epoch}
 	}

@@ -40,6 +40,15 @@ func (t *topology) partition(table string, key []byte) (*zppb.Table, *zppb.Parti
 	return tb, tb.Partitions[keyspace.Partition(key, tb.PartitionCount)], true
 }
 
+// partitionByID returns partition id of table.
+func (t *topology) partitionByID(table string, id uint32) (*zppb.Table, *zppb.Partition, bool) {
+	tb := t.tables[table]
+	if tb == nil || int(id) >= len(tb.Partitions) {
+		return nil, nil, false
+	}
+	return tb, tb.Partitions[id], true
+}
+
 const topologyFile = "topology.pb"
 
 // saveTopology writes pb to the data dir atomically, so that a restarted node
