@@ -59,27 +59,62 @@ type MultiError struct {
 	Errs []KeyError
 }
 
-func (e *MultiError) Error() string {
+func (e *MultiError) Error() string { return failureSummary(e.Op, "keys", e.Total, e.Errs) }
+
+// Unwrap returns the per-key errors.
+func (e *MultiError) Unwrap() []error { return unwrapAll(e.Errs) }
+
+// PartitionError is the failure of one partition of a per-partition call.
+type PartitionError struct {
+	Partition uint32
+	Err       error
+}
+
+func (e PartitionError) Error() string { return fmt.Sprintf("partition %d: %v", e.Partition, e.Err) }
+
+func (e PartitionError) Unwrap() error { return e.Err }
+
+// PartitionsError reports the partitions of a per-partition call
+// (FlushTable) that failed; every other partition succeeded. As with
+// MultiError, errors.Is and errors.As look into every partition's error.
+type PartitionsError struct {
+	// Op is the command and its table, e.g. "flush table users".
+	Op string
+	// Total is the number of partitions in the call.
+	Total int
+	// Errs are the failed partitions, in ascending order.
+	Errs []PartitionError
+}
+
+func (e *PartitionsError) Error() string {
+	return failureSummary(e.Op, "partitions", e.Total, e.Errs)
+}
+
+// Unwrap returns the per-partition errors.
+func (e *PartitionsError) Unwrap() []error { return unwrapAll(e.Errs) }
+
+// failureSummary is "op: 2 of 9 items failed; <first error>; <second>",
+// naming the first three failures.
+func failureSummary[E error](op, items string, total int, errs []E) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d of %d keys failed", e.Op, len(e.Errs), e.Total)
-	for i, ke := range e.Errs {
+	fmt.Fprintf(&b, "%s: %d of %d %s failed", op, len(errs), total, items)
+	for i, e := range errs {
 		if i == 3 {
-			fmt.Fprintf(&b, "; and %d more", len(e.Errs)-i)
+			fmt.Fprintf(&b, "; and %d more", len(errs)-i)
 			break
 		}
 		b.WriteString("; ")
-		b.WriteString(ke.Error())
+		b.WriteString(e.Error())
 	}
 	return b.String()
 }
 
-// Unwrap returns the per-key errors.
-func (e *MultiError) Unwrap() []error {
-	errs := make([]error, len(e.Errs))
-	for i, ke := range e.Errs {
-		errs[i] = ke.Err
+func unwrapAll[E interface{ Unwrap() error }](errs []E) []error {
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e.Unwrap()
 	}
-	return errs
+	return out
 }
 
 // dialFailed reports whether err says the connection could not be

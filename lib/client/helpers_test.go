@@ -134,6 +134,8 @@ func cmdOf(req *zppb.Request) string {
 		return "pull"
 	case *zppb.Request_CreateTable:
 		return "create_table"
+	case *zppb.Request_FlushTable:
+		return "flush_table"
 	}
 	return "other"
 }

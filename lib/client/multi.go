@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -64,10 +65,11 @@ func (c *Client) MGet(ctx context.Context, table string, keys [][]byte) ([]Resul
 		return results, nil
 	}
 	errs, err := c.runMulti(ctx, &multiCmd{
-		op:    "mget",
-		table: table,
-		keys:  keys,
-		size:  func(i int) int { return len(keys[i]) },
+		op:        "mget",
+		table:     table,
+		n:         len(keys),
+		partition: byKey(keys),
+		size:      func(i int) int { return len(keys[i]) },
 		build: func(idx []int) *zppb.Request {
 			r := &zppb.MGetRequest{Table: table, Keys: make([][]byte, len(idx))}
 			for j, i := range idx {
@@ -127,10 +129,11 @@ func (c *Client) MSet(ctx context.Context, table string, kvs []KV, ttl time.Dura
 	}
 	id := newRequestID()
 	errs, err := c.runMulti(ctx, &multiCmd{
-		op:    "mset",
-		table: table,
-		keys:  keys,
-		size:  func(i int) int { return len(kvs[i].Key) + len(kvs[i].Value) },
+		op:        "mset",
+		table:     table,
+		n:         len(keys),
+		partition: byKey(keys),
+		size:      func(i int) int { return len(kvs[i].Key) + len(kvs[i].Value) },
 		build: func(idx []int) *zppb.Request {
 			r := &zppb.MSetRequest{Table: table, Kvs: make([]*zppb.KeyValue, len(idx)), TtlMs: ttlMs}
 			for j, i := range idx {
@@ -139,12 +142,7 @@ func (c *Client) MSet(ctx context.Context, table string, kvs []KV, ttl time.Dura
 			return &zppb.Request{RequestId: id, Cmd: &zppb.Request_Mset{Mset: r}}
 		},
 		results: func(resp *zppb.Response) []*zppb.KeyResult { return resp.GetMset().GetResults() },
-		settle: func(i int, kr *zppb.KeyResult, kerr error) error {
-			if kr.GetCode() == zppb.Code_OK {
-				return nil
-			}
-			return kerr
-		},
+		settle:  settleWrite,
 	})
 	if err != nil {
 		return err
@@ -169,21 +167,41 @@ func multiError(op string, keys [][]byte, errs []error) error {
 	return me
 }
 
-// multiCmd describes a multi-key command to runMulti.
+// settleWrite settles an item of a write: OK is a success, any other
+// final answer the item's error.
+func settleWrite(_ int, kr *zppb.KeyResult, kerr error) error {
+	if kr.GetCode() == zppb.Code_OK {
+		return nil
+	}
+	return kerr
+}
+
+// multiCmd describes a command on many items to runMulti: the keys of
+// MGET and MSET, the partitions of FLUSH_TABLE. Each item goes to the
+// master of its partition and gets its own result.
 type multiCmd struct {
 	op    string
 	table string
-	keys  [][]byte
-	// size is what key i adds to a request, for splitting large calls.
+	// n is the number of items.
+	n int
+	// partition returns the partition of item i in the table as tr has
+	// it; an error is the item's final error.
+	partition func(tr *tableRoute, i int) (uint32, error)
+	// size is what item i adds to a request, for splitting large calls.
 	size func(i int) int
-	// build makes the request for the keys at idx.
+	// build makes the request for the items at idx.
 	build func(idx []int) *zppb.Request
-	// results returns the per-key results of an OK response.
+	// results returns the per-item results of an OK response.
 	results func(*zppb.Response) []*zppb.KeyResult
-	// settle takes a key's final answer (any code but the retried ones)
-	// and returns nil when it is a success, else the key's error (kerr is
+	// settle takes an item's final answer (any code but the retried ones)
+	// and returns nil when it is a success, else the item's error (kerr is
 	// the answer as an error, ready to return).
 	settle func(i int, kr *zppb.KeyResult, kerr error) error
+}
+
+// byKey routes item i by keys[i].
+func byKey(keys [][]byte) func(*tableRoute, int) (uint32, error) {
+	return func(tr *tableRoute, i int) (uint32, error) { return keyspace.Partition(keys[i], tr.n), nil }
 }
 
 // batch is one request of a round of runMulti.
@@ -195,23 +213,26 @@ type batch struct {
 	err  error
 }
 
-// runMulti drives a multi-key command. Each round routes the keys still
-// pending with the cached topology, sends one request per master (split by
-// the request bounds) in parallel, and settles each key by its own result;
-// keys answered MOVE, WAIT, TABLE_NOT_FOUND or UNAVAILABLE, or whose
-// request failed in transport, stay pending for the next round. MSET is
-// idempotent, so a request lost in transport is simply sent again. It
-// returns one error per key (nil = settled successfully), or a call error
-// when the table does not exist or the client is closed.
+// runMulti drives a command on many items. Each round routes the items
+// still pending with the cached topology, sends one request per master
+// (split by the request bounds) in parallel, and settles each item by its
+// own result; items answered MOVE, WAIT, TABLE_NOT_FOUND or UNAVAILABLE,
+// or whose request failed in transport, stay pending for the next round.
+// Every command it drives is safe to send again (MSET and FLUSH_TABLE
+// carry a request id, MGET reads), so a request lost in transport is
+// simply sent again. It returns one error per item (nil = settled
+// successfully), or a call error when the table does not exist or the
+// client is closed.
 func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client: %s: %w", m.op, ErrClosed)
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	n := len(m.keys)
+	n := m.n
 	keyErrs := make([]error, n)
-	last := make([]error, n) // the latest retryable failure of each key
+	last := make([]error, n)  // the latest retryable failure of each item
+	part := make([]uint32, n) // each item's partition in the last round
 	pending := make([]int, n)
 	for i := range pending {
 		pending[i] = i
@@ -249,18 +270,25 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			open                    = make(map[string]*batch)
 		)
 		for _, i := range pending {
-			rt := tr.route(m.keys[i])
-			if rt.master == "" {
-				last[i] = fmt.Errorf("%w: table %q partition %d", ErrNoMaster, m.table, rt.partition)
+			p, err := m.partition(tr, i)
+			if err != nil {
+				keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, err)
+				prog = true
+				continue
+			}
+			part[i] = p
+			master := tr.parts[p].master
+			if master == "" {
+				last[i] = fmt.Errorf("%w: table %q partition %d", ErrNoMaster, m.table, p)
 				next = append(next, i)
 				needRefresh, wait = true, true
 				continue
 			}
 			sz := m.size(i)
-			b := open[rt.master]
+			b := open[master]
 			if b == nil || len(b.idx) >= maxKeysPerRequest || (len(b.idx) > 0 && b.size+sz > maxBytesPerRequest) {
-				b = &batch{addr: rt.master}
-				open[rt.master] = b
+				b = &batch{addr: master}
+				open[master] = b
 				batches = append(batches, b)
 			}
 			b.idx = append(b.idx, i)
@@ -317,7 +345,7 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			}
 			krs := m.results(b.resp)
 			if len(krs) != len(b.idx) {
-				serr := status.New(zppb.Code_ERROR, "node %s answered %d results for %d keys", b.addr, len(krs), len(b.idx))
+				serr := status.New(zppb.Code_ERROR, "node %s answered %d results for %d items", b.addr, len(krs), len(b.idx))
 				for _, i := range b.idx {
 					keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, serr)
 				}
@@ -334,7 +362,7 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 					mm := kr.GetMaster()
 					switch {
 					case mm != "" && mm != b.addr && (epoch == 0 || epoch >= tr.epoch):
-						c.topo.setMaster(m.table, tr.route(m.keys[i]).partition, mm, epoch)
+						c.topo.setMaster(m.table, part[i], mm, epoch)
 						prog = true
 					case mm != "" && mm != b.addr:
 						wait = true // the node is behind us; see exec

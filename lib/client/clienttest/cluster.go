@@ -187,6 +187,8 @@ func cmdName(req *zppb.Request) string {
 		return "scan"
 	case *zppb.Request_Info:
 		return "info"
+	case *zppb.Request_FlushTable:
+		return "flush_table"
 	case *zppb.Request_Pull:
 		return "pull"
 	case *zppb.Request_Ping:

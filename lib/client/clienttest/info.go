@@ -74,6 +74,14 @@ func written(req *zppb.Request, resp *zppb.Response, n uint32) []uint32 {
 				keys = append(keys, kv.Key)
 			}
 		}
+	case *zppb.Request_FlushTable:
+		var ids []uint32
+		for i, id := range r.FlushTable.Partitions {
+			if i < len(resp.GetFlushTable().GetResults()) && resp.GetFlushTable().GetResults()[i].GetCode() == zppb.Code_OK {
+				ids = append(ids, id)
+			}
+		}
+		return ids
 	default:
 		return nil
 	}
@@ -89,7 +97,7 @@ func written(req *zppb.Request, resp *zppb.Response, n uint32) []uint32 {
 // isWrite reports whether req changes data.
 func isWrite(req *zppb.Request) bool {
 	switch req.GetCmd().(type) {
-	case *zppb.Request_Set, *zppb.Request_Del, *zppb.Request_Incrby, *zppb.Request_WriteBatch, *zppb.Request_Mset:
+	case *zppb.Request_Set, *zppb.Request_Del, *zppb.Request_Incrby, *zppb.Request_WriteBatch, *zppb.Request_Mset, *zppb.Request_FlushTable:
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package clienttest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"math"
 	"slices"
 	"strconv"
@@ -151,6 +152,20 @@ func (n *Node) apply(req *zppb.Request) *zppb.Response {
 			out.Results = append(out.Results, &zppb.KeyResult{})
 		}
 		return ok(&zppb.Response{Result: &zppb.Response_Mset{Mset: out}})
+	case *zppb.Request_FlushTable:
+		out := &zppb.FlushTableResponse{}
+		for _, id := range r.FlushTable.Partitions {
+			if id >= tb.PartitionCount {
+				return fail(zppb.Code_INVALID_ARGUMENT, "no partition "+strconv.Itoa(int(id)))
+			}
+			if m := tb.Partitions[id].Master; m != n.Addr {
+				out.Results = append(out.Results, &zppb.KeyResult{Code: zppb.Code_MOVE, Master: m})
+				continue
+			}
+			n.flush(name, id, tb.PartitionCount)
+			out.Results = append(out.Results, &zppb.KeyResult{})
+		}
+		return ok(&zppb.Response{Result: &zppb.Response_FlushTable{FlushTable: out}})
 	}
 
 	// Single-partition commands.
@@ -270,6 +285,14 @@ func tableAndKeys(req *zppb.Request) (string, [][]byte) {
 		return r.WriteBatch.Table, keys
 	case *zppb.Request_Scan:
 		return r.Scan.Table, [][]byte{append(append([]byte{'{'}, r.Scan.Hashtag...), '}')}
+	case *zppb.Request_FlushTable:
+		// Its partitions stand for keys, so that shares of one call are
+		// told from retries as MSET's are.
+		keys := make([][]byte, len(r.FlushTable.Partitions))
+		for i, id := range r.FlushTable.Partitions {
+			keys[i] = binary.BigEndian.AppendUint32(nil, id)
+		}
+		return r.FlushTable.Table, keys
 	}
 	return "", nil
 }
@@ -302,6 +325,17 @@ func (n *Node) putLocked(table string, key, value []byte, ttlMs int64) {
 		e.expireAt = time.Now().Add(time.Duration(ttlMs) * time.Millisecond)
 	}
 	n.data[table][string(key)] = e
+}
+
+// flush deletes the keys of partition id of table.
+func (n *Node) flush(table string, id, partitions uint32) {
+	n.dataMu.Lock()
+	defer n.dataMu.Unlock()
+	for k := range n.data[table] {
+		if keyspace.Partition([]byte(k), partitions) == id {
+			delete(n.data[table], k)
+		}
+	}
 }
 
 func (n *Node) del(table string, key []byte) {
