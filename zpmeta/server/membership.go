@@ -32,65 +32,80 @@ var errHandedOver = errors.New("leadership handed over")
 // addMeta adds req.Addr as a voter, or a nonvoter with req.Nonvoter; an
 // existing member gets that suffrage.
 func (s *Server) addMeta(ctx context.Context, req *zppb.AddMetaRequest) (*zppb.Response, error) {
-	addr := req.GetAddr()
-	if err := validateMetaAddr(addr); err != nil {
-		return nil, err
-	}
-	unlock, err := s.lockProposals(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	cfg, index, err := s.configuration(ctx)
-	if err != nil {
-		return nil, err
-	}
-	member, found := findMember(cfg, addr)
 	want := raft.Voter
 	if req.GetNonvoter() {
 		want = raft.Nonvoter
 	}
-	switch {
-	case found && member.Suffrage == want:
-		return s.membersResponse(ctx)
-	case found && want == raft.Nonvoter:
-		if err := s.checkKeepsVoter(cfg, member); err != nil {
-			return nil, err
-		}
-		if member.ID == raft.ServerID(s.cfg.ID) {
-			return nil, s.handOver(ctx, "demote itself")
-		}
-		err = s.changeConfig(ctx, func(timeout time.Duration) raft.IndexFuture {
-			return s.raft.DemoteVoter(member.ID, index, timeout)
-		})
-	case found:
-		// A nonvoter (or staging) member becomes a voter.
-		err = s.changeConfig(ctx, func(timeout time.Duration) raft.IndexFuture {
-			return s.raft.AddVoter(member.ID, member.Address, index, timeout)
-		})
-	default:
-		if err := s.probeNewMember(ctx, cfg, addr); err != nil {
-			return nil, err
-		}
-		id, raddr := raft.ServerID(addr), raft.ServerAddress(addr)
-		err = s.changeConfig(ctx, func(timeout time.Duration) raft.IndexFuture {
-			if want == raft.Nonvoter {
-				return s.raft.AddNonvoter(id, raddr, index, timeout)
+	return s.changeMembership(ctx, req.GetAddr(), func(mc memberChange) error {
+		var err error
+		switch {
+		case mc.found && mc.member.Suffrage == want:
+			return nil
+		case mc.found && want == raft.Nonvoter:
+			if err := s.takeVote(ctx, mc, "demote itself"); err != nil {
+				return err
 			}
-			return s.raft.AddVoter(id, raddr, index, timeout)
-		})
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.logger.Info("meta member added or changed", "addr", addr, "suffrage", suffrage(want))
-	return s.membersResponse(ctx)
+			err = s.changeConfig(ctx, func(timeout time.Duration) raft.IndexFuture {
+				return s.raft.DemoteVoter(mc.member.ID, mc.index, timeout)
+			})
+		case mc.found:
+			// A nonvoter (or staging) member becomes a voter.
+			err = s.changeConfig(ctx, func(timeout time.Duration) raft.IndexFuture {
+				return s.raft.AddVoter(mc.member.ID, mc.member.Address, mc.index, timeout)
+			})
+		default:
+			if err := s.probeNewMember(ctx, mc.cfg, mc.addr); err != nil {
+				return err
+			}
+			id, addr := raft.ServerID(mc.addr), raft.ServerAddress(mc.addr)
+			err = s.changeConfig(ctx, func(timeout time.Duration) raft.IndexFuture {
+				if want == raft.Nonvoter {
+					return s.raft.AddNonvoter(id, addr, mc.index, timeout)
+				}
+				return s.raft.AddVoter(id, addr, mc.index, timeout)
+			})
+		}
+		if err == nil {
+			s.logger.Info("meta member added or changed", "addr", mc.addr, "suffrage", suffrage(want))
+		}
+		return err
+	})
 }
 
 // removeMeta removes req.Addr from the configuration; removing a server that
 // is not a member changes nothing and succeeds.
 func (s *Server) removeMeta(ctx context.Context, req *zppb.RemoveMetaRequest) (*zppb.Response, error) {
-	addr := req.GetAddr()
+	return s.changeMembership(ctx, req.GetAddr(), func(mc memberChange) error {
+		if !mc.found {
+			return nil
+		}
+		if err := s.takeVote(ctx, mc, "remove itself"); err != nil {
+			return err
+		}
+		err := s.changeConfig(ctx, func(timeout time.Duration) raft.IndexFuture {
+			return s.raft.RemoveServer(mc.member.ID, mc.index, timeout)
+		})
+		if err == nil {
+			s.logger.Info("meta member removed", "addr", mc.addr, "id", mc.member.ID)
+		}
+		return err
+	})
+}
+
+// memberChange is what a membership change works from: the server it names,
+// the latest configuration and its log index, and the server's entry in it.
+type memberChange struct {
+	addr   string
+	cfg    raft.Configuration
+	index  uint64
+	member raft.Server
+	found  bool // addr is a member
+}
+
+// changeMembership checks addr and runs change under the proposal lock, so
+// that it decides on the configuration no other change is altering, then
+// answers with the membership afterwards.
+func (s *Server) changeMembership(ctx context.Context, addr string, change func(memberChange) error) (*zppb.Response, error) {
 	if err := validateMetaAddr(addr); err != nil {
 		return nil, err
 	}
@@ -104,23 +119,24 @@ func (s *Server) removeMeta(ctx context.Context, req *zppb.RemoveMetaRequest) (*
 		return nil, err
 	}
 	member, found := findMember(cfg, addr)
-	if !found {
-		return s.membersResponse(ctx)
-	}
-	if err := s.checkKeepsVoter(cfg, member); err != nil {
+	if err := change(memberChange{addr: addr, cfg: cfg, index: index, member: member, found: found}); err != nil {
 		return nil, err
 	}
-	if member.ID == raft.ServerID(s.cfg.ID) {
-		return nil, s.handOver(ctx, "remove itself")
-	}
-	err = s.changeConfig(ctx, func(timeout time.Duration) raft.IndexFuture {
-		return s.raft.RemoveServer(member.ID, index, timeout)
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.logger.Info("meta member removed", "addr", addr, "id", member.ID)
 	return s.membersResponse(ctx)
+}
+
+// takeVote clears the way for a change that takes mc.member's vote away: it
+// refuses to take the last voter's, and when the vote is this leader's own,
+// hands leadership over (errHandedOver) for the new leader to make the
+// change.
+func (s *Server) takeVote(ctx context.Context, mc memberChange, why string) error {
+	if err := checkKeepsVoter(mc.cfg, mc.member); err != nil {
+		return err
+	}
+	if mc.member.ID == raft.ServerID(s.cfg.ID) {
+		return s.handOver(ctx, why)
+	}
+	return nil
 }
 
 // validateMetaAddr checks that addr is host:port with a usable port.
@@ -151,7 +167,7 @@ func findMember(cfg raft.Configuration, addr string) (raft.Server, bool) {
 
 // checkKeepsVoter refuses a change that takes the vote of member away when
 // it is the last voter: a group without voters can never elect a leader.
-func (s *Server) checkKeepsVoter(cfg raft.Configuration, member raft.Server) error {
+func checkKeepsVoter(cfg raft.Configuration, member raft.Server) error {
 	if member.Suffrage != raft.Voter {
 		return nil
 	}
