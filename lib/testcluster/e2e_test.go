@@ -159,6 +159,19 @@ func TestMetaOutages(t *testing.T) {
 		t.Fatalf("leader is still the killed %s", old.Name)
 	}
 	t.Logf("new leader %s elected %v after killing %s", c.Metas[next].Name, time.Since(killed), old.Name)
+	// Nodes learn the new leader from their PINGs, which it answers.
+	for _, n := range c.Nodes {
+		testcluster.Poll(t, 30*time.Second, func() error {
+			info, err := cl.Info(ctx, n.Addr, zppb.InfoSection_INFO_SERVER, "")
+			if err != nil {
+				return err
+			}
+			if got := info.GetServer().GetMetaLeader(); got != c.Metas[next].Addr {
+				return fmt.Errorf("node %s names meta leader %q, want %s", n.Addr, got, c.Metas[next].Addr)
+			}
+			return nil
+		})
+	}
 	createTable(t, cl, client.TableSpec{Name: "after", Partitions: 8, Replicas: 3})
 	if err := cl.Set(ctx, "after", []byte("k"), []byte("v"), 0); err != nil {
 		t.Fatal(err)

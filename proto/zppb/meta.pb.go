@@ -250,7 +250,9 @@ type PingResponse struct {
 	Epoch uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// How long, in milliseconds, the node may keep serving writes as a master
 	// without another successful PING.
-	LeaseMs       int64 `protobuf:"varint,2,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
+	LeaseMs int64 `protobuf:"varint,2,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
+	// The meta leader that answered (PING is always forwarded to it).
+	Leader        string `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -297,6 +299,13 @@ func (x *PingResponse) GetLeaseMs() int64 {
 		return x.LeaseMs
 	}
 	return 0
+}
+
+func (x *PingResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
 }
 
 type CreateTableRequest struct {
@@ -1726,10 +1735,11 @@ const file_meta_proto_rawDesc = "" +
 	"\tpositions\x18\x03 \x03(\v2\x19.zeppelin.ReplicaPositionR\tpositions\x12\x12\n" +
 	"\x04zone\x18\x04 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04rack\x18\x05 \x01(\tR\x04rack\x12\x16\n" +
-	"\x06weight\x18\x06 \x01(\rR\x06weight\"?\n" +
+	"\x06weight\x18\x06 \x01(\rR\x06weight\"W\n" +
 	"\fPingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
-	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\"\xde\x01\n" +
+	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader\"\xde\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +

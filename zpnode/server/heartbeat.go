@@ -48,6 +48,7 @@ func (s *Server) heartbeat(next int) int {
 			continue
 		}
 		s.lastPingMs.Store(time.Now().UnixMilli())
+		s.metaLeader.Store(&pr.Leader)
 		if pr.Epoch > s.topo.Load().epoch {
 			if err := s.pull(meta, pr.Epoch); err != nil {
 				s.cfg.Logger.Warn("pull failed", "meta", meta, "err", err)

@@ -26,6 +26,9 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 			UptimeMs:   time.Since(s.start).Milliseconds(),
 			LastPingMs: s.lastPingMs.Load(),
 		}
+		if l := s.metaLeader.Load(); l != nil {
+			si.MetaLeader = *l
+		}
 		for name := range topo.tables {
 			si.Tables = append(si.Tables, name)
 		}

@@ -39,6 +39,7 @@ type Server struct {
 	fullsync  *dbsync.Source
 
 	lastPingMs atomic.Int64
+	metaLeader atomic.Pointer[string] // the leader that answered the last PING
 	lease      masterLease
 	wake       chan struct{} // NOTIFY: heartbeat now
 
