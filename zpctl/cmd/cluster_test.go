@@ -23,7 +23,7 @@ import (
 )
 
 // TestRealCluster runs zpctl against real zpmeta and zpnode processes:
-// checkup on a healthy cluster; setmaster and migrate status; a failover
+// checkup on a healthy cluster; table flush; setmaster and migrate status; a failover
 // started from `zpctl top` in tmux; `zpctl top` seeing a node killed;
 // then checkup of the cluster without that node. One cluster serves all,
 // in that order, to keep the suite short.
@@ -66,6 +66,35 @@ func TestRealCluster(t *testing.T) {
 		}
 		if r := zp("table", "describe", "orders"); r.code != 0 || strings.Contains(r.stdout, "(?)") {
 			t.Fatalf("describe: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("table flush", func(t *testing.T) {
+		r := zp("table", "flush", "orders") // stdin is not a terminal
+		if r.code != ExitUsage || !strings.Contains(r.stderr, "refusing without --yes") {
+			t.Fatalf("flush without --yes: exit %d, want %d: %s", r.code, ExitUsage, r.stderr)
+		}
+		if r := zp("get", "orders", "a"); r.code != ExitOK || r.stdout != "1\n" {
+			t.Fatalf("a refused flush changed the data: exit %d %q %s", r.code, r.stdout, r.stderr)
+		}
+		r = zp("table", "flush", "orders", "--yes", "-o", "json")
+		var got tableFlushJSON
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK {
+			t.Fatalf("flush: exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
+		}
+		if got.Table != "orders" || got.Partitions != 8 || fmt.Sprint(got.Flushed) != "[0 1 2 3 4 5 6 7]" {
+			t.Fatalf("flush reported %+v", got)
+		}
+		for _, k := range []string{"a", "b", "c"} {
+			if r := zp("get", "orders", k); r.code != ExitNotFound {
+				t.Fatalf("get %s after the flush: exit %d %q", k, r.code, r.stdout)
+			}
+		}
+		if r := zp("table", "flush", "nosuch", "--yes"); r.code != ExitNotFound {
+			t.Fatalf("flush of an unknown table: exit %d: %s", r.code, r.stderr)
+		}
+		if r := zp("mset", "orders", "a", "1", "b", "2", "c", "3"); r.code != ExitOK {
+			t.Fatalf("writes after the flush: exit %d: %s", r.code, r.stderr)
 		}
 	})
 

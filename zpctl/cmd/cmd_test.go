@@ -81,7 +81,9 @@ func TestCommands(t *testing.T) {
 		{name: "describe", args: []string{"table", "describe", "users"}, wantStdout: "MASTER (TERM,LSN)"},
 		{name: "dump", args: []string{"table", "dump", "users"}, wantStdout: "per UP node: replicas 2-3, masters 1-2"},
 		{name: "dump missing", args: []string{"table", "dump", "nosuch"}, wantCode: ExitNotFound},
-		{name: "flush unsupported", args: []string{"table", "flush", "users", "--yes"}, wantCode: ExitUnsupported, wantStderr: "not supported yet"},
+		{name: "flush without --yes", args: []string{"table", "flush", "users"}, wantCode: ExitUsage, wantStderr: "refusing without --yes"},
+		{name: "flush missing", args: []string{"table", "flush", "nosuch", "--yes"}, wantCode: ExitNotFound, wantStderr: "TABLE_NOT_FOUND"},
+		{name: "flush", args: []string{"table", "flush", "users", "--yes"}, wantStdout: "flushed table users (4 partitions)\n", wantExact: true},
 		{name: "quota", args: []string{"table", "quota", "users", "--ops", "100"}, wantStdout: "table:    users\nops/s:    100\nbytes/s:  unlimited\nepoch:    "},
 		{name: "quota keeps the other limit", args: []string{"table", "quota", "users", "--bytes", "2048"}, wantStdout: "ops/s:    100\nbytes/s:  2048 (2.0 KiB/s)\n"},
 		{name: "quota in list", args: []string{"table", "list"}, wantStdout: "100 ops/s, 2.0 KiB/s\n"},
@@ -326,11 +328,23 @@ func TestYAMLOutput(t *testing.T) {
 	})
 }
 
-func TestDropConfirmation(t *testing.T) {
-	tests := []struct {
+func TestConfirmation(t *testing.T) {
+	commands := []struct {
+		name   string
+		args   []string
+		prompt string
+		// done reports whether the command changed the cluster.
+		done func(cl *clienttest.Cluster) bool
+	}{
+		{"drop", []string{"table", "drop", "t"}, `Drop table "t" and all its data? [y/N]`,
+			func(cl *clienttest.Cluster) bool { return len(cl.Topology().Tables) == 0 }},
+		{"flush", []string{"table", "flush", "t"}, `Flush table "t": delete every key on every replica? [y/N]`,
+			func(cl *clienttest.Cluster) bool { return cl.Nodes[0].Len("t") == 0 }},
+	}
+	answers := []struct {
 		answer   string
 		wantCode int
-		dropped  bool
+		done     bool
 	}{
 		{"y\n", ExitOK, true},
 		{"YES\n", ExitOK, true},
@@ -338,25 +352,31 @@ func TestDropConfirmation(t *testing.T) {
 		{"\n", ExitAborted, false},
 		{"", ExitAborted, false}, // EOF
 	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%q", tt.answer), func(t *testing.T) {
-			cl := clienttest.NewCluster(t, 1, 1)
-			cl.AddTable("t", 1)
-			r := run(t, invocation{
-				args:     []string{"--meta", cl.MetaAddrs()[0], "table", "drop", "t"},
-				stdin:    tt.answer,
-				terminal: true,
+	for _, c := range commands {
+		for _, tt := range answers {
+			t.Run(fmt.Sprintf("%s %q", c.name, tt.answer), func(t *testing.T) {
+				cl := clienttest.NewCluster(t, 1, 1)
+				cl.AddTable("t", 1)
+				meta := cl.MetaAddrs()[0]
+				if r := run(t, invocation{args: []string{"--meta", meta, "set", "t", "k", "v"}}); r.code != ExitOK {
+					t.Fatalf("set: exit %d: %s", r.code, r.stderr)
+				}
+				r := run(t, invocation{
+					args:     append([]string{"--meta", meta}, c.args...),
+					stdin:    tt.answer,
+					terminal: true,
+				})
+				if r.code != tt.wantCode {
+					t.Fatalf("exit %d, want %d: %s", r.code, tt.wantCode, r.stderr)
+				}
+				if !strings.Contains(r.stderr, c.prompt) {
+					t.Fatalf("no prompt on stderr: %q", r.stderr)
+				}
+				if done := c.done(cl); done != tt.done {
+					t.Fatalf("%s done = %v, want %v", c.name, done, tt.done)
+				}
 			})
-			if r.code != tt.wantCode {
-				t.Fatalf("exit %d, want %d: %s", r.code, tt.wantCode, r.stderr)
-			}
-			if !strings.Contains(r.stderr, `Drop table "t" and all its data? [y/N]`) {
-				t.Fatalf("no prompt on stderr: %q", r.stderr)
-			}
-			if dropped := len(cl.Topology().Tables) == 0; dropped != tt.dropped {
-				t.Fatalf("dropped = %v, want %v", dropped, tt.dropped)
-			}
-		})
+		}
 	}
 }
 

@@ -35,8 +35,8 @@ import (
 //	8  Aborted      the operator declined a confirmation, or zpctl was
 //	                interrupted
 //	9  Unsupported  not supported yet: the command exists in zpctl, but
-//	                the servers cannot carry it out yet (table flush; see
-//	                topology.go)
+//	                the servers cannot carry it out yet (no command at
+//	                present; the code stays reserved for this)
 //	10 Unhealthy    checkup ran and found problems; the report names them
 //	11 MoveFailed   a topology move the command queued ended FAILED or
 //	                CANCELLED, and was rolled back
@@ -67,7 +67,7 @@ const exitCodeHelp = `Exit codes:
    6  conflict: table exists, stale --expected-epoch or topology plan
    7  unknown outcome: a write may or may not have been applied
    8  aborted: confirmation declined or interrupted
-   9  unsupported: the cluster cannot do this yet (table flush)
+   9  unsupported: the cluster cannot do this yet
   10  unhealthy: checkup found problems
   11  move failed: a queued move ended FAILED or CANCELLED (rolled back)`
 

@@ -18,13 +18,7 @@ import (
 
 // The topology-changing commands: each plans, shows the plan, asks, queues
 // its moves on the meta leader (lib/client/moves.go) and follows them (see
-// operation.go). Table flush has no request on the servers yet: it exits 9
-// (ErrUnsupported).
-
-// Why each command is not supported yet.
-const (
-	whyFlush = "the nodes have no request to empty a table (FLUSH_TABLE)"
-)
+// operation.go).
 
 // followHelp is the part of every operation's help about what happens
 // after the plan.
@@ -612,18 +606,6 @@ func checkRemovable(topo *client.Topology, addrs []string) error {
 		}
 	}
 	return nil
-}
-
-// unsupportedRunE is the RunE of a command the cluster cannot run yet.
-func (a *app) unsupportedRunE(name, why string) func(*cobra.Command, []string) error {
-	return func(*cobra.Command, []string) error {
-		return &cmdFailed{unsupported(name, why)}
-	}
-}
-
-// unsupported is the error of a command the cluster cannot run yet.
-func unsupported(name, why string) error {
-	return fmt.Errorf("%s: %w: %s", name, ErrUnsupported, why)
 }
 
 // The planners check the request against the topology, so that a plan
