@@ -158,14 +158,8 @@ func TestFlushTableErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cl := clienttest.NewCluster(t, 1, 2)
-			cl.AddTable("t", 2)
-			c := newTestClient(t, cl)
+			cl, c, k0, k1 := twoPartitions(t)
 			ctx := testCtx(t)
-			k0, k1 := keyIn(t, 2, 0, "e"), keyIn(t, 2, 1, "e")
-			if err := c.MSet(ctx, "t", []KV{{k0, []byte("a")}, {k1, []byte("b")}}, 0); err != nil {
-				t.Fatal(err)
-			}
 			m1 := masterOf(t, cl, "t", k1)
 			m1.SetHook(tt.hook)
 			if tt.timeout > 0 {

@@ -60,6 +60,21 @@ func keyIn(t *testing.T, n, id uint32, prefix string) []byte {
 	return nil
 }
 
+// twoPartitions returns a cluster of two nodes with table "t" of two
+// partitions, a client of it, and a key in each partition, stored with
+// values "a" and "b".
+func twoPartitions(t *testing.T) (cl *clienttest.Cluster, c *Client, k0, k1 []byte) {
+	t.Helper()
+	cl = clienttest.NewCluster(t, 1, 2)
+	cl.AddTable("t", 2)
+	c = newTestClient(t, cl)
+	k0, k1 = keyIn(t, 2, 0, "two"), keyIn(t, 2, 1, "two")
+	if err := c.MSet(testCtx(t), "t", []KV{{k0, []byte("a")}, {k1, []byte("b")}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	return cl, c, k0, k1
+}
+
 // masterOf returns the node the cluster says masters key.
 func masterOf(t *testing.T, cl *clienttest.Cluster, table string, key []byte) *clienttest.Node {
 	t.Helper()

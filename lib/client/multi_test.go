@@ -216,14 +216,8 @@ func TestMultiPartialFailure(t *testing.T) {
 // Keys of a dead node run out of time; the other keys are answered, and
 // the error lists only the dead node's keys.
 func TestMGetDeadlineOnOneNode(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 2)
-	cl.AddTable("t", 2)
-	c := newTestClient(t, cl)
+	cl, c, k0, k1 := twoPartitions(t)
 	ctx := testCtx(t)
-	k0, k1 := keyIn(t, 2, 0, "d"), keyIn(t, 2, 1, "d")
-	if err := c.MSet(ctx, "t", []KV{{k0, []byte("a")}, {k1, []byte("b")}}, 0); err != nil {
-		t.Fatal(err)
-	}
 	dead := masterOf(t, cl, "t", k1)
 	dead.SetHook(func(*zppb.Request) *zppb.Response { return &zppb.Response{Code: zppb.Code_WAIT} })
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)

@@ -4,15 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -28,7 +23,7 @@ func clearRecord() *zppb.WriteRecord {
 // 127.0.0.1 as a node does, and returns the address.
 func serveMaster(t *testing.T, r *Replica) string {
 	t.Helper()
-	srv, err := rpc.NewServer(rpc.ServerConfig{Logger: slog.New(slog.DiscardHandler), Handler: func(ctx context.Context, req *zppb.Request) *zppb.Response {
+	return clienttest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response {
 		switch c := req.Cmd.(type) {
 		case *zppb.Request_TrySync:
 			resp, err := r.TrySync(c.TrySync)
@@ -44,17 +39,7 @@ func serveMaster(t *testing.T, r *Replica) string {
 			return &zppb.Response{Result: &zppb.Response_BinlogPull{BinlogPull: resp}}
 		}
 		return status.Response(status.New(zppb.Code_INVALID_ARGUMENT, "%T", req.Cmd))
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	})
 }
 
 // openSlave opens a replica in dir that follows master over TCP.
@@ -183,44 +168,6 @@ func TestClearReplicates(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestClearReplayed puts a CLEAR in the binlog tail only, as a crash
-// between the binlog append and the DB apply leaves it: opening the
-// replica applies it, and what came after it.
-func TestClearReplayed(t *testing.T) {
-	dir := t.TempDir()
-	shared := newShared(t)
-	r := openReplica(t, dir, shared, nil)
-	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
-	ctx := context.Background()
-	for _, k := range []string{"a", "b", "{h}c"} {
-		if err := r.Write(ctx, nil, put(k, "v", 0)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.Close()
-
-	log, err := binlog.Open(filepath.Join(dir, "binlog"), binlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, rec := range []*zppb.WriteRecord{put("a", "2", 0), clearRecord(), put("d", "3", 0)} {
-		payload, _ := proto.Marshal(rec)
-		if err := log.Append(binlog.Record{Term: 1, LSN: uint64(4 + i), Payload: payload}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	log.Close()
-
-	r = openReplica(t, dir, shared, nil)
-	defer r.Close()
-	if got := liveKeys(t, r, []string{"a", "b", "{h}c", "d"}); fmt.Sprint(got) != "[d scan:d]" {
-		t.Fatalf("after replaying the flush: %v, want only d", got)
-	}
-	if _, lsn, applied := r.Position(); lsn != 6 || applied != 6 {
-		t.Fatalf("lsn %d applied %d, want 6 and 6", lsn, applied)
 	}
 }
 

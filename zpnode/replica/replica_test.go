@@ -72,39 +72,72 @@ func TestWritesSurviveReopen(t *testing.T) {
 
 // TestReplayAppliesBinlogTail writes records to the binlog only, as a crash
 // between the binlog append and the DB apply would leave them, and checks
-// that opening the replica applies them.
+// that opening the replica applies them: writes, and a flush with the
+// writes around it.
 func TestReplayAppliesBinlogTail(t *testing.T) {
-	dir := t.TempDir()
-	shared := newShared(t)
-	r := openReplica(t, dir, shared, nil)
-	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
-	if err := r.Write(context.Background(), nil, put("a", "1", 0)); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		written []string // keys written through the replica, value "1"
+		tail    []*zppb.WriteRecord
+		want    map[string]string // every key above, "" for absent
+	}{
+		{"writes", []string{"a"}, []*zppb.WriteRecord{put("a", "2", 0), put("b", "3", 0)},
+			map[string]string{"a": "2", "b": "3"}},
+		{"flush", []string{"a", "b", "{h}c"}, []*zppb.WriteRecord{put("a", "2", 0), clearRecord(), put("d", "3", 0)},
+			map[string]string{"a": "", "b": "", "{h}c": "", "d": "3"}},
 	}
-	r.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			shared := newShared(t)
+			r := openReplica(t, dir, shared, nil)
+			r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
+			for _, k := range tt.written {
+				if err := r.Write(context.Background(), nil, put(k, "1", 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.Close()
+			first := uint64(len(tt.written)) + 1
+			appendToBinlog(t, dir, 1, first, tt.tail...)
 
+			r = openReplica(t, dir, shared, nil)
+			defer r.Close()
+			for key, want := range tt.want {
+				v, _, err := r.Get([]byte(key))
+				if errors.Is(err, engine.ErrNotFound) {
+					err = nil
+				}
+				if err != nil || string(v) != want {
+					t.Errorf("%s = %q, %v; want %q", key, v, err, want)
+				}
+			}
+			last := first + uint64(len(tt.tail)) - 1
+			if _, lsn, applied := r.Position(); lsn != last || applied != last {
+				t.Fatalf("lsn %d applied %d, want %d and %d", lsn, applied, last, last)
+			}
+		})
+	}
+}
+
+// appendToBinlog appends recs to the binlog of the closed replica in dir,
+// at term and lsns from first on, without applying them: what a crash
+// between the binlog append and the DB apply leaves.
+func appendToBinlog(t *testing.T, dir string, term, first uint64, recs ...*zppb.WriteRecord) {
+	t.Helper()
 	log, err := binlog.Open(filepath.Join(dir, "binlog"), binlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, kv := range [][2]string{{"a", "2"}, {"b", "3"}} {
-		payload, _ := proto.Marshal(put(kv[0], kv[1], 0))
-		if err := log.Append(binlog.Record{Term: 1, LSN: uint64(2 + i), Payload: payload}); err != nil {
+	defer log.Close()
+	for i, rec := range recs {
+		payload, err := proto.Marshal(rec)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	log.Close()
-
-	r = openReplica(t, dir, shared, nil)
-	defer r.Close()
-	for key, want := range map[string]string{"a": "2", "b": "3"} {
-		v, _, err := r.Get([]byte(key))
-		if err != nil || string(v) != want {
-			t.Errorf("%s = %q, %v; want %q", key, v, err, want)
+		if err := log.Append(binlog.Record{Term: term, LSN: first + uint64(i), Payload: payload}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, lsn, applied := r.Position(); lsn != 3 || applied != 3 {
-		t.Fatalf("lsn %d applied %d, want 3 and 3", lsn, applied)
 	}
 }
 

@@ -14,6 +14,15 @@ import (
 // response to send, or nil for the default behaviour.
 type Hook func(req *zppb.Request) *zppb.Response
 
+// Serve starts an rpc.Server for h on 127.0.0.1:0, stopped at the end of
+// the test, and returns its address: a real peer over TCP for tests whose
+// handler is the code under test (a replica's side of replication, say).
+func Serve(tb testing.TB, h rpc.Handler) string {
+	tb.Helper()
+	_, addr := serve(tb, h, func(net.Conn) {})
+	return addr
+}
+
 // serve starts an rpc.Server for h on 127.0.0.1:0, stopped at the end of
 // the test. track is told of every accepted connection.
 func serve(tb testing.TB, h rpc.Handler, track func(net.Conn)) (*rpc.Server, string) {
