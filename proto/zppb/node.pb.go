@@ -2255,7 +2255,10 @@ func (x *NotifyRequest) GetEpoch() uint64 {
 }
 
 // FlushTableRequest empties the given partitions of a table on the node
-// that masters them. The flush is a binlog record, so slaves follow it.
+// that masters them. The flush is a binlog record (one CLEAR mutation per
+// partition), so slaves follow it. Partitions must be below the table's
+// partition count, each named once, at least one; otherwise the request
+// fails whole with INVALID_ARGUMENT and nothing is flushed.
 type FlushTableRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -2310,7 +2313,9 @@ func (x *FlushTableRequest) GetPartitions() []uint32 {
 
 type FlushTableResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One result per requested partition, in request order.
+	// One result per requested partition, in request order: OK once the
+	// flush is applied, MOVE (with master) or WAIT for a partition this node
+	// cannot flush now, or the write's error.
 	Results       []*KeyResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
