@@ -56,19 +56,27 @@ func startServer(t *testing.T, h Handler, maxFrame int) (*Server, string) {
 	return s, ln.Addr().String()
 }
 
+// dialEcho starts an echoHandler server and dials it; the context ends
+// with the test, after at most 10 seconds.
+func dialEcho(t *testing.T) (context.Context, *Conn) {
+	t.Helper()
+	_, addr := startServer(t, echoHandler, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	c, err := Dial(ctx, addr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return ctx, c
+}
+
 func getReq(key string) *zppb.Request {
 	return &zppb.Request{Cmd: &zppb.Request_Get{Get: &zppb.GetRequest{Table: "t", Key: []byte(key)}}}
 }
 
 func TestPipelinedCallsMatchResponses(t *testing.T) {
-	_, addr := startServer(t, echoHandler, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, addr, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := dialEcho(t)
 
 	const goroutines, calls = 16, 500
 	var wg sync.WaitGroup
@@ -101,18 +109,12 @@ func TestPipelinedCallsMatchResponses(t *testing.T) {
 // TestSendThenWait sends a pipeline of requests before collecting any
 // response, and collects them out of order.
 func TestSendThenWait(t *testing.T) {
-	_, addr := startServer(t, echoHandler, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, addr, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := dialEcho(t)
 
 	const n = 64
 	pending := make([]*Pending, n)
 	for i := range pending {
+		var err error
 		if pending[i], err = c.Send(ctx, getReq(fmt.Sprint(i))); err != nil {
 			t.Fatalf("Send %d: %v", i, err)
 		}
@@ -210,14 +212,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestPanicAnswersErrorAndKeepsConnection(t *testing.T) {
-	_, addr := startServer(t, echoHandler, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, addr, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := dialEcho(t)
 	resp, err := c.Call(ctx, getReq("panic"))
 	if err != nil {
 		t.Fatal(err)
@@ -232,14 +227,7 @@ func TestPanicAnswersErrorAndKeepsConnection(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	_, addr := startServer(t, echoHandler, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, addr, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	ctx, c := dialEcho(t)
 
 	// The deadline travels to the server.
 	resp, err := c.Call(ctx, getReq("timeout"))
