@@ -28,9 +28,12 @@
 // Every write arrives as a binlog record and goes through Apply, which
 // writes its mutations and the record's position in one RocksDB write
 // batch. After a crash the DB therefore says exactly which record it
-// reflects, and the node replays the binlog from the next one. RocksDB's
-// own WAL stays on (unsynced): it makes a process crash cost nothing, and
-// the binlog covers a machine crash.
+// reflects, and the node replays the binlog from the next one. Replicas
+// open their DB with Options.DisableWAL: the binlog already holds every
+// write, so a second log would only double the write work. Writes then
+// live in the memtable until a flush, and what a crash loses of them the
+// replay restores; PersistedApplied says how far the table files reach,
+// which is how far the binlog must be kept.
 //
 // # Clearing
 //
