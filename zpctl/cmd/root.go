@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/charmbracelet/x/term"
 	"io"
 	"log/slog"
 	"os"
@@ -40,22 +41,23 @@ type Env struct {
 
 // OSEnv is the process's own environment.
 func OSEnv() Env {
-	isTerm := func(f *os.File) func() bool {
-		return func() bool {
-			fi, err := f.Stat()
-			return err == nil && fi.Mode()&os.ModeCharDevice != 0
-		}
-	}
 	return Env{
 		Args:             os.Args[1:],
 		Stdin:            os.Stdin,
 		Stdout:           os.Stdout,
 		Stderr:           os.Stderr,
 		Getenv:           os.Getenv,
-		IsTerminal:       isTerm(os.Stdin),
-		StderrIsTerminal: isTerm(os.Stderr),
-		StdoutIsTerminal: isTerm(os.Stdout),
+		IsTerminal:       isTerminal(os.Stdin),
+		StderrIsTerminal: isTerminal(os.Stderr),
+		StdoutIsTerminal: isTerminal(os.Stdout),
 	}
+}
+
+// isTerminal reports whether f is a terminal. A character device is not
+// enough: /dev/null is one, and a script that redirects stdin from it must
+// not be asked anything.
+func isTerminal(f *os.File) func() bool {
+	return func() bool { return term.IsTerminal(f.Fd()) }
 }
 
 // app is one run of zpctl: the global flags and what they set up.
