@@ -274,3 +274,69 @@ func TestGroupCommitUnderConcurrency(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmittedPipelines has two callers, each holding the flusher role of
+// one replica and queued writes on both, flush all their tickets and then
+// wait, as the node does for a pipeline: every write is applied, in each
+// caller's submission order, with nothing left queued.
+func TestSubmittedPipelines(t *testing.T) {
+	shared := newShared(t)
+	rs := make([]*Replica, 2)
+	for i := range rs {
+		rs[i] = openReplica(t, t.TempDir(), shared, nil)
+		rs[i].SetRole(Assignment{Role: Master, Master: "self", Term: 1})
+		defer rs[i].Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	const n = 50
+	submit := func(r *Replica, caller, i int) *Ticket {
+		tk, err := r.Submit(nil, put(fmt.Sprintf("c%d", caller), strconv.Itoa(i), 0))
+		if err != nil {
+			t.Fatalf("Submit: %v", err)
+		}
+		return tk
+	}
+	// Caller 0 leads replica 0 and caller 1 leads replica 1; then each
+	// queues writes on both.
+	tickets := [2][]*Ticket{{submit(rs[0], 0, 0)}, {submit(rs[1], 1, 0)}}
+	for i := 1; i < n; i++ {
+		for c := range 2 {
+			tickets[c] = append(tickets[c], submit(rs[(c+i)%2], c, i))
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for c := range 2 {
+		wg.Go(func() {
+			for _, tk := range tickets[c] {
+				tk.Flush()
+			}
+			for _, tk := range tickets[c] {
+				if _, err := tk.Wait(ctx); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for c := range 2 {
+		// The last write of caller c went to replica (c+n-1)%2, the one
+		// before it to the other.
+		for i, want := range map[int]int{(c + n - 1) % 2: n - 1, (c + n - 2) % 2: n - 2} {
+			if v, _, err := rs[i].Get([]byte(fmt.Sprintf("c%d", c))); err != nil || string(v) != strconv.Itoa(want) {
+				t.Errorf("replica %d: c%d = %q, %v; want %d", i, c, v, err, want)
+			}
+		}
+	}
+	for i, r := range rs {
+		if _, lsn, applied := r.Position(); lsn != n || applied != n {
+			t.Errorf("replica %d: lsn %d applied %d, want %d", i, lsn, applied, n)
+		}
+	}
+}

@@ -44,34 +44,88 @@ type pendingWrite struct {
 // but answered once the first write is: Update returns the record's Result
 // either way.
 func (r *Replica) Update(ctx context.Context, id []byte, fn func(v View) (*zppb.WriteRecord, error)) (int64, error) {
-	w, lead, err := r.update(id, fn)
-	if err != nil || w == nil {
+	t, err := r.submit(id, fn)
+	if err != nil || t == nil {
 		return 0, err
 	}
-	if lead {
-		r.flush()
-	}
-	select {
-	case <-w.done:
-		if w.err != nil {
-			return 0, w.err
-		}
-	case <-ctx.Done():
-		if r.minSync() > 0 {
-			return 0, fmt.Errorf("%w: lsn %d: %w", ErrNotEnoughReplicas, w.lsn, ctx.Err())
-		}
-		return 0, fmt.Errorf("replica: write lsn %d: %w", w.lsn, ctx.Err())
-	}
-	if err := r.log.WaitDurable(ctx, w.lsn); err != nil {
-		return 0, fmt.Errorf("replica: binlog sync: %w", err)
-	}
-	return w.rec.Result, nil
+	return t.Wait(ctx)
 }
 
 // Write writes rec; see Update.
 func (r *Replica) Write(ctx context.Context, id []byte, rec *zppb.WriteRecord) error {
 	_, err := r.Update(ctx, id, func(View) (*zppb.WriteRecord, error) { return rec, nil })
 	return err
+}
+
+// Submit queues rec like Write but returns at once, with a Ticket for the
+// outcome. A caller holding several requests (a pipeline) submits them all,
+// in order, and then waits on each: their records then go to the binlog
+// and the DB in one group instead of one group each.
+//
+// The caller must Flush every Ticket, without blocking on anything else
+// between Submit and Flush, and then Wait for it: a ticket may hold the
+// replica's flusher role, and until it is flushed every other writer of
+// the replica waits.
+func (r *Replica) Submit(id []byte, rec *zppb.WriteRecord) (*Ticket, error) {
+	t, err := r.submit(id, func(View) (*zppb.WriteRecord, error) { return rec, nil })
+	if err == nil && t == nil {
+		// An empty record: nothing to write, nothing to wait for.
+		t = &Ticket{r: r, w: finishedWrite(0, 0)}
+	}
+	return t, err
+}
+
+func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) (*Ticket, error) {
+	w, lead, err := r.update(id, fn)
+	if err != nil || w == nil {
+		return nil, err
+	}
+	return &Ticket{r: r, w: w, lead: lead}, nil
+}
+
+// Ticket is a write submitted to a replica and not yet waited for.
+type Ticket struct {
+	r    *Replica
+	w    *pendingWrite
+	lead bool // this ticket is the replica's flusher
+}
+
+// Flush writes the queued records to the binlog (and the DB, when no slave
+// has to acknowledge them) if this ticket holds the flusher role. It does
+// not wait for other writers, only for the disk. Calling it again does
+// nothing.
+func (t *Ticket) Flush() {
+	if t.lead {
+		t.lead = false
+		t.r.flush()
+	}
+}
+
+// Wait flushes the ticket and waits until its write is applied, durable per
+// the binlog's sync policy and, with min_sync_replicas k > 0, persisted by
+// k slaves. It returns the record's Result.
+func (t *Ticket) Wait(ctx context.Context) (int64, error) {
+	t.Flush()
+	w := t.w
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		select {
+		case <-w.done: // done as well: the outcome wins over the deadline
+		default:
+			if t.r.minSync() > 0 {
+				return 0, fmt.Errorf("%w: lsn %d: %w", ErrNotEnoughReplicas, w.lsn, ctx.Err())
+			}
+			return 0, fmt.Errorf("replica: write lsn %d: %w", w.lsn, ctx.Err())
+		}
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if err := t.r.log.WaitDurable(ctx, w.lsn); err != nil {
+		return 0, fmt.Errorf("replica: binlog sync: %w", err)
+	}
+	return w.rec.Result, nil
 }
 
 func (r *Replica) minSync() int {
@@ -131,9 +185,14 @@ func (r *Replica) retryLocked(e dedupEntry) *pendingWrite {
 			}
 		}
 	}
+	return finishedWrite(e.lsn, e.result)
+}
+
+// finishedWrite is a write that has nothing left to wait for.
+func finishedWrite(lsn uint64, result int64) *pendingWrite {
 	done := make(chan struct{})
 	close(done)
-	return &pendingWrite{lsn: e.lsn, rec: &zppb.WriteRecord{Result: e.result}, done: done}
+	return &pendingWrite{lsn: lsn, rec: &zppb.WriteRecord{Result: result}, done: done}
 }
 
 // flush writes the queued writes to the binlog in groups until the queue is

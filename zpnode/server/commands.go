@@ -29,18 +29,30 @@ func notFound(err error) error {
 }
 
 func (s *Server) set(ctx context.Context, id []byte, req *zppb.SetRequest) error {
-	if err := cmp.Or(checkKey(req.Key), s.checkValue(req.Value), checkTTL(req.TtlMs)); err != nil {
+	t, err := s.submitSet(ctx, id, req)
+	if err != nil {
 		return err
+	}
+	_, err = t.Wait(ctx)
+	return writeError(err)
+}
+
+// submitSet checks a SET and queues its record at the partition's master
+// replica, without waiting for it.
+func (s *Server) submitSet(ctx context.Context, id []byte, req *zppb.SetRequest) (*replica.Ticket, error) {
+	if err := cmp.Or(checkKey(req.Key), s.checkValue(req.Value), checkTTL(req.TtlMs)); err != nil {
+		return nil, err
 	}
 	r, err := s.routeWrite(ctx, req.Table, req.Key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.quota.charge(req.Table, len(req.Value))
 	rec := &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
 		Kind: zppb.Mutation_PUT, Key: req.Key, Value: req.Value, ExpireAtMs: expireAt(r.NowMs(), req.TtlMs),
 	}}}
-	return writeError(r.Write(ctx, id, rec))
+	t, err := r.Submit(id, rec)
+	return t, writeError(err)
 }
 
 func (s *Server) get(req *zppb.GetRequest) (*zppb.Response, error) {

@@ -82,6 +82,12 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "%T is not a node command", req.Cmd)
 	}
+	return s.respond(req, table, write, resp, err, start)
+}
+
+// respond turns a command's outcome into its response and accounts for it
+// (per-table stats, metrics, slow log).
+func (s *Server) respond(req *zppb.Request, table string, write bool, resp *zppb.Response, err error, start time.Time) *zppb.Response {
 	if table != "" && status.Code(err) != zppb.Code_TABLE_NOT_FOUND && isDataCommand(req) {
 		s.stats.record(table, write, err)
 	}

@@ -95,7 +95,7 @@ func (s *Server) Start() error {
 		s.applyTopology(t)
 	}
 
-	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
+	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
 	if err != nil {
 		s.Close()
 		return err
