@@ -58,6 +58,10 @@ run: build
 	done
 	@$(BIN)/zpctl --meta $(META_ADDRS) --timeout 60s node wait --count 3 >/dev/null
 	@$(BIN)/zpctl --meta $(META_ADDRS) --timeout 60s table create default --partitions 16 --replicas 3 --if-not-exists --wait
+	@# Nodes take up the table's epoch with their next PING: wait until
+	@# checkup agrees (up to 30 s), so that a script can check right after.
+	@for i in $$(seq 1 30); do $(BIN)/zpctl --meta $(META_ADDRS) checkup >/dev/null 2>&1 && exit 0; sleep 1; done; \
+		echo "the cluster is up but checkup still reports:"; $(BIN)/zpctl --meta $(META_ADDRS) checkup
 	@echo
 	@echo "Zeppelin is running: meta 127.0.0.1:{9221,9222,9223}, nodes 127.0.0.1:{9231,9232,9233}."
 	@echo "Metrics at http://127.0.0.1:PORT/metrics: meta {9321,9322,9323}, nodes {9331,9332,9333}"
