@@ -340,3 +340,29 @@ func TestSubmittedPipelines(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmittedThenClosed closes a replica between a Submit and its flush:
+// the write fails with ErrClosed (the node answers WAIT and the client
+// retries elsewhere), not with a binlog error, and nothing is logged.
+func TestSubmittedThenClosed(t *testing.T) {
+	dir, shared := t.TempDir(), newShared(t)
+	r := openReplica(t, dir, shared, nil)
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
+	tk, err := r.Submit(nil, put("k", "v", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := tk.Wait(ctx); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+	}
+	r = openReplica(t, dir, shared, nil)
+	defer r.Close()
+	if _, lsn, _ := r.Position(); lsn != 0 {
+		t.Errorf("lsn %d after reopen, want 0: the write reached the binlog", lsn)
+	}
+}

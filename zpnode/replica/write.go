@@ -207,6 +207,14 @@ func (r *Replica) flush() {
 			r.mu.Unlock()
 			return
 		}
+		if r.closed {
+			// Closed before this group reached the binlog (a submitted
+			// pipeline flushes a moment after it queued): nothing was
+			// written, and callers retry elsewhere.
+			r.finishLocked(batch, ErrClosed)
+			r.mu.Unlock()
+			continue
+		}
 		r.mu.Unlock()
 
 		recs := make([]binlog.Record, len(batch))
