@@ -53,7 +53,7 @@ func (p loggedPrepared) Finish() *zppb.Response {
 // Prepare answers ERROR for its request only.
 func TestPreparedPipeline(t *testing.T) {
 	log := &eventLog{}
-	s, err := NewServer(ServerConfig{
+	_, addr := startServerConfig(t, ServerConfig{
 		Handler: func(ctx context.Context, req *zppb.Request) *zppb.Response {
 			log.add("handle %s", req.GetGet().GetKey())
 			return echoHandler(ctx, req)
@@ -70,17 +70,8 @@ func TestPreparedPipeline(t *testing.T) {
 			return nil
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
 
-	nc, err := net.Dial("tcp", ln.Addr().String())
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

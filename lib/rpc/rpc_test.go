@@ -43,7 +43,12 @@ func echoHandler(ctx context.Context, req *zppb.Request) *zppb.Response {
 
 func startServer(t *testing.T, h Handler, maxFrame int) (*Server, string) {
 	t.Helper()
-	s, err := NewServer(ServerConfig{Handler: h, MaxFrameSize: maxFrame})
+	return startServerConfig(t, ServerConfig{Handler: h, MaxFrameSize: maxFrame})
+}
+
+func startServerConfig(t *testing.T, cfg ServerConfig) (*Server, string) {
+	t.Helper()
+	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
