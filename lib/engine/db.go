@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -20,12 +21,15 @@ type DB struct {
 	logger *slog.Logger
 	shared *Shared // nil when opened without one
 
-	db     *grocksdb.DB
-	ropts  *grocksdb.Options // must outlive db: RocksDB keeps pointers into it (the compaction filter)
-	ro     *grocksdb.ReadOptions
-	wo     *grocksdb.WriteOptions
-	expiry *expiryClock
-	noWAL  bool // the memtable holds writes nothing else persists
+	db       *grocksdb.DB
+	ropts    *grocksdb.Options // must outlive db: RocksDB keeps pointers into it (the compaction filter)
+	metaOpts *grocksdb.Options
+	data     *grocksdb.ColumnFamilyHandle // user keys (RocksDB's default family)
+	meta     *grocksdb.ColumnFamilyHandle // the applied position and the layout version
+	ro       *grocksdb.ReadOptions
+	wo       *grocksdb.WriteOptions
+	expiry   *expiryClock
+	noWAL    bool // the memtable holds writes nothing else persists
 
 	// closeMu keeps Close from freeing the C objects under a running call:
 	// every call holds it shared, Close exclusively.
@@ -77,21 +81,26 @@ func open(dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb, err := grocksdb.OpenDb(ropts, dir)
+	metaOpts := newMetaOptions()
+	rdb, cfs, err := grocksdb.OpenDbColumnFamilies(ropts, dir, families, []*grocksdb.Options{ropts, metaOpts})
 	if err != nil {
 		ropts.Destroy()
+		metaOpts.Destroy()
 		return nil, fmt.Errorf("engine: opening %s: %w", dir, err)
 	}
 	d := &DB{
-		dir:    dir,
-		logger: opts.Logger.With("db", dir),
-		shared: opts.Shared,
-		db:     rdb,
-		ropts:  ropts,
-		ro:     grocksdb.NewDefaultReadOptions(),
-		wo:     grocksdb.NewDefaultWriteOptions(),
-		expiry: expiry,
-		noWAL:  opts.DisableWAL,
+		dir:      dir,
+		logger:   opts.Logger.With("db", dir),
+		shared:   opts.Shared,
+		db:       rdb,
+		ropts:    ropts,
+		metaOpts: metaOpts,
+		data:     cfs[0],
+		meta:     cfs[1],
+		ro:       grocksdb.NewDefaultReadOptions(),
+		wo:       grocksdb.NewDefaultWriteOptions(),
+		expiry:   expiry,
+		noWAL:    opts.DisableWAL,
 	}
 	d.wo.DisableWAL(opts.DisableWAL)
 	if err := d.loadMeta(); err != nil {
@@ -101,10 +110,33 @@ func open(dir string, opts Options) (*DB, error) {
 	return d, nil
 }
 
-// newRocksOptions builds the RocksDB options of one DB.
+// The column families of a DB: data, and the metadata that every write
+// batch updates. Were the applied position a key among the data, every
+// table file would hold a version of it, so every file's key range would
+// reach it and every compaction into a level would rewrite that level's
+// last file — on a small DB, all of it: new writes to fresh keys would
+// rewrite old data, and a full sync after a short outage would find no
+// table file of the slave's still in use.
+var families = []string{"default", "meta"}
+
+// newMetaOptions builds the options of the metadata family: a handful of
+// small keys.
+func newMetaOptions() *grocksdb.Options {
+	o := grocksdb.NewDefaultOptions()
+	o.SetWriteBufferSize(1 << 20)
+	return o
+}
+
+// newRocksOptions builds the RocksDB options of one DB (and of its data
+// family).
 func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 	o := grocksdb.NewDefaultOptions()
 	o.SetCreateIfMissing(true)
+	o.SetCreateIfMissingColumnFamilies(true)
+	// The families are flushed together, so that table files never hold a
+	// metadata position ahead of the data it describes (there is no WAL
+	// to make up for it after a crash).
+	o.SetAtomicFlush(true)
 	o.SetMaxOpenFiles(opts.MaxOpenFiles)
 	o.SetWriteBufferSize(opts.MemtableSize)
 	o.SetDbWriteBufferSize(0)
@@ -146,13 +178,16 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 
 // loadMeta reads the applied position and checks the layout version.
 func (d *DB) loadMeta() error {
-	format, err := d.getRaw(keyFormat)
+	if err := d.migrateMeta(); err != nil {
+		return err
+	}
+	format, err := getCF(d.db, d.ro, d.meta, keyFormat)
 	if err != nil {
 		return err
 	}
 	switch {
 	case format == nil:
-		if err := d.db.Put(d.wo, keyFormat, encodeUint64(layoutVersion)); err != nil {
+		if err := d.db.PutCF(d.wo, d.meta, keyFormat, encodeUint64(layoutVersion)); err != nil {
 			return fmt.Errorf("engine: writing layout version: %w", err)
 		}
 	default:
@@ -164,26 +199,56 @@ func (d *DB) loadMeta() error {
 			return fmt.Errorf("%w: layout version %d, this build reads %d", ErrCorrupt, v, layoutVersion)
 		}
 	}
-	d.appliedTerm, d.appliedLSN, err = readApplied(d.db, d.ro)
+	d.appliedTerm, d.appliedLSN, err = readApplied(d.db, d.ro, d.meta)
 	return err
 }
 
-// readApplied reads the applied position from db.
-func readApplied(db *grocksdb.DB, ro *grocksdb.ReadOptions) (term, lsn uint64, err error) {
-	b, err := db.GetBytes(ro, keyApplied)
+// migrateMeta moves the metadata keys of a DB written before the metadata
+// family existed (they were data-family keys) into it, in one batch.
+func (d *DB) migrateMeta() error {
+	format, err := getCF(d.db, d.ro, d.data, keyFormat)
+	if err != nil || format == nil {
+		return err
+	}
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	for _, k := range [][]byte{keyFormat, keyApplied} {
+		v, err := getCF(d.db, d.ro, d.data, k)
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			wb.PutCF(d.meta, k, v)
+		}
+		wb.DeleteCF(d.data, k)
+	}
+	if err := d.db.Write(d.wo, wb); err != nil {
+		return fmt.Errorf("engine: moving metadata to its column family: %w", err)
+	}
+	d.logger.Info("engine: moved metadata to its column family")
+	return nil
+}
+
+// readApplied reads the applied position from the metadata family.
+func readApplied(db *grocksdb.DB, ro *grocksdb.ReadOptions, meta *grocksdb.ColumnFamilyHandle) (term, lsn uint64, err error) {
+	b, err := getCF(db, ro, meta, keyApplied)
 	if err != nil {
-		return 0, 0, fmt.Errorf("engine: reading %s: %w", keyApplied, err)
+		return 0, 0, err
 	}
 	return decodeApplied(b)
 }
 
-// getRaw returns a copy of the value stored under a RocksDB key, or nil.
-func (d *DB) getRaw(key []byte) ([]byte, error) {
-	b, err := d.db.GetBytes(d.ro, key)
+// getCF returns a copy of the value stored under key in family cf, or nil.
+func getCF(db *grocksdb.DB, ro *grocksdb.ReadOptions, cf *grocksdb.ColumnFamilyHandle, key []byte) ([]byte, error) {
+	sl, err := db.GetCF(ro, cf, key)
 	if err != nil {
-		return nil, fmt.Errorf("engine: get: %w", err)
+		return nil, fmt.Errorf("engine: reading %s: %w", key, err)
 	}
-	return b, nil
+	defer sl.Free()
+	if !sl.Exists() {
+		return nil, nil
+	}
+	return bytes.Clone(sl.Data()), nil
 }
 
 // Close closes the DB. It waits for calls in progress.
@@ -204,12 +269,9 @@ func (d *DB) Close() error {
 	if d.noWAL {
 		// Without a WAL the memtable would be lost; the caller's log
 		// could replay it, but a clean stop should not need that.
-		fo := grocksdb.NewDefaultFlushOptions()
-		fo.SetWait(true)
-		if err := d.db.Flush(fo); err != nil {
+		if err := d.flush(); err != nil {
 			d.logger.Warn("engine: flush on close failed; the next open replays the caller's log", "err", err)
 		}
-		fo.Destroy()
 	}
 	d.free()
 	if d.shared != nil {
@@ -222,10 +284,13 @@ func (d *DB) Close() error {
 
 // free releases the C objects; the DB must not be used afterwards.
 func (d *DB) free() {
+	d.data.Destroy()
+	d.meta.Destroy()
 	d.db.Close()
 	d.ro.Destroy()
 	d.wo.Destroy()
 	d.ropts.Destroy() // after db.Close: it owns the compaction filter
+	d.metaOpts.Destroy()
 	d.expiry = nil
 }
 
@@ -348,7 +413,7 @@ func (d *DB) ApplyBatch(recs []Record) error {
 		}
 	}
 	first, last := recs[0], recs[len(recs)-1]
-	wb.Put(keyApplied, encodeApplied(last.Term, last.LSN))
+	wb.PutCF(d.meta, keyApplied, encodeApplied(last.Term, last.LSN))
 
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
@@ -411,7 +476,7 @@ func (d *DB) PersistedApplied() (term, lsn uint64, err error) {
 	ro := grocksdb.NewDefaultReadOptions()
 	defer ro.Destroy()
 	ro.SetReadTier(persistedTier)
-	return readApplied(d.db, ro)
+	return readApplied(d.db, ro, d.meta)
 }
 
 // Applied returns the position of the last applied binlog record, (0, 0)
@@ -428,11 +493,22 @@ func (d *DB) Flush() error {
 		return err
 	}
 	defer d.closeMu.RUnlock()
+	return d.flush()
+}
+
+// flush flushes the data family, then the metadata family, with writes
+// held off: the metadata's applied position must never reach table files
+// ahead of the data it describes.
+func (d *DB) flush() error {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
 	fo := grocksdb.NewDefaultFlushOptions()
 	defer fo.Destroy()
 	fo.SetWait(true)
-	if err := d.db.Flush(fo); err != nil {
-		return fmt.Errorf("engine: flush: %w", err)
+	for _, cf := range []*grocksdb.ColumnFamilyHandle{d.data, d.meta} {
+		if err := d.db.FlushCF(cf, fo); err != nil {
+			return fmt.Errorf("engine: flush: %w", err)
+		}
 	}
 	return nil
 }

@@ -19,9 +19,12 @@
 //
 //	format byte (1) | expiry, unix ms, 8 bytes big-endian (0 = never) | user bytes
 //
-// Metadata keys start with 'm': "m/applied" holds the binlog position of
-// the last applied record (term and LSN, 8 bytes big-endian each) and
-// "m/format" the layout version.
+// Metadata lives in its own column family, "meta": "m/applied" holds the
+// binlog position of the last applied record (term and LSN, 8 bytes
+// big-endian each) and "m/format" the layout version. The two families are
+// written in the same batches and flushed together (atomic flush), so
+// table files never hold a position ahead of their data. A DB from before
+// the family existed has these keys among the data; Open moves them.
 //
 // # Writes and the binlog
 //

@@ -52,7 +52,7 @@ func TestCompactionFilterDropsExpired(t *testing.T) {
 	if term, lsn := d.Applied(); lsn != 1 || term != 1 {
 		t.Fatalf("Applied() = (%d, %d)", term, lsn)
 	}
-	tt, tl, err := readApplied(d.db, d.ro)
+	tt, tl, err := readApplied(d.db, d.ro, d.meta)
 	if err != nil || tt != 1 || tl != 1 {
 		t.Fatalf("applied keys after compaction = (%d, %d), %v", tt, tl, err)
 	}

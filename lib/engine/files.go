@@ -55,14 +55,17 @@ func (d *DB) Checkpoint(dir string) (term, lsn uint64, err error) {
 func checkpointPosition(dir string) (term, lsn uint64, err error) {
 	o := grocksdb.NewDefaultOptions()
 	defer o.Destroy()
-	db, err := grocksdb.OpenDbForReadOnly(o, dir, false)
+	db, cfs, err := grocksdb.OpenDbForReadOnlyColumnFamilies(o, dir, families, []*grocksdb.Options{o, o}, false)
 	if err != nil {
 		return 0, 0, fmt.Errorf("engine: reading checkpoint %s: %w", dir, err)
 	}
 	defer db.Close()
+	for _, cf := range cfs {
+		defer cf.Destroy()
+	}
 	ro := grocksdb.NewDefaultReadOptions()
 	defer ro.Destroy()
-	return readApplied(db, ro)
+	return readApplied(db, ro, cfs[1])
 }
 
 // DiskUsage returns the bytes of the files in the DB's directory.
