@@ -220,7 +220,7 @@ func TestPausedMasterIsFencedAndRejoins(t *testing.T) {
 	select {
 	case resp := <-fenced:
 		if resp.Code == zppb.Code_OK {
-			t.Fatalf("the replaced master accepted a write after it resumed")
+			t.Fatalf("the replaced master accepted a write after it resumed (answer at epoch %d)", resp.Epoch)
 		}
 		t.Logf("write to the resumed old master: %v %s", resp.Code, resp.Msg)
 	case <-ctx.Done():

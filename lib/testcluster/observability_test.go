@@ -163,7 +163,9 @@ func TestQuotaLimitsOneTable(t *testing.T) {
 	// after the first second (the buckets start full) and what is refused.
 	offer := func(table string, rate int, d time.Duration, served, refused *atomic.Int64) func() {
 		return func() {
-			const workers = 16
+			// Enough workers that a slow machine (50 ms a SET) still
+			// offers more than the quota.
+			workers := max(16, min(64, rate/50))
 			var wg sync.WaitGroup
 			start := time.Now()
 			for w := range workers {
@@ -171,7 +173,7 @@ func TestQuotaLimitsOneTable(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					interval := time.Duration(workers) * time.Second / time.Duration(rate)
-					next := start.Add(time.Duration(w) * interval / workers)
+					next := start.Add(time.Duration(w) * interval / time.Duration(workers))
 					for i := 0; ; i++ {
 						now := time.Now()
 						if now.Sub(start) > d {

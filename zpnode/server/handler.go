@@ -121,12 +121,12 @@ func isDataCommand(req *zppb.Request) bool {
 // here. MOVE names the master this node knows; WAIT means the replica is
 // not open yet.
 func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
-	topo := s.topo.Load()
+	topo, lease := s.snapshot()
 	tb, p, ok := topo.partition(table, key)
 	if !ok {
 		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", table)
 	}
-	r, err := s.servePartition(topo, tb, p)
+	r, err := s.servePartition(topo, lease, tb, p)
 	if err != nil {
 		return nil, err
 	}
@@ -138,14 +138,31 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	return r, nil
 }
 
+// leaseState is the master lease as a request saw it.
+type leaseState struct {
+	valid bool
+	until time.Time
+}
+
+// snapshot returns the topology and the lease for one request, reading the
+// lease first. heartbeat applies the topology a PING revealed before it
+// renews the lease, so in this order a renewed lease never goes with an
+// older topology: a master replaced while it was paused, whose first PING
+// after resuming renews its lease, cannot pair that lease with the
+// topology in which it was still master.
+func (s *Server) snapshot() (*topology, leaseState) {
+	valid, until := s.lease.valid(time.Now())
+	return s.topo.Load(), leaseState{valid, until}
+}
+
 // servePartition returns the replica of partition p of tb when this node
 // is its master and serves it now.
-func (s *Server) servePartition(topo *topology, tb *zppb.Table, p *zppb.Partition) (*replica.Replica, error) {
+func (s *Server) servePartition(topo *topology, lease leaseState, tb *zppb.Table, p *zppb.Partition) (*replica.Replica, error) {
 	if p.Master != s.cfg.Addr {
 		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d is mastered by %q", tb.Name, p.Id, p.Master), Master: p.Master, Epoch: topo.epoch}
 	}
-	if ok, until := s.lease.valid(time.Now()); !ok {
-		return nil, status.New(zppb.Code_WAIT, "master lease of %s ran out at %s: no meta contact", s.cfg.Addr, until.Format(time.RFC3339Nano))
+	if !lease.valid {
+		return nil, status.New(zppb.Code_WAIT, "master lease of %s ran out at %s: no meta contact", s.cfg.Addr, lease.until.Format(time.RFC3339Nano))
 	}
 	if p.State == zppb.PartitionState_STUCK {
 		// A move is handing the partition over: nothing is served until
@@ -187,12 +204,12 @@ func (s *Server) routeWrite(ctx context.Context, table string, key []byte) (*rep
 // using it, and an operator must be able to empty a table that is over its
 // quota.
 func (s *Server) routePartitionWrite(ctx context.Context, table string, id uint32) (*replica.Replica, error) {
-	topo := s.topo.Load()
+	topo, lease := s.snapshot()
 	tb, p, ok := topo.partitionByID(table, id)
 	if !ok {
 		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "no partition %s/%d", table, id)
 	}
-	r, err := s.servePartition(topo, tb, p)
+	r, err := s.servePartition(topo, lease, tb, p)
 	if err != nil {
 		return nil, err
 	}
