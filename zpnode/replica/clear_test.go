@@ -181,10 +181,12 @@ func TestClearHidesPendingWrites(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 3)
 	write := func(rec *zppb.WriteRecord) { go func() { done <- r.Write(ctx, nil, rec) }() }
+	// read looks through the view and writes nothing: submitted, not
+	// waited for, since its answer waits for the writes it read.
 	read := func(key string) string {
 		t.Helper()
 		var got string
-		if _, err := r.Update(ctx, nil, func(v View) (*zppb.WriteRecord, error) {
+		if _, err := r.submit(nil, func(v View) (*zppb.WriteRecord, error) {
 			val, _, err := v.Get([]byte(key))
 			got = string(val)
 			if errors.Is(err, engine.ErrNotFound) {

@@ -335,13 +335,19 @@ func (r *Replica) Role() (Role, string) {
 }
 
 // View reads the replica's data as a write in progress sees it: including
-// writes not yet committed to the DB.
-type View struct{ r *Replica }
+// writes not yet committed to the DB. It notes the newest uncommitted write
+// it read through, so that Update can hold back an answer built on it until
+// that write commits.
+type View struct {
+	r    *Replica
+	read *uint64 // the lsn of the newest uncommitted write read so far
+}
 
 // Get returns the value of key and its expiry (unix ms, 0 = never);
 // engine.ErrNotFound when absent or expired.
 func (v View) Get(key []byte) ([]byte, int64, error) {
 	if e, ok := v.r.m.overlay[string(key)]; ok {
+		v.saw(e.lsn)
 		m := e.m
 		if m.Kind == zppb.Mutation_DELETE || (m.ExpireAtMs != 0 && m.ExpireAtMs <= v.r.NowMs()) {
 			return nil, 0, engine.ErrNotFound
@@ -349,9 +355,16 @@ func (v View) Get(key []byte) ([]byte, int64, error) {
 		return m.Value, m.ExpireAtMs, nil
 	}
 	if v.r.m.clearLSN != 0 {
+		v.saw(v.r.m.clearLSN)
 		return nil, 0, engine.ErrNotFound
 	}
 	return v.r.Get(key)
+}
+
+func (v View) saw(lsn uint64) {
+	if v.read != nil && lsn > *v.read {
+		*v.read = lsn
+	}
 }
 
 // Get reads key from the DB: committed data only.

@@ -39,6 +39,11 @@ type pendingWrite struct {
 // slaves have it, so readers of the master never see a write that a
 // failover could still lose.
 //
+// When fn writes nothing, or fails, after reading a write that is not
+// committed yet (a DELETE waiting for slaves, say), Update answers only
+// once that write commits, and fails with its error if it fails: a
+// caller is never told of a state that a failover could still undo.
+//
 // id, when not empty, names the request: a retry of a write this replica
 // (or the master it replicated from) already logged is not written again,
 // but answered once the first write is: Update returns the record's Result
@@ -76,11 +81,65 @@ func (r *Replica) Submit(id []byte, rec *zppb.WriteRecord) (*Ticket, error) {
 }
 
 func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) (*Ticket, error) {
-	w, lead, err := r.update(id, fn)
-	if err != nil || w == nil {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.closed:
+		return nil, ErrClosed
+	case r.failed != nil:
+		return nil, r.failed
+	case r.role != Master:
+		return nil, ErrNotMaster
+	}
+	if e, ok := r.dedup.get(id); ok {
+		return &Ticket{r: r, w: r.retryLocked(e)}, nil
+	}
+	var read uint64
+	rec, err := fn(View{r: r, read: &read})
+	if err != nil || rec == nil || len(rec.Mutations) == 0 {
+		// The answer (nothing to write, or a refusal) may rest on a write
+		// that is not committed yet: it holds only once that write does,
+		// and fails if that write fails.
+		if w := r.uncommittedLocked(read); w != nil {
+			return &Ticket{r: r, w: w, readOnly: true, err: err}, nil
+		}
 		return nil, err
 	}
+	rec.RequestId = id
+	payload, err := proto.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("replica: marshal record: %w", err)
+	}
+	if len(r.queue) == 0 && !r.flushing {
+		// Nothing in flight: the binlog says where numbering goes on (it
+		// may have been cut back or reset since this replica last wrote).
+		_, r.nextLSN = r.log.Last()
+	}
+	r.nextLSN++
+	w := &pendingWrite{term: r.term, lsn: r.nextLSN, rec: rec, payload: payload, done: make(chan struct{})}
+	r.queue = append(r.queue, w)
+	r.dedup.add(id, w.lsn, rec.Result)
+	r.m.addOverlay(w.lsn, rec)
+	lead := !r.flushing
+	r.flushing = true
 	return &Ticket{r: r, w: w, lead: lead}, nil
+}
+
+// uncommittedLocked returns the write logged at lsn while it is queued or
+// waits for slaves; nil once it is applied (or when lsn is 0). Writes
+// commit in lsn order, so waiting for it waits for every write before it.
+func (r *Replica) uncommittedLocked(lsn uint64) *pendingWrite {
+	if lsn == 0 {
+		return nil
+	}
+	for _, list := range [][]*pendingWrite{r.queue, r.m.pending} {
+		for _, w := range list {
+			if w.lsn == lsn {
+				return w
+			}
+		}
+	}
+	return nil
 }
 
 // Ticket is a write submitted to a replica and not yet waited for.
@@ -88,6 +147,10 @@ type Ticket struct {
 	r    *Replica
 	w    *pendingWrite
 	lead bool // this ticket is the replica's flusher
+	// readOnly: the call wrote nothing; its answer is err (nil: done),
+	// read from the uncommitted write w, and given once w commits.
+	readOnly bool
+	err      error
 }
 
 // Flush writes the queued records to the binlog (and the DB, when no slave
@@ -125,6 +188,9 @@ func (t *Ticket) Wait(ctx context.Context) (int64, error) {
 	if err := t.r.log.WaitDurable(ctx, w.lsn); err != nil {
 		return 0, fmt.Errorf("replica: binlog sync: %w", err)
 	}
+	if t.readOnly {
+		return 0, t.err
+	}
 	return w.rec.Result, nil
 }
 
@@ -134,56 +200,12 @@ func (r *Replica) minSync() int {
 	return r.m.minSync
 }
 
-// update queues the record fn returns and reports whether the caller is to
-// flush the queue.
-func (r *Replica) update(id []byte, fn func(v View) (*zppb.WriteRecord, error)) (*pendingWrite, bool, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch {
-	case r.closed:
-		return nil, false, ErrClosed
-	case r.failed != nil:
-		return nil, false, r.failed
-	case r.role != Master:
-		return nil, false, ErrNotMaster
-	}
-	if e, ok := r.dedup.get(id); ok {
-		return r.retryLocked(e), false, nil
-	}
-	rec, err := fn(View{r})
-	if err != nil || rec == nil || len(rec.Mutations) == 0 {
-		return nil, false, err
-	}
-	rec.RequestId = id
-	payload, err := proto.Marshal(rec)
-	if err != nil {
-		return nil, false, fmt.Errorf("replica: marshal record: %w", err)
-	}
-	if len(r.queue) == 0 && !r.flushing {
-		// Nothing in flight: the binlog says where numbering goes on (it
-		// may have been cut back or reset since this replica last wrote).
-		_, r.nextLSN = r.log.Last()
-	}
-	r.nextLSN++
-	w := &pendingWrite{term: r.term, lsn: r.nextLSN, rec: rec, payload: payload, done: make(chan struct{})}
-	r.queue = append(r.queue, w)
-	r.dedup.add(id, w.lsn, rec.Result)
-	r.m.addOverlay(w.lsn, rec)
-	lead := !r.flushing
-	r.flushing = true
-	return w, lead, nil
-}
-
 // retryLocked answers a retry of the write logged at e.lsn: when that write
 // is in the queue or waits for slaves, the retry waits for the same outcome;
 // otherwise it is applied already.
 func (r *Replica) retryLocked(e dedupEntry) *pendingWrite {
-	for _, list := range [][]*pendingWrite{r.queue, r.m.pending} {
-		for _, w := range list {
-			if w.lsn == e.lsn {
-				return w
-			}
-		}
+	if w := r.uncommittedLocked(e.lsn); w != nil {
+		return w
 	}
 	return finishedWrite(e.lsn, e.result)
 }
@@ -355,7 +377,7 @@ func (r *Replica) SweepExpired(ctx context.Context, cursor []byte, limit int) (i
 		return 0, next, err
 	}
 	n := 0
-	_, err = r.Update(ctx, nil, func(v View) (*zppb.WriteRecord, error) {
+	t, err := r.submit(nil, func(v View) (*zppb.WriteRecord, error) {
 		rec := &zppb.WriteRecord{}
 		for _, k := range keys {
 			// A key written again since the scan is live: leave it.
@@ -368,5 +390,10 @@ func (r *Replica) SweepExpired(ctx context.Context, cursor []byte, limit int) (i
 		n = len(rec.Mutations)
 		return rec, nil
 	})
+	if err != nil || t == nil || t.readOnly {
+		// Nothing to delete: no answer rests on what the view read.
+		return 0, next, err
+	}
+	_, err = t.Wait(ctx)
 	return n, next, err
 }
