@@ -38,6 +38,8 @@ type Client struct {
 
 	flightMu sync.Mutex
 	flight   *pullFlight
+	// pullGen is the generation of the latest PULL flight started.
+	pullGen atomic.Uint64
 	// lastPullFailure is when the last PULL failed; zero after a success.
 	lastPullFailure time.Time
 	// onJoin, when set by tests, runs (under flightMu) each time a refresh
@@ -119,10 +121,16 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 // ctxErr is what a call returns when ctx ended: ErrClosed when Close ended
 // it, the deadline error with the last failure otherwise.
 func (c *Client) ctxErr(op string, ctx context.Context, last error) error {
+	return c.endedErr(op, ctx, &failures{last: last})
+}
+
+// endedErr is ctxErr for a call that kept its failures.
+func (c *Client) endedErr(op string, ctx context.Context, f *failures) error {
+	cause := ctx.Err()
 	if c.closed.Load() {
-		return fmt.Errorf("client: %s: %w", op, ErrClosed)
+		cause = ErrClosed
 	}
-	return deadlineError(op, ctx.Err(), last)
+	return f.ended(op, cause)
 }
 
 // expired reports whether ctx has ended or its deadline has passed. A

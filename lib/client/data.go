@@ -39,7 +39,7 @@ func (c *Client) Get(ctx context.Context, table string, key []byte) ([]byte, err
 	if err := checkTableKey(table, key); err != nil {
 		return nil, fmt.Errorf("client: get: %w", err)
 	}
-	resp, err := c.exec(ctx, "get", table, key, true, func() *zppb.Request {
+	resp, err := c.exec(ctx, "get", table, key, false, func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_Get{Get: &zppb.GetRequest{Table: table, Key: key}}}
 	})
 	if err != nil {
@@ -108,7 +108,7 @@ func (c *Client) Exists(ctx context.Context, table string, key []byte) (bool, er
 }
 
 func (c *Client) exists(ctx context.Context, table string, key []byte) (*zppb.Response, error) {
-	return c.exec(ctx, "exists", table, key, true, func() *zppb.Request {
+	return c.exec(ctx, "exists", table, key, false, func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_Exists{Exists: &zppb.ExistsRequest{Table: table, Key: key}}}
 	})
 }
@@ -120,7 +120,7 @@ func (c *Client) TTL(ctx context.Context, table string, key []byte) (time.Durati
 	if err := checkTableKey(table, key); err != nil {
 		return 0, fmt.Errorf("client: ttl: %w", err)
 	}
-	resp, err := c.exec(ctx, "ttl", table, key, true, func() *zppb.Request {
+	resp, err := c.exec(ctx, "ttl", table, key, false, func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_Ttl{Ttl: &zppb.TTLRequest{Table: table, Key: key}}}
 	})
 	if err != nil {

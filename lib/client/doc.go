@@ -15,6 +15,15 @@
 // context's error, so both errors.Is(err, context.DeadlineExceeded) and, for
 // example, errors.Is(err, status.ErrWait) hold.
 //
+// A master that hangs (SIGSTOP, a long GC pause, a half-open connection)
+// gives no answer that could say the route is wrong, so any call that fails
+// in transport or by its deadline marks its partition's route stale and
+// starts a PULL in the background (one at a time per client; Close ends
+// it). The next call to a stale partition waits, for at most half of its
+// remaining time, for a PULL begun after it began, and so reaches the new
+// master as soon as the meta servers have one. The mark lasts until the
+// master answers or the partition gets another master.
+//
 // Server answers are returned as *status.Error values: branch on them with
 // errors.Is and the status sentinels (status.ErrNotFound,
 // status.ErrTableNotFound, status.ErrCrossSlot ...). Input the client can
@@ -33,4 +42,20 @@
 // client and INCRBY is never applied twice. Nodes remember the ids of their
 // last 65,536 writes (8,192 across a restart); a retry older than that is
 // applied again.
+//
+// # Failed writes
+//
+// When a write still fails, its error tells whether it may have been
+// applied. It matches ErrUnknownOutcome when any attempt may have been: the
+// request was sent and no answer said the node did nothing (a read
+// timeout, a reset after sending, the deadline ending while it was in
+// flight), or the node answered WAIT, NOT_ENOUGH_REPLICAS, TIMEOUT or
+// ERROR, after which the write may be in its binlog (and in the binlog of
+// the slave promoted next). Otherwise the write was not applied: every
+// attempt failed before it was sent (a refused dial) or was refused before
+// the node logged it (MOVE, TABLE_NOT_FOUND, invalid input, quota). Either
+// way the error matches context.DeadlineExceeded when the deadline ended
+// the call, and the causes (status.ErrWait, rpc.ErrTransport ...) with
+// errors.Is; its message names the first ambiguous failure and the last
+// error. Reads never report ErrUnknownOutcome.
 package client

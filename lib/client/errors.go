@@ -3,10 +3,11 @@ package client
 import (
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 // Errors of the client itself. Server answers come back as *status.Error
@@ -18,10 +19,14 @@ var (
 	// ErrInvalidOptions wraps every problem New found in its Options.
 	ErrInvalidOptions = errors.New("client: invalid options")
 
-	// ErrUnknownOutcome means a request that carries no request id (CREATE_TABLE
-	// ...) may or may not have been applied: the connection failed after
-	// the request was sent, or the deadline ended while it was in flight.
-	// The error also wraps the underlying cause.
+	// ErrUnknownOutcome means a write failed but may have been applied: some
+	// attempt reached a node (or, for CREATE_TABLE and other meta commands,
+	// a meta server) and no answer said it did nothing — the connection
+	// broke or the deadline ended after the request was sent, or the node
+	// answered that the write is logged but not (yet) acknowledged. The
+	// error also wraps the cause (the context's error, a *status.Error ...)
+	// and the first such failure. A write whose error does not match it was
+	// not applied. Reads never fail with it.
 	ErrUnknownOutcome = errors.New("outcome unknown, the request may have been applied")
 
 	// ErrMetaUnreachable means no meta server answered. The error also
@@ -117,13 +122,106 @@ func unwrapAll[E interface{ Unwrap() error }](errs []E) []error {
 	return out
 }
 
-// dialFailed reports whether err says the connection could not be
-// established, i.e. the request certainly never left this process. rpc wraps
-// the dialer's *net.OpError, whose Op is "dial" only for connection setup
-// (reads and writes say "read"/"write"; a closed stream is io.EOF).
-func dialFailed(err error) bool {
-	var op *net.OpError
-	return rpc.IsTransport(err) && errors.As(err, &op) && op.Op == "dial"
+// sentMaybe reports whether a transport failure may have happened after
+// the request left this process. rpc marks the failures that certainly
+// came before (a failed dial, a connection already closed, a call given up
+// while queued) with rpc.ErrNotSent.
+func sentMaybe(err error) bool {
+	return rpc.IsTransport(err) && !errors.Is(err, rpc.ErrNotSent)
+}
+
+// mayHaveApplied reports whether a write whose attempt failed with err may
+// have been applied by the server. Only failures that say the request was
+// never sent, or answers given before the server logged anything, count
+// as not applied. WAIT is not one of them: a node answers WAIT as well to a
+// write it had logged when it lost the partition, and the slave promoted
+// in its place may have the record.
+func mayHaveApplied(err error) bool {
+	if rpc.IsTransport(err) {
+		return sentMaybe(err)
+	}
+	var se *status.Error
+	if !errors.As(err, &se) {
+		// Failed in this process before sending (e.g. over the frame
+		// limit), or a meta sweep that found no server.
+		return false
+	}
+	switch se.Code {
+	case zppb.Code_MOVE, zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE,
+		zppb.Code_NOT_FOUND, zppb.Code_KEY_TOO_LARGE, zppb.Code_VALUE_TOO_LARGE,
+		zppb.Code_EMPTY_KEY, zppb.Code_INVALID_ARGUMENT, zppb.Code_NOT_INTEGER,
+		zppb.Code_MALFORMED, zppb.Code_QUOTA_EXCEEDED, zppb.Code_CROSS_SLOT,
+		zppb.Code_OVERFLOW:
+		// Refused before the write was logged.
+		return false
+	}
+	// WAIT, ERROR, TIMEOUT, NOT_ENOUGH_REPLICAS (logged, waiting for
+	// slaves that may still acknowledge it) and codes added later.
+	return true
+}
+
+// failures gathers the failed attempts of one call, so that the error it
+// ends with names why it failed and, for a write, whether it may have been
+// applied.
+type failures struct {
+	write bool
+	// ambiguous is the first failure after which the write may have been
+	// applied (never set for reads). Kept apart from last because a later
+	// attempt that certainly failed (a dial to the dead master) does not
+	// undo it.
+	ambiguous error
+	// last is the latest failure, the best guess at why the call did not
+	// succeed in time.
+	last error
+}
+
+// add records a failed attempt.
+func (f *failures) add(err error) {
+	f.noteAmbiguous(err)
+	f.last = err
+}
+
+// addCut records an attempt the deadline cut short: the failure before it,
+// if any, says more about why the call did not succeed in time.
+func (f *failures) addCut(err error) {
+	f.noteAmbiguous(err)
+	if f.last == nil {
+		f.last = err
+	}
+}
+
+func (f *failures) noteAmbiguous(err error) {
+	if f.write && f.ambiguous == nil && mayHaveApplied(err) {
+		f.ambiguous = err
+	}
+}
+
+// final is the error of a call ended by err, a final answer (or a local
+// failure) that no retry can change.
+func (f *failures) final(op string, err error) error {
+	f.add(err)
+	switch {
+	case f.ambiguous == nil:
+		return fmt.Errorf("client: %s: %w", op, err)
+	case f.ambiguous == err:
+		return fmt.Errorf("client: %s: %w: %w", op, ErrUnknownOutcome, err)
+	}
+	return fmt.Errorf("client: %s: %w: %w (first ambiguous failure: %w)", op, ErrUnknownOutcome, err, f.ambiguous)
+}
+
+// ended is the error of a call whose context ended (cause is its error,
+// or ErrClosed when Close ended it).
+func (f *failures) ended(op string, cause error) error {
+	if f.ambiguous == nil {
+		if errors.Is(cause, ErrClosed) {
+			return fmt.Errorf("client: %s: %w", op, cause)
+		}
+		return deadlineError(op, cause, f.last)
+	}
+	if f.last == nil || f.last == f.ambiguous {
+		return fmt.Errorf("client: %s: %w: %w (last error: %w)", op, ErrUnknownOutcome, cause, f.ambiguous)
+	}
+	return fmt.Errorf("client: %s: %w: %w (first ambiguous failure: %w; last error: %w)", op, ErrUnknownOutcome, cause, f.ambiguous, f.last)
 }
 
 // deadlineError is what a call returns when its context ends: the context's

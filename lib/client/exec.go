@@ -21,40 +21,48 @@ const waitsBeforeRefresh = 3
 // exec sends a single-key command to the master of routeKey's partition and
 // returns its OK response; any other final code comes back as a
 // *status.Error. build makes a fresh request per attempt (rpc stamps each
-// with the time left). retrySafe says whether the command may be sent again
-// after an ambiguous transport failure (see the package documentation).
-func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, retrySafe bool, build func() *zppb.Request) (*zppb.Response, error) {
+// with the time left). write says that the command changes data: when the
+// call fails, its error then says whether it may have been applied (see
+// the package documentation).
+func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, write bool, build func() *zppb.Request) (*zppb.Response, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client: %s: %w", op, ErrClosed)
 	}
+	gen := c.pullGen.Load()
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	bo := c.newBackoff()
-	var last error
+	f := &failures{write: write}
 	freeMoves, waits := 0, 0
+	freshened := false
 	for {
 		if ctx.Err() != nil {
-			return nil, c.ctxErr(op, ctx, last)
+			return nil, c.endedErr(op, ctx, f)
 		}
 		tr, err := c.tableFor(ctx, table)
 		if err != nil {
 			if status.Code(err) == zppb.Code_TABLE_NOT_FOUND {
-				return nil, fmt.Errorf("client: %s: %w", op, err)
+				return nil, f.final(op, err)
 			}
 			// No meta server answered: they may be restarting.
 			if ctx.Err() == nil {
-				last = err
+				f.add(err)
 			}
 			if c.sleep(ctx, bo.next()) != nil {
-				return nil, c.ctxErr(op, ctx, last)
+				return nil, c.endedErr(op, ctx, f)
 			}
 			continue
 		}
 		rt := tr.route(routeKey)
+		if rt.stale && !freshened {
+			freshened = true
+			c.freshen(ctx, gen)
+			continue
+		}
 		if rt.master == "" {
-			last = fmt.Errorf("%w: table %q partition %d", ErrNoMaster, table, rt.partition)
+			f.add(fmt.Errorf("%w: table %q partition %d", ErrNoMaster, table, rt.partition))
 			if c.pause(ctx, bo, true, 0) != nil {
-				return nil, c.ctxErr(op, ctx, last)
+				return nil, c.endedErr(op, ctx, f)
 			}
 			continue
 		}
@@ -64,26 +72,21 @@ func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, re
 			err = fmt.Errorf("node %s: %w", rt.master, err)
 			if !rpc.IsTransport(err) {
 				// E.g. a request over the frame limit: retrying cannot help.
-				return nil, fmt.Errorf("client: %s: %w", op, err)
+				return nil, f.final(op, err)
 			}
-			if !retrySafe && !dialFailed(err) {
-				return nil, fmt.Errorf("client: %s: %w: %w", op, ErrUnknownOutcome, err)
-			}
+			c.routeFailed(table, rt.partition, rt.master, err)
 			if expired(ctx) {
-				// The deadline cut this attempt short; the failure before it
-				// says more about why the call did not succeed in time.
-				if last == nil {
-					last = err
-				}
+				f.addCut(err)
 				continue
 			}
-			last = err
+			f.add(err)
 			c.log.Debug("node call failed; retrying", "op", op, "node", rt.master, "err", err)
-			if c.pause(ctx, bo, true, 0) != nil {
-				return nil, c.ctxErr(op, ctx, last)
+			if c.pause(ctx, bo, false, 0) != nil {
+				return nil, c.endedErr(op, ctx, f)
 			}
 			continue
 		}
+		c.topo.clearStale(table, rt.partition, rt.master)
 
 		c.noteEpoch(resp.GetEpoch())
 		serr := status.FromResponse(resp)
@@ -94,7 +97,7 @@ func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, re
 		var perr error
 		switch resp.GetCode() {
 		case zppb.Code_MOVE:
-			last = serr
+			f.add(serr)
 			m := resp.GetMaster()
 			switch {
 			case m != "" && m != rt.master && (resp.GetEpoch() == 0 || resp.GetEpoch() >= rt.epoch):
@@ -118,20 +121,20 @@ func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, re
 			// Usually a partition in transition; but a master fenced off
 			// from meta answers WAIT until it learns it was replaced, so
 			// ask meta every few WAITs.
-			last = serr
+			f.add(serr)
 			waits++
 			perr = c.pause(ctx, bo, waits%waitsBeforeRefresh == 0, 0)
 		case zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE:
 			// The node may not have learned of a new table yet, or it is
 			// shutting down; either way it did nothing, so even INCRBY may
 			// be sent again.
-			last = serr
+			f.add(serr)
 			perr = c.pause(ctx, bo, true, resp.GetEpoch())
 		default:
-			return nil, fmt.Errorf("client: %s: %w", op, serr)
+			return nil, f.final(op, serr)
 		}
 		if perr != nil {
-			return nil, c.ctxErr(op, ctx, last)
+			return nil, c.endedErr(op, ctx, f)
 		}
 	}
 }

@@ -44,6 +44,7 @@ func (c *Client) FlushTable(ctx context.Context, table string) error {
 	errs, err := c.runMulti(ctx, &multiCmd{
 		op:    op,
 		table: table,
+		write: true,
 		n:     int(n),
 		partition: func(tr *tableRoute, i int) (uint32, error) {
 			if tr.n != n {

@@ -94,7 +94,7 @@ func (c *Client) callMeta(ctx context.Context, op string, build func() *zppb.Req
 		err := c.sweepMetas(ctx, !write, func(ctx context.Context, addr string) error {
 			r, err := c.pool.Call(ctx, addr, build())
 			if err != nil {
-				if write && !dialFailed(err) {
+				if write && sentMaybe(err) {
 					ambiguous = true
 				}
 				return err

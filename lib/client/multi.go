@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -131,6 +132,7 @@ func (c *Client) MSet(ctx context.Context, table string, kvs []KV, ttl time.Dura
 	errs, err := c.runMulti(ctx, &multiCmd{
 		op:        "mset",
 		table:     table,
+		write:     true,
 		n:         len(keys),
 		partition: byKey(keys),
 		size:      func(i int) int { return len(kvs[i].Key) + len(kvs[i].Value) },
@@ -182,6 +184,9 @@ func settleWrite(_ int, kr *zppb.KeyResult, kerr error) error {
 type multiCmd struct {
 	op    string
 	table string
+	// write says that the command changes data, so that failed items
+	// report whether they may have been applied.
+	write bool
 	// n is the number of items.
 	n int
 	// partition returns the partition of item i in the table as tr has
@@ -222,16 +227,20 @@ type batch struct {
 // carry a request id, MGET reads), so a request lost in transport is
 // simply sent again. It returns one error per item (nil = settled
 // successfully), or a call error when the table does not exist or the
-// client is closed.
+// client is closed. Failed requests mark routes stale as in exec.
 func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client: %s: %w", m.op, ErrClosed)
 	}
+	gen := c.pullGen.Load()
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	n := m.n
 	keyErrs := make([]error, n)
-	last := make([]error, n)  // the latest retryable failure of each item
+	fails := make([]failures, n) // each item's failed attempts
+	for i := range fails {
+		fails[i].write = m.write
+	}
 	part := make([]uint32, n) // each item's partition in the last round
 	pending := make([]int, n)
 	for i := range pending {
@@ -239,13 +248,21 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 	}
 	bo := c.newBackoff()
 	freeRounds := 0
+	freshened := false
 	for len(pending) > 0 {
 		if ctx.Err() != nil {
 			if c.closed.Load() {
-				return nil, fmt.Errorf("client: %s: %w", m.op, ErrClosed)
+				var f failures
+				for _, i := range pending {
+					if fails[i].ambiguous != nil {
+						f = fails[i]
+						break
+					}
+				}
+				return nil, f.ended(m.op, ErrClosed)
 			}
 			for _, i := range pending {
-				keyErrs[i] = c.ctxErr(m.op, ctx, last[i])
+				keyErrs[i] = c.endedErr(m.op, ctx, &fails[i])
 			}
 			break
 		}
@@ -256,10 +273,18 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			}
 			if ctx.Err() == nil {
 				for _, i := range pending {
-					last[i] = err
+					fails[i].add(err)
 				}
 			}
 			c.sleep(ctx, bo.next())
+			continue
+		}
+		if !freshened && slices.ContainsFunc(pending, func(i int) bool {
+			p, err := m.partition(tr, i)
+			return err == nil && tr.parts[p].stale
+		}) {
+			freshened = true
+			c.freshen(ctx, gen)
 			continue
 		}
 
@@ -279,7 +304,7 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			part[i] = p
 			master := tr.parts[p].master
 			if master == "" {
-				last[i] = fmt.Errorf("%w: table %q partition %d", ErrNoMaster, m.table, p)
+				fails[i].add(fmt.Errorf("%w: table %q partition %d", ErrNoMaster, m.table, p))
 				next = append(next, i)
 				needRefresh, wait = true, true
 				continue
@@ -306,22 +331,27 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 				err := fmt.Errorf("node %s: %w", b.addr, b.err)
 				if !rpc.IsTransport(err) {
 					for _, i := range b.idx {
-						keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, err)
+						keyErrs[i] = fails[i].final(m.op, err)
 					}
 					prog = true
 					continue
 				}
 				c.log.Debug("node call failed; retrying", "op", m.op, "node", b.addr, "keys", len(b.idx), "err", err)
+				cut := expired(ctx)
 				for _, i := range b.idx {
-					// When the deadline cut the call short, the failure
-					// before it says more.
-					if last[i] == nil || !expired(ctx) {
-						last[i] = err
+					c.routeFailed(m.table, part[i], b.addr, err)
+					if cut {
+						fails[i].addCut(err)
+					} else {
+						fails[i].add(err)
 					}
 				}
 				next = append(next, b.idx...)
-				needRefresh, wait = true, true
+				wait = true // routeFailed started a PULL
 				continue
+			}
+			for _, i := range b.idx {
+				c.topo.clearStale(m.table, part[i], b.addr)
 			}
 			epoch := b.resp.GetEpoch()
 			c.noteEpoch(epoch)
@@ -332,12 +362,12 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 					needRefresh = needRefresh || b.resp.GetCode() != zppb.Code_WAIT
 					wait = true
 					for _, i := range b.idx {
-						last[i] = serr
+						fails[i].add(serr)
 					}
 					next = append(next, b.idx...)
 				default:
 					for _, i := range b.idx {
-						keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, serr)
+						keyErrs[i] = fails[i].final(m.op, serr)
 					}
 					prog = true
 				}
@@ -347,7 +377,7 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			if len(krs) != len(b.idx) {
 				serr := status.New(zppb.Code_ERROR, "node %s answered %d results for %d items", b.addr, len(krs), len(b.idx))
 				for _, i := range b.idx {
-					keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, serr)
+					keyErrs[i] = fails[i].final(m.op, serr)
 				}
 				prog = true
 				continue
@@ -357,7 +387,7 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 				kerr := fmt.Errorf("node %s: %w", b.addr, &status.Error{Code: kr.GetCode(), Msg: kr.GetMsg(), Master: kr.GetMaster(), Epoch: epoch})
 				switch kr.GetCode() {
 				case zppb.Code_MOVE:
-					last[i] = kerr
+					fails[i].add(kerr)
 					next = append(next, i)
 					mm := kr.GetMaster()
 					switch {
@@ -370,16 +400,16 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 						needRefresh, wait = true, true
 					}
 				case zppb.Code_WAIT:
-					last[i] = kerr
+					fails[i].add(kerr)
 					next = append(next, i)
 					wait = true
 				case zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE:
-					last[i] = kerr
+					fails[i].add(kerr)
 					next = append(next, i)
 					needRefresh, wait = true, true
 				default:
 					if err := m.settle(i, kr, kerr); err != nil {
-						keyErrs[i] = fmt.Errorf("client: %s: %w", m.op, err)
+						keyErrs[i] = fails[i].final(m.op, err)
 					}
 					prog = true
 				}

@@ -28,7 +28,7 @@ func (c *Client) Scan(ctx context.Context, table string, hashtag, cursor []byte,
 		return nil, nil, fmt.Errorf("client: scan: %w", err)
 	}
 	count = min(count, MaxScanCount)
-	resp, err := c.exec(ctx, "scan", table, routeKey, true, func() *zppb.Request {
+	resp, err := c.exec(ctx, "scan", table, routeKey, false, func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_Scan{Scan: &zppb.ScanRequest{Table: table, Hashtag: hashtag, Cursor: cursor, Count: uint32(count)}}}
 	})
 	if err != nil {

@@ -31,6 +31,12 @@ type topology struct {
 	// epoch than the cached topology. They survive installing a PULL from a
 	// lagging meta follower, until a topology at least as new arrives.
 	learned map[partKey]learnedMaster
+	// stale are the partitions whose master (the value) failed a call in
+	// transport or by the deadline: it may be hung, or replaced without
+	// this client noticing. The mark lasts until that master answers or
+	// the partition gets another master, so PULLs that still name it do
+	// not clear it (meta fails a hung node over only seconds later).
+	stale map[partKey]string
 }
 
 type partKey struct {
@@ -61,6 +67,8 @@ type tableRoute struct {
 
 type partRoute struct {
 	master string
+	// stale: the master failed a call; see topology.stale.
+	stale  bool
 	slaves []string
 	state  zppb.PartitionState
 	term   uint64
@@ -71,10 +79,11 @@ type route struct {
 	partition uint32
 	master    string
 	epoch     uint64
+	stale     bool
 }
 
 func newTopology() *topology {
-	t := &topology{learned: make(map[partKey]learnedMaster)}
+	t := &topology{learned: make(map[partKey]learnedMaster), stale: make(map[partKey]string)}
 	t.snap.Store(&snapshot{tables: map[string]*tableRoute{}})
 	return t
 }
@@ -88,7 +97,8 @@ func (t *topology) table(name string) (*tableRoute, bool) {
 
 func (tr *tableRoute) route(key []byte) route {
 	id := keyspace.Partition(key, tr.n)
-	return route{partition: id, master: tr.parts[id].master, epoch: tr.epoch}
+	p := &tr.parts[id]
+	return route{partition: id, master: p.master, epoch: tr.epoch, stale: p.stale}
 }
 
 // install replaces the cache with topo unless the cache is newer: meta
@@ -113,11 +123,18 @@ func (t *topology) install(topo *zppb.Topology) bool {
 			continue
 		}
 		for id := range tr.parts {
-			if lm, ok := t.learned[partKey{tr.name, uint32(id)}]; ok {
+			pk := partKey{tr.name, uint32(id)}
+			if lm, ok := t.learned[pk]; ok {
 				tr.parts[id].master = lm.addr
 			}
+			tr.parts[id].stale = t.stale[pk] != "" && t.stale[pk] == tr.parts[id].master
 		}
 		next.tables[tr.name] = tr
+	}
+	for pk, addr := range t.stale {
+		if tr := next.tables[pk.table]; tr == nil || pk.id >= tr.n || tr.parts[pk.id].master != addr {
+			delete(t.stale, pk) // another master now, or the table is gone
+		}
 	}
 	t.snap.Store(next)
 	return true
@@ -157,17 +174,58 @@ func (t *topology) setMaster(table string, id uint32, addr string, epoch uint64)
 	if epoch > cur.epoch {
 		t.learned[partKey{table, id}] = learnedMaster{addr: addr, epoch: epoch}
 	}
+	delete(t.stale, partKey{table, id})
+	t.updatePartLocked(cur, tr, id, func(p *partRoute) { p.master, p.stale = addr, false })
+}
+
+// markStale records that addr, as master of a partition, failed a call. It
+// reports whether the mark is new.
+func (t *topology) markStale(table string, id uint32, addr string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.snap.Load()
+	tr, ok := cur.tables[table]
+	if !ok || id >= tr.n || tr.parts[id].master != addr || tr.parts[id].stale {
+		return false
+	}
+	t.stale[partKey{table, id}] = addr
+	t.updatePartLocked(cur, tr, id, func(p *partRoute) { p.stale = true })
+	return true
+}
+
+// clearStale records that addr answered as master of a partition. It
+// costs a map lookup when there is no mark, since every answer calls it.
+func (t *topology) clearStale(table string, id uint32, addr string) {
+	if tr, ok := t.table(table); !ok || id >= tr.n || !tr.parts[id].stale || tr.parts[id].master != addr {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.snap.Load()
+	tr, ok := cur.tables[table]
+	if !ok || id >= tr.n || !tr.parts[id].stale || tr.parts[id].master != addr {
+		return
+	}
+	delete(t.stale, partKey{table, id})
+	t.updatePartLocked(cur, tr, id, func(p *partRoute) { p.stale = false })
+}
+
+// updatePartLocked installs a snapshot in which partition id of tr is
+// changed by fn; t.mu is held.
+func (t *topology) updatePartLocked(cur *snapshot, tr *tableRoute, id uint32, fn func(*partRoute)) {
 	ntr := *tr
 	ntr.parts = slices.Clone(tr.parts)
-	ntr.parts[id].master = addr
+	fn(&ntr.parts[id])
 	next := &snapshot{epoch: cur.epoch, tables: maps.Clone(cur.tables)}
-	next.tables[table] = &ntr
+	next.tables[tr.name] = &ntr
 	t.snap.Store(next)
 }
 
 // pullFlight is one PULL in progress; concurrent refreshes join it rather
 // than each sweeping the meta servers.
 type pullFlight struct {
+	// gen numbers the flights in the order they started.
+	gen  uint64
 	done chan struct{}
 	err  error // set before done closes
 }
@@ -188,7 +246,7 @@ func (c *Client) startRefresh(want uint64) (f *pullFlight, started bool) {
 		}
 		return c.flight, false
 	}
-	f = &pullFlight{done: make(chan struct{})}
+	f = &pullFlight{gen: c.pullGen.Add(1), done: make(chan struct{})}
 	if c.closed.Load() {
 		f.err = ErrClosed
 		close(f.done)
@@ -245,6 +303,62 @@ func (c *Client) refreshInBackground(want uint64) {
 		return
 	}
 	c.startRefresh(want)
+}
+
+// metaFailing reports whether a PULL failed moments ago (the meta servers
+// may all be down), so that calls do not wait on PULLs.
+func (c *Client) metaFailing() bool {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	return !c.lastPullFailure.IsZero() && time.Since(c.lastPullFailure) < refreshQuietPeriod
+}
+
+// routeFailed is the rule for every attempt that failed in transport or by
+// the deadline: the master may be hung (SIGSTOP, a long GC pause, a
+// half-open connection) and replaced by now, which no answer will ever
+// say. So the partition is marked stale, making the next call to it PULL
+// before it sends (see freshen), and a PULL starts now, in the background:
+// the call that failed may already be out of time.
+func (c *Client) routeFailed(table string, id uint32, addr string, err error) {
+	if c.closed.Load() {
+		return
+	}
+	if c.topo.markStale(table, id, addr) {
+		c.log.Debug("master failed a call; route marked stale", "table", table, "partition", id, "node", addr, "err", err)
+	}
+	c.startRefresh(0)
+}
+
+// freshen waits for a PULL that started after generation gen (the value of
+// pullGen when the caller's call began), and gives up after half of what is
+// left of ctx, so that the call can still try the cached route. A call
+// routed to a stale partition waits so that it reaches the new master as
+// soon as meta has one, instead of timing out against the old one as well.
+// It does not wait while the meta servers are failing: they are then off
+// the data path, as always.
+func (c *Client) freshen(ctx context.Context, gen uint64) {
+	if c.metaFailing() {
+		c.refreshInBackground(0)
+		return
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Until(dl)/2)
+		defer cancel()
+	}
+	for !c.closed.Load() {
+		f, _ := c.startRefresh(0)
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return
+		}
+		if f.gen > gen || f.err != nil {
+			return
+		}
+		// That PULL began before the call did and may predate what the
+		// caller needs: run another.
+	}
 }
 
 // noteEpoch looks at the epoch a server answered with and refreshes the

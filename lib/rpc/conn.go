@@ -49,7 +49,7 @@ func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: dial %s: %w", ErrTransport, addr, err)
+		return nil, fmt.Errorf("%w: %w: dial %s: %w", ErrNotSent, ErrTransport, addr, err)
 	}
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrameSize
@@ -124,9 +124,9 @@ func (c *Conn) sendRaw(ctx context.Context, payload []byte) (*Pending, error) {
 	case c.sendq <- outFrame{payload, cl}:
 		return &Pending{c, cl}, nil
 	case <-c.done:
-		return nil, c.err
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, c.err)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
+		return nil, fmt.Errorf("%w: %w: call %s: %w", ErrNotSent, ErrTransport, c.nc.RemoteAddr(), ctx.Err())
 	}
 }
 

@@ -26,6 +26,12 @@ var (
 	ErrTransport = errors.New("rpc: transport")
 	// ErrClosed means the connection or pool was closed.
 	ErrClosed = errors.New("rpc: connection closed")
+	// ErrNotSent wraps a failure that certainly happened before any byte
+	// of the request left this process (the dial failed, the connection
+	// was already closed, the call gave up while queued), so the server
+	// cannot have acted on it. Its absence proves nothing: a transport
+	// failure without it may or may not have reached the server.
+	ErrNotSent = errors.New("rpc: request not sent")
 )
 
 // ReadFrame reads one frame from r into buf (grown as needed) and returns the

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,7 +69,7 @@ func (p *Pool) conn(ctx context.Context, addr string) (*Conn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, ErrClosed
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, ErrClosed)
 	}
 	ac := p.addrs[addr]
 	if ac == nil {
@@ -94,7 +95,7 @@ func (p *Pool) conn(ctx context.Context, addr string) (*Conn, error) {
 	p.mu.Unlock()
 	if closed {
 		c.Close()
-		return nil, ErrClosed
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, ErrClosed)
 	}
 	ac.conns[i] = c
 	return c, nil

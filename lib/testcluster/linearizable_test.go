@@ -154,8 +154,11 @@ func runOp(ctx context.Context, cl *client.Client, table string, id int, rnd *ra
 		h.ok.Add(1)
 	} else {
 		h.failed.Add(1)
-		if in.op == opGet {
-			return // a failed read tells nothing
+		if in.op == opGet || !errors.Is(err, client.ErrUnknownOutcome) {
+			// A failed read tells nothing; a write that certainly failed
+			// did nothing, and is left out: a read of its value is then a
+			// violation.
+			return
 		}
 		// The write may or may not have happened: it stays open until the
 		// end of the history.
