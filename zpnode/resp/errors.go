@@ -33,6 +33,12 @@ var (
 	// bulk is not followed by CRLF; Redis does not check this and
 	// silently desynchronizes, we refuse it with the nearest Redis text).
 	ErrInvalidBulkLength = &ProtocolError{"invalid bulk length"}
+	// ErrUnauthMultibulkLength is a count above 10 before authentication
+	// (see Reader.SetUnauthenticated).
+	ErrUnauthMultibulkLength = &ProtocolError{"unauthenticated multibulk length"}
+	// ErrUnauthBulkLength is a bulk above 16384 bytes before
+	// authentication (see Reader.SetUnauthenticated).
+	ErrUnauthBulkLength = &ProtocolError{"unauthenticated bulk length"}
 )
 
 // expectedDollar is Redis's "expected '$', got '%c'": an argument of a

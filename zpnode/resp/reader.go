@@ -117,6 +117,8 @@ type Reader struct {
 	offs  []int // start and end of each argument parsed
 
 	args [][]byte // backs the arguments returned since the last ReadCommand
+
+	unauth bool // the client has not authenticated: Redis's tighter limits
 }
 
 // NewReader returns a Reader of rd with lim (zero fields take Redis's
@@ -134,8 +136,14 @@ func (r *Reader) Reset(rd io.Reader) {
 	if cap(buf) != r.lim.BufferSize {
 		buf = make([]byte, r.lim.BufferSize)
 	}
-	*r = Reader{rd: rd, lim: r.lim, buf: buf[:cap(buf)], bulk: -1, offs: offs[:0], args: args[:0]}
+	*r = Reader{rd: rd, lim: r.lim, unauth: r.unauth, buf: buf[:cap(buf)], bulk: -1, offs: offs[:0], args: args[:0]}
 }
+
+// SetUnauthenticated applies, while unauth is true, the limits Redis 7.0
+// sets before a client authenticates when a password is required: at most
+// 10 arguments and 16384-byte bulks, so that an unauthenticated client
+// cannot make the server buffer much.
+func (r *Reader) SetUnauthenticated(unauth bool) { r.unauth = unauth }
 
 // Limits returns the limits in force, defaults filled in.
 func (r *Reader) Limits() Limits { return r.lim }
@@ -257,6 +265,9 @@ func (r *Reader) parseCount() (ok bool, err error) {
 	if !valid || r.buf[cr+1] != '\n' || n > int64(r.lim.MaxArgs) {
 		return false, ErrInvalidMultibulkLength
 	}
+	if n > 10 && r.unauth {
+		return false, ErrUnauthMultibulkLength
+	}
 	if n <= 0 {
 		r.r = cr + 2
 		return true, nil
@@ -283,6 +294,9 @@ func (r *Reader) parseBulks() (ok bool, err error) {
 			n, valid := parseInt(r.buf[p+1 : cr])
 			if !valid || r.buf[cr+1] != '\n' || n < 0 || n > int64(r.lim.MaxBulk) {
 				return false, ErrInvalidBulkLength
+			}
+			if n > 16384 && r.unauth {
+				return false, ErrUnauthBulkLength
 			}
 			r.bulk = int(n)
 			r.pos = cr + 2 - r.r

@@ -177,6 +177,31 @@ func TestReaderMalformed(t *testing.T) {
 	}
 }
 
+func TestReaderUnauthenticated(t *testing.T) {
+	for in, want := range map[string]error{
+		"*11\r\n":              ErrUnauthMultibulkLength,
+		"*1\r\n$16385\r\n":     ErrUnauthBulkLength,
+		"*x\r\n":               ErrInvalidMultibulkLength,
+		"*1\r\n$536870913\r\n": ErrInvalidBulkLength,
+	} {
+		r := NewReader(strings.NewReader(in), Limits{})
+		r.SetUnauthenticated(true)
+		if _, err := r.ReadCommand(); err != want {
+			t.Errorf("%q: %v, want %v", in, err, want)
+		}
+	}
+	in := "*10\r\n" + strings.Repeat("$1\r\nx\r\n", 9) + "$16384\r\n" + strings.Repeat("x", 16384) + "\r\n" + "*11\r\n"
+	r := NewReader(strings.NewReader(in), Limits{})
+	r.SetUnauthenticated(true)
+	if args, err := r.ReadCommand(); err != nil || len(args) != 10 {
+		t.Fatalf("at the unauthenticated limits: %d args, %v", len(args), err)
+	}
+	r.SetUnauthenticated(false)
+	if _, err := r.ReadCommand(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("once authenticated: %v", err)
+	}
+}
+
 func TestReaderSentinels(t *testing.T) {
 	_, err := NewReader(strings.NewReader("*x\r\n"), Limits{}).ReadCommand()
 	if !errors.Is(err, ErrInvalidMultibulkLength) {
