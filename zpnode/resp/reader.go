@@ -129,14 +129,20 @@ func NewReader(rd io.Reader, lim Limits) *Reader {
 	return r
 }
 
-// Reset discards all state and makes r read from rd, keeping its buffers
-// when they are small.
+// Reset discards all state (SetUnauthenticated too) and makes r read from
+// rd, keeping its buffers unless they grew.
 func (r *Reader) Reset(rd io.Reader) {
 	buf, offs, args := r.buf, r.offs, r.args
 	if cap(buf) != r.lim.BufferSize {
 		buf = make([]byte, r.lim.BufferSize)
 	}
-	*r = Reader{rd: rd, lim: r.lim, unauth: r.unauth, buf: buf[:cap(buf)], bulk: -1, offs: offs[:0], args: args[:0]}
+	if cap(offs) > 8192 {
+		offs = nil
+	}
+	if cap(args) > 4096 {
+		args = nil
+	}
+	*r = Reader{rd: rd, lim: r.lim, buf: buf[:cap(buf)], bulk: -1, offs: offs[:0], args: args[:0]}
 }
 
 // SetUnauthenticated applies, while unauth is true, the limits Redis 7.0
