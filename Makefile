@@ -20,7 +20,7 @@ TEST_TIMEOUT ?= 18m
 APT_PACKAGES := librocksdb-dev build-essential
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps run stop clean test test-short vet proto bench
+.PHONY: all build deps run stop clean test test-short test-race fuzz vet proto bench
 
 all: build
 
@@ -91,6 +91,21 @@ test: build
 
 test-short: build
 	ZP_BIN_DIR=$(BIN) $(GO) test -short ./...
+
+# test-race runs the packages with concurrency of their own under the race
+# detector (group commit, replication, the rpc pipeline, the client's
+# retries and refreshes, Raft and the meta server). lib/testcluster and
+# playbooks are left out: their servers are separate processes.
+RACE_PACKAGES := ./lib/rpc/... ./lib/binlog/... ./lib/engine/... ./lib/client/... \
+	./zpnode/... ./zpmeta/... ./zpctl/... ./zpbench/...
+test-race: build
+	ZP_BIN_DIR=$(BIN) $(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PACKAGES)
+
+# fuzz runs each fuzz test for a short while on top of its committed corpus
+# (`go test` alone replays the corpus only).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./zpnode/resp
 
 vet:
 	$(GO) vet ./...
