@@ -56,10 +56,25 @@ type Prepared interface {
 // them.
 const maxPrepared = 128
 
+// Read-ahead bounds: a connection reads requests as they arrive, so that
+// each one's deadline counts from its arrival, while the ones before it are
+// handled. Up to readAheadFrames requests and readAheadBytes of their frames
+// wait (one frame always may, whatever its size).
+const (
+	readAheadFrames = maxPrepared
+	readAheadBytes  = 4 << 20
+)
+
 // Server serves requests on accepted connections, in arrival order per
 // connection, so that pipelined writes to one key apply in the order they
 // were sent; with ServerConfig.Prepare, requests of a pipeline may be
 // started together but still take effect and are answered in that order.
+//
+// A request's deadline (Request.timeout_ms) counts from when its frame was
+// read off the connection, which happens as it arrives, not when the
+// requests before it are done: one that waited out its deadline behind them
+// is answered TIMEOUT without running, since its caller has given up and
+// what it asked for may no longer be true (a node's PING, for one).
 type Server struct {
 	cfg    ServerConfig
 	ctx    context.Context
@@ -174,62 +189,159 @@ func (s *Server) Close() error {
 
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.untrack(nc)
-	defer nc.Close()
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	c := &serverConn{s: s, nc: nc, br: bufio.NewReaderSize(nc, 64<<10), bw: bufio.NewWriterSize(nc, 64<<10)}
+	c := &serverConn{
+		s: s, nc: nc, bw: bufio.NewWriterSize(nc, 64<<10),
+		frames: make(chan arrived, readAheadFrames),
+		done:   make(chan struct{}),
+	}
+	c.budget.cond.L = &c.budget.mu
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		c.readLoop(bufio.NewReaderSize(nc, 64<<10))
+	}()
+	defer func() {
+		close(c.done)
+		c.budget.close()
+		nc.Close()
+		<-readerDone
+	}()
 	// A prepared request may hold up other connections' writes until it
 	// is flushed: whatever ends this connection finishes them.
 	defer c.abandon()
-	var in []byte
-	for {
+	for f := range c.frames {
+		c.budget.release(f.inLen)
+		c.more = f.more
 		var err error
-		in, err = ReadFrame(c.br, in, s.cfg.MaxFrameSize)
-		if err != nil {
-			if errors.Is(err, ErrFrameTooLarge) {
-				s.cfg.Logger.Warn("closing connection", "remote", nc.RemoteAddr().String(), "err", err)
-			} else if !errors.Is(err, io.EOF) && s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				s.cfg.Logger.Debug("connection read failed", "remote", nc.RemoteAddr().String(), "err", err)
-			}
-			return
-		}
-		req, resp := s.parse(in)
-		if resp == nil && c.prepare(req, len(in)) {
-			if frameBuffered(c.br) {
+		if f.resp == nil && c.prepare(f) {
+			if c.buffered() {
 				continue
 			}
 			err = c.answerPrepared()
 		} else {
 			err = c.answerPrepared()
 			if err == nil {
+				resp := f.resp
 				if resp == nil {
-					resp = s.handleRequest(req)
+					resp = s.handleRequest(f.req, f.at)
 				}
-				err = c.write(len(in), resp)
+				err = c.write(f.inLen, resp)
 			}
 		}
-		if err == nil && !frameBuffered(c.br) {
+		if err == nil && !c.buffered() {
 			err = c.bw.Flush()
 		}
 		if err != nil {
 			s.cfg.Logger.Debug("connection write failed", "remote", nc.RemoteAddr().String(), "err", err)
 			return
 		}
+	}
+}
+
+// readLoop reads and parses the connection's requests as they arrive and
+// queues them, stamped with their arrival, for serveConn; it closes frames
+// when the connection fails or ends.
+func (c *serverConn) readLoop(br *bufio.Reader) {
+	defer close(c.frames)
+	s := c.s
+	var in []byte
+	for {
+		var err error
+		in, err = ReadFrame(br, in, s.cfg.MaxFrameSize)
+		if err != nil {
+			if errors.Is(err, ErrFrameTooLarge) {
+				s.cfg.Logger.Warn("closing connection", "remote", c.nc.RemoteAddr().String(), "err", err)
+			} else if !errors.Is(err, io.EOF) && s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.cfg.Logger.Debug("connection read failed", "remote", c.nc.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		f := arrived{at: time.Now(), inLen: len(in)}
+		// The request does not alias in, so in is read into again.
+		f.req, f.resp = s.parse(in)
+		f.more = frameBuffered(br)
 		if cap(in) > 1<<20 {
 			in = nil // do not pin a huge buffer to an idle connection
 		}
+		if !c.budget.acquire(f.inLen) {
+			return
+		}
+		select {
+		case c.frames <- f:
+		case <-c.done:
+			return
+		}
 	}
+}
+
+// arrived is a request as read off a connection.
+type arrived struct {
+	req *zppb.Request
+	// resp is the answer already known: the frame did not parse.
+	resp  *zppb.Response
+	inLen int
+	at    time.Time // when it was read
+	// more says another whole frame was buffered behind this one.
+	more bool
+}
+
+// readBudget bounds the bytes of frames read but not yet taken for handling.
+type readBudget struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	used   int
+	closed bool
+}
+
+// acquire waits until n more bytes fit, or none are queued; false once
+// closed.
+func (b *readBudget) acquire(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.closed && b.used > 0 && b.used+n > readAheadBytes {
+		b.cond.Wait()
+	}
+	b.used += n
+	return !b.closed
+}
+
+func (b *readBudget) release(n int) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+func (b *readBudget) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.cond.Broadcast()
 }
 
 // serverConn is one accepted connection's state.
 type serverConn struct {
 	s        *Server
 	nc       net.Conn
-	br       *bufio.Reader
 	bw       *bufio.Writer
 	out      []byte
 	prepared []preparedReq
+
+	frames chan arrived  // from readLoop, in arrival order
+	done   chan struct{} // closed when serveConn returns
+	budget readBudget
+	// more is the last request's arrived.more.
+	more bool
+}
+
+// buffered reports whether another request is at hand without waiting on
+// the network: answers owed can wait for it to be handled, and a pipeline
+// goes on.
+func (c *serverConn) buffered() bool {
+	return c.more || len(c.frames) > 0
 }
 
 type preparedReq struct {
@@ -238,19 +350,22 @@ type preparedReq struct {
 	inLen  int
 }
 
-// prepare offers req to ServerConfig.Prepare when it is part of a pipeline
-// and reports whether it was prepared.
-func (c *serverConn) prepare(req *zppb.Request, inLen int) bool {
-	if c.s.cfg.Prepare == nil || len(c.prepared) >= maxPrepared || (len(c.prepared) == 0 && !frameBuffered(c.br)) {
+// prepare offers f's request to ServerConfig.Prepare when it is part of a
+// pipeline and reports whether it was prepared. A request whose deadline
+// passed before it got here is prepared as its TIMEOUT answer.
+func (c *serverConn) prepare(f arrived) bool {
+	if c.s.cfg.Prepare == nil || len(c.prepared) >= maxPrepared || (len(c.prepared) == 0 && !c.buffered()) {
 		return false
 	}
-	ctx, cancel := c.s.requestContext(req)
-	p := c.s.safePrepare(ctx, req)
-	if p == nil {
+	ctx, cancel := c.s.requestContext(f.req, f.at)
+	var p Prepared
+	if resp := expired(ctx, f.at); resp != nil {
+		p = answered{resp}
+	} else if p = c.s.safePrepare(ctx, f.req); p == nil {
 		cancel()
 		return false
 	}
-	c.prepared = append(c.prepared, preparedReq{p, cancel, inLen})
+	c.prepared = append(c.prepared, preparedReq{p, cancel, f.inLen})
 	return true
 }
 
@@ -311,18 +426,33 @@ func (s *Server) parse(frame []byte) (*zppb.Request, *zppb.Response) {
 	return req, nil
 }
 
-// requestContext bounds a request's work by the caller's deadline.
-func (s *Server) requestContext(req *zppb.Request) (context.Context, context.CancelFunc) {
+// requestContext bounds a request's work by the caller's deadline, counted
+// from at, when the request arrived.
+func (s *Server) requestContext(req *zppb.Request, at time.Time) (context.Context, context.CancelFunc) {
 	if req.TimeoutMs > 0 {
-		return context.WithTimeout(s.ctx, time.Duration(req.TimeoutMs)*time.Millisecond)
+		return context.WithDeadline(s.ctx, at.Add(time.Duration(req.TimeoutMs)*time.Millisecond))
 	}
 	return s.ctx, func() {}
 }
 
-func (s *Server) handleRequest(req *zppb.Request) (resp *zppb.Response) {
+// expired returns the TIMEOUT answer of a request of ctx, which arrived at,
+// when its deadline has passed before it started, and nil otherwise.
+func expired(ctx context.Context, at time.Time) *zppb.Response {
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return nil
+	}
+	return &zppb.Response{Code: zppb.Code_TIMEOUT, Msg: fmt.Sprintf(
+		"deadline passed before the request was handled: it waited %v behind earlier requests on its connection",
+		time.Since(at).Round(time.Millisecond))}
+}
+
+func (s *Server) handleRequest(req *zppb.Request, at time.Time) (resp *zppb.Response) {
 	defer s.recoverInto(&resp)
-	ctx, cancel := s.requestContext(req)
+	ctx, cancel := s.requestContext(req, at)
 	defer cancel()
+	if resp = expired(ctx, at); resp != nil {
+		return resp
+	}
 	resp = s.cfg.Handler(ctx, req)
 	if resp == nil {
 		resp = &zppb.Response{Code: zppb.Code_ERROR, Msg: "internal error: no response"}

@@ -384,8 +384,13 @@ type Node struct {
 	// Unix milliseconds of the last PING the meta leader received; 0 when the
 	// current leader has not heard from it yet.
 	LastHeartbeatMs int64 `protobuf:"varint,6,opt,name=last_heartbeat_ms,json=lastHeartbeatMs,proto3" json:"last_heartbeat_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// While the node is DOWN, the epoch of the topology change that marked it
+	// DOWN; 0 while it is UP. A node can only have applied this epoch by
+	// pulling after the decision, so a PING carrying an older epoch was sent
+	// before it and neither brings the node back nor counts for failover.
+	DownEpoch     uint64 `protobuf:"varint,7,opt,name=down_epoch,json=downEpoch,proto3" json:"down_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -456,6 +461,13 @@ func (x *Node) GetWeight() uint32 {
 func (x *Node) GetLastHeartbeatMs() int64 {
 	if x != nil {
 		return x.LastHeartbeatMs
+	}
+	return 0
+}
+
+func (x *Node) GetDownEpoch() uint64 {
+	if x != nil {
+		return x.DownEpoch
 	}
 	return 0
 }
@@ -1083,14 +1095,16 @@ var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\bzeppelin\"\xb1\x01\n" +
+	"\fcommon.proto\x12\bzeppelin\"\xd0\x01\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04rack\x18\x04 \x01(\tR\x04rack\x12\x16\n" +
 	"\x06weight\x18\x05 \x01(\rR\x06weight\x12*\n" +
-	"\x11last_heartbeat_ms\x18\x06 \x01(\x03R\x0flastHeartbeatMs\"\x8f\x01\n" +
+	"\x11last_heartbeat_ms\x18\x06 \x01(\x03R\x0flastHeartbeatMs\x12\x1d\n" +
+	"\n" +
+	"down_epoch\x18\a \x01(\x04R\tdownEpoch\"\x8f\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +

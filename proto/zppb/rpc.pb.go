@@ -64,7 +64,9 @@ type Request struct {
 	//	*Request_FullsyncEnd
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
-	// give up on work that would end after it (e.g. waiting for slaves).
+	// count it from when they read the request, give up on work that would
+	// end after it (e.g. waiting for slaves), and answer TIMEOUT without
+	// running a request whose deadline passed while it was queued.
 	TimeoutMs int64 `protobuf:"varint,100,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	// Set by a meta follower that forwards the request to the leader: a
 	// member that gets a forwarded request and is not the leader answers

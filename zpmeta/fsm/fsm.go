@@ -200,6 +200,17 @@ func SetNodeState(addr string, st zppb.NodeState) *zppb.MetaCommand {
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetNodeState{SetNodeState: &zppb.SetNodeStateCommand{Addr: addr, State: st}}}
 }
 
+// SentAfterDown reports whether a PING that carried epoch (the epoch its
+// sender had applied) was sent after n was marked DOWN, however late it
+// arrived: only such a PING from n brings it back UP, and only such a PING
+// from a slave counts for the failover of the partitions n mastered. The
+// topology of n.DownEpoch exists only from the decision on, so a sender that
+// has applied it sent its PING after. A node that is not DOWN passes, and so
+// does one marked DOWN before down_epoch was recorded (0).
+func SentAfterDown(n *zppb.Node, epoch uint64) bool {
+	return n == nil || n.State != zppb.NodeState_DOWN || epoch >= n.DownEpoch
+}
+
 // Epoch returns the current epoch.
 func (f *FSM) Epoch() uint64 {
 	f.mu.RLock()

@@ -235,6 +235,48 @@ func (s *sink) ID() string    { return "test" }
 func (s *sink) Cancel() error { s.cancelled = true; return nil }
 func (s *sink) Close() error  { return nil }
 
+// TestDownEpoch: marking a node DOWN records the epoch of that decision, and
+// only a PING from a sender that has applied it counts as sent after.
+func TestDownEpoch(t *testing.T) {
+	f := seeded(t) // epoch 4
+	steps := []struct {
+		name          string
+		cmd           *zppb.MetaCommand
+		wantDownEpoch uint64
+		// sentAfter maps a PING's epoch to whether it counts as sent
+		// after the DOWN decision of b.
+		sentAfter map[uint64]bool
+	}{
+		{"UP node: every PING counts", nil, 0, map[uint64]bool{0: true, 4: true}},
+		{"marked DOWN at epoch 5", SetNodeState("b:1", zppb.NodeState_DOWN), 5, map[uint64]bool{0: false, 4: false, 5: true, 6: true}},
+		{"DOWN again changes nothing", SetNodeState("b:1", zppb.NodeState_DOWN), 5, map[uint64]bool{4: false, 5: true}},
+		{"another change does not move it", register("d:1"), 5, map[uint64]bool{5: true}},
+		{"UP clears it", SetNodeState("b:1", zppb.NodeState_UP), 0, map[uint64]bool{0: true}},
+		{"DOWN again at epoch 8", SetNodeState("b:1", zppb.NodeState_DOWN), 8, map[uint64]bool{5: false, 7: false, 8: true}},
+	}
+	for _, st := range steps {
+		if st.cmd != nil {
+			mustApply(t, f, st.cmd)
+		}
+		n := f.Node("b:1")
+		if n.DownEpoch != st.wantDownEpoch {
+			t.Errorf("%s: down_epoch %d, want %d", st.name, n.DownEpoch, st.wantDownEpoch)
+		}
+		for epoch, want := range st.sentAfter {
+			if got := SentAfterDown(n, epoch); got != want {
+				t.Errorf("%s: SentAfterDown(ping at epoch %d) = %v, want %v", st.name, epoch, got, want)
+			}
+		}
+	}
+	if !SentAfterDown(nil, 0) {
+		t.Error("an unknown node's PING does not count")
+	}
+	// Marked DOWN by a version without down_epoch: no evidence, as before.
+	if !SentAfterDown(&zppb.Node{State: zppb.NodeState_DOWN}, 0) {
+		t.Error("legacy DOWN node (down_epoch 0) refused")
+	}
+}
+
 func TestSnapshotRestore(t *testing.T) {
 	f := seeded(t)
 	mustApply(t, f, SetNodeState("b:1", zppb.NodeState_DOWN))
@@ -259,7 +301,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if topo.Epoch != 5 || len(topo.Tables) != 1 || len(topo.Nodes) != 3 || topo.Nodes[1].State != zppb.NodeState_DOWN {
+	if topo.Epoch != 5 || len(topo.Tables) != 1 || len(topo.Nodes) != 3 || topo.Nodes[1].State != zppb.NodeState_DOWN || topo.Nodes[1].DownEpoch != 5 {
 		t.Fatalf("restored %v", topo)
 	}
 	// Restore replaces, never merges.

@@ -133,6 +133,12 @@ func (s *state) setNodeState(c *zppb.SetNodeStateCommand) (bool, error) {
 		return false, nil
 	}
 	n.State = c.GetState()
+	n.DownEpoch = 0
+	if n.State == zppb.NodeState_DOWN {
+		// apply bumps the epoch for this change: the decision is that
+		// epoch, which the node can only learn from after it.
+		n.DownEpoch = s.epoch + 1
+	}
 	return true, nil
 }
 

@@ -3,7 +3,6 @@ package server
 import (
 	"cmp"
 	"context"
-	"time"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
@@ -12,12 +11,17 @@ import (
 // failover hands every partition whose master is on a DOWN node to its most
 // up-to-date UP slave: the one with the highest (term, lsn).
 //
-// Positions count only when reported after the master went DOWN. By then the
-// old master has not written for a while — it stops taking writes when its
-// lease runs out, which is shorter than the down-timeout — so what a slave
-// reports then is final, and the slave chosen holds every write any slave
-// acknowledged (min_sync_replicas). A partition waits until each of its UP
-// slaves has pinged since; with one ping interval that is at most a second.
+// Positions count only from PINGs sent after the master was marked DOWN,
+// which the epoch they carry proves (fsm.SentAfterDown): a PING queued on the
+// way, or handled late, may predate the decision however recently it was
+// handled. By the decision the old master has not written for a while — it
+// stops taking writes when its lease runs out, which is shorter than the
+// down-timeout — so what a slave reports after it is final, and the slave
+// chosen holds every write any slave acknowledged (min_sync_replicas). A
+// partition waits until each of its UP slaves has sent such a PING: the
+// leader NOTIFYs them of the decision (see markDown), and a node PINGs again
+// as soon as it has applied a newer epoch, so the wait is a few round trips,
+// or a ping interval for a slave the NOTIFY missed.
 func (s *Server) failover(ctx context.Context) {
 	if !s.failoverDue() {
 		return
@@ -88,22 +92,23 @@ func (s *Server) failoverDue() bool {
 func (s *Server) planFailover() (changes []*zppb.MasterChange, waiting bool) {
 	nodes, _ := s.fsm.Nodes()
 	up := make(map[string]bool)
-	down := make(map[string]bool)
+	down := make(map[string]*zppb.Node)
 	for _, n := range nodes {
 		switch n.State {
 		case zppb.NodeState_UP:
 			up[n.Addr] = true
 		case zppb.NodeState_DOWN:
-			down[n.Addr] = true
+			down[n.Addr] = n
 		}
 	}
 	tables, _ := s.fsm.Tables()
 	for _, t := range tables {
 		for _, p := range t.Partitions {
-			if !down[p.Master] {
+			master := down[p.Master]
+			if master == nil {
 				continue
 			}
-			best, ok := s.pickNewMaster(t.Name, p, up, s.live.downSince(p.Master))
+			best, ok := s.pickNewMaster(t.Name, p, up, master)
 			if !ok {
 				waiting = true
 				continue
@@ -116,9 +121,10 @@ func (s *Server) planFailover() (changes []*zppb.MasterChange, waiting bool) {
 
 // pickNewMaster chooses among p's UP slaves the one with the highest
 // (term, lsn) — ties go to the first in the slave list, so every leader
-// decides alike. ok is false while a slave's position is not yet known
-// from after downSince, or no slave is UP.
-func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bool, downSince time.Time) (string, bool) {
+// decides alike. ok is false while some UP slave has not reported its
+// position in a PING sent after master, p's DOWN master, was marked DOWN, or
+// no slave is UP.
+func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bool, master *zppb.Node) (string, bool) {
 	var (
 		best    string
 		bestPos *zppb.ReplicaPosition
@@ -127,8 +133,8 @@ func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bo
 		if !up[addr] {
 			continue
 		}
-		pos, at, ok := s.live.position(addr, table, p.Id)
-		if !ok || !at.After(downSince) {
+		pos, epoch, ok := s.live.position(addr, table, p.Id)
+		if !ok || !fsm.SentAfterDown(master, epoch) {
 			return "", false
 		}
 		if bestPos == nil || cmp.Or(cmp.Compare(pos.Term, bestPos.Term), cmp.Compare(pos.Lsn, bestPos.Lsn)) > 0 {

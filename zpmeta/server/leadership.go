@@ -134,13 +134,27 @@ func (s *Server) markDown(ctx context.Context, addr string) error {
 		last = t.Format(time.RFC3339Nano)
 	}
 	s.logger.Warn("node DOWN", "node", addr, "last_ping", last, "epoch", res.Epoch)
-	s.nodeDown(ctx, addr)
+	s.nodeDown(ctx, addr, res.Epoch)
 	return nil
 }
 
-// nodeDown runs on the leader after addr was marked DOWN: its mastered
-// partitions fail over once their slaves have reported where they are.
-func (s *Server) nodeDown(ctx context.Context, addr string) {
-	s.live.markedDown(addr, time.Now())
+// nodeDown runs on the leader after addr was marked DOWN at epoch: its
+// mastered partitions fail over once their slaves have reported where they
+// are in PINGs sent after the decision, so the slaves hear of it now rather
+// than at their next PING. addr itself too: if it is alive after all, the
+// new epoch is what lets it back (see ping).
+func (s *Server) nodeDown(ctx context.Context, addr string, epoch uint64) {
+	nodes := map[string]bool{addr: true}
+	tables, _ := s.fsm.Tables()
+	for _, t := range tables {
+		for _, p := range t.Partitions {
+			if p.Master == addr {
+				for _, a := range p.Slaves {
+					nodes[a] = true
+				}
+			}
+		}
+	}
+	s.notify(nodes, epoch)
 	s.failover(ctx)
 }

@@ -8,26 +8,26 @@ import (
 )
 
 // liveness is the leader's memory of the nodes' heartbeats: when each last
-// pinged and the replica positions it reported. It is not replicated: a new
-// leader starts empty and rebuilds it from the PINGs it receives, giving every
-// node a full down-timeout from the moment it took over before counting it
-// missing.
+// pinged, the epoch it had applied then and the replica positions it
+// reported. It is not replicated: a new leader starts empty and rebuilds it
+// from the PINGs it receives, giving every node a full down-timeout from the
+// moment it took over before counting it missing.
 type liveness struct {
 	mu sync.Mutex
 	// since is when this member became leader; zero while it is not.
-	since     time.Time
+	since time.Time
+	// seen is when this leader handled each node's last PING, which may
+	// be long after the node sent it: the epochs say what a PING proves.
 	seen      map[string]time.Time
+	epochs    map[string]uint64
 	positions map[string][]*zppb.ReplicaPosition
-	// downAt is when this leader marked a node DOWN; nodes already DOWN
-	// when it took over count from since.
-	downAt map[string]time.Time
 }
 
 func newLiveness() *liveness {
 	return &liveness{
 		seen:      make(map[string]time.Time),
+		epochs:    make(map[string]uint64),
 		positions: make(map[string][]*zppb.ReplicaPosition),
-		downAt:    make(map[string]time.Time),
 	}
 }
 
@@ -37,47 +37,39 @@ func (l *liveness) reset(since time.Time) {
 	defer l.mu.Unlock()
 	l.since = since
 	clear(l.seen)
+	clear(l.epochs)
 	clear(l.positions)
-	clear(l.downAt)
-}
-
-// markedDown records that addr was marked DOWN at.
-func (l *liveness) markedDown(addr string, at time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.downAt[addr] = at
-}
-
-// downSince is when addr went DOWN as far as this leader knows.
-func (l *liveness) downSince(addr string) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t, ok := l.downAt[addr]; ok {
-		return t
-	}
-	return l.since
 }
 
 // position returns what addr last reported about its replica of
-// (table, partition) and when, if it reported one.
-func (l *liveness) position(addr, table string, partition uint32) (*zppb.ReplicaPosition, time.Time, bool) {
+// (table, partition) and the epoch the node had applied when it sent it, if
+// it reported one.
+func (l *liveness) position(addr, table string, partition uint32) (*zppb.ReplicaPosition, uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, p := range l.positions[addr] {
 		if p.GetTable() == table && p.GetPartition() == partition {
-			return p, l.seen[addr], true
+			return p, l.epochs[addr], true
 		}
 	}
-	return nil, time.Time{}, false
+	return nil, 0, false
 }
 
-// heartbeat records a PING. positions is kept as is: the caller hands it
-// over.
-func (l *liveness) heartbeat(addr string, at time.Time, positions []*zppb.ReplicaPosition) {
+// heartbeat records a PING handled at that carried epoch, and reports
+// whether it was recorded. A node's epoch never goes back, so a PING with an
+// older epoch than one already recorded was overtaken by a later one on the
+// way: it would make the node look alive, and its positions current, on
+// older evidence. positions is kept as is: the caller hands it over.
+func (l *liveness) heartbeat(addr string, at time.Time, epoch uint64, positions []*zppb.ReplicaPosition) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if last, ok := l.epochs[addr]; ok && epoch < last {
+		return false
+	}
 	l.seen[addr] = at
+	l.epochs[addr] = epoch
 	l.positions[addr] = positions
+	return true
 }
 
 // lastHeartbeat returns the time of addr's last PING to this leader, zero if

@@ -139,7 +139,7 @@ func TestLivenessGrace(t *testing.T) {
 	if l.expired("n", t0.Add(time.Hour), timeout) {
 		t.Fatal("a follower (no grace start) expired a node")
 	}
-	l.heartbeat("n", t0, []*zppb.ReplicaPosition{{Table: "t", Lsn: 7}})
+	l.heartbeat("n", t0, 3, []*zppb.ReplicaPosition{{Table: "t", Lsn: 7}})
 	l.reset(t0.Add(10 * time.Second)) // leadership gained later: memory gone
 	tests := []struct {
 		addr string
@@ -158,12 +158,50 @@ func TestLivenessGrace(t *testing.T) {
 	if l.replicaPositions("n") != nil || !l.lastHeartbeat("n").IsZero() {
 		t.Error("reset kept the old leader's memory")
 	}
-	l.heartbeat("n", t0.Add(12*time.Second), []*zppb.ReplicaPosition{{Table: "t", Lsn: 9}})
+	l.heartbeat("n", t0.Add(12*time.Second), 5, []*zppb.ReplicaPosition{{Table: "t", Lsn: 9}})
 	if l.expired("n", t0.Add(14*time.Second), timeout) || !l.expired("n", t0.Add(15*time.Second), timeout) {
 		t.Error("a fresh ping does not count from its own time")
 	}
 	if p := l.replicaPositions("n"); len(p) != 1 || p[0].Lsn != 9 {
 		t.Errorf("positions %v", p)
+	}
+}
+
+// TestLivenessIgnoresOvertakenPing: a PING that arrives after a later one of
+// the same node (an older epoch) neither keeps the node alive nor replaces
+// its positions.
+func TestLivenessIgnoresOvertakenPing(t *testing.T) {
+	l := newLiveness()
+	t0 := time.Unix(1000, 0)
+	l.reset(t0)
+	tests := []struct {
+		name   string
+		at     time.Duration
+		epoch  uint64
+		lsn    uint64
+		record bool
+	}{
+		{"first", 1 * time.Second, 5, 10, true},
+		{"same epoch, later", 2 * time.Second, 5, 11, true},
+		{"newer epoch", 3 * time.Second, 6, 12, true},
+		{"older epoch handled late", 4 * time.Second, 5, 11, false},
+		{"restarted with no topology", 5 * time.Second, 0, 0, false},
+		{"current again", 6 * time.Second, 6, 13, true},
+	}
+	wantSeen, wantLsn, wantEpoch := time.Time{}, uint64(0), uint64(0)
+	for _, tt := range tests {
+		at := t0.Add(tt.at)
+		got := l.heartbeat("n", at, tt.epoch, []*zppb.ReplicaPosition{{Table: "t", Lsn: tt.lsn}})
+		if got != tt.record {
+			t.Errorf("%s: recorded %v, want %v", tt.name, got, tt.record)
+		}
+		if tt.record {
+			wantSeen, wantLsn, wantEpoch = at, tt.lsn, tt.epoch
+		}
+		pos, epoch, ok := l.position("n", "t", 0)
+		if !l.lastHeartbeat("n").Equal(wantSeen) || !ok || pos.Lsn != wantLsn || epoch != wantEpoch {
+			t.Errorf("%s: seen %v lsn %d epoch %d, want %v %d %d", tt.name, l.lastHeartbeat("n"), pos.GetLsn(), epoch, wantSeen, wantLsn, wantEpoch)
+		}
 	}
 }
 

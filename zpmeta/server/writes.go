@@ -15,15 +15,29 @@ import (
 // ping records a node's heartbeat and positions in the leader's memory, and
 // goes through Raft only when the topology must change: an unknown node, new
 // zone/rack/weight, or a DOWN node that is back.
+//
+// A PING may be handled long after it was sent (queued behind other requests
+// on a forwarding connection), so when it was handled proves nothing about
+// the node. A DOWN node is back only with a PING sent after the decision,
+// which the epoch it carries proves (fsm.SentAfterDown); an older one is
+// answered, so that a live node pulls the new epoch and comes back with its
+// next PING, and otherwise ignored.
 func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Response, error) {
 	if err := fsm.ValidateNodeAddr(req.GetAddr()); err != nil {
 		return nil, err
+	}
+	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
+		s.logger.Info("PING sent before the node was marked DOWN; ignored", "node", req.Addr, "ping_epoch", req.Epoch, "down_epoch", n.DownEpoch)
+		return s.pingResponse(s.fsm.Epoch()), nil
 	}
 	positions := make([]*zppb.ReplicaPosition, len(req.GetPositions()))
 	for i, p := range req.GetPositions() {
 		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
 	}
-	s.live.heartbeat(req.Addr, time.Now(), positions)
+	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions) {
+		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
+		return s.pingResponse(s.fsm.Epoch()), nil
+	}
 	if s.failoverWaiting.Load() {
 		// This PING may be the position a failover waits for: decide now,
 		// so the answer already carries the new epoch.
@@ -54,6 +68,10 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 		s.logger.Info("node registered", "node", req.GetAddr(), "zone", req.GetZone(), "rack", req.GetRack(), "weight", req.GetWeight(), "epoch", epoch)
 	}
 	if n := s.fsm.Node(req.Addr); n != nil && n.State == zppb.NodeState_DOWN {
+		if !fsm.SentAfterDown(n, req.Epoch) {
+			// Marked DOWN (again) while this PING waited for the lock.
+			return s.pingResponse(epoch), nil
+		}
 		res, err := s.propose(ctx, fsm.SetNodeState(req.Addr, zppb.NodeState_UP))
 		if err != nil {
 			return nil, err

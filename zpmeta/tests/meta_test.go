@@ -307,13 +307,20 @@ func TestNodeLiveness(t *testing.T) {
 		t.Fatalf("epoch %d after DOWN, want %d", downEpoch, pr.Epoch+1)
 	}
 
-	// Back: one PING marks it UP again.
-	if e := c.ping(leader, node).GetPing().Epoch; e != downEpoch+1 || c.nodeState(leader, node) != zppb.NodeState_UP {
+	// Back: a PING carrying an epoch from before the DOWN decision could
+	// have been sent before it, so it does not count; its answer names the
+	// new epoch, and one PING carrying it marks the node UP again.
+	stale := &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: node, Epoch: pr.Epoch}}}
+	if e := c.mustOK(leader, stale).GetPing().Epoch; e != downEpoch || c.nodeState(leader, node) != zppb.NodeState_DOWN {
+		t.Fatalf("PING from before the DOWN decision: epoch %d state %v", e, c.nodeState(leader, node))
+	}
+	back := &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: node, Epoch: downEpoch}}}
+	if e := c.mustOK(leader, back).GetPing().Epoch; e != downEpoch+1 || c.nodeState(leader, node) != zppb.NodeState_UP {
 		t.Fatalf("after returning: epoch %d state %v", e, c.nodeState(leader, node))
 	}
 
 	// New zone, rack, weight: updated through Raft, bumping the epoch once.
-	req := &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: node, Zone: "z1", Rack: "r1", Weight: 5}}}
+	req := &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: node, Epoch: downEpoch + 1, Zone: "z1", Rack: "r1", Weight: 5}}}
 	e := c.mustOK(f, req).GetPing().Epoch
 	if again := c.mustOK(f, req).GetPing().Epoch; e != downEpoch+2 || again != e {
 		t.Fatalf("zone change epochs %d then %d, want %d twice", e, again, downEpoch+2)

@@ -54,6 +54,19 @@ func (s *Server) heartbeat(next int) int {
 				s.cfg.Logger.Warn("pull failed", "meta", meta, "err", err)
 				continue
 			}
+			if s.topo.Load().epoch >= pr.Epoch {
+				// Meta takes a node marked DOWN back, and counts a
+				// slave's position for a failover, only from a PING
+				// carrying the epoch of that decision (this one
+				// carried the older epoch): send it now, not a ping
+				// interval later.
+				again := time.Now()
+				if pr2, err := s.ping(meta); err == nil {
+					sent, pr = again, pr2
+					s.lastPingMs.Store(time.Now().UnixMilli())
+					s.metaLeader.Store(&pr.Leader)
+				}
+			}
 		}
 		s.lease.renewed(sent, time.Duration(pr.LeaseMs)*time.Millisecond, s.topo.Load().epoch >= pr.Epoch)
 		return (next + i) % n
