@@ -71,6 +71,9 @@ type Node struct {
 	// meta leader received, 0 when the current leader has not heard from
 	// the node yet.
 	LastHeartbeatMs int64 `json:"last_heartbeat_ms"`
+	// RedisAddr is where the node serves the Redis protocol (RESP); empty
+	// when it does not.
+	RedisAddr string `json:"redis_addr,omitempty"`
 }
 
 // LastHeartbeat returns LastHeartbeatMs as a time; the zero time when 0.
@@ -148,6 +151,7 @@ func nodesFromPB(ns []*zppb.Node) []Node {
 			Rack:            n.GetRack(),
 			Weight:          n.GetWeight(),
 			LastHeartbeatMs: n.GetLastHeartbeatMs(),
+			RedisAddr:       n.GetRedisAddr(),
 		})
 	}
 	return out

@@ -388,7 +388,10 @@ type Node struct {
 	// DOWN; 0 while it is UP. A node can only have applied this epoch by
 	// pulling after the decision, so a PING carrying an older epoch was sent
 	// before it and neither brings the node back nor counts for failover.
-	DownEpoch     uint64 `protobuf:"varint,7,opt,name=down_epoch,json=downEpoch,proto3" json:"down_epoch,omitempty"`
+	DownEpoch uint64 `protobuf:"varint,7,opt,name=down_epoch,json=downEpoch,proto3" json:"down_epoch,omitempty"`
+	// The node's RESP (Redis protocol) address, as its PINGs report it; empty
+	// when it serves no RESP.
+	RedisAddr     string `protobuf:"bytes,8,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -470,6 +473,13 @@ func (x *Node) GetDownEpoch() uint64 {
 		return x.DownEpoch
 	}
 	return 0
+}
+
+func (x *Node) GetRedisAddr() string {
+	if x != nil {
+		return x.RedisAddr
+	}
+	return ""
 }
 
 // Partition is one slot range of a table. Its slot range follows from its id
@@ -1095,7 +1105,7 @@ var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\bzeppelin\"\xd0\x01\n" +
+	"\fcommon.proto\x12\bzeppelin\"\xef\x01\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x12\n" +
@@ -1104,7 +1114,9 @@ const file_common_proto_rawDesc = "" +
 	"\x06weight\x18\x05 \x01(\rR\x06weight\x12*\n" +
 	"\x11last_heartbeat_ms\x18\x06 \x01(\x03R\x0flastHeartbeatMs\x12\x1d\n" +
 	"\n" +
-	"down_epoch\x18\a \x01(\x04R\tdownEpoch\"\x8f\x01\n" +
+	"down_epoch\x18\a \x01(\x04R\tdownEpoch\x12\x1d\n" +
+	"\n" +
+	"redis_addr\x18\b \x01(\tR\tredisAddr\"\x8f\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +

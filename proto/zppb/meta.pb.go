@@ -164,11 +164,14 @@ type PingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Addr  string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
 	// The epoch of the topology the node has applied.
-	Epoch         uint64             `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Positions     []*ReplicaPosition `protobuf:"bytes,3,rep,name=positions,proto3" json:"positions,omitempty"`
-	Zone          string             `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
-	Rack          string             `protobuf:"bytes,5,opt,name=rack,proto3" json:"rack,omitempty"`
-	Weight        uint32             `protobuf:"varint,6,opt,name=weight,proto3" json:"weight,omitempty"`
+	Epoch     uint64             `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Positions []*ReplicaPosition `protobuf:"bytes,3,rep,name=positions,proto3" json:"positions,omitempty"`
+	Zone      string             `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
+	Rack      string             `protobuf:"bytes,5,opt,name=rack,proto3" json:"rack,omitempty"`
+	Weight    uint32             `protobuf:"varint,6,opt,name=weight,proto3" json:"weight,omitempty"`
+	// The node's RESP (Redis protocol) address, host:port; empty when it
+	// serves no RESP. Clients are redirected there (-MOVED).
+	RedisAddr     string `protobuf:"bytes,7,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -243,6 +246,13 @@ func (x *PingRequest) GetWeight() uint32 {
 		return x.Weight
 	}
 	return 0
+}
+
+func (x *PingRequest) GetRedisAddr() string {
+	if x != nil {
+		return x.RedisAddr
+	}
+	return ""
 }
 
 type PingResponse struct {
@@ -1728,14 +1738,16 @@ const file_meta_proto_rawDesc = "" +
 	"\vPullRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\">\n" +
 	"\fPullResponse\x12.\n" +
-	"\btopology\x18\x01 \x01(\v2\x12.zeppelin.TopologyR\btopology\"\xb0\x01\n" +
+	"\btopology\x18\x01 \x01(\v2\x12.zeppelin.TopologyR\btopology\"\xcf\x01\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
 	"\tpositions\x18\x03 \x03(\v2\x19.zeppelin.ReplicaPositionR\tpositions\x12\x12\n" +
 	"\x04zone\x18\x04 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04rack\x18\x05 \x01(\tR\x04rack\x12\x16\n" +
-	"\x06weight\x18\x06 \x01(\rR\x06weight\"W\n" +
+	"\x06weight\x18\x06 \x01(\rR\x06weight\x12\x1d\n" +
+	"\n" +
+	"redis_addr\x18\a \x01(\tR\tredisAddr\"W\n" +
 	"\fPingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +

@@ -345,14 +345,15 @@ func (x *MasterChange) GetExpectedTerm() uint64 {
 	return 0
 }
 
-// RegisterNodeCommand adds a node (state UP) or updates the zone, rack and
-// weight of a known one.
+// RegisterNodeCommand adds a node (state UP) or updates the zone, rack,
+// weight and RESP address of a known one.
 type RegisterNodeCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
 	Zone          string                 `protobuf:"bytes,2,opt,name=zone,proto3" json:"zone,omitempty"`
 	Rack          string                 `protobuf:"bytes,3,opt,name=rack,proto3" json:"rack,omitempty"`
 	Weight        uint32                 `protobuf:"varint,4,opt,name=weight,proto3" json:"weight,omitempty"`
+	RedisAddr     string                 `protobuf:"bytes,5,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +414,13 @@ func (x *RegisterNodeCommand) GetWeight() uint32 {
 		return x.Weight
 	}
 	return 0
+}
+
+func (x *RegisterNodeCommand) GetRedisAddr() string {
+	if x != nil {
+		return x.RedisAddr
+	}
+	return ""
 }
 
 // SetNodeStateCommand marks a known node UP or DOWN.
@@ -945,12 +953,14 @@ const file_metafsm_proto_rawDesc = "" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x1d\n" +
 	"\n" +
 	"new_master\x18\x03 \x01(\tR\tnewMaster\x12#\n" +
-	"\rexpected_term\x18\x04 \x01(\x04R\fexpectedTerm\"i\n" +
+	"\rexpected_term\x18\x04 \x01(\x04R\fexpectedTerm\"\x88\x01\n" +
 	"\x13RegisterNodeCommand\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x12\n" +
 	"\x04zone\x18\x02 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04rack\x18\x03 \x01(\tR\x04rack\x12\x16\n" +
-	"\x06weight\x18\x04 \x01(\rR\x06weight\"T\n" +
+	"\x06weight\x18\x04 \x01(\rR\x06weight\x12\x1d\n" +
+	"\n" +
+	"redis_addr\x18\x05 \x01(\tR\tredisAddr\"T\n" +
 	"\x13SetNodeStateCommand\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\"b\n" +

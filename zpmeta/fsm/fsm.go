@@ -174,11 +174,13 @@ func (f *FSM) PrepareDropTable(req *zppb.DropTableRequest) (*zppb.MetaCommand, e
 }
 
 // PrepareRegisterNode returns the command that registers the node of a PING
-// or updates its zone, rack or weight, or nil when the state already agrees.
+// or updates its zone, rack, weight or RESP address, or nil when the state
+// already agrees.
 func (f *FSM) PrepareRegisterNode(req *zppb.PingRequest) (*zppb.MetaCommand, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	c, err := f.st.nodeChange(req.GetAddr(), req.GetZone(), req.GetRack(), req.GetWeight())
+	c, err := f.st.nodeChange(&zppb.RegisterNodeCommand{Addr: req.GetAddr(), Zone: req.GetZone(),
+		Rack: req.GetRack(), Weight: req.GetWeight(), RedisAddr: req.GetRedisAddr()})
 	if err != nil || c == nil {
 		return nil, err
 	}

@@ -221,6 +221,20 @@ func TestPrepare(t *testing.T) {
 	if cmd, err := f.PrepareRegisterNode(&zppb.PingRequest{Addr: "a:1", Rack: "r"}); cmd == nil || err != nil {
 		t.Fatalf("ping with a new rack: %v %v", cmd, err)
 	}
+	cmd, err := f.PrepareRegisterNode(&zppb.PingRequest{Addr: "a:1", RedisAddr: "a:2"})
+	if err != nil || cmd.GetRegisterNode().GetRedisAddr() != "a:2" {
+		t.Fatalf("ping with a RESP address: %v %v", cmd, err)
+	}
+	mustApply(t, f, cmd)
+	if n := f.Node("a:1"); n.GetRedisAddr() != "a:2" {
+		t.Fatalf("node after registering its RESP address: %v", n)
+	}
+	if cmd, err := f.PrepareRegisterNode(&zppb.PingRequest{Addr: "a:1", RedisAddr: "a:2"}); cmd != nil || err != nil {
+		t.Fatalf("ping with the same RESP address: %v %v", cmd, err)
+	}
+	if cmd, err := f.PrepareRegisterNode(&zppb.PingRequest{Addr: "a:1", RedisAddr: "no-port"}); !errors.Is(err, status.ErrInvalidArgument) {
+		t.Fatalf("ping with a RESP address that is not host:port: %v %v", cmd, err)
+	}
 	if _, err := f.PrepareDropTable(&zppb.DropTableRequest{Name: "nope"}); !errors.Is(err, status.ErrTableNotFound) {
 		t.Fatalf("drop unknown: %v", err)
 	}

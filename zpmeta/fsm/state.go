@@ -90,23 +90,27 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	return Result{Epoch: s.epoch, Changed: changed, Table: table, Moves: moves}
 }
 
-// nodeChange returns the RegisterNode command a PING with these attributes
-// calls for, or nil when the node is known with the same ones.
-func (s *state) nodeChange(addr, zone, rack string, weight uint32) (*zppb.RegisterNodeCommand, error) {
-	if err := ValidateNodeAddr(addr); err != nil {
+// nodeChange returns the RegisterNode command that makes the node's record
+// say what want says (a PING's attributes), nil when it already does.
+func (s *state) nodeChange(want *zppb.RegisterNodeCommand) (*zppb.RegisterNodeCommand, error) {
+	if err := ValidateNodeAddr(want.GetAddr()); err != nil {
 		return nil, err
 	}
-	if weight == 0 {
-		weight = DefaultWeight
+	if ra := want.GetRedisAddr(); ra != "" {
+		if err := ValidateNodeAddr(ra); err != nil {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "RESP address: %v", err)
+		}
 	}
-	if n := s.nodes[addr]; n != nil && n.Zone == zone && n.Rack == rack && n.Weight == weight {
+	c := &zppb.RegisterNodeCommand{Addr: want.GetAddr(), Zone: want.GetZone(), Rack: want.GetRack(),
+		Weight: cmp.Or(want.GetWeight(), DefaultWeight), RedisAddr: want.GetRedisAddr()}
+	if n := s.nodes[c.Addr]; n != nil && n.Zone == c.Zone && n.Rack == c.Rack && n.Weight == c.Weight && n.RedisAddr == c.RedisAddr {
 		return nil, nil
 	}
-	return &zppb.RegisterNodeCommand{Addr: addr, Zone: zone, Rack: rack, Weight: weight}, nil
+	return c, nil
 }
 
 func (s *state) registerNode(c *zppb.RegisterNodeCommand) (bool, error) {
-	change, err := s.nodeChange(c.GetAddr(), c.GetZone(), c.GetRack(), c.GetWeight())
+	change, err := s.nodeChange(c)
 	if err != nil || change == nil {
 		return false, err
 	}
@@ -115,7 +119,7 @@ func (s *state) registerNode(c *zppb.RegisterNodeCommand) (bool, error) {
 		n = &zppb.Node{Addr: change.Addr, State: zppb.NodeState_UP}
 		s.nodes[n.Addr] = n
 	}
-	n.Zone, n.Rack, n.Weight = change.Zone, change.Rack, change.Weight
+	n.Zone, n.Rack, n.Weight, n.RedisAddr = change.Zone, change.Rack, change.Weight, change.RedisAddr
 	return true, nil
 }
 
