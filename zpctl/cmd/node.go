@@ -64,9 +64,9 @@ func (a *app) nodeListCommand() *cobra.Command {
 }
 
 func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {
-	t := output.Table{Header: []string{"ADDR", "STATE", "ZONE", "RACK", "WEIGHT", "REPLICAS", "MASTERS", "LAST_HEARTBEAT"}}
+	t := output.Table{Header: []string{"ADDR", "REDIS", "STATE", "ZONE", "RACK", "WEIGHT", "REPLICAS", "MASTERS", "LAST_HEARTBEAT"}}
 	for _, n := range nodes {
-		t.Rows = append(t.Rows, []string{n.Addr, n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
+		t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
 			fmt.Sprint(n.Replicas), fmt.Sprint(n.Masters), heartbeatAgo(n.Node, now)})
 	}
 	return output.WriteTable(w, t)
@@ -114,9 +114,9 @@ waited for too.`,
 					}
 					if up >= count {
 						return a.printer.Print(nodeWaitJSON{Up: up, Nodes: nodes}, func(w io.Writer) error {
-							t := output.Table{Header: []string{"ADDR", "STATE", "ZONE", "RACK", "WEIGHT", "LAST_HEARTBEAT"}}
+							t := output.Table{Header: []string{"ADDR", "REDIS", "STATE", "ZONE", "RACK", "WEIGHT", "LAST_HEARTBEAT"}}
 							for _, n := range nodes {
-								t.Rows = append(t.Rows, []string{n.Addr, n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight), heartbeatAgo(n, time.Now())})
+								t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight), heartbeatAgo(n, time.Now())})
 							}
 							return output.WriteTable(w, t)
 						})

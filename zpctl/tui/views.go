@@ -80,7 +80,7 @@ func (m Model) nodeLines(full bool) []string {
 	if full {
 		header = append(header, "EPOCH", "HEALTH")
 		if wide {
-			header = append(header, "UPTIME")
+			header = append(header, "REDIS", "UPTIME")
 		}
 	}
 	var rows [][]cell
@@ -117,7 +117,7 @@ func (m Model) nodeLines(full bool) []string {
 			}
 			row = append(row, plain(epoch), check)
 			if wide {
-				row = append(row, plain(uptime))
+				row = append(row, plain(dash(n.RedisAddr)), plain(uptime))
 			}
 		}
 		rows = append(rows, row)

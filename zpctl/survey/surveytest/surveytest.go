@@ -60,7 +60,7 @@ func Healthy() *survey.Snapshot {
 	s.Topology = &client.Topology{Epoch: epoch, Tables: tables}
 	for i, a := range Nodes {
 		n := client.Node{Addr: a, State: "UP", Zone: fmt.Sprintf("zone-%c", 'a'+i), Rack: fmt.Sprintf("r%d", i+1), Weight: 100,
-			LastHeartbeatMs: T0.UnixMilli() - 400}
+			LastHeartbeatMs: T0.UnixMilli() - 400, RedisAddr: fmt.Sprintf("127.0.0.1:%d", 9241+i)}
 		s.Topology.Nodes = append(s.Topology.Nodes, n)
 		info := &zppb.InfoResponse{Server: &zppb.ServerInfo{Addr: a, Epoch: epoch, Version: "dev", UptimeMs: int64(3600_000 * (i + 1)),
 			Tables: []string{"default", "users"}, LastPingMs: T0.UnixMilli() - 400, MetaLeader: Metas[0]}}
