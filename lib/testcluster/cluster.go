@@ -171,8 +171,11 @@ func (c *Cluster) addNode() *Process {
 			c.t.Fatal(err)
 		}
 		c.t.Cleanup(func() { inbound.Close() })
+		// The links' ports come from freeAddrs too: a port the kernel
+		// picked for ":0" may be one handed out to a process that has
+		// not bound it yet.
 		for i, m := range metas {
-			link, err := NewProxy("127.0.0.1:0", m)
+			link, err := NewProxy(c.freeAddrs(1)[0], m)
 			if err != nil {
 				c.t.Fatal(err)
 			}
