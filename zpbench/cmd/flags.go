@@ -16,6 +16,7 @@ import (
 // targetFlags choose the systems under test.
 type targetFlags struct {
 	metas, redis, noops []string
+	redisClusters       []string
 	table               string
 	partitions          uint32
 	replicas            uint32
@@ -28,6 +29,7 @@ func (t *targetFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringArrayVar(&t.metas, "meta", nil, "Zeppelin target: meta servers, comma-separated host:port (repeat for a second cluster)")
 	fs.StringArrayVar(&t.redis, "redis", nil, "Redis target: host:port")
+	fs.StringArrayVar(&t.redisClusters, "redis-cluster", nil, "Redis Cluster target (go-redis ClusterClient): seed nodes, comma-separated host:port; a Redis Cluster or zpnode RESP fronts")
 	fs.StringArrayVar(&t.noops, "noop", nil, "no-op target: host:port of a zpbench noop-server")
 	fs.StringVar(&t.table, "table", "bench", "Zeppelin table; created when missing (see --partitions, --replicas)")
 	fs.Uint32Var(&t.partitions, "partitions", 16, "partitions of a table zpbench creates")
@@ -39,7 +41,7 @@ func (t *targetFlags) register(cmd *cobra.Command) {
 
 // targetSpec is one target from the command line.
 type targetSpec struct {
-	kind string // "zeppelin", "redis", "noop"
+	kind string // "zeppelin", "redis", "redis-cluster", "noop"
 	addr string
 }
 
@@ -53,6 +55,9 @@ func (t *targetFlags) specs() []targetSpec {
 	}
 	for _, n := range t.noops {
 		out = append(out, targetSpec{"noop", n})
+	}
+	for _, r := range t.redisClusters {
+		out = append(out, targetSpec{"redis-cluster", r})
 	}
 	for _, r := range t.redis {
 		out = append(out, targetSpec{"redis", r})
@@ -85,6 +90,8 @@ func (a *app) open(ctx context.Context, t *targetFlags, s targetSpec, conns, pip
 		})
 	case "redis":
 		return target.NewRedis(ctx, target.RedisOptions{Addr: s.addr, Conns: conns, Timeout: t.timeout})
+	case "redis-cluster":
+		return target.NewRedisCluster(ctx, splitAddrs(s.addr), target.RedisOptions{Conns: conns, Timeout: t.timeout})
 	case "noop":
 		return target.NewNoop(s.addr, t.table), nil
 	}
@@ -161,7 +168,7 @@ func (r *runFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&r.progress, "progress-interval", 0, "progress period on stderr (default 1s on a terminal, 5s otherwise)")
 	fs.BoolVarP(&r.quiet, "quiet", "q", false, "no progress on stderr")
 	fs.Float64Var(&r.maxErrorRate, "max-error-rate", 0, "exit 3 when more than this fraction of operations fail")
-	fs.BoolVar(&r.compare, "compare", false, "run two targets in interleaved rounds and print A/B ratios (A: --meta, then --noop, then --redis)")
+	fs.BoolVar(&r.compare, "compare", false, "run two targets in interleaved rounds and print A/B ratios (A: --meta, then --noop, then --redis-cluster, then --redis)")
 	fs.IntVar(&r.rounds, "rounds", 4, "rounds of --compare; each target gets duration/rounds per round")
 }
 
@@ -171,7 +178,7 @@ func (r *runFlags) validate(cmd *cobra.Command) error {
 	case r.compare && n != 2:
 		return usagef("--compare needs exactly two targets, got %d", n)
 	case !r.compare && n != 1:
-		return usagef("need exactly one target (--meta, --redis or --noop), got %d; use --compare for two", n)
+		return usagef("need exactly one target (--meta, --redis, --redis-cluster or --noop), got %d; use --compare for two", n)
 	case r.conns < 1:
 		return usagef("--conns must be at least 1")
 	case r.workers < 0:

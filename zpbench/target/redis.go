@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,16 +52,47 @@ func NewRedis(ctx context.Context, o RedisOptions) (Target, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("redis target %s: %w", o.Addr, err)
 	}
-	return &redisTarget{rdb: rdb, addr: o.Addr}, nil
+	return &redisTarget{rdb: rdb, kind: "redis", addr: o.Addr}, nil
 }
 
+// NewRedisCluster connects go-redis's ClusterClient to a Redis Cluster
+// (a real one, or zpnode's RESP front) through seeds, host:port of any of
+// its nodes, and checks that every master answers PING. Operations map as
+// in NewRedis; the client routes each key to its slot's master and follows
+// MOVED, so MGET and MSET need keys of one slot (a {hashtag}).
+func NewRedisCluster(ctx context.Context, seeds []string, o RedisOptions) (Target, error) {
+	conns := max(o.Conns, 1)
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: seeds,
+		// Per node, like NewRedis's pool for its one server.
+		PoolSize:              conns,
+		MaxActiveConns:        conns,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
+		ContextTimeoutEnabled: true,
+		DisableIdentity:       true,
+	})
+	err := rdb.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis cluster target %v: %w", seeds, err)
+	}
+	return &redisTarget{rdb: rdb, kind: "redis-cluster", addr: strings.Join(seeds, ",")}, nil
+}
+
+// redisTarget is a go-redis client, of one server or of a cluster.
 type redisTarget struct {
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
+	kind string
 	addr string
 }
 
-func (t *redisTarget) Kind() string           { return "redis" }
-func (t *redisTarget) Name() string           { return "redis " + t.addr }
+func (t *redisTarget) Kind() string           { return t.kind }
+func (t *redisTarget) Name() string           { return t.kind + " " + t.addr }
 func (t *redisTarget) Pipelining() Pipelining { return Batch }
 func (t *redisTarget) Close() error           { return t.rdb.Close() }
 
@@ -69,7 +101,7 @@ func (t *redisTarget) NewSession(context.Context) (Session, error) {
 	return redisSession{t.rdb}, nil
 }
 
-type redisSession struct{ rdb *redis.Client }
+type redisSession struct{ rdb redis.UniversalClient }
 
 func (s redisSession) Close() error { return nil }
 
