@@ -92,9 +92,9 @@ func safeTableName(name string) bool {
 
 // applyTopology makes the open replicas match pb: opens the ones this node
 // now holds, sets roles, publishes pb for routing, then closes (and deletes)
-// the ones it no longer holds. fromMeta says pb is fresh from a meta server
-// rather than the copy saved before a restart; only then are directories of
-// unknown tables removed.
+// the ones it no longer holds, and removes the directories of tables pb does
+// not have. pb is a topology fresh from a meta server or, at start, the one
+// saved before a restart.
 func (s *Server) applyTopology(pb *zppb.Topology) {
 	self := s.cfg.Addr
 	type want struct {
