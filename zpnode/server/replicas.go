@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -195,7 +196,9 @@ func (s *Server) claimTableDir(tb *zppb.Table) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, tableMarker), []byte(want), 0o644)
+	// A marker torn by a crash would name no incarnation, and the next
+	// start would take the table's data for an older one's and wipe it.
+	return atomicfile.Write(filepath.Join(dir, tableMarker), []byte(want), 0o644)
 }
 
 func (s *Server) closeTable(table string) {
