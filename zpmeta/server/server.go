@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
@@ -60,7 +61,8 @@ type Server struct {
 	stuckMu     sync.Mutex
 	stuckEpochs map[uint64]uint64
 
-	metrics *metrics
+	metrics    *metrics
+	metricsSrv *promexport.Server
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -140,9 +142,11 @@ func (s *Server) Start() error {
 		s.watchLeadership()
 	}()
 	if s.cfg.MetricsAddr != "" {
-		if err := s.serveMetrics(s.cfg.MetricsAddr); err != nil {
-			s.Close()
-			return err
+		var err error
+		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, s.logger); err != nil {
+			s.closed = true
+			s.shutdown()
+			return fmt.Errorf("zpmeta: %w", err)
 		}
 	}
 	s.logger.Info("meta server started", "id", s.cfg.ID, "peers", s.cfg.Peers, "data", s.cfg.DataDir)
@@ -167,6 +171,9 @@ func (s *Server) shutdown() error {
 	// Requests first: their waits end with the server's context, and no
 	// new ones can start a proposal on a Raft that is going away.
 	s.rpcSrv.Close()
+	if s.metricsSrv != nil {
+		s.metricsSrv.Close()
+	}
 	var errs []error
 	if s.raft != nil {
 		if err := s.raft.Shutdown().Error(); err != nil {

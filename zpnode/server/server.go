@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
@@ -35,8 +36,8 @@ type Server struct {
 	metrics  *metrics
 	slow     *slowlog
 
-	metricsLn net.Listener
-	fullsync  *dbsync.Source
+	metricsSrv *promexport.Server
+	fullsync   *dbsync.Source
 
 	lastPingMs atomic.Int64
 	metaLeader atomic.Pointer[string] // the leader that answered the last PING
@@ -111,9 +112,9 @@ func (s *Server) Start() error {
 		}
 	})
 	if s.cfg.MetricsAddr != "" {
-		if err := s.serveMetrics(s.cfg.MetricsAddr); err != nil {
+		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, s.cfg.Logger); err != nil {
 			s.Close()
-			return err
+			return fmt.Errorf("zpnode: %w", err)
 		}
 	}
 	s.goRun(s.heartbeatLoop)
@@ -134,10 +135,10 @@ func (s *Server) goRun(fn func()) {
 
 // MetricsAddr is where /metrics is served, empty when it is not.
 func (s *Server) MetricsAddr() string {
-	if s.metricsLn == nil {
+	if s.metricsSrv == nil {
 		return ""
 	}
-	return s.metricsLn.Addr().String()
+	return s.metricsSrv.Addr().String()
 }
 
 // Addr is the node's address in the cluster.
@@ -150,6 +151,9 @@ func (s *Server) Close() error {
 		var errs []error
 		if s.rpc != nil {
 			errs = append(errs, s.rpc.Close())
+		}
+		if s.metricsSrv != nil {
+			s.metricsSrv.Close()
 		}
 		s.wg.Wait()
 		if s.meta != nil {
