@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
@@ -72,6 +73,27 @@ func (rs *replicaSet) closeAll() error {
 		delete(rs.m, k)
 	}
 	return errors.Join(errs...)
+}
+
+// everyReplica calls fn on each open replica every interval until the
+// server closes. The replicas are those open when a round starts; fn runs
+// without holding up topology changes.
+func (s *Server) everyReplica(interval time.Duration, fn func(replicaKey, *replica.Replica)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for k, r := range s.replicas.snapshot() {
+			if s.ctx.Err() != nil {
+				return
+			}
+			fn(k, r)
+		}
+	}
 }
 
 // tableMarker records in a table's directory which incarnation of the table

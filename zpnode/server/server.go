@@ -118,8 +118,8 @@ func (s *Server) Start() error {
 		}
 	}
 	s.goRun(s.heartbeatLoop)
-	s.goRun(s.sweepLoop)
-	s.goRun(s.purgeLoop)
+	s.goRun(func() { s.everyReplica(s.cfg.SweepInterval, s.sweep) })
+	s.goRun(func() { s.everyReplica(s.cfg.PurgeInterval, s.purge) })
 	s.goRun(s.stats.run(s.ctx))
 	s.cfg.Logger.Info("zpnode started", "addr", s.cfg.Addr, "data", s.cfg.DataDir, "meta", s.cfg.MetaAddrs)
 	return nil
