@@ -44,9 +44,10 @@ type Server struct {
 	lease      masterLease
 	wake       chan struct{} // NOTIFY: heartbeat now
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	started atomic.Bool
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // background goroutines
 
 	closeOnce sync.Once
 	closeErr  error
@@ -75,6 +76,9 @@ func New(cfg Config) (*Server, error) {
 // and starts the heartbeat and background work. It returns once the node
 // serves requests.
 func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) || s.ctx.Err() != nil {
+		return errors.New("zpnode: already started or closed")
+	}
 	shared, err := engine.NewShared(engine.SharedOptions{BlockCacheSize: uint64(s.cfg.BlockCacheSize)})
 	if err != nil {
 		return fmt.Errorf("zpnode: %w", err)
@@ -99,7 +103,7 @@ func (s *Server) Start() error {
 	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
 	if err != nil {
 		s.Close()
-		return err
+		return fmt.Errorf("zpnode: %w", err)
 	}
 	s.ln, err = net.Listen("tcp", s.cfg.ListenAddr)
 	if err != nil {
