@@ -25,7 +25,12 @@ import (
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "zpmeta:", err)
+		// The server's own errors already say where they come from.
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "zpmeta:") {
+			msg = "zpmeta: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 }

@@ -94,6 +94,11 @@ func main() {
 }
 
 func fatal(err error) {
-	fmt.Fprintln(os.Stderr, "zpnode:", err)
+	// The server's own errors already say where they come from.
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "zpnode:") {
+		msg = "zpnode: " + msg
+	}
+	fmt.Fprintln(os.Stderr, msg)
 	os.Exit(1)
 }

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 )
 
 const (
@@ -20,8 +22,8 @@ const (
 	segmentVersion    = 1
 	segmentHeaderSize = 32
 	segmentExt        = ".log"
-	tmpExt            = ".tmp"
-	segmentNameDigits = 20 // enough for any uint64
+	tmpExt            = atomicfile.TempSuffix // a segment being created
+	segmentNameDigits = 20                    // enough for any uint64
 )
 
 // segment describes one segment file. The Log's mutex guards every field
@@ -192,28 +194,11 @@ func readSegmentHeader(path string, first uint64) (segmentHeader, int64, error) 
 // name always has a valid header.
 func createSegment(dir string, h segmentHeader) (*os.File, *segment, error) {
 	path := filepath.Join(dir, segmentName(h.first))
-	tmp := path + tmpExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	f, err := atomicfile.OpenAppend(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(h.encode())
+		return err
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("binlog: creating segment: %w", err)
-	}
-	fail := func(err error) (*os.File, *segment, error) {
-		f.Close()
-		os.Remove(tmp)
-		return nil, nil, fmt.Errorf("binlog: creating segment %s: %w", path, err)
-	}
-	if _, err := f.Write(h.encode()); err != nil {
-		return fail(err)
-	}
-	if err := fdatasync(f); err != nil {
-		return fail(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fail(err)
-	}
-	if err := syncDir(dir); err != nil {
-		// The rename happened; the file is there under its real name.
-		f.Close()
 		return nil, nil, fmt.Errorf("binlog: creating segment %s: %w", path, err)
 	}
 	return f, &segment{first: h.first, prevTerm: h.prevTerm, path: path, size: segmentHeaderSize}, nil
@@ -325,16 +310,3 @@ func scanSegment(path string, first, stopAfter uint64) (scanResult, error) {
 
 // noLimit is the stopAfter of a scan to the end of the segment.
 const noLimit = math.MaxUint64
-
-// syncDir makes the directory's entries (created, renamed files) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 )
 
 // TruncateAfter removes every record with an LSN above lsn, so that the
@@ -81,7 +83,7 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 		l.failLocked(fmt.Errorf("binlog: truncate: %w", err))
 		return l.failed
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := atomicfile.SyncDir(l.dir); err != nil {
 		l.failLocked(fmt.Errorf("binlog: truncate: %w", err))
 		return l.failed
 	}

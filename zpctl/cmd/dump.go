@@ -11,6 +11,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
@@ -100,7 +101,7 @@ func writeDump(w io.Writer, d dumpJSON) error {
 	for _, n := range d.Nodes {
 		qps, used := "-", "-"
 		if n.QPS != nil {
-			qps, used = fmt.Sprintf("%.1f", *n.QPS), humanBytes(*n.UsedBytes)
+			qps, used = fmt.Sprintf("%.1f", *n.QPS), bytesize.Format(*n.UsedBytes)
 		}
 		var ps []string
 		for _, p := range n.Partitions {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
@@ -96,13 +97,13 @@ func writeMoves(w io.Writer, moves []*zppb.Move) error {
 	for _, m := range moves {
 		copied, behind, rate, eta, stuck := "-", "-", "-", "-", "-"
 		if m.GetBytesTotal() > 0 {
-			copied = fmt.Sprintf("%s/%s", humanBytes(m.GetBytesCopied()), humanBytes(m.GetBytesTotal()))
+			copied = fmt.Sprintf("%s/%s", bytesize.Format(m.GetBytesCopied()), bytesize.Format(m.GetBytesTotal()))
 		}
 		if moveRunning(m.GetState()) {
 			behind = fmt.Sprint(m.GetRecordsBehind())
 		}
 		if m.GetBytesPerSec() > 0 {
-			rate = humanBytes(uint64(m.GetBytesPerSec())) + "/s"
+			rate = bytesize.Format(uint64(m.GetBytesPerSec())) + "/s"
 		}
 		if m.GetEtaMs() > 0 {
 			eta = msDuration(m.GetEtaMs()).String()
@@ -150,7 +151,7 @@ func progressSummary(moves []*zppb.Move) string {
 		parts = append(parts, fmt.Sprintf("%d pending", pending))
 	}
 	if total > 0 {
-		parts = append(parts, fmt.Sprintf("copied %s/%s", humanBytes(copied), humanBytes(total)))
+		parts = append(parts, fmt.Sprintf("copied %s/%s", bytesize.Format(copied), bytesize.Format(total)))
 	}
 	if behind > 0 {
 		parts = append(parts, fmt.Sprintf("%d records behind", behind))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
@@ -150,7 +151,7 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 		blocks = append(blocks, func() error {
 			t := output.Table{Header: []string{"TABLE", "REPLICAS", "USED", "DB", "BINLOG"}}
 			for _, c := range ni.Capacity {
-				t.Rows = append(t.Rows, []string{c.Table, fmt.Sprint(c.Replicas), humanBytes(c.UsedBytes), humanBytes(c.DBBytes), humanBytes(c.BinlogBytes)})
+				t.Rows = append(t.Rows, []string{c.Table, fmt.Sprint(c.Replicas), bytesize.Format(c.UsedBytes), bytesize.Format(c.DBBytes), bytesize.Format(c.BinlogBytes)})
 			}
 			return output.WriteTable(w, t)
 		})
@@ -169,7 +170,7 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 				}
 				state := r.State
 				if f := r.FullSync; f != nil && f.State == "running" {
-					state += fmt.Sprintf(" fullsync %s/%s", humanBytes(f.BytesFetched), humanBytes(f.BytesTotal))
+					state += fmt.Sprintf(" fullsync %s/%s", bytesize.Format(f.BytesFetched), bytesize.Format(f.BytesTotal))
 				}
 				t.Rows = append(t.Rows, []string{r.Table, fmt.Sprint(r.Partition), r.Role, state, fmt.Sprint(r.Term), fmt.Sprint(r.LSN),
 					fmt.Sprint(r.AppliedLSN), fmt.Sprint(r.FirstLSN), fmt.Sprint(r.LagRecords), peers})
@@ -188,18 +189,4 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 		}
 	}
 	return nil
-}
-
-// humanBytes is 1.5 KiB, 3.0 MiB ...: sizes for people; JSON has bytes.
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
@@ -72,7 +73,7 @@ conditional on that epoch instead (exit 6 when stale).`,
 				return output.WriteTable(w, output.Table{Rows: [][]string{
 					{"table:", out.Table},
 					{"ops/s:", limitText(out.Quota.OpsPerSec, fmt.Sprint(out.Quota.OpsPerSec))},
-					{"bytes/s:", limitText(out.Quota.BytesPerSec, fmt.Sprintf("%d (%s/s)", out.Quota.BytesPerSec, humanBytes(out.Quota.BytesPerSec)))},
+					{"bytes/s:", limitText(out.Quota.BytesPerSec, fmt.Sprintf("%d (%s/s)", out.Quota.BytesPerSec, bytesize.Format(out.Quota.BytesPerSec)))},
 					{"epoch:", fmt.Sprint(out.Epoch)},
 				}})
 			})
@@ -146,7 +147,7 @@ func quotaText(q client.Quota) string {
 		parts = append(parts, fmt.Sprintf("%d ops/s", q.OpsPerSec))
 	}
 	if q.BytesPerSec > 0 {
-		parts = append(parts, humanBytes(q.BytesPerSec)+"/s")
+		parts = append(parts, bytesize.Format(q.BytesPerSec)+"/s")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
@@ -173,15 +174,15 @@ func writeStatsSpace(s *survey.Snapshot, table string) (any, func(io.Writer) err
 				continue
 			}
 			for _, c := range n.Capacity {
-				t.Rows = append(t.Rows, []string{n.Addr, c.Table, fmt.Sprint(c.Replicas), humanBytes(c.UsedBytes), humanBytes(c.DBBytes), humanBytes(c.BinlogBytes)})
+				t.Rows = append(t.Rows, []string{n.Addr, c.Table, fmt.Sprint(c.Replicas), bytesize.Format(c.UsedBytes), bytesize.Format(c.DBBytes), bytesize.Format(c.BinlogBytes)})
 				total.Replicas += c.Replicas
 				total.UsedBytes += c.UsedBytes
 				total.DBBytes += c.DBBytes
 				total.BinlogBytes += c.BinlogBytes
 			}
 		}
-		t.Rows = append(t.Rows, []string{"total", output.Dash(doc.Table), fmt.Sprint(total.Replicas), humanBytes(total.UsedBytes),
-			humanBytes(total.DBBytes), humanBytes(total.BinlogBytes)})
+		t.Rows = append(t.Rows, []string{"total", output.Dash(doc.Table), fmt.Sprint(total.Replicas), bytesize.Format(total.UsedBytes),
+			bytesize.Format(total.DBBytes), bytesize.Format(total.BinlogBytes)})
 		return output.WriteTable(w, t)
 	}
 }

@@ -211,19 +211,6 @@ func (m Model) shortAddr() func(string) string {
 	}
 }
 
-func humanBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for v := n / unit; v >= unit; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // plural is "1 table", "2 tables".
 func plural(n int, noun string) string {
 	if n == 1 {

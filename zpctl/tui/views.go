@@ -10,6 +10,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 )
 
@@ -94,7 +95,7 @@ func (m Model) nodeLines(full bool) []string {
 		}
 		qps, disk := "-", "-"
 		if n.Err == nil {
-			qps, disk = fmt.Sprintf("%.1f", l.QPS), humanBytes(l.UsedBytes)
+			qps, disk = fmt.Sprintf("%.1f", l.QPS), bytesize.Format(l.UsedBytes)
 		}
 		row := []cell{plain(n.Addr), state, plain(dash(n.Zone) + "/" + dash(n.Rack)), plain(fmt.Sprint(l.Replicas)),
 			plain(fmt.Sprint(l.Masters)), plain(qps), plain(disk)}
@@ -160,7 +161,7 @@ func (m Model) tableRow(tb client.Table) []cell {
 		used += l.UsedBytes
 	}
 	return []cell{plain(tb.Name), plain(fmt.Sprint(tb.PartitionCount)), plain(fmt.Sprint(tb.Replicas)),
-		plain(fmt.Sprint(tb.MinSyncReplicas)), plain(fmt.Sprintf("%.1f", qps)), plain(humanBytes(used)), hc}
+		plain(fmt.Sprint(tb.MinSyncReplicas)), plain(fmt.Sprintf("%.1f", qps)), plain(bytesize.Format(used)), hc}
 }
 
 func (m Model) problemLines() []string {
@@ -361,9 +362,9 @@ func (m Model) moveDetail(mv *zppb.Move) []string {
 			parts = append(parts, fmt.Sprintf("%d records behind", mv.GetRecordsBehind()))
 		}
 		if t := mv.GetBytesTotal(); t > 0 {
-			third = fmt.Sprintf("full sync: copied %s of %s (%d%%)", humanBytes(mv.GetBytesCopied()), humanBytes(t), min(mv.GetBytesCopied()*100/t, 100))
+			third = fmt.Sprintf("full sync: copied %s of %s (%d%%)", bytesize.Format(mv.GetBytesCopied()), bytesize.Format(t), min(mv.GetBytesCopied()*100/t, 100))
 			if r := mv.GetBytesPerSec(); r > 0 {
-				third += fmt.Sprintf(" at %s/s", humanBytes(uint64(r)))
+				third += fmt.Sprintf(" at %s/s", bytesize.Format(uint64(r)))
 			}
 			if e := mv.GetEtaMs(); e > 0 {
 				third += ", ETA " + shortDuration(time.Duration(e)*time.Millisecond)

@@ -93,105 +93,123 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// withDefaults returns cfg with defaults filled in, or why it is invalid.
-func (cfg Config) withDefaults() (Config, error) {
-	if cfg.Addr == "" && cfg.Listener != nil {
-		cfg.Addr = cfg.Listener.Addr().String()
+// setDefaults fills in the fields left zero. It runs before validate, which
+// checks the result.
+func (c *Config) setDefaults() {
+	if c.Addr == "" && c.Listener != nil {
+		c.Addr = c.Listener.Addr().String()
 	}
-	if cfg.Addr == "" {
-		return cfg, errors.New("server: Addr is required")
+	if c.ID == "" {
+		c.ID = c.Addr
 	}
-	if _, port, err := net.SplitHostPort(cfg.Addr); err != nil {
-		return cfg, fmt.Errorf("server: Addr %q: %w", cfg.Addr, err)
+	if len(c.Peers) == 0 {
+		c.Peers = []string{c.Addr}
+	}
+	// The caller's slice is not ours to keep.
+	c.Peers = slices.Clone(c.Peers)
+
+	if c.DownTimeout == 0 {
+		c.DownTimeout = DefaultDownTimeout
+	}
+	if c.Lease == 0 {
+		c.Lease = min(DefaultLease, c.DownTimeout*2/3)
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.MaxMovesPerNode <= 0 {
+		c.MaxMovesPerNode = 2
+	}
+	if c.SlowdownLag == 0 {
+		c.SlowdownLag = 10000
+	}
+	if c.StuckLag == 0 {
+		c.StuckLag = 200
+	}
+	if c.SlowdownBytes == 0 {
+		c.SlowdownBytes = 64 << 20
+	}
+	if c.StuckBytes == 0 {
+		c.StuckBytes = 4 << 20
+	}
+	if c.StuckTimeout <= 0 {
+		c.StuckTimeout = 3 * time.Second
+	}
+	if c.SlowdownTimeout <= 0 {
+		c.SlowdownTimeout = time.Minute
+	}
+
+	if c.HeartbeatTimeout <= 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.ElectionTimeout <= 0 {
+		c.ElectionTimeout = DefaultElectionTimeout
+	}
+	if c.LeaderLeaseTimeout <= 0 {
+		c.LeaderLeaseTimeout = min(DefaultLeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = DefaultTrailingLogs
+	}
+	if c.SnapshotRetain <= 0 {
+		c.SnapshotRetain = DefaultSnapshotRetain
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// validate reports every problem of a Config that setDefaults has filled.
+func (c *Config) validate() error {
+	var errs []error
+	if err := c.validateAddrs(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("DataDir is required"))
+	}
+	if c.DownTimeout < 0 || c.Lease <= 0 {
+		errs = append(errs, fmt.Errorf("DownTimeout %v and Lease %v must be positive", c.DownTimeout, c.Lease))
+	} else if c.Lease >= c.DownTimeout {
+		errs = append(errs, fmt.Errorf("Lease %v must be shorter than DownTimeout %v", c.Lease, c.DownTimeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("zpmeta: config: %w", err)
+	}
+	return nil
+}
+
+// validateAddrs checks Addr and Peers; the peers are not checked when Addr
+// is wrong, since they default to it.
+func (c *Config) validateAddrs() error {
+	if c.Addr == "" {
+		return errors.New("Addr is required")
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("Addr %q: %w", c.Addr, err)
 	} else if port == "0" {
 		// The address is advertised to the other members: it must be
 		// the real one. Pass a Listener to use a port picked by the OS.
-		return cfg, fmt.Errorf("server: Addr %q: port 0 cannot be advertised; listen first and pass Config.Listener", cfg.Addr)
+		return fmt.Errorf("Addr %q: port 0 cannot be advertised; listen first and pass Config.Listener", c.Addr)
 	}
-	if cfg.ID == "" {
-		cfg.ID = cfg.Addr
-	}
-	if len(cfg.Peers) == 0 {
-		cfg.Peers = []string{cfg.Addr}
-	}
-	cfg.Peers = slices.Clone(cfg.Peers)
-	seen := make(map[string]bool, len(cfg.Peers))
-	for _, p := range cfg.Peers {
+	var errs []error
+	seen := make(map[string]bool, len(c.Peers))
+	for _, p := range c.Peers {
 		if _, _, err := net.SplitHostPort(p); err != nil {
-			return cfg, fmt.Errorf("server: peer %q: %w", p, err)
-		}
-		if seen[p] {
-			return cfg, fmt.Errorf("server: peer %q listed twice", p)
+			errs = append(errs, fmt.Errorf("peer %q: %w", p, err))
+		} else if seen[p] {
+			errs = append(errs, fmt.Errorf("peer %q listed twice", p))
 		}
 		seen[p] = true
 	}
-	if !seen[cfg.Addr] {
-		return cfg, fmt.Errorf("server: Peers %v do not include Addr %s", cfg.Peers, cfg.Addr)
+	if !seen[c.Addr] {
+		errs = append(errs, fmt.Errorf("Peers %v do not include Addr %s", c.Peers, c.Addr))
 	}
-	if cfg.DataDir == "" {
-		return cfg, errors.New("server: DataDir is required")
-	}
-
-	if cfg.DownTimeout == 0 {
-		cfg.DownTimeout = DefaultDownTimeout
-	}
-	if cfg.Lease == 0 {
-		cfg.Lease = min(DefaultLease, cfg.DownTimeout*2/3)
-	}
-	if cfg.DownTimeout < 0 || cfg.Lease <= 0 {
-		return cfg, fmt.Errorf("server: DownTimeout %v and Lease %v must be positive", cfg.DownTimeout, cfg.Lease)
-	}
-	if cfg.Lease >= cfg.DownTimeout {
-		return cfg, fmt.Errorf("server: Lease %v must be shorter than DownTimeout %v", cfg.Lease, cfg.DownTimeout)
-	}
-	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.MaxMovesPerNode <= 0 {
-		cfg.MaxMovesPerNode = 2
-	}
-	if cfg.SlowdownLag == 0 {
-		cfg.SlowdownLag = 10000
-	}
-	if cfg.StuckLag == 0 {
-		cfg.StuckLag = 200
-	}
-	if cfg.SlowdownBytes == 0 {
-		cfg.SlowdownBytes = 64 << 20
-	}
-	if cfg.StuckBytes == 0 {
-		cfg.StuckBytes = 4 << 20
-	}
-	if cfg.StuckTimeout <= 0 {
-		cfg.StuckTimeout = 3 * time.Second
-	}
-	if cfg.SlowdownTimeout <= 0 {
-		cfg.SlowdownTimeout = time.Minute
-	}
-
-	if cfg.HeartbeatTimeout <= 0 {
-		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
-	}
-	if cfg.ElectionTimeout <= 0 {
-		cfg.ElectionTimeout = DefaultElectionTimeout
-	}
-	if cfg.LeaderLeaseTimeout <= 0 {
-		cfg.LeaderLeaseTimeout = min(DefaultLeaderLeaseTimeout, cfg.HeartbeatTimeout)
-	}
-	if cfg.SnapshotThreshold == 0 {
-		cfg.SnapshotThreshold = DefaultSnapshotThreshold
-	}
-	if cfg.SnapshotInterval <= 0 {
-		cfg.SnapshotInterval = DefaultSnapshotInterval
-	}
-	if cfg.TrailingLogs == 0 {
-		cfg.TrailingLogs = DefaultTrailingLogs
-	}
-	if cfg.SnapshotRetain <= 0 {
-		cfg.SnapshotRetain = DefaultSnapshotRetain
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	return cfg, nil
+	return errors.Join(errs...)
 }

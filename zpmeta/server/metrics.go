@@ -1,18 +1,12 @@
 package server
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -25,14 +19,12 @@ type metrics struct {
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zeppelin_meta_failovers_total",
 			Help: "Partitions failed over by this member while it led.",
 		}),
 	}
-	m.reg.MustRegister(m.failovers, &metaCollector{s: s},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg = promexport.NewRegistry(m.failovers, &metaCollector{s: s})
 	return m
 }
 
@@ -131,30 +123,4 @@ func (c *metaCollector) Collect(ch chan<- prometheus.Metric) {
 		zppb.MoveState_MOVE_SLOWDOWN, zppb.MoveState_MOVE_STUCK, zppb.MoveState_MOVE_REMOVING} {
 		gauge(descMoves, float64(moves[st.String()]), st.String())
 	}
-}
-
-// serveMetrics serves /metrics on addr until the server closes.
-func (s *Server) serveMetrics(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("zpmeta: metrics listen: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("metrics server failed", "err", err)
-		}
-	}()
-	go func() {
-		defer s.wg.Done()
-		<-s.ctx.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}()
-	return nil
 }

@@ -19,16 +19,16 @@ const raftTimeout = 10 * time.Second
 func (s *Server) openRaft() error {
 	cfg := s.cfg
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("server: data dir: %w", err)
+		return fmt.Errorf("zpmeta: data dir: %w", err)
 	}
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
 	if err != nil {
-		return fmt.Errorf("server: open raft store: %w", err)
+		return fmt.Errorf("zpmeta: open raft store: %w", err)
 	}
 	s.store = store
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, newHclog(cfg.Logger, "raft-snapshot"))
 	if err != nil {
-		return fmt.Errorf("server: open snapshot store: %w", err)
+		return fmt.Errorf("zpmeta: open snapshot store: %w", err)
 	}
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &raftStream{muxListener: s.mux.raft},
@@ -48,16 +48,16 @@ func (s *Server) openRaft() error {
 	rc.NotifyCh = s.leaderCh
 	rc.Logger = newHclog(cfg.Logger, "raft")
 	if err := raft.ValidateConfig(rc); err != nil {
-		return fmt.Errorf("server: raft config: %w", err)
+		return fmt.Errorf("zpmeta: raft config: %w", err)
 	}
 
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
-		return fmt.Errorf("server: read raft state: %w", err)
+		return fmt.Errorf("zpmeta: read raft state: %w", err)
 	}
 	r, err := raft.NewRaft(rc, s.fsm, store, store, snaps, s.transport)
 	if err != nil {
-		return fmt.Errorf("server: start raft: %w", err)
+		return fmt.Errorf("zpmeta: start raft: %w", err)
 	}
 	s.raft = r
 	if existing || cfg.NoBootstrap {
@@ -74,7 +74,7 @@ func (s *Server) openRaft() error {
 	// Every member bootstraps with the same configuration; whichever
 	// entries lose are replaced by the elected leader's identical one.
 	if err := r.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-		return fmt.Errorf("server: bootstrap: %w", err)
+		return fmt.Errorf("zpmeta: bootstrap: %w", err)
 	}
 	s.cfg.Logger.Info("bootstrapped raft group", "peers", cfg.Peers)
 	return nil

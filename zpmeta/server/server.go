@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
@@ -60,7 +61,8 @@ type Server struct {
 	stuckMu     sync.Mutex
 	stuckEpochs map[uint64]uint64
 
-	metrics *metrics
+	metrics    *metrics
+	metricsSrv *promexport.Server
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -76,8 +78,8 @@ type Server struct {
 
 // New checks cfg and returns a server that is not started.
 func New(cfg Config) (*Server, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	logger := cfg.Logger.With("meta", cfg.Addr)
@@ -93,11 +95,13 @@ func New(cfg Config) (*Server, error) {
 		stuckEpochs: make(map[uint64]uint64),
 	}
 	s.metrics = newMetrics(s)
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.rpcSrv, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger})
+	rpcSrv, err := rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger})
 	if err != nil {
-		return nil, err
+		s.pool.Close()
+		return nil, fmt.Errorf("zpmeta: %w", err)
 	}
+	s.rpcSrv = rpcSrv
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -107,14 +111,14 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started || s.closed {
-		return errors.New("server: already started or closed")
+		return errors.New("zpmeta: already started or closed")
 	}
 	s.started = true
 	ln := s.cfg.Listener
 	if ln == nil {
 		var err error
 		if ln, err = net.Listen("tcp", s.cfg.Addr); err != nil {
-			return fmt.Errorf("server: listen: %w", err)
+			return fmt.Errorf("zpmeta: listen: %w", err)
 		}
 	}
 	s.mux = newPortMux(ln, advertiseAddr(s.cfg.Addr), s.logger)
@@ -140,9 +144,11 @@ func (s *Server) Start() error {
 		s.watchLeadership()
 	}()
 	if s.cfg.MetricsAddr != "" {
-		if err := s.serveMetrics(s.cfg.MetricsAddr); err != nil {
-			s.Close()
-			return err
+		var err error
+		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, s.logger); err != nil {
+			s.closed = true
+			s.shutdown()
+			return fmt.Errorf("zpmeta: %w", err)
 		}
 	}
 	s.logger.Info("meta server started", "id", s.cfg.ID, "peers", s.cfg.Peers, "data", s.cfg.DataDir)
@@ -167,10 +173,13 @@ func (s *Server) shutdown() error {
 	// Requests first: their waits end with the server's context, and no
 	// new ones can start a proposal on a Raft that is going away.
 	s.rpcSrv.Close()
+	if s.metricsSrv != nil {
+		s.metricsSrv.Close()
+	}
 	var errs []error
 	if s.raft != nil {
 		if err := s.raft.Shutdown().Error(); err != nil {
-			errs = append(errs, fmt.Errorf("server: raft shutdown: %w", err))
+			errs = append(errs, fmt.Errorf("zpmeta: raft shutdown: %w", err))
 		}
 	}
 	if s.transport != nil {
@@ -184,7 +193,7 @@ func (s *Server) shutdown() error {
 	s.pool.Close()
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("server: close raft store: %w", err))
+			errs = append(errs, fmt.Errorf("zpmeta: close raft store: %w", err))
 		}
 	}
 	if s.started {
@@ -220,10 +229,10 @@ func (s *Server) Epoch() uint64 { return s.fsm.Epoch() }
 // Snapshot makes Raft take a snapshot now and compact its log.
 func (s *Server) Snapshot(ctx context.Context) error {
 	if s.raft == nil {
-		return errors.New("server: not started")
+		return errors.New("zpmeta: not started")
 	}
 	if err := s.await(ctx, s.raft.Snapshot()); err != nil {
-		return fmt.Errorf("server: snapshot: %w", err)
+		return fmt.Errorf("zpmeta: snapshot: %w", err)
 	}
 	return nil
 }

@@ -44,10 +44,12 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.cfg.withDefaults()
+			got := tt.cfg
+			got.setDefaults()
+			err := got.validate()
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "zpmeta: ") {
+					t.Fatalf("err %v, want one starting zpmeta: and containing %q", err, tt.wantErr)
 				}
 				return
 			}
@@ -233,7 +235,7 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err = New(Config{Listener: ln, DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	s, err = New(Config{Listener: ln, DataDir: t.TempDir(), MetricsAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +270,8 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		var leaked []string
 		for _, g := range strings.Split(stacks, "\n\n") {
-			if strings.Contains(g, "hashicorp/raft") || strings.Contains(g, "zpmeta/server.(*") || strings.Contains(g, "lib/rpc.(*") {
+			if strings.Contains(g, "hashicorp/raft") || strings.Contains(g, "zpmeta/server.(*") || strings.Contains(g, "lib/rpc.(*") ||
+				strings.Contains(g, "lib/promexport") {
 				leaked = append(leaked, g)
 			}
 		}

@@ -114,6 +114,9 @@ func (s *Server) createTable(ctx context.Context, req *zppb.CreateTableRequest) 
 		return nil, err
 	}
 	s.logger.Info("table created", "table", req.GetName(), "partitions", req.GetPartitions(), "replicas", req.GetReplicas(), "min_sync_replicas", req.GetMinSyncReplicas(), "epoch", res.Epoch)
+	// The nodes open their replicas now, not at their next PING: a
+	// client waiting for the table waits for them.
+	s.notify(replicaNodes(res.Table), res.Epoch)
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_CreateTable{CreateTable: &zppb.CreateTableResponse{
 		Table: res.Table, Epoch: res.Epoch,
 	}}}, nil
@@ -129,12 +132,39 @@ func (s *Server) dropTable(ctx context.Context, req *zppb.DropTableRequest) (*zp
 	if err != nil {
 		return nil, err
 	}
+	// Who holds the table, read under the proposal lock so that nothing
+	// moves its replicas before the drop commits; a move's target may hold
+	// a copy it is still catching up.
+	var table *zppb.Table
+	if topo, err := s.fsm.Topology(req.GetName()); err == nil {
+		table = topo.Tables[0]
+	}
+	holders := replicaNodes(table)
+	for _, m := range s.fsm.Moves(false) {
+		if m.GetTable() == req.GetName() {
+			holders[m.GetTo()] = true
+		}
+	}
 	res, err := s.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
 	s.logger.Info("table dropped", "table", req.GetName(), "epoch", res.Epoch)
+	// The nodes close the replicas and free their disk now.
+	s.notify(holders, res.Epoch)
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_DropTable{DropTable: &zppb.DropTableResponse{Epoch: res.Epoch}}}, nil
+}
+
+// replicaNodes is the set of nodes holding a replica of t, or to hold one.
+func replicaNodes(t *zppb.Table) map[string]bool {
+	nodes := make(map[string]bool)
+	for _, p := range t.GetPartitions() {
+		nodes[p.GetMaster()] = true
+		for _, a := range p.GetSlaves() {
+			nodes[a] = true
+		}
+	}
+	return nodes
 }
 
 func (s *Server) setQuota(ctx context.Context, req *zppb.SetQuotaRequest) (*zppb.Response, error) {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -205,7 +206,7 @@ func (r *run) run(ctx context.Context) error {
 	// A marker from an earlier sync that was never installed describes
 	// files we are about to change: it must be gone, durably, first, or a
 	// crash could leave a mix marked complete.
-	if err := removeSync(filepath.Join(r.staging, CompleteFile)); err != nil {
+	if err := atomicfile.Remove(filepath.Join(r.staging, CompleteFile)); err != nil {
 		return err
 	}
 	// Free the space of files this checkpoint does not have before
@@ -229,11 +230,11 @@ func (r *run) run(ctx context.Context) error {
 	dirs := manifestDirs(files)
 	slices.SortFunc(dirs, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
 	for _, d := range dirs {
-		if err := syncDir(filepath.Join(r.staging, filepath.FromSlash(d))); err != nil {
+		if err := atomicfile.SyncDir(filepath.Join(r.staging, filepath.FromSlash(d))); err != nil {
 			return err
 		}
 	}
-	if err := syncDir(r.staging); err != nil {
+	if err := atomicfile.SyncDir(r.staging); err != nil {
 		return err
 	}
 	return writeComplete(r.staging, r.res.Term, r.res.LSN)

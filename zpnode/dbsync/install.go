@@ -6,12 +6,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 )
 
 // writeComplete marks the staging directory complete: every manifest file
 // is there and durable, and the DB they form reflects (term, lsn).
 func writeComplete(staging string, term, lsn uint64) error {
-	return writeFileSync(filepath.Join(staging, CompleteFile), fmt.Appendf(nil, "term=%d lsn=%d\n", term, lsn))
+	return atomicfile.Write(filepath.Join(staging, CompleteFile), fmt.Appendf(nil, "term=%d lsn=%d\n", term, lsn), 0o644)
 }
 
 // readComplete returns the position in staging's marker; ErrIncomplete
@@ -110,7 +112,7 @@ func Install(replicaDir string) (term, lsn uint64, err error) {
 // left: it moves the marker out of db (to InstalledFile) and removes
 // db.old.
 func finishInstall(replicaDir string) error {
-	if err := syncDir(replicaDir); err != nil {
+	if err := atomicfile.SyncDir(replicaDir); err != nil {
 		return err
 	}
 	marker := filepath.Join(replicaDir, DBDir, CompleteFile)
@@ -122,10 +124,10 @@ func finishInstall(replicaDir string) error {
 		if err := os.Rename(marker, filepath.Join(replicaDir, InstalledFile)); err != nil {
 			return err
 		}
-		if err := syncDir(replicaDir); err != nil {
+		if err := atomicfile.SyncDir(replicaDir); err != nil {
 			return err
 		}
-		if err := syncDir(filepath.Join(replicaDir, DBDir)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Join(replicaDir, DBDir)); err != nil {
 			return err
 		}
 	}
@@ -137,7 +139,7 @@ func finishInstall(replicaDir string) error {
 	if err := os.RemoveAll(old); err != nil {
 		return err
 	}
-	return syncDir(replicaDir)
+	return atomicfile.SyncDir(replicaDir)
 }
 
 // Recover brings a replica directory that a crash left in the middle of
@@ -186,7 +188,7 @@ func Recover(replicaDir string) error {
 		if err := os.Rename(old, db); err != nil {
 			return fmt.Errorf("dbsync: recover: %w", err)
 		}
-		if err := syncDir(replicaDir); err != nil {
+		if err := atomicfile.SyncDir(replicaDir); err != nil {
 			return fmt.Errorf("dbsync: recover: %w", err)
 		}
 		return nil
@@ -221,7 +223,7 @@ func PendingInstall(replicaDir string) (term, lsn uint64, ok bool, err error) {
 // FinishInstall records, durably, that the replica has restarted its
 // binlog after an Install: PendingInstall reports nothing from then on.
 func FinishInstall(replicaDir string) error {
-	if err := removeSync(filepath.Join(replicaDir, InstalledFile)); err != nil {
+	if err := atomicfile.Remove(filepath.Join(replicaDir, InstalledFile)); err != nil {
 		return fmt.Errorf("dbsync: %w", err)
 	}
 	return nil

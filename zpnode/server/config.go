@@ -56,6 +56,8 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
+// setDefaults fills in the fields left zero. It runs before validate, which
+// checks the result.
 func (c *Config) setDefaults() {
 	if c.ListenAddr == "" {
 		c.ListenAddr = c.Addr
@@ -95,6 +97,7 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// validate reports every problem of a Config that setDefaults has filled.
 func (c *Config) validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
@@ -111,7 +114,7 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("max value size %d over 48 MiB", c.MaxValueSize))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("zpnode config: %w", err)
+		return fmt.Errorf("zpnode: config: %w", err)
 	}
 	return nil
 }

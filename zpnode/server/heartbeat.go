@@ -148,26 +148,13 @@ func (s *Server) positions() []*zppb.ReplicaPosition {
 	return out
 }
 
-// sweepLoop deletes expired keys on the partitions this node masters, so
-// their space comes back even where compaction does not run.
-func (s *Server) sweepLoop() {
-	t := time.NewTicker(s.cfg.SweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		for k, r := range s.replicas.snapshot() {
-			if role, _ := r.Role(); role == replica.Master {
-				s.sweep(k, r)
-			}
-		}
-	}
-}
-
+// sweep deletes expired keys of a partition this node masters, so their
+// space comes back even where compaction does not run. Slaves get the
+// deletes through the binlog.
 func (s *Server) sweep(k replicaKey, r *replica.Replica) {
+	if role, _ := r.Role(); role != replica.Master {
+		return
+	}
 	var cursor []byte
 	for s.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)

@@ -1,19 +1,13 @@
 package server
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -31,7 +25,6 @@ type metrics struct {
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zeppelin_node_requests_total",
 			Help: "Requests served, by table, command and status code.",
@@ -54,11 +47,7 @@ func newMetrics(s *Server) *metrics {
 			Help: "Requests that took at least the slow-log threshold.",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.slow,
-		&nodeCollector{s: s},
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
+	m.reg = promexport.NewRegistry(m.requests, m.latency, m.bytesIn, m.bytesOut, m.slow, &nodeCollector{s: s})
 	return m
 }
 
@@ -89,30 +78,6 @@ func requestKey(req *zppb.Request) []byte {
 	if kf := sub.Descriptor().Fields().ByName("key"); kf != nil && kf.Kind() == protoreflect.BytesKind {
 		return sub.Get(kf).Bytes()
 	}
-	return nil
-}
-
-// serveMetrics serves /metrics on addr until the server closes.
-func (s *Server) serveMetrics(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("zpnode: metrics listen: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	s.metricsLn = ln
-	s.goRun(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.cfg.Logger.Error("metrics server failed", "err", err)
-		}
-	})
-	s.goRun(func() {
-		<-s.ctx.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
 	return nil
 }
 

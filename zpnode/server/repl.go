@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -100,23 +99,12 @@ func fullSyncError(err error) error {
 	return err
 }
 
-// purgeLoop removes binlog segments the retention policy lets go.
-func (s *Server) purgeLoop() {
-	t := time.NewTicker(s.cfg.PurgeInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		for k, r := range s.replicas.snapshot() {
-			n, err := r.Purge(s.cfg.Purge)
-			if err != nil {
-				s.cfg.Logger.Warn("binlog purge failed", "table", k.table, "partition", k.id, "err", err)
-			} else if n > 0 {
-				s.cfg.Logger.Debug("binlog purged", "table", k.table, "partition", k.id, "segments", n)
-			}
-		}
+// purge removes the replica's binlog segments the retention policy lets go.
+func (s *Server) purge(k replicaKey, r *replica.Replica) {
+	n, err := r.Purge(s.cfg.Purge)
+	if err != nil {
+		s.cfg.Logger.Warn("binlog purge failed", "table", k.table, "partition", k.id, "err", err)
+	} else if n > 0 {
+		s.cfg.Logger.Debug("binlog purged", "table", k.table, "partition", k.id, "segments", n)
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -73,6 +75,27 @@ func (rs *replicaSet) closeAll() error {
 	return errors.Join(errs...)
 }
 
+// everyReplica calls fn on each open replica every interval until the
+// server closes. The replicas are those open when a round starts; fn runs
+// without holding up topology changes.
+func (s *Server) everyReplica(interval time.Duration, fn func(replicaKey, *replica.Replica)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		for k, r := range s.replicas.snapshot() {
+			if s.ctx.Err() != nil {
+				return
+			}
+			fn(k, r)
+		}
+	}
+}
+
 // tableMarker records in a table's directory which incarnation of the table
 // (its created_epoch) the data belongs to, so that a table dropped and
 // created again under the same name never sees the old data.
@@ -92,9 +115,9 @@ func safeTableName(name string) bool {
 
 // applyTopology makes the open replicas match pb: opens the ones this node
 // now holds, sets roles, publishes pb for routing, then closes (and deletes)
-// the ones it no longer holds. fromMeta says pb is fresh from a meta server
-// rather than the copy saved before a restart; only then are directories of
-// unknown tables removed.
+// the ones it no longer holds, and removes the directories of tables pb does
+// not have. pb is a topology fresh from a meta server or, at start, the one
+// saved before a restart.
 func (s *Server) applyTopology(pb *zppb.Topology) {
 	self := s.cfg.Addr
 	type want struct {
@@ -195,7 +218,9 @@ func (s *Server) claimTableDir(tb *zppb.Table) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, tableMarker), []byte(want), 0o644)
+	// A marker torn by a crash would name no incarnation, and the next
+	// start would take the table's data for an older one's and wipe it.
+	return atomicfile.Write(filepath.Join(dir, tableMarker), []byte(want), 0o644)
 }
 
 func (s *Server) closeTable(table string) {

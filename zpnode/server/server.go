@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
@@ -35,17 +36,18 @@ type Server struct {
 	metrics  *metrics
 	slow     *slowlog
 
-	metricsLn net.Listener
-	fullsync  *dbsync.Source
+	metricsSrv *promexport.Server
+	fullsync   *dbsync.Source
 
 	lastPingMs atomic.Int64
 	metaLeader atomic.Pointer[string] // the leader that answered the last PING
 	lease      masterLease
 	wake       chan struct{} // NOTIFY: heartbeat now
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	started atomic.Bool
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // background goroutines
 
 	closeOnce sync.Once
 	closeErr  error
@@ -74,6 +76,9 @@ func New(cfg Config) (*Server, error) {
 // and starts the heartbeat and background work. It returns once the node
 // serves requests.
 func (s *Server) Start() error {
+	if !s.started.CompareAndSwap(false, true) || s.ctx.Err() != nil {
+		return errors.New("zpnode: already started or closed")
+	}
 	shared, err := engine.NewShared(engine.SharedOptions{BlockCacheSize: uint64(s.cfg.BlockCacheSize)})
 	if err != nil {
 		return fmt.Errorf("zpnode: %w", err)
@@ -98,7 +103,7 @@ func (s *Server) Start() error {
 	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
 	if err != nil {
 		s.Close()
-		return err
+		return fmt.Errorf("zpnode: %w", err)
 	}
 	s.ln, err = net.Listen("tcp", s.cfg.ListenAddr)
 	if err != nil {
@@ -111,14 +116,14 @@ func (s *Server) Start() error {
 		}
 	})
 	if s.cfg.MetricsAddr != "" {
-		if err := s.serveMetrics(s.cfg.MetricsAddr); err != nil {
+		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, s.cfg.Logger); err != nil {
 			s.Close()
-			return err
+			return fmt.Errorf("zpnode: %w", err)
 		}
 	}
 	s.goRun(s.heartbeatLoop)
-	s.goRun(s.sweepLoop)
-	s.goRun(s.purgeLoop)
+	s.goRun(func() { s.everyReplica(s.cfg.SweepInterval, s.sweep) })
+	s.goRun(func() { s.everyReplica(s.cfg.PurgeInterval, s.purge) })
 	s.goRun(s.stats.run(s.ctx))
 	s.cfg.Logger.Info("zpnode started", "addr", s.cfg.Addr, "data", s.cfg.DataDir, "meta", s.cfg.MetaAddrs)
 	return nil
@@ -134,10 +139,10 @@ func (s *Server) goRun(fn func()) {
 
 // MetricsAddr is where /metrics is served, empty when it is not.
 func (s *Server) MetricsAddr() string {
-	if s.metricsLn == nil {
+	if s.metricsSrv == nil {
 		return ""
 	}
-	return s.metricsLn.Addr().String()
+	return s.metricsSrv.Addr().String()
 }
 
 // Addr is the node's address in the cluster.
@@ -150,6 +155,9 @@ func (s *Server) Close() error {
 		var errs []error
 		if s.rpc != nil {
 			errs = append(errs, s.rpc.Close())
+		}
+		if s.metricsSrv != nil {
+			s.metricsSrv.Close()
 		}
 		s.wg.Wait()
 		if s.meta != nil {

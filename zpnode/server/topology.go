@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -51,30 +52,15 @@ func (t *topology) partitionByID(table string, id uint32) (*zppb.Table, *zppb.Pa
 
 const topologyFile = "topology.pb"
 
-// saveTopology writes pb to the data dir atomically, so that a restarted node
-// can serve its partitions before (or without) reaching a meta server.
+// saveTopology writes pb to the data dir, durably and atomically, so that a
+// restarted node can serve its partitions before (or without) reaching a
+// meta server.
 func saveTopology(dir string, pb *zppb.Topology) error {
 	data, err := proto.Marshal(pb)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, topologyFile+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, topologyFile))
+	return atomicfile.Write(filepath.Join(dir, topologyFile), data, 0o644)
 }
 
 // loadTopology reads the saved topology; nil without error when there is none.

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+		check   func(Config) bool
+	}{
+		{name: "defaults", cfg: Config{Addr: "127.0.0.1:9231", MetaAddrs: []string{"m:1"}, DataDir: "d"}, check: func(c Config) bool {
+			return c.ListenAddr == c.Addr && c.MaxValueSize == DefaultMaxValueSize && c.PingInterval == time.Second &&
+				c.SweepInterval == time.Minute && c.PurgeInterval == 10*time.Second && c.Purge.MaxSegments == 16 &&
+				c.Purge.MinSegments == 2 && c.Weight == 1 && c.Logger != nil
+		}},
+		{name: "age-only retention keeps no segment cap", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", Purge: replica.PurgePolicy{MaxAge: time.Hour}}, check: func(c Config) bool {
+			return c.Purge.MaxSegments == 0 && c.Purge.MaxAge == time.Hour
+		}},
+		{name: "addr without port", cfg: Config{Addr: "host", MetaAddrs: []string{"m:1"}, DataDir: "d"}, wantErr: "addr"},
+		{name: "no meta", cfg: Config{Addr: "a:1", DataDir: "d"}, wantErr: "no meta addresses"},
+		{name: "no data dir", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}}, wantErr: "no data directory"},
+		{name: "value over a frame", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", MaxValueSize: 49 << 20}, wantErr: "48 MiB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.cfg
+			got.setDefaults()
+			err := got.validate()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "zpnode: ") {
+					t.Fatalf("err %v, want one starting zpnode: and containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(got) {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestCloseStopsEveryGoroutine starts a node with metrics and no reachable
+// meta server and checks that Close leaves nothing of it running.
+func TestCloseStopsEveryGoroutine(t *testing.T) {
+	s, err := New(Config{
+		Addr:          freeAddr(t),
+		MetaAddrs:     []string{freeAddr(t)}, // nobody listens: PINGs fail
+		DataDir:       t.TempDir(),
+		MetricsAddr:   "127.0.0.1:0",
+		PingInterval:  10 * time.Millisecond,
+		SweepInterval: 10 * time.Millisecond,
+		PurgeInterval: 10 * time.Millisecond,
+		Logger:        slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil || !strings.HasPrefix(err.Error(), "zpnode: ") {
+		t.Errorf("second Start: %v, want a zpnode: error", err)
+	}
+	resp, err := http.Get("http://" + s.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "zeppelin_node_epoch") || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("/metrics lacks the node's or the runtime's metrics:\n%s", body)
+	}
+	time.Sleep(30 * time.Millisecond) // let the loops tick a few times
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		var leaked []string
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "zpnode/server.(*") || strings.Contains(g, "lib/promexport") || strings.Contains(g, "lib/rpc.(*") {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left after Close:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// freeAddr is a loopback address with a port nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
