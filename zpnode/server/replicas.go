@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -202,13 +203,18 @@ func (s *Server) dialPeer(ctx context.Context, addr string) (replica.Conn, error
 func (s *Server) claimTableDir(tb *zppb.Table) error {
 	dir := s.tableDir(tb.Name)
 	want := strconv.FormatUint(tb.CreatedEpoch, 10)
-	got, err := os.ReadFile(filepath.Join(dir, tableMarker))
+	got, err := markerEpoch(dir)
 	switch {
-	case err == nil && string(got) == want:
+	case err == nil && got == tb.CreatedEpoch:
 		return nil
+	case err == nil && got > tb.CreatedEpoch:
+		// The data is of a later incarnation than this topology knows (a
+		// topology saved before the table was created again): only a newer
+		// topology can say what to do with it.
+		return fmt.Errorf("table %q on disk is of epoch %d, newer than the topology's %d; waiting for a newer topology", tb.Name, got, tb.CreatedEpoch)
 	case err == nil:
 		s.closeTable(tb.Name)
-		s.cfg.Logger.Info("table was recreated; removing old data", "table", tb.Name, "old_epoch", string(got), "new_epoch", want)
+		s.cfg.Logger.Info("table was recreated; removing old data", "table", tb.Name, "old_epoch", got, "new_epoch", want)
 		if err := os.RemoveAll(dir); err != nil {
 			return err
 		}
@@ -221,6 +227,19 @@ func (s *Server) claimTableDir(tb *zppb.Table) error {
 	// A marker torn by a crash would name no incarnation, and the next
 	// start would take the table's data for an older one's and wipe it.
 	return atomicfile.Write(filepath.Join(dir, tableMarker), []byte(want), 0o644)
+}
+
+// markerEpoch reads the created_epoch of the table whose directory is dir.
+func markerEpoch(dir string) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join(dir, tableMarker))
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("table marker %s: %w", filepath.Join(dir, tableMarker), err)
+	}
+	return n, nil
 }
 
 func (s *Server) closeTable(table string) {
@@ -250,8 +269,15 @@ func (s *Server) removeUnknownTables(pb *zppb.Topology) {
 		if !e.IsDir() || known[e.Name()] {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(s.cfg.DataDir, e.Name(), tableMarker)); err != nil {
+		created, err := markerEpoch(filepath.Join(s.cfg.DataDir, e.Name()))
+		if err != nil {
 			continue // not ours
+		}
+		if created > pb.Epoch {
+			// Created after this topology (one saved before the table was
+			// created, say): its absence here says nothing about a drop.
+			s.cfg.Logger.Warn("keeping a table the topology does not know yet", "table", e.Name(), "created_epoch", created, "epoch", pb.Epoch)
+			continue
 		}
 		s.closeTable(e.Name())
 		if err := os.RemoveAll(filepath.Join(s.cfg.DataDir, e.Name())); err != nil {

@@ -5,11 +5,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
@@ -119,4 +122,46 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestStaleTopologyKeepsNewerTables: at start a node applies the topology it
+// saved, which may predate tables created since (its save failed, or it
+// crashed before saving). A table directory whose marker is newer than that
+// topology is kept, not taken for a dropped table; one older than it is
+// removed, and a table recreated under a known name is not wiped by an older
+// incarnation's topology.
+func TestStaleTopologyKeepsNewerTables(t *testing.T) {
+	dir := t.TempDir()
+	table := func(name, epoch string) string {
+		d := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Join(d, "0"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, tableMarker), []byte(epoch), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	newer, dropped, recreated := table("newer", "9"), table("dropped", "3"), table("recreated", "8")
+	if err := saveTopology(dir, &zppb.Topology{Epoch: 5, Tables: []*zppb.Table{{Name: "recreated", CreatedEpoch: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Started with no meta server to answer: it runs on what it saved.
+	s, err := New(Config{Addr: freeAddr(t), MetaAddrs: []string{freeAddr(t)}, DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tt := range []struct {
+		dir  string
+		kept bool
+	}{{newer, true}, {dropped, false}, {recreated, true}} {
+		_, err := os.Stat(filepath.Join(tt.dir, "0"))
+		if kept := err == nil; kept != tt.kept {
+			t.Errorf("%s after applying an older topology: kept %v, want %v (%v)", filepath.Base(tt.dir), kept, tt.kept, err)
+		}
+	}
 }
