@@ -25,6 +25,10 @@ type Config struct {
 	// ListenAddr is where to listen when it differs from Addr (behind NAT
 	// or a proxy); default Addr.
 	ListenAddr string
+	// Listener, when set, is served instead of listening on ListenAddr:
+	// an embedding program or a test binds it in advance, so that no other
+	// socket can take the port in between. Close closes it.
+	Listener net.Listener
 	// MetaAddrs are the meta servers; any member will do.
 	MetaAddrs []string
 	// DataDir holds one directory per table, one per partition below it.

@@ -105,10 +105,11 @@ func (s *Server) Start() error {
 		s.Close()
 		return fmt.Errorf("zpnode: %w", err)
 	}
-	s.ln, err = net.Listen("tcp", s.cfg.ListenAddr)
-	if err != nil {
-		s.Close()
-		return fmt.Errorf("zpnode: listen: %w", err)
+	if s.ln = s.cfg.Listener; s.ln == nil {
+		if s.ln, err = net.Listen("tcp", s.cfg.ListenAddr); err != nil {
+			s.Close()
+			return fmt.Errorf("zpnode: listen: %w", err)
+		}
 	}
 	s.goRun(func() {
 		if err := s.rpc.Serve(s.ln); err != nil {
