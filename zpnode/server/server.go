@@ -21,12 +21,12 @@ var Version = "dev"
 
 // Server is a zpnode.
 type Server struct {
-	cfg    Config
-	shared *engine.Shared
-	rpc    *rpc.Server
-	meta   *rpc.Pool
-	ln     net.Listener
-	start  time.Time
+	cfg       Config
+	shared    *engine.Shared
+	rpc       *rpc.Server
+	meta      *rpc.Pool
+	ln        net.Listener
+	startedAt time.Time
 
 	topo     atomic.Pointer[topology]
 	replicas *replicaSet
@@ -60,7 +60,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("zpnode: %w", err)
 	}
-	s := &Server{cfg: cfg, start: time.Now(), stats: newStatsRegistry(), quota: newQuotas()}
+	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas()}
 	s.lease.logger = cfg.Logger
 	s.metrics = newMetrics(s)
 	s.slow = newSlowlog(cfg.SlowlogSize)
@@ -95,7 +95,7 @@ func (s *Server) Start() error {
 		s.applyTopology(t)
 	}
 
-	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
+	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handleRequest, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
 	if err != nil {
 		s.Close()
 		return err
