@@ -14,6 +14,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
+	"github.com/zeppelin-kv/zeppelin/zpnode/redisfront"
 )
 
 // Version is reported by INFO server.
@@ -34,6 +35,9 @@ type Server struct {
 	quota    *quotas
 	metrics  *metrics
 	slow     *slowlog
+
+	redis   *redisfront.Server // nil without RedisAddr
+	redisLn net.Listener
 
 	metricsLn net.Listener
 	fullsync  *dbsync.Source
@@ -110,6 +114,12 @@ func (s *Server) Start() error {
 			s.cfg.Logger.Error("serve failed", "err", err)
 		}
 	})
+	if s.cfg.RedisAddr != "" {
+		if err := s.serveRedis(); err != nil {
+			s.Close()
+			return err
+		}
+	}
 	if s.cfg.MetricsAddr != "" {
 		if err := s.serveMetrics(s.cfg.MetricsAddr); err != nil {
 			s.Close()
@@ -150,6 +160,9 @@ func (s *Server) Close() error {
 		var errs []error
 		if s.rpc != nil {
 			errs = append(errs, s.rpc.Close())
+		}
+		if s.redis != nil {
+			errs = append(errs, s.redis.Close())
 		}
 		s.wg.Wait()
 		if s.meta != nil {
