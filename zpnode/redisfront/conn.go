@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -35,6 +36,10 @@ type conn struct {
 	// The key of the connection's last write, for WAIT.
 	lastWriteTable string
 	lastWriteKey   []byte
+
+	// inBuf is the size of the read buffer, published for CLIENT LIST
+	// (qbuf) and tests: the connection's goroutine owns the Reader.
+	inBuf atomic.Int64
 
 	batch []entry
 	ctx   context.Context // the current batch's
@@ -67,9 +72,18 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		tc.SetNoDelay(true)
 	}
 	c := &conn{s: s, nc: nc, id: s.nextID.Add(1), created: time.Now(), table: s.cfg.Table, proto: resp.RESP2}
-	c.rd = resp.NewReader(nc, s.limits())
+	c.rd = resp.NewReader(inputReader{c}, s.limits())
 	c.w = resp.NewWriter(deadlineWriter{c})
 	return c
+}
+
+// inputReader reads the connection for the Reader, publishing the size
+// of its buffer before each read.
+type inputReader struct{ c *conn }
+
+func (r inputReader) Read(p []byte) (int, error) {
+	r.c.inBuf.Store(int64(r.c.rd.BufferSize()))
+	return r.c.nc.Read(p)
 }
 
 // deadlineWriter gives every write of replies WriteTimeout to progress.

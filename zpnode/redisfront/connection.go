@@ -344,8 +344,8 @@ func (c *conn) describe() string {
 	if readonly {
 		flags = "r"
 	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=0 flags=%s db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=%s user=%s redir=-1 resp=%d\n",
-		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), name, int64(time.Since(c.created).Seconds()), flags, cmd, table, proto)
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=0 flags=%s db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=%d cmd=%s user=%s redir=-1 resp=%d\n",
+		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), name, int64(time.Since(c.created).Seconds()), flags, c.inBuf.Load(), cmd, table, proto)
 }
 
 func (c *conn) setProto(v int) {
