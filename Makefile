@@ -11,6 +11,8 @@ NODE_PORTS := 9231 9232 9233
 # Prometheus /metrics of each daemon started by `make run`, in the same order.
 META_METRICS_PORTS := 9321 9322 9323
 NODE_METRICS_PORTS := 9331 9332 9333
+# RESP (Redis protocol) port of each node started by `make run`.
+NODE_REDIS_PORTS := 9241 9242 9243
 META_ADDRS := 127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223
 
 PROTOC_GEN_GO_VERSION := v1.36.12
@@ -51,10 +53,11 @@ run: build
 	done
 	@i=0; for port in $(NODE_PORTS); do i=$$((i+1)); name=zpnode-$$i; \
 		metrics=$$(echo $(NODE_METRICS_PORTS) | cut -d' ' -f$$i); \
+		redis=$$(echo $(NODE_REDIS_PORTS) | cut -d' ' -f$$i); \
 		if [ -f $(VAR)/run/$$name.pid ] && kill -0 $$(cat $(VAR)/run/$$name.pid) 2>/dev/null; then continue; fi; \
 		nohup $(BIN)/zpnode --addr 127.0.0.1:$$port --meta $(META_ADDRS) --data $(VAR)/data/$$name \
-			--metrics-addr 127.0.0.1:$$metrics >>$(VAR)/log/$$name.log 2>&1 & echo $$! >$(VAR)/run/$$name.pid; \
-		echo "started $$name on 127.0.0.1:$$port, metrics on 127.0.0.1:$$metrics (pid $$(cat $(VAR)/run/$$name.pid))"; \
+			--metrics-addr 127.0.0.1:$$metrics --redis-addr 127.0.0.1:$$redis >>$(VAR)/log/$$name.log 2>&1 & echo $$! >$(VAR)/run/$$name.pid; \
+		echo "started $$name on 127.0.0.1:$$port, RESP on 127.0.0.1:$$redis, metrics on 127.0.0.1:$$metrics (pid $$(cat $(VAR)/run/$$name.pid))"; \
 	done
 	@$(BIN)/zpctl --meta $(META_ADDRS) --timeout 60s node wait --count 3 >/dev/null
 	@$(BIN)/zpctl --meta $(META_ADDRS) --timeout 60s table create default --partitions 16 --replicas 3 --if-not-exists --wait
@@ -63,7 +66,7 @@ run: build
 	@for i in $$(seq 1 30); do $(BIN)/zpctl --meta $(META_ADDRS) checkup >/dev/null 2>&1 && exit 0; sleep 1; done; \
 		echo "the cluster is up but checkup still reports:"; $(BIN)/zpctl --meta $(META_ADDRS) checkup
 	@echo
-	@echo "Zeppelin is running: meta 127.0.0.1:{9221,9222,9223}, nodes 127.0.0.1:{9231,9232,9233}."
+	@echo "Zeppelin is running: meta 127.0.0.1:{9221,9222,9223}, nodes 127.0.0.1:{9231,9232,9233}, RESP 127.0.0.1:{9241,9242,9243}."
 	@echo "Metrics at http://127.0.0.1:PORT/metrics: meta {9321,9322,9323}, nodes {9331,9332,9333}"
 	@echo "(Prometheus scrape config, dashboard and alerts: playbooks/monitoring/)."
 	@echo "  bin/zpctl set default k v       # write"
@@ -71,6 +74,7 @@ run: build
 	@echo "  bin/zpctl table list            # tables"
 	@echo "  bin/zpctl node list             # nodes"
 	@echo "  bin/zpctl slowlog               # slow requests"
+	@echo "  redis-cli -c -p 9241            # Redis Cluster protocol, table default"
 	@echo "Logs in var/log/, data in var/data/. Stop with 'make stop'; 'make clean' also deletes var/."
 
 stop:

@@ -51,6 +51,11 @@ func main() {
 	flag.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	flag.DurationVar(&cfg.SlowlogThreshold, "slowlog-threshold", 10*time.Millisecond, "requests at least this long go to the slow log")
 	flag.IntVar(&cfg.SlowlogSize, "slowlog-size", 128, "slow log entries kept")
+	flag.StringVar(&cfg.RedisAddr, "redis-addr", "", "serve the Redis protocol (RESP2/RESP3, Redis Cluster semantics) on this address, which the node reports to meta for MOVED and CLUSTER SLOTS (empty: off)")
+	flag.StringVar(&cfg.RedisListenAddr, "redis-listen", "", "address to listen on for RESP when it differs from -redis-addr")
+	flag.StringVar(&cfg.RedisTable, "redis-table", "default", "table of a RESP connection until AUTH <table> <password> selects another")
+	flag.DurationVar(&cfg.RedisIdleTimeout, "redis-idle-timeout", 0, "close RESP connections idle this long (0: never, as Redis's timeout 0)")
+	flag.BoolVar(&cfg.RedisAllowFlush, "redis-allow-flush", false, "let FLUSHDB and FLUSHALL empty the partitions of the connection's table that the node masters")
 	flag.Parse()
 
 	var level slog.Level

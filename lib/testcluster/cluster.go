@@ -41,6 +41,9 @@ type Options struct {
 	// Metrics gives every process a Prometheus /metrics port
 	// (Process.MetricsAddr).
 	Metrics bool
+	// Redis gives every node a RESP port (Process.RedisAddr,
+	// --redis-addr), which it reports to meta.
+	Redis bool
 }
 
 // Cluster is a set of real zpmeta and zpnode processes on 127.0.0.1.
@@ -195,6 +198,10 @@ func (c *Cluster) addNode() *Process {
 	p := newProcess(filepath.Join(c.bin, "zpnode"), c.dir, name, addr, args)
 	p.Inbound, p.MetaLinks = inbound, links
 	c.withMetrics(p)
+	if c.opts.Redis {
+		p.RedisAddr = c.freeAddrs(1)[0]
+		p.args = append(p.args, "--redis-addr", p.RedisAddr)
+	}
 	c.Nodes = append(c.Nodes, p)
 	if err := p.Start(); err != nil {
 		c.t.Fatal(err)
@@ -212,6 +219,15 @@ func (c *Cluster) withMetrics(p *Process) {
 
 // MetaAddrs are the meta servers' addresses.
 func (c *Cluster) MetaAddrs() []string { return addrs(c.Metas) }
+
+// RedisAddrs are the nodes' RESP addresses (Options.Redis).
+func (c *Cluster) RedisAddrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, p := range c.Nodes {
+		out[i] = p.RedisAddr
+	}
+	return out
+}
 
 // NodeAddrs are the nodes' addresses.
 func (c *Cluster) NodeAddrs() []string { return addrs(c.Nodes) }

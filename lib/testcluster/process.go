@@ -19,10 +19,12 @@ type Process struct {
 	Addr string
 	// MetricsAddr serves /metrics when the cluster has metrics.
 	MetricsAddr string
-	DataDir     string
-	LogPath     string
-	bin         string
-	args        []string
+	// RedisAddr serves RESP when the cluster has it (Options.Redis).
+	RedisAddr string
+	DataDir   string
+	LogPath   string
+	bin       string
+	args      []string
 
 	// Inbound and MetaLinks are the node's proxies when the cluster has
 	// them (Options.Proxies): in front of it, and towards each meta server.

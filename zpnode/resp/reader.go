@@ -158,6 +158,10 @@ func (r *Reader) Limits() Limits { return r.lim }
 // including a command received in part.
 func (r *Reader) Buffered() int { return r.w - r.r }
 
+// BufferSize returns the size of the read buffer: the memory the Reader
+// holds for its connection's input.
+func (r *Reader) BufferSize() int { return len(r.buf) }
+
 // ReadCommand returns the next command, reading from the connection as
 // needed. Empty inline lines and "*0" or "*-1" requests are skipped, as
 // Redis does. It invalidates the arguments returned before it (see Reader).

@@ -54,6 +54,18 @@ type Config struct {
 	// (default 10ms); SlowlogSize entries are kept (default 128).
 	SlowlogThreshold time.Duration
 	SlowlogSize      int
+	// RedisAddr, when set, is where the node serves the Redis protocol
+	// (zpnode/redisfront) and the RESP address it reports to meta, which
+	// MOVED redirections and CLUSTER SLOTS name; RedisListenAddr is where
+	// to listen when it differs (default RedisAddr).
+	RedisAddr, RedisListenAddr string
+	// RedisTable is the table of a RESP connection until AUTH selects
+	// another; default "default".
+	RedisTable string
+	// RedisIdleTimeout closes RESP connections idle that long; 0 never.
+	RedisIdleTimeout time.Duration
+	// RedisAllowFlush lets FLUSHDB and FLUSHALL empty a table.
+	RedisAllowFlush bool
 	// Zone, Rack and Weight describe the node to placement.
 	Zone, Rack string
 	Weight     uint32
@@ -93,6 +105,12 @@ func (c *Config) setDefaults() {
 	if c.SlowlogSize <= 0 {
 		c.SlowlogSize = 128
 	}
+	if c.RedisListenAddr == "" {
+		c.RedisListenAddr = c.RedisAddr
+	}
+	if c.RedisTable == "" {
+		c.RedisTable = "default"
+	}
 	if c.Weight == 0 {
 		c.Weight = 1
 	}
@@ -109,6 +127,11 @@ func (c *Config) validate() error {
 	}
 	if len(c.MetaAddrs) == 0 {
 		errs = append(errs, errors.New("no meta addresses"))
+	}
+	if c.RedisAddr != "" {
+		if _, _, err := net.SplitHostPort(c.RedisAddr); err != nil {
+			errs = append(errs, fmt.Errorf("redis addr %q: %w", c.RedisAddr, err))
+		}
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("no data directory"))

@@ -12,10 +12,10 @@ import (
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
-// handle dispatches one request. Every command validates its whole input
-// before it writes anything, so a rejected request changes nothing.
-func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
-	start := time.Now()
+// handle runs one request that arrived at start (see Server.start, the
+// entry that calls it). Every command validates its whole input before it
+// writes anything, so a rejected request changes nothing.
+func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time) *zppb.Response {
 	var (
 		table string
 		write bool

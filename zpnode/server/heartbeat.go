@@ -98,6 +98,7 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 		Zone:      s.cfg.Zone,
 		Rack:      s.cfg.Rack,
 		Weight:    s.cfg.Weight,
+		RedisAddr: s.cfg.RedisAddr,
 	}
 	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: req}})
 	if err != nil {

@@ -23,7 +23,7 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 			Addr:       s.cfg.Addr,
 			Epoch:      topo.epoch,
 			Version:    Version,
-			UptimeMs:   time.Since(s.start).Milliseconds(),
+			UptimeMs:   time.Since(s.startedAt).Milliseconds(),
 			LastPingMs: s.lastPingMs.Load(),
 		}
 		if l := s.metaLeader.Load(); l != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
+	"github.com/zeppelin-kv/zeppelin/zpnode/redisfront"
 )
 
 // Version is reported by INFO server.
@@ -22,12 +23,12 @@ var Version = "dev"
 
 // Server is a zpnode.
 type Server struct {
-	cfg    Config
-	shared *engine.Shared
-	rpc    *rpc.Server
-	meta   *rpc.Pool
-	ln     net.Listener
-	start  time.Time
+	cfg       Config
+	shared    *engine.Shared
+	rpc       *rpc.Server
+	meta      *rpc.Pool
+	ln        net.Listener
+	startedAt time.Time
 
 	topo     atomic.Pointer[topology]
 	replicas *replicaSet
@@ -35,6 +36,9 @@ type Server struct {
 	quota    *quotas
 	metrics  *metrics
 	slow     *slowlog
+
+	redis   *redisfront.Server // nil without RedisAddr
+	redisLn net.Listener
 
 	metricsSrv *promexport.Server
 	fullsync   *dbsync.Source
@@ -62,7 +66,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("zpnode: %w", err)
 	}
-	s := &Server{cfg: cfg, start: time.Now(), stats: newStatsRegistry(), quota: newQuotas()}
+	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas()}
 	s.lease.logger = cfg.Logger
 	s.metrics = newMetrics(s)
 	s.slow = newSlowlog(cfg.SlowlogSize)
@@ -100,7 +104,7 @@ func (s *Server) Start() error {
 		s.applyTopology(t)
 	}
 
-	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handle, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
+	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handleRequest, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
 	if err != nil {
 		s.Close()
 		return fmt.Errorf("zpnode: %w", err)
@@ -116,6 +120,12 @@ func (s *Server) Start() error {
 			s.cfg.Logger.Error("serve failed", "err", err)
 		}
 	})
+	if s.cfg.RedisAddr != "" {
+		if err := s.serveRedis(); err != nil {
+			s.Close()
+			return err
+		}
+	}
 	if s.cfg.MetricsAddr != "" {
 		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, s.cfg.Logger); err != nil {
 			s.Close()
@@ -156,6 +166,9 @@ func (s *Server) Close() error {
 		var errs []error
 		if s.rpc != nil {
 			errs = append(errs, s.rpc.Close())
+		}
+		if s.redis != nil {
+			errs = append(errs, s.redis.Close())
 		}
 		if s.metricsSrv != nil {
 			s.metricsSrv.Close()

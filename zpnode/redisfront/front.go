@@ -1,0 +1,264 @@
+// Package redisfront serves the Redis protocol (RESP2 and RESP3) on a node,
+// with Redis Cluster semantics: the slots of a table's partitions are the
+// node's hash slots, keys of partitions it does not master answer MOVED to
+// their master's RESP address, and CLUSTER SLOTS, SHARDS and NODES
+// describe the table's partitions.
+//
+// It holds no command logic of its own: it translates each Redis command
+// to the node's protocol-neutral requests (zppb.Request), runs them through
+// the node's one command entry (Backend.Start) under the same pipeline
+// contract as the native front, and maps each response to its Redis reply.
+// What it does answer itself is the connection's state (HELLO, AUTH,
+// SELECT, CLIENT, READONLY) and the cluster's shape, read from the node's
+// topology.
+package redisfront
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/resp"
+)
+
+// Version is what INFO and HELLO report as redis_version: the Redis release
+// whose commands and replies this front follows.
+const Version = "7.0.15"
+
+// Pending is a request begun by Backend.Start.
+type Pending interface {
+	// Queued reports whether the request was queued at Start (a write
+	// that joins its replica's group commit); if not, it runs at Finish
+	// and nothing after it may be started before it has finished.
+	Queued() bool
+	// Flush pushes on the group commit of a queued write.
+	Flush()
+	// Finish waits for the outcome and returns the response.
+	Finish() *zppb.Response
+}
+
+// Backend is the node as the RESP front sees it.
+type Backend interface {
+	// Start begins req, the node's one command entry. Requests of a
+	// connection are started in order; every started one is flushed
+	// before any is finished, and finished in order; a request that is
+	// not Queued is a barrier (see Pending).
+	Start(ctx context.Context, req *zppb.Request) Pending
+	// Topology is the node's current topology, not to be modified.
+	Topology() *zppb.Topology
+	// Addr is the node's cluster address, its identity.
+	Addr() string
+	// DBSize estimates the live keys of table in the partitions this node
+	// masters.
+	DBSize(table string) (int64, error)
+	// WaitReplicas waits until n slaves of key's partition have
+	// acknowledged everything its master logged when WaitReplicas was
+	// called, or until ctx ends, and returns how many have.
+	WaitReplicas(ctx context.Context, table string, key []byte, n int) (int, error)
+	// KeysInSlot returns up to limit keys of table in slot (limit < 0:
+	// all) and how many there are, from the partition this node masters.
+	KeysInSlot(table string, slot uint16, limit int) (keys [][]byte, count int, err error)
+}
+
+// Authenticator checks a table's password on AUTH and HELLO AUTH.
+type Authenticator interface {
+	// Authenticate returns nil when password opens table.
+	Authenticate(table, password string) error
+}
+
+// OpenAuth accepts every password: tables have none yet (the security
+// issue brings them).
+type OpenAuth struct{}
+
+// Authenticate accepts everything.
+func (OpenAuth) Authenticate(table, password string) error { return nil }
+
+// Config configures a Server.
+type Config struct {
+	// Table is the table a connection works on until AUTH or HELLO AUTH
+	// selects another; default "default".
+	Table string
+	// IdleTimeout closes a connection that sent nothing for this long; 0
+	// never does (Redis's default, timeout 0).
+	IdleTimeout time.Duration
+	// WriteTimeout closes a connection that does not take its replies:
+	// a write of pending replies making no progress for this long.
+	// Default 30s.
+	WriteTimeout time.Duration
+	// CommandTimeout bounds each command's wait (for slaves' acks with
+	// min_sync_replicas, say); default 5s.
+	CommandTimeout time.Duration
+	// AllowFlush lets FLUSHDB and FLUSHALL empty the table.
+	AllowFlush bool
+	// MaxValueSize is the node's value limit; the reader refuses bulks
+	// over it plus slack. Default 16 MiB.
+	MaxValueSize int
+	// Auth checks passwords; default OpenAuth.
+	Auth   Authenticator
+	Logger *slog.Logger
+}
+
+// Output buffering: replies are written out once flushAt bytes are
+// pending, so a connection holds at most that plus one reply however long
+// its pipeline; a client that does not read blocks its own connection
+// (the node stops reading its commands) until WriteTimeout closes it.
+const flushAt = 64 << 10
+
+// maxBatch bounds the commands of one pipeline started before they are
+// answered, as lib/rpc's maxPrepared.
+const maxBatch = 128
+
+// bulkSlack is what a bulk may exceed the value limit by: Redis's
+// string-size error is better than a protocol error for a value a little
+// too large, and keys are far below it.
+const bulkSlack = 1 << 20
+
+func (c *Config) setDefaults() {
+	if c.Table == "" {
+		c.Table = "default"
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 30 * time.Second
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 5 * time.Second
+	}
+	if c.MaxValueSize <= 0 {
+		c.MaxValueSize = 16 << 20
+	}
+	if c.Auth == nil {
+		c.Auth = OpenAuth{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server accepts RESP connections and serves each until it ends or Close.
+type Server struct {
+	cfg Config
+	b   Backend
+	ctx context.Context
+	end context.CancelFunc
+
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[*conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+
+	nextID   atomic.Int64
+	accepted atomic.Int64
+	commands atomic.Int64
+	started  time.Time
+}
+
+// New returns a Server of b.
+func New(cfg Config, b Backend) *Server {
+	cfg.setDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, b: b, ctx: ctx, end: cancel, conns: make(map[*conn]struct{}), started: time.Now()}
+}
+
+// Serve accepts connections on ln until Close; it returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.cfg.Logger.Warn("redis accept failed; retrying", "err", err, "backoff", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("redisfront: accept: %w", err)
+		}
+		backoff = 0
+		c := s.newConn(nc)
+		if !s.track(c) {
+			nc.Close()
+			return nil
+		}
+		s.accepted.Add(1)
+		go func() {
+			defer s.untrack(c)
+			c.serve()
+		}()
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines to end.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.end()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// clients returns the open connections.
+func (s *Server) clients() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) limits() resp.Limits {
+	// A command may carry several values (MSET): as a native request
+	// frame, it may buffer up to 64 MiB.
+	bulk := s.cfg.MaxValueSize + bulkSlack
+	return resp.Limits{MaxBulk: bulk, MaxQueryBuffer: max(64<<20, 2*bulk)}
+}
