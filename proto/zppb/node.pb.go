@@ -1205,12 +1205,11 @@ func (x *IncrByResponse) GetValue() int64 {
 
 // IncrByFloatRequest adds delta to the number stored under key (a missing
 // key counts as 0) and keeps the key's expiry, as Redis's INCRBYFLOAT:
-// both are parsed as Redis parses a long double ("ERR value is not a valid
-// float": INVALID_ARGUMENT for delta, NOT_INTEGER for the stored value)
-// and the sum is computed with a 64-bit mantissa and formatted as Redis
-// formats it on x86-64 (17 decimals, trailing zeros cut). A NaN or
-// infinite sum is INVALID_ARGUMENT "increment would produce NaN or
-// Infinity".
+// both are parsed as Redis parses a long double (else INVALID_ARGUMENT
+// "value is not a valid float") and the sum is computed with a 64-bit
+// mantissa and formatted as Redis does on x86-64 (17 decimals, trailing
+// zeros cut). A NaN or infinite sum is INVALID_ARGUMENT "increment would
+// produce NaN or Infinity".
 type IncrByFloatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -1322,7 +1321,7 @@ func (x *IncrByFloatResponse) GetValue() string {
 // result over the node's value limit is VALUE_TOO_LARGE "string exceeds
 // maximum allowed size (proto-max-bulk-len)"; a negative offset is
 // INVALID_ARGUMENT "offset is out of range". An empty value changes
-// nothing (and SETRANGE does not create a missing key).
+// nothing, except that APPEND creates a missing key empty (as Redis).
 type SetRangeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`

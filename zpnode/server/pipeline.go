@@ -9,14 +9,16 @@ import (
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
-// prepare starts the SETs of a pipeline (rpc.ServerConfig.Prepare): each is
-// queued at its replica as it arrives and answered after the connection
-// has queued the rest, so a pipeline's SETs share a group commit instead of
-// taking one each. Other commands, and SETs to a SLOWDOWN partition (which
-// wait a moment before they queue), are left to handle, in their turn.
+// prepare starts the plain SETs of a pipeline (rpc.ServerConfig.Prepare):
+// each is queued at its replica as it arrives and answered after the
+// connection has queued the rest, so a pipeline's SETs share a group
+// commit instead of taking one each. Other commands, SETs that read the
+// key first (readsOld: they run under the replica's write lock) and SETs
+// to a SLOWDOWN partition (which wait a moment before they queue) are left
+// to handle, in their turn.
 func (s *Server) prepare(ctx context.Context, req *zppb.Request) rpc.Prepared {
 	c, ok := req.Cmd.(*zppb.Request_Set)
-	if !ok || s.slowingDown(c.Set.Table, c.Set.Key) {
+	if !ok || readsOld(c.Set) || s.slowingDown(c.Set.Table, c.Set.Key) {
 		return nil
 	}
 	p := &preparedSet{s: s, ctx: ctx, req: req, start: time.Now()}
@@ -52,5 +54,9 @@ func (p *preparedSet) Finish() *zppb.Response {
 		_, err = p.t.Wait(p.ctx)
 		err = writeError(err)
 	}
-	return p.s.respond(p.req, p.req.GetSet().GetTable(), true, nil, err, p.start)
+	var resp *zppb.Response
+	if err == nil {
+		resp = setResponse(true, false, nil)
+	}
+	return p.s.respond(p.req, p.req.GetSet().GetTable(), true, resp, err, p.start)
 }
