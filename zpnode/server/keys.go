@@ -24,6 +24,12 @@ func (s *Server) expire(ctx context.Context, id []byte, req *zppb.ExpireRequest)
 	if err != nil {
 		return nil, err
 	}
+	// Like Redis, an expiry out of range fails even for a missing key.
+	if c, ok := req.Change.(*zppb.ExpireRequest_TtlMs); ok {
+		if _, err := absoluteExpiry("expire", r.NowMs(), c.TtlMs); err != nil {
+			return nil, err
+		}
+	}
 	changed, err := r.Update(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
 		val, cur, err := v.Get(req.Key)
 		if err != nil {

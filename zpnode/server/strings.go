@@ -94,6 +94,10 @@ func (s *Server) setReading(ctx context.Context, id []byte, req *zppb.SetRequest
 	if err != nil {
 		return nil, err
 	}
+	// Like Redis, an expiry out of range fails whatever the key holds.
+	if _, err := setExpiry(r.NowMs(), req, 0); err != nil {
+		return nil, err
+	}
 	s.quota.charge(req.Table, len(req.Value))
 	a, err := r.UpdateAnswer(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
 		old, oldExp, err := v.Get(req.Key)
@@ -138,6 +142,12 @@ func (s *Server) getEx(ctx context.Context, id []byte, req *zppb.GetExRequest) (
 	r, err := s.routeWrite(ctx, req.Table, req.Key)
 	if err != nil {
 		return nil, err
+	}
+	// Like Redis, an expiry out of range fails even for a missing key.
+	if c, ok := req.Change.(*zppb.GetExRequest_TtlMs); ok {
+		if _, err := absoluteExpiry("getex", r.NowMs(), c.TtlMs); err != nil {
+			return nil, err
+		}
 	}
 	a, err := r.UpdateAnswer(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
 		val, exp, err := v.Get(req.Key)
