@@ -32,14 +32,17 @@
 //
 // # Retries and writes
 //
-// Every write (SET, DEL, INCRBY, MSET, WRITEBATCH) carries a request id,
+// Every write (SET and SetWith, DEL, INCRBY, MSET, WRITEBATCH, GetSet,
+// GetDel, Expire, Persist, Append, IncrByFloat) carries a request id,
 // the same for every attempt of one call, and is retried after any failure
 // within the call's deadline, including a connection that broke after the
 // request was sent (the master died). The node that takes the retry — the
 // old master, or the slave promoted in its place, which replicated the
 // record with its id — answers as it answered the first attempt instead of
 // writing again, so a retried SET never overwrites a later write by another
-// client and INCRBY is never applied twice. Nodes remember the ids of their
+// client and INCRBY is never applied twice; answers that are values (the
+// old value of GetSet, GetDel's) come back as the first attempt got them.
+// Nodes remember the ids of their
 // last 65,536 writes (8,192 across a restart); a retry older than that is
 // applied again.
 //

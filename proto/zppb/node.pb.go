@@ -76,6 +76,119 @@ func (InfoSection) EnumDescriptor() ([]byte, []int) {
 	return file_node_proto_rawDescGZIP(), []int{0}
 }
 
+type SetRequest_Condition int32
+
+const (
+	// Write whatever the key holds.
+	SetRequest_ALWAYS SetRequest_Condition = 0
+	// Write only when the key does not exist (Redis NX).
+	SetRequest_IF_ABSENT SetRequest_Condition = 1
+	// Write only when the key exists (Redis XX).
+	SetRequest_IF_PRESENT SetRequest_Condition = 2
+)
+
+// Enum value maps for SetRequest_Condition.
+var (
+	SetRequest_Condition_name = map[int32]string{
+		0: "ALWAYS",
+		1: "IF_ABSENT",
+		2: "IF_PRESENT",
+	}
+	SetRequest_Condition_value = map[string]int32{
+		"ALWAYS":     0,
+		"IF_ABSENT":  1,
+		"IF_PRESENT": 2,
+	}
+)
+
+func (x SetRequest_Condition) Enum() *SetRequest_Condition {
+	p := new(SetRequest_Condition)
+	*p = x
+	return p
+}
+
+func (x SetRequest_Condition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SetRequest_Condition) Descriptor() protoreflect.EnumDescriptor {
+	return file_node_proto_enumTypes[1].Descriptor()
+}
+
+func (SetRequest_Condition) Type() protoreflect.EnumType {
+	return &file_node_proto_enumTypes[1]
+}
+
+func (x SetRequest_Condition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SetRequest_Condition.Descriptor instead.
+func (SetRequest_Condition) EnumDescriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{0, 0}
+}
+
+type ExpireRequest_Condition int32
+
+const (
+	ExpireRequest_ALWAYS ExpireRequest_Condition = 0
+	// Only when the key has no expiry.
+	ExpireRequest_IF_NO_EXPIRY ExpireRequest_Condition = 1
+	// Only when the key has an expiry.
+	ExpireRequest_IF_EXPIRY ExpireRequest_Condition = 2
+	// Only when the new expiry is later than the current one (no expiry
+	// counts as infinite: GT never applies to a key without one).
+	ExpireRequest_IF_LATER ExpireRequest_Condition = 3
+	// Only when the new expiry is earlier than the current one (a key
+	// without expiry always qualifies).
+	ExpireRequest_IF_EARLIER ExpireRequest_Condition = 4
+)
+
+// Enum value maps for ExpireRequest_Condition.
+var (
+	ExpireRequest_Condition_name = map[int32]string{
+		0: "ALWAYS",
+		1: "IF_NO_EXPIRY",
+		2: "IF_EXPIRY",
+		3: "IF_LATER",
+		4: "IF_EARLIER",
+	}
+	ExpireRequest_Condition_value = map[string]int32{
+		"ALWAYS":       0,
+		"IF_NO_EXPIRY": 1,
+		"IF_EXPIRY":    2,
+		"IF_LATER":     3,
+		"IF_EARLIER":   4,
+	}
+)
+
+func (x ExpireRequest_Condition) Enum() *ExpireRequest_Condition {
+	p := new(ExpireRequest_Condition)
+	*p = x
+	return p
+}
+
+func (x ExpireRequest_Condition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExpireRequest_Condition) Descriptor() protoreflect.EnumDescriptor {
+	return file_node_proto_enumTypes[2].Descriptor()
+}
+
+func (ExpireRequest_Condition) Type() protoreflect.EnumType {
+	return &file_node_proto_enumTypes[2]
+}
+
+func (x ExpireRequest_Condition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExpireRequest_Condition.Descriptor instead.
+func (ExpireRequest_Condition) EnumDescriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{20, 0}
+}
+
 type BatchOp_Kind int32
 
 const (
@@ -106,11 +219,11 @@ func (x BatchOp_Kind) String() string {
 }
 
 func (BatchOp_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_node_proto_enumTypes[1].Descriptor()
+	return file_node_proto_enumTypes[3].Descriptor()
 }
 
 func (BatchOp_Kind) Type() protoreflect.EnumType {
-	return &file_node_proto_enumTypes[1]
+	return &file_node_proto_enumTypes[3]
 }
 
 func (x BatchOp_Kind) Number() protoreflect.EnumNumber {
@@ -119,7 +232,7 @@ func (x BatchOp_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use BatchOp_Kind.Descriptor instead.
 func (BatchOp_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{17, 0}
+	return file_node_proto_rawDescGZIP(), []int{25, 0}
 }
 
 type Mutation_Kind int32
@@ -158,11 +271,11 @@ func (x Mutation_Kind) String() string {
 }
 
 func (Mutation_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_node_proto_enumTypes[2].Descriptor()
+	return file_node_proto_enumTypes[4].Descriptor()
 }
 
 func (Mutation_Kind) Type() protoreflect.EnumType {
-	return &file_node_proto_enumTypes[2]
+	return &file_node_proto_enumTypes[4]
 }
 
 func (x Mutation_Kind) Number() protoreflect.EnumNumber {
@@ -171,17 +284,34 @@ func (x Mutation_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Mutation_Kind.Descriptor instead.
 func (Mutation_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{20, 0}
+	return file_node_proto_rawDescGZIP(), []int{28, 0}
 }
 
+// SetRequest stores value under key. Without options it is a plain write
+// (pipelined SETs share a group commit); condition, keep_ttl and
+// return_old make it a read-modify-write, atomic with the key's other
+// writes. A SET without keep_ttl replaces the key's expiry (none when
+// neither ttl_ms nor expire_at_ms is given), as Redis's SET does.
 type SetRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	Key   []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
 	Value []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 	// Time to live in milliseconds; 0 means the key never expires. Negative
-	// values are rejected with INVALID_ARGUMENT.
-	TtlMs         int64 `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// values, and values whose expiry would overflow int64 milliseconds, are
+	// rejected with INVALID_ARGUMENT "invalid expire time in 'set' command".
+	TtlMs     int64                `protobuf:"varint,4,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	Condition SetRequest_Condition `protobuf:"varint,5,opt,name=condition,proto3,enum=zeppelin.SetRequest_Condition" json:"condition,omitempty"`
+	// Keep the key's current expiry (Redis KEEPTTL); excludes ttl_ms and
+	// expire_at_ms.
+	KeepTtl bool `protobuf:"varint,6,opt,name=keep_ttl,json=keepTtl,proto3" json:"keep_ttl,omitempty"`
+	// Absolute expiry in unix milliseconds (Redis EXAT/PXAT); excludes
+	// ttl_ms; 0 means none given, negative is INVALID_ARGUMENT. A time not in
+	// the future stores nothing and deletes the key, as Redis does.
+	ExpireAtMs int64 `protobuf:"varint,7,opt,name=expire_at_ms,json=expireAtMs,proto3" json:"expire_at_ms,omitempty"`
+	// Answer the value the key held before (Redis SET ... GET, GETSET) in
+	// SetResponse.old/old_found.
+	ReturnOld     bool `protobuf:"varint,8,opt,name=return_old,json=returnOld,proto3" json:"return_old,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -244,6 +374,96 @@ func (x *SetRequest) GetTtlMs() int64 {
 	return 0
 }
 
+func (x *SetRequest) GetCondition() SetRequest_Condition {
+	if x != nil {
+		return x.Condition
+	}
+	return SetRequest_ALWAYS
+}
+
+func (x *SetRequest) GetKeepTtl() bool {
+	if x != nil {
+		return x.KeepTtl
+	}
+	return false
+}
+
+func (x *SetRequest) GetExpireAtMs() int64 {
+	if x != nil {
+		return x.ExpireAtMs
+	}
+	return 0
+}
+
+func (x *SetRequest) GetReturnOld() bool {
+	if x != nil {
+		return x.ReturnOld
+	}
+	return false
+}
+
+type SetResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when the condition refused the write (nothing was written).
+	Applied bool `protobuf:"varint,1,opt,name=applied,proto3" json:"applied,omitempty"`
+	// With return_old: the previous value and whether there was one.
+	Old           []byte `protobuf:"bytes,2,opt,name=old,proto3" json:"old,omitempty"`
+	OldFound      bool   `protobuf:"varint,3,opt,name=old_found,json=oldFound,proto3" json:"old_found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetResponse) Reset() {
+	*x = SetResponse{}
+	mi := &file_node_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetResponse) ProtoMessage() {}
+
+func (x *SetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetResponse.ProtoReflect.Descriptor instead.
+func (*SetResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SetResponse) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
+}
+
+func (x *SetResponse) GetOld() []byte {
+	if x != nil {
+		return x.Old
+	}
+	return nil
+}
+
+func (x *SetResponse) GetOldFound() bool {
+	if x != nil {
+		return x.OldFound
+	}
+	return false
+}
+
 type GetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -254,7 +474,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_node_proto_msgTypes[1]
+	mi := &file_node_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -266,7 +486,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[1]
+	mi := &file_node_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -279,7 +499,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{1}
+	return file_node_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetRequest) GetTable() string {
@@ -296,6 +516,7 @@ func (x *GetRequest) GetKey() []byte {
 	return nil
 }
 
+// GetResponse answers GET and GETEX; a missing key is NOT_FOUND.
 type GetResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Value         []byte                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
@@ -305,7 +526,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_node_proto_msgTypes[2]
+	mi := &file_node_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +538,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[2]
+	mi := &file_node_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +551,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{2}
+	return file_node_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetResponse) GetValue() []byte {
@@ -340,17 +561,160 @@ func (x *GetResponse) GetValue() []byte {
 	return nil
 }
 
+// GetExRequest reads a key's value and, in the same atomic step, changes
+// its expiry or deletes it (Redis GETEX, GETDEL). The answer is the value
+// before the change (GetResponse); a missing key is NOT_FOUND and changes
+// nothing. With no change set it is a plain read.
+type GetExRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key   []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// Types that are valid to be assigned to Change:
+	//
+	//	*GetExRequest_TtlMs
+	//	*GetExRequest_ExpireAtMs
+	//	*GetExRequest_Persist
+	//	*GetExRequest_Delete
+	Change        isGetExRequest_Change `protobuf_oneof:"change"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetExRequest) Reset() {
+	*x = GetExRequest{}
+	mi := &file_node_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetExRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetExRequest) ProtoMessage() {}
+
+func (x *GetExRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetExRequest.ProtoReflect.Descriptor instead.
+func (*GetExRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *GetExRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *GetExRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *GetExRequest) GetChange() isGetExRequest_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *GetExRequest) GetTtlMs() int64 {
+	if x != nil {
+		if x, ok := x.Change.(*GetExRequest_TtlMs); ok {
+			return x.TtlMs
+		}
+	}
+	return 0
+}
+
+func (x *GetExRequest) GetExpireAtMs() int64 {
+	if x != nil {
+		if x, ok := x.Change.(*GetExRequest_ExpireAtMs); ok {
+			return x.ExpireAtMs
+		}
+	}
+	return 0
+}
+
+func (x *GetExRequest) GetPersist() bool {
+	if x != nil {
+		if x, ok := x.Change.(*GetExRequest_Persist); ok {
+			return x.Persist
+		}
+	}
+	return false
+}
+
+func (x *GetExRequest) GetDelete() bool {
+	if x != nil {
+		if x, ok := x.Change.(*GetExRequest_Delete); ok {
+			return x.Delete
+		}
+	}
+	return false
+}
+
+type isGetExRequest_Change interface {
+	isGetExRequest_Change()
+}
+
+type GetExRequest_TtlMs struct {
+	// New time to live in milliseconds, > 0 (Redis EX/PX).
+	TtlMs int64 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3,oneof"`
+}
+
+type GetExRequest_ExpireAtMs struct {
+	// New absolute expiry in unix milliseconds, > 0 (Redis EXAT/PXAT); a
+	// time not in the future deletes the key.
+	ExpireAtMs int64 `protobuf:"varint,4,opt,name=expire_at_ms,json=expireAtMs,proto3,oneof"`
+}
+
+type GetExRequest_Persist struct {
+	// Remove the expiry (Redis PERSIST option).
+	Persist bool `protobuf:"varint,5,opt,name=persist,proto3,oneof"`
+}
+
+type GetExRequest_Delete struct {
+	// Delete the key (Redis GETDEL).
+	Delete bool `protobuf:"varint,6,opt,name=delete,proto3,oneof"`
+}
+
+func (*GetExRequest_TtlMs) isGetExRequest_Change() {}
+
+func (*GetExRequest_ExpireAtMs) isGetExRequest_Change() {}
+
+func (*GetExRequest_Persist) isGetExRequest_Change() {}
+
+func (*GetExRequest_Delete) isGetExRequest_Change() {}
+
+// DelRequest deletes key, or every key of keys (Redis DEL/UNLINK with
+// several keys): one of the two is set. keys must share a slot (else
+// CROSS_SLOT) and are deleted by one atomic record.
 type DelRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Keys          [][]byte               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DelRequest) Reset() {
 	*x = DelRequest{}
-	mi := &file_node_proto_msgTypes[3]
+	mi := &file_node_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +726,7 @@ func (x *DelRequest) String() string {
 func (*DelRequest) ProtoMessage() {}
 
 func (x *DelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[3]
+	mi := &file_node_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +739,7 @@ func (x *DelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelRequest.ProtoReflect.Descriptor instead.
 func (*DelRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{3}
+	return file_node_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DelRequest) GetTable() string {
@@ -392,9 +756,16 @@ func (x *DelRequest) GetKey() []byte {
 	return nil
 }
 
+func (x *DelRequest) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 type DelResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 1 when the key existed, 0 otherwise.
+	// How many of the keys existed (a key named twice counts once).
 	Deleted       int64 `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -402,7 +773,7 @@ type DelResponse struct {
 
 func (x *DelResponse) Reset() {
 	*x = DelResponse{}
-	mi := &file_node_proto_msgTypes[4]
+	mi := &file_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +785,7 @@ func (x *DelResponse) String() string {
 func (*DelResponse) ProtoMessage() {}
 
 func (x *DelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[4]
+	mi := &file_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +798,7 @@ func (x *DelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DelResponse.ProtoReflect.Descriptor instead.
 func (*DelResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{4}
+	return file_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *DelResponse) GetDeleted() int64 {
@@ -449,7 +820,7 @@ type MGetRequest struct {
 
 func (x *MGetRequest) Reset() {
 	*x = MGetRequest{}
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +832,7 @@ func (x *MGetRequest) String() string {
 func (*MGetRequest) ProtoMessage() {}
 
 func (x *MGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[5]
+	mi := &file_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +845,7 @@ func (x *MGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MGetRequest.ProtoReflect.Descriptor instead.
 func (*MGetRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{5}
+	return file_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MGetRequest) GetTable() string {
@@ -504,7 +875,7 @@ type KeyResult struct {
 
 func (x *KeyResult) Reset() {
 	*x = KeyResult{}
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +887,7 @@ func (x *KeyResult) String() string {
 func (*KeyResult) ProtoMessage() {}
 
 func (x *KeyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[6]
+	mi := &file_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +900,7 @@ func (x *KeyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyResult.ProtoReflect.Descriptor instead.
 func (*KeyResult) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{6}
+	return file_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KeyResult) GetCode() Code {
@@ -569,7 +940,7 @@ type MGetResponse struct {
 
 func (x *MGetResponse) Reset() {
 	*x = MGetResponse{}
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +952,7 @@ func (x *MGetResponse) String() string {
 func (*MGetResponse) ProtoMessage() {}
 
 func (x *MGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[7]
+	mi := &file_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +965,7 @@ func (x *MGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MGetResponse.ProtoReflect.Descriptor instead.
 func (*MGetResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{7}
+	return file_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MGetResponse) GetResults() []*KeyResult {
@@ -605,17 +976,21 @@ func (x *MGetResponse) GetResults() []*KeyResult {
 }
 
 type MSetRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
-	Kvs           []*KeyValue            `protobuf:"bytes,2,rep,name=kvs,proto3" json:"kvs,omitempty"`
-	TtlMs         int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Kvs   []*KeyValue            `protobuf:"bytes,2,rep,name=kvs,proto3" json:"kvs,omitempty"`
+	TtlMs int64                  `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// Write the keys only if none of them exists, all or nothing (Redis
+	// MSETNX): the keys must share a slot (else CROSS_SLOT) and the answer
+	// is MSetResponse.applied; results stay empty.
+	IfAbsent      bool `protobuf:"varint,4,opt,name=if_absent,json=ifAbsent,proto3" json:"if_absent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MSetRequest) Reset() {
 	*x = MSetRequest{}
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +1002,7 @@ func (x *MSetRequest) String() string {
 func (*MSetRequest) ProtoMessage() {}
 
 func (x *MSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[8]
+	mi := &file_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +1015,7 @@ func (x *MSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MSetRequest.ProtoReflect.Descriptor instead.
 func (*MSetRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{8}
+	return file_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MSetRequest) GetTable() string {
@@ -664,16 +1039,25 @@ func (x *MSetRequest) GetTtlMs() int64 {
 	return 0
 }
 
+func (x *MSetRequest) GetIfAbsent() bool {
+	if x != nil {
+		return x.IfAbsent
+	}
+	return false
+}
+
 type MSetResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Results       []*KeyResult           `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Results []*KeyResult           `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// With if_absent: whether the keys were written.
+	Applied       bool `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MSetResponse) Reset() {
 	*x = MSetResponse{}
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +1069,7 @@ func (x *MSetResponse) String() string {
 func (*MSetResponse) ProtoMessage() {}
 
 func (x *MSetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[9]
+	mi := &file_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +1082,7 @@ func (x *MSetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MSetResponse.ProtoReflect.Descriptor instead.
 func (*MSetResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{9}
+	return file_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MSetResponse) GetResults() []*KeyResult {
@@ -706,6 +1090,13 @@ func (x *MSetResponse) GetResults() []*KeyResult {
 		return x.Results
 	}
 	return nil
+}
+
+func (x *MSetResponse) GetApplied() bool {
+	if x != nil {
+		return x.Applied
+	}
+	return false
 }
 
 type IncrByRequest struct {
@@ -719,7 +1110,7 @@ type IncrByRequest struct {
 
 func (x *IncrByRequest) Reset() {
 	*x = IncrByRequest{}
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -731,7 +1122,7 @@ func (x *IncrByRequest) String() string {
 func (*IncrByRequest) ProtoMessage() {}
 
 func (x *IncrByRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[10]
+	mi := &file_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -744,7 +1135,7 @@ func (x *IncrByRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncrByRequest.ProtoReflect.Descriptor instead.
 func (*IncrByRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{10}
+	return file_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *IncrByRequest) GetTable() string {
@@ -777,7 +1168,7 @@ type IncrByResponse struct {
 
 func (x *IncrByResponse) Reset() {
 	*x = IncrByResponse{}
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +1180,7 @@ func (x *IncrByResponse) String() string {
 func (*IncrByResponse) ProtoMessage() {}
 
 func (x *IncrByResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[11]
+	mi := &file_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +1193,7 @@ func (x *IncrByResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IncrByResponse.ProtoReflect.Descriptor instead.
 func (*IncrByResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{11}
+	return file_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *IncrByResponse) GetValue() int64 {
@@ -812,17 +1203,260 @@ func (x *IncrByResponse) GetValue() int64 {
 	return 0
 }
 
+// IncrByFloatRequest adds delta to the number stored under key (a missing
+// key counts as 0) and keeps the key's expiry, as Redis's INCRBYFLOAT:
+// both are parsed as Redis parses a long double (else INVALID_ARGUMENT
+// "value is not a valid float") and the sum is computed with a 64-bit
+// mantissa and formatted as Redis does on x86-64 (17 decimals, trailing
+// zeros cut). A NaN or infinite sum is INVALID_ARGUMENT "increment would
+// produce NaN or Infinity".
+type IncrByFloatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Delta         string                 `protobuf:"bytes,3,opt,name=delta,proto3" json:"delta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncrByFloatRequest) Reset() {
+	*x = IncrByFloatRequest{}
+	mi := &file_node_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncrByFloatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncrByFloatRequest) ProtoMessage() {}
+
+func (x *IncrByFloatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncrByFloatRequest.ProtoReflect.Descriptor instead.
+func (*IncrByFloatRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *IncrByFloatRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *IncrByFloatRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *IncrByFloatRequest) GetDelta() string {
+	if x != nil {
+		return x.Delta
+	}
+	return ""
+}
+
+type IncrByFloatResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new value, as stored.
+	Value         string `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IncrByFloatResponse) Reset() {
+	*x = IncrByFloatResponse{}
+	mi := &file_node_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IncrByFloatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IncrByFloatResponse) ProtoMessage() {}
+
+func (x *IncrByFloatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IncrByFloatResponse.ProtoReflect.Descriptor instead.
+func (*IncrByFloatResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *IncrByFloatResponse) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// SetRangeRequest overwrites the value of key from offset on with value,
+// padding with zero bytes (Redis SETRANGE), or with append adds value at
+// the end (Redis APPEND; offset must be 0). The key keeps its expiry. A
+// result over the node's value limit is VALUE_TOO_LARGE "string exceeds
+// maximum allowed size (proto-max-bulk-len)"; a negative offset is
+// INVALID_ARGUMENT "offset is out of range". An empty value changes
+// nothing, except that APPEND creates a missing key empty (as Redis).
+type SetRangeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Value         []byte                 `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Append        bool                   `protobuf:"varint,5,opt,name=append,proto3" json:"append,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRangeRequest) Reset() {
+	*x = SetRangeRequest{}
+	mi := &file_node_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRangeRequest) ProtoMessage() {}
+
+func (x *SetRangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRangeRequest.ProtoReflect.Descriptor instead.
+func (*SetRangeRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetRangeRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *SetRangeRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *SetRangeRequest) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *SetRangeRequest) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *SetRangeRequest) GetAppend() bool {
+	if x != nil {
+		return x.Append
+	}
+	return false
+}
+
+type SetRangeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The length of the value after the write.
+	Length        int64 `protobuf:"varint,1,opt,name=length,proto3" json:"length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRangeResponse) Reset() {
+	*x = SetRangeResponse{}
+	mi := &file_node_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRangeResponse) ProtoMessage() {}
+
+func (x *SetRangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRangeResponse.ProtoReflect.Descriptor instead.
+func (*SetRangeResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetRangeResponse) GetLength() int64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+// ExistsRequest checks key, or every key of keys (Redis EXISTS/TOUCH with
+// several keys, which must share a slot): one of the two is set.
 type ExistsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Keys          [][]byte               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExistsRequest) Reset() {
 	*x = ExistsRequest{}
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +1468,7 @@ func (x *ExistsRequest) String() string {
 func (*ExistsRequest) ProtoMessage() {}
 
 func (x *ExistsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[12]
+	mi := &file_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +1481,7 @@ func (x *ExistsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExistsRequest.ProtoReflect.Descriptor instead.
 func (*ExistsRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{12}
+	return file_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExistsRequest) GetTable() string {
@@ -864,16 +1498,27 @@ func (x *ExistsRequest) GetKey() []byte {
 	return nil
 }
 
+func (x *ExistsRequest) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 type ExistsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Exists        bool                   `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// With key: whether it exists.
+	Exists bool `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
+	// With keys: how many of them exist, a key named twice counting twice
+	// (as Redis counts).
+	Count         int64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExistsResponse) Reset() {
 	*x = ExistsResponse{}
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +1530,7 @@ func (x *ExistsResponse) String() string {
 func (*ExistsResponse) ProtoMessage() {}
 
 func (x *ExistsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[13]
+	mi := &file_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,12 +1543,193 @@ func (x *ExistsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExistsResponse.ProtoReflect.Descriptor instead.
 func (*ExistsResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{13}
+	return file_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExistsResponse) GetExists() bool {
 	if x != nil {
 		return x.Exists
+	}
+	return false
+}
+
+func (x *ExistsResponse) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// ExpireRequest changes the expiry of an existing key (Redis EXPIRE,
+// PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST). One of ttl_ms, expire_at_ms or
+// persist is set.
+type ExpireRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Key   []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	// Types that are valid to be assigned to Change:
+	//
+	//	*ExpireRequest_TtlMs
+	//	*ExpireRequest_ExpireAtMs
+	//	*ExpireRequest_Persist
+	Change        isExpireRequest_Change  `protobuf_oneof:"change"`
+	Condition     ExpireRequest_Condition `protobuf:"varint,6,opt,name=condition,proto3,enum=zeppelin.ExpireRequest_Condition" json:"condition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireRequest) Reset() {
+	*x = ExpireRequest{}
+	mi := &file_node_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireRequest) ProtoMessage() {}
+
+func (x *ExpireRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireRequest.ProtoReflect.Descriptor instead.
+func (*ExpireRequest) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ExpireRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ExpireRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ExpireRequest) GetChange() isExpireRequest_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *ExpireRequest) GetTtlMs() int64 {
+	if x != nil {
+		if x, ok := x.Change.(*ExpireRequest_TtlMs); ok {
+			return x.TtlMs
+		}
+	}
+	return 0
+}
+
+func (x *ExpireRequest) GetExpireAtMs() int64 {
+	if x != nil {
+		if x, ok := x.Change.(*ExpireRequest_ExpireAtMs); ok {
+			return x.ExpireAtMs
+		}
+	}
+	return 0
+}
+
+func (x *ExpireRequest) GetPersist() bool {
+	if x != nil {
+		if x, ok := x.Change.(*ExpireRequest_Persist); ok {
+			return x.Persist
+		}
+	}
+	return false
+}
+
+func (x *ExpireRequest) GetCondition() ExpireRequest_Condition {
+	if x != nil {
+		return x.Condition
+	}
+	return ExpireRequest_ALWAYS
+}
+
+type isExpireRequest_Change interface {
+	isExpireRequest_Change()
+}
+
+type ExpireRequest_TtlMs struct {
+	// Relative, in milliseconds; zero or negative deletes the key.
+	TtlMs int64 `protobuf:"varint,3,opt,name=ttl_ms,json=ttlMs,proto3,oneof"`
+}
+
+type ExpireRequest_ExpireAtMs struct {
+	// Absolute, unix milliseconds; a time not in the future deletes the key.
+	ExpireAtMs int64 `protobuf:"varint,4,opt,name=expire_at_ms,json=expireAtMs,proto3,oneof"`
+}
+
+type ExpireRequest_Persist struct {
+	// Remove the expiry; condition must be ALWAYS.
+	Persist bool `protobuf:"varint,5,opt,name=persist,proto3,oneof"`
+}
+
+func (*ExpireRequest_TtlMs) isExpireRequest_Change() {}
+
+func (*ExpireRequest_ExpireAtMs) isExpireRequest_Change() {}
+
+func (*ExpireRequest_Persist) isExpireRequest_Change() {}
+
+type ExpireResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the expiry was changed (or the key deleted); false when the key
+	// does not exist, the condition refused, or PERSIST found no expiry.
+	Changed       bool `protobuf:"varint,1,opt,name=changed,proto3" json:"changed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireResponse) Reset() {
+	*x = ExpireResponse{}
+	mi := &file_node_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireResponse) ProtoMessage() {}
+
+func (x *ExpireResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireResponse.ProtoReflect.Descriptor instead.
+func (*ExpireResponse) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ExpireResponse) GetChanged() bool {
+	if x != nil {
+		return x.Changed
 	}
 	return false
 }
@@ -918,7 +1744,7 @@ type TTLRequest struct {
 
 func (x *TTLRequest) Reset() {
 	*x = TTLRequest{}
-	mi := &file_node_proto_msgTypes[14]
+	mi := &file_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1756,7 @@ func (x *TTLRequest) String() string {
 func (*TTLRequest) ProtoMessage() {}
 
 func (x *TTLRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[14]
+	mi := &file_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1769,7 @@ func (x *TTLRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TTLRequest.ProtoReflect.Descriptor instead.
 func (*TTLRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{14}
+	return file_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TTLRequest) GetTable() string {
@@ -964,14 +1790,17 @@ type TTLResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Milliseconds left; -1 when the key has no expiry. A missing key answers
 	// NOT_FOUND.
-	TtlMs         int64 `protobuf:"varint,1,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	TtlMs int64 `protobuf:"varint,1,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	// The absolute expiry, unix milliseconds; -1 when the key has none
+	// (Redis PEXPIRETIME).
+	ExpireAtMs    int64 `protobuf:"varint,2,opt,name=expire_at_ms,json=expireAtMs,proto3" json:"expire_at_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TTLResponse) Reset() {
 	*x = TTLResponse{}
-	mi := &file_node_proto_msgTypes[15]
+	mi := &file_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1812,7 @@ func (x *TTLResponse) String() string {
 func (*TTLResponse) ProtoMessage() {}
 
 func (x *TTLResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[15]
+	mi := &file_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,12 +1825,19 @@ func (x *TTLResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TTLResponse.ProtoReflect.Descriptor instead.
 func (*TTLResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{15}
+	return file_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TTLResponse) GetTtlMs() int64 {
 	if x != nil {
 		return x.TtlMs
+	}
+	return 0
+}
+
+func (x *TTLResponse) GetExpireAtMs() int64 {
+	if x != nil {
+		return x.ExpireAtMs
 	}
 	return 0
 }
@@ -1018,7 +1854,7 @@ type WriteBatchRequest struct {
 
 func (x *WriteBatchRequest) Reset() {
 	*x = WriteBatchRequest{}
-	mi := &file_node_proto_msgTypes[16]
+	mi := &file_node_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1866,7 @@ func (x *WriteBatchRequest) String() string {
 func (*WriteBatchRequest) ProtoMessage() {}
 
 func (x *WriteBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[16]
+	mi := &file_node_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1879,7 @@ func (x *WriteBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteBatchRequest.ProtoReflect.Descriptor instead.
 func (*WriteBatchRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{16}
+	return file_node_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WriteBatchRequest) GetTable() string {
@@ -1072,7 +1908,7 @@ type BatchOp struct {
 
 func (x *BatchOp) Reset() {
 	*x = BatchOp{}
-	mi := &file_node_proto_msgTypes[17]
+	mi := &file_node_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1920,7 @@ func (x *BatchOp) String() string {
 func (*BatchOp) ProtoMessage() {}
 
 func (x *BatchOp) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[17]
+	mi := &file_node_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1933,7 @@ func (x *BatchOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchOp.ProtoReflect.Descriptor instead.
 func (*BatchOp) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{17}
+	return file_node_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BatchOp) GetKind() BatchOp_Kind {
@@ -1144,7 +1980,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_node_proto_msgTypes[18]
+	mi := &file_node_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1992,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[18]
+	mi := &file_node_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +2005,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{18}
+	return file_node_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ScanRequest) GetTable() string {
@@ -1210,7 +2046,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_node_proto_msgTypes[19]
+	mi := &file_node_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +2058,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[19]
+	mi := &file_node_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +2071,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{19}
+	return file_node_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ScanResponse) GetKvs() []*KeyValue {
@@ -1267,7 +2103,7 @@ type Mutation struct {
 
 func (x *Mutation) Reset() {
 	*x = Mutation{}
-	mi := &file_node_proto_msgTypes[20]
+	mi := &file_node_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +2115,7 @@ func (x *Mutation) String() string {
 func (*Mutation) ProtoMessage() {}
 
 func (x *Mutation) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[20]
+	mi := &file_node_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +2128,7 @@ func (x *Mutation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mutation.ProtoReflect.Descriptor instead.
 func (*Mutation) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{20}
+	return file_node_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Mutation) GetKind() Mutation_Kind {
@@ -1328,17 +2164,24 @@ type WriteRecord struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Mutations []*Mutation            `protobuf:"bytes,1,rep,name=mutations,proto3" json:"mutations,omitempty"`
 	// The request that wrote it (Request.request_id), and the answer it got
-	// where there is one (INCRBY's value, DEL's count), so that any replica
-	// that becomes master answers a retry of it the same way.
-	RequestId     []byte `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Result        int64  `protobuf:"varint,3,opt,name=result,proto3" json:"result,omitempty"`
+	// where there is one (INCRBY's value, DEL's count, APPEND's length), so
+	// that any replica that becomes master answers a retry of it the same
+	// way.
+	RequestId []byte `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Result    int64  `protobuf:"varint,3,opt,name=result,proto3" json:"result,omitempty"`
+	// The answer of a command that answers a value: the old value of SET
+	// with return_old, of GETEX and GETDEL; INCRBYFLOAT's new value. For
+	// those, result is 1 when the key had a value (result_value, possibly
+	// empty) and 0 when it had none. A retry is answered from this field as
+	// the binlog holds it (replicas do not keep values in memory).
+	ResultValue   []byte `protobuf:"bytes,4,opt,name=result_value,json=resultValue,proto3" json:"result_value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WriteRecord) Reset() {
 	*x = WriteRecord{}
-	mi := &file_node_proto_msgTypes[21]
+	mi := &file_node_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +2193,7 @@ func (x *WriteRecord) String() string {
 func (*WriteRecord) ProtoMessage() {}
 
 func (x *WriteRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[21]
+	mi := &file_node_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +2206,7 @@ func (x *WriteRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteRecord.ProtoReflect.Descriptor instead.
 func (*WriteRecord) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{21}
+	return file_node_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *WriteRecord) GetMutations() []*Mutation {
@@ -1387,6 +2230,13 @@ func (x *WriteRecord) GetResult() int64 {
 	return 0
 }
 
+func (x *WriteRecord) GetResultValue() []byte {
+	if x != nil {
+		return x.ResultValue
+	}
+	return nil
+}
+
 type InfoRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Section InfoSection            `protobuf:"varint,1,opt,name=section,proto3,enum=zeppelin.InfoSection" json:"section,omitempty"`
@@ -1398,7 +2248,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_node_proto_msgTypes[22]
+	mi := &file_node_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +2260,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[22]
+	mi := &file_node_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +2273,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{22}
+	return file_node_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *InfoRequest) GetSection() InfoSection {
@@ -1453,7 +2303,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_node_proto_msgTypes[23]
+	mi := &file_node_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +2315,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[23]
+	mi := &file_node_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +2328,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{23}
+	return file_node_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *InfoResponse) GetServer() *ServerInfo {
@@ -1533,7 +2383,7 @@ type SlowlogEntry struct {
 
 func (x *SlowlogEntry) Reset() {
 	*x = SlowlogEntry{}
-	mi := &file_node_proto_msgTypes[24]
+	mi := &file_node_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +2395,7 @@ func (x *SlowlogEntry) String() string {
 func (*SlowlogEntry) ProtoMessage() {}
 
 func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[24]
+	mi := &file_node_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +2408,7 @@ func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowlogEntry.ProtoReflect.Descriptor instead.
 func (*SlowlogEntry) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{24}
+	return file_node_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SlowlogEntry) GetTimeMs() int64 {
@@ -1619,7 +2469,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_node_proto_msgTypes[25]
+	mi := &file_node_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +2481,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[25]
+	mi := &file_node_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +2494,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{25}
+	return file_node_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ServerInfo) GetAddr() string {
@@ -1713,7 +2563,7 @@ type TableStats struct {
 
 func (x *TableStats) Reset() {
 	*x = TableStats{}
-	mi := &file_node_proto_msgTypes[26]
+	mi := &file_node_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +2575,7 @@ func (x *TableStats) String() string {
 func (*TableStats) ProtoMessage() {}
 
 func (x *TableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[26]
+	mi := &file_node_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +2588,7 @@ func (x *TableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
 func (*TableStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{26}
+	return file_node_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TableStats) GetTable() string {
@@ -1804,7 +2654,7 @@ type TableCapacity struct {
 
 func (x *TableCapacity) Reset() {
 	*x = TableCapacity{}
-	mi := &file_node_proto_msgTypes[27]
+	mi := &file_node_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +2666,7 @@ func (x *TableCapacity) String() string {
 func (*TableCapacity) ProtoMessage() {}
 
 func (x *TableCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[27]
+	mi := &file_node_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +2679,7 @@ func (x *TableCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCapacity.ProtoReflect.Descriptor instead.
 func (*TableCapacity) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{27}
+	return file_node_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TableCapacity) GetTable() string {
@@ -1895,7 +2745,7 @@ type ReplicaInfo struct {
 
 func (x *ReplicaInfo) Reset() {
 	*x = ReplicaInfo{}
-	mi := &file_node_proto_msgTypes[28]
+	mi := &file_node_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2757,7 @@ func (x *ReplicaInfo) String() string {
 func (*ReplicaInfo) ProtoMessage() {}
 
 func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[28]
+	mi := &file_node_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2770,7 @@ func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaInfo.ProtoReflect.Descriptor instead.
 func (*ReplicaInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{28}
+	return file_node_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReplicaInfo) GetTable() string {
@@ -2041,7 +2891,7 @@ type FullSyncProgress struct {
 
 func (x *FullSyncProgress) Reset() {
 	*x = FullSyncProgress{}
-	mi := &file_node_proto_msgTypes[29]
+	mi := &file_node_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2903,7 @@ func (x *FullSyncProgress) String() string {
 func (*FullSyncProgress) ProtoMessage() {}
 
 func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[29]
+	mi := &file_node_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2916,7 @@ func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncProgress.ProtoReflect.Descriptor instead.
 func (*FullSyncProgress) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{29}
+	return file_node_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FullSyncProgress) GetState() string {
@@ -2145,7 +2995,7 @@ type PeerPosition struct {
 
 func (x *PeerPosition) Reset() {
 	*x = PeerPosition{}
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +3007,7 @@ func (x *PeerPosition) String() string {
 func (*PeerPosition) ProtoMessage() {}
 
 func (x *PeerPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +3020,7 @@ func (x *PeerPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerPosition.ProtoReflect.Descriptor instead.
 func (*PeerPosition) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{30}
+	return file_node_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PeerPosition) GetAddr() string {
@@ -2219,7 +3069,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_node_proto_msgTypes[31]
+	mi := &file_node_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +3081,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[31]
+	mi := &file_node_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +3094,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{31}
+	return file_node_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *NotifyRequest) GetEpoch() uint64 {
@@ -2269,7 +3119,7 @@ type FlushTableRequest struct {
 
 func (x *FlushTableRequest) Reset() {
 	*x = FlushTableRequest{}
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2281,7 +3131,7 @@ func (x *FlushTableRequest) String() string {
 func (*FlushTableRequest) ProtoMessage() {}
 
 func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2294,7 +3144,7 @@ func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableRequest.ProtoReflect.Descriptor instead.
 func (*FlushTableRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{32}
+	return file_node_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FlushTableRequest) GetTable() string {
@@ -2323,7 +3173,7 @@ type FlushTableResponse struct {
 
 func (x *FlushTableResponse) Reset() {
 	*x = FlushTableResponse{}
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2335,7 +3185,7 @@ func (x *FlushTableResponse) String() string {
 func (*FlushTableResponse) ProtoMessage() {}
 
 func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2348,7 +3198,7 @@ func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableResponse.ProtoReflect.Descriptor instead.
 func (*FlushTableResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{33}
+	return file_node_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FlushTableResponse) GetResults() []*KeyResult {
@@ -2363,23 +3213,49 @@ var File_node_proto protoreflect.FileDescriptor
 const file_node_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"node.proto\x12\bzeppelin\x1a\fcommon.proto\"a\n" +
+	"node.proto\x12\bzeppelin\x1a\fcommon.proto\"\xb3\x02\n" +
 	"\n" +
 	"SetRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x15\n" +
-	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"4\n" +
+	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\x12<\n" +
+	"\tcondition\x18\x05 \x01(\x0e2\x1e.zeppelin.SetRequest.ConditionR\tcondition\x12\x19\n" +
+	"\bkeep_ttl\x18\x06 \x01(\bR\akeepTtl\x12 \n" +
+	"\fexpire_at_ms\x18\a \x01(\x03R\n" +
+	"expireAtMs\x12\x1d\n" +
+	"\n" +
+	"return_old\x18\b \x01(\bR\treturnOld\"6\n" +
+	"\tCondition\x12\n" +
+	"\n" +
+	"\x06ALWAYS\x10\x00\x12\r\n" +
+	"\tIF_ABSENT\x10\x01\x12\x0e\n" +
+	"\n" +
+	"IF_PRESENT\x10\x02\"V\n" +
+	"\vSetResponse\x12\x18\n" +
+	"\aapplied\x18\x01 \x01(\bR\aapplied\x12\x10\n" +
+	"\x03old\x18\x02 \x01(\fR\x03old\x12\x1b\n" +
+	"\told_found\x18\x03 \x01(\bR\boldFound\"4\n" +
 	"\n" +
 	"GetRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\"#\n" +
 	"\vGetResponse\x12\x14\n" +
-	"\x05value\x18\x01 \x01(\fR\x05value\"4\n" +
+	"\x05value\x18\x01 \x01(\fR\x05value\"\xb3\x01\n" +
+	"\fGetExRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x17\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03H\x00R\x05ttlMs\x12\"\n" +
+	"\fexpire_at_ms\x18\x04 \x01(\x03H\x00R\n" +
+	"expireAtMs\x12\x1a\n" +
+	"\apersist\x18\x05 \x01(\bH\x00R\apersist\x12\x18\n" +
+	"\x06delete\x18\x06 \x01(\bH\x00R\x06deleteB\b\n" +
+	"\x06change\"H\n" +
 	"\n" +
 	"DelRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"'\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\fR\x04keys\"'\n" +
 	"\vDelResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\x03R\adeleted\"7\n" +
 	"\vMGetRequest\x12\x14\n" +
@@ -2391,30 +3267,69 @@ const file_node_proto_rawDesc = "" +
 	"\x03msg\x18\x03 \x01(\tR\x03msg\x12\x16\n" +
 	"\x06master\x18\x04 \x01(\tR\x06master\"=\n" +
 	"\fMGetResponse\x12-\n" +
-	"\aresults\x18\x01 \x03(\v2\x13.zeppelin.KeyResultR\aresults\"`\n" +
+	"\aresults\x18\x01 \x03(\v2\x13.zeppelin.KeyResultR\aresults\"}\n" +
 	"\vMSetRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12$\n" +
 	"\x03kvs\x18\x02 \x03(\v2\x12.zeppelin.KeyValueR\x03kvs\x12\x15\n" +
-	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\"=\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03R\x05ttlMs\x12\x1b\n" +
+	"\tif_absent\x18\x04 \x01(\bR\bifAbsent\"W\n" +
 	"\fMSetResponse\x12-\n" +
-	"\aresults\x18\x01 \x03(\v2\x13.zeppelin.KeyResultR\aresults\"M\n" +
+	"\aresults\x18\x01 \x03(\v2\x13.zeppelin.KeyResultR\aresults\x12\x18\n" +
+	"\aapplied\x18\x02 \x01(\bR\aapplied\"M\n" +
 	"\rIncrByRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
 	"\x05delta\x18\x03 \x01(\x03R\x05delta\"&\n" +
 	"\x0eIncrByResponse\x12\x14\n" +
-	"\x05value\x18\x01 \x01(\x03R\x05value\"7\n" +
+	"\x05value\x18\x01 \x01(\x03R\x05value\"R\n" +
+	"\x12IncrByFloatRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x05delta\x18\x03 \x01(\tR\x05delta\"+\n" +
+	"\x13IncrByFloatResponse\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\"\x7f\n" +
+	"\x0fSetRangeRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\fR\x05value\x12\x16\n" +
+	"\x06append\x18\x05 \x01(\bR\x06append\"*\n" +
+	"\x10SetRangeResponse\x12\x16\n" +
+	"\x06length\x18\x01 \x01(\x03R\x06length\"K\n" +
 	"\rExistsRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"(\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\fR\x04keys\">\n" +
 	"\x0eExistsResponse\x12\x16\n" +
-	"\x06exists\x18\x01 \x01(\bR\x06exists\"4\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"\xb3\x02\n" +
+	"\rExpireRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x17\n" +
+	"\x06ttl_ms\x18\x03 \x01(\x03H\x00R\x05ttlMs\x12\"\n" +
+	"\fexpire_at_ms\x18\x04 \x01(\x03H\x00R\n" +
+	"expireAtMs\x12\x1a\n" +
+	"\apersist\x18\x05 \x01(\bH\x00R\apersist\x12?\n" +
+	"\tcondition\x18\x06 \x01(\x0e2!.zeppelin.ExpireRequest.ConditionR\tcondition\"V\n" +
+	"\tCondition\x12\n" +
+	"\n" +
+	"\x06ALWAYS\x10\x00\x12\x10\n" +
+	"\fIF_NO_EXPIRY\x10\x01\x12\r\n" +
+	"\tIF_EXPIRY\x10\x02\x12\f\n" +
+	"\bIF_LATER\x10\x03\x12\x0e\n" +
+	"\n" +
+	"IF_EARLIER\x10\x04B\b\n" +
+	"\x06change\"*\n" +
+	"\x0eExpireResponse\x12\x18\n" +
+	"\achanged\x18\x01 \x01(\bR\achanged\"4\n" +
 	"\n" +
 	"TTLRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"$\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"F\n" +
 	"\vTTLResponse\x12\x15\n" +
-	"\x06ttl_ms\x18\x01 \x01(\x03R\x05ttlMs\"N\n" +
+	"\x06ttl_ms\x18\x01 \x01(\x03R\x05ttlMs\x12 \n" +
+	"\fexpire_at_ms\x18\x02 \x01(\x03R\n" +
+	"expireAtMs\"N\n" +
 	"\x11WriteBatchRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
 	"\x03ops\x18\x02 \x03(\v2\x11.zeppelin.BatchOpR\x03ops\"\x91\x01\n" +
@@ -2446,12 +3361,13 @@ const file_node_proto_rawDesc = "" +
 	"\x03PUT\x10\x00\x12\n" +
 	"\n" +
 	"\x06DELETE\x10\x01\x12\t\n" +
-	"\x05CLEAR\x10\x02\"v\n" +
+	"\x05CLEAR\x10\x02\"\x99\x01\n" +
 	"\vWriteRecord\x120\n" +
 	"\tmutations\x18\x01 \x03(\v2\x12.zeppelin.MutationR\tmutations\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\fR\trequestId\x12\x16\n" +
-	"\x06result\x18\x03 \x01(\x03R\x06result\"T\n" +
+	"\x06result\x18\x03 \x01(\x03R\x06result\x12!\n" +
+	"\fresult_value\x18\x04 \x01(\fR\vresultValue\"T\n" +
 	"\vInfoRequest\x12/\n" +
 	"\asection\x18\x01 \x01(\x0e2\x15.zeppelin.InfoSectionR\asection\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\"\x88\x02\n" +
@@ -2564,73 +3480,85 @@ func file_node_proto_rawDescGZIP() []byte {
 	return file_node_proto_rawDescData
 }
 
-var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_node_proto_goTypes = []any{
-	(InfoSection)(0),           // 0: zeppelin.InfoSection
-	(BatchOp_Kind)(0),          // 1: zeppelin.BatchOp.Kind
-	(Mutation_Kind)(0),         // 2: zeppelin.Mutation.Kind
-	(*SetRequest)(nil),         // 3: zeppelin.SetRequest
-	(*GetRequest)(nil),         // 4: zeppelin.GetRequest
-	(*GetResponse)(nil),        // 5: zeppelin.GetResponse
-	(*DelRequest)(nil),         // 6: zeppelin.DelRequest
-	(*DelResponse)(nil),        // 7: zeppelin.DelResponse
-	(*MGetRequest)(nil),        // 8: zeppelin.MGetRequest
-	(*KeyResult)(nil),          // 9: zeppelin.KeyResult
-	(*MGetResponse)(nil),       // 10: zeppelin.MGetResponse
-	(*MSetRequest)(nil),        // 11: zeppelin.MSetRequest
-	(*MSetResponse)(nil),       // 12: zeppelin.MSetResponse
-	(*IncrByRequest)(nil),      // 13: zeppelin.IncrByRequest
-	(*IncrByResponse)(nil),     // 14: zeppelin.IncrByResponse
-	(*ExistsRequest)(nil),      // 15: zeppelin.ExistsRequest
-	(*ExistsResponse)(nil),     // 16: zeppelin.ExistsResponse
-	(*TTLRequest)(nil),         // 17: zeppelin.TTLRequest
-	(*TTLResponse)(nil),        // 18: zeppelin.TTLResponse
-	(*WriteBatchRequest)(nil),  // 19: zeppelin.WriteBatchRequest
-	(*BatchOp)(nil),            // 20: zeppelin.BatchOp
-	(*ScanRequest)(nil),        // 21: zeppelin.ScanRequest
-	(*ScanResponse)(nil),       // 22: zeppelin.ScanResponse
-	(*Mutation)(nil),           // 23: zeppelin.Mutation
-	(*WriteRecord)(nil),        // 24: zeppelin.WriteRecord
-	(*InfoRequest)(nil),        // 25: zeppelin.InfoRequest
-	(*InfoResponse)(nil),       // 26: zeppelin.InfoResponse
-	(*SlowlogEntry)(nil),       // 27: zeppelin.SlowlogEntry
-	(*ServerInfo)(nil),         // 28: zeppelin.ServerInfo
-	(*TableStats)(nil),         // 29: zeppelin.TableStats
-	(*TableCapacity)(nil),      // 30: zeppelin.TableCapacity
-	(*ReplicaInfo)(nil),        // 31: zeppelin.ReplicaInfo
-	(*FullSyncProgress)(nil),   // 32: zeppelin.FullSyncProgress
-	(*PeerPosition)(nil),       // 33: zeppelin.PeerPosition
-	(*NotifyRequest)(nil),      // 34: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),  // 35: zeppelin.FlushTableRequest
-	(*FlushTableResponse)(nil), // 36: zeppelin.FlushTableResponse
-	(Code)(0),                  // 37: zeppelin.Code
-	(*KeyValue)(nil),           // 38: zeppelin.KeyValue
+	(InfoSection)(0),             // 0: zeppelin.InfoSection
+	(SetRequest_Condition)(0),    // 1: zeppelin.SetRequest.Condition
+	(ExpireRequest_Condition)(0), // 2: zeppelin.ExpireRequest.Condition
+	(BatchOp_Kind)(0),            // 3: zeppelin.BatchOp.Kind
+	(Mutation_Kind)(0),           // 4: zeppelin.Mutation.Kind
+	(*SetRequest)(nil),           // 5: zeppelin.SetRequest
+	(*SetResponse)(nil),          // 6: zeppelin.SetResponse
+	(*GetRequest)(nil),           // 7: zeppelin.GetRequest
+	(*GetResponse)(nil),          // 8: zeppelin.GetResponse
+	(*GetExRequest)(nil),         // 9: zeppelin.GetExRequest
+	(*DelRequest)(nil),           // 10: zeppelin.DelRequest
+	(*DelResponse)(nil),          // 11: zeppelin.DelResponse
+	(*MGetRequest)(nil),          // 12: zeppelin.MGetRequest
+	(*KeyResult)(nil),            // 13: zeppelin.KeyResult
+	(*MGetResponse)(nil),         // 14: zeppelin.MGetResponse
+	(*MSetRequest)(nil),          // 15: zeppelin.MSetRequest
+	(*MSetResponse)(nil),         // 16: zeppelin.MSetResponse
+	(*IncrByRequest)(nil),        // 17: zeppelin.IncrByRequest
+	(*IncrByResponse)(nil),       // 18: zeppelin.IncrByResponse
+	(*IncrByFloatRequest)(nil),   // 19: zeppelin.IncrByFloatRequest
+	(*IncrByFloatResponse)(nil),  // 20: zeppelin.IncrByFloatResponse
+	(*SetRangeRequest)(nil),      // 21: zeppelin.SetRangeRequest
+	(*SetRangeResponse)(nil),     // 22: zeppelin.SetRangeResponse
+	(*ExistsRequest)(nil),        // 23: zeppelin.ExistsRequest
+	(*ExistsResponse)(nil),       // 24: zeppelin.ExistsResponse
+	(*ExpireRequest)(nil),        // 25: zeppelin.ExpireRequest
+	(*ExpireResponse)(nil),       // 26: zeppelin.ExpireResponse
+	(*TTLRequest)(nil),           // 27: zeppelin.TTLRequest
+	(*TTLResponse)(nil),          // 28: zeppelin.TTLResponse
+	(*WriteBatchRequest)(nil),    // 29: zeppelin.WriteBatchRequest
+	(*BatchOp)(nil),              // 30: zeppelin.BatchOp
+	(*ScanRequest)(nil),          // 31: zeppelin.ScanRequest
+	(*ScanResponse)(nil),         // 32: zeppelin.ScanResponse
+	(*Mutation)(nil),             // 33: zeppelin.Mutation
+	(*WriteRecord)(nil),          // 34: zeppelin.WriteRecord
+	(*InfoRequest)(nil),          // 35: zeppelin.InfoRequest
+	(*InfoResponse)(nil),         // 36: zeppelin.InfoResponse
+	(*SlowlogEntry)(nil),         // 37: zeppelin.SlowlogEntry
+	(*ServerInfo)(nil),           // 38: zeppelin.ServerInfo
+	(*TableStats)(nil),           // 39: zeppelin.TableStats
+	(*TableCapacity)(nil),        // 40: zeppelin.TableCapacity
+	(*ReplicaInfo)(nil),          // 41: zeppelin.ReplicaInfo
+	(*FullSyncProgress)(nil),     // 42: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),         // 43: zeppelin.PeerPosition
+	(*NotifyRequest)(nil),        // 44: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),    // 45: zeppelin.FlushTableRequest
+	(*FlushTableResponse)(nil),   // 46: zeppelin.FlushTableResponse
+	(Code)(0),                    // 47: zeppelin.Code
+	(*KeyValue)(nil),             // 48: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
-	37, // 0: zeppelin.KeyResult.code:type_name -> zeppelin.Code
-	9,  // 1: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	38, // 2: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
-	9,  // 3: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
-	20, // 4: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
-	1,  // 5: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	38, // 6: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
-	2,  // 7: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
-	23, // 8: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
-	0,  // 9: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
-	28, // 10: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
-	29, // 11: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
-	30, // 12: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
-	31, // 13: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
-	27, // 14: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
-	33, // 15: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
-	32, // 16: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	9,  // 17: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	1,  // 0: zeppelin.SetRequest.condition:type_name -> zeppelin.SetRequest.Condition
+	47, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	13, // 2: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
+	48, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	13, // 4: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
+	2,  // 5: zeppelin.ExpireRequest.condition:type_name -> zeppelin.ExpireRequest.Condition
+	30, // 6: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
+	3,  // 7: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
+	48, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	4,  // 9: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
+	33, // 10: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
+	0,  // 11: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
+	38, // 12: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
+	39, // 13: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
+	40, // 14: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
+	41, // 15: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
+	37, // 16: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
+	43, // 17: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
+	42, // 18: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
+	13, // 19: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -2639,13 +3567,24 @@ func file_node_proto_init() {
 		return
 	}
 	file_common_proto_init()
+	file_node_proto_msgTypes[4].OneofWrappers = []any{
+		(*GetExRequest_TtlMs)(nil),
+		(*GetExRequest_ExpireAtMs)(nil),
+		(*GetExRequest_Persist)(nil),
+		(*GetExRequest_Delete)(nil),
+	}
+	file_node_proto_msgTypes[20].OneofWrappers = []any{
+		(*ExpireRequest_TtlMs)(nil),
+		(*ExpireRequest_ExpireAtMs)(nil),
+		(*ExpireRequest_Persist)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   34,
+			NumEnums:      5,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

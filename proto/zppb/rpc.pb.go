@@ -39,6 +39,10 @@ type Request struct {
 	//	*Request_Info
 	//	*Request_Notify
 	//	*Request_FlushTable
+	//	*Request_Getex
+	//	*Request_Expire
+	//	*Request_SetRange
+	//	*Request_IncrbyFloat
 	//	*Request_Pull
 	//	*Request_Ping
 	//	*Request_CreateTable
@@ -231,6 +235,42 @@ func (x *Request) GetFlushTable() *FlushTableRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_FlushTable); ok {
 			return x.FlushTable
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetGetex() *GetExRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Getex); ok {
+			return x.Getex
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetExpire() *ExpireRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Expire); ok {
+			return x.Expire
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetSetRange() *SetRangeRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_SetRange); ok {
+			return x.SetRange
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetIncrbyFloat() *IncrByFloatRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_IncrbyFloat); ok {
+			return x.IncrbyFloat
 		}
 	}
 	return nil
@@ -521,6 +561,22 @@ type Request_FlushTable struct {
 	FlushTable *FlushTableRequest `protobuf:"bytes,13,opt,name=flush_table,json=flushTable,proto3,oneof"`
 }
 
+type Request_Getex struct {
+	Getex *GetExRequest `protobuf:"bytes,14,opt,name=getex,proto3,oneof"`
+}
+
+type Request_Expire struct {
+	Expire *ExpireRequest `protobuf:"bytes,15,opt,name=expire,proto3,oneof"`
+}
+
+type Request_SetRange struct {
+	SetRange *SetRangeRequest `protobuf:"bytes,16,opt,name=set_range,json=setRange,proto3,oneof"`
+}
+
+type Request_IncrbyFloat struct {
+	IncrbyFloat *IncrByFloatRequest `protobuf:"bytes,17,opt,name=incrby_float,json=incrbyFloat,proto3,oneof"`
+}
+
 type Request_Pull struct {
 	// Meta commands (zpmeta).
 	Pull *PullRequest `protobuf:"bytes,30,opt,name=pull,proto3,oneof"`
@@ -641,6 +697,14 @@ func (*Request_Notify) isRequest_Cmd() {}
 
 func (*Request_FlushTable) isRequest_Cmd() {}
 
+func (*Request_Getex) isRequest_Cmd() {}
+
+func (*Request_Expire) isRequest_Cmd() {}
+
+func (*Request_SetRange) isRequest_Cmd() {}
+
+func (*Request_IncrbyFloat) isRequest_Cmd() {}
+
 func (*Request_Pull) isRequest_Cmd() {}
 
 func (*Request_Ping) isRequest_Cmd() {}
@@ -709,6 +773,10 @@ type Response struct {
 	//	*Response_Scan
 	//	*Response_Info
 	//	*Response_FlushTable
+	//	*Response_Set
+	//	*Response_Expire
+	//	*Response_SetRange
+	//	*Response_IncrbyFloat
 	//	*Response_Pull
 	//	*Response_Ping
 	//	*Response_CreateTable
@@ -879,6 +947,42 @@ func (x *Response) GetFlushTable() *FlushTableResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_FlushTable); ok {
 			return x.FlushTable
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetSet() *SetResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Set); ok {
+			return x.Set
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetExpire() *ExpireResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Expire); ok {
+			return x.Expire
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetSetRange() *SetRangeResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_SetRange); ok {
+			return x.SetRange
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetIncrbyFloat() *IncrByFloatResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_IncrbyFloat); ok {
+			return x.IncrbyFloat
 		}
 	}
 	return nil
@@ -1063,6 +1167,22 @@ type Response_FlushTable struct {
 	FlushTable *FlushTableResponse `protobuf:"bytes,19,opt,name=flush_table,json=flushTable,proto3,oneof"`
 }
 
+type Response_Set struct {
+	Set *SetResponse `protobuf:"bytes,20,opt,name=set,proto3,oneof"`
+}
+
+type Response_Expire struct {
+	Expire *ExpireResponse `protobuf:"bytes,21,opt,name=expire,proto3,oneof"`
+}
+
+type Response_SetRange struct {
+	SetRange *SetRangeResponse `protobuf:"bytes,22,opt,name=set_range,json=setRange,proto3,oneof"`
+}
+
+type Response_IncrbyFloat struct {
+	IncrbyFloat *IncrByFloatResponse `protobuf:"bytes,23,opt,name=incrby_float,json=incrbyFloat,proto3,oneof"`
+}
+
 type Response_Pull struct {
 	Pull *PullResponse `protobuf:"bytes,30,opt,name=pull,proto3,oneof"`
 }
@@ -1143,6 +1263,14 @@ func (*Response_Info) isResponse_Result() {}
 
 func (*Response_FlushTable) isResponse_Result() {}
 
+func (*Response_Set) isResponse_Result() {}
+
+func (*Response_Expire) isResponse_Result() {}
+
+func (*Response_SetRange) isResponse_Result() {}
+
+func (*Response_IncrbyFloat) isResponse_Result() {}
+
 func (*Response_Pull) isResponse_Result() {}
 
 func (*Response_Ping) isResponse_Result() {}
@@ -1180,7 +1308,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xde\x10\n" +
+	"repl.proto\"\xbe\x12\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1197,7 +1325,11 @@ const file_rpc_proto_rawDesc = "" +
 	"\x04info\x18\v \x01(\v2\x15.zeppelin.InfoRequestH\x00R\x04info\x121\n" +
 	"\x06notify\x18\f \x01(\v2\x17.zeppelin.NotifyRequestH\x00R\x06notify\x12>\n" +
 	"\vflush_table\x18\r \x01(\v2\x1b.zeppelin.FlushTableRequestH\x00R\n" +
-	"flushTable\x12+\n" +
+	"flushTable\x12.\n" +
+	"\x05getex\x18\x0e \x01(\v2\x16.zeppelin.GetExRequestH\x00R\x05getex\x121\n" +
+	"\x06expire\x18\x0f \x01(\v2\x17.zeppelin.ExpireRequestH\x00R\x06expire\x128\n" +
+	"\tset_range\x18\x10 \x01(\v2\x19.zeppelin.SetRangeRequestH\x00R\bsetRange\x12A\n" +
+	"\fincrby_float\x18\x11 \x01(\v2\x1c.zeppelin.IncrByFloatRequestH\x00R\vincrbyFloat\x12+\n" +
 	"\x04pull\x18\x1e \x01(\v2\x15.zeppelin.PullRequestH\x00R\x04pull\x12+\n" +
 	"\x04ping\x18\x1f \x01(\v2\x15.zeppelin.PingRequestH\x00R\x04ping\x12A\n" +
 	"\fcreate_table\x18  \x01(\v2\x1c.zeppelin.CreateTableRequestH\x00R\vcreateTable\x12;\n" +
@@ -1234,7 +1366,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
 	"\n" +
 	"request_id\x18f \x01(\fR\trequestIdB\x05\n" +
-	"\x03cmd\"\xf0\v\n" +
+	"\x03cmd\"\xce\r\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1251,7 +1383,11 @@ const file_rpc_proto_rawDesc = "" +
 	"\x04scan\x18\x11 \x01(\v2\x16.zeppelin.ScanResponseH\x00R\x04scan\x12,\n" +
 	"\x04info\x18\x12 \x01(\v2\x16.zeppelin.InfoResponseH\x00R\x04info\x12?\n" +
 	"\vflush_table\x18\x13 \x01(\v2\x1c.zeppelin.FlushTableResponseH\x00R\n" +
-	"flushTable\x12,\n" +
+	"flushTable\x12)\n" +
+	"\x03set\x18\x14 \x01(\v2\x15.zeppelin.SetResponseH\x00R\x03set\x122\n" +
+	"\x06expire\x18\x15 \x01(\v2\x18.zeppelin.ExpireResponseH\x00R\x06expire\x129\n" +
+	"\tset_range\x18\x16 \x01(\v2\x1a.zeppelin.SetRangeResponseH\x00R\bsetRange\x12B\n" +
+	"\fincrby_float\x18\x17 \x01(\v2\x1d.zeppelin.IncrByFloatResponseH\x00R\vincrbyFloat\x12,\n" +
 	"\x04pull\x18\x1e \x01(\v2\x16.zeppelin.PullResponseH\x00R\x04pull\x12,\n" +
 	"\x04ping\x18\x1f \x01(\v2\x16.zeppelin.PingResponseH\x00R\x04ping\x12B\n" +
 	"\fcreate_table\x18  \x01(\v2\x1d.zeppelin.CreateTableResponseH\x00R\vcreateTable\x12<\n" +
@@ -1302,54 +1438,62 @@ var file_rpc_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 12: zeppelin.InfoRequest
 	(*NotifyRequest)(nil),         // 13: zeppelin.NotifyRequest
 	(*FlushTableRequest)(nil),     // 14: zeppelin.FlushTableRequest
-	(*PullRequest)(nil),           // 15: zeppelin.PullRequest
-	(*PingRequest)(nil),           // 16: zeppelin.PingRequest
-	(*CreateTableRequest)(nil),    // 17: zeppelin.CreateTableRequest
-	(*DropTableRequest)(nil),      // 18: zeppelin.DropTableRequest
-	(*ListTablesRequest)(nil),     // 19: zeppelin.ListTablesRequest
-	(*ListNodesRequest)(nil),      // 20: zeppelin.ListNodesRequest
-	(*ListMetaRequest)(nil),       // 21: zeppelin.ListMetaRequest
-	(*AddSlaveRequest)(nil),       // 22: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),    // 23: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),      // 24: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),        // 25: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),      // 26: zeppelin.RebalanceRequest
-	(*CancelMoveRequest)(nil),     // 27: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),     // 28: zeppelin.MoveStatusRequest
-	(*RemoveNodesRequest)(nil),    // 29: zeppelin.RemoveNodesRequest
-	(*SetQuotaRequest)(nil),       // 30: zeppelin.SetQuotaRequest
-	(*AddMetaRequest)(nil),        // 31: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),     // 32: zeppelin.RemoveMetaRequest
-	(*TrySyncRequest)(nil),        // 33: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 34: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 35: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 36: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 37: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 38: zeppelin.Code
-	(*GetResponse)(nil),           // 39: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 40: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 41: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 42: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 43: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 44: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 45: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 46: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 47: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 48: zeppelin.FlushTableResponse
-	(*PullResponse)(nil),          // 49: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 50: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 51: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 52: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 53: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 54: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 55: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 56: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 57: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 58: zeppelin.SetQuotaResponse
-	(*TrySyncResponse)(nil),       // 59: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 60: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 61: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 62: zeppelin.FullSyncFetchResponse
+	(*GetExRequest)(nil),          // 15: zeppelin.GetExRequest
+	(*ExpireRequest)(nil),         // 16: zeppelin.ExpireRequest
+	(*SetRangeRequest)(nil),       // 17: zeppelin.SetRangeRequest
+	(*IncrByFloatRequest)(nil),    // 18: zeppelin.IncrByFloatRequest
+	(*PullRequest)(nil),           // 19: zeppelin.PullRequest
+	(*PingRequest)(nil),           // 20: zeppelin.PingRequest
+	(*CreateTableRequest)(nil),    // 21: zeppelin.CreateTableRequest
+	(*DropTableRequest)(nil),      // 22: zeppelin.DropTableRequest
+	(*ListTablesRequest)(nil),     // 23: zeppelin.ListTablesRequest
+	(*ListNodesRequest)(nil),      // 24: zeppelin.ListNodesRequest
+	(*ListMetaRequest)(nil),       // 25: zeppelin.ListMetaRequest
+	(*AddSlaveRequest)(nil),       // 26: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),    // 27: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),      // 28: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),        // 29: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),      // 30: zeppelin.RebalanceRequest
+	(*CancelMoveRequest)(nil),     // 31: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),     // 32: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),    // 33: zeppelin.RemoveNodesRequest
+	(*SetQuotaRequest)(nil),       // 34: zeppelin.SetQuotaRequest
+	(*AddMetaRequest)(nil),        // 35: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),     // 36: zeppelin.RemoveMetaRequest
+	(*TrySyncRequest)(nil),        // 37: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 38: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 39: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 40: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 41: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 42: zeppelin.Code
+	(*GetResponse)(nil),           // 43: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 44: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 45: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 46: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 47: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 48: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 49: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 50: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 51: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 52: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 53: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 54: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 55: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 56: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 57: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 58: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 59: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 60: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 61: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 62: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 63: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 64: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 65: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 66: zeppelin.SetQuotaResponse
+	(*TrySyncResponse)(nil),       // 67: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 68: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 69: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 70: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	2,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1365,60 +1509,68 @@ var file_rpc_proto_depIdxs = []int32{
 	12, // 10: zeppelin.Request.info:type_name -> zeppelin.InfoRequest
 	13, // 11: zeppelin.Request.notify:type_name -> zeppelin.NotifyRequest
 	14, // 12: zeppelin.Request.flush_table:type_name -> zeppelin.FlushTableRequest
-	15, // 13: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
-	16, // 14: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
-	17, // 15: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
-	18, // 16: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
-	19, // 17: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
-	20, // 18: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
-	21, // 19: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
-	22, // 20: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
-	23, // 21: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
-	24, // 22: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
-	25, // 23: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
-	26, // 24: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
-	27, // 25: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
-	28, // 26: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
-	29, // 27: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
-	30, // 28: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
-	31, // 29: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
-	32, // 30: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
-	33, // 31: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	34, // 32: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	35, // 33: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	36, // 34: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	37, // 35: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	38, // 36: zeppelin.Response.code:type_name -> zeppelin.Code
-	39, // 37: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	40, // 38: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	41, // 39: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	42, // 40: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	43, // 41: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	44, // 42: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	45, // 43: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	46, // 44: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	47, // 45: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	48, // 46: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	49, // 47: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	50, // 48: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	51, // 49: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	52, // 50: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	53, // 51: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	54, // 52: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	55, // 53: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	56, // 54: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	57, // 55: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	58, // 56: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	55, // 57: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	59, // 58: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	60, // 59: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	61, // 60: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	62, // 61: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	62, // [62:62] is the sub-list for method output_type
-	62, // [62:62] is the sub-list for method input_type
-	62, // [62:62] is the sub-list for extension type_name
-	62, // [62:62] is the sub-list for extension extendee
-	0,  // [0:62] is the sub-list for field type_name
+	15, // 13: zeppelin.Request.getex:type_name -> zeppelin.GetExRequest
+	16, // 14: zeppelin.Request.expire:type_name -> zeppelin.ExpireRequest
+	17, // 15: zeppelin.Request.set_range:type_name -> zeppelin.SetRangeRequest
+	18, // 16: zeppelin.Request.incrby_float:type_name -> zeppelin.IncrByFloatRequest
+	19, // 17: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
+	20, // 18: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
+	21, // 19: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
+	22, // 20: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
+	23, // 21: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
+	24, // 22: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
+	25, // 23: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
+	26, // 24: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
+	27, // 25: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
+	28, // 26: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
+	29, // 27: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
+	30, // 28: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
+	31, // 29: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
+	32, // 30: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
+	33, // 31: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
+	34, // 32: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
+	35, // 33: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
+	36, // 34: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
+	37, // 35: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	38, // 36: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	39, // 37: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	40, // 38: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	41, // 39: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	42, // 40: zeppelin.Response.code:type_name -> zeppelin.Code
+	43, // 41: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	44, // 42: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	45, // 43: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	46, // 44: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	47, // 45: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	48, // 46: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	49, // 47: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	50, // 48: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	51, // 49: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	52, // 50: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	53, // 51: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	54, // 52: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	55, // 53: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	56, // 54: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	57, // 55: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	58, // 56: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	59, // 57: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	60, // 58: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	61, // 59: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	62, // 60: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	63, // 61: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	64, // 62: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	65, // 63: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	66, // 64: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	63, // 65: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	67, // 66: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	68, // 67: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	69, // 68: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	70, // 69: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	70, // [70:70] is the sub-list for method output_type
+	70, // [70:70] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1444,6 +1596,10 @@ func file_rpc_proto_init() {
 		(*Request_Info)(nil),
 		(*Request_Notify)(nil),
 		(*Request_FlushTable)(nil),
+		(*Request_Getex)(nil),
+		(*Request_Expire)(nil),
+		(*Request_SetRange)(nil),
+		(*Request_IncrbyFloat)(nil),
 		(*Request_Pull)(nil),
 		(*Request_Ping)(nil),
 		(*Request_CreateTable)(nil),
@@ -1479,6 +1635,10 @@ func file_rpc_proto_init() {
 		(*Response_Scan)(nil),
 		(*Response_Info)(nil),
 		(*Response_FlushTable)(nil),
+		(*Response_Set)(nil),
+		(*Response_Expire)(nil),
+		(*Response_SetRange)(nil),
+		(*Response_IncrbyFloat)(nil),
 		(*Response_Pull)(nil),
 		(*Response_Ping)(nil),
 		(*Response_CreateTable)(nil),

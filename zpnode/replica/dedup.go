@@ -1,5 +1,7 @@
 package replica
 
+import "github.com/zeppelin-kv/zeppelin/proto/zppb"
+
 // dedupSize is how many recent writes a replica remembers by request id: a
 // retry of one of them is answered from memory instead of written again.
 // At a few microseconds a write, it covers seconds to minutes of traffic —
@@ -16,12 +18,18 @@ type dedup struct {
 	next int
 }
 
+// dedupEntry is what a retry is answered from. Values (result_value) are
+// not kept: at up to the value limit each, dedupSize of them would not fit
+// in memory. A retry of a record with one reads it back from the binlog,
+// which holds it as long as the purge policy keeps the record; retries come
+// within seconds, purges keep minutes to hours.
 type dedupEntry struct {
-	lsn    uint64
-	result int64
+	lsn      uint64
+	result   int64
+	hasValue bool // the record carries a non-empty result_value
 }
 
-func (d *dedup) add(id []byte, lsn uint64, result int64) {
+func (d *dedup) add(id []byte, lsn uint64, rec *zppb.WriteRecord) {
 	if len(id) == 0 {
 		return
 	}
@@ -36,7 +44,7 @@ func (d *dedup) add(id []byte, lsn uint64, result int64) {
 	}
 	d.ring[d.next] = string(id)
 	d.next = (d.next + 1) % dedupSize
-	d.ids[string(id)] = dedupEntry{lsn: lsn, result: result}
+	d.ids[string(id)] = dedupEntry{lsn: lsn, result: rec.Result, hasValue: len(rec.ResultValue) > 0}
 }
 
 func (d *dedup) get(id []byte) (dedupEntry, bool) {

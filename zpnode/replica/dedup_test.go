@@ -62,3 +62,74 @@ func TestRetryIsNotAppliedTwice(t *testing.T) {
 		t.Fatalf("new increment on the promoted slave: %d, %v", got, err)
 	}
 }
+
+// getSet is a GETSET: it stores value and answers the old one.
+func getSet(key, value string) func(View) (*zppb.WriteRecord, error) {
+	return func(v View) (*zppb.WriteRecord, error) {
+		rec := put(key, value, 0)
+		if old, _, err := v.Get([]byte(key)); err == nil {
+			rec.Result, rec.ResultValue = 1, old
+		}
+		return rec, nil
+	}
+}
+
+// TestRetryGetsTheValueAnswerBack: a retry of a write whose answer is a
+// value (GETSET) is answered with the first attempt's value, read back from
+// the binlog, on the master, after a reopen (dedup rebuilt by replay) and
+// on a promoted slave; it is not applied again. A refusal (no mutations)
+// answers what fn returned and writes nothing.
+func TestRetryGetsTheValueAnswerBack(t *testing.T) {
+	shared := newShared(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	m := openReplica(t, dir, shared, nil)
+	m.SetRole(Assignment{Role: Master, Master: "m", Term: 1})
+
+	check := func(r *Replica, id, value string, want Answer) {
+		t.Helper()
+		got, err := r.UpdateAnswer(ctx, []byte(id), getSet("k", value))
+		if err != nil || got.Result != want.Result || string(got.Value) != string(want.Value) || got.Wrote != want.Wrote {
+			t.Fatalf("%s: answer %+v, %v; want %+v", id, got, err, want)
+		}
+	}
+	check(m, "a", "v1", Answer{Wrote: true})
+	check(m, "b", "v2", Answer{Result: 1, Value: []byte("v1"), Wrote: true})
+	check(m, "b", "v3", Answer{Result: 1, Value: []byte("v1"), Wrote: true}) // retry: not applied
+	check(m, "a", "v4", Answer{Wrote: true})
+	if v, _, _ := m.Get([]byte("k")); string(v) != "v2" {
+		t.Fatalf("value %q after retries, want v2", v)
+	}
+
+	refused, err := m.UpdateAnswer(ctx, []byte("c"), func(View) (*zppb.WriteRecord, error) {
+		return &zppb.WriteRecord{Result: 7, ResultValue: []byte("no")}, nil
+	})
+	if err != nil || refused.Wrote || refused.Result != 7 || string(refused.Value) != "no" {
+		t.Fatalf("refusal answered %+v, %v", refused, err)
+	}
+	if _, last, _ := m.Position(); last != 2 {
+		t.Fatalf("last lsn %d, want 2: retries and refusals write nothing", last)
+	}
+
+	// Reopened, the dedup is rebuilt from the binlog.
+	m.Close()
+	m = openReplica(t, dir, shared, nil)
+	defer m.Close()
+	m.SetRole(Assignment{Role: Master, Master: "m", Term: 2})
+	check(m, "b", "v5", Answer{Result: 1, Value: []byte("v1"), Wrote: true})
+
+	// A slave that replicated the records answers the retry once promoted.
+	s := openReplica(t, t.TempDir(), shared, nil)
+	defer s.Close()
+	pr, err := m.Pull(ctx, &zppb.BinlogPullRequest{Slave: "s", FromLsn: 1, PrevTerm: 0})
+	if err != nil || len(pr.Records) != 2 {
+		t.Fatalf("pull: %v, %v", pr, err)
+	}
+	s.SetRole(Assignment{Role: Slave, Term: 2})
+	if err := s.applyReplicated(pr.Records); err != nil {
+		t.Fatal(err)
+	}
+	s.SetRole(Assignment{Role: Master, Master: "s", Term: 3})
+	check(s, "b", "v6", Answer{Result: 1, Value: []byte("v1"), Wrote: true})
+	check(s, "d", "v7", Answer{Result: 1, Value: []byte("v2"), Wrote: true})
+}

@@ -49,6 +49,9 @@ var (
 	// min_sync_replicas slaves before its deadline. It is in the master's
 	// binlog and may still be applied.
 	ErrNotEnoughReplicas = errors.New("replica: not enough slaves acknowledged the write")
+	// ErrAnswerPurged means a retried write was applied once, but the
+	// binlog record its answer's value was to be read from is gone.
+	ErrAnswerPurged = errors.New("replica: the write was applied; its answer is no longer in the binlog")
 )
 
 // Conn is a connection to another node, as *rpc.Conn provides.
@@ -197,7 +200,7 @@ func (r *Replica) warmDedup() error {
 		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
 			return err
 		}
-		r.dedup.add(wr.RequestId, rec.LSN, wr.Result)
+		r.dedup.add(wr.RequestId, rec.LSN, wr)
 	}
 }
 
@@ -256,7 +259,7 @@ func (r *Replica) replayLocked() error {
 			return fmt.Errorf("record %d does not parse: %w", rec.LSN, err)
 		}
 		batch = append(batch, engine.Record{LSN: rec.LSN, Term: rec.Term, Rec: wr})
-		r.dedup.add(wr.RequestId, rec.LSN, wr.Result)
+		r.dedup.add(wr.RequestId, rec.LSN, wr)
 		if len(batch) == chunk {
 			if err := apply(); err != nil {
 				return err

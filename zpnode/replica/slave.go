@@ -242,7 +242,7 @@ func (r *Replica) applyReplicated(recs []*zppb.BinlogRecord) error {
 			return fmt.Errorf("replicated record %d does not parse: %w", rec.Lsn, err)
 		}
 		apply[i] = engine.Record{LSN: rec.Lsn, Term: rec.Term, Rec: wr}
-		r.dedup.add(wr.RequestId, rec.Lsn, wr.Result)
+		r.dedup.add(wr.RequestId, rec.Lsn, wr)
 	}
 	r.dbMu.RLock()
 	defer r.dbMu.RUnlock()

@@ -49,11 +49,34 @@ type pendingWrite struct {
 // but answered once the first write is: Update returns the record's Result
 // either way.
 func (r *Replica) Update(ctx context.Context, id []byte, fn func(v View) (*zppb.WriteRecord, error)) (int64, error) {
+	a, err := r.UpdateAnswer(ctx, id, fn)
+	return a.Result, err
+}
+
+// Answer is what an update answered.
+type Answer struct {
+	// Result and Value are the record's result and result_value: from the
+	// record fn returned, or, for a retry, from the first attempt's record.
+	// When fn wrote nothing they are those of the empty record it returned.
+	Result int64
+	Value  []byte
+	// Wrote: a record was logged, by this call or by the attempt it
+	// retries. False when fn returned a record without mutations (a
+	// refused conditional write, say).
+	Wrote bool
+}
+
+// UpdateAnswer is Update for commands whose answer is more than an int64
+// or whose answer depends on whether they wrote: fn may return a record
+// without mutations that carries the answer of a refusal. A retry's value
+// is read back from the binlog (dedup keeps no values in memory), so it
+// fails with ErrAnswerPurged once that record is purged.
+func (r *Replica) UpdateAnswer(ctx context.Context, id []byte, fn func(v View) (*zppb.WriteRecord, error)) (Answer, error) {
 	t, err := r.submit(id, fn)
-	if err != nil || t == nil {
-		return 0, err
+	if err != nil {
+		return Answer{}, err
 	}
-	return t.Wait(ctx)
+	return t.wait(ctx)
 }
 
 // Write writes rec; see Update.
@@ -72,12 +95,7 @@ func (r *Replica) Write(ctx context.Context, id []byte, rec *zppb.WriteRecord) e
 // replica's flusher role, and until it is flushed every other writer of
 // the replica waits.
 func (r *Replica) Submit(id []byte, rec *zppb.WriteRecord) (*Ticket, error) {
-	t, err := r.submit(id, func(View) (*zppb.WriteRecord, error) { return rec, nil })
-	if err == nil && t == nil {
-		// An empty record: nothing to write, nothing to wait for.
-		t = &Ticket{r: r, w: finishedWrite(0, 0)}
-	}
-	return t, err
+	return r.submit(id, func(View) (*zppb.WriteRecord, error) { return rec, nil })
 }
 
 func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) (*Ticket, error) {
@@ -92,7 +110,8 @@ func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) 
 		return nil, ErrNotMaster
 	}
 	if e, ok := r.dedup.get(id); ok {
-		return &Ticket{r: r, w: r.retryLocked(e)}, nil
+		w, fromLog := r.retryLocked(e)
+		return &Ticket{r: r, w: w, fromLog: fromLog}, nil
 	}
 	var read uint64
 	rec, err := fn(View{r: r, read: &read})
@@ -101,9 +120,13 @@ func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) 
 		// that is not committed yet: it holds only once that write does,
 		// and fails if that write fails.
 		if w := r.uncommittedLocked(read); w != nil {
-			return &Ticket{r: r, w: w, readOnly: true, err: err}, nil
+			return &Ticket{r: r, w: w, readOnly: true, answer: rec, err: err}, nil
 		}
-		return nil, err
+		if err != nil {
+			return nil, err
+		}
+		// Nothing to write, nothing to wait for.
+		return &Ticket{r: r, w: finishedWrite(0, 0), readOnly: true, answer: rec}, nil
 	}
 	rec.RequestId = id
 	payload, err := proto.Marshal(rec)
@@ -118,7 +141,7 @@ func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) 
 	r.nextLSN++
 	w := &pendingWrite{term: r.term, lsn: r.nextLSN, rec: rec, payload: payload, done: make(chan struct{})}
 	r.queue = append(r.queue, w)
-	r.dedup.add(id, w.lsn, rec.Result)
+	r.dedup.add(id, w.lsn, rec)
 	r.m.addOverlay(w.lsn, rec)
 	lead := !r.flushing
 	r.flushing = true
@@ -147,10 +170,15 @@ type Ticket struct {
 	r    *Replica
 	w    *pendingWrite
 	lead bool // this ticket is the replica's flusher
-	// readOnly: the call wrote nothing; its answer is err (nil: done),
-	// read from the uncommitted write w, and given once w commits.
+	// readOnly: the call wrote nothing; its answer is answer (the empty
+	// record fn returned, may be nil) or err, possibly read from the
+	// uncommitted write w, and given once w commits.
 	readOnly bool
+	answer   *zppb.WriteRecord
 	err      error
+	// fromLog: a retry of a committed write whose answer has a value,
+	// which is read back from the binlog record at w.lsn.
+	fromLog bool
 }
 
 // Flush writes the queued records to the binlog (and the DB, when no slave
@@ -168,6 +196,11 @@ func (t *Ticket) Flush() {
 // the binlog's sync policy and, with min_sync_replicas k > 0, persisted by
 // k slaves. It returns the record's Result.
 func (t *Ticket) Wait(ctx context.Context) (int64, error) {
+	a, err := t.wait(ctx)
+	return a.Result, err
+}
+
+func (t *Ticket) wait(ctx context.Context) (Answer, error) {
 	t.Flush()
 	w := t.w
 	select {
@@ -177,21 +210,52 @@ func (t *Ticket) Wait(ctx context.Context) (int64, error) {
 		case <-w.done: // done as well: the outcome wins over the deadline
 		default:
 			if t.r.minSync() > 0 {
-				return 0, fmt.Errorf("%w: lsn %d: %w", ErrNotEnoughReplicas, w.lsn, ctx.Err())
+				return Answer{}, fmt.Errorf("%w: lsn %d: %w", ErrNotEnoughReplicas, w.lsn, ctx.Err())
 			}
-			return 0, fmt.Errorf("replica: write lsn %d: %w", w.lsn, ctx.Err())
+			return Answer{}, fmt.Errorf("replica: write lsn %d: %w", w.lsn, ctx.Err())
 		}
 	}
 	if w.err != nil {
-		return 0, w.err
+		return Answer{}, w.err
 	}
 	if err := t.r.log.WaitDurable(ctx, w.lsn); err != nil {
-		return 0, fmt.Errorf("replica: binlog sync: %w", err)
+		return Answer{}, fmt.Errorf("replica: binlog sync: %w", err)
 	}
-	if t.readOnly {
-		return 0, t.err
+	switch {
+	case t.readOnly:
+		if t.err != nil {
+			return Answer{}, t.err
+		}
+		return Answer{Result: t.answer.GetResult(), Value: t.answer.GetResultValue()}, nil
+	case t.fromLog:
+		rec, err := t.r.loggedRecord(w.lsn)
+		if err != nil {
+			return Answer{}, err
+		}
+		return Answer{Result: rec.Result, Value: rec.ResultValue, Wrote: true}, nil
 	}
-	return w.rec.Result, nil
+	return Answer{Result: w.rec.Result, Value: w.rec.ResultValue, Wrote: true}, nil
+}
+
+// loggedRecord reads the record at lsn back from the binlog.
+func (r *Replica) loggedRecord(lsn uint64) (*zppb.WriteRecord, error) {
+	rd, err := r.log.NewReader(lsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: lsn %d: %w", ErrAnswerPurged, lsn, err)
+	}
+	defer rd.Close()
+	rec, err := rd.Next()
+	if err == nil && rec.LSN != lsn {
+		err = fmt.Errorf("read lsn %d", rec.LSN)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: lsn %d: %w", ErrAnswerPurged, lsn, err)
+	}
+	wr := &zppb.WriteRecord{}
+	if err := proto.Unmarshal(rec.Payload, wr); err != nil {
+		return nil, fmt.Errorf("replica: record %d does not parse: %w", lsn, err)
+	}
+	return wr, nil
 }
 
 func (r *Replica) minSync() int {
@@ -201,13 +265,14 @@ func (r *Replica) minSync() int {
 }
 
 // retryLocked answers a retry of the write logged at e.lsn: when that write
-// is in the queue or waits for slaves, the retry waits for the same outcome;
-// otherwise it is applied already.
-func (r *Replica) retryLocked(e dedupEntry) *pendingWrite {
+// is in the queue or waits for slaves, the retry waits for the same outcome
+// (and has its record); otherwise it is applied already, and fromLog says
+// its answer's value has to be read back from the binlog.
+func (r *Replica) retryLocked(e dedupEntry) (w *pendingWrite, fromLog bool) {
 	if w := r.uncommittedLocked(e.lsn); w != nil {
-		return w
+		return w, false
 	}
-	return finishedWrite(e.lsn, e.result)
+	return finishedWrite(e.lsn, e.result), e.hasValue
 }
 
 // finishedWrite is a write that has nothing left to wait for.
@@ -390,7 +455,7 @@ func (r *Replica) SweepExpired(ctx context.Context, cursor []byte, limit int) (i
 		n = len(rec.Mutations)
 		return rec, nil
 	})
-	if err != nil || t == nil || t.readOnly {
+	if err != nil || t.readOnly {
 		// Nothing to delete: no answer rests on what the view read.
 		return 0, next, err
 	}

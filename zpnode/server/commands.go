@@ -28,33 +28,6 @@ func notFound(err error) error {
 	return err
 }
 
-func (s *Server) set(ctx context.Context, id []byte, req *zppb.SetRequest) error {
-	t, err := s.submitSet(ctx, id, req)
-	if err != nil {
-		return err
-	}
-	_, err = t.Wait(ctx)
-	return writeError(err)
-}
-
-// submitSet checks a SET and queues its record at the partition's master
-// replica, without waiting for it.
-func (s *Server) submitSet(ctx context.Context, id []byte, req *zppb.SetRequest) (*replica.Ticket, error) {
-	if err := cmp.Or(checkKey(req.Key), s.checkValue(req.Value), checkTTL(req.TtlMs)); err != nil {
-		return nil, err
-	}
-	r, err := s.routeWrite(ctx, req.Table, req.Key)
-	if err != nil {
-		return nil, err
-	}
-	s.quota.charge(req.Table, len(req.Value))
-	rec := &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
-		Kind: zppb.Mutation_PUT, Key: req.Key, Value: req.Value, ExpireAtMs: expireAt(r.NowMs(), req.TtlMs),
-	}}}
-	t, err := r.Submit(id, rec)
-	return t, writeError(err)
-}
-
 func (s *Server) get(req *zppb.GetRequest) (*zppb.Response, error) {
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
@@ -71,19 +44,38 @@ func (s *Server) get(req *zppb.GetRequest) (*zppb.Response, error) {
 	return &zppb.Response{Result: &zppb.Response_Get{Get: &zppb.GetResponse{Value: v}}}, nil
 }
 
+// del deletes the keys of one slot that exist, in one record whose result
+// is their count.
 func (s *Server) del(ctx context.Context, id []byte, req *zppb.DelRequest) (*zppb.Response, error) {
-	if err := checkKey(req.Key); err != nil {
+	keys, err := keysOf(req.Key, req.Keys)
+	if err == nil {
+		err = checkKeys(keys)
+	}
+	if err != nil {
 		return nil, err
 	}
-	r, err := s.routeWrite(ctx, req.Table, req.Key)
+	r, err := s.routeWrite(ctx, req.Table, keys[0])
 	if err != nil {
 		return nil, err
 	}
 	deleted, err := r.Update(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
-		if _, _, err := v.Get(req.Key); err != nil {
-			return nil, ignoreNotFound(err)
+		rec := &zppb.WriteRecord{}
+		seen := make(map[string]bool, len(keys))
+		for _, k := range keys {
+			if seen[string(k)] {
+				continue
+			}
+			seen[string(k)] = true
+			if _, _, err := v.Get(k); err != nil {
+				if err = ignoreNotFound(err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_DELETE, Key: k})
 		}
-		return &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_DELETE, Key: req.Key}}, Result: 1}, nil
+		rec.Result = int64(len(rec.Mutations))
+		return rec, nil
 	})
 	if err != nil {
 		return nil, writeError(err)
@@ -98,20 +90,30 @@ func ignoreNotFound(err error) error {
 	return err
 }
 
+// exists counts the keys of one slot that exist, a key named twice
+// counting twice (EXISTS, TOUCH).
 func (s *Server) exists(req *zppb.ExistsRequest) (*zppb.Response, error) {
-	if err := checkKey(req.Key); err != nil {
-		return nil, err
+	keys, err := keysOf(req.Key, req.Keys)
+	if err == nil {
+		err = checkKeys(keys)
 	}
-	r, err := s.route(req.Table, req.Key)
 	if err != nil {
 		return nil, err
 	}
-	_, _, err = r.Get(req.Key)
-	found := err == nil
-	if err = ignoreNotFound(err); err != nil {
+	r, err := s.route(req.Table, keys[0])
+	if err != nil {
 		return nil, err
 	}
-	return &zppb.Response{Result: &zppb.Response_Exists{Exists: &zppb.ExistsResponse{Exists: found}}}, nil
+	n := int64(0)
+	for _, k := range keys {
+		_, _, err = r.Get(k)
+		if err == nil {
+			n++
+		} else if err = ignoreNotFound(err); err != nil {
+			return nil, err
+		}
+	}
+	return &zppb.Response{Result: &zppb.Response_Exists{Exists: &zppb.ExistsResponse{Exists: n > 0, Count: n}}}, nil
 }
 
 func (s *Server) ttl(req *zppb.TTLRequest) (*zppb.Response, error) {
@@ -126,11 +128,11 @@ func (s *Server) ttl(req *zppb.TTLRequest) (*zppb.Response, error) {
 	if err != nil {
 		return nil, notFound(err)
 	}
-	left := int64(-1)
+	left, at := int64(-1), int64(-1)
 	if exp != 0 {
-		left = max(exp-r.NowMs(), 0)
+		left, at = max(exp-r.NowMs(), 0), exp
 	}
-	return &zppb.Response{Result: &zppb.Response_Ttl{Ttl: &zppb.TTLResponse{TtlMs: left}}}, nil
+	return &zppb.Response{Result: &zppb.Response_Ttl{Ttl: &zppb.TTLResponse{TtlMs: left, ExpireAtMs: at}}}, nil
 }
 
 func (s *Server) incrBy(ctx context.Context, id []byte, req *zppb.IncrByRequest) (*zppb.Response, error) {
@@ -150,9 +152,9 @@ func (s *Server) incrBy(ctx context.Context, id []byte, req *zppb.IncrByRequest)
 		case err != nil:
 			return nil, err
 		default:
-			n, err = strconv.ParseInt(string(cur), 10, 64)
-			if err != nil {
-				return nil, status.New(zppb.Code_NOT_INTEGER, "value is not a 64-bit integer")
+			var ok bool
+			if n, ok = parseInteger(cur); !ok {
+				return nil, status.New(zppb.Code_NOT_INTEGER, "value is not an integer or out of range")
 			}
 		}
 		if (req.Delta > 0 && n > math.MaxInt64-req.Delta) || (req.Delta < 0 && n < math.MinInt64-req.Delta) {
@@ -215,6 +217,9 @@ func (s *Server) mset(ctx context.Context, id []byte, req *zppb.MSetRequest) (*z
 	if err := checkTTL(req.TtlMs); err != nil {
 		return nil, err
 	}
+	if req.IfAbsent {
+		return s.msetNX(ctx, id, req)
+	}
 	if _, ok := s.topo.Load().tables[req.Table]; !ok {
 		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", req.Table)
 	}
@@ -269,7 +274,6 @@ func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatch
 	if len(req.Ops) == 0 {
 		return status.New(zppb.Code_INVALID_ARGUMENT, "empty write batch")
 	}
-	slot := keyspace.Slot(req.Ops[0].Key)
 	for _, op := range req.Ops {
 		if err := cmp.Or(checkKey(op.Key), s.checkValue(op.Value), checkTTL(op.TtlMs)); err != nil {
 			return err
@@ -277,8 +281,8 @@ func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatch
 		if op.Kind != zppb.BatchOp_PUT && op.Kind != zppb.BatchOp_DELETE {
 			return status.New(zppb.Code_INVALID_ARGUMENT, "unknown batch operation %d", op.Kind)
 		}
-		if keyspace.Slot(op.Key) != slot {
-			return status.New(zppb.Code_CROSS_SLOT, "keys %q and %q are in different slots; use a shared {hashtag}", req.Ops[0].Key, op.Key)
+		if err := checkSameSlot(req.Ops[0].Key, op.Key); err != nil {
+			return err
 		}
 	}
 	r, err := s.routeWrite(ctx, req.Table, req.Ops[0].Key)

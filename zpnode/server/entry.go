@@ -33,9 +33,11 @@ import (
 // one group commit, and take effect and are answered in order.
 func (s *Server) start(ctx context.Context, req *zppb.Request) *pending {
 	p := &pending{s: s, ctx: ctx, req: req, at: time.Now()}
-	if c, ok := req.Cmd.(*zppb.Request_Set); ok && !s.slowingDown(c.Set.Table, c.Set.Key) {
-		// A SET to a SLOWDOWN partition waits a moment before it queues:
-		// it is left to run in its turn.
+	if c, ok := req.Cmd.(*zppb.Request_Set); ok && !readsOld(c.Set) && !s.slowingDown(c.Set.Table, c.Set.Key) {
+		// A SET that reads the key first (readsOld: NX, XX, GET, KEEPTTL)
+		// runs under the replica's write lock, and one to a SLOWDOWN
+		// partition waits a moment before it queues: both are left to run
+		// in their turn.
 		p.queued = true
 		p.t, p.err = s.submitSet(ctx, req.RequestId, c.Set)
 	}
@@ -100,5 +102,9 @@ func (p *pending) Finish() *zppb.Response {
 		_, err = p.t.Wait(p.ctx)
 		err = writeError(err)
 	}
-	return p.s.respond(p.req, p.req.GetSet().GetTable(), true, nil, err, p.at)
+	var resp *zppb.Response
+	if err == nil {
+		resp = setResponse(true, false, nil)
+	}
+	return p.s.respond(p.req, p.req.GetSet().GetTable(), true, resp, err, p.at)
 }

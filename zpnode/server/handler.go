@@ -25,7 +25,7 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	switch c := req.Cmd.(type) {
 	case *zppb.Request_Set:
 		table, write = c.Set.Table, true
-		err = s.set(ctx, req.RequestId, c.Set)
+		resp, err = s.set(ctx, req.RequestId, c.Set)
 	case *zppb.Request_Get:
 		table = c.Get.Table
 		resp, err = s.get(c.Get)
@@ -41,6 +41,18 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	case *zppb.Request_Incrby:
 		table, write = c.Incrby.Table, true
 		resp, err = s.incrBy(ctx, req.RequestId, c.Incrby)
+	case *zppb.Request_Getex:
+		table, write = c.Getex.Table, c.Getex.Change != nil
+		resp, err = s.getEx(ctx, req.RequestId, c.Getex)
+	case *zppb.Request_Expire:
+		table, write = c.Expire.Table, true
+		resp, err = s.expire(ctx, req.RequestId, c.Expire)
+	case *zppb.Request_SetRange:
+		table, write = c.SetRange.Table, true
+		resp, err = s.setRange(ctx, req.RequestId, c.SetRange)
+	case *zppb.Request_IncrbyFloat:
+		table, write = c.IncrbyFloat.Table, true
+		resp, err = s.incrByFloat(ctx, req.RequestId, c.IncrbyFloat)
 	case *zppb.Request_Exists:
 		table = c.Exists.Table
 		resp, err = s.exists(c.Exists)
