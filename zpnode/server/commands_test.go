@@ -55,7 +55,7 @@ func newMaster(t *testing.T) *testServer {
 
 func (ts *testServer) do(req *zppb.Request) *zppb.Response {
 	ts.t.Helper()
-	return ts.s.handle(context.Background(), req)
+	return ts.s.handleRequest(context.Background(), req)
 }
 
 // ok runs req and fails the test unless it succeeds.

@@ -75,7 +75,7 @@ func TestRetryIsAnsweredOnce(t *testing.T) {
 // master and none is applied twice.
 func TestSlaveAppliesAndAnswersRetries(t *testing.T) {
 	var m *testServer
-	addr := clienttest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response { return m.s.handle(ctx, req) })
+	addr := clienttest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response { return m.s.handleRequest(ctx, req) })
 	m = newTestServer(t, addr)
 	s := newTestServer(t, "127.0.0.1:7002")
 	topo := singleMaster(1, m.s.cfg.Addr, s.s.cfg.Addr)
