@@ -47,31 +47,19 @@ func TestKillWithWritesInFlightEveryFsyncPolicy(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		acked []int
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
 	)
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; ; i += 8 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-				err := cl.Set(wctx, "t", key(i), value(i), 0)
-				wcancel()
-				if err != nil {
-					// The nodes are gone; the test stops the writers.
-					<-stop
-					return
-				}
-				mu.Lock()
-				acked = append(acked, i)
-				mu.Unlock()
-			}
-		})
-	}
+	stop := startLoops(t, 8, func(w, i int) error {
+		k := i*8 + w
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer wcancel()
+		err := cl.Set(wctx, "t", key(k), value(k), 0)
+		if err == nil {
+			mu.Lock()
+			acked = append(acked, k)
+			mu.Unlock()
+		}
+		return err
+	})
 	testcluster.Poll(t, time.Minute, func() error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -89,8 +77,7 @@ func TestKillWithWritesInFlightEveryFsyncPolicy(t *testing.T) {
 		})
 	}
 	kill.Wait()
-	close(stop)
-	wg.Wait()
+	stop()
 
 	for _, n := range c.Nodes {
 		if err := n.Start(); err != nil {

@@ -74,6 +74,40 @@ func parallel(n, workers int, fn func(i int) error) error {
 	return err
 }
 
+// startLoops runs fn(w, i), i = 0, 1, ..., on each of workers goroutines
+// until the returned stop is called or the test ends, so that a test that
+// fails half-way leaves no loop calling a closed client. After a failed call
+// a loop waits 10ms: a node that fails at once is not hammered.
+func startLoops(t *testing.T, workers int, fn func(w, i int) error) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if fn(w, i) != nil {
+					select {
+					case <-done:
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+			}
+		})
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
 func checkAll(ctx context.Context, cl *client.Client, table string, n int) error {
 	return parallel(n, 16, func(i int) error {
 		got, err := cl.Get(ctx, table, key(i))

@@ -20,9 +20,9 @@ var fastFailover = []string{"--down-timeout", "2s"}
 
 // sentWrite is one write a test sent straight to a node, and its answer.
 type sentWrite struct {
-	key          string
-	sent, answer time.Time
-	err          error
+	key  string
+	sent time.Time
+	err  error
 }
 
 // TestMasterCutFromMetaIsFenced cuts a master off from the meta servers
@@ -46,38 +46,18 @@ func TestMasterCutFromMetaIsFenced(t *testing.T) {
 		// newSeen is when an answer naming the new master came back:
 		// meta had committed it by then.
 		newSeen time.Time
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
 	)
-	for w := range 2 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := fmt.Sprintf("w%d-%d", w, i)
-				wctx, wcancel := context.WithTimeout(ctx, time.Second)
-				sent := time.Now()
-				_, err := c.Call(wctx, old, &zppb.Request{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: "t", Key: []byte(k), Value: []byte(k)}}})
-				wcancel()
-				mu.Lock()
-				writes = append(writes, sentWrite{key: k, sent: sent, answer: time.Now(), err: err})
-				mu.Unlock()
-				if err != nil {
-					// Do not spin on a node that answers at once.
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
-		})
-	}
-	var once sync.Once
-	stopWriters := func() {
-		once.Do(func() { close(stop) })
-		wg.Wait()
-	}
-	defer stopWriters()
+	stopWriters := startLoops(t, 2, func(w, i int) error {
+		k := fmt.Sprintf("w%d-%d", w, i)
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		defer wcancel()
+		sent := time.Now()
+		_, err := c.Call(wctx, old, &zppb.Request{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: "t", Key: []byte(k), Value: []byte(k)}}})
+		mu.Lock()
+		writes = append(writes, sentWrite{key: k, sent: sent, err: err})
+		mu.Unlock()
+		return err
+	})
 	// count returns the writes answered OK, and how many writes sent after
 	// the new master was seen were answered at all.
 	count := func() (ok, after int) {
