@@ -48,17 +48,27 @@ func TestRunSweeper(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	// A pass reads the clock once per batch; with nothing expired a pass
+	// is one batch.
+	var clockReads atomic.Int64
 	go func() {
 		done <- d.RunSweeper(ctx, SweepOptions{
 			Interval:  time.Millisecond,
 			BatchSize: 10,
 			Pause:     -1,
-			Now:       now.Load,
+			Now:       func() int64 { clockReads.Add(1); return now.Load() },
 			Delete:    deleteFn,
 		})
 	}()
 
-	time.Sleep(20 * time.Millisecond) // passes run; nothing has expired yet
+	// Two whole passes before anything expired delete nothing.
+	deadline := time.Now().Add(10 * time.Second)
+	for clockReads.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sweeper read the clock %d times in 10s; want passes every millisecond", clockReads.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
 	mu.Lock()
 	if deleted != 0 {
 		t.Fatalf("swept %d keys before they expired", deleted)
@@ -66,7 +76,7 @@ func TestRunSweeper(t *testing.T) {
 	mu.Unlock()
 
 	now.Store(2000)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		mu.Lock()
 		n := deleted

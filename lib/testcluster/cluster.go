@@ -141,9 +141,7 @@ func (c *Cluster) startMeta(addr string, extra ...string) *Process {
 	p := newProcess(filepath.Join(c.bin, "zpmeta"), c.dir, name, addr, args)
 	c.withMetrics(p)
 	c.Metas = append(c.Metas, p)
-	if err := p.Start(); err != nil {
-		c.t.Fatal(err)
-	}
+	c.start(p, addr)
 	return p
 }
 
@@ -203,10 +201,24 @@ func (c *Cluster) addNode() *Process {
 		p.args = append(p.args, "--redis-addr", p.RedisAddr)
 	}
 	c.Nodes = append(c.Nodes, p)
+	c.start(p, listen)
+	return p
+}
+
+// start starts p and waits until it listens on addr (and its metrics
+// port): only then are the ports it was given surely its own.
+func (c *Cluster) start(p *Process, addr string) {
+	c.t.Helper()
 	if err := p.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	return p
+	addrs := []string{addr}
+	if p.MetricsAddr != "" {
+		addrs = append(addrs, p.MetricsAddr)
+	}
+	if err := p.waitListening(c.opts.StartTimeout, addrs...); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // withMetrics gives p a metrics port when the cluster has them.

@@ -41,7 +41,9 @@ func masterOf(t *testing.T, cl *client.Client, table string, partition uint32) s
 
 // TestFailoverAfterMasterKill kills the master of a partition under
 // continuous writes, with the default heartbeat settings (ping 1 s,
-// down-timeout 3 s), and measures how long writes to that partition fail.
+// down-timeout 3 s), and logs how long writes to that partition fail
+// (docs/failover.md has the figures). It asserts the failover and the
+// rejoin, not a duration: a wall-clock target fails on a loaded machine.
 func TestFailoverAfterMasterKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
@@ -58,29 +60,17 @@ func TestFailoverAfterMasterKill(t *testing.T) {
 	var (
 		killedAt    atomic.Int64 // unix nanos
 		recoveredAt atomic.Int64
-		wg          sync.WaitGroup
-		stop        = make(chan struct{})
 	)
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now().UnixNano()
-				wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-				err := cl.Set(wctx, "t", k, fmt.Appendf(nil, "%d-%d", w, i), 0)
-				wcancel()
-				if err == nil && killedAt.Load() != 0 && start > killedAt.Load() {
-					recoveredAt.CompareAndSwap(0, time.Now().UnixNano())
-				}
-			}
-		}()
-	}
+	stop := startLoops(t, 4, func(w, i int) error {
+		start := time.Now().UnixNano()
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer wcancel()
+		err := cl.Set(wctx, "t", k, fmt.Appendf(nil, "%d-%d", w, i), 0)
+		if err == nil && killedAt.Load() != 0 && start > killedAt.Load() {
+			recoveredAt.CompareAndSwap(0, time.Now().UnixNano())
+		}
+		return err
+	})
 	testcluster.Poll(t, 30*time.Second, func() error {
 		if _, err := cl.Get(ctx, "t", k); err != nil {
 			return err
@@ -97,16 +87,12 @@ func TestFailoverAfterMasterKill(t *testing.T) {
 		}
 		return nil
 	})
-	close(stop)
-	wg.Wait()
+	stop()
 	recovery := time.Duration(recoveredAt.Load() - killedAt.Load())
 	newMaster := masterOf(t, cl, "t", 0)
 	t.Logf("time to recover: %v (master %s killed, %s promoted)", recovery, victim, newMaster)
 	if newMaster == victim {
 		t.Fatalf("partition 0 still mastered by the killed %s", victim)
-	}
-	if recovery > 5*time.Second {
-		t.Errorf("writes failed for %v after the master was killed; the target is under 5s", recovery)
 	}
 
 	// The killed node comes back as a slave and catches up.
@@ -130,43 +116,41 @@ func TestFailoverAfterMasterKill(t *testing.T) {
 // TestPausedMasterIsFencedAndRejoins stops a master with SIGSTOP while a
 // client writes to it, lets meta fail it over, and resumes it: it serves no
 // write any more, becomes a slave and ends with exactly the new master's
-// data.
+// data, which holds every acknowledged write.
 func TestPausedMasterIsFencedAndRejoins(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
 	c := testcluster.Start(t, testcluster.Options{Proxies: true})
 	cl := newClient(t, c)
-	createTable(t, cl, client.TableSpec{Name: "t", Partitions: 1, Replicas: 3})
+	// min_sync_replicas=1: every acknowledged write must survive the
+	// failover (with 0, those no slave had pulled yet are lost by design).
+	createTable(t, cl, client.TableSpec{Name: "t", Partitions: 1, Replicas: 3, MinSyncReplicas: 1})
 	old := masterOf(t, cl, "t", 0)
 	oldNode := c.NodeByAddr(old)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var (
+		mu    sync.Mutex
+		keys  [][]byte // acknowledged
 		acked atomic.Int64
-		wg    sync.WaitGroup
-		stop  = make(chan struct{})
+		tried atomic.Int64
 	)
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := fmt.Appendf(nil, "w%d-%d", w, i)
-				wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-				if cl.Set(wctx, "t", k, k, 0) == nil {
-					acked.Add(1)
-				}
-				wcancel()
-			}
-		}()
-	}
+	stop := startLoops(t, 4, func(w, i int) error {
+		k := fmt.Appendf(nil, "w%d-%d", w, i)
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer wcancel()
+		tried.Add(1)
+		err := cl.Set(wctx, "t", k, k, 0)
+		if err == nil {
+			mu.Lock()
+			keys = append(keys, k)
+			mu.Unlock()
+			acked.Add(1)
+		}
+		return err
+	})
 	testcluster.Poll(t, 30*time.Second, func() error {
 		if acked.Load() < 500 {
 			return fmt.Errorf("%d writes so far", acked.Load())
@@ -220,19 +204,35 @@ func TestPausedMasterIsFencedAndRejoins(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no answer from the resumed master")
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 
 	waitConverged(t, c, "t", 1, 3, 2*time.Minute)
+	// Every acknowledged write is there; failed ones may be too.
+	err = parallel(len(keys), 8, func(i int) error {
+		if v, err := cl.Get(ctx, "t", keys[i]); err != nil || string(v) != string(keys[i]) {
+			return fmt.Errorf("acknowledged %s: %q, %v", keys[i], v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	states := replicaDigests(t, c, "t", 1)
-	assertReplicasEqual(t, states, 1, int(countKeys(states)))
+	n := countKeys(states)
+	// The write sent straight to the paused master is not counted in
+	// tried; it was refused, so it must not be there, but the bound
+	// leaves it to the check on its answer.
+	if n < len(keys) || int64(n) > tried.Load()+1 {
+		t.Errorf("replicas hold %d keys; %d writes acknowledged of %d sent", n, len(keys), tried.Load())
+	}
+	assertReplicasEqual(t, states, 1, n)
 	for node, parts := range states {
 		t.Logf("%s: %+v", node, parts[0])
 	}
 }
 
-// countKeys is the key count of the first replica in states (the test then
-// checks every replica has the same).
+// countKeys is the key count of the first replica in states; the test then
+// checks every replica has the same.
 func countKeys(states map[string]map[uint32]replicaState) int {
 	for _, parts := range states {
 		return parts[0].keys

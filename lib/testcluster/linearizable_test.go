@@ -198,28 +198,17 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	h := &history{begin: time.Now()}
-	var (
-		wg   sync.WaitGroup
-		stop = make(chan struct{})
-		seq  atomic.Int64
-	)
-	for id := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rnd := rand.New(rand.NewPCG(uint64(id), 42))
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				octx, ocancel := context.WithTimeout(ctx, 5*time.Second)
-				runOp(octx, cl, table, id, rnd, &seq, h)
-				ocancel()
-			}
-		}()
+	var seq atomic.Int64
+	rnds := make([]*rand.Rand, 6)
+	for id := range rnds {
+		rnds[id] = rand.New(rand.NewPCG(uint64(id), 42))
 	}
+	stop := startLoops(t, len(rnds), func(id, _ int) error {
+		octx, ocancel := context.WithTimeout(ctx, 5*time.Second)
+		defer ocancel()
+		runOp(octx, cl, table, id, rnds[id], &seq, h)
+		return nil
+	})
 
 	masterOfPartition := func(p uint32) func(t *testing.T) string {
 		return func(t *testing.T) string { return masterOf(t, cl, table, p) }
@@ -265,8 +254,7 @@ func TestLinearizableUnderFaults(t *testing.T) {
 		}
 		t.Logf("fault %d, %s: %s (partitions %v) failed over in %v", i, f.name, victim, owned, failedOver.Round(time.Millisecond))
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 
 	h.mu.Lock()
 	ops := h.ops

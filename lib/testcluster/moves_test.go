@@ -26,14 +26,15 @@ type verifier struct {
 	table string
 	keys  [][]byte
 
-	mu     sync.Mutex
-	acked  map[string]int // highest acknowledged version per key
-	sent   map[string]int // highest version sent per key
-	errs   []error
-	writes int
-	failed int
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	mu        sync.Mutex
+	acked     map[string]int // highest acknowledged version per key
+	sent      map[string]int // highest version sent per key
+	errs      []error
+	writes    int
+	failed    int
+	firstFail error
+	stop      chan struct{}
+	wg        sync.WaitGroup
 }
 
 func startVerifier(t *testing.T, cl *client.Client, table string, nkeys, workers int) *verifier {
@@ -78,7 +79,9 @@ func (v *verifier) run(w, workers int) {
 		if err == nil && ver > v.acked[string(k)] {
 			v.acked[string(k)] = ver
 		} else if err != nil {
-			v.failed++
+			if v.failed++; v.firstFail == nil {
+				v.firstFail = fmt.Errorf("write %s version %d: %w", k, ver, err)
+			}
 		}
 		v.mu.Unlock()
 
@@ -110,7 +113,8 @@ func (v *verifier) halt() {
 }
 
 // check stops the writers and reads every key: each must hold its last
-// acknowledged version or a later one that was sent.
+// acknowledged version or a later one that was sent. No write may have
+// failed: moves answer WAIT, which the client retries within the deadline.
 func (v *verifier) check(t *testing.T) {
 	t.Helper()
 	v.halt()
@@ -131,6 +135,9 @@ func (v *verifier) check(t *testing.T) {
 		}
 	}
 	t.Logf("verifier: %d writes, %d failed, %d read anomalies", v.writes, v.failed, len(v.errs))
+	if v.failed > 0 {
+		t.Errorf("%d of %d writes failed; the first: %v", v.failed, v.writes, v.firstFail)
+	}
 }
 
 func (v *verifier) count() int {

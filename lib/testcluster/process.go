@@ -3,9 +3,11 @@ package testcluster
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -250,4 +252,74 @@ func (p *Process) setLinks(m ProxyMode, meta, inbound bool) error {
 		}
 	}
 	return nil
+}
+
+// waitListening waits until the process itself listens on every one of
+// addrs. The cluster picks ports that were free a moment before and
+// releases them for the process to bind: another program can take one in
+// between, and the process then exits (or a stranger answers in its
+// place). Waiting for the bind turns that into a clear error at start.
+func (p *Process) waitListening(timeout time.Duration, addrs ...string) error {
+	deadline := time.Now().Add(timeout)
+	for _, addr := range addrs {
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("testcluster: %w", err)
+		}
+		for {
+			if !p.Running() {
+				return fmt.Errorf("testcluster: %s exited before listening on %s (port taken?):\n%s", p.Name, addr, p.LogTail(10))
+			}
+			ok, err := listensOn(p.Pid(), port)
+			if err != nil {
+				return err
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("testcluster: %s does not listen on %s after %v", p.Name, addr, timeout)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// listensOn reports whether process pid holds a listening TCP socket on
+// port: one of its file descriptors is the socket inode /proc/net/tcp{,6}
+// lists in state LISTEN (0A) on that port.
+func listensOn(pid int, port string) (bool, error) {
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return false, fmt.Errorf("testcluster: port %q: %w", port, err)
+	}
+	suffix := fmt.Sprintf(":%04X", n)
+	inodes := make(map[string]bool)
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			continue // no IPv6
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 9 && strings.HasSuffix(f[1], suffix) && f[3] == "0A" {
+				inodes["socket:["+f[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return false, nil
+	}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false, nil // exited meanwhile: the caller sees it
+	}
+	for _, fd := range fds {
+		if link, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && inodes[link] {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -61,6 +61,10 @@ func NewProxy(listen, target string) (*Proxy, error) {
 // Addr is the proxy's listening address.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
+// Target is the address the proxy forwards to: for a node's inbound proxy,
+// where the node really listens, which reaches it around the proxy.
+func (p *Proxy) Target() string { return p.target }
+
 // Mode returns the current mode.
 func (p *Proxy) Mode() ProxyMode {
 	p.mu.Lock()

@@ -331,31 +331,19 @@ func TestMinSyncKeepsAcknowledgedWrites(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		acked [][]byte
-		stop  = make(chan struct{})
-		wg    sync.WaitGroup
 	)
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				k := fmt.Appendf(nil, "w%d-%d", w, i)
-				wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
-				err := cl.Set(wctx, "t", k, k, 0)
-				wcancel()
-				if err == nil {
-					mu.Lock()
-					acked = append(acked, k)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	stop := startLoops(t, 8, func(w, i int) error {
+		k := fmt.Appendf(nil, "w%d-%d", w, i)
+		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer wcancel()
+		err := cl.Set(wctx, "t", k, k, 0)
+		if err == nil {
+			mu.Lock()
+			acked = append(acked, k)
+			mu.Unlock()
+		}
+		return err
+	})
 	// Let writes flow, then kill the master mid-stream.
 	testcluster.Poll(t, time.Minute, func() error {
 		mu.Lock()
@@ -368,8 +356,7 @@ func TestMinSyncKeepsAcknowledgedWrites(t *testing.T) {
 	if err := c.NodeByAddr(victim).Kill(); err != nil {
 		t.Fatal(err)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 
 	// Every key the master of partition 0 acknowledged must be on one of
 	// its slaves.

@@ -294,3 +294,40 @@ func TestFailoverCountsPositionsSentAfterDown(t *testing.T) {
 		t.Fatalf("promoted %s; %s reported the highest position after the DOWN decision", m, second.addr)
 	}
 }
+
+// TestFailoverPicksHighestPosition: of the UP slaves, the one with the
+// highest (term, lsn) is promoted, the term counting before the lsn; on a
+// tie the first in the slave list wins, so every leader decides alike.
+func TestFailoverPicksHighestPosition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a down-timeout")
+	}
+	tests := []struct {
+		name         string
+		first, other [2]uint64 // (term, lsn) of slaves[0] and slaves[1]
+		wantFirst    bool
+	}{
+		{"higher lsn", [2]uint64{1, 7}, [2]uint64{1, 9}, false},
+		{"higher term before higher lsn", [2]uint64{2, 5}, [2]uint64{1, 9}, true},
+		{"tie goes to the first slave", [2]uint64{1, 9}, [2]uint64{1, 9}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const downTimeout, pingEvery = 1500 * time.Millisecond, 200 * time.Millisecond
+			c, leader, _, nodes, stops, master, slaves := livenessCluster(t, downTimeout, pingEvery)
+			nodes[slaves[0]].setPosition("t", 0, tt.first[0], tt.first[1])
+			nodes[slaves[1]].setPosition("t", 0, tt.other[0], tt.other[1])
+			stops[master]()
+			waitFor(t, downTimeout+5*time.Second, "partition 0 to fail over", func() bool {
+				return c.pull(leader).Tables[0].Partitions[0].Master != master
+			})
+			want := slaves[1]
+			if tt.wantFirst {
+				want = slaves[0]
+			}
+			if got := c.pull(leader).Tables[0].Partitions[0].Master; got != want {
+				t.Fatalf("promoted %s, want %s (slaves %v at %v and %v)", got, want, slaves, tt.first, tt.other)
+			}
+		})
+	}
+}

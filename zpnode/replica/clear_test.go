@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
 
 func clearRecord() *zppb.WriteRecord {
@@ -23,6 +26,21 @@ func clearRecord() *zppb.WriteRecord {
 // 127.0.0.1 as a node does, and returns the address.
 func serveMaster(t *testing.T, r *Replica) string {
 	t.Helper()
+	addr, _ := serveMasterWithFullSync(t, r)
+	return addr
+}
+
+// serveMasterWithFullSync is serveMaster with full sync (FULLSYNC_START,
+// _FETCH, _END) served from r's DB by a real dbsync source; it counts the
+// full syncs started.
+func serveMasterWithFullSync(t *testing.T, r *Replica) (string, *atomic.Int64) {
+	t.Helper()
+	src, err := dbsync.NewSource(dbsync.SourceOptions{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	starts := new(atomic.Int64)
 	return clienttest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response {
 		switch c := req.Cmd.(type) {
 		case *zppb.Request_TrySync:
@@ -37,21 +55,53 @@ func serveMaster(t *testing.T, r *Replica) string {
 				return status.Response(err)
 			}
 			return &zppb.Response{Result: &zppb.Response_BinlogPull{BinlogPull: resp}}
+		case *zppb.Request_FullsyncStart:
+			starts.Add(1)
+			var resp *zppb.FullSyncStartResponse
+			err := r.WithDB(func(db *engine.DB) error {
+				var err error
+				resp, err = src.Start(ctx, c.FullsyncStart.Table, c.FullsyncStart.Partition, db)
+				return err
+			})
+			if err != nil {
+				return status.Response(err)
+			}
+			r.PinForFullSync(c.FullsyncStart.Slave, resp.Lsn)
+			return &zppb.Response{Result: &zppb.Response_FullsyncStart{FullsyncStart: resp}}
+		case *zppb.Request_FullsyncFetch:
+			data, err := src.Fetch(ctx, c.FullsyncFetch)
+			if err != nil {
+				return status.Response(err)
+			}
+			return &zppb.Response{Result: &zppb.Response_FullsyncFetch{FullsyncFetch: &zppb.FullSyncFetchResponse{Data: data}}}
+		case *zppb.Request_FullsyncEnd:
+			if err := src.End(c.FullsyncEnd.Session); err != nil {
+				return status.Response(err)
+			}
+			return &zppb.Response{}
 		}
 		return status.Response(status.New(zppb.Code_INVALID_ARGUMENT, "%T", req.Cmd))
-	})
+	}), starts
 }
 
 // openSlave opens a replica in dir that follows master over TCP.
 func openSlave(t *testing.T, dir string, shared *engine.Shared, master string, term uint64) *Replica {
 	t.Helper()
-	s, err := Open(Options{Dir: dir, Table: "t", ID: 3, Shared: shared, Self: "slave",
+	s := openPeer(t, dir, shared, "slave")
+	s.SetRole(Assignment{Role: Slave, Master: master, Term: term})
+	return s
+}
+
+// openPeer opens a replica in dir, named self to its masters, that dials
+// them over TCP.
+func openPeer(t *testing.T, dir string, shared *engine.Shared, self string) *Replica {
+	t.Helper()
+	r, err := Open(Options{Dir: dir, Table: "t", ID: 3, Shared: shared, Self: self, Logger: slog.New(slog.DiscardHandler),
 		Dial: func(ctx context.Context, addr string) (Conn, error) { return rpc.Dial(ctx, addr, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.SetRole(Assignment{Role: Slave, Master: master, Term: term})
-	return s
+	return r
 }
 
 // liveKeys returns the keys among keys that r serves (Get), plus every key

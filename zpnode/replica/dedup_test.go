@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -132,4 +133,50 @@ func TestRetryGetsTheValueAnswerBack(t *testing.T) {
 	s.SetRole(Assignment{Role: Master, Master: "s", Term: 3})
 	check(s, "b", "v6", Answer{Result: 1, Value: []byte("v1"), Wrote: true})
 	check(s, "d", "v7", Answer{Result: 1, Value: []byte("v2"), Wrote: true})
+}
+
+// TestRetryAnsweredAfterReopen: the request ids a replica remembers are
+// rebuilt from its binlog when it opens, on the master that took the writes
+// and on a slave that replicated them, so a retry after a restart (or a
+// failover to a restarted slave) is answered, not written again.
+func TestRetryAnsweredAfterReopen(t *testing.T) {
+	shared := newShared(t)
+	ctx := context.Background()
+	mdir, sdir := t.TempDir(), t.TempDir()
+	m := openReplica(t, mdir, shared, nil)
+	m.SetRole(Assignment{Role: Master, Master: "m", Term: 1})
+	for i, id := range []string{"req-1", "req-2"} {
+		if got, err := writeWithResult(ctx, m, id, "n", fmt.Sprint(i+1), int64(i+1)); err != nil || got != int64(i+1) {
+			t.Fatalf("%s: %d, %v", id, got, err)
+		}
+	}
+	s := openReplica(t, sdir, shared, nil)
+	pr, err := m.Pull(ctx, &zppb.BinlogPullRequest{Slave: "s", FromLsn: 1, PrevTerm: 0})
+	if err != nil || len(pr.Records) != 2 {
+		t.Fatalf("pull: %v, %v", pr, err)
+	}
+	s.SetRole(Assignment{Role: Slave, Term: 1}) // no master to dial: the test feeds it
+	if err := s.applyReplicated(pr.Records); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Replica{m, s} {
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, dir := range []string{mdir, sdir} {
+		r := openReplica(t, dir, shared, nil)
+		r.SetRole(Assignment{Role: Master, Master: "self", Term: 2})
+		if got, err := writeWithResult(ctx, r, "req-1", "n", "retried", 99); err != nil || got != 1 {
+			t.Errorf("%s: retry of req-1 after reopen answered %d, %v; want the first answer 1", dir, got, err)
+		}
+		if v, _, err := r.Get([]byte("n")); err != nil || string(v) != "2" {
+			t.Errorf("%s: n = %q, %v after the retry; want 2", dir, v, err)
+		}
+		if _, lsn, _ := r.Position(); lsn != 2 {
+			t.Errorf("%s: lsn %d after the retry; want 2, nothing written", dir, lsn)
+		}
+		r.Close()
+	}
 }
