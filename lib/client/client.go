@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -104,6 +105,23 @@ func (c *Client) Epoch() uint64 { return c.topo.epoch() }
 
 // withTimeout bounds ctx by DefaultTimeout when it has no deadline, and
 // ends it on Close.
+// attemptContext bounds one attempt at a node, within the call's ctx, by
+// Options.AttemptTimeout.
+func (c *Client) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.opts.AttemptTimeout < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.opts.AttemptTimeout)
+}
+
+// attemptOutran reports whether a node's TIMEOUT or NOT_ENOUGH_REPLICAS
+// answer came from the attempt's deadline while the call has time left:
+// the request is then sent again with its id, and a write still waiting
+// for slaves is waited for again rather than written twice.
+func attemptOutran(ctx context.Context, code zppb.Code) bool {
+	return (code == zppb.Code_TIMEOUT || code == zppb.Code_NOT_ENOUGH_REPLICAS) && !expired(ctx)
+}
+
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	var cancel context.CancelFunc
 	if _, ok := ctx.Deadline(); ok {

@@ -22,7 +22,9 @@
 // it). The next call to a stale partition waits, for at most half of its
 // remaining time, for a PULL begun after it began, and so reaches the new
 // master as soon as the meta servers have one. The mark lasts until the
-// master answers or the partition gets another master.
+// master answers or the partition gets another master. No attempt at a
+// node lasts longer than Options.AttemptTimeout, so a call with a long
+// deadline that began against the hung master retries at the new one.
 //
 // Server answers are returned as *status.Error values: branch on them with
 // errors.Is and the status sentinels (status.ErrNotFound,

@@ -67,7 +67,9 @@ func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, wr
 			continue
 		}
 
-		resp, err := c.pool.Call(ctx, rt.master, build())
+		actx, acancel := c.attemptContext(ctx)
+		resp, err := c.pool.Call(actx, rt.master, build())
+		acancel()
 		if err != nil {
 			err = fmt.Errorf("node %s: %w", rt.master, err)
 			if !rpc.IsTransport(err) {
@@ -124,6 +126,12 @@ func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, wr
 			f.add(serr)
 			waits++
 			perr = c.pause(ctx, bo, waits%waitsBeforeRefresh == 0, 0)
+		case zppb.Code_TIMEOUT, zppb.Code_NOT_ENOUGH_REPLICAS:
+			if !attemptOutran(ctx, resp.GetCode()) {
+				return nil, f.final(op, serr)
+			}
+			f.add(serr)
+			perr = c.pause(ctx, bo, false, 0)
 		case zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE:
 			// The node may not have learned of a new table yet, or it is
 			// shutting down; either way it did nothing, so even INCRBY may

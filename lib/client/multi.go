@@ -322,7 +322,11 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 
 		var wg sync.WaitGroup
 		for _, b := range batches {
-			wg.Go(func() { b.resp, b.err = c.pool.Call(ctx, b.addr, m.build(b.idx)) })
+			wg.Go(func() {
+				actx, acancel := c.attemptContext(ctx)
+				defer acancel()
+				b.resp, b.err = c.pool.Call(actx, b.addr, m.build(b.idx))
+			})
 		}
 		wg.Wait()
 
@@ -357,9 +361,10 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			c.noteEpoch(epoch)
 			if serr := status.FromResponse(b.resp); serr != nil {
 				serr = fmt.Errorf("node %s: %w", b.addr, serr)
-				switch b.resp.GetCode() {
-				case zppb.Code_MOVE, zppb.Code_TABLE_NOT_FOUND, zppb.Code_UNAVAILABLE, zppb.Code_WAIT:
-					needRefresh = needRefresh || b.resp.GetCode() != zppb.Code_WAIT
+				switch code := b.resp.GetCode(); {
+				case code == zppb.Code_MOVE, code == zppb.Code_TABLE_NOT_FOUND, code == zppb.Code_UNAVAILABLE,
+					code == zppb.Code_WAIT, attemptOutran(ctx, code):
+					needRefresh = needRefresh || code == zppb.Code_MOVE || code == zppb.Code_TABLE_NOT_FOUND || code == zppb.Code_UNAVAILABLE
 					wait = true
 					for _, i := range b.idx {
 						fails[i].add(serr)
@@ -400,6 +405,17 @@ func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 						needRefresh, wait = true, true
 					}
 				case zppb.Code_WAIT:
+					fails[i].add(kerr)
+					next = append(next, i)
+					wait = true
+				case zppb.Code_TIMEOUT, zppb.Code_NOT_ENOUGH_REPLICAS:
+					if !attemptOutran(ctx, kr.GetCode()) {
+						if err := m.settle(i, kr, kerr); err != nil {
+							keyErrs[i] = fails[i].final(m.op, err)
+						}
+						prog = true
+						continue
+					}
 					fails[i].add(kerr)
 					next = append(next, i)
 					wait = true

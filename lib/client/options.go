@@ -13,6 +13,7 @@ const (
 	DefaultPoolConnsPerAddr = 2
 	DefaultDialTimeout      = 3 * time.Second
 	DefaultTimeout          = 5 * time.Second
+	DefaultAttemptTimeout   = 2 * time.Second
 	DefaultRetryBackoff     = 10 * time.Millisecond
 	DefaultMaxRetryBackoff  = 200 * time.Millisecond
 )
@@ -34,6 +35,16 @@ type Options struct {
 	// DefaultTimeout bounds a call whose context has no deadline, retries
 	// included.
 	DefaultTimeout time.Duration
+
+	// AttemptTimeout bounds one attempt of a call at one node, within the
+	// call's deadline. A master that hangs (SIGSTOP, a network partition
+	// that drops packets) never answers: after this long the client gives
+	// up on it, marks the route stale and tries again at the master the
+	// meta servers name, with the same request id, so a call with a long
+	// deadline still reaches the new master once a failover is done.
+	// Default DefaultAttemptTimeout; negative: attempts last as long as
+	// the call.
+	AttemptTimeout time.Duration
 
 	// RetryBackoff is the first pause after WAIT (or an unusable MOVE, or a
 	// connection error); it doubles on each retry up to MaxRetryBackoff.
@@ -66,6 +77,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DefaultTimeout == 0 {
 		o.DefaultTimeout = DefaultTimeout
+	}
+	if o.AttemptTimeout == 0 {
+		o.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if o.RetryBackoff == 0 {
 		o.RetryBackoff = DefaultRetryBackoff

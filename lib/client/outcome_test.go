@@ -141,11 +141,13 @@ func TestFailedCallOutcome(t *testing.T) {
 		},
 		{
 			// Logged by the master, not acknowledged by enough slaves
-			// yet: final, no deadline involved.
-			name:    "NOT_ENOUGH_REPLICAS",
-			hook:    answer(zppb.Code_NOT_ENOUGH_REPLICAS),
-			unknown: true,
-			cause:   status.ErrNotEnoughReplicas,
+			// within the attempt: asked again (the id makes the retry
+			// wait for the same record) until the call's deadline.
+			name:     "NOT_ENOUGH_REPLICAS",
+			hook:     answer(zppb.Code_NOT_ENOUGH_REPLICAS),
+			unknown:  true,
+			deadline: true,
+			cause:    status.ErrNotEnoughReplicas,
 		},
 		{
 			name:  "NOT_INTEGER",

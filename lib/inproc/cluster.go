@@ -1,0 +1,483 @@
+// Package inproc runs a Zeppelin-Go cluster inside one process: real meta
+// servers (zpmeta/server, with real Raft) and real node servers
+// (zpnode/server, with real RocksDB and binlogs) on 127.0.0.1 ports, with
+// their data in a directory of the caller's. Tests use it where no process
+// boundary is needed (killing with -9, SIGSTOP and real binaries are
+// lib/testcluster's); a program can embed a whole cluster with it.
+//
+// Every server is reached over TCP exactly as in production, so the race
+// detector sees the servers, the client and the test in one process.
+package inproc
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
+	nodeserver "github.com/zeppelin-kv/zeppelin/zpnode/server"
+)
+
+// Options configures a Cluster.
+type Options struct {
+	// Dir holds every server's data, one directory each. Required.
+	Dir string
+	// Metas is the number of meta servers; default 3.
+	Metas int
+	// Nodes is the number of node servers; default 3, none when negative.
+	Nodes int
+	// MetaConfig and NodeConfig, when set, adjust the i-th server's config
+	// before it starts (and again before each restart).
+	MetaConfig func(i int, c *metaserver.Config)
+	NodeConfig func(i int, c *nodeserver.Config)
+	// Proxies puts a TCP proxy in front of every node and one on its way to
+	// each meta server, so that Isolate, CutFromMeta and Heal can cut and
+	// restore its links, as on a real network partition.
+	Proxies bool
+	// Logger receives every server's log; default discard.
+	Logger *slog.Logger
+	// StartTimeout bounds waiting for a meta leader and for the nodes to
+	// be UP; default 60s.
+	StartTimeout time.Duration
+}
+
+// Cluster is a running set of meta and node servers.
+type Cluster struct {
+	opts  Options
+	Metas []*Meta
+	Nodes []*Node
+
+	mu     sync.Mutex
+	used   map[string]bool // ports handed out, never handed out twice
+	closed bool
+}
+
+// Meta is one meta server.
+type Meta struct {
+	// Index is its position in Cluster.Metas.
+	Index int
+	// Addr is its address (and Raft id).
+	Addr string
+	// Dir holds its data.
+	Dir string
+	c   *Cluster
+	srv *metaserver.Server // nil while stopped
+}
+
+// Node is one node server.
+type Node struct {
+	// Index is its position in Cluster.Nodes.
+	Index int
+	// Addr is its address in the cluster: with Options.Proxies, its
+	// inbound proxy's.
+	Addr string
+	// Dir holds its data.
+	Dir string
+	// listen is where the server itself listens.
+	listen string
+	// inbound and metaLinks are its proxies (Options.Proxies).
+	inbound   *testcluster.Proxy
+	metaLinks []*testcluster.Proxy
+	c         *Cluster
+	srv       *nodeserver.Server // nil while stopped
+}
+
+// Start starts opts.Metas meta servers and opts.Nodes node servers and
+// waits until the meta group has a leader and every node is UP. On error
+// everything it started is closed.
+func Start(opts Options) (*Cluster, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("inproc: Options.Dir is required")
+	}
+	if opts.Metas <= 0 {
+		opts.Metas = 3
+	}
+	switch {
+	case opts.Nodes == 0:
+		opts.Nodes = 3
+	case opts.Nodes < 0:
+		opts.Nodes = 0
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = 60 * time.Second
+	}
+	c := &Cluster{opts: opts, used: make(map[string]bool)}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.StartTimeout)
+	defer cancel()
+	err := c.start(ctx)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	lns, err := c.listen(c.opts.Metas)
+	if err != nil {
+		return err
+	}
+	for i, ln := range lns {
+		addr := ln.Addr().String()
+		c.Metas = append(c.Metas, &Meta{Index: i, Addr: addr, Dir: filepath.Join(c.opts.Dir, fmt.Sprintf("zpmeta-%d", i+1)), c: c})
+	}
+	for i, m := range c.Metas {
+		if err := m.start(lns[i]); err != nil {
+			for _, ln := range lns[i+1:] {
+				ln.Close()
+			}
+			return err
+		}
+	}
+	if _, err := c.WaitLeader(ctx); err != nil {
+		return err
+	}
+	for range c.opts.Nodes {
+		if _, err := c.addNode(); err != nil {
+			return err
+		}
+	}
+	return c.WaitNodes(ctx, zppb.NodeState_UP, c.NodeAddrs()...)
+}
+
+// listen binds n listeners on fresh 127.0.0.1 ports.
+func (c *Cluster) listen(n int) ([]net.Listener, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out, spare []net.Listener
+	defer func() {
+		for _, ln := range spare {
+			ln.Close()
+		}
+	}()
+	for len(out) < n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, ln := range out {
+				ln.Close()
+			}
+			return nil, fmt.Errorf("inproc: %w", err)
+		}
+		if addr := ln.Addr().String(); c.used[addr] {
+			spare = append(spare, ln) // a port a stopped server will bind again
+			continue
+		}
+		c.used[ln.Addr().String()] = true
+		out = append(out, ln)
+	}
+	return out, nil
+}
+
+// AddNode starts one more node server and waits until it is UP.
+func (c *Cluster) AddNode(ctx context.Context) (*Node, error) {
+	n, err := c.addNode()
+	if err != nil {
+		return nil, err
+	}
+	return n, c.WaitNodes(ctx, zppb.NodeState_UP, n.Addr)
+}
+
+func (c *Cluster) addNode() (*Node, error) {
+	lns, err := c.listen(1)
+	if err != nil {
+		return nil, err
+	}
+	ln := lns[0]
+	n := &Node{Index: len(c.Nodes), Addr: ln.Addr().String(), listen: ln.Addr().String(), c: c}
+	n.Dir = filepath.Join(c.opts.Dir, fmt.Sprintf("zpnode-%d", n.Index+1))
+	c.Nodes = append(c.Nodes, n)
+	if c.opts.Proxies {
+		// The server listens on a port of its own; the cluster knows the
+		// node by its inbound proxy's address.
+		front, err := c.listen(1)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		n.Addr = front[0].Addr().String()
+		front[0].Close()
+		if n.inbound, err = testcluster.NewProxy(n.Addr, n.listen); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("inproc: %w", err)
+		}
+		for _, m := range c.Metas {
+			links, err := c.listen(1)
+			if err != nil {
+				ln.Close()
+				return nil, err
+			}
+			addr := links[0].Addr().String()
+			links[0].Close()
+			link, err := testcluster.NewProxy(addr, m.Addr)
+			if err != nil {
+				ln.Close()
+				return nil, fmt.Errorf("inproc: %w", err)
+			}
+			n.metaLinks = append(n.metaLinks, link)
+		}
+	}
+	return n, n.start(ln)
+}
+
+// MetaAddrs are the meta servers' addresses.
+func (c *Cluster) MetaAddrs() []string {
+	out := make([]string, len(c.Metas))
+	for i, m := range c.Metas {
+		out[i] = m.Addr
+	}
+	return out
+}
+
+// NodeAddrs are the nodes' addresses.
+func (c *Cluster) NodeAddrs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.Addr
+	}
+	return out
+}
+
+// Node returns the node whose address is addr, nil when none.
+func (c *Cluster) Node(addr string) *Node {
+	for _, n := range c.Nodes {
+		if n.Addr == addr {
+			return n
+		}
+	}
+	return nil
+}
+
+// NewClient returns a client of the cluster; the caller closes it.
+func (c *Cluster) NewClient(ctx context.Context, opts client.Options) (*client.Client, error) {
+	opts.MetaAddrs = c.MetaAddrs()
+	return client.New(ctx, opts)
+}
+
+// WaitLeader waits until some meta server is the ready leader and returns
+// its index.
+func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
+	return poll(ctx, "a meta leader", func() (int, error) {
+		for i, m := range c.Metas {
+			if m.srv != nil && m.srv.IsLeader() {
+				return i, nil
+			}
+		}
+		return 0, errors.New("no leader")
+	})
+}
+
+// WaitNodes waits until the meta leader reports every node of addrs in
+// state want.
+func (c *Cluster) WaitNodes(ctx context.Context, want zppb.NodeState, addrs ...string) error {
+	cl, err := c.NewClient(ctx, client.Options{LazyPull: true, Logger: c.opts.Logger})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = poll(ctx, fmt.Sprintf("nodes %s", want), func() (struct{}, error) {
+		nodes, _, err := cl.ListNodes(ctx)
+		if err != nil {
+			return struct{}{}, err
+		}
+		state := make(map[string]string, len(nodes))
+		for _, n := range nodes {
+			state[n.Addr] = n.State
+		}
+		var not []string
+		for _, a := range addrs {
+			if state[a] != want.String() {
+				not = append(not, a+"="+cmp.Or(state[a], "unregistered"))
+			}
+		}
+		if len(not) > 0 {
+			return struct{}{}, fmt.Errorf("not %s: %s", want, strings.Join(not, ", "))
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// Close stops every server and proxy. The data stays in Options.Dir.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	var errs []error
+	for _, n := range c.Nodes {
+		errs = append(errs, n.Stop())
+		if n.inbound != nil {
+			errs = append(errs, n.inbound.Close())
+		}
+		for _, l := range n.metaLinks {
+			errs = append(errs, l.Close())
+		}
+	}
+	for _, m := range c.Metas {
+		errs = append(errs, m.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+func (m *Meta) start(ln net.Listener) error {
+	cfg := metaserver.Config{
+		Addr:     m.Addr,
+		Peers:    m.c.MetaAddrs(),
+		DataDir:  m.Dir,
+		Listener: ln,
+		Logger:   m.c.opts.Logger.With("meta", m.Addr),
+	}
+	if f := m.c.opts.MetaConfig; f != nil {
+		f(m.Index, &cfg)
+	}
+	srv, err := metaserver.New(cfg)
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("inproc: meta %s: %w", m.Addr, err)
+	}
+	m.srv = srv
+	return nil
+}
+
+// Server is the running meta server, nil while it is stopped.
+func (m *Meta) Server() *metaserver.Server { return m.srv }
+
+// Stop closes the meta server; its data stays for Restart.
+func (m *Meta) Stop() error {
+	if m.srv == nil {
+		return nil
+	}
+	err := m.srv.Close()
+	m.srv = nil
+	return err
+}
+
+// Restart starts a stopped meta server again, on its address and data.
+func (m *Meta) Restart() error {
+	if m.srv != nil {
+		return fmt.Errorf("inproc: meta %s is running", m.Addr)
+	}
+	ln, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		return fmt.Errorf("inproc: meta %s: %w", m.Addr, err)
+	}
+	return m.start(ln)
+}
+
+func (n *Node) start(ln net.Listener) error {
+	metas := n.c.MetaAddrs()
+	for i, l := range n.metaLinks {
+		metas[i] = l.Addr()
+	}
+	cfg := nodeserver.Config{
+		Addr:         n.Addr,
+		ListenAddr:   n.listen,
+		Listener:     ln,
+		MetaAddrs:    metas,
+		DataDir:      n.Dir,
+		PingInterval: 200 * time.Millisecond,
+		// Small, for many nodes in one process.
+		BlockCacheSize: 8 << 20,
+		Logger:         n.c.opts.Logger.With("node", n.Addr),
+	}
+	if f := n.c.opts.NodeConfig; f != nil {
+		f(n.Index, &cfg)
+	}
+	srv, err := nodeserver.New(cfg)
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("inproc: node %s: %w", n.Addr, err)
+	}
+	n.srv = srv
+	return nil
+}
+
+// Server is the running node server, nil while it is stopped.
+func (n *Node) Server() *nodeserver.Server { return n.srv }
+
+// Stop closes the node server gracefully; its data stays for Restart.
+func (n *Node) Stop() error {
+	if n.srv == nil {
+		return nil
+	}
+	err := n.srv.Close()
+	n.srv = nil
+	return err
+}
+
+// Restart starts a stopped node again, on its address and data.
+func (n *Node) Restart() error {
+	if n.srv != nil {
+		return fmt.Errorf("inproc: node %s is running", n.Addr)
+	}
+	ln, err := net.Listen("tcp", n.listen)
+	if err != nil {
+		return fmt.Errorf("inproc: node %s: %w", n.Addr, err)
+	}
+	return n.start(ln)
+}
+
+// Isolate cuts the node off from everyone: its PINGs and its peers'
+// requests time out (needs Options.Proxies).
+func (n *Node) Isolate() error { return n.setLinks(testcluster.Blackhole, true, true) }
+
+// CutFromMeta cuts the node off from the meta servers only: clients and
+// other nodes still reach it, and its master lease runs out.
+func (n *Node) CutFromMeta() error { return n.setLinks(testcluster.Blackhole, true, false) }
+
+// Heal restores every link of the node.
+func (n *Node) Heal() error { return n.setLinks(testcluster.Pass, true, true) }
+
+func (n *Node) setLinks(mode testcluster.ProxyMode, meta, inbound bool) error {
+	if n.inbound == nil {
+		return fmt.Errorf("inproc: node %s has no proxies (Options.Proxies)", n.Addr)
+	}
+	if inbound {
+		n.inbound.SetMode(mode)
+	}
+	if meta {
+		for _, l := range n.metaLinks {
+			l.SetMode(mode)
+		}
+	}
+	return nil
+}
+
+// poll calls cond until it succeeds or ctx ends.
+func poll[T any](ctx context.Context, what string, cond func() (T, error)) (T, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		v, err := cond()
+		if err == nil {
+			return v, nil
+		}
+		select {
+		case <-ctx.Done():
+			return v, fmt.Errorf("inproc: waiting for %s: %w (last: %v)", what, ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
