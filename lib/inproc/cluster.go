@@ -21,7 +21,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
@@ -260,12 +261,6 @@ func (c *Cluster) Node(addr string) *Node {
 	return nil
 }
 
-// NewClient returns a client of the cluster; the caller closes it.
-func (c *Cluster) NewClient(ctx context.Context, opts client.Options) (*client.Client, error) {
-	opts.MetaAddrs = c.MetaAddrs()
-	return client.New(ctx, opts)
-}
-
 // WaitLeader waits until some meta server is the ready leader and returns
 // its index.
 func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
@@ -282,24 +277,34 @@ func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
 // WaitNodes waits until the meta leader reports every node of addrs in
 // state want.
 func (c *Cluster) WaitNodes(ctx context.Context, want zppb.NodeState, addrs ...string) error {
-	cl, err := c.NewClient(ctx, client.Options{LazyPull: true, Logger: c.opts.Logger})
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	_, err = poll(ctx, fmt.Sprintf("nodes %s", want), func() (struct{}, error) {
-		nodes, _, err := cl.ListNodes(ctx)
-		if err != nil {
-			return struct{}{}, err
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	_, err := poll(ctx, fmt.Sprintf("nodes %s", want), func() (struct{}, error) {
+		state := make(map[string]zppb.NodeState)
+		var last error
+		for _, m := range c.Metas {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			resp, err := pool.Call(cctx, m.Addr, &zppb.Request{Cmd: &zppb.Request_ListNodes{ListNodes: &zppb.ListNodesRequest{}}})
+			cancel()
+			if err == nil {
+				err = status.FromResponse(resp)
+			}
+			if err != nil {
+				last = err
+				continue
+			}
+			for _, n := range resp.GetListNodes().GetNodes() {
+				state[n.Addr] = n.State
+			}
+			break
 		}
-		state := make(map[string]string, len(nodes))
-		for _, n := range nodes {
-			state[n.Addr] = n.State
+		if len(state) == 0 && last != nil {
+			return struct{}{}, last
 		}
 		var not []string
 		for _, a := range addrs {
-			if state[a] != want.String() {
-				not = append(not, a+"="+cmp.Or(state[a], "unregistered"))
+			if st, ok := state[a]; !ok || st != want {
+				not = append(not, a+"="+cmp.Or(st.String(), "unregistered"))
 			}
 		}
 		if len(not) > 0 {

@@ -26,7 +26,7 @@ func TestCluster(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cl, err := c.NewClient(ctx, client.Options{DefaultTimeout: 20 * time.Second})
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), DefaultTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
