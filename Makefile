@@ -98,9 +98,10 @@ test-short: build
 
 # test-race runs the packages with concurrency of their own under the race
 # detector (group commit, replication, the rpc pipeline, the client's
-# retries and refreshes, Raft and the meta server). lib/testcluster and
+# retries and refreshes, Raft and the meta server, whole clusters in one
+# process with lib/inproc). lib/testcluster and
 # playbooks are left out: their servers are separate processes.
-RACE_PACKAGES := ./lib/rpc/... ./lib/binlog/... ./lib/engine/... ./lib/client/... \
+RACE_PACKAGES := ./lib/rpc/... ./lib/binlog/... ./lib/engine/... ./lib/client/... ./lib/inproc/... \
 	./zpnode/... ./zpmeta/... ./zpctl/... ./zpbench/...
 test-race: build
 	ZP_BIN_DIR=$(BIN) $(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PACKAGES)
