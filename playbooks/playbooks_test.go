@@ -319,7 +319,9 @@ func (c *cluster) writeInventory(t *testing.T, hosts []host) {
 // when the playbook fails. The output also goes to a log file.
 func (c *cluster) playbook(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	// A bound for a stuck play, not a speed check: upgrade.yml under load
+	// on a busy 2-core machine once took more than 6 minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ansible-playbook", append([]string{"-i", c.inv, name}, args...)...)
 	cmd.Env = c.env
