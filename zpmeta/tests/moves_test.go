@@ -1,0 +1,179 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
+)
+
+// movesFixture is a real cluster of 4 nodes with a one-partition table of
+// 3 replicas, so that a fourth node can be a move's target.
+type movesFixture struct {
+	t  *testing.T
+	c  *inproc.Cluster
+	cl *client.Client
+	// before is the partition as created: the layout every rolled-back
+	// move must leave behind.
+	before *client.Partition
+	// target is the node that holds no replica.
+	target *inproc.Node
+}
+
+func newMovesFixture(t *testing.T, downTimeout time.Duration) *movesFixture {
+	t.Helper()
+	c := inproc.StartTest(t, inproc.Options{
+		Nodes:      4,
+		Proxies:    true,
+		MetaConfig: func(_ int, cfg *server.Config) { cfg.DownTimeout = downTimeout },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "t", Partitions: 1, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitTableWritable(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	f := &movesFixture{t: t, c: c, cl: cl}
+	f.before = f.partition()
+	for _, n := range c.Nodes {
+		if n.Addr != f.before.Master && !slices.Contains(f.before.Slaves, n.Addr) {
+			f.target = n
+		}
+	}
+	return f
+}
+
+func (f *movesFixture) partition() *client.Partition {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	topo, err := f.cl.Pull(ctx, "t")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	p := topo.Tables[0].Partitions[0]
+	return &p
+}
+
+// waitMove waits until move id is in state want.
+func (f *movesFixture) waitMove(id uint64, want zppb.MoveState) *zppb.Move {
+	f.t.Helper()
+	var found *zppb.Move
+	waitFor(f.t, 30*time.Second, fmt.Sprintf("move %d %v", id, want), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		moves, err := f.cl.MoveStatus(ctx, true)
+		if err != nil {
+			return false
+		}
+		for _, m := range moves {
+			if m.Id == id && m.State == want {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// rolledBack checks that the partition is as it was before the moves and
+// takes writes.
+func (f *movesFixture) rolledBack(what string) {
+	f.t.Helper()
+	waitFor(f.t, 30*time.Second, what+": layout rolled back", func() bool {
+		p := f.partition()
+		return p.State == "ACTIVE" && p.Master == f.before.Master && slices.Equal(p.Slaves, f.before.Slaves)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := f.cl.Set(ctx, "t", []byte("after-"+what), []byte("v"), 0); err != nil {
+		f.t.Fatalf("%s: write after the rollback: %v", what, err)
+	}
+}
+
+// TestCancelMovesBeforeHandover cancels, on the real meta servers, a move
+// waiting its turn (PENDING) and one whose target is catching up
+// (CATCHING_UP): both end CANCELLED and the partition is as before. The
+// target is cut from the meta servers, so it never learns it is a slave and
+// the first move stays CATCHING_UP; the down-timeout is long enough that it
+// stays UP meanwhile.
+func TestCancelMovesBeforeHandover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	f := newMovesFixture(t, 30*time.Second)
+	if err := f.target.CutFromMeta(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Two moves of one partition: the second waits for the first.
+	first, err := f.cl.Migrate(ctx, "t", 0, f.before.Slaves[0], f.target.Addr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := f.cl.SetMaster(ctx, "t", 0, f.before.Slaves[1], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitMove(first[0].Id, zppb.MoveState_MOVE_CATCHING_UP)
+	if got := f.partition(); !slices.Contains(got.Slaves, f.target.Addr) {
+		t.Fatalf("catching up: target %s not a slave of %+v", f.target.Addr, got)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		id    uint64
+		state zppb.MoveState
+	}{{"pending", second[0].Id, zppb.MoveState_MOVE_PENDING}, {"catching up", first[0].Id, zppb.MoveState_MOVE_CATCHING_UP}} {
+		f.waitMove(tc.id, tc.state)
+		got, err := f.cl.CancelMove(ctx, tc.id)
+		if err != nil || len(got) != 1 || got[0].Id != tc.id {
+			t.Fatalf("%s: cancel move %d: %v, %v", tc.name, tc.id, got, err)
+		}
+		f.waitMove(tc.id, zppb.MoveState_MOVE_CANCELLED)
+	}
+	if err := f.target.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	f.rolledBack("cancel")
+}
+
+// TestMoveFailsWhenTargetGoesDown: a move whose target goes DOWN while it
+// catches up fails and is rolled back.
+func TestMoveFailsWhenTargetGoesDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	f := newMovesFixture(t, 1500*time.Millisecond)
+	if err := f.target.CutFromMeta(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	moves, err := f.cl.Migrate(ctx, "t", 0, f.before.Slaves[0], f.target.Addr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut from meta, the target is marked DOWN after the down-timeout.
+	m := f.waitMove(moves[0].Id, zppb.MoveState_MOVE_FAILED)
+	t.Logf("move %d: %s", m.Id, m.Error)
+	if err := f.target.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	f.rolledBack("target down")
+}
