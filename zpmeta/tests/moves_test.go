@@ -22,16 +22,18 @@ type movesFixture struct {
 	// before is the partition as created: the layout every rolled-back
 	// move must leave behind.
 	before *client.Partition
-	// target is the node that holds no replica.
+	// target is the node that holds no replica (nil with 3 nodes).
 	target *inproc.Node
 }
 
-func newMovesFixture(t *testing.T, downTimeout time.Duration) *movesFixture {
+// newMovesFixture starts nodes nodes (with proxies) whose meta servers tune
+// applies to.
+func newMovesFixture(t *testing.T, nodes int, tune func(*server.Config)) *movesFixture {
 	t.Helper()
 	c := inproc.StartTest(t, inproc.Options{
-		Nodes:      4,
+		Nodes:      nodes,
 		Proxies:    true,
-		MetaConfig: func(_ int, cfg *server.Config) { cfg.DownTimeout = downTimeout },
+		MetaConfig: func(_ int, cfg *server.Config) { tune(cfg) },
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -115,7 +117,7 @@ func TestCancelMovesBeforeHandover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	f := newMovesFixture(t, 30*time.Second)
+	f := newMovesFixture(t, 4, func(cfg *server.Config) { cfg.DownTimeout = 30 * time.Second })
 	if err := f.target.CutFromMeta(); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func TestMoveFailsWhenTargetGoesDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	f := newMovesFixture(t, 1500*time.Millisecond)
+	f := newMovesFixture(t, 4, func(cfg *server.Config) { cfg.DownTimeout = 1500 * time.Millisecond })
 	if err := f.target.CutFromMeta(); err != nil {
 		t.Fatal(err)
 	}
@@ -176,4 +178,32 @@ func TestMoveFailsWhenTargetGoesDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.rolledBack("target down")
+}
+
+// TestStuckMoveTimesOut: a SETMASTER whose master never takes up the STUCK
+// topology (it is cut from the meta servers, so it cannot pull it) cannot
+// hand over; after the STUCK timeout the move fails and the partition is
+// ACTIVE again with its old master.
+func TestStuckMoveTimesOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	f := newMovesFixture(t, 3, func(cfg *server.Config) { cfg.DownTimeout, cfg.StuckTimeout = 30*time.Second, time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	master := f.c.Node(f.before.Master)
+	if err := master.CutFromMeta(); err != nil {
+		t.Fatal(err)
+	}
+	moves, err := f.cl.SetMaster(ctx, "t", 0, f.before.Slaves[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitMove(moves[0].Id, zppb.MoveState_MOVE_STUCK)
+	m := f.waitMove(moves[0].Id, zppb.MoveState_MOVE_FAILED)
+	t.Logf("move %d: %s", m.Id, m.Error)
+	if err := master.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	f.rolledBack("stuck timeout")
 }
