@@ -138,11 +138,16 @@ func (s *Server) ttl(req *zppb.TTLRequest, stale bool) (*zppb.Response, error) {
 	if err != nil {
 		return nil, notFound(err)
 	}
+	return ttlResponse(exp, r.NowMs()), nil
+}
+
+// ttlResponse answers TTL for a key expiring at exp (0: never).
+func ttlResponse(exp, nowMs int64) *zppb.Response {
 	left, at := int64(-1), int64(-1)
 	if exp != 0 {
-		left, at = max(exp-r.NowMs(), 0), exp
+		left, at = max(exp-nowMs, 0), exp
 	}
-	return &zppb.Response{Result: &zppb.Response_Ttl{Ttl: &zppb.TTLResponse{TtlMs: left, ExpireAtMs: at}}}, nil
+	return &zppb.Response{Result: &zppb.Response_Ttl{Ttl: &zppb.TTLResponse{TtlMs: left, ExpireAtMs: at}}}
 }
 
 func (s *Server) incrBy(ctx context.Context, id []byte, req *zppb.IncrByRequest) (*zppb.Response, error) {
@@ -290,6 +295,28 @@ func (s *Server) mset(ctx context.Context, id []byte, req *zppb.MSetRequest) (*z
 }
 
 func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatchRequest) error {
+	if err := s.checkWriteBatch(req); err != nil {
+		return err
+	}
+	r, err := s.routeWrite(ctx, req.Table, req.Ops[0].Key)
+	if err != nil {
+		return err
+	}
+	// One operation for the batch (admitted by route with the first key);
+	// every key and value counts as bytes.
+	n := len(req.Ops[0].Value)
+	for _, op := range req.Ops[1:] {
+		n += len(op.Key) + len(op.Value)
+	}
+	s.quota.charge(req.Table, n)
+	muts, err := s.batchMutations(r.NowMs(), req)
+	if err != nil {
+		return err
+	}
+	return writeError(r.Write(ctx, id, &zppb.WriteRecord{Mutations: muts}))
+}
+
+func (s *Server) checkWriteBatch(req *zppb.WriteBatchRequest) error {
 	if len(req.Ops) == 0 {
 		return status.New(zppb.Code_INVALID_ARGUMENT, "empty write batch")
 	}
@@ -304,19 +331,15 @@ func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatch
 			return err
 		}
 	}
-	r, err := s.routeWrite(ctx, req.Table, req.Ops[0].Key)
-	if err != nil {
-		return err
+	return nil
+}
+
+// batchMutations checks a WRITEBATCH and returns its mutations at now.
+func (s *Server) batchMutations(now int64, req *zppb.WriteBatchRequest) ([]*zppb.Mutation, error) {
+	if err := s.checkWriteBatch(req); err != nil {
+		return nil, err
 	}
-	now := r.NowMs()
-	// One operation for the batch (admitted by route with the first key);
-	// every key and value counts as bytes.
-	n := len(req.Ops[0].Value)
-	for _, op := range req.Ops[1:] {
-		n += len(op.Key) + len(op.Value)
-	}
-	s.quota.charge(req.Table, n)
-	rec := &zppb.WriteRecord{Mutations: make([]*zppb.Mutation, len(req.Ops))}
+	muts := make([]*zppb.Mutation, len(req.Ops))
 	for i, op := range req.Ops {
 		m := &zppb.Mutation{Key: op.Key}
 		if op.Kind == zppb.BatchOp_DELETE {
@@ -324,9 +347,9 @@ func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatch
 		} else {
 			m.Kind, m.Value, m.ExpireAtMs = zppb.Mutation_PUT, op.Value, expireAt(now, op.TtlMs)
 		}
-		rec.Mutations[i] = m
+		muts[i] = m
 	}
-	return writeError(r.Write(ctx, id, rec))
+	return muts, nil
 }
 
 func (s *Server) scan(req *zppb.ScanRequest, stale bool) (*zppb.Response, error) {

@@ -54,6 +54,9 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	case *zppb.Request_IncrbyFloat:
 		table, write = c.IncrbyFloat.Table, true
 		resp, err = s.incrByFloat(ctx, req.RequestId, c.IncrbyFloat)
+	case *zppb.Request_Multi:
+		table, write = c.Multi.Table, true
+		resp, err = s.multi(ctx, req.RequestId, c.Multi)
 	case *zppb.Request_Exists:
 		table = c.Exists.Table
 		resp, err = s.exists(c.Exists, req.AllowStale)
