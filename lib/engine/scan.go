@@ -49,6 +49,32 @@ func (d *DB) Scan(hashtag, cursor []byte, count int, nowMs int64) (entries []Ent
 		// The smallest key after cursor: cursor followed by a zero byte.
 		start = append(append(append(make([]byte, 0, len(prefix)+len(cursor)+1), prefix...), cursor...), 0)
 	}
+	return d.scan(start, prefixEnd(prefix), count, nowMs, false)
+}
+
+// ScanAll is Scan over every key of the DB, in the DB's order (hashtag,
+// then key): a partition's SCAN, KEYS and RANDOMKEY. cursor is the last
+// key of the previous page, or any key to start after it (RANDOMKEY starts
+// at a random one); empty starts at the beginning. With keysOnly the
+// entries have no values.
+func (d *DB) ScanAll(cursor []byte, count int, nowMs int64, keysOnly bool) (entries []Entry, next []byte, err error) {
+	switch {
+	case count <= 0:
+		count = DefaultScanCount
+	case count > MaxScanCount:
+		count = MaxScanCount
+	}
+	start := dataRangeStart
+	if len(cursor) > 0 {
+		start = append(dataKey(cursor), 0)
+	}
+	return d.scan(start, dataRangeEnd, count, nowMs, keysOnly)
+}
+
+// scan returns up to count live entries of the data keys in [start,
+// end), examining at most scanBudget keys, and the cursor after the last
+// one examined when there is more.
+func (d *DB) scan(start, end []byte, count int, nowMs int64, keysOnly bool) (entries []Entry, next []byte, err error) {
 	if err := d.enter(); err != nil {
 		return nil, nil, err
 	}
@@ -56,26 +82,28 @@ func (d *DB) Scan(hashtag, cursor []byte, count int, nowMs int64) (entries []Ent
 
 	ro := grocksdb.NewDefaultReadOptions()
 	defer ro.Destroy()
-	ro.SetIterateUpperBound(prefixEnd(prefix))
+	ro.SetIterateUpperBound(end)
 	it := d.db.NewIterator(ro)
 	defer it.Close()
 
 	var last []byte // user key of the last key examined, when we stop early
 	examined := 0
 	for it.Seek(start); it.Valid(); it.Next() {
-		k := it.Key().Data()
-		user := k[len(prefix):]
+		user, err := userKeyOf(it.Key().Data())
+		if err != nil {
+			return nil, nil, err
+		}
 		val, exp, err := decodeValue(it.Value().Data())
 		if err != nil {
 			return nil, nil, fmt.Errorf("key %q: %w", user, err)
 		}
 		examined++
 		if !expired(exp, nowMs) {
-			entries = append(entries, Entry{
-				Key:        append([]byte(nil), user...),
-				Value:      append(make([]byte, 0, len(val)), val...),
-				ExpireAtMs: exp,
-			})
+			e := Entry{Key: append([]byte(nil), user...), ExpireAtMs: exp}
+			if !keysOnly {
+				e.Value = append(make([]byte, 0, len(val)), val...)
+			}
+			entries = append(entries, e)
 		}
 		if len(entries) == count || examined == scanBudget {
 			last = append([]byte(nil), user...)

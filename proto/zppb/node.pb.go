@@ -1968,12 +1968,19 @@ func (x *BatchOp) GetTtlMs() int64 {
 // order, at most `count` (default 100, at most 1000) per call. An empty
 // cursor starts at the beginning; the response's next_cursor continues, and
 // is empty when the scan is done.
+//
+// With `partition` set instead of a hashtag it lists every key of that
+// partition of the table (which this node must master), in the store's
+// order (by hashtag, then key), the cursor being the last key returned
+// (Redis SCAN, KEYS, RANDOMKEY). `keys_only` leaves the values out.
 type ScanRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	Hashtag       []byte                 `protobuf:"bytes,2,opt,name=hashtag,proto3" json:"hashtag,omitempty"`
 	Cursor        []byte                 `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	Count         uint32                 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	Partition     *uint32                `protobuf:"varint,5,opt,name=partition,proto3,oneof" json:"partition,omitempty"`
+	KeysOnly      bool                   `protobuf:"varint,6,opt,name=keys_only,json=keysOnly,proto3" json:"keys_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2034,6 +2041,20 @@ func (x *ScanRequest) GetCount() uint32 {
 		return x.Count
 	}
 	return 0
+}
+
+func (x *ScanRequest) GetPartition() uint32 {
+	if x != nil && x.Partition != nil {
+		return *x.Partition
+	}
+	return 0
+}
+
+func (x *ScanRequest) GetKeysOnly() bool {
+	if x != nil {
+		return x.KeysOnly
+	}
+	return false
 }
 
 type ScanResponse struct {
@@ -3341,12 +3362,16 @@ const file_node_proto_rawDesc = "" +
 	"\x04Kind\x12\a\n" +
 	"\x03PUT\x10\x00\x12\n" +
 	"\n" +
-	"\x06DELETE\x10\x01\"k\n" +
+	"\x06DELETE\x10\x01\"\xb9\x01\n" +
 	"\vScanRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x18\n" +
 	"\ahashtag\x18\x02 \x01(\fR\ahashtag\x12\x16\n" +
 	"\x06cursor\x18\x03 \x01(\fR\x06cursor\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\rR\x05count\"U\n" +
+	"\x05count\x18\x04 \x01(\rR\x05count\x12!\n" +
+	"\tpartition\x18\x05 \x01(\rH\x00R\tpartition\x88\x01\x01\x12\x1b\n" +
+	"\tkeys_only\x18\x06 \x01(\bR\bkeysOnlyB\f\n" +
+	"\n" +
+	"_partition\"U\n" +
 	"\fScanResponse\x12$\n" +
 	"\x03kvs\x18\x01 \x03(\v2\x12.zeppelin.KeyValueR\x03kvs\x12\x1f\n" +
 	"\vnext_cursor\x18\x02 \x01(\fR\n" +
@@ -3578,6 +3603,7 @@ func file_node_proto_init() {
 		(*ExpireRequest_ExpireAtMs)(nil),
 		(*ExpireRequest_Persist)(nil),
 	}
+	file_node_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

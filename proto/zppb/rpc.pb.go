@@ -43,6 +43,7 @@ type Request struct {
 	//	*Request_Expire
 	//	*Request_SetRange
 	//	*Request_IncrbyFloat
+	//	*Request_Multi
 	//	*Request_Pull
 	//	*Request_Ping
 	//	*Request_CreateTable
@@ -81,7 +82,12 @@ type Request struct {
 	// it in its log already answers as the first time instead of writing
 	// again, so a retry after a lost answer (a failover) is not applied
 	// twice. Clients set 16 random bytes; empty means no deduplication.
-	RequestId     []byte `protobuf:"bytes,102,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RequestId []byte `protobuf:"bytes,102,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// A read (GET, MGET, EXISTS, TTL) of a partition this node holds as a
+	// slave is served from the slave's data instead of answering MOVE, as
+	// Redis Cluster's READONLY allows; the value may lag the master by the
+	// replication delay (see docs/redis.md, READONLY). Writes ignore it.
+	AllowStale    bool `protobuf:"varint,103,opt,name=allow_stale,json=allowStale,proto3" json:"allow_stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -271,6 +277,15 @@ func (x *Request) GetIncrbyFloat() *IncrByFloatRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_IncrbyFloat); ok {
 			return x.IncrbyFloat
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetMulti() *MultiRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Multi); ok {
+			return x.Multi
 		}
 	}
 	return nil
@@ -504,6 +519,13 @@ func (x *Request) GetRequestId() []byte {
 	return nil
 }
 
+func (x *Request) GetAllowStale() bool {
+	if x != nil {
+		return x.AllowStale
+	}
+	return false
+}
+
 type isRequest_Cmd interface {
 	isRequest_Cmd()
 }
@@ -575,6 +597,10 @@ type Request_SetRange struct {
 
 type Request_IncrbyFloat struct {
 	IncrbyFloat *IncrByFloatRequest `protobuf:"bytes,17,opt,name=incrby_float,json=incrbyFloat,proto3,oneof"`
+}
+
+type Request_Multi struct {
+	Multi *MultiRequest `protobuf:"bytes,18,opt,name=multi,proto3,oneof"`
 }
 
 type Request_Pull struct {
@@ -705,6 +731,8 @@ func (*Request_SetRange) isRequest_Cmd() {}
 
 func (*Request_IncrbyFloat) isRequest_Cmd() {}
 
+func (*Request_Multi) isRequest_Cmd() {}
+
 func (*Request_Pull) isRequest_Cmd() {}
 
 func (*Request_Ping) isRequest_Cmd() {}
@@ -777,6 +805,7 @@ type Response struct {
 	//	*Response_Expire
 	//	*Response_SetRange
 	//	*Response_IncrbyFloat
+	//	*Response_Multi
 	//	*Response_Pull
 	//	*Response_Ping
 	//	*Response_CreateTable
@@ -988,6 +1017,15 @@ func (x *Response) GetIncrbyFloat() *IncrByFloatResponse {
 	return nil
 }
 
+func (x *Response) GetMulti() *MultiResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Multi); ok {
+			return x.Multi
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetPull() *PullResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_Pull); ok {
@@ -1183,6 +1221,10 @@ type Response_IncrbyFloat struct {
 	IncrbyFloat *IncrByFloatResponse `protobuf:"bytes,23,opt,name=incrby_float,json=incrbyFloat,proto3,oneof"`
 }
 
+type Response_Multi struct {
+	Multi *MultiResponse `protobuf:"bytes,24,opt,name=multi,proto3,oneof"`
+}
+
 type Response_Pull struct {
 	Pull *PullResponse `protobuf:"bytes,30,opt,name=pull,proto3,oneof"`
 }
@@ -1271,6 +1313,8 @@ func (*Response_SetRange) isResponse_Result() {}
 
 func (*Response_IncrbyFloat) isResponse_Result() {}
 
+func (*Response_Multi) isResponse_Result() {}
+
 func (*Response_Pull) isResponse_Result() {}
 
 func (*Response_Ping) isResponse_Result() {}
@@ -1301,6 +1345,113 @@ func (*Response_FullsyncStart) isResponse_Result() {}
 
 func (*Response_FullsyncFetch) isResponse_Result() {}
 
+// MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
+// atomic step, logged as one binlog record (Redis MULTI/EXEC): each
+// command sees the writes of the ones before it, and no other write of the
+// partition comes between them. Commands are SET, GET, GETEX, DEL, MGET,
+// MSET (one slot), INCRBY, INCRBY_FLOAT, SET_RANGE, EXPIRE, EXISTS, TTL and
+// WRITEBATCH, without their own request_id (the MultiRequest's is used).
+// A command that fails at run time (INCRBY of a non-integer, say) gets its
+// error in its result and the others still apply, as in Redis; input that
+// is wrong for the whole request (keys of several slots, an unknown
+// command) fails it before anything runs.
+type MultiRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Cmds          []*Request             `protobuf:"bytes,2,rep,name=cmds,proto3" json:"cmds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MultiRequest) Reset() {
+	*x = MultiRequest{}
+	mi := &file_rpc_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiRequest) ProtoMessage() {}
+
+func (x *MultiRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiRequest.ProtoReflect.Descriptor instead.
+func (*MultiRequest) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MultiRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *MultiRequest) GetCmds() []*Request {
+	if x != nil {
+		return x.Cmds
+	}
+	return nil
+}
+
+type MultiResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per command, in order: each command's own response.
+	Results       []*Response `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MultiResponse) Reset() {
+	*x = MultiResponse{}
+	mi := &file_rpc_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MultiResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MultiResponse) ProtoMessage() {}
+
+func (x *MultiResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rpc_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MultiResponse.ProtoReflect.Descriptor instead.
+func (*MultiResponse) Descriptor() ([]byte, []int) {
+	return file_rpc_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MultiResponse) GetResults() []*Response {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_rpc_proto protoreflect.FileDescriptor
 
 const file_rpc_proto_rawDesc = "" +
@@ -1308,7 +1459,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xbe\x12\n" +
+	"repl.proto\"\x8f\x13\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1329,7 +1480,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\x05getex\x18\x0e \x01(\v2\x16.zeppelin.GetExRequestH\x00R\x05getex\x121\n" +
 	"\x06expire\x18\x0f \x01(\v2\x17.zeppelin.ExpireRequestH\x00R\x06expire\x128\n" +
 	"\tset_range\x18\x10 \x01(\v2\x19.zeppelin.SetRangeRequestH\x00R\bsetRange\x12A\n" +
-	"\fincrby_float\x18\x11 \x01(\v2\x1c.zeppelin.IncrByFloatRequestH\x00R\vincrbyFloat\x12+\n" +
+	"\fincrby_float\x18\x11 \x01(\v2\x1c.zeppelin.IncrByFloatRequestH\x00R\vincrbyFloat\x12.\n" +
+	"\x05multi\x18\x12 \x01(\v2\x16.zeppelin.MultiRequestH\x00R\x05multi\x12+\n" +
 	"\x04pull\x18\x1e \x01(\v2\x15.zeppelin.PullRequestH\x00R\x04pull\x12+\n" +
 	"\x04ping\x18\x1f \x01(\v2\x15.zeppelin.PingRequestH\x00R\x04ping\x12A\n" +
 	"\fcreate_table\x18  \x01(\v2\x1c.zeppelin.CreateTableRequestH\x00R\vcreateTable\x12;\n" +
@@ -1365,8 +1517,10 @@ const file_rpc_proto_rawDesc = "" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
 	"\n" +
-	"request_id\x18f \x01(\fR\trequestIdB\x05\n" +
-	"\x03cmd\"\xce\r\n" +
+	"request_id\x18f \x01(\fR\trequestId\x12\x1f\n" +
+	"\vallow_stale\x18g \x01(\bR\n" +
+	"allowStaleB\x05\n" +
+	"\x03cmd\"\xff\r\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1387,7 +1541,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\x03set\x18\x14 \x01(\v2\x15.zeppelin.SetResponseH\x00R\x03set\x122\n" +
 	"\x06expire\x18\x15 \x01(\v2\x18.zeppelin.ExpireResponseH\x00R\x06expire\x129\n" +
 	"\tset_range\x18\x16 \x01(\v2\x1a.zeppelin.SetRangeResponseH\x00R\bsetRange\x12B\n" +
-	"\fincrby_float\x18\x17 \x01(\v2\x1d.zeppelin.IncrByFloatResponseH\x00R\vincrbyFloat\x12,\n" +
+	"\fincrby_float\x18\x17 \x01(\v2\x1d.zeppelin.IncrByFloatResponseH\x00R\vincrbyFloat\x12/\n" +
+	"\x05multi\x18\x18 \x01(\v2\x17.zeppelin.MultiResponseH\x00R\x05multi\x12,\n" +
 	"\x04pull\x18\x1e \x01(\v2\x16.zeppelin.PullResponseH\x00R\x04pull\x12,\n" +
 	"\x04ping\x18\x1f \x01(\v2\x16.zeppelin.PingResponseH\x00R\x04ping\x12B\n" +
 	"\fcreate_table\x18  \x01(\v2\x1d.zeppelin.CreateTableResponseH\x00R\vcreateTable\x12<\n" +
@@ -1407,7 +1562,12 @@ const file_rpc_proto_rawDesc = "" +
 	"binlogPull\x12H\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1f.zeppelin.FullSyncStartResponseH\x00R\rfullsyncStart\x12H\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetchB\b\n" +
-	"\x06resultB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x06result\"K\n" +
+	"\fMultiRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
+	"\x04cmds\x18\x02 \x03(\v2\x11.zeppelin.RequestR\x04cmds\"=\n" +
+	"\rMultiResponse\x12,\n" +
+	"\aresults\x18\x01 \x03(\v2\x12.zeppelin.ResponseR\aresultsB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_rpc_proto_rawDescOnce sync.Once
@@ -1421,156 +1581,162 @@ func file_rpc_proto_rawDescGZIP() []byte {
 	return file_rpc_proto_rawDescData
 }
 
-var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_rpc_proto_goTypes = []any{
 	(*Request)(nil),               // 0: zeppelin.Request
 	(*Response)(nil),              // 1: zeppelin.Response
-	(*SetRequest)(nil),            // 2: zeppelin.SetRequest
-	(*GetRequest)(nil),            // 3: zeppelin.GetRequest
-	(*DelRequest)(nil),            // 4: zeppelin.DelRequest
-	(*MGetRequest)(nil),           // 5: zeppelin.MGetRequest
-	(*MSetRequest)(nil),           // 6: zeppelin.MSetRequest
-	(*IncrByRequest)(nil),         // 7: zeppelin.IncrByRequest
-	(*ExistsRequest)(nil),         // 8: zeppelin.ExistsRequest
-	(*TTLRequest)(nil),            // 9: zeppelin.TTLRequest
-	(*WriteBatchRequest)(nil),     // 10: zeppelin.WriteBatchRequest
-	(*ScanRequest)(nil),           // 11: zeppelin.ScanRequest
-	(*InfoRequest)(nil),           // 12: zeppelin.InfoRequest
-	(*NotifyRequest)(nil),         // 13: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),     // 14: zeppelin.FlushTableRequest
-	(*GetExRequest)(nil),          // 15: zeppelin.GetExRequest
-	(*ExpireRequest)(nil),         // 16: zeppelin.ExpireRequest
-	(*SetRangeRequest)(nil),       // 17: zeppelin.SetRangeRequest
-	(*IncrByFloatRequest)(nil),    // 18: zeppelin.IncrByFloatRequest
-	(*PullRequest)(nil),           // 19: zeppelin.PullRequest
-	(*PingRequest)(nil),           // 20: zeppelin.PingRequest
-	(*CreateTableRequest)(nil),    // 21: zeppelin.CreateTableRequest
-	(*DropTableRequest)(nil),      // 22: zeppelin.DropTableRequest
-	(*ListTablesRequest)(nil),     // 23: zeppelin.ListTablesRequest
-	(*ListNodesRequest)(nil),      // 24: zeppelin.ListNodesRequest
-	(*ListMetaRequest)(nil),       // 25: zeppelin.ListMetaRequest
-	(*AddSlaveRequest)(nil),       // 26: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),    // 27: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),      // 28: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),        // 29: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),      // 30: zeppelin.RebalanceRequest
-	(*CancelMoveRequest)(nil),     // 31: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),     // 32: zeppelin.MoveStatusRequest
-	(*RemoveNodesRequest)(nil),    // 33: zeppelin.RemoveNodesRequest
-	(*SetQuotaRequest)(nil),       // 34: zeppelin.SetQuotaRequest
-	(*AddMetaRequest)(nil),        // 35: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),     // 36: zeppelin.RemoveMetaRequest
-	(*TrySyncRequest)(nil),        // 37: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 38: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 39: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 40: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 41: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 42: zeppelin.Code
-	(*GetResponse)(nil),           // 43: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 44: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 45: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 46: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 47: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 48: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 49: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 50: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 51: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 52: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 53: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 54: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 55: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 56: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 57: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 58: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 59: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 60: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 61: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 62: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 63: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 64: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 65: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 66: zeppelin.SetQuotaResponse
-	(*TrySyncResponse)(nil),       // 67: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 68: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 69: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 70: zeppelin.FullSyncFetchResponse
+	(*MultiRequest)(nil),          // 2: zeppelin.MultiRequest
+	(*MultiResponse)(nil),         // 3: zeppelin.MultiResponse
+	(*SetRequest)(nil),            // 4: zeppelin.SetRequest
+	(*GetRequest)(nil),            // 5: zeppelin.GetRequest
+	(*DelRequest)(nil),            // 6: zeppelin.DelRequest
+	(*MGetRequest)(nil),           // 7: zeppelin.MGetRequest
+	(*MSetRequest)(nil),           // 8: zeppelin.MSetRequest
+	(*IncrByRequest)(nil),         // 9: zeppelin.IncrByRequest
+	(*ExistsRequest)(nil),         // 10: zeppelin.ExistsRequest
+	(*TTLRequest)(nil),            // 11: zeppelin.TTLRequest
+	(*WriteBatchRequest)(nil),     // 12: zeppelin.WriteBatchRequest
+	(*ScanRequest)(nil),           // 13: zeppelin.ScanRequest
+	(*InfoRequest)(nil),           // 14: zeppelin.InfoRequest
+	(*NotifyRequest)(nil),         // 15: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),     // 16: zeppelin.FlushTableRequest
+	(*GetExRequest)(nil),          // 17: zeppelin.GetExRequest
+	(*ExpireRequest)(nil),         // 18: zeppelin.ExpireRequest
+	(*SetRangeRequest)(nil),       // 19: zeppelin.SetRangeRequest
+	(*IncrByFloatRequest)(nil),    // 20: zeppelin.IncrByFloatRequest
+	(*PullRequest)(nil),           // 21: zeppelin.PullRequest
+	(*PingRequest)(nil),           // 22: zeppelin.PingRequest
+	(*CreateTableRequest)(nil),    // 23: zeppelin.CreateTableRequest
+	(*DropTableRequest)(nil),      // 24: zeppelin.DropTableRequest
+	(*ListTablesRequest)(nil),     // 25: zeppelin.ListTablesRequest
+	(*ListNodesRequest)(nil),      // 26: zeppelin.ListNodesRequest
+	(*ListMetaRequest)(nil),       // 27: zeppelin.ListMetaRequest
+	(*AddSlaveRequest)(nil),       // 28: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),    // 29: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),      // 30: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),        // 31: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),      // 32: zeppelin.RebalanceRequest
+	(*CancelMoveRequest)(nil),     // 33: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),     // 34: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),    // 35: zeppelin.RemoveNodesRequest
+	(*SetQuotaRequest)(nil),       // 36: zeppelin.SetQuotaRequest
+	(*AddMetaRequest)(nil),        // 37: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),     // 38: zeppelin.RemoveMetaRequest
+	(*TrySyncRequest)(nil),        // 39: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 40: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 41: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 42: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 43: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 44: zeppelin.Code
+	(*GetResponse)(nil),           // 45: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 46: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 47: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 48: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 49: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 50: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 51: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 52: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 53: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 54: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 55: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 56: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 57: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 58: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 59: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 60: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 61: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 62: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 63: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 64: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 65: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 66: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 67: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 68: zeppelin.SetQuotaResponse
+	(*TrySyncResponse)(nil),       // 69: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 70: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 71: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 72: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
-	2,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
-	3,  // 1: zeppelin.Request.get:type_name -> zeppelin.GetRequest
-	4,  // 2: zeppelin.Request.del:type_name -> zeppelin.DelRequest
-	5,  // 3: zeppelin.Request.mget:type_name -> zeppelin.MGetRequest
-	6,  // 4: zeppelin.Request.mset:type_name -> zeppelin.MSetRequest
-	7,  // 5: zeppelin.Request.incrby:type_name -> zeppelin.IncrByRequest
-	8,  // 6: zeppelin.Request.exists:type_name -> zeppelin.ExistsRequest
-	9,  // 7: zeppelin.Request.ttl:type_name -> zeppelin.TTLRequest
-	10, // 8: zeppelin.Request.write_batch:type_name -> zeppelin.WriteBatchRequest
-	11, // 9: zeppelin.Request.scan:type_name -> zeppelin.ScanRequest
-	12, // 10: zeppelin.Request.info:type_name -> zeppelin.InfoRequest
-	13, // 11: zeppelin.Request.notify:type_name -> zeppelin.NotifyRequest
-	14, // 12: zeppelin.Request.flush_table:type_name -> zeppelin.FlushTableRequest
-	15, // 13: zeppelin.Request.getex:type_name -> zeppelin.GetExRequest
-	16, // 14: zeppelin.Request.expire:type_name -> zeppelin.ExpireRequest
-	17, // 15: zeppelin.Request.set_range:type_name -> zeppelin.SetRangeRequest
-	18, // 16: zeppelin.Request.incrby_float:type_name -> zeppelin.IncrByFloatRequest
-	19, // 17: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
-	20, // 18: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
-	21, // 19: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
-	22, // 20: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
-	23, // 21: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
-	24, // 22: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
-	25, // 23: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
-	26, // 24: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
-	27, // 25: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
-	28, // 26: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
-	29, // 27: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
-	30, // 28: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
-	31, // 29: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
-	32, // 30: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
-	33, // 31: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
-	34, // 32: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
-	35, // 33: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
-	36, // 34: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
-	37, // 35: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	38, // 36: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	39, // 37: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	40, // 38: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	41, // 39: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	42, // 40: zeppelin.Response.code:type_name -> zeppelin.Code
-	43, // 41: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	44, // 42: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	45, // 43: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	46, // 44: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	47, // 45: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	48, // 46: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	49, // 47: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	50, // 48: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	51, // 49: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	52, // 50: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	53, // 51: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	54, // 52: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	55, // 53: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	56, // 54: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	57, // 55: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	58, // 56: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	59, // 57: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	60, // 58: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	61, // 59: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	62, // 60: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	63, // 61: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	64, // 62: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	65, // 63: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	66, // 64: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	63, // 65: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	67, // 66: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	68, // 67: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	69, // 68: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	70, // 69: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	70, // [70:70] is the sub-list for method output_type
-	70, // [70:70] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
+	5,  // 1: zeppelin.Request.get:type_name -> zeppelin.GetRequest
+	6,  // 2: zeppelin.Request.del:type_name -> zeppelin.DelRequest
+	7,  // 3: zeppelin.Request.mget:type_name -> zeppelin.MGetRequest
+	8,  // 4: zeppelin.Request.mset:type_name -> zeppelin.MSetRequest
+	9,  // 5: zeppelin.Request.incrby:type_name -> zeppelin.IncrByRequest
+	10, // 6: zeppelin.Request.exists:type_name -> zeppelin.ExistsRequest
+	11, // 7: zeppelin.Request.ttl:type_name -> zeppelin.TTLRequest
+	12, // 8: zeppelin.Request.write_batch:type_name -> zeppelin.WriteBatchRequest
+	13, // 9: zeppelin.Request.scan:type_name -> zeppelin.ScanRequest
+	14, // 10: zeppelin.Request.info:type_name -> zeppelin.InfoRequest
+	15, // 11: zeppelin.Request.notify:type_name -> zeppelin.NotifyRequest
+	16, // 12: zeppelin.Request.flush_table:type_name -> zeppelin.FlushTableRequest
+	17, // 13: zeppelin.Request.getex:type_name -> zeppelin.GetExRequest
+	18, // 14: zeppelin.Request.expire:type_name -> zeppelin.ExpireRequest
+	19, // 15: zeppelin.Request.set_range:type_name -> zeppelin.SetRangeRequest
+	20, // 16: zeppelin.Request.incrby_float:type_name -> zeppelin.IncrByFloatRequest
+	2,  // 17: zeppelin.Request.multi:type_name -> zeppelin.MultiRequest
+	21, // 18: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
+	22, // 19: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
+	23, // 20: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
+	24, // 21: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
+	25, // 22: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
+	26, // 23: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
+	27, // 24: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
+	28, // 25: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
+	29, // 26: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
+	30, // 27: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
+	31, // 28: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
+	32, // 29: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
+	33, // 30: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
+	34, // 31: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
+	35, // 32: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
+	36, // 33: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
+	37, // 34: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
+	38, // 35: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
+	39, // 36: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	40, // 37: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	41, // 38: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	42, // 39: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	43, // 40: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	44, // 41: zeppelin.Response.code:type_name -> zeppelin.Code
+	45, // 42: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	46, // 43: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	47, // 44: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	48, // 45: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	49, // 46: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	50, // 47: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	51, // 48: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	52, // 49: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	53, // 50: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	54, // 51: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	55, // 52: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	56, // 53: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	57, // 54: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	58, // 55: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 56: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	59, // 57: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	60, // 58: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	61, // 59: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	62, // 60: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	63, // 61: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	64, // 62: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	65, // 63: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	66, // 64: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	67, // 65: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	68, // 66: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	65, // 67: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	69, // 68: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	70, // 69: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	71, // 70: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	72, // 71: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	0,  // 72: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 73: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	74, // [74:74] is the sub-list for method output_type
+	74, // [74:74] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1600,6 +1766,7 @@ func file_rpc_proto_init() {
 		(*Request_Expire)(nil),
 		(*Request_SetRange)(nil),
 		(*Request_IncrbyFloat)(nil),
+		(*Request_Multi)(nil),
 		(*Request_Pull)(nil),
 		(*Request_Ping)(nil),
 		(*Request_CreateTable)(nil),
@@ -1639,6 +1806,7 @@ func file_rpc_proto_init() {
 		(*Response_Expire)(nil),
 		(*Response_SetRange)(nil),
 		(*Response_IncrbyFloat)(nil),
+		(*Response_Multi)(nil),
 		(*Response_Pull)(nil),
 		(*Response_Ping)(nil),
 		(*Response_CreateTable)(nil),
@@ -1661,7 +1829,7 @@ func file_rpc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rpc_proto_rawDesc), len(file_rpc_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -30,7 +30,7 @@ type conn struct {
 	table    string
 	lastCmd  string
 	proto    int
-	readonly bool // READONLY: kept for CLIENT LIST (see cmdReadonly)
+	readonly bool // READONLY: reads may be served by this node's slaves
 
 	quit bool // answer what is pending, then close
 	// The key of the connection's last write, for WAIT.
@@ -43,13 +43,23 @@ type conn struct {
 
 	batch []entry
 	ctx   context.Context // the current batch's
+
+	tx *transaction // between MULTI and EXEC or DISCARD
 }
 
-// entry is one command of a pipeline: the requests it started and how to
+// entry is one command of a pipeline: the requests it runs and how to
 // turn their responses into its reply, or, for a command the front answers
 // itself, just the reply.
 type entry struct {
-	pend  []Pending
+	reqs []*zppb.Request // to start, in order (add starts them)
+	pend []Pending
+	// keyed: a command on keys of slot, with exactly one request, which
+	// MULTI can queue and run within its MultiRequest.
+	keyed bool
+	slot  int
+	// err: the command was refused while translated (reply writes it);
+	// MULTI queues a syntax error as Redis does, and refuses CROSSSLOT.
+	err   string
 	reply func(c *conn, resps []*zppb.Response)
 }
 
@@ -162,10 +172,17 @@ func (c *conn) readFailed(err error) {
 }
 
 // add translates one command and starts it; a command that is not queued
-// ends the batch so far (the barrier of Backend.Start).
+// ends the batch so far (the barrier of Backend.Start). Every write gets a
+// fresh request id (see docs/redis.md, "Exactly once").
 func (c *conn) add(args [][]byte) {
 	c.s.commands.Add(1)
 	e := c.command(args)
+	for _, req := range e.reqs {
+		if isWrite(req) {
+			req.RequestId = c.s.newRequestID()
+		}
+		e.pend = append(e.pend, c.start(req))
+	}
 	c.batch = append(c.batch, e)
 	if !e.queued() {
 		c.finish()
@@ -194,6 +211,15 @@ func (c *conn) finish() {
 		}
 	}
 	c.batch = c.batch[:0]
+}
+
+// call runs req at once, for a command that is not queued (a barrier, so
+// nothing of the connection is in flight) and needs several requests, one
+// after another (SCAN, KEYS).
+func (c *conn) call(req *zppb.Request) *zppb.Response {
+	p := c.start(req)
+	p.Flush()
+	return p.Finish()
 }
 
 // start begins req in the connection's batch.

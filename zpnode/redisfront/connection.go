@@ -160,6 +160,7 @@ func cmdReset(c *conn, args [][]byte) entry {
 		c.table, c.name = c.s.cfg.Table, ""
 		c.mu.Unlock()
 		c.lastWriteKey, c.lastWriteTable = nil, ""
+		c.tx = nil
 		c.setReadonly(false)
 		c.setProto(resp.RESP2)
 		c.w.WriteSimpleString("RESET")
@@ -175,9 +176,9 @@ func cmdTime(c *conn, args [][]byte) entry {
 	})
 }
 
-// cmdReadonly is READONLY and READWRITE. Reads are always served by the
-// partition's master (see docs/redis.md): the flag is kept for CLIENT
-// LIST and so that cluster clients that send it work.
+// cmdReadonly is READONLY and READWRITE. After READONLY, reads of a
+// partition this node holds as a slave are served from its data, which may
+// lag the master (see docs/redis.md, READONLY); writes still answer MOVED.
 func cmdReadonly(c *conn, args [][]byte) entry {
 	on := strings.EqualFold(string(args[0]), "readonly")
 	return local(func(c *conn) {

@@ -15,6 +15,8 @@ package redisfront
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -154,6 +156,9 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	nextID   atomic.Int64
+	idPrefix [8]byte       // random per server: request ids of RESP writes
+	reqSeq   atomic.Uint64 // and a counter (newRequestID)
+	scans    scanCursors
 	accepted atomic.Int64
 	commands atomic.Int64
 	started  time.Time
@@ -163,7 +168,20 @@ type Server struct {
 func New(cfg Config, b Backend) *Server {
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, b: b, ctx: ctx, end: cancel, conns: make(map[*conn]struct{}), started: time.Now()}
+	s := &Server{cfg: cfg, b: b, ctx: ctx, end: cancel, conns: make(map[*conn]struct{}), started: time.Now()}
+	rand.Read(s.idPrefix[:])
+	s.scans.init()
+	return s
+}
+
+// newRequestID is the request id of one RESP write: 8 random bytes of this
+// server and a counter, so ids never repeat across connections or restarts
+// (the random part changes) and cost no entropy per command.
+func (s *Server) newRequestID() []byte {
+	id := make([]byte, 16)
+	copy(id, s.idPrefix[:])
+	binary.BigEndian.PutUint64(id[8:], s.reqSeq.Add(1))
+	return id
 }
 
 // Serve accepts connections on ln until Close; it returns nil after Close.

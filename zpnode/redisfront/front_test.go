@@ -85,10 +85,23 @@ func (p *fakePending) Finish() *zppb.Response {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	switch c := p.req.Cmd.(type) {
+	return f.answer(p.req)
+}
+
+// answer runs req on the map; the caller holds f.mu.
+func (f *fakeBackend) answer(req *zppb.Request) *zppb.Response {
+	switch c := req.Cmd.(type) {
+	case *zppb.Request_Multi:
+		out := &zppb.MultiResponse{}
+		for _, sub := range c.Multi.Cmds {
+			out.Results = append(out.Results, f.answer(sub))
+		}
+		return &zppb.Response{Result: &zppb.Response_Multi{Multi: out}}
+	case *zppb.Request_Incrby:
+		return &zppb.Response{Code: zppb.Code_NOT_INTEGER}
 	case *zppb.Request_Set:
 		f.data[string(c.Set.Key)] = string(c.Set.Value)
-		return &zppb.Response{}
+		return &zppb.Response{Result: &zppb.Response_Set{Set: &zppb.SetResponse{Applied: true}}}
 	case *zppb.Request_Get:
 		v, ok := f.data[string(c.Get.Key)]
 		if !ok {
@@ -225,7 +238,7 @@ func TestLocalCommands(t *testing.T) {
 		{"CLUSTER MYID", "$40 " + nodeID("10.0.0.1:9231")},
 		{"CLUSTER NOPE", "-ERR unknown subcommand 'NOPE'. Try CLUSTER HELP."},
 		{"FOO bar baz", "-ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' "},
-		{"SET k v NX", "-ERR syntax error"},
+		{"SET k v NX XX", "-ERR syntax error"},
 		{"SET k v EX x", "-ERR value is not an integer or out of range"},
 		{"INCRBY k x", "-ERR value is not an integer or out of range"},
 		{"MSET a 1 b", "-ERR wrong number of arguments for 'mset' command"},
@@ -308,5 +321,37 @@ func TestIdleTimeout(t *testing.T) {
 	_, br := dial(t, addr)
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection not closed: %v", err)
+	}
+}
+
+// TestMultiExec: commands are QUEUED and run as one MultiRequest at EXEC,
+// a command's own error among the answers; an error while queueing aborts
+// EXEC; keys this node does not master are MOVED while queueing.
+func TestMultiExec(t *testing.T) {
+	f := newFake()
+	_, addr := startFront(t, f, Config{})
+	nc, br := dial(t, addr)
+	// {a} is in partition 1 (slot 15495), which 10.0.0.2 masters; foo
+	// (slot 12182) too; "k" (slot 7629) is partition 0, mastered here.
+	io.WriteString(nc, "MULTI\r\nSET k v\r\nINCR k\r\nSET k v FOO\r\nGET k\r\nPING\r\nEXEC\r\n")
+	want := "+OK +QUEUED +QUEUED +QUEUED +QUEUED +QUEUED *5 +OK -ERR value is not an integer or out of range -ERR syntax error $1 v +PONG"
+	if got := strings.Join(readLines(t, br, 13), " "); got != want {
+		t.Fatalf("replies %q\nwant %q", got, want)
+	}
+	io.WriteString(nc, "MULTI\r\nSET k v\r\nNOSUCH\r\nEXEC\r\n")
+	want = "+OK +QUEUED -ERR unknown command 'NOSUCH', with args beginning with:  -EXECABORT Transaction discarded because of previous errors."
+	if got := strings.Join(readLines(t, br, 4), " "); got != want {
+		t.Fatalf("replies %q\nwant %q", got, want)
+	}
+	io.WriteString(nc, "MULTI\r\nSET foo 1\r\nDISCARD\r\nMULTI\r\nMULTI\r\nWATCH k\r\nSCAN 0\r\nEXEC\r\n")
+	want = "+OK -MOVED 12182 10.0.0.2:9241 +OK +OK -ERR MULTI calls can not be nested -ERR WATCH inside MULTI is not allowed -ERR Command not allowed inside a transaction -EXECABORT Transaction discarded because of previous errors."
+	if got := strings.Join(readLines(t, br, 8), " "); got != want {
+		t.Fatalf("replies %q\nwant %q", got, want)
+	}
+	// Keys of two slots this node masters: CROSSSLOT at EXEC.
+	io.WriteString(nc, "MULTI\r\nSET k 1\r\nSET b 1\r\nEXEC\r\n")
+	want = "+OK +QUEUED +QUEUED -CROSSSLOT Keys in request don't hash to the same slot"
+	if got := strings.Join(readLines(t, br, 4), " "); got != want {
+		t.Fatalf("replies %q\nwant %q", got, want)
 	}
 }

@@ -153,11 +153,11 @@ func cmdInfo(c *conn, args [][]byte) entry {
 	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
 	// Replication and stats come from the node's INFO request, the same
 	// command the native front answers.
-	var pend []Pending
+	var reqs []*zppb.Request
 	if all || want["stats"] {
-		pend = append(pend, c.start(&zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{Section: zppb.InfoSection_INFO_STATS, Table: c.table}}}))
+		reqs = append(reqs, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{Section: zppb.InfoSection_INFO_STATS, Table: c.table}}})
 	}
-	return entry{pend: pend, reply: func(c *conn, rs []*zppb.Response) {
+	return entry{reqs: reqs, reply: func(c *conn, rs []*zppb.Response) {
 		var b strings.Builder
 		section := func(name string, lines ...string) {
 			if !all && !want[strings.ToLower(name)] {

@@ -393,6 +393,22 @@ func (r *Replica) Scan(hashtag, cursor []byte, count int) ([]*zppb.KeyValue, []b
 	return kvs, next, nil
 }
 
+// ScanAll returns up to count live keys of the replica after cursor, in
+// the DB's order (engine.DB.ScanAll); values are left out with keysOnly.
+func (r *Replica) ScanAll(cursor []byte, count int, keysOnly bool) ([]*zppb.KeyValue, []byte, error) {
+	r.dbMu.RLock()
+	entries, next, err := r.db.ScanAll(cursor, count, r.NowMs(), keysOnly)
+	r.dbMu.RUnlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	kvs := make([]*zppb.KeyValue, len(entries))
+	for i, e := range entries {
+		kvs[i] = &zppb.KeyValue{Key: e.Key, Value: e.Value}
+	}
+	return kvs, next, nil
+}
+
 // NowMs is the replica's clock in unix milliseconds.
 func (r *Replica) NowMs() int64 { return r.opts.Now().UnixMilli() }
 

@@ -28,11 +28,11 @@ func notFound(err error) error {
 	return err
 }
 
-func (s *Server) get(req *zppb.GetRequest) (*zppb.Response, error) {
+func (s *Server) get(req *zppb.GetRequest, stale bool) (*zppb.Response, error) {
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
-	r, err := s.route(req.Table, req.Key)
+	r, err := s.routeRead(req.Table, req.Key, stale)
 	if err != nil {
 		return nil, err
 	}
@@ -59,28 +59,38 @@ func (s *Server) del(ctx context.Context, id []byte, req *zppb.DelRequest) (*zpp
 		return nil, err
 	}
 	deleted, err := r.Update(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
-		rec := &zppb.WriteRecord{}
-		seen := make(map[string]bool, len(keys))
-		for _, k := range keys {
-			if seen[string(k)] {
-				continue
-			}
-			seen[string(k)] = true
-			if _, _, err := v.Get(k); err != nil {
-				if err = ignoreNotFound(err); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_DELETE, Key: k})
-		}
-		rec.Result = int64(len(rec.Mutations))
-		return rec, nil
+		return delOp(v, keys)
 	})
 	if err != nil {
 		return nil, writeError(err)
 	}
-	return &zppb.Response{Result: &zppb.Response_Del{Del: &zppb.DelResponse{Deleted: deleted}}}, nil
+	return delResponse(deleted), nil
+}
+
+func delResponse(n int64) *zppb.Response {
+	return &zppb.Response{Result: &zppb.Response_Del{Del: &zppb.DelResponse{Deleted: n}}}
+}
+
+// delOp deletes the keys that exist in v; the record's result is their
+// count.
+func delOp(v reader, keys [][]byte) (*zppb.WriteRecord, error) {
+	rec := &zppb.WriteRecord{}
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if seen[string(k)] {
+			continue
+		}
+		seen[string(k)] = true
+		if _, _, err := v.Get(k); err != nil {
+			if err = ignoreNotFound(err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_DELETE, Key: k})
+	}
+	rec.Result = int64(len(rec.Mutations))
+	return rec, nil
 }
 
 func ignoreNotFound(err error) error {
@@ -92,7 +102,7 @@ func ignoreNotFound(err error) error {
 
 // exists counts the keys of one slot that exist, a key named twice
 // counting twice (EXISTS, TOUCH).
-func (s *Server) exists(req *zppb.ExistsRequest) (*zppb.Response, error) {
+func (s *Server) exists(req *zppb.ExistsRequest, stale bool) (*zppb.Response, error) {
 	keys, err := keysOf(req.Key, req.Keys)
 	if err == nil {
 		err = checkKeys(keys)
@@ -100,7 +110,7 @@ func (s *Server) exists(req *zppb.ExistsRequest) (*zppb.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.route(req.Table, keys[0])
+	r, err := s.routeRead(req.Table, keys[0], stale)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +126,11 @@ func (s *Server) exists(req *zppb.ExistsRequest) (*zppb.Response, error) {
 	return &zppb.Response{Result: &zppb.Response_Exists{Exists: &zppb.ExistsResponse{Exists: n > 0, Count: n}}}, nil
 }
 
-func (s *Server) ttl(req *zppb.TTLRequest) (*zppb.Response, error) {
+func (s *Server) ttl(req *zppb.TTLRequest, stale bool) (*zppb.Response, error) {
 	if err := checkKey(req.Key); err != nil {
 		return nil, err
 	}
-	r, err := s.route(req.Table, req.Key)
+	r, err := s.routeRead(req.Table, req.Key, stale)
 	if err != nil {
 		return nil, err
 	}
@@ -128,11 +138,16 @@ func (s *Server) ttl(req *zppb.TTLRequest) (*zppb.Response, error) {
 	if err != nil {
 		return nil, notFound(err)
 	}
+	return ttlResponse(exp, r.NowMs()), nil
+}
+
+// ttlResponse answers TTL for a key expiring at exp (0: never).
+func ttlResponse(exp, nowMs int64) *zppb.Response {
 	left, at := int64(-1), int64(-1)
 	if exp != 0 {
-		left, at = max(exp-r.NowMs(), 0), exp
+		left, at = max(exp-nowMs, 0), exp
 	}
-	return &zppb.Response{Result: &zppb.Response_Ttl{Ttl: &zppb.TTLResponse{TtlMs: left, ExpireAtMs: at}}}, nil
+	return &zppb.Response{Result: &zppb.Response_Ttl{Ttl: &zppb.TTLResponse{TtlMs: left, ExpireAtMs: at}}}
 }
 
 func (s *Server) incrBy(ctx context.Context, id []byte, req *zppb.IncrByRequest) (*zppb.Response, error) {
@@ -144,32 +159,41 @@ func (s *Server) incrBy(ctx context.Context, id []byte, req *zppb.IncrByRequest)
 		return nil, err
 	}
 	result, err := r.Update(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
-		cur, exp, err := v.Get(req.Key)
-		var n int64
-		switch {
-		case errors.Is(err, engine.ErrNotFound):
-			exp = 0
-		case err != nil:
-			return nil, err
-		default:
-			var ok bool
-			if n, ok = parseInteger(cur); !ok {
-				return nil, status.New(zppb.Code_NOT_INTEGER, "value is not an integer or out of range")
-			}
-		}
-		if (req.Delta > 0 && n > math.MaxInt64-req.Delta) || (req.Delta < 0 && n < math.MinInt64-req.Delta) {
-			return nil, status.New(zppb.Code_OVERFLOW, "incrementing %d by %d overflows int64", n, req.Delta)
-		}
-		result := n + req.Delta
-		// Like Redis, INCRBY keeps the key's expiry.
-		return &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
-			Kind: zppb.Mutation_PUT, Key: req.Key, Value: strconv.AppendInt(nil, result, 10), ExpireAtMs: exp,
-		}}, Result: result}, nil
+		return incrByOp(v, req)
 	})
 	if err != nil {
 		return nil, writeError(err)
 	}
-	return &zppb.Response{Result: &zppb.Response_Incrby{Incrby: &zppb.IncrByResponse{Value: result}}}, nil
+	return incrByResponse(result), nil
+}
+
+func incrByResponse(n int64) *zppb.Response {
+	return &zppb.Response{Result: &zppb.Response_Incrby{Incrby: &zppb.IncrByResponse{Value: n}}}
+}
+
+// incrByOp adds req.Delta to the integer under the key in v, keeping its
+// expiry as Redis does; the record's result is the new value.
+func incrByOp(v reader, req *zppb.IncrByRequest) (*zppb.WriteRecord, error) {
+	cur, exp, err := v.Get(req.Key)
+	var n int64
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		exp = 0
+	case err != nil:
+		return nil, err
+	default:
+		var ok bool
+		if n, ok = parseInteger(cur); !ok {
+			return nil, status.New(zppb.Code_NOT_INTEGER, "value is not an integer or out of range")
+		}
+	}
+	if (req.Delta > 0 && n > math.MaxInt64-req.Delta) || (req.Delta < 0 && n < math.MinInt64-req.Delta) {
+		return nil, status.New(zppb.Code_OVERFLOW, "incrementing %d by %d overflows int64", n, req.Delta)
+	}
+	result := n + req.Delta
+	return &zppb.WriteRecord{Mutations: []*zppb.Mutation{{
+		Kind: zppb.Mutation_PUT, Key: req.Key, Value: strconv.AppendInt(nil, result, 10), ExpireAtMs: exp,
+	}}, Result: result}, nil
 }
 
 // keyResult turns a per-key failure into its result entry.
@@ -178,7 +202,7 @@ func keyResult(err error) *zppb.KeyResult {
 	return &zppb.KeyResult{Code: resp.Code, Msg: resp.Msg, Master: resp.Master}
 }
 
-func (s *Server) mget(req *zppb.MGetRequest) (*zppb.Response, error) {
+func (s *Server) mget(req *zppb.MGetRequest, stale bool) (*zppb.Response, error) {
 	if len(req.Keys) == 0 {
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "MGET without keys")
 	}
@@ -187,16 +211,16 @@ func (s *Server) mget(req *zppb.MGetRequest) (*zppb.Response, error) {
 	}
 	results := make([]*zppb.KeyResult, len(req.Keys))
 	for i, k := range req.Keys {
-		results[i] = s.mgetOne(req.Table, k)
+		results[i] = s.mgetOne(req.Table, k, stale)
 	}
 	return &zppb.Response{Result: &zppb.Response_Mget{Mget: &zppb.MGetResponse{Results: results}}}, nil
 }
 
-func (s *Server) mgetOne(table string, key []byte) *zppb.KeyResult {
+func (s *Server) mgetOne(table string, key []byte, stale bool) *zppb.KeyResult {
 	if err := checkKey(key); err != nil {
 		return keyResult(err)
 	}
-	r, err := s.route(table, key)
+	r, err := s.routeRead(table, key, stale)
 	if err != nil {
 		return keyResult(err)
 	}
@@ -271,6 +295,28 @@ func (s *Server) mset(ctx context.Context, id []byte, req *zppb.MSetRequest) (*z
 }
 
 func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatchRequest) error {
+	if err := s.checkWriteBatch(req); err != nil {
+		return err
+	}
+	r, err := s.routeWrite(ctx, req.Table, req.Ops[0].Key)
+	if err != nil {
+		return err
+	}
+	// One operation for the batch (admitted by route with the first key);
+	// every key and value counts as bytes.
+	n := len(req.Ops[0].Value)
+	for _, op := range req.Ops[1:] {
+		n += len(op.Key) + len(op.Value)
+	}
+	s.quota.charge(req.Table, n)
+	muts, err := s.batchMutations(r.NowMs(), req)
+	if err != nil {
+		return err
+	}
+	return writeError(r.Write(ctx, id, &zppb.WriteRecord{Mutations: muts}))
+}
+
+func (s *Server) checkWriteBatch(req *zppb.WriteBatchRequest) error {
 	if len(req.Ops) == 0 {
 		return status.New(zppb.Code_INVALID_ARGUMENT, "empty write batch")
 	}
@@ -285,19 +331,15 @@ func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatch
 			return err
 		}
 	}
-	r, err := s.routeWrite(ctx, req.Table, req.Ops[0].Key)
-	if err != nil {
-		return err
+	return nil
+}
+
+// batchMutations checks a WRITEBATCH and returns its mutations at now.
+func (s *Server) batchMutations(now int64, req *zppb.WriteBatchRequest) ([]*zppb.Mutation, error) {
+	if err := s.checkWriteBatch(req); err != nil {
+		return nil, err
 	}
-	now := r.NowMs()
-	// One operation for the batch (admitted by route with the first key);
-	// every key and value counts as bytes.
-	n := len(req.Ops[0].Value)
-	for _, op := range req.Ops[1:] {
-		n += len(op.Key) + len(op.Value)
-	}
-	s.quota.charge(req.Table, n)
-	rec := &zppb.WriteRecord{Mutations: make([]*zppb.Mutation, len(req.Ops))}
+	muts := make([]*zppb.Mutation, len(req.Ops))
 	for i, op := range req.Ops {
 		m := &zppb.Mutation{Key: op.Key}
 		if op.Kind == zppb.BatchOp_DELETE {
@@ -305,20 +347,14 @@ func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatch
 		} else {
 			m.Kind, m.Value, m.ExpireAtMs = zppb.Mutation_PUT, op.Value, expireAt(now, op.TtlMs)
 		}
-		rec.Mutations[i] = m
+		muts[i] = m
 	}
-	return writeError(r.Write(ctx, id, rec))
+	return muts, nil
 }
 
-func (s *Server) scan(req *zppb.ScanRequest) (*zppb.Response, error) {
-	if len(req.Hashtag) == 0 {
-		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "scan needs a hashtag")
-	}
-	if len(req.Hashtag) > keyspace.MaxKeySize || len(req.Cursor) > keyspace.MaxKeySize {
-		return nil, status.New(zppb.Code_KEY_TOO_LARGE, "hashtag or cursor over %d bytes", keyspace.MaxKeySize)
-	}
-	if bytes.ContainsAny(req.Hashtag, "{}") {
-		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "hashtag %q contains a brace", req.Hashtag)
+func (s *Server) scan(req *zppb.ScanRequest, stale bool) (*zppb.Response, error) {
+	if len(req.Cursor) > keyspace.MaxKeySize {
+		return nil, status.New(zppb.Code_KEY_TOO_LARGE, "cursor over %d bytes", keyspace.MaxKeySize)
 	}
 	count := int(req.Count)
 	switch {
@@ -327,13 +363,39 @@ func (s *Server) scan(req *zppb.ScanRequest) (*zppb.Response, error) {
 	case count > maxScanCount:
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "scan count %d over %d", count, maxScanCount)
 	}
-	// Keys with this hashtag live in the partition of "{hashtag}".
-	probe := append(append([]byte{'{'}, req.Hashtag...), '}')
-	r, err := s.route(req.Table, probe)
+	var (
+		r   *replica.Replica
+		err error
+	)
+	if req.Partition != nil {
+		if len(req.Hashtag) != 0 {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "scan takes a hashtag or a partition, not both")
+		}
+		r, err = s.routePartitionRead(req.Table, *req.Partition, stale)
+	} else {
+		if len(req.Hashtag) == 0 {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "scan needs a hashtag or a partition")
+		}
+		if len(req.Hashtag) > keyspace.MaxKeySize {
+			return nil, status.New(zppb.Code_KEY_TOO_LARGE, "hashtag over %d bytes", keyspace.MaxKeySize)
+		}
+		if bytes.ContainsAny(req.Hashtag, "{}") {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "hashtag %q contains a brace", req.Hashtag)
+		}
+		// Keys with this hashtag live in the partition of "{hashtag}".
+		probe := append(append([]byte{'{'}, req.Hashtag...), '}')
+		r, err = s.routeRead(req.Table, probe, stale)
+	}
 	if err != nil {
 		return nil, err
 	}
-	kvs, next, err := r.Scan(req.Hashtag, req.Cursor, count)
+	var kvs []*zppb.KeyValue
+	var next []byte
+	if req.Partition != nil {
+		kvs, next, err = r.ScanAll(req.Cursor, count, req.KeysOnly)
+	} else {
+		kvs, next, err = r.Scan(req.Hashtag, req.Cursor, count)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
@@ -28,13 +29,13 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 		resp, err = s.set(ctx, req.RequestId, c.Set)
 	case *zppb.Request_Get:
 		table = c.Get.Table
-		resp, err = s.get(c.Get)
+		resp, err = s.get(c.Get, req.AllowStale)
 	case *zppb.Request_Del:
 		table, write = c.Del.Table, true
 		resp, err = s.del(ctx, req.RequestId, c.Del)
 	case *zppb.Request_Mget:
 		table = c.Mget.Table
-		resp, err = s.mget(c.Mget)
+		resp, err = s.mget(c.Mget, req.AllowStale)
 	case *zppb.Request_Mset:
 		table, write = c.Mset.Table, true
 		resp, err = s.mset(ctx, req.RequestId, c.Mset)
@@ -53,18 +54,21 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	case *zppb.Request_IncrbyFloat:
 		table, write = c.IncrbyFloat.Table, true
 		resp, err = s.incrByFloat(ctx, req.RequestId, c.IncrbyFloat)
+	case *zppb.Request_Multi:
+		table, write = c.Multi.Table, true
+		resp, err = s.multi(ctx, req.RequestId, c.Multi)
 	case *zppb.Request_Exists:
 		table = c.Exists.Table
-		resp, err = s.exists(c.Exists)
+		resp, err = s.exists(c.Exists, req.AllowStale)
 	case *zppb.Request_Ttl:
 		table = c.Ttl.Table
-		resp, err = s.ttl(c.Ttl)
+		resp, err = s.ttl(c.Ttl, req.AllowStale)
 	case *zppb.Request_WriteBatch:
 		table, write = c.WriteBatch.Table, true
 		err = s.writeBatch(ctx, req.RequestId, c.WriteBatch)
 	case *zppb.Request_Scan:
 		table = c.Scan.Table
-		resp, err = s.scan(c.Scan)
+		resp, err = s.scan(c.Scan, req.AllowStale)
 	case *zppb.Request_FlushTable:
 		table, write = c.FlushTable.Table, true
 		resp, err = s.flushTable(ctx, req.RequestId, c.FlushTable)
@@ -150,6 +154,43 @@ func (s *Server) route(table string, key []byte) (*replica.Replica, error) {
 	return r, nil
 }
 
+// routeRead is route for a read. With stale (the connection asked for
+// READONLY) a key of a partition this node holds as a slave is read from
+// the slave's data instead of answering MOVE: it may lag the master by
+// the replication delay, which the caller accepted.
+func (s *Server) routeRead(table string, key []byte, stale bool) (*replica.Replica, error) {
+	r, err := s.route(table, key)
+	if err == nil || !stale || status.Code(err) != zppb.Code_MOVE {
+		return r, err
+	}
+	_, p, _ := s.topo.Load().partition(table, key)
+	sl := s.slaveReplica(table, p)
+	if sl == nil {
+		return nil, err
+	}
+	if !s.quota.admit(table, len(key)) {
+		s.stats.table(table).quotaExceeded.Add(1)
+		return nil, status.New(zppb.Code_QUOTA_EXCEEDED, "table %q is over its quota on this node", table)
+	}
+	return sl, nil
+}
+
+// slaveReplica returns this node's replica of p when the topology makes
+// it a slave of p and the replica is open as one; nil otherwise.
+func (s *Server) slaveReplica(table string, p *zppb.Partition) *replica.Replica {
+	if p == nil || !slices.Contains(p.Slaves, s.cfg.Addr) {
+		return nil
+	}
+	r := s.replicas.get(table, p.Id)
+	if r == nil {
+		return nil
+	}
+	if role, _ := r.Role(); role != replica.Slave {
+		return nil
+	}
+	return r
+}
+
 // leaseState is the master lease as a request saw it.
 type leaseState struct {
 	valid bool
@@ -188,6 +229,33 @@ func (s *Server) servePartition(topo *topology, lease leaseState, tb *zppb.Table
 	}
 	if role, _ := r.Role(); role != replica.Master {
 		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is becoming master", tb.Name, p.Id)
+	}
+	return r, nil
+}
+
+// routePartitionRead is route for a read of a whole partition, named by
+// id (SCAN, KEYS): its master here, or with stale its slave here.
+func (s *Server) routePartitionRead(table string, id uint32, stale bool) (*replica.Replica, error) {
+	topo, lease := s.snapshot()
+	tb, p, ok := topo.partitionByID(table, id)
+	if !ok {
+		if _, known := topo.tables[table]; !known {
+			return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", table)
+		}
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "no partition %s/%d", table, id)
+	}
+	r, err := s.servePartition(topo, lease, tb, p)
+	if err != nil && stale && status.Code(err) == zppb.Code_MOVE {
+		if sl := s.slaveReplica(table, p); sl != nil {
+			return sl, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !s.quota.admit(table, 0) {
+		s.stats.table(table).quotaExceeded.Add(1)
+		return nil, status.New(zppb.Code_QUOTA_EXCEEDED, "table %q is over its quota on this node", table)
 	}
 	return r, nil
 }

@@ -24,43 +24,52 @@ func (s *Server) expire(ctx context.Context, id []byte, req *zppb.ExpireRequest)
 	if err != nil {
 		return nil, err
 	}
-	// Like Redis, an expiry out of range fails even for a missing key.
-	if c, ok := req.Change.(*zppb.ExpireRequest_TtlMs); ok {
-		if _, err := absoluteExpiry("expire", r.NowMs(), c.TtlMs); err != nil {
-			return nil, err
-		}
-	}
 	changed, err := r.Update(ctx, id, func(v replica.View) (*zppb.WriteRecord, error) {
-		val, cur, err := v.Get(req.Key)
-		if err != nil {
-			return nil, ignoreNotFound(err) // no key: nothing changed
-		}
-		now := r.NowMs()
-		var when int64
-		switch c := req.Change.(type) {
-		case *zppb.ExpireRequest_Persist:
-			if cur == 0 {
-				return nil, nil
-			}
-			return &zppb.WriteRecord{Result: 1, Mutations: []*zppb.Mutation{storeMutation(req.Key, val, 0, now)}}, nil
-		case *zppb.ExpireRequest_TtlMs:
-			if when, err = absoluteExpiry("expire", now, c.TtlMs); err != nil {
-				return nil, err
-			}
-		case *zppb.ExpireRequest_ExpireAtMs:
-			when = c.ExpireAtMs
-		}
-		if !expireConditionHolds(req.Condition, cur, when) {
-			return nil, nil
-		}
-		m := &zppb.Mutation{Kind: zppb.Mutation_DELETE, Key: req.Key}
-		if when > now {
-			m = storeMutation(req.Key, val, when, now)
-		}
-		return &zppb.WriteRecord{Result: 1, Mutations: []*zppb.Mutation{m}}, nil
+		return expireOp(r.NowMs(), v, req)
 	})
 	if err != nil {
 		return nil, writeError(err)
 	}
-	return &zppb.Response{Result: &zppb.Response_Expire{Expire: &zppb.ExpireResponse{Changed: changed == 1}}}, nil
+	return expireResponse(changed == 1), nil
+}
+
+func expireResponse(changed bool) *zppb.Response {
+	return &zppb.Response{Result: &zppb.Response_Expire{Expire: &zppb.ExpireResponse{Changed: changed}}}
+}
+
+// expireOp changes the expiry of the key in v; the record's result is 1
+// when it changed, and nil means nothing changed.
+func expireOp(now int64, v reader, req *zppb.ExpireRequest) (*zppb.WriteRecord, error) {
+	// Like Redis, an expiry out of range fails even for a missing key.
+	if c, ok := req.Change.(*zppb.ExpireRequest_TtlMs); ok {
+		if _, err := absoluteExpiry("expire", now, c.TtlMs); err != nil {
+			return nil, err
+		}
+	}
+	val, cur, err := v.Get(req.Key)
+	if err != nil {
+		return nil, ignoreNotFound(err) // no key: nothing changed
+	}
+	var when int64
+	switch c := req.Change.(type) {
+	case *zppb.ExpireRequest_Persist:
+		if cur == 0 {
+			return nil, nil
+		}
+		return &zppb.WriteRecord{Result: 1, Mutations: []*zppb.Mutation{storeMutation(req.Key, val, 0, now)}}, nil
+	case *zppb.ExpireRequest_TtlMs:
+		if when, err = absoluteExpiry("expire", now, c.TtlMs); err != nil {
+			return nil, err
+		}
+	case *zppb.ExpireRequest_ExpireAtMs:
+		when = c.ExpireAtMs
+	}
+	if !expireConditionHolds(req.Condition, cur, when) {
+		return nil, nil
+	}
+	m := &zppb.Mutation{Kind: zppb.Mutation_DELETE, Key: req.Key}
+	if when > now {
+		m = storeMutation(req.Key, val, when, now)
+	}
+	return &zppb.WriteRecord{Result: 1, Mutations: []*zppb.Mutation{m}}, nil
 }
