@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 // Client talks to one cluster. It is safe for concurrent use; create one

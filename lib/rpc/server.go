@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/accept"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -122,30 +123,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	defer s.wg.Done()
 
-	var backoff time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors or similar: wait, like net/http.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.cfg.Logger.Warn("accept failed; retrying", "err", err, "backoff", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return fmt.Errorf("rpc: accept: %w", err)
-		}
-		backoff = 0
+	err := accept.Loop(s.ctx, ln, s.cfg.Logger, func(nc net.Conn) bool {
 		if !s.track(nc) {
-			nc.Close()
-			return nil
+			return false
 		}
 		go s.serveConn(nc)
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("rpc: %w", err)
 	}
+	return nil
 }
 
 func (s *Server) track(nc net.Conn) bool {

@@ -17,7 +17,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/accept"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/resp"
 )
@@ -194,34 +194,22 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.mu.Unlock()
-	var backoff time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.cfg.Logger.Warn("redis accept failed; retrying", "err", err, "backoff", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return fmt.Errorf("redisfront: accept: %w", err)
-		}
-		backoff = 0
+	err := accept.Loop(s.ctx, ln, s.cfg.Logger, func(nc net.Conn) bool {
 		c := s.newConn(nc)
 		if !s.track(c) {
-			nc.Close()
-			return nil
+			return false
 		}
 		s.accepted.Add(1)
 		go func() {
 			defer s.untrack(c)
 			c.serve()
 		}()
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("redisfront: %w", err)
 	}
+	return nil
 }
 
 func (s *Server) track(c *conn) bool {
