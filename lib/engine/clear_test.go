@@ -18,9 +18,12 @@ func clearAll() *zppb.Mutation { return &zppb.Mutation{Kind: zppb.Mutation_CLEAR
 // already expired, empty; some in table files, some only in the memtable.
 func fillForClear(d *testDB, now int64) {
 	d.t.Helper()
-	// The expiry filter runs in background compactions: on the wall clock
-	// it would drop keys that expire after the test's now.
-	d.expiry.set(now)
+	// The expiry filter runs in background compactions, whenever RocksDB
+	// starts one: its clock is set before every expiry here, so that
+	// compaction drops nothing behind the test's back ("gone" must stay
+	// for the sweep to find until a CLEAR removes it). On the wall clock
+	// it would drop every key with an expiry.
+	d.expiry.set(1)
 	d.apply(put("plain", "1", 0), put("{tag}a", "2", 0), put("{tag}b", "3", now+60_000), put("gone", "4", now-1))
 	if err := d.Flush(); err != nil {
 		d.t.Fatal(err)
