@@ -108,6 +108,7 @@ func (a *app) suite(ctx context.Context, f *suiteFlags) error {
 		RedisServer:    f.redisServer,
 		RedisBenchmark: f.redisBenchmark,
 		Clients:        f.clients,
+		RepoDir:        f.moduleDir,
 		KeepWorkDir:    f.keep,
 		Systems:        f.systems,
 		Ops:            f.ops,

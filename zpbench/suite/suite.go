@@ -84,6 +84,9 @@ type Config struct {
 	// Clients are the load generators measured (see Clients), each on the
 	// systems it applies to; default all.
 	Clients []string
+	// RepoDir is the repository root: paths under it are shown relative
+	// to it in the commands of the docs. Empty shows them as they are.
+	RepoDir string
 	// WorkDir is where the temporary directory goes; default os.TempDir.
 	WorkDir string
 	// KeepWorkDir keeps data and logs after the run.
@@ -344,6 +347,7 @@ func measure(ctx context.Context, cfg *Config, res *Results) (err error) {
 	} else {
 		defer os.RemoveAll(dir)
 	}
+	defer newShower(cfg, dir).showResults(res)
 	g := &procs{}
 	defer func() {
 		if serr := g.stopAll(); serr != nil {

@@ -96,6 +96,7 @@ func TestSuiteRunRESP(t *testing.T) {
 		"zpbench --redis-cluster 127.0.0.1:",
 		"--redis-table bench",
 		"cluster addslotsrange 0 16383",
+		"$SUITE_DIR/zpnode-1/",
 	} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
