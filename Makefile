@@ -122,7 +122,7 @@ proto:
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	cd proto && PATH=$(BIN):$$PATH protoc --proto_path=. --go_out=zppb --go_opt=paths=source_relative *.proto
 
-# bench runs the benchmark suite on this machine, in one go (about 10 minutes
+# bench runs the benchmark suite on this machine, in one go (about 11 minutes
 # on 2 vCPUs): the Go micro-benchmarks, then SET and GET at pipeline 1 and 16
 # against the no-op server (loopback ceiling), zpnode 1 node/1 replica,
 # 3 nodes/3 replicas async, 3 nodes min_sync_replicas=1, Redis with AOF

@@ -1,8 +1,11 @@
 // Package suite is `zpbench suite`, what `make bench` runs: it starts each
 // system under test on loopback ports under a temporary directory (the
-// no-op server, zpnode clusters of 1 and 3 nodes, Redis), measures SET and
-// GET at each pipeline depth, stops every process it started (on failure
-// too), runs the Go micro-benchmarks, and renders docs/benchmarks.md.
+// no-op server, zpnode clusters of 1 and 3 nodes, Redis, a one-node Redis
+// Cluster), measures SET and GET at each pipeline depth with each client
+// that applies (zpbench's own protocol; redis-benchmark and go-redis's
+// ClusterClient on zpnode's RESP front and Redis Cluster), stops every
+// process it started (on failure too), runs the Go micro-benchmarks, and
+// renders docs/benchmarks.md.
 package suite
 
 import (
