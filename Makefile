@@ -123,16 +123,21 @@ proto:
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	cd proto && PATH=$(BIN):$$PATH protoc --proto_path=. --go_out=zppb --go_opt=paths=source_relative *.proto
 
-# bench runs the benchmark suite on this machine, in one go (about 6 minutes
+# bench runs the benchmark suite on this machine, in one go (about 11 minutes
 # on 2 vCPUs): the Go micro-benchmarks, then SET and GET at pipeline 1 and 16
 # against the no-op server (loopback ceiling), zpnode 1 node/1 replica,
-# 3 nodes/3 replicas async, 3 nodes min_sync_replicas=1, and Redis with AOF
-# everysec (apt-installed when missing), all started on free loopback ports
-# under a temporary directory, measured in alternating rounds, and stopped at
-# the end, failure or not. It writes docs/benchmarks.md. `bin/zpbench suite
-# --help` lists BENCH_FLAGS, e.g. BENCH_FLAGS='--duration 3s --systems noop,redis'.
+# 3 nodes/3 replicas async, 3 nodes min_sync_replicas=1, Redis with AOF
+# everysec and a one-node Redis Cluster (redis-server and redis-tools are
+# apt-installed when missing), all started on free loopback ports under a
+# temporary directory, measured in alternating rounds, and stopped at the
+# end, failure or not. zpnode's RESP front is measured by redis-benchmark and
+# zpbench's go-redis ClusterClient beside its native protocol. It writes
+# docs/benchmarks.md. `bin/zpbench suite --help` lists BENCH_FLAGS, e.g.
+# BENCH_FLAGS='--duration 3s --systems noop,redis' or '--clients zpbench' (the
+# native cells only, about 6 minutes).
 BENCH_FLAGS ?=
 bench: build
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; }
+	@command -v redis-benchmark >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-tools; }
 	$(GO) build -o $(BIN)/ ./zpbench
 	$(BIN)/zpbench suite --bin-dir $(BIN) --go $(GO) --out docs/benchmarks.md $(BENCH_FLAGS)

@@ -1,8 +1,9 @@
 // Package playbooks_test runs the Ansible playbooks of this directory
 // against 127.0.0.1: site.yml deploys three meta servers and three nodes
 // (one inventory host per daemon, connection local, the process
-// supervisor, everything under a temporary directory), a second site.yml
-// must change nothing, and upgrade.yml rolls new binaries out while zpbench
+// supervisor, everything under a temporary directory) whose Redis protocol
+// fronts must answer a cluster client, a second site.yml must change
+// nothing, and upgrade.yml rolls new binaries out while zpbench
 // writes to the cluster, without a failed request; then add-node.yml and
 // remove-node.yml bring a fourth node in and take it out again.
 //
@@ -30,6 +31,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // upgradeVersion is what the upgraded zpnode reports in INFO.
@@ -62,7 +65,8 @@ func TestPlaybooks(t *testing.T) {
 	phase := time.Now()
 	c.playbook(t, "site.yml")
 	c.checkup(t)
-	t.Logf("site.yml deployed the cluster and checkup passed in %v", time.Since(phase).Round(time.Second))
+	c.checkRESP(t)
+	t.Logf("site.yml deployed the cluster, checkup passed and RESP answers in %v", time.Since(phase).Round(time.Second))
 
 	// 2. Again: nothing may change.
 	phase = time.Now()
@@ -183,11 +187,12 @@ func TestLint(t *testing.T) {
 
 // host is one inventory host: one daemon with its own directories.
 type host struct {
-	name   string // inventory name
-	daemon string // zpmeta or zpnode
-	addr   string // 127.0.0.1:port
-	port   int
-	dir    string
+	name      string // inventory name
+	daemon    string // zpmeta or zpnode
+	addr      string // 127.0.0.1:port
+	port      int
+	redisPort int // a node's RESP port (zpnode_redis_port)
+	dir       string
 }
 
 type cluster struct {
@@ -201,9 +206,11 @@ type cluster struct {
 
 func newCluster(t *testing.T, tmp, v1 string) *cluster {
 	c := &cluster{dir: tmp, v1: v1}
-	ports := freePorts(t, 7)
-	newHost := func(name, daemon string, port int) host {
-		h := host{name: name, daemon: daemon, port: port, addr: fmt.Sprintf("127.0.0.1:%d", port), dir: filepath.Join(tmp, name)}
+	// 3 meta servers, then 4 nodes: each a native and a RESP port (not
+	// the role's default 9241, which `make run` may hold).
+	ports := freePorts(t, 3+2*4)
+	newHost := func(name, daemon string, port, redisPort int) host {
+		h := host{name: name, daemon: daemon, port: port, redisPort: redisPort, addr: fmt.Sprintf("127.0.0.1:%d", port), dir: filepath.Join(tmp, name)}
 		// The playbooks write a logrotate file; /etc/logrotate.d is not ours.
 		if err := os.MkdirAll(filepath.Join(h.dir, "logrotate.d"), 0o755); err != nil {
 			t.Fatal(err)
@@ -211,12 +218,12 @@ func newCluster(t *testing.T, tmp, v1 string) *cluster {
 		return h
 	}
 	for i := range 3 {
-		c.hosts = append(c.hosts, newHost(fmt.Sprintf("meta%d", i+1), "zpmeta", ports[i]))
+		c.hosts = append(c.hosts, newHost(fmt.Sprintf("meta%d", i+1), "zpmeta", ports[i], 0))
 	}
 	for i := range 3 {
-		c.hosts = append(c.hosts, newHost(fmt.Sprintf("node%d", i+1), "zpnode", ports[3+i]))
+		c.hosts = append(c.hosts, newHost(fmt.Sprintf("node%d", i+1), "zpnode", ports[3+2*i], ports[4+2*i]))
 	}
-	c.extra = newHost("node4", "zpnode", ports[6])
+	c.extra = newHost("node4", "zpnode", ports[9], ports[10])
 	c.writeInventory(t, c.hosts)
 
 	ansibleDir := filepath.Join(tmp, "ansible")
@@ -271,6 +278,7 @@ func (c *cluster) writeInventory(t *testing.T, hosts []host) {
 			vars["zpmeta_data_dir"] = filepath.Join(h.dir, "data")
 		} else {
 			vars["zpnode_port"] = h.port
+			vars["zpnode_redis_port"] = h.redisPort
 			vars["zpnode_data_dir"] = filepath.Join(h.dir, "data")
 			vars["zpnode_zone"] = zones[nodes%3]
 			vars["zpnode_rack"] = fmt.Sprintf("r%d", nodes+1)
@@ -367,6 +375,59 @@ func (c *cluster) checkup(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("zpctl checkup: %v\n%s", err, out)
+	}
+}
+
+// checkRESP writes and reads keys of every partition through each node's
+// RESP port with a Redis Cluster client seeded with that port alone, as
+// `redis-cli -c -p <port>` would: the node must serve RESP where the role
+// put it and hand out the other nodes' RESP addresses (zpnode_redis_addr)
+// in CLUSTER SLOTS and MOVED.
+func (c *cluster) checkRESP(t *testing.T) {
+	t.Helper()
+	want := map[string]bool{}
+	var nodes []host
+	for _, h := range c.hosts {
+		if h.daemon == "zpnode" {
+			want[fmt.Sprintf("127.0.0.1:%d", h.redisPort)] = true
+			nodes = append(nodes, h)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, h := range nodes {
+		seed := fmt.Sprintf("127.0.0.1:%d", h.redisPort)
+		// The site's table is bench (writeInventory); AUTH selects it.
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{seed}, Username: "bench", Password: "x", DisableIdentity: true})
+		slots, err := rdb.ClusterSlots(ctx).Result()
+		if err != nil {
+			t.Errorf("%s: CLUSTER SLOTS on %s: %v", h.name, seed, err)
+			rdb.Close()
+			continue
+		}
+		got := map[string]bool{}
+		for _, s := range slots {
+			for _, n := range s.Nodes {
+				got[n.Addr] = true
+			}
+		}
+		for a := range want {
+			if !got[a] {
+				t.Errorf("%s: CLUSTER SLOTS on %s names %v, not %s", h.name, seed, got, a)
+			}
+		}
+		// Keys spread over the slots, so that most are redirected.
+		for i := range 16 {
+			key, val := fmt.Sprintf("ansible-resp:%s:%d", h.name, i), fmt.Sprintf("v%d", i)
+			if err := rdb.Set(ctx, key, val, 0).Err(); err != nil {
+				t.Errorf("%s: SET %s through %s: %v", h.name, key, seed, err)
+				continue
+			}
+			if got, err := rdb.Get(ctx, key).Result(); err != nil || got != val {
+				t.Errorf("%s: GET %s through %s = %q, %v; want %q", h.name, key, seed, got, err, val)
+			}
+		}
+		rdb.Close()
 	}
 }
 

@@ -23,6 +23,8 @@ type suiteFlags struct {
 	conns                int
 	pipelines            []int
 	ops, systems         []string
+	clients              []string
+	redisBenchmark       string
 	valueSize            int
 	keyspace             uint64
 	redisServer          string
@@ -43,14 +45,20 @@ func (a *app) suiteCommand() *cobra.Command {
 		Short: "Run the benchmark suite of `make bench` and write docs/benchmarks.md",
 		Long: `suite runs, on this machine and in one go: the Go micro-benchmarks, then
 each system in turn — the no-op server, zpnode with 1 node / 1 replica, 3 nodes /
-3 replicas async, 3 nodes / 3 replicas min_sync_replicas=1, and Redis (AOF,
-appendfsync everysec) — all started on free loopback ports under a temporary
-directory, measured for SET and GET at each pipeline depth in alternating
-rounds (so that outside load weighs on all alike), and stopped at the end
-(on failure and interrupt too). It writes the figures, ratios, the machine and the
-exact commands as Markdown to --out. Zeppelin systems need zpmeta and zpnode
-in --bin-dir; the no-op server is this binary's noop-server command.
+3 replicas async, 3 nodes / 3 replicas min_sync_replicas=1, Redis (AOF,
+appendfsync everysec), and Redis Cluster (one node with every slot, same AOF
+settings) — all started on free loopback ports under a temporary directory,
+measured for SET and GET at each pipeline depth in alternating rounds (so that
+outside load weighs on all alike), and stopped at the end (on failure and
+interrupt too). Every zpnode serves RESP too: besides zpbench's own protocol for
+each system, the RESP clients (redis-benchmark, and zpbench's go-redis
+ClusterClient) measure zpnode's front on 1 and 3 nodes and Redis Cluster, in the
+same rounds. It writes the figures, ratios, the machine and the exact commands
+(paths relative to the repository) as Markdown to --out. Zeppelin systems need
+zpmeta and zpnode in --bin-dir; the no-op server is this binary's noop-server
+command.
 
+Clients: ` + strings.Join(suite.ClientNames(), ", ") + `
 Systems: ` + strings.Join(suite.SystemNames(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,6 +83,8 @@ Systems: ` + strings.Join(suite.SystemNames(), ", "),
 	fs.IntSliceVar(&f.pipelines, "pipelines", []int{1, 16}, "pipeline depths")
 	fs.StringSliceVar(&f.ops, "ops", []string{"set", "get"}, "workloads measured")
 	fs.StringSliceVar(&f.systems, "systems", suite.SystemNames(), "systems measured")
+	fs.StringSliceVar(&f.clients, "clients", suite.ClientNames(), "load generators, each on the systems it applies to: zpbench (native protocol, go-redis Client for redis, noop), redis-benchmark (the C binary, on RESP fronts and redis-cluster), zpbench-cluster (go-redis ClusterClient on the same)")
+	fs.StringVar(&f.redisBenchmark, "redis-benchmark", "", "redis-benchmark binary (default: from PATH)")
 	fs.IntVarP(&f.valueSize, "value-size", "d", 100, "value size in bytes")
 	fs.Uint64VarP(&f.keyspace, "keyspace", "r", 100_000, "records")
 	fs.StringVar(&f.redisServer, "redis-server", "", "redis-server binary (default: from PATH)")
@@ -93,22 +103,25 @@ func (a *app) suite(ctx context.Context, f *suiteFlags) error {
 		return err
 	}
 	res, runErr := suite.Run(ctx, suite.Config{
-		BinDir:      f.binDir,
-		NoopCommand: []string{self, "noop-server"},
-		RedisServer: f.redisServer,
-		KeepWorkDir: f.keep,
-		Systems:     f.systems,
-		Ops:         f.ops,
-		Pipelines:   f.pipelines,
-		Duration:    f.duration,
-		Warmup:      f.warmup,
-		Rounds:      f.rounds,
-		Conns:       f.conns,
-		ValueSize:   f.valueSize,
-		Keyspace:    f.keyspace,
-		Micro:       suite.MicroConfig{Skip: f.skipMicro, Go: f.goCmd, Dir: f.moduleDir, Benchtime: f.benchtime},
-		Command:     "zpbench " + strings.Join(a.env.Args, " "),
-		Log:         a.log,
+		BinDir:         f.binDir,
+		NoopCommand:    []string{self, "noop-server"},
+		RedisServer:    f.redisServer,
+		RedisBenchmark: f.redisBenchmark,
+		Clients:        f.clients,
+		RepoDir:        f.moduleDir,
+		KeepWorkDir:    f.keep,
+		Systems:        f.systems,
+		Ops:            f.ops,
+		Pipelines:      f.pipelines,
+		Duration:       f.duration,
+		Warmup:         f.warmup,
+		Rounds:         f.rounds,
+		Conns:          f.conns,
+		ValueSize:      f.valueSize,
+		Keyspace:       f.keyspace,
+		Micro:          suite.MicroConfig{Skip: f.skipMicro, Go: f.goCmd, Dir: f.moduleDir, Benchtime: f.benchtime},
+		Command:        "zpbench " + strings.Join(a.env.Args, " "),
+		Log:            a.log,
 	})
 	if res == nil {
 		return runErr

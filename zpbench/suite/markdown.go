@@ -9,9 +9,15 @@ import (
 	"github.com/zeppelin-kv/zeppelin/zpbench/report"
 )
 
-// cell returns the measurement of op at pipeline on system name, nil when
-// there is none (or it failed).
+// cell returns zpbench's own measurement of op at pipeline on system name,
+// nil when there is none (or it failed).
 func (r *Results) cell(name, op string, pipeline int) *Cell {
+	return r.clientCell(name, ClientZpbench, op, pipeline)
+}
+
+// clientCell returns client's measurement of op at pipeline on system
+// name, nil when there is none (or it failed).
+func (r *Results) clientCell(name, client, op string, pipeline int) *Cell {
 	for i := range r.Systems {
 		s := &r.Systems[i]
 		if s.Def.Name != name {
@@ -19,7 +25,7 @@ func (r *Results) cell(name, op string, pipeline int) *Cell {
 		}
 		for j := range s.Cells {
 			c := &s.Cells[j]
-			if c.Op == op && c.Pipeline == pipeline && c.Report.Ops > 0 {
+			if c.Op == op && c.Pipeline == pipeline && c.client() == client && c.Report.Ops > 0 {
 				return c
 			}
 		}
@@ -27,14 +33,19 @@ func (r *Results) cell(name, op string, pipeline int) *Cell {
 	return nil
 }
 
-// ratio is the throughput of a over b's, formatted; "n/a" when either is
-// missing.
+// ratio is the throughput of a over b's (zpbench's own cells), formatted;
+// "n/a" when either is missing.
 func (r *Results) ratio(a, b, op string, pipeline int) (float64, string) {
-	ca, cb := r.cell(a, op, pipeline), r.cell(b, op, pipeline)
-	if ca == nil || cb == nil || cb.Report.OpsPerSec == 0 {
+	return cellRatio(r.cell(a, op, pipeline), r.cell(b, op, pipeline))
+}
+
+// cellRatio is a's throughput over b's, formatted; "n/a" when either is
+// missing.
+func cellRatio(a, b *Cell) (float64, string) {
+	if a == nil || b == nil || b.Report.OpsPerSec == 0 {
 		return 0, "n/a"
 	}
-	v := ca.Report.OpsPerSec / cb.Report.OpsPerSec
+	v := a.Report.OpsPerSec / b.Report.OpsPerSec
 	return v, fmt.Sprintf("%.0f%%", 100*v)
 }
 
@@ -125,20 +136,23 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	p("(one worker each), %s warm-up then %s measured per system and cell, in %d\n", st.Warmup, st.Duration, st.Rounds)
 	p("alternating rounds (see Method). Throughput counts\n")
 	p("successful operations; latencies (HDR histogram) are of successful operations.\n\n")
-	p("| system | op | pipeline | ops/s | p50 | p95 | p99 | p99.9 | max | errors |\n")
-	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("The client column is the load generator: `zpbench --meta` is the native\n")
+	p("protocol, the others speak RESP to zpnode's Redis front or to Redis (see\n")
+	p("Method); redis-benchmark prints no p99.9.\n\n")
+	p("| system | client | op | pipeline | ops/s | p50 | p95 | p99 | p99.9 | max | errors |\n")
+	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Systems {
 		if s.Err != "" && len(s.Cells) == 0 {
-			p("| %s | | | failed: %s | | | | | | |\n", s.label(), oneLine(s.Err))
+			p("| %s | | | | failed: %s | | | | | | |\n", s.label(), oneLine(s.Err))
 			continue
 		}
-		for _, c := range s.Cells {
+		for _, c := range s.sortedCells() {
 			if c.Report.Ops == 0 {
-				p("| %s | %s | %d | failed: %s | | | | | | |\n", s.label(), c.Op, c.Pipeline, oneLine(c.Err))
+				p("| %s | %s | %s | %d | failed: %s | | | | | | |\n", s.label(), c.ClientLabel, c.Op, c.Pipeline, oneLine(c.Err))
 				continue
 			}
 			l := c.Report.Latency
-			p("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", s.label(), strings.ToUpper(c.Op), c.Pipeline,
+			p("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", s.label(), c.ClientLabel, strings.ToUpper(c.Op), c.Pipeline,
 				report.Count(c.Report.OpsPerSec), report.Micros(l.P50), report.Micros(l.P95), report.Micros(l.P99),
 				report.Micros(l.P999), report.Micros(l.Max), errorsCell(c.Report))
 		}
@@ -147,7 +161,7 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	for _, s := range r.Systems {
 		for _, c := range s.Cells {
 			for _, code := range sortedCodes(c.Report.ErrorSamples) {
-				samples = append(samples, fmt.Sprintf("- %s, %s pipeline %d, %s: `%s`", s.Def.Name, strings.ToUpper(c.Op), c.Pipeline, code, oneLine(c.Report.ErrorSamples[code])))
+				samples = append(samples, fmt.Sprintf("- %s, %s, %s pipeline %d, %s: `%s`", s.Def.Name, c.ClientLabel, strings.ToUpper(c.Op), c.Pipeline, code, oneLine(c.Report.ErrorSamples[code])))
 			}
 		}
 	}
@@ -161,14 +175,13 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	p("gave to other guests. Load from others slows every system alike (see\n")
 	p("Method), but it lowers the absolute figures.\n\n")
 	p("| cell | suite | kernel | other processes | steal |\n|---|---:|---:|---:|---:|\n")
-	for _, s := range r.Systems {
-		if len(s.Cells) == 0 {
-			continue
+	for _, op := range st.Ops {
+		for _, pl := range st.Pipelines {
+			// Every slot of a cell shares its rounds, and so its CPU use.
+			if c := r.anyCell(op, pl); c != nil {
+				p("| %s, pipeline %d | %.2f | %.2f | %.2f | %.2f |\n", strings.ToUpper(op), pl, c.CPU.Suite, c.CPU.Kernel, c.CPU.Others, c.CPU.Steal)
+			}
 		}
-		for _, c := range s.Cells {
-			p("| %s, pipeline %d | %.2f | %.2f | %.2f | %.2f |\n", strings.ToUpper(c.Op), c.Pipeline, c.CPU.Suite, c.CPU.Kernel, c.CPU.Others, c.CPU.Steal)
-		}
-		break
 	}
 	p("\n")
 
@@ -188,6 +201,8 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	}
 	p("\n")
 
+	writeRESP(p, r)
+
 	if s := r.system("zpnode-3-sync1"); s != nil && s.MinSync != nil {
 		p("## min_sync_replicas\n\n")
 		p("After its cells, the suite paused (SIGSTOP) every slave of one partition of\n")
@@ -206,9 +221,10 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	p("  answered after `write(2)`), table `bench` with %d partitions; Redis with\n", st.Partitions)
 	p("  `appendonly yes`, `appendfsync everysec` (also answered after `write(2)`),\n")
 	p("  no RDB snapshots.\n")
-	p("- **Alternation.** Each cell (operation × pipeline depth) warms every system\n")
-	p("  up for %s, then splits the %s each system is measured into %d rounds; each\n", st.Warmup, st.Duration, st.Rounds)
-	p("  round runs every system in turn, starting with a different one. Load from\n")
+	p("- **Alternation.** Each cell (operation × pipeline depth) warms every system,\n")
+	p("  with each of its clients, up for %s, then splits the %s each is measured\n", st.Warmup, st.Duration)
+	p("  into %d rounds; each round runs every system and client in turn, starting\n", st.Rounds)
+	p("  with a different one. Load from\n")
 	p("  outside the suite (this machine is shared), or background work left by\n")
 	p("  the system before, weighs on all systems alike, so the ratios hold even\n")
 	p("  when the absolute figures move. Idle systems are not free, and their cost\n")
@@ -226,6 +242,7 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	p("  so 3-node clusters are driven over %d connections by the same %d workers.\n", 3*st.Conns, st.Conns)
 	p("- **Keys.** `{zb:<i/100>}<i, 10 digits>`, i uniform in [0, %s); GET cells run\n", report.Count(float64(st.Keyspace)))
 	p("  after `zpbench load` wrote every record (MSET batches of 100), so reads hit.\n")
+	writeRESPMethod(p, r)
 	p("- **Measurement.** Latency from an HDR histogram (3\n")
 	p("  significant digits) per worker, merged. Seed %d, so every run sends the\n", st.Seed)
 	p("  same keys.\n\n")
@@ -281,8 +298,10 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 
 	p("## Commands\n\n")
 	p("`make bench` writes this page; the suite command of this run was:\n\n```sh\n%s\n```\n\n", r.Command)
-	p("Each system, as the suite started it (ports were free ones of that run), and\n")
-	p("the zpbench command of each cell:\n\n")
+	p("Each system, as the suite started it (ports were free ones of that run;\n")
+	p("paths are relative to the repository, `$SUITE_DIR` is the run's temporary\n")
+	p("directory), and the command of each cell (redis-benchmark's of its first\n")
+	p("round: `-n` is sized to each round):\n\n")
 	for _, s := range r.Systems {
 		p("**%s**\n\n```sh\n", s.Def.Label)
 		for _, c := range s.Commands {
@@ -291,13 +310,48 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 		if s.Load != nil {
 			p("%s   # %s records/s\n", s.LoadCommand, report.Count(s.Load.Rate()))
 		}
-		for _, c := range s.Cells {
+		if s.BenchLoad != nil {
+			p("# the suite SETs redis-benchmark's keys key:000000000000 .. key:%012d (%s records/s)\n",
+				s.BenchLoad.Records-1, report.Count(s.BenchLoad.Rate()))
+		}
+		for _, c := range s.sortedCells() {
 			p("%s\n", c.Command)
 		}
 		p("```\n\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// client is c's client; results written before there were several have
+// none, and were zpbench's.
+func (c *Cell) client() string {
+	if c.Client == "" {
+		return ClientZpbench
+	}
+	return c.Client
+}
+
+// sortedCells are s's cells by client, then in the order measured.
+func (s *SystemResult) sortedCells() []Cell {
+	out := slices.Clone(s.Cells)
+	order := ClientNames()
+	slices.SortStableFunc(out, func(a, b Cell) int {
+		return slices.Index(order, a.client()) - slices.Index(order, b.client())
+	})
+	return out
+}
+
+// anyCell is a measured cell of op at pipeline, of any system and client.
+func (r *Results) anyCell(op string, pipeline int) *Cell {
+	for i := range r.Systems {
+		for j := range r.Systems[i].Cells {
+			if c := &r.Systems[i].Cells[j]; c.Op == op && c.Pipeline == pipeline && c.Err == "" {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 func errorsCell(r report.Report) string {

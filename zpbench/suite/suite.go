@@ -1,8 +1,11 @@
 // Package suite is `zpbench suite`, what `make bench` runs: it starts each
 // system under test on loopback ports under a temporary directory (the
-// no-op server, zpnode clusters of 1 and 3 nodes, Redis), measures SET and
-// GET at each pipeline depth, stops every process it started (on failure
-// too), runs the Go micro-benchmarks, and renders docs/benchmarks.md.
+// no-op server, zpnode clusters of 1 and 3 nodes, Redis, a one-node Redis
+// Cluster), measures SET and GET at each pipeline depth with each client
+// that applies (zpbench's own protocol; redis-benchmark and go-redis's
+// ClusterClient on zpnode's RESP front and Redis Cluster), stops every
+// process it started (on failure too), runs the Go micro-benchmarks, and
+// renders docs/benchmarks.md.
 package suite
 
 import (
@@ -30,22 +33,33 @@ type SystemDef struct {
 	Name string `json:"name"`
 	// Label describes it in the docs.
 	Label string `json:"label"`
-	// Kind is "noop", "zeppelin" or "redis".
+	// Kind is "noop", "zeppelin", "redis" or "redis-cluster".
 	Kind string `json:"kind"`
 	// Nodes, Replicas and MinSync shape a Zeppelin cluster (one meta
 	// server, Nodes nodes, a table with Replicas and min_sync_replicas).
 	Nodes    int `json:"nodes,omitempty"`
 	Replicas int `json:"replicas,omitempty"`
 	MinSync  int `json:"min_sync_replicas,omitempty"`
+	// Clients are the load generators that measure it (see Clients).
+	Clients []string `json:"clients"`
 }
 
 // Systems are the systems the suite knows, in the order it runs them.
+//
+// Every zpnode serves RESP, but the RESP clients measure the 1-node and the
+// 3-node async clusters only: min_sync_replicas=1 goes through the same
+// front, and each system in a cell costs its measured time again.
 var Systems = []SystemDef{
-	{Name: "noop", Label: "no-op server (loopback ceiling)", Kind: "noop"},
-	{Name: "zpnode-1", Label: "zpnode: 1 node, 1 replica", Kind: "zeppelin", Nodes: 1, Replicas: 1},
-	{Name: "zpnode-3-async", Label: "zpnode: 3 nodes, 3 replicas, async", Kind: "zeppelin", Nodes: 3, Replicas: 3},
-	{Name: "zpnode-3-sync1", Label: "zpnode: 3 nodes, 3 replicas, min_sync_replicas=1", Kind: "zeppelin", Nodes: 3, Replicas: 3, MinSync: 1},
-	{Name: "redis", Label: "Redis (AOF on, appendfsync everysec)", Kind: "redis"},
+	{Name: "noop", Label: "no-op server (loopback ceiling)", Kind: "noop", Clients: []string{ClientZpbench}},
+	{Name: "zpnode-1", Label: "zpnode: 1 node, 1 replica", Kind: "zeppelin", Nodes: 1, Replicas: 1,
+		Clients: []string{ClientZpbench, ClientRedisBenchmark, ClientZpbenchCluster}},
+	{Name: "zpnode-3-async", Label: "zpnode: 3 nodes, 3 replicas, async", Kind: "zeppelin", Nodes: 3, Replicas: 3,
+		Clients: []string{ClientZpbench, ClientRedisBenchmark, ClientZpbenchCluster}},
+	{Name: "zpnode-3-sync1", Label: "zpnode: 3 nodes, 3 replicas, min_sync_replicas=1", Kind: "zeppelin", Nodes: 3, Replicas: 3, MinSync: 1,
+		Clients: []string{ClientZpbench}},
+	{Name: "redis", Label: "Redis (AOF on, appendfsync everysec)", Kind: "redis", Clients: []string{ClientZpbench}},
+	{Name: "redis-cluster", Label: "Redis Cluster, 1 node with all slots (AOF on, appendfsync everysec)", Kind: "redis-cluster",
+		Clients: []string{ClientRedisBenchmark, ClientZpbenchCluster}},
 }
 
 // SystemNames returns the names of Systems.
@@ -67,6 +81,15 @@ type Config struct {
 	NoopCommand []string
 	// RedisServer is the redis-server binary; default: found in PATH.
 	RedisServer string
+	// RedisBenchmark is the redis-benchmark binary; default: found in
+	// PATH.
+	RedisBenchmark string
+	// Clients are the load generators measured (see Clients), each on the
+	// systems it applies to; default all.
+	Clients []string
+	// RepoDir is the repository root: paths under it are shown relative
+	// to it in the commands of the docs. Empty shows them as they are.
+	RepoDir string
 	// WorkDir is where the temporary directory goes; default os.TempDir.
 	WorkDir string
 	// KeepWorkDir keeps data and logs after the run.
@@ -111,6 +134,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if len(c.Systems) == 0 {
 		c.Systems = SystemNames()
+	}
+	if len(c.Clients) == 0 {
+		c.Clients = ClientNames()
 	}
 	if len(c.Ops) == 0 {
 		c.Ops = []string{"set", "get"}
@@ -169,6 +195,11 @@ func (c *Config) validate() error {
 			errs = append(errs, errors.New("system noop needs the no-op server command"))
 		}
 	}
+	for _, name := range c.Clients {
+		if !slices.Contains(ClientNames(), name) {
+			errs = append(errs, fmt.Errorf("unknown client %q (want %s)", name, strings.Join(ClientNames(), ", ")))
+		}
+	}
 	for _, op := range c.Ops {
 		if _, err := workload.New(workload.Params{Name: op, Records: 1, Batch: 1}); err != nil {
 			errs = append(errs, err)
@@ -210,6 +241,7 @@ type Settings struct {
 	Conns      int           `json:"conns"`
 	Pipelines  []int         `json:"pipelines"`
 	Ops        []string      `json:"ops"`
+	Clients    []string      `json:"clients"`
 	ValueSize  int           `json:"value_size"`
 	Keyspace   uint64        `json:"keyspace"`
 	Partitions uint32        `json:"partitions"`
@@ -228,6 +260,9 @@ type SystemResult struct {
 	// zpbench command that does the same.
 	Load        *runner.LoadResult `json:"load,omitempty"`
 	LoadCommand string             `json:"load_command,omitempty"`
+	// BenchLoad is the loading of redis-benchmark's keys (key:<12 digits>)
+	// before its GET cells, on the systems it reaches without --cluster.
+	BenchLoad *runner.LoadResult `json:"bench_load,omitempty"`
 	// MinSync is the min_sync_replicas probe of systems that have one.
 	MinSync *Probe `json:"min_sync,omitempty"`
 	// IdleCPU is the CPUs the system's processes used while idle, before
@@ -235,15 +270,21 @@ type SystemResult struct {
 	IdleCPU float64 `json:"idle_cpu"`
 }
 
-// Cell is one measurement: an operation at a pipeline depth.
+// Cell is one measurement: an operation at a pipeline depth, by one
+// client.
 type Cell struct {
-	Op       string        `json:"op"`
-	Pipeline int           `json:"pipeline"`
-	Report   report.Report `json:"report"`
+	Op       string `json:"op"`
+	Pipeline int    `json:"pipeline"`
+	// Client is the load generator (see Clients); ClientLabel says how it
+	// reached the system, e.g. "redis-benchmark --cluster".
+	Client      string        `json:"client"`
+	ClientLabel string        `json:"client_label"`
+	Report      report.Report `json:"report"`
 	// Err says why the cell could not be measured. Operations that failed
 	// during the measurement are in Report (errors by code), not here.
 	Err string `json:"error,omitempty"`
-	// Command is the zpbench command line that measures the same.
+	// Command is the zpbench or redis-benchmark command line that
+	// measures the same (redis-benchmark's of the first round).
 	Command string `json:"command"`
 	// CPU is how busy the machine was during the cell (all systems'
 	// rounds), and how much of that was outside the suite.
@@ -260,18 +301,25 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if cfg.RedisServer == "" && slices.Contains(cfg.Systems, "redis") {
+	if cfg.RedisServer == "" && (slices.Contains(cfg.Systems, "redis") || slices.Contains(cfg.Systems, "redis-cluster")) {
 		p, err := exec.LookPath("redis-server")
 		if err != nil {
 			return nil, fmt.Errorf("redis-server not found (apt-get install -y redis-server): %w", err)
 		}
 		cfg.RedisServer = p
 	}
+	if cfg.RedisBenchmark == "" && usesClient(&cfg, ClientRedisBenchmark) {
+		p, err := exec.LookPath("redis-benchmark")
+		if err != nil {
+			return nil, fmt.Errorf("redis-benchmark not found (apt-get install -y redis-tools, or --clients without it): %w", err)
+		}
+		cfg.RedisBenchmark = p
+	}
 	res := &Results{
 		Started: time.Now(),
 		Command: cfg.Command,
 		Settings: Settings{Duration: cfg.Duration, Warmup: cfg.Warmup, Rounds: cfg.Rounds, Conns: cfg.Conns, Pipelines: cfg.Pipelines,
-			Ops: cfg.Ops, ValueSize: cfg.ValueSize, Keyspace: cfg.Keyspace, Partitions: cfg.Partitions, Seed: cfg.Seed},
+			Ops: cfg.Ops, Clients: cfg.Clients, ValueSize: cfg.ValueSize, Keyspace: cfg.Keyspace, Partitions: cfg.Partitions, Seed: cfg.Seed},
 	}
 	res.Machine = describeMachine(ctx, cfg.RedisServer, cfg.Micro.Dir)
 
@@ -302,6 +350,7 @@ func measure(ctx context.Context, cfg *Config, res *Results) (err error) {
 	} else {
 		defer os.RemoveAll(dir)
 	}
+	defer newShower(cfg, dir).showResults(res)
 	g := &procs{}
 	defer func() {
 		if serr := g.stopAll(); serr != nil {
@@ -349,14 +398,9 @@ func measure(ctx context.Context, cfg *Config, res *Results) (err error) {
 	for _, op := range cfg.Ops {
 		if needsRecords(op) && !loaded {
 			for i, sys := range live {
-				lr, err := loadKeyspace(ctx, cfg, sys)
-				if err != nil {
+				if err := loadSystem(ctx, cfg, sys, srs[i]); err != nil {
 					fail(srs[i], err)
-					continue
 				}
-				srs[i].Load = &lr
-				srs[i].LoadCommand = fmt.Sprintf("zpbench load %s --keyspace %d --value-size %d --batch %d --conns %d --seed %d",
-					targetArgs(cfg, sys), cfg.Keyspace, cfg.ValueSize, loadBatch, loadConns, cfg.Seed)
 			}
 			loaded = true
 		}
@@ -364,12 +408,12 @@ func measure(ctx context.Context, cfg *Config, res *Results) (err error) {
 			if ctx.Err() != nil {
 				return errors.Join(append(errs, ctx.Err())...)
 			}
-			cells := measureCell(ctx, cfg, g, live, op, p)
-			for i, c := range cells {
+			for _, sc := range measureCell(ctx, cfg, g, live, op, p) {
+				sr, c := srs[sc.index], sc.cell
 				if c.Err != "" {
-					errs = append(errs, fmt.Errorf("%s: %s pipeline %d: %s", srs[i].Def.Name, op, p, c.Err))
+					errs = append(errs, fmt.Errorf("%s: %s %s pipeline %d: %s", sr.Def.Name, c.Client, op, p, c.Err))
 				}
-				srs[i].Cells = append(srs[i].Cells, c)
+				sr.Cells = append(sr.Cells, c)
 			}
 		}
 	}
@@ -400,6 +444,8 @@ func startSystem(ctx context.Context, cfg *Config, g *procs, dir string, def Sys
 		return startZeppelin(ctx, cfg, g, dir, def, cfg.Log)
 	case "redis":
 		return startRedis(ctx, cfg, g, dir, def)
+	case "redis-cluster":
+		return startRedisCluster(ctx, cfg, g, dir, def)
 	}
 	return nil, fmt.Errorf("unknown kind %q", def.Kind)
 }
@@ -423,6 +469,8 @@ func openTarget(ctx context.Context, cfg *Config, sys *system, pipeline int, log
 		})
 	case "redis":
 		return target.NewRedis(ctx, target.RedisOptions{Addr: sys.addr, Conns: cfg.Conns, Timeout: cfg.Timeout})
+	case "redis-cluster":
+		return openClusterTarget(ctx, cfg, sys)
 	default:
 		return target.NewNoop(sys.addr, cfg.Table), nil
 	}
@@ -453,11 +501,15 @@ func loadKeyspace(ctx context.Context, cfg *Config, sys *system) (runner.LoadRes
 	return lr, nil
 }
 
-// cellCommand is the zpbench command that measures what cell does, against
-// the system as the suite started it.
-func cellCommand(cfg *Config, sys *system, op string, pipeline int) string {
+// cellCommand is the zpbench command that measures what a cell of client
+// does, against the system as the suite started it.
+func cellCommand(cfg *Config, sys *system, client, op string, pipeline int) string {
+	args := targetArgs(cfg, sys)
+	if client == ClientZpbenchCluster {
+		args = respArgs(sys)
+	}
 	return fmt.Sprintf("zpbench %s --workload %s --value-size %d --keyspace %d --conns %d --pipeline %d --duration %s --warmup %s --seed %d",
-		targetArgs(cfg, sys), op, cfg.ValueSize, cfg.Keyspace, cfg.Conns, pipeline, cfg.Duration, cfg.Warmup, cfg.Seed)
+		args, op, cfg.ValueSize, cfg.Keyspace, cfg.Conns, pipeline, cfg.Duration, cfg.Warmup, cfg.Seed)
 }
 
 // targetArgs are the zpbench flags naming sys.
@@ -467,6 +519,8 @@ func targetArgs(cfg *Config, sys *system) string {
 		return fmt.Sprintf("--meta %s --table %s", sys.addr, cfg.Table)
 	case "redis":
 		return "--redis " + sys.addr
+	case "redis-cluster":
+		return respArgs(sys)
 	}
 	return "--noop " + sys.addr
 }
@@ -477,7 +531,7 @@ func (r *Results) MaxErrorRate() (rate float64, where string) {
 		for _, c := range s.Cells {
 			if c.Report.ErrorRate > rate {
 				rate = c.Report.ErrorRate
-				where = fmt.Sprintf("%s %s pipeline %d", s.Def.Name, c.Op, c.Pipeline)
+				where = fmt.Sprintf("%s %s %s pipeline %d", s.Def.Name, c.ClientLabel, c.Op, c.Pipeline)
 			}
 		}
 	}

@@ -106,6 +106,7 @@ func TestSuiteRun(t *testing.T) {
 		BinDir:      bin,
 		NoopCommand: noopCommand(t),
 		Systems:     []string{"noop", "zpnode-1"},
+		Clients:     []string{ClientZpbench}, // the RESP cells: TestSuiteRunRESP
 		Pipelines:   []int{1, 4},
 		Duration:    200 * time.Millisecond,
 		Warmup:      50 * time.Millisecond,
@@ -137,7 +138,7 @@ func TestSuiteRun(t *testing.T) {
 	if err := WriteMarkdown(&md, res); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| zpnode: 1 node, 1 replica | GET | 4 |", "zpbench --meta 127.0.0.1:", "zpbench load --noop"} {
+	for _, want := range []string{"| zpnode: 1 node, 1 replica | zpbench --meta | GET | 4 |", "zpbench --meta 127.0.0.1:", "zpbench load --noop"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -185,6 +186,7 @@ func TestValidate(t *testing.T) {
 		{"no noop command", Config{Systems: []string{"noop"}}, "no-op server command"},
 		{"bad op", Config{Systems: []string{"redis"}, Ops: []string{"flush"}}, "unknown workload"},
 		{"bad pipeline", Config{Systems: []string{"redis"}, Pipelines: []int{0}}, "pipeline"},
+		{"unknown client", Config{Systems: []string{"redis"}, Clients: []string{"memtier"}}, "unknown client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,20 +267,32 @@ func TestMarkdown(t *testing.T) {
 	sys := func(name string, setP1, setP16 float64) SystemResult {
 		def, _ := systemDef(name)
 		return SystemResult{Def: def, Cells: []Cell{
-			{Op: "set", Pipeline: 1, Report: rep(setP1)},
-			{Op: "set", Pipeline: 16, Report: rep(setP16)},
+			{Op: "set", Pipeline: 1, Client: ClientZpbench, ClientLabel: clientLabel(def.Kind, ClientZpbench, def.Nodes), Report: rep(setP1)},
+			{Op: "set", Pipeline: 16, Client: ClientZpbench, ClientLabel: clientLabel(def.Kind, ClientZpbench, def.Nodes), Report: rep(setP16)},
 		}}
 	}
 	sync1 := sys("zpnode-3-sync1", 300, 600)
 	sync1.MinSync = &Probe{Honoured: "no", Detail: "acknowledged"}
+	// RESP cells: zpnode-1's fronts beside its native cells, and Redis
+	// Cluster with the same clients.
+	resp := func(sr SystemResult, client, label string, setP1, setP16 float64) SystemResult {
+		sr.Cells = append(sr.Cells,
+			Cell{Op: "set", Pipeline: 1, Client: client, ClientLabel: label, Report: rep(setP1)},
+			Cell{Op: "set", Pipeline: 16, Client: client, ClientLabel: label, Report: rep(setP16)})
+		return sr
+	}
+	zp1 := resp(resp(sys("zpnode-1", 800, 1000), ClientRedisBenchmark, "redis-benchmark", 700, 1200), ClientZpbenchCluster, "zpbench --redis-cluster", 600, 900)
+	rc, _ := systemDef("redis-cluster")
+	rcl := resp(resp(SystemResult{Def: rc}, ClientRedisBenchmark, "redis-benchmark", 1400, 4800), ClientZpbenchCluster, "zpbench --redis-cluster", 1200, 3600)
 	res := &Results{
 		Settings: Settings{Ops: []string{"set"}, Pipelines: []int{1, 16}},
 		Systems: []SystemResult{
 			sys("noop", 2000, 4000),
-			sys("zpnode-1", 800, 1000),
+			zp1,
 			sys("zpnode-3-async", 500, 700),
 			sync1,
 			sys("redis", 1000, 4000),
+			rcl,
 			{Def: Systems[0], Err: "start: boom"},
 		},
 		Micro: &MicroResult{Command: "go test -bench .", Benchmarks: []MicroBench{
@@ -301,6 +315,12 @@ func TestMarkdown(t *testing.T) {
 		"Honoured: **no**",
 		"failed: start: boom",
 		"| lib/rpc | BenchmarkCall-2 | 24,000 |  | 3 | 1.5 syncs/op |",
+		"| zpnode: 1 node, 1 replica | zpbench --meta | SET | 16 | 1,000 |",
+		"| zpnode: 1 node, 1 replica | redis-benchmark | SET | 16 | 1,200 |",
+		"of native (`zpbench --meta`, 1,000 ops/s): 120% with `redis-benchmark` (1,200 ops/s); 90% with `zpbench --redis-cluster` (900 ops/s).**",
+		"| zpnode-1 | SET | 16 | 1,000 | 1,200 | 120% | 900 | 90% |",
+		"| redis-benchmark | SET | 16 | 25% |",
+		"| zpbench --redis-cluster | SET | 1 | 50% |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)

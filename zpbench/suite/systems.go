@@ -26,11 +26,14 @@ const pollInterval = 100 * time.Millisecond
 
 // system is one target of the suite while it runs.
 type system struct {
-	def   SystemDef
-	kind  string // "zeppelin", "redis", "noop"
-	addr  string // meta address, or the server's
-	procs *procs
-	nodes []*proc
+	def  SystemDef
+	kind string // "zeppelin", "redis", "redis-cluster", "noop"
+	addr string // meta address, or the server's
+	// respAddrs are the RESP (Redis protocol) addresses: each zpnode's
+	// front, or the Redis Cluster node's; empty for the others.
+	respAddrs []string
+	procs     *procs
+	nodes     []*proc
 	// nodeAddrs[i] is the address of nodes[i].
 	nodeAddrs []string
 	meta      *proc
@@ -108,7 +111,8 @@ func startNoop(ctx context.Context, cfg *Config, g *procs, dir string, def Syste
 // startZeppelin starts one zpmeta and def.Nodes zpnodes, and creates the
 // benchmark table with def's replicas and min_sync_replicas.
 func startZeppelin(ctx context.Context, cfg *Config, g *procs, dir string, def SystemDef, log *slog.Logger) (*system, error) {
-	addrs, err := freeAddrs(1 + def.Nodes)
+	// One meta address, then each node's native and RESP addresses.
+	addrs, err := freeAddrs(1 + 2*def.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -120,16 +124,20 @@ func startZeppelin(ctx context.Context, cfg *Config, g *procs, dir string, def S
 		return s, err
 	}
 	s.commands = append(s.commands, commandLine(metaArgv))
-	for i, addr := range addrs[1:] {
+	for i := range def.Nodes {
+		addr, resp := addrs[1+2*i], addrs[2+2*i]
 		name := fmt.Sprintf("zpnode-%d", i+1)
+		// Every node serves RESP on the benchmark table, so that the RESP
+		// cells read the records the native load wrote.
 		argv := []string{filepath.Join(cfg.BinDir, "zpnode"), "--addr", addr, "--meta", meta,
-			"--data", filepath.Join(dir, name), "--log-level", "warn"}
+			"--data", filepath.Join(dir, name), "--log-level", "warn", "--redis-addr", resp, "--redis-table", cfg.Table}
 		p, err := g.start(name, filepath.Join(dir, name+".log"), argv...)
 		if err != nil {
 			return s, err
 		}
 		s.nodes = append(s.nodes, p)
 		s.nodeAddrs = append(s.nodeAddrs, addr)
+		s.respAddrs = append(s.respAddrs, resp)
 		s.commands = append(s.commands, commandLine(argv))
 	}
 
@@ -166,8 +174,45 @@ func startZeppelin(ctx context.Context, cfg *Config, g *procs, dir string, def S
 	}
 	s.commands = append(s.commands, fmt.Sprintf("zpctl --meta %s table create %s --partitions %d --replicas %d --min-sync %d --wait",
 		meta, cfg.Table, cfg.Partitions, def.Replicas, def.MinSync))
+	// A node learns the others' RESP addresses from meta with the
+	// topology; until then MOVED and CLUSTER SLOTS lack them.
+	for _, addr := range s.respAddrs {
+		if err := waitSlotsServed(ctx, s, addr); err != nil {
+			return s, err
+		}
+	}
 	return s, nil
 }
+
+// waitSlotsServed polls the RESP server at addr until its CLUSTER SLOTS
+// names a master with an address for every one of the 16384 slots, as a
+// cluster client needs before it can route every key.
+func waitSlotsServed(ctx context.Context, s *system, addr string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true, MaxRetries: -1})
+	defer rdb.Close()
+	return poll(ctx, "every slot served at "+addr, func(ctx context.Context) error {
+		if err := s.crashed(); err != nil {
+			return err
+		}
+		slots, err := rdb.ClusterSlots(ctx).Result()
+		if err != nil {
+			return err
+		}
+		served := 0
+		for _, r := range slots {
+			if len(r.Nodes) > 0 && r.Nodes[0].Addr != "" && !strings.HasSuffix(r.Nodes[0].Addr, ":0") {
+				served += r.End - r.Start + 1
+			}
+		}
+		if served != clusterSlots {
+			return fmt.Errorf("%d of %d slots served", served, clusterSlots)
+		}
+		return nil
+	})
+}
+
+// clusterSlots is the number of hash slots of Redis Cluster.
+const clusterSlots = 16384
 
 // crashed returns an error with its log when a process of s has exited.
 func (s *system) crashed() error {
@@ -215,6 +260,48 @@ func startRedis(ctx context.Context, cfg *Config, g *procs, dir string, def Syst
 		return rdb.Ping(ctx).Err()
 	})
 	return s, err
+}
+
+// startRedisCluster starts redis-server as a Redis Cluster of one node
+// that owns every slot, with the durability settings of startRedis. It is
+// the Redis that cluster clients (go-redis's ClusterClient) can be pointed
+// at, like zpnode's RESP front: a plain redis-server refuses CLUSTER
+// SLOTS. One node, because that is a single redis-server's work (the
+// cluster bus has no peer to talk to).
+func startRedisCluster(ctx context.Context, cfg *Config, g *procs, dir string, def SystemDef) (*system, error) {
+	addrs, err := freeAddrs(1)
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(addrs[0])
+	rdir := filepath.Join(dir, "redis")
+	if err := os.MkdirAll(rdir, 0o755); err != nil {
+		return nil, err
+	}
+	argv := []string{cfg.RedisServer, "--port", port, "--bind", "127.0.0.1", "--dir", rdir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--protected-mode", "no",
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}
+	p, err := g.start("redis-server", filepath.Join(dir, "redis.log"), argv...)
+	if err != nil {
+		return nil, err
+	}
+	s := &system{def: def, kind: "redis-cluster", addr: addrs[0], respAddrs: addrs, procs: g, server: p,
+		commands: []string{commandLine(argv), fmt.Sprintf("redis-cli -p %s cluster addslotsrange 0 %d", port, clusterSlots-1)}}
+	rdb := redis.NewClient(&redis.Options{Addr: addrs[0], DisableIdentity: true, MaxRetries: -1})
+	defer rdb.Close()
+	err = poll(ctx, "redis-server", func(ctx context.Context) error {
+		if err := s.crashed(); err != nil {
+			return err
+		}
+		return rdb.Ping(ctx).Err()
+	})
+	if err != nil {
+		return s, err
+	}
+	if err := rdb.Do(ctx, "cluster", "addslotsrange", 0, clusterSlots-1).Err(); err != nil {
+		return s, fmt.Errorf("cluster addslotsrange: %w", err)
+	}
+	return s, waitSlotsServed(ctx, s, addrs[0])
 }
 
 // redisVersion returns what `redis-server --version` says, trimmed.
