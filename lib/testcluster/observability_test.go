@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
@@ -73,7 +75,7 @@ func TestMetricsCountRequests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Metrics: true, NodeArgs: []string{"--slowlog-threshold", "1us"}})
+	c := testcluster.Start(t, testcluster.Options{Nodes: 1, Metrics: true, Redis: true, NodeArgs: []string{"--slowlog-threshold", "1us"}})
 	cl := newClient(t, c)
 	createTable(t, cl, client.TableSpec{Name: "m", Partitions: 4, Replicas: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -120,6 +122,22 @@ func TestMetricsCountRequests(t *testing.T) {
 		if v, ok := metricValue(after, name, nil); !ok || v == 0 {
 			t.Errorf("%s = %v (present %v), want > 0", name, v, ok)
 		}
+	}
+
+	// The RESP front's own counters: an open connection and its commands.
+	rdb := redis.NewClient(&redis.Options{Addr: c.Nodes[0].RedisAddr, DisableIdentity: true})
+	defer rdb.Close()
+	for range 5 {
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fams := scrape(t, c.Nodes[0].MetricsAddr)
+	if v, ok := metricValue(fams, "zeppelin_node_redis_connections", nil); !ok || v < 1 {
+		t.Errorf("redis_connections = %v (present %v), want >= 1 with a client connected", v, ok)
+	}
+	if v, ok := metricValue(fams, "zeppelin_node_redis_commands_total", nil); !ok || v < 5 {
+		t.Errorf("redis_commands_total = %v (present %v), want >= 5 after 5 PINGs", v, ok)
 	}
 
 	// The slow log (threshold 1µs) has the requests, keys cut to 64 bytes.

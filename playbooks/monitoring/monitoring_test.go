@@ -394,7 +394,7 @@ func TestDashboard(t *testing.T) {
 		"Network bytes in / out per node", "Replication lag (records) by table and partition", "Binlog bytes per node and table",
 		"Memtable bytes per node", "SST bytes per node and table", "Pending compaction bytes per node", "Block cache hit ratio per node",
 		"Node up", "Meta leader, Raft term", "Topology epoch and Raft indexes", "Failovers", "Moves in progress by state",
-		"Partitions with master down", "Commands/s by command (native and RESP fronts)"} {
+		"Partitions with master down", "Commands/s by command (native and RESP fronts)", "RESP connections and commands/s per node"} {
 		if !titles[want] {
 			t.Errorf("no panel %q", want)
 		}

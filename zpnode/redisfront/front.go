@@ -251,6 +251,24 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// Stats is what the front has served so far.
+type Stats struct {
+	// Connections are open now; Accepted since the front started.
+	Connections int
+	Accepted    int64
+	// Commands counts every command the front processed (connection and
+	// cluster commands included), as Redis's total_commands_processed.
+	Commands int64
+}
+
+// Stats returns the front's counters, for metrics.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	return Stats{Connections: n, Accepted: s.accepted.Load(), Commands: s.commands.Load()}
+}
+
 // clients returns the open connections.
 func (s *Server) clients() []*conn {
 	s.mu.Lock()

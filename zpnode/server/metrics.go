@@ -116,12 +116,19 @@ var (
 		"Bytes in the shared block cache.", nil, nil)
 	descCacheCapacity = prometheus.NewDesc("zeppelin_node_block_cache_capacity_bytes",
 		"Size of the shared block cache.", nil, nil)
+	descRedisConns = prometheus.NewDesc("zeppelin_node_redis_connections",
+		"Open connections of the Redis protocol (RESP) front.", nil, nil)
+	descRedisAccepted = prometheus.NewDesc("zeppelin_node_redis_connections_accepted_total",
+		"Connections the RESP front accepted.", nil, nil)
+	descRedisCommands = prometheus.NewDesc("zeppelin_node_redis_commands_total",
+		"Commands the RESP front processed, connection and cluster commands included "+
+			"(data commands also count in zeppelin_node_requests_total as the native request they become).", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEpoch, descLease, descLSN, descApplied, descLag, descBinlog, descSST,
 		descMemtable, descPending, descKeys, descFullSyncTotal, descFullSyncFetched, descCacheHits, descCacheMisses,
-		descCacheUsage, descCacheCapacity} {
+		descCacheUsage, descCacheCapacity, descRedisConns, descRedisAccepted, descRedisCommands} {
 		ch <- d
 	}
 }
@@ -165,5 +172,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		st := s.shared.Stats()
 		gauge(descCacheUsage, float64(st.BlockCacheUsage))
 		gauge(descCacheCapacity, float64(st.BlockCacheCapacity))
+	}
+	if s.redis != nil {
+		st := s.redis.Stats()
+		gauge(descRedisConns, float64(st.Connections))
+		ch <- prometheus.MustNewConstMetric(descRedisAccepted, prometheus.CounterValue, float64(st.Accepted))
+		ch <- prometheus.MustNewConstMetric(descRedisCommands, prometheus.CounterValue, float64(st.Commands))
 	}
 }
