@@ -3,14 +3,14 @@ package suite
 import "testing"
 
 func TestShow(t *testing.T) {
-	sh := shower{repo: "/work/repo", work: "/tmp/zpbench-suite-123", bins: []string{"/usr/bin/redis-benchmark"}}
+	sh := shower{repo: "/home/ci/repo", work: "/tmp/zpbench-suite-123", bins: []string{"/usr/bin/redis-benchmark"}}
 	tests := []struct{ in, want string }{
-		{"zpbench suite --bin-dir /work/repo/bin --go go --out docs/benchmarks.md", "zpbench suite --bin-dir bin --go go --out docs/benchmarks.md"},
-		{"/work/repo/bin/zpnode --data /tmp/zpbench-suite-123/zpnode-1/zpnode-1 --addr 127.0.0.1:1", "bin/zpnode --data $SUITE_DIR/zpnode-1/zpnode-1 --addr 127.0.0.1:1"},
-		{"go test -C /work/repo ./lib/rpc", "go test -C . ./lib/rpc"},
+		{"zpbench suite --bin-dir /home/ci/repo/bin --go go --out docs/benchmarks.md", "zpbench suite --bin-dir bin --go go --out docs/benchmarks.md"},
+		{"/home/ci/repo/bin/zpnode --data /tmp/zpbench-suite-123/zpnode-1/zpnode-1 --addr 127.0.0.1:1", "bin/zpnode --data $SUITE_DIR/zpnode-1/zpnode-1 --addr 127.0.0.1:1"},
+		{"go test -C /home/ci/repo ./lib/rpc", "go test -C . ./lib/rpc"},
 		{"/usr/bin/redis-benchmark -h 127.0.0.1 -p 1 --csv", "redis-benchmark -h 127.0.0.1 -p 1 --csv"},
 		// A sibling directory sharing the prefix is not the repository.
-		{"/work/repo2/bin/zpnode", "/work/repo2/bin/zpnode"},
+		{"/home/ci/repo2/bin/zpnode", "/home/ci/repo2/bin/zpnode"},
 		{"/usr/local/bin/redis-server --port 1", "/usr/local/bin/redis-server --port 1"},
 	}
 	for _, tt := range tests {
@@ -20,8 +20,8 @@ func TestShow(t *testing.T) {
 	}
 	// A work directory under the repository becomes $SUITE_DIR, not a
 	// relative path.
-	in := shower{repo: "/work/repo", work: "/work/repo/var/zpbench-suite-9"}
-	if got := in.show("--data /work/repo/var/zpbench-suite-9/redis"); got != "--data $SUITE_DIR/redis" {
+	in := shower{repo: "/home/ci/repo", work: "/home/ci/repo/var/zpbench-suite-9"}
+	if got := in.show("--data /home/ci/repo/var/zpbench-suite-9/redis"); got != "--data $SUITE_DIR/redis" {
 		t.Errorf("work dir under the repository: %q", got)
 	}
 }
