@@ -450,7 +450,7 @@ func (n *Node) Stop() error {
 		return nil
 	}
 	if n.tap != nil {
-		n.tap.down()
+		n.tap.Down()
 	}
 	err := n.srv.Close()
 	n.srv = nil
@@ -470,7 +470,7 @@ func (n *Node) Restart() error {
 		return err
 	}
 	if n.tap != nil {
-		return n.tap.up()
+		return n.tap.Up()
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 
@@ -14,8 +15,14 @@ import (
 )
 
 // Hook scripts a Tap: it sees every request first and returns the answer
-// to give in the server's place, or nil to pass the request on.
+// to give in the server's place, or nil to pass the request on, or
+// NoAnswer.
 type Hook func(req *zppb.Request) *zppb.Response
+
+// NoAnswer, returned by a Hook, hangs the connection: neither this request
+// nor any later one on it is answered or passed on, as with a server that
+// was SIGSTOPped or a half-open link, until the client closes it.
+var NoAnswer = &zppb.Response{Msg: "inproc: no answer"}
 
 // Tap is a protocol-aware proxy in front of a real server, for fault
 // injection a byte-level proxy cannot do: it counts requests by command,
@@ -35,6 +42,7 @@ type Tap struct {
 	hook   Hook
 	calls  map[string]int
 	conns  map[net.Conn]struct{}
+	hung   map[net.Conn]struct{} // client connections hung by NoAnswer
 	closed bool
 }
 
@@ -52,6 +60,7 @@ func NewTap(listen, target string) (*Tap, error) {
 		pool:   rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1}),
 		calls:  make(map[string]int),
 		conns:  make(map[net.Conn]struct{}),
+		hung:   make(map[net.Conn]struct{}),
 	}
 	go t.accept(ln)
 	return t, nil
@@ -60,9 +69,18 @@ func NewTap(listen, target string) (*Tap, error) {
 // Addr is where the tap listens.
 func (t *Tap) Addr() string { return t.addr }
 
-// down closes the tap's listener and connections, so that its address
-// refuses connections as a stopped server's does; up listens again.
-func (t *Tap) down() {
+// Hung returns how many client connections hung by NoAnswer are still
+// open: the client has not given up on them.
+func (t *Tap) Hung() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.hung)
+}
+
+// Down closes the tap's listener and connections, so that its address
+// refuses connections as a stopped server's does; Up listens again on the
+// same address.
+func (t *Tap) Down() {
 	t.mu.Lock()
 	ln := t.ln
 	t.ln = nil
@@ -73,7 +91,7 @@ func (t *Tap) down() {
 	t.CloseConns()
 }
 
-func (t *Tap) up() error {
+func (t *Tap) Up() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ln != nil || t.closed {
@@ -134,7 +152,7 @@ func (t *Tap) Close() error {
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
-	t.down()
+	t.Down()
 	return t.pool.Close()
 }
 
@@ -155,6 +173,7 @@ func (t *Tap) untrack(ncs ...net.Conn) {
 	for _, nc := range ncs {
 		nc.Close()
 		delete(t.conns, nc)
+		delete(t.hung, nc)
 	}
 }
 
@@ -207,6 +226,10 @@ func (t *Tap) serve(in net.Conn) {
 		if h != nil {
 			resp = h(req)
 		}
+		if resp == NoAnswer {
+			t.hang(in, br)
+			break
+		}
 		if resp == nil {
 			if rpc.WriteFrame(bw, buf, rpc.DefaultMaxFrameSize) != nil || bw.Flush() != nil {
 				break
@@ -217,10 +240,26 @@ func (t *Tap) serve(in net.Conn) {
 	close(slots)
 }
 
-// answer writes the client's answers in request order.
+// hang reads and drops whatever the client sends until it closes the
+// connection.
+func (t *Tap) hang(in net.Conn, br *bufio.Reader) {
+	t.mu.Lock()
+	t.hung[in] = struct{}{}
+	t.mu.Unlock()
+	io.Copy(io.Discard, br)
+}
+
+// answer writes the client's answers in request order. When it fails it
+// closes both connections, which ends the reader too; when the reader is
+// done (slots closed) it leaves them to it.
 func (t *Tap) answer(in, out net.Conn, slots <-chan slot) {
-	defer in.Close()
-	defer out.Close()
+	ok := false
+	defer func() {
+		if !ok {
+			in.Close()
+			out.Close()
+		}
+	}()
 	br := bufio.NewReader(out)
 	bw := bufio.NewWriter(in)
 	var buf []byte
@@ -245,6 +284,7 @@ func (t *Tap) answer(in, out net.Conn, slots <-chan slot) {
 			return
 		}
 	}
+	ok = bw.Flush() == nil
 }
 
 // cmdName is the field name of req's command: "set", "pull" ...
