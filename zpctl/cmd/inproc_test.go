@@ -107,7 +107,39 @@ func addTable(t *testing.T, c *inproc.Cluster, parts, replicas uint32) *zppb.Tab
 	if err := cl.WaitTableWritable(testCtx(t), name); err != nil {
 		t.Fatal(err)
 	}
-	return pullTable(t, c, name)
+	tb := pullTable(t, c, name)
+	waitStreaming(t, c, tb)
+	return tb
+}
+
+// waitStreaming waits until every slave of tb streams from its master:
+// writable is the masters' part, and checkup reports a slave still
+// connecting.
+func waitStreaming(t *testing.T, c *inproc.Cluster, tb *zppb.Table) {
+	t.Helper()
+	cl := leaderClient(t, c)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		want := 0
+		for _, p := range tb.Partitions {
+			want += len(p.Slaves)
+		}
+		streaming := 0
+		for _, ni := range cl.InfoNodes(testCtx(t), c.NodeAddrs(), tb.Name, zppb.InfoSection_INFO_REPLICATION) {
+			for _, ri := range ni.Info.GetReplication() {
+				if ri.GetRole() == "slave" && ri.GetState() == "streaming" {
+					streaming++
+				}
+			}
+		}
+		if streaming >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d slaves of %s streaming", streaming, want, tb.Name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // leaderClient returns a client that asks the meta leader only. Followers
