@@ -104,7 +104,13 @@ func (c *Client) DropTable(ctx context.Context, name string, expectedEpoch uint6
 	}
 	epoch := resp.GetDropTable().GetEpoch()
 	c.sawEpoch(epoch)
-	c.refreshInBackground(epoch)
+	// Wait for a topology without the table before returning: with the
+	// table still cached, this client's next call on it would reach a node
+	// that has not yet learned of the drop and be answered from the
+	// dropped table. If no member has the epoch in time, refresh later.
+	if _, err := c.refreshWait(ctx, epoch); err != nil {
+		c.refreshInBackground(epoch)
+	}
 	return epoch, nil
 }
 

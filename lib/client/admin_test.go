@@ -3,47 +3,53 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 func TestTableLifecycle(t *testing.T) {
-	cl := clienttest.NewCluster(t, 3, 3)
+	cl := sharedCluster(t)
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
+	users := cl.tableName("")
 
-	tb, err := c.CreateTable(ctx, TableSpec{Name: "users", Partitions: 4, Replicas: 3, MinSyncReplicas: 1})
+	tb, err := c.CreateTable(ctx, TableSpec{Name: users, Partitions: 4, Replicas: 3, MinSyncReplicas: 1})
 	if err != nil {
 		t.Fatalf("CreateTable: %v", err)
 	}
-	if tb.Name != "users" || tb.PartitionCount != 4 || tb.Replicas != 3 || tb.MinSyncReplicas != 1 || len(tb.Partitions) != 4 {
+	if tb.Name != users || tb.PartitionCount != 4 || tb.Replicas != 3 || tb.MinSyncReplicas != 1 || len(tb.Partitions) != 4 {
 		t.Fatalf("created %+v", tb)
 	}
 	if p := tb.Partitions[3]; p.SlotBegin != 12288 || p.SlotEnd != 16384 || p.State != "ACTIVE" || len(p.Slaves) != 2 {
 		t.Fatalf("partition 3 = %+v", p)
 	}
-	if _, err := c.CreateTable(ctx, TableSpec{Name: "users", Partitions: 4, Replicas: 3}); !errors.Is(err, status.ErrTableExists) || errors.Is(err, ErrUnknownOutcome) {
+	if _, err := c.CreateTable(ctx, TableSpec{Name: users, Partitions: 4, Replicas: 3}); !errors.Is(err, status.ErrTableExists) || errors.Is(err, ErrUnknownOutcome) {
 		t.Fatalf("second CreateTable: %v, want TABLE_EXISTS", err)
 	}
-	if _, err := c.CreateTable(ctx, TableSpec{Name: "x", Partitions: 4, Replicas: 3, ExpectedEpoch: 1}); !errors.Is(err, status.ErrStaleEpoch) {
+	if _, err := c.CreateTable(ctx, TableSpec{Name: cl.tableName("-x"), Partitions: 4, Replicas: 3, ExpectedEpoch: 1}); !errors.Is(err, status.ErrStaleEpoch) {
 		t.Fatalf("CreateTable at a stale epoch: %v", err)
 	}
 
 	// The new table is usable at once: the client PULLs it.
-	if err := c.WaitTableWritable(ctx, "users"); err != nil {
+	if err := c.WaitTableWritable(ctx, users); err != nil {
 		t.Fatalf("WaitTableWritable: %v", err)
 	}
-	if err := c.Set(ctx, "users", []byte("k"), []byte("v"), 0); err != nil {
+	if err := c.Set(ctx, users, []byte("k"), []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
 
+	// The listing is of one epoch, one that has the table: the member
+	// asked may be a follower a step behind the leader.
+	cl.waitMetasAt(tb.CreatedEpoch)
 	tables, epoch, err := c.ListTables(ctx)
-	if err != nil || len(tables) != 1 || tables[0].Name != "users" || epoch != cl.Epoch() {
+	i := slices.IndexFunc(tables, func(tb Table) bool { return tb.Name == users })
+	if err != nil || i < 0 || epoch < tables[i].CreatedEpoch || epoch > cl.epoch() {
 		t.Fatalf("ListTables = %+v, %d, %v", tables, epoch, err)
 	}
 	nodes, _, err := c.ListNodes(ctx)
@@ -56,13 +62,13 @@ func TestTableLifecycle(t *testing.T) {
 		}
 	}
 
-	if _, err := c.DropTable(ctx, "users", 0); err != nil {
+	if _, err := c.DropTable(ctx, users, 0); err != nil {
 		t.Fatalf("DropTable: %v", err)
 	}
-	if _, err := c.DropTable(ctx, "users", 0); !errors.Is(err, status.ErrTableNotFound) {
+	if _, err := c.DropTable(ctx, users, 0); !errors.Is(err, status.ErrTableNotFound) {
 		t.Fatalf("second DropTable: %v", err)
 	}
-	if _, err := c.Get(ctx, "users", []byte("k")); !errors.Is(err, status.ErrTableNotFound) {
+	if _, err := c.Get(ctx, users, []byte("k")); !errors.Is(err, status.ErrTableNotFound) {
 		t.Fatalf("Get after drop: %v", err)
 	}
 }
@@ -78,7 +84,7 @@ func TestTableSpecValidation(t *testing.T) {
 		{"no replicas", TableSpec{Name: "t", Partitions: 1}},
 		{"min sync not below replicas", TableSpec{Name: "t", Partitions: 1, Replicas: 2, MinSyncReplicas: 2}},
 	}
-	cl := clienttest.NewCluster(t, 1, 1)
+	cl := sharedCluster(t)
 	c := newTestClient(t, cl)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,24 +93,26 @@ func TestTableSpecValidation(t *testing.T) {
 			}
 		})
 	}
-	if got := metaCalls(cl, "create_table"); got != 0 {
+	if got := cl.metaCalls("create_table"); got != 0 {
 		t.Fatalf("%d invalid specs reached a meta server", got)
 	}
 }
 
 // Meta writes go through leader elections: NO_LEADER is retried.
 func TestCreateTableRetriesNoLeader(t *testing.T) {
-	cl := clienttest.NewCluster(t, 2, 1)
+	cl := sharedCluster(t)
+	// Two members reachable, each answering NO_LEADER twice.
+	cl.Metas[2].Close()
 	c := newTestClient(t, cl)
-	for _, m := range cl.Metas {
+	for _, m := range cl.Metas[:2] {
 		m.SetHook(times(2, "create_table", func(*zppb.Request) *zppb.Response {
 			return &zppb.Response{Code: zppb.Code_NO_LEADER, Msg: "election"}
 		}))
 	}
-	if _, err := c.CreateTable(testCtx(t), TableSpec{Name: "t", Partitions: 1, Replicas: 1}); err != nil {
+	if _, err := c.CreateTable(testCtx(t), TableSpec{Name: cl.tableName(""), Partitions: 1, Replicas: 1}); err != nil {
 		t.Fatalf("CreateTable through an election: %v", err)
 	}
-	if got := metaCalls(cl, "create_table"); got != 5 {
+	if got := cl.metaCalls("create_table"); got != 5 {
 		t.Fatalf("%d create calls, want 5 (4 NO_LEADER, 1 OK)", got)
 	}
 }
@@ -112,46 +120,79 @@ func TestCreateTableRetriesNoLeader(t *testing.T) {
 // A creation whose first attempt may have been applied reports
 // TABLE_EXISTS as possibly its own doing.
 func TestCreateTableAmbiguousExists(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
+	cl := sharedCluster(t)
 	c := newTestClient(t, cl)
-	m := cl.Metas[0]
-	m.SetHook(times(1, "create_table", func(req *zppb.Request) *zppb.Response {
-		resp := m.Handle(req) // applied; the reply is lost
-		m.CloseConns()
-		return resp
-	}))
-	_, err := c.CreateTable(testCtx(t), TableSpec{Name: "t", Partitions: 1, Replicas: 1})
+	var once sync.Once
+	for _, m := range cl.Metas {
+		m.SetHook(func(req *zppb.Request) *zppb.Response {
+			if cmdOf(req) != "create_table" {
+				return nil
+			}
+			var resp *zppb.Response
+			once.Do(func() {
+				// Applied; the reply is lost.
+				var err error
+				if resp, err = m.Forward(testCtx(t), req); err != nil {
+					resp = &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
+				}
+				m.CloseConns()
+			})
+			return resp
+		})
+	}
+	_, err := c.CreateTable(testCtx(t), TableSpec{Name: cl.tableName(""), Partitions: 1, Replicas: 1})
 	if !errors.Is(err, ErrUnknownOutcome) || !errors.Is(err, status.ErrTableExists) {
 		t.Fatalf("CreateTable = %v, want TABLE_EXISTS wrapped with ErrUnknownOutcome", err)
 	}
-	if got := m.Calls("create_table"); got != 2 {
+	if got := cl.metaCalls("create_table"); got != 2 {
 		t.Fatalf("%d create calls, want 2", got)
 	}
 }
 
 func TestListMetaShowsWhoIsDown(t *testing.T) {
-	cl := clienttest.NewCluster(t, 3, 1)
-	c := newTestClient(t, cl)
-	cl.Metas[2].Stop()
+	if testing.Short() {
+		t.Skip("starts a cluster of its own")
+	}
+	// Meta servers alone: the test stops them.
+	cl := ownCluster(t, -1)
+	// The client knows the members by their own addresses, as the
+	// membership does.
+	c := newTestClient(t, cl, func(o *Options) { o.MetaAddrs = cl.Cluster.MetaAddrs() })
+	leader, err := cl.WaitLeader(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := cl.Cluster.Metas[(leader+1)%3]
+	if err := down.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	st, err := c.ListMeta(testCtx(t))
 	if err != nil {
 		t.Fatalf("ListMeta: %v", err)
 	}
-	if st.Leader != cl.Metas[0].Addr || st.Epoch != cl.Epoch() || len(st.Members) != 3 {
+	leaderAddr := cl.Cluster.Metas[leader].Addr
+	if st.Leader != leaderAddr || st.Epoch != cl.epoch() || len(st.Members) != 3 {
 		t.Fatalf("ListMeta = %+v", st)
 	}
 	for i, m := range st.Members {
-		down := i == 2
-		if m.Addr != cl.Metas[i].Addr || m.Reachable == down || (m.Error != "") != down || m.Leader != (i == 0) || m.Suffrage != "voter" {
+		down := m.Addr == down.Addr
+		known := slices.Contains(cl.Cluster.MetaAddrs(), m.Addr)
+		if !known || m.Reachable == down || (m.Error != "") != down || m.Leader != (m.Addr == leaderAddr) || m.Suffrage != "voter" {
 			t.Fatalf("member %d = %+v", i, m)
 		}
-	}
-	if st.Members[0].State != "Leader" || st.Members[1].State != "Follower" {
-		t.Fatalf("states %q %q", st.Members[0].State, st.Members[1].State)
+		want := "Follower"
+		if m.Leader {
+			want = "Leader"
+		}
+		if !down && m.State != want {
+			t.Fatalf("member %d state %q, want %q", i, m.State, want)
+		}
 	}
 
-	for _, m := range cl.Metas {
-		m.Stop()
+	for _, m := range cl.Cluster.Metas {
+		if err := m.Stop(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st, err = c.ListMeta(testCtx(t))
 	if !errors.Is(err, ErrMetaUnreachable) || st == nil || len(st.Members) != 3 {
@@ -192,25 +233,54 @@ func TestNewerView(t *testing.T) {
 }
 
 func TestWaitTableWritable(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 2)
+	cl := sharedCluster(t)
 	c := newTestClient(t, cl)
-	cl.AddTable("t", 8)
-	// One node is still opening its replicas.
-	cl.Nodes[1].SetHook(times(6, "exists", func(*zppb.Request) *zppb.Response {
-		return &zppb.Response{Code: zppb.Code_WAIT}
-	}))
-	if err := c.WaitTableWritable(testCtx(t), "t"); err != nil {
+	tb := cl.tableName("")
+	created, err := cl.admin.CreateTable(testCtx(t), TableSpec{Name: tb, Partitions: 8, Replicas: 1})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := calls(cl.Nodes, "exists"); got < 8+6 {
+	// Another client created it: this one learns of it from whichever
+	// member it asks, once that member has it.
+	cl.waitMetasAt(created.CreatedEpoch)
+	// One node is still opening its replicas, for real and then for six
+	// more probes.
+	cl.Nodes[1].Tap().SetHook(times(6, "exists", func(*zppb.Request) *zppb.Response {
+		return &zppb.Response{Code: zppb.Code_WAIT}
+	}))
+	if err := c.WaitTableWritable(testCtx(t), tb); err != nil {
+		t.Fatal(err)
+	}
+	if got := cl.calls("exists"); got < 8+6 {
 		t.Fatalf("%d probes, want at least 14", got)
 	}
 
-	// A partition without a master never becomes writable.
-	cl.Update(func(topo *zppb.Topology) { topo.Tables[0].Partitions[5].Master = "" })
+	// A partition without a master never becomes writable. Meta leaves
+	// none only in a failure the test cannot cause on cue (every replica
+	// lost): the metas' PULL answers say so in its place.
+	for _, m := range cl.Metas {
+		m.SetHook(func(req *zppb.Request) *zppb.Response {
+			if cmdOf(req) != "pull" {
+				return nil
+			}
+			resp, err := m.Forward(testCtx(t), req)
+			if err != nil {
+				return nil
+			}
+			for _, table := range resp.GetPull().GetTopology().GetTables() {
+				if table.Name == tb {
+					table.Partitions[5].Master = ""
+				}
+			}
+			return resp
+		})
+	}
+	if _, err := c.refreshWait(testCtx(t), 0); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
 	defer cancel()
-	err := c.WaitTableWritable(ctx, "t")
+	err = c.WaitTableWritable(ctx, tb)
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrNoMaster) || !strings.Contains(err.Error(), "partitions 5 ") {
 		t.Fatalf("WaitTableWritable = %v, want a deadline naming partition 5 without master", err)
 	}
@@ -221,13 +291,17 @@ func TestWaitTableWritable(t *testing.T) {
 }
 
 func TestPullAndInfo(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	cl.AddTable("a", 2)
-	cl.AddTable("b", 3)
+	if testing.Short() {
+		t.Skip("starts a cluster of its own")
+	}
+	// A node of its own, whose tables are exactly the test's.
+	cl := ownCluster(t, 1)
+	cl.addTable("-a", 2, 1)
+	b := cl.addTable("-b", 3, 1).Name
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
-	topo, err := c.Pull(ctx, "b")
-	if err != nil || len(topo.Tables) != 1 || topo.Tables[0].Name != "b" || topo.Tables[0].PartitionCount != 3 {
+	topo, err := c.Pull(ctx, b)
+	if err != nil || len(topo.Tables) != 1 || topo.Tables[0].Name != b || topo.Tables[0].PartitionCount != 3 {
 		t.Fatalf("Pull(b) = %+v, %v", topo, err)
 	}
 	if _, err := c.Pull(ctx, "nosuch"); !errors.Is(err, status.ErrTableNotFound) {
@@ -243,21 +317,25 @@ func TestPullAndInfo(t *testing.T) {
 // created is not reported missing because the meta servers asked next still
 // lag behind the epoch that created it.
 func TestNewTableSeenThroughLaggingMetas(t *testing.T) {
-	cl := clienttest.NewCluster(t, 2, 1)
+	cl := sharedCluster(t)
+	// Two members reachable, each answering two PULLs from before the
+	// creation.
+	cl.Metas[2].Close()
 	c := newTestClient(t, cl)
-	stale := cl.Topology()
-	for _, m := range cl.Metas {
+	stale := cl.pull("")
+	for _, m := range cl.Metas[:2] {
 		m.SetHook(times(2, "pull", func(*zppb.Request) *zppb.Response {
 			return &zppb.Response{Epoch: stale.GetEpoch(), Result: &zppb.Response_Pull{Pull: &zppb.PullResponse{Topology: stale}}}
 		}))
 	}
-	if _, err := c.CreateTable(testCtx(t), TableSpec{Name: "new", Partitions: 2, Replicas: 1}); err != nil {
+	tb := cl.tableName("")
+	if _, err := c.CreateTable(testCtx(t), TableSpec{Name: tb, Partitions: 2, Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(testCtx(t), "new", []byte("k"), []byte("v"), 0); err != nil {
+	if err := c.Set(testCtx(t), tb, []byte("k"), []byte("v"), 0); err != nil {
 		t.Fatalf("Set on a table just created: %v", err)
 	}
-	if got := metaCalls(cl, "pull"); got < 5 {
+	if got := cl.metaCalls("pull"); got < 5 {
 		t.Fatalf("%d PULLs; the lagging answers were not all consumed", got)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 )
@@ -50,8 +49,8 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 func TestNewFailsWithoutMeta(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	cl.Metas[0].Stop()
+	cl := sharedCluster(t)
+	cl.stopMetas()
 	_, err := New(testCtx(t), Options{MetaAddrs: cl.MetaAddrs(), DialTimeout: time.Second})
 	if !errors.Is(err, ErrMetaUnreachable) {
 		t.Fatalf("New = %v, want ErrMetaUnreachable", err)
@@ -65,50 +64,55 @@ func TestNewFailsWithoutMeta(t *testing.T) {
 
 // Every key goes to the master of its partition, with no detour.
 func TestRoutingSendsEachKeyToItsMaster(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
+	cl := sharedCluster(t)
 	const parts = 8
-	cl.AddTable("t", parts)
+	tb := cl.addTable("", parts, 1).Name
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
+	cl.resetCalls()
 	for id := range uint32(parts) {
 		key := keyIn(t, parts, id, "route")
-		if err := c.Set(ctx, "t", key, key, 0); err != nil {
+		before := make([]int, len(cl.Nodes))
+		for i, n := range cl.Nodes {
+			before[i] = n.Tap().Calls("set")
+		}
+		if err := c.Set(ctx, tb, key, key, 0); err != nil {
 			t.Fatalf("Set %q: %v", key, err)
 		}
-		want := masterOf(t, cl, "t", key)
-		for _, n := range cl.Nodes {
-			_, stored := n.Value("t", key)
-			if stored != (n == want) {
-				t.Errorf("partition %d: node %s stored=%v, master is %s", id, n.Addr, stored, want.Addr)
+		want := cl.masterOf(tb, key)
+		for i, n := range cl.Nodes {
+			sent := n.Tap().Calls("set") > before[i]
+			if sent != (n == want) {
+				t.Errorf("partition %d: node %s got the SET=%v, master is %s", id, n.Addr, sent, want.Addr)
 			}
 		}
-		got, err := c.Get(ctx, "t", key)
+		got, err := c.Get(ctx, tb, key)
 		if err != nil || !bytes.Equal(got, key) {
 			t.Fatalf("Get %q = %q, %v", key, got, err)
 		}
 	}
 	// No node was ever asked for a key it does not master.
-	if sets, gets := calls(cl.Nodes, "set"), calls(cl.Nodes, "get"); sets != parts || gets != parts {
+	if sets, gets := cl.calls("set"), cl.calls("get"); sets != parts || gets != parts {
 		t.Fatalf("%d sets, %d gets sent for %d keys: some were misrouted", sets, gets, parts)
 	}
 }
 
 func TestDataCommands(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 2)
-	cl.AddTable("t", 4)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 4, 2).Name
 	c := newTestClient(t, cl, func(o *Options) { o.MaxValueSize = 1024 })
 	ctx := testCtx(t)
 
-	if err := c.Set(ctx, "t", []byte("k"), []byte("v"), 0); err != nil {
+	if err := c.Set(ctx, tb, []byte("k"), []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, "t", []byte("n"), []byte("41"), 0); err != nil {
+	if err := c.Set(ctx, tb, []byte("n"), []byte("41"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, "t", []byte("ttl"), []byte("x"), time.Hour); err != nil {
+	if err := c.Set(ctx, tb, []byte("ttl"), []byte("x"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, "t", []byte("empty"), nil, 0); err != nil {
+	if err := c.Set(ctx, tb, []byte("empty"), nil, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -118,22 +122,22 @@ func TestDataCommands(t *testing.T) {
 		want    any
 		wantErr error
 	}{
-		{"get", func() (any, error) { v, err := c.Get(ctx, "t", []byte("k")); return string(v), err }, "v", nil},
-		{"get empty value is found", func() (any, error) { v, err := c.Get(ctx, "t", []byte("empty")); return v != nil && len(v) == 0, err }, true, nil},
-		{"get missing", func() (any, error) { _, err := c.Get(ctx, "t", []byte("nope")); return nil, err }, nil, status.ErrNotFound},
-		{"exists", func() (any, error) { return c.Exists(ctx, "t", []byte("k")) }, true, nil},
-		{"exists missing", func() (any, error) { return c.Exists(ctx, "t", []byte("nope")) }, false, nil},
-		{"incrby", func() (any, error) { return c.IncrBy(ctx, "t", []byte("n"), 1) }, int64(42), nil},
-		{"incrby missing starts at 0", func() (any, error) { return c.IncrBy(ctx, "t", []byte("fresh"), -3) }, int64(-3), nil},
-		{"incrby not integer", func() (any, error) { _, err := c.IncrBy(ctx, "t", []byte("k"), 1); return nil, err }, nil, status.ErrNotInteger},
-		{"ttl none", func() (any, error) { return c.TTL(ctx, "t", []byte("k")) }, NoExpiry, nil},
+		{"get", func() (any, error) { v, err := c.Get(ctx, tb, []byte("k")); return string(v), err }, "v", nil},
+		{"get empty value is found", func() (any, error) { v, err := c.Get(ctx, tb, []byte("empty")); return v != nil && len(v) == 0, err }, true, nil},
+		{"get missing", func() (any, error) { _, err := c.Get(ctx, tb, []byte("nope")); return nil, err }, nil, status.ErrNotFound},
+		{"exists", func() (any, error) { return c.Exists(ctx, tb, []byte("k")) }, true, nil},
+		{"exists missing", func() (any, error) { return c.Exists(ctx, tb, []byte("nope")) }, false, nil},
+		{"incrby", func() (any, error) { return c.IncrBy(ctx, tb, []byte("n"), 1) }, int64(42), nil},
+		{"incrby missing starts at 0", func() (any, error) { return c.IncrBy(ctx, tb, []byte("fresh"), -3) }, int64(-3), nil},
+		{"incrby not integer", func() (any, error) { _, err := c.IncrBy(ctx, tb, []byte("k"), 1); return nil, err }, nil, status.ErrNotInteger},
+		{"ttl none", func() (any, error) { return c.TTL(ctx, tb, []byte("k")) }, NoExpiry, nil},
 		{"ttl set", func() (any, error) {
-			d, err := c.TTL(ctx, "t", []byte("ttl"))
+			d, err := c.TTL(ctx, tb, []byte("ttl"))
 			return d > 59*time.Minute && d <= time.Hour, err
 		}, true, nil},
-		{"ttl missing", func() (any, error) { _, err := c.TTL(ctx, "t", []byte("nope")); return nil, err }, nil, status.ErrNotFound},
-		{"del", func() (any, error) { return c.Del(ctx, "t", []byte("k")) }, true, nil},
-		{"del again", func() (any, error) { return c.Del(ctx, "t", []byte("k")) }, false, nil},
+		{"ttl missing", func() (any, error) { _, err := c.TTL(ctx, tb, []byte("nope")); return nil, err }, nil, status.ErrNotFound},
+		{"del", func() (any, error) { return c.Del(ctx, tb, []byte("k")) }, true, nil},
+		{"del again", func() (any, error) { return c.Del(ctx, tb, []byte("k")) }, false, nil},
 		{"unknown table", func() (any, error) { _, err := c.Get(ctx, "nosuch", []byte("k")); return nil, err }, nil, status.ErrTableNotFound},
 	}
 	for _, tt := range tests {
@@ -154,9 +158,10 @@ func TestDataCommands(t *testing.T) {
 
 // Input the client can judge never reaches a node.
 func TestInputRejectedBeforeSending(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	cl.AddTable("t", 2)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 2, 1).Name
 	c := newTestClient(t, cl, func(o *Options) { o.MaxValueSize = 8 })
+	cl.resetCalls()
 	ctx := testCtx(t)
 	big := bytes.Repeat([]byte("k"), keyspace.MaxKeySize+1)
 	tests := []struct {
@@ -164,15 +169,15 @@ func TestInputRejectedBeforeSending(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"empty key", c.Set(ctx, "t", nil, []byte("v"), 0), status.ErrEmptyKey},
-		{"key too large", c.Set(ctx, "t", big, []byte("v"), 0), status.ErrKeyTooLarge},
-		{"value too large", c.Set(ctx, "t", []byte("k"), []byte("123456789"), 0), status.ErrValueTooLarge},
-		{"negative ttl", c.Set(ctx, "t", []byte("k"), []byte("v"), -time.Second), status.ErrInvalidArgument},
+		{"empty key", c.Set(ctx, tb, nil, []byte("v"), 0), status.ErrEmptyKey},
+		{"key too large", c.Set(ctx, tb, big, []byte("v"), 0), status.ErrKeyTooLarge},
+		{"value too large", c.Set(ctx, tb, []byte("k"), []byte("123456789"), 0), status.ErrValueTooLarge},
+		{"negative ttl", c.Set(ctx, tb, []byte("k"), []byte("v"), -time.Second), status.ErrInvalidArgument},
 		{"empty table", c.Set(ctx, "", []byte("k"), []byte("v"), 0), status.ErrInvalidArgument},
-		{"mset bad key", c.MSet(ctx, "t", []KV{{Key: []byte("a"), Value: nil}, {Key: nil}}, 0), status.ErrEmptyKey},
-		{"cross slot batch", c.WriteBatch(ctx, "t", []BatchOp{PutOp([]byte("{a}1"), nil, 0), PutOp([]byte("{b}1"), nil, 0)}), status.ErrCrossSlot},
-		{"scan empty hashtag", func() error { _, _, err := c.Scan(ctx, "t", nil, nil, 0); return err }(), status.ErrInvalidArgument},
-		{"scan negative count", func() error { _, _, err := c.Scan(ctx, "t", []byte("a"), nil, -1); return err }(), status.ErrInvalidArgument},
+		{"mset bad key", c.MSet(ctx, tb, []KV{{Key: []byte("a"), Value: nil}, {Key: nil}}, 0), status.ErrEmptyKey},
+		{"cross slot batch", c.WriteBatch(ctx, tb, []BatchOp{PutOp([]byte("{a}1"), nil, 0), PutOp([]byte("{b}1"), nil, 0)}), status.ErrCrossSlot},
+		{"scan empty hashtag", func() error { _, _, err := c.Scan(ctx, tb, nil, nil, 0); return err }(), status.ErrInvalidArgument},
+		{"scan negative count", func() error { _, _, err := c.Scan(ctx, tb, []byte("a"), nil, -1); return err }(), status.ErrInvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,8 +186,8 @@ func TestInputRejectedBeforeSending(t *testing.T) {
 			}
 		})
 	}
-	for _, cmd := range []string{"set", "mset", "writebatch", "scan"} {
-		if n := calls(cl.Nodes, cmd); n != 0 {
+	for _, cmd := range []string{"set", "mset", "write_batch", "scan"} {
+		if n := cl.calls(cmd); n != 0 {
 			t.Errorf("%d %s requests reached a node", n, cmd)
 		}
 	}
@@ -207,25 +212,26 @@ func TestTTLRoundsUp(t *testing.T) {
 }
 
 func TestWriteBatchAndScan(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
-	cl.AddTable("t", 8)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 8, 1).Name
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
+	cl.resetCalls()
 
 	var ops []BatchOp
 	for i := range 250 {
 		ops = append(ops, PutOp(fmt.Appendf(nil, "{user1}.%04d", i), []byte{byte(i)}, 0))
 	}
 	ops = append(ops, DeleteOp([]byte("{user1}.0003")))
-	if err := c.WriteBatch(ctx, "t", ops); err != nil {
+	if err := c.WriteBatch(ctx, tb, ops); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Set(ctx, "t", []byte("{user2}.x"), []byte("other tag"), 0); err != nil {
+	if err := c.Set(ctx, tb, []byte("{user2}.x"), []byte("other tag"), 0); err != nil {
 		t.Fatal(err)
 	}
 
 	var keys []string
-	for kv, err := range c.ScanAll(ctx, "t", []byte("user1"), 100) {
+	for kv, err := range c.ScanAll(ctx, tb, []byte("user1"), 100) {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,31 +245,31 @@ func TestWriteBatchAndScan(t *testing.T) {
 			t.Fatalf("keys out of order: %q then %q", keys[i-1], keys[i])
 		}
 	}
-	if n := calls(cl.Nodes, "scan"); n != 3 {
+	if n := cl.calls("scan"); n != 3 {
 		t.Fatalf("%d scan pages, want 3", n)
 	}
 
 	// Stopping the walk early stops paging.
-	before := calls(cl.Nodes, "scan")
-	for range c.ScanAll(ctx, "t", []byte("user1"), 10) {
+	before := cl.calls("scan")
+	for range c.ScanAll(ctx, tb, []byte("user1"), 10) {
 		break
 	}
-	if n := calls(cl.Nodes, "scan") - before; n != 1 {
+	if n := cl.calls("scan") - before; n != 1 {
 		t.Fatalf("early break fetched %d pages, want 1", n)
 	}
 }
 
 func TestLocate(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
-	tb := cl.AddTable("t", 16)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 16, 2)
 	c := newTestClient(t, cl)
 	key := []byte("foo")
-	loc, err := c.Locate(testCtx(t), "t", key)
+	loc, err := c.Locate(testCtx(t), tb.Name, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := tb.Partitions[keyspace.Partition(key, 16)]
-	if loc.Slot != 12182 || loc.Partition != p.Id || loc.Master != p.Master || len(loc.Slaves) != 1 || loc.Slaves[0] != p.Slaves[0] || loc.Epoch != cl.Epoch() {
+	if loc.Slot != 12182 || loc.Partition != p.Id || loc.Master != p.Master || len(loc.Slaves) != 1 || loc.Slaves[0] != p.Slaves[0] || loc.Epoch != c.Epoch() || loc.Epoch < tb.CreatedEpoch {
 		t.Fatalf("Locate = %+v, want slot 12182 partition %d master %s slaves %v", loc, p.Id, p.Master, p.Slaves)
 	}
 	if _, err := c.Locate(testCtx(t), "nosuch", key); !errors.Is(err, status.ErrTableNotFound) {
@@ -272,14 +278,14 @@ func TestLocate(t *testing.T) {
 }
 
 func TestClosedClient(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	cl.AddTable("t", 1)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 1).Name
 	c := newTestClient(t, cl)
 	c.Close()
-	if err := c.Set(testCtx(t), "t", []byte("k"), nil, 0); !errors.Is(err, ErrClosed) {
+	if err := c.Set(testCtx(t), tb, []byte("k"), nil, 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Set after Close: %v", err)
 	}
-	if _, err := c.MGet(testCtx(t), "t", [][]byte{[]byte("k")}); !errors.Is(err, ErrClosed) {
+	if _, err := c.MGet(testCtx(t), tb, [][]byte{[]byte("k")}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("MGet after Close: %v", err)
 	}
 	if _, _, err := c.ListTables(testCtx(t)); !errors.Is(err, ErrClosed) {

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
-	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -18,30 +16,28 @@ import (
 // retries WAIT per partition, all under one request id, and leaves other
 // tables alone.
 func TestFlushTable(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
-	cl.AddTable("t", 6)
-	cl.AddTable("other", 3)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 6, 3)
+	other := cl.addTable("-other", 3, 1).Name
+	// The new master of partition 0 and the third node, which answers its
+	// first FLUSH_TABLE with WAIT per partition, master others too.
+	oldM := cl.Node(tb.Partitions[0].Master)
+	newM := cl.Node(tb.Partitions[0].Slaves[0])
+	waiter := cl.Node(tb.Partitions[0].Slaves[1])
+	cl.spreadMasters(tb, 0, newM, waiter)
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
 	kvs := kvsN(60, "f")
-	for _, table := range []string{"t", "other"} {
+	for _, table := range []string{tb.Name, other} {
 		if err := c.MSet(ctx, table, kvs, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	// Partition 0 moves without the client knowing, data and all.
-	oldM := cl.Node(cl.Topology().Tables[0].Partitions[0].Master)
-	newM := cl.Nodes[(indexOf(cl, oldM)+2)%3]
-	cl.SetMaster("t", 0, newM.Addr)
-	for _, kv := range kvs {
-		if keyspace.Partition(kv.Key, 6) == 0 {
-			copyKey(t, newM, kv.Key, kv.Value)
-		}
-	}
-	// Another node answers its first FLUSH_TABLE with WAIT per partition.
-	waiter := cl.Nodes[(indexOf(cl, oldM)+1)%3]
-	waiter.SetHook(times(1, "flush_table", func(req *zppb.Request) *zppb.Response {
+	// Partition 0 moves to a slave, which has its data, without the
+	// client knowing.
+	cl.setMaster(tb.Name, 0, newM.Addr)
+	waiter.Tap().SetHook(times(1, "flush_table", func(req *zppb.Request) *zppb.Response {
 		out := &zppb.FlushTableResponse{}
 		for range req.GetFlushTable().GetPartitions() {
 			out.Results = append(out.Results, &zppb.KeyResult{Code: zppb.Code_WAIT})
@@ -56,7 +52,7 @@ func TestFlushTable(t *testing.T) {
 		if n == waiter {
 			continue
 		}
-		n.SetHook(func(req *zppb.Request) *zppb.Response {
+		n.Tap().SetHook(func(req *zppb.Request) *zppb.Response {
 			if req.GetFlushTable() != nil {
 				mu.Lock()
 				ids = append(ids, req.RequestId)
@@ -66,12 +62,10 @@ func TestFlushTable(t *testing.T) {
 		})
 	}
 
-	if err := c.FlushTable(ctx, "t"); err != nil {
+	if err := c.FlushTable(ctx, tb.Name); err != nil {
 		t.Fatalf("FlushTable: %v", err)
 	}
-	// The old master of partition 0 keeps its copy, as a node that no
-	// longer holds a replica would until it deletes it; masters have none.
-	res, err := c.MGet(ctx, "t", keysOf(kvs))
+	res, err := c.MGet(ctx, tb.Name, keysOf(kvs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,18 +74,14 @@ func TestFlushTable(t *testing.T) {
 			t.Fatalf("key %q survived the flush", r.Key)
 		}
 	}
-	kept := 0
-	for _, n := range cl.Nodes {
-		kept += n.Len("other")
-	}
-	if kept != len(kvs) {
+	if kept := cl.stored(other, kvs); kept != len(kvs) {
 		t.Fatalf("table other has %d keys after flushing t, want %d", kept, len(kvs))
 	}
-	if waiter.Calls("flush_table") < 2 {
+	if waiter.Tap().Calls("flush_table") < 2 {
 		t.Fatal("WAITed partitions were not retried")
 	}
-	if oldM.Calls("flush_table") == 0 || newM.Calls("flush_table") < 2 {
-		t.Fatalf("flush calls: old master %d, new master %d; want the MOVE followed", oldM.Calls("flush_table"), newM.Calls("flush_table"))
+	if oldM.Tap().Calls("flush_table") == 0 || newM.Tap().Calls("flush_table") < 2 {
+		t.Fatalf("flush calls: old master %d, new master %d; want the MOVE followed", oldM.Tap().Calls("flush_table"), newM.Tap().Calls("flush_table"))
 	}
 	for _, id := range ids {
 		if len(id) == 0 || !bytes.Equal(id, ids[0]) {
@@ -103,10 +93,11 @@ func TestFlushTable(t *testing.T) {
 func TestFlushTableErrors(t *testing.T) {
 	tests := []struct {
 		name string
-		// hook is installed on the master of partition 1 of t (2 partitions).
+		// hook is installed on the master of partition 1 of the test's
+		// table (2 partitions).
 		hook    func(req *zppb.Request) *zppb.Response
 		timeout time.Duration
-		table   string
+		table   string // "t" is the test's table
 		check   func(t *testing.T, err error)
 	}{
 		{
@@ -158,18 +149,21 @@ func TestFlushTableErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cl, c, k0, k1 := twoPartitions(t)
+			cl, c, tb, k0, k1 := twoPartitions(t)
 			ctx := testCtx(t)
-			m1 := masterOf(t, cl, "t", k1)
-			m1.SetHook(tt.hook)
+			cl.masterOf(tb, k1).Tap().SetHook(tt.hook)
 			if tt.timeout > 0 {
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithTimeout(ctx, tt.timeout)
 				defer cancel()
 			}
-			tt.check(t, c.FlushTable(ctx, tt.table))
-			_, kept0 := masterOf(t, cl, "t", k0).Value("t", k0)
-			_, kept1 := m1.Value("t", k1)
+			table := tt.table
+			if table == "t" {
+				table = tb
+			}
+			tt.check(t, c.FlushTable(ctx, table))
+			kept0 := cl.stored(tb, []KV{{k0, []byte("a")}}) == 1
+			kept1 := cl.stored(tb, []KV{{k1, []byte("b")}}) == 1
 			if wantKept0 := tt.table != "t"; kept0 != wantKept0 || !kept1 {
 				t.Fatalf("after the flush: partition 0 kept %v (want %v), partition 1 kept %v (want true)", kept0, wantKept0, kept1)
 			}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -26,7 +26,7 @@ func testCtx(t *testing.T) context.Context {
 
 // newTestClient returns a client of cl with fast retries, closed at the end
 // of the test.
-func newTestClient(t *testing.T, cl *clienttest.Cluster, mod ...func(*Options)) *Client {
+func newTestClient(t *testing.T, cl *cluster, mod ...func(*Options)) *Client {
 	t.Helper()
 	opts := Options{
 		MetaAddrs:        cl.MetaAddrs(),
@@ -60,63 +60,28 @@ func keyIn(t *testing.T, n, id uint32, prefix string) []byte {
 	return nil
 }
 
-// twoPartitions returns a cluster of two nodes with table "t" of two
-// partitions, a client of it, and a key in each partition, stored with
-// values "a" and "b".
-func twoPartitions(t *testing.T) (cl *clienttest.Cluster, c *Client, k0, k1 []byte) {
+// twoPartitions returns the shared cluster with a table of two
+// partitions on different masters, a client of it, and a key in each
+// partition, stored with values "a" and "b".
+func twoPartitions(t *testing.T) (cl *cluster, c *Client, table string, k0, k1 []byte) {
 	t.Helper()
-	cl = clienttest.NewCluster(t, 1, 2)
-	cl.AddTable("t", 2)
+	cl = sharedCluster(t)
+	tb := cl.addTable("", 2, 1)
+	if tb.Partitions[0].Master == tb.Partitions[1].Master {
+		t.Fatalf("both partitions of %s on %s", tb.Name, tb.Partitions[0].Master)
+	}
 	c = newTestClient(t, cl)
 	k0, k1 = keyIn(t, 2, 0, "two"), keyIn(t, 2, 1, "two")
-	if err := c.MSet(testCtx(t), "t", []KV{{k0, []byte("a")}, {k1, []byte("b")}}, 0); err != nil {
+	if err := c.MSet(testCtx(t), tb.Name, []KV{{k0, []byte("a")}, {k1, []byte("b")}}, 0); err != nil {
 		t.Fatal(err)
 	}
-	return cl, c, k0, k1
-}
-
-// masterOf returns the node the cluster says masters key.
-func masterOf(t *testing.T, cl *clienttest.Cluster, table string, key []byte) *clienttest.Node {
-	t.Helper()
-	for _, tb := range cl.Topology().Tables {
-		if tb.Name == table {
-			return cl.Node(tb.Partitions[keyspace.Partition(key, tb.PartitionCount)].Master)
-		}
-	}
-	t.Fatalf("no table %q", table)
-	return nil
-}
-
-// otherNode returns a node of cl that is not n.
-func otherNode(cl *clienttest.Cluster, n *clienttest.Node) *clienttest.Node {
-	for _, o := range cl.Nodes {
-		if o != n {
-			return o
-		}
-	}
-	return nil
-}
-
-// calls sums a command's calls over nodes.
-func calls(nodes []*clienttest.Node, cmd string) int {
-	total := 0
-	for _, n := range nodes {
-		total += n.Calls(cmd)
-	}
-	return total
-}
-
-func metaCalls(cl *clienttest.Cluster, cmd string) int {
-	total := 0
-	for _, m := range cl.Metas {
-		total += m.Calls(cmd)
-	}
-	return total
+	return cl, c, tb.Name, k0, k1
 }
 
 // times returns a hook that answers the first n requests of cmd with
-// resp and leaves the rest (and other commands) to the default.
-func times(n int, cmd string, resp func(req *zppb.Request) *zppb.Response) clienttest.Hook {
+// resp (every one when n < 0) and leaves the rest, and other commands, to
+// the server.
+func times(n int, cmd string, resp func(req *zppb.Request) *zppb.Response) inproc.Hook {
 	var mu sync.Mutex
 	left := n
 	return func(req *zppb.Request) *zppb.Response {

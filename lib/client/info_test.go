@@ -4,23 +4,42 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 func TestInfoNodes(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
-	cl.AddTable("t", 3)
+	if testing.Short() {
+		t.Skip("starts a cluster of its own")
+	}
+	// A cluster of its own: the sections list every table a node has.
+	cl := ownCluster(t, 3)
+	tb := cl.addTable("", 3, 2)
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
 	key := keyIn(t, 3, 1, "k")
-	if err := c.Set(ctx, "t", key, []byte("v"), 0); err != nil {
+	if err := c.Set(ctx, tb.Name, key, []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
-	cl.Nodes[2].Stop()
+	// The node stopped is the one without a replica of partition 1.
+	master1, slave1 := tb.Partitions[1].Master, tb.Partitions[1].Slaves[0]
+	stopped := cl.Node(master1)
+	for _, n := range cl.Nodes {
+		if n.Addr != master1 && n.Addr != slave1 {
+			stopped = n
+		}
+	}
+	if err := stopped.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, n := range cl.Nodes {
+		if n != stopped {
+			addrs = append(addrs, n.Addr)
+		}
+	}
+	addrs = append(addrs, stopped.Addr)
 
-	addrs := []string{cl.Nodes[0].Addr, cl.Nodes[1].Addr, cl.Nodes[2].Addr}
 	got := c.InfoNodes(ctx, addrs, "")
 	if len(got) != 3 {
 		t.Fatalf("%d answers", len(got))
@@ -33,27 +52,29 @@ func TestInfoNodes(t *testing.T) {
 		if info.GetServer().GetAddr() != addrs[i] || len(info.GetStats()) != 1 || len(info.GetCapacity()) != 1 {
 			t.Fatalf("node %d: sections missing: %v", i, info)
 		}
-		// Node i masters partition i and slaves partition i-1.
+		// 3 partitions of 2 replicas on 3 nodes: 2 each.
 		if len(info.GetReplication()) != 2 {
 			t.Fatalf("node %d replicas: %v", i, info.GetReplication())
 		}
-	}
-	// Partition 1 took the write: its master (node 1) and slave (node 2)
-	// both report lsn 1.
-	for _, ri := range got[1].Info.GetReplication() {
-		if ri.GetPartition() == 1 && (ri.GetRole() != "master" || ri.GetLsn() != 1 || len(ri.GetPeers()) != 1) {
-			t.Fatalf("partition 1 on its master: %v", ri)
+		if addrs[i] != master1 {
+			continue
 		}
-	}
-	if got[1].Info.GetStats()[0].GetWrites() != 1 {
-		t.Fatalf("stats: %v", got[1].Info.GetStats())
+		// Partition 1 took the write: its master reports lsn 1.
+		for _, ri := range info.GetReplication() {
+			if ri.GetPartition() == 1 && (ri.GetRole() != "master" || ri.GetLsn() != 1 || len(ri.GetPeers()) != 1) {
+				t.Fatalf("partition 1 on its master: %v", ri)
+			}
+		}
+		if info.GetStats()[0].GetWrites() != 1 {
+			t.Fatalf("stats: %v", info.GetStats())
+		}
 	}
 	if got[2].Err == nil || got[2].Info == nil {
 		t.Fatalf("stopped node: %+v", got[2])
 	}
 
 	// One section, one table; an unknown table is the node's answer.
-	one := c.InfoNodes(ctx, addrs[:1], "t", zppb.InfoSection_INFO_REPLICATION)
+	one := c.InfoNodes(ctx, addrs[:1], tb.Name, zppb.InfoSection_INFO_REPLICATION)
 	if one[0].Err != nil || one[0].Info.GetServer() != nil || len(one[0].Info.GetReplication()) != 2 {
 		t.Fatalf("replication only: %+v", one[0])
 	}
@@ -64,14 +85,18 @@ func TestInfoNodes(t *testing.T) {
 }
 
 func TestListMetaLeaderSeen(t *testing.T) {
-	cl := clienttest.NewCluster(t, 2, 1)
+	cl := sharedCluster(t)
 	c := newTestClient(t, cl)
+	leader, err := cl.WaitLeader(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := c.ListMeta(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range st.Members {
-		if m.LeaderSeen != cl.Metas[0].Addr {
+		if m.LeaderSeen != cl.Cluster.Metas[leader].Addr {
 			t.Fatalf("member %s sees leader %q", m.Addr, m.LeaderSeen)
 		}
 	}

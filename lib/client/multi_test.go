@@ -5,10 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -25,34 +25,52 @@ func kvsN(n int, prefix string) []KV {
 // MSET and MGET send one request per master node, in parallel, each with
 // exactly the keys that node masters.
 func TestMultiSplitsByNode(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
-	cl.AddTable("t", 16)
+	cl := sharedCluster(t)
+	// Every node masters some of the partitions.
+	tb := cl.addTable("", 16, 3)
+	tb = cl.spreadMasters(tb, allParts, cl.Nodes...)
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
 	kvs := kvsN(200, "multi")
-	if err := c.MSet(ctx, "t", kvs, 0); err != nil {
+	// Which keys each node was sent.
+	var mu sync.Mutex
+	sent := make(map[string]map[string]bool)
+	for _, n := range cl.Nodes {
+		sent[n.Addr] = make(map[string]bool)
+		n.Tap().SetHook(func(req *zppb.Request) *zppb.Response {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, kv := range req.GetMset().GetKvs() {
+				sent[n.Addr][string(kv.GetKey())] = true
+			}
+			return nil
+		})
+	}
+	if err := c.MSet(ctx, tb.Name, kvs, 0); err != nil {
 		t.Fatalf("MSet: %v", err)
 	}
 	for _, n := range cl.Nodes {
-		if got := n.Calls("mset"); got != 1 {
+		if got := n.Tap().Calls("mset"); got != 1 {
 			t.Errorf("node %s got %d MSETs, want 1", n.Addr, got)
 		}
 	}
+	mu.Lock()
 	for _, kv := range kvs {
-		want := masterOf(t, cl, "t", kv.Key)
+		want := cl.Node(tb.Partitions[keyspace.Partition(kv.Key, 16)].Master)
 		for _, n := range cl.Nodes {
-			if _, ok := n.Value("t", kv.Key); ok != (n == want) {
-				t.Fatalf("key %q on %s = %v; master is %s", kv.Key, n.Addr, ok, want.Addr)
+			if ok := sent[n.Addr][string(kv.Key)]; ok != (n == want) {
+				t.Fatalf("key %q sent to %s = %v; master is %s", kv.Key, n.Addr, ok, want.Addr)
 			}
 		}
 	}
+	mu.Unlock()
 
 	keys := [][]byte{[]byte("missing-1")}
 	for _, kv := range kvs {
 		keys = append(keys, kv.Key)
 	}
 	keys = append(keys, []byte("missing-2"), kvs[0].Key) // duplicates are fine
-	res, err := c.MGet(ctx, "t", keys)
+	res, err := c.MGet(ctx, tb.Name, keys)
 	if err != nil {
 		t.Fatalf("MGet: %v", err)
 	}
@@ -73,7 +91,7 @@ func TestMultiSplitsByNode(t *testing.T) {
 		}
 	}
 	for _, n := range cl.Nodes {
-		if got := n.Calls("mget"); got != 1 {
+		if got := n.Tap().Calls("mget"); got != 1 {
 			t.Errorf("node %s got %d MGETs, want 1", n.Addr, got)
 		}
 	}
@@ -82,32 +100,29 @@ func TestMultiSplitsByNode(t *testing.T) {
 // Keys answered MOVE or WAIT one by one are retried on their own, at the
 // right node, while the others are done.
 func TestMultiRetriesPerKeyResults(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
-	cl.AddTable("t", 6)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 6, 3)
+	oldM := cl.Node(tb.Partitions[0].Master)
+	newM := cl.Node(tb.Partitions[0].Slaves[0])
+	// The third node masters some other partition: it answers WAIT for
+	// every key of its first MGET.
+	waiter := cl.Node(tb.Partitions[0].Slaves[1])
+	cl.spreadMasters(tb, 0, waiter)
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
 	kvs := kvsN(60, "pk")
-	if err := c.MSet(ctx, "t", kvs, 0); err != nil {
+	if err := c.MSet(ctx, tb.Name, kvs, 0); err != nil {
 		t.Fatal(err)
 	}
 
-	// Partition 0 moves without the client knowing: its old master answers
-	// MOVE per key. The data moves with it.
+	// Partition 0 moves to a slave without the client knowing: its old
+	// master answers MOVE per key. The data is on the slave already.
 	key0 := keyIn(t, 6, 0, "pk-moved")
-	if err := c.Set(ctx, "t", key0, []byte("moved"), 0); err != nil {
+	if err := c.Set(ctx, tb.Name, key0, []byte("moved"), 0); err != nil {
 		t.Fatal(err)
 	}
-	oldM := masterOf(t, cl, "t", key0)
-	newM := cl.Nodes[(indexOf(cl, oldM)+2)%3] // not the master of partition 1
-	cl.SetMaster("t", 0, newM.Addr)
-	for _, k := range append([][]byte{key0}, keysOf(kvs)...) {
-		if v, ok := oldM.Value("t", k); ok && keyspace.Partition(k, 6) == 0 {
-			copyKey(t, newM, k, v)
-		}
-	}
-	// Another node answers WAIT for every key of its first MGET.
-	waiter := cl.Nodes[(indexOf(cl, oldM)+1)%3]
-	waiter.SetHook(times(1, "mget", func(req *zppb.Request) *zppb.Response {
+	cl.setMaster(tb.Name, 0, newM.Addr)
+	waiter.Tap().SetHook(times(1, "mget", func(req *zppb.Request) *zppb.Response {
 		out := &zppb.MGetResponse{}
 		for range req.GetMget().GetKeys() {
 			out.Results = append(out.Results, &zppb.KeyResult{Code: zppb.Code_WAIT})
@@ -115,7 +130,7 @@ func TestMultiRetriesPerKeyResults(t *testing.T) {
 		return &zppb.Response{Result: &zppb.Response_Mget{Mget: out}}
 	}))
 
-	res, err := c.MGet(ctx, "t", append([][]byte{key0}, keysOf(kvs)...))
+	res, err := c.MGet(ctx, tb.Name, append([][]byte{key0}, keysOf(kvs)...))
 	if err != nil {
 		t.Fatalf("MGet: %v", err)
 	}
@@ -127,17 +142,11 @@ func TestMultiRetriesPerKeyResults(t *testing.T) {
 	if string(res[0].Value) != "moved" {
 		t.Fatalf("moved key = %q", res[0].Value)
 	}
-	if waiter.Calls("mget") < 2 {
-		t.Fatal("WAITed keys were not retried")
+	if oldM.Tap().Calls("mget") == 0 {
+		t.Fatal("the old master was never asked: no MOVE was followed")
 	}
-}
-
-// copyKey stores key in n, as a migration would have.
-func copyKey(t *testing.T, n *clienttest.Node, key, value []byte) {
-	t.Helper()
-	resp := n.Handle(&zppb.Request{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: "t", Key: key, Value: value}}})
-	if err := status.FromResponse(resp); err != nil {
-		t.Fatal(err)
+	if waiter.Tap().Calls("mget") < 2 {
+		t.Fatal("WAITed keys were not retried")
 	}
 }
 
@@ -149,24 +158,16 @@ func keysOf(kvs []KV) [][]byte {
 	return keys
 }
 
-func indexOf(cl *clienttest.Cluster, n *clienttest.Node) int {
-	for i, o := range cl.Nodes {
-		if o == n {
-			return i
-		}
-	}
-	return -1
-}
-
 // A key refused for good fails alone: the error names it, the rest are
 // written.
 func TestMultiPartialFailure(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 2)
-	cl.AddTable("t", 4)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 4, 1).Name
 	c := newTestClient(t, cl)
 	kvs := kvsN(20, "pf")
 	bad := kvs[7].Key
 	for _, n := range cl.Nodes {
+		n := n.Tap()
 		n.SetHook(func(req *zppb.Request) *zppb.Response {
 			ms := req.GetMset()
 			if ms == nil {
@@ -179,7 +180,10 @@ func TestMultiPartialFailure(t *testing.T) {
 					kept = append(kept, kv)
 				}
 			}
-			resp := n.Handle(&zppb.Request{Cmd: &zppb.Request_Mset{Mset: &zppb.MSetRequest{Table: ms.GetTable(), Kvs: kept, TtlMs: ms.GetTtlMs()}}})
+			resp, err := n.Forward(testCtx(t), &zppb.Request{Cmd: &zppb.Request_Mset{Mset: &zppb.MSetRequest{Table: ms.GetTable(), Kvs: kept, TtlMs: ms.GetTtlMs()}}})
+			if err != nil {
+				return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
+			}
 			results := resp.GetMset().GetResults()
 			var out []*zppb.KeyResult
 			for _, kv := range ms.GetKvs() {
@@ -193,7 +197,7 @@ func TestMultiPartialFailure(t *testing.T) {
 			return resp
 		})
 	}
-	err := c.MSet(testCtx(t), "t", kvs, time.Minute)
+	err := c.MSet(testCtx(t), tb, kvs, time.Minute)
 	var me *MultiError
 	if !errors.As(err, &me) || len(me.Errs) != 1 || me.Errs[0].Index != 7 || me.Total != 20 {
 		t.Fatalf("MSet = %v, want a MultiError for key 7 only", err)
@@ -202,10 +206,10 @@ func TestMultiPartialFailure(t *testing.T) {
 		t.Fatalf("errors.Is(%v, ErrQuotaExceeded) = false", err)
 	}
 	for i, kv := range kvs {
-		found := false
-		for _, n := range cl.Nodes {
-			_, ok := n.Value("t", kv.Key)
-			found = found || ok
+		_, err := cl.get(tb, kv.Key)
+		found := err == nil
+		if err != nil && !errors.Is(err, status.ErrNotFound) {
+			t.Fatal(err)
 		}
 		if found != (i != 7) {
 			t.Fatalf("key %d stored = %v", i, found)
@@ -216,13 +220,13 @@ func TestMultiPartialFailure(t *testing.T) {
 // Keys of a dead node run out of time; the other keys are answered, and
 // the error lists only the dead node's keys.
 func TestMGetDeadlineOnOneNode(t *testing.T) {
-	cl, c, k0, k1 := twoPartitions(t)
+	cl, c, tb, k0, k1 := twoPartitions(t)
 	ctx := testCtx(t)
-	dead := masterOf(t, cl, "t", k1)
-	dead.SetHook(func(*zppb.Request) *zppb.Response { return &zppb.Response{Code: zppb.Code_WAIT} })
+	dead := cl.masterOf(tb, k1).Tap()
+	dead.SetHook(times(-1, "mget", func(*zppb.Request) *zppb.Response { return &zppb.Response{Code: zppb.Code_WAIT} }))
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	res, err := c.MGet(short, "t", [][]byte{k0, k1})
+	res, err := c.MGet(short, tb, [][]byte{k0, k1})
 	var me *MultiError
 	if !errors.As(err, &me) || len(me.Errs) != 1 || me.Errs[0].Index != 1 {
 		t.Fatalf("MGet = %v, want a MultiError for key 1", err)
@@ -237,30 +241,30 @@ func TestMGetDeadlineOnOneNode(t *testing.T) {
 
 // Large calls are split into several requests per node.
 func TestMultiSplitsLargeCalls(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	cl.AddTable("t", 1)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 1).Name
 	c := newTestClient(t, cl)
 	kvs := kvsN(2*maxKeysPerRequest+1, "big")
-	if err := c.MSet(testCtx(t), "t", kvs, 0); err != nil {
+	if err := c.MSet(testCtx(t), tb, kvs, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := cl.Nodes[0].Calls("mset"); got != 3 {
+	if got := cl.calls("mset"); got != 3 {
 		t.Fatalf("%d MSETs for %d keys, want 3", got, len(kvs))
 	}
-	if got := cl.Nodes[0].Len("t"); got != len(kvs) {
+	if got := cl.stored(tb, kvs); got != len(kvs) {
 		t.Fatalf("%d keys stored, want %d", got, len(kvs))
 	}
 }
 
 func TestMultiEmptyAndUnknownTable(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	cl.AddTable("t", 1)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 1).Name
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
-	if res, err := c.MGet(ctx, "t", nil); err != nil || len(res) != 0 {
+	if res, err := c.MGet(ctx, tb, nil); err != nil || len(res) != 0 {
 		t.Fatalf("MGet of nothing = %v, %v", res, err)
 	}
-	if err := c.MSet(ctx, "t", nil, 0); err != nil {
+	if err := c.MSet(ctx, tb, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.MGet(ctx, "nosuch", [][]byte{[]byte("k")}); !errors.Is(err, status.ErrTableNotFound) {
@@ -276,8 +280,15 @@ func TestMultiEmptyAndUnknownTable(t *testing.T) {
 // answers only once every node has received its request, which a client
 // sending them one after another would never see.
 func TestMultiRequestsRunInParallel(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
-	cl.AddTable("t", 3)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 3, 1)
+	for i, p := range tb.Partitions {
+		for _, q := range tb.Partitions[:i] {
+			if p.Master == q.Master {
+				t.Fatalf("partitions %d and %d both on %s", q.Id, p.Id, p.Master)
+			}
+		}
+	}
 	c := newTestClient(t, cl)
 	ctx := testCtx(t)
 	arrived := make(chan struct{}, len(cl.Nodes))
@@ -293,7 +304,7 @@ func TestMultiRequestsRunInParallel(t *testing.T) {
 		close(all)
 	}()
 	for _, n := range cl.Nodes {
-		n.SetHook(func(req *zppb.Request) *zppb.Response {
+		n.Tap().SetHook(func(req *zppb.Request) *zppb.Response {
 			if req.GetMget() == nil {
 				return nil
 			}
@@ -306,7 +317,7 @@ func TestMultiRequestsRunInParallel(t *testing.T) {
 		})
 	}
 	keys := [][]byte{keyIn(t, 3, 0, "p"), keyIn(t, 3, 1, "p"), keyIn(t, 3, 2, "p")}
-	if _, err := c.MGet(ctx, "t", keys); err != nil {
+	if _, err := c.MGet(ctx, tb.Name, keys); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -318,18 +329,19 @@ func TestMultiRequestsRunInParallel(t *testing.T) {
 
 // MSET is idempotent: a request whose connection broke is sent again.
 func TestMSetRetriedAfterDroppedConnection(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	cl.AddTable("t", 2)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 1).Name
 	c := newTestClient(t, cl)
-	applyThenDrop(cl.Nodes[0], "mset")
+	n := cl.masterOf(tb, []byte("k")).Tap()
+	applyThenDrop(t, n, "mset")
 	kvs := kvsN(10, "drop")
-	if err := c.MSet(testCtx(t), "t", kvs, 0); err != nil {
+	if err := c.MSet(testCtx(t), tb, kvs, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := cl.Nodes[0].Calls("mset"); got != 2 {
+	if got := n.Calls("mset"); got != 2 {
 		t.Fatalf("%d MSETs, want 2", got)
 	}
-	if got := cl.Nodes[0].Len("t"); got != len(kvs) {
+	if got := cl.stored(tb, kvs); got != len(kvs) {
 		t.Fatalf("%d keys stored, want %d", got, len(kvs))
 	}
 }

@@ -4,76 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
-
-// hungListener accepts connections and never answers, like a SIGSTOPped
-// process (whose kernel still completes handshakes) or a half-open link.
-type hungListener struct {
-	ln net.Listener
-
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newHungListener(t *testing.T) *hungListener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &hungListener{ln: ln}
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			h.mu.Lock()
-			h.conns = append(h.conns, nc)
-			h.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for _, nc := range h.conns {
-			nc.Close()
-		}
-	})
-	return h
-}
-
-func (h *hungListener) addr() string { return h.ln.Addr().String() }
-
-func (h *hungListener) accepted() []net.Conn {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]net.Conn(nil), h.conns...)
-}
-
-// refusedAddr returns an address where nothing listens.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // TestFailedCallOutcome checks what a failed call says about its outcome:
 // a write sent to a node that never answered may have been applied; one
@@ -82,38 +22,41 @@ func refusedAddr(t *testing.T) string {
 // outcome. Calls that end by the deadline match DeadlineExceeded either
 // way, and the cause stays matchable.
 func TestFailedCallOutcome(t *testing.T) {
-	answer := func(code zppb.Code) func(n *clienttest.Node) clienttest.Hook {
-		return func(n *clienttest.Node) clienttest.Hook {
+	// The hooks script the answers of the table's master to the test's
+	// commands.
+	answer := func(code zppb.Code) func(n *inproc.Tap) inproc.Hook {
+		return func(n *inproc.Tap) inproc.Hook {
 			return func(req *zppb.Request) *zppb.Response {
-				if req.GetInfo() != nil {
+				if !dataCmd(req) {
 					return nil
 				}
 				// A MOVE naming the node itself is one the client cannot
 				// follow: only meta can tell, and it names this node.
-				return &zppb.Response{Code: code, Msg: "scripted", Master: n.Addr}
+				return &zppb.Response{Code: code, Msg: "scripted", Master: n.Addr()}
 			}
 		}
 	}
 	tests := []struct {
 		name string
-		// master returns the address meta names as the partition's
-		// master; hook, when set, scripts cl.Nodes[0].
-		master   func(t *testing.T, cl *clienttest.Cluster) string
-		hook     func(n *clienttest.Node) clienttest.Hook
+		// hook, when set, scripts the master's tap; down takes the tap
+		// down, so that the master's address refuses connections while
+		// meta still names it.
+		hook     func(n *inproc.Tap) inproc.Hook
+		down     bool
 		unknown  bool  // the write's error matches ErrUnknownOutcome
 		deadline bool  // both errors match DeadlineExceeded
 		cause    error // both errors match it
 	}{
 		{
 			name:     "accepts and never answers",
-			master:   func(t *testing.T, _ *clienttest.Cluster) string { return newHungListener(t).addr() },
+			hook:     func(*inproc.Tap) inproc.Hook { return hang },
 			unknown:  true,
 			deadline: true,
 			cause:    rpc.ErrTransport,
 		},
 		{
 			name:     "connection refused",
-			master:   func(t *testing.T, _ *clienttest.Cluster) string { return refusedAddr(t) },
+			down:     true,
 			deadline: true,
 			cause:    rpc.ErrNotSent,
 		},
@@ -155,15 +98,22 @@ func TestFailedCallOutcome(t *testing.T) {
 			cause: status.ErrNotInteger,
 		},
 	}
+	cl := sharedCluster(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cl := clienttest.NewCluster(t, 1, 1)
-			cl.AddTable("t", 1)
-			if tt.master != nil {
-				cl.SetMaster("t", 0, tt.master(t, cl))
+			tb := cl.addTable("", 1, 1).Name
+			n := cl.masterOf(tb, []byte("k")).Tap()
+			if tt.down {
+				n.Down()
+				t.Cleanup(func() {
+					if err := n.Up(); err != nil {
+						t.Error(err)
+					}
+				})
 			}
 			if tt.hook != nil {
-				cl.Nodes[0].SetHook(tt.hook(cl.Nodes[0]))
+				n.SetHook(tt.hook(n))
+				t.Cleanup(func() { n.SetHook(nil) })
 			}
 			// One attempt, then a pause past the deadline: a deadline that
 			// cut an attempt in flight would rightly make the outcome
@@ -187,12 +137,12 @@ func TestFailedCallOutcome(t *testing.T) {
 			const deadline = 300 * time.Millisecond
 			ctx, cancel := context.WithTimeout(testCtx(t), deadline)
 			defer cancel()
-			_, err := c.IncrBy(ctx, "t", []byte("k"), 1)
+			_, err := c.IncrBy(ctx, tb, []byte("k"), 1)
 			check("IncrBy", err, tt.unknown)
 
 			ctx, cancel = context.WithTimeout(testCtx(t), deadline)
 			defer cancel()
-			_, err = c.Get(ctx, "t", []byte("k"))
+			_, err = c.Get(ctx, tb, []byte("k"))
 			if tt.cause == status.ErrNotInteger || tt.cause == status.ErrNotEnoughReplicas {
 				return // scripted write answers; a read would not get them
 			}
@@ -200,7 +150,7 @@ func TestFailedCallOutcome(t *testing.T) {
 
 			ctx, cancel = context.WithTimeout(testCtx(t), deadline)
 			defer cancel()
-			err = c.MSet(ctx, "t", []KV{{Key: []byte("a"), Value: []byte("1")}}, 0)
+			err = c.MSet(ctx, tb, []KV{{Key: []byte("a"), Value: []byte("1")}}, 0)
 			check("MSet", err, tt.unknown)
 		})
 	}
@@ -245,47 +195,48 @@ func TestUnknownOutcomeKeepsFirstAmbiguousFailure(t *testing.T) {
 // master meta names by then, and the connection to the hung master must
 // not be used again.
 func TestHungMasterNextCallReachesNewMaster(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	cl.AddTable("t", 1)
-	hung := newHungListener(t)
-	cl.SetMaster("t", 0, hung.addr())
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 2)
+	hung := cl.Node(tb.Partitions[0].Master).Tap()
+	node := cl.Node(tb.Partitions[0].Slaves[0])
+	// The master hangs for clients; its slave still replicates from it.
+	var sets atomic.Int32
+	hung.SetHook(func(req *zppb.Request) *zppb.Response {
+		if !dataCmd(req) {
+			return nil
+		}
+		sets.Add(1)
+		return inproc.NoAnswer
+	})
 	c := newTestClient(t, cl)
 
 	ctx, cancel := context.WithTimeout(testCtx(t), 200*time.Millisecond)
 	defer cancel()
-	if err := c.Set(ctx, "t", []byte("k"), []byte("v1"), 0); !errors.Is(err, context.DeadlineExceeded) {
+	if err := c.Set(ctx, tb.Name, []byte("k"), []byte("v1"), 0); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Set to the hung master = %v, want DeadlineExceeded", err)
 	}
-	// Meta fails the hung master over after the call.
-	node := cl.Nodes[0]
-	cl.SetMaster("t", 0, node.Addr)
+	// Meta moves the partition off the hung master after the call.
+	cl.setMaster(tb.Name, 0, node.Addr)
 
 	ctx, cancel = context.WithTimeout(testCtx(t), 2*time.Second)
 	defer cancel()
-	if err := c.Set(ctx, "t", []byte("k"), []byte("v2"), 0); err != nil {
+	if err := c.Set(ctx, tb.Name, []byte("k"), []byte("v2"), 0); err != nil {
 		t.Fatalf("next Set: %v", err)
 	}
-	if v, ok := node.Value("t", []byte("k")); !ok || string(v) != "v2" {
-		t.Fatalf("new master has %q, %v; want v2", v, ok)
+	if v, err := cl.get(tb.Name, []byte("k")); err != nil || string(v) != "v2" || node.Tap().Calls("set") == 0 {
+		t.Fatalf("new master has %q, %v; want v2", v, err)
 	}
 
 	// The connection the timed-out call used was closed by the client.
-	conns := hung.accepted()
-	if len(conns) == 0 {
-		t.Fatal("the hung master never saw a connection")
+	if sets.Load() == 0 {
+		t.Fatal("the hung master never saw a request")
 	}
-	for _, nc := range conns {
-		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
-		buf := make([]byte, 64<<10)
-		for {
-			_, err := nc.Read(buf)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("connection to the hung master still open after the timeout: %v", err)
-			}
+	deadline := time.Now().Add(5 * time.Second)
+	for hung.Hung() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections to the hung master still open after the timeout", hung.Hung())
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -293,15 +244,15 @@ func TestHungMasterNextCallReachesNewMaster(t *testing.T) {
 // stale until the master answers; a PULL naming the same master keeps the
 // mark (meta may not have failed the master over yet).
 func TestStaleRouteClearedByAnswer(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
-	tb := cl.AddTable("t", 1)
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 1)
 	c := newTestClient(t, cl)
 	master := tb.Partitions[0].Master
 	stale := func() bool {
-		tr, _ := c.topo.table("t")
+		tr, _ := c.topo.table(tb.Name)
 		return tr.parts[0].stale
 	}
-	c.routeFailed("t", 0, master, errors.New("scripted"))
+	c.routeFailed(tb.Name, 0, master, errors.New("scripted"))
 	if !stale() {
 		t.Fatal("route not stale after a failure")
 	}
@@ -311,10 +262,30 @@ func TestStaleRouteClearedByAnswer(t *testing.T) {
 	if !stale() {
 		t.Fatal("a PULL naming the same master cleared the mark")
 	}
-	if err := c.Set(testCtx(t), "t", []byte("k"), []byte("v"), 0); err != nil {
+	if err := c.Set(testCtx(t), tb.Name, []byte("k"), []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
 	if stale() {
 		t.Fatal("route still stale after the master answered")
 	}
+}
+
+// hang is a hook under which the node accepts the test's commands and
+// never answers them, like a SIGSTOPped process (whose kernel still
+// completes handshakes) or a half-open link.
+func hang(req *zppb.Request) *zppb.Response {
+	if !dataCmd(req) {
+		return nil
+	}
+	return inproc.NoAnswer
+}
+
+// dataCmd reports whether req is one of the client's data commands, not
+// replication or INFO between the servers.
+func dataCmd(req *zppb.Request) bool {
+	switch cmdOf(req) {
+	case "set", "get", "incrby", "mget", "mset", "exists":
+		return true
+	}
+	return false
 }

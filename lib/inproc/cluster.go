@@ -45,6 +45,10 @@ type Options struct {
 	// each meta server, so that Isolate, CutFromMeta and Heal can cut and
 	// restore its links, as on a real network partition.
 	Proxies bool
+	// Taps puts a Tap in front of every node (behind its proxy, if any):
+	// the node's address in the cluster is its tap's, so that tests can
+	// count the requests it gets and script answers (Node.Tap).
+	Taps bool
 	// Logger receives every server's log; default discard.
 	Logger *slog.Logger
 	// StartTimeout bounds waiting for a meta leader and for the nodes to
@@ -88,6 +92,7 @@ type Node struct {
 	listen string
 	// inbound and metaLinks are its proxies (Options.Proxies).
 	inbound   *testcluster.Proxy
+	tap       *Tap
 	metaLinks []*testcluster.Proxy
 	c         *Cluster
 	srv       *nodeserver.Server // nil while stopped
@@ -230,6 +235,16 @@ func (c *Cluster) addNode() (*Node, error) {
 			n.metaLinks = append(n.metaLinks, link)
 		}
 	}
+	if c.opts.Taps {
+		if n.tap, err = NewTap("127.0.0.1:0", n.Addr); err != nil {
+			ln.Close()
+			return nil, err
+		}
+		n.Addr = n.tap.Addr()
+		c.mu.Lock()
+		c.used[n.Addr] = true
+		c.mu.Unlock()
+	}
 	return n, n.start(ln)
 }
 
@@ -327,6 +342,9 @@ func (c *Cluster) Close() error {
 	var errs []error
 	for _, n := range c.Nodes {
 		errs = append(errs, n.Stop())
+		if n.tap != nil {
+			errs = append(errs, n.tap.Close())
+		}
 		if n.inbound != nil {
 			errs = append(errs, n.inbound.Close())
 		}
@@ -419,13 +437,20 @@ func (n *Node) start(ln net.Listener) error {
 	return nil
 }
 
+// Tap is the node's tap (Options.Taps), nil without one.
+func (n *Node) Tap() *Tap { return n.tap }
+
 // Server is the running node server, nil while it is stopped.
 func (n *Node) Server() *nodeserver.Server { return n.srv }
 
-// Stop closes the node server gracefully; its data stays for Restart.
+// Stop closes the node server gracefully; its data stays for Restart. Its
+// address refuses connections until then, tap or not.
 func (n *Node) Stop() error {
 	if n.srv == nil {
 		return nil
+	}
+	if n.tap != nil {
+		n.tap.Down()
 	}
 	err := n.srv.Close()
 	n.srv = nil
@@ -441,7 +466,13 @@ func (n *Node) Restart() error {
 	if err != nil {
 		return fmt.Errorf("inproc: node %s: %w", n.Addr, err)
 	}
-	return n.start(ln)
+	if err := n.start(ln); err != nil {
+		return err
+	}
+	if n.tap != nil {
+		return n.tap.Up()
+	}
+	return nil
 }
 
 // Isolate cuts the node off from everyone: its PINGs and its peers'

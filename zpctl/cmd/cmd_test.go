@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +15,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	nodeserver "github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
 // result is one run of zpctl.
@@ -53,14 +55,36 @@ func run(t *testing.T, inv invocation) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
+// cluster is what zpctl is pointed at.
+type cluster interface{ MetaAddrs() []string }
+
 // zpctl runs zpctl against cl with args.
-func zpctl(t *testing.T, cl *clienttest.Cluster, args ...string) result {
+func zpctl(t *testing.T, cl cluster, args ...string) result {
 	t.Helper()
-	return run(t, invocation{args: append([]string{"--meta", strings.Join(cl.MetaAddrs(), ","), "--timeout", "2s"}, args...)})
+	metas := cl.MetaAddrs()
+	if c, ok := cl.(*inproc.Cluster); ok {
+		// The leader only: a follower may answer a read from a copy a
+		// moment behind the change the row before made.
+		metas = []string{leaderAddr(t, c)}
+	}
+	return run(t, invocation{args: append([]string{"--meta", strings.Join(metas, ","), "--timeout", "2s"}, args...)})
 }
 
 func TestCommands(t *testing.T) {
-	cl := clienttest.NewCluster(t, 3, 3)
+	// A cluster of its own: the output lists every table and node.
+	cl := ownCluster(t, inproc.Options{})
+	// The table the rows work on; which node has which role in its
+	// partition 0 is meta's choice.
+	if r := zpctl(t, cl, "table", "create", "users", "--partitions", "4", "--replicas", "2", "--wait"); r.code != ExitOK || !strings.Contains(r.stdout, "min sync replicas:  0") {
+		t.Fatalf("create: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	p0 := pullTable(t, cl, "users").Partitions[0]
+	master, slave, other := p0.Master, p0.Slaves[0], ""
+	for _, a := range cl.NodeAddrs() {
+		if a != master && a != slave {
+			other = a
+		}
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -68,8 +92,10 @@ func TestCommands(t *testing.T) {
 		wantStdout string // exact when wantExact, else a substring
 		wantExact  bool
 		wantStderr string // substring
+		// settle waits for every node to have applied the latest epoch
+		// first, for rows whose output reports nodes lagging behind meta.
+		settle bool
 	}{
-		{name: "create", args: []string{"table", "create", "users", "--partitions", "4", "--replicas", "2", "--wait"}, wantStdout: "min sync replicas:  0"},
 		{name: "create again", args: []string{"table", "create", "users", "--partitions", "4", "--replicas", "2"}, wantCode: ExitConflict, wantStderr: "TABLE_EXISTS"},
 		{name: "create if not exists", args: []string{"table", "create", "users", "--partitions", "8", "--if-not-exists"}, wantStdout: "partitions:         4"},
 		{name: "create too many replicas", args: []string{"table", "create", "big", "--replicas", "5"}, wantCode: ExitUnavailable, wantStderr: "NOT_ENOUGH_NODES"},
@@ -100,7 +126,7 @@ func TestCommands(t *testing.T) {
 		{name: "create with quota, listed", args: []string{"table", "list"}, wantStdout: "500 ops/s, 1.0 MiB/s\n"},
 		{name: "drop quota table", args: []string{"table", "drop", "limited", "--yes"}, wantStdout: "dropped table limited"},
 		{name: "slowlog empty", args: []string{"slowlog"}, wantStdout: "no slow requests logged on 3 node(s)\n", wantExact: true},
-		{name: "slowlog of a table", args: []string{"slowlog", "--table", "users", cl.Nodes[0].Addr}, wantStdout: "no slow requests logged on 1 node(s)\n", wantExact: true},
+		{name: "slowlog of a table", args: []string{"slowlog", "--table", "users", master}, wantStdout: "no slow requests logged on 1 node(s)\n", wantExact: true},
 		{name: "slowlog unknown table", args: []string{"slowlog", "--table", "nosuch"}, wantCode: ExitNotFound, wantStderr: "TABLE_NOT_FOUND"},
 		{name: "slowlog bad limit", args: []string{"slowlog", "--limit", "-1"}, wantCode: ExitUsage},
 		{name: "slowlog unreachable node", args: []string{"slowlog", "127.0.0.1:1"}, wantCode: ExitUnavailable, wantStderr: "127.0.0.1:1"},
@@ -125,39 +151,39 @@ func TestCommands(t *testing.T) {
 		{name: "del", args: []string{"del", "users", "alice"}, wantStdout: "1\n", wantExact: true},
 		{name: "del again", args: []string{"del", "users", "alice"}, wantStdout: "0\n", wantExact: true},
 		{name: "node list", args: []string{"node", "list"}, wantStdout: "UP"},
-		{name: "node info", args: []string{"node", "info", cl.Nodes[0].Addr}, wantStdout: "version:         clienttest"},
-		{name: "node info replication", args: []string{"node", "info", cl.Nodes[0].Addr, "--section", "replication", "--table", "users"}, wantStdout: "users  0          master"},
-		{name: "node info bad section", args: []string{"node", "info", cl.Nodes[0].Addr, "--section", "disk"}, wantCode: ExitUsage},
+		{name: "node info", args: []string{"node", "info", master}, wantStdout: "version:         " + nodeserver.Version},
+		{name: "node info replication", args: []string{"node", "info", master, "--section", "replication", "--table", "users"}, wantStdout: "users  0          master"},
+		{name: "node info bad section", args: []string{"node", "info", master, "--section", "disk"}, wantCode: ExitUsage},
 		{name: "node info unreachable", args: []string{"node", "info", "127.0.0.1:1"}, wantCode: ExitUnavailable},
-		{name: "node remove an UP node", args: []string{"node", "remove", cl.Nodes[0].Addr, "--yes"}, wantCode: ExitInvalid, wantStderr: "only DOWN nodes"},
-		{name: "checkup", args: []string{"checkup"}, wantStdout: "HEALTHY\nepoch"},
+		{name: "node remove an UP node", args: []string{"node", "remove", master, "--yes"}, wantCode: ExitInvalid, wantStderr: "only DOWN nodes"},
+		{name: "checkup", args: []string{"checkup"}, wantStdout: "HEALTHY\nepoch", settle: true},
 		{name: "stats qps", args: []string{"stats", "qps", "users"}, wantStdout: "ERRORS  QUOTA_EXCEEDED\n"},
 		{name: "stats latency", args: []string{"stats", "latency"}, wantStdout: "INFO reports no latency figures yet"},
 		{name: "stats space", args: []string{"stats", "space", "users"}, wantStdout: "REPLICAS  USED"},
-		{name: "stats repl", args: []string{"stats", "repl", "users"}, wantStdout: "all caught up: yes"},
+		{name: "stats repl", args: []string{"stats", "repl", "users"}, wantStdout: "all caught up: yes", settle: true},
 		{name: "stats unknown table", args: []string{"stats", "qps", "nosuch"}, wantCode: ExitNotFound},
-		{name: "setmaster dry run", args: []string{"setmaster", "users", "0", cl.Nodes[1].Addr, "--dry-run"}, wantStdout: "Plan: setmaster, 1 move, made at epoch"},
-		{name: "setmaster bad partition", args: []string{"setmaster", "users", "x", cl.Nodes[1].Addr}, wantCode: ExitUsage},
-		{name: "setmaster to a non-slave", args: []string{"setmaster", "users", "0", cl.Nodes[2].Addr, "--yes"}, wantCode: ExitInvalid, wantStderr: "setmaster: plan:"},
-		{name: "addslave without --yes off a terminal", args: []string{"addslave", "users", "0", cl.Nodes[2].Addr}, wantCode: ExitUsage, wantStderr: "--yes"},
-		{name: "removeslave of the master", args: []string{"removeslave", "users", "0", cl.Nodes[0].Addr}, wantCode: ExitInvalid},
+		{name: "setmaster dry run", args: []string{"setmaster", "users", "0", slave, "--dry-run"}, wantStdout: "Plan: setmaster, 1 move, made at epoch"},
+		{name: "setmaster bad partition", args: []string{"setmaster", "users", "x", slave}, wantCode: ExitUsage},
+		{name: "setmaster to a non-slave", args: []string{"setmaster", "users", "0", other, "--yes"}, wantCode: ExitInvalid, wantStderr: "setmaster: plan:"},
+		{name: "addslave without --yes off a terminal", args: []string{"addslave", "users", "0", other}, wantCode: ExitUsage, wantStderr: "--yes"},
+		{name: "removeslave of the master", args: []string{"removeslave", "users", "0", master}, wantCode: ExitInvalid},
 		{name: "migrate needs from and to", args: []string{"migrate", "users", "0"}, wantCode: ExitUsage},
 		{name: "migrate status", args: []string{"migrate", "status"}, wantStdout: "no moves in progress\n", wantExact: true},
 		{name: "migrate cancel nothing", args: []string{"migrate", "cancel", "users", "0"}, wantCode: ExitNotFound, wantStderr: "no move in progress on users/0"},
-		{name: "expand takes no nodes", args: []string{"expand", cl.Nodes[2].Addr}, wantCode: ExitUsage},
+		{name: "expand takes no nodes", args: []string{"expand", other}, wantCode: ExitUsage},
 		{name: "expand nothing to do", args: []string{"expand", "--yes"}, wantStdout: "Nothing to do.\n"},
 		{name: "shrink needs nodes", args: []string{"shrink"}, wantCode: ExitUsage},
 		{name: "shrink unknown node", args: []string{"shrink", "127.0.0.1:1", "--dry-run"}, wantCode: ExitNotFound},
-		{name: "replace-node onto itself", args: []string{"replace-node", cl.Nodes[0].Addr, cl.Nodes[0].Addr}, wantCode: ExitUsage},
+		{name: "replace-node onto itself", args: []string{"replace-node", master, master}, wantCode: ExitUsage},
 		{name: "config", args: []string{"config"}, wantStdout: "meta         127.0.0.1:"},
 		{name: "completion bash", args: []string{"completion", "bash"}, wantStdout: "__start_zpctl"},
 		{name: "completion zsh", args: []string{"completion", "zsh"}, wantStdout: "#compdef zpctl"},
 		{name: "completion fish", args: []string{"completion", "fish"}, wantStdout: "complete -c zpctl"},
 		{name: "complete table names", args: []string{"__complete", "table", "describe", ""}, wantStdout: "users\n", wantStderr: "ShellCompDirectiveNoFileComp"},
-		{name: "complete node addresses", args: []string{"__complete", "node", "info", ""}, wantStdout: cl.Nodes[0].Addr + "\n", wantStderr: "ShellCompDirectiveNoFileComp"},
+		{name: "complete node addresses", args: []string{"__complete", "node", "info", ""}, wantStdout: master + "\n", wantStderr: "ShellCompDirectiveNoFileComp"},
 		{name: "complete output formats", args: []string{"__complete", "--output", ""}, wantStdout: "table\njson\nyaml\n", wantStderr: "ShellCompDirectiveNoFileComp"},
 		{name: "node wait", args: []string{"node", "wait", "--count", "3"}, wantStdout: "ADDR"},
-		{name: "meta list", args: []string{"meta", "list"}, wantStdout: "leader: " + cl.Metas[0].Addr},
+		{name: "meta list", args: []string{"meta", "list"}, wantStdout: "leader: " + leaderAddr(t, cl)},
 		{name: "drop without yes off a terminal", args: []string{"table", "drop", "users"}, wantCode: ExitUsage, wantStderr: "--yes"},
 		{name: "drop", args: []string{"table", "drop", "users", "--yes"}, wantStdout: "dropped table users"},
 		{name: "drop missing", args: []string{"table", "drop", "users", "-y"}, wantCode: ExitNotFound},
@@ -172,6 +198,9 @@ func TestCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.settle {
+				waitSettled(t, cl)
+			}
 			r := zpctl(t, cl, tt.args...)
 			if r.code != tt.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
@@ -194,18 +223,16 @@ func TestCommands(t *testing.T) {
 
 // JSON output is for programs: check it parses and has its field names.
 func TestJSONOutput(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 2)
-	cl.AddTable("t", 2)
-	if r := zpctl(t, cl, "set", "t", "k", "v"); r.code != 0 {
+	cl := sharedCluster(t)
+	tbl := addTable(t, cl, 2, 2).Name
+	node := cl.Nodes[0].Addr
+	leader := leaderAddr(t, cl)
+	if r := zpctl(t, cl, "set", tbl, "k", "v"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	// A binary value, written by a program.
-	c, err := client.New(context.Background(), client.Options{MetaAddrs: cl.MetaAddrs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Set(context.Background(), "t", []byte("bin"), []byte{0xff, 0x00}, 0); err != nil {
+	c := newClient(t, cl)
+	if err := c.Set(context.Background(), tbl, []byte("bin"), []byte{0xff, 0x00}, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -214,32 +241,36 @@ func TestJSONOutput(t *testing.T) {
 		args []string
 		want map[string]any // top-level fields and their values (nil: present, any value)
 	}{
-		{"get", []string{"get", "t", "k"}, map[string]any{"table": "t", "key": "k", "found": true, "value": "v", "encoding": "utf-8"}},
-		{"get binary", []string{"get", "t", "bin"}, map[string]any{"value": "/wA=", "encoding": "base64"}},
-		{"set", []string{"set", "t", "k2", "v2"}, map[string]any{"table": "t", "key": "k2", "ok": true}},
-		{"del", []string{"del", "t", "k2"}, map[string]any{"deleted": true}},
-		{"mget", []string{"mget", "t", "k", "missing"}, map[string]any{"table": "t", "results": nil}},
-		{"locate", []string{"locate", "t", "foo"}, map[string]any{"key": "foo", "table": "t", "slot": 12182.0, "partition": 1.0, "master": nil, "slaves": nil, "epoch": nil}},
+		{"get", []string{"get", tbl, "k"}, map[string]any{"table": tbl, "key": "k", "found": true, "value": "v", "encoding": "utf-8"}},
+		{"get binary", []string{"get", tbl, "bin"}, map[string]any{"value": "/wA=", "encoding": "base64"}},
+		{"set", []string{"set", tbl, "k2", "v2"}, map[string]any{"table": tbl, "key": "k2", "ok": true}},
+		{"del", []string{"del", tbl, "k2"}, map[string]any{"deleted": true}},
+		{"mget", []string{"mget", tbl, "k", "missing"}, map[string]any{"table": tbl, "results": nil}},
+		{"locate", []string{"locate", tbl, "foo"}, map[string]any{"key": "foo", "table": tbl, "slot": 12182.0, "partition": 1.0, "master": nil, "slaves": nil, "epoch": nil}},
 		{"table list", []string{"table", "list"}, map[string]any{"epoch": nil, "tables": nil}},
-		{"table show", []string{"table", "show", "t"}, map[string]any{"name": "t", "partition_count": 2.0, "replicas": nil, "min_sync_replicas": nil, "created_epoch": nil, "partitions": nil, "quota": nil}},
-		{"table quota", []string{"table", "quota", "t", "--ops", "7"}, map[string]any{"table": "t", "quota": map[string]any{"ops_per_sec": 7.0, "bytes_per_sec": 0.0}, "epoch": nil}},
+		{"table show", []string{"table", "show", tbl}, map[string]any{"name": tbl, "partition_count": 2.0, "replicas": nil, "min_sync_replicas": nil, "created_epoch": nil, "partitions": nil, "quota": nil}},
+		// Real nodes enforce it: high enough for the rows after it.
+		{"table quota", []string{"table", "quota", tbl, "--ops", "7000"}, map[string]any{"table": tbl, "quota": map[string]any{"ops_per_sec": 7000.0, "bytes_per_sec": 0.0}, "epoch": nil}},
 		{"slowlog", []string{"slowlog"}, map[string]any{"table": "", "nodes": nil, "entries": []any{}, "truncated": false}},
 		{"node list", []string{"node", "list"}, map[string]any{"epoch": nil, "nodes": nil}},
-		{"meta list", []string{"meta", "list"}, map[string]any{"leader": cl.Metas[0].Addr, "epoch": nil, "members": nil}},
-		{"table describe", []string{"table", "describe", "t"}, map[string]any{"name": "t", "epoch": nil, "partitions": nil, "replicas": nil, "quota": map[string]any{"ops_per_sec": 7.0, "bytes_per_sec": 0.0}}},
-		{"table dump", []string{"table", "dump", "t"}, map[string]any{"table": "t", "epoch": nil, "nodes": nil}},
-		{"node info", []string{"node", "info", cl.Nodes[0].Addr}, map[string]any{"addr": cl.Nodes[0].Addr, "node": nil, "server": nil, "stats": nil, "capacity": nil, "replication": nil}},
-		{"checkup", []string{"checkup"}, map[string]any{"healthy": true, "epoch": nil, "leader": cl.Metas[0].Addr, "checked_at": nil, "summary": nil, "problems": nil}},
+		{"meta list", []string{"meta", "list"}, map[string]any{"leader": leader, "epoch": nil, "members": nil}},
+		{"table describe", []string{"table", "describe", tbl}, map[string]any{"name": tbl, "epoch": nil, "partitions": nil, "replicas": nil, "quota": map[string]any{"ops_per_sec": 7000.0, "bytes_per_sec": 0.0}}},
+		{"table dump", []string{"table", "dump", tbl}, map[string]any{"table": tbl, "epoch": nil, "nodes": nil}},
+		{"node info", []string{"node", "info", node}, map[string]any{"addr": node, "node": nil, "server": nil, "stats": nil, "capacity": nil, "replication": nil}},
+		{"checkup", []string{"checkup"}, map[string]any{"healthy": true, "epoch": nil, "leader": leader, "checked_at": nil, "summary": nil, "problems": nil}},
 		{"stats qps", []string{"stats", "qps"}, map[string]any{"table": "", "epoch": nil, "nodes": nil}},
-		{"stats latency", []string{"stats", "latency", "t"}, map[string]any{"table": "t", "available": false, "note": nil, "nodes": nil}},
-		{"stats repl", []string{"stats", "repl", "t"}, map[string]any{"table": "t", "replicas": nil}},
-		{"mset", []string{"mset", "t", "a", "1"}, map[string]any{"table": "t", "keys": 1.0, "ok": true}},
-		{"incr", []string{"incr", "t", "counter", "--by", "3"}, map[string]any{"table": "t", "key": "counter", "value": 3.0}},
-		{"scan", []string{"scan", "t", "--tag", "none"}, map[string]any{"table": "t", "tag": "none", "count": 0.0, "truncated": false, "results": nil}},
+		{"stats latency", []string{"stats", "latency", tbl}, map[string]any{"table": tbl, "available": false, "note": nil, "nodes": nil}},
+		{"stats repl", []string{"stats", "repl", tbl}, map[string]any{"table": tbl, "replicas": nil}},
+		{"mset", []string{"mset", tbl, "a", "1"}, map[string]any{"table": tbl, "keys": 1.0, "ok": true}},
+		{"incr", []string{"incr", tbl, "counter", "--by", "3"}, map[string]any{"table": tbl, "key": "counter", "value": 3.0}},
+		{"scan", []string{"scan", tbl, "--tag", "none"}, map[string]any{"table": tbl, "tag": "none", "count": 0.0, "truncated": false, "results": nil}},
 		{"config", []string{"config"}, map[string]any{"meta": nil, "output": nil, "timeout": nil, "config": ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.args[0] == "checkup" {
+				waitSettled(t, cl) // no node or member a step behind
+			}
 			r := zpctl(t, cl, append([]string{"-o", "json"}, tt.args...)...)
 			if r.code != 0 {
 				t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -261,7 +292,7 @@ func TestJSONOutput(t *testing.T) {
 	}
 
 	t.Run("mget items", func(t *testing.T) {
-		r := zpctl(t, cl, "-o", "json", "mget", "t", "k", "missing")
+		r := zpctl(t, cl, "-o", "json", "mget", tbl, "k", "missing")
 		var got struct {
 			Results []map[string]any `json:"results"`
 		}
@@ -274,7 +305,7 @@ func TestJSONOutput(t *testing.T) {
 	})
 
 	t.Run("errors are JSON on stderr", func(t *testing.T) {
-		r := zpctl(t, cl, "-o", "json", "get", "t", "missing")
+		r := zpctl(t, cl, "-o", "json", "get", tbl, "missing")
 		var got errorJSON
 		if err := json.Unmarshal([]byte(r.stderr), &got); err != nil {
 			t.Fatalf("stderr is not JSON: %v\n%s", err, r.stderr)
@@ -288,10 +319,11 @@ func TestJSONOutput(t *testing.T) {
 // YAML output is the JSON document in YAML syntax: same names, same
 // values.
 func TestYAMLOutput(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 2)
-	cl.AddTable("t", 2)
-	for _, args := range [][]string{{"table", "describe", "t"}, {"checkup"}, {"node", "list"}, {"stats", "repl"}} {
+	cl := sharedCluster(t)
+	tbl := addTable(t, cl, 2, 2).Name
+	for _, args := range [][]string{{"table", "describe", tbl}, {"checkup"}, {"node", "list"}, {"stats", "repl"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			waitSettled(t, cl) // checkup: no node or member a step behind
 			j := zpctl(t, cl, append([]string{"-o", "json"}, args...)...)
 			y := zpctl(t, cl, append([]string{"-o", "yaml"}, args...)...)
 			if j.code != 0 || y.code != 0 {
@@ -320,7 +352,7 @@ func TestYAMLOutput(t *testing.T) {
 		})
 	}
 	t.Run("errors are YAML on stderr", func(t *testing.T) {
-		r := zpctl(t, cl, "-o", "yaml", "get", "t", "missing")
+		r := zpctl(t, cl, "-o", "yaml", "get", tbl, "missing")
 		var got errorJSON
 		if err := yaml.Unmarshal([]byte(r.stderr), &got); err != nil || r.code != ExitNotFound || got.Error == "" {
 			t.Fatalf("exit %d, %v: %s", r.code, err, r.stderr)
@@ -334,12 +366,20 @@ func TestConfirmation(t *testing.T) {
 		args   []string
 		prompt string
 		// done reports whether the command changed the cluster.
-		done func(cl *clienttest.Cluster) bool
+		done func(t *testing.T, cl *inproc.Cluster, table string) bool
 	}{
-		{"drop", []string{"table", "drop", "t"}, `Drop table "t" and all its data? [y/N]`,
-			func(cl *clienttest.Cluster) bool { return len(cl.Topology().Tables) == 0 }},
-		{"flush", []string{"table", "flush", "t"}, `Flush table "t": delete every key on every replica? [y/N]`,
-			func(cl *clienttest.Cluster) bool { return cl.Nodes[0].Len("t") == 0 }},
+		{"drop", []string{"table", "drop", "{t}"}, `Drop table "{t}" and all its data? [y/N]`,
+			func(t *testing.T, cl *inproc.Cluster, table string) bool {
+				_, err := leaderClient(t, cl).Pull(testCtx(t), table)
+				if err != nil && !errors.Is(err, status.ErrTableNotFound) {
+					t.Fatal(err)
+				}
+				return err != nil
+			}},
+		{"flush", []string{"table", "flush", "{t}"}, `Flush table "{t}": delete every key on every replica? [y/N]`,
+			func(t *testing.T, cl *inproc.Cluster, table string) bool {
+				return stored(t, cl, table, []string{"k"}) == 0
+			}},
 	}
 	answers := []struct {
 		answer   string
@@ -352,27 +392,31 @@ func TestConfirmation(t *testing.T) {
 		{"\n", ExitAborted, false},
 		{"", ExitAborted, false}, // EOF
 	}
+	cl := sharedCluster(t)
 	for _, c := range commands {
 		for _, tt := range answers {
 			t.Run(fmt.Sprintf("%s %q", c.name, tt.answer), func(t *testing.T) {
-				cl := clienttest.NewCluster(t, 1, 1)
-				cl.AddTable("t", 1)
-				meta := cl.MetaAddrs()[0]
-				if r := run(t, invocation{args: []string{"--meta", meta, "set", "t", "k", "v"}}); r.code != ExitOK {
+				table := addTable(t, cl, 1, 1).Name
+				meta := leaderAddr(t, cl)
+				if r := run(t, invocation{args: []string{"--meta", meta, "set", table, "k", "v"}}); r.code != ExitOK {
 					t.Fatalf("set: exit %d: %s", r.code, r.stderr)
 				}
+				args := slices.Clone(c.args)
+				for i, a := range args {
+					args[i] = strings.ReplaceAll(a, "{t}", table)
+				}
 				r := run(t, invocation{
-					args:     append([]string{"--meta", meta}, c.args...),
+					args:     append([]string{"--meta", meta}, args...),
 					stdin:    tt.answer,
 					terminal: true,
 				})
 				if r.code != tt.wantCode {
 					t.Fatalf("exit %d, want %d: %s", r.code, tt.wantCode, r.stderr)
 				}
-				if !strings.Contains(r.stderr, c.prompt) {
+				if prompt := strings.ReplaceAll(c.prompt, "{t}", table); !strings.Contains(r.stderr, prompt) {
 					t.Fatalf("no prompt on stderr: %q", r.stderr)
 				}
-				if done := c.done(cl); done != tt.done {
+				if done := c.done(t, cl, table); done != tt.done {
 					t.Fatalf("%s done = %v, want %v", c.name, done, tt.done)
 				}
 			})
@@ -381,7 +425,7 @@ func TestConfirmation(t *testing.T) {
 }
 
 func TestMetaFromEnv(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 1)
+	cl := sharedCluster(t)
 	r := run(t, invocation{args: []string{"table", "list"}, env: map[string]string{"ZP_META": cl.MetaAddrs()[0]}})
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
@@ -394,14 +438,17 @@ func TestMetaFromEnv(t *testing.T) {
 }
 
 func TestAllMetasDown(t *testing.T) {
-	cl := clienttest.NewCluster(t, 2, 1)
+	// Meta servers of its own, stopped.
+	cl := ownCluster(t, inproc.Options{Nodes: -1})
 	for _, m := range cl.Metas {
-		m.Stop()
+		if err := m.Stop(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if r := zpctl(t, cl, "table", "list"); r.code != ExitUnavailable {
+	if r := zpctl(t, addrs(cl.MetaAddrs()), "table", "list"); r.code != ExitUnavailable {
 		t.Fatalf("table list: exit %d, want %d", r.code, ExitUnavailable)
 	}
-	r := zpctl(t, cl, "meta", "list")
+	r := zpctl(t, addrs(cl.MetaAddrs()), "meta", "list")
 	if r.code != ExitUnavailable {
 		t.Fatalf("meta list: exit %d, want %d", r.code, ExitUnavailable)
 	}
@@ -410,7 +457,7 @@ func TestAllMetasDown(t *testing.T) {
 			t.Fatalf("meta list does not show %s:\n%s", m.Addr, r.stdout)
 		}
 	}
-	if strings.Count(r.stdout, "connection refused") != 2 {
+	if strings.Count(r.stdout, "connection refused") != len(cl.Metas) {
 		t.Fatalf("meta list does not say why:\n%s", r.stdout)
 	}
 }

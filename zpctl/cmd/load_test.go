@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
 )
 
 func loadFile(t *testing.T, content string) string {
@@ -27,13 +25,13 @@ func pairs(n int) string {
 	return b.String()
 }
 
-// stored counts the keys the fake cluster holds for table.
-func stored(cl *clienttest.Cluster, table string) int {
-	n := 0
-	for _, node := range cl.Nodes {
-		n += node.Len(table)
+// loadKeys are the keys the cases below can load.
+func loadKeys() []string {
+	keys := []string{"a", "b"}
+	for i := range 500 {
+		keys = append(keys, fmt.Sprintf("key%02d", i))
 	}
-	return n
+	return keys
 }
 
 func TestLoad(t *testing.T) {
@@ -63,11 +61,16 @@ func TestLoad(t *testing.T) {
 		{name: "unknown table", args: []string{"load", "nosuch", "-"}, stdin: "a\t1\n", wantCode: ExitNotFound},
 		{name: "bad batch", args: []string{"load", "t", "-", "--batch", "0"}, wantCode: ExitUsage},
 	}
+	cl := sharedCluster(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cl := clienttest.NewCluster(t, 1, 3)
-			cl.AddTable("t", 4)
+			table := addTable(t, cl, 4, 1).Name
 			args := append([]string{"--meta", cl.MetaAddrs()[0]}, tt.args...)
+			for i, a := range args {
+				if a == "t" {
+					args[i] = table
+				}
+			}
 			if tt.file != "" {
 				p := loadFile(t, tt.file)
 				for i, a := range args {
@@ -80,10 +83,10 @@ func TestLoad(t *testing.T) {
 			if r.code != tt.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.wantCode, r.stdout, r.stderr)
 			}
-			if got := stored(cl, "t"); got != tt.wantKeys {
+			if got := stored(t, cl, table, loadKeys()); got != tt.wantKeys {
 				t.Fatalf("%d keys stored, want %d", got, tt.wantKeys)
 			}
-			if tt.wantStdout != "" && r.stdout != tt.wantStdout {
+			if want := strings.ReplaceAll(tt.wantStdout, " into t\n", " into "+table+"\n"); tt.wantStdout != "" && r.stdout != want {
 				t.Fatalf("stdout %q, want %q", r.stdout, tt.wantStdout)
 			}
 			for _, w := range tt.wantStderr {

@@ -258,29 +258,6 @@ func TestMoveFails(t *testing.T) {
 	}
 }
 
-func TestSingleMoves(t *testing.T) {
-	cl, n := newMoveCluster(t)
-	for _, tt := range []struct {
-		args  []string
-		check func(p *zppb.Partition) bool
-	}{
-		{[]string{"migrate", "t", "0", "--from", n[0], "--to", n[2]}, func(p *zppb.Partition) bool {
-			return p.Master == n[2] && slices.Equal(p.Slaves, []string{n[1]})
-		}},
-		{[]string{"addslave", "t", "1", n[0]}, func(p *zppb.Partition) bool { return slices.Equal(p.Slaves, []string{n[2], n[0]}) }},
-		{[]string{"removeslave", "t", "1", n[2]}, func(p *zppb.Partition) bool { return slices.Equal(p.Slaves, []string{n[0]}) }},
-	} {
-		t.Run(tt.args[0], func(t *testing.T) {
-			r := zpctl(t, cl, append(tt.args, "--yes", fast)...)
-			id, _ := parsePartition(tt.args[2])
-			if p := partition(cl, "t", id); r.code != ExitOK || !tt.check(p) {
-				t.Fatalf("exit %d, partition %v\n%s\n%s", r.code, p, r.stdout, r.stderr)
-			}
-			mustContain(t, "stderr", r.stderr, tt.args[0]+": done, 1/1 moves")
-		})
-	}
-}
-
 func TestMigrateStatusAndCancel(t *testing.T) {
 	cl, n := newMoveCluster(t)
 	cl.SetMoveScript(stay)
@@ -463,23 +440,6 @@ func TestRebalance(t *testing.T) {
 }
 
 // The follow loop rides over a meta server that fails for a moment.
-func TestFollowRetries(t *testing.T) {
-	cl, n := newMoveCluster(t)
-	failed := 0
-	cl.Metas[0].SetHook(func(req *zppb.Request) *zppb.Response {
-		if req.GetMoveStatus() != nil && failed < 2 {
-			failed++
-			return &zppb.Response{Code: zppb.Code_ERROR, Msg: "leader stepping down"}
-		}
-		return nil
-	})
-	r := zpctl(t, cl, "setmaster", "t", "0", n[1], "--yes", fast)
-	if r.code != ExitOK || partition(cl, "t", 0).Master != n[1] {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	mustContain(t, "stderr", r.stderr, "setmaster: move status: client: move status: ", "ERROR: leader stepping down", "setmaster: done")
-}
-
 func TestMigrateStatusWatch(t *testing.T) {
 	cl, n := newMoveCluster(t)
 	cl.SetMoveScript(stay)

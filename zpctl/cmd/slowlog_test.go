@@ -1,14 +1,19 @@
 package cmd
 
 import (
+	"cmp"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
 // t0 is when the canned slow requests below start, in Unix milliseconds.
@@ -18,24 +23,48 @@ const t0 = 1_790_000_000_000
 // at the epoch read; when the epoch moves in between, zpctl reads again
 // and retries, unless --expected-epoch was given.
 func TestTableQuotaRetries(t *testing.T) {
-	cl := clienttest.NewCluster(t, 2, 2)
-	cl.AddTable("t", 2)
-	cl.SetQuota("t", &zppb.Quota{BytesPerSec: 4096})
+	cl := sharedCluster(t)
+	tbl := addTable(t, cl, 2, 2).Name
+	admin := leaderClient(t, cl)
+	if _, err := admin.SetQuota(testCtx(t), tbl, client.Quota{BytesPerSec: 4096}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// zpctl asks the leader through a tap, which counts its requests and
+	// lets the test act between its read and its write.
+	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	meta := addrs{tap.Addr()}
+	epoch := func() uint64 {
+		topo, err := admin.Pull(testCtx(t), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topo.Epoch
+	}
+	quota := func() client.Quota {
+		topo, err := admin.Pull(testCtx(t), tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topo.Tables[0].Quota
+	}
 	var sets, bumps atomic.Int32
-	bumpFirst := func(req *zppb.Request) *zppb.Response {
+	tap.SetHook(func(req *zppb.Request) *zppb.Response {
 		if req.GetSetQuota() != nil {
 			if sets.Add(1) == 1 {
 				// Something else changes the topology after zpctl read it.
 				bumps.Add(1)
-				cl.Update(func(*zppb.Topology) {})
+				if _, err := admin.CreateTable(testCtx(t), client.TableSpec{Name: tableName(t), Partitions: 1, Replicas: 1}); err != nil {
+					t.Error(err)
+				}
 			}
 		}
 		return nil
-	}
-	for _, m := range cl.Metas {
-		m.SetHook(bumpFirst)
-	}
-	r := zpctl(t, cl, "-o", "json", "table", "quota", "t", "--ops", "300")
+	})
+	r := zpctl(t, meta, "-o", "json", "table", "quota", tbl, "--ops", "300")
 	if r.code != ExitOK {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -43,56 +72,68 @@ func TestTableQuotaRetries(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Quota.OpsPerSec != 300 || got.Quota.BytesPerSec != 4096 || got.Epoch != cl.Epoch() || sets.Load() != 2 {
-		t.Fatalf("got %+v at epoch %d after %d SET_QUOTA; cluster at %d", got.Quota, got.Epoch, sets.Load(), cl.Epoch())
+	if now := epoch(); got.Quota.OpsPerSec != 300 || got.Quota.BytesPerSec != 4096 || got.Epoch != now || sets.Load() != 2 {
+		t.Fatalf("got %+v at epoch %d after %d SET_QUOTA; cluster at %d", got.Quota, got.Epoch, sets.Load(), now)
 	}
-	if q := cl.Topology().Tables[0].Quota; q.GetOpsPerSec() != 300 || q.GetBytesPerSec() != 4096 {
-		t.Fatalf("topology quota %v", q)
+	if q := quota(); q.OpsPerSec != 300 || q.BytesPerSec != 4096 {
+		t.Fatalf("topology quota %+v", q)
 	}
 
 	// With --expected-epoch the caller decided: a stale epoch is exit 6.
 	sets.Store(0)
-	epoch := cl.Epoch()
-	r = zpctl(t, cl, "table", "quota", "t", "--ops", "1", "--expected-epoch", strconv.FormatUint(epoch, 10))
+	r = zpctl(t, meta, "table", "quota", tbl, "--ops", "1", "--expected-epoch", strconv.FormatUint(epoch(), 10))
 	if r.code != ExitConflict || sets.Load() != 1 {
 		t.Fatalf("exit %d after %d SET_QUOTA: %s", r.code, sets.Load(), r.stderr)
 	}
 	// Both limits given: no read, no condition.
-	for _, m := range cl.Metas {
-		m.SetHook(nil)
-	}
-	pulls := cl.Metas[0].Calls("pull") + cl.Metas[1].Calls("pull")
-	if r := zpctl(t, cl, "table", "quota", "t", "--ops", "0", "--bytes", "0"); r.code != ExitOK || !strings.Contains(r.stdout, "ops/s:    unlimited") {
+	tap.SetHook(nil)
+	pulls := tap.Calls("pull")
+	if r := zpctl(t, meta, "table", "quota", tbl, "--ops", "0", "--bytes", "0"); r.code != ExitOK || !strings.Contains(r.stdout, "ops/s:    unlimited") {
 		t.Fatalf("exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}
-	if after := cl.Metas[0].Calls("pull") + cl.Metas[1].Calls("pull"); after != pulls {
+	if after := tap.Calls("pull"); after != pulls {
 		t.Fatalf("%d PULLs for a quota with both limits", after-pulls)
 	}
-	if q := cl.Topology().Tables[0].Quota; q != nil {
-		t.Fatalf("quota %v after removing both limits", q)
+	if q := quota(); q != (client.Quota{}) {
+		t.Fatalf("quota %+v after removing both limits", q)
 	}
 }
 
 // TestSlowlog merges the slow logs of the UP nodes, newest first, names a
 // node that does not answer (exit 4) and still prints the others'.
 func TestSlowlog(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 4)
-	cl.AddTable("t", 4)
-	cl.AddTable("u", 4)
+	if testing.Short() {
+		t.Skip("starts a cluster of its own and waits for a node to be DOWN")
+	}
+	cl := ownCluster(t, inproc.Options{Nodes: 4, Taps: true,
+		MetaConfig: func(_ int, cfg *metaserver.Config) { cfg.DownTimeout = time.Second }})
+	for _, name := range []string{"t", "u"} {
+		if r := zpctl(t, cl, "table", "create", name, "--partitions", "4", "--replicas", "2", "--wait"); r.code != ExitOK {
+			t.Fatalf("create %s: exit %d: %s", name, r.code, r.stderr)
+		}
+	}
 	n0, n1, n2, n3 := cl.Nodes[0], cl.Nodes[1], cl.Nodes[2], cl.Nodes[3]
-	n0.AddSlowlog(
+	// The entries' times, durations and keys are the output's subject:
+	// the nodes' taps answer INFO SLOWLOG with them, as a node that logged
+	// them would (the table's entries only, newest first).
+	cannedSlowlog(t, n0.Tap(),
 		&zppb.SlowlogEntry{TimeMs: t0 + 1000, Command: "set", Table: "t", Key: []byte("user:1"), DurationUs: 15_000, Code: "OK"},
 		&zppb.SlowlogEntry{TimeMs: t0 + 3000, Command: "get", Table: "t", Key: []byte("user:2"), DurationUs: 12_500, Code: "NOT_FOUND"},
 	)
-	n1.AddSlowlog(
+	cannedSlowlog(t, n1.Tap(),
 		&zppb.SlowlogEntry{TimeMs: t0 + 2000, Command: "set", Table: "t", Key: []byte{0xff, 0x00, 0x01}, DurationUs: 250_000, Code: "NOT_ENOUGH_REPLICAS"},
 		&zppb.SlowlogEntry{TimeMs: t0 + 4000, Command: "mget", Table: "u", DurationUs: 11_000, Code: "OK"},
 	)
-	n3.AddSlowlog(&zppb.SlowlogEntry{TimeMs: t0 + 5000, Command: "set", Table: "t", Key: []byte("never asked"), DurationUs: 1, Code: "OK"})
+	cannedSlowlog(t, n3.Tap(), &zppb.SlowlogEntry{TimeMs: t0 + 5000, Command: "set", Table: "t", Key: []byte("never asked"), DurationUs: 1, Code: "OK"})
 	// n2 is UP in the topology but does not answer; n3 is DOWN, so not
 	// asked.
-	n2.Stop()
-	cl.Update(func(topo *zppb.Topology) { topo.Nodes[3].State = zppb.NodeState_DOWN })
+	n2.Tap().Down()
+	if err := n3.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitNodes(testCtx(t), zppb.NodeState_DOWN, n3.Addr); err != nil {
+		t.Fatal(err)
+	}
 
 	r := zpctl(t, cl, "-o", "json", "slowlog")
 	if r.code != ExitUnavailable || !strings.Contains(r.stderr, n2.Addr) {
@@ -151,4 +192,27 @@ func TestKeyText(t *testing.T) {
 			t.Errorf("keyText(%q) = %q, want %q", tt.key, got, tt.want)
 		}
 	}
+}
+
+// cannedSlowlog makes tap answer INFO SLOWLOG with entries.
+func cannedSlowlog(t *testing.T, tap *inproc.Tap, entries ...*zppb.SlowlogEntry) {
+	tap.SetHook(func(req *zppb.Request) *zppb.Response {
+		info := req.GetInfo()
+		if info == nil || info.GetSection() != zppb.InfoSection_INFO_SLOWLOG {
+			return nil
+		}
+		resp, err := tap.Forward(testCtx(t), req)
+		if err != nil {
+			return nil
+		}
+		var out []*zppb.SlowlogEntry
+		for _, e := range entries {
+			if info.GetTable() == "" || e.GetTable() == info.GetTable() {
+				out = append(out, e)
+			}
+		}
+		slices.SortFunc(out, func(a, b *zppb.SlowlogEntry) int { return cmp.Compare(b.GetTimeMs(), a.GetTimeMs()) })
+		resp.GetInfo().Slowlog = out
+		return resp
+	})
 }

@@ -2,16 +2,21 @@ package survey
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
-func newClient(t *testing.T, cl *clienttest.Cluster) *client.Client {
+// The snapshots are of real servers (lib/inproc), each test's own: they
+// stop servers and list every table.
+
+func newClient(t *testing.T, cl *inproc.Cluster) *client.Client {
 	t.Helper()
 	c, err := client.New(context.Background(), client.Options{MetaAddrs: cl.MetaAddrs(), Logger: slog.New(slog.DiscardHandler), DefaultTimeout: 5 * time.Second})
 	if err != nil {
@@ -21,12 +26,24 @@ func newClient(t *testing.T, cl *clienttest.Cluster) *client.Client {
 	return c
 }
 
+// addTable creates table t, of 3 partitions of 2 replicas, and waits
+// until it is writable.
+func addTable(ctx context.Context, t *testing.T, c *client.Client) {
+	t.Helper()
+	if _, err := c.CreateTable(ctx, client.TableSpec{Name: "t", Partitions: 3, Replicas: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitTableWritable(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTake(t *testing.T) {
-	cl := clienttest.NewCluster(t, 2, 3)
-	cl.AddTable("t", 3)
+	cl := inproc.StartTest(t, inproc.Options{Taps: true})
 	c := newClient(t, cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	addTable(ctx, t, c)
 	if err := c.Set(ctx, "t", []byte("foo"), []byte("bar"), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -34,11 +51,17 @@ func TestTake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The slave of foo's partition lags by the one write: its node
-	// answers with lsn 0.
-	slave := cl.Node(loc.Slaves[0])
+	// The slave of foo's partition lags by the one write: its node's
+	// INFO says lsn 0.
+	slave := cl.Node(loc.Slaves[0]).Tap()
 	slave.SetHook(func(req *zppb.Request) *zppb.Response {
-		resp := slave.Handle(req)
+		if req.GetInfo() == nil {
+			return nil
+		}
+		resp, err := slave.Forward(ctx, req)
+		if err != nil {
+			return nil
+		}
 		for _, ri := range resp.GetInfo().GetReplication() {
 			if ri.Partition == loc.Partition {
 				ri.Lsn = 0
@@ -46,14 +69,27 @@ func TestTake(t *testing.T) {
 		}
 		return resp
 	})
-	cl.Metas[1].Stop()
+	leader, err := cl.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := cl.Metas[(leader+1)%3]
+	if err := stopped.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := c.Pull(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	s := Take(ctx, c, Options{NodeTimeout: 2 * time.Second})
-	if s.Topology == nil || s.Meta == nil || len(s.Nodes) != 3 || s.Epoch() != cl.Epoch() {
+	if s.Topology == nil || s.Meta == nil || len(s.Nodes) != 3 || s.Epoch() != topo.Epoch {
 		t.Fatalf("snapshot %+v", s)
 	}
-	if s.Meta.Members[1].Reachable {
-		t.Fatal("stopped meta server reachable")
+	for _, m := range s.Meta.Members {
+		if m.Reachable == (m.Addr == stopped.Addr) {
+			t.Fatalf("member %+v reachable = %v, stopped %s", m, m.Reachable, stopped.Addr)
+		}
 	}
 	for i := 1; i < len(s.Nodes); i++ {
 		if s.Nodes[i-1].Addr >= s.Nodes[i].Addr {
@@ -83,7 +119,9 @@ func TestTake(t *testing.T) {
 	}
 
 	// A node that does not answer: its replicas say why.
-	cl.Node(loc.Master).Stop()
+	if err := cl.Node(loc.Master).Stop(); err != nil {
+		t.Fatal(err)
+	}
 	s = Take(ctx, c, Options{SkipMeta: true, Sections: []zppb.InfoSection{zppb.InfoSection_INFO_REPLICATION}})
 	if s.Meta != nil {
 		t.Fatal("meta asked")
@@ -98,17 +136,50 @@ func TestTake(t *testing.T) {
 }
 
 func TestTakeMoves(t *testing.T) {
-	cl := clienttest.NewCluster(t, 1, 3)
-	cl.AddTable("t", 3)
+	cl := inproc.StartTest(t, inproc.Options{Taps: true})
 	c := newClient(t, cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	tb := cl.Topology().Tables[0]
-	if _, err := c.SetMaster(ctx, "t", 0, tb.Partitions[0].Slaves[0], 0); err != nil {
+	addTable(ctx, t, c)
+	topo, err := c.Pull(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := topo.Tables[0].Partitions[0]
+	// The slave stops getting the master's binlog and misses a write, so
+	// that the SETMASTER to it stays catching up.
+	cl.Node(p.Master).Tap().SetHook(func(req *zppb.Request) *zppb.Response {
+		if req.GetBinlogPull() != nil {
+			return inproc.NoAnswer
+		}
+		return nil
+	})
+	var key []byte
+	for i := 0; key == nil; i++ {
+		k := fmt.Appendf(nil, "k%d", i)
+		if keyspace.Partition(k, 3) == 0 {
+			key = k
+		}
+	}
+	if err := c.Set(ctx, "t", key, []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetMaster(ctx, "t", 0, p.Slaves[0], 0); err != nil {
 		t.Fatal(err)
 	}
 	if s := Take(ctx, c, Options{SkipMeta: true}); s.Moves != nil || s.MovesErr != nil {
 		t.Fatalf("moves asked: %v %v", s.Moves, s.MovesErr)
+	}
+	// Meta starts the move a moment after queueing it.
+	for {
+		moves, err := c.MoveStatus(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(moves) == 1 && moves[0].GetState() != zppb.MoveState_MOVE_PENDING {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	s := Take(ctx, c, Options{SkipMeta: true, Moves: true})
 	if s.MovesErr != nil || len(s.Moves) != 1 || s.Moves[0].GetKind() != zppb.MoveKind_SETMASTER || s.Moves[0].GetState() != zppb.MoveState_MOVE_CATCHING_UP {

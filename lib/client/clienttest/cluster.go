@@ -1,6 +1,10 @@
-// Package clienttest runs fake meta servers and nodes in-process, for tests
-// of lib/client and of the tools built on it, in the manner of
-// net/http/httptest. The fakes speak the real protocol over lib/rpc on
+// Package clienttest runs fake meta servers and nodes in-process, in the
+// manner of net/http/httptest. It is a second implementation of the
+// servers, and tests must not check behaviour against it: lib/client's
+// and zpctl's tests run on real servers (lib/inproc). Its only users left
+// are zpctl's move-progress tests (zpctl/cmd/operation_test.go), whose
+// scripted move states are still to be ported, and Serve (server.go), which
+// serves a handler under test over TCP and fakes nothing. The fakes speak the real protocol over lib/rpc on
 // 127.0.0.1 and behave like the real servers where routing is concerned:
 // meta servers answer PULL and LIST from one shared topology; nodes keep an
 // in-memory store, serve the partitions the topology says they master and

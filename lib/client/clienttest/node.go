@@ -29,7 +29,7 @@ type Node struct {
 	dataMu sync.Mutex
 	data   map[string]map[string]entry // table -> key -> entry
 	stats  map[string]*nodeStats       // table -> requests served
-	// slowlog is what AddSlowlog added (quota.go).
+	// slowlog stays empty: tests of slow logs use real nodes.
 	slowlog []*zppb.SlowlogEntry
 	// answered remembers the answer to each write by request id, as a
 	// real node does, so a retry is not applied twice.
@@ -45,21 +45,6 @@ func (e entry) live(now time.Time) bool { return e.expireAt.IsZero() || now.Befo
 
 // Stop closes the node: connections drop and new ones are refused.
 func (n *Node) Stop() { n.srv.Close() }
-
-// Value returns what the node stores under key, expired or not.
-func (n *Node) Value(table string, key []byte) ([]byte, bool) {
-	n.dataMu.Lock()
-	defer n.dataMu.Unlock()
-	e, ok := n.data[table][string(key)]
-	return e.value, ok
-}
-
-// Len returns how many keys the node stores for table.
-func (n *Node) Len(table string) int {
-	n.dataMu.Lock()
-	defer n.dataMu.Unlock()
-	return len(n.data[table])
-}
 
 func (n *Node) handle(_ context.Context, req *zppb.Request) *zppb.Response {
 	if resp := n.before(req); resp != nil {

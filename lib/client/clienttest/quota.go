@@ -13,21 +13,7 @@ import (
 // Per-table quotas and the slow log, as the fakes know them. The meta
 // servers keep a table's quota in the topology (set at CREATE_TABLE and by
 // SET_QUOTA, with the real leader's checks); the nodes do not enforce it.
-// Each node's slow log holds what a test adds with AddSlowlog, and INFO
-// slowlog answers it like a real node: newest first, one table or all.
-
-// SetQuota sets a table's quota (nil or all zero removes it) and bumps the
-// epoch, as SET_QUOTA does when it changes something. It returns the
-// epoch.
-func (c *Cluster) SetQuota(table string, q *zppb.Quota) uint64 {
-	return c.Update(func(t *zppb.Topology) {
-		for _, tb := range t.Tables {
-			if tb.Name == table {
-				tb.Quota = normQuota(q)
-			}
-		}
-	})
-}
+// INFO slowlog answers an empty slow log.
 
 // normQuota is q as the topology keeps it: nil when unlimited.
 func normQuota(q *zppb.Quota) *zppb.Quota {
@@ -70,16 +56,6 @@ func (c *Cluster) setQuotaNoBump(table string, q *zppb.Quota) *zppb.Table {
 		}
 	}
 	return nil
-}
-
-// AddSlowlog adds entries to the node's slow log, as if it had served
-// them.
-func (n *Node) AddSlowlog(entries ...*zppb.SlowlogEntry) {
-	n.dataMu.Lock()
-	defer n.dataMu.Unlock()
-	for _, e := range entries {
-		n.slowlog = append(n.slowlog, proto.Clone(e).(*zppb.SlowlogEntry))
-	}
 }
 
 // slowlogOf returns the node's slow log for table (all when empty), newest

@@ -1,0 +1,82 @@
+package cmd
+
+import (
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Moves carried out by the real meta leader (lib/inproc), each test on a
+// table of its own in the shared cluster.
+
+// roles returns partition id's master, its slave and the node holding no
+// replica of it (a table of 2 replicas on 3 nodes).
+func roles(t *testing.T, tb *zppb.Table, c *inproc.Cluster, id uint32) (master, slave, other string) {
+	t.Helper()
+	p := tb.Partitions[id]
+	master, slave = p.Master, p.Slaves[0]
+	for _, a := range c.NodeAddrs() {
+		if a != master && a != slave {
+			other = a
+		}
+	}
+	return master, slave, other
+}
+
+func TestSingleMoves(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 3, 2)
+	m0, s0, o0 := roles(t, tb, cl, 0)
+	m1, s1, o1 := roles(t, tb, cl, 1)
+	for _, tt := range []struct {
+		args  []string
+		check func(p *zppb.Partition) bool
+	}{
+		{[]string{"migrate", tb.Name, "0", "--from", m0, "--to", o0}, func(p *zppb.Partition) bool {
+			return p.Master == o0 && slices.Equal(p.Slaves, []string{s0})
+		}},
+		{[]string{"addslave", tb.Name, "1", o1}, func(p *zppb.Partition) bool {
+			return p.Master == m1 && slices.Equal(p.Slaves, []string{s1, o1})
+		}},
+		{[]string{"removeslave", tb.Name, "1", s1}, func(p *zppb.Partition) bool {
+			return p.Master == m1 && slices.Equal(p.Slaves, []string{o1})
+		}},
+	} {
+		t.Run(tt.args[0], func(t *testing.T) {
+			r := zpctl(t, cl, append(tt.args, "--yes", fast)...)
+			id, _ := parsePartition(tt.args[2])
+			if p := pullTable(t, cl, tb.Name).Partitions[id]; r.code != ExitOK || !tt.check(p) {
+				t.Fatalf("exit %d, partition %v\n%s\n%s", r.code, p, r.stdout, r.stderr)
+			}
+			mustContain(t, "stderr", r.stderr, tt.args[0]+": done, 1/1 moves")
+		})
+	}
+}
+
+func TestFollowRetries(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 3, 2)
+	_, s0, _ := roles(t, tb, cl, 0)
+	// zpctl asks the leader through a tap that fails its first two
+	// MOVE_STATUS.
+	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	var failed atomic.Int32
+	tap.SetHook(func(req *zppb.Request) *zppb.Response {
+		if req.GetMoveStatus() != nil && failed.Add(1) <= 2 {
+			return &zppb.Response{Code: zppb.Code_ERROR, Msg: "leader stepping down"}
+		}
+		return nil
+	})
+	r := zpctl(t, addrs{tap.Addr()}, "setmaster", tb.Name, "0", s0, "--yes", fast)
+	if r.code != ExitOK || pullTable(t, cl, tb.Name).Partitions[0].Master != s0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	mustContain(t, "stderr", r.stderr, "setmaster: move status: client: move status: ", "ERROR: leader stepping down", "setmaster: done")
+}
