@@ -7,7 +7,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,19 +26,11 @@ import (
 // requests and, where a test needs an answer a healthy cluster would not
 // give on cue (WAIT, a MOVE naming nobody), give it in the server's place.
 
-var shared struct {
-	once sync.Once
-	dir  string
-	c    *inproc.Cluster
-	err  error
-}
+var shared = inproc.Shared{Options: clusterOptions(3)}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.c != nil {
-		shared.c.Close()
-		os.RemoveAll(shared.dir)
-	}
+	shared.Close()
 	os.Exit(code)
 }
 
@@ -63,19 +54,7 @@ func clusterOptions(nodes int) inproc.Options {
 // on first use; the test's hooks and call counts start clean.
 func sharedCluster(t *testing.T) *cluster {
 	t.Helper()
-	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "client-inproc-")
-		if shared.err != nil {
-			return
-		}
-		opts := clusterOptions(3)
-		opts.Dir = shared.dir
-		shared.c, shared.err = inproc.Start(opts)
-	})
-	if shared.err != nil {
-		t.Fatalf("starting the shared cluster: %v", shared.err)
-	}
-	return newView(t, shared.c)
+	return newView(t, shared.Cluster(t))
 }
 
 // ownCluster starts a cluster of nodes nodes (none when negative) for t

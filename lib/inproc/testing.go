@@ -3,6 +3,7 @@ package inproc
 import (
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -27,4 +28,43 @@ func StartTest(t testing.TB, opts Options) *Cluster {
 		}
 	})
 	return c
+}
+
+// Shared is one cluster that the tests of a package share, each with
+// tables of its own: started by the first test that asks, closed (and its
+// directory removed) by Close, which the package's TestMain calls after
+// m.Run. A test that stops servers or needs an empty cluster starts its own
+// with StartTest instead.
+type Shared struct {
+	// Options are the cluster's; Dir is a new temporary directory.
+	Options Options
+
+	once sync.Once
+	c    *Cluster
+	err  error
+}
+
+// Cluster returns the shared cluster, starting it on first use; it fails
+// the test when the cluster cannot start.
+func (s *Shared) Cluster(t testing.TB) *Cluster {
+	t.Helper()
+	s.once.Do(func() {
+		opts := s.Options
+		if opts.Dir, s.err = os.MkdirTemp("", "inproc-shared-"); s.err != nil {
+			return
+		}
+		s.c, s.err = Start(opts)
+	})
+	if s.err != nil {
+		t.Fatalf("starting the shared cluster: %v", s.err)
+	}
+	return s.c
+}
+
+// Close stops the shared cluster, if it was started, and removes its data.
+func (s *Shared) Close() {
+	if s.c != nil {
+		s.c.Close()
+		os.RemoveAll(s.c.opts.Dir)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,19 +22,11 @@ import (
 // that stop servers, or whose output lists every table or node, start
 // their own.
 
-var shared struct {
-	once sync.Once
-	dir  string
-	c    *inproc.Cluster
-	err  error
-}
+var shared = inproc.Shared{Options: inproc.Options{NodeConfig: quiet}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.c != nil {
-		shared.c.Close()
-		os.RemoveAll(shared.dir)
-	}
+	shared.Close()
 	os.Exit(code)
 }
 
@@ -47,16 +38,7 @@ func quiet(_ int, cfg *nodeserver.Config) { cfg.SlowlogThreshold = time.Hour }
 // started on first use.
 func sharedCluster(t *testing.T) *inproc.Cluster {
 	t.Helper()
-	shared.once.Do(func() {
-		if shared.dir, shared.err = os.MkdirTemp("", "zpctl-inproc-"); shared.err != nil {
-			return
-		}
-		shared.c, shared.err = inproc.Start(inproc.Options{Dir: shared.dir, NodeConfig: quiet})
-	})
-	if shared.err != nil {
-		t.Fatalf("starting the shared cluster: %v", shared.err)
-	}
-	return shared.c
+	return shared.Cluster(t)
 }
 
 // ownCluster starts a cluster for t alone.
