@@ -23,16 +23,9 @@ func TestRedisCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t, testcluster.Options{Redis: true})
-	cl := newClient(t, c)
-	createTable(t, cl, client.TableSpec{Name: "default", Partitions: 4, Replicas: 3})
+	c, cl, rdb := startRedisCluster(t, testcluster.Options{}, client.TableSpec{Partitions: 4, Replicas: 3})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, addr := range c.RedisAddrs() {
-		testcluster.Poll(t, 30*time.Second, func() error { return slotsCovered(ctx, addr) })
-	}
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.RedisAddrs()})
-	defer rdb.Close()
 
 	// expect checks one command's reply (as fmt.Sprint of its value) or
 	// its error text.

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
@@ -30,17 +28,10 @@ func TestRedisClusterFailoverAndMoves(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 4, Redis: true})
-	cl := newClient(t, c)
 	const partitions = 4
-	createTable(t, cl, client.TableSpec{Name: "default", Partitions: partitions, Replicas: 3, MinSyncReplicas: 1})
+	c, cl, rdb := startRedisCluster(t, testcluster.Options{Nodes: 4}, client.TableSpec{Partitions: partitions, Replicas: 3, MinSyncReplicas: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	for _, addr := range c.RedisAddrs() {
-		testcluster.Poll(t, 30*time.Second, func() error { return slotsCovered(ctx, addr) })
-	}
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.RedisAddrs()})
-	defer rdb.Close()
 
 	var (
 		mu       sync.Mutex

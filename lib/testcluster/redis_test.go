@@ -28,19 +28,9 @@ func TestRedisCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t, testcluster.Options{Redis: true})
-	cl := newClient(t, c)
-	createTable(t, cl, client.TableSpec{Name: "default", Partitions: 4, Replicas: 3})
+	c, cl, rdb := startRedisCluster(t, testcluster.Options{}, client.TableSpec{Partitions: 4, Replicas: 3})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	// Every node serves CLUSTER SLOTS covering all slots once it has the
-	// table's topology.
-	for _, addr := range c.RedisAddrs() {
-		testcluster.Poll(t, 30*time.Second, func() error { return slotsCovered(ctx, addr) })
-	}
-
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.RedisAddrs()})
-	defer rdb.Close()
 
 	t.Run("commands", func(t *testing.T) {
 		must := func(err error) {
@@ -214,6 +204,27 @@ func TestRedisCluster(t *testing.T) {
 }
 
 // slotsCovered checks that CLUSTER SLOTS on addr covers every slot once.
+// startRedisCluster starts a cluster whose nodes serve RESP, creates table
+// "default" (the nodes' RESP table) as spec says, waits until every node's
+// CLUSTER SLOTS covers all slots, and returns a go-redis ClusterClient
+// given nothing but the nodes' addresses, closed with the test.
+func startRedisCluster(t *testing.T, opts testcluster.Options, spec client.TableSpec) (*testcluster.Cluster, *client.Client, *redis.ClusterClient) {
+	t.Helper()
+	opts.Redis = true
+	c := testcluster.Start(t, opts)
+	cl := newClient(t, c)
+	spec.Name = "default"
+	createTable(t, cl, spec)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, addr := range c.RedisAddrs() {
+		testcluster.Poll(t, 30*time.Second, func() error { return slotsCovered(ctx, addr) })
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.RedisAddrs()})
+	t.Cleanup(func() { rdb.Close() })
+	return c, cl, rdb
+}
+
 func slotsCovered(ctx context.Context, addr string) error {
 	rc := redis.NewClient(&redis.Options{Addr: addr})
 	defer rc.Close()
