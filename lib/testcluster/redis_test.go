@@ -143,7 +143,17 @@ func TestRedisCluster(t *testing.T) {
 			}
 			return nil
 		})
-		// The cluster client follows the redirection.
+		// Once the new master runs the new epoch too (until then it may
+		// still name the old one, and a client bounces between them), the
+		// cluster client follows the redirection.
+		newRESP := redis.NewClient(&redis.Options{Addr: c.NodeByAddr(target).RedisAddr})
+		defer newRESP.Close()
+		testcluster.Poll(t, 60*time.Second, func() error {
+			if v, err := newRESP.Get(ctx, k).Result(); err != nil || v != "v1" {
+				return fmt.Errorf("GET on the new master: %q, %v", v, err)
+			}
+			return nil
+		})
 		if v, err := rdb.Get(ctx, k).Result(); err != nil || v != "v1" {
 			t.Fatalf("GET after the switchover: %q, %v", v, err)
 		}
