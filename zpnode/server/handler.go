@@ -212,6 +212,13 @@ func (s *Server) snapshot() (*topology, leaseState) {
 // is its master and serves it now.
 func (s *Server) servePartition(topo *topology, lease leaseState, tb *zppb.Table, p *zppb.Partition) (*replica.Replica, error) {
 	if p.Master != s.cfg.Addr {
+		if newest := s.newestEpoch.Load(); newest > topo.epoch {
+			// Meta has named a newer topology this node has not applied
+			// yet: the master it knows may be stale (right after a switch
+			// it may even be the node that sent the client here), so the
+			// client is asked to retry rather than sent back and forth.
+			return nil, status.New(zppb.Code_WAIT, "partition %s/%d: topology epoch %d, catching up with %d", tb.Name, p.Id, topo.epoch, newest)
+		}
 		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d is mastered by %q", tb.Name, p.Id, p.Master), Master: p.Master, Epoch: topo.epoch}
 	}
 	if !lease.valid {

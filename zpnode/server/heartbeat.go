@@ -49,6 +49,7 @@ func (s *Server) heartbeat(next int) int {
 		}
 		s.lastPingMs.Store(time.Now().UnixMilli())
 		s.metaLeader.Store(&pr.Leader)
+		s.sawEpoch(pr.Epoch)
 		if pr.Epoch > s.topo.Load().epoch {
 			if err := s.pull(meta, pr.Epoch); err != nil {
 				s.cfg.Logger.Warn("pull failed", "meta", meta, "err", err)
@@ -78,12 +79,23 @@ func (s *Server) heartbeat(next int) int {
 // notified is a meta leader's NOTIFY: a newer epoch is out, so heartbeat
 // (and PULL) now instead of at the next tick.
 func (s *Server) notified(epoch uint64) {
+	s.sawEpoch(epoch)
 	if epoch <= s.topo.Load().epoch {
 		return
 	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+}
+
+// sawEpoch records that a meta server named epoch.
+func (s *Server) sawEpoch(epoch uint64) {
+	for {
+		cur := s.newestEpoch.Load()
+		if epoch <= cur || s.newestEpoch.CompareAndSwap(cur, epoch) {
+			return
+		}
 	}
 }
 

@@ -11,8 +11,9 @@ import (
 
 // TestRouting checks, for a read and a write of every kind, what the
 // command layer answers depending on the partition's place in the node's
-// topology: served by its master, MOVE naming the master elsewhere, WAIT
-// while STUCK or without a master lease, TABLE_NOT_FOUND for a table the
+// topology: served by its master, MOVE naming the master elsewhere (WAIT
+// instead once meta has named a newer epoch the node has not applied: its
+// master may be stale), WAIT while STUCK or without a master lease, TABLE_NOT_FOUND for a table the
 // node does not know; and that the per-table stats count what was served
 // and refused, never what was routed elsewhere.
 func TestRouting(t *testing.T) {
@@ -49,6 +50,10 @@ func TestRouting(t *testing.T) {
 		{name: "master elsewhere", setup: func(ts *testServer) {
 			ts.s.applyTopology(singleMaster(2, other, ts.s.cfg.Addr))
 		}, code: zppb.Code_MOVE, msg: other},
+		{name: "master elsewhere, newer epoch named", setup: func(ts *testServer) {
+			ts.s.applyTopology(singleMaster(2, other, ts.s.cfg.Addr))
+			ts.s.notified(3) // a NOTIFY of an epoch not pulled yet
+		}, code: zppb.Code_WAIT, msg: "catching up"},
 		{name: "stuck for a move", setup: func(ts *testServer) {
 			topo := singleMaster(2, ts.s.cfg.Addr)
 			topo.Tables[0].Partitions[0].State = zppb.PartitionState_STUCK

@@ -44,9 +44,12 @@ type Server struct {
 	fullsync   *dbsync.Source
 
 	lastPingMs atomic.Int64
-	metaLeader atomic.Pointer[string] // the leader that answered the last PING
-	lease      masterLease
-	wake       chan struct{} // NOTIFY: heartbeat now
+	// newestEpoch is the newest epoch a meta server has named to this node
+	// (a PING's answer, a NOTIFY), which its topology may not reach yet.
+	newestEpoch atomic.Uint64
+	metaLeader  atomic.Pointer[string] // the leader that answered the last PING
+	lease       masterLease
+	wake        chan struct{} // NOTIFY: heartbeat now
 
 	started atomic.Bool
 	ctx     context.Context // cancelled by Close
