@@ -309,11 +309,7 @@ func (s *Server) writeBatch(ctx context.Context, id []byte, req *zppb.WriteBatch
 		n += len(op.Key) + len(op.Value)
 	}
 	s.quota.charge(req.Table, n)
-	muts, err := s.batchMutations(r.NowMs(), req)
-	if err != nil {
-		return err
-	}
-	return writeError(r.Write(ctx, id, &zppb.WriteRecord{Mutations: muts}))
+	return writeError(r.Write(ctx, id, &zppb.WriteRecord{Mutations: batchMutations(r.NowMs(), req)}))
 }
 
 func (s *Server) checkWriteBatch(req *zppb.WriteBatchRequest) error {
@@ -334,11 +330,9 @@ func (s *Server) checkWriteBatch(req *zppb.WriteBatchRequest) error {
 	return nil
 }
 
-// batchMutations checks a WRITEBATCH and returns its mutations at now.
-func (s *Server) batchMutations(now int64, req *zppb.WriteBatchRequest) ([]*zppb.Mutation, error) {
-	if err := s.checkWriteBatch(req); err != nil {
-		return nil, err
-	}
+// batchMutations returns the mutations of a WRITEBATCH that
+// checkWriteBatch accepted, at now.
+func batchMutations(now int64, req *zppb.WriteBatchRequest) []*zppb.Mutation {
 	muts := make([]*zppb.Mutation, len(req.Ops))
 	for i, op := range req.Ops {
 		m := &zppb.Mutation{Key: op.Key}
@@ -349,7 +343,7 @@ func (s *Server) batchMutations(now int64, req *zppb.WriteBatchRequest) ([]*zppb
 		}
 		muts[i] = m
 	}
-	return muts, nil
+	return muts
 }
 
 func (s *Server) scan(req *zppb.ScanRequest, stale bool) (*zppb.Response, error) {

@@ -250,11 +250,10 @@ func (s *Server) multiOne(tx *txView, req *zppb.Request) (*zppb.Response, []*zpp
 		}
 		return &zppb.Response{Result: &zppb.Response_Mset{Mset: &zppb.MSetResponse{Results: results}}}, muts, nil
 	case *zppb.Request_WriteBatch:
-		muts, err := s.batchMutations(now, c.WriteBatch)
-		if err != nil {
+		if err := s.checkWriteBatch(c.WriteBatch); err != nil {
 			return nil, nil, err
 		}
-		return &zppb.Response{}, muts, nil
+		return &zppb.Response{}, batchMutations(now, c.WriteBatch), nil
 	}
 	return nil, nil, status.New(zppb.Code_INVALID_ARGUMENT, "%T cannot run in MULTI", req.Cmd)
 }
