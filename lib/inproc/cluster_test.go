@@ -9,6 +9,8 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
@@ -106,4 +108,108 @@ func TestCluster(t *testing.T) {
 			t.Errorf("partition %d still mastered by the isolated node", p.ID)
 		}
 	}
+}
+
+// TestHoldSlave: a slave held on its master's tap stays connected and
+// streaming as the master sees it but gets no record, while the other
+// slave keeps up; released, it catches up.
+func TestHoldSlave(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := inproc.StartTest(t, inproc.Options{Taps: true})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), DefaultTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "t", Partitions: 1, Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitTableWritable(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := cl.Pull(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := topo.Tables[0].Partitions[0]
+	held, other := p.Slaves[0], p.Slaves[1]
+	tap := c.Node(p.Master).Tap()
+	tap.SetHook(tap.HoldSlave(held))
+
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	// peers returns the master's lsn and its slaves as it sees them.
+	peers := func() (uint64, map[string]*zppb.PeerPosition) {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		resp, err := pool.Call(cctx, p.Master, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{
+			Section: zppb.InfoSection_INFO_REPLICATION, Table: "t",
+		}}})
+		if err == nil {
+			err = status.FromResponse(resp)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ri := range resp.GetInfo().GetReplication() {
+			if ri.Role == "master" {
+				out := make(map[string]*zppb.PeerPosition)
+				for _, pp := range ri.Peers {
+					out[pp.Addr] = pp
+				}
+				return ri.Lsn, out
+			}
+		}
+		t.Fatalf("%s is not master of t/0", p.Master)
+		return 0, nil
+	}
+	write := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := cl.Set(ctx, "t", fmt.Appendf(nil, "k%d", i), []byte("v"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// caughtUp waits until the master lists slave streaming at its lsn and
+	// held streaming, and returns held's position.
+	caughtUp := func(slave string) (last, heldAt uint64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var ps map[string]*zppb.PeerPosition
+			last, ps = peers()
+			var why string
+			switch {
+			case ps[slave] == nil || ps[slave].State != "streaming" || ps[slave].Lsn != last:
+				why = fmt.Sprintf("master at %d, %s at %+v", last, slave, ps[slave])
+			case ps[held] == nil || ps[held].State != "streaming":
+				why = fmt.Sprintf("held slave %+v", ps[held])
+			default:
+				return last, ps[held].Lsn
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s to catch up: %s", slave, why)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// A pull already waiting on the master when the hook went in may still
+	// bring the held slave a record; after that it gets none.
+	write(0, 5)
+	_, h1 := caughtUp(other)
+	write(5, 10)
+	last, h2 := caughtUp(other)
+	t.Logf("held slave at %d, then %d; master at %d", h1, h2, last)
+	if h2 != h1 || h2 >= last {
+		t.Fatalf("held slave went from %d to %d (master at %d)", h1, h2, last)
+	}
+	tap.SetHook(nil)
+	caughtUp(held)
 }

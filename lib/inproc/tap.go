@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -23,6 +25,42 @@ type Hook func(req *zppb.Request) *zppb.Response
 // nor any later one on it is answered or passed on, as with a server that
 // was SIGSTOPped or a half-open link, until the client closes it.
 var NoAnswer = &zppb.Response{Msg: "inproc: no answer"}
+
+// holdPause is how long HoldSlave keeps back its answer to a pull that
+// the master answered at once with records, so that a held slave does not
+// spin.
+const holdPause = 50 * time.Millisecond
+
+// HoldSlave returns a Hook, for the tap of a partition's master, that keeps
+// the slave whose address is slave from getting any record while it stays
+// connected: its BINLOG_PULLs still reach the master, which records its
+// acknowledgement, lists it as streaming and counts it behind by every
+// record written since, but the records in the answers are dropped, so the
+// slave stays where it is. Other requests and other slaves' pulls pass.
+// This holds a move whose target is slave before its handover (the target
+// never catches up) without cutting any link. Remove the hook and the
+// slave catches up at its next pull.
+func (t *Tap) HoldSlave(slave string) Hook {
+	return func(req *zppb.Request) *zppb.Response {
+		pull := req.GetBinlogPull()
+		if pull == nil || pull.Slave != slave {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(pull.WaitMs)*time.Millisecond+5*time.Second)
+		defer cancel()
+		resp, err := t.Forward(ctx, req)
+		if err != nil {
+			return status.Response(err)
+		}
+		if pr := resp.GetBinlogPull(); len(pr.GetRecords()) > 0 {
+			pr.Records = nil
+			// The master did not wait for new records: pause as it would
+			// have.
+			time.Sleep(holdPause)
+		}
+		return resp
+	}
+}
 
 // Tap is a protocol-aware proxy in front of a real server, for fault
 // injection a byte-level proxy cannot do: it counts requests by command,
