@@ -4,17 +4,20 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
 // movesFixture is a real cluster of 4 nodes with a one-partition table of
-// 3 replicas, so that a fourth node can be a move's target.
+// 3 replicas, so that a fourth node can be a move's target. Every node has
+// a proxy (to cut its links) and a tap (to hold its replication).
 type movesFixture struct {
 	t  *testing.T
 	c  *inproc.Cluster
@@ -33,6 +36,7 @@ func newMovesFixture(t *testing.T, nodes int, tune func(*server.Config)) *movesF
 	c := inproc.StartTest(t, inproc.Options{
 		Nodes:      nodes,
 		Proxies:    true,
+		Taps:       true,
 		MetaConfig: func(_ int, cfg *server.Config) { tune(cfg) },
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -206,4 +210,181 @@ func TestStuckMoveTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.rolledBack("stuck timeout")
+}
+
+// hold keeps slave from getting records from the partition's master while
+// it stays connected (inproc.Tap.HoldSlave), then writes a few keys, so
+// that a move whose target is slave reaches SLOWDOWN and STUCK (given lag
+// thresholds it is within) but cannot hand over. The returned release lets
+// it catch up.
+func (f *movesFixture) hold(slave string) (release func()) {
+	f.t.Helper()
+	tap := f.c.Node(f.before.Master).Tap()
+	tap.SetHook(tap.HoldSlave(slave))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range 5 {
+		if err := f.cl.Set(ctx, "t", fmt.Appendf(nil, "before-%d", i), []byte("v"), 0); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return func() { tap.SetHook(nil) }
+}
+
+// cancel cancels move id, which must end CANCELLED.
+func (f *movesFixture) cancel(id uint64) {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := f.cl.CancelMove(ctx, id)
+	if err != nil || len(got) != 1 || got[0].Id != id {
+		f.t.Fatalf("cancel move %d: %v, %v", id, got, err)
+	}
+	f.waitMove(id, zppb.MoveState_MOVE_CANCELLED)
+}
+
+// stuckWaits waits until the partition's master runs the topology in which
+// the partition is STUCK, then checks that a write and a read sent straight
+// to it (the client would retry them) are answered WAIT.
+func (f *movesFixture) stuckWaits() {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	topo, err := f.cl.Pull(ctx, "t")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	p := topo.Tables[0].Partitions[0]
+	if p.State != "STUCK" || p.Master != f.before.Master {
+		f.t.Fatalf("partition %+v at epoch %d; want STUCK with master %s", p, topo.Epoch, f.before.Master)
+	}
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	call := func(req *zppb.Request) (*zppb.Response, error) {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return pool.Call(cctx, p.Master, req)
+	}
+	waitFor(f.t, 10*time.Second, fmt.Sprintf("master %s at epoch %d", p.Master, topo.Epoch), func() bool {
+		resp, err := call(&zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{Section: zppb.InfoSection_INFO_SERVER}}})
+		return err == nil && resp.Epoch >= topo.Epoch
+	})
+	for _, req := range []*zppb.Request{
+		{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: "t", Key: []byte("stuck"), Value: []byte("v")}}},
+		{Cmd: &zppb.Request_Get{Get: &zppb.GetRequest{Table: "t", Key: []byte("before-0")}}},
+	} {
+		resp, err := call(req)
+		if err != nil {
+			f.t.Fatalf("%v while STUCK: %v", req, err)
+		}
+		if resp.Code != zppb.Code_WAIT || !strings.Contains(resp.Msg, "STUCK") {
+			f.t.Fatalf("%v while STUCK: answered %v %q, want WAIT (STUCK)", req, resp.Code, resp.Msg)
+		}
+	}
+}
+
+// TestCancelMoveInSlowdown cancels a migration of the master while the
+// partition is SLOWDOWN (the target, held, stays more than StuckLag records
+// behind): writes still succeed meanwhile, and the cancelled move is rolled
+// back.
+func TestCancelMoveInSlowdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	f := newMovesFixture(t, 4, func(cfg *server.Config) { cfg.DownTimeout, cfg.StuckLag = 30*time.Second, 1 })
+	release := f.hold(f.target.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	moves, err := f.cl.Migrate(ctx, "t", 0, f.before.Master, f.target.Addr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := moves[0].Id
+	f.waitMove(id, zppb.MoveState_MOVE_SLOWDOWN)
+	if p := f.partition(); p.State != "SLOWDOWN" || !slices.Contains(p.Slaves, f.target.Addr) {
+		t.Fatalf("in SLOWDOWN: partition %+v; want SLOWDOWN with slave %s", p, f.target.Addr)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := f.cl.Set(wctx, "t", []byte("slowdown"), []byte("v"), 0); err != nil {
+		t.Fatalf("write in SLOWDOWN: %v", err)
+	}
+	f.cancel(id)
+	release()
+	f.rolledBack("cancel in slowdown")
+}
+
+// TestCancelMoveWhileStuck cancels a migration of the master while the
+// partition is STUCK (the target, held, never gets the last records): the
+// master, running the STUCK topology, answers WAIT; the cancelled move is
+// rolled back and writes succeed again.
+func TestCancelMoveWhileStuck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	f := newMovesFixture(t, 4, func(cfg *server.Config) { cfg.DownTimeout, cfg.StuckTimeout = 30*time.Second, time.Minute })
+	release := f.hold(f.target.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	moves, err := f.cl.Migrate(ctx, "t", 0, f.before.Master, f.target.Addr, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := moves[0].Id
+	f.waitMove(id, zppb.MoveState_MOVE_STUCK)
+	f.stuckWaits()
+	f.cancel(id)
+	release()
+	f.rolledBack("cancel while stuck")
+}
+
+// TestWritesWaitWhileStuck: during a switchover held STUCK (its target
+// slave, held, is behind), the master answers WAIT and a client's write
+// waits; once the target catches up the switchover completes, the waiting
+// write succeeds at the new master, and so do new writes.
+func TestWritesWaitWhileStuck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	f := newMovesFixture(t, 3, func(cfg *server.Config) { cfg.DownTimeout, cfg.StuckTimeout = 30*time.Second, time.Minute })
+	target := f.before.Slaves[0]
+	release := f.hold(target)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	moves, err := f.cl.SetMaster(ctx, "t", 0, target, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := moves[0].Id
+	f.waitMove(id, zppb.MoveState_MOVE_STUCK)
+	f.stuckWaits()
+
+	// The client retries WAIT: its write, sent to the master over and
+	// over while STUCK, goes through after the handover.
+	tap := f.c.Node(f.before.Master).Tap()
+	tap.ResetCalls()
+	waiting := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		waiting <- f.cl.Set(wctx, "t", []byte("during-stuck"), []byte("v"), 0)
+	}()
+	waitFor(t, 10*time.Second, "the client's write retried at the STUCK master", func() bool { return tap.Calls("set") >= 2 })
+	release()
+	f.waitMove(id, zppb.MoveState_MOVE_DONE)
+	if err := <-waiting; err != nil {
+		t.Fatalf("write sent while STUCK: %v", err)
+	}
+	p := f.partition()
+	if p.State != "ACTIVE" || p.Master != target || !slices.Contains(p.Slaves, f.before.Master) {
+		t.Fatalf("after the switchover: %+v; want ACTIVE with master %s and slave %s", p, target, f.before.Master)
+	}
+	for _, k := range []string{"before-4", "during-stuck"} {
+		if v, err := f.cl.Get(ctx, "t", []byte(k)); err != nil || string(v) != "v" {
+			t.Fatalf("read %s after the switchover: %q, %v", k, v, err)
+		}
+	}
+	if err := f.cl.Set(ctx, "t", []byte("after-switchover"), []byte("v"), 0); err != nil {
+		t.Fatalf("write after the switchover: %v", err)
+	}
 }
