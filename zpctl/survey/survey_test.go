@@ -63,7 +63,7 @@ func TestTake(t *testing.T) {
 			return nil
 		}
 		for _, ri := range resp.GetInfo().GetReplication() {
-			if ri.Partition == loc.Partition {
+			if ri.GetPartition() == loc.Partition {
 				ri.Lsn = 0
 			}
 		}
@@ -122,7 +122,7 @@ func TestTake(t *testing.T) {
 	if err := cl.Node(loc.Master).Stop(); err != nil {
 		t.Fatal(err)
 	}
-	s = Take(ctx, c, Options{SkipMeta: true, Sections: []zppb.InfoSection{zppb.InfoSection_INFO_REPLICATION}})
+	s = Take(ctx, c, Options{SkipMeta: true, Sections: []client.InfoSection{client.InfoReplication}})
 	if s.Meta != nil {
 		t.Fatal("meta asked")
 	}
@@ -176,13 +176,13 @@ func TestTakeMoves(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(moves) == 1 && moves[0].GetState() != zppb.MoveState_MOVE_PENDING {
+		if len(moves) == 1 && moves[0].State != client.MovePending {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	s := Take(ctx, c, Options{SkipMeta: true, Moves: true})
-	if s.MovesErr != nil || len(s.Moves) != 1 || s.Moves[0].GetKind() != zppb.MoveKind_SETMASTER || s.Moves[0].GetState() != zppb.MoveState_MOVE_CATCHING_UP {
+	if s.MovesErr != nil || len(s.Moves) != 1 || s.Moves[0].Kind != client.MoveSetMaster || s.Moves[0].State != client.MoveCatchingUp {
 		t.Fatalf("moves %v, %v", s.Moves, s.MovesErr)
 	}
 }

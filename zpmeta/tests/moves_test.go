@@ -9,7 +9,6 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
@@ -71,9 +70,9 @@ func (f *movesFixture) partition() *client.Partition {
 }
 
 // waitMove waits until move id is in state want.
-func (f *movesFixture) waitMove(id uint64, want zppb.MoveState) *zppb.Move {
+func (f *movesFixture) waitMove(id uint64, want client.MoveState) *client.Move {
 	f.t.Helper()
-	var found *zppb.Move
+	var found *client.Move
 	waitFor(f.t, 30*time.Second, fmt.Sprintf("move %d %v", id, want), func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -82,8 +81,8 @@ func (f *movesFixture) waitMove(id uint64, want zppb.MoveState) *zppb.Move {
 			return false
 		}
 		for _, m := range moves {
-			if m.Id == id && m.State == want {
-				found = m
+			if m.ID == id && m.State == want {
+				found = &m
 				return true
 			}
 		}
@@ -132,7 +131,7 @@ func TestCancelMovesBeforeHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.waitMove(first[0].Id, zppb.MoveState_MOVE_CATCHING_UP)
+	f.waitMove(first[0].ID, client.MoveCatchingUp)
 	if got := f.partition(); !slices.Contains(got.Slaves, f.target.Addr) {
 		t.Fatalf("catching up: target %s not a slave of %+v", f.target.Addr, got)
 	}
@@ -140,14 +139,14 @@ func TestCancelMovesBeforeHandover(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		id    uint64
-		state zppb.MoveState
-	}{{"pending", second[0].Id, zppb.MoveState_MOVE_PENDING}, {"catching up", first[0].Id, zppb.MoveState_MOVE_CATCHING_UP}} {
+		state client.MoveState
+	}{{"pending", second[0].ID, client.MovePending}, {"catching up", first[0].ID, client.MoveCatchingUp}} {
 		f.waitMove(tc.id, tc.state)
 		got, err := f.cl.CancelMove(ctx, tc.id)
-		if err != nil || len(got) != 1 || got[0].Id != tc.id {
+		if err != nil || len(got) != 1 || got[0].ID != tc.id {
 			t.Fatalf("%s: cancel move %d: %v, %v", tc.name, tc.id, got, err)
 		}
-		f.waitMove(tc.id, zppb.MoveState_MOVE_CANCELLED)
+		f.waitMove(tc.id, client.MoveCancelled)
 	}
 	if err := f.target.Heal(); err != nil {
 		t.Fatal(err)
@@ -172,8 +171,8 @@ func TestMoveFailsWhenTargetGoesDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Cut from meta, the target is marked DOWN after the down-timeout.
-	m := f.waitMove(moves[0].Id, zppb.MoveState_MOVE_FAILED)
-	t.Logf("move %d: %s", m.Id, m.Error)
+	m := f.waitMove(moves[0].ID, client.MoveFailed)
+	t.Logf("move %d: %s", m.ID, m.Error)
 	if err := f.target.Heal(); err != nil {
 		t.Fatal(err)
 	}
@@ -199,9 +198,9 @@ func TestStuckMoveTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.waitMove(moves[0].Id, zppb.MoveState_MOVE_STUCK)
-	m := f.waitMove(moves[0].Id, zppb.MoveState_MOVE_FAILED)
-	t.Logf("move %d: %s", m.Id, m.Error)
+	f.waitMove(moves[0].ID, client.MoveStuck)
+	m := f.waitMove(moves[0].ID, client.MoveFailed)
+	t.Logf("move %d: %s", m.ID, m.Error)
 	if err := master.Heal(); err != nil {
 		t.Fatal(err)
 	}
