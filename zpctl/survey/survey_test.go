@@ -38,6 +38,21 @@ func addTable(ctx context.Context, t *testing.T, c *client.Client) {
 	}
 }
 
+// streamed reports whether the node at addr streams its replica of
+// t/partition and has its first record.
+func streamed(ctx context.Context, c *client.Client, addr string, partition uint32) bool {
+	info, err := c.Info(ctx, addr, client.InfoReplication, "t")
+	if err != nil {
+		return false
+	}
+	for _, ri := range info.Replication {
+		if ri.Partition == partition && ri.State == "streaming" && ri.LSN >= 1 {
+			return true
+		}
+	}
+	return false
+}
+
 func TestTake(t *testing.T) {
 	cl := inproc.StartTest(t, inproc.Options{Taps: true})
 	c := newClient(t, cl)
@@ -50,6 +65,15 @@ func TestTake(t *testing.T) {
 	loc, err := c.Locate(ctx, "t", []byte("foo"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// WaitTableWritable waits for masters only: wait for the slave to
+	// stream the write, so that its INFO describes the replica.
+	deadline := time.Now().Add(15 * time.Second)
+	for !streamed(ctx, c, loc.Slaves[0], loc.Partition) {
+		if time.Now().After(deadline) {
+			t.Fatalf("slave %s of t/%d does not stream lsn 1", loc.Slaves[0], loc.Partition)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// The slave of foo's partition lags by the one write: its node's
 	// INFO says lsn 0.
