@@ -58,7 +58,7 @@ func (s TableSpec) validate() error {
 // earlier attempt failed after it may have reached the leader, a
 // TABLE_EXISTS answer may be this call's own doing: the error then also
 // wraps ErrUnknownOutcome.
-func (c *Client) CreateTable(ctx context.Context, spec TableSpec) (Table, error) {
+func (c *core) CreateTable(ctx context.Context, spec TableSpec) (Table, error) {
 	if err := spec.validate(); err != nil {
 		return Table{}, fmt.Errorf("client: create table: %w", err)
 	}
@@ -89,7 +89,7 @@ func (c *Client) CreateTable(ctx context.Context, spec TableSpec) (Table, error)
 // unless it is the current epoch. Errors match status.ErrTableNotFound; as
 // with CreateTable, one after an ambiguous attempt also wraps
 // ErrUnknownOutcome.
-func (c *Client) DropTable(ctx context.Context, name string, expectedEpoch uint64) (uint64, error) {
+func (c *core) DropTable(ctx context.Context, name string, expectedEpoch uint64) (uint64, error) {
 	if name == "" {
 		return 0, fmt.Errorf("client: drop table: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty table name"))
 	}
@@ -117,7 +117,7 @@ func (c *Client) DropTable(ctx context.Context, name string, expectedEpoch uint6
 // ListTables returns the tables, sorted by name, and the epoch of the meta
 // server's copy (any member answers from its own copy, which may lag the
 // leader's by a moment).
-func (c *Client) ListTables(ctx context.Context) ([]Table, uint64, error) {
+func (c *core) ListTables(ctx context.Context) ([]Table, uint64, error) {
 	resp, _, err := c.callMeta(ctx, "list tables", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_ListTables{ListTables: &zppb.ListTablesRequest{}}}
 	}, false)
@@ -132,7 +132,7 @@ func (c *Client) ListTables(ctx context.Context) ([]Table, uint64, error) {
 
 // ListNodes returns the data nodes, sorted by address, and the epoch of the
 // answering meta server's copy.
-func (c *Client) ListNodes(ctx context.Context) ([]Node, uint64, error) {
+func (c *core) ListNodes(ctx context.Context) ([]Node, uint64, error) {
 	resp, _, err := c.callMeta(ctx, "list nodes", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_ListNodes{ListNodes: &zppb.ListNodesRequest{}}}
 	}, false)
@@ -148,7 +148,7 @@ func (c *Client) ListNodes(ctx context.Context) ([]Node, uint64, error) {
 // Pull asks a meta server for the topology, or for one table when table is
 // not empty (status.ErrTableNotFound when it does not exist). A whole
 // topology newer than the cache also replaces the cache.
-func (c *Client) Pull(ctx context.Context, table string) (*Topology, error) {
+func (c *core) Pull(ctx context.Context, table string) (*Topology, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client: pull: %w", ErrClosed)
 	}
@@ -207,7 +207,7 @@ type MetaMember struct {
 // the caller sees who is down. It returns an error wrapping
 // ErrMetaUnreachable, with the status filled in as far as known, when none
 // answered.
-func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
+func (c *core) ListMeta(ctx context.Context) (*MetaStatus, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client: list meta: %w", ErrClosed)
 	}
@@ -273,10 +273,7 @@ func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
 				}
 				continue
 			}
-			m.Reachable, m.Error = true, ""
-			m.LeaderSeen = a.resp.GetLeader()
-			m.State, m.Term = a.resp.GetState(), a.resp.GetTerm()
-			m.CommitIndex, m.AppliedIndex, m.Epoch = a.resp.GetCommitIndex(), a.resp.GetAppliedIndex(), a.resp.GetEpoch()
+			m.answered(a.resp)
 		}
 	}
 	for _, pm := range best.GetMembers() {
@@ -306,10 +303,8 @@ func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
 		if a.err != nil {
 			m.Error = a.err.Error()
 		} else {
-			m.ID, m.Reachable = a.resp.GetSelf(), true
-			m.LeaderSeen = a.resp.GetLeader()
-			m.State, m.Term = a.resp.GetState(), a.resp.GetTerm()
-			m.CommitIndex, m.AppliedIndex, m.Epoch = a.resp.GetCommitIndex(), a.resp.GetAppliedIndex(), a.resp.GetEpoch()
+			m.ID = a.resp.GetSelf()
+			m.answered(a.resp)
 		}
 		st.Members = append(st.Members, m)
 	}
@@ -322,13 +317,14 @@ func (c *Client) ListMeta(ctx context.Context) (*MetaStatus, error) {
 // AddMeta adds the meta server at addr to the Raft group, as a voter or,
 // with nonvoter, as a non-voting member (an existing member gets that
 // suffrage), and returns the membership after the change as the leader
-// has it. The server must be running and not bootstrapped (zpmeta
+// has it (only the leader's own state filled in: use ListMeta to ask
+// every member). The server must be running and not bootstrapped (zpmeta
 // --bootstrap=false). Adding a member again changes nothing, so the call is
 // retried through elections and lost answers until ctx ends. Errors match
 // status.ErrInvalidArgument for a malformed address, one that does not
 // answer as a meta server or belongs to another group, or a demotion of
 // the last voter.
-func (c *Client) AddMeta(ctx context.Context, addr string, nonvoter bool) (*zppb.ListMetaResponse, error) {
+func (c *core) AddMeta(ctx context.Context, addr string, nonvoter bool) (*MetaStatus, error) {
 	return c.changeMeta(ctx, "add meta "+addr, addr, func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_AddMeta{AddMeta: &zppb.AddMetaRequest{Addr: addr, Nonvoter: nonvoter}}}
 	})
@@ -339,7 +335,7 @@ func (c *Client) AddMeta(ctx context.Context, addr string, nonvoter bool) (*zppb
 // changes nothing and succeeds; removing the leader makes it hand
 // leadership over first. Errors match status.ErrInvalidArgument for a
 // malformed address or the last voter.
-func (c *Client) RemoveMeta(ctx context.Context, addr string) (*zppb.ListMetaResponse, error) {
+func (c *core) RemoveMeta(ctx context.Context, addr string) (*MetaStatus, error) {
 	return c.changeMeta(ctx, "remove meta "+addr, addr, func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_RemoveMeta{RemoveMeta: &zppb.RemoveMetaRequest{Addr: addr}}}
 	})
@@ -347,7 +343,7 @@ func (c *Client) RemoveMeta(ctx context.Context, addr string) (*zppb.ListMetaRes
 
 // changeMeta sends a membership change. Both changes are idempotent, so an
 // ambiguous attempt needs no ErrUnknownOutcome: the retry tells.
-func (c *Client) changeMeta(ctx context.Context, op, addr string, build func() *zppb.Request) (*zppb.ListMetaResponse, error) {
+func (c *core) changeMeta(ctx context.Context, op, addr string, build func() *zppb.Request) (*MetaStatus, error) {
 	if addr == "" {
 		return nil, fmt.Errorf("client: %s: %w", op, status.New(zppb.Code_INVALID_ARGUMENT, "empty meta server address"))
 	}
@@ -355,7 +351,29 @@ func (c *Client) changeMeta(ctx context.Context, op, addr string, build func() *
 	if err != nil {
 		return nil, err
 	}
-	return resp.GetMetaMembers(), nil
+	return membership(resp.GetMetaMembers()), nil
+}
+
+// membership is the group as the leader answered a change: the members,
+// of which only the leader is known to be reachable (it answered).
+func membership(lm *zppb.ListMetaResponse) *MetaStatus {
+	st := &MetaStatus{Leader: lm.GetLeader(), Epoch: lm.GetEpoch()}
+	for _, pm := range lm.GetMembers() {
+		m := MetaMember{ID: pm.GetId(), Addr: pm.GetAddr(), Suffrage: pm.GetSuffrage(), Leader: pm.GetLeader()}
+		if self := lm.GetSelf(); self != "" && (self == m.ID || self == m.Addr) {
+			m.answered(lm)
+		}
+		st.Members = append(st.Members, m)
+	}
+	return st
+}
+
+// answered fills in what the member said about itself.
+func (m *MetaMember) answered(resp *zppb.ListMetaResponse) {
+	m.Reachable, m.Error = true, ""
+	m.LeaderSeen = resp.GetLeader()
+	m.State, m.Term = resp.GetState(), resp.GetTerm()
+	m.CommitIndex, m.AppliedIndex, m.Epoch = resp.GetCommitIndex(), resp.GetAppliedIndex(), resp.GetEpoch()
 }
 
 // newerView reports whether member answer a knows the configuration better

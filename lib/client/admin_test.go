@@ -275,7 +275,7 @@ func TestWaitTableWritable(t *testing.T) {
 			return resp
 		})
 	}
-	if _, err := c.refreshWait(testCtx(t), 0); err != nil {
+	if _, err := c.c.refreshWait(testCtx(t), 0); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
@@ -307,8 +307,8 @@ func TestPullAndInfo(t *testing.T) {
 	if _, err := c.Pull(ctx, "nosuch"); !errors.Is(err, status.ErrTableNotFound) {
 		t.Fatalf("Pull(nosuch) = %v", err)
 	}
-	info, err := c.Info(ctx, cl.Nodes[0].Addr, zppb.InfoSection_INFO_SERVER, "")
-	if err != nil || info.GetServer().GetAddr() != cl.Nodes[0].Addr || len(info.GetServer().GetTables()) != 2 {
+	info, err := c.Info(ctx, cl.Nodes[0].Addr, InfoServer, "")
+	if err != nil || info.Server == nil || info.Server.Addr != cl.Nodes[0].Addr || len(info.Server.Tables) != 2 {
 		t.Fatalf("Info = %v, %v", info, err)
 	}
 }

@@ -44,7 +44,7 @@ func DeleteOp(key []byte) BatchOp {
 // before sending with an error matching status.ErrCrossSlot. An empty batch
 // does nothing. A batch is retried like SET: applying it twice leaves the
 // same data (TTLs count from the last application).
-func (c *Client) WriteBatch(ctx context.Context, table string, ops []BatchOp) error {
+func (c *core) WriteBatch(ctx context.Context, table string, ops []BatchOp) error {
 	if table == "" {
 		return fmt.Errorf("client: writebatch: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty table name"))
 	}

@@ -173,7 +173,7 @@ func (cl *cluster) pull(table string) *zppb.Topology {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := cl.admin.pool.Call(ctx, cl.Cluster.Metas[leader].Addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{Table: table}}})
+		resp, err := cl.admin.c.pool.Call(ctx, cl.Cluster.Metas[leader].Addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{Table: table}}})
 		if err == nil {
 			err = status.FromResponse(resp)
 		}
@@ -218,7 +218,7 @@ func (cl *cluster) waitMetasAt(epoch uint64) {
 			continue
 		}
 		poll(t, fmt.Sprintf("meta %s at epoch %d", m.Addr, epoch), func() bool {
-			resp, err := cl.admin.pool.Call(testCtx(t), m.Addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{}}})
+			resp, err := cl.admin.c.pool.Call(testCtx(t), m.Addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{}}})
 			return err == nil && resp.GetPull().GetTopology().GetEpoch() >= epoch
 		})
 	}
@@ -343,14 +343,14 @@ func (cl *cluster) waitNodesAt(epoch uint64) {
 			continue
 		}
 		poll(t, fmt.Sprintf("node %s at epoch %d", n.Addr, epoch), func() bool {
-			info, err := cl.admin.Info(testCtx(t), n.Addr, zppb.InfoSection_INFO_SERVER, "")
-			return err == nil && info.GetServer().GetEpoch() >= epoch
+			info, err := cl.admin.Info(testCtx(t), n.Addr, InfoServer, "")
+			return err == nil && info.Server != nil && info.Server.Epoch >= epoch
 		})
 	}
 }
 
 // stored counts the keys of kvs that the cluster has, with their values.
-func (cl *cluster) stored(table string, kvs []KV) int {
+func (cl *cluster) stored(table string, kvs []KeyValue) int {
 	t := cl.t
 	t.Helper()
 	res, err := cl.admin.MGet(testCtx(t), table, keysOf(kvs))

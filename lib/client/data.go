@@ -17,7 +17,7 @@ const NoExpiry time.Duration = -1
 // Set stores value under key. ttl 0 means the key never expires; a positive
 // ttl is rounded up to whole milliseconds (the protocol's unit), so that a
 // tiny TTL never turns into "no expiry".
-func (c *Client) Set(ctx context.Context, table string, key, value []byte, ttl time.Duration) error {
+func (c *core) Set(ctx context.Context, table string, key, value []byte, ttl time.Duration) error {
 	ttlMs, err := ttlMillis(ttl)
 	if err == nil {
 		err = c.checkKeyValue(table, key, value)
@@ -35,7 +35,7 @@ func (c *Client) Set(ctx context.Context, table string, key, value []byte, ttl t
 // Get returns the value of key, or an error matching status.ErrNotFound
 // when the key does not exist or has expired. A present empty value is a
 // non-nil empty slice.
-func (c *Client) Get(ctx context.Context, table string, key []byte) ([]byte, error) {
+func (c *core) Get(ctx context.Context, table string, key []byte) ([]byte, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return nil, fmt.Errorf("client: get: %w", err)
 	}
@@ -55,7 +55,7 @@ func (c *Client) Get(ctx context.Context, table string, key []byte) ([]byte, err
 // Del deletes key and reports whether it existed. A retry after a lost
 // answer gets the first attempt's report (see the package documentation on
 // request ids).
-func (c *Client) Del(ctx context.Context, table string, key []byte) (bool, error) {
+func (c *core) Del(ctx context.Context, table string, key []byte) (bool, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return false, fmt.Errorf("client: del: %w", err)
 	}
@@ -77,7 +77,7 @@ func (c *Client) Del(ctx context.Context, table string, key []byte) (bool, error
 // Like every write it carries a request id, so a retry after a lost answer
 // (a failover) gets the first attempt's value instead of incrementing
 // twice.
-func (c *Client) IncrBy(ctx context.Context, table string, key []byte, delta int64) (int64, error) {
+func (c *core) IncrBy(ctx context.Context, table string, key []byte, delta int64) (int64, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return 0, fmt.Errorf("client: incrby: %w", err)
 	}
@@ -92,7 +92,7 @@ func (c *Client) IncrBy(ctx context.Context, table string, key []byte, delta int
 }
 
 // Exists reports whether key exists (and has not expired).
-func (c *Client) Exists(ctx context.Context, table string, key []byte) (bool, error) {
+func (c *core) Exists(ctx context.Context, table string, key []byte) (bool, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return false, fmt.Errorf("client: exists: %w", err)
 	}
@@ -107,7 +107,7 @@ func (c *Client) Exists(ctx context.Context, table string, key []byte) (bool, er
 	return resp.GetExists().GetExists(), nil
 }
 
-func (c *Client) exists(ctx context.Context, table string, key []byte) (*zppb.Response, error) {
+func (c *core) exists(ctx context.Context, table string, key []byte) (*zppb.Response, error) {
 	return c.exec(ctx, "exists", table, key, false, func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_Exists{Exists: &zppb.ExistsRequest{Table: table, Key: key}}}
 	})
@@ -116,7 +116,7 @@ func (c *Client) exists(ctx context.Context, table string, key []byte) (*zppb.Re
 // TTL returns the time key has left to live, NoExpiry (-1) when it never
 // expires, and an error matching status.ErrNotFound when it does not exist.
 // The resolution is a millisecond.
-func (c *Client) TTL(ctx context.Context, table string, key []byte) (time.Duration, error) {
+func (c *core) TTL(ctx context.Context, table string, key []byte) (time.Duration, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return 0, fmt.Errorf("client: ttl: %w", err)
 	}
@@ -151,14 +151,14 @@ func checkKey(key []byte) error {
 	return nil
 }
 
-func (c *Client) checkValue(value []byte) error {
+func (c *core) checkValue(value []byte) error {
 	if c.opts.MaxValueSize > 0 && len(value) > c.opts.MaxValueSize {
 		return status.New(zppb.Code_VALUE_TOO_LARGE, "value of %d bytes, limit %d", len(value), c.opts.MaxValueSize)
 	}
 	return nil
 }
 
-func (c *Client) checkKeyValue(table string, key, value []byte) error {
+func (c *core) checkKeyValue(table string, key, value []byte) error {
 	if err := checkTableKey(table, key); err != nil {
 		return err
 	}

@@ -174,7 +174,7 @@ func TestInputRejectedBeforeSending(t *testing.T) {
 		{"value too large", c.Set(ctx, tb, []byte("k"), []byte("123456789"), 0), status.ErrValueTooLarge},
 		{"negative ttl", c.Set(ctx, tb, []byte("k"), []byte("v"), -time.Second), status.ErrInvalidArgument},
 		{"empty table", c.Set(ctx, "", []byte("k"), []byte("v"), 0), status.ErrInvalidArgument},
-		{"mset bad key", c.MSet(ctx, tb, []KV{{Key: []byte("a"), Value: nil}, {Key: nil}}, 0), status.ErrEmptyKey},
+		{"mset bad key", c.MSet(ctx, tb, []KeyValue{{Key: []byte("a"), Value: nil}, {Key: nil}}, 0), status.ErrEmptyKey},
 		{"cross slot batch", c.WriteBatch(ctx, tb, []BatchOp{PutOp([]byte("{a}1"), nil, 0), PutOp([]byte("{b}1"), nil, 0)}), status.ErrCrossSlot},
 		{"scan empty hashtag", func() error { _, _, err := c.Scan(ctx, tb, nil, nil, 0); return err }(), status.ErrInvalidArgument},
 		{"scan negative count", func() error { _, _, err := c.Scan(ctx, tb, []byte("a"), nil, -1); return err }(), status.ErrInvalidArgument},

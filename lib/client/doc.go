@@ -5,6 +5,12 @@
 // the meta servers stay off the data path: when all of them are down, reads
 // and writes to healthy partitions go on from the cache.
 //
+// A Client's methods come in three groups, each an interface: KV (reads
+// and writes of keys), Cluster (tables, nodes, the meta group, moves and
+// quotas, through the meta servers) and Maintenance (INFO from nodes). A
+// caller that needs one group can hold just that interface. Every method
+// returns this package's types, never protocol messages.
+//
 // Every call takes a context. When the context has no deadline the client
 // applies Options.DefaultTimeout, because an unbounded retry loop against a
 // cluster in failover is never what a caller wants. Within the deadline the

@@ -24,7 +24,7 @@ const waitsBeforeRefresh = 3
 // with the time left). write says that the command changes data: when the
 // call fails, its error then says whether it may have been applied (see
 // the package documentation).
-func (c *Client) exec(ctx context.Context, op, table string, routeKey []byte, write bool, build func() *zppb.Request) (*zppb.Response, error) {
+func (c *core) exec(ctx context.Context, op, table string, routeKey []byte, write bool, build func() *zppb.Request) (*zppb.Response, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client: %s: %w", op, ErrClosed)
 	}

@@ -25,7 +25,7 @@ import (
 // naming the partitions that may not have been (the others were). An
 // unknown table fails at once with status.ErrTableNotFound and flushes
 // nothing.
-func (c *Client) FlushTable(ctx context.Context, table string) error {
+func (c *core) FlushTable(ctx context.Context, table string) error {
 	const op = "flush table"
 	if table == "" {
 		return fmt.Errorf("client: %s: %w", op, status.New(zppb.Code_INVALID_ARGUMENT, "empty table name"))

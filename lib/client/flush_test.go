@@ -162,8 +162,8 @@ func TestFlushTableErrors(t *testing.T) {
 				table = tb
 			}
 			tt.check(t, c.FlushTable(ctx, table))
-			kept0 := cl.stored(tb, []KV{{k0, []byte("a")}}) == 1
-			kept1 := cl.stored(tb, []KV{{k1, []byte("b")}}) == 1
+			kept0 := cl.stored(tb, []KeyValue{{k0, []byte("a")}}) == 1
+			kept1 := cl.stored(tb, []KeyValue{{k1, []byte("b")}}) == 1
 			if wantKept0 := tt.table != "t"; kept0 != wantKept0 || !kept1 {
 				t.Fatalf("after the flush: partition 0 kept %v (want %v), partition 1 kept %v (want true)", kept0, wantKept0, kept1)
 			}

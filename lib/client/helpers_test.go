@@ -72,7 +72,7 @@ func twoPartitions(t *testing.T) (cl *cluster, c *Client, table string, k0, k1 [
 	}
 	c = newTestClient(t, cl)
 	k0, k1 = keyIn(t, 2, 0, "two"), keyIn(t, 2, 1, "two")
-	if err := c.MSet(testCtx(t), tb.Name, []KV{{k0, []byte("a")}, {k1, []byte("b")}}, 0); err != nil {
+	if err := c.MSet(testCtx(t), tb.Name, []KeyValue{{k0, []byte("a")}, {k1, []byte("b")}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	return cl, c, tb.Name, k0, k1

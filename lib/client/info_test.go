@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 func TestInfoNodes(t *testing.T) {
@@ -49,36 +48,36 @@ func TestInfoNodes(t *testing.T) {
 			t.Fatalf("node %d: %+v", i, ni)
 		}
 		info := ni.Info
-		if info.GetServer().GetAddr() != addrs[i] || len(info.GetStats()) != 1 || len(info.GetCapacity()) != 1 {
+		if info.Server.Addr != addrs[i] || len(info.Stats) != 1 || len(info.Capacity) != 1 {
 			t.Fatalf("node %d: sections missing: %v", i, info)
 		}
 		// 3 partitions of 2 replicas on 3 nodes: 2 each.
-		if len(info.GetReplication()) != 2 {
-			t.Fatalf("node %d replicas: %v", i, info.GetReplication())
+		if len(info.Replication) != 2 {
+			t.Fatalf("node %d replicas: %v", i, info.Replication)
 		}
 		if addrs[i] != master1 {
 			continue
 		}
 		// Partition 1 took the write: its master reports lsn 1.
-		for _, ri := range info.GetReplication() {
-			if ri.GetPartition() == 1 && (ri.GetRole() != "master" || ri.GetLsn() != 1 || len(ri.GetPeers()) != 1) {
+		for _, ri := range info.Replication {
+			if ri.Partition == 1 && (ri.Role != "master" || ri.LSN != 1 || len(ri.Peers) != 1) {
 				t.Fatalf("partition 1 on its master: %v", ri)
 			}
 		}
-		if info.GetStats()[0].GetWrites() != 1 {
-			t.Fatalf("stats: %v", info.GetStats())
+		if info.Stats[0].Writes != 1 {
+			t.Fatalf("stats: %v", info.Stats)
 		}
 	}
-	if got[2].Err == nil || got[2].Info == nil {
+	if got[2].Err == nil {
 		t.Fatalf("stopped node: %+v", got[2])
 	}
 
 	// One section, one table; an unknown table is the node's answer.
-	one := c.InfoNodes(ctx, addrs[:1], tb.Name, zppb.InfoSection_INFO_REPLICATION)
-	if one[0].Err != nil || one[0].Info.GetServer() != nil || len(one[0].Info.GetReplication()) != 2 {
+	one := c.InfoNodes(ctx, addrs[:1], tb.Name, InfoReplication)
+	if one[0].Err != nil || one[0].Info.Server != nil || len(one[0].Info.Replication) != 2 {
 		t.Fatalf("replication only: %+v", one[0])
 	}
-	bad := c.InfoNodes(ctx, addrs[:1], "nosuch", zppb.InfoSection_INFO_SERVER)
+	bad := c.InfoNodes(ctx, addrs[:1], "nosuch", InfoServer)
 	if !errors.Is(bad[0].Err, status.ErrTableNotFound) {
 		t.Fatalf("unknown table: %v", bad[0].Err)
 	}

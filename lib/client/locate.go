@@ -16,7 +16,7 @@ import (
 // Locate returns where key lives according to the cached topology (PULLed
 // first when the table is not cached): the slot, the partition, its master
 // and slaves. It does not ask any node.
-func (c *Client) Locate(ctx context.Context, table string, key []byte) (Location, error) {
+func (c *core) Locate(ctx context.Context, table string, key []byte) (Location, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return Location{}, fmt.Errorf("client: locate: %w", err)
 	}
@@ -55,7 +55,7 @@ func (c *Client) Locate(ctx context.Context, table string, key []byte) (Location
 //
 // A read cannot prove that a master's write lease is valid; the probe
 // shows that the master knows the table and has opened the partition.
-func (c *Client) WaitTableWritable(ctx context.Context, table string) error {
+func (c *core) WaitTableWritable(ctx context.Context, table string) error {
 	if table == "" {
 		return fmt.Errorf("client: wait writable: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty table name"))
 	}
@@ -122,7 +122,7 @@ func (c *Client) WaitTableWritable(ctx context.Context, table string) error {
 
 // probe asks the master of partition id about key. refresh reports that
 // the topology should be PULLed again.
-func (c *Client) probe(ctx context.Context, tr *tableRoute, id uint32, key []byte) (ok, refresh bool, err error) {
+func (c *core) probe(ctx context.Context, tr *tableRoute, id uint32, key []byte) (ok, refresh bool, err error) {
 	master := tr.parts[id].master
 	if master == "" {
 		return false, true, fmt.Errorf("%w: partition %d", ErrNoMaster, id)

@@ -35,7 +35,7 @@ func nextMeta(err error) bool {
 // cannot use up the whole deadline. Writes do not share: cutting a slow
 // write short would make its outcome unknown, while a dead server is
 // already bounded by DialTimeout.
-func (c *Client) sweepMetas(ctx context.Context, share bool, fn func(ctx context.Context, addr string) error) error {
+func (c *core) sweepMetas(ctx context.Context, share bool, fn func(ctx context.Context, addr string) error) error {
 	n := len(c.metas)
 	start := int(c.metaPref.Load())
 	var last error
@@ -83,7 +83,7 @@ func (c *Client) sweepMetas(ctx context.Context, share bool, fn func(ctx context
 // leader, which is missing for a moment during every election, so they
 // sweep again after a pause until ctx ends. For writes, ambiguous reports
 // that some attempt failed after the request may have reached a server.
-func (c *Client) callMeta(ctx context.Context, op string, build func() *zppb.Request, write bool) (resp *zppb.Response, ambiguous bool, err error) {
+func (c *core) callMeta(ctx context.Context, op string, build func() *zppb.Request, write bool) (resp *zppb.Response, ambiguous bool, err error) {
 	if c.closed.Load() {
 		return nil, false, ErrClosed
 	}

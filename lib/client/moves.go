@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -15,14 +16,14 @@ import (
 // makes a call fail with status.ErrStaleEpoch unless it is current.
 
 // AddSlave adds node as a slave of (table, partition).
-func (c *Client) AddSlave(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]*zppb.Move, error) {
+func (c *core) AddSlave(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]Move, error) {
 	return c.moves(ctx, "add slave", &zppb.Request{Cmd: &zppb.Request_AddSlave{AddSlave: &zppb.AddSlaveRequest{
 		Table: table, Partition: partition, Node: node, ExpectedEpoch: expectedEpoch,
 	}}})
 }
 
 // RemoveSlave removes the slave on node from (table, partition).
-func (c *Client) RemoveSlave(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]*zppb.Move, error) {
+func (c *core) RemoveSlave(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]Move, error) {
 	return c.moves(ctx, "remove slave", &zppb.Request{Cmd: &zppb.Request_RemoveSlave{RemoveSlave: &zppb.RemoveSlaveRequest{
 		Table: table, Partition: partition, Node: node, ExpectedEpoch: expectedEpoch,
 	}}})
@@ -30,7 +31,7 @@ func (c *Client) RemoveSlave(ctx context.Context, table string, partition uint32
 
 // SetMaster hands (table, partition) to its slave on node: a planned
 // switchover through SLOWDOWN and a short STUCK.
-func (c *Client) SetMaster(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]*zppb.Move, error) {
+func (c *core) SetMaster(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]Move, error) {
 	return c.moves(ctx, "set master", &zppb.Request{Cmd: &zppb.Request_SetMaster{SetMaster: &zppb.SetMasterRequest{
 		Table: table, Partition: partition, Node: node, ExpectedEpoch: expectedEpoch,
 	}}})
@@ -38,7 +39,7 @@ func (c *Client) SetMaster(ctx context.Context, table string, partition uint32, 
 
 // Migrate moves the replica of (table, partition) on from to to, keeping its
 // role.
-func (c *Client) Migrate(ctx context.Context, table string, partition uint32, from, to string, expectedEpoch uint64) ([]*zppb.Move, error) {
+func (c *core) Migrate(ctx context.Context, table string, partition uint32, from, to string, expectedEpoch uint64) ([]Move, error) {
 	return c.moves(ctx, "migrate", &zppb.Request{Cmd: &zppb.Request_Migrate{Migrate: &zppb.MigrateRequest{
 		Table: table, Partition: partition, From: from, To: to, ExpectedEpoch: expectedEpoch,
 	}}})
@@ -47,32 +48,36 @@ func (c *Client) Migrate(ctx context.Context, table string, partition uint32, fr
 // Rebalance plans and (unless dryRun) queues the moves of an EXPAND onto
 // every UP node, a SHRINK that drains nodes, or a REPLACE of nodes[0] by
 // nodes[1].
-func (c *Client) Rebalance(ctx context.Context, mode zppb.RebalanceRequest_Mode, nodes []string, dryRun bool, expectedEpoch uint64) ([]*zppb.Move, error) {
+func (c *core) Rebalance(ctx context.Context, mode RebalanceMode, nodes []string, dryRun bool, expectedEpoch uint64) ([]Move, error) {
+	pm, ok := mode.pb()
+	if !ok {
+		return nil, fmt.Errorf("client: rebalance: %w", status.New(zppb.Code_INVALID_ARGUMENT, "unknown rebalance mode %q", mode))
+	}
 	return c.moves(ctx, "rebalance", &zppb.Request{Cmd: &zppb.Request_Rebalance{Rebalance: &zppb.RebalanceRequest{
-		Mode: mode, Nodes: nodes, DryRun: dryRun, ExpectedEpoch: expectedEpoch,
+		Mode: pm, Nodes: nodes, DryRun: dryRun, ExpectedEpoch: expectedEpoch,
 	}}})
 }
 
 // CancelMove cancels move id, or with id 0 every move not yet past its
 // handover, rolling back what each did. It returns the moves cancelled.
-func (c *Client) CancelMove(ctx context.Context, id uint64) ([]*zppb.Move, error) {
+func (c *core) CancelMove(ctx context.Context, id uint64) ([]Move, error) {
 	return c.moves(ctx, "cancel move", &zppb.Request{Cmd: &zppb.Request_CancelMove{CancelMove: &zppb.CancelMoveRequest{Id: id}}})
 }
 
 // MoveStatus lists the moves in progress (and with all, the last finished
 // ones) with their progress: bytes copied, records behind, rate and ETA.
-func (c *Client) MoveStatus(ctx context.Context, all bool) ([]*zppb.Move, error) {
+func (c *core) MoveStatus(ctx context.Context, all bool) ([]Move, error) {
 	resp, _, err := c.callMeta(ctx, "move status", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_MoveStatus{MoveStatus: &zppb.MoveStatusRequest{All: all}}}
 	}, false)
 	if err != nil {
 		return nil, err
 	}
-	return resp.GetMoves().GetMoves(), nil
+	return movesFromPB(resp.GetMoves().GetMoves()), nil
 }
 
 // RemoveNodes forgets DOWN nodes that hold no replica.
-func (c *Client) RemoveNodes(ctx context.Context, nodes []string, expectedEpoch uint64) (uint64, error) {
+func (c *core) RemoveNodes(ctx context.Context, nodes []string, expectedEpoch uint64) (uint64, error) {
 	resp, _, err := c.callMeta(ctx, "remove nodes", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_RemoveNodes{RemoveNodes: &zppb.RemoveNodesRequest{Nodes: nodes, ExpectedEpoch: expectedEpoch}}}
 	}, true)
@@ -84,7 +89,7 @@ func (c *Client) RemoveNodes(ctx context.Context, nodes []string, expectedEpoch 
 	return epoch, nil
 }
 
-func (c *Client) moves(ctx context.Context, op string, req *zppb.Request) ([]*zppb.Move, error) {
+func (c *core) moves(ctx context.Context, op string, req *zppb.Request) ([]Move, error) {
 	// Each attempt gets a fresh copy: rpc stamps the time left into it.
 	resp, ambiguous, err := c.callMeta(ctx, op, func() *zppb.Request { return proto.Clone(req).(*zppb.Request) }, true)
 	if err != nil {
@@ -93,12 +98,12 @@ func (c *Client) moves(ctx context.Context, op string, req *zppb.Request) ([]*zp
 		}
 		return nil, err
 	}
-	return resp.GetMoves().GetMoves(), nil
+	return movesFromPB(resp.GetMoves().GetMoves()), nil
 }
 
 // SetQuota changes a table's quota (the zero Quota removes it); nodes apply
 // it within a PING. It returns the epoch that made the change.
-func (c *Client) SetQuota(ctx context.Context, table string, q Quota, expectedEpoch uint64) (uint64, error) {
+func (c *core) SetQuota(ctx context.Context, table string, q Quota, expectedEpoch uint64) (uint64, error) {
 	resp, _, err := c.callMeta(ctx, "set quota", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_SetQuota{SetQuota: &zppb.SetQuotaRequest{Table: table, Quota: q.pb(), ExpectedEpoch: expectedEpoch}}}
 	}, true)

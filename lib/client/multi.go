@@ -21,8 +21,8 @@ const (
 	maxBytesPerRequest = 16 << 20
 )
 
-// KV is a key and its value.
-type KV struct {
+// KeyValue is a key and its value.
+type KeyValue struct {
 	Key   []byte
 	Value []byte
 }
@@ -49,7 +49,7 @@ type Result struct {
 // still returned, with Err set on those keys, and the error is a
 // *MultiError naming them. Input errors and an unknown table fail the whole
 // call, with nil results.
-func (c *Client) MGet(ctx context.Context, table string, keys [][]byte) ([]Result, error) {
+func (c *core) MGet(ctx context.Context, table string, keys [][]byte) ([]Result, error) {
 	if table == "" {
 		return nil, fmt.Errorf("client: mget: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty table name"))
 	}
@@ -110,7 +110,7 @@ func (c *Client) MGet(ctx context.Context, table string, keys [][]byte) ([]Resul
 // written; otherwise it is a *MultiError naming the keys that were not (the
 // others were). Input errors and an unknown table fail the whole call
 // before anything is written.
-func (c *Client) MSet(ctx context.Context, table string, kvs []KV, ttl time.Duration) error {
+func (c *core) MSet(ctx context.Context, table string, kvs []KeyValue, ttl time.Duration) error {
 	ttlMs, err := ttlMillis(ttl)
 	if err != nil {
 		return fmt.Errorf("client: mset: %w", err)
@@ -228,7 +228,7 @@ type batch struct {
 // simply sent again. It returns one error per item (nil = settled
 // successfully), or a call error when the table does not exist or the
 // client is closed. Failed requests mark routes stale as in exec.
-func (c *Client) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
+func (c *core) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 	if c.closed.Load() {
 		return nil, fmt.Errorf("client: %s: %w", m.op, ErrClosed)
 	}

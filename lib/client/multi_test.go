@@ -14,10 +14,10 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
-func kvsN(n int, prefix string) []KV {
-	kvs := make([]KV, n)
+func kvsN(n int, prefix string) []KeyValue {
+	kvs := make([]KeyValue, n)
 	for i := range kvs {
-		kvs[i] = KV{Key: fmt.Appendf(nil, "%s-%d", prefix, i), Value: fmt.Appendf(nil, "v%d", i)}
+		kvs[i] = KeyValue{Key: fmt.Appendf(nil, "%s-%d", prefix, i), Value: fmt.Appendf(nil, "v%d", i)}
 	}
 	return kvs
 }
@@ -150,7 +150,7 @@ func TestMultiRetriesPerKeyResults(t *testing.T) {
 	}
 }
 
-func keysOf(kvs []KV) [][]byte {
+func keysOf(kvs []KeyValue) [][]byte {
 	keys := make([][]byte, len(kvs))
 	for i, kv := range kvs {
 		keys[i] = kv.Key
@@ -271,7 +271,7 @@ func TestMultiEmptyAndUnknownTable(t *testing.T) {
 		t.Fatalf("MGet unknown table: %v", err)
 	}
 	var me *MultiError
-	if err := c.MSet(ctx, "nosuch", []KV{{Key: []byte("k")}}, 0); !errors.Is(err, status.ErrTableNotFound) || errors.As(err, &me) {
+	if err := c.MSet(ctx, "nosuch", []KeyValue{{Key: []byte("k")}}, 0); !errors.Is(err, status.ErrTableNotFound) || errors.As(err, &me) {
 		t.Fatalf("MSet unknown table: %v", err)
 	}
 }

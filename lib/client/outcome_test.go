@@ -150,7 +150,7 @@ func TestFailedCallOutcome(t *testing.T) {
 
 			ctx, cancel = context.WithTimeout(testCtx(t), deadline)
 			defer cancel()
-			err = c.MSet(ctx, tb, []KV{{Key: []byte("a"), Value: []byte("1")}}, 0)
+			err = c.MSet(ctx, tb, []KeyValue{{Key: []byte("a"), Value: []byte("1")}}, 0)
 			check("MSet", err, tt.unknown)
 		})
 	}
@@ -249,10 +249,10 @@ func TestStaleRouteClearedByAnswer(t *testing.T) {
 	c := newTestClient(t, cl)
 	master := tb.Partitions[0].Master
 	stale := func() bool {
-		tr, _ := c.topo.table(tb.Name)
+		tr, _ := c.c.topo.table(tb.Name)
 		return tr.parts[0].stale
 	}
-	c.routeFailed(tb.Name, 0, master, errors.New("scripted"))
+	c.c.routeFailed(tb.Name, 0, master, errors.New("scripted"))
 	if !stale() {
 		t.Fatal("route not stale after a failure")
 	}

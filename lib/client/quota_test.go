@@ -97,25 +97,25 @@ func TestInfoNodesSlowlog(t *testing.T) {
 	}
 	// Node 0 also logged the requests that set the tables up; only the
 	// three above are the test's.
-	ours := func(s []*zppb.SlowlogEntry) []*zppb.SlowlogEntry {
-		return slices.DeleteFunc(slices.Clone(s), func(e *zppb.SlowlogEntry) bool {
-			return !bytes.Equal(e.GetKey(), a) && !bytes.Equal(e.GetKey(), b) && !bytes.Equal(e.GetKey(), k)
+	ours := func(s []SlowlogEntry) []SlowlogEntry {
+		return slices.DeleteFunc(slices.Clone(s), func(e SlowlogEntry) bool {
+			return !bytes.Equal(e.Key, a) && !bytes.Equal(e.Key, b) && !bytes.Equal(e.Key, k)
 		})
 	}
 	addrs := []string{n0, cl.Nodes[1].Addr}
-	all := c.InfoNodes(ctx, addrs, "", zppb.InfoSection_INFO_SLOWLOG)
-	if all[0].Err != nil || all[1].Err != nil || len(all[1].Info.GetSlowlog()) != 0 {
+	all := c.InfoNodes(ctx, addrs, "", InfoSlowlog)
+	if all[0].Err != nil || all[1].Err != nil || len(all[1].Info.Slowlog) != 0 {
 		t.Fatalf("%+v", all)
 	}
 	var got []string
-	for _, e := range ours(all[0].Info.GetSlowlog()) {
-		got = append(got, e.GetCommand())
+	for _, e := range ours(all[0].Info.Slowlog) {
+		got = append(got, e.Command)
 	}
 	if !slices.Equal(got, []string{"del", "get", "set"}) {
 		t.Fatalf("entries %v, want newest first", got)
 	}
-	one := c.InfoNodes(ctx, addrs[:1], tt.Name, zppb.InfoSection_INFO_SLOWLOG)
-	if s := ours(one[0].Info.GetSlowlog()); len(s) != 2 || s[0].GetCommand() != "del" || s[1].GetCommand() != "set" {
+	one := c.InfoNodes(ctx, addrs[:1], tt.Name, InfoSlowlog)
+	if s := ours(one[0].Info.Slowlog); len(s) != 2 || s[0].Command != "del" || s[1].Command != "set" {
 		t.Fatalf("table %s: %v", tt.Name, s)
 	}
 }

@@ -349,9 +349,9 @@ func TestNewerEpochStartsBackgroundPull(t *testing.T) {
 // waitFlight waits for the PULL in progress, if any.
 func waitFlight(t *testing.T, c *Client) {
 	t.Helper()
-	c.flightMu.Lock()
-	f := c.flight
-	c.flightMu.Unlock()
+	c.c.flightMu.Lock()
+	f := c.c.flight
+	c.c.flightMu.Unlock()
 	if f == nil {
 		return
 	}
@@ -382,9 +382,9 @@ func TestConcurrentRefreshesShareOnePull(t *testing.T) {
 		})
 	}
 	joined := make(chan struct{}, callers)
-	c.flightMu.Lock()
-	c.onJoin = func() { joined <- struct{}{} }
-	c.flightMu.Unlock()
+	c.c.flightMu.Lock()
+	c.c.onJoin = func() { joined <- struct{}{} }
+	c.c.flightMu.Unlock()
 
 	pullsBefore := cl.metaCalls("pull")
 	ctx := testCtx(t)
@@ -484,7 +484,7 @@ func TestPullFailsOverBetweenMetas(t *testing.T) {
 	})
 	c := newTestClient(t, cl)
 	for range 4 { // whatever meta it starts with
-		if _, err := c.refreshWait(testCtx(t), want); err != nil {
+		if _, err := c.c.refreshWait(testCtx(t), want); err != nil {
 			t.Fatal(err)
 		}
 		if c.Epoch() != want {

@@ -19,7 +19,7 @@ const MaxScanCount = 1000
 // cluster. cursor nil starts at the beginning; pass the returned next to
 // continue; next is nil when the scan is done. count 0 means the server's
 // default (100); counts above MaxScanCount are lowered to it.
-func (c *Client) Scan(ctx context.Context, table string, hashtag, cursor []byte, count int) (kvs []KV, next []byte, err error) {
+func (c *core) Scan(ctx context.Context, table string, hashtag, cursor []byte, count int) (kvs []KeyValue, next []byte, err error) {
 	routeKey, err := hashtagKey(table, hashtag)
 	if err == nil && count < 0 {
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "negative count %d", count)
@@ -35,9 +35,9 @@ func (c *Client) Scan(ctx context.Context, table string, hashtag, cursor []byte,
 		return nil, nil, err
 	}
 	sr := resp.GetScan()
-	kvs = make([]KV, len(sr.GetKvs()))
+	kvs = make([]KeyValue, len(sr.GetKvs()))
 	for i, kv := range sr.GetKvs() {
-		kvs[i] = KV{Key: kv.GetKey(), Value: kv.GetValue()}
+		kvs[i] = KeyValue{Key: kv.GetKey(), Value: kv.GetValue()}
 	}
 	if len(sr.GetNextCursor()) == 0 {
 		return kvs, nil, nil
@@ -46,20 +46,20 @@ func (c *Client) Scan(ctx context.Context, table string, hashtag, cursor []byte,
 }
 
 // ScanAll walks every page of Scan and yields each key-value pair. On a
-// failure it yields the error (with a zero KV) and stops. A deadline on ctx
+// failure it yields the error (with a zero KeyValue) and stops. A deadline on ctx
 // bounds the whole walk; without one, each page gets DefaultTimeout.
 // pageSize is Scan's count.
 //
 //	for kv, err := range c.ScanAll(ctx, "users", []byte("user1000"), 0) {
 //		if err != nil { ... }
 //	}
-func (c *Client) ScanAll(ctx context.Context, table string, hashtag []byte, pageSize int) iter.Seq2[KV, error] {
-	return func(yield func(KV, error) bool) {
+func (c *core) ScanAll(ctx context.Context, table string, hashtag []byte, pageSize int) iter.Seq2[KeyValue, error] {
+	return func(yield func(KeyValue, error) bool) {
 		var cursor []byte
 		for {
 			kvs, next, err := c.Scan(ctx, table, hashtag, cursor, pageSize)
 			if err != nil {
-				yield(KV{}, err)
+				yield(KeyValue{}, err)
 				return
 			}
 			for _, kv := range kvs {
@@ -73,7 +73,7 @@ func (c *Client) ScanAll(ctx context.Context, table string, hashtag []byte, page
 			if cursor != nil && bytes.Equal(next, cursor) {
 				// A server that hands back the cursor it was given would
 				// make this loop forever.
-				yield(KV{}, fmt.Errorf("client: scan: %w", status.New(zppb.Code_ERROR, "cursor did not advance")))
+				yield(KeyValue{}, fmt.Errorf("client: scan: %w", status.New(zppb.Code_ERROR, "cursor did not advance")))
 				return
 			}
 			cursor = next

@@ -49,7 +49,7 @@ type SetResult struct {
 // SetWith stores value under key with options (SET NX/XX/EX/PXAT/KEEPTTL
 // ... GET) and reports whether it wrote and what the key held before. A
 // retry after a lost answer gets the first attempt's report.
-func (c *Client) SetWith(ctx context.Context, table string, key, value []byte, opts SetOptions) (SetResult, error) {
+func (c *core) SetWith(ctx context.Context, table string, key, value []byte, opts SetOptions) (SetResult, error) {
 	req, err := setRequest(table, key, value, opts)
 	if err == nil {
 		err = c.checkKeyValue(table, key, value)
@@ -92,18 +92,18 @@ func setRequest(table string, key, value []byte, opts SetOptions) (*zppb.SetRequ
 
 // GetSet stores value under key, clearing its expiry, and returns the value
 // it held (found false when none).
-func (c *Client) GetSet(ctx context.Context, table string, key, value []byte) (old []byte, found bool, err error) {
+func (c *core) GetSet(ctx context.Context, table string, key, value []byte) (old []byte, found bool, err error) {
 	r, err := c.SetWith(ctx, table, key, value, SetOptions{ReturnOld: true})
 	return r.Old, r.OldFound, err
 }
 
 // GetDel deletes key and returns the value it held, or an error matching
 // status.ErrNotFound.
-func (c *Client) GetDel(ctx context.Context, table string, key []byte) ([]byte, error) {
+func (c *core) GetDel(ctx context.Context, table string, key []byte) ([]byte, error) {
 	return c.getEx(ctx, "getdel", table, key, &zppb.GetExRequest_Delete{Delete: true})
 }
 
-func (c *Client) getEx(ctx context.Context, op, table string, key []byte, change *zppb.GetExRequest_Delete) ([]byte, error) {
+func (c *core) getEx(ctx context.Context, op, table string, key []byte, change *zppb.GetExRequest_Delete) ([]byte, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return nil, fmt.Errorf("client: %s: %w", op, err)
 	}
@@ -135,7 +135,7 @@ const (
 // Expire gives key an expiry ttl from now; ttl <= 0 deletes it. It reports
 // whether the expiry changed: false when the key does not exist or cond
 // refused.
-func (c *Client) Expire(ctx context.Context, table string, key []byte, ttl time.Duration, cond ExpireCondition) (bool, error) {
+func (c *core) Expire(ctx context.Context, table string, key []byte, ttl time.Duration, cond ExpireCondition) (bool, error) {
 	ms := int64(ttl / time.Millisecond)
 	if ttl > 0 && ttl%time.Millisecond != 0 {
 		ms++
@@ -145,16 +145,16 @@ func (c *Client) Expire(ctx context.Context, table string, key []byte, ttl time.
 
 // ExpireAt makes key expire at t (millisecond resolution); a time not in
 // the future deletes it. It reports whether the expiry changed.
-func (c *Client) ExpireAt(ctx context.Context, table string, key []byte, t time.Time, cond ExpireCondition) (bool, error) {
+func (c *core) ExpireAt(ctx context.Context, table string, key []byte, t time.Time, cond ExpireCondition) (bool, error) {
 	return c.expire(ctx, "expireat", table, key, cond, func(r *zppb.ExpireRequest) { r.Change = &zppb.ExpireRequest_ExpireAtMs{ExpireAtMs: t.UnixMilli()} })
 }
 
 // Persist removes key's expiry and reports whether it had one.
-func (c *Client) Persist(ctx context.Context, table string, key []byte) (bool, error) {
+func (c *core) Persist(ctx context.Context, table string, key []byte) (bool, error) {
 	return c.expire(ctx, "persist", table, key, ExpireAlways, func(r *zppb.ExpireRequest) { r.Change = &zppb.ExpireRequest_Persist{Persist: true} })
 }
 
-func (c *Client) expire(ctx context.Context, op, table string, key []byte, cond ExpireCondition, change func(*zppb.ExpireRequest)) (bool, error) {
+func (c *core) expire(ctx context.Context, op, table string, key []byte, cond ExpireCondition, change func(*zppb.ExpireRequest)) (bool, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return false, fmt.Errorf("client: %s: %w", op, err)
 	}
@@ -175,7 +175,7 @@ func (c *Client) expire(ctx context.Context, op, table string, key []byte, cond 
 
 // Append adds value at the end of key's value (creating the key when
 // missing, keeping its expiry) and returns the new length.
-func (c *Client) Append(ctx context.Context, table string, key, value []byte) (int64, error) {
+func (c *core) Append(ctx context.Context, table string, key, value []byte) (int64, error) {
 	if err := c.checkKeyValue(table, key, value); err != nil {
 		return 0, fmt.Errorf("client: append: %w", err)
 	}
@@ -192,7 +192,7 @@ func (c *Client) Append(ctx context.Context, table string, key, value []byte) (i
 // counts as 0), keeping its expiry, and returns the new value. The node
 // computes as Redis does, in extended precision, and stores the value as
 // Redis formats it; the float64 returned is that value rounded.
-func (c *Client) IncrByFloat(ctx context.Context, table string, key []byte, delta float64) (float64, error) {
+func (c *core) IncrByFloat(ctx context.Context, table string, key []byte, delta float64) (float64, error) {
 	if err := checkTableKey(table, key); err != nil {
 		return 0, fmt.Errorf("client: incrbyfloat: %w", err)
 	}
@@ -212,7 +212,7 @@ func (c *Client) IncrByFloat(ctx context.Context, table string, key []byte, delt
 
 // write sends a single-key write with a request id, the same on every
 // attempt, so that a retry is answered rather than applied again.
-func (c *Client) write(ctx context.Context, op, table string, key []byte, build func() *zppb.Request) (*zppb.Response, error) {
+func (c *core) write(ctx context.Context, op, table string, key []byte, build func() *zppb.Request) (*zppb.Response, error) {
 	id := newRequestID()
 	return c.exec(ctx, op, table, key, true, func() *zppb.Request {
 		r := build()

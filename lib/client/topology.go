@@ -237,7 +237,7 @@ type pullFlight struct {
 // after its own observation can tell. The PULL runs detached from the
 // caller's context, bounded by DefaultTimeout, so a caller that gives up
 // does not fail the others waiting on it.
-func (c *Client) startRefresh(want uint64) (f *pullFlight, started bool) {
+func (c *core) startRefresh(want uint64) (f *pullFlight, started bool) {
 	c.flightMu.Lock()
 	defer c.flightMu.Unlock()
 	if c.flight != nil {
@@ -292,7 +292,7 @@ func (c *Client) startRefresh(want uint64) (f *pullFlight, started bool) {
 
 // refreshInBackground starts a PULL without waiting for it, unless the
 // cache already has epoch want or a PULL failed moments ago.
-func (c *Client) refreshInBackground(want uint64) {
+func (c *core) refreshInBackground(want uint64) {
 	if want != 0 && c.topo.epoch() >= want {
 		return
 	}
@@ -307,7 +307,7 @@ func (c *Client) refreshInBackground(want uint64) {
 
 // metaFailing reports whether a PULL failed moments ago (the meta servers
 // may all be down), so that calls do not wait on PULLs.
-func (c *Client) metaFailing() bool {
+func (c *core) metaFailing() bool {
 	c.flightMu.Lock()
 	defer c.flightMu.Unlock()
 	return !c.lastPullFailure.IsZero() && time.Since(c.lastPullFailure) < refreshQuietPeriod
@@ -319,7 +319,7 @@ func (c *Client) metaFailing() bool {
 // say. So the partition is marked stale, making the next call to it PULL
 // before it sends (see freshen), and a PULL starts now, in the background:
 // the call that failed may already be out of time.
-func (c *Client) routeFailed(table string, id uint32, addr string, err error) {
+func (c *core) routeFailed(table string, id uint32, addr string, err error) {
 	if c.closed.Load() {
 		return
 	}
@@ -336,7 +336,7 @@ func (c *Client) routeFailed(table string, id uint32, addr string, err error) {
 // soon as meta has one, instead of timing out against the old one as well.
 // It does not wait while the meta servers are failing: they are then off
 // the data path, as always.
-func (c *Client) freshen(ctx context.Context, gen uint64) {
+func (c *core) freshen(ctx context.Context, gen uint64) {
 	if c.metaFailing() {
 		c.refreshInBackground(0)
 		return
@@ -363,7 +363,7 @@ func (c *Client) freshen(ctx context.Context, gen uint64) {
 
 // noteEpoch looks at the epoch a server answered with and refreshes the
 // cache in the background when it is newer.
-func (c *Client) noteEpoch(epoch uint64) {
+func (c *core) noteEpoch(epoch uint64) {
 	c.sawEpoch(epoch)
 	if epoch > c.topo.epoch() {
 		c.refreshInBackground(epoch)
@@ -371,7 +371,7 @@ func (c *Client) noteEpoch(epoch uint64) {
 }
 
 // sawEpoch records that the cluster has reached epoch.
-func (c *Client) sawEpoch(epoch uint64) {
+func (c *core) sawEpoch(epoch uint64) {
 	for {
 		cur := c.seen.Load()
 		if epoch <= cur || c.seen.CompareAndSwap(cur, epoch) {
@@ -382,7 +382,7 @@ func (c *Client) sawEpoch(epoch uint64) {
 
 // refreshWait PULLs (or joins the PULL in progress) and waits for it.
 // started reports whether this call started it.
-func (c *Client) refreshWait(ctx context.Context, want uint64) (started bool, err error) {
+func (c *core) refreshWait(ctx context.Context, want uint64) (started bool, err error) {
 	f, started := c.startRefresh(want)
 	select {
 	case <-f.done:
@@ -400,7 +400,7 @@ func (c *Client) refreshWait(ctx context.Context, want uint64) (started bool, er
 // table was created; and meta followers answer from their own copy, which
 // may lag an epoch this client has seen (e.g. the one that created the
 // table), in which case it asks again until ctx ends.
-func (c *Client) tableFor(ctx context.Context, table string) (*tableRoute, error) {
+func (c *core) tableFor(ctx context.Context, table string) (*tableRoute, error) {
 	if tr, ok := c.topo.table(table); ok {
 		return tr, nil
 	}
@@ -434,7 +434,7 @@ func (c *Client) tableFor(ctx context.Context, table string) (*tableRoute, error
 // each at most, starting with the one that answered last. A meta server
 // whose copy is older than want is passed over for the next one; when none
 // has want, the newest answer is returned.
-func (c *Client) pullOnce(ctx context.Context, table string, want uint64) (*zppb.Topology, error) {
+func (c *core) pullOnce(ctx context.Context, table string, want uint64) (*zppb.Topology, error) {
 	var best *zppb.Topology
 	err := c.sweepMetas(ctx, true, func(ctx context.Context, addr string) error {
 		resp, err := c.pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{Table: table}}})

@@ -16,8 +16,6 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
-	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
 
 // BenchmarkReplicatedSet measures SET throughput of 100-byte values on a
@@ -121,9 +119,9 @@ func BenchmarkMigratePartition(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := 0; loaded.Load() < target; i++ {
-				kvs := make([]client.KV, 16)
+				kvs := make([]client.KeyValue, 16)
 				for j := range kvs {
-					kvs[j] = client.KV{Key: keyIn(partitions, 0, fmt.Sprintf("big-%d-%d-%d", w, i, j)), Value: value}
+					kvs[j] = client.KeyValue{Key: keyIn(partitions, 0, fmt.Sprintf("big-%d-%d-%d", w, i, j)), Value: value}
 				}
 				if err := cl.MSet(ctx, "bench", kvs, 0); err != nil {
 					b.Error(err)
@@ -177,12 +175,12 @@ func BenchmarkMigratePartition(b *testing.B) {
 	if _, err := cl.Migrate(ctx, "bench", 0, p0.Master, spare, 0); err != nil {
 		b.Fatal(err)
 	}
-	moveDone := make(chan *zppb.Move, 1)
+	moveDone := make(chan *client.Move, 1)
 	go func() {
 		for {
 			moves, err := cl.MoveStatus(ctx, true)
-			if err == nil && len(moves) > 0 && fsm.Terminal(moves[len(moves)-1].State) {
-				moveDone <- moves[len(moves)-1]
+			if err == nil && len(moves) > 0 && moves[len(moves)-1].State.Ended() {
+				moveDone <- &moves[len(moves)-1]
 				return
 			}
 			select {
@@ -194,7 +192,7 @@ func BenchmarkMigratePartition(b *testing.B) {
 		}
 	}()
 	var during []*hdrhistogram.Histogram
-	var m *zppb.Move
+	var m *client.Move
 	for m == nil {
 		during = append(during, fg(2*time.Second))
 		select {
@@ -204,7 +202,7 @@ func BenchmarkMigratePartition(b *testing.B) {
 	}
 	moveTime := time.Since(moveStart)
 	b.StopTimer()
-	if m == nil || m.State != zppb.MoveState_MOVE_DONE {
+	if m == nil || m.State != client.MoveDone {
 		b.Fatalf("move did not finish: %v", m)
 	}
 	merged := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)

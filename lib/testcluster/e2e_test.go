@@ -196,11 +196,14 @@ func TestMetaOutages(t *testing.T) {
 	// Nodes learn the new leader from their PINGs, which it answers.
 	for _, n := range c.Nodes {
 		testcluster.Poll(t, 30*time.Second, func() error {
-			info, err := cl.Info(ctx, n.Addr, zppb.InfoSection_INFO_SERVER, "")
+			info, err := cl.Info(ctx, n.Addr, client.InfoServer, "")
 			if err != nil {
 				return err
 			}
-			if got := info.GetServer().GetMetaLeader(); got != c.Metas[next].Addr {
+			if info.Server == nil {
+				return fmt.Errorf("node %s: INFO has no server section", n.Addr)
+			}
+			if got := info.Server.MetaLeader; got != c.Metas[next].Addr {
 				return fmt.Errorf("node %s names meta leader %q, want %s", n.Addr, got, c.Metas[next].Addr)
 			}
 			return nil

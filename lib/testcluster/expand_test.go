@@ -8,13 +8,12 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 // rebalance queues a REBALANCE and waits for its moves, repeating until
 // the plan is empty (replica moves first, then the switchovers that
 // balance masters), and fails the test on a move that does not finish.
-func rebalance(t *testing.T, cl *client.Client, mode zppb.RebalanceRequest_Mode, nodes []string) (moves int) {
+func rebalance(t *testing.T, cl *client.Client, mode client.RebalanceMode, nodes []string) (moves int) {
 	t.Helper()
 	for round := range 4 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -30,11 +29,11 @@ func rebalance(t *testing.T, cl *client.Client, mode zppb.RebalanceRequest_Mode,
 		moves += len(queued)
 		ids := make(map[uint64]bool)
 		for _, m := range queued {
-			ids[m.Id] = true
+			ids[m.ID] = true
 		}
 		for _, m := range waitMoves(t, cl, 5*time.Minute) {
-			if ids[m.Id] && m.State != zppb.MoveState_MOVE_DONE {
-				t.Fatalf("move %d (%v %s/%d %s->%s) ended %v: %s", m.Id, m.Kind, m.Table, m.Partition, m.From, m.To, m.State, m.Error)
+			if ids[m.ID] && m.State != client.MoveDone {
+				t.Fatalf("move %d (%v %s/%d %s->%s) ended %v: %s", m.ID, m.Kind, m.Table, m.Partition, m.From, m.To, m.State, m.Error)
 			}
 		}
 	}
@@ -102,9 +101,9 @@ func TestExpandAndShrinkUnderLoad(t *testing.T) {
 	defer cancel()
 	// Data to move, then load while it moves.
 	if err := parallel(200, 8, func(b int) error {
-		kvs := make([]client.KV, 100)
+		kvs := make([]client.KeyValue, 100)
 		for i := range kvs {
-			kvs[i] = client.KV{Key: key(b*100 + i), Value: value(b*100 + i)}
+			kvs[i] = client.KeyValue{Key: key(b*100 + i), Value: value(b*100 + i)}
 		}
 		return cl.MSet(ctx, "t", kvs, 0)
 	}); err != nil {
@@ -122,13 +121,13 @@ func TestExpandAndShrinkUnderLoad(t *testing.T) {
 		zoneOf[p.Addr] = zones[(len(c.Nodes)-1)%3]
 	}
 	start := time.Now()
-	n := rebalance(t, cl, zppb.RebalanceRequest_EXPAND, nil)
+	n := rebalance(t, cl, client.RebalanceExpand, nil)
 	t.Logf("expand to 6 nodes: %d moves in %v, %d verifier writes so far", n, time.Since(start), v.count())
 	checkLayout(t, cl, "t", c.NodeAddrs(), zoneOf)
 
 	start = time.Now()
 	added := c.NodeAddrs()[3:]
-	n = rebalance(t, cl, zppb.RebalanceRequest_SHRINK, added)
+	n = rebalance(t, cl, client.RebalanceShrink, added)
 	t.Logf("shrink to 3 nodes: %d moves in %v, %d verifier writes so far", n, time.Since(start), v.count())
 	checkLayout(t, cl, "t", old, zoneOf)
 

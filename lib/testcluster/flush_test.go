@@ -29,9 +29,9 @@ func TestFlushTable(t *testing.T) {
 
 	write := func(table string, from, to int) {
 		t.Helper()
-		var kvs []client.KV
+		var kvs []client.KeyValue
 		for i := from; i < to; i++ {
-			kvs = append(kvs, client.KV{Key: key(i), Value: value(i)})
+			kvs = append(kvs, client.KeyValue{Key: key(i), Value: value(i)})
 		}
 		if err := cl.MSet(ctx, table, kvs, 0); err != nil {
 			t.Fatal(err)

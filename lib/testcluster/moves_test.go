@@ -12,8 +12,6 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
-	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
 
 // verifier writes increasing versions of a fixed set of keys from several
@@ -148,7 +146,7 @@ func (v *verifier) count() int {
 
 // waitMoves polls MoveStatus until no move is active and returns the moves
 // as they finished.
-func waitMoves(t *testing.T, cl *client.Client, timeout time.Duration) []*zppb.Move {
+func waitMoves(t *testing.T, cl *client.Client, timeout time.Duration) []client.Move {
 	t.Helper()
 	testcluster.Poll(t, timeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -158,7 +156,7 @@ func waitMoves(t *testing.T, cl *client.Client, timeout time.Duration) []*zppb.M
 			return err
 		}
 		if len(moves) > 0 {
-			return fmt.Errorf("%d moves active, first %d %v", len(moves), moves[0].Id, moves[0].State)
+			return fmt.Errorf("%d moves active, first %d %v", len(moves), moves[0].ID, moves[0].State)
 		}
 		return nil
 	})
@@ -193,9 +191,9 @@ func TestMigrateAndSetMasterUnderLoad(t *testing.T) {
 	}
 	// Some data for the target to copy, then load while it moves.
 	if err := parallel(100, 8, func(b int) error {
-		kvs := make([]client.KV, 100)
+		kvs := make([]client.KeyValue, 100)
 		for i := range kvs {
-			kvs[i] = client.KV{Key: key(b*100 + i), Value: value(b*100 + i)}
+			kvs[i] = client.KeyValue{Key: key(b*100 + i), Value: value(b*100 + i)}
 		}
 		return cl.MSet(ctx, "t", kvs, 0)
 	}); err != nil {
@@ -208,7 +206,7 @@ func TestMigrateAndSetMasterUnderLoad(t *testing.T) {
 	}
 	moves := waitMoves(t, cl, 2*time.Minute)
 	m := moves[len(moves)-1]
-	if m.State != zppb.MoveState_MOVE_DONE {
+	if m.State != client.MoveDone {
 		t.Fatalf("migration ended %v: %s", m.State, m.Error)
 	}
 	t.Logf("migrated the master %s -> %s; STUCK for %d ms", m.From, m.To, m.StuckMs)
@@ -224,7 +222,7 @@ func TestMigrateAndSetMasterUnderLoad(t *testing.T) {
 	}
 	moves = waitMoves(t, cl, time.Minute)
 	m = moves[len(moves)-1]
-	if m.State != zppb.MoveState_MOVE_DONE || m.Kind != zppb.MoveKind_SETMASTER {
+	if m.State != client.MoveDone || m.Kind != client.MoveSetMaster {
 		t.Fatalf("switchover ended %v: %s", m.State, m.Error)
 	}
 	t.Logf("switched master to %s; STUCK for %d ms", target, m.StuckMs)
@@ -276,14 +274,14 @@ func TestMetaLeaderKilledMidMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := queued[0].Id
+	id := queued[0].ID
 	testcluster.Poll(t, time.Minute, func() error {
 		moves, err := cl.MoveStatus(ctx, true)
 		if err != nil {
 			return err
 		}
 		for _, m := range moves {
-			if m.Id == id && m.State == zppb.MoveState_MOVE_CATCHING_UP {
+			if m.ID == id && m.State == client.MoveCatchingUp {
 				return nil
 			}
 		}
@@ -302,7 +300,7 @@ func TestMetaLeaderKilledMidMigration(t *testing.T) {
 	v.check(t) // stops the writers: the target can catch up now
 	moves := waitMoves(t, cl, 2*time.Minute)
 	for _, m := range moves {
-		if m.Id == id && (m.State != zppb.MoveState_MOVE_DONE || !fsm.Terminal(m.State)) {
+		if m.ID == id && (m.State != client.MoveDone || !m.State.Ended()) {
 			t.Fatalf("move %d ended %v: %s", id, m.State, m.Error)
 		}
 	}

@@ -156,9 +156,9 @@ func TestReplicasConverge(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	err := parallel(n/100, 8, func(b int) error {
-		kvs := make([]client.KV, 100)
+		kvs := make([]client.KeyValue, 100)
 		for i := range kvs {
-			kvs[i] = client.KV{Key: key(b*100 + i), Value: value(b*100 + i)}
+			kvs[i] = client.KeyValue{Key: key(b*100 + i), Value: value(b*100 + i)}
 		}
 		return cl.MSet(ctx, "t", kvs, 0)
 	})
@@ -209,9 +209,9 @@ func TestSlaveFullSyncAfterPurge(t *testing.T) {
 	write := func(from, to int) {
 		t.Helper()
 		err := parallel((to-from)/100, 1, func(b int) error {
-			kvs := make([]client.KV, 100)
+			kvs := make([]client.KeyValue, 100)
 			for i := range kvs {
-				kvs[i] = client.KV{Key: key(from + b*100 + i), Value: value(from + b*100 + i)}
+				kvs[i] = client.KeyValue{Key: key(from + b*100 + i), Value: value(from + b*100 + i)}
 			}
 			return cl.MSet(ctx, "t", kvs, 0)
 		})

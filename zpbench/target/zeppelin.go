@@ -165,9 +165,9 @@ func (s clientSession) do(ctx context.Context, op *workload.Op) Outcome {
 		}
 		return Outcome{Err: err, Miss: miss}
 	case workload.MSet:
-		kvs := make([]client.KV, len(op.Keys))
+		kvs := make([]client.KeyValue, len(op.Keys))
 		for i, k := range op.Keys {
-			kvs[i] = client.KV{Key: k, Value: op.Value}
+			kvs[i] = client.KeyValue{Key: k, Value: op.Value}
 		}
 		return Outcome{Err: cl.MSet(ctx, table, kvs, 0)}
 	}

@@ -44,7 +44,7 @@ report is shown with a question mark and the reason in JSON.`,
 		ValidArgsFunction: a.completeTableArg,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			s := survey.Take(ctx, c, survey.Options{Table: args[0], SkipMeta: true,
-				Sections: []zppb.InfoSection{zppb.InfoSection_INFO_REPLICATION}, NodeTimeout: a.nodeTimeout()})
+				Sections: []client.InfoSection{client.InfoReplication}, NodeTimeout: a.nodeTimeout()})
 			if s.Topology == nil {
 				return s.TopologyErr
 			}

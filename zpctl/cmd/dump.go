@@ -55,7 +55,7 @@ partitions, masters marked with *.`,
 		ValidArgsFunction: a.completeTableArg,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			s := survey.Take(ctx, c, survey.Options{Table: args[0], SkipMeta: true, NodeTimeout: a.nodeTimeout(),
-				Sections: []zppb.InfoSection{zppb.InfoSection_INFO_STATS, zppb.InfoSection_INFO_CAPACITY}})
+				Sections: []client.InfoSection{client.InfoStats, client.InfoCapacity}})
 			if s.Topology == nil {
 				return s.TopologyErr
 			}

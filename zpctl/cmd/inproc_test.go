@@ -107,9 +107,9 @@ func waitStreaming(t *testing.T, c *inproc.Cluster, tb *zppb.Table) {
 			want += len(p.Slaves)
 		}
 		streaming := 0
-		for _, ni := range cl.InfoNodes(testCtx(t), c.NodeAddrs(), tb.Name, zppb.InfoSection_INFO_REPLICATION) {
-			for _, ri := range ni.Info.GetReplication() {
-				if ri.GetRole() == "slave" && ri.GetState() == "streaming" {
+		for _, ni := range cl.InfoNodes(testCtx(t), c.NodeAddrs(), tb.Name, client.InfoReplication) {
+			for _, ri := range ni.Info.Replication {
+				if ri.Role == "slave" && ri.State == "streaming" {
 					streaming++
 				}
 			}
@@ -212,12 +212,12 @@ func waitSettled(t *testing.T, c *inproc.Cluster) {
 	}
 	for _, n := range c.Nodes {
 		for n.Server() != nil {
-			info, err := cl.Info(testCtx(t), n.Addr, zppb.InfoSection_INFO_SERVER, "")
-			if err == nil && info.GetServer().GetEpoch() >= topo.Epoch {
+			info, err := cl.Info(testCtx(t), n.Addr, client.InfoServer, "")
+			if err == nil && info.Server != nil && info.Server.Epoch >= topo.Epoch {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("node %s not at epoch %d: %v, %v", n.Addr, topo.Epoch, info.GetServer().GetEpoch(), err)
+				t.Fatalf("node %s not at epoch %d: %+v, %v", n.Addr, topo.Epoch, info.Server, err)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

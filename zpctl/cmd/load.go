@@ -155,7 +155,7 @@ func (a *app) load(ctx context.Context, c *client.Client, table string, in io.Re
 			cancel()
 		}
 	}
-	batches := make(chan []client.KV)
+	batches := make(chan []client.KeyValue)
 	var wg sync.WaitGroup
 	for range opts.parallel {
 		wg.Go(func() {
@@ -178,7 +178,7 @@ func (a *app) load(ctx context.Context, c *client.Client, table string, in io.Re
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), maxLoadLine)
 	var (
-		cur     []client.KV
+		cur     []client.KeyValue
 		line    int
 		readErr error
 	)
@@ -199,7 +199,7 @@ func (a *app) load(ctx context.Context, c *client.Client, table string, in io.Re
 			readErr = status.New(zppb.Code_INVALID_ARGUMENT, "line %d: want KEY%sVALUE with a non-empty key", line, printableSep(opts.sep))
 			break
 		}
-		cur = append(cur, client.KV{Key: bytes.Clone(k), Value: bytes.Clone(v)})
+		cur = append(cur, client.KeyValue{Key: bytes.Clone(k), Value: bytes.Clone(v)})
 		if len(cur) == opts.batch && !send() {
 			break
 		}

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
@@ -88,14 +87,14 @@ server reachable within --timeout.`,
 // printMembership prints the group after a membership change as `meta list`
 // does, each member asked for its state. When none answers any more, it
 // prints the membership the change answered with.
-func (a *app) printMembership(ctx context.Context, c *client.Client, lm *zppb.ListMetaResponse) error {
+func (a *app) printMembership(ctx context.Context, c *client.Client, changed *client.MetaStatus) error {
 	st, err := c.ListMeta(ctx)
 	if err != nil {
-		st = &client.MetaStatus{Leader: lm.GetLeader(), Epoch: lm.GetEpoch()}
-		for _, m := range lm.GetMembers() {
-			st.Members = append(st.Members, client.MetaMember{
-				ID: m.GetId(), Addr: m.GetAddr(), Suffrage: m.GetSuffrage(), Leader: m.GetLeader(), Error: err.Error(),
-			})
+		st = changed
+		for i := range st.Members {
+			if !st.Members[i].Reachable {
+				st.Members[i].Error = err.Error()
+			}
 		}
 	}
 	return a.printer.Print(st, func(w io.Writer) error { return writeMeta(w, st) })

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
@@ -22,97 +22,47 @@ import (
 // (and was rolled back).
 var ErrMoveFailed = errors.New("move did not complete")
 
-// moveJSON is one move in --output json or yaml.
-type moveJSON struct {
-	ID uint64 `json:"id"`
-	// Kind is "migrate", "setmaster", "addslave" or "removeslave".
-	Kind      string `json:"kind"`
-	Table     string `json:"table"`
-	Partition uint32 `json:"partition"`
-	From      string `json:"from"`
-	To        string `json:"to"`
-	// State is PENDING, CATCHING_UP, SLOWDOWN, STUCK, REMOVING, DONE,
-	// FAILED or CANCELLED.
-	State string `json:"state"`
-	Error string `json:"error"`
-	// Origin is what queued it: "manual", "expand", "shrink", "replace".
-	Origin    string `json:"origin"`
-	CreatedMs int64  `json:"created_ms"`
-	UpdatedMs int64  `json:"updated_ms"`
-	// Progress while the target catches up: its full sync's bytes, rate
-	// and ETA, and the records it is behind the master.
-	BytesTotal    uint64  `json:"bytes_total"`
-	BytesCopied   uint64  `json:"bytes_copied"`
-	RecordsBehind uint64  `json:"records_behind"`
-	BytesPerSec   float64 `json:"bytes_per_sec"`
-	EtaMs         int64   `json:"eta_ms"`
-	// StuckMs is how long the partition was STUCK, once past it.
-	StuckMs int64 `json:"stuck_ms"`
-}
-
-func movesJSON(moves []*zppb.Move) []moveJSON {
-	out := make([]moveJSON, 0, len(moves))
-	for _, m := range moves {
-		out = append(out, moveJSON{ID: m.GetId(), Kind: moveKind(m.GetKind()), Table: m.GetTable(), Partition: m.GetPartition(),
-			From: m.GetFrom(), To: m.GetTo(), State: moveState(m.GetState()), Error: m.GetError(), Origin: m.GetOrigin(),
-			CreatedMs: m.GetCreatedMs(), UpdatedMs: m.GetUpdatedMs(), BytesTotal: m.GetBytesTotal(), BytesCopied: m.GetBytesCopied(),
-			RecordsBehind: m.GetRecordsBehind(), BytesPerSec: m.GetBytesPerSec(), EtaMs: m.GetEtaMs(), StuckMs: m.GetStuckMs()})
+// listed is s, or an empty slice for nil: JSON lists print as [] rather
+// than null.
+func listed[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	return out
-}
-
-// moveKind is "migrate", "setmaster" ...: the command that queues it.
-func moveKind(k zppb.MoveKind) string { return strings.ToLower(k.String()) }
-
-// moveState is the state without its MOVE_ prefix: CATCHING_UP, DONE ...
-func moveState(s zppb.MoveState) string { return strings.TrimPrefix(s.String(), "MOVE_") }
-
-func moveEnded(s zppb.MoveState) bool {
-	return s == zppb.MoveState_MOVE_DONE || s == zppb.MoveState_MOVE_FAILED || s == zppb.MoveState_MOVE_CANCELLED
-}
-
-func moveFailed(s zppb.MoveState) bool {
-	return s == zppb.MoveState_MOVE_FAILED || s == zppb.MoveState_MOVE_CANCELLED
-}
-
-// moveRunning reports whether the target is catching up or handing over:
-// the states in which records behind means something.
-func moveRunning(s zppb.MoveState) bool {
-	return s == zppb.MoveState_MOVE_CATCHING_UP || s == zppb.MoveState_MOVE_SLOWDOWN || s == zppb.MoveState_MOVE_STUCK
+	return s
 }
 
 // moveWhat is "migrate default/3 A -> B".
-func moveWhat(m *zppb.Move) string {
-	return fmt.Sprintf("%s %s/%d %s", moveKind(m.GetKind()), m.GetTable(), m.GetPartition(), moveArrow(m))
+func moveWhat(m client.Move) string {
+	return fmt.Sprintf("%s %s/%d %s", m.Kind, m.Table, m.Partition, moveArrow(m))
 }
 
 // moveArrow is "A -> B", "-> B" or "A ->" for the one-sided kinds.
-func moveArrow(m *zppb.Move) string {
-	return strings.TrimSpace(m.GetFrom() + " -> " + m.GetTo())
+func moveArrow(m client.Move) string {
+	return strings.TrimSpace(m.From + " -> " + m.To)
 }
 
 // writeMoves prints moves as a table.
-func writeMoves(w io.Writer, moves []*zppb.Move) error {
+func writeMoves(w io.Writer, moves []client.Move) error {
 	t := output.Table{Header: []string{"ID", "KIND", "PARTITION", "MOVE", "STATE", "COPIED", "BEHIND", "RATE", "ETA", "STUCK", "ERROR"}}
 	for _, m := range moves {
 		copied, behind, rate, eta, stuck := "-", "-", "-", "-", "-"
-		if m.GetBytesTotal() > 0 {
-			copied = fmt.Sprintf("%s/%s", bytesize.Format(m.GetBytesCopied()), bytesize.Format(m.GetBytesTotal()))
+		if m.BytesTotal > 0 {
+			copied = fmt.Sprintf("%s/%s", bytesize.Format(m.BytesCopied), bytesize.Format(m.BytesTotal))
 		}
-		if moveRunning(m.GetState()) {
-			behind = fmt.Sprint(m.GetRecordsBehind())
+		if m.State.Running() {
+			behind = fmt.Sprint(m.RecordsBehind)
 		}
-		if m.GetBytesPerSec() > 0 {
-			rate = bytesize.Format(uint64(m.GetBytesPerSec())) + "/s"
+		if m.BytesPerSec > 0 {
+			rate = bytesize.Format(uint64(m.BytesPerSec)) + "/s"
 		}
-		if m.GetEtaMs() > 0 {
-			eta = msDuration(m.GetEtaMs()).String()
+		if m.EtaMs > 0 {
+			eta = msDuration(m.EtaMs).String()
 		}
-		if m.GetStuckMs() > 0 {
-			stuck = msDuration(m.GetStuckMs()).String()
+		if m.StuckMs > 0 {
+			stuck = msDuration(m.StuckMs).String()
 		}
-		t.Rows = append(t.Rows, []string{fmt.Sprint(m.GetId()), moveKind(m.GetKind()), fmt.Sprintf("%s/%d", m.GetTable(), m.GetPartition()),
-			moveArrow(m), moveState(m.GetState()), copied, behind, rate, eta, stuck, output.Dash(m.GetError())})
+		t.Rows = append(t.Rows, []string{fmt.Sprint(m.ID), string(m.Kind), fmt.Sprintf("%s/%d", m.Table, m.Partition),
+			moveArrow(m), string(m.State), copied, behind, rate, eta, stuck, output.Dash(m.Error)})
 	}
 	return output.WriteTable(w, t)
 }
@@ -127,19 +77,19 @@ func msDuration(ms int64) time.Duration {
 
 // progressSummary is the detail of a follow's progress: the moves running
 // and the bytes they copied.
-func progressSummary(moves []*zppb.Move) string {
+func progressSummary(moves []client.Move) string {
 	var running, pending int
 	var copied, total, behind uint64
 	for _, m := range moves {
 		switch {
-		case m.GetState() == zppb.MoveState_MOVE_PENDING:
+		case m.State == client.MovePending:
 			pending++
-		case !moveEnded(m.GetState()):
+		case !m.State.Ended():
 			running++
-			copied += m.GetBytesCopied()
-			total += m.GetBytesTotal()
-			if moveRunning(m.GetState()) {
-				behind += m.GetRecordsBehind()
+			copied += m.BytesCopied
+			total += m.BytesTotal
+			if m.State.Running() {
+				behind += m.RecordsBehind
 			}
 		}
 	}
@@ -175,9 +125,19 @@ type followOptions struct {
 // order. A move that ends FAILED or CANCELLED makes the error
 // ErrMoveFailed (naming each); the moves are returned with any error.
 // Interrupted or out of time, it says that the moves keep running.
-func (a *app) followMoves(ctx context.Context, c *client.Client, label string, queued []*zppb.Move, fo followOptions) ([]*zppb.Move, error) {
-	latest := make([]*zppb.Move, len(queued))
-	copy(latest, queued)
+func (a *app) followMoves(ctx context.Context, c *client.Client, label string, queued []client.Move, fo followOptions) ([]client.Move, error) {
+	latest := slices.Clone(queued)
+	// forgotten marks the moves the meta servers no longer list.
+	forgotten := make([]bool, len(latest))
+	kept := func() []client.Move {
+		var out []client.Move
+		for i, m := range latest {
+			if !forgotten[i] {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
 	term := a.env.StderrIsTerminal != nil && a.env.StderrIsTerminal()
 	// On a terminal the bar says how far the whole is; each state change
 	// of a handful of moves is worth a line, of a big rebalance not.
@@ -194,9 +154,9 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 	missing := map[uint64]int{}
 	for _, m := range queued {
 		if verbose {
-			logf("move %d queued: %s", m.GetId(), moveWhat(m))
+			logf("move %d queued: %s", m.ID, moveWhat(m))
 		}
-		if moveEnded(m.GetState()) {
+		if m.State.Ended() {
 			ended++
 			prog.Add(1)
 		}
@@ -218,7 +178,7 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 			err := fmt.Errorf("%s: stopped following after %d of %d moves ended; the others keep running (zpctl migrate status): %w",
 				label, ended, len(latest), wctx.Err())
 			prog.Done(err)
-			return latest, err
+			return kept(), err
 		case <-t.C:
 		}
 		// Each call gets --timeout of its own, within the caller's
@@ -234,66 +194,60 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 			if time.Since(lastOK) > 3*a.timeout {
 				err = fmt.Errorf("%s: move status: %w; the moves keep running (zpctl migrate status)", label, err)
 				prog.Done(err)
-				return latest, err
+				return kept(), err
 			}
 			logf("move status: %v", err)
 			continue
 		}
 		lastOK = time.Now()
-		byID := make(map[uint64]*zppb.Move, len(moves))
+		byID := make(map[uint64]client.Move, len(moves))
 		for _, m := range moves {
-			byID[m.GetId()] = m
+			byID[m.ID] = m
 		}
 		// The moves that ended in this poll count once the detail says
 		// how the others are, so that the line or bar agrees.
 		newlyEnded := 0
 		for i, old := range latest {
-			if old == nil || moveEnded(old.GetState()) {
+			if forgotten[i] || old.State.Ended() {
 				continue
 			}
-			m := byID[old.GetId()]
-			if m == nil {
+			m, ok := byID[old.ID]
+			if !ok {
 				// Finished moves are kept for a while only; one queued a
 				// moment ago is always listed, so three misses in a row
 				// mean it ended long enough ago to be forgotten.
-				if missing[old.GetId()]++; missing[old.GetId()] >= 3 {
-					logf("move %d is no longer listed by the meta servers", old.GetId())
-					latest[i] = nil
+				if missing[old.ID]++; missing[old.ID] >= 3 {
+					logf("move %d is no longer listed by the meta servers", old.ID)
+					forgotten[i] = true
 					ended++
 					gone++
 					newlyEnded++
 				}
 				continue
 			}
-			delete(missing, m.GetId())
+			delete(missing, m.ID)
 			latest[i] = m
-			if m.GetState() == old.GetState() {
+			if m.State == old.State {
 				continue
 			}
 			switch {
-			case moveFailed(m.GetState()):
-				logf("move %d %s: %s", m.GetId(), moveState(m.GetState()), output.Dash(m.GetError()))
-			case m.GetState() == zppb.MoveState_MOVE_DONE:
+			case m.State.Failed():
+				logf("move %d %s: %s", m.ID, string(m.State), output.Dash(m.Error))
+			case m.State == client.MoveDone:
 				stuck := ""
-				if m.GetStuckMs() > 0 {
-					stuck = fmt.Sprintf(" (STUCK %v)", msDuration(m.GetStuckMs()))
+				if m.StuckMs > 0 {
+					stuck = fmt.Sprintf(" (STUCK %v)", msDuration(m.StuckMs))
 				}
-				logf("move %d DONE: %s%s", m.GetId(), moveWhat(m), stuck)
+				logf("move %d DONE: %s%s", m.ID, moveWhat(m), stuck)
 			case verbose:
-				logf("move %d %s -> %s", m.GetId(), moveState(old.GetState()), moveState(m.GetState()))
+				logf("move %d %s -> %s", m.ID, string(old.State), string(m.State))
 			}
-			if moveEnded(m.GetState()) {
+			if m.State.Ended() {
 				ended++
 				newlyEnded++
 			}
 		}
-		var live []*zppb.Move
-		for _, m := range latest {
-			if m != nil {
-				live = append(live, m)
-			}
-		}
-		summary := progressSummary(live)
+		summary := progressSummary(kept())
 		prog.SetDetail(summary)
 		if newlyEnded > 0 {
 			lastLine = time.Now()
@@ -303,16 +257,12 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 			logf("%d/%d moves ended, %s", ended, len(latest), summary)
 		}
 	}
-	out := make([]*zppb.Move, 0, len(latest))
+	out := kept()
 	var failed []string
-	for _, m := range latest {
-		if m == nil {
-			continue
-		}
-		out = append(out, m)
-		if moveFailed(m.GetState()) {
-			failed = append(failed, fmt.Sprintf("move %d (%s/%d) %s: %s", m.GetId(), m.GetTable(), m.GetPartition(),
-				moveState(m.GetState()), output.Dash(m.GetError())))
+	for _, m := range out {
+		if m.State.Failed() {
+			failed = append(failed, fmt.Sprintf("move %d (%s/%d) %s: %s", m.ID, m.Table, m.Partition,
+				string(m.State), output.Dash(m.Error)))
 		}
 	}
 	var err error

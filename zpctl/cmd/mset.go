@@ -33,9 +33,9 @@ For many keys from a file, see 'zpctl load'.`,
 			if len(pairs)%2 != 0 {
 				return usagef("mset needs KEY VALUE pairs; %q has no value", pairs[len(pairs)-1])
 			}
-			kvs := make([]client.KV, 0, len(pairs)/2)
+			kvs := make([]client.KeyValue, 0, len(pairs)/2)
 			for i := 0; i < len(pairs); i += 2 {
-				kvs = append(kvs, client.KV{Key: []byte(pairs[i]), Value: []byte(pairs[i+1])})
+				kvs = append(kvs, client.KeyValue{Key: []byte(pairs[i]), Value: []byte(pairs[i+1])})
 			}
 			if err := c.MSet(ctx, args[0], kvs, ttl); err != nil {
 				return err

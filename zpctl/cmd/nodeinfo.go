@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
@@ -22,33 +21,33 @@ type nodeInfoJSON struct {
 	Addr string `json:"addr"`
 	// Node is the meta servers' record of the node; null when the
 	// topology does not list it (INFO is asked all the same).
-	Node        *client.Node      `json:"node"`
-	Server      *serverJSON       `json:"server"`
-	Stats       []statsJSON       `json:"stats"`
-	Capacity    []capacityJSON    `json:"capacity"`
-	Replication []replicaInfoJSON `json:"replication"`
+	Node        *client.Node           `json:"node"`
+	Server      *client.ServerInfo     `json:"server"`
+	Stats       []client.TableStats    `json:"stats"`
+	Capacity    []client.TableCapacity `json:"capacity"`
+	Replication []client.ReplicaInfo   `json:"replication"`
 }
 
 // fill sets the sections asked for (all when secs is empty) from info.
-func (out *nodeInfoJSON) fill(info *zppb.InfoResponse, secs []zppb.InfoSection) {
-	asked := func(s zppb.InfoSection) bool { return len(secs) == 0 || slices.Contains(secs, s) }
-	out.Server = serverFromPB(info.GetServer())
-	if asked(zppb.InfoSection_INFO_STATS) {
-		out.Stats = statsFromPB(info.GetStats())
+func (out *nodeInfoJSON) fill(info client.Info, secs []client.InfoSection) {
+	asked := func(s client.InfoSection) bool { return len(secs) == 0 || slices.Contains(secs, s) }
+	out.Server = info.Server
+	if asked(client.InfoStats) {
+		out.Stats = listed(info.Stats)
 	}
-	if asked(zppb.InfoSection_INFO_CAPACITY) {
-		out.Capacity = capacityFromPB(info.GetCapacity())
+	if asked(client.InfoCapacity) {
+		out.Capacity = listed(info.Capacity)
 	}
-	if asked(zppb.InfoSection_INFO_REPLICATION) {
-		out.Replication = replicationFromPB(info.GetReplication())
+	if asked(client.InfoReplication) {
+		out.Replication = listed(info.Replication)
 	}
 }
 
-var infoSections = map[string]zppb.InfoSection{
-	"server":      zppb.InfoSection_INFO_SERVER,
-	"stats":       zppb.InfoSection_INFO_STATS,
-	"capacity":    zppb.InfoSection_INFO_CAPACITY,
-	"replication": zppb.InfoSection_INFO_REPLICATION,
+var infoSections = map[string]client.InfoSection{
+	"server":      client.InfoServer,
+	"stats":       client.InfoStats,
+	"capacity":    client.InfoCapacity,
+	"replication": client.InfoReplication,
 }
 
 func (a *app) nodeInfoCommand() *cobra.Command {
@@ -70,7 +69,7 @@ tables. The node is asked even when the topology does not list it.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: a.completeNodes,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
-			var secs []zppb.InfoSection
+			var secs []client.InfoSection
 			for _, s := range sections {
 				sec, ok := infoSections[strings.ToLower(s)]
 				if !ok {

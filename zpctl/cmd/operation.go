@@ -66,8 +66,8 @@ func (s PlanStep) String() string {
 func (p *Plan) String() string { return fmt.Sprintf("%s@%d%v", p.Operation, p.Epoch, p.Steps) }
 
 // stepOf is the plan step of a move.
-func stepOf(m *zppb.Move) PlanStep {
-	return PlanStep{Action: moveKind(m.GetKind()), Table: m.GetTable(), Partition: m.GetPartition(), From: m.GetFrom(), To: m.GetTo()}
+func stepOf(m client.Move) PlanStep {
+	return PlanStep{Action: string(m.Kind), Table: m.Table, Partition: m.Partition, From: m.From, To: m.To}
 }
 
 // operation is one topology-changing command.
@@ -78,7 +78,7 @@ type operation struct {
 	plan func(ctx context.Context, c *client.Client) (*Plan, error)
 	// queue asks the meta leader to carry the plan out, with p.Epoch as
 	// the expected epoch, and returns the moves as queued.
-	queue func(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error)
+	queue func(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error)
 }
 
 // runOptions are the flags every operation has.
@@ -106,22 +106,22 @@ type operationJSON struct {
 	DryRun bool `json:"dry_run"`
 	// Waited is true when zpctl followed the moves until they ended (or
 	// gave up): Moves then have their last state, else as queued.
-	Waited bool       `json:"waited"`
-	Moves  []moveJSON `json:"moves"`
+	Waited bool          `json:"waited"`
+	Moves  []client.Move `json:"moves"`
 	// Done and Failed count the moves that ended DONE, and FAILED or
 	// CANCELLED.
 	Done   int `json:"done"`
 	Failed int `json:"failed"`
 }
 
-func (r *operationJSON) setMoves(moves []*zppb.Move) {
-	r.Moves = movesJSON(moves)
+func (r *operationJSON) setMoves(moves []client.Move) {
+	r.Moves = listed(moves)
 	r.Done, r.Failed = 0, 0
 	for _, m := range moves {
 		switch {
-		case m.GetState() == zppb.MoveState_MOVE_DONE:
+		case m.State == client.MoveDone:
 			r.Done++
-		case moveFailed(m.GetState()):
+		case m.State.Failed():
 			r.Failed++
 		}
 	}
@@ -146,7 +146,7 @@ func (a *app) runOperation(cmd *cobra.Command, op operation, ro runOptions) erro
 		return &cmdFailed{fmt.Errorf("%s: plan: %w", op.name, err)}
 	}
 	text := !a.printer.Format.Structured()
-	result := operationJSON{Plan: plan, DryRun: ro.dryRun, Moves: []moveJSON{}}
+	result := operationJSON{Plan: plan, DryRun: ro.dryRun, Moves: []client.Move{}}
 	if text {
 		if err := writePlan(a.env.Stdout, plan); err != nil {
 			return &cmdFailed{err}
@@ -186,7 +186,7 @@ func (a *app) runOperation(cmd *cobra.Command, op operation, ro runOptions) erro
 		}
 		ids := make([]string, len(queued))
 		for i, m := range queued {
-			ids[i] = fmt.Sprint(m.GetId())
+			ids[i] = fmt.Sprint(m.ID)
 		}
 		fmt.Fprintf(a.env.Stdout, "\nQueued %s %s; follow with 'zpctl migrate status --watch'.\n", plural(len(queued), "move"), strings.Join(ids, ", "))
 		return nil
@@ -217,7 +217,7 @@ const replans = 3
 // if the new plan has the very same moves, queues them at its epoch (the
 // moves shown and confirmed are the moves run; *plan is updated). A plan
 // that changed fails with the STALE_EPOCH error (exit 6).
-func (a *app) queue(ctx context.Context, c *client.Client, op operation, plan *Plan) ([]*zppb.Move, error) {
+func (a *app) queue(ctx context.Context, c *client.Client, op operation, plan *Plan) ([]client.Move, error) {
 	for attempt := 1; ; attempt++ {
 		qctx, cancel := context.WithTimeout(ctx, a.timeout)
 		queued, err := op.queue(qctx, c, plan)
@@ -247,13 +247,13 @@ func (a *app) queue(ctx context.Context, c *client.Client, op operation, plan *P
 // fillSources fills in the master a queued SETMASTER leaves out (the
 // leader fills it in later) from the plan's step of its partition, for
 // the progress lines.
-func fillSources(p *Plan, queued []*zppb.Move) {
+func fillSources(p *Plan, queued []client.Move) {
 	for _, m := range queued {
-		if m.GetKind() != zppb.MoveKind_SETMASTER || m.GetFrom() != "" {
+		if m.Kind != client.MoveSetMaster || m.From != "" {
 			continue
 		}
 		for _, s := range p.Steps {
-			if s.Action == "setmaster" && s.Table == m.GetTable() && s.Partition == m.GetPartition() && s.To == m.GetTo() {
+			if s.Action == "setmaster" && s.Table == m.Table && s.Partition == m.Partition && s.To == m.To {
 				m.From = s.From
 			}
 		}
@@ -262,7 +262,7 @@ func fillSources(p *Plan, queued []*zppb.Move) {
 
 // planDiff says how the moves queued differ from the plan, "" when they
 // are the plan.
-func planDiff(p *Plan, queued []*zppb.Move) string {
+func planDiff(p *Plan, queued []client.Move) string {
 	var want, got []string
 	for _, s := range p.Steps {
 		want = append(want, s.String())

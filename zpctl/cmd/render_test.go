@@ -10,7 +10,6 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey/surveytest"
@@ -80,10 +79,10 @@ func TestRender(t *testing.T) {
 		{"plan", func(w io.Writer) error {
 			// replace-node's plan, as a dry run of REBALANCE returns it.
 			p := &Plan{Operation: "replace-node", Epoch: 7}
-			for _, m := range []*zppb.Move{
-				{Kind: zppb.MoveKind_MIGRATE, Table: "default", Partition: 0, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
-				{Kind: zppb.MoveKind_MIGRATE, Table: "default", Partition: 2, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
-				{Kind: zppb.MoveKind_MIGRATE, Table: "users", Partition: 0, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
+			for _, m := range []client.Move{
+				{Kind: client.MoveMigrate, Table: "default", Partition: 0, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
+				{Kind: client.MoveMigrate, Table: "default", Partition: 2, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
+				{Kind: client.MoveMigrate, Table: "users", Partition: 0, From: surveytest.Nodes[0], To: "127.0.0.1:9234"},
 			} {
 				p.Steps = append(p.Steps, stepOf(m))
 			}
@@ -101,13 +100,13 @@ func TestRender(t *testing.T) {
 			// Three nodes, one down, merged newest first and cut to 4.
 			at := func(d time.Duration) int64 { return surveytest.T0.Add(-d).UnixMilli() }
 			infos := []client.NodeInfo{
-				{Addr: surveytest.Nodes[0], Info: &zppb.InfoResponse{Slowlog: []*zppb.SlowlogEntry{
+				{Addr: surveytest.Nodes[0], Info: client.Info{Slowlog: []client.SlowlogEntry{
 					{TimeMs: at(time.Second), Command: "set", Table: "users", Key: []byte("user:1042"), DurationUs: 15_200, Code: "OK"},
 					{TimeMs: at(4 * time.Second), Command: "mget", Table: "users", DurationUs: 48_000, Code: "OK"},
 					{TimeMs: at(9 * time.Second), Command: "get", Table: "default", Key: []byte("old"), DurationUs: 10_100, Code: "OK"},
 				}}},
-				{Addr: surveytest.Nodes[1], Info: &zppb.InfoResponse{}, Err: errors.New("client: info 127.0.0.1:9232: connection refused")},
-				{Addr: surveytest.Nodes[2], Info: &zppb.InfoResponse{Slowlog: []*zppb.SlowlogEntry{
+				{Addr: surveytest.Nodes[1], Info: client.Info{}, Err: errors.New("client: info 127.0.0.1:9232: connection refused")},
+				{Addr: surveytest.Nodes[2], Info: client.Info{Slowlog: []client.SlowlogEntry{
 					{TimeMs: at(2 * time.Second), Command: "set", Table: "default", Key: []byte{0x00, 0xff, 0x10}, DurationUs: 1_250_000, Code: "NOT_ENOUGH_REPLICAS"},
 					{TimeMs: at(3 * time.Second), Command: "info", DurationUs: 10_000, Code: "OK"},
 				}}},

@@ -7,11 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/charmbracelet/x/term"
 	"io"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/charmbracelet/x/term"
 
 	"github.com/spf13/cobra"
 

@@ -101,7 +101,7 @@ entries of the others are still printed.`,
 			}
 			nctx, cancel := context.WithTimeout(ctx, a.nodeTimeout())
 			defer cancel()
-			infos := c.InfoNodes(nctx, addrs, table, zppb.InfoSection_INFO_SLOWLOG)
+			infos := c.InfoNodes(nctx, addrs, table, client.InfoSlowlog)
 			doc, err := slowlogFromInfo(infos, table, limit)
 			perr := a.printer.Print(doc, func(w io.Writer) error { return writeSlowlog(w, doc, time.Local) })
 			if err != nil {
@@ -127,11 +127,11 @@ func slowlogFromInfo(infos []client.NodeInfo, table string, limit int) (slowlogJ
 			nj.Error = ni.Err.Error()
 			errs = append(errs, ni.Err)
 		}
-		for _, e := range ni.Info.GetSlowlog() {
-			ej := slowlogEntryJSON{TimeMs: e.GetTimeMs(), Time: time.UnixMilli(e.GetTimeMs()).UTC().Format(time.RFC3339Nano),
-				Node: ni.Addr, Command: e.GetCommand(), Table: e.GetTable(), DurationUs: e.GetDurationUs(), Code: e.GetCode()}
-			if len(e.GetKey()) > 0 {
-				b := output.EncodeBytes(e.GetKey())
+		for _, e := range ni.Info.Slowlog {
+			ej := slowlogEntryJSON{TimeMs: e.TimeMs, Time: time.UnixMilli(e.TimeMs).UTC().Format(time.RFC3339Nano),
+				Node: ni.Addr, Command: e.Command, Table: e.Table, DurationUs: e.DurationUs, Code: e.Code}
+			if len(e.Key) > 0 {
+				b := output.EncodeBytes(e.Key)
 				ej.Key = &b
 			}
 			doc.Entries = append(doc.Entries, ej)

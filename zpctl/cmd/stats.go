@@ -26,21 +26,21 @@ with its error and left out of the totals.`,
 		RunE: groupRunE,
 	}
 	cmd.AddCommand(
-		a.statsSubcommand("qps", "Requests per second, request counts and quota refusals, per node and table", zppb.InfoSection_INFO_STATS, writeStatsQPS),
-		a.statsSubcommand("latency", "Latency per node (INFO has none: shows what it has; see the nodes' metrics)", zppb.InfoSection_INFO_STATS, writeStatsLatency),
-		a.statsSubcommand("space", "Bytes on disk per node and table: RocksDB and binlog", zppb.InfoSection_INFO_CAPACITY, writeStatsSpace),
-		a.statsSubcommand("repl", "Every replica's role, state, (term, lsn) and lag", zppb.InfoSection_INFO_REPLICATION, writeStatsRepl),
+		a.statsSubcommand("qps", "Requests per second, request counts and quota refusals, per node and table", client.InfoStats, writeStatsQPS),
+		a.statsSubcommand("latency", "Latency per node (INFO has none: shows what it has; see the nodes' metrics)", client.InfoStats, writeStatsLatency),
+		a.statsSubcommand("space", "Bytes on disk per node and table: RocksDB and binlog", client.InfoCapacity, writeStatsSpace),
+		a.statsSubcommand("repl", "Every replica's role, state, (term, lsn) and lag", client.InfoReplication, writeStatsRepl),
 	)
 	return cmd
 }
 
 // statsNodeJSON is one node of `stats qps|latency|space` in JSON.
 type statsNodeJSON struct {
-	Addr     string         `json:"addr"`
-	State    string         `json:"state"`
-	Error    string         `json:"error,omitempty"`
-	Stats    []statsJSON    `json:"stats,omitempty"`
-	Capacity []capacityJSON `json:"capacity,omitempty"`
+	Addr     string                 `json:"addr"`
+	State    string                 `json:"state"`
+	Error    string                 `json:"error,omitempty"`
+	Stats    []client.TableStats    `json:"stats,omitempty"`
+	Capacity []client.TableCapacity `json:"capacity,omitempty"`
 }
 
 // statsJSONDoc is `stats qps|latency|space --output json`.
@@ -74,7 +74,7 @@ const latencyNote = "INFO reports no latency figures yet: nodes count requests (
 // one stats command.
 type statsWriter func(s *survey.Snapshot, table string) (any, func(io.Writer) error)
 
-func (a *app) statsSubcommand(name, short string, section zppb.InfoSection, write statsWriter) *cobra.Command {
+func (a *app) statsSubcommand(name, short string, section client.InfoSection, write statsWriter) *cobra.Command {
 	return &cobra.Command{
 		Use:               name + " [TABLE]",
 		Short:             short,
@@ -87,7 +87,7 @@ func (a *app) statsSubcommand(name, short string, section zppb.InfoSection, writ
 				table = args[0]
 			}
 			s := survey.Take(ctx, c, survey.Options{Table: table, SkipMeta: true, NodeTimeout: a.nodeTimeout(),
-				Sections: []zppb.InfoSection{section}})
+				Sections: []client.InfoSection{section}})
 			if s.Topology == nil {
 				return s.TopologyErr
 			}
@@ -107,12 +107,12 @@ func statsDoc(s *survey.Snapshot, table string) statsJSONDoc {
 		if n.Err != nil {
 			nj.Error = n.Err.Error()
 		}
-		for _, st := range statsFromPB(n.Info.GetStats()) {
+		for _, st := range n.Info.Stats {
 			if table == "" || st.Table == table {
 				nj.Stats = append(nj.Stats, st)
 			}
 		}
-		for _, c := range capacityFromPB(n.Info.GetCapacity()) {
+		for _, c := range n.Info.Capacity {
 			if table == "" || c.Table == table {
 				nj.Capacity = append(nj.Capacity, c)
 			}
@@ -129,7 +129,7 @@ func writeStatsQPS(s *survey.Snapshot, table string) (any, func(io.Writer) error
 
 func writeQPSTable(w io.Writer, doc statsJSONDoc) error {
 	t := output.Table{Header: []string{"NODE", "TABLE", "QPS", "OPS", "READS", "WRITES", "ERRORS", "QUOTA_EXCEEDED"}}
-	var total statsJSON
+	var total client.TableStats
 	for _, n := range doc.Nodes {
 		if n.Error != "" {
 			t.Rows = append(t.Rows, []string{n.Addr, "-", "-", "-", "-", "-", "-", "error: " + n.Error})
@@ -167,7 +167,7 @@ func writeStatsSpace(s *survey.Snapshot, table string) (any, func(io.Writer) err
 	doc := statsDoc(s, table)
 	return doc, func(w io.Writer) error {
 		t := output.Table{Header: []string{"NODE", "TABLE", "REPLICAS", "USED", "DB", "BINLOG"}}
-		var total capacityJSON
+		var total client.TableCapacity
 		for _, n := range doc.Nodes {
 			if n.Error != "" {
 				t.Rows = append(t.Rows, []string{n.Addr, "-", "-", "-", "-", "error: " + n.Error})

@@ -10,10 +10,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 	"github.com/zeppelin-kv/zeppelin/zpctl/tui"
@@ -96,7 +94,7 @@ survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 func tuiRunner(c *client.Client) tui.Runner {
 	return func(ctx context.Context, act tui.Action) (string, error) {
 		var (
-			moves []*zppb.Move
+			moves []client.Move
 			err   error
 		)
 		switch act.Kind {
@@ -105,9 +103,9 @@ func tuiRunner(c *client.Client) tui.Runner {
 		case "migrate":
 			moves, err = c.Migrate(ctx, act.Table, act.Partition, act.From, act.To, act.Epoch)
 		case "expand":
-			moves, err = c.Rebalance(ctx, zppb.RebalanceRequest_EXPAND, nil, false, act.Epoch)
+			moves, err = c.Rebalance(ctx, client.RebalanceExpand, nil, false, act.Epoch)
 		case "shrink":
-			moves, err = c.Rebalance(ctx, zppb.RebalanceRequest_SHRINK, act.Nodes, false, act.Epoch)
+			moves, err = c.Rebalance(ctx, client.RebalanceShrink, act.Nodes, false, act.Epoch)
 		case "cancel":
 			moves, err = c.CancelMove(ctx, act.MoveID)
 			if err != nil {
@@ -125,13 +123,12 @@ func tuiRunner(c *client.Client) tui.Runner {
 			return act.Kind + ": nothing to do, the load is even", nil
 		case 1:
 			m := moves[0]
-			if m.GetFrom() == "" && act.From != "" && act.Kind == "setmaster" {
+			if m.From == "" && act.From != "" && act.Kind == "setmaster" {
 				// The leader fills in the master later; the dialog said it.
-				m = proto.CloneOf(m)
 				m.From = act.From
 			}
-			return fmt.Sprintf("%s: queued move %d: %s/%d %s; view 5 follows it", act.Kind, m.GetId(), m.GetTable(), m.GetPartition(), moveArrow(m)), nil
+			return fmt.Sprintf("%s: queued move %d: %s/%d %s; view 5 follows it", act.Kind, m.ID, m.Table, m.Partition, moveArrow(m)), nil
 		}
-		return fmt.Sprintf("%s: queued %d moves (%d-%d); view 5 follows them", act.Kind, len(moves), moves[0].GetId(), moves[len(moves)-1].GetId()), nil
+		return fmt.Sprintf("%s: queued %d moves (%d-%d); view 5 follows them", act.Kind, len(moves), moves[0].ID, moves[len(moves)-1].ID), nil
 	}
 }

@@ -49,9 +49,9 @@ streams its binlog; the move is DONE once it has caught up.`, planAddSlave, queu
 			`The slave on ADDR is dropped and its node deletes the replica. The master
 cannot be removed this way: setmaster another node first.`, planRemoveSlave, queueRemoveSlave,
 			"  zpctl removeslave default 3 10.0.0.4:9231 --yes"),
-		a.rebalanceCommand("expand", "Spread the load onto every UP node (new nodes take their share)", zppb.RebalanceRequest_EXPAND),
-		a.rebalanceCommand("shrink", "Move every replica off nodes, so they can be stopped and removed", zppb.RebalanceRequest_SHRINK),
-		a.rebalanceCommand("replace-node", "Move every replica of node OLD to node NEW", zppb.RebalanceRequest_REPLACE),
+		a.rebalanceCommand("expand", "Spread the load onto every UP node (new nodes take their share)", client.RebalanceExpand),
+		a.rebalanceCommand("shrink", "Move every replica off nodes, so they can be stopped and removed", client.RebalanceShrink),
+		a.rebalanceCommand("replace-node", "Move every replica of node OLD to node NEW", client.RebalanceReplace),
 	}
 }
 
@@ -59,24 +59,24 @@ cannot be removed this way: setmaster another node first.`, planRemoveSlave, que
 type partitionPlanner func(topo *client.Topology, table string, partition uint32, addr string) (*Plan, error)
 
 // queueFunc queues a one-move plan.
-type queueFunc func(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error)
+type queueFunc func(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error)
 
-func queueSetMaster(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+func queueSetMaster(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error) {
 	s := p.Steps[0]
 	return c.SetMaster(ctx, s.Table, s.Partition, s.To, p.Epoch)
 }
 
-func queueAddSlave(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+func queueAddSlave(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error) {
 	s := p.Steps[0]
 	return c.AddSlave(ctx, s.Table, s.Partition, s.To, p.Epoch)
 }
 
-func queueRemoveSlave(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+func queueRemoveSlave(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error) {
 	s := p.Steps[0]
 	return c.RemoveSlave(ctx, s.Table, s.Partition, s.From, p.Epoch)
 }
 
-func queueMigrate(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+func queueMigrate(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error) {
 	s := p.Steps[0]
 	return c.Migrate(ctx, s.Table, s.Partition, s.From, s.To, p.Epoch)
 }
@@ -174,24 +174,24 @@ moves in progress and 'migrate cancel' stops one.
 // rebalanceCommand is expand, shrink or replace-node: the meta leader
 // plans the moves (a dry run shows them) and runs them, a few per node at
 // a time.
-func (a *app) rebalanceCommand(name, short string, mode zppb.RebalanceRequest_Mode) *cobra.Command {
+func (a *app) rebalanceCommand(name, short string, mode client.RebalanceMode) *cobra.Command {
 	var ro runOptions
 	cmd := &cobra.Command{Short: short, ValidArgsFunction: a.completeNodes}
 	switch mode {
-	case zppb.RebalanceRequest_EXPAND:
+	case client.RebalanceExpand:
 		cmd.Use, cmd.Args = name, cobra.NoArgs
 		cmd.Long = short + `. Start the new nodes first: once they
 are UP, the meta leader plans moves that bring every UP node to its
 weight's share of replicas (in distinct zones, then racks; masters
 balanced).`
 		cmd.Example = "  zpctl node wait --count 6 && zpctl expand --yes"
-	case zppb.RebalanceRequest_SHRINK:
+	case client.RebalanceShrink:
 		cmd.Use, cmd.Args = name+" ADDR...", cobra.MinimumNArgs(1)
 		cmd.Long = short + `. The meta leader plans moves that drain the
 nodes onto the others (keeping zones distinct); then stop the nodes and
 'zpctl node remove' them.`
 		cmd.Example = "  zpctl shrink 10.0.0.5:9231 10.0.0.6:9231 --yes && zpctl node remove 10.0.0.5:9231 10.0.0.6:9231 --yes"
-	case zppb.RebalanceRequest_REPLACE:
+	case client.RebalanceReplace:
 		cmd.Use, cmd.Args = name+" OLD NEW", cobra.ExactArgs(2)
 		cmd.Long = short + `, e.g. onto new hardware: each replica
 keeps its role (NEW takes over OLD's masters).`
@@ -199,7 +199,7 @@ keeps its role (NEW takes over OLD's masters).`
 	}
 	cmd.Long += " The plan is the meta leader's own (a dry run of\nREBALANCE).\n\n" + followHelp
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if mode == zppb.RebalanceRequest_REPLACE && args[0] == args[1] {
+		if mode == client.RebalanceReplace && args[0] == args[1] {
 			return usagef("OLD and NEW are the same node")
 		}
 		return a.runOperation(cmd, rebalanceOperation(name, mode, args), ro)
@@ -210,7 +210,7 @@ keeps its role (NEW takes over OLD's masters).`
 
 // rebalanceOperation plans with a dry run of REBALANCE at the epoch of a
 // fresh topology, and queues with that epoch.
-func rebalanceOperation(name string, mode zppb.RebalanceRequest_Mode, nodes []string) operation {
+func rebalanceOperation(name string, mode client.RebalanceMode, nodes []string) operation {
 	return operation{
 		name: name,
 		plan: func(ctx context.Context, c *client.Client) (*Plan, error) {
@@ -238,7 +238,7 @@ func rebalanceOperation(name string, mode zppb.RebalanceRequest_Mode, nodes []st
 				return p, nil
 			}
 		},
-		queue: func(ctx context.Context, c *client.Client, p *Plan) ([]*zppb.Move, error) {
+		queue: func(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error) {
 			return c.Rebalance(ctx, mode, nodes, false, p.Epoch)
 		},
 	}
@@ -247,13 +247,13 @@ func rebalanceOperation(name string, mode zppb.RebalanceRequest_Mode, nodes []st
 // checkRebalanceNodes checks the nodes a shrink or replace names, so that
 // a typo is NOT_FOUND (exit 3) rather than whatever the planner makes of
 // it.
-func checkRebalanceNodes(topo *client.Topology, mode zppb.RebalanceRequest_Mode, nodes []string) error {
+func checkRebalanceNodes(topo *client.Topology, mode client.RebalanceMode, nodes []string) error {
 	for i, addr := range nodes {
 		n, ok := findNode(topo, addr)
 		if !ok {
 			return status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", addr)
 		}
-		if mode == zppb.RebalanceRequest_REPLACE && i == 1 && n.State != "UP" {
+		if mode == client.RebalanceReplace && i == 1 && n.State != "UP" {
 			return invalid("node %s is %s", addr, n.State)
 		}
 	}
@@ -262,7 +262,7 @@ func checkRebalanceNodes(topo *client.Topology, mode zppb.RebalanceRequest_Mode,
 
 // migrateStatusJSON is `migrate status --output json`.
 type migrateStatusJSON struct {
-	Moves []moveJSON `json:"moves"`
+	Moves []client.Move `json:"moves"`
 }
 
 func (a *app) migrateStatusCommand() *cobra.Command {
@@ -302,9 +302,9 @@ partition was STUCK, and the error of a failed move. --watch redraws every
 	return cmd
 }
 
-func (a *app) printMoves(w io.Writer, moves []*zppb.Move, all bool) error {
+func (a *app) printMoves(w io.Writer, moves []client.Move, all bool) error {
 	p := output.Printer{W: w, Format: a.printer.Format}
-	return p.Print(migrateStatusJSON{Moves: movesJSON(moves)}, func(w io.Writer) error {
+	return p.Print(migrateStatusJSON{Moves: listed(moves)}, func(w io.Writer) error {
 		if len(moves) == 0 {
 			msg := "no moves in progress"
 			if all {
@@ -360,8 +360,8 @@ func (a *app) watchMoves(ctx context.Context, all bool, interval time.Duration) 
 
 // migrateCancelJSON is `migrate cancel --output json`.
 type migrateCancelJSON struct {
-	DryRun    bool       `json:"dry_run"`
-	Cancelled []moveJSON `json:"cancelled"`
+	DryRun    bool          `json:"dry_run"`
+	Cancelled []client.Move `json:"cancelled"`
 }
 
 func (a *app) migrateCancelCommand() *cobra.Command {
@@ -409,7 +409,7 @@ they are cancelled after --yes or a "y" on a terminal.`,
 				return &cmdFailed{fmt.Errorf("migrate cancel: %w", err)}
 			}
 			text := !a.printer.Format.Structured()
-			result := migrateCancelJSON{DryRun: dryRun, Cancelled: []moveJSON{}}
+			result := migrateCancelJSON{DryRun: dryRun, Cancelled: []client.Move{}}
 			if len(targets) == 0 {
 				if text {
 					fmt.Fprintln(a.env.Stdout, "no moves to cancel")
@@ -438,23 +438,23 @@ they are cancelled after --yes or a "y" on a terminal.`,
 					return &cmdFailed{err}
 				}
 			}
-			var cancelled []*zppb.Move
+			var cancelled []client.Move
 			for _, m := range targets {
 				cctx, cancel := context.WithTimeout(ctx, a.timeout)
-				got, err := c.CancelMove(cctx, m.GetId())
+				got, err := c.CancelMove(cctx, m.ID)
 				cancel()
 				if err != nil {
 					// One that ended or passed its handover meanwhile is
 					// not a failure of the others.
 					if len(targets) > 1 && status.Code(err) == zppb.Code_INVALID_ARGUMENT {
-						fmt.Fprintf(a.env.Stderr, "zpctl: migrate cancel: move %d: %v\n", m.GetId(), err)
+						fmt.Fprintf(a.env.Stderr, "zpctl: migrate cancel: move %d: %v\n", m.ID, err)
 						continue
 					}
-					return &cmdFailed{fmt.Errorf("migrate cancel: move %d: %w", m.GetId(), err)}
+					return &cmdFailed{fmt.Errorf("migrate cancel: move %d: %w", m.ID, err)}
 				}
 				cancelled = append(cancelled, got...)
 			}
-			result.Cancelled = movesJSON(cancelled)
+			result.Cancelled = listed(cancelled)
 			if !text {
 				return a.printer.Print(result, nil)
 			}
@@ -470,32 +470,32 @@ they are cancelled after --yes or a "y" on a terminal.`,
 // cancelTargets are the moves migrate cancel would cancel: every move in
 // progress not past its handover, the one with id, or the one on table's
 // partition.
-func cancelTargets(ctx context.Context, c *client.Client, args []string, id uint64, table string, partition uint32) ([]*zppb.Move, error) {
+func cancelTargets(ctx context.Context, c *client.Client, args []string, id uint64, table string, partition uint32) ([]client.Move, error) {
 	active, err := c.MoveStatus(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	var out []*zppb.Move
+	var out []client.Move
 	for _, m := range active {
 		switch len(args) {
 		case 0:
-			if m.GetState() != zppb.MoveState_MOVE_REMOVING {
+			if m.State != client.MoveRemoving {
 				out = append(out, m)
 			}
 			continue
 		case 1:
-			if m.GetId() != id {
+			if m.ID != id {
 				continue
 			}
 		case 2:
-			if m.GetTable() != table || m.GetPartition() != partition {
+			if m.Table != table || m.Partition != partition {
 				continue
 			}
 		}
-		if m.GetState() == zppb.MoveState_MOVE_REMOVING {
-			return nil, invalid("move %d is past its handover (REMOVING) and will finish", m.GetId())
+		if m.State == client.MoveRemoving {
+			return nil, invalid("move %d is past its handover (REMOVING) and will finish", m.ID)
 		}
-		return []*zppb.Move{m}, nil
+		return []client.Move{m}, nil
 	}
 	switch len(args) {
 	case 1:
@@ -504,8 +504,8 @@ func cancelTargets(ctx context.Context, c *client.Client, args []string, id uint
 			return nil, err
 		}
 		for _, m := range all {
-			if m.GetId() == id {
-				return nil, invalid("move %d already ended %s", id, moveState(m.GetState()))
+			if m.ID == id {
+				return nil, invalid("move %d already ended %s", id, string(m.State))
 			}
 		}
 		return nil, status.New(zppb.Code_NOT_FOUND, "no move %d", id)

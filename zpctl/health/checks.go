@@ -96,9 +96,9 @@ func (c *checker) nodes() {
 				Message: fmt.Sprintf("node %s is UP for meta but does not answer INFO: %v", n.Addr, n.Err)})
 			continue
 		}
-		if si := n.Info.GetServer(); si != nil && si.GetEpoch() != epoch {
+		if si := n.Info.Server; si != nil && si.Epoch != epoch {
 			c.add(Problem{Severity: Warning, Check: CheckNodeEpoch, Node: n.Addr,
-				Message: fmt.Sprintf("node %s applied epoch %d, meta is at %d", n.Addr, si.GetEpoch(), epoch)})
+				Message: fmt.Sprintf("node %s applied epoch %d, meta is at %d", n.Addr, si.Epoch, epoch)})
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
 
@@ -38,9 +37,9 @@ func healthy() *survey.Snapshot {
 	for i, a := range nodes {
 		n := client.Node{Addr: a, State: "UP", Zone: fmt.Sprintf("zone-%c", 'a'+i), Weight: 100, LastHeartbeatMs: taken.UnixMilli() - 300}
 		s.Topology.Nodes = append(s.Topology.Nodes, n)
-		info := &zppb.InfoResponse{Server: &zppb.ServerInfo{Addr: a, Epoch: epoch}}
+		info := client.Info{Server: &client.ServerInfo{Addr: a, Epoch: epoch}}
 		for _, p := range tb.Partitions {
-			ri := &zppb.ReplicaInfo{Table: "t", Partition: p.ID, Role: "slave", Master: p.Master, State: "streaming", Term: 1, Lsn: 100, AppliedLsn: 100}
+			ri := client.ReplicaInfo{Table: "t", Partition: p.ID, Role: "slave", Master: p.Master, State: "streaming", Term: 1, LSN: 100, AppliedLSN: 100}
 			if p.Master == a {
 				ri.Role, ri.State = "master", "serving"
 			}
@@ -51,7 +50,7 @@ func healthy() *survey.Snapshot {
 	return s
 }
 
-func replicaOf(s *survey.Snapshot, node int, partition uint32) *zppb.ReplicaInfo {
+func replicaOf(s *survey.Snapshot, node int, partition uint32) *client.ReplicaInfo {
 	return s.ReplicaInfo(nodes[node], "t", partition)
 }
 
@@ -153,7 +152,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "node not answering",
 			mutate: func(s *survey.Snapshot) {
-				s.Nodes[2].Err, s.Nodes[2].Info = errors.New("i/o timeout"), &zppb.InfoResponse{}
+				s.Nodes[2].Err, s.Nodes[2].Info = errors.New("i/o timeout"), client.Info{}
 			},
 			want: []string{"c:node_unreachable@" + nodes[2]},
 		},
@@ -178,7 +177,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "replica missing on its node",
 			mutate: func(s *survey.Snapshot) {
-				s.Nodes[2].Info.Replication = slices.DeleteFunc(s.Nodes[2].Info.Replication, func(ri *zppb.ReplicaInfo) bool { return ri.Partition == 0 })
+				s.Nodes[2].Info.Replication = slices.DeleteFunc(s.Nodes[2].Info.Replication, func(ri client.ReplicaInfo) bool { return ri.Partition == 0 })
 			},
 			want: []string{"w:replica_missing@0@" + nodes[2]},
 		},
@@ -189,12 +188,12 @@ func TestProblems(t *testing.T) {
 		},
 		{
 			name:   "slave lagging",
-			mutate: func(s *survey.Snapshot) { replicaOf(s, 0, 0).Lsn = 2000 },
+			mutate: func(s *survey.Snapshot) { replicaOf(s, 0, 0).LSN = 2000 },
 			want:   []string{"w:replica_lag@0@" + nodes[1], "w:replica_lag@0@" + nodes[2]},
 		},
 		{
 			name:   "lag within a custom threshold",
-			mutate: func(s *survey.Snapshot) { replicaOf(s, 0, 0).Lsn = 2000 },
+			mutate: func(s *survey.Snapshot) { replicaOf(s, 0, 0).LSN = 2000 },
 			opts:   Options{MaxLag: 5000},
 		},
 		{
@@ -245,7 +244,7 @@ func TestProblems(t *testing.T) {
 // zoneNode is an idle UP node in zone, holding nothing.
 func zoneNode(zone string) survey.NodeReport {
 	n := client.Node{Addr: "10.0.1.9:9231", State: "UP", Zone: zone}
-	return survey.NodeReport{Node: n, Info: &zppb.InfoResponse{Server: &zppb.ServerInfo{Addr: n.Addr, Epoch: 7}}}
+	return survey.NodeReport{Node: n, Info: client.Info{Server: &client.ServerInfo{Addr: n.Addr, Epoch: 7}}}
 }
 
 func TestWhere(t *testing.T) {

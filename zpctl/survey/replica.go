@@ -46,7 +46,7 @@ func (s *Snapshot) Replicas(tb client.Table, p client.Partition) []Replica {
 		switch {
 		case n == nil:
 			r.Error = "node not in the topology"
-		case n.Info.GetReplication() == nil && n.Err != nil:
+		case n.Info.Replication == nil && n.Err != nil:
 			r.NodeState = n.State
 			r.Error = n.Err.Error()
 		default:
@@ -57,9 +57,9 @@ func (s *Snapshot) Replicas(tb client.Table, p client.Partition) []Replica {
 				break
 			}
 			r.Reported = true
-			r.ReportedRole, r.State = ri.GetRole(), ri.GetState()
-			r.Term, r.LSN, r.AppliedLSN = ri.GetTerm(), ri.GetLsn(), ri.GetAppliedLsn()
-			r.Lag = ri.GetLagRecords()
+			r.ReportedRole, r.State = ri.Role, ri.State
+			r.Term, r.LSN, r.AppliedLSN = ri.Term, ri.LSN, ri.AppliedLSN
+			r.Lag = ri.LagRecords
 		}
 		out = append(out, r)
 	}
@@ -104,14 +104,14 @@ func (s *Snapshot) Loads(table string) []Load {
 	for i, n := range s.Nodes {
 		out[i].Addr = n.Addr
 		idx[n.Addr] = i
-		for _, st := range n.Info.GetStats() {
-			if table == "" || st.GetTable() == table {
-				out[i].QPS += st.GetQps()
+		for _, st := range n.Info.Stats {
+			if table == "" || st.Table == table {
+				out[i].QPS += st.QPS
 			}
 		}
-		for _, c := range n.Info.GetCapacity() {
-			if table == "" || c.GetTable() == table {
-				out[i].UsedBytes += c.GetUsedBytes()
+		for _, c := range n.Info.Capacity {
+			if table == "" || c.Table == table {
+				out[i].UsedBytes += c.UsedBytes
 			}
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 // Snapshot is the cluster as zpctl saw it at one moment. Any part may be
@@ -33,7 +32,7 @@ type Snapshot struct {
 	// Moves are the topology moves the meta leader reports (MOVE_STATUS,
 	// the finished ones it remembers too), by id, when Options.Moves asked
 	// for them; MovesErr is why they are missing.
-	Moves    []*zppb.Move
+	Moves    []client.Move
 	MovesErr error
 }
 
@@ -41,8 +40,8 @@ type Snapshot struct {
 // describes itself.
 type NodeReport struct {
 	client.Node
-	// Info holds the INFO sections that answered; never nil.
-	Info *zppb.InfoResponse
+	// Info holds the INFO sections that answered.
+	Info client.Info
 	// Err is why a section did not answer; nil when all did.
 	Err error
 }
@@ -53,7 +52,7 @@ type Options struct {
 	Table string
 	// Sections are the INFO sections asked of each node; nil asks all.
 	// An empty, non-nil slice asks none.
-	Sections []zppb.InfoSection
+	Sections []client.InfoSection
 	// NodeTimeout bounds the INFO calls, so that one hung node does not
 	// use up the caller's whole deadline; 0 leaves ctx's.
 	NodeTimeout time.Duration
@@ -65,10 +64,6 @@ type Options struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
-
-// AllSections are the INFO sections a node has.
-var AllSections = []zppb.InfoSection{zppb.InfoSection_INFO_SERVER, zppb.InfoSection_INFO_STATS,
-	zppb.InfoSection_INFO_CAPACITY, zppb.InfoSection_INFO_REPLICATION}
 
 // Take surveys the cluster: LIST_META, MOVE_STATUS (if asked) and PULL in
 // parallel, then INFO of every node the topology lists, in parallel. It never fails: what could
@@ -90,7 +85,7 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 	if s.Topology != nil {
 		sections := opts.Sections
 		if sections == nil {
-			sections = AllSections
+			sections = client.AllInfoSections
 		}
 		addrs := make([]string, len(s.Topology.Nodes))
 		for i, n := range s.Topology.Nodes {
@@ -106,7 +101,7 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 			cancel()
 		}
 		for i, n := range s.Topology.Nodes {
-			nr := NodeReport{Node: n, Info: &zppb.InfoResponse{}}
+			nr := NodeReport{Node: n}
 			if infos != nil {
 				nr.Info, nr.Err = infos[i].Info, infos[i].Err
 			}
@@ -167,14 +162,14 @@ func (s *Snapshot) Node(addr string) *NodeReport {
 
 // ReplicaInfo returns what the node at addr reported about its replica of
 // a partition, or nil.
-func (s *Snapshot) ReplicaInfo(addr, table string, partition uint32) *zppb.ReplicaInfo {
+func (s *Snapshot) ReplicaInfo(addr, table string, partition uint32) *client.ReplicaInfo {
 	n := s.Node(addr)
 	if n == nil {
 		return nil
 	}
-	for _, ri := range n.Info.GetReplication() {
-		if ri.GetTable() == table && ri.GetPartition() == partition {
-			return ri
+	for i, ri := range n.Info.Replication {
+		if ri.Table == table && ri.Partition == partition {
+			return &n.Info.Replication[i]
 		}
 	}
 	return nil

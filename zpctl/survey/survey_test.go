@@ -38,6 +38,21 @@ func addTable(ctx context.Context, t *testing.T, c *client.Client) {
 	}
 }
 
+// streamed reports whether the node at addr streams its replica of
+// t/partition and has its first record.
+func streamed(ctx context.Context, c *client.Client, addr string, partition uint32) bool {
+	info, err := c.Info(ctx, addr, client.InfoReplication, "t")
+	if err != nil {
+		return false
+	}
+	for _, ri := range info.Replication {
+		if ri.Partition == partition && ri.State == "streaming" && ri.LSN >= 1 {
+			return true
+		}
+	}
+	return false
+}
+
 func TestTake(t *testing.T) {
 	cl := inproc.StartTest(t, inproc.Options{Taps: true})
 	c := newClient(t, cl)
@@ -51,6 +66,15 @@ func TestTake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// WaitTableWritable waits for masters only: wait for the slave to
+	// stream the write, so that its INFO describes the replica.
+	deadline := time.Now().Add(15 * time.Second)
+	for !streamed(ctx, c, loc.Slaves[0], loc.Partition) {
+		if time.Now().After(deadline) {
+			t.Fatalf("slave %s of t/%d does not stream lsn 1", loc.Slaves[0], loc.Partition)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// The slave of foo's partition lags by the one write: its node's
 	// INFO says lsn 0.
 	slave := cl.Node(loc.Slaves[0]).Tap()
@@ -63,7 +87,7 @@ func TestTake(t *testing.T) {
 			return nil
 		}
 		for _, ri := range resp.GetInfo().GetReplication() {
-			if ri.Partition == loc.Partition {
+			if ri.GetPartition() == loc.Partition {
 				ri.Lsn = 0
 			}
 		}
@@ -122,7 +146,7 @@ func TestTake(t *testing.T) {
 	if err := cl.Node(loc.Master).Stop(); err != nil {
 		t.Fatal(err)
 	}
-	s = Take(ctx, c, Options{SkipMeta: true, Sections: []zppb.InfoSection{zppb.InfoSection_INFO_REPLICATION}})
+	s = Take(ctx, c, Options{SkipMeta: true, Sections: []client.InfoSection{client.InfoReplication}})
 	if s.Meta != nil {
 		t.Fatal("meta asked")
 	}
@@ -176,13 +200,13 @@ func TestTakeMoves(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(moves) == 1 && moves[0].GetState() != zppb.MoveState_MOVE_PENDING {
+		if len(moves) == 1 && moves[0].State != client.MovePending {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	s := Take(ctx, c, Options{SkipMeta: true, Moves: true})
-	if s.MovesErr != nil || len(s.Moves) != 1 || s.Moves[0].GetKind() != zppb.MoveKind_SETMASTER || s.Moves[0].GetState() != zppb.MoveState_MOVE_CATCHING_UP {
+	if s.MovesErr != nil || len(s.Moves) != 1 || s.Moves[0].Kind != client.MoveSetMaster || s.Moves[0].State != client.MoveCatchingUp {
 		t.Fatalf("moves %v, %v", s.Moves, s.MovesErr)
 	}
 }

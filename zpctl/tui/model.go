@@ -14,7 +14,6 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
@@ -69,7 +68,7 @@ type Model struct {
 	report health.Report
 	// migrations are the moves the panel lists: those in progress, then
 	// the last few finished.
-	migrations []*zppb.Move
+	migrations []client.Move
 	events     []Event // newest first
 	// byPart and byNode index the report's problems.
 	byPart map[partKey]level
@@ -175,11 +174,11 @@ func (m *Model) apply(msg SnapshotMsg) {
 	// progress); otherwise it stays on its row, so that new moves show
 	// under it.
 	var selected uint64
-	if c := m.cursor[tabMigrations]; c < len(m.migrations) && m.tab == tabMigrations && !moveEnded(m.migrations[c].GetState()) {
-		selected = m.migrations[c].GetId()
+	if c := m.cursor[tabMigrations]; c < len(m.migrations) && m.tab == tabMigrations && !m.migrations[c].State.Ended() {
+		selected = m.migrations[c].ID
 	}
 	m.migrations = panelMoves(s)
-	if i := slices.IndexFunc(m.migrations, func(mv *zppb.Move) bool { return mv.GetId() == selected }); i >= 0 {
+	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == selected }); i >= 0 {
 		m.cursor[tabMigrations] = i
 	}
 	m.report = health.Check(s, m.opts.Health)
@@ -349,25 +348,21 @@ const (
 
 // panelMoves are the moves the migrations panel lists: those in progress
 // by id, then the latest finished ones, newest first.
-func panelMoves(s *survey.Snapshot) []*zppb.Move {
-	var active, finished []*zppb.Move
+func panelMoves(s *survey.Snapshot) []client.Move {
+	var active, finished []client.Move
 	for _, mv := range s.Moves {
 		switch {
-		case !moveEnded(mv.GetState()):
+		case !mv.State.Ended():
 			active = append(active, mv)
-		case s.Taken.Sub(time.UnixMilli(mv.GetUpdatedMs())) <= keepFinished:
+		case s.Taken.Sub(time.UnixMilli(mv.UpdatedMs)) <= keepFinished:
 			finished = append(finished, mv)
 		}
 	}
-	slices.SortFunc(active, func(a, b *zppb.Move) int { return cmp.Compare(a.GetId(), b.GetId()) })
-	slices.SortFunc(finished, func(a, b *zppb.Move) int {
-		return cmp.Or(cmp.Compare(b.GetUpdatedMs(), a.GetUpdatedMs()), cmp.Compare(b.GetId(), a.GetId()))
+	slices.SortFunc(active, func(a, b client.Move) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(finished, func(a, b client.Move) int {
+		return cmp.Or(cmp.Compare(b.UpdatedMs, a.UpdatedMs), cmp.Compare(b.ID, a.ID))
 	})
 	return append(active, finished[:min(len(finished), maxFinished)]...)
-}
-
-func moveEnded(s zppb.MoveState) bool {
-	return s == zppb.MoveState_MOVE_DONE || s == zppb.MoveState_MOVE_FAILED || s == zppb.MoveState_MOVE_CANCELLED
 }
 
 // epoch is the epoch of the topology on screen, which actions carry.
@@ -505,11 +500,11 @@ func (m *Model) proposeCancel() (Action, string) {
 	}
 	mv := m.migrations[m.cursor[tabMigrations]]
 	switch {
-	case moveEnded(mv.GetState()):
-		return Action{}, fmt.Sprintf("cancel: move %d already ended %s", mv.GetId(), moveState(mv.GetState()))
-	case mv.GetState() == zppb.MoveState_MOVE_REMOVING:
-		return Action{}, fmt.Sprintf("cancel: move %d is past its handover and will finish", mv.GetId())
+	case mv.State.Ended():
+		return Action{}, fmt.Sprintf("cancel: move %d already ended %s", mv.ID, string(mv.State))
+	case mv.State == client.MoveRemoving:
+		return Action{}, fmt.Sprintf("cancel: move %d is past its handover and will finish", mv.ID)
 	}
-	return Action{Kind: "cancel", MoveID: mv.GetId(), Move: moveKind(mv.GetKind()), Table: mv.GetTable(), Partition: mv.GetPartition(),
-		From: mv.GetFrom(), To: mv.GetTo()}, ""
+	return Action{Kind: "cancel", MoveID: mv.ID, Move: string(mv.Kind), Table: mv.Table, Partition: mv.Partition,
+		From: mv.From, To: mv.To}, ""
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey/surveytest"
 )
@@ -81,7 +80,7 @@ func withEmptyNode() tea.Msg {
 	s := surveytest.Healthy()
 	n := client.Node{Addr: "127.0.0.1:9234", State: "UP", Zone: "zone-d", Rack: "r4", Weight: 100}
 	s.Topology.Nodes = append(s.Topology.Nodes, n)
-	s.Nodes = append(s.Nodes, survey.NodeReport{Node: n, Info: &zppb.InfoResponse{}})
+	s.Nodes = append(s.Nodes, survey.NodeReport{Node: n, Info: client.Info{}})
 	return SnapshotMsg{Snapshot: s}
 }
 func degraded() tea.Msg { return SnapshotMsg{Snapshot: surveytest.Degraded()} }
@@ -184,7 +183,7 @@ func TestResizeKeepsFrame(t *testing.T) {
 func TestFailoverPicksMostAdvancedSlave(t *testing.T) {
 	s := surveytest.Healthy()
 	// default/0: master 9231, slaves 9232 (lsn 1000) and 9233 (ahead).
-	s.ReplicaInfo(surveytest.Nodes[2], "default", 0).Lsn = 1001
+	s.ReplicaInfo(surveytest.Nodes[2], "default", 0).LSN = 1001
 	var got Action
 	refreshed := 0
 	m := New(Options{Title: "test-cluster", Renderer: lipgloss.NewRenderer(io.Discard), Location: time.UTC,
@@ -229,15 +228,15 @@ func TestActions(t *testing.T) {
 func TestMigrationCursorFollowsMove(t *testing.T) {
 	s := surveytest.Migrating()
 	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), SnapshotMsg{Snapshot: s}, keys("5", "j")[0], keys("5", "j")[1])
-	if got := m.migrations[m.cursor[tabMigrations]].GetId(); got != 12 {
+	if got := m.migrations[m.cursor[tabMigrations]].ID; got != 12 {
 		t.Fatalf("cursor on move %d, want 12", got)
 	}
 	// Move 11 finishes: it goes below 12, which is now first.
 	next := surveytest.Migrating()
-	next.Moves[2].State, next.Moves[2].UpdatedMs = zppb.MoveState_MOVE_DONE, surveytest.T0.UnixMilli()
+	next.Moves[2].State, next.Moves[2].UpdatedMs = client.MoveDone, surveytest.T0.UnixMilli()
 	m = drive(t, m, SnapshotMsg{Snapshot: next})
-	if m.cursor[tabMigrations] != 0 || m.migrations[0].GetId() != 12 {
-		t.Fatalf("cursor %d on move %d, want 0 on 12", m.cursor[tabMigrations], m.migrations[m.cursor[tabMigrations]].GetId())
+	if m.cursor[tabMigrations] != 0 || m.migrations[0].ID != 12 {
+		t.Fatalf("cursor %d on move %d, want 0 on 12", m.cursor[tabMigrations], m.migrations[m.cursor[tabMigrations]].ID)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 )
@@ -101,9 +100,9 @@ func (m Model) nodeLines(full bool) []string {
 			plain(fmt.Sprint(l.Masters)), plain(qps), plain(disk)}
 		if full {
 			epoch, uptime := "-", "-"
-			if si := n.Info.GetServer(); si != nil {
-				epoch = fmt.Sprint(si.GetEpoch())
-				uptime = (time.Duration(si.GetUptimeMs()) * time.Millisecond).Truncate(time.Second).String()
+			if si := n.Info.Server; si != nil {
+				epoch = fmt.Sprint(si.Epoch)
+				uptime = (time.Duration(si.UptimeMs) * time.Millisecond).Truncate(time.Second).String()
 			}
 			check := styled("ok", m.st.ok)
 			switch {
@@ -307,9 +306,9 @@ func (m Model) migrationsView(h int) []string {
 	short := m.shortAddr()
 	var rows [][]cell
 	for _, mv := range m.migrations {
-		rows = append(rows, []cell{plain(fmt.Sprint(mv.GetId())), plain(fmt.Sprintf("%s/%d", mv.GetTable(), mv.GetPartition())),
-			plain(moveKind(mv.GetKind())), plain(arrow(short(mv.GetFrom()), short(mv.GetTo()))),
-			styled(moveState(mv.GetState()), m.stateStyle(mv.GetState())), plain(bar.ViewAs(moveFraction(mv)))})
+		rows = append(rows, []cell{plain(fmt.Sprint(mv.ID)), plain(fmt.Sprintf("%s/%d", mv.Table, mv.Partition)),
+			plain(string(mv.Kind)), plain(arrow(short(mv.From), short(mv.To))),
+			styled(string(mv.State), m.stateStyle(mv.State)), plain(bar.ViewAs(moveFraction(mv)))})
 	}
 	lines := grid(m.st, []string{"ID", "PARTITION", "KIND", "MOVE", "STATE", "PROGRESS"}, rows)
 	header, body := lines[0], lines[1:]
@@ -331,65 +330,65 @@ func (m Model) migrationsView(h int) []string {
 
 // moveDetail is what the footer says of the selected move: what and
 // where, how far, and its error.
-func (m Model) moveDetail(mv *zppb.Move) []string {
-	head := fmt.Sprintf("move %d · %s %s/%d · %s", mv.GetId(), moveKind(mv.GetKind()), mv.GetTable(), mv.GetPartition(),
-		arrow(mv.GetFrom(), mv.GetTo()))
-	if o := mv.GetOrigin(); o != "" {
+func (m Model) moveDetail(mv client.Move) []string {
+	head := fmt.Sprintf("move %d · %s %s/%d · %s", mv.ID, string(mv.Kind), mv.Table, mv.Partition,
+		arrow(mv.From, mv.To))
+	if o := mv.Origin; o != "" {
 		head += " · " + o
 	}
 	var parts []string
 	third := ""
-	created, updated := time.UnixMilli(mv.GetCreatedMs()), time.UnixMilli(mv.GetUpdatedMs())
+	created, updated := time.UnixMilli(mv.CreatedMs), time.UnixMilli(mv.UpdatedMs)
 	switch {
-	case moveEnded(mv.GetState()):
-		p := moveState(mv.GetState())
-		if mv.GetCreatedMs() > 0 && mv.GetUpdatedMs() >= mv.GetCreatedMs() {
+	case mv.State.Ended():
+		p := string(mv.State)
+		if mv.CreatedMs > 0 && mv.UpdatedMs >= mv.CreatedMs {
 			p += " after " + shortDuration(updated.Sub(created))
 		}
 		parts = append(parts, p)
 	default:
 		// How long in this state, and since queued (the meta leader's
 		// clock against ours: never below zero).
-		p := moveState(mv.GetState())
-		if mv.GetUpdatedMs() > 0 {
+		p := string(mv.State)
+		if mv.UpdatedMs > 0 {
 			p += " for " + shortDuration(m.snap.Taken.Sub(updated))
 		}
-		if mv.GetCreatedMs() > 0 && mv.GetState() != zppb.MoveState_MOVE_PENDING {
+		if mv.CreatedMs > 0 && mv.State != client.MovePending {
 			p += ", queued " + shortDuration(m.snap.Taken.Sub(created)) + " ago"
 		}
 		parts = append(parts, p)
-		if mv.GetState() != zppb.MoveState_MOVE_PENDING && mv.GetState() != zppb.MoveState_MOVE_REMOVING {
-			parts = append(parts, fmt.Sprintf("%d records behind", mv.GetRecordsBehind()))
+		if mv.State != client.MovePending && mv.State != client.MoveRemoving {
+			parts = append(parts, fmt.Sprintf("%d records behind", mv.RecordsBehind))
 		}
-		if t := mv.GetBytesTotal(); t > 0 {
-			third = fmt.Sprintf("full sync: copied %s of %s (%d%%)", bytesize.Format(mv.GetBytesCopied()), bytesize.Format(t), min(mv.GetBytesCopied()*100/t, 100))
-			if r := mv.GetBytesPerSec(); r > 0 {
+		if t := mv.BytesTotal; t > 0 {
+			third = fmt.Sprintf("full sync: copied %s of %s (%d%%)", bytesize.Format(mv.BytesCopied), bytesize.Format(t), min(mv.BytesCopied*100/t, 100))
+			if r := mv.BytesPerSec; r > 0 {
 				third += fmt.Sprintf(" at %s/s", bytesize.Format(uint64(r)))
 			}
-			if e := mv.GetEtaMs(); e > 0 {
+			if e := mv.EtaMs; e > 0 {
 				third += ", ETA " + shortDuration(time.Duration(e)*time.Millisecond)
 			}
 		}
 	}
-	if st := mv.GetStuckMs(); st > 0 {
+	if st := mv.StuckMs; st > 0 {
 		parts = append(parts, fmt.Sprintf("STUCK %v", time.Duration(st)*time.Millisecond))
 	}
 	switch {
-	case mv.GetError() != "":
-		third = m.st.crit.Render("error: " + mv.GetError())
+	case mv.Error != "":
+		third = m.st.crit.Render("error: " + mv.Error)
 	case m.snap.MovesErr != nil:
 		third = m.st.crit.Render("move status: " + m.snap.MovesErr.Error())
 	}
 	return []string{head, strings.Join(parts, " · "), third}
 }
 
-func (m Model) stateStyle(s zppb.MoveState) lipgloss.Style {
+func (m Model) stateStyle(s client.MoveState) lipgloss.Style {
 	switch s {
-	case zppb.MoveState_MOVE_DONE:
+	case client.MoveDone:
 		return m.st.ok
-	case zppb.MoveState_MOVE_FAILED, zppb.MoveState_MOVE_CANCELLED:
+	case client.MoveFailed, client.MoveCancelled:
 		return m.st.crit
-	case zppb.MoveState_MOVE_SLOWDOWN, zppb.MoveState_MOVE_STUCK:
+	case client.MoveSlowdown, client.MoveStuck:
 		return m.st.warn
 	}
 	return lipgloss.Style{}
@@ -397,20 +396,20 @@ func (m Model) stateStyle(s zppb.MoveState) lipgloss.Style {
 
 // moveFraction is how full a move's bar is: the bytes of the full sync
 // while it copies (up to 70%), else a share for the step it is at.
-func moveFraction(mv *zppb.Move) float64 {
-	switch mv.GetState() {
-	case zppb.MoveState_MOVE_CATCHING_UP:
-		if t := mv.GetBytesTotal(); t > 0 {
-			return 0.7 * float64(min(mv.GetBytesCopied(), t)) / float64(t)
+func moveFraction(mv client.Move) float64 {
+	switch mv.State {
+	case client.MoveCatchingUp:
+		if t := mv.BytesTotal; t > 0 {
+			return 0.7 * float64(min(mv.BytesCopied, t)) / float64(t)
 		}
 		return 0.5
-	case zppb.MoveState_MOVE_SLOWDOWN:
+	case client.MoveSlowdown:
 		return 0.75
-	case zppb.MoveState_MOVE_STUCK:
+	case client.MoveStuck:
 		return 0.85
-	case zppb.MoveState_MOVE_REMOVING:
+	case client.MoveRemoving:
 		return 0.95
-	case zppb.MoveState_MOVE_DONE:
+	case client.MoveDone:
 		return 1
 	}
 	return 0
@@ -429,23 +428,17 @@ func shortDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// moveKind is "migrate", "setmaster" ... as zpctl's commands name them.
-func moveKind(k zppb.MoveKind) string { return strings.ToLower(k.String()) }
-
-// moveState is CATCHING_UP, DONE ...: the state without its prefix.
-func moveState(s zppb.MoveState) string { return strings.TrimPrefix(s.String(), "MOVE_") }
-
 // moveLines is the overview's short list of the moves in progress.
 func (m Model) moveLines() []string {
 	short := m.shortAddr()
 	var rows [][]cell
 	for _, mv := range m.migrations {
-		if moveEnded(mv.GetState()) {
+		if mv.State.Ended() {
 			continue
 		}
-		rows = append(rows, []cell{plain(fmt.Sprint(mv.GetId())), plain(moveKind(mv.GetKind())),
-			plain(fmt.Sprintf("%s/%d", mv.GetTable(), mv.GetPartition())), plain(arrow(short(mv.GetFrom()), short(mv.GetTo()))),
-			styled(moveState(mv.GetState()), m.stateStyle(mv.GetState()))})
+		rows = append(rows, []cell{plain(fmt.Sprint(mv.ID)), plain(string(mv.Kind)),
+			plain(fmt.Sprintf("%s/%d", mv.Table, mv.Partition)), plain(arrow(short(mv.From), short(mv.To))),
+			styled(string(mv.State), m.stateStyle(mv.State))})
 	}
 	return grid(m.st, nil, rows)
 }
@@ -454,7 +447,7 @@ func (m Model) moveLines() []string {
 func (m Model) activeMoves() int {
 	n := 0
 	for _, mv := range m.migrations {
-		if !moveEnded(mv.GetState()) {
+		if !mv.State.Ended() {
 			n++
 		}
 	}

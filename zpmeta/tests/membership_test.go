@@ -37,7 +37,8 @@ func newClient(t *testing.T, addrs ...string) *client.Client {
 	return cli
 }
 
-// members maps each member's address to its suffrage.
+// members maps each member's address to its suffrage, as a server
+// answered LIST_META or a membership change.
 func members(lm *zppb.ListMetaResponse) map[string]string {
 	out := make(map[string]string, len(lm.GetMembers()))
 	for _, m := range lm.GetMembers() {
@@ -46,10 +47,19 @@ func members(lm *zppb.ListMetaResponse) map[string]string {
 	return out
 }
 
-// wantMembers fails the test unless lm lists exactly the members want.
-func wantMembers(t *testing.T, what string, lm *zppb.ListMetaResponse, want map[string]string) {
+// statusMembers is members of what the client returned.
+func statusMembers(st *client.MetaStatus) map[string]string {
+	out := make(map[string]string, len(st.Members))
+	for _, m := range st.Members {
+		out[m.Addr] = m.Suffrage
+	}
+	return out
+}
+
+// wantMembers fails the test unless got lists exactly the members want.
+func wantMembers(t *testing.T, what string, got, want map[string]string) {
 	t.Helper()
-	if got := members(lm); !equalMaps(got, want) {
+	if !equalMaps(got, want) {
 		t.Fatalf("%s: members %v, want %v", what, got, want)
 	}
 }
@@ -121,7 +131,7 @@ func TestMembershipChanges(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AddMeta: %v", err)
 	}
-	wantMembers(t, "after add", lm, voters(c.addrs[:4]...))
+	wantMembers(t, "after add", statusMembers(lm), voters(c.addrs[:4]...))
 	if lm.Leader != c.addrs[leader] {
 		t.Errorf("membership names leader %q, want %q", lm.Leader, c.addrs[leader])
 	}
@@ -132,14 +142,14 @@ func TestMembershipChanges(t *testing.T) {
 	// It knows the leader, forwards writes to it, and answers LIST_META.
 	waitFor(t, 5*time.Second, "new member to know the leader", func() bool { return c.servers[j].Leader() == c.addrs[leader] })
 	c.ping(j, fakeNodes[3])
-	wantMembers(t, "LIST_META of the new member", c.mustOK(j, listMetaReq()).GetListMeta(), voters(c.addrs[:4]...))
+	wantMembers(t, "LIST_META of the new member", members(c.mustOK(j, listMetaReq()).GetListMeta()), voters(c.addrs[:4]...))
 
 	// Adding it again changes nothing: no entry is committed.
 	again, err := cli.AddMeta(changeCtx(t), c.addrs[j], false)
 	if err != nil {
 		t.Fatalf("AddMeta again: %v", err)
 	}
-	wantMembers(t, "after adding again", again, voters(c.addrs[:4]...))
+	wantMembers(t, "after adding again", statusMembers(again), voters(c.addrs[:4]...))
 	before := c.mustOK(leader, listMetaReq()).GetListMeta().CommitIndex
 	c.mustOK(leader, addMetaReq(c.addrs[j], false))
 	if after := c.mustOK(leader, listMetaReq()).GetListMeta().CommitIndex; after != before {
@@ -154,17 +164,17 @@ func TestMembershipChanges(t *testing.T) {
 	}
 	want := voters(c.addrs[:4]...)
 	want[c.addrs[n]] = "nonvoter"
-	wantMembers(t, "after adding a nonvoter", lm, want)
+	wantMembers(t, "after adding a nonvoter", statusMembers(lm), want)
 	c.waitCaughtUp(n, leader)
 	want[c.addrs[n]] = "voter"
-	wantMembers(t, "after promotion", c.mustOK(n, addMetaReq(c.addrs[n], false)).GetMetaMembers(), want)
+	wantMembers(t, "after promotion", members(c.mustOK(n, addMetaReq(c.addrs[n], false)).GetMetaMembers()), want)
 	want[c.addrs[n]] = "nonvoter"
-	wantMembers(t, "after demotion", c.mustOK(leader, addMetaReq(c.addrs[n], true)).GetMetaMembers(), want)
+	wantMembers(t, "after demotion", members(c.mustOK(leader, addMetaReq(c.addrs[n], true)).GetMetaMembers()), want)
 	lm, err = cli.RemoveMeta(changeCtx(t), c.addrs[n])
 	if err != nil {
 		t.Fatalf("RemoveMeta nonvoter: %v", err)
 	}
-	wantMembers(t, "after removing the nonvoter", lm, voters(c.addrs[:4]...))
+	wantMembers(t, "after removing the nonvoter", statusMembers(lm), voters(c.addrs[:4]...))
 	c.stop(n)
 
 	// An old follower goes; removing it again is a no-op. The client now
@@ -177,18 +187,18 @@ func TestMembershipChanges(t *testing.T) {
 		t.Fatalf("RemoveMeta follower: %v", err)
 	}
 	left := slices.DeleteFunc(slices.Clone(c.addrs[:4]), func(a string) bool { return a == c.addrs[f] })
-	wantMembers(t, "after removing a follower", lm, voters(left...))
+	wantMembers(t, "after removing a follower", statusMembers(lm), voters(left...))
 	c.stop(f)
 	lm, err = cli.RemoveMeta(changeCtx(t), c.addrs[f])
 	if err != nil {
 		t.Fatalf("RemoveMeta again: %v", err)
 	}
-	wantMembers(t, "after removing again", lm, voters(left...))
+	wantMembers(t, "after removing again", statusMembers(lm), voters(left...))
 
 	// The leader, asked directly, hands over and the new leader removes it.
 	resp := c.mustOK(leader, removeMetaReq(c.addrs[leader]))
 	left = slices.DeleteFunc(left, func(a string) bool { return a == c.addrs[leader] })
-	wantMembers(t, "after removing the leader", resp.GetMetaMembers(), voters(left...))
+	wantMembers(t, "after removing the leader", members(resp.GetMetaMembers()), voters(left...))
 	if l := resp.GetMetaMembers().GetLeader(); l == c.addrs[leader] || !slices.Contains(left, l) {
 		t.Errorf("membership after removing the leader names leader %q; remaining %v", l, left)
 	}
@@ -212,7 +222,7 @@ func TestMembershipChanges(t *testing.T) {
 	// Two voters left: the leader, asked through the other one, goes too.
 	other := c.follower(leader)
 	resp = c.mustOK(other, removeMetaReq(c.addrs[leader]))
-	wantMembers(t, "after removing the leader through a follower", resp.GetMetaMembers(), voters(c.addrs[other]))
+	wantMembers(t, "after removing the leader through a follower", members(resp.GetMetaMembers()), voters(c.addrs[other]))
 	c.stop(leader)
 	leader = c.waitLeader(10 * time.Second)
 	if leader != other {
@@ -244,7 +254,7 @@ func TestMembershipChanges(t *testing.T) {
 			if resp.Code != zppb.Code_INVALID_ARGUMENT || !strings.Contains(resp.Msg, tt.msg) {
 				t.Fatalf("%v %q, want INVALID_ARGUMENT with %q", resp.Code, resp.Msg, tt.msg)
 			}
-			wantMembers(t, "after a refused change", c.mustOK(other, listMetaReq()).GetListMeta(), voters(last))
+			wantMembers(t, "after a refused change", members(c.mustOK(other, listMetaReq()).GetListMeta()), voters(last))
 		})
 	}
 	if _, err := cli.RemoveMeta(changeCtx(t), last); !errors.Is(err, status.ErrInvalidArgument) {
@@ -268,5 +278,5 @@ func TestAddMetaRefusesAnotherGroup(t *testing.T) {
 	if resp.Code != zppb.Code_INVALID_ARGUMENT || !strings.Contains(resp.Msg, "another Raft group") {
 		t.Fatalf("%v %q, want INVALID_ARGUMENT naming another group", resp.Code, resp.Msg)
 	}
-	wantMembers(t, "after the refusal", c.mustOK(leader, listMetaReq()).GetListMeta(), voters(c.addrs...))
+	wantMembers(t, "after the refusal", members(c.mustOK(leader, listMetaReq()).GetListMeta()), voters(c.addrs...))
 }

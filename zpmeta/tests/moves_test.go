@@ -75,9 +75,9 @@ func (f *movesFixture) partition() *client.Partition {
 }
 
 // waitMove waits until move id is in state want.
-func (f *movesFixture) waitMove(id uint64, want zppb.MoveState) *zppb.Move {
+func (f *movesFixture) waitMove(id uint64, want client.MoveState) *client.Move {
 	f.t.Helper()
-	var found *zppb.Move
+	var found *client.Move
 	waitFor(f.t, 30*time.Second, fmt.Sprintf("move %d %v", id, want), func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -86,8 +86,8 @@ func (f *movesFixture) waitMove(id uint64, want zppb.MoveState) *zppb.Move {
 			return false
 		}
 		for _, m := range moves {
-			if m.Id == id && m.State == want {
-				found = m
+			if m.ID == id && m.State == want {
+				found = &m
 				return true
 			}
 		}
@@ -136,7 +136,7 @@ func TestCancelMovesBeforeHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.waitMove(first[0].Id, zppb.MoveState_MOVE_CATCHING_UP)
+	f.waitMove(first[0].ID, client.MoveCatchingUp)
 	if got := f.partition(); !slices.Contains(got.Slaves, f.target.Addr) {
 		t.Fatalf("catching up: target %s not a slave of %+v", f.target.Addr, got)
 	}
@@ -144,14 +144,14 @@ func TestCancelMovesBeforeHandover(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		id    uint64
-		state zppb.MoveState
-	}{{"pending", second[0].Id, zppb.MoveState_MOVE_PENDING}, {"catching up", first[0].Id, zppb.MoveState_MOVE_CATCHING_UP}} {
+		state client.MoveState
+	}{{"pending", second[0].ID, client.MovePending}, {"catching up", first[0].ID, client.MoveCatchingUp}} {
 		f.waitMove(tc.id, tc.state)
 		got, err := f.cl.CancelMove(ctx, tc.id)
-		if err != nil || len(got) != 1 || got[0].Id != tc.id {
+		if err != nil || len(got) != 1 || got[0].ID != tc.id {
 			t.Fatalf("%s: cancel move %d: %v, %v", tc.name, tc.id, got, err)
 		}
-		f.waitMove(tc.id, zppb.MoveState_MOVE_CANCELLED)
+		f.waitMove(tc.id, client.MoveCancelled)
 	}
 	if err := f.target.Heal(); err != nil {
 		t.Fatal(err)
@@ -176,8 +176,8 @@ func TestMoveFailsWhenTargetGoesDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Cut from meta, the target is marked DOWN after the down-timeout.
-	m := f.waitMove(moves[0].Id, zppb.MoveState_MOVE_FAILED)
-	t.Logf("move %d: %s", m.Id, m.Error)
+	m := f.waitMove(moves[0].ID, client.MoveFailed)
+	t.Logf("move %d: %s", m.ID, m.Error)
 	if err := f.target.Heal(); err != nil {
 		t.Fatal(err)
 	}
@@ -203,9 +203,9 @@ func TestStuckMoveTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.waitMove(moves[0].Id, zppb.MoveState_MOVE_STUCK)
-	m := f.waitMove(moves[0].Id, zppb.MoveState_MOVE_FAILED)
-	t.Logf("move %d: %s", m.Id, m.Error)
+	f.waitMove(moves[0].ID, client.MoveStuck)
+	m := f.waitMove(moves[0].ID, client.MoveFailed)
+	t.Logf("move %d: %s", m.ID, m.Error)
 	if err := master.Heal(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,10 +237,10 @@ func (f *movesFixture) cancel(id uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	got, err := f.cl.CancelMove(ctx, id)
-	if err != nil || len(got) != 1 || got[0].Id != id {
+	if err != nil || len(got) != 1 || got[0].ID != id {
 		f.t.Fatalf("cancel move %d: %v, %v", id, got, err)
 	}
-	f.waitMove(id, zppb.MoveState_MOVE_CANCELLED)
+	f.waitMove(id, client.MoveCancelled)
 }
 
 // stuckWaits waits until the partition's master runs the topology in which
@@ -299,8 +299,8 @@ func TestCancelMoveInSlowdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := moves[0].Id
-	f.waitMove(id, zppb.MoveState_MOVE_SLOWDOWN)
+	id := moves[0].ID
+	f.waitMove(id, client.MoveSlowdown)
 	if p := f.partition(); p.State != "SLOWDOWN" || !slices.Contains(p.Slaves, f.target.Addr) {
 		t.Fatalf("in SLOWDOWN: partition %+v; want SLOWDOWN with slave %s", p, f.target.Addr)
 	}
@@ -330,8 +330,8 @@ func TestCancelMoveWhileStuck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := moves[0].Id
-	f.waitMove(id, zppb.MoveState_MOVE_STUCK)
+	id := moves[0].ID
+	f.waitMove(id, client.MoveStuck)
 	f.stuckWaits()
 	f.cancel(id)
 	release()
@@ -355,8 +355,8 @@ func TestWritesWaitWhileStuck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := moves[0].Id
-	f.waitMove(id, zppb.MoveState_MOVE_STUCK)
+	id := moves[0].ID
+	f.waitMove(id, client.MoveStuck)
 	f.stuckWaits()
 
 	// The client retries WAIT: its write, sent to the master over and
@@ -371,7 +371,7 @@ func TestWritesWaitWhileStuck(t *testing.T) {
 	}()
 	waitFor(t, 10*time.Second, "the client's write retried at the STUCK master", func() bool { return tap.Calls("set") >= 2 })
 	release()
-	f.waitMove(id, zppb.MoveState_MOVE_DONE)
+	f.waitMove(id, client.MoveDone)
 	if err := <-waiting; err != nil {
 		t.Fatalf("write sent while STUCK: %v", err)
 	}

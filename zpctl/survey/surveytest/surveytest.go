@@ -11,7 +11,6 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
 
@@ -62,7 +61,7 @@ func Healthy() *survey.Snapshot {
 		n := client.Node{Addr: a, State: "UP", Zone: fmt.Sprintf("zone-%c", 'a'+i), Rack: fmt.Sprintf("r%d", i+1), Weight: 100,
 			LastHeartbeatMs: T0.UnixMilli() - 400, RedisAddr: fmt.Sprintf("127.0.0.1:%d", 9241+i)}
 		s.Topology.Nodes = append(s.Topology.Nodes, n)
-		info := &zppb.InfoResponse{Server: &zppb.ServerInfo{Addr: a, Epoch: epoch, Version: "dev", UptimeMs: int64(3600_000 * (i + 1)),
+		info := client.Info{Server: &client.ServerInfo{Addr: a, Epoch: epoch, Version: "dev", UptimeMs: int64(3600_000 * (i + 1)),
 			Tables: []string{"default", "users"}, LastPingMs: T0.UnixMilli() - 400, MetaLeader: Metas[0]}}
 		for _, tb := range tables {
 			held := uint32(0)
@@ -78,19 +77,19 @@ func Healthy() *survey.Snapshot {
 					continue
 				}
 				held++
-				ri := &zppb.ReplicaInfo{Table: tb.Name, Partition: p.ID, Role: role, Master: p.Master, State: "streaming",
-					Term: p.Term, Lsn: lsn, AppliedLsn: lsn}
+				ri := client.ReplicaInfo{Table: tb.Name, Partition: p.ID, Role: role, Master: p.Master, State: "streaming",
+					Term: p.Term, LSN: lsn, AppliedLSN: lsn}
 				if role == "master" {
 					ri.State = "serving"
 				}
 				info.Replication = append(info.Replication, ri)
 			}
-			st := &zppb.TableStats{Table: tb.Name, Qps: float64(100*(i+1)) + 0.5, Ops: 5000}
+			st := client.TableStats{Table: tb.Name, QPS: float64(100*(i+1)) + 0.5, Ops: 5000}
 			if tb.Quota != (client.Quota{}) {
 				st.QuotaExceeded = uint64(40 * (i + 1))
 			}
 			info.Stats = append(info.Stats, st)
-			info.Capacity = append(info.Capacity, &zppb.TableCapacity{Table: tb.Name, UsedBytes: uint64(held) << 20, Replicas: held})
+			info.Capacity = append(info.Capacity, client.TableCapacity{Table: tb.Name, UsedBytes: uint64(held) << 20, Replicas: held})
 		}
 		s.Nodes = append(s.Nodes, survey.NodeReport{Node: n, Info: info})
 	}
@@ -110,13 +109,13 @@ func Degraded() *survey.Snapshot {
 	s.Topology.Nodes[1].State = "DOWN"
 	s.Nodes[1].State = "DOWN"
 	s.Nodes[1].Err = errors.New("connection refused")
-	s.Nodes[1].Info = &zppb.InfoResponse{}
+	s.Nodes[1].Info = client.Info{}
 	for i := range s.Nodes {
 		if si := s.Nodes[i].Info.Server; si != nil {
 			si.Epoch = 8
 		}
 	}
-	s.ReplicaInfo(Nodes[2], "users", 2).Lsn += 1500 // the master, ahead of its slave
+	s.ReplicaInfo(Nodes[2], "users", 2).LSN += 1500 // the master, ahead of its slave
 	s.Topology.Tables[1].Partitions[3].State = "SLOWDOWN"
 	return s
 }
@@ -131,21 +130,21 @@ func Migrating() *survey.Snapshot {
 	const newNode = "127.0.0.1:9234"
 	s.Topology.Nodes = append(s.Topology.Nodes, client.Node{Addr: newNode, State: "UP", Zone: "zone-d", Rack: "r4", Weight: 100,
 		LastHeartbeatMs: T0.UnixMilli() - 300})
-	s.Nodes = append(s.Nodes, survey.NodeReport{Node: s.Topology.Nodes[3], Info: &zppb.InfoResponse{
-		Server:      &zppb.ServerInfo{Addr: newNode, Epoch: 7, Version: "dev", UptimeMs: 120_000, LastPingMs: T0.UnixMilli() - 300, MetaLeader: Metas[0]},
-		Replication: []*zppb.ReplicaInfo{{Table: "default", Partition: 3, Role: "slave", Master: Nodes[0], State: "fullsync", Term: 2}},
-		Capacity:    []*zppb.TableCapacity{{Table: "default", UsedBytes: 100 << 20, Replicas: 1}},
+	s.Nodes = append(s.Nodes, survey.NodeReport{Node: s.Topology.Nodes[3], Info: client.Info{
+		Server:      &client.ServerInfo{Addr: newNode, Epoch: 7, Version: "dev", UptimeMs: 120_000, LastPingMs: T0.UnixMilli() - 300, MetaLeader: Metas[0]},
+		Replication: []client.ReplicaInfo{{Table: "default", Partition: 3, Role: "slave", Master: Nodes[0], State: "fullsync", Term: 2}},
+		Capacity:    []client.TableCapacity{{Table: "default", UsedBytes: 100 << 20, Replicas: 1}},
 	}})
 	ms := func(d time.Duration) int64 { return T0.Add(-d).UnixMilli() }
-	s.Moves = []*zppb.Move{
-		{Id: 9, Kind: zppb.MoveKind_MIGRATE, Table: "users", Partition: 0, From: Nodes[1], To: Nodes[2], State: zppb.MoveState_MOVE_FAILED,
+	s.Moves = []client.Move{
+		{ID: 9, Kind: client.MoveMigrate, Table: "users", Partition: 0, From: Nodes[1], To: Nodes[2], State: client.MoveFailed,
 			Error: "target 127.0.0.1:9233 went DOWN", Origin: "manual", CreatedMs: ms(9 * time.Minute), UpdatedMs: ms(8 * time.Minute)},
-		{Id: 10, Kind: zppb.MoveKind_SETMASTER, Table: "default", Partition: 0, From: Nodes[1], To: Nodes[0], State: zppb.MoveState_MOVE_DONE,
+		{ID: 10, Kind: client.MoveSetMaster, Table: "default", Partition: 0, From: Nodes[1], To: Nodes[0], State: client.MoveDone,
 			Origin: "manual", CreatedMs: ms(3*time.Minute + 400*time.Millisecond), UpdatedMs: ms(3 * time.Minute), StuckMs: 84},
-		{Id: 11, Kind: zppb.MoveKind_MIGRATE, Table: "default", Partition: 3, From: Nodes[1], To: newNode, State: zppb.MoveState_MOVE_CATCHING_UP,
+		{ID: 11, Kind: client.MoveMigrate, Table: "default", Partition: 3, From: Nodes[1], To: newNode, State: client.MoveCatchingUp,
 			Origin: "expand", CreatedMs: ms(90 * time.Second), UpdatedMs: ms(21 * time.Second),
 			BytesTotal: 256 << 20, BytesCopied: 100 << 20, BytesPerSec: 12 << 20, EtaMs: 13_000, RecordsBehind: 48_211},
-		{Id: 12, Kind: zppb.MoveKind_SETMASTER, Table: "users", Partition: 1, From: Nodes[1], To: Nodes[2], State: zppb.MoveState_MOVE_STUCK,
+		{ID: 12, Kind: client.MoveSetMaster, Table: "users", Partition: 1, From: Nodes[1], To: Nodes[2], State: client.MoveStuck,
 			Origin: "manual", CreatedMs: ms(2 * time.Second), UpdatedMs: ms(40 * time.Millisecond), RecordsBehind: 3},
 	}
 	// The move's target is a slave already, catching up.
