@@ -283,59 +283,54 @@ func (f *movesFixture) stuckWaits() {
 	}
 }
 
-// TestCancelMoveInSlowdown cancels a migration of the master while the
+// TestCancelMoveNearHandover cancels a migration of the master while the
 // partition is SLOWDOWN (the target, held, stays more than StuckLag records
-// behind): writes still succeed meanwhile, and the cancelled move is rolled
-// back.
-func TestCancelMoveInSlowdown(t *testing.T) {
+// behind: writes still succeed meanwhile) and while it is STUCK (the
+// target never gets the last records: the master, running the STUCK
+// topology, answers WAIT). Either way the cancelled move is rolled back
+// and writes succeed again.
+func TestCancelMoveNearHandover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	f := newMovesFixture(t, 4, func(cfg *server.Config) { cfg.DownTimeout, cfg.StuckLag = 30*time.Second, 1 })
-	release := f.hold(f.target.Addr)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	moves, err := f.cl.Migrate(ctx, "t", 0, f.before.Master, f.target.Addr, 0)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name  string
+		state client.MoveState
+		tune  func(*server.Config)
+		// during checks the partition while the move is held in state.
+		during func(t *testing.T, f *movesFixture)
+	}{
+		{"slowdown", client.MoveSlowdown, func(cfg *server.Config) { cfg.DownTimeout, cfg.StuckLag = 30*time.Second, 1 },
+			func(t *testing.T, f *movesFixture) {
+				if p := f.partition(); p.State != "SLOWDOWN" || !slices.Contains(p.Slaves, f.target.Addr) {
+					t.Fatalf("in SLOWDOWN: partition %+v; want SLOWDOWN with slave %s", p, f.target.Addr)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := f.cl.Set(ctx, "t", []byte("slowdown"), []byte("v"), 0); err != nil {
+					t.Fatalf("write in SLOWDOWN: %v", err)
+				}
+			}},
+		{"stuck", client.MoveStuck, func(cfg *server.Config) { cfg.DownTimeout, cfg.StuckTimeout = 30*time.Second, time.Minute },
+			func(t *testing.T, f *movesFixture) { f.stuckWaits() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newMovesFixture(t, 4, tc.tune)
+			release := f.hold(f.target.Addr)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			moves, err := f.cl.Migrate(ctx, "t", 0, f.before.Master, f.target.Addr, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := moves[0].ID
+			f.waitMove(id, tc.state)
+			tc.during(t, f)
+			f.cancel(id)
+			release()
+			f.rolledBack("cancel in " + tc.name)
+		})
 	}
-	id := moves[0].ID
-	f.waitMove(id, client.MoveSlowdown)
-	if p := f.partition(); p.State != "SLOWDOWN" || !slices.Contains(p.Slaves, f.target.Addr) {
-		t.Fatalf("in SLOWDOWN: partition %+v; want SLOWDOWN with slave %s", p, f.target.Addr)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer wcancel()
-	if err := f.cl.Set(wctx, "t", []byte("slowdown"), []byte("v"), 0); err != nil {
-		t.Fatalf("write in SLOWDOWN: %v", err)
-	}
-	f.cancel(id)
-	release()
-	f.rolledBack("cancel in slowdown")
-}
-
-// TestCancelMoveWhileStuck cancels a migration of the master while the
-// partition is STUCK (the target, held, never gets the last records): the
-// master, running the STUCK topology, answers WAIT; the cancelled move is
-// rolled back and writes succeed again.
-func TestCancelMoveWhileStuck(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a cluster")
-	}
-	f := newMovesFixture(t, 4, func(cfg *server.Config) { cfg.DownTimeout, cfg.StuckTimeout = 30*time.Second, time.Minute })
-	release := f.hold(f.target.Addr)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	moves, err := f.cl.Migrate(ctx, "t", 0, f.before.Master, f.target.Addr, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := moves[0].ID
-	f.waitMove(id, client.MoveStuck)
-	f.stuckWaits()
-	f.cancel(id)
-	release()
-	f.rolledBack("cancel while stuck")
 }
 
 // TestWritesWaitWhileStuck: during a switchover held STUCK (its target
