@@ -14,6 +14,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 	nodeserver "github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
@@ -21,8 +22,12 @@ import (
 // (lib/inproc). Most share one cluster, with tables of their own; tests
 // that stop servers, or whose output lists every table or node, start
 // their own.
-
-var shared = inproc.Shared{Options: inproc.Options{NodeConfig: quiet}}
+//
+// The shared cluster's nodes sit behind proxies, so that a test can hold a
+// move in progress by cutting its target off from the meta servers
+// (operation_test.go); a node is DOWN only 30s after its last PING, so that
+// the target stays UP meanwhile.
+var shared = inproc.Shared{Options: inproc.Options{NodeConfig: quiet, Proxies: true, MetaConfig: slowDown}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -33,6 +38,9 @@ func TestMain(m *testing.M) {
 // quiet keeps nodes' slow logs empty: on a busy machine any request may
 // take the default 10ms, and tests compare slow logs exactly.
 func quiet(_ int, cfg *nodeserver.Config) { cfg.SlowlogThreshold = time.Hour }
+
+// slowDown makes a node DOWN 30s after its last PING.
+func slowDown(_ int, cfg *metaserver.Config) { cfg.DownTimeout = 30 * time.Second }
 
 // sharedCluster returns the package's cluster of 3 metas and 3 nodes,
 // started on first use.

@@ -4,16 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/tui"
+	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
 func TestPlanners(t *testing.T) {
@@ -76,34 +82,23 @@ func TestPlanners(t *testing.T) {
 	}
 }
 
-// The topology commands against the fake cluster, whose meta servers run
-// each move one step per MOVE_STATUS (clienttest/moves.go): table t has
-// partitions 0 (n0 master, n1 slave), 1 (n1, n2) and 2 (n2, n0).
+// The topology commands against real meta and node servers (lib/inproc),
+// whose leader runs each move for real. A test that needs a move to stay
+// in progress (status, cancel, watch, --wait-timeout) cuts the move's
+// target off from the meta servers: it never learns that it is to be a
+// slave, so the move stays CATCHING_UP until it is cancelled (the meta
+// servers' DownTimeout is long enough that the target stays UP meanwhile).
+// Tests that rebalance or stop nodes, whose moves span every table, start
+// clusters of their own.
 
 // fast makes an operation poll the move status every 5ms.
 const fast = "--poll-interval=5ms"
 
-func newMoveCluster(t *testing.T) (*clienttest.Cluster, []string) {
+// zpctlIn runs zpctl against c's meta leader as inv says.
+func zpctlIn(t *testing.T, c *inproc.Cluster, inv invocation) result {
 	t.Helper()
-	cl := clienttest.NewCluster(t, 1, 3)
-	cl.AddTable("t", 3)
-	return cl, []string{cl.Nodes[0].Addr, cl.Nodes[1].Addr, cl.Nodes[2].Addr}
-}
-
-// zpctlIn runs zpctl against cl as inv says.
-func zpctlIn(t *testing.T, cl *clienttest.Cluster, inv invocation) result {
-	t.Helper()
-	inv.args = append([]string{"--meta", strings.Join(cl.MetaAddrs(), ","), "--timeout", "2s"}, inv.args...)
+	inv.args = append([]string{"--meta", leaderAddr(t, c), "--timeout", "2s"}, inv.args...)
 	return run(t, inv)
-}
-
-func partition(cl *clienttest.Cluster, table string, id uint32) *zppb.Partition {
-	for _, tb := range cl.Topology().Tables {
-		if tb.Name == table {
-			return tb.Partitions[id]
-		}
-	}
-	return nil
 }
 
 func mustContain(t *testing.T, what, got string, want ...string) {
@@ -115,195 +110,435 @@ func mustContain(t *testing.T, what, got string, want ...string) {
 	}
 }
 
-// stay is a move script that copies a quarter and stays there.
-func stay(*zppb.Move, *zppb.Partition) []clienttest.MoveStep {
-	return []clienttest.MoveStep{{State: zppb.MoveState_MOVE_CATCHING_UP, BytesTotal: 1 << 20, BytesCopied: 1 << 18, BytesPerSec: 1 << 20, EtaMs: 750, RecordsBehind: 99}}
+// q quotes s for a regular expression.
+func q(s string) string { return regexp.QuoteMeta(s) }
+
+// mustMatch checks that got has a match of each regular expression of
+// want ((?m) is implied) and returns the submatches of the last.
+func mustMatch(t *testing.T, what, got string, want ...string) []string {
+	t.Helper()
+	var sub []string
+	for _, w := range want {
+		if sub = regexp.MustCompile("(?m)" + w).FindStringSubmatch(got); sub == nil {
+			t.Fatalf("%s has no match of %q:\n%s", what, w, got)
+		}
+	}
+	return sub
 }
 
+// row is a regular expression for a line of a table whose cells match
+// cells (regular expressions themselves, matching no newline).
+func row(cells ...string) string { return `^[ \t]*` + strings.Join(cells, `[ \t]+`) + `[ \t]*$` }
+
+// movesHeader is the header of a table of moves.
+var movesHeader = row("ID", "KIND", "PARTITION", "MOVE", "STATE", "COPIED", "BEHIND", "RATE", "ETA", "STUCK", "ERROR")
+
+// atoi parses a number zpctl printed.
+func atoi(t *testing.T, s string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// layout returns table's partitions as the meta leader has them.
+func layout(t *testing.T, c *inproc.Cluster, table string) []client.Partition {
+	t.Helper()
+	topo, err := leaderClient(t, c).Pull(testCtx(t), table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo.Tables[0].Partitions
+}
+
+// epoch is the meta leader's epoch.
+func epoch(t *testing.T, c *inproc.Cluster) uint64 {
+	t.Helper()
+	topo, err := leaderClient(t, c).Pull(testCtx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo.Epoch
+}
+
+// movesOf returns the moves of table as `zpctl migrate status -o json`
+// lists them: those in progress, or with all the finished ones too.
+func movesOf(t *testing.T, c *inproc.Cluster, table string, all bool) []moveJSON {
+	t.Helper()
+	args := []string{"-o", "json", "migrate", "status"}
+	if all {
+		args = append(args, "--all")
+	}
+	r := zpctl(t, c, args...)
+	var got migrateStatusJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK {
+		t.Fatalf("migrate status: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+	}
+	var out []moveJSON
+	for _, m := range got.Moves {
+		if m.Table == table {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitMove waits until zpctl lists move id of table in state want.
+func waitMove(t *testing.T, c *inproc.Cluster, table string, id uint64, want string) moveJSON {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, m := range movesOf(t, c, table, true) {
+			if m.ID == id && m.State == want {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("move %d not %s: %+v", id, want, movesOf(t, c, table, true))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// hold cuts nodes off from c's meta servers, so that moves onto them stay
+// CATCHING_UP. When the test ends it cancels table's moves still in
+// progress (rolling them back) and heals the nodes.
+func hold(t *testing.T, c *inproc.Cluster, table string, nodes ...string) {
+	t.Helper()
+	for _, a := range nodes {
+		if err := c.Node(a).CutFromMeta(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, m := range movesOf(t, c, table, false) {
+			if r := zpctl(t, c, "migrate", "cancel", fmt.Sprint(m.ID), "--yes"); r.code != ExitOK {
+				t.Errorf("cancelling move %d: exit %d: %s", m.ID, r.code, r.stderr)
+			}
+		}
+		for _, a := range nodes {
+			if err := c.Node(a).Heal(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+}
+
+// heldMigrate queues a migration of table's partition id from its slave
+// to the node holding no replica of it, cut off from the meta servers
+// (hold), and waits until it is CATCHING_UP. It returns the move's id and
+// the target.
+func heldMigrate(t *testing.T, c *inproc.Cluster, tb *zppb.Table, id uint32) (uint64, string) {
+	t.Helper()
+	_, slave, other := roles(t, tb, c, id)
+	hold(t, c, tb.Name, other)
+	r := zpctl(t, c, "migrate", tb.Name, fmt.Sprint(id), "--from", slave, "--to", other, "--yes", "--no-wait")
+	if r.code != ExitOK {
+		t.Fatalf("migrate: exit %d: %s", r.code, r.stderr)
+	}
+	move := atoi(t, mustMatch(t, "stdout", r.stdout, `Queued 1 move (\d+); follow with 'zpctl migrate status --watch'\.$`)[1])
+	waitMove(t, c, tb.Name, move, "CATCHING_UP")
+	return move, other
+}
+
+// moveStates are a move's states in the order it goes through them.
+var moveStates = []string{"PENDING", "CATCHING_UP", "SLOWDOWN", "STUCK", "REMOVING", "DONE"}
+
+// checkProgress checks an operation's progress lines on stderr: each
+// state change it reports goes forward.
+func checkProgress(t *testing.T, label, stderr string) {
+	t.Helper()
+	for _, l := range regexp.MustCompile(`(?m)^`+q(label)+`: move \d+ (\w+) -> (\w+)$`).FindAllStringSubmatch(stderr, -1) {
+		if slices.Index(moveStates, l[1]) < 0 || slices.Index(moveStates, l[1]) >= slices.Index(moveStates, l[2]) {
+			t.Errorf("progress goes from %s to %s:\n%s", l[1], l[2], stderr)
+		}
+	}
+}
+
+// stuck is the STUCK cell of a move's row: how long the partition was
+// STUCK, or none.
+const stuck = `(-|[0-9.]+[mµn]?s)`
+
 func TestSetMaster(t *testing.T) {
+	cl := sharedCluster(t)
 	t.Run("text", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		epoch := cl.Epoch()
-		r := zpctl(t, cl, "setmaster", "t", "0", n[1], "--yes", fast)
+		tb := addTable(t, cl, 1, 2)
+		m, s, _ := roles(t, tb, cl, 0)
+		before, e := layout(t, cl, tb.Name)[0], epoch(t, cl)
+		r := zpctl(t, cl, "setmaster", tb.Name, "0", s, "--yes", fast)
 		if r.code != ExitOK {
 			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
-		mustContain(t, "stdout", r.stdout, "Plan: setmaster, 1 move, made at epoch", "1  setmaster  t      0          "+n[0]+"  "+n[1],
-			"ID  KIND       PARTITION  MOVE", "1   setmaster  t/0        "+n[0]+" -> "+n[1]+"  DONE", "80ms")
-		mustContain(t, "stderr", r.stderr, "setmaster: move 1 queued: setmaster t/0 "+n[0]+" -> "+n[1]+"\n",
-			"setmaster: move 1 PENDING -> CATCHING_UP\n", "setmaster: move 1 SLOWDOWN -> STUCK\n",
-			"setmaster: move 1 DONE: setmaster t/0 "+n[0]+" -> "+n[1]+" (STUCK 80ms)\n", "setmaster: done, 1/1 moves (100%)")
-		p := partition(cl, "t", 0)
-		if p.Master != n[1] || !slices.Equal(p.Slaves, []string{n[0]}) || p.Term != 2 || p.State != zppb.PartitionState_ACTIVE {
-			t.Fatalf("partition after setmaster: %v", p)
+		mustMatch(t, "stdout", r.stdout, `^Plan: setmaster, 1 move, made at epoch \d+$`, row("1", "setmaster", q(tb.Name), "0", q(m), q(s)), movesHeader)
+		id := mustMatch(t, "stdout", r.stdout, row(`(\d+)`, "setmaster", q(tb.Name+"/0"), q(m), "->", q(s), "DONE", "-", "-", "-", "-", stuck, "-"))[1]
+		mustMatch(t, "stderr", r.stderr, `^setmaster: move `+id+` queued: setmaster `+q(tb.Name+"/0 "+m+" -> "+s)+`$`,
+			`^setmaster: move `+id+` DONE: setmaster `+q(tb.Name+"/0 "+m+" -> "+s)+`( \(STUCK [0-9.]+[mµn]?s\))?$`,
+			`^setmaster: done, 1/1 moves \(100%\) in \S+$`)
+		checkProgress(t, "setmaster", r.stderr)
+		p := layout(t, cl, tb.Name)[0]
+		if p.Master != s || !slices.Equal(p.Slaves, []string{m}) || p.Term != before.Term+1 || p.State != "ACTIVE" {
+			t.Fatalf("partition after setmaster: %+v (before %+v)", p, before)
 		}
-		// Planned at the epoch it was queued at: CATCHING_UP changes nothing,
-		// SLOWDOWN, STUCK and the handover do.
-		if got := cl.Epoch(); got != epoch+3 {
-			t.Fatalf("epoch %d, want %d", got, epoch+3)
+		// The switchover's steps change the topology.
+		if got := epoch(t, cl); got <= e {
+			t.Fatalf("epoch %d, was %d", got, e)
 		}
 	})
 	t.Run("json", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		epoch := cl.Epoch()
-		r := zpctl(t, cl, "-o", "json", "setmaster", "t", "0", n[1], "--yes", fast)
+		tb := addTable(t, cl, 1, 2)
+		m, s, _ := roles(t, tb, cl, 0)
+		e := epoch(t, cl)
+		r := zpctl(t, cl, "-o", "json", "setmaster", tb.Name, "0", s, "--yes", fast)
 		var got operationJSON
 		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK {
 			t.Fatalf("exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
 		}
-		m := got.Moves[0]
-		if !got.Waited || got.Done != 1 || got.Failed != 0 || got.Plan.Epoch != epoch || len(got.Moves) != 1 ||
-			m.ID != 1 || m.Kind != "setmaster" || m.State != "DONE" || m.From != n[0] || m.To != n[1] || m.StuckMs != 80 || m.Origin != "manual" {
+		if len(got.Moves) != 1 {
+			t.Fatalf("json %+v", got)
+		}
+		mv := got.Moves[0]
+		if !got.Waited || got.DryRun || got.Done != 1 || got.Failed != 0 || got.Plan.Epoch < e || len(got.Plan.Steps) != 1 ||
+			mv.ID == 0 || mv.Kind != "setmaster" || mv.State != "DONE" || mv.Table != tb.Name || mv.Partition != 0 ||
+			mv.From != m || mv.To != s || mv.Origin != "manual" || mv.Error != "" || mv.StuckMs < 0 || mv.CreatedMs == 0 || mv.UpdatedMs < mv.CreatedMs {
 			t.Fatalf("json %+v", got)
 		}
 		// Progress still goes to stderr, as lines.
-		mustContain(t, "stderr", r.stderr, "setmaster: done")
+		mustContain(t, "stderr", r.stderr, fmt.Sprintf("setmaster: move %d DONE", mv.ID), "setmaster: done")
 	})
 	// Another change lands between the plan and the queueing: once, every
-	// time, or one that changes the plan.
+	// time, or one that changes the plan. zpctl asks the leader through a
+	// tap whose hook makes the change before the leader gets SETMASTER.
+	tapLeader := func(t *testing.T) *inproc.Tap {
+		tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tap.Close() })
+		return tap
+	}
+	// bump changes tb's quota, which moves the epoch on and nothing else,
+	// and returns the new epoch.
+	bump := func(lc *client.Client, table string, n *atomic.Uint64) (uint64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return lc.SetQuota(ctx, table, client.Quota{OpsPerSec: 100_000 + n.Add(1)}, 0)
+	}
 	t.Run("stale epoch, same plan", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		bumps := 0
-		cl.Metas[0].SetHook(func(req *zppb.Request) *zppb.Response {
-			if req.GetSetMaster() != nil && bumps == 0 {
-				bumps++
-				cl.Update(func(*zppb.Topology) {})
+		tb := addTable(t, cl, 1, 2)
+		_, s, _ := roles(t, tb, cl, 0)
+		lc, tap := leaderClient(t, cl), tapLeader(t)
+		var n, bumped atomic.Uint64
+		var bumpErr atomic.Value
+		tap.SetHook(func(req *zppb.Request) *zppb.Response {
+			if req.GetSetMaster() != nil && n.Load() == 0 {
+				e, err := bump(lc, tb.Name, &n)
+				if err != nil {
+					bumpErr.Store(err)
+				}
+				bumped.Store(e)
 			}
 			return nil
 		})
-		epoch := cl.Epoch()
-		r := zpctl(t, cl, "-o", "json", "setmaster", "t", "0", n[1], "--yes", fast)
-		var got operationJSON
-		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK || got.Plan.Epoch != epoch+1 || cl.Metas[0].Calls("set_master") != 2 {
-			t.Fatalf("exit %d, %v: %s\n%s", r.code, err, r.stdout, r.stderr)
+		r := zpctl(t, addrs{tap.Addr()}, "-o", "json", "setmaster", tb.Name, "0", s, "--yes", fast)
+		if err := bumpErr.Load(); err != nil {
+			t.Fatal(err)
 		}
-		mustContain(t, "stderr", r.stderr, fmt.Sprintf("zpctl: setmaster: the epoch moved from %d to %d meanwhile; the plan is the same, queueing it at %d", epoch, epoch+1, epoch+1))
+		var got operationJSON
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK || got.Plan.Epoch != bumped.Load() ||
+			tap.Calls("set_master") != 2 || got.Done != 1 {
+			t.Fatalf("exit %d, %v, bumped to %d, %d SETMASTER: %s\n%s", r.code, err, bumped.Load(), tap.Calls("set_master"), r.stdout, r.stderr)
+		}
+		sub := mustMatch(t, "stderr", r.stderr, `^zpctl: setmaster: the epoch moved from (\d+) to (\d+) meanwhile; the plan is the same, queueing it at (\d+)$`)
+		if from, to := atoi(t, sub[1]), atoi(t, sub[2]); from >= to || to != bumped.Load() || sub[3] != sub[2] {
+			t.Fatalf("stderr %q, bumped to %d", sub[0], bumped.Load())
+		}
 	})
 	t.Run("stale epoch every time", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		cl.Metas[0].SetHook(func(req *zppb.Request) *zppb.Response {
+		tb := addTable(t, cl, 1, 2)
+		m, s, _ := roles(t, tb, cl, 0)
+		lc, tap := leaderClient(t, cl), tapLeader(t)
+		var n atomic.Uint64
+		tap.SetHook(func(req *zppb.Request) *zppb.Response {
 			if req.GetSetMaster() != nil {
-				cl.Update(func(*zppb.Topology) {})
+				bump(lc, tb.Name, &n)
 			}
 			return nil
 		})
-		r := zpctl(t, cl, "setmaster", "t", "0", n[1], "--yes", fast)
-		if r.code != ExitConflict || len(cl.Moves()) != 0 || cl.Metas[0].Calls("set_master") != 1+replans {
-			t.Fatalf("exit %d, moves %v\n%s", r.code, cl.Moves(), r.stderr)
+		r := zpctl(t, addrs{tap.Addr()}, "setmaster", tb.Name, "0", s, "--yes", fast)
+		moves := movesOf(t, cl, tb.Name, true)
+		if r.code != ExitConflict || len(moves) != 0 || tap.Calls("set_master") != 1+replans || layout(t, cl, tb.Name)[0].Master != m {
+			t.Fatalf("exit %d, %d SETMASTER, moves %+v\n%s", r.code, tap.Calls("set_master"), moves, r.stderr)
 		}
 		mustContain(t, "stderr", r.stderr, "STALE_EPOCH")
 	})
 	t.Run("stale plan", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		// The master changes: the plan's FROM is no longer true.
-		cl.Metas[0].SetHook(func(req *zppb.Request) *zppb.Response {
-			if req.GetSetMaster() != nil && partition(cl, "t", 0).Master == n[0] {
-				cl.SetMaster("t", 0, n[2])
+		// 3 replicas: the hook hands the partition to the other slave, so
+		// that the plan's FROM is no longer true.
+		tb := addTable(t, cl, 1, 3)
+		p := tb.Partitions[0]
+		to, other := p.Slaves[0], p.Slaves[1]
+		lc, tap := leaderClient(t, cl), tapLeader(t)
+		var once atomic.Bool
+		hookErr := make(chan error, 1)
+		tap.SetHook(func(req *zppb.Request) *zppb.Response {
+			if req.GetSetMaster() == nil || once.Swap(true) {
+				return nil
 			}
+			hookErr <- func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				defer cancel()
+				if _, err := lc.SetMaster(ctx, tb.Name, 0, other, 0); err != nil {
+					return err
+				}
+				for ctx.Err() == nil {
+					topo, err := lc.Pull(ctx, tb.Name)
+					if err == nil && topo.Tables[0].Partitions[0].Master == other && topo.Tables[0].Partitions[0].State == "ACTIVE" {
+						return nil
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				return ctx.Err()
+			}()
 			return nil
 		})
-		r := zpctl(t, cl, "setmaster", "t", "0", n[1], "--yes", fast)
-		if r.code != ExitConflict || len(cl.Moves()) != 0 {
-			t.Fatalf("exit %d, moves %v\n%s", r.code, cl.Moves(), r.stderr)
+		r := zpctl(t, addrs{tap.Addr()}, "setmaster", tb.Name, "0", to, "--yes", fast, "--timeout=20s")
+		if err := <-hookErr; err != nil {
+			t.Fatalf("the hook's setmaster: %v", err)
+		}
+		moves := movesOf(t, cl, tb.Name, true)
+		if r.code != ExitConflict || len(moves) != 1 || moves[0].To != other {
+			t.Fatalf("exit %d, moves %+v\n%s", r.code, moves, r.stderr)
 		}
 		mustContain(t, "stderr", r.stderr, "STALE_EPOCH", "the plan changed meanwhile")
 	})
 	t.Run("confirmation", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		r := zpctlIn(t, cl, invocation{args: []string{"setmaster", "t", "0", n[1], fast}, terminal: true, stdin: "n\n"})
-		if r.code != ExitAborted || cl.Metas[0].Calls("set_master") != 0 {
-			t.Fatalf("declined: exit %d, %d calls: %s", r.code, cl.Metas[0].Calls("set_master"), r.stderr)
+		tb := addTable(t, cl, 1, 2)
+		m, s, _ := roles(t, tb, cl, 0)
+		r := zpctlIn(t, cl, invocation{args: []string{"setmaster", tb.Name, "0", s, fast}, terminal: true, stdin: "n\n"})
+		if moves := movesOf(t, cl, tb.Name, true); r.code != ExitAborted || len(moves) != 0 || layout(t, cl, tb.Name)[0].Master != m {
+			t.Fatalf("declined: exit %d, moves %+v: %s", r.code, moves, r.stderr)
 		}
 		mustContain(t, "stderr", r.stderr, "Run this move? [y/N]")
-		r = zpctlIn(t, cl, invocation{args: []string{"setmaster", "t", "0", n[1], fast}, terminal: true, stdin: "y\n"})
-		if r.code != ExitOK || partition(cl, "t", 0).Master != n[1] {
+		r = zpctlIn(t, cl, invocation{args: []string{"setmaster", tb.Name, "0", s, fast}, terminal: true, stdin: "y\n"})
+		if r.code != ExitOK || layout(t, cl, tb.Name)[0].Master != s {
 			t.Fatalf("confirmed: exit %d: %s", r.code, r.stderr)
 		}
 	})
 	t.Run("progress bar on a terminal", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		r := zpctlIn(t, cl, invocation{args: []string{"setmaster", "t", "0", n[1], "--yes", fast}, stderrTerminal: true})
+		tb := addTable(t, cl, 1, 2)
+		_, s, _ := roles(t, tb, cl, 0)
+		r := zpctlIn(t, cl, invocation{args: []string{"setmaster", tb.Name, "0", s, "--yes", fast}, stderrTerminal: true})
 		if r.code != ExitOK {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-		mustContain(t, "stderr", r.stderr, "\r\x1b[2Ksetmaster ", "1/1 moves (100%)", "\r\x1b[2Kmove 1 DONE", "setmaster: done")
+		mustContain(t, "stderr", r.stderr, "\r\x1b[2Ksetmaster ", "1/1 moves (100%)", "setmaster: done")
+		mustMatch(t, "stderr", r.stderr, "\r\x1b\\[2Kmove \\d+ DONE")
 	})
 	t.Run("wait timeout", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		cl.SetMoveScript(stay)
-		r := zpctl(t, cl, "setmaster", "t", "0", n[1], "--yes", fast, "--wait-timeout", "100ms")
+		// The setmaster waits behind a migration onto its target that
+		// stays CATCHING_UP.
+		tb := addTable(t, cl, 1, 2)
+		m, _, _ := roles(t, tb, cl, 0)
+		_, target := heldMigrate(t, cl, tb, 0)
+		r := zpctl(t, cl, "setmaster", tb.Name, "0", target, "--yes", fast, "--wait-timeout", "300ms")
 		if r.code != ExitUnavailable {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
 		mustContain(t, "stderr", r.stderr, "stopped following after 0 of 1 moves ended; the others keep running")
-		mustContain(t, "stdout", r.stdout, "CATCHING_UP  256.0 KiB/1.0 MiB  99      1.0 MiB/s  750ms")
+		// A PENDING setmaster may show no FROM: the leader fills it in
+		// when it starts the move.
+		mustMatch(t, "stdout", r.stdout, row(`\d+`, "setmaster", q(tb.Name+"/0"), `(`+q(m)+`[ \t]+)?->`, q(target), "PENDING", "-", "-", "-", "-", "-", "-"))
 	})
 }
 
 func TestMoveFails(t *testing.T) {
-	cl, n := newMoveCluster(t)
-	cl.SetMoveScript(clienttest.FailingMoveScript(2, "target went DOWN"))
-	r := zpctl(t, cl, "-o", "json", "migrate", "t", "0", "--from", n[1], "--to", n[2], "--yes", fast)
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	// A node cut from the meta servers is DOWN 1.5s after its last PING.
+	cl := ownCluster(t, inproc.Options{Proxies: true, MetaConfig: func(_ int, c *metaserver.Config) { c.DownTimeout = 1500 * time.Millisecond }})
+	tb := addTable(t, cl, 1, 2)
+	m, s, target := roles(t, tb, cl, 0)
+	hold(t, cl, tb.Name, target)
+	r := zpctl(t, cl, "-o", "json", "migrate", tb.Name, "0", "--from", s, "--to", target, "--yes", fast)
 	var got operationJSON
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitMoveFailed {
 		t.Fatalf("exit %d, %v\n%s\n%s", r.code, err, r.stdout, r.stderr)
 	}
-	if got.Failed != 1 || got.Moves[0].State != "FAILED" || got.Moves[0].Error != "target went DOWN" {
+	why := "target " + target + " is not UP"
+	if len(got.Moves) != 1 || got.Failed != 1 || got.Done != 0 || got.Moves[0].State != "FAILED" || got.Moves[0].Error != why {
 		t.Fatalf("json %+v", got)
 	}
-	mustContain(t, "stderr", r.stderr, "migrate: move 1 FAILED: target went DOWN", `"exit_code": 11`)
+	mustContain(t, "stderr", r.stderr, fmt.Sprintf("migrate: move %d FAILED: %s", got.Moves[0].ID, why), `"exit_code": 11`)
 	// Rolled back: the target added as a slave is gone again.
-	if p := partition(cl, "t", 0); !slices.Equal(p.Slaves, []string{n[1]}) {
-		t.Fatalf("partition after rollback: %v", p)
+	if p := layout(t, cl, tb.Name)[0]; p.Master != m || !slices.Equal(p.Slaves, []string{s}) || p.State != "ACTIVE" {
+		t.Fatalf("partition after rollback: %+v", p)
 	}
 }
 
 func TestMigrateStatusAndCancel(t *testing.T) {
-	cl, n := newMoveCluster(t)
-	cl.SetMoveScript(stay)
-	r := zpctl(t, cl, "migrate", "t", "0", "--from", n[1], "--to", n[2], "--yes", "--no-wait")
-	if r.code != ExitOK || cl.Metas[0].Calls("move_status") != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	mustContain(t, "stdout", r.stdout, "Queued 1 move 1; follow with 'zpctl migrate status --watch'.")
-	if r := zpctl(t, cl, "-o", "json", "addslave", "t", "1", n[0], "--yes", "--no-wait"); r.code != ExitOK ||
-		!strings.Contains(r.stdout, `"waited": false`) || !strings.Contains(r.stdout, `"state": "PENDING"`) {
-		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
-	}
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 2, 2)
+	m0, s0, o0 := roles(t, tb, cl, 0)
+	_, s1, o1 := roles(t, tb, cl, 1)
+	hold(t, cl, tb.Name, slices.Compact(slices.Sorted(slices.Values([]string{o0, o1})))...)
 
-	r = zpctl(t, cl, "migrate", "status")
-	want := [][]string{
-		{"ID", "KIND", "PARTITION", "MOVE", "STATE", "COPIED", "BEHIND", "RATE", "ETA", "STUCK", "ERROR"},
-		{"1", "migrate", "t/0", n[1], "->", n[2], "CATCHING_UP", "256.0", "KiB/1.0", "MiB", "99", "1.0", "MiB/s", "750ms", "-", "-"},
-		{"2", "addslave", "t/1", "->", n[0], "CATCHING_UP", "256.0", "KiB/1.0", "MiB", "99", "1.0", "MiB/s", "750ms", "-", "-"},
+	// --no-wait asks no MOVE_STATUS.
+	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer tap.Close()
+	r := zpctl(t, addrs{tap.Addr()}, "migrate", tb.Name, "0", "--from", s0, "--to", o0, "--yes", "--no-wait")
+	if r.code != ExitOK || tap.Calls("move_status") != 0 {
+		t.Fatalf("exit %d, %d MOVE_STATUS: %s", r.code, tap.Calls("move_status"), r.stderr)
+	}
+	migrate := mustMatch(t, "stdout", r.stdout, `^Queued 1 move (\d+); follow with 'zpctl migrate status --watch'\.$`)[1]
+	r = zpctl(t, cl, "-o", "json", "addslave", tb.Name, "1", o1, "--yes", "--no-wait")
+	var queued operationJSON
+	if err := json.Unmarshal([]byte(r.stdout), &queued); err != nil || r.code != ExitOK || queued.Waited || len(queued.Moves) != 1 || queued.Moves[0].State != "PENDING" {
+		t.Fatalf("exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+	}
+	addslave := fmt.Sprint(queued.Moves[0].ID)
+	waitMove(t, cl, tb.Name, atoi(t, migrate), "CATCHING_UP")
+	waitMove(t, cl, tb.Name, queued.Moves[0].ID, "CATCHING_UP")
+
+	// The targets have not started a full sync: nothing copied, no rate.
+	r = zpctl(t, cl, "migrate", "status")
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if r.code != ExitOK || len(lines) != len(want) {
+	if r.code != ExitOK || len(lines) != 3 {
 		t.Fatalf("exit %d, status:\n%s", r.code, r.stdout)
 	}
-	for i, l := range lines {
-		if !slices.Equal(strings.Fields(l), want[i]) {
-			t.Fatalf("status line %d: %q, want %q", i, l, want[i])
-		}
+	mustMatch(t, "status", r.stdout, movesHeader,
+		row(migrate, "migrate", q(tb.Name+"/0"), q(s0), "->", q(o0), "CATCHING_UP", "-", `\d+`, "-", "-", "-", "-"),
+		row(addslave, "addslave", q(tb.Name+"/1"), "->", q(o1), "CATCHING_UP", "-", `\d+`, "-", "-", "-", "-"))
+
+	// The leader plans no rebalance while moves run.
+	if r := zpctl(t, cl, "expand", "--dry-run"); r.code != ExitInvalid || !strings.Contains(r.stderr, "expand: plan: client: rebalance: ") ||
+		!strings.Contains(r.stderr, "INVALID_ARGUMENT: moves are in progress") {
+		t.Fatalf("expand: exit %d: %s", r.code, r.stderr)
 	}
 
-	// The move on one partition, by id, with a prompt.
-	r = zpctlIn(t, cl, invocation{args: []string{"migrate", "cancel", "t", "1"}, terminal: true, stdin: "y\n"})
+	// The move on one partition, with a prompt.
+	r = zpctlIn(t, cl, invocation{args: []string{"migrate", "cancel", tb.Name, "1"}, terminal: true, stdin: "y\n"})
 	if r.code != ExitOK {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	mustContain(t, "stdout", r.stdout, "To cancel: 1 move", "Cancelled 1 move:", "2   addslave  t/1", "CANCELLED", "cancelled by operator")
+	mustContain(t, "stdout", r.stdout, "To cancel: 1 move", "Cancelled 1 move:")
+	mustMatch(t, "stdout", r.stdout, row(addslave, "addslave", q(tb.Name+"/1"), "->", q(o1), "CANCELLED", ".*", "cancelled by operator"))
 	mustContain(t, "stderr", r.stderr, "Cancel this move? [y/N]")
-	if p := partition(cl, "t", 1); !slices.Equal(p.Slaves, []string{n[2]}) {
-		t.Fatalf("addslave not rolled back: %v", p)
+	if p := layout(t, cl, tb.Name)[1]; !slices.Equal(p.Slaves, []string{s1}) {
+		t.Fatalf("addslave not rolled back: %+v", p)
 	}
 	for _, tt := range []struct {
 		args     []string
 		wantCode int
 		want     string
 	}{
-		{[]string{"migrate", "cancel", "2", "--yes"}, ExitInvalid, "move 2 already ended CANCELLED"},
-		{[]string{"migrate", "cancel", "99", "--yes"}, ExitNotFound, "no move 99"},
+		{[]string{"migrate", "cancel", addslave, "--yes"}, ExitInvalid, "move " + addslave + " already ended CANCELLED"},
+		{[]string{"migrate", "cancel", "999999", "--yes"}, ExitNotFound, "no move 999999"},
 		{[]string{"migrate", "cancel", "x"}, ExitUsage, "not a positive number"},
 		{[]string{"migrate", "cancel"}, ExitUsage, "--yes"},
 	} {
@@ -311,200 +546,335 @@ func TestMigrateStatusAndCancel(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", tt.args, r.code, r.stderr)
 		}
 	}
+	// Every move left.
 	r = zpctl(t, cl, "-o", "json", "migrate", "cancel", "--yes")
 	var cancelled migrateCancelJSON
 	if err := json.Unmarshal([]byte(r.stdout), &cancelled); err != nil || r.code != ExitOK || len(cancelled.Cancelled) != 1 ||
-		cancelled.Cancelled[0].ID != 1 || cancelled.Cancelled[0].State != "CANCELLED" {
+		fmt.Sprint(cancelled.Cancelled[0].ID) != migrate || cancelled.Cancelled[0].State != "CANCELLED" {
 		t.Fatalf("exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
 	}
 	if r := zpctl(t, cl, "migrate", "status"); r.stdout != "no moves in progress\n" {
 		t.Fatalf("status after cancel: %s", r.stdout)
 	}
-	var all migrateStatusJSON
-	r = zpctl(t, cl, "-o", "json", "migrate", "status", "--all")
-	if err := json.Unmarshal([]byte(r.stdout), &all); err != nil || len(all.Moves) != 2 || all.Moves[0].State != "CANCELLED" {
-		t.Fatalf("%v: %s", err, r.stdout)
+	all := movesOf(t, cl, tb.Name, true)
+	if len(all) != 2 || all[0].State != "CANCELLED" || all[1].State != "CANCELLED" {
+		t.Fatalf("status --all: %+v", all)
 	}
 	if r := zpctl(t, cl, "migrate", "cancel", "--yes"); r.code != ExitOK || r.stdout != "no moves to cancel\n" {
 		t.Fatalf("exit %d: %s", r.code, r.stdout)
 	}
+	if p := layout(t, cl, tb.Name)[0]; p.Master != m0 || !slices.Equal(p.Slaves, []string{s0}) {
+		t.Fatalf("migrate not rolled back: %+v", p)
+	}
 }
 
 func TestRebalance(t *testing.T) {
-	const newNode = "127.0.0.1:1" // in the topology only: the fakes never call it
-	addNode := func(cl *clienttest.Cluster) {
-		cl.Update(func(tp *zppb.Topology) {
-			tp.Nodes = append(tp.Nodes, &zppb.Node{Addr: newNode, State: zppb.NodeState_UP, Weight: 100})
-		})
+	if testing.Short() {
+		t.Skip("starts a cluster")
 	}
-	t.Run("expand", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		addNode(cl)
-		r := zpctl(t, cl, "expand", "--dry-run")
-		if r.code != ExitOK || cl.Metas[0].Calls("rebalance") != 1 || len(cl.Moves()) != 0 {
-			t.Fatalf("dry run: exit %d: %s", r.code, r.stderr)
+	// Rebalancing moves every table, and the subtests add, stop and
+	// remove nodes: a cluster of its own, whose nodes are DOWN 1.5s after
+	// their last PING. The subtests build on each other.
+	cl := ownCluster(t, inproc.Options{MetaConfig: func(_ int, c *metaserver.Config) { c.DownTimeout = 1500 * time.Millisecond }})
+	tb := addTable(t, cl, 4, 2)
+	ctx := testCtx(t)
+	// holding lists the partitions node holds, by id, as master ("m")
+	// or slave ("s").
+	holding := func(t *testing.T, node string) map[uint32]string {
+		out := map[uint32]string{}
+		for _, p := range layout(t, cl, tb.Name) {
+			if p.Master == node {
+				out[p.ID] = "m"
+			} else if slices.Contains(p.Slaves, node) {
+				out[p.ID] = "s"
+			}
 		}
-		mustContain(t, "stdout", r.stdout, "Plan: expand, 1 move", "1  migrate  t      0          "+n[0]+"  "+newNode)
-		r = zpctl(t, cl, "expand", "--yes", fast)
-		if p := partition(cl, "t", 0); r.code != ExitOK || p.Master != newNode {
-			t.Fatalf("exit %d, partition %v\n%s", r.code, p, r.stderr)
+		return out
+	}
+	t.Run("expand, queued other than planned", func(t *testing.T) {
+		n, err := cl.AddNode(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if m := cl.Moves()[0]; m.Origin != "expand" {
-			t.Fatalf("move %v", m)
+		r := zpctl(t, cl, "-o", "json", "expand", "--dry-run")
+		var plan operationJSON
+		if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil || r.code != ExitOK || !plan.DryRun || len(plan.Plan.Steps) < 2 {
+			t.Fatalf("dry run: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
 		}
-		if r := zpctl(t, cl, "expand", "--yes"); r.code != ExitOK || !strings.Contains(r.stdout, "Plan: expand, 0 moves") {
+		for _, s := range plan.Plan.Steps {
+			if s.Action == "migrate" && s.To != n.Addr {
+				t.Fatalf("dry run: a migration to %s, not the new node: %+v", s.To, plan.Plan)
+			}
+		}
+		r = zpctl(t, cl, "expand", "--dry-run")
+		mustMatch(t, "stdout", r.stdout, fmt.Sprintf(`^Plan: expand, %d moves, made at epoch \d+$`, len(plan.Plan.Steps)),
+			row("1", plan.Plan.Steps[0].Action, q(tb.Name), fmt.Sprint(plan.Plan.Steps[0].Partition), ".*"))
+		if moves := movesOf(t, cl, tb.Name, true); r.code != ExitOK || len(moves) != 0 {
+			t.Fatalf("dry run: exit %d, moves %+v: %s", r.code, moves, r.stderr)
+		}
+		// The leader queues every move of its plan, though zpctl was shown
+		// only the first: a tap in front of the leader trims the dry run's
+		// answer.
+		tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tap.Close()
+		tap.SetHook(func(req *zppb.Request) *zppb.Response {
+			if !req.GetRebalance().GetDryRun() {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp, err := tap.Forward(ctx, req)
+			if err != nil {
+				return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
+			}
+			if mr := resp.GetMoves(); len(mr.GetMoves()) > 1 {
+				mr.Moves = mr.Moves[:1]
+			}
+			return resp
+		})
+		r = zpctl(t, addrs{tap.Addr()}, "-o", "json", "expand", "--yes", fast)
+		var got operationJSON
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK || len(got.Plan.Steps) != 1 ||
+			len(got.Moves) != len(plan.Plan.Steps) || got.Done != len(got.Moves) {
+			t.Fatalf("exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+		}
+		for _, m := range got.Moves {
+			if m.Origin != "expand" || m.State != "DONE" {
+				t.Fatalf("move %+v", m)
+			}
+		}
+		mustContain(t, "stderr", r.stderr, fmt.Sprintf("expand: the meta leader queued other moves than planned (1 planned, %d queued)", len(got.Moves)),
+			fmt.Sprintf("expand: done, %d/%d moves", len(got.Moves), len(got.Moves)))
+		if len(holding(t, n.Addr)) == 0 {
+			t.Fatalf("the new node holds nothing: %+v", layout(t, cl, tb.Name))
+		}
+		if r := zpctl(t, cl, "expand", "--yes"); r.code != ExitOK || !strings.Contains(r.stdout, "Plan: expand, 0 moves") || !strings.Contains(r.stdout, "Nothing to do.") {
 			t.Fatalf("balanced: exit %d: %s", r.code, r.stdout)
 		}
 	})
 	t.Run("shrink then node remove", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		r := zpctl(t, cl, "-o", "json", "shrink", n[2], "--yes", fast)
+		n := cl.Nodes[2]
+		r := zpctl(t, cl, "-o", "json", "shrink", n.Addr, "--yes", fast)
 		var got operationJSON
-		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK || got.Done != 2 || len(got.Plan.Steps) != 2 {
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK || len(got.Plan.Steps) == 0 ||
+			got.Done != len(got.Plan.Steps) || got.Failed != 0 || strings.Contains(r.stderr, "other moves than planned") {
 			t.Fatalf("exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
 		}
-		for _, tb := range cl.Topology().Tables {
-			for _, p := range tb.Partitions {
-				if p.Master == n[2] || slices.Contains(p.Slaves, n[2]) {
-					t.Fatalf("%s still on the drained node: %v", tb.Name, p)
-				}
-			}
+		if h := holding(t, n.Addr); len(h) != 0 {
+			t.Fatalf("still on the drained node: %v", h)
 		}
-		if r := zpctl(t, cl, "node", "remove", n[2], "--yes"); r.code != ExitInvalid {
+		if r := zpctl(t, cl, "node", "remove", n.Addr, "--yes"); r.code != ExitInvalid {
 			t.Fatalf("remove an UP node: exit %d", r.code)
 		}
-		cl.Update(func(tp *zppb.Topology) { tp.Nodes[2].State = zppb.NodeState_DOWN })
-		if r := zpctl(t, cl, "node", "remove", n[2], "--dry-run"); r.code != ExitOK || !strings.Contains(r.stdout, "Plan: remove 1 node (DOWN, no replicas)") {
+		if err := n.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.WaitNodes(ctx, zppb.NodeState_DOWN, n.Addr); err != nil {
+			t.Fatal(err)
+		}
+		if r := zpctl(t, cl, "node", "remove", n.Addr, "--dry-run"); r.code != ExitOK || !strings.Contains(r.stdout, "Plan: remove 1 node (DOWN, no replicas)") {
 			t.Fatalf("dry run: exit %d: %s", r.code, r.stdout)
 		}
-		r = zpctl(t, cl, "-o", "json", "node", "remove", n[2], "--yes")
+		r = zpctl(t, cl, "-o", "json", "node", "remove", n.Addr, "--yes")
 		var rm nodeRemoveJSON
-		if err := json.Unmarshal([]byte(r.stdout), &rm); err != nil || r.code != ExitOK || !rm.Removed || rm.Epoch != cl.Epoch() || len(cl.Topology().Nodes) != 2 {
+		if err := json.Unmarshal([]byte(r.stdout), &rm); err != nil || r.code != ExitOK || !rm.Removed || rm.Epoch != epoch(t, cl) {
 			t.Fatalf("exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
 		}
-		if r := zpctl(t, cl, "node", "remove", n[2], "--yes"); r.code != ExitNotFound {
+		topo, err := leaderClient(t, cl).Pull(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(topo.Nodes) != len(cl.Nodes)-1 || slices.ContainsFunc(topo.Nodes, func(tn client.Node) bool { return tn.Addr == n.Addr }) {
+			t.Fatalf("nodes after remove: %+v", topo.Nodes)
+		}
+		if r := zpctl(t, cl, "node", "remove", n.Addr, "--yes"); r.code != ExitNotFound {
 			t.Fatalf("remove again: exit %d", r.code)
 		}
 	})
-	t.Run("node remove of a node with replicas", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		cl.Update(func(tp *zppb.Topology) { tp.Nodes[0].State = zppb.NodeState_DOWN })
-		if r := zpctl(t, cl, "node", "remove", n[0], "--yes"); r.code != ExitInvalid || !strings.Contains(r.stderr, "shrink or replace-node it first") {
-			t.Fatalf("exit %d: %s", r.code, r.stderr)
-		}
-	})
 	t.Run("replace-node", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		addNode(cl)
-		r := zpctl(t, cl, "replace-node", n[0], newNode, "--yes", fast)
-		if r.code != ExitOK {
+		old := cl.Nodes[0].Addr
+		n, err := cl.AddNode(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		had := holding(t, old)
+		r := zpctl(t, cl, "replace-node", old, n.Addr, "--yes", fast)
+		if r.code != ExitOK || strings.Contains(r.stderr, "other moves than planned") {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-		mustContain(t, "stdout", r.stdout, "Plan: replace-node, 2 moves")
-		mustContain(t, "stderr", r.stderr, "replace-node: done, 2/2 moves (100%)")
-		if p0, p2 := partition(cl, "t", 0), partition(cl, "t", 2); p0.Master != newNode || !slices.Contains(p2.Slaves, newNode) {
-			t.Fatalf("partitions %v %v", p0, p2)
+		mustContain(t, "stdout", r.stdout, fmt.Sprintf("Plan: replace-node, %s", plural(len(had), "move")))
+		mustContain(t, "stderr", r.stderr, fmt.Sprintf("replace-node: done, %d/%d moves (100%%)", len(had), len(had)))
+		// The new node took the old one's place, master where it was.
+		if got := holding(t, n.Addr); !maps.Equal(got, had) || len(holding(t, old)) != 0 {
+			t.Fatalf("new node holds %v, the old one held %v: %+v", got, had, layout(t, cl, tb.Name))
 		}
-		if r := zpctl(t, cl, "replace-node", n[0], "127.0.0.1:2"); r.code != ExitNotFound {
+		if r := zpctl(t, cl, "replace-node", old, "127.0.0.1:2"); r.code != ExitNotFound {
 			t.Fatalf("unknown NEW: exit %d", r.code)
 		}
 	})
-	t.Run("planner unavailable", func(t *testing.T) {
-		cl, _ := newMoveCluster(t)
-		cl.SetRebalancer(func(*zppb.RebalanceRequest, *zppb.Topology) ([]*zppb.Move, error) {
-			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "rebalance is not available yet")
-		})
-		if r := zpctl(t, cl, "expand", "--yes"); r.code != ExitInvalid || !strings.Contains(r.stderr, "expand: plan: client: rebalance: ") ||
-			!strings.Contains(r.stderr, "INVALID_ARGUMENT: rebalance is not available yet") {
+	t.Run("node remove of a node with replicas", func(t *testing.T) {
+		n := cl.Nodes[1]
+		if len(holding(t, n.Addr)) == 0 {
+			t.Fatalf("%s holds nothing: %+v", n.Addr, layout(t, cl, tb.Name))
+		}
+		if err := n.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.WaitNodes(ctx, zppb.NodeState_DOWN, n.Addr); err != nil {
+			t.Fatal(err)
+		}
+		if r := zpctl(t, cl, "node", "remove", n.Addr, "--yes"); r.code != ExitInvalid || !strings.Contains(r.stderr, "shrink or replace-node it first") {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
-	})
-	t.Run("queued other than planned", func(t *testing.T) {
-		cl, n := newMoveCluster(t)
-		addNode(cl)
-		calls := 0
-		cl.SetRebalancer(func(r *zppb.RebalanceRequest, tp *zppb.Topology) ([]*zppb.Move, error) {
-			calls++
-			moves := []*zppb.Move{{Kind: zppb.MoveKind_MIGRATE, Table: "t", Partition: 0, From: n[0], To: newNode}}
-			if calls > 1 {
-				moves = append(moves, &zppb.Move{Kind: zppb.MoveKind_MIGRATE, Table: "t", Partition: 1, From: n[1], To: newNode})
-			}
-			return moves, nil
-		})
-		r := zpctl(t, cl, "expand", "--yes", fast)
-		if r.code != ExitOK {
-			t.Fatalf("exit %d: %s", r.code, r.stderr)
-		}
-		mustContain(t, "stderr", r.stderr, "expand: the meta leader queued other moves than planned (1 planned, 2 queued)", "expand: done, 2/2 moves")
 	})
 }
 
-// The follow loop rides over a meta server that fails for a moment.
-func TestMigrateStatusWatch(t *testing.T) {
-	cl, n := newMoveCluster(t)
-	cl.SetMoveScript(stay)
-	if r := zpctl(t, cl, "setmaster", "t", "0", n[1], "--yes", "--no-wait"); r.code != ExitOK {
-		t.Fatal(r.stderr)
+// syncWriter collects what Main writes, for a test goroutine to read
+// meanwhile; it calls full once when the output has n matches of frame.
+type syncWriter struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	frame string
+	n     int
+	full  func()
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if w.full != nil && strings.Count(w.b.String(), w.frame) >= w.n {
+		w.full()
+		w.full = nil
 	}
+	return len(p), nil
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// --watch redraws until interrupted: here the context ends once it has
+// drawn three frames.
+func TestMigrateStatusWatch(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 1, 2)
+	id, target := heldMigrate(t, cl, tb, 0)
+	_, s, _ := roles(t, tb, cl, 0)
+	const frames, interval = 3, 100 * time.Millisecond
 	for _, format := range []string{"table", "json"} {
 		t.Run(format, func(t *testing.T) {
-			var stdout, stderr strings.Builder
-			ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
+			frame := "zpctl migrate status at "
+			if format == "json" {
+				frame = `"moves":`
+			}
+			stdout := &syncWriter{frame: frame, n: frames, full: cancel}
+			var stderr strings.Builder
+			start := time.Now()
 			// Ctrl-C (here the context's end) is the way out: exit 0.
-			code := Main(ctx, Env{Args: []string{"--meta", cl.MetaAddrs()[0], "-o", format, "migrate", "status", "--watch", "--interval", "100ms"},
-				Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
-			if code != ExitOK {
+			code := Main(ctx, Env{Args: []string{"--meta", leaderAddr(t, cl), "-o", format, "migrate", "status", "--watch", "--interval", interval.String()},
+				Stdin: strings.NewReader(""), Stdout: stdout, Stderr: &stderr})
+			out := stdout.String()
+			if code != ExitOK || stderr.Len() != 0 {
 				t.Fatalf("exit %d: %s", code, stderr.String())
 			}
-			frames := strings.Count(stdout.String(), "setmaster")
-			if frames < 2 || frames > 5 {
-				t.Fatalf("%d frames:\n%s", frames, stdout.String())
+			if n := strings.Count(out, frame); n != frames {
+				t.Fatalf("%d frames, want %d:\n%s", n, frames, out)
 			}
-			if format == "table" && strings.Count(stdout.String(), "zpctl migrate status at ") != frames {
-				t.Fatalf("frames without a time line:\n%s", stdout.String())
+			// A frame per interval.
+			if d := time.Since(start); d < (frames-1)*interval {
+				t.Fatalf("%d frames in %v", frames, d)
+			}
+			if format == "table" {
+				want := row(fmt.Sprint(id), "migrate", q(tb.Name+"/0"), q(s), "->", q(target), "CATCHING_UP", "-", `\d+`, "-", "-", "-", "-")
+				if n := len(regexp.MustCompile("(?m)"+want).FindAllString(out, -1)); n != frames {
+					t.Fatalf("the move in %d frames:\n%s", n, out)
+				}
+				return
+			}
+			dec := json.NewDecoder(strings.NewReader(out))
+			for range frames {
+				var doc migrateStatusJSON
+				if err := dec.Decode(&doc); err != nil {
+					t.Fatalf("%v:\n%s", err, out)
+				}
+				if !slices.ContainsFunc(doc.Moves, func(m moveJSON) bool { return m.ID == id && m.State == "CATCHING_UP" && m.To == target }) {
+					t.Fatalf("move %d not in %+v", id, doc.Moves)
+				}
 			}
 		})
 	}
 }
 
-// The TUI's actions, carried out against the fakes.
+// The TUI's actions, carried out on a cluster of its own (expand and
+// shrink move every table).
 func TestTUIRunner(t *testing.T) {
-	cl, n := newMoveCluster(t)
-	c, err := client.New(context.Background(), client.Options{MetaAddrs: cl.MetaAddrs()})
-	if err != nil {
-		t.Fatal(err)
+	if testing.Short() {
+		t.Skip("starts a cluster")
 	}
-	defer c.Close()
-	run := tuiRunner(c)
-	ctx := context.Background()
-	cl.SetMoveScript(stay)
+	cl := ownCluster(t, inproc.Options{Proxies: true, MetaConfig: slowDown})
+	tb := addTable(t, cl, 3, 2)
+	run := tuiRunner(newClient(t, cl))
+	ctx := testCtx(t)
+	m1, s1, o1 := roles(t, tb, cl, 1)
+	m0, s0, _ := roles(t, tb, cl, 0)
 
-	msg, err := run(ctx, tui.Action{Kind: "setmaster", Table: "t", Partition: 0, From: n[0], To: n[1], Epoch: cl.Epoch() - 1})
+	msg, err := run(ctx, tui.Action{Kind: "setmaster", Table: tb.Name, Partition: 0, From: m0, To: s0, Epoch: epoch(t, cl) - 1})
 	if status.Code(err) != zppb.Code_STALE_EPOCH || !strings.HasPrefix(err.Error(), "setmaster: ") {
 		t.Fatalf("stale: %q, %v", msg, err)
 	}
-	msg, err = run(ctx, tui.Action{Kind: "setmaster", Table: "t", Partition: 0, From: n[0], To: n[1], Epoch: cl.Epoch()})
-	if err != nil || msg != "setmaster: queued move 1: t/0 "+n[0]+" -> "+n[1]+"; view 5 follows it" {
-		t.Fatalf("setmaster: %q, %v", msg, err)
-	}
-	if msg, err = run(ctx, tui.Action{Kind: "migrate", Table: "t", Partition: 1, From: n[2], To: n[0], Epoch: cl.Epoch()}); err != nil || !strings.Contains(msg, "queued move 2") {
+	// A migration that stays CATCHING_UP (its target is cut from meta),
+	// and a switchover to its target that waits behind it.
+	hold(t, cl, tb.Name, o1)
+	msg, err = run(ctx, tui.Action{Kind: "migrate", Table: tb.Name, Partition: 1, From: s1, To: o1, Epoch: epoch(t, cl)})
+	sub := regexp.MustCompile(`^migrate: queued move (\d+): ` + q(tb.Name+"/1 "+s1+" -> "+o1) + `; view 5 follows it$`).FindStringSubmatch(msg)
+	if err != nil || sub == nil {
 		t.Fatalf("migrate: %q, %v", msg, err)
 	}
-	if msg, err = run(ctx, tui.Action{Kind: "cancel", MoveID: 1}); err != nil || msg != "cancel: move 1 cancelled and rolled back" {
+	migrate := atoi(t, sub[1])
+	waitMove(t, cl, tb.Name, migrate, "CATCHING_UP")
+	msg, err = run(ctx, tui.Action{Kind: "setmaster", Table: tb.Name, Partition: 1, From: m1, To: o1, Epoch: epoch(t, cl)})
+	if want := fmt.Sprintf("setmaster: queued move %d: %s/1 %s -> %s; view 5 follows it", migrate+1, tb.Name, m1, o1); err != nil || msg != want {
+		t.Fatalf("setmaster: %q, %v; want %q", msg, err, want)
+	}
+	if msg, err = run(ctx, tui.Action{Kind: "cancel", MoveID: migrate + 1}); err != nil || msg != fmt.Sprintf("cancel: move %d cancelled and rolled back", migrate+1) {
 		t.Fatalf("cancel: %q, %v", msg, err)
 	}
-	if msg, err = run(ctx, tui.Action{Kind: "expand", Epoch: cl.Epoch()}); err != nil || msg != "expand: nothing to do, the load is even" {
-		t.Fatalf("expand: %q, %v", msg, err)
+	// The leader plans no rebalance while a move runs.
+	for _, act := range []tui.Action{{Kind: "expand"}, {Kind: "shrink", Nodes: []string{o1}}} {
+		act.Epoch = epoch(t, cl)
+		if _, err = run(ctx, act); status.Code(err) != zppb.Code_INVALID_ARGUMENT || !strings.HasPrefix(err.Error(), act.Kind+": ") {
+			t.Fatalf("%s: %v", act.Kind, err)
+		}
 	}
-	// t/1 is busy with move 2: the shrink's plan cannot be queued.
-	if _, err = run(ctx, tui.Action{Kind: "shrink", Nodes: []string{n[2]}, Epoch: cl.Epoch()}); status.Code(err) != zppb.Code_INVALID_ARGUMENT {
-		t.Fatalf("shrink: %v", err)
-	}
-	if _, err := run(ctx, tui.Action{Kind: "cancel", MoveID: 2}); err != nil {
+	if _, err := run(ctx, tui.Action{Kind: "cancel", MoveID: migrate}); err != nil {
 		t.Fatal(err)
 	}
-	if msg, err = run(ctx, tui.Action{Kind: "shrink", Nodes: []string{n[2]}, Epoch: cl.Epoch()}); err != nil || !strings.Contains(msg, "shrink: queued 2 moves (3-4)") {
+	if err := cl.Node(o1).Heal(); err != nil {
+		t.Fatal(err)
+	}
+	// The layout meta made is even.
+	if msg, err = run(ctx, tui.Action{Kind: "expand", Epoch: epoch(t, cl)}); err != nil || msg != "expand: nothing to do, the load is even" {
+		t.Fatalf("expand: %q, %v", msg, err)
+	}
+	msg, err = run(ctx, tui.Action{Kind: "shrink", Nodes: []string{o1}, Epoch: epoch(t, cl)})
+	sub = regexp.MustCompile(`^shrink: queued (\d+) moves \((\d+)-(\d+)\); view 5 follows them$`).FindStringSubmatch(msg)
+	if err != nil || sub == nil || atoi(t, sub[1]) < 2 || atoi(t, sub[2]) != migrate+2 || atoi(t, sub[3])-atoi(t, sub[2])+1 != atoi(t, sub[1]) {
 		t.Fatalf("shrink: %q, %v", msg, err)
+	}
+	// The shrink's moves end before the cluster closes.
+	deadline := time.Now().Add(20 * time.Second)
+	for len(movesOf(t, cl, tb.Name, false)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("moves still running: %+v", movesOf(t, cl, tb.Name, false))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

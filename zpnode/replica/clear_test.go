@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc/rpctest"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -41,7 +41,7 @@ func serveMasterWithFullSync(t *testing.T, r *Replica) (string, *atomic.Int64) {
 	}
 	t.Cleanup(func() { src.Close() })
 	starts := new(atomic.Int64)
-	return clienttest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response {
+	return rpctest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response {
 		switch c := req.Cmd.(type) {
 		case *zppb.Request_TrySync:
 			resp, err := r.TrySync(c.TrySync)

@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/zeppelin-kv/zeppelin/lib/client/clienttest"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc/rpctest"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -75,7 +75,7 @@ func TestRetryIsAnsweredOnce(t *testing.T) {
 // master and none is applied twice.
 func TestSlaveAppliesAndAnswersRetries(t *testing.T) {
 	var m *testServer
-	addr := clienttest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response { return m.s.handleRequest(ctx, req) })
+	addr := rpctest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response { return m.s.handleRequest(ctx, req) })
 	m = newTestServer(t, addr)
 	s := newTestServer(t, "127.0.0.1:7002")
 	topo := singleMaster(1, m.s.cfg.Addr, s.s.cfg.Addr)
