@@ -165,7 +165,7 @@ func epoch(t *testing.T, c *inproc.Cluster) uint64 {
 
 // movesOf returns the moves of table as `zpctl migrate status -o json`
 // lists them: those in progress, or with all the finished ones too.
-func movesOf(t *testing.T, c *inproc.Cluster, table string, all bool) []moveJSON {
+func movesOf(t *testing.T, c *inproc.Cluster, table string, all bool) []client.Move {
 	t.Helper()
 	args := []string{"-o", "json", "migrate", "status"}
 	if all {
@@ -176,7 +176,7 @@ func movesOf(t *testing.T, c *inproc.Cluster, table string, all bool) []moveJSON
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK {
 		t.Fatalf("migrate status: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
 	}
-	var out []moveJSON
+	var out []client.Move
 	for _, m := range got.Moves {
 		if m.Table == table {
 			out = append(out, m)
@@ -186,7 +186,7 @@ func movesOf(t *testing.T, c *inproc.Cluster, table string, all bool) []moveJSON
 }
 
 // waitMove waits until zpctl lists move id of table in state want.
-func waitMove(t *testing.T, c *inproc.Cluster, table string, id uint64, want string) moveJSON {
+func waitMove(t *testing.T, c *inproc.Cluster, table string, id uint64, want client.MoveState) client.Move {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -805,7 +805,7 @@ func TestMigrateStatusWatch(t *testing.T) {
 				if err := dec.Decode(&doc); err != nil {
 					t.Fatalf("%v:\n%s", err, out)
 				}
-				if !slices.ContainsFunc(doc.Moves, func(m moveJSON) bool { return m.ID == id && m.State == "CATCHING_UP" && m.To == target }) {
+				if !slices.ContainsFunc(doc.Moves, func(m client.Move) bool { return m.ID == id && m.State == "CATCHING_UP" && m.To == target }) {
 					t.Fatalf("move %d not in %+v", id, doc.Moves)
 				}
 			}
