@@ -226,6 +226,11 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 				continue
 			}
 			delete(missing, m.ID)
+			if m.From == "" {
+				// The leader names a SETMASTER's source once it runs it;
+				// the command knew it from its plan.
+				m.From = old.From
+			}
 			latest[i] = m
 			if m.State == old.State {
 				continue

@@ -248,7 +248,8 @@ func (a *app) queue(ctx context.Context, c *client.Client, op operation, plan *P
 // leader fills it in later) from the plan's step of its partition, for
 // the progress lines.
 func fillSources(p *Plan, queued []client.Move) {
-	for _, m := range queued {
+	for i := range queued {
+		m := &queued[i]
 		if m.Kind != client.MoveSetMaster || m.From != "" {
 			continue
 		}
