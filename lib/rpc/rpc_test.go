@@ -372,7 +372,9 @@ func BenchmarkFrameRoundTrip(b *testing.B) {
 }
 
 // BenchmarkCallPipelined has 32 goroutines share one connection, as a
-// loaded client does: requests are batched into shared writes.
+// loaded client does: requests are batched into shared writes. Each call
+// has a deadline, as the client's always do, so the server bounds each
+// request by it.
 func BenchmarkCallPipelined(b *testing.B) {
 	s, err := NewServer(ServerConfig{Handler: echoHandler})
 	if err != nil {
@@ -387,10 +389,12 @@ func BenchmarkCallPipelined(b *testing.B) {
 	}
 	defer c.Close()
 	req := getReq("benchmark-key-0123456789")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
 	b.SetParallelism(16)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.Call(context.Background(), req); err != nil {
+			if _, err := c.Call(ctx, req); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -418,7 +418,7 @@ func (s *Server) parse(frame []byte) (*zppb.Request, *zppb.Response) {
 // from at, when the request arrived.
 func (s *Server) requestContext(req *zppb.Request, at time.Time) (context.Context, context.CancelFunc) {
 	if req.TimeoutMs > 0 {
-		return context.WithDeadline(s.ctx, at.Add(time.Duration(req.TimeoutMs)*time.Millisecond))
+		return withLazyDeadline(s.ctx, at.Add(time.Duration(req.TimeoutMs)*time.Millisecond))
 	}
 	return s.ctx, func() {}
 }
