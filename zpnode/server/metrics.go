@@ -1,7 +1,9 @@
 package server
 
 import (
+	"reflect"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,44 @@ type metrics struct {
 	bytesIn  prometheus.Counter
 	bytesOut prometheus.Counter
 	slow     prometheus.Counter
+	// series caches, per table and command, the series observe updates
+	// on every request: looking them up by label values hashes and
+	// compares the labels each time.
+	series sync.Map // seriesKey -> *requestSeries
+}
+
+type seriesKey struct{ table, cmd string }
+
+// requestSeries are the series of one table and command: its latency, and
+// its count of OK answers (other codes are rare, and looked up).
+type requestSeries struct {
+	latency prometheus.Observer
+	ok      prometheus.Counter
+}
+
+// seriesOf returns the series of table and cmd.
+func (m *metrics) seriesOf(table, cmd string) *requestSeries {
+	k := seriesKey{table, cmd}
+	if rs, ok := m.series.Load(k); ok {
+		return rs.(*requestSeries)
+	}
+	rs := &requestSeries{
+		latency: m.latency.WithLabelValues(table, cmd),
+		ok:      m.requests.WithLabelValues(table, cmd, zppb.Code_OK.String()),
+	}
+	actual, _ := m.series.LoadOrStore(k, rs)
+	return actual.(*requestSeries)
+}
+
+// observe counts one request and its latency.
+func (m *metrics) observe(table, cmd string, code zppb.Code, d time.Duration) {
+	rs := m.seriesOf(table, cmd)
+	if code == zppb.Code_OK {
+		rs.ok.Inc()
+	} else {
+		m.requests.WithLabelValues(table, cmd, code.String()).Inc()
+	}
+	rs.latency.Observe(d.Seconds())
 }
 
 func newMetrics(s *Server) *metrics {
@@ -61,11 +101,26 @@ var cmdOneof = (&zppb.Request{}).ProtoReflect().Descriptor().Oneofs().ByName("cm
 // commandName is the request's command as its field name ("set", "mget",
 // "binlog_pull"), or "none".
 func commandName(req *zppb.Request) string {
-	if fd := req.ProtoReflect().WhichOneof(cmdOneof); fd != nil {
-		return string(fd.Name())
+	if req.Cmd == nil {
+		return "none"
 	}
-	return "none"
+	// The oneof's Go type names the command: asking protoreflect for the
+	// field on every request costs more than the lookup.
+	t := reflect.TypeOf(req.Cmd)
+	if name, ok := commandNames.Load(t); ok {
+		return name.(string)
+	}
+	name := "none"
+	if fd := req.ProtoReflect().WhichOneof(cmdOneof); fd != nil {
+		name = string(fd.Name())
+	}
+	commandNames.Store(t, name)
+	return name
 }
+
+// commandNames maps each oneof wrapper type of Request.cmd to its field
+// name.
+var commandNames sync.Map
 
 // requestKey is the key a request names, if it names one, for the slow log.
 func requestKey(req *zppb.Request) []byte {

@@ -55,8 +55,7 @@ func (l *slowlog) list(table string) []*zppb.SlowlogEntry {
 // observe records a request in the metrics and, when slow, the slow log.
 func (s *Server) observe(req *zppb.Request, table string, code zppb.Code, d time.Duration) {
 	cmd := commandName(req)
-	s.metrics.requests.WithLabelValues(table, cmd, code.String()).Inc()
-	s.metrics.latency.WithLabelValues(table, cmd).Observe(d.Seconds())
+	s.metrics.observe(table, cmd, code, d)
 	// Long polls are slow by design.
 	if d < s.cfg.SlowlogThreshold || cmd == "binlog_pull" || cmd == "fullsync_fetch" {
 		return
