@@ -79,3 +79,43 @@ func BenchmarkScan(b *testing.B) {
 		cursor = next
 	}
 }
+
+// BenchmarkGetRecentlyWritten reads random keys of 100,000 flushed ones
+// while the memtable holds 20,000 later overwrites of some of them, as a
+// DB taking writes does: most reads look for a key the memtable lacks.
+func BenchmarkGetRecentlyWritten(b *testing.B) {
+	d := openTestDB(b, filepath.Join(b.TempDir(), "db"), newShared(b))
+	const n = 100_000
+	value := make([]byte, 100)
+	key := func(i int) []byte { return fmt.Appendf(nil, "{user%d}.key%d", i%1000, i) }
+	var muts []*zppb.Mutation
+	for i := range n {
+		muts = append(muts, &zppb.Mutation{Kind: zppb.Mutation_PUT, Key: key(i), Value: value})
+		if len(muts) == 1000 {
+			d.apply(muts...)
+			muts = muts[:0]
+		}
+	}
+	if err := d.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20 {
+		for range 1000 {
+			muts = append(muts, &zppb.Mutation{Kind: zppb.Mutation_PUT, Key: key(rng.IntN(n)), Value: value})
+		}
+		d.apply(muts...)
+		muts = muts[:0]
+	}
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = key(i)
+	}
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := d.Get(keys[rng.IntN(n)], 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

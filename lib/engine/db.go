@@ -140,6 +140,12 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 	o.SetMaxOpenFiles(opts.MaxOpenFiles)
 	o.SetWriteBufferSize(opts.MemtableSize)
 	o.SetDbWriteBufferSize(0)
+	// A bloom filter of each memtable's keys lets a read of a key not
+	// written since the last flush — most reads of a DB larger than its
+	// memtables — skip the memtable's skiplist, where a lookup costs a
+	// cache miss per level. It takes 2% of the memtable's size.
+	o.SetMemTablePrefixBloomSizeRatio(0.02)
+	o.SetMemtableWholeKeyFiltering(true)
 	o.SetLevelCompactionDynamicLevelBytes(true)
 	o.SetCompression(grocksdb.LZ4Compression)
 	o.SetBottommostCompression(grocksdb.ZSTDCompression)
