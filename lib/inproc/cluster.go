@@ -62,6 +62,10 @@ type Cluster struct {
 	Metas []*Meta
 	Nodes []*Node
 
+	// peers are the meta servers started by Start, which bootstrap the
+	// group with each other.
+	peers []string
+
 	mu     sync.Mutex
 	used   map[string]bool // ports handed out, never handed out twice
 	closed bool
@@ -75,8 +79,10 @@ type Meta struct {
 	Addr string
 	// Dir holds its data.
 	Dir string
-	c   *Cluster
-	srv *metaserver.Server // nil while stopped
+	// joiner: started by AddMeta, it does not bootstrap.
+	joiner bool
+	c      *Cluster
+	srv    *metaserver.Server // nil while stopped
 }
 
 // Node is one node server.
@@ -140,6 +146,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		addr := ln.Addr().String()
 		c.Metas = append(c.Metas, &Meta{Index: i, Addr: addr, Dir: filepath.Join(c.opts.Dir, fmt.Sprintf("zpmeta-%d", i+1)), c: c})
 	}
+	c.peers = c.MetaAddrs()
 	for i, m := range c.Metas {
 		if err := m.start(lns[i]); err != nil {
 			for _, ln := range lns[i+1:] {
@@ -185,6 +192,26 @@ func (c *Cluster) listen(n int) ([]net.Listener, error) {
 		out = append(out, ln)
 	}
 	return out, nil
+}
+
+// AddMeta starts one more meta server, appended to Metas, that does not
+// bootstrap (metaserver.Config.NoBootstrap, its Peers just itself): it
+// belongs to no Raft group, and answers UNAVAILABLE, until a member of the
+// group adds it with ADD_META (client.AddMeta). Stop and Restart work on
+// it as on the others; restarted before it was added, it still waits to
+// be added. Nodes started afterwards list it among their meta servers.
+func (c *Cluster) AddMeta() (*Meta, error) {
+	lns, err := c.listen(1)
+	if err != nil {
+		return nil, err
+	}
+	m := &Meta{Index: len(c.Metas), Addr: lns[0].Addr().String(), joiner: true, c: c}
+	m.Dir = filepath.Join(c.opts.Dir, fmt.Sprintf("zpmeta-%d", m.Index+1))
+	if err := m.start(lns[0]); err != nil {
+		return nil, err
+	}
+	c.Metas = append(c.Metas, m)
+	return m, nil
 }
 
 // AddNode starts one more node server and waits until it is UP.
@@ -361,10 +388,13 @@ func (c *Cluster) Close() error {
 func (m *Meta) start(ln net.Listener) error {
 	cfg := metaserver.Config{
 		Addr:     m.Addr,
-		Peers:    m.c.MetaAddrs(),
+		Peers:    m.c.peers,
 		DataDir:  m.Dir,
 		Listener: ln,
 		Logger:   m.c.opts.Logger.With("meta", m.Addr),
+	}
+	if m.joiner {
+		cfg.Peers, cfg.NoBootstrap = []string{m.Addr}, true
 	}
 	if f := m.c.opts.MetaConfig; f != nil {
 		f(m.Index, &cfg)
