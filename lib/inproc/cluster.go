@@ -33,7 +33,11 @@ import (
 type Options struct {
 	// Dir holds every server's data, one directory each. Required.
 	Dir string
-	// Metas is the number of meta servers; default 3.
+	// Metas is the number of meta servers; default 3. They form one Raft
+	// group, which has a leader only while a majority of its voters run:
+	// 1 or 2 members tolerate none stopped (with 2, both must be up), 3
+	// tolerate one. When WaitLeader (or Start) times out, its error gives
+	// each member's Raft state and says when too few voters run.
 	Metas int
 	// Nodes is the number of node servers; default 3, none when negative.
 	Nodes int
@@ -304,9 +308,10 @@ func (c *Cluster) Node(addr string) *Node {
 }
 
 // WaitLeader waits until some meta server is the ready leader and returns
-// its index.
+// its index. Its error, when ctx ends first, gives each meta server's Raft
+// state and says when fewer voters run than Raft needs for a leader.
 func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
-	return poll(ctx, "a meta leader", func() (int, error) {
+	i, err := poll(ctx, "a meta leader", func() (int, error) {
 		for i, m := range c.Metas {
 			if m.srv != nil && m.srv.IsLeader() {
 				return i, nil
@@ -314,6 +319,59 @@ func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
 		}
 		return 0, errors.New("no leader")
 	})
+	if err != nil {
+		return 0, fmt.Errorf("%w; %s", err, c.metaGroup())
+	}
+	return i, nil
+}
+
+// metaGroup describes the meta servers for an error: each one's Raft
+// state as it answers LIST_META and, when fewer of the group's voters run
+// than a majority, how many run and how many a leader needs.
+func (c *Cluster) metaGroup() string {
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	var parts, voters []string
+	running := make(map[string]bool)
+	for _, m := range c.Metas {
+		if m.srv == nil {
+			parts = append(parts, m.Addr+" stopped")
+			continue
+		}
+		running[m.Addr] = true
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := pool.Call(ctx, m.Addr, &zppb.Request{Cmd: &zppb.Request_ListMeta{ListMeta: &zppb.ListMetaRequest{}}})
+		cancel()
+		if err == nil {
+			err = status.FromResponse(resp)
+		}
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", m.Addr, err))
+			continue
+		}
+		lm := resp.GetListMeta()
+		parts = append(parts, fmt.Sprintf("%s %s in term %d (%d members)", m.Addr, lm.State, lm.Term, len(lm.Members)))
+		if voters == nil {
+			// The first running member's configuration stands for the
+			// group's; a joiner not added yet has none.
+			for _, mm := range lm.Members {
+				if mm.Suffrage == "voter" {
+					voters = append(voters, mm.Addr)
+				}
+			}
+		}
+	}
+	up := 0
+	for _, v := range voters {
+		if running[v] {
+			up++
+		}
+	}
+	desc := strings.Join(parts, "; ")
+	if need := len(voters)/2 + 1; len(voters) > 0 && up < need {
+		desc = fmt.Sprintf("%d of the group's %d voters run, and a Raft leader needs %d: %s", up, len(voters), need, desc)
+	}
+	return "meta servers: " + desc
 }
 
 // WaitNodes waits until the meta leader reports every node of addrs in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -311,5 +312,43 @@ func TestAddMeta(t *testing.T) {
 	waitOK()
 	if m := members(j.Addr); !slices.Equal(m, want) {
 		t.Fatalf("restarted joiner lists %v, want %v", m, want)
+	}
+}
+
+// TestTwoMetas: a group of two has a leader only while both run; with one
+// stopped, WaitLeader's error says that too few voters run.
+func TestTwoMetas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := inproc.StartTest(t, inproc.Options{Metas: 2, Nodes: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leader, not the follower: a leader goes on leading for a lease
+	// after losing its quorum.
+	if err := c.Metas[l].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = c.WaitLeader(wctx)
+	wcancel()
+	t.Log(err)
+	if err == nil {
+		t.Fatal("a leader with one of two meta servers stopped")
+	}
+	for _, want := range []string{"1 of the group's 2 voters run, and a Raft leader needs 2", c.Metas[l].Addr + " stopped", c.Metas[1-l].Addr + " Candidate"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if err := c.Metas[l].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
