@@ -449,7 +449,8 @@ func (m *Meta) start(ln net.Listener) error {
 		Peers:    m.c.peers,
 		DataDir:  m.Dir,
 		Listener: ln,
-		Logger:   m.c.opts.Logger.With("meta", m.Addr),
+		// The server names itself ("meta" attribute) in its log.
+		Logger: m.c.opts.Logger,
 	}
 	if m.joiner {
 		cfg.Peers, cfg.NoBootstrap = []string{m.Addr}, true
