@@ -33,7 +33,11 @@ import (
 type Options struct {
 	// Dir holds every server's data, one directory each. Required.
 	Dir string
-	// Metas is the number of meta servers; default 3.
+	// Metas is the number of meta servers; default 3. They form one Raft
+	// group, which has a leader only while a majority of its voters run:
+	// 1 or 2 members tolerate none stopped (with 2, both must be up), 3
+	// tolerate one. When WaitLeader (or Start) times out, its error gives
+	// each member's Raft state and says when too few voters run.
 	Metas int
 	// Nodes is the number of node servers; default 3, none when negative.
 	Nodes int
@@ -62,6 +66,10 @@ type Cluster struct {
 	Metas []*Meta
 	Nodes []*Node
 
+	// peers are the meta servers started by Start, which bootstrap the
+	// group with each other.
+	peers []string
+
 	mu     sync.Mutex
 	used   map[string]bool // ports handed out, never handed out twice
 	closed bool
@@ -75,8 +83,10 @@ type Meta struct {
 	Addr string
 	// Dir holds its data.
 	Dir string
-	c   *Cluster
-	srv *metaserver.Server // nil while stopped
+	// joiner: started by AddMeta, it does not bootstrap.
+	joiner bool
+	c      *Cluster
+	srv    *metaserver.Server // nil while stopped
 }
 
 // Node is one node server.
@@ -140,6 +150,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		addr := ln.Addr().String()
 		c.Metas = append(c.Metas, &Meta{Index: i, Addr: addr, Dir: filepath.Join(c.opts.Dir, fmt.Sprintf("zpmeta-%d", i+1)), c: c})
 	}
+	c.peers = c.MetaAddrs()
 	for i, m := range c.Metas {
 		if err := m.start(lns[i]); err != nil {
 			for _, ln := range lns[i+1:] {
@@ -185,6 +196,26 @@ func (c *Cluster) listen(n int) ([]net.Listener, error) {
 		out = append(out, ln)
 	}
 	return out, nil
+}
+
+// AddMeta starts one more meta server, appended to Metas, that does not
+// bootstrap (metaserver.Config.NoBootstrap, its Peers just itself): it
+// belongs to no Raft group, and answers UNAVAILABLE, until a member of the
+// group adds it with ADD_META (client.AddMeta). Stop and Restart work on
+// it as on the others; restarted before it was added, it still waits to
+// be added. Nodes started afterwards list it among their meta servers.
+func (c *Cluster) AddMeta() (*Meta, error) {
+	lns, err := c.listen(1)
+	if err != nil {
+		return nil, err
+	}
+	m := &Meta{Index: len(c.Metas), Addr: lns[0].Addr().String(), joiner: true, c: c}
+	m.Dir = filepath.Join(c.opts.Dir, fmt.Sprintf("zpmeta-%d", m.Index+1))
+	if err := m.start(lns[0]); err != nil {
+		return nil, err
+	}
+	c.Metas = append(c.Metas, m)
+	return m, nil
 }
 
 // AddNode starts one more node server and waits until it is UP.
@@ -277,9 +308,10 @@ func (c *Cluster) Node(addr string) *Node {
 }
 
 // WaitLeader waits until some meta server is the ready leader and returns
-// its index.
+// its index. Its error, when ctx ends first, gives each meta server's Raft
+// state and says when fewer voters run than Raft needs for a leader.
 func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
-	return poll(ctx, "a meta leader", func() (int, error) {
+	i, err := poll(ctx, "a meta leader", func() (int, error) {
 		for i, m := range c.Metas {
 			if m.srv != nil && m.srv.IsLeader() {
 				return i, nil
@@ -287,6 +319,59 @@ func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
 		}
 		return 0, errors.New("no leader")
 	})
+	if err != nil {
+		return 0, fmt.Errorf("%w; %s", err, c.metaGroup())
+	}
+	return i, nil
+}
+
+// metaGroup describes the meta servers for an error: each one's Raft
+// state as it answers LIST_META and, when fewer of the group's voters run
+// than a majority, how many run and how many a leader needs.
+func (c *Cluster) metaGroup() string {
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	var parts, voters []string
+	running := make(map[string]bool)
+	for _, m := range c.Metas {
+		if m.srv == nil {
+			parts = append(parts, m.Addr+" stopped")
+			continue
+		}
+		running[m.Addr] = true
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := pool.Call(ctx, m.Addr, &zppb.Request{Cmd: &zppb.Request_ListMeta{ListMeta: &zppb.ListMetaRequest{}}})
+		cancel()
+		if err == nil {
+			err = status.FromResponse(resp)
+		}
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s: %v", m.Addr, err))
+			continue
+		}
+		lm := resp.GetListMeta()
+		parts = append(parts, fmt.Sprintf("%s %s in term %d (%d members)", m.Addr, lm.State, lm.Term, len(lm.Members)))
+		if voters == nil {
+			// The first running member's configuration stands for the
+			// group's; a joiner not added yet has none.
+			for _, mm := range lm.Members {
+				if mm.Suffrage == "voter" {
+					voters = append(voters, mm.Addr)
+				}
+			}
+		}
+	}
+	up := 0
+	for _, v := range voters {
+		if running[v] {
+			up++
+		}
+	}
+	desc := strings.Join(parts, "; ")
+	if need := len(voters)/2 + 1; len(voters) > 0 && up < need {
+		desc = fmt.Sprintf("%d of the group's %d voters run, and a Raft leader needs %d: %s", up, len(voters), need, desc)
+	}
+	return "meta servers: " + desc
 }
 
 // WaitNodes waits until the meta leader reports every node of addrs in
@@ -361,10 +446,14 @@ func (c *Cluster) Close() error {
 func (m *Meta) start(ln net.Listener) error {
 	cfg := metaserver.Config{
 		Addr:     m.Addr,
-		Peers:    m.c.MetaAddrs(),
+		Peers:    m.c.peers,
 		DataDir:  m.Dir,
 		Listener: ln,
-		Logger:   m.c.opts.Logger.With("meta", m.Addr),
+		// The server names itself ("meta" attribute) in its log.
+		Logger: m.c.opts.Logger,
+	}
+	if m.joiner {
+		cfg.Peers, cfg.NoBootstrap = []string{m.Addr}, true
 	}
 	if f := m.c.opts.MetaConfig; f != nil {
 		f(m.Index, &cfg)

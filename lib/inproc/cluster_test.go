@@ -3,6 +3,8 @@ package inproc_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,4 +214,141 @@ func TestHoldSlave(t *testing.T) {
 	}
 	tap.SetHook(nil)
 	caughtUp(held)
+}
+
+// TestAddMeta: a meta server started by AddMeta belongs to no Raft group
+// and makes none of its own, even restarted, until ADD_META adds it; then
+// it serves the group's topology, and restarted it is still a member.
+func TestAddMeta(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := inproc.StartTest(t, inproc.Options{Metas: 1, Nodes: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	call := func(addr string, req *zppb.Request) *zppb.Response {
+		t.Helper()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		resp, err := pool.Call(cctx, addr, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	listMeta := &zppb.Request{Cmd: &zppb.Request_ListMeta{ListMeta: &zppb.ListMetaRequest{}}}
+	pull := &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{}}}
+	// members is the Raft configuration as addr has it.
+	members := func(addr string) []string {
+		t.Helper()
+		resp := call(addr, listMeta)
+		if err := status.FromResponse(resp); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range resp.GetListMeta().GetMembers() {
+			out = append(out, m.Addr+" "+m.Suffrage)
+		}
+		return out
+	}
+
+	j, err := c.AddMeta()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Index != 1 || len(c.Metas) != 2 || c.MetaAddrs()[1] != j.Addr {
+		t.Fatalf("joiner %d %s; metas %v", j.Index, j.Addr, c.MetaAddrs())
+	}
+	// A member that bootstrapped would list itself at once.
+	for range 2 {
+		if m := members(j.Addr); len(m) != 0 {
+			t.Fatalf("joiner not added yet lists members %v", m)
+		}
+		if resp := call(j.Addr, pull); resp.Code != zppb.Code_UNAVAILABLE {
+			t.Fatalf("joiner not added yet: PULL %v %q, want UNAVAILABLE", resp.Code, resp.Msg)
+		}
+		if err := j.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs()[:1], LazyPull: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.AddMeta(ctx, j.Addr, false); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{c.Metas[0].Addr + " voter", j.Addr + " voter"}
+	if m := members(c.Metas[0].Addr); !slices.Equal(m, want) {
+		t.Fatalf("members %v, want %v", m, want)
+	}
+	waitOK := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for resp := call(j.Addr, pull); resp.Code != zppb.Code_OK; resp = call(j.Addr, pull) {
+			if time.Now().After(deadline) {
+				t.Fatalf("added joiner: PULL %v %q", resp.Code, resp.Msg)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitOK()
+	if err := j.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitOK()
+	if m := members(j.Addr); !slices.Equal(m, want) {
+		t.Fatalf("restarted joiner lists %v, want %v", m, want)
+	}
+}
+
+// TestTwoMetas: a group of two has a leader only while both run; with one
+// stopped, WaitLeader's error says that too few voters run.
+func TestTwoMetas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := inproc.StartTest(t, inproc.Options{Metas: 2, Nodes: -1})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The leader, not the follower: a leader goes on leading for a lease
+	// after losing its quorum.
+	if err := c.Metas[l].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = c.WaitLeader(wctx)
+	wcancel()
+	t.Log(err)
+	if err == nil {
+		t.Fatal("a leader with one of two meta servers stopped")
+	}
+	for _, want := range []string{"1 of the group's 2 voters run, and a Raft leader needs 2", c.Metas[l].Addr + " stopped", c.Metas[1-l].Addr + " Candidate"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if err := c.Metas[l].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

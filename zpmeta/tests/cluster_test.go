@@ -3,30 +3,24 @@ package tests
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
-// cluster is a meta group of in-process servers.
+// cluster is a meta group of in-process servers (lib/inproc, without
+// nodes: the tests PING as nodes themselves, the meta servers being what
+// they test), with raw calls to its members by index.
 type cluster struct {
-	t       *testing.T
-	addrs   []string
-	dirs    []string
-	servers []*server.Server // nil while stopped
-	tweak   func(*server.Config)
-	pool    *rpc.Pool
-	// joiners are the members started to be added (ADD_META) rather than
-	// bootstrapped.
-	joiners map[int]bool
+	*inproc.Cluster
+	t    *testing.T
+	pool *rpc.Pool
 }
 
 // testLogger is quiet unless the test runs with -v.
@@ -37,107 +31,49 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// startCluster starts n members on free ports; tweak adjusts each config.
+// startCluster starts n members, tweak adjusting each config, and waits up
+// to 10s for a leader.
 func startCluster(t *testing.T, n int, tweak func(*server.Config)) *cluster {
 	t.Helper()
-	c := &cluster{t: t, tweak: tweak, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})}
-	lns := make([]net.Listener, n)
-	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i] = ln
-		c.addrs = append(c.addrs, ln.Addr().String())
-		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("meta%d", i)))
+	opts := inproc.Options{Metas: n, Nodes: -1, StartTimeout: 10 * time.Second}
+	if tweak != nil {
+		opts.MetaConfig = func(_ int, cfg *server.Config) { tweak(cfg) }
 	}
-	c.servers = make([]*server.Server, n)
-	t.Cleanup(c.close)
-	for i := range n {
-		c.startOn(i, lns[i])
-	}
+	c := &cluster{Cluster: inproc.StartTest(t, opts), t: t, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})}
+	t.Cleanup(func() { c.pool.Close() })
 	return c
 }
 
-func (c *cluster) config(i int, ln net.Listener) server.Config {
-	cfg := server.Config{
-		Addr:     c.addrs[i],
-		Peers:    c.addrs,
-		DataDir:  c.dirs[i],
-		Listener: ln,
-		Logger:   testLogger(),
-	}
-	if c.joiners[i] {
-		cfg.Peers, cfg.NoBootstrap = []string{c.addrs[i]}, true
-	}
-	if c.tweak != nil {
-		c.tweak(&cfg)
-	}
-	return cfg
-}
+// addr is member i's address.
+func (c *cluster) addr(i int) string { return c.Metas[i].Addr }
+
+// server is member i's server, nil while it is stopped.
+func (c *cluster) server(i int) *server.Server { return c.Metas[i].Server() }
 
 // join starts one more member that does not bootstrap, for ADD_META to add
 // to the group, and returns its index.
 func (c *cluster) join() int {
 	c.t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	m, err := c.AddMeta()
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	i := len(c.servers)
-	c.addrs = append(c.addrs, ln.Addr().String())
-	c.dirs = append(c.dirs, filepath.Join(c.t.TempDir(), fmt.Sprintf("meta%d", i)))
-	c.servers = append(c.servers, nil)
-	if c.joiners == nil {
-		c.joiners = make(map[int]bool)
-	}
-	c.joiners[i] = true
-	c.startOn(i, ln)
-	return i
-}
-
-func (c *cluster) startOn(i int, ln net.Listener) {
-	c.t.Helper()
-	s, err := server.New(c.config(i, ln))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	c.servers[i] = s
+	return m.Index
 }
 
 // restart starts member i again on its address and data directory.
 func (c *cluster) restart(i int) {
 	c.t.Helper()
-	if c.servers[i] != nil {
-		c.t.Fatalf("member %d is running", i)
+	if err := c.Metas[i].Restart(); err != nil {
+		c.t.Fatal(err)
 	}
-	var ln net.Listener
-	waitFor(c.t, 5*time.Second, "port "+c.addrs[i]+" to be free", func() bool {
-		var err error
-		ln, err = net.Listen("tcp", c.addrs[i])
-		return err == nil
-	})
-	c.startOn(i, ln)
 }
 
 func (c *cluster) stop(i int) {
 	c.t.Helper()
-	if err := c.servers[i].Close(); err != nil {
+	if err := c.Metas[i].Stop(); err != nil {
 		c.t.Errorf("close member %d: %v", i, err)
 	}
-	c.servers[i] = nil
-}
-
-func (c *cluster) close() {
-	for i, s := range c.servers {
-		if s != nil {
-			c.stop(i)
-		}
-	}
-	c.pool.Close()
 }
 
 // waitLeader waits until one running member is the ready leader and every
@@ -147,16 +83,16 @@ func (c *cluster) waitLeader(timeout time.Duration) int {
 	leader := -1
 	waitFor(c.t, timeout, "a leader all members agree on", func() bool {
 		leader = -1
-		for i, s := range c.servers {
-			if s != nil && s.IsLeader() {
+		for i := range c.Metas {
+			if s := c.server(i); s != nil && s.IsLeader() {
 				leader = i
 			}
 		}
 		if leader < 0 {
 			return false
 		}
-		for _, s := range c.servers {
-			if s != nil && s.Leader() != c.addrs[leader] {
+		for i := range c.Metas {
+			if s := c.server(i); s != nil && s.Leader() != c.addr(leader) {
 				return false
 			}
 		}
@@ -167,8 +103,8 @@ func (c *cluster) waitLeader(timeout time.Duration) int {
 
 // follower returns a running member other than leader.
 func (c *cluster) follower(leader int) int {
-	for i, s := range c.servers {
-		if s != nil && i != leader {
+	for i := range c.Metas {
+		if c.server(i) != nil && i != leader {
 			return i
 		}
 	}
@@ -181,7 +117,7 @@ func (c *cluster) call(i int, req *zppb.Request) *zppb.Response {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := c.pool.Call(ctx, c.addrs[i], req)
+	resp, err := c.pool.Call(ctx, c.addr(i), req)
 	if err != nil {
 		c.t.Fatalf("call member %d: %v", i, err)
 	}

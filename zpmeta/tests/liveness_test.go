@@ -60,7 +60,7 @@ func (n *simNode) pingReq() *zppb.Request {
 func (n *simNode) send(i int, req *zppb.Request) (*zppb.Response, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	resp, err := n.c.pool.Call(ctx, n.c.addrs[i], req)
+	resp, err := n.c.pool.Call(ctx, n.c.addr(i), req)
 	if err == nil && resp.Code != zppb.Code_OK {
 		err = fmt.Errorf("%v %s", resp.Code, resp.Msg)
 	}

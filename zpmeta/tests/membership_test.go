@@ -117,89 +117,89 @@ func TestMembershipChanges(t *testing.T) {
 	leader := c.waitLeader(10 * time.Second)
 	c.ping(leader, fakeNodes[:3]...)
 	c.mustOK(leader, createReq("before", 4, 3))
-	if err := c.servers[leader].Snapshot(changeCtx(t)); err != nil {
+	if err := c.server(leader).Snapshot(changeCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	cli := newClient(t, c.addrs...)
+	cli := newClient(t, c.MetaAddrs()...)
 
 	// A voter joins and learns the tables created before it.
 	j := c.join()
 	if resp := c.call(j, pullReq("")); resp.Code != zppb.Code_UNAVAILABLE {
 		t.Fatalf("member not added yet: PULL %v %q, want UNAVAILABLE", resp.Code, resp.Msg)
 	}
-	lm, err := cli.AddMeta(changeCtx(t), c.addrs[j], false)
+	lm, err := cli.AddMeta(changeCtx(t), c.addr(j), false)
 	if err != nil {
 		t.Fatalf("AddMeta: %v", err)
 	}
-	wantMembers(t, "after add", statusMembers(lm), voters(c.addrs[:4]...))
-	if lm.Leader != c.addrs[leader] {
-		t.Errorf("membership names leader %q, want %q", lm.Leader, c.addrs[leader])
+	wantMembers(t, "after add", statusMembers(lm), voters(c.MetaAddrs()[:4]...))
+	if lm.Leader != c.addr(leader) {
+		t.Errorf("membership names leader %q, want %q", lm.Leader, c.addr(leader))
 	}
 	c.waitCaughtUp(j, leader)
 	if resp := c.call(j, pullReq("before")); resp.Code != zppb.Code_OK || resp.GetPull().GetTopology().GetTables()[0].GetPartitionCount() != 4 {
 		t.Fatalf("new member: PULL before: %v %s", resp.Code, resp.Msg)
 	}
 	// It knows the leader, forwards writes to it, and answers LIST_META.
-	waitFor(t, 5*time.Second, "new member to know the leader", func() bool { return c.servers[j].Leader() == c.addrs[leader] })
+	waitFor(t, 5*time.Second, "new member to know the leader", func() bool { return c.server(j).Leader() == c.addr(leader) })
 	c.ping(j, fakeNodes[3])
-	wantMembers(t, "LIST_META of the new member", members(c.mustOK(j, listMetaReq()).GetListMeta()), voters(c.addrs[:4]...))
+	wantMembers(t, "LIST_META of the new member", members(c.mustOK(j, listMetaReq()).GetListMeta()), voters(c.MetaAddrs()[:4]...))
 
 	// Adding it again changes nothing: no entry is committed.
-	again, err := cli.AddMeta(changeCtx(t), c.addrs[j], false)
+	again, err := cli.AddMeta(changeCtx(t), c.addr(j), false)
 	if err != nil {
 		t.Fatalf("AddMeta again: %v", err)
 	}
-	wantMembers(t, "after adding again", statusMembers(again), voters(c.addrs[:4]...))
+	wantMembers(t, "after adding again", statusMembers(again), voters(c.MetaAddrs()[:4]...))
 	before := c.mustOK(leader, listMetaReq()).GetListMeta().CommitIndex
-	c.mustOK(leader, addMetaReq(c.addrs[j], false))
+	c.mustOK(leader, addMetaReq(c.addr(j), false))
 	if after := c.mustOK(leader, listMetaReq()).GetListMeta().CommitIndex; after != before {
 		t.Errorf("adding a member again committed entries: commit index %d -> %d", before, after)
 	}
 
 	// A nonvoter joins and catches up, is promoted, demoted, removed.
 	n := c.join()
-	lm, err = cli.AddMeta(changeCtx(t), c.addrs[n], true)
+	lm, err = cli.AddMeta(changeCtx(t), c.addr(n), true)
 	if err != nil {
 		t.Fatalf("AddMeta nonvoter: %v", err)
 	}
-	want := voters(c.addrs[:4]...)
-	want[c.addrs[n]] = "nonvoter"
+	want := voters(c.MetaAddrs()[:4]...)
+	want[c.addr(n)] = "nonvoter"
 	wantMembers(t, "after adding a nonvoter", statusMembers(lm), want)
 	c.waitCaughtUp(n, leader)
-	want[c.addrs[n]] = "voter"
-	wantMembers(t, "after promotion", members(c.mustOK(n, addMetaReq(c.addrs[n], false)).GetMetaMembers()), want)
-	want[c.addrs[n]] = "nonvoter"
-	wantMembers(t, "after demotion", members(c.mustOK(leader, addMetaReq(c.addrs[n], true)).GetMetaMembers()), want)
-	lm, err = cli.RemoveMeta(changeCtx(t), c.addrs[n])
+	want[c.addr(n)] = "voter"
+	wantMembers(t, "after promotion", members(c.mustOK(n, addMetaReq(c.addr(n), false)).GetMetaMembers()), want)
+	want[c.addr(n)] = "nonvoter"
+	wantMembers(t, "after demotion", members(c.mustOK(leader, addMetaReq(c.addr(n), true)).GetMetaMembers()), want)
+	lm, err = cli.RemoveMeta(changeCtx(t), c.addr(n))
 	if err != nil {
 		t.Fatalf("RemoveMeta nonvoter: %v", err)
 	}
-	wantMembers(t, "after removing the nonvoter", statusMembers(lm), voters(c.addrs[:4]...))
+	wantMembers(t, "after removing the nonvoter", statusMembers(lm), voters(c.MetaAddrs()[:4]...))
 	c.stop(n)
 
 	// An old follower goes; removing it again is a no-op. The client now
 	// knows every address, as an operator's --meta list would after the
 	// additions.
-	cli = newClient(t, c.addrs...)
+	cli = newClient(t, c.MetaAddrs()...)
 	f := c.follower(leader)
-	lm, err = cli.RemoveMeta(changeCtx(t), c.addrs[f])
+	lm, err = cli.RemoveMeta(changeCtx(t), c.addr(f))
 	if err != nil {
 		t.Fatalf("RemoveMeta follower: %v", err)
 	}
-	left := slices.DeleteFunc(slices.Clone(c.addrs[:4]), func(a string) bool { return a == c.addrs[f] })
+	left := slices.DeleteFunc(slices.Clone(c.MetaAddrs()[:4]), func(a string) bool { return a == c.addr(f) })
 	wantMembers(t, "after removing a follower", statusMembers(lm), voters(left...))
 	c.stop(f)
-	lm, err = cli.RemoveMeta(changeCtx(t), c.addrs[f])
+	lm, err = cli.RemoveMeta(changeCtx(t), c.addr(f))
 	if err != nil {
 		t.Fatalf("RemoveMeta again: %v", err)
 	}
 	wantMembers(t, "after removing again", statusMembers(lm), voters(left...))
 
 	// The leader, asked directly, hands over and the new leader removes it.
-	resp := c.mustOK(leader, removeMetaReq(c.addrs[leader]))
-	left = slices.DeleteFunc(left, func(a string) bool { return a == c.addrs[leader] })
+	resp := c.mustOK(leader, removeMetaReq(c.addr(leader)))
+	left = slices.DeleteFunc(left, func(a string) bool { return a == c.addr(leader) })
 	wantMembers(t, "after removing the leader", members(resp.GetMetaMembers()), voters(left...))
-	if l := resp.GetMetaMembers().GetLeader(); l == c.addrs[leader] || !slices.Contains(left, l) {
+	if l := resp.GetMetaMembers().GetLeader(); l == c.addr(leader) || !slices.Contains(left, l) {
 		t.Errorf("membership after removing the leader names leader %q; remaining %v", l, left)
 	}
 	// Left running, it sends clients and nodes elsewhere.
@@ -211,8 +211,8 @@ func TestMembershipChanges(t *testing.T) {
 	}
 	c.stop(leader)
 	leader = c.waitLeader(10 * time.Second)
-	if !slices.Contains(left, c.addrs[leader]) {
-		t.Fatalf("leader %s is not among the remaining members %v", c.addrs[leader], left)
+	if !slices.Contains(left, c.addr(leader)) {
+		t.Fatalf("leader %s is not among the remaining members %v", c.addr(leader), left)
 	}
 	if _, err := cli.CreateTable(changeCtx(t), client.TableSpec{Name: "after", Partitions: 2, Replicas: 3}); err != nil {
 		t.Fatalf("CreateTable after removing the leader: %v", err)
@@ -221,8 +221,8 @@ func TestMembershipChanges(t *testing.T) {
 
 	// Two voters left: the leader, asked through the other one, goes too.
 	other := c.follower(leader)
-	resp = c.mustOK(other, removeMetaReq(c.addrs[leader]))
-	wantMembers(t, "after removing the leader through a follower", members(resp.GetMetaMembers()), voters(c.addrs[other]))
+	resp = c.mustOK(other, removeMetaReq(c.addr(leader)))
+	wantMembers(t, "after removing the leader through a follower", members(resp.GetMetaMembers()), voters(c.addr(other)))
 	c.stop(leader)
 	leader = c.waitLeader(10 * time.Second)
 	if leader != other {
@@ -231,7 +231,7 @@ func TestMembershipChanges(t *testing.T) {
 
 	// The last voter stays, and bad addresses are refused, with nothing
 	// changed.
-	last := c.addrs[other]
+	last := c.addr(other)
 	tests := []struct {
 		name string
 		req  *zppb.Request
@@ -246,7 +246,7 @@ func TestMembershipChanges(t *testing.T) {
 		{"add port 0", addMetaReq("127.0.0.1:0", false), "port"},
 		{"add port too big", addMetaReq("127.0.0.1:70000", false), "port"},
 		{"remove bad port", removeMetaReq("127.0.0.1:http"), "port"},
-		{"add a server that does not answer", addMetaReq(c.addrs[f], false), "does not answer"},
+		{"add a server that does not answer", addMetaReq(c.addr(f), false), "does not answer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,9 +274,9 @@ func TestAddMetaRefusesAnotherGroup(t *testing.T) {
 	alone := startCluster(t, 1, longDown)
 	alone.waitLeader(10 * time.Second)
 
-	resp := c.call(c.follower(leader), addMetaReq(alone.addrs[0], false))
+	resp := c.call(c.follower(leader), addMetaReq(alone.addr(0), false))
 	if resp.Code != zppb.Code_INVALID_ARGUMENT || !strings.Contains(resp.Msg, "another Raft group") {
 		t.Fatalf("%v %q, want INVALID_ARGUMENT naming another group", resp.Code, resp.Msg)
 	}
-	wantMembers(t, "after the refusal", members(c.mustOK(leader, listMetaReq()).GetListMeta()), voters(c.addrs...))
+	wantMembers(t, "after the refusal", members(c.mustOK(leader, listMetaReq()).GetListMeta()), voters(c.MetaAddrs()...))
 }

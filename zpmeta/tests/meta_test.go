@@ -18,17 +18,17 @@ import (
 var fakeNodes = []string{"10.0.0.1:9300", "10.0.0.2:9300", "10.0.0.3:9300", "10.0.0.4:9300"}
 
 func TestElectsLeader(t *testing.T) {
-	c := startCluster(t, 3, longDown)
 	start := time.Now()
+	c := startCluster(t, 3, longDown)
 	leader := c.waitLeader(10 * time.Second)
-	t.Logf("leader %s after %v", c.addrs[leader], time.Since(start).Round(time.Millisecond))
+	t.Logf("leader %s %v after starting", c.addr(leader), time.Since(start).Round(time.Millisecond))
 
-	for i := range c.servers {
+	for i := range c.Metas {
 		waitFor(t, 5*time.Second, "member to apply the leader's first entries", func() bool {
 			return c.mustOK(i, listMetaReq()).GetListMeta().AppliedIndex > 0
 		})
 		lm := c.mustOK(i, listMetaReq()).GetListMeta()
-		if lm.Leader != c.addrs[leader] || lm.Self != c.addrs[i] || lm.Term == 0 || lm.AppliedIndex == 0 {
+		if lm.Leader != c.addr(leader) || lm.Self != c.addr(i) || lm.Term == 0 || lm.AppliedIndex == 0 {
 			t.Errorf("member %d: LIST_META %v", i, lm)
 		}
 		wantState := "Follower"
@@ -42,7 +42,7 @@ func TestElectsLeader(t *testing.T) {
 			t.Fatalf("member %d: %d members", i, len(lm.Members))
 		}
 		for _, m := range lm.Members {
-			if m.Suffrage != "voter" || m.Id != m.Addr || m.Leader != (m.Addr == c.addrs[leader]) {
+			if m.Suffrage != "voter" || m.Id != m.Addr || m.Leader != (m.Addr == c.addr(leader)) {
 				t.Errorf("member %d: member %v", i, m)
 			}
 		}
@@ -95,7 +95,7 @@ func TestCreateTableThroughFollower(t *testing.T) {
 	}
 
 	// Every member serves the same table at the same epoch.
-	for i := range c.servers {
+	for i := range c.Metas {
 		waitFor(t, 5*time.Second, fmt.Sprintf("member %d to apply epoch %d", i, cr.Epoch), func() bool {
 			return c.pull(i).Epoch == cr.Epoch
 		})
@@ -204,7 +204,7 @@ func TestLeaderFailover(t *testing.T) {
 	c.stop(old)
 	leader := c.waitLeader(10 * time.Second)
 	elected := time.Now()
-	t.Logf("new leader %s %v after the old one closed", c.addrs[leader], elected.Sub(killed).Round(time.Millisecond))
+	t.Logf("new leader %s %v after the old one closed", c.addr(leader), elected.Sub(killed).Round(time.Millisecond))
 	if elected.Sub(killed) > 5*time.Second {
 		t.Errorf("new leader took %v", elected.Sub(killed))
 	}
@@ -245,7 +245,7 @@ func TestLeaderFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	resp, err := c.pool.Call(ctx, c.addrs[last], createReq("t3", 1, 1))
+	resp, err := c.pool.Call(ctx, c.addr(last), createReq("t3", 1, 1))
 	if err != nil || resp.Code != zppb.Code_NO_LEADER {
 		t.Fatalf("create without quorum: %v %v", resp, err)
 	}
@@ -351,14 +351,14 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("restarted follower:\n got %v\nwant %v", got, want)
 	}
 
-	for i := range c.servers {
+	for i := range c.Metas {
 		c.stop(i)
 	}
-	for i := range c.servers {
+	for i := range c.Metas {
 		c.restart(i)
 	}
 	leader = c.waitLeader(10 * time.Second)
-	for i := range c.servers {
+	for i := range c.Metas {
 		waitFor(t, 10*time.Second, fmt.Sprintf("member %d to replay", i), func() bool { return c.pull(i).Epoch == want.Epoch })
 		if got := withoutHeartbeats(c.pull(i)); !proto.Equal(got, want) {
 			t.Errorf("member %d after restart:\n got %v\nwant %v", i, got, want)
@@ -383,7 +383,7 @@ func TestSnapshotRestore(t *testing.T) {
 	c.mustOK(0, dropReq("t2", 0))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.servers[0].Snapshot(ctx); err != nil {
+	if err := c.server(0).Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// After the snapshot: replayed from the log on restart.
@@ -391,12 +391,12 @@ func TestSnapshotRestore(t *testing.T) {
 	want := withoutHeartbeats(c.pull(0))
 	c.stop(0)
 
-	snaps, err := filepath.Glob(filepath.Join(c.dirs[0], "snapshots", "*", "state.bin"))
+	snaps, err := filepath.Glob(filepath.Join(c.Metas[0].Dir, "snapshots", "*", "state.bin"))
 	if err != nil || len(snaps) == 0 {
 		t.Fatalf("no snapshot on disk: %v %v", snaps, err)
 	}
 	// The log no longer starts at 1: the state must come from the snapshot.
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(c.dirs[0], "raft.db")})
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(c.Metas[0].Dir, "raft.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
