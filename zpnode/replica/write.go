@@ -200,9 +200,17 @@ func (t *Ticket) Wait(ctx context.Context) (int64, error) {
 	return a.Result, err
 }
 
-func (t *Ticket) wait(ctx context.Context) (Answer, error) {
-	t.Flush()
+// waitDone waits for the write's outcome or ctx's end, whichever is first.
+func (t *Ticket) waitDone(ctx context.Context) error {
 	w := t.w
+	select {
+	case <-w.done:
+		// Most writes are done once flushed (their own group commit):
+		// asking ctx for Done would start its deadline's timer for
+		// nothing.
+		return nil
+	default:
+	}
 	select {
 	case <-w.done:
 	case <-ctx.Done():
@@ -210,11 +218,20 @@ func (t *Ticket) wait(ctx context.Context) (Answer, error) {
 		case <-w.done: // done as well: the outcome wins over the deadline
 		default:
 			if t.r.minSync() > 0 {
-				return Answer{}, fmt.Errorf("%w: lsn %d: %w", ErrNotEnoughReplicas, w.lsn, ctx.Err())
+				return fmt.Errorf("%w: lsn %d: %w", ErrNotEnoughReplicas, w.lsn, ctx.Err())
 			}
-			return Answer{}, fmt.Errorf("replica: write lsn %d: %w", w.lsn, ctx.Err())
+			return fmt.Errorf("replica: write lsn %d: %w", w.lsn, ctx.Err())
 		}
 	}
+	return nil
+}
+
+func (t *Ticket) wait(ctx context.Context) (Answer, error) {
+	t.Flush()
+	if err := t.waitDone(ctx); err != nil {
+		return Answer{}, err
+	}
+	w := t.w
 	if w.err != nil {
 		return Answer{}, w.err
 	}
