@@ -139,21 +139,27 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	p("The client column is the load generator: `zpbench --meta` is the native\n")
 	p("protocol, the others speak RESP to zpnode's Redis front or to Redis (see\n")
 	p("Method); redis-benchmark prints no p99.9.\n\n")
-	p("| system | client | op | pipeline | ops/s | p50 | p95 | p99 | p99.9 | max | errors |\n")
-	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("The server CPU column is the CPU time (user and system) the system's server\n")
+	p("processes spent during that client's measured rounds, over the operations\n")
+	p("completed: zpnode's from its nodes' `process_cpu_seconds_total` (summed over\n")
+	p("the cluster's nodes, zpmeta left out), the no-op server's and Redis's from\n")
+	p("`/proc/PID/stat`. Throughput moves with the machine's other load; the CPU an\n")
+	p("operation costs the server much less, so compare this column across runs.\n\n")
+	p("| system | client | op | pipeline | ops/s | server CPU µs/op | p50 | p95 | p99 | p99.9 | max | errors |\n")
+	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Systems {
 		if s.Err != "" && len(s.Cells) == 0 {
-			p("| %s | | | | failed: %s | | | | | | |\n", s.label(), oneLine(s.Err))
+			p("| %s | | | | failed: %s | | | | | | | |\n", s.label(), oneLine(s.Err))
 			continue
 		}
 		for _, c := range s.sortedCells() {
 			if c.Report.Ops == 0 {
-				p("| %s | %s | %s | %d | failed: %s | | | | | | |\n", s.label(), c.ClientLabel, c.Op, c.Pipeline, oneLine(c.Err))
+				p("| %s | %s | %s | %d | failed: %s | | | | | | | |\n", s.label(), c.ClientLabel, c.Op, c.Pipeline, oneLine(c.Err))
 				continue
 			}
 			l := c.Report.Latency
-			p("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", s.label(), c.ClientLabel, strings.ToUpper(c.Op), c.Pipeline,
-				report.Count(c.Report.OpsPerSec), report.Micros(l.P50), report.Micros(l.P95), report.Micros(l.P99),
+			p("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", s.label(), c.ClientLabel, strings.ToUpper(c.Op), c.Pipeline,
+				report.Count(c.Report.OpsPerSec), c.cpuMicros(), report.Micros(l.P50), report.Micros(l.P95), report.Micros(l.P99),
 				report.Micros(l.P999), report.Micros(l.Max), errorsCell(c.Report))
 		}
 	}

@@ -289,6 +289,18 @@ type Cell struct {
 	// CPU is how busy the machine was during the cell (all systems'
 	// rounds), and how much of that was outside the suite.
 	CPU CPUUse `json:"cpu"`
+	// ServerCPU is the CPU the system's servers spent in this client's
+	// measured rounds, and per operation; nil when it could not be read.
+	ServerCPU *ServerCPU `json:"server_cpu,omitempty"`
+}
+
+// cpuMicros is the server's CPU per operation, formatted; "n/a" when
+// unknown.
+func (c *Cell) cpuMicros() string {
+	if c.ServerCPU == nil || c.Report.Ops == 0 {
+		return "n/a"
+	}
+	return fmtFloat(c.ServerCPU.MicrosPerOp)
 }
 
 // Run runs the suite. It returns the results gathered even when it fails;
