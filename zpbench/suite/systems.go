@@ -256,7 +256,8 @@ func startRedis(ctx context.Context, cfg *Config, g *procs, dir string, def Syst
 	if err != nil {
 		return nil, err
 	}
-	s := &system{def: def, kind: "redis", addr: addrs[0], procs: g, server: p, commands: []string{commandLine(argv)}}
+	// respAddrs: redis-benchmark reaches it there, as a one-node system.
+	s := &system{def: def, kind: "redis", addr: addrs[0], respAddrs: addrs, procs: g, server: p, commands: []string{commandLine(argv)}}
 	rdb := redis.NewClient(&redis.Options{Addr: addrs[0], DisableIdentity: true, MaxRetries: -1})
 	defer rdb.Close()
 	err = poll(ctx, "redis-server", func(ctx context.Context) error {
