@@ -23,6 +23,8 @@ type Machine struct {
 	// Git is the commit measured, "+ uncommitted changes" when the tree
 	// was dirty.
 	Git string `json:"git"`
+	// RocksDB is the one the zpnodes ran on; nil when none ran.
+	RocksDB *RocksDB `json:"rocksdb,omitempty"`
 }
 
 func describeMachine(ctx context.Context, redisServer string, moduleDir string) Machine {

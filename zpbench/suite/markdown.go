@@ -149,9 +149,23 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	if m.Redis != "" {
 		p("| Redis | %s |\n", m.Redis)
 	}
+	p("| RocksDB (zpnode) | %s |\n", m.RocksDB)
 	p("| commit | %s |\n\n", m.Git)
 
 	writeGoals(p, r)
+
+	p("## Systems\n\n")
+	p("What an acknowledged write survives on each system, as the running system\n")
+	p("reported it (zpnode's `zeppelin_node_durability_info` metric, Redis's\n")
+	p("`CONFIG GET append*`), and where its server CPU was read. zpnode answers a\n")
+	p("write after the binlog's `write(2)`, Redis after the AOF's: both lose at\n")
+	p("most the last fsync period of writes to a machine crash, none to a\n")
+	p("process crash.\n\n")
+	p("| system | durability | server CPU from |\n|---|---|---|\n")
+	for _, s := range r.Systems {
+		p("| %s | %s | %s |\n", s.Def.Label, orNA(s.Durability), orNA(s.CPUSource))
+	}
+	p("\n")
 
 	p("## Results\n\n")
 	p("%s of %d-byte values, keys uniform over %s records, %d connections\n",
@@ -439,6 +453,13 @@ func idleList(r *Results) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+func orNA(s string) string {
+	if s == "" {
+		return "n/a"
+	}
+	return s
 }
 
 func upper(ss []string) []string {

@@ -270,6 +270,12 @@ type SystemResult struct {
 	// IdleCPU is the CPUs the system's processes used while idle, before
 	// the first cell.
 	IdleCPU float64 `json:"idle_cpu"`
+	// Durability is what an acknowledged write survives, as the running
+	// system reported it (zpnode's binlog fsync and RocksDB WAL, Redis's
+	// AOF settings).
+	Durability string `json:"durability"`
+	// CPUSource says where its server CPU was read.
+	CPUSource string `json:"cpu_source,omitempty"`
 }
 
 // Cell is one measurement: an operation at a pipeline depth, by one
@@ -403,6 +409,15 @@ func measure(ctx context.Context, cfg *Config, res *Results) (err error) {
 			continue
 		}
 		live, srs = append(live, sys), append(srs, sr)
+		sr.CPUSource = sys.cpuSource()
+		if sr.Durability, err = sys.durability(ctx); err != nil {
+			cfg.Log.Warn("durability not read", "system", sr.Def.Name, "err", err)
+		}
+		if sys.kind == "zeppelin" && res.Machine.RocksDB == nil {
+			if res.Machine.RocksDB, err = rocksDBOf(ctx, sys.metricsAddrs[0]); err != nil {
+				cfg.Log.Warn("RocksDB build not read", "system", sr.Def.Name, "err", err)
+			}
+		}
 	}
 
 	for i, cpus := range measureIdle(ctx, live) {
