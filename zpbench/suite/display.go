@@ -90,4 +90,13 @@ func (sh shower) showResults(res *Results) {
 		res.Micro.Command = sh.show(res.Micro.Command)
 		res.Micro.Err = sh.show(res.Micro.Err)
 	}
+	if m := res.Memory; m != nil {
+		for j := range m.Commands {
+			m.Commands[j] = sh.show(m.Commands[j])
+		}
+		m.Err = sh.show(m.Err)
+		if m.Soak != nil {
+			m.Soak.Err = sh.show(m.Soak.Err)
+		}
+	}
 }

@@ -157,10 +157,10 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	p("## Systems\n\n")
 	p("What an acknowledged write survives on each system, as the running system\n")
 	p("reported it (zpnode's `zeppelin_node_durability_info` metric, Redis's\n")
-	p("`CONFIG GET append*`), and where its server CPU was read. zpnode answers a\n")
-	p("write after the binlog's `write(2)`, Redis after the AOF's: both lose at\n")
-	p("most the last fsync period of writes to a machine crash, none to a\n")
-	p("process crash.\n\n")
+	p("`CONFIG GET append*`), and where its server CPU was read. Both answer a\n")
+	p("write once it is handed to the kernel (`write(2)` of the binlog, of the\n")
+	p("AOF) and fsync in the background, so a machine crash can lose about the\n")
+	p("last fsync period of writes.\n\n")
 	p("| system | durability | server CPU from |\n|---|---|---|\n")
 	for _, s := range r.Systems {
 		p("| %s | %s | %s |\n", s.Def.Label, orNA(s.Durability), orNA(s.CPUSource))
@@ -256,6 +256,8 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 		}
 	}
 
+	writeMemory(p, r)
+
 	p("## Method\n\n")
 	p("- **Systems.** The suite starts them all on free loopback ports in a\n")
 	p("  temporary directory and stops them at the end: the no-op server (`zpbench\n")
@@ -286,6 +288,19 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 	p("- **Keys.** `{zb:<i/100>}<i, 10 digits>`, i uniform in [0, %s); GET cells run\n", report.Count(float64(st.Keyspace)))
 	p("  after `zpbench load` wrote every record (MSET batches of 100), so reads hit.\n")
 	writeRESPMethod(p, r)
+	p("- **Server CPU.** Around each round of each system and client the suite\n")
+	p("  reads the CPU its servers have used (user and system): each zpnode's\n")
+	p("  `process_cpu_seconds_total` at `--metrics-addr` (one scrape before and after\n")
+	p("  a round, counted in the round), `/proc/PID/stat` of the no-op server and\n")
+	p("  redis-server. Summed over the rounds and divided by the operations they\n")
+	p("  completed: server CPU µs/op. Counters tick every 10 ms, so a round needs a\n")
+	p("  few hundred ms of server CPU for the figure to hold to a few percent.\n")
+	p("- **Memory** (`--memory-keys`, default 1,000,000; 0 leaves the section out;\n")
+	p("  `--memory-reads` the GET pass after the load, default 5s): see Memory. The\n")
+	p("  soak (`--soak`, off unless set: `make bench-soak` sets 10m; `--soak-sample`\n")
+	p("  5s, `--soak-read-ratio` 0.8) samples the node's metrics; RSS is said to\n")
+	p("  keep growing when a least-squares fit over the second half's samples adds\n")
+	p("  more than %.0f%% of the mid-run RSS (at least %s) over the second half.\n", 100*growthShare, mib(float64(growthFloor)))
 	p("- **Measurement.** Latency from an HDR histogram (3\n")
 	p("  significant digits) per worker, merged. Seed %d, so every run sends the\n", st.Seed)
 	p("  same keys.\n\n")
@@ -359,6 +374,22 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 		}
 		for _, c := range s.sortedCells() {
 			p("%s\n", c.Command)
+		}
+		p("```\n\n")
+	}
+	if m := r.Memory; m != nil {
+		p("**%s**\n\n```sh\n", memoryDef.Label)
+		for _, c := range m.Commands {
+			p("%s\n", c)
+		}
+		if m.LoadCommand != "" {
+			p("%s\n", m.LoadCommand)
+		}
+		if m.ReadsCommand != "" {
+			p("%s\n", m.ReadsCommand)
+		}
+		if m.Soak != nil {
+			p("%s\n", m.Soak.Command)
 		}
 		p("```\n\n")
 	}

@@ -125,6 +125,18 @@ type Config struct {
 	StartTimeout time.Duration
 	// Seed of the operation streams; default 1, so runs send the same.
 	Seed uint64
+	// MemoryKeys, when not 0, adds the memory section: a fresh 1-node
+	// zpnode (Partitions partitions, ValueSize values) loaded with that
+	// many records, its RSS and breakdown after the load and after
+	// MemoryReads of GETs (none when 0).
+	MemoryKeys  uint64
+	MemoryReads time.Duration
+	// Soak, when not 0, then runs a mixed workload on that node for that
+	// long (SoakReadRatio GETs, default 0.8; the rest SETs), sampling its
+	// memory every SoakSample (default 5s).
+	Soak          time.Duration
+	SoakSample    time.Duration
+	SoakReadRatio float64
 	// Micro configures the Go micro-benchmarks.
 	Micro MicroConfig
 	// Command is how the suite was invoked, for the docs.
@@ -182,6 +194,12 @@ func (c *Config) setDefaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.SoakSample <= 0 {
+		c.SoakSample = 5 * time.Second
+	}
+	if c.SoakReadRatio <= 0 || c.SoakReadRatio > 1 {
+		c.SoakReadRatio = 0.8
+	}
 }
 
 func (c *Config) validate() error {
@@ -196,6 +214,12 @@ func (c *Config) validate() error {
 		case def.Kind == "noop" && len(c.NoopCommand) == 0:
 			errs = append(errs, errors.New("system noop needs the no-op server command"))
 		}
+	}
+	if c.MemoryKeys > 0 && c.BinDir == "" {
+		errs = append(errs, errors.New("the memory section needs the directory of zpmeta and zpnode"))
+	}
+	if c.Soak > 0 && c.MemoryKeys == 0 {
+		errs = append(errs, errors.New("the soak runs on the memory section's node: it needs memory keys"))
 	}
 	for _, name := range c.Clients {
 		if !slices.Contains(ClientNames(), name) {
@@ -233,6 +257,7 @@ type Results struct {
 	Command  string         `json:"command"`
 	Systems  []SystemResult `json:"systems"`
 	Micro    *MicroResult   `json:"micro,omitempty"`
+	Memory   *MemoryResult  `json:"memory,omitempty"`
 }
 
 // Settings are the parameters shared by every cell.
@@ -453,6 +478,16 @@ func measure(ctx context.Context, cfg *Config, res *Results) (err error) {
 		}
 		if err := sys.crashed(); err != nil {
 			fail(srs[i], err)
+		}
+	}
+	if cfg.MemoryKeys > 0 && ctx.Err() == nil {
+		// On a fresh node, with the measured systems stopped.
+		if err := g.stopAll(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping: %w", err))
+		}
+		res.Memory = measureMemory(ctx, cfg, g, filepath.Join(dir, memoryDef.Name), &res.Machine)
+		if res.Memory.Err != "" {
+			errs = append(errs, fmt.Errorf("memory: %s", res.Memory.Err))
 		}
 	}
 	return errors.Join(append(errs, ctx.Err())...)
