@@ -18,11 +18,17 @@ META_ADDRS := 127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223
 PROTOC_GEN_GO_VERSION := v1.36.12
 TEST_TIMEOUT ?= 18m
 
+# ZP_ROCKSDB_BUILD says which RocksDB the binaries link: zpnode reports it in
+# zeppelin_node_build_info and the benchmark page prints it. Stamped with
+# -ldflags -X; a release build of RocksDB sets it to describe itself.
+ZP_ROCKSDB_BUILD ?= debian librocksdb-dev $(shell dpkg-query -W -f='$${Version}' librocksdb-dev 2>/dev/null)
+GO_LDFLAGS := -X 'github.com/zeppelin-kv/zeppelin/lib/buildinfo.RocksDB=$(ZP_ROCKSDB_BUILD)'
+
 # apt packages the build needs; root installs them, others get sudo.
 APT_PACKAGES := librocksdb-dev build-essential
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps run stop clean test test-short test-race fuzz vet proto bench
+.PHONY: all build deps run stop clean test test-short test-race fuzz vet proto bench bench-soak
 
 all: build
 
@@ -36,7 +42,7 @@ deps:
 
 build: deps
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(addprefix ./,$(BINARIES))
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/ $(addprefix ./,$(BINARIES))
 
 # run starts 3 zpmeta and 3 zpnode on 127.0.0.1 in the background (data in
 # var/data, logs in var/log, pids in var/run), each with Prometheus metrics
@@ -123,7 +129,7 @@ proto:
 	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	cd proto && PATH=$(BIN):$$PATH protoc --proto_path=. --go_out=zppb --go_opt=paths=source_relative *.proto
 
-# bench runs the benchmark suite on this machine, in one go (about 11 minutes
+# bench runs the benchmark suite on this machine, in one go (about 12 minutes
 # on 2 vCPUs): the Go micro-benchmarks, then SET and GET at pipeline 1 and 16
 # against the no-op server (loopback ceiling), zpnode 1 node/1 replica,
 # 3 nodes/3 replicas async, 3 nodes min_sync_replicas=1, Redis with AOF
@@ -131,13 +137,25 @@ proto:
 # apt-installed when missing), all started on free loopback ports under a
 # temporary directory, measured in alternating rounds, and stopped at the
 # end, failure or not. zpnode's RESP front is measured by redis-benchmark and
-# zpbench's go-redis ClusterClient beside its native protocol. It writes
-# docs/benchmarks.md. `bin/zpbench suite --help` lists BENCH_FLAGS, e.g.
-# BENCH_FLAGS='--duration 3s --systems noop,redis' or '--clients zpbench' (the
-# native cells only, about 6 minutes).
+# zpbench's go-redis ClusterClient beside its native protocol; redis-benchmark
+# measures the plain Redis too, for issue 15's goals. Each cell reports the
+# servers' CPU per operation (zpnode's process_cpu_seconds_total, /proc for the
+# others). Then a fresh 1-node zpnode is loaded with 1M records for the memory
+# section (RSS, block cache, memtables, Go heap; --memory-keys 0 leaves it
+# out). It writes docs/benchmarks.md. `bin/zpbench suite --help` lists
+# BENCH_FLAGS, e.g. BENCH_FLAGS='--duration 3s --systems noop,redis' or
+# '--clients zpbench' (the native cells only, about 6 minutes).
+# bench-soak is bench plus a SOAK-long (default 10m) mixed run on the memory
+# node (--soak; 80% GET, 20% SET), its RSS sampled every 5 s and reported
+# with whether it kept growing in the second half.
+# ZP_ROCKSDB_BUILD (above) names the RocksDB build on the page.
 BENCH_FLAGS ?=
 bench: build
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; }
 	@command -v redis-benchmark >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-tools; }
-	$(GO) build -o $(BIN)/ ./zpbench
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/ ./zpbench
 	$(BIN)/zpbench suite --bin-dir $(BIN) --go $(GO) --out docs/benchmarks.md $(BENCH_FLAGS)
+
+SOAK ?= 10m
+bench-soak:
+	$(MAKE) bench BENCH_FLAGS='$(BENCH_FLAGS) --soak $(SOAK)'

@@ -539,6 +539,8 @@ type Stats struct {
 	PendingCompact uint64 // bytes RocksDB estimates compaction must rewrite
 	// Block cache lookups of this DB since it opened.
 	BlockCacheHits, BlockCacheMisses uint64
+	// WALDisabled: the DB was opened with Options.DisableWAL.
+	WALDisabled bool
 }
 
 // ticker reads one counter from RocksDB's statistics dump, whose lines read
@@ -575,6 +577,7 @@ func (d *DB) Stats() (Stats, error) {
 		PendingCompact:   prop("rocksdb.estimate-pending-compaction-bytes"),
 		BlockCacheHits:   ticker(stats, "rocksdb.block.cache.hit"),
 		BlockCacheMisses: ticker(stats, "rocksdb.block.cache.miss"),
+		WALDisabled:      d.noWAL,
 	}, nil
 }
 

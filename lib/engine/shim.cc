@@ -4,9 +4,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <memory>
+#include <string>
 
 #include "rocksdb/options.h"
+#include "rocksdb/version.h"
 #include "rocksdb/write_buffer_manager.h"
 
 // rocksdb_options_t is opaque in rocksdb/c.h. This is its definition from
@@ -110,6 +113,14 @@ rocksdb_compactionfilter_t* zp_expiry_filter_create(zp_expiry_clock_t** clock) {
 
 void zp_expiry_clock_set(zp_expiry_clock_t* clock, int64_t now_ms) {
   clock->now_override.store(now_ms, std::memory_order_relaxed);
+}
+
+void zp_rocksdb_version(char* buf, size_t n) {
+  if (n == 0) return;
+  std::string v = ROCKSDB_NAMESPACE::GetRocksVersionAsString(true);
+  size_t k = v.size() < n - 1 ? v.size() : n - 1;
+  std::memcpy(buf, v.data(), k);
+  buf[k] = 0;
 }
 
 }  // extern "C"

@@ -46,6 +46,12 @@ rocksdb_compactionfilter_t* zp_expiry_filter_create(zp_expiry_clock_t** clock);
 // 0 restores the wall clock. For tests.
 void zp_expiry_clock_set(zp_expiry_clock_t* clock, int64_t now_ms);
 
+// ---- Version (see version.go) ----
+
+// zp_rocksdb_version writes the linked library's version ("7.8.3") to buf,
+// NUL-terminated and cut to n-1 bytes.
+void zp_rocksdb_version(char* buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -118,10 +119,19 @@ func TestMetricsCountRequests(t *testing.T) {
 		t.Errorf("replica lsn %v (%v)", v, ok)
 	}
 	for _, name := range []string{"zeppelin_node_received_bytes_total", "zeppelin_node_binlog_bytes", "zeppelin_node_rocksdb_memtable_bytes",
-		"zeppelin_node_block_cache_capacity_bytes", "zeppelin_node_epoch", "zeppelin_node_master_lease_valid"} {
+		"zeppelin_node_block_cache_capacity_bytes", "zeppelin_node_epoch", "zeppelin_node_master_lease_valid",
+		"zeppelin_node_memtable_bytes"} {
 		if v, ok := metricValue(after, name, nil); !ok || v == 0 {
 			t.Errorf("%s = %v (present %v), want > 0", name, v, ok)
 		}
+	}
+	// What the node runs on: the benchmark page prints these.
+	if _, ok := metricValue(after, "zeppelin_node_durability_info",
+		map[string]string{"binlog_fsync": "interval", "binlog_fsync_interval": "10ms", "rocksdb_wal": "off"}); !ok {
+		t.Errorf("zeppelin_node_durability_info{binlog_fsync=interval,binlog_fsync_interval=10ms,rocksdb_wal=off} missing")
+	}
+	if _, ok := metricValue(after, "zeppelin_node_build_info", map[string]string{"rocksdb_version": engine.RocksDBVersion()}); !ok {
+		t.Errorf("zeppelin_node_build_info{rocksdb_version=%q} missing", engine.RocksDBVersion())
 	}
 
 	// The RESP front's own counters: an open connection and its commands.

@@ -32,6 +32,10 @@ type suiteFlags struct {
 	benchtime            string
 	skipMicro, keep      bool
 	maxErrorRate         float64
+	memoryKeys           uint64
+	memoryReads          time.Duration
+	soak, soakSample     time.Duration
+	soakReadRatio        float64
 }
 
 // keptMarker starts the part of docs/benchmarks.md that the suite keeps
@@ -65,6 +69,12 @@ Systems: ` + strings.Join(suite.SystemNames(), ", "),
 			if f.maxErrorRate < 0 || f.maxErrorRate > 1 {
 				return usagef("--max-error-rate must be in [0, 1]")
 			}
+			if f.soakReadRatio <= 0 || f.soakReadRatio > 1 || f.soakSample <= 0 || f.soak < 0 || f.memoryReads < 0 {
+				return usagef("--soak-read-ratio must be in (0, 1], --soak-sample positive, --soak and --memory-reads not negative")
+			}
+			if f.soak > 0 && f.memoryKeys == 0 {
+				return usagef("--soak runs on the memory section's node: it needs --memory-keys")
+			}
 			if f.conns < 1 || f.valueSize < 1 || f.keyspace < 1 || f.duration <= 0 || f.rounds < 1 || f.warmup < 0 {
 				return usagef("--conns, --value-size, --keyspace, --duration and --rounds must be positive, --warmup not negative")
 			}
@@ -93,6 +103,11 @@ Systems: ` + strings.Join(suite.SystemNames(), ", "),
 	fs.StringVar(&f.benchtime, "micro-benchtime", "1s", "-benchtime of the micro-benchmarks")
 	fs.BoolVar(&f.skipMicro, "skip-micro", false, "leave out the micro-benchmarks")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary directory (data and logs)")
+	fs.Uint64Var(&f.memoryKeys, "memory-keys", 1_000_000, "records (of --value-size bytes) loaded into a fresh 1-node zpnode for the memory section (0: leave it out)")
+	fs.DurationVar(&f.memoryReads, "memory-reads", 5*time.Second, "GETs on the memory node after its load, before the second snapshot (0: none)")
+	fs.DurationVar(&f.soak, "soak", 0, "after the memory snapshots, run a mixed workload on that node this long, sampling its RSS (0: no soak; make bench-soak: 10m)")
+	fs.DurationVar(&f.soakSample, "soak-sample", 5*time.Second, "how often the soak samples the node's memory")
+	fs.Float64Var(&f.soakReadRatio, "soak-read-ratio", 0.8, "fraction of GETs in the soak's mix (the rest are SETs)")
 	fs.Float64Var(&f.maxErrorRate, "max-error-rate", 0.01, "exit 3 when a cell's operations failed more often than this (the report is written anyway)")
 	return cmd
 }
@@ -119,6 +134,11 @@ func (a *app) suite(ctx context.Context, f *suiteFlags) error {
 		Conns:          f.conns,
 		ValueSize:      f.valueSize,
 		Keyspace:       f.keyspace,
+		MemoryKeys:     f.memoryKeys,
+		MemoryReads:    f.memoryReads,
+		Soak:           f.soak,
+		SoakSample:     f.soakSample,
+		SoakReadRatio:  f.soakReadRatio,
 		Micro:          suite.MicroConfig{Skip: f.skipMicro, Go: f.goCmd, Dir: f.moduleDir, Benchtime: f.benchtime},
 		Command:        "zpbench " + strings.Join(a.env.Args, " "),
 		Log:            a.log,

@@ -2,6 +2,7 @@ package suite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,6 +26,10 @@ type slot struct {
 	res    *runner.Result
 	// redis-benchmark.
 	bench *benchMeter
+	// Server CPU seconds over the measured rounds, and why it could not
+	// be read.
+	cpuSecs float64
+	cpuErr  error
 }
 
 // slotCell is a measured cell and the index of its system.
@@ -81,8 +86,16 @@ func measureCell(ctx context.Context, cfg *Config, g *procs, systems []*system, 
 			if s.cell.Err != "" {
 				continue
 			}
-			if err := s.round(ctx, round); err != nil {
+			c0, err0 := s.sys.serverCPU(ctx)
+			err := s.round(ctx, round)
+			c1, err1 := s.sys.serverCPU(ctx)
+			if err != nil {
 				s.fail(cfg, fmt.Errorf("round %d: %w", r+1, err))
+			}
+			if cerr := errors.Join(err0, err1); cerr != nil {
+				s.cpuErr = cerr
+			} else {
+				s.cpuSecs += c1 - c0
 			}
 		}
 	}
@@ -177,6 +190,11 @@ func (s *slot) finish(cfg *Config) {
 		wl.Distribution = s.wl.DistributionName()
 		c.Report = report.New(report.Target{Kind: s.target.Kind(), Name: s.target.Name(), Pipelining: pipelining}, wl, rc, s.res)
 	}
+	if s.cpuErr != nil {
+		cfg.Log.Warn("server CPU not read", "system", s.sys.def.Name, "client", s.client, "op", c.Op, "pipeline", c.Pipeline, "err", s.cpuErr)
+	} else {
+		c.ServerCPU = &ServerCPU{Seconds: s.cpuSecs, MicrosPerOp: cpuPerOp(s.cpuSecs, c.Report.Ops), Source: s.sys.cpuSource()}
+	}
 	cfg.Log.Info("measured", "system", s.sys.def.Name, "client", s.client, "op", c.Op, "pipeline", c.Pipeline,
-		"ops/s", int(c.Report.OpsPerSec), "p99", report.Micros(c.Report.Latency.P99), "errors", c.Report.Errors)
+		"ops/s", int(c.Report.OpsPerSec), "p99", report.Micros(c.Report.Latency.P99), "server µs/op", c.cpuMicros(), "errors", c.Report.Errors)
 }

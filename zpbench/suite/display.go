@@ -62,7 +62,9 @@ func replaceWord(cmd, old, repl string) string {
 	return strings.Join(f, " ")
 }
 
-// showResults rewrites every command line of res.
+// showResults rewrites every command line of res, and the messages that
+// may name a path (failures quote commands and logs of the run's
+// directory).
 func (sh shower) showResults(res *Results) {
 	res.Command = sh.show(res.Command)
 	for i := range res.Systems {
@@ -71,11 +73,30 @@ func (sh shower) showResults(res *Results) {
 			s.Commands[j] = sh.show(s.Commands[j])
 		}
 		s.LoadCommand = sh.show(s.LoadCommand)
+		s.Err = sh.show(s.Err)
+		if s.MinSync != nil {
+			s.MinSync.Detail = sh.show(s.MinSync.Detail)
+		}
 		for j := range s.Cells {
-			s.Cells[j].Command = sh.show(s.Cells[j].Command)
+			c := &s.Cells[j]
+			c.Command = sh.show(c.Command)
+			c.Err = sh.show(c.Err)
+			for code, msg := range c.Report.ErrorSamples {
+				c.Report.ErrorSamples[code] = sh.show(msg)
+			}
 		}
 	}
 	if res.Micro != nil {
 		res.Micro.Command = sh.show(res.Micro.Command)
+		res.Micro.Err = sh.show(res.Micro.Err)
+	}
+	if m := res.Memory; m != nil {
+		for j := range m.Commands {
+			m.Commands[j] = sh.show(m.Commands[j])
+		}
+		m.Err = sh.show(m.Err)
+		if m.Soak != nil {
+			m.Soak.Err = sh.show(m.Soak.Err)
+		}
 	}
 }

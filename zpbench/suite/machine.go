@@ -23,6 +23,8 @@ type Machine struct {
 	// Git is the commit measured, "+ uncommitted changes" when the tree
 	// was dirty.
 	Git string `json:"git"`
+	// RocksDB is the one the zpnodes ran on; nil when none ran.
+	RocksDB *RocksDB `json:"rocksdb,omitempty"`
 }
 
 func describeMachine(ctx context.Context, redisServer string, moduleDir string) Machine {
@@ -111,15 +113,7 @@ func procTicks(pid string) (ticks uint64, ppid string, ok bool) {
 	if err != nil {
 		return 0, "", false
 	}
-	st := string(b)
-	f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:])
-	// After the command: state(0) ppid(1) ... utime(11) stime(12).
-	if len(f) <= 12 {
-		return 0, "", false
-	}
-	u, _ := strconv.ParseUint(f[11], 10, 64)
-	k, _ := strconv.ParseUint(f[12], 10, 64)
-	return u + k, f[1], true
+	return parseProcStat(string(b))
 }
 
 // childTicks returns cutime+cstime of a process: the CPU of its children

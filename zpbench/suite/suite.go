@@ -49,6 +49,8 @@ type SystemDef struct {
 // Every zpnode serves RESP, but the RESP clients measure the 1-node and the
 // 3-node async clusters only: min_sync_replicas=1 goes through the same
 // front, and each system in a cell costs its measured time again.
+// redis-benchmark also measures the plain Redis, the other side of issue
+// 15's goals with that client.
 var Systems = []SystemDef{
 	{Name: "noop", Label: "no-op server (loopback ceiling)", Kind: "noop", Clients: []string{ClientZpbench}},
 	{Name: "zpnode-1", Label: "zpnode: 1 node, 1 replica", Kind: "zeppelin", Nodes: 1, Replicas: 1,
@@ -57,7 +59,7 @@ var Systems = []SystemDef{
 		Clients: []string{ClientZpbench, ClientRedisBenchmark, ClientZpbenchCluster}},
 	{Name: "zpnode-3-sync1", Label: "zpnode: 3 nodes, 3 replicas, min_sync_replicas=1", Kind: "zeppelin", Nodes: 3, Replicas: 3, MinSync: 1,
 		Clients: []string{ClientZpbench}},
-	{Name: "redis", Label: "Redis (AOF on, appendfsync everysec)", Kind: "redis", Clients: []string{ClientZpbench}},
+	{Name: "redis", Label: "Redis (AOF on, appendfsync everysec)", Kind: "redis", Clients: []string{ClientZpbench, ClientRedisBenchmark}},
 	{Name: "redis-cluster", Label: "Redis Cluster, 1 node with all slots (AOF on, appendfsync everysec)", Kind: "redis-cluster",
 		Clients: []string{ClientRedisBenchmark, ClientZpbenchCluster}},
 }
@@ -123,6 +125,18 @@ type Config struct {
 	StartTimeout time.Duration
 	// Seed of the operation streams; default 1, so runs send the same.
 	Seed uint64
+	// MemoryKeys, when not 0, adds the memory section: a fresh 1-node
+	// zpnode (Partitions partitions, ValueSize values) loaded with that
+	// many records, its RSS and breakdown after the load and after
+	// MemoryReads of GETs (none when 0).
+	MemoryKeys  uint64
+	MemoryReads time.Duration
+	// Soak, when not 0, then runs a mixed workload on that node for that
+	// long (SoakReadRatio GETs, default 0.8; the rest SETs), sampling its
+	// memory every SoakSample (default 5s).
+	Soak          time.Duration
+	SoakSample    time.Duration
+	SoakReadRatio float64
 	// Micro configures the Go micro-benchmarks.
 	Micro MicroConfig
 	// Command is how the suite was invoked, for the docs.
@@ -180,6 +194,12 @@ func (c *Config) setDefaults() {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.SoakSample <= 0 {
+		c.SoakSample = 5 * time.Second
+	}
+	if c.SoakReadRatio <= 0 || c.SoakReadRatio > 1 {
+		c.SoakReadRatio = 0.8
+	}
 }
 
 func (c *Config) validate() error {
@@ -194,6 +214,12 @@ func (c *Config) validate() error {
 		case def.Kind == "noop" && len(c.NoopCommand) == 0:
 			errs = append(errs, errors.New("system noop needs the no-op server command"))
 		}
+	}
+	if c.MemoryKeys > 0 && c.BinDir == "" {
+		errs = append(errs, errors.New("the memory section needs the directory of zpmeta and zpnode"))
+	}
+	if c.Soak > 0 && c.MemoryKeys == 0 {
+		errs = append(errs, errors.New("the soak runs on the memory section's node: it needs memory keys"))
 	}
 	for _, name := range c.Clients {
 		if !slices.Contains(ClientNames(), name) {
@@ -231,6 +257,7 @@ type Results struct {
 	Command  string         `json:"command"`
 	Systems  []SystemResult `json:"systems"`
 	Micro    *MicroResult   `json:"micro,omitempty"`
+	Memory   *MemoryResult  `json:"memory,omitempty"`
 }
 
 // Settings are the parameters shared by every cell.
@@ -268,6 +295,12 @@ type SystemResult struct {
 	// IdleCPU is the CPUs the system's processes used while idle, before
 	// the first cell.
 	IdleCPU float64 `json:"idle_cpu"`
+	// Durability is what an acknowledged write survives, as the running
+	// system reported it (zpnode's binlog fsync and RocksDB WAL, Redis's
+	// AOF settings).
+	Durability string `json:"durability"`
+	// CPUSource says where its server CPU was read.
+	CPUSource string `json:"cpu_source,omitempty"`
 }
 
 // Cell is one measurement: an operation at a pipeline depth, by one
@@ -289,6 +322,18 @@ type Cell struct {
 	// CPU is how busy the machine was during the cell (all systems'
 	// rounds), and how much of that was outside the suite.
 	CPU CPUUse `json:"cpu"`
+	// ServerCPU is the CPU the system's servers spent in this client's
+	// measured rounds, and per operation; nil when it could not be read.
+	ServerCPU *ServerCPU `json:"server_cpu,omitempty"`
+}
+
+// cpuMicros is the server's CPU per operation, formatted; "n/a" when
+// unknown.
+func (c *Cell) cpuMicros() string {
+	if c.ServerCPU == nil || c.Report.Ops == 0 {
+		return "n/a"
+	}
+	return fmtFloat(c.ServerCPU.MicrosPerOp)
 }
 
 // Run runs the suite. It returns the results gathered even when it fails;
@@ -389,6 +434,15 @@ func measure(ctx context.Context, cfg *Config, res *Results) (err error) {
 			continue
 		}
 		live, srs = append(live, sys), append(srs, sr)
+		sr.CPUSource = sys.cpuSource()
+		if sr.Durability, err = sys.durability(ctx); err != nil {
+			cfg.Log.Warn("durability not read", "system", sr.Def.Name, "err", err)
+		}
+		if sys.kind == "zeppelin" && res.Machine.RocksDB == nil {
+			if res.Machine.RocksDB, err = rocksDBOf(ctx, sys.metricsAddrs[0]); err != nil {
+				cfg.Log.Warn("RocksDB build not read", "system", sr.Def.Name, "err", err)
+			}
+		}
 	}
 
 	for i, cpus := range measureIdle(ctx, live) {
@@ -424,6 +478,16 @@ func measure(ctx context.Context, cfg *Config, res *Results) (err error) {
 		}
 		if err := sys.crashed(); err != nil {
 			fail(srs[i], err)
+		}
+	}
+	if cfg.MemoryKeys > 0 && ctx.Err() == nil {
+		// On a fresh node, with the measured systems stopped.
+		if err := g.stopAll(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping: %w", err))
+		}
+		res.Memory = measureMemory(ctx, cfg, g, filepath.Join(dir, memoryDef.Name), &res.Machine)
+		if res.Memory.Err != "" {
+			errs = append(errs, fmt.Errorf("memory: %s", res.Memory.Err))
 		}
 	}
 	return errors.Join(append(errs, ctx.Err())...)

@@ -34,10 +34,12 @@ type system struct {
 	respAddrs []string
 	procs     *procs
 	nodes     []*proc
-	// nodeAddrs[i] is the address of nodes[i].
-	nodeAddrs []string
-	meta      *proc
-	server    *proc
+	// nodeAddrs[i] is the address of nodes[i]; metricsAddrs[i] where it
+	// serves Prometheus metrics.
+	nodeAddrs    []string
+	metricsAddrs []string
+	meta         *proc
+	server       *proc
 	// commands are the command lines that started it, for the docs.
 	commands []string
 }
@@ -111,8 +113,9 @@ func startNoop(ctx context.Context, cfg *Config, g *procs, dir string, def Syste
 // startZeppelin starts one zpmeta and def.Nodes zpnodes, and creates the
 // benchmark table with def's replicas and min_sync_replicas.
 func startZeppelin(ctx context.Context, cfg *Config, g *procs, dir string, def SystemDef, log *slog.Logger) (*system, error) {
-	// One meta address, then each node's native and RESP addresses.
-	addrs, err := freeAddrs(1 + 2*def.Nodes)
+	// One meta address, then each node's native, RESP and metrics
+	// addresses.
+	addrs, err := freeAddrs(1 + 3*def.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -125,18 +128,21 @@ func startZeppelin(ctx context.Context, cfg *Config, g *procs, dir string, def S
 	}
 	s.commands = append(s.commands, commandLine(metaArgv))
 	for i := range def.Nodes {
-		addr, resp := addrs[1+2*i], addrs[2+2*i]
+		addr, resp, metrics := addrs[1+3*i], addrs[2+3*i], addrs[3+3*i]
 		name := fmt.Sprintf("zpnode-%d", i+1)
 		// Every node serves RESP on the benchmark table, so that the RESP
-		// cells read the records the native load wrote.
+		// cells read the records the native load wrote; and metrics, which
+		// the suite reads the node's CPU and memory from.
 		argv := []string{filepath.Join(cfg.BinDir, "zpnode"), "--addr", addr, "--meta", meta,
-			"--data", filepath.Join(dir, name), "--log-level", "warn", "--redis-addr", resp, "--redis-table", cfg.Table}
+			"--data", filepath.Join(dir, name), "--log-level", "warn", "--redis-addr", resp, "--redis-table", cfg.Table,
+			"--metrics-addr", metrics}
 		p, err := g.start(name, filepath.Join(dir, name+".log"), argv...)
 		if err != nil {
 			return s, err
 		}
 		s.nodes = append(s.nodes, p)
 		s.nodeAddrs = append(s.nodeAddrs, addr)
+		s.metricsAddrs = append(s.metricsAddrs, metrics)
 		s.respAddrs = append(s.respAddrs, resp)
 		s.commands = append(s.commands, commandLine(argv))
 	}
@@ -250,7 +256,8 @@ func startRedis(ctx context.Context, cfg *Config, g *procs, dir string, def Syst
 	if err != nil {
 		return nil, err
 	}
-	s := &system{def: def, kind: "redis", addr: addrs[0], procs: g, server: p, commands: []string{commandLine(argv)}}
+	// respAddrs: redis-benchmark reaches it there, as a one-node system.
+	s := &system{def: def, kind: "redis", addr: addrs[0], respAddrs: addrs, procs: g, server: p, commands: []string{commandLine(argv)}}
 	rdb := redis.NewClient(&redis.Options{Addr: addrs[0], DisableIdentity: true, MaxRetries: -1})
 	defer rdb.Close()
 	err = poll(ctx, "redis-server", func(ctx context.Context) error {

@@ -9,6 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -171,6 +174,16 @@ var (
 		"Bytes in the shared block cache.", nil, nil)
 	descCacheCapacity = prometheus.NewDesc("zeppelin_node_block_cache_capacity_bytes",
 		"Size of the shared block cache.", nil, nil)
+	descMemtables = prometheus.NewDesc("zeppelin_node_memtable_bytes",
+		"Bytes of the memtables of the replicas open now (RocksDB's rocksdb.cur-size-all-mem-tables, summed).", nil, nil)
+	descBuild = prometheus.NewDesc("zeppelin_node_build_info",
+		"Always 1; the labels say which RocksDB the node runs: the linked library's version, and the build "+
+			"the binary was stamped with (Makefile ZP_ROCKSDB_BUILD; empty when built without it).",
+		nil, prometheus.Labels{"rocksdb_version": engine.RocksDBVersion(), "rocksdb_build": buildinfo.RocksDB})
+	descDurability = prometheus.NewDesc("zeppelin_node_durability_info",
+		"Always 1; the labels say what an acknowledged write survives: the binlog fsync policy and interval, "+
+			"and whether the replicas' RocksDB write-ahead log is on (off, on, mixed; none when no replica is open).",
+		[]string{"binlog_fsync", "binlog_fsync_interval", "rocksdb_wal"}, nil)
 	descRedisConns = prometheus.NewDesc("zeppelin_node_redis_connections",
 		"Open connections of the Redis protocol (RESP) front.", nil, nil)
 	descRedisAccepted = prometheus.NewDesc("zeppelin_node_redis_connections_accepted_total",
@@ -183,7 +196,7 @@ var (
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEpoch, descLease, descLSN, descApplied, descLag, descBinlog, descSST,
 		descMemtable, descPending, descKeys, descFullSyncTotal, descFullSyncFetched, descCacheHits, descCacheMisses,
-		descCacheUsage, descCacheCapacity, descRedisConns, descRedisAccepted, descRedisCommands} {
+		descCacheUsage, descCacheCapacity, descMemtables, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
 		ch <- d
 	}
 }
@@ -199,7 +212,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		lease = 1
 	}
 	gauge(descLease, lease)
-	var hits, misses uint64
+	var hits, misses, memtables uint64
+	walOn, walOff := 0, 0
 	for k, r := range s.replicas.snapshot() {
 		part := strconv.FormatUint(uint64(k.id), 10)
 		info := r.Info()
@@ -215,6 +229,12 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descKeys, float64(st.EstimatedKeys), k.table, part)
 			hits += st.BlockCacheHits
 			misses += st.BlockCacheMisses
+			memtables += st.MemtableBytes
+			if st.WALDisabled {
+				walOff++
+			} else {
+				walOn++
+			}
 		}
 		if fs := info.Fullsync; fs != nil {
 			gauge(descFullSyncTotal, float64(fs.BytesTotal), k.table, part)
@@ -228,10 +248,35 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descCacheUsage, float64(st.BlockCacheUsage))
 		gauge(descCacheCapacity, float64(st.BlockCacheCapacity))
 	}
+	gauge(descMemtables, float64(memtables))
+	gauge(descBuild, 1)
+	gauge(descDurability, 1, s.cfg.Binlog.Sync.String(), syncInterval(s.cfg.Binlog).String(), walState(walOn, walOff))
 	if s.redis != nil {
 		st := s.redis.Stats()
 		gauge(descRedisConns, float64(st.Connections))
 		ch <- prometheus.MustNewConstMetric(descRedisAccepted, prometheus.CounterValue, float64(st.Accepted))
 		ch <- prometheus.MustNewConstMetric(descRedisCommands, prometheus.CounterValue, float64(st.Commands))
 	}
+}
+
+// syncInterval is the binlog's fsync period as the binlog applies it (its
+// default when o leaves it zero).
+func syncInterval(o binlog.Options) time.Duration {
+	if o.SyncInterval <= 0 {
+		return binlog.DefaultSyncInterval
+	}
+	return o.SyncInterval
+}
+
+// walState sums up the replicas' RocksDB WAL setting.
+func walState(on, off int) string {
+	switch {
+	case on > 0 && off > 0:
+		return "mixed"
+	case on > 0:
+		return "on"
+	case off > 0:
+		return "off"
+	}
+	return "none"
 }
