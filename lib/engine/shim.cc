@@ -9,6 +9,7 @@
 #include <string>
 
 #include "rocksdb/options.h"
+#include "rocksdb/statistics.h"
 #include "rocksdb/version.h"
 #include "rocksdb/write_buffer_manager.h"
 
@@ -121,6 +122,23 @@ void zp_rocksdb_version(char* buf, size_t n) {
   size_t k = v.size() < n - 1 ? v.size() : n - 1;
   std::memcpy(buf, v.data(), k);
   buf[k] = 0;
+}
+
+int zp_options_enable_tickers(rocksdb_options_t* opts,
+                              size_t expect_write_buffer_size,
+                              size_t expect_db_write_buffer_size) {
+  if (opts->rep.write_buffer_size != expect_write_buffer_size ||
+      opts->rep.db_write_buffer_size != expect_db_write_buffer_size) {
+    return -1;
+  }
+  try {
+    auto stats = rocksdb::CreateDBStatistics();
+    stats->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+    opts->rep.statistics = stats;
+  } catch (...) {
+    return -1;
+  }
+  return 0;
 }
 
 }  // extern "C"

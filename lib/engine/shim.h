@@ -52,6 +52,17 @@ void zp_expiry_clock_set(zp_expiry_clock_t* clock, int64_t now_ms);
 // NUL-terminated and cut to n-1 bytes.
 void zp_rocksdb_version(char* buf, size_t n);
 
+// ---- Statistics (see stats.go) ----
+
+// zp_options_enable_tickers gives opts a statistics object that counts
+// tickers only (StatsLevel kExceptHistogramOrTimers): no histograms and no
+// timers, which read the clock several times per operation. The same
+// layout check as zp_options_set_wbm guards it; returns 0 on success, -1
+// when the check fails or the object cannot be made.
+int zp_options_enable_tickers(rocksdb_options_t* opts,
+                              size_t expect_write_buffer_size,
+                              size_t expect_db_write_buffer_size);
+
 #ifdef __cplusplus
 }
 #endif
