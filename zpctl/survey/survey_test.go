@@ -171,7 +171,9 @@ func TestTakeMoves(t *testing.T) {
 	}
 	p := topo.Tables[0].Partitions[0]
 	// The slave stops getting the master's binlog and misses a write, so
-	// that the SETMASTER to it stays catching up.
+	// that the SETMASTER to it cannot hand over: it stays CATCHING_UP, or
+	// SLOWDOWN or STUCK when the master counts the slave one record
+	// behind.
 	cl.Node(p.Master).Tap().SetHook(func(req *zppb.Request) *zppb.Response {
 		if req.GetBinlogPull() != nil {
 			return inproc.NoAnswer
@@ -206,7 +208,7 @@ func TestTakeMoves(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	s := Take(ctx, c, Options{SkipMeta: true, Moves: true})
-	if s.MovesErr != nil || len(s.Moves) != 1 || s.Moves[0].Kind != client.MoveSetMaster || s.Moves[0].State != client.MoveCatchingUp {
+	if s.MovesErr != nil || len(s.Moves) != 1 || s.Moves[0].Kind != client.MoveSetMaster || !s.Moves[0].State.Running() {
 		t.Fatalf("moves %v, %v", s.Moves, s.MovesErr)
 	}
 }
