@@ -18,6 +18,12 @@ META_ADDRS := 127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223
 PROTOC_GEN_GO_VERSION := v1.36.12
 TEST_TIMEOUT ?= 18m
 
+# ZP_ROCKSDB_BUILD says which RocksDB the binaries link: zpnode reports it in
+# zeppelin_node_build_info and the benchmark page prints it. Stamped with
+# -ldflags -X; a release build of RocksDB sets it to describe itself.
+ZP_ROCKSDB_BUILD ?= debian librocksdb-dev $(shell dpkg-query -W -f='$${Version}' librocksdb-dev 2>/dev/null)
+GO_LDFLAGS := -X 'github.com/zeppelin-kv/zeppelin/lib/buildinfo.RocksDB=$(ZP_ROCKSDB_BUILD)'
+
 # apt packages the build needs; root installs them, others get sudo.
 APT_PACKAGES := librocksdb-dev build-essential
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -36,7 +42,7 @@ deps:
 
 build: deps
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(addprefix ./,$(BINARIES))
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/ $(addprefix ./,$(BINARIES))
 
 # run starts 3 zpmeta and 3 zpnode on 127.0.0.1 in the background (data in
 # var/data, logs in var/log, pids in var/run), each with Prometheus metrics
@@ -139,5 +145,5 @@ BENCH_FLAGS ?=
 bench: build
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; }
 	@command -v redis-benchmark >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-tools; }
-	$(GO) build -o $(BIN)/ ./zpbench
+	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/ ./zpbench
 	$(BIN)/zpbench suite --bin-dir $(BIN) --go $(GO) --out docs/benchmarks.md $(BENCH_FLAGS)
