@@ -28,6 +28,18 @@ GO_LDFLAGS := -X 'github.com/zeppelin-kv/zeppelin/lib/buildinfo.RocksDB=$(ZP_ROC
 APT_PACKAGES := librocksdb-dev build-essential
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+.PHONY: all build deps run stop clean test test-short test-race fuzz vet proto bench
+
+all: build
+
+deps:
+	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer is needed (https://go.dev/dl)" >&2; exit 1; }
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
 # ROCKSDB=release (`make ROCKSDB=release build`, and run, test, bench...)
 # links the binaries statically against RocksDB built from Debian's own
 # source package with release flags (-O2 -DNDEBUG, no debug info), built once
@@ -57,27 +69,16 @@ else ifneq ($(ROCKSDB),)
 $(error ROCKSDB=$(ROCKSDB): only ROCKSDB=release is known (leave it unset for Debian's librocksdb-dev))
 endif
 
-.PHONY: all build deps run stop clean test test-short test-race fuzz vet proto bench rocksdb-release
-
-all: build
-
-deps:
-	@command -v $(GO) >/dev/null || { echo "Go 1.26 or newer is needed (https://go.dev/dl)" >&2; exit 1; }
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing$$missing"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+# rocksdb-release builds RocksDB for ROCKSDB=release once (about 11 minutes on
+# 2 idle cores; it prints its progress) and returns at once when it is built.
+.PHONY: rocksdb-release
+rocksdb-release: deps
+	@ROCKSDB_VERSION=$(ROCKSDB_VERSION) ROCKSDB_DEBIAN_VERSION=$(ROCKSDB_DEBIAN_VERSION) \
+		scripts/rocksdb-release.sh $(ROCKSDB_RELEASE_DIR)
 
 build: deps $(ROCKSDB_DEP)
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/ $(addprefix ./,$(BINARIES))
-
-# rocksdb-release builds RocksDB for ROCKSDB=release once (about 11 minutes on
-# 2 idle cores; it prints its progress) and returns at once when it is built.
-rocksdb-release: deps
-	@ROCKSDB_VERSION=$(ROCKSDB_VERSION) ROCKSDB_DEBIAN_VERSION=$(ROCKSDB_DEBIAN_VERSION) \
-		scripts/rocksdb-release.sh $(ROCKSDB_RELEASE_DIR)
 
 # run starts 3 zpmeta and 3 zpnode on 127.0.0.1 in the background (data in
 # var/data, logs in var/log, pids in var/run), each with Prometheus metrics
