@@ -98,7 +98,8 @@ export OPT=-g0 ROCKSDB_DISABLE_GFLAGS=1 ROCKSDB_DISABLE_JEMALLOC=1 ROCKSDB_DISAB
 
 cd "$src"
 if [ -f "$build/.build-started" ]; then
-	# Resumed: at most $jobs objects were being written when it stopped.
+	# Resumed: the objects being written when it stopped (at most -j of
+	# them) are among the newest; delete twice as many to be safe.
 	log "resuming an unfinished build in $src"
 	find . -name '*.o' -printf '%T@ %p\n' | sort -rn | head -n "$((2 * jobs))" | cut -d' ' -f2- | xargs -r rm -f
 	rm -f librocksdb.a
