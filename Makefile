@@ -40,7 +40,43 @@ deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
-build: deps
+# ROCKSDB=release (`make ROCKSDB=release build`, and run, test, bench...)
+# links the binaries statically against RocksDB built from Debian's own
+# source package with release flags (-O2 -DNDEBUG, no debug info), built once
+# by scripts/rocksdb-release.sh into ROCKSDB_RELEASE_DIR, outside the
+# checkout (docs/build.md). Unset, they link Debian's librocksdb-dev (shared).
+# 7.8.3 is what Debian bookworm ships and what grocksdb v1.7.15 compiles against.
+ROCKSDB ?=
+ROCKSDB_VERSION := 7.8.3
+ROCKSDB_DEBIAN_VERSION := 7.8.3-2
+ROCKSDB_RELEASE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/zeppelin/rocksdb-$(ROCKSDB_VERSION)-release
+ROCKSDB_DEP :=
+ifeq ($(ROCKSDB),release)
+# dpkg-dev unpacks the source package (dpkg-source); the -dev packages of the
+# compression libraries RocksDB is built with are also what the link needs.
+APT_PACKAGES := build-essential dpkg-dev libsnappy-dev liblz4-dev libzstd-dev zlib1g-dev libbz2-dev
+ROCKSDB_DEP := rocksdb-release
+# (`make ZP_ROCKSDB_BUILD=...` still wins over this.)
+ZP_ROCKSDB_BUILD := release $(ROCKSDB_VERSION) (Debian source $(ROCKSDB_DEBIAN_VERSION), make static_lib DEBUG_LEVEL=0 PORTABLE=1: -O2 -DNDEBUG, static)
+GO_LDFLAGS := -X 'github.com/zeppelin-kv/zeppelin/lib/buildinfo.RocksDB=$(ZP_ROCKSDB_BUILD)'
+# The libraries after -lrocksdb are those RocksDB's build detects with its
+# optional ones (jemalloc, numa, tbb, liburing...) turned off, as the script
+# does (it writes them to ROCKSDB_RELEASE_DIR/ldflags).
+export CGO_CFLAGS := -g -O2 -I$(ROCKSDB_RELEASE_DIR)/include
+export CGO_CXXFLAGS := -g -O2 -I$(ROCKSDB_RELEASE_DIR)/include
+export CGO_LDFLAGS := -g -O2 -L$(ROCKSDB_RELEASE_DIR)/lib -lrocksdb -lpthread -lrt -ldl -lsnappy -lz -lbz2 -llz4 -lzstd -lstdc++ -lm
+else ifneq ($(ROCKSDB),)
+$(error ROCKSDB=$(ROCKSDB): only ROCKSDB=release is known (leave it unset for Debian's librocksdb-dev))
+endif
+
+# rocksdb-release builds RocksDB for ROCKSDB=release once (about 11 minutes on
+# 2 idle cores; it prints its progress) and returns at once when it is built.
+.PHONY: rocksdb-release
+rocksdb-release: deps
+	@ROCKSDB_VERSION=$(ROCKSDB_VERSION) ROCKSDB_DEBIAN_VERSION=$(ROCKSDB_DEBIAN_VERSION) \
+		scripts/rocksdb-release.sh $(ROCKSDB_RELEASE_DIR)
+
+build: deps $(ROCKSDB_DEP)
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/ $(addprefix ./,$(BINARIES))
 
