@@ -43,7 +43,7 @@ deps:
 # ROCKSDB=release (`make ROCKSDB=release build`, and run, test, bench...)
 # links the binaries statically against RocksDB built from Debian's own
 # source package with release flags (-O2 -DNDEBUG, no debug info), built once
-# by scripts/rocksdb-release.sh into ROCKSDB_RELEASE_DIR, outside the
+# by lib/engine/rocksdb-release.sh into ROCKSDB_RELEASE_DIR, outside the
 # checkout (docs/build.md). Unset, they link Debian's librocksdb-dev (shared).
 # 7.8.3 is what Debian bookworm ships and what grocksdb v1.7.15 compiles against.
 ROCKSDB ?=
@@ -74,7 +74,7 @@ endif
 .PHONY: rocksdb-release
 rocksdb-release: deps
 	@ROCKSDB_VERSION=$(ROCKSDB_VERSION) ROCKSDB_DEBIAN_VERSION=$(ROCKSDB_DEBIAN_VERSION) \
-		scripts/rocksdb-release.sh $(ROCKSDB_RELEASE_DIR)
+		lib/engine/rocksdb-release.sh $(ROCKSDB_RELEASE_DIR)
 
 build: deps $(ROCKSDB_DEP)
 	@mkdir -p $(BIN)
