@@ -74,6 +74,16 @@ void ExpiryFilterDestroy(void* state) {
   delete static_cast<zp_expiry_clock_t*>(state);
 }
 
+// LayoutMatches reports whether two option values set through the C API
+// read back the same through this file's definition of rocksdb_options_t,
+// which must hold before the shim writes to it.
+bool LayoutMatches(const rocksdb_options_t* opts,
+                   size_t expect_write_buffer_size,
+                   size_t expect_db_write_buffer_size) {
+  return opts->rep.write_buffer_size == expect_write_buffer_size &&
+         opts->rep.db_write_buffer_size == expect_db_write_buffer_size;
+}
+
 }  // namespace
 
 extern "C" {
@@ -97,8 +107,8 @@ size_t zp_wbm_buffer_size(zp_wbm_t* wbm) { return wbm->rep->buffer_size(); }
 int zp_options_set_wbm(rocksdb_options_t* opts, zp_wbm_t* wbm,
                        size_t expect_write_buffer_size,
                        size_t expect_db_write_buffer_size) {
-  if (opts->rep.write_buffer_size != expect_write_buffer_size ||
-      opts->rep.db_write_buffer_size != expect_db_write_buffer_size) {
+  if (!LayoutMatches(opts, expect_write_buffer_size,
+                     expect_db_write_buffer_size)) {
     return -1;
   }
   opts->rep.write_buffer_manager = wbm->rep;
@@ -127,8 +137,8 @@ void zp_rocksdb_version(char* buf, size_t n) {
 int zp_options_enable_tickers(rocksdb_options_t* opts,
                               size_t expect_write_buffer_size,
                               size_t expect_db_write_buffer_size) {
-  if (opts->rep.write_buffer_size != expect_write_buffer_size ||
-      opts->rep.db_write_buffer_size != expect_db_write_buffer_size) {
+  if (!LayoutMatches(opts, expect_write_buffer_size,
+                     expect_db_write_buffer_size)) {
     return -1;
   }
   try {

@@ -4,9 +4,6 @@ package engine
 import "C"
 
 import (
-	"errors"
-	"unsafe"
-
 	"github.com/linxGnu/grocksdb"
 )
 
@@ -18,12 +15,9 @@ import (
 // SetWriteBufferSize and SetDbWriteBufferSize called with the two values
 // given (see writeBufferManager.attach for the layout check).
 func enableTickers(opts *grocksdb.Options, writeBufferSize, dbWriteBufferSize uint64) error {
-	if err := checkOptionsLayout(); err != nil {
+	copts, err := cOptions(opts)
+	if err != nil {
 		return err
-	}
-	copts := (*C.rocksdb_options_t)(*(*unsafe.Pointer)(unsafe.Pointer(opts)))
-	if copts == nil {
-		return errors.New("engine: options already destroyed")
 	}
 	if C.zp_options_enable_tickers(copts, C.size_t(writeBufferSize), C.size_t(dbWriteBufferSize)) != 0 {
 		return errLayout

@@ -62,9 +62,9 @@ func (w *writeBufferManager) limit() uint64 { return uint64(C.zp_wbm_buffer_size
 // SetDbWriteBufferSize called with the two values given, which the shim uses
 // to verify the struct layout.
 func (w *writeBufferManager) attach(opts *grocksdb.Options, writeBufferSize, dbWriteBufferSize uint64) error {
-	copts := (*C.rocksdb_options_t)(*(*unsafe.Pointer)(unsafe.Pointer(opts)))
-	if copts == nil {
-		return errors.New("engine: options already destroyed")
+	copts, err := cOptions(opts)
+	if err != nil {
+		return err
 	}
 	if C.zp_options_set_wbm(copts, w.c, C.size_t(writeBufferSize), C.size_t(dbWriteBufferSize)) != 0 {
 		return errLayout
@@ -79,6 +79,19 @@ func (w *writeBufferManager) destroy() {
 		C.zp_wbm_destroy(w.c)
 		w.c = nil
 	}
+}
+
+// cOptions returns the C options behind opts, which grocksdb keeps in its
+// first field (checkOptionsLayout verifies that it still does).
+func cOptions(opts *grocksdb.Options) (*C.rocksdb_options_t, error) {
+	if err := checkOptionsLayout(); err != nil {
+		return nil, err
+	}
+	copts := (*C.rocksdb_options_t)(*(*unsafe.Pointer)(unsafe.Pointer(opts)))
+	if copts == nil {
+		return nil, errors.New("engine: options already destroyed")
+	}
+	return copts, nil
 }
 
 // checkOptionsLayout verifies that the first field of grocksdb.Options is the
