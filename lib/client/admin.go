@@ -277,7 +277,7 @@ func (c *core) ListMeta(ctx context.Context) (*MetaStatus, error) {
 		}
 	}
 	for _, pm := range best.GetMembers() {
-		m := MetaMember{ID: pm.GetId(), Addr: pm.GetAddr(), Suffrage: pm.GetSuffrage(), Leader: pm.GetLeader()}
+		m := memberOf(pm)
 		if !m.Leader && st.Leader != "" && (st.Leader == m.Addr || st.Leader == m.ID) {
 			m.Leader = true
 		}
@@ -359,13 +359,18 @@ func (c *core) changeMeta(ctx context.Context, op, addr string, build func() *zp
 func membership(lm *zppb.ListMetaResponse) *MetaStatus {
 	st := &MetaStatus{Leader: lm.GetLeader(), Epoch: lm.GetEpoch()}
 	for _, pm := range lm.GetMembers() {
-		m := MetaMember{ID: pm.GetId(), Addr: pm.GetAddr(), Suffrage: pm.GetSuffrage(), Leader: pm.GetLeader()}
+		m := memberOf(pm)
 		if self := lm.GetSelf(); self != "" && (self == m.ID || self == m.Addr) {
 			m.answered(lm)
 		}
 		st.Members = append(st.Members, m)
 	}
 	return st
+}
+
+// memberOf is a member of the Raft configuration as a server listed it.
+func memberOf(pm *zppb.MetaMember) MetaMember {
+	return MetaMember{ID: pm.GetId(), Addr: pm.GetAddr(), Suffrage: pm.GetSuffrage(), Leader: pm.GetLeader()}
 }
 
 // answered fills in what the member said about itself.
