@@ -15,6 +15,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
 func newClient(t *testing.T, c *testcluster.Cluster) *client.Client {
@@ -338,11 +339,18 @@ func TestBadInput(t *testing.T) {
 	set := func(table string, k, v []byte, ttl int64) *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: table, Key: k, Value: v, TtlMs: ttl}}}
 	}
+	longID := func(req *zppb.Request) *zppb.Request {
+		req.RequestId = bytes.Repeat([]byte{'i'}, replica.MaxRequestIDSize+1)
+		return req
+	}
 	tests := []struct {
 		name string
 		req  *zppb.Request
 		want zppb.Code
 	}{
+		{"set with a request id over 16 bytes", longID(set("t", existing, []byte("v"), 0)), zppb.Code_INVALID_ARGUMENT},
+		{"mset with a request id over 16 bytes", longID(&zppb.Request{Cmd: &zppb.Request_Mset{Mset: &zppb.MSetRequest{Table: "t", Kvs: []*zppb.KeyValue{
+			{Key: existing, Value: []byte("changed")}}}}}), zppb.Code_INVALID_ARGUMENT},
 		{"key over 64 KiB", set("t", bytes.Repeat([]byte{'k'}, keyspace.MaxKeySize+1), []byte("v"), 0), zppb.Code_KEY_TOO_LARGE},
 		{"value over limit", set("t", existing, make([]byte, maxValue+1), 0), zppb.Code_VALUE_TOO_LARGE},
 		{"unknown table", set("nope", existing, []byte("v"), 0), zppb.Code_TABLE_NOT_FOUND},

@@ -2,7 +2,9 @@ package replica
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -178,5 +180,79 @@ func TestRetryAnsweredAfterReopen(t *testing.T) {
 			t.Errorf("%s: lsn %d after the retry; want 2, nothing written", dir, lsn)
 		}
 		r.Close()
+	}
+}
+
+// TestDedupRemembersTheLatest: the ring keeps the last dedupSize ids, each
+// with its own record's lsn; truncate forgets the records the binlog lost
+// and their ids can be remembered again; ids that are empty or over
+// MaxRequestIDSize are not remembered.
+func TestDedupRemembersTheLatest(t *testing.T) {
+	id := func(i int) []byte { return []byte(fmt.Sprintf("req-%08d", i)) }
+	var d dedup
+	const extra = 1000
+	for i := 1; i <= dedupSize+extra; i++ {
+		d.add(id(i), uint64(i), &zppb.WriteRecord{Result: int64(i)})
+	}
+	if len(d.ring) != dedupSize || len(d.index) != dedupSize {
+		t.Fatalf("ring %d, index %d after %d adds; want both %d", len(d.ring), len(d.index), dedupSize+extra, dedupSize)
+	}
+	for _, tt := range []struct {
+		i    int
+		want bool
+	}{{1, false}, {extra, false}, {extra + 1, true}, {dedupSize, true}, {dedupSize + extra, true}} {
+		e, ok := d.get(id(tt.i))
+		if ok != tt.want || (ok && (e.lsn != uint64(tt.i) || e.result != int64(tt.i))) {
+			t.Errorf("get(%d) = %+v, %v; want found=%v with lsn and result %d", tt.i, e, ok, tt.want, tt.i)
+		}
+	}
+
+	last := uint64(dedupSize + extra)
+	d.truncate(last - 10)
+	if _, ok := d.get(id(int(last))); ok {
+		t.Errorf("id of lsn %d still remembered after truncate(%d)", last, last-10)
+	}
+	if _, ok := d.get(id(int(last - 10))); !ok {
+		t.Errorf("id of lsn %d forgotten by truncate(%d)", last-10, last-10)
+	}
+	d.add(id(int(last)), last-9, &zppb.WriteRecord{Result: 7})
+	if e, ok := d.get(id(int(last))); !ok || e.lsn != last-9 || e.result != 7 {
+		t.Errorf("id logged again after truncate: %+v, %v; want lsn %d", e, ok, last-9)
+	}
+
+	for _, bad := range [][]byte{nil, make([]byte, MaxRequestIDSize+1)} {
+		d.add(bad, last, &zppb.WriteRecord{})
+		if _, ok := d.get(bad); ok {
+			t.Errorf("id of %d bytes remembered", len(bad))
+		}
+	}
+	if _, ok := d.get(id(0)); ok {
+		t.Error("an id never added is found")
+	}
+}
+
+// TestDedupMemory: a full ring costs under 100 bytes per remembered id. A
+// node remembers dedupSize ids for each busy replica (a million for 16
+// partitions); ids held as strings in a map and a ring cost 135.
+func TestDedupMemory(t *testing.T) {
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	var d dedup
+	id := make([]byte, 16)
+	for i := 1; i <= dedupSize; i++ {
+		binary.BigEndian.PutUint64(id[8:], uint64(i))
+		d.add(id, uint64(i), &zppb.WriteRecord{})
+	}
+	after := heap()
+	runtime.KeepAlive(&d)
+	if per := float64(after-before) / dedupSize; after < before || per >= 100 {
+		t.Fatalf("%.0f bytes per remembered id (heap %d -> %d); want under 100", per, before, after)
+	} else {
+		t.Logf("%.0f bytes per remembered id", per)
 	}
 }

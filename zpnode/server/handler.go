@@ -23,6 +23,9 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 		resp  *zppb.Response
 		err   error
 	)
+	if err := checkRequestID(req); err != nil {
+		return s.respond(req, "", false, nil, err, start)
+	}
 	switch c := req.Cmd.(type) {
 	case *zppb.Request_Set:
 		table, write = c.Set.Table, true
@@ -319,6 +322,15 @@ func slowDown(ctx context.Context, p *zppb.Partition) error {
 	case <-ctx.Done():
 		return status.New(zppb.Code_TIMEOUT, "deadline passed while the partition is SLOWDOWN")
 	}
+}
+
+// checkRequestID refuses a request id over replica.MaxRequestIDSize, the
+// most a replica remembers (longer ones would escape deduplication).
+func checkRequestID(req *zppb.Request) error {
+	if len(req.RequestId) > replica.MaxRequestIDSize {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "request id of %d bytes is over the %d byte limit", len(req.RequestId), replica.MaxRequestIDSize)
+	}
+	return nil
 }
 
 func checkKey(key []byte) error {
