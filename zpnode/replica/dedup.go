@@ -31,10 +31,18 @@ const MaxRequestIDSize = 16
 // and a lookup compares the id itself, so a hash collision can only forget
 // a write (as eviction does), never answer one for another.
 type dedup struct {
-	index map[uint64]uint32 // hash of an id -> its slot in ring
-	ring  []dedupEntry      // entries by age: appended up to dedupSize, then reused from next
+	index map[uint64]uint32 // hash of an id -> its slot in the ring
+	// The ring holds the entries by age, in chunks of dedupChunk: slots are
+	// appended up to dedupSize, then reused from next. Chunks, rather than
+	// one slice grown by append, leave no garbage behind as the ring grows.
+	ring  [][]dedupEntry
+	slots int
 	next  int
 }
+
+// dedupChunk is the ring's unit of growth: 512 entries, 20 KiB, so that a
+// replica that took a few writes holds little.
+const dedupChunk = 1 << 9
 
 // dedupEntry is what a retry is answered from. Values (result_value) are
 // not kept: at up to the value limit each, dedupSize of them would not fit
@@ -68,15 +76,18 @@ func (d *dedup) add(id []byte, lsn uint64, rec *zppb.WriteRecord) {
 		d.index = make(map[uint64]uint32)
 	}
 	var slot int
-	if len(d.ring) < dedupSize {
-		slot = len(d.ring)
-		d.ring = append(d.ring, dedupEntry{})
+	if d.slots < dedupSize {
+		slot = d.slots
+		d.slots++
+		if slot%dedupChunk == 0 {
+			d.ring = append(d.ring, make([]dedupEntry, dedupChunk))
+		}
 	} else {
 		slot = d.next
 		d.next = (d.next + 1) % dedupSize
 		d.evict(slot)
 	}
-	e := &d.ring[slot]
+	e := d.at(slot)
 	*e = dedupEntry{lsn: lsn, result: rec.Result, idLen: uint8(len(id)), hasValue: len(rec.ResultValue) > 0}
 	copy(e.id[:], id)
 	d.index[maphash.Bytes(dedupSeed, id)] = uint32(slot)
@@ -85,7 +96,7 @@ func (d *dedup) add(id []byte, lsn uint64, rec *zppb.WriteRecord) {
 // evict empties slot, and drops the index's entry when it still points
 // there (a later record with the same id, or a colliding one, may own it).
 func (d *dedup) evict(slot int) {
-	e := &d.ring[slot]
+	e := d.at(slot)
 	if e.lsn == 0 {
 		return
 	}
@@ -101,16 +112,21 @@ func (d *dedup) get(id []byte) (dedupEntry, bool) {
 		return dedupEntry{}, false
 	}
 	slot, ok := d.index[maphash.Bytes(dedupSeed, id)]
-	if !ok || !d.ring[slot].is(id) {
+	if !ok || !d.at(int(slot)).is(id) {
 		return dedupEntry{}, false
 	}
-	return d.ring[slot], true
+	return *d.at(int(slot)), true
+}
+
+// at is the entry in slot.
+func (d *dedup) at(slot int) *dedupEntry {
+	return &d.ring[slot/dedupChunk][slot%dedupChunk]
 }
 
 // truncate forgets records after lsn: the binlog lost them.
 func (d *dedup) truncate(lsn uint64) {
-	for slot := range d.ring {
-		if d.ring[slot].lsn > lsn {
+	for slot := range d.slots {
+		if d.at(slot).lsn > lsn {
 			d.evict(slot)
 		}
 	}
@@ -118,5 +134,5 @@ func (d *dedup) truncate(lsn uint64) {
 
 // reset forgets everything (a full sync replaced the data).
 func (d *dedup) reset() {
-	d.index, d.ring, d.next = nil, nil, 0
+	*d = dedup{}
 }

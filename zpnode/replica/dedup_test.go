@@ -194,8 +194,8 @@ func TestDedupRemembersTheLatest(t *testing.T) {
 	for i := 1; i <= dedupSize+extra; i++ {
 		d.add(id(i), uint64(i), &zppb.WriteRecord{Result: int64(i)})
 	}
-	if len(d.ring) != dedupSize || len(d.index) != dedupSize {
-		t.Fatalf("ring %d, index %d after %d adds; want both %d", len(d.ring), len(d.index), dedupSize+extra, dedupSize)
+	if d.slots != dedupSize || len(d.ring)*dedupChunk != dedupSize || len(d.index) != dedupSize {
+		t.Fatalf("ring %d slots in %d chunks, index %d after %d adds; want %d", d.slots, len(d.ring), len(d.index), dedupSize+extra, dedupSize)
 	}
 	for _, tt := range []struct {
 		i    int
