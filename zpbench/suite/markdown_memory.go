@@ -24,10 +24,12 @@ func writeMemory(p func(string, ...any), r *Results) {
 	p(". Its memory\n")
 	p("as it reports it in its metrics: RSS (`process_resident_memory_bytes`), the\n")
 	p("shared block cache (`zeppelin_node_block_cache_usage_bytes`), the memtables\n")
-	p("of every replica (`zeppelin_node_memtable_bytes`), the Go heap in use\n")
-	p("(`go_memstats_heap_inuse_bytes`), and the rest of RSS: RocksDB's table\n")
-	p("readers and index and filter blocks outside the cache, allocator slack, the\n")
-	p("Go runtime beyond its heap, code.\n\n")
+	p("of every replica (`zeppelin_node_memtable_bytes`), the Go heap the last GC\n")
+	p("found live (`go_gc_heap_live_bytes`) and in use (`go_memstats_heap_inuse_bytes`,\n")
+	p("up to twice the live heap at GOGC=100), what the Go runtime holds from the OS\n")
+	p("(`go_memstats_sys_bytes` less `go_memstats_heap_released_bytes`), and the rest\n")
+	p("of RSS: RocksDB's table readers and index and filter blocks outside the\n")
+	p("cache, C allocator slack, thread stacks, code.\n\n")
 	if m.Err != "" {
 		p("**Failed:** %s\n\n", oneLine(m.Err))
 	}
@@ -47,7 +49,9 @@ func writeMemory(p func(string, ...any), r *Results) {
 		row("RSS", func(s MemSnapshot) string { return "**" + mib(s.RSS) + "**" })
 		row("block cache", func(s MemSnapshot) string { return mib(s.BlockCache) })
 		row("memtables", func(s MemSnapshot) string { return mib(s.Memtables) })
+		row("Go heap live", func(s MemSnapshot) string { return mib(s.GoLive) })
 		row("Go heap in use", func(s MemSnapshot) string { return mib(s.GoHeap) })
+		row("Go runtime, held", func(s MemSnapshot) string { return mib(s.GoHeld) })
 		row("other", func(s MemSnapshot) string { return mib(s.Other()) })
 		p("\n")
 		if m.Reads != nil {
@@ -80,15 +84,19 @@ func writeSoak(p func(string, ...any), s *SoakResult) {
 	}
 	p("| RSS at start | peak | end | second half |\n|---:|---:|---:|---|\n")
 	p("| %s | %s | %s | %s |\n\n", mib(s.StartRSS), mib(s.PeakRSS), mib(s.EndRSS), growthVerdict(s.Growth))
-	p("RSS less the block cache and the memtables (both fill up to their bounds on a\n")
-	p("healthy node; growth here is what a leak looks like), second half: %s.\n\n", growthVerdict(s.GrowthOutside))
-	p("| at | RSS | block cache | memtables | Go heap |\n|---:|---:|---:|---:|---:|\n")
+	p("The block cache and the memtables fill up to their bounds, and the Go heap in\n")
+	p("use swings with each GC, on a healthy node: a leak shows in the live Go heap\n")
+	p("or in the rest, outside Go and the caches. Second half: live Go heap %s;\n", growthVerdict(s.GrowthLive))
+	p("outside Go and the caches %s.\n\n", growthVerdict(s.GrowthOther))
+	p("| at | RSS | block cache | memtables | Go heap live | Go heap in use | Go runtime, held | other |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	step := max(1, (len(s.Samples)+soakRows-1)/soakRows)
 	for i, m := range s.Samples {
 		if i%step != 0 && i != len(s.Samples)-1 {
 			continue
 		}
-		p("| %.0fs | %s | %s | %s | %s |\n", m.AtSec, mib(m.RSS), mib(m.BlockCache), mib(m.Memtables), mib(m.GoHeap))
+		p("| %.0fs | %s | %s | %s | %s | %s | %s | %s |\n", m.AtSec, mib(m.RSS), mib(m.BlockCache), mib(m.Memtables),
+			mib(m.GoLive), mib(m.GoHeap), mib(m.GoHeld), mib(m.Other()))
 	}
 	p("\n")
 }

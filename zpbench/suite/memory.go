@@ -50,14 +50,20 @@ type MemSnapshot struct {
 	Memtables uint64 `json:"memtables"`
 	// GoHeap is go_memstats_heap_inuse_bytes.
 	GoHeap uint64 `json:"go_heap"`
+	// GoLive is go_gc_heap_live_bytes: what the last GC found live. The
+	// heap in use swings up to GOGC (100%) above it between collections.
+	GoLive uint64 `json:"go_live"`
+	// GoHeld is what the Go runtime holds from the OS and has not handed
+	// back: go_memstats_sys_bytes less go_memstats_heap_released_bytes.
+	GoHeld uint64 `json:"go_held"`
 }
 
-// Other is the RSS the three parts do not account for: RocksDB's table
-// readers, index and filter blocks outside the cache, allocator slack,
-// the Go runtime beyond its heap, code. Negative when the parts overlap
-// RSS (memory reserved but not resident).
+// Other is the RSS that neither the two caches nor the Go runtime account
+// for: RocksDB's table readers, index and filter blocks outside the cache,
+// C allocator slack, thread stacks, code. Negative when what Go holds is
+// not all resident.
 func (m MemSnapshot) Other() int64 {
-	return int64(m.RSS) - int64(m.BlockCache) - int64(m.Memtables) - int64(m.GoHeap)
+	return int64(m.RSS) - int64(m.BlockCache) - int64(m.Memtables) - int64(m.GoHeld)
 }
 
 // SoakResult is the mixed run and its RSS samples.
@@ -74,11 +80,19 @@ type SoakResult struct {
 	PeakRSS  uint64 `json:"peak_rss"`
 	EndRSS   uint64 `json:"end_rss"`
 	Growth   Growth `json:"growth"`
-	// GrowthOutside is the same fit of RSS less the block cache and the
-	// memtables, which fill up to their bounds on a healthy node: growth
-	// there is what a leak looks like.
-	GrowthOutside Growth `json:"growth_outside_cache_memtables"`
-	Err           string `json:"error,omitempty"`
+	// GrowthLive is the same fit of the Go heap the GCs found live, and
+	// GrowthOther of Other: the block cache and the memtables fill up to
+	// their bounds and the Go heap in use swings with each GC on a healthy
+	// node, so a leak shows in one of these two.
+	GrowthLive  Growth `json:"growth_go_live"`
+	GrowthOther Growth `json:"growth_other"`
+	Err         string `json:"error,omitempty"`
+}
+
+// Leaking reports whether the live Go heap or the memory outside Go and the
+// caches kept growing in the second half.
+func (s *SoakResult) Leaking() bool {
+	return s.GrowthLive.Growing || s.GrowthOther.Growing
 }
 
 // Growth says whether RSS kept growing in the second half of a soak.
@@ -97,9 +111,10 @@ type Growth struct {
 	Growing   bool    `json:"growing"`
 }
 
-// Growth detection: the second half of the soak grows when its trend adds
-// more than 2% of the mid-run RSS (at least 4 MiB, so that allocator noise
-// on a small node does not count) over the second half.
+// Growth detection: a value (RSS, or a part of it) grows in the second half
+// of the soak when its trend adds more than 2% of the mid-run RSS (at least
+// 4 MiB, so that allocator noise on a small node does not count) over the
+// second half.
 const (
 	minGrowthSamples = 3
 	growthShare      = 0.02
@@ -109,11 +124,6 @@ const (
 // growthOf fits RSS over the second half of samples (by time).
 func growthOf(samples []MemSnapshot) Growth {
 	return growthOfValue(samples, func(m MemSnapshot) float64 { return float64(m.RSS) })
-}
-
-// outsideCaches is RSS less the block cache and the memtables.
-func outsideCaches(m MemSnapshot) float64 {
-	return float64(m.RSS) - float64(m.BlockCache) - float64(m.Memtables)
 }
 
 // growthOfValue fits value over the second half of samples (by time).
@@ -151,7 +161,7 @@ func growthOfValue(samples []MemSnapshot, value func(MemSnapshot) float64) Growt
 	}
 	slope := cov / vt // bytes per second
 	g := Growth{Enough: true, SlopePerMin: slope * 60, Over: slope * (last - mid)}
-	g.Threshold = max(growthShare*value(half[0]), growthFloor)
+	g.Threshold = max(growthShare*float64(half[0].RSS), growthFloor)
 	g.Growing = g.Over > g.Threshold
 	return g
 }
@@ -175,6 +185,7 @@ func memSnapshot(ctx context.Context, metricsAddr string) (MemSnapshot, error) {
 	}
 	var m MemSnapshot
 	var missing []string
+	var sys, released uint64
 	for _, f := range []struct {
 		name string
 		dst  *uint64
@@ -183,6 +194,9 @@ func memSnapshot(ctx context.Context, metricsAddr string) (MemSnapshot, error) {
 		{"zeppelin_node_block_cache_usage_bytes", &m.BlockCache},
 		{"zeppelin_node_memtable_bytes", &m.Memtables},
 		{"go_memstats_heap_inuse_bytes", &m.GoHeap},
+		{"go_gc_heap_live_bytes", &m.GoLive},
+		{"go_memstats_sys_bytes", &sys},
+		{"go_memstats_heap_released_bytes", &released},
 	} {
 		v, ok := promSum(text, f.name)
 		if !ok {
@@ -193,6 +207,7 @@ func memSnapshot(ctx context.Context, metricsAddr string) (MemSnapshot, error) {
 	if len(missing) > 0 {
 		return m, fmt.Errorf("%s: no %v", metricsAddr, missing)
 	}
+	m.GoHeld = sys - min(released, sys)
 	return m, nil
 }
 
@@ -311,9 +326,10 @@ func soak(ctx context.Context, cfg *Config, sys *system) *SoakResult {
 	}
 	sr.StartRSS, sr.PeakRSS, sr.EndRSS = rssRange(sr.Samples)
 	sr.Growth = growthOf(sr.Samples)
-	sr.GrowthOutside = growthOfValue(sr.Samples, outsideCaches)
+	sr.GrowthLive = growthOfValue(sr.Samples, func(m MemSnapshot) float64 { return float64(m.GoLive) })
+	sr.GrowthOther = growthOfValue(sr.Samples, func(m MemSnapshot) float64 { return float64(m.Other()) })
 	cfg.Log.Info("memory: soak done", "ops/s", int(rep.OpsPerSec), "start", mib(sr.StartRSS), "peak", mib(sr.PeakRSS),
-		"end", mib(sr.EndRSS), "growing", sr.Growth.Growing, "growing outside cache and memtables", sr.GrowthOutside.Growing)
+		"end", mib(sr.EndRSS), "growing", sr.Growth.Growing, "leaking", sr.Leaking())
 	return sr
 }
 

@@ -52,19 +52,44 @@ func TestGrowthOf(t *testing.T) {
 	}
 }
 
-// TestGrowthOutsideCaches: a block cache warming up all soak long grows
-// RSS, not what lies outside the cache and memtables.
-func TestGrowthOutsideCaches(t *testing.T) {
-	warming := series(121, 5, func(t float64) float64 { return 300*mb + t*mb/4 })
-	for i := range warming {
-		warming[i].BlockCache = uint64(warming[i].AtSec * mb / 4)
-		warming[i].Memtables = 64 * mb
+// TestSoakLeaking: a block cache warming up all soak long and a Go heap in
+// use swinging with each GC grow RSS, not the live heap or what lies
+// outside Go and the caches; a leak in either of those is a leak.
+func TestSoakLeaking(t *testing.T) {
+	node := func(liveLeak, cLeak float64) *SoakResult {
+		samples := series(121, 5, func(t float64) float64 { return 300*mb + t*mb/4 + t*(liveLeak+cLeak) })
+		for i := range samples {
+			at := samples[i].AtSec
+			samples[i].BlockCache = uint64(at * mb / 4)
+			samples[i].Memtables = 64 * mb
+			samples[i].GoLive = uint64(50*mb + at*liveLeak)
+			samples[i].GoHeap = samples[i].GoLive + uint64(i%3)*20*mb // GC cycles
+			samples[i].GoHeld = uint64(150*mb + at*liveLeak)
+		}
+		s := &SoakResult{Samples: samples, Growth: growthOf(samples)}
+		s.GrowthLive = growthOfValue(samples, func(m MemSnapshot) float64 { return float64(m.GoLive) })
+		s.GrowthOther = growthOfValue(samples, func(m MemSnapshot) float64 { return float64(m.Other()) })
+		return s
 	}
-	if g := growthOf(warming); !g.Growing {
-		t.Errorf("RSS: %+v, want growing", g)
+	tests := []struct {
+		name                string
+		soak                *SoakResult
+		wantLive, wantOther bool
+	}{
+		{"healthy: caches fill", node(0, 0), false, false},
+		{"Go leak: 100 KiB/s live", node(100<<10, 0), true, false},
+		{"C leak: 100 KiB/s outside Go", node(0, 100<<10), false, true},
 	}
-	if g := growthOfValue(warming, outsideCaches); !g.Enough || g.Growing || math.Abs(g.SlopePerMin) > 1 {
-		t.Errorf("outside the caches: %+v, want flat", g)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.soak
+			if !s.Growth.Growing {
+				t.Errorf("RSS: %+v, want growing (the block cache warms up)", s.Growth)
+			}
+			if s.GrowthLive.Growing != tt.wantLive || s.GrowthOther.Growing != tt.wantOther || s.Leaking() != (tt.wantLive || tt.wantOther) {
+				t.Errorf("live %+v, other %+v, leaking %v; want live %v, other %v", s.GrowthLive, s.GrowthOther, s.Leaking(), tt.wantLive, tt.wantOther)
+			}
+		})
 	}
 }
 
@@ -89,11 +114,11 @@ func TestRSSRange(t *testing.T) {
 }
 
 func TestMemSnapshotOther(t *testing.T) {
-	m := MemSnapshot{RSS: 500 * mb, BlockCache: 100 * mb, Memtables: 64 * mb, GoHeap: 30 * mb}
-	if got := m.Other(); got != 306*mb {
-		t.Errorf("Other() = %d, want %d", got, 306*mb)
+	m := MemSnapshot{RSS: 500 * mb, BlockCache: 100 * mb, Memtables: 64 * mb, GoHeap: 30 * mb, GoHeld: 60 * mb}
+	if got := m.Other(); got != 276*mb {
+		t.Errorf("Other() = %d, want %d", got, 276*mb)
 	}
-	if got := (MemSnapshot{RSS: 10, GoHeap: 20}).Other(); got != -10 {
+	if got := (MemSnapshot{RSS: 10, GoHeld: 20}).Other(); got != -10 {
 		t.Errorf("Other() = %d, want -10", got)
 	}
 }
@@ -103,12 +128,13 @@ func TestWriteMemory(t *testing.T) {
 		s := &SoakResult{Duration: 10 * time.Minute, Sample: 5 * time.Second, ReadRatio: 0.8, Conns: 50, Samples: samples}
 		s.StartRSS, s.PeakRSS, s.EndRSS = rssRange(samples)
 		s.Growth = growthOf(samples)
-		s.GrowthOutside = growthOfValue(samples, outsideCaches)
+		s.GrowthLive = growthOfValue(samples, func(m MemSnapshot) float64 { return float64(m.GoLive) })
+		s.GrowthOther = growthOfValue(samples, func(m MemSnapshot) float64 { return float64(m.Other()) })
 		return s
 	}
 	base := MemoryResult{Keys: 1_000_000, ValueSize: 100, Partitions: 16, Snapshots: []MemSnapshot{
-		{When: "after the load", RSS: 300 * mb, BlockCache: 0, Memtables: 120 * mb, GoHeap: 20 * mb},
-		{When: "after 5s of GETs", RSS: 350 * mb, BlockCache: 40 * mb, Memtables: 120 * mb, GoHeap: 22 * mb},
+		{When: "after the load", RSS: 300 * mb, BlockCache: 0, Memtables: 120 * mb, GoHeap: 20 * mb, GoLive: 12 * mb, GoHeld: 40 * mb},
+		{When: "after 5s of GETs", RSS: 350 * mb, BlockCache: 40 * mb, Memtables: 120 * mb, GoHeap: 22 * mb, GoLive: 13 * mb, GoHeld: 42 * mb},
 	}}
 	tests := []struct {
 		name string
@@ -120,8 +146,10 @@ func TestWriteMemory(t *testing.T) {
 			"| RSS | **300.0 MiB** | **350.0 MiB** |",
 			"| block cache | 0.0 MiB | 40.0 MiB |",
 			"| memtables | 120.0 MiB | 120.0 MiB |",
+			"| Go heap live | 12.0 MiB | 13.0 MiB |",
 			"| Go heap in use | 20.0 MiB | 22.0 MiB |",
-			"| other | 160.0 MiB | 168.0 MiB |",
+			"| Go runtime, held | 40.0 MiB | 42.0 MiB |",
+			"| other | 140.0 MiB | 148.0 MiB |",
 			"Not run: `make bench-soak`",
 		}},
 		{"flat soak", soakOf(series(121, 5, func(float64) float64 { return 400 * mb })), []string{
