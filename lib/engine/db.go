@@ -535,10 +535,13 @@ func (d *DB) Compact() error {
 
 // Stats are RocksDB's estimates for one DB, for metrics and quotas.
 type Stats struct {
-	EstimatedKeys  uint64 // includes expired keys not yet dropped
-	SSTBytes       uint64
-	MemtableBytes  uint64
-	PendingCompact uint64 // bytes RocksDB estimates compaction must rewrite
+	EstimatedKeys uint64 // includes expired keys not yet dropped
+	SSTBytes      uint64
+	MemtableBytes uint64
+	// TableReaderBytes is the memory of the open SST files' readers (index
+	// and filter blocks held outside the block cache).
+	TableReaderBytes uint64
+	PendingCompact   uint64 // bytes RocksDB estimates compaction must rewrite
 	// Block cache lookups of this DB since it opened.
 	BlockCacheHits, BlockCacheMisses uint64
 	// WALDisabled: the DB was opened with Options.DisableWAL.
@@ -576,6 +579,7 @@ func (d *DB) Stats() (Stats, error) {
 		EstimatedKeys:    prop("rocksdb.estimate-num-keys"),
 		SSTBytes:         prop("rocksdb.total-sst-files-size"),
 		MemtableBytes:    prop("rocksdb.cur-size-all-mem-tables"),
+		TableReaderBytes: prop("rocksdb.estimate-table-readers-mem"),
 		PendingCompact:   prop("rocksdb.estimate-pending-compaction-bytes"),
 		BlockCacheHits:   ticker(stats, "rocksdb.block.cache.hit"),
 		BlockCacheMisses: ticker(stats, "rocksdb.block.cache.miss"),

@@ -125,6 +125,9 @@ func TestMetricsCountRequests(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want > 0", name, v, ok)
 		}
 	}
+	if _, ok := metricValue(after, "zeppelin_node_table_readers_bytes", nil); !ok {
+		t.Error("zeppelin_node_table_readers_bytes missing")
+	}
 	// What the node runs on: the benchmark page prints these.
 	if _, ok := metricValue(after, "zeppelin_node_durability_info",
 		map[string]string{"binlog_fsync": "interval", "binlog_fsync_interval": "10ms", "rocksdb_wal": "off"}); !ok {

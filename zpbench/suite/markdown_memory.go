@@ -27,9 +27,10 @@ func writeMemory(p func(string, ...any), r *Results) {
 	p("of every replica (`zeppelin_node_memtable_bytes`), the Go heap the last GC\n")
 	p("found live (`go_gc_heap_live_bytes`) and in use (`go_memstats_heap_inuse_bytes`,\n")
 	p("up to twice the live heap at GOGC=100), what the Go runtime holds from the OS\n")
-	p("(`go_memstats_sys_bytes` less `go_memstats_heap_released_bytes`), and the rest\n")
-	p("of RSS: RocksDB's table readers and index and filter blocks outside the\n")
-	p("cache, C allocator slack, thread stacks, code.\n\n")
+	p("(`go_memstats_sys_bytes` less `go_memstats_heap_released_bytes`), RocksDB's\n")
+	p("SST readers outside the cache (`zeppelin_node_table_readers_bytes`), and the\n")
+	p("rest of RSS: C allocator slack (freed memtables included), RocksDB's other\n")
+	p("buffers, thread stacks, code.\n\n")
 	if m.Err != "" {
 		p("**Failed:** %s\n\n", oneLine(m.Err))
 	}
@@ -49,6 +50,7 @@ func writeMemory(p func(string, ...any), r *Results) {
 		row("RSS", func(s MemSnapshot) string { return "**" + mib(s.RSS) + "**" })
 		row("block cache", func(s MemSnapshot) string { return mib(s.BlockCache) })
 		row("memtables", func(s MemSnapshot) string { return mib(s.Memtables) })
+		row("SST readers", func(s MemSnapshot) string { return mib(s.TableReaders) })
 		row("Go heap live", func(s MemSnapshot) string { return mib(s.GoLive) })
 		row("Go heap in use", func(s MemSnapshot) string { return mib(s.GoHeap) })
 		row("Go runtime, held", func(s MemSnapshot) string { return mib(s.GoHeld) })
@@ -88,15 +90,15 @@ func writeSoak(p func(string, ...any), s *SoakResult) {
 	p("use swings with each GC, on a healthy node: a leak shows in the live Go heap\n")
 	p("or in the rest, outside Go and the caches. Second half: live Go heap %s;\n", growthVerdict(s.GrowthLive))
 	p("outside Go and the caches %s.\n\n", growthVerdict(s.GrowthOther))
-	p("| at | RSS | block cache | memtables | Go heap live | Go heap in use | Go runtime, held | other |\n")
-	p("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| at | RSS | block cache | memtables | SST readers | Go heap live | Go heap in use | Go runtime, held | other |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	step := max(1, (len(s.Samples)+soakRows-1)/soakRows)
 	for i, m := range s.Samples {
 		if i%step != 0 && i != len(s.Samples)-1 {
 			continue
 		}
-		p("| %.0fs | %s | %s | %s | %s | %s | %s | %s |\n", m.AtSec, mib(m.RSS), mib(m.BlockCache), mib(m.Memtables),
-			mib(m.GoLive), mib(m.GoHeap), mib(m.GoHeld), mib(m.Other()))
+		p("| %.0fs | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.AtSec, mib(m.RSS), mib(m.BlockCache), mib(m.Memtables),
+			mib(m.TableReaders), mib(m.GoLive), mib(m.GoHeap), mib(m.GoHeld), mib(m.Other()))
 	}
 	p("\n")
 }

@@ -48,6 +48,9 @@ type MemSnapshot struct {
 	BlockCache uint64 `json:"block_cache"`
 	// Memtables is zeppelin_node_memtable_bytes (over every replica).
 	Memtables uint64 `json:"memtables"`
+	// TableReaders is zeppelin_node_table_readers_bytes: the SST readers'
+	// index and filter blocks outside the block cache.
+	TableReaders uint64 `json:"table_readers"`
 	// GoHeap is go_memstats_heap_inuse_bytes.
 	GoHeap uint64 `json:"go_heap"`
 	// GoLive is go_gc_heap_live_bytes: what the last GC found live. The
@@ -58,12 +61,12 @@ type MemSnapshot struct {
 	GoHeld uint64 `json:"go_held"`
 }
 
-// Other is the RSS that neither the two caches nor the Go runtime account
-// for: RocksDB's table readers, index and filter blocks outside the cache,
-// C allocator slack, thread stacks, code. Negative when what Go holds is
-// not all resident.
+// Other is the RSS that neither RocksDB's caches and table readers nor the
+// Go runtime account for: C allocator slack (memtables flushed and freed
+// included), RocksDB's other buffers, thread stacks, code. Negative when
+// what Go holds is not all resident.
 func (m MemSnapshot) Other() int64 {
-	return int64(m.RSS) - int64(m.BlockCache) - int64(m.Memtables) - int64(m.GoHeld)
+	return int64(m.RSS) - int64(m.BlockCache) - int64(m.Memtables) - int64(m.TableReaders) - int64(m.GoHeld)
 }
 
 // SoakResult is the mixed run and its RSS samples.
@@ -193,6 +196,7 @@ func memSnapshot(ctx context.Context, metricsAddr string) (MemSnapshot, error) {
 		{"process_resident_memory_bytes", &m.RSS},
 		{"zeppelin_node_block_cache_usage_bytes", &m.BlockCache},
 		{"zeppelin_node_memtable_bytes", &m.Memtables},
+		{"zeppelin_node_table_readers_bytes", &m.TableReaders},
 		{"go_memstats_heap_inuse_bytes", &m.GoHeap},
 		{"go_gc_heap_live_bytes", &m.GoLive},
 		{"go_memstats_sys_bytes", &sys},

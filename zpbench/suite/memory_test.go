@@ -146,6 +146,7 @@ func TestWriteMemory(t *testing.T) {
 			"| RSS | **300.0 MiB** | **350.0 MiB** |",
 			"| block cache | 0.0 MiB | 40.0 MiB |",
 			"| memtables | 120.0 MiB | 120.0 MiB |",
+			"| SST readers | 0.0 MiB | 0.0 MiB |",
 			"| Go heap live | 12.0 MiB | 13.0 MiB |",
 			"| Go heap in use | 20.0 MiB | 22.0 MiB |",
 			"| Go runtime, held | 40.0 MiB | 42.0 MiB |",

@@ -176,6 +176,8 @@ var (
 		"Size of the shared block cache.", nil, nil)
 	descMemtables = prometheus.NewDesc("zeppelin_node_memtable_bytes",
 		"Bytes of the memtables of the replicas open now (RocksDB's rocksdb.cur-size-all-mem-tables, summed).", nil, nil)
+	descTableReaders = prometheus.NewDesc("zeppelin_node_table_readers_bytes",
+		"Bytes of the SST readers of the replicas open now, outside the block cache (RocksDB's rocksdb.estimate-table-readers-mem, summed).", nil, nil)
 	descBuild = prometheus.NewDesc("zeppelin_node_build_info",
 		"Always 1; the labels say which RocksDB the node runs: the linked library's version, and the build "+
 			"the binary was stamped with (Makefile ZP_ROCKSDB_BUILD; empty when built without it).",
@@ -196,7 +198,7 @@ var (
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEpoch, descLease, descLSN, descApplied, descLag, descBinlog, descSST,
 		descMemtable, descPending, descKeys, descFullSyncTotal, descFullSyncFetched, descCacheHits, descCacheMisses,
-		descCacheUsage, descCacheCapacity, descMemtables, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
+		descCacheUsage, descCacheCapacity, descMemtables, descTableReaders, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
 		ch <- d
 	}
 }
@@ -212,7 +214,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		lease = 1
 	}
 	gauge(descLease, lease)
-	var hits, misses, memtables uint64
+	var hits, misses, memtables, readers uint64
 	walOn, walOff := 0, 0
 	for k, r := range s.replicas.snapshot() {
 		part := strconv.FormatUint(uint64(k.id), 10)
@@ -230,6 +232,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			hits += st.BlockCacheHits
 			misses += st.BlockCacheMisses
 			memtables += st.MemtableBytes
+			readers += st.TableReaderBytes
 			if st.WALDisabled {
 				walOff++
 			} else {
@@ -249,6 +252,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descCacheCapacity, float64(st.BlockCacheCapacity))
 	}
 	gauge(descMemtables, float64(memtables))
+	gauge(descTableReaders, float64(readers))
 	gauge(descBuild, 1)
 	gauge(descDurability, 1, s.cfg.Binlog.Sync.String(), syncInterval(s.cfg.Binlog).String(), walState(walOn, walOff))
 	if s.redis != nil {
