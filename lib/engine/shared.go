@@ -26,6 +26,11 @@ func NewShared(opts SharedOptions) (*Shared, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The memtables the write buffer manager budgets are only bounded in
+	// RSS once freed ones go back to the OS (see mmapThreshold).
+	if err := tuneMalloc(); err != nil {
+		return nil, err
+	}
 	wbm, err := newWriteBufferManager(opts.WriteBufferSize)
 	if err != nil {
 		return nil, err

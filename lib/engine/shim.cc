@@ -2,6 +2,8 @@
 
 #include "shim.h"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -149,6 +151,27 @@ int zp_options_enable_tickers(rocksdb_options_t* opts,
     return -1;
   }
   return 0;
+}
+
+int zp_malloc_set_mmap_threshold(size_t bytes) {
+  return mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes)) == 1 ? 0 : -1;
+}
+
+int zp_malloc_would_mmap(size_t bytes) {
+  void* p = malloc(bytes);
+  if (p == nullptr) return -1;
+  // glibc keeps a chunk's size in the word before it; bit 1 (IS_MMAPPED)
+  // marks a chunk mapped on its own.
+  int mapped = (reinterpret_cast<size_t*>(p)[-1] & 2) != 0;
+  free(p);
+  return mapped;
+}
+
+void zp_malloc_churn(size_t bytes) {
+  // The volatile store keeps the compiler from eliding the pair.
+  volatile char* p = static_cast<volatile char*>(malloc(bytes));
+  if (p != nullptr) p[0] = 1;
+  free(const_cast<char*>(p));
 }
 
 }  // extern "C"

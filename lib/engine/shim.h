@@ -63,6 +63,21 @@ int zp_options_enable_tickers(rocksdb_options_t* opts,
                               size_t expect_write_buffer_size,
                               size_t expect_db_write_buffer_size);
 
+// ---- C allocator (see malloc.go) ----
+
+// zp_malloc_set_mmap_threshold makes glibc's malloc map every allocation of
+// at least bytes on its own (and unmap it on free), and stops it from
+// raising that threshold as it frees mapped chunks. Returns 0 on success.
+int zp_malloc_set_mmap_threshold(size_t bytes);
+
+// zp_malloc_would_mmap allocates and frees bytes and reports whether glibc
+// mapped them on their own (1), did not (0), or failed (-1). For tests.
+int zp_malloc_would_mmap(size_t bytes);
+
+// zp_malloc_churn allocates and frees bytes. For tests: freeing a mapped
+// chunk is what raises glibc's dynamic threshold.
+void zp_malloc_churn(size_t bytes);
+
 #ifdef __cplusplus
 }
 #endif
