@@ -120,7 +120,7 @@ func TestMetricsCountRequests(t *testing.T) {
 	}
 	for _, name := range []string{"zeppelin_node_received_bytes_total", "zeppelin_node_binlog_bytes", "zeppelin_node_rocksdb_memtable_bytes",
 		"zeppelin_node_block_cache_capacity_bytes", "zeppelin_node_epoch", "zeppelin_node_master_lease_valid",
-		"zeppelin_node_memtable_bytes"} {
+		"zeppelin_node_memtable_bytes", "zeppelin_node_request_ids"} {
 		if v, ok := metricValue(after, name, nil); !ok || v == 0 {
 			t.Errorf("%s = %v (present %v), want > 0", name, v, ok)
 		}

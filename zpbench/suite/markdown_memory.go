@@ -90,15 +90,19 @@ func writeSoak(p func(string, ...any), s *SoakResult) {
 	p("use swings with each GC, on a healthy node: a leak shows in the live Go heap\n")
 	p("or in the rest, outside Go and the caches. Second half: live Go heap %s;\n", growthVerdict(s.GrowthLive))
 	p("outside Go and the caches %s.\n\n", growthVerdict(s.GrowthOther))
-	p("| at | RSS | block cache | memtables | SST readers | Go heap live | Go heap in use | Go runtime, held | other |\n")
-	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("The live Go heap grows while the replicas fill their rings of request ids\n")
+	p("(`zeppelin_node_request_ids`, 65,536 per replica, about 76 bytes each), and\n")
+	p("the rest while the block cache fills (the C allocator's overhead on its\n")
+	p("blocks); both stop at their bounds.\n\n")
+	p("| at | RSS | block cache | memtables | SST readers | Go heap live | request ids | Go heap in use | Go runtime, held | other |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	step := max(1, (len(s.Samples)+soakRows-1)/soakRows)
 	for i, m := range s.Samples {
 		if i%step != 0 && i != len(s.Samples)-1 {
 			continue
 		}
-		p("| %.0fs | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.AtSec, mib(m.RSS), mib(m.BlockCache), mib(m.Memtables),
-			mib(m.TableReaders), mib(m.GoLive), mib(m.GoHeap), mib(m.GoHeld), mib(m.Other()))
+		p("| %.0fs | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.AtSec, mib(m.RSS), mib(m.BlockCache), mib(m.Memtables),
+			mib(m.TableReaders), mib(m.GoLive), report.Count(float64(m.RequestIDs)), mib(m.GoHeap), mib(m.GoHeld), mib(m.Other()))
 	}
 	p("\n")
 }

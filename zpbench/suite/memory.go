@@ -59,6 +59,10 @@ type MemSnapshot struct {
 	// GoHeld is what the Go runtime holds from the OS and has not handed
 	// back: go_memstats_sys_bytes less go_memstats_heap_released_bytes.
 	GoHeld uint64 `json:"go_held"`
+	// RequestIDs is zeppelin_node_request_ids: the write request ids the
+	// node remembers for retries, most of the live Go heap under writes
+	// until every replica holds its 65,536.
+	RequestIDs uint64 `json:"request_ids"`
 }
 
 // Other is the RSS that neither RocksDB's caches and table readers nor the
@@ -201,6 +205,7 @@ func memSnapshot(ctx context.Context, metricsAddr string) (MemSnapshot, error) {
 		{"go_gc_heap_live_bytes", &m.GoLive},
 		{"go_memstats_sys_bytes", &sys},
 		{"go_memstats_heap_released_bytes", &released},
+		{"zeppelin_node_request_ids", &m.RequestIDs},
 	} {
 		v, ok := promSum(text, f.name)
 		if !ok {

@@ -75,3 +75,11 @@ func (r *Replica) EngineStats() (engine.Stats, error) {
 	defer r.dbMu.RUnlock()
 	return r.db.Stats()
 }
+
+// RequestIDs is how many write request ids the replica remembers to answer
+// retries (at most 65,536; about 76 bytes each).
+func (r *Replica) RequestIDs() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.dedup.index)
+}

@@ -178,6 +178,8 @@ var (
 		"Bytes of the memtables of the replicas open now (RocksDB's rocksdb.cur-size-all-mem-tables, summed).", nil, nil)
 	descTableReaders = prometheus.NewDesc("zeppelin_node_table_readers_bytes",
 		"Bytes of the SST readers of the replicas open now, outside the block cache (RocksDB's rocksdb.estimate-table-readers-mem, summed).", nil, nil)
+	descRequestIDs = prometheus.NewDesc("zeppelin_node_request_ids",
+		"Write request ids the replicas open now remember to answer retries (at most 65,536 per replica, about 76 bytes each).", nil, nil)
 	descBuild = prometheus.NewDesc("zeppelin_node_build_info",
 		"Always 1; the labels say which RocksDB the node runs: the linked library's version, and the build "+
 			"the binary was stamped with (Makefile ZP_ROCKSDB_BUILD; empty when built without it).",
@@ -198,7 +200,7 @@ var (
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEpoch, descLease, descLSN, descApplied, descLag, descBinlog, descSST,
 		descMemtable, descPending, descKeys, descFullSyncTotal, descFullSyncFetched, descCacheHits, descCacheMisses,
-		descCacheUsage, descCacheCapacity, descMemtables, descTableReaders, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
+		descCacheUsage, descCacheCapacity, descMemtables, descTableReaders, descRequestIDs, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
 		ch <- d
 	}
 }
@@ -215,6 +217,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descLease, lease)
 	var hits, misses, memtables, readers uint64
+	ids := 0
 	walOn, walOff := 0, 0
 	for k, r := range s.replicas.snapshot() {
 		part := strconv.FormatUint(uint64(k.id), 10)
@@ -222,6 +225,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descLSN, float64(info.Lsn), k.table, part, info.Role)
 		gauge(descApplied, float64(info.AppliedLsn), k.table, part)
 		gauge(descLag, float64(info.LagRecords), k.table, part, info.Role)
+		ids += r.RequestIDs()
 		_, binlogBytes := r.Sizes()
 		gauge(descBinlog, float64(binlogBytes), k.table, part)
 		if st, err := r.EngineStats(); err == nil {
@@ -253,6 +257,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descMemtables, float64(memtables))
 	gauge(descTableReaders, float64(readers))
+	gauge(descRequestIDs, float64(ids))
 	gauge(descBuild, 1)
 	gauge(descDurability, 1, s.cfg.Binlog.Sync.String(), syncInterval(s.cfg.Binlog).String(), walState(walOn, walOff))
 	if s.redis != nil {
