@@ -151,9 +151,11 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 	o.SetBottommostCompression(grocksdb.ZSTDCompression)
 	o.SetMaxLogFileSize(16 << 20)
 	// Tickers feed the block cache hit rate in the node's metrics.
-	if err := enableTickers(o, opts.MemtableSize, 0); err != nil {
-		o.Destroy()
-		return nil, nil, err
+	if opts.tuning == nil || !opts.tuning.noTickers {
+		if err := enableTickers(o, opts.MemtableSize, 0); err != nil {
+			o.Destroy()
+			return nil, nil, err
+		}
 	}
 	o.SetKeepLogFileNum(4)
 
@@ -180,6 +182,9 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 			o.Destroy()
 			return nil, nil, err
 		}
+	}
+	if t := opts.tuning; t != nil && t.tune != nil {
+		t.tune(o)
 	}
 	return o, expiry.clock, nil
 }

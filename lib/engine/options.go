@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+
+	"github.com/linxGnu/grocksdb"
 )
 
 // Defaults applied to zero fields.
@@ -74,6 +76,16 @@ type Options struct {
 	// a flush: such a caller must Flush before dropping its own log, and
 	// Close flushes.
 	DisableWAL bool
+
+	// tuning changes the RocksDB options Open builds; nil changes nothing.
+	// Only BenchmarkIdleCost sets it, to try option changes one at a time.
+	tuning *rocksTuning
+}
+
+// rocksTuning is an experimental change to the RocksDB options of a DB.
+type rocksTuning struct {
+	noTickers bool                    // no statistics object
+	tune      func(*grocksdb.Options) // applied last
 }
 
 func (o Options) withDefaults() (Options, error) {
