@@ -52,9 +52,10 @@ func (o SharedOptions) withDefaults() (SharedOptions, error) {
 
 // Options configures one DB.
 type Options struct {
-	// Shared holds the block cache and write buffer budget. When nil, the
-	// DB gets a private 8 MiB cache and no shared memtable budget, which
-	// suits tests and one-off tools, not a node.
+	// Shared holds the block cache, the write buffer budget and the
+	// statistics. When nil, the DB gets a private 8 MiB cache, no shared
+	// memtable budget and no statistics, which suits tests and one-off
+	// tools, not a node.
 	Shared *Shared
 
 	// Logger receives open, close and repair events. Default
@@ -84,7 +85,7 @@ type Options struct {
 
 // rocksTuning is an experimental change to the RocksDB options of a DB.
 type rocksTuning struct {
-	noTickers bool                    // no statistics object
+	noTickers bool                    // not counted into the Shared's statistics
 	tune      func(*grocksdb.Options) // applied last
 }
 
