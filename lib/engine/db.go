@@ -152,10 +152,10 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 	o.SetKeepLogFileNum(4)
 	// With statistics on, RocksDB would copy every ticker into an in-memory
 	// history each stats_persist_period_sec (600 s), about 23 KB a DB each
-	// time, until the history reaches stats_history_buffer_size (1 MiB by
-	// its own estimate) after some seven hours. Nothing reads that history
-	// (GetStatsHistory), and on a node hosting thousands of idle DBs it is
-	// gigabytes that grow for hours.
+	// time, dropping old copies only once its own estimate of the history
+	// passes stats_history_buffer_size (1 MiB): 1 MB a DB after seven
+	// hours. Nothing reads that history (GetStatsHistory), and on a node
+	// hosting thousands of idle DBs it is gigabytes that grow for hours.
 	o.SetStatsPersistPeriodSec(0)
 
 	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
