@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/linxGnu/grocksdb"
@@ -150,12 +149,14 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 	o.SetCompression(grocksdb.LZ4Compression)
 	o.SetBottommostCompression(grocksdb.ZSTDCompression)
 	o.SetMaxLogFileSize(16 << 20)
-	// Tickers feed the block cache hit rate in the node's metrics.
-	if err := enableTickers(o, opts.MemtableSize, 0); err != nil {
-		o.Destroy()
-		return nil, nil, err
-	}
 	o.SetKeepLogFileNum(4)
+	// With statistics on, RocksDB would copy every ticker into an in-memory
+	// history each stats_persist_period_sec (600 s), about 23 KB a DB each
+	// time, dropping old copies only once its own estimate of the history
+	// passes stats_history_buffer_size (1 MiB): 1 MB a DB after seven
+	// hours. Nothing reads that history (GetStatsHistory), and on a node
+	// hosting thousands of idle DBs it is gigabytes that grow for hours.
+	o.SetStatsPersistPeriodSec(0)
 
 	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
 	bbto.SetBlockSize(16 << 10)
@@ -180,6 +181,17 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 			o.Destroy()
 			return nil, nil, err
 		}
+		// The block cache hit rate in the node's metrics, counted once
+		// for all DBs (see tickers).
+		if opts.tuning == nil || !opts.tuning.noTickers {
+			if err := s.tickers.attach(o, opts.MemtableSize, 0); err != nil {
+				o.Destroy()
+				return nil, nil, err
+			}
+		}
+	}
+	if t := opts.tuning; t != nil && t.tune != nil {
+		t.tune(o)
 	}
 	return o, expiry.clock, nil
 }
@@ -542,26 +554,8 @@ type Stats struct {
 	// and filter blocks held outside the block cache).
 	TableReaderBytes uint64
 	PendingCompact   uint64 // bytes RocksDB estimates compaction must rewrite
-	// Block cache lookups of this DB since it opened.
-	BlockCacheHits, BlockCacheMisses uint64
 	// WALDisabled: the DB was opened with Options.DisableWAL.
 	WALDisabled bool
-}
-
-// ticker reads one counter from RocksDB's statistics dump, whose lines read
-// "rocksdb.block.cache.hit COUNT : 42"; 0 when it is not there. The C API
-// of RocksDB 7.8 has no call for a single ticker.
-func ticker(stats, name string) uint64 {
-	i := strings.Index(stats, name+" COUNT : ")
-	if i < 0 {
-		return 0
-	}
-	rest := stats[i+len(name)+len(" COUNT : "):]
-	if j := strings.IndexByte(rest, '\n'); j >= 0 {
-		rest = rest[:j]
-	}
-	v, _ := strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
-	return v
 }
 
 // Stats returns RocksDB's current estimates.
@@ -574,15 +568,12 @@ func (d *DB) Stats() (Stats, error) {
 		v, _ := strconv.ParseUint(d.db.GetProperty(name), 10, 64)
 		return v // 0 if RocksDB does not know the property
 	}
-	stats := d.ropts.GetStatisticsString()
 	return Stats{
 		EstimatedKeys:    prop("rocksdb.estimate-num-keys"),
 		SSTBytes:         prop("rocksdb.total-sst-files-size"),
 		MemtableBytes:    prop("rocksdb.cur-size-all-mem-tables"),
 		TableReaderBytes: prop("rocksdb.estimate-table-readers-mem"),
 		PendingCompact:   prop("rocksdb.estimate-pending-compaction-bytes"),
-		BlockCacheHits:   ticker(stats, "rocksdb.block.cache.hit"),
-		BlockCacheMisses: ticker(stats, "rocksdb.block.cache.miss"),
 		WALDisabled:      d.noWAL,
 	}, nil
 }

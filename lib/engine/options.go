@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+
+	"github.com/linxGnu/grocksdb"
 )
 
 // Defaults applied to zero fields.
@@ -50,9 +52,10 @@ func (o SharedOptions) withDefaults() (SharedOptions, error) {
 
 // Options configures one DB.
 type Options struct {
-	// Shared holds the block cache and write buffer budget. When nil, the
-	// DB gets a private 8 MiB cache and no shared memtable budget, which
-	// suits tests and one-off tools, not a node.
+	// Shared holds the block cache, the write buffer budget and the
+	// statistics. When nil, the DB gets a private 8 MiB cache, no shared
+	// memtable budget and no statistics, which suits tests and one-off
+	// tools, not a node.
 	Shared *Shared
 
 	// Logger receives open, close and repair events. Default
@@ -74,6 +77,16 @@ type Options struct {
 	// a flush: such a caller must Flush before dropping its own log, and
 	// Close flushes.
 	DisableWAL bool
+
+	// tuning changes the RocksDB options Open builds; nil changes nothing.
+	// Only BenchmarkIdleCost sets it, to try option changes one at a time.
+	tuning *rocksTuning
+}
+
+// rocksTuning is an experimental change to the RocksDB options of a DB.
+type rocksTuning struct {
+	noTickers bool                    // not counted into the Shared's statistics
+	tune      func(*grocksdb.Options) // applied last
 }
 
 func (o Options) withDefaults() (Options, error) {

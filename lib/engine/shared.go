@@ -8,12 +8,14 @@ import (
 )
 
 // Shared holds the memory budgets every DB of a process draws from: one
-// block cache and one write buffer manager. Create one per process, pass
-// it in Options, and close it after the DBs.
+// block cache and one write buffer manager; and the statistics they all
+// count into. Create one per process, pass it in Options, and close it
+// after the DBs.
 type Shared struct {
-	opts  SharedOptions
-	cache *grocksdb.Cache
-	wbm   *writeBufferManager
+	opts    SharedOptions
+	cache   *grocksdb.Cache
+	wbm     *writeBufferManager
+	tickers *tickers
 
 	mu     sync.Mutex
 	open   int // DBs opened with it and not closed yet
@@ -35,10 +37,16 @@ func NewShared(opts SharedOptions) (*Shared, error) {
 	if err != nil {
 		return nil, err
 	}
+	t, err := newTickers()
+	if err != nil {
+		wbm.destroy()
+		return nil, err
+	}
 	return &Shared{
-		opts:  opts,
-		cache: grocksdb.NewLRUCache(opts.BlockCacheSize),
-		wbm:   wbm,
+		opts:    opts,
+		cache:   grocksdb.NewLRUCache(opts.BlockCacheSize),
+		wbm:     wbm,
+		tickers: t,
 	}, nil
 }
 
@@ -74,10 +82,12 @@ func (s *Shared) Close() error {
 	s.closed = true
 	s.cache.Destroy()
 	s.wbm.destroy()
+	s.tickers.destroy()
 	return nil
 }
 
-// SharedStats reports the shared budgets' use, in bytes.
+// SharedStats reports the shared budgets' use, in bytes, and the block
+// cache lookups.
 type SharedStats struct {
 	BlockCacheUsage    uint64
 	BlockCachePinned   uint64
@@ -85,6 +95,9 @@ type SharedStats struct {
 	WriteBufferUsage   uint64
 	WriteBufferLimit   uint64
 	OpenDBs            int
+	// Block cache lookups of every DB opened with the Shared since it was
+	// created (DBs closed since included).
+	BlockCacheHits, BlockCacheMisses uint64
 }
 
 // Stats returns the current use of the shared budgets.
@@ -94,7 +107,10 @@ func (s *Shared) Stats() SharedStats {
 	if s.closed {
 		return SharedStats{}
 	}
+	hits, misses := s.tickers.blockCache()
 	return SharedStats{
+		BlockCacheHits:     hits,
+		BlockCacheMisses:   misses,
 		BlockCacheUsage:    s.cache.GetUsage(),
 		BlockCachePinned:   s.cache.GetPinnedUsage(),
 		BlockCacheCapacity: s.cache.GetCapacity(),

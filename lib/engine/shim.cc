@@ -26,6 +26,10 @@ struct zp_wbm_t {
   std::shared_ptr<rocksdb::WriteBufferManager> rep;
 };
 
+struct zp_stats_t {
+  std::shared_ptr<rocksdb::Statistics> rep;
+};
+
 struct zp_expiry_clock_t {
   std::atomic<int64_t> now_override{0};
 };
@@ -136,20 +140,33 @@ void zp_rocksdb_version(char* buf, size_t n) {
   buf[k] = 0;
 }
 
-int zp_options_enable_tickers(rocksdb_options_t* opts,
-                              size_t expect_write_buffer_size,
-                              size_t expect_db_write_buffer_size) {
+zp_stats_t* zp_stats_create(void) {
+  try {
+    auto* s = new zp_stats_t;
+    s->rep = rocksdb::CreateDBStatistics();
+    s->rep->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+    return s;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void zp_stats_destroy(zp_stats_t* stats) { delete stats; }
+
+void zp_stats_block_cache(zp_stats_t* stats, uint64_t* hits,
+                          uint64_t* misses) {
+  *hits = stats->rep->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+  *misses = stats->rep->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+}
+
+int zp_options_set_stats(rocksdb_options_t* opts, zp_stats_t* stats,
+                         size_t expect_write_buffer_size,
+                         size_t expect_db_write_buffer_size) {
   if (!LayoutMatches(opts, expect_write_buffer_size,
                      expect_db_write_buffer_size)) {
     return -1;
   }
-  try {
-    auto stats = rocksdb::CreateDBStatistics();
-    stats->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
-    opts->rep.statistics = stats;
-  } catch (...) {
-    return -1;
-  }
+  opts->rep.statistics = stats->rep;
   return 0;
 }
 

@@ -54,14 +54,26 @@ void zp_rocksdb_version(char* buf, size_t n);
 
 // ---- Statistics (see stats.go) ----
 
-// zp_options_enable_tickers gives opts a statistics object that counts
-// tickers only (StatsLevel kExceptHistogramOrTimers): no histograms and no
-// timers, which read the clock several times per operation. The same
-// layout check as zp_options_set_wbm guards it; returns 0 on success, -1
-// when the check fails or the object cannot be made.
-int zp_options_enable_tickers(rocksdb_options_t* opts,
-                              size_t expect_write_buffer_size,
-                              size_t expect_db_write_buffer_size);
+typedef struct zp_stats_t zp_stats_t;
+
+// zp_stats_create returns a statistics object that counts tickers only
+// (StatsLevel kExceptHistogramOrTimers): no histograms and no timers, which
+// read the clock several times per operation. NULL on failure.
+zp_stats_t* zp_stats_create(void);
+
+// zp_stats_destroy releases this handle; options it was attached to keep
+// their own reference.
+void zp_stats_destroy(zp_stats_t* stats);
+
+// zp_stats_block_cache reads the block cache hit and miss tickers.
+void zp_stats_block_cache(zp_stats_t* stats, uint64_t* hits, uint64_t* misses);
+
+// zp_options_set_stats makes opts count into stats. The same layout check
+// as zp_options_set_wbm guards it; returns 0 on success, -1 when the check
+// fails (nothing is written then).
+int zp_options_set_stats(rocksdb_options_t* opts, zp_stats_t* stats,
+                         size_t expect_write_buffer_size,
+                         size_t expect_db_write_buffer_size);
 
 // ---- C allocator (see malloc.go) ----
 

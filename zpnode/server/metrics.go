@@ -167,9 +167,9 @@ var (
 	descFullSyncFetched = prometheus.NewDesc("zeppelin_node_fullsync_fetched_bytes",
 		"Bytes a replica's current or last full sync has transferred.", []string{"table", "partition"}, nil)
 	descCacheHits = prometheus.NewDesc("zeppelin_node_block_cache_hits_total",
-		"RocksDB block cache hits, over the replicas open now.", nil, nil)
+		"RocksDB block cache hits, of every replica since the node started.", nil, nil)
 	descCacheMisses = prometheus.NewDesc("zeppelin_node_block_cache_misses_total",
-		"RocksDB block cache misses, over the replicas open now.", nil, nil)
+		"RocksDB block cache misses, of every replica since the node started.", nil, nil)
 	descCacheUsage = prometheus.NewDesc("zeppelin_node_block_cache_usage_bytes",
 		"Bytes in the shared block cache.", nil, nil)
 	descCacheCapacity = prometheus.NewDesc("zeppelin_node_block_cache_capacity_bytes",
@@ -216,7 +216,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		lease = 1
 	}
 	gauge(descLease, lease)
-	var hits, misses, memtables, readers uint64
+	var memtables, readers uint64
 	ids := 0
 	walOn, walOff := 0, 0
 	for k, r := range s.replicas.snapshot() {
@@ -233,8 +233,6 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descMemtable, float64(st.MemtableBytes), k.table, part)
 			gauge(descPending, float64(st.PendingCompact), k.table, part)
 			gauge(descKeys, float64(st.EstimatedKeys), k.table, part)
-			hits += st.BlockCacheHits
-			misses += st.BlockCacheMisses
 			memtables += st.MemtableBytes
 			readers += st.TableReaderBytes
 			if st.WALDisabled {
@@ -248,10 +246,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descFullSyncFetched, float64(fs.BytesFetched), k.table, part)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(hits))
-	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(misses))
 	if s.shared != nil {
 		st := s.shared.Stats()
+		ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(st.BlockCacheHits))
+		ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(st.BlockCacheMisses))
 		gauge(descCacheUsage, float64(st.BlockCacheUsage))
 		gauge(descCacheCapacity, float64(st.BlockCacheCapacity))
 	}
