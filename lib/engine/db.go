@@ -29,6 +29,7 @@ type DB struct {
 	wo       *grocksdb.WriteOptions
 	expiry   *expiryClock
 	noWAL    bool // the memtable holds writes nothing else persists
+	bloom    bool // the memtables have a bloom filter (Shared.acquire)
 
 	// closeMu keeps Close from freeing the C objects under a running call:
 	// every call holds it shared, Close exclusively.
@@ -57,8 +58,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := registerDir(abs); err != nil {
 		return nil, err
 	}
+	opts.memtableBloom = true
 	if opts.Shared != nil {
-		if err := opts.Shared.acquire(); err != nil {
+		if opts.memtableBloom, err = opts.Shared.acquire(opts.MemtableSize); err != nil {
 			unregisterDir(abs)
 			return nil, err
 		}
@@ -66,7 +68,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	d, err := open(abs, opts)
 	if err != nil {
 		if opts.Shared != nil {
-			opts.Shared.release()
+			opts.Shared.release(opts.memtableBloom)
 		}
 		unregisterDir(abs)
 		return nil, err
@@ -100,6 +102,7 @@ func open(dir string, opts Options) (*DB, error) {
 		wo:       grocksdb.NewDefaultWriteOptions(),
 		expiry:   expiry,
 		noWAL:    opts.DisableWAL,
+		bloom:    opts.memtableBloom,
 	}
 	d.wo.DisableWAL(opts.DisableWAL)
 	if err := d.loadMeta(); err != nil {
@@ -142,9 +145,12 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 	// A bloom filter of each memtable's keys lets a read of a key not
 	// written since the last flush — most reads of a DB larger than its
 	// memtables — skip the memtable's skiplist, where a lookup costs a
-	// cache miss per level. It takes 2% of the memtable's size.
-	o.SetMemTablePrefixBloomSizeRatio(0.02)
-	o.SetMemtableWholeKeyFiltering(true)
+	// cache miss per level. It takes 2% of the memtable's size, for the
+	// DBs the Shared grants one (see memtableBloomShare).
+	if opts.memtableBloom {
+		o.SetMemTablePrefixBloomSizeRatio(memtableBloomRatio)
+		o.SetMemtableWholeKeyFiltering(true)
+	}
 	o.SetLevelCompactionDynamicLevelBytes(true)
 	o.SetCompression(grocksdb.LZ4Compression)
 	o.SetBottommostCompression(grocksdb.ZSTDCompression)
@@ -295,7 +301,7 @@ func (d *DB) Close() error {
 	}
 	d.free()
 	if d.shared != nil {
-		d.shared.release()
+		d.shared.release(d.bloom)
 	}
 	unregisterDir(d.dir)
 	d.logger.Info("engine: closed")

@@ -391,6 +391,8 @@ func idleFamilies(spec idleCostSpec) (idleCostResult, error) {
 	if opts, err = opts.withDefaults(); err != nil {
 		return idleCostResult{}, err
 	}
+	// As a DB the Shared grants a memtable bloom filter (the first few).
+	opts.memtableBloom = true
 	ropts, _, err := newRocksOptions(opts)
 	if err != nil {
 		return idleCostResult{}, err

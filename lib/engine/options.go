@@ -81,6 +81,8 @@ type Options struct {
 	// tuning changes the RocksDB options Open builds; nil changes nothing.
 	// Only BenchmarkIdleCost sets it, to try option changes one at a time.
 	tuning *rocksTuning
+	// memtableBloom gives the memtables a bloom filter; Open sets it.
+	memtableBloom bool
 }
 
 // rocksTuning is an experimental change to the RocksDB options of a DB.

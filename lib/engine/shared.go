@@ -19,6 +19,7 @@ type Shared struct {
 
 	mu     sync.Mutex
 	open   int // DBs opened with it and not closed yet
+	blooms int // of those, the ones whose memtables have a bloom filter
 	closed bool
 }
 
@@ -50,21 +51,46 @@ func NewShared(opts SharedOptions) (*Shared, error) {
 	}, nil
 }
 
-// acquire registers a DB about to open.
-func (s *Shared) acquire() error {
+// Memtable bloom filters: RocksDB allocates one with every memtable, empty
+// or not, at 2% of write_buffer_size (655 KB for 32 MiB), and charges it to
+// the write buffer manager. Past some 350 open DBs the idle ones' filters
+// alone used up the 256 MiB budget, and the manager then switched and
+// flushed a memtable on every write (BenchmarkIdleCost). A smaller filter
+// is no way out: the memtable's arena serves objects under a quarter of
+// its 1 MiB block from a whole new block, so any filter under 256 KB
+// costs 1 MiB. So a DB's memtables get a filter while the filters of the
+// open DBs that have one take at most an eighth of the budget (50 DBs at
+// the defaults), and none beyond: an idle DB without one charges 4 KB.
+const (
+	memtableBloomRatio = 0.02
+	memtableBloomShare = 8
+)
+
+// acquire registers a DB about to open with memtables of memtableSize
+// bytes, and says whether they get a bloom filter (see memtableBloomShare).
+func (s *Shared) acquire(memtableSize uint64) (bloom bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("%w: shared resources", ErrClosed)
+		return false, fmt.Errorf("%w: shared resources", ErrClosed)
 	}
 	s.open++
-	return nil
+	filter := uint64(float64(memtableSize) * memtableBloomRatio)
+	if uint64(s.blooms+1)*filter <= s.opts.WriteBufferSize/memtableBloomShare {
+		s.blooms++
+		bloom = true
+	}
+	return bloom, nil
 }
 
-// release unregisters a DB that closed or failed to open.
-func (s *Shared) release() {
+// release unregisters a DB that closed or failed to open; bloom is what
+// acquire said.
+func (s *Shared) release(bloom bool) {
 	s.mu.Lock()
 	s.open--
+	if bloom {
+		s.blooms--
+	}
 	s.mu.Unlock()
 }
 
