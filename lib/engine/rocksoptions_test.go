@@ -51,6 +51,8 @@ func TestRocksDBOptions(t *testing.T) {
 		name, want, why string
 	}{
 		{"stats_persist_period_sec", "0", "an in-memory ticker history per DB that grows for hours and that nothing reads"},
+		{"table_cache_numshardbits", "2", "64 table cache shards allocated up front per DB, 50 KB"},
+		{"manifest_preallocation_size", "65536", "4 MiB of disk preallocated for each DB's MANIFEST"},
 	} {
 		if got[tt.name] != tt.want {
 			t.Errorf("%s = %q, want %q: %s", tt.name, got[tt.name], tt.want, tt.why)
