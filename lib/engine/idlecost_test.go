@@ -336,39 +336,35 @@ func idleDBs(spec idleCostSpec) (idleCostResult, error) {
 			d.Close()
 		}
 	}()
-	var elapsed time.Duration
+	// The replicas' directories, which zpnode creates: not timed.
+	rdir := func(i int) string { return filepath.Join(spec.Dir, fmt.Sprintf("%05d", i)) }
 	for i := range spec.N {
-		// The replica's directory, which zpnode creates.
-		rdir := filepath.Join(spec.Dir, fmt.Sprintf("%05d", i))
-		if err := os.MkdirAll(rdir, 0o755); err != nil {
+		if err := os.MkdirAll(rdir(i), 0o755); err != nil {
 			return idleCostResult{}, err
 		}
-		start := time.Now()
-		d, err := Open(filepath.Join(rdir, "db"), opts)
+	}
+	elapsed, err := timeEach(spec.N, func(i int) error {
+		d, err := Open(filepath.Join(rdir(i), "db"), opts)
 		if err != nil {
-			return idleCostResult{}, err
+			return err
 		}
 		dbs = append(dbs, d)
-		if spec.Phase == "create" {
-			if err := d.Apply(1, 1, idleRecord(i)); err != nil {
-				return idleCostResult{}, err
-			}
-			if err := d.Flush(); err != nil {
-				return idleCostResult{}, err
-			}
+		if spec.Phase != "create" {
+			return nil
 		}
-		elapsed += time.Since(start)
-	}
-	after, err := sampleProc()
+		if err := d.Apply(1, 1, idleRecord(i)); err != nil {
+			return err
+		}
+		return d.Flush()
+	})
 	if err != nil {
 		return idleCostResult{}, err
 	}
-	r := after.minus(before)
-	r.OpenNanos = elapsed.Nanoseconds()
-	r.WBM = s.Stats().WriteBufferUsage
-	if r.DiskBytes, err = diskUsage(spec.Dir); err != nil {
+	r, err := measured(before, elapsed, spec.Dir)
+	if err != nil {
 		return r, err
 	}
+	r.WBM = s.Stats().WriteBufferUsage
 	if spec.Phase == "create" {
 		d := dbs[0]
 		r.KeptWrites, err = keptWrites(d.db, d.data, func(i int) error {
@@ -456,17 +452,12 @@ func idleFamilies(spec idleCostSpec) (idleCostResult, error) {
 			return idleCostResult{}, err
 		}
 	}
-	elapsed := time.Since(start)
-	after, err := sampleProc()
+	m, err := measured(before, time.Since(start), spec.Dir)
 	if err != nil {
 		return idleCostResult{}, err
 	}
-	m := after.minus(before)
-	m.OpenNanos, m.WBM = elapsed.Nanoseconds(), s.Stats().WriteBufferUsage
+	m.WBM = s.Stats().WriteBufferUsage
 	m.OptionsFileBytes = optionsFileSize(dir)
-	if m.DiskBytes, err = diskUsage(spec.Dir); err != nil {
-		return idleCostResult{}, err
-	}
 	if spec.Phase == "create" {
 		wo := grocksdb.NewDefaultWriteOptions()
 		defer wo.Destroy()
@@ -557,31 +548,49 @@ func idleBinlogs(spec idleCostSpec) (idleCostResult, error) {
 			l.Close()
 		}
 	}()
-	var elapsed time.Duration
-	for i := range spec.N {
-		start := time.Now()
+	elapsed, err := timeEach(spec.N, func(i int) error {
 		l, err := binlog.Open(filepath.Join(spec.Dir, fmt.Sprintf("%05d", i), "binlog"), binlog.Options{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
-			return idleCostResult{}, err
+			return err
 		}
 		logs = append(logs, l)
-		if spec.Phase == "create" {
-			if err := l.Append(binlog.Record{Term: 1, LSN: 1, Payload: bytes.Repeat([]byte("p"), 120)}); err != nil {
-				return idleCostResult{}, err
-			}
-			if err := l.Sync(); err != nil {
-				return idleCostResult{}, err
-			}
+		if spec.Phase != "create" {
+			return nil
+		}
+		if err := l.Append(binlog.Record{Term: 1, LSN: 1, Payload: bytes.Repeat([]byte("p"), 120)}); err != nil {
+			return err
+		}
+		return l.Sync()
+	})
+	if err != nil {
+		return idleCostResult{}, err
+	}
+	return measured(before, elapsed, spec.Dir)
+}
+
+// timeEach runs open for stores 0 .. n-1 and returns the time they took.
+func timeEach(n int, open func(i int) error) (time.Duration, error) {
+	var elapsed time.Duration
+	for i := range n {
+		start := time.Now()
+		if err := open(i); err != nil {
+			return 0, err
 		}
 		elapsed += time.Since(start)
 	}
+	return elapsed, nil
+}
+
+// measured is what this process grew by since before, with the time the
+// stores took to open and the disk they use under dir.
+func measured(before procSample, elapsed time.Duration, dir string) (idleCostResult, error) {
 	after, err := sampleProc()
 	if err != nil {
 		return idleCostResult{}, err
 	}
 	r := after.minus(before)
 	r.OpenNanos = elapsed.Nanoseconds()
-	r.DiskBytes, err = diskUsage(spec.Dir)
+	r.DiskBytes, err = diskUsage(dir)
 	return r, err
 }
 
