@@ -172,13 +172,19 @@ func idleVariantNames() []string {
 }
 
 // idleOptions returns the options zpnode opens a replica's DB with
-// (zpnode/replica.openDB), changed by variant.
-func idleOptions(s *Shared, variant string) (Options, error) {
-	o := Options{Shared: s, Logger: slog.New(slog.DiscardHandler), DisableWAL: true, tuning: &rocksTuning{}}
+// (zpnode/replica.openDB), changed by variant, on a new Shared as zpnode
+// makes one; the caller closes it.
+func idleOptions(variant string) (Options, error) {
 	v, ok := idleVariants[variant]
 	if !ok {
-		return o, fmt.Errorf("unknown variant %q", variant)
+		return Options{}, fmt.Errorf("unknown variant %q", variant)
 	}
+	// zpnode/server passes only the block cache size, 256 MiB by default.
+	s, err := NewShared(SharedOptions{BlockCacheSize: 256 << 20})
+	if err != nil {
+		return Options{}, err
+	}
+	o := Options{Shared: s, Logger: slog.New(slog.DiscardHandler), DisableWAL: true, tuning: &rocksTuning{}}
 	v(&o)
 	return o, nil
 }
@@ -316,16 +322,12 @@ func idleRecord(i int) *zppb.WriteRecord {
 
 // idleDBs opens spec.N DBs, one directory each, as zpnode does.
 func idleDBs(spec idleCostSpec) (idleCostResult, error) {
-	// zpnode/server passes only the block cache size, 256 MiB by default.
-	s, err := NewShared(SharedOptions{BlockCacheSize: 256 << 20})
+	opts, err := idleOptions(spec.Variant)
 	if err != nil {
 		return idleCostResult{}, err
 	}
+	s := opts.Shared
 	defer s.Close()
-	opts, err := idleOptions(s, spec.Variant)
-	if err != nil {
-		return idleCostResult{}, err
-	}
 	before, err := sampleProc()
 	if err != nil {
 		return idleCostResult{}, err
@@ -378,15 +380,12 @@ func idleDBs(spec idleCostSpec) (idleCostResult, error) {
 // the options a DB of its own would have. A replica's applied position is a
 // key of the shared "meta" family, written in the same batch as its data.
 func idleFamilies(spec idleCostSpec) (idleCostResult, error) {
-	s, err := NewShared(SharedOptions{BlockCacheSize: 256 << 20})
+	opts, err := idleOptions(spec.Variant)
 	if err != nil {
 		return idleCostResult{}, err
 	}
+	s := opts.Shared
 	defer s.Close()
-	opts, err := idleOptions(s, spec.Variant)
-	if err != nil {
-		return idleCostResult{}, err
-	}
 	if opts, err = opts.withDefaults(); err != nil {
 		return idleCostResult{}, err
 	}
