@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // mmapThreshold is the allocation size from which the C allocator maps
@@ -56,3 +58,67 @@ func mallocWouldMmap(n int) (bool, error) {
 
 // mallocChurn allocates and frees n bytes of C memory. For tests.
 func mallocChurn(n int) { C.zp_malloc_churn(C.size_t(n)) }
+
+// The block cache allocates and frees its blocks (16 KiB and less, below
+// the mmap threshold) on the heaps of up to 8 glibc arenas per CPU, each
+// thread on its own; a block freed on one arena is only reused by the
+// threads of that arena, and glibc returns a heap's free memory to the OS
+// only from its top. So once the cache is full and churns, every arena's
+// heap grows toward the most that arena ever held, and RSS with it: a
+// soaked node kept 57 MB free in its arenas and gained 4-5 MiB a minute
+// (docs/performance.md, Memory). malloc_trim(0) hands every free page of
+// every arena back (madvise), leaving RSS at what is in use plus partial
+// pages. It takes each arena's lock while it walks that arena's free
+// chunks; a trim of a node holding a full 256 MiB cache measured in
+// milliseconds (the metric zeppelin_node_malloc_trim_seconds_total keeps
+// count), so every 30 s costs about nothing and bounds the drift to what
+// 30 s of churn can free.
+const DefaultMallocTrimInterval = 30 * time.Second
+
+// mallocTrimmer trims the C heaps every interval until stopped.
+type mallocTrimmer struct {
+	stop  chan struct{}
+	done  chan struct{}
+	trims atomic.Uint64
+	nanos atomic.Int64
+}
+
+func startMallocTrimmer(interval time.Duration) *mallocTrimmer {
+	t := &mallocTrimmer{stop: make(chan struct{}), done: make(chan struct{})}
+	go t.run(interval)
+	return t
+}
+
+func (t *mallocTrimmer) run(interval time.Duration) {
+	defer close(t.done)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+			t.trim()
+		}
+	}
+}
+
+func (t *mallocTrimmer) trim() {
+	start := time.Now()
+	C.zp_malloc_trim()
+	t.nanos.Add(int64(time.Since(start)))
+	t.trims.Add(1)
+}
+
+// close stops the trimmer and waits for it.
+func (t *mallocTrimmer) close() {
+	close(t.stop)
+	<-t.done
+}
+
+// mallocFragment leaves count*size bytes of freed, resident C memory below
+// a live chunk, and returns a func that frees that chunk. For tests.
+func mallocFragment(count, size int) (free func()) {
+	p := C.zp_malloc_fragment(C.size_t(count), C.size_t(size))
+	return func() { C.zp_free(p) }
+}

@@ -3,7 +3,10 @@ package engine
 import (
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestSharedKeepsArenaBlocksMapped: once a Shared exists, a memtable arena
@@ -34,4 +37,83 @@ func TestSharedKeepsArenaBlocksMapped(t *testing.T) {
 			t.Errorf("a %d-byte allocation came from the C heap, want it mapped on its own", n)
 		}
 	}
+}
+
+// TestSharedTrimsFreeMemory: memory the C allocator holds free in the
+// middle of its heaps (as the block cache leaves it when it churns) goes
+// back to the OS within a trim interval, where without trims it stays
+// resident for good.
+func TestSharedTrimsFreeMemory(t *testing.T) {
+	const freed = 64 << 20
+	s, err := NewShared(SharedOptions{MallocTrimInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Let one trim pass first so that RSS starts from what is in use.
+	waitTrims(t, s, 1)
+	before := residentBytes(t)
+	release := mallocFragment(freed/(16<<10), 16<<10)
+	defer release()
+	if grew := residentBytes(t) - before; grew < freed/2 {
+		t.Skipf("the freed chunks left RSS %d bytes higher, want most of %d: the allocator reused earlier free memory", grew, freed)
+	}
+	trims := s.Stats().MallocTrims
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		after := residentBytes(t)
+		if after-before < freed/4 && s.Stats().MallocTrims > trims {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("RSS still %d bytes above the start after %d trims, with %d bytes freed", after-before, s.Stats().MallocTrims-trims, freed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(); st.MallocTrimTime <= 0 {
+		t.Errorf("MallocTrimTime %v after %d trims, want > 0", st.MallocTrimTime, st.MallocTrims)
+	}
+}
+
+// TestSharedTrimmingOff: a negative interval starts no trimmer.
+func TestSharedTrimmingOff(t *testing.T) {
+	s, err := NewShared(SharedOptions{MallocTrimInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.trimmer != nil {
+		t.Error("a trimmer runs with MallocTrimInterval < 0")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitTrims(t *testing.T, s *Shared, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().MallocTrims < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d trims after 10 s, want %d", s.Stats().MallocTrims, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// residentBytes is the process's RSS.
+func residentBytes(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		t.Fatalf("/proc/self/statm: %q", b)
+	}
+	pages, err := strconv.Atoi(f[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pages * os.Getpagesize()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"time"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -32,6 +33,11 @@ type SharedOptions struct {
 	// to the largest request, so this is also about the number of
 	// background threads. Default runtime.NumCPU(), at least 2.
 	BackgroundJobs int
+
+	// MallocTrimInterval is how often the C allocator's free memory goes
+	// back to the OS (see DefaultMallocTrimInterval). Default
+	// DefaultMallocTrimInterval; negative turns trimming off.
+	MallocTrimInterval time.Duration
 }
 
 func (o SharedOptions) withDefaults() (SharedOptions, error) {
@@ -46,6 +52,9 @@ func (o SharedOptions) withDefaults() (SharedOptions, error) {
 	}
 	if o.BackgroundJobs == 0 {
 		o.BackgroundJobs = max(2, runtime.NumCPU())
+	}
+	if o.MallocTrimInterval == 0 {
+		o.MallocTrimInterval = DefaultMallocTrimInterval
 	}
 	return o, nil
 }

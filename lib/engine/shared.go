@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -16,6 +17,7 @@ type Shared struct {
 	cache   *grocksdb.Cache
 	wbm     *writeBufferManager
 	tickers *tickers
+	trimmer *mallocTrimmer // nil when trimming is off
 
 	mu     sync.Mutex
 	open   int // DBs opened with it and not closed yet
@@ -43,12 +45,16 @@ func NewShared(opts SharedOptions) (*Shared, error) {
 		wbm.destroy()
 		return nil, err
 	}
-	return &Shared{
+	s := &Shared{
 		opts:    opts,
 		cache:   grocksdb.NewLRUCache(opts.BlockCacheSize),
 		wbm:     wbm,
 		tickers: t,
-	}, nil
+	}
+	if opts.MallocTrimInterval > 0 {
+		s.trimmer = startMallocTrimmer(opts.MallocTrimInterval)
+	}
+	return s, nil
 }
 
 // Memtable bloom filters: RocksDB allocates one with every memtable, empty
@@ -106,6 +112,9 @@ func (s *Shared) Close() error {
 		return fmt.Errorf("%w: %d DBs still open", ErrInUse, s.open)
 	}
 	s.closed = true
+	if s.trimmer != nil {
+		s.trimmer.close()
+	}
 	s.cache.Destroy()
 	s.wbm.destroy()
 	s.tickers.destroy()
@@ -121,6 +130,11 @@ type SharedStats struct {
 	WriteBufferUsage   uint64
 	WriteBufferLimit   uint64
 	OpenDBs            int
+	// Trims of the C allocator's free memory (see
+	// DefaultMallocTrimInterval) and the time they took, since the Shared
+	// was created.
+	MallocTrims    uint64
+	MallocTrimTime time.Duration
 	// Block cache lookups of every DB opened with the Shared since it was
 	// created (DBs closed since included).
 	BlockCacheHits, BlockCacheMisses uint64
@@ -134,7 +148,14 @@ func (s *Shared) Stats() SharedStats {
 		return SharedStats{}
 	}
 	hits, misses := s.tickers.blockCache()
+	var trims uint64
+	var trimTime time.Duration
+	if s.trimmer != nil {
+		trims, trimTime = s.trimmer.trims.Load(), time.Duration(s.trimmer.nanos.Load())
+	}
 	return SharedStats{
+		MallocTrims:        trims,
+		MallocTrimTime:     trimTime,
 		BlockCacheHits:     hits,
 		BlockCacheMisses:   misses,
 		BlockCacheUsage:    s.cache.GetUsage(),

@@ -191,4 +191,22 @@ void zp_malloc_churn(size_t bytes) {
   free(const_cast<char*>(p));
 }
 
+int zp_malloc_trim(void) { return malloc_trim(0); }
+
+void* zp_malloc_fragment(size_t count, size_t size) {
+  if (count == 0) return nullptr;
+  void** chunks = static_cast<void**>(malloc(count * sizeof(void*)));
+  if (chunks == nullptr) return nullptr;
+  for (size_t i = 0; i < count; i++) {
+    chunks[i] = malloc(size);
+    if (chunks[i] != nullptr) memset(chunks[i], 1, size);
+  }
+  void* last = chunks[count - 1];
+  for (size_t i = 0; i + 1 < count; i++) free(chunks[i]);
+  free(chunks);
+  return last;
+}
+
+void zp_free(void* p) { free(p); }
+
 }  // extern "C"

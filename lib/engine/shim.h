@@ -90,6 +90,19 @@ int zp_malloc_would_mmap(size_t bytes);
 // chunk is what raises glibc's dynamic threshold.
 void zp_malloc_churn(size_t bytes);
 
+// zp_malloc_trim returns the free memory of every glibc arena to the OS
+// (malloc_trim(0)): 1 if any was released, 0 if none.
+int zp_malloc_trim(void);
+
+// zp_malloc_fragment allocates count chunks of size bytes, writes to each,
+// and frees all but the last, which it returns (free it with free): the
+// freed memory is resident and not at the top of its heap, so only a trim
+// returns it. For tests.
+void* zp_malloc_fragment(size_t count, size_t size);
+
+// zp_free frees p. For tests.
+void zp_free(void* p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -125,8 +125,10 @@ func TestMetricsCountRequests(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want > 0", name, v, ok)
 		}
 	}
-	if _, ok := metricValue(after, "zeppelin_node_table_readers_bytes", nil); !ok {
-		t.Error("zeppelin_node_table_readers_bytes missing")
+	for _, name := range []string{"zeppelin_node_table_readers_bytes", "zeppelin_node_malloc_trims_total", "zeppelin_node_malloc_trim_seconds_total"} {
+		if _, ok := metricValue(after, name, nil); !ok {
+			t.Errorf("%s missing", name)
+		}
 	}
 	// What the node runs on: the benchmark page prints these.
 	if _, ok := metricValue(after, "zeppelin_node_durability_info",

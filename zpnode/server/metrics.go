@@ -174,6 +174,10 @@ var (
 		"Bytes in the shared block cache.", nil, nil)
 	descCacheCapacity = prometheus.NewDesc("zeppelin_node_block_cache_capacity_bytes",
 		"Size of the shared block cache.", nil, nil)
+	descMallocTrims = prometheus.NewDesc("zeppelin_node_malloc_trims_total",
+		"Times the node returned the C allocator's free memory to the OS (malloc_trim, every 30 s).", nil, nil)
+	descMallocTrimSeconds = prometheus.NewDesc("zeppelin_node_malloc_trim_seconds_total",
+		"Time those trims took; each holds the allocator's arena locks while it runs.", nil, nil)
 	descMemtables = prometheus.NewDesc("zeppelin_node_memtable_bytes",
 		"Bytes of the memtables of the replicas open now (RocksDB's rocksdb.cur-size-all-mem-tables, summed).", nil, nil)
 	descTableReaders = prometheus.NewDesc("zeppelin_node_table_readers_bytes",
@@ -200,7 +204,7 @@ var (
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEpoch, descLease, descLSN, descApplied, descLag, descBinlog, descSST,
 		descMemtable, descPending, descKeys, descFullSyncTotal, descFullSyncFetched, descCacheHits, descCacheMisses,
-		descCacheUsage, descCacheCapacity, descMemtables, descTableReaders, descRequestIDs, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
+		descCacheUsage, descCacheCapacity, descMallocTrims, descMallocTrimSeconds, descMemtables, descTableReaders, descRequestIDs, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
 		ch <- d
 	}
 }
@@ -252,6 +256,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(st.BlockCacheMisses))
 		gauge(descCacheUsage, float64(st.BlockCacheUsage))
 		gauge(descCacheCapacity, float64(st.BlockCacheCapacity))
+		ch <- prometheus.MustNewConstMetric(descMallocTrims, prometheus.CounterValue, float64(st.MallocTrims))
+		ch <- prometheus.MustNewConstMetric(descMallocTrimSeconds, prometheus.CounterValue, st.MallocTrimTime.Seconds())
 	}
 	gauge(descMemtables, float64(memtables))
 	gauge(descTableReaders, float64(readers))
