@@ -93,7 +93,13 @@ func writeSoak(p func(string, ...any), s *SoakResult) {
 	p("The live Go heap grows while the replicas fill their rings of request ids\n")
 	p("(`zeppelin_node_request_ids`, 65,536 per replica, about 76 bytes each), and\n")
 	p("the rest while the block cache fills (the C allocator's overhead on its\n")
-	p("blocks); both stop at their bounds.\n\n")
+	p("blocks); both stop at their bounds.")
+	if last := s.Samples[len(s.Samples)-1]; last.MallocTrims > 0 {
+		p(" The free memory the block cache's churn leaves in the\n")
+		p("C allocator's arenas went back to the OS in %d trims (`malloc_trim`, every\n", last.MallocTrims)
+		p("30 s), %.1f ms each on average.", 1000*last.MallocTrimSeconds/float64(last.MallocTrims))
+	}
+	p("\n\n")
 	p("| at | RSS | block cache | memtables | SST readers | Go heap live | request ids | Go heap in use | Go runtime, held | other |\n")
 	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	step := max(1, (len(s.Samples)+soakRows-1)/soakRows)

@@ -63,6 +63,11 @@ type MemSnapshot struct {
 	// node remembers for retries, most of the live Go heap under writes
 	// until every replica holds its 65,536.
 	RequestIDs uint64 `json:"request_ids"`
+	// MallocTrims and MallocTrimSeconds are zeppelin_node_malloc_trims_total
+	// and zeppelin_node_malloc_trim_seconds_total: how often the node handed
+	// the C allocator's free memory back, and what that cost.
+	MallocTrims       uint64  `json:"malloc_trims"`
+	MallocTrimSeconds float64 `json:"malloc_trim_s"`
 }
 
 // Other is the RSS that neither RocksDB's caches and table readers nor the
@@ -217,6 +222,12 @@ func memSnapshot(ctx context.Context, metricsAddr string) (MemSnapshot, error) {
 		return m, fmt.Errorf("%s: no %v", metricsAddr, missing)
 	}
 	m.GoHeld = sys - min(released, sys)
+	trims, ok := promSum(text, "zeppelin_node_malloc_trims_total")
+	if !ok {
+		return m, fmt.Errorf("%s: no zeppelin_node_malloc_trims_total", metricsAddr)
+	}
+	m.MallocTrims = uint64(trims)
+	m.MallocTrimSeconds, _ = promSum(text, "zeppelin_node_malloc_trim_seconds_total")
 	return m, nil
 }
 
