@@ -43,6 +43,7 @@ func main() {
 	flag.Int64Var(&cacheSize, "block-cache", 256<<20, "RocksDB block cache shared by all replicas, in bytes")
 	flag.DurationVar(&cfg.PingInterval, "ping-interval", time.Second, "heartbeat period to meta")
 	flag.DurationVar(&cfg.SweepInterval, "sweep-interval", time.Minute, "period of the expired-key sweep")
+	flag.DurationVar(&cfg.IdleClose, "idle-close", server.DefaultIdleClose, "close the RocksDB of a replica idle this long, reopening it on the next request (negative: never)")
 	flag.StringVar(&cfg.Zone, "zone", "", "zone of this node, for placement")
 	flag.StringVar(&cfg.Rack, "rack", "", "rack of this node, for placement")
 	flag.UintVar(&weight, "weight", 1, "relative capacity of this node, for placement (same scale on every node)")

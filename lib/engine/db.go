@@ -73,7 +73,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		unregisterDir(abs)
 		return nil, err
 	}
-	d.logger.Info("engine: opened", "applied_lsn", d.appliedLSN, "applied_term", d.appliedTerm)
+	d.logger.Debug("engine: opened", "applied_lsn", d.appliedLSN, "applied_term", d.appliedTerm)
 	return d, nil
 }
 
@@ -310,7 +310,7 @@ func (d *DB) Close() error {
 		d.shared.release(d.bloom)
 	}
 	unregisterDir(d.dir)
-	d.logger.Info("engine: closed")
+	d.logger.Debug("engine: closed")
 	return nil
 }
 

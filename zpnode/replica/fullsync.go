@@ -62,8 +62,10 @@ func (r *Replica) fullSync(ctx context.Context, conn Conn) error {
 	}
 	r.dbMu.Lock()
 	defer r.dbMu.Unlock()
-	if err := r.db.Close(); err != nil {
-		r.opts.Logger.Warn("closing DB for full sync", "err", err)
+	if r.db != nil { // nil when parked: closed already
+		if err := r.db.Close(); err != nil {
+			r.opts.Logger.Warn("closing DB for full sync", "err", err)
+		}
 	}
 	term, lsn, ierr := dbsync.Install(r.opts.Dir)
 	db, oerr := openDB(r.opts)

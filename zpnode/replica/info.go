@@ -55,9 +55,12 @@ func (r *Replica) Digest(nowMs int64) (digest [sha256.Size]byte, keys int, err e
 		h.Write(n[:])
 		h.Write(b)
 	}
-	r.dbMu.RLock()
+	db, err := r.holdDB()
+	if err != nil {
+		return digest, 0, err
+	}
 	defer r.dbMu.RUnlock()
-	err = r.db.ForEach(nowMs, func(k, v []byte, exp int64) error {
+	err = db.ForEach(nowMs, func(k, v []byte, exp int64) error {
 		write(k)
 		write(v)
 		binary.BigEndian.PutUint64(n[:], uint64(exp))
@@ -69,11 +72,18 @@ func (r *Replica) Digest(nowMs int64) (digest [sha256.Size]byte, keys int, err e
 	return digest, keys, err
 }
 
-// EngineStats returns RocksDB's figures for the replica's DB.
+// EngineStats returns RocksDB's figures for the replica's DB; for a parked
+// DB, those it had when parked (without memtables and table readers).
 func (r *Replica) EngineStats() (engine.Stats, error) {
 	r.dbMu.RLock()
 	defer r.dbMu.RUnlock()
-	return r.db.Stats()
+	switch {
+	case r.db != nil:
+		return r.db.Stats()
+	case r.dbClosed:
+		return engine.Stats{}, ErrClosed
+	}
+	return r.parked.stats, nil
 }
 
 // RequestIDs is how many write request ids the replica remembers to answer

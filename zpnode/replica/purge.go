@@ -23,9 +23,7 @@ func (r *Replica) Purge(p PurgePolicy) (int, error) {
 	}
 	// Without a RocksDB WAL (the binlog is the log) only records in table
 	// files survive a crash without the binlog: keep the rest.
-	r.dbMu.RLock()
-	_, persisted, err := r.db.PersistedApplied()
-	r.dbMu.RUnlock()
+	persisted, err := r.persistedApplied()
 	if err != nil {
 		return 0, err
 	}
@@ -68,9 +66,11 @@ func (r *Replica) Purge(p PurgePolicy) (int, error) {
 			// purge instead would rewrite table files all the time, and a
 			// full sync could reuse none of them.
 			r.dbMu.RLock()
-			err := r.db.Flush()
-			r.dbMu.RUnlock()
-			return 0, err
+			defer r.dbMu.RUnlock()
+			if r.db == nil {
+				return 0, nil // parked: flushed when it was
+			}
+			return 0, r.db.Flush()
 		}
 		return 0, nil
 	}
@@ -83,4 +83,19 @@ func (r *Replica) pendingFloorLocked() uint64 {
 		return r.m.pending[0].lsn
 	}
 	return ^uint64(0)
+}
+
+// persistedApplied is the lsn of the last record the DB holds in table
+// files, without reopening a parked DB (which park flushed).
+func (r *Replica) persistedApplied() (uint64, error) {
+	r.dbMu.RLock()
+	defer r.dbMu.RUnlock()
+	switch {
+	case r.db != nil:
+		_, lsn, err := r.db.PersistedApplied()
+		return lsn, err
+	case r.dbClosed:
+		return 0, ErrClosed
+	}
+	return r.parked.applied, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -87,10 +88,16 @@ type Replica struct {
 	opts Options
 	log  *binlog.Log
 
-	// dbMu guards the db pointer, which a full sync replaces; holders of a
-	// read lock may use the DB.
-	dbMu sync.RWMutex
-	db   *engine.DB
+	// dbMu guards the db pointer, which a full sync replaces and parking
+	// sets to nil (park.go); holders of a read lock may use the DB. Get it
+	// through holdDB, which reopens a parked DB.
+	dbMu     sync.RWMutex
+	db       *engine.DB
+	dbClosed bool     // Close closed the DB: nothing reopens it
+	parked   parkedDB // meaningful while db is nil
+	dbUses   atomic.Uint64
+	parkMu   sync.Mutex // serialises parking; guards idle
+	idle     idleState
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -217,9 +224,12 @@ func openDB(opts Options) (*engine.DB, error) {
 // replayLocked applies the binlog records after the DB's applied lsn. The
 // caller holds mu (or has the replica to itself).
 func (r *Replica) replayLocked() error {
-	r.dbMu.RLock()
+	db, err := r.holdDB()
+	if err != nil {
+		return err
+	}
 	defer r.dbMu.RUnlock()
-	appliedTerm, applied := r.db.Applied()
+	appliedTerm, applied := db.Applied()
 	_, last := r.log.Last()
 	if last <= applied {
 		if last < applied {
@@ -241,7 +251,7 @@ func (r *Replica) replayLocked() error {
 	n := 0
 	batch := make([]engine.Record, 0, chunk)
 	apply := func() error {
-		err := r.db.ApplyBatch(batch)
+		err := db.ApplyBatch(batch)
 		n += len(batch)
 		batch = batch[:0]
 		return err
@@ -372,16 +382,22 @@ func (v View) saw(lsn uint64) {
 
 // Get reads key from the DB: committed data only.
 func (r *Replica) Get(key []byte) ([]byte, int64, error) {
-	r.dbMu.RLock()
+	db, err := r.holdDB()
+	if err != nil {
+		return nil, 0, err
+	}
 	defer r.dbMu.RUnlock()
-	return r.db.Get(key, r.NowMs())
+	return db.Get(key, r.NowMs())
 }
 
 // Scan returns up to count live keys with exactly hashtag, after cursor.
 // A page may come back short with a cursor to continue from.
 func (r *Replica) Scan(hashtag, cursor []byte, count int) ([]*zppb.KeyValue, []byte, error) {
-	r.dbMu.RLock()
-	entries, next, err := r.db.Scan(hashtag, cursor, count, r.NowMs())
+	db, err := r.holdDB()
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, next, err := db.Scan(hashtag, cursor, count, r.NowMs())
 	r.dbMu.RUnlock()
 	if err != nil {
 		return nil, nil, err
@@ -396,8 +412,11 @@ func (r *Replica) Scan(hashtag, cursor []byte, count int) ([]*zppb.KeyValue, []b
 // ScanAll returns up to count live keys of the replica after cursor, in
 // the DB's order (engine.DB.ScanAll); values are left out with keysOnly.
 func (r *Replica) ScanAll(cursor []byte, count int, keysOnly bool) ([]*zppb.KeyValue, []byte, error) {
-	r.dbMu.RLock()
-	entries, next, err := r.db.ScanAll(cursor, count, r.NowMs(), keysOnly)
+	db, err := r.holdDB()
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, next, err := db.ScanAll(cursor, count, r.NowMs(), keysOnly)
 	r.dbMu.RUnlock()
 	if err != nil {
 		return nil, nil, err
@@ -413,11 +432,15 @@ func (r *Replica) ScanAll(cursor []byte, count int, keysOnly bool) ([]*zppb.KeyV
 func (r *Replica) NowMs() int64 { return r.opts.Now().UnixMilli() }
 
 // Position returns the (term, lsn) of the last binlog record and the lsn
-// the DB has applied.
+// the DB has applied. It does not reopen a parked DB.
 func (r *Replica) Position() (term, lsn, applied uint64) {
 	term, lsn = r.log.Last()
 	r.dbMu.RLock()
-	_, applied = r.db.Applied()
+	if r.db != nil {
+		_, applied = r.db.Applied()
+	} else {
+		applied = r.parked.applied
+	}
 	r.dbMu.RUnlock()
 	return term, lsn, applied
 }
@@ -425,10 +448,16 @@ func (r *Replica) Position() (term, lsn, applied uint64) {
 // FirstLSN returns the oldest lsn the binlog still holds.
 func (r *Replica) FirstLSN() uint64 { return r.log.First() }
 
-// Sizes returns the bytes the DB and the binlog use on disk.
+// Sizes returns the bytes the DB and the binlog use on disk. It does not
+// reopen a parked DB.
 func (r *Replica) Sizes() (db, binlog int64) {
+	var err error
 	r.dbMu.RLock()
-	db, err := r.db.DiskUsage()
+	if r.db != nil {
+		db, err = r.db.DiskUsage()
+	} else {
+		db = r.parked.disk
+	}
 	r.dbMu.RUnlock()
 	if err != nil {
 		r.opts.Logger.Debug("disk usage", "err", err)
@@ -438,9 +467,12 @@ func (r *Replica) Sizes() (db, binlog int64) {
 
 // WithDB runs fn with the DB held open (a full sync source checkpoints it).
 func (r *Replica) WithDB(fn func(db *engine.DB) error) error {
-	r.dbMu.RLock()
+	db, err := r.holdDB()
+	if err != nil {
+		return err
+	}
 	defer r.dbMu.RUnlock()
-	return fn(r.db)
+	return fn(db)
 }
 
 // Close stops replication, fails writes waiting for slaves and closes the
@@ -461,5 +493,10 @@ func (r *Replica) Close() error {
 	r.m.closePeers()
 	r.dbMu.Lock()
 	defer r.dbMu.Unlock()
-	return errors.Join(r.log.Close(), r.db.Close())
+	r.dbClosed = true
+	var dbErr error
+	if r.db != nil { // nil when parked: closed already
+		dbErr = r.db.Close()
+	}
+	return errors.Join(r.log.Close(), dbErr)
 }

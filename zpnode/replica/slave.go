@@ -244,9 +244,12 @@ func (r *Replica) applyReplicated(recs []*zppb.BinlogRecord) error {
 		apply[i] = engine.Record{LSN: rec.Lsn, Term: rec.Term, Rec: wr}
 		r.dedup.add(wr.RequestId, rec.Lsn, wr)
 	}
-	r.dbMu.RLock()
+	db, err := r.holdDB()
+	if err != nil {
+		return fmt.Errorf("apply replicated records: %w", err)
+	}
 	defer r.dbMu.RUnlock()
-	if err := r.db.ApplyBatch(apply); err != nil {
+	if err := db.ApplyBatch(apply); err != nil {
 		return fmt.Errorf("apply replicated records: %w", err)
 	}
 	return nil

@@ -361,9 +361,12 @@ func (r *Replica) applyLocked(batch []*pendingWrite) error {
 	for i, w := range batch {
 		recs[i] = engine.Record{LSN: w.lsn, Term: w.term, Rec: w.rec}
 	}
-	r.dbMu.RLock()
+	db, err := r.holdDB()
+	if err != nil {
+		return fmt.Errorf("replica: apply: %w", err)
+	}
 	defer r.dbMu.RUnlock()
-	if err := r.db.ApplyBatch(recs); err != nil {
+	if err := db.ApplyBatch(recs); err != nil {
 		return fmt.Errorf("replica: apply: %w", err)
 	}
 	return nil
@@ -453,6 +456,12 @@ func (r *Replica) failPendingLocked(err error) {
 // masters sweep.
 func (r *Replica) SweepExpired(ctx context.Context, cursor []byte, limit int) (int, []byte, error) {
 	r.dbMu.RLock()
+	if r.db == nil {
+		// Parked: leave its expired keys to the reads that find them and
+		// to compaction rather than reopen an idle DB every sweep.
+		r.dbMu.RUnlock()
+		return 0, nil, nil
+	}
 	keys, next, err := r.db.ExpiredKeys(cursor, r.NowMs(), limit)
 	r.dbMu.RUnlock()
 	if err != nil || len(keys) == 0 {

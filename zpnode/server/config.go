@@ -44,6 +44,11 @@ type Config struct {
 	// SweepInterval is how often masters delete expired keys through the
 	// binlog. Default 1m.
 	SweepInterval time.Duration
+	// IdleClose parks the RocksDB of a replica nothing has read or written
+	// for that long: flushes and closes it, to reopen on the next request
+	// (replica.Replica.ParkIfIdle). Default DefaultIdleClose; negative
+	// keeps every DB open.
+	IdleClose time.Duration
 	// Purge is the binlog retention policy; PurgeInterval how often it runs
 	// (default 10s).
 	Purge         replica.PurgePolicy
@@ -72,6 +77,12 @@ type Config struct {
 	Logger     *slog.Logger
 }
 
+// DefaultIdleClose is how long a replica's DB stays open without requests.
+// An open DB costs about 1 MB and 8 descriptors (docs/architecture.md,
+// Scale) and a reopen 20-40 ms, so a DB parks only once it has been idle
+// for long enough that the reopen is rare next to the requests it serves.
+const DefaultIdleClose = 5 * time.Minute
+
 // setDefaults fills in the fields left zero. It runs before validate, which
 // checks the result.
 func (c *Config) setDefaults() {
@@ -89,6 +100,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = time.Minute
+	}
+	if c.IdleClose == 0 {
+		c.IdleClose = DefaultIdleClose
 	}
 	if c.Purge.MaxSegments == 0 && c.Purge.MaxAge == 0 {
 		c.Purge.MaxSegments = 16

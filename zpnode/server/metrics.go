@@ -182,6 +182,8 @@ var (
 		"Bytes of the memtables of the replicas open now (RocksDB's rocksdb.cur-size-all-mem-tables, summed).", nil, nil)
 	descTableReaders = prometheus.NewDesc("zeppelin_node_table_readers_bytes",
 		"Bytes of the SST readers of the replicas open now, outside the block cache (RocksDB's rocksdb.estimate-table-readers-mem, summed).", nil, nil)
+	descParked = prometheus.NewDesc("zeppelin_node_replicas_parked",
+		"Replicas whose RocksDB is closed because nothing used it for --idle-close; the next request reopens it.", nil, nil)
 	descRequestIDs = prometheus.NewDesc("zeppelin_node_request_ids",
 		"Write request ids the replicas open now remember to answer retries (at most 65,536 per replica, about 76 bytes each).", nil, nil)
 	descBuild = prometheus.NewDesc("zeppelin_node_build_info",
@@ -204,7 +206,7 @@ var (
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEpoch, descLease, descLSN, descApplied, descLag, descBinlog, descSST,
 		descMemtable, descPending, descKeys, descFullSyncTotal, descFullSyncFetched, descCacheHits, descCacheMisses,
-		descCacheUsage, descCacheCapacity, descMallocTrims, descMallocTrimSeconds, descMemtables, descTableReaders, descRequestIDs, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
+		descCacheUsage, descCacheCapacity, descMallocTrims, descMallocTrimSeconds, descMemtables, descTableReaders, descParked, descRequestIDs, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
 		ch <- d
 	}
 }
@@ -221,7 +223,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descLease, lease)
 	var memtables, readers uint64
-	ids := 0
+	ids, parked := 0, 0
 	walOn, walOff := 0, 0
 	for k, r := range s.replicas.snapshot() {
 		part := strconv.FormatUint(uint64(k.id), 10)
@@ -230,6 +232,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descApplied, float64(info.AppliedLsn), k.table, part)
 		gauge(descLag, float64(info.LagRecords), k.table, part, info.Role)
 		ids += r.RequestIDs()
+		if r.Parked() {
+			parked++
+		}
 		_, binlogBytes := r.Sizes()
 		gauge(descBinlog, float64(binlogBytes), k.table, part)
 		if st, err := r.EngineStats(); err == nil {
@@ -261,6 +266,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descMemtables, float64(memtables))
 	gauge(descTableReaders, float64(readers))
+	gauge(descParked, float64(parked))
 	gauge(descRequestIDs, float64(ids))
 	gauge(descBuild, 1)
 	gauge(descDurability, 1, s.cfg.Binlog.Sync.String(), syncInterval(s.cfg.Binlog).String(), walState(walOn, walOff))

@@ -97,6 +97,13 @@ func (s *Server) everyReplica(interval time.Duration, fn func(replicaKey, *repli
 	}
 }
 
+// parkIfIdle closes the DB of a replica nobody used for the idle period.
+func (s *Server) parkIfIdle(k replicaKey, r *replica.Replica) {
+	if _, err := r.ParkIfIdle(s.cfg.IdleClose); err != nil {
+		s.cfg.Logger.Warn("cannot park idle replica", "table", k.table, "partition", k.id, "err", err)
+	}
+}
+
 // tableMarker records in a table's directory which incarnation of the table
 // (its created_epoch) the data belongs to, so that a table dropped and
 // created again under the same name never sees the old data.

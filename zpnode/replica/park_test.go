@@ -1,0 +1,241 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
+)
+
+// openFDs counts the process's open descriptors under dir.
+func openFDs(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && len(target) > len(dir) && target[:len(dir)+1] == dir+"/" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestParkedReplicaServesAndReports: a parked replica holds no DB
+// descriptors, reports its position, statistics and size as they were
+// without reopening, and reopens on the first read or write, with every
+// write kept.
+func TestParkedReplicaServesAndReports(t *testing.T) {
+	dir := t.TempDir()
+	r := openReplica(t, dir, newShared(t), nil)
+	defer r.Close()
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 2})
+	ctx := context.Background()
+	for i := range 50 {
+		if err := r.Write(ctx, nil, put(fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	openStats, err := r.EngineStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbDir := filepath.Join(dir, "db")
+	if n := openFDs(t, dbDir); n == 0 {
+		t.Fatal("an open DB holds no descriptors under its directory: the fd check below proves nothing")
+	}
+	parked, err := r.Park()
+	if err != nil || !parked {
+		t.Fatalf("Park() = %v, %v; want true", parked, err)
+	}
+	if n := openFDs(t, dbDir); n != 0 {
+		t.Errorf("a parked DB holds %d descriptors, want 0", n)
+	}
+	// What the node reports does not reopen it.
+	if term, lsn, applied := r.Position(); term != 2 || lsn != 50 || applied != 50 {
+		t.Errorf("parked position (%d, %d, applied %d), want (2, 50, applied 50)", term, lsn, applied)
+	}
+	st, err := r.EngineStats()
+	if err != nil || st.SSTBytes == 0 || st.EstimatedKeys != openStats.EstimatedKeys {
+		t.Errorf("parked stats %+v, %v; want the open DB's %d keys in table files", st, err, openStats.EstimatedKeys)
+	}
+	if db, _ := r.Sizes(); db == 0 {
+		t.Error("parked DB size 0")
+	}
+	if _, err := r.Purge(PurgePolicy{MaxSegments: 1, MinSegments: 1}); err != nil {
+		t.Error(err)
+	}
+	if n, _, err := r.SweepExpired(ctx, nil, 10); n != 0 || err != nil {
+		t.Errorf("sweep of a parked DB = %d, %v", n, err)
+	}
+	if !r.Parked() {
+		t.Fatal("reporting, purge or sweep reopened the parked DB")
+	}
+
+	if v, _, err := r.Get([]byte("k7")); err != nil || string(v) != "v7" {
+		t.Fatalf("k7 after park = %q, %v", v, err)
+	}
+	if r.Parked() {
+		t.Fatal("a read left the DB parked")
+	}
+	if _, err := r.Park(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Write(ctx, nil, put("k7", "new", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := r.Get([]byte("k7")); err != nil || string(v) != "new" {
+		t.Fatalf("k7 after a write to a parked DB = %q, %v", v, err)
+	}
+	if _, lsn, applied := r.Position(); lsn != 51 || applied != 51 {
+		t.Errorf("position after the write: lsn %d applied %d, want 51", lsn, applied)
+	}
+}
+
+// TestParkIfIdle parks only a DB nothing used for the idle period.
+func TestParkIfIdle(t *testing.T) {
+	r := openReplica(t, t.TempDir(), newShared(t), nil)
+	defer r.Close()
+	const idle = 50 * time.Millisecond
+	if parked, _ := r.ParkIfIdle(idle); parked {
+		t.Fatal("parked on the first look")
+	}
+	time.Sleep(idle) // the idle period itself, not synchronisation
+	if _, _, err := r.Get([]byte("x")); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if parked, _ := r.ParkIfIdle(idle); parked {
+		t.Fatal("parked a DB used within the idle period")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		parked, err := r.ParkIfIdle(idle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an idle DB was not parked within 10 s")
+		}
+		time.Sleep(idle / 4)
+	}
+	if !r.Parked() {
+		t.Fatal("ParkIfIdle said parked, Parked says not")
+	}
+}
+
+// TestParkRacesRequests parks the DB over and over while writers and
+// readers use it: every acknowledged write reads back, and nothing fails.
+func TestParkRacesRequests(t *testing.T) {
+	r := openReplica(t, t.TempDir(), newShared(t), nil)
+	defer r.Close()
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var parks int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if ok, err := r.Park(); err != nil {
+				t.Error(err)
+				return
+			} else if ok {
+				parks++
+			}
+		}
+	}()
+	errs := make(chan error, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				k := fmt.Sprintf("w%d-%d", w, i)
+				if err := r.Write(ctx, nil, put(k, k, 0)); err != nil {
+					errs <- err
+					return
+				}
+				if v, _, err := r.Get([]byte(k)); err != nil || string(v) != k {
+					errs <- fmt.Errorf("%s = %q, %v", k, v, err)
+					return
+				}
+			}
+		}()
+	}
+	// Wait for the writers by polling the position: 400 writes.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, lsn, applied := r.Position(); lsn == 400 && applied == 400 {
+			break
+		}
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("400 writes did not finish within 60 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if parks == 0 {
+		t.Error("the DB was never parked while in use: the test raced nothing")
+	}
+	t.Logf("%d parks", parks)
+}
+
+// TestCloseParkedReplica: closing a parked replica closes its binlog and
+// leaves nothing to reopen.
+func TestCloseParkedReplica(t *testing.T) {
+	dir := t.TempDir()
+	shared := newShared(t)
+	r := openReplica(t, dir, shared, nil)
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
+	if err := r.Write(context.Background(), nil, put("a", "1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.Park(); !ok || err != nil {
+		t.Fatalf("Park() = %v, %v", ok, err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Get([]byte("a")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close = %v, want ErrClosed", err)
+	}
+	if _, err := r.EngineStats(); !errors.Is(err, ErrClosed) {
+		t.Errorf("EngineStats after Close = %v, want ErrClosed", err)
+	}
+	if n := openFDs(t, dir); n != 0 {
+		t.Errorf("%d descriptors open under the closed replica", n)
+	}
+	r = openReplica(t, dir, shared, nil)
+	defer r.Close()
+	if v, _, err := r.Get([]byte("a")); err != nil || string(v) != "1" {
+		t.Fatalf("a after reopening a replica closed while parked = %q, %v", v, err)
+	}
+}
