@@ -528,6 +528,27 @@ func (d *DB) Flush() error {
 	return d.flush()
 }
 
+// FlushForClose cancels a manual compaction in progress and flushes the
+// memtables, for a caller about to close the DB that must know the flush
+// worked (Close only logs a failure). The compaction after a CLEAR flushes
+// first, and a RocksDB 7.8 built with assertions (Debian's) aborts the
+// process when that flush and this one meet in one atomic flush, so Close
+// cancels it too. On failure manual compactions are enabled again.
+func (d *DB) FlushForClose() error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	defer d.closeMu.RUnlock()
+	d.db.DisableManualCompaction()
+	// The compaction's own flush may still run once it is cancelled.
+	d.reclaim.wait()
+	if err := d.flush(); err != nil {
+		d.db.EnableManualCompaction()
+		return err
+	}
+	return nil
+}
+
 // flush flushes the data family, then the metadata family, with writes
 // held off: the metadata's applied position must never reach table files
 // ahead of the data it describes.

@@ -14,6 +14,7 @@ type reclaimer struct {
 	mu      sync.Mutex
 	running bool
 	again   bool
+	done    chan struct{} // closed when the running loop returns
 }
 
 // start runs job in the background unless it runs already, in which case
@@ -26,10 +27,22 @@ func (r *reclaimer) start(job func()) {
 		return
 	}
 	r.running = true
-	go r.loop(job)
+	r.done = make(chan struct{})
+	go r.loop(job, r.done)
 }
 
-func (r *reclaimer) loop(job func()) {
+// wait waits until no job runs.
+func (r *reclaimer) wait() {
+	r.mu.Lock()
+	running, done := r.running, r.done
+	r.mu.Unlock()
+	if running {
+		<-done
+	}
+}
+
+func (r *reclaimer) loop(job func(), done chan struct{}) {
+	defer close(done)
 	for {
 		job()
 		r.mu.Lock()

@@ -67,6 +67,10 @@ func (r *Replica) fullSync(ctx context.Context, conn Conn) error {
 			r.opts.Logger.Warn("closing DB for full sync", "err", err)
 		}
 	}
+	if err := removeParkMark(r.opts.Dir); err != nil {
+		r.opts.Fatal(fmt.Errorf("replica %s/%d: before installing a full sync: %w", r.opts.Table, r.opts.ID, err))
+		return err
+	}
 	term, lsn, ierr := dbsync.Install(r.opts.Dir)
 	db, oerr := openDB(r.opts)
 	if oerr != nil {

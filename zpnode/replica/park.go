@@ -1,9 +1,15 @@
 package replica
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 )
 
@@ -66,6 +72,10 @@ func (r *Replica) unpark() error {
 		return fmt.Errorf("replica %s/%d: DB reopened at (%d, %d), parked at (%d, %d)",
 			r.opts.Table, r.opts.ID, term, applied, r.parked.term, r.parked.applied)
 	}
+	if err := removeParkMark(r.opts.Dir); err != nil {
+		db.Close()
+		return fmt.Errorf("replica %s/%d: %w", r.opts.Table, r.opts.ID, err)
+	}
 	r.db = db
 	r.dbUses.Add(1)
 	r.opts.Logger.Debug("reopened parked DB", "took", time.Since(start))
@@ -108,21 +118,34 @@ func (r *Replica) park() (bool, error) {
 	if r.db == nil || r.dbClosed || r.dbUses.Load() != r.idle.uses {
 		return false, nil
 	}
+	if err := r.closeDBLocked(true); err != nil {
+		return false, err
+	}
+	r.opts.Logger.Debug("parked idle DB", "applied_lsn", r.parked.applied)
+	return true, nil
+}
+
+// closeDBLocked flushes and closes the open DB, notes what it held in
+// r.parked and in the replica's park mark (so that the next start need not
+// open it), and leaves r.db nil. idle says the DB closed for want of use,
+// not because the replica closed. When the flush fails the DB stays open.
+// The caller holds dbMu.
+func (r *Replica) closeDBLocked(idle bool) error {
 	db := r.db
 	// With its WAL off, the DB's memtables live only in the binlog:
 	// flush them, so that the position the replica reports while parked
 	// is in table files, which purge relies on.
-	if err := db.Flush(); err != nil {
-		return false, fmt.Errorf("replica %s/%d: park: %w", r.opts.Table, r.opts.ID, err)
+	if err := db.FlushForClose(); err != nil {
+		return fmt.Errorf("replica %s/%d: park: %w", r.opts.Table, r.opts.ID, err)
 	}
 	st, err := db.Stats()
 	if err != nil {
-		return false, fmt.Errorf("replica %s/%d: park: %w", r.opts.Table, r.opts.ID, err)
+		return fmt.Errorf("replica %s/%d: park: %w", r.opts.Table, r.opts.ID, err)
 	}
 	st.MemtableBytes, st.TableReaderBytes = 0, 0
 	disk, err := db.DiskUsage()
 	if err != nil {
-		return false, fmt.Errorf("replica %s/%d: park: %w", r.opts.Table, r.opts.ID, err)
+		return fmt.Errorf("replica %s/%d: park: %w", r.opts.Table, r.opts.ID, err)
 	}
 	term, applied := db.Applied()
 	r.parked = parkedDB{term: term, applied: applied, stats: st, disk: disk}
@@ -130,10 +153,71 @@ func (r *Replica) park() (bool, error) {
 	if err := db.Close(); err != nil {
 		// Closed all the same (engine.DB.Close frees it in any case);
 		// the flush above already made its data durable.
-		r.opts.Logger.Warn("closing idle DB", "err", err)
+		r.opts.Logger.Warn("closing DB", "err", err)
 	}
-	r.opts.Logger.Debug("parked idle DB", "applied_lsn", applied)
-	return true, nil
+	if err := writeParkMark(r.opts.Dir, r.parked, idle); err != nil {
+		// Only costs the next start an open of this DB.
+		r.opts.Logger.Warn("cannot write park mark", "err", err)
+	}
+	return nil
+}
+
+// parkMarkFile, in a replica's directory, says its DB was flushed and
+// closed at the position it names and has not been opened since: a start
+// may leave it closed (parked) until a request needs it. Whoever opens the
+// DB to change it removes the mark first.
+const parkMarkFile = "PARKED"
+
+// parkMark is the park mark's content.
+type parkMark struct {
+	Term           uint64 `json:"term"`
+	Applied        uint64 `json:"applied"`
+	Keys           uint64 `json:"keys"`
+	SSTBytes       uint64 `json:"sst_bytes"`
+	PendingCompact uint64 `json:"pending_compact"`
+	Disk           int64  `json:"disk"`
+	// Idle: the DB closed for want of use, not with the replica; its
+	// writes are old enough that no client still retries them.
+	Idle bool `json:"idle"`
+}
+
+func writeParkMark(dir string, p parkedDB, idle bool) error {
+	b, err := json.Marshal(parkMark{
+		Term: p.term, Applied: p.applied, Keys: p.stats.EstimatedKeys, SSTBytes: p.stats.SSTBytes,
+		PendingCompact: p.stats.PendingCompact, Disk: p.disk, Idle: idle,
+	})
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(dir, parkMarkFile), b, 0o644)
+}
+
+// readParkMark reads the replica's park mark; ok is false when there is
+// none.
+func readParkMark(dir string) (p parkedDB, idle, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, parkMarkFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return parkedDB{}, false, false, nil
+	}
+	if err != nil {
+		return parkedDB{}, false, false, err
+	}
+	var m parkMark
+	if err := json.Unmarshal(b, &m); err != nil {
+		return parkedDB{}, false, false, fmt.Errorf("park mark: %w", err)
+	}
+	return parkedDB{
+		term: m.Term, applied: m.Applied, disk: m.Disk,
+		stats: engine.Stats{EstimatedKeys: m.Keys, SSTBytes: m.SSTBytes, PendingCompact: m.PendingCompact, WALDisabled: true},
+	}, m.Idle, true, nil
+}
+
+// removeParkMark removes the park mark, durably, before the DB changes.
+func removeParkMark(dir string) error {
+	if err := atomicfile.Remove(filepath.Join(dir, parkMarkFile)); err != nil {
+		return fmt.Errorf("removing park mark: %w", err)
+	}
+	return nil
 }
 
 // Parked reports whether the replica's DB is parked.

@@ -239,3 +239,62 @@ func TestCloseParkedReplica(t *testing.T) {
 		t.Fatalf("a after reopening a replica closed while parked = %q, %v", v, err)
 	}
 }
+
+// TestOpenStartsParked: a replica closed cleanly opens parked, at its
+// position, without opening its DB; the first request opens it and
+// removes the park mark before the DB can change. When the binlog holds
+// records past the mark (a crash after an append), Open opens the DB and
+// applies them.
+func TestOpenStartsParked(t *testing.T) {
+	tests := []struct {
+		name       string
+		tail       bool // append a record to the binlog after the close
+		wantParked bool
+		wantLSN    uint64
+		wantK1     string
+	}{
+		{"clean close", false, true, 20, "v1"},
+		{"binlog ahead of the mark", true, false, 21, "tail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			shared := newShared(t)
+			r := openReplica(t, dir, shared, nil)
+			r.SetRole(Assignment{Role: Master, Master: "self", Term: 4})
+			for i := range 20 {
+				if err := r.Write(context.Background(), nil, put(fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i), 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mark := filepath.Join(dir, parkMarkFile)
+			if _, err := os.Stat(mark); err != nil {
+				t.Fatalf("no park mark after a clean close: %v", err)
+			}
+			if tt.tail {
+				appendToBinlog(t, dir, 4, 21, put("k1", "tail", 0))
+			}
+
+			r = openReplica(t, dir, shared, nil)
+			defer r.Close()
+			if r.Parked() != tt.wantParked {
+				t.Fatalf("Parked() = %v after open, want %v", r.Parked(), tt.wantParked)
+			}
+			if term, lsn, applied := r.Position(); term != 4 || lsn != tt.wantLSN || applied != tt.wantLSN {
+				t.Errorf("position (%d, %d, applied %d), want (4, %d, applied %d)", term, lsn, applied, tt.wantLSN, tt.wantLSN)
+			}
+			if st, err := r.EngineStats(); err != nil || st.SSTBytes == 0 {
+				t.Errorf("stats %+v, %v; want table files", st, err)
+			}
+			if v, _, err := r.Get([]byte("k1")); err != nil || string(v) != tt.wantK1 {
+				t.Fatalf("k1 = %q, %v; want %q", v, err, tt.wantK1)
+			}
+			if _, err := os.Stat(mark); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("park mark still there with the DB open: %v", err)
+			}
+		})
+	}
+}

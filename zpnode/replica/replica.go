@@ -144,35 +144,60 @@ func Open(opts Options) (*Replica, error) {
 	if err := recoverFullSync(opts.Dir); err != nil {
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
-	db, err := openDB(opts)
-	if err != nil {
-		return nil, err
-	}
 	bopts := opts.Binlog
 	bopts.Logger = opts.Logger
 	log, err := binlog.Open(filepath.Join(opts.Dir, "binlog"), bopts)
 	if err != nil {
-		db.Close()
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
-	if err := finishPendingInstall(opts.Dir, log); err != nil {
+	r := &Replica{opts: opts, log: log}
+	if err := r.openOrPark(); err != nil {
 		log.Close()
-		db.Close()
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
-	r := &Replica{opts: opts, db: db, log: log}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m.init()
-	if err := r.replayLocked(); err != nil {
-		log.Close()
-		db.Close()
-		return nil, fmt.Errorf("replica %s/%d: replay: %w", opts.Table, opts.ID, err)
-	}
 	r.term, _ = r.log.Last()
-	if err := r.warmDedup(); err != nil {
-		r.opts.Logger.Warn("cannot read recent request ids from the binlog; retries of older writes may be applied twice", "err", err)
-	}
 	return r, nil
+}
+
+// openOrPark brings the DB up to the binlog at Open. A DB closed with a
+// park mark at the binlog's last record stays parked: nothing to replay,
+// and its position and statistics are in the mark. Any other DB opens,
+// and the binlog records it lacks (a crash, or writes a master held for
+// its slaves) are applied.
+func (r *Replica) openOrPark() error {
+	dir := r.opts.Dir
+	if err := finishPendingInstall(dir, r.log); err != nil {
+		return err
+	}
+	parked, idle, marked, err := readParkMark(dir)
+	if err != nil {
+		r.opts.Logger.Warn("ignoring unreadable park mark", "err", err)
+		marked = false
+	}
+	if term, lsn := r.log.Last(); marked && lsn == parked.applied && (lsn == 0 || term == parked.term) {
+		r.parked = parked
+		if !idle {
+			r.warmDedup()
+		}
+		return nil
+	}
+	// The DB is about to change: the mark, if any, no longer describes it.
+	if err := removeParkMark(dir); err != nil {
+		return err
+	}
+	db, err := openDB(r.opts)
+	if err != nil {
+		return err
+	}
+	r.db = db
+	if err := r.replayLocked(); err != nil {
+		db.Close()
+		return fmt.Errorf("replay: %w", err)
+	}
+	r.warmDedup()
+	return nil
 }
 
 // dedupWarm is how many of the last binlog records Open reads to remember
@@ -180,8 +205,15 @@ func Open(opts Options) (*Replica, error) {
 // when the node stopped, without making a restart slow.
 const dedupWarm = 8192
 
-// warmDedup fills the request-id memory from the tail of the binlog.
-func (r *Replica) warmDedup() error {
+// warmDedup fills the request-id memory from the tail of the binlog. A
+// failure costs only the deduplication of retries older than the start.
+func (r *Replica) warmDedup() {
+	if err := r.readRecentRequestIDs(); err != nil {
+		r.opts.Logger.Warn("cannot read recent request ids from the binlog; retries of older writes may be applied twice", "err", err)
+	}
+}
+
+func (r *Replica) readRecentRequestIDs() error {
 	_, last := r.log.Last()
 	from := max(r.log.First(), 1)
 	if last >= dedupWarm && last-dedupWarm+1 > from {
@@ -496,7 +528,11 @@ func (r *Replica) Close() error {
 	r.dbClosed = true
 	var dbErr error
 	if r.db != nil { // nil when parked: closed already
-		dbErr = r.db.Close()
+		// Closed with a park mark, the next start need not open it.
+		if err := r.closeDBLocked(false); err != nil {
+			r.opts.Logger.Warn("closing DB without a park mark", "err", err)
+			dbErr = r.db.Close()
+		}
 	}
 	return errors.Join(r.log.Close(), dbErr)
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
@@ -149,26 +150,17 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 		}
 	}
 
+	var missing []replicaKey
+	for k := range wanted {
+		if s.replicas.get(k.table, k.id) == nil {
+			missing = append(missing, k)
+		}
+	}
+	s.openReplicas(missing)
 	for k, w := range wanted {
 		r := s.replicas.get(k.table, k.id)
 		if r == nil {
-			var err error
-			r, err = replica.Open(replica.Options{
-				Dir:    s.replicaDir(k.table, k.id),
-				Table:  k.table,
-				ID:     k.id,
-				Shared: s.shared,
-				Binlog: s.cfg.Binlog,
-				Self:   s.cfg.Addr,
-				Dial:   s.dialPeer,
-				Logger: s.cfg.Logger,
-			})
-			if err != nil {
-				// Requests for it get WAIT; the next epoch or restart retries.
-				s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)
-				continue
-			}
-			s.replicas.put(k, r)
+			continue // failed to open: requests for it get WAIT; the next epoch or restart retries
 		}
 		a := replica.Assignment{
 			Role: replica.Slave, Master: w.p.Master, Term: w.p.Term,
@@ -198,6 +190,80 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 		s.cfg.Logger.Info("replica removed", "table", k.table, "partition", k.id)
 	}
 	s.removeUnknownTables(pb)
+}
+
+// openWorkers is how many replicas a node opens at once. Opening is mostly
+// waiting on the disk (RocksDB reads its MANIFEST and table footers, the
+// binlog its last segment), so more than the CPUs.
+const openWorkers = 16
+
+// openProgressEvery is how often a long open logs its progress.
+const openProgressEvery = 2 * time.Second
+
+// openReplicas opens the replicas keys name, several at a time, and adds
+// those that open to s.replicas; a start with thousands of replicas, or a
+// table created with thousands of partitions, logs its progress.
+func (s *Server) openReplicas(keys []replicaKey) {
+	if len(keys) == 0 {
+		return
+	}
+	start := time.Now()
+	var done, failed atomic.Int64
+	work := make(chan replicaKey)
+	var wg sync.WaitGroup
+	for range min(openWorkers, len(keys)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range work {
+				r, err := replica.Open(replica.Options{
+					Dir:    s.replicaDir(k.table, k.id),
+					Table:  k.table,
+					ID:     k.id,
+					Shared: s.shared,
+					Binlog: s.cfg.Binlog,
+					Self:   s.cfg.Addr,
+					Dial:   s.dialPeer,
+					Logger: s.cfg.Logger,
+				})
+				if err != nil {
+					s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)
+					failed.Add(1)
+				} else {
+					s.replicas.put(k, r)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	tick := time.NewTicker(openProgressEvery)
+	defer tick.Stop()
+	for _, k := range keys {
+		for sent := false; !sent; {
+			select {
+			case work <- k:
+				sent = true
+			case <-tick.C:
+				s.logOpenProgress(start, int(done.Load()), len(keys))
+			}
+		}
+	}
+	close(work)
+	wg.Wait()
+	if time.Since(start) >= openProgressEvery || failed.Load() > 0 {
+		s.cfg.Logger.Info("replicas opened", "opened", len(keys)-int(failed.Load()), "failed", failed.Load(),
+			"took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+func (s *Server) logOpenProgress(start time.Time, done, total int) {
+	elapsed := time.Since(start)
+	attrs := []any{"done", done, "total", total}
+	if done > 0 {
+		rate := float64(done) / elapsed.Seconds()
+		attrs = append(attrs, "per_s", int(rate), "eta", time.Duration(float64(total-done)/rate*float64(time.Second)).Round(time.Second))
+	}
+	s.cfg.Logger.Info("opening replicas", attrs...)
 }
 
 // dialPeer opens the dedicated connection a slave pulls from its master on.
