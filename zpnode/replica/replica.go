@@ -256,13 +256,20 @@ func openDB(opts Options) (*engine.DB, error) {
 // replayLocked applies the binlog records after the DB's applied lsn. The
 // caller holds mu (or has the replica to itself).
 func (r *Replica) replayLocked() error {
+	r.dbMu.RLock()
+	_, last := r.log.Last()
+	upToDate := r.db == nil && !r.dbClosed && last == r.parked.applied
+	r.dbMu.RUnlock()
+	if upToDate {
+		return nil // parked with every record applied: no need to open it
+	}
 	db, err := r.holdDB()
 	if err != nil {
 		return err
 	}
 	defer r.dbMu.RUnlock()
 	appliedTerm, applied := db.Applied()
-	_, last := r.log.Last()
+	_, last = r.log.Last()
 	if last <= applied {
 		if last < applied {
 			// The DB is ahead of the binlog: the binlog lost a tail it had
