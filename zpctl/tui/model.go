@@ -141,9 +141,34 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.opts.Refresh()
 		}
 	case tea.KeyMsg:
-		return m.key(msg)
+		return m.keyBurst(msg)
 	}
 	return m, nil
+}
+
+// keyBurst takes a key message. Keys typed in one burst (tmux send-keys,
+// a fast typist over ssh) reach bubbletea in one read, which it delivers
+// as one message of several runes ("jjj"): each rune is taken as a key
+// of its own, in order, so that "jjjs" moves three rows and then shrinks.
+func (m Model) keyBurst(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if msg.Type != tea.KeyRunes || len(msg.Runes) < 2 || msg.Paste {
+		return m.key(msg)
+	}
+	var cmds []tea.Cmd
+	for _, r := range msg.Runes {
+		next, cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
+		m = next.(Model)
+		if cmd != nil {
+			cmds = append(cmds, cmd)
+		}
+	}
+	switch len(cmds) {
+	case 0:
+		return m, nil
+	case 1:
+		return m, cmds[0]
+	}
+	return m, tea.Sequence(cmds...)
 }
 
 // apply takes in a new survey: it logs an epoch change, judges the
