@@ -821,7 +821,13 @@ func TestTUIRunner(t *testing.T) {
 	}
 	cl := ownCluster(t, inproc.Options{Proxies: true, MetaConfig: slowDown})
 	tb := addTable(t, cl, 3, 2)
-	run := tuiRunner(newClient(t, cl))
+	runner := tuiRunner(newClient(t, cl))
+	var queued []uint64
+	run := func(ctx context.Context, a tui.Action) (string, error) {
+		out, err := runner(ctx, a)
+		queued = out.Moves
+		return out.Status, err
+	}
 	ctx := testCtx(t)
 	m1, s1, o1 := roles(t, tb, cl, 1)
 	m0, s0, _ := roles(t, tb, cl, 0)
@@ -839,6 +845,9 @@ func TestTUIRunner(t *testing.T) {
 		t.Fatalf("migrate: %q, %v", msg, err)
 	}
 	migrate := atoi(t, sub[1])
+	if fmt.Sprint(queued) != fmt.Sprintf("[%d]", migrate) {
+		t.Fatalf("migrate: moves %v, want [%d]", queued, migrate)
+	}
 	waitMove(t, cl, tb.Name, migrate, "CATCHING_UP")
 	msg, err = run(ctx, tui.Action{Kind: "setmaster", Table: tb.Name, Partition: 1, From: m1, To: o1, Epoch: epoch(t, cl)})
 	if want := fmt.Sprintf("setmaster: queued move %d: %s/1 %s -> %s; view 5 follows it", migrate+1, tb.Name, m1, o1); err != nil || msg != want {

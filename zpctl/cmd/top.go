@@ -92,7 +92,7 @@ survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 // expected one, and says which it queued; the migrations panel follows
 // them.
 func tuiRunner(c *client.Client) tui.Runner {
-	return func(ctx context.Context, act tui.Action) (string, error) {
+	return func(ctx context.Context, act tui.Action) (tui.Outcome, error) {
 		var (
 			moves []client.Move
 			err   error
@@ -107,28 +107,34 @@ func tuiRunner(c *client.Client) tui.Runner {
 		case "shrink":
 			moves, err = c.Rebalance(ctx, client.RebalanceShrink, act.Nodes, false, act.Epoch)
 		case "cancel":
-			moves, err = c.CancelMove(ctx, act.MoveID)
+			_, err = c.CancelMove(ctx, act.MoveID)
 			if err != nil {
-				return "", fmt.Errorf("cancel: %w", err)
+				return tui.Outcome{}, fmt.Errorf("cancel: %w", err)
 			}
-			return fmt.Sprintf("cancel: move %d cancelled and rolled back", act.MoveID), nil
+			return tui.Outcome{Status: fmt.Sprintf("cancel: move %d cancelled and rolled back", act.MoveID)}, nil
 		default:
-			return "", fmt.Errorf("%s: unknown action", act.Kind)
+			return tui.Outcome{}, fmt.Errorf("%s: unknown action", act.Kind)
 		}
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", act.Kind, err)
+			return tui.Outcome{}, fmt.Errorf("%s: %w", act.Kind, err)
+		}
+		out := tui.Outcome{}
+		for _, m := range moves {
+			out.Moves = append(out.Moves, m.ID)
 		}
 		switch len(moves) {
 		case 0:
-			return act.Kind + ": nothing to do, the load is even", nil
+			out.Status = act.Kind + ": nothing to do, the load is even"
 		case 1:
 			m := moves[0]
 			if m.From == "" && act.From != "" && act.Kind == "setmaster" {
 				// The leader fills in the master later; the dialog said it.
 				m.From = act.From
 			}
-			return fmt.Sprintf("%s: queued move %d: %s/%d %s; view 5 follows it", act.Kind, m.ID, m.Table, m.Partition, moveArrow(m)), nil
+			out.Status = fmt.Sprintf("%s: queued move %d: %s/%d %s; view 5 follows it", act.Kind, m.ID, m.Table, m.Partition, moveArrow(m))
+		default:
+			out.Status = fmt.Sprintf("%s: queued %d moves (%d-%d); view 5 follows them", act.Kind, len(moves), moves[0].ID, moves[len(moves)-1].ID)
 		}
-		return fmt.Sprintf("%s: queued %d moves (%d-%d); view 5 follows them", act.Kind, len(moves), moves[0].ID, moves[len(moves)-1].ID), nil
+		return out, nil
 	}
 }

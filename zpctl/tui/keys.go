@@ -12,7 +12,7 @@ type keyMap struct {
 	PrevTable, NextTable, Enter  key.Binding
 	Failover, Migrate            key.Binding
 	Expand, Shrink, Cancel       key.Binding
-	Refresh, Help                key.Binding
+	Refresh, Help, CloseHelp     key.Binding
 	Confirm, Decline             key.Binding
 	// Move and Table only label pairs of keys in the short help.
 	Move, Table key.Binding
@@ -41,6 +41,7 @@ func newKeyMap() keyMap {
 		Cancel:    b("c", "cancel move", "c"),
 		Refresh:   b("r", "refresh", "r"),
 		Help:      b("?", "more keys", "?"),
+		CloseHelp: b("esc", "close keys", "esc"),
 		Confirm:   b("y", "yes", "y", "Y"),
 		Decline:   b("n/esc", "no", "n", "N", "esc"),
 		Move:      b("↑↓", "move", "up", "down"),
@@ -81,7 +82,7 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 		short = []key.Binding{k.Tabs, k.NextTab, k.Refresh, k.Quit, k.Help}
 	}
 	full := [][]key.Binding{
-		{k.Quit, k.NextTab, k.PrevTab, k.Tabs, k.Refresh, k.Help},
+		{k.Quit, k.NextTab, k.PrevTab, k.Tabs, k.Refresh, k.Help, k.CloseHelp},
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.PrevTable, k.NextTable, k.Enter},
 		{k.Failover, k.Migrate, k.Expand, k.Shrink, k.Cancel},
 	}

@@ -86,7 +86,7 @@ func TestBurstOfKeys(t *testing.T) {
 // the burst's y).
 func TestMultiRuneKeyMsg(t *testing.T) {
 	var got []Action
-	runner := func(_ context.Context, a Action) (string, error) { got = append(got, a); return "", nil }
+	runner := func(_ context.Context, a Action) (Outcome, error) { got = append(got, a); return Outcome{}, nil }
 	m := drive(t, newTestModel(termenv.Ascii, runner), size(80, 24), healthy(),
 		tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("2jsy")})
 	if len(got) != 1 || got[0].Kind != "shrink" || strings.Join(got[0].Nodes, ",") != surveytest.Nodes[1] {

@@ -50,6 +50,11 @@ type Options struct {
 	Health health.Options
 	// Location formats times; default time.Local.
 	Location *time.Location
+	// StatusTTL is how long a message stays in the status line (it is
+	// cleared at the first survey after); default 10s.
+	StatusTTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 // ErrNoRunner is what an action reports when the model has no Runner.
@@ -84,6 +89,13 @@ type Model struct {
 	status string
 	// statusLevel colours the status line.
 	statusLevel level
+	// statusAt is when the status was set; statusBusy keeps it while an
+	// action runs.
+	statusAt   time.Time
+	statusBusy bool
+	// follow is a move an action queued: once a survey lists it, the
+	// migrations cursor goes to it.
+	follow uint64
 }
 
 type partKey struct {
@@ -107,6 +119,12 @@ func New(opts Options) Model {
 	if opts.Location == nil {
 		opts.Location = time.Local
 	}
+	if opts.StatusTTL <= 0 {
+		opts.StatusTTL = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	st := newStyles(opts.Renderer)
 	h := help.New()
 	h.ShortSeparator = " • "
@@ -129,12 +147,18 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.clamp()
 	case SnapshotMsg:
 		m.apply(msg)
+		if m.status != "" && !m.statusBusy && m.opts.Now().Sub(m.statusAt) >= m.opts.StatusTTL {
+			m.status, m.statusLevel = "", levelNone
+		}
 	case actionDoneMsg:
 		if msg.err != nil {
 			// Runner errors name the action already.
-			m.status, m.statusLevel = msg.err.Error(), levelCrit
+			m.setStatus(msg.err.Error(), levelCrit)
 		} else {
-			m.status, m.statusLevel = cmp.Or(msg.msg, msg.action.Kind+": started"), levelOK
+			m.setStatus(cmp.Or(msg.out.Status, msg.action.Kind+": started"), levelOK)
+			if len(msg.out.Moves) > 0 {
+				m.follow = msg.out.Moves[0]
+			}
 		}
 		// Show the moves it queued (or their absence) at once.
 		if m.opts.Refresh != nil {
@@ -205,6 +229,10 @@ func (m *Model) apply(msg SnapshotMsg) {
 	m.migrations = panelMoves(s)
 	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == selected }); i >= 0 {
 		m.cursor[tabMigrations] = i
+	}
+	// A move just queued here takes the cursor, so that view 5 shows it.
+	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == m.follow }); m.follow != 0 && i >= 0 {
+		m.cursor[tabMigrations], m.follow = i, 0
 	}
 	m.report = health.Check(s, m.opts.Health)
 	m.byPart, m.byRepl, m.byNode = map[partKey]level{}, map[replKey]level{}, map[string]level{}
@@ -279,17 +307,20 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, k.Confirm), msg.Type == tea.KeyEnter:
 			a := *m.dialog
 			m.dialog = nil
-			m.status, m.statusLevel = fmt.Sprintf("%s: running…", a.Kind), levelNone
+			m.setStatus(fmt.Sprintf("%s: running…", a.Kind), levelNone)
+			m.statusBusy = true
 			return m, m.run(a)
 		case key.Matches(msg, k.Decline), key.Matches(msg, k.Quit) && msg.String() != "ctrl+c":
 			m.dialog = nil
-			m.status, m.statusLevel = "cancelled", levelNone
+			m.setStatus("cancelled", levelNone)
 		case msg.String() == "ctrl+c":
 			return m, tea.Quit
 		}
 		return m, nil
 	}
 	switch {
+	case msg.Type == tea.KeyEsc && m.help.ShowAll:
+		m.help.ShowAll = false
 	case key.Matches(msg, k.Quit):
 		return m, tea.Quit
 	case key.Matches(msg, k.NextTab):
@@ -320,12 +351,17 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if m.opts.Refresh != nil {
 			m.opts.Refresh()
 		}
-		m.status, m.statusLevel = "refreshing…", levelNone
+		m.setStatus("refreshing…", levelNone)
 	case key.Matches(msg, k.Help):
 		m.help.ShowAll = !m.help.ShowAll
 	}
 	m.clamp()
 	return m, nil
+}
+
+// setStatus shows text in the status line until StatusTTL has passed.
+func (m *Model) setStatus(text string, l level) {
+	m.status, m.statusLevel, m.statusAt, m.statusBusy = text, l, m.opts.Now(), false
 }
 
 func (m *Model) snapTables() []client.Table {
@@ -359,8 +395,8 @@ func (m Model) run(a Action) tea.Cmd {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		msg, err := runner(ctx, a)
-		return actionDoneMsg{action: a, msg: msg, err: err}
+		out, err := runner(ctx, a)
+		return actionDoneMsg{action: a, out: out, err: err}
 	}
 }
 
@@ -419,7 +455,7 @@ func (m *Model) propose(msg tea.KeyMsg) {
 		a, why = m.proposeCancel()
 	}
 	if why != "" {
-		m.status, m.statusLevel = why, levelWarn
+		m.setStatus(why, levelWarn)
 		return
 	}
 	if a.Kind != "cancel" {

@@ -101,8 +101,8 @@ func checkFrame(t *testing.T, view string, w, h int) {
 
 func TestViews(t *testing.T) {
 	// Every action fails, as a stale epoch would.
-	stale := func(_ context.Context, a Action) (string, error) {
-		return "", fmt.Errorf("%s: STALE_EPOCH: expected epoch %d, current is 9", a.Kind, a.Epoch)
+	stale := func(_ context.Context, a Action) (Outcome, error) {
+		return Outcome{}, fmt.Errorf("%s: STALE_EPOCH: expected epoch %d, current is 9", a.Kind, a.Epoch)
 	}
 	migrating := SnapshotMsg{Snapshot: surveytest.Migrating()}
 	tests := []struct {
@@ -187,7 +187,10 @@ func TestFailoverPicksMostAdvancedSlave(t *testing.T) {
 	var got Action
 	refreshed := 0
 	m := New(Options{Title: "test-cluster", Renderer: lipgloss.NewRenderer(io.Discard), Location: time.UTC,
-		Runner:  func(_ context.Context, a Action) (string, error) { got = a; return "setmaster: queued move 3", nil },
+		Runner: func(_ context.Context, a Action) (Outcome, error) {
+			got = a
+			return Outcome{Status: "setmaster: queued move 3"}, nil
+		},
 		Refresh: func() { refreshed++ }})
 	m = drive(t, m, size(80, 24), SnapshotMsg{Snapshot: s})
 	m = drive(t, m, keys("4", "f", "y")...)
@@ -206,7 +209,7 @@ func TestFailoverPicksMostAdvancedSlave(t *testing.T) {
 // the selected move, the epoch on screen.
 func TestActions(t *testing.T) {
 	var got []Action
-	runner := func(_ context.Context, a Action) (string, error) { got = append(got, a); return "", nil }
+	runner := func(_ context.Context, a Action) (Outcome, error) { got = append(got, a); return Outcome{}, nil }
 	m := drive(t, newTestModel(termenv.Ascii, runner), size(80, 24), SnapshotMsg{Snapshot: surveytest.Migrating()})
 	m = drive(t, m, keys("2", "j", "s", "y", "e", "y", "5", "c", "y", "4", "]", "m", "y")...)
 	want := []Action{
@@ -258,4 +261,72 @@ func TestProgram(t *testing.T) {
 		t.Fatalf("final tab %v", final.tab)
 	}
 	golden.RequireEqual(t, []byte(final.View()))
+}
+
+// Esc closes the full key list, as it closes a dialog.
+func TestEscClosesHelp(t *testing.T) {
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), healthy(), keys("2", "?")[0], keys("2", "?")[1])
+	if !m.help.ShowAll {
+		t.Fatal("? did not open the key list")
+	}
+	m = drive(t, m, keys("esc")...)
+	if m.help.ShowAll || m.tab != tabNodes {
+		t.Fatalf("after esc: key list shown %v, tab %v", m.help.ShowAll, m.tab)
+	}
+}
+
+// A status message goes away at the first survey StatusTTL after it was
+// set; one of an action still running stays.
+func TestStatusClears(t *testing.T) {
+	now := surveytest.T0
+	block := make(chan struct{})
+	runner := func(context.Context, Action) (Outcome, error) { <-block; return Outcome{}, nil }
+	m := New(Options{Title: "test-cluster", Renderer: lipgloss.NewRenderer(io.Discard), Location: time.UTC,
+		Runner: runner, StatusTTL: 10 * time.Second, Now: func() time.Time { return now }})
+	m = drive(t, m, size(80, 24), healthy(), keys("f")[0])
+	if !strings.HasPrefix(m.status, "failover: select a partition") {
+		t.Fatalf("status %q", m.status)
+	}
+	now = now.Add(9 * time.Second)
+	if m = drive(t, m, healthy()); m.status == "" {
+		t.Fatal("status cleared after 9s")
+	}
+	now = now.Add(time.Second)
+	if m = drive(t, m, healthy()); m.status != "" {
+		t.Fatalf("status %q still shown after 10s", m.status)
+	}
+	// An action running: its "running…" stays however long it takes.
+	next, _ := m.Update(keys("2")[0])
+	next, _ = next.Update(keys("s")[0])
+	next, cmd := next.Update(keys("y")[0])
+	m = next.(Model)
+	now = now.Add(time.Minute)
+	if m = drive(t, m, healthy()); m.status != "shrink: running…" {
+		t.Fatalf("status %q while the action runs", m.status)
+	}
+	close(block)
+	if m = drive(t, m, cmd()); m.status != "shrink: started" {
+		t.Fatalf("status %q once the action ended", m.status)
+	}
+}
+
+// Once a survey lists a move queued from the TUI, the migrations cursor
+// is on it.
+func TestCursorFollowsQueuedMove(t *testing.T) {
+	runner := func(context.Context, Action) (Outcome, error) {
+		return Outcome{Status: "setmaster: queued move 12", Moves: []uint64{12}}, nil
+	}
+	m := drive(t, newTestModel(termenv.Ascii, runner), size(80, 24), healthy(), keys("4", "f", "y")[0], keys("4", "f", "y")[1], keys("4", "f", "y")[2])
+	if m.follow != 12 {
+		t.Fatalf("follow %d", m.follow)
+	}
+	m = drive(t, m, SnapshotMsg{Snapshot: surveytest.Migrating()}, keys("5")[0])
+	if got := m.migrations[m.cursor[tabMigrations]].ID; got != 12 {
+		t.Fatalf("cursor on move %d, want 12", got)
+	}
+	// Then the operator moves it freely.
+	m = drive(t, m, keys("k")[0], SnapshotMsg{Snapshot: surveytest.Migrating()})
+	if got := m.migrations[m.cursor[tabMigrations]].ID; got != 11 {
+		t.Fatalf("cursor on move %d after k, want 11", got)
+	}
 }

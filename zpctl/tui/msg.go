@@ -13,6 +13,6 @@ type SnapshotMsg struct {
 // actionDoneMsg reports how a confirmed action ended.
 type actionDoneMsg struct {
 	action Action
-	msg    string
+	out    Outcome
 	err    error
 }
