@@ -330,3 +330,28 @@ func TestCursorFollowsQueuedMove(t *testing.T) {
 		t.Fatalf("cursor on move %d after k, want 11", got)
 	}
 }
+
+// A slave's replication error is cut so that the partition's row fits
+// the terminal and its other replicas stay in view.
+func TestReplicaErrorFits(t *testing.T) {
+	s := surveytest.Healthy()
+	// default/0: master 9231, slaves 9232 and 9233.
+	s.ReplicaInfo(surveytest.Nodes[1], "default", 0).State = "error: trysync with 127.0.0.1:9231: dial tcp 127.0.0.1:9231: " +
+		"connect: connection refused (retrying in 1s, attempt 12 of unlimited, last success 5m ago)"
+	for _, w := range []int{80, 120} {
+		m := drive(t, newTestModel(termenv.Ascii, nil), size(w, 24), SnapshotMsg{Snapshot: s}, keys("4")[0])
+		v := m.View()
+		checkFrame(t, v, w, 24)
+		var row string
+		for _, l := range strings.Split(v, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(l, "›")), "0 ") {
+				row = l
+			}
+		}
+		if !strings.Contains(row, ":9232 (1,1000) error: ") || !strings.Contains(row, ":9233 (1,1000)") || strings.HasSuffix(row, "…") && !strings.Contains(row, "…  :9233") {
+			t.Errorf("width %d: row of default/0 %q", w, row)
+		}
+	}
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), SnapshotMsg{Snapshot: s}, keys("4")[0])
+	golden.RequireEqual(t, []byte(m.View()))
+}

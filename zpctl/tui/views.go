@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/progress"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
@@ -236,7 +237,17 @@ func (m Model) partitionsView(h int) []string {
 	if len(tables) > 1 {
 		title += m.st.dim.Render(fmt.Sprintf("   ← table %d of %d →", idx, len(tables)))
 	}
+	columns := []string{"P", "STATE", "TERM", "MASTER (TERM,LSN)", "SLAVES (TERM,LSN) [LAG]"}
+	// A replica's cell is where it is and how far; then its state, which
+	// may be a long error ("error: dial tcp ..."): that is cut so that
+	// the row fits the terminal and the other replicas stay in view.
+	type replicaCell struct {
+		where, state string
+		l            level
+	}
 	var rows [][]cell
+	var replicas [][]replicaCell
+	fixed := [3]int{len(columns[0]), len(columns[1]), len(columns[2])}
 	for _, p := range tb.Partitions {
 		pl := m.byPart[partKey{tb.Name, p.ID}]
 		state := plain(p.State)
@@ -244,46 +255,76 @@ func (m Model) partitionsView(h int) []string {
 			state = styled(p.State, m.st.warn)
 		}
 		row := []cell{styled(fmt.Sprint(p.ID), m.st.of(pl)), state, plain(fmt.Sprint(p.Term))}
+		for i, c := range row {
+			fixed[i] = max(fixed[i], ansi.StringWidth(c.text))
+		}
+		var rc []replicaCell
 		for _, r := range m.snap.Replicas(tb, p) {
-			text := short(r.Addr)
+			c := replicaCell{where: short(r.Addr)}
 			switch {
 			case !r.Reported:
-				text += " (?)"
+				c.where += " (?)"
 				if r.NodeState != "" && r.NodeState != "UP" {
-					text += " " + r.NodeState
+					c.state = r.NodeState
 				}
 			case r.Role == "master":
-				text += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
+				c.where += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
 			default:
-				text += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
+				c.where += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
 				if r.Lag > 0 {
-					text += fmt.Sprintf(" lag %d", r.Lag)
+					c.where += fmt.Sprintf(" lag %d", r.Lag)
 				}
 				if r.State != "streaming" {
-					text += " " + r.State
+					c.state = r.State
 				}
 			}
-			l := m.byRepl[replKey{partKey{tb.Name, p.ID}, r.Addr}]
-			if !r.Reported && l == levelOK {
-				l = levelWarn
+			c.l = m.byRepl[replKey{partKey{tb.Name, p.ID}, r.Addr}]
+			if !r.Reported && c.l == levelOK {
+				c.l = levelWarn
 			}
 			if r.NodeState != "" && r.NodeState != "UP" {
-				l = levelCrit
+				c.l = levelCrit
 			}
-			row = append(row, styled(text, m.st.of(l)))
+			rc = append(rc, c)
 		}
 		if p.Master == "" {
-			row = append(row[:3], styled("no master", m.st.crit))
+			rc = nil
+			row = append(row, styled("no master", m.st.crit))
 		}
 		rows = append(rows, row)
+		replicas = append(replicas, rc)
 	}
-	lines := grid(m.st, []string{"P", "STATE", "TERM", "MASTER (TERM,LSN)", "SLAVES (TERM,LSN) [LAG]"}, rows)
+	cells := 0
+	for _, rc := range replicas {
+		cells = max(cells, len(rc))
+	}
+	// The room of one replica's cell: the width left of the selection
+	// margin and the fixed columns, shared between the replicas.
+	budget := 0
+	if cells > 0 {
+		budget = (max(m.width, 20) - 2 - fixed[0] - fixed[1] - fixed[2] - 2*(3+cells-1)) / cells
+	}
+	for i, rc := range replicas {
+		for _, c := range rc {
+			text := c.where
+			if c.state != "" {
+				room := max(budget-ansi.StringWidth(c.where)-1, minStateWidth)
+				text += " " + ansi.Truncate(c.state, room, "…")
+			}
+			rows[i] = append(rows[i], styled(text, m.st.of(c.l)))
+		}
+	}
+	lines := grid(m.st, columns, rows)
 	header, body := lines[0], lines[1:]
 	from := min(m.offset[tabPartitions], len(body))
 	body = body[from:min(from+max(h-2, 1), len(body))]
 	m.selectRow(body, m.cursor[tabPartitions]-from)
 	return append([]string{"  " + title, "  " + header}, body...)
 }
+
+// minStateWidth is the least of a replica's state a partition row shows:
+// enough for "error…" or "fullsync".
+const minStateWidth = 8
 
 // migrationFooter is the lines under the moves list that describe the
 // selected move: a blank line and three of text.
