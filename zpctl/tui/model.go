@@ -15,6 +15,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
+	"github.com/zeppelin-kv/zeppelin/zpctl/movetally"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
 
@@ -96,6 +97,9 @@ type Model struct {
 	// follow is a move an action queued: once a survey lists it, the
 	// migrations cursor goes to it.
 	follow uint64
+	// tally remembers the moves' full syncs, for the bytes moved of the
+	// operations in progress. A pointer: the model is copied on Update.
+	tally *movetally.Tally
 }
 
 type partKey struct {
@@ -131,7 +135,7 @@ func New(opts Options) Model {
 	h.Styles.ShortKey, h.Styles.ShortDesc, h.Styles.ShortSeparator = st.helpKey, st.helpDesc, st.helpSep
 	h.Styles.FullKey, h.Styles.FullDesc, h.Styles.FullSeparator = st.helpKey, st.helpDesc, st.helpSep
 	h.Styles.Ellipsis = st.helpSep
-	return Model{opts: opts, st: st, keys: newKeyMap(), help: h, width: 80, height: 24}
+	return Model{opts: opts, st: st, keys: newKeyMap(), help: h, width: 80, height: 24, tally: &movetally.Tally{}}
 }
 
 // Init implements tea.Model. The model starts nothing: data arrives from
@@ -227,6 +231,7 @@ func (m *Model) apply(msg SnapshotMsg) {
 		selected = m.migrations[c].ID
 	}
 	m.migrations = panelMoves(s)
+	m.tally.Observe(s.Moves)
 	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == selected }); i >= 0 {
 		m.cursor[tabMigrations] = i
 	}

@@ -355,3 +355,33 @@ func TestReplicaErrorFits(t *testing.T) {
 	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), SnapshotMsg{Snapshot: s}, keys("4")[0])
 	golden.RequireEqual(t, []byte(m.View()))
 }
+
+// An operation of several moves (here an expand) is summed up above the
+// moves: moves ended, bytes its full syncs moved (those of the moves
+// done count, though MOVE_STATUS no longer reports them), overall ETA.
+func TestOperationProgress(t *testing.T) {
+	const MiB = 1 << 20
+	expand := func(taken time.Duration, states []client.MoveState, copied, total []uint64) tea.Msg {
+		s := surveytest.Healthy()
+		s.Taken = surveytest.T0.Add(taken)
+		for i, st := range states {
+			s.Moves = append(s.Moves, client.Move{ID: uint64(20 + i), Kind: client.MoveMigrate, Table: "default", Partition: uint32(i),
+				From: surveytest.Nodes[i], To: "127.0.0.1:9234", State: st, Origin: "expand", CreatedMs: surveytest.T0.UnixMilli(),
+				UpdatedMs: s.Taken.UnixMilli(), BytesCopied: copied[i], BytesTotal: total[i]})
+		}
+		return SnapshotMsg{Snapshot: s}
+	}
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24),
+		expand(10*time.Second, []client.MoveState{client.MoveCatchingUp, client.MovePending, client.MovePending}, []uint64{30 * MiB, 0, 0}, []uint64{40 * MiB, 0, 0}),
+		keys("5")[0])
+	if got := m.operationLines(); len(got) != 1 || got[0] != "expand: 0/3 moves ended · moved 30.0 MiB · ETA -" {
+		t.Fatalf("before a move ended: %q", got)
+	}
+	m = drive(t, m, expand(30*time.Second, []client.MoveState{client.MoveDone, client.MoveCatchingUp, client.MovePending}, []uint64{0, MiB, 0}, []uint64{0, 8 * MiB, 0}))
+	if got := m.operationLines(); len(got) != 1 || got[0] != "expand: 1/3 moves ended · moved 41.0 MiB · ETA 1m0s" {
+		t.Fatalf("after one ended: %q", got)
+	}
+	v := m.View()
+	checkFrame(t, v, 80, 24)
+	golden.RequireEqual(t, []byte(v))
+}

@@ -170,7 +170,7 @@ func (m *Model) listHeaderLines(t tab) int {
 	case tabNodes, tabTables:
 		return 1
 	case tabMigrations:
-		return 1 + migrationFooter
+		return 1 + len(m.operationLines()) + migrationFooter
 	}
 	return 0
 }

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
+	"github.com/zeppelin-kv/zeppelin/zpctl/movetally"
 )
 
 // overviewView is everything at a glance, each section cut short so that
@@ -353,10 +355,12 @@ func (m Model) migrationsView(h int) []string {
 	}
 	lines := grid(m.st, []string{"ID", "PARTITION", "KIND", "MOVE", "STATE", "PROGRESS"}, rows)
 	header, body := lines[0], lines[1:]
+	ops := m.operationLines()
 	from := min(m.offset[tabMigrations], len(body))
-	body = body[from:min(from+max(h-1-migrationFooter, 1), len(body))]
+	body = body[from:min(from+max(h-1-len(ops)-migrationFooter, 1), len(body))]
 	m.selectRow(body, m.cursor[tabMigrations]-from)
-	out := append([]string{"  " + header}, body...)
+	out := append(indent(ops), "  "+header)
+	out = append(out, body...)
 	if c := m.cursor[tabMigrations]; c < len(m.migrations) {
 		out = append(out, "")
 		for _, l := range m.moveDetail(m.migrations[c]) {
@@ -365,6 +369,40 @@ func (m Model) migrationsView(h int) []string {
 			}
 			out = append(out, l)
 		}
+	}
+	return out
+}
+
+// maxOperationLines is how many operations in progress the migrations
+// view sums up above its list.
+const maxOperationLines = 2
+
+// operationLines sum up the operations of several moves (expand, shrink,
+// replace-node) still in progress: moves ended, bytes moved, overall ETA
+// (zpctl/movetally, as the CLI reports them while it follows).
+func (m Model) operationLines() []string {
+	if m.snap == nil {
+		return nil
+	}
+	var out []string
+	for _, op := range movetally.Operations(m.snap.Moves) {
+		sum := m.tally.Summarize(op, m.snap.Taken)
+		if sum.Moves < 2 || sum.Ended == sum.Moves {
+			continue
+		}
+		line := fmt.Sprintf("%s: %d/%d moves ended", cmp.Or(op[0].Origin, "moves"), sum.Ended, sum.Moves)
+		if sum.BytesMoved > 0 {
+			line += " · moved " + bytesize.Format(sum.BytesMoved)
+		}
+		if sum.ETAKnown {
+			line += " · ETA " + shortDuration(sum.ETA)
+		} else {
+			line += " · ETA -"
+		}
+		out = append(out, m.st.title.Render(line))
+	}
+	if len(out) > maxOperationLines {
+		out = append(out[:maxOperationLines-1], m.st.dim.Render(fmt.Sprintf("… %d more operations", len(out)-maxOperationLines+1)))
 	}
 	return out
 }
