@@ -34,9 +34,11 @@ the epoch changes seen. Keys are listed at the bottom; ? shows them all.
 Actions ask for confirmation, then queue moves on the meta leader at the
 epoch on screen (the migrations view follows them): f fails the selected
 partition over to its most up-to-date UP slave (SETMASTER), m migrates a
-replica of it from its busiest holder to the idlest node without one, e
-expands (REBALANCE EXPAND), s shrinks the selected node, c cancels the
-selected move. Errors show in the status line. --timeout bounds each
+replica of it from its busiest holder to a node without one (the idlest
+offered first, ↑↓ choose another), e expands (REBALANCE EXPAND), s
+shrinks the selected node, c cancels the selected move. The expand and
+shrink dialogs show the plan, as 'zpctl expand --dry-run' does, and its
+moves are queued at the plan's epoch. Errors show in the status line. --timeout bounds each
 survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 		Example: "  zpctl top\n  zpctl top --interval 2s --meta 10.0.0.1:9221",
 		Args:    cobra.NoArgs,
@@ -58,6 +60,7 @@ survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 				Title:    strings.Join(a.metaAddrs(), ","),
 				Renderer: renderer,
 				Runner:   tuiRunner(c),
+				Planner:  tuiPlanner(c),
 				Refresh:  func() { poller.Refresh() },
 				Health:   health.Options{MaxLag: maxLag},
 			})
@@ -85,6 +88,26 @@ survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to survey the cluster")
 	cmd.Flags().Uint64Var(&maxLag, "max-lag", health.DefaultMaxLag, "records a slave may be behind before it is shown lagging")
 	return cmd
+}
+
+// tuiPlanner makes the plans the TUI's expand and shrink dialogs show:
+// those of `zpctl expand` and `zpctl shrink` (the meta leader's dry run).
+func tuiPlanner(c *client.Client) tui.Planner {
+	return func(ctx context.Context, act tui.Action) (tui.Plan, error) {
+		mode := client.RebalanceExpand
+		if act.Kind == "shrink" {
+			mode = client.RebalanceShrink
+		}
+		p, err := rebalanceOperation(act.Kind, mode, act.Nodes).plan(ctx, c)
+		if err != nil {
+			return tui.Plan{}, fmt.Errorf("%s: plan: %w", act.Kind, err)
+		}
+		out := tui.Plan{Epoch: p.Epoch}
+		for _, s := range p.Steps {
+			out.Steps = append(out.Steps, s.String())
+		}
+		return out, nil
+	}
 }
 
 // tuiRunner carries out the actions confirmed in the TUI with c: it

@@ -47,6 +47,19 @@ func (a Action) Describe() string {
 	return a.Kind + "?"
 }
 
+// Planner makes the plan of an expand or shrink the operator is asked to
+// confirm: the moves `zpctl expand` or `shrink` would show, at the epoch
+// they were planned at, with which they are then queued.
+type Planner func(ctx context.Context, a Action) (Plan, error)
+
+// Plan is the moves an action would queue.
+type Plan struct {
+	Epoch uint64
+	// Steps are the moves, one line each, as the CLI prints them
+	// ("migrate users/3: 10.0.0.1:9231 -> 10.0.0.4:9231").
+	Steps []string
+}
+
 // Runner carries out a confirmed action and returns its outcome. It runs
 // outside the program's event loop; its error is shown in the status
 // line.

@@ -43,6 +43,9 @@ type Options struct {
 	// Runner carries out confirmed actions; nil fails every action with
 	// ErrNoRunner.
 	Runner Runner
+	// Planner makes the plan an expand or shrink dialog shows; nil shows
+	// none.
+	Planner Planner
 	// ActionTimeout bounds one action; default 30s.
 	ActionTimeout time.Duration
 	// Refresh asks the poller for a survey now ('r'); may be nil.
@@ -87,7 +90,16 @@ type Model struct {
 	offset [numTabs]int
 
 	dialog *Action
-	status string
+	// plan is the dialog's plan (expand, shrink) once made; planning
+	// says it is being made, under the number planSeq, which a plan
+	// made for a dialog since closed does not carry.
+	plan     *Plan
+	planning bool
+	planSeq  int
+	// targets are the nodes the migrate dialog offers, the chosen one
+	// being dialog.To.
+	targets []target
+	status  string
 	// statusLevel colours the status line.
 	statusLevel level
 	// statusAt is when the status was set; statusBusy keeps it while an
@@ -168,10 +180,33 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.opts.Refresh != nil {
 			m.opts.Refresh()
 		}
+	case planDoneMsg:
+		m.planned(msg)
 	case tea.KeyMsg:
 		return m.keyBurst(msg)
 	}
 	return m, nil
+}
+
+// planned takes in the plan made for the dialog.
+func (m *Model) planned(msg planDoneMsg) {
+	if m.dialog == nil || msg.seq != m.planSeq {
+		return // the dialog was closed meanwhile
+	}
+	m.planning = false
+	switch {
+	case msg.err != nil:
+		m.dialog = nil
+		m.setStatus(msg.err.Error(), levelCrit)
+	case len(msg.plan.Steps) == 0:
+		m.setStatus(m.dialog.Kind+": nothing to do, the load is even", levelOK)
+		m.dialog = nil
+	default:
+		// The moves are queued at the plan's epoch: what was shown runs,
+		// or nothing does (STALE_EPOCH).
+		m.plan = &msg.plan
+		m.dialog.Epoch = msg.plan.Epoch
+	}
 }
 
 // keyBurst takes a key message. Keys typed in one burst (tmux send-keys,
@@ -309,14 +344,18 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	k := m.keys
 	if m.dialog != nil {
 		switch {
+		case (key.Matches(msg, k.Confirm) || msg.Type == tea.KeyEnter) && m.planning:
+			// Nothing to confirm before the plan is shown.
+		case key.Matches(msg, k.Up), key.Matches(msg, k.Down):
+			m.chooseTarget(key.Matches(msg, k.Down))
 		case key.Matches(msg, k.Confirm), msg.Type == tea.KeyEnter:
 			a := *m.dialog
-			m.dialog = nil
+			m.closeDialog()
 			m.setStatus(fmt.Sprintf("%s: running…", a.Kind), levelNone)
 			m.statusBusy = true
 			return m, m.run(a)
 		case key.Matches(msg, k.Decline), key.Matches(msg, k.Quit) && msg.String() != "ctrl+c":
-			m.dialog = nil
+			m.closeDialog()
 			m.setStatus("cancelled", levelNone)
 		case msg.String() == "ctrl+c":
 			return m, tea.Quit
@@ -351,7 +390,9 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	case key.Matches(msg, k.Failover), key.Matches(msg, k.Migrate), key.Matches(msg, k.Expand),
 		key.Matches(msg, k.Shrink), key.Matches(msg, k.Cancel):
-		m.propose(msg)
+		cmd := m.propose(msg)
+		m.clamp()
+		return m, cmd
 	case key.Matches(msg, k.Refresh):
 		if m.opts.Refresh != nil {
 			m.opts.Refresh()
@@ -439,9 +480,29 @@ func (m *Model) epoch() uint64 {
 	return m.snap.Topology.Epoch
 }
 
+// closeDialog closes the dialog and forgets its plan and targets.
+func (m *Model) closeDialog() {
+	m.dialog, m.plan, m.planning, m.targets = nil, nil, false, nil
+}
+
+// chooseTarget moves the migrate dialog's choice of target down or up.
+func (m *Model) chooseTarget(down bool) {
+	if len(m.targets) == 0 {
+		return
+	}
+	i := slices.IndexFunc(m.targets, func(t target) bool { return t.addr == m.dialog.To })
+	if down {
+		i = min(i+1, len(m.targets)-1)
+	} else {
+		i = max(i-1, 0)
+	}
+	m.dialog.To = m.targets[i].addr
+}
+
 // propose opens the confirmation dialog for the action of key msg, filled
-// in from the selection; or says in the status line why there is none.
-func (m *Model) propose(msg tea.KeyMsg) {
+// in from the selection, and returns the command making its plan; or says
+// in the status line why there is none.
+func (m *Model) propose(msg tea.KeyMsg) tea.Cmd {
 	k := m.keys
 	var (
 		a   Action
@@ -452,6 +513,9 @@ func (m *Model) propose(msg tea.KeyMsg) {
 		a, why = m.proposeFailover()
 	case key.Matches(msg, k.Migrate):
 		a, why = m.proposeMigrate()
+		if why == "" {
+			m.targets = m.migrateTargets(a)
+		}
 	case key.Matches(msg, k.Expand):
 		a, why = m.proposeExpand()
 	case key.Matches(msg, k.Shrink):
@@ -461,12 +525,24 @@ func (m *Model) propose(msg tea.KeyMsg) {
 	}
 	if why != "" {
 		m.setStatus(why, levelWarn)
-		return
+		return nil
 	}
 	if a.Kind != "cancel" {
 		a.Epoch = m.epoch()
 	}
 	m.dialog = &a
+	if m.opts.Planner == nil || (a.Kind != "expand" && a.Kind != "shrink") {
+		return nil
+	}
+	m.planning = true
+	m.planSeq++
+	planner, timeout, seq := m.opts.Planner, m.opts.ActionTimeout, m.planSeq
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		p, err := planner(ctx, a)
+		return planDoneMsg{seq: seq, plan: p, err: err}
+	}
 }
 
 // selectedPartition is the partition under the cursor of the partitions
@@ -536,6 +612,47 @@ func (m *Model) proposeMigrate() (Action, string) {
 		return Action{}, fmt.Sprintf("migrate: no UP node without a replica of %s/%d", tb.Name, p.ID)
 	}
 	return Action{Kind: "migrate", Table: tb.Name, Partition: p.ID, From: from, To: to}, ""
+}
+
+// target is a node the migrate dialog offers.
+type target struct {
+	addr     string
+	replicas int
+	zone     string
+}
+
+// migrateTargets are the UP nodes that do not hold a's partition, idlest
+// first: the first is what proposeMigrate picked.
+func (m *Model) migrateTargets(a Action) []target {
+	tb, ok := m.snap.Table(a.Table)
+	if !ok || int(a.Partition) >= len(tb.Partitions) {
+		return nil
+	}
+	p := tb.Partitions[a.Partition]
+	holders := append([]string{p.Master}, p.Slaves...)
+	var out []target
+	for i, l := range m.snap.Loads("") {
+		n := m.snap.Nodes[i]
+		if n.State != "UP" || slices.Contains(holders, n.Addr) {
+			continue
+		}
+		out = append(out, target{addr: n.Addr, replicas: l.Replicas, zone: n.Zone})
+	}
+	slices.SortStableFunc(out, func(x, y target) int {
+		return cmp.Or(cmp.Compare(x.replicas, y.replicas), boolFirst(x.addr == a.To, y.addr == a.To))
+	})
+	return out
+}
+
+// boolFirst orders true before false.
+func boolFirst(x, y bool) int {
+	switch {
+	case x == y:
+		return 0
+	case x:
+		return -1
+	}
+	return 1
 }
 
 func (m *Model) proposeExpand() (Action, string) {

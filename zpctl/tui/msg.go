@@ -16,3 +16,10 @@ type actionDoneMsg struct {
 	out    Outcome
 	err    error
 }
+
+// planDoneMsg brings the plan made for dialog number seq.
+type planDoneMsg struct {
+	seq  int
+	plan Plan
+	err  error
+}

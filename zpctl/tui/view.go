@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -138,10 +139,47 @@ func (m Model) statusView() string {
 	return " " + m.st.of(l).Render(p.Message+more)
 }
 
+// dialogView is the confirmation dialog: the question, then the plan of
+// an expand or shrink (or that it is being made), or the targets a
+// migration can choose from.
 func (m Model) dialogView(w, h int) []string {
 	a := *m.dialog
-	question := lipgloss.NewStyle().Width(min(w-8, 60)).Render(a.Describe())
-	box := m.st.dialog.Render(question + "\n\n" + m.st.helpKey.Render("y") + " yes    " + m.st.helpKey.Render("n") + " no")
+	width := max(min(w-8, 60), 10)
+	text := strings.Split(lipgloss.NewStyle().Width(width).Render(a.Describe()), "\n")
+	// What is left inside the box: its border, and a blank line and the
+	// keys at its foot.
+	room := func() int { return max(h-2-len(text)-2-1, 1) }
+	keys := m.st.helpKey.Render("y") + " yes    " + m.st.helpKey.Render("n") + " no"
+	switch {
+	case m.planning:
+		text = append(text, "", m.st.dim.Render("planning…"))
+		keys = m.st.helpKey.Render("n") + " no"
+	case m.plan != nil:
+		text = append(text, "", m.st.title.Render(fmt.Sprintf("Plan: %s, made at epoch %d", plural(len(m.plan.Steps), "move"), m.plan.Epoch)))
+		steps := make([]string, len(m.plan.Steps))
+		for i, st := range m.plan.Steps {
+			steps[i] = fmt.Sprintf("%3d  %s", i+1, st)
+		}
+		text = append(text, fit(steps, width, room())...)
+	case len(m.targets) > 1:
+		text = append(text, "", m.st.dim.Render("Target (↑↓ to choose):"))
+		var rows [][]cell
+		for _, t := range m.targets {
+			mark := "  "
+			if t.addr == a.To {
+				mark = "› "
+			}
+			rows = append(rows, []cell{plain(mark + t.addr), plain(plural(t.replicas, "replica")), plain(dash(t.zone))})
+		}
+		lines := grid(m.st, nil, rows)
+		// Keep the chosen one in view.
+		chosen := slices.IndexFunc(m.targets, func(t target) bool { return t.addr == a.To })
+		if r := room(); chosen >= r-1 {
+			lines = lines[chosen-r+2:]
+		}
+		text = append(text, fit(lines, width, room())...)
+	}
+	box := m.st.dialog.Render(strings.Join(text, "\n") + "\n\n" + keys)
 	return strings.Split(m.opts.Renderer.Place(w, h, lipgloss.Center, lipgloss.Center, box), "\n")
 }
 
