@@ -30,6 +30,8 @@ leader, epoch, nodes (state, zone/rack, replicas, masters, QPS, disk),
 tables, a per-table partition grid (master, slaves, state, each replica's
 (term, lsn) and lag, coloured by health), running migrations, and a log of
 the epoch changes seen. Keys are listed at the bottom; ? shows them all.
+In the list views / filters the rows (enter keeps the filter, esc clears
+it), o sorts by the next column and O reverses.
 
 Actions ask for confirmation, then queue moves on the meta leader at the
 epoch on screen (the migrations view follows them): f fails the selected

@@ -13,6 +13,7 @@ type keyMap struct {
 	Failover, Migrate            key.Binding
 	Expand, Shrink, Cancel       key.Binding
 	Refresh, Help, CloseHelp     key.Binding
+	Filter, Sort, Reverse        key.Binding
 	Confirm, Decline             key.Binding
 	// Move and Table only label pairs of keys in the short help.
 	Move, Table key.Binding
@@ -42,6 +43,9 @@ func newKeyMap() keyMap {
 		Refresh:   b("r", "refresh", "r"),
 		Help:      b("?", "more keys", "?"),
 		CloseHelp: b("esc", "close keys", "esc"),
+		Filter:    b("/", "filter", "/"),
+		Sort:      b("o", "sort column", "o"),
+		Reverse:   b("O", "reverse order", "O"),
 		Confirm:   b("y", "yes", "y", "Y"),
 		Decline:   b("n/esc", "no", "n", "N", "esc"),
 		Move:      b("↑↓", "move", "up", "down"),
@@ -57,6 +61,15 @@ type helpKeys struct {
 
 func (h helpKeys) ShortHelp() []key.Binding  { return h.short }
 func (h helpKeys) FullHelp() [][]key.Binding { return h.full }
+
+// filterHelp is the help bar while a filter is typed.
+func (k keyMap) filterHelp() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+		k.Move,
+	}
+}
 
 // helpFor returns the keys of view t.
 func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
@@ -84,7 +97,7 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 	full := [][]key.Binding{
 		{k.Quit, k.NextTab, k.PrevTab, k.Tabs, k.Refresh, k.Help, k.CloseHelp},
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.PrevTable, k.NextTable, k.Enter},
-		{k.Failover, k.Migrate, k.Expand, k.Shrink, k.Cancel},
+		{k.Failover, k.Migrate, k.Expand, k.Shrink, k.Cancel, k.Filter, k.Sort, k.Reverse},
 	}
 	return helpKeys{short: short, full: full}
 }

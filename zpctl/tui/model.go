@@ -99,7 +99,12 @@ type Model struct {
 	// targets are the nodes the migrate dialog offers, the chosen one
 	// being dialog.To.
 	targets []target
-	status  string
+	// filter and sorting are each list view's ('/', 'o'); filtering says
+	// the filter is being typed.
+	filter    [numTabs]string
+	sorting   [numTabs]sorting
+	filtering bool
+	status    string
 	// statusLevel colours the status line.
 	statusLevel level
 	// statusAt is when the status was set; statusBusy keeps it while an
@@ -262,17 +267,20 @@ func (m *Model) apply(msg SnapshotMsg) {
 	// progress); otherwise it stays on its row, so that new moves show
 	// under it.
 	var selected uint64
-	if c := m.cursor[tabMigrations]; c < len(m.migrations) && m.tab == tabMigrations && !m.migrations[c].State.Ended() {
+	if c, ok := m.item(tabMigrations); ok && m.tab == tabMigrations && !m.migrations[c].State.Ended() {
 		selected = m.migrations[c].ID
 	}
 	m.migrations = panelMoves(s)
 	m.tally.Observe(s.Moves)
-	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == selected }); i >= 0 {
-		m.cursor[tabMigrations] = i
+	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == selected }); i >= 0 && m.rowOf(tabMigrations, i) >= 0 {
+		m.cursor[tabMigrations] = m.rowOf(tabMigrations, i)
 	}
 	// A move just queued here takes the cursor, so that view 5 shows it.
 	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == m.follow }); m.follow != 0 && i >= 0 {
-		m.cursor[tabMigrations], m.follow = i, 0
+		if r := m.rowOf(tabMigrations, i); r >= 0 {
+			m.cursor[tabMigrations] = r
+		}
+		m.follow = 0
 	}
 	m.report = health.Check(s, m.opts.Health)
 	m.byPart, m.byRepl, m.byNode = map[partKey]level{}, map[replKey]level{}, map[string]level{}
@@ -299,27 +307,8 @@ func (m *Model) apply(msg SnapshotMsg) {
 	m.clamp()
 }
 
-// rows is how many selectable rows view t has.
-func (m *Model) rows(t tab) int {
-	if m.snap == nil {
-		return 0
-	}
-	switch t {
-	case tabNodes:
-		return len(m.snap.Nodes)
-	case tabTables:
-		return len(m.snap.Tables())
-	case tabPartitions:
-		if tb, ok := m.snap.Table(m.table); ok {
-			return len(tb.Partitions)
-		}
-	case tabMigrations:
-		return len(m.migrations)
-	case tabEvents:
-		return len(m.eventLines())
-	}
-	return 0
-}
+// rows is how many selectable rows view t shows.
+func (m *Model) rows(t tab) int { return len(m.order(t)) }
 
 // bodyHeight is the lines between the tab bar and the status line.
 func (m *Model) bodyHeight() int { return max(m.height-5, 1) }
@@ -362,9 +351,22 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	}
+	if m.filtering {
+		m.editFilter(msg)
+		m.clamp()
+		return m, nil
+	}
 	switch {
 	case msg.Type == tea.KeyEsc && m.help.ShowAll:
 		m.help.ShowAll = false
+	case msg.Type == tea.KeyEsc && m.filter[m.tab] != "":
+		m.filter[m.tab] = ""
+	case key.Matches(msg, k.Filter) && m.listView():
+		m.filtering, m.help.ShowAll = true, false
+	case key.Matches(msg, k.Sort) && m.listView():
+		m.cycleSort(m.tab)
+	case key.Matches(msg, k.Reverse) && m.listView():
+		m.sorting[m.tab].reverse = !m.sorting[m.tab].reverse
 	case key.Matches(msg, k.Quit):
 		return m, tea.Quit
 	case key.Matches(msg, k.NextTab):
@@ -384,8 +386,8 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.PrevTable), key.Matches(msg, k.NextTable):
 		m.switchTable(key.Matches(msg, k.NextTable))
 	case key.Matches(msg, k.Enter) && m.tab == tabTables:
-		if tables := m.snapTables(); m.cursor[tabTables] < len(tables) {
-			m.table = tables[m.cursor[tabTables]].Name
+		if i, ok := m.item(tabTables); ok {
+			m.table = m.snapTables()[i].Name
 			m.tab, m.cursor[tabPartitions], m.offset[tabPartitions] = tabPartitions, 0, 0
 		}
 	case key.Matches(msg, k.Failover), key.Matches(msg, k.Migrate), key.Matches(msg, k.Expand),
@@ -403,6 +405,34 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	m.clamp()
 	return m, nil
+}
+
+// listView says the current view is a list, which '/' filters and 'o'
+// sorts.
+func (m *Model) listView() bool { return m.tab != tabOverview }
+
+// editFilter takes a key typed into the filter: text, backspace, enter
+// (done), esc (clears it); the arrows still move the cursor.
+func (m *Model) editFilter(msg tea.KeyMsg) {
+	f := &m.filter[m.tab]
+	switch msg.Type {
+	case tea.KeyRunes, tea.KeySpace:
+		*f += string(msg.Runes)
+	case tea.KeyBackspace:
+		if r := []rune(*f); len(r) > 0 {
+			*f = string(r[:len(r)-1])
+		}
+	case tea.KeyEnter:
+		m.filtering = false
+	case tea.KeyEsc:
+		*f, m.filtering = "", false
+	case tea.KeyUp:
+		m.cursor[m.tab]--
+	case tea.KeyDown:
+		m.cursor[m.tab]++
+	case tea.KeyCtrlC:
+		m.filtering = false
+	}
 }
 
 // setStatus shows text in the status line until StatusTTL has passed.
@@ -552,10 +582,11 @@ func (m *Model) selectedPartition() (client.Table, client.Partition, bool) {
 		return client.Table{}, client.Partition{}, false
 	}
 	tb, ok := m.snap.Table(m.table)
-	if !ok || m.cursor[tabPartitions] >= len(tb.Partitions) {
+	i, sel := m.item(tabPartitions)
+	if !ok || !sel {
 		return client.Table{}, client.Partition{}, false
 	}
-	return tb, tb.Partitions[m.cursor[tabPartitions]], true
+	return tb, tb.Partitions[i], true
 }
 
 func (m *Model) proposeFailover() (Action, string) {
@@ -671,17 +702,19 @@ func (m *Model) proposeExpand() (Action, string) {
 }
 
 func (m *Model) proposeShrink() (Action, string) {
-	if m.snap == nil || m.tab != tabNodes || m.cursor[tabNodes] >= len(m.snap.Nodes) {
+	i, ok := m.item(tabNodes)
+	if m.snap == nil || m.tab != tabNodes || !ok {
 		return Action{}, "shrink: select a node in the Nodes view (2)"
 	}
-	return Action{Kind: "shrink", Nodes: []string{m.snap.Nodes[m.cursor[tabNodes]].Addr}}, ""
+	return Action{Kind: "shrink", Nodes: []string{m.snap.Nodes[i].Addr}}, ""
 }
 
 func (m *Model) proposeCancel() (Action, string) {
-	if m.tab != tabMigrations || m.cursor[tabMigrations] >= len(m.migrations) {
+	i, ok := m.item(tabMigrations)
+	if m.tab != tabMigrations || !ok {
 		return Action{}, "cancel: no move selected in the Migrations view (5)"
 	}
-	mv := m.migrations[m.cursor[tabMigrations]]
+	mv := m.migrations[i]
 	switch {
 	case mv.State.Ended():
 		return Action{}, fmt.Sprintf("cancel: move %d already ended %s", mv.ID, string(mv.State))

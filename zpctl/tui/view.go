@@ -33,7 +33,11 @@ func (m Model) View() string {
 	}
 	lines := []string{m.headerView(w), m.tabsView(), m.summaryView()}
 	lines = append(lines, body...)
-	lines = append(lines, m.statusView(), m.help.ShortHelpView(m.keys.helpFor(m.tab, m.dialog != nil).ShortHelp()))
+	helpBar := m.help.ShortHelpView(m.keys.helpFor(m.tab, m.dialog != nil).ShortHelp())
+	if m.filtering {
+		helpBar = m.help.ShortHelpView(m.keys.filterHelp())
+	}
+	lines = append(lines, m.statusView(), helpBar)
 	return strings.Join(fit(lines, w, h), "\n")
 }
 
@@ -115,6 +119,9 @@ func (m Model) summaryView() string {
 }
 
 func (m Model) statusView() string {
+	if m.filtering || (m.filter[m.tab] != "" && m.status == "" && m.dialog == nil) {
+		return m.filterView()
+	}
 	if m.status != "" {
 		if m.statusLevel == levelNone {
 			return " " + m.status
@@ -142,6 +149,16 @@ func (m Model) statusView() string {
 // dialogView is the confirmation dialog: the question, then the plan of
 // an expand or shrink (or that it is being made), or the targets a
 // migration can choose from.
+// filterView is the status line while the view is filtered: the filter
+// (being typed, with a cursor) and how many rows it leaves.
+func (m Model) filterView() string {
+	f := "/" + m.filter[m.tab]
+	if m.filtering {
+		f += "█"
+	}
+	return " " + m.st.helpKey.Render(f) + m.st.dim.Render(fmt.Sprintf("  %d of %d rows", m.rows(m.tab), m.itemCount(m.tab)))
+}
+
 func (m Model) dialogView(w, h int) []string {
 	a := *m.dialog
 	width := max(min(w-8, 60), 10)

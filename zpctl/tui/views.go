@@ -28,8 +28,8 @@ func (m Model) overviewView(h int) []string {
 		out = append(out, indent(fit(lines, 1<<20, maxLines))...)
 	}
 	section("META", m.metaLines(), 6)
-	section("NODES", m.nodeLines(false), 9)
-	section("TABLES", m.tableLines(), 6)
+	section("NODES", m.nodeLines(false, nil), 9)
+	section("TABLES", m.tableLines(nil), 6)
 	if n := m.activeMoves(); n > 0 {
 		section(fmt.Sprintf("MOVES (%d in progress)", n), m.moveLines(), 3)
 	}
@@ -71,9 +71,10 @@ func (m Model) metaLines() []string {
 	return grid(m.st, []string{"ADDR", "STATE", "TERM", "APPLIED", "EPOCH", ""}, rows)
 }
 
-// nodeLines is the node table; full adds the epoch, the node's checks and,
-// when the terminal is wide enough, its uptime.
-func (m Model) nodeLines(full bool) []string {
+// nodeLines is the node table, of the nodes of order (every node when
+// nil); full adds the epoch, the node's checks and, when the terminal is
+// wide enough, its uptime.
+func (m Model) nodeLines(full bool, order []int) []string {
 	s := m.snap
 	if s.Topology == nil {
 		return []string{m.st.crit.Render("no topology: " + errString(s.TopologyErr))}
@@ -86,9 +87,19 @@ func (m Model) nodeLines(full bool) []string {
 			header = append(header, "REDIS", "UPTIME")
 		}
 	}
+	if full {
+		header = m.sortLabel(tabNodes, header)
+	}
+	if order == nil {
+		order = make([]int, len(s.Nodes))
+		for i := range order {
+			order[i] = i
+		}
+	}
+	loads := s.Loads("")
 	var rows [][]cell
-	for i, l := range s.Loads("") {
-		n := s.Nodes[i]
+	for _, i := range order {
+		n, l := s.Nodes[i], loads[i]
 		state := styled(n.State, m.st.ok)
 		if n.State != "UP" {
 			state = styled(n.State, m.st.crit)
@@ -128,15 +139,26 @@ func (m Model) nodeLines(full bool) []string {
 	return grid(m.st, header, rows)
 }
 
-func (m Model) tableLines() []string {
-	var rows [][]cell
-	for _, tb := range m.snapTables() {
-		rows = append(rows, m.tableRow(tb))
+// tableLines is the table list, of the tables of order (all when nil).
+func (m Model) tableLines(order []int) []string {
+	tables := m.snapTables()
+	header := []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "QPS", "USED", "PARTITION HEALTH"}
+	if order == nil {
+		order = make([]int, len(tables))
+		for i := range order {
+			order[i] = i
+		}
+	} else {
+		header = m.sortLabel(tabTables, header)
 	}
-	if len(rows) == 0 {
+	if len(tables) == 0 {
 		return []string{m.st.dim.Render("no tables")}
 	}
-	return grid(m.st, []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "QPS", "USED", "PARTITION HEALTH"}, rows)
+	var rows [][]cell
+	for _, i := range order {
+		rows = append(rows, m.tableRow(tables[i]))
+	}
+	return grid(m.st, header, rows)
 }
 
 func (m Model) tableRow(tb client.Table) []cell {
@@ -199,7 +221,7 @@ func (m Model) eventLines() []string {
 }
 
 func (m Model) nodesView(h int) []string {
-	lines := m.nodeLines(true)
+	lines := m.nodeLines(true, m.order(tabNodes))
 	if m.snap.Topology == nil || len(lines) < 2 {
 		return lines
 	}
@@ -211,7 +233,7 @@ func (m Model) nodesView(h int) []string {
 }
 
 func (m Model) tablesView(h int) []string {
-	lines := m.tableLines()
+	lines := m.tableLines(m.order(tabTables))
 	if len(lines) < 2 {
 		return lines
 	}
@@ -250,7 +272,8 @@ func (m Model) partitionsView(h int) []string {
 	var rows [][]cell
 	var replicas [][]replicaCell
 	fixed := [3]int{len(columns[0]), len(columns[1]), len(columns[2])}
-	for _, p := range tb.Partitions {
+	for _, pi := range m.order(tabPartitions) {
+		p := tb.Partitions[pi]
 		pl := m.byPart[partKey{tb.Name, p.ID}]
 		state := plain(p.State)
 		if p.State != "ACTIVE" {
@@ -316,7 +339,7 @@ func (m Model) partitionsView(h int) []string {
 			rows[i] = append(rows[i], styled(text, m.st.of(c.l)))
 		}
 	}
-	lines := grid(m.st, columns, rows)
+	lines := grid(m.st, m.sortLabel(tabPartitions, columns), rows)
 	header, body := lines[0], lines[1:]
 	from := min(m.offset[tabPartitions], len(body))
 	body = body[from:min(from+max(h-2, 1), len(body))]
@@ -348,12 +371,12 @@ func (m Model) migrationsView(h int) []string {
 		progress.WithColorProfile(m.opts.Renderer.ColorProfile()))
 	short := m.shortAddr()
 	var rows [][]cell
-	for _, mv := range m.migrations {
+	for _, mv := range m.movesOrder() {
 		rows = append(rows, []cell{plain(fmt.Sprint(mv.ID)), plain(fmt.Sprintf("%s/%d", mv.Table, mv.Partition)),
 			plain(string(mv.Kind)), plain(arrow(short(mv.From), short(mv.To))),
 			styled(string(mv.State), m.stateStyle(mv.State)), plain(bar.ViewAs(moveFraction(mv)))})
 	}
-	lines := grid(m.st, []string{"ID", "PARTITION", "KIND", "MOVE", "STATE", "PROGRESS"}, rows)
+	lines := grid(m.st, m.sortLabel(tabMigrations, []string{"ID", "PARTITION", "KIND", "MOVE", "STATE", "PROGRESS"}), rows)
 	header, body := lines[0], lines[1:]
 	ops := m.operationLines()
 	from := min(m.offset[tabMigrations], len(body))
@@ -361,7 +384,7 @@ func (m Model) migrationsView(h int) []string {
 	m.selectRow(body, m.cursor[tabMigrations]-from)
 	out := append(indent(ops), "  "+header)
 	out = append(out, body...)
-	if c := m.cursor[tabMigrations]; c < len(m.migrations) {
+	if c, ok := m.item(tabMigrations); ok {
 		out = append(out, "")
 		for _, l := range m.moveDetail(m.migrations[c]) {
 			if l != "" {
@@ -534,9 +557,13 @@ func (m Model) activeMoves() int {
 }
 
 func (m Model) eventsView(h int) []string {
-	lines := m.eventLines()
-	if len(lines) == 0 {
+	all := m.eventLines()
+	if len(all) == 0 {
 		return []string{m.st.dim.Render("no epoch change seen yet")}
+	}
+	var lines []string
+	for _, i := range m.order(tabEvents) {
+		lines = append(lines, all[i])
 	}
 	from := min(m.offset[tabEvents], len(lines))
 	lines = lines[from:min(from+h, len(lines))]
