@@ -117,6 +117,8 @@ type Model struct {
 	// tally remembers the moves' full syncs, for the bytes moved of the
 	// operations in progress. A pointer: the model is copied on Update.
 	tally *movetally.Tally
+	// hist is the throughput of each node and table, for the sparklines.
+	hist *throughput
 }
 
 type partKey struct {
@@ -152,7 +154,7 @@ func New(opts Options) Model {
 	h.Styles.ShortKey, h.Styles.ShortDesc, h.Styles.ShortSeparator = st.helpKey, st.helpDesc, st.helpSep
 	h.Styles.FullKey, h.Styles.FullDesc, h.Styles.FullSeparator = st.helpKey, st.helpDesc, st.helpSep
 	h.Styles.Ellipsis = st.helpSep
-	return Model{opts: opts, st: st, keys: newKeyMap(), help: h, width: 80, height: 24, tally: &movetally.Tally{}}
+	return Model{opts: opts, st: st, keys: newKeyMap(), help: h, width: 80, height: 24, tally: &movetally.Tally{}, hist: newThroughput()}
 }
 
 // Init implements tea.Model. The model starts nothing: data arrives from
@@ -272,6 +274,7 @@ func (m *Model) apply(msg SnapshotMsg) {
 	}
 	m.migrations = panelMoves(s)
 	m.tally.Observe(s.Moves)
+	m.hist.observe(s)
 	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == selected }); i >= 0 && m.rowOf(tabMigrations, i) >= 0 {
 		m.cursor[tabMigrations] = m.rowOf(tabMigrations, i)
 	}

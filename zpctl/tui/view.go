@@ -223,7 +223,7 @@ func (m *Model) listHeaderLines(t tab) int {
 	case tabPartitions:
 		return 2
 	case tabNodes, tabTables:
-		return 1
+		return 1 + sparkFooter
 	case tabMigrations:
 		return 1 + len(m.operationLines()) + migrationFooter
 	}

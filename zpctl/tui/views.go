@@ -3,6 +3,8 @@ package tui
 import (
 	"cmp"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,14 +138,66 @@ func (m Model) nodeLines(full bool, order []int) []string {
 		}
 		rows = append(rows, row)
 	}
+	if full {
+		trends := make([]string, len(order))
+		for r, i := range order {
+			trends[r] = sparkline(m.hist.nodes[s.Nodes[i].Addr])
+		}
+		header, rows = m.withTrend(header, rows, trends)
+	}
 	return grid(m.st, header, rows)
+}
+
+// trendWidth is the cells of the TREND column: the newest surveys'.
+const trendWidth = 12
+
+// withTrend adds a TREND column (the newest of each row's sparkline) when
+// the terminal has room for it after the selection margin.
+func (m Model) withTrend(header []string, rows [][]cell, trends []string) ([]string, [][]cell) {
+	w := 0
+	for _, l := range grid(m.st, header, rows) {
+		w = max(w, ansi.StringWidth(l))
+	}
+	if 2+w+2+trendWidth > m.width {
+		return header, rows
+	}
+	header = append(slices.Clone(header), "TREND")
+	for i := range rows {
+		t := []rune(trends[i])
+		t = t[max(len(t)-trendWidth, 0):]
+		rows[i] = append(rows[i], styled(string(t), m.st.ok))
+	}
+	return header, rows
+}
+
+// sparkFooter is the lines under the Nodes and Tables lists: a blank one
+// and the selected row's throughput over the last surveys.
+const sparkFooter = 2
+
+// sparkLine is the footer's line: what, its sparkline, the latest rate
+// and the highest.
+func (m Model) sparkLine(what string, vs []float64) []string {
+	line := "  " + what + " ops/s  "
+	now, ok := last(vs)
+	if !ok {
+		return []string{"", line + m.st.dim.Render("(from the next survey on)")}
+	}
+	top := 0.0
+	for _, v := range vs {
+		if !math.IsNaN(v) {
+			top = max(top, v)
+		}
+	}
+	return []string{"", line + m.st.ok.Render(sparkline(vs)) +
+		m.st.dim.Render(fmt.Sprintf("  %.1f now, at most %.1f over %s", now, top, plural(len(vs), "survey")))}
 }
 
 // tableLines is the table list, of the tables of order (all when nil).
 func (m Model) tableLines(order []int) []string {
 	tables := m.snapTables()
 	header := []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "QPS", "USED", "PARTITION HEALTH"}
-	if order == nil {
+	natural := order == nil
+	if natural {
 		order = make([]int, len(tables))
 		for i := range order {
 			order[i] = i
@@ -155,8 +209,13 @@ func (m Model) tableLines(order []int) []string {
 		return []string{m.st.dim.Render("no tables")}
 	}
 	var rows [][]cell
-	for _, i := range order {
+	trends := make([]string, len(order))
+	for r, i := range order {
 		rows = append(rows, m.tableRow(tables[i]))
+		trends[r] = sparkline(m.hist.tables[tables[i].Name])
+	}
+	if !natural {
+		header, rows = m.withTrend(header, rows, trends)
 	}
 	return grid(m.st, header, rows)
 }
@@ -227,9 +286,14 @@ func (m Model) nodesView(h int) []string {
 	}
 	header, rows := lines[0], lines[1:]
 	from := min(m.offset[tabNodes], len(rows))
-	rows = rows[from:min(from+max(h-1, 1), len(rows))]
+	rows = rows[from:min(from+max(h-1-sparkFooter, 1), len(rows))]
 	m.selectRow(rows, m.cursor[tabNodes]-from)
-	return append([]string{"  " + header}, rows...)
+	out := append([]string{"  " + header}, rows...)
+	if i, ok := m.item(tabNodes); ok {
+		addr := m.snap.Nodes[i].Addr
+		out = append(out, m.sparkLine(addr, m.hist.nodes[addr])...)
+	}
+	return out
 }
 
 func (m Model) tablesView(h int) []string {
@@ -239,9 +303,14 @@ func (m Model) tablesView(h int) []string {
 	}
 	header, rows := lines[0], lines[1:]
 	from := min(m.offset[tabTables], len(rows))
-	rows = rows[from:min(from+max(h-1, 1), len(rows))]
+	rows = rows[from:min(from+max(h-1-sparkFooter, 1), len(rows))]
 	m.selectRow(rows, m.cursor[tabTables]-from)
-	return append([]string{"  " + header}, rows...)
+	out := append([]string{"  " + header}, rows...)
+	if i, ok := m.item(tabTables); ok {
+		name := m.snapTables()[i].Name
+		out = append(out, m.sparkLine(name, m.hist.tables[name])...)
+	}
+	return out
 }
 
 func (m Model) partitionsView(h int) []string {
