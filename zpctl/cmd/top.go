@@ -29,7 +29,8 @@ func (a *app) topCommand() *cobra.Command {
 leader, epoch, nodes (state, zone/rack, replicas, masters, QPS, disk),
 tables, a per-table partition grid (master, slaves, state, each replica's
 (term, lsn) and lag, coloured by health), running migrations, and a log of
-the epoch changes seen. Keys are listed at the bottom; ? shows them all.
+the epoch changes seen, and the nodes' slow logs merged (as zpctl slowlog
+shows them). Keys are listed at the bottom; ? shows them all.
 In the list views / filters the rows (enter keeps the filter, esc clears
 it), o sorts by the next column and O reverses.
 
@@ -63,6 +64,7 @@ survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 				Renderer: renderer,
 				Runner:   tuiRunner(c),
 				Planner:  tuiPlanner(c),
+				SlowLog:  tuiSlowLog(c, a.nodeTimeout()),
 				Refresh:  func() { poller.Refresh() },
 				Health:   health.Options{MaxLag: maxLag},
 			})
@@ -90,6 +92,31 @@ survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "how often to survey the cluster")
 	cmd.Flags().Uint64Var(&maxLag, "max-lag", health.DefaultMaxLag, "records a slave may be behind before it is shown lagging")
 	return cmd
+}
+
+// tuiSlowLogLimit is how many of the newest slow requests the TUI lists.
+const tuiSlowLogLimit = 200
+
+// tuiSlowLog reads the slow logs the TUI's Slowlog view lists, as `zpctl
+// slowlog` does (INFO SLOWLOG of each node, merged newest first), each
+// node within timeout.
+func tuiSlowLog(c *client.Client, timeout time.Duration) tui.SlowLogReader {
+	return func(ctx context.Context, nodes []string) tui.SlowLog {
+		nctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		doc, err := slowlogFromInfo(c.InfoNodes(nctx, nodes, "", client.InfoSlowlog), "", tuiSlowLogLimit)
+		out := tui.SlowLog{Nodes: len(nodes), Err: err}
+		for _, e := range doc.Entries {
+			key := ""
+			if e.Key != nil {
+				b, _ := e.Key.Decode()
+				key = keyText(b)
+			}
+			out.Entries = append(out.Entries, tui.SlowEntry{Time: time.UnixMilli(e.TimeMs), Node: e.Node, Command: e.Command,
+				Table: e.Table, Key: key, Duration: time.Duration(e.DurationUs) * time.Microsecond, Code: e.Code})
+		}
+		return out
+	}
 }
 
 // tuiPlanner makes the plans the TUI's expand and shrink dialogs show:

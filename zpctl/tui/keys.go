@@ -27,7 +27,7 @@ func newKeyMap() keyMap {
 		Quit:      b("q", "quit", "q", "ctrl+c"),
 		NextTab:   b("tab", "next view", "tab"),
 		PrevTab:   b("shift+tab", "previous view", "shift+tab"),
-		Tabs:      b("1-6", "view", "1", "2", "3", "4", "5", "6"),
+		Tabs:      b("1-7", "view", "1", "2", "3", "4", "5", "6", "7"),
 		Up:        b("↑/k", "up", "up", "k"),
 		Down:      b("↓/j", "down", "down", "j"),
 		PageUp:    b("pgup", "page up", "pgup"),
@@ -86,8 +86,8 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 		view = []key.Binding{k.Table, k.Move, k.Failover, k.Migrate}
 	case tabMigrations:
 		view = []key.Binding{k.Move, k.Cancel}
-	case tabEvents:
-		view = []key.Binding{k.Move}
+	case tabEvents, tabSlowlog:
+		view = []key.Binding{k.Move, k.Filter, k.Sort}
 	}
 	// The view's own keys first: the bar is cut at the terminal's width.
 	short := append(view, k.Quit, k.Help)

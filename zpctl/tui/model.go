@@ -29,10 +29,11 @@ const (
 	tabPartitions
 	tabMigrations
 	tabEvents
+	tabSlowlog
 	numTabs
 )
 
-var tabNames = [numTabs]string{"Overview", "Nodes", "Tables", "Partitions", "Migrations", "Events"}
+var tabNames = [numTabs]string{"Overview", "Nodes", "Tables", "Partitions", "Migrations", "Events", "Slowlog"}
 
 // Options configures New.
 type Options struct {
@@ -46,6 +47,9 @@ type Options struct {
 	// Planner makes the plan an expand or shrink dialog shows; nil shows
 	// none.
 	Planner Planner
+	// SlowLog reads the nodes' slow logs for the Slowlog view, at each
+	// survey while it is shown; nil shows none.
+	SlowLog SlowLogReader
 	// ActionTimeout bounds one action; default 30s.
 	ActionTimeout time.Duration
 	// Refresh asks the poller for a survey now ('r'); may be nil.
@@ -119,6 +123,10 @@ type Model struct {
 	tally *movetally.Tally
 	// hist is the throughput of each node and table, for the sparklines.
 	hist *throughput
+	// slow is the last reading of the slow logs; slowReading says one
+	// is under way.
+	slow        *SlowLog
+	slowReading bool
 }
 
 type partKey struct {
@@ -173,6 +181,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.status != "" && !m.statusBusy && m.opts.Now().Sub(m.statusAt) >= m.opts.StatusTTL {
 			m.status, m.statusLevel = "", levelNone
 		}
+		return m, m.readSlowLog()
+	case slowLogMsg:
+		sl := SlowLog(msg)
+		m.slow, m.slowReading = &sl, false
+		m.clamp()
 	case actionDoneMsg:
 		if msg.err != nil {
 			// Runner errors name the action already.
@@ -359,6 +372,7 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.clamp()
 		return m, nil
 	}
+	before := m.tab
 	switch {
 	case msg.Type == tea.KeyEsc && m.help.ShowAll:
 		m.help.ShowAll = false
@@ -407,6 +421,9 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.help.ShowAll = !m.help.ShowAll
 	}
 	m.clamp()
+	if m.tab != before {
+		return m, m.readSlowLog()
+	}
 	return m, nil
 }
 

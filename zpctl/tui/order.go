@@ -91,6 +91,19 @@ func (m *Model) sortKeys(t tab) []sortKey {
 			text("MASTER", func(i int) string { return ps[i].Master }),
 			num("LAG", func(i int) float64 { return lag[i] }),
 		}
+	case tabSlowlog:
+		if m.slow == nil {
+			return nil
+		}
+		e := m.slow.Entries
+		return []sortKey{
+			num("TIME", func(i int) float64 { return float64(e[i].Time.UnixNano()) }),
+			text("NODE", func(i int) string { return e[i].Node }),
+			text("COMMAND", func(i int) string { return e[i].Command }),
+			text("TABLE", func(i int) string { return e[i].Table }),
+			num("DURATION", func(i int) float64 { return float64(e[i].Duration) }),
+			text("CODE", func(i int) string { return e[i].Code }),
+		}
 	case tabMigrations:
 		mv := m.migrations
 		return []sortKey{
@@ -121,6 +134,10 @@ func (m *Model) itemCount(t tab) int {
 		return len(m.migrations)
 	case tabEvents:
 		return len(m.eventLines())
+	case tabSlowlog:
+		if m.slow != nil {
+			return len(m.slow.Entries)
+		}
 	}
 	return 0
 }
@@ -146,6 +163,9 @@ func (m *Model) itemText(t tab, i int) string {
 		return fmt.Sprintf("%d %s/%d %s %s %s %s %s %s", mv.ID, mv.Table, mv.Partition, mv.Kind, mv.From, mv.To, mv.State, mv.Origin, mv.Error)
 	case tabEvents:
 		return m.eventLines()[i]
+	case tabSlowlog:
+		e := m.slow.Entries[i]
+		return strings.Join([]string{e.Node, e.Command, e.Table, e.Key, e.Code}, " ")
 	}
 	return ""
 }

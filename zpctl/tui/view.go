@@ -213,6 +213,8 @@ func (m Model) bodyView(h int) []string {
 		return m.migrationsView(h)
 	case tabEvents:
 		return m.eventsView(h)
+	case tabSlowlog:
+		return m.slowLogView(h)
 	}
 	return m.overviewView(h)
 }
@@ -226,6 +228,11 @@ func (m *Model) listHeaderLines(t tab) int {
 		return 1 + sparkFooter
 	case tabMigrations:
 		return 1 + len(m.operationLines()) + migrationFooter
+	case tabSlowlog:
+		if m.slow != nil && m.slow.Err != nil {
+			return 2
+		}
+		return 1
 	}
 	return 0
 }
