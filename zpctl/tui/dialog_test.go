@@ -60,29 +60,36 @@ func TestPlanPreview(t *testing.T) {
 	}
 }
 
-// A plan without moves closes the dialog; a planner's error goes to the
-// status line; a plan made for a dialog since closed is dropped.
+// A plan without moves closes the dialog; a planner's error stays in the
+// dialog, which y does not confirm; a plan made for a dialog since closed
+// is dropped.
 func TestPlanOutcomes(t *testing.T) {
-	tests := []struct {
-		name   string
-		plan   Plan
-		err    error
-		status string
-	}{
-		{"even", Plan{Epoch: 7}, nil, "expand: nothing to do, the load is even"},
-		{"error", Plan{}, errors.New("expand: plan: no meta leader"), "expand: plan: no meta leader"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := newTestModel(termenv.Ascii, nil)
-			m.opts.Planner = func(context.Context, Action) (Plan, error) { return tt.plan, tt.err }
-			m = drive(t, m, size(80, 24), healthy(), keys("e")[0])
-			if m.dialog != nil || m.status != tt.status {
-				t.Fatalf("dialog %+v, status %q; want none and %q", m.dialog, m.status, tt.status)
-			}
-		})
-	}
 	m := newTestModel(termenv.Ascii, nil)
+	m.opts.Planner = func(context.Context, Action) (Plan, error) { return Plan{Epoch: 7}, nil }
+	m = drive(t, m, size(80, 24), healthy(), keys("e")[0])
+	if m.dialog != nil || m.status != "expand: nothing to do, the load is even" {
+		t.Fatalf("even: dialog %+v, status %q", m.dialog, m.status)
+	}
+
+	var ran []Action
+	m = newTestModel(termenv.Ascii, func(_ context.Context, a Action) (Outcome, error) { ran = append(ran, a); return Outcome{}, nil })
+	m.opts.Planner = func(context.Context, Action) (Plan, error) {
+		return Plan{}, errors.New("shrink: plan: INVALID_ARGUMENT: too few nodes left for 3 replicas")
+	}
+	m = drive(t, m, size(80, 24), healthy(), keys("2")[0], keys("s")[0], keys("y")[0])
+	if m.dialog == nil || len(ran) != 0 {
+		t.Fatalf("error: dialog %+v, ran %v", m.dialog, ran)
+	}
+	t.Run("error", func(t *testing.T) {
+		v := m.View()
+		checkFrame(t, v, 80, 24)
+		golden.RequireEqual(t, []byte(v))
+	})
+	if m = drive(t, m, keys("n")[0]); m.dialog != nil || m.planErr != nil {
+		t.Fatalf("n: dialog %+v, error %v", m.dialog, m.planErr)
+	}
+
+	m = newTestModel(termenv.Ascii, nil)
 	m.opts.Planner = func(context.Context, Action) (Plan, error) { return Plan{Epoch: 7, Steps: []string{"x"}}, nil }
 	m = drive(t, m, size(80, 24), healthy())
 	next, cmd := m.Update(keys("e")[0])

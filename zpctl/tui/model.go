@@ -100,6 +100,9 @@ type Model struct {
 	plan     *Plan
 	planning bool
 	planSeq  int
+	// planErr is why the plan could not be made: the dialog says it, and
+	// only closes.
+	planErr error
 	// targets are the nodes the migrate dialog offers, the chosen one
 	// being dialog.To.
 	targets []target
@@ -216,8 +219,7 @@ func (m *Model) planned(msg planDoneMsg) {
 	m.planning = false
 	switch {
 	case msg.err != nil:
-		m.dialog = nil
-		m.setStatus(msg.err.Error(), levelCrit)
+		m.planErr = msg.err
 	case len(msg.plan.Steps) == 0:
 		m.setStatus(m.dialog.Kind+": nothing to do, the load is even", levelOK)
 		m.dialog = nil
@@ -349,7 +351,7 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	k := m.keys
 	if m.dialog != nil {
 		switch {
-		case (key.Matches(msg, k.Confirm) || msg.Type == tea.KeyEnter) && m.planning:
+		case (key.Matches(msg, k.Confirm) || msg.Type == tea.KeyEnter) && (m.planning || m.planErr != nil):
 			// Nothing to confirm before the plan is shown.
 		case key.Matches(msg, k.Up), key.Matches(msg, k.Down):
 			m.chooseTarget(key.Matches(msg, k.Down))
@@ -368,6 +370,9 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	if m.filtering {
+		if msg.Type == tea.KeyCtrlC {
+			return m, tea.Quit
+		}
 		m.editFilter(msg)
 		m.clamp()
 		return m, nil
@@ -450,8 +455,6 @@ func (m *Model) editFilter(msg tea.KeyMsg) {
 		m.cursor[m.tab]--
 	case tea.KeyDown:
 		m.cursor[m.tab]++
-	case tea.KeyCtrlC:
-		m.filtering = false
 	}
 }
 
@@ -532,7 +535,7 @@ func (m *Model) epoch() uint64 {
 
 // closeDialog closes the dialog and forgets its plan and targets.
 func (m *Model) closeDialog() {
-	m.dialog, m.plan, m.planning, m.targets = nil, nil, false, nil
+	m.dialog, m.plan, m.planning, m.planErr, m.targets = nil, nil, false, nil, nil
 }
 
 // chooseTarget moves the migrate dialog's choice of target down or up.

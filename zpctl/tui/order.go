@@ -182,7 +182,11 @@ func (m *Model) order(t tab) []int {
 		}
 	}
 	s := m.sorting[t]
-	keys := m.sortKeys(t)
+	var keys []sortKey
+	if s.col > 0 {
+		// Only when sorted: some keys cost a pass over every replica.
+		keys = m.sortKeys(t)
+	}
 	if s.col == 0 || s.col > len(keys) {
 		if s.reverse {
 			slices.Reverse(out)
@@ -218,8 +222,11 @@ func (m *Model) rowOf(t tab, i int) int {
 // sortLabel marks the header of the column view t is sorted by: "QPS▼".
 func (m *Model) sortLabel(t tab, header []string) []string {
 	s := m.sorting[t]
+	if s.col == 0 {
+		return header
+	}
 	keys := m.sortKeys(t)
-	if s.col == 0 || s.col > len(keys) {
+	if s.col > len(keys) {
 		return header
 	}
 	k := keys[s.col-1]

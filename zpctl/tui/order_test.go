@@ -81,3 +81,18 @@ func TestSort(t *testing.T) {
 		t.Fatalf("sorting %+v after the last column", m.sorting[tabNodes])
 	}
 }
+
+// Ctrl-C quits while a filter is typed; q is text there.
+func TestFilterKeys(t *testing.T) {
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), healthy(), keys("2", "/")[0], keys("2", "/")[1])
+	next, cmd := m.Update(keys("q")[0])
+	if m = next.(Model); cmd != nil || m.filter[tabNodes] != "q" {
+		t.Fatalf("q: filter %q, quits %v", m.filter[tabNodes], cmd != nil)
+	}
+	if _, cmd = m.Update(tea.KeyMsg{Type: tea.KeyCtrlC}); cmd == nil {
+		t.Fatal("ctrl+c did not quit")
+	}
+	if _, quit := cmd().(tea.QuitMsg); !quit {
+		t.Fatal("ctrl+c did not quit")
+	}
+}

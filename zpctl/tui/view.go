@@ -171,6 +171,10 @@ func (m Model) dialogView(w, h int) []string {
 	case m.planning:
 		text = append(text, "", m.st.dim.Render("planning…"))
 		keys = m.st.helpKey.Render("n") + " no"
+	case m.planErr != nil:
+		text = append(text, "")
+		text = append(text, strings.Split(m.st.crit.Width(width).Render(m.planErr.Error()), "\n")...)
+		keys = m.st.helpKey.Render("n") + " close"
 	case m.plan != nil:
 		text = append(text, "", m.st.title.Render(fmt.Sprintf("Plan: %s, made at epoch %d", plural(len(m.plan.Steps), "move"), m.plan.Epoch)))
 		steps := make([]string, len(m.plan.Steps))
