@@ -146,9 +146,6 @@ func (m Model) statusView() string {
 	return " " + m.st.of(l).Render(p.Message+more)
 }
 
-// dialogView is the confirmation dialog: the question, then the plan of
-// an expand or shrink (or that it is being made), or the targets a
-// migration can choose from.
 // filterView is the status line while the view is filtered: the filter
 // (being typed, with a cursor) and how many rows it leaves.
 func (m Model) filterView() string {
@@ -159,6 +156,9 @@ func (m Model) filterView() string {
 	return " " + m.st.helpKey.Render(f) + m.st.dim.Render(fmt.Sprintf("  %d of %d rows", m.rows(m.tab), m.itemCount(m.tab)))
 }
 
+// dialogView is the confirmation dialog: the question, then the plan of
+// an expand or shrink (or that it is being made, or why it could not
+// be), or the targets a migration can choose from.
 func (m Model) dialogView(w, h int) []string {
 	a := *m.dialog
 	width := max(min(w-8, 60), 10)
@@ -195,7 +195,7 @@ func (m Model) dialogView(w, h int) []string {
 		lines := grid(m.st, nil, rows)
 		// Keep the chosen one in view.
 		chosen := slices.IndexFunc(m.targets, func(t target) bool { return t.addr == a.To })
-		if r := room(); chosen >= r-1 {
+		if r := room(); r >= 2 && chosen >= r-1 {
 			lines = lines[chosen-r+2:]
 		}
 		text = append(text, fit(lines, width, room())...)
