@@ -28,11 +28,13 @@ func (a *app) topCommand() *cobra.Command {
 		Long: `A live view of the cluster, surveyed every --interval: meta members and
 leader, epoch, nodes (state, zone/rack, replicas, masters, QPS, disk),
 tables, a per-table partition grid (master, slaves, state, each replica's
-(term, lsn) and lag, coloured by health), running migrations, and a log of
-the epoch changes seen, and the nodes' slow logs merged (as zpctl slowlog
-shows them). Keys are listed at the bottom; ? shows them all.
-In the list views / filters the rows (enter keeps the filter, esc clears
-it), o sorts by the next column and O reverses.
+(term, lsn) and lag, coloured by health), running migrations (with the
+bytes moved and ETA of an expand, shrink or replace-node), a log of the
+epoch changes seen, and the nodes' slow logs merged (as zpctl slowlog
+shows them). Nodes and tables have throughput sparklines. Keys are listed
+at the bottom; ? shows them all, esc closes that list. In the list views
+/ filters the rows (enter keeps the filter, esc clears it), o sorts by
+the next column and O reverses.
 
 Actions ask for confirmation, then queue moves on the meta leader at the
 epoch on screen (the migrations view follows them): f fails the selected
@@ -41,8 +43,9 @@ replica of it from its busiest holder to a node without one (the idlest
 offered first, ↑↓ choose another), e expands (REBALANCE EXPAND), s
 shrinks the selected node, c cancels the selected move. The expand and
 shrink dialogs show the plan, as 'zpctl expand --dry-run' does, and its
-moves are queued at the plan's epoch. Errors show in the status line. --timeout bounds each
-survey's INFO calls; the view itself runs until q or Ctrl-C.`,
+moves are queued at the plan's epoch. Errors show in the status line for
+10s. --timeout bounds each survey's INFO calls; the view itself runs
+until q or Ctrl-C.`,
 		Example: "  zpctl top\n  zpctl top --interval 2s --meta 10.0.0.1:9221",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
