@@ -9,9 +9,11 @@ import (
 	"syscall"
 
 	"github.com/zeppelin-kv/zeppelin/zpctl/cmd"
+	"github.com/zeppelin-kv/zeppelin/zpctl/noquery"
 )
 
 func main() {
+	noquery.Restore()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cmd.Main(ctx, cmd.OSEnv())
 	stop()

@@ -225,6 +225,15 @@ func TestRealCluster(t *testing.T) {
 func topInTmux(t *testing.T, meta string, nodes []string, victim string, kill func()) {
 	tm, waitFor := startTop(t, meta, "top")
 	waitFor("overview", append([]string{"HEALTHY", "NODES", "orders", "Leader"}, nodes...)...)
+	// Keys sent in one burst each count: two rows down, then shrink
+	// opens its dialog for the third node (the view lists them sorted).
+	sorted := slices.Sorted(slices.Values(nodes))
+	tm("send-keys", "-t", "top", "2")
+	waitFor("nodes view", "ZONE/RACK", "HEALTH")
+	tm("send-keys", "-t", "top", "j", "j", "s")
+	waitFor("shrink dialog", "Shrink: move every replica off "+sorted[2])
+	tm("send-keys", "-t", "top", "n")
+	waitFor("declined", "cancelled")
 	tm("send-keys", "-t", "top", "4")
 	waitFor("partitions view", "orders  8 partitions × 3 replicas", "MASTER (TERM,LSN)")
 	kill()

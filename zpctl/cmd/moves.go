@@ -11,6 +11,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
+	"github.com/zeppelin-kv/zeppelin/zpctl/movetally"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
@@ -76,8 +77,9 @@ func msDuration(ms int64) time.Duration {
 }
 
 // progressSummary is the detail of a follow's progress: the moves running
-// and the bytes they copied.
-func progressSummary(moves []client.Move) string {
+// and the bytes they copied, then, of the whole operation (sum), the
+// bytes its full syncs moved and its ETA.
+func progressSummary(moves []client.Move, sum movetally.Summary) string {
 	var running, pending int
 	var copied, total, behind uint64
 	for _, m := range moves {
@@ -106,6 +108,13 @@ func progressSummary(moves []client.Move) string {
 	if behind > 0 {
 		parts = append(parts, fmt.Sprintf("%d records behind", behind))
 	}
+	// Moved says more than copied once moves that copied have ended.
+	if sum.BytesMoved > copied {
+		parts = append(parts, "moved "+bytesize.Format(sum.BytesMoved))
+	}
+	if sum.ETAKnown && sum.ETA > 0 {
+		parts = append(parts, "ETA "+sum.ETA.Round(time.Second).String())
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -122,10 +131,11 @@ type followOptions struct {
 
 // followMoves asks MOVE_STATUS until every move of queued has ended,
 // reporting on stderr, and returns the moves as they ended, in queued's
-// order. A move that ends FAILED or CANCELLED makes the error
-// ErrMoveFailed (naming each); the moves are returned with any error.
-// Interrupted or out of time, it says that the moves keep running.
-func (a *app) followMoves(ctx context.Context, c *client.Client, label string, queued []client.Move, fo followOptions) ([]client.Move, error) {
+// order, and the bytes their full syncs moved (movetally). A move that
+// ends FAILED or CANCELLED makes the error ErrMoveFailed (naming each);
+// the moves are returned with any error. Interrupted or out of time, it
+// says that the moves keep running.
+func (a *app) followMoves(ctx context.Context, c *client.Client, label string, queued []client.Move, fo followOptions) ([]client.Move, uint64, error) {
 	latest := slices.Clone(queued)
 	// forgotten marks the moves the meta servers no longer list.
 	forgotten := make([]bool, len(latest))
@@ -152,6 +162,8 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 	}
 	ended, gone := 0, 0
 	missing := map[uint64]int{}
+	var tally movetally.Tally
+	moved := func() uint64 { return tally.Summarize(kept(), time.Now()).BytesMoved }
 	for _, m := range queued {
 		if verbose {
 			logf("move %d queued: %s", m.ID, moveWhat(m))
@@ -178,7 +190,7 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 			err := fmt.Errorf("%s: stopped following after %d of %d moves ended; the others keep running (zpctl migrate status): %w",
 				label, ended, len(latest), wctx.Err())
 			prog.Done(err)
-			return kept(), err
+			return kept(), moved(), err
 		case <-t.C:
 		}
 		// Each call gets --timeout of its own, within the caller's
@@ -194,7 +206,7 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 			if time.Since(lastOK) > 3*a.timeout {
 				err = fmt.Errorf("%s: move status: %w; the moves keep running (zpctl migrate status)", label, err)
 				prog.Done(err)
-				return kept(), err
+				return kept(), moved(), err
 			}
 			logf("move status: %v", err)
 			continue
@@ -252,7 +264,8 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 				newlyEnded++
 			}
 		}
-		summary := progressSummary(kept())
+		tally.Observe(kept())
+		summary := progressSummary(kept(), tally.Summarize(kept(), time.Now()))
 		prog.SetDetail(summary)
 		if newlyEnded > 0 {
 			lastLine = time.Now()
@@ -263,6 +276,9 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 		}
 	}
 	out := kept()
+	if b := moved(); b > 0 {
+		logf("full syncs moved %s", bytesize.Format(b))
+	}
 	var failed []string
 	for _, m := range out {
 		if m.State.Failed() {
@@ -278,5 +294,5 @@ func (a *app) followMoves(ctx context.Context, c *client.Client, label string, q
 		err = fmt.Errorf("%s: %d move(s) no longer listed by the meta servers: check the topology", label, gone)
 	}
 	prog.Done(err)
-	return out, err
+	return out, moved(), err
 }

@@ -4,6 +4,10 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/movetally"
 
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -79,4 +83,39 @@ func TestFollowRetries(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	mustContain(t, "stderr", r.stderr, "setmaster: move status: client: move status: ", "ERROR: leader stepping down", "setmaster: done")
+}
+
+// The detail of a follow's progress: the moves running and their copy,
+// then the operation's bytes moved and ETA (zpctl/movetally).
+func TestProgressSummary(t *testing.T) {
+	const MiB = 1 << 20
+	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	mv := func(id uint64, st client.MoveState, copied, total uint64) client.Move {
+		return client.Move{ID: id, State: st, Origin: "shrink", CreatedMs: t0.UnixMilli(), BytesCopied: copied, BytesTotal: total}
+	}
+	tests := []struct {
+		name       string
+		seen, last []client.Move
+		now        time.Duration
+		want       string
+	}{
+		{"pending", nil, []client.Move{mv(1, client.MovePending, 0, 0)}, time.Second, "1 pending"},
+		{"copying, the rest pending: no ETA yet", nil,
+			[]client.Move{mv(1, client.MoveCatchingUp, 10*MiB, 40*MiB), mv(2, client.MovePending, 0, 0)}, time.Second,
+			"1 running, 1 pending, copied 10.0 MiB/40.0 MiB"},
+		{"a move done: moved and ETA",
+			[]client.Move{mv(1, client.MoveCatchingUp, 30*MiB, 40*MiB), mv(2, client.MovePending, 0, 0), mv(3, client.MovePending, 0, 0)},
+			[]client.Move{mv(1, client.MoveDone, 0, 0), mv(2, client.MoveCatchingUp, MiB, 8*MiB), mv(3, client.MovePending, 0, 0)},
+			30 * time.Second, "1 running, 1 pending, copied 1.0 MiB/8.0 MiB, moved 41.0 MiB, ETA 1m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tl movetally.Tally
+			tl.Observe(tt.seen)
+			tl.Observe(tt.last)
+			if got := progressSummary(tt.last, tl.Summarize(tt.last, t0.Add(tt.now))); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

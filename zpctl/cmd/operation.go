@@ -112,6 +112,9 @@ type operationJSON struct {
 	// CANCELLED.
 	Done   int `json:"done"`
 	Failed int `json:"failed"`
+	// BytesMoved is what the moves' full syncs copied while zpctl
+	// followed them (the whole sync of each move DONE); 0 unless Waited.
+	BytesMoved uint64 `json:"bytes_moved"`
 }
 
 func (r *operationJSON) setMoves(moves []client.Move) {
@@ -191,8 +194,8 @@ func (a *app) runOperation(cmd *cobra.Command, op operation, ro runOptions) erro
 		fmt.Fprintf(a.env.Stdout, "\nQueued %s %s; follow with 'zpctl migrate status --watch'.\n", plural(len(queued), "move"), strings.Join(ids, ", "))
 		return nil
 	}
-	final, ferr := a.followMoves(ctx, c, op.name, queued, followOptions{poll: ro.poll, timeout: ro.waitTimeout})
-	result.Waited = true
+	final, moved, ferr := a.followMoves(ctx, c, op.name, queued, followOptions{poll: ro.poll, timeout: ro.waitTimeout})
+	result.Waited, result.BytesMoved = true, moved
 	result.setMoves(final)
 	if text {
 		fmt.Fprintln(a.env.Stdout)

@@ -821,7 +821,14 @@ func TestTUIRunner(t *testing.T) {
 	}
 	cl := ownCluster(t, inproc.Options{Proxies: true, MetaConfig: slowDown})
 	tb := addTable(t, cl, 3, 2)
-	run := tuiRunner(newClient(t, cl))
+	c := newClient(t, cl)
+	runner := tuiRunner(c)
+	var queued []uint64
+	run := func(ctx context.Context, a tui.Action) (string, error) {
+		out, err := runner(ctx, a)
+		queued = out.Moves
+		return out.Status, err
+	}
 	ctx := testCtx(t)
 	m1, s1, o1 := roles(t, tb, cl, 1)
 	m0, s0, _ := roles(t, tb, cl, 0)
@@ -839,6 +846,9 @@ func TestTUIRunner(t *testing.T) {
 		t.Fatalf("migrate: %q, %v", msg, err)
 	}
 	migrate := atoi(t, sub[1])
+	if fmt.Sprint(queued) != fmt.Sprintf("[%d]", migrate) {
+		t.Fatalf("migrate: moves %v, want [%d]", queued, migrate)
+	}
 	waitMove(t, cl, tb.Name, migrate, "CATCHING_UP")
 	msg, err = run(ctx, tui.Action{Kind: "setmaster", Table: tb.Name, Partition: 1, From: m1, To: o1, Epoch: epoch(t, cl)})
 	if want := fmt.Sprintf("setmaster: queued move %d: %s/1 %s -> %s; view 5 follows it", migrate+1, tb.Name, m1, o1); err != nil || msg != want {
@@ -864,7 +874,24 @@ func TestTUIRunner(t *testing.T) {
 	if msg, err = run(ctx, tui.Action{Kind: "expand", Epoch: epoch(t, cl)}); err != nil || msg != "expand: nothing to do, the load is even" {
 		t.Fatalf("expand: %q, %v", msg, err)
 	}
-	msg, err = run(ctx, tui.Action{Kind: "shrink", Nodes: []string{o1}, Epoch: epoch(t, cl)})
+	// The shrink dialog's plan is the CLI's, and the moves queued at its
+	// epoch are the plan's.
+	if p, err := tuiPlanner(c)(ctx, tui.Action{Kind: "expand"}); err != nil || len(p.Steps) != 0 {
+		t.Fatalf("expand plan: %+v, %v", p, err)
+	}
+	plan, err := tuiPlanner(c)(ctx, tui.Action{Kind: "shrink", Nodes: []string{o1}})
+	if err != nil || len(plan.Steps) < 2 || plan.Epoch != epoch(t, cl) {
+		t.Fatalf("shrink plan: %+v, %v", plan, err)
+	}
+	r := zpctl(t, cl, "-o", "json", "shrink", o1, "--dry-run")
+	var cli operationJSON
+	if err := json.Unmarshal([]byte(r.stdout), &cli); err != nil || len(cli.Plan.Steps) != len(plan.Steps) || cli.Plan.Steps[0].String() != plan.Steps[0] {
+		t.Fatalf("the CLI's plan %+v (%v), the TUI's %+v", cli.Plan, err, plan)
+	}
+	msg, err = run(ctx, tui.Action{Kind: "shrink", Nodes: []string{o1}, Epoch: plan.Epoch})
+	if len(queued) != len(plan.Steps) {
+		t.Fatalf("shrink queued %d moves, planned %d", len(queued), len(plan.Steps))
+	}
 	sub = regexp.MustCompile(`^shrink: queued (\d+) moves \((\d+)-(\d+)\); view 5 follows them$`).FindStringSubmatch(msg)
 	if err != nil || sub == nil || atoi(t, sub[1]) < 2 || atoi(t, sub[2]) != migrate+2 || atoi(t, sub[3])-atoi(t, sub[2])+1 != atoi(t, sub[1]) {
 		t.Fatalf("shrink: %q, %v", msg, err)

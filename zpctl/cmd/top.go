@@ -28,16 +28,24 @@ func (a *app) topCommand() *cobra.Command {
 		Long: `A live view of the cluster, surveyed every --interval: meta members and
 leader, epoch, nodes (state, zone/rack, replicas, masters, QPS, disk),
 tables, a per-table partition grid (master, slaves, state, each replica's
-(term, lsn) and lag, coloured by health), running migrations, and a log of
-the epoch changes seen. Keys are listed at the bottom; ? shows them all.
+(term, lsn) and lag, coloured by health), running migrations (with the
+bytes moved and ETA of an expand, shrink or replace-node), a log of the
+epoch changes seen, and the nodes' slow logs merged (as zpctl slowlog
+shows them). Nodes and tables have throughput sparklines. Keys are listed
+at the bottom; ? shows them all, esc closes that list. In the list views
+/ filters the rows (enter keeps the filter, esc clears it), o sorts by
+the next column and O reverses.
 
 Actions ask for confirmation, then queue moves on the meta leader at the
 epoch on screen (the migrations view follows them): f fails the selected
 partition over to its most up-to-date UP slave (SETMASTER), m migrates a
-replica of it from its busiest holder to the idlest node without one, e
-expands (REBALANCE EXPAND), s shrinks the selected node, c cancels the
-selected move. Errors show in the status line. --timeout bounds each
-survey's INFO calls; the view itself runs until q or Ctrl-C.`,
+replica of it from its busiest holder to a node without one (the idlest
+offered first, ↑↓ choose another), e expands (REBALANCE EXPAND), s
+shrinks the selected node, c cancels the selected move. The expand and
+shrink dialogs show the plan, as 'zpctl expand --dry-run' does, and its
+moves are queued at the plan's epoch. Errors show in the status line for
+10s. --timeout bounds each survey's INFO calls; the view itself runs
+until q or Ctrl-C.`,
 		Example: "  zpctl top\n  zpctl top --interval 2s --meta 10.0.0.1:9221",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -58,6 +66,8 @@ survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 				Title:    strings.Join(a.metaAddrs(), ","),
 				Renderer: renderer,
 				Runner:   tuiRunner(c),
+				Planner:  tuiPlanner(c),
+				SlowLog:  tuiSlowLog(c, a.nodeTimeout()),
 				Refresh:  func() { poller.Refresh() },
 				Health:   health.Options{MaxLag: maxLag},
 			})
@@ -87,12 +97,57 @@ survey's INFO calls; the view itself runs until q or Ctrl-C.`,
 	return cmd
 }
 
+// tuiSlowLogLimit is how many of the newest slow requests the TUI lists.
+const tuiSlowLogLimit = 200
+
+// tuiSlowLog reads the slow logs the TUI's Slowlog view lists, as `zpctl
+// slowlog` does (INFO SLOWLOG of each node, merged newest first), each
+// node within timeout.
+func tuiSlowLog(c *client.Client, timeout time.Duration) tui.SlowLogReader {
+	return func(ctx context.Context, nodes []string) tui.SlowLog {
+		nctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		doc, err := slowlogFromInfo(c.InfoNodes(nctx, nodes, "", client.InfoSlowlog), "", tuiSlowLogLimit)
+		out := tui.SlowLog{Nodes: len(nodes), Err: err}
+		for _, e := range doc.Entries {
+			key := ""
+			if e.Key != nil {
+				b, _ := e.Key.Decode()
+				key = keyText(b)
+			}
+			out.Entries = append(out.Entries, tui.SlowEntry{Time: time.UnixMilli(e.TimeMs), Node: e.Node, Command: e.Command,
+				Table: e.Table, Key: key, Duration: time.Duration(e.DurationUs) * time.Microsecond, Code: e.Code})
+		}
+		return out
+	}
+}
+
+// tuiPlanner makes the plans the TUI's expand and shrink dialogs show:
+// those of `zpctl expand` and `zpctl shrink` (the meta leader's dry run).
+func tuiPlanner(c *client.Client) tui.Planner {
+	return func(ctx context.Context, act tui.Action) (tui.Plan, error) {
+		mode := client.RebalanceExpand
+		if act.Kind == "shrink" {
+			mode = client.RebalanceShrink
+		}
+		p, err := rebalanceOperation(act.Kind, mode, act.Nodes).plan(ctx, c)
+		if err != nil {
+			return tui.Plan{}, fmt.Errorf("%s: plan: %w", act.Kind, err)
+		}
+		out := tui.Plan{Epoch: p.Epoch}
+		for _, s := range p.Steps {
+			out.Steps = append(out.Steps, s.String())
+		}
+		return out, nil
+	}
+}
+
 // tuiRunner carries out the actions confirmed in the TUI with c: it
 // queues the moves, with the epoch of the topology the operator saw as the
 // expected one, and says which it queued; the migrations panel follows
 // them.
 func tuiRunner(c *client.Client) tui.Runner {
-	return func(ctx context.Context, act tui.Action) (string, error) {
+	return func(ctx context.Context, act tui.Action) (tui.Outcome, error) {
 		var (
 			moves []client.Move
 			err   error
@@ -107,28 +162,34 @@ func tuiRunner(c *client.Client) tui.Runner {
 		case "shrink":
 			moves, err = c.Rebalance(ctx, client.RebalanceShrink, act.Nodes, false, act.Epoch)
 		case "cancel":
-			moves, err = c.CancelMove(ctx, act.MoveID)
+			_, err = c.CancelMove(ctx, act.MoveID)
 			if err != nil {
-				return "", fmt.Errorf("cancel: %w", err)
+				return tui.Outcome{}, fmt.Errorf("cancel: %w", err)
 			}
-			return fmt.Sprintf("cancel: move %d cancelled and rolled back", act.MoveID), nil
+			return tui.Outcome{Status: fmt.Sprintf("cancel: move %d cancelled and rolled back", act.MoveID)}, nil
 		default:
-			return "", fmt.Errorf("%s: unknown action", act.Kind)
+			return tui.Outcome{}, fmt.Errorf("%s: unknown action", act.Kind)
 		}
 		if err != nil {
-			return "", fmt.Errorf("%s: %w", act.Kind, err)
+			return tui.Outcome{}, fmt.Errorf("%s: %w", act.Kind, err)
+		}
+		out := tui.Outcome{}
+		for _, m := range moves {
+			out.Moves = append(out.Moves, m.ID)
 		}
 		switch len(moves) {
 		case 0:
-			return act.Kind + ": nothing to do, the load is even", nil
+			out.Status = act.Kind + ": nothing to do, the load is even"
 		case 1:
 			m := moves[0]
 			if m.From == "" && act.From != "" && act.Kind == "setmaster" {
 				// The leader fills in the master later; the dialog said it.
 				m.From = act.From
 			}
-			return fmt.Sprintf("%s: queued move %d: %s/%d %s; view 5 follows it", act.Kind, m.ID, m.Table, m.Partition, moveArrow(m)), nil
+			out.Status = fmt.Sprintf("%s: queued move %d: %s/%d %s; view 5 follows it", act.Kind, m.ID, m.Table, m.Partition, moveArrow(m))
+		default:
+			out.Status = fmt.Sprintf("%s: queued %d moves (%d-%d); view 5 follows them", act.Kind, len(moves), moves[0].ID, moves[len(moves)-1].ID)
 		}
-		return fmt.Sprintf("%s: queued %d moves (%d-%d); view 5 follows them", act.Kind, len(moves), moves[0].ID, moves[len(moves)-1].ID), nil
+		return out, nil
 	}
 }

@@ -28,8 +28,9 @@ moves are queued with the epoch the plan was made at; if the epoch moved
 on meanwhile, zpctl plans again and queues the very same moves at the new
 epoch, or, if the plan changed, exits 6 and changes nothing. It then
 follows the moves until they end (a progress bar on a terminal, lines
-otherwise; --no-wait returns once queued, --wait-timeout gives up after a
-while with exit 4): exit 0 when every move is DONE, 11 when one ended
+otherwise, with the bytes the full syncs moved and the overall ETA;
+--no-wait returns once queued, --wait-timeout gives up after a while
+with exit 4): exit 0 when every move is DONE, 11 when one ended
 FAILED or CANCELLED (rolled back). Ctrl-C stops following (exit 8), not
 the moves.`
 

@@ -47,10 +47,32 @@ func (a Action) Describe() string {
 	return a.Kind + "?"
 }
 
-// Runner carries out a confirmed action and returns what to say in the
-// status line (e.g. the moves queued). It runs outside the program's event
-// loop; its error is shown in the status line.
-type Runner func(ctx context.Context, a Action) (string, error)
+// Planner makes the plan of an expand or shrink the operator is asked to
+// confirm: the moves `zpctl expand` or `shrink` would show, at the epoch
+// they were planned at, with which they are then queued.
+type Planner func(ctx context.Context, a Action) (Plan, error)
+
+// Plan is the moves an action would queue.
+type Plan struct {
+	Epoch uint64
+	// Steps are the moves, one line each, as the CLI prints them
+	// ("migrate users/3: 10.0.0.1:9231 -> 10.0.0.4:9231").
+	Steps []string
+}
+
+// Runner carries out a confirmed action and returns its outcome. It runs
+// outside the program's event loop; its error is shown in the status
+// line.
+type Runner func(ctx context.Context, a Action) (Outcome, error)
+
+// Outcome is what a Runner did.
+type Outcome struct {
+	// Status is what to say in the status line (e.g. the moves queued).
+	Status string
+	// Moves are the ids of the moves queued, in order; the migrations
+	// view's cursor goes to the first once a survey lists it.
+	Moves []uint64
+}
 
 // arrow is "A → B", or one side for moves that have one.
 func arrow(from, to string) string {

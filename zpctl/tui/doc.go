@@ -3,7 +3,10 @@
 //
 // The Model never talks to the cluster. A Poller surveys it every second
 // and sends each survey into the program as a SnapshotMsg; actions the
-// operator confirms run through an injected Runner. So the model is a
-// pure function of the messages it is sent, and is tested by sending it
-// canned ones and comparing the rendered views with golden files.
+// operator confirms run through an injected Runner, the plans their
+// dialogs show come from a Planner and the Slowlog view's entries from a
+// SlowLogReader, each as a command whose result is a message. So the
+// model is a function of the messages it is sent, and is tested by
+// sending it canned ones and comparing the rendered views with golden
+// files.
 package tui

@@ -12,7 +12,8 @@ type keyMap struct {
 	PrevTable, NextTable, Enter  key.Binding
 	Failover, Migrate            key.Binding
 	Expand, Shrink, Cancel       key.Binding
-	Refresh, Help                key.Binding
+	Refresh, Help, CloseHelp     key.Binding
+	Filter, Sort, Reverse        key.Binding
 	Confirm, Decline             key.Binding
 	// Move and Table only label pairs of keys in the short help.
 	Move, Table key.Binding
@@ -26,7 +27,7 @@ func newKeyMap() keyMap {
 		Quit:      b("q", "quit", "q", "ctrl+c"),
 		NextTab:   b("tab", "next view", "tab"),
 		PrevTab:   b("shift+tab", "previous view", "shift+tab"),
-		Tabs:      b("1-6", "view", "1", "2", "3", "4", "5", "6"),
+		Tabs:      b("1-7", "view", "1", "2", "3", "4", "5", "6", "7"),
 		Up:        b("↑/k", "up", "up", "k"),
 		Down:      b("↓/j", "down", "down", "j"),
 		PageUp:    b("pgup", "page up", "pgup"),
@@ -41,6 +42,10 @@ func newKeyMap() keyMap {
 		Cancel:    b("c", "cancel move", "c"),
 		Refresh:   b("r", "refresh", "r"),
 		Help:      b("?", "more keys", "?"),
+		CloseHelp: b("esc", "close keys", "esc"),
+		Filter:    b("/", "filter", "/"),
+		Sort:      b("o", "sort column", "o"),
+		Reverse:   b("O", "reverse order", "O"),
 		Confirm:   b("y", "yes", "y", "Y"),
 		Decline:   b("n/esc", "no", "n", "N", "esc"),
 		Move:      b("↑↓", "move", "up", "down"),
@@ -57,6 +62,15 @@ type helpKeys struct {
 func (h helpKeys) ShortHelp() []key.Binding  { return h.short }
 func (h helpKeys) FullHelp() [][]key.Binding { return h.full }
 
+// filterHelp is the help bar while a filter is typed.
+func (k keyMap) filterHelp() []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep filter")),
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter")),
+		k.Move,
+	}
+}
+
 // helpFor returns the keys of view t.
 func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 	if dialog {
@@ -72,8 +86,8 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 		view = []key.Binding{k.Table, k.Move, k.Failover, k.Migrate}
 	case tabMigrations:
 		view = []key.Binding{k.Move, k.Cancel}
-	case tabEvents:
-		view = []key.Binding{k.Move}
+	case tabEvents, tabSlowlog:
+		view = []key.Binding{k.Move, k.Filter, k.Sort}
 	}
 	// The view's own keys first: the bar is cut at the terminal's width.
 	short := append(view, k.Quit, k.Help)
@@ -81,9 +95,9 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 		short = []key.Binding{k.Tabs, k.NextTab, k.Refresh, k.Quit, k.Help}
 	}
 	full := [][]key.Binding{
-		{k.Quit, k.NextTab, k.PrevTab, k.Tabs, k.Refresh, k.Help},
+		{k.Quit, k.NextTab, k.PrevTab, k.Tabs, k.Refresh, k.Help, k.CloseHelp},
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.PrevTable, k.NextTable, k.Enter},
-		{k.Failover, k.Migrate, k.Expand, k.Shrink, k.Cancel},
+		{k.Failover, k.Migrate, k.Expand, k.Shrink, k.Cancel, k.Filter, k.Sort, k.Reverse},
 	}
 	return helpKeys{short: short, full: full}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
+	"github.com/zeppelin-kv/zeppelin/zpctl/movetally"
 	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
 
@@ -28,10 +29,11 @@ const (
 	tabPartitions
 	tabMigrations
 	tabEvents
+	tabSlowlog
 	numTabs
 )
 
-var tabNames = [numTabs]string{"Overview", "Nodes", "Tables", "Partitions", "Migrations", "Events"}
+var tabNames = [numTabs]string{"Overview", "Nodes", "Tables", "Partitions", "Migrations", "Events", "Slowlog"}
 
 // Options configures New.
 type Options struct {
@@ -42,6 +44,12 @@ type Options struct {
 	// Runner carries out confirmed actions; nil fails every action with
 	// ErrNoRunner.
 	Runner Runner
+	// Planner makes the plan an expand or shrink dialog shows; nil shows
+	// none.
+	Planner Planner
+	// SlowLog reads the nodes' slow logs for the Slowlog view, at each
+	// survey while it is shown; nil shows none.
+	SlowLog SlowLogReader
 	// ActionTimeout bounds one action; default 30s.
 	ActionTimeout time.Duration
 	// Refresh asks the poller for a survey now ('r'); may be nil.
@@ -50,6 +58,11 @@ type Options struct {
 	Health health.Options
 	// Location formats times; default time.Local.
 	Location *time.Location
+	// StatusTTL is how long a message stays in the status line (it is
+	// cleared at the first survey after); default 10s.
+	StatusTTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
 // ErrNoRunner is what an action reports when the model has no Runner.
@@ -81,9 +94,42 @@ type Model struct {
 	offset [numTabs]int
 
 	dialog *Action
-	status string
+	// plan is the dialog's plan (expand, shrink) once made; planning
+	// says it is being made, under the number planSeq, which a plan
+	// made for a dialog since closed does not carry.
+	plan     *Plan
+	planning bool
+	planSeq  int
+	// planErr is why the plan could not be made: the dialog says it, and
+	// only closes.
+	planErr error
+	// targets are the nodes the migrate dialog offers, the chosen one
+	// being dialog.To.
+	targets []target
+	// filter and sorting are each list view's ('/', 'o'); filtering says
+	// the filter is being typed.
+	filter    [numTabs]string
+	sorting   [numTabs]sorting
+	filtering bool
+	status    string
 	// statusLevel colours the status line.
 	statusLevel level
+	// statusAt is when the status was set; statusBusy keeps it while an
+	// action runs.
+	statusAt   time.Time
+	statusBusy bool
+	// follow is a move an action queued: once a survey lists it, the
+	// migrations cursor goes to it.
+	follow uint64
+	// tally remembers the moves' full syncs, for the bytes moved of the
+	// operations in progress. A pointer: the model is copied on Update.
+	tally *movetally.Tally
+	// hist is the throughput of each node and table, for the sparklines.
+	hist *throughput
+	// slow is the last reading of the slow logs; slowReading says one
+	// is under way.
+	slow        *SlowLog
+	slowReading bool
 }
 
 type partKey struct {
@@ -107,13 +153,19 @@ func New(opts Options) Model {
 	if opts.Location == nil {
 		opts.Location = time.Local
 	}
+	if opts.StatusTTL <= 0 {
+		opts.StatusTTL = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	st := newStyles(opts.Renderer)
 	h := help.New()
 	h.ShortSeparator = " • "
 	h.Styles.ShortKey, h.Styles.ShortDesc, h.Styles.ShortSeparator = st.helpKey, st.helpDesc, st.helpSep
 	h.Styles.FullKey, h.Styles.FullDesc, h.Styles.FullSeparator = st.helpKey, st.helpDesc, st.helpSep
 	h.Styles.Ellipsis = st.helpSep
-	return Model{opts: opts, st: st, keys: newKeyMap(), help: h, width: 80, height: 24}
+	return Model{opts: opts, st: st, keys: newKeyMap(), help: h, width: 80, height: 24, tally: &movetally.Tally{}, hist: newThroughput()}
 }
 
 // Init implements tea.Model. The model starts nothing: data arrives from
@@ -129,21 +181,79 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.clamp()
 	case SnapshotMsg:
 		m.apply(msg)
+		if m.status != "" && !m.statusBusy && m.opts.Now().Sub(m.statusAt) >= m.opts.StatusTTL {
+			m.status, m.statusLevel = "", levelNone
+		}
+		return m, m.readSlowLog()
+	case slowLogMsg:
+		sl := SlowLog(msg)
+		m.slow, m.slowReading = &sl, false
+		m.clamp()
 	case actionDoneMsg:
 		if msg.err != nil {
 			// Runner errors name the action already.
-			m.status, m.statusLevel = msg.err.Error(), levelCrit
+			m.setStatus(msg.err.Error(), levelCrit)
 		} else {
-			m.status, m.statusLevel = cmp.Or(msg.msg, msg.action.Kind+": started"), levelOK
+			m.setStatus(cmp.Or(msg.out.Status, msg.action.Kind+": started"), levelOK)
+			if len(msg.out.Moves) > 0 {
+				m.follow = msg.out.Moves[0]
+			}
 		}
 		// Show the moves it queued (or their absence) at once.
 		if m.opts.Refresh != nil {
 			m.opts.Refresh()
 		}
+	case planDoneMsg:
+		m.planned(msg)
 	case tea.KeyMsg:
-		return m.key(msg)
+		return m.keyBurst(msg)
 	}
 	return m, nil
+}
+
+// planned takes in the plan made for the dialog.
+func (m *Model) planned(msg planDoneMsg) {
+	if m.dialog == nil || msg.seq != m.planSeq {
+		return // the dialog was closed meanwhile
+	}
+	m.planning = false
+	switch {
+	case msg.err != nil:
+		m.planErr = msg.err
+	case len(msg.plan.Steps) == 0:
+		m.setStatus(m.dialog.Kind+": nothing to do, the load is even", levelOK)
+		m.dialog = nil
+	default:
+		// The moves are queued at the plan's epoch: what was shown runs,
+		// or nothing does (STALE_EPOCH).
+		m.plan = &msg.plan
+		m.dialog.Epoch = msg.plan.Epoch
+	}
+}
+
+// keyBurst takes a key message. Keys typed in one burst (tmux send-keys,
+// a fast typist over ssh) reach bubbletea in one read, which it delivers
+// as one message of several runes ("jjj"): each rune is taken as a key
+// of its own, in order, so that "jjjs" moves three rows and then shrinks.
+func (m Model) keyBurst(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if msg.Type != tea.KeyRunes || len(msg.Runes) < 2 || msg.Paste {
+		return m.key(msg)
+	}
+	var cmds []tea.Cmd
+	for _, r := range msg.Runes {
+		next, cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt})
+		m = next.(Model)
+		if cmd != nil {
+			cmds = append(cmds, cmd)
+		}
+	}
+	switch len(cmds) {
+	case 0:
+		return m, nil
+	case 1:
+		return m, cmds[0]
+	}
+	return m, tea.Sequence(cmds...)
 }
 
 // apply takes in a new survey: it logs an epoch change, judges the
@@ -174,12 +284,21 @@ func (m *Model) apply(msg SnapshotMsg) {
 	// progress); otherwise it stays on its row, so that new moves show
 	// under it.
 	var selected uint64
-	if c := m.cursor[tabMigrations]; c < len(m.migrations) && m.tab == tabMigrations && !m.migrations[c].State.Ended() {
+	if c, ok := m.item(tabMigrations); ok && m.tab == tabMigrations && !m.migrations[c].State.Ended() {
 		selected = m.migrations[c].ID
 	}
 	m.migrations = panelMoves(s)
-	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == selected }); i >= 0 {
-		m.cursor[tabMigrations] = i
+	m.tally.Observe(s.Moves)
+	m.hist.observe(s)
+	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == selected }); i >= 0 && m.rowOf(tabMigrations, i) >= 0 {
+		m.cursor[tabMigrations] = m.rowOf(tabMigrations, i)
+	}
+	// A move just queued here takes the cursor, so that view 5 shows it.
+	if i := slices.IndexFunc(m.migrations, func(mv client.Move) bool { return mv.ID == m.follow }); m.follow != 0 && i >= 0 {
+		if r := m.rowOf(tabMigrations, i); r >= 0 {
+			m.cursor[tabMigrations] = r
+		}
+		m.follow = 0
 	}
 	m.report = health.Check(s, m.opts.Health)
 	m.byPart, m.byRepl, m.byNode = map[partKey]level{}, map[replKey]level{}, map[string]level{}
@@ -206,27 +325,8 @@ func (m *Model) apply(msg SnapshotMsg) {
 	m.clamp()
 }
 
-// rows is how many selectable rows view t has.
-func (m *Model) rows(t tab) int {
-	if m.snap == nil {
-		return 0
-	}
-	switch t {
-	case tabNodes:
-		return len(m.snap.Nodes)
-	case tabTables:
-		return len(m.snap.Tables())
-	case tabPartitions:
-		if tb, ok := m.snap.Table(m.table); ok {
-			return len(tb.Partitions)
-		}
-	case tabMigrations:
-		return len(m.migrations)
-	case tabEvents:
-		return len(m.eventLines())
-	}
-	return 0
-}
+// rows is how many selectable rows view t shows.
+func (m *Model) rows(t tab) int { return len(m.order(t)) }
 
 // bodyHeight is the lines between the tab bar and the status line.
 func (m *Model) bodyHeight() int { return max(m.height-5, 1) }
@@ -251,20 +351,44 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	k := m.keys
 	if m.dialog != nil {
 		switch {
+		case (key.Matches(msg, k.Confirm) || msg.Type == tea.KeyEnter) && (m.planning || m.planErr != nil):
+			// Nothing to confirm before the plan is shown.
+		case key.Matches(msg, k.Up), key.Matches(msg, k.Down):
+			m.chooseTarget(key.Matches(msg, k.Down))
 		case key.Matches(msg, k.Confirm), msg.Type == tea.KeyEnter:
 			a := *m.dialog
-			m.dialog = nil
-			m.status, m.statusLevel = fmt.Sprintf("%s: running…", a.Kind), levelNone
+			m.closeDialog()
+			m.setStatus(fmt.Sprintf("%s: running…", a.Kind), levelNone)
+			m.statusBusy = true
 			return m, m.run(a)
 		case key.Matches(msg, k.Decline), key.Matches(msg, k.Quit) && msg.String() != "ctrl+c":
-			m.dialog = nil
-			m.status, m.statusLevel = "cancelled", levelNone
+			m.closeDialog()
+			m.setStatus("cancelled", levelNone)
 		case msg.String() == "ctrl+c":
 			return m, tea.Quit
 		}
 		return m, nil
 	}
+	if m.filtering {
+		if msg.Type == tea.KeyCtrlC {
+			return m, tea.Quit
+		}
+		m.editFilter(msg)
+		m.clamp()
+		return m, nil
+	}
+	before := m.tab
 	switch {
+	case msg.Type == tea.KeyEsc && m.help.ShowAll:
+		m.help.ShowAll = false
+	case msg.Type == tea.KeyEsc && m.filter[m.tab] != "":
+		m.filter[m.tab] = ""
+	case key.Matches(msg, k.Filter) && m.listView():
+		m.filtering, m.help.ShowAll = true, false
+	case key.Matches(msg, k.Sort) && m.listView():
+		m.cycleSort(m.tab)
+	case key.Matches(msg, k.Reverse) && m.listView():
+		m.sorting[m.tab].reverse = !m.sorting[m.tab].reverse
 	case key.Matches(msg, k.Quit):
 		return m, tea.Quit
 	case key.Matches(msg, k.NextTab):
@@ -284,23 +408,59 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, k.PrevTable), key.Matches(msg, k.NextTable):
 		m.switchTable(key.Matches(msg, k.NextTable))
 	case key.Matches(msg, k.Enter) && m.tab == tabTables:
-		if tables := m.snapTables(); m.cursor[tabTables] < len(tables) {
-			m.table = tables[m.cursor[tabTables]].Name
+		if i, ok := m.item(tabTables); ok {
+			m.table = m.snapTables()[i].Name
 			m.tab, m.cursor[tabPartitions], m.offset[tabPartitions] = tabPartitions, 0, 0
 		}
 	case key.Matches(msg, k.Failover), key.Matches(msg, k.Migrate), key.Matches(msg, k.Expand),
 		key.Matches(msg, k.Shrink), key.Matches(msg, k.Cancel):
-		m.propose(msg)
+		cmd := m.propose(msg)
+		m.clamp()
+		return m, cmd
 	case key.Matches(msg, k.Refresh):
 		if m.opts.Refresh != nil {
 			m.opts.Refresh()
 		}
-		m.status, m.statusLevel = "refreshing…", levelNone
+		m.setStatus("refreshing…", levelNone)
 	case key.Matches(msg, k.Help):
 		m.help.ShowAll = !m.help.ShowAll
 	}
 	m.clamp()
+	if m.tab != before {
+		return m, m.readSlowLog()
+	}
 	return m, nil
+}
+
+// listView says the current view is a list, which '/' filters and 'o'
+// sorts.
+func (m *Model) listView() bool { return m.tab != tabOverview }
+
+// editFilter takes a key typed into the filter: text, backspace, enter
+// (done), esc (clears it); the arrows still move the cursor.
+func (m *Model) editFilter(msg tea.KeyMsg) {
+	f := &m.filter[m.tab]
+	switch msg.Type {
+	case tea.KeyRunes, tea.KeySpace:
+		*f += string(msg.Runes)
+	case tea.KeyBackspace:
+		if r := []rune(*f); len(r) > 0 {
+			*f = string(r[:len(r)-1])
+		}
+	case tea.KeyEnter:
+		m.filtering = false
+	case tea.KeyEsc:
+		*f, m.filtering = "", false
+	case tea.KeyUp:
+		m.cursor[m.tab]--
+	case tea.KeyDown:
+		m.cursor[m.tab]++
+	}
+}
+
+// setStatus shows text in the status line until StatusTTL has passed.
+func (m *Model) setStatus(text string, l level) {
+	m.status, m.statusLevel, m.statusAt, m.statusBusy = text, l, m.opts.Now(), false
 }
 
 func (m *Model) snapTables() []client.Table {
@@ -334,8 +494,8 @@ func (m Model) run(a Action) tea.Cmd {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		msg, err := runner(ctx, a)
-		return actionDoneMsg{action: a, msg: msg, err: err}
+		out, err := runner(ctx, a)
+		return actionDoneMsg{action: a, out: out, err: err}
 	}
 }
 
@@ -373,9 +533,29 @@ func (m *Model) epoch() uint64 {
 	return m.snap.Topology.Epoch
 }
 
+// closeDialog closes the dialog and forgets its plan and targets.
+func (m *Model) closeDialog() {
+	m.dialog, m.plan, m.planning, m.planErr, m.targets = nil, nil, false, nil, nil
+}
+
+// chooseTarget moves the migrate dialog's choice of target down or up.
+func (m *Model) chooseTarget(down bool) {
+	if len(m.targets) == 0 {
+		return
+	}
+	i := slices.IndexFunc(m.targets, func(t target) bool { return t.addr == m.dialog.To })
+	if down {
+		i = min(i+1, len(m.targets)-1)
+	} else {
+		i = max(i-1, 0)
+	}
+	m.dialog.To = m.targets[i].addr
+}
+
 // propose opens the confirmation dialog for the action of key msg, filled
-// in from the selection; or says in the status line why there is none.
-func (m *Model) propose(msg tea.KeyMsg) {
+// in from the selection, and returns the command making its plan; or says
+// in the status line why there is none.
+func (m *Model) propose(msg tea.KeyMsg) tea.Cmd {
 	k := m.keys
 	var (
 		a   Action
@@ -386,6 +566,9 @@ func (m *Model) propose(msg tea.KeyMsg) {
 		a, why = m.proposeFailover()
 	case key.Matches(msg, k.Migrate):
 		a, why = m.proposeMigrate()
+		if why == "" {
+			m.targets = m.migrateTargets(a)
+		}
 	case key.Matches(msg, k.Expand):
 		a, why = m.proposeExpand()
 	case key.Matches(msg, k.Shrink):
@@ -394,13 +577,25 @@ func (m *Model) propose(msg tea.KeyMsg) {
 		a, why = m.proposeCancel()
 	}
 	if why != "" {
-		m.status, m.statusLevel = why, levelWarn
-		return
+		m.setStatus(why, levelWarn)
+		return nil
 	}
 	if a.Kind != "cancel" {
 		a.Epoch = m.epoch()
 	}
 	m.dialog = &a
+	if m.opts.Planner == nil || (a.Kind != "expand" && a.Kind != "shrink") {
+		return nil
+	}
+	m.planning = true
+	m.planSeq++
+	planner, timeout, seq := m.opts.Planner, m.opts.ActionTimeout, m.planSeq
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		p, err := planner(ctx, a)
+		return planDoneMsg{seq: seq, plan: p, err: err}
+	}
 }
 
 // selectedPartition is the partition under the cursor of the partitions
@@ -410,10 +605,11 @@ func (m *Model) selectedPartition() (client.Table, client.Partition, bool) {
 		return client.Table{}, client.Partition{}, false
 	}
 	tb, ok := m.snap.Table(m.table)
-	if !ok || m.cursor[tabPartitions] >= len(tb.Partitions) {
+	i, sel := m.item(tabPartitions)
+	if !ok || !sel {
 		return client.Table{}, client.Partition{}, false
 	}
-	return tb, tb.Partitions[m.cursor[tabPartitions]], true
+	return tb, tb.Partitions[i], true
 }
 
 func (m *Model) proposeFailover() (Action, string) {
@@ -472,6 +668,47 @@ func (m *Model) proposeMigrate() (Action, string) {
 	return Action{Kind: "migrate", Table: tb.Name, Partition: p.ID, From: from, To: to}, ""
 }
 
+// target is a node the migrate dialog offers.
+type target struct {
+	addr     string
+	replicas int
+	zone     string
+}
+
+// migrateTargets are the UP nodes that do not hold a's partition, idlest
+// first: the first is what proposeMigrate picked.
+func (m *Model) migrateTargets(a Action) []target {
+	tb, ok := m.snap.Table(a.Table)
+	if !ok || int(a.Partition) >= len(tb.Partitions) {
+		return nil
+	}
+	p := tb.Partitions[a.Partition]
+	holders := append([]string{p.Master}, p.Slaves...)
+	var out []target
+	for i, l := range m.snap.Loads("") {
+		n := m.snap.Nodes[i]
+		if n.State != "UP" || slices.Contains(holders, n.Addr) {
+			continue
+		}
+		out = append(out, target{addr: n.Addr, replicas: l.Replicas, zone: n.Zone})
+	}
+	slices.SortStableFunc(out, func(x, y target) int {
+		return cmp.Or(cmp.Compare(x.replicas, y.replicas), boolFirst(x.addr == a.To, y.addr == a.To))
+	})
+	return out
+}
+
+// boolFirst orders true before false.
+func boolFirst(x, y bool) int {
+	switch {
+	case x == y:
+		return 0
+	case x:
+		return -1
+	}
+	return 1
+}
+
 func (m *Model) proposeExpand() (Action, string) {
 	if m.snap == nil || m.snap.Topology == nil {
 		return Action{}, "expand: no topology yet"
@@ -488,17 +725,19 @@ func (m *Model) proposeExpand() (Action, string) {
 }
 
 func (m *Model) proposeShrink() (Action, string) {
-	if m.snap == nil || m.tab != tabNodes || m.cursor[tabNodes] >= len(m.snap.Nodes) {
+	i, ok := m.item(tabNodes)
+	if m.snap == nil || m.tab != tabNodes || !ok {
 		return Action{}, "shrink: select a node in the Nodes view (2)"
 	}
-	return Action{Kind: "shrink", Nodes: []string{m.snap.Nodes[m.cursor[tabNodes]].Addr}}, ""
+	return Action{Kind: "shrink", Nodes: []string{m.snap.Nodes[i].Addr}}, ""
 }
 
 func (m *Model) proposeCancel() (Action, string) {
-	if m.tab != tabMigrations || m.cursor[tabMigrations] >= len(m.migrations) {
+	i, ok := m.item(tabMigrations)
+	if m.tab != tabMigrations || !ok {
 		return Action{}, "cancel: no move selected in the Migrations view (5)"
 	}
-	mv := m.migrations[m.cursor[tabMigrations]]
+	mv := m.migrations[i]
 	switch {
 	case mv.State.Ended():
 		return Action{}, fmt.Sprintf("cancel: move %d already ended %s", mv.ID, string(mv.State))

@@ -101,8 +101,8 @@ func checkFrame(t *testing.T, view string, w, h int) {
 
 func TestViews(t *testing.T) {
 	// Every action fails, as a stale epoch would.
-	stale := func(_ context.Context, a Action) (string, error) {
-		return "", fmt.Errorf("%s: STALE_EPOCH: expected epoch %d, current is 9", a.Kind, a.Epoch)
+	stale := func(_ context.Context, a Action) (Outcome, error) {
+		return Outcome{}, fmt.Errorf("%s: STALE_EPOCH: expected epoch %d, current is 9", a.Kind, a.Epoch)
 	}
 	migrating := SnapshotMsg{Snapshot: surveytest.Migrating()}
 	tests := []struct {
@@ -187,7 +187,10 @@ func TestFailoverPicksMostAdvancedSlave(t *testing.T) {
 	var got Action
 	refreshed := 0
 	m := New(Options{Title: "test-cluster", Renderer: lipgloss.NewRenderer(io.Discard), Location: time.UTC,
-		Runner:  func(_ context.Context, a Action) (string, error) { got = a; return "setmaster: queued move 3", nil },
+		Runner: func(_ context.Context, a Action) (Outcome, error) {
+			got = a
+			return Outcome{Status: "setmaster: queued move 3"}, nil
+		},
 		Refresh: func() { refreshed++ }})
 	m = drive(t, m, size(80, 24), SnapshotMsg{Snapshot: s})
 	m = drive(t, m, keys("4", "f", "y")...)
@@ -206,7 +209,7 @@ func TestFailoverPicksMostAdvancedSlave(t *testing.T) {
 // the selected move, the epoch on screen.
 func TestActions(t *testing.T) {
 	var got []Action
-	runner := func(_ context.Context, a Action) (string, error) { got = append(got, a); return "", nil }
+	runner := func(_ context.Context, a Action) (Outcome, error) { got = append(got, a); return Outcome{}, nil }
 	m := drive(t, newTestModel(termenv.Ascii, runner), size(80, 24), SnapshotMsg{Snapshot: surveytest.Migrating()})
 	m = drive(t, m, keys("2", "j", "s", "y", "e", "y", "5", "c", "y", "4", "]", "m", "y")...)
 	want := []Action{
@@ -258,4 +261,127 @@ func TestProgram(t *testing.T) {
 		t.Fatalf("final tab %v", final.tab)
 	}
 	golden.RequireEqual(t, []byte(final.View()))
+}
+
+// Esc closes the full key list, as it closes a dialog.
+func TestEscClosesHelp(t *testing.T) {
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), healthy(), keys("2", "?")[0], keys("2", "?")[1])
+	if !m.help.ShowAll {
+		t.Fatal("? did not open the key list")
+	}
+	m = drive(t, m, keys("esc")...)
+	if m.help.ShowAll || m.tab != tabNodes {
+		t.Fatalf("after esc: key list shown %v, tab %v", m.help.ShowAll, m.tab)
+	}
+}
+
+// A status message goes away at the first survey StatusTTL after it was
+// set; one of an action still running stays.
+func TestStatusClears(t *testing.T) {
+	now := surveytest.T0
+	block := make(chan struct{})
+	runner := func(context.Context, Action) (Outcome, error) { <-block; return Outcome{}, nil }
+	m := New(Options{Title: "test-cluster", Renderer: lipgloss.NewRenderer(io.Discard), Location: time.UTC,
+		Runner: runner, StatusTTL: 10 * time.Second, Now: func() time.Time { return now }})
+	m = drive(t, m, size(80, 24), healthy(), keys("f")[0])
+	if !strings.HasPrefix(m.status, "failover: select a partition") {
+		t.Fatalf("status %q", m.status)
+	}
+	now = now.Add(9 * time.Second)
+	if m = drive(t, m, healthy()); m.status == "" {
+		t.Fatal("status cleared after 9s")
+	}
+	now = now.Add(time.Second)
+	if m = drive(t, m, healthy()); m.status != "" {
+		t.Fatalf("status %q still shown after 10s", m.status)
+	}
+	// An action running: its "running…" stays however long it takes.
+	next, _ := m.Update(keys("2")[0])
+	next, _ = next.Update(keys("s")[0])
+	next, cmd := next.Update(keys("y")[0])
+	m = next.(Model)
+	now = now.Add(time.Minute)
+	if m = drive(t, m, healthy()); m.status != "shrink: running…" {
+		t.Fatalf("status %q while the action runs", m.status)
+	}
+	close(block)
+	if m = drive(t, m, cmd()); m.status != "shrink: started" {
+		t.Fatalf("status %q once the action ended", m.status)
+	}
+}
+
+// Once a survey lists a move queued from the TUI, the migrations cursor
+// is on it.
+func TestCursorFollowsQueuedMove(t *testing.T) {
+	runner := func(context.Context, Action) (Outcome, error) {
+		return Outcome{Status: "setmaster: queued move 12", Moves: []uint64{12}}, nil
+	}
+	m := drive(t, newTestModel(termenv.Ascii, runner), size(80, 24), healthy(), keys("4", "f", "y")[0], keys("4", "f", "y")[1], keys("4", "f", "y")[2])
+	if m.follow != 12 {
+		t.Fatalf("follow %d", m.follow)
+	}
+	m = drive(t, m, SnapshotMsg{Snapshot: surveytest.Migrating()}, keys("5")[0])
+	if got := m.migrations[m.cursor[tabMigrations]].ID; got != 12 {
+		t.Fatalf("cursor on move %d, want 12", got)
+	}
+	// Then the operator moves it freely.
+	m = drive(t, m, keys("k")[0], SnapshotMsg{Snapshot: surveytest.Migrating()})
+	if got := m.migrations[m.cursor[tabMigrations]].ID; got != 11 {
+		t.Fatalf("cursor on move %d after k, want 11", got)
+	}
+}
+
+// A slave's replication error is cut so that the partition's row fits
+// the terminal and its other replicas stay in view.
+func TestReplicaErrorFits(t *testing.T) {
+	s := surveytest.Healthy()
+	// default/0: master 9231, slaves 9232 and 9233.
+	s.ReplicaInfo(surveytest.Nodes[1], "default", 0).State = "error: trysync with 127.0.0.1:9231: dial tcp 127.0.0.1:9231: " +
+		"connect: connection refused (retrying in 1s, attempt 12 of unlimited, last success 5m ago)"
+	for _, w := range []int{80, 120} {
+		m := drive(t, newTestModel(termenv.Ascii, nil), size(w, 24), SnapshotMsg{Snapshot: s}, keys("4")[0])
+		v := m.View()
+		checkFrame(t, v, w, 24)
+		var row string
+		for _, l := range strings.Split(v, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(l, "›")), "0 ") {
+				row = l
+			}
+		}
+		if !strings.Contains(row, ":9232 (1,1000) error: ") || !strings.Contains(row, ":9233 (1,1000)") || strings.HasSuffix(row, "…") && !strings.Contains(row, "…  :9233") {
+			t.Errorf("width %d: row of default/0 %q", w, row)
+		}
+	}
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24), SnapshotMsg{Snapshot: s}, keys("4")[0])
+	golden.RequireEqual(t, []byte(m.View()))
+}
+
+// An operation of several moves (here an expand) is summed up above the
+// moves: moves ended, bytes its full syncs moved (those of the moves
+// done count, though MOVE_STATUS no longer reports them), overall ETA.
+func TestOperationProgress(t *testing.T) {
+	const MiB = 1 << 20
+	expand := func(taken time.Duration, states []client.MoveState, copied, total []uint64) tea.Msg {
+		s := surveytest.Healthy()
+		s.Taken = surveytest.T0.Add(taken)
+		for i, st := range states {
+			s.Moves = append(s.Moves, client.Move{ID: uint64(20 + i), Kind: client.MoveMigrate, Table: "default", Partition: uint32(i),
+				From: surveytest.Nodes[i], To: "127.0.0.1:9234", State: st, Origin: "expand", CreatedMs: surveytest.T0.UnixMilli(),
+				UpdatedMs: s.Taken.UnixMilli(), BytesCopied: copied[i], BytesTotal: total[i]})
+		}
+		return SnapshotMsg{Snapshot: s}
+	}
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(80, 24),
+		expand(10*time.Second, []client.MoveState{client.MoveCatchingUp, client.MovePending, client.MovePending}, []uint64{30 * MiB, 0, 0}, []uint64{40 * MiB, 0, 0}),
+		keys("5")[0])
+	if got := m.operationLines(); len(got) != 1 || got[0] != "expand: 0/3 moves ended · moved 30.0 MiB · ETA -" {
+		t.Fatalf("before a move ended: %q", got)
+	}
+	m = drive(t, m, expand(30*time.Second, []client.MoveState{client.MoveDone, client.MoveCatchingUp, client.MovePending}, []uint64{0, MiB, 0}, []uint64{0, 8 * MiB, 0}))
+	if got := m.operationLines(); len(got) != 1 || got[0] != "expand: 1/3 moves ended · moved 41.0 MiB · ETA 1m0s" {
+		t.Fatalf("after one ended: %q", got)
+	}
+	v := m.View()
+	checkFrame(t, v, 80, 24)
+	golden.RequireEqual(t, []byte(v))
 }

@@ -13,6 +13,13 @@ type SnapshotMsg struct {
 // actionDoneMsg reports how a confirmed action ended.
 type actionDoneMsg struct {
 	action Action
-	msg    string
+	out    Outcome
 	err    error
+}
+
+// planDoneMsg brings the plan made for dialog number seq.
+type planDoneMsg struct {
+	seq  int
+	plan Plan
+	err  error
 }

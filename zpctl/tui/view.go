@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -32,7 +33,11 @@ func (m Model) View() string {
 	}
 	lines := []string{m.headerView(w), m.tabsView(), m.summaryView()}
 	lines = append(lines, body...)
-	lines = append(lines, m.statusView(), m.help.ShortHelpView(m.keys.helpFor(m.tab, m.dialog != nil).ShortHelp()))
+	helpBar := m.help.ShortHelpView(m.keys.helpFor(m.tab, m.dialog != nil).ShortHelp())
+	if m.filtering {
+		helpBar = m.help.ShortHelpView(m.keys.filterHelp())
+	}
+	lines = append(lines, m.statusView(), helpBar)
 	return strings.Join(fit(lines, w, h), "\n")
 }
 
@@ -114,6 +119,9 @@ func (m Model) summaryView() string {
 }
 
 func (m Model) statusView() string {
+	if m.filtering || (m.filter[m.tab] != "" && m.status == "" && m.dialog == nil) {
+		return m.filterView()
+	}
 	if m.status != "" {
 		if m.statusLevel == levelNone {
 			return " " + m.status
@@ -138,10 +146,61 @@ func (m Model) statusView() string {
 	return " " + m.st.of(l).Render(p.Message+more)
 }
 
+// filterView is the status line while the view is filtered: the filter
+// (being typed, with a cursor) and how many rows it leaves.
+func (m Model) filterView() string {
+	f := "/" + m.filter[m.tab]
+	if m.filtering {
+		f += "█"
+	}
+	return " " + m.st.helpKey.Render(f) + m.st.dim.Render(fmt.Sprintf("  %d of %d rows", m.rows(m.tab), m.itemCount(m.tab)))
+}
+
+// dialogView is the confirmation dialog: the question, then the plan of
+// an expand or shrink (or that it is being made, or why it could not
+// be), or the targets a migration can choose from.
 func (m Model) dialogView(w, h int) []string {
 	a := *m.dialog
-	question := lipgloss.NewStyle().Width(min(w-8, 60)).Render(a.Describe())
-	box := m.st.dialog.Render(question + "\n\n" + m.st.helpKey.Render("y") + " yes    " + m.st.helpKey.Render("n") + " no")
+	width := max(min(w-8, 60), 10)
+	text := strings.Split(lipgloss.NewStyle().Width(width).Render(a.Describe()), "\n")
+	// What is left inside the box: its border, and a blank line and the
+	// keys at its foot.
+	room := func() int { return max(h-2-len(text)-2-1, 1) }
+	keys := m.st.helpKey.Render("y") + " yes    " + m.st.helpKey.Render("n") + " no"
+	switch {
+	case m.planning:
+		text = append(text, "", m.st.dim.Render("planning…"))
+		keys = m.st.helpKey.Render("n") + " no"
+	case m.planErr != nil:
+		text = append(text, "")
+		text = append(text, strings.Split(m.st.crit.Width(width).Render(m.planErr.Error()), "\n")...)
+		keys = m.st.helpKey.Render("n") + " close"
+	case m.plan != nil:
+		text = append(text, "", m.st.title.Render(fmt.Sprintf("Plan: %s, made at epoch %d", plural(len(m.plan.Steps), "move"), m.plan.Epoch)))
+		steps := make([]string, len(m.plan.Steps))
+		for i, st := range m.plan.Steps {
+			steps[i] = fmt.Sprintf("%3d  %s", i+1, st)
+		}
+		text = append(text, fit(steps, width, room())...)
+	case len(m.targets) > 1:
+		text = append(text, "", m.st.dim.Render("Target (↑↓ to choose):"))
+		var rows [][]cell
+		for _, t := range m.targets {
+			mark := "  "
+			if t.addr == a.To {
+				mark = "› "
+			}
+			rows = append(rows, []cell{plain(mark + t.addr), plain(plural(t.replicas, "replica")), plain(dash(t.zone))})
+		}
+		lines := grid(m.st, nil, rows)
+		// Keep the chosen one in view.
+		chosen := slices.IndexFunc(m.targets, func(t target) bool { return t.addr == a.To })
+		if r := room(); r >= 2 && chosen >= r-1 {
+			lines = lines[chosen-r+2:]
+		}
+		text = append(text, fit(lines, width, room())...)
+	}
+	box := m.st.dialog.Render(strings.Join(text, "\n") + "\n\n" + keys)
 	return strings.Split(m.opts.Renderer.Place(w, h, lipgloss.Center, lipgloss.Center, box), "\n")
 }
 
@@ -158,6 +217,8 @@ func (m Model) bodyView(h int) []string {
 		return m.migrationsView(h)
 	case tabEvents:
 		return m.eventsView(h)
+	case tabSlowlog:
+		return m.slowLogView(h)
 	}
 	return m.overviewView(h)
 }
@@ -168,9 +229,14 @@ func (m *Model) listHeaderLines(t tab) int {
 	case tabPartitions:
 		return 2
 	case tabNodes, tabTables:
-		return 1
+		return 1 + sparkFooter
 	case tabMigrations:
-		return 1 + migrationFooter
+		return 1 + len(m.operationLines()) + migrationFooter
+	case tabSlowlog:
+		if m.slow != nil && m.slow.Err != nil {
+			return 2
+		}
+		return 1
 	}
 	return 0
 }

@@ -1,16 +1,21 @@
 package tui
 
 import (
+	"cmp"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/progress"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
+	"github.com/zeppelin-kv/zeppelin/zpctl/movetally"
 )
 
 // overviewView is everything at a glance, each section cut short so that
@@ -25,8 +30,8 @@ func (m Model) overviewView(h int) []string {
 		out = append(out, indent(fit(lines, 1<<20, maxLines))...)
 	}
 	section("META", m.metaLines(), 6)
-	section("NODES", m.nodeLines(false), 9)
-	section("TABLES", m.tableLines(), 6)
+	section("NODES", m.nodeLines(false, nil), 9)
+	section("TABLES", m.tableLines(nil), 6)
 	if n := m.activeMoves(); n > 0 {
 		section(fmt.Sprintf("MOVES (%d in progress)", n), m.moveLines(), 3)
 	}
@@ -68,9 +73,10 @@ func (m Model) metaLines() []string {
 	return grid(m.st, []string{"ADDR", "STATE", "TERM", "APPLIED", "EPOCH", ""}, rows)
 }
 
-// nodeLines is the node table; full adds the epoch, the node's checks and,
-// when the terminal is wide enough, its uptime.
-func (m Model) nodeLines(full bool) []string {
+// nodeLines is the node table, of the nodes of order (every node when
+// nil); full adds the epoch, the node's checks and, when the terminal is
+// wide enough, its uptime.
+func (m Model) nodeLines(full bool, order []int) []string {
 	s := m.snap
 	if s.Topology == nil {
 		return []string{m.st.crit.Render("no topology: " + errString(s.TopologyErr))}
@@ -83,9 +89,19 @@ func (m Model) nodeLines(full bool) []string {
 			header = append(header, "REDIS", "UPTIME")
 		}
 	}
+	if full {
+		header = m.sortLabel(tabNodes, header)
+	}
+	if order == nil {
+		order = make([]int, len(s.Nodes))
+		for i := range order {
+			order[i] = i
+		}
+	}
+	loads := s.Loads("")
 	var rows [][]cell
-	for i, l := range s.Loads("") {
-		n := s.Nodes[i]
+	for _, i := range order {
+		n, l := s.Nodes[i], loads[i]
 		state := styled(n.State, m.st.ok)
 		if n.State != "UP" {
 			state = styled(n.State, m.st.crit)
@@ -122,18 +138,86 @@ func (m Model) nodeLines(full bool) []string {
 		}
 		rows = append(rows, row)
 	}
+	if full {
+		trends := make([]string, len(order))
+		for r, i := range order {
+			trends[r] = sparkline(m.hist.nodes[s.Nodes[i].Addr])
+		}
+		header, rows = m.withTrend(header, rows, trends)
+	}
 	return grid(m.st, header, rows)
 }
 
-func (m Model) tableLines() []string {
-	var rows [][]cell
-	for _, tb := range m.snapTables() {
-		rows = append(rows, m.tableRow(tb))
+// trendWidth is the cells of the TREND column: the newest surveys'.
+const trendWidth = 12
+
+// withTrend adds a TREND column (the newest of each row's sparkline) when
+// the terminal has room for it after the selection margin.
+func (m Model) withTrend(header []string, rows [][]cell, trends []string) ([]string, [][]cell) {
+	w := 0
+	for _, l := range grid(m.st, header, rows) {
+		w = max(w, ansi.StringWidth(l))
 	}
-	if len(rows) == 0 {
+	if 2+w+2+trendWidth > m.width {
+		return header, rows
+	}
+	header = append(slices.Clone(header), "TREND")
+	for i := range rows {
+		t := []rune(trends[i])
+		t = t[max(len(t)-trendWidth, 0):]
+		rows[i] = append(rows[i], styled(string(t), m.st.ok))
+	}
+	return header, rows
+}
+
+// sparkFooter is the lines under the Nodes and Tables lists: a blank one
+// and the selected row's throughput over the last surveys.
+const sparkFooter = 2
+
+// sparkLine is the footer's line: what, its sparkline, the latest rate
+// and the highest.
+func (m Model) sparkLine(what string, vs []float64) []string {
+	line := "  " + what + " ops/s  "
+	now, ok := last(vs)
+	if !ok {
+		return []string{"", line + m.st.dim.Render("(from the next survey on)")}
+	}
+	top := 0.0
+	for _, v := range vs {
+		if !math.IsNaN(v) {
+			top = max(top, v)
+		}
+	}
+	return []string{"", line + m.st.ok.Render(sparkline(vs)) +
+		m.st.dim.Render(fmt.Sprintf("  %.1f now, at most %.1f over %s", now, top, plural(len(vs), "survey")))}
+}
+
+// tableLines is the table list, of the tables of order (all when nil).
+func (m Model) tableLines(order []int) []string {
+	tables := m.snapTables()
+	header := []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "QPS", "USED", "PARTITION HEALTH"}
+	natural := order == nil
+	if natural {
+		order = make([]int, len(tables))
+		for i := range order {
+			order[i] = i
+		}
+	} else {
+		header = m.sortLabel(tabTables, header)
+	}
+	if len(tables) == 0 {
 		return []string{m.st.dim.Render("no tables")}
 	}
-	return grid(m.st, []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "QPS", "USED", "PARTITION HEALTH"}, rows)
+	var rows [][]cell
+	trends := make([]string, len(order))
+	for r, i := range order {
+		rows = append(rows, m.tableRow(tables[i]))
+		trends[r] = sparkline(m.hist.tables[tables[i].Name])
+	}
+	if !natural {
+		header, rows = m.withTrend(header, rows, trends)
+	}
+	return grid(m.st, header, rows)
 }
 
 func (m Model) tableRow(tb client.Table) []cell {
@@ -196,27 +280,37 @@ func (m Model) eventLines() []string {
 }
 
 func (m Model) nodesView(h int) []string {
-	lines := m.nodeLines(true)
+	lines := m.nodeLines(true, m.order(tabNodes))
 	if m.snap.Topology == nil || len(lines) < 2 {
 		return lines
 	}
 	header, rows := lines[0], lines[1:]
 	from := min(m.offset[tabNodes], len(rows))
-	rows = rows[from:min(from+max(h-1, 1), len(rows))]
+	rows = rows[from:min(from+max(h-1-sparkFooter, 1), len(rows))]
 	m.selectRow(rows, m.cursor[tabNodes]-from)
-	return append([]string{"  " + header}, rows...)
+	out := append([]string{"  " + header}, rows...)
+	if i, ok := m.item(tabNodes); ok {
+		addr := m.snap.Nodes[i].Addr
+		out = append(out, m.sparkLine(addr, m.hist.nodes[addr])...)
+	}
+	return out
 }
 
 func (m Model) tablesView(h int) []string {
-	lines := m.tableLines()
+	lines := m.tableLines(m.order(tabTables))
 	if len(lines) < 2 {
 		return lines
 	}
 	header, rows := lines[0], lines[1:]
 	from := min(m.offset[tabTables], len(rows))
-	rows = rows[from:min(from+max(h-1, 1), len(rows))]
+	rows = rows[from:min(from+max(h-1-sparkFooter, 1), len(rows))]
 	m.selectRow(rows, m.cursor[tabTables]-from)
-	return append([]string{"  " + header}, rows...)
+	out := append([]string{"  " + header}, rows...)
+	if i, ok := m.item(tabTables); ok {
+		name := m.snapTables()[i].Name
+		out = append(out, m.sparkLine(name, m.hist.tables[name])...)
+	}
+	return out
 }
 
 func (m Model) partitionsView(h int) []string {
@@ -236,54 +330,95 @@ func (m Model) partitionsView(h int) []string {
 	if len(tables) > 1 {
 		title += m.st.dim.Render(fmt.Sprintf("   ← table %d of %d →", idx, len(tables)))
 	}
+	columns := []string{"P", "STATE", "TERM", "MASTER (TERM,LSN)", "SLAVES (TERM,LSN) [LAG]"}
+	// A replica's cell is where it is and how far; then its state, which
+	// may be a long error ("error: dial tcp ..."): that is cut so that
+	// the row fits the terminal and the other replicas stay in view.
+	type replicaCell struct {
+		where, state string
+		l            level
+	}
 	var rows [][]cell
-	for _, p := range tb.Partitions {
+	var replicas [][]replicaCell
+	fixed := [3]int{len(columns[0]), len(columns[1]), len(columns[2])}
+	for _, pi := range m.order(tabPartitions) {
+		p := tb.Partitions[pi]
 		pl := m.byPart[partKey{tb.Name, p.ID}]
 		state := plain(p.State)
 		if p.State != "ACTIVE" {
 			state = styled(p.State, m.st.warn)
 		}
 		row := []cell{styled(fmt.Sprint(p.ID), m.st.of(pl)), state, plain(fmt.Sprint(p.Term))}
+		for i, c := range row {
+			fixed[i] = max(fixed[i], ansi.StringWidth(c.text))
+		}
+		var rc []replicaCell
 		for _, r := range m.snap.Replicas(tb, p) {
-			text := short(r.Addr)
+			c := replicaCell{where: short(r.Addr)}
 			switch {
 			case !r.Reported:
-				text += " (?)"
+				c.where += " (?)"
 				if r.NodeState != "" && r.NodeState != "UP" {
-					text += " " + r.NodeState
+					c.state = r.NodeState
 				}
 			case r.Role == "master":
-				text += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
+				c.where += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
 			default:
-				text += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
+				c.where += fmt.Sprintf(" (%d,%d)", r.Term, r.LSN)
 				if r.Lag > 0 {
-					text += fmt.Sprintf(" lag %d", r.Lag)
+					c.where += fmt.Sprintf(" lag %d", r.Lag)
 				}
 				if r.State != "streaming" {
-					text += " " + r.State
+					c.state = r.State
 				}
 			}
-			l := m.byRepl[replKey{partKey{tb.Name, p.ID}, r.Addr}]
-			if !r.Reported && l == levelOK {
-				l = levelWarn
+			c.l = m.byRepl[replKey{partKey{tb.Name, p.ID}, r.Addr}]
+			if !r.Reported && c.l == levelOK {
+				c.l = levelWarn
 			}
 			if r.NodeState != "" && r.NodeState != "UP" {
-				l = levelCrit
+				c.l = levelCrit
 			}
-			row = append(row, styled(text, m.st.of(l)))
+			rc = append(rc, c)
 		}
 		if p.Master == "" {
-			row = append(row[:3], styled("no master", m.st.crit))
+			rc = nil
+			row = append(row, styled("no master", m.st.crit))
 		}
 		rows = append(rows, row)
+		replicas = append(replicas, rc)
 	}
-	lines := grid(m.st, []string{"P", "STATE", "TERM", "MASTER (TERM,LSN)", "SLAVES (TERM,LSN) [LAG]"}, rows)
+	cells := 0
+	for _, rc := range replicas {
+		cells = max(cells, len(rc))
+	}
+	// The room of one replica's cell: the width left of the selection
+	// margin and the fixed columns, shared between the replicas.
+	budget := 0
+	if cells > 0 {
+		budget = (max(m.width, 20) - 2 - fixed[0] - fixed[1] - fixed[2] - 2*(3+cells-1)) / cells
+	}
+	for i, rc := range replicas {
+		for _, c := range rc {
+			text := c.where
+			if c.state != "" {
+				room := max(budget-ansi.StringWidth(c.where)-1, minStateWidth)
+				text += " " + ansi.Truncate(c.state, room, "…")
+			}
+			rows[i] = append(rows[i], styled(text, m.st.of(c.l)))
+		}
+	}
+	lines := grid(m.st, m.sortLabel(tabPartitions, columns), rows)
 	header, body := lines[0], lines[1:]
 	from := min(m.offset[tabPartitions], len(body))
 	body = body[from:min(from+max(h-2, 1), len(body))]
 	m.selectRow(body, m.cursor[tabPartitions]-from)
 	return append([]string{"  " + title, "  " + header}, body...)
 }
+
+// minStateWidth is the least of a replica's state a partition row shows:
+// enough for "error…" or "fullsync".
+const minStateWidth = 8
 
 // migrationFooter is the lines under the moves list that describe the
 // selected move: a blank line and three of text.
@@ -305,18 +440,20 @@ func (m Model) migrationsView(h int) []string {
 		progress.WithColorProfile(m.opts.Renderer.ColorProfile()))
 	short := m.shortAddr()
 	var rows [][]cell
-	for _, mv := range m.migrations {
+	for _, mv := range m.movesOrder() {
 		rows = append(rows, []cell{plain(fmt.Sprint(mv.ID)), plain(fmt.Sprintf("%s/%d", mv.Table, mv.Partition)),
 			plain(string(mv.Kind)), plain(arrow(short(mv.From), short(mv.To))),
 			styled(string(mv.State), m.stateStyle(mv.State)), plain(bar.ViewAs(moveFraction(mv)))})
 	}
-	lines := grid(m.st, []string{"ID", "PARTITION", "KIND", "MOVE", "STATE", "PROGRESS"}, rows)
+	lines := grid(m.st, m.sortLabel(tabMigrations, []string{"ID", "PARTITION", "KIND", "MOVE", "STATE", "PROGRESS"}), rows)
 	header, body := lines[0], lines[1:]
+	ops := m.operationLines()
 	from := min(m.offset[tabMigrations], len(body))
-	body = body[from:min(from+max(h-1-migrationFooter, 1), len(body))]
+	body = body[from:min(from+max(h-1-len(ops)-migrationFooter, 1), len(body))]
 	m.selectRow(body, m.cursor[tabMigrations]-from)
-	out := append([]string{"  " + header}, body...)
-	if c := m.cursor[tabMigrations]; c < len(m.migrations) {
+	out := append(indent(ops), "  "+header)
+	out = append(out, body...)
+	if c, ok := m.item(tabMigrations); ok {
 		out = append(out, "")
 		for _, l := range m.moveDetail(m.migrations[c]) {
 			if l != "" {
@@ -324,6 +461,40 @@ func (m Model) migrationsView(h int) []string {
 			}
 			out = append(out, l)
 		}
+	}
+	return out
+}
+
+// maxOperationLines is how many operations in progress the migrations
+// view sums up above its list.
+const maxOperationLines = 2
+
+// operationLines sum up the operations of several moves (expand, shrink,
+// replace-node) still in progress: moves ended, bytes moved, overall ETA
+// (zpctl/movetally, as the CLI reports them while it follows).
+func (m Model) operationLines() []string {
+	if m.snap == nil {
+		return nil
+	}
+	var out []string
+	for _, op := range movetally.Operations(m.snap.Moves) {
+		sum := m.tally.Summarize(op, m.snap.Taken)
+		if sum.Moves < 2 || sum.Ended == sum.Moves {
+			continue
+		}
+		line := fmt.Sprintf("%s: %d/%d moves ended", cmp.Or(op[0].Origin, "moves"), sum.Ended, sum.Moves)
+		if sum.BytesMoved > 0 {
+			line += " · moved " + bytesize.Format(sum.BytesMoved)
+		}
+		if sum.ETAKnown {
+			line += " · ETA " + shortDuration(sum.ETA)
+		} else {
+			line += " · ETA -"
+		}
+		out = append(out, m.st.title.Render(line))
+	}
+	if len(out) > maxOperationLines {
+		out = append(out[:maxOperationLines-1], m.st.dim.Render(fmt.Sprintf("… %d more operations", len(out)-maxOperationLines+1)))
 	}
 	return out
 }
@@ -455,9 +626,13 @@ func (m Model) activeMoves() int {
 }
 
 func (m Model) eventsView(h int) []string {
-	lines := m.eventLines()
-	if len(lines) == 0 {
+	all := m.eventLines()
+	if len(all) == 0 {
 		return []string{m.st.dim.Render("no epoch change seen yet")}
+	}
+	var lines []string
+	for _, i := range m.order(tabEvents) {
+		lines = append(lines, all[i])
 	}
 	from := min(m.offset[tabEvents], len(lines))
 	lines = lines[from:min(from+h, len(lines))]
