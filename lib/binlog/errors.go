@@ -1,6 +1,10 @@
 package binlog
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/zeppelin-kv/zeppelin/lib/dirlock"
+)
 
 // Sentinel errors. Errors returned by this package wrap them with detail;
 // test with errors.Is.
@@ -34,5 +38,5 @@ var (
 
 	// ErrLocked is returned by Open when another Log, in this process or
 	// another one, has the directory open.
-	ErrLocked = errors.New("binlog: directory in use")
+	ErrLocked = dirlock.ErrLocked
 )

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/zeppelin-kv/zeppelin/lib/dirlock"
 )
 
 // Log is the binlog of one replica. Its methods are safe for concurrent
@@ -17,7 +19,7 @@ type Log struct {
 	dir    string
 	opts   Options
 	logger *slog.Logger
-	lock   *os.File
+	lock   *dirlock.Lock // nil with Options.NoLock
 
 	// epoch changes whenever records are removed from the end of the log
 	// (TruncateAfter, Reset), which invalidates every Reader. Written under
@@ -72,9 +74,11 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("binlog: %w", err)
 	}
-	lock, err := lockDir(dir)
-	if err != nil {
-		return nil, err
+	var lock *dirlock.Lock
+	if !opts.NoLock {
+		if lock, err = dirlock.Acquire(dir); err != nil {
+			return nil, fmt.Errorf("binlog: %w", err)
+		}
 	}
 	l := &Log{
 		dir:    dir,
@@ -88,7 +92,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		if l.active != nil {
 			l.active.f.Close()
 		}
-		unlockDir(lock)
+		lock.Release()
 		return nil, err
 	}
 	if opts.Sync != SyncNone {
@@ -195,7 +199,7 @@ func (l *Log) Close() error {
 		l.active.closed = true
 	}
 	l.syncMu.Unlock()
-	if uerr := unlockDir(l.lock); uerr != nil && err == nil {
+	if uerr := l.lock.Release(); uerr != nil && err == nil {
 		err = fmt.Errorf("binlog: %w", uerr)
 	}
 	return err
@@ -228,6 +232,9 @@ func (l *Log) AppendBatch(recs []Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if err := l.openActiveLocked(); err != nil {
 		return err
 	}
 	term := l.lastTerm
@@ -336,6 +343,36 @@ func (l *Log) rollLocked() error {
 	l.active = &activeFile{f: f}
 	l.size += seg.size
 	l.logger.Debug("binlog: new segment", "segment", filepath.Base(seg.path))
+	return nil
+}
+
+// Park syncs and closes the active segment's file, so that an idle log
+// holds no descriptor (none at all with Options.NoLock); the next append
+// opens it again. Readers keep their own.
+func (l *Log) Park() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if err := l.closeActiveLocked(); err != nil {
+		return err
+	}
+	l.markDurableLocked(l.last)
+	return nil
+}
+
+// openActiveLocked opens the active segment's file again after Park.
+func (l *Log) openActiveLocked() error {
+	if !l.active.closed {
+		return nil
+	}
+	seg := l.activeSegment()
+	f, err := os.OpenFile(seg.path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("binlog: %w", err)
+	}
+	l.active = &activeFile{f: f}
 	return nil
 }
 

@@ -102,6 +102,12 @@ type Options struct {
 
 	// Logger receives repairs and failures. Default slog.Default().
 	Logger *slog.Logger
+
+	// NoLock leaves out the lock on the log's directory (its LOCK file,
+	// and a descriptor held while the log is open): the caller guarantees
+	// that no other Log opens the directory, as zpnode does by locking
+	// its whole data directory.
+	NoLock bool
 }
 
 // withDefaults validates o and fills in zero fields.

@@ -121,6 +121,10 @@ func (r *Replica) park() (bool, error) {
 	if err := r.closeDBLocked(true); err != nil {
 		return false, err
 	}
+	// The binlog's active segment too: its next append reopens it.
+	if err := r.log.Park(); err != nil {
+		r.opts.Logger.Warn("cannot park binlog", "err", err)
+	}
 	r.opts.Logger.Debug("parked idle DB", "applied_lsn", r.parked.applied)
 	return true, nil
 }

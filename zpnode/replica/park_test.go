@@ -60,6 +60,11 @@ func TestParkedReplicaServesAndReports(t *testing.T) {
 	if n := openFDs(t, dbDir); n != 0 {
 		t.Errorf("a parked DB holds %d descriptors, want 0", n)
 	}
+	// The binlog keeps its LOCK (a node locks its data directory instead:
+	// binlog.Options.NoLock), and closes its active segment.
+	if n := openFDs(t, filepath.Join(dir, "binlog")); n != 1 {
+		t.Errorf("a parked replica's binlog holds %d descriptors, want 1 (its LOCK)", n)
+	}
 	// What the node reports does not reopen it.
 	if term, lsn, applied := r.Position(); term != 2 || lsn != 50 || applied != 50 {
 		t.Errorf("parked position (%d, %d, applied %d), want (2, 50, applied 50)", term, lsn, applied)

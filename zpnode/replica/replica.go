@@ -181,7 +181,7 @@ func (r *Replica) openOrPark() error {
 		if !idle {
 			r.warmDedup()
 		}
-		return nil
+		return r.log.Park()
 	}
 	// The DB is about to change: the mark, if any, no longer describes it.
 	if err := removeParkMark(dir); err != nil {

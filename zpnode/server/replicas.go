@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
+	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -221,7 +222,7 @@ func (s *Server) openReplicas(keys []replicaKey) {
 					Table:  k.table,
 					ID:     k.id,
 					Shared: s.shared,
-					Binlog: s.cfg.Binlog,
+					Binlog: s.binlogOptions(),
 					Self:   s.cfg.Addr,
 					Dial:   s.dialPeer,
 					Logger: s.cfg.Logger,
@@ -264,6 +265,14 @@ func (s *Server) logOpenProgress(start time.Time, done, total int) {
 		attrs = append(attrs, "per_s", int(rate), "eta", time.Duration(float64(total-done)/rate*float64(time.Second)).Round(time.Second))
 	}
 	s.cfg.Logger.Info("opening replicas", attrs...)
+}
+
+// binlogOptions are the replicas' binlog options: the configured ones,
+// without a lock per binlog (Start locks the data directory).
+func (s *Server) binlogOptions() binlog.Options {
+	o := s.cfg.Binlog
+	o.NoLock = true
+	return o
 }
 
 // dialPeer opens the dedicated connection a slave pulls from its master on.

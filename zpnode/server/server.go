@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/dirlock"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
@@ -23,6 +24,7 @@ var Version = "dev"
 
 // Server is a zpnode.
 type Server struct {
+	dirLock   *dirlock.Lock // on cfg.DataDir while started
 	cfg       Config
 	shared    *engine.Shared
 	rpc       *rpc.Server
@@ -86,6 +88,15 @@ func (s *Server) Start() error {
 	if !s.started.CompareAndSwap(false, true) || s.ctx.Err() != nil {
 		return errors.New("zpnode: already started or closed")
 	}
+	// One lock for the whole data directory, rather than one per binlog:
+	// a descriptor per replica is what a node with thousands of them
+	// cannot afford.
+	lock, err := dirlock.Acquire(s.cfg.DataDir)
+	if err != nil {
+		s.Close()
+		return fmt.Errorf("zpnode: data directory: %w", err)
+	}
+	s.dirLock = lock
 	shared, err := engine.NewShared(engine.SharedOptions{BlockCacheSize: uint64(s.cfg.BlockCacheSize)})
 	if err != nil {
 		return fmt.Errorf("zpnode: %w", err)
@@ -193,6 +204,7 @@ func (s *Server) Close() error {
 		if s.shared != nil {
 			s.shared.Close()
 		}
+		errs = append(errs, s.dirLock.Release())
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/dirlock"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
@@ -164,4 +166,38 @@ func TestStaleTopologyKeepsNewerTables(t *testing.T) {
 			t.Errorf("%s after applying an older topology: kept %v, want %v (%v)", filepath.Base(tt.dir), kept, tt.kept, err)
 		}
 	}
+}
+
+// TestDataDirLocked: a second node on the same data directory does not
+// start, and the directory is free again once the first one closes.
+func TestDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func() Config {
+		return Config{Addr: freeAddr(t), MetaAddrs: []string{freeAddr(t)}, DataDir: dir, Logger: slog.New(slog.DiscardHandler)}
+	}
+	first, err := New(cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := New(cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Start(); !errors.Is(err, dirlock.ErrLocked) {
+		t.Fatalf("second node on the same data directory: Start = %v, want ErrLocked", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	third, err := New(cfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := third.Start(); err != nil {
+		t.Fatalf("after the first node closed: %v", err)
+	}
+	third.Close()
 }
