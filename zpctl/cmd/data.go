@@ -15,9 +15,23 @@ import (
 // getJSON is `get --output json`.
 type getJSON struct {
 	Table string `json:"table"`
-	Key   string `json:"key"`
-	Found bool   `json:"found"`
+	output.Key
+	Found bool `json:"found"`
 	output.Bytes
+}
+
+// setJSON is `set --output json`.
+type setJSON struct {
+	Table string `json:"table"`
+	output.Key
+	OK bool `json:"ok"`
+}
+
+// delJSON is `del --output json`.
+type delJSON struct {
+	Table string `json:"table"`
+	output.Key
+	Deleted bool `json:"deleted"`
 }
 
 func (a *app) getCommand() *cobra.Command {
@@ -25,8 +39,9 @@ func (a *app) getCommand() *cobra.Command {
 		Use:   "get TABLE KEY",
 		Short: "Print the value of a key",
 		Long: `Print the value of a key: the raw bytes and a newline, or with --output json
-{"table", "key", "found", "value", "encoding"} (encoding "utf-8", or "base64"
-for binary values). A missing key exits 3.`,
+{"table", "key", "key_encoding", "found", "value", "encoding"} (encoding
+"utf-8", or "base64" for binary values; key_encoding likewise for the key).
+A missing key exits 3.`,
 		Example:           "  zpctl get default user:1000\n  zpctl get default avatar:7 > avatar.png",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: a.completeTableArg,
@@ -35,7 +50,7 @@ for binary values). A missing key exits 3.`,
 			if err != nil {
 				return err
 			}
-			return a.printer.Print(getJSON{Table: args[0], Key: args[1], Found: true, Bytes: output.EncodeBytes(v)}, func(w io.Writer) error {
+			return a.printer.Print(getJSON{Table: args[0], Key: output.EncodeKey([]byte(args[1])), Found: true, Bytes: output.EncodeBytes(v)}, func(w io.Writer) error {
 				// Raw, so that `zpctl get t k > file` round-trips binary.
 				if _, err := w.Write(v); err != nil {
 					return err
@@ -60,7 +75,7 @@ func (a *app) setCommand() *cobra.Command {
 			if err := c.Set(ctx, args[0], []byte(args[1]), []byte(args[2]), ttl); err != nil {
 				return err
 			}
-			return a.printer.Line(map[string]any{"table": args[0], "key": args[1], "ok": true}, "OK")
+			return a.printer.Line(setJSON{Table: args[0], Key: output.EncodeKey([]byte(args[1])), OK: true}, "OK")
 		}),
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "time to live (e.g. 10s, 1h); 0 means never expire")
@@ -72,7 +87,7 @@ func (a *app) delCommand() *cobra.Command {
 		Use:   "del TABLE KEY",
 		Short: "Delete a key",
 		Long: `Delete a key. Prints 1 when it existed and 0 when it did not (both exit 0),
-or {"table", "key", "deleted"} with --output json.`,
+or {"table", "key", "key_encoding", "deleted"} with --output json.`,
 		Example:           "  zpctl del default session:42",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: a.completeTableArg,
@@ -85,7 +100,7 @@ or {"table", "key", "deleted"} with --output json.`,
 			if deleted {
 				n = "1"
 			}
-			return a.printer.Line(map[string]any{"table": args[0], "key": args[1], "deleted": deleted}, n)
+			return a.printer.Line(delJSON{Table: args[0], Key: output.EncodeKey([]byte(args[1])), Deleted: deleted}, n)
 		}),
 	}
 }
@@ -97,8 +112,8 @@ type mgetJSON struct {
 }
 
 type mgetItemJSON struct {
-	Key   string `json:"key"`
-	Found bool   `json:"found"`
+	output.Key
+	Found bool `json:"found"`
 	// Value and Encoding are empty when the key was not found.
 	output.Bytes
 	// Error is set when the key could not be read.
@@ -127,7 +142,7 @@ code (the others are still printed).`,
 			}
 			out := mgetJSON{Table: args[0], Results: make([]mgetItemJSON, len(res))}
 			for i, r := range res {
-				item := mgetItemJSON{Key: string(r.Key), Found: r.Found}
+				item := mgetItemJSON{Key: output.EncodeKey(r.Key), Found: r.Found}
 				if r.Found {
 					item.Bytes = output.EncodeBytes(r.Value)
 				}
@@ -160,7 +175,7 @@ code (the others are still printed).`,
 
 // locateJSON is `locate --output json`.
 type locateJSON struct {
-	Key string `json:"key"`
+	output.Key
 	client.Location
 }
 
@@ -176,7 +191,7 @@ func (a *app) locateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printer.Print(locateJSON{Key: args[1], Location: loc}, func(w io.Writer) error {
+			return a.printer.Print(locateJSON{Key: output.EncodeKey([]byte(args[1])), Location: loc}, func(w io.Writer) error {
 				return output.WriteTable(w, output.Table{Rows: [][]string{
 					{"table:", loc.Table},
 					{"key:", output.Cell([]byte(args[1]))},
