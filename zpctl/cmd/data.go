@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
@@ -63,15 +67,31 @@ A missing key exits 3.`,
 }
 
 func (a *app) setCommand() *cobra.Command {
-	var ttl time.Duration
+	var (
+		ttl       time.Duration
+		valueFile string
+	)
 	cmd := &cobra.Command{
-		Use:               "set TABLE KEY VALUE",
-		Short:             "Set the value of a key",
-		Long:              `Set the value of a key, optionally expiring after --ttl. Prints OK.`,
-		Example:           "  zpctl set default session:42 alive --ttl 30m",
-		Args:              cobra.ExactArgs(3),
+		Use:   "set TABLE KEY VALUE | set TABLE KEY --value-file PATH|-",
+		Short: "Set the value of a key",
+		Long: `Set the value of a key, optionally expiring after --ttl. Prints OK.
+
+With --value-file the value is the bytes of a file, or of stdin for -, as
+they are (redis-cli -x): binary is kept and so is a final newline, so write
+text with printf or echo -n. This is the way to set values too large for a
+command line (the shell's limit is around 128 KB). A value over the node's
+limit (16 MiB unless configured, never over 48 MiB) exits 5,
+VALUE_TOO_LARGE.`,
+		Example: `  zpctl set default session:42 alive --ttl 30m
+  zpctl set default avatar:7 --value-file avatar.png
+  generate-report | zpctl set default report:today --value-file -`,
+		Args:              cobra.RangeArgs(2, 3),
 		ValidArgsFunction: a.completeTableArg,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			args, err := a.valueArg(args, valueFile)
+			if err != nil {
+				return err
+			}
 			if err := c.Set(ctx, args[0], []byte(args[1]), []byte(args[2]), ttl); err != nil {
 				return err
 			}
@@ -79,7 +99,57 @@ func (a *app) setCommand() *cobra.Command {
 		}),
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "time to live (e.g. 10s, 1h); 0 means never expire")
+	a.valueFileFlag(cmd, &valueFile)
 	return cmd
+}
+
+// valueFileFlag adds --value-file, which set and mset share.
+func (a *app) valueFileFlag(cmd *cobra.Command, name *string) {
+	cmd.Flags().StringVar(name, "value-file", "", "read the last VALUE from this file, or stdin for - (as redis-cli -x)")
+	cmd.MarkFlagFilename("value-file")
+}
+
+// valueArg returns args (TABLE KEY VALUE... KEY) with the last VALUE read
+// from valueFile appended, or args as they are without --value-file.
+func (a *app) valueArg(args []string, valueFile string) ([]string, error) {
+	last := args[len(args)-1]
+	if valueFile == "" {
+		if len(args)%2 == 0 {
+			return nil, usagef("key %q has no value (give one, or --value-file)", last)
+		}
+		return args, nil
+	}
+	if len(args)%2 != 0 {
+		return nil, usagef("value %q and --value-file: --value-file gives the last key's value", last)
+	}
+	v, err := a.readValue(valueFile)
+	if err != nil {
+		return nil, err
+	}
+	return append(args, string(v)), nil
+}
+
+// readValue reads a value from name, or stdin for "-". It reads no more
+// than one byte over the largest value a node accepts, so a huge file
+// fails fast without filling memory.
+func (a *app) readValue(name string) ([]byte, error) {
+	r := a.env.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, usagef("--value-file: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	v, err := io.ReadAll(io.LimitReader(r, keyspace.MaxValueSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("--value-file %s: %w", name, err)
+	}
+	if len(v) > keyspace.MaxValueSize {
+		return nil, status.New(zppb.Code_VALUE_TOO_LARGE, "--value-file %s: over %d MiB, the most any node accepts", name, keyspace.MaxValueSize>>20)
+	}
+	return v, nil
 }
 
 func (a *app) delCommand() *cobra.Command {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
@@ -235,6 +236,9 @@ func (a *app) newClient(ctx context.Context) (*client.Client, error) {
 		// work with every meta server down.
 		LazyPull: true,
 		Logger:   logger,
+		// A value no node can take fails here, VALUE_TOO_LARGE, rather
+		// than as a frame over the limit.
+		MaxValueSize: keyspace.MaxValueSize,
 	})
 }
 
