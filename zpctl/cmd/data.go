@@ -175,6 +175,76 @@ or {"table", "key", "key_encoding", "deleted"} with --output json.`,
 	}
 }
 
+// ttlJSON is `ttl --output json`.
+type ttlJSON struct {
+	Table string `json:"table"`
+	output.Key
+	// TTLMs is the time left in milliseconds, -1 for a key that never
+	// expires.
+	TTLMs int64 `json:"ttl_ms"`
+}
+
+func (a *app) ttlCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "ttl TABLE KEY",
+		Short: "Print the time a key has left to live",
+		Long: `Print the time a key has left to live, as a duration (1h59m58.25s, to the
+millisecond), or "none" for a key that never expires; with --output json
+{"table", "key", "key_encoding", "ttl_ms"}, ttl_ms -1 for none. A missing
+key exits 3, as with get.`,
+		Example:           "  zpctl ttl default session:42",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeTableArg,
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			ttl, err := c.TTL(ctx, args[0], []byte(args[1]))
+			if err != nil {
+				return err
+			}
+			out := ttlJSON{Table: args[0], Key: output.EncodeKey([]byte(args[1])), TTLMs: -1}
+			text := "none"
+			if ttl != client.NoExpiry {
+				out.TTLMs, text = ttl.Milliseconds(), ttl.String()
+			}
+			return a.printer.Line(out, text)
+		}),
+	}
+}
+
+// existsJSON is `exists --output json`.
+type existsJSON struct {
+	Table string `json:"table"`
+	output.Key
+	Exists bool `json:"exists"`
+}
+
+func (a *app) existsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "exists TABLE KEY",
+		Short: "Tell whether a key exists",
+		Long: `Print 1 when the key exists (and has not expired), 0 when it does not, or
+{"table", "key", "key_encoding", "exists"} with --output json. The exit code
+says it too: 0 when it exists, 3 when it does not (as get, but with nothing
+on stderr), so that a script can write 'if zpctl exists t k; then'.`,
+		Example:           "  zpctl exists default user:1000 && echo taken",
+		Args:              cobra.ExactArgs(2),
+		ValidArgsFunction: a.completeTableArg,
+		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
+			ok, err := c.Exists(ctx, args[0], []byte(args[1]))
+			if err != nil {
+				return err
+			}
+			n := "0"
+			if ok {
+				n = "1"
+			}
+			if err := a.printer.Line(existsJSON{Table: args[0], Key: output.EncodeKey([]byte(args[1])), Exists: ok}, n); err != nil || ok {
+				return err
+			}
+			return &quietError{status.ErrNotFound}
+		}),
+	}
+}
+
 // mgetJSON is `mget --output json`.
 type mgetJSON struct {
 	Table   string         `json:"table"`

@@ -110,7 +110,8 @@ func Main(ctx context.Context, env Env) int {
 		err = &usageError{err}
 	}
 	code := ExitCode(err)
-	if err != nil {
+	var quiet *quietError
+	if err != nil && !errors.As(err, &quiet) {
 		a.printError(err, code, cmd)
 	}
 	return code
@@ -167,8 +168,8 @@ default. 'zpctl config' shows what is in effect and why.
 	}
 	add(groupCluster, a.metaCommand(), a.nodeCommand(), a.checkupCommand(), a.configCommand())
 	add(groupTables, a.tableCommand(), a.locateCommand())
-	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.mgetCommand(), a.msetCommand(),
-		a.incrCommand(), a.scanCommand(), a.loadCommand())
+	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.existsCommand(), a.ttlCommand(),
+		a.mgetCommand(), a.msetCommand(), a.incrCommand(), a.scanCommand(), a.keysCommand(), a.loadCommand())
 	add(groupStats, a.statsCommand(), a.slowlogCommand(), a.topCommand())
 	add(groupTopology, a.topologyCommands()...)
 	root.SetHelpCommandGroupID(groupCluster)
