@@ -36,7 +36,14 @@ func libErrors(err error) []error {
 	if err == nil {
 		return nil
 	}
-	if strings.HasPrefix(err.Error(), libPrefix) {
+	if msg := err.Error(); strings.HasPrefix(msg, libPrefix) {
+		// Unless it is zpctl's wrapping that begins with the library's
+		// error, "%w; the plan changed meanwhile".
+		if u, ok := err.(interface{ Unwrap() error }); ok {
+			if inner := u.Unwrap(); inner != nil && inner.Error() != msg && strings.HasPrefix(msg, inner.Error()) {
+				return libErrors(inner)
+			}
+		}
 		return []error{err}
 	}
 	switch u := err.(type) {

@@ -40,6 +40,8 @@ func TestBriefError(t *testing.T) {
 			{Index: 0, Key: []byte("a"), Err: fmt.Errorf("client: mget: node x: %w", status.New(zppb.Code_WAIT, "w"))},
 			{Index: 2, Key: []byte("c"), Err: fmt.Errorf("client: mget: %w", context.DeadlineExceeded)}}},
 			`mget: 2 of 3 keys failed; key "a": WAIT: w; key "c": timed out`},
+		{"zpctl's wrapping that begins with the library's error", fmt.Errorf("setmaster: %w", fmt.Errorf("%w; the plan changed meanwhile", fmt.Errorf("client: queue: %w", status.New(zppb.Code_STALE_EPOCH, "epoch 9")))),
+			"setmaster: STALE_EPOCH: epoch 9; the plan changed meanwhile"},
 		{"zpctl's own", usagef("--limit must not be negative"), "--limit must not be negative"},
 		{"no cause found", errors.New("client: closed"), "client: closed"},
 	}
@@ -85,7 +87,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"completion", "bogus"}, `unknown command "bogus" for "zpctl completion"`, "zpctl completion"},
 		{[]string{"completion"}, `missing command for "zpctl completion"`, "zpctl completion"},
-		{[]string{"set", "t"}, "accepts 3 arg(s), received 1", "zpctl set"},
+		{[]string{"get", "t"}, "accepts 2 arg(s), received 1", "zpctl get"},
 		{[]string{"table", "list", "--frob"}, "unknown flag: --frob", "zpctl table list"},
 		{[]string{"table", "frob"}, `unknown command "frob" for "zpctl table"`, "zpctl table"},
 		{[]string{"frob"}, `unknown command "frob" for "zpctl"`, "zpctl"},
