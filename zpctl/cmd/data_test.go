@@ -104,6 +104,7 @@ func TestValueFile(t *testing.T) {
 		wantCode   int
 		wantStderr string
 		want       map[string][]byte // keys and the values they must hold
+		huge       bool              // moves tens of MiB: see raceEnabled
 	}{
 		{name: "binary file, final newline kept", args: []string{"set", tbl, "bin", "--value-file", file("bin", binary)},
 			want: map[string][]byte{"bin": binary}},
@@ -118,15 +119,18 @@ func TestValueFile(t *testing.T) {
 		{name: "mset, odd", args: []string{"mset", tbl, "a", "1", "b"}, wantCode: ExitUsage, wantStderr: `key "b" has no value`},
 		{name: "missing file", args: []string{"set", tbl, "k", "--value-file", filepath.Join(dir, "nosuch")}, wantCode: ExitUsage, wantStderr: "no such file"},
 		{name: "over the node's limit", args: []string{"set", tbl, "k", "--value-file", sparse("16m", nodeserver.DefaultMaxValueSize+1)},
-			wantCode: ExitInvalid, wantStderr: "VALUE_TOO_LARGE"},
+			wantCode: ExitInvalid, wantStderr: "VALUE_TOO_LARGE", huge: true},
 		{name: "over any node's limit", args: []string{"set", tbl, "k", "--value-file", sparse("48m", keyspace.MaxValueSize+1)},
-			wantCode: ExitInvalid, wantStderr: "VALUE_TOO_LARGE: --value-file " + dir + "/48m: over 48 MiB"},
+			wantCode: ExitInvalid, wantStderr: "VALUE_TOO_LARGE: --value-file " + dir + "/48m: over 48 MiB", huge: true},
 		{name: "mset over any node's limit", args: []string{"mset", tbl, "a", strings.Repeat("x", 10), "b", "--value-file", sparse("48m", keyspace.MaxValueSize+1)},
-			wantCode: ExitInvalid, wantStderr: "VALUE_TOO_LARGE"},
+			wantCode: ExitInvalid, wantStderr: "VALUE_TOO_LARGE", huge: true},
 	}
 	c := newClient(t, cl)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.huge && raceEnabled {
+				t.Skip("moves tens of MiB; see raceEnabled")
+			}
 			r := run(t, invocation{args: append([]string{"--meta", leaderAddr(t, cl)}, tt.args...), stdin: tt.stdin})
 			if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantStderr) {
 				t.Fatalf("exit %d, want %d; stderr %q, want %q", r.code, tt.wantCode, r.stderr, tt.wantStderr)

@@ -50,6 +50,7 @@ func TestLoad(t *testing.T) {
 		wantKeys   int
 		wantStdout string
 		wantStderr []string
+		huge       bool // moves tens of MiB: see raceEnabled
 	}{
 		{name: "file", args: []string{"load", "t", "{file}", "--batch", "10", "--parallel", "1"}, file: pairs(25), wantKeys: 25,
 			wantStdout: "loaded 25 keys into t\n",
@@ -66,13 +67,13 @@ func TestLoad(t *testing.T) {
 		// Lines of any length are read; one too long for any node is
 		// refused by its line number, what came before it written.
 		{name: "value over any node's limit", args: []string{"load", "t", "-"}, stdin: "a\t1\nkey01\t" + strings.Repeat("x", keyspace.MaxValueSize+1) + "\nb\t2\n",
-			wantCode: ExitInvalid, wantKeys: 1, wantStderr: []string{"VALUE_TOO_LARGE: line 2: value of 50331649 bytes, over 48 MiB"}},
+			wantCode: ExitInvalid, wantKeys: 1, wantStderr: []string{"VALUE_TOO_LARGE: line 2: value of 50331649 bytes, over 48 MiB"}, huge: true},
 		{name: "value over the node's limit", args: []string{"load", "t", "-"}, stdin: "a\t1\nkey01\t" + strings.Repeat("x", nodeserver.DefaultMaxValueSize+1) + "\nb\t2\n",
-			wantCode: ExitInvalid, wantKeys: 2, wantStderr: []string{"line 2: ", "VALUE_TOO_LARGE"}},
+			wantCode: ExitInvalid, wantKeys: 2, wantStderr: []string{"line 2: ", "VALUE_TOO_LARGE"}, huge: true},
 		{name: "key over the limit", args: []string{"load", "t", "-"}, stdin: "a\t1\n" + strings.Repeat("k", keyspace.MaxKeySize+1) + "\tv\n",
 			wantCode: ExitInvalid, wantKeys: 1, wantStderr: []string{"KEY_TOO_LARGE: line 2: key of 65537 bytes"}},
 		{name: "line without a separator, too long", args: []string{"load", "t", "-"}, stdin: strings.Repeat("k", keyspace.MaxKeySize+keyspace.MaxValueSize+2) + "\n",
-			wantCode: ExitInvalid, wantStderr: []string{"KEY_TOO_LARGE: line 1: "}},
+			wantCode: ExitInvalid, wantStderr: []string{"KEY_TOO_LARGE: line 1: "}, huge: true},
 		{name: "CRLF", args: []string{"load", "t", "-"}, stdin: "a\t1\r\nb\t2\r", wantKeys: 2},
 		{name: "missing file", args: []string{"load", "t", "/nonexistent/pairs"}, wantCode: ExitUsage},
 		{name: "unknown table", args: []string{"load", "nosuch", "-"}, stdin: "a\t1\n", wantCode: ExitNotFound},
@@ -81,6 +82,9 @@ func TestLoad(t *testing.T) {
 	cl := sharedCluster(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.huge && raceEnabled {
+				t.Skip("moves tens of MiB; see raceEnabled")
+			}
 			table := addTable(t, cl, 4, 1).Name
 			args := append([]string{"--meta", cl.MetaAddrs()[0]}, tt.args...)
 			for i, a := range args {
