@@ -77,7 +77,12 @@ VALUE_TOO_LARGE with its line, exit 5; the batch's other keys are written.`,
 			defer c.Close()
 			prog := a.newProgress("load", "keys", total)
 			n, err := a.load(ctx, c, args[0], in, loadOptions{ttl: ttl, batch: batch, parallel: parallel, sep: []byte(sep)}, prog)
-			prog.Done(err)
+			if err != nil {
+				// In as few words as the error line after it.
+				prog.Done(errors.New(briefError(err)))
+			} else {
+				prog.Done(nil)
+			}
 			if err != nil {
 				return &cmdFailed{err}
 			}

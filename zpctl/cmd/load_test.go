@@ -110,6 +110,9 @@ func TestLoad(t *testing.T) {
 			if want := strings.ReplaceAll(tt.wantStdout, " into t\n", " into "+table+"\n"); tt.wantStdout != "" && r.stdout != want {
 				t.Fatalf("stdout %q, want %q", r.stdout, tt.wantStdout)
 			}
+			if strings.Contains(r.stderr, "client: ") {
+				t.Fatalf("stderr has the error's chain, which is for -v:\n%s", r.stderr)
+			}
 			for _, w := range tt.wantStderr {
 				if !strings.Contains(r.stderr, w) {
 					t.Fatalf("stderr lacks %q:\n%s", w, r.stderr)
