@@ -72,6 +72,9 @@ type KV interface {
 	Scan(ctx context.Context, table string, hashtag, cursor []byte, count int) (kvs []KeyValue, next []byte, err error)
 	// ScanAll iterates over the whole table (or one hash tag's keys).
 	ScanAll(ctx context.Context, table string, hashtag []byte, pageSize int) iter.Seq2[KeyValue, error]
+	// ScanPartition reads a page of every key of one partition: the
+	// steps of a whole-table scan.
+	ScanPartition(ctx context.Context, table string, id uint32, cursor []byte, count int, keysOnly bool) (kvs []KeyValue, next []byte, err error)
 	// FlushTable deletes every key of a table, as a write of each
 	// partition.
 	FlushTable(ctx context.Context, table string) error

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 func TestOptionsValidation(t *testing.T) {
@@ -301,5 +302,73 @@ func TestProbeKeysCoverEveryPartition(t *testing.T) {
 				t.Fatalf("n=%d: probe %q of partition %d routes to %d", n, k, id, got)
 			}
 		}
+		for _, id := range []uint32{0, n / 2, n - 1} {
+			if k := partitionKey(n, id); keyspace.Partition(k, n) != id {
+				t.Fatalf("n=%d: partitionKey(%d) = %q routes to %d", n, id, k, keyspace.Partition(k, n))
+			}
+		}
+	}
+}
+
+// Walking every partition with ScanPartition lists every key of the table
+// once, across hashtags, with or without values.
+func TestScanPartition(t *testing.T) {
+	cl := sharedCluster(t)
+	const parts = 4
+	tb := cl.addTable("", parts, 1).Name
+	c := newTestClient(t, cl)
+	ctx := testCtx(t)
+	want := map[string]string{}
+	for i := range 120 {
+		k, v := fmt.Sprintf("k%03d", i), fmt.Sprintf("v%d", i)
+		if i%3 == 0 {
+			k = fmt.Sprintf("{tag%d}.%03d", i%5, i)
+		}
+		want[k] = v
+		if err := c.Set(ctx, tb, []byte(k), []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, keysOnly := range []bool{false, true} {
+		got := map[string]string{}
+		for id := range uint32(parts) {
+			var cursor []byte
+			for {
+				kvs, next, err := c.ScanPartition(ctx, tb, id, cursor, 7, keysOnly)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, kv := range kvs {
+					if _, dup := got[string(kv.Key)]; dup {
+						t.Fatalf("%q returned twice", kv.Key)
+					}
+					if l := keyspace.Partition(kv.Key, parts); l != id {
+						t.Fatalf("%q of partition %d returned by partition %d", kv.Key, l, id)
+					}
+					got[string(kv.Key)] = string(kv.Value)
+				}
+				if next == nil {
+					break
+				}
+				cursor = next
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("keysOnly %v: %d keys, want %d", keysOnly, len(got), len(want))
+		}
+		for k, v := range want {
+			if keysOnly {
+				v = ""
+			}
+			if got[k] != v {
+				t.Fatalf("keysOnly %v: %q = %q, want %q", keysOnly, k, got[k], v)
+			}
+		}
+	}
+	if _, _, err := c.ScanPartition(ctx, tb, parts, nil, 0, true); status.Code(err) != zppb.Code_INVALID_ARGUMENT {
+		t.Fatalf("partition out of range: %v", err)
+	}
+	if _, _, err := c.ScanPartition(ctx, "nosuch", 0, nil, 0, true); !errors.Is(err, status.ErrTableNotFound) {
+		t.Fatalf("unknown table: %v", err)
 	}
 }

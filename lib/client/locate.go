@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,17 +155,42 @@ func (c *core) probe(ctx context.Context, tr *tableRoute, id uint32, key []byte)
 func probeKeys(n uint32) [][]byte {
 	keys := make([][]byte, n)
 	left := n
-	buf := []byte("__zp_probe:")
-	prefix := len(buf)
-	for i := uint64(0); left > 0; i++ {
-		buf = strconv.AppendUint(buf[:prefix], i, 10)
-		id := keyspace.Partition(buf, n)
-		if keys[id] == nil {
-			keys[id] = slices.Clone(buf)
-			left--
+	for key := range generatedKeys() {
+		if id := keyspace.Partition(key, n); keys[id] == nil {
+			keys[id] = slices.Clone(key)
+			if left--; left == 0 {
+				break
+			}
 		}
 	}
 	return keys
+}
+
+// partitionKey returns a key that routes to partition id of a table with n
+// partitions (id < n), to send a partition's command to its master: about
+// n tries.
+func partitionKey(n, id uint32) []byte {
+	for key := range generatedKeys() {
+		if keyspace.Partition(key, n) == id {
+			return slices.Clone(key)
+		}
+	}
+	panic("unreachable")
+}
+
+// generatedKeys yields __zp_probe:0, __zp_probe:1 ... in one buffer,
+// overwritten from one key to the next.
+func generatedKeys() iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		buf := []byte("__zp_probe:")
+		prefix := len(buf)
+		for i := uint64(0); ; i++ {
+			buf = strconv.AppendUint(buf[:prefix], i, 10)
+			if !yield(buf) {
+				return
+			}
+		}
+	}
 }
 
 // idList formats partition ids for an error, eliding long lists.

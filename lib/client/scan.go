@@ -81,6 +81,55 @@ func (c *core) ScanAll(ctx context.Context, table string, hashtag []byte, pageSi
 	}
 }
 
+// ScanPartition returns one page of every key of partition id of table, in
+// the store's order (by hashtag, then key), from the partition's master:
+// a whole-table scan walks the partitions 0 to PartitionCount-1 with it
+// (as Redis SCAN and KEYS walk a node's slots). keysOnly leaves the values
+// out. cursor nil starts at the beginning; pass the returned next to
+// continue; next is nil when the partition is done. count is Scan's. A key
+// written or deleted during the walk may or may not be returned; one that
+// exists throughout is returned once, the partition's move to another
+// master included (the cursor is the last key returned).
+func (c *core) ScanPartition(ctx context.Context, table string, id uint32, cursor []byte, count int, keysOnly bool) (kvs []KeyValue, next []byte, err error) {
+	const op = "scan partition"
+	switch {
+	case table == "":
+		err = status.New(zppb.Code_INVALID_ARGUMENT, "empty table name")
+	case count < 0:
+		err = status.New(zppb.Code_INVALID_ARGUMENT, "negative count %d", count)
+	case c.closed.Load():
+		err = ErrClosed
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: %s: %w", op, err)
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	tr, err := c.tableFor(ctx, table)
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: %s: %w", op, err)
+	}
+	if id >= tr.n {
+		return nil, nil, fmt.Errorf("client: %s: %w", op, status.New(zppb.Code_INVALID_ARGUMENT, "partition %d: table %q has %d", id, table, tr.n))
+	}
+	count = min(count, MaxScanCount)
+	resp, err := c.exec(ctx, op, table, partitionKey(tr.n, id), false, func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_Scan{Scan: &zppb.ScanRequest{Table: table, Partition: &id, Cursor: cursor, Count: uint32(count), KeysOnly: keysOnly}}}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	sr := resp.GetScan()
+	kvs = make([]KeyValue, len(sr.GetKvs()))
+	for i, kv := range sr.GetKvs() {
+		kvs[i] = KeyValue{Key: kv.GetKey(), Value: kv.GetValue()}
+	}
+	if len(sr.GetNextCursor()) == 0 {
+		return kvs, nil, nil
+	}
+	return kvs, sr.GetNextCursor(), nil
+}
+
 // hashtagKey returns a key whose slot is hashtag's, to route a scan.
 func hashtagKey(table string, hashtag []byte) ([]byte, error) {
 	if table == "" {

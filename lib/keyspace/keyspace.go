@@ -10,6 +10,11 @@ const Slots = 16384
 // MaxKeySize is the largest key the cluster accepts.
 const MaxKeySize = 64 << 10
 
+// MaxValueSize is the largest value limit a node may be configured with
+// (its default is lower): a request carries the value and must fit in a
+// 64 MiB frame.
+const MaxValueSize = 48 << 20
+
 // HashTag returns the part of key between the first '{' and the next '}'
 // when that part is non-empty, and nil otherwise.
 func HashTag(key []byte) []byte {

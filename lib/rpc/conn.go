@@ -193,6 +193,11 @@ func (c *Conn) readLoop() {
 	for {
 		var err error
 		buf, err = ReadFrame(br, buf, c.maxFrame)
+		if fe, ok := errors.AsType[*ForeignProtocolError](err); ok {
+			fe.Addr = c.nc.RemoteAddr().String()
+			c.closeWith(fmt.Errorf("%w: %w", ErrTransport, fe))
+			break
+		}
 		if err != nil {
 			c.closeWith(fmt.Errorf("%w: read from %s: %w", ErrTransport, c.nc.RemoteAddr(), err))
 			break

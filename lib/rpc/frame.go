@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // DefaultMaxFrameSize is the largest frame accepted unless configured: large
@@ -21,6 +22,12 @@ var (
 	// ErrFrameTooLarge means a frame's length is over the limit; the
 	// connection cannot be resynchronised and is closed.
 	ErrFrameTooLarge = errors.New("rpc: frame too large")
+	// ErrForeignProtocol means the peer's first bytes are text, not a
+	// frame's length: it speaks another protocol (an HTTP or Redis server,
+	// an SSH daemon...). The length those bytes make is always over the
+	// limit, which is what caught it, so the error matches
+	// ErrFrameTooLarge too.
+	ErrForeignProtocol = errors.New("rpc: the peer speaks another protocol")
 	// ErrTransport wraps every failure of a connection: dial, read, write,
 	// abandoned calls. The request may or may not have been applied.
 	ErrTransport = errors.New("rpc: transport")
@@ -43,6 +50,12 @@ func ReadFrame(r *bufio.Reader, buf []byte, limit int) ([]byte, error) {
 	}
 	n := int(binary.BigEndian.Uint32(hdr[:]))
 	if n > limit {
+		if text(hdr[:]) {
+			// "HTTP", "-ERR", "SSH-": say what the peer is rather than
+			// how large a frame its words would make.
+			start, _ := r.Peek(min(r.Buffered(), foreignQuote))
+			return buf, &ForeignProtocolError{Sent: firstLine(hdr[:], start)}
+		}
 		return buf, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, limit)
 	}
 	if cap(buf) < n {
@@ -56,6 +69,51 @@ func ReadFrame(r *bufio.Reader, buf []byte, limit int) ([]byte, error) {
 		return buf, err
 	}
 	return buf, nil
+}
+
+// ForeignProtocolError is ReadFrame's error for a peer that speaks another
+// protocol; it matches ErrForeignProtocol and ErrFrameTooLarge.
+type ForeignProtocolError struct {
+	// Addr is the peer, when the connection knows it ("" from ReadFrame).
+	Addr string
+	// Sent is the start of what the peer sent, up to its first line end.
+	Sent string
+}
+
+func (e *ForeignProtocolError) Error() string {
+	if e.Addr == "" {
+		return fmt.Sprintf("rpc: the peer speaks another protocol (it sent %q)", e.Sent)
+	}
+	return fmt.Sprintf("%s is not a Zeppelin server (it sent %q)", e.Addr, e.Sent)
+}
+
+// Is matches ErrForeignProtocol and ErrFrameTooLarge.
+func (e *ForeignProtocolError) Is(target error) bool {
+	return target == ErrForeignProtocol || target == ErrFrameTooLarge
+}
+
+// foreignQuote is how much of a foreign peer's reply an error quotes.
+const foreignQuote = 60
+
+// text reports whether b is printable ASCII, as the start of a text
+// protocol is and a frame length within any sane limit is not (the
+// smallest, "    ", is 512 MiB).
+func text(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// firstLine is hdr and what follows it, up to the first line end.
+func firstLine(hdr, rest []byte) string {
+	s := string(hdr) + string(rest)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 // WriteFrame writes payload as one frame to w. It does not flush.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -399,4 +400,59 @@ func BenchmarkCallPipelined(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A server of another protocol (a wrong port in --meta) is named as such,
+// not as a frame of the length its first four bytes make; a frame over the
+// limit is refused all the same.
+func TestForeignServer(t *testing.T) {
+	tests := []struct {
+		name     string
+		reply    string
+		wantSent string // "" for a plain frame over the limit
+	}{
+		{name: "http", reply: "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n", wantSent: "HTTP/1.1 400 Bad Request"},
+		{name: "redis", reply: "-ERR unknown command\r\n", wantSent: "-ERR unknown command"},
+		{name: "binary length over the limit", reply: "\x05\x00\x00\x00junk"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				nc, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer nc.Close()
+				nc.Read(make([]byte, 512))
+				nc.Write([]byte(tt.reply))
+				nc.Read(make([]byte, 512)) // until the client hangs up
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := Dial(ctx, ln.Addr().String(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.Call(ctx, getReq("k"))
+			if !errors.Is(err, ErrFrameTooLarge) || !IsTransport(err) {
+				t.Fatalf("err %v, want a transport error matching ErrFrameTooLarge", err)
+			}
+			if tt.wantSent == "" {
+				if errors.Is(err, ErrForeignProtocol) {
+					t.Fatalf("err %v: a binary length is not another protocol", err)
+				}
+				return
+			}
+			want := fmt.Sprintf("%s is not a Zeppelin server (it sent %q)", ln.Addr(), tt.wantSent)
+			if !errors.Is(err, ErrForeignProtocol) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err %v, want ErrForeignProtocol saying %s", err, want)
+			}
+		})
+	}
 }

@@ -81,6 +81,13 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
+// quietError is an exit code that is itself the answer, printed on stdout
+// already (exists of a missing key exits 3): nothing goes to stderr.
+type quietError struct{ err error }
+
+func (e *quietError) Error() string { return e.err.Error() }
+func (e *quietError) Unwrap() error { return e.err }
+
 // errAborted is a confirmation the operator declined.
 var errAborted = errors.New("aborted")
 

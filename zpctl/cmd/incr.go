@@ -7,13 +7,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
 // incrJSON is `incr --output json`.
 type incrJSON struct {
 	Table string `json:"table"`
-	Key   string `json:"key"`
-	Value int64  `json:"value"`
+	output.Key
+	Value int64 `json:"value"`
 }
 
 func (a *app) incrCommand() *cobra.Command {
@@ -34,7 +35,7 @@ applied: that exits 7 rather than risk counting twice.`,
 			if err != nil {
 				return err
 			}
-			return a.printer.Line(incrJSON{Table: args[0], Key: args[1], Value: v}, fmt.Sprint(v))
+			return a.printer.Line(incrJSON{Table: args[0], Key: output.EncodeKey([]byte(args[1])), Value: v}, fmt.Sprint(v))
 		}),
 	}
 	cmd.Flags().Int64Var(&by, "by", 1, "amount to add")

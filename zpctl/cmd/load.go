@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/progress"
@@ -24,9 +26,12 @@ type loadJSON struct {
 	Keys  int64  `json:"keys"`
 }
 
-// maxLoadLine bounds one line of a load file: a 64 KiB key, a tab and a
-// value up to the largest a node accepts (48 MiB).
-const maxLoadLine = 64<<10 + 1 + 48<<20
+// loadBatch is a batch of pairs and the line the first came from (each
+// line is one pair, so pair i is on line first+i).
+type loadBatch struct {
+	kvs   []client.KeyValue
+	first int
+}
 
 func (a *app) loadCommand() *cobra.Command {
 	var (
@@ -44,7 +49,11 @@ empty. Lines are written in batches of --batch keys, --parallel batches at
 a time; each batch gets --timeout, the whole load has no deadline (stop it
 with Ctrl-C, exit 8). Progress goes to stderr: a bar on a terminal, a line
 per tenth otherwise. A malformed line stops the load (exit 5), naming the
-line; what was read before it has been written.`,
+line; what was read before it has been written. So does a key over 64 KiB
+(KEY_TOO_LARGE) or a value over 48 MiB, the most any node accepts
+(VALUE_TOO_LARGE): lines of any length are read, in bounded memory. A value
+over the node's own limit (16 MiB by default) is refused by the node,
+VALUE_TOO_LARGE with its line, exit 5; the batch's other keys are written.`,
 		Example:           "  zpctl load default users.tsv\n  generate-pairs | zpctl load default - --ttl 1h",
 		Args:              cobra.ExactArgs(2),
 		ValidArgsFunction: a.completeTableArg,
@@ -68,7 +77,12 @@ line; what was read before it has been written.`,
 			defer c.Close()
 			prog := a.newProgress("load", "keys", total)
 			n, err := a.load(ctx, c, args[0], in, loadOptions{ttl: ttl, batch: batch, parallel: parallel, sep: []byte(sep)}, prog)
-			prog.Done(err)
+			if err != nil {
+				// In as few words as the error line after it.
+				prog.Done(errors.New(briefError(err)))
+			} else {
+				prog.Done(nil)
+			}
 			if err != nil {
 				return &cmdFailed{err}
 			}
@@ -155,64 +169,77 @@ func (a *app) load(ctx context.Context, c *client.Client, table string, in io.Re
 			cancel()
 		}
 	}
-	batches := make(chan []client.KeyValue)
+	batches := make(chan loadBatch)
 	var wg sync.WaitGroup
 	for range opts.parallel {
 		wg.Go(func() {
-			for kvs := range batches {
+			for b := range batches {
 				bctx, bcancel := context.WithTimeout(ctx, a.timeout)
-				err := c.MSet(bctx, table, kvs, opts.ttl)
+				err := c.MSet(bctx, table, b.kvs, opts.ttl)
 				bcancel()
 				if err != nil {
-					fail(err)
+					fail(lineError(b, err))
 					continue
 				}
 				mu.Lock()
-				written += int64(len(kvs))
+				written += int64(len(b.kvs))
 				mu.Unlock()
-				prog.Add(int64(len(kvs)))
+				prog.Add(int64(len(b.kvs)))
 			}
 		})
 	}
 
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), maxLoadLine)
+	lr := lineReader{r: bufio.NewReaderSize(in, 64<<10), max: keyspace.MaxKeySize + len(opts.sep) + keyspace.MaxValueSize}
 	var (
-		cur     []client.KeyValue
+		cur     loadBatch
 		line    int
 		readErr error
 	)
 	send := func() bool {
 		select {
 		case batches <- cur:
-			cur = nil
+			cur = loadBatch{}
 			return true
 		case <-ctx.Done():
 			return false
 		}
 	}
-	for sc.Scan() {
+	for {
+		raw, n, err := lr.next()
+		if err == io.EOF {
+			break
+		}
 		line++
-		raw := sc.Bytes()
+		if err != nil {
+			readErr = fmt.Errorf("load: line %d: %w", line, err)
+			break
+		}
 		k, v, ok := bytes.Cut(raw, opts.sep)
+		if n > len(raw) {
+			// Too long to keep: what was kept says whether the key or
+			// the value is too large.
+			readErr = tooLongLine(line, n, k, opts.sep, ok)
+			break
+		}
 		if !ok || len(k) == 0 {
 			readErr = status.New(zppb.Code_INVALID_ARGUMENT, "line %d: want KEY%sVALUE with a non-empty key", line, printableSep(opts.sep))
 			break
 		}
-		cur = append(cur, client.KeyValue{Key: bytes.Clone(k), Value: bytes.Clone(v)})
-		if len(cur) == opts.batch && !send() {
+		if len(k) > keyspace.MaxKeySize || len(v) > keyspace.MaxValueSize {
+			readErr = tooLongLine(line, n, k, opts.sep, true)
 			break
 		}
-	}
-	if readErr == nil {
-		readErr = sc.Err()
-		if readErr != nil {
-			readErr = fmt.Errorf("load: line %d: %w", line+1, readErr)
+		if len(cur.kvs) == 0 {
+			cur.first = line
+		}
+		cur.kvs = append(cur.kvs, client.KeyValue{Key: bytes.Clone(k), Value: bytes.Clone(v)})
+		if len(cur.kvs) == opts.batch && !send() {
+			break
 		}
 	}
 	// What was read before a malformed line is written all the same, as
 	// the help promises.
-	if len(cur) > 0 && ctx.Err() == nil {
+	if len(cur.kvs) > 0 && ctx.Err() == nil {
 		send()
 	}
 	close(batches)
@@ -224,6 +251,76 @@ func (a *app) load(ctx context.Context, c *client.Client, table string, in io.Re
 		firstErr = ctx.Err()
 	}
 	return written, firstErr
+}
+
+// lineError names the line of the first key of b that failed.
+func lineError(b loadBatch, err error) error {
+	if me, ok := errors.AsType[*client.MultiError](err); ok && len(me.Errs) > 0 {
+		return fmt.Errorf("line %d: %w", b.first+me.Errs[0].Index, err)
+	}
+	if len(b.kvs) == 1 {
+		return fmt.Errorf("line %d: %w", b.first, err)
+	}
+	return fmt.Errorf("lines %d-%d: %w", b.first, b.first+len(b.kvs)-1, err)
+}
+
+// tooLongLine is the error of line number line, n bytes long, whose key
+// or value is over what any node accepts: k is the key of what was kept
+// of it, cut whether that held the separator.
+func tooLongLine(line, n int, k, sep []byte, cut bool) error {
+	switch {
+	case !cut:
+		return status.New(zppb.Code_KEY_TOO_LARGE, "line %d: %d bytes without a key of at most %d bytes and a separator", line, n, keyspace.MaxKeySize)
+	case len(k) > keyspace.MaxKeySize:
+		return status.New(zppb.Code_KEY_TOO_LARGE, "line %d: key of %d bytes, limit %d", line, len(k), keyspace.MaxKeySize)
+	}
+	return status.New(zppb.Code_VALUE_TOO_LARGE, "line %d: value of %d bytes, over %d MiB, the most any node accepts", line, n-len(k)-len(sep), keyspace.MaxValueSize>>20)
+}
+
+// lineReader reads lines of any length in bounded memory: a line is kept
+// up to max bytes; the rest of a longer one is read and dropped.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+// next returns the next line without its line end (a newline, or a
+// carriage return and a newline, as bufio.ScanLines has it) and the
+// line's length; the line is only its first max bytes when n is larger.
+// The line aliases the reader's buffer until the next call. A last line
+// without a newline counts; io.EOF comes after it.
+func (lr *lineReader) next() (line []byte, n int, err error) {
+	lr.buf = lr.buf[:0]
+	for {
+		frag, err := lr.r.ReadSlice('\n')
+		n += len(frag)
+		if room := lr.max + 2 - len(lr.buf); room > 0 {
+			// Two bytes over max: a line end may follow.
+			lr.buf = append(lr.buf, frag[:min(len(frag), room)]...)
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && n == 0:
+			return nil, 0, io.EOF
+		case err != nil && err != io.EOF:
+			return nil, n, err
+		}
+		line = lr.buf
+		if len(frag) > 0 && frag[len(frag)-1] == '\n' {
+			n--
+			line = line[:min(len(line), n)]
+		}
+		if n > 0 && len(line) == n && line[n-1] == '\r' {
+			n--
+			line = line[:n]
+		}
+		if len(line) > lr.max {
+			line = line[:lr.max]
+		}
+		return line, n, nil
+	}
 }
 
 func printableSep(sep []byte) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
@@ -72,6 +73,7 @@ type app struct {
 	timeoutFlag time.Duration
 	configFlag  string
 	debug       bool
+	verbose     bool
 
 	settings settings
 	meta     string
@@ -98,10 +100,7 @@ func Main(ctx context.Context, env Env) int {
 	a := &app{env: env, format: defaultOutput}
 	root := a.rootCommand()
 	root.SetArgs(env.Args)
-	root.SetIn(env.Stdin)
-	root.SetOut(env.Stdout)
-	root.SetErr(env.Stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	var failed *cmdFailed
 	if errors.As(err, &failed) {
 		err = failed.err
@@ -111,8 +110,9 @@ func Main(ctx context.Context, env Env) int {
 		err = &usageError{err}
 	}
 	code := ExitCode(err)
-	if err != nil {
-		a.printError(err, code)
+	var quiet *quietError
+	if err != nil && !errors.As(err, &quiet) {
+		a.printError(err, code, cmd)
 	}
 	return code
 }
@@ -150,6 +150,7 @@ default. 'zpctl config' shows what is in effect and why.
 	pf.DurationVar(&a.timeoutFlag, "timeout", defaultTimeout, "how long a command may take, retries included (env ZP_TIMEOUT)")
 	pf.StringVar(&a.configFlag, "config", "", "config file (env ZP_CONFIG; default ~/.config/zpctl/config.yaml)")
 	pf.BoolVar(&a.debug, "debug", false, "log the client's retries and topology changes to stderr")
+	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print the whole chain of an error, not just its one-line summary")
 	root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
 
 	root.AddGroup(
@@ -167,12 +168,25 @@ default. 'zpctl config' shows what is in effect and why.
 	}
 	add(groupCluster, a.metaCommand(), a.nodeCommand(), a.checkupCommand(), a.configCommand())
 	add(groupTables, a.tableCommand(), a.locateCommand())
-	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.mgetCommand(), a.msetCommand(),
-		a.incrCommand(), a.scanCommand(), a.loadCommand())
+	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.existsCommand(), a.ttlCommand(),
+		a.mgetCommand(), a.msetCommand(), a.incrCommand(), a.scanCommand(), a.keysCommand(), a.loadCommand())
 	add(groupStats, a.statsCommand(), a.slowlogCommand(), a.topCommand())
 	add(groupTopology, a.topologyCommands()...)
 	root.SetHelpCommandGroupID(groupCluster)
 	root.SetCompletionCommandGroupID(groupCluster)
+	root.SetIn(a.env.Stdin)
+	root.SetOut(a.env.Stdout)
+	root.SetErr(a.env.Stderr)
+	// Cobra adds `completion` when it runs; added now (after SetOut, which
+	// its scripts are written to), it can refuse an unknown shell like
+	// every other group instead of printing help.
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = groupRunE
+		}
+	}
 	return root
 }
 
@@ -181,9 +195,9 @@ default. 'zpctl config' shows what is in effect and why.
 // stdout and exit 0.
 func groupRunE(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
-		return usagef("missing command for %q (see '%s --help')", cmd.CommandPath(), cmd.CommandPath())
+		return usagef("missing command for %q", cmd.CommandPath())
 	}
-	return usagef("unknown command %q for %q (see '%s --help')", args[0], cmd.CommandPath(), cmd.CommandPath())
+	return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
 }
 
 // cmdFailed marks an error returned by a command's own work, to tell it
@@ -223,19 +237,28 @@ func (a *app) newClient(ctx context.Context) (*client.Client, error) {
 		// work with every meta server down.
 		LazyPull: true,
 		Logger:   logger,
+		// A value no node can take fails here, VALUE_TOO_LARGE, rather
+		// than as a frame over the limit.
+		MaxValueSize: keyspace.MaxValueSize,
 	})
 }
 
 // errorJSON is what --output json (or yaml) writes to stderr on failure.
 type errorJSON struct {
+	// Error is the one-line summary zpctl prints as text.
 	Error    string `json:"error"`
 	ExitCode int    `json:"exit_code"`
 	// Status is the cluster's status code (e.g. "NOT_FOUND") when the
 	// error came with one, else "".
 	Status string `json:"status"`
+	// Detail is the whole chain of the error, as --verbose prints it.
+	Detail string `json:"detail"`
 }
 
-func (a *app) printError(err error, code int) {
+// printError writes err to stderr: its one-line summary (and its whole
+// chain with --verbose), or errorJSON with --output json or yaml. A usage
+// error points at the help of cmd, the command that refused it.
+func (a *app) printError(err error, code int, cmd *cobra.Command) {
 	// The command line may have been refused before the settings were
 	// resolved; a.format is then the flag as far as cobra parsed it, or
 	// the default.
@@ -244,7 +267,7 @@ func (a *app) printError(err error, code int) {
 		format = a.outputFlag
 	}
 	if f, ferr := output.ParseFormat(format); ferr == nil && f.Structured() {
-		e := errorJSON{Error: err.Error(), ExitCode: code}
+		e := errorJSON{Error: briefError(err), ExitCode: code, Detail: err.Error()}
 		var se *status.Error
 		if errors.As(err, &se) {
 			e.Status = se.Code.String()
@@ -253,8 +276,16 @@ func (a *app) printError(err error, code int) {
 		p.Print(e, nil)
 		return
 	}
-	fmt.Fprintf(a.env.Stderr, "zpctl: %v\n", err)
+	brief := briefError(err)
+	fmt.Fprintf(a.env.Stderr, "zpctl: %s\n", brief)
+	if a.verbose && brief != err.Error() {
+		fmt.Fprintf(a.env.Stderr, "  detail: %v\n", err)
+	}
 	if code == ExitUsage {
-		fmt.Fprintln(a.env.Stderr, "Run 'zpctl --help' for usage.")
+		path := "zpctl"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(a.env.Stderr, "Run '%s --help' for usage.\n", path)
 	}
 }

@@ -22,7 +22,7 @@ type scanJSON struct {
 }
 
 type scanItemJSON struct {
-	Key string `json:"key"`
+	output.Key
 	// Value and Encoding are empty with --keys-only.
 	output.Bytes
 }
@@ -63,7 +63,7 @@ until the end or until --limit keys; --timeout bounds the whole walk.`,
 					out.Truncated = true
 					break
 				}
-				item := scanItemJSON{Key: string(kv.Key)}
+				item := scanItemJSON{Key: output.EncodeKey(kv.Key)}
 				if !keysOnly {
 					item.Bytes = output.EncodeBytes(kv.Value)
 				}
@@ -73,7 +73,8 @@ until the end or until --limit keys; --timeout bounds the whole walk.`,
 			return a.printer.Print(out, func(w io.Writer) error {
 				if keysOnly {
 					for _, r := range out.Results {
-						if _, err := fmt.Fprintln(w, output.Cell([]byte(r.Key))); err != nil {
+						k, _ := r.Key.Decode()
+						if _, err := fmt.Fprintln(w, output.Cell(k)); err != nil {
 							return err
 						}
 					}
@@ -81,8 +82,9 @@ until the end or until --limit keys; --timeout bounds the whole walk.`,
 				}
 				t := output.Table{Header: []string{"KEY", "VALUE"}}
 				for _, r := range out.Results {
-					v, _ := r.Decode()
-					t.Rows = append(t.Rows, []string{output.Cell([]byte(r.Key)), output.Cell(v)})
+					k, _ := r.Key.Decode()
+					v, _ := r.Bytes.Decode()
+					t.Rows = append(t.Rows, []string{output.Cell(k), output.Cell(v)})
 				}
 				return output.WriteTable(w, t)
 			})

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -75,7 +74,8 @@ default) and keeps its last --slowlog-size entries (128). Replication long
 polls are never logged.
 
 A node that does not answer is named on stderr and sets the exit code; the
-entries of the others are still printed.`,
+entries of the others are still printed. When none answers (nothing
+listening, an unknown --table) nothing is printed on stdout.`,
 		Example: `  zpctl slowlog
   zpctl slowlog --table users --limit 10
   zpctl slowlog 127.0.0.1:9231 -o json | jq '.entries[] | select(.duration_us > 100000)'`,
@@ -103,6 +103,11 @@ entries of the others are still printed.`,
 			defer cancel()
 			infos := c.InfoNodes(nctx, addrs, table, client.InfoSlowlog)
 			doc, err := slowlogFromInfo(infos, table, limit)
+			if answered(doc) == 0 {
+				// Nothing to show: an empty listing would read as "no
+				// slow requests".
+				return err
+			}
 			perr := a.printer.Print(doc, func(w io.Writer) error { return writeSlowlog(w, doc, time.Local) })
 			if err != nil {
 				return err
@@ -117,7 +122,8 @@ entries of the others are still printed.`,
 }
 
 // slowlogFromInfo merges the nodes' slow logs newest first, cut to limit
-// (0: all). The error joins those of the nodes that did not answer.
+// (0: all). The error is that of the nodes that did not answer (see
+// nodesError).
 func slowlogFromInfo(infos []client.NodeInfo, table string, limit int) (slowlogJSON, error) {
 	doc := slowlogJSON{Table: table, Nodes: []slowlogNodeJSON{}, Entries: []slowlogEntryJSON{}}
 	var errs []error
@@ -145,12 +151,47 @@ func slowlogFromInfo(infos []client.NodeInfo, table string, limit int) (slowlogJ
 	if limit > 0 && len(doc.Entries) > limit {
 		doc.Entries, doc.Truncated = doc.Entries[:limit], true
 	}
-	return doc, errors.Join(errs...)
+	return doc, nodesError(errs, len(infos))
 }
+
+// answered counts the nodes of doc that answered.
+func answered(doc slowlogJSON) int {
+	n := 0
+	for _, nj := range doc.Nodes {
+		if nj.Error == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// nodesError is the failure of some of total nodes asked, in one line: the
+// error itself when one failed, else how many and the first. errors.Is and
+// errors.As see every one of them.
+func nodesError(errs []error, total int) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return &multiNodeError{errs: errs, total: total}
+}
+
+type multiNodeError struct {
+	errs  []error
+	total int
+}
+
+func (e *multiNodeError) Error() string {
+	return fmt.Sprintf("%d of %d nodes failed; first: %v", len(e.errs), e.total, e.errs[0])
+}
+
+func (e *multiNodeError) Unwrap() []error { return e.errs }
 
 func writeSlowlog(w io.Writer, doc slowlogJSON, loc *time.Location) error {
 	if len(doc.Entries) == 0 {
-		_, err := fmt.Fprintf(w, "no slow requests logged on %d node(s)\n", len(doc.Nodes))
+		_, err := fmt.Fprintf(w, "no slow requests logged on %d node(s)\n", answered(doc))
 		return err
 	}
 	t := output.Table{Header: []string{"TIME", "NODE", "COMMAND", "TABLE", "KEY", "DURATION", "CODE"}}

@@ -3,6 +3,8 @@ package cmd
 import (
 	"cmp"
 	"encoding/json"
+	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -215,4 +217,41 @@ func cannedSlowlog(t *testing.T, tap *inproc.Tap, entries ...*zppb.SlowlogEntry)
 		resp.GetInfo().Slowlog = out
 		return resp
 	})
+}
+
+// When no node answers there is nothing to list: stdout stays empty
+// rather than saying that no slow requests were logged.
+func TestSlowlogNoAnswer(t *testing.T) {
+	cl := sharedCluster(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	node := cl.Nodes[0].Addr
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string // the whole of stderr, one line
+	}{
+		{"nothing listening", []string{"slowlog", dead}, ExitUnavailable, "zpctl: dial tcp " + dead + ": connect: connection refused\n"},
+		{"unknown table, one node", []string{"slowlog", "--table", "nosuch", node}, ExitNotFound, "zpctl: TABLE_NOT_FOUND: table \"nosuch\" not found\n"},
+		{"unknown table, every node", []string{"slowlog", "--table", "nosuch"}, ExitNotFound,
+			fmt.Sprintf("zpctl: %d of %d nodes failed; first: TABLE_NOT_FOUND: table \"nosuch\" not found\n", len(cl.Nodes), len(cl.Nodes))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, format := range []string{"table", "json"} {
+				r := zpctl(t, cl, append([]string{"-o", format}, tt.args...)...)
+				if r.code != tt.wantCode || r.stdout != "" {
+					t.Fatalf("-o %s: exit %d, want %d; stdout %q, want none\nstderr: %s", format, r.code, tt.wantCode, r.stdout, r.stderr)
+				}
+				if format == "table" && r.stderr != tt.wantStderr {
+					t.Fatalf("stderr %q, want %q", r.stderr, tt.wantStderr)
+				}
+			}
+		})
+	}
 }

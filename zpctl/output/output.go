@@ -150,6 +150,26 @@ func (b Bytes) Decode() ([]byte, error) {
 	return nil, fmt.Errorf("unknown encoding %q", b.Encoding)
 }
 
+// Key is a binary-safe JSON key, by the rule of Bytes: Key holds the key
+// as a string when it is valid UTF-8 (KeyEncoding "utf-8") and as standard
+// base64 otherwise (KeyEncoding "base64"). Embedded in a result, it gives
+// the fields "key" and "key_encoding".
+type Key struct {
+	Key         string `json:"key"`
+	KeyEncoding string `json:"key_encoding"`
+}
+
+// EncodeKey returns k as a Key.
+func EncodeKey(k []byte) Key {
+	b := EncodeBytes(k)
+	return Key{Key: b.Value, KeyEncoding: b.Encoding}
+}
+
+// Decode returns the key k holds.
+func (k Key) Decode() ([]byte, error) {
+	return Bytes{Value: k.Key, Encoding: k.KeyEncoding}.Decode()
+}
+
 // Join joins a list for one cell; "-" when empty.
 func Join(items []string) string {
 	if len(items) == 0 {

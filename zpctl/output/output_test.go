@@ -71,6 +71,18 @@ func TestBytesRoundTrip(t *testing.T) {
 	}
 }
 
+func TestKeyRoundTrip(t *testing.T) {
+	for _, in := range [][]byte{[]byte("user:1"), []byte("bin\x01\xff")} {
+		k := EncodeKey(in)
+		if b := EncodeBytes(in); k.Key != b.Value || k.KeyEncoding != b.Encoding {
+			t.Errorf("EncodeKey(%q) = %+v, not the rule of EncodeBytes (%+v)", in, k, b)
+		}
+		if out, err := k.Decode(); err != nil || !bytes.Equal(out, in) {
+			t.Errorf("round trip of %q = %q, %v", in, out, err)
+		}
+	}
+}
+
 func TestPrinter(t *testing.T) {
 	v := struct {
 		Name string `json:"name"`

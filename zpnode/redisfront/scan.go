@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/glob"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -251,7 +252,7 @@ func cmdScan(c *conn, args [][]byte) entry {
 		c.w.WriteBulkString(strconv.FormatUint(next, 10))
 		out := keys[:0]
 		for _, k := range keys {
-			if pattern == nil || globMatch(pattern, k) {
+			if pattern == nil || glob.Match(pattern, k) {
 				out = append(out, k)
 			}
 		}
@@ -276,7 +277,7 @@ func cmdKeys(c *conn, args [][]byte) entry {
 				return
 			}
 			for _, k := range keys {
-				if globMatch(pattern, k) {
+				if glob.Match(pattern, k) {
 					out = append(out, k)
 				}
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
@@ -150,9 +151,8 @@ func (c *Config) validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("no data directory"))
 	}
-	if c.MaxValueSize > 48<<20 {
-		// A request carries the value and must fit in a 64 MiB frame.
-		errs = append(errs, fmt.Errorf("max value size %d over 48 MiB", c.MaxValueSize))
+	if c.MaxValueSize > keyspace.MaxValueSize {
+		errs = append(errs, fmt.Errorf("max value size %d over %d MiB", c.MaxValueSize, keyspace.MaxValueSize>>20))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("zpnode: config: %w", err)

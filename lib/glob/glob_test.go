@@ -1,10 +1,10 @@
-package redisfront
+package glob
 
 import "testing"
 
-// TestGlobMatch: cases from Redis's own tests (tests/unit/keyspace.tcl,
+// TestMatch: cases from Redis's own tests (tests/unit/keyspace.tcl,
 // util.c's stringmatchlen) and the edge cases of its syntax.
-func TestGlobMatch(t *testing.T) {
+func TestMatch(t *testing.T) {
 	for _, tc := range []struct {
 		pat, s string
 		want   bool
@@ -41,8 +41,8 @@ func TestGlobMatch(t *testing.T) {
 		{`a\`, `a\`, true},
 		{"*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false},
 	} {
-		if got := globMatch([]byte(tc.pat), []byte(tc.s)); got != tc.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tc.pat, tc.s, got, tc.want)
+		if got := Match([]byte(tc.pat), []byte(tc.s)); got != tc.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tc.pat, tc.s, got, tc.want)
 		}
 	}
 }

@@ -1,16 +1,18 @@
-package redisfront
+// Package glob matches keys against Redis's glob patterns (KEYS, SCAN
+// MATCH), for the RESP front and for zpctl keys alike.
+package glob
 
-// globMatch reports whether s matches pattern as Redis's stringmatchlen
+// Match reports whether s matches pattern as Redis's stringmatchlen
 // (src/util.c, 7.0.15) matches it, case-sensitively: '*', '?', '[abc]',
 // '[^a]', '[a-z]' and '\' escapes; an unclosed '[' takes the rest of the
 // pattern as its set. It is a port of that function, with the reads of the
 // C string's terminating NUL made explicit (at returns 0 past the end).
-func globMatch(pattern, s []byte) bool {
+func Match(pattern, s []byte) bool {
 	skip := false
-	return globMatchAt(pattern, 0, s, 0, &skip)
+	return matchAt(pattern, 0, s, 0, &skip)
 }
 
-func globMatchAt(pat []byte, p int, str []byte, i int, skipLonger *bool) bool {
+func matchAt(pat []byte, p int, str []byte, i int, skipLonger *bool) bool {
 	at := func(b []byte, k int) byte {
 		if k < len(b) {
 			return b[k]
@@ -27,7 +29,7 @@ func globMatchAt(pat []byte, p int, str []byte, i int, skipLonger *bool) bool {
 				return true
 			}
 			for i < len(str) {
-				if globMatchAt(pat, p+1, str, i, skipLonger) {
+				if matchAt(pat, p+1, str, i, skipLonger) {
 					return true
 				}
 				if *skipLonger {
