@@ -69,6 +69,12 @@ else ifneq ($(ROCKSDB),)
 $(error ROCKSDB=$(ROCKSDB): only ROCKSDB=release is known (leave it unset for Debian's librocksdb-dev))
 endif
 
+# ZP_VERSION is the version every binary reports (--version, zpctl version,
+# node list, meta list, INFO): lib/buildinfo.Version. Unset outside a git
+# checkout, the binaries fall back to what Go recorded (lib/buildinfo).
+ZP_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+GO_LDFLAGS += $(if $(ZP_VERSION),-X 'github.com/zeppelin-kv/zeppelin/lib/buildinfo.Version=$(ZP_VERSION)')
+
 # rocksdb-release builds RocksDB for ROCKSDB=release once (about 11 minutes on
 # 2 idle cores; it prints its progress) and returns at once when it is built.
 .PHONY: rocksdb-release

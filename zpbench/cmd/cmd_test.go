@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/zpbench/noop"
 )
@@ -53,6 +54,15 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stderr %q does not mention %q", stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestVersionFlag: --version prints the line every binary prints and exits
+// 0 without a target.
+func TestVersionFlag(t *testing.T) {
+	code, stdout, stderr := zpbench(t, "--version")
+	if want := buildinfo.Line("zpbench") + "\n"; code != ExitOK || stdout != want {
+		t.Errorf("--version: exit %d, stdout %q, want %q\n%s", code, stdout, want, stderr)
 	}
 }
 

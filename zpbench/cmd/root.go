@@ -12,6 +12,8 @@ import (
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
+
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 )
 
 // Env is everything zpbench reads and writes outside its targets; tests
@@ -133,6 +135,8 @@ Examples:
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.Version = buildinfo.Version
+	root.SetVersionTemplate(buildinfo.Line("zpbench") + "\n")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of zpbench itself to this file (go tool pprof)")
 	r.register(root)

@@ -18,9 +18,6 @@ import (
 	"github.com/zeppelin-kv/zeppelin/zpnode/redisfront"
 )
 
-// Version is reported by INFO server.
-var Version = "dev"
-
 // Server is a zpnode.
 type Server struct {
 	cfg       Config
