@@ -16,7 +16,7 @@ import (
 func (a *app) nodeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "List data nodes, show one, wait for them",
+		Short: "List data nodes, show one (info), wait for them, remove DOWN ones",
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeWaitCommand(), a.nodeRemoveCommand())
