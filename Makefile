@@ -123,7 +123,7 @@ run: build
 	@echo "  bin/zpctl node list             # nodes"
 	@echo "  bin/zpctl slowlog               # slow requests"
 	@echo "  redis-cli -c -p 9241            # Redis Cluster protocol, table default"
-	@echo "  bin/zpbench --meta $(META_ADDRS) --duration 10s   # load generator (table bench)"
+	@echo "  bin/zpbench --meta $(META_ADDRS) --duration 10s   # load generator (makes table bench, drops it after)"
 	@echo "Logs in var/log/, data in var/data/. Stop with 'make stop'; 'make clean' also deletes var/."
 
 stop:

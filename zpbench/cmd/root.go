@@ -104,6 +104,13 @@ Targets (one, or two with --compare):
 
 Workloads (--workload):
 ` + workloadHelp() + `
+A Zeppelin table (--table, default bench) is created when missing, which
+zpbench says on stderr. A run drops a table it created when it ends
+(--keep-table keeps it; --drop-table drops one that existed as well);
+zpbench load keeps the table it fills, for the runs that read it. When
+reads find no value, zpbench prints the zpbench load command that fills the
+keyspace.
+
 YCSB E's scans are hashtag SCANs: record i is "{zb:<i/100>}<i>", so 100
 consecutive records share a hashtag and a partition; a scan of L records
 from record s reads s.. up to the end of its group (Redis: an MGET of them).
