@@ -18,7 +18,7 @@ import (
 // version in one format, and the running servers report that version
 // wherever an operator looks: LIST_META of every member, LIST_NODES (the
 // nodes' PINGs) asked of any member, INFO server, RESP INFO server and the
-// build_info metric.
+// build_info metrics of nodes and meta servers.
 func TestOneVersionEverywhere(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real cluster; skipped with -short")
@@ -66,6 +66,12 @@ func TestOneVersionEverywhere(t *testing.T) {
 			if n.Version != version || n.LastHeartbeatUnixMs == 0 {
 				t.Errorf("LIST_NODES of %s: node %s version %q, heartbeat %d; want %q and a heartbeat", meta, n.Addr, n.Version, n.LastHeartbeatUnixMs, version)
 			}
+		}
+	}
+
+	for _, m := range c.Metas {
+		if _, ok := metricValue(scrape(t, m.MetricsAddr), "zeppelin_meta_build_info", map[string]string{"version": version}); !ok {
+			t.Errorf("%s: zeppelin_meta_build_info{version=%q} missing", m.Addr, version)
 		}
 	}
 
