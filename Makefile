@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO        ?= go
 BIN       := $(CURDIR)/bin
 VAR       := $(CURDIR)/var
-BINARIES  := zpmeta zpnode zpctl
+BINARIES  := zpmeta zpnode zpctl zpbench
 META_PORTS := 9221 9222 9223
 NODE_PORTS := 9231 9232 9233
 # Prometheus /metrics of each daemon started by `make run`, in the same order.
@@ -69,6 +69,12 @@ else ifneq ($(ROCKSDB),)
 $(error ROCKSDB=$(ROCKSDB): only ROCKSDB=release is known (leave it unset for Debian's librocksdb-dev))
 endif
 
+# ZP_VERSION is the version every binary reports (--version, zpctl version,
+# node list, meta list, INFO): lib/buildinfo.Version. Unset outside a git
+# checkout, the binaries fall back to what Go recorded (lib/buildinfo).
+ZP_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+GO_LDFLAGS += $(if $(ZP_VERSION),-X 'github.com/zeppelin-kv/zeppelin/lib/buildinfo.Version=$(ZP_VERSION)')
+
 # rocksdb-release builds RocksDB for ROCKSDB=release once (about 11 minutes on
 # 2 idle cores; it prints its progress) and returns at once when it is built.
 .PHONY: rocksdb-release
@@ -117,6 +123,7 @@ run: build
 	@echo "  bin/zpctl node list             # nodes"
 	@echo "  bin/zpctl slowlog               # slow requests"
 	@echo "  redis-cli -c -p 9241            # Redis Cluster protocol, table default"
+	@echo "  bin/zpbench --meta $(META_ADDRS) --duration 10s   # load generator (makes table bench, drops it after)"
 	@echo "Logs in var/log/, data in var/data/. Stop with 'make stop'; 'make clean' also deletes var/."
 
 stop:
@@ -189,7 +196,6 @@ BENCH_FLAGS ?=
 bench: build
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server; }
 	@command -v redis-benchmark >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-tools; }
-	$(GO) build -ldflags "$(GO_LDFLAGS)" -o $(BIN)/ ./zpbench
 	$(BIN)/zpbench suite --bin-dir $(BIN) --go $(GO) --out docs/benchmarks.md $(BENCH_FLAGS)
 
 SOAK ?= 10m

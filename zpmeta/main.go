@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
@@ -50,11 +51,16 @@ func run(args []string) error {
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *version {
+		fmt.Println(buildinfo.Line("zpmeta"))
+		return nil
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
@@ -27,6 +28,7 @@ func main() {
 		weight    uint
 		cacheSize int64
 		debugAddr string
+		version   bool
 	)
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:9231", "the node's address: its identity in the cluster, where clients and other nodes reach it (listened on unless -listen is set)")
 	flag.StringVar(&cfg.ListenAddr, "listen", "", "address to listen on when it differs from -addr (behind a proxy or NAT)")
@@ -57,7 +59,12 @@ func main() {
 	flag.StringVar(&cfg.RedisTable, "redis-table", "default", "table of a RESP connection until AUTH <table> <password> selects another")
 	flag.DurationVar(&cfg.RedisIdleTimeout, "redis-idle-timeout", 0, "close RESP connections idle this long (0: never, as Redis's timeout 0)")
 	flag.BoolVar(&cfg.RedisAllowFlush, "redis-allow-flush", false, "let FLUSHDB and FLUSHALL empty the partitions of the connection's table that the node masters")
+	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Parse()
+	if version {
+		fmt.Println(buildinfo.Line("zpnode"))
+		return
+	}
 
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {

@@ -130,8 +130,11 @@ func (c *core) ListTables(ctx context.Context) ([]Table, uint64, error) {
 	return tables, lt.GetEpoch(), nil
 }
 
-// ListNodes returns the data nodes, sorted by address, and the epoch of the
-// answering meta server's copy.
+// ListNodes returns the data nodes, sorted by address, and the epoch, as the
+// meta leader has them: a follower forwards the request, since heartbeats
+// and versions (Node.LastHeartbeatUnixMs, Node.Version) are the leader's
+// memory. When no leader answers, a member answers from its own copy,
+// without them.
 func (c *core) ListNodes(ctx context.Context) ([]Node, uint64, error) {
 	resp, _, err := c.callMeta(ctx, "list nodes", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_ListNodes{ListNodes: &zppb.ListNodesRequest{}}}
@@ -200,6 +203,9 @@ type MetaMember struct {
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Epoch        uint64 `json:"epoch"`
+	// Version is the member's version (lib/buildinfo.Version), when it
+	// answered; empty from a binary that predates version reporting.
+	Version string `json:"version"`
 }
 
 // ListMeta asks every meta server (the configured ones and any member of
@@ -379,6 +385,7 @@ func (m *MetaMember) answered(resp *zppb.ListMetaResponse) {
 	m.LeaderSeen = resp.GetLeader()
 	m.State, m.Term = resp.GetState(), resp.GetTerm()
 	m.CommitIndex, m.AppliedIndex, m.Epoch = resp.GetCommitIndex(), resp.GetAppliedIndex(), resp.GetEpoch()
+	m.Version = resp.GetVersion()
 }
 
 // newerView reports whether member answer a knows the configuration better

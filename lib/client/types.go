@@ -67,21 +67,25 @@ type Node struct {
 	Zone   string `json:"zone"`
 	Rack   string `json:"rack"`
 	Weight uint32 `json:"weight"`
-	// LastHeartbeatMs is the Unix time in milliseconds of the last PING the
-	// meta leader received, 0 when the current leader has not heard from
-	// the node yet.
-	LastHeartbeatMs int64 `json:"last_heartbeat_ms"`
+	// LastHeartbeatUnixMs is the Unix time, in milliseconds, of the last
+	// PING the meta leader received; 0 when the leader has not heard from
+	// the node yet, or could not be asked (PULL of a follower).
+	LastHeartbeatUnixMs int64 `json:"last_heartbeat_unix_ms"`
 	// RedisAddr is where the node serves the Redis protocol (RESP); empty
 	// when it does not.
 	RedisAddr string `json:"redis_addr,omitempty"`
+	// Version is the node's version (lib/buildinfo.Version) as its PINGs
+	// report it to the meta leader; empty when the leader could not be
+	// asked or the node's binary predates version reporting.
+	Version string `json:"version"`
 }
 
-// LastHeartbeat returns LastHeartbeatMs as a time; the zero time when 0.
+// LastHeartbeat returns LastHeartbeatUnixMs as a time; the zero time when 0.
 func (n Node) LastHeartbeat() time.Time {
-	if n.LastHeartbeatMs == 0 {
+	if n.LastHeartbeatUnixMs == 0 {
 		return time.Time{}
 	}
-	return time.UnixMilli(n.LastHeartbeatMs)
+	return time.UnixMilli(n.LastHeartbeatUnixMs)
 }
 
 // Location is where a key lives.
@@ -145,13 +149,14 @@ func nodesFromPB(ns []*zppb.Node) []Node {
 	out := make([]Node, 0, len(ns))
 	for _, n := range ns {
 		out = append(out, Node{
-			Addr:            n.GetAddr(),
-			State:           n.GetState().String(),
-			Zone:            n.GetZone(),
-			Rack:            n.GetRack(),
-			Weight:          n.GetWeight(),
-			LastHeartbeatMs: n.GetLastHeartbeatMs(),
-			RedisAddr:       n.GetRedisAddr(),
+			Addr:                n.GetAddr(),
+			State:               n.GetState().String(),
+			Zone:                n.GetZone(),
+			Rack:                n.GetRack(),
+			Weight:              n.GetWeight(),
+			LastHeartbeatUnixMs: n.GetLastHeartbeatUnixMs(),
+			RedisAddr:           n.GetRedisAddr(),
+			Version:             n.GetVersion(),
 		})
 	}
 	return out

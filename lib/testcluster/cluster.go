@@ -229,6 +229,9 @@ func (c *Cluster) withMetrics(p *Process) {
 	}
 }
 
+// Binary is the path of the zpmeta or zpnode binary the cluster runs.
+func (c *Cluster) Binary(name string) string { return filepath.Join(c.bin, name) }
+
 // MetaAddrs are the meta servers' addresses.
 func (c *Cluster) MetaAddrs() []string { return addrs(c.Metas) }
 

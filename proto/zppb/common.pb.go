@@ -381,9 +381,10 @@ type Node struct {
 	Zone   string                 `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
 	Rack   string                 `protobuf:"bytes,4,opt,name=rack,proto3" json:"rack,omitempty"`
 	Weight uint32                 `protobuf:"varint,5,opt,name=weight,proto3" json:"weight,omitempty"`
-	// Unix milliseconds of the last PING the meta leader received; 0 when the
-	// current leader has not heard from it yet.
-	LastHeartbeatMs int64 `protobuf:"varint,6,opt,name=last_heartbeat_ms,json=lastHeartbeatMs,proto3" json:"last_heartbeat_ms,omitempty"`
+	// Unix time, in milliseconds, of the last PING the meta leader received;
+	// 0 when the current leader has not heard from it yet. Leader's memory,
+	// not replicated: LIST_NODES is forwarded to the leader for it.
+	LastHeartbeatUnixMs int64 `protobuf:"varint,6,opt,name=last_heartbeat_unix_ms,json=lastHeartbeatUnixMs,proto3" json:"last_heartbeat_unix_ms,omitempty"`
 	// While the node is DOWN, the epoch of the topology change that marked it
 	// DOWN; 0 while it is UP. A node can only have applied this epoch by
 	// pulling after the decision, so a PING carrying an older epoch was sent
@@ -391,7 +392,11 @@ type Node struct {
 	DownEpoch uint64 `protobuf:"varint,7,opt,name=down_epoch,json=downEpoch,proto3" json:"down_epoch,omitempty"`
 	// The node's RESP (Redis protocol) address, as its PINGs report it; empty
 	// when it serves no RESP.
-	RedisAddr     string `protobuf:"bytes,8,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
+	RedisAddr string `protobuf:"bytes,8,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
+	// The version of the node's binary as its last PING to the current leader
+	// reported it (lib/buildinfo.Version); like last_heartbeat_unix_ms, the
+	// leader's memory, empty until the node pings it.
+	Version       string `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -461,9 +466,9 @@ func (x *Node) GetWeight() uint32 {
 	return 0
 }
 
-func (x *Node) GetLastHeartbeatMs() int64 {
+func (x *Node) GetLastHeartbeatUnixMs() int64 {
 	if x != nil {
-		return x.LastHeartbeatMs
+		return x.LastHeartbeatUnixMs
 	}
 	return 0
 }
@@ -478,6 +483,13 @@ func (x *Node) GetDownEpoch() uint64 {
 func (x *Node) GetRedisAddr() string {
 	if x != nil {
 		return x.RedisAddr
+	}
+	return ""
+}
+
+func (x *Node) GetVersion() string {
+	if x != nil {
+		return x.Version
 	}
 	return ""
 }
@@ -1105,18 +1117,19 @@ var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\bzeppelin\"\xef\x01\n" +
+	"\fcommon.proto\x12\bzeppelin\"\x92\x02\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04rack\x18\x04 \x01(\tR\x04rack\x12\x16\n" +
-	"\x06weight\x18\x05 \x01(\rR\x06weight\x12*\n" +
-	"\x11last_heartbeat_ms\x18\x06 \x01(\x03R\x0flastHeartbeatMs\x12\x1d\n" +
+	"\x06weight\x18\x05 \x01(\rR\x06weight\x123\n" +
+	"\x16last_heartbeat_unix_ms\x18\x06 \x01(\x03R\x13lastHeartbeatUnixMs\x12\x1d\n" +
 	"\n" +
 	"down_epoch\x18\a \x01(\x04R\tdownEpoch\x12\x1d\n" +
 	"\n" +
-	"redis_addr\x18\b \x01(\tR\tredisAddr\"\x8f\x01\n" +
+	"redis_addr\x18\b \x01(\tR\tredisAddr\x12\x18\n" +
+	"\aversion\x18\t \x01(\tR\aversion\"\x8f\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +

@@ -171,7 +171,9 @@ type PingRequest struct {
 	Weight    uint32             `protobuf:"varint,6,opt,name=weight,proto3" json:"weight,omitempty"`
 	// The node's RESP (Redis protocol) address, host:port; empty when it
 	// serves no RESP. Clients are redirected there (-MOVED).
-	RedisAddr     string `protobuf:"bytes,7,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
+	RedisAddr string `protobuf:"bytes,7,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
+	// The version of the node's binary (lib/buildinfo.Version).
+	Version       string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -251,6 +253,13 @@ func (x *PingRequest) GetWeight() uint32 {
 func (x *PingRequest) GetRedisAddr() string {
 	if x != nil {
 		return x.RedisAddr
+	}
+	return ""
+}
+
+func (x *PingRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
 	}
 	return ""
 }
@@ -640,6 +649,10 @@ func (x *ListTablesResponse) GetEpoch() uint64 {
 	return 0
 }
 
+// ListNodesRequest asks for the nodes. A follower forwards it to the leader,
+// whose memory holds what the nodes' PINGs report (last_heartbeat_unix_ms,
+// version); when the leader cannot be asked it answers from its own state
+// without them.
 type ListNodesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -939,11 +952,13 @@ type ListMetaResponse struct {
 	Members []*MetaMember          `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
 	Epoch   uint64                 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	// The member that answered, and its Raft state.
-	Self          string `protobuf:"bytes,4,opt,name=self,proto3" json:"self,omitempty"`
-	State         string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
-	Term          uint64 `protobuf:"varint,6,opt,name=term,proto3" json:"term,omitempty"`
-	CommitIndex   uint64 `protobuf:"varint,7,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
-	AppliedIndex  uint64 `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Self         string `protobuf:"bytes,4,opt,name=self,proto3" json:"self,omitempty"`
+	State        string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	Term         uint64 `protobuf:"varint,6,opt,name=term,proto3" json:"term,omitempty"`
+	CommitIndex  uint64 `protobuf:"varint,7,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	AppliedIndex uint64 `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// The version of the answering member's binary (lib/buildinfo.Version).
+	Version       string `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1032,6 +1047,13 @@ func (x *ListMetaResponse) GetAppliedIndex() uint64 {
 		return x.AppliedIndex
 	}
 	return 0
+}
+
+func (x *ListMetaResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
 }
 
 type AddSlaveRequest struct {
@@ -1738,7 +1760,7 @@ const file_meta_proto_rawDesc = "" +
 	"\vPullRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\">\n" +
 	"\fPullResponse\x12.\n" +
-	"\btopology\x18\x01 \x01(\v2\x12.zeppelin.TopologyR\btopology\"\xcf\x01\n" +
+	"\btopology\x18\x01 \x01(\v2\x12.zeppelin.TopologyR\btopology\"\xe9\x01\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
@@ -1747,7 +1769,8 @@ const file_meta_proto_rawDesc = "" +
 	"\x04rack\x18\x05 \x01(\tR\x04rack\x12\x16\n" +
 	"\x06weight\x18\x06 \x01(\rR\x06weight\x12\x1d\n" +
 	"\n" +
-	"redis_addr\x18\a \x01(\tR\tredisAddr\"W\n" +
+	"redis_addr\x18\a \x01(\tR\tredisAddr\x12\x18\n" +
+	"\aversion\x18\b \x01(\tR\aversion\"W\n" +
 	"\fPingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
@@ -1788,7 +1811,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1a\n" +
 	"\bnonvoter\x18\x02 \x01(\bR\bnonvoter\"'\n" +
 	"\x11RemoveMetaRequest\x12\x12\n" +
-	"\x04addr\x18\x01 \x01(\tR\x04addr\"\xf6\x01\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\"\x90\x02\n" +
 	"\x10ListMetaResponse\x12\x16\n" +
 	"\x06leader\x18\x01 \x01(\tR\x06leader\x12.\n" +
 	"\amembers\x18\x02 \x03(\v2\x14.zeppelin.MetaMemberR\amembers\x12\x14\n" +
@@ -1797,7 +1820,8 @@ const file_meta_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x12\n" +
 	"\x04term\x18\x06 \x01(\x04R\x04term\x12!\n" +
 	"\fcommit_index\x18\a \x01(\x04R\vcommitIndex\x12#\n" +
-	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\"\x80\x01\n" +
+	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\x12\x18\n" +
+	"\aversion\x18\t \x01(\tR\aversion\"\x80\x01\n" +
 	"\x0fAddSlaveRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +

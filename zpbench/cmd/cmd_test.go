@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/zpbench/noop"
 )
@@ -53,6 +57,15 @@ func TestUsageErrors(t *testing.T) {
 				t.Errorf("stderr %q does not mention %q", stderr, tt.want)
 			}
 		})
+	}
+}
+
+// TestVersionFlag: --version prints the line every binary prints and exits
+// 0 without a target.
+func TestVersionFlag(t *testing.T) {
+	code, stdout, stderr := zpbench(t, "--version")
+	if want := buildinfo.Line("zpbench") + "\n"; code != ExitOK || stdout != want {
+		t.Errorf("--version: exit %d, stdout %q, want %q\n%s", code, stdout, want, stderr)
 	}
 }
 
@@ -181,4 +194,88 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("throughput ratio %v", r)
 		}
 	})
+}
+
+// TestTableLifecycle: zpbench says when it creates its table, drops a
+// table it created when the run ends unless --keep-table, keeps one that
+// existed unless --drop-table, and load keeps what it fills. A GET run on
+// an empty table names the load command that fills it.
+func TestTableLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	c := testcluster.Start(t, testcluster.Options{Metas: 1, Nodes: 1})
+	meta := strings.Join(c.MetaAddrs(), ",")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	exists := func(table string) bool {
+		t.Helper()
+		_, err := cl.Pull(ctx, table)
+		if err != nil && !errors.Is(err, status.ErrTableNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	bench := func(args ...string) (int, string) {
+		t.Helper()
+		code, _, stderr := zpbench(t, append([]string{"--meta", meta, "--ops", "50", "--warmup", "0", "-q", "--log-level", "warn"}, args...)...)
+		return code, stderr
+	}
+
+	steps := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr []string // substrings
+		notStderr  []string
+		wantTable  bool // whether table t exists afterwards
+	}{
+		{name: "created, then dropped", args: []string{"--table", "t1"},
+			wantStderr: []string{"zpbench: created table t1 (partitions 16, replicas 1, min_sync_replicas 0)", "it is dropped when the run ends (--keep-table keeps it)", "zpbench: dropped table t1 (which zpbench created"}},
+		{name: "created and kept", args: []string{"--table", "t2", "--keep-table"},
+			wantStderr: []string{"zpbench: created table t2", "it is kept (--keep-table)", "zpbench: kept table t2"}, wantTable: true},
+		{name: "existing, kept", args: []string{"--table", "t2"},
+			notStderr: []string{"created table", "dropped table", "kept table"}, wantTable: true},
+		{name: "existing, dropped on request", args: []string{"--table", "t2", "--drop-table"},
+			wantStderr: []string{"zpbench: dropped table t2 (--drop-table)"}, notStderr: []string{"created table"}},
+		{name: "both flags", args: []string{"--table", "t2", "--keep-table", "--drop-table"}, wantCode: ExitUsage,
+			wantStderr: []string{"contradict"}},
+		{name: "GET on an empty table", args: []string{"--table", "t3", "--workload", "get", "--keyspace", "1000", "-d", "10"},
+			wantStderr: []string{"zpbench: 50 of 50 reads (100%) found no value", "zpbench load --meta " + meta + " --table t3 --keyspace 1000 --value-size 10"}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			code, stderr := bench(st.args...)
+			if code != st.wantCode {
+				t.Fatalf("exit %d, want %d\n%s", code, st.wantCode, stderr)
+			}
+			for _, w := range st.wantStderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			for _, w := range st.notStderr {
+				if strings.Contains(stderr, w) {
+					t.Errorf("stderr has %q:\n%s", w, stderr)
+				}
+			}
+			if table := st.args[1]; st.wantCode == ExitOK && exists(table) != st.wantTable {
+				t.Errorf("table %s exists: %v, want %v", table, !st.wantTable, st.wantTable)
+			}
+		})
+	}
+
+	// load keeps the table it creates; reads then hit, and say nothing.
+	code, _, stderr := zpbench(t, "load", "--meta", meta, "--table", "t4", "--keyspace", "200", "--log-level", "warn")
+	if code != ExitOK || !strings.Contains(stderr, "zpbench: created table t4") || !strings.Contains(stderr, "load keeps it") || !exists("t4") {
+		t.Fatalf("load: exit %d, table kept %v\n%s", code, exists("t4"), stderr)
+	}
+	if code, stderr := bench("--table", "t4", "--workload", "get", "--keyspace", "200"); code != ExitOK || strings.Contains(stderr, "found no value") {
+		t.Errorf("GET after load: exit %d\n%s", code, stderr)
+	}
 }

@@ -31,7 +31,7 @@ func (t *targetFlags) register(cmd *cobra.Command) {
 	fs.StringArrayVar(&t.redis, "redis", nil, "Redis target: host:port")
 	fs.StringArrayVar(&t.redisClusters, "redis-cluster", nil, "Redis Cluster target (go-redis ClusterClient): seed nodes, comma-separated host:port; a Redis Cluster or zpnode RESP fronts")
 	fs.StringArrayVar(&t.noops, "noop", nil, "no-op target: host:port of a zpbench noop-server")
-	fs.StringVar(&t.table, "table", "bench", "Zeppelin table; created when missing (see --partitions, --replicas)")
+	fs.StringVar(&t.table, "table", "bench", "Zeppelin table; created when missing (see --partitions, --replicas; a run drops a table it created unless --keep-table, load keeps it)")
 	fs.Uint32Var(&t.partitions, "partitions", 16, "partitions of a table zpbench creates")
 	fs.Uint32Var(&t.replicas, "replicas", 0, "replicas of a table zpbench creates; 0 = nodes up, at most 3")
 	fs.Uint32Var(&t.minSync, "min-sync-replicas", 0, "min_sync_replicas of a table zpbench creates")
@@ -141,6 +141,7 @@ func workloadHelp() string { return workload.Describe() }
 type runFlags struct {
 	targetFlags
 	workloadFlags
+	tableFlags
 	conns, workers, pipeline int
 	duration, warmup         time.Duration
 	ops                      int64
@@ -170,6 +171,8 @@ func (r *runFlags) register(cmd *cobra.Command) {
 	fs.Float64Var(&r.maxErrorRate, "max-error-rate", 0, "exit 3 when more than this fraction of operations fail")
 	fs.BoolVar(&r.compare, "compare", false, "run two targets in interleaved rounds and print A/B ratios (A: --meta, then --noop, then --redis-cluster, then --redis)")
 	fs.IntVar(&r.rounds, "rounds", 4, "rounds of --compare; each target gets duration/rounds per round")
+	fs.BoolVar(&r.keepTable, "keep-table", false, "Zeppelin: keep the table after the run even when zpbench created it (default: drop a table zpbench created, keep one that existed)")
+	fs.BoolVar(&r.dropTable, "drop-table", false, "Zeppelin: drop the table after the run even when it existed before")
 }
 
 func (r *runFlags) validate(cmd *cobra.Command) error {
@@ -193,6 +196,9 @@ func (r *runFlags) validate(cmd *cobra.Command) error {
 		return usagef("--max-error-rate must be in [0, 1]")
 	case r.rounds < 1:
 		return usagef("--rounds must be at least 1")
+	}
+	if err := r.tableFlags.validate(); err != nil {
+		return err
 	}
 	if r.duration == 0 && r.ops == 0 {
 		r.duration = 10 * time.Second

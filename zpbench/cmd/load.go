@@ -37,7 +37,9 @@ func (a *app) loadCommand() *cobra.Command {
 		Long: `load writes records 0 .. --keyspace-1, with the benchmark's key scheme and
 --value-size values, as MSETs of --batch consecutive records from --conns
 connections in parallel. Run it before the workloads that read: get, mget,
-mixed and YCSB A to F. A Zeppelin table is created when missing.`,
+mixed and YCSB A to F. A Zeppelin table is created when missing (zpbench
+says so) and kept, for the runs that read it; drop it with
+'zpctl table drop TABLE' when done.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n := len(f.specs())
@@ -66,6 +68,15 @@ mixed and YCSB A to F. A Zeppelin table is created when missing.`,
 func (a *app) load(ctx context.Context, f *loadFlags) error {
 	s := f.specs()[0]
 	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	// Loading is for the runs that read afterwards: the table stays.
+	bt, err := a.ensureTable(sctx, &f.targetFlags, s, "load keeps it for the runs that read it")
+	if err != nil {
+		return err
+	}
+	if bt != nil {
+		defer bt.cl.Close()
+	}
 	t, err := a.open(sctx, &f.targetFlags, s, f.conns, 1)
 	cancel()
 	if err != nil {

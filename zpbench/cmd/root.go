@@ -12,6 +12,8 @@ import (
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
+
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 )
 
 // Env is everything zpbench reads and writes outside its targets; tests
@@ -102,6 +104,13 @@ Targets (one, or two with --compare):
 
 Workloads (--workload):
 ` + workloadHelp() + `
+A Zeppelin table (--table, default bench) is created when missing, which
+zpbench says on stderr. A run drops a table it created when it ends
+(--keep-table keeps it; --drop-table drops one that existed as well);
+zpbench load keeps the table it fills, for the runs that read it. When
+reads find no value, zpbench prints the zpbench load command that fills the
+keyspace.
+
 YCSB E's scans are hashtag SCANs: record i is "{zb:<i/100>}<i>", so 100
 consecutive records share a hashtag and a partition; a scan of L records
 from record s reads s.. up to the end of its group (Redis: an MGET of them).
@@ -133,6 +142,8 @@ Examples:
 		},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.Version = buildinfo.Version
+	root.SetVersionTemplate(buildinfo.Line("zpbench") + "\n")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&a.cpuProfile, "cpuprofile", "", "write a CPU profile of zpbench itself to this file (go tool pprof)")
 	r.register(root)

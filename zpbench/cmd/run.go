@@ -21,7 +21,10 @@ const setupTimeout = time.Minute
 // bench is one target with its workload and runner.
 type bench struct {
 	label  string
+	spec   targetSpec
 	target target.Target
+	// table is a Zeppelin target's table, nil for others.
+	table  *benchTable
 	wl     *workload.Workload
 	runner *runner.Runner
 }
@@ -31,6 +34,7 @@ func (a *app) run(ctx context.Context, r *runFlags) error {
 		r.seed = rand.Uint64()
 	}
 	var benches []*bench
+	var tables []*benchTable
 	defer func() {
 		for _, b := range benches {
 			if b.runner != nil {
@@ -38,13 +42,29 @@ func (a *app) run(ctx context.Context, r *runFlags) error {
 			}
 			b.target.Close()
 		}
+		for _, bt := range tables {
+			bt.finish(a, r.tableFlags)
+		}
 	}()
+	after := "it is dropped when the run ends (--keep-table keeps it)"
+	if r.keepTable {
+		after = "it is kept (--keep-table)"
+	}
 	for i, s := range r.specs() {
+		sctx, cancel := context.WithTimeout(ctx, setupTimeout)
+		bt, err := a.ensureTable(sctx, &r.targetFlags, s, after)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if bt != nil {
+			tables = append(tables, bt)
+		}
 		b, err := a.prepare(ctx, r, s)
 		if err != nil {
 			return err
 		}
-		b.label = string(rune('A' + i))
+		b.label, b.spec, b.table = string(rune('A'+i)), s, bt
 		benches = append(benches, b)
 	}
 
@@ -72,6 +92,11 @@ func (a *app) run(ctx context.Context, r *runFlags) error {
 	}
 	if err := write(a.env.Stdout, r.output, out); err != nil {
 		return err
+	}
+	for i, rep := range reports {
+		if hint := loadHint(r, benches[i].spec, rep); hint != "" {
+			fmt.Fprintln(a.env.Stderr, hint)
+		}
 	}
 	for _, rep := range reports {
 		if rep.ErrorRate > r.maxErrorRate {
@@ -194,13 +219,30 @@ func (a *app) progressFunc(r *runFlags, label string) func(runner.Progress) {
 		return nil
 	}
 	return func(p runner.Progress) {
-		line := label + " " + report.ProgressLine(p)
+		line := report.ProgressLine(label, p)
 		if a.env.StderrIsTerminal {
 			fmt.Fprint(a.env.Stderr, "\r\x1b[K"+line)
 		} else {
 			fmt.Fprintln(a.env.Stderr, line)
 		}
 	}
+}
+
+// loadHint is what to tell when reads found no value: the keyspace was not
+// loaded (or not all of it), and the command that loads it; "" when every
+// read found its value.
+func loadHint(r *runFlags, s targetSpec, rep report.Report) string {
+	if rep.Misses == 0 {
+		return ""
+	}
+	reads := max(rep.Reads(), rep.Misses)
+	cmd := fmt.Sprintf("zpbench load --%s %s", s.kind, s.addr)
+	if s.kind == "zeppelin" {
+		cmd = fmt.Sprintf("zpbench load --meta %s --table %s", s.addr, r.table)
+	}
+	cmd += fmt.Sprintf(" --keyspace %d --value-size %d", r.keyspace, r.valueSize)
+	return fmt.Sprintf("zpbench: %s of %s reads (%.0f%%) found no value: the keyspace is not loaded; load it first:\n  %s",
+		report.Count(float64(rep.Misses)), report.Count(float64(reads)), 100*float64(rep.Misses)/float64(reads), cmd)
 }
 
 // textWriter is what the text format needs of a result.

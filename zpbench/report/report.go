@@ -6,6 +6,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -152,9 +153,18 @@ func (r Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "    %-20s %10d  e.g. %s\n", code, r.ErrorsByCode[code], r.ErrorSamples[code])
 		}
 	}
-	if r.Ops > 0 && float64(r.Misses) > 0.5*float64(r.Ops) {
-		fmt.Fprintf(w, "  note: %.0f%% of reads found no value; load the keyspace first (zpbench load)\n", 100*float64(r.Misses)/float64(r.Ops))
+}
+
+// readKinds are the operations that can find no value (a miss).
+var readKinds = []workload.Kind{workload.Get, workload.Scan, workload.ReadModifyWrite, workload.MGet}
+
+// Reads counts the measured operations that read, and so may miss.
+func (r Report) Reads() int64 {
+	var n int64
+	for _, k := range readKinds {
+		n += r.ByOp[k.String()].Count
 	}
+	return n
 }
 
 func (r Report) setup() string {
@@ -225,15 +235,38 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// ProgressLine is one progress report.
-func ProgressLine(p runner.Progress) string {
+// ProgressWidth is the most columns a progress line takes, label
+// included, so that it fits an 80-column terminal: numbers are abbreviated
+// (Short) and the longest target label is "redis-cluster".
+const ProgressWidth = 80
+
+// ProgressLine is one progress report of the target labelled label:
+//
+//	zeppelin [  12s] run      52.3k ops/s p99   1.25ms ops 627.6k err 0
+func ProgressLine(label string, p runner.Progress) string {
 	phase := "run"
 	if p.Warmup {
 		phase = "warm-up"
 	}
-	line := fmt.Sprintf("[%6.1fs] %-7s %12s ops/s", p.Elapsed.Seconds(), phase, Count(p.Rate))
+	line := fmt.Sprintf("%s [%4.0fs] %-7s %6s ops/s", label, p.Elapsed.Seconds(), phase, Short(p.Rate))
 	if !p.Warmup {
-		line += fmt.Sprintf("  p99 %8s  ops %12s  errors %s", Micros(us(p.P99)), Count(float64(p.Ops)), Count(float64(p.Errors)))
+		line += fmt.Sprintf(" p99 %8s ops %6s err %s", Micros(us(p.P99)), Short(float64(p.Ops)), Short(float64(p.Errors)))
 	}
 	return line
+}
+
+// Short formats a count in at most 6 characters: 999, 12.3k, 999.9k,
+// 1.2M, 3.4G.
+func Short(v float64) string {
+	n := math.Round(v)
+	if n < 1000 {
+		return fmt.Sprintf("%.0f", n)
+	}
+	units := []string{"k", "M", "G"}
+	x, i := n/1000, 0
+	// 999,950 would round to 1000.0k: the next unit says it shorter.
+	for ; i < len(units)-1 && math.Round(x*10) >= 10_000; i++ {
+		x /= 1000
+	}
+	return fmt.Sprintf("%.1f%s", x, units[i])
 }

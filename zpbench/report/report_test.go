@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -113,11 +114,37 @@ func TestFormats(t *testing.T) {
 		{Micros(12.4), "12µs"},
 		{Micros(1234), "1.23ms"},
 		{Micros(2_500_000), "2.50s"},
-		{ProgressLine(runner.Progress{Elapsed: 1500 * time.Millisecond, Rate: 12345, Warmup: true}), "[   1.5s] warm-up       12,345 ops/s"},
+		{Short(0), "0"},
+		{Short(999.4), "999"},
+		{Short(999.5), "1.0k"},
+		{Short(12_345), "12.3k"},
+		{Short(999_949), "999.9k"},
+		{Short(999_950), "1.0M"},
+		{Short(1_234_567), "1.2M"},
+		{Short(5e12), "5000.0G"},
+		{ProgressLine("zeppelin", runner.Progress{Elapsed: 1500 * time.Millisecond, Rate: 12345, Warmup: true}), "zeppelin [   2s] warm-up  12.3k ops/s"},
+		{ProgressLine("zeppelin", runner.Progress{Elapsed: 12 * time.Second, Rate: 52_300, Ops: 627_600, P99: 1250 * time.Microsecond}),
+			"zeppelin [  12s] run      52.3k ops/s p99   1.25ms ops 627.6k err 0"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+// TestProgressLineFits80Columns: a progress line fits an 80-column
+// terminal for every target label and the widest numbers a run can show.
+func TestProgressLineFits80Columns(t *testing.T) {
+	widest := runner.Progress{Elapsed: 9999 * time.Second, Rate: 999_949, Ops: 999_949_999, Errors: 999_949_999, P99: 999_990 * time.Microsecond}
+	for _, label := range []string{"zeppelin", "redis", "redis-cluster", "noop"} {
+		for _, warmup := range []bool{true, false} {
+			p := widest
+			p.Warmup = warmup
+			line := ProgressLine(label, p)
+			if n := utf8.RuneCountInString(line); n > ProgressWidth {
+				t.Errorf("%d columns: %q", n, line)
+			}
 		}
 	}
 }

@@ -220,10 +220,11 @@ func (r *Runner) Run(ctx context.Context, p Phase) (*Result, error) {
 		runEnd = t.C
 	}
 	var tick <-chan time.Time
+	var ticker *time.Ticker
 	if r.cfg.Progress != nil && r.cfg.ProgressInterval > 0 {
-		tk := time.NewTicker(r.cfg.ProgressInterval)
-		defer tk.Stop()
-		tick = tk.C
+		ticker = time.NewTicker(r.cfg.ProgressInterval)
+		defer ticker.Stop()
+		tick = ticker.C
 	}
 	lastCount, lastTick := r.completed.Load(), began
 	for done := false; !done; {
@@ -232,6 +233,13 @@ func (r *Runner) Run(ctx context.Context, p Phase) (*Result, error) {
 			done = true
 		case <-warmupEnd:
 			startMeasuring()
+			if ticker != nil {
+				// The measurement's first report covers a whole
+				// interval of it: a tick due now would show the
+				// warm-up's rate beside no measured operation.
+				ticker.Reset(r.cfg.ProgressInterval)
+				lastCount, lastTick = r.completed.Load(), time.Now()
+			}
 			if p.Duration > 0 {
 				t := time.NewTimer(p.Duration)
 				defer t.Stop()

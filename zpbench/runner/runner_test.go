@@ -203,6 +203,50 @@ func TestProgress(t *testing.T) {
 	}
 }
 
+// TestProgressAfterWarmup: the first report of the measurement covers an
+// interval of it, so it never shows the warm-up's rate beside no measured
+// operation ("ops 0" at 20k ops/s). The warm-up and the progress interval
+// end together, which is when that happened.
+func TestProgressAfterWarmup(t *testing.T) {
+	f := newFake(target.Window)
+	// Operations take a while, as on a network: none completes in the
+	// instant between the warm-up's end and a tick due with it.
+	f.onDo = func(*fakeSession) { time.Sleep(2 * time.Millisecond) }
+	var mu sync.Mutex
+	var reports []Progress
+	cfg := Config{Conns: 2, ProgressInterval: 30 * time.Millisecond, Progress: func(p Progress) {
+		mu.Lock()
+		reports = append(reports, p)
+		mu.Unlock()
+	}}
+	ctx := context.Background()
+	r, err := New(ctx, f, newWorkload(t, "get"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for range 6 {
+		if _, err := r.Run(ctx, Phase{Warmup: 30 * time.Millisecond, Duration: 75 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	measured := 0
+	for _, p := range reports {
+		if p.Warmup {
+			continue
+		}
+		measured++
+		if p.Ops == 0 && p.Rate > 0 {
+			t.Errorf("report at %v: ops 0 at %.0f ops/s", p.Elapsed, p.Rate)
+		}
+	}
+	if measured == 0 {
+		t.Fatalf("no report of a measurement among %d", len(reports))
+	}
+}
+
 func TestLoad(t *testing.T) {
 	f := newFake(target.Window)
 	ctx := context.Background()

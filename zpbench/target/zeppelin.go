@@ -68,17 +68,18 @@ func NewZeppelin(ctx context.Context, o ZeppelinOptions) (Target, error) {
 	return &clientTarget{cl: cl, table: o.Table, name: name}, nil
 }
 
-// EnsureTable returns whether it created table: it does when the table
-// does not exist and spec is not nil, and then waits until every partition
-// is writable. A spec with 0 replicas gets as many as there are nodes up,
-// at most 3; with 0 partitions, 16.
-func EnsureTable(ctx context.Context, cl *client.Client, table string, spec *client.TableSpec, log *slog.Logger) (created bool, err error) {
+// EnsureTable makes sure table exists: when it does not and spec is not
+// nil, it creates it and returns the spec it created it with (nil when the
+// table existed); either way it waits until every partition is writable. A
+// spec with 0 replicas gets as many as there are nodes up, at most 3; with
+// 0 partitions, 16. Callers tell the user about a table they created.
+func EnsureTable(ctx context.Context, cl *client.Client, table string, spec *client.TableSpec, log *slog.Logger) (created *client.TableSpec, err error) {
 	_, err = cl.Pull(ctx, table)
 	if err == nil {
-		return false, cl.WaitTableWritable(ctx, table)
+		return nil, cl.WaitTableWritable(ctx, table)
 	}
 	if !errors.Is(err, status.ErrTableNotFound) || spec == nil {
-		return false, fmt.Errorf("table %s: %w", table, err)
+		return nil, fmt.Errorf("table %s: %w", table, err)
 	}
 	s := *spec
 	s.Name = table
@@ -87,7 +88,7 @@ func EnsureTable(ctx context.Context, cl *client.Client, table string, spec *cli
 		// table works on a one-node test cluster as on a real one.
 		nodes, _, err := cl.ListNodes(ctx)
 		if err != nil {
-			return false, fmt.Errorf("create table %s: %w", table, err)
+			return nil, fmt.Errorf("create table %s: %w", table, err)
 		}
 		up := uint32(0)
 		for _, n := range nodes {
@@ -101,13 +102,13 @@ func EnsureTable(ctx context.Context, cl *client.Client, table string, spec *cli
 		s.Partitions = 16
 	}
 	if _, err := cl.CreateTable(ctx, s); err != nil && !errors.Is(err, status.ErrTableExists) {
-		return false, fmt.Errorf("create table %s: %w", table, err)
+		return nil, fmt.Errorf("create table %s: %w", table, err)
 	}
-	log.Info("created table", "table", table, "partitions", s.Partitions, "replicas", s.Replicas, "min_sync_replicas", s.MinSyncReplicas)
+	log.Debug("created table", "table", table, "partitions", s.Partitions, "replicas", s.Replicas, "min_sync_replicas", s.MinSyncReplicas)
 	if err := cl.WaitTableWritable(ctx, table); err != nil {
-		return true, fmt.Errorf("table %s: %w", table, err)
+		return &s, fmt.Errorf("table %s: %w", table, err)
 	}
-	return true, nil
+	return &s, nil
 }
 
 // clientTarget sends every operation through lib/client, as an application

@@ -14,12 +14,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
-	nodeserver "github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
 // result is one run of zpctl.
@@ -151,7 +151,7 @@ func TestCommands(t *testing.T) {
 		{name: "del", args: []string{"del", "users", "alice"}, wantStdout: "1\n", wantExact: true},
 		{name: "del again", args: []string{"del", "users", "alice"}, wantStdout: "0\n", wantExact: true},
 		{name: "node list", args: []string{"node", "list"}, wantStdout: "UP"},
-		{name: "node info", args: []string{"node", "info", master}, wantStdout: "version:         " + nodeserver.Version},
+		{name: "node info", args: []string{"node", "info", master}, wantStdout: "version:         " + buildinfo.Version},
 		{name: "node info replication", args: []string{"node", "info", master, "--section", "replication", "--table", "users"}, wantStdout: "users  0          master"},
 		{name: "node info bad section", args: []string{"node", "info", master, "--section", "disk"}, wantCode: ExitUsage},
 		{name: "node info unreachable", args: []string{"node", "info", "127.0.0.1:1"}, wantCode: ExitUnavailable},

@@ -105,9 +105,10 @@ func (a *app) metaListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List the meta servers: leader, members, reachability, epoch",
 		Long: `Ask every meta server (those given with --meta and every member of the Raft
-configuration they report) for its state. Unreachable members are listed with
-the error; the command fails (exit 4) only when none answered, after printing
-what it knows.`,
+configuration they report) for its state: suffrage, leadership, Raft state,
+term, commit and applied index, topology epoch, and the version it runs.
+Unreachable members are listed with the error; the command fails (exit 4)
+only when none answered, after printing what it knows.`,
 		Example: `  zpctl meta list
   zpctl meta list -o json | jq -r '.leader'`,
 		Args: cobra.NoArgs,
@@ -129,13 +130,13 @@ func writeMeta(w io.Writer, st *client.MetaStatus) error {
 	if _, err := fmt.Fprintf(w, "leader: %s\nepoch:  %d\n\n", output.Dash(st.Leader), st.Epoch); err != nil {
 		return err
 	}
-	t := output.Table{Header: []string{"ADDR", "ID", "SUFFRAGE", "LEADER", "REACHABLE", "STATE", "TERM", "COMMIT", "APPLIED", "EPOCH", "ERROR"}}
+	t := output.Table{Header: []string{"ADDR", "ID", "SUFFRAGE", "LEADER", "REACHABLE", "STATE", "TERM", "COMMIT", "APPLIED", "EPOCH", "VERSION", "ERROR"}}
 	for _, m := range st.Members {
 		row := []string{m.Addr, output.Dash(m.ID), output.Dash(m.Suffrage), yesNo(m.Leader), yesNo(m.Reachable)}
 		if m.Reachable {
-			row = append(row, m.State, fmt.Sprint(m.Term), fmt.Sprint(m.CommitIndex), fmt.Sprint(m.AppliedIndex), fmt.Sprint(m.Epoch), "-")
+			row = append(row, m.State, fmt.Sprint(m.Term), fmt.Sprint(m.CommitIndex), fmt.Sprint(m.AppliedIndex), fmt.Sprint(m.Epoch), output.Dash(m.Version), "-")
 		} else {
-			row = append(row, "-", "-", "-", "-", "-", m.Error)
+			row = append(row, "-", "-", "-", "-", "-", "-", m.Error)
 		}
 		t.Rows = append(t.Rows, row)
 	}

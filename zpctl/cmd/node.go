@@ -16,7 +16,7 @@ import (
 func (a *app) nodeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "List data nodes, show one, wait for them",
+		Short: "List data nodes, show one (info), wait for them, remove DOWN ones",
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeWaitCommand(), a.nodeRemoveCommand())
@@ -39,17 +39,37 @@ type nodeListJSON struct {
 
 func (a *app) nodeListCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:     "list",
-		Short:   "List the data nodes the meta servers know, with the replicas they hold",
-		Example: "  zpctl node list\n  zpctl node list -o json | jq -r '.nodes[] | select(.state != \"UP\") | .addr'",
-		Args:    cobra.NoArgs,
+		Use:   "list",
+		Short: "List the data nodes the meta servers know, with the replicas they hold",
+		Long: `List the data nodes the meta servers know: address, RESP address, state,
+zone, rack, weight, the replicas and masters each holds, the time since its
+last heartbeat, and the version it runs (as its heartbeats report it).
+
+Heartbeats and versions are the meta leader's memory: whichever meta server
+answers asks the leader for them. Without a leader they are unknown (shown
+as -, and 0 and "" in JSON).
+
+--output json gives {"epoch", "nodes": [{"addr", "state", "zone", "rack",
+"weight", "last_heartbeat_unix_ms", "redis_addr", "version", "replicas",
+"masters"}]}; last_heartbeat_unix_ms is the Unix time of the last heartbeat
+in milliseconds, 0 when unknown.`,
+		Example: "  zpctl node list\n  zpctl node list -o json | jq -r '.nodes[] | select(.state != \"UP\") | .addr'\n" +
+			"  zpctl node list -o json | jq -r '.nodes[] | \"\\(.addr) \\(.version)\"'",
+		Args: cobra.NoArgs,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
 			topo, err := c.Pull(ctx, "")
 			if err != nil {
 				return err
 			}
+			// The rows come from LIST_NODES: the leader's answer,
+			// with heartbeats and versions, which a PULL of a
+			// follower lacks.
+			nodes, _, err := c.ListNodes(ctx)
+			if err != nil {
+				return err
+			}
 			s := &survey.Snapshot{Topology: topo}
-			for _, n := range topo.Nodes {
+			for _, n := range nodes {
 				s.Nodes = append(s.Nodes, survey.NodeReport{Node: n})
 			}
 			out := nodeListJSON{Epoch: topo.Epoch, Nodes: []nodeRow{}}
@@ -64,10 +84,10 @@ func (a *app) nodeListCommand() *cobra.Command {
 }
 
 func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {
-	t := output.Table{Header: []string{"ADDR", "REDIS", "STATE", "ZONE", "RACK", "WEIGHT", "REPLICAS", "MASTERS", "LAST_HEARTBEAT"}}
+	t := output.Table{Header: []string{"ADDR", "REDIS", "STATE", "ZONE", "RACK", "WEIGHT", "REPLICAS", "MASTERS", "LAST_HEARTBEAT", "VERSION"}}
 	for _, n := range nodes {
 		t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
-			fmt.Sprint(n.Replicas), fmt.Sprint(n.Masters), heartbeatAgo(n.Node, now)})
+			fmt.Sprint(n.Replicas), fmt.Sprint(n.Masters), heartbeatAgo(n.Node, now), output.Dash(n.Version)})
 	}
 	return output.WriteTable(w, t)
 }
@@ -114,9 +134,10 @@ waited for too.`,
 					}
 					if up >= count {
 						return a.printer.Print(nodeWaitJSON{Up: up, Nodes: nodes}, func(w io.Writer) error {
-							t := output.Table{Header: []string{"ADDR", "REDIS", "STATE", "ZONE", "RACK", "WEIGHT", "LAST_HEARTBEAT"}}
+							t := output.Table{Header: []string{"ADDR", "REDIS", "STATE", "ZONE", "RACK", "WEIGHT", "LAST_HEARTBEAT", "VERSION"}}
 							for _, n := range nodes {
-								t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight), heartbeatAgo(n, time.Now())})
+								t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
+									heartbeatAgo(n, time.Now()), output.Dash(n.Version)})
 							}
 							return output.WriteTable(w, t)
 						})

@@ -66,13 +66,20 @@ func TestRender(t *testing.T) {
 		{"node_list", func(w io.Writer) error {
 			var rows []nodeRow
 			for i, l := range degraded.Loads("") {
-				rows = append(rows, nodeRow{Node: degraded.Nodes[i].Node, Replicas: l.Replicas, Masters: l.Masters})
+				// The version as the leader's memory of the PINGs has
+				// it: the node's own, unknown for the one down.
+				n := degraded.Nodes[i].Node
+				if n.State == "UP" {
+					n.Version = degraded.Nodes[i].RunningVersion()
+				}
+				rows = append(rows, nodeRow{Node: n, Replicas: l.Replicas, Masters: l.Masters})
 			}
 			return writeNodes(w, rows, now)
 		}},
 		{"meta_list", func(w io.Writer) error {
 			st := *degraded.Meta
 			st.Members = append([]client.MetaMember(nil), st.Members...)
+			st.Members[0].Version, st.Members[1].Version = "v1.4.0", "v1.3.2"
 			st.Members[2].Reachable, st.Members[2].Error = false, "dial tcp 127.0.0.1:9223: connect: connection refused"
 			return writeMeta(w, &st)
 		}},

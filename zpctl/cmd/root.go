@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -142,8 +143,10 @@ default. 'zpctl config' shows what is in effect and why.
 			a.printer = &output.Printer{W: a.env.Stdout, Format: f}
 			return nil
 		},
-		RunE: groupRunE,
+		RunE:    groupRunE,
+		Version: buildinfo.Version,
 	}
+	root.SetVersionTemplate(buildinfo.Line("zpctl") + "\n")
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.metaFlag, "meta", DefaultMeta, "meta servers, comma-separated host:port (env ZP_META)")
 	pf.StringVarP(&a.outputFlag, "output", "o", defaultOutput, "output format: table, json or yaml (env ZP_OUTPUT)")
@@ -166,7 +169,7 @@ default. 'zpctl config' shows what is in effect and why.
 			root.AddCommand(c)
 		}
 	}
-	add(groupCluster, a.metaCommand(), a.nodeCommand(), a.checkupCommand(), a.configCommand())
+	add(groupCluster, a.metaCommand(), a.nodeCommand(), a.checkupCommand(), a.configCommand(), a.versionCommand())
 	add(groupTables, a.tableCommand(), a.locateCommand())
 	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.existsCommand(), a.ttlCommand(),
 		a.mgetCommand(), a.msetCommand(), a.incrCommand(), a.scanCommand(), a.keysCommand(), a.loadCommand())

@@ -16,7 +16,7 @@ import (
 func (a *app) tableCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "table",
-		Short: "Create, list, describe, dump and drop tables",
+		Short: "Create, list, describe, dump, flush and drop tables, and set their quota",
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableDescribeCommand(), a.tableDumpCommand(),

@@ -56,10 +56,52 @@ func (c *checker) meta() {
 		c.add(Problem{Severity: Critical, Check: CheckMetaLeader,
 			Message: "meta servers disagree on the leader: " + describeSplit(leaders)})
 	}
-	if len(epochs) > 1 {
+	lagging := false
+	for e := range epochs {
+		lagging = lagging || c.behind(e)
+	}
+	if len(epochs) > 1 && lagging {
 		c.add(Problem{Severity: Warning, Check: CheckMetaEpoch,
 			Message: "meta servers report different epochs: " + describeSplit(epochs)})
 	}
+}
+
+// behind reports whether a member or node at epoch has not yet applied what
+// it must have by now: Options.SettledEpoch when set (a change younger than
+// the grace is still on its way), else the newest epoch seen.
+func (c *checker) behind(epoch uint64) bool {
+	if c.opts.SettledEpoch != 0 {
+		return epoch < c.opts.SettledEpoch
+	}
+	return epoch < c.s.Epoch()
+}
+
+// versions checks that every node and meta server runs the same version:
+// mixed versions are a warning, or info while Options.Upgrading. Those
+// whose version is unknown (not answering, or too old to say) are left out.
+func (c *checker) versions() {
+	byVersion := map[string][]string{}
+	if c.s.Meta != nil {
+		for _, m := range c.s.Meta.Members {
+			if m.Reachable && m.Version != "" {
+				byVersion[m.Version] = append(byVersion[m.Version], "meta "+m.Addr)
+			}
+		}
+	}
+	for _, n := range c.s.Nodes {
+		if v := n.RunningVersion(); v != "" {
+			byVersion[v] = append(byVersion[v], "node "+n.Addr)
+		}
+	}
+	if len(byVersion) < 2 {
+		return
+	}
+	p := Problem{Severity: Warning, Check: CheckVersionMixed,
+		Message: "versions differ (if an upgrade is in progress, say so with --upgrading): " + describeSplit(byVersion)}
+	if c.opts.Upgrading {
+		p.Severity, p.Message = Info, "upgrade in progress, versions differ: "+describeSplit(byVersion)
+	}
+	c.add(p)
 }
 
 // describeSplit renders "a: m1, m2; b: m3" in a stable order.
@@ -96,9 +138,14 @@ func (c *checker) nodes() {
 				Message: fmt.Sprintf("node %s is UP for meta but does not answer INFO: %v", n.Addr, n.Err)})
 			continue
 		}
-		if si := n.Info.Server; si != nil && si.Epoch != epoch {
-			c.add(Problem{Severity: Warning, Check: CheckNodeEpoch, Node: n.Addr,
-				Message: fmt.Sprintf("node %s applied epoch %d, meta is at %d", n.Addr, si.Epoch, epoch)})
+		// A node ahead of the survey's epoch saw a change the survey's
+		// meta answer predates: only strict checks report it.
+		if si := n.Info.Server; si != nil && (si.Epoch < epoch && c.behind(si.Epoch) || si.Epoch > epoch && c.opts.SettledEpoch == 0) {
+			msg := fmt.Sprintf("node %s applied epoch %d, meta is at %d", n.Addr, si.Epoch, epoch)
+			if c.opts.SettledEpoch != 0 && c.opts.SettledEpoch < epoch {
+				msg += fmt.Sprintf(" (and was at %d a grace period ago)", c.opts.SettledEpoch)
+			}
+			c.add(Problem{Severity: Warning, Check: CheckNodeEpoch, Node: n.Addr, Message: msg})
 		}
 	}
 }

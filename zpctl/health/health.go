@@ -23,6 +23,10 @@ const (
 	// or missing slave, a partition in SLOWDOWN, a placement that one
 	// failure would turn into an outage.
 	Warning Severity = "warning"
+	// Info findings are expected and harmless in the moment, such as mixed
+	// versions while an upgrade runs (Options.Upgrading): reported, but
+	// the cluster is still healthy.
+	Info Severity = "info"
 )
 
 // The checks, as named in a Problem's Check field. Scripts may branch on
@@ -45,6 +49,7 @@ const (
 	CheckReplicaLag      = "replica_lag"      // a slave is behind its master beyond the threshold
 	CheckPartitionState  = "partition_state"  // SLOWDOWN or STUCK
 	CheckPlacement       = "placement"        // replicas share a node, or a zone needlessly
+	CheckVersionMixed    = "version_mixed"    // nodes and meta servers run different versions
 )
 
 // Problem is one finding. The JSON names are part of `zpctl checkup
@@ -87,6 +92,16 @@ type Options struct {
 	// MaxLag is how many records a slave may be behind its master before
 	// it is reported; default DefaultMaxLag.
 	MaxLag uint64
+	// SettledEpoch, when not 0, is the epoch every node and meta member
+	// must have applied: the meta epoch as it was a grace period before the
+	// snapshot. One behind the snapshot's newest epoch but not behind this
+	// is still taking up a recent topology change (nodes learn it with
+	// their next PING), which is not reported. 0 reports anyone behind the
+	// newest epoch.
+	SettledEpoch uint64
+	// Upgrading says an upgrade is in progress: different versions among
+	// the nodes and meta servers are then Info, not a Warning.
+	Upgrading bool
 }
 
 // DefaultMaxLag tolerates what a busy master writes while INFO is asked
@@ -106,22 +121,25 @@ type Summary struct {
 
 // Report is the verdict.
 type Report struct {
+	// Healthy is true when no problem is critical or a warning.
 	Healthy bool      `json:"healthy"`
 	Epoch   uint64    `json:"epoch"`
 	Leader  string    `json:"leader"`
 	Checked time.Time `json:"checked_at"`
 	Summary Summary   `json:"summary"`
-	// Problems are sorted: critical first, then by check, table,
-	// partition and node.
+	// Problems are sorted: critical first, then warnings, then info,
+	// each by check, table, partition and node.
 	Problems []Problem `json:"problems"`
 }
 
-// Counts returns how many critical and warning problems there are.
+// Counts returns how many critical and warning problems there are (info
+// findings are neither).
 func (r Report) Counts() (critical, warning int) {
 	for _, p := range r.Problems {
-		if p.Severity == Critical {
+		switch p.Severity {
+		case Critical:
 			critical++
-		} else {
+		case Warning:
 			warning++
 		}
 	}
@@ -135,6 +153,7 @@ func Check(s *survey.Snapshot, opts Options) Report {
 	}
 	c := &checker{s: s, opts: opts}
 	c.meta()
+	c.versions()
 	if s.Topology == nil {
 		msg := "no meta server answered PULL"
 		if s.TopologyErr != nil {
@@ -157,7 +176,6 @@ func Check(s *survey.Snapshot, opts Options) Report {
 		)
 	})
 	r := Report{
-		Healthy:  len(c.problems) == 0,
 		Epoch:    s.Epoch(),
 		Checked:  s.Taken,
 		Summary:  c.sum,
@@ -166,6 +184,8 @@ func Check(s *survey.Snapshot, opts Options) Report {
 	if r.Problems == nil {
 		r.Problems = []Problem{}
 	}
+	crit, warn := r.Counts()
+	r.Healthy = crit == 0 && warn == 0
 	if s.Meta != nil {
 		r.Leader = s.Meta.Leader
 	}
@@ -173,10 +193,13 @@ func Check(s *survey.Snapshot, opts Options) Report {
 }
 
 func rank(s Severity) int {
-	if s == Critical {
+	switch s {
+	case Critical:
 		return 0
+	case Warning:
+		return 1
 	}
-	return 1
+	return 2
 }
 
 func pid(p *uint32) int64 {

@@ -174,3 +174,13 @@ func (s *Snapshot) ReplicaInfo(addr, table string, partition uint32) *client.Rep
 	}
 	return nil
 }
+
+// RunningVersion is the version the node runs: what it answered to INFO,
+// else what its PINGs told the meta leader; empty when neither is known.
+// The TUI and checkup read it here.
+func (r NodeReport) RunningVersion() string {
+	if r.Info.Server != nil && r.Info.Server.Version != "" {
+		return r.Info.Server.Version
+	}
+	return r.Version
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -48,7 +49,7 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 	case *zppb.Request_ListTables:
 		resp = s.listTables()
 	case *zppb.Request_ListNodes:
-		resp = s.listNodes()
+		resp = s.listNodesOfLeader(ctx, req)
 	case *zppb.Request_ListMeta:
 		resp, err = s.listMeta(ctx)
 	case *zppb.Request_Ping:
@@ -94,7 +95,7 @@ func (s *Server) pull(req *zppb.PullRequest) (*zppb.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.fillHeartbeats(topo.Nodes)
+	s.fillLiveness(topo.Nodes)
 	return &zppb.Response{Epoch: topo.Epoch, Result: &zppb.Response_Pull{Pull: &zppb.PullResponse{Topology: topo}}}, nil
 }
 
@@ -103,22 +104,54 @@ func (s *Server) listTables() *zppb.Response {
 	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListTables{ListTables: &zppb.ListTablesResponse{Tables: tables, Epoch: epoch}}}
 }
 
+// maxListForward bounds how long a follower waits for the leader's answer to
+// a LIST_NODES before it answers from its own state.
+const maxListForward = time.Second
+
+// listNodesOfLeader answers LIST_NODES with the leader's answer, which alone
+// has the nodes' heartbeats and versions (fillLiveness): a follower
+// forwards the request once. The list is a read any member can answer, so
+// when the leader is unknown, unreachable or no leader any more, the
+// follower answers from its own state rather than wait for an election.
+func (s *Server) listNodesOfLeader(ctx context.Context, req *zppb.Request) *zppb.Response {
+	if s.IsLeader() || req.Forwarded {
+		return s.listNodes()
+	}
+	if leader := s.Leader(); leader != "" && leader != s.cfg.Addr {
+		// A hung leader gets half the time at most, so that the own
+		// answer still goes out within the caller's deadline.
+		wait := maxListForward
+		if dl, ok := ctx.Deadline(); ok {
+			wait = min(wait, time.Until(dl)/2)
+		}
+		fctx, cancel := context.WithTimeout(ctx, wait)
+		resp, err := s.forward(fctx, leader, req)
+		cancel()
+		if err == nil && resp.GetCode() == zppb.Code_OK {
+			return resp
+		}
+		s.logger.Debug("LIST_NODES: the leader did not answer; answering without heartbeats", "leader", leader, "err", err, "code", resp.GetCode())
+	}
+	return s.listNodes()
+}
+
 func (s *Server) listNodes() *zppb.Response {
 	nodes, epoch := s.fsm.Nodes()
-	s.fillHeartbeats(nodes)
+	s.fillLiveness(nodes)
 	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListNodes{ListNodes: &zppb.ListNodesResponse{Nodes: nodes, Epoch: epoch}}}
 }
 
-// fillHeartbeats sets last_heartbeat_ms from the leader's memory; a follower
-// has none and leaves 0.
-func (s *Server) fillHeartbeats(nodes []*zppb.Node) {
+// fillLiveness sets last_heartbeat_unix_ms and version from the leader's
+// memory of the nodes' PINGs; a follower has none and leaves them empty.
+func (s *Server) fillLiveness(nodes []*zppb.Node) {
 	if !s.IsLeader() {
 		return
 	}
 	for _, n := range nodes {
 		if t := s.live.lastHeartbeat(n.Addr); !t.IsZero() {
-			n.LastHeartbeatMs = t.UnixMilli()
+			n.LastHeartbeatUnixMs = t.UnixMilli()
 		}
+		n.Version = s.live.version(n.Addr)
 	}
 }
 
@@ -147,6 +180,7 @@ func (s *Server) metaMembers(ctx context.Context) (*zppb.ListMetaResponse, error
 		Term:         s.raft.CurrentTerm(),
 		CommitIndex:  s.raft.CommitIndex(),
 		AppliedIndex: s.raft.AppliedIndex(),
+		Version:      buildinfo.Version,
 	}
 	for _, srv := range cfg.Servers {
 		lm.Members = append(lm.Members, &zppb.MetaMember{

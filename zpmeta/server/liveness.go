@@ -21,6 +21,8 @@ type liveness struct {
 	seen      map[string]time.Time
 	epochs    map[string]uint64
 	positions map[string][]*zppb.ReplicaPosition
+	// versions is the binary version each node's last PING reported.
+	versions map[string]string
 }
 
 func newLiveness() *liveness {
@@ -28,6 +30,7 @@ func newLiveness() *liveness {
 		seen:      make(map[string]time.Time),
 		epochs:    make(map[string]uint64),
 		positions: make(map[string][]*zppb.ReplicaPosition),
+		versions:  make(map[string]string),
 	}
 }
 
@@ -39,6 +42,7 @@ func (l *liveness) reset(since time.Time) {
 	clear(l.seen)
 	clear(l.epochs)
 	clear(l.positions)
+	clear(l.versions)
 }
 
 // position returns what addr last reported about its replica of
@@ -55,12 +59,13 @@ func (l *liveness) position(addr, table string, partition uint32) (*zppb.Replica
 	return nil, 0, false
 }
 
-// heartbeat records a PING handled at that carried epoch, and reports
+// heartbeat records a PING handled at that carried epoch (and the node's
+// version), and reports
 // whether it was recorded. A node's epoch never goes back, so a PING with an
 // older epoch than one already recorded was overtaken by a later one on the
 // way: it would make the node look alive, and its positions current, on
 // older evidence. positions is kept as is: the caller hands it over.
-func (l *liveness) heartbeat(addr string, at time.Time, epoch uint64, positions []*zppb.ReplicaPosition) bool {
+func (l *liveness) heartbeat(addr string, at time.Time, epoch uint64, positions []*zppb.ReplicaPosition, version string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if last, ok := l.epochs[addr]; ok && epoch < last {
@@ -69,6 +74,7 @@ func (l *liveness) heartbeat(addr string, at time.Time, epoch uint64, positions 
 	l.seen[addr] = at
 	l.epochs[addr] = epoch
 	l.positions[addr] = positions
+	l.versions[addr] = version
 	return true
 }
 
@@ -78,6 +84,13 @@ func (l *liveness) lastHeartbeat(addr string) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.seen[addr]
+}
+
+// version returns the version addr's last PING reported, empty if none.
+func (l *liveness) version(addr string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.versions[addr]
 }
 
 // expired reports whether addr has gone timeout without a PING, counting from

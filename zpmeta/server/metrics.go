@@ -6,6 +6,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -44,13 +45,16 @@ var (
 	descMoves        = prometheus.NewDesc("zeppelin_meta_moves", "Topology moves not yet finished, by state.", []string{"state"}, nil)
 	descHeartbeatAge = prometheus.NewDesc("zeppelin_meta_node_heartbeat_age_seconds",
 		"Seconds since the node's last PING reached this leader.", []string{"node"}, nil)
+	descBuild = prometheus.NewDesc("zeppelin_meta_build_info",
+		"Always 1; the version label is the member's version, as zpmeta --version prints it.",
+		nil, prometheus.Labels{"version": buildinfo.Version})
 )
 
 type metaCollector struct{ s *Server }
 
 func (c *metaCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftCommit, descRaftApplied, descLeader,
-		descMetaEpoch, descNodeUp, descTables, descPartitions, descNoMaster, descUnderReplica, descMoves, descHeartbeatAge} {
+		descMetaEpoch, descNodeUp, descTables, descPartitions, descNoMaster, descUnderReplica, descMoves, descHeartbeatAge, descBuild} {
 		ch <- d
 	}
 }
@@ -76,6 +80,7 @@ func (c *metaCollector) Collect(ch chan<- prometheus.Metric) {
 		leader = 1
 	}
 	gauge(descLeader, leader)
+	gauge(descBuild, 1)
 
 	nodes, epoch := s.fsm.Nodes()
 	gauge(descMetaEpoch, float64(epoch))

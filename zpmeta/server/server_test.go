@@ -141,7 +141,7 @@ func TestLivenessGrace(t *testing.T) {
 	if l.expired("n", t0.Add(time.Hour), timeout) {
 		t.Fatal("a follower (no grace start) expired a node")
 	}
-	l.heartbeat("n", t0, 3, []*zppb.ReplicaPosition{{Table: "t", Lsn: 7}})
+	l.heartbeat("n", t0, 3, []*zppb.ReplicaPosition{{Table: "t", Lsn: 7}}, "v1")
 	l.reset(t0.Add(10 * time.Second)) // leadership gained later: memory gone
 	tests := []struct {
 		addr string
@@ -157,10 +157,13 @@ func TestLivenessGrace(t *testing.T) {
 			t.Errorf("expired(%s, t0+%v) = %v, want %v", tt.addr, tt.at, got, tt.want)
 		}
 	}
-	if l.replicaPositions("n") != nil || !l.lastHeartbeat("n").IsZero() {
+	if l.replicaPositions("n") != nil || !l.lastHeartbeat("n").IsZero() || l.version("n") != "" {
 		t.Error("reset kept the old leader's memory")
 	}
-	l.heartbeat("n", t0.Add(12*time.Second), 5, []*zppb.ReplicaPosition{{Table: "t", Lsn: 9}})
+	l.heartbeat("n", t0.Add(12*time.Second), 5, []*zppb.ReplicaPosition{{Table: "t", Lsn: 9}}, "v2")
+	if v := l.version("n"); v != "v2" {
+		t.Errorf("version %q, want the last PING's v2", v)
+	}
 	if l.expired("n", t0.Add(14*time.Second), timeout) || !l.expired("n", t0.Add(15*time.Second), timeout) {
 		t.Error("a fresh ping does not count from its own time")
 	}
@@ -193,7 +196,7 @@ func TestLivenessIgnoresOvertakenPing(t *testing.T) {
 	wantSeen, wantLsn, wantEpoch := time.Time{}, uint64(0), uint64(0)
 	for _, tt := range tests {
 		at := t0.Add(tt.at)
-		got := l.heartbeat("n", at, tt.epoch, []*zppb.ReplicaPosition{{Table: "t", Lsn: tt.lsn}})
+		got := l.heartbeat("n", at, tt.epoch, []*zppb.ReplicaPosition{{Table: "t", Lsn: tt.lsn}}, "v1")
 		if got != tt.record {
 			t.Errorf("%s: recorded %v, want %v", tt.name, got, tt.record)
 		}

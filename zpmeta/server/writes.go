@@ -34,7 +34,7 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	for i, p := range req.GetPositions() {
 		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
 	}
-	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions) {
+	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions, req.GetVersion()) {
 		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
 		return s.pingResponse(s.fsm.Epoch()), nil
 	}

@@ -11,6 +11,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
@@ -273,12 +274,12 @@ func TestNodeLiveness(t *testing.T) {
 	}
 	nodes := c.mustOK(leader, listNodesReq()).GetListNodes().GetNodes()
 	if len(nodes) != 1 || nodes[0].State != zppb.NodeState_UP || nodes[0].Weight != 1 ||
-		time.Since(time.UnixMilli(nodes[0].LastHeartbeatMs)) > 5*time.Second {
+		time.Since(time.UnixMilli(nodes[0].LastHeartbeatUnixMs)) > 5*time.Second {
 		t.Fatalf("leader LIST_NODES %v", nodes)
 	}
 	waitFor(t, 5*time.Second, "follower to apply the registration", func() bool { return c.pull(f).Epoch == pr.Epoch })
-	if n := c.mustOK(f, listNodesReq()).GetListNodes().GetNodes()[0]; n.LastHeartbeatMs != 0 || n.State != zppb.NodeState_UP {
-		t.Fatalf("follower LIST_NODES %v: heartbeats are the leader's memory", n)
+	if n := c.mustOK(f, listNodesReq()).GetListNodes().GetNodes()[0]; n.LastHeartbeatUnixMs == 0 || n.State != zppb.NodeState_UP {
+		t.Fatalf("follower LIST_NODES %v: want the leader's heartbeat, relayed", n)
 	}
 
 	// Pinging for twice the down-timeout keeps it UP without touching the
@@ -413,13 +414,57 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
-// withoutHeartbeats clears last_heartbeat_ms, which is the answering
-// leader's memory rather than replicated state.
+// withoutHeartbeats clears last_heartbeat_unix_ms and version, which are the
+// answering leader's memory rather than replicated state.
 func withoutHeartbeats(topo *zppb.Topology) *zppb.Topology {
 	for _, n := range topo.Nodes {
-		n.LastHeartbeatMs = 0
+		n.LastHeartbeatUnixMs = 0
+		n.Version = ""
 	}
 	return topo
+}
+
+// TestListNodesOfFollowerHasLeaderLiveness: what the nodes' PINGs report
+// (heartbeat, version) is the leader's memory, yet LIST_NODES asked of a
+// follower has it, so that `zpctl node list` shows it whichever member
+// answers; a follower that cannot reach a leader answers from its own state
+// at once. Every member reports its own version in LIST_META.
+func TestListNodesOfFollowerHasLeaderLiveness(t *testing.T) {
+	c := startCluster(t, 3, longDown)
+	leader := c.waitLeader(10 * time.Second)
+	f := c.follower(leader)
+	ping := &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: fakeNodes[0], Version: "v9.9.9-test"}}}
+	epoch := c.mustOK(f, ping).GetPing().GetEpoch()
+	for i := range c.Metas {
+		waitFor(t, 5*time.Second, "member to apply the registration", func() bool { return c.pull(i).Epoch >= epoch })
+		ns := c.mustOK(i, listNodesReq()).GetListNodes().GetNodes()
+		if len(ns) != 1 || ns[0].LastHeartbeatUnixMs == 0 || ns[0].Version != "v9.9.9-test" {
+			t.Errorf("LIST_NODES of member %d (leader %d): %v", i, leader, ns)
+		}
+		if v := c.mustOK(i, listMetaReq()).GetListMeta().GetVersion(); v != buildinfo.Version {
+			t.Errorf("LIST_META of member %d: version %q, want %q", i, v, buildinfo.Version)
+		}
+	}
+
+	// Without a quorum there is no leader to ask: the last member answers
+	// from its own state, without the leader's memory, well within the
+	// deadline.
+	for i := range c.Metas {
+		if i != f {
+			c.stop(i)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	resp, err := c.pool.Call(ctx, c.addr(f), listNodesReq())
+	if err != nil || resp.Code != zppb.Code_OK {
+		t.Fatalf("LIST_NODES without a leader: %v %v", resp, err)
+	}
+	if ns := resp.GetListNodes().GetNodes(); len(ns) != 1 || ns[0].Addr != fakeNodes[0] {
+		t.Errorf("LIST_NODES without a leader: %v", ns)
+	}
+	t.Logf("LIST_NODES without a leader answered in %v", time.Since(start).Round(time.Millisecond))
 }
 
 // TestForwardedRequestIsNotForwardedAgain checks the hop marker: a follower

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -183,6 +184,7 @@ func cmdInfo(c *conn, args [][]byte) entry {
 			fmt.Sprintf("tcp_port:%d", port),
 			fmt.Sprintf("uptime_in_seconds:%d", uptime),
 			fmt.Sprintf("uptime_in_days:%d", uptime/86400),
+			"zeppelin_version:"+buildinfo.Version,
 			"zeppelin_node:"+c.s.b.Addr(),
 			"zeppelin_table:"+c.table,
 		)

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -111,6 +112,7 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 		Rack:      s.cfg.Rack,
 		Weight:    s.cfg.Weight,
 		RedisAddr: s.cfg.RedisAddr,
+		Version:   buildinfo.Version,
 	}
 	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: req}})
 	if err != nil {

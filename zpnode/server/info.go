@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -22,7 +23,7 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 		si := &zppb.ServerInfo{
 			Addr:       s.cfg.Addr,
 			Epoch:      topo.epoch,
-			Version:    Version,
+			Version:    buildinfo.Version,
 			UptimeMs:   time.Since(s.startedAt).Milliseconds(),
 			LastPingMs: s.lastPingMs.Load(),
 		}

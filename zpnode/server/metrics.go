@@ -187,9 +187,10 @@ var (
 	descRequestIDs = prometheus.NewDesc("zeppelin_node_request_ids",
 		"Write request ids the replicas open now remember to answer retries (at most 65,536 per replica, about 76 bytes each).", nil, nil)
 	descBuild = prometheus.NewDesc("zeppelin_node_build_info",
-		"Always 1; the labels say which RocksDB the node runs: the linked library's version, and the build "+
+		"Always 1; the labels say which build the node runs: its version (Makefile ZP_VERSION, else what Go "+
+			"recorded; as zpnode --version prints it), the linked RocksDB library's version, and the RocksDB build "+
 			"the binary was stamped with (Makefile ZP_ROCKSDB_BUILD; empty when built without it).",
-		nil, prometheus.Labels{"rocksdb_version": engine.RocksDBVersion(), "rocksdb_build": buildinfo.RocksDB})
+		nil, prometheus.Labels{"version": buildinfo.Version, "rocksdb_version": engine.RocksDBVersion(), "rocksdb_build": buildinfo.RocksDB})
 	descDurability = prometheus.NewDesc("zeppelin_node_durability_info",
 		"Always 1; the labels say what an acknowledged write survives: the binlog fsync policy and interval, "+
 			"and whether the replicas' RocksDB write-ahead log is on (off, on, mixed; none when no replica is open).",

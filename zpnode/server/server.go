@@ -19,9 +19,6 @@ import (
 	"github.com/zeppelin-kv/zeppelin/zpnode/redisfront"
 )
 
-// Version is reported by INFO server.
-var Version = "dev"
-
 // Server is a zpnode.
 type Server struct {
 	dirLock   *dirlock.Lock // on cfg.DataDir while started

@@ -59,7 +59,7 @@ func Healthy() *survey.Snapshot {
 	s.Topology = &client.Topology{Epoch: epoch, Tables: tables}
 	for i, a := range Nodes {
 		n := client.Node{Addr: a, State: "UP", Zone: fmt.Sprintf("zone-%c", 'a'+i), Rack: fmt.Sprintf("r%d", i+1), Weight: 100,
-			LastHeartbeatMs: T0.UnixMilli() - 400, RedisAddr: fmt.Sprintf("127.0.0.1:%d", 9241+i)}
+			LastHeartbeatUnixMs: T0.UnixMilli() - 400, RedisAddr: fmt.Sprintf("127.0.0.1:%d", 9241+i)}
 		s.Topology.Nodes = append(s.Topology.Nodes, n)
 		info := client.Info{Server: &client.ServerInfo{Addr: a, Epoch: epoch, Version: "dev", UptimeMs: int64(3600_000 * (i + 1)),
 			Tables: []string{"default", "users"}, LastPingMs: T0.UnixMilli() - 400, MetaLeader: Metas[0]}}
@@ -129,7 +129,7 @@ func Migrating() *survey.Snapshot {
 	s := Healthy()
 	const newNode = "127.0.0.1:9234"
 	s.Topology.Nodes = append(s.Topology.Nodes, client.Node{Addr: newNode, State: "UP", Zone: "zone-d", Rack: "r4", Weight: 100,
-		LastHeartbeatMs: T0.UnixMilli() - 300})
+		LastHeartbeatUnixMs: T0.UnixMilli() - 300})
 	s.Nodes = append(s.Nodes, survey.NodeReport{Node: s.Topology.Nodes[3], Info: client.Info{
 		Server:      &client.ServerInfo{Addr: newNode, Epoch: 7, Version: "dev", UptimeMs: 120_000, LastPingMs: T0.UnixMilli() - 300, MetaLeader: Metas[0]},
 		Replication: []client.ReplicaInfo{{Table: "default", Partition: 3, Role: "slave", Master: Nodes[0], State: "fullsync", Term: 2}},
