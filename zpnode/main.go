@@ -16,6 +16,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
@@ -45,6 +46,7 @@ func main() {
 	flag.Int64Var(&cacheSize, "block-cache", 256<<20, "RocksDB block cache shared by all replicas, in bytes")
 	flag.DurationVar(&cfg.PingInterval, "ping-interval", time.Second, "heartbeat period to meta")
 	flag.DurationVar(&cfg.SweepInterval, "sweep-interval", time.Minute, "period of the expired-key sweep")
+	flag.DurationVar(&cfg.MallocTrimInterval, "malloc-trim-interval", engine.DefaultMallocTrimInterval, "how often to hand the C allocator's free memory back to the OS (negative: never)")
 	flag.DurationVar(&cfg.IdleClose, "idle-close", server.DefaultIdleClose, "close the RocksDB of a replica idle this long, reopening it on the next request (negative: never)")
 	flag.StringVar(&cfg.Zone, "zone", "", "zone of this node, for placement")
 	flag.StringVar(&cfg.Rack, "rack", "", "rack of this node, for placement")

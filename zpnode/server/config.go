@@ -40,6 +40,10 @@ type Config struct {
 	Binlog binlog.Options
 	// BlockCacheSize is the RocksDB block cache shared by all replicas.
 	BlockCacheSize int64
+	// MallocTrimInterval is how often the node hands the C allocator's
+	// free memory back to the OS (engine.SharedOptions); default
+	// engine.DefaultMallocTrimInterval, negative never.
+	MallocTrimInterval time.Duration
 	// PingInterval is how often the node heartbeats to meta. Default 1s.
 	PingInterval time.Duration
 	// SweepInterval is how often masters delete expired keys through the

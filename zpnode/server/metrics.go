@@ -175,7 +175,7 @@ var (
 	descCacheCapacity = prometheus.NewDesc("zeppelin_node_block_cache_capacity_bytes",
 		"Size of the shared block cache.", nil, nil)
 	descMallocTrims = prometheus.NewDesc("zeppelin_node_malloc_trims_total",
-		"Times the node returned the C allocator's free memory to the OS (malloc_trim, every 30 s).", nil, nil)
+		"Times the node returned the C allocator's free memory to the OS (malloc_trim, every --malloc-trim-interval).", nil, nil)
 	descMallocTrimSeconds = prometheus.NewDesc("zeppelin_node_malloc_trim_seconds_total",
 		"Time those trims took; each holds the allocator's arena locks while it runs.", nil, nil)
 	descMemtables = prometheus.NewDesc("zeppelin_node_memtable_bytes",

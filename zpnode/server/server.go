@@ -94,7 +94,7 @@ func (s *Server) Start() error {
 		return fmt.Errorf("zpnode: data directory: %w", err)
 	}
 	s.dirLock = lock
-	shared, err := engine.NewShared(engine.SharedOptions{BlockCacheSize: uint64(s.cfg.BlockCacheSize)})
+	shared, err := engine.NewShared(engine.SharedOptions{BlockCacheSize: uint64(s.cfg.BlockCacheSize), MallocTrimInterval: s.cfg.MallocTrimInterval})
 	if err != nil {
 		return fmt.Errorf("zpnode: %w", err)
 	}
