@@ -75,7 +75,8 @@ func (m Model) metaLines() []string {
 
 // nodeLines is the node table, of the nodes of order (every node when
 // nil); full adds the epoch, the node's checks and, when the terminal is
-// wide enough, its uptime.
+// wide enough, its RESP address, uptime and version (which a rolling
+// upgrade changes node by node).
 func (m Model) nodeLines(full bool, order []int) []string {
 	s := m.snap
 	if s.Topology == nil {
@@ -86,7 +87,7 @@ func (m Model) nodeLines(full bool, order []int) []string {
 	if full {
 		header = append(header, "EPOCH", "HEALTH")
 		if wide {
-			header = append(header, "REDIS", "UPTIME")
+			header = append(header, "REDIS", "UPTIME", "VERSION")
 		}
 	}
 	if full {
@@ -133,7 +134,7 @@ func (m Model) nodeLines(full bool, order []int) []string {
 			}
 			row = append(row, plain(epoch), check)
 			if wide {
-				row = append(row, plain(dash(n.RedisAddr)), plain(uptime))
+				row = append(row, plain(dash(n.RedisAddr)), plain(uptime), plain(dash(n.RunningVersion())))
 			}
 		}
 		rows = append(rows, row)
