@@ -131,6 +131,8 @@ type Maintenance interface {
 	Info(ctx context.Context, nodeAddr string, section InfoSection, table string) (Info, error)
 	// InfoNodes asks nodes for sections of INFO, in parallel.
 	InfoNodes(ctx context.Context, addrs []string, table string, sections ...InfoSection) []NodeInfo
+	// NodeLog asks one node for its last log records.
+	NodeLog(ctx context.Context, nodeAddr string, lines int, level string) ([]LogLine, error)
 }
 
 // core is what the three faces of a Client share: the topology cache, the

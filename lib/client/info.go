@@ -205,22 +205,60 @@ func infoFromPB(in *zppb.InfoResponse) Info {
 // table is empty, for all. One attempt: a diagnostic should show what the
 // node says now, not what it says after retries.
 func (c *core) Info(ctx context.Context, nodeAddr string, section InfoSection, table string) (Info, error) {
+	in, err := c.info(ctx, nodeAddr, &zppb.InfoRequest{Section: section.pb(), Table: table})
+	if err != nil {
+		return Info{}, err
+	}
+	return infoFromPB(in), nil
+}
+
+// LogLine is one record of a node's log.
+type LogLine struct {
+	// TimeMs is when it was logged, in Unix milliseconds.
+	TimeMs int64 `json:"time_ms"`
+	// Level is "INFO", "WARN" or "ERROR".
+	Level   string `json:"level"`
+	Message string `json:"message"`
+	// Attrs are the record's attributes as key=value text.
+	Attrs string `json:"attrs"`
+}
+
+// NodeLog asks one node for its last lines log records (0: all it keeps)
+// at level or above ("debug", "info", "warn", "error"; "" is info),
+// oldest first. One attempt, as Info.
+func (c *core) NodeLog(ctx context.Context, nodeAddr string, lines int, level string) ([]LogLine, error) {
+	if lines < 0 {
+		return nil, fmt.Errorf("client: node log: %w", status.New(zppb.Code_INVALID_ARGUMENT, "%d lines", lines))
+	}
+	in, err := c.info(ctx, nodeAddr, &zppb.InfoRequest{Section: zppb.InfoSection_INFO_LOG, LogLines: uint32(lines), LogLevel: level})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LogLine, 0, len(in.GetLog()))
+	for _, l := range in.GetLog() {
+		out = append(out, LogLine{TimeMs: l.GetTimeMs(), Level: l.GetLevel(), Message: l.GetMessage(), Attrs: l.GetAttrs()})
+	}
+	return out, nil
+}
+
+// info sends one INFO request to a node, one attempt.
+func (c *core) info(ctx context.Context, nodeAddr string, req *zppb.InfoRequest) (*zppb.InfoResponse, error) {
 	if c.closed.Load() {
-		return Info{}, fmt.Errorf("client: info: %w", ErrClosed)
+		return nil, fmt.Errorf("client: info: %w", ErrClosed)
 	}
 	if nodeAddr == "" {
-		return Info{}, fmt.Errorf("client: info: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty node address"))
+		return nil, fmt.Errorf("client: info: %w", status.New(zppb.Code_INVALID_ARGUMENT, "empty node address"))
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	resp, err := c.pool.Call(ctx, nodeAddr, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{Section: section.pb(), Table: table}}})
+	resp, err := c.pool.Call(ctx, nodeAddr, &zppb.Request{Cmd: &zppb.Request_Info{Info: req}})
 	if err == nil {
 		err = status.FromResponse(resp)
 	}
 	if err != nil {
-		return Info{}, fmt.Errorf("client: info %s: %w", nodeAddr, err)
+		return nil, fmt.Errorf("client: info %s: %w", nodeAddr, err)
 	}
-	return infoFromPB(resp.GetInfo()), nil
+	return resp.GetInfo(), nil
 }
 
 // NodeInfo is what one node answered to the INFO sections InfoNodes asked

@@ -1,7 +1,10 @@
 package client
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -98,5 +101,44 @@ func TestListMetaLeaderSeen(t *testing.T) {
 		if m.LeaderSeen != cl.Cluster.Metas[leader].Addr {
 			t.Fatalf("member %s sees leader %q", m.Addr, m.LeaderSeen)
 		}
+	}
+}
+
+// TestNodeLog: a node's INFO log holds what it logged (here the topology
+// of a table just created), oldest first, cut to the lines and the level
+// asked.
+func TestNodeLog(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 1)
+	c := newTestClient(t, cl)
+	ctx := testCtx(t)
+	node := tb.Partitions[0].Master
+	var lines []LogLine
+	poll(t, "the node to log the new topology", func() bool {
+		var err error
+		if lines, err = c.NodeLog(ctx, node, 0, ""); err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(lines, func(l LogLine) bool {
+			// Other tests move the shared cluster's epoch too: the node
+			// may have jumped past the table's.
+			var epoch uint64
+			_, err := fmt.Sscanf(l.Attrs, "epoch=%d ", &epoch)
+			return l.Message == "new topology" && l.Level == "INFO" && err == nil && epoch >= tb.CreatedEpoch
+		})
+	})
+	if !slices.IsSortedFunc(lines, func(a, b LogLine) int { return cmp.Compare(a.TimeMs, b.TimeMs) }) {
+		t.Fatalf("not oldest first: %v", lines)
+	}
+	last, err := c.NodeLog(ctx, node, 1, "")
+	if err != nil || len(last) != 1 {
+		t.Fatalf("1 line: %v, %v", last, err)
+	}
+	warn, err := c.NodeLog(ctx, node, 0, "warn")
+	if err != nil || slices.ContainsFunc(warn, func(l LogLine) bool { return l.Level == "INFO" }) {
+		t.Fatalf("warn and above: %v, %v", warn, err)
+	}
+	if _, err := c.NodeLog(ctx, node, 0, "loud"); !errors.Is(err, status.ErrInvalidArgument) {
+		t.Fatalf("level loud: %v", err)
 	}
 }

@@ -29,6 +29,8 @@ const (
 	InfoSection_INFO_CAPACITY    InfoSection = 2
 	InfoSection_INFO_REPLICATION InfoSection = 3
 	InfoSection_INFO_SLOWLOG     InfoSection = 4
+	// The node's last log records (Info and above).
+	InfoSection_INFO_LOG InfoSection = 5
 )
 
 // Enum value maps for InfoSection.
@@ -39,6 +41,7 @@ var (
 		2: "INFO_CAPACITY",
 		3: "INFO_REPLICATION",
 		4: "INFO_SLOWLOG",
+		5: "INFO_LOG",
 	}
 	InfoSection_value = map[string]int32{
 		"INFO_SERVER":      0,
@@ -46,6 +49,7 @@ var (
 		"INFO_CAPACITY":    2,
 		"INFO_REPLICATION": 3,
 		"INFO_SLOWLOG":     4,
+		"INFO_LOG":         5,
 	}
 )
 
@@ -2262,7 +2266,11 @@ type InfoRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Section InfoSection            `protobuf:"varint,1,opt,name=section,proto3,enum=zeppelin.InfoSection" json:"section,omitempty"`
 	// Empty means every table.
-	Table         string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	Table string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// INFO_LOG: the last log_lines records (0: all the node keeps) at
+	// log_level or above ("debug", "info", "warn", "error"; empty: info).
+	LogLines      uint32 `protobuf:"varint,3,opt,name=log_lines,json=logLines,proto3" json:"log_lines,omitempty"`
+	LogLevel      string `protobuf:"bytes,4,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2311,13 +2319,29 @@ func (x *InfoRequest) GetTable() string {
 	return ""
 }
 
+func (x *InfoRequest) GetLogLines() uint32 {
+	if x != nil {
+		return x.LogLines
+	}
+	return 0
+}
+
+func (x *InfoRequest) GetLogLevel() string {
+	if x != nil {
+		return x.LogLevel
+	}
+	return ""
+}
+
 type InfoResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Server        *ServerInfo            `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
-	Stats         []*TableStats          `protobuf:"bytes,2,rep,name=stats,proto3" json:"stats,omitempty"`
-	Capacity      []*TableCapacity       `protobuf:"bytes,3,rep,name=capacity,proto3" json:"capacity,omitempty"`
-	Replication   []*ReplicaInfo         `protobuf:"bytes,4,rep,name=replication,proto3" json:"replication,omitempty"`
-	Slowlog       []*SlowlogEntry        `protobuf:"bytes,5,rep,name=slowlog,proto3" json:"slowlog,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Server      *ServerInfo            `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	Stats       []*TableStats          `protobuf:"bytes,2,rep,name=stats,proto3" json:"stats,omitempty"`
+	Capacity    []*TableCapacity       `protobuf:"bytes,3,rep,name=capacity,proto3" json:"capacity,omitempty"`
+	Replication []*ReplicaInfo         `protobuf:"bytes,4,rep,name=replication,proto3" json:"replication,omitempty"`
+	Slowlog     []*SlowlogEntry        `protobuf:"bytes,5,rep,name=slowlog,proto3" json:"slowlog,omitempty"`
+	// Oldest first.
+	Log           []*LogLine `protobuf:"bytes,6,rep,name=log,proto3" json:"log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2387,6 +2411,86 @@ func (x *InfoResponse) GetSlowlog() []*SlowlogEntry {
 	return nil
 }
 
+func (x *InfoResponse) GetLog() []*LogLine {
+	if x != nil {
+		return x.Log
+	}
+	return nil
+}
+
+// LogLine is one record of a node's log. The node keeps its last 512
+// records at Info and above, message and attributes cut to 1 KiB.
+type LogLine struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	TimeMs int64                  `protobuf:"varint,1,opt,name=time_ms,json=timeMs,proto3" json:"time_ms,omitempty"`
+	// "INFO", "WARN", "ERROR".
+	Level   string `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The record's attributes as key=value text, as the node's log prints
+	// them.
+	Attrs         string `protobuf:"bytes,4,opt,name=attrs,proto3" json:"attrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogLine) Reset() {
+	*x = LogLine{}
+	mi := &file_node_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogLine) ProtoMessage() {}
+
+func (x *LogLine) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
+func (*LogLine) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *LogLine) GetTimeMs() int64 {
+	if x != nil {
+		return x.TimeMs
+	}
+	return 0
+}
+
+func (x *LogLine) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *LogLine) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *LogLine) GetAttrs() string {
+	if x != nil {
+		return x.Attrs
+	}
+	return ""
+}
+
 // SlowlogEntry is one request that took at least the node's slow-log
 // threshold.
 type SlowlogEntry struct {
@@ -2404,7 +2508,7 @@ type SlowlogEntry struct {
 
 func (x *SlowlogEntry) Reset() {
 	*x = SlowlogEntry{}
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2416,7 +2520,7 @@ func (x *SlowlogEntry) String() string {
 func (*SlowlogEntry) ProtoMessage() {}
 
 func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2429,7 +2533,7 @@ func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowlogEntry.ProtoReflect.Descriptor instead.
 func (*SlowlogEntry) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{32}
+	return file_node_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SlowlogEntry) GetTimeMs() int64 {
@@ -2490,7 +2594,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2606,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2619,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{33}
+	return file_node_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ServerInfo) GetAddr() string {
@@ -2584,7 +2688,7 @@ type TableStats struct {
 
 func (x *TableStats) Reset() {
 	*x = TableStats{}
-	mi := &file_node_proto_msgTypes[34]
+	mi := &file_node_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2700,7 @@ func (x *TableStats) String() string {
 func (*TableStats) ProtoMessage() {}
 
 func (x *TableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[34]
+	mi := &file_node_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2713,7 @@ func (x *TableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
 func (*TableStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{34}
+	return file_node_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TableStats) GetTable() string {
@@ -2675,7 +2779,7 @@ type TableCapacity struct {
 
 func (x *TableCapacity) Reset() {
 	*x = TableCapacity{}
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2687,7 +2791,7 @@ func (x *TableCapacity) String() string {
 func (*TableCapacity) ProtoMessage() {}
 
 func (x *TableCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2700,7 +2804,7 @@ func (x *TableCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCapacity.ProtoReflect.Descriptor instead.
 func (*TableCapacity) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{35}
+	return file_node_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TableCapacity) GetTable() string {
@@ -2766,7 +2870,7 @@ type ReplicaInfo struct {
 
 func (x *ReplicaInfo) Reset() {
 	*x = ReplicaInfo{}
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2778,7 +2882,7 @@ func (x *ReplicaInfo) String() string {
 func (*ReplicaInfo) ProtoMessage() {}
 
 func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2791,7 +2895,7 @@ func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaInfo.ProtoReflect.Descriptor instead.
 func (*ReplicaInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{36}
+	return file_node_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReplicaInfo) GetTable() string {
@@ -2912,7 +3016,7 @@ type FullSyncProgress struct {
 
 func (x *FullSyncProgress) Reset() {
 	*x = FullSyncProgress{}
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2924,7 +3028,7 @@ func (x *FullSyncProgress) String() string {
 func (*FullSyncProgress) ProtoMessage() {}
 
 func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2937,7 +3041,7 @@ func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncProgress.ProtoReflect.Descriptor instead.
 func (*FullSyncProgress) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{37}
+	return file_node_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FullSyncProgress) GetState() string {
@@ -3016,7 +3120,7 @@ type PeerPosition struct {
 
 func (x *PeerPosition) Reset() {
 	*x = PeerPosition{}
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3028,7 +3132,7 @@ func (x *PeerPosition) String() string {
 func (*PeerPosition) ProtoMessage() {}
 
 func (x *PeerPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3041,7 +3145,7 @@ func (x *PeerPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerPosition.ProtoReflect.Descriptor instead.
 func (*PeerPosition) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{38}
+	return file_node_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PeerPosition) GetAddr() string {
@@ -3090,7 +3194,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3206,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3219,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{39}
+	return file_node_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *NotifyRequest) GetEpoch() uint64 {
@@ -3140,7 +3244,7 @@ type FlushTableRequest struct {
 
 func (x *FlushTableRequest) Reset() {
 	*x = FlushTableRequest{}
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3152,7 +3256,7 @@ func (x *FlushTableRequest) String() string {
 func (*FlushTableRequest) ProtoMessage() {}
 
 func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3165,7 +3269,7 @@ func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableRequest.ProtoReflect.Descriptor instead.
 func (*FlushTableRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{40}
+	return file_node_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FlushTableRequest) GetTable() string {
@@ -3194,7 +3298,7 @@ type FlushTableResponse struct {
 
 func (x *FlushTableResponse) Reset() {
 	*x = FlushTableResponse{}
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3206,7 +3310,7 @@ func (x *FlushTableResponse) String() string {
 func (*FlushTableResponse) ProtoMessage() {}
 
 func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3219,7 +3323,7 @@ func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableResponse.ProtoReflect.Descriptor instead.
 func (*FlushTableResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{41}
+	return file_node_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *FlushTableResponse) GetResults() []*KeyResult {
@@ -3392,16 +3496,24 @@ const file_node_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x02 \x01(\fR\trequestId\x12\x16\n" +
 	"\x06result\x18\x03 \x01(\x03R\x06result\x12!\n" +
-	"\fresult_value\x18\x04 \x01(\fR\vresultValue\"T\n" +
+	"\fresult_value\x18\x04 \x01(\fR\vresultValue\"\x8e\x01\n" +
 	"\vInfoRequest\x12/\n" +
 	"\asection\x18\x01 \x01(\x0e2\x15.zeppelin.InfoSectionR\asection\x12\x14\n" +
-	"\x05table\x18\x02 \x01(\tR\x05table\"\x88\x02\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1b\n" +
+	"\tlog_lines\x18\x03 \x01(\rR\blogLines\x12\x1b\n" +
+	"\tlog_level\x18\x04 \x01(\tR\blogLevel\"\xad\x02\n" +
 	"\fInfoResponse\x12,\n" +
 	"\x06server\x18\x01 \x01(\v2\x14.zeppelin.ServerInfoR\x06server\x12*\n" +
 	"\x05stats\x18\x02 \x03(\v2\x14.zeppelin.TableStatsR\x05stats\x123\n" +
 	"\bcapacity\x18\x03 \x03(\v2\x17.zeppelin.TableCapacityR\bcapacity\x127\n" +
 	"\vreplication\x18\x04 \x03(\v2\x15.zeppelin.ReplicaInfoR\vreplication\x120\n" +
-	"\aslowlog\x18\x05 \x03(\v2\x16.zeppelin.SlowlogEntryR\aslowlog\"\x9e\x01\n" +
+	"\aslowlog\x18\x05 \x03(\v2\x16.zeppelin.SlowlogEntryR\aslowlog\x12#\n" +
+	"\x03log\x18\x06 \x03(\v2\x11.zeppelin.LogLineR\x03log\"h\n" +
+	"\aLogLine\x12\x17\n" +
+	"\atime_ms\x18\x01 \x01(\x03R\x06timeMs\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\tR\x05level\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
+	"\x05attrs\x18\x04 \x01(\tR\x05attrs\"\x9e\x01\n" +
 	"\fSlowlogEntry\x12\x17\n" +
 	"\atime_ms\x18\x01 \x01(\x03R\x06timeMs\x12\x18\n" +
 	"\acommand\x18\x02 \x01(\tR\acommand\x12\x14\n" +
@@ -3484,14 +3596,15 @@ const file_node_proto_rawDesc = "" +
 	"partitions\x18\x02 \x03(\rR\n" +
 	"partitions\"C\n" +
 	"\x12FlushTableResponse\x12-\n" +
-	"\aresults\x18\x01 \x03(\v2\x13.zeppelin.KeyResultR\aresults*i\n" +
+	"\aresults\x18\x01 \x03(\v2\x13.zeppelin.KeyResultR\aresults*w\n" +
 	"\vInfoSection\x12\x0f\n" +
 	"\vINFO_SERVER\x10\x00\x12\x0e\n" +
 	"\n" +
 	"INFO_STATS\x10\x01\x12\x11\n" +
 	"\rINFO_CAPACITY\x10\x02\x12\x14\n" +
 	"\x10INFO_REPLICATION\x10\x03\x12\x10\n" +
-	"\fINFO_SLOWLOG\x10\x04B,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\fINFO_SLOWLOG\x10\x04\x12\f\n" +
+	"\bINFO_LOG\x10\x05B,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_node_proto_rawDescOnce sync.Once
@@ -3506,7 +3619,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_node_proto_goTypes = []any{
 	(InfoSection)(0),             // 0: zeppelin.InfoSection
 	(SetRequest_Condition)(0),    // 1: zeppelin.SetRequest.Condition
@@ -3545,45 +3658,47 @@ var file_node_proto_goTypes = []any{
 	(*WriteRecord)(nil),          // 34: zeppelin.WriteRecord
 	(*InfoRequest)(nil),          // 35: zeppelin.InfoRequest
 	(*InfoResponse)(nil),         // 36: zeppelin.InfoResponse
-	(*SlowlogEntry)(nil),         // 37: zeppelin.SlowlogEntry
-	(*ServerInfo)(nil),           // 38: zeppelin.ServerInfo
-	(*TableStats)(nil),           // 39: zeppelin.TableStats
-	(*TableCapacity)(nil),        // 40: zeppelin.TableCapacity
-	(*ReplicaInfo)(nil),          // 41: zeppelin.ReplicaInfo
-	(*FullSyncProgress)(nil),     // 42: zeppelin.FullSyncProgress
-	(*PeerPosition)(nil),         // 43: zeppelin.PeerPosition
-	(*NotifyRequest)(nil),        // 44: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),    // 45: zeppelin.FlushTableRequest
-	(*FlushTableResponse)(nil),   // 46: zeppelin.FlushTableResponse
-	(Code)(0),                    // 47: zeppelin.Code
-	(*KeyValue)(nil),             // 48: zeppelin.KeyValue
+	(*LogLine)(nil),              // 37: zeppelin.LogLine
+	(*SlowlogEntry)(nil),         // 38: zeppelin.SlowlogEntry
+	(*ServerInfo)(nil),           // 39: zeppelin.ServerInfo
+	(*TableStats)(nil),           // 40: zeppelin.TableStats
+	(*TableCapacity)(nil),        // 41: zeppelin.TableCapacity
+	(*ReplicaInfo)(nil),          // 42: zeppelin.ReplicaInfo
+	(*FullSyncProgress)(nil),     // 43: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),         // 44: zeppelin.PeerPosition
+	(*NotifyRequest)(nil),        // 45: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),    // 46: zeppelin.FlushTableRequest
+	(*FlushTableResponse)(nil),   // 47: zeppelin.FlushTableResponse
+	(Code)(0),                    // 48: zeppelin.Code
+	(*KeyValue)(nil),             // 49: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.SetRequest.condition:type_name -> zeppelin.SetRequest.Condition
-	47, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	48, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	13, // 2: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	48, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	49, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	13, // 4: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	2,  // 5: zeppelin.ExpireRequest.condition:type_name -> zeppelin.ExpireRequest.Condition
 	30, // 6: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	3,  // 7: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	48, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	49, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	4,  // 9: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	33, // 10: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
 	0,  // 11: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
-	38, // 12: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
-	39, // 13: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
-	40, // 14: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
-	41, // 15: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
-	37, // 16: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
-	43, // 17: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
-	42, // 18: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	13, // 19: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	39, // 12: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
+	40, // 13: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
+	41, // 14: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
+	42, // 15: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
+	38, // 16: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
+	37, // 17: zeppelin.InfoResponse.log:type_name -> zeppelin.LogLine
+	44, // 18: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
+	43, // 19: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
+	13, // 20: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -3610,7 +3725,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -68,6 +69,14 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 		})
 	case zppb.InfoSection_INFO_SLOWLOG:
 		out.Slowlog = s.slow.list(req.Table)
+	case zppb.InfoSection_INFO_LOG:
+		level := slog.LevelInfo
+		if req.LogLevel != "" {
+			if err := level.UnmarshalText([]byte(req.LogLevel)); err != nil {
+				return nil, status.New(zppb.Code_INVALID_ARGUMENT, "log level %q: want debug, info, warn or error", req.LogLevel)
+			}
+		}
+		out.Log = s.logs.lines(int(req.LogLines), level)
 	default:
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "unknown INFO section %d", req.Section)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ type Server struct {
 	quota    *quotas
 	metrics  *metrics
 	slow     *slowlog
+	logs     *logRing // the last records cfg.Logger took, for INFO log
 
 	redis   *redisfront.Server // nil without RedisAddr
 	redisLn net.Listener
@@ -68,7 +70,11 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("zpnode: %w", err)
 	}
-	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas()}
+	// Every component logs through cfg.Logger: wrapping it here keeps
+	// all of the node's records for INFO log.
+	logs := newLogRing(logRingSize)
+	cfg.Logger = slog.New(logs.handler(cfg.Logger.Handler()))
+	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas(), logs: logs}
 	s.lease.logger = cfg.Logger
 	s.metrics = newMetrics(s)
 	s.slow = newSlowlog(cfg.SlowlogSize)
