@@ -16,10 +16,10 @@ import (
 func (a *app) nodeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "List data nodes, show one (info), wait for them, remove DOWN ones",
+		Short: "List data nodes, show one (info, logs), wait for them, remove DOWN ones",
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeWaitCommand(), a.nodeRemoveCommand())
+	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeLogsCommand(), a.nodeWaitCommand(), a.nodeRemoveCommand())
 	return cmd
 }
 
