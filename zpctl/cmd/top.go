@@ -30,8 +30,9 @@ leader, epoch, nodes (state, zone/rack, replicas, masters, QPS, disk),
 tables, a per-table partition grid (master, slaves, state, each replica's
 (term, lsn) and lag, coloured by health), running migrations (with the
 bytes moved and ETA of an expand, shrink or replace-node), a log of the
-epoch changes seen, and the nodes' slow logs merged (as zpctl slowlog
-shows them). Nodes and tables have throughput sparklines. Keys are listed
+epoch changes seen, the nodes' slow logs merged (as zpctl slowlog shows
+them), and the recent log lines of the node selected in the Nodes view (L
+there, or 8; as zpctl node logs shows them). Nodes and tables have throughput sparklines. Keys are listed
 at the bottom; ? shows them all, esc closes that list. In the list views
 / filters the rows (enter keeps the filter, esc clears it), o sorts by
 the next column and O reverses.
@@ -68,6 +69,7 @@ until q or Ctrl-C.`,
 				Runner:   tuiRunner(c),
 				Planner:  tuiPlanner(c),
 				SlowLog:  tuiSlowLog(c, a.nodeTimeout()),
+				NodeLog:  tuiNodeLog(c, a.nodeTimeout()),
 				Refresh:  func() { poller.Refresh() },
 				Health:   health.Options{MaxLag: maxLag},
 			})
@@ -117,6 +119,24 @@ func tuiSlowLog(c *client.Client, timeout time.Duration) tui.SlowLogReader {
 			}
 			out.Entries = append(out.Entries, tui.SlowEntry{Time: time.UnixMilli(e.TimeMs), Node: e.Node, Command: e.Command,
 				Table: e.Table, Key: key, Duration: time.Duration(e.DurationUs) * time.Microsecond, Code: e.Code})
+		}
+		return out
+	}
+}
+
+// tuiNodeLogLines is how many of a node's newest log lines the TUI lists.
+const tuiNodeLogLines = 200
+
+// tuiNodeLog reads the log lines the TUI's Log view lists, as `zpctl node
+// logs` does (INFO log, oldest first), within timeout.
+func tuiNodeLog(c *client.Client, timeout time.Duration) tui.NodeLogReader {
+	return func(ctx context.Context, node string) tui.NodeLog {
+		nctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		lines, err := c.NodeLog(nctx, node, tuiNodeLogLines, "")
+		out := tui.NodeLog{Node: node, Err: err}
+		for _, l := range lines {
+			out.Lines = append(out.Lines, tui.LogLine{Time: time.UnixMilli(l.TimeMs), Level: l.Level, Message: l.Message, Attrs: l.Attrs})
 		}
 		return out
 	}

@@ -1,12 +1,14 @@
 package cmd
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/tui"
 )
 
 // The TUI's Slowlog view reads the slow logs as `zpctl slowlog` does:
@@ -37,5 +39,25 @@ func TestTUISlowLog(t *testing.T) {
 	sl = read(testCtx(t), []string{n0.Addr, n1.Addr})
 	if sl.Err == nil || !strings.Contains(sl.Err.Error(), n1.Addr) || len(sl.Entries) != 1 {
 		t.Fatalf("with %s down: %+v", n1.Addr, sl)
+	}
+}
+
+// The TUI's Log view reads a node's log as `zpctl node logs` does: oldest
+// first, with what the node logged; a node that does not answer is named
+// in the error.
+func TestTUINodeLog(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 1, 1)
+	node := tb.Partitions[0].Master
+	read := tuiNodeLog(newClient(t, cl), 2*time.Second)
+	nl := read(testCtx(t), node)
+	if nl.Err != nil || nl.Node != node || len(nl.Lines) == 0 || len(nl.Lines) > tuiNodeLogLines {
+		t.Fatalf("%+v", nl)
+	}
+	if !slices.ContainsFunc(nl.Lines, func(l tui.LogLine) bool { return l.Message == "new topology" && l.Level == "INFO" && !l.Time.IsZero() }) {
+		t.Fatalf("no new topology line: %+v", nl.Lines)
+	}
+	if nl = read(testCtx(t), "127.0.0.1:1"); nl.Err == nil || !strings.Contains(nl.Err.Error(), "127.0.0.1:1") {
+		t.Fatalf("unreachable node: %+v", nl)
 	}
 }

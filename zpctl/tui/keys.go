@@ -13,6 +13,7 @@ type keyMap struct {
 	Failover, Migrate            key.Binding
 	Expand, Shrink, Cancel       key.Binding
 	Refresh, Help, CloseHelp     key.Binding
+	Log                          key.Binding
 	Filter, Sort, Reverse        key.Binding
 	Confirm, Decline             key.Binding
 	// Move and Table only label pairs of keys in the short help.
@@ -27,7 +28,7 @@ func newKeyMap() keyMap {
 		Quit:      b("q", "quit", "q", "ctrl+c"),
 		NextTab:   b("tab", "next view", "tab"),
 		PrevTab:   b("shift+tab", "previous view", "shift+tab"),
-		Tabs:      b("1-7", "view", "1", "2", "3", "4", "5", "6", "7"),
+		Tabs:      b("1-8", "view", "1", "2", "3", "4", "5", "6", "7", "8"),
 		Up:        b("↑/k", "up", "up", "k"),
 		Down:      b("↓/j", "down", "down", "j"),
 		PageUp:    b("pgup", "page up", "pgup"),
@@ -40,6 +41,7 @@ func newKeyMap() keyMap {
 		Expand:    b("e", "expand", "e"),
 		Shrink:    b("s", "shrink", "s"),
 		Cancel:    b("c", "cancel move", "c"),
+		Log:       b("L", "node log", "L"),
 		Refresh:   b("r", "refresh", "r"),
 		Help:      b("?", "more keys", "?"),
 		CloseHelp: b("esc", "close keys", "esc"),
@@ -79,7 +81,7 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 	var view []key.Binding
 	switch t {
 	case tabNodes:
-		view = []key.Binding{k.Move, k.Expand, k.Shrink}
+		view = []key.Binding{k.Move, k.Log, k.Expand, k.Shrink}
 	case tabTables:
 		view = []key.Binding{k.Move, k.Enter}
 	case tabPartitions:
@@ -88,6 +90,8 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 		view = []key.Binding{k.Move, k.Cancel}
 	case tabEvents, tabSlowlog:
 		view = []key.Binding{k.Move, k.Filter, k.Sort}
+	case tabLog:
+		view = []key.Binding{k.Move, k.Filter}
 	}
 	// The view's own keys first: the bar is cut at the terminal's width.
 	short := append(view, k.Quit, k.Help)
@@ -96,7 +100,7 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 	}
 	full := [][]key.Binding{
 		{k.Quit, k.NextTab, k.PrevTab, k.Tabs, k.Refresh, k.Help, k.CloseHelp},
-		{k.Up, k.Down, k.PageUp, k.PageDown, k.PrevTable, k.NextTable, k.Enter},
+		{k.Up, k.Down, k.PageUp, k.PageDown, k.PrevTable, k.NextTable, k.Enter, k.Log},
 		{k.Failover, k.Migrate, k.Expand, k.Shrink, k.Cancel, k.Filter, k.Sort, k.Reverse},
 	}
 	return helpKeys{short: short, full: full}

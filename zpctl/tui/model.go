@@ -30,10 +30,11 @@ const (
 	tabMigrations
 	tabEvents
 	tabSlowlog
+	tabLog
 	numTabs
 )
 
-var tabNames = [numTabs]string{"Overview", "Nodes", "Tables", "Partitions", "Migrations", "Events", "Slowlog"}
+var tabNames = [numTabs]string{"Overview", "Nodes", "Tables", "Partitions", "Migrations", "Events", "Slowlog", "Log"}
 
 // Options configures New.
 type Options struct {
@@ -50,6 +51,9 @@ type Options struct {
 	// SlowLog reads the nodes' slow logs for the Slowlog view, at each
 	// survey while it is shown; nil shows none.
 	SlowLog SlowLogReader
+	// NodeLog reads the log lines of the node selected in the Nodes view
+	// for the Log view, at each survey while it is shown; nil shows none.
+	NodeLog NodeLogReader
 	// ActionTimeout bounds one action; default 30s.
 	ActionTimeout time.Duration
 	// Refresh asks the poller for a survey now ('r'); may be nil.
@@ -130,6 +134,10 @@ type Model struct {
 	// is under way.
 	slow        *SlowLog
 	slowReading bool
+	// nodeLog is the last reading of a node's log; logReading says one is
+	// under way.
+	nodeLog    *NodeLog
+	logReading bool
 }
 
 type partKey struct {
@@ -184,7 +192,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.status != "" && !m.statusBusy && m.opts.Now().Sub(m.statusAt) >= m.opts.StatusTTL {
 			m.status, m.statusLevel = "", levelNone
 		}
-		return m, m.readSlowLog()
+		return m, m.readViews()
+	case nodeLogMsg:
+		m.tookNodeLog(NodeLog(msg))
 	case slowLogMsg:
 		sl := SlowLog(msg)
 		m.slow, m.slowReading = &sl, false
@@ -407,6 +417,8 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.cursor[m.tab] += m.bodyHeight() - 2
 	case key.Matches(msg, k.PrevTable), key.Matches(msg, k.NextTable):
 		m.switchTable(key.Matches(msg, k.NextTable))
+	case key.Matches(msg, k.Log) && m.tab == tabNodes:
+		m.tab = tabLog
 	case key.Matches(msg, k.Enter) && m.tab == tabTables:
 		if i, ok := m.item(tabTables); ok {
 			m.table = m.snapTables()[i].Name
@@ -427,9 +439,15 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	}
 	m.clamp()
 	if m.tab != before {
-		return m, m.readSlowLog()
+		return m, m.readViews()
 	}
 	return m, nil
+}
+
+// readViews returns the command reading what the current view shows
+// beyond the survey (a slow log, a node's log), if any.
+func (m *Model) readViews() tea.Cmd {
+	return tea.Batch(m.readSlowLog(), m.readNodeLog())
 }
 
 // listView says the current view is a list, which '/' filters and 'o'

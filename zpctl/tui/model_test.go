@@ -143,7 +143,7 @@ func TestViews(t *testing.T) {
 		{"overview_moves", 80, 24, []tea.Msg{migrating}},
 		{"events", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("6")...)},
 		{"help", 80, 24, append([]tea.Msg{healthy()}, keys("?")...)},
-		{"tab_cycles", 80, 24, append([]tea.Msg{healthy()}, keys("tab", "tab", "tab", "tab", "tab", "tab", "tab")...)},
+		{"tab_cycles", 80, 24, append([]tea.Msg{healthy()}, keys("tab", "tab", "tab", "tab", "tab", "tab", "tab", "tab")...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -138,6 +138,10 @@ func (m *Model) itemCount(t tab) int {
 		if m.slow != nil {
 			return len(m.slow.Entries)
 		}
+	case tabLog:
+		if m.nodeLog != nil {
+			return len(m.nodeLog.Lines)
+		}
 	}
 	return 0
 }
@@ -166,6 +170,9 @@ func (m *Model) itemText(t tab, i int) string {
 	case tabSlowlog:
 		e := m.slow.Entries[i]
 		return strings.Join([]string{e.Node, e.Command, e.Table, e.Key, e.Code}, " ")
+	case tabLog:
+		l := m.nodeLog.Lines[i]
+		return strings.Join([]string{l.Level, l.Message, l.Attrs}, " ")
 	}
 	return ""
 }

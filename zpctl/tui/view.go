@@ -69,7 +69,11 @@ func (m Model) tabsView() string {
 			parts = append(parts, m.st.tab.Render(label))
 		}
 	}
-	return " " + strings.Join(parts, "  ")
+	// 80 columns fit every tab with one space between them, not two.
+	if bar := " " + strings.Join(parts, "  "); ansi.StringWidth(bar) <= max(m.width, 20) {
+		return bar
+	}
+	return " " + strings.Join(parts, " ")
 }
 
 // badge is the cluster's verdict: HEALTHY, or the problem counts.
@@ -219,6 +223,8 @@ func (m Model) bodyView(h int) []string {
 		return m.eventsView(h)
 	case tabSlowlog:
 		return m.slowLogView(h)
+	case tabLog:
+		return m.nodeLogView(h)
 	}
 	return m.overviewView(h)
 }
@@ -234,6 +240,11 @@ func (m *Model) listHeaderLines(t tab) int {
 		return 1 + len(m.operationLines()) + migrationFooter
 	case tabSlowlog:
 		if m.slow != nil && m.slow.Err != nil {
+			return 2
+		}
+		return 1
+	case tabLog:
+		if m.nodeLog != nil && m.nodeLog.Err != nil {
 			return 2
 		}
 		return 1
