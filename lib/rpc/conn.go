@@ -166,8 +166,21 @@ func (c *Conn) writeLoop() {
 			// Queued before it is written, so its response finds it.
 			select {
 			case c.pending <- f.cl:
-			case <-c.done:
-				return
+			default:
+				// maxInflight calls await responses. Those still in bw
+				// must reach the server for any to come back: flush
+				// before waiting (small requests would otherwise sit
+				// unflushed under the buffer's size, and the connection
+				// would hang).
+				if err := bw.Flush(); err != nil {
+					c.closeWith(fmt.Errorf("%w: write to %s: %w", ErrTransport, c.nc.RemoteAddr(), err))
+					return
+				}
+				select {
+				case c.pending <- f.cl:
+				case <-c.done:
+					return
+				}
 			}
 			if err := WriteFrame(bw, f.payload, c.maxFrame); err != nil {
 				c.closeWith(fmt.Errorf("%w: write to %s: %w", ErrTransport, c.nc.RemoteAddr(), err))

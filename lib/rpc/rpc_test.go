@@ -456,3 +456,36 @@ func TestForeignServer(t *testing.T) {
 		})
 	}
 }
+
+// TestMoreSmallCallsThanInflight: more concurrent calls than a connection
+// keeps in flight, each small enough that all of them together fit the
+// write buffer, all get their answers: the writer flushes what it holds
+// before it waits for room (it used to wait with them unflushed, and the
+// connection hung).
+func TestMoreSmallCallsThanInflight(t *testing.T) {
+	ctx, c := dialEcho(t)
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	const calls = 3 * maxInflight
+	errs := make(chan error, calls)
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprint(i)
+			resp, err := c.Call(ctx, getReq(key))
+			if err == nil && string(resp.GetGet().GetValue()) != key {
+				err = fmt.Errorf("response %q for request %q", resp.GetGet().GetValue(), key)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
