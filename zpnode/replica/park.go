@@ -26,6 +26,9 @@ type parkedDB struct {
 	term, applied uint64
 	stats         engine.Stats
 	disk          int64
+	// empty: the replica is new and its DB not created yet; it reads as
+	// empty, and the first write (or full sync) creates it.
+	empty bool
 }
 
 // idleState is what ParkIfIdle saw at its last call.
@@ -48,6 +51,22 @@ func (r *Replica) holdDB() (*engine.DB, error) {
 			return nil, err
 		}
 	}
+}
+
+// readDB is holdDB for reads: a replica whose DB was never created reads
+// as empty (ok false, dbMu not held) rather than create it: a client
+// probing every partition of a new table would create them all.
+func (r *Replica) readDB() (db *engine.DB, ok bool, err error) {
+	r.dbMu.RLock()
+	empty := r.db == nil && !r.dbClosed && r.parked.empty
+	r.dbMu.RUnlock()
+	if empty {
+		return nil, false, nil
+	}
+	if db, err = r.holdDB(); err != nil {
+		return nil, false, err
+	}
+	return db, true, nil
 }
 
 // unpark reopens a parked DB.

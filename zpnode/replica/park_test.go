@@ -110,6 +110,10 @@ func TestParkedReplicaServesAndReports(t *testing.T) {
 func TestParkIfIdle(t *testing.T) {
 	r := openReplica(t, t.TempDir(), newShared(t), nil)
 	defer r.Close()
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
+	if err := r.Write(context.Background(), nil, put("a", "1", 0)); err != nil {
+		t.Fatal(err)
+	}
 	const idle = 50 * time.Millisecond
 	if parked, _ := r.ParkIfIdle(idle); parked {
 		t.Fatal("parked on the first look")
@@ -301,5 +305,49 @@ func TestOpenStartsParked(t *testing.T) {
 				t.Errorf("park mark still there with the DB open: %v", err)
 			}
 		})
+	}
+}
+
+// TestNewReplicaCreatesItsDBOnFirstUse: a new replica opens parked with
+// no DB on disk (a table of thousands of partitions is created without
+// thousands of RocksDB instances), and its first write creates it.
+func TestNewReplicaCreatesItsDBOnFirstUse(t *testing.T) {
+	dir := t.TempDir()
+	r := openReplica(t, dir, newShared(t), nil)
+	defer r.Close()
+	if !r.Parked() {
+		t.Error("a new replica opened its DB")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a new replica has a DB directory: %v", err)
+	}
+	if term, lsn, applied := r.Position(); term != 0 || lsn != 0 || applied != 0 {
+		t.Errorf("new replica at (%d, %d, applied %d)", term, lsn, applied)
+	}
+	// Reads find nothing, without creating it.
+	if _, _, err := r.Get([]byte("a")); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("Get of a new replica: %v, want ErrNotFound", err)
+	}
+	if kvs, _, err := r.ScanAll(nil, 10, false); err != nil || len(kvs) != 0 {
+		t.Errorf("ScanAll of a new replica: %v, %v", kvs, err)
+	}
+	if kvs, _, err := r.Scan([]byte("h"), nil, 10); err != nil || len(kvs) != 0 {
+		t.Errorf("Scan of a new replica: %v, %v", kvs, err)
+	}
+	if _, n, err := r.Digest(0); err != nil || n != 0 {
+		t.Errorf("Digest of a new replica: %d keys, %v", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("reads created the DB: %v", err)
+	}
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
+	if err := r.Write(context.Background(), nil, put("a", "1", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := r.Get([]byte("a")); err != nil || string(v) != "1" {
+		t.Fatalf("a = %q, %v", v, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); err != nil {
+		t.Errorf("no DB directory after the first write: %v", err)
 	}
 }

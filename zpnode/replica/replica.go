@@ -6,10 +6,12 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -176,11 +178,19 @@ func (r *Replica) openOrPark() error {
 		r.opts.Logger.Warn("ignoring unreadable park mark", "err", err)
 		marked = false
 	}
-	if term, lsn := r.log.Last(); marked && lsn == parked.applied && (lsn == 0 || term == parked.term) {
+	term, lsn := r.log.Last()
+	if marked && lsn == parked.applied && (lsn == 0 || term == parked.term) {
 		r.parked = parked
 		if !idle {
 			r.warmDedup()
 		}
+		return r.log.Park()
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); errors.Is(err, fs.ErrNotExist) && !marked && lsn == 0 {
+		// A new replica: its DB is created by the first request that
+		// needs it, so that a table of thousands of partitions becomes
+		// writable without creating thousands of RocksDB instances.
+		r.parked = parkedDB{stats: engine.Stats{WALDisabled: true}, empty: true}
 		return r.log.Park()
 	}
 	// The DB is about to change: the mark, if any, no longer describes it.
@@ -421,9 +431,9 @@ func (v View) saw(lsn uint64) {
 
 // Get reads key from the DB: committed data only.
 func (r *Replica) Get(key []byte) ([]byte, int64, error) {
-	db, err := r.holdDB()
-	if err != nil {
-		return nil, 0, err
+	db, ok, err := r.readDB()
+	if !ok {
+		return nil, 0, cmp.Or(err, engine.ErrNotFound)
 	}
 	defer r.dbMu.RUnlock()
 	return db.Get(key, r.NowMs())
@@ -432,8 +442,8 @@ func (r *Replica) Get(key []byte) ([]byte, int64, error) {
 // Scan returns up to count live keys with exactly hashtag, after cursor.
 // A page may come back short with a cursor to continue from.
 func (r *Replica) Scan(hashtag, cursor []byte, count int) ([]*zppb.KeyValue, []byte, error) {
-	db, err := r.holdDB()
-	if err != nil {
+	db, ok, err := r.readDB()
+	if !ok {
 		return nil, nil, err
 	}
 	entries, next, err := db.Scan(hashtag, cursor, count, r.NowMs())
@@ -451,8 +461,8 @@ func (r *Replica) Scan(hashtag, cursor []byte, count int) ([]*zppb.KeyValue, []b
 // ScanAll returns up to count live keys of the replica after cursor, in
 // the DB's order (engine.DB.ScanAll); values are left out with keysOnly.
 func (r *Replica) ScanAll(cursor []byte, count int, keysOnly bool) ([]*zppb.KeyValue, []byte, error) {
-	db, err := r.holdDB()
-	if err != nil {
+	db, ok, err := r.readDB()
+	if !ok {
 		return nil, nil, err
 	}
 	entries, next, err := db.ScanAll(cursor, count, r.NowMs(), keysOnly)
