@@ -34,15 +34,8 @@ func (c *core) Scan(ctx context.Context, table string, hashtag, cursor []byte, c
 	if err != nil {
 		return nil, nil, err
 	}
-	sr := resp.GetScan()
-	kvs = make([]KeyValue, len(sr.GetKvs()))
-	for i, kv := range sr.GetKvs() {
-		kvs[i] = KeyValue{Key: kv.GetKey(), Value: kv.GetValue()}
-	}
-	if len(sr.GetNextCursor()) == 0 {
-		return kvs, nil, nil
-	}
-	return kvs, sr.GetNextCursor(), nil
+	kvs, next = scanPage(resp.GetScan())
+	return kvs, next, nil
 }
 
 // ScanAll walks every page of Scan and yields each key-value pair. On a
@@ -119,15 +112,21 @@ func (c *core) ScanPartition(ctx context.Context, table string, id uint32, curso
 	if err != nil {
 		return nil, nil, err
 	}
-	sr := resp.GetScan()
-	kvs = make([]KeyValue, len(sr.GetKvs()))
+	kvs, next = scanPage(resp.GetScan())
+	return kvs, next, nil
+}
+
+// scanPage is a SCAN answer's keys and the cursor to go on from, nil at
+// the end.
+func scanPage(sr *zppb.ScanResponse) ([]KeyValue, []byte) {
+	kvs := make([]KeyValue, len(sr.GetKvs()))
 	for i, kv := range sr.GetKvs() {
 		kvs[i] = KeyValue{Key: kv.GetKey(), Value: kv.GetValue()}
 	}
 	if len(sr.GetNextCursor()) == 0 {
-		return kvs, nil, nil
+		return kvs, nil
 	}
-	return kvs, sr.GetNextCursor(), nil
+	return kvs, sr.GetNextCursor()
 }
 
 // hashtagKey returns a key whose slot is hashtag's, to route a scan.
