@@ -116,7 +116,28 @@ func (r *Replica) ParkIfIdle(idle time.Duration) (bool, error) {
 	if now.Sub(r.idle.since) < idle {
 		return false, nil
 	}
-	return r.park()
+	parked, err := r.park()
+	if parked {
+		r.dbMu.RLock()
+		lsn := r.parked.applied
+		r.dbMu.RUnlock()
+		r.forgetIdleRequestIDs(lsn)
+	}
+	return parked, err
+}
+
+// forgetIdleRequestIDs drops the request ids of a replica parked for want
+// of use: a client retries a write for seconds, not for the idle period,
+// and a once-busy replica remembers up to 65,536 of them (5 MB), which
+// thousands of idle replicas cannot keep. Nothing is dropped when a write
+// came in after the park at lsn.
+func (r *Replica) forgetIdleRequestIDs(lsn uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, last := r.log.Last(); last != lsn || len(r.queue) > 0 || r.flushing || len(r.m.pending) > 0 {
+		return
+	}
+	r.dedup.reset()
 }
 
 // Park parks the replica's DB now unless it is in use or already parked.

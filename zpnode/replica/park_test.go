@@ -111,8 +111,11 @@ func TestParkIfIdle(t *testing.T) {
 	r := openReplica(t, t.TempDir(), newShared(t), nil)
 	defer r.Close()
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
-	if err := r.Write(context.Background(), nil, put("a", "1", 0)); err != nil {
+	if err := r.Write(context.Background(), []byte("req-1"), put("a", "1", 0)); err != nil {
 		t.Fatal(err)
+	}
+	if n := r.RequestIDs(); n != 1 {
+		t.Fatalf("%d request ids after a write with one, want 1", n)
 	}
 	const idle = 50 * time.Millisecond
 	if parked, _ := r.ParkIfIdle(idle); parked {
@@ -141,6 +144,10 @@ func TestParkIfIdle(t *testing.T) {
 	}
 	if !r.Parked() {
 		t.Fatal("ParkIfIdle said parked, Parked says not")
+	}
+	// An idle park forgets the request ids (a retry comes within seconds).
+	if n := r.RequestIDs(); n != 0 {
+		t.Errorf("%d request ids kept by a replica parked for want of use, want 0", n)
 	}
 }
 
