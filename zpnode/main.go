@@ -47,6 +47,7 @@ func main() {
 	flag.DurationVar(&cfg.PingInterval, "ping-interval", time.Second, "heartbeat period to meta")
 	flag.DurationVar(&cfg.SweepInterval, "sweep-interval", time.Minute, "period of the expired-key sweep")
 	flag.DurationVar(&cfg.MallocTrimInterval, "malloc-trim-interval", engine.DefaultMallocTrimInterval, "how often to hand the C allocator's free memory back to the OS (negative: never)")
+	flag.IntVar(&cfg.MaxOpenDBs, "max-open-dbs", 0, "most replica RocksDBs open at once; past it the least recently used close, reopening on their next request (0: no cap)")
 	flag.DurationVar(&cfg.IdleClose, "idle-close", server.DefaultIdleClose, "close the RocksDB of a replica idle this long, reopening it on the next request (negative: never)")
 	flag.StringVar(&cfg.Zone, "zone", "", "zone of this node, for placement")
 	flag.StringVar(&cfg.Rack, "rack", "", "rack of this node, for placement")

@@ -105,6 +105,7 @@ func (r *Replica) unpark() error {
 // request reopens it) when nothing has used the DB for at least idle, as
 // seen by earlier calls: a caller polls it at a fraction of idle. It
 // reports whether it parked the DB; a DB in use is left alone.
+// An idle of zero or less only notes use, for IdleSince.
 func (r *Replica) ParkIfIdle(idle time.Duration) (bool, error) {
 	now := time.Now()
 	r.parkMu.Lock()
@@ -113,7 +114,7 @@ func (r *Replica) ParkIfIdle(idle time.Duration) (bool, error) {
 		r.idle = idleState{uses: u, since: now}
 		return false, nil
 	}
-	if now.Sub(r.idle.since) < idle {
+	if idle <= 0 || now.Sub(r.idle.since) < idle {
 		return false, nil
 	}
 	parked, err := r.park()
@@ -138,6 +139,14 @@ func (r *Replica) forgetIdleRequestIDs(lsn uint64) {
 		return
 	}
 	r.dedup.reset()
+}
+
+// IdleSince is since when ParkIfIdle has seen the DB unused (the time of
+// its last look that saw it used); zero before its first look.
+func (r *Replica) IdleSince() time.Time {
+	r.parkMu.Lock()
+	defer r.parkMu.Unlock()
+	return r.idle.since
 }
 
 // Park parks the replica's DB now unless it is in use or already parked.

@@ -54,6 +54,13 @@ type Config struct {
 	// (replica.Replica.ParkIfIdle). Default DefaultIdleClose; negative
 	// keeps every DB open.
 	IdleClose time.Duration
+	// MaxOpenDBs caps the replicas whose DB is open: past it, the least
+	// recently used are parked at the next pass, idle or not. 0 means no
+	// cap.
+	MaxOpenDBs int
+	// ParkInterval is how often idle and surplus DBs are parked; default
+	// a quarter of IdleClose, at most 30 s.
+	ParkInterval time.Duration
 	// Purge is the binlog retention policy; PurgeInterval how often it runs
 	// (default 10s).
 	Purge         replica.PurgePolicy
@@ -109,6 +116,13 @@ func (c *Config) setDefaults() {
 	if c.IdleClose == 0 {
 		c.IdleClose = DefaultIdleClose
 	}
+	if c.ParkInterval <= 0 {
+		// ParkIfIdle needs a few looks within the idle period.
+		c.ParkInterval = 30 * time.Second
+		if c.IdleClose > 0 {
+			c.ParkInterval = min(c.IdleClose/4, c.ParkInterval)
+		}
+	}
 	if c.Purge.MaxSegments == 0 && c.Purge.MaxAge == 0 {
 		c.Purge.MaxSegments = 16
 	}
@@ -157,6 +171,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxValueSize > keyspace.MaxValueSize {
 		errs = append(errs, fmt.Errorf("max value size %d over %d MiB", c.MaxValueSize, keyspace.MaxValueSize>>20))
+	}
+	if c.MaxOpenDBs < 0 {
+		errs = append(errs, fmt.Errorf("negative max open DBs %d", c.MaxOpenDBs))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("zpnode: config: %w", err)

@@ -99,10 +99,54 @@ func (s *Server) everyReplica(interval time.Duration, fn func(replicaKey, *repli
 	}
 }
 
-// parkIfIdle closes the DB of a replica nobody used for the idle period.
-func (s *Server) parkIfIdle(k replicaKey, r *replica.Replica) {
-	if _, err := r.ParkIfIdle(s.cfg.IdleClose); err != nil {
-		s.cfg.Logger.Warn("cannot park idle replica", "table", k.table, "partition", k.id, "err", err)
+// parkLoop parks, every ParkInterval, the DBs of replicas nobody used for
+// IdleClose, and past MaxOpenDBs the least recently used of the others.
+func (s *Server) parkLoop() {
+	t := time.NewTicker(s.cfg.ParkInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.parkPass()
+	}
+}
+
+func (s *Server) parkPass() {
+	type open struct {
+		k     replicaKey
+		r     *replica.Replica
+		since time.Time
+	}
+	var opened []open
+	for k, r := range s.replicas.snapshot() {
+		if s.ctx.Err() != nil {
+			return
+		}
+		if _, err := r.ParkIfIdle(s.cfg.IdleClose); err != nil {
+			s.cfg.Logger.Warn("cannot park idle replica", "table", k.table, "partition", k.id, "err", err)
+		}
+		if s.cfg.MaxOpenDBs > 0 && !r.Parked() {
+			opened = append(opened, open{k, r, r.IdleSince()})
+		}
+	}
+	if s.cfg.MaxOpenDBs <= 0 || len(opened) <= s.cfg.MaxOpenDBs {
+		return
+	}
+	slices.SortFunc(opened, func(a, b open) int { return a.since.Compare(b.since) })
+	surplus := len(opened) - s.cfg.MaxOpenDBs
+	for _, o := range opened {
+		if surplus == 0 || s.ctx.Err() != nil {
+			return
+		}
+		// A DB in use right now is left alone; the next pass tries again.
+		if ok, err := o.r.Park(); err != nil {
+			s.cfg.Logger.Warn("cannot park replica", "table", o.k.table, "partition", o.k.id, "err", err)
+		} else if ok {
+			surplus--
+		}
 	}
 }
 

@@ -3,12 +3,17 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
 // TestManyReplicasRestartParked: a node creates a table of 4,096
@@ -83,4 +88,76 @@ func countFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestMaxOpenDBs: past --max-open-dbs the least recently used DBs close,
+// busy or idle, and every key still reads back.
+func TestMaxOpenDBs(t *testing.T) {
+	const parts, maxOpen = 16, 4
+	c := inproc.StartTest(t, inproc.Options{Metas: 1, Nodes: 1, NodeConfig: func(_ int, cfg *server.Config) {
+		cfg.MaxOpenDBs, cfg.IdleClose, cfg.ParkInterval = maxOpen, -1, 200*time.Millisecond
+		cfg.MetricsAddr = "127.0.0.1:0"
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "capped", Partitions: parts, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitTableWritable(ctx, "capped"); err != nil {
+		t.Fatal(err)
+	}
+	const keys = 64 // spread over the partitions
+	for i := range keys {
+		if err := cl.Set(ctx, "capped", sampleKey(i), sampleKey(i), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	metrics := c.Node(c.NodeAddrs()[0]).Server().MetricsAddr()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		parked := scrapeValue(t, metrics, "zeppelin_node_replicas_parked")
+		if parked >= parts-maxOpen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v of %d replicas parked after 30 s with a cap of %d open", parked, parts, maxOpen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range keys {
+		v, err := cl.Get(ctx, "capped", sampleKey(i))
+		if err != nil || string(v) != string(sampleKey(i)) {
+			t.Fatalf("%s = %q, %v", sampleKey(i), v, err)
+		}
+	}
+}
+
+// scrapeValue reads one unlabelled sample from a /metrics page.
+func scrapeValue(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s on %s", name, addr)
+	return 0
 }

@@ -152,9 +152,8 @@ func (s *Server) Start() error {
 	s.goRun(s.heartbeatLoop)
 	s.goRun(func() { s.everyReplica(s.cfg.SweepInterval, s.sweep) })
 	s.goRun(func() { s.everyReplica(s.cfg.PurgeInterval, s.purge) })
-	if s.cfg.IdleClose > 0 {
-		// ParkIfIdle needs a few looks within the idle period.
-		s.goRun(func() { s.everyReplica(min(s.cfg.IdleClose/4, 30*time.Second), s.parkIfIdle) })
+	if s.cfg.IdleClose > 0 || s.cfg.MaxOpenDBs > 0 {
+		s.goRun(s.parkLoop)
 	}
 	s.goRun(s.stats.run(s.ctx))
 	s.cfg.Logger.Info("zpnode started", "addr", s.cfg.Addr, "data", s.cfg.DataDir, "meta", s.cfg.MetaAddrs)

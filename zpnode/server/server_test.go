@@ -37,6 +37,13 @@ func TestConfig(t *testing.T) {
 		{name: "no meta", cfg: Config{Addr: "a:1", DataDir: "d"}, wantErr: "no meta addresses"},
 		{name: "no data dir", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}}, wantErr: "no data directory"},
 		{name: "value over a frame", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", MaxValueSize: 49 << 20}, wantErr: "48 MiB"},
+		{name: "park pass a quarter of the idle period", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", IdleClose: 20 * time.Second}, check: func(c Config) bool {
+			return c.ParkInterval == 5*time.Second
+		}},
+		{name: "park pass without idle close", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", IdleClose: -1, MaxOpenDBs: 8}, check: func(c Config) bool {
+			return c.ParkInterval == 30*time.Second && c.IdleClose < 0
+		}},
+		{name: "negative open DB cap", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", MaxOpenDBs: -1}, wantErr: "negative max open DBs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
