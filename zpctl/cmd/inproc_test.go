@@ -99,7 +99,34 @@ func addTable(t *testing.T, c *inproc.Cluster, parts, replicas uint32) *zppb.Tab
 	}
 	tb := pullTable(t, c, name)
 	waitStreaming(t, c, tb)
+	waitMetasKnow(t, c, name)
 	return tb
+}
+
+// waitMetasKnow waits until every meta server has table name: a client
+// (or zpctl command) that PULLs from a follower still applying the
+// creation would find no such table.
+func waitMetasKnow(t *testing.T, c *inproc.Cluster, name string) {
+	t.Helper()
+	for _, addr := range c.MetaAddrs() {
+		cl, err := client.New(testCtx(t), client.Options{MetaAddrs: []string{addr}, DefaultTimeout: 20 * time.Second, Logger: slog.New(slog.DiscardHandler), LazyPull: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, err := cl.Pull(testCtx(t), name)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				cl.Close()
+				t.Fatalf("meta %s does not have table %s after 20 s: %v", addr, name, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		cl.Close()
+	}
 }
 
 // waitStreaming waits until every slave of tb streams from its master:
