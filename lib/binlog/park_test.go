@@ -4,25 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-)
 
-// fdsUnder counts this process's descriptors on files under dir.
-func fdsUnder(t *testing.T, dir string) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(target, dir+"/") {
-			n++
-		}
-	}
-	return n
-}
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
+)
 
 // TestParkClosesTheActiveSegment: a parked log holds no descriptor with
 // NoLock, syncs what it had, takes appends again (rolling segments, under
@@ -36,13 +21,13 @@ func TestParkClosesTheActiveSegment(t *testing.T) {
 			opts.Sync, opts.NoLock = sync, true
 			l := openLog(t, dir, opts)
 			appendRange(t, l, 1, 20)
-			if fdsUnder(t, dir) == 0 {
+			if testcluster.OpenFDs(t, 0, dir) == 0 {
 				t.Fatal("an open log holds no descriptor: the check below proves nothing")
 			}
 			if err := l.Park(); err != nil {
 				t.Fatal(err)
 			}
-			if n := fdsUnder(t, dir); n != 0 {
+			if n := testcluster.OpenFDs(t, 0, dir); n != 0 {
 				t.Errorf("a parked log holds %d descriptors, want 0", n)
 			}
 			if d := l.Durable(); d != 20 {

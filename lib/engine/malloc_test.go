@@ -3,10 +3,10 @@ package engine
 import (
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 )
 
 // TestSharedKeepsArenaBlocksMapped: once a Shared exists, a memtable arena
@@ -52,16 +52,16 @@ func TestSharedTrimsFreeMemory(t *testing.T) {
 	defer s.Close()
 	// Let one trim pass first so that RSS starts from what is in use.
 	waitTrims(t, s, 1)
-	before := residentBytes(t)
+	before := testcluster.ResidentBytes(t, 0)
 	release := mallocFragment(freed/(16<<10), 16<<10)
 	defer release()
-	if grew := residentBytes(t) - before; grew < freed/2 {
+	if grew := testcluster.ResidentBytes(t, 0) - before; grew < freed/2 {
 		t.Skipf("the freed chunks left RSS %d bytes higher, want most of %d: the allocator reused earlier free memory", grew, freed)
 	}
 	trims := s.Stats().MallocTrims
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		after := residentBytes(t)
+		after := testcluster.ResidentBytes(t, 0)
 		if after-before < freed/4 && s.Stats().MallocTrims > trims {
 			break
 		}
@@ -98,22 +98,4 @@ func waitTrims(t *testing.T, s *Shared, n uint64) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// residentBytes is the process's RSS.
-func residentBytes(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		t.Fatalf("/proc/self/statm: %q", b)
-	}
-	pages, err := strconv.Atoi(f[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * os.Getpagesize()
 }

@@ -3,7 +3,6 @@ package testcluster_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -33,7 +32,7 @@ func TestIdleReplicasParkAndServe(t *testing.T) {
 	}
 	fdsBusy := make([]int, len(c.Nodes))
 	for i, n := range c.Nodes {
-		fdsBusy[i] = countFDs(t, n.Pid())
+		fdsBusy[i] = testcluster.OpenFDs(t, n.Pid(), "")
 	}
 	waitParked := func(want float64) {
 		t.Helper()
@@ -52,7 +51,7 @@ func TestIdleReplicasParkAndServe(t *testing.T) {
 	for i, n := range c.Nodes {
 		// An open DB holds at least 7 descriptors (LOCK, LOG, MANIFEST,
 		// WAL, its directory, table files).
-		if idle := countFDs(t, n.Pid()); idle > fdsBusy[i]-6*parts {
+		if idle := testcluster.OpenFDs(t, n.Pid(), ""); idle > fdsBusy[i]-6*parts {
 			t.Errorf("node %s: %d descriptors with every DB parked, %d with them open: want %d fewer", n.Addr, idle, fdsBusy[i], 6*parts)
 		}
 	}
@@ -92,14 +91,4 @@ func TestIdleReplicasParkAndServe(t *testing.T) {
 	t.Logf("slaves applied in %v", time.Since(start))
 	waitParked(parts) // and they park again
 	t.Logf("parked again in %v", time.Since(start))
-}
-
-// countFDs counts a process's open descriptors.
-func countFDs(t *testing.T, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }

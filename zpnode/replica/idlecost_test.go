@@ -2,15 +2,14 @@ package replica
 
 import (
 	"log/slog"
-	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 )
 
 // TestIdleReplicaCost opens many new replicas as a node does (binlogs
@@ -31,7 +30,7 @@ func TestIdleReplicaCost(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	runtime.GC()
 	debug.FreeOSMemory()
-	rss0, fds0 := rssBytes(t), countFDs(t)
+	rss0, fds0 := testcluster.ResidentBytes(t, 0), testcluster.OpenFDs(t, 0, "")
 	var heap0 runtime.MemStats
 	runtime.ReadMemStats(&heap0)
 	rs := make([]*Replica, n)
@@ -48,9 +47,9 @@ func TestIdleReplicaCost(t *testing.T) {
 	debug.FreeOSMemory()
 	var heap1 runtime.MemStats
 	runtime.ReadMemStats(&heap1)
-	rss := float64(rssBytes(t)-rss0) / float64(n)
+	rss := float64(testcluster.ResidentBytes(t, 0)-rss0) / float64(n)
 	heap := float64(heap1.HeapAlloc-heap0.HeapAlloc) / float64(n)
-	fds := float64(countFDs(t)-fds0) / float64(n)
+	fds := float64(testcluster.OpenFDs(t, 0, "")-fds0) / float64(n)
 	t.Logf("%d idle replicas: %.1f KB RSS, %.1f KB Go heap, %.2f fds, %d goroutines each",
 		n, rss/1000, heap/1000, fds, (runtime.NumGoroutine())/n)
 	if fds > 0.01 {
@@ -64,27 +63,4 @@ func TestIdleReplicaCost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-func rssBytes(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b))
-	pages, err := strconv.Atoi(f[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * os.Getpagesize()
-}
-
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }

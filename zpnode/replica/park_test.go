@@ -11,24 +11,8 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 )
-
-// openFDs counts the process's open descriptors under dir.
-func openFDs(t *testing.T, dir string) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err == nil && len(target) > len(dir) && target[:len(dir)+1] == dir+"/" {
-			n++
-		}
-	}
-	return n
-}
 
 // TestParkedReplicaServesAndReports: a parked replica holds no DB
 // descriptors, reports its position, statistics and size as they were
@@ -50,19 +34,19 @@ func TestParkedReplicaServesAndReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	dbDir := filepath.Join(dir, "db")
-	if n := openFDs(t, dbDir); n == 0 {
+	if n := testcluster.OpenFDs(t, 0, dbDir); n == 0 {
 		t.Fatal("an open DB holds no descriptors under its directory: the fd check below proves nothing")
 	}
 	parked, err := r.Park()
 	if err != nil || !parked {
 		t.Fatalf("Park() = %v, %v; want true", parked, err)
 	}
-	if n := openFDs(t, dbDir); n != 0 {
+	if n := testcluster.OpenFDs(t, 0, dbDir); n != 0 {
 		t.Errorf("a parked DB holds %d descriptors, want 0", n)
 	}
 	// The binlog keeps its LOCK (a node locks its data directory instead:
 	// binlog.Options.NoLock), and closes its active segment.
-	if n := openFDs(t, filepath.Join(dir, "binlog")); n != 1 {
+	if n := testcluster.OpenFDs(t, 0, filepath.Join(dir, "binlog")); n != 1 {
 		t.Errorf("a parked replica's binlog holds %d descriptors, want 1 (its LOCK)", n)
 	}
 	// What the node reports does not reopen it.
@@ -246,7 +230,7 @@ func TestCloseParkedReplica(t *testing.T) {
 	if _, err := r.EngineStats(); !errors.Is(err, ErrClosed) {
 		t.Errorf("EngineStats after Close = %v, want ErrClosed", err)
 	}
-	if n := openFDs(t, dir); n != 0 {
+	if n := testcluster.OpenFDs(t, 0, dir); n != 0 {
 		t.Errorf("%d descriptors open under the closed replica", n)
 	}
 	r = openReplica(t, dir, shared, nil)

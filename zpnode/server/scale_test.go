@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
@@ -37,7 +37,7 @@ func TestManyReplicasRestartParked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	fdsBefore := countFDs(t)
+	fdsBefore := testcluster.OpenFDs(t, 0, "")
 	start := time.Now()
 	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "many", Partitions: uint32(parts), Replicas: 1}); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestManyReplicasRestartParked(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d partitions writable in %v, %.2f descriptors per replica",
-		parts, time.Since(start).Round(time.Millisecond), float64(countFDs(t)-fdsBefore)/float64(parts))
+		parts, time.Since(start).Round(time.Millisecond), float64(testcluster.OpenFDs(t, 0, "")-fdsBefore)/float64(parts))
 	const sample = 300
 	for i := range sample {
 		if err := cl.Set(ctx, "many", sampleKey(i), sampleKey(i), 0); err != nil {
@@ -65,7 +65,7 @@ func TestManyReplicasRestartParked(t *testing.T) {
 	took := time.Since(start)
 	// A parked replica holds no descriptor (the node locks its data
 	// directory once); an open DB would add at least 7, its binlog 1.
-	perReplica := float64(countFDs(t)-fdsBefore) / float64(parts)
+	perReplica := float64(testcluster.OpenFDs(t, 0, "")-fdsBefore) / float64(parts)
 	t.Logf("restarted in %v, %.2f descriptors per replica", took.Round(time.Millisecond), perReplica)
 	if perReplica > 0.1 {
 		t.Errorf("%.2f descriptors per replica after a restart, want none: the DBs or binlogs stayed open", perReplica)
@@ -79,16 +79,6 @@ func TestManyReplicasRestartParked(t *testing.T) {
 }
 
 func sampleKey(i int) []byte { return fmt.Appendf(nil, "sample:%d", i) }
-
-// countFDs counts this process's open descriptors.
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
 
 // TestMaxOpenDBs: past --max-open-dbs the least recently used DBs close,
 // busy or idle, and every key still reads back.
