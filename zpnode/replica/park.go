@@ -58,7 +58,7 @@ func (r *Replica) holdDB() (*engine.DB, error) {
 // probing every partition of a new table would create them all.
 func (r *Replica) readDB() (db *engine.DB, ok bool, err error) {
 	r.dbMu.RLock()
-	empty := r.db == nil && !r.dbClosed && r.parked.empty
+	empty := r.parkedLocked() && r.parked.empty
 	r.dbMu.RUnlock()
 	if empty {
 		return nil, false, nil
@@ -277,5 +277,8 @@ func removeParkMark(dir string) error {
 func (r *Replica) Parked() bool {
 	r.dbMu.RLock()
 	defer r.dbMu.RUnlock()
-	return r.db == nil && !r.dbClosed
+	return r.parkedLocked()
 }
+
+// parkedLocked is Parked for a holder of dbMu.
+func (r *Replica) parkedLocked() bool { return r.db == nil && !r.dbClosed }

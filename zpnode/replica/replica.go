@@ -268,7 +268,7 @@ func openDB(opts Options) (*engine.DB, error) {
 func (r *Replica) replayLocked() error {
 	r.dbMu.RLock()
 	_, last := r.log.Last()
-	upToDate := r.db == nil && !r.dbClosed && last == r.parked.applied
+	upToDate := r.parkedLocked() && last == r.parked.applied
 	r.dbMu.RUnlock()
 	if upToDate {
 		return nil // parked with every record applied: no need to open it
