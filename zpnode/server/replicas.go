@@ -82,6 +82,18 @@ func (rs *replicaSet) closeAll() error {
 // server closes. The replicas are those open when a round starts; fn runs
 // without holding up topology changes.
 func (s *Server) everyReplica(interval time.Duration, fn func(replicaKey, *replica.Replica)) {
+	s.every(interval, func() {
+		for k, r := range s.replicas.snapshot() {
+			if s.ctx.Err() != nil {
+				return
+			}
+			fn(k, r)
+		}
+	})
+}
+
+// every runs pass every interval until the server closes.
+func (s *Server) every(interval time.Duration, pass func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -90,30 +102,13 @@ func (s *Server) everyReplica(interval time.Duration, fn func(replicaKey, *repli
 			return
 		case <-t.C:
 		}
-		for k, r := range s.replicas.snapshot() {
-			if s.ctx.Err() != nil {
-				return
-			}
-			fn(k, r)
-		}
+		pass()
 	}
 }
 
-// parkLoop parks, every ParkInterval, the DBs of replicas nobody used for
-// IdleClose, and past MaxOpenDBs the least recently used of the others.
-func (s *Server) parkLoop() {
-	t := time.NewTicker(s.cfg.ParkInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.parkPass()
-	}
-}
-
+// parkPass parks the DBs of replicas nobody used for IdleClose, and past
+// MaxOpenDBs the least recently used of the others (run every
+// ParkInterval).
 func (s *Server) parkPass() {
 	type open struct {
 		k     replicaKey

@@ -153,7 +153,7 @@ func (s *Server) Start() error {
 	s.goRun(func() { s.everyReplica(s.cfg.SweepInterval, s.sweep) })
 	s.goRun(func() { s.everyReplica(s.cfg.PurgeInterval, s.purge) })
 	if s.cfg.IdleClose > 0 || s.cfg.MaxOpenDBs > 0 {
-		s.goRun(s.parkLoop)
+		s.goRun(func() { s.every(s.cfg.ParkInterval, s.parkPass) })
 	}
 	s.goRun(s.stats.run(s.ctx))
 	s.cfg.Logger.Info("zpnode started", "addr", s.cfg.Addr, "data", s.cfg.DataDir, "meta", s.cfg.MetaAddrs)
