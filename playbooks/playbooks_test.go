@@ -341,8 +341,11 @@ func (c *cluster) playbook(t *testing.T, name string, args ...string) string {
 	logFile := filepath.Join(c.dir, fmt.Sprintf("%s-%d.log", strings.TrimSuffix(name, ".yml"), start.UnixNano()))
 	_ = os.WriteFile(logFile, out.Bytes(), 0o644)
 	if err != nil {
-		t.Fatalf("ansible-playbook %s %v: %v after %v\n%s\n%s", name, args, err,
-			time.Since(start).Round(time.Second), tail(out.String(), 150), c.daemonLogs())
+		// CI shows only the start of a long failure: what failed and the
+		// daemons' warnings (a node marked DOWN, a failover) come first.
+		t.Fatalf("ansible-playbook %s %v: %v after %v\n--- failed tasks:\n%s\n--- warnings and errors the daemons logged:\n%s\n--- the play's last lines:\n%s\n%s",
+			name, args, err, time.Since(start).Round(time.Second), failedTasks(out.String()), c.daemonWarnings(),
+			tail(out.String(), 100), c.daemonLogs())
 	}
 	return out.String()
 }
@@ -520,6 +523,46 @@ func (c *cluster) daemonLogs() string {
 			continue
 		}
 		fmt.Fprintf(&b, "--- %s (%s) log, last lines:\n%s\n", h.name, h.addr, tail(string(data), 15))
+	}
+	return b.String()
+}
+
+// daemonWarnings returns the last WARN and ERROR lines of each daemon's log.
+func (c *cluster) daemonWarnings() string {
+	var b strings.Builder
+	for _, h := range c.hosts {
+		data, err := os.ReadFile(filepath.Join(h.dir, "log", h.daemon+".log"))
+		if err != nil {
+			continue
+		}
+		var warn []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				warn = append(warn, l)
+			}
+		}
+		if len(warn) > 10 {
+			warn = warn[len(warn)-10:]
+		}
+		for _, l := range warn {
+			fmt.Fprintf(&b, "%s: %s\n", h.name, l)
+		}
+	}
+	return b.String()
+}
+
+// failedTasks picks the failed tasks' lines (and the task each belongs to)
+// out of a play's output.
+func failedTasks(out string) string {
+	var b strings.Builder
+	task := ""
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "TASK [") || strings.HasPrefix(line, "RUNNING HANDLER ["):
+			task = line
+		case strings.HasPrefix(line, "fatal:") || strings.HasPrefix(line, "failed:") || strings.HasPrefix(line, "ERROR!"):
+			fmt.Fprintf(&b, "%s\n  %s\n", task, line)
+		}
 	}
 	return b.String()
 }
