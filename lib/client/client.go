@@ -118,8 +118,8 @@ type Cluster interface {
 	Migrate(ctx context.Context, table string, partition uint32, from, to string, expectedEpoch uint64) ([]Move, error)
 	// Rebalance plans and queues an expand, shrink or replace.
 	Rebalance(ctx context.Context, mode RebalanceMode, nodes []string, dryRun bool, expectedEpoch uint64) ([]Move, error)
-	// CancelMove cancels a move, or every move not past its handover.
-	CancelMove(ctx context.Context, id uint64) ([]Move, error)
+	// CancelMoves cancels moves, or every move not past its handover.
+	CancelMoves(ctx context.Context, ids []uint64) (CancelResult, error)
 	// MoveStatus lists the moves with their progress.
 	MoveStatus(ctx context.Context, all bool) ([]Move, error)
 }

@@ -58,10 +58,59 @@ func (c *core) Rebalance(ctx context.Context, mode RebalanceMode, nodes []string
 	}}})
 }
 
-// CancelMove cancels move id, or with id 0 every move not yet past its
-// handover, rolling back what each did. It returns the moves cancelled.
-func (c *core) CancelMove(ctx context.Context, id uint64) ([]Move, error) {
-	return c.moves(ctx, "cancel move", &zppb.Request{Cmd: &zppb.Request_CancelMove{CancelMove: &zppb.CancelMoveRequest{Id: id}}})
+// CancelResult is what CancelMoves did.
+type CancelResult struct {
+	// Cancelled are the moves cancelled and rolled back.
+	Cancelled []Move `json:"cancelled"`
+	// NotCancelled are the moves named that were left as they are: past
+	// their handover (REMOVING: they will finish) or already ended.
+	NotCancelled []Move `json:"not_cancelled"`
+}
+
+// CancelMoves cancels the moves ids, or with none every move not yet past
+// its handover, rolling back what each did. The meta leader decides on all
+// of them in one Raft entry, so a move that changes state meanwhile is
+// reported in NotCancelled rather than failing the others.
+func (c *core) CancelMoves(ctx context.Context, ids []uint64) (CancelResult, error) {
+	req := &zppb.CancelMoveRequest{Ids: ids}
+	if len(ids) > 0 {
+		// What a meta older than batch cancel reads.
+		req.Id = ids[0]
+	}
+	resp, err := c.cancelMoves(ctx, req)
+	if err != nil {
+		return CancelResult{}, err
+	}
+	res := CancelResult{Cancelled: movesFromPB(resp.GetMoves()), NotCancelled: movesFromPB(resp.GetNotCancelled())}
+	if resp.GetCancelledAsBatch() || len(ids) <= 1 {
+		return res, nil
+	}
+	// An older meta cancelled ids[0] only: one call for each of the rest.
+	for _, id := range ids[1:] {
+		r, err := c.cancelMoves(ctx, &zppb.CancelMoveRequest{Id: id})
+		switch {
+		case status.Code(err) == zppb.Code_INVALID_ARGUMENT:
+			res.NotCancelled = append(res.NotCancelled, Move{ID: id, Error: err.Error()})
+		case err != nil:
+			return res, err
+		default:
+			res.Cancelled = append(res.Cancelled, movesFromPB(r.GetMoves())...)
+		}
+	}
+	return res, nil
+}
+
+func (c *core) cancelMoves(ctx context.Context, req *zppb.CancelMoveRequest) (*zppb.MovesResponse, error) {
+	resp, ambiguous, err := c.callMeta(ctx, "cancel moves", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_CancelMove{CancelMove: proto.Clone(req).(*zppb.CancelMoveRequest)}}
+	}, true)
+	if err != nil {
+		if ambiguous && !isStatus(err) {
+			err = fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+		}
+		return nil, err
+	}
+	return resp.GetMoves(), nil
 }
 
 // MoveStatus lists the moves in progress (and with all, the last finished

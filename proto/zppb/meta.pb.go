@@ -1409,11 +1409,17 @@ func (x *RebalanceRequest) GetExpectedEpoch() uint64 {
 }
 
 type MovesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Moves         []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
-	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Moves []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	Epoch uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// For CANCEL_MOVE: the moves named that were not cancelled, as they are
+	// (past their handover, or ended meanwhile).
+	NotCancelled []*Move `protobuf:"bytes,3,rep,name=not_cancelled,json=notCancelled,proto3" json:"not_cancelled,omitempty"`
+	// Set by a meta that cancels all the ids of a CancelMoveRequest in one
+	// Raft entry; an older one cancelled only `id`.
+	CancelledAsBatch bool `protobuf:"varint,4,opt,name=cancelled_as_batch,json=cancelledAsBatch,proto3" json:"cancelled_as_batch,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *MovesResponse) Reset() {
@@ -1460,10 +1466,28 @@ func (x *MovesResponse) GetEpoch() uint64 {
 	return 0
 }
 
+func (x *MovesResponse) GetNotCancelled() []*Move {
+	if x != nil {
+		return x.NotCancelled
+	}
+	return nil
+}
+
+func (x *MovesResponse) GetCancelledAsBatch() bool {
+	if x != nil {
+		return x.CancelledAsBatch
+	}
+	return false
+}
+
 type CancelMoveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 0 cancels every move not yet past its handover.
-	Id            uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// 0 cancels every move not yet past its handover (unless ids is set).
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Cancel exactly these moves, in one Raft entry. An older meta reads only
+	// id, so a sender sets id to ids[0] and sees from cancelled_as_batch
+	// whether the others were handled.
+	Ids           []uint64 `protobuf:"varint,2,rep,packed,name=ids,proto3" json:"ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1503,6 +1527,13 @@ func (x *CancelMoveRequest) GetId() uint64 {
 		return x.Id
 	}
 	return 0
+}
+
+func (x *CancelMoveRequest) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
 }
 
 type MoveStatusRequest struct {
@@ -1853,12 +1884,15 @@ const file_meta_proto_rawDesc = "" +
 	"\x06EXPAND\x10\x00\x12\n" +
 	"\n" +
 	"\x06SHRINK\x10\x01\x12\v\n" +
-	"\aREPLACE\x10\x02\"K\n" +
+	"\aREPLACE\x10\x02\"\xae\x01\n" +
 	"\rMovesResponse\x12$\n" +
 	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"#\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x123\n" +
+	"\rnot_cancelled\x18\x03 \x03(\v2\x0e.zeppelin.MoveR\fnotCancelled\x12,\n" +
+	"\x12cancelled_as_batch\x18\x04 \x01(\bR\x10cancelledAsBatch\"5\n" +
 	"\x11CancelMoveRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\"%\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\x04R\x03ids\"%\n" +
 	"\x11MoveStatusRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\"Q\n" +
 	"\x12RemoveNodesRequest\x12\x14\n" +
@@ -1935,12 +1969,13 @@ var file_meta_proto_depIdxs = []int32{
 	14, // 6: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	0,  // 7: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
 	35, // 8: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	32, // 9: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	35, // 9: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	32, // 10: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }

@@ -37,6 +37,7 @@ type MetaCommand struct {
 	//	*MetaCommand_StepMove
 	//	*MetaCommand_RemoveNodes
 	//	*MetaCommand_SetQuota
+	//	*MetaCommand_CancelMoves
 	Cmd           isMetaCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -160,6 +161,15 @@ func (x *MetaCommand) GetSetQuota() *SetQuotaCommand {
 	return nil
 }
 
+func (x *MetaCommand) GetCancelMoves() *CancelMovesCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_CancelMoves); ok {
+			return x.CancelMoves
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Cmd interface {
 	isMetaCommand_Cmd()
 }
@@ -200,6 +210,10 @@ type MetaCommand_SetQuota struct {
 	SetQuota *SetQuotaCommand `protobuf:"bytes,9,opt,name=set_quota,json=setQuota,proto3,oneof"`
 }
 
+type MetaCommand_CancelMoves struct {
+	CancelMoves *CancelMovesCommand `protobuf:"bytes,10,opt,name=cancel_moves,json=cancelMoves,proto3,oneof"`
+}
+
 func (*MetaCommand_RegisterNode) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
@@ -217,6 +231,8 @@ func (*MetaCommand_StepMove) isMetaCommand_Cmd() {}
 func (*MetaCommand_RemoveNodes) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetQuota) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_CancelMoves) isMetaCommand_Cmd() {}
 
 // SetMastersCommand hands the mastership of partitions to one of their
 // slaves (failover, or a planned switchover): the old master becomes a
@@ -814,6 +830,80 @@ func (x *StepMoveCommand) GetStuckMs() int64 {
 	return 0
 }
 
+// CancelMovesCommand ends the named moves (every active one with all) in
+// one entry, each rolled back as a FAILED step would be. A named move past
+// its handover (REMOVING) or already ended is left as it is and reported; an
+// unknown id rejects the command. Members older than this command reject it
+// as unknown: upgrades restart the leader last (docs/deploy.md).
+type CancelMovesCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ids   []uint64               `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	All   bool                   `protobuf:"varint,2,opt,name=all,proto3" json:"all,omitempty"`
+	// Recorded as the moves' error, e.g. "cancelled by operator".
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	NowMs         int64  `protobuf:"varint,4,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMovesCommand) Reset() {
+	*x = CancelMovesCommand{}
+	mi := &file_metafsm_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMovesCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMovesCommand) ProtoMessage() {}
+
+func (x *CancelMovesCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMovesCommand.ProtoReflect.Descriptor instead.
+func (*CancelMovesCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CancelMovesCommand) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *CancelMovesCommand) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *CancelMovesCommand) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CancelMovesCommand) GetNowMs() int64 {
+	if x != nil {
+		return x.NowMs
+	}
+	return 0
+}
+
 // RemoveNodesCommand forgets DOWN nodes that hold no replica.
 type RemoveNodesCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -825,7 +915,7 @@ type RemoveNodesCommand struct {
 
 func (x *RemoveNodesCommand) Reset() {
 	*x = RemoveNodesCommand{}
-	mi := &file_metafsm_proto_msgTypes[10]
+	mi := &file_metafsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +927,7 @@ func (x *RemoveNodesCommand) String() string {
 func (*RemoveNodesCommand) ProtoMessage() {}
 
 func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[10]
+	mi := &file_metafsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +940,7 @@ func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesCommand.ProtoReflect.Descriptor instead.
 func (*RemoveNodesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{10}
+	return file_metafsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RemoveNodesCommand) GetNodes() []string {
@@ -878,7 +968,7 @@ type SetQuotaCommand struct {
 
 func (x *SetQuotaCommand) Reset() {
 	*x = SetQuotaCommand{}
-	mi := &file_metafsm_proto_msgTypes[11]
+	mi := &file_metafsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +980,7 @@ func (x *SetQuotaCommand) String() string {
 func (*SetQuotaCommand) ProtoMessage() {}
 
 func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[11]
+	mi := &file_metafsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +993,7 @@ func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaCommand.ProtoReflect.Descriptor instead.
 func (*SetQuotaCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{11}
+	return file_metafsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetQuotaCommand) GetTable() string {
@@ -931,7 +1021,7 @@ var File_metafsm_proto protoreflect.FileDescriptor
 
 const file_metafsm_proto_rawDesc = "" +
 	"\n" +
-	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xd2\x04\n" +
+	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\x95\x05\n" +
 	"\vMetaCommand\x12D\n" +
 	"\rregister_node\x18\x01 \x01(\v2\x1d.zeppelin.RegisterNodeCommandH\x00R\fregisterNode\x12E\n" +
 	"\x0eset_node_state\x18\x02 \x01(\v2\x1d.zeppelin.SetNodeStateCommandH\x00R\fsetNodeState\x12A\n" +
@@ -943,7 +1033,9 @@ const file_metafsm_proto_rawDesc = "" +
 	"\tadd_moves\x18\x06 \x01(\v2\x19.zeppelin.AddMovesCommandH\x00R\baddMoves\x128\n" +
 	"\tstep_move\x18\a \x01(\v2\x19.zeppelin.StepMoveCommandH\x00R\bstepMove\x12A\n" +
 	"\fremove_nodes\x18\b \x01(\v2\x1c.zeppelin.RemoveNodesCommandH\x00R\vremoveNodes\x128\n" +
-	"\tset_quota\x18\t \x01(\v2\x19.zeppelin.SetQuotaCommandH\x00R\bsetQuotaB\x05\n" +
+	"\tset_quota\x18\t \x01(\v2\x19.zeppelin.SetQuotaCommandH\x00R\bsetQuota\x12A\n" +
+	"\fcancel_moves\x18\n" +
+	" \x01(\v2\x1c.zeppelin.CancelMovesCommandH\x00R\vcancelMovesB\x05\n" +
 	"\x03cmd\"]\n" +
 	"\x11SetMastersCommand\x120\n" +
 	"\achanges\x18\x01 \x03(\v2\x16.zeppelin.MasterChangeR\achanges\x12\x16\n" +
@@ -987,7 +1079,12 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x02to\x18\x03 \x01(\x0e2\x13.zeppelin.MoveStateR\x02to\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x15\n" +
 	"\x06now_ms\x18\x05 \x01(\x03R\x05nowMs\x12\x19\n" +
-	"\bstuck_ms\x18\x06 \x01(\x03R\astuckMs\"Q\n" +
+	"\bstuck_ms\x18\x06 \x01(\x03R\astuckMs\"g\n" +
+	"\x12CancelMovesCommand\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\x12\x10\n" +
+	"\x03all\x18\x02 \x01(\bR\x03all\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x15\n" +
+	"\x06now_ms\x18\x04 \x01(\x03R\x05nowMs\"Q\n" +
 	"\x12RemoveNodesCommand\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"u\n" +
@@ -1008,7 +1105,7 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
 	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
@@ -1020,14 +1117,15 @@ var file_metafsm_proto_goTypes = []any{
 	(*MetaSnapshot)(nil),        // 7: zeppelin.MetaSnapshot
 	(*AddMovesCommand)(nil),     // 8: zeppelin.AddMovesCommand
 	(*StepMoveCommand)(nil),     // 9: zeppelin.StepMoveCommand
-	(*RemoveNodesCommand)(nil),  // 10: zeppelin.RemoveNodesCommand
-	(*SetQuotaCommand)(nil),     // 11: zeppelin.SetQuotaCommand
-	(NodeState)(0),              // 12: zeppelin.NodeState
-	(*Table)(nil),               // 13: zeppelin.Table
-	(*Node)(nil),                // 14: zeppelin.Node
-	(*Move)(nil),                // 15: zeppelin.Move
-	(MoveState)(0),              // 16: zeppelin.MoveState
-	(*Quota)(nil),               // 17: zeppelin.Quota
+	(*CancelMovesCommand)(nil),  // 10: zeppelin.CancelMovesCommand
+	(*RemoveNodesCommand)(nil),  // 11: zeppelin.RemoveNodesCommand
+	(*SetQuotaCommand)(nil),     // 12: zeppelin.SetQuotaCommand
+	(NodeState)(0),              // 13: zeppelin.NodeState
+	(*Table)(nil),               // 14: zeppelin.Table
+	(*Node)(nil),                // 15: zeppelin.Node
+	(*Move)(nil),                // 16: zeppelin.Move
+	(MoveState)(0),              // 17: zeppelin.MoveState
+	(*Quota)(nil),               // 18: zeppelin.Quota
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -1037,23 +1135,24 @@ var file_metafsm_proto_depIdxs = []int32{
 	1,  // 4: zeppelin.MetaCommand.set_masters:type_name -> zeppelin.SetMastersCommand
 	8,  // 5: zeppelin.MetaCommand.add_moves:type_name -> zeppelin.AddMovesCommand
 	9,  // 6: zeppelin.MetaCommand.step_move:type_name -> zeppelin.StepMoveCommand
-	10, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
-	11, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
-	2,  // 9: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	12, // 10: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	13, // 11: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	13, // 12: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	14, // 13: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	15, // 14: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
-	15, // 15: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	16, // 16: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	16, // 17: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	17, // 18: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	11, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
+	12, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
+	10, // 9: zeppelin.MetaCommand.cancel_moves:type_name -> zeppelin.CancelMovesCommand
+	2,  // 10: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
+	13, // 11: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	14, // 12: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	14, // 13: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	15, // 14: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	16, // 15: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	16, // 16: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	17, // 17: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	17, // 18: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	18, // 19: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -1072,6 +1171,7 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_StepMove)(nil),
 		(*MetaCommand_RemoveNodes)(nil),
 		(*MetaCommand_SetQuota)(nil),
+		(*MetaCommand_CancelMoves)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1079,7 +1179,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -567,6 +567,152 @@ func TestMigrateStatusAndCancel(t *testing.T) {
 	}
 }
 
+// TestCancelAllDuringExpand: migrate cancel --yes while an expand of 20+
+// moves runs decides on all of them in one step: each move ends CANCELLED
+// or DONE, what zpctl reports matches migrate status --all, and its exit
+// code says whether some passed their handover first.
+func TestCancelAllDuringExpand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	cl := ownCluster(t, inproc.Options{})
+	tb := addTable(t, cl, 32, 2)
+	ctx := testCtx(t)
+	for range 2 {
+		if _, err := cl.AddNode(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := zpctl(t, cl, "-o", "json", "expand", "--yes", "--no-wait")
+	var queued operationJSON
+	if err := json.Unmarshal([]byte(r.stdout), &queued); err != nil || r.code != ExitOK || len(queued.Moves) < 20 {
+		t.Fatalf("expand: exit %d, %v, %d moves: %s %s", r.code, err, len(queued.Moves), r.stdout, r.stderr)
+	}
+	// Cancel in the middle: some moves done, others running or queued.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if slices.ContainsFunc(movesOf(t, cl, tb.Name, true), func(m client.Move) bool { return m.State == client.MoveDone }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no move of the expand done after 30s: %+v", movesOf(t, cl, tb.Name, true))
+		}
+	}
+	r = zpctl(t, cl, "-o", "json", "migrate", "cancel", "--yes")
+	var report migrateCancelJSON
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+		t.Fatalf("cancel: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+	}
+	wantCode := ExitOK
+	if len(report.NotCancelled) > 0 {
+		wantCode = ExitConflict
+	}
+	if r.code != wantCode || len(report.Cancelled) == 0 {
+		t.Fatalf("cancel: exit %d (want %d), %d cancelled, %d not: %s", r.code, wantCode, len(report.Cancelled), len(report.NotCancelled), r.stderr)
+	}
+	t.Logf("expand queued %d moves; cancel: %d cancelled, %d not cancelled", len(queued.Moves), len(report.Cancelled), len(report.NotCancelled))
+
+	for deadline := time.Now().Add(30 * time.Second); len(movesOf(t, cl, tb.Name, false)) > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("moves still running 30s after the cancel: %+v", movesOf(t, cl, tb.Name, false))
+		}
+	}
+	final := map[uint64]client.Move{}
+	for _, m := range movesOf(t, cl, tb.Name, true) {
+		final[m.ID] = m
+	}
+	cancelled, notCancelled := map[uint64]bool{}, map[uint64]bool{}
+	for _, m := range report.Cancelled {
+		cancelled[m.ID] = true
+	}
+	for _, m := range report.NotCancelled {
+		notCancelled[m.ID] = true
+		if m.State != client.MoveRemoving && m.State != client.MoveDone {
+			t.Errorf("move %d reported not cancelled while %s", m.ID, m.State)
+		}
+	}
+	for _, q := range queued.Moves {
+		f, ok := final[q.ID]
+		switch {
+		case !ok:
+			t.Errorf("move %d is not in migrate status --all", q.ID)
+		case f.State == client.MoveCancelled:
+			if !cancelled[q.ID] || f.Error != "cancelled by operator" {
+				t.Errorf("move %d ended %+v; zpctl reported it cancelled: %v", q.ID, f, cancelled[q.ID])
+			}
+		case f.State == client.MoveDone:
+			if cancelled[q.ID] {
+				t.Errorf("move %d ended DONE, but zpctl reported it cancelled", q.ID)
+			}
+		default:
+			t.Errorf("move %d ended %s, want CANCELLED or DONE", q.ID, f.State)
+		}
+		delete(cancelled, q.ID)
+		delete(notCancelled, q.ID)
+	}
+	if len(cancelled) != 0 || len(notCancelled) != 0 {
+		t.Errorf("zpctl reported moves the expand did not queue: %v %v", cancelled, notCancelled)
+	}
+	for _, p := range layout(t, cl, tb.Name) {
+		if p.Master == "" || len(p.Slaves) != 1 || p.State != "ACTIVE" {
+			t.Errorf("partition %d after the cancel: %+v", p.ID, p)
+		}
+	}
+	// Slaves the rollback removed, nodes catching up on the epoch: healthy
+	// within a while.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r := zpctl(t, cl, "checkup")
+		if r.code == ExitOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checkup: exit %d: %s %s", r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestCancelThroughOlderMeta: a meta leader older than batch cancel reads
+// only the first id of a CANCEL_MOVE; zpctl sees that in the answer and
+// cancels the other moves one call each.
+func TestCancelThroughOlderMeta(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 2, 2)
+	first, _ := heldMigrate(t, cl, tb, 0)
+	second, _ := heldMigrate(t, cl, tb, 1)
+	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	tap.SetHook(func(req *zppb.Request) *zppb.Response {
+		c := req.GetCancelMove()
+		if c == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.Ids = nil // unknown to the older meta
+		resp, err := tap.Forward(ctx, req)
+		if err != nil {
+			return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
+		}
+		if mr := resp.GetMoves(); mr != nil {
+			mr.CancelledAsBatch, mr.NotCancelled = false, nil
+		}
+		return resp
+	})
+	r := zpctl(t, addrs{tap.Addr()}, "-o", "json", "migrate", "cancel", "--yes")
+	var report migrateCancelJSON
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil || r.code != ExitOK || len(report.Cancelled) != 2 || len(report.NotCancelled) != 0 {
+		t.Fatalf("exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+	}
+	if n := tap.Calls("cancel_move"); n != 2 {
+		t.Fatalf("%d CANCEL_MOVE calls, want 2 (one batch the older meta cut to one move, then one more)", n)
+	}
+	for _, id := range []uint64{first, second} {
+		waitMove(t, cl, tb.Name, id, client.MoveCancelled)
+	}
+}
+
 func TestRebalance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")

@@ -182,9 +182,12 @@ func tuiRunner(c *client.Client) tui.Runner {
 		case "shrink":
 			moves, err = c.Rebalance(ctx, client.RebalanceShrink, act.Nodes, false, act.Epoch)
 		case "cancel":
-			_, err = c.CancelMove(ctx, act.MoveID)
+			res, err := c.CancelMoves(ctx, []uint64{act.MoveID})
 			if err != nil {
 				return tui.Outcome{}, fmt.Errorf("cancel: %w", err)
+			}
+			if len(res.NotCancelled) > 0 {
+				return tui.Outcome{}, fmt.Errorf("cancel: move %d not cancelled: %s", act.MoveID, notCancelledWhy(res.NotCancelled[0]))
 			}
 			return tui.Outcome{Status: fmt.Sprintf("cancel: move %d cancelled and rolled back", act.MoveID)}, nil
 		default:

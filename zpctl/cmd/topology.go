@@ -363,7 +363,26 @@ func (a *app) watchMoves(ctx context.Context, all bool, interval time.Duration) 
 type migrateCancelJSON struct {
 	DryRun    bool          `json:"dry_run"`
 	Cancelled []client.Move `json:"cancelled"`
+	// NotCancelled are the moves shown that passed their handover or
+	// ended before the cancel reached them.
+	NotCancelled []client.Move `json:"not_cancelled"`
 }
+
+// notCancelledWhy says why a move named to cancel was left as it is.
+func notCancelledWhy(m client.Move) string {
+	switch {
+	case m.State == client.MoveRemoving:
+		return "past its handover (REMOVING): it will finish"
+	case m.State != "":
+		return "already ended " + string(m.State)
+	default:
+		return m.Error
+	}
+}
+
+// errNotAllCancelled is migrate cancel's error when some of the moves it
+// showed were not cancelled (exit 6: the moves changed meanwhile).
+var errNotAllCancelled = status.New(zppb.Code_STALE_EPOCH, "some moves passed their handover or ended before the cancel reached them")
 
 func (a *app) migrateCancelCommand() *cobra.Command {
 	var yes, dryRun bool
@@ -374,7 +393,9 @@ func (a *app) migrateCancelCommand() *cobra.Command {
 every move in progress: each is rolled back (the partition ACTIVE again
 with its old layout, an added target removed). A move past its handover
 (REMOVING) can only finish and is left alone. The moves are shown first;
-they are cancelled after --yes or a "y" on a terminal.`,
+they are cancelled after --yes or a "y" on a terminal, all in one step on
+the meta leader. One that passed its handover or ended after it was shown
+is listed as not cancelled, and the command exits 6.`,
 		Example: "  zpctl migrate cancel 12 --yes\n  zpctl migrate cancel default 3 --yes\n  zpctl migrate cancel --yes   # every move",
 		Args:    cobra.RangeArgs(0, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -410,7 +431,7 @@ they are cancelled after --yes or a "y" on a terminal.`,
 				return &cmdFailed{fmt.Errorf("migrate cancel: %w", err)}
 			}
 			text := !a.printer.Format.Structured()
-			result := migrateCancelJSON{DryRun: dryRun, Cancelled: []client.Move{}}
+			result := migrateCancelJSON{DryRun: dryRun, Cancelled: []client.Move{}, NotCancelled: []client.Move{}}
 			if len(targets) == 0 {
 				if text {
 					fmt.Fprintln(a.env.Stdout, "no moves to cancel")
@@ -439,28 +460,38 @@ they are cancelled after --yes or a "y" on a terminal.`,
 					return &cmdFailed{err}
 				}
 			}
-			var cancelled []client.Move
-			for _, m := range targets {
-				cctx, cancel := context.WithTimeout(ctx, a.timeout)
-				got, err := c.CancelMove(cctx, m.ID)
-				cancel()
-				if err != nil {
-					// One that ended or passed its handover meanwhile is
-					// not a failure of the others.
-					if len(targets) > 1 && status.Code(err) == zppb.Code_INVALID_ARGUMENT {
-						fmt.Fprintf(a.env.Stderr, "zpctl: migrate cancel: move %d: %v\n", m.ID, err)
-						continue
-					}
-					return &cmdFailed{fmt.Errorf("migrate cancel: move %d: %w", m.ID, err)}
-				}
-				cancelled = append(cancelled, got...)
+			ids := make([]uint64, len(targets))
+			for i, m := range targets {
+				ids[i] = m.ID
 			}
-			result.Cancelled = listed(cancelled)
+			cctx, cancel := context.WithTimeout(ctx, a.timeout)
+			res, err := c.CancelMoves(cctx, ids)
+			cancel()
+			if err != nil {
+				return &cmdFailed{fmt.Errorf("migrate cancel: %w", err)}
+			}
+			result.Cancelled, result.NotCancelled = listed(res.Cancelled), listed(res.NotCancelled)
+			var failed error
+			if len(res.NotCancelled) > 0 {
+				failed = &cmdFailed{fmt.Errorf("migrate cancel: %w", errNotAllCancelled)}
+			}
 			if !text {
-				return a.printer.Print(result, nil)
+				if err := a.printer.Print(result, nil); err != nil {
+					return err
+				}
+				return failed
 			}
-			fmt.Fprintf(a.env.Stdout, "\nCancelled %s:\n", plural(len(cancelled), "move"))
-			return writeMoves(a.env.Stdout, cancelled)
+			fmt.Fprintf(a.env.Stdout, "\nCancelled %s:\n", plural(len(res.Cancelled), "move"))
+			if err := writeMoves(a.env.Stdout, res.Cancelled); err != nil {
+				return &cmdFailed{err}
+			}
+			if len(res.NotCancelled) > 0 {
+				fmt.Fprintf(a.env.Stdout, "\nNot cancelled: %s\n", plural(len(res.NotCancelled), "move"))
+				for _, m := range res.NotCancelled {
+					fmt.Fprintf(a.env.Stdout, "  %d  %s/%d: %s\n", m.ID, m.Table, m.Partition, notCancelledWhy(m))
+				}
+			}
+			return failed
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "cancel without asking")

@@ -307,6 +307,56 @@ func (s *state) pruneMoves() {
 	}
 }
 
+// cancelMoves ends the named moves (every active one with all), rolling
+// each back; copies of the cancelled moves and of those left as they are
+// (past the handover, or ended) are returned. All happen in this one entry,
+// so no step of a move can come between the decision and the rollback.
+func (s *state) cancelMoves(c *zppb.CancelMovesCommand) (changed bool, cancelled, left []*zppb.Move, err error) {
+	var targets []*zppb.Move
+	if c.GetAll() {
+		for _, m := range s.moves {
+			if !Terminal(m.State) {
+				targets = append(targets, m)
+			}
+		}
+		slices.SortFunc(targets, func(a, b *zppb.Move) int { return cmp.Compare(a.Id, b.Id) })
+	} else {
+		for _, id := range c.GetIds() {
+			m := s.moves[id]
+			if m == nil {
+				return false, nil, nil, status.New(zppb.Code_INVALID_ARGUMENT, "no move %d", id)
+			}
+			if !slices.Contains(targets, m) {
+				targets = append(targets, m)
+			}
+		}
+	}
+	// Validate everything before changing anything. A move's partition
+	// exists while the move is active (dropping a table ends its moves).
+	parts := make([]*zppb.Partition, len(targets))
+	for i, m := range targets {
+		if Terminal(m.State) || m.State == zppb.MoveState_MOVE_REMOVING {
+			continue
+		}
+		if parts[i], err = s.partition(m.Table, m.Partition); err != nil {
+			return false, nil, nil, err
+		}
+	}
+	for i, m := range targets {
+		if parts[i] == nil {
+			left = append(left, proto.Clone(m).(*zppb.Move))
+			continue
+		}
+		if s.rollback(m, parts[i]) {
+			changed = true
+		}
+		m.State, m.Error, m.UpdatedMs = zppb.MoveState_MOVE_CANCELLED, c.GetReason(), c.GetNowMs()
+		cancelled = append(cancelled, proto.Clone(m).(*zppb.Move))
+	}
+	s.pruneMoves()
+	return changed, cancelled, left, nil
+}
+
 // cancelTableMoves ends the moves of a dropped table.
 func (s *state) cancelTableMoves(table string, nowMs int64) {
 	for _, m := range s.moves {
@@ -400,6 +450,12 @@ func Handover(id uint64, to zppb.MoveState, nowMs, stuckMs int64) *zppb.MetaComm
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_StepMove{StepMove: &zppb.StepMoveCommand{
 		Id: id, From: zppb.MoveState_MOVE_STUCK, To: to, NowMs: nowMs, StuckMs: stuckMs,
 	}}}
+}
+
+// CancelMoves returns the command that cancels the moves ids, or every
+// active move with all.
+func CancelMoves(ids []uint64, all bool, reason string, nowMs int64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_CancelMoves{CancelMoves: &zppb.CancelMovesCommand{Ids: ids, All: all, Reason: reason, NowMs: nowMs}}}
 }
 
 // RemoveNodes returns the command that forgets DOWN, empty nodes.

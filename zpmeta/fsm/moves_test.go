@@ -226,3 +226,116 @@ func TestSnapshotKeepsMoves(t *testing.T) {
 		t.Fatalf("next move id %d, want %d", id2, id+1)
 	}
 }
+
+// TestCancelMoves: one entry cancels the moves it names (every active one
+// with all), rolling each back; moves past the handover or ended are left
+// as they are and reported; an unknown id changes nothing.
+func TestCancelMoves(t *testing.T) {
+	const reason = "cancelled by operator"
+	// setup queues a migration of a's replica to d walked to the state
+	// given and a switchover to c queued behind it; it returns their ids.
+	setup := func(t *testing.T, f *FSM, to zppb.MoveState) (migrate, setmaster uint64) {
+		migrate = addMove(t, f, &zppb.Move{Kind: zppb.MoveKind_MIGRATE, Table: "t", From: "a:1", To: "d:1"})
+		setmaster = addMove(t, f, &zppb.Move{Kind: zppb.MoveKind_SETMASTER, Table: "t", To: "c:1"})
+		for _, s := range [][2]zppb.MoveState{{pending, catching}, {catching, slowdown}, {slowdown, stuck}, {stuck, removing}, {removing, done}} {
+			if s[0] == to {
+				break
+			}
+			if err := step(f, migrate, s[0], s[1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return migrate, setmaster
+	}
+	ids := func(ms []*zppb.Move) []uint64 {
+		var out []uint64
+		for _, m := range ms {
+			out = append(out, m.Id)
+		}
+		return out
+	}
+	tests := []struct {
+		name              string
+		state             zppb.MoveState // of the migration when cancelling
+		all               bool
+		named             func(migrate, setmaster uint64) []uint64
+		wantCancelled     func(migrate, setmaster uint64) []uint64
+		wantNotCancelled  func(migrate, setmaster uint64) []uint64
+		wantMaster        string
+		wantSlaves        []string
+		wantPartitionLeft zppb.PartitionState
+	}{
+		{name: "all, one STUCK and one queued", state: stuck, all: true,
+			wantCancelled: func(m, s uint64) []uint64 { return []uint64{m, s} }, wantNotCancelled: func(m, s uint64) []uint64 { return nil },
+			wantMaster: "a:1", wantSlaves: []string{"b:1", "c:1"}, wantPartitionLeft: zppb.PartitionState_ACTIVE},
+		{name: "named, one past its handover", state: removing, named: func(m, s uint64) []uint64 { return []uint64{s, m} },
+			wantCancelled: func(m, s uint64) []uint64 { return []uint64{s} }, wantNotCancelled: func(m, s uint64) []uint64 { return []uint64{m} },
+			wantMaster: "d:1", wantSlaves: []string{"b:1", "c:1", "a:1"}, wantPartitionLeft: zppb.PartitionState_ACTIVE},
+		{name: "all leaves a move past its handover", state: removing, all: true,
+			wantCancelled: func(m, s uint64) []uint64 { return []uint64{s} }, wantNotCancelled: func(m, s uint64) []uint64 { return []uint64{m} },
+			wantMaster: "d:1", wantSlaves: []string{"b:1", "c:1", "a:1"}, wantPartitionLeft: zppb.PartitionState_ACTIVE},
+		{name: "named, one ended", state: done, named: func(m, s uint64) []uint64 { return []uint64{m, s} },
+			wantCancelled: func(m, s uint64) []uint64 { return []uint64{s} }, wantNotCancelled: func(m, s uint64) []uint64 { return []uint64{m} },
+			wantMaster: "d:1", wantSlaves: []string{"b:1", "c:1"}, wantPartitionLeft: zppb.PartitionState_ACTIVE},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := movesFSM(t)
+			m, s := setup(t, f, tt.state)
+			var named []uint64
+			if tt.named != nil {
+				named = tt.named(m, s)
+			}
+			epoch := f.Epoch()
+			res := mustApply(t, f, CancelMoves(named, tt.all, reason, 9))
+			if got, want := ids(res.Moves), tt.wantCancelled(m, s); !slices.Equal(got, want) {
+				t.Fatalf("cancelled %v, want %v", got, want)
+			}
+			if got, want := ids(res.NotCancelled), tt.wantNotCancelled(m, s); !slices.Equal(got, want) {
+				t.Fatalf("not cancelled %v, want %v", got, want)
+			}
+			for _, mv := range res.Moves {
+				if mv.State != zppb.MoveState_MOVE_CANCELLED || mv.Error != reason || mv.UpdatedMs != 9 {
+					t.Fatalf("cancelled move %v", mv)
+				}
+			}
+			for _, mv := range f.Moves(true) {
+				if slices.Contains(ids(res.Moves), mv.Id) != (mv.State == zppb.MoveState_MOVE_CANCELLED) {
+					t.Fatalf("move %d is %v after the cancel", mv.Id, mv.State)
+				}
+			}
+			p := part(t, f)
+			if p.Master != tt.wantMaster || p.State != tt.wantPartitionLeft || (tt.state == stuck) != (f.Epoch() != epoch) {
+				t.Fatalf("partition %v at epoch %d (was %d)", p, f.Epoch(), epoch)
+			}
+			if !slices.Equal(p.Slaves, tt.wantSlaves) {
+				t.Fatalf("slaves %v, want %v", p.Slaves, tt.wantSlaves)
+			}
+			// A step the move loop proposed before it saw the cancel is
+			// rejected.
+			if tt.state == stuck {
+				if err := step(f, m, stuck, removing); !errors.Is(err, status.ErrStaleEpoch) {
+					t.Fatalf("step after the cancel: %v, want STALE_EPOCH", err)
+				}
+			}
+		})
+	}
+
+	t.Run("an unknown id changes nothing", func(t *testing.T) {
+		f := movesFSM(t)
+		m, _ := setup(t, f, stuck)
+		before, _ := f.Topology("")
+		b, _ := proto.Marshal(CancelMoves([]uint64{m, 999}, false, reason, 9))
+		if err := applyLog(f, b).Err; !errors.Is(err, status.ErrInvalidArgument) {
+			t.Fatalf("cancel of an unknown move: %v", err)
+		}
+		if after, _ := f.Topology(""); !proto.Equal(before, after) {
+			t.Fatal("a rejected cancel changed the topology")
+		}
+		for _, mv := range f.Moves(true) {
+			if mv.State == zppb.MoveState_MOVE_CANCELLED {
+				t.Fatalf("a rejected cancel cancelled move %d", mv.Id)
+			}
+		}
+	})
+}

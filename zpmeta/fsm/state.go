@@ -21,8 +21,11 @@ type Result struct {
 	Changed bool
 	// Table is the table as created, for CreateTable.
 	Table *zppb.Table
-	// Moves are the moves queued, with their ids, for AddMoves.
+	// Moves are the moves queued, with their ids, for AddMoves; the moves
+	// cancelled, for CancelMoves.
 	Moves []*zppb.Move
+	// NotCancelled are the moves CancelMoves named but left as they are.
+	NotCancelled []*zppb.Move
 	// Err is why the command was rejected; the state is then unchanged.
 	Err error
 }
@@ -48,7 +51,7 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	var err error
 	var changed bool
 	var table *zppb.Table
-	var moves []*zppb.Move
+	var moves, notCancelled []*zppb.Move
 	switch c := cmd.GetCmd().(type) {
 	case *zppb.MetaCommand_RegisterNode:
 		changed, err = s.registerNode(c.RegisterNode)
@@ -73,6 +76,8 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 		changed = err == nil
 	case *zppb.MetaCommand_SetQuota:
 		changed, err = s.setQuota(c.SetQuota)
+	case *zppb.MetaCommand_CancelMoves:
+		changed, moves, notCancelled, err = s.cancelMoves(c.CancelMoves)
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "unknown meta command %T", c)
 	}
@@ -87,7 +92,7 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 			table = proto.Clone(table).(*zppb.Table)
 		}
 	}
-	return Result{Epoch: s.epoch, Changed: changed, Table: table, Moves: moves}
+	return Result{Epoch: s.epoch, Changed: changed, Table: table, Moves: moves, NotCancelled: notCancelled}
 }
 
 // nodeChange returns the RegisterNode command that makes the node's record

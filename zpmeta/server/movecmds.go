@@ -56,30 +56,43 @@ func (s *Server) migrate(ctx context.Context, req *zppb.MigrateRequest) (*zppb.R
 	return s.queueMoves(ctx, []*zppb.Move{manual(zppb.MoveKind_MIGRATE, req.Table, req.Partition, req.From, req.To)}, req.ExpectedEpoch)
 }
 
-// cancelMove ends one move, or every move not past its handover, rolling
-// back what each did.
+// cancelMove ends the moves named (ids, or id alone as older clients send
+// it), or every move not past its handover, in one Raft entry: no step of
+// the move loop can come between what was decided and the rollback. Named
+// moves past their handover or already ended are reported, not failed.
 func (s *Server) cancelMove(ctx context.Context, req *zppb.CancelMoveRequest) (*zppb.Response, error) {
-	var cancelled []*zppb.Move
-	for _, m := range s.fsm.Moves(false) {
-		if req.Id != 0 && m.Id != req.Id {
-			continue
+	ids := req.Ids
+	if len(ids) == 0 && req.Id != 0 {
+		ids = []uint64{req.Id}
+	}
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.propose(ctx, fsm.CancelMoves(ids, len(ids) == 0, "cancelled by operator", time.Now().UnixMilli()))
+	unlock()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range res.Moves {
+		s.logger.Info("move", "id", m.Id, "kind", m.Kind, "table", m.Table, "partition", m.Partition,
+			"from", m.From, "to", m.To, "state", m.State, "epoch", res.Epoch, "error", m.Error)
+		if res.Changed {
+			s.notifyPartition(m, res.Epoch)
 		}
+	}
+	// An older client named one move and expects an error when it was
+	// not cancelled.
+	if len(req.Ids) == 0 && req.Id != 0 && len(res.Moves) == 0 && len(res.NotCancelled) == 1 {
+		m := res.NotCancelled[0]
 		if m.State == zppb.MoveState_MOVE_REMOVING {
-			if req.Id != 0 {
-				return nil, status.New(zppb.Code_INVALID_ARGUMENT, "move %d is past its handover and will finish", m.Id)
-			}
-			continue
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "move %d is past its handover and will finish", m.Id)
 		}
-		if err := s.step(ctx, m, zppb.MoveState_MOVE_CANCELLED, "cancelled by operator"); err != nil {
-			return nil, err
-		}
-		m.State, m.Error = zppb.MoveState_MOVE_CANCELLED, "cancelled by operator"
-		cancelled = append(cancelled, m)
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "move %d already ended %v", m.Id, m.State)
 	}
-	if req.Id != 0 && len(cancelled) == 0 {
-		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "no move %d in progress", req.Id)
-	}
-	return movesResponse(cancelled, s.fsm.Epoch()), nil
+	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_Moves{Moves: &zppb.MovesResponse{
+		Moves: res.Moves, Epoch: res.Epoch, NotCancelled: res.NotCancelled, CancelledAsBatch: true,
+	}}}, nil
 }
 
 func (s *Server) removeNodes(ctx context.Context, req *zppb.RemoveNodesRequest) (*zppb.Response, error) {

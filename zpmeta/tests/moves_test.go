@@ -147,9 +147,9 @@ func TestCancelMovesBeforeHandover(t *testing.T) {
 		state client.MoveState
 	}{{"pending", second[0].ID, client.MovePending}, {"catching up", first[0].ID, client.MoveCatchingUp}} {
 		f.waitMove(tc.id, tc.state)
-		got, err := f.cl.CancelMove(ctx, tc.id)
-		if err != nil || len(got) != 1 || got[0].ID != tc.id {
-			t.Fatalf("%s: cancel move %d: %v, %v", tc.name, tc.id, got, err)
+		got, err := f.cl.CancelMoves(ctx, []uint64{tc.id})
+		if err != nil || len(got.Cancelled) != 1 || got.Cancelled[0].ID != tc.id || got.Cancelled[0].State != client.MoveCancelled {
+			t.Fatalf("%s: cancel move %d: %+v, %v", tc.name, tc.id, got, err)
 		}
 		f.waitMove(tc.id, client.MoveCancelled)
 	}
@@ -236,9 +236,9 @@ func (f *movesFixture) cancel(id uint64) {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	got, err := f.cl.CancelMove(ctx, id)
-	if err != nil || len(got) != 1 || got[0].ID != id {
-		f.t.Fatalf("cancel move %d: %v, %v", id, got, err)
+	got, err := f.cl.CancelMoves(ctx, []uint64{id})
+	if err != nil || len(got.Cancelled) != 1 || got.Cancelled[0].ID != id {
+		f.t.Fatalf("cancel move %d: %+v, %v", id, got, err)
 	}
 	f.waitMove(id, client.MoveCancelled)
 }
