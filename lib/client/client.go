@@ -106,6 +106,8 @@ type Cluster interface {
 	RemoveMeta(ctx context.Context, addr string) (*MetaStatus, error)
 	// RemoveNodes forgets DOWN nodes that hold no replica.
 	RemoveNodes(ctx context.Context, nodes []string, expectedEpoch uint64) (uint64, error)
+	// CordonNodes cordons (or uncordons) nodes.
+	CordonNodes(ctx context.Context, nodes []string, cordoned bool) (uint64, error)
 	// SetQuota changes a table's quota.
 	SetQuota(ctx context.Context, table string, q Quota, expectedEpoch uint64) (uint64, error)
 	// AddSlave queues the move that adds a slave.

@@ -138,6 +138,22 @@ func (c *core) RemoveNodes(ctx context.Context, nodes []string, expectedEpoch ui
 	return epoch, nil
 }
 
+// CordonNodes cordons nodes, or with cordoned false uncordons them: a
+// cordoned node receives no new replica or master (table creation, expand,
+// moves, and failover when another slave is as far along) and keeps what it
+// holds. It returns the epoch after the change.
+func (c *core) CordonNodes(ctx context.Context, nodes []string, cordoned bool) (uint64, error) {
+	resp, _, err := c.callMeta(ctx, "cordon nodes", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_CordonNodes{CordonNodes: &zppb.CordonNodesRequest{Nodes: nodes, Cordoned: cordoned}}}
+	}, true)
+	if err != nil {
+		return 0, err
+	}
+	epoch := resp.GetCordonNodes().GetEpoch()
+	c.sawEpoch(epoch)
+	return epoch, nil
+}
+
 func (c *core) moves(ctx context.Context, op string, req *zppb.Request) ([]Move, error) {
 	// Each attempt gets a fresh copy: rpc stamps the time left into it.
 	resp, ambiguous, err := c.callMeta(ctx, op, func() *zppb.Request { return proto.Clone(req).(*zppb.Request) }, true)

@@ -78,6 +78,8 @@ type Node struct {
 	// report it to the meta leader; empty when the leader could not be
 	// asked or the node's binary predates version reporting.
 	Version string `json:"version"`
+	// Cordoned nodes receive no new replica or master (zpctl node cordon).
+	Cordoned bool `json:"cordoned"`
 }
 
 // LastHeartbeat returns LastHeartbeatUnixMs as a time; the zero time when 0.
@@ -157,6 +159,7 @@ func nodesFromPB(ns []*zppb.Node) []Node {
 			LastHeartbeatUnixMs: n.GetLastHeartbeatUnixMs(),
 			RedisAddr:           n.GetRedisAddr(),
 			Version:             n.GetVersion(),
+			Cordoned:            n.GetCordoned(),
 		})
 	}
 	return out

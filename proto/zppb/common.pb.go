@@ -396,7 +396,11 @@ type Node struct {
 	// The version of the node's binary as its last PING to the current leader
 	// reported it (lib/buildinfo.Version); like last_heartbeat_unix_ms, the
 	// leader's memory, empty until the node pings it.
-	Version       string `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
+	// A cordoned node receives no new replica or master: table creation,
+	// expand and manual moves place nothing on it, and failover promotes it
+	// only when no other slave is as far along. What it holds stays.
+	Cordoned      bool `protobuf:"varint,10,opt,name=cordoned,proto3" json:"cordoned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -492,6 +496,13 @@ func (x *Node) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *Node) GetCordoned() bool {
+	if x != nil {
+		return x.Cordoned
+	}
+	return false
 }
 
 // Partition is one slot range of a table. Its slot range follows from its id
@@ -1117,7 +1128,7 @@ var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\bzeppelin\"\x92\x02\n" +
+	"\fcommon.proto\x12\bzeppelin\"\xae\x02\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x12\n" +
@@ -1129,7 +1140,9 @@ const file_common_proto_rawDesc = "" +
 	"down_epoch\x18\a \x01(\x04R\tdownEpoch\x12\x1d\n" +
 	"\n" +
 	"redis_addr\x18\b \x01(\tR\tredisAddr\x12\x18\n" +
-	"\aversion\x18\t \x01(\tR\aversion\"\x8f\x01\n" +
+	"\aversion\x18\t \x01(\tR\aversion\x12\x1a\n" +
+	"\bcordoned\x18\n" +
+	" \x01(\bR\bcordoned\"\x8f\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +

@@ -1581,6 +1581,103 @@ func (x *MoveStatusRequest) GetAll() bool {
 	return false
 }
 
+// CordonNodesRequest cordons (or with cordoned false, uncordons) nodes.
+type CordonNodesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Cordoned      bool                   `protobuf:"varint,2,opt,name=cordoned,proto3" json:"cordoned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CordonNodesRequest) Reset() {
+	*x = CordonNodesRequest{}
+	mi := &file_meta_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CordonNodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CordonNodesRequest) ProtoMessage() {}
+
+func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CordonNodesRequest.ProtoReflect.Descriptor instead.
+func (*CordonNodesRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CordonNodesRequest) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *CordonNodesRequest) GetCordoned() bool {
+	if x != nil {
+		return x.Cordoned
+	}
+	return false
+}
+
+type CordonNodesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CordonNodesResponse) Reset() {
+	*x = CordonNodesResponse{}
+	mi := &file_meta_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CordonNodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CordonNodesResponse) ProtoMessage() {}
+
+func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CordonNodesResponse.ProtoReflect.Descriptor instead.
+func (*CordonNodesResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *CordonNodesResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type RemoveNodesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nodes         []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -1591,7 +1688,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1700,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1713,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -1642,7 +1739,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1654,7 +1751,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1667,7 +1764,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -1689,7 +1786,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1798,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1811,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -1747,7 +1844,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1856,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1869,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -1894,7 +1991,12 @@ const file_meta_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\x04R\x03ids\"%\n" +
 	"\x11MoveStatusRequest\x12\x10\n" +
-	"\x03all\x18\x01 \x01(\bR\x03all\"Q\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"F\n" +
+	"\x12CordonNodesRequest\x12\x14\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12\x1a\n" +
+	"\bcordoned\x18\x02 \x01(\bR\bcordoned\"+\n" +
+	"\x13CordonNodesResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"Q\n" +
 	"\x12RemoveNodesRequest\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"+\n" +
@@ -1920,7 +2022,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_meta_proto_goTypes = []any{
 	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
 	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
@@ -1948,29 +2050,31 @@ var file_meta_proto_goTypes = []any{
 	(*MovesResponse)(nil),       // 23: zeppelin.MovesResponse
 	(*CancelMoveRequest)(nil),   // 24: zeppelin.CancelMoveRequest
 	(*MoveStatusRequest)(nil),   // 25: zeppelin.MoveStatusRequest
-	(*RemoveNodesRequest)(nil),  // 26: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 27: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 28: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 29: zeppelin.SetQuotaResponse
-	(*Topology)(nil),            // 30: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 31: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 32: zeppelin.Quota
-	(*Table)(nil),               // 33: zeppelin.Table
-	(*Node)(nil),                // 34: zeppelin.Node
-	(*Move)(nil),                // 35: zeppelin.Move
+	(*CordonNodesRequest)(nil),  // 26: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil), // 27: zeppelin.CordonNodesResponse
+	(*RemoveNodesRequest)(nil),  // 28: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 29: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 30: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 31: zeppelin.SetQuotaResponse
+	(*Topology)(nil),            // 32: zeppelin.Topology
+	(*ReplicaPosition)(nil),     // 33: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 34: zeppelin.Quota
+	(*Table)(nil),               // 35: zeppelin.Table
+	(*Node)(nil),                // 36: zeppelin.Node
+	(*Move)(nil),                // 37: zeppelin.Move
 }
 var file_meta_proto_depIdxs = []int32{
-	30, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
-	31, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	32, // 2: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	33, // 3: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	33, // 4: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	34, // 5: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	32, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	33, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	34, // 2: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	35, // 3: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	35, // 4: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	36, // 5: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
 	14, // 6: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	0,  // 7: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	35, // 8: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	35, // 9: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	32, // 10: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	37, // 8: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	37, // 9: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	34, // 10: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
 	11, // [11:11] is the sub-list for method output_type
 	11, // [11:11] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
@@ -1990,7 +2094,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -38,6 +38,7 @@ type MetaCommand struct {
 	//	*MetaCommand_RemoveNodes
 	//	*MetaCommand_SetQuota
 	//	*MetaCommand_CancelMoves
+	//	*MetaCommand_CordonNodes
 	Cmd           isMetaCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -170,6 +171,15 @@ func (x *MetaCommand) GetCancelMoves() *CancelMovesCommand {
 	return nil
 }
 
+func (x *MetaCommand) GetCordonNodes() *CordonNodesCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_CordonNodes); ok {
+			return x.CordonNodes
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Cmd interface {
 	isMetaCommand_Cmd()
 }
@@ -214,6 +224,10 @@ type MetaCommand_CancelMoves struct {
 	CancelMoves *CancelMovesCommand `protobuf:"bytes,10,opt,name=cancel_moves,json=cancelMoves,proto3,oneof"`
 }
 
+type MetaCommand_CordonNodes struct {
+	CordonNodes *CordonNodesCommand `protobuf:"bytes,11,opt,name=cordon_nodes,json=cordonNodes,proto3,oneof"`
+}
+
 func (*MetaCommand_RegisterNode) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
@@ -233,6 +247,8 @@ func (*MetaCommand_RemoveNodes) isMetaCommand_Cmd() {}
 func (*MetaCommand_SetQuota) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_CancelMoves) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_CordonNodes) isMetaCommand_Cmd() {}
 
 // SetMastersCommand hands the mastership of partitions to one of their
 // slaves (failover, or a planned switchover): the old master becomes a
@@ -904,6 +920,59 @@ func (x *CancelMovesCommand) GetNowMs() int64 {
 	return 0
 }
 
+// CordonNodesCommand sets the cordoned flag of known nodes. All or none.
+type CordonNodesCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Cordoned      bool                   `protobuf:"varint,2,opt,name=cordoned,proto3" json:"cordoned,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CordonNodesCommand) Reset() {
+	*x = CordonNodesCommand{}
+	mi := &file_metafsm_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CordonNodesCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CordonNodesCommand) ProtoMessage() {}
+
+func (x *CordonNodesCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CordonNodesCommand.ProtoReflect.Descriptor instead.
+func (*CordonNodesCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CordonNodesCommand) GetNodes() []string {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *CordonNodesCommand) GetCordoned() bool {
+	if x != nil {
+		return x.Cordoned
+	}
+	return false
+}
+
 // RemoveNodesCommand forgets DOWN nodes that hold no replica.
 type RemoveNodesCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -915,7 +984,7 @@ type RemoveNodesCommand struct {
 
 func (x *RemoveNodesCommand) Reset() {
 	*x = RemoveNodesCommand{}
-	mi := &file_metafsm_proto_msgTypes[11]
+	mi := &file_metafsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -927,7 +996,7 @@ func (x *RemoveNodesCommand) String() string {
 func (*RemoveNodesCommand) ProtoMessage() {}
 
 func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[11]
+	mi := &file_metafsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -940,7 +1009,7 @@ func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesCommand.ProtoReflect.Descriptor instead.
 func (*RemoveNodesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{11}
+	return file_metafsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RemoveNodesCommand) GetNodes() []string {
@@ -968,7 +1037,7 @@ type SetQuotaCommand struct {
 
 func (x *SetQuotaCommand) Reset() {
 	*x = SetQuotaCommand{}
-	mi := &file_metafsm_proto_msgTypes[12]
+	mi := &file_metafsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1049,7 @@ func (x *SetQuotaCommand) String() string {
 func (*SetQuotaCommand) ProtoMessage() {}
 
 func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[12]
+	mi := &file_metafsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1062,7 @@ func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaCommand.ProtoReflect.Descriptor instead.
 func (*SetQuotaCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{12}
+	return file_metafsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetQuotaCommand) GetTable() string {
@@ -1021,7 +1090,7 @@ var File_metafsm_proto protoreflect.FileDescriptor
 
 const file_metafsm_proto_rawDesc = "" +
 	"\n" +
-	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\x95\x05\n" +
+	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xd8\x05\n" +
 	"\vMetaCommand\x12D\n" +
 	"\rregister_node\x18\x01 \x01(\v2\x1d.zeppelin.RegisterNodeCommandH\x00R\fregisterNode\x12E\n" +
 	"\x0eset_node_state\x18\x02 \x01(\v2\x1d.zeppelin.SetNodeStateCommandH\x00R\fsetNodeState\x12A\n" +
@@ -1035,7 +1104,8 @@ const file_metafsm_proto_rawDesc = "" +
 	"\fremove_nodes\x18\b \x01(\v2\x1c.zeppelin.RemoveNodesCommandH\x00R\vremoveNodes\x128\n" +
 	"\tset_quota\x18\t \x01(\v2\x19.zeppelin.SetQuotaCommandH\x00R\bsetQuota\x12A\n" +
 	"\fcancel_moves\x18\n" +
-	" \x01(\v2\x1c.zeppelin.CancelMovesCommandH\x00R\vcancelMovesB\x05\n" +
+	" \x01(\v2\x1c.zeppelin.CancelMovesCommandH\x00R\vcancelMoves\x12A\n" +
+	"\fcordon_nodes\x18\v \x01(\v2\x1c.zeppelin.CordonNodesCommandH\x00R\vcordonNodesB\x05\n" +
 	"\x03cmd\"]\n" +
 	"\x11SetMastersCommand\x120\n" +
 	"\achanges\x18\x01 \x03(\v2\x16.zeppelin.MasterChangeR\achanges\x12\x16\n" +
@@ -1084,7 +1154,10 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x03ids\x18\x01 \x03(\x04R\x03ids\x12\x10\n" +
 	"\x03all\x18\x02 \x01(\bR\x03all\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x15\n" +
-	"\x06now_ms\x18\x04 \x01(\x03R\x05nowMs\"Q\n" +
+	"\x06now_ms\x18\x04 \x01(\x03R\x05nowMs\"F\n" +
+	"\x12CordonNodesCommand\x12\x14\n" +
+	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12\x1a\n" +
+	"\bcordoned\x18\x02 \x01(\bR\bcordoned\"Q\n" +
 	"\x12RemoveNodesCommand\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"u\n" +
@@ -1105,7 +1178,7 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
 	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
@@ -1118,14 +1191,15 @@ var file_metafsm_proto_goTypes = []any{
 	(*AddMovesCommand)(nil),     // 8: zeppelin.AddMovesCommand
 	(*StepMoveCommand)(nil),     // 9: zeppelin.StepMoveCommand
 	(*CancelMovesCommand)(nil),  // 10: zeppelin.CancelMovesCommand
-	(*RemoveNodesCommand)(nil),  // 11: zeppelin.RemoveNodesCommand
-	(*SetQuotaCommand)(nil),     // 12: zeppelin.SetQuotaCommand
-	(NodeState)(0),              // 13: zeppelin.NodeState
-	(*Table)(nil),               // 14: zeppelin.Table
-	(*Node)(nil),                // 15: zeppelin.Node
-	(*Move)(nil),                // 16: zeppelin.Move
-	(MoveState)(0),              // 17: zeppelin.MoveState
-	(*Quota)(nil),               // 18: zeppelin.Quota
+	(*CordonNodesCommand)(nil),  // 11: zeppelin.CordonNodesCommand
+	(*RemoveNodesCommand)(nil),  // 12: zeppelin.RemoveNodesCommand
+	(*SetQuotaCommand)(nil),     // 13: zeppelin.SetQuotaCommand
+	(NodeState)(0),              // 14: zeppelin.NodeState
+	(*Table)(nil),               // 15: zeppelin.Table
+	(*Node)(nil),                // 16: zeppelin.Node
+	(*Move)(nil),                // 17: zeppelin.Move
+	(MoveState)(0),              // 18: zeppelin.MoveState
+	(*Quota)(nil),               // 19: zeppelin.Quota
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -1135,24 +1209,25 @@ var file_metafsm_proto_depIdxs = []int32{
 	1,  // 4: zeppelin.MetaCommand.set_masters:type_name -> zeppelin.SetMastersCommand
 	8,  // 5: zeppelin.MetaCommand.add_moves:type_name -> zeppelin.AddMovesCommand
 	9,  // 6: zeppelin.MetaCommand.step_move:type_name -> zeppelin.StepMoveCommand
-	11, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
-	12, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
+	12, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
+	13, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
 	10, // 9: zeppelin.MetaCommand.cancel_moves:type_name -> zeppelin.CancelMovesCommand
-	2,  // 10: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	13, // 11: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	14, // 12: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	14, // 13: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	15, // 14: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	16, // 15: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
-	16, // 16: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	17, // 17: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	17, // 18: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	18, // 19: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	11, // 10: zeppelin.MetaCommand.cordon_nodes:type_name -> zeppelin.CordonNodesCommand
+	2,  // 11: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
+	14, // 12: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	15, // 13: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	15, // 14: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	16, // 15: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	17, // 16: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	17, // 17: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	18, // 18: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	18, // 19: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	19, // 20: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -1172,6 +1247,7 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_RemoveNodes)(nil),
 		(*MetaCommand_SetQuota)(nil),
 		(*MetaCommand_CancelMoves)(nil),
+		(*MetaCommand_CordonNodes)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1179,7 +1255,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -16,10 +16,11 @@ import (
 func (a *app) nodeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "List data nodes, show one (info, logs), wait for them, remove DOWN ones",
+		Short: "List data nodes, show one (info, logs), wait for them, cordon, uncordon, drain, remove DOWN ones",
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeLogsCommand(), a.nodeWaitCommand(), a.nodeRemoveCommand())
+	cmd.AddCommand(a.nodeListCommand(), a.nodeInfoCommand(), a.nodeLogsCommand(), a.nodeWaitCommand(),
+		a.nodeCordonCommand(true), a.nodeCordonCommand(false), a.nodeDrainCommand(), a.nodeRemoveCommand())
 	return cmd
 }
 
@@ -86,7 +87,11 @@ in milliseconds, 0 when unknown.`,
 func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {
 	t := output.Table{Header: []string{"ADDR", "REDIS", "STATE", "ZONE", "RACK", "WEIGHT", "REPLICAS", "MASTERS", "LAST_HEARTBEAT", "VERSION"}}
 	for _, n := range nodes {
-		t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), n.State, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
+		state := n.State
+		if n.Cordoned {
+			state += "/cordoned"
+		}
+		t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), state, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
 			fmt.Sprint(n.Replicas), fmt.Sprint(n.Masters), heartbeatAgo(n.Node, now), output.Dash(n.Version)})
 	}
 	return output.WriteTable(w, t)

@@ -188,9 +188,10 @@ balanced).`
 		cmd.Example = "  zpctl node wait --count 6 && zpctl expand --yes"
 	case client.RebalanceShrink:
 		cmd.Use, cmd.Args = name+" ADDR...", cobra.MinimumNArgs(1)
-		cmd.Long = short + `. The meta leader plans moves that drain the
-nodes onto the others (keeping zones distinct); then stop the nodes and
-'zpctl node remove' them.`
+		cmd.Long = short + `. The nodes are cordoned first (nothing new
+is placed on them; 'zpctl node uncordon' undoes it), then the meta leader
+plans moves that drain them onto the others (keeping zones distinct); then
+stop the nodes and 'zpctl node remove' them.`
 		cmd.Example = "  zpctl shrink 10.0.0.5:9231 10.0.0.6:9231 --yes && zpctl node remove 10.0.0.5:9231 10.0.0.6:9231 --yes"
 	case client.RebalanceReplace:
 		cmd.Use, cmd.Args = name+" OLD NEW", cobra.ExactArgs(2)
@@ -240,7 +241,22 @@ func rebalanceOperation(name string, mode client.RebalanceMode, nodes []string) 
 			}
 		},
 		queue: func(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error) {
-			return c.Rebalance(ctx, mode, nodes, false, p.Epoch)
+			epoch := p.Epoch
+			if mode == client.RebalanceShrink {
+				// Cordoned, the drained nodes get nothing new while the
+				// moves run (a table created meanwhile, a failover).
+				// The cordon changes no layout the plan was made for:
+				// the plan stands at the epoch it made, unless something
+				// else changed too.
+				e, err := c.CordonNodes(ctx, nodes, true)
+				if err != nil {
+					return nil, fmt.Errorf("cordon: %w", err)
+				}
+				if e == p.Epoch+1 {
+					epoch = e
+				}
+			}
+			return c.Rebalance(ctx, mode, nodes, false, epoch)
 		},
 	}
 }

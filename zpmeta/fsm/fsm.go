@@ -139,7 +139,7 @@ func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaComman
 	}
 	var up []*zppb.Node
 	for _, n := range f.st.sortedNodes() {
-		if n.State == zppb.NodeState_UP {
+		if Receives(n) {
 			up = append(up, n)
 		}
 	}

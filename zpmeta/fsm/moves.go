@@ -76,15 +76,25 @@ func (s *state) partition(table string, id uint32) (*zppb.Partition, error) {
 	return t.Partitions[id], nil
 }
 
-func (s *state) upNode(addr string) error {
+// targetNode checks that addr may receive a replica or a master.
+func (s *state) targetNode(addr string) error {
 	n := s.nodes[addr]
 	switch {
 	case n == nil:
 		return status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", addr)
 	case n.State != zppb.NodeState_UP:
 		return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is %v", addr, n.State)
+	case n.Cordoned:
+		return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is cordoned: it receives no new replica or master (zpctl node uncordon)", addr)
 	}
 	return nil
+}
+
+// Receives reports whether n may be given new replicas and masters: UP and
+// not cordoned. Table placement, moves, expand and failover's choice among
+// equals all follow it.
+func Receives(n *zppb.Node) bool {
+	return n != nil && n.State == zppb.NodeState_UP && !n.Cordoned
 }
 
 func replicasOf(p *zppb.Partition) []string {
@@ -116,7 +126,7 @@ func (s *state) checkMove(m *zppb.Move, q queued) error {
 		if slices.Contains(replicas, m.To) {
 			return status.New(zppb.Code_INVALID_ARGUMENT, "%q already holds a replica of %s/%d", m.To, m.Table, m.Partition)
 		}
-		if err := s.upNode(m.To); err != nil {
+		if err := s.targetNode(m.To); err != nil {
 			return err
 		}
 	case zppb.MoveKind_SETMASTER:
@@ -124,14 +134,14 @@ func (s *state) checkMove(m *zppb.Move, q queued) error {
 		if !slices.Contains(p.Slaves, m.To) && !pm.adding[m.To] {
 			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is not a slave of %s/%d", m.To, m.Table, m.Partition)
 		}
-		if err := s.upNode(m.To); err != nil {
+		if err := s.targetNode(m.To); err != nil {
 			return err
 		}
 	case zppb.MoveKind_ADDSLAVE:
 		if slices.Contains(replicas, m.To) {
 			return status.New(zppb.Code_INVALID_ARGUMENT, "%q already holds a replica of %s/%d", m.To, m.Table, m.Partition)
 		}
-		if err := s.upNode(m.To); err != nil {
+		if err := s.targetNode(m.To); err != nil {
 			return err
 		}
 	case zppb.MoveKind_REMOVESLAVE:
@@ -456,6 +466,11 @@ func Handover(id uint64, to zppb.MoveState, nowMs, stuckMs int64) *zppb.MetaComm
 // active move with all.
 func CancelMoves(ids []uint64, all bool, reason string, nowMs int64) *zppb.MetaCommand {
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_CancelMoves{CancelMoves: &zppb.CancelMovesCommand{Ids: ids, All: all, Reason: reason, NowMs: nowMs}}}
+}
+
+// CordonNodes returns the command that cordons (or uncordons) nodes.
+func CordonNodes(nodes []string, cordoned bool) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_CordonNodes{CordonNodes: &zppb.CordonNodesCommand{Nodes: nodes, Cordoned: cordoned}}}
 }
 
 // RemoveNodes returns the command that forgets DOWN, empty nodes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -338,4 +339,66 @@ func TestCancelMoves(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCordonNodes: a cordoned node receives no new replica (moves to it and
+// table placement skip it), keeps what it holds, and a snapshot keeps the
+// flag.
+func TestCordonNodes(t *testing.T) {
+	f := movesFSM(t)
+	epoch := f.Epoch()
+	b, _ := proto.Marshal(CordonNodes([]string{"d:1", "z:1"}, true))
+	if err := applyLog(f, b).Err; !errors.Is(err, status.ErrNodeNotFound) || f.Epoch() != epoch || f.Node("d:1").GetCordoned() {
+		t.Fatalf("cordon of an unknown node: %v; epoch %d, d cordoned %v", err, f.Epoch(), f.Node("d:1").GetCordoned())
+	}
+	if res := mustApply(t, f, CordonNodes([]string{"d:1", "c:1"}, true)); !res.Changed || res.Epoch != epoch+1 {
+		t.Fatalf("cordon: %+v", res)
+	}
+	if res := mustApply(t, f, CordonNodes([]string{"d:1"}, true)); res.Changed {
+		t.Fatal("cordoning a cordoned node changed the state")
+	}
+	for _, m := range []*zppb.Move{
+		{Kind: zppb.MoveKind_ADDSLAVE, Table: "t", To: "d:1"},
+		{Kind: zppb.MoveKind_MIGRATE, Table: "t", From: "b:1", To: "d:1"},
+		{Kind: zppb.MoveKind_SETMASTER, Table: "t", To: "c:1"},
+	} {
+		b, _ := proto.Marshal(AddMoves([]*zppb.Move{m}, 0, 1))
+		if err := applyLog(f, b).Err; !errors.Is(err, status.ErrInvalidArgument) || !strings.Contains(err.Error(), "cordoned") {
+			t.Fatalf("%v to a cordoned node: %v", m.Kind, err)
+		}
+	}
+	// A new table goes on the nodes that receive: a and b.
+	cmd, err := f.PrepareCreateTable(&zppb.CreateTableRequest{Name: "n", Partitions: 4, Replicas: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range cmd.GetCreateTable().GetTable().GetPartitions() {
+		if on := replicasOf(p); slices.Contains(on, "c:1") || slices.Contains(on, "d:1") {
+			t.Fatalf("partition %d placed on %v, a cordoned node among them", p.Id, on)
+		}
+	}
+	if _, err := f.PrepareCreateTable(&zppb.CreateTableRequest{Name: "n", Partitions: 4, Replicas: 3}); err == nil {
+		t.Fatal("3 replicas placed on the 2 nodes that receive")
+	}
+	if p := part(t, f); p.Master != "a:1" || !slices.Equal(p.Slaves, []string{"b:1", "c:1"}) {
+		t.Fatalf("the cordon moved what c holds: %v", p)
+	}
+
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	g := New(quiet)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if !g.Node("d:1").GetCordoned() || g.Node("a:1").GetCordoned() {
+		t.Fatal("the snapshot lost who is cordoned")
+	}
+	mustApply(t, g, CordonNodes([]string{"d:1"}, false))
+	addMove(t, g, &zppb.Move{Kind: zppb.MoveKind_ADDSLAVE, Table: "t", To: "d:1"})
 }

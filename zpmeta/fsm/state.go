@@ -78,6 +78,8 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 		changed, err = s.setQuota(c.SetQuota)
 	case *zppb.MetaCommand_CancelMoves:
 		changed, moves, notCancelled, err = s.cancelMoves(c.CancelMoves)
+	case *zppb.MetaCommand_CordonNodes:
+		changed, err = s.cordonNodes(c.CordonNodes)
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "unknown meta command %T", c)
 	}
@@ -126,6 +128,25 @@ func (s *state) registerNode(c *zppb.RegisterNodeCommand) (bool, error) {
 	}
 	n.Zone, n.Rack, n.Weight, n.RedisAddr = change.Zone, change.Rack, change.Weight, change.RedisAddr
 	return true, nil
+}
+
+// cordonNodes sets the cordoned flag of the nodes, all or none.
+func (s *state) cordonNodes(c *zppb.CordonNodesCommand) (changed bool, err error) {
+	if len(c.GetNodes()) == 0 {
+		return false, status.New(zppb.Code_INVALID_ARGUMENT, "no nodes")
+	}
+	for _, a := range c.GetNodes() {
+		if s.nodes[a] == nil {
+			return false, status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", a)
+		}
+	}
+	for _, a := range c.GetNodes() {
+		if n := s.nodes[a]; n.Cordoned != c.GetCordoned() {
+			n.Cordoned = c.GetCordoned()
+			changed = true
+		}
+	}
+	return changed, nil
 }
 
 func (s *state) setNodeState(c *zppb.SetNodeStateCommand) (bool, error) {

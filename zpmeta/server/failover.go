@@ -120,14 +120,15 @@ func (s *Server) planFailover() (changes []*zppb.MasterChange, waiting bool) {
 }
 
 // pickNewMaster chooses among p's UP slaves the one with the highest
-// (term, lsn) — ties go to the first in the slave list, so every leader
-// decides alike. ok is false while some UP slave has not reported its
+// (term, lsn) — ties go to one that is not cordoned, then to the first in
+// the slave list, so every leader decides alike. ok is false while some UP slave has not reported its
 // position in a PING sent after master, p's DOWN master, was marked DOWN, or
 // no slave is UP.
 func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bool, master *zppb.Node) (string, bool) {
 	var (
-		best    string
-		bestPos *zppb.ReplicaPosition
+		best         string
+		bestPos      *zppb.ReplicaPosition
+		bestReceives bool
 	)
 	for _, addr := range p.Slaves {
 		if !up[addr] {
@@ -137,8 +138,11 @@ func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bo
 		if !ok || !fsm.SentAfterDown(master, epoch) {
 			return "", false
 		}
-		if bestPos == nil || cmp.Or(cmp.Compare(pos.Term, bestPos.Term), cmp.Compare(pos.Lsn, bestPos.Lsn)) > 0 {
-			best, bestPos = addr, pos
+		// Among the furthest along, one that receives new masters wins
+		// over a cordoned one.
+		c := cmp.Or(cmp.Compare(pos.Term, bestPos.GetTerm()), cmp.Compare(pos.Lsn, bestPos.GetLsn()))
+		if bestPos == nil || c > 0 || c == 0 && !bestReceives && fsm.Receives(s.fsm.Node(addr)) {
+			best, bestPos, bestReceives = addr, pos, fsm.Receives(s.fsm.Node(addr))
 		}
 	}
 	return best, bestPos != nil

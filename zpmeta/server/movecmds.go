@@ -95,6 +95,22 @@ func (s *Server) cancelMove(ctx context.Context, req *zppb.CancelMoveRequest) (*
 	}}}, nil
 }
 
+// cordonNodes cordons or uncordons nodes (fsm.Receives says what that
+// changes).
+func (s *Server) cordonNodes(ctx context.Context, req *zppb.CordonNodesRequest) (*zppb.Response, error) {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	res, err := s.propose(ctx, fsm.CordonNodes(req.Nodes, req.Cordoned))
+	if err != nil {
+		return nil, err
+	}
+	s.logger.Info("nodes cordoned", "nodes", req.Nodes, "cordoned", req.Cordoned, "changed", res.Changed, "epoch", res.Epoch)
+	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_CordonNodes{CordonNodes: &zppb.CordonNodesResponse{Epoch: res.Epoch}}}, nil
+}
+
 func (s *Server) removeNodes(ctx context.Context, req *zppb.RemoveNodesRequest) (*zppb.Response, error) {
 	unlock, err := s.lockProposals(ctx)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/placement"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
 
 // rebalance plans EXPAND, SHRINK or REPLACE with lib/placement and queues
@@ -70,14 +71,33 @@ func (s *Server) rebalance(ctx context.Context, req *zppb.RebalanceRequest) (*zp
 	origin := map[zppb.RebalanceRequest_Mode]string{
 		zppb.RebalanceRequest_EXPAND: "expand", zppb.RebalanceRequest_SHRINK: "shrink", zppb.RebalanceRequest_REPLACE: "replace",
 	}[req.Mode]
+	// The planner spreads over every UP node; a cordoned one keeps what it
+	// has but receives nothing, so the moves to it are left out (and a
+	// switchover to a replica such a move would have added goes with it).
+	receives := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		receives[n.Addr] = fsm.Receives(n)
+	}
 	var moves []*zppb.Move
+	skipped := 0
 	for _, m := range plan.Moves {
+		if !receives[m.To] {
+			skipped++
+			continue
+		}
 		moves = append(moves, &zppb.Move{Kind: zppb.MoveKind_MIGRATE, Table: m.Table, Partition: m.Partition, From: m.From, To: m.To, Origin: origin})
 	}
 	for _, m := range plan.MasterMoves {
+		if !receives[m.To] {
+			skipped++
+			continue
+		}
 		moves = append(moves, &zppb.Move{Kind: zppb.MoveKind_SETMASTER, Table: m.Table, Partition: m.Partition, To: m.To, Origin: origin})
 	}
-	s.logger.Info("rebalance planned", "mode", req.Mode, "nodes", req.Nodes, "moves", len(plan.Moves), "switchovers", len(plan.MasterMoves), "queued", len(moves), "dry_run", req.DryRun)
+	if skipped > 0 && req.Mode == zppb.RebalanceRequest_REPLACE {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "node %q is cordoned: it receives no new replica (zpctl node uncordon)", req.Nodes[1])
+	}
+	s.logger.Info("rebalance planned", "mode", req.Mode, "nodes", req.Nodes, "moves", len(plan.Moves), "switchovers", len(plan.MasterMoves), "to_cordoned_left_out", skipped, "queued", len(moves), "dry_run", req.DryRun)
 	if len(moves) == 0 || req.DryRun {
 		return movesResponse(moves, epoch), nil
 	}

@@ -297,7 +297,8 @@ func TestFailoverCountsPositionsSentAfterDown(t *testing.T) {
 
 // TestFailoverPicksHighestPosition: of the UP slaves, the one with the
 // highest (term, lsn) is promoted, the term counting before the lsn; on a
-// tie the first in the slave list wins, so every leader decides alike.
+// tie one that is not cordoned, then the first in the slave list wins, so
+// every leader decides alike.
 func TestFailoverPicksHighestPosition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out a down-timeout")
@@ -305,11 +306,15 @@ func TestFailoverPicksHighestPosition(t *testing.T) {
 	tests := []struct {
 		name         string
 		first, other [2]uint64 // (term, lsn) of slaves[0] and slaves[1]
-		wantFirst    bool
+		// cordonFirst cordons slaves[0] before the master dies.
+		cordonFirst bool
+		wantFirst   bool
 	}{
-		{"higher lsn", [2]uint64{1, 7}, [2]uint64{1, 9}, false},
-		{"higher term before higher lsn", [2]uint64{2, 5}, [2]uint64{1, 9}, true},
-		{"tie goes to the first slave", [2]uint64{1, 9}, [2]uint64{1, 9}, true},
+		{"higher lsn", [2]uint64{1, 7}, [2]uint64{1, 9}, false, false},
+		{"higher term before higher lsn", [2]uint64{2, 5}, [2]uint64{1, 9}, false, true},
+		{"tie goes to the first slave", [2]uint64{1, 9}, [2]uint64{1, 9}, false, true},
+		{"tie goes to a slave not cordoned", [2]uint64{1, 9}, [2]uint64{1, 9}, true, false},
+		{"a cordoned slave further along wins", [2]uint64{1, 10}, [2]uint64{1, 9}, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,6 +322,9 @@ func TestFailoverPicksHighestPosition(t *testing.T) {
 			c, leader, _, nodes, stops, master, slaves := livenessCluster(t, downTimeout, pingEvery)
 			nodes[slaves[0]].setPosition("t", 0, tt.first[0], tt.first[1])
 			nodes[slaves[1]].setPosition("t", 0, tt.other[0], tt.other[1])
+			if tt.cordonFirst {
+				c.mustOK(leader, &zppb.Request{Cmd: &zppb.Request_CordonNodes{CordonNodes: &zppb.CordonNodesRequest{Nodes: []string{slaves[0]}, Cordoned: true}}})
+			}
 			stops[master]()
 			waitFor(t, downTimeout+5*time.Second, "partition 0 to fail over", func() bool {
 				return c.pull(leader).Tables[0].Partitions[0].Master != master

@@ -1,0 +1,108 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+)
+
+// TestCordonAndDrain: a cordoned node gets nothing new (a new table,
+// a switchover, expand) and keeps what it has; node drain empties it and
+// leaves it cordoned; uncordoned, expand gives it replicas again.
+func TestCordonAndDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	cl := ownCluster(t, inproc.Options{})
+	old := addTable(t, cl, 8, 2)
+	x := cl.Nodes[2].Addr
+	holds := func(table string) (replicas, masters int) {
+		for _, p := range layout(t, cl, table) {
+			if p.Master == x {
+				masters++
+			}
+			if p.Master == x || slices.Contains(p.Slaves, x) {
+				replicas++
+			}
+		}
+		return replicas, masters
+	}
+	before, _ := holds(old.Name)
+	if before == 0 {
+		t.Fatalf("%s holds nothing of %s to begin with", x, old.Name)
+	}
+
+	r := zpctl(t, cl, "-o", "json", "node", "cordon", x)
+	var got nodeCordonJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK || !got.Cordoned || got.Epoch == 0 {
+		t.Fatalf("cordon: exit %d, %v: %s %s", r.code, err, r.stdout, r.stderr)
+	}
+	if r := zpctl(t, cl, "node", "list"); !strings.Contains(r.stdout, "UP/cordoned") {
+		t.Fatalf("node list does not show the cordon:\n%s", r.stdout)
+	}
+	if r := zpctl(t, cl, "node", "cordon", "127.0.0.1:1"); r.code != ExitNotFound {
+		t.Fatalf("cordon of an unknown node: exit %d: %s", r.code, r.stderr)
+	}
+
+	fresh := addTable(t, cl, 8, 2)
+	if n, _ := holds(fresh.Name); n != 0 {
+		t.Fatalf("a table created after the cordon has %d replicas on %s: %+v", n, x, layout(t, cl, fresh.Name))
+	}
+	if n, _ := holds(old.Name); n != before {
+		t.Fatalf("the cordon moved replicas: %d on %s, was %d", n, x, before)
+	}
+	for _, p := range layout(t, cl, old.Name) {
+		if slices.Contains(p.Slaves, x) {
+			r := zpctl(t, cl, "setmaster", old.Name, fmt.Sprint(p.ID), x, "--yes")
+			if r.code != ExitInvalid || !strings.Contains(r.stderr, "cordoned") {
+				t.Fatalf("setmaster to a cordoned node: exit %d: %s", r.code, r.stderr)
+			}
+			break
+		}
+	}
+
+	r = zpctl(t, cl, "node", "drain", x, "--yes", fast)
+	if r.code != ExitOK {
+		t.Fatalf("drain: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, tb := range []string{old.Name, fresh.Name} {
+		if n, _ := holds(tb); n != 0 {
+			t.Fatalf("after the drain %s holds %d replicas of %s", x, n, tb)
+		}
+	}
+	if rows := nodeRows(t, cl); !rows[x].Cordoned {
+		t.Fatalf("the drained node is not cordoned: %+v", rows[x])
+	}
+
+	if r := zpctl(t, cl, "node", "uncordon", x); r.code != ExitOK || !strings.HasPrefix(r.stdout, "uncordoned "+x+" (epoch ") {
+		t.Fatalf("uncordon: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if rows := nodeRows(t, cl); rows[x].Cordoned {
+		t.Fatal("still cordoned after uncordon")
+	}
+	if r := zpctl(t, cl, "expand", "--yes", fast); r.code != ExitOK {
+		t.Fatalf("expand: exit %d: %s", r.code, r.stderr)
+	}
+	if n, _ := holds(old.Name); n == 0 {
+		t.Fatalf("uncordoned, %s got nothing back from expand", x)
+	}
+}
+
+// nodeRows reads zpctl node list -o json, by address.
+func nodeRows(t *testing.T, c *inproc.Cluster) map[string]nodeRow {
+	t.Helper()
+	r := zpctl(t, c, "-o", "json", "node", "list")
+	var l nodeListJSON
+	if err := json.Unmarshal([]byte(r.stdout), &l); err != nil || r.code != ExitOK {
+		t.Fatalf("node list: exit %d, %v: %s", r.code, err, r.stderr)
+	}
+	out := map[string]nodeRow{}
+	for _, n := range l.Nodes {
+		out[n.Addr] = n
+	}
+	return out
+}
