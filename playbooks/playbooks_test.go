@@ -105,6 +105,12 @@ func TestPlaybooks(t *testing.T) {
 		t.Errorf("load: no write was measured")
 	}
 	c.checkup(t)
+	// The roll cordons each node while it restarts, and uncordons it.
+	for addr, n := range c.nodes(t) {
+		if n.Cordoned {
+			t.Errorf("%s is still cordoned after upgrade.yml", addr)
+		}
+	}
 	for _, h := range c.hosts {
 		if h.daemon == "zpnode" {
 			if v := c.nodeVersion(t, h.addr); v != upgradeVersion {
@@ -437,6 +443,7 @@ func (c *cluster) checkRESP(t *testing.T) {
 type nodeRow struct {
 	State    string `json:"state"`
 	Replicas int    `json:"replicas"`
+	Cordoned bool   `json:"cordoned"`
 }
 
 // nodes is zpctl node list: address -> state and replicas.
