@@ -133,6 +133,12 @@ func (c *checker) nodes() {
 			continue
 		}
 		c.sum.NodesUp++
+		// Cordoned for maintenance is not a fault, but a cordon forgotten
+		// after it keeps the node out of every placement.
+		if n.Cordoned {
+			c.add(Problem{Severity: Info, Check: CheckNodeCordoned, Node: n.Addr,
+				Message: fmt.Sprintf("node %s is cordoned: it receives no new replica or master (zpctl node uncordon)", n.Addr)})
+		}
 		if n.Err != nil {
 			c.add(Problem{Severity: Critical, Check: CheckNodeUnreachable, Node: n.Addr,
 				Message: fmt.Sprintf("node %s is UP for meta but does not answer INFO: %v", n.Addr, n.Err)})

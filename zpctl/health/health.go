@@ -50,6 +50,7 @@ const (
 	CheckPartitionState  = "partition_state"  // SLOWDOWN or STUCK
 	CheckPlacement       = "placement"        // replicas share a node, or a zone needlessly
 	CheckVersionMixed    = "version_mixed"    // nodes and meta servers run different versions
+	CheckNodeCordoned    = "node_cordoned"    // the node receives no new replica or master (info)
 )
 
 // Problem is one finding. The JSON names are part of `zpctl checkup

@@ -198,6 +198,11 @@ func TestProblems(t *testing.T) {
 			want:   []string{"w:meta_epoch"},
 		},
 		{
+			name:   "a cordoned node is information",
+			mutate: func(s *survey.Snapshot) { s.Nodes[1].Cordoned = true },
+			want:   []string{"i:node_cordoned@" + nodes[1]},
+		},
+		{
 			name:   "one version everywhere",
 			mutate: func(s *survey.Snapshot) { setVersions(s, "v1", "v1") },
 		},

@@ -313,9 +313,14 @@ func (m *Model) apply(msg SnapshotMsg) {
 	m.report = health.Check(s, m.opts.Health)
 	m.byPart, m.byRepl, m.byNode = map[partKey]level{}, map[replKey]level{}, map[string]level{}
 	for _, p := range m.report.Problems {
-		l := levelWarn
-		if p.Severity == health.Critical {
+		// Information (a cordon, versions mixed during an upgrade) is
+		// not a fault: it colours nothing.
+		l := levelOK
+		switch p.Severity {
+		case health.Critical:
 			l = levelCrit
+		case health.Warning:
+			l = levelWarn
 		}
 		if p.Table != "" && p.Partition != nil {
 			pk := partKey{p.Table, *p.Partition}

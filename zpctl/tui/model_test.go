@@ -85,6 +85,13 @@ func withEmptyNode() tea.Msg {
 }
 func degraded() tea.Msg { return SnapshotMsg{Snapshot: surveytest.Degraded()} }
 
+// withCordonedNode is Healthy with its second node cordoned.
+func withCordonedNode() tea.Msg {
+	s := surveytest.Healthy()
+	s.Nodes[1].Cordoned = true
+	return SnapshotMsg{Snapshot: s}
+}
+
 // checkFrame asserts the view fills the terminal exactly, no line wider.
 func checkFrame(t *testing.T, view string, w, h int) {
 	t.Helper()
@@ -116,6 +123,7 @@ func TestViews(t *testing.T) {
 		{"overview_small", 60, 15, []tea.Msg{healthy(), degraded()}},
 		{"overview_large", 120, 40, []tea.Msg{healthy(), degraded()}},
 		{"nodes", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("2", "j")...)},
+		{"nodes_cordoned", 80, 24, append([]tea.Msg{withCordonedNode()}, keys("2")...)},
 		{"nodes_wide", 110, 24, append([]tea.Msg{healthy(), degraded()}, keys("2")...)},
 		{"tables", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("3")...)},
 		{"partitions", 100, 30, append([]tea.Msg{healthy(), degraded()}, keys("4", "j")...)},

@@ -8,6 +8,8 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 )
 
 // View implements tea.Model: a header bar, the tab bar, a summary line,
@@ -139,9 +141,12 @@ func (m Model) statusView() string {
 		return " " + m.st.ok.Render("all checks pass")
 	}
 	p := m.report.Problems[0]
-	l := levelWarn
-	if p.Severity == "critical" {
+	l := levelOK
+	switch p.Severity {
+	case health.Critical:
 		l = levelCrit
+	case health.Warning:
+		l = levelWarn
 	}
 	more := ""
 	if n := len(m.report.Problems) - 1; n > 0 {

@@ -108,6 +108,8 @@ func (m Model) nodeLines(full bool, order []int) []string {
 			state = styled(n.State, m.st.crit)
 		} else if n.Err != nil {
 			state = styled("UP?", m.st.crit)
+		} else if n.Cordoned {
+			state = styled("UP/cordoned", m.st.warn)
 		}
 		qps, disk := "-", "-"
 		if n.Err == nil {
