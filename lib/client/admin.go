@@ -8,8 +8,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -18,7 +18,8 @@ type TableSpec struct {
 	Name string
 	// Partitions is fixed at creation: 1 to 16384 (keyspace.Slots).
 	Partitions uint32
-	// Replicas counts the master: 3 is a master and two slaves.
+	// Replicas counts the master: 3 is a master and two slaves; 0 means
+	// topo.DefaultReplicas.
 	Replicas uint32
 	// MinSyncReplicas is how many slaves must persist a write before it is
 	// acknowledged; 0 is asynchronous replication. Below Replicas.
@@ -31,24 +32,10 @@ type TableSpec struct {
 	Quota Quota
 }
 
+// validate checks the spec with the meta servers' own rules (lib/topo), so
+// that a bad one fails here, with their words.
 func (s TableSpec) validate() error {
-	var errs []error
-	if s.Name == "" {
-		errs = append(errs, errors.New("empty table name"))
-	}
-	if s.Partitions < 1 || s.Partitions > keyspace.Slots {
-		errs = append(errs, fmt.Errorf("partitions %d not in [1, %d]", s.Partitions, keyspace.Slots))
-	}
-	if s.Replicas < 1 {
-		errs = append(errs, fmt.Errorf("replicas %d below 1", s.Replicas))
-	}
-	if s.MinSyncReplicas >= max(s.Replicas, 1) {
-		errs = append(errs, fmt.Errorf("min sync replicas %d must be below replicas %d", s.MinSyncReplicas, s.Replicas))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return status.New(zppb.Code_INVALID_ARGUMENT, "%v", err)
-	}
-	return nil
+	return topo.ValidateTableShape(s.Name, s.Partitions, topo.Replicas(s.Replicas), s.MinSyncReplicas)
 }
 
 // CreateTable creates a table and returns it as the meta leader placed it.

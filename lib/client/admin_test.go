@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -81,8 +83,10 @@ func TestTableSpecValidation(t *testing.T) {
 		{"no name", TableSpec{Partitions: 1, Replicas: 1}},
 		{"no partitions", TableSpec{Name: "t", Replicas: 1}},
 		{"too many partitions", TableSpec{Name: "t", Partitions: 16385, Replicas: 1}},
-		{"no replicas", TableSpec{Name: "t", Partitions: 1}},
 		{"min sync not below replicas", TableSpec{Name: "t", Partitions: 1, Replicas: 2, MinSyncReplicas: 2}},
+		{"min sync not below the default replicas", TableSpec{Name: "t", Partitions: 1, MinSyncReplicas: 3}},
+		{"name with a slash", TableSpec{Name: "a/b", Partitions: 1, Replicas: 1}},
+		{"name starting with a dot", TableSpec{Name: ".t", Partitions: 1, Replicas: 1}},
 	}
 	cl := sharedCluster(t)
 	c := newTestClient(t, cl)
@@ -95,6 +99,11 @@ func TestTableSpecValidation(t *testing.T) {
 	}
 	if got := cl.metaCalls("create_table"); got != 0 {
 		t.Fatalf("%d invalid specs reached a meta server", got)
+	}
+	// Replicas 0 is the meta servers' default, here as there.
+	tb, err := c.CreateTable(testCtx(t), TableSpec{Name: cl.tableName(""), Partitions: 1, MinSyncReplicas: 2})
+	if err != nil || tb.Replicas != topo.DefaultReplicas {
+		t.Fatalf("CreateTable with replicas 0: %+v, %v; want %d replicas", tb, err, topo.DefaultReplicas)
 	}
 }
 
@@ -118,34 +127,52 @@ func TestCreateTableRetriesNoLeader(t *testing.T) {
 }
 
 // A creation whose first attempt may have been applied reports
-// TABLE_EXISTS as possibly its own doing.
+// TABLE_EXISTS as possibly its own doing: when the reply is lost, and when
+// the meta server answers that it stopped waiting for the commit.
 func TestCreateTableAmbiguousExists(t *testing.T) {
-	cl := sharedCluster(t)
-	c := newTestClient(t, cl)
-	var once sync.Once
-	for _, m := range cl.Metas {
-		m.SetHook(func(req *zppb.Request) *zppb.Response {
-			if cmdOf(req) != "create_table" {
-				return nil
-			}
-			var resp *zppb.Response
-			once.Do(func() {
-				// Applied; the reply is lost.
-				var err error
-				if resp, err = m.Forward(testCtx(t), req); err != nil {
-					resp = &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
-				}
-				m.CloseConns()
-			})
+	tests := []struct {
+		name string
+		// lose turns the answer to the first, applied, attempt into
+		// what the client gets.
+		lose func(m *inproc.Tap, resp *zppb.Response) *zppb.Response
+	}{
+		{"reply lost", func(m *inproc.Tap, resp *zppb.Response) *zppb.Response {
+			m.CloseConns()
 			return resp
+		}},
+		{"commit not awaited", func(_ *inproc.Tap, _ *zppb.Response) *zppb.Response {
+			return &zppb.Response{Code: zppb.Code_TIMEOUT, Msg: "deadline passed waiting for the command to commit; it may still apply", OutcomeUnknown: true}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cl := sharedCluster(t)
+			c := newTestClient(t, cl)
+			var once sync.Once
+			for _, m := range cl.Metas {
+				m.SetHook(func(req *zppb.Request) *zppb.Response {
+					if cmdOf(req) != "create_table" {
+						return nil
+					}
+					var resp *zppb.Response
+					once.Do(func() {
+						var err error
+						if resp, err = m.Forward(testCtx(t), req); err != nil {
+							resp = &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
+						}
+						resp = tt.lose(m, resp)
+					})
+					return resp
+				})
+			}
+			_, err := c.CreateTable(testCtx(t), TableSpec{Name: cl.tableName(""), Partitions: 1, Replicas: 1})
+			if !errors.Is(err, ErrUnknownOutcome) || !errors.Is(err, status.ErrTableExists) {
+				t.Fatalf("CreateTable = %v, want TABLE_EXISTS wrapped with ErrUnknownOutcome", err)
+			}
+			if got := cl.metaCalls("create_table"); got != 2 {
+				t.Fatalf("%d create calls, want 2", got)
+			}
 		})
-	}
-	_, err := c.CreateTable(testCtx(t), TableSpec{Name: cl.tableName(""), Partitions: 1, Replicas: 1})
-	if !errors.Is(err, ErrUnknownOutcome) || !errors.Is(err, status.ErrTableExists) {
-		t.Fatalf("CreateTable = %v, want TABLE_EXISTS wrapped with ErrUnknownOutcome", err)
-	}
-	if got := cl.metaCalls("create_table"); got != 2 {
-		t.Fatalf("%d create calls, want 2", got)
 	}
 }
 

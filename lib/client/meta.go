@@ -100,6 +100,11 @@ func (c *core) callMeta(ctx context.Context, op string, build func() *zppb.Reque
 				return err
 			}
 			if err := status.FromResponse(r); err != nil {
+				// The server stopped waiting for the commit: what a
+				// retry meets may be this attempt's doing.
+				if write && r.GetOutcomeUnknown() {
+					ambiguous = true
+				}
 				return err
 			}
 			resp = r

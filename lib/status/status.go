@@ -18,6 +18,9 @@ type Error struct {
 	Master string
 	// Epoch is the topology epoch of the server that answered.
 	Epoch uint64
+	// OutcomeUnknown says the command may have been applied all the same
+	// (the server stopped waiting for its commit).
+	OutcomeUnknown bool
 }
 
 func (e *Error) Error() string {
@@ -84,7 +87,7 @@ func FromResponse(resp *zppb.Response) error {
 	if resp.GetCode() == zppb.Code_OK {
 		return nil
 	}
-	return &Error{Code: resp.GetCode(), Msg: resp.GetMsg(), Master: resp.GetMaster(), Epoch: resp.GetEpoch()}
+	return &Error{Code: resp.GetCode(), Msg: resp.GetMsg(), Master: resp.GetMaster(), Epoch: resp.GetEpoch(), OutcomeUnknown: resp.GetOutcomeUnknown()}
 }
 
 // Response returns an error response for err; errors without a code become
@@ -97,7 +100,7 @@ func Response(err error) *zppb.Response {
 			// Keep the context the chain added around the coded error.
 			msg = err.Error()
 		}
-		return &zppb.Response{Code: se.Code, Msg: msg, Master: se.Master, Epoch: se.Epoch}
+		return &zppb.Response{Code: se.Code, Msg: msg, Master: se.Master, Epoch: se.Epoch, OutcomeUnknown: se.OutcomeUnknown}
 	}
 	return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
 }

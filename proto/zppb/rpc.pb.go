@@ -805,6 +805,11 @@ type Response struct {
 	Master string `protobuf:"bytes,3,opt,name=master,proto3" json:"master,omitempty"`
 	// The topology epoch the server had when it answered.
 	Epoch uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Set with an error when the command may still have been applied (a
+	// meta write whose commit the server stopped waiting for): a client that
+	// retries it must treat what the retry meets (e.g. TABLE_EXISTS) as
+	// possibly its own doing.
+	OutcomeUnknown bool `protobuf:"varint,5,opt,name=outcome_unknown,json=outcomeUnknown,proto3" json:"outcome_unknown,omitempty"`
 	// Types that are valid to be assigned to Result:
 	//
 	//	*Response_Get
@@ -899,6 +904,13 @@ func (x *Response) GetEpoch() uint64 {
 		return x.Epoch
 	}
 	return 0
+}
+
+func (x *Response) GetOutcomeUnknown() bool {
+	if x != nil {
+		return x.OutcomeUnknown
+	}
+	return false
 }
 
 func (x *Response) GetResult() isResponse_Result {
@@ -1553,12 +1565,13 @@ const file_rpc_proto_rawDesc = "" +
 	"request_id\x18f \x01(\fR\trequestId\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xc3\x0e\n" +
+	"\x03cmd\"\xec\x0e\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
 	"\x06master\x18\x03 \x01(\tR\x06master\x12\x14\n" +
-	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12)\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\x12'\n" +
+	"\x0foutcome_unknown\x18\x05 \x01(\bR\x0eoutcomeUnknown\x12)\n" +
 	"\x03get\x18\n" +
 	" \x01(\v2\x15.zeppelin.GetResponseH\x00R\x03get\x12)\n" +
 	"\x03del\x18\v \x01(\v2\x15.zeppelin.DelResponseH\x00R\x03del\x12,\n" +

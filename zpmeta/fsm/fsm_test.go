@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -69,11 +70,11 @@ func seeded(t *testing.T) *FSM {
 
 func TestApplyChanges(t *testing.T) {
 	f := seeded(t)
-	topo, err := f.Topology("t")
+	tp, err := f.Topology("t")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb := topo.Tables[0]
+	tb := tp.Tables[0]
 	if tb.CreatedEpoch != 4 || tb.Partitions[0].Term != 1 || tb.Partitions[0].State != zppb.PartitionState_ACTIVE {
 		t.Fatalf("created table %v", tb)
 	}
@@ -84,7 +85,7 @@ func TestApplyChanges(t *testing.T) {
 		wantChanged bool
 	}{
 		{"register same node again", register("a:1"), false},
-		{"weight 0 is the default weight", &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: &zppb.RegisterNodeCommand{Addr: "a:1", Weight: DefaultWeight}}}, false},
+		{"weight 0 is the default weight", &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: &zppb.RegisterNodeCommand{Addr: "a:1", Weight: topo.DefaultWeight}}}, false},
 		{"new zone", &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: &zppb.RegisterNodeCommand{Addr: "a:1", Zone: "z1"}}}, true},
 		{"mark down", SetNodeState("b:1", zppb.NodeState_DOWN), true},
 		{"mark down again", SetNodeState("b:1", zppb.NodeState_DOWN), false},
@@ -105,11 +106,11 @@ func TestApplyChanges(t *testing.T) {
 		}
 	}
 	// A table dropped and created again has a new created_epoch.
-	topo, _ = f.Topology("u")
-	if got := topo.Tables[0].CreatedEpoch; got != f.Epoch() {
+	tp, _ = f.Topology("u")
+	if got := tp.Tables[0].CreatedEpoch; got != f.Epoch() {
 		t.Errorf("recreated table's created_epoch %d, want %d", got, f.Epoch())
 	}
-	if n := f.Node("a:1"); n.Zone != "z1" || n.Weight != DefaultWeight || n.State != zppb.NodeState_UP {
+	if n := f.Node("a:1"); n.Zone != "z1" || n.Weight != topo.DefaultWeight || n.State != zppb.NodeState_UP {
 		t.Errorf("node a: %v", n)
 	}
 }
@@ -178,10 +179,10 @@ func TestPrepare(t *testing.T) {
 		{"dot dot", &zppb.CreateTableRequest{Name: "..", Partitions: 1}, status.ErrInvalidArgument},
 		{"leading dot", &zppb.CreateTableRequest{Name: ".fullsync", Partitions: 1}, status.ErrInvalidArgument},
 		{"leading dash", &zppb.CreateTableRequest{Name: "-t", Partitions: 1}, status.ErrInvalidArgument},
-		{"name too long", &zppb.CreateTableRequest{Name: strings.Repeat("x", MaxTableNameLen+1), Partitions: 1}, status.ErrInvalidArgument},
-		{"longest name", &zppb.CreateTableRequest{Name: strings.Repeat("x", MaxTableNameLen), Partitions: 1}, nil},
+		{"name too long", &zppb.CreateTableRequest{Name: strings.Repeat("x", topo.MaxTableNameLen+1), Partitions: 1}, status.ErrInvalidArgument},
+		{"longest name", &zppb.CreateTableRequest{Name: strings.Repeat("x", topo.MaxTableNameLen), Partitions: 1}, nil},
 		{"zero partitions", &zppb.CreateTableRequest{Name: "u"}, status.ErrInvalidArgument},
-		{"too many partitions", &zppb.CreateTableRequest{Name: "u", Partitions: MaxPartitions + 1}, status.ErrInvalidArgument},
+		{"too many partitions", &zppb.CreateTableRequest{Name: "u", Partitions: topo.MaxPartitions + 1}, status.ErrInvalidArgument},
 		{"replicas > nodes", &zppb.CreateTableRequest{Name: "u", Partitions: 1, Replicas: 4}, status.ErrNotEnoughNodes},
 		{"min_sync = replicas", &zppb.CreateTableRequest{Name: "u", Partitions: 1, Replicas: 2, MinSyncReplicas: 2}, status.ErrInvalidArgument},
 		{"stale epoch", &zppb.CreateTableRequest{Name: "u", Partitions: 1, ExpectedEpoch: 3}, status.ErrStaleEpoch},
@@ -202,7 +203,7 @@ func TestPrepare(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := mustApply(t, f, cmd)
-			if res.Table.Replicas != DefaultReplicas || res.Table.CreatedEpoch != 5 {
+			if res.Table.Replicas != topo.DefaultReplicas || res.Table.CreatedEpoch != 5 {
 				t.Fatalf("created %v", res.Table)
 			}
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/placement"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -100,16 +101,16 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 // nodeChange returns the RegisterNode command that makes the node's record
 // say what want says (a PING's attributes), nil when it already does.
 func (s *state) nodeChange(want *zppb.RegisterNodeCommand) (*zppb.RegisterNodeCommand, error) {
-	if err := ValidateNodeAddr(want.GetAddr()); err != nil {
+	if err := topo.ValidateNodeAddr(want.GetAddr()); err != nil {
 		return nil, err
 	}
 	if ra := want.GetRedisAddr(); ra != "" {
-		if err := ValidateNodeAddr(ra); err != nil {
+		if err := topo.ValidateNodeAddr(ra); err != nil {
 			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "RESP address: %v", err)
 		}
 	}
 	c := &zppb.RegisterNodeCommand{Addr: want.GetAddr(), Zone: want.GetZone(), Rack: want.GetRack(),
-		Weight: cmp.Or(want.GetWeight(), DefaultWeight), RedisAddr: want.GetRedisAddr()}
+		Weight: cmp.Or(want.GetWeight(), topo.DefaultWeight), RedisAddr: want.GetRedisAddr()}
 	if n := s.nodes[c.Addr]; n != nil && n.Zone == c.Zone && n.Rack == c.Rack && n.Weight == c.Weight && n.RedisAddr == c.RedisAddr {
 		return nil, nil
 	}
@@ -224,7 +225,7 @@ func (s *state) setMasters(c *zppb.SetMastersCommand) error {
 // checkCreateTable checks a request against the state, in the order a client
 // can act on: bad arguments, then a stale epoch, then a name clash.
 func (s *state) checkCreateTable(name string, partitions, replicas, minSync uint32, expectedEpoch uint64) error {
-	if err := validateTableShape(name, partitions, replicas, minSync); err != nil {
+	if err := topo.ValidateTableShape(name, partitions, replicas, minSync); err != nil {
 		return err
 	}
 	if err := checkEpoch(expectedEpoch, s.epoch); err != nil {
@@ -298,7 +299,7 @@ func (s *state) setQuota(c *zppb.SetQuotaCommand) (bool, error) {
 }
 
 func (s *state) checkDropTable(name string, expectedEpoch uint64) error {
-	if err := ValidateTableName(name); err != nil {
+	if err := topo.ValidateTableName(name); err != nil {
 		return err
 	}
 	if err := checkEpoch(expectedEpoch, s.epoch); err != nil {

@@ -41,7 +41,7 @@ func (s *Server) onLeader(ctx context.Context, req *zppb.Request, local func(con
 		if leader := s.Leader(); leader != "" && leader != s.cfg.Addr {
 			resp, err := s.forward(ctx, leader, req)
 			switch {
-			case err == nil && resp.GetCode() == zppb.Code_NO_LEADER:
+			case err == nil && resp.GetCode() == zppb.Code_NO_LEADER && !resp.GetOutcomeUnknown():
 				lastErr = status.FromResponse(resp) // not applied: look again
 			case err == nil && (resp.GetCode() != zppb.Code_UNAVAILABLE || !idempotent):
 				s.catchUp(ctx, resp.GetEpoch())
@@ -53,7 +53,9 @@ func (s *Server) onLeader(ctx context.Context, req *zppb.Request, local func(con
 			default:
 				// Sent, but the answer was lost: the leader may
 				// have applied it.
-				return status.Response(status.New(zppb.Code_ERROR, "forwarding to leader %s: %v; the command may have applied", leader, err))
+				e := status.New(zppb.Code_ERROR, "forwarding to leader %s: %v; the command may have applied", leader, err)
+				e.OutcomeUnknown = true
+				return status.Response(e)
 			}
 			s.logger.Debug("forward to leader failed; looking again", "leader", leader, "err", err)
 		}

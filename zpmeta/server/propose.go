@@ -55,17 +55,27 @@ func (s *Server) propose(ctx context.Context, cmd *zppb.MetaCommand) (fsm.Result
 func (s *Server) raftError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return s.ctxError(ctx, "waiting for the command to commit; it may still apply")
+		return outcomeUnknown(s.ctxError(ctx, "waiting for the command to commit; it may still apply"))
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return status.New(zppb.Code_NO_LEADER, "%s is no longer the leader: %v", s.cfg.Addr, err)
 	case errors.Is(err, raft.ErrLeadershipLost):
-		return status.New(zppb.Code_NO_LEADER, "leadership lost while committing; the command may still apply: %v", err)
+		return outcomeUnknown(status.New(zppb.Code_NO_LEADER, "leadership lost while committing; the command may still apply: %v", err))
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return status.New(zppb.Code_UNAVAILABLE, "meta server is shutting down")
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return status.New(zppb.Code_TIMEOUT, "raft did not take the command in time")
 	}
 	return fmt.Errorf("raft: %w", err)
+}
+
+// outcomeUnknown marks a coded error as one after which the command may
+// still be applied, so that a client retrying it knows.
+func outcomeUnknown(err error) error {
+	var se *status.Error
+	if errors.As(err, &se) {
+		se.OutcomeUnknown = true
+	}
+	return err
 }
 
 // ctxError is the coded error for a wait cut short by ctx: UNAVAILABLE when

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -285,5 +286,35 @@ func TestCloseStopsEveryGoroutine(t *testing.T) {
 			t.Fatalf("%d goroutines left after Close:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRaftErrorSaysWhenTheOutcomeIsUnknown: a wait for a commit cut short,
+// or leadership lost while committing, may still apply the command, and the
+// answer says so (clients then treat what a retry meets as possibly their
+// own doing); a command Raft refused outright did not apply.
+func TestRaftErrorSaysWhenTheOutcomeIsUnknown(t *testing.T) {
+	s := &Server{ctx: context.Background(), cfg: Config{Addr: "127.0.0.1:1"}}
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	tests := []struct {
+		name        string
+		ctx         context.Context
+		err         error
+		code        zppb.Code
+		mayHaveDone bool
+	}{
+		{"deadline while waiting", expired, context.DeadlineExceeded, zppb.Code_TIMEOUT, true},
+		{"leadership lost", context.Background(), raft.ErrLeadershipLost, zppb.Code_NO_LEADER, true},
+		{"not the leader", context.Background(), raft.ErrNotLeader, zppb.Code_NO_LEADER, false},
+		{"enqueue timeout", context.Background(), raft.ErrEnqueueTimeout, zppb.Code_TIMEOUT, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := status.Response(s.raftError(tt.ctx, tt.err))
+			if resp.Code != tt.code || resp.OutcomeUnknown != tt.mayHaveDone {
+				t.Fatalf("raftError(%v) = %v %q outcome unknown %v; want %v, %v", tt.err, resp.Code, resp.Msg, resp.OutcomeUnknown, tt.code, tt.mayHaveDone)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
@@ -23,7 +24,7 @@ import (
 // answered, so that a live node pulls the new epoch and comes back with its
 // next PING, and otherwise ignored.
 func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Response, error) {
-	if err := fsm.ValidateNodeAddr(req.GetAddr()); err != nil {
+	if err := topo.ValidateNodeAddr(req.GetAddr()); err != nil {
 		return nil, err
 	}
 	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
