@@ -159,9 +159,12 @@ func (l *Log) load() error {
 	l.last, l.lastTerm = res.last, res.lastTerm
 	// What survived a restart is what the kernel had; whether it reached
 	// the disk is unknown, so sync it (and any repair) before claiming
-	// durability.
-	if err := fdatasync(f); err != nil {
-		return fmt.Errorf("binlog: %w", err)
+	// durability, unless the synced mark says it did (syncmark.go).
+	if m, ok := readSyncedMark(l.dir); !ok || m.segment != filepath.Base(path) || m.size != res.fileSize || res.end != res.fileSize {
+		if err := fdatasync(f); err != nil {
+			return fmt.Errorf("binlog: %w", err)
+		}
+		l.syncs.Add(1)
 	}
 	l.durable = l.last
 	return nil
@@ -197,6 +200,9 @@ func (l *Log) Close() error {
 			err = fmt.Errorf("binlog: %w", cerr)
 		}
 		l.active.closed = true
+		if err == nil && l.failed == nil {
+			l.writeSyncedMarkLocked()
+		}
 	}
 	l.syncMu.Unlock()
 	if uerr := l.lock.Release(); uerr != nil && err == nil {
@@ -355,8 +361,12 @@ func (l *Log) Park() error {
 	if err := l.usableLocked(); err != nil {
 		return err
 	}
+	wasOpen := !l.active.closed
 	if err := l.closeActiveLocked(); err != nil {
 		return err
+	}
+	if wasOpen {
+		l.writeSyncedMarkLocked()
 	}
 	l.markDurableLocked(l.last)
 	return nil
@@ -525,7 +535,7 @@ type Stats struct {
 	LastTerm uint64
 	Durable  uint64
 	Appends  uint64 // records appended since Open
-	Syncs    uint64 // fdatasync calls on segments since Open
+	Syncs    uint64 // fdatasync calls on segments since (and by) Open
 }
 
 // Stats returns the log's current counters.
