@@ -53,7 +53,7 @@ func TestScaleReplicasPerNode(t *testing.T) {
 		perNode = n
 	}
 	const idleClose = 10 * time.Second
-	c := testcluster.Start(t, testcluster.Options{Nodes: 3, Metrics: true, StartTimeout: 2 * time.Minute,
+	c := testcluster.Start(t, testcluster.Options{Metas: 1, Nodes: 3, Metrics: true, StartTimeout: 2 * time.Minute,
 		NodeArgs: []string{"--idle-close", idleClose.String()}})
 	cl := newClient(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)

@@ -52,6 +52,16 @@ type Server struct {
 	lease       masterLease
 	wake        chan struct{} // NOTIFY: heartbeat now
 
+	// startingUp is set while Start opens the replicas of the saved
+	// topology: the node answers INFO (its progress) and nothing else.
+	startingUp atomic.Bool
+	// assigned is how many replicas the topology the node runs gives it;
+	// opening how many openReplicas has still to open.
+	assigned, opening atomic.Int64
+	// applyMu is held while a topology is applied, its new replicas
+	// opened included: one at a time.
+	applyMu sync.Mutex
+
 	started atomic.Bool
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
@@ -113,14 +123,9 @@ func (s *Server) Start() error {
 	}
 	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second})
 
-	// Serve the partitions we had before a restart even when no meta server
-	// answers: the topology we saved is the best knowledge there is.
-	if t, err := loadTopology(s.cfg.DataDir); err != nil {
-		s.cfg.Logger.Warn("ignoring saved topology", "err", err)
-	} else if t != nil {
-		s.applyTopology(t)
-	}
-
+	// Listen before opening the replicas, so that INFO can tell how far a
+	// start with thousands of them is; everything else waits (WAIT).
+	s.startingUp.Store(true)
 	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handleRequest, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
 	if err != nil {
 		s.Close()
@@ -137,6 +142,15 @@ func (s *Server) Start() error {
 			s.cfg.Logger.Error("serve failed", "err", err)
 		}
 	})
+
+	// Serve the partitions we had before a restart even when no meta server
+	// answers: the topology we saved is the best knowledge there is.
+	if t, err := loadTopology(s.cfg.DataDir); err != nil {
+		s.cfg.Logger.Warn("ignoring saved topology", "err", err)
+	} else if t != nil {
+		s.applyTopology(t)
+	}
+	s.startingUp.Store(false)
 	if s.cfg.RedisAddr != "" {
 		if err := s.serveRedis(); err != nil {
 			s.Close()
