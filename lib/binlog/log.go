@@ -354,7 +354,9 @@ func (l *Log) rollLocked() error {
 
 // Park syncs and closes the active segment's file, so that an idle log
 // holds no descriptor (none at all with Options.NoLock); the next append
-// opens it again. Readers keep their own.
+// opens it again. Readers keep their own. A log whose every record is
+// known synced (a new one, whose segment was created durable) closes
+// without a sync.
 func (l *Log) Park() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -362,7 +364,7 @@ func (l *Log) Park() error {
 		return err
 	}
 	wasOpen := !l.active.closed
-	if err := l.closeActiveLocked(); err != nil {
+	if err := l.closeActiveSyncingLocked(l.durable != l.last); err != nil {
 		return err
 	}
 	if wasOpen {

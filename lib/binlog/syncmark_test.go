@@ -30,6 +30,10 @@ func TestOpenSyncsUnlessMarkedSynced(t *testing.T) {
 			return 10
 		}, false},
 		{"never written, crashed", func(*testing.T, *Log, string) uint64 { return 0 }, true},
+		{"never written, parked (without a sync), crashed", func(t *testing.T, l *Log, _ string) uint64 {
+			park(t, l)
+			return 0
+		}, false},
 		{"appended then crashed", func(t *testing.T, l *Log, _ string) uint64 {
 			appendRange(t, l, 1, 10)
 			return 10

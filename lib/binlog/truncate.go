@@ -99,13 +99,20 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 
 // closeActiveLocked syncs and closes the active segment's file, so that a
 // truncation or reset can replace it.
-func (l *Log) closeActiveLocked() error {
+func (l *Log) closeActiveLocked() error { return l.closeActiveSyncingLocked(true) }
+
+// closeActiveSyncingLocked is closeActiveLocked, without the sync unless
+// sync is set.
+func (l *Log) closeActiveSyncingLocked(sync bool) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if l.active.closed {
 		return nil
 	}
-	err := fdatasync(l.active.f)
+	var err error
+	if sync {
+		err = fdatasync(l.active.f)
+	}
 	l.active.f.Close()
 	l.active.closed = true
 	if err != nil {
