@@ -74,7 +74,7 @@ type ServerInfo struct {
 }
 
 // ReplicaCounts is how many replicas a node has and how far it is in
-// opening them (a start-up, or a table of thousands of partitions).
+// opening them (a table of thousands of partitions).
 type ReplicaCounts struct {
 	// Assigned is how many the topology the node runs gives it.
 	Assigned uint32 `json:"assigned"`
@@ -84,9 +84,6 @@ type ReplicaCounts struct {
 	Parked uint32 `json:"parked"`
 	// Opening are being opened now.
 	Opening uint32 `json:"opening"`
-	// Starting: the node is opening the replicas it had before it
-	// stopped, and answers only INFO until it is done.
-	Starting bool `json:"starting"`
 }
 
 // TableStats counts one table's requests on one node since it started.
@@ -192,7 +189,7 @@ func infoFromPB(in *zppb.InfoResponse) Info {
 			UptimeMs: s.GetUptimeMs(), LastPingMs: s.GetLastPingMs(), MetaLeader: s.GetMetaLeader()}
 		if c := s.GetReplicas(); c != nil {
 			out.Server.Replicas = &ReplicaCounts{Assigned: c.GetAssigned(), Open: c.GetOpen(), Parked: c.GetParked(),
-				Opening: c.GetOpening(), Starting: c.GetStarting()}
+				Opening: c.GetOpening()}
 		}
 	}
 	for _, s := range in.GetStats() {

@@ -2681,8 +2681,8 @@ func (x *ServerInfo) GetReplicas() *ReplicaCounts {
 	return nil
 }
 
-// ReplicaCounts is where a node stands with its replicas: a start-up or a
-// table of thousands of partitions opens them for a while.
+// ReplicaCounts is where a node stands with its replicas: a table of
+// thousands of partitions opens them for a while.
 type ReplicaCounts struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Replicas the topology the node runs gives it.
@@ -2692,10 +2692,7 @@ type ReplicaCounts struct {
 	// Open replicas whose RocksDB is parked: closed until a request needs it.
 	Parked uint32 `protobuf:"varint,3,opt,name=parked,proto3" json:"parked,omitempty"`
 	// Replicas being opened now.
-	Opening uint32 `protobuf:"varint,4,opt,name=opening,proto3" json:"opening,omitempty"`
-	// The node is opening the replicas of the topology it saved before it
-	// stopped; it answers only INFO until it is done.
-	Starting      bool `protobuf:"varint,5,opt,name=starting,proto3" json:"starting,omitempty"`
+	Opening       uint32 `protobuf:"varint,4,opt,name=opening,proto3" json:"opening,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2756,13 +2753,6 @@ func (x *ReplicaCounts) GetOpening() uint32 {
 		return x.Opening
 	}
 	return 0
-}
-
-func (x *ReplicaCounts) GetStarting() bool {
-	if x != nil {
-		return x.Starting
-	}
-	return false
 }
 
 type TableStats struct {
@@ -3627,13 +3617,12 @@ const file_node_proto_rawDesc = "" +
 	"lastPingMs\x12\x1f\n" +
 	"\vmeta_leader\x18\a \x01(\tR\n" +
 	"metaLeader\x123\n" +
-	"\breplicas\x18\b \x01(\v2\x17.zeppelin.ReplicaCountsR\breplicas\"\x8d\x01\n" +
+	"\breplicas\x18\b \x01(\v2\x17.zeppelin.ReplicaCountsR\breplicas\"q\n" +
 	"\rReplicaCounts\x12\x1a\n" +
 	"\bassigned\x18\x01 \x01(\rR\bassigned\x12\x12\n" +
 	"\x04open\x18\x02 \x01(\rR\x04open\x12\x16\n" +
 	"\x06parked\x18\x03 \x01(\rR\x06parked\x12\x18\n" +
-	"\aopening\x18\x04 \x01(\rR\aopening\x12\x1a\n" +
-	"\bstarting\x18\x05 \x01(\bR\bstarting\"\xb3\x01\n" +
+	"\aopening\x18\x04 \x01(\rR\aopening\"\xb3\x01\n" +
 	"\n" +
 	"TableStats\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +

@@ -196,9 +196,5 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 // replicaCountsText is the replicas row of node info, e.g. "10000
 // assigned, 10000 open (9990 parked), 0 opening".
 func replicaCountsText(c client.ReplicaCounts) string {
-	text := fmt.Sprintf("%d assigned, %d open (%d parked), %d opening", c.Assigned, c.Open, c.Parked, c.Opening)
-	if c.Starting {
-		text += "; starting up: only INFO is answered"
-	}
-	return text
+	return fmt.Sprintf("%d assigned, %d open (%d parked), %d opening", c.Assigned, c.Open, c.Parked, c.Opening)
 }

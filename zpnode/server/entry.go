@@ -33,7 +33,7 @@ import (
 // one group commit, and take effect and are answered in order.
 func (s *Server) start(ctx context.Context, req *zppb.Request) *pending {
 	p := &pending{s: s, ctx: ctx, req: req, at: time.Now()}
-	if c, ok := req.Cmd.(*zppb.Request_Set); ok && checkRequestID(req) == nil && !readsOld(c.Set) && !s.slowingDown(c.Set.Table, c.Set.Key) && !s.startingUp.Load() {
+	if c, ok := req.Cmd.(*zppb.Request_Set); ok && checkRequestID(req) == nil && !readsOld(c.Set) && !s.slowingDown(c.Set.Table, c.Set.Key) {
 		// A SET that reads the key first (readsOld: NX, XX, GET, KEEPTTL)
 		// runs under the replica's write lock, and one to a SLOWDOWN
 		// partition waits a moment before it queues: both are left to run

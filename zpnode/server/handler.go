@@ -26,9 +26,6 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	if err := checkRequestID(req); err != nil {
 		return s.respond(req, "", false, nil, err, start)
 	}
-	if _, info := req.Cmd.(*zppb.Request_Info); !info && s.startingUp.Load() {
-		return s.respond(req, "", false, nil, status.New(zppb.Code_WAIT, "node %s is starting: opening its replicas", s.cfg.Addr), start)
-	}
 	switch c := req.Cmd.(type) {
 	case *zppb.Request_Set:
 		table, write = c.Set.Table, true

@@ -90,7 +90,6 @@ func (s *Server) replicaCounts() *zppb.ReplicaCounts {
 	c := &zppb.ReplicaCounts{
 		Assigned: uint32(s.assigned.Load()),
 		Opening:  uint32(s.opening.Load()),
-		Starting: s.startingUp.Load(),
 	}
 	for _, r := range s.replicas.snapshot() {
 		c.Open++

@@ -12,9 +12,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
-	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
-	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 // holdOpen makes the replica in dir block when it opens, until the
@@ -53,8 +51,7 @@ func holdOpen(t *testing.T, dir string) (release func()) {
 // TestOpenProgress: a node shows in INFO how far it is in opening its
 // replicas; while it opens a table of many partitions it keeps PINGing
 // meta (which marks a silent node DOWN within seconds) and serves the
-// partitions already open; while it opens its replicas at start-up it
-// answers INFO, and WAIT to everything else.
+// partitions already open.
 func TestOpenProgress(t *testing.T) {
 	const parts = 80 // past openInBackground
 	c := inproc.StartTest(t, inproc.Options{Metas: 1, Nodes: 1})
@@ -85,7 +82,7 @@ func TestOpenProgress(t *testing.T) {
 	}
 	var since time.Time
 	testcluster.Poll(t, time.Minute, func() error {
-		if rc, _ := counts(); rc.Assigned != parts || rc.Opening == 0 || rc.Starting {
+		if rc, _ := counts(); rc.Assigned != parts || rc.Opening == 0 {
 			return fmt.Errorf("replicas %+v, want %d assigned, partition 7 opening", rc, parts)
 		}
 		since = time.Now()
@@ -106,7 +103,7 @@ func TestOpenProgress(t *testing.T) {
 	release()
 	testcluster.Poll(t, time.Minute, func() error {
 		// Partition 0 opened its DB for the write.
-		if rc, _ := counts(); rc.Open != parts || rc.Parked != parts-1 || rc.Opening != 0 || rc.Starting {
+		if rc, _ := counts(); rc.Open != parts || rc.Parked != parts-1 || rc.Opening != 0 {
 			return fmt.Errorf("replicas %+v, want %d open, all but one parked, none opening", rc, parts)
 		}
 		return nil
@@ -115,45 +112,8 @@ func TestOpenProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// At start-up.
-	if err := node.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	release = holdOpen(t, filepath.Join(node.Dir, "big", "9"))
-	restarted := make(chan error, 1)
-	go func() { restarted <- node.Restart() }()
-	conn, err := rpc.Dial(ctx, addr, 0)
-	for err != nil && ctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond) // until the node listens
-		conn, err = rpc.Dial(ctx, addr, 0)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	testcluster.Poll(t, time.Minute, func() error {
-		resp, err := conn.Call(ctx, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{Section: zppb.InfoSection_INFO_SERVER}}})
-		if err != nil {
-			return err
-		}
-		if rc := resp.GetInfo().GetServer().GetReplicas(); !rc.GetStarting() || rc.GetOpening() == 0 || rc.GetAssigned() != parts {
-			return fmt.Errorf("replicas %v, want starting, %d assigned, partition 9 opening", rc, parts)
-		}
-		return nil
-	})
-	resp, err := conn.Call(ctx, &zppb.Request{Cmd: &zppb.Request_Get{Get: &zppb.GetRequest{Table: "big", Key: key}}})
-	if err != nil || resp.Code != zppb.Code_WAIT {
-		t.Fatalf("GET while starting = %v, %v; want WAIT", resp, err)
-	}
-	release()
-	if err := <-restarted; err != nil {
-		t.Fatal(err)
-	}
-	if rc, _ := counts(); rc.Starting || rc.Open != parts || rc.Opening != 0 {
-		t.Fatalf("replicas %+v after the start, want %d open, none opening", rc, parts)
-	}
 	if v, err := cl.Get(ctx, "big", key); err != nil || string(v) != string(key) {
-		t.Fatalf("%s after the restart = %q, %v", key, v, err)
+		t.Fatalf("%s = %q, %v", key, v, err)
 	}
 }
 
