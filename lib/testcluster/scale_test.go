@@ -210,7 +210,7 @@ func TestScaleReplicasPerNode(t *testing.T) {
 	if err := n.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("restart of %s: listening after %v", n.Addr, time.Since(start).Round(time.Millisecond))
+	t.Logf("restart of %s: process started in %v", n.Addr, time.Since(start).Round(time.Millisecond))
 	serving("restart of one node", start)
 
 	for _, n := range c.Nodes {
@@ -224,7 +224,7 @@ func TestScaleReplicasPerNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("restart of every node: listening after %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("restart of every node: processes started in %v", time.Since(start).Round(time.Millisecond))
 	serving("restart of every node", start)
 }
 
