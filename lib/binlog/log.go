@@ -159,9 +159,12 @@ func (l *Log) load() error {
 	l.last, l.lastTerm = res.last, res.lastTerm
 	// What survived a restart is what the kernel had; whether it reached
 	// the disk is unknown, so sync it (and any repair) before claiming
-	// durability.
-	if err := fdatasync(f); err != nil {
-		return fmt.Errorf("binlog: %w", err)
+	// durability, unless the synced mark says it did (syncmark.go).
+	if m, ok := readSyncedMark(l.dir); !ok || m.segment != filepath.Base(path) || m.size != res.fileSize || res.end != res.fileSize {
+		if err := fdatasync(f); err != nil {
+			return fmt.Errorf("binlog: %w", err)
+		}
+		l.syncs.Add(1)
 	}
 	l.durable = l.last
 	return nil
@@ -197,6 +200,9 @@ func (l *Log) Close() error {
 			err = fmt.Errorf("binlog: %w", cerr)
 		}
 		l.active.closed = true
+		if err == nil && l.failed == nil {
+			l.writeSyncedMarkLocked()
+		}
 	}
 	l.syncMu.Unlock()
 	if uerr := l.lock.Release(); uerr != nil && err == nil {
@@ -348,15 +354,21 @@ func (l *Log) rollLocked() error {
 
 // Park syncs and closes the active segment's file, so that an idle log
 // holds no descriptor (none at all with Options.NoLock); the next append
-// opens it again. Readers keep their own.
+// opens it again. Readers keep their own. A log whose every record is
+// known synced (a new one, whose segment was created durable) closes
+// without a sync.
 func (l *Log) Park() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
 		return err
 	}
-	if err := l.closeActiveLocked(); err != nil {
+	wasOpen := !l.active.closed
+	if err := l.closeActiveSyncingLocked(l.durable != l.last); err != nil {
 		return err
+	}
+	if wasOpen {
+		l.writeSyncedMarkLocked()
 	}
 	l.markDurableLocked(l.last)
 	return nil
@@ -525,7 +537,7 @@ type Stats struct {
 	LastTerm uint64
 	Durable  uint64
 	Appends  uint64 // records appended since Open
-	Syncs    uint64 // fdatasync calls on segments since Open
+	Syncs    uint64 // fdatasync calls on segments since (and by) Open
 }
 
 // Stats returns the log's current counters.

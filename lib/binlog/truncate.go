@@ -47,6 +47,11 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 	// From here on records disappear: invalidate readers first so none can
 	// return a record that is about to be removed (see Reader.Next).
 	l.epoch.Add(1)
+	// The segment shrinks and may grow back to the size the mark names
+	// with other records; the directory sync below makes this durable.
+	if err := removeSyncedMark(l.dir); err != nil {
+		return err
+	}
 
 	// Remove later segments newest first, so that a crash part-way leaves a
 	// log that is a prefix of this one.
@@ -94,13 +99,20 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 
 // closeActiveLocked syncs and closes the active segment's file, so that a
 // truncation or reset can replace it.
-func (l *Log) closeActiveLocked() error {
+func (l *Log) closeActiveLocked() error { return l.closeActiveSyncingLocked(true) }
+
+// closeActiveSyncingLocked is closeActiveLocked, without the sync unless
+// sync is set.
+func (l *Log) closeActiveSyncingLocked(sync bool) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	if l.active.closed {
 		return nil
 	}
-	err := fdatasync(l.active.f)
+	var err error
+	if sync {
+		err = fdatasync(l.active.f)
+	}
 	l.active.f.Close()
 	l.active.closed = true
 	if err != nil {
@@ -179,6 +191,10 @@ func (l *Log) Reset(term, lsn uint64) error {
 		return fmt.Errorf("binlog: reset: lsn %d out of range", lsn)
 	}
 	l.epoch.Add(1)
+	// createSegment below syncs the directory, and with it this removal.
+	if err := removeSyncedMark(l.dir); err != nil {
+		return err
+	}
 	if err := l.closeActiveLocked(); err != nil {
 		return err
 	}

@@ -68,6 +68,22 @@ type ServerInfo struct {
 	// meta leader answered; 0 when none has.
 	LastPingMs int64  `json:"last_ping_ms"`
 	MetaLeader string `json:"meta_leader"`
+	// Replicas is where the node stands with its replicas; nil from a
+	// node too old to say.
+	Replicas *ReplicaCounts `json:"replicas"`
+}
+
+// ReplicaCounts is how many replicas a node has and how far it is in
+// opening them (a table of thousands of partitions).
+type ReplicaCounts struct {
+	// Assigned is how many the topology the node runs gives it.
+	Assigned uint32 `json:"assigned"`
+	// Open serve requests, Parked ones among them with their RocksDB
+	// closed until a request needs it.
+	Open   uint32 `json:"open"`
+	Parked uint32 `json:"parked"`
+	// Opening are being opened now.
+	Opening uint32 `json:"opening"`
 }
 
 // TableStats counts one table's requests on one node since it started.
@@ -171,6 +187,10 @@ func infoFromPB(in *zppb.InfoResponse) Info {
 	if s := in.GetServer(); s != nil {
 		out.Server = &ServerInfo{Addr: s.GetAddr(), Epoch: s.GetEpoch(), Tables: nonNil(s.GetTables()), Version: s.GetVersion(),
 			UptimeMs: s.GetUptimeMs(), LastPingMs: s.GetLastPingMs(), MetaLeader: s.GetMetaLeader()}
+		if c := s.GetReplicas(); c != nil {
+			out.Server.Replicas = &ReplicaCounts{Assigned: c.GetAssigned(), Open: c.GetOpen(), Parked: c.GetParked(),
+				Opening: c.GetOpening()}
+		}
 	}
 	for _, s := range in.GetStats() {
 		out.Stats = append(out.Stats, TableStats{Table: s.GetTable(), Ops: s.GetOps(), Reads: s.GetReads(), Writes: s.GetWrites(),

@@ -2586,8 +2586,11 @@ type ServerInfo struct {
 	Version  string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
 	UptimeMs int64                  `protobuf:"varint,5,opt,name=uptime_ms,json=uptimeMs,proto3" json:"uptime_ms,omitempty"`
 	// Unix ms of the last PING the meta leader answered.
-	LastPingMs    int64  `protobuf:"varint,6,opt,name=last_ping_ms,json=lastPingMs,proto3" json:"last_ping_ms,omitempty"`
-	MetaLeader    string `protobuf:"bytes,7,opt,name=meta_leader,json=metaLeader,proto3" json:"meta_leader,omitempty"`
+	LastPingMs int64  `protobuf:"varint,6,opt,name=last_ping_ms,json=lastPingMs,proto3" json:"last_ping_ms,omitempty"`
+	MetaLeader string `protobuf:"bytes,7,opt,name=meta_leader,json=metaLeader,proto3" json:"meta_leader,omitempty"`
+	// The node's replicas and how far it is in opening them; absent from
+	// nodes before it.
+	Replicas      *ReplicaCounts `protobuf:"bytes,8,opt,name=replicas,proto3" json:"replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2671,6 +2674,87 @@ func (x *ServerInfo) GetMetaLeader() string {
 	return ""
 }
 
+func (x *ServerInfo) GetReplicas() *ReplicaCounts {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// ReplicaCounts is where a node stands with its replicas: a table of
+// thousands of partitions opens them for a while.
+type ReplicaCounts struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Replicas the topology the node runs gives it.
+	Assigned uint32 `protobuf:"varint,1,opt,name=assigned,proto3" json:"assigned,omitempty"`
+	// Replicas open, serving (those parked included).
+	Open uint32 `protobuf:"varint,2,opt,name=open,proto3" json:"open,omitempty"`
+	// Open replicas whose RocksDB is parked: closed until a request needs it.
+	Parked uint32 `protobuf:"varint,3,opt,name=parked,proto3" json:"parked,omitempty"`
+	// Replicas being opened now.
+	Opening       uint32 `protobuf:"varint,4,opt,name=opening,proto3" json:"opening,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaCounts) Reset() {
+	*x = ReplicaCounts{}
+	mi := &file_node_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaCounts) ProtoMessage() {}
+
+func (x *ReplicaCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaCounts.ProtoReflect.Descriptor instead.
+func (*ReplicaCounts) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReplicaCounts) GetAssigned() uint32 {
+	if x != nil {
+		return x.Assigned
+	}
+	return 0
+}
+
+func (x *ReplicaCounts) GetOpen() uint32 {
+	if x != nil {
+		return x.Open
+	}
+	return 0
+}
+
+func (x *ReplicaCounts) GetParked() uint32 {
+	if x != nil {
+		return x.Parked
+	}
+	return 0
+}
+
+func (x *ReplicaCounts) GetOpening() uint32 {
+	if x != nil {
+		return x.Opening
+	}
+	return 0
+}
+
 type TableStats struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Table  string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -2688,7 +2772,7 @@ type TableStats struct {
 
 func (x *TableStats) Reset() {
 	*x = TableStats{}
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2700,7 +2784,7 @@ func (x *TableStats) String() string {
 func (*TableStats) ProtoMessage() {}
 
 func (x *TableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2713,7 +2797,7 @@ func (x *TableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
 func (*TableStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{35}
+	return file_node_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TableStats) GetTable() string {
@@ -2779,7 +2863,7 @@ type TableCapacity struct {
 
 func (x *TableCapacity) Reset() {
 	*x = TableCapacity{}
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +2875,7 @@ func (x *TableCapacity) String() string {
 func (*TableCapacity) ProtoMessage() {}
 
 func (x *TableCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +2888,7 @@ func (x *TableCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCapacity.ProtoReflect.Descriptor instead.
 func (*TableCapacity) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{36}
+	return file_node_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TableCapacity) GetTable() string {
@@ -2870,7 +2954,7 @@ type ReplicaInfo struct {
 
 func (x *ReplicaInfo) Reset() {
 	*x = ReplicaInfo{}
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2882,7 +2966,7 @@ func (x *ReplicaInfo) String() string {
 func (*ReplicaInfo) ProtoMessage() {}
 
 func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2895,7 +2979,7 @@ func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaInfo.ProtoReflect.Descriptor instead.
 func (*ReplicaInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{37}
+	return file_node_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReplicaInfo) GetTable() string {
@@ -3016,7 +3100,7 @@ type FullSyncProgress struct {
 
 func (x *FullSyncProgress) Reset() {
 	*x = FullSyncProgress{}
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3028,7 +3112,7 @@ func (x *FullSyncProgress) String() string {
 func (*FullSyncProgress) ProtoMessage() {}
 
 func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3041,7 +3125,7 @@ func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncProgress.ProtoReflect.Descriptor instead.
 func (*FullSyncProgress) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{38}
+	return file_node_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *FullSyncProgress) GetState() string {
@@ -3120,7 +3204,7 @@ type PeerPosition struct {
 
 func (x *PeerPosition) Reset() {
 	*x = PeerPosition{}
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3216,7 @@ func (x *PeerPosition) String() string {
 func (*PeerPosition) ProtoMessage() {}
 
 func (x *PeerPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3229,7 @@ func (x *PeerPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerPosition.ProtoReflect.Descriptor instead.
 func (*PeerPosition) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{39}
+	return file_node_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PeerPosition) GetAddr() string {
@@ -3194,7 +3278,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3206,7 +3290,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3219,7 +3303,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{40}
+	return file_node_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *NotifyRequest) GetEpoch() uint64 {
@@ -3244,7 +3328,7 @@ type FlushTableRequest struct {
 
 func (x *FlushTableRequest) Reset() {
 	*x = FlushTableRequest{}
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3256,7 +3340,7 @@ func (x *FlushTableRequest) String() string {
 func (*FlushTableRequest) ProtoMessage() {}
 
 func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3269,7 +3353,7 @@ func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableRequest.ProtoReflect.Descriptor instead.
 func (*FlushTableRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{41}
+	return file_node_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *FlushTableRequest) GetTable() string {
@@ -3298,7 +3382,7 @@ type FlushTableResponse struct {
 
 func (x *FlushTableResponse) Reset() {
 	*x = FlushTableResponse{}
-	mi := &file_node_proto_msgTypes[42]
+	mi := &file_node_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3310,7 +3394,7 @@ func (x *FlushTableResponse) String() string {
 func (*FlushTableResponse) ProtoMessage() {}
 
 func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[42]
+	mi := &file_node_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3323,7 +3407,7 @@ func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableResponse.ProtoReflect.Descriptor instead.
 func (*FlushTableResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{42}
+	return file_node_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FlushTableResponse) GetResults() []*KeyResult {
@@ -3521,7 +3605,7 @@ const file_node_proto_rawDesc = "" +
 	"\x03key\x18\x04 \x01(\fR\x03key\x12\x1f\n" +
 	"\vduration_us\x18\x05 \x01(\x03R\n" +
 	"durationUs\x12\x12\n" +
-	"\x04code\x18\x06 \x01(\tR\x04code\"\xc8\x01\n" +
+	"\x04code\x18\x06 \x01(\tR\x04code\"\xfd\x01\n" +
 	"\n" +
 	"ServerInfo\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
@@ -3532,7 +3616,13 @@ const file_node_proto_rawDesc = "" +
 	"\flast_ping_ms\x18\x06 \x01(\x03R\n" +
 	"lastPingMs\x12\x1f\n" +
 	"\vmeta_leader\x18\a \x01(\tR\n" +
-	"metaLeader\"\xb3\x01\n" +
+	"metaLeader\x123\n" +
+	"\breplicas\x18\b \x01(\v2\x17.zeppelin.ReplicaCountsR\breplicas\"q\n" +
+	"\rReplicaCounts\x12\x1a\n" +
+	"\bassigned\x18\x01 \x01(\rR\bassigned\x12\x12\n" +
+	"\x04open\x18\x02 \x01(\rR\x04open\x12\x16\n" +
+	"\x06parked\x18\x03 \x01(\rR\x06parked\x12\x18\n" +
+	"\aopening\x18\x04 \x01(\rR\aopening\"\xb3\x01\n" +
 	"\n" +
 	"TableStats\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +
@@ -3619,7 +3709,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_node_proto_goTypes = []any{
 	(InfoSection)(0),             // 0: zeppelin.InfoSection
 	(SetRequest_Condition)(0),    // 1: zeppelin.SetRequest.Condition
@@ -3661,44 +3751,46 @@ var file_node_proto_goTypes = []any{
 	(*LogLine)(nil),              // 37: zeppelin.LogLine
 	(*SlowlogEntry)(nil),         // 38: zeppelin.SlowlogEntry
 	(*ServerInfo)(nil),           // 39: zeppelin.ServerInfo
-	(*TableStats)(nil),           // 40: zeppelin.TableStats
-	(*TableCapacity)(nil),        // 41: zeppelin.TableCapacity
-	(*ReplicaInfo)(nil),          // 42: zeppelin.ReplicaInfo
-	(*FullSyncProgress)(nil),     // 43: zeppelin.FullSyncProgress
-	(*PeerPosition)(nil),         // 44: zeppelin.PeerPosition
-	(*NotifyRequest)(nil),        // 45: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),    // 46: zeppelin.FlushTableRequest
-	(*FlushTableResponse)(nil),   // 47: zeppelin.FlushTableResponse
-	(Code)(0),                    // 48: zeppelin.Code
-	(*KeyValue)(nil),             // 49: zeppelin.KeyValue
+	(*ReplicaCounts)(nil),        // 40: zeppelin.ReplicaCounts
+	(*TableStats)(nil),           // 41: zeppelin.TableStats
+	(*TableCapacity)(nil),        // 42: zeppelin.TableCapacity
+	(*ReplicaInfo)(nil),          // 43: zeppelin.ReplicaInfo
+	(*FullSyncProgress)(nil),     // 44: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),         // 45: zeppelin.PeerPosition
+	(*NotifyRequest)(nil),        // 46: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),    // 47: zeppelin.FlushTableRequest
+	(*FlushTableResponse)(nil),   // 48: zeppelin.FlushTableResponse
+	(Code)(0),                    // 49: zeppelin.Code
+	(*KeyValue)(nil),             // 50: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.SetRequest.condition:type_name -> zeppelin.SetRequest.Condition
-	48, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	49, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	13, // 2: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	49, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	50, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	13, // 4: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	2,  // 5: zeppelin.ExpireRequest.condition:type_name -> zeppelin.ExpireRequest.Condition
 	30, // 6: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	3,  // 7: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	49, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	50, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	4,  // 9: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	33, // 10: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
 	0,  // 11: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
 	39, // 12: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
-	40, // 13: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
-	41, // 14: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
-	42, // 15: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
+	41, // 13: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
+	42, // 14: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
+	43, // 15: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
 	38, // 16: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
 	37, // 17: zeppelin.InfoResponse.log:type_name -> zeppelin.LogLine
-	44, // 18: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
-	43, // 19: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	13, // 20: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	40, // 18: zeppelin.ServerInfo.replicas:type_name -> zeppelin.ReplicaCounts
+	45, // 19: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
+	44, // 20: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
+	13, // 21: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -3725,7 +3817,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

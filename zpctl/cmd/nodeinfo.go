@@ -129,6 +129,9 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 					[]string{"epoch:", fmt.Sprint(s.Epoch)},
 					[]string{"last ping:", ping},
 					[]string{"tables:", output.Join(s.Tables)})
+				if c := s.Replicas; c != nil {
+					t.Rows = append(t.Rows, []string{"replicas:", replicaCountsText(*c)})
+				}
 				if s.MetaLeader != "" {
 					t.Rows = append(t.Rows, []string{"meta leader:", s.MetaLeader})
 				}
@@ -188,4 +191,10 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// replicaCountsText is the replicas row of node info, e.g. "10000
+// assigned, 10000 open (9990 parked), 0 opening".
+func replicaCountsText(c client.ReplicaCounts) string {
+	return fmt.Sprintf("%d assigned, %d open (%d parked), %d opening", c.Assigned, c.Open, c.Parked, c.Opening)
 }

@@ -13,7 +13,9 @@ import (
 )
 
 // peerTimeout is how long after its last request a slave still counts as
-// connected, so that purging keeps what it needs.
+// connected, so that purging keeps what it needs. A slave whose
+// BINLOG_PULL is waiting for records counts as connected however long
+// the wait.
 const peerTimeout = 5 * time.Second
 
 // fullSyncPin is how long a full sync holds back purging at its
@@ -81,6 +83,8 @@ func (m *masterState) notifyAppend() {
 	m.appended = make(chan struct{})
 }
 
+// closePeers closes the slaves' binlog readers; a slave's next pull
+// opens one again. The replica's mu is held (or the replica closed).
 func (m *masterState) closePeers() {
 	for _, p := range m.peers {
 		p.mu.Lock()
@@ -99,6 +103,7 @@ type peer struct {
 	addr     string
 	acked    uint64 // last lsn the slave persisted
 	lastSeen time.Time
+	waiting  int // its BINLOG_PULLs waiting for records
 	state    string
 	pinLSN   uint64 // a full sync's checkpoint lsn + 1, held until pinUntil
 	pinUntil time.Time
@@ -106,6 +111,12 @@ type peer struct {
 	mu     sync.Mutex
 	reader *binlog.Reader
 	next   uint64 // lsn the reader returns next
+}
+
+// connectedLocked reports whether the slave is following at now: it has
+// a pull waiting or asked within peerTimeout. The replica's mu is held.
+func (p *peer) connectedLocked(now time.Time) bool {
+	return p.waiting > 0 || now.Sub(p.lastSeen) <= peerTimeout
 }
 
 func (r *Replica) peerLocked(addr string) *peer {
@@ -247,9 +258,13 @@ func (r *Replica) Pull(ctx context.Context, req *zppb.BinlogPullRequest) (*zppb.
 		r.advanceCommitLocked()
 	}
 	appended := r.m.appended
+	wait := req.FromLsn > last && req.WaitMs > 0
+	if wait {
+		p.waiting++
+	}
 	r.mu.Unlock()
 
-	if req.FromLsn > last && req.WaitMs > 0 {
+	if wait {
 		t := time.NewTimer(time.Duration(req.WaitMs) * time.Millisecond)
 		select {
 		case <-appended:
@@ -258,6 +273,10 @@ func (r *Replica) Pull(ctx context.Context, req *zppb.BinlogPullRequest) (*zppb.
 		case <-r.ctx.Done():
 		}
 		t.Stop()
+		r.mu.Lock()
+		p.waiting--
+		p.lastSeen = r.opts.Now()
+		r.mu.Unlock()
 	}
 	recs, err := r.readFor(p, req.FromLsn, int(req.MaxBytes))
 	if err != nil {
@@ -292,6 +311,11 @@ func (r *Replica) readFor(p *peer, from uint64, maxBytes int) ([]*zppb.BinlogRec
 		if p.reader != nil {
 			p.reader.Close()
 			p.reader = nil
+		}
+		if _, last := r.log.Last(); from > last {
+			// Nothing to read: a reader would only hold a descriptor,
+			// which an idle (parked) partition gives back.
+			return nil, nil
 		}
 		rd, err := r.log.NewReader(from)
 		if err != nil {
@@ -343,7 +367,7 @@ func (r *Replica) peerInfosLocked(last uint64) []*zppb.PeerPosition {
 		pp := &zppb.PeerPosition{Addr: addr, State: "disconnected"}
 		if p := r.m.peers[addr]; p != nil {
 			pp.Lsn, pp.State = p.acked, p.state
-			if r.opts.Now().Sub(p.lastSeen) > peerTimeout {
+			if !p.connectedLocked(r.opts.Now()) {
 				pp.State = "disconnected"
 			}
 			if t, err := r.log.TermAt(p.acked); err == nil {

@@ -123,8 +123,19 @@ func (r *Replica) ParkIfIdle(idle time.Duration) (bool, error) {
 		lsn := r.parked.applied
 		r.dbMu.RUnlock()
 		r.forgetIdleRequestIDs(lsn)
+		r.closePeerReaders()
 	}
 	return parked, err
+}
+
+// closePeerReaders closes the binlog readers a master keeps for its
+// slaves (a descriptor each) once its partition parked: idle slaves'
+// pulls find nothing to read and open none (readFor); the next record
+// opens one again.
+func (r *Replica) closePeerReaders() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m.closePeers()
 }
 
 // forgetIdleRequestIDs drops the request ids of a replica parked for want
@@ -154,7 +165,11 @@ func (r *Replica) Park() (bool, error) {
 	r.parkMu.Lock()
 	defer r.parkMu.Unlock()
 	r.idle.uses = r.dbUses.Load()
-	return r.park()
+	parked, err := r.park()
+	if parked {
+		r.closePeerReaders()
+	}
+	return parked, err
 }
 
 // park closes the DB if nothing holds it and nothing used it since

@@ -35,7 +35,7 @@ func (r *Replica) Purge(p PurgePolicy) (int, error) {
 			if peer.pinLSN > 0 && now.Before(peer.pinUntil) {
 				need = min(need, peer.pinLSN)
 			}
-			if now.Sub(peer.lastSeen) <= peerTimeout {
+			if peer.connectedLocked(now) {
 				need = min(need, peer.acked+1)
 			}
 		}

@@ -374,6 +374,9 @@ func (r *Replica) SetRole(a Assignment) {
 		r.advanceCommitLocked()
 	} else if was == Master {
 		r.failPendingLocked(fmt.Errorf("%w: partition now mastered by %q", ErrNotMaster, a.Master))
+		// Slaves' pulls waiting for records: their next one learns the
+		// news rather than after a pull's whole wait.
+		r.m.notifyAppend()
 	}
 	stop := r.s.stopSyncerLocked(a.Role != Slave || a.Master != wasMaster)
 	r.mu.Unlock()

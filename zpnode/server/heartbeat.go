@@ -127,9 +127,27 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 	return resp.GetPing(), nil
 }
 
+// openInBackground is how many new replicas a topology must bring for pull
+// to open them off the heartbeat: a table of thousands of partitions takes
+// seconds to open, longer than meta waits for a PING before it marks the
+// node DOWN. Fewer open before pull returns, as they always did.
+const openInBackground = 64
+
 // pull fetches the topology and applies it if it is at least epoch; a
-// lagging follower's older copy is left for the next heartbeat.
+// lagging follower's older copy is left for the next heartbeat. Many new
+// replicas open in the background (openInBackground); until they are open
+// pull applies no newer topology.
 func (s *Server) pull(meta string, epoch uint64) error {
+	if !s.applyMu.TryLock() {
+		s.cfg.Logger.Debug("still opening the replicas of the last topology; pulling later", "epoch", epoch)
+		return nil
+	}
+	locked := true
+	defer func() {
+		if locked {
+			s.applyMu.Unlock()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{}}})
@@ -144,10 +162,19 @@ func (s *Server) pull(meta string, epoch uint64) error {
 		return nil
 	}
 	s.cfg.Logger.Info("new topology", "epoch", pb.Epoch, "from", meta)
-	s.applyTopology(pb)
+	news, openNew := s.applyRouting(pb)
 	if err := saveTopology(s.cfg.DataDir, pb); err != nil {
 		s.cfg.Logger.Warn("cannot save topology", "err", err)
 	}
+	if news < openInBackground {
+		openNew()
+		return nil
+	}
+	locked = false
+	s.goRun(func() {
+		defer s.applyMu.Unlock()
+		openNew()
+	})
 	return nil
 }
 

@@ -31,6 +31,7 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 		if l := s.metaLeader.Load(); l != nil {
 			si.MetaLeader = *l
 		}
+		si.Replicas = s.replicaCounts()
 		for name := range topo.tables {
 			si.Tables = append(si.Tables, name)
 		}
@@ -81,4 +82,20 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "unknown INFO section %d", req.Section)
 	}
 	return &zppb.Response{Result: &zppb.Response_Info{Info: out}}, nil
+}
+
+// replicaCounts is how many replicas the node has, open, parked and still
+// to open, for INFO server.
+func (s *Server) replicaCounts() *zppb.ReplicaCounts {
+	c := &zppb.ReplicaCounts{
+		Assigned: uint32(s.assigned.Load()),
+		Opening:  uint32(s.opening.Load()),
+	}
+	for _, r := range s.replicas.snapshot() {
+		c.Open++
+		if r.Parked() {
+			c.Parked++
+		}
+	}
+	return c
 }

@@ -162,12 +162,28 @@ func safeTableName(name string) bool {
 	return name != "" && name[0] != '.' && !strings.ContainsAny(name, `/\`) && name != topologyFile
 }
 
-// applyTopology makes the open replicas match pb: opens the ones this node
-// now holds, sets roles, publishes pb for routing, then closes (and deletes)
-// the ones it no longer holds, and removes the directories of tables pb does
-// not have. pb is a topology fresh from a meta server or, at start, the one
-// saved before a restart.
+// applyTopology makes the open replicas match pb: sets the roles of the
+// open ones, publishes pb for routing, closes (and deletes) the ones it no
+// longer holds, removes the directories of tables pb does not have, then
+// opens the ones this node now holds, each taking its role as it opens. pb
+// is a topology fresh from a meta server or, at start, the one saved
+// before a restart.
 func (s *Server) applyTopology(pb *zppb.Topology) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	_, openNew := s.applyRouting(pb)
+	openNew()
+}
+
+// applyRouting is applyTopology but for the opening of the new replicas,
+// which it counts and returns to run next; the caller holds applyMu until
+// that is done.
+//
+// Routing by pb starts before the new replicas are open: a request for one
+// not open yet gets WAIT, and a table of thousands of partitions serves
+// each as soon as it opens, while the node runs pb's epoch (and renews its
+// master lease) for the partitions it already had.
+func (s *Server) applyRouting(pb *zppb.Topology) (news int, openNew func()) {
 	self := s.cfg.Addr
 	type want struct {
 		table *zppb.Table
@@ -190,18 +206,9 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 		}
 	}
 
-	var missing []replicaKey
-	for k := range wanted {
-		if s.replicas.get(k.table, k.id) == nil {
-			missing = append(missing, k)
-		}
-	}
-	s.openReplicas(missing)
-	for k, w := range wanted {
-		r := s.replicas.get(k.table, k.id)
-		if r == nil {
-			continue // failed to open: requests for it get WAIT; the next epoch or restart retries
-		}
+	s.assigned.Store(int64(len(wanted)))
+	setRole := func(k replicaKey, r *replica.Replica) {
+		w := wanted[k]
 		a := replica.Assignment{
 			Role: replica.Slave, Master: w.p.Master, Term: w.p.Term,
 			Slaves: w.p.Slaves, MinSync: int(w.table.MinSyncReplicas),
@@ -210,6 +217,14 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 			a.Role = replica.Master
 		}
 		r.SetRole(a)
+	}
+	var missing []replicaKey
+	for k := range wanted {
+		if r := s.replicas.get(k.table, k.id); r != nil {
+			setRole(k, r)
+		} else {
+			missing = append(missing, k)
+		}
 	}
 
 	s.quota.update(pb, self)
@@ -230,6 +245,9 @@ func (s *Server) applyTopology(pb *zppb.Topology) {
 		s.cfg.Logger.Info("replica removed", "table", k.table, "partition", k.id)
 	}
 	s.removeUnknownTables(pb)
+	// A replica that fails to open is left out: requests for it get WAIT;
+	// the next epoch or restart retries.
+	return len(missing), func() { s.openReplicas(missing, setRole) }
 }
 
 // openWorkers is how many replicas a node opens at once. Opening is mostly
@@ -240,14 +258,16 @@ const openWorkers = 16
 // openProgressEvery is how often a long open logs its progress.
 const openProgressEvery = 2 * time.Second
 
-// openReplicas opens the replicas keys name, several at a time, and adds
-// those that open to s.replicas; a start with thousands of replicas, or a
-// table created with thousands of partitions, logs its progress.
-func (s *Server) openReplicas(keys []replicaKey) {
+// openReplicas opens the replicas keys name, several at a time, calls
+// opened on each that opens and then adds it to s.replicas; a start with
+// thousands of replicas, or a table created with thousands of partitions,
+// logs its progress.
+func (s *Server) openReplicas(keys []replicaKey, opened func(replicaKey, *replica.Replica)) {
 	if len(keys) == 0 {
 		return
 	}
 	start := time.Now()
+	s.opening.Add(int64(len(keys)))
 	var done, failed atomic.Int64
 	work := make(chan replicaKey)
 	var wg sync.WaitGroup
@@ -270,21 +290,28 @@ func (s *Server) openReplicas(keys []replicaKey) {
 					s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)
 					failed.Add(1)
 				} else {
+					opened(k, r)
 					s.replicas.put(k, r)
 				}
 				done.Add(1)
+				s.opening.Add(-1)
 			}
 		}()
 	}
 	tick := time.NewTicker(openProgressEvery)
 	defer tick.Stop()
-	for _, k := range keys {
+send:
+	for i, k := range keys {
 		for sent := false; !sent; {
 			select {
 			case work <- k:
 				sent = true
 			case <-tick.C:
 				s.logOpenProgress(start, int(done.Load()), len(keys))
+			case <-s.ctx.Done():
+				// Closing: what was not opened is not wanted now.
+				s.opening.Add(-int64(len(keys) - i))
+				break send
 			}
 		}
 	}

@@ -1,0 +1,128 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
+)
+
+// holdOpen makes the replica in dir block when it opens, until the
+// returned function runs: its park mark is a named pipe, which Open
+// reads, and reading a pipe waits for a writer. The pipe then reads
+// empty, an unreadable mark, which Open ignores.
+func holdOpen(t *testing.T, dir string) (release func()) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mark := filepath.Join(dir, "PARKED")
+	if err := syscall.Mkfifo(mark, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	release = func() {
+		if released {
+			return
+		}
+		released = true
+		f, err := os.OpenFile(mark, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		// Opened already: the next open of the replica must not wait.
+		if err := os.Remove(mark); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// TestOpenProgress: a node shows in INFO how far it is in opening its
+// replicas; while it opens a table of many partitions it keeps PINGing
+// meta (which marks a silent node DOWN within seconds) and serves the
+// partitions already open.
+func TestOpenProgress(t *testing.T) {
+	const parts = 80 // past openInBackground
+	c := inproc.StartTest(t, inproc.Options{Metas: 1, Nodes: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	addr := c.NodeAddrs()[0]
+	node := c.Node(addr)
+	counts := func() (*client.ReplicaCounts, int64) {
+		t.Helper()
+		ni := cl.InfoNodes(ctx, []string{addr}, "", client.InfoServer)[0]
+		if ni.Err != nil {
+			t.Fatal(ni.Err)
+		}
+		if ni.Info.Server.Replicas == nil {
+			t.Fatal("INFO server without replica counts")
+		}
+		return ni.Info.Server.Replicas, ni.Info.Server.LastPingMs
+	}
+
+	release := holdOpen(t, filepath.Join(node.Dir, "big", "7"))
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "big", Partitions: parts, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var since time.Time
+	testcluster.Poll(t, time.Minute, func() error {
+		if rc, _ := counts(); rc.Assigned != parts || rc.Opening == 0 {
+			return fmt.Errorf("replicas %+v, want %d assigned, partition 7 opening", rc, parts)
+		}
+		since = time.Now()
+		return nil
+	})
+	// Meta still hears from the node, and the open partitions serve.
+	testcluster.Poll(t, time.Minute, func() error {
+		if rc, ping := counts(); ping < since.Add(time.Second).UnixMilli() || rc.Opening == 0 {
+			return fmt.Errorf("last ping %v, replicas %+v: want a ping a second after %v, partition 7 still opening",
+				time.UnixMilli(ping), rc, since)
+		}
+		return nil
+	})
+	key := keyIn(parts, 0)
+	if err := cl.Set(ctx, "big", key, key, 0); err != nil {
+		t.Fatalf("partition 0 while partition 7 opens: %v", err)
+	}
+	release()
+	testcluster.Poll(t, time.Minute, func() error {
+		// Partition 0 opened its DB for the write.
+		if rc, _ := counts(); rc.Open != parts || rc.Parked != parts-1 || rc.Opening != 0 {
+			return fmt.Errorf("replicas %+v, want %d open, all but one parked, none opening", rc, parts)
+		}
+		return nil
+	})
+	if err := cl.WaitTableWritable(ctx, "big"); err != nil {
+		t.Fatal(err)
+	}
+
+	if v, err := cl.Get(ctx, "big", key); err != nil || string(v) != string(key) {
+		t.Fatalf("%s = %q, %v", key, v, err)
+	}
+}
+
+// keyIn returns a key of partition id of a table of n partitions.
+func keyIn(n, id uint32) []byte {
+	for i := 0; ; i++ {
+		k := fmt.Appendf(nil, "k%d", i)
+		if keyspace.Partition(k, n) == id {
+			return k
+		}
+	}
+}
