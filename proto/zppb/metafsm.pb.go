@@ -592,10 +592,17 @@ type MetaSnapshot struct {
 	Tables []*Table               `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
 	Nodes  []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	// Moves by id, active and recently finished.
-	Moves         []*Move `protobuf:"bytes,4,rep,name=moves,proto3" json:"moves,omitempty"`
-	NextMoveId    uint64  `protobuf:"varint,5,opt,name=next_move_id,json=nextMoveId,proto3" json:"next_move_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Moves      []*Move `protobuf:"bytes,4,rep,name=moves,proto3" json:"moves,omitempty"`
+	NextMoveId uint64  `protobuf:"varint,5,opt,name=next_move_id,json=nextMoveId,proto3" json:"next_move_id,omitempty"`
+	// The epoch of each table's last change, for PULL deltas. A table absent
+	// here (a snapshot of a meta that did not record them) counts as changed
+	// at the snapshot's epoch.
+	TableChangedEpochs map[string]uint64 `protobuf:"bytes,6,rep,name=table_changed_epochs,json=tableChangedEpochs,proto3" json:"table_changed_epochs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The epoch of the node list's last change; 0 (not recorded) counts as the
+	// snapshot's epoch.
+	NodesChangedEpoch uint64 `protobuf:"varint,7,opt,name=nodes_changed_epoch,json=nodesChangedEpoch,proto3" json:"nodes_changed_epoch,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *MetaSnapshot) Reset() {
@@ -659,6 +666,20 @@ func (x *MetaSnapshot) GetMoves() []*Move {
 func (x *MetaSnapshot) GetNextMoveId() uint64 {
 	if x != nil {
 		return x.NextMoveId
+	}
+	return 0
+}
+
+func (x *MetaSnapshot) GetTableChangedEpochs() map[string]uint64 {
+	if x != nil {
+		return x.TableChangedEpochs
+	}
+	return nil
+}
+
+func (x *MetaSnapshot) GetNodesChangedEpoch() uint64 {
+	if x != nil {
+		return x.NodesChangedEpoch
 	}
 	return 0
 }
@@ -969,14 +990,19 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"M\n" +
 	"\x10DropTableCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
-	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\xbb\x01\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\x94\x03\n" +
 	"\fMetaSnapshot\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12'\n" +
 	"\x06tables\x18\x02 \x03(\v2\x0f.zeppelin.TableR\x06tables\x12$\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x0e.zeppelin.NodeR\x05nodes\x12$\n" +
 	"\x05moves\x18\x04 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12 \n" +
 	"\fnext_move_id\x18\x05 \x01(\x04R\n" +
-	"nextMoveId\"u\n" +
+	"nextMoveId\x12`\n" +
+	"\x14table_changed_epochs\x18\x06 \x03(\v2..zeppelin.MetaSnapshot.TableChangedEpochsEntryR\x12tableChangedEpochs\x12.\n" +
+	"\x13nodes_changed_epoch\x18\a \x01(\x04R\x11nodesChangedEpoch\x1aE\n" +
+	"\x17TableChangedEpochsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"u\n" +
 	"\x0fAddMovesCommand\x12$\n" +
 	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\x12\x15\n" +
@@ -1008,7 +1034,7 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
 	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
@@ -1022,12 +1048,13 @@ var file_metafsm_proto_goTypes = []any{
 	(*StepMoveCommand)(nil),     // 9: zeppelin.StepMoveCommand
 	(*RemoveNodesCommand)(nil),  // 10: zeppelin.RemoveNodesCommand
 	(*SetQuotaCommand)(nil),     // 11: zeppelin.SetQuotaCommand
-	(NodeState)(0),              // 12: zeppelin.NodeState
-	(*Table)(nil),               // 13: zeppelin.Table
-	(*Node)(nil),                // 14: zeppelin.Node
-	(*Move)(nil),                // 15: zeppelin.Move
-	(MoveState)(0),              // 16: zeppelin.MoveState
-	(*Quota)(nil),               // 17: zeppelin.Quota
+	nil,                         // 12: zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	(NodeState)(0),              // 13: zeppelin.NodeState
+	(*Table)(nil),               // 14: zeppelin.Table
+	(*Node)(nil),                // 15: zeppelin.Node
+	(*Move)(nil),                // 16: zeppelin.Move
+	(MoveState)(0),              // 17: zeppelin.MoveState
+	(*Quota)(nil),               // 18: zeppelin.Quota
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -1040,20 +1067,21 @@ var file_metafsm_proto_depIdxs = []int32{
 	10, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
 	11, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
 	2,  // 9: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	12, // 10: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	13, // 11: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	13, // 12: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	14, // 13: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	15, // 14: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
-	15, // 15: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	16, // 16: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	16, // 17: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	17, // 18: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	13, // 10: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	14, // 11: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	14, // 12: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	15, // 13: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	16, // 14: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	12, // 15: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	16, // 16: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	17, // 17: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	17, // 18: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	18, // 19: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -1079,7 +1107,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
@@ -36,10 +37,15 @@ type state struct {
 	nodes      map[string]*zppb.Node
 	moves      map[uint64]*zppb.Move
 	nextMoveID uint64
+	// tableEpochs is the epoch of each table's last change and nodesEpoch
+	// that of the node list's, so that PULL can answer a delta (delta.go).
+	tableEpochs map[string]uint64
+	nodesEpoch  uint64
 }
 
 func newState() *state {
-	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node), moves: make(map[uint64]*zppb.Move)}
+	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node),
+		moves: make(map[uint64]*zppb.Move), tableEpochs: make(map[string]uint64)}
 }
 
 // apply validates cmd against the state and applies it. It mutates nothing
@@ -49,6 +55,9 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	var changed bool
 	var table *zppb.Table
 	var moves []*zppb.Move
+	// What a change touches is read before the command runs: a finished
+	// move may be pruned by it.
+	touched := s.touches(cmd)
 	switch c := cmd.GetCmd().(type) {
 	case *zppb.MetaCommand_RegisterNode:
 		changed, err = s.registerNode(c.RegisterNode)
@@ -81,6 +90,7 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	}
 	if changed {
 		s.epoch++
+		s.stamp(touched)
 		if table != nil {
 			// The creation is the change that made this epoch.
 			table.CreatedEpoch = s.epoch
@@ -316,7 +326,8 @@ func (s *state) sortedNodes() []*zppb.Node {
 // snapshot returns the whole state as a message, sharing the state's
 // messages: marshal it before the state changes.
 func (s *state) snapshot() *zppb.MetaSnapshot {
-	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes(), Moves: s.sortedMoves(), NextMoveId: s.nextMoveID}
+	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes(), Moves: s.sortedMoves(), NextMoveId: s.nextMoveID,
+		TableChangedEpochs: maps.Clone(s.tableEpochs), NodesChangedEpoch: s.nodesEpoch}
 }
 
 // stateFromSnapshot rebuilds a state, rejecting a snapshot that could not
@@ -343,5 +354,16 @@ func stateFromSnapshot(snap *zppb.MetaSnapshot) (*state, error) {
 		s.moves[m.Id] = m
 	}
 	s.nextMoveID = snap.GetNextMoveId()
+	// A snapshot without change epochs (from a meta before PULL deltas)
+	// says nothing about when things changed: everything counts as changed
+	// at its epoch, so a delta against an older epoch carries it all.
+	s.nodesEpoch = cmp.Or(snap.GetNodesChangedEpoch(), s.epoch)
+	for name := range s.tables {
+		e := snap.GetTableChangedEpochs()[name]
+		if e == 0 || e > s.epoch {
+			e = s.epoch
+		}
+		s.tableEpochs[name] = e
+	}
 	return s, nil
 }

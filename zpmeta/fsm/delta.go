@@ -1,0 +1,86 @@
+package fsm
+
+import (
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// touched is what one command changes, if it changes anything: tables by
+// name (a table no longer in the state was dropped) and the node list.
+type touched struct {
+	tables []string
+	nodes  bool
+}
+
+// touches names what cmd would change, read from the state before it runs.
+// Every command that changes the topology is listed here: a change not
+// stamped would be left out of the deltas (TestPullDeltaMatchesFull replays
+// every kind of command against whole topologies).
+func (s *state) touches(cmd *zppb.MetaCommand) touched {
+	switch c := cmd.GetCmd().(type) {
+	case *zppb.MetaCommand_RegisterNode, *zppb.MetaCommand_SetNodeState, *zppb.MetaCommand_RemoveNodes:
+		return touched{nodes: true}
+	case *zppb.MetaCommand_CreateTable:
+		return touched{tables: []string{c.CreateTable.GetTable().GetName()}}
+	case *zppb.MetaCommand_DropTable:
+		return touched{tables: []string{c.DropTable.GetName()}}
+	case *zppb.MetaCommand_SetQuota:
+		return touched{tables: []string{c.SetQuota.GetTable()}}
+	case *zppb.MetaCommand_SetMasters:
+		var tt touched
+		for _, ch := range c.SetMasters.GetChanges() {
+			tt.tables = append(tt.tables, ch.GetTable())
+		}
+		return tt
+	case *zppb.MetaCommand_StepMove:
+		if m := s.moves[c.StepMove.GetId()]; m != nil {
+			return touched{tables: []string{m.Table}}
+		}
+	}
+	return touched{}
+}
+
+// stamp records that what tt names changed at the current epoch.
+func (s *state) stamp(tt touched) {
+	for _, name := range tt.tables {
+		if s.tables[name] != nil {
+			s.tableEpochs[name] = s.epoch
+		} else {
+			delete(s.tableEpochs, name)
+		}
+	}
+	if tt.nodes {
+		s.nodesEpoch = s.epoch
+	}
+}
+
+// Pull answers a PULL of every table by a caller holding the topology of
+// epoch since: a delta carrying only what changed after it, or the whole
+// topology when since is 0 or newer than this member's state (the caller
+// read a member further ahead; a delta cannot go backwards).
+func (f *FSM) Pull(since uint64) *zppb.PullResponse {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	st := f.st
+	tables := st.sortedTables()
+	if since == 0 || since > st.epoch {
+		return &zppb.PullResponse{Topology: &zppb.Topology{Epoch: st.epoch, Tables: cloneAll(tables), Nodes: cloneAll(st.sortedNodes())}}
+	}
+	resp := &zppb.PullResponse{Topology: &zppb.Topology{Epoch: st.epoch}, Delta: true, Tables: make([]*zppb.TableStamp, 0, len(tables))}
+	for _, t := range tables {
+		changed := st.tableEpochs[t.Name]
+		if changed == 0 {
+			changed = st.epoch // not recorded: assume the newest
+		}
+		resp.Tables = append(resp.Tables, &zppb.TableStamp{Name: t.Name, CreatedEpoch: t.CreatedEpoch, ChangedEpoch: changed})
+		if changed > since {
+			resp.Topology.Tables = append(resp.Topology.Tables, proto.Clone(t).(*zppb.Table))
+		}
+	}
+	if st.nodesEpoch == 0 || st.nodesEpoch > since {
+		resp.NodesChanged = true
+		resp.Topology.Nodes = cloneAll(st.sortedNodes())
+	}
+	return resp
+}

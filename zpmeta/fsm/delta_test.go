@@ -1,0 +1,199 @@
+package fsm
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/lib/topodelta"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// fullTopology is the whole topology, as PULL without since_epoch gives it.
+func fullTopology(t *testing.T, f *FSM) *zppb.Topology {
+	t.Helper()
+	pr := f.Pull(0)
+	if pr.Delta {
+		t.Fatal("PULL with since_epoch 0 answered a delta")
+	}
+	return pr.Topology
+}
+
+// checkDeltas checks, for every epoch recorded in history, that the delta
+// since it applied to the whole topology of that epoch gives the current
+// whole topology.
+func checkDeltas(t *testing.T, f *FSM, history map[uint64]*zppb.Topology, when string) {
+	t.Helper()
+	now := fullTopology(t, f)
+	for since, old := range history {
+		pr := f.Pull(since)
+		if !pr.Delta {
+			t.Fatalf("%s: PULL since %d (state at %d) answered the whole topology", when, since, now.Epoch)
+		}
+		got, err := topodelta.Apply(old, pr)
+		if err != nil {
+			t.Fatalf("%s: delta since %d: %v", when, since, err)
+		}
+		if !proto.Equal(got, now) {
+			t.Fatalf("%s: topology of epoch %d + delta since it =\n%v\nwant\n%v", when, since, got, now)
+		}
+	}
+}
+
+// TestPullDeltaMatchesFull drives the state through every kind of
+// topology-changing command and checks after each that the delta since
+// every earlier epoch, merged into the topology of that epoch, is the
+// current topology: a change that touches() forgot would be missing.
+func TestPullDeltaMatchesFull(t *testing.T) {
+	f := movesFSM(t) // nodes a..d, table t on a, b, c
+	history := map[uint64]*zppb.Topology{}
+	record := func(when string) {
+		checkDeltas(t, f, history, when)
+		history[f.Epoch()] = fullTopology(t, f)
+	}
+	record("seeded")
+	mustApply(t, f, createCmd(table("u", "b:1", "c:1"), 0))
+	record("create u")
+	mustApply(t, f, createCmd(table("v", "c:1", "d:1"), 0))
+	record("create v")
+	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 10}, 0))
+	record("quota")
+	mustApply(t, f, SetMasters("test", change("u", 0, "c:1", 1)))
+	record("set masters")
+	id := addMove(t, f, &zppb.Move{Kind: zppb.MoveKind_MIGRATE, Table: "t", From: "a:1", To: "d:1"})
+	record("queue a move")
+	for _, s := range [][2]zppb.MoveState{{pending, catching}, {catching, slowdown}, {slowdown, stuck}, {stuck, removing}, {removing, done}} {
+		if err := step(f, id, s[0], s[1]); err != nil {
+			t.Fatal(err)
+		}
+		record(fmt.Sprintf("move %v -> %v", s[0], s[1]))
+	}
+	id = addMove(t, f, &zppb.Move{Kind: zppb.MoveKind_ADDSLAVE, Table: "v", To: "a:1"})
+	if err := step(f, id, pending, catching); err != nil {
+		t.Fatal(err)
+	}
+	record("add slave")
+	if err := step(f, id, catching, failed); err != nil {
+		t.Fatal(err)
+	}
+	record("roll back")
+	mustApply(t, f, register("e:1"))
+	record("register")
+	mustApply(t, f, SetNodeState("e:1", zppb.NodeState_DOWN))
+	record("down")
+	mustApply(t, f, RemoveNodes([]string{"e:1"}, 0))
+	record("remove node")
+	mustApply(t, f, dropCmd("u", 0))
+	record("drop u")
+	mustApply(t, f, createCmd(table("u", "a:1"), 0))
+	record("create u again")
+
+	// A delta carries only what changed: the last change touched u alone.
+	pr := f.Pull(f.Epoch() - 1)
+	if len(pr.Topology.Tables) != 1 || pr.Topology.Tables[0].Name != "u" || pr.NodesChanged || len(pr.Tables) != 3 {
+		t.Fatalf("delta after creating u: %v", pr)
+	}
+	// Nothing changed: an empty delta.
+	if pr := f.Pull(f.Epoch()); !pr.Delta || len(pr.Topology.Tables) != 0 || pr.NodesChanged {
+		t.Fatalf("delta since the current epoch: %v", pr)
+	}
+	// A caller ahead of this member (it read another one) gets the whole.
+	if pr := f.Pull(f.Epoch() + 1); pr.Delta || len(pr.Topology.Tables) != 3 {
+		t.Fatalf("PULL since a future epoch: %v", pr)
+	}
+
+	// The change epochs survive a snapshot.
+	g := restored(t, f, nil)
+	checkDeltas(t, g, history, "restored")
+}
+
+// restored returns a new FSM restored from f's snapshot, edit changing the
+// snapshot first.
+func restored(t *testing.T, f *FSM, edit func(*zppb.MetaSnapshot)) *FSM {
+	t.Helper()
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sink
+	if err := snap.Persist(&s); err != nil {
+		t.Fatal(err)
+	}
+	data := s.Bytes()
+	if edit != nil {
+		ms := &zppb.MetaSnapshot{}
+		if err := proto.Unmarshal(data, ms); err != nil {
+			t.Fatal(err)
+		}
+		edit(ms)
+		if data, err = proto.Marshal(ms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := New(quiet)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestPullDeltaFromOldSnapshot: a snapshot written by a meta that did not
+// record change epochs loads, and everything in it counts as changed at its
+// epoch, so a delta against an older epoch carries it all, and one against
+// its epoch or later only what changed since.
+func TestPullDeltaFromOldSnapshot(t *testing.T) {
+	f := seeded(t)
+	mustApply(t, f, createCmd(table("u", "b:1"), 0))
+	before := fullTopology(t, f)
+	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 1}, 0))
+	g := restored(t, f, func(ms *zppb.MetaSnapshot) {
+		ms.TableChangedEpochs, ms.NodesChangedEpoch = nil, 0
+	})
+	epoch := g.Epoch()
+	pr := g.Pull(before.Epoch)
+	if !pr.Delta || len(pr.Topology.Tables) != 2 || !pr.NodesChanged {
+		t.Fatalf("delta since before the old snapshot: %v", pr)
+	}
+	if got, err := topodelta.Apply(before, pr); err != nil || !proto.Equal(got, fullTopology(t, g)) {
+		t.Fatalf("applying it: %v %v", got, err)
+	}
+	mustApply(t, g, SetQuota("t", &zppb.Quota{OpsPerSec: 1}, 0))
+	pr = g.Pull(epoch)
+	if len(pr.Topology.Tables) != 1 || pr.Topology.Tables[0].Name != "t" || pr.NodesChanged {
+		t.Fatalf("delta since the old snapshot's epoch: %v", pr)
+	}
+}
+
+// TestPullDeltaSize: with many tables, the delta after one table changed
+// carries that table only, a small part of the whole topology.
+func TestPullDeltaSize(t *testing.T) {
+	f := New(quiet)
+	nodes := []string{"a:1", "b:1", "c:1"}
+	for _, a := range nodes {
+		mustApply(t, f, register(a))
+	}
+	const tables, parts = 50, 64
+	for i := range tables {
+		tb := &zppb.Table{Name: fmt.Sprintf("t%02d", i), PartitionCount: parts, Replicas: 3}
+		for p := range uint32(parts) {
+			tb.Partitions = append(tb.Partitions, &zppb.Partition{Id: p, Master: nodes[p%3], Slaves: []string{nodes[(p+1)%3], nodes[(p+2)%3]}})
+		}
+		mustApply(t, f, createCmd(tb, 0))
+	}
+	since := f.Epoch()
+	mustApply(t, f, SetMasters("test", change("t07", 3, nodes[1], 1)))
+	full, _ := proto.Marshal(&zppb.PullResponse{Topology: fullTopology(t, f)})
+	pr := f.Pull(since)
+	delta, _ := proto.Marshal(pr)
+	if len(pr.Topology.Tables) != 1 || pr.Topology.Tables[0].Name != "t07" || len(pr.Tables) != tables {
+		t.Fatalf("delta carries %d tables (%d stamps)", len(pr.Topology.Tables), len(pr.Tables))
+	}
+	// One table of 50 plus 50 stamps: well under a tenth of the whole.
+	if len(delta)*10 > len(full) {
+		t.Fatalf("delta is %d bytes, the whole topology %d", len(delta), len(full))
+	}
+	t.Logf("delta %d bytes, whole topology %d bytes", len(delta), len(full))
+}
