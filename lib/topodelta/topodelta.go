@@ -4,7 +4,10 @@
 package topodelta
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -12,8 +15,10 @@ import (
 // Apply returns the topology resp brings to a caller that holds cur and
 // asked for changes since cur's epoch. A whole topology (an answer without
 // the delta flag: since_epoch 0, or a meta that predates deltas) is
-// returned as is. A delta keeps cur's tables that it does not carry, drops
-// those it no longer names, and keeps cur's nodes unless it carries them.
+// returned as is. A delta keeps cur's tables that it does not carry and
+// drops those it no longer names; it replaces cur's nodes when it carries
+// the whole list (nodes_changed), else updates and adds the nodes it
+// carries, by address.
 // The result shares messages with cur and resp; treat them all as
 // immutable. An error means the delta does not fit cur (it names a table
 // cur lacks, or one created anew): pull the whole topology instead.
@@ -39,10 +44,8 @@ func Apply(cur *zppb.Topology, resp *zppb.PullResponse) (*zppb.Topology, error) 
 	for _, t := range cur.GetTables() {
 		held[t.GetName()] = t
 	}
-	out := &zppb.Topology{Epoch: topo.GetEpoch(), Nodes: cur.GetNodes(), Tables: make([]*zppb.Table, 0, len(resp.GetTables()))}
-	if resp.GetNodesChanged() {
-		out.Nodes = topo.GetNodes()
-	}
+	out := &zppb.Topology{Epoch: topo.GetEpoch(), Nodes: mergeNodes(cur.GetNodes(), topo.GetNodes(), resp.GetNodesChanged()),
+		Tables: make([]*zppb.Table, 0, len(resp.GetTables()))}
 	for _, st := range resp.GetTables() {
 		t := changed[st.GetName()]
 		if t == nil {
@@ -55,4 +58,26 @@ func Apply(cur *zppb.Topology, resp *zppb.PullResponse) (*zppb.Topology, error) 
 		out.Tables = append(out.Tables, t)
 	}
 	return out, nil
+}
+
+// mergeNodes is the node list after a delta: changed itself when it is the
+// whole list, else cur with changed merged in by address, sorted by
+// address as meta sends it.
+func mergeNodes(cur, changed []*zppb.Node, whole bool) []*zppb.Node {
+	if whole {
+		return changed
+	}
+	if len(changed) == 0 {
+		return cur
+	}
+	byAddr := make(map[string]*zppb.Node, len(cur)+len(changed))
+	for _, n := range cur {
+		byAddr[n.GetAddr()] = n
+	}
+	for _, n := range changed {
+		byAddr[n.GetAddr()] = n
+	}
+	out := slices.Collect(maps.Values(byAddr))
+	slices.SortFunc(out, func(a, b *zppb.Node) int { return cmp.Compare(a.GetAddr(), b.GetAddr()) })
+	return out
 }

@@ -48,6 +48,13 @@ func TestApply(t *testing.T) {
 			want: &zppb.Topology{Epoch: 11, Nodes: nodes[:1], Tables: cur.Tables},
 		},
 		{
+			name: "a node changed, one added",
+			resp: &zppb.PullResponse{Delta: true,
+				Topology: &zppb.Topology{Epoch: 12, Nodes: []*zppb.Node{{Addr: "0:1"}, {Addr: "b:1", State: zppb.NodeState_DOWN}}},
+				Tables:   []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 3), stamp("c", 4, 4)}},
+			want: &zppb.Topology{Epoch: 12, Nodes: []*zppb.Node{{Addr: "0:1"}, {Addr: "a:1"}, {Addr: "b:1", State: zppb.NodeState_DOWN}}, Tables: cur.Tables},
+		},
+		{
 			name: "empty delta",
 			resp: &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 10},
 				Tables: []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 3), stamp("c", 4, 4)}},

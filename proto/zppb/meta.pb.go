@@ -128,8 +128,8 @@ func (x *PullRequest) GetSinceEpoch() uint64 {
 
 type PullResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The whole topology, or with delta set: the epoch, only the tables that
-	// changed after since_epoch, and the nodes only when nodes_changed.
+	// The whole topology, or with delta set: the epoch, only the tables and
+	// nodes that changed after since_epoch (see nodes_changed).
 	Topology *Topology `protobuf:"bytes,1,opt,name=topology,proto3" json:"topology,omitempty"`
 	// Set when the answer is a delta against since_epoch. A caller that finds
 	// it unset (a whole topology, e.g. from a meta that predates deltas)
@@ -139,7 +139,9 @@ type PullResponse struct {
 	// here was dropped, and one present but not in topology.tables is
 	// unchanged (it must have the same created_epoch in the caller's view).
 	Tables []*TableStamp `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
-	// With delta: topology.nodes is the whole current node list.
+	// With delta: topology.nodes is the whole current node list. Without it,
+	// a delta's topology.nodes holds the nodes added or changed after
+	// since_epoch (none removed), to merge by address into the caller's.
 	NodesChanged  bool `protobuf:"varint,4,opt,name=nodes_changed,json=nodesChanged,proto3" json:"nodes_changed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -598,9 +598,11 @@ type MetaSnapshot struct {
 	// here (a snapshot of a meta that did not record them) counts as changed
 	// at the snapshot's epoch.
 	TableChangedEpochs map[string]uint64 `protobuf:"bytes,6,rep,name=table_changed_epochs,json=tableChangedEpochs,proto3" json:"table_changed_epochs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	// The epoch of the node list's last change; 0 (not recorded) counts as the
-	// snapshot's epoch.
-	NodesChangedEpoch uint64 `protobuf:"varint,7,opt,name=nodes_changed_epoch,json=nodesChangedEpoch,proto3" json:"nodes_changed_epoch,omitempty"`
+	// The epoch at which nodes were last removed; 0 (not recorded) counts as
+	// the snapshot's epoch.
+	NodesRemovedEpoch uint64 `protobuf:"varint,7,opt,name=nodes_removed_epoch,json=nodesRemovedEpoch,proto3" json:"nodes_removed_epoch,omitempty"`
+	// The epoch of each node's last change, like table_changed_epochs.
+	NodeChangedEpochs map[string]uint64 `protobuf:"bytes,8,rep,name=node_changed_epochs,json=nodeChangedEpochs,proto3" json:"node_changed_epochs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -677,11 +679,18 @@ func (x *MetaSnapshot) GetTableChangedEpochs() map[string]uint64 {
 	return nil
 }
 
-func (x *MetaSnapshot) GetNodesChangedEpoch() uint64 {
+func (x *MetaSnapshot) GetNodesRemovedEpoch() uint64 {
 	if x != nil {
-		return x.NodesChangedEpoch
+		return x.NodesRemovedEpoch
 	}
 	return 0
+}
+
+func (x *MetaSnapshot) GetNodeChangedEpochs() map[string]uint64 {
+	if x != nil {
+		return x.NodeChangedEpochs
+	}
+	return nil
 }
 
 // AddMovesCommand queues moves (ids and state PENDING are assigned when
@@ -990,7 +999,7 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"M\n" +
 	"\x10DropTableCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
-	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\x94\x03\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\xb9\x04\n" +
 	"\fMetaSnapshot\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12'\n" +
 	"\x06tables\x18\x02 \x03(\v2\x0f.zeppelin.TableR\x06tables\x12$\n" +
@@ -999,8 +1008,12 @@ const file_metafsm_proto_rawDesc = "" +
 	"\fnext_move_id\x18\x05 \x01(\x04R\n" +
 	"nextMoveId\x12`\n" +
 	"\x14table_changed_epochs\x18\x06 \x03(\v2..zeppelin.MetaSnapshot.TableChangedEpochsEntryR\x12tableChangedEpochs\x12.\n" +
-	"\x13nodes_changed_epoch\x18\a \x01(\x04R\x11nodesChangedEpoch\x1aE\n" +
+	"\x13nodes_removed_epoch\x18\a \x01(\x04R\x11nodesRemovedEpoch\x12]\n" +
+	"\x13node_changed_epochs\x18\b \x03(\v2-.zeppelin.MetaSnapshot.NodeChangedEpochsEntryR\x11nodeChangedEpochs\x1aE\n" +
 	"\x17TableChangedEpochsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1aD\n" +
+	"\x16NodeChangedEpochsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"u\n" +
 	"\x0fAddMovesCommand\x12$\n" +
@@ -1034,7 +1047,7 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
 	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
@@ -1049,12 +1062,13 @@ var file_metafsm_proto_goTypes = []any{
 	(*RemoveNodesCommand)(nil),  // 10: zeppelin.RemoveNodesCommand
 	(*SetQuotaCommand)(nil),     // 11: zeppelin.SetQuotaCommand
 	nil,                         // 12: zeppelin.MetaSnapshot.TableChangedEpochsEntry
-	(NodeState)(0),              // 13: zeppelin.NodeState
-	(*Table)(nil),               // 14: zeppelin.Table
-	(*Node)(nil),                // 15: zeppelin.Node
-	(*Move)(nil),                // 16: zeppelin.Move
-	(MoveState)(0),              // 17: zeppelin.MoveState
-	(*Quota)(nil),               // 18: zeppelin.Quota
+	nil,                         // 13: zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	(NodeState)(0),              // 14: zeppelin.NodeState
+	(*Table)(nil),               // 15: zeppelin.Table
+	(*Node)(nil),                // 16: zeppelin.Node
+	(*Move)(nil),                // 17: zeppelin.Move
+	(MoveState)(0),              // 18: zeppelin.MoveState
+	(*Quota)(nil),               // 19: zeppelin.Quota
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -1067,21 +1081,22 @@ var file_metafsm_proto_depIdxs = []int32{
 	10, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
 	11, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
 	2,  // 9: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	13, // 10: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	14, // 11: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	14, // 12: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	15, // 13: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	16, // 14: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	14, // 10: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	15, // 11: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	15, // 12: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	16, // 13: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	17, // 14: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
 	12, // 15: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
-	16, // 16: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	17, // 17: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	17, // 18: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	18, // 19: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	13, // 16: zeppelin.MetaSnapshot.node_changed_epochs:type_name -> zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	17, // 17: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	18, // 18: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	18, // 19: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	19, // 20: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -1107,7 +1122,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

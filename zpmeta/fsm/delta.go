@@ -6,11 +6,11 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
-// touched is what one command changes, if it changes anything: tables by
-// name (a table no longer in the state was dropped) and the node list.
+// touched is what one command changes, if it changes anything: tables and
+// nodes by name (one no longer in the state was dropped or removed).
 type touched struct {
 	tables []string
-	nodes  bool
+	nodes  []string
 }
 
 // touches names what cmd would change, read from the state before it runs.
@@ -19,8 +19,12 @@ type touched struct {
 // every kind of command against whole topologies).
 func (s *state) touches(cmd *zppb.MetaCommand) touched {
 	switch c := cmd.GetCmd().(type) {
-	case *zppb.MetaCommand_RegisterNode, *zppb.MetaCommand_SetNodeState, *zppb.MetaCommand_RemoveNodes:
-		return touched{nodes: true}
+	case *zppb.MetaCommand_RegisterNode:
+		return touched{nodes: []string{c.RegisterNode.GetAddr()}}
+	case *zppb.MetaCommand_SetNodeState:
+		return touched{nodes: []string{c.SetNodeState.GetAddr()}}
+	case *zppb.MetaCommand_RemoveNodes:
+		return touched{nodes: c.RemoveNodes.GetNodes()}
 	case *zppb.MetaCommand_CreateTable:
 		return touched{tables: []string{c.CreateTable.GetTable().GetName()}}
 	case *zppb.MetaCommand_DropTable:
@@ -50,8 +54,13 @@ func (s *state) stamp(tt touched) {
 			delete(s.tableEpochs, name)
 		}
 	}
-	if tt.nodes {
-		s.nodesEpoch = s.epoch
+	for _, addr := range tt.nodes {
+		if s.nodes[addr] != nil {
+			s.nodeEpochs[addr] = s.epoch
+		} else {
+			delete(s.nodeEpochs, addr)
+			s.nodesRemoved = s.epoch
+		}
 	}
 }
 
@@ -78,9 +87,13 @@ func (f *FSM) Pull(since uint64) *zppb.PullResponse {
 			resp.Topology.Tables = append(resp.Topology.Tables, proto.Clone(t).(*zppb.Table))
 		}
 	}
-	if st.nodesEpoch == 0 || st.nodesEpoch > since {
-		resp.NodesChanged = true
-		resp.Topology.Nodes = cloneAll(st.sortedNodes())
+	// Removed nodes cannot be told by the nodes that changed: then the
+	// whole list.
+	resp.NodesChanged = st.nodesRemoved > since
+	for _, n := range st.sortedNodes() {
+		if changed := st.nodeEpochs[n.Addr]; resp.NodesChanged || changed == 0 || changed > since {
+			resp.Topology.Nodes = append(resp.Topology.Nodes, proto.Clone(n).(*zppb.Node))
+		}
 	}
 	return resp
 }

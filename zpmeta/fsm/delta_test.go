@@ -81,10 +81,18 @@ func TestPullDeltaMatchesFull(t *testing.T) {
 	}
 	record("roll back")
 	mustApply(t, f, register("e:1"))
+	// A node joined: the delta carries it alone, to merge.
+	if pr := f.Pull(f.Epoch() - 1); pr.NodesChanged || len(pr.Topology.Nodes) != 1 || pr.Topology.Nodes[0].Addr != "e:1" || len(pr.Topology.Tables) != 0 {
+		t.Fatalf("delta after a node joined: %v", pr)
+	}
 	record("register")
 	mustApply(t, f, SetNodeState("e:1", zppb.NodeState_DOWN))
 	record("down")
 	mustApply(t, f, RemoveNodes([]string{"e:1"}, 0))
+	// A node removed: the whole list, which no longer has it.
+	if pr := f.Pull(f.Epoch() - 1); !pr.NodesChanged || len(pr.Topology.Nodes) != 4 {
+		t.Fatalf("delta after a node was removed: %v", pr)
+	}
 	record("remove node")
 	mustApply(t, f, dropCmd("u", 0))
 	record("drop u")
@@ -150,7 +158,7 @@ func TestPullDeltaFromOldSnapshot(t *testing.T) {
 	before := fullTopology(t, f)
 	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 1}, 0))
 	g := restored(t, f, func(ms *zppb.MetaSnapshot) {
-		ms.TableChangedEpochs, ms.NodesChangedEpoch = nil, 0
+		ms.TableChangedEpochs, ms.NodeChangedEpochs, ms.NodesRemovedEpoch = nil, nil, 0
 	})
 	epoch := g.Epoch()
 	pr := g.Pull(before.Epoch)
@@ -162,7 +170,7 @@ func TestPullDeltaFromOldSnapshot(t *testing.T) {
 	}
 	mustApply(t, g, SetQuota("t", &zppb.Quota{OpsPerSec: 1}, 0))
 	pr = g.Pull(epoch)
-	if len(pr.Topology.Tables) != 1 || pr.Topology.Tables[0].Name != "t" || pr.NodesChanged {
+	if len(pr.Topology.Tables) != 1 || pr.Topology.Tables[0].Name != "t" || pr.NodesChanged || len(pr.Topology.Nodes) != 0 {
 		t.Fatalf("delta since the old snapshot's epoch: %v", pr)
 	}
 }

@@ -80,7 +80,9 @@ func (f *FSM) ApplyCommand(cmd *zppb.MetaCommand) (res Result) {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	b, err := proto.Marshal(f.st.snapshot())
+	// Deterministic: the maps of change epochs in a stable order, so that
+	// the same state gives the same bytes.
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(f.st.snapshot())
 	if err != nil {
 		return nil, fmt.Errorf("fsm: marshal snapshot: %w", err)
 	}

@@ -37,15 +37,17 @@ type state struct {
 	nodes      map[string]*zppb.Node
 	moves      map[uint64]*zppb.Move
 	nextMoveID uint64
-	// tableEpochs is the epoch of each table's last change and nodesEpoch
-	// that of the node list's, so that PULL can answer a delta (delta.go).
-	tableEpochs map[string]uint64
-	nodesEpoch  uint64
+	// tableEpochs and nodeEpochs are the epoch of each table's and node's
+	// last change, and nodesRemoved that of the last removal of nodes, so
+	// that PULL can answer a delta (delta.go).
+	tableEpochs  map[string]uint64
+	nodeEpochs   map[string]uint64
+	nodesRemoved uint64
 }
 
 func newState() *state {
 	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node),
-		moves: make(map[uint64]*zppb.Move), tableEpochs: make(map[string]uint64)}
+		moves: make(map[uint64]*zppb.Move), tableEpochs: make(map[string]uint64), nodeEpochs: make(map[string]uint64)}
 }
 
 // apply validates cmd against the state and applies it. It mutates nothing
@@ -327,7 +329,7 @@ func (s *state) sortedNodes() []*zppb.Node {
 // messages: marshal it before the state changes.
 func (s *state) snapshot() *zppb.MetaSnapshot {
 	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes(), Moves: s.sortedMoves(), NextMoveId: s.nextMoveID,
-		TableChangedEpochs: maps.Clone(s.tableEpochs), NodesChangedEpoch: s.nodesEpoch}
+		TableChangedEpochs: maps.Clone(s.tableEpochs), NodeChangedEpochs: maps.Clone(s.nodeEpochs), NodesRemovedEpoch: s.nodesRemoved}
 }
 
 // stateFromSnapshot rebuilds a state, rejecting a snapshot that could not
@@ -357,13 +359,18 @@ func stateFromSnapshot(snap *zppb.MetaSnapshot) (*state, error) {
 	// A snapshot without change epochs (from a meta before PULL deltas)
 	// says nothing about when things changed: everything counts as changed
 	// at its epoch, so a delta against an older epoch carries it all.
-	s.nodesEpoch = cmp.Or(snap.GetNodesChangedEpoch(), s.epoch)
-	for name := range s.tables {
-		e := snap.GetTableChangedEpochs()[name]
+	s.nodesRemoved = cmp.Or(snap.GetNodesRemovedEpoch(), s.epoch)
+	stamped := func(e uint64) uint64 {
 		if e == 0 || e > s.epoch {
-			e = s.epoch
+			return s.epoch
 		}
-		s.tableEpochs[name] = e
+		return e
+	}
+	for name := range s.tables {
+		s.tableEpochs[name] = stamped(snap.GetTableChangedEpochs()[name])
+	}
+	for addr := range s.nodes {
+		s.nodeEpochs[addr] = stamped(snap.GetNodeChangedEpochs()[addr])
 	}
 	return s, nil
 }

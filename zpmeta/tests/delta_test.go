@@ -41,7 +41,7 @@ func TestPullDeltaOverTheWire(t *testing.T) {
 	for _, i := range []int{leader, f} {
 		waitFor(t, 5*time.Second, "the member to catch up", func() bool { return c.pull(i).Epoch == want.Epoch })
 		pr := c.mustOK(i, pullSinceReq(old.Epoch)).GetPull()
-		if !pr.Delta || len(pr.Topology.Tables) != 1 || pr.Topology.Tables[0].Name != "d" || !pr.NodesChanged || len(pr.Tables) != 3 {
+		if !pr.Delta || len(pr.Topology.Tables) != 1 || pr.Topology.Tables[0].Name != "d" || pr.NodesChanged || len(pr.Topology.Nodes) != 1 || len(pr.Tables) != 3 {
 			t.Fatalf("member %d: delta since %d: %v", i, old.Epoch, pr)
 		}
 		got, err := topodelta.Apply(old, pr)
