@@ -124,6 +124,9 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *snapshot) Release() {}
 
+// placeTable is placement.PlaceTable; a test holds it up.
+var placeTable = placement.PlaceTable
+
 // PrepareCreateTable checks req against the state (arguments, then
 // expected_epoch, then the name), places the table on the UP nodes, and
 // returns the command to propose. It fills req's defaults.
@@ -134,18 +137,24 @@ func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaComman
 	if err := NormalizeCreateTable(req); err != nil {
 		return nil, err
 	}
+	// Placement takes seconds for thousands of partitions on a thousand
+	// nodes: it works on copies, outside the lock, which would otherwise
+	// hold up Apply and, behind it, every PING and PULL. Apply checks the
+	// placement against the state it meets.
 	f.mu.RLock()
-	defer f.mu.RUnlock()
 	if err := f.st.checkCreateTable(req.Name, req.Partitions, req.Replicas, req.MinSyncReplicas, req.ExpectedEpoch); err != nil {
+		f.mu.RUnlock()
 		return nil, err
 	}
 	var up []*zppb.Node
 	for _, n := range f.st.sortedNodes() {
 		if n.State == zppb.NodeState_UP {
-			up = append(up, n)
+			up = append(up, proto.Clone(n).(*zppb.Node))
 		}
 	}
-	parts, err := placement.PlaceTable(up, f.st.sortedTables(), req.Partitions, req.Replicas)
+	tables := cloneAll(f.st.sortedTables())
+	f.mu.RUnlock()
+	parts, err := placeTable(up, tables, req.Partitions, req.Replicas)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -386,5 +387,46 @@ func TestSetMasters(t *testing.T) {
 				t.Fatalf("rejected command changed the state:\nbefore %v\nafter  %v", before, after)
 			}
 		})
+	}
+}
+
+// TestPlacementDoesNotBlockApply: PrepareCreateTable places the table
+// outside the FSM lock (seconds for a big table on many nodes), so commands
+// apply, and reads answer, while it runs.
+func TestPlacementDoesNotBlockApply(t *testing.T) {
+	f := seeded(t)
+	placing, release := make(chan struct{}), make(chan struct{})
+	orig := placeTable
+	placeTable = func(nodes []*zppb.Node, existing []*zppb.Table, partitions, replicas uint32) ([]*zppb.Partition, error) {
+		close(placing)
+		<-release
+		return orig(nodes, existing, partitions, replicas)
+	}
+	defer func() { placeTable = orig }()
+	prepared := make(chan error, 1)
+	go func() {
+		_, err := f.PrepareCreateTable(&zppb.CreateTableRequest{Name: "big", Partitions: 4, Replicas: 3})
+		prepared <- err
+	}()
+	<-placing
+	applied := make(chan Result, 1)
+	go func() { applied <- f.ApplyCommand(register("d:1")) }()
+	var res Result
+	select {
+	case res = <-applied:
+	case <-time.After(10 * time.Second):
+		t.Error("a command could not apply while a table was being placed")
+		close(release)
+		res = <-applied
+		release = nil
+	}
+	if res.Err != nil || !res.Changed {
+		t.Errorf("apply during placement: %+v", res)
+	}
+	if release != nil {
+		close(release)
+	}
+	if err := <-prepared; err != nil {
+		t.Fatal(err)
 	}
 }
