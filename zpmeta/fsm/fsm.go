@@ -275,6 +275,47 @@ func (f *FSM) Node(addr string) *zppb.Node {
 	return nil
 }
 
+// Orphan is a partition whose master is a DOWN node.
+type Orphan struct {
+	Table     string
+	Partition *zppb.Partition
+	Master    *zppb.Node
+}
+
+// Orphans returns copies of the partitions whose master is DOWN, with that
+// master, and the addresses of the UP nodes. It copies nothing else: the
+// leader asks on every check for a failover, and copying the whole
+// topology (100,000 replicas) each time would cost it a core.
+func (f *FSM) Orphans() ([]Orphan, map[string]bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	up := make(map[string]bool, len(f.st.nodes))
+	var down map[string]*zppb.Node
+	for addr, n := range f.st.nodes {
+		switch n.State {
+		case zppb.NodeState_UP:
+			up[addr] = true
+		case zppb.NodeState_DOWN:
+			if down == nil {
+				down = make(map[string]*zppb.Node)
+			}
+			down[addr] = n
+		}
+	}
+	if down == nil {
+		return nil, up
+	}
+	var out []Orphan
+	for _, t := range f.st.sortedTables() {
+		for _, p := range t.Partitions {
+			if m := down[p.Master]; m != nil {
+				out = append(out, Orphan{Table: t.Name, Partition: proto.Clone(p).(*zppb.Partition), Master: proto.Clone(m).(*zppb.Node)})
+			}
+		}
+	}
+	return out, up
+}
+
 func cloneAll[M proto.Message](ms []M) []M {
 	out := make([]M, len(ms))
 	for i, m := range ms {

@@ -430,3 +430,21 @@ func TestPlacementDoesNotBlockApply(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOrphans(t *testing.T) {
+	f := seeded(t) // t/0 mastered by a:1, slaves b:1 and c:1
+	mustApply(t, f, createCmd(table("u", "b:1", "a:1"), 0))
+	if o, up := f.Orphans(); len(o) != 0 || len(up) != 3 {
+		t.Fatalf("every node UP: orphans %v, up %v", o, up)
+	}
+	mustApply(t, f, SetNodeState("a:1", zppb.NodeState_DOWN))
+	o, up := f.Orphans()
+	if len(o) != 1 || o[0].Table != "t" || o[0].Partition.Master != "a:1" || o[0].Master.DownEpoch != f.Epoch() || up["a:1"] || !up["b:1"] {
+		t.Fatalf("a:1 DOWN: orphans %v, up %v", o, up)
+	}
+	// Copies: changing them changes nothing.
+	o[0].Partition.Master = "x:1"
+	if o, _ := f.Orphans(); o[0].Partition.Master != "a:1" {
+		t.Fatal("Orphans returned the state's own partition")
+	}
+}
