@@ -36,8 +36,8 @@ type scale struct {
 }
 
 var (
-	smallScale = scale{nodes: 40, batch: 40, tables: 8, partitions: 150, pingInterval: 200 * time.Millisecond,
-		downTimeout: time.Second, steady: time.Second}
+	smallScale = scale{nodes: 30, batch: 30, tables: 6, partitions: 100, pingInterval: 200 * time.Millisecond,
+		downTimeout: time.Second, steady: 500 * time.Millisecond}
 	// 10 tables of 3,334 partitions x 3 replicas: 100,020 replicas, 100
 	// per node; the meta servers' defaults (ping 1 s, down-timeout 3 s).
 	fullScale = scale{nodes: 1000, batch: 100, tables: 10, partitions: 3334, pingInterval: time.Second,
@@ -54,7 +54,7 @@ var (
 // the leader, the delta and whole-topology sizes and the times to converge
 // and fail over.
 //
-// By default 40 nodes and 8 tables of 150 partitions x 3 on in-process
+// By default 30 nodes and 6 tables of 100 partitions x 3 on in-process
 // meta servers (a few seconds). Full size, 1,000 nodes and 100,020
 // replicas on real zpmeta processes (built by lib/testcluster), about
 // three minutes:
@@ -86,6 +86,17 @@ func TestMetaScale(t *testing.T) {
 
 	cache := &tableCache{tables: map[string]*zppb.Table{}}
 	nodes := make([]*scaleNode, sc.nodes)
+	t.Cleanup(func() {
+		// All at once: one by one, a thousand PINGs in flight would
+		// take minutes to end.
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			if n != nil {
+				wg.Go(func() { n.stop() })
+			}
+		}
+		wg.Wait()
+	})
 	start := time.Now()
 	// Nodes join a batch at a time: a thousand registering at once would
 	// make a thousand epochs within a ping interval, each one a PULL of
@@ -345,7 +356,6 @@ func startScaleNode(t *testing.T, metas []string, interval time.Duration, cache 
 	}
 	go n.srv.Serve(ln)
 	go n.loop()
-	t.Cleanup(func() { n.stop() })
 	return n
 }
 
