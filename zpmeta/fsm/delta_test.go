@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -204,4 +205,68 @@ func TestPullDeltaSize(t *testing.T) {
 		t.Fatalf("delta is %d bytes, the whole topology %d", len(delta), len(full))
 	}
 	t.Logf("delta %d bytes, whole topology %d bytes", len(delta), len(full))
+}
+
+// TestPullDeltaSizeAtScale logs the sizes of the whole topology and of the
+// deltas after typical changes at the size of issue 16: 1,000 nodes, 10
+// tables of 3,334 partitions x 3 (100,020 replicas), placed round-robin.
+// It runs only when asked:
+//
+//	ZP_SCALE=1 go test -run TestPullDeltaSizeAtScale -v ./zpmeta/fsm/
+func TestPullDeltaSizeAtScale(t *testing.T) {
+	if os.Getenv("ZP_SCALE") == "" {
+		t.Skip("set ZP_SCALE=1")
+	}
+	f := New(quiet)
+	var nodes []string
+	for i := range 1000 {
+		nodes = append(nodes, fmt.Sprintf("10.0.%d.%d:9231", i/250, i%250))
+		mustApply(t, f, register(nodes[i]))
+	}
+	const tables, parts = 10, 3334
+	create := func(name string, shift int) {
+		tb := &zppb.Table{Name: name, PartitionCount: parts, Replicas: 3}
+		for p := range parts {
+			n := func(k int) string { return nodes[(p*3+k+shift)%len(nodes)] }
+			tb.Partitions = append(tb.Partitions, &zppb.Partition{Id: uint32(p), Master: n(0), Slaves: []string{n(1), n(2)}})
+		}
+		mustApply(t, f, createCmd(tb, 0))
+	}
+	for i := range tables - 1 {
+		create(fmt.Sprintf("t%02d", i), i*7)
+	}
+	size := func(pr *zppb.PullResponse) int { return proto.Size(pr) }
+	since := f.Epoch()
+	create(fmt.Sprintf("t%02d", tables-1), (tables-1)*7)
+	t.Logf("whole topology: %d bytes", size(f.Pull(0)))
+	t.Logf("delta after a table create: %d bytes", size(f.Pull(since)))
+
+	since = f.Epoch()
+	mustApply(t, f, register("10.0.9.9:9231"))
+	t.Logf("delta after a node joined: %d bytes", size(f.Pull(since)))
+
+	// One move step: a partition goes SLOWDOWN.
+	since = f.Epoch()
+	id := addMove(t, f, &zppb.Move{Kind: zppb.MoveKind_SETMASTER, Table: "t03", Partition: 5, To: f.Pull(0).Topology.Tables[3].Partitions[5].Slaves[0]})
+	for _, s := range [][2]zppb.MoveState{{pending, catching}, {catching, slowdown}} {
+		if err := step(f, id, s[0], s[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("delta after a move step: %d bytes", size(f.Pull(f.Epoch()-1)))
+
+	// A node's failover: every partition it masters, in every table.
+	since = f.Epoch()
+	var changes []*zppb.MasterChange
+	for _, tb := range f.Pull(0).Topology.Tables {
+		for _, p := range tb.Partitions {
+			if p.Master == nodes[0] {
+				changes = append(changes, change(tb.Name, p.Id, p.Slaves[0], p.Term))
+			}
+		}
+	}
+	mustApply(t, f, SetNodeState(nodes[0], zppb.NodeState_DOWN))
+	mustApply(t, f, SetMasters("failover", changes...))
+	t.Logf("delta after a node DOWN and the failover of its %d masters: %d bytes (%d since the DOWN)",
+		len(changes), size(f.Pull(since)), size(f.Pull(since+1)))
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -57,13 +58,18 @@ var (
 // By default 30 nodes and 6 tables of 100 partitions x 3 on in-process
 // meta servers (a few seconds). Full size, 1,000 nodes and 100,020
 // replicas on real zpmeta processes (built by lib/testcluster), about
-// three minutes:
+// three minutes on an idle machine:
 //
 //	ZP_SCALE=1 go test -run TestMetaScale -v -timeout 30m ./zpmeta/tests/
+//
+// ZP_SCALE=N, N > 1, runs N nodes the same way, with 100 replicas each.
 func TestMetaScale(t *testing.T) {
 	sc := smallScale
-	if os.Getenv(scaleEnv) != "" {
+	if v := os.Getenv(scaleEnv); v != "" {
 		sc = fullScale
+		if n, err := strconv.Atoi(v); err == nil && n > 1 {
+			sc.nodes, sc.partitions = n, (n*100/3+sc.tables-1)/sc.tables
+		}
 	}
 	metas, leaderPid := startScaleMetas(t, sc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
