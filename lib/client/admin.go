@@ -144,7 +144,7 @@ func (c *core) Pull(ctx context.Context, table string) (*Topology, error) {
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	topo, err := c.pullOnce(ctx, table, 0)
+	topo, err := c.pullOnce(ctx, table, 0, nil)
 	if err != nil {
 		return nil, fmt.Errorf("client: pull: %w", err)
 	}

@@ -207,7 +207,7 @@ func newCore(ctx context.Context, opts Options) (*core, error) {
 	if !opts.LazyPull {
 		ctx, cancel := c.withTimeout(ctx)
 		defer cancel()
-		topo, err := c.pullOnce(ctx, "", 0)
+		topo, err := c.pullOnce(ctx, "", 0, nil)
 		if err != nil {
 			c.close()
 			return nil, fmt.Errorf("client: initial pull: %w", err)

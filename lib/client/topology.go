@@ -11,6 +11,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topodelta"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -53,6 +54,9 @@ type learnedMaster struct {
 type snapshot struct {
 	epoch  uint64
 	tables map[string]*tableRoute
+	// pb is the topology as pulled (without learned masters), which the
+	// next PULL asks a delta against.
+	pb *zppb.Topology
 }
 
 // tableRoute is one table as routing needs it. Immutable.
@@ -116,7 +120,7 @@ func (t *topology) install(topo *zppb.Topology) bool {
 			delete(t.learned, k)
 		}
 	}
-	next := &snapshot{epoch: topo.GetEpoch(), tables: make(map[string]*tableRoute, len(topo.GetTables()))}
+	next := &snapshot{epoch: topo.GetEpoch(), tables: make(map[string]*tableRoute, len(topo.GetTables())), pb: topo}
 	for _, tb := range topo.GetTables() {
 		tr := buildTableRoute(tb, topo.GetEpoch())
 		if tr == nil {
@@ -216,7 +220,7 @@ func (t *topology) updatePartLocked(cur *snapshot, tr *tableRoute, id uint32, fn
 	ntr := *tr
 	ntr.parts = slices.Clone(tr.parts)
 	fn(&ntr.parts[id])
-	next := &snapshot{epoch: cur.epoch, tables: maps.Clone(cur.tables)}
+	next := &snapshot{epoch: cur.epoch, tables: maps.Clone(cur.tables), pb: cur.pb}
 	next.tables[tr.name] = &ntr
 	t.snap.Store(next)
 }
@@ -257,7 +261,8 @@ func (c *core) startRefresh(want uint64) (f *pullFlight, started bool) {
 	go func() {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(c.baseCtx, c.opts.DefaultTimeout)
-		topo, err := c.pullOnce(ctx, "", want)
+		// The cache needs routes, not heartbeats: a delta will do.
+		topo, err := c.pullOnce(ctx, "", want, c.topo.snap.Load().pb)
 		cancel()
 		if err == nil {
 			before := c.topo.epoch()
@@ -433,20 +438,16 @@ func (c *core) tableFor(ctx context.Context, table string) (*tableRoute, error) 
 // pullOnce asks the meta servers for the topology (or one table), once
 // each at most, starting with the one that answered last. A meta server
 // whose copy is older than want is passed over for the next one; when none
-// has want, the newest answer is returned.
-func (c *core) pullOnce(ctx context.Context, table string, want uint64) (*zppb.Topology, error) {
+// has want, the newest answer is returned. With cur (and no table) the
+// whole topology is asked as a delta against cur (lib/topodelta) and
+// returned whole; the nodes' heartbeats and versions in it may then be
+// cur's, older than the answering leader's.
+func (c *core) pullOnce(ctx context.Context, table string, want uint64, cur *zppb.Topology) (*zppb.Topology, error) {
 	var best *zppb.Topology
 	err := c.sweepMetas(ctx, true, func(ctx context.Context, addr string) error {
-		resp, err := c.pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{Table: table}}})
+		topo, err := c.pullFrom(ctx, addr, table, cur)
 		if err != nil {
 			return err
-		}
-		if err := status.FromResponse(resp); err != nil {
-			return err
-		}
-		topo := resp.GetPull().GetTopology()
-		if topo == nil {
-			return status.New(zppb.Code_ERROR, "meta %s answered PULL without a topology", addr)
 		}
 		if best == nil || topo.GetEpoch() > best.GetEpoch() {
 			best = topo
@@ -460,4 +461,35 @@ func (c *core) pullOnce(ctx context.Context, table string, want uint64) (*zppb.T
 		return best, nil
 	}
 	return nil, err
+}
+
+// pullFrom PULLs from one meta server: table, or the whole topology as a
+// delta against cur (nil: none) merged into it; a delta that does not fit
+// cur is asked again whole.
+func (c *core) pullFrom(ctx context.Context, addr, table string, cur *zppb.Topology) (*zppb.Topology, error) {
+	req := &zppb.PullRequest{Table: table}
+	if table == "" {
+		req.SinceEpoch = cur.GetEpoch()
+	}
+	for {
+		resp, err := c.pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: req}})
+		if err != nil {
+			return nil, err
+		}
+		if err := status.FromResponse(resp); err != nil {
+			return nil, err
+		}
+		if resp.GetPull().GetTopology() == nil {
+			return nil, status.New(zppb.Code_ERROR, "meta %s answered PULL without a topology", addr)
+		}
+		topo, err := topodelta.Apply(cur, resp.GetPull())
+		if err == nil {
+			return topo, nil
+		}
+		if req.SinceEpoch == 0 {
+			return nil, status.New(zppb.Code_ERROR, "meta %s: %v", addr, err)
+		}
+		c.log.Debug("topology delta does not fit; pulling the whole topology", "meta", addr, "err", err)
+		req.SinceEpoch = 0
+	}
 }

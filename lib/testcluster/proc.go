@@ -56,3 +56,31 @@ func ResidentBytes(t testing.TB, pid int) int {
 	}
 	return pages * os.Getpagesize()
 }
+
+// CPUSeconds is the CPU time (user and system) process pid (0: this
+// process) has used so far.
+func CPUSeconds(t testing.TB, pid int) float64 {
+	t.Helper()
+	path := filepath.Join(procDir(pid), "stat")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis start with field 3, state.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		t.Fatalf("%s: %q", path, b)
+	}
+	var ticks int
+	for _, s := range f[11:13] { // utime, stime: fields 14 and 15
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(fmt.Errorf("%s: %w", path, err))
+		}
+		ticks += n
+	}
+	// USER_HZ is 100 on every Linux the tests run on.
+	return float64(ticks) / 100
+}

@@ -67,13 +67,17 @@ func (x RebalanceRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RebalanceRequest_Mode.Descriptor instead.
 func (RebalanceRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{21, 0}
+	return file_meta_proto_rawDescGZIP(), []int{22, 0}
 }
 
 type PullRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty means every table.
-	Table         string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Table string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// With an empty table: the epoch of the topology the caller holds, so that
+	// the answer may be a delta against it (PullResponse.delta). 0, or a meta
+	// that does not know the field, answers the whole topology.
+	SinceEpoch    uint64 `protobuf:"varint,2,opt,name=since_epoch,json=sinceEpoch,proto3" json:"since_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -115,9 +119,30 @@ func (x *PullRequest) GetTable() string {
 	return ""
 }
 
+func (x *PullRequest) GetSinceEpoch() uint64 {
+	if x != nil {
+		return x.SinceEpoch
+	}
+	return 0
+}
+
 type PullResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Topology      *Topology              `protobuf:"bytes,1,opt,name=topology,proto3" json:"topology,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The whole topology, or with delta set: the epoch, only the tables and
+	// nodes that changed after since_epoch (see nodes_changed).
+	Topology *Topology `protobuf:"bytes,1,opt,name=topology,proto3" json:"topology,omitempty"`
+	// Set when the answer is a delta against since_epoch. A caller that finds
+	// it unset (a whole topology, e.g. from a meta that predates deltas)
+	// replaces its view.
+	Delta bool `protobuf:"varint,2,opt,name=delta,proto3" json:"delta,omitempty"`
+	// With delta: every current table; a table of the caller's view absent
+	// here was dropped, and one present but not in topology.tables is
+	// unchanged (it must have the same created_epoch in the caller's view).
+	Tables []*TableStamp `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
+	// With delta: topology.nodes is the whole current node list. Without it,
+	// a delta's topology.nodes holds the nodes added or changed after
+	// since_epoch (none removed), to merge by address into the caller's.
+	NodesChanged  bool `protobuf:"varint,4,opt,name=nodes_changed,json=nodesChanged,proto3" json:"nodes_changed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +184,89 @@ func (x *PullResponse) GetTopology() *Topology {
 	return nil
 }
 
+func (x *PullResponse) GetDelta() bool {
+	if x != nil {
+		return x.Delta
+	}
+	return false
+}
+
+func (x *PullResponse) GetTables() []*TableStamp {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *PullResponse) GetNodesChanged() bool {
+	if x != nil {
+		return x.NodesChanged
+	}
+	return false
+}
+
+// TableStamp names a table and when it last changed.
+type TableStamp struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	CreatedEpoch uint64                 `protobuf:"varint,2,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
+	// The epoch of the table's last change (its creation included).
+	ChangedEpoch  uint64 `protobuf:"varint,3,opt,name=changed_epoch,json=changedEpoch,proto3" json:"changed_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableStamp) Reset() {
+	*x = TableStamp{}
+	mi := &file_meta_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableStamp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableStamp) ProtoMessage() {}
+
+func (x *TableStamp) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableStamp.ProtoReflect.Descriptor instead.
+func (*TableStamp) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TableStamp) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TableStamp) GetCreatedEpoch() uint64 {
+	if x != nil {
+		return x.CreatedEpoch
+	}
+	return 0
+}
+
+func (x *TableStamp) GetChangedEpoch() uint64 {
+	if x != nil {
+		return x.ChangedEpoch
+	}
+	return 0
+}
+
 // PingRequest is a node's heartbeat.
 type PingRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -180,7 +288,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_meta_proto_msgTypes[2]
+	mi := &file_meta_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +300,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[2]
+	mi := &file_meta_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +313,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{2}
+	return file_meta_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PingRequest) GetAddr() string {
@@ -278,7 +386,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_meta_proto_msgTypes[3]
+	mi := &file_meta_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +398,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[3]
+	mi := &file_meta_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +411,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{3}
+	return file_meta_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PingResponse) GetEpoch() uint64 {
@@ -343,7 +451,7 @@ type CreateTableRequest struct {
 
 func (x *CreateTableRequest) Reset() {
 	*x = CreateTableRequest{}
-	mi := &file_meta_proto_msgTypes[4]
+	mi := &file_meta_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +463,7 @@ func (x *CreateTableRequest) String() string {
 func (*CreateTableRequest) ProtoMessage() {}
 
 func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[4]
+	mi := &file_meta_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +476,7 @@ func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableRequest.ProtoReflect.Descriptor instead.
 func (*CreateTableRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{4}
+	return file_meta_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateTableRequest) GetName() string {
@@ -423,7 +531,7 @@ type CreateTableResponse struct {
 
 func (x *CreateTableResponse) Reset() {
 	*x = CreateTableResponse{}
-	mi := &file_meta_proto_msgTypes[5]
+	mi := &file_meta_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +543,7 @@ func (x *CreateTableResponse) String() string {
 func (*CreateTableResponse) ProtoMessage() {}
 
 func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[5]
+	mi := &file_meta_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +556,7 @@ func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableResponse.ProtoReflect.Descriptor instead.
 func (*CreateTableResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{5}
+	return file_meta_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateTableResponse) GetTable() *Table {
@@ -475,7 +583,7 @@ type DropTableRequest struct {
 
 func (x *DropTableRequest) Reset() {
 	*x = DropTableRequest{}
-	mi := &file_meta_proto_msgTypes[6]
+	mi := &file_meta_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +595,7 @@ func (x *DropTableRequest) String() string {
 func (*DropTableRequest) ProtoMessage() {}
 
 func (x *DropTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[6]
+	mi := &file_meta_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +608,7 @@ func (x *DropTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableRequest.ProtoReflect.Descriptor instead.
 func (*DropTableRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{6}
+	return file_meta_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DropTableRequest) GetName() string {
@@ -526,7 +634,7 @@ type DropTableResponse struct {
 
 func (x *DropTableResponse) Reset() {
 	*x = DropTableResponse{}
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +646,7 @@ func (x *DropTableResponse) String() string {
 func (*DropTableResponse) ProtoMessage() {}
 
 func (x *DropTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +659,7 @@ func (x *DropTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableResponse.ProtoReflect.Descriptor instead.
 func (*DropTableResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{7}
+	return file_meta_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DropTableResponse) GetEpoch() uint64 {
@@ -569,7 +677,7 @@ type ListTablesRequest struct {
 
 func (x *ListTablesRequest) Reset() {
 	*x = ListTablesRequest{}
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +689,7 @@ func (x *ListTablesRequest) String() string {
 func (*ListTablesRequest) ProtoMessage() {}
 
 func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +702,7 @@ func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesRequest.ProtoReflect.Descriptor instead.
 func (*ListTablesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{8}
+	return file_meta_proto_rawDescGZIP(), []int{9}
 }
 
 type ListTablesResponse struct {
@@ -607,7 +715,7 @@ type ListTablesResponse struct {
 
 func (x *ListTablesResponse) Reset() {
 	*x = ListTablesResponse{}
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +727,7 @@ func (x *ListTablesResponse) String() string {
 func (*ListTablesResponse) ProtoMessage() {}
 
 func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +740,7 @@ func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesResponse.ProtoReflect.Descriptor instead.
 func (*ListTablesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{9}
+	return file_meta_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListTablesResponse) GetTables() []*Table {
@@ -661,7 +769,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +781,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +794,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{10}
+	return file_meta_proto_rawDescGZIP(), []int{11}
 }
 
 type ListNodesResponse struct {
@@ -699,7 +807,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +819,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +832,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{11}
+	return file_meta_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -749,7 +857,7 @@ type ListMetaRequest struct {
 
 func (x *ListMetaRequest) Reset() {
 	*x = ListMetaRequest{}
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +869,7 @@ func (x *ListMetaRequest) String() string {
 func (*ListMetaRequest) ProtoMessage() {}
 
 func (x *ListMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +882,7 @@ func (x *ListMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaRequest.ProtoReflect.Descriptor instead.
 func (*ListMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{12}
+	return file_meta_proto_rawDescGZIP(), []int{13}
 }
 
 type MetaMember struct {
@@ -790,7 +898,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -802,7 +910,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -815,7 +923,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{13}
+	return file_meta_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MetaMember) GetId() string {
@@ -858,7 +966,7 @@ type AddMetaRequest struct {
 
 func (x *AddMetaRequest) Reset() {
 	*x = AddMetaRequest{}
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +978,7 @@ func (x *AddMetaRequest) String() string {
 func (*AddMetaRequest) ProtoMessage() {}
 
 func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +991,7 @@ func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{14}
+	return file_meta_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddMetaRequest) GetAddr() string {
@@ -911,7 +1019,7 @@ type RemoveMetaRequest struct {
 
 func (x *RemoveMetaRequest) Reset() {
 	*x = RemoveMetaRequest{}
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1031,7 @@ func (x *RemoveMetaRequest) String() string {
 func (*RemoveMetaRequest) ProtoMessage() {}
 
 func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1044,7 @@ func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMetaRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{15}
+	return file_meta_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveMetaRequest) GetAddr() string {
@@ -965,7 +1073,7 @@ type ListMetaResponse struct {
 
 func (x *ListMetaResponse) Reset() {
 	*x = ListMetaResponse{}
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1085,7 @@ func (x *ListMetaResponse) String() string {
 func (*ListMetaResponse) ProtoMessage() {}
 
 func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1098,7 @@ func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaResponse.ProtoReflect.Descriptor instead.
 func (*ListMetaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{16}
+	return file_meta_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListMetaResponse) GetLeader() string {
@@ -1068,7 +1176,7 @@ type AddSlaveRequest struct {
 
 func (x *AddSlaveRequest) Reset() {
 	*x = AddSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1188,7 @@ func (x *AddSlaveRequest) String() string {
 func (*AddSlaveRequest) ProtoMessage() {}
 
 func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1201,7 @@ func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddSlaveRequest.ProtoReflect.Descriptor instead.
 func (*AddSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{17}
+	return file_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AddSlaveRequest) GetTable() string {
@@ -1136,7 +1244,7 @@ type RemoveSlaveRequest struct {
 
 func (x *RemoveSlaveRequest) Reset() {
 	*x = RemoveSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1256,7 @@ func (x *RemoveSlaveRequest) String() string {
 func (*RemoveSlaveRequest) ProtoMessage() {}
 
 func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1269,7 @@ func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSlaveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{18}
+	return file_meta_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveSlaveRequest) GetTable() string {
@@ -1204,7 +1312,7 @@ type SetMasterRequest struct {
 
 func (x *SetMasterRequest) Reset() {
 	*x = SetMasterRequest{}
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1324,7 @@ func (x *SetMasterRequest) String() string {
 func (*SetMasterRequest) ProtoMessage() {}
 
 func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1337,7 @@ func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMasterRequest.ProtoReflect.Descriptor instead.
 func (*SetMasterRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{19}
+	return file_meta_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SetMasterRequest) GetTable() string {
@@ -1273,7 +1381,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1393,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1406,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{20}
+	return file_meta_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MigrateRequest) GetTable() string {
@@ -1352,7 +1460,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1364,7 +1472,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1377,7 +1485,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{21}
+	return file_meta_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RebalanceRequest) GetMode() RebalanceRequest_Mode {
@@ -1424,7 +1532,7 @@ type MovesResponse struct {
 
 func (x *MovesResponse) Reset() {
 	*x = MovesResponse{}
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1544,7 @@ func (x *MovesResponse) String() string {
 func (*MovesResponse) ProtoMessage() {}
 
 func (x *MovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1557,7 @@ func (x *MovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
 func (*MovesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22}
+	return file_meta_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MovesResponse) GetMoves() []*Move {
@@ -1494,7 +1602,7 @@ type CancelMoveRequest struct {
 
 func (x *CancelMoveRequest) Reset() {
 	*x = CancelMoveRequest{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1614,7 @@ func (x *CancelMoveRequest) String() string {
 func (*CancelMoveRequest) ProtoMessage() {}
 
 func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1627,7 @@ func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
 func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CancelMoveRequest) GetId() uint64 {
@@ -1546,7 +1654,7 @@ type MoveStatusRequest struct {
 
 func (x *MoveStatusRequest) Reset() {
 	*x = MoveStatusRequest{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1666,7 @@ func (x *MoveStatusRequest) String() string {
 func (*MoveStatusRequest) ProtoMessage() {}
 
 func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1679,7 @@ func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MoveStatusRequest) GetAll() bool {
@@ -1592,7 +1700,7 @@ type CordonNodesRequest struct {
 
 func (x *CordonNodesRequest) Reset() {
 	*x = CordonNodesRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1712,7 @@ func (x *CordonNodesRequest) String() string {
 func (*CordonNodesRequest) ProtoMessage() {}
 
 func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1725,7 @@ func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesRequest.ProtoReflect.Descriptor instead.
 func (*CordonNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CordonNodesRequest) GetNodes() []string {
@@ -1643,7 +1751,7 @@ type CordonNodesResponse struct {
 
 func (x *CordonNodesResponse) Reset() {
 	*x = CordonNodesResponse{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1763,7 @@ func (x *CordonNodesResponse) String() string {
 func (*CordonNodesResponse) ProtoMessage() {}
 
 func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1776,7 @@ func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesResponse.ProtoReflect.Descriptor instead.
 func (*CordonNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CordonNodesResponse) GetEpoch() uint64 {
@@ -1688,7 +1796,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1808,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1821,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -1739,7 +1847,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1859,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1872,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -1786,7 +1894,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1906,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1919,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -1844,7 +1952,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1964,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1977,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -1884,11 +1992,21 @@ var File_meta_proto protoreflect.FileDescriptor
 const file_meta_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"meta.proto\x12\bzeppelin\x1a\fcommon.proto\"#\n" +
+	"meta.proto\x12\bzeppelin\x1a\fcommon.proto\"D\n" +
 	"\vPullRequest\x12\x14\n" +
-	"\x05table\x18\x01 \x01(\tR\x05table\">\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1f\n" +
+	"\vsince_epoch\x18\x02 \x01(\x04R\n" +
+	"sinceEpoch\"\xa7\x01\n" +
 	"\fPullResponse\x12.\n" +
-	"\btopology\x18\x01 \x01(\v2\x12.zeppelin.TopologyR\btopology\"\xe9\x01\n" +
+	"\btopology\x18\x01 \x01(\v2\x12.zeppelin.TopologyR\btopology\x12\x14\n" +
+	"\x05delta\x18\x02 \x01(\bR\x05delta\x12,\n" +
+	"\x06tables\x18\x03 \x03(\v2\x14.zeppelin.TableStampR\x06tables\x12#\n" +
+	"\rnodes_changed\x18\x04 \x01(\bR\fnodesChanged\"j\n" +
+	"\n" +
+	"TableStamp\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\x12#\n" +
+	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\xe9\x01\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
@@ -2022,64 +2140,66 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_meta_proto_goTypes = []any{
 	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
 	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
 	(*PullResponse)(nil),        // 2: zeppelin.PullResponse
-	(*PingRequest)(nil),         // 3: zeppelin.PingRequest
-	(*PingResponse)(nil),        // 4: zeppelin.PingResponse
-	(*CreateTableRequest)(nil),  // 5: zeppelin.CreateTableRequest
-	(*CreateTableResponse)(nil), // 6: zeppelin.CreateTableResponse
-	(*DropTableRequest)(nil),    // 7: zeppelin.DropTableRequest
-	(*DropTableResponse)(nil),   // 8: zeppelin.DropTableResponse
-	(*ListTablesRequest)(nil),   // 9: zeppelin.ListTablesRequest
-	(*ListTablesResponse)(nil),  // 10: zeppelin.ListTablesResponse
-	(*ListNodesRequest)(nil),    // 11: zeppelin.ListNodesRequest
-	(*ListNodesResponse)(nil),   // 12: zeppelin.ListNodesResponse
-	(*ListMetaRequest)(nil),     // 13: zeppelin.ListMetaRequest
-	(*MetaMember)(nil),          // 14: zeppelin.MetaMember
-	(*AddMetaRequest)(nil),      // 15: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),   // 16: zeppelin.RemoveMetaRequest
-	(*ListMetaResponse)(nil),    // 17: zeppelin.ListMetaResponse
-	(*AddSlaveRequest)(nil),     // 18: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),  // 19: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),    // 20: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),      // 21: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),    // 22: zeppelin.RebalanceRequest
-	(*MovesResponse)(nil),       // 23: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),   // 24: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),   // 25: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),  // 26: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil), // 27: zeppelin.CordonNodesResponse
-	(*RemoveNodesRequest)(nil),  // 28: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 29: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 30: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 31: zeppelin.SetQuotaResponse
-	(*Topology)(nil),            // 32: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 33: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 34: zeppelin.Quota
-	(*Table)(nil),               // 35: zeppelin.Table
-	(*Node)(nil),                // 36: zeppelin.Node
-	(*Move)(nil),                // 37: zeppelin.Move
+	(*TableStamp)(nil),          // 3: zeppelin.TableStamp
+	(*PingRequest)(nil),         // 4: zeppelin.PingRequest
+	(*PingResponse)(nil),        // 5: zeppelin.PingResponse
+	(*CreateTableRequest)(nil),  // 6: zeppelin.CreateTableRequest
+	(*CreateTableResponse)(nil), // 7: zeppelin.CreateTableResponse
+	(*DropTableRequest)(nil),    // 8: zeppelin.DropTableRequest
+	(*DropTableResponse)(nil),   // 9: zeppelin.DropTableResponse
+	(*ListTablesRequest)(nil),   // 10: zeppelin.ListTablesRequest
+	(*ListTablesResponse)(nil),  // 11: zeppelin.ListTablesResponse
+	(*ListNodesRequest)(nil),    // 12: zeppelin.ListNodesRequest
+	(*ListNodesResponse)(nil),   // 13: zeppelin.ListNodesResponse
+	(*ListMetaRequest)(nil),     // 14: zeppelin.ListMetaRequest
+	(*MetaMember)(nil),          // 15: zeppelin.MetaMember
+	(*AddMetaRequest)(nil),      // 16: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),   // 17: zeppelin.RemoveMetaRequest
+	(*ListMetaResponse)(nil),    // 18: zeppelin.ListMetaResponse
+	(*AddSlaveRequest)(nil),     // 19: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),  // 20: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),    // 21: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),      // 22: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),    // 23: zeppelin.RebalanceRequest
+	(*MovesResponse)(nil),       // 24: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),   // 25: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),   // 26: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),  // 27: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil), // 28: zeppelin.CordonNodesResponse
+	(*RemoveNodesRequest)(nil),  // 29: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 30: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 31: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 32: zeppelin.SetQuotaResponse
+	(*Topology)(nil),            // 33: zeppelin.Topology
+	(*ReplicaPosition)(nil),     // 34: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 35: zeppelin.Quota
+	(*Table)(nil),               // 36: zeppelin.Table
+	(*Node)(nil),                // 37: zeppelin.Node
+	(*Move)(nil),                // 38: zeppelin.Move
 }
 var file_meta_proto_depIdxs = []int32{
-	32, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
-	33, // 1: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	34, // 2: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	35, // 3: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	35, // 4: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	36, // 5: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	14, // 6: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
-	0,  // 7: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	37, // 8: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	37, // 9: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	34, // 10: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	33, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	3,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
+	34, // 2: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	35, // 3: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	36, // 4: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	36, // 5: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	37, // 6: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	15, // 7: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	0,  // 8: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
+	38, // 9: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	38, // 10: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	35, // 11: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -2094,7 +2214,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -624,10 +624,19 @@ type MetaSnapshot struct {
 	Tables []*Table               `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
 	Nodes  []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	// Moves by id, active and recently finished.
-	Moves         []*Move `protobuf:"bytes,4,rep,name=moves,proto3" json:"moves,omitempty"`
-	NextMoveId    uint64  `protobuf:"varint,5,opt,name=next_move_id,json=nextMoveId,proto3" json:"next_move_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Moves      []*Move `protobuf:"bytes,4,rep,name=moves,proto3" json:"moves,omitempty"`
+	NextMoveId uint64  `protobuf:"varint,5,opt,name=next_move_id,json=nextMoveId,proto3" json:"next_move_id,omitempty"`
+	// The epoch of each table's last change, for PULL deltas. A table absent
+	// here (a snapshot of a meta that did not record them) counts as changed
+	// at the snapshot's epoch.
+	TableChangedEpochs map[string]uint64 `protobuf:"bytes,6,rep,name=table_changed_epochs,json=tableChangedEpochs,proto3" json:"table_changed_epochs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The epoch at which nodes were last removed; 0 (not recorded) counts as
+	// the snapshot's epoch.
+	NodesRemovedEpoch uint64 `protobuf:"varint,7,opt,name=nodes_removed_epoch,json=nodesRemovedEpoch,proto3" json:"nodes_removed_epoch,omitempty"`
+	// The epoch of each node's last change, like table_changed_epochs.
+	NodeChangedEpochs map[string]uint64 `protobuf:"bytes,8,rep,name=node_changed_epochs,json=nodeChangedEpochs,proto3" json:"node_changed_epochs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *MetaSnapshot) Reset() {
@@ -693,6 +702,27 @@ func (x *MetaSnapshot) GetNextMoveId() uint64 {
 		return x.NextMoveId
 	}
 	return 0
+}
+
+func (x *MetaSnapshot) GetTableChangedEpochs() map[string]uint64 {
+	if x != nil {
+		return x.TableChangedEpochs
+	}
+	return nil
+}
+
+func (x *MetaSnapshot) GetNodesRemovedEpoch() uint64 {
+	if x != nil {
+		return x.NodesRemovedEpoch
+	}
+	return 0
+}
+
+func (x *MetaSnapshot) GetNodeChangedEpochs() map[string]uint64 {
+	if x != nil {
+		return x.NodeChangedEpochs
+	}
+	return nil
 }
 
 // AddMovesCommand queues moves (ids and state PENDING are assigned when
@@ -1131,14 +1161,23 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"M\n" +
 	"\x10DropTableCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
-	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\xbb\x01\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\xb9\x04\n" +
 	"\fMetaSnapshot\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12'\n" +
 	"\x06tables\x18\x02 \x03(\v2\x0f.zeppelin.TableR\x06tables\x12$\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x0e.zeppelin.NodeR\x05nodes\x12$\n" +
 	"\x05moves\x18\x04 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12 \n" +
 	"\fnext_move_id\x18\x05 \x01(\x04R\n" +
-	"nextMoveId\"u\n" +
+	"nextMoveId\x12`\n" +
+	"\x14table_changed_epochs\x18\x06 \x03(\v2..zeppelin.MetaSnapshot.TableChangedEpochsEntryR\x12tableChangedEpochs\x12.\n" +
+	"\x13nodes_removed_epoch\x18\a \x01(\x04R\x11nodesRemovedEpoch\x12]\n" +
+	"\x13node_changed_epochs\x18\b \x03(\v2-.zeppelin.MetaSnapshot.NodeChangedEpochsEntryR\x11nodeChangedEpochs\x1aE\n" +
+	"\x17TableChangedEpochsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1aD\n" +
+	"\x16NodeChangedEpochsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"u\n" +
 	"\x0fAddMovesCommand\x12$\n" +
 	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\x12\x15\n" +
@@ -1178,7 +1217,7 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
 	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
@@ -1194,12 +1233,14 @@ var file_metafsm_proto_goTypes = []any{
 	(*CordonNodesCommand)(nil),  // 11: zeppelin.CordonNodesCommand
 	(*RemoveNodesCommand)(nil),  // 12: zeppelin.RemoveNodesCommand
 	(*SetQuotaCommand)(nil),     // 13: zeppelin.SetQuotaCommand
-	(NodeState)(0),              // 14: zeppelin.NodeState
-	(*Table)(nil),               // 15: zeppelin.Table
-	(*Node)(nil),                // 16: zeppelin.Node
-	(*Move)(nil),                // 17: zeppelin.Move
-	(MoveState)(0),              // 18: zeppelin.MoveState
-	(*Quota)(nil),               // 19: zeppelin.Quota
+	nil,                         // 14: zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	nil,                         // 15: zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	(NodeState)(0),              // 16: zeppelin.NodeState
+	(*Table)(nil),               // 17: zeppelin.Table
+	(*Node)(nil),                // 18: zeppelin.Node
+	(*Move)(nil),                // 19: zeppelin.Move
+	(MoveState)(0),              // 20: zeppelin.MoveState
+	(*Quota)(nil),               // 21: zeppelin.Quota
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -1214,20 +1255,22 @@ var file_metafsm_proto_depIdxs = []int32{
 	10, // 9: zeppelin.MetaCommand.cancel_moves:type_name -> zeppelin.CancelMovesCommand
 	11, // 10: zeppelin.MetaCommand.cordon_nodes:type_name -> zeppelin.CordonNodesCommand
 	2,  // 11: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	14, // 12: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	15, // 13: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	15, // 14: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	16, // 15: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	17, // 16: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
-	17, // 17: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	18, // 18: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	18, // 19: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	19, // 20: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	16, // 12: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	17, // 13: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	17, // 14: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	18, // 15: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	19, // 16: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	14, // 17: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	15, // 18: zeppelin.MetaSnapshot.node_changed_epochs:type_name -> zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	19, // 19: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	20, // 20: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	20, // 21: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	21, // 22: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -1255,7 +1298,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -27,22 +27,22 @@ func TestRender(t *testing.T) {
 		render func(w io.Writer) error
 	}{
 		{"describe_healthy", func(w io.Writer) error {
-			d, err := describeFromSurvey(healthy, "default")
+			d, err := describeFromSurvey(healthy, "default", partitionSelection{})
 			if err != nil {
 				return err
 			}
-			return writeTableDetail(w, d.Table, d.Partitions)
+			return writeTableDetail(w, d.Table, d.Partitions, detailRows)
 		}},
 		{"describe_degraded", func(w io.Writer) error {
-			d, err := describeFromSurvey(degraded, "users")
+			d, err := describeFromSurvey(degraded, "users", partitionSelection{})
 			if err != nil {
 				return err
 			}
-			return writeTableDetail(w, d.Table, d.Partitions)
+			return writeTableDetail(w, d.Table, d.Partitions, detailRows)
 		}},
 		{"table_create", func(w io.Writer) error {
 			tb, _ := healthy.Table("users")
-			return writeTableDetail(w, tb, nil)
+			return writeTableDetail(w, tb, nil, detailRows)
 		}},
 		{"dump_degraded", func(w io.Writer) error {
 			d, err := dumpFromSurvey(degraded, "default")

@@ -63,7 +63,7 @@ write does not meet a replica still opening.
 					return err
 				}
 			}
-			return a.printer.Print(tb, func(w io.Writer) error { return writeTableDetail(w, tb, nil) })
+			return a.printer.Print(tb, func(w io.Writer) error { return writeTableDetail(w, tb, nil, detailRows) })
 		}),
 	}
 	f := cmd.Flags()

@@ -80,7 +80,9 @@ func (f *FSM) ApplyCommand(cmd *zppb.MetaCommand) (res Result) {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	b, err := proto.Marshal(f.st.snapshot())
+	// Deterministic: the maps of change epochs in a stable order, so that
+	// the same state gives the same bytes.
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(f.st.snapshot())
 	if err != nil {
 		return nil, fmt.Errorf("fsm: marshal snapshot: %w", err)
 	}
@@ -122,6 +124,9 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *snapshot) Release() {}
 
+// placeTable is placement.PlaceTable; a test holds it up.
+var placeTable = placement.PlaceTable
+
 // PrepareCreateTable checks req against the state (arguments, then
 // expected_epoch, then the name), places the table on the UP nodes, and
 // returns the command to propose. It fills req's defaults.
@@ -132,18 +137,24 @@ func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaComman
 	if err := NormalizeCreateTable(req); err != nil {
 		return nil, err
 	}
+	// Placement takes seconds for thousands of partitions on a thousand
+	// nodes: it works on copies, outside the lock, which would otherwise
+	// hold up Apply and, behind it, every PING and PULL. Apply checks the
+	// placement against the state it meets.
 	f.mu.RLock()
-	defer f.mu.RUnlock()
 	if err := f.st.checkCreateTable(req.Name, req.Partitions, req.Replicas, req.MinSyncReplicas, req.ExpectedEpoch); err != nil {
+		f.mu.RUnlock()
 		return nil, err
 	}
 	var up []*zppb.Node
 	for _, n := range f.st.sortedNodes() {
 		if Receives(n) {
-			up = append(up, n)
+			up = append(up, proto.Clone(n).(*zppb.Node))
 		}
 	}
-	parts, err := placement.PlaceTable(up, f.st.sortedTables(), req.Partitions, req.Replicas)
+	tables := cloneAll(f.st.sortedTables())
+	f.mu.RUnlock()
+	parts, err := placeTable(up, tables, req.Partitions, req.Replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +273,47 @@ func (f *FSM) Node(addr string) *zppb.Node {
 		return proto.Clone(n).(*zppb.Node)
 	}
 	return nil
+}
+
+// Orphan is a partition whose master is a DOWN node.
+type Orphan struct {
+	Table     string
+	Partition *zppb.Partition
+	Master    *zppb.Node
+}
+
+// Orphans returns copies of the partitions whose master is DOWN, with that
+// master, and the addresses of the UP nodes. It copies nothing else: the
+// leader asks on every check for a failover, and copying the whole
+// topology (100,000 replicas) each time would cost it a core.
+func (f *FSM) Orphans() ([]Orphan, map[string]bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	up := make(map[string]bool, len(f.st.nodes))
+	var down map[string]*zppb.Node
+	for addr, n := range f.st.nodes {
+		switch n.State {
+		case zppb.NodeState_UP:
+			up[addr] = true
+		case zppb.NodeState_DOWN:
+			if down == nil {
+				down = make(map[string]*zppb.Node)
+			}
+			down[addr] = n
+		}
+	}
+	if down == nil {
+		return nil, up
+	}
+	var out []Orphan
+	for _, t := range f.st.sortedTables() {
+		for _, p := range t.Partitions {
+			if m := down[p.Master]; m != nil {
+				out = append(out, Orphan{Table: t.Name, Partition: proto.Clone(p).(*zppb.Partition), Master: proto.Clone(m).(*zppb.Node)})
+			}
+		}
+	}
+	return out, up
 }
 
 func cloneAll[M proto.Message](ms []M) []M {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
@@ -387,5 +388,64 @@ func TestSetMasters(t *testing.T) {
 				t.Fatalf("rejected command changed the state:\nbefore %v\nafter  %v", before, after)
 			}
 		})
+	}
+}
+
+// TestPlacementDoesNotBlockApply: PrepareCreateTable places the table
+// outside the FSM lock (seconds for a big table on many nodes), so commands
+// apply, and reads answer, while it runs.
+func TestPlacementDoesNotBlockApply(t *testing.T) {
+	f := seeded(t)
+	placing, release := make(chan struct{}), make(chan struct{})
+	orig := placeTable
+	placeTable = func(nodes []*zppb.Node, existing []*zppb.Table, partitions, replicas uint32) ([]*zppb.Partition, error) {
+		close(placing)
+		<-release
+		return orig(nodes, existing, partitions, replicas)
+	}
+	defer func() { placeTable = orig }()
+	prepared := make(chan error, 1)
+	go func() {
+		_, err := f.PrepareCreateTable(&zppb.CreateTableRequest{Name: "big", Partitions: 4, Replicas: 3})
+		prepared <- err
+	}()
+	<-placing
+	applied := make(chan Result, 1)
+	go func() { applied <- f.ApplyCommand(register("d:1")) }()
+	var res Result
+	select {
+	case res = <-applied:
+	case <-time.After(10 * time.Second):
+		t.Error("a command could not apply while a table was being placed")
+		close(release)
+		res = <-applied
+		release = nil
+	}
+	if res.Err != nil || !res.Changed {
+		t.Errorf("apply during placement: %+v", res)
+	}
+	if release != nil {
+		close(release)
+	}
+	if err := <-prepared; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOrphans(t *testing.T) {
+	f := seeded(t) // t/0 mastered by a:1, slaves b:1 and c:1
+	mustApply(t, f, createCmd(table("u", "b:1", "a:1"), 0))
+	if o, up := f.Orphans(); len(o) != 0 || len(up) != 3 {
+		t.Fatalf("every node UP: orphans %v, up %v", o, up)
+	}
+	mustApply(t, f, SetNodeState("a:1", zppb.NodeState_DOWN))
+	o, up := f.Orphans()
+	if len(o) != 1 || o[0].Table != "t" || o[0].Partition.Master != "a:1" || o[0].Master.DownEpoch != f.Epoch() || up["a:1"] || !up["b:1"] {
+		t.Fatalf("a:1 DOWN: orphans %v, up %v", o, up)
+	}
+	// Copies: changing them changes nothing.
+	o[0].Partition.Master = "x:1"
+	if o, _ := f.Orphans(); o[0].Partition.Master != "a:1" {
+		t.Fatal("Orphans returned the state's own partition")
 	}
 }

@@ -1,9 +1,7 @@
 package fsm
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -36,24 +34,6 @@ func addMove(t *testing.T, f *FSM, m *zppb.Move) uint64 {
 	mustApply(t, f, AddMoves([]*zppb.Move{m}, 0, 1))
 	moves := f.Moves(false)
 	return moves[len(moves)-1].Id
-}
-
-// restored returns a new FSM restored from a snapshot of f.
-func restored(t *testing.T, f *FSM) *FSM {
-	t.Helper()
-	snap, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s sink
-	if err := snap.Persist(&s); err != nil {
-		t.Fatal(err)
-	}
-	g := New(quiet)
-	if err := g.Restore(io.NopCloser(bytes.NewReader(s.Bytes()))); err != nil {
-		t.Fatal(err)
-	}
-	return g
 }
 
 func step(f *FSM, id uint64, from, to zppb.MoveState) error {
@@ -221,7 +201,7 @@ func TestSnapshotKeepsMoves(t *testing.T) {
 	if err := step(f, id, pending, catching); err != nil {
 		t.Fatal(err)
 	}
-	g := restored(t, f)
+	g := restored(t, f, nil)
 	if !slices.EqualFunc(f.Moves(true), g.Moves(true), func(a, b *zppb.Move) bool { return proto.Equal(a, b) }) {
 		t.Fatalf("moves after restore %v, want %v", g.Moves(true), f.Moves(true))
 	}
@@ -391,7 +371,7 @@ func TestCordonNodes(t *testing.T) {
 		t.Fatalf("the cordon moved what c holds: %v", p)
 	}
 
-	g := restored(t, f)
+	g := restored(t, f, nil)
 	if !g.Node("d:1").GetCordoned() || g.Node("a:1").GetCordoned() {
 		t.Fatal("the snapshot lost who is cordoned")
 	}

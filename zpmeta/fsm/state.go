@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"google.golang.org/protobuf/proto"
@@ -40,10 +41,17 @@ type state struct {
 	nodes      map[string]*zppb.Node
 	moves      map[uint64]*zppb.Move
 	nextMoveID uint64
+	// tableEpochs and nodeEpochs are the epoch of each table's and node's
+	// last change, and nodesRemoved that of the last removal of nodes, so
+	// that PULL can answer a delta (delta.go).
+	tableEpochs  map[string]uint64
+	nodeEpochs   map[string]uint64
+	nodesRemoved uint64
 }
 
 func newState() *state {
-	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node), moves: make(map[uint64]*zppb.Move)}
+	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node),
+		moves: make(map[uint64]*zppb.Move), tableEpochs: make(map[string]uint64), nodeEpochs: make(map[string]uint64)}
 }
 
 // apply validates cmd against the state and applies it. It mutates nothing
@@ -53,6 +61,9 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	var changed bool
 	var table *zppb.Table
 	var moves, notCancelled []*zppb.Move
+	// What a change touches is read before the command runs: a finished
+	// move may be pruned by it.
+	touched := s.touches(cmd)
 	switch c := cmd.GetCmd().(type) {
 	case *zppb.MetaCommand_RegisterNode:
 		changed, err = s.registerNode(c.RegisterNode)
@@ -89,6 +100,7 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	}
 	if changed {
 		s.epoch++
+		s.stamp(touched)
 		if table != nil {
 			// The creation is the change that made this epoch.
 			table.CreatedEpoch = s.epoch
@@ -343,7 +355,8 @@ func (s *state) sortedNodes() []*zppb.Node {
 // snapshot returns the whole state as a message, sharing the state's
 // messages: marshal it before the state changes.
 func (s *state) snapshot() *zppb.MetaSnapshot {
-	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes(), Moves: s.sortedMoves(), NextMoveId: s.nextMoveID}
+	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes(), Moves: s.sortedMoves(), NextMoveId: s.nextMoveID,
+		TableChangedEpochs: maps.Clone(s.tableEpochs), NodeChangedEpochs: maps.Clone(s.nodeEpochs), NodesRemovedEpoch: s.nodesRemoved}
 }
 
 // stateFromSnapshot rebuilds a state, rejecting a snapshot that could not
@@ -370,5 +383,21 @@ func stateFromSnapshot(snap *zppb.MetaSnapshot) (*state, error) {
 		s.moves[m.Id] = m
 	}
 	s.nextMoveID = snap.GetNextMoveId()
+	// A snapshot without change epochs (from a meta before PULL deltas)
+	// says nothing about when things changed: everything counts as changed
+	// at its epoch, so a delta against an older epoch carries it all.
+	s.nodesRemoved = cmp.Or(snap.GetNodesRemovedEpoch(), s.epoch)
+	stamped := func(e uint64) uint64 {
+		if e == 0 || e > s.epoch {
+			return s.epoch
+		}
+		return e
+	}
+	for name := range s.tables {
+		s.tableEpochs[name] = stamped(snap.GetTableChangedEpochs()[name])
+	}
+	for addr := range s.nodes {
+		s.nodeEpochs[addr] = stamped(snap.GetNodeChangedEpochs()[addr])
+	}
 	return s, nil
 }

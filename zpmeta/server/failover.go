@@ -31,8 +31,9 @@ func (s *Server) failover(ctx context.Context) {
 		return
 	}
 	defer unlock()
-	changes, waiting := s.planFailover()
-	s.failoverWaiting.Store(waiting)
+	changes, awaited := s.planFailover()
+	s.failoverAwaited.Store(&awaited)
+	s.failoverWaiting.Store(len(awaited) > 0)
 	if len(changes) == 0 {
 		return
 	}
@@ -65,70 +66,36 @@ func (s *Server) failoverDue() bool {
 	if s.failoverWaiting.Load() {
 		return true
 	}
-	nodes, _ := s.fsm.Nodes()
-	down := make(map[string]bool)
-	for _, n := range nodes {
-		if n.State == zppb.NodeState_DOWN {
-			down[n.Addr] = true
-		}
-	}
-	if len(down) == 0 {
-		return false
-	}
-	tables, _ := s.fsm.Tables()
-	for _, t := range tables {
-		for _, p := range t.Partitions {
-			if down[p.Master] {
-				return true
-			}
-		}
-	}
-	return false
+	orphans, _ := s.fsm.Orphans()
+	return len(orphans) > 0
 }
 
-// planFailover returns the master changes due now, and whether partitions
-// with a DOWN master wait for their slaves' positions (or for a slave to be
-// UP at all).
-func (s *Server) planFailover() (changes []*zppb.MasterChange, waiting bool) {
-	nodes, _ := s.fsm.Nodes()
-	up := make(map[string]bool)
-	down := make(map[string]*zppb.Node)
-	for _, n := range nodes {
-		switch n.State {
-		case zppb.NodeState_UP:
-			up[n.Addr] = true
-		case zppb.NodeState_DOWN:
-			down[n.Addr] = n
+// planFailover returns the master changes due now, and the UP slaves whose
+// positions partitions with a DOWN master wait for.
+func (s *Server) planFailover() (changes []*zppb.MasterChange, awaited map[string]bool) {
+	orphans, up := s.fsm.Orphans()
+	awaited = make(map[string]bool)
+	for _, o := range orphans {
+		best, ok := s.pickNewMaster(o.Table, o.Partition, up, o.Master, awaited)
+		if !ok {
+			continue
 		}
+		changes = append(changes, &zppb.MasterChange{Table: o.Table, Partition: o.Partition.Id, NewMaster: best, ExpectedTerm: o.Partition.Term})
 	}
-	tables, _ := s.fsm.Tables()
-	for _, t := range tables {
-		for _, p := range t.Partitions {
-			master := down[p.Master]
-			if master == nil {
-				continue
-			}
-			best, ok := s.pickNewMaster(t.Name, p, up, master)
-			if !ok {
-				waiting = true
-				continue
-			}
-			changes = append(changes, &zppb.MasterChange{Table: t.Name, Partition: p.Id, NewMaster: best, ExpectedTerm: p.Term})
-		}
-	}
-	return changes, waiting
+	return changes, awaited
 }
 
 // pickNewMaster chooses among p's UP slaves the one with the highest
 // (term, lsn) — ties go to one that is not cordoned, then to the first in
-// the slave list, so every leader decides alike. ok is false while some UP slave has not reported its
-// position in a PING sent after master, p's DOWN master, was marked DOWN, or
-// no slave is UP.
-func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bool, master *zppb.Node) (string, bool) {
+// the slave list, so every leader decides alike. ok is false while some UP
+// slave has not reported its position in a PING sent after master, p's DOWN
+// master, was marked DOWN (it is added to awaited), or no slave is UP.
+func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bool, master *zppb.Node, awaited map[string]bool) (string, bool) {
 	var (
 		best         string
 		bestPos      *zppb.ReplicaPosition
 		bestReceives bool
+		missing      bool
 	)
 	for _, addr := range p.Slaves {
 		if !up[addr] {
@@ -136,7 +103,9 @@ func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bo
 		}
 		pos, epoch, ok := s.live.position(addr, table, p.Id)
 		if !ok || !fsm.SentAfterDown(master, epoch) {
-			return "", false
+			awaited[addr] = true
+			missing = true
+			continue
 		}
 		// Among the furthest along, one that receives new masters wins
 		// over a cordoned one.
@@ -145,5 +114,5 @@ func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bo
 			best, bestPos, bestReceives = addr, pos, fsm.Receives(s.fsm.Node(addr))
 		}
 	}
-	return best, bestPos != nil
+	return best, bestPos != nil && !missing
 }

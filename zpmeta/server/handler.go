@@ -92,7 +92,14 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 	return resp, err
 }
 
+// pull answers PULL: one table, or every table as a whole topology or as
+// a delta against the caller's since_epoch.
 func (s *Server) pull(req *zppb.PullRequest) (*zppb.Response, error) {
+	if req.GetTable() == "" {
+		pr := s.fsm.Pull(req.GetSinceEpoch())
+		s.fillLiveness(pr.Topology.Nodes)
+		return &zppb.Response{Epoch: pr.Topology.Epoch, Result: &zppb.Response_Pull{Pull: pr}}, nil
+	}
 	topo, err := s.fsm.Topology(req.GetTable())
 	if err != nil {
 		return nil, err

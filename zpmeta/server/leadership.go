@@ -145,13 +145,11 @@ func (s *Server) markDown(ctx context.Context, addr string) error {
 // new epoch is what lets it back (see ping).
 func (s *Server) nodeDown(ctx context.Context, addr string, epoch uint64) {
 	nodes := map[string]bool{addr: true}
-	tables, _ := s.fsm.Tables()
-	for _, t := range tables {
-		for _, p := range t.Partitions {
-			if p.Master == addr {
-				for _, a := range p.Slaves {
-					nodes[a] = true
-				}
+	orphans, _ := s.fsm.Orphans()
+	for _, o := range orphans {
+		if o.Partition.Master == addr {
+			for _, a := range o.Partition.Slaves {
+				nodes[a] = true
 			}
 		}
 	}

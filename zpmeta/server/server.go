@@ -53,8 +53,10 @@ type Server struct {
 	// that each is checked against the state the previous one left.
 	proposing chan struct{}
 	// failoverWaiting is set while partitions with a DOWN master wait for
-	// their slaves' positions; pings then trigger the failover at once.
+	// their slaves' positions; a PING of a slave in failoverAwaited then
+	// triggers the failover at once.
 	failoverWaiting atomic.Bool
+	failoverAwaited atomic.Pointer[map[string]bool]
 
 	// stuckEpochs remembers, per move, the epoch at which this leader first
 	// saw it STUCK (see stuckEpoch).

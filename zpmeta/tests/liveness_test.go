@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/topodelta"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
@@ -23,6 +24,7 @@ type simNode struct {
 
 	mu        sync.Mutex
 	epoch     uint64
+	topo      *zppb.Topology // as applied: epoch is topo's (nil: none yet)
 	positions []*zppb.ReplicaPosition
 	frozen    bool // applies no newer topology, so every PING carries epoch
 }
@@ -67,16 +69,27 @@ func (n *simNode) send(i int, req *zppb.Request) (*zppb.Response, error) {
 	return resp, err
 }
 
-// pull applies member i's topology if it is newer than the node's.
+// pull applies member i's topology if it is newer than the node's, asking
+// for a delta against the node's topology as zpnode does.
 func (n *simNode) pull(i int) error {
-	resp, err := n.send(i, pullReq(""))
+	n.mu.Lock()
+	cur := n.topo
+	n.mu.Unlock()
+	resp, err := n.send(i, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{SinceEpoch: cur.GetEpoch()}}})
+	if err != nil {
+		return err
+	}
+	topo, err := topodelta.Apply(cur, resp.GetPull())
 	if err != nil {
 		return err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if e := resp.GetPull().GetTopology().GetEpoch(); e > n.epoch && !n.frozen {
-		n.epoch = e
+	if n.topo != cur {
+		return nil // another pull won
+	}
+	if e := topo.GetEpoch(); e > n.epoch && !n.frozen {
+		n.epoch, n.topo = e, topo
 	}
 	return nil
 }

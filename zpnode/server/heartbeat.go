@@ -133,10 +133,10 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 // node DOWN. Fewer open before pull returns, as they always did.
 const openInBackground = 64
 
-// pull fetches the topology and applies it if it is at least epoch; a
-// lagging follower's older copy is left for the next heartbeat. Many new
-// replicas open in the background (openInBackground); until they are open
-// pull applies no newer topology.
+// pull fetches what changed since the node's topology and applies it if it
+// brings epoch or newer; a lagging follower's older copy is left for the
+// next heartbeat. Many new replicas open in the background
+// (openInBackground); until they are open pull applies no newer topology.
 func (s *Server) pull(meta string, epoch uint64) error {
 	if !s.applyMu.TryLock() {
 		s.cfg.Logger.Debug("still opening the replicas of the last topology; pulling later", "epoch", epoch)
@@ -150,15 +150,20 @@ func (s *Server) pull(meta string, epoch uint64) error {
 	}()
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{}}})
+	cur := s.topo.Load()
+	pr, err := s.callPull(ctx, meta, cur.pullRequest())
 	if err != nil {
 		return err
 	}
-	if err := status.FromResponse(resp); err != nil {
-		return err
+	pb, err := cur.next(pr)
+	if err != nil {
+		s.cfg.Logger.Warn("topology delta does not fit; pulling the whole topology", "meta", meta, "err", err)
+		if pr, err = s.callPull(ctx, meta, &zppb.PullRequest{}); err != nil {
+			return err
+		}
+		pb = pr.GetTopology()
 	}
-	pb := resp.GetPull().GetTopology()
-	if pb == nil || pb.Epoch < epoch || pb.Epoch <= s.topo.Load().epoch {
+	if pb == nil || pb.Epoch < epoch || pb.Epoch <= cur.epoch {
 		return nil
 	}
 	s.cfg.Logger.Info("new topology", "epoch", pb.Epoch, "from", meta)
@@ -176,6 +181,17 @@ func (s *Server) pull(meta string, epoch uint64) error {
 		openNew()
 	})
 	return nil
+}
+
+func (s *Server) callPull(ctx context.Context, meta string, req *zppb.PullRequest) (*zppb.PullResponse, error) {
+	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: req}})
+	if err != nil {
+		return nil, err
+	}
+	if err := status.FromResponse(resp); err != nil {
+		return nil, err
+	}
+	return resp.GetPull(), nil
 }
 
 func (s *Server) positions() []*zppb.ReplicaPosition {

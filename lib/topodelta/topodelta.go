@@ -1,0 +1,83 @@
+// Package topodelta applies a meta server's PULL answer to the topology a
+// node or client holds: a whole topology replaces it, a delta (PULL with
+// since_epoch, see proto/meta.proto PullResponse) is merged into it.
+package topodelta
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Apply returns the topology resp brings to a caller that holds cur and
+// asked for changes since cur's epoch. A whole topology (an answer without
+// the delta flag: since_epoch 0, or a meta that predates deltas) is
+// returned as is. A delta keeps cur's tables that it does not carry and
+// drops those it no longer names; it replaces cur's nodes when it carries
+// the whole list (nodes_changed), else updates and adds the nodes it
+// carries, by address.
+// The result shares messages with cur and resp; treat them all as
+// immutable. An error means the delta does not fit cur (it names a table
+// cur lacks, or one created anew): pull the whole topology instead.
+func Apply(cur *zppb.Topology, resp *zppb.PullResponse) (*zppb.Topology, error) {
+	topo := resp.GetTopology()
+	if topo == nil {
+		return nil, fmt.Errorf("PULL answer without a topology")
+	}
+	if !resp.GetDelta() {
+		return topo, nil
+	}
+	if cur == nil {
+		return nil, fmt.Errorf("delta to epoch %d without a topology to apply it to", topo.GetEpoch())
+	}
+	if topo.GetEpoch() < cur.GetEpoch() {
+		return nil, fmt.Errorf("delta to epoch %d is older than the topology of epoch %d", topo.GetEpoch(), cur.GetEpoch())
+	}
+	changed := make(map[string]*zppb.Table, len(topo.GetTables()))
+	for _, t := range topo.GetTables() {
+		changed[t.GetName()] = t
+	}
+	held := make(map[string]*zppb.Table, len(cur.GetTables()))
+	for _, t := range cur.GetTables() {
+		held[t.GetName()] = t
+	}
+	out := &zppb.Topology{Epoch: topo.GetEpoch(), Nodes: mergeNodes(cur.GetNodes(), topo.GetNodes(), resp.GetNodesChanged()),
+		Tables: make([]*zppb.Table, 0, len(resp.GetTables()))}
+	for _, st := range resp.GetTables() {
+		t := changed[st.GetName()]
+		if t == nil {
+			t = held[st.GetName()]
+			if t == nil || t.GetCreatedEpoch() != st.GetCreatedEpoch() {
+				return nil, fmt.Errorf("delta to epoch %d leaves out table %q (created at epoch %d), which the topology of epoch %d lacks",
+					topo.GetEpoch(), st.GetName(), st.GetCreatedEpoch(), cur.GetEpoch())
+			}
+		}
+		out.Tables = append(out.Tables, t)
+	}
+	return out, nil
+}
+
+// mergeNodes is the node list after a delta: changed itself when it is the
+// whole list, else cur with changed merged in by address, sorted by
+// address as meta sends it.
+func mergeNodes(cur, changed []*zppb.Node, whole bool) []*zppb.Node {
+	if whole {
+		return changed
+	}
+	if len(changed) == 0 {
+		return cur
+	}
+	byAddr := make(map[string]*zppb.Node, len(cur)+len(changed))
+	for _, n := range cur {
+		byAddr[n.GetAddr()] = n
+	}
+	for _, n := range changed {
+		byAddr[n.GetAddr()] = n
+	}
+	out := slices.Collect(maps.Values(byAddr))
+	slices.SortFunc(out, func(a, b *zppb.Node) int { return cmp.Compare(a.GetAddr(), b.GetAddr()) })
+	return out
+}

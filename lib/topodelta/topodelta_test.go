@@ -1,0 +1,96 @@
+package topodelta
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+func tbl(name string, created uint64, master string) *zppb.Table {
+	return &zppb.Table{Name: name, CreatedEpoch: created, PartitionCount: 1, Replicas: 1,
+		Partitions: []*zppb.Partition{{Master: master}}}
+}
+
+func stamp(name string, created, changed uint64) *zppb.TableStamp {
+	return &zppb.TableStamp{Name: name, CreatedEpoch: created, ChangedEpoch: changed}
+}
+
+func TestApply(t *testing.T) {
+	nodes := []*zppb.Node{{Addr: "a:1"}, {Addr: "b:1"}}
+	cur := &zppb.Topology{Epoch: 10, Nodes: nodes, Tables: []*zppb.Table{tbl("a", 2, "a:1"), tbl("b", 3, "a:1"), tbl("c", 4, "a:1")}}
+	tests := []struct {
+		name    string
+		resp    *zppb.PullResponse
+		want    *zppb.Topology
+		wantErr bool
+	}{
+		{
+			// An old meta ignores since_epoch and answers the whole
+			// topology without the flag: it replaces the view.
+			name: "whole topology (old meta)",
+			resp: &zppb.PullResponse{Topology: &zppb.Topology{Epoch: 12, Tables: []*zppb.Table{tbl("a", 2, "b:1")}}},
+			want: &zppb.Topology{Epoch: 12, Tables: []*zppb.Table{tbl("a", 2, "b:1")}},
+		},
+		{
+			name: "one table changed, one dropped, one created, nodes kept",
+			resp: &zppb.PullResponse{Delta: true,
+				Topology: &zppb.Topology{Epoch: 13, Tables: []*zppb.Table{tbl("b", 3, "b:1"), tbl("d", 13, "b:1")}},
+				Tables:   []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 11), stamp("d", 13, 13)}},
+			want: &zppb.Topology{Epoch: 13, Nodes: nodes, Tables: []*zppb.Table{tbl("a", 2, "a:1"), tbl("b", 3, "b:1"), tbl("d", 13, "b:1")}},
+		},
+		{
+			name: "nodes changed",
+			resp: &zppb.PullResponse{Delta: true, NodesChanged: true,
+				Topology: &zppb.Topology{Epoch: 11, Nodes: nodes[:1]},
+				Tables:   []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 3), stamp("c", 4, 4)}},
+			want: &zppb.Topology{Epoch: 11, Nodes: nodes[:1], Tables: cur.Tables},
+		},
+		{
+			name: "a node changed, one added",
+			resp: &zppb.PullResponse{Delta: true,
+				Topology: &zppb.Topology{Epoch: 12, Nodes: []*zppb.Node{{Addr: "0:1"}, {Addr: "b:1", State: zppb.NodeState_DOWN}}},
+				Tables:   []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 3), stamp("c", 4, 4)}},
+			want: &zppb.Topology{Epoch: 12, Nodes: []*zppb.Node{{Addr: "0:1"}, {Addr: "a:1"}, {Addr: "b:1", State: zppb.NodeState_DOWN}}, Tables: cur.Tables},
+		},
+		{
+			name: "empty delta",
+			resp: &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 10},
+				Tables: []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 3), stamp("c", 4, 4)}},
+			want: cur,
+		},
+		{
+			name: "a table left out that the view lacks",
+			resp: &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 12},
+				Tables: []*zppb.TableStamp{stamp("e", 5, 5)}},
+			wantErr: true,
+		},
+		{
+			name: "a table left out that was created anew",
+			resp: &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 12},
+				Tables: []*zppb.TableStamp{stamp("a", 9, 9)}},
+			wantErr: true,
+		},
+		{
+			name:    "a delta older than the view",
+			resp:    &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 9}},
+			wantErr: true,
+		},
+		{name: "no topology", resp: &zppb.PullResponse{}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Apply(cur, tt.resp)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Apply: %v, want error %v", err, tt.wantErr)
+			}
+			if err == nil && !proto.Equal(got, tt.want) {
+				t.Fatalf("Apply =\n%v\nwant\n%v", got, tt.want)
+			}
+		})
+	}
+	if _, err := Apply(nil, &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 1}}); err == nil {
+		t.Error("a delta applied to no topology")
+	}
+}
