@@ -99,7 +99,7 @@ func TestCommands(t *testing.T) {
 		{name: "create again", args: []string{"table", "create", "users", "--partitions", "4", "--replicas", "2"}, wantCode: ExitConflict, wantStderr: "TABLE_EXISTS"},
 		{name: "create if not exists", args: []string{"table", "create", "users", "--partitions", "8", "--if-not-exists"}, wantStdout: "partitions:         4"},
 		{name: "create too many replicas", args: []string{"table", "create", "big", "--replicas", "5"}, wantCode: ExitUnavailable, wantStderr: "NOT_ENOUGH_NODES"},
-		{name: "create invalid", args: []string{"table", "create", "bad", "--partitions", "0"}, wantCode: ExitInvalid, wantStderr: "partitions 0"},
+		{name: "create invalid", args: []string{"table", "create", "bad", "--partitions", "0"}, wantCode: ExitInvalid, wantStderr: "partitions must be 1..16384, got 0"},
 		{name: "create negative", args: []string{"table", "create", "bad", "--partitions", "-1"}, wantCode: ExitUsage},
 		{name: "list", args: []string{"table", "list"}, wantStdout: "users  4           2         0         "},
 		{name: "show", args: []string{"table", "show", "users"}, wantStdout: "3          12288-16383  ACTIVE"},
