@@ -240,23 +240,10 @@ func rebalanceOperation(name string, mode client.RebalanceMode, nodes []string) 
 				return p, nil
 			}
 		},
+		// The meta leader cordons the nodes a SHRINK drains before it
+		// queues the moves.
 		queue: func(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error) {
-			epoch := p.Epoch
-			if mode == client.RebalanceShrink {
-				// Cordoned, the drained nodes get nothing new while the
-				// moves run (a table created meanwhile, a failover).
-				// The cordon changes no layout the plan was made for:
-				// the plan stands at the epoch it made, unless something
-				// else changed too.
-				e, err := c.CordonNodes(ctx, nodes, true)
-				if err != nil {
-					return nil, fmt.Errorf("cordon: %w", err)
-				}
-				if e == p.Epoch+1 {
-					epoch = e
-				}
-			}
-			return c.Rebalance(ctx, mode, nodes, false, epoch)
+			return c.Rebalance(ctx, mode, nodes, false, p.Epoch)
 		},
 	}
 }

@@ -65,12 +65,7 @@ func (s *Server) cancelMove(ctx context.Context, req *zppb.CancelMoveRequest) (*
 	if len(ids) == 0 && req.Id != 0 {
 		ids = []uint64{req.Id}
 	}
-	unlock, err := s.lockProposals(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res, err := s.propose(ctx, fsm.CancelMoves(ids, len(ids) == 0, "cancelled by operator", time.Now().UnixMilli()))
-	unlock()
+	res, err := s.proposeLocked(ctx, fsm.CancelMoves(ids, len(ids) == 0, "cancelled by operator", time.Now().UnixMilli()))
 	if err != nil {
 		return nil, err
 	}
@@ -98,12 +93,7 @@ func (s *Server) cancelMove(ctx context.Context, req *zppb.CancelMoveRequest) (*
 // cordonNodes cordons or uncordons nodes (fsm.Receives says what that
 // changes).
 func (s *Server) cordonNodes(ctx context.Context, req *zppb.CordonNodesRequest) (*zppb.Response, error) {
-	unlock, err := s.lockProposals(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	res, err := s.propose(ctx, fsm.CordonNodes(req.Nodes, req.Cordoned))
+	res, err := s.proposeLocked(ctx, fsm.CordonNodes(req.Nodes, req.Cordoned))
 	if err != nil {
 		return nil, err
 	}
@@ -112,12 +102,7 @@ func (s *Server) cordonNodes(ctx context.Context, req *zppb.CordonNodesRequest) 
 }
 
 func (s *Server) removeNodes(ctx context.Context, req *zppb.RemoveNodesRequest) (*zppb.Response, error) {
-	unlock, err := s.lockProposals(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	res, err := s.propose(ctx, fsm.RemoveNodes(req.Nodes, req.ExpectedEpoch))
+	res, err := s.proposeLocked(ctx, fsm.RemoveNodes(req.Nodes, req.ExpectedEpoch))
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,16 @@ func (s *Server) lockProposals(ctx context.Context) (func(), error) {
 	}
 }
 
+// proposeLocked is propose under the proposal lock.
+func (s *Server) proposeLocked(ctx context.Context, cmd *zppb.MetaCommand) (fsm.Result, error) {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	defer unlock()
+	return s.propose(ctx, cmd)
+}
+
 // propose replicates cmd and waits until it is applied here. The error is
 // the command's rejection by the state machine, or a coded error for why its
 // outcome is unknown or it never got in.

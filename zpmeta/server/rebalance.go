@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/zeppelin-kv/zeppelin/lib/placement"
@@ -98,7 +99,25 @@ func (s *Server) rebalance(ctx context.Context, req *zppb.RebalanceRequest) (*zp
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "node %q is cordoned: it receives no new replica (zpctl node uncordon)", req.Nodes[1])
 	}
 	s.logger.Info("rebalance planned", "mode", req.Mode, "nodes", req.Nodes, "moves", len(plan.Moves), "switchovers", len(plan.MasterMoves), "to_cordoned_left_out", skipped, "queued", len(moves), "dry_run", req.DryRun)
-	if len(moves) == 0 || req.DryRun {
+	if req.DryRun {
+		return movesResponse(moves, epoch), nil
+	}
+	if req.Mode == zppb.RebalanceRequest_SHRINK {
+		// The drained nodes are cordoned first, so that nothing new lands
+		// on them while the moves run (a table created meanwhile, a
+		// failover). The cordon changes no layout the plan was made for:
+		// the plan stands at the epoch the cordon made, unless something
+		// else changed too, which the queueing then refuses.
+		res, err := s.proposeLocked(ctx, fsm.CordonNodes(req.Nodes, true))
+		if err != nil {
+			return nil, fmt.Errorf("cordon: %w", err)
+		}
+		s.logger.Info("nodes cordoned", "nodes", req.Nodes, "cordoned", true, "changed", res.Changed, "epoch", res.Epoch, "by", "shrink")
+		if res.Changed && res.Epoch == epoch+1 {
+			epoch = res.Epoch
+		}
+	}
+	if len(moves) == 0 {
 		return movesResponse(moves, epoch), nil
 	}
 	return s.queueMoves(ctx, moves, epoch)
