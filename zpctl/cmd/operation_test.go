@@ -1002,6 +1002,14 @@ func TestTUIRunner(t *testing.T) {
 	if msg, err = run(ctx, tui.Action{Kind: "cancel", MoveID: migrate + 1}); err != nil || msg != fmt.Sprintf("cancel: move %d cancelled and rolled back", migrate+1) {
 		t.Fatalf("cancel: %q, %v", msg, err)
 	}
+	for _, kind := range []string{"cordon", "uncordon"} {
+		if msg, err = run(ctx, tui.Action{Kind: kind, Nodes: []string{o1}}); err != nil || msg != fmt.Sprintf("%s: %sed %s", kind, kind, o1) {
+			t.Fatalf("%s: %q, %v", kind, msg, err)
+		}
+		if got := nodeRows(t, cl)[o1].Cordoned; got != (kind == "cordon") {
+			t.Fatalf("after %s, %s cordoned = %v", kind, o1, got)
+		}
+	}
 	// The leader plans no rebalance while a move runs.
 	for _, act := range []tui.Action{{Kind: "expand"}, {Kind: "shrink", Nodes: []string{o1}}} {
 		act.Epoch = epoch(t, cl)

@@ -42,7 +42,8 @@ epoch on screen (the migrations view follows them): f fails the selected
 partition over to its most up-to-date UP slave (SETMASTER), m migrates a
 replica of it from its busiest holder to a node without one (the idlest
 offered first, ↑↓ choose another), e expands (REBALANCE EXPAND), s
-shrinks the selected node, c cancels the selected move. The expand and
+shrinks the selected node, x cordons or uncordons it, c cancels the
+selected move. The expand and
 shrink dialogs show the plan, as 'zpctl expand --dry-run' does, and its
 moves are queued at the plan's epoch. Errors show in the status line for
 10s. --timeout bounds each survey's INFO calls; the view itself runs
@@ -181,6 +182,11 @@ func tuiRunner(c *client.Client) tui.Runner {
 			moves, err = c.Rebalance(ctx, client.RebalanceExpand, nil, false, act.Epoch)
 		case "shrink":
 			moves, err = c.Rebalance(ctx, client.RebalanceShrink, act.Nodes, false, act.Epoch)
+		case "cordon", "uncordon":
+			if _, err := c.CordonNodes(ctx, act.Nodes, act.Kind == "cordon"); err != nil {
+				return tui.Outcome{}, fmt.Errorf("%s: %w", act.Kind, err)
+			}
+			return tui.Outcome{Status: fmt.Sprintf("%s: %sed %s", act.Kind, act.Kind, strings.Join(act.Nodes, ", "))}, nil
 		case "cancel":
 			res, err := c.CancelMoves(ctx, []uint64{act.MoveID})
 			if err != nil {

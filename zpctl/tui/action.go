@@ -8,13 +8,15 @@ import (
 
 // Action is a topology change the operator can start from the TUI.
 type Action struct {
-	// Kind is "setmaster", "migrate", "expand", "shrink" or "cancel".
+	// Kind is "setmaster", "migrate", "expand", "shrink", "cordon",
+	// "uncordon" or "cancel".
 	Kind      string
 	Table     string
 	Partition uint32
 	From, To  string
-	// Nodes are the nodes shrink drains; for expand, the UP nodes that
-	// hold nothing yet (expand spreads the load over every UP node).
+	// Nodes are the nodes shrink drains or cordon (uncordon) marks; for
+	// expand, the UP nodes that hold nothing yet (expand spreads the load
+	// over every UP node).
 	Nodes []string
 	// MoveID is the move cancel stops, Move its kind.
 	MoveID uint64
@@ -41,6 +43,10 @@ func (a Action) Describe() string {
 		return fmt.Sprintf("Expand onto %s: spread the load over every UP node, new ones included?", strings.Join(a.Nodes, ", "))
 	case "shrink":
 		return fmt.Sprintf("Shrink: move every replica off %s?", strings.Join(a.Nodes, ", "))
+	case "cordon":
+		return fmt.Sprintf("Cordon %s: place no new replica or master on it (it keeps what it has)?", strings.Join(a.Nodes, ", "))
+	case "uncordon":
+		return fmt.Sprintf("Uncordon %s: let it receive replicas and masters again?", strings.Join(a.Nodes, ", "))
 	case "cancel":
 		return fmt.Sprintf("Cancel move %d (%s %s: %s) and roll it back?", a.MoveID, a.Move, where, arrow(a.From, a.To))
 	}

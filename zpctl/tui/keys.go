@@ -12,6 +12,7 @@ type keyMap struct {
 	PrevTable, NextTable, Enter  key.Binding
 	Failover, Migrate            key.Binding
 	Expand, Shrink, Cancel       key.Binding
+	Cordon                       key.Binding
 	Refresh, Help, CloseHelp     key.Binding
 	Log                          key.Binding
 	Filter, Sort, Reverse        key.Binding
@@ -40,6 +41,7 @@ func newKeyMap() keyMap {
 		Migrate:   b("m", "migrate", "m"),
 		Expand:    b("e", "expand", "e"),
 		Shrink:    b("s", "shrink", "s"),
+		Cordon:    b("x", "cordon", "x"),
 		Cancel:    b("c", "cancel move", "c"),
 		Log:       b("L", "node log", "L"),
 		Refresh:   b("r", "refresh", "r"),
@@ -81,7 +83,7 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 	var view []key.Binding
 	switch t {
 	case tabNodes:
-		view = []key.Binding{k.Move, k.Log, k.Expand, k.Shrink}
+		view = []key.Binding{k.Move, k.Log, k.Expand, k.Shrink, k.Cordon}
 	case tabTables:
 		view = []key.Binding{k.Move, k.Enter}
 	case tabPartitions:
@@ -101,7 +103,7 @@ func (k keyMap) helpFor(t tab, dialog bool) helpKeys {
 	full := [][]key.Binding{
 		{k.Quit, k.NextTab, k.PrevTab, k.Tabs, k.Refresh, k.Help, k.CloseHelp},
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.PrevTable, k.NextTable, k.Enter, k.Log},
-		{k.Failover, k.Migrate, k.Expand, k.Shrink, k.Cancel, k.Filter, k.Sort, k.Reverse},
+		{k.Failover, k.Migrate, k.Expand, k.Shrink, k.Cordon, k.Cancel, k.Filter, k.Sort, k.Reverse},
 	}
 	return helpKeys{short: short, full: full}
 }

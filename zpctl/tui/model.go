@@ -430,7 +430,7 @@ func (m Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.tab, m.cursor[tabPartitions], m.offset[tabPartitions] = tabPartitions, 0, 0
 		}
 	case key.Matches(msg, k.Failover), key.Matches(msg, k.Migrate), key.Matches(msg, k.Expand),
-		key.Matches(msg, k.Shrink), key.Matches(msg, k.Cancel):
+		key.Matches(msg, k.Shrink), key.Matches(msg, k.Cordon), key.Matches(msg, k.Cancel):
 		cmd := m.propose(msg)
 		m.clamp()
 		return m, cmd
@@ -596,6 +596,8 @@ func (m *Model) propose(msg tea.KeyMsg) tea.Cmd {
 		a, why = m.proposeExpand()
 	case key.Matches(msg, k.Shrink):
 		a, why = m.proposeShrink()
+	case key.Matches(msg, k.Cordon):
+		a, why = m.proposeCordon()
 	case key.Matches(msg, k.Cancel):
 		a, why = m.proposeCancel()
 	}
@@ -753,6 +755,19 @@ func (m *Model) proposeShrink() (Action, string) {
 		return Action{}, "shrink: select a node in the Nodes view (2)"
 	}
 	return Action{Kind: "shrink", Nodes: []string{m.snap.Nodes[i].Addr}}, ""
+}
+
+// proposeCordon cordons the selected node, or uncordons it if it is.
+func (m *Model) proposeCordon() (Action, string) {
+	i, ok := m.item(tabNodes)
+	if m.snap == nil || m.tab != tabNodes || !ok {
+		return Action{}, "cordon: select a node in the Nodes view (2)"
+	}
+	kind := "cordon"
+	if m.snap.Nodes[i].Cordoned {
+		kind = "uncordon"
+	}
+	return Action{Kind: kind, Nodes: []string{m.snap.Nodes[i].Addr}}, ""
 }
 
 func (m *Model) proposeCancel() (Action, string) {

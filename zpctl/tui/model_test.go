@@ -124,6 +124,8 @@ func TestViews(t *testing.T) {
 		{"overview_large", 120, 40, []tea.Msg{healthy(), degraded()}},
 		{"nodes", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("2", "j")...)},
 		{"nodes_cordoned", 80, 24, append([]tea.Msg{withCordonedNode()}, keys("2")...)},
+		{"dialog_cordon", 80, 24, append([]tea.Msg{withCordonedNode()}, keys("2", "x")...)},
+		{"dialog_uncordon", 80, 24, append([]tea.Msg{withCordonedNode()}, keys("2", "j", "x")...)},
 		{"nodes_wide", 110, 24, append([]tea.Msg{healthy(), degraded()}, keys("2")...)},
 		{"tables", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("3")...)},
 		{"partitions", 100, 30, append([]tea.Msg{healthy(), degraded()}, keys("4", "j")...)},
