@@ -467,11 +467,11 @@ func (c *core) pullOnce(ctx context.Context, table string, want uint64, cur *zpp
 // delta against cur (nil: none) merged into it; a delta that does not fit
 // cur is asked again whole.
 func (c *core) pullFrom(ctx context.Context, addr, table string, cur *zppb.Topology) (*zppb.Topology, error) {
-	req := &zppb.PullRequest{Table: table}
-	if table == "" {
-		req.SinceEpoch = cur.GetEpoch()
+	if table != "" {
+		cur = nil // one table comes whole
 	}
-	for {
+	return topodelta.Pull(ctx, cur, func(ctx context.Context, req *zppb.PullRequest) (*zppb.PullResponse, error) {
+		req.Table = table
 		resp, err := c.pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: req}})
 		if err != nil {
 			return nil, err
@@ -482,14 +482,8 @@ func (c *core) pullFrom(ctx context.Context, addr, table string, cur *zppb.Topol
 		if resp.GetPull().GetTopology() == nil {
 			return nil, status.New(zppb.Code_ERROR, "meta %s answered PULL without a topology", addr)
 		}
-		topo, err := topodelta.Apply(cur, resp.GetPull())
-		if err == nil {
-			return topo, nil
-		}
-		if req.SinceEpoch == 0 {
-			return nil, status.New(zppb.Code_ERROR, "meta %s: %v", addr, err)
-		}
+		return resp.GetPull(), nil
+	}, func(err error) {
 		c.log.Debug("topology delta does not fit; pulling the whole topology", "meta", addr, "err", err)
-		req.SinceEpoch = 0
-	}
+	})
 }

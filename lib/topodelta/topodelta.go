@@ -5,6 +5,7 @@ package topodelta
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -58,6 +59,25 @@ func Apply(cur *zppb.Topology, resp *zppb.PullResponse) (*zppb.Topology, error) 
 		out.Tables = append(out.Tables, t)
 	}
 	return out, nil
+}
+
+// Pull asks call for every table as a delta against cur (the whole
+// topology when cur is nil) and returns the topology it brings. A delta
+// that does not fit cur is reported to misfit and asked again whole.
+func Pull(ctx context.Context, cur *zppb.Topology, call func(context.Context, *zppb.PullRequest) (*zppb.PullResponse, error), misfit func(error)) (*zppb.Topology, error) {
+	req := &zppb.PullRequest{SinceEpoch: cur.GetEpoch()}
+	for {
+		resp, err := call(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		topo, err := Apply(cur, resp)
+		if err == nil || req.SinceEpoch == 0 {
+			return topo, err
+		}
+		misfit(err)
+		req = &zppb.PullRequest{}
+	}
 }
 
 // mergeNodes is the node list after a delta: changed itself when it is the

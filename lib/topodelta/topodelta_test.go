@@ -1,6 +1,8 @@
 package topodelta
 
 import (
+	"context"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -92,5 +94,46 @@ func TestApply(t *testing.T) {
 	}
 	if _, err := Apply(nil, &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 1}}); err == nil {
 		t.Error("a delta applied to no topology")
+	}
+}
+
+// TestPull: a delta that fits is applied after one call; one that does not
+// is reported and the whole topology asked for; without a topology held the
+// first call asks for the whole one.
+func TestPull(t *testing.T) {
+	cur := &zppb.Topology{Epoch: 10, Tables: []*zppb.Table{tbl("a", 2, "a:1")}}
+	whole := &zppb.Topology{Epoch: 12, Tables: []*zppb.Table{tbl("a", 2, "b:1"), tbl("x", 11, "b:1")}}
+	fits := &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 12, Tables: []*zppb.Table{tbl("a", 2, "b:1")}},
+		Tables: []*zppb.TableStamp{stamp("a", 2, 12)}}
+	// Names table x as unchanged, which cur does not hold.
+	misfits := &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 12},
+		Tables: []*zppb.TableStamp{stamp("a", 2, 2), stamp("x", 11, 11)}}
+	tests := []struct {
+		name      string
+		cur       *zppb.Topology
+		delta     *zppb.PullResponse // the answer to since_epoch != 0
+		wantSince []uint64
+		want      *zppb.Topology
+		misfit    bool
+	}{
+		{"delta fits", cur, fits, []uint64{10}, &zppb.Topology{Epoch: 12, Tables: []*zppb.Table{tbl("a", 2, "b:1")}}, false},
+		{"delta does not fit", cur, misfits, []uint64{10, 0}, whole, true},
+		{"nothing held", nil, nil, []uint64{0}, whole, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var since []uint64
+			misfit := false
+			got, err := Pull(context.Background(), tt.cur, func(_ context.Context, req *zppb.PullRequest) (*zppb.PullResponse, error) {
+				since = append(since, req.GetSinceEpoch())
+				if req.GetSinceEpoch() == 0 {
+					return &zppb.PullResponse{Topology: whole}, nil
+				}
+				return tt.delta, nil
+			}, func(error) { misfit = true })
+			if err != nil || !proto.Equal(got, tt.want) || !slices.Equal(since, tt.wantSince) || misfit != tt.misfit {
+				t.Fatalf("Pull = %v, %v after calls since %v, misfit %v; want %v after %v, misfit %v", got, err, since, misfit, tt.want, tt.wantSince, tt.misfit)
+			}
+		})
 	}
 }

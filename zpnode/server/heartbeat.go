@@ -8,6 +8,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topodelta"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
@@ -151,19 +152,15 @@ func (s *Server) pull(meta string, epoch uint64) error {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	cur := s.topo.Load()
-	pr, err := s.callPull(ctx, meta, cur.pullRequest())
+	pb, err := topodelta.Pull(ctx, cur.pb, func(ctx context.Context, req *zppb.PullRequest) (*zppb.PullResponse, error) {
+		return s.callPull(ctx, meta, req)
+	}, func(err error) {
+		s.cfg.Logger.Warn("topology delta does not fit; pulling the whole topology", "meta", meta, "err", err)
+	})
 	if err != nil {
 		return err
 	}
-	pb, err := cur.next(pr)
-	if err != nil {
-		s.cfg.Logger.Warn("topology delta does not fit; pulling the whole topology", "meta", meta, "err", err)
-		if pr, err = s.callPull(ctx, meta, &zppb.PullRequest{}); err != nil {
-			return err
-		}
-		pb = pr.GetTopology()
-	}
-	if pb == nil || pb.Epoch < epoch || pb.Epoch <= cur.epoch {
+	if pb.Epoch < epoch || pb.Epoch <= cur.epoch {
 		return nil
 	}
 	s.cfg.Logger.Info("new topology", "epoch", pb.Epoch, "from", meta)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
-	"github.com/zeppelin-kv/zeppelin/lib/topodelta"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -31,19 +30,6 @@ func newTopology(pb *zppb.Topology) *topology {
 		t.tables[tb.Name] = tb
 	}
 	return t
-}
-
-// pullRequest asks for the topology as a delta against this one (the
-// whole topology while the node has none).
-func (t *topology) pullRequest() *zppb.PullRequest {
-	return &zppb.PullRequest{SinceEpoch: t.epoch}
-}
-
-// next returns the topology a PULL answer to pullRequest brings; an error
-// means the delta does not fit this view, and the whole topology must be
-// pulled (since_epoch 0).
-func (t *topology) next(resp *zppb.PullResponse) (*zppb.Topology, error) {
-	return topodelta.Apply(t.pb, resp)
 }
 
 // partition returns the partition of table holding key.
