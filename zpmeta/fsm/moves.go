@@ -14,6 +14,12 @@ import (
 // MIGRATESTATUS; older ones are forgotten.
 const keepFinished = 256
 
+// cancellable reports whether a move in state st can still be rolled back:
+// it has not ended, nor passed its handover (REMOVING can only finish).
+func cancellable(st zppb.MoveState) bool {
+	return !Terminal(st) && st != zppb.MoveState_MOVE_REMOVING
+}
+
 // Terminal reports whether a move in state st is over.
 func Terminal(st zppb.MoveState) bool {
 	return st == zppb.MoveState_MOVE_DONE || st == zppb.MoveState_MOVE_FAILED || st == zppb.MoveState_MOVE_CANCELLED
@@ -210,8 +216,7 @@ func (s *state) stepMove(c *zppb.StepMoveCommand) (changed bool, err error) {
 	from, to := c.GetFrom(), c.GetTo()
 	switch {
 	case to == zppb.MoveState_MOVE_FAILED || to == zppb.MoveState_MOVE_CANCELLED:
-		if Terminal(from) || from == zppb.MoveState_MOVE_REMOVING {
-			// Past the handover the move can only finish.
+		if !cancellable(from) {
 			return bad()
 		}
 		changed = s.rollback(m, p)
@@ -345,7 +350,7 @@ func (s *state) cancelMoves(c *zppb.CancelMovesCommand) (changed bool, cancelled
 	// exists while the move is active (dropping a table ends its moves).
 	parts := make([]*zppb.Partition, len(targets))
 	for i, m := range targets {
-		if Terminal(m.State) || m.State == zppb.MoveState_MOVE_REMOVING {
+		if !cancellable(m.State) {
 			continue
 		}
 		if parts[i], err = s.partition(m.Table, m.Partition); err != nil {

@@ -33,7 +33,6 @@ func (s *Server) failover(ctx context.Context) {
 	defer unlock()
 	changes, awaited := s.planFailover()
 	s.failoverAwaited.Store(&awaited)
-	s.failoverWaiting.Store(len(awaited) > 0)
 	if len(changes) == 0 {
 		return
 	}
@@ -63,11 +62,18 @@ func (s *Server) failover(ctx context.Context) {
 // failoverDue is the cheap check before taking the proposal lock: is some
 // partition mastered by a DOWN node?
 func (s *Server) failoverDue() bool {
-	if s.failoverWaiting.Load() {
+	if s.awaitingPositions() {
 		return true
 	}
 	orphans, _ := s.fsm.Orphans()
 	return len(orphans) > 0
+}
+
+// awaitingPositions reports whether a failover waits for some slave's
+// position (failoverAwaited not empty).
+func (s *Server) awaitingPositions() bool {
+	a := s.failoverAwaited.Load()
+	return a != nil && len(*a) > 0
 }
 
 // planFailover returns the master changes due now, and the UP slaves whose
@@ -110,8 +116,9 @@ func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bo
 		// Among the furthest along, one that receives new masters wins
 		// over a cordoned one.
 		c := cmp.Or(cmp.Compare(pos.Term, bestPos.GetTerm()), cmp.Compare(pos.Lsn, bestPos.GetLsn()))
-		if bestPos == nil || c > 0 || c == 0 && !bestReceives && fsm.Receives(s.fsm.Node(addr)) {
-			best, bestPos, bestReceives = addr, pos, fsm.Receives(s.fsm.Node(addr))
+		receives := fsm.Receives(s.fsm.Node(addr))
+		if bestPos == nil || c > 0 || c == 0 && receives && !bestReceives {
+			best, bestPos, bestReceives = addr, pos, receives
 		}
 	}
 	return best, bestPos != nil && !missing

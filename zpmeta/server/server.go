@@ -52,10 +52,9 @@ type Server struct {
 	// proposing serialises the leader's check-then-propose sequences, so
 	// that each is checked against the state the previous one left.
 	proposing chan struct{}
-	// failoverWaiting is set while partitions with a DOWN master wait for
-	// their slaves' positions; a PING of a slave in failoverAwaited then
-	// triggers the failover at once.
-	failoverWaiting atomic.Bool
+	// failoverAwaited holds the UP slaves whose positions partitions with
+	// a DOWN master wait for; a PING of one of them triggers the failover
+	// at once. Empty (or nil) when none waits.
 	failoverAwaited atomic.Pointer[map[string]bool]
 
 	// stuckEpochs remembers, per move, the epoch at which this leader first

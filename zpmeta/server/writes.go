@@ -39,7 +39,7 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
 		return s.pingResponse(s.fsm.Epoch()), nil
 	}
-	if awaited := s.failoverAwaited.Load(); s.failoverWaiting.Load() && awaited != nil && (*awaited)[req.Addr] {
+	if awaited := s.failoverAwaited.Load(); awaited != nil && (*awaited)[req.Addr] {
 		// This PING may be the position a failover waits for: decide now,
 		// so the answer already carries the new epoch. Other nodes' PINGs
 		// do not plan again: with a thousand nodes that would be a
