@@ -43,9 +43,8 @@ partition over to its most up-to-date UP slave (SETMASTER), m migrates a
 replica of it from its busiest holder to a node without one (the idlest
 offered first, ↑↓ choose another), e expands (REBALANCE EXPAND), s
 shrinks the selected node, x cordons or uncordons it, c cancels the
-selected move. The expand and
-shrink dialogs show the plan, as 'zpctl expand --dry-run' does, and its
-moves are queued at the plan's epoch. Errors show in the status line for
+selected move. The expand and shrink dialogs show the plan, as 'zpctl
+expand --dry-run' does, and its moves are queued at the plan's epoch. Errors show in the status line for
 10s. --timeout bounds each survey's INFO calls; the view itself runs
 until q or Ctrl-C.`,
 		Example: "  zpctl top\n  zpctl top --interval 2s --meta 10.0.0.1:9221",

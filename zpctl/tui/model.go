@@ -313,15 +313,7 @@ func (m *Model) apply(msg SnapshotMsg) {
 	m.report = health.Check(s, m.opts.Health)
 	m.byPart, m.byRepl, m.byNode = map[partKey]level{}, map[replKey]level{}, map[string]level{}
 	for _, p := range m.report.Problems {
-		// Information (a cordon, versions mixed during an upgrade) is
-		// not a fault: it colours nothing.
-		l := levelOK
-		switch p.Severity {
-		case health.Critical:
-			l = levelCrit
-		case health.Warning:
-			l = levelWarn
-		}
+		l := levelOf(p.Severity)
 		if p.Table != "" && p.Partition != nil {
 			pk := partKey{p.Table, *p.Partition}
 			m.byPart[pk] = max(m.byPart[pk], l)
@@ -749,25 +741,29 @@ func (m *Model) proposeExpand() (Action, string) {
 	return Action{Kind: "expand", Nodes: empty}, ""
 }
 
-func (m *Model) proposeShrink() (Action, string) {
+// selectedNode is the node under the cursor of the Nodes view, or why
+// action op has none.
+func (m *Model) selectedNode(op string) (client.Node, string) {
 	i, ok := m.item(tabNodes)
 	if m.snap == nil || m.tab != tabNodes || !ok {
-		return Action{}, "shrink: select a node in the Nodes view (2)"
+		return client.Node{}, op + ": select a node in the Nodes view (2)"
 	}
-	return Action{Kind: "shrink", Nodes: []string{m.snap.Nodes[i].Addr}}, ""
+	return m.snap.Nodes[i].Node, ""
+}
+
+func (m *Model) proposeShrink() (Action, string) {
+	n, why := m.selectedNode("shrink")
+	return Action{Kind: "shrink", Nodes: []string{n.Addr}}, why
 }
 
 // proposeCordon cordons the selected node, or uncordons it if it is.
 func (m *Model) proposeCordon() (Action, string) {
-	i, ok := m.item(tabNodes)
-	if m.snap == nil || m.tab != tabNodes || !ok {
-		return Action{}, "cordon: select a node in the Nodes view (2)"
-	}
+	n, why := m.selectedNode("cordon")
 	kind := "cordon"
-	if m.snap.Nodes[i].Cordoned {
+	if n.Cordoned {
 		kind = "uncordon"
 	}
-	return Action{Kind: kind, Nodes: []string{m.snap.Nodes[i].Addr}}, ""
+	return Action{Kind: kind, Nodes: []string{n.Addr}}, why
 }
 
 func (m *Model) proposeCancel() (Action, string) {

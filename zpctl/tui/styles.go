@@ -2,6 +2,8 @@ package tui
 
 import (
 	"github.com/charmbracelet/lipgloss"
+
+	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 )
 
 // styles are built from one renderer, so that a test can render without
@@ -64,6 +66,18 @@ const (
 	levelCrit
 	levelNone // not judged: plain text
 )
+
+// levelOf is the colour of a checkup finding: information (a cordon,
+// versions mixed during an upgrade) is not a fault.
+func levelOf(sev health.Severity) level {
+	switch sev {
+	case health.Critical:
+		return levelCrit
+	case health.Warning:
+		return levelWarn
+	}
+	return levelOK
+}
 
 func (st styles) of(l level) lipgloss.Style {
 	switch l {

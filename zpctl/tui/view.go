@@ -8,8 +8,6 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
-
-	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 )
 
 // View implements tea.Model: a header bar, the tab bar, a summary line,
@@ -141,13 +139,7 @@ func (m Model) statusView() string {
 		return " " + m.st.ok.Render("all checks pass")
 	}
 	p := m.report.Problems[0]
-	l := levelOK
-	switch p.Severity {
-	case health.Critical:
-		l = levelCrit
-	case health.Warning:
-		l = levelWarn
-	}
+	l := levelOf(p.Severity)
 	more := ""
 	if n := len(m.report.Problems) - 1; n > 0 {
 		more = fmt.Sprintf(" (+%d more)", n)
