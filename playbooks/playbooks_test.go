@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"os"
 	"os/exec"
@@ -524,26 +525,33 @@ func (c *cluster) stop() {
 
 func (c *cluster) daemonLogs() string {
 	var b strings.Builder
-	for _, h := range c.hosts {
-		data, err := os.ReadFile(filepath.Join(h.dir, "log", h.daemon+".log"))
-		if err != nil {
-			continue
-		}
-		fmt.Fprintf(&b, "--- %s (%s) log, last lines:\n%s\n", h.name, h.addr, tail(string(data), 15))
+	for h, log := range c.logs() {
+		fmt.Fprintf(&b, "--- %s (%s) log, last lines:\n%s\n", h.name, h.addr, tail(log, 15))
 	}
 	return b.String()
+}
+
+// logs yields each host's daemon log, skipping those that cannot be read.
+func (c *cluster) logs() iter.Seq2[host, string] {
+	return func(yield func(host, string) bool) {
+		for _, h := range c.hosts {
+			data, err := os.ReadFile(filepath.Join(h.dir, "log", h.daemon+".log"))
+			if err != nil {
+				continue
+			}
+			if !yield(h, string(data)) {
+				return
+			}
+		}
+	}
 }
 
 // daemonWarnings returns the last WARN and ERROR lines of each daemon's log.
 func (c *cluster) daemonWarnings() string {
 	var b strings.Builder
-	for _, h := range c.hosts {
-		data, err := os.ReadFile(filepath.Join(h.dir, "log", h.daemon+".log"))
-		if err != nil {
-			continue
-		}
+	for h, log := range c.logs() {
 		var warn []string
-		for _, l := range strings.Split(string(data), "\n") {
+		for _, l := range strings.Split(log, "\n") {
 			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
 				warn = append(warn, l)
 			}
