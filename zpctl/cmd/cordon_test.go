@@ -25,7 +25,7 @@ func TestCordonAndDrain(t *testing.T) {
 			if p.Master == x {
 				masters++
 			}
-			if p.Master == x || slices.Contains(p.Slaves, x) {
+			if holds(p, x) {
 				replicas++
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,7 +97,7 @@ type partitionSelection struct {
 }
 
 func (sel partitionSelection) selects(p client.Partition) bool {
-	if sel.node != "" && p.Master != sel.node && !slices.Contains(p.Slaves, sel.node) {
+	if sel.node != "" && !holds(p, sel.node) {
 		return false
 	}
 	if len(sel.ranges) == 0 {
