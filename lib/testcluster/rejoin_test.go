@@ -53,7 +53,9 @@ func TestFailoverRetryAndRejoinWithTail(t *testing.T) {
 
 	// A tail no slave gets: the slaves cannot reach the master, to which
 	// the test writes around its proxy; the writes wait for acknowledgements
-	// until their deadline.
+	// until their deadline. A write whose deadline passes while it is still
+	// queued on a busy machine is dropped unlogged (CI saw 3 of 4 logged), so
+	// the tail is whatever reached the binlog, at least one record.
 	if err := old.CutFromClients(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +65,7 @@ func TestFailoverRetryAndRejoinWithTail(t *testing.T) {
 	tailErrs := make([]error, tail)
 	for i := range tail {
 		wg.Go(func() {
-			wctx, wcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
 			defer wcancel()
 			_, tailErrs[i] = c.Call(wctx, direct, &zppb.Request{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Table: "t", Key: fmt.Appendf(nil, "tail-%d", i), Value: []byte("x")}}})
 		})
@@ -80,8 +82,8 @@ func TestFailoverRetryAndRejoinWithTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ri := info.GetInfo().GetReplication()[0]; ri.Lsn != ri.AppliedLsn+tail {
-		t.Fatalf("old master at lsn %d applied %d; want a tail of %d unapplied records", ri.Lsn, ri.AppliedLsn, tail)
+	if ri := info.GetInfo().GetReplication()[0]; ri.Lsn <= ri.AppliedLsn || ri.Lsn > ri.AppliedLsn+tail {
+		t.Fatalf("old master at lsn %d applied %d; want a tail of 1 to %d unapplied records", ri.Lsn, ri.AppliedLsn, tail)
 	}
 	if err := old.Kill(); err != nil {
 		t.Fatal(err)
