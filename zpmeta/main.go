@@ -49,6 +49,7 @@ func run(args []string) error {
 	stuckTimeout := fs.Duration("stuck-timeout", 3*time.Second, "a move whose partition stays STUCK longer is aborted and rolled back")
 	slowdownLag := fs.Uint64("slowdown-lag", 10000, "a move's target this many records behind or less gets the partition SLOWDOWN")
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
+	scheduler := fs.Bool("scheduler", true, "run the scheduler on the leader: re-replication after node loss and master balance (settings and pause at run time: zpctl schedule)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -85,6 +86,7 @@ func run(args []string) error {
 		MetricsAddr: *metricsAddr,
 
 		MaxMovesPerNode: *maxMoves,
+		Scheduler:       *scheduler,
 		StuckTimeout:    *stuckTimeout,
 		SlowdownLag:     *slowdownLag,
 		StuckLag:        *stuckLag,

@@ -124,6 +124,8 @@ type Cluster interface {
 	CancelMoves(ctx context.Context, ids []uint64) (CancelResult, error)
 	// MoveStatus lists the moves with their progress.
 	MoveStatus(ctx context.Context, all bool) ([]Move, error)
+	// Schedule changes scheduler settings and reports what it does.
+	Schedule(ctx context.Context, ch ScheduleChange) (*ScheduleStatus, error)
 }
 
 // Maintenance asks nodes directly, one attempt each, what they say about

@@ -67,8 +67,11 @@ type Move struct {
 	State MoveState `json:"state"`
 	// Error says why a move FAILED or was CANCELLED.
 	Error string `json:"error"`
-	// Origin is what queued it: "manual", "expand", "shrink", "replace".
+	// Origin is what queued it: "manual", "expand", "shrink", "replace",
+	// "scheduler".
 	Origin string `json:"origin"`
+	// Reason says why the scheduler queued it.
+	Reason string `json:"reason,omitempty"`
 	// CreatedMs and UpdatedMs are Unix milliseconds.
 	CreatedMs int64 `json:"created_ms"`
 	UpdatedMs int64 `json:"updated_ms"`
@@ -97,7 +100,7 @@ func movesFromPB(in []*zppb.Move) []Move {
 	for _, m := range in {
 		out = append(out, Move{ID: m.GetId(), Kind: MoveKind(strings.ToLower(m.GetKind().String())), Table: m.GetTable(),
 			Partition: m.GetPartition(), From: m.GetFrom(), To: m.GetTo(),
-			State: MoveState(strings.TrimPrefix(m.GetState().String(), "MOVE_")), Error: m.GetError(), Origin: m.GetOrigin(),
+			State: MoveState(strings.TrimPrefix(m.GetState().String(), "MOVE_")), Error: m.GetError(), Origin: m.GetOrigin(), Reason: m.GetReason(),
 			CreatedMs: m.GetCreatedMs(), UpdatedMs: m.GetUpdatedMs(), Term: m.GetTerm(),
 			BytesTotal: m.GetBytesTotal(), BytesCopied: m.GetBytesCopied(), RecordsBehind: m.GetRecordsBehind(),
 			BytesPerSec: m.GetBytesPerSec(), EtaMs: m.GetEtaMs(), StuckMs: m.GetStuckMs()})

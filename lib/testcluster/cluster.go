@@ -44,6 +44,10 @@ type Options struct {
 	// Redis gives every node a RESP port (Process.RedisAddr,
 	// --redis-addr), which it reports to meta.
 	Redis bool
+	// Scheduler runs meta's scheduler (zpmeta --scheduler): repairs and
+	// master balance make moves of their own, which tests of other things
+	// do not expect, so it is off unless asked for.
+	Scheduler bool
 }
 
 // Cluster is a set of real zpmeta and zpnode processes on 127.0.0.1.
@@ -136,7 +140,8 @@ func (c *Cluster) StartJoiningMeta() *Process {
 func (c *Cluster) startMeta(addr string, extra ...string) *Process {
 	c.t.Helper()
 	name := fmt.Sprintf("zpmeta-%d", len(c.Metas)+1)
-	args := append([]string{"--addr", addr, "--data", filepath.Join(c.dir, name), "--log-level", "debug"}, extra...)
+	args := append([]string{"--addr", addr, "--data", filepath.Join(c.dir, name), "--log-level", "debug",
+		fmt.Sprintf("--scheduler=%t", c.opts.Scheduler)}, extra...)
 	args = append(args, c.opts.MetaArgs...)
 	p := newProcess(filepath.Join(c.bin, "zpmeta"), c.dir, name, addr, args)
 	c.withMetrics(p)

@@ -400,9 +400,14 @@ type Node struct {
 	// A cordoned node receives no new replica or master: table creation,
 	// expand and manual moves place nothing on it, and failover promotes it
 	// only when no other slave is as far along. What it holds stays.
-	Cordoned      bool `protobuf:"varint,10,opt,name=cordoned,proto3" json:"cordoned,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Cordoned bool `protobuf:"varint,10,opt,name=cordoned,proto3" json:"cordoned,omitempty"`
+	// While the node is DOWN, when the leader marked it so (Unix ms); 0 while
+	// it is UP, or when a leader older than this field marked it. The
+	// scheduler rebuilds its replicas elsewhere once it has been DOWN for the
+	// schedule's down_timeout_ms.
+	DownSinceUnixMs int64 `protobuf:"varint,11,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -503,6 +508,13 @@ func (x *Node) GetCordoned() bool {
 		return x.Cordoned
 	}
 	return false
+}
+
+func (x *Node) GetDownSinceUnixMs() int64 {
+	if x != nil {
+		return x.DownSinceUnixMs
+	}
+	return 0
 }
 
 // Partition is one slot range of a table. Its slot range follows from its id
@@ -952,6 +964,9 @@ type Move struct {
 	UpdatedMs int64     `protobuf:"varint,10,opt,name=updated_ms,json=updatedMs,proto3" json:"updated_ms,omitempty"`
 	// What started it: "manual", "expand", "shrink", "replace".
 	Origin string `protobuf:"bytes,11,opt,name=origin,proto3" json:"origin,omitempty"`
+	// Why the move was queued, for moves the scheduler queues (origin
+	// "scheduler"): e.g. "node X DOWN for 30m0s: re-replicate".
+	Reason string `protobuf:"bytes,13,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The partition's term when the move entered SLOWDOWN; a failover in
 	// between aborts the move.
 	Term uint64 `protobuf:"varint,12,opt,name=term,proto3" json:"term,omitempty"`
@@ -1075,6 +1090,13 @@ func (x *Move) GetOrigin() string {
 	return ""
 }
 
+func (x *Move) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 func (x *Move) GetTerm() uint64 {
 	if x != nil {
 		return x.Term
@@ -1124,11 +1146,171 @@ func (x *Move) GetStuckMs() int64 {
 	return 0
 }
 
+// Schedule is the settings of the meta leader's scheduler, which repairs
+// and balances the cluster on its own (zpmeta/server/scheduler.go). Zero
+// values mean the defaults, so a state without them schedules by default.
+type Schedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// No automatic scheduling at all while set; moves queued already run.
+	Paused bool `protobuf:"varint,1,opt,name=paused,proto3" json:"paused,omitempty"`
+	// How long a node stays DOWN before its replicas are rebuilt on other
+	// nodes: 0 means the default (30 minutes), a negative value never.
+	DownTimeoutMs int64 `protobuf:"varint,2,opt,name=down_timeout_ms,json=downTimeoutMs,proto3" json:"down_timeout_ms,omitempty"`
+	// Master balance (switchovers spreading masters by weight) is on unless
+	// this is set.
+	MasterBalanceOff bool `protobuf:"varint,3,opt,name=master_balance_off,json=masterBalanceOff,proto3" json:"master_balance_off,omitempty"`
+	// At most this many moves involve one node at a time (manual ones too);
+	// 0 means the meta server's --max-moves-per-node.
+	MaxMovesPerNode uint32 `protobuf:"varint,4,opt,name=max_moves_per_node,json=maxMovesPerNode,proto3" json:"max_moves_per_node,omitempty"`
+	// At most this many scheduler moves in flight in the cluster; 0 means
+	// the default (8).
+	MaxMoves      uint32 `protobuf:"varint,5,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Schedule) Reset() {
+	*x = Schedule{}
+	mi := &file_common_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Schedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Schedule) ProtoMessage() {}
+
+func (x *Schedule) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
+func (*Schedule) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Schedule) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Schedule) GetDownTimeoutMs() int64 {
+	if x != nil {
+		return x.DownTimeoutMs
+	}
+	return 0
+}
+
+func (x *Schedule) GetMasterBalanceOff() bool {
+	if x != nil {
+		return x.MasterBalanceOff
+	}
+	return false
+}
+
+func (x *Schedule) GetMaxMovesPerNode() uint32 {
+	if x != nil {
+		return x.MaxMovesPerNode
+	}
+	return 0
+}
+
+func (x *Schedule) GetMaxMoves() uint32 {
+	if x != nil {
+		return x.MaxMoves
+	}
+	return 0
+}
+
+// ScheduleEvent is one decision of the scheduler, or a change of its
+// settings, as the meta state records it (the last 200).
+type ScheduleEvent struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UnixMs int64                  `protobuf:"varint,1,opt,name=unix_ms,json=unixMs,proto3" json:"unix_ms,omitempty"`
+	// "repair", "balance", "settings".
+	Kind    string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The moves the decision queued.
+	Moves         []uint64 `protobuf:"varint,4,rep,packed,name=moves,proto3" json:"moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleEvent) Reset() {
+	*x = ScheduleEvent{}
+	mi := &file_common_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleEvent) ProtoMessage() {}
+
+func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleEvent.ProtoReflect.Descriptor instead.
+func (*ScheduleEvent) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ScheduleEvent) GetUnixMs() int64 {
+	if x != nil {
+		return x.UnixMs
+	}
+	return 0
+}
+
+func (x *ScheduleEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ScheduleEvent) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *ScheduleEvent) GetMoves() []uint64 {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
 var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\bzeppelin\"\xae\x02\n" +
+	"\fcommon.proto\x12\bzeppelin\"\xdb\x02\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x12\n" +
@@ -1142,7 +1324,8 @@ const file_common_proto_rawDesc = "" +
 	"redis_addr\x18\b \x01(\tR\tredisAddr\x12\x18\n" +
 	"\aversion\x18\t \x01(\tR\aversion\x12\x1a\n" +
 	"\bcordoned\x18\n" +
-	" \x01(\bR\bcordoned\"\x8f\x01\n" +
+	" \x01(\bR\bcordoned\x12+\n" +
+	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\"\x8f\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
@@ -1176,7 +1359,7 @@ const file_common_proto_rawDesc = "" +
 	"\x03lsn\x18\x04 \x01(\x04R\x03lsn\x12\x1f\n" +
 	"\vapplied_lsn\x18\x05 \x01(\x04R\n" +
 	"appliedLsn\x12\x16\n" +
-	"\x06master\x18\x06 \x01(\bR\x06master\"\x82\x04\n" +
+	"\x06master\x18\x06 \x01(\bR\x06master\"\x9a\x04\n" +
 	"\x04Move\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.zeppelin.MoveKindR\x04kind\x12\x14\n" +
@@ -1191,7 +1374,8 @@ const file_common_proto_rawDesc = "" +
 	"\n" +
 	"updated_ms\x18\n" +
 	" \x01(\x03R\tupdatedMs\x12\x16\n" +
-	"\x06origin\x18\v \x01(\tR\x06origin\x12\x12\n" +
+	"\x06origin\x18\v \x01(\tR\x06origin\x12\x16\n" +
+	"\x06reason\x18\r \x01(\tR\x06reason\x12\x12\n" +
 	"\x04term\x18\f \x01(\x04R\x04term\x12\x1f\n" +
 	"\vbytes_total\x18\x14 \x01(\x04R\n" +
 	"bytesTotal\x12!\n" +
@@ -1199,7 +1383,18 @@ const file_common_proto_rawDesc = "" +
 	"\x0erecords_behind\x18\x16 \x01(\x04R\rrecordsBehind\x12\"\n" +
 	"\rbytes_per_sec\x18\x17 \x01(\x01R\vbytesPerSec\x12\x15\n" +
 	"\x06eta_ms\x18\x18 \x01(\x03R\x05etaMs\x12\x19\n" +
-	"\bstuck_ms\x18\x19 \x01(\x03R\astuckMs*\x83\x03\n" +
+	"\bstuck_ms\x18\x19 \x01(\x03R\astuckMs\"\xc2\x01\n" +
+	"\bSchedule\x12\x16\n" +
+	"\x06paused\x18\x01 \x01(\bR\x06paused\x12&\n" +
+	"\x0fdown_timeout_ms\x18\x02 \x01(\x03R\rdownTimeoutMs\x12,\n" +
+	"\x12master_balance_off\x18\x03 \x01(\bR\x10masterBalanceOff\x12+\n" +
+	"\x12max_moves_per_node\x18\x04 \x01(\rR\x0fmaxMovesPerNode\x12\x1b\n" +
+	"\tmax_moves\x18\x05 \x01(\rR\bmaxMoves\"l\n" +
+	"\rScheduleEvent\x12\x17\n" +
+	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
+	"\x05moves\x18\x04 \x03(\x04R\x05moves*\x83\x03\n" +
 	"\x04Code\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tNOT_FOUND\x10\x01\x12\b\n" +
@@ -1265,7 +1460,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_common_proto_goTypes = []any{
 	(Code)(0),               // 0: zeppelin.Code
 	(NodeState)(0),          // 1: zeppelin.NodeState
@@ -1280,6 +1475,8 @@ var file_common_proto_goTypes = []any{
 	(*KeyValue)(nil),        // 10: zeppelin.KeyValue
 	(*ReplicaPosition)(nil), // 11: zeppelin.ReplicaPosition
 	(*Move)(nil),            // 12: zeppelin.Move
+	(*Schedule)(nil),        // 13: zeppelin.Schedule
+	(*ScheduleEvent)(nil),   // 14: zeppelin.ScheduleEvent
 }
 var file_common_proto_depIdxs = []int32{
 	1, // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
@@ -1308,7 +1505,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

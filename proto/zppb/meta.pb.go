@@ -1786,6 +1786,329 @@ func (x *CordonNodesResponse) GetEpoch() uint64 {
 	return 0
 }
 
+// ScheduleRequest reads the scheduler's settings and what it is doing, and
+// changes the settings it names (none: a read). Answered by the leader.
+type ScheduleRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Paused          *bool                  `protobuf:"varint,1,opt,name=paused,proto3,oneof" json:"paused,omitempty"`
+	DownTimeoutMs   *int64                 `protobuf:"varint,2,opt,name=down_timeout_ms,json=downTimeoutMs,proto3,oneof" json:"down_timeout_ms,omitempty"`
+	MasterBalance   *bool                  `protobuf:"varint,3,opt,name=master_balance,json=masterBalance,proto3,oneof" json:"master_balance,omitempty"`
+	MaxMovesPerNode *uint32                `protobuf:"varint,4,opt,name=max_moves_per_node,json=maxMovesPerNode,proto3,oneof" json:"max_moves_per_node,omitempty"`
+	MaxMoves        *uint32                `protobuf:"varint,5,opt,name=max_moves,json=maxMoves,proto3,oneof" json:"max_moves,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ScheduleRequest) Reset() {
+	*x = ScheduleRequest{}
+	mi := &file_meta_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleRequest) ProtoMessage() {}
+
+func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
+func (*ScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ScheduleRequest) GetPaused() bool {
+	if x != nil && x.Paused != nil {
+		return *x.Paused
+	}
+	return false
+}
+
+func (x *ScheduleRequest) GetDownTimeoutMs() int64 {
+	if x != nil && x.DownTimeoutMs != nil {
+		return *x.DownTimeoutMs
+	}
+	return 0
+}
+
+func (x *ScheduleRequest) GetMasterBalance() bool {
+	if x != nil && x.MasterBalance != nil {
+		return *x.MasterBalance
+	}
+	return false
+}
+
+func (x *ScheduleRequest) GetMaxMovesPerNode() uint32 {
+	if x != nil && x.MaxMovesPerNode != nil {
+		return *x.MaxMovesPerNode
+	}
+	return 0
+}
+
+func (x *ScheduleRequest) GetMaxMoves() uint32 {
+	if x != nil && x.MaxMoves != nil {
+		return *x.MaxMoves
+	}
+	return 0
+}
+
+type ScheduleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings with defaults filled in.
+	Schedule *Schedule        `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	Events   []*ScheduleEvent `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	Epoch    uint64           `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Partitions with fewer replicas than their table asks for, counting
+	// replicas on nodes DOWN past the down-timeout as missing.
+	UnderReplicated []*PartitionShortfall `protobuf:"bytes,4,rep,name=under_replicated,json=underReplicated,proto3" json:"under_replicated,omitempty"`
+	// DOWN nodes, with when their replicas will be (or began to be) rebuilt.
+	Down []*DownNode `protobuf:"bytes,5,rep,name=down,proto3" json:"down,omitempty"`
+	// Scheduler moves not yet ended.
+	MovesInFlight uint32 `protobuf:"varint,6,opt,name=moves_in_flight,json=movesInFlight,proto3" json:"moves_in_flight,omitempty"`
+	// Switchovers master balance would make now (0 when balanced).
+	MasterImbalance uint32 `protobuf:"varint,7,opt,name=master_imbalance,json=masterImbalance,proto3" json:"master_imbalance,omitempty"`
+	// What the scheduler is doing, or why it is not: one line.
+	Doing         string `protobuf:"bytes,8,opt,name=doing,proto3" json:"doing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleResponse) Reset() {
+	*x = ScheduleResponse{}
+	mi := &file_meta_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleResponse) ProtoMessage() {}
+
+func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
+func (*ScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ScheduleResponse) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *ScheduleResponse) GetEvents() []*ScheduleEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ScheduleResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ScheduleResponse) GetUnderReplicated() []*PartitionShortfall {
+	if x != nil {
+		return x.UnderReplicated
+	}
+	return nil
+}
+
+func (x *ScheduleResponse) GetDown() []*DownNode {
+	if x != nil {
+		return x.Down
+	}
+	return nil
+}
+
+func (x *ScheduleResponse) GetMovesInFlight() uint32 {
+	if x != nil {
+		return x.MovesInFlight
+	}
+	return 0
+}
+
+func (x *ScheduleResponse) GetMasterImbalance() uint32 {
+	if x != nil {
+		return x.MasterImbalance
+	}
+	return 0
+}
+
+func (x *ScheduleResponse) GetDoing() string {
+	if x != nil {
+		return x.Doing
+	}
+	return ""
+}
+
+type PartitionShortfall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Replicas      uint32                 `protobuf:"varint,3,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Want          uint32                 `protobuf:"varint,4,opt,name=want,proto3" json:"want,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionShortfall) Reset() {
+	*x = PartitionShortfall{}
+	mi := &file_meta_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionShortfall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionShortfall) ProtoMessage() {}
+
+func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionShortfall.ProtoReflect.Descriptor instead.
+func (*PartitionShortfall) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PartitionShortfall) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *PartitionShortfall) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PartitionShortfall) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *PartitionShortfall) GetWant() uint32 {
+	if x != nil {
+		return x.Want
+	}
+	return 0
+}
+
+type DownNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Addr  string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	// 0 when the leader does not know since when (marked by an older one).
+	DownSinceUnixMs int64 `protobuf:"varint,2,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
+	// When its replicas are rebuilt elsewhere; 0 never (down-timeout < 0).
+	RepairAtUnixMs int64  `protobuf:"varint,3,opt,name=repair_at_unix_ms,json=repairAtUnixMs,proto3" json:"repair_at_unix_ms,omitempty"`
+	Replicas       uint32 `protobuf:"varint,4,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *DownNode) Reset() {
+	*x = DownNode{}
+	mi := &file_meta_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DownNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DownNode) ProtoMessage() {}
+
+func (x *DownNode) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DownNode.ProtoReflect.Descriptor instead.
+func (*DownNode) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *DownNode) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *DownNode) GetDownSinceUnixMs() int64 {
+	if x != nil {
+		return x.DownSinceUnixMs
+	}
+	return 0
+}
+
+func (x *DownNode) GetRepairAtUnixMs() int64 {
+	if x != nil {
+		return x.RepairAtUnixMs
+	}
+	return 0
+}
+
+func (x *DownNode) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
 type RemoveNodesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nodes         []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -1796,7 +2119,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2131,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2144,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -1847,7 +2170,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +2182,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +2195,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -1894,7 +2217,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2229,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2242,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -1952,7 +2275,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2287,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2300,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -2114,7 +2437,38 @@ const file_meta_proto_rawDesc = "" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12\x1a\n" +
 	"\bcordoned\x18\x02 \x01(\bR\bcordoned\"+\n" +
 	"\x13CordonNodesResponse\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"Q\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"\xb2\x02\n" +
+	"\x0fScheduleRequest\x12\x1b\n" +
+	"\x06paused\x18\x01 \x01(\bH\x00R\x06paused\x88\x01\x01\x12+\n" +
+	"\x0fdown_timeout_ms\x18\x02 \x01(\x03H\x01R\rdownTimeoutMs\x88\x01\x01\x12*\n" +
+	"\x0emaster_balance\x18\x03 \x01(\bH\x02R\rmasterBalance\x88\x01\x01\x120\n" +
+	"\x12max_moves_per_node\x18\x04 \x01(\rH\x03R\x0fmaxMovesPerNode\x88\x01\x01\x12 \n" +
+	"\tmax_moves\x18\x05 \x01(\rH\x04R\bmaxMoves\x88\x01\x01B\t\n" +
+	"\a_pausedB\x12\n" +
+	"\x10_down_timeout_msB\x11\n" +
+	"\x0f_master_balanceB\x15\n" +
+	"\x13_max_moves_per_nodeB\f\n" +
+	"\n" +
+	"_max_moves\"\xe3\x02\n" +
+	"\x10ScheduleResponse\x12.\n" +
+	"\bschedule\x18\x01 \x01(\v2\x12.zeppelin.ScheduleR\bschedule\x12/\n" +
+	"\x06events\x18\x02 \x03(\v2\x17.zeppelin.ScheduleEventR\x06events\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12G\n" +
+	"\x10under_replicated\x18\x04 \x03(\v2\x1c.zeppelin.PartitionShortfallR\x0funderReplicated\x12&\n" +
+	"\x04down\x18\x05 \x03(\v2\x12.zeppelin.DownNodeR\x04down\x12&\n" +
+	"\x0fmoves_in_flight\x18\x06 \x01(\rR\rmovesInFlight\x12)\n" +
+	"\x10master_imbalance\x18\a \x01(\rR\x0fmasterImbalance\x12\x14\n" +
+	"\x05doing\x18\b \x01(\tR\x05doing\"x\n" +
+	"\x12PartitionShortfall\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x1a\n" +
+	"\breplicas\x18\x03 \x01(\rR\breplicas\x12\x12\n" +
+	"\x04want\x18\x04 \x01(\rR\x04want\"\x92\x01\n" +
+	"\bDownNode\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12+\n" +
+	"\x12down_since_unix_ms\x18\x02 \x01(\x03R\x0fdownSinceUnixMs\x12)\n" +
+	"\x11repair_at_unix_ms\x18\x03 \x01(\x03R\x0erepairAtUnixMs\x12\x1a\n" +
+	"\breplicas\x18\x04 \x01(\rR\breplicas\"Q\n" +
 	"\x12RemoveNodesRequest\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"+\n" +
@@ -2140,7 +2494,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_meta_proto_goTypes = []any{
 	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
 	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
@@ -2171,35 +2525,45 @@ var file_meta_proto_goTypes = []any{
 	(*MoveStatusRequest)(nil),   // 26: zeppelin.MoveStatusRequest
 	(*CordonNodesRequest)(nil),  // 27: zeppelin.CordonNodesRequest
 	(*CordonNodesResponse)(nil), // 28: zeppelin.CordonNodesResponse
-	(*RemoveNodesRequest)(nil),  // 29: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 30: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 31: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 32: zeppelin.SetQuotaResponse
-	(*Topology)(nil),            // 33: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 34: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 35: zeppelin.Quota
-	(*Table)(nil),               // 36: zeppelin.Table
-	(*Node)(nil),                // 37: zeppelin.Node
-	(*Move)(nil),                // 38: zeppelin.Move
+	(*ScheduleRequest)(nil),     // 29: zeppelin.ScheduleRequest
+	(*ScheduleResponse)(nil),    // 30: zeppelin.ScheduleResponse
+	(*PartitionShortfall)(nil),  // 31: zeppelin.PartitionShortfall
+	(*DownNode)(nil),            // 32: zeppelin.DownNode
+	(*RemoveNodesRequest)(nil),  // 33: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 34: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 35: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 36: zeppelin.SetQuotaResponse
+	(*Topology)(nil),            // 37: zeppelin.Topology
+	(*ReplicaPosition)(nil),     // 38: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 39: zeppelin.Quota
+	(*Table)(nil),               // 40: zeppelin.Table
+	(*Node)(nil),                // 41: zeppelin.Node
+	(*Move)(nil),                // 42: zeppelin.Move
+	(*Schedule)(nil),            // 43: zeppelin.Schedule
+	(*ScheduleEvent)(nil),       // 44: zeppelin.ScheduleEvent
 }
 var file_meta_proto_depIdxs = []int32{
-	33, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	37, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	3,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	34, // 2: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	35, // 3: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	36, // 4: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	36, // 5: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	37, // 6: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	38, // 2: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	39, // 3: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	40, // 4: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	40, // 5: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	41, // 6: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
 	15, // 7: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	0,  // 8: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	38, // 9: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	38, // 10: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	35, // 11: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	42, // 9: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	42, // 10: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	43, // 11: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	44, // 12: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	31, // 13: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	32, // 14: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	39, // 15: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -2208,13 +2572,14 @@ func file_meta_proto_init() {
 		return
 	}
 	file_common_proto_init()
+	file_meta_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -39,6 +39,7 @@ type MetaCommand struct {
 	//	*MetaCommand_SetQuota
 	//	*MetaCommand_CancelMoves
 	//	*MetaCommand_CordonNodes
+	//	*MetaCommand_SetSchedule
 	Cmd           isMetaCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -180,6 +181,15 @@ func (x *MetaCommand) GetCordonNodes() *CordonNodesCommand {
 	return nil
 }
 
+func (x *MetaCommand) GetSetSchedule() *SetScheduleCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_SetSchedule); ok {
+			return x.SetSchedule
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Cmd interface {
 	isMetaCommand_Cmd()
 }
@@ -228,6 +238,10 @@ type MetaCommand_CordonNodes struct {
 	CordonNodes *CordonNodesCommand `protobuf:"bytes,11,opt,name=cordon_nodes,json=cordonNodes,proto3,oneof"`
 }
 
+type MetaCommand_SetSchedule struct {
+	SetSchedule *SetScheduleCommand `protobuf:"bytes,12,opt,name=set_schedule,json=setSchedule,proto3,oneof"`
+}
+
 func (*MetaCommand_RegisterNode) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
@@ -249,6 +263,8 @@ func (*MetaCommand_SetQuota) isMetaCommand_Cmd() {}
 func (*MetaCommand_CancelMoves) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_CordonNodes) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_SetSchedule) isMetaCommand_Cmd() {}
 
 // SetMastersCommand hands the mastership of partitions to one of their
 // slaves (failover, or a planned switchover): the old master becomes a
@@ -457,9 +473,12 @@ func (x *RegisterNodeCommand) GetRedisAddr() string {
 
 // SetNodeStateCommand marks a known node UP or DOWN.
 type SetNodeStateCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
-	State         NodeState              `protobuf:"varint,2,opt,name=state,proto3,enum=zeppelin.NodeState" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Addr  string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	State NodeState              `protobuf:"varint,2,opt,name=state,proto3,enum=zeppelin.NodeState" json:"state,omitempty"`
+	// When the leader decided (Unix ms): a node marked DOWN records it as
+	// down_since_unix_ms.
+	NowMs         int64 `protobuf:"varint,3,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,6 +525,13 @@ func (x *SetNodeStateCommand) GetState() NodeState {
 		return x.State
 	}
 	return NodeState_NODE_STATE_UNKNOWN
+}
+
+func (x *SetNodeStateCommand) GetNowMs() int64 {
+	if x != nil {
+		return x.NowMs
+	}
+	return 0
 }
 
 // CreateTableCommand carries the table as the leader placed it; the epoch and
@@ -635,8 +661,11 @@ type MetaSnapshot struct {
 	NodesRemovedEpoch uint64 `protobuf:"varint,7,opt,name=nodes_removed_epoch,json=nodesRemovedEpoch,proto3" json:"nodes_removed_epoch,omitempty"`
 	// The epoch of each node's last change, like table_changed_epochs.
 	NodeChangedEpochs map[string]uint64 `protobuf:"bytes,8,rep,name=node_changed_epochs,json=nodeChangedEpochs,proto3" json:"node_changed_epochs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	Schedule          *Schedule         `protobuf:"bytes,9,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	// The scheduler's last events, oldest first.
+	ScheduleEvents []*ScheduleEvent `protobuf:"bytes,10,rep,name=schedule_events,json=scheduleEvents,proto3" json:"schedule_events,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *MetaSnapshot) Reset() {
@@ -725,6 +754,20 @@ func (x *MetaSnapshot) GetNodeChangedEpochs() map[string]uint64 {
 	return nil
 }
 
+func (x *MetaSnapshot) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *MetaSnapshot) GetScheduleEvents() []*ScheduleEvent {
+	if x != nil {
+		return x.ScheduleEvents
+	}
+	return nil
+}
+
 // AddMovesCommand queues moves (ids and state PENDING are assigned when
 // applied). All or none.
 type AddMovesCommand struct {
@@ -732,6 +775,9 @@ type AddMovesCommand struct {
 	Moves         []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
 	ExpectedEpoch uint64                 `protobuf:"varint,2,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
 	NowMs         int64                  `protobuf:"varint,3,opt,name=now_ms,json=nowMs,proto3" json:"now_ms,omitempty"`
+	// The scheduler's decision that queued the moves, recorded with their
+	// ids when applied.
+	Event         *ScheduleEvent `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -787,6 +833,68 @@ func (x *AddMovesCommand) GetNowMs() int64 {
 	return 0
 }
 
+func (x *AddMovesCommand) GetEvent() *ScheduleEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// SetScheduleCommand replaces the scheduler's settings and records why.
+// Members older than this command reject it as unknown: upgrades restart
+// the leader last (docs/deploy.md).
+type SetScheduleCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	Event         *ScheduleEvent         `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetScheduleCommand) Reset() {
+	*x = SetScheduleCommand{}
+	mi := &file_metafsm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetScheduleCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetScheduleCommand) ProtoMessage() {}
+
+func (x *SetScheduleCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetScheduleCommand.ProtoReflect.Descriptor instead.
+func (*SetScheduleCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SetScheduleCommand) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *SetScheduleCommand) GetEvent() *ScheduleEvent {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
 // StepMoveCommand advances a move from one state to the next and applies
 // the topology change that transition makes (see zpmeta/fsm/moves.go). A
 // command whose `from` is not the move's state is rejected, so a step is
@@ -806,7 +914,7 @@ type StepMoveCommand struct {
 
 func (x *StepMoveCommand) Reset() {
 	*x = StepMoveCommand{}
-	mi := &file_metafsm_proto_msgTypes[9]
+	mi := &file_metafsm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +926,7 @@ func (x *StepMoveCommand) String() string {
 func (*StepMoveCommand) ProtoMessage() {}
 
 func (x *StepMoveCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[9]
+	mi := &file_metafsm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +939,7 @@ func (x *StepMoveCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepMoveCommand.ProtoReflect.Descriptor instead.
 func (*StepMoveCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{9}
+	return file_metafsm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StepMoveCommand) GetId() uint64 {
@@ -894,7 +1002,7 @@ type CancelMovesCommand struct {
 
 func (x *CancelMovesCommand) Reset() {
 	*x = CancelMovesCommand{}
-	mi := &file_metafsm_proto_msgTypes[10]
+	mi := &file_metafsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1014,7 @@ func (x *CancelMovesCommand) String() string {
 func (*CancelMovesCommand) ProtoMessage() {}
 
 func (x *CancelMovesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[10]
+	mi := &file_metafsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1027,7 @@ func (x *CancelMovesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMovesCommand.ProtoReflect.Descriptor instead.
 func (*CancelMovesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{10}
+	return file_metafsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelMovesCommand) GetIds() []uint64 {
@@ -961,7 +1069,7 @@ type CordonNodesCommand struct {
 
 func (x *CordonNodesCommand) Reset() {
 	*x = CordonNodesCommand{}
-	mi := &file_metafsm_proto_msgTypes[11]
+	mi := &file_metafsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1081,7 @@ func (x *CordonNodesCommand) String() string {
 func (*CordonNodesCommand) ProtoMessage() {}
 
 func (x *CordonNodesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[11]
+	mi := &file_metafsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1094,7 @@ func (x *CordonNodesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesCommand.ProtoReflect.Descriptor instead.
 func (*CordonNodesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{11}
+	return file_metafsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CordonNodesCommand) GetNodes() []string {
@@ -1014,7 +1122,7 @@ type RemoveNodesCommand struct {
 
 func (x *RemoveNodesCommand) Reset() {
 	*x = RemoveNodesCommand{}
-	mi := &file_metafsm_proto_msgTypes[12]
+	mi := &file_metafsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1134,7 @@ func (x *RemoveNodesCommand) String() string {
 func (*RemoveNodesCommand) ProtoMessage() {}
 
 func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[12]
+	mi := &file_metafsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1147,7 @@ func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesCommand.ProtoReflect.Descriptor instead.
 func (*RemoveNodesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{12}
+	return file_metafsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RemoveNodesCommand) GetNodes() []string {
@@ -1067,7 +1175,7 @@ type SetQuotaCommand struct {
 
 func (x *SetQuotaCommand) Reset() {
 	*x = SetQuotaCommand{}
-	mi := &file_metafsm_proto_msgTypes[13]
+	mi := &file_metafsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1187,7 @@ func (x *SetQuotaCommand) String() string {
 func (*SetQuotaCommand) ProtoMessage() {}
 
 func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[13]
+	mi := &file_metafsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1200,7 @@ func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaCommand.ProtoReflect.Descriptor instead.
 func (*SetQuotaCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{13}
+	return file_metafsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetQuotaCommand) GetTable() string {
@@ -1120,7 +1228,7 @@ var File_metafsm_proto protoreflect.FileDescriptor
 
 const file_metafsm_proto_rawDesc = "" +
 	"\n" +
-	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xd8\x05\n" +
+	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\x9b\x06\n" +
 	"\vMetaCommand\x12D\n" +
 	"\rregister_node\x18\x01 \x01(\v2\x1d.zeppelin.RegisterNodeCommandH\x00R\fregisterNode\x12E\n" +
 	"\x0eset_node_state\x18\x02 \x01(\v2\x1d.zeppelin.SetNodeStateCommandH\x00R\fsetNodeState\x12A\n" +
@@ -1135,7 +1243,8 @@ const file_metafsm_proto_rawDesc = "" +
 	"\tset_quota\x18\t \x01(\v2\x19.zeppelin.SetQuotaCommandH\x00R\bsetQuota\x12A\n" +
 	"\fcancel_moves\x18\n" +
 	" \x01(\v2\x1c.zeppelin.CancelMovesCommandH\x00R\vcancelMoves\x12A\n" +
-	"\fcordon_nodes\x18\v \x01(\v2\x1c.zeppelin.CordonNodesCommandH\x00R\vcordonNodesB\x05\n" +
+	"\fcordon_nodes\x18\v \x01(\v2\x1c.zeppelin.CordonNodesCommandH\x00R\vcordonNodes\x12A\n" +
+	"\fset_schedule\x18\f \x01(\v2\x1c.zeppelin.SetScheduleCommandH\x00R\vsetScheduleB\x05\n" +
 	"\x03cmd\"]\n" +
 	"\x11SetMastersCommand\x120\n" +
 	"\achanges\x18\x01 \x03(\v2\x16.zeppelin.MasterChangeR\achanges\x12\x16\n" +
@@ -1152,16 +1261,17 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x04rack\x18\x03 \x01(\tR\x04rack\x12\x16\n" +
 	"\x06weight\x18\x04 \x01(\rR\x06weight\x12\x1d\n" +
 	"\n" +
-	"redis_addr\x18\x05 \x01(\tR\tredisAddr\"T\n" +
+	"redis_addr\x18\x05 \x01(\tR\tredisAddr\"k\n" +
 	"\x13SetNodeStateCommand\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
-	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\"b\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x15\n" +
+	"\x06now_ms\x18\x03 \x01(\x03R\x05nowMs\"b\n" +
 	"\x12CreateTableCommand\x12%\n" +
 	"\x05table\x18\x01 \x01(\v2\x0f.zeppelin.TableR\x05table\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"M\n" +
 	"\x10DropTableCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12%\n" +
-	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\xb9\x04\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\xab\x05\n" +
 	"\fMetaSnapshot\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12'\n" +
 	"\x06tables\x18\x02 \x03(\v2\x0f.zeppelin.TableR\x06tables\x12$\n" +
@@ -1171,17 +1281,24 @@ const file_metafsm_proto_rawDesc = "" +
 	"nextMoveId\x12`\n" +
 	"\x14table_changed_epochs\x18\x06 \x03(\v2..zeppelin.MetaSnapshot.TableChangedEpochsEntryR\x12tableChangedEpochs\x12.\n" +
 	"\x13nodes_removed_epoch\x18\a \x01(\x04R\x11nodesRemovedEpoch\x12]\n" +
-	"\x13node_changed_epochs\x18\b \x03(\v2-.zeppelin.MetaSnapshot.NodeChangedEpochsEntryR\x11nodeChangedEpochs\x1aE\n" +
+	"\x13node_changed_epochs\x18\b \x03(\v2-.zeppelin.MetaSnapshot.NodeChangedEpochsEntryR\x11nodeChangedEpochs\x12.\n" +
+	"\bschedule\x18\t \x01(\v2\x12.zeppelin.ScheduleR\bschedule\x12@\n" +
+	"\x0fschedule_events\x18\n" +
+	" \x03(\v2\x17.zeppelin.ScheduleEventR\x0escheduleEvents\x1aE\n" +
 	"\x17TableChangedEpochsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1aD\n" +
 	"\x16NodeChangedEpochsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"u\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xa4\x01\n" +
 	"\x0fAddMovesCommand\x12$\n" +
 	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\x12\x15\n" +
-	"\x06now_ms\x18\x03 \x01(\x03R\x05nowMs\"\xb7\x01\n" +
+	"\x06now_ms\x18\x03 \x01(\x03R\x05nowMs\x12-\n" +
+	"\x05event\x18\x04 \x01(\v2\x17.zeppelin.ScheduleEventR\x05event\"s\n" +
+	"\x12SetScheduleCommand\x12.\n" +
+	"\bschedule\x18\x01 \x01(\v2\x12.zeppelin.ScheduleR\bschedule\x12-\n" +
+	"\x05event\x18\x02 \x01(\v2\x17.zeppelin.ScheduleEventR\x05event\"\xb7\x01\n" +
 	"\x0fStepMoveCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12'\n" +
 	"\x04from\x18\x02 \x01(\x0e2\x13.zeppelin.MoveStateR\x04from\x12#\n" +
@@ -1217,7 +1334,7 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
 	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
@@ -1228,19 +1345,22 @@ var file_metafsm_proto_goTypes = []any{
 	(*DropTableCommand)(nil),    // 6: zeppelin.DropTableCommand
 	(*MetaSnapshot)(nil),        // 7: zeppelin.MetaSnapshot
 	(*AddMovesCommand)(nil),     // 8: zeppelin.AddMovesCommand
-	(*StepMoveCommand)(nil),     // 9: zeppelin.StepMoveCommand
-	(*CancelMovesCommand)(nil),  // 10: zeppelin.CancelMovesCommand
-	(*CordonNodesCommand)(nil),  // 11: zeppelin.CordonNodesCommand
-	(*RemoveNodesCommand)(nil),  // 12: zeppelin.RemoveNodesCommand
-	(*SetQuotaCommand)(nil),     // 13: zeppelin.SetQuotaCommand
-	nil,                         // 14: zeppelin.MetaSnapshot.TableChangedEpochsEntry
-	nil,                         // 15: zeppelin.MetaSnapshot.NodeChangedEpochsEntry
-	(NodeState)(0),              // 16: zeppelin.NodeState
-	(*Table)(nil),               // 17: zeppelin.Table
-	(*Node)(nil),                // 18: zeppelin.Node
-	(*Move)(nil),                // 19: zeppelin.Move
-	(MoveState)(0),              // 20: zeppelin.MoveState
-	(*Quota)(nil),               // 21: zeppelin.Quota
+	(*SetScheduleCommand)(nil),  // 9: zeppelin.SetScheduleCommand
+	(*StepMoveCommand)(nil),     // 10: zeppelin.StepMoveCommand
+	(*CancelMovesCommand)(nil),  // 11: zeppelin.CancelMovesCommand
+	(*CordonNodesCommand)(nil),  // 12: zeppelin.CordonNodesCommand
+	(*RemoveNodesCommand)(nil),  // 13: zeppelin.RemoveNodesCommand
+	(*SetQuotaCommand)(nil),     // 14: zeppelin.SetQuotaCommand
+	nil,                         // 15: zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	nil,                         // 16: zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	(NodeState)(0),              // 17: zeppelin.NodeState
+	(*Table)(nil),               // 18: zeppelin.Table
+	(*Node)(nil),                // 19: zeppelin.Node
+	(*Move)(nil),                // 20: zeppelin.Move
+	(*Schedule)(nil),            // 21: zeppelin.Schedule
+	(*ScheduleEvent)(nil),       // 22: zeppelin.ScheduleEvent
+	(MoveState)(0),              // 23: zeppelin.MoveState
+	(*Quota)(nil),               // 24: zeppelin.Quota
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -1249,28 +1369,34 @@ var file_metafsm_proto_depIdxs = []int32{
 	6,  // 3: zeppelin.MetaCommand.drop_table:type_name -> zeppelin.DropTableCommand
 	1,  // 4: zeppelin.MetaCommand.set_masters:type_name -> zeppelin.SetMastersCommand
 	8,  // 5: zeppelin.MetaCommand.add_moves:type_name -> zeppelin.AddMovesCommand
-	9,  // 6: zeppelin.MetaCommand.step_move:type_name -> zeppelin.StepMoveCommand
-	12, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
-	13, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
-	10, // 9: zeppelin.MetaCommand.cancel_moves:type_name -> zeppelin.CancelMovesCommand
-	11, // 10: zeppelin.MetaCommand.cordon_nodes:type_name -> zeppelin.CordonNodesCommand
-	2,  // 11: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	16, // 12: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	17, // 13: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	17, // 14: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	18, // 15: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	19, // 16: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
-	14, // 17: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
-	15, // 18: zeppelin.MetaSnapshot.node_changed_epochs:type_name -> zeppelin.MetaSnapshot.NodeChangedEpochsEntry
-	19, // 19: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	20, // 20: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	20, // 21: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	21, // 22: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	10, // 6: zeppelin.MetaCommand.step_move:type_name -> zeppelin.StepMoveCommand
+	13, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
+	14, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
+	11, // 9: zeppelin.MetaCommand.cancel_moves:type_name -> zeppelin.CancelMovesCommand
+	12, // 10: zeppelin.MetaCommand.cordon_nodes:type_name -> zeppelin.CordonNodesCommand
+	9,  // 11: zeppelin.MetaCommand.set_schedule:type_name -> zeppelin.SetScheduleCommand
+	2,  // 12: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
+	17, // 13: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	18, // 14: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	18, // 15: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	19, // 16: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	20, // 17: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	15, // 18: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	16, // 19: zeppelin.MetaSnapshot.node_changed_epochs:type_name -> zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	21, // 20: zeppelin.MetaSnapshot.schedule:type_name -> zeppelin.Schedule
+	22, // 21: zeppelin.MetaSnapshot.schedule_events:type_name -> zeppelin.ScheduleEvent
+	20, // 22: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	22, // 23: zeppelin.AddMovesCommand.event:type_name -> zeppelin.ScheduleEvent
+	21, // 24: zeppelin.SetScheduleCommand.schedule:type_name -> zeppelin.Schedule
+	22, // 25: zeppelin.SetScheduleCommand.event:type_name -> zeppelin.ScheduleEvent
+	23, // 26: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	23, // 27: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	24, // 28: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -1291,6 +1417,7 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_SetQuota)(nil),
 		(*MetaCommand_CancelMoves)(nil),
 		(*MetaCommand_CordonNodes)(nil),
+		(*MetaCommand_SetSchedule)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1298,7 +1425,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -63,6 +63,7 @@ type Request struct {
 	//	*Request_AddMeta
 	//	*Request_RemoveMeta
 	//	*Request_CordonNodes
+	//	*Request_Schedule
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -463,6 +464,15 @@ func (x *Request) GetCordonNodes() *CordonNodesRequest {
 	return nil
 }
 
+func (x *Request) GetSchedule() *ScheduleRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Schedule); ok {
+			return x.Schedule
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTrySync() *TrySyncRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_TrySync); ok {
@@ -690,6 +700,10 @@ type Request_CordonNodes struct {
 	CordonNodes *CordonNodesRequest `protobuf:"bytes,48,opt,name=cordon_nodes,json=cordonNodes,proto3,oneof"`
 }
 
+type Request_Schedule struct {
+	Schedule *ScheduleRequest `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
+}
+
 type Request_TrySync struct {
 	// Replication (zpnode to zpnode).
 	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
@@ -785,6 +799,8 @@ func (*Request_RemoveMeta) isRequest_Cmd() {}
 
 func (*Request_CordonNodes) isRequest_Cmd() {}
 
+func (*Request_Schedule) isRequest_Cmd() {}
+
 func (*Request_TrySync) isRequest_Cmd() {}
 
 func (*Request_BinlogPull) isRequest_Cmd() {}
@@ -839,6 +855,7 @@ type Response struct {
 	//	*Response_SetQuota
 	//	*Response_MetaMembers
 	//	*Response_CordonNodes
+	//	*Response_Schedule
 	//	*Response_TrySync
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
@@ -1163,6 +1180,15 @@ func (x *Response) GetCordonNodes() *CordonNodesResponse {
 	return nil
 }
 
+func (x *Response) GetSchedule() *ScheduleResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Schedule); ok {
+			return x.Schedule
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetTrySync() *TrySyncResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_TrySync); ok {
@@ -1311,6 +1337,10 @@ type Response_CordonNodes struct {
 	CordonNodes *CordonNodesResponse `protobuf:"bytes,48,opt,name=cordon_nodes,json=cordonNodes,proto3,oneof"`
 }
 
+type Response_Schedule struct {
+	Schedule *ScheduleResponse `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
+}
+
 type Response_TrySync struct {
 	TrySync *TrySyncResponse `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
 }
@@ -1380,6 +1410,8 @@ func (*Response_SetQuota) isResponse_Result() {}
 func (*Response_MetaMembers) isResponse_Result() {}
 
 func (*Response_CordonNodes) isResponse_Result() {}
+
+func (*Response_Schedule) isResponse_Result() {}
 
 func (*Response_TrySync) isResponse_Result() {}
 
@@ -1503,7 +1535,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xd2\x13\n" +
+	"repl.proto\"\x8b\x14\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1551,7 +1583,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\badd_meta\x18. \x01(\v2\x18.zeppelin.AddMetaRequestH\x00R\aaddMeta\x12>\n" +
 	"\vremove_meta\x18/ \x01(\v2\x1b.zeppelin.RemoveMetaRequestH\x00R\n" +
 	"removeMeta\x12A\n" +
-	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x125\n" +
+	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x127\n" +
+	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -1565,7 +1598,7 @@ const file_rpc_proto_rawDesc = "" +
 	"request_id\x18f \x01(\fR\trequestId\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xec\x0e\n" +
+	"\x03cmd\"\xa6\x0f\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1603,7 +1636,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\fremove_nodes\x18, \x01(\v2\x1d.zeppelin.RemoveNodesResponseH\x00R\vremoveNodes\x129\n" +
 	"\tset_quota\x18- \x01(\v2\x1a.zeppelin.SetQuotaResponseH\x00R\bsetQuota\x12?\n" +
 	"\fmeta_members\x18. \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\vmetaMembers\x12B\n" +
-	"\fcordon_nodes\x180 \x01(\v2\x1d.zeppelin.CordonNodesResponseH\x00R\vcordonNodes\x126\n" +
+	"\fcordon_nodes\x180 \x01(\v2\x1d.zeppelin.CordonNodesResponseH\x00R\vcordonNodes\x128\n" +
+	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
@@ -1670,41 +1704,43 @@ var file_rpc_proto_goTypes = []any{
 	(*AddMetaRequest)(nil),        // 37: zeppelin.AddMetaRequest
 	(*RemoveMetaRequest)(nil),     // 38: zeppelin.RemoveMetaRequest
 	(*CordonNodesRequest)(nil),    // 39: zeppelin.CordonNodesRequest
-	(*TrySyncRequest)(nil),        // 40: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 41: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 42: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 43: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 44: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 45: zeppelin.Code
-	(*GetResponse)(nil),           // 46: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 47: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 48: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 49: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 50: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 51: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 52: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 53: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 54: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 55: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 56: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 57: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 58: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 59: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 60: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 61: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 62: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 63: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 64: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 65: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 66: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 67: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 68: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 69: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 70: zeppelin.CordonNodesResponse
-	(*TrySyncResponse)(nil),       // 71: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 72: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 73: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 74: zeppelin.FullSyncFetchResponse
+	(*ScheduleRequest)(nil),       // 40: zeppelin.ScheduleRequest
+	(*TrySyncRequest)(nil),        // 41: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 42: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 43: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 44: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 45: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 46: zeppelin.Code
+	(*GetResponse)(nil),           // 47: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 48: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 49: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 50: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 51: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 52: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 53: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 54: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 55: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 56: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 57: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 58: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 59: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 60: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 61: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 62: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 63: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 64: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 65: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 66: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 67: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 68: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 69: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 70: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),   // 71: zeppelin.CordonNodesResponse
+	(*ScheduleResponse)(nil),      // 72: zeppelin.ScheduleResponse
+	(*TrySyncResponse)(nil),       // 73: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 74: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 75: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 76: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1744,50 +1780,52 @@ var file_rpc_proto_depIdxs = []int32{
 	37, // 34: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
 	38, // 35: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
 	39, // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
-	40, // 37: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	41, // 38: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	42, // 39: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	43, // 40: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	44, // 41: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	45, // 42: zeppelin.Response.code:type_name -> zeppelin.Code
-	46, // 43: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	47, // 44: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	48, // 45: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	49, // 46: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	50, // 47: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	51, // 48: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	52, // 49: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	53, // 50: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	54, // 51: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	55, // 52: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	56, // 53: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	57, // 54: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	58, // 55: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	59, // 56: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 57: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	60, // 58: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	61, // 59: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	62, // 60: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	63, // 61: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	64, // 62: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	65, // 63: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	66, // 64: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	67, // 65: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	68, // 66: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	69, // 67: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	66, // 68: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	70, // 69: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	71, // 70: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	72, // 71: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	73, // 72: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	74, // 73: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	0,  // 74: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 75: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	40, // 37: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
+	41, // 38: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	42, // 39: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	43, // 40: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	44, // 41: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	45, // 42: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	46, // 43: zeppelin.Response.code:type_name -> zeppelin.Code
+	47, // 44: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	48, // 45: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	49, // 46: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	50, // 47: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	51, // 48: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	52, // 49: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	53, // 50: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	54, // 51: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	55, // 52: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	56, // 53: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	57, // 54: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	58, // 55: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	59, // 56: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	60, // 57: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 58: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	61, // 59: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	62, // 60: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	63, // 61: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	64, // 62: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	65, // 63: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	66, // 64: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	67, // 65: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	68, // 66: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	69, // 67: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	70, // 68: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	67, // 69: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	71, // 70: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	72, // 71: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	73, // 72: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	74, // 73: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	75, // 74: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	76, // 75: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	0,  // 76: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 77: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	78, // [78:78] is the sub-list for method output_type
+	78, // [78:78] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1837,6 +1875,7 @@ func file_rpc_proto_init() {
 		(*Request_AddMeta)(nil),
 		(*Request_RemoveMeta)(nil),
 		(*Request_CordonNodes)(nil),
+		(*Request_Schedule)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),
@@ -1871,6 +1910,7 @@ func file_rpc_proto_init() {
 		(*Response_SetQuota)(nil),
 		(*Response_MetaMembers)(nil),
 		(*Response_CordonNodes)(nil),
+		(*Response_Schedule)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),

@@ -96,7 +96,7 @@ func TestPullDeltaMatchesFull(t *testing.T) {
 		t.Fatalf("delta after a node joined: %v", pr)
 	}
 	record("register")
-	mustApply(t, f, SetNodeState("e:1", zppb.NodeState_DOWN))
+	mustApply(t, f, SetNodeState("e:1", zppb.NodeState_DOWN, 0))
 	record("down")
 	mustApply(t, f, RemoveNodes([]string{"e:1"}, 0))
 	// A node removed: the whole list, which no longer has it.
@@ -274,7 +274,7 @@ func TestPullDeltaSizeAtScale(t *testing.T) {
 			}
 		}
 	}
-	mustApply(t, f, SetNodeState(nodes[0], zppb.NodeState_DOWN))
+	mustApply(t, f, SetNodeState(nodes[0], zppb.NodeState_DOWN, 0))
 	mustApply(t, f, SetMasters("failover", changes...))
 	t.Logf("delta after a node DOWN and the failover of its %d masters: %d bytes (%d since the DOWN)",
 		len(changes), size(f.Pull(since)), size(f.Pull(since+1)))

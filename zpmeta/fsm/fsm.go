@@ -208,9 +208,10 @@ func SetQuota(table string, q *zppb.Quota, expectedEpoch uint64) *zppb.MetaComma
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetQuota{SetQuota: &zppb.SetQuotaCommand{Table: table, Quota: q, ExpectedEpoch: expectedEpoch}}}
 }
 
-// SetNodeState returns the command that marks a node UP or DOWN.
-func SetNodeState(addr string, st zppb.NodeState) *zppb.MetaCommand {
-	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetNodeState{SetNodeState: &zppb.SetNodeStateCommand{Addr: addr, State: st}}}
+// SetNodeState returns the command that marks a node UP or DOWN, decided
+// at nowMs (Unix ms).
+func SetNodeState(addr string, st zppb.NodeState, nowMs int64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetNodeState{SetNodeState: &zppb.SetNodeStateCommand{Addr: addr, State: st, NowMs: nowMs}}}
 }
 
 // SentAfterDown reports whether a PING that carried epoch (the epoch its

@@ -88,9 +88,9 @@ func TestApplyChanges(t *testing.T) {
 		{"register same node again", register("a:1"), false},
 		{"weight 0 is the default weight", &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: &zppb.RegisterNodeCommand{Addr: "a:1", Weight: topo.DefaultWeight}}}, false},
 		{"new zone", &zppb.MetaCommand{Cmd: &zppb.MetaCommand_RegisterNode{RegisterNode: &zppb.RegisterNodeCommand{Addr: "a:1", Zone: "z1"}}}, true},
-		{"mark down", SetNodeState("b:1", zppb.NodeState_DOWN), true},
-		{"mark down again", SetNodeState("b:1", zppb.NodeState_DOWN), false},
-		{"mark up", SetNodeState("b:1", zppb.NodeState_UP), true},
+		{"mark down", SetNodeState("b:1", zppb.NodeState_DOWN, 0), true},
+		{"mark down again", SetNodeState("b:1", zppb.NodeState_DOWN, 0), false},
+		{"mark up", SetNodeState("b:1", zppb.NodeState_UP, 0), true},
 		{"create with current epoch", createCmd(table("u", "c:1"), 7), true},
 		{"drop", dropCmd("u", 0), true},
 		{"create again under the same name", createCmd(table("u", "c:1"), 0), true},
@@ -127,8 +127,8 @@ func TestApplyRejects(t *testing.T) {
 		{name: "empty command", cmd: &zppb.MetaCommand{}, want: status.ErrInvalidArgument},
 		{name: "register empty addr", cmd: register(""), want: status.ErrInvalidArgument},
 		{name: "register addr without port", cmd: register("host"), want: status.ErrInvalidArgument},
-		{name: "state of unknown node", cmd: SetNodeState("x:1", zppb.NodeState_DOWN), want: status.ErrNodeNotFound},
-		{name: "state UNKNOWN", cmd: SetNodeState("a:1", zppb.NodeState_NODE_STATE_UNKNOWN), want: status.ErrInvalidArgument},
+		{name: "state of unknown node", cmd: SetNodeState("x:1", zppb.NodeState_DOWN, 0), want: status.ErrNodeNotFound},
+		{name: "state UNKNOWN", cmd: SetNodeState("a:1", zppb.NodeState_NODE_STATE_UNKNOWN, 0), want: status.ErrInvalidArgument},
 		{name: "create without table", cmd: createCmd(nil, 0), want: status.ErrInvalidArgument},
 		{name: "create existing", cmd: createCmd(table("t", "a:1"), 0), want: status.ErrTableExists},
 		{name: "create stale epoch", cmd: createCmd(table("u", "a:1"), 3), want: status.ErrStaleEpoch},
@@ -212,7 +212,7 @@ func TestPrepare(t *testing.T) {
 
 	// A DOWN node gets no replicas.
 	f := seeded(t)
-	mustApply(t, f, SetNodeState("c:1", zppb.NodeState_DOWN))
+	mustApply(t, f, SetNodeState("c:1", zppb.NodeState_DOWN, 0))
 	if _, err := f.PrepareCreateTable(&zppb.CreateTableRequest{Name: "u", Partitions: 1}); !errors.Is(err, status.ErrNotEnoughNodes) {
 		t.Fatalf("3 replicas with a node DOWN: %v", err)
 	}
@@ -264,11 +264,11 @@ func TestDownEpoch(t *testing.T) {
 		sentAfter map[uint64]bool
 	}{
 		{"UP node: every PING counts", nil, 0, map[uint64]bool{0: true, 4: true}},
-		{"marked DOWN at epoch 5", SetNodeState("b:1", zppb.NodeState_DOWN), 5, map[uint64]bool{0: false, 4: false, 5: true, 6: true}},
-		{"DOWN again changes nothing", SetNodeState("b:1", zppb.NodeState_DOWN), 5, map[uint64]bool{4: false, 5: true}},
+		{"marked DOWN at epoch 5", SetNodeState("b:1", zppb.NodeState_DOWN, 0), 5, map[uint64]bool{0: false, 4: false, 5: true, 6: true}},
+		{"DOWN again changes nothing", SetNodeState("b:1", zppb.NodeState_DOWN, 0), 5, map[uint64]bool{4: false, 5: true}},
 		{"another change does not move it", register("d:1"), 5, map[uint64]bool{5: true}},
-		{"UP clears it", SetNodeState("b:1", zppb.NodeState_UP), 0, map[uint64]bool{0: true}},
-		{"DOWN again at epoch 8", SetNodeState("b:1", zppb.NodeState_DOWN), 8, map[uint64]bool{5: false, 7: false, 8: true}},
+		{"UP clears it", SetNodeState("b:1", zppb.NodeState_UP, 0), 0, map[uint64]bool{0: true}},
+		{"DOWN again at epoch 8", SetNodeState("b:1", zppb.NodeState_DOWN, 0), 8, map[uint64]bool{5: false, 7: false, 8: true}},
 	}
 	for _, st := range steps {
 		if st.cmd != nil {
@@ -295,7 +295,7 @@ func TestDownEpoch(t *testing.T) {
 
 func TestSnapshotRestore(t *testing.T) {
 	f := seeded(t)
-	mustApply(t, f, SetNodeState("b:1", zppb.NodeState_DOWN))
+	mustApply(t, f, SetNodeState("b:1", zppb.NodeState_DOWN, 0))
 	snap, err := f.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -438,7 +438,7 @@ func TestOrphans(t *testing.T) {
 	if o, up := f.Orphans(); len(o) != 0 || len(up) != 3 {
 		t.Fatalf("every node UP: orphans %v, up %v", o, up)
 	}
-	mustApply(t, f, SetNodeState("a:1", zppb.NodeState_DOWN))
+	mustApply(t, f, SetNodeState("a:1", zppb.NodeState_DOWN, 0))
 	o, up := f.Orphans()
 	if len(o) != 1 || o[0].Table != "t" || o[0].Partition.Master != "a:1" || o[0].Master.DownEpoch != f.Epoch() || up["a:1"] || !up["b:1"] {
 		t.Fatalf("a:1 DOWN: orphans %v, up %v", o, up)

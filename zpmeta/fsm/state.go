@@ -47,6 +47,10 @@ type state struct {
 	tableEpochs  map[string]uint64
 	nodeEpochs   map[string]uint64
 	nodesRemoved uint64
+	// schedule is the scheduler's settings (nil: all defaults) and events
+	// its last decisions (schedule.go).
+	schedule *zppb.Schedule
+	events   []*zppb.ScheduleEvent
 }
 
 func newState() *state {
@@ -81,6 +85,9 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 	case *zppb.MetaCommand_AddMoves:
 		// Queueing moves changes no topology: no epoch bump.
 		moves, err = s.addMoves(c.AddMoves)
+		if err == nil {
+			s.recordEvent(c.AddMoves.GetEvent(), moves)
+		}
 	case *zppb.MetaCommand_StepMove:
 		changed, err = s.stepMove(c.StepMove)
 	case *zppb.MetaCommand_RemoveNodes:
@@ -92,6 +99,8 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 		changed, moves, notCancelled, err = s.cancelMoves(c.CancelMoves)
 	case *zppb.MetaCommand_CordonNodes:
 		changed, err = s.cordonNodes(c.CordonNodes)
+	case *zppb.MetaCommand_SetSchedule:
+		err = s.setSchedule(c.SetSchedule)
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "unknown meta command %T", c)
 	}
@@ -176,11 +185,12 @@ func (s *state) setNodeState(c *zppb.SetNodeStateCommand) (bool, error) {
 		return false, nil
 	}
 	n.State = c.GetState()
-	n.DownEpoch = 0
+	n.DownEpoch, n.DownSinceUnixMs = 0, 0
 	if n.State == zppb.NodeState_DOWN {
 		// apply bumps the epoch for this change: the decision is that
 		// epoch, which the node can only learn from after it.
 		n.DownEpoch = s.epoch + 1
+		n.DownSinceUnixMs = c.GetNowMs()
 	}
 	return true, nil
 }
@@ -356,7 +366,8 @@ func (s *state) sortedNodes() []*zppb.Node {
 // messages: marshal it before the state changes.
 func (s *state) snapshot() *zppb.MetaSnapshot {
 	return &zppb.MetaSnapshot{Epoch: s.epoch, Tables: s.sortedTables(), Nodes: s.sortedNodes(), Moves: s.sortedMoves(), NextMoveId: s.nextMoveID,
-		TableChangedEpochs: maps.Clone(s.tableEpochs), NodeChangedEpochs: maps.Clone(s.nodeEpochs), NodesRemovedEpoch: s.nodesRemoved}
+		TableChangedEpochs: maps.Clone(s.tableEpochs), NodeChangedEpochs: maps.Clone(s.nodeEpochs), NodesRemovedEpoch: s.nodesRemoved,
+		Schedule: s.schedule, ScheduleEvents: s.events}
 }
 
 // stateFromSnapshot rebuilds a state, rejecting a snapshot that could not
@@ -383,6 +394,7 @@ func stateFromSnapshot(snap *zppb.MetaSnapshot) (*state, error) {
 		s.moves[m.Id] = m
 	}
 	s.nextMoveID = snap.GetNextMoveId()
+	s.schedule, s.events = snap.GetSchedule(), snap.GetScheduleEvents()
 	// A snapshot without change epochs (from a meta before PULL deltas)
 	// says nothing about when things changed: everything counts as changed
 	// at its epoch, so a delta against an older epoch carries it all.

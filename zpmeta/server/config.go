@@ -74,6 +74,11 @@ type Config struct {
 	// STUCK; STUCK longer than StuckTimeout (default 3s), or SLOWDOWN
 	// longer than SlowdownTimeout (default 1m), aborts the move.
 	MaxMovesPerNode int
+	// Scheduler runs the scheduler on the leader (re-replication and
+	// master balance, scheduler.go). zpmeta turns it on (--scheduler);
+	// the zero Config leaves it off, for tests of other things that would
+	// not want moves of their own.
+	Scheduler       bool
 	SlowdownLag     uint64
 	SlowdownBytes   uint64
 	StuckLag        uint64

@@ -80,6 +80,8 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.removeNodes(ctx, c.RemoveNodes) })
 	case *zppb.Request_CordonNodes:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.cordonNodes(ctx, c.CordonNodes) })
+	case *zppb.Request_Schedule:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.scheduleRequest(ctx, c.Schedule) })
 	case *zppb.Request_AddMeta:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.addMeta(ctx, c.AddMeta) })
 	case *zppb.Request_RemoveMeta:

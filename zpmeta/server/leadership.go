@@ -81,6 +81,14 @@ func (s *Server) lead(ctx context.Context) {
 		s.moveLoop(ctx)
 	}()
 	defer func() { <-moves }()
+	if s.cfg.Scheduler {
+		scheduled := make(chan struct{})
+		go func() {
+			defer close(scheduled)
+			s.scheduleLoop(ctx)
+		}()
+		defer func() { <-scheduled }()
+	}
 
 	tick := time.NewTicker(min(max(s.cfg.DownTimeout/10, 10*time.Millisecond), 500*time.Millisecond))
 	defer tick.Stop()
@@ -124,7 +132,7 @@ func (s *Server) markDown(ctx context.Context, addr string) error {
 		unlock()
 		return nil
 	}
-	res, err := s.propose(ctx, fsm.SetNodeState(addr, zppb.NodeState_DOWN))
+	res, err := s.propose(ctx, fsm.SetNodeState(addr, zppb.NodeState_DOWN, time.Now().UnixMilli()))
 	unlock()
 	if err != nil {
 		return err

@@ -78,6 +78,13 @@ func (l *liveness) heartbeat(addr string, at time.Time, epoch uint64, positions 
 	return true
 }
 
+// leaderSince returns when this member became leader, zero if it is not.
+func (l *liveness) leaderSince() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.since
+}
+
 // lastHeartbeat returns the time of addr's last PING to this leader, zero if
 // none.
 func (l *liveness) lastHeartbeat(addr string) time.Time {

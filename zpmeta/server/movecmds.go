@@ -14,6 +14,12 @@ import (
 // queueMoves checks moves against the state, queues them through Raft and
 // answers with them as queued (ids assigned).
 func (s *Server) queueMoves(ctx context.Context, moves []*zppb.Move, expectedEpoch uint64) (*zppb.Response, error) {
+	return s.queueMovesEvent(ctx, moves, expectedEpoch, nil)
+}
+
+// queueMovesEvent is queueMoves recording the scheduler's event ev (nil:
+// none) in the same entry.
+func (s *Server) queueMovesEvent(ctx context.Context, moves []*zppb.Move, expectedEpoch uint64, ev *zppb.ScheduleEvent) (*zppb.Response, error) {
 	unlock, err := s.lockProposals(ctx)
 	if err != nil {
 		return nil, err
@@ -22,12 +28,14 @@ func (s *Server) queueMoves(ctx context.Context, moves []*zppb.Move, expectedEpo
 	if err := s.fsm.CheckMoves(moves, expectedEpoch); err != nil {
 		return nil, err
 	}
-	res, err := s.propose(ctx, fsm.AddMoves(moves, expectedEpoch, time.Now().UnixMilli()))
+	cmd := fsm.AddMoves(moves, expectedEpoch, time.Now().UnixMilli())
+	cmd.GetAddMoves().Event = ev
+	res, err := s.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range res.Moves {
-		s.logger.Info("move queued", "id", m.Id, "kind", m.Kind, "table", m.Table, "partition", m.Partition, "from", m.From, "to", m.To, "origin", m.Origin)
+		s.logger.Info("move queued", "id", m.Id, "kind", m.Kind, "table", m.Table, "partition", m.Partition, "from", m.From, "to", m.To, "origin", m.Origin, "reason", m.Reason)
 	}
 	return movesResponse(res.Moves, res.Epoch), nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -59,6 +60,8 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 		id    uint32
 	}
 	running := make(map[part]bool)
+	sc, _ := s.fsm.Schedule()
+	perNode := cmp.Or(int(sc.GetMaxMovesPerNode()), s.cfg.MaxMovesPerNode)
 	for _, m := range moves {
 		if m.State != zppb.MoveState_MOVE_PENDING {
 			busy[m.From]++
@@ -75,7 +78,7 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 		switch m.State {
 		case zppb.MoveState_MOVE_PENDING:
 			k := part{m.Table, m.Partition}
-			if running[k] || busy[m.From] >= s.cfg.MaxMovesPerNode || busy[m.To] >= s.cfg.MaxMovesPerNode {
+			if running[k] || busy[m.From] >= perNode || busy[m.To] >= perNode {
 				// Later moves of this partition wait for this one.
 				running[k] = true
 				continue

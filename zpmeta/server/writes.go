@@ -75,7 +75,7 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 			// Marked DOWN (again) while this PING waited for the lock.
 			return s.pingResponse(epoch), nil
 		}
-		res, err := s.propose(ctx, fsm.SetNodeState(req.Addr, zppb.NodeState_UP))
+		res, err := s.propose(ctx, fsm.SetNodeState(req.Addr, zppb.NodeState_UP, time.Now().UnixMilli()))
 		if err != nil {
 			return nil, err
 		}
