@@ -174,7 +174,7 @@ default. 'zpctl config' shows what is in effect and why.
 	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.existsCommand(), a.ttlCommand(),
 		a.mgetCommand(), a.msetCommand(), a.incrCommand(), a.scanCommand(), a.keysCommand(), a.loadCommand())
 	add(groupStats, a.statsCommand(), a.slowlogCommand(), a.topCommand())
-	add(groupTopology, a.topologyCommands()...)
+	add(groupTopology, append(a.topologyCommands(), a.scheduleCommand())...)
 	root.SetHelpCommandGroupID(groupCluster)
 	root.SetCompletionCommandGroupID(groupCluster)
 	root.SetIn(a.env.Stdin)
