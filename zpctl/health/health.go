@@ -51,6 +51,7 @@ const (
 	CheckPlacement       = "placement"        // replicas share a node, or a zone needlessly
 	CheckVersionMixed    = "version_mixed"    // nodes and meta servers run different versions
 	CheckNodeCordoned    = "node_cordoned"    // the node receives no new replica or master (info)
+	CheckScheduler       = "scheduler"        // under-replication or imbalance the scheduler is not fixing
 )
 
 // Problem is one finding. The JSON names are part of `zpctl checkup
@@ -167,6 +168,7 @@ func Check(s *survey.Snapshot, opts Options) Report {
 			c.table(tb)
 		}
 	}
+	c.scheduler()
 	slices.SortStableFunc(c.problems, func(a, b Problem) int {
 		return cmp.Or(
 			cmp.Compare(rank(a.Severity), rank(b.Severity)),

@@ -203,6 +203,34 @@ func TestProblems(t *testing.T) {
 			want:   []string{"i:node_cordoned@" + nodes[1]},
 		},
 		{
+			name:   "the scheduler repairing is no finding",
+			mutate: func(s *survey.Snapshot) {
+				s.Schedule = sched(false, true, 2, 0, "repairing: 2 replica(s) rebuilt")
+			},
+		},
+		{
+			name:   "the scheduler cannot repair",
+			mutate: func(s *survey.Snapshot) {
+				s.Schedule = sched(false, true, 1, 0, "1 partition(s) under-replicated, not repairable: table t wants 3 replicas, 2 nodes receive")
+			},
+			want: []string{"w:scheduler"},
+		},
+		{
+			name:   "paused with work to do",
+			mutate: func(s *survey.Snapshot) { s.Schedule = sched(true, true, 1, 0, "paused") },
+			want:   []string{"w:scheduler"},
+		},
+		{
+			name:   "paused, nothing to do",
+			mutate: func(s *survey.Snapshot) { s.Schedule = sched(true, true, 0, 0, "paused") },
+			want:   []string{"i:scheduler"},
+		},
+		{
+			name:   "imbalance with master balance off",
+			mutate: func(s *survey.Snapshot) { s.Schedule = sched(false, false, 0, 3, "masters imbalanced") },
+			want:   []string{"w:scheduler"},
+		},
+		{
 			name:   "one version everywhere",
 			mutate: func(s *survey.Snapshot) { setVersions(s, "v1", "v1") },
 		},
@@ -361,4 +389,14 @@ func TestWhere(t *testing.T) {
 			t.Errorf("Where(%+v) = %q, want %q", tt.p, got, tt.want)
 		}
 	}
+}
+
+// sched is a scheduler status with short under-replicated partitions and
+// imbalance switchovers of master imbalance.
+func sched(paused, masterBalance bool, short int, imbalance uint32, doing string) *client.ScheduleStatus {
+	st := &client.ScheduleStatus{Settings: client.ScheduleSettings{Paused: paused, MasterBalance: masterBalance}, Doing: doing, MasterImbalance: imbalance}
+	for i := range short {
+		st.UnderReplicated = append(st.UnderReplicated, client.Shortfall{Table: "t", Partition: uint32(i), Replicas: 1, Want: 2})
+	}
+	return st
 }

@@ -34,6 +34,11 @@ type Snapshot struct {
 	// for them; MovesErr is why they are missing.
 	Moves    []client.Move
 	MovesErr error
+	// Schedule is the meta leader's scheduler status when Options.Schedule
+	// asked for it; ScheduleErr is why it is missing (an older meta
+	// leader has no scheduler).
+	Schedule    *client.ScheduleStatus
+	ScheduleErr error
 }
 
 // NodeReport is one node: as the meta servers know it, and as it
@@ -61,6 +66,8 @@ type Options struct {
 	SkipMeta bool
 	// Moves asks the meta leader for the topology moves (MOVE_STATUS).
 	Moves bool
+	// Schedule asks the meta leader for its scheduler's status.
+	Schedule bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -80,6 +87,9 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 	}
 	if opts.Moves {
 		wg.Go(func() { s.Moves, s.MovesErr = c.MoveStatus(ctx, true) })
+	}
+	if opts.Schedule {
+		wg.Go(func() { s.Schedule, s.ScheduleErr = c.Schedule(ctx, client.ScheduleChange{}) })
 	}
 	s.Topology, s.TopologyErr = c.Pull(ctx, "")
 	if s.Topology != nil {

@@ -395,3 +395,26 @@ func TestOperationProgress(t *testing.T) {
 	checkFrame(t, v, 80, 24)
 	golden.RequireEqual(t, []byte(v))
 }
+
+// TestSchedulerInSummary: the summary line says when the scheduler is
+// paused, moving or leaves partitions under-replicated, and nothing when
+// it is idle or absent.
+func TestSchedulerInSummary(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		st   *client.ScheduleStatus
+		want string
+	}{
+		{"absent", nil, ""},
+		{"idle", &client.ScheduleStatus{Doing: "idle"}, ""},
+		{"paused and short", &client.ScheduleStatus{Settings: client.ScheduleSettings{Paused: true}, UnderReplicated: []client.Shortfall{{Table: "t"}}}, "scheduler paused · 1 under-replicated"},
+		{"repairing", &client.ScheduleStatus{MovesInFlight: 2, UnderReplicated: []client.Shortfall{{Table: "t"}, {Table: "t", Partition: 1}}}, "scheduler: 2 moves · 2 under-replicated"},
+	} {
+		s := surveytest.Healthy()
+		s.Schedule = tc.st
+		m := drive(t, newTestModel(termenv.Ascii, nil), size(120, 24), SnapshotMsg{Snapshot: s})
+		if got := m.summaryView(); tc.want != "" && !strings.HasSuffix(got, " · "+tc.want) || tc.want == "" && strings.Contains(got, "scheduler") {
+			t.Errorf("%s: summary %q; want it to end with %q", tc.name, got, tc.want)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
 )
 
 // View implements tea.Model: a header bar, the tab bar, a summary line,
@@ -118,6 +120,9 @@ func (m Model) summaryView() string {
 		s.Epoch(), leader, sm.MetaReachable, sm.MetaMembers, sm.NodesUp, sm.Nodes, plural(sm.Tables, "table"))
 	if n := m.activeMoves(); n > 0 {
 		line += " · " + plural(n, "move")
+	}
+	if sc := schedulerSummary(s.Schedule); sc != "" {
+		line += " · " + sc
 	}
 	return m.st.dim.Render(line)
 }
@@ -291,4 +296,23 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// schedulerSummary is the scheduler's state in a few words for the
+// summary line: empty when it has nothing to say (idle, or a meta leader
+// without a scheduler).
+func schedulerSummary(st *client.ScheduleStatus) string {
+	if st == nil {
+		return ""
+	}
+	var parts []string
+	if st.Settings.Paused {
+		parts = append(parts, "scheduler paused")
+	} else if st.MovesInFlight > 0 {
+		parts = append(parts, fmt.Sprintf("scheduler: %s", plural(int(st.MovesInFlight), "move")))
+	}
+	if n := len(st.UnderReplicated); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d under-replicated", n))
+	}
+	return strings.Join(parts, " · ")
 }
