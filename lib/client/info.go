@@ -71,6 +71,9 @@ type ServerInfo struct {
 	// Replicas is where the node stands with its replicas; nil from a
 	// node too old to say.
 	Replicas *ReplicaCounts `json:"replicas"`
+	// FullSyncRate is the bytes per second the node serves full syncs at
+	// (zpctl schedule set fullsync-rate); 0 unlimited.
+	FullSyncRate uint64 `json:"fullsync_rate"`
 }
 
 // ReplicaCounts is how many replicas a node has and how far it is in
@@ -186,7 +189,8 @@ func infoFromPB(in *zppb.InfoResponse) Info {
 	var out Info
 	if s := in.GetServer(); s != nil {
 		out.Server = &ServerInfo{Addr: s.GetAddr(), Epoch: s.GetEpoch(), Tables: nonNil(s.GetTables()), Version: s.GetVersion(),
-			UptimeMs: s.GetUptimeMs(), LastPingMs: s.GetLastPingMs(), MetaLeader: s.GetMetaLeader()}
+			UptimeMs: s.GetUptimeMs(), LastPingMs: s.GetLastPingMs(), MetaLeader: s.GetMetaLeader(),
+			FullSyncRate: s.GetFullsyncRate()}
 		if c := s.GetReplicas(); c != nil {
 			out.Server.Replicas = &ReplicaCounts{Assigned: c.GetAssigned(), Open: c.GetOpen(), Parked: c.GetParked(),
 				Opening: c.GetOpening()}

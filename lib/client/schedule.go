@@ -16,6 +16,9 @@ type ScheduleChange struct {
 	MasterBalance   *bool
 	MaxMovesPerNode *uint32
 	MaxMoves        *uint32
+	// FullSyncRate is the bytes per second each node may serve full syncs
+	// at; 0 unlimited.
+	FullSyncRate *uint64
 }
 
 // ScheduleSettings are the scheduler's settings, defaults filled in.
@@ -26,6 +29,8 @@ type ScheduleSettings struct {
 	MasterBalance   bool   `json:"master_balance"`
 	MaxMovesPerNode uint32 `json:"max_moves_per_node"`
 	MaxMoves        uint32 `json:"max_moves"`
+	// FullSyncRate is bytes per second per node; 0 unlimited.
+	FullSyncRate uint64 `json:"fullsync_rate"`
 }
 
 // ScheduleEvent is one recorded decision of the scheduler or change of its
@@ -71,7 +76,8 @@ type ScheduleStatus struct {
 // returns the scheduler's status. A meta leader older than the scheduler
 // answers INVALID_ARGUMENT.
 func (c *core) Schedule(ctx context.Context, ch ScheduleChange) (*ScheduleStatus, error) {
-	req := &zppb.ScheduleRequest{Paused: ch.Paused, MasterBalance: ch.MasterBalance, MaxMovesPerNode: ch.MaxMovesPerNode, MaxMoves: ch.MaxMoves}
+	req := &zppb.ScheduleRequest{Paused: ch.Paused, MasterBalance: ch.MasterBalance, MaxMovesPerNode: ch.MaxMovesPerNode, MaxMoves: ch.MaxMoves,
+		FullsyncRate: ch.FullSyncRate}
 	if ch.DownTimeout != nil {
 		ms := ch.DownTimeout.Milliseconds()
 		req.DownTimeoutMs = &ms
@@ -90,7 +96,7 @@ func scheduleFromPB(r *zppb.ScheduleResponse) *ScheduleStatus {
 	sc := r.GetSchedule()
 	st := &ScheduleStatus{
 		Settings: ScheduleSettings{Paused: sc.GetPaused(), DownTimeoutMs: sc.GetDownTimeoutMs(), MasterBalance: !sc.GetMasterBalanceOff(),
-			MaxMovesPerNode: sc.GetMaxMovesPerNode(), MaxMoves: sc.GetMaxMoves()},
+			MaxMovesPerNode: sc.GetMaxMovesPerNode(), MaxMoves: sc.GetMaxMoves(), FullSyncRate: sc.GetFullsyncRate()},
 		Doing: r.GetDoing(), MovesInFlight: r.GetMovesInFlight(), MasterImbalance: r.GetMasterImbalance(), Epoch: r.GetEpoch(),
 		UnderReplicated: []Shortfall{}, Down: []DownNode{}, Events: []ScheduleEvent{},
 	}

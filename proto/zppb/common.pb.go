@@ -1164,7 +1164,10 @@ type Schedule struct {
 	MaxMovesPerNode uint32 `protobuf:"varint,4,opt,name=max_moves_per_node,json=maxMovesPerNode,proto3" json:"max_moves_per_node,omitempty"`
 	// At most this many scheduler moves in flight in the cluster; 0 means
 	// the default (8).
-	MaxMoves      uint32 `protobuf:"varint,5,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"`
+	MaxMoves uint32 `protobuf:"varint,5,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"`
+	// Bytes per second each node may serve full syncs at, all its slaves
+	// together; 0 means unlimited. Nodes learn it from their PINGs.
+	FullsyncRate  uint64 `protobuf:"varint,6,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1230,6 +1233,13 @@ func (x *Schedule) GetMaxMovesPerNode() uint32 {
 func (x *Schedule) GetMaxMoves() uint32 {
 	if x != nil {
 		return x.MaxMoves
+	}
+	return 0
+}
+
+func (x *Schedule) GetFullsyncRate() uint64 {
+	if x != nil {
+		return x.FullsyncRate
 	}
 	return 0
 }
@@ -1383,13 +1393,14 @@ const file_common_proto_rawDesc = "" +
 	"\x0erecords_behind\x18\x16 \x01(\x04R\rrecordsBehind\x12\"\n" +
 	"\rbytes_per_sec\x18\x17 \x01(\x01R\vbytesPerSec\x12\x15\n" +
 	"\x06eta_ms\x18\x18 \x01(\x03R\x05etaMs\x12\x19\n" +
-	"\bstuck_ms\x18\x19 \x01(\x03R\astuckMs\"\xc2\x01\n" +
+	"\bstuck_ms\x18\x19 \x01(\x03R\astuckMs\"\xe7\x01\n" +
 	"\bSchedule\x12\x16\n" +
 	"\x06paused\x18\x01 \x01(\bR\x06paused\x12&\n" +
 	"\x0fdown_timeout_ms\x18\x02 \x01(\x03R\rdownTimeoutMs\x12,\n" +
 	"\x12master_balance_off\x18\x03 \x01(\bR\x10masterBalanceOff\x12+\n" +
 	"\x12max_moves_per_node\x18\x04 \x01(\rR\x0fmaxMovesPerNode\x12\x1b\n" +
-	"\tmax_moves\x18\x05 \x01(\rR\bmaxMoves\"l\n" +
+	"\tmax_moves\x18\x05 \x01(\rR\bmaxMoves\x12#\n" +
+	"\rfullsync_rate\x18\x06 \x01(\x04R\ffullsyncRate\"l\n" +
 	"\rScheduleEvent\x12\x17\n" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +

@@ -379,7 +379,10 @@ type PingResponse struct {
 	// without another successful PING.
 	LeaseMs int64 `protobuf:"varint,2,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"`
 	// The meta leader that answered (PING is always forwarded to it).
-	Leader        string `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
+	Leader string `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
+	// Bytes per second the node may serve full syncs at (the scheduler's
+	// fullsync-rate); 0 means unlimited.
+	FullsyncRate  uint64 `protobuf:"varint,4,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,6 +436,13 @@ func (x *PingResponse) GetLeader() string {
 		return x.Leader
 	}
 	return ""
+}
+
+func (x *PingResponse) GetFullsyncRate() uint64 {
+	if x != nil {
+		return x.FullsyncRate
+	}
+	return 0
 }
 
 type CreateTableRequest struct {
@@ -1795,6 +1805,7 @@ type ScheduleRequest struct {
 	MasterBalance   *bool                  `protobuf:"varint,3,opt,name=master_balance,json=masterBalance,proto3,oneof" json:"master_balance,omitempty"`
 	MaxMovesPerNode *uint32                `protobuf:"varint,4,opt,name=max_moves_per_node,json=maxMovesPerNode,proto3,oneof" json:"max_moves_per_node,omitempty"`
 	MaxMoves        *uint32                `protobuf:"varint,5,opt,name=max_moves,json=maxMoves,proto3,oneof" json:"max_moves,omitempty"`
+	FullsyncRate    *uint64                `protobuf:"varint,6,opt,name=fullsync_rate,json=fullsyncRate,proto3,oneof" json:"fullsync_rate,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1860,6 +1871,13 @@ func (x *ScheduleRequest) GetMaxMovesPerNode() uint32 {
 func (x *ScheduleRequest) GetMaxMoves() uint32 {
 	if x != nil && x.MaxMoves != nil {
 		return *x.MaxMoves
+	}
+	return 0
+}
+
+func (x *ScheduleRequest) GetFullsyncRate() uint64 {
+	if x != nil && x.FullsyncRate != nil {
+		return *x.FullsyncRate
 	}
 	return 0
 }
@@ -2339,11 +2357,12 @@ const file_meta_proto_rawDesc = "" +
 	"\x06weight\x18\x06 \x01(\rR\x06weight\x12\x1d\n" +
 	"\n" +
 	"redis_addr\x18\a \x01(\tR\tredisAddr\x12\x18\n" +
-	"\aversion\x18\b \x01(\tR\aversion\"W\n" +
+	"\aversion\x18\b \x01(\tR\aversion\"|\n" +
 	"\fPingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
-	"\x06leader\x18\x03 \x01(\tR\x06leader\"\xde\x01\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader\x12#\n" +
+	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"\xde\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -2437,19 +2456,21 @@ const file_meta_proto_rawDesc = "" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12\x1a\n" +
 	"\bcordoned\x18\x02 \x01(\bR\bcordoned\"+\n" +
 	"\x13CordonNodesResponse\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"\xb2\x02\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"\xee\x02\n" +
 	"\x0fScheduleRequest\x12\x1b\n" +
 	"\x06paused\x18\x01 \x01(\bH\x00R\x06paused\x88\x01\x01\x12+\n" +
 	"\x0fdown_timeout_ms\x18\x02 \x01(\x03H\x01R\rdownTimeoutMs\x88\x01\x01\x12*\n" +
 	"\x0emaster_balance\x18\x03 \x01(\bH\x02R\rmasterBalance\x88\x01\x01\x120\n" +
 	"\x12max_moves_per_node\x18\x04 \x01(\rH\x03R\x0fmaxMovesPerNode\x88\x01\x01\x12 \n" +
-	"\tmax_moves\x18\x05 \x01(\rH\x04R\bmaxMoves\x88\x01\x01B\t\n" +
+	"\tmax_moves\x18\x05 \x01(\rH\x04R\bmaxMoves\x88\x01\x01\x12(\n" +
+	"\rfullsync_rate\x18\x06 \x01(\x04H\x05R\ffullsyncRate\x88\x01\x01B\t\n" +
 	"\a_pausedB\x12\n" +
 	"\x10_down_timeout_msB\x11\n" +
 	"\x0f_master_balanceB\x15\n" +
 	"\x13_max_moves_per_nodeB\f\n" +
 	"\n" +
-	"_max_moves\"\xe3\x02\n" +
+	"_max_movesB\x10\n" +
+	"\x0e_fullsync_rate\"\xe3\x02\n" +
 	"\x10ScheduleResponse\x12.\n" +
 	"\bschedule\x18\x01 \x01(\v2\x12.zeppelin.ScheduleR\bschedule\x12/\n" +
 	"\x06events\x18\x02 \x03(\v2\x17.zeppelin.ScheduleEventR\x06events\x12\x14\n" +

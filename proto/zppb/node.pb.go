@@ -2590,7 +2590,10 @@ type ServerInfo struct {
 	MetaLeader string `protobuf:"bytes,7,opt,name=meta_leader,json=metaLeader,proto3" json:"meta_leader,omitempty"`
 	// The node's replicas and how far it is in opening them; absent from
 	// nodes before it.
-	Replicas      *ReplicaCounts `protobuf:"bytes,8,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Replicas *ReplicaCounts `protobuf:"bytes,8,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// Bytes per second the node serves full syncs at, as meta's
+	// fullsync-rate set it; 0 unlimited.
+	FullsyncRate  uint64 `protobuf:"varint,20,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2679,6 +2682,13 @@ func (x *ServerInfo) GetReplicas() *ReplicaCounts {
 		return x.Replicas
 	}
 	return nil
+}
+
+func (x *ServerInfo) GetFullsyncRate() uint64 {
+	if x != nil {
+		return x.FullsyncRate
+	}
+	return 0
 }
 
 // ReplicaCounts is where a node stands with its replicas: a table of
@@ -3605,7 +3615,7 @@ const file_node_proto_rawDesc = "" +
 	"\x03key\x18\x04 \x01(\fR\x03key\x12\x1f\n" +
 	"\vduration_us\x18\x05 \x01(\x03R\n" +
 	"durationUs\x12\x12\n" +
-	"\x04code\x18\x06 \x01(\tR\x04code\"\xfd\x01\n" +
+	"\x04code\x18\x06 \x01(\tR\x04code\"\xa2\x02\n" +
 	"\n" +
 	"ServerInfo\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
@@ -3617,7 +3627,8 @@ const file_node_proto_rawDesc = "" +
 	"lastPingMs\x12\x1f\n" +
 	"\vmeta_leader\x18\a \x01(\tR\n" +
 	"metaLeader\x123\n" +
-	"\breplicas\x18\b \x01(\v2\x17.zeppelin.ReplicaCountsR\breplicas\"q\n" +
+	"\breplicas\x18\b \x01(\v2\x17.zeppelin.ReplicaCountsR\breplicas\x12#\n" +
+	"\rfullsync_rate\x18\x14 \x01(\x04R\ffullsyncRate\"q\n" +
 	"\rReplicaCounts\x12\x1a\n" +
 	"\bassigned\x18\x01 \x01(\rR\bassigned\x12\x12\n" +
 	"\x04open\x18\x02 \x01(\rR\x04open\x12\x16\n" +

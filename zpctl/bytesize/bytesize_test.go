@@ -27,3 +27,16 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestParse(t *testing.T) {
+	for in, want := range map[string]uint64{"0": 0, "65536": 65536, "512KiB": 512 << 10, "64MiB": 64 << 20, "64m": 64 << 20, "2G": 2 << 30, "7 B": 7} {
+		if got, err := Parse(in); err != nil || got != want {
+			t.Errorf("Parse(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "12XB", "99999999999999999999G"} {
+		if got, err := Parse(in); err == nil {
+			t.Errorf("Parse(%q) = %d; want an error", in, got)
+		}
+	}
+}

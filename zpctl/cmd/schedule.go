@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 )
 
 // scheduleKeys are the settings `schedule set` knows, with how to read a
@@ -45,6 +46,17 @@ var scheduleKeys = map[string]func(v string, ch *client.ScheduleChange) error{
 		}
 		u := uint32(n)
 		ch.MaxMovesPerNode = &u
+		return nil
+	},
+	"fullsync-rate": func(v string, ch *client.ScheduleChange) error {
+		var n uint64
+		if v != "off" && v != "unlimited" {
+			var err error
+			if n, err = bytesize.Parse(v); err != nil {
+				return fmt.Errorf("fullsync-rate %w", err)
+			}
+		}
+		ch.FullSyncRate = &n
 		return nil
 	},
 	"max-moves": func(v string, ch *client.ScheduleChange) error {
@@ -112,14 +124,17 @@ Cordoned nodes receive nothing. Every decision is recorded as an event.`,
 	}
 	set := &cobra.Command{
 		Use:   "set KEY VALUE [KEY VALUE...]",
-		Short: "Change settings: down-timeout, master-balance, max-moves-per-node, max-moves",
+		Short: "Change settings: down-timeout, master-balance, max-moves-per-node, max-moves, fullsync-rate",
 		Long: `Keys:
   down-timeout        how long a node stays DOWN before its replicas are
                       rebuilt elsewhere (default 30m; never: not at all)
   master-balance      on or off (default on)
   max-moves-per-node  moves that may involve one node at a time, manual
                       ones too (default: zpmeta --max-moves-per-node, 2)
-  max-moves           scheduler moves in flight in the cluster (default 8)`,
+  max-moves           scheduler moves in flight in the cluster (default 8)
+  fullsync-rate       bytes per second each node serves full syncs at, all
+                      its slaves together (e.g. 64MiB; at least 1MiB; off:
+                      unlimited, the default)`,
 		Example: "  zpctl schedule set down-timeout 1h\n  zpctl schedule set master-balance off max-moves 2",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 || len(args)%2 != 0 {
@@ -132,7 +147,7 @@ Cordoned nodes receive nothing. Every decision is recorded as an event.`,
 			for i := 0; i < len(args); i += 2 {
 				parse, ok := scheduleKeys[args[i]]
 				if !ok {
-					return usagef("unknown setting %q: want down-timeout, master-balance, max-moves-per-node or max-moves", args[i])
+					return usagef("unknown setting %q: want down-timeout, master-balance, max-moves-per-node, max-moves or fullsync-rate", args[i])
 				}
 				if err := parse(args[i+1], &ch); err != nil {
 					return &usageError{err}
@@ -173,8 +188,12 @@ func writeSchedule(w io.Writer, st *client.ScheduleStatus, now time.Time) error 
 	}
 	onOff := map[bool]string{true: "on", false: "off"}
 	fmt.Fprintf(w, "Scheduler:  %s\nDoing:      %s\n", state, st.Doing)
-	fmt.Fprintf(w, "Settings:   down-timeout %s, master-balance %s, max-moves %d, max-moves-per-node %d\n",
-		down, onOff[s.MasterBalance], s.MaxMoves, s.MaxMovesPerNode)
+	rate := "unlimited"
+	if s.FullSyncRate > 0 {
+		rate = bytesize.Format(s.FullSyncRate) + "/s"
+	}
+	fmt.Fprintf(w, "Settings:   down-timeout %s, master-balance %s, max-moves %d, max-moves-per-node %d, fullsync-rate %s\n",
+		down, onOff[s.MasterBalance], s.MaxMoves, s.MaxMovesPerNode, rate)
 	fmt.Fprintf(w, "In flight:  %d scheduler move(s); master imbalance: %d switchover(s)\n", st.MovesInFlight, st.MasterImbalance)
 	if len(st.Down) > 0 {
 		fmt.Fprintln(w, "\nDOWN nodes:")

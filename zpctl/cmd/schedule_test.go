@@ -79,6 +79,27 @@ func TestScheduleCommand(t *testing.T) {
 	if !slices.Contains(kinds, "repair") || !slices.Contains(kinds, "settings") {
 		t.Errorf("events %v; want settings and repair", kinds)
 	}
+	// The full-sync rate reaches every node with its PINGs.
+	if r := zpctl(t, cl, "schedule", "set", "fullsync-rate", "100KiB"); r.code != ExitInvalid {
+		t.Errorf("fullsync-rate under 1 MiB/s: exit %d, want %d: %s", r.code, ExitInvalid, r.stderr)
+	}
+	if r := zpctl(t, cl, "schedule", "set", "fullsync-rate", "8MiB"); r.code != ExitOK || !strings.Contains(r.stdout, "fullsync-rate 8.0 MiB/s") {
+		t.Fatalf("set fullsync-rate: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	c := newClient(t, cl)
+	deadline = time.Now().Add(30 * time.Second)
+	for _, n := range cl.Nodes {
+		for {
+			info, err := c.Info(testCtx(t), n.Addr, client.InfoServer, "")
+			if err == nil && info.Server.FullSyncRate == 8<<20 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s serves full syncs at %+v, %v; want 8 MiB/s", n.Addr, info.Server, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	if r := zpctl(t, cl, "schedule", "show"); !strings.Contains(r.stdout, "repair") || !strings.Contains(r.stdout, fmt.Sprintf("%s/1 has 1 of 2 replicas", tb.Name)) {
 		t.Errorf("show does not list the repair:\n%s", r.stdout)
 	}

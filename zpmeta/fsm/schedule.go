@@ -18,6 +18,10 @@ const (
 	DefaultRepairDownAfter = 30 * time.Minute
 	// DefaultMaxSchedulerMoves bounds the scheduler's moves in flight.
 	DefaultMaxSchedulerMoves = 8
+	// MinFullSyncRate is the lowest fullsync-rate accepted: a slave keeps a
+	// few fetches of 1 MiB in flight (zpnode/dbsync), each of which must
+	// be served within its fetch timeout (1 minute).
+	MinFullSyncRate = 1 << 20
 	// keepEvents is how many scheduler events the state remembers.
 	keepEvents = 200
 )
@@ -62,6 +66,17 @@ func (f *FSM) Schedule() (*zppb.Schedule, []*zppb.ScheduleEvent) {
 		sc = proto.Clone(f.st.schedule).(*zppb.Schedule)
 	}
 	return sc, cloneAll(f.st.events)
+}
+
+// ScheduleSettings returns a copy of the scheduler's settings alone (never
+// nil), for the PINGs and the move loop that need no events.
+func (f *FSM) ScheduleSettings() *zppb.Schedule {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.st.schedule == nil {
+		return &zppb.Schedule{}
+	}
+	return proto.Clone(f.st.schedule).(*zppb.Schedule)
 }
 
 // SetSchedule returns the command that replaces the scheduler's settings,

@@ -60,8 +60,7 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 		id    uint32
 	}
 	running := make(map[part]bool)
-	sc, _ := s.fsm.Schedule()
-	perNode := cmp.Or(int(sc.GetMaxMovesPerNode()), s.cfg.MaxMovesPerNode)
+	perNode := cmp.Or(int(s.fsm.ScheduleSettings().GetMaxMovesPerNode()), s.cfg.MaxMovesPerNode)
 	for _, m := range moves {
 		if m.State != zppb.MoveState_MOVE_PENDING {
 			busy[m.From]++

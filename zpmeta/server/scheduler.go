@@ -432,7 +432,7 @@ func (s *Server) scheduleRequest(ctx context.Context, req *zppb.ScheduleRequest)
 	}
 	sc := v.schedule
 	resolved := &zppb.Schedule{Paused: sc.Paused, DownTimeoutMs: v.settings.RepairDownAfter.Milliseconds(), MasterBalanceOff: !v.settings.MasterBalance,
-		MaxMovesPerNode: uint32(cmp.Or(v.settings.MaxMovesPerNode, s.cfg.MaxMovesPerNode)), MaxMoves: uint32(v.settings.MaxMoves)}
+		MaxMovesPerNode: uint32(cmp.Or(v.settings.MaxMovesPerNode, s.cfg.MaxMovesPerNode)), MaxMoves: uint32(v.settings.MaxMoves), FullsyncRate: sc.GetFullsyncRate()}
 	return &zppb.Response{Epoch: v.epoch, Result: &zppb.Response_Schedule{Schedule: &zppb.ScheduleResponse{
 		Schedule: resolved, Events: v.events, Epoch: v.epoch, UnderReplicated: v.underReplicated, Down: v.down,
 		MovesInFlight: uint32(v.schedulerInFlight), MasterImbalance: uint32(v.imbalance), Doing: v.doing(),
@@ -457,13 +457,16 @@ func scheduleChanges(req *zppb.ScheduleRequest) []string {
 	if req.MaxMoves != nil {
 		out = append(out, fmt.Sprintf("max-moves=%d", req.GetMaxMoves()))
 	}
+	if req.FullsyncRate != nil {
+		out = append(out, fmt.Sprintf("fullsync-rate=%d", req.GetFullsyncRate()))
+	}
 	return out
 }
 
 // applyScheduleRequest returns cur with req's changes, checked.
 func applyScheduleRequest(cur *zppb.Schedule, req *zppb.ScheduleRequest) (*zppb.Schedule, error) {
 	next := &zppb.Schedule{Paused: cur.GetPaused(), DownTimeoutMs: cur.GetDownTimeoutMs(), MasterBalanceOff: cur.GetMasterBalanceOff(),
-		MaxMovesPerNode: cur.GetMaxMovesPerNode(), MaxMoves: cur.GetMaxMoves()}
+		MaxMovesPerNode: cur.GetMaxMovesPerNode(), MaxMoves: cur.GetMaxMoves(), FullsyncRate: cur.GetFullsyncRate()}
 	if req.Paused != nil {
 		next.Paused = req.GetPaused()
 	}
@@ -485,6 +488,12 @@ func applyScheduleRequest(cur *zppb.Schedule, req *zppb.ScheduleRequest) (*zppb.
 			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "max-moves 0: want at least 1 (zpctl schedule pause stops the scheduler)")
 		}
 		next.MaxMoves = req.GetMaxMoves()
+	}
+	if req.FullsyncRate != nil {
+		if r := req.GetFullsyncRate(); r != 0 && r < fsm.MinFullSyncRate {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "fullsync-rate %d bytes/s: want 0 (unlimited) or at least %d", r, fsm.MinFullSyncRate)
+		}
+		next.FullsyncRate = req.GetFullsyncRate()
 	}
 	return next, nil
 }

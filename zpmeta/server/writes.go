@@ -99,6 +99,7 @@ func (s *Server) pingChangesTopology(req *zppb.PingRequest) bool {
 func (s *Server) pingResponse(epoch uint64) *zppb.Response {
 	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_Ping{Ping: &zppb.PingResponse{
 		Epoch: epoch, LeaseMs: s.cfg.Lease.Milliseconds(), Leader: s.cfg.Addr,
+		FullsyncRate: s.fsm.ScheduleSettings().GetFullsyncRate(),
 	}}}
 }
 

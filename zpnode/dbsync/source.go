@@ -11,7 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -74,7 +77,52 @@ type Source struct {
 	// ops counts Starts and Fetches in progress; Add only under mu while
 	// open, so Close can Wait for them.
 	ops sync.WaitGroup
+
+	// limit paces the bytes Fetch serves, all sessions together (SetRate);
+	// nil: unlimited.
+	limit atomic.Pointer[rate.Limiter]
 }
+
+// SetRate limits the bytes all fetches together serve to bytesPerSec (the
+// meta scheduler's fullsync-rate, which PINGs bring); 0 lifts the limit.
+// Production traffic keeps its latency while a slave full-syncs.
+func (s *Source) SetRate(bytesPerSec uint64) {
+	cur := s.limit.Load()
+	switch {
+	case bytesPerSec == 0:
+		s.limit.Store(nil)
+	case cur == nil:
+		s.limit.Store(rate.NewLimiter(rate.Limit(bytesPerSec), MaxChunkSize))
+	case cur.Limit() != rate.Limit(bytesPerSec):
+		cur.SetLimit(rate.Limit(bytesPerSec))
+	}
+}
+
+// Rate returns the limit SetRate set, 0 when unlimited.
+func (s *Source) Rate() uint64 {
+	if l := s.limit.Load(); l != nil {
+		return uint64(l.Limit())
+	}
+	return 0
+}
+
+// pace waits until n more bytes may be served. A wait that would outlast
+// ctx's deadline fails at once (the slave retries the full sync), which is
+// why the scheduler accepts no rate under zpmeta/fsm.MinFullSyncRate.
+func (s *Source) pace(ctx context.Context, n uint64) error {
+	l := s.limit.Load()
+	if l == nil || n == 0 {
+		return nil
+	}
+	if err := l.WaitN(ctx, int(n)); err != nil {
+		return fmt.Errorf("dbsync: fetch: %w: %w", errRateWait, err)
+	}
+	return nil
+}
+
+// errRateWait is a fetch that the full-sync rate limit would hold past its
+// deadline.
+var errRateWait = errors.New("the full-sync rate limit holds the fetch past its deadline")
 
 // session is one checkpoint being fetched.
 type session struct {
@@ -251,6 +299,9 @@ func (s *Source) Fetch(ctx context.Context, req *zppb.FullSyncFetchRequest) ([]b
 	}
 	n = min(n, MaxChunkSize, f.Size-off)
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.pace(ctx, n); err != nil {
 		return nil, err
 	}
 	data := make([]byte, n)

@@ -72,6 +72,7 @@ func (s *Server) heartbeat(next int) int {
 			}
 		}
 		s.lease.renewed(sent, time.Duration(pr.LeaseMs)*time.Millisecond, s.topo.Load().epoch >= pr.Epoch)
+		s.fullsync.SetRate(pr.FullsyncRate)
 		return (next + i) % n
 	}
 	s.lease.unreachable(refused == n)

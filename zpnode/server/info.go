@@ -27,6 +27,9 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 			Version:    buildinfo.Version,
 			UptimeMs:   time.Since(s.startedAt).Milliseconds(),
 			LastPingMs: s.lastPingMs.Load(),
+			// Kept apart from the fields above, for a change of them to
+			// merge cleanly.
+			FullsyncRate: s.fullsync.Rate(),
 		}
 		if l := s.metaLeader.Load(); l != nil {
 			si.MetaLeader = *l
