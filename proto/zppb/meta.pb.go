@@ -1516,6 +1516,58 @@ func (x *RebalanceRequest) GetExpectedEpoch() uint64 {
 	return 0
 }
 
+// PlanMovesRequest asks the meta leader for the plan of moves without
+// queueing them: it checks them as queueing them would now (against the
+// topology and the moves in progress) and answers MovesResponse with the
+// moves as they would be queued, without ids but with a SETMASTER's from
+// filled in, and the epoch they were checked at; or with the error that
+// queueing them would meet. It is a request of its own, not a flag on the
+// requests that queue: a meta of an older release answers it as a request
+// without a command (INVALID_ARGUMENT) instead of queueing the moves.
+type PlanMovesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Moves         []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanMovesRequest) Reset() {
+	*x = PlanMovesRequest{}
+	mi := &file_meta_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanMovesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanMovesRequest) ProtoMessage() {}
+
+func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanMovesRequest.ProtoReflect.Descriptor instead.
+func (*PlanMovesRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PlanMovesRequest) GetMoves() []*Move {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
 type MovesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Moves []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
@@ -1532,7 +1584,7 @@ type MovesResponse struct {
 
 func (x *MovesResponse) Reset() {
 	*x = MovesResponse{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1596,7 @@ func (x *MovesResponse) String() string {
 func (*MovesResponse) ProtoMessage() {}
 
 func (x *MovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1609,7 @@ func (x *MovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
 func (*MovesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MovesResponse) GetMoves() []*Move {
@@ -1602,7 +1654,7 @@ type CancelMoveRequest struct {
 
 func (x *CancelMoveRequest) Reset() {
 	*x = CancelMoveRequest{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1666,7 @@ func (x *CancelMoveRequest) String() string {
 func (*CancelMoveRequest) ProtoMessage() {}
 
 func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1679,7 @@ func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
 func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelMoveRequest) GetId() uint64 {
@@ -1654,7 +1706,7 @@ type MoveStatusRequest struct {
 
 func (x *MoveStatusRequest) Reset() {
 	*x = MoveStatusRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +1718,7 @@ func (x *MoveStatusRequest) String() string {
 func (*MoveStatusRequest) ProtoMessage() {}
 
 func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +1731,7 @@ func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MoveStatusRequest) GetAll() bool {
@@ -1700,7 +1752,7 @@ type CordonNodesRequest struct {
 
 func (x *CordonNodesRequest) Reset() {
 	*x = CordonNodesRequest{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +1764,7 @@ func (x *CordonNodesRequest) String() string {
 func (*CordonNodesRequest) ProtoMessage() {}
 
 func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +1777,7 @@ func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesRequest.ProtoReflect.Descriptor instead.
 func (*CordonNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CordonNodesRequest) GetNodes() []string {
@@ -1751,7 +1803,7 @@ type CordonNodesResponse struct {
 
 func (x *CordonNodesResponse) Reset() {
 	*x = CordonNodesResponse{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +1815,7 @@ func (x *CordonNodesResponse) String() string {
 func (*CordonNodesResponse) ProtoMessage() {}
 
 func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +1828,7 @@ func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesResponse.ProtoReflect.Descriptor instead.
 func (*CordonNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CordonNodesResponse) GetEpoch() uint64 {
@@ -1796,7 +1848,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +1860,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +1873,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -1847,7 +1899,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +1911,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +1924,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -1894,7 +1946,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +1958,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +1971,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -1952,7 +2004,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1964,7 +2016,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1977,7 +2029,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -2099,7 +2151,9 @@ const file_meta_proto_rawDesc = "" +
 	"\x06EXPAND\x10\x00\x12\n" +
 	"\n" +
 	"\x06SHRINK\x10\x01\x12\v\n" +
-	"\aREPLACE\x10\x02\"\xae\x01\n" +
+	"\aREPLACE\x10\x02\"8\n" +
+	"\x10PlanMovesRequest\x12$\n" +
+	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\"\xae\x01\n" +
 	"\rMovesResponse\x12$\n" +
 	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x123\n" +
@@ -2140,7 +2194,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_meta_proto_goTypes = []any{
 	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
 	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
@@ -2166,40 +2220,42 @@ var file_meta_proto_goTypes = []any{
 	(*SetMasterRequest)(nil),    // 21: zeppelin.SetMasterRequest
 	(*MigrateRequest)(nil),      // 22: zeppelin.MigrateRequest
 	(*RebalanceRequest)(nil),    // 23: zeppelin.RebalanceRequest
-	(*MovesResponse)(nil),       // 24: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),   // 25: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),   // 26: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),  // 27: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil), // 28: zeppelin.CordonNodesResponse
-	(*RemoveNodesRequest)(nil),  // 29: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 30: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 31: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 32: zeppelin.SetQuotaResponse
-	(*Topology)(nil),            // 33: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 34: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 35: zeppelin.Quota
-	(*Table)(nil),               // 36: zeppelin.Table
-	(*Node)(nil),                // 37: zeppelin.Node
-	(*Move)(nil),                // 38: zeppelin.Move
+	(*PlanMovesRequest)(nil),    // 24: zeppelin.PlanMovesRequest
+	(*MovesResponse)(nil),       // 25: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),   // 26: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),   // 27: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),  // 28: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil), // 29: zeppelin.CordonNodesResponse
+	(*RemoveNodesRequest)(nil),  // 30: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 31: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 32: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 33: zeppelin.SetQuotaResponse
+	(*Topology)(nil),            // 34: zeppelin.Topology
+	(*ReplicaPosition)(nil),     // 35: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 36: zeppelin.Quota
+	(*Table)(nil),               // 37: zeppelin.Table
+	(*Node)(nil),                // 38: zeppelin.Node
+	(*Move)(nil),                // 39: zeppelin.Move
 }
 var file_meta_proto_depIdxs = []int32{
-	33, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	34, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	3,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	34, // 2: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	35, // 3: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	36, // 4: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	36, // 5: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	37, // 6: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	35, // 2: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	36, // 3: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	37, // 4: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	37, // 5: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	38, // 6: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
 	15, // 7: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	0,  // 8: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	38, // 9: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	38, // 10: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	35, // 11: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	39, // 9: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	39, // 10: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	39, // 11: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	36, // 12: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -2214,7 +2270,7 @@ func file_meta_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -63,6 +63,7 @@ type Request struct {
 	//	*Request_AddMeta
 	//	*Request_RemoveMeta
 	//	*Request_CordonNodes
+	//	*Request_PlanMoves
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -463,6 +464,15 @@ func (x *Request) GetCordonNodes() *CordonNodesRequest {
 	return nil
 }
 
+func (x *Request) GetPlanMoves() *PlanMovesRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_PlanMoves); ok {
+			return x.PlanMoves
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTrySync() *TrySyncRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_TrySync); ok {
@@ -690,6 +700,11 @@ type Request_CordonNodes struct {
 	CordonNodes *CordonNodesRequest `protobuf:"bytes,48,opt,name=cordon_nodes,json=cordonNodes,proto3,oneof"`
 }
 
+type Request_PlanMoves struct {
+	// Answered with moves (MovesResponse).
+	PlanMoves *PlanMovesRequest `protobuf:"bytes,56,opt,name=plan_moves,json=planMoves,proto3,oneof"`
+}
+
 type Request_TrySync struct {
 	// Replication (zpnode to zpnode).
 	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
@@ -784,6 +799,8 @@ func (*Request_AddMeta) isRequest_Cmd() {}
 func (*Request_RemoveMeta) isRequest_Cmd() {}
 
 func (*Request_CordonNodes) isRequest_Cmd() {}
+
+func (*Request_PlanMoves) isRequest_Cmd() {}
 
 func (*Request_TrySync) isRequest_Cmd() {}
 
@@ -1503,7 +1520,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xd2\x13\n" +
+	"repl.proto\"\x8f\x14\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1551,7 +1568,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\badd_meta\x18. \x01(\v2\x18.zeppelin.AddMetaRequestH\x00R\aaddMeta\x12>\n" +
 	"\vremove_meta\x18/ \x01(\v2\x1b.zeppelin.RemoveMetaRequestH\x00R\n" +
 	"removeMeta\x12A\n" +
-	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x125\n" +
+	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x12;\n" +
+	"\n" +
+	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -1670,41 +1689,42 @@ var file_rpc_proto_goTypes = []any{
 	(*AddMetaRequest)(nil),        // 37: zeppelin.AddMetaRequest
 	(*RemoveMetaRequest)(nil),     // 38: zeppelin.RemoveMetaRequest
 	(*CordonNodesRequest)(nil),    // 39: zeppelin.CordonNodesRequest
-	(*TrySyncRequest)(nil),        // 40: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 41: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 42: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 43: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 44: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 45: zeppelin.Code
-	(*GetResponse)(nil),           // 46: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 47: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 48: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 49: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 50: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 51: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 52: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 53: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 54: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 55: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 56: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 57: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 58: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 59: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 60: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 61: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 62: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 63: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 64: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 65: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 66: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 67: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 68: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 69: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 70: zeppelin.CordonNodesResponse
-	(*TrySyncResponse)(nil),       // 71: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 72: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 73: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 74: zeppelin.FullSyncFetchResponse
+	(*PlanMovesRequest)(nil),      // 40: zeppelin.PlanMovesRequest
+	(*TrySyncRequest)(nil),        // 41: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 42: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 43: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 44: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 45: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 46: zeppelin.Code
+	(*GetResponse)(nil),           // 47: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 48: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 49: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 50: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 51: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 52: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 53: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 54: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 55: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 56: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 57: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 58: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 59: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 60: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 61: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 62: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 63: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 64: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 65: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 66: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 67: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 68: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 69: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 70: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),   // 71: zeppelin.CordonNodesResponse
+	(*TrySyncResponse)(nil),       // 72: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 73: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 74: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 75: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1744,50 +1764,51 @@ var file_rpc_proto_depIdxs = []int32{
 	37, // 34: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
 	38, // 35: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
 	39, // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
-	40, // 37: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	41, // 38: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	42, // 39: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	43, // 40: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	44, // 41: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	45, // 42: zeppelin.Response.code:type_name -> zeppelin.Code
-	46, // 43: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	47, // 44: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	48, // 45: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	49, // 46: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	50, // 47: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	51, // 48: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	52, // 49: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	53, // 50: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	54, // 51: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	55, // 52: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	56, // 53: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	57, // 54: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	58, // 55: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	59, // 56: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 57: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	60, // 58: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	61, // 59: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	62, // 60: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	63, // 61: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	64, // 62: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	65, // 63: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	66, // 64: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	67, // 65: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	68, // 66: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	69, // 67: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	66, // 68: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	70, // 69: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	71, // 70: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	72, // 71: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	73, // 72: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	74, // 73: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	0,  // 74: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 75: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	40, // 37: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
+	41, // 38: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	42, // 39: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	43, // 40: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	44, // 41: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	45, // 42: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	46, // 43: zeppelin.Response.code:type_name -> zeppelin.Code
+	47, // 44: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	48, // 45: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	49, // 46: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	50, // 47: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	51, // 48: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	52, // 49: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	53, // 50: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	54, // 51: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	55, // 52: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	56, // 53: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	57, // 54: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	58, // 55: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	59, // 56: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	60, // 57: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 58: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	61, // 59: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	62, // 60: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	63, // 61: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	64, // 62: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	65, // 63: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	66, // 64: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	67, // 65: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	68, // 66: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	69, // 67: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	70, // 68: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	67, // 69: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	71, // 70: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	72, // 71: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	73, // 72: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	74, // 73: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	75, // 74: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	0,  // 75: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 76: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	77, // [77:77] is the sub-list for method output_type
+	77, // [77:77] is the sub-list for method input_type
+	77, // [77:77] is the sub-list for extension type_name
+	77, // [77:77] is the sub-list for extension extendee
+	0,  // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1837,6 +1858,7 @@ func file_rpc_proto_init() {
 		(*Request_AddMeta)(nil),
 		(*Request_RemoveMeta)(nil),
 		(*Request_CordonNodes)(nil),
+		(*Request_PlanMoves)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),

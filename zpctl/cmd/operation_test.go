@@ -22,10 +22,12 @@ import (
 	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
-func TestPlanners(t *testing.T) {
+// TestLocalPlan: the plan zpctl makes itself when the meta leader predates
+// PLAN_MOVES follows the meta servers' rules (lib/topo), words included.
+func TestLocalPlan(t *testing.T) {
 	const a, b, c, d, down = "n:1", "n:2", "n:3", "n:4", "n:5"
 	topo := &client.Topology{Epoch: 9,
-		Nodes: []client.Node{{Addr: a, State: "UP"}, {Addr: b, State: "UP"}, {Addr: c, State: "UP"}, {Addr: d, State: "UP"}, {Addr: down, State: "DOWN"}},
+		Nodes: []client.Node{{Addr: a, State: "UP"}, {Addr: b, State: "UP"}, {Addr: c, State: "UP"}, {Addr: d, State: "UP", Cordoned: true}, {Addr: down, State: "DOWN"}},
 		Tables: []client.Table{
 			{Name: "t", PartitionCount: 2, Partitions: []client.Partition{
 				{ID: 0, Master: a, Slaves: []string{b, down}},
@@ -33,49 +35,52 @@ func TestPlanners(t *testing.T) {
 			}},
 			{Name: "u", PartitionCount: 1, Partitions: []client.Partition{{ID: 0, Master: c, Slaves: []string{a}}}},
 		}}
-	step := func(action, table string, id uint32, from, to string) string {
-		return PlanStep{Action: action, Table: table, Partition: id, From: from, To: to}.String()
+	move := func(kind client.MoveKind, table string, id uint32, from, to string) client.Move {
+		return client.Move{Kind: kind, Table: table, Partition: id, From: from, To: to}
 	}
+	step := func(action client.MoveKind, table string, id uint32, from, to string) string {
+		return PlanStep{Action: string(action), Table: table, Partition: id, From: from, To: to}.String()
+	}
+	const (
+		setmaster, addslave, removeslave, migrate = client.MoveSetMaster, client.MoveAddSlave, client.MoveRemoveSlave, client.MoveMigrate
+	)
 	tests := []struct {
-		name     string
-		plan     func() (*Plan, error)
-		want     []string
-		wantCode zppb.Code
+		name    string
+		move    client.Move
+		want    string // the plan's step, or the error
+		wantErr zppb.Code
 	}{
-		{"setmaster", func() (*Plan, error) { return planSetMaster(topo, "t", 0, b) }, []string{step("setmaster", "t", 0, a, b)}, 0},
-		{"setmaster to a down slave", func() (*Plan, error) { return planSetMaster(topo, "t", 0, down) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"setmaster to a non-slave", func() (*Plan, error) { return planSetMaster(topo, "t", 0, c) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"setmaster to the master", func() (*Plan, error) { return planSetMaster(topo, "t", 0, a) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"setmaster unknown table", func() (*Plan, error) { return planSetMaster(topo, "x", 0, a) }, nil, zppb.Code_TABLE_NOT_FOUND},
-		{"setmaster unknown partition", func() (*Plan, error) { return planSetMaster(topo, "t", 7, b) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"addslave", func() (*Plan, error) { return planAddSlave(topo, "t", 1, d) }, []string{step("addslave", "t", 1, "", d)}, 0},
-		{"addslave to a holder", func() (*Plan, error) { return planAddSlave(topo, "t", 1, c) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"addslave to an unknown node", func() (*Plan, error) { return planAddSlave(topo, "t", 1, "n:9") }, nil, zppb.Code_NODE_NOT_FOUND},
-		{"removeslave", func() (*Plan, error) { return planRemoveSlave(topo, "t", 0, down) }, []string{step("removeslave", "t", 0, down, "")}, 0},
-		{"removeslave of the master", func() (*Plan, error) { return planRemoveSlave(topo, "t", 0, a) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"migrate", func() (*Plan, error) { return planMove(topo, "t", 0, down, d) }, []string{step("migrate", "t", 0, down, d)}, 0},
-		{"move from a non-holder", func() (*Plan, error) { return planMove(topo, "t", 0, c, d) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"move to a down node", func() (*Plan, error) { return planMove(topo, "t", 1, b, down) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"migrate onto a holder", func() (*Plan, error) { return planMove(topo, "t", 0, a, b) }, nil, zppb.Code_INVALID_ARGUMENT},
-		{"migrate to an unknown node", func() (*Plan, error) { return planMove(topo, "t", 0, a, "n:9") }, nil, zppb.Code_NODE_NOT_FOUND},
+		{"setmaster", move(setmaster, "t", 0, "", b), step(setmaster, "t", 0, a, b), 0},
+		{"setmaster to a down slave", move(setmaster, "t", 0, "", down), `node "n:5" is DOWN`, zppb.Code_INVALID_ARGUMENT},
+		{"setmaster to a non-slave", move(setmaster, "t", 0, "", c), `"n:3" is not a slave of t/0`, zppb.Code_INVALID_ARGUMENT},
+		{"setmaster to the master", move(setmaster, "t", 0, "", a), `"n:1" is not a slave of t/0`, zppb.Code_INVALID_ARGUMENT},
+		{"setmaster unknown table", move(setmaster, "x", 0, "", a), `table "x" does not exist`, zppb.Code_TABLE_NOT_FOUND},
+		{"setmaster unknown partition", move(setmaster, "t", 7, "", b), `table "t" has no partition 7`, zppb.Code_INVALID_ARGUMENT},
+		{"addslave", move(addslave, "u", 0, "", b), step(addslave, "u", 0, "", b), 0},
+		{"addslave to a holder", move(addslave, "t", 1, "", c), `"n:3" already holds a replica of t/1`, zppb.Code_INVALID_ARGUMENT},
+		{"addslave to a cordoned node", move(addslave, "t", 1, "", d), `node "n:4" is cordoned`, zppb.Code_INVALID_ARGUMENT},
+		{"addslave to an unknown node", move(addslave, "t", 1, "", "n:9"), `node "n:9" is not registered`, zppb.Code_NODE_NOT_FOUND},
+		{"removeslave", move(removeslave, "t", 0, down, ""), step(removeslave, "t", 0, down, ""), 0},
+		{"removeslave of the master", move(removeslave, "t", 0, a, ""), `"n:1" is not a slave of t/0`, zppb.Code_INVALID_ARGUMENT},
+		{"migrate", move(migrate, "t", 0, down, c), step(migrate, "t", 0, down, c), 0},
+		{"move from a non-holder", move(migrate, "t", 0, c, b), `"n:3" holds no replica of t/0`, zppb.Code_INVALID_ARGUMENT},
+		{"move to a down node", move(migrate, "t", 1, b, down), `node "n:5" is DOWN`, zppb.Code_INVALID_ARGUMENT},
+		{"migrate onto a holder", move(migrate, "t", 0, a, b), `"n:2" already holds a replica of t/0`, zppb.Code_INVALID_ARGUMENT},
+		{"migrate to an unknown node", move(migrate, "t", 0, a, "n:9"), `node "n:9" is not registered`, zppb.Code_NODE_NOT_FOUND},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := tt.plan()
-			if tt.wantCode != 0 {
-				if status.Code(err) != tt.wantCode {
-					t.Fatalf("err %v, want %v", err, tt.wantCode)
+			p, err := localPlan(string(tt.move.Kind), topo, tt.move)
+			if tt.wantErr != 0 {
+				if status.Code(err) != tt.wantErr || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("err %v, want %v with %q", err, tt.wantErr, tt.want)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, s := range p.Steps {
-				got = append(got, s.String())
-			}
-			if strings.Join(got, "|") != strings.Join(tt.want, "|") || p.Epoch != 9 {
+			if len(p.Steps) != 1 || p.Steps[0].String() != tt.want || p.Epoch != 9 || p.Operation != string(tt.move.Kind) {
 				t.Fatalf("plan %v, want %v", p, tt.want)
 			}
 		})
