@@ -718,6 +718,71 @@ func TestCancelThroughOlderMeta(t *testing.T) {
 	}
 }
 
+// TestPlanFromMeta: the plan of a one-move command is the meta leader's
+// (PLAN_MOVES), so what only the leader knows counts before any prompt: a
+// slave that a migration in progress moves cannot be removed, which the
+// topology alone would allow.
+func TestPlanFromMeta(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 1, 2)
+	move, _ := heldMigrate(t, cl, tb, 0)
+	_, slave, _ := roles(t, tb, cl, 0)
+	topo, err := leaderClient(t, cl).Pull(testCtx(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removal := client.Move{Kind: client.MoveRemoveSlave, Table: tb.Name, Partition: 0, From: slave}
+	if _, err := localPlan("removeslave", topo, removal); err != nil {
+		t.Fatalf("the topology alone refuses the removal too: %v", err)
+	}
+	r := zpctlIn(t, cl, invocation{args: []string{"removeslave", tb.Name, "0", slave, fast}, terminal: true, stdin: "y\n"})
+	if r.code != ExitInvalid || strings.Contains(r.stderr, "Run this move?") {
+		t.Fatalf("exit %d, want %d before any prompt:\n%s", r.code, ExitInvalid, r.stderr)
+	}
+	mustContain(t, "stderr", r.stderr, fmt.Sprintf("removeslave: plan: INVALID_ARGUMENT: node %q of %s/0 is already part of move %d", slave, tb.Name, move))
+	if moves := movesOf(t, cl, tb.Name, true); len(moves) != 1 || moves[0].ID != move {
+		t.Fatalf("moves %+v, want only move %d", moves, move)
+	}
+}
+
+// TestPlanThroughOlderMeta: a meta leader older than PLAN_MOVES reads it
+// as a request without a command; zpctl then plans by the same rules
+// against the topology, and queues as usual.
+func TestPlanThroughOlderMeta(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 1, 2)
+	m, s, other := roles(t, tb, cl, 0)
+	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tap.Close()
+	tap.SetHook(func(req *zppb.Request) *zppb.Response {
+		if req.GetPlanMoves() == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req.Cmd = nil // what the older meta parses
+		resp, err := tap.Forward(ctx, req)
+		if err != nil {
+			return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
+		}
+		return resp
+	})
+	r := zpctl(t, addrs{tap.Addr()}, "setmaster", tb.Name, "0", other, "--dry-run")
+	if r.code != ExitInvalid || tap.Calls("plan_moves") != 1 {
+		t.Fatalf("setmaster to a non-slave: exit %d, %d PLAN_MOVES: %s", r.code, tap.Calls("plan_moves"), r.stderr)
+	}
+	mustContain(t, "stderr", r.stderr, fmt.Sprintf("setmaster: plan: INVALID_ARGUMENT: %q is not a slave of %s/0", other, tb.Name))
+	r = zpctl(t, addrs{tap.Addr()}, "-o", "json", "setmaster", tb.Name, "0", s, "--yes", fast)
+	var got operationJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK || got.Done != 1 || tap.Calls("plan_moves") != 2 ||
+		len(got.Plan.Steps) != 1 || got.Plan.Steps[0] != (PlanStep{Action: "setmaster", Table: tb.Name, Partition: 0, From: m, To: s}) {
+		t.Fatalf("exit %d, %v, %d PLAN_MOVES: %s\n%s", r.code, err, tap.Calls("plan_moves"), r.stdout, r.stderr)
+	}
+}
+
 func TestRebalance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
