@@ -106,6 +106,42 @@ func zpctlIn(t *testing.T, c *inproc.Cluster, inv invocation) result {
 	return run(t, inv)
 }
 
+// leaderTap is a tap in front of c's meta leader, closed when t ends.
+func leaderTap(t *testing.T, c *inproc.Cluster) *inproc.Tap {
+	t.Helper()
+	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tap.Close() })
+	return tap
+}
+
+// rewriteTap is a leaderTap that forwards the requests edit returns true
+// for as edit changed them, and gives the leader's answers to them to
+// answer (when not nil) to change before zpctl reads them: a meta leader
+// of an older release, or one whose answer is cut.
+func rewriteTap(t *testing.T, c *inproc.Cluster, edit func(*zppb.Request) bool, answer func(*zppb.Response)) *inproc.Tap {
+	t.Helper()
+	tap := leaderTap(t, c)
+	tap.SetHook(func(req *zppb.Request) *zppb.Response {
+		if !edit(req) {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		resp, err := tap.Forward(ctx, req)
+		if err != nil {
+			return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
+		}
+		if answer != nil {
+			answer(resp)
+		}
+		return resp
+	})
+	return tap
+}
+
 func mustContain(t *testing.T, what, got string, want ...string) {
 	t.Helper()
 	for _, w := range want {
@@ -315,14 +351,6 @@ func TestSetMaster(t *testing.T) {
 	// Another change lands between the plan and the queueing: once, every
 	// time, or one that changes the plan. zpctl asks the leader through a
 	// tap whose hook makes the change before the leader gets SETMASTER.
-	tapLeader := func(t *testing.T) *inproc.Tap {
-		tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { tap.Close() })
-		return tap
-	}
 	// bump changes tb's quota, which moves the epoch on and nothing else,
 	// and returns the new epoch.
 	bump := func(lc *client.Client, table string, n *atomic.Uint64) (uint64, error) {
@@ -333,7 +361,7 @@ func TestSetMaster(t *testing.T) {
 	t.Run("stale epoch, same plan", func(t *testing.T) {
 		tb := addTable(t, cl, 1, 2)
 		_, s, _ := roles(t, tb, cl, 0)
-		lc, tap := leaderClient(t, cl), tapLeader(t)
+		lc, tap := leaderClient(t, cl), leaderTap(t, cl)
 		var n, bumped atomic.Uint64
 		var bumpErr atomic.Value
 		tap.SetHook(func(req *zppb.Request) *zppb.Response {
@@ -363,7 +391,7 @@ func TestSetMaster(t *testing.T) {
 	t.Run("stale epoch every time", func(t *testing.T) {
 		tb := addTable(t, cl, 1, 2)
 		m, s, _ := roles(t, tb, cl, 0)
-		lc, tap := leaderClient(t, cl), tapLeader(t)
+		lc, tap := leaderClient(t, cl), leaderTap(t, cl)
 		var n atomic.Uint64
 		tap.SetHook(func(req *zppb.Request) *zppb.Response {
 			if req.GetSetMaster() != nil {
@@ -384,7 +412,7 @@ func TestSetMaster(t *testing.T) {
 		tb := addTable(t, cl, 1, 3)
 		p := tb.Partitions[0]
 		to, other := p.Slaves[0], p.Slaves[1]
-		lc, tap := leaderClient(t, cl), tapLeader(t)
+		lc, tap := leaderClient(t, cl), leaderTap(t, cl)
 		var once atomic.Bool
 		hookErr := make(chan error, 1)
 		tap.SetHook(func(req *zppb.Request) *zppb.Response {
@@ -491,11 +519,7 @@ func TestMigrateStatusAndCancel(t *testing.T) {
 	hold(t, cl, tb.Name, slices.Compact(slices.Sorted(slices.Values([]string{o0, o1})))...)
 
 	// --no-wait asks no MOVE_STATUS.
-	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tap.Close()
+	tap := leaderTap(t, cl)
 	r := zpctl(t, addrs{tap.Addr()}, "migrate", tb.Name, "0", "--from", s0, "--to", o0, "--yes", "--no-wait")
 	if r.code != ExitOK || tap.Calls("move_status") != 0 {
 		t.Fatalf("exit %d, %d MOVE_STATUS: %s", r.code, tap.Calls("move_status"), r.stderr)
@@ -683,27 +707,16 @@ func TestCancelThroughOlderMeta(t *testing.T) {
 	tb := addTable(t, cl, 2, 2)
 	first, _ := heldMigrate(t, cl, tb, 0)
 	second, _ := heldMigrate(t, cl, tb, 1)
-	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tap.Close()
-	tap.SetHook(func(req *zppb.Request) *zppb.Response {
+	tap := rewriteTap(t, cl, func(req *zppb.Request) bool {
 		c := req.GetCancelMove()
-		if c == nil {
-			return nil
+		if c != nil {
+			c.Ids = nil // unknown to the older meta
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.Ids = nil // unknown to the older meta
-		resp, err := tap.Forward(ctx, req)
-		if err != nil {
-			return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
-		}
+		return c != nil
+	}, func(resp *zppb.Response) {
 		if mr := resp.GetMoves(); mr != nil {
 			mr.CancelledAsBatch, mr.NotCancelled = false, nil
 		}
-		return resp
 	})
 	r := zpctl(t, addrs{tap.Addr()}, "-o", "json", "migrate", "cancel", "--yes")
 	var report migrateCancelJSON
@@ -752,24 +765,13 @@ func TestPlanThroughOlderMeta(t *testing.T) {
 	cl := sharedCluster(t)
 	tb := addTable(t, cl, 1, 2)
 	m, s, other := roles(t, tb, cl, 0)
-	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tap.Close()
-	tap.SetHook(func(req *zppb.Request) *zppb.Response {
-		if req.GetPlanMoves() == nil {
-			return nil
+	tap := rewriteTap(t, cl, func(req *zppb.Request) bool {
+		plan := req.GetPlanMoves() != nil
+		if plan {
+			req.Cmd = nil // what the older meta parses
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		req.Cmd = nil // what the older meta parses
-		resp, err := tap.Forward(ctx, req)
-		if err != nil {
-			return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
-		}
-		return resp
-	})
+		return plan
+	}, nil)
 	r := zpctl(t, addrs{tap.Addr()}, "setmaster", tb.Name, "0", other, "--dry-run")
 	if r.code != ExitInvalid || tap.Calls("plan_moves") != 1 {
 		t.Fatalf("setmaster to a non-slave: exit %d, %d PLAN_MOVES: %s", r.code, tap.Calls("plan_moves"), r.stderr)
@@ -830,25 +832,10 @@ func TestRebalance(t *testing.T) {
 		// The leader queues every move of its plan, though zpctl was shown
 		// only the first: a tap in front of the leader trims the dry run's
 		// answer.
-		tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tap.Close()
-		tap.SetHook(func(req *zppb.Request) *zppb.Response {
-			if !req.GetRebalance().GetDryRun() {
-				return nil
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			resp, err := tap.Forward(ctx, req)
-			if err != nil {
-				return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
-			}
+		tap := rewriteTap(t, cl, func(req *zppb.Request) bool { return req.GetRebalance().GetDryRun() }, func(resp *zppb.Response) {
 			if mr := resp.GetMoves(); len(mr.GetMoves()) > 1 {
 				mr.Moves = mr.Moves[:1]
 			}
-			return resp
 		})
 		r = zpctl(t, addrs{tap.Addr()}, "-o", "json", "expand", "--yes", fast)
 		var got operationJSON
