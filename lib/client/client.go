@@ -118,6 +118,9 @@ type Cluster interface {
 	SetMaster(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]Move, error)
 	// Migrate queues the move of a replica to another node.
 	Migrate(ctx context.Context, table string, partition uint32, from, to string, expectedEpoch uint64) ([]Move, error)
+	// PlanMoves asks the meta leader whether moves would be queued,
+	// without queueing them.
+	PlanMoves(ctx context.Context, moves []Move) ([]Move, uint64, error)
 	// Rebalance plans and queues an expand, shrink or replace.
 	Rebalance(ctx context.Context, mode RebalanceMode, nodes []string, dryRun bool, expectedEpoch uint64) ([]Move, error)
 	// CancelMoves cancels moves, or every move not past its handover.

@@ -45,6 +45,30 @@ func (c *core) Migrate(ctx context.Context, table string, partition uint32, from
 	}}})
 }
 
+// PlanMoves asks the meta leader for the plan of moves without queueing
+// them: it checks them as queueing them would now, against the topology
+// and the moves in progress, and returns them as they would be queued
+// (without ids; a SETMASTER with the master it takes over from) and the
+// epoch it checked them at, to queue them with as the expected epoch; or
+// the error queueing them would meet. Only Kind, Table, Partition, From
+// and To of moves are read. A meta server of a release before PLAN_MOVES
+// fails it with an error for which status.UnknownCommand holds; then
+// Topology.PlanMoves checks moves without the moves in progress.
+func (c *core) PlanMoves(ctx context.Context, moves []Move) ([]Move, uint64, error) {
+	pb, err := movesPB(moves)
+	if err != nil {
+		return nil, 0, fmt.Errorf("client: plan moves: %w", err)
+	}
+	// A plan changes nothing: retried like a write only because it needs
+	// the leader, which an election leaves missing for a moment.
+	req := &zppb.Request{Cmd: &zppb.Request_PlanMoves{PlanMoves: &zppb.PlanMovesRequest{Moves: pb}}}
+	resp, _, err := c.callMeta(ctx, "plan moves", func() *zppb.Request { return proto.Clone(req).(*zppb.Request) }, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	return movesFromPB(resp.GetMoves().GetMoves()), resp.GetMoves().GetEpoch(), nil
+}
+
 // Rebalance plans and (unless dryRun) queues the moves of an EXPAND onto
 // every UP node, a SHRINK that drains nodes, or a REPLACE of nodes[0] by
 // nodes[1].

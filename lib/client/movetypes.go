@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -106,6 +107,20 @@ func movesFromPB(in []*zppb.Move) []Move {
 			BytesPerSec: m.GetBytesPerSec(), EtaMs: m.GetEtaMs(), StuckMs: m.GetStuckMs()})
 	}
 	return out
+}
+
+// movesPB returns the moves' kinds, partitions and nodes as the protocol
+// has them.
+func movesPB(moves []Move) ([]*zppb.Move, error) {
+	out := make([]*zppb.Move, len(moves))
+	for i, m := range moves {
+		k := zppb.MoveKind(zppb.MoveKind_value[strings.ToUpper(string(m.Kind))])
+		if k == zppb.MoveKind_MOVE_KIND_UNKNOWN {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "unknown move kind %q", m.Kind)
+		}
+		out[i] = &zppb.Move{Kind: k, Table: m.Table, Partition: m.Partition, From: m.From, To: m.To}
+	}
+	return out, nil
 }
 
 // RebalanceMode is the kind of plan Rebalance makes.

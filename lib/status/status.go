@@ -105,6 +105,19 @@ func Response(err error) *zppb.Response {
 	return &zppb.Response{Code: zppb.Code_ERROR, Msg: err.Error()}
 }
 
+// NoCommand is the message of the INVALID_ARGUMENT a server answers to a
+// request without a command. A server reads a command of a later release
+// than its own (an unknown field of Request's oneof) as no command, so this
+// answer is how a client tells that the server predates the command.
+const NoCommand = "request without a command"
+
+// UnknownCommand reports whether err is a server's answer to a command it
+// does not know (see NoCommand).
+func UnknownCommand(err error) bool {
+	var se *Error
+	return errors.As(err, &se) && se.Code == zppb.Code_INVALID_ARGUMENT && se.Msg == NoCommand
+}
+
 // Retryable reports whether err is worth retrying against the same or a
 // refreshed topology: MOVE, WAIT, NO_LEADER, UNAVAILABLE.
 func Retryable(err error) bool {

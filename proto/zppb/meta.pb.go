@@ -1526,6 +1526,58 @@ func (x *RebalanceRequest) GetExpectedEpoch() uint64 {
 	return 0
 }
 
+// PlanMovesRequest asks the meta leader for the plan of moves without
+// queueing them: it checks them as queueing them would now (against the
+// topology and the moves in progress) and answers MovesResponse with the
+// moves as they would be queued, without ids but with a SETMASTER's from
+// filled in, and the epoch they were checked at; or with the error that
+// queueing them would meet. It is a request of its own, not a flag on the
+// requests that queue: a meta of an older release answers it as a request
+// without a command (INVALID_ARGUMENT) instead of queueing the moves.
+type PlanMovesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Moves         []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanMovesRequest) Reset() {
+	*x = PlanMovesRequest{}
+	mi := &file_meta_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanMovesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanMovesRequest) ProtoMessage() {}
+
+func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanMovesRequest.ProtoReflect.Descriptor instead.
+func (*PlanMovesRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PlanMovesRequest) GetMoves() []*Move {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
 type MovesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Moves []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
@@ -1542,7 +1594,7 @@ type MovesResponse struct {
 
 func (x *MovesResponse) Reset() {
 	*x = MovesResponse{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1606,7 @@ func (x *MovesResponse) String() string {
 func (*MovesResponse) ProtoMessage() {}
 
 func (x *MovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1619,7 @@ func (x *MovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
 func (*MovesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MovesResponse) GetMoves() []*Move {
@@ -1612,7 +1664,7 @@ type CancelMoveRequest struct {
 
 func (x *CancelMoveRequest) Reset() {
 	*x = CancelMoveRequest{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1676,7 @@ func (x *CancelMoveRequest) String() string {
 func (*CancelMoveRequest) ProtoMessage() {}
 
 func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1689,7 @@ func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
 func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CancelMoveRequest) GetId() uint64 {
@@ -1664,7 +1716,7 @@ type MoveStatusRequest struct {
 
 func (x *MoveStatusRequest) Reset() {
 	*x = MoveStatusRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1728,7 @@ func (x *MoveStatusRequest) String() string {
 func (*MoveStatusRequest) ProtoMessage() {}
 
 func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1741,7 @@ func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MoveStatusRequest) GetAll() bool {
@@ -1710,7 +1762,7 @@ type CordonNodesRequest struct {
 
 func (x *CordonNodesRequest) Reset() {
 	*x = CordonNodesRequest{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1774,7 @@ func (x *CordonNodesRequest) String() string {
 func (*CordonNodesRequest) ProtoMessage() {}
 
 func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +1787,7 @@ func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesRequest.ProtoReflect.Descriptor instead.
 func (*CordonNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CordonNodesRequest) GetNodes() []string {
@@ -1761,7 +1813,7 @@ type CordonNodesResponse struct {
 
 func (x *CordonNodesResponse) Reset() {
 	*x = CordonNodesResponse{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1825,7 @@ func (x *CordonNodesResponse) String() string {
 func (*CordonNodesResponse) ProtoMessage() {}
 
 func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1838,7 @@ func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesResponse.ProtoReflect.Descriptor instead.
 func (*CordonNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CordonNodesResponse) GetEpoch() uint64 {
@@ -1812,7 +1864,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1876,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1889,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ScheduleRequest) GetPaused() bool {
@@ -1905,7 +1957,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +1969,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +1982,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ScheduleResponse) GetSchedule() *Schedule {
@@ -2001,7 +2053,7 @@ type PartitionShortfall struct {
 
 func (x *PartitionShortfall) Reset() {
 	*x = PartitionShortfall{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +2065,7 @@ func (x *PartitionShortfall) String() string {
 func (*PartitionShortfall) ProtoMessage() {}
 
 func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +2078,7 @@ func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionShortfall.ProtoReflect.Descriptor instead.
 func (*PartitionShortfall) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PartitionShortfall) GetTable() string {
@@ -2071,7 +2123,7 @@ type DownNode struct {
 
 func (x *DownNode) Reset() {
 	*x = DownNode{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2083,7 +2135,7 @@ func (x *DownNode) String() string {
 func (*DownNode) ProtoMessage() {}
 
 func (x *DownNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2096,7 +2148,7 @@ func (x *DownNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownNode.ProtoReflect.Descriptor instead.
 func (*DownNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DownNode) GetAddr() string {
@@ -2137,7 +2189,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2201,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2214,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{32}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -2188,7 +2240,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2252,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2265,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -2235,7 +2287,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2299,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2312,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -2293,7 +2345,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2357,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2370,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -2441,7 +2493,9 @@ const file_meta_proto_rawDesc = "" +
 	"\x06EXPAND\x10\x00\x12\n" +
 	"\n" +
 	"\x06SHRINK\x10\x01\x12\v\n" +
-	"\aREPLACE\x10\x02\"\xae\x01\n" +
+	"\aREPLACE\x10\x02\"8\n" +
+	"\x10PlanMovesRequest\x12$\n" +
+	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\"\xae\x01\n" +
 	"\rMovesResponse\x12$\n" +
 	"\x05moves\x18\x01 \x03(\v2\x0e.zeppelin.MoveR\x05moves\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x123\n" +
@@ -2515,7 +2569,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_meta_proto_goTypes = []any{
 	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
 	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
@@ -2541,50 +2595,52 @@ var file_meta_proto_goTypes = []any{
 	(*SetMasterRequest)(nil),    // 21: zeppelin.SetMasterRequest
 	(*MigrateRequest)(nil),      // 22: zeppelin.MigrateRequest
 	(*RebalanceRequest)(nil),    // 23: zeppelin.RebalanceRequest
-	(*MovesResponse)(nil),       // 24: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),   // 25: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),   // 26: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),  // 27: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil), // 28: zeppelin.CordonNodesResponse
-	(*ScheduleRequest)(nil),     // 29: zeppelin.ScheduleRequest
-	(*ScheduleResponse)(nil),    // 30: zeppelin.ScheduleResponse
-	(*PartitionShortfall)(nil),  // 31: zeppelin.PartitionShortfall
-	(*DownNode)(nil),            // 32: zeppelin.DownNode
-	(*RemoveNodesRequest)(nil),  // 33: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 34: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 35: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 36: zeppelin.SetQuotaResponse
-	(*Topology)(nil),            // 37: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 38: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 39: zeppelin.Quota
-	(*Table)(nil),               // 40: zeppelin.Table
-	(*Node)(nil),                // 41: zeppelin.Node
-	(*Move)(nil),                // 42: zeppelin.Move
-	(*Schedule)(nil),            // 43: zeppelin.Schedule
-	(*ScheduleEvent)(nil),       // 44: zeppelin.ScheduleEvent
+	(*PlanMovesRequest)(nil),    // 24: zeppelin.PlanMovesRequest
+	(*MovesResponse)(nil),       // 25: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),   // 26: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),   // 27: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),  // 28: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil), // 29: zeppelin.CordonNodesResponse
+	(*ScheduleRequest)(nil),     // 30: zeppelin.ScheduleRequest
+	(*ScheduleResponse)(nil),    // 31: zeppelin.ScheduleResponse
+	(*PartitionShortfall)(nil),  // 32: zeppelin.PartitionShortfall
+	(*DownNode)(nil),            // 33: zeppelin.DownNode
+	(*RemoveNodesRequest)(nil),  // 34: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 35: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 36: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 37: zeppelin.SetQuotaResponse
+	(*Topology)(nil),            // 38: zeppelin.Topology
+	(*ReplicaPosition)(nil),     // 39: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 40: zeppelin.Quota
+	(*Table)(nil),               // 41: zeppelin.Table
+	(*Node)(nil),                // 42: zeppelin.Node
+	(*Move)(nil),                // 43: zeppelin.Move
+	(*Schedule)(nil),            // 44: zeppelin.Schedule
+	(*ScheduleEvent)(nil),       // 45: zeppelin.ScheduleEvent
 }
 var file_meta_proto_depIdxs = []int32{
-	37, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	38, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	3,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	38, // 2: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	39, // 3: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	40, // 4: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	40, // 5: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	41, // 6: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	39, // 2: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	40, // 3: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	41, // 4: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	41, // 5: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	42, // 6: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
 	15, // 7: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	0,  // 8: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	42, // 9: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	42, // 10: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	43, // 11: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	44, // 12: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
-	31, // 13: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
-	32, // 14: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	39, // 15: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	43, // 9: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	43, // 10: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	43, // 11: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	44, // 12: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	45, // 13: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	32, // 14: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	33, // 15: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	40, // 16: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -2593,14 +2649,14 @@ func file_meta_proto_init() {
 		return
 	}
 	file_common_proto_init()
-	file_meta_proto_msgTypes[28].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

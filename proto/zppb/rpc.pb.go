@@ -64,6 +64,7 @@ type Request struct {
 	//	*Request_RemoveMeta
 	//	*Request_CordonNodes
 	//	*Request_Schedule
+	//	*Request_PlanMoves
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -473,6 +474,15 @@ func (x *Request) GetSchedule() *ScheduleRequest {
 	return nil
 }
 
+func (x *Request) GetPlanMoves() *PlanMovesRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_PlanMoves); ok {
+			return x.PlanMoves
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTrySync() *TrySyncRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_TrySync); ok {
@@ -704,6 +714,11 @@ type Request_Schedule struct {
 	Schedule *ScheduleRequest `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
 
+type Request_PlanMoves struct {
+	// Answered with moves (MovesResponse).
+	PlanMoves *PlanMovesRequest `protobuf:"bytes,56,opt,name=plan_moves,json=planMoves,proto3,oneof"`
+}
+
 type Request_TrySync struct {
 	// Replication (zpnode to zpnode).
 	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
@@ -800,6 +815,8 @@ func (*Request_RemoveMeta) isRequest_Cmd() {}
 func (*Request_CordonNodes) isRequest_Cmd() {}
 
 func (*Request_Schedule) isRequest_Cmd() {}
+
+func (*Request_PlanMoves) isRequest_Cmd() {}
 
 func (*Request_TrySync) isRequest_Cmd() {}
 
@@ -1535,7 +1552,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\x8b\x14\n" +
+	"repl.proto\"\xc8\x14\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1584,7 +1601,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\vremove_meta\x18/ \x01(\v2\x1b.zeppelin.RemoveMetaRequestH\x00R\n" +
 	"removeMeta\x12A\n" +
 	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x127\n" +
-	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x125\n" +
+	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12;\n" +
+	"\n" +
+	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -1705,42 +1724,43 @@ var file_rpc_proto_goTypes = []any{
 	(*RemoveMetaRequest)(nil),     // 38: zeppelin.RemoveMetaRequest
 	(*CordonNodesRequest)(nil),    // 39: zeppelin.CordonNodesRequest
 	(*ScheduleRequest)(nil),       // 40: zeppelin.ScheduleRequest
-	(*TrySyncRequest)(nil),        // 41: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 42: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 43: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 44: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 45: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 46: zeppelin.Code
-	(*GetResponse)(nil),           // 47: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 48: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 49: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 50: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 51: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 52: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 53: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 54: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 55: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 56: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 57: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 58: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 59: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 60: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 61: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 62: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 63: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 64: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 65: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 66: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 67: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 68: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 69: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 70: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 71: zeppelin.CordonNodesResponse
-	(*ScheduleResponse)(nil),      // 72: zeppelin.ScheduleResponse
-	(*TrySyncResponse)(nil),       // 73: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 74: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 75: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 76: zeppelin.FullSyncFetchResponse
+	(*PlanMovesRequest)(nil),      // 41: zeppelin.PlanMovesRequest
+	(*TrySyncRequest)(nil),        // 42: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 43: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 44: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 45: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 46: zeppelin.FullSyncEndRequest
+	(Code)(0),                     // 47: zeppelin.Code
+	(*GetResponse)(nil),           // 48: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 49: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 50: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 51: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 52: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 53: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 54: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 55: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 56: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 57: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 58: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 59: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 60: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 61: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 62: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 63: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 64: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 65: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 66: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 67: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 68: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 69: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 70: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 71: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),   // 72: zeppelin.CordonNodesResponse
+	(*ScheduleResponse)(nil),      // 73: zeppelin.ScheduleResponse
+	(*TrySyncResponse)(nil),       // 74: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 75: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 76: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 77: zeppelin.FullSyncFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1781,51 +1801,52 @@ var file_rpc_proto_depIdxs = []int32{
 	38, // 35: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
 	39, // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
 	40, // 37: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
-	41, // 38: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	42, // 39: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	43, // 40: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	44, // 41: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	45, // 42: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	46, // 43: zeppelin.Response.code:type_name -> zeppelin.Code
-	47, // 44: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	48, // 45: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	49, // 46: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	50, // 47: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	51, // 48: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	52, // 49: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	53, // 50: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	54, // 51: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	55, // 52: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	56, // 53: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	57, // 54: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	58, // 55: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	59, // 56: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	60, // 57: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 58: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	61, // 59: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	62, // 60: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	63, // 61: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	64, // 62: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	65, // 63: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	66, // 64: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	67, // 65: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	68, // 66: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	69, // 67: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	70, // 68: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	67, // 69: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	71, // 70: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	72, // 71: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	73, // 72: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	74, // 73: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	75, // 74: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	76, // 75: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	0,  // 76: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 77: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	78, // [78:78] is the sub-list for method output_type
-	78, // [78:78] is the sub-list for method input_type
-	78, // [78:78] is the sub-list for extension type_name
-	78, // [78:78] is the sub-list for extension extendee
-	0,  // [0:78] is the sub-list for field type_name
+	41, // 38: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
+	42, // 39: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	43, // 40: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	44, // 41: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	45, // 42: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	46, // 43: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	47, // 44: zeppelin.Response.code:type_name -> zeppelin.Code
+	48, // 45: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	49, // 46: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	50, // 47: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	51, // 48: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	52, // 49: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	53, // 50: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	54, // 51: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	55, // 52: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	56, // 53: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	57, // 54: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	58, // 55: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	59, // 56: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	60, // 57: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	61, // 58: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 59: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	62, // 60: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	63, // 61: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	64, // 62: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	65, // 63: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	66, // 64: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	67, // 65: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	68, // 66: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	69, // 67: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	70, // 68: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	71, // 69: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	68, // 70: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	72, // 71: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	73, // 72: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	74, // 73: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	75, // 74: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	76, // 75: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	77, // 76: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	0,  // 77: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 78: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	79, // [79:79] is the sub-list for method output_type
+	79, // [79:79] is the sub-list for method input_type
+	79, // [79:79] is the sub-list for extension type_name
+	79, // [79:79] is the sub-list for extension extendee
+	0,  // [0:79] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1876,6 +1897,7 @@ func file_rpc_proto_init() {
 		(*Request_RemoveMeta)(nil),
 		(*Request_CordonNodes)(nil),
 		(*Request_Schedule)(nil),
+		(*Request_PlanMoves)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),

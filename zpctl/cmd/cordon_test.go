@@ -25,7 +25,7 @@ func TestCordonAndDrain(t *testing.T) {
 			if p.Master == x {
 				masters++
 			}
-			if holds(p, x) {
+			if p.Holds(x) {
 				replicas++
 			}
 		}

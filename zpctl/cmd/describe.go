@@ -97,7 +97,7 @@ type partitionSelection struct {
 }
 
 func (sel partitionSelection) selects(p client.Partition) bool {
-	if sel.node != "" && !holds(p, sel.node) {
+	if sel.node != "" && !p.Holds(sel.node) {
 		return false
 	}
 	if len(sel.ranges) == 0 {

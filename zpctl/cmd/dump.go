@@ -86,7 +86,7 @@ func dumpFromSurvey(s *survey.Snapshot, table string) (dumpJSON, error) {
 			switch {
 			case p.Master == n.Addr:
 				dn.Partitions = append(dn.Partitions, dumpPartition{ID: p.ID, Master: true})
-			case holds(p, n.Addr):
+			case p.Holds(n.Addr):
 				dn.Partitions = append(dn.Partitions, dumpPartition{ID: p.ID})
 			}
 		}

@@ -66,11 +66,7 @@ func TestFollowRetries(t *testing.T) {
 	_, s0, _ := roles(t, tb, cl, 0)
 	// zpctl asks the leader through a tap that fails its first two
 	// MOVE_STATUS.
-	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tap.Close()
+	tap := leaderTap(t, cl)
 	var failed atomic.Int32
 	tap.SetHook(func(req *zppb.Request) *zppb.Response {
 		if req.GetMoveStatus() != nil && failed.Add(1) <= 2 {

@@ -96,7 +96,7 @@ func TestRender(t *testing.T) {
 			return writePlan(w, p)
 		}},
 		{"plan_setmaster", func(w io.Writer) error {
-			p, err := planSetMaster(healthy.Topology, "users", 1, surveytest.Nodes[2])
+			p, err := localPlan("setmaster", healthy.Topology, client.Move{Kind: client.MoveSetMaster, Table: "users", Partition: 1, To: surveytest.Nodes[2]})
 			if err != nil {
 				return err
 			}

@@ -33,11 +33,7 @@ func TestTableQuotaRetries(t *testing.T) {
 	}
 	// zpctl asks the leader through a tap, which counts its requests and
 	// lets the test act between its read and its write.
-	tap, err := inproc.NewTap("127.0.0.1:0", leaderAddr(t, cl))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tap.Close()
+	tap := leaderTap(t, cl)
 	meta := addrs{tap.Addr()}
 	epoch := func() uint64 {
 		topo, err := admin.Pull(testCtx(t), "")

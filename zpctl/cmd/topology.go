@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
@@ -40,24 +40,21 @@ func (a *app) topologyCommands() []*cobra.Command {
 		a.partitionOpCommand("setmaster", "Make a slave the master of a partition (planned failover)",
 			`The slave on ADDR catches up, the partition goes SLOWDOWN then STUCK for
 a moment (no reads or writes), and ADDR takes over as master; the old
-master stays a slave.`, planSetMaster, queueSetMaster,
+master stays a slave.`, client.MoveSetMaster, queueSetMaster,
 			"  zpctl setmaster default 0 10.0.0.2:9231 --yes\n  zpctl setmaster default 0 10.0.0.2:9231 --yes -o json | jq '.moves[0].stuck_ms'"),
 		a.partitionOpCommand("addslave", "Add a slave of a partition on a node",
 			`ADDR gets a new replica, which full-syncs from the master and then
-streams its binlog; the move is DONE once it has caught up.`, planAddSlave, queueAddSlave,
+streams its binlog; the move is DONE once it has caught up.`, client.MoveAddSlave, queueAddSlave,
 			"  zpctl addslave default 3 10.0.0.4:9231 --yes"),
 		a.partitionOpCommand("removeslave", "Remove a slave of a partition from a node",
 			`The slave on ADDR is dropped and its node deletes the replica. The master
-cannot be removed this way: setmaster another node first.`, planRemoveSlave, queueRemoveSlave,
+cannot be removed this way: setmaster another node first.`, client.MoveRemoveSlave, queueRemoveSlave,
 			"  zpctl removeslave default 3 10.0.0.4:9231 --yes"),
 		a.rebalanceCommand("expand", "Spread the load onto every UP node (new nodes take their share)", client.RebalanceExpand),
 		a.rebalanceCommand("shrink", "Move every replica off nodes, so they can be stopped and removed", client.RebalanceShrink),
 		a.rebalanceCommand("replace-node", "Move every replica of node OLD to node NEW", client.RebalanceReplace),
 	}
 }
-
-// partitionPlanner plans a change of one partition to node addr.
-type partitionPlanner func(topo *client.Topology, table string, partition uint32, addr string) (*Plan, error)
 
 // queueFunc queues a one-move plan.
 type queueFunc func(ctx context.Context, c *client.Client, p *Plan) ([]client.Move, error)
@@ -82,20 +79,50 @@ func queueMigrate(ctx context.Context, c *client.Client, p *Plan) ([]client.Move
 	return c.Migrate(ctx, s.Table, s.Partition, s.From, s.To, p.Epoch)
 }
 
-// pullPlan is an operation's plan function from a planner of the
-// topology.
-func pullPlan(plan func(topo *client.Topology) (*Plan, error)) func(context.Context, *client.Client) (*Plan, error) {
+// movePlan plans one move: the meta leader checks it as it would check
+// queueing it and shows it as it would queue it (PLAN_MOVES), so the plan
+// shown knows what only the leader knows (the moves in progress). A meta
+// leader older than PLAN_MOVES does not know the request: the move is then
+// checked against the topology by the same rules (localPlan).
+func movePlan(name string, m client.Move) func(context.Context, *client.Client) (*Plan, error) {
 	return func(ctx context.Context, c *client.Client) (*Plan, error) {
-		topo, err := c.Pull(ctx, "")
+		moves, epoch, err := c.PlanMoves(ctx, []client.Move{m})
+		if status.UnknownCommand(err) {
+			cur, err := c.Pull(ctx, "")
+			if err != nil {
+				return nil, err
+			}
+			return localPlan(name, cur, m)
+		}
 		if err != nil {
 			return nil, err
 		}
-		return plan(topo)
+		return planOf(name, epoch, moves), nil
 	}
 }
 
-// partitionOpCommand is `NAME TABLE PARTITION ADDR`.
-func (a *app) partitionOpCommand(name, short, long string, planner partitionPlanner, queue queueFunc, example string) *cobra.Command {
+// localPlan plans move m against cur by the meta servers' rules, without
+// the moves in progress, which cur does not hold.
+func localPlan(name string, cur *client.Topology, m client.Move) (*Plan, error) {
+	moves, err := cur.PlanMoves([]client.Move{m})
+	if err != nil {
+		return nil, err
+	}
+	return planOf(name, cur.Epoch, moves), nil
+}
+
+// planOf is the plan of operation name: moves, made at epoch.
+func planOf(name string, epoch uint64, moves []client.Move) *Plan {
+	p := &Plan{Operation: name, Epoch: epoch, Steps: []PlanStep{}}
+	for _, m := range moves {
+		p.Steps = append(p.Steps, stepOf(m))
+	}
+	return p
+}
+
+// partitionOpCommand is `NAME TABLE PARTITION ADDR`: a move of kind on
+// ADDR (its target, or for REMOVESLAVE its source).
+func (a *app) partitionOpCommand(name, short, long string, kind client.MoveKind, queue queueFunc, example string) *cobra.Command {
 	var ro runOptions
 	cmd := &cobra.Command{
 		Use:               name + " TABLE PARTITION ADDR",
@@ -109,11 +136,11 @@ func (a *app) partitionOpCommand(name, short, long string, planner partitionPlan
 			if err != nil {
 				return err
 			}
-			return a.runOperation(cmd, operation{
-				name:  name,
-				plan:  pullPlan(func(topo *client.Topology) (*Plan, error) { return planner(topo, args[0], pid, args[2]) }),
-				queue: queue,
-			}, ro)
+			m := client.Move{Kind: kind, Table: args[0], Partition: pid, To: args[2]}
+			if kind == client.MoveRemoveSlave {
+				m.From, m.To = m.To, ""
+			}
+			return a.runOperation(cmd, operation{name: name, plan: movePlan(name, m), queue: queue}, ro)
 		},
 	}
 	ro.register(cmd)
@@ -156,11 +183,8 @@ moves in progress and 'migrate cancel' stops one.
 			if from == "" || to == "" {
 				return usagef("migrate needs --from and --to")
 			}
-			return a.runOperation(cmd, operation{
-				name:  "migrate",
-				plan:  pullPlan(func(topo *client.Topology) (*Plan, error) { return planMove(topo, args[0], pid, from, to) }),
-				queue: queueMigrate,
-			}, ro)
+			m := client.Move{Kind: client.MoveMigrate, Table: args[0], Partition: pid, From: from, To: to}
+			return a.runOperation(cmd, operation{name: "migrate", plan: movePlan("migrate", m), queue: queueMigrate}, ro)
 		},
 	}
 	ro.register(cmd)
@@ -217,14 +241,11 @@ func rebalanceOperation(name string, mode client.RebalanceMode, nodes []string) 
 		name: name,
 		plan: func(ctx context.Context, c *client.Client) (*Plan, error) {
 			for attempt := 1; ; attempt++ {
-				topo, err := c.Pull(ctx, "")
+				cur, err := c.Pull(ctx, "")
 				if err != nil {
 					return nil, err
 				}
-				if err := checkRebalanceNodes(topo, mode, nodes); err != nil {
-					return nil, err
-				}
-				moves, err := c.Rebalance(ctx, mode, nodes, true, topo.Epoch)
+				moves, err := c.Rebalance(ctx, mode, nodes, true, cur.Epoch)
 				// The topology may have changed between the two calls
 				// (a move stepping); nothing was shown yet, so try again.
 				if status.Code(err) == zppb.Code_STALE_EPOCH && attempt < 3 && ctx.Err() == nil {
@@ -233,11 +254,7 @@ func rebalanceOperation(name string, mode client.RebalanceMode, nodes []string) 
 				if err != nil {
 					return nil, err
 				}
-				p := &Plan{Operation: name, Epoch: topo.Epoch, Steps: []PlanStep{}}
-				for _, m := range moves {
-					p.Steps = append(p.Steps, stepOf(m))
-				}
-				return p, nil
+				return planOf(name, cur.Epoch, moves), nil
 			}
 		},
 		// The meta leader cordons the nodes a SHRINK drains before it
@@ -246,22 +263,6 @@ func rebalanceOperation(name string, mode client.RebalanceMode, nodes []string) 
 			return c.Rebalance(ctx, mode, nodes, false, p.Epoch)
 		},
 	}
-}
-
-// checkRebalanceNodes checks the nodes a shrink or replace names, so that
-// a typo is NOT_FOUND (exit 3) rather than whatever the planner makes of
-// it.
-func checkRebalanceNodes(topo *client.Topology, mode client.RebalanceMode, nodes []string) error {
-	for i, addr := range nodes {
-		n, ok := findNode(topo, addr)
-		if !ok {
-			return status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", addr)
-		}
-		if mode == client.RebalanceReplace && i == 1 && n.State != "UP" {
-			return invalid("node %s is %s", addr, n.State)
-		}
-	}
-	return nil
 }
 
 // migrateStatusJSON is `migrate status --output json`.
@@ -579,18 +580,19 @@ epoch they were checked at (a change meanwhile: exit 6).`,
 			}
 			defer c.Close()
 			pctx, cancel := context.WithTimeout(ctx, a.timeout)
-			topo, err := c.Pull(pctx, "")
+			cur, err := c.Pull(pctx, "")
 			cancel()
 			if err != nil {
 				return &cmdFailed{fmt.Errorf("node remove: %w", err)}
 			}
-			if err := checkRemovable(topo, args); err != nil {
+			// The meta leader also refuses a node that is part of a move.
+			if err := topo.CheckRemovable(cur.View(), args, nil); err != nil {
 				return &cmdFailed{fmt.Errorf("node remove: %w", err)}
 			}
 			text := !a.printer.Format.Structured()
-			result := nodeRemoveJSON{Nodes: args, DryRun: dryRun, Epoch: topo.Epoch}
+			result := nodeRemoveJSON{Nodes: args, DryRun: dryRun, Epoch: cur.Epoch}
 			if text {
-				fmt.Fprintf(a.env.Stdout, "Plan: remove %s (DOWN, no replicas), made at epoch %d\n", plural(len(args), "node"), topo.Epoch)
+				fmt.Fprintf(a.env.Stdout, "Plan: remove %s (DOWN, no replicas), made at epoch %d\n", plural(len(args), "node"), cur.Epoch)
 				for _, n := range args {
 					fmt.Fprintf(a.env.Stdout, "  %s\n", n)
 				}
@@ -607,7 +609,7 @@ epoch they were checked at (a change meanwhile: exit 6).`,
 				}
 			}
 			rctx, cancel := context.WithTimeout(ctx, a.timeout)
-			epoch, err := c.RemoveNodes(rctx, args, topo.Epoch)
+			epoch, err := c.RemoveNodes(rctx, args, cur.Epoch)
 			cancel()
 			if err != nil {
 				return &cmdFailed{fmt.Errorf("node remove: %w", err)}
@@ -621,138 +623,6 @@ epoch they were checked at (a change meanwhile: exit 6).`,
 	return cmd
 }
 
-// checkRemovable checks that each node is known, DOWN and empty, as the
-// meta servers will.
-func checkRemovable(topo *client.Topology, addrs []string) error {
-	for _, addr := range addrs {
-		n, ok := findNode(topo, addr)
-		if !ok {
-			return status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", addr)
-		}
-		if n.State == "UP" {
-			return invalid("node %s is UP: only DOWN nodes can be removed (stop it first)", addr)
-		}
-		for _, tb := range topo.Tables {
-			for _, p := range tb.Partitions {
-				if holds(p, addr) {
-					return invalid("node %s still holds a replica of %s/%d: shrink or replace-node it first", addr, tb.Name, p.ID)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// The planners check the request against the topology, so that a plan
-// shown to the operator can be carried out as it is.
-
 func invalid(format string, args ...any) error {
 	return status.New(zppb.Code_INVALID_ARGUMENT, format, args...)
-}
-
-// findPartition returns partition id of table.
-func findPartition(topo *client.Topology, table string, id uint32) (client.Partition, error) {
-	for _, tb := range topo.Tables {
-		if tb.Name != table {
-			continue
-		}
-		for _, p := range tb.Partitions {
-			if p.ID == id {
-				return p, nil
-			}
-		}
-		return client.Partition{}, invalid("table %s has no partition %d (it has %d)", table, id, tb.PartitionCount)
-	}
-	return client.Partition{}, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", table)
-}
-
-func findNode(topo *client.Topology, addr string) (client.Node, bool) {
-	for _, n := range topo.Nodes {
-		if n.Addr == addr {
-			return n, true
-		}
-	}
-	return client.Node{}, false
-}
-
-// upNode checks that addr is a node of the topology and UP.
-func upNode(topo *client.Topology, addr string) error {
-	n, ok := findNode(topo, addr)
-	if !ok {
-		return status.New(zppb.Code_NODE_NOT_FOUND, "node %s is not in the cluster", addr)
-	}
-	if n.State != "UP" {
-		return invalid("node %s is %s", addr, n.State)
-	}
-	return nil
-}
-
-func holds(p client.Partition, addr string) bool {
-	return p.Master == addr || slices.Contains(p.Slaves, addr)
-}
-
-func onePlan(op string, topo *client.Topology, s PlanStep) *Plan {
-	return &Plan{Operation: op, Epoch: topo.Epoch, Steps: []PlanStep{s}}
-}
-
-func planSetMaster(topo *client.Topology, table string, id uint32, addr string) (*Plan, error) {
-	p, err := findPartition(topo, table, id)
-	if err != nil {
-		return nil, err
-	}
-	if p.Master == addr {
-		return nil, invalid("%s is already the master of %s/%d", addr, table, id)
-	}
-	if !slices.Contains(p.Slaves, addr) {
-		return nil, invalid("%s is not a slave of %s/%d (slaves: %v)", addr, table, id, p.Slaves)
-	}
-	if err := upNode(topo, addr); err != nil {
-		return nil, err
-	}
-	return onePlan("setmaster", topo, PlanStep{Action: "setmaster", Table: table, Partition: id, From: p.Master, To: addr}), nil
-}
-
-func planAddSlave(topo *client.Topology, table string, id uint32, addr string) (*Plan, error) {
-	p, err := findPartition(topo, table, id)
-	if err != nil {
-		return nil, err
-	}
-	if holds(p, addr) {
-		return nil, invalid("%s already holds %s/%d", addr, table, id)
-	}
-	if err := upNode(topo, addr); err != nil {
-		return nil, err
-	}
-	return onePlan("addslave", topo, PlanStep{Action: "addslave", Table: table, Partition: id, To: addr}), nil
-}
-
-func planRemoveSlave(topo *client.Topology, table string, id uint32, addr string) (*Plan, error) {
-	p, err := findPartition(topo, table, id)
-	if err != nil {
-		return nil, err
-	}
-	if p.Master == addr {
-		return nil, invalid("%s is the master of %s/%d: setmaster another node first", addr, table, id)
-	}
-	if !slices.Contains(p.Slaves, addr) {
-		return nil, invalid("%s is not a slave of %s/%d", addr, table, id)
-	}
-	return onePlan("removeslave", topo, PlanStep{Action: "removeslave", Table: table, Partition: id, From: addr}), nil
-}
-
-func planMove(topo *client.Topology, table string, id uint32, from, to string) (*Plan, error) {
-	p, err := findPartition(topo, table, id)
-	if err != nil {
-		return nil, err
-	}
-	if !holds(p, from) {
-		return nil, invalid("%s does not hold %s/%d", from, table, id)
-	}
-	if holds(p, to) {
-		return nil, invalid("%s already holds %s/%d", to, table, id)
-	}
-	if err := upNode(topo, to); err != nil {
-		return nil, err
-	}
-	return onePlan("migrate", topo, PlanStep{Action: "migrate", Table: table, Partition: id, From: from, To: to}), nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -49,7 +50,7 @@ func (s *state) touches(cmd *zppb.MetaCommand) touched {
 		// The rollbacks change the tables of the moves cancelled.
 		var tt touched
 		for _, m := range s.moves {
-			if !Terminal(m.State) && (c.CancelMoves.GetAll() || slices.Contains(c.CancelMoves.GetIds(), m.Id)) && !slices.Contains(tt.tables, m.Table) {
+			if !topo.Terminal(m.State) && (c.CancelMoves.GetAll() || slices.Contains(c.CancelMoves.GetIds(), m.Id)) && !slices.Contains(tt.tables, m.Table) {
 				tt.tables = append(tt.tables, m.Table)
 			}
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/placement"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -148,7 +149,7 @@ func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaComman
 	}
 	var up []*zppb.Node
 	for _, n := range f.st.sortedNodes() {
-		if Receives(n) {
+		if topo.Receives(n) {
 			up = append(up, proto.Clone(n).(*zppb.Node))
 		}
 	}

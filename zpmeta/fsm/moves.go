@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -14,154 +15,31 @@ import (
 // MIGRATESTATUS; older ones are forgotten.
 const keepFinished = 256
 
-// cancellable reports whether a move in state st can still be rolled back:
-// it has not ended, nor passed its handover (REMOVING can only finish).
-func cancellable(st zppb.MoveState) bool {
-	return !Terminal(st) && st != zppb.MoveState_MOVE_REMOVING
-}
+// view is the state as lib/topo's rules read it.
+type view state
 
-// Terminal reports whether a move in state st is over.
-func Terminal(st zppb.MoveState) bool {
-	return st == zppb.MoveState_MOVE_DONE || st == zppb.MoveState_MOVE_FAILED || st == zppb.MoveState_MOVE_CANCELLED
-}
+func (s *state) view() *view { return (*view)(s) }
 
-type partKey struct {
-	table string
-	id    uint32
-}
-
-// queued is what the moves not yet finished will do to each partition:
-// the nodes they involve and the nodes they add. Several moves may wait on
-// one partition; the leader runs them one at a time, in id order.
-type queued map[partKey]*partMoves
-
-type partMoves struct {
-	involved map[string]uint64 // node -> id of a move that involves it
-	adding   map[string]bool   // nodes a MIGRATE or ADDSLAVE adds
-}
-
-func (q queued) of(k partKey) *partMoves {
-	pm := q[k]
-	if pm == nil {
-		pm = &partMoves{involved: map[string]uint64{}, adding: map[string]bool{}}
-		q[k] = pm
+func (v *view) Tables() []string {
+	names := make([]string, 0, len(v.tables))
+	for name := range v.tables {
+		names = append(names, name)
 	}
-	return pm
+	slices.Sort(names)
+	return names
 }
 
-func (q queued) add(m *zppb.Move) {
-	pm := q.of(partKey{m.Table, m.Partition})
-	for _, a := range []string{m.From, m.To} {
-		if a != "" {
-			pm.involved[a] = m.Id
-		}
-	}
-	if m.Kind == zppb.MoveKind_MIGRATE || m.Kind == zppb.MoveKind_ADDSLAVE {
-		pm.adding[m.To] = true
-	}
-}
-
-func (s *state) queuedMoves() queued {
-	q := make(queued)
-	for _, m := range s.sortedMoves() {
-		if !Terminal(m.State) {
-			q.add(m)
-		}
-	}
-	return q
-}
-
-func (s *state) partition(table string, id uint32) (*zppb.Partition, error) {
-	t := s.tables[table]
+func (v *view) Partitions(table string) ([]*zppb.Partition, bool) {
+	t := v.tables[table]
 	if t == nil {
-		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", table)
+		return nil, false
 	}
-	if id >= uint32(len(t.Partitions)) {
-		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "table %q has no partition %d", table, id)
-	}
-	return t.Partitions[id], nil
+	return t.Partitions, true
 }
 
-// targetNode checks that addr may receive a replica or a master.
-func (s *state) targetNode(addr string) error {
-	n := s.nodes[addr]
-	switch {
-	case n == nil:
-		return status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", addr)
-	case n.State != zppb.NodeState_UP:
-		return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is %v", addr, n.State)
-	case n.Cordoned:
-		return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is cordoned: it receives no new replica or master (zpctl node uncordon)", addr)
-	}
-	return nil
-}
+func (v *view) Node(addr string) *zppb.Node { return v.nodes[addr] }
 
-// Receives reports whether n may be given new replicas and masters: UP and
-// not cordoned. Table placement, moves, expand and failover's choice among
-// equals all follow it.
-func Receives(n *zppb.Node) bool {
-	return n != nil && n.State == zppb.NodeState_UP && !n.Cordoned
-}
-
-func replicasOf(p *zppb.Partition) []string {
-	return append([]string{p.Master}, p.Slaves...)
-}
-
-// checkMove checks a new move against the state and the moves queued
-// before it (which it joins). A node may take part in one queued move per
-// partition.
-func (s *state) checkMove(m *zppb.Move, q queued) error {
-	p, err := s.partition(m.GetTable(), m.GetPartition())
-	if err != nil {
-		return err
-	}
-	pm := q.of(partKey{m.Table, m.Partition})
-	for _, a := range []string{m.From, m.To} {
-		// A switchover may follow the move that adds its target.
-		follows := m.Kind == zppb.MoveKind_SETMASTER && a == m.To && pm.adding[a]
-		if id, ok := pm.involved[a]; ok && a != "" && !follows {
-			return status.New(zppb.Code_INVALID_ARGUMENT, "node %q of %s/%d is already part of move %d", a, m.Table, m.Partition, id)
-		}
-	}
-	replicas := replicasOf(p)
-	switch m.GetKind() {
-	case zppb.MoveKind_MIGRATE:
-		if !slices.Contains(replicas, m.From) {
-			return status.New(zppb.Code_INVALID_ARGUMENT, "%q holds no replica of %s/%d", m.From, m.Table, m.Partition)
-		}
-		if slices.Contains(replicas, m.To) {
-			return status.New(zppb.Code_INVALID_ARGUMENT, "%q already holds a replica of %s/%d", m.To, m.Table, m.Partition)
-		}
-		if err := s.targetNode(m.To); err != nil {
-			return err
-		}
-	case zppb.MoveKind_SETMASTER:
-		// The target may be a slave a queued move adds.
-		if !slices.Contains(p.Slaves, m.To) && !pm.adding[m.To] {
-			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is not a slave of %s/%d", m.To, m.Table, m.Partition)
-		}
-		if err := s.targetNode(m.To); err != nil {
-			return err
-		}
-	case zppb.MoveKind_ADDSLAVE:
-		if slices.Contains(replicas, m.To) {
-			return status.New(zppb.Code_INVALID_ARGUMENT, "%q already holds a replica of %s/%d", m.To, m.Table, m.Partition)
-		}
-		if err := s.targetNode(m.To); err != nil {
-			return err
-		}
-	case zppb.MoveKind_REMOVESLAVE:
-		if !slices.Contains(p.Slaves, m.From) {
-			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is not a slave of %s/%d", m.From, m.Table, m.Partition)
-		}
-	default:
-		return status.New(zppb.Code_INVALID_ARGUMENT, "unknown move kind %v", m.GetKind())
-	}
-	q.add(m)
-	return nil
-}
-
-// checkMoves checks moves as one batch.
+// checkMoves checks new moves as one batch, after the moves queued.
 func (s *state) checkMoves(moves []*zppb.Move, expectedEpoch uint64) error {
 	if len(moves) == 0 {
 		return status.New(zppb.Code_INVALID_ARGUMENT, "no moves")
@@ -169,13 +47,7 @@ func (s *state) checkMoves(moves []*zppb.Move, expectedEpoch uint64) error {
 	if err := checkEpoch(expectedEpoch, s.epoch); err != nil {
 		return err
 	}
-	q := s.queuedMoves()
-	for _, m := range moves {
-		if err := s.checkMove(m, q); err != nil {
-			return err
-		}
-	}
-	return nil
+	return topo.CheckMoves(s.view(), moves, topo.NewQueue(s.sortedMoves()))
 }
 
 func (s *state) addMoves(c *zppb.AddMovesCommand) ([]*zppb.Move, error) {
@@ -206,7 +78,7 @@ func (s *state) stepMove(c *zppb.StepMoveCommand) (changed bool, err error) {
 	if m.State != c.GetFrom() {
 		return false, status.New(zppb.Code_STALE_EPOCH, "move %d is %v, not %v", m.Id, m.State, c.GetFrom())
 	}
-	p, err := s.partition(m.Table, m.Partition)
+	p, err := topo.FindPartition(s.view(), m.Table, m.Partition)
 	if err != nil {
 		return false, err
 	}
@@ -216,14 +88,14 @@ func (s *state) stepMove(c *zppb.StepMoveCommand) (changed bool, err error) {
 	from, to := c.GetFrom(), c.GetTo()
 	switch {
 	case to == zppb.MoveState_MOVE_FAILED || to == zppb.MoveState_MOVE_CANCELLED:
-		if !cancellable(from) {
+		if !topo.Cancellable(from) {
 			return bad()
 		}
 		changed = s.rollback(m, p)
 	case from == zppb.MoveState_MOVE_PENDING && to == zppb.MoveState_MOVE_CATCHING_UP:
 		switch m.Kind {
 		case zppb.MoveKind_MIGRATE, zppb.MoveKind_ADDSLAVE:
-			if slices.Contains(replicasOf(p), m.To) || s.nodes[m.To] == nil {
+			if topo.Holds(p, m.To) || s.nodes[m.To] == nil {
 				return bad()
 			}
 			p.Slaves = append(p.Slaves, m.To)
@@ -309,7 +181,7 @@ func (s *state) rollback(m *zppb.Move, p *zppb.Partition) (changed bool) {
 func (s *state) pruneMoves() {
 	var done []uint64
 	for id, m := range s.moves {
-		if Terminal(m.State) {
+		if topo.Terminal(m.State) {
 			done = append(done, id)
 		}
 	}
@@ -330,7 +202,7 @@ func (s *state) cancelMoves(c *zppb.CancelMovesCommand) (changed bool, cancelled
 	var targets []*zppb.Move
 	if c.GetAll() {
 		for _, m := range s.moves {
-			if !Terminal(m.State) {
+			if !topo.Terminal(m.State) {
 				targets = append(targets, m)
 			}
 		}
@@ -350,10 +222,10 @@ func (s *state) cancelMoves(c *zppb.CancelMovesCommand) (changed bool, cancelled
 	// exists while the move is active (dropping a table ends its moves).
 	parts := make([]*zppb.Partition, len(targets))
 	for i, m := range targets {
-		if !cancellable(m.State) {
+		if !topo.Cancellable(m.State) {
 			continue
 		}
-		if parts[i], err = s.partition(m.Table, m.Partition); err != nil {
+		if parts[i], err = topo.FindPartition(s.view(), m.Table, m.Partition); err != nil {
 			return false, nil, nil, err
 		}
 	}
@@ -375,7 +247,7 @@ func (s *state) cancelMoves(c *zppb.CancelMovesCommand) (changed bool, cancelled
 // cancelTableMoves ends the moves of a dropped table.
 func (s *state) cancelTableMoves(table string, nowMs int64) {
 	for _, m := range s.moves {
-		if m.Table == table && !Terminal(m.State) {
+		if m.Table == table && !topo.Terminal(m.State) {
 			m.State, m.Error, m.UpdatedMs = zppb.MoveState_MOVE_CANCELLED, "table dropped", nowMs
 		}
 	}
@@ -388,26 +260,8 @@ func (s *state) removeNodes(c *zppb.RemoveNodesCommand) error {
 	if err := checkEpoch(c.GetExpectedEpoch(), s.epoch); err != nil {
 		return err
 	}
-	for _, addr := range c.GetNodes() {
-		n := s.nodes[addr]
-		if n == nil {
-			return status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", addr)
-		}
-		if n.State != zppb.NodeState_DOWN {
-			return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is %v; only DOWN nodes can be removed", addr, n.State)
-		}
-		for _, t := range s.tables {
-			for _, p := range t.Partitions {
-				if slices.Contains(replicasOf(p), addr) {
-					return status.New(zppb.Code_INVALID_ARGUMENT, "node %q still holds a replica of %s/%d; move it first", addr, t.Name, p.Id)
-				}
-			}
-		}
-		for _, m := range s.moves {
-			if !Terminal(m.State) && (m.From == addr || m.To == addr) {
-				return status.New(zppb.Code_INVALID_ARGUMENT, "node %q is part of move %d", addr, m.Id)
-			}
-		}
+	if err := topo.CheckRemovable(s.view(), c.GetNodes(), s.sortedMoves()); err != nil {
+		return err
 	}
 	for _, addr := range c.GetNodes() {
 		delete(s.nodes, addr)
@@ -432,20 +286,32 @@ func (f *FSM) Moves(all bool) []*zppb.Move {
 	defer f.mu.RUnlock()
 	var out []*zppb.Move
 	for _, m := range f.st.sortedMoves() {
-		if all || !Terminal(m.State) {
+		if all || !topo.Terminal(m.State) {
 			out = append(out, proto.Clone(m).(*zppb.Move))
 		}
 	}
 	return out
 }
 
-// CheckMoves checks a batch of new moves against the state (filling in a
-// SETMASTER's From), so the leader can refuse a bad request before
-// proposing it.
+// CheckMoves checks a batch of new moves against the state, so the leader
+// can refuse a bad request before proposing it.
 func (f *FSM) CheckMoves(moves []*zppb.Move, expectedEpoch uint64) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.st.checkMoves(moves, expectedEpoch)
+}
+
+// PlanMoves checks a batch of new moves as CheckMoves does and fills in
+// what an operator is shown before they are queued (topo.FillSources); it
+// returns the epoch they were checked at, to queue them with.
+func (f *FSM) PlanMoves(moves []*zppb.Move) (uint64, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.st.checkMoves(moves, 0); err != nil {
+		return 0, err
+	}
+	topo.FillSources(f.st.view(), moves)
+	return f.st.epoch, nil
 }
 
 // AddMoves returns the command that queues moves.

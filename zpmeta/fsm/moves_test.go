@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -360,7 +361,7 @@ func TestCordonNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range cmd.GetCreateTable().GetTable().GetPartitions() {
-		if on := replicasOf(p); slices.Contains(on, "c:1") || slices.Contains(on, "d:1") {
+		if on := topo.ReplicasOf(p); slices.Contains(on, "c:1") || slices.Contains(on, "d:1") {
 			t.Fatalf("partition %d placed on %v, a cordoned node among them", p.Id, on)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
@@ -116,7 +117,7 @@ func (s *Server) pickNewMaster(table string, p *zppb.Partition, up map[string]bo
 		// Among the furthest along, one that receives new masters wins
 		// over a cordoned one.
 		c := cmp.Or(cmp.Compare(pos.Term, bestPos.GetTerm()), cmp.Compare(pos.Lsn, bestPos.GetLsn()))
-		receives := fsm.Receives(s.fsm.Node(addr))
+		receives := topo.Receives(s.fsm.Node(addr))
 		if bestPos == nil || c > 0 || c == 0 && receives && !bestReceives {
 			best, bestPos, bestReceives = addr, pos, receives
 		}

@@ -68,6 +68,8 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.migrate(ctx, c.Migrate) })
 	case *zppb.Request_Rebalance:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.rebalance(ctx, c.Rebalance) })
+	case *zppb.Request_PlanMoves:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.planMoves(c.PlanMoves) })
 	case *zppb.Request_CancelMove:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.cancelMove(ctx, c.CancelMove) })
 	case *zppb.Request_MoveStatus:
@@ -87,7 +89,7 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 	case *zppb.Request_RemoveMeta:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.removeMeta(ctx, c.RemoveMeta) })
 	case nil:
-		err = status.New(zppb.Code_INVALID_ARGUMENT, "request without a command")
+		err = status.New(zppb.Code_INVALID_ARGUMENT, status.NoCommand)
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "%T is not a meta command", c)
 	}

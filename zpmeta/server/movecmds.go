@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
@@ -38,6 +39,21 @@ func (s *Server) queueMovesEvent(ctx context.Context, moves []*zppb.Move, expect
 		s.logger.Info("move queued", "id", m.Id, "kind", m.Kind, "table", m.Table, "partition", m.Partition, "from", m.From, "to", m.To, "origin", m.Origin, "reason", m.Reason)
 	}
 	return movesResponse(res.Moves, res.Epoch), nil
+}
+
+// planMoves answers PLAN_MOVES: the moves checked as queueMoves would
+// check them now, shown as they would be queued, and the epoch to queue
+// them at.
+func (s *Server) planMoves(req *zppb.PlanMovesRequest) (*zppb.Response, error) {
+	moves := make([]*zppb.Move, len(req.GetMoves()))
+	for i, m := range req.GetMoves() {
+		moves[i] = manual(m.Kind, m.Table, m.Partition, m.From, m.To)
+	}
+	epoch, err := s.fsm.PlanMoves(moves)
+	if err != nil {
+		return nil, err
+	}
+	return movesResponse(moves, epoch), nil
 }
 
 func movesResponse(moves []*zppb.Move, epoch uint64) *zppb.Response {
@@ -98,7 +114,7 @@ func (s *Server) cancelMove(ctx context.Context, req *zppb.CancelMoveRequest) (*
 	}}}, nil
 }
 
-// cordonNodes cordons or uncordons nodes (fsm.Receives says what that
+// cordonNodes cordons or uncordons nodes (topo.Receives says what that
 // changes).
 func (s *Server) cordonNodes(ctx context.Context, req *zppb.CordonNodesRequest) (*zppb.Response, error) {
 	res, err := s.proposeLocked(ctx, fsm.CordonNodes(req.Nodes, req.Cordoned))
@@ -123,7 +139,7 @@ func (s *Server) removeNodes(ctx context.Context, req *zppb.RemoveNodesRequest) 
 func (s *Server) moveStatus(ctx context.Context, req *zppb.MoveStatusRequest) (*zppb.Response, error) {
 	moves := s.fsm.Moves(req.All)
 	for _, m := range moves {
-		if fsm.Terminal(m.State) || m.State == zppb.MoveState_MOVE_PENDING || m.To == "" {
+		if topo.Terminal(m.State) || m.State == zppb.MoveState_MOVE_PENDING || m.To == "" {
 			continue
 		}
 		s.fillProgress(ctx, m)

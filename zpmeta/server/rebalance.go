@@ -7,6 +7,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/placement"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
@@ -21,9 +22,8 @@ func (s *Server) rebalance(ctx context.Context, req *zppb.RebalanceRequest) (*zp
 	if req.ExpectedEpoch != 0 && req.ExpectedEpoch != epoch {
 		return nil, status.New(zppb.Code_STALE_EPOCH, "epoch is %d, not %d", epoch, req.ExpectedEpoch)
 	}
-	if len(s.fsm.Moves(false)) > 0 {
-		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "moves are in progress; wait for them (MOVESTATUS) or cancel them first")
-	}
+	// A node named that is not registered is a typo, whatever else is
+	// going on (zpctl exits 3 on it).
 	known := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		known[n.Addr] = true
@@ -32,6 +32,9 @@ func (s *Server) rebalance(ctx context.Context, req *zppb.RebalanceRequest) (*zp
 		if !known[a] {
 			return nil, status.New(zppb.Code_NODE_NOT_FOUND, "node %q is not registered", a)
 		}
+	}
+	if len(s.fsm.Moves(false)) > 0 {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "moves are in progress; wait for them (MOVESTATUS) or cancel them first")
 	}
 	pnodes := make([]placement.Node, len(nodes))
 	for i, n := range nodes {
@@ -77,7 +80,7 @@ func (s *Server) rebalance(ctx context.Context, req *zppb.RebalanceRequest) (*zp
 	// switchover to a replica such a move would have added goes with it).
 	receives := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
-		receives[n.Addr] = fsm.Receives(n)
+		receives[n.Addr] = topo.Receives(n)
 	}
 	var moves []*zppb.Move
 	skipped := 0

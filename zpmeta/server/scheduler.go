@@ -12,6 +12,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/placement"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
@@ -26,7 +27,7 @@ import (
 //     rebuilt on other nodes (MIGRATE from the dead node), and a partition
 //     with fewer replicas than its table asks for gets them back (ADDSLAVE);
 //     targets are chosen by lib/placement's rules (zone, rack, weight),
-//     never a node that does not receive (fsm.Receives);
+//     never a node that does not receive (topo.Receives);
 //   - master balance: when no move at all is in flight, the switchovers
 //     lib/placement plans to spread masters by weight, a batch at a time.
 //
@@ -143,7 +144,7 @@ func (s *Server) surveySchedule(now time.Time) (*scheduleView, error) {
 	held := make(map[string]uint32)
 	for _, t := range tables {
 		for _, p := range t.Partitions {
-			for _, a := range append([]string{p.Master}, p.Slaves...) {
+			for _, a := range topo.ReplicasOf(p) {
 				held[a]++
 			}
 		}
@@ -186,7 +187,7 @@ func (v *scheduleView) planRepairs(nodes []*zppb.Node, tables []*zppb.Table, dea
 		// Nodes that do not receive (DOWN for now, cordoned) are
 		// draining for the plan: nothing lands on them.
 		pn := placement.Node{Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, Weight: n.Weight,
-			Up: n.State == zppb.NodeState_UP && dead[n.Addr] == "", Draining: !fsm.Receives(n)}
+			Up: n.State == zppb.NodeState_UP && dead[n.Addr] == "", Draining: !topo.Receives(n)}
 		if pn.Up && !pn.Draining {
 			eligible++
 		}
@@ -251,7 +252,7 @@ func (v *scheduleView) planRepairs(nodes []*zppb.Node, tables []*zppb.Table, dea
 	receives := make(map[string]bool)
 	isMaster := make(map[string]bool) // "table/id/addr"
 	for _, n := range nodes {
-		receives[n.Addr] = fsm.Receives(n)
+		receives[n.Addr] = topo.Receives(n)
 	}
 	for _, t := range tables {
 		for _, p := range t.Partitions {
@@ -308,7 +309,7 @@ func (v *scheduleView) planBalance(nodes []*zppb.Node, tables []*zppb.Table) {
 	}
 	receives := make(map[string]bool)
 	for _, n := range nodes {
-		receives[n.Addr] = fsm.Receives(n)
+		receives[n.Addr] = topo.Receives(n)
 	}
 	slaveOf := make(map[string]bool) // "table/id/addr"
 	for _, t := range tables {

@@ -383,3 +383,52 @@ func TestWritesWaitWhileStuck(t *testing.T) {
 		t.Fatalf("write after the switchover: %v", err)
 	}
 }
+
+// TestPlanMoves: PLAN_MOVES, through a follower, answers the moves as the
+// leader would queue them (a SETMASTER with the master it takes over from)
+// and the epoch it checked them at, and queues nothing; a move it refuses
+// is refused with the words queueing it meets. A request without a command
+// is how an older meta reads PLAN_MOVES: it is answered status.NoCommand.
+func TestPlanMoves(t *testing.T) {
+	c := startCluster(t, 3, longDown)
+	leader := c.waitLeader(10 * time.Second)
+	f := c.follower(leader)
+	c.ping(leader, fakeNodes[:3]...)
+	c.mustOK(leader, createReq("t", 1, 2))
+	before := c.pull(leader)
+	p := before.Tables[0].Partitions[0]
+	slave := p.Slaves[0]
+	plan := func(moves ...*zppb.Move) *zppb.Response {
+		return c.call(f, &zppb.Request{Cmd: &zppb.Request_PlanMoves{PlanMoves: &zppb.PlanMovesRequest{Moves: moves}}})
+	}
+
+	resp := plan(&zppb.Move{Kind: zppb.MoveKind_SETMASTER, Table: "t", To: slave})
+	got := resp.GetMoves()
+	if resp.Code != zppb.Code_OK || got.GetEpoch() != before.Epoch || len(got.GetMoves()) != 1 {
+		t.Fatalf("plan: %v %q %v, want the move at epoch %d", resp.Code, resp.Msg, got, before.Epoch)
+	}
+	if m := got.Moves[0]; m.Kind != zppb.MoveKind_SETMASTER || m.From != p.Master || m.To != slave || m.Id != 0 || m.Origin != "manual" {
+		t.Fatalf("planned %v, want SETMASTER %s -> %s without an id", m, p.Master, slave)
+	}
+	ms := c.mustOK(leader, &zppb.Request{Cmd: &zppb.Request_MoveStatus{MoveStatus: &zppb.MoveStatusRequest{All: true}}})
+	if n := len(ms.GetMoves().GetMoves()); n != 0 || c.pull(leader).Epoch != before.Epoch {
+		t.Fatalf("after the plan: %d moves, epoch %d (was %d)", n, c.pull(leader).Epoch, before.Epoch)
+	}
+
+	// Refused as SET_MASTER is: the master is no slave of its partition.
+	refused := plan(&zppb.Move{Kind: zppb.MoveKind_SETMASTER, Table: "t", To: p.Master})
+	queue := c.call(f, &zppb.Request{Cmd: &zppb.Request_SetMaster{SetMaster: &zppb.SetMasterRequest{Table: "t", Node: p.Master}}})
+	want := fmt.Sprintf("%q is not a slave of t/0", p.Master)
+	if refused.Code != zppb.Code_INVALID_ARGUMENT || refused.Msg != want || queue.Code != refused.Code || queue.Msg != refused.Msg {
+		t.Fatalf("plan %v %q, queue %v %q, want INVALID_ARGUMENT %q", refused.Code, refused.Msg, queue.Code, queue.Msg, want)
+	}
+	if resp := plan(); resp.Code != zppb.Code_INVALID_ARGUMENT || resp.Msg != "no moves" {
+		t.Fatalf("empty plan: %v %q", resp.Code, resp.Msg)
+	}
+
+	// The words older releases answer with, which clients recognise: a
+	// literal, so that changing status.NoCommand fails here.
+	if resp := c.call(f, &zppb.Request{}); resp.Code != zppb.Code_INVALID_ARGUMENT || resp.Msg != "request without a command" {
+		t.Fatalf("no command: %v %q", resp.Code, resp.Msg)
+	}
+}
