@@ -154,6 +154,12 @@ func CheckMove(v View, m *zppb.Move, q Queue) error {
 			return status.New(zppb.Code_INVALID_ARGUMENT, "%q already holds a replica of %s/%d", m.To, m.Table, m.Partition)
 		}
 	case zppb.MoveKind_SETMASTER:
+		// Scripts (playbooks/roles/*/drain_round.yml, rebalance_masters.yml)
+		// take "is already the master" for a switchover an earlier try
+		// made: keep the words.
+		if m.To == p.Master {
+			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is already the master of %s/%d", m.To, m.Table, m.Partition)
+		}
 		// The target may be a slave a queued move adds.
 		if !slices.Contains(p.Slaves, m.To) && !pm.adding[m.To] {
 			return status.New(zppb.Code_INVALID_ARGUMENT, "%q is not a slave of %s/%d", m.To, m.Table, m.Partition)

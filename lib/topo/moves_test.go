@@ -104,7 +104,7 @@ func TestCheckMove(t *testing.T) {
 		{"unknown partition", nil, mv(migrate, 2, b, d), zppb.Code_INVALID_ARGUMENT, `table "t" has no partition 2`},
 
 		{"setmaster", nil, mv(setmaster, 0, "", b), zppb.Code_OK, ""},
-		{"setmaster to the master", nil, mv(setmaster, 0, "", a), zppb.Code_INVALID_ARGUMENT, `"a:1" is not a slave of t/0`},
+		{"setmaster to the master", nil, mv(setmaster, 0, "", a), zppb.Code_INVALID_ARGUMENT, `"a:1" is already the master of t/0`},
 		{"setmaster to a non-holder", nil, mv(setmaster, 0, "", c), zppb.Code_INVALID_ARGUMENT, `"c:1" is not a slave of t/0`},
 		{"setmaster to a DOWN slave", nil, mv(setmaster, 0, "", down), zppb.Code_INVALID_ARGUMENT, `node "down:1" is DOWN`},
 		{"setmaster after the move adding its target", []*zppb.Move{mv(migrate, 1, c, d)}, mv(setmaster, 1, "", d), zppb.Code_OK, ""},

@@ -53,7 +53,7 @@ func TestLocalPlan(t *testing.T) {
 		{"setmaster", move(setmaster, "t", 0, "", b), step(setmaster, "t", 0, a, b), 0},
 		{"setmaster to a down slave", move(setmaster, "t", 0, "", down), `node "n:5" is DOWN`, zppb.Code_INVALID_ARGUMENT},
 		{"setmaster to a non-slave", move(setmaster, "t", 0, "", c), `"n:3" is not a slave of t/0`, zppb.Code_INVALID_ARGUMENT},
-		{"setmaster to the master", move(setmaster, "t", 0, "", a), `"n:1" is not a slave of t/0`, zppb.Code_INVALID_ARGUMENT},
+		{"setmaster to the master", move(setmaster, "t", 0, "", a), `"n:1" is already the master of t/0`, zppb.Code_INVALID_ARGUMENT},
 		{"setmaster unknown table", move(setmaster, "x", 0, "", a), `table "x" does not exist`, zppb.Code_TABLE_NOT_FOUND},
 		{"setmaster unknown partition", move(setmaster, "t", 7, "", b), `table "t" has no partition 7`, zppb.Code_INVALID_ARGUMENT},
 		{"addslave", move(addslave, "u", 0, "", b), step(addslave, "u", 0, "", b), 0},

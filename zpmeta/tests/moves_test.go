@@ -415,10 +415,10 @@ func TestPlanMoves(t *testing.T) {
 		t.Fatalf("after the plan: %d moves, epoch %d (was %d)", n, c.pull(leader).Epoch, before.Epoch)
 	}
 
-	// Refused as SET_MASTER is: the master is no slave of its partition.
+	// Refused as SET_MASTER is: the target is the master already.
 	refused := plan(&zppb.Move{Kind: zppb.MoveKind_SETMASTER, Table: "t", To: p.Master})
 	queue := c.call(f, &zppb.Request{Cmd: &zppb.Request_SetMaster{SetMaster: &zppb.SetMasterRequest{Table: "t", Node: p.Master}}})
-	want := fmt.Sprintf("%q is not a slave of t/0", p.Master)
+	want := fmt.Sprintf("%q is already the master of t/0", p.Master)
 	if refused.Code != zppb.Code_INVALID_ARGUMENT || refused.Msg != want || queue.Code != refused.Code || queue.Msg != refused.Msg {
 		t.Fatalf("plan %v %q, queue %v %q, want INVALID_ARGUMENT %q", refused.Code, refused.Msg, queue.Code, queue.Msg, want)
 	}
