@@ -106,11 +106,15 @@ func TestPlaybooks(t *testing.T) {
 		t.Errorf("load: no write was measured")
 	}
 	c.checkup(t)
-	// The roll cordons each node while it restarts, and uncordons it.
+	// The roll cordons each node while it restarts, and uncordons it; it
+	// pauses the meta scheduler, and resumes it.
 	for addr, n := range c.nodes(t) {
 		if n.Cordoned {
 			t.Errorf("%s is still cordoned after upgrade.yml", addr)
 		}
+	}
+	if c.schedulerPaused(t) {
+		t.Errorf("the meta scheduler is still paused after upgrade.yml")
 	}
 	for _, h := range c.hosts {
 		if h.daemon == "zpnode" {
@@ -468,6 +472,24 @@ func (c *cluster) nodes(t *testing.T) map[string]nodeRow {
 		m[n.Addr] = n.nodeRow
 	}
 	return m
+}
+
+// schedulerPaused reports whether the meta scheduler is paused.
+func (c *cluster) schedulerPaused(t *testing.T) bool {
+	t.Helper()
+	out, err := c.zpctl("schedule", "show", "--output", "json").Output()
+	if err != nil {
+		t.Fatalf("zpctl schedule show: %v", err)
+	}
+	var st struct {
+		Settings struct {
+			Paused bool `json:"paused"`
+		} `json:"settings"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("zpctl schedule show: %v: %s", err, out)
+	}
+	return st.Settings.Paused
 }
 
 func (c *cluster) nodeVersion(t *testing.T, addr string) string {

@@ -221,6 +221,11 @@ func TestProblems(t *testing.T) {
 			want:   []string{"w:scheduler"},
 		},
 		{
+			name:   "paused with masters imbalanced: the play's choice",
+			mutate: func(s *survey.Snapshot) { s.Schedule = sched(true, true, 0, 4, "paused") },
+			want:   []string{"i:scheduler"},
+		},
+		{
 			name:   "paused, nothing to do",
 			mutate: func(s *survey.Snapshot) { s.Schedule = sched(true, true, 0, 0, "paused") },
 			want:   []string{"i:scheduler"},

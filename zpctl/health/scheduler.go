@@ -16,12 +16,16 @@ func (c *checker) scheduler() {
 		return
 	}
 	short, imbalance := len(st.UnderReplicated), st.MasterImbalance
+	// Paused is an operator's choice (the playbooks pause it while they
+	// drain and restart nodes, which skews masters on purpose): only
+	// replicas missing meanwhile make it a warning.
 	switch {
-	case st.Settings.Paused && (short > 0 || imbalance > 0):
+	case st.Settings.Paused && short > 0:
 		c.add(Problem{Severity: Warning, Check: CheckScheduler,
-			Message: fmt.Sprintf("the scheduler is paused with %d partition(s) under-replicated and %d switchover(s) of master imbalance (zpctl schedule resume)", short, imbalance)})
+			Message: fmt.Sprintf("the scheduler is paused with %d partition(s) under-replicated (zpctl schedule resume)", short)})
 	case st.Settings.Paused:
-		c.add(Problem{Severity: Info, Check: CheckScheduler, Message: "the scheduler is paused: nothing is repaired or balanced on its own (zpctl schedule resume)"})
+		c.add(Problem{Severity: Info, Check: CheckScheduler,
+			Message: fmt.Sprintf("the scheduler is paused: nothing is repaired or balanced on its own, %d switchover(s) of master imbalance wait (zpctl schedule resume)", imbalance)})
 	case short > 0 && strings.Contains(st.Doing, "not repairable"):
 		c.add(Problem{Severity: Warning, Check: CheckScheduler, Message: st.Doing})
 	case imbalance > 0 && !st.Settings.MasterBalance:
