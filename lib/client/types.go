@@ -80,6 +80,9 @@ type Node struct {
 	Version string `json:"version"`
 	// Cordoned nodes receive no new replica or master (zpctl node cordon).
 	Cordoned bool `json:"cordoned"`
+	// DownSinceUnixMs is when the meta leader marked the node DOWN (Unix
+	// ms); 0 while it is UP, or when an older leader did not record it.
+	DownSinceUnixMs int64 `json:"down_since_unix_ms,omitempty"`
 }
 
 // LastHeartbeat returns LastHeartbeatUnixMs as a time; the zero time when 0.
@@ -160,6 +163,7 @@ func nodesFromPB(ns []*zppb.Node) []Node {
 			RedisAddr:           n.GetRedisAddr(),
 			Version:             n.GetVersion(),
 			Cordoned:            n.GetCordoned(),
+			DownSinceUnixMs:     n.GetDownSinceUnixMs(),
 		})
 	}
 	return out

@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 )
 
@@ -105,4 +107,28 @@ func nodeRows(t *testing.T, c *inproc.Cluster) map[string]nodeRow {
 		out[n.Addr] = n
 	}
 	return out
+}
+
+// TestLeavingNodes: node list shows a cordoned node as draining while a
+// move not yet ended takes something off it.
+func TestLeavingNodes(t *testing.T) {
+	moves := []client.Move{
+		{Kind: client.MoveMigrate, From: "a:1", To: "d:1", State: client.MoveCatchingUp},
+		{Kind: client.MoveSetMaster, From: "b:1", To: "c:1", State: client.MoveSlowdown},
+		{Kind: client.MoveAddSlave, To: "e:1", State: client.MovePending},
+		{Kind: client.MoveRemoveSlave, From: "f:1", State: client.MoveDone},
+		{Kind: client.MoveSetMaster, To: "c:1", State: client.MovePending},
+	}
+	got := leavingNodes(moves)
+	want := map[string]bool{"a:1": true, "b:1": true}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("leaving %v, want %v", got, want)
+	}
+	var buf strings.Builder
+	if err := writeNodes(&buf, []nodeRow{{Node: client.Node{Addr: "a:1", State: "UP", Cordoned: true}, Draining: true}, {Node: client.Node{Addr: "b:1", State: "UP", Cordoned: true}}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "UP/draining") || !strings.Contains(buf.String(), "UP/cordoned") {
+		t.Errorf("node list:\n%s", buf.String())
+	}
 }

@@ -30,6 +30,9 @@ type nodeRow struct {
 	client.Node
 	Replicas int `json:"replicas"`
 	Masters  int `json:"masters"`
+	// Draining: cordoned, with moves taking replicas or masters off it in
+	// flight (node drain, shrink).
+	Draining bool `json:"draining,omitempty"`
 }
 
 // nodeListJSON is `node list --output json`.
@@ -51,9 +54,12 @@ answers asks the leader for them. Without a leader they are unknown (shown
 as -, and 0 and "" in JSON).
 
 --output json gives {"epoch", "nodes": [{"addr", "state", "zone", "rack",
-"weight", "last_heartbeat_unix_ms", "redis_addr", "version", "replicas",
-"masters"}]}; last_heartbeat_unix_ms is the Unix time of the last heartbeat
-in milliseconds, 0 when unknown.`,
+"weight", "last_heartbeat_unix_ms", "redis_addr", "version", "cordoned",
+"down_since_unix_ms", "replicas", "masters", "draining"}]};
+last_heartbeat_unix_ms is the Unix time of the last heartbeat in
+milliseconds, 0 when unknown; down_since_unix_ms (DOWN nodes) when the meta
+leader marked it DOWN; draining (true only) a cordoned node with moves
+taking its replicas or masters away in flight, shown as UP/draining.`,
 		Example: "  zpctl node list\n  zpctl node list -o json | jq -r '.nodes[] | select(.state != \"UP\") | .addr'\n" +
 			"  zpctl node list -o json | jq -r '.nodes[] | \"\\(.addr) \\(.version)\"'",
 		Args: cobra.NoArgs,
@@ -73,9 +79,16 @@ in milliseconds, 0 when unknown.`,
 			for _, n := range nodes {
 				s.Nodes = append(s.Nodes, survey.NodeReport{Node: n})
 			}
+			// Moves in flight say which cordoned nodes are being
+			// drained; without them (an error) none is shown so.
+			var leaving map[string]bool
+			if moves, err := c.MoveStatus(ctx, false); err == nil {
+				leaving = leavingNodes(moves)
+			}
 			out := nodeListJSON{Epoch: topo.Epoch, Nodes: []nodeRow{}}
 			for i, l := range s.Loads("") {
-				out.Nodes = append(out.Nodes, nodeRow{Node: s.Nodes[i].Node, Replicas: l.Replicas, Masters: l.Masters})
+				n := s.Nodes[i].Node
+				out.Nodes = append(out.Nodes, nodeRow{Node: n, Replicas: l.Replicas, Masters: l.Masters, Draining: n.Cordoned && leaving[n.Addr]})
 			}
 			return a.printer.Print(out, func(w io.Writer) error {
 				return writeNodes(w, out.Nodes, time.Now())
@@ -84,11 +97,27 @@ in milliseconds, 0 when unknown.`,
 	}
 }
 
+// leavingNodes are the nodes that moves not yet ended take a replica or a
+// master off: a MIGRATE's or REMOVESLAVE's source, a SETMASTER's old
+// master (From, once the move has started).
+func leavingNodes(moves []client.Move) map[string]bool {
+	out := make(map[string]bool)
+	for _, m := range moves {
+		if !m.State.Ended() && m.Kind != client.MoveAddSlave && m.From != "" {
+			out[m.From] = true
+		}
+	}
+	return out
+}
+
 func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {
 	t := output.Table{Header: []string{"ADDR", "REDIS", "STATE", "ZONE", "RACK", "WEIGHT", "REPLICAS", "MASTERS", "LAST_HEARTBEAT", "VERSION"}}
 	for _, n := range nodes {
 		state := n.State
-		if n.Cordoned {
+		switch {
+		case n.Draining:
+			state += "/draining"
+		case n.Cordoned:
 			state += "/cordoned"
 		}
 		t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), state, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
