@@ -13,8 +13,8 @@ import (
 )
 
 // TestCordonAndDrain: a cordoned node gets nothing new (a new table,
-// a switchover, expand) and keeps what it has; node drain empties it and
-// leaves it cordoned; uncordoned, expand gives it replicas again.
+// a switchover, expand) and keeps what it has; node drain empties it
+// under writes, none lost, and leaves it cordoned; uncordoned, expand gives it replicas again.
 func TestCordonAndDrain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
@@ -67,10 +67,40 @@ func TestCordonAndDrain(t *testing.T) {
 		}
 	}
 
+	// The drain runs under writes: every one is acknowledged (moves
+	// answer WAIT, which the client retries) and readable after.
+	writer := newClient(t, cl)
+	stop, written := make(chan struct{}), make(chan []string, 1)
+	go func() {
+		var acked []string
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				written <- acked
+				return
+			default:
+			}
+			k := fmt.Sprintf("drain-%d", i)
+			if err := writer.Set(testCtx(t), old.Name, []byte(k), []byte(k), 0); err != nil {
+				t.Errorf("write %s during the drain: %v", k, err)
+				written <- acked
+				return
+			}
+			acked = append(acked, k)
+		}
+	}()
 	r = zpctl(t, cl, "node", "drain", x, "--yes", fast)
+	close(stop)
+	acked := <-written
 	if r.code != ExitOK {
 		t.Fatalf("drain: exit %d: %s %s", r.code, r.stdout, r.stderr)
 	}
+	for _, k := range acked {
+		if v, err := writer.Get(testCtx(t), old.Name, []byte(k)); err != nil || string(v) != k {
+			t.Fatalf("after the drain, %s = %q, %v", k, v, err)
+		}
+	}
+	t.Logf("%d writes during the drain, all read back", len(acked))
 	for _, tb := range []string{old.Name, fresh.Name} {
 		if n, _ := holds(tb); n != 0 {
 			t.Fatalf("after the drain %s holds %d replicas of %s", x, n, tb)
