@@ -90,6 +90,28 @@ type Move struct {
 	StuckMs int64 `json:"stuck_ms"`
 }
 
+// Leaving returns the node the move takes a replica or a master off
+// while it runs: a MIGRATE's or REMOVESLAVE's source, a SETMASTER's old
+// master (known once it started); "" for an ADDSLAVE and a move that ended.
+func (m Move) Leaving() string {
+	if m.State.Ended() || m.Kind == MoveAddSlave {
+		return ""
+	}
+	return m.From
+}
+
+// LeavingNodes are the nodes moves take something off (Move.Leaving): a
+// cordoned one among them is being drained.
+func LeavingNodes(moves []Move) map[string]bool {
+	out := make(map[string]bool)
+	for _, m := range moves {
+		if a := m.Leaving(); a != "" {
+			out[a] = true
+		}
+	}
+	return out
+}
+
 // ETA is EtaMs as a duration.
 func (m Move) ETA() time.Duration { return time.Duration(m.EtaMs) * time.Millisecond }
 

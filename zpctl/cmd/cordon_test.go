@@ -149,7 +149,7 @@ func TestLeavingNodes(t *testing.T) {
 		{Kind: client.MoveRemoveSlave, From: "f:1", State: client.MoveDone},
 		{Kind: client.MoveSetMaster, To: "c:1", State: client.MovePending},
 	}
-	got := leavingNodes(moves)
+	got := client.LeavingNodes(moves)
 	want := map[string]bool{"a:1": true, "b:1": true}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("leaving %v, want %v", got, want)

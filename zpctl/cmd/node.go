@@ -83,7 +83,7 @@ taking its replicas or masters away in flight, shown as UP/draining.`,
 			// drained; without them (an error) none is shown so.
 			var leaving map[string]bool
 			if moves, err := c.MoveStatus(ctx, false); err == nil {
-				leaving = leavingNodes(moves)
+				leaving = client.LeavingNodes(moves)
 			}
 			out := nodeListJSON{Epoch: topo.Epoch, Nodes: []nodeRow{}}
 			for i, l := range s.Loads("") {
@@ -95,19 +95,6 @@ taking its replicas or masters away in flight, shown as UP/draining.`,
 			})
 		}),
 	}
-}
-
-// leavingNodes are the nodes that moves not yet ended take a replica or a
-// master off: a MIGRATE's or REMOVESLAVE's source, a SETMASTER's old
-// master (From, once the move has started).
-func leavingNodes(moves []client.Move) map[string]bool {
-	out := make(map[string]bool)
-	for _, m := range moves {
-		if !m.State.Ended() && m.Kind != client.MoveAddSlave && m.From != "" {
-			out[m.From] = true
-		}
-	}
-	return out
 }
 
 func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {

@@ -418,3 +418,17 @@ func TestSchedulerInSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestDrainingNode: a cordoned node that a move in flight takes a
+// replica off shows as draining on the Nodes view; cordoned alone, as
+// cordoned.
+func TestDrainingNode(t *testing.T) {
+	s := surveytest.Healthy()
+	s.Nodes[0].Cordoned, s.Nodes[1].Cordoned = true, true
+	s.Moves = []client.Move{{ID: 7, Kind: client.MoveMigrate, Table: "default", From: s.Nodes[0].Addr, To: s.Nodes[2].Addr, State: client.MoveCatchingUp}}
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(120, 30), SnapshotMsg{Snapshot: s})
+	v := m.View()
+	if !strings.Contains(v, "UP/draining") || !strings.Contains(v, "UP/cordoned") {
+		t.Errorf("nodes view without UP/draining and UP/cordoned:\n%s", v)
+	}
+}

@@ -100,6 +100,7 @@ func (m Model) nodeLines(full bool, order []int) []string {
 		}
 	}
 	loads := s.Loads("")
+	leaving := client.LeavingNodes(s.Moves)
 	var rows [][]cell
 	for _, i := range order {
 		n, l := s.Nodes[i], loads[i]
@@ -108,6 +109,8 @@ func (m Model) nodeLines(full bool, order []int) []string {
 			state = styled(n.State, m.st.crit)
 		} else if n.Err != nil {
 			state = styled("UP?", m.st.crit)
+		} else if n.Cordoned && leaving[n.Addr] {
+			state = styled("UP/draining", m.st.warn)
 		} else if n.Cordoned {
 			state = styled("UP/cordoned", m.st.warn)
 		}
