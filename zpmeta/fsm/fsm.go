@@ -32,6 +32,9 @@ type FSM struct {
 
 	mu sync.RWMutex
 	st *state
+	// applied counts the commands applied without error and the
+	// restores: a reader that saw the same count saw the same state.
+	applied uint64
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -72,8 +75,18 @@ func (f *FSM) ApplyCommand(cmd *zppb.MetaCommand) (res Result) {
 	res = f.st.apply(cmd)
 	if res.Err != nil {
 		f.logger.Debug("meta command rejected", "cmd", cmd, "err", res.Err)
+	} else {
+		f.applied++
 	}
 	return res
+}
+
+// Applied returns how many commands have changed (or may have changed) the
+// state, restores included: the scheduler plans again only when it moved.
+func (f *FSM) Applied() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied
 }
 
 // Snapshot captures the state. Raft calls it on the FSM goroutine, so no Apply
@@ -107,6 +120,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.st = st
+	f.applied++
 	f.mu.Unlock()
 	f.logger.Info("topology restored from snapshot", "epoch", st.epoch, "tables", len(st.tables), "nodes", len(st.nodes))
 	return nil

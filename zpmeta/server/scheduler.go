@@ -44,35 +44,68 @@ const scheduleTick = time.Second
 // No node address can start with it (lib/topo.ValidateNodeAddr).
 const missingPrefix = "\x00missing-"
 
-// scheduleLoop runs the scheduler until ctx ends (leadership lost).
+// scheduleLoop runs the scheduler until ctx ends (leadership lost). A plan
+// runs the placement planner over every partition (a good part of a second
+// at 100,000 replicas), so it plans again only when the state changed or a
+// DOWN node's down-timeout ran out since the last plan.
 func (s *Server) scheduleLoop(ctx context.Context) {
 	t := time.NewTicker(scheduleTick)
 	defer t.Stop()
+	var (
+		planned bool
+		applied uint64
+		due     time.Time
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := s.scheduleOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		now := time.Now()
+		a := s.fsm.Applied()
+		if planned && !replan(applied, a, due, now) {
+			continue
+		}
+		applied = a
+		var err error
+		due, err = s.scheduleOnce(ctx, now)
+		planned = err == nil
+		if err != nil && ctx.Err() == nil {
 			s.logger.Warn("scheduler", "err", err)
 		}
 	}
 }
 
-// scheduleOnce makes the decisions the state calls for now, if any.
-func (s *Server) scheduleOnce(ctx context.Context, now time.Time) error {
+// replan reports whether a plan made when the state had had applied
+// commands, with the next down-timeout running out at due (zero: none),
+// may be out of date now that it has had current.
+func replan(applied, current uint64, due, now time.Time) bool {
+	return current != applied || !due.IsZero() && !now.Before(due)
+}
+
+// scheduleOnce makes the decisions the state calls for now, if any, and
+// returns when the next down-timeout runs out (zero: none pending).
+func (s *Server) scheduleOnce(ctx context.Context, now time.Time) (due time.Time, err error) {
 	v, err := s.surveySchedule(now)
-	if err != nil || v.settings.Paused {
-		return err
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, d := range v.down {
+		if at := time.UnixMilli(d.RepairAtUnixMs); d.RepairAtUnixMs > 0 && at.After(now) && (due.IsZero() || at.Before(due)) {
+			due = at
+		}
+	}
+	if v.settings.Paused {
+		return due, nil
 	}
 	if len(v.repairs) > 0 {
-		return s.queueScheduled(ctx, v.repairs, v.epoch, "repair", v.repairSummary, now)
+		return due, s.queueScheduled(ctx, v.repairs, v.epoch, "repair", v.repairSummary, now)
 	}
 	if len(v.switchovers) > 0 && v.activeMoves == 0 {
-		return s.queueScheduled(ctx, v.switchovers, v.epoch, "balance", v.balanceSummary, now)
+		return due, s.queueScheduled(ctx, v.switchovers, v.epoch, "balance", v.balanceSummary, now)
 	}
-	return nil
+	return due, nil
 }
 
 // queueScheduled queues the scheduler's moves with their event, and tells

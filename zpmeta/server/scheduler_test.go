@@ -215,3 +215,24 @@ func TestApplyScheduleRequest(t *testing.T) {
 		t.Errorf("defaults: %+v", got)
 	}
 }
+
+// TestReplan: the scheduler plans again when a command was applied or a
+// down-timeout ran out, and not otherwise.
+func TestReplan(t *testing.T) {
+	now := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name             string
+		applied, current uint64
+		due              time.Time
+		want             bool
+	}{
+		{"nothing changed", 7, 7, time.Time{}, false},
+		{"a command applied", 7, 8, time.Time{}, true},
+		{"down-timeout ahead", 7, 7, now.Add(time.Second), false},
+		{"down-timeout ran out", 7, 7, now, true},
+	} {
+		if got := replan(tc.applied, tc.current, tc.due, now); got != tc.want {
+			t.Errorf("%s: replan = %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}
