@@ -143,7 +143,9 @@ func TestDeadlineReturnsWrappedLastError(t *testing.T) {
 			n.ResetCalls()
 			n.SetHook(times(-1, "get", func(*zppb.Request) *zppb.Response { return &zppb.Response{Code: tt.code} }))
 			defer n.SetHook(nil)
-			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			// Long enough for the first answer to arrive on a busy
+			// machine: an error without it wraps no last failure.
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			_, err := c.Get(ctx, tb, []byte("k"))
 			if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, tt.want) {
