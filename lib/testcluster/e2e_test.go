@@ -42,6 +42,18 @@ func createTable(t *testing.T, cl *client.Client, spec client.TableSpec) {
 	}
 }
 
+// pullTable returns table's topology as meta has it now.
+func pullTable(t *testing.T, cl *client.Client, table string) *client.Topology {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	topo, err := cl.Pull(ctx, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
 func key(i int) []byte { return fmt.Appendf(nil, "key:%06d", i) }
 func value(i int) []byte {
 	return fmt.Appendf(nil, "value-%06d-%s", i, bytes.Repeat([]byte{'x'}, i%64))

@@ -46,12 +46,7 @@ func rebalance(t *testing.T, cl *client.Client, mode client.RebalanceMode, nodes
 // of its (equal-weight) share.
 func checkLayout(t *testing.T, cl *client.Client, table string, nodes []string, zoneOf map[string]string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	topo, err := cl.Pull(ctx, table)
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := pullTable(t, cl, table)
 	load := make(map[string]int)
 	total := 0
 	for _, p := range topo.Tables[0].Partitions {

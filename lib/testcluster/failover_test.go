@@ -30,13 +30,7 @@ func keyIn(n, id uint32, prefix string) []byte {
 // masterOf returns the current master of (table, partition) as meta says.
 func masterOf(t *testing.T, cl *client.Client, table string, partition uint32) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	topo, err := cl.Pull(ctx, table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return topo.Tables[0].Partitions[partition].Master
+	return pullTable(t, cl, table).Tables[0].Partitions[partition].Master
 }
 
 // TestFailoverAfterMasterKill kills the master of a partition under

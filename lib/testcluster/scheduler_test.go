@@ -27,12 +27,7 @@ func scheduleSet(t *testing.T, cl *client.Client, ch client.ScheduleChange) *cli
 // it masters.
 func layoutOf(t *testing.T, cl *client.Client, table string) (held, mastered map[string][]uint32, topo *client.Topology) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	topo, err := cl.Pull(ctx, table)
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo = pullTable(t, cl, table)
 	held, mastered = make(map[string][]uint32), make(map[string][]uint32)
 	for _, p := range topo.Tables[0].Partitions {
 		mastered[p.Master] = append(mastered[p.Master], p.ID)
