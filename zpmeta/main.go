@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
@@ -50,6 +51,8 @@ func run(args []string) error {
 	slowdownLag := fs.Uint64("slowdown-lag", 10000, "a move's target this many records behind or less gets the partition SLOWDOWN")
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
 	scheduler := fs.Bool("scheduler", true, "run the scheduler on the leader: re-replication after node loss and master balance (settings and pause at run time: zpctl schedule)")
+	var limits rpc.Limits
+	limits.RegisterFlags(fs)
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
@@ -87,6 +90,7 @@ func run(args []string) error {
 
 		MaxMovesPerNode: *maxMoves,
 		Scheduler:       *scheduler,
+		Limits:          limits,
 		StuckTimeout:    *stuckTimeout,
 		SlowdownLag:     *slowdownLag,
 		StuckLag:        *stuckLag,

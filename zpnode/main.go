@@ -36,6 +36,7 @@ func main() {
 	flag.StringVar(&meta, "meta", "127.0.0.1:9221,127.0.0.1:9222,127.0.0.1:9223", "comma-separated meta server addresses")
 	flag.StringVar(&cfg.DataDir, "data", "./data", "data directory")
 	flag.IntVar(&cfg.MaxValueSize, "max-value-size", server.DefaultMaxValueSize, "largest value accepted, in bytes")
+	cfg.Limits.RegisterFlags(flag.CommandLine)
 	flag.StringVar(&fsync, "binlog-fsync", "interval", "binlog fsync policy: always, interval or none")
 	flag.DurationVar(&cfg.Binlog.SyncInterval, "binlog-fsync-interval", 10*time.Millisecond, "fsync period with -binlog-fsync=interval")
 	flag.Int64Var(&cfg.Binlog.SegmentSize, "binlog-segment-size", 64<<20, "binlog segment file size in bytes")

@@ -51,6 +51,11 @@ func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w: dial %s: %w", ErrNotSent, ErrTransport, addr, err)
 	}
+	return newConn(nc, maxFrame), nil
+}
+
+// newConn runs the client side of the protocol on nc.
+func newConn(nc net.Conn, maxFrame int) *Conn {
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrameSize
 	}
@@ -66,7 +71,7 @@ func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
 	}
 	go c.readLoop()
 	go c.writeLoop()
-	return c, nil
+	return c
 }
 
 // Call sends req and waits for its response. Errors are transport errors

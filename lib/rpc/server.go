@@ -41,6 +41,17 @@ type ServerConfig struct {
 	// then finished and answered in order: a pipeline of writes shares one
 	// group commit and keeps its order.
 	Prepare func(ctx context.Context, req *zppb.Request) Prepared
+	// Gate, when set, bounds the connections held (accept.Limits): one
+	// over a bound is closed as soon as it is accepted.
+	Gate *accept.Gate
+	// FrameTimeout bounds the reading of one request frame once its first
+	// byte has arrived, so that a peer trickling bytes (slowloris) cannot
+	// hold a connection and its buffers; 0 means no bound. Waiting for the
+	// next request is not bounded: pooled connections sit idle.
+	FrameTimeout time.Duration
+	// WriteTimeout closes a connection whose answers make no progress for
+	// this long (a peer that does not read); 0 means no bound.
+	WriteTimeout time.Duration
 }
 
 // Prepared is a request that ServerConfig.Prepare started, to be answered
@@ -124,10 +135,20 @@ func (s *Server) Serve(ln net.Listener) error {
 	defer s.wg.Done()
 
 	err := accept.Loop(s.ctx, ln, s.cfg.Logger, func(nc net.Conn) bool {
+		leave, err := s.cfg.Gate.Enter(nc.RemoteAddr())
+		if err != nil {
+			s.cfg.Logger.Debug("connection refused", "remote", nc.RemoteAddr().String(), "err", err)
+			nc.Close()
+			return true
+		}
 		if !s.track(nc) {
+			leave()
 			return false
 		}
-		go s.serveConn(nc)
+		go func() {
+			defer leave()
+			s.serveConn(nc)
+		}()
 		return true
 	})
 	if err != nil {
@@ -181,7 +202,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		tc.SetNoDelay(true)
 	}
 	c := &serverConn{
-		s: s, nc: nc, bw: bufio.NewWriterSize(nc, 64<<10),
+		s: s, nc: nc, bw: bufio.NewWriterSize(deadlineWriter{nc, s.cfg.WriteTimeout}, 64<<10),
 		frames: make(chan arrived, readAheadFrames),
 		done:   make(chan struct{}),
 	}
@@ -236,12 +257,29 @@ func (c *serverConn) readLoop(br *bufio.Reader) {
 	defer close(c.frames)
 	s := c.s
 	var in []byte
+	deadline := false
 	for {
 		var err error
-		in, err = ReadFrame(br, in, s.cfg.MaxFrameSize)
+		if t := s.cfg.FrameTimeout; t > 0 && !frameBuffered(br) {
+			// Idle between requests as long as the peer likes; once
+			// one begins, all of it within t.
+			if deadline {
+				c.nc.SetReadDeadline(time.Time{})
+			}
+			if _, err = br.Peek(1); err == nil {
+				err = c.nc.SetReadDeadline(time.Now().Add(t))
+				deadline = true
+			}
+		}
+		if err == nil {
+			in, err = ReadFrame(br, in, s.cfg.MaxFrameSize)
+		}
 		if err != nil {
+			var ne net.Error
 			if errors.Is(err, ErrFrameTooLarge) {
 				s.cfg.Logger.Warn("closing connection", "remote", c.nc.RemoteAddr().String(), "err", err)
+			} else if errors.As(err, &ne) && ne.Timeout() {
+				s.cfg.Logger.Debug("closing connection: a request frame took longer than the frame timeout", "remote", c.nc.RemoteAddr().String())
 			} else if !errors.Is(err, io.EOF) && s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 				s.cfg.Logger.Debug("connection read failed", "remote", c.nc.RemoteAddr().String(), "err", err)
 			}
@@ -263,6 +301,20 @@ func (c *serverConn) readLoop(br *bufio.Reader) {
 			return
 		}
 	}
+}
+
+// deadlineWriter gives every write of answers the timeout to progress (0:
+// none).
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	if d.timeout > 0 {
+		d.nc.SetWriteDeadline(time.Now().Add(d.timeout))
+	}
+	return d.nc.Write(p)
 }
 
 // arrived is a request as read off a connection.

@@ -151,6 +151,12 @@ func TestMetricsCountRequests(t *testing.T) {
 	if v, ok := metricValue(fams, "zeppelin_node_redis_connections", nil); !ok || v < 1 {
 		t.Errorf("redis_connections = %v (present %v), want >= 1 with a client connected", v, ok)
 	}
+	if v, ok := metricValue(fams, "zeppelin_node_connections", nil); !ok || v < 1 {
+		t.Errorf("connections = %v (present %v), want >= 1 with a client connected", v, ok)
+	}
+	if v, ok := metricValue(fams, "zeppelin_node_connections_refused_total", nil); !ok || v != 0 {
+		t.Errorf("connections_refused_total = %v (present %v), want 0 under the default bounds", v, ok)
+	}
 	if v, ok := metricValue(fams, "zeppelin_node_redis_commands_total", nil); !ok || v < 5 {
 		t.Errorf("redis_commands_total = %v (present %v), want >= 5 after 5 PINGs", v, ok)
 	}

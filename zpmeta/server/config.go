@@ -7,6 +7,8 @@ import (
 	"net"
 	"slices"
 	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 )
 
 // Defaults of Config.
@@ -74,6 +76,9 @@ type Config struct {
 	// STUCK; STUCK longer than StuckTimeout (default 3s), or SLOWDOWN
 	// longer than SlowdownTimeout (default 1m), aborts the move.
 	MaxMovesPerNode int
+	// Limits bound the connections the meta server holds and its frame
+	// and write timeouts; zero fields are the defaults of rpc.Limits.
+	Limits rpc.Limits
 	// Scheduler runs the scheduler on the leader (re-replication and
 	// master balance, scheduler.go). zpmeta turns it on (--scheduler);
 	// the zero Config leaves it off, for tests of other things that would

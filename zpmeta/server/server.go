@@ -96,7 +96,9 @@ func New(cfg Config) (*Server, error) {
 		stuckEpochs: make(map[uint64]uint64),
 	}
 	s.metrics = newMetrics(s)
-	rpcSrv, err := rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger})
+	lim := cfg.Limits.Resolved()
+	rpcSrv, err := rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger,
+		Gate: lim.Gate(), FrameTimeout: lim.FrameTimeout, WriteTimeout: lim.WriteTimeout})
 	if err != nil {
 		s.pool.Close()
 		return nil, fmt.Errorf("zpmeta: %w", err)

@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -102,7 +103,11 @@ type Config struct {
 	// over it plus slack. Default 16 MiB.
 	MaxValueSize int
 	// Auth checks passwords; default OpenAuth.
-	Auth   Authenticator
+	Auth Authenticator
+	// Gate, when set, bounds the connections held (shared with the node's
+	// native protocol): one over a bound is answered "-ERR max number of
+	// clients reached", as Redis does past maxclients, and closed.
+	Gate   *accept.Gate
 	Logger *slog.Logger
 }
 
@@ -195,12 +200,22 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.ln = ln
 	s.mu.Unlock()
 	err := accept.Loop(s.ctx, ln, s.cfg.Logger, func(nc net.Conn) bool {
+		leave, err := s.cfg.Gate.Enter(nc.RemoteAddr())
+		if err != nil {
+			s.cfg.Logger.Debug("redis connection refused", "remote", nc.RemoteAddr().String(), "err", err)
+			nc.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(nc, "-ERR max number of clients reached\r\n")
+			nc.Close()
+			return true
+		}
 		c := s.newConn(nc)
 		if !s.track(c) {
+			leave()
 			return false
 		}
 		s.accepted.Add(1)
 		go func() {
+			defer leave()
 			defer s.untrack(c)
 			c.serve()
 		}()

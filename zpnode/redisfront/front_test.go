@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/accept"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -353,5 +354,43 @@ func TestMultiExec(t *testing.T) {
 	want = "+OK +QUEUED +QUEUED -CROSSSLOT Keys in request don't hash to the same slot"
 	if got := strings.Join(readLines(t, br, 4), " "); got != want {
 		t.Fatalf("replies %q\nwant %q", got, want)
+	}
+}
+
+// TestMaxClients: a connection over the gate's bound is answered Redis's
+// "-ERR max number of clients reached" and closed; the clients held keep
+// working, and a freed slot is taken again.
+func TestMaxClients(t *testing.T) {
+	f := newFake()
+	gate := accept.NewGate(accept.Limits{MaxConns: 2})
+	_, addr := startFront(t, f, Config{Gate: gate})
+	var held []net.Conn
+	for range 2 {
+		nc, br := dial(t, addr)
+		io.WriteString(nc, "PING\r\n")
+		if got := readLines(t, br, 1)[0]; got != "+PONG" {
+			t.Fatalf("a client within the bound: %q", got)
+		}
+		held = append(held, nc)
+	}
+	_, br := dial(t, addr)
+	if got := readLines(t, br, 1)[0]; got != "-ERR max number of clients reached" {
+		t.Fatalf("over the bound: %q", got)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("refused client not closed: %v", err)
+	}
+	held[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for gate.Held() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Held() = %d after one client left", gate.Held())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	nc, br := dial(t, addr)
+	io.WriteString(nc, "PING\r\n")
+	if got := readLines(t, br, 1)[0]; got != "+PONG" {
+		t.Fatalf("a client in the freed slot: %q", got)
 	}
 }

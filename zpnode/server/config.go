@@ -12,6 +12,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
@@ -81,6 +82,11 @@ type Config struct {
 	RedisTable string
 	// RedisIdleTimeout closes RESP connections idle that long; 0 never.
 	RedisIdleTimeout time.Duration
+	// Limits bound the connections both protocols hold together, and the
+	// native protocol's frame and write timeouts (RESP has its own write
+	// timeout, the same default); zero fields are the defaults of
+	// rpc.Limits.
+	Limits rpc.Limits
 	// RedisAllowFlush lets FLUSHDB and FLUSHALL empty a table.
 	RedisAllowFlush bool
 	// Zone, Rack and Weight describe the node to placement.

@@ -202,6 +202,10 @@ var (
 	descRedisCommands = prometheus.NewDesc("zeppelin_node_redis_commands_total",
 		"Commands the RESP front processed, connection and cluster commands included "+
 			"(data commands also count in zeppelin_node_requests_total as the native request they become).", nil, nil)
+	descConns = prometheus.NewDesc("zeppelin_node_connections",
+		"Connections held, both protocols together (bounded by --max-conns and, per remote IP, --max-conns-per-addr).", nil, nil)
+	descConnsRefused = prometheus.NewDesc("zeppelin_node_connections_refused_total",
+		"Connections closed at once because they were over --max-conns or --max-conns-per-addr.", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -210,6 +214,8 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 		descCacheUsage, descCacheCapacity, descMallocTrims, descMallocTrimSeconds, descMemtables, descTableReaders, descParked, descRequestIDs, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
 		ch <- d
 	}
+	ch <- descConns
+	ch <- descConnsRefused
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -277,6 +283,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRedisAccepted, prometheus.CounterValue, float64(st.Accepted))
 		ch <- prometheus.MustNewConstMetric(descRedisCommands, prometheus.CounterValue, float64(st.Commands))
 	}
+	gauge(descConns, float64(s.gate.Held()))
+	ch <- prometheus.MustNewConstMetric(descConnsRefused, prometheus.CounterValue, float64(s.gate.Refused()))
 }
 
 // syncInterval is the binlog's fsync period as the binlog applies it (its

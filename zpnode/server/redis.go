@@ -26,6 +26,8 @@ func (s *Server) serveRedis() error {
 		IdleTimeout:  s.cfg.RedisIdleTimeout,
 		AllowFlush:   s.cfg.RedisAllowFlush,
 		MaxValueSize: s.cfg.MaxValueSize,
+		WriteTimeout: s.cfg.Limits.Resolved().WriteTimeout,
+		Gate:         s.gate,
 		Logger:       s.cfg.Logger.With("front", "redis"),
 	}, redisBackend{s})
 	s.goRun(func() {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/accept"
 	"github.com/zeppelin-kv/zeppelin/lib/dirlock"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
@@ -22,10 +23,12 @@ import (
 
 // Server is a zpnode.
 type Server struct {
-	dirLock   *dirlock.Lock // on cfg.DataDir while started
-	cfg       Config
-	shared    *engine.Shared
-	rpc       *rpc.Server
+	dirLock *dirlock.Lock // on cfg.DataDir while started
+	cfg     Config
+	shared  *engine.Shared
+	rpc     *rpc.Server
+	// gate bounds the connections of both protocols together.
+	gate      *accept.Gate
 	meta      *rpc.Pool
 	ln        net.Listener
 	startedAt time.Time
@@ -133,7 +136,10 @@ func (s *Server) Start() error {
 		s.applyTopology(t)
 	}
 
-	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handleRequest, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes})
+	lim := s.cfg.Limits.Resolved()
+	s.gate = lim.Gate()
+	s.rpc, err = rpc.NewServer(rpc.ServerConfig{Handler: s.handleRequest, Prepare: s.prepare, Logger: s.cfg.Logger, OnBytes: s.metrics.onBytes,
+		Gate: s.gate, FrameTimeout: lim.FrameTimeout, WriteTimeout: lim.WriteTimeout})
 	if err != nil {
 		s.Close()
 		return fmt.Errorf("zpnode: %w", err)
