@@ -40,6 +40,9 @@ type conn struct {
 	// inBuf is the size of the read buffer, published for CLIENT LIST
 	// (qbuf) and tests: the connection's goroutine owns the Reader.
 	inBuf atomic.Int64
+	// begun is set once the command being read has a deadline
+	// (Config.FrameTimeout): it has begun and is not whole yet.
+	begun bool
 
 	batch []entry
 	ctx   context.Context // the current batch's
@@ -92,8 +95,16 @@ func (s *Server) newConn(nc net.Conn) *conn {
 type inputReader struct{ c *conn }
 
 func (r inputReader) Read(p []byte) (int, error) {
-	r.c.inBuf.Store(int64(r.c.rd.BufferSize()))
-	return r.c.nc.Read(p)
+	c := r.c
+	c.inBuf.Store(int64(c.rd.BufferSize()))
+	// Bytes buffered and more wanted: a command has begun. It gets
+	// FrameTimeout to arrive whole, so that a client trickling a byte a
+	// second (slowloris) does not hold the connection for ever.
+	if t := c.s.cfg.FrameTimeout; t > 0 && !c.begun && c.rd.Buffered() > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(t))
+		c.begun = true
+	}
+	return c.nc.Read(p)
 }
 
 // deadlineWriter gives every write of replies WriteTimeout to progress.
@@ -115,6 +126,7 @@ func (c *conn) serve() {
 		if t := c.s.cfg.IdleTimeout; t > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(t))
 		}
+		c.begun = false
 		args, err := c.rd.ReadCommand()
 		if err != nil {
 			c.readFailed(err)
@@ -164,7 +176,11 @@ func (c *conn) readFailed(err error) {
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			c.s.cfg.Logger.Debug("closing idle redis client", "remote", c.nc.RemoteAddr().String())
+			what := "idle"
+			if c.begun {
+				what = "slow (a command took longer than the frame timeout to arrive)"
+			}
+			c.s.cfg.Logger.Debug("closing "+what+" redis client", "remote", c.nc.RemoteAddr().String())
 			return
 		}
 		c.s.cfg.Logger.Debug("redis connection read failed", "remote", c.nc.RemoteAddr().String(), "err", err)

@@ -90,6 +90,9 @@ type Config struct {
 	// IdleTimeout closes a connection that sent nothing for this long; 0
 	// never does (Redis's default, timeout 0).
 	IdleTimeout time.Duration
+	// FrameTimeout closes a connection whose command, once begun, has not
+	// arrived whole within it (slowloris); 0 never does.
+	FrameTimeout time.Duration
 	// WriteTimeout closes a connection that does not take its replies:
 	// a write of pending replies making no progress for this long.
 	// Default 30s.

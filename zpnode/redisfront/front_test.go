@@ -394,3 +394,20 @@ func TestMaxClients(t *testing.T) {
 		t.Fatalf("a client in the freed slot: %q", got)
 	}
 }
+
+// TestSlowCommand: a command begun and trickled in is cut off after
+// FrameTimeout; a client idle between commands is not.
+func TestSlowCommand(t *testing.T) {
+	f := newFake()
+	_, addr := startFront(t, f, Config{FrameTimeout: 200 * time.Millisecond})
+	idle, ibr := dial(t, addr)
+	slow, sbr := dial(t, addr)
+	io.WriteString(slow, "*3\r\n$3\r\nSET\r\n$1\r\nk")
+	if _, err := sbr.ReadByte(); err != io.EOF {
+		t.Fatalf("a trickled command not cut off: %v", err)
+	}
+	io.WriteString(idle, "PING\r\n")
+	if got := readLines(t, ibr, 1)[0]; got != "+PONG" {
+		t.Fatalf("an idle client after the frame timeout: %q", got)
+	}
+}

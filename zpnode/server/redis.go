@@ -27,6 +27,7 @@ func (s *Server) serveRedis() error {
 		AllowFlush:   s.cfg.RedisAllowFlush,
 		MaxValueSize: s.cfg.MaxValueSize,
 		WriteTimeout: s.cfg.Limits.Resolved().WriteTimeout,
+		FrameTimeout: s.cfg.Limits.Resolved().FrameTimeout,
 		Gate:         s.gate,
 		Logger:       s.cfg.Logger.With("front", "redis"),
 	}, redisBackend{s})
