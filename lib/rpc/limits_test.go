@@ -171,3 +171,39 @@ func TestWriteTimeout(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BenchmarkCallLimits measures what the frame and write timeouts cost one
+// request at a time (every frame arrives alone, so each sets deadlines):
+//
+//	go test -run x -bench CallLimits -count 5 ./lib/rpc
+func BenchmarkCallLimits(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  ServerConfig
+	}{
+		{"none", ServerConfig{Handler: echoHandler}},
+		{"timeouts", ServerConfig{Handler: echoHandler, Gate: accept.NewGate(accept.Limits{MaxConns: 100}),
+			FrameTimeout: DefaultFrameTimeout, WriteTimeout: DefaultWriteTimeout}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, err := NewServer(bc.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ln, _ := net.Listen("tcp", "127.0.0.1:0")
+			go s.Serve(ln)
+			defer s.Close()
+			c, err := Dial(context.Background(), ln.Addr().String(), 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			req := getReq("benchmark-key-0123456789")
+			for b.Loop() {
+				if _, err := c.Call(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
