@@ -207,3 +207,20 @@ func BenchmarkCallLimits(b *testing.B) {
 		})
 	}
 }
+
+// TestFrameTimeoutIdleBetweenFrames: a connection that sends a request,
+// waits longer than the frame timeout and sends another is served: the
+// bound is on a frame, not on the gaps between frames.
+func TestFrameTimeoutIdleBetweenFrames(t *testing.T) {
+	_, addr := startServerConfig(t, ServerConfig{Handler: echoHandler, FrameTimeout: 100 * time.Millisecond})
+	c := dialRPC(t, "127.0.0.1", addr)
+	if err := callOn(t, c, "first"); err != nil {
+		t.Fatal(err)
+	}
+	// Longer than the frame timeout: the deadline the first frame left
+	// passes while the connection waits.
+	time.Sleep(300 * time.Millisecond)
+	if err := callOn(t, c, "second"); err != nil {
+		t.Fatalf("a request after an idle gap longer than the frame timeout: %v", err)
+	}
+}

@@ -262,11 +262,21 @@ func (c *serverConn) readLoop(br *bufio.Reader) {
 		var err error
 		if t := s.cfg.FrameTimeout; t > 0 && !frameBuffered(br) {
 			// Idle between requests as long as the peer likes; once
-			// one begins, all of it within t.
-			if deadline {
-				c.nc.SetReadDeadline(time.Time{})
+			// one begins, all of it within t. The previous frame's
+			// deadline is left in place while waiting (one deadline
+			// to set per request, not two): if it passes with nothing
+			// read, it is lifted and the wait goes on.
+			for {
+				_, err = br.Peek(1)
+				var ne net.Error
+				if err != nil && deadline && br.Buffered() == 0 && errors.As(err, &ne) && ne.Timeout() {
+					c.nc.SetReadDeadline(time.Time{})
+					deadline = false
+					continue
+				}
+				break
 			}
-			if _, err = br.Peek(1); err == nil {
+			if err == nil {
 				err = c.nc.SetReadDeadline(time.Now().Add(t))
 				deadline = true
 			}
