@@ -22,6 +22,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
@@ -51,6 +52,7 @@ func run(args []string) error {
 	slowdownLag := fs.Uint64("slowdown-lag", 10000, "a move's target this many records behind or less gets the partition SLOWDOWN")
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
 	scheduler := fs.Bool("scheduler", true, "run the scheduler on the leader: re-replication after node loss and master balance (settings and pause at run time: zpctl schedule)")
+	adminTokenFile := fs.String("admin-token-file", "", "file holding the admin token every request that changes the cluster must carry (empty: none needed)")
 	var limits rpc.Limits
 	limits.RegisterFlags(fs)
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
@@ -78,6 +80,18 @@ func run(args []string) error {
 		return errors.New("--data is required")
 	}
 
+	var adminToken []byte
+	if *adminTokenFile != "" {
+		var open bool
+		var err error
+		if adminToken, open, err = secret.ReadFile(*adminTokenFile); err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
+		if open {
+			logger.Warn("the admin token file can be read by others than its owner: chmod 600 it", "file", *adminTokenFile)
+		}
+	}
+
 	cfg := server.Config{
 		Addr:        *addr,
 		ID:          *id,
@@ -91,6 +105,7 @@ func run(args []string) error {
 		MaxMovesPerNode: *maxMoves,
 		Scheduler:       *scheduler,
 		Limits:          limits,
+		AdminToken:      adminToken,
 		StuckTimeout:    *stuckTimeout,
 		SlowdownLag:     *slowdownLag,
 		StuckLag:        *stuckLag,

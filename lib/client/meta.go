@@ -92,7 +92,9 @@ func (c *core) callMeta(ctx context.Context, op string, build func() *zppb.Reque
 	bo := c.newBackoff()
 	for {
 		err := c.sweepMetas(ctx, !write, func(ctx context.Context, addr string) error {
-			r, err := c.pool.Call(ctx, addr, build())
+			req := build()
+			req.AdminToken = c.opts.AdminToken
+			r, err := c.pool.Call(ctx, addr, req)
 			if err != nil {
 				if write && sentMaybe(err) {
 					ambiguous = true

@@ -57,6 +57,11 @@ type Options struct {
 	// sent (status VALUE_TOO_LARGE). Zero leaves the check to the server.
 	MaxValueSize int
 
+	// AdminToken is sent with every request to the meta servers: those
+	// started with --admin-token-file refuse a request that changes the
+	// cluster without it (UNAUTHENTICATED). Never sent to nodes.
+	AdminToken []byte
+
 	// LazyPull skips the PULL in New. By default New fails when no meta
 	// server answers, so that a wrong address shows at start; tools that
 	// must work with every meta server down (e.g. to report which are

@@ -61,6 +61,7 @@ var (
 	ErrNodeNotFound      = &Error{Code: zppb.Code_NODE_NOT_FOUND}
 	ErrOverflow          = &Error{Code: zppb.Code_OVERFLOW}
 	ErrUnavailable       = &Error{Code: zppb.Code_UNAVAILABLE}
+	ErrUnauthenticated   = &Error{Code: zppb.Code_UNAUTHENTICATED}
 )
 
 // New returns an *Error with code and a formatted message.

@@ -64,6 +64,9 @@ const (
 	Code_OVERFLOW Code = 21
 	// The server is shutting down.
 	Code_UNAVAILABLE Code = 22
+	// The request needs credentials it did not carry, or carried wrong ones
+	// (a meta write without the admin token).
+	Code_UNAUTHENTICATED Code = 23
 )
 
 // Enum value maps for Code.
@@ -92,6 +95,7 @@ var (
 		20: "NODE_NOT_FOUND",
 		21: "OVERFLOW",
 		22: "UNAVAILABLE",
+		23: "UNAUTHENTICATED",
 	}
 	Code_value = map[string]int32{
 		"OK":                  0,
@@ -117,6 +121,7 @@ var (
 		"NODE_NOT_FOUND":      20,
 		"OVERFLOW":            21,
 		"UNAVAILABLE":         22,
+		"UNAUTHENTICATED":     23,
 	}
 )
 
@@ -1405,7 +1410,7 @@ const file_common_proto_rawDesc = "" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
-	"\x05moves\x18\x04 \x03(\x04R\x05moves*\x83\x03\n" +
+	"\x05moves\x18\x04 \x03(\x04R\x05moves*\x98\x03\n" +
 	"\x04Code\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tNOT_FOUND\x10\x01\x12\b\n" +
@@ -1431,7 +1436,8 @@ const file_common_proto_rawDesc = "" +
 	"\aTIMEOUT\x10\x13\x12\x12\n" +
 	"\x0eNODE_NOT_FOUND\x10\x14\x12\f\n" +
 	"\bOVERFLOW\x10\x15\x12\x0f\n" +
-	"\vUNAVAILABLE\x10\x16*5\n" +
+	"\vUNAVAILABLE\x10\x16\x12\x13\n" +
+	"\x0fUNAUTHENTICATED\x10\x17*5\n" +
 	"\tNodeState\x12\x16\n" +
 	"\x12NODE_STATE_UNKNOWN\x10\x00\x12\x06\n" +
 	"\x02UP\x10\x01\x12\b\n" +

@@ -86,6 +86,9 @@ type Request struct {
 	// again, so a retry after a lost answer (a failover) is not applied
 	// twice. Clients set 16 random bytes; empty means no deduplication.
 	RequestId []byte `protobuf:"bytes,102,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The administration token, for meta servers started with one
+	// (--admin-token-file): every topology write needs it. Never logged.
+	AdminToken []byte `protobuf:"bytes,110,opt,name=admin_token,json=adminToken,proto3" json:"admin_token,omitempty"`
 	// A read (GET, MGET, EXISTS, TTL) of a partition this node holds as a
 	// slave is served from the slave's data instead of answering MOVE, as
 	// Redis Cluster's READONLY allows; the value may lag the master by the
@@ -545,6 +548,13 @@ func (x *Request) GetForwarded() bool {
 func (x *Request) GetRequestId() []byte {
 	if x != nil {
 		return x.RequestId
+	}
+	return nil
+}
+
+func (x *Request) GetAdminToken() []byte {
+	if x != nil {
+		return x.AdminToken
 	}
 	return nil
 }
@@ -1552,7 +1562,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xc8\x14\n" +
+	"repl.proto\"\xe9\x14\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1615,6 +1625,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
 	"\n" +
 	"request_id\x18f \x01(\fR\trequestId\x12\x1f\n" +
+	"\vadmin_token\x18n \x01(\fR\n" +
+	"adminToken\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
 	"\x03cmd\"\xa6\x0f\n" +

@@ -183,7 +183,7 @@ func TestCommands(t *testing.T) {
 		{name: "shrink needs nodes", args: []string{"shrink"}, wantCode: ExitUsage},
 		{name: "shrink unknown node", args: []string{"shrink", "127.0.0.1:1", "--dry-run"}, wantCode: ExitNotFound},
 		{name: "replace-node onto itself", args: []string{"replace-node", master, master}, wantCode: ExitUsage},
-		{name: "config", args: []string{"config"}, wantStdout: "meta         127.0.0.1:"},
+		{name: "config", args: []string{"config"}, wantStdout: "meta              127.0.0.1:"},
 		{name: "completion bash", args: []string{"completion", "bash"}, wantStdout: "__start_zpctl"},
 		{name: "completion zsh", args: []string{"completion", "zsh"}, wantStdout: "#compdef zpctl"},
 		{name: "completion fish", args: []string{"completion", "fish"}, wantStdout: "complete -c zpctl"},

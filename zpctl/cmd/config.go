@@ -27,11 +27,13 @@ import (
 //	meta: 10.0.0.1:9221,10.0.0.2:9221,10.0.0.3:9221   # or a YAML list
 //	output: table                                      # table, json or yaml
 //	timeout: 10s
+//	admin_token_file: ~/.config/zpctl/admin-token        # chmod 600
 const (
-	envMeta    = "ZP_META"
-	envOutput  = "ZP_OUTPUT"
-	envTimeout = "ZP_TIMEOUT"
-	envConfig  = "ZP_CONFIG"
+	envMeta       = "ZP_META"
+	envOutput     = "ZP_OUTPUT"
+	envTimeout    = "ZP_TIMEOUT"
+	envConfig     = "ZP_CONFIG"
+	envAdminToken = "ZP_ADMIN_TOKEN_FILE"
 )
 
 // Built-in defaults.
@@ -48,6 +50,10 @@ type configFile struct {
 	Meta    metaList `yaml:"meta"`
 	Output  string   `yaml:"output"`
 	Timeout string   `yaml:"timeout"`
+	// AdminTokenFile names the file holding the meta servers' admin
+	// token: the token itself is never a setting, so that it is neither
+	// on a command line nor in a file meant to be shared.
+	AdminTokenFile string `yaml:"admin_token_file"`
 }
 
 // metaList accepts "a,b" or a YAML list of addresses.
@@ -80,6 +86,8 @@ type settings struct {
 	Meta    setting `json:"meta"`
 	Output  setting `json:"output"`
 	Timeout setting `json:"timeout"`
+	// AdminTokenFile is the file of the admin token, "" for none.
+	AdminTokenFile setting `json:"admin_token_file"`
 	// Config is the config file read, "" when none.
 	Config string `json:"config"`
 }
@@ -144,10 +152,11 @@ func (a *app) resolve(cmd *cobra.Command) error {
 		return setting{def, "default"}
 	}
 	s := settings{
-		Meta:    pick("meta", a.metaFlag, envMeta, string(cf.Meta), DefaultMeta),
-		Output:  pick("output", a.outputFlag, envOutput, cf.Output, defaultOutput),
-		Timeout: pick("timeout", a.timeoutFlag.String(), envTimeout, cf.Timeout, defaultTimeout.String()),
-		Config:  path,
+		Meta:           pick("meta", a.metaFlag, envMeta, string(cf.Meta), DefaultMeta),
+		Output:         pick("output", a.outputFlag, envOutput, cf.Output, defaultOutput),
+		Timeout:        pick("timeout", a.timeoutFlag.String(), envTimeout, cf.Timeout, defaultTimeout.String()),
+		AdminTokenFile: pick("admin-token-file", a.adminTokenFlag, envAdminToken, expandHome(cf.AdminTokenFile, a.env.Getenv("HOME")), ""),
+		Config:         path,
 	}
 	a.settings = s
 	a.format = s.Output.Value
@@ -163,6 +172,7 @@ func (a *app) resolve(cmd *cobra.Command) error {
 	}
 	a.timeout = d
 	a.meta = s.Meta.Value
+	a.adminTokenFile = s.AdminTokenFile.Value
 	if len(a.metaAddrs()) == 0 {
 		return usagef("--meta (%s) names no meta server", s.Meta.Source)
 	}
@@ -178,4 +188,13 @@ func (a *app) metaAddrs() []string {
 		}
 	}
 	return addrs
+}
+
+// expandHome turns a leading "~/" into home, as a shell would have for a
+// flag's value.
+func expandHome(path, home string) string {
+	if rest, ok := strings.CutPrefix(path, "~/"); ok && home != "" {
+		return filepath.Join(home, rest)
+	}
+	return path
 }

@@ -40,6 +40,8 @@ import (
 //	10 Unhealthy    checkup ran and found problems; the report names them
 //	11 MoveFailed   a topology move the command queued ended FAILED or
 //	                CANCELLED, and was rolled back
+//	12 Unauthenticated  the meta servers want the admin token for this
+//	                (--admin-token-file), or the one given is wrong
 const (
 	ExitOK          = 0
 	ExitError       = 1
@@ -53,6 +55,9 @@ const (
 	ExitUnsupported = 9
 	ExitUnhealthy   = 10
 	ExitMoveFailed  = 11
+	// ExitUnauthenticated: a request that changes the cluster without the
+	// meta servers' admin token, or with a wrong one.
+	ExitUnauthenticated = 12
 )
 
 // exitCodeHelp is the table above for `zpctl --help`.
@@ -69,7 +74,9 @@ const exitCodeHelp = `Exit codes:
    8  aborted: confirmation declined or interrupted
    9  unsupported: the cluster cannot do this yet
   10  unhealthy: checkup found problems
-  11  move failed: a queued move ended FAILED or CANCELLED (rolled back)`
+  11  move failed: a queued move ended FAILED or CANCELLED (rolled back)
+  12  unauthenticated: the meta servers want the admin token
+      (--admin-token-file), or the one given is wrong`
 
 // usageError marks a bad command line.
 type usageError struct{ err error }
@@ -132,6 +139,8 @@ func ExitCode(err error) int {
 		return ExitInvalid
 	case zppb.Code_TABLE_EXISTS, zppb.Code_STALE_EPOCH:
 		return ExitConflict
+	case zppb.Code_UNAUTHENTICATED:
+		return ExitUnauthenticated
 	}
 	return ExitError
 }

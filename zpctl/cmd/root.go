@@ -19,6 +19,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
@@ -69,18 +70,21 @@ type app struct {
 
 	// The flags as given; resolve turns them, the environment and the
 	// config file into the settings below.
-	metaFlag    string
-	outputFlag  string
-	timeoutFlag time.Duration
-	configFlag  string
-	debug       bool
-	verbose     bool
+	metaFlag       string
+	outputFlag     string
+	timeoutFlag    time.Duration
+	configFlag     string
+	adminTokenFlag string
+	debug          bool
+	verbose        bool
 
 	settings settings
 	meta     string
 	format   string
 	timeout  time.Duration
-	printer  *output.Printer
+	// adminTokenFile is the resolved file of the admin token, "" none.
+	adminTokenFile string
+	printer        *output.Printer
 }
 
 // Command groups, for `zpctl --help`.
@@ -152,6 +156,7 @@ default. 'zpctl config' shows what is in effect and why.
 	pf.StringVarP(&a.outputFlag, "output", "o", defaultOutput, "output format: table, json or yaml (env ZP_OUTPUT)")
 	pf.DurationVar(&a.timeoutFlag, "timeout", defaultTimeout, "how long a command may take, retries included (env ZP_TIMEOUT)")
 	pf.StringVar(&a.configFlag, "config", "", "config file (env ZP_CONFIG; default ~/.config/zpctl/config.yaml)")
+	pf.StringVar(&a.adminTokenFlag, "admin-token-file", "", "file holding the meta servers' admin token, for commands that change the cluster (env ZP_ADMIN_TOKEN_FILE)")
 	pf.BoolVar(&a.debug, "debug", false, "log the client's retries and topology changes to stderr")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print the whole chain of an error, not just its one-line summary")
 	root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
@@ -233,8 +238,20 @@ func (a *app) newClient(ctx context.Context) (*client.Client, error) {
 	if a.debug {
 		logger = slog.New(slog.NewTextHandler(a.env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	var token []byte
+	if a.adminTokenFile != "" {
+		var open bool
+		var err error
+		if token, open, err = secret.ReadFile(a.adminTokenFile); err != nil {
+			return nil, usagef("--admin-token-file (%s): %w", a.settings.AdminTokenFile.Source, err)
+		}
+		if open {
+			fmt.Fprintf(a.env.Stderr, "zpctl: warning: %s can be read by others than its owner: chmod 600 it\n", a.adminTokenFile)
+		}
+	}
 	return client.New(ctx, client.Options{
 		MetaAddrs:      a.metaAddrs(),
+		AdminToken:     token,
 		DefaultTimeout: a.timeout,
 		// Admin commands work without the topology, and `meta list` must
 		// work with every meta server down.

@@ -203,13 +203,13 @@ func TestProblems(t *testing.T) {
 			want:   []string{"i:node_cordoned@" + nodes[1]},
 		},
 		{
-			name:   "the scheduler repairing is no finding",
+			name: "the scheduler repairing is no finding",
 			mutate: func(s *survey.Snapshot) {
 				s.Schedule = sched(false, true, 2, 0, "repairing: 2 replica(s) rebuilt")
 			},
 		},
 		{
-			name:   "the scheduler cannot repair",
+			name: "the scheduler cannot repair",
 			mutate: func(s *survey.Snapshot) {
 				s.Schedule = sched(false, true, 1, 0, "1 partition(s) under-replicated, not repairable: table t wants 3 replicas, 2 nodes receive")
 			},

@@ -76,6 +76,10 @@ type Config struct {
 	// STUCK; STUCK longer than StuckTimeout (default 3s), or SLOWDOWN
 	// longer than SlowdownTimeout (default 1m), aborts the move.
 	MaxMovesPerNode int
+	// AdminToken, when set, is required (Request.admin_token) of every
+	// request that changes the cluster (auth.go). zpmeta reads it from
+	// --admin-token-file; it is never logged.
+	AdminToken []byte
 	// Limits bound the connections the meta server holds and its frame
 	// and write timeouts; zero fields are the defaults of rpc.Limits.
 	Limits rpc.Limits

@@ -40,6 +40,9 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 // (one waiting to be added, or one removed) answers only LIST_META: its
 // state is empty or stale, and it will never see a leader.
 func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Response, err error) {
+	if err := s.authorize(req); err != nil {
+		return nil, err
+	}
 	if _, ok := req.GetCmd().(*zppb.Request_ListMeta); !ok && !s.isMember() {
 		return nil, status.New(zppb.Code_UNAVAILABLE, "%s is not a member of the meta group (not added yet, or removed): ask another meta server", s.cfg.Addr)
 	}

@@ -14,8 +14,9 @@ import (
 // metrics are the meta server's Prometheus metrics, read from Raft and the
 // state machine when Prometheus scrapes.
 type metrics struct {
-	reg       *prometheus.Registry
-	failovers prometheus.Counter
+	reg          *prometheus.Registry
+	failovers    prometheus.Counter
+	authFailures prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -24,8 +25,12 @@ func newMetrics(s *Server) *metrics {
 			Name: "zeppelin_meta_failovers_total",
 			Help: "Partitions failed over by this member while it led.",
 		}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeppelin_meta_auth_failures_total",
+			Help: "Administrative requests refused for carrying a wrong admin token (--admin-token-file).",
+		}),
 	}
-	m.reg = promexport.NewRegistry(m.failovers, &metaCollector{s: s})
+	m.reg = promexport.NewRegistry(m.failovers, m.authFailures, &metaCollector{s: s})
 	return m
 }
 

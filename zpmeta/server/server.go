@@ -10,6 +10,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,9 @@ type Server struct {
 	stuckMu     sync.Mutex
 	stuckEpochs map[uint64]uint64
 
+	// adminToken is the SHA-256 of Config.AdminToken, nil without one.
+	adminToken *[32]byte
+
 	metrics    *metrics
 	metricsSrv *promexport.Server
 
@@ -94,6 +98,11 @@ func New(cfg Config) (*Server, error) {
 		leaderCh:    make(chan bool, 16),
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),
+	}
+	if len(cfg.AdminToken) > 0 {
+		// Only its hash is kept: what authorize compares.
+		h := sha256.Sum256(cfg.AdminToken)
+		s.adminToken, s.cfg.AdminToken = &h, nil
 	}
 	s.metrics = newMetrics(s)
 	lim := cfg.Limits.Resolved()
