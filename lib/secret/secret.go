@@ -5,6 +5,8 @@ package secret
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"os"
@@ -34,4 +36,35 @@ func ReadFile(path string) (s []byte, open bool, err error) {
 		return nil, false, fmt.Errorf("%w: %s", ErrEmpty, path)
 	}
 	return b, fi.Mode().Perm()&0o077 != 0, nil
+}
+
+// Token checks presented tokens against a secret it keeps only the
+// SHA-256 of. The zero Token (and a nil one) has no secret: Set reports
+// false.
+type Token struct {
+	hash *[32]byte
+}
+
+// NewToken returns a Token for secret; an empty secret gives the zero
+// Token.
+func NewToken(secret []byte) Token {
+	if len(secret) == 0 {
+		return Token{}
+	}
+	h := sha256.Sum256(secret)
+	return Token{hash: &h}
+}
+
+// Set reports whether t has a secret to check against.
+func (t Token) Set() bool { return t.hash != nil }
+
+// Matches reports whether got is the secret. Hashes of equal length are
+// compared in constant time, so that neither the secret's bytes nor its
+// length show in the timing.
+func (t Token) Matches(got []byte) bool {
+	if t.hash == nil || len(got) == 0 {
+		return false
+	}
+	h := sha256.Sum256(got)
+	return subtle.ConstantTimeCompare(h[:], t.hash[:]) == 1
 }

@@ -36,3 +36,17 @@ func TestReadFile(t *testing.T) {
 		t.Fatalf("a directory: %v", err)
 	}
 }
+
+// TestToken: only the secret matches; an empty presentation never does;
+// the zero Token has nothing to match.
+func TestToken(t *testing.T) {
+	tok := NewToken([]byte("s3cret"))
+	for got, want := range map[string]bool{"s3cret": true, "s3cret ": false, "": false, "other": false} {
+		if tok.Matches([]byte(got)) != want {
+			t.Errorf("Matches(%q) = %t, want %t", got, !want, want)
+		}
+	}
+	if !tok.Set() || NewToken(nil).Set() || NewToken(nil).Matches(nil) {
+		t.Error("Set or the zero Token wrong")
+	}
+}

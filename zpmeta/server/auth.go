@@ -1,9 +1,6 @@
 package server
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -31,16 +28,13 @@ func adminOnly(req *zppb.Request) bool {
 // authorize refuses an administrative request without the admin token,
 // when this server has one. Neither token appears in the error.
 func (s *Server) authorize(req *zppb.Request) error {
-	if s.adminToken == nil || !adminOnly(req) {
+	if !s.adminToken.Set() || !adminOnly(req) {
 		return nil
 	}
 	if len(req.GetAdminToken()) == 0 {
 		return status.New(zppb.Code_UNAUTHENTICATED, "this request changes the cluster and needs the admin token (zpctl --admin-token-file)")
 	}
-	// Hashes of equal length, so that the comparison tells nothing of
-	// the token's length either.
-	got := sha256.Sum256(req.GetAdminToken())
-	if subtle.ConstantTimeCompare(got[:], s.adminToken[:]) != 1 {
+	if !s.adminToken.Matches(req.GetAdminToken()) {
 		s.metrics.authFailures.Inc()
 		return status.New(zppb.Code_UNAUTHENTICATED, "the admin token given is not the meta servers' one")
 	}

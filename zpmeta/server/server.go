@@ -10,7 +10,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
 )
 
@@ -63,8 +63,8 @@ type Server struct {
 	stuckMu     sync.Mutex
 	stuckEpochs map[uint64]uint64
 
-	// adminToken is the SHA-256 of Config.AdminToken, nil without one.
-	adminToken *[32]byte
+	// adminToken checks Config.AdminToken (auth.go).
+	adminToken secret.Token
 
 	metrics    *metrics
 	metricsSrv *promexport.Server
@@ -99,11 +99,8 @@ func New(cfg Config) (*Server, error) {
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),
 	}
-	if len(cfg.AdminToken) > 0 {
-		// Only its hash is kept: what authorize compares.
-		h := sha256.Sum256(cfg.AdminToken)
-		s.adminToken, s.cfg.AdminToken = &h, nil
-	}
+	// Only its hash is kept.
+	s.adminToken, s.cfg.AdminToken = secret.NewToken(cfg.AdminToken), nil
 	s.metrics = newMetrics(s)
 	lim := cfg.Limits.Resolved()
 	rpcSrv, err := rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger,
