@@ -52,6 +52,8 @@ func run(args []string) error {
 	slowdownLag := fs.Uint64("slowdown-lag", 10000, "a move's target this many records behind or less gets the partition SLOWDOWN")
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
 	scheduler := fs.Bool("scheduler", true, "run the scheduler on the leader: re-replication after node loss and master balance (settings and pause at run time: zpctl schedule)")
+	clusterSecretFile := fs.String("cluster-secret-file", "", "file holding the secret nodes and meta servers present to one another; a node's PING must carry it (empty: none)")
+	clusterSecretSendOnly := fs.Bool("cluster-secret-send-only", false, "present the cluster secret but do not require it yet (while a secret is rolled out)")
 	adminTokenFile := fs.String("admin-token-file", "", "file holding the admin token every request that changes the cluster must carry (empty: none needed)")
 	var limits rpc.Limits
 	limits.RegisterFlags(fs)
@@ -80,16 +82,13 @@ func run(args []string) error {
 		return errors.New("--data is required")
 	}
 
-	var adminToken []byte
-	if *adminTokenFile != "" {
-		var open bool
-		var err error
-		if adminToken, open, err = secret.ReadFile(*adminTokenFile); err != nil {
-			return fmt.Errorf("--admin-token-file: %w", err)
-		}
-		if open {
-			logger.Warn("the admin token file can be read by others than its owner: chmod 600 it", "file", *adminTokenFile)
-		}
+	adminToken, err := secret.Load(*adminTokenFile, "admin-token-file", logger)
+	if err != nil {
+		return err
+	}
+	clusterSecret, err := secret.Load(*clusterSecretFile, "cluster-secret-file", logger)
+	if err != nil {
+		return err
 	}
 
 	cfg := server.Config{
@@ -106,9 +105,12 @@ func run(args []string) error {
 		Scheduler:       *scheduler,
 		Limits:          limits,
 		AdminToken:      adminToken,
-		StuckTimeout:    *stuckTimeout,
-		SlowdownLag:     *slowdownLag,
-		StuckLag:        *stuckLag,
+
+		ClusterSecret:         clusterSecret,
+		ClusterSecretSendOnly: *clusterSecretSendOnly,
+		StuckTimeout:          *stuckTimeout,
+		SlowdownLag:           *slowdownLag,
+		StuckLag:              *stuckLag,
 	}
 	if *peers != "" {
 		for _, p := range strings.Split(*peers, ",") {

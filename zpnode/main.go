@@ -17,6 +17,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
@@ -63,6 +64,9 @@ func main() {
 	flag.StringVar(&cfg.RedisTable, "redis-table", "default", "table of a RESP connection until AUTH <table> <password> selects another")
 	flag.DurationVar(&cfg.RedisIdleTimeout, "redis-idle-timeout", 0, "close RESP connections idle this long (0: never, as Redis's timeout 0)")
 	flag.BoolVar(&cfg.RedisAllowFlush, "redis-allow-flush", false, "let FLUSHDB and FLUSHALL empty the partitions of the connection's table that the node masters")
+	var clusterSecretFile string
+	flag.StringVar(&clusterSecretFile, "cluster-secret-file", "", "file holding the secret nodes and meta servers present to one another; replication and NOTIFY must carry it (empty: none)")
+	flag.BoolVar(&cfg.ClusterSecretSendOnly, "cluster-secret-send-only", false, "present the cluster secret but do not require it yet (while a secret is rolled out)")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
 	flag.Parse()
 	if version {
@@ -77,6 +81,11 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
 	cfg.Logger = logger
+	clusterSecret, err := secret.Load(clusterSecretFile, "cluster-secret-file", logger)
+	if err != nil {
+		fatal(err)
+	}
+	cfg.ClusterSecret = clusterSecret
 	cfg.MetaAddrs = strings.Split(meta, ",")
 	cfg.Weight = uint32(weight)
 	cfg.BlockCacheSize = cacheSize

@@ -31,7 +31,15 @@ type Conn struct {
 	closeOnce sync.Once
 	done      chan struct{}
 	err       error // why the connection closed; set before done closes
+
+	// token is put in every request sent (SetClusterToken).
+	token []byte
 }
+
+// SetClusterToken makes every request sent on c carry token as its
+// cluster_token (the cluster secret servers of one cluster present to
+// one another). Set it before the first call.
+func (c *Conn) SetClusterToken(token []byte) { c.token = token }
 
 type outFrame struct {
 	payload []byte
@@ -102,6 +110,9 @@ func (c *Conn) Send(ctx context.Context, req *zppb.Request) (*Pending, error) {
 		if ms := time.Until(dl).Milliseconds(); ms > 0 {
 			req.TimeoutMs = ms
 		}
+	}
+	if c.token != nil {
+		req.ClusterToken = c.token
 	}
 	payload, err := proto.Marshal(req)
 	if err != nil {

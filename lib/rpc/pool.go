@@ -20,6 +20,9 @@ type PoolOptions struct {
 	DialTimeout time.Duration
 	// MaxFrameSize bounds frames both ways. Default DefaultMaxFrameSize.
 	MaxFrameSize int
+	// ClusterToken, when set, is carried by every request sent through
+	// the pool (Conn.SetClusterToken).
+	ClusterToken []byte
 }
 
 func (o *PoolOptions) setDefaults() {
@@ -90,6 +93,7 @@ func (p *Pool) conn(ctx context.Context, addr string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.SetClusterToken(p.opts.ClusterToken)
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 )
 
@@ -67,4 +68,20 @@ func (t Token) Matches(got []byte) bool {
 	}
 	h := sha256.Sum256(got)
 	return subtle.ConstantTimeCompare(h[:], t.hash[:]) == 1
+}
+
+// Load is ReadFile for a daemon's flag: "" gives no secret; a file others
+// than its owner may read is logged as a warning, naming flag and file.
+func Load(path, flag string, logger *slog.Logger) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	s, open, err := ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flag, err)
+	}
+	if open {
+		logger.Warn("a secret file can be read by others than its owner: chmod 600 it", "flag", flag, "file", path)
+	}
+	return s, nil
 }

@@ -89,6 +89,11 @@ type Request struct {
 	// The administration token, for meta servers started with one
 	// (--admin-token-file): every topology write needs it. Never logged.
 	AdminToken []byte `protobuf:"bytes,110,opt,name=admin_token,json=adminToken,proto3" json:"admin_token,omitempty"`
+	// The cluster secret (--cluster-secret-file), which nodes and meta
+	// servers present to one another: nodes started with one refuse
+	// replication (TRYSYNC, binlog pulls, full sync) and NOTIFY without it,
+	// meta servers a PING. Never logged.
+	ClusterToken []byte `protobuf:"bytes,111,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
 	// A read (GET, MGET, EXISTS, TTL) of a partition this node holds as a
 	// slave is served from the slave's data instead of answering MOVE, as
 	// Redis Cluster's READONLY allows; the value may lag the master by the
@@ -555,6 +560,13 @@ func (x *Request) GetRequestId() []byte {
 func (x *Request) GetAdminToken() []byte {
 	if x != nil {
 		return x.AdminToken
+	}
+	return nil
+}
+
+func (x *Request) GetClusterToken() []byte {
+	if x != nil {
+		return x.ClusterToken
 	}
 	return nil
 }
@@ -1562,7 +1574,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xe9\x14\n" +
+	"repl.proto\"\x8e\x15\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1626,7 +1638,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18f \x01(\fR\trequestId\x12\x1f\n" +
 	"\vadmin_token\x18n \x01(\fR\n" +
-	"adminToken\x12\x1f\n" +
+	"adminToken\x12#\n" +
+	"\rcluster_token\x18o \x01(\fR\fclusterToken\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
 	"\x03cmd\"\xa6\x0f\n" +

@@ -25,9 +25,15 @@ func adminOnly(req *zppb.Request) bool {
 	return false
 }
 
-// authorize refuses an administrative request without the admin token,
-// when this server has one. Neither token appears in the error.
+// authorize refuses a PING without the cluster secret and an
+// administrative request without the admin token, when this server has
+// them. No token appears in an error.
 func (s *Server) authorize(req *zppb.Request) error {
+	if _, ping := req.GetCmd().(*zppb.Request_Ping); ping && s.clusterToken.Set() && !s.cfg.ClusterSecretSendOnly &&
+		!s.clusterToken.Matches(req.GetClusterToken()) {
+		// A stranger posing as a node would be given replicas.
+		return status.New(zppb.Code_UNAUTHENTICATED, "a node's PING needs this cluster's secret (zpnode --cluster-secret-file); none or another was given")
+	}
 	if !s.adminToken.Set() || !adminOnly(req) {
 		return nil
 	}

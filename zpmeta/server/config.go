@@ -80,6 +80,12 @@ type Config struct {
 	// request that changes the cluster (auth.go). zpmeta reads it from
 	// --admin-token-file; it is never logged.
 	AdminToken []byte
+	// ClusterSecret, when set, is presented with every request to nodes
+	// and other members (NOTIFY among them), and required of the nodes'
+	// PINGs (auth.go) unless ClusterSecretSendOnly (while a secret is
+	// rolled out). zpmeta reads it from --cluster-secret-file.
+	ClusterSecret         []byte
+	ClusterSecretSendOnly bool
 	// Limits bound the connections the meta server holds and its frame
 	// and write timeouts; zero fields are the defaults of rpc.Limits.
 	Limits rpc.Limits

@@ -63,8 +63,9 @@ type Server struct {
 	stuckMu     sync.Mutex
 	stuckEpochs map[uint64]uint64
 
-	// adminToken checks Config.AdminToken (auth.go).
-	adminToken secret.Token
+	// adminToken checks Config.AdminToken, clusterToken the nodes'
+	// Config.ClusterSecret (auth.go).
+	adminToken, clusterToken secret.Token
 
 	metrics    *metrics
 	metricsSrv *promexport.Server
@@ -94,13 +95,14 @@ func New(cfg Config) (*Server, error) {
 		logger:      logger,
 		fsm:         fsm.New(logger.With("component", "fsm")),
 		live:        newLiveness(),
-		pool:        rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize}),
+		pool:        rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize, ClusterToken: cfg.ClusterSecret}),
 		leaderCh:    make(chan bool, 16),
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),
 	}
-	// Only its hash is kept.
+	// Only the admin token's hash is kept; the cluster secret is sent.
 	s.adminToken, s.cfg.AdminToken = secret.NewToken(cfg.AdminToken), nil
+	s.clusterToken = secret.NewToken(cfg.ClusterSecret)
 	s.metrics = newMetrics(s)
 	lim := cfg.Limits.Resolved()
 	rpcSrv, err := rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger,

@@ -82,6 +82,13 @@ type Config struct {
 	RedisTable string
 	// RedisIdleTimeout closes RESP connections idle that long; 0 never.
 	RedisIdleTimeout time.Duration
+	// ClusterSecret, when set, is presented with every request to meta
+	// servers and other nodes, and required of the requests only they
+	// send (replication, NOTIFY: auth.go) unless ClusterSecretSendOnly,
+	// which a rolling change to a secret uses until every server sends
+	// it. zpnode reads it from --cluster-secret-file; never logged.
+	ClusterSecret         []byte
+	ClusterSecretSendOnly bool
 	// Limits bound the connections both protocols hold together, and the
 	// native protocol's frame and write timeouts (RESP has its own write
 	// timeout, the same default); zero fields are the defaults of

@@ -343,7 +343,12 @@ func (s *Server) binlogOptions() binlog.Options {
 
 // dialPeer opens the dedicated connection a slave pulls from its master on.
 func (s *Server) dialPeer(ctx context.Context, addr string) (replica.Conn, error) {
-	return rpc.Dial(ctx, addr, 0)
+	c, err := rpc.Dial(ctx, addr, 0)
+	if err != nil {
+		return nil, err
+	}
+	c.SetClusterToken(s.cfg.ClusterSecret)
+	return c, nil
 }
 
 // claimTableDir creates the table's directory with its marker, wiping data

@@ -17,6 +17,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 	"github.com/zeppelin-kv/zeppelin/zpnode/redisfront"
 )
@@ -28,10 +29,12 @@ type Server struct {
 	shared  *engine.Shared
 	rpc     *rpc.Server
 	// gate bounds the connections of both protocols together.
-	gate      *accept.Gate
-	meta      *rpc.Pool
-	ln        net.Listener
-	startedAt time.Time
+	gate *accept.Gate
+	// clusterToken checks the cluster secret peers present (auth.go).
+	clusterToken secret.Token
+	meta         *rpc.Pool
+	ln           net.Listener
+	startedAt    time.Time
 
 	topo     atomic.Pointer[topology]
 	replicas *replicaSet
@@ -121,7 +124,8 @@ func (s *Server) Start() error {
 		s.Close()
 		return fmt.Errorf("zpnode: %w", err)
 	}
-	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second})
+	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second, ClusterToken: s.cfg.ClusterSecret})
+	s.clusterToken = secret.NewToken(s.cfg.ClusterSecret)
 
 	// Serve the partitions we had before a restart even when no meta server
 	// answers: the topology we saved is the best knowledge there is. The

@@ -1,0 +1,34 @@
+package server
+
+import (
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// peerOnly reports whether req is one that only the cluster's own servers
+// send a node: replication from another node (a stranger could pull a
+// partition's binlog or full sync) and meta's NOTIFY. With a cluster
+// secret, such a request must carry it.
+func peerOnly(req *zppb.Request) bool {
+	switch req.GetCmd().(type) {
+	case *zppb.Request_TrySync, *zppb.Request_BinlogPull,
+		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd,
+		*zppb.Request_Notify:
+		return true
+	}
+	return false
+}
+
+// checkPeer refuses a peer-only request without the cluster secret, when
+// the node has one and enforces it. Neither secret appears in the error.
+func (s *Server) checkPeer(req *zppb.Request) error {
+	if !s.clusterToken.Set() || s.cfg.ClusterSecretSendOnly || !peerOnly(req) {
+		return nil
+	}
+	// Refusals count in zeppelin_node_requests_total by command, with
+	// code UNAUTHENTICATED.
+	if !s.clusterToken.Matches(req.GetClusterToken()) {
+		return status.New(zppb.Code_UNAUTHENTICATED, "replication and NOTIFY need this cluster's secret (--cluster-secret-file); none or another was given")
+	}
+	return nil
+}

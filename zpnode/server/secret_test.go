@@ -1,0 +1,113 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
+	nodeserver "github.com/zeppelin-kv/zeppelin/zpnode/server"
+)
+
+// TestClusterSecret: with a cluster secret on every server the cluster
+// works as before (nodes register, replicate, a write reaches every
+// replica); a stranger without the secret, or with another, cannot
+// TRYSYNC, pull a binlog, start a full sync, NOTIFY a node or PING meta
+// as a node, and its attempts change nothing; with the secret it could.
+func TestClusterSecret(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	secret := []byte("cluster-secret-for-the-test")
+	c := inproc.StartTest(t, inproc.Options{
+		MetaConfig: func(_ int, cfg *metaserver.Config) { cfg.ClusterSecret = secret },
+		NodeConfig: func(_ int, cfg *nodeserver.Config) { cfg.ClusterSecret = secret },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), DefaultTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "t", Partitions: 1, Replicas: 3, MinSyncReplicas: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitTableWritable(ctx, "t"); err != nil {
+		t.Fatal(err)
+	}
+	// Two slaves must acknowledge: the write proves replication works
+	// with the secret.
+	if err := cl.Set(ctx, "t", []byte("k"), []byte("v"), 0); err != nil {
+		t.Fatalf("a write acknowledged by two slaves: %v", err)
+	}
+	topo, err := cl.Pull(ctx, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := topo.Tables[0].Partitions[0].Master
+
+	stranger := func(token string) *rpc.Conn {
+		sc, err := rpc.Dial(ctx, master, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sc.Close() })
+		if token != "" {
+			sc.SetClusterToken([]byte(token))
+		}
+		return sc
+	}
+	peerRequests := map[string]*zppb.Request{
+		"TRYSYNC":        {Cmd: &zppb.Request_TrySync{TrySync: &zppb.TrySyncRequest{Table: "t", Partition: 0, Slave: "10.9.9.9:1"}}},
+		"BINLOG_PULL":    {Cmd: &zppb.Request_BinlogPull{BinlogPull: &zppb.BinlogPullRequest{Table: "t", Partition: 0, Slave: "10.9.9.9:1"}}},
+		"FULLSYNC_START": {Cmd: &zppb.Request_FullsyncStart{FullsyncStart: &zppb.FullSyncStartRequest{Table: "t", Partition: 0, Slave: "10.9.9.9:1"}}},
+		"FULLSYNC_FETCH": {Cmd: &zppb.Request_FullsyncFetch{FullsyncFetch: &zppb.FullSyncFetchRequest{Table: "t", Partition: 0, Session: "x", Name: "CURRENT"}}},
+		"NOTIFY":         {Cmd: &zppb.Request_Notify{Notify: &zppb.NotifyRequest{Epoch: 1 << 40}}},
+	}
+	for _, token := range []string{"", "another-secret"} {
+		sc := stranger(token)
+		for name, req := range peerRequests {
+			resp, err := sc.Call(ctx, proto.Clone(req).(*zppb.Request))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if resp.Code != zppb.Code_UNAUTHENTICATED {
+				t.Errorf("%s from a stranger with token %q: %v %q, want UNAUTHENTICATED", name, token, resp.Code, resp.Msg)
+			}
+		}
+		// Data requests are not the cluster secret's to guard.
+		if resp, err := sc.Call(ctx, &zppb.Request{Cmd: &zppb.Request_Get{Get: &zppb.GetRequest{Table: "t", Key: []byte("k")}}}); err != nil || resp.Code != zppb.Code_OK {
+			t.Errorf("GET from a client: %v %v", resp.GetCode(), err)
+		}
+		// Nor can it register as a node.
+		mc, err := rpc.Dial(ctx, c.MetaAddrs()[0], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			mc.SetClusterToken([]byte(token))
+		}
+		resp, err := mc.Call(ctx, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: "10.9.9.9:1"}}})
+		mc.Close()
+		if err != nil || resp.Code != zppb.Code_UNAUTHENTICATED {
+			t.Errorf("PING from a stranger with token %q: %v %v, want UNAUTHENTICATED", token, resp.GetCode(), err)
+		}
+	}
+	nodes, _, err := cl.ListNodes(ctx)
+	if err != nil || len(nodes) != 3 {
+		t.Fatalf("nodes after the strangers: %v, %v", nodes, err)
+	}
+
+	// The secret lets the same TRYSYNC through the check.
+	resp, err := stranger(string(secret)).Call(ctx, proto.Clone(peerRequests["TRYSYNC"]).(*zppb.Request))
+	if err != nil || resp.Code == zppb.Code_UNAUTHENTICATED {
+		t.Fatalf("TRYSYNC with the secret: %v %q, %v", resp.GetCode(), resp.GetMsg(), err)
+	}
+}
