@@ -52,6 +52,7 @@ func run(args []string) error {
 	slowdownLag := fs.Uint64("slowdown-lag", 10000, "a move's target this many records behind or less gets the partition SLOWDOWN")
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
 	scheduler := fs.Bool("scheduler", true, "run the scheduler on the leader: re-replication after node loss and master balance (settings and pause at run time: zpctl schedule)")
+	metricsTokenFile := fs.String("metrics-token-file", "", "scrapes of /metrics must present this file's token as a bearer token (empty: none needed)")
 	clusterSecretFile := fs.String("cluster-secret-file", "", "file holding the secret nodes and meta servers present to one another; a node's PING must carry it (empty: none)")
 	clusterSecretSendOnly := fs.Bool("cluster-secret-send-only", false, "present the cluster secret but do not require it yet (while a secret is rolled out)")
 	adminTokenFile := fs.String("admin-token-file", "", "file holding the admin token every request that changes the cluster must carry (empty: none needed)")
@@ -90,6 +91,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	metricsToken, err := secret.Load(*metricsTokenFile, "metrics-token-file", logger)
+	if err != nil {
+		return err
+	}
 
 	cfg := server.Config{
 		Addr:        *addr,
@@ -99,7 +104,8 @@ func run(args []string) error {
 		DownTimeout: *downTimeout,
 		Logger:      logger,
 
-		MetricsAddr: *metricsAddr,
+		MetricsAddr:  *metricsAddr,
+		MetricsToken: metricsToken,
 
 		MaxMovesPerNode: *maxMoves,
 		Scheduler:       *scheduler,

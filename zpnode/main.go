@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
-	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
@@ -55,7 +54,7 @@ func main() {
 	flag.StringVar(&cfg.Rack, "rack", "", "rack of this node, for placement")
 	flag.UintVar(&weight, "weight", 1, "relative capacity of this node, for placement (same scale on every node)")
 	flag.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	flag.StringVar(&debugAddr, "debug-addr", "", "serve /debug/pprof on this address (empty: off)")
+	flag.StringVar(&debugAddr, "debug-addr", "", "serve /debug/pprof on this loopback address (empty: off)")
 	flag.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	flag.DurationVar(&cfg.SlowlogThreshold, "slowlog-threshold", 10*time.Millisecond, "requests at least this long go to the slow log")
 	flag.IntVar(&cfg.SlowlogSize, "slowlog-size", 128, "slow log entries kept")
@@ -64,7 +63,8 @@ func main() {
 	flag.StringVar(&cfg.RedisTable, "redis-table", "default", "table of a RESP connection until AUTH <table> <password> selects another")
 	flag.DurationVar(&cfg.RedisIdleTimeout, "redis-idle-timeout", 0, "close RESP connections idle this long (0: never, as Redis's timeout 0)")
 	flag.BoolVar(&cfg.RedisAllowFlush, "redis-allow-flush", false, "let FLUSHDB and FLUSHALL empty the partitions of the connection's table that the node masters")
-	var clusterSecretFile string
+	var clusterSecretFile, metricsTokenFile string
+	flag.StringVar(&metricsTokenFile, "metrics-token-file", "", "scrapes of /metrics must present this file's token as a bearer token (empty: none needed)")
 	flag.StringVar(&clusterSecretFile, "cluster-secret-file", "", "file holding the secret nodes and meta servers present to one another; replication and NOTIFY must carry it (empty: none)")
 	flag.BoolVar(&cfg.ClusterSecretSendOnly, "cluster-secret-send-only", false, "present the cluster secret but do not require it yet (while a secret is rolled out)")
 	flag.BoolVar(&version, "version", false, "print the version and exit")
@@ -96,13 +96,15 @@ func main() {
 	cfg.Binlog.Sync = policy
 
 	if debugAddr != "" {
-		go func() {
-			// net/http/pprof registers on the default mux.
-			if err := http.ListenAndServe(debugAddr, nil); err != nil {
-				logger.Error("debug server failed", "err", err)
-			}
-		}()
+		if _, err := promexport.ListenPprof(debugAddr, logger); err != nil {
+			fatal(fmt.Errorf("-debug-addr: %w", err))
+		}
 	}
+	metricsToken, err := secret.Load(metricsTokenFile, "metrics-token-file", logger)
+	if err != nil {
+		fatal(err)
+	}
+	cfg.MetricsToken = metricsToken
 	srv, err := server.New(cfg)
 	if err != nil {
 		fatal(err)

@@ -1,6 +1,7 @@
 // Package promexport exposes a daemon's Prometheus metrics: a registry with
 // the Go runtime and process collectors every daemon reports, and the HTTP
-// server that serves it at /metrics on its own port.
+// server that serves it at /metrics on its own port, behind a bearer token
+// when the daemon has one; and Go's /debug/pprof, on loopback only.
 package promexport
 
 import (
@@ -10,12 +11,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
 )
 
 // shutdownTimeout bounds how long Close waits for scrapes in flight.
@@ -42,24 +47,67 @@ type Server struct {
 	done chan struct{}
 }
 
-// Listen listens on addr and serves reg at /metrics until Close. Errors of
-// the HTTP server after the listen go to logger.
-func Listen(addr string, reg *prometheus.Registry, logger *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+// Listen listens on addr and serves reg at /metrics until Close; with a
+// token set, only to scrapes that present it ("Authorization: Bearer
+// TOKEN", Prometheus's bearer_token_file). Errors of the HTTP server
+// after the listen go to logger.
+func Listen(addr string, reg *prometheus.Registry, token secret.Token, logger *slog.Logger) (*Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", requireBearer(token, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	return serve(addr, mux, "metrics", logger)
+}
+
+// ListenPprof serves Go's /debug/pprof on addr, which must be a loopback
+// address: profiles show what the process does and take CPU to make, so
+// they are for someone logged in on the machine (or an SSH tunnel).
+func ListenPprof(addr string, logger *slog.Logger) (*Server, error) {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listen: %w", err)
+		return nil, fmt.Errorf("pprof address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("pprof address %q: only a loopback address (127.0.0.1, ::1, localhost) may serve profiles", addr)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return serve(addr, mux, "pprof", logger)
+}
+
+// requireBearer passes only requests that present token (none needed
+// without one).
+func requireBearer(token secret.Token, h http.Handler) http.Handler {
+	if !token.Set() {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !token.Matches([]byte(got)) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="zeppelin metrics"`)
+			http.Error(w, "metrics need the bearer token (--metrics-token-file)", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func serve(addr string, h http.Handler, what string, logger *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listen: %w", what, err)
+	}
 	s := &Server{
 		ln:   ln,
-		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		srv:  &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
 		done: make(chan struct{}),
 	}
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("metrics server failed", "err", err)
+			logger.Error(what+" server failed", "err", err)
 		}
 	}()
 	return s, nil

@@ -101,8 +101,10 @@ type Config struct {
 	StuckTimeout    time.Duration
 	SlowdownTimeout time.Duration
 
-	// MetricsAddr serves Prometheus metrics at /metrics when set.
-	MetricsAddr string
+	// MetricsAddr serves Prometheus metrics at /metrics when set; with
+	// MetricsToken, only to scrapes presenting it as a bearer token.
+	MetricsAddr  string
+	MetricsToken []byte
 
 	// MaxFrameSize bounds protocol frames; default rpc.DefaultMaxFrameSize.
 	MaxFrameSize int

@@ -156,7 +156,7 @@ func (s *Server) Start() error {
 	}()
 	if s.cfg.MetricsAddr != "" {
 		var err error
-		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, s.logger); err != nil {
+		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, secret.NewToken(s.cfg.MetricsToken), s.logger); err != nil {
 			s.closed = true
 			s.shutdown()
 			return fmt.Errorf("zpmeta: %w", err)

@@ -66,8 +66,10 @@ type Config struct {
 	// (default 10s).
 	Purge         replica.PurgePolicy
 	PurgeInterval time.Duration
-	// MetricsAddr serves Prometheus metrics at /metrics when set.
-	MetricsAddr string
+	// MetricsAddr serves Prometheus metrics at /metrics when set; with
+	// MetricsToken, only to scrapes presenting it as a bearer token.
+	MetricsAddr  string
+	MetricsToken []byte
 	// SlowlogThreshold: requests at least this long go to the slow log
 	// (default 10ms); SlowlogSize entries are kept (default 128).
 	SlowlogThreshold time.Duration

@@ -166,7 +166,7 @@ func (s *Server) Start() error {
 		}
 	}
 	if s.cfg.MetricsAddr != "" {
-		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, s.cfg.Logger); err != nil {
+		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, secret.NewToken(s.cfg.MetricsToken), s.cfg.Logger); err != nil {
 			s.Close()
 			return fmt.Errorf("zpnode: %w", err)
 		}
