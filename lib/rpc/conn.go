@@ -59,11 +59,12 @@ func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w: dial %s: %w", ErrNotSent, ErrTransport, addr, err)
 	}
-	return newConn(nc, maxFrame), nil
+	return NewConn(nc, maxFrame), nil
 }
 
-// newConn runs the client side of the protocol on nc.
-func newConn(nc net.Conn, maxFrame int) *Conn {
+// NewConn runs the client side of the protocol on nc, a connection made
+// by other means than Dial (a chosen local address, a proxy).
+func NewConn(nc net.Conn, maxFrame int) *Conn {
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrameSize
 	}

@@ -47,7 +47,7 @@ func closedByServer(t *testing.T, nc net.Conn) bool {
 // dialRPC is dialFrom with the client side of the protocol on top.
 func dialRPC(t *testing.T, from, addr string) *Conn {
 	t.Helper()
-	c := newConn(dialFrom(t, from, addr), 0)
+	c := NewConn(dialFrom(t, from, addr), 0)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

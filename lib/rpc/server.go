@@ -202,7 +202,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		tc.SetNoDelay(true)
 	}
 	c := &serverConn{
-		s: s, nc: nc, bw: bufio.NewWriterSize(deadlineWriter{nc, s.cfg.WriteTimeout}, 64<<10),
+		s: s, nc: nc, ctx: context.WithValue(s.ctx, peerKey{}, nc.RemoteAddr().String()), bw: bufio.NewWriterSize(deadlineWriter{nc, s.cfg.WriteTimeout}, 64<<10),
 		frames: make(chan arrived, readAheadFrames),
 		done:   make(chan struct{}),
 	}
@@ -235,7 +235,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			if err == nil {
 				resp := f.resp
 				if resp == nil {
-					resp = s.handleRequest(f.req, f.at)
+					resp = s.handleRequest(c.ctx, f.req, f.at)
 				}
 				err = c.write(f.inLen, resp)
 			}
@@ -374,8 +374,11 @@ func (b *readBudget) close() {
 
 // serverConn is one accepted connection's state.
 type serverConn struct {
-	s        *Server
-	nc       net.Conn
+	s  *Server
+	nc net.Conn
+	// ctx is the server's, carrying the peer's address (PeerAddr): the
+	// parent of each request's context, made once per connection.
+	ctx      context.Context
 	bw       *bufio.Writer
 	out      []byte
 	prepared []preparedReq
@@ -407,7 +410,7 @@ func (c *serverConn) prepare(f arrived) bool {
 	if c.s.cfg.Prepare == nil || len(c.prepared) >= maxPrepared || (len(c.prepared) == 0 && !c.buffered()) {
 		return false
 	}
-	ctx, cancel := c.s.requestContext(f.req, f.at)
+	ctx, cancel := c.s.requestContext(c.ctx, f.req, f.at)
 	var p Prepared
 	if resp := expired(ctx, f.at); resp != nil {
 		p = answered{resp}
@@ -478,11 +481,21 @@ func (s *Server) parse(frame []byte) (*zppb.Request, *zppb.Response) {
 
 // requestContext bounds a request's work by the caller's deadline, counted
 // from at, when the request arrived.
-func (s *Server) requestContext(req *zppb.Request, at time.Time) (context.Context, context.CancelFunc) {
+func (s *Server) requestContext(parent context.Context, req *zppb.Request, at time.Time) (context.Context, context.CancelFunc) {
 	if req.TimeoutMs > 0 {
-		return withLazyDeadline(s.ctx, at.Add(time.Duration(req.TimeoutMs)*time.Millisecond))
+		return withLazyDeadline(parent, at.Add(time.Duration(req.TimeoutMs)*time.Millisecond))
 	}
-	return s.ctx, func() {}
+	return parent, func() {}
+}
+
+type peerKey struct{}
+
+// PeerAddr returns the remote address of the connection a request came
+// on, as handlers get it in their context ("" outside one): what a
+// server bounds per client, such as failed authentications.
+func PeerAddr(ctx context.Context) string {
+	a, _ := ctx.Value(peerKey{}).(string)
+	return a
 }
 
 // expired returns the TIMEOUT answer of a request of ctx, which arrived at,
@@ -496,9 +509,9 @@ func expired(ctx context.Context, at time.Time) *zppb.Response {
 		time.Since(at).Round(time.Millisecond))}
 }
 
-func (s *Server) handleRequest(req *zppb.Request, at time.Time) (resp *zppb.Response) {
+func (s *Server) handleRequest(parent context.Context, req *zppb.Request, at time.Time) (resp *zppb.Response) {
 	defer s.recoverInto(&resp)
-	ctx, cancel := s.requestContext(req, at)
+	ctx, cancel := s.requestContext(parent, req, at)
 	defer cancel()
 	if resp = expired(ctx, at); resp != nil {
 		return resp

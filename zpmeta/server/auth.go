@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -28,21 +31,42 @@ func adminOnly(req *zppb.Request) bool {
 // authorize refuses a PING without the cluster secret and an
 // administrative request without the admin token, when this server has
 // them. No token appears in an error.
-func (s *Server) authorize(req *zppb.Request) error {
-	if _, ping := req.GetCmd().(*zppb.Request_Ping); ping && s.clusterToken.Set() && !s.cfg.ClusterSecretSendOnly &&
-		!s.clusterToken.Matches(req.GetClusterToken()) {
+func (s *Server) authorize(ctx context.Context, req *zppb.Request) error {
+	_, ping := req.GetCmd().(*zppb.Request_Ping)
+	checkCluster := ping && s.clusterToken.Set() && !s.cfg.ClusterSecretSendOnly
+	checkAdmin := s.adminToken.Set() && adminOnly(req)
+	if !checkCluster && !checkAdmin {
+		return nil
+	}
+	// Guessing is slowed down per client IP (a follower's wrong guesses
+	// are refused there, never forwarded to be counted against it here).
+	peer := rpc.PeerAddr(ctx)
+	if !s.authFailures.Allow(peer) {
+		return status.New(zppb.Code_UNAUTHENTICATED, "too many wrong secrets from this address: try again in a few seconds")
+	}
+	if checkCluster && !s.clusterToken.Matches(req.GetClusterToken()) {
 		// A stranger posing as a node would be given replicas.
+		s.failedAuth(peer, len(req.GetClusterToken()) > 0)
 		return status.New(zppb.Code_UNAUTHENTICATED, "a node's PING needs this cluster's secret (zpnode --cluster-secret-file); none or another was given")
 	}
-	if !s.adminToken.Set() || !adminOnly(req) {
+	if !checkAdmin {
 		return nil
 	}
 	if len(req.GetAdminToken()) == 0 {
 		return status.New(zppb.Code_UNAUTHENTICATED, "this request changes the cluster and needs the admin token (zpctl --admin-token-file)")
 	}
 	if !s.adminToken.Matches(req.GetAdminToken()) {
-		s.metrics.authFailures.Inc()
+		s.failedAuth(peer, true)
 		return status.New(zppb.Code_UNAUTHENTICATED, "the admin token given is not the meta servers' one")
 	}
 	return nil
+}
+
+// failedAuth counts a refused secret, and spends one of the client's
+// attempts when it was a guess (a wrong one, not a missing one).
+func (s *Server) failedAuth(peer string, guess bool) {
+	s.metrics.authFailures.Inc()
+	if guess {
+		s.authFailures.Failed(peer)
+	}
 }

@@ -40,7 +40,7 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request) *zppb.Response {
 // (one waiting to be added, or one removed) answers only LIST_META: its
 // state is empty or stale, and it will never see a leader.
 func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Response, err error) {
-	if err := s.authorize(req); err != nil {
+	if err := s.authorize(ctx, req); err != nil {
 		return nil, err
 	}
 	if _, ok := req.GetCmd().(*zppb.Request_ListMeta); !ok && !s.isMember() {

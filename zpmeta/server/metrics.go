@@ -27,7 +27,7 @@ func newMetrics(s *Server) *metrics {
 		}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zeppelin_meta_auth_failures_total",
-			Help: "Administrative requests refused for carrying a wrong admin token (--admin-token-file).",
+			Help: "Requests refused for a missing or wrong secret: the admin token (--admin-token-file) or a node's cluster secret (--cluster-secret-file).",
 		}),
 	}
 	m.reg = promexport.NewRegistry(m.failovers, m.authFailures, &metaCollector{s: s})

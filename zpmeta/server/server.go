@@ -66,6 +66,7 @@ type Server struct {
 	// adminToken checks Config.AdminToken, clusterToken the nodes'
 	// Config.ClusterSecret (auth.go).
 	adminToken, clusterToken secret.Token
+	authFailures             *secret.FailureLimiter
 
 	metrics    *metrics
 	metricsSrv *promexport.Server
@@ -103,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	// Only the admin token's hash is kept; the cluster secret is sent.
 	s.adminToken, s.cfg.AdminToken = secret.NewToken(cfg.AdminToken), nil
 	s.clusterToken = secret.NewToken(cfg.ClusterSecret)
+	s.authFailures = secret.NewFailureLimiter()
 	s.metrics = newMetrics(s)
 	lim := cfg.Limits.Resolved()
 	rpcSrv, err := rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger,

@@ -1,12 +1,16 @@
 package tests
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
@@ -47,11 +51,13 @@ func TestAdminToken(t *testing.T) {
 		{"remove meta", removeMetaReq("127.0.0.1:1")},
 		{"schedule pause", &zppb.Request{Cmd: &zppb.Request_Schedule{Schedule: &zppb.ScheduleRequest{Paused: &b}}}},
 	}
+	// Each kind of write from its own loopback address: wrong guesses are
+	// slowed down per client IP (checked below).
 	before := c.pull(leader)
-	for _, w := range writes {
+	for i, w := range writes {
 		for _, member := range []int{leader, f} {
 			for _, tok := range []string{"", "wrong-token"} {
-				resp := c.call(member, with(w.req, tok))
+				resp := callFrom(t, fmt.Sprintf("127.0.0.%d", 10+i), c.addr(member), with(w.req, tok))
 				if resp.Code != zppb.Code_UNAUTHENTICATED || strings.Contains(resp.Msg, token) || (tok != "" && strings.Contains(resp.Msg, tok)) {
 					t.Errorf("%s via member %d with token %q: %v %q, want UNAUTHENTICATED naming no token", w.name, member, tok, resp.Code, resp.Msg)
 				}
@@ -85,4 +91,36 @@ func TestAdminToken(t *testing.T) {
 	if got := c.pull(leader); len(got.Tables) != 1 {
 		t.Fatalf("after the create with the token: %d tables", len(got.Tables))
 	}
+
+	// Guessing: five wrong tokens from one address, then even the right
+	// one is refused for a while; another address is not.
+	for range 5 {
+		callFrom(t, "127.0.0.99", c.addr(leader), with(dropReq("t", 0), "guess"))
+	}
+	if resp := callFrom(t, "127.0.0.99", c.addr(leader), with(dropReq("t", 0), token)); resp.Code != zppb.Code_UNAUTHENTICATED || !strings.Contains(resp.Msg, "too many") {
+		t.Fatalf("after five wrong guesses: %v %q, want refused as too many", resp.Code, resp.Msg)
+	}
+	if resp := callFrom(t, "127.0.0.98", c.addr(leader), with(dropReq("t", 0), token)); resp.Code != zppb.Code_OK {
+		t.Fatalf("another address with the token: %v %q", resp.Code, resp.Msg)
+	}
+}
+
+// callFrom sends req to addr on a connection from the local IP from
+// (127.0.0.x), for tests of what servers bound per client address.
+func callFrom(t *testing.T, from, addr string, req *zppb.Request) *zppb.Response {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := rpc.NewConn(nc, 0)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := conn.Call(ctx, req)
+	if err != nil {
+		t.Fatalf("call %s from %s: %v", addr, from, err)
+	}
+	return resp
 }

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -21,13 +24,20 @@ func peerOnly(req *zppb.Request) bool {
 
 // checkPeer refuses a peer-only request without the cluster secret, when
 // the node has one and enforces it. Neither secret appears in the error.
-func (s *Server) checkPeer(req *zppb.Request) error {
+func (s *Server) checkPeer(ctx context.Context, req *zppb.Request) error {
 	if !s.clusterToken.Set() || s.cfg.ClusterSecretSendOnly || !peerOnly(req) {
 		return nil
 	}
 	// Refusals count in zeppelin_node_requests_total by command, with
-	// code UNAUTHENTICATED.
+	// code UNAUTHENTICATED; guessing is slowed down per client IP.
+	peer := rpc.PeerAddr(ctx)
+	if !s.authFailures.Allow(peer) {
+		return status.New(zppb.Code_UNAUTHENTICATED, "too many wrong secrets from this address: try again in a few seconds")
+	}
 	if !s.clusterToken.Matches(req.GetClusterToken()) {
+		if len(req.GetClusterToken()) > 0 {
+			s.authFailures.Failed(peer)
+		}
 		return status.New(zppb.Code_UNAUTHENTICATED, "replication and NOTIFY need this cluster's secret (--cluster-secret-file); none or another was given")
 	}
 	return nil

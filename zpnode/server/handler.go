@@ -26,7 +26,7 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	if err := checkRequestID(req); err != nil {
 		return s.respond(req, "", false, nil, err, start)
 	}
-	if err := s.checkPeer(req); err != nil {
+	if err := s.checkPeer(ctx, req); err != nil {
 		return s.respond(req, "", false, nil, err, start)
 	}
 	switch c := req.Cmd.(type) {

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -53,11 +55,17 @@ func TestClusterSecret(t *testing.T) {
 	}
 	master := topo.Tables[0].Partitions[0].Master
 
+	// Each stranger from its own loopback address: guesses are slowed
+	// down per client IP.
+	strangers := 0
 	stranger := func(token string) *rpc.Conn {
-		sc, err := rpc.Dial(ctx, master, 0)
+		strangers++
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.0.%d", 10+strangers))}, Timeout: 5 * time.Second}
+		nc, err := d.DialContext(ctx, "tcp", master)
 		if err != nil {
 			t.Fatal(err)
 		}
+		sc := rpc.NewConn(nc, 0)
 		t.Cleanup(func() { sc.Close() })
 		if token != "" {
 			sc.SetClusterToken([]byte(token))

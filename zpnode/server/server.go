@@ -30,8 +30,10 @@ type Server struct {
 	rpc     *rpc.Server
 	// gate bounds the connections of both protocols together.
 	gate *accept.Gate
-	// clusterToken checks the cluster secret peers present (auth.go).
+	// clusterToken checks the cluster secret peers present (auth.go),
+	// authFailures slows down guessing it.
 	clusterToken secret.Token
+	authFailures *secret.FailureLimiter
 	meta         *rpc.Pool
 	ln           net.Listener
 	startedAt    time.Time
@@ -126,6 +128,7 @@ func (s *Server) Start() error {
 	}
 	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second, ClusterToken: s.cfg.ClusterSecret})
 	s.clusterToken = secret.NewToken(s.cfg.ClusterSecret)
+	s.authFailures = secret.NewFailureLimiter()
 
 	// Serve the partitions we had before a restart even when no meta server
 	// answers: the topology we saved is the best knowledge there is. The
