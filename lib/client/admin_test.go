@@ -369,3 +369,22 @@ func TestNewTableSeenThroughLaggingMetas(t *testing.T) {
 		t.Fatalf("%d PULLs; the lagging answers were not all consumed", got)
 	}
 }
+
+// TestSecurityOfAnOpenCluster: a cluster started without secrets is
+// probed as requiring neither, and the probes change nothing.
+func TestSecurityOfAnOpenCluster(t *testing.T) {
+	cl := sharedCluster(t)
+	c := newTestClient(t, cl)
+	before, _, err := c.ListNodes(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := c.Security(testCtx(t), cl.NodeAddrs()[0])
+	if err != nil || sec.AdminToken || sec.ClusterSecret {
+		t.Fatalf("Security() = %+v, %v; want neither required", sec, err)
+	}
+	after, _, err := c.ListNodes(testCtx(t))
+	if err != nil || len(after) != len(before) || slices.ContainsFunc(after, func(n Node) bool { return n.Cordoned }) {
+		t.Fatalf("the probes changed the nodes: %+v", after)
+	}
+}

@@ -140,6 +140,8 @@ type Maintenance interface {
 	InfoNodes(ctx context.Context, addrs []string, table string, sections ...InfoSection) []NodeInfo
 	// NodeLog asks one node for its last log records.
 	NodeLog(ctx context.Context, nodeAddr string, lines int, level string) ([]LogLine, error)
+	// Security probes what the meta servers and node require.
+	Security(ctx context.Context, node string) (Security, error)
 }
 
 // core is what the three faces of a Client share: the topology cache, the

@@ -52,6 +52,7 @@ const (
 	CheckVersionMixed    = "version_mixed"    // nodes and meta servers run different versions
 	CheckNodeCordoned    = "node_cordoned"    // the node receives no new replica or master (info)
 	CheckScheduler       = "scheduler"        // under-replication or imbalance the scheduler is not fixing
+	CheckSecurity        = "security"         // listening beyond loopback without the admin token or the cluster secret
 )
 
 // Problem is one finding. The JSON names are part of `zpctl checkup
@@ -169,6 +170,7 @@ func Check(s *survey.Snapshot, opts Options) Report {
 		}
 	}
 	c.scheduler()
+	c.security()
 	slices.SortStableFunc(c.problems, func(a, b Problem) int {
 		return cmp.Or(
 			cmp.Compare(rank(a.Severity), rank(b.Severity)),

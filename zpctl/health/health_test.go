@@ -236,6 +236,16 @@ func TestProblems(t *testing.T) {
 			want:   []string{"w:scheduler"},
 		},
 		{
+			// The canned cluster listens on 10.0.x.x.
+			name:   "beyond loopback without the cluster secret",
+			mutate: func(s *survey.Snapshot) { s.Security = &client.Security{AdminToken: true} },
+			want:   []string{"w:security"},
+		},
+		{
+			name:   "beyond loopback with both secrets",
+			mutate: func(s *survey.Snapshot) { s.Security = &client.Security{AdminToken: true, ClusterSecret: true} },
+		},
+		{
 			name:   "one version everywhere",
 			mutate: func(s *survey.Snapshot) { setVersions(s, "v1", "v1") },
 		},
@@ -404,4 +414,15 @@ func sched(paused, masterBalance bool, short int, imbalance uint32, doing string
 		st.UnderReplicated = append(st.UnderReplicated, client.Shortfall{Table: "t", Partition: uint32(i), Replicas: 1, Want: 2})
 	}
 	return st
+}
+
+// TestLoopback: which listen addresses count as reachable from this host
+// alone.
+func TestLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:9221": true, "127.3.4.5:1": true, "localhost:9221": true, "[::1]:9221": true,
+		"10.0.0.1:9221": false, "0.0.0.0:9221": false, "db1.example:9221": false} {
+		if got := loopback(addr); got != want {
+			t.Errorf("loopback(%q) = %t, want %t", addr, got, want)
+		}
+	}
 }

@@ -39,6 +39,11 @@ type Snapshot struct {
 	// leader has no scheduler).
 	Schedule    *client.ScheduleStatus
 	ScheduleErr error
+	// Security is what the cluster requires (admin token, cluster
+	// secret) when Options.Security asked; SecurityErr why it is not
+	// known.
+	Security    *client.Security
+	SecurityErr error
 }
 
 // NodeReport is one node: as the meta servers know it, and as it
@@ -68,6 +73,8 @@ type Options struct {
 	Moves bool
 	// Schedule asks the meta leader for its scheduler's status.
 	Schedule bool
+	// Security probes what the cluster requires (client.Security).
+	Security bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -118,6 +125,20 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 			s.Nodes = append(s.Nodes, nr)
 		}
 		slices.SortFunc(s.Nodes, func(a, b NodeReport) int { return cmp.Compare(a.Addr, b.Addr) })
+	}
+	if opts.Security {
+		probe := ""
+		for _, n := range s.Nodes {
+			if n.State == "UP" && n.Err == nil {
+				probe = n.Addr
+				break
+			}
+		}
+		if sec, err := c.Security(ctx, probe); err != nil {
+			s.SecurityErr = err
+		} else {
+			s.Security = &sec
+		}
 	}
 	wg.Wait()
 	return s

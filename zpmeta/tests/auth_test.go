@@ -92,6 +92,12 @@ func TestAdminToken(t *testing.T) {
 		t.Fatalf("after the create with the token: %d tables", len(got.Tables))
 	}
 
+	// What checkup sees.
+	cl := newClient(t, c.addr(f))
+	if sec, err := cl.Security(context.Background(), ""); err != nil || !sec.AdminToken {
+		t.Errorf("Security() = %+v, %v; want the admin token required", sec, err)
+	}
+
 	// Guessing: five wrong tokens from one address, then even the right
 	// one is refused for a while; another address is not.
 	for range 5 {

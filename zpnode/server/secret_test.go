@@ -108,6 +108,10 @@ func TestClusterSecret(t *testing.T) {
 			t.Errorf("PING from a stranger with token %q: %v %v, want UNAUTHENTICATED", token, resp.GetCode(), err)
 		}
 	}
+	// What checkup sees: nodes want the secret, meta no admin token.
+	if sec, err := cl.Security(ctx, master); err != nil || !sec.ClusterSecret || sec.AdminToken {
+		t.Errorf("Security() = %+v, %v; want the cluster secret and no admin token", sec, err)
+	}
 	nodes, _, err := cl.ListNodes(ctx)
 	if err != nil || len(nodes) != 3 {
 		t.Fatalf("nodes after the strangers: %v, %v", nodes, err)

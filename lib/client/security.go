@@ -1,0 +1,64 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// Security is what a cluster requires, as probed with requests that
+// change nothing.
+type Security struct {
+	// AdminToken: the meta servers refuse writes without the admin token.
+	AdminToken bool `json:"admin_token"`
+	// ClusterSecret: nodes refuse peer requests without the cluster
+	// secret (probed on one node).
+	ClusterSecret bool `json:"cluster_secret"`
+}
+
+// Security probes what the cluster requires: a CORDON of no nodes to a
+// meta server without the admin token (refused as UNAUTHENTICATED when it
+// needs one, as INVALID_ARGUMENT otherwise) and a NOTIFY of epoch 0 to
+// node without the cluster secret. Neither changes anything, and
+// neither presents a secret, so neither counts as a guess.
+func (c *core) Security(ctx context.Context, node string) (Security, error) {
+	var sec Security
+	var errs []error
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	probe := func(addr string, req *zppb.Request, open zppb.Code) (bool, error) {
+		resp, err := c.pool.Call(ctx, addr, req)
+		if err != nil {
+			return false, err
+		}
+		switch resp.GetCode() {
+		case zppb.Code_UNAUTHENTICATED:
+			return true, nil
+		case open:
+			return false, nil
+		}
+		return false, fmt.Errorf("%s answered %w", addr, status.FromResponse(resp))
+	}
+	var metaErr error
+	for _, m := range c.metas {
+		var err error
+		if sec.AdminToken, err = probe(m, &zppb.Request{Cmd: &zppb.Request_CordonNodes{CordonNodes: &zppb.CordonNodesRequest{}}}, zppb.Code_INVALID_ARGUMENT); err == nil {
+			metaErr = nil
+			break
+		}
+		metaErr = err
+	}
+	if metaErr != nil {
+		errs = append(errs, fmt.Errorf("admin token probe: %w", metaErr))
+	}
+	if node != "" {
+		var err error
+		if sec.ClusterSecret, err = probe(node, &zppb.Request{Cmd: &zppb.Request_Notify{Notify: &zppb.NotifyRequest{}}}, zppb.Code_OK); err != nil {
+			errs = append(errs, fmt.Errorf("cluster secret probe: %w", err))
+		}
+	}
+	return sec, errors.Join(errs...)
+}

@@ -1,0 +1,57 @@
+package health
+
+import (
+	"net"
+	"strings"
+)
+
+// security warns when the cluster listens beyond loopback without the
+// secrets that keep strangers from changing it (docs/security.md): the
+// admin token on the meta servers, the cluster secret among servers.
+func (c *checker) security() {
+	sec := c.s.Security
+	if sec == nil || sec.AdminToken && sec.ClusterSecret {
+		return
+	}
+	var exposed []string
+	if c.s.Meta != nil {
+		for _, m := range c.s.Meta.Members {
+			if !loopback(m.Addr) {
+				exposed = append(exposed, m.Addr)
+			}
+		}
+	}
+	for _, n := range c.s.Nodes {
+		if !loopback(n.Addr) {
+			exposed = append(exposed, n.Addr)
+		}
+	}
+	if len(exposed) == 0 {
+		return
+	}
+	var missing []string
+	if !sec.AdminToken {
+		missing = append(missing, "no admin token (anyone who reaches a meta server can change the topology: zpmeta --admin-token-file)")
+	}
+	if !sec.ClusterSecret {
+		missing = append(missing, "no cluster secret (anyone can pose as a node or a slave: --cluster-secret-file)")
+	}
+	if len(exposed) > 3 {
+		exposed = append(exposed[:3], "...")
+	}
+	c.add(Problem{Severity: Warning, Check: CheckSecurity,
+		Message: "the cluster listens beyond loopback (" + strings.Join(exposed, ", ") + ") with " + strings.Join(missing, " and ")})
+}
+
+// loopback reports whether addr's host is a loopback address.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
