@@ -93,13 +93,16 @@ func TestSchedulerRepairsLostNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t, testcluster.Options{Nodes: 4, Scheduler: true, MetaArgs: fastFailover})
+	// Five nodes, three replicas: with one dead and one cordoned, three
+	// receive, and every partition keeps a slave to acknowledge
+	// min_sync_replicas=1 writes while its lost replica is rebuilt.
+	c := testcluster.Start(t, testcluster.Options{Nodes: 5, Scheduler: true, MetaArgs: fastFailover})
 	cl := newClient(t, c)
-	createTable(t, cl, client.TableSpec{Name: "t", Partitions: 8, Replicas: 2, MinSyncReplicas: 1})
+	createTable(t, cl, client.TableSpec{Name: "t", Partitions: 8, Replicas: 3, MinSyncReplicas: 1})
 	down, maxMoves := 2*time.Second, uint32(1)
 	scheduleSet(t, cl, client.ScheduleChange{DownTimeout: &down, MaxMoves: &maxMoves})
 
-	dead, cordoned := c.Nodes[0], c.Nodes[3]
+	dead, cordoned := c.Nodes[0], c.Nodes[4]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if _, err := cl.CordonNodes(ctx, []string{cordoned.Addr}, true); err != nil {
@@ -124,7 +127,7 @@ func TestSchedulerRepairsLostNode(t *testing.T) {
 			return fmt.Errorf("%s still holds %d replicas", dead.Addr, n)
 		}
 		for _, p := range topo.Tables[0].Partitions {
-			if r := 1 + len(p.Slaves); r != 2 {
+			if r := 1 + len(p.Slaves); r != 3 {
 				return fmt.Errorf("partition %d has %d replicas", p.ID, r)
 			}
 		}
