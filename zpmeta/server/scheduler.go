@@ -71,7 +71,8 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 		var err error
 		due, err = s.scheduleOnce(ctx, now)
 		planned = err == nil
-		if err != nil && ctx.Err() == nil {
+		// A state that changed under the plan is planned again next tick.
+		if err != nil && ctx.Err() == nil && !errors.Is(err, errEpochMoved) {
 			s.logger.Warn("scheduler", "err", err)
 		}
 	}
