@@ -88,7 +88,7 @@ func replan(applied, current uint64, due, now time.Time) bool {
 // scheduleOnce makes the decisions the state calls for now, if any, and
 // returns when the next down-timeout runs out (zero: none pending).
 func (s *Server) scheduleOnce(ctx context.Context, now time.Time) (due time.Time, err error) {
-	v, err := s.surveySchedule(now)
+	v, err := s.surveySchedule(now, false)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -150,8 +150,10 @@ type scheduleView struct {
 // errEpochMoved is returned when the state changed between two reads.
 var errEpochMoved = errors.New("the epoch moved while reading the state")
 
-// surveySchedule reads the state and plans.
-func (s *Server) surveySchedule(now time.Time) (*scheduleView, error) {
+// surveySchedule reads the state and plans. Master balance, a plan over
+// every partition, is left out while moves are in flight (it waits for
+// them anyway) unless whole asks for the whole view (SCHEDULE).
+func (s *Server) surveySchedule(now time.Time, whole bool) (*scheduleView, error) {
 	nodes, epoch := s.fsm.Nodes()
 	tables, tepoch := s.fsm.Tables()
 	if epoch != tepoch {
@@ -206,7 +208,9 @@ func (s *Server) surveySchedule(now time.Time) (*scheduleView, error) {
 	}
 
 	v.planRepairs(nodes, tables, dead, func(table string, id uint32) bool { return busy[part{table, id}] })
-	v.planBalance(nodes, tables)
+	if whole || v.activeMoves == 0 {
+		v.planBalance(nodes, tables)
+	}
 	return v, nil
 }
 
@@ -458,7 +462,7 @@ func (s *Server) scheduleRequest(ctx context.Context, req *zppb.ScheduleRequest)
 	var v *scheduleView
 	var err error
 	for range 3 {
-		if v, err = s.surveySchedule(time.Now()); !errors.Is(err, errEpochMoved) {
+		if v, err = s.surveySchedule(time.Now(), true); !errors.Is(err, errEpochMoved) {
 			break
 		}
 	}
