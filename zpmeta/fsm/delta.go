@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
 
@@ -85,29 +87,133 @@ func (s *state) stamp(tt touched) {
 func (f *FSM) Pull(since uint64) *zppb.PullResponse {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	head := f.st.pullHead(since)
+	head.Topology.Nodes = cloneAll(head.Topology.Nodes)
+	tables := f.st.pullTables(since)
+	head.Topology.Tables = cloneAll(tables.Topology.Tables)
+	head.Tables = tables.Tables
+	return head
+}
+
+// PullShared answers a PULL as Pull does, in two parts: head, the epoch and
+// the nodes (copies, for the leader to add its heartbeats to), and shared,
+// the tables and their stamps encoded as a zppb.Response whose pull field
+// carries them. Appended to the encoding of a Response carrying head
+// (proto.Message's unknown fields), they decode as Pull's answer: a message
+// field that occurs twice is merged and repeated fields are concatenated.
+//
+// shared is encoded once per (since, epoch) and the same bytes go to every
+// caller asking the same: after a change, a thousand nodes PULL the same
+// delta within a second. It must not be modified.
+func (f *FSM) PullShared(since uint64) (head *zppb.PullResponse, shared []byte) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
 	st := f.st
-	tables := st.sortedTables()
-	if since == 0 || since > st.epoch {
-		return &zppb.PullResponse{Topology: &zppb.Topology{Epoch: st.epoch, Tables: cloneAll(tables), Nodes: cloneAll(st.sortedNodes())}}
+	head = st.pullHead(since)
+	head.Topology.Nodes = cloneAll(head.Topology.Nodes)
+	key := since
+	if !head.Delta {
+		key = 0
 	}
-	resp := &zppb.PullResponse{Topology: &zppb.Topology{Epoch: st.epoch}, Delta: true, Tables: make([]*zppb.TableStamp, 0, len(tables))}
-	for _, t := range tables {
-		changed := st.tableEpochs[t.Name]
-		if changed == 0 {
-			changed = st.epoch // not recorded: assume the newest
+	shared = f.shared.get(st.epoch, key, func() []byte {
+		// Encoded under the read lock: the tables are the state's own,
+		// not copies.
+		b, err := proto.Marshal(&zppb.Response{Result: &zppb.Response_Pull{Pull: st.pullTables(since)}})
+		if err != nil {
+			// Only an invalid UTF-8 string fails, and every name was
+			// validated before it got into the state.
+			panic(fmt.Sprintf("fsm: encode PULL answer: %v", err))
 		}
-		resp.Tables = append(resp.Tables, &zppb.TableStamp{Name: t.Name, CreatedEpoch: t.CreatedEpoch, ChangedEpoch: changed})
-		if changed > since {
-			resp.Topology.Tables = append(resp.Topology.Tables, proto.Clone(t).(*zppb.Table))
-		}
+		return b
+	})
+	return head, shared
+}
+
+// pullHead is the part of the answer to a PULL since `since` that is not
+// in pullTables: the epoch, the delta flags and the nodes (not copied).
+func (s *state) pullHead(since uint64) *zppb.PullResponse {
+	if since == 0 || since > s.epoch {
+		return &zppb.PullResponse{Topology: &zppb.Topology{Epoch: s.epoch, Nodes: s.sortedNodes()}}
 	}
 	// Removed nodes cannot be told by the nodes that changed: then the
 	// whole list.
-	resp.NodesChanged = st.nodesRemoved > since
-	for _, n := range st.sortedNodes() {
-		if changed := st.nodeEpochs[n.Addr]; resp.NodesChanged || changed == 0 || changed > since {
-			resp.Topology.Nodes = append(resp.Topology.Nodes, proto.Clone(n).(*zppb.Node))
+	resp := &zppb.PullResponse{Topology: &zppb.Topology{Epoch: s.epoch}, Delta: true, NodesChanged: s.nodesRemoved > since}
+	for _, n := range s.sortedNodes() {
+		if changed := s.nodeEpochs[n.Addr]; resp.NodesChanged || changed == 0 || changed > since {
+			resp.Topology.Nodes = append(resp.Topology.Nodes, n)
 		}
 	}
 	return resp
+}
+
+// pullTables is the tables part of the answer to a PULL since `since`: the
+// tables (not copied) and, in a delta, their stamps.
+func (s *state) pullTables(since uint64) *zppb.PullResponse {
+	tables := s.sortedTables()
+	if since == 0 || since > s.epoch {
+		return &zppb.PullResponse{Topology: &zppb.Topology{Tables: tables}}
+	}
+	resp := &zppb.PullResponse{Topology: &zppb.Topology{}, Tables: make([]*zppb.TableStamp, 0, len(tables))}
+	for _, t := range tables {
+		changed := s.tableEpochs[t.Name]
+		if changed == 0 {
+			changed = s.epoch // not recorded: assume the newest
+		}
+		resp.Tables = append(resp.Tables, &zppb.TableStamp{Name: t.Name, CreatedEpoch: t.CreatedEpoch, ChangedEpoch: changed})
+		if changed > since {
+			resp.Topology.Tables = append(resp.Topology.Tables, t)
+		}
+	}
+	return resp
+}
+
+// maxSharedPulls bounds the encoded answers kept for one epoch: the
+// callers of one epoch hold a few epochs (most the one before), and at
+// 1,000 nodes and 100,000 replicas an answer is up to 2 MB (the whole
+// topology).
+const maxSharedPulls = 16
+
+// sharedPulls holds the encoded tables parts of the PULL answers of one
+// epoch by since (0: the whole topology). The state of an epoch never
+// changes, so they stay right until the epoch does, when they are dropped.
+type sharedPulls struct {
+	mu      sync.Mutex
+	epoch   uint64
+	answers map[uint64]*sharedPull
+}
+
+// sharedPull is one encoded answer; the first caller encodes it while the
+// others wait.
+type sharedPull struct {
+	once sync.Once
+	b    []byte
+}
+
+// get returns the answer for (epoch, since), encoding it when absent; past
+// maxSharedPulls it encodes without keeping.
+func (c *sharedPulls) get(epoch, since uint64, encode func() []byte) []byte {
+	c.mu.Lock()
+	if c.epoch != epoch || c.answers == nil {
+		c.epoch, c.answers = epoch, make(map[uint64]*sharedPull)
+	}
+	a := c.answers[since]
+	if a == nil {
+		if len(c.answers) >= maxSharedPulls {
+			c.mu.Unlock()
+			return encode()
+		}
+		a = &sharedPull{}
+		c.answers[since] = a
+	}
+	c.mu.Unlock()
+	a.once.Do(func() { a.b = encode() })
+	return a.b
+}
+
+// reset drops every answer: a restored snapshot may have other stamps at
+// the same epoch.
+func (c *sharedPulls) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch, c.answers = 0, nil
 }

@@ -41,6 +41,59 @@ func checkDeltas(t *testing.T, f *FSM, history map[uint64]*zppb.Topology, when s
 		if !proto.Equal(got, now) {
 			t.Fatalf("%s: topology of epoch %d + delta since it =\n%v\nwant\n%v", when, since, got, now)
 		}
+		checkShared(t, f, since, when)
+	}
+	checkShared(t, f, 0, when)
+	checkShared(t, f, now.Epoch+1, when)
+}
+
+// checkShared checks that PullShared's two parts, encoded one after the
+// other as the meta server sends them, decode as Pull's answer.
+func checkShared(t *testing.T, f *FSM, since uint64, when string) {
+	t.Helper()
+	head, shared := f.PullShared(since)
+	b, err := proto.Marshal(&zppb.Response{Result: &zppb.Response_Pull{Pull: head}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &zppb.Response{}
+	if err := proto.Unmarshal(append(b, shared...), got); err != nil {
+		t.Fatal(err)
+	}
+	if want := f.Pull(since); !proto.Equal(got.GetPull(), want) {
+		t.Fatalf("%s: PULL since %d shared =\n%v\nwant\n%v", when, since, got.GetPull(), want)
+	}
+}
+
+// TestPullSharedEncodesOncePerEpoch: every caller of the same since and
+// epoch gets the same encoded bytes, a new epoch encodes again, and callers
+// of more distinct epochs than kept still get their answer.
+func TestPullSharedEncodesOncePerEpoch(t *testing.T) {
+	f := movesFSM(t)
+	first := f.Epoch()
+	mustApply(t, f, createCmd(table("u", "b:1", "c:1"), 0))
+	_, a := f.PullShared(first)
+	_, b := f.PullShared(first)
+	if len(a) == 0 || &a[0] != &b[0] {
+		t.Fatal("two PULLs of the same delta encoded it twice")
+	}
+	_, w1 := f.PullShared(0)
+	_, w2 := f.PullShared(f.Epoch() + 5) // ahead: the whole topology too
+	if &w1[0] != &w2[0] || &w1[0] == &a[0] {
+		t.Fatal("the whole topology is not shared, or shared with a delta")
+	}
+	mustApply(t, f, createCmd(table("v", "c:1", "d:1"), 0))
+	if _, c := f.PullShared(first); &c[0] == &a[0] {
+		t.Fatal("a new epoch answered with the encoding of the previous one")
+	}
+	for range maxSharedPulls + 2 {
+		mustApply(t, f, SetQuota("v", &zppb.Quota{OpsPerSec: f.Epoch()}, 0))
+	}
+	for since := first; since <= f.Epoch(); since++ {
+		checkShared(t, f, since, "many epochs")
+	}
+	if n := len(f.shared.answers); n != maxSharedPulls {
+		t.Fatalf("%d answers kept, want %d", n, maxSharedPulls)
 	}
 }
 

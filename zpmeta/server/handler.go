@@ -100,9 +100,14 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 // a delta against the caller's since_epoch.
 func (s *Server) pull(req *zppb.PullRequest) (*zppb.Response, error) {
 	if req.GetTable() == "" {
-		pr := s.fsm.Pull(req.GetSinceEpoch())
-		s.fillLiveness(pr.Topology.Nodes)
-		return &zppb.Response{Epoch: pr.Topology.Epoch, Result: &zppb.Response_Pull{Pull: pr}}, nil
+		// The tables go out as bytes encoded once for every caller of
+		// the same (since, epoch), appended as unknown fields: a thousand
+		// nodes PULL the same delta after a change.
+		head, shared := s.fsm.PullShared(req.GetSinceEpoch())
+		s.fillLiveness(head.Topology.Nodes)
+		resp := &zppb.Response{Epoch: head.Topology.Epoch, Result: &zppb.Response_Pull{Pull: head}}
+		resp.ProtoReflect().SetUnknown(shared)
+		return resp, nil
 	}
 	topo, err := s.fsm.Topology(req.GetTable())
 	if err != nil {
