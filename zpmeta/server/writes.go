@@ -120,7 +120,7 @@ func (s *Server) createTable(ctx context.Context, req *zppb.CreateTableRequest) 
 	s.logger.Info("table created", "table", req.GetName(), "partitions", req.GetPartitions(), "replicas", req.GetReplicas(), "min_sync_replicas", req.GetMinSyncReplicas(), "epoch", res.Epoch)
 	// The nodes open their replicas now, not at their next PING: a
 	// client waiting for the table waits for them.
-	s.notify(replicaNodes(res.Table), res.Epoch)
+	s.notifyPaced(replicaNodes(res.Table), res.Epoch)
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_CreateTable{CreateTable: &zppb.CreateTableResponse{
 		Table: res.Table, Epoch: res.Epoch,
 	}}}, nil
@@ -155,7 +155,7 @@ func (s *Server) dropTable(ctx context.Context, req *zppb.DropTableRequest) (*zp
 	}
 	s.logger.Info("table dropped", "table", req.GetName(), "epoch", res.Epoch)
 	// The nodes close the replicas and free their disk now.
-	s.notify(holders, res.Epoch)
+	s.notifyPaced(holders, res.Epoch)
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_DropTable{DropTable: &zppb.DropTableResponse{Epoch: res.Epoch}}}, nil
 }
 
@@ -189,7 +189,7 @@ func (s *Server) setQuota(ctx context.Context, req *zppb.SetQuotaRequest) (*zppb
 		for _, n := range nodes {
 			all[n.Addr] = true
 		}
-		s.notify(all, res.Epoch)
+		s.notifyPaced(all, res.Epoch)
 	}
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_SetQuota{SetQuota: &zppb.SetQuotaResponse{Epoch: res.Epoch}}}, nil
 }
