@@ -14,6 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -51,6 +53,7 @@ func run(args []string) error {
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
 	scheduler := fs.Bool("scheduler", true, "run the scheduler on the leader: re-replication after node loss and master balance (settings and pause at run time: zpctl schedule)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
+	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -105,6 +108,14 @@ func run(args []string) error {
 		}
 	})
 
+	if *debugAddr != "" {
+		go func() {
+			// net/http/pprof registers on the default mux.
+			if err := http.ListenAndServe(*debugAddr, nil); err != nil {
+				logger.Error("debug server failed", "err", err)
+			}
+		}()
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

@@ -63,12 +63,18 @@ var (
 //	ZP_SCALE=1 go test -run TestMetaScale -v -timeout 30m ./zpmeta/tests/
 //
 // ZP_SCALE=N, N > 1, runs N nodes the same way, with 100 replicas each.
+// ZP_SCALE_INPROC=1 runs the meta servers in the test's process instead,
+// for a profile of both (-cpuprofile); the leader's CPU is then not told.
 func TestMetaScale(t *testing.T) {
 	sc := smallScale
 	if v := os.Getenv(scaleEnv); v != "" {
 		sc = fullScale
 		if n, err := strconv.Atoi(v); err == nil && n > 1 {
 			sc.nodes, sc.partitions = n, (n*100/3+sc.tables-1)/sc.tables
+		}
+		sc.processes = os.Getenv(scaleEnv+"_INPROC") == ""
+		if testing.Short() {
+			t.Skip("a thousand simulated nodes")
 		}
 	}
 	metas, leaderPid := startScaleMetas(t, sc)
@@ -214,9 +220,6 @@ func startScaleMetas(t *testing.T, sc scale) (addrs []string, leaderPid func() i
 			}
 		}
 		return addrs, nil
-	}
-	if testing.Short() {
-		t.Skip("a thousand simulated nodes")
 	}
 	c := testcluster.Start(t, testcluster.Options{Metas: 3, Nodes: -1, MetaArgs: []string{"--log-level", "info"}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
