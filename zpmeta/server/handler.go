@@ -103,7 +103,7 @@ func (s *Server) pull(req *zppb.PullRequest) (*zppb.Response, error) {
 		// The tables go out as bytes encoded once for every caller of
 		// the same (since, epoch), appended as unknown fields: a thousand
 		// nodes PULL the same delta after a change.
-		head, shared := s.fsm.PullShared(req.GetSinceEpoch())
+		head, shared := s.fsm.PullShared(req.GetSinceEpoch(), req.GetPartitionDeltas())
 		s.fillLiveness(head.Topology.Nodes)
 		resp := &zppb.Response{Epoch: head.Topology.Epoch, Result: &zppb.Response_Pull{Pull: head}}
 		resp.ProtoReflect().SetUnknown(shared)

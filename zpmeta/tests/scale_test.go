@@ -154,7 +154,7 @@ func TestMetaScale(t *testing.T) {
 	var deltaMax int
 	for _, n := range nodes {
 		ps := n.lastPull()
-		if !ps.delta || !slices.Equal(ps.tables, []string{last}) {
+		if !ps.delta || !slices.Equal(ps.tables, []string{last}) || len(ps.partial) > 0 {
 			t.Fatalf("node %s: last PULL %+v, want a delta carrying %s only", n.addr, ps, last)
 		}
 		deltaMax = max(deltaMax, ps.bytes)
@@ -209,6 +209,17 @@ func TestMetaScale(t *testing.T) {
 		masters, failedOver.Sub(lastPing).Round(time.Millisecond), sc.downTimeout)
 	converged = waitConverged(t, nodes[1:], epoch)
 	t.Logf("every running node at epoch %d %v after the failover was seen", epoch, converged.Sub(failedOver).Round(time.Millisecond))
+	// The failover changed a few partitions of every table: the deltas
+	// carry those partitions, not the tables.
+	deltaMax = 0
+	for _, n := range nodes[1:] {
+		ps := n.lastPull()
+		if ps.delta && len(ps.tables) > 0 {
+			t.Errorf("node %s: last PULL after the failover carries whole tables %v", n.addr, ps.tables)
+		}
+		deltaMax = max(deltaMax, ps.bytes)
+	}
+	t.Logf("PULL: largest last delta after the failover %d bytes", deltaMax)
 	checkViews(t, nodes[1:], call(pullReq("")).GetPull().GetTopology(), sc)
 }
 
@@ -311,7 +322,9 @@ type tableCache struct {
 	tables map[string]*zppb.Table
 }
 
-func (c *tableCache) intern(pr *zppb.PullResponse) {
+// intern replaces the tables of topo, which a delta pr brought, by the
+// copies already held of the same versions.
+func (c *tableCache) intern(topo *zppb.Topology, pr *zppb.PullResponse) {
 	if !pr.GetDelta() {
 		return
 	}
@@ -321,10 +334,10 @@ func (c *tableCache) intern(pr *zppb.PullResponse) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, tb := range pr.Topology.GetTables() {
+	for i, tb := range topo.GetTables() {
 		key := fmt.Sprintf("%s@%d", tb.Name, changed[tb.Name])
 		if have := c.tables[key]; have != nil {
-			pr.Topology.Tables[i] = have
+			topo.Tables[i] = have
 		} else {
 			c.tables[key] = tb
 		}
@@ -335,7 +348,9 @@ func (c *tableCache) intern(pr *zppb.PullResponse) {
 type pullStat struct {
 	delta  bool
 	tables []string
-	bytes  int
+	// partial names the partial tables (partition deltas).
+	partial []string
+	bytes   int
 }
 
 // scaleNode is a simulated node: zpnode's heartbeat (heartbeat.go) over the
@@ -488,9 +503,13 @@ func (n *scaleNode) pull(meta string) error {
 	if topo.Epoch <= cur.Epoch {
 		return nil
 	}
+	n.cache.intern(topo, pr)
 	stat := pullStat{delta: pr.Delta, bytes: proto.Size(pr)}
 	for _, tb := range pr.Topology.Tables {
 		stat.tables = append(stat.tables, tb.Name)
+	}
+	for _, tb := range pr.PartialTables {
+		stat.partial = append(stat.partial, tb.Name)
 	}
 	var positions []*zppb.ReplicaPosition
 	for _, tb := range topo.Tables {
@@ -507,14 +526,14 @@ func (n *scaleNode) pull(meta string) error {
 }
 
 func (n *scaleNode) callPull(ctx context.Context, meta string, since uint64) (*zppb.PullResponse, error) {
-	resp, err := n.pool.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{SinceEpoch: since}}})
+	// As topodelta.Pull asks.
+	resp, err := n.pool.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{SinceEpoch: since, PartitionDeltas: since != 0}}})
 	if err != nil {
 		return nil, err
 	}
 	if resp.Code != zppb.Code_OK || resp.GetPull().GetTopology() == nil {
 		return nil, fmt.Errorf("PULL: %v %s", resp.Code, resp.Msg)
 	}
-	n.cache.intern(resp.GetPull())
 	return resp.GetPull(), nil
 }
 
