@@ -336,7 +336,7 @@ func TestPullDeltaSizeAtScale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("delta after a move step: %d bytes", size(f.Pull(f.Epoch()-1)))
+	t.Logf("delta after a move step: %d bytes, per partition %d", size(f.Pull(f.Epoch()-1)), size(f.PullPartitions(f.Epoch()-1)))
 
 	// A node's failover: every partition it masters, in every table.
 	since = f.Epoch()
@@ -350,6 +350,6 @@ func TestPullDeltaSizeAtScale(t *testing.T) {
 	}
 	mustApply(t, f, SetNodeState(nodes[0], zppb.NodeState_DOWN, 0))
 	mustApply(t, f, SetMasters("failover", changes...))
-	t.Logf("delta after a node DOWN and the failover of its %d masters: %d bytes (%d since the DOWN)",
-		len(changes), size(f.Pull(since)), size(f.Pull(since+1)))
+	t.Logf("delta after a node DOWN and the failover of its %d masters: %d bytes (%d since the DOWN), per partition %d (%d)",
+		len(changes), size(f.Pull(since)), size(f.Pull(since+1)), size(f.PullPartitions(since)), size(f.PullPartitions(since+1)))
 }

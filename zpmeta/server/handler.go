@@ -45,7 +45,7 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 	}
 	switch c := req.GetCmd().(type) {
 	case *zppb.Request_Pull:
-		resp, err = s.pull(c.Pull)
+		resp, err = s.pull(ctx, c.Pull)
 	case *zppb.Request_ListTables:
 		resp = s.listTables()
 	case *zppb.Request_ListNodes:
@@ -96,9 +96,31 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 	return resp, err
 }
 
+// admitNodeWork waits until fewer than GOMAXPROCS of the nodes' PINGs and
+// PULLs are running, and returns the function that ends this one. A
+// thousand nodes PULLing after a change made a thousand runnable
+// goroutines, and Raft's heartbeats waited behind all of them in the Go
+// scheduler's queue: the followers started elections and the leader lost
+// its lease. A request waiting here is parked, not runnable. Only the work
+// on the CPU is admitted so: a PING that then waits for a Raft commit
+// (registration, failover) has ended its turn.
+func (s *Server) admitNodeWork(ctx context.Context) (func(), error) {
+	select {
+	case s.nodeWork <- struct{}{}:
+		return func() { <-s.nodeWork }, nil
+	case <-ctx.Done():
+		return nil, status.New(zppb.Code_TIMEOUT, "meta too busy: %v", ctx.Err())
+	}
+}
+
 // pull answers PULL: one table, or every table as a whole topology or as
 // a delta against the caller's since_epoch.
-func (s *Server) pull(req *zppb.PullRequest) (*zppb.Response, error) {
+func (s *Server) pull(ctx context.Context, req *zppb.PullRequest) (*zppb.Response, error) {
+	done, err := s.admitNodeWork(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	if req.GetTable() == "" {
 		// The tables go out as bytes encoded once for every caller of
 		// the same (since, epoch), appended as unknown fields: a thousand

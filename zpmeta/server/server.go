@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -56,6 +57,9 @@ type Server struct {
 	// a DOWN master wait for; a PING of one of them triggers the failover
 	// at once. Empty (or nil) when none waits.
 	failoverAwaited atomic.Pointer[map[string]bool]
+	// nodeWork admits the nodes' PINGs and PULLs to the CPU a few at a
+	// time (see admitNodeWork).
+	nodeWork chan struct{}
 
 	// stuckEpochs remembers, per move, the epoch at which this leader first
 	// saw it STUCK (see stuckEpoch).
@@ -94,6 +98,7 @@ func New(cfg Config) (*Server, error) {
 		leaderCh:    make(chan bool, 16),
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),
+		nodeWork:    make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	s.metrics = newMetrics(s)
 	rpcSrv, err := rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger})

@@ -27,17 +27,8 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	if err := topo.ValidateNodeAddr(req.GetAddr()); err != nil {
 		return nil, err
 	}
-	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
-		s.logger.Info("PING sent before the node was marked DOWN; ignored", "node", req.Addr, "ping_epoch", req.Epoch, "down_epoch", n.DownEpoch)
-		return s.pingResponse(s.fsm.Epoch()), nil
-	}
-	positions := make([]*zppb.ReplicaPosition, len(req.GetPositions()))
-	for i, p := range req.GetPositions() {
-		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
-	}
-	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions, req.GetVersion()) {
-		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
-		return s.pingResponse(s.fsm.Epoch()), nil
+	if resp, err := s.pingHeartbeat(ctx, req); resp != nil || err != nil {
+		return resp, err
 	}
 	if awaited := s.failoverAwaited.Load(); awaited != nil && (*awaited)[req.Addr] {
 		// This PING may be the position a failover waits for: decide now,
@@ -83,6 +74,29 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 		s.logger.Info("node UP", "node", req.Addr, "epoch", epoch)
 	}
 	return s.pingResponse(epoch), nil
+}
+
+// pingHeartbeat records a PING's heartbeat and positions, as admitted node
+// work; an answer means the PING ends there.
+func (s *Server) pingHeartbeat(ctx context.Context, req *zppb.PingRequest) (*zppb.Response, error) {
+	done, err := s.admitNodeWork(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
+		s.logger.Info("PING sent before the node was marked DOWN; ignored", "node", req.Addr, "ping_epoch", req.Epoch, "down_epoch", n.DownEpoch)
+		return s.pingResponse(s.fsm.Epoch()), nil
+	}
+	positions := make([]*zppb.ReplicaPosition, len(req.GetPositions()))
+	for i, p := range req.GetPositions() {
+		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
+	}
+	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions, req.GetVersion()) {
+		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
+		return s.pingResponse(s.fsm.Epoch()), nil
+	}
+	return nil, nil
 }
 
 // pingChangesTopology is the lock-free fast path of every PING of a known

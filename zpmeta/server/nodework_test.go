@@ -1,8 +1,12 @@
 package server
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
 // TestNotifyDelay: notifyPaced NOTIFYs a small cluster's nodes at once and
@@ -28,4 +32,31 @@ func TestNotifyDelay(t *testing.T) {
 	if d := notifyDelay(999); d > time.Second {
 		t.Errorf("the 1,000th node is NOTIFYed %v after the change", d)
 	}
+}
+
+// TestAdmitNodeWork: at most cap(nodeWork) PINGs and PULLs run at once; the
+// next one waits, parked, and gives up with TIMEOUT at its deadline.
+func TestAdmitNodeWork(t *testing.T) {
+	s := &Server{nodeWork: make(chan struct{}, 2)}
+	ctx := context.Background()
+	var done []func()
+	for range 2 {
+		d, err := s.admitNodeWork(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, d)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := s.admitNodeWork(short); status.Code(err) != zppb.Code_TIMEOUT {
+		t.Fatalf("a third at once: %v, want TIMEOUT", err)
+	}
+	done[0]()
+	d, err := s.admitNodeWork(ctx)
+	if err != nil {
+		t.Fatalf("after one ended: %v", err)
+	}
+	d()
+	done[1]()
 }
