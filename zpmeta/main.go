@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
@@ -109,9 +110,14 @@ func run(args []string) error {
 	})
 
 	if *debugAddr != "" {
+		ln, err := net.Listen("tcp", *debugAddr)
+		if err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+		logger.Info("serving /debug/pprof", "addr", ln.Addr().String())
 		go func() {
 			// net/http/pprof registers on the default mux.
-			if err := http.ListenAndServe(*debugAddr, nil); err != nil {
+			if err := http.Serve(ln, nil); err != nil {
 				logger.Error("debug server failed", "err", err)
 			}
 		}()
