@@ -17,12 +17,19 @@ func (s *Server) notify(nodes map[string]bool, epoch uint64) {
 }
 
 func (s *Server) notifyNode(addr string, epoch uint64) {
+	s.notifyNodeThen(addr, epoch, func() {})
+}
+
+// notifyNodeThen NOTIFYs addr in the background and calls done after.
+func (s *Server) notifyNodeThen(addr string, epoch uint64, done func()) {
 	if addr == "" {
+		done()
 		return
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer done()
 		ctx, cancel := context.WithTimeout(s.ctx, 500*time.Millisecond)
 		defer cancel()
 		s.pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Notify{Notify: &zppb.NotifyRequest{Epoch: epoch}}})
@@ -31,11 +38,14 @@ func (s *Server) notifyNode(addr string, epoch uint64) {
 
 // Pacing of notifyPaced: notifyBurst nodes at once, then notifyPerTick
 // every notifyTick (2,000 a second: a thousand nodes within half a second,
-// the first 64 at once).
+// the first 64 at once), and never more than notifyInFlight NOTIFYs
+// unanswered: the first NOTIFY to a node dials it, and a NOTIFY that times
+// out closes its connection.
 const (
-	notifyBurst   = 64
-	notifyPerTick = 10
-	notifyTick    = 5 * time.Millisecond
+	notifyBurst    = 64
+	notifyPerTick  = 10
+	notifyTick     = 5 * time.Millisecond
+	notifyInFlight = 64
 )
 
 // notifyDelay is how long after the change notifyPaced NOTIFYs the i-th
@@ -69,9 +79,15 @@ func (s *Server) notifyPaced(nodes map[string]bool, epoch uint64) {
 				case <-time.After(d):
 				}
 			}
-			if s.live.appliedEpoch(addr) < epoch {
-				s.notifyNode(addr, epoch)
+			if s.live.appliedEpoch(addr) >= epoch {
+				continue
 			}
+			select {
+			case <-s.ctx.Done():
+				return
+			case s.notifySlots <- struct{}{}:
+			}
+			s.notifyNodeThen(addr, epoch, func() { <-s.notifySlots })
 		}
 	}()
 }

@@ -60,6 +60,8 @@ type Server struct {
 	// nodeWork admits the nodes' PINGs and PULLs to the CPU a few at a
 	// time (see admitNodeWork).
 	nodeWork chan struct{}
+	// notifySlots bounds the paced NOTIFYs in flight (notifyPaced).
+	notifySlots chan struct{}
 
 	// stuckEpochs remembers, per move, the epoch at which this leader first
 	// saw it STUCK (see stuckEpoch).
@@ -99,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),
 		nodeWork:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		notifySlots: make(chan struct{}, notifyInFlight),
 	}
 	s.metrics = newMetrics(s)
 	rpcSrv, err := rpc.NewServer(rpc.ServerConfig{Handler: s.handle, MaxFrameSize: cfg.MaxFrameSize, Logger: logger})
