@@ -96,14 +96,11 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 	return resp, err
 }
 
-// admitNodeWork waits until fewer than GOMAXPROCS of the nodes' PINGs and
-// PULLs are running, and returns the function that ends this one. A
-// thousand nodes PULLing after a change made a thousand runnable
-// goroutines, and Raft's heartbeats waited behind all of them in the Go
-// scheduler's queue: the followers started elections and the leader lost
-// its lease. A request waiting here is parked, not runnable. Only the work
-// on the CPU is admitted so: a PING that then waits for a Raft commit
-// (registration, failover) has ended its turn.
+// admitNodeWork waits until fewer than GOMAXPROCS PULLs are running, and
+// returns the function that ends this one. A thousand nodes PULLing after
+// a change made a thousand runnable goroutines, and Raft's heartbeats
+// waited behind them in the Go scheduler's queue. A request waiting here is
+// parked, not runnable. PINGs are not admitted so (see pingHeartbeat).
 func (s *Server) admitNodeWork(ctx context.Context) (func(), error) {
 	select {
 	case s.nodeWork <- struct{}{}:

@@ -34,7 +34,7 @@ func TestNotifyDelay(t *testing.T) {
 	}
 }
 
-// TestAdmitNodeWork: at most cap(nodeWork) PINGs and PULLs run at once; the
+// TestAdmitNodeWork: at most cap(nodeWork) PULLs run at once; the
 // next one waits, parked, and gives up with TIMEOUT at its deadline.
 func TestAdmitNodeWork(t *testing.T) {
 	s := &Server{nodeWork: make(chan struct{}, 2)}

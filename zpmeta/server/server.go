@@ -57,8 +57,8 @@ type Server struct {
 	// a DOWN master wait for; a PING of one of them triggers the failover
 	// at once. Empty (or nil) when none waits.
 	failoverAwaited atomic.Pointer[map[string]bool]
-	// nodeWork admits the nodes' PINGs and PULLs to the CPU a few at a
-	// time (see admitNodeWork).
+	// nodeWork admits PULLs to the CPU a few at a time (see
+	// admitNodeWork).
 	nodeWork chan struct{}
 	// notifySlots bounds the paced NOTIFYs in flight (notifyPaced).
 	notifySlots chan struct{}

@@ -27,8 +27,8 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	if err := topo.ValidateNodeAddr(req.GetAddr()); err != nil {
 		return nil, err
 	}
-	if resp, err := s.pingHeartbeat(ctx, req); resp != nil || err != nil {
-		return resp, err
+	if resp := s.pingHeartbeat(req); resp != nil {
+		return resp, nil
 	}
 	if awaited := s.failoverAwaited.Load(); awaited != nil && (*awaited)[req.Addr] {
 		// This PING may be the position a failover waits for: decide now,
@@ -76,17 +76,14 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	return s.pingResponse(epoch), nil
 }
 
-// pingHeartbeat records a PING's heartbeat and positions, as admitted node
-// work; an answer means the PING ends there.
-func (s *Server) pingHeartbeat(ctx context.Context, req *zppb.PingRequest) (*zppb.Response, error) {
-	done, err := s.admitNodeWork(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
+// pingHeartbeat records a PING's heartbeat and positions; an answer means
+// the PING ends there. It is not admitted as node work (admitNodeWork): a
+// PING that waited past its deadline for a turn would not count as a
+// heartbeat, and a busy leader would mark live nodes DOWN.
+func (s *Server) pingHeartbeat(req *zppb.PingRequest) *zppb.Response {
 	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
 		s.logger.Info("PING sent before the node was marked DOWN; ignored", "node", req.Addr, "ping_epoch", req.Epoch, "down_epoch", n.DownEpoch)
-		return s.pingResponse(s.fsm.Epoch()), nil
+		return s.pingResponse(s.fsm.Epoch())
 	}
 	positions := make([]*zppb.ReplicaPosition, len(req.GetPositions()))
 	for i, p := range req.GetPositions() {
@@ -94,9 +91,9 @@ func (s *Server) pingHeartbeat(ctx context.Context, req *zppb.PingRequest) (*zpp
 	}
 	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions, req.GetVersion()) {
 		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
-		return s.pingResponse(s.fsm.Epoch()), nil
+		return s.pingResponse(s.fsm.Epoch())
 	}
-	return nil, nil
+	return nil
 }
 
 // pingChangesTopology is the lock-free fast path of every PING of a known
