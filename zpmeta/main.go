@@ -14,6 +14,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -59,6 +62,7 @@ func run(args []string) error {
 	var limits rpc.Limits
 	limits.RegisterFlags(fs)
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
+	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -132,6 +136,19 @@ func run(args []string) error {
 		}
 	})
 
+	if *debugAddr != "" {
+		ln, err := net.Listen("tcp", *debugAddr)
+		if err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+		logger.Info("serving /debug/pprof", "addr", ln.Addr().String())
+		go func() {
+			// net/http/pprof registers on the default mux.
+			if err := http.Serve(ln, nil); err != nil {
+				logger.Error("debug server failed", "err", err)
+			}
+		}()
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"maps"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -17,9 +19,10 @@ import (
 // asked for changes since cur's epoch. A whole topology (an answer without
 // the delta flag: since_epoch 0, or a meta that predates deltas) is
 // returned as is. A delta keeps cur's tables that it does not carry and
-// drops those it no longer names; it replaces cur's nodes when it carries
-// the whole list (nodes_changed), else updates and adds the nodes it
-// carries, by address.
+// drops those it no longer names; a partial table (partial_tables) is
+// cur's table with the partitions it carries replaced, by id. It replaces
+// cur's nodes when it carries the whole list (nodes_changed), else updates
+// and adds the nodes it carries, by address.
 // The result shares messages with cur and resp; treat them all as
 // immutable. An error means the delta does not fit cur (it names a table
 // cur lacks, or one created anew): pull the whole topology instead.
@@ -47,6 +50,10 @@ func Apply(cur *zppb.Topology, resp *zppb.PullResponse) (*zppb.Topology, error) 
 	}
 	out := &zppb.Topology{Epoch: topo.GetEpoch(), Nodes: mergeNodes(cur.GetNodes(), topo.GetNodes(), resp.GetNodesChanged()),
 		Tables: make([]*zppb.Table, 0, len(resp.GetTables()))}
+	partial := make(map[string]*zppb.Table, len(resp.GetPartialTables()))
+	for _, t := range resp.GetPartialTables() {
+		partial[t.GetName()] = t
+	}
 	for _, st := range resp.GetTables() {
 		t := changed[st.GetName()]
 		if t == nil {
@@ -55,8 +62,32 @@ func Apply(cur *zppb.Topology, resp *zppb.PullResponse) (*zppb.Topology, error) 
 				return nil, fmt.Errorf("delta to epoch %d leaves out table %q (created at epoch %d), which the topology of epoch %d lacks",
 					topo.GetEpoch(), st.GetName(), st.GetCreatedEpoch(), cur.GetEpoch())
 			}
+			if pt := partial[st.GetName()]; pt != nil {
+				var err error
+				if t, err = mergePartitions(t, pt); err != nil {
+					return nil, fmt.Errorf("delta to epoch %d: %w", topo.GetEpoch(), err)
+				}
+			}
 		}
 		out.Tables = append(out.Tables, t)
+	}
+	return out, nil
+}
+
+// mergePartitions is held with the partitions of the partial table pt in
+// place of its own, and pt's own fields.
+func mergePartitions(held, pt *zppb.Table) (*zppb.Table, error) {
+	if pt.GetCreatedEpoch() != held.GetCreatedEpoch() || pt.GetPartitionCount() != held.GetPartitionCount() {
+		return nil, fmt.Errorf("partial table %q (created at epoch %d, %d partitions) does not fit the one held (created at epoch %d, %d partitions)",
+			pt.GetName(), pt.GetCreatedEpoch(), pt.GetPartitionCount(), held.GetCreatedEpoch(), held.GetPartitionCount())
+	}
+	out := proto.CloneOf(pt)
+	out.Partitions = slices.Clone(held.GetPartitions())
+	for _, p := range pt.GetPartitions() {
+		if int(p.GetId()) >= len(out.Partitions) {
+			return nil, fmt.Errorf("partial table %q: partition %d of %d", pt.GetName(), p.GetId(), len(out.Partitions))
+		}
+		out.Partitions[p.GetId()] = p
 	}
 	return out, nil
 }
@@ -65,7 +96,7 @@ func Apply(cur *zppb.Topology, resp *zppb.PullResponse) (*zppb.Topology, error) 
 // topology when cur is nil) and returns the topology it brings. A delta
 // that does not fit cur is reported to misfit and asked again whole.
 func Pull(ctx context.Context, cur *zppb.Topology, call func(context.Context, *zppb.PullRequest) (*zppb.PullResponse, error), misfit func(error)) (*zppb.Topology, error) {
-	req := &zppb.PullRequest{SinceEpoch: cur.GetEpoch()}
+	req := &zppb.PullRequest{SinceEpoch: cur.GetEpoch(), PartitionDeltas: true}
 	for {
 		resp, err := call(ctx, req)
 		if err != nil {

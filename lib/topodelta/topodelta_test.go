@@ -15,13 +15,19 @@ func tbl(name string, created uint64, master string) *zppb.Table {
 		Partitions: []*zppb.Partition{{Master: master}}}
 }
 
+// tbl2 is a table of two partitions of one replica.
+func tbl2(name string, created uint64, master0, master1 string) *zppb.Table {
+	return &zppb.Table{Name: name, CreatedEpoch: created, PartitionCount: 2, Replicas: 1,
+		Partitions: []*zppb.Partition{{Id: 0, Master: master0}, {Id: 1, Master: master1}}}
+}
+
 func stamp(name string, created, changed uint64) *zppb.TableStamp {
 	return &zppb.TableStamp{Name: name, CreatedEpoch: created, ChangedEpoch: changed}
 }
 
 func TestApply(t *testing.T) {
 	nodes := []*zppb.Node{{Addr: "a:1"}, {Addr: "b:1"}}
-	cur := &zppb.Topology{Epoch: 10, Nodes: nodes, Tables: []*zppb.Table{tbl("a", 2, "a:1"), tbl("b", 3, "a:1"), tbl("c", 4, "a:1")}}
+	cur := &zppb.Topology{Epoch: 10, Nodes: nodes, Tables: []*zppb.Table{tbl("a", 2, "a:1"), tbl2("b", 3, "a:1", "a:1"), tbl("c", 4, "a:1")}}
 	tests := []struct {
 		name    string
 		resp    *zppb.PullResponse
@@ -79,6 +85,28 @@ func TestApply(t *testing.T) {
 			resp:    &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 9}},
 			wantErr: true,
 		},
+		{
+			// PULL with partition_deltas: table b's partition 1 changed.
+			name: "a partial table",
+			resp: &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 12},
+				PartialTables: []*zppb.Table{{Name: "b", CreatedEpoch: 3, PartitionCount: 2, Replicas: 1, Partitions: []*zppb.Partition{{Id: 1, Master: "b:1"}}}},
+				Tables:        []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 12), stamp("c", 4, 4)}},
+			want: &zppb.Topology{Epoch: 12, Nodes: nodes, Tables: []*zppb.Table{tbl("a", 2, "a:1"), tbl2("b", 3, "a:1", "b:1"), tbl("c", 4, "a:1")}},
+		},
+		{
+			name: "a partial table of a table created anew",
+			resp: &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 12},
+				PartialTables: []*zppb.Table{{Name: "b", CreatedEpoch: 11, PartitionCount: 2, Replicas: 1, Partitions: []*zppb.Partition{{Id: 1, Master: "b:1"}}}},
+				Tables:        []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 12), stamp("c", 4, 4)}},
+			wantErr: true,
+		},
+		{
+			name: "a partial table with a partition out of range",
+			resp: &zppb.PullResponse{Delta: true, Topology: &zppb.Topology{Epoch: 12},
+				PartialTables: []*zppb.Table{{Name: "b", CreatedEpoch: 3, PartitionCount: 2, Replicas: 1, Partitions: []*zppb.Partition{{Id: 2, Master: "b:1"}}}},
+				Tables:        []*zppb.TableStamp{stamp("a", 2, 2), stamp("b", 3, 12), stamp("c", 4, 4)}},
+			wantErr: true,
+		},
 		{name: "no topology", resp: &zppb.PullResponse{}, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -126,6 +154,9 @@ func TestPull(t *testing.T) {
 			misfit := false
 			got, err := Pull(context.Background(), tt.cur, func(_ context.Context, req *zppb.PullRequest) (*zppb.PullResponse, error) {
 				since = append(since, req.GetSinceEpoch())
+				if req.GetSinceEpoch() != 0 && !req.GetPartitionDeltas() {
+					t.Error("a delta asked without partition_deltas")
+				}
 				if req.GetSinceEpoch() == 0 {
 					return &zppb.PullResponse{Topology: whole}, nil
 				}

@@ -77,9 +77,14 @@ type PullRequest struct {
 	// With an empty table: the epoch of the topology the caller holds, so that
 	// the answer may be a delta against it (PullResponse.delta). 0, or a meta
 	// that does not know the field, answers the whole topology.
-	SinceEpoch    uint64 `protobuf:"varint,2,opt,name=since_epoch,json=sinceEpoch,proto3" json:"since_epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SinceEpoch uint64 `protobuf:"varint,2,opt,name=since_epoch,json=sinceEpoch,proto3" json:"since_epoch,omitempty"`
+	// With since_epoch: the caller merges tables by partition, so the answer
+	// may carry a table of which only partitions changed as a partial table
+	// (PullResponse.partial_tables). A meta that does not know the field
+	// answers whole tables.
+	PartitionDeltas bool `protobuf:"varint,3,opt,name=partition_deltas,json=partitionDeltas,proto3" json:"partition_deltas,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *PullRequest) Reset() {
@@ -126,6 +131,13 @@ func (x *PullRequest) GetSinceEpoch() uint64 {
 	return 0
 }
 
+func (x *PullRequest) GetPartitionDeltas() bool {
+	if x != nil {
+		return x.PartitionDeltas
+	}
+	return false
+}
+
 type PullResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The whole topology, or with delta set: the epoch, only the tables and
@@ -142,7 +154,13 @@ type PullResponse struct {
 	// With delta: topology.nodes is the whole current node list. Without it,
 	// a delta's topology.nodes holds the nodes added or changed after
 	// since_epoch (none removed), to merge by address into the caller's.
-	NodesChanged  bool `protobuf:"varint,4,opt,name=nodes_changed,json=nodesChanged,proto3" json:"nodes_changed,omitempty"`
+	NodesChanged bool `protobuf:"varint,4,opt,name=nodes_changed,json=nodesChanged,proto3" json:"nodes_changed,omitempty"`
+	// With delta, when the request set partition_deltas: the tables of which
+	// only partitions changed after since_epoch, each with its own fields as
+	// now and only those partitions (by id); the caller's table of the same
+	// created_epoch keeps the others. A table is in topology.tables or here,
+	// never both.
+	PartialTables []*Table `protobuf:"bytes,5,rep,name=partial_tables,json=partialTables,proto3" json:"partial_tables,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +221,13 @@ func (x *PullResponse) GetNodesChanged() bool {
 		return x.NodesChanged
 	}
 	return false
+}
+
+func (x *PullResponse) GetPartialTables() []*Table {
+	if x != nil {
+		return x.PartialTables
+	}
+	return nil
 }
 
 // TableStamp names a table and when it last changed.
@@ -2385,16 +2410,18 @@ var File_meta_proto protoreflect.FileDescriptor
 const file_meta_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"meta.proto\x12\bzeppelin\x1a\fcommon.proto\"D\n" +
+	"meta.proto\x12\bzeppelin\x1a\fcommon.proto\"o\n" +
 	"\vPullRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1f\n" +
 	"\vsince_epoch\x18\x02 \x01(\x04R\n" +
-	"sinceEpoch\"\xa7\x01\n" +
+	"sinceEpoch\x12)\n" +
+	"\x10partition_deltas\x18\x03 \x01(\bR\x0fpartitionDeltas\"\xdf\x01\n" +
 	"\fPullResponse\x12.\n" +
 	"\btopology\x18\x01 \x01(\v2\x12.zeppelin.TopologyR\btopology\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\bR\x05delta\x12,\n" +
 	"\x06tables\x18\x03 \x03(\v2\x14.zeppelin.TableStampR\x06tables\x12#\n" +
-	"\rnodes_changed\x18\x04 \x01(\bR\fnodesChanged\"j\n" +
+	"\rnodes_changed\x18\x04 \x01(\bR\fnodesChanged\x126\n" +
+	"\x0epartial_tables\x18\x05 \x03(\v2\x0f.zeppelin.TableR\rpartialTables\"j\n" +
 	"\n" +
 	"TableStamp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
@@ -2610,9 +2637,9 @@ var file_meta_proto_goTypes = []any{
 	(*SetQuotaRequest)(nil),     // 36: zeppelin.SetQuotaRequest
 	(*SetQuotaResponse)(nil),    // 37: zeppelin.SetQuotaResponse
 	(*Topology)(nil),            // 38: zeppelin.Topology
-	(*ReplicaPosition)(nil),     // 39: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 40: zeppelin.Quota
-	(*Table)(nil),               // 41: zeppelin.Table
+	(*Table)(nil),               // 39: zeppelin.Table
+	(*ReplicaPosition)(nil),     // 40: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 41: zeppelin.Quota
 	(*Node)(nil),                // 42: zeppelin.Node
 	(*Move)(nil),                // 43: zeppelin.Move
 	(*Schedule)(nil),            // 44: zeppelin.Schedule
@@ -2621,26 +2648,27 @@ var file_meta_proto_goTypes = []any{
 var file_meta_proto_depIdxs = []int32{
 	38, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	3,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	39, // 2: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	40, // 3: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	41, // 4: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	41, // 5: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	42, // 6: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	15, // 7: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
-	0,  // 8: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	43, // 9: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
-	43, // 10: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	43, // 11: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	44, // 12: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	45, // 13: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
-	32, // 14: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
-	33, // 15: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	40, // 16: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	39, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
+	40, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	41, // 4: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	39, // 5: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	39, // 6: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	42, // 7: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	15, // 8: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	0,  // 9: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
+	43, // 10: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	43, // 11: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	43, // 12: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	44, // 13: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	45, // 14: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	32, // 15: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	33, // 16: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	41, // 17: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }

@@ -1,19 +1,31 @@
 package fsm
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
-// touched is what one command changes, if it changes anything: tables and
-// nodes by name (one no longer in the state was dropped or removed).
+// touched is what one command changes, if it changes anything: tables as a
+// whole (their own fields, or created or dropped: one no longer in the state
+// was dropped), partitions of tables, and nodes by name (one no longer in the
+// state was removed).
 type touched struct {
 	tables []string
+	parts  []partRef
 	nodes  []string
+}
+
+// partRef names a partition.
+type partRef struct {
+	table     string
+	partition uint32
 }
 
 // touches names what cmd would change, read from the state before it runs.
@@ -37,21 +49,21 @@ func (s *state) touches(cmd *zppb.MetaCommand) touched {
 	case *zppb.MetaCommand_SetMasters:
 		var tt touched
 		for _, ch := range c.SetMasters.GetChanges() {
-			tt.tables = append(tt.tables, ch.GetTable())
+			tt.parts = append(tt.parts, partRef{ch.GetTable(), ch.GetPartition()})
 		}
 		return tt
 	case *zppb.MetaCommand_StepMove:
 		if m := s.moves[c.StepMove.GetId()]; m != nil {
-			return touched{tables: []string{m.Table}}
+			return touched{parts: []partRef{{m.Table, m.Partition}}}
 		}
 	case *zppb.MetaCommand_CordonNodes:
 		return touched{nodes: c.CordonNodes.GetNodes()}
 	case *zppb.MetaCommand_CancelMoves:
-		// The rollbacks change the tables of the moves cancelled.
+		// The rollbacks change the partitions of the moves cancelled.
 		var tt touched
 		for _, m := range s.moves {
-			if !topo.Terminal(m.State) && (c.CancelMoves.GetAll() || slices.Contains(c.CancelMoves.GetIds(), m.Id)) && !slices.Contains(tt.tables, m.Table) {
-				tt.tables = append(tt.tables, m.Table)
+			if !topo.Terminal(m.State) && (c.CancelMoves.GetAll() || slices.Contains(c.CancelMoves.GetIds(), m.Id)) {
+				tt.parts = append(tt.parts, partRef{m.Table, m.Partition})
 			}
 		}
 		return tt
@@ -62,10 +74,25 @@ func (s *state) touches(cmd *zppb.MetaCommand) touched {
 // stamp records that what tt names changed at the current epoch.
 func (s *state) stamp(tt touched) {
 	for _, name := range tt.tables {
-		if s.tables[name] != nil {
+		if t := s.tables[name]; t != nil {
 			s.tableEpochs[name] = s.epoch
+			s.stampWhole(name, t, s.epoch)
 		} else {
 			delete(s.tableEpochs, name)
+			delete(s.tableMetaEpochs, name)
+			delete(s.partEpochs, name)
+		}
+	}
+	for _, p := range tt.parts {
+		if s.tables[p.table] == nil {
+			continue
+		}
+		s.tableEpochs[p.table] = s.epoch
+		if pe := s.partEpochs[p.table]; int(p.partition) < len(pe) {
+			pe[p.partition] = s.epoch
+		} else {
+			// Not recorded: the whole table counts as changed.
+			delete(s.partEpochs, p.table)
 		}
 	}
 	for _, addr := range tt.nodes {
@@ -78,36 +105,202 @@ func (s *state) stamp(tt touched) {
 	}
 }
 
+// stampWhole records that t, named name, changed as a whole at epoch: its
+// own fields and every partition.
+func (s *state) stampWhole(name string, t *zppb.Table, epoch uint64) {
+	s.tableMetaEpochs[name] = epoch
+	pe := make([]uint64, len(t.GetPartitions()))
+	for i := range pe {
+		pe[i] = epoch
+	}
+	s.partEpochs[name] = pe
+}
+
 // Pull answers a PULL of every table by a caller holding the topology of
 // epoch since: a delta carrying only what changed after it, or the whole
 // topology when since is 0 or newer than this member's state (the caller
-// read a member further ahead; a delta cannot go backwards).
-func (f *FSM) Pull(since uint64) *zppb.PullResponse {
+// read a member further ahead; a delta cannot go backwards). A table
+// changed is carried whole.
+func (f *FSM) Pull(since uint64) *zppb.PullResponse { return f.pull(since, false) }
+
+// PullPartitions answers as Pull a caller that merges tables by partition
+// (PullRequest.partition_deltas): a table of which only partitions changed
+// comes as a partial table with those partitions.
+func (f *FSM) PullPartitions(since uint64) *zppb.PullResponse { return f.pull(since, true) }
+
+func (f *FSM) pull(since uint64, partial bool) *zppb.PullResponse {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	head := f.st.pullHead(since)
+	head.Topology.Nodes = cloneAll(head.Topology.Nodes)
+	tables := f.st.pullTables(since, partial)
+	head.Topology.Tables = cloneAll(tables.Topology.Tables)
+	head.Tables = tables.Tables
+	head.PartialTables = cloneAll(tables.PartialTables)
+	return head
+}
+
+// PullShared answers a PULL as Pull (partial: PullPartitions) does, in two
+// parts: head, the epoch and the nodes (copies, for the leader to add its
+// heartbeats to), and shared, the tables and their stamps encoded as a
+// zppb.Response whose pull field carries them. Appended to the encoding of a
+// Response carrying head (proto.Message's unknown fields), they decode as
+// Pull's answer: a message field that occurs twice is merged and repeated
+// fields are concatenated.
+//
+// shared is encoded once per (since, partial, epoch) and the same bytes go
+// to every caller asking the same: after a change, a thousand nodes PULL
+// the same delta within a second. It must not be modified.
+func (f *FSM) PullShared(since uint64, partial bool) (head *zppb.PullResponse, shared []byte) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	st := f.st
-	tables := st.sortedTables()
-	if since == 0 || since > st.epoch {
-		return &zppb.PullResponse{Topology: &zppb.Topology{Epoch: st.epoch, Tables: cloneAll(tables), Nodes: cloneAll(st.sortedNodes())}}
+	head = st.pullHead(since)
+	head.Topology.Nodes = cloneAll(head.Topology.Nodes)
+	key := pullKey{since, partial}
+	if !head.Delta {
+		key = pullKey{}
 	}
-	resp := &zppb.PullResponse{Topology: &zppb.Topology{Epoch: st.epoch}, Delta: true, Tables: make([]*zppb.TableStamp, 0, len(tables))}
-	for _, t := range tables {
-		changed := st.tableEpochs[t.Name]
-		if changed == 0 {
-			changed = st.epoch // not recorded: assume the newest
+	shared = f.shared.get(st.epoch, key, func() []byte {
+		// Encoded under the read lock: the tables are the state's own,
+		// not copies.
+		b, err := proto.Marshal(&zppb.Response{Result: &zppb.Response_Pull{Pull: st.pullTables(since, partial)}})
+		if err != nil {
+			// Only an invalid UTF-8 string fails, and every name was
+			// validated before it got into the state.
+			panic(fmt.Sprintf("fsm: encode PULL answer: %v", err))
 		}
-		resp.Tables = append(resp.Tables, &zppb.TableStamp{Name: t.Name, CreatedEpoch: t.CreatedEpoch, ChangedEpoch: changed})
-		if changed > since {
-			resp.Topology.Tables = append(resp.Topology.Tables, proto.Clone(t).(*zppb.Table))
-		}
+		return b
+	})
+	return head, shared
+}
+
+// pullHead is the part of the answer to a PULL since `since` that is not
+// in pullTables: the epoch, the delta flags and the nodes (not copied).
+func (s *state) pullHead(since uint64) *zppb.PullResponse {
+	if since == 0 || since > s.epoch {
+		return &zppb.PullResponse{Topology: &zppb.Topology{Epoch: s.epoch, Nodes: s.sortedNodes()}}
 	}
 	// Removed nodes cannot be told by the nodes that changed: then the
 	// whole list.
-	resp.NodesChanged = st.nodesRemoved > since
-	for _, n := range st.sortedNodes() {
-		if changed := st.nodeEpochs[n.Addr]; resp.NodesChanged || changed == 0 || changed > since {
-			resp.Topology.Nodes = append(resp.Topology.Nodes, proto.Clone(n).(*zppb.Node))
+	resp := &zppb.PullResponse{Topology: &zppb.Topology{Epoch: s.epoch}, Delta: true, NodesChanged: s.nodesRemoved > since}
+	for _, n := range s.sortedNodes() {
+		if changed := s.nodeEpochs[n.Addr]; resp.NodesChanged || changed == 0 || changed > since {
+			resp.Topology.Nodes = append(resp.Topology.Nodes, n)
 		}
 	}
 	return resp
+}
+
+// pullTables is the tables part of the answer to a PULL since `since`: the
+// tables (not copied) and, in a delta, their stamps, and with partial the
+// tables of which only partitions changed as partial tables.
+func (s *state) pullTables(since uint64, partial bool) *zppb.PullResponse {
+	tables := s.sortedTables()
+	if since == 0 || since > s.epoch {
+		return &zppb.PullResponse{Topology: &zppb.Topology{Tables: tables}}
+	}
+	resp := &zppb.PullResponse{Topology: &zppb.Topology{}, Tables: make([]*zppb.TableStamp, 0, len(tables))}
+	for _, t := range tables {
+		changed := s.tableEpochs[t.Name]
+		if changed == 0 {
+			changed = s.epoch // not recorded: assume the newest
+		}
+		resp.Tables = append(resp.Tables, &zppb.TableStamp{Name: t.Name, CreatedEpoch: t.CreatedEpoch, ChangedEpoch: changed})
+		if changed <= since {
+			continue
+		}
+		if partial {
+			if pt := s.partialTable(t, since); pt != nil {
+				resp.PartialTables = append(resp.PartialTables, pt)
+				continue
+			}
+		}
+		resp.Topology.Tables = append(resp.Topology.Tables, t)
+	}
+	return resp
+}
+
+// partitionsField is zppb.Table's partitions.
+var partitionsField = (&zppb.Table{}).ProtoReflect().Descriptor().Fields().ByName("partitions")
+
+// partialTable is t with only the partitions changed after since, sharing
+// t's messages; nil when its own fields changed after since or when what
+// changed is not recorded.
+func (s *state) partialTable(t *zppb.Table, since uint64) *zppb.Table {
+	meta, pe := s.tableMetaEpochs[t.Name], s.partEpochs[t.Name]
+	if meta == 0 || meta > since || len(pe) != len(t.Partitions) {
+		return nil
+	}
+	// Every field but the partitions, whatever fields Table gets.
+	pt := &zppb.Table{}
+	t.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd != partitionsField {
+			pt.ProtoReflect().Set(fd, v)
+		}
+		return true
+	})
+	for i, p := range t.Partitions {
+		if pe[i] > since {
+			pt.Partitions = append(pt.Partitions, p)
+		}
+	}
+	return pt
+}
+
+// maxSharedPulls bounds the encoded answers kept for one epoch: the
+// callers of one epoch hold a few epochs (most the one before), and at
+// 1,000 nodes and 100,000 replicas an answer is up to 2 MB (the whole
+// topology).
+const maxSharedPulls = 16
+
+// sharedPulls holds the encoded tables parts of the PULL answers of one
+// epoch by since and partial (zero: the whole topology). The state of an epoch never
+// changes, so they stay right until the epoch does, when they are dropped.
+type sharedPulls struct {
+	mu      sync.Mutex
+	epoch   uint64
+	answers map[pullKey]*sharedPull
+}
+
+// pullKey is what a PULL answer depends on besides the epoch.
+type pullKey struct {
+	since   uint64
+	partial bool
+}
+
+// sharedPull is one encoded answer; the first caller encodes it while the
+// others wait.
+type sharedPull struct {
+	once sync.Once
+	b    []byte
+}
+
+// get returns the answer for (epoch, key), encoding it when absent; past
+// maxSharedPulls it encodes without keeping.
+func (c *sharedPulls) get(epoch uint64, key pullKey, encode func() []byte) []byte {
+	c.mu.Lock()
+	if c.epoch != epoch || c.answers == nil {
+		c.epoch, c.answers = epoch, make(map[pullKey]*sharedPull)
+	}
+	a := c.answers[key]
+	if a == nil {
+		if len(c.answers) >= maxSharedPulls {
+			c.mu.Unlock()
+			return encode()
+		}
+		a = &sharedPull{}
+		c.answers[key] = a
+	}
+	c.mu.Unlock()
+	a.once.Do(func() { a.b = encode() })
+	return a.b
+}
+
+// reset drops every answer: a restored snapshot may have other stamps at
+// the same epoch.
+func (c *sharedPulls) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch, c.answers = 0, nil
 }

@@ -41,6 +41,75 @@ func checkDeltas(t *testing.T, f *FSM, history map[uint64]*zppb.Topology, when s
 		if !proto.Equal(got, now) {
 			t.Fatalf("%s: topology of epoch %d + delta since it =\n%v\nwant\n%v", when, since, got, now)
 		}
+		pp := f.PullPartitions(since)
+		if got, err = topodelta.Apply(old, pp); err != nil {
+			t.Fatalf("%s: partition delta since %d: %v", when, since, err)
+		}
+		if !proto.Equal(got, now) {
+			t.Fatalf("%s: topology of epoch %d + partition delta since it =\n%v\nwant\n%v", when, since, got, now)
+		}
+		if proto.Size(pp) > proto.Size(pr) {
+			t.Fatalf("%s: the partition delta since %d is larger than the table delta", when, since)
+		}
+		checkShared(t, f, since, when)
+	}
+	checkShared(t, f, 0, when)
+	checkShared(t, f, now.Epoch+1, when)
+}
+
+// checkShared checks that PullShared's two parts, encoded one after the
+// other as the meta server sends them, decode as Pull's answer.
+func checkShared(t *testing.T, f *FSM, since uint64, when string) {
+	t.Helper()
+	for _, partial := range []bool{false, true} {
+		head, shared := f.PullShared(since, partial)
+		b, err := proto.Marshal(&zppb.Response{Result: &zppb.Response_Pull{Pull: head}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &zppb.Response{}
+		if err := proto.Unmarshal(append(b, shared...), got); err != nil {
+			t.Fatal(err)
+		}
+		want := f.Pull(since)
+		if partial {
+			want = f.PullPartitions(since)
+		}
+		if !proto.Equal(got.GetPull(), want) {
+			t.Fatalf("%s: PULL since %d (partial %v) shared =\n%v\nwant\n%v", when, since, partial, got.GetPull(), want)
+		}
+	}
+}
+
+// TestPullSharedEncodesOncePerEpoch: every caller of the same since and
+// epoch gets the same encoded bytes, a new epoch encodes again, and callers
+// of more distinct epochs than kept still get their answer.
+func TestPullSharedEncodesOncePerEpoch(t *testing.T) {
+	f := movesFSM(t)
+	first := f.Epoch()
+	mustApply(t, f, createCmd(table("u", "b:1", "c:1"), 0))
+	_, a := f.PullShared(first, false)
+	_, b := f.PullShared(first, false)
+	if len(a) == 0 || &a[0] != &b[0] {
+		t.Fatal("two PULLs of the same delta encoded it twice")
+	}
+	_, w1 := f.PullShared(0, false)
+	_, w2 := f.PullShared(f.Epoch()+5, true) // ahead: the whole topology too
+	if &w1[0] != &w2[0] || &w1[0] == &a[0] {
+		t.Fatal("the whole topology is not shared, or shared with a delta")
+	}
+	mustApply(t, f, createCmd(table("v", "c:1", "d:1"), 0))
+	if _, c := f.PullShared(first, false); &c[0] == &a[0] {
+		t.Fatal("a new epoch answered with the encoding of the previous one")
+	}
+	for range maxSharedPulls + 2 {
+		mustApply(t, f, SetQuota("v", &zppb.Quota{OpsPerSec: f.Epoch()}, 0))
+	}
+	for since := first; since <= f.Epoch(); since++ {
+		checkShared(t, f, since, "many epochs")
+	}
+	if n := len(f.shared.answers); n != maxSharedPulls {
+		t.Fatalf("%d answers kept, want %d", n, maxSharedPulls)
 	}
 }
 
@@ -63,6 +132,11 @@ func TestPullDeltaMatchesFull(t *testing.T) {
 	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 10}, 0))
 	record("quota")
 	mustApply(t, f, SetMasters("test", change("u", 0, "c:1", 1)))
+	// A master changed: a caller that merges by partition gets that
+	// partition alone.
+	if pr := f.PullPartitions(f.Epoch() - 1); len(pr.Topology.Tables) != 0 || len(pr.PartialTables) != 1 || len(pr.PartialTables[0].Partitions) != 1 {
+		t.Fatalf("partition delta after a master change: %v", pr)
+	}
 	record("set masters")
 	id := addMove(t, f, &zppb.Move{Kind: zppb.MoveKind_MIGRATE, Table: "t", From: "a:1", To: "d:1"})
 	record("queue a move")
@@ -262,7 +336,7 @@ func TestPullDeltaSizeAtScale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("delta after a move step: %d bytes", size(f.Pull(f.Epoch()-1)))
+	t.Logf("delta after a move step: %d bytes, per partition %d", size(f.Pull(f.Epoch()-1)), size(f.PullPartitions(f.Epoch()-1)))
 
 	// A node's failover: every partition it masters, in every table.
 	since = f.Epoch()
@@ -276,6 +350,6 @@ func TestPullDeltaSizeAtScale(t *testing.T) {
 	}
 	mustApply(t, f, SetNodeState(nodes[0], zppb.NodeState_DOWN, 0))
 	mustApply(t, f, SetMasters("failover", changes...))
-	t.Logf("delta after a node DOWN and the failover of its %d masters: %d bytes (%d since the DOWN)",
-		len(changes), size(f.Pull(since)), size(f.Pull(since+1)))
+	t.Logf("delta after a node DOWN and the failover of its %d masters: %d bytes (%d since the DOWN), per partition %d (%d)",
+		len(changes), size(f.Pull(since)), size(f.Pull(since+1)), size(f.PullPartitions(since)), size(f.PullPartitions(since+1)))
 }

@@ -35,6 +35,9 @@ type FSM struct {
 	// applied counts the commands applied without error and the
 	// restores: a reader that saw the same count saw the same state.
 	applied uint64
+	// shared holds the encoded PULL answers of the current epoch
+	// (PullShared).
+	shared sharedPulls
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -121,6 +124,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.st = st
 	f.applied++
+	f.shared.reset()
 	f.mu.Unlock()
 	f.logger.Info("topology restored from snapshot", "epoch", st.epoch, "tables", len(st.tables), "nodes", len(st.nodes))
 	return nil

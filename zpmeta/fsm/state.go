@@ -44,9 +44,16 @@ type state struct {
 	// tableEpochs and nodeEpochs are the epoch of each table's and node's
 	// last change, and nodesRemoved that of the last removal of nodes, so
 	// that PULL can answer a delta (delta.go).
-	tableEpochs  map[string]uint64
-	nodeEpochs   map[string]uint64
-	nodesRemoved uint64
+	tableEpochs map[string]uint64
+	// tableMetaEpochs is the epoch of each table's last change of its own
+	// fields (creation, quota), and partEpochs that of each partition's
+	// (by id), so that a delta may carry only the partitions changed.
+	// Neither is in the snapshot: a restored state counts every partition
+	// as changed at its table's last change.
+	tableMetaEpochs map[string]uint64
+	partEpochs      map[string][]uint64
+	nodeEpochs      map[string]uint64
+	nodesRemoved    uint64
 	// schedule is the scheduler's settings (nil: all defaults) and events
 	// its last decisions (schedule.go).
 	schedule *zppb.Schedule
@@ -55,7 +62,8 @@ type state struct {
 
 func newState() *state {
 	return &state{tables: make(map[string]*zppb.Table), nodes: make(map[string]*zppb.Node),
-		moves: make(map[uint64]*zppb.Move), tableEpochs: make(map[string]uint64), nodeEpochs: make(map[string]uint64)}
+		moves: make(map[uint64]*zppb.Move), tableEpochs: make(map[string]uint64), nodeEpochs: make(map[string]uint64),
+		tableMetaEpochs: make(map[string]uint64), partEpochs: make(map[string][]uint64)}
 }
 
 // apply validates cmd against the state and applies it. It mutates nothing
@@ -405,8 +413,9 @@ func stateFromSnapshot(snap *zppb.MetaSnapshot) (*state, error) {
 		}
 		return e
 	}
-	for name := range s.tables {
+	for name, t := range s.tables {
 		s.tableEpochs[name] = stamped(snap.GetTableChangedEpochs()[name])
+		s.stampWhole(name, t, s.tableEpochs[name])
 	}
 	for addr := range s.nodes {
 		s.nodeEpochs[addr] = stamped(snap.GetNodeChangedEpochs()[addr])

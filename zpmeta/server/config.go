@@ -19,10 +19,13 @@ const (
 
 	// Raft timings for a LAN: a follower notices a dead leader within one
 	// to two heartbeat timeouts and a new leader is usually elected within
-	// a second or two after that.
-	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	// a second or two after that. A leader steps down when it has not heard
+	// from a quorum for the lease timeout: at 500 ms, a leader busy placing
+	// a table for a thousand nodes on two shared cores stepped down
+	// (docs/benchmarks.md, the meta service).
+	DefaultHeartbeatTimeout   = 1000 * time.Millisecond
 	DefaultElectionTimeout    = 1000 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 1000 * time.Millisecond
 
 	DefaultSnapshotThreshold = 8192
 	DefaultSnapshotInterval  = 2 * time.Minute

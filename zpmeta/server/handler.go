@@ -48,7 +48,7 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 	}
 	switch c := req.GetCmd().(type) {
 	case *zppb.Request_Pull:
-		resp, err = s.pull(c.Pull)
+		resp, err = s.pull(ctx, c.Pull)
 	case *zppb.Request_ListTables:
 		resp = s.listTables()
 	case *zppb.Request_ListNodes:
@@ -99,13 +99,37 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 	return resp, err
 }
 
+// admitNodeWork waits until fewer than GOMAXPROCS PULLs are running, and
+// returns the function that ends this one. A thousand nodes PULLing after
+// a change made a thousand runnable goroutines, and Raft's heartbeats
+// waited behind them in the Go scheduler's queue. A request waiting here is
+// parked, not runnable. PINGs are not admitted so (see pingHeartbeat).
+func (s *Server) admitNodeWork(ctx context.Context) (func(), error) {
+	select {
+	case s.nodeWork <- struct{}{}:
+		return func() { <-s.nodeWork }, nil
+	case <-ctx.Done():
+		return nil, status.New(zppb.Code_TIMEOUT, "meta too busy: %v", ctx.Err())
+	}
+}
+
 // pull answers PULL: one table, or every table as a whole topology or as
 // a delta against the caller's since_epoch.
-func (s *Server) pull(req *zppb.PullRequest) (*zppb.Response, error) {
+func (s *Server) pull(ctx context.Context, req *zppb.PullRequest) (*zppb.Response, error) {
+	done, err := s.admitNodeWork(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	if req.GetTable() == "" {
-		pr := s.fsm.Pull(req.GetSinceEpoch())
-		s.fillLiveness(pr.Topology.Nodes)
-		return &zppb.Response{Epoch: pr.Topology.Epoch, Result: &zppb.Response_Pull{Pull: pr}}, nil
+		// The tables go out as bytes encoded once for every caller of
+		// the same (since, epoch), appended as unknown fields: a thousand
+		// nodes PULL the same delta after a change.
+		head, shared := s.fsm.PullShared(req.GetSinceEpoch(), req.GetPartitionDeltas())
+		s.fillLiveness(head.Topology.Nodes)
+		resp := &zppb.Response{Epoch: head.Topology.Epoch, Result: &zppb.Response_Pull{Pull: head}}
+		resp.ProtoReflect().SetUnknown(shared)
+		return resp, nil
 	}
 	topo, err := s.fsm.Topology(req.GetTable())
 	if err != nil {

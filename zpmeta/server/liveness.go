@@ -85,6 +85,14 @@ func (l *liveness) leaderSince() time.Time {
 	return l.since
 }
 
+// appliedEpoch is the epoch addr had applied at its last PING to this
+// leader; 0 when it has not PINGed it.
+func (l *liveness) appliedEpoch(addr string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epochs[addr]
+}
+
 // lastHeartbeat returns the time of addr's last PING to this leader, zero if
 // none.
 func (l *liveness) lastHeartbeat(addr string) time.Time {

@@ -281,19 +281,3 @@ func (s *Server) notifyPartition(m *zppb.Move, epoch uint64) {
 	}
 	s.notify(nodes, epoch)
 }
-
-// notify sends NOTIFY to nodes in the background; Close waits for it.
-func (s *Server) notify(nodes map[string]bool, epoch uint64) {
-	for addr := range nodes {
-		if addr == "" {
-			continue
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			ctx, cancel := context.WithTimeout(s.ctx, 500*time.Millisecond)
-			defer cancel()
-			s.pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_Notify{Notify: &zppb.NotifyRequest{Epoch: epoch}}})
-		}()
-	}
-}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -57,6 +58,11 @@ type Server struct {
 	// a DOWN master wait for; a PING of one of them triggers the failover
 	// at once. Empty (or nil) when none waits.
 	failoverAwaited atomic.Pointer[map[string]bool]
+	// nodeWork admits PULLs to the CPU a few at a time (see
+	// admitNodeWork).
+	nodeWork chan struct{}
+	// notifySlots bounds the paced NOTIFYs in flight (notifyPaced).
+	notifySlots chan struct{}
 
 	// stuckEpochs remembers, per move, the epoch at which this leader first
 	// saw it STUCK (see stuckEpoch).
@@ -100,6 +106,8 @@ func New(cfg Config) (*Server, error) {
 		leaderCh:    make(chan bool, 16),
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),
+		nodeWork:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		notifySlots: make(chan struct{}, notifyInFlight),
 	}
 	// Only the admin token's hash is kept; the cluster secret is sent.
 	s.adminToken, s.cfg.AdminToken = secret.NewToken(cfg.AdminToken), nil

@@ -27,17 +27,8 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	if err := topo.ValidateNodeAddr(req.GetAddr()); err != nil {
 		return nil, err
 	}
-	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
-		s.logger.Info("PING sent before the node was marked DOWN; ignored", "node", req.Addr, "ping_epoch", req.Epoch, "down_epoch", n.DownEpoch)
-		return s.pingResponse(s.fsm.Epoch()), nil
-	}
-	positions := make([]*zppb.ReplicaPosition, len(req.GetPositions()))
-	for i, p := range req.GetPositions() {
-		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
-	}
-	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions, req.GetVersion()) {
-		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
-		return s.pingResponse(s.fsm.Epoch()), nil
+	if resp := s.pingHeartbeat(req); resp != nil {
+		return resp, nil
 	}
 	if awaited := s.failoverAwaited.Load(); awaited != nil && (*awaited)[req.Addr] {
 		// This PING may be the position a failover waits for: decide now,
@@ -85,6 +76,26 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	return s.pingResponse(epoch), nil
 }
 
+// pingHeartbeat records a PING's heartbeat and positions; an answer means
+// the PING ends there. It is not admitted as node work (admitNodeWork): a
+// PING that waited past its deadline for a turn would not count as a
+// heartbeat, and a busy leader would mark live nodes DOWN.
+func (s *Server) pingHeartbeat(req *zppb.PingRequest) *zppb.Response {
+	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
+		s.logger.Info("PING sent before the node was marked DOWN; ignored", "node", req.Addr, "ping_epoch", req.Epoch, "down_epoch", n.DownEpoch)
+		return s.pingResponse(s.fsm.Epoch())
+	}
+	positions := make([]*zppb.ReplicaPosition, len(req.GetPositions()))
+	for i, p := range req.GetPositions() {
+		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
+	}
+	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions, req.GetVersion()) {
+		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
+		return s.pingResponse(s.fsm.Epoch())
+	}
+	return nil
+}
+
 // pingChangesTopology is the lock-free fast path of every PING of a known
 // node that is UP and unchanged.
 func (s *Server) pingChangesTopology(req *zppb.PingRequest) bool {
@@ -120,7 +131,7 @@ func (s *Server) createTable(ctx context.Context, req *zppb.CreateTableRequest) 
 	s.logger.Info("table created", "table", req.GetName(), "partitions", req.GetPartitions(), "replicas", req.GetReplicas(), "min_sync_replicas", req.GetMinSyncReplicas(), "epoch", res.Epoch)
 	// The nodes open their replicas now, not at their next PING: a
 	// client waiting for the table waits for them.
-	s.notify(replicaNodes(res.Table), res.Epoch)
+	s.notifyPaced(replicaNodes(res.Table), res.Epoch)
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_CreateTable{CreateTable: &zppb.CreateTableResponse{
 		Table: res.Table, Epoch: res.Epoch,
 	}}}, nil
@@ -155,7 +166,7 @@ func (s *Server) dropTable(ctx context.Context, req *zppb.DropTableRequest) (*zp
 	}
 	s.logger.Info("table dropped", "table", req.GetName(), "epoch", res.Epoch)
 	// The nodes close the replicas and free their disk now.
-	s.notify(holders, res.Epoch)
+	s.notifyPaced(holders, res.Epoch)
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_DropTable{DropTable: &zppb.DropTableResponse{Epoch: res.Epoch}}}, nil
 }
 
@@ -189,7 +200,7 @@ func (s *Server) setQuota(ctx context.Context, req *zppb.SetQuotaRequest) (*zppb
 		for _, n := range nodes {
 			all[n.Addr] = true
 		}
-		s.notify(all, res.Epoch)
+		s.notifyPaced(all, res.Epoch)
 	}
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_SetQuota{SetQuota: &zppb.SetQuotaResponse{Epoch: res.Epoch}}}, nil
 }

@@ -34,6 +34,8 @@ type scale struct {
 	// processes: real zpmeta processes (lib/testcluster), whose CPU
 	// /proc tells apart from the simulated nodes'.
 	processes bool
+	// scheduler runs the metas' scheduler (processes only).
+	scheduler bool
 }
 
 var (
@@ -63,12 +65,21 @@ var (
 //	ZP_SCALE=1 go test -run TestMetaScale -v -timeout 30m ./zpmeta/tests/
 //
 // ZP_SCALE=N, N > 1, runs N nodes the same way, with 100 replicas each.
+// ZP_SCALE_INPROC=1 runs the meta servers in the test's process instead,
+// for a profile of both (-cpuprofile); the leader's CPU is then not told.
+// ZP_SCALE_SCHEDULER=1 runs the metas with their scheduler on, as zpmeta
+// runs by default in production.
 func TestMetaScale(t *testing.T) {
 	sc := smallScale
 	if v := os.Getenv(scaleEnv); v != "" {
 		sc = fullScale
 		if n, err := strconv.Atoi(v); err == nil && n > 1 {
 			sc.nodes, sc.partitions = n, (n*100/3+sc.tables-1)/sc.tables
+		}
+		sc.processes = os.Getenv(scaleEnv+"_INPROC") == ""
+		sc.scheduler = os.Getenv(scaleEnv+"_SCHEDULER") != ""
+		if testing.Short() {
+			t.Skip("a thousand simulated nodes")
 		}
 	}
 	metas, leaderPid := startScaleMetas(t, sc)
@@ -143,7 +154,7 @@ func TestMetaScale(t *testing.T) {
 	var deltaMax int
 	for _, n := range nodes {
 		ps := n.lastPull()
-		if !ps.delta || !slices.Equal(ps.tables, []string{last}) {
+		if !ps.delta || !slices.Equal(ps.tables, []string{last}) || len(ps.partial) > 0 {
 			t.Fatalf("node %s: last PULL %+v, want a delta carrying %s only", n.addr, ps, last)
 		}
 		deltaMax = max(deltaMax, ps.bytes)
@@ -198,6 +209,17 @@ func TestMetaScale(t *testing.T) {
 		masters, failedOver.Sub(lastPing).Round(time.Millisecond), sc.downTimeout)
 	converged = waitConverged(t, nodes[1:], epoch)
 	t.Logf("every running node at epoch %d %v after the failover was seen", epoch, converged.Sub(failedOver).Round(time.Millisecond))
+	// The failover changed a few partitions of every table: the deltas
+	// carry those partitions, not the tables.
+	deltaMax = 0
+	for _, n := range nodes[1:] {
+		ps := n.lastPull()
+		if ps.delta && len(ps.tables) > 0 {
+			t.Errorf("node %s: last PULL after the failover carries whole tables %v", n.addr, ps.tables)
+		}
+		deltaMax = max(deltaMax, ps.bytes)
+	}
+	t.Logf("PULL: largest last delta after the failover %d bytes", deltaMax)
 	checkViews(t, nodes[1:], call(pullReq("")).GetPull().GetTopology(), sc)
 }
 
@@ -215,10 +237,8 @@ func startScaleMetas(t *testing.T, sc scale) (addrs []string, leaderPid func() i
 		}
 		return addrs, nil
 	}
-	if testing.Short() {
-		t.Skip("a thousand simulated nodes")
-	}
-	c := testcluster.Start(t, testcluster.Options{Metas: 3, Nodes: -1, MetaArgs: []string{"--log-level", "info"}})
+	c := testcluster.Start(t, testcluster.Options{Metas: 3, Nodes: -1, Scheduler: sc.scheduler, MetaArgs: []string{"--log-level", "info"}})
+	t.Logf("meta scheduler on: %v", sc.scheduler)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	leader, err := c.WaitLeader(ctx)
@@ -263,13 +283,19 @@ func checkViews(t *testing.T, nodes []*scaleNode, want *zppb.Topology, sc scale)
 	if !sc.processes {
 		step = 1
 	}
+	// The nodes share their tables (tableCache): each one is compared once.
+	same := map[*zppb.Table]bool{}
 	for i := 0; i < len(nodes); i += step {
 		got := nodes[i].view()
 		if got.GetEpoch() != want.Epoch || len(got.GetTables()) != len(want.Tables) {
 			t.Fatalf("node %s: epoch %d with %d tables, want %d with %d", nodes[i].addr, got.GetEpoch(), len(got.GetTables()), want.Epoch, len(want.Tables))
 		}
 		for j, tb := range want.Tables {
-			if !proto.Equal(got.Tables[j], tb) {
+			if same[got.Tables[j]] {
+				continue
+			}
+			same[got.Tables[j]] = proto.Equal(got.Tables[j], tb)
+			if !same[got.Tables[j]] {
 				t.Fatalf("node %s: table %s differs from the leader's", nodes[i].addr, tb.Name)
 			}
 		}
@@ -296,7 +322,9 @@ type tableCache struct {
 	tables map[string]*zppb.Table
 }
 
-func (c *tableCache) intern(pr *zppb.PullResponse) {
+// intern replaces the tables of topo, which a delta pr brought, by the
+// copies already held of the same versions.
+func (c *tableCache) intern(topo *zppb.Topology, pr *zppb.PullResponse) {
 	if !pr.GetDelta() {
 		return
 	}
@@ -306,10 +334,10 @@ func (c *tableCache) intern(pr *zppb.PullResponse) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, tb := range pr.Topology.GetTables() {
+	for i, tb := range topo.GetTables() {
 		key := fmt.Sprintf("%s@%d", tb.Name, changed[tb.Name])
 		if have := c.tables[key]; have != nil {
-			pr.Topology.Tables[i] = have
+			topo.Tables[i] = have
 		} else {
 			c.tables[key] = tb
 		}
@@ -320,7 +348,9 @@ func (c *tableCache) intern(pr *zppb.PullResponse) {
 type pullStat struct {
 	delta  bool
 	tables []string
-	bytes  int
+	// partial names the partial tables (partition deltas).
+	partial []string
+	bytes   int
 }
 
 // scaleNode is a simulated node: zpnode's heartbeat (heartbeat.go) over the
@@ -473,9 +503,13 @@ func (n *scaleNode) pull(meta string) error {
 	if topo.Epoch <= cur.Epoch {
 		return nil
 	}
+	n.cache.intern(topo, pr)
 	stat := pullStat{delta: pr.Delta, bytes: proto.Size(pr)}
 	for _, tb := range pr.Topology.Tables {
 		stat.tables = append(stat.tables, tb.Name)
+	}
+	for _, tb := range pr.PartialTables {
+		stat.partial = append(stat.partial, tb.Name)
 	}
 	var positions []*zppb.ReplicaPosition
 	for _, tb := range topo.Tables {
@@ -492,14 +526,14 @@ func (n *scaleNode) pull(meta string) error {
 }
 
 func (n *scaleNode) callPull(ctx context.Context, meta string, since uint64) (*zppb.PullResponse, error) {
-	resp, err := n.pool.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{SinceEpoch: since}}})
+	// As topodelta.Pull asks.
+	resp, err := n.pool.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: &zppb.PullRequest{SinceEpoch: since, PartitionDeltas: since != 0}}})
 	if err != nil {
 		return nil, err
 	}
 	if resp.Code != zppb.Code_OK || resp.GetPull().GetTopology() == nil {
 		return nil, fmt.Errorf("PULL: %v %s", resp.Code, resp.Msg)
 	}
-	n.cache.intern(resp.GetPull())
 	return resp.GetPull(), nil
 }
 
