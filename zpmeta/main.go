@@ -14,9 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,6 +21,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
+	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
@@ -62,7 +60,7 @@ func run(args []string) error {
 	var limits rpc.Limits
 	limits.RegisterFlags(fs)
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
-	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this address (empty: off)")
+	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this loopback address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -137,17 +135,12 @@ func run(args []string) error {
 	})
 
 	if *debugAddr != "" {
-		ln, err := net.Listen("tcp", *debugAddr)
+		dbg, err := promexport.ListenPprof(*debugAddr, logger)
 		if err != nil {
 			return fmt.Errorf("--debug-addr: %w", err)
 		}
-		logger.Info("serving /debug/pprof", "addr", ln.Addr().String())
-		go func() {
-			// net/http/pprof registers on the default mux.
-			if err := http.Serve(ln, nil); err != nil {
-				logger.Error("debug server failed", "err", err)
-			}
-		}()
+		defer dbg.Close()
+		logger.Info("serving /debug/pprof", "addr", dbg.Addr().String())
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
