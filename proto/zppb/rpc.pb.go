@@ -68,6 +68,7 @@ type Request struct {
 	//	*Request_FullsyncStart
 	//	*Request_FullsyncFetch
 	//	*Request_FullsyncEnd
+	//	*Request_BinlogWatch
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// count it from when they read the request, give up on work that would
@@ -508,6 +509,15 @@ func (x *Request) GetFullsyncEnd() *FullSyncEndRequest {
 	return nil
 }
 
+func (x *Request) GetBinlogWatch() *BinlogWatchRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_BinlogWatch); ok {
+			return x.BinlogWatch
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTimeoutMs() int64 {
 	if x != nil {
 		return x.TimeoutMs
@@ -711,6 +721,10 @@ type Request_FullsyncEnd struct {
 	FullsyncEnd *FullSyncEndRequest `protobuf:"bytes,54,opt,name=fullsync_end,json=fullsyncEnd,proto3,oneof"`
 }
 
+type Request_BinlogWatch struct {
+	BinlogWatch *BinlogWatchRequest `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
+}
+
 func (*Request_Set) isRequest_Cmd() {}
 
 func (*Request_Get) isRequest_Cmd() {}
@@ -795,6 +809,8 @@ func (*Request_FullsyncFetch) isRequest_Cmd() {}
 
 func (*Request_FullsyncEnd) isRequest_Cmd() {}
 
+func (*Request_BinlogWatch) isRequest_Cmd() {}
+
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
 type Response struct {
@@ -843,6 +859,7 @@ type Response struct {
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
 	//	*Response_FullsyncFetch
+	//	*Response_BinlogWatch
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1199,6 +1216,15 @@ func (x *Response) GetFullsyncFetch() *FullSyncFetchResponse {
 	return nil
 }
 
+func (x *Response) GetBinlogWatch() *BinlogWatchResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_BinlogWatch); ok {
+			return x.BinlogWatch
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -1327,6 +1353,10 @@ type Response_FullsyncFetch struct {
 	FullsyncFetch *FullSyncFetchResponse `protobuf:"bytes,53,opt,name=fullsync_fetch,json=fullsyncFetch,proto3,oneof"`
 }
 
+type Response_BinlogWatch struct {
+	BinlogWatch *BinlogWatchResponse `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
+}
+
 func (*Response_Get) isResponse_Result() {}
 
 func (*Response_Del) isResponse_Result() {}
@@ -1388,6 +1418,8 @@ func (*Response_BinlogPull) isResponse_Result() {}
 func (*Response_FullsyncStart) isResponse_Result() {}
 
 func (*Response_FullsyncFetch) isResponse_Result() {}
+
+func (*Response_BinlogWatch) isResponse_Result() {}
 
 // MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
 // atomic step, logged as one binlog record (Redis MULTI/EXEC): each
@@ -1503,7 +1535,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xd2\x13\n" +
+	"repl.proto\"\x95\x14\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1557,7 +1589,8 @@ const file_rpc_proto_rawDesc = "" +
 	"binlogPull\x12G\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1e.zeppelin.FullSyncStartRequestH\x00R\rfullsyncStart\x12G\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1e.zeppelin.FullSyncFetchRequestH\x00R\rfullsyncFetch\x12A\n" +
-	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12\x1d\n" +
+	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12A\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
@@ -1565,7 +1598,7 @@ const file_rpc_proto_rawDesc = "" +
 	"request_id\x18f \x01(\fR\trequestId\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xec\x0e\n" +
+	"\x03cmd\"\xb0\x0f\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1608,7 +1641,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1f.zeppelin.FullSyncStartResponseH\x00R\rfullsyncStart\x12H\n" +
-	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetchB\b\n" +
+	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetch\x12B\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatchB\b\n" +
 	"\x06result\"K\n" +
 	"\fMultiRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
@@ -1675,36 +1709,38 @@ var file_rpc_proto_goTypes = []any{
 	(*FullSyncStartRequest)(nil),  // 42: zeppelin.FullSyncStartRequest
 	(*FullSyncFetchRequest)(nil),  // 43: zeppelin.FullSyncFetchRequest
 	(*FullSyncEndRequest)(nil),    // 44: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 45: zeppelin.Code
-	(*GetResponse)(nil),           // 46: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 47: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 48: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 49: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 50: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 51: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 52: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 53: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 54: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 55: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 56: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 57: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 58: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 59: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 60: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 61: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 62: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 63: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 64: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 65: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 66: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 67: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 68: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 69: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 70: zeppelin.CordonNodesResponse
-	(*TrySyncResponse)(nil),       // 71: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 72: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 73: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 74: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchRequest)(nil),    // 45: zeppelin.BinlogWatchRequest
+	(Code)(0),                     // 46: zeppelin.Code
+	(*GetResponse)(nil),           // 47: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 48: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 49: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 50: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 51: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 52: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 53: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 54: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 55: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 56: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 57: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 58: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 59: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 60: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 61: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 62: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 63: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 64: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 65: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 66: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 67: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 68: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 69: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 70: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),   // 71: zeppelin.CordonNodesResponse
+	(*TrySyncResponse)(nil),       // 72: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 73: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 74: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 75: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),   // 76: zeppelin.BinlogWatchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1749,45 +1785,47 @@ var file_rpc_proto_depIdxs = []int32{
 	42, // 39: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
 	43, // 40: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
 	44, // 41: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	45, // 42: zeppelin.Response.code:type_name -> zeppelin.Code
-	46, // 43: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	47, // 44: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	48, // 45: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	49, // 46: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	50, // 47: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	51, // 48: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	52, // 49: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	53, // 50: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	54, // 51: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	55, // 52: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	56, // 53: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	57, // 54: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	58, // 55: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	59, // 56: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 57: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	60, // 58: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	61, // 59: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	62, // 60: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	63, // 61: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	64, // 62: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	65, // 63: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	66, // 64: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	67, // 65: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	68, // 66: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	69, // 67: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	66, // 68: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	70, // 69: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	71, // 70: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	72, // 71: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	73, // 72: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	74, // 73: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	0,  // 74: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 75: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	45, // 42: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	46, // 43: zeppelin.Response.code:type_name -> zeppelin.Code
+	47, // 44: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	48, // 45: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	49, // 46: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	50, // 47: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	51, // 48: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	52, // 49: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	53, // 50: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	54, // 51: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	55, // 52: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	56, // 53: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	57, // 54: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	58, // 55: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	59, // 56: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	60, // 57: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 58: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	61, // 59: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	62, // 60: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	63, // 61: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	64, // 62: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	65, // 63: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	66, // 64: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	67, // 65: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	68, // 66: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	69, // 67: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	70, // 68: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	67, // 69: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	71, // 70: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	72, // 71: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	73, // 72: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	74, // 73: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	75, // 74: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	76, // 75: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	0,  // 76: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 77: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	78, // [78:78] is the sub-list for method output_type
+	78, // [78:78] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1842,6 +1880,7 @@ func file_rpc_proto_init() {
 		(*Request_FullsyncStart)(nil),
 		(*Request_FullsyncFetch)(nil),
 		(*Request_FullsyncEnd)(nil),
+		(*Request_BinlogWatch)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -1875,6 +1914,7 @@ func file_rpc_proto_init() {
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),
 		(*Response_FullsyncFetch)(nil),
+		(*Response_BinlogWatch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

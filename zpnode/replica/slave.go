@@ -37,6 +37,12 @@ type slaveState struct {
 	state     atomic.Value // string, for INFO
 	masterLSN atomic.Uint64
 	fullsync  fullSyncStatus
+
+	// watch is the replica's offer to, or registration with,
+	// Options.Watch; handedOff says the hub claimed it and the syncer
+	// ended for it (watch.go). The replica's mu guards both.
+	watch     *watchReg
+	handedOff bool
 }
 
 // stopSyncerLocked detaches the running syncer when stop is set and
@@ -63,7 +69,9 @@ func (s *slaveState) getState() string {
 	return "idle"
 }
 
-func (r *Replica) startSyncerLocked() {
+// startSyncerLocked starts following the master, in a goroutine that
+// first calls after (each), which waits for an earlier syncer to end.
+func (r *Replica) startSyncerLocked(after ...func()) {
 	if r.s.cancel != nil || r.closed || r.opts.Dial == nil {
 		return
 	}
@@ -73,6 +81,9 @@ func (r *Replica) startSyncerLocked() {
 	master := r.master
 	go func() {
 		defer close(done)
+		for _, f := range after {
+			f()
+		}
 		r.runSyncer(ctx, master)
 	}()
 }
@@ -95,7 +106,14 @@ func (r *Replica) runSyncer(ctx context.Context, master string) {
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
-	r.s.setState("idle")
+	r.mu.Lock()
+	watched := r.s.handedOff
+	r.mu.Unlock()
+	if !watched {
+		// A slave the hub waits for is caught up and follows: it stays
+		// "streaming", as INFO, zpctl and meta's moves expect of one.
+		r.s.setState("idle")
+	}
 }
 
 func (r *Replica) syncWith(ctx context.Context, master string) error {
@@ -115,7 +133,7 @@ func (r *Replica) syncWith(ctx context.Context, master string) error {
 			if err := r.catchUpDB(); err != nil {
 				return err
 			}
-			if err := r.stream(ctx, conn); err != nil {
+			if err := r.stream(ctx, conn, master); err != nil {
 				return err
 			}
 			// Out of sync with the master: negotiate again.
@@ -184,8 +202,10 @@ func (r *Replica) catchUpDB() error {
 }
 
 // stream pulls records and applies them until the master says the logs no
-// longer match (nil) or something fails.
-func (r *Replica) stream(ctx context.Context, conn Conn) error {
+// longer match (nil) or something fails. A pull that comes back empty
+// offers the replica to the node's WatchHub, which ends ctx once it
+// waits for it.
+func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 	r.s.setState("streaming")
 	for ctx.Err() == nil {
 		term, lsn, _ := r.Position()
@@ -197,9 +217,9 @@ func (r *Replica) stream(ctx context.Context, conn Conn) error {
 		req := &zppb.BinlogPullRequest{
 			Table: r.opts.Table, Partition: r.opts.ID, Slave: r.opts.Self,
 			FromLsn: lsn + 1, PrevTerm: term, AckedLsn: lsn,
-			MaxBytes: pullBytes, WaitMs: uint32(pullWait / time.Millisecond),
+			MaxBytes: pullBytes, WaitMs: uint32(r.opts.PullWait / time.Millisecond),
 		}
-		cctx, cancel := context.WithTimeout(ctx, pullWait+5*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, r.opts.PullWait+5*time.Second)
 		resp, err := call(cctx, conn, &zppb.Request{Cmd: &zppb.Request_BinlogPull{BinlogPull: req}})
 		cancel()
 		if err != nil {
@@ -213,6 +233,11 @@ func (r *Replica) stream(ctx context.Context, conn Conn) error {
 		if !pr.InSync {
 			return nil
 		}
+		if len(pr.Records) == 0 {
+			r.offerWatch(master, term, lsn)
+			continue
+		}
+		r.withdrawWatch()
 		if err := r.applyReplicated(pr.Records); err != nil {
 			return err
 		}

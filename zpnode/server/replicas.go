@@ -277,14 +277,16 @@ func (s *Server) openReplicas(keys []replicaKey, opened func(replicaKey, *replic
 			defer wg.Done()
 			for k := range work {
 				r, err := replica.Open(replica.Options{
-					Dir:    s.replicaDir(k.table, k.id),
-					Table:  k.table,
-					ID:     k.id,
-					Shared: s.shared,
-					Binlog: s.binlogOptions(),
-					Self:   s.cfg.Addr,
-					Dial:   s.dialPeer,
-					Logger: s.cfg.Logger,
+					Dir:      s.replicaDir(k.table, k.id),
+					Table:    k.table,
+					ID:       k.id,
+					Shared:   s.shared,
+					Binlog:   s.binlogOptions(),
+					Self:     s.cfg.Addr,
+					Dial:     s.dialPeer,
+					Watch:    s.watch,
+					PullWait: s.cfg.PullWait,
+					Logger:   s.cfg.Logger,
 				})
 				if err != nil {
 					s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)
@@ -341,7 +343,8 @@ func (s *Server) binlogOptions() binlog.Options {
 	return o
 }
 
-// dialPeer opens the dedicated connection a slave pulls from its master on.
+// dialPeer opens the dedicated connection a slave pulls from its master
+// on, or the one the node's WatchHub watches a master node on.
 func (s *Server) dialPeer(ctx context.Context, addr string) (replica.Conn, error) {
 	return rpc.Dial(ctx, addr, 0)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 	"github.com/zeppelin-kv/zeppelin/zpnode/redisfront"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
 // Server is a zpnode.
@@ -43,6 +44,9 @@ type Server struct {
 
 	metricsSrv *promexport.Server
 	fullsync   *dbsync.Source
+	// watch waits for the node's idle slave replicas, one BINLOG_WATCH
+	// per master node.
+	watch *replica.WatchHub
 
 	lastPingMs atomic.Int64
 	// newestEpoch is the newest epoch a meta server has named to this node
@@ -113,6 +117,7 @@ func (s *Server) Start() error {
 	}
 	s.shared = shared
 	s.replicas = newReplicaSet(s)
+	s.watch = replica.NewWatchHub(replica.WatchHubOptions{Self: s.cfg.Addr, Dial: s.dialPeer, Logger: s.cfg.Logger, Wait: s.cfg.PullWait})
 	s.fullsync, err = dbsync.NewSource(dbsync.SourceOptions{Dir: filepath.Join(s.cfg.DataDir, ".fullsync"), Logger: s.cfg.Logger})
 	if err != nil {
 		s.Close()
@@ -211,6 +216,9 @@ func (s *Server) Close() error {
 		}
 		if s.replicas != nil {
 			errs = append(errs, s.replicas.closeAll())
+		}
+		if s.watch != nil {
+			s.watch.Close()
 		}
 		if s.fullsync != nil {
 			s.fullsync.Close()
