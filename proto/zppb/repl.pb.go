@@ -530,12 +530,27 @@ func (x *BinlogPullResponse) GetInSync() bool {
 // the slave then wakes the replicas named, which TRYSYNC and pull as
 // usual. A master that does not know the request answers INVALID_ARGUMENT
 // (an empty request): the slave's replicas go on pulling each on its own.
+//
+// With a session, the master keeps the partitions watched between the
+// session's requests (and counts their slaves as connected meanwhile): a
+// request lists only the partitions added since the session's last
+// request, and those dropped, so that a write to one of thousands of idle
+// partitions does not make the slave node list them all again.
 type BinlogWatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The slave node's address, as in the topology.
-	Slave         string              `protobuf:"bytes,1,opt,name=slave,proto3" json:"slave,omitempty"`
-	Partitions    []*WatchedPartition `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
-	WaitMs        uint32              `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	Slave string `protobuf:"bytes,1,opt,name=slave,proto3" json:"slave,omitempty"`
+	// Partitions to watch from now on (at a new position, if watched).
+	Partitions []*WatchedPartition `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	WaitMs     uint32              `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// The slave node's session (random, one per connection); 0: none, the
+	// master forgets the partitions with its answer.
+	Session uint64 `protobuf:"varint,4,opt,name=session,proto3" json:"session,omitempty"`
+	// The first request of the session: the master starts it. Without it,
+	// a session the master does not know is answered unknown_session.
+	NewSession bool `protobuf:"varint,5,opt,name=new_session,json=newSession,proto3" json:"new_session,omitempty"`
+	// Partitions the session no longer watches.
+	Removed       []*PartitionRef `protobuf:"bytes,6,rep,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -589,6 +604,27 @@ func (x *BinlogWatchRequest) GetWaitMs() uint32 {
 		return x.WaitMs
 	}
 	return 0
+}
+
+func (x *BinlogWatchRequest) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *BinlogWatchRequest) GetNewSession() bool {
+	if x != nil {
+		return x.NewSession
+	}
+	return false
+}
+
+func (x *BinlogWatchRequest) GetRemoved() []*PartitionRef {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
 }
 
 // WatchedPartition is one idle slave replica's position, as its next
@@ -671,10 +707,14 @@ func (x *WatchedPartition) GetAckedLsn() uint64 {
 
 type BinlogWatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The partitions whose slave replicas should pull now.
-	Ready         []*PartitionRef `protobuf:"bytes,1,rep,name=ready,proto3" json:"ready,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The partitions whose slave replicas should pull now; the session no
+	// longer watches them.
+	Ready []*PartitionRef `protobuf:"bytes,1,rep,name=ready,proto3" json:"ready,omitempty"`
+	// The master does not know the session (it restarted, or the session
+	// expired): start a new one, listing every partition.
+	UnknownSession bool `protobuf:"varint,2,opt,name=unknown_session,json=unknownSession,proto3" json:"unknown_session,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *BinlogWatchResponse) Reset() {
@@ -712,6 +752,13 @@ func (x *BinlogWatchResponse) GetReady() []*PartitionRef {
 		return x.Ready
 	}
 	return nil
+}
+
+func (x *BinlogWatchResponse) GetUnknownSession() bool {
+	if x != nil {
+		return x.UnknownSession
+	}
+	return false
 }
 
 type PartitionRef struct {
@@ -1191,21 +1238,26 @@ const file_repl_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2\x16.zeppelin.BinlogRecordR\arecords\x12\x1d\n" +
 	"\n" +
 	"master_lsn\x18\x02 \x01(\x04R\tmasterLsn\x12\x17\n" +
-	"\ain_sync\x18\x03 \x01(\bR\x06inSync\"\x7f\n" +
+	"\ain_sync\x18\x03 \x01(\bR\x06inSync\"\xec\x01\n" +
 	"\x12BinlogWatchRequest\x12\x14\n" +
 	"\x05slave\x18\x01 \x01(\tR\x05slave\x12:\n" +
 	"\n" +
 	"partitions\x18\x02 \x03(\v2\x1a.zeppelin.WatchedPartitionR\n" +
 	"partitions\x12\x17\n" +
-	"\await_ms\x18\x03 \x01(\rR\x06waitMs\"\x9b\x01\n" +
+	"\await_ms\x18\x03 \x01(\rR\x06waitMs\x12\x18\n" +
+	"\asession\x18\x04 \x01(\x04R\asession\x12\x1f\n" +
+	"\vnew_session\x18\x05 \x01(\bR\n" +
+	"newSession\x120\n" +
+	"\aremoved\x18\x06 \x03(\v2\x16.zeppelin.PartitionRefR\aremoved\"\x9b\x01\n" +
 	"\x10WatchedPartition\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x19\n" +
 	"\bfrom_lsn\x18\x03 \x01(\x04R\afromLsn\x12\x1b\n" +
 	"\tprev_term\x18\x04 \x01(\x04R\bprevTerm\x12\x1b\n" +
-	"\tacked_lsn\x18\x05 \x01(\x04R\backedLsn\"C\n" +
+	"\tacked_lsn\x18\x05 \x01(\x04R\backedLsn\"l\n" +
 	"\x13BinlogWatchResponse\x12,\n" +
-	"\x05ready\x18\x01 \x03(\v2\x16.zeppelin.PartitionRefR\x05ready\"B\n" +
+	"\x05ready\x18\x01 \x03(\v2\x16.zeppelin.PartitionRefR\x05ready\x12'\n" +
+	"\x0funknown_session\x18\x02 \x01(\bR\x0eunknownSession\"B\n" +
 	"\fPartitionRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\"`\n" +
@@ -1274,13 +1326,14 @@ var file_repl_proto_depIdxs = []int32{
 	0,  // 1: zeppelin.TrySyncResponse.result:type_name -> zeppelin.TrySyncResponse.Result
 	5,  // 2: zeppelin.BinlogPullResponse.records:type_name -> zeppelin.BinlogRecord
 	8,  // 3: zeppelin.BinlogWatchRequest.partitions:type_name -> zeppelin.WatchedPartition
-	10, // 4: zeppelin.BinlogWatchResponse.ready:type_name -> zeppelin.PartitionRef
-	12, // 5: zeppelin.FullSyncStartResponse.files:type_name -> zeppelin.SyncFile
-	6,  // [6:6] is the sub-list for method output_type
-	6,  // [6:6] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	10, // 4: zeppelin.BinlogWatchRequest.removed:type_name -> zeppelin.PartitionRef
+	10, // 5: zeppelin.BinlogWatchResponse.ready:type_name -> zeppelin.PartitionRef
+	12, // 6: zeppelin.FullSyncStartResponse.files:type_name -> zeppelin.SyncFile
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_repl_proto_init() }

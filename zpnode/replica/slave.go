@@ -207,6 +207,9 @@ func (r *Replica) catchUpDB() error {
 // waits for it.
 func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 	r.s.setState("streaming")
+	// Whether the replica may have an offer out with the hub (an earlier
+	// round of the syncer may have left one), which records withdraw.
+	offered := true
 	for ctx.Err() == nil {
 		term, lsn, _ := r.Position()
 		// What the slave has is persisted per its own fsync policy once
@@ -234,10 +237,16 @@ func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 			return nil
 		}
 		if len(pr.Records) == 0 {
-			r.offerWatch(master, term, lsn)
+			if !offered {
+				offered = r.offerWatch(master, term, lsn)
+			}
 			continue
 		}
-		r.withdrawWatch()
+		if offered {
+			// A busy partition's pulls never get here.
+			r.withdrawWatch()
+			offered = false
+		}
 		if err := r.applyReplicated(pr.Records); err != nil {
 			return err
 		}

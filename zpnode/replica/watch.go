@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -56,8 +57,14 @@ type WatchHub struct {
 type masterWatch struct {
 	addr    string
 	offered map[*watchReg]struct{} // claimed by the next watch
-	covered map[*watchReg]struct{} // listed in the watches
+	covered map[*watchReg]struct{} // watched
 	running bool                   // its goroutine runs
+	// session is the watch session on the current connection (0: none
+	// yet, the next request starts one); sent are the covered replicas
+	// the master has in it, removed those it has that are gone since.
+	session uint64
+	sent    map[*watchReg]struct{}
+	removed []*zppb.PartitionRef
 	// unsupportedUntil: the node answered BINLOG_WATCH as unknown; offers
 	// are refused until then.
 	unsupportedUntil time.Time
@@ -119,7 +126,8 @@ func (h *WatchHub) offer(reg *watchReg) bool {
 	}
 	mw := h.masters[reg.master]
 	if mw == nil {
-		mw = &masterWatch{addr: reg.master, offered: make(map[*watchReg]struct{}), covered: make(map[*watchReg]struct{})}
+		mw = &masterWatch{addr: reg.master, offered: make(map[*watchReg]struct{}), covered: make(map[*watchReg]struct{}),
+			sent: make(map[*watchReg]struct{})}
 		h.masters[reg.master] = mw
 	}
 	if time.Now().Before(mw.unsupportedUntil) {
@@ -142,7 +150,15 @@ func (h *WatchHub) remove(reg *watchReg) {
 	if mw := h.masters[reg.master]; mw != nil {
 		delete(mw.offered, reg)
 		delete(mw.covered, reg)
+		if _, ok := mw.sent[reg]; ok {
+			delete(mw.sent, reg)
+			mw.removed = append(mw.removed, reg.ref())
+		}
 	}
+}
+
+func (reg *watchReg) ref() *zppb.PartitionRef {
+	return &zppb.PartitionRef{Table: reg.r.opts.Table, Partition: reg.r.opts.ID}
 }
 
 // run holds the watch of one master node until nothing is left to watch.
@@ -178,6 +194,9 @@ func (h *WatchHub) run(mw *masterWatch) {
 		switch {
 		case h.ctx.Err() != nil:
 			return
+		case err == nil && resp.GetBinlogWatch().GetUnknownSession():
+			h.endSession(mw)
+			continue
 		case status.Code(err) == zppb.Code_INVALID_ARGUMENT:
 			// A node of an older release: its replicas pull each on
 			// their own, as before.
@@ -191,6 +210,7 @@ func (h *WatchHub) run(mw *masterWatch) {
 			h.opts.Logger.Debug("watch failed; retrying", "master", mw.addr, "err", err, "backoff", backoff)
 			conn.Close()
 			conn = nil
+			h.endSession(mw)
 			if !h.sleep(backoff) {
 				return
 			}
@@ -223,15 +243,35 @@ func (h *WatchHub) nextWatch(mw *masterWatch) (*zppb.BinlogWatchRequest, bool) {
 		}
 		return nil, false
 	}
-	req := &zppb.BinlogWatchRequest{Slave: h.opts.Self, WaitMs: uint32(h.opts.Wait / time.Millisecond),
-		Partitions: make([]*zppb.WatchedPartition, 0, len(mw.covered))}
+	req := &zppb.BinlogWatchRequest{Slave: h.opts.Self, WaitMs: uint32(h.opts.Wait / time.Millisecond), Session: mw.session}
+	if mw.session == 0 {
+		for mw.session == 0 {
+			mw.session = rand.Uint64()
+		}
+		req.Session, req.NewSession = mw.session, true
+		clear(mw.sent)
+		mw.removed = nil
+	}
+	req.Removed, mw.removed = mw.removed, nil
 	for reg := range mw.covered {
+		if _, ok := mw.sent[reg]; ok {
+			continue
+		}
+		mw.sent[reg] = struct{}{}
 		req.Partitions = append(req.Partitions, &zppb.WatchedPartition{
 			Table: reg.r.opts.Table, Partition: reg.r.opts.ID,
 			FromLsn: reg.pos.from, PrevTerm: reg.pos.prevTerm, AckedLsn: reg.pos.acked,
 		})
 	}
 	return req, true
+}
+
+// endSession makes the next request start a new session, listing every
+// replica again: the connection failed, or the master lost the session.
+func (h *WatchHub) endSession(mw *masterWatch) {
+	h.mu.Lock()
+	mw.session = 0
+	h.mu.Unlock()
 }
 
 // wake restarts the syncers of the replicas named in ready, or of all of
@@ -254,7 +294,9 @@ func (h *WatchHub) wake(mw *masterWatch, ready []*zppb.PartitionRef, unsupported
 	h.mu.Lock()
 	for reg := range mw.covered {
 		if named == nil || named[key{reg.r.opts.Table, reg.r.opts.ID}] {
+			// The master's answer dropped it from the session.
 			delete(mw.covered, reg)
+			delete(mw.sent, reg)
 			woken = append(woken, reg)
 		}
 	}
@@ -284,27 +326,35 @@ func (h *WatchHub) sleep(d time.Duration) bool {
 
 // offerWatch offers the replica's position to the node's hub after a pull
 // came back empty: the partition is idle. The replica keeps pulling until
-// the hub claims the offer.
-func (r *Replica) offerWatch(master string, term, lsn uint64) {
+// the hub claims the offer. It reports whether the hub took the offer.
+func (r *Replica) offerWatch(master string, term, lsn uint64) bool {
 	h := r.opts.Watch
 	if h == nil {
-		return
+		return false
 	}
 	r.mu.Lock()
-	if r.s.watch != nil || r.closed || r.role != Slave || r.master != master {
+	if r.s.watch != nil {
+		// Offered by an earlier round of the syncer, at this position:
+		// records withdraw an offer.
 		r.mu.Unlock()
-		return
+		return true
+	}
+	if r.closed || r.role != Slave || r.master != master {
+		r.mu.Unlock()
+		return false
 	}
 	reg := &watchReg{r: r, master: master, pos: watchPos{from: lsn + 1, prevTerm: term, acked: lsn}}
 	r.s.watch = reg
 	r.mu.Unlock()
-	if !h.offer(reg) {
-		r.mu.Lock()
-		if r.s.watch == reg {
-			r.s.watch = nil
-		}
-		r.mu.Unlock()
+	if h.offer(reg) {
+		return true
 	}
+	r.mu.Lock()
+	if r.s.watch == reg {
+		r.s.watch = nil
+	}
+	r.mu.Unlock()
+	return false
 }
 
 // withdrawWatch takes back an offer not yet claimed: records came.
@@ -369,105 +419,4 @@ func (r *Replica) wakeFromWatch(reg *watchReg) {
 	}
 	prev := r.s.stopSyncerLocked(true)
 	r.startSyncerLocked(prev)
-}
-
-// ServeWatch answers a slave node's BINLOG_WATCH: it waits up to
-// req.WaitMs for any listed partition to have a record at or past its
-// from_lsn, and answers those that have, or no longer match, or are not
-// mastered here (find fails). Each listed position counts as that slave's
-// acknowledgement, and the slave as connected while the watch waits.
-func ServeWatch(ctx context.Context, req *zppb.BinlogWatchRequest, find func(table string, id uint32) (*Replica, error)) *zppb.BinlogWatchResponse {
-	wake := make(chan struct{}, 1)
-	type watched struct {
-		r   *Replica
-		e   *watchEntry
-		ref *zppb.PartitionRef
-	}
-	var ws []watched
-	resp := &zppb.BinlogWatchResponse{}
-	for _, w := range req.Partitions {
-		ref := &zppb.PartitionRef{Table: w.Table, Partition: w.Partition}
-		r, err := find(w.Table, w.Partition)
-		if err != nil {
-			resp.Ready = append(resp.Ready, ref)
-			continue
-		}
-		e, ready := r.watch(req.Slave, w, wake)
-		if ready {
-			resp.Ready = append(resp.Ready, ref)
-			continue
-		}
-		ws = append(ws, watched{r, e, ref})
-	}
-	if len(resp.Ready) == 0 && len(ws) > 0 && req.WaitMs > 0 {
-		t := time.NewTimer(time.Duration(req.WaitMs) * time.Millisecond)
-		select {
-		case <-wake:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}
-	for _, w := range ws {
-		if w.r.unwatch(w.e) {
-			resp.Ready = append(resp.Ready, w.ref)
-		}
-	}
-	return resp
-}
-
-// watchEntry is a slave node's watch of this master replica.
-type watchEntry struct {
-	wake  chan<- struct{}
-	peer  *peer
-	fired bool // the replica's mu guards it
-}
-
-// fire tells the watch the slave should pull. The replica's mu is held.
-func (e *watchEntry) fire() {
-	e.fired = true
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
-
-// watch registers a watch of this partition from slave at w's position, as
-// a waiting pull would: it records the acknowledgement and keeps the slave
-// connected. ready says the slave should pull now instead.
-func (r *Replica) watch(slave string, w *zppb.WatchedPartition, wake chan<- struct{}) (e *watchEntry, ready bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.role != Master || r.closed {
-		return nil, true
-	}
-	p := r.peerLocked(slave)
-	_, last := r.log.Last()
-	if !r.matchesLocked(w.FromLsn, w.PrevTerm, last) {
-		p.state = "diverged"
-		return nil, true
-	}
-	p.state = "streaming"
-	p.pinLSN = 0
-	if w.AckedLsn > p.acked && w.AckedLsn < w.FromLsn {
-		p.acked = w.AckedLsn
-		r.advanceCommitLocked()
-	}
-	if w.FromLsn <= last {
-		return nil, true
-	}
-	e = &watchEntry{wake: wake, peer: p}
-	p.waiting++
-	r.m.watches[e] = struct{}{}
-	return e, false
-}
-
-// unwatch ends a watch and reports whether it fired.
-func (r *Replica) unwatch(e *watchEntry) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.m.watches, e)
-	e.peer.waiting--
-	e.peer.lastSeen = r.opts.Now()
-	return e.fired
 }

@@ -61,7 +61,9 @@ type masterNode struct {
 	mu      sync.Mutex
 	masters map[uint32]*Replica
 	srv     *rpc.Server
+	ws      *WatchServer
 	watches atomic.Int64 // BINLOG_WATCHes received
+	listed  atomic.Int64 // partitions they listed
 	pulls   atomic.Int64 // BINLOG_PULLs received
 }
 
@@ -115,8 +117,9 @@ func (n *masterNode) handle(ctx context.Context, req *zppb.Request) *zppb.Respon
 		return &zppb.Response{Result: &zppb.Response_BinlogPull{BinlogPull: resp}}
 	case *zppb.Request_BinlogWatch:
 		n.watches.Add(1)
+		n.listed.Add(int64(len(c.BinlogWatch.Partitions)))
 		if n.watch {
-			return &zppb.Response{Result: &zppb.Response_BinlogWatch{BinlogWatch: ServeWatch(ctx, c.BinlogWatch, n.find)}}
+			return &zppb.Response{Result: &zppb.Response_BinlogWatch{BinlogWatch: n.ws.Serve(ctx, c.BinlogWatch)}}
 		}
 	}
 	return status.Response(status.New(zppb.Code_INVALID_ARGUMENT, "empty request"))
@@ -134,10 +137,14 @@ func (n *masterNode) start() {
 	})
 	n.addr = ln.Addr().String()
 	n.srv = srv
+	n.ws = NewWatchServer(n.find) // a restart forgets the sessions
 	go srv.Serve(ln)
 }
 
-func (n *masterNode) stop() { n.srv.Close() }
+func (n *masterNode) stop() {
+	n.srv.Close()
+	n.ws.Close()
+}
 
 // openPartition opens replica id of table "t" in dir.
 func openPartition(t *testing.T, dir string, shared *engine.Shared, id uint32, self string, d *dialer, hub *WatchHub, now func() time.Time) *Replica {
@@ -207,7 +214,8 @@ func (c *idleCluster) waitWatched(t *testing.T, want int) {
 // master node; they report "streaming", and the master counts them as
 // connected however long the wait; a write with min_sync_replicas=1 wakes
 // its partition's slave, which applies it and acknowledges it, and goes
-// back to the watch once idle.
+// back to the watch once idle, listed alone: the master keeps the others
+// in the session.
 func TestIdleSlavesShareOneWatch(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Unix(1_000_000, 0)
@@ -239,6 +247,7 @@ func TestIdleSlavesShareOneWatch(t *testing.T) {
 	m.SetRole(Assignment{Role: Master, Master: "master", Term: 1, Slaves: []string{"slave"}, MinSync: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	listed := c.node.listed.Load()
 	if err := m.Write(ctx, nil, put("new", "v", 0)); err != nil {
 		t.Fatalf("write with min_sync_replicas=1 to a partition whose slave is watched: %v", err)
 	}
@@ -247,6 +256,70 @@ func TestIdleSlavesShareOneWatch(t *testing.T) {
 		t.Errorf("slave reads the new key as %q, %v", v, err)
 	}
 	c.waitWatched(t, 3)
+	if n := c.node.listed.Load() - listed; n != 1 {
+		t.Errorf("the watches since the write listed %d partitions, want 1: the one written to, back", n)
+	}
+}
+
+// TestWatchServerSessions: a session the master does not know is answered
+// unknown_session; a session keeps its partitions between requests until
+// an answer names them or a request removes them.
+func TestWatchServerSessions(t *testing.T) {
+	shared := newShared(t)
+	m := openPartition(t, t.TempDir(), shared, 0, "master", nil, nil, nil)
+	defer m.Close()
+	m.SetRole(Assignment{Role: Master, Master: "master", Term: 1, Slaves: []string{"slave"}})
+	ctx := context.Background()
+	write := func() {
+		t.Helper()
+		if err := m.Write(ctx, nil, put("k", "v", 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	ws := NewWatchServer(func(table string, id uint32) (*Replica, error) {
+		if id == 0 {
+			return m, nil
+		}
+		return nil, status.New(zppb.Code_MOVE, "not here")
+	})
+	defer ws.Close()
+	at := func() []*zppb.WatchedPartition {
+		term, lsn, _ := m.Position()
+		return []*zppb.WatchedPartition{{Table: "t", Partition: 0, FromLsn: lsn + 1, PrevTerm: term, AckedLsn: lsn}}
+	}
+	serve := func(req *zppb.BinlogWatchRequest) *zppb.BinlogWatchResponse {
+		req.Slave = "slave"
+		return ws.Serve(ctx, req)
+	}
+	if resp := serve(&zppb.BinlogWatchRequest{Session: 7, Partitions: at(), WaitMs: 10}); !resp.UnknownSession {
+		t.Fatalf("a session never started: %v, want unknown_session", resp)
+	}
+	resp := serve(&zppb.BinlogWatchRequest{Session: 7, NewSession: true, WaitMs: 10, Partitions: append(at(),
+		&zppb.WatchedPartition{Table: "t", Partition: 1, FromLsn: 1})})
+	if len(resp.Ready) != 1 || resp.Ready[0].Partition != 1 {
+		t.Fatalf("first request: ready %v, want partition 1, mastered elsewhere", resp.Ready)
+	}
+	write()
+	if resp := serve(&zppb.BinlogWatchRequest{Session: 7, WaitMs: 10_000}); len(resp.Ready) != 1 || resp.Ready[0].Partition != 0 {
+		t.Fatalf("after a write: ready %v, want partition 0, kept from the first request", resp.Ready)
+	}
+	if resp := serve(&zppb.BinlogWatchRequest{Session: 7, WaitMs: 10, Partitions: at()}); len(resp.Ready) != 0 {
+		t.Fatalf("watched again at the master's position: ready %v, want none", resp.Ready)
+	}
+	write()
+	if resp := serve(&zppb.BinlogWatchRequest{Session: 7, WaitMs: 10, Removed: []*zppb.PartitionRef{{Table: "t", Partition: 0}}}); len(resp.Ready) != 0 {
+		t.Fatalf("removed before its write was answered: ready %v, want none", resp.Ready)
+	}
+	if ps := m.Info().Peers; len(ps) != 1 || ps[0].State != "streaming" {
+		t.Errorf("peers %v, want the slave streaming", ps)
+	}
+	m.mu.Lock()
+	waiting, watches := m.m.peers["slave"].waiting, len(m.m.watches)
+	m.mu.Unlock()
+	if waiting != 0 || watches != 0 {
+		t.Errorf("%d watches, the slave waiting %d times with nothing watched; want 0", watches, waiting)
+	}
 }
 
 // TestWatchWakesOnChange: a watched slave leaves the watch when its

@@ -88,7 +88,7 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 		table = c.BinlogPull.Table
 		resp, err = s.binlogPull(ctx, c.BinlogPull)
 	case *zppb.Request_BinlogWatch:
-		resp = &zppb.Response{Result: &zppb.Response_BinlogWatch{BinlogWatch: replica.ServeWatch(ctx, c.BinlogWatch, s.masterReplica)}}
+		resp = &zppb.Response{Result: &zppb.Response_BinlogWatch{BinlogWatch: s.watchServer.Serve(ctx, c.BinlogWatch)}}
 	case *zppb.Request_FullsyncStart:
 		table = c.FullsyncStart.Table
 		resp, err = s.fullSyncStart(ctx, c.FullsyncStart)

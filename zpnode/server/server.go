@@ -45,8 +45,9 @@ type Server struct {
 	metricsSrv *promexport.Server
 	fullsync   *dbsync.Source
 	// watch waits for the node's idle slave replicas, one BINLOG_WATCH
-	// per master node.
-	watch *replica.WatchHub
+	// per master node; watchServer answers other nodes' watches.
+	watch       *replica.WatchHub
+	watchServer *replica.WatchServer
 
 	lastPingMs atomic.Int64
 	// newestEpoch is the newest epoch a meta server has named to this node
@@ -118,6 +119,7 @@ func (s *Server) Start() error {
 	s.shared = shared
 	s.replicas = newReplicaSet(s)
 	s.watch = replica.NewWatchHub(replica.WatchHubOptions{Self: s.cfg.Addr, Dial: s.dialPeer, Logger: s.cfg.Logger, Wait: s.cfg.PullWait})
+	s.watchServer = replica.NewWatchServer(s.masterReplica)
 	s.fullsync, err = dbsync.NewSource(dbsync.SourceOptions{Dir: filepath.Join(s.cfg.DataDir, ".fullsync"), Logger: s.cfg.Logger})
 	if err != nil {
 		s.Close()
@@ -219,6 +221,9 @@ func (s *Server) Close() error {
 		}
 		if s.watch != nil {
 			s.watch.Close()
+		}
+		if s.watchServer != nil {
+			s.watchServer.Close()
 		}
 		if s.fullsync != nil {
 			s.fullsync.Close()
