@@ -223,6 +223,7 @@ func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 			MaxBytes: pullBytes, WaitMs: uint32(r.opts.PullWait / time.Millisecond),
 		}
 		cctx, cancel := context.WithTimeout(ctx, r.opts.PullWait+5*time.Second)
+		sent := time.Now()
 		resp, err := call(cctx, conn, &zppb.Request{Cmd: &zppb.Request_BinlogPull{BinlogPull: req}})
 		cancel()
 		if err != nil {
@@ -237,7 +238,12 @@ func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 			return nil
 		}
 		if len(pr.Records) == 0 {
-			if !offered {
+			// The partition is idle if the master waited long for a
+			// record (an empty answer at once is news: a step-down, a
+			// cut log). That is once a pull's wait (30 s), so the lock
+			// costs nothing; asked each time, a hub that refused (an old
+			// master node) is asked again once it would accept.
+			if time.Since(sent) >= r.opts.PullWait/2 {
 				offered = r.offerWatch(master, term, lsn)
 			}
 			continue

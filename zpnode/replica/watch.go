@@ -332,20 +332,25 @@ func (r *Replica) offerWatch(master string, term, lsn uint64) bool {
 	if h == nil {
 		return false
 	}
+	pos := watchPos{from: lsn + 1, prevTerm: term, acked: lsn}
 	r.mu.Lock()
-	if r.s.watch != nil {
-		// Offered by an earlier round of the syncer, at this position:
-		// records withdraw an offer.
+	old := r.s.watch
+	if old != nil && (old.pos == pos || r.s.handedOff) {
 		r.mu.Unlock()
-		return true
+		return true // offered already
 	}
 	if r.closed || r.role != Slave || r.master != master {
 		r.mu.Unlock()
 		return false
 	}
-	reg := &watchReg{r: r, master: master, pos: watchPos{from: lsn + 1, prevTerm: term, acked: lsn}}
+	// An offer at another position (the log was cut back since) is
+	// replaced.
+	reg := &watchReg{r: r, master: master, pos: pos}
 	r.s.watch = reg
 	r.mu.Unlock()
+	if old != nil {
+		h.remove(old)
+	}
 	if h.offer(reg) {
 		return true
 	}
