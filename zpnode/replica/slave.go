@@ -249,7 +249,8 @@ func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 			continue
 		}
 		if offered {
-			// A busy partition's pulls never get here.
+			// Once per stream and after each idle spell: a busy
+			// partition's pulls skip the lock.
 			r.withdrawWatch()
 			offered = false
 		}
