@@ -193,15 +193,23 @@ func TestScaleReplicasPerNode(t *testing.T) {
 	}
 	pollSlow(t, 10*time.Minute, allWatched)
 	t.Logf("every slave replica idle (watched, or pulling on its own before BINLOG_WATCH) %v after the writes", time.Since(start).Round(time.Second))
+	// What the set-up used (the table's creation, every slave's first
+	// connection with its buffers) is garbage until a GC, which an idle
+	// node runs only as Go forces one every 2 minutes, and goes back to
+	// the OS only as Go's scavenger and the node's malloc trim get to it
+	// after that: measure once 150 s passed since the writes and no
+	// node's RSS dropped by 2% in 20 s, or after 6 minutes.
+	settleRSS(t, c.Nodes, start.Add(150*time.Second), 20*time.Second, 6*time.Minute)
+	t.Logf("RSS settled %v after the writes", time.Since(start).Round(time.Second))
 
 	for i, n := range c.Nodes {
 		idle := measureNode(t, n, 10*time.Second)
 		rss := float64(idle.rss-base[i].rss) / float64(perNode)
 		fds := float64(idle.fds-base[i].fds) / float64(perNode)
-		t.Logf("node %s idle, %d replicas: %.1f KB RSS and %.2f descriptors per replica (%d MB, %d fds in all), "+
+		t.Logf("node %s idle, %d replicas: %.1f KB RSS (%.1f KB of Go heap in use) and %.2f descriptors per replica (%d MB, %d fds in all), "+
 			"%.1f goroutines per replica, CPU %.1f%% of a core, %.0f requests/s served (%.0f BINLOG_PULL, %.1f BINLOG_WATCH)",
-			n.Addr, perNode, rss/1000, fds, idle.rss>>20, idle.fds, float64(idle.goroutines-base[i].goroutines)/float64(perNode),
-			100*idle.cpu, idle.requestsPerS, idle.pullsPerS, idle.watchesPerS)
+			n.Addr, perNode, rss/1000, float64(idle.heapInuse-base[i].heapInuse)/float64(perNode)/1000, fds, idle.rss>>20, idle.fds,
+			float64(idle.goroutines-base[i].goroutines)/float64(perNode), 100*idle.cpu, idle.requestsPerS, idle.pullsPerS, idle.watchesPerS)
 		if fds >= 2 {
 			t.Errorf("node %s: %.2f descriptors per idle replica, want under 2", n.Addr, fds)
 		}
@@ -254,6 +262,7 @@ func TestScaleReplicasPerNode(t *testing.T) {
 // over the measuring period.
 type nodeCost struct {
 	rss, fds, goroutines int
+	heapInuse            int
 	cpu                  float64 // cores
 	requestsPerS         float64
 	pullsPerS            float64
@@ -290,10 +299,38 @@ func measureNode(t *testing.T, n *testcluster.Process, period time.Duration) nod
 	}
 	c.rss = testcluster.ResidentBytes(t, n.Pid())
 	c.fds = testcluster.OpenFDs(t, n.Pid(), "")
-	if v, ok := metricValue(scrape(t, n.MetricsAddr), "go_goroutines", nil); ok {
+	fams := scrape(t, n.MetricsAddr)
+	if v, ok := metricValue(fams, "go_goroutines", nil); ok {
 		c.goroutines = int(v)
 	}
+	if v, ok := metricValue(fams, "go_memstats_heap_inuse_bytes", nil); ok {
+		c.heapInuse = int(v)
+	}
 	return c
+}
+
+// settleRSS samples the nodes' RSS every period until, past notBefore,
+// none dropped by 2% since the last sample, or until limit.
+func settleRSS(t *testing.T, nodes []*testcluster.Process, notBefore time.Time, period, limit time.Duration) {
+	t.Helper()
+	prev := make([]int, len(nodes))
+	for i, n := range nodes {
+		prev[i] = testcluster.ResidentBytes(t, n.Pid())
+	}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
+		time.Sleep(period) // a measuring period, not a wait for an event
+		settled := time.Now().After(notBefore)
+		for i, n := range nodes {
+			rss := testcluster.ResidentBytes(t, n.Pid())
+			if float64(rss) < 0.98*float64(prev[i]) {
+				settled = false
+			}
+			prev[i] = rss
+		}
+		if settled {
+			return
+		}
+	}
 }
 
 // cpuSeconds is the user and system CPU time process pid has used.

@@ -180,6 +180,7 @@ func (h *WatchHub) run(mw *masterWatch) {
 			var err error
 			if conn, err = h.opts.Dial(h.ctx, mw.addr); err != nil {
 				conn = nil
+				h.endSession(mw) // its first request was not sent
 				h.opts.Logger.Debug("cannot reach master node to watch; retrying", "master", mw.addr, "err", err, "backoff", backoff)
 				if !h.sleep(backoff) {
 					return
@@ -196,6 +197,9 @@ func (h *WatchHub) run(mw *masterWatch) {
 			return
 		case err == nil && resp.GetBinlogWatch().GetUnknownSession():
 			h.endSession(mw)
+			if req.NewSession && !h.sleep(backoff) {
+				return // a node closing refuses new sessions
+			}
 			continue
 		case status.Code(err) == zppb.Code_INVALID_ARGUMENT:
 			// A node of an older release: its replicas pull each on

@@ -55,7 +55,7 @@ func (c *countedConn) Close() error {
 // release before it does: INVALID_ARGUMENT, "empty request" (an unknown
 // field of Request's oneof leaves cmd empty).
 type masterNode struct {
-	t       *testing.T
+	t       testing.TB
 	watch   bool
 	addr    string
 	mu      sync.Mutex
@@ -67,7 +67,7 @@ type masterNode struct {
 	pulls   atomic.Int64 // BINLOG_PULLs received
 }
 
-func startMasterNode(t *testing.T, watch bool, masters ...*Replica) *masterNode {
+func startMasterNode(t testing.TB, watch bool, masters ...*Replica) *masterNode {
 	n := &masterNode{t: t, watch: watch, addr: "127.0.0.1:0", masters: make(map[uint32]*Replica)}
 	for _, m := range masters {
 		n.masters[m.opts.ID] = m
