@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -379,10 +380,15 @@ func TestWatchWakesOnChange(t *testing.T) {
 		c.masters[0] = m
 		c.node.set(m)
 		c.node.start()
+		// The hub finds its connection gone, and watches on a new one
+		// (a new session: the node forgot the old).
+		testcluster.Poll(t, 10*time.Second, func() error {
+			if c.d.dials.Load() == dials {
+				return errors.New("the hub has not dialed the restarted node")
+			}
+			return nil
+		})
 		c.waitWatched(t, 2)
-		if c.d.dials.Load() == dials {
-			t.Fatal("the hub did not dial the restarted node: the check proves nothing")
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := m.Write(ctx, nil, put("after", "v", 0)); err != nil {
