@@ -165,13 +165,14 @@ func idleReplicaCost(t *testing.T, n int, written bool) {
 // alone, and checks that watched slaves hold no descriptor and no
 // goroutine but their binlog's syncer (every replica has one). 2,000 of
 // each cost 86.4 KB of RSS, 2.00 descriptors and 6.00 goroutines per slave
-// with a connection each, and 6.2 KB, 0.00 and 1.00 watched. It runs 300 (2,000 with ZP_SCALE=1:
-// ZP_SCALE=1 go test -run TestIdleSlaveCost -v ./zpnode/replica).
+// with a connection each, and 6.2 KB, 0.00 and 1.00 watched. It runs
+// 200 (2,000 with ZP_SCALE=1: ZP_SCALE=1 go test -run TestIdleSlaveCost
+// -v ./zpnode/replica).
 func TestIdleSlaveCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens hundreds of replicas")
 	}
-	n := 300
+	n := 200
 	switch {
 	case raceEnabled:
 		n = 50
