@@ -12,8 +12,9 @@ import (
 )
 
 // Idle slave replicas wait together (docs/architecture.md, Scale, step 4).
-// A slave replica whose pull comes back empty offers its position to its
-// node's WatchHub and goes on pulling; the hub's waiter for that master
+// A slave replica whose pull the master held for at least half its wait
+// and answered empty offers its position to its node's WatchHub and goes
+// on pulling; the hub's waiter for that master
 // node claims the offer when it sends its next BINLOG_WATCH, which ends the
 // replica's syncer (and so its connection). The master answers the watch
 // when a listed partition has a record past the position, or no longer
