@@ -104,8 +104,11 @@ func (h *WatchHub) Close() {
 }
 
 // Watching returns how many slave replicas the hub waits for, and on how
-// many master nodes.
+// many master nodes; none for a nil hub.
 func (h *WatchHub) Watching() (replicas, masters int) {
+	if h == nil {
+		return 0, 0
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, mw := range h.masters {

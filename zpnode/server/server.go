@@ -61,8 +61,14 @@ type Server struct {
 	// opening how many openReplicas has still to open.
 	assigned, opening atomic.Int64
 	// applyMu is held while a topology is applied, its new replicas
-	// opened included: one at a time.
+	// opened included unless they open in the background: one at a time.
 	applyMu sync.Mutex
+	// inflight are the replicas being opened (with their table's
+	// created_epoch), which a newer topology neither opens again nor
+	// removes; openMu makes a replica's role on opening and the roles a
+	// topology sets one order.
+	openMu   sync.Mutex
+	inflight map[replicaKey]uint64
 
 	started atomic.Bool
 	ctx     context.Context // cancelled by Close
@@ -86,7 +92,8 @@ func New(cfg Config) (*Server, error) {
 	// all of the node's records for INFO log.
 	logs := newLogRing(logRingSize)
 	cfg.Logger = slog.New(logs.handler(cfg.Logger.Handler()))
-	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas(), logs: logs}
+	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas(), logs: logs,
+		inflight: make(map[replicaKey]uint64)}
 	s.lease.logger = cfg.Logger
 	s.metrics = newMetrics(s)
 	s.slow = newSlowlog(cfg.SlowlogSize)
