@@ -87,6 +87,10 @@ type ReplicaCounts struct {
 	Parked uint32 `json:"parked"`
 	// Opening are being opened now.
 	Opening uint32 `json:"opening"`
+	// Watched are open slave replicas of idle partitions, which hold no
+	// connection of their own: the node waits for all of them in one
+	// BINLOG_WATCH per master node.
+	Watched uint32 `json:"watched"`
 }
 
 // TableStats counts one table's requests on one node since it started.
@@ -193,7 +197,7 @@ func infoFromPB(in *zppb.InfoResponse) Info {
 			FullSyncRate: s.GetFullsyncRate()}
 		if c := s.GetReplicas(); c != nil {
 			out.Server.Replicas = &ReplicaCounts{Assigned: c.GetAssigned(), Open: c.GetOpen(), Parked: c.GetParked(),
-				Opening: c.GetOpening()}
+				Opening: c.GetOpening(), Watched: c.GetWatched()}
 		}
 	}
 	for _, s := range in.GetStats() {

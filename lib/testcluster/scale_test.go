@@ -33,8 +33,9 @@ const (
 // one node, then all of them, and logs how long until every partition's
 // master serves, every sample key reads back, and every replica of the
 // sampled partitions caught up with its master. It asserts the sample and
-// the bounds on descriptors and memory per idle replica. Run it
-// with
+// the bounds on descriptors and memory per idle replica. Nodes
+// that watch their idle slaves (BINLOG_WATCH) are measured once every
+// slave replica is watched. Run it with
 //
 //	ZP_SCALE=1 go test -run TestScaleReplicasPerNode -v -timeout 60m ./lib/testcluster
 //
@@ -171,15 +172,44 @@ func TestScaleReplicasPerNode(t *testing.T) {
 	start = time.Now()
 	pollSlow(t, 10*time.Minute, allParked)
 	t.Logf("every replica parked %v after the writes", time.Since(start).Round(time.Second))
+	// Nodes that wait for their idle slaves in one BINLOG_WATCH per
+	// master node (zeppelin_node_slaves_watched; absent from nodes
+	// before it) hand each slave to it after an empty pull (30 s) and the
+	// watch's next round (at most 30 s more). Every node holds every
+	// partition, two of three replicas as a slave.
+	allWatched := func() error {
+		var watched float64
+		for _, n := range c.Nodes {
+			v, ok := metricValue(scrape(t, n.MetricsAddr), "zeppelin_node_slaves_watched", nil)
+			if !ok {
+				return nil
+			}
+			watched += v
+		}
+		if int(watched) != 2*perNode {
+			return fmt.Errorf("%v of %d slave replicas watched", watched, 2*perNode)
+		}
+		return nil
+	}
+	pollSlow(t, 10*time.Minute, allWatched)
+	t.Logf("every slave replica idle (watched, or pulling on its own before BINLOG_WATCH) %v after the writes", time.Since(start).Round(time.Second))
+	// What the set-up used (the table's creation, every slave's first
+	// connection with its buffers) is garbage until a GC, which an idle
+	// node runs only as Go forces one every 2 minutes, and goes back to
+	// the OS only as Go's scavenger and the node's malloc trim get to it
+	// after that: measure once 150 s passed since the writes and no
+	// node's RSS dropped by 2% in 20 s, or after 6 minutes.
+	settleRSS(t, c.Nodes, start.Add(150*time.Second), 20*time.Second, 6*time.Minute)
+	t.Logf("RSS settled %v after the writes", time.Since(start).Round(time.Second))
 
 	for i, n := range c.Nodes {
 		idle := measureNode(t, n, 10*time.Second)
 		rss := float64(idle.rss-base[i].rss) / float64(perNode)
 		fds := float64(idle.fds-base[i].fds) / float64(perNode)
-		t.Logf("node %s idle, %d replicas: %.1f KB RSS and %.2f descriptors per replica (%d MB, %d fds in all), "+
-			"%.1f goroutines per replica, CPU %.1f%% of a core, %.0f requests/s served (%.0f BINLOG_PULL)",
-			n.Addr, perNode, rss/1000, fds, idle.rss>>20, idle.fds, float64(idle.goroutines-base[i].goroutines)/float64(perNode),
-			100*idle.cpu, idle.requestsPerS, idle.pullsPerS)
+		t.Logf("node %s idle, %d replicas: %.1f KB RSS (%.1f KB of Go heap in use) and %.2f descriptors per replica (%d MB, %d fds in all), "+
+			"%.1f goroutines per replica, CPU %.1f%% of a core, %.0f requests/s served (%.0f BINLOG_PULL, %.1f BINLOG_WATCH)",
+			n.Addr, perNode, rss/1000, float64(idle.heapInuse-base[i].heapInuse)/float64(perNode)/1000, fds, idle.rss>>20, idle.fds,
+			float64(idle.goroutines-base[i].goroutines)/float64(perNode), 100*idle.cpu, idle.requestsPerS, idle.pullsPerS, idle.watchesPerS)
 		if fds >= 2 {
 			t.Errorf("node %s: %.2f descriptors per idle replica, want under 2", n.Addr, fds)
 		}
@@ -232,42 +262,75 @@ func TestScaleReplicasPerNode(t *testing.T) {
 // over the measuring period.
 type nodeCost struct {
 	rss, fds, goroutines int
+	heapInuse            int
 	cpu                  float64 // cores
 	requestsPerS         float64
 	pullsPerS            float64
+	watchesPerS          float64
 }
 
 // measureNode reads the node's RSS, descriptors and goroutines, and over
 // period (when positive) its CPU use and the requests it served.
 func measureNode(t *testing.T, n *testcluster.Process, period time.Duration) nodeCost {
 	t.Helper()
-	requests := func() (all, pulls float64) {
+	requests := func() (all, pulls, watches float64) {
 		for _, m := range scrape(t, n.MetricsAddr)["zeppelin_node_requests_total"].GetMetric() {
 			v := m.GetCounter().GetValue()
 			all += v
-			if labelsOf(m)["command"] == "binlog_pull" {
+			switch labelsOf(m)["command"] {
+			case "binlog_pull":
 				pulls += v
+			case "binlog_watch":
+				watches += v
 			}
 		}
-		return all, pulls
+		return all, pulls, watches
 	}
 	var c nodeCost
 	if period > 0 {
 		cpu0 := cpuSeconds(t, n.Pid())
-		all0, pulls0 := requests()
+		all0, pulls0, watches0 := requests()
 		start := time.Now()
 		time.Sleep(period) // a measuring period, not a wait for an event
 		cpu1 := cpuSeconds(t, n.Pid())
-		all1, pulls1 := requests()
+		all1, pulls1, watches1 := requests()
 		el := time.Since(start).Seconds()
-		c.cpu, c.requestsPerS, c.pullsPerS = (cpu1-cpu0)/el, (all1-all0)/el, (pulls1-pulls0)/el
+		c.cpu, c.requestsPerS, c.pullsPerS, c.watchesPerS = (cpu1-cpu0)/el, (all1-all0)/el, (pulls1-pulls0)/el, (watches1-watches0)/el
 	}
 	c.rss = testcluster.ResidentBytes(t, n.Pid())
 	c.fds = testcluster.OpenFDs(t, n.Pid(), "")
-	if v, ok := metricValue(scrape(t, n.MetricsAddr), "go_goroutines", nil); ok {
+	fams := scrape(t, n.MetricsAddr)
+	if v, ok := metricValue(fams, "go_goroutines", nil); ok {
 		c.goroutines = int(v)
 	}
+	if v, ok := metricValue(fams, "go_memstats_heap_inuse_bytes", nil); ok {
+		c.heapInuse = int(v)
+	}
 	return c
+}
+
+// settleRSS samples the nodes' RSS every period until, past notBefore,
+// none dropped by 2% since the last sample, or until limit.
+func settleRSS(t *testing.T, nodes []*testcluster.Process, notBefore time.Time, period, limit time.Duration) {
+	t.Helper()
+	prev := make([]int, len(nodes))
+	for i, n := range nodes {
+		prev[i] = testcluster.ResidentBytes(t, n.Pid())
+	}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
+		time.Sleep(period) // a measuring period, not a wait for an event
+		settled := time.Now().After(notBefore)
+		for i, n := range nodes {
+			rss := testcluster.ResidentBytes(t, n.Pid())
+			if float64(rss) < 0.98*float64(prev[i]) {
+				settled = false
+			}
+			prev[i] = rss
+		}
+		if settled {
+			return
+		}
+	}
 }
 
 // cpuSeconds is the user and system CPU time process pid has used.

@@ -2702,7 +2702,10 @@ type ReplicaCounts struct {
 	// Open replicas whose RocksDB is parked: closed until a request needs it.
 	Parked uint32 `protobuf:"varint,3,opt,name=parked,proto3" json:"parked,omitempty"`
 	// Replicas being opened now.
-	Opening       uint32 `protobuf:"varint,4,opt,name=opening,proto3" json:"opening,omitempty"`
+	Opening uint32 `protobuf:"varint,4,opt,name=opening,proto3" json:"opening,omitempty"`
+	// Open slave replicas whose partition is idle: they hold no connection
+	// of their own and wait in the node's one BINLOG_WATCH per master node.
+	Watched       uint32 `protobuf:"varint,5,opt,name=watched,proto3" json:"watched,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2761,6 +2764,13 @@ func (x *ReplicaCounts) GetParked() uint32 {
 func (x *ReplicaCounts) GetOpening() uint32 {
 	if x != nil {
 		return x.Opening
+	}
+	return 0
+}
+
+func (x *ReplicaCounts) GetWatched() uint32 {
+	if x != nil {
+		return x.Watched
 	}
 	return 0
 }
@@ -3628,12 +3638,13 @@ const file_node_proto_rawDesc = "" +
 	"\vmeta_leader\x18\a \x01(\tR\n" +
 	"metaLeader\x123\n" +
 	"\breplicas\x18\b \x01(\v2\x17.zeppelin.ReplicaCountsR\breplicas\x12#\n" +
-	"\rfullsync_rate\x18\x14 \x01(\x04R\ffullsyncRate\"q\n" +
+	"\rfullsync_rate\x18\x14 \x01(\x04R\ffullsyncRate\"\x8b\x01\n" +
 	"\rReplicaCounts\x12\x1a\n" +
 	"\bassigned\x18\x01 \x01(\rR\bassigned\x12\x12\n" +
 	"\x04open\x18\x02 \x01(\rR\x04open\x12\x16\n" +
 	"\x06parked\x18\x03 \x01(\rR\x06parked\x12\x18\n" +
-	"\aopening\x18\x04 \x01(\rR\aopening\"\xb3\x01\n" +
+	"\aopening\x18\x04 \x01(\rR\aopening\x12\x18\n" +
+	"\awatched\x18\x05 \x01(\rR\awatched\"\xb3\x01\n" +
 	"\n" +
 	"TableStats\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x10\n" +

@@ -522,6 +522,297 @@ func (x *BinlogPullResponse) GetInSync() bool {
 	return false
 }
 
+// BinlogWatchRequest is one slave node's wait for records in many idle
+// partitions of one master node, on one connection, instead of a
+// BINLOG_PULL per slave replica on a connection each. The master answers
+// as soon as any listed partition has a record at or past its from_lsn, no
+// longer matches (prev_term), or is not mastered there, or after wait_ms;
+// the slave then wakes the replicas named, which TRYSYNC and pull as
+// usual. A master that does not know the request answers INVALID_ARGUMENT
+// (an empty request): the slave's replicas go on pulling each on its own.
+//
+// With a session, the master keeps the partitions watched between the
+// session's requests (and counts their slaves as connected meanwhile): a
+// request lists only the partitions added since the session's last
+// request, and those dropped, so that a write to one of thousands of idle
+// partitions does not make the slave node list them all again.
+type BinlogWatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The slave node's address, as in the topology.
+	Slave string `protobuf:"bytes,1,opt,name=slave,proto3" json:"slave,omitempty"`
+	// Partitions to watch from now on (at a new position, if watched).
+	Partitions []*WatchedPartition `protobuf:"bytes,2,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	WaitMs     uint32              `protobuf:"varint,3,opt,name=wait_ms,json=waitMs,proto3" json:"wait_ms,omitempty"`
+	// The slave node's session (random, one per connection); 0: none, the
+	// master forgets the partitions with its answer.
+	Session uint64 `protobuf:"varint,4,opt,name=session,proto3" json:"session,omitempty"`
+	// The first request of the session: the master starts it. Without it,
+	// a session the master does not know is answered unknown_session.
+	NewSession bool `protobuf:"varint,5,opt,name=new_session,json=newSession,proto3" json:"new_session,omitempty"`
+	// Partitions the session no longer watches.
+	Removed       []*PartitionRef `protobuf:"bytes,6,rep,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BinlogWatchRequest) Reset() {
+	*x = BinlogWatchRequest{}
+	mi := &file_repl_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BinlogWatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BinlogWatchRequest) ProtoMessage() {}
+
+func (x *BinlogWatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BinlogWatchRequest.ProtoReflect.Descriptor instead.
+func (*BinlogWatchRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BinlogWatchRequest) GetSlave() string {
+	if x != nil {
+		return x.Slave
+	}
+	return ""
+}
+
+func (x *BinlogWatchRequest) GetPartitions() []*WatchedPartition {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+func (x *BinlogWatchRequest) GetWaitMs() uint32 {
+	if x != nil {
+		return x.WaitMs
+	}
+	return 0
+}
+
+func (x *BinlogWatchRequest) GetSession() uint64 {
+	if x != nil {
+		return x.Session
+	}
+	return 0
+}
+
+func (x *BinlogWatchRequest) GetNewSession() bool {
+	if x != nil {
+		return x.NewSession
+	}
+	return false
+}
+
+func (x *BinlogWatchRequest) GetRemoved() []*PartitionRef {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
+// WatchedPartition is one idle slave replica's position, as its next
+// BINLOG_PULL would give it; acked_lsn counts as its acknowledgement.
+type WatchedPartition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	FromLsn       uint64                 `protobuf:"varint,3,opt,name=from_lsn,json=fromLsn,proto3" json:"from_lsn,omitempty"`
+	PrevTerm      uint64                 `protobuf:"varint,4,opt,name=prev_term,json=prevTerm,proto3" json:"prev_term,omitempty"`
+	AckedLsn      uint64                 `protobuf:"varint,5,opt,name=acked_lsn,json=ackedLsn,proto3" json:"acked_lsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchedPartition) Reset() {
+	*x = WatchedPartition{}
+	mi := &file_repl_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchedPartition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchedPartition) ProtoMessage() {}
+
+func (x *WatchedPartition) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchedPartition.ProtoReflect.Descriptor instead.
+func (*WatchedPartition) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WatchedPartition) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *WatchedPartition) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *WatchedPartition) GetFromLsn() uint64 {
+	if x != nil {
+		return x.FromLsn
+	}
+	return 0
+}
+
+func (x *WatchedPartition) GetPrevTerm() uint64 {
+	if x != nil {
+		return x.PrevTerm
+	}
+	return 0
+}
+
+func (x *WatchedPartition) GetAckedLsn() uint64 {
+	if x != nil {
+		return x.AckedLsn
+	}
+	return 0
+}
+
+type BinlogWatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partitions whose slave replicas should pull now; the session no
+	// longer watches them.
+	Ready []*PartitionRef `protobuf:"bytes,1,rep,name=ready,proto3" json:"ready,omitempty"`
+	// The master does not know the session (it restarted, or the session
+	// expired): start a new one, listing every partition.
+	UnknownSession bool `protobuf:"varint,2,opt,name=unknown_session,json=unknownSession,proto3" json:"unknown_session,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BinlogWatchResponse) Reset() {
+	*x = BinlogWatchResponse{}
+	mi := &file_repl_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BinlogWatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BinlogWatchResponse) ProtoMessage() {}
+
+func (x *BinlogWatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BinlogWatchResponse.ProtoReflect.Descriptor instead.
+func (*BinlogWatchResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BinlogWatchResponse) GetReady() []*PartitionRef {
+	if x != nil {
+		return x.Ready
+	}
+	return nil
+}
+
+func (x *BinlogWatchResponse) GetUnknownSession() bool {
+	if x != nil {
+		return x.UnknownSession
+	}
+	return false
+}
+
+type PartitionRef struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionRef) Reset() {
+	*x = PartitionRef{}
+	mi := &file_repl_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionRef) ProtoMessage() {}
+
+func (x *PartitionRef) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionRef.ProtoReflect.Descriptor instead.
+func (*PartitionRef) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PartitionRef) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *PartitionRef) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
 // FullSyncStartRequest asks the master for a checkpoint of its DB.
 type FullSyncStartRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -534,7 +825,7 @@ type FullSyncStartRequest struct {
 
 func (x *FullSyncStartRequest) Reset() {
 	*x = FullSyncStartRequest{}
-	mi := &file_repl_proto_msgTypes[6]
+	mi := &file_repl_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +837,7 @@ func (x *FullSyncStartRequest) String() string {
 func (*FullSyncStartRequest) ProtoMessage() {}
 
 func (x *FullSyncStartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_repl_proto_msgTypes[6]
+	mi := &file_repl_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +850,7 @@ func (x *FullSyncStartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncStartRequest.ProtoReflect.Descriptor instead.
 func (*FullSyncStartRequest) Descriptor() ([]byte, []int) {
-	return file_repl_proto_rawDescGZIP(), []int{6}
+	return file_repl_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FullSyncStartRequest) GetTable() string {
@@ -595,7 +886,7 @@ type SyncFile struct {
 
 func (x *SyncFile) Reset() {
 	*x = SyncFile{}
-	mi := &file_repl_proto_msgTypes[7]
+	mi := &file_repl_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +898,7 @@ func (x *SyncFile) String() string {
 func (*SyncFile) ProtoMessage() {}
 
 func (x *SyncFile) ProtoReflect() protoreflect.Message {
-	mi := &file_repl_proto_msgTypes[7]
+	mi := &file_repl_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +911,7 @@ func (x *SyncFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncFile.ProtoReflect.Descriptor instead.
 func (*SyncFile) Descriptor() ([]byte, []int) {
-	return file_repl_proto_rawDescGZIP(), []int{7}
+	return file_repl_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SyncFile) GetName() string {
@@ -657,7 +948,7 @@ type FullSyncStartResponse struct {
 
 func (x *FullSyncStartResponse) Reset() {
 	*x = FullSyncStartResponse{}
-	mi := &file_repl_proto_msgTypes[8]
+	mi := &file_repl_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +960,7 @@ func (x *FullSyncStartResponse) String() string {
 func (*FullSyncStartResponse) ProtoMessage() {}
 
 func (x *FullSyncStartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_repl_proto_msgTypes[8]
+	mi := &file_repl_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +973,7 @@ func (x *FullSyncStartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncStartResponse.ProtoReflect.Descriptor instead.
 func (*FullSyncStartResponse) Descriptor() ([]byte, []int) {
-	return file_repl_proto_rawDescGZIP(), []int{8}
+	return file_repl_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FullSyncStartResponse) GetSession() string {
@@ -727,7 +1018,7 @@ type FullSyncFetchRequest struct {
 
 func (x *FullSyncFetchRequest) Reset() {
 	*x = FullSyncFetchRequest{}
-	mi := &file_repl_proto_msgTypes[9]
+	mi := &file_repl_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +1030,7 @@ func (x *FullSyncFetchRequest) String() string {
 func (*FullSyncFetchRequest) ProtoMessage() {}
 
 func (x *FullSyncFetchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_repl_proto_msgTypes[9]
+	mi := &file_repl_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +1043,7 @@ func (x *FullSyncFetchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncFetchRequest.ProtoReflect.Descriptor instead.
 func (*FullSyncFetchRequest) Descriptor() ([]byte, []int) {
-	return file_repl_proto_rawDescGZIP(), []int{9}
+	return file_repl_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FullSyncFetchRequest) GetTable() string {
@@ -806,7 +1097,7 @@ type FullSyncFetchResponse struct {
 
 func (x *FullSyncFetchResponse) Reset() {
 	*x = FullSyncFetchResponse{}
-	mi := &file_repl_proto_msgTypes[10]
+	mi := &file_repl_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +1109,7 @@ func (x *FullSyncFetchResponse) String() string {
 func (*FullSyncFetchResponse) ProtoMessage() {}
 
 func (x *FullSyncFetchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_repl_proto_msgTypes[10]
+	mi := &file_repl_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +1122,7 @@ func (x *FullSyncFetchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncFetchResponse.ProtoReflect.Descriptor instead.
 func (*FullSyncFetchResponse) Descriptor() ([]byte, []int) {
-	return file_repl_proto_rawDescGZIP(), []int{10}
+	return file_repl_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FullSyncFetchResponse) GetData() []byte {
@@ -852,7 +1143,7 @@ type FullSyncEndRequest struct {
 
 func (x *FullSyncEndRequest) Reset() {
 	*x = FullSyncEndRequest{}
-	mi := &file_repl_proto_msgTypes[11]
+	mi := &file_repl_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +1155,7 @@ func (x *FullSyncEndRequest) String() string {
 func (*FullSyncEndRequest) ProtoMessage() {}
 
 func (x *FullSyncEndRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_repl_proto_msgTypes[11]
+	mi := &file_repl_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +1168,7 @@ func (x *FullSyncEndRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncEndRequest.ProtoReflect.Descriptor instead.
 func (*FullSyncEndRequest) Descriptor() ([]byte, []int) {
-	return file_repl_proto_rawDescGZIP(), []int{11}
+	return file_repl_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *FullSyncEndRequest) GetTable() string {
@@ -947,7 +1238,29 @@ const file_repl_proto_rawDesc = "" +
 	"\arecords\x18\x01 \x03(\v2\x16.zeppelin.BinlogRecordR\arecords\x12\x1d\n" +
 	"\n" +
 	"master_lsn\x18\x02 \x01(\x04R\tmasterLsn\x12\x17\n" +
-	"\ain_sync\x18\x03 \x01(\bR\x06inSync\"`\n" +
+	"\ain_sync\x18\x03 \x01(\bR\x06inSync\"\xec\x01\n" +
+	"\x12BinlogWatchRequest\x12\x14\n" +
+	"\x05slave\x18\x01 \x01(\tR\x05slave\x12:\n" +
+	"\n" +
+	"partitions\x18\x02 \x03(\v2\x1a.zeppelin.WatchedPartitionR\n" +
+	"partitions\x12\x17\n" +
+	"\await_ms\x18\x03 \x01(\rR\x06waitMs\x12\x18\n" +
+	"\asession\x18\x04 \x01(\x04R\asession\x12\x1f\n" +
+	"\vnew_session\x18\x05 \x01(\bR\n" +
+	"newSession\x120\n" +
+	"\aremoved\x18\x06 \x03(\v2\x16.zeppelin.PartitionRefR\aremoved\"\x9b\x01\n" +
+	"\x10WatchedPartition\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x19\n" +
+	"\bfrom_lsn\x18\x03 \x01(\x04R\afromLsn\x12\x1b\n" +
+	"\tprev_term\x18\x04 \x01(\x04R\bprevTerm\x12\x1b\n" +
+	"\tacked_lsn\x18\x05 \x01(\x04R\backedLsn\"l\n" +
+	"\x13BinlogWatchResponse\x12,\n" +
+	"\x05ready\x18\x01 \x03(\v2\x16.zeppelin.PartitionRefR\x05ready\x12'\n" +
+	"\x0funknown_session\x18\x02 \x01(\bR\x0eunknownSession\"B\n" +
+	"\fPartitionRef\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\"`\n" +
 	"\x14FullSyncStartRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x14\n" +
@@ -988,7 +1301,7 @@ func file_repl_proto_rawDescGZIP() []byte {
 }
 
 var file_repl_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_repl_proto_goTypes = []any{
 	(TrySyncResponse_Result)(0),   // 0: zeppelin.TrySyncResponse.Result
 	(*TermStart)(nil),             // 1: zeppelin.TermStart
@@ -997,23 +1310,30 @@ var file_repl_proto_goTypes = []any{
 	(*BinlogPullRequest)(nil),     // 4: zeppelin.BinlogPullRequest
 	(*BinlogRecord)(nil),          // 5: zeppelin.BinlogRecord
 	(*BinlogPullResponse)(nil),    // 6: zeppelin.BinlogPullResponse
-	(*FullSyncStartRequest)(nil),  // 7: zeppelin.FullSyncStartRequest
-	(*SyncFile)(nil),              // 8: zeppelin.SyncFile
-	(*FullSyncStartResponse)(nil), // 9: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchRequest)(nil),  // 10: zeppelin.FullSyncFetchRequest
-	(*FullSyncFetchResponse)(nil), // 11: zeppelin.FullSyncFetchResponse
-	(*FullSyncEndRequest)(nil),    // 12: zeppelin.FullSyncEndRequest
+	(*BinlogWatchRequest)(nil),    // 7: zeppelin.BinlogWatchRequest
+	(*WatchedPartition)(nil),      // 8: zeppelin.WatchedPartition
+	(*BinlogWatchResponse)(nil),   // 9: zeppelin.BinlogWatchResponse
+	(*PartitionRef)(nil),          // 10: zeppelin.PartitionRef
+	(*FullSyncStartRequest)(nil),  // 11: zeppelin.FullSyncStartRequest
+	(*SyncFile)(nil),              // 12: zeppelin.SyncFile
+	(*FullSyncStartResponse)(nil), // 13: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchRequest)(nil),  // 14: zeppelin.FullSyncFetchRequest
+	(*FullSyncFetchResponse)(nil), // 15: zeppelin.FullSyncFetchResponse
+	(*FullSyncEndRequest)(nil),    // 16: zeppelin.FullSyncEndRequest
 }
 var file_repl_proto_depIdxs = []int32{
-	1, // 0: zeppelin.TrySyncRequest.terms:type_name -> zeppelin.TermStart
-	0, // 1: zeppelin.TrySyncResponse.result:type_name -> zeppelin.TrySyncResponse.Result
-	5, // 2: zeppelin.BinlogPullResponse.records:type_name -> zeppelin.BinlogRecord
-	8, // 3: zeppelin.FullSyncStartResponse.files:type_name -> zeppelin.SyncFile
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	1,  // 0: zeppelin.TrySyncRequest.terms:type_name -> zeppelin.TermStart
+	0,  // 1: zeppelin.TrySyncResponse.result:type_name -> zeppelin.TrySyncResponse.Result
+	5,  // 2: zeppelin.BinlogPullResponse.records:type_name -> zeppelin.BinlogRecord
+	8,  // 3: zeppelin.BinlogWatchRequest.partitions:type_name -> zeppelin.WatchedPartition
+	10, // 4: zeppelin.BinlogWatchRequest.removed:type_name -> zeppelin.PartitionRef
+	10, // 5: zeppelin.BinlogWatchResponse.ready:type_name -> zeppelin.PartitionRef
+	12, // 6: zeppelin.FullSyncStartResponse.files:type_name -> zeppelin.SyncFile
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_repl_proto_init() }
@@ -1027,7 +1347,7 @@ func file_repl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_repl_proto_rawDesc), len(file_repl_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

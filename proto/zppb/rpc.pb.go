@@ -70,6 +70,7 @@ type Request struct {
 	//	*Request_FullsyncStart
 	//	*Request_FullsyncFetch
 	//	*Request_FullsyncEnd
+	//	*Request_BinlogWatch
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// count it from when they read the request, give up on work that would
@@ -536,6 +537,15 @@ func (x *Request) GetFullsyncEnd() *FullSyncEndRequest {
 	return nil
 }
 
+func (x *Request) GetBinlogWatch() *BinlogWatchRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_BinlogWatch); ok {
+			return x.BinlogWatch
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTimeoutMs() int64 {
 	if x != nil {
 		return x.TimeoutMs
@@ -762,6 +772,10 @@ type Request_FullsyncEnd struct {
 	FullsyncEnd *FullSyncEndRequest `protobuf:"bytes,54,opt,name=fullsync_end,json=fullsyncEnd,proto3,oneof"`
 }
 
+type Request_BinlogWatch struct {
+	BinlogWatch *BinlogWatchRequest `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
+}
+
 func (*Request_Set) isRequest_Cmd() {}
 
 func (*Request_Get) isRequest_Cmd() {}
@@ -850,6 +864,8 @@ func (*Request_FullsyncFetch) isRequest_Cmd() {}
 
 func (*Request_FullsyncEnd) isRequest_Cmd() {}
 
+func (*Request_BinlogWatch) isRequest_Cmd() {}
+
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
 type Response struct {
@@ -899,6 +915,7 @@ type Response struct {
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
 	//	*Response_FullsyncFetch
+	//	*Response_BinlogWatch
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1264,6 +1281,15 @@ func (x *Response) GetFullsyncFetch() *FullSyncFetchResponse {
 	return nil
 }
 
+func (x *Response) GetBinlogWatch() *BinlogWatchResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_BinlogWatch); ok {
+			return x.BinlogWatch
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -1396,6 +1422,10 @@ type Response_FullsyncFetch struct {
 	FullsyncFetch *FullSyncFetchResponse `protobuf:"bytes,53,opt,name=fullsync_fetch,json=fullsyncFetch,proto3,oneof"`
 }
 
+type Response_BinlogWatch struct {
+	BinlogWatch *BinlogWatchResponse `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
+}
+
 func (*Response_Get) isResponse_Result() {}
 
 func (*Response_Del) isResponse_Result() {}
@@ -1459,6 +1489,8 @@ func (*Response_BinlogPull) isResponse_Result() {}
 func (*Response_FullsyncStart) isResponse_Result() {}
 
 func (*Response_FullsyncFetch) isResponse_Result() {}
+
+func (*Response_BinlogWatch) isResponse_Result() {}
 
 // MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
 // atomic step, logged as one binlog record (Redis MULTI/EXEC): each
@@ -1574,7 +1606,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\x8e\x15\n" +
+	"repl.proto\"\xd1\x15\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1631,7 +1663,8 @@ const file_rpc_proto_rawDesc = "" +
 	"binlogPull\x12G\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1e.zeppelin.FullSyncStartRequestH\x00R\rfullsyncStart\x12G\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1e.zeppelin.FullSyncFetchRequestH\x00R\rfullsyncFetch\x12A\n" +
-	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12\x1d\n" +
+	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12A\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
@@ -1642,7 +1675,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\rcluster_token\x18o \x01(\fR\fclusterToken\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xa6\x0f\n" +
+	"\x03cmd\"\xea\x0f\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1686,7 +1719,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1f.zeppelin.FullSyncStartResponseH\x00R\rfullsyncStart\x12H\n" +
-	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetchB\b\n" +
+	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetch\x12B\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatchB\b\n" +
 	"\x06result\"K\n" +
 	"\fMultiRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
@@ -1755,37 +1789,39 @@ var file_rpc_proto_goTypes = []any{
 	(*FullSyncStartRequest)(nil),  // 44: zeppelin.FullSyncStartRequest
 	(*FullSyncFetchRequest)(nil),  // 45: zeppelin.FullSyncFetchRequest
 	(*FullSyncEndRequest)(nil),    // 46: zeppelin.FullSyncEndRequest
-	(Code)(0),                     // 47: zeppelin.Code
-	(*GetResponse)(nil),           // 48: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 49: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 50: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 51: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 52: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 53: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 54: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 55: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 56: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 57: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 58: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 59: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 60: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 61: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 62: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 63: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 64: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 65: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 66: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 67: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 68: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 69: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 70: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 71: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 72: zeppelin.CordonNodesResponse
-	(*ScheduleResponse)(nil),      // 73: zeppelin.ScheduleResponse
-	(*TrySyncResponse)(nil),       // 74: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 75: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 76: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 77: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchRequest)(nil),    // 47: zeppelin.BinlogWatchRequest
+	(Code)(0),                     // 48: zeppelin.Code
+	(*GetResponse)(nil),           // 49: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 50: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 51: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 52: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 53: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 54: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 55: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 56: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 57: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 58: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 59: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 60: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 61: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 62: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 63: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 64: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 65: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 66: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 67: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 68: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 69: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 70: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 71: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 72: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),   // 73: zeppelin.CordonNodesResponse
+	(*ScheduleResponse)(nil),      // 74: zeppelin.ScheduleResponse
+	(*TrySyncResponse)(nil),       // 75: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 76: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 77: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 78: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),   // 79: zeppelin.BinlogWatchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1832,46 +1868,48 @@ var file_rpc_proto_depIdxs = []int32{
 	44, // 41: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
 	45, // 42: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
 	46, // 43: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	47, // 44: zeppelin.Response.code:type_name -> zeppelin.Code
-	48, // 45: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	49, // 46: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	50, // 47: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	51, // 48: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	52, // 49: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	53, // 50: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	54, // 51: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	55, // 52: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	56, // 53: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	57, // 54: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	58, // 55: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	59, // 56: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	60, // 57: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	61, // 58: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 59: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	62, // 60: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	63, // 61: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	64, // 62: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	65, // 63: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	66, // 64: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	67, // 65: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	68, // 66: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	69, // 67: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	70, // 68: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	71, // 69: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	68, // 70: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	72, // 71: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	73, // 72: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	74, // 73: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	75, // 74: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	76, // 75: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	77, // 76: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	0,  // 77: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 78: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	79, // [79:79] is the sub-list for method output_type
-	79, // [79:79] is the sub-list for method input_type
-	79, // [79:79] is the sub-list for extension type_name
-	79, // [79:79] is the sub-list for extension extendee
-	0,  // [0:79] is the sub-list for field type_name
+	47, // 44: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	48, // 45: zeppelin.Response.code:type_name -> zeppelin.Code
+	49, // 46: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	50, // 47: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	51, // 48: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	52, // 49: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	53, // 50: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	54, // 51: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	55, // 52: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	56, // 53: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	57, // 54: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	58, // 55: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	59, // 56: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	60, // 57: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	61, // 58: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	62, // 59: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 60: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	63, // 61: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	64, // 62: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	65, // 63: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	66, // 64: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	67, // 65: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	68, // 66: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	69, // 67: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	70, // 68: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	71, // 69: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	72, // 70: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	69, // 71: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	73, // 72: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	74, // 73: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	75, // 74: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	76, // 75: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	77, // 76: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	78, // 77: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	79, // 78: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	0,  // 79: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 80: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	81, // [81:81] is the sub-list for method output_type
+	81, // [81:81] is the sub-list for method input_type
+	81, // [81:81] is the sub-list for extension type_name
+	81, // [81:81] is the sub-list for extension extendee
+	0,  // [0:81] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1928,6 +1966,7 @@ func file_rpc_proto_init() {
 		(*Request_FullsyncStart)(nil),
 		(*Request_FullsyncFetch)(nil),
 		(*Request_FullsyncEnd)(nil),
+		(*Request_BinlogWatch)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -1962,6 +2001,7 @@ func file_rpc_proto_init() {
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),
 		(*Response_FullsyncFetch)(nil),
+		(*Response_BinlogWatch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

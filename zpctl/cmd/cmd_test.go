@@ -155,7 +155,7 @@ func TestCommands(t *testing.T) {
 		{name: "del again", args: []string{"del", "users", "alice"}, wantStdout: "0\n", wantExact: true},
 		{name: "node list", args: []string{"node", "list"}, wantStdout: "UP"},
 		{name: "node info", args: []string{"node", "info", master}, wantStdout: "version:         " + buildinfo.Version},
-		{name: "node info replicas", args: []string{"node", "info", master, "--section", "server"}, wantStdout: " parked), 0 opening\n"},
+		{name: "node info replicas", args: []string{"node", "info", master, "--section", "server"}, wantStdout: " slaves watched), 0 opening\n"},
 		{name: "node info replication", args: []string{"node", "info", master, "--section", "replication", "--table", "users"}, wantStdout: "users  0          master"},
 		{name: "node info bad section", args: []string{"node", "info", master, "--section", "disk"}, wantCode: ExitUsage},
 		{name: "node info unreachable", args: []string{"node", "info", "127.0.0.1:1"}, wantCode: ExitUnavailable},

@@ -194,7 +194,7 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 }
 
 // replicaCountsText is the replicas row of node info, e.g. "10000
-// assigned, 10000 open (9990 parked), 0 opening".
+// assigned, 10000 open (9990 parked, 6660 slaves watched), 0 opening".
 func replicaCountsText(c client.ReplicaCounts) string {
-	return fmt.Sprintf("%d assigned, %d open (%d parked), %d opening", c.Assigned, c.Open, c.Parked, c.Opening)
+	return fmt.Sprintf("%d assigned, %d open (%d parked, %d slaves watched), %d opening", c.Assigned, c.Open, c.Parked, c.Watched, c.Opening)
 }

@@ -14,8 +14,8 @@ import (
 
 // peerTimeout is how long after its last request a slave still counts as
 // connected, so that purging keeps what it needs. A slave whose
-// BINLOG_PULL is waiting for records counts as connected however long
-// the wait.
+// BINLOG_PULL, or whose node's BINLOG_WATCH, is waiting for records
+// counts as connected however long the wait.
 const peerTimeout = 5 * time.Second
 
 // fullSyncPin is how long a full sync holds back purging at its
@@ -30,8 +30,11 @@ type masterState struct {
 	// appended is closed and replaced after every append, waking the
 	// BINLOG_PULLs waiting for records.
 	appended chan struct{}
-	pending  []*pendingWrite
-	overlay  map[string]overlayEntry
+	// watches are slave nodes' BINLOG_WATCHes of this partition, fired
+	// with appended.
+	watches map[*watchEntry]struct{}
+	pending []*pendingWrite
+	overlay map[string]overlayEntry
 	// clearLSN is the lsn of the newest CLEAR not yet applied to the DB
 	// (0: none). The overlay holds only writes after it, so a key not in
 	// the overlay reads as absent rather than as the DB has it.
@@ -46,6 +49,7 @@ type overlayEntry struct {
 func (m *masterState) init() {
 	m.peers = make(map[string]*peer)
 	m.appended = make(chan struct{})
+	m.watches = make(map[*watchEntry]struct{})
 	m.overlay = make(map[string]overlayEntry)
 }
 
@@ -81,6 +85,9 @@ func (m *masterState) dropOverlay(lsn uint64, rec *zppb.WriteRecord) {
 func (m *masterState) notifyAppend() {
 	close(m.appended)
 	m.appended = make(chan struct{})
+	for e := range m.watches {
+		e.fire()
+	}
 }
 
 // closePeers closes the slaves' binlog readers; a slave's next pull
@@ -103,7 +110,7 @@ type peer struct {
 	addr     string
 	acked    uint64 // last lsn the slave persisted
 	lastSeen time.Time
-	waiting  int // its BINLOG_PULLs waiting for records
+	waiting  int // its BINLOG_PULLs and watches waiting for records
 	state    string
 	pinLSN   uint64 // a full sync's checkpoint lsn + 1, held until pinUntil
 	pinUntil time.Time
@@ -114,7 +121,7 @@ type peer struct {
 }
 
 // connectedLocked reports whether the slave is following at now: it has
-// a pull waiting or asked within peerTimeout. The replica's mu is held.
+// a pull or a watch waiting or asked within peerTimeout. The replica's mu is held.
 func (p *peer) connectedLocked(now time.Time) bool {
 	return p.waiting > 0 || now.Sub(p.lastSeen) <= peerTimeout
 }

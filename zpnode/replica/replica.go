@@ -74,9 +74,15 @@ type Options struct {
 	// Self is this node's address, as slaves name themselves to masters.
 	Self string
 	// Dial opens a dedicated connection to a master; a slave holds one per
-	// partition because BINLOG_PULL long-polls.
-	Dial   func(ctx context.Context, addr string) (Conn, error)
-	Logger *slog.Logger
+	// partition while it pulls, because BINLOG_PULL long-polls.
+	Dial func(ctx context.Context, addr string) (Conn, error)
+	// Watch, when set, takes over the wait of a slave whose partition is
+	// idle (watch.go): the slave gives up its connection until its master
+	// has records for it. Nil: every slave pulls on its own.
+	Watch *WatchHub
+	// PullWait is how long a slave's pull waits for records; default 30 s.
+	PullWait time.Duration
+	Logger   *slog.Logger
 	// Now returns the current time; tests may fix it. Default time.Now.
 	Now func() time.Time
 	// Fatal is called when the replica cannot go on (its DB cannot be
@@ -131,6 +137,9 @@ func Open(opts Options) (*Replica, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.PullWait <= 0 {
+		opts.PullWait = pullWait
 	}
 	if opts.Fatal == nil {
 		logger := opts.Logger
@@ -378,9 +387,15 @@ func (r *Replica) SetRole(a Assignment) {
 		// news rather than after a pull's whole wait.
 		r.m.notifyAppend()
 	}
-	stop := r.s.stopSyncerLocked(a.Role != Slave || a.Master != wasMaster)
+	newMaster := a.Role != Slave || a.Master != wasMaster
+	stop := r.s.stopSyncerLocked(newMaster)
+	unwatch := func() {}
+	if newMaster {
+		unwatch = r.dropWatchLocked()
+	}
 	r.mu.Unlock()
 	stop()
+	unwatch()
 
 	if a.Role == Slave && a.Master != "" && a.Master != r.opts.Self {
 		r.mu.Lock()
@@ -538,9 +553,14 @@ func (r *Replica) Close() error {
 	r.closed = true
 	r.cancel()
 	r.failPendingLocked(ErrClosed)
+	for e := range r.m.watches {
+		e.fire()
+	}
 	stop := r.s.stopSyncerLocked(true)
+	unwatch := r.dropWatchLocked()
 	r.mu.Unlock()
 	stop()
+	unwatch()
 
 	r.m.closePeers()
 	r.dbMu.Lock()

@@ -26,7 +26,7 @@ func openReplica(t *testing.T, dir string, shared *engine.Shared, now func() tim
 	return r
 }
 
-func newShared(t *testing.T) *engine.Shared {
+func newShared(t testing.TB) *engine.Shared {
 	t.Helper()
 	s, err := engine.NewShared(engine.SharedOptions{BlockCacheSize: 8 << 20, WriteBufferSize: 32 << 20})
 	if err != nil {

@@ -37,6 +37,12 @@ type slaveState struct {
 	state     atomic.Value // string, for INFO
 	masterLSN atomic.Uint64
 	fullsync  fullSyncStatus
+
+	// watch is the replica's offer to, or registration with,
+	// Options.Watch; handedOff says the hub claimed it and the syncer
+	// ended for it (watch.go). The replica's mu guards both.
+	watch     *watchReg
+	handedOff bool
 }
 
 // stopSyncerLocked detaches the running syncer when stop is set and
@@ -63,7 +69,9 @@ func (s *slaveState) getState() string {
 	return "idle"
 }
 
-func (r *Replica) startSyncerLocked() {
+// startSyncerLocked starts following the master, in a goroutine that
+// first calls after (each), which waits for an earlier syncer to end.
+func (r *Replica) startSyncerLocked(after ...func()) {
 	if r.s.cancel != nil || r.closed || r.opts.Dial == nil {
 		return
 	}
@@ -73,6 +81,9 @@ func (r *Replica) startSyncerLocked() {
 	master := r.master
 	go func() {
 		defer close(done)
+		for _, f := range after {
+			f()
+		}
 		r.runSyncer(ctx, master)
 	}()
 }
@@ -95,7 +106,14 @@ func (r *Replica) runSyncer(ctx context.Context, master string) {
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
-	r.s.setState("idle")
+	r.mu.Lock()
+	watched := r.s.handedOff
+	r.mu.Unlock()
+	if !watched {
+		// A slave the hub waits for is caught up and follows: it stays
+		// "streaming", as INFO, zpctl and meta's moves expect of one.
+		r.s.setState("idle")
+	}
 }
 
 func (r *Replica) syncWith(ctx context.Context, master string) error {
@@ -115,7 +133,7 @@ func (r *Replica) syncWith(ctx context.Context, master string) error {
 			if err := r.catchUpDB(); err != nil {
 				return err
 			}
-			if err := r.stream(ctx, conn); err != nil {
+			if err := r.stream(ctx, conn, master); err != nil {
 				return err
 			}
 			// Out of sync with the master: negotiate again.
@@ -184,9 +202,14 @@ func (r *Replica) catchUpDB() error {
 }
 
 // stream pulls records and applies them until the master says the logs no
-// longer match (nil) or something fails.
-func (r *Replica) stream(ctx context.Context, conn Conn) error {
+// longer match (nil) or something fails. A pull that comes back empty
+// offers the replica to the node's WatchHub, which ends ctx once it
+// waits for it.
+func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 	r.s.setState("streaming")
+	// Whether the replica may have an offer out with the hub (an earlier
+	// round of the syncer may have left one), which records withdraw.
+	offered := true
 	for ctx.Err() == nil {
 		term, lsn, _ := r.Position()
 		// What the slave has is persisted per its own fsync policy once
@@ -197,9 +220,10 @@ func (r *Replica) stream(ctx context.Context, conn Conn) error {
 		req := &zppb.BinlogPullRequest{
 			Table: r.opts.Table, Partition: r.opts.ID, Slave: r.opts.Self,
 			FromLsn: lsn + 1, PrevTerm: term, AckedLsn: lsn,
-			MaxBytes: pullBytes, WaitMs: uint32(pullWait / time.Millisecond),
+			MaxBytes: pullBytes, WaitMs: uint32(r.opts.PullWait / time.Millisecond),
 		}
-		cctx, cancel := context.WithTimeout(ctx, pullWait+5*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, r.opts.PullWait+5*time.Second)
+		sent := time.Now()
 		resp, err := call(cctx, conn, &zppb.Request{Cmd: &zppb.Request_BinlogPull{BinlogPull: req}})
 		cancel()
 		if err != nil {
@@ -212,6 +236,23 @@ func (r *Replica) stream(ctx context.Context, conn Conn) error {
 		r.s.masterLSN.Store(pr.MasterLsn)
 		if !pr.InSync {
 			return nil
+		}
+		if len(pr.Records) == 0 {
+			// The partition is idle if the master waited long for a
+			// record (an empty answer at once is news: a step-down, a
+			// cut log). That is once a pull's wait (30 s), so the lock
+			// costs nothing; asked each time, a hub that refused (an old
+			// master node) is asked again once it would accept.
+			if time.Since(sent) >= r.opts.PullWait/2 {
+				offered = r.offerWatch(master, term, lsn)
+			}
+			continue
+		}
+		if offered {
+			// Once per stream and after each idle spell: a busy
+			// partition's pulls skip the lock.
+			r.withdrawWatch()
+			offered = false
 		}
 		if err := r.applyReplicated(pr.Records); err != nil {
 			return err

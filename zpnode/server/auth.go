@@ -10,11 +10,11 @@ import (
 
 // peerOnly reports whether req is one that only the cluster's own servers
 // send a node: replication from another node (a stranger could pull a
-// partition's binlog or full sync) and meta's NOTIFY. With a cluster
+// partition's binlog or full sync, or watch partitions) and meta's NOTIFY. With a cluster
 // secret, such a request must carry it.
 func peerOnly(req *zppb.Request) bool {
 	switch req.GetCmd().(type) {
-	case *zppb.Request_TrySync, *zppb.Request_BinlogPull,
+	case *zppb.Request_TrySync, *zppb.Request_BinlogPull, *zppb.Request_BinlogWatch,
 		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd,
 		*zppb.Request_Notify:
 		return true

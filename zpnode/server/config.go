@@ -62,6 +62,10 @@ type Config struct {
 	// ParkInterval is how often idle and surplus DBs are parked; default
 	// a quarter of IdleClose, at most 30 s.
 	ParkInterval time.Duration
+	// PullWait is how long a slave's BINLOG_PULL, and the node's
+	// BINLOG_WATCH for its idle slaves, wait for records; default 30 s.
+	// Tests shorten it to see replicas go idle.
+	PullWait time.Duration
 	// Purge is the binlog retention policy; PurgeInterval how often it runs
 	// (default 10s).
 	Purge         replica.PurgePolicy

@@ -90,6 +90,8 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	case *zppb.Request_BinlogPull:
 		table = c.BinlogPull.Table
 		resp, err = s.binlogPull(ctx, c.BinlogPull)
+	case *zppb.Request_BinlogWatch:
+		resp = &zppb.Response{Result: &zppb.Response_BinlogWatch{BinlogWatch: s.watchServer.Serve(ctx, c.BinlogWatch)}}
 	case *zppb.Request_FullsyncStart:
 		table = c.FullsyncStart.Table
 		resp, err = s.fullSyncStart(ctx, c.FullsyncStart)
@@ -132,7 +134,7 @@ func (s *Server) respond(req *zppb.Request, table string, write bool, resp *zppb
 // per-table stats count.
 func isDataCommand(req *zppb.Request) bool {
 	switch req.Cmd.(type) {
-	case *zppb.Request_Info, *zppb.Request_Notify, *zppb.Request_TrySync, *zppb.Request_BinlogPull,
+	case *zppb.Request_Info, *zppb.Request_Notify, *zppb.Request_TrySync, *zppb.Request_BinlogPull, *zppb.Request_BinlogWatch,
 		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd:
 		return false
 	}

@@ -138,18 +138,14 @@ const openInBackground = 64
 // pull fetches what changed since the node's topology and applies it if it
 // brings epoch or newer; a lagging follower's older copy is left for the
 // next heartbeat. Many new replicas open in the background
-// (openInBackground); until they are open pull applies no newer topology.
+// (openInBackground); a newer topology applies meanwhile, unless it drops
+// or recreates their table (opensTouched), which waits for them.
 func (s *Server) pull(meta string, epoch uint64) error {
 	if !s.applyMu.TryLock() {
-		s.cfg.Logger.Debug("still opening the replicas of the last topology; pulling later", "epoch", epoch)
+		s.cfg.Logger.Debug("still applying the last topology; pulling later", "epoch", epoch)
 		return nil
 	}
-	locked := true
-	defer func() {
-		if locked {
-			s.applyMu.Unlock()
-		}
-	}()
+	defer s.applyMu.Unlock()
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	cur := s.topo.Load()
@@ -164,6 +160,10 @@ func (s *Server) pull(meta string, epoch uint64) error {
 	if pb.Epoch < epoch || pb.Epoch <= cur.epoch {
 		return nil
 	}
+	if s.opensTouched(pb) {
+		s.cfg.Logger.Info("new topology drops or recreates a table still opening; applying it once open", "epoch", pb.Epoch)
+		return nil
+	}
 	s.cfg.Logger.Info("new topology", "epoch", pb.Epoch, "from", meta)
 	news, openNew := s.applyRouting(pb)
 	if err := saveTopology(s.cfg.DataDir, pb); err != nil {
@@ -173,11 +173,7 @@ func (s *Server) pull(meta string, epoch uint64) error {
 		openNew()
 		return nil
 	}
-	locked = false
-	s.goRun(func() {
-		defer s.applyMu.Unlock()
-		openNew()
-	})
+	s.goRun(openNew)
 	return nil
 }
 

@@ -87,12 +87,14 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 	return &zppb.Response{Result: &zppb.Response_Info{Info: out}}, nil
 }
 
-// replicaCounts is how many replicas the node has, open, parked and still
-// to open, for INFO server.
+// replicaCounts is how many replicas the node has, open, parked, watched
+// and still to open, for INFO server.
 func (s *Server) replicaCounts() *zppb.ReplicaCounts {
+	watched, _ := s.watch.Watching()
 	c := &zppb.ReplicaCounts{
 		Assigned: uint32(s.assigned.Load()),
 		Opening:  uint32(s.opening.Load()),
+		Watched:  uint32(watched),
 	}
 	for _, r := range s.replicas.snapshot() {
 		c.Open++

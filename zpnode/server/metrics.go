@@ -184,6 +184,8 @@ var (
 		"Bytes of the SST readers of the replicas open now, outside the block cache (RocksDB's rocksdb.estimate-table-readers-mem, summed).", nil, nil)
 	descParked = prometheus.NewDesc("zeppelin_node_replicas_parked",
 		"Replicas whose RocksDB is closed because nothing used it for --idle-close; the next request reopens it.", nil, nil)
+	descWatched = prometheus.NewDesc("zeppelin_node_slaves_watched",
+		"Slave replicas of idle partitions that hold no connection of their own: the node waits for them in one BINLOG_WATCH per master node.", nil, nil)
 	descRequestIDs = prometheus.NewDesc("zeppelin_node_request_ids",
 		"Write request ids the replicas open now remember to answer retries (at most 65,536 per replica, about 76 bytes each).", nil, nil)
 	descBuild = prometheus.NewDesc("zeppelin_node_build_info",
@@ -211,7 +213,7 @@ var (
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEpoch, descLease, descLSN, descApplied, descLag, descBinlog, descSST,
 		descMemtable, descPending, descKeys, descFullSyncTotal, descFullSyncFetched, descCacheHits, descCacheMisses,
-		descCacheUsage, descCacheCapacity, descMallocTrims, descMallocTrimSeconds, descMemtables, descTableReaders, descParked, descRequestIDs, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
+		descCacheUsage, descCacheCapacity, descMallocTrims, descMallocTrimSeconds, descMemtables, descTableReaders, descParked, descWatched, descRequestIDs, descBuild, descDurability, descRedisConns, descRedisAccepted, descRedisCommands} {
 		ch <- d
 	}
 	ch <- descConns
@@ -274,6 +276,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descMemtables, float64(memtables))
 	gauge(descTableReaders, float64(readers))
 	gauge(descParked, float64(parked))
+	watched, _ := s.watch.Watching()
+	gauge(descWatched, float64(watched))
 	gauge(descRequestIDs, float64(ids))
 	gauge(descBuild, 1)
 	gauge(descDurability, 1, s.cfg.Binlog.Sync.String(), syncInterval(s.cfg.Binlog).String(), walState(walOn, walOff))

@@ -126,3 +126,61 @@ func keyIn(n, id uint32) []byte {
 		}
 	}
 }
+
+// TestNewerTopologyWhileOpening: while a node opens the many new replicas
+// of one table in the background, a newer topology (another table
+// created) applies at once: the node runs its epoch and serves the new
+// table while a partition of the first is still opening, which then
+// serves too.
+func TestNewerTopologyWhileOpening(t *testing.T) {
+	const parts = 80 // past openInBackground
+	c := inproc.StartTest(t, inproc.Options{Metas: 1, Nodes: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	addr := c.NodeAddrs()[0]
+	node := c.Node(addr)
+	server := func() *client.ServerInfo {
+		t.Helper()
+		ni := cl.InfoNodes(ctx, []string{addr}, "", client.InfoServer)[0]
+		if ni.Err != nil {
+			t.Fatal(ni.Err)
+		}
+		return ni.Info.Server
+	}
+	release := holdOpen(t, filepath.Join(node.Dir, "big", "7"))
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "big", Partitions: parts, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Poll(t, time.Minute, func() error {
+		if rc := server().Replicas; rc.Assigned != parts || rc.Opening == 0 {
+			return fmt.Errorf("replicas %+v, want %d assigned, partition 7 opening", rc, parts)
+		}
+		return nil
+	})
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "small", Partitions: 2, Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := cl.WaitTableWritable(wctx, "small"); err != nil {
+		t.Fatalf("a table created while another opens: %v", err)
+	}
+	if rc := server().Replicas; rc.Opening == 0 || rc.Assigned != parts+2 {
+		t.Fatalf("replicas %+v, want %d assigned, partition 7 of big still opening", rc, parts+2)
+	}
+	release()
+	if err := cl.WaitTableWritable(ctx, "big"); err != nil {
+		t.Fatal(err)
+	}
+	testcluster.Poll(t, time.Minute, func() error {
+		if rc := server().Replicas; rc.Open != parts+2 || rc.Opening != 0 {
+			return fmt.Errorf("replicas %+v, want all %d open", rc, parts+2)
+		}
+		return nil
+	})
+}

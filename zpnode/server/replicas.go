@@ -27,8 +27,9 @@ type replicaKey struct {
 	id    uint32
 }
 
-// replicaSet holds the open replicas. Only applyTopology (one goroutine at a
-// time) opens and closes them; requests look them up.
+// replicaSet holds the open replicas. Only applying a topology (one at a
+// time, its background open included) opens and closes them; requests
+// look them up.
 type replicaSet struct {
 	s  *Server
 	mu sync.RWMutex
@@ -206,29 +207,22 @@ func (s *Server) applyRouting(pb *zppb.Topology) (news int, openNew func()) {
 		}
 	}
 
+	// Under openMu, so that a replica a background open finishes now
+	// takes its role from pb or a later topology (openReplicas).
+	s.openMu.Lock()
 	s.assigned.Store(int64(len(wanted)))
-	setRole := func(k replicaKey, r *replica.Replica) {
-		w := wanted[k]
-		a := replica.Assignment{
-			Role: replica.Slave, Master: w.p.Master, Term: w.p.Term,
-			Slaves: w.p.Slaves, MinSync: int(w.table.MinSyncReplicas),
-		}
-		if w.p.Master == self {
-			a.Role = replica.Master
-		}
-		r.SetRole(a)
-	}
 	var missing []replicaKey
-	for k := range wanted {
+	for k, w := range wanted {
 		if r := s.replicas.get(k.table, k.id); r != nil {
-			setRole(k, r)
-		} else {
+			r.SetRole(assignment(self, w.table, w.p))
+		} else if _, opening := s.inflight[k]; !opening {
 			missing = append(missing, k)
+			s.inflight[k] = w.table.CreatedEpoch
 		}
 	}
-
 	s.quota.update(pb, self)
 	s.topo.Store(newTopology(pb))
+	s.openMu.Unlock()
 
 	for k := range s.replicas.snapshot() {
 		if _, ok := wanted[k]; ok {
@@ -247,7 +241,67 @@ func (s *Server) applyRouting(pb *zppb.Topology) (news int, openNew func()) {
 	s.removeUnknownTables(pb)
 	// A replica that fails to open is left out: requests for it get WAIT;
 	// the next epoch or restart retries.
-	return len(missing), func() { s.openReplicas(missing, setRole) }
+	return len(missing), func() { s.openReplicas(missing) }
+}
+
+// assignment is what partition p of table tb asks of the node at self.
+func assignment(self string, tb *zppb.Table, p *zppb.Partition) replica.Assignment {
+	a := replica.Assignment{
+		Role: replica.Slave, Master: p.Master, Term: p.Term,
+		Slaves: p.Slaves, MinSync: int(tb.MinSyncReplicas),
+	}
+	if p.Master == self {
+		a.Role = replica.Master
+	}
+	return a
+}
+
+// opened finishes the open of replica k (r nil: it failed): r takes its
+// role from the topology the node runs now, which may be newer than the
+// one that asked for it, and serves; a replica that topology no longer
+// gives the node is closed and its data removed.
+func (s *Server) opened(k replicaKey, r *replica.Replica) {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	delete(s.inflight, k)
+	if r == nil {
+		return
+	}
+	self := s.cfg.Addr
+	tb, p, ok := s.topo.Load().partitionByID(k.table, k.id)
+	if ok && p.Id == k.id && (p.Master == self || slices.Contains(p.Slaves, self)) {
+		r.SetRole(assignment(self, tb, p))
+		s.replicas.put(k, r)
+		return
+	}
+	if err := r.Close(); err != nil {
+		s.cfg.Logger.Warn("closing replica", "table", k.table, "partition", k.id, "err", err)
+	}
+	if err := os.RemoveAll(s.replicaDir(k.table, k.id)); err != nil {
+		s.cfg.Logger.Warn("removing replica data", "table", k.table, "partition", k.id, "err", err)
+	}
+	s.cfg.Logger.Info("replica removed as it opened: a newer topology moved it away", "table", k.table, "partition", k.id)
+}
+
+// opensTouched reports whether pb drops or recreates a table whose
+// replicas a background open is still opening: applying it would remove
+// their directories under the open, so it waits for the open to end.
+func (s *Server) opensTouched(pb *zppb.Topology) bool {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if len(s.inflight) == 0 {
+		return false
+	}
+	created := make(map[string]uint64, len(pb.Tables))
+	for _, tb := range pb.Tables {
+		created[tb.Name] = tb.CreatedEpoch
+	}
+	for k, epoch := range s.inflight {
+		if c, ok := created[k.table]; !ok || c != epoch {
+			return true
+		}
+	}
+	return false
 }
 
 // openWorkers is how many replicas a node opens at once. Opening is mostly
@@ -258,11 +312,11 @@ const openWorkers = 16
 // openProgressEvery is how often a long open logs its progress.
 const openProgressEvery = 2 * time.Second
 
-// openReplicas opens the replicas keys name, several at a time, calls
-// opened on each that opens and then adds it to s.replicas; a start with
+// openReplicas opens the replicas keys name, several at a time, each to
+// serve as the topology the node runs by then says (opened); a start with
 // thousands of replicas, or a table created with thousands of partitions,
 // logs its progress.
-func (s *Server) openReplicas(keys []replicaKey, opened func(replicaKey, *replica.Replica)) {
+func (s *Server) openReplicas(keys []replicaKey) {
 	if len(keys) == 0 {
 		return
 	}
@@ -277,22 +331,23 @@ func (s *Server) openReplicas(keys []replicaKey, opened func(replicaKey, *replic
 			defer wg.Done()
 			for k := range work {
 				r, err := replica.Open(replica.Options{
-					Dir:    s.replicaDir(k.table, k.id),
-					Table:  k.table,
-					ID:     k.id,
-					Shared: s.shared,
-					Binlog: s.binlogOptions(),
-					Self:   s.cfg.Addr,
-					Dial:   s.dialPeer,
-					Logger: s.cfg.Logger,
+					Dir:      s.replicaDir(k.table, k.id),
+					Table:    k.table,
+					ID:       k.id,
+					Shared:   s.shared,
+					Binlog:   s.binlogOptions(),
+					Self:     s.cfg.Addr,
+					Dial:     s.dialPeer,
+					Watch:    s.watch,
+					PullWait: s.cfg.PullWait,
+					Logger:   s.cfg.Logger,
 				})
 				if err != nil {
 					s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)
 					failed.Add(1)
-				} else {
-					opened(k, r)
-					s.replicas.put(k, r)
+					r = nil
 				}
+				s.opened(k, r)
 				done.Add(1)
 				s.opening.Add(-1)
 			}
@@ -311,6 +366,9 @@ send:
 			case <-s.ctx.Done():
 				// Closing: what was not opened is not wanted now.
 				s.opening.Add(-int64(len(keys) - i))
+				for _, k := range keys[i:] {
+					s.opened(k, nil)
+				}
 				break send
 			}
 		}
@@ -341,7 +399,8 @@ func (s *Server) binlogOptions() binlog.Options {
 	return o
 }
 
-// dialPeer opens the dedicated connection a slave pulls from its master on.
+// dialPeer opens the dedicated connection a slave pulls from its master
+// on, or the one the node's WatchHub watches a master node on.
 func (s *Server) dialPeer(ctx context.Context, addr string) (replica.Conn, error) {
 	c, err := rpc.Dial(ctx, addr, 0)
 	if err != nil {

@@ -77,6 +77,7 @@ func TestClusterSecret(t *testing.T) {
 		"BINLOG_PULL":    {Cmd: &zppb.Request_BinlogPull{BinlogPull: &zppb.BinlogPullRequest{Table: "t", Partition: 0, Slave: "10.9.9.9:1"}}},
 		"FULLSYNC_START": {Cmd: &zppb.Request_FullsyncStart{FullsyncStart: &zppb.FullSyncStartRequest{Table: "t", Partition: 0, Slave: "10.9.9.9:1"}}},
 		"FULLSYNC_FETCH": {Cmd: &zppb.Request_FullsyncFetch{FullsyncFetch: &zppb.FullSyncFetchRequest{Table: "t", Partition: 0, Session: "x", Name: "CURRENT"}}},
+		"BINLOG_WATCH":   {Cmd: &zppb.Request_BinlogWatch{BinlogWatch: &zppb.BinlogWatchRequest{}}},
 		"NOTIFY":         {Cmd: &zppb.Request_Notify{Notify: &zppb.NotifyRequest{Epoch: 1 << 40}}},
 	}
 	for _, token := range []string{"", "another-secret"} {

@@ -20,6 +20,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 	"github.com/zeppelin-kv/zeppelin/zpnode/redisfront"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
 // Server is a zpnode.
@@ -51,6 +52,10 @@ type Server struct {
 
 	metricsSrv *promexport.Server
 	fullsync   *dbsync.Source
+	// watch waits for the node's idle slave replicas, one BINLOG_WATCH
+	// per master node; watchServer answers other nodes' watches.
+	watch       *replica.WatchHub
+	watchServer *replica.WatchServer
 
 	lastPingMs atomic.Int64
 	// newestEpoch is the newest epoch a meta server has named to this node
@@ -64,8 +69,14 @@ type Server struct {
 	// opening how many openReplicas has still to open.
 	assigned, opening atomic.Int64
 	// applyMu is held while a topology is applied, its new replicas
-	// opened included: one at a time.
+	// opened included unless they open in the background: one at a time.
 	applyMu sync.Mutex
+	// inflight are the replicas being opened (with their table's
+	// created_epoch), which a newer topology neither opens again nor
+	// removes; openMu makes a replica's role on opening and the roles a
+	// topology sets one order.
+	openMu   sync.Mutex
+	inflight map[replicaKey]uint64
 
 	started atomic.Bool
 	ctx     context.Context // cancelled by Close
@@ -89,7 +100,8 @@ func New(cfg Config) (*Server, error) {
 	// all of the node's records for INFO log.
 	logs := newLogRing(logRingSize)
 	cfg.Logger = slog.New(logs.handler(cfg.Logger.Handler()))
-	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas(), logs: logs}
+	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas(), logs: logs,
+		inflight: make(map[replicaKey]uint64)}
 	s.lease.logger = cfg.Logger
 	s.metrics = newMetrics(s)
 	s.slow = newSlowlog(cfg.SlowlogSize)
@@ -121,6 +133,8 @@ func (s *Server) Start() error {
 	}
 	s.shared = shared
 	s.replicas = newReplicaSet(s)
+	s.watch = replica.NewWatchHub(replica.WatchHubOptions{Self: s.cfg.Addr, Dial: s.dialPeer, Logger: s.cfg.Logger, Wait: s.cfg.PullWait})
+	s.watchServer = replica.NewWatchServer(s.masterReplica)
 	s.fullsync, err = dbsync.NewSource(dbsync.SourceOptions{Dir: filepath.Join(s.cfg.DataDir, ".fullsync"), Logger: s.cfg.Logger})
 	if err != nil {
 		s.Close()
@@ -224,6 +238,12 @@ func (s *Server) Close() error {
 		}
 		if s.replicas != nil {
 			errs = append(errs, s.replicas.closeAll())
+		}
+		if s.watch != nil {
+			s.watch.Close()
+		}
+		if s.watchServer != nil {
+			s.watchServer.Close()
 		}
 		if s.fullsync != nil {
 			s.fullsync.Close()
