@@ -165,6 +165,12 @@ func (r *Replica) TrySync(req *zppb.TrySyncRequest) (*zppb.TrySyncResponse, erro
 	default:
 		resp.Result, resp.Lsn = zppb.TrySyncResponse_CONTINUE, common
 	}
+	// A new session: what the slave acknowledged before may be gone (its
+	// replica removed and added again, or its log truncated), and INFO
+	// must not report it as further along than the point agreed now.
+	r.mu.Lock()
+	p.acked = min(p.acked, resp.Lsn)
+	r.mu.Unlock()
 	r.opts.Logger.Info("trysync", "slave", req.Slave, "slave_term", req.Term, "slave_lsn", req.Lsn,
 		"result", resp.Result, "lsn", resp.Lsn, "master_lsn", masterLSN)
 	return resp, nil
@@ -260,9 +266,16 @@ func (r *Replica) Pull(ctx context.Context, req *zppb.BinlogPullRequest) (*zppb.
 	}
 	p.state = "streaming"
 	p.pinLSN = 0
-	if req.AckedLsn > p.acked && req.AckedLsn < req.FromLsn {
+	// The slave's acknowledgement replaces the one before even when lower:
+	// a slave whose replica was removed and added again starts over from
+	// nothing, and keeping its old position would let the meta hand the
+	// partition over to a replica that has none of its records.
+	if req.AckedLsn < req.FromLsn {
+		raised := req.AckedLsn > p.acked
 		p.acked = req.AckedLsn
-		r.advanceCommitLocked()
+		if raised {
+			r.advanceCommitLocked()
+		}
 	}
 	appended := r.m.appended
 	wait := req.FromLsn > last && req.WaitMs > 0

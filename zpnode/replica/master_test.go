@@ -167,3 +167,68 @@ func TestWriteFailsWithoutEnoughSlaves(t *testing.T) {
 		t.Fatal("unacknowledged write visible on the master")
 	}
 }
+
+// TestRejoinedSlaveReportsItsOwnPosition covers a slave removed from a
+// partition and added back with a fresh replica while the master stayed
+// master (an expand moved the master away from it, a shrink moves it back):
+// the master must report where the new replica is, not what the old one
+// acknowledged, or the meta hands the partition over to a replica that has
+// none of its records (TestExpandAndShrinkUnderLoad lost key:000018 so).
+func TestRejoinedSlaveReportsItsOwnPosition(t *testing.T) {
+	tests := []struct {
+		name    string
+		trySync bool // the fresh replica negotiates before pulling
+		pull    bool // and pulls from the start
+	}{
+		{"after TRYSYNC", true, false},
+		{"after TRYSYNC and the first pull", true, true},
+		{"after a pull without TRYSYNC", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := masterWithTerms(t)
+			ctx := context.Background()
+			r.SetRole(Assignment{Role: Master, Master: "self", Term: 5, Slaves: []string{"s1"}})
+			// The old replica on s1 follows to the end of the log.
+			if _, err := r.Pull(ctx, &zppb.BinlogPullRequest{Slave: "s1", FromLsn: 31, PrevTerm: 5, AckedLsn: 30}); err != nil {
+				t.Fatal(err)
+			}
+			if got := peerPosition(t, r, "s1"); got.Lsn != 30 {
+				t.Fatalf("old replica at lsn %d, want 30", got.Lsn)
+			}
+			// s1 leaves the partition, then comes back empty.
+			r.SetRole(Assignment{Role: Master, Master: "self", Term: 5})
+			r.SetRole(Assignment{Role: Master, Master: "self", Term: 5, Slaves: []string{"s1"}})
+			if tt.trySync {
+				resp, err := r.TrySync(&zppb.TrySyncRequest{Slave: "s1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Result != zppb.TrySyncResponse_CONTINUE || resp.Lsn != 0 {
+					t.Fatalf("TRYSYNC of an empty replica: %v at %d, want CONTINUE at 0", resp.Result, resp.Lsn)
+				}
+			}
+			if tt.pull {
+				if _, err := r.Pull(ctx, &zppb.BinlogPullRequest{Slave: "s1", FromLsn: 1, PrevTerm: 0, AckedLsn: 0, MaxBytes: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := peerPosition(t, r, "s1")
+			if got.Lsn != 0 || got.LagRecords != 30 {
+				t.Fatalf("fresh replica reported at lsn %d (lag %d, %s), want lsn 0, lag 30", got.Lsn, got.LagRecords, got.State)
+			}
+		})
+	}
+}
+
+// peerPosition returns what r's INFO replication says about slave addr.
+func peerPosition(t *testing.T, r *Replica, addr string) *zppb.PeerPosition {
+	t.Helper()
+	for _, p := range r.Info().Peers {
+		if p.Addr == addr {
+			return p
+		}
+	}
+	t.Fatalf("INFO does not list slave %s", addr)
+	return nil
+}
