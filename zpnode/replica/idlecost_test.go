@@ -263,13 +263,14 @@ func idleSlaveCost(t *testing.T, n int, watch bool) {
 	fds := float64(testcluster.OpenFDs(t, 0, "")-fds0) / float64(n)
 	goroutines := float64(runtime.NumGoroutine()-goroutines0) / float64(n)
 	t.Logf("%d idle slaves (%s), both ends: %.1f KB RSS, %.2f fds, %.2f goroutines each", n, map[bool]string{false: "own connection", true: "watched"}[watch], rss/1000, fds, goroutines)
-	// Watched slaves share one connection: its two ends and its
-	// goroutines are a fixed cost (sharedFDs, sharedGoroutines as the poll
-	// above allows), not a per-slave one; a CI run with 50 slaves saw 3
-	// descriptors and 6 goroutines beyond one syncer each.
-	const sharedFDs, sharedGoroutines = 4, 10
-	if extraFDs, extraG := fds*float64(n), (goroutines-1)*float64(n); watch && (extraFDs > sharedFDs || extraG > sharedGoroutines) {
-		t.Errorf("%.2f descriptors and %.2f goroutines per watched slave: %.0f descriptors and %.0f goroutines beyond one syncer each, want at most the shared connection's %d and %d",
-			fds, goroutines, extraFDs, extraG, sharedFDs, sharedGoroutines)
+	// Watched slaves share one connection: its two ends and goroutines,
+	// and whatever else the process opens meanwhile (CI saw 3 to 6
+	// descriptors and 6 to 9 goroutines beyond one syncer per slave, at 50
+	// and 200 slaves), are not per slave. A slave that kept a connection
+	// of its own would add n descriptors and several times n goroutines.
+	slack := max(10, n/10)
+	if extraFDs, extraG := fds*float64(n), (goroutines-1)*float64(n); watch && (extraFDs > float64(slack) || extraG > float64(slack)) {
+		t.Errorf("%.2f descriptors and %.2f goroutines per watched slave: %.0f descriptors and %.0f goroutines beyond one syncer each, want at most %d of each for all %d",
+			fds, goroutines, extraFDs, extraG, slack, n)
 	}
 }
