@@ -288,15 +288,10 @@ func (v *scheduleView) planRepairs(nodes []*zppb.Node, tables []*zppb.Table, dea
 		return
 	}
 	receives := make(map[string]bool)
-	isMaster := make(map[string]bool) // "table/id/addr"
 	for _, n := range nodes {
 		receives[n.Addr] = topo.Receives(n)
 	}
-	for _, t := range tables {
-		for _, p := range t.Partitions {
-			isMaster[fmt.Sprintf("%s/%d/%s", t.Name, p.Id, p.Master)] = true
-		}
-	}
+	partition := partitions(tables)
 	budget := v.settings.MaxMoves - v.schedulerInFlight
 	var dueTo []string
 	for _, m := range plan.Moves {
@@ -311,7 +306,7 @@ func (v *scheduleView) planRepairs(nodes []*zppb.Node, tables []*zppb.Table, dea
 		case strings.HasPrefix(m.From, missingPrefix):
 			mv.Kind = zppb.MoveKind_ADDSLAVE
 			mv.Reason = why[fmt.Sprintf("%s/%d", m.Table, m.Partition)] + ": add a replica"
-		case dead[m.From] != "" && !isMaster[fmt.Sprintf("%s/%d/%s", m.Table, m.Partition, m.From)]:
+		case dead[m.From] != "" && partition(m.Table, m.Partition).Master != m.From:
 			// A dead master waits for failover: a move from it would
 			// wait for a handover it cannot make.
 			mv.Kind, mv.From = zppb.MoveKind_MIGRATE, m.From
@@ -349,18 +344,11 @@ func (v *scheduleView) planBalance(nodes []*zppb.Node, tables []*zppb.Table) {
 	for _, n := range nodes {
 		receives[n.Addr] = topo.Receives(n)
 	}
-	slaveOf := make(map[string]bool) // "table/id/addr"
-	for _, t := range tables {
-		for _, p := range t.Partitions {
-			for _, a := range p.Slaves {
-				slaveOf[fmt.Sprintf("%s/%d/%s", t.Name, p.Id, a)] = true
-			}
-		}
-	}
+	partition := partitions(tables)
 	budget := v.settings.MaxMoves - v.schedulerInFlight
 	counts := make(map[string]int)
 	for _, m := range plan.MasterMoves {
-		if !receives[m.To] || !slaveOf[fmt.Sprintf("%s/%d/%s", m.Table, m.Partition, m.To)] {
+		if !receives[m.To] || !slices.Contains(partition(m.Table, m.Partition).Slaves, m.To) {
 			continue
 		}
 		v.imbalance++
@@ -379,6 +367,17 @@ func (v *scheduleView) planBalance(nodes []*zppb.Node, tables []*zppb.Table) {
 		}
 		v.balanceSummary = fmt.Sprintf("master balance: %d switchover(s), %s", len(v.switchovers), strings.Join(to, ", "))
 	}
+}
+
+// partitions looks up the partitions the planner's moves name, which are
+// those of tables: one map of the tables, rather than one entry per
+// replica of every partition.
+func partitions(tables []*zppb.Table) func(table string, id uint32) *zppb.Partition {
+	byName := make(map[string]*zppb.Table, len(tables))
+	for _, t := range tables {
+		byName[t.Name] = t
+	}
+	return func(table string, id uint32) *zppb.Partition { return byName[table].Partitions[id] }
 }
 
 // balanceNodes is the planner's view for master balance: cordoned nodes
