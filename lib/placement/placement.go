@@ -176,6 +176,13 @@ func PlaceTable(nodes []*zppb.Node, existing []*zppb.Table, partitions, replicas
 	return out, nil
 }
 
+// NodeFromProto returns a registered node in the planner's terms: Up when
+// its state is UP, not Draining; callers that plan a shrink or a repair
+// set those as their plan needs.
+func NodeFromProto(n *zppb.Node) Node {
+	return Node{Addr: n.GetAddr(), Zone: n.GetZone(), Rack: n.GetRack(), Weight: n.GetWeight(), Up: n.GetState() == zppb.NodeState_UP}
+}
+
 // FromProto returns a table's layout in the planner's terms. Partitions keep
 // their order, which the meta server keeps as the partition id.
 func FromProto(t *zppb.Table) Table {

@@ -38,11 +38,8 @@ func (s *Server) rebalance(ctx context.Context, req *zppb.RebalanceRequest) (*zp
 	}
 	pnodes := make([]placement.Node, len(nodes))
 	for i, n := range nodes {
-		pnodes[i] = placement.Node{
-			Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, Weight: n.Weight,
-			Up:       n.State == zppb.NodeState_UP,
-			Draining: req.Mode == zppb.RebalanceRequest_SHRINK && slices.Contains(req.Nodes, n.Addr),
-		}
+		pnodes[i] = placement.NodeFromProto(n)
+		pnodes[i].Draining = req.Mode == zppb.RebalanceRequest_SHRINK && slices.Contains(req.Nodes, n.Addr)
 	}
 	ptables := make([]placement.Table, len(tables))
 	for i, t := range tables {

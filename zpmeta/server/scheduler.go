@@ -224,8 +224,8 @@ func (v *scheduleView) planRepairs(nodes []*zppb.Node, tables []*zppb.Table, dea
 	for _, n := range nodes {
 		// Nodes that do not receive (DOWN for now, cordoned) are
 		// draining for the plan: nothing lands on them.
-		pn := placement.Node{Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, Weight: n.Weight,
-			Up: n.State == zppb.NodeState_UP && dead[n.Addr] == "", Draining: !topo.Receives(n)}
+		pn := placement.NodeFromProto(n)
+		pn.Up, pn.Draining = pn.Up && dead[n.Addr] == "", !topo.Receives(n)
 		if pn.Up && !pn.Draining {
 			eligible++
 		}
@@ -386,8 +386,8 @@ func partitions(tables []*zppb.Table) func(table string, id uint32) *zppb.Partit
 func balanceNodes(nodes []*zppb.Node, downAsUp bool) []placement.Node {
 	out := make([]placement.Node, len(nodes))
 	for i, n := range nodes {
-		out[i] = placement.Node{Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, Weight: n.Weight,
-			Up: downAsUp || n.State == zppb.NodeState_UP}
+		out[i] = placement.NodeFromProto(n)
+		out[i].Up = out[i].Up || downAsUp
 	}
 	return out
 }
