@@ -194,6 +194,12 @@ func (s *Server) advanceMove(ctx context.Context, m *zppb.Move) error {
 		// The master must be running the STUCK topology (no more writes)
 		// and the target must have everything it wrote.
 		if pos.masterEpoch >= s.stuckEpoch(m) && pos.lag == 0 && pos.streaming {
+			if err := s.confirmTarget(ctx, m, pos); err != nil {
+				if s.stuckTooLong(m) {
+					return s.fail(ctx, m, fmt.Sprintf("STUCK over %v: %v", s.cfg.StuckTimeout, err))
+				}
+				return err
+			}
 			next := zppb.MoveState_MOVE_REMOVING
 			if m.Kind == zppb.MoveKind_SETMASTER {
 				next = zppb.MoveState_MOVE_DONE
@@ -227,6 +233,7 @@ func (s *Server) stuckEpoch(m *zppb.Move) uint64 {
 // targetPos is what the partition's master says about the move's target.
 type targetPos struct {
 	masterEpoch uint64
+	masterTerm  uint64 // of the master's last record
 	masterLSN   uint64
 	lag         uint64 // records
 	lagBytes    uint64 // estimated from the master's mean record size
@@ -252,7 +259,7 @@ func (s *Server) targetPosition(ctx context.Context, master string, m *zppb.Move
 		}
 		for _, peer := range ri.Peers {
 			if peer.Addr == m.To {
-				pos := targetPos{masterEpoch: resp.Epoch, masterLSN: ri.Lsn, streaming: peer.State == "streaming"}
+				pos := targetPos{masterEpoch: resp.Epoch, masterTerm: ri.Term, masterLSN: ri.Lsn, streaming: peer.State == "streaming"}
 				if ri.Lsn > peer.Lsn {
 					pos.lag = ri.Lsn - peer.Lsn
 				}
@@ -265,6 +272,46 @@ func (s *Server) targetPosition(ctx context.Context, master string, m *zppb.Move
 		return targetPos{}, fmt.Errorf("master %s does not list %s as a slave of %s/%d yet", master, m.To, m.Table, m.Partition)
 	}
 	return targetPos{}, fmt.Errorf("%s is not master of %s/%d yet", master, m.Table, m.Partition)
+}
+
+// confirmTarget asks the move's target itself where its copy of the
+// partition is, before the partition is handed over to it: the master's
+// account of its slaves is what the handover rests on, and a stale one (a
+// node that left the partition and came back with an empty replica) would
+// make the new master one without the partition's records.
+func (s *Server) confirmTarget(ctx context.Context, m *zppb.Move, pos targetPos) error {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, err := s.pool.Call(cctx, m.To, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{
+		Section: zppb.InfoSection_INFO_REPLICATION, Table: m.Table,
+	}}})
+	if err == nil {
+		err = status.FromResponse(resp)
+	}
+	if err != nil {
+		return fmt.Errorf("ask target %s for its position: %w", m.To, err)
+	}
+	for _, ri := range resp.GetInfo().GetReplication() {
+		if ri.Partition == m.Partition {
+			return caughtUp(pos, ri)
+		}
+	}
+	return fmt.Errorf("target %s has no replica of %s/%d", m.To, m.Table, m.Partition)
+}
+
+// caughtUp reports whether a target replica, as it describes itself, holds
+// every record its master has: the same last record (term and lsn; one
+// master writes a term, so the pair names one record, and a slave only
+// takes records that follow on from its own).
+func caughtUp(master targetPos, target *zppb.ReplicaInfo) error {
+	if target.Role != "slave" {
+		return fmt.Errorf("target is %s of %s/%d, not a slave", target.Role, target.Table, target.Partition)
+	}
+	if target.Term != master.masterTerm || target.Lsn != master.masterLSN {
+		return fmt.Errorf("target says its last record is (term %d, lsn %d); the master's is (term %d, lsn %d)",
+			target.Term, target.Lsn, master.masterTerm, master.masterLSN)
+	}
+	return nil
 }
 
 // notifyPartition tells the nodes of m's partition that epoch is out, so

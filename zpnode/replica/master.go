@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -118,12 +119,34 @@ type peer struct {
 	mu     sync.Mutex
 	reader *binlog.Reader
 	next   uint64 // lsn the reader returns next
+	gone   bool   // forgotten by the master: a pull in flight keeps no reader
 }
 
 // connectedLocked reports whether the slave is following at now: it has
 // a pull or a watch waiting or asked within peerTimeout. The replica's mu is held.
 func (p *peer) connectedLocked(now time.Time) bool {
 	return p.waiting > 0 || now.Sub(p.lastSeen) <= peerTimeout
+}
+
+// forgetPeersLocked drops what the master knew of nodes that are no
+// longer slaves of the partition. A node that leaves and is added back
+// comes with a new, empty replica: until that replica asks, the master must
+// report it as nowhere, not as connected at the old one's position (the
+// meta would hand the partition over to it). The replica's mu is held.
+func (m *masterState) forgetPeersLocked() {
+	for addr, p := range m.peers {
+		if slices.Contains(m.slaves, addr) {
+			continue
+		}
+		p.mu.Lock()
+		if p.reader != nil {
+			p.reader.Close()
+			p.reader = nil
+		}
+		p.gone = true
+		p.mu.Unlock()
+		delete(m.peers, addr)
+	}
 }
 
 func (r *Replica) peerLocked(addr string) *peer {
@@ -327,6 +350,12 @@ func (r *Replica) readFor(p *peer, from uint64, maxBytes int) ([]*zppb.BinlogRec
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer func() {
+		if p.gone && p.reader != nil {
+			p.reader.Close()
+			p.reader = nil
+		}
+	}()
 	if p.reader == nil || p.next != from {
 		if p.reader != nil {
 			p.reader.Close()

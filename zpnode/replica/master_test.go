@@ -180,6 +180,7 @@ func TestRejoinedSlaveReportsItsOwnPosition(t *testing.T) {
 		trySync bool // the fresh replica negotiates before pulling
 		pull    bool // and pulls from the start
 	}{
+		{"before it asks", false, false},
 		{"after TRYSYNC", true, false},
 		{"after TRYSYNC and the first pull", true, true},
 		{"after a pull without TRYSYNC", false, true},
@@ -214,7 +215,7 @@ func TestRejoinedSlaveReportsItsOwnPosition(t *testing.T) {
 				}
 			}
 			got := peerPosition(t, r, "s1")
-			if got.Lsn != 0 || got.LagRecords != 30 {
+			if got.Lsn != 0 || got.LagRecords != 30 || (!tt.trySync && !tt.pull && got.State != "disconnected") {
 				t.Fatalf("fresh replica reported at lsn %d (lag %d, %s), want lsn 0, lag 30", got.Lsn, got.LagRecords, got.State)
 			}
 		})

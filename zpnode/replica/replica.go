@@ -379,6 +379,7 @@ func (r *Replica) SetRole(a Assignment) {
 			}
 		}
 		r.m.slaves = append(r.m.slaves[:0], a.Slaves...)
+		r.m.forgetPeersLocked()
 		r.m.minSync = a.MinSync
 		r.advanceCommitLocked()
 	} else if was == Master {
