@@ -92,29 +92,74 @@ func (s *Server) lead(ctx context.Context) {
 
 	tick := time.NewTicker(min(max(s.cfg.DownTimeout/10, 10*time.Millisecond), 500*time.Millisecond))
 	defer tick.Stop()
+	var mass massSilence
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			s.checkDown(ctx)
+			s.checkDown(ctx, &mass)
 			s.failover(ctx)
 		}
 	}
 }
 
+// massSilenceHold is how many down-timeouts most nodes may be silent
+// together before the leader believes it and marks them DOWN.
+const massSilenceHold = 3
+
+// massSilence tells a leader that lost touch with most nodes at once (its
+// own process stalled, the machine overloaded, the network cut around it)
+// from most nodes failing, as Kubernetes' node controller stops evicting
+// when a zone is mostly unready. Marking them DOWN would fail their
+// partitions over to whichever slave pings first, and with asynchronous
+// replication lose what the old masters had not yet sent.
+type massSilence struct {
+	since time.Time // when most nodes went silent together; zero: they did not
+}
+
+// hold reports whether the leader should wait before marking the expired
+// of up UP nodes DOWN: more than one and over half of them are silent,
+// for less than massSilenceHold down-timeouts so far.
+func (m *massSilence) hold(expired, up int, now time.Time, timeout time.Duration) bool {
+	if expired <= 1 || 2*expired <= up {
+		m.since = time.Time{}
+		return false
+	}
+	if m.since.IsZero() {
+		m.since = now
+	}
+	return now.Sub(m.since) < massSilenceHold*timeout
+}
+
 // checkDown marks DOWN the UP nodes that have not pinged for the
-// down-timeout.
-func (s *Server) checkDown(ctx context.Context) {
+// down-timeout, unless most nodes went silent at once (massSilence).
+func (s *Server) checkDown(ctx context.Context, mass *massSilence) {
 	nodes, _ := s.fsm.Nodes()
 	now := time.Now()
+	var expired []string
+	up := 0
 	for _, n := range nodes {
-		if n.State != zppb.NodeState_UP || !s.live.expired(n.Addr, now, s.cfg.DownTimeout) {
+		if n.State != zppb.NodeState_UP {
 			continue
 		}
-		if err := s.markDown(ctx, n.Addr); err != nil {
+		up++
+		if s.live.expired(n.Addr, now, s.cfg.DownTimeout) {
+			expired = append(expired, n.Addr)
+		}
+	}
+	wasHolding := !mass.since.IsZero()
+	if mass.hold(len(expired), up, now, s.cfg.DownTimeout) {
+		if !wasHolding {
+			s.logger.Warn("most nodes missed their PINGs at once; suspecting this meta server or its network, not marking them DOWN yet",
+				"silent", len(expired), "up", up, "hold", massSilenceHold*s.cfg.DownTimeout)
+		}
+		return
+	}
+	for _, addr := range expired {
+		if err := s.markDown(ctx, addr); err != nil {
 			if ctx.Err() == nil {
-				s.logger.Warn("could not mark node DOWN", "node", n.Addr, "err", err)
+				s.logger.Warn("could not mark node DOWN", "node", addr, "err", err)
 			}
 			return
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"testing"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -29,5 +30,31 @@ func TestCaughtUp(t *testing.T) {
 				t.Fatalf("caughtUp = %v, want ok=%v", err, tt.ok)
 			}
 		})
+	}
+}
+
+func TestMassSilenceHold(t *testing.T) {
+	const timeout = time.Second
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		name        string
+		expired, up int
+		at          time.Duration
+		hold        bool
+	}{
+		{"one of three silent", 1, 3, 0, false},
+		{"two of three silent", 2, 3, 0, true},
+		{"still, within the hold", 3, 3, 2 * time.Second, true},
+		{"still, past the hold", 3, 3, 3 * time.Second, false},
+		{"all speak again", 0, 3, 4 * time.Second, false},
+		{"half of four is not most", 2, 4, 5 * time.Second, false},
+		{"a lone node", 1, 1, 6 * time.Second, false},
+		{"three of four, a new hold", 3, 4, 7 * time.Second, true},
+	}
+	var m massSilence
+	for _, st := range steps {
+		if got := m.hold(st.expired, st.up, t0.Add(st.at), timeout); got != st.hold {
+			t.Fatalf("%s: hold = %v, want %v", st.name, got, st.hold)
+		}
 	}
 }

@@ -352,3 +352,65 @@ func TestFailoverPicksHighestPosition(t *testing.T) {
 		})
 	}
 }
+
+// TestMostNodesSilentAtOnce: when every node misses its PINGs at once (the
+// meta server's process or machine stalled, or its network), the leader
+// marks none DOWN for a while, so no partition fails over to whichever slave
+// pings first; a node that alone stops pinging goes DOWN as before, and
+// nodes that stay silent together go DOWN once the hold has passed.
+func TestMostNodesSilentAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out down-timeouts")
+	}
+	const downTimeout, pingEvery = time.Second, 100 * time.Millisecond
+	c, leader, f, nodes, stops, master, _ := livenessCluster(t, downTimeout, pingEvery)
+	term := c.pull(leader).Tables[0].Partitions[0].Term
+
+	// All three fall silent for twice the down-timeout, then ping again.
+	for _, stop := range stops {
+		stop()
+	}
+	silent := time.Now()
+	for time.Since(silent) < 2*downTimeout {
+		for a := range nodes {
+			if st := c.nodeState(leader, a); st != zppb.NodeState_UP {
+				t.Fatalf("node %s %v %v after every node fell silent at once", a, st, time.Since(silent).Round(time.Millisecond))
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // a check of what must not happen, over a span
+	}
+	for a, n := range nodes {
+		stops[a] = n.keepAlive(f, pingEvery)
+		t.Cleanup(stops[a])
+	}
+	if p := c.pull(leader).Tables[0].Partitions[0]; p.Term != term || p.Master != master {
+		t.Fatalf("partition failed over while every node was silent: %v", p)
+	}
+
+	// One node alone: DOWN after the down-timeout, and its partition fails over.
+	stops[master]()
+	waitFor(t, downTimeout+3*time.Second, "the silent master to go DOWN", func() bool {
+		return c.nodeState(leader, master) == zppb.NodeState_DOWN
+	})
+	waitFor(t, 3*time.Second, "partition 0 to fail over", func() bool {
+		return c.pull(leader).Tables[0].Partitions[0].Master != master
+	})
+
+	// The two left fall silent for good: DOWN once the hold has passed.
+	for a, stop := range stops {
+		if a != master {
+			stop()
+		}
+	}
+	waitFor(t, (massSilenceHold+1)*downTimeout+5*time.Second, "the two silent nodes to go DOWN", func() bool {
+		for a := range nodes {
+			if c.nodeState(leader, a) != zppb.NodeState_DOWN {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// massSilenceHold is zpmeta/server's: the test waits for it to pass.
+const massSilenceHold = 3
