@@ -28,6 +28,7 @@ type logRing struct {
 	entries []logEntry // ring
 	next    int
 	full    bool
+	last    time.Time // of the newest entry
 }
 
 type logEntry struct {
@@ -41,8 +42,15 @@ func newLogRing(size int) *logRing {
 	return &logRing{entries: make([]logEntry, max(size, 1))}
 }
 
+// add appends e. Two goroutines may take their records' times in one
+// order and add them in the other: an entry is never dated before the one
+// it follows, so that the ring reads oldest first, as it promises.
 func (l *logRing) add(e logEntry) {
 	l.mu.Lock()
+	if e.time.Before(l.last) {
+		e.time = l.last
+	}
+	l.last = e.time
 	l.entries[l.next] = e
 	l.next = (l.next + 1) % len(l.entries)
 	l.full = l.full || l.next == 0

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // newTestRing returns a ring of size and a logger writing through it to a
@@ -142,6 +143,23 @@ func TestLogRingConcurrent(t *testing.T) {
 	for _, g := range got {
 		if !strings.HasPrefix(g.Attrs, "w=") || !strings.Contains(g.Attrs, " g.i=") {
 			t.Fatalf("line %q", g.Attrs)
+		}
+	}
+}
+
+// TestLogRingOldestFirst: a record dated before the one added ahead of it
+// (its goroutine took the time first and lost the race to the ring) does
+// not make the ring read out of order.
+func TestLogRingOldestFirst(t *testing.T) {
+	ring := newLogRing(8)
+	t0 := time.Unix(1000, 0)
+	ring.add(logEntry{time: t0.Add(2 * time.Millisecond), level: slog.LevelInfo, msg: "second"})
+	ring.add(logEntry{time: t0.Add(time.Millisecond), level: slog.LevelInfo, msg: "first, added late"})
+	ring.add(logEntry{time: t0.Add(3 * time.Millisecond), level: slog.LevelInfo, msg: "third"})
+	lines := ring.lines(0, slog.LevelInfo)
+	for i := 1; i < len(lines); i++ {
+		if lines[i].TimeMs < lines[i-1].TimeMs {
+			t.Fatalf("line %d (%s) dated before line %d: %v", i, lines[i].Message, i-1, lines)
 		}
 	}
 }
