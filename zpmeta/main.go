@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
+
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
@@ -59,6 +61,8 @@ func run(args []string) error {
 	adminTokenFile := fs.String("admin-token-file", "", "file holding the admin token every request that changes the cluster must carry (empty: none needed)")
 	var limits rpc.Limits
 	limits.RegisterFlags(fs)
+	var tlsFiles tlsconf.Files
+	tlsFiles.RegisterServerFlags(fs)
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this loopback address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -119,6 +123,7 @@ func run(args []string) error {
 		StuckTimeout:          *stuckTimeout,
 		SlowdownLag:           *slowdownLag,
 		StuckLag:              *stuckLag,
+		TLS:                   tlsFiles,
 	}
 	if *peers != "" {
 		for _, p := range strings.Split(*peers, ",") {
@@ -151,6 +156,7 @@ func run(args []string) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
+	reloadOnHUP(ctx, srv.ReloadTLS)
 	<-ctx.Done()
 	// A second signal kills the process the default way.
 	stop()
@@ -163,4 +169,22 @@ func run(args []string) error {
 	case <-time.After(30 * time.Second):
 		return errors.New("shutdown did not finish in 30s")
 	}
+}
+
+// reloadOnHUP calls reload on every SIGHUP until ctx ends: the TLS files
+// are read again (they are also watched for changes).
+func reloadOnHUP(ctx context.Context, reload func() error) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload() // a failure is logged, and the old certificate stays
+			}
+		}
+	}()
 }

@@ -37,6 +37,7 @@ func main() {
 	flag.StringVar(&cfg.DataDir, "data", "./data", "data directory")
 	flag.IntVar(&cfg.MaxValueSize, "max-value-size", server.DefaultMaxValueSize, "largest value accepted, in bytes")
 	cfg.Limits.RegisterFlags(flag.CommandLine)
+	cfg.TLS.RegisterServerFlags(flag.CommandLine)
 	flag.StringVar(&fsync, "binlog-fsync", "interval", "binlog fsync policy: always, interval or none")
 	flag.DurationVar(&cfg.Binlog.SyncInterval, "binlog-fsync-interval", 10*time.Millisecond, "fsync period with -binlog-fsync=interval")
 	flag.Int64Var(&cfg.Binlog.SegmentSize, "binlog-segment-size", 64<<20, "binlog segment file size in bytes")
@@ -113,8 +114,14 @@ func main() {
 		fatal(err)
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	s := <-sig
+	for s == syscall.SIGHUP {
+		// The TLS files are read again (they are also watched); a
+		// failure is logged and the certificate in use stays.
+		srv.ReloadTLS()
+		s = <-sig
+	}
 	logger.Info("shutting down", "signal", s.String())
 	if err := srv.Close(); err != nil {
 		fatal(err)

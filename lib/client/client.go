@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -202,6 +203,7 @@ func newCore(ctx context.Context, opts Options) (*core, error) {
 		pool: rpc.NewPool(rpc.PoolOptions{
 			ConnsPerAddr: opts.PoolConnsPerAddr,
 			DialTimeout:  opts.DialTimeout,
+			TLS:          staticTLS(opts.TLS),
 		}),
 		topo:    newTopology(),
 		log:     opts.Logger.With("component", "zpclient"),
@@ -346,4 +348,12 @@ func (c *core) pause(ctx context.Context, bo *backoff, refresh bool, want uint64
 		c.startRefresh(want)
 	}
 	return c.sleep(ctx, bo.next())
+}
+
+// staticTLS gives every dial cfg; nil (plain TCP) when cfg is nil.
+func staticTLS(cfg *tls.Config) func() *tls.Config {
+	if cfg == nil {
+		return nil
+	}
+	return func() *tls.Config { return cfg }
 }

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,11 @@ type Options struct {
 	// MaxValueSize, when positive, rejects larger values before they are
 	// sent (status VALUE_TOO_LARGE). Zero leaves the check to the server.
 	MaxValueSize int
+
+	// TLS, when set, is the config every connection to meta servers and
+	// nodes dials with (tlsconf.ClientConfig builds it from PEM files);
+	// nil: plain TCP.
+	TLS *tls.Config
 
 	// AdminToken is sent with every request to the meta servers: those
 	// started with --admin-token-file refuse a request that changes the

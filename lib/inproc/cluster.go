@@ -12,6 +12,7 @@ package inproc
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -58,6 +61,9 @@ type Options struct {
 	// StartTimeout bounds waiting for a meta leader and for the nodes to
 	// be UP; default 60s.
 	StartTimeout time.Duration
+	// TLS, when it names a certificate, is every server's Config.TLS, and
+	// the cluster's own requests (WaitNodes) present the same files.
+	TLS tlsconf.Files
 }
 
 // Cluster is a running set of meta and node servers.
@@ -329,7 +335,7 @@ func (c *Cluster) WaitLeader(ctx context.Context) (int, error) {
 // state as it answers LIST_META and, when fewer of the group's voters run
 // than a majority, how many run and how many a leader needs.
 func (c *Cluster) metaGroup() string {
-	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	pool := c.newPool()
 	defer pool.Close()
 	var parts, voters []string
 	running := make(map[string]bool)
@@ -377,7 +383,7 @@ func (c *Cluster) metaGroup() string {
 // WaitNodes waits until the meta leader reports every node of addrs in
 // state want.
 func (c *Cluster) WaitNodes(ctx context.Context, want zppb.NodeState, addrs ...string) error {
-	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	pool := c.newPool()
 	defer pool.Close()
 	_, err := poll(ctx, fmt.Sprintf("nodes %s", want), func() (struct{}, error) {
 		state := make(map[string]zppb.NodeState)
@@ -451,6 +457,7 @@ func (m *Meta) start(ln net.Listener) error {
 		Listener: ln,
 		// The server names itself ("meta" attribute) in its log.
 		Logger: m.c.opts.Logger,
+		TLS:    m.c.opts.TLS,
 	}
 	if m.joiner {
 		cfg.Peers, cfg.NoBootstrap = []string{m.Addr}, true
@@ -510,6 +517,7 @@ func (n *Node) start(ln net.Listener) error {
 		// Small, for many nodes in one process.
 		BlockCacheSize: 8 << 20,
 		Logger:         n.c.opts.Logger.With("node", n.Addr),
+		TLS:            n.c.opts.TLS,
 	}
 	if f := n.c.opts.NodeConfig; f != nil {
 		f(n.Index, &cfg)
@@ -605,4 +613,16 @@ func poll[T any](ctx context.Context, what string, cond func() (T, error)) (T, e
 		case <-t.C:
 		}
 	}
+}
+
+// newPool returns a pool for the cluster's own requests, over TLS when
+// the servers serve it.
+func (c *Cluster) newPool() *rpc.Pool {
+	opts := rpc.PoolOptions{ConnsPerAddr: 1}
+	if c.opts.TLS.Enabled() {
+		if cfg, err := tlsconf.ClientConfig(c.opts.TLS); err == nil {
+			opts.TLS = func() *tls.Config { return cfg }
+		}
+	}
+	return rpc.NewPool(opts)
 }

@@ -6,6 +6,7 @@ package promexport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,12 +50,12 @@ type Server struct {
 
 // Listen listens on addr and serves reg at /metrics until Close; with a
 // token set, only to scrapes that present it ("Authorization: Bearer
-// TOKEN", Prometheus's bearer_token_file). Errors of the HTTP server
-// after the listen go to logger.
-func Listen(addr string, reg *prometheus.Registry, token secret.Token, logger *slog.Logger) (*Server, error) {
+// TOKEN", Prometheus's bearer_token_file), and over TLS with tlsCfg when
+// it is not nil. Errors of the HTTP server after the listen go to logger.
+func Listen(addr string, reg *prometheus.Registry, token secret.Token, tlsCfg *tls.Config, logger *slog.Logger) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", requireBearer(token, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	return serve(addr, mux, "metrics", logger)
+	return serve(addr, mux, "metrics", tlsCfg, logger)
 }
 
 // ListenPprof serves Go's /debug/pprof on addr, which must be a loopback
@@ -74,7 +75,7 @@ func ListenPprof(addr string, logger *slog.Logger) (*Server, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return serve(addr, mux, "pprof", logger)
+	return serve(addr, mux, "pprof", nil, logger)
 }
 
 // requireBearer passes only requests that present token (none needed
@@ -94,10 +95,13 @@ func requireBearer(token secret.Token, h http.Handler) http.Handler {
 	})
 }
 
-func serve(addr string, h http.Handler, what string, logger *slog.Logger) (*Server, error) {
+func serve(addr string, h http.Handler, what string, tlsCfg *tls.Config, logger *slog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s listen: %w", what, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	s := &Server{
 		ln:   ln,

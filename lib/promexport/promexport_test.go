@@ -15,7 +15,7 @@ import (
 func TestServesRegistry(t *testing.T) {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "promexport_test_total", Help: "A test counter."})
 	c.Add(3)
-	s, err := Listen("127.0.0.1:0", NewRegistry(c), secret.Token{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := Listen("127.0.0.1:0", NewRegistry(c), secret.Token{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestServesRegistry(t *testing.T) {
 // TestBearerToken: with a token, /metrics answers 401 to a scrape without
 // it or with another, and the metrics to one that presents it.
 func TestBearerToken(t *testing.T) {
-	s, err := Listen("127.0.0.1:0", NewRegistry(), secret.NewToken([]byte("scrape-token")), slog.New(slog.DiscardHandler))
+	s, err := Listen("127.0.0.1:0", NewRegistry(), secret.NewToken([]byte("scrape-token")), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

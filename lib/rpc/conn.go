@@ -3,6 +3,7 @@ package rpc
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -54,8 +55,24 @@ type call struct {
 
 // Dial connects to addr. maxFrame <= 0 means DefaultMaxFrameSize.
 func Dial(ctx context.Context, addr string, maxFrame int) (*Conn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	return DialTLS(ctx, addr, maxFrame, nil)
+}
+
+// DialTLS connects to addr as Dial does, over TLS with cfg when it is not
+// nil; the handshake is done (the server's certificate verified) before it
+// returns.
+func DialTLS(ctx context.Context, addr string, maxFrame int, cfg *tls.Config) (*Conn, error) {
+	var (
+		nc  net.Conn
+		err error
+	)
+	if cfg == nil {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		d := tls.Dialer{Config: cfg}
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w: dial %s: %w", ErrNotSent, ErrTransport, addr, err)
 	}

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,10 @@ type PoolOptions struct {
 	// ClusterToken, when set, is carried by every request sent through
 	// the pool (Conn.SetClusterToken).
 	ClusterToken []byte
+	// TLS, when set, returns the config each new connection dials with
+	// (a function, so that a server's reloaded certificate and CA apply
+	// to the connections it opens next); nil: plain TCP.
+	TLS func() *tls.Config
 }
 
 func (o *PoolOptions) setDefaults() {
@@ -89,7 +94,11 @@ func (p *Pool) conn(ctx context.Context, addr string) (*Conn, error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, p.opts.DialTimeout)
 	defer cancel()
-	c, err := Dial(dctx, addr, p.opts.MaxFrameSize)
+	var cfg *tls.Config
+	if p.opts.TLS != nil {
+		cfg = p.opts.TLS()
+	}
+	c, err := DialTLS(dctx, addr, p.opts.MaxFrameSize, cfg)
 	if err != nil {
 		return nil, err
 	}

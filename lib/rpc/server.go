@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/accept"
@@ -200,6 +202,11 @@ func (s *Server) serveConn(nc net.Conn) {
 	defer s.untrack(nc)
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
+	}
+	if err := tlsconf.Handshake(nc); err != nil {
+		s.cfg.Logger.Debug("connection closed", "err", err)
+		nc.Close()
+		return
 	}
 	c := &serverConn{
 		s: s, nc: nc, ctx: context.WithValue(s.ctx, peerKey{}, nc.RemoteAddr().String()), bw: bufio.NewWriterSize(deadlineWriter{nc, s.cfg.WriteTimeout}, 64<<10),

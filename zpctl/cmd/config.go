@@ -28,12 +28,18 @@ import (
 //	output: table                                      # table, json or yaml
 //	timeout: 10s
 //	admin_token_file: ~/.config/zpctl/admin-token        # chmod 600
+//	tls_ca: /etc/zeppelin/ca.pem                         # TLS: the cluster's CA
+//	tls_cert: ~/.config/zpctl/client.pem                 # mTLS: a client certificate
+//	tls_key: ~/.config/zpctl/client-key.pem
 const (
 	envMeta       = "ZP_META"
 	envOutput     = "ZP_OUTPUT"
 	envTimeout    = "ZP_TIMEOUT"
 	envConfig     = "ZP_CONFIG"
 	envAdminToken = "ZP_ADMIN_TOKEN_FILE"
+	envTLSCA      = "ZP_TLS_CA"
+	envTLSCert    = "ZP_TLS_CERT"
+	envTLSKey     = "ZP_TLS_KEY"
 )
 
 // Built-in defaults.
@@ -54,6 +60,12 @@ type configFile struct {
 	// token: the token itself is never a setting, so that it is neither
 	// on a command line nor in a file meant to be shared.
 	AdminTokenFile string `yaml:"admin_token_file"`
+	// TLSCA, TLSCert and TLSKey are PEM files: the CA the servers'
+	// certificates chain to (TLS on), and a client certificate for
+	// servers that verify clients.
+	TLSCA   string `yaml:"tls_ca"`
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // metaList accepts "a,b" or a YAML list of addresses.
@@ -88,6 +100,11 @@ type settings struct {
 	Timeout setting `json:"timeout"`
 	// AdminTokenFile is the file of the admin token, "" for none.
 	AdminTokenFile setting `json:"admin_token_file"`
+	// TLSCA, TLSCert and TLSKey are the TLS files, "" for none (plain
+	// TCP without a CA).
+	TLSCA   setting `json:"tls_ca"`
+	TLSCert setting `json:"tls_cert"`
+	TLSKey  setting `json:"tls_key"`
 	// Config is the config file read, "" when none.
 	Config string `json:"config"`
 }
@@ -156,6 +173,9 @@ func (a *app) resolve(cmd *cobra.Command) error {
 		Output:         pick("output", a.outputFlag, envOutput, cf.Output, defaultOutput),
 		Timeout:        pick("timeout", a.timeoutFlag.String(), envTimeout, cf.Timeout, defaultTimeout.String()),
 		AdminTokenFile: pick("admin-token-file", a.adminTokenFlag, envAdminToken, expandHome(cf.AdminTokenFile, a.env.Getenv("HOME")), ""),
+		TLSCA:          pick("tls-ca", a.tlsFlags.CA, envTLSCA, expandHome(cf.TLSCA, a.env.Getenv("HOME")), ""),
+		TLSCert:        pick("tls-cert", a.tlsFlags.Cert, envTLSCert, expandHome(cf.TLSCert, a.env.Getenv("HOME")), ""),
+		TLSKey:         pick("tls-key", a.tlsFlags.Key, envTLSKey, expandHome(cf.TLSKey, a.env.Getenv("HOME")), ""),
 		Config:         path,
 	}
 	a.settings = s

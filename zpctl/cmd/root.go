@@ -5,12 +5,15 @@ package cmd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/charmbracelet/x/term"
 
@@ -75,6 +78,7 @@ type app struct {
 	timeoutFlag    time.Duration
 	configFlag     string
 	adminTokenFlag string
+	tlsFlags       tlsconf.Files // CA, Cert and Key as given
 	debug          bool
 	verbose        bool
 
@@ -157,6 +161,9 @@ default. 'zpctl config' shows what is in effect and why.
 	pf.DurationVar(&a.timeoutFlag, "timeout", defaultTimeout, "how long a command may take, retries included (env ZP_TIMEOUT)")
 	pf.StringVar(&a.configFlag, "config", "", "config file (env ZP_CONFIG; default ~/.config/zpctl/config.yaml)")
 	pf.StringVar(&a.adminTokenFlag, "admin-token-file", "", "file holding the meta servers' admin token, for commands that change the cluster (env ZP_ADMIN_TOKEN_FILE)")
+	pf.StringVar(&a.tlsFlags.CA, "tls-ca", "", "PEM CA the servers' certificates chain to: connect over TLS (env ZP_TLS_CA)")
+	pf.StringVar(&a.tlsFlags.Cert, "tls-cert", "", "PEM client certificate, for servers that verify clients (env ZP_TLS_CERT)")
+	pf.StringVar(&a.tlsFlags.Key, "tls-key", "", "PEM private key of --tls-cert (env ZP_TLS_KEY)")
 	pf.BoolVar(&a.debug, "debug", false, "log the client's retries and topology changes to stderr")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print the whole chain of an error, not just its one-line summary")
 	root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
@@ -249,9 +256,14 @@ func (a *app) newClient(ctx context.Context) (*client.Client, error) {
 			fmt.Fprintf(a.env.Stderr, "zpctl: warning: %s can be read by others than its owner: chmod 600 it\n", a.adminTokenFile)
 		}
 	}
+	tlsCfg, err := a.clientTLS()
+	if err != nil {
+		return nil, err
+	}
 	return client.New(ctx, client.Options{
 		MetaAddrs:      a.metaAddrs(),
 		AdminToken:     token,
+		TLS:            tlsCfg,
 		DefaultTimeout: a.timeout,
 		// Admin commands work without the topology, and `meta list` must
 		// work with every meta server down.
@@ -261,6 +273,20 @@ func (a *app) newClient(ctx context.Context) (*client.Client, error) {
 		// than as a frame over the limit.
 		MaxValueSize: keyspace.MaxValueSize,
 	})
+}
+
+// clientTLS loads the resolved TLS settings; nil (plain TCP) when none
+// is set.
+func (a *app) clientTLS() (*tls.Config, error) {
+	f := tlsconf.Files{CA: a.settings.TLSCA.Value, Cert: a.settings.TLSCert.Value, Key: a.settings.TLSKey.Value}
+	if !f.Enabled() {
+		return nil, nil
+	}
+	cfg, err := tlsconf.ClientConfig(f)
+	if err != nil {
+		return nil, usagef("--tls-ca/--tls-cert/--tls-key: %w", err)
+	}
+	return cfg, nil
 }
 
 // errorJSON is what --output json (or yaml) writes to stderr on failure.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
+
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 )
 
@@ -89,6 +91,11 @@ type Config struct {
 	// rolled out). zpmeta reads it from --cluster-secret-file.
 	ClusterSecret         []byte
 	ClusterSecretSendOnly bool
+	// TLS, when it names a certificate, serves the port (protocol and
+	// Raft) and metrics over TLS and dials members and nodes over TLS with
+	// the same certificate and CA; the files are reloaded when they change
+	// (ReloadTLS on SIGHUP).
+	TLS tlsconf.Files
 	// Limits bound the connections the meta server holds and its frame
 	// and write timeouts; zero fields are the defaults of rpc.Limits.
 	Limits rpc.Limits

@@ -31,7 +31,7 @@ func (s *Server) openRaft() error {
 		return fmt.Errorf("zpmeta: open snapshot store: %w", err)
 	}
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &raftStream{muxListener: s.mux.raft},
+		Stream:  &raftStream{muxListener: s.mux.raft, tls: s.tls.DialConfig},
 		MaxPool: 3,
 		Timeout: raftTimeout,
 		Logger:  newHclog(cfg.Logger, "raft-net"),

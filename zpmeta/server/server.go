@@ -10,6 +10,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -39,7 +42,8 @@ type Server struct {
 	logger *slog.Logger
 	fsm    *fsm.FSM
 	live   *liveness
-	pool   *rpc.Pool // to the leader, for forwarding
+	pool   *rpc.Pool         // to the leader, for forwarding
+	tls    *tlsconf.Reloader // nil: plain TCP
 	rpcSrv *rpc.Server
 
 	mux       *portMux
@@ -97,12 +101,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	logger := cfg.Logger.With("meta", cfg.Addr)
 	cfg.Logger = logger
+	var tlsFiles *tlsconf.Reloader
+	if cfg.TLS.Enabled() {
+		var err error
+		if tlsFiles, err = tlsconf.NewReloader(cfg.TLS, logger); err != nil {
+			return nil, fmt.Errorf("zpmeta: %w", err)
+		}
+	}
 	s := &Server{
+		tls:         tlsFiles,
 		cfg:         cfg,
 		logger:      logger,
 		fsm:         fsm.New(logger.With("component", "fsm")),
 		live:        newLiveness(),
-		pool:        rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize, ClusterToken: cfg.ClusterSecret}),
+		pool:        rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize, ClusterToken: cfg.ClusterSecret, TLS: tlsFiles.DialConfig}),
 		leaderCh:    make(chan bool, 16),
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),
@@ -142,6 +154,10 @@ func (s *Server) Start() error {
 			return fmt.Errorf("zpmeta: listen: %w", err)
 		}
 	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls.ServerConfig())
+		s.tls.Watch(tlsconf.WatchInterval)
+	}
 	s.mux = newPortMux(ln, advertiseAddr(s.cfg.Addr), s.logger)
 	s.wg.Add(1)
 	go func() {
@@ -166,7 +182,7 @@ func (s *Server) Start() error {
 	}()
 	if s.cfg.MetricsAddr != "" {
 		var err error
-		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, secret.NewToken(s.cfg.MetricsToken), s.logger); err != nil {
+		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, secret.NewToken(s.cfg.MetricsToken), s.tls.AcceptConfig(), s.logger); err != nil {
 			s.closed = true
 			s.shutdown()
 			return fmt.Errorf("zpmeta: %w", err)
@@ -212,6 +228,9 @@ func (s *Server) shutdown() error {
 	s.wg.Wait()
 	s.futures.Wait()
 	s.pool.Close()
+	if s.tls != nil {
+		s.tls.Close()
+	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("zpmeta: close raft store: %w", err))
@@ -221,6 +240,15 @@ func (s *Server) shutdown() error {
 		s.logger.Info("meta server stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// ReloadTLS reads the TLS files again (SIGHUP); the server keeps the
+// certificate in use when they do not load.
+func (s *Server) ReloadTLS() error {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Reload()
 }
 
 // Addr returns the address the server serves and advertises.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -12,13 +13,23 @@ import (
 // connections the mux sorted to Raft and dials others with raftMagic first.
 type raftStream struct {
 	*muxListener
+	tls func() *tls.Config // nil config: plain TCP
 }
 
 var _ raft.StreamLayer = (*raftStream)(nil)
 
 // Dial connects to a member's shared port as Raft.
 func (s *raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	nc, err := net.DialTimeout("tcp", string(addr), timeout)
+	d := &net.Dialer{Timeout: timeout}
+	var (
+		nc  net.Conn
+		err error
+	)
+	if cfg := s.tls(); cfg != nil {
+		nc, err = tls.DialWithDialer(d, "tcp", string(addr), cfg)
+	} else {
+		nc, err = d.Dial("tcp", string(addr))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
+
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/resp"
 )
@@ -122,6 +124,10 @@ func (d deadlineWriter) Write(p []byte) (int, error) {
 func (c *conn) serve() {
 	defer c.nc.Close()
 	log := c.s.cfg.Logger
+	if err := tlsconf.Handshake(c.nc); err != nil {
+		log.Debug("redis connection closed", "err", err)
+		return
+	}
 	for !c.quit {
 		if t := c.s.cfg.IdleTimeout; t > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(t))

@@ -10,6 +10,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
+
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
@@ -95,6 +97,11 @@ type Config struct {
 	// it. zpnode reads it from --cluster-secret-file; never logged.
 	ClusterSecret         []byte
 	ClusterSecretSendOnly bool
+	// TLS, when it names a certificate, serves every port (native, RESP,
+	// metrics) over TLS and dials other servers over TLS with the same
+	// certificate and CA; the files are reloaded when they change
+	// (ReloadTLS on SIGHUP).
+	TLS tlsconf.Files
 	// Limits bound the connections both protocols hold together, and the
 	// native protocol's frame and write timeouts (RESP has its own write
 	// timeout, the same default); zero fields are the defaults of

@@ -402,7 +402,7 @@ func (s *Server) binlogOptions() binlog.Options {
 // dialPeer opens the dedicated connection a slave pulls from its master
 // on, or the one the node's WatchHub watches a master node on.
 func (s *Server) dialPeer(ctx context.Context, addr string) (replica.Conn, error) {
-	c, err := rpc.Dial(ctx, addr, 0)
+	c, err := rpc.DialTLS(ctx, addr, 0, s.tls.DialConfig())
 	if err != nil {
 		return nil, err
 	}

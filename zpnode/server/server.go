@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/zeppelin-kv/zeppelin/lib/accept"
 	"github.com/zeppelin-kv/zeppelin/lib/dirlock"
@@ -51,6 +54,7 @@ type Server struct {
 	redisLn net.Listener
 
 	metricsSrv *promexport.Server
+	tls        *tlsconf.Reloader // nil: plain TCP
 	fullsync   *dbsync.Source
 	// watch waits for the node's idle slave replicas, one BINLOG_WATCH
 	// per master node; watchServer answers other nodes' watches.
@@ -108,6 +112,13 @@ func New(cfg Config) (*Server, error) {
 	s.wake = make(chan struct{}, 1)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.topo.Store(emptyTopology)
+	if cfg.TLS.Enabled() {
+		r, err := tlsconf.NewReloader(cfg.TLS, cfg.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("zpnode: %w", err)
+		}
+		s.tls = r
+	}
 	return s, nil
 }
 
@@ -140,7 +151,7 @@ func (s *Server) Start() error {
 		s.Close()
 		return fmt.Errorf("zpnode: %w", err)
 	}
-	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second, ClusterToken: s.cfg.ClusterSecret})
+	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second, ClusterToken: s.cfg.ClusterSecret, TLS: s.tls.DialConfig})
 	s.clusterToken = secret.NewToken(s.cfg.ClusterSecret)
 	s.authFailures = secret.NewFailureLimiter()
 
@@ -171,8 +182,11 @@ func (s *Server) Start() error {
 			return fmt.Errorf("zpnode: listen: %w", err)
 		}
 	}
+	if s.tls != nil {
+		s.tls.Watch(tlsconf.WatchInterval)
+	}
 	s.goRun(func() {
-		if err := s.rpc.Serve(s.ln); err != nil {
+		if err := s.rpc.Serve(s.secure(s.ln)); err != nil {
 			s.cfg.Logger.Error("serve failed", "err", err)
 		}
 	})
@@ -183,7 +197,7 @@ func (s *Server) Start() error {
 		}
 	}
 	if s.cfg.MetricsAddr != "" {
-		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, secret.NewToken(s.cfg.MetricsToken), s.cfg.Logger); err != nil {
+		if s.metricsSrv, err = promexport.Listen(s.cfg.MetricsAddr, s.metrics.reg, secret.NewToken(s.cfg.MetricsToken), s.tls.AcceptConfig(), s.cfg.Logger); err != nil {
 			s.Close()
 			return fmt.Errorf("zpnode: %w", err)
 		}
@@ -213,6 +227,23 @@ func (s *Server) MetricsAddr() string {
 		return ""
 	}
 	return s.metricsSrv.Addr().String()
+}
+
+// secure serves ln over TLS when the node has a certificate.
+func (s *Server) secure(ln net.Listener) net.Listener {
+	if s.tls == nil {
+		return ln
+	}
+	return tls.NewListener(ln, s.tls.ServerConfig())
+}
+
+// ReloadTLS reads the TLS files again (SIGHUP); the node keeps the
+// certificate in use when they do not load.
+func (s *Server) ReloadTLS() error {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Reload()
 }
 
 // Addr is the node's address in the cluster.
@@ -247,6 +278,9 @@ func (s *Server) Close() error {
 		}
 		if s.fullsync != nil {
 			s.fullsync.Close()
+		}
+		if s.tls != nil {
+			s.tls.Close()
 		}
 		if s.shared != nil {
 			s.shared.Close()
