@@ -63,6 +63,7 @@ func run(args []string) error {
 	limits.RegisterFlags(fs)
 	var tlsFiles tlsconf.Files
 	tlsFiles.RegisterServerFlags(fs)
+	insecure := fs.Bool("insecure", false, "listen beyond loopback with neither --admin-token-file nor --tls-cert (protected mode refuses to start otherwise)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	debugAddr := fs.String("debug-addr", "", "serve /debug/pprof on this loopback address (empty: off)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -124,6 +125,7 @@ func run(args []string) error {
 		SlowdownLag:           *slowdownLag,
 		StuckLag:              *stuckLag,
 		TLS:                   tlsFiles,
+		Insecure:              *insecure,
 	}
 	if *peers != "" {
 		for _, p := range strings.Split(*peers, ",") {

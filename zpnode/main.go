@@ -38,6 +38,7 @@ func main() {
 	flag.IntVar(&cfg.MaxValueSize, "max-value-size", server.DefaultMaxValueSize, "largest value accepted, in bytes")
 	cfg.Limits.RegisterFlags(flag.CommandLine)
 	cfg.TLS.RegisterServerFlags(flag.CommandLine)
+	flag.BoolVar(&cfg.Insecure, "insecure", false, "listen beyond loopback with neither --cluster-secret-file nor --tls-cert (protected mode refuses to start otherwise)")
 	flag.StringVar(&fsync, "binlog-fsync", "interval", "binlog fsync policy: always, interval or none")
 	flag.DurationVar(&cfg.Binlog.SyncInterval, "binlog-fsync-interval", 10*time.Millisecond, "fsync period with -binlog-fsync=interval")
 	flag.Int64Var(&cfg.Binlog.SegmentSize, "binlog-segment-size", 64<<20, "binlog segment file size in bytes")

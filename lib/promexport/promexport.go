@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/protect"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -62,11 +64,10 @@ func Listen(addr string, reg *prometheus.Registry, token secret.Token, tlsCfg *t
 // address: profiles show what the process does and take CPU to make, so
 // they are for someone logged in on the machine (or an SSH tunnel).
 func ListenPprof(addr string, logger *slog.Logger) (*Server, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("pprof address %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !protect.Loopback(addr) {
 		return nil, fmt.Errorf("pprof address %q: only a loopback address (127.0.0.1, ::1, localhost) may serve profiles", addr)
 	}
 	mux := http.NewServeMux()

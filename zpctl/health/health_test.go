@@ -415,14 +415,3 @@ func sched(paused, masterBalance bool, short int, imbalance uint32, doing string
 	}
 	return st
 }
-
-// TestLoopback: which listen addresses count as reachable from this host
-// alone.
-func TestLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{"127.0.0.1:9221": true, "127.3.4.5:1": true, "localhost:9221": true, "[::1]:9221": true,
-		"10.0.0.1:9221": false, "0.0.0.0:9221": false, "db1.example:9221": false} {
-		if got := loopback(addr); got != want {
-			t.Errorf("loopback(%q) = %t, want %t", addr, got, want)
-		}
-	}
-}

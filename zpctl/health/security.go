@@ -1,8 +1,9 @@
 package health
 
 import (
-	"net"
 	"strings"
+
+	"github.com/zeppelin-kv/zeppelin/lib/protect"
 )
 
 // security warns when the cluster listens beyond loopback without the
@@ -16,13 +17,13 @@ func (c *checker) security() {
 	var exposed []string
 	if c.s.Meta != nil {
 		for _, m := range c.s.Meta.Members {
-			if !loopback(m.Addr) {
+			if !protect.Loopback(m.Addr) {
 				exposed = append(exposed, m.Addr)
 			}
 		}
 	}
 	for _, n := range c.s.Nodes {
-		if !loopback(n.Addr) {
+		if !protect.Loopback(n.Addr) {
 			exposed = append(exposed, n.Addr)
 		}
 	}
@@ -41,17 +42,4 @@ func (c *checker) security() {
 	}
 	c.add(Problem{Severity: Warning, Check: CheckSecurity,
 		Message: "the cluster listens beyond loopback (" + strings.Join(exposed, ", ") + ") with " + strings.Join(missing, " and ")})
-}
-
-// loopback reports whether addr's host is a loopback address.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/protect"
+
 	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
@@ -96,6 +98,9 @@ type Config struct {
 	// the same certificate and CA; the files are reloaded when they change
 	// (ReloadTLS on SIGHUP).
 	TLS tlsconf.Files
+	// Insecure lets the server listen beyond loopback with neither an
+	// admin token nor TLS (protected mode refuses it otherwise).
+	Insecure bool
 	// Limits bound the connections the meta server holds and its frame
 	// and write timeouts; zero fields are the defaults of rpc.Limits.
 	Limits rpc.Limits
@@ -210,6 +215,15 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("DownTimeout %v and Lease %v must be positive", c.DownTimeout, c.Lease))
 	} else if c.Lease >= c.DownTimeout {
 		errs = append(errs, fmt.Errorf("Lease %v must be shorter than DownTimeout %v", c.Lease, c.DownTimeout))
+	}
+	listen := c.Addr
+	if c.Listener != nil {
+		listen = c.Listener.Addr().String()
+	}
+	if err := protect.Check([]string{listen, c.MetricsAddr},
+		[]protect.Guard{{Flag: "--admin-token-file", On: len(c.AdminToken) > 0}, {Flag: "--tls-cert", On: c.TLS.Enabled()}},
+		c.Insecure); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("zpmeta: config: %w", err)

@@ -10,6 +10,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/protect"
+
 	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
@@ -102,6 +104,9 @@ type Config struct {
 	// certificate and CA; the files are reloaded when they change
 	// (ReloadTLS on SIGHUP).
 	TLS tlsconf.Files
+	// Insecure lets the node listen beyond loopback with neither a
+	// cluster secret nor TLS (protected mode refuses it otherwise).
+	Insecure bool
 	// Limits bound the connections both protocols hold together, and the
 	// native protocol's frame and write timeouts (RESP has its own write
 	// timeout, the same default); zero fields are the defaults of
@@ -200,6 +205,15 @@ func (c *Config) validate() error {
 	}
 	if c.MaxOpenDBs < 0 {
 		errs = append(errs, fmt.Errorf("negative max open DBs %d", c.MaxOpenDBs))
+	}
+	listen := c.ListenAddr
+	if c.Listener != nil {
+		listen = c.Listener.Addr().String()
+	}
+	if err := protect.Check([]string{listen, c.RedisListenAddr, c.MetricsAddr},
+		[]protect.Guard{{Flag: "--cluster-secret-file", On: len(c.ClusterSecret) > 0}, {Flag: "--tls-cert", On: c.TLS.Enabled()}},
+		c.Insecure); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("zpnode: config: %w", err)
