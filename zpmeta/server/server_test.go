@@ -31,7 +31,7 @@ func TestConfig(t *testing.T) {
 			return c.ID == c.Addr && len(c.Peers) == 1 && c.DownTimeout == DefaultDownTimeout && c.Lease == DefaultLease &&
 				c.HeartbeatTimeout == DefaultHeartbeatTimeout && c.LeaderLeaseTimeout == DefaultLeaderLeaseTimeout
 		}},
-		{name: "lease follows a short down-timeout", cfg: Config{Addr: "a:1", DataDir: "d", DownTimeout: 900 * time.Millisecond}, check: func(c Config) bool {
+		{name: "lease follows a short down-timeout", cfg: Config{Addr: "a:1", DataDir: "d", DownTimeout: 900 * time.Millisecond, Insecure: true}, check: func(c Config) bool {
 			return c.Lease == 600*time.Millisecond
 		}},
 		{name: "no addr", cfg: Config{DataDir: "d"}, wantErr: "Addr is required"},
@@ -42,6 +42,10 @@ func TestConfig(t *testing.T) {
 		{name: "bad peer", cfg: Config{Addr: "a:1", DataDir: "d", Peers: []string{"a:1", "b"}}, wantErr: "peer"},
 		{name: "lease not below down-timeout", cfg: Config{Addr: "a:1", DataDir: "d", DownTimeout: time.Second, Lease: time.Second}, wantErr: "shorter"},
 		{name: "negative down-timeout", cfg: Config{Addr: "a:1", DataDir: "d", DownTimeout: -1, Lease: time.Second}, wantErr: "positive"},
+		{name: "beyond loopback, unguarded", cfg: Config{Addr: "10.0.0.1:9221", DataDir: "d"}, wantErr: "protected mode"},
+		{name: "beyond loopback, admin token", cfg: Config{Addr: "10.0.0.1:9221", DataDir: "d", AdminToken: []byte("t")}, check: func(Config) bool { return true }},
+		{name: "beyond loopback, --insecure", cfg: Config{Addr: "10.0.0.1:9221", DataDir: "d", Insecure: true}, check: func(Config) bool { return true }},
+		{name: "metrics beyond loopback", cfg: Config{Addr: "127.0.0.1:9221", DataDir: "d", MetricsAddr: ":9240"}, wantErr: "protected mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,7 +25,11 @@ func (s *raftStream) Dial(addr raft.ServerAddress, timeout time.Duration) (net.C
 		nc  net.Conn
 		err error
 	)
-	if cfg := s.tls(); cfg != nil {
+	var cfg *tls.Config
+	if s.tls != nil {
+		cfg = s.tls()
+	}
+	if cfg != nil {
 		nc, err = tls.DialWithDialer(d, "tcp", string(addr), cfg)
 	} else {
 		nc, err = d.Dial("tcp", string(addr))

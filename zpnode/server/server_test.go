@@ -30,19 +30,23 @@ func TestConfig(t *testing.T) {
 				c.SweepInterval == time.Minute && c.PurgeInterval == 10*time.Second && c.Purge.MaxSegments == 16 &&
 				c.Purge.MinSegments == 2 && c.Weight == 1 && c.Logger != nil
 		}},
-		{name: "age-only retention keeps no segment cap", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", Purge: replica.PurgePolicy{MaxAge: time.Hour}}, check: func(c Config) bool {
+		{name: "age-only retention keeps no segment cap", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", Insecure: true, Purge: replica.PurgePolicy{MaxAge: time.Hour}}, check: func(c Config) bool {
 			return c.Purge.MaxSegments == 0 && c.Purge.MaxAge == time.Hour
 		}},
 		{name: "addr without port", cfg: Config{Addr: "host", MetaAddrs: []string{"m:1"}, DataDir: "d"}, wantErr: "addr"},
 		{name: "no meta", cfg: Config{Addr: "a:1", DataDir: "d"}, wantErr: "no meta addresses"},
 		{name: "no data dir", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}}, wantErr: "no data directory"},
 		{name: "value over a frame", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", MaxValueSize: 49 << 20}, wantErr: "48 MiB"},
-		{name: "park pass a quarter of the idle period", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", IdleClose: 20 * time.Second}, check: func(c Config) bool {
+		{name: "park pass a quarter of the idle period", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", Insecure: true, IdleClose: 20 * time.Second}, check: func(c Config) bool {
 			return c.ParkInterval == 5*time.Second
 		}},
-		{name: "park pass without idle close", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", IdleClose: -1, MaxOpenDBs: 8}, check: func(c Config) bool {
+		{name: "park pass without idle close", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", Insecure: true, IdleClose: -1, MaxOpenDBs: 8}, check: func(c Config) bool {
 			return c.ParkInterval == 30*time.Second && c.IdleClose < 0
 		}},
+		{name: "beyond loopback, unguarded", cfg: Config{Addr: "10.0.0.1:9231", MetaAddrs: []string{"m:1"}, DataDir: "d"}, wantErr: "protected mode"},
+		{name: "RESP beyond loopback, unguarded", cfg: Config{Addr: "127.0.0.1:9231", RedisAddr: "0.0.0.0:6379", MetaAddrs: []string{"m:1"}, DataDir: "d"}, wantErr: "protected mode"},
+		{name: "beyond loopback, cluster secret", cfg: Config{Addr: "10.0.0.1:9231", MetaAddrs: []string{"m:1"}, DataDir: "d", ClusterSecret: []byte("s")}, check: func(Config) bool { return true }},
+		{name: "beyond loopback, --insecure", cfg: Config{Addr: "10.0.0.1:9231", MetaAddrs: []string{"m:1"}, DataDir: "d", Insecure: true}, check: func(Config) bool { return true }},
 		{name: "negative open DB cap", cfg: Config{Addr: "a:1", MetaAddrs: []string{"m:1"}, DataDir: "d", MaxOpenDBs: -1}, wantErr: "negative max open DBs"},
 	}
 	for _, tt := range tests {
