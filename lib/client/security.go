@@ -17,6 +17,8 @@ type Security struct {
 	// ClusterSecret: nodes refuse peer requests without the cluster
 	// secret (probed on one node).
 	ClusterSecret bool `json:"cluster_secret"`
+	// TLS: the probes went over TLS, which a server with TLS requires.
+	TLS bool `json:"tls"`
 }
 
 // Security probes what the cluster requires: a CORDON of no nodes to a
@@ -25,7 +27,7 @@ type Security struct {
 // node without the cluster secret. Neither changes anything, and
 // neither presents a secret, so neither counts as a guess.
 func (c *core) Security(ctx context.Context, node string) (Security, error) {
-	var sec Security
+	sec := Security{TLS: c.opts.TLS != nil}
 	var errs []error
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()

@@ -242,8 +242,13 @@ func TestProblems(t *testing.T) {
 			want:   []string{"w:security"},
 		},
 		{
-			name:   "beyond loopback with both secrets",
+			name:   "beyond loopback with both secrets, without TLS",
 			mutate: func(s *survey.Snapshot) { s.Security = &client.Security{AdminToken: true, ClusterSecret: true} },
+			want:   []string{"w:security"},
+		},
+		{
+			name:   "beyond loopback with both secrets and TLS",
+			mutate: func(s *survey.Snapshot) { s.Security = &client.Security{AdminToken: true, ClusterSecret: true, TLS: true} },
 		},
 		{
 			name:   "one version everywhere",

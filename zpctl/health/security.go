@@ -8,10 +8,12 @@ import (
 
 // security warns when the cluster listens beyond loopback without the
 // secrets that keep strangers from changing it (docs/security.md): the
-// admin token on the meta servers, the cluster secret among servers.
+// admin token on the meta servers, the cluster secret among servers, and
+// TLS (checkup reached the servers in plain TCP, which one with TLS
+// refuses).
 func (c *checker) security() {
 	sec := c.s.Security
-	if sec == nil || sec.AdminToken && sec.ClusterSecret {
+	if sec == nil || sec.AdminToken && sec.ClusterSecret && sec.TLS {
 		return
 	}
 	var exposed []string
@@ -36,6 +38,9 @@ func (c *checker) security() {
 	}
 	if !sec.ClusterSecret {
 		missing = append(missing, "no cluster secret (anyone can pose as a node or a slave: --cluster-secret-file)")
+	}
+	if !sec.TLS {
+		missing = append(missing, "no TLS (tokens, secrets and data cross the network in the clear: --tls-cert)")
 	}
 	if len(exposed) > 3 {
 		exposed = append(exposed[:3], "...")
