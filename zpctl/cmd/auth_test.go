@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf/tlstest"
 	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
@@ -73,5 +74,47 @@ func TestAdminTokenFile(t *testing.T) {
 	}
 	if r := zp(nil, "--config", configFile, "config"); !strings.Contains(r.stdout, tokenFile) || strings.Contains(r.stdout, token+"\n") {
 		t.Errorf("zpctl config:\n%s", r.stdout)
+	}
+}
+
+// TestTLSSettings: against a mutual-TLS cluster, zpctl works with the CA
+// and a client certificate from flags, the environment or its config
+// file; without them, or with a certificate file missing, it fails with
+// the exit codes scripts branch on.
+func TestTLSSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, dir, "cluster")
+	files := ca.Issue(t, dir, "server")
+	files.VerifyClients = true
+	cl := ownCluster(t, inproc.Options{TLS: files})
+	cert := ca.Issue(t, dir, "zpctl")
+	configFile := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(configFile, []byte("tls_ca: "+cert.CA+"\ntls_cert: "+cert.Cert+"\ntls_key: "+cert.Key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--tls-ca", cert.CA, "--tls-cert", cert.Cert, "--tls-key", cert.Key}
+	metas := strings.Join(cl.MetaAddrs(), ",")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"flags", nil, flags, ExitOK},
+		{"environment", map[string]string{envTLSCA: cert.CA, envTLSCert: cert.Cert, envTLSKey: cert.Key}, nil, ExitOK},
+		{"config file", nil, []string{"--config", configFile}, ExitOK},
+		{"plain TCP", nil, nil, ExitUnavailable},
+		{"no client certificate", nil, []string{"--tls-ca", cert.CA}, ExitUnavailable},
+		{"certificate without its key", nil, []string{"--tls-ca", cert.CA, "--tls-cert", cert.Cert}, ExitUsage},
+		{"missing CA file", nil, []string{"--tls-ca", filepath.Join(dir, "nosuch.pem")}, ExitUsage},
+	} {
+		args := append([]string{"--meta", metas, "--timeout", "3s"}, tc.args...)
+		r := run(t, invocation{args: append(args, "table", "list"), env: tc.env})
+		if r.code != tc.want {
+			t.Errorf("%s: exit %d, want %d: %s %s", tc.name, r.code, tc.want, r.stdout, r.stderr)
+		}
 	}
 }
