@@ -143,6 +143,9 @@ type Maintenance interface {
 	NodeLog(ctx context.Context, nodeAddr string, lines int, level string) ([]LogLine, error)
 	// Security probes what the meta servers and node require.
 	Security(ctx context.Context, node string) (Security, error)
+	// Certificates returns the TLS certificates servers present (none
+	// without Options.TLS).
+	Certificates(ctx context.Context, addrs []string) ([]Certificate, error)
 }
 
 // core is what the three faces of a Client share: the topology cache, the

@@ -2,8 +2,11 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -63,4 +66,48 @@ func (c *core) Security(ctx context.Context, node string) (Security, error) {
 		}
 	}
 	return sec, errors.Join(errs...)
+}
+
+// Certificate is what a server presented in a TLS handshake.
+type Certificate struct {
+	Addr     string    `json:"addr"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// Certificates connects to each of addrs over TLS and returns the
+// certificate each presents, for checks of their expiry; none without
+// Options.TLS. An address that cannot be reached is left out, with its
+// error joined into the one returned.
+func (c *core) Certificates(ctx context.Context, addrs []string) ([]Certificate, error) {
+	if c.opts.TLS == nil {
+		return nil, nil
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	out := make([]Certificate, len(addrs))
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Go(func() {
+			d := tls.Dialer{Config: c.opts.TLS}
+			nc, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", addr, err)
+				return
+			}
+			defer nc.Close()
+			if certs := nc.(*tls.Conn).ConnectionState().PeerCertificates; len(certs) > 0 {
+				out[i] = Certificate{Addr: addr, Subject: certs[0].Subject.String(), NotAfter: certs[0].NotAfter}
+			}
+		})
+	}
+	wg.Wait()
+	got := out[:0]
+	for _, ce := range out {
+		if ce.Addr != "" {
+			got = append(got, ce)
+		}
+	}
+	return got, errors.Join(errs...)
 }

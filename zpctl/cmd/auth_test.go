@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +116,25 @@ func TestTLSSettings(t *testing.T) {
 		r := run(t, invocation{args: append(args, "table", "list"), env: tc.env})
 		if r.code != tc.want {
 			t.Errorf("%s: exit %d, want %d: %s %s", tc.name, r.code, tc.want, r.stdout, r.stderr)
+		}
+	}
+	// The test certificates live a day: checkup reports each server's.
+	r := run(t, invocation{args: append(append([]string{"--meta", metas, "--timeout", "10s"}, flags...), "checkup", "-o", "json")})
+	var report struct {
+		Problems []struct{ Check, Node string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+		t.Fatalf("checkup -o json: %v: %s %s", err, r.stdout, r.stderr)
+	}
+	expiring := make(map[string]bool)
+	for _, p := range report.Problems {
+		if p.Check == "certificate" {
+			expiring[p.Node] = true
+		}
+	}
+	for _, addr := range append(cl.MetaAddrs(), cl.NodeAddrs()...) {
+		if !expiring[addr] {
+			t.Errorf("checkup did not report the certificate of %s expiring within a day: %s", addr, r.stdout)
 		}
 	}
 }

@@ -52,8 +52,13 @@ const (
 	CheckVersionMixed    = "version_mixed"    // nodes and meta servers run different versions
 	CheckNodeCordoned    = "node_cordoned"    // the node receives no new replica or master (info)
 	CheckScheduler       = "scheduler"        // under-replication or imbalance the scheduler is not fixing
-	CheckSecurity        = "security"         // listening beyond loopback without the admin token or the cluster secret
+	CheckSecurity        = "security"         // listening beyond loopback without the admin token, the cluster secret or TLS
+	CheckCertificate     = "certificate"      // a server's TLS certificate expires within CertificateWarning
 )
+
+// CertificateWarning is how long before its expiry a server's TLS
+// certificate is reported.
+const CertificateWarning = 14 * 24 * time.Hour
 
 // Problem is one finding. The JSON names are part of `zpctl checkup
 // --output json`.
@@ -171,6 +176,7 @@ func Check(s *survey.Snapshot, opts Options) Report {
 	}
 	c.scheduler()
 	c.security()
+	c.certificates()
 	slices.SortStableFunc(c.problems, func(a, b Problem) int {
 		return cmp.Or(
 			cmp.Compare(rank(a.Severity), rank(b.Severity)),

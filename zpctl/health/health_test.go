@@ -247,8 +247,20 @@ func TestProblems(t *testing.T) {
 			want:   []string{"w:security"},
 		},
 		{
-			name:   "beyond loopback with both secrets and TLS",
-			mutate: func(s *survey.Snapshot) { s.Security = &client.Security{AdminToken: true, ClusterSecret: true, TLS: true} },
+			name: "beyond loopback with both secrets and TLS",
+			mutate: func(s *survey.Snapshot) {
+				s.Security = &client.Security{AdminToken: true, ClusterSecret: true, TLS: true}
+			},
+		},
+		{
+			name: "a certificate expiring in a week",
+			mutate: func(s *survey.Snapshot) {
+				s.Certificates = []client.Certificate{
+					{Addr: "10.0.0.1:9221", Subject: "CN=meta", NotAfter: s.Taken.Add(7 * 24 * time.Hour)},
+					{Addr: "10.0.0.2:9221", Subject: "CN=meta", NotAfter: s.Taken.Add(90 * 24 * time.Hour)},
+				}
+			},
+			want: []string{"w:certificate@10.0.0.1:9221"},
 		},
 		{
 			name:   "one version everywhere",

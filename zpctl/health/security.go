@@ -1,7 +1,9 @@
 package health
 
 import (
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/protect"
 )
@@ -47,4 +49,17 @@ func (c *checker) security() {
 	}
 	c.add(Problem{Severity: Warning, Check: CheckSecurity,
 		Message: "the cluster listens beyond loopback (" + strings.Join(exposed, ", ") + ") with " + strings.Join(missing, " and ")})
+}
+
+// certificates warns of TLS certificates that expire within
+// CertificateWarning of the snapshot: an expired one takes its server
+// off the cluster.
+func (c *checker) certificates() {
+	for _, ce := range c.s.Certificates {
+		if left := ce.NotAfter.Sub(c.s.Taken); left < CertificateWarning {
+			c.add(Problem{Severity: Warning, Check: CheckCertificate, Node: ce.Addr,
+				Message: fmt.Sprintf("the TLS certificate of %s (%s) expires %s, in %s: rotate it (docs/security.md)",
+					ce.Addr, ce.Subject, ce.NotAfter.UTC().Format(time.RFC3339), left.Round(time.Hour))})
+		}
+	}
 }

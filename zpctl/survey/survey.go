@@ -44,6 +44,9 @@ type Snapshot struct {
 	// known.
 	Security    *client.Security
 	SecurityErr error
+	// Certificates are those the meta servers and UP nodes presented,
+	// when Options.Security asked and the client connects over TLS.
+	Certificates []client.Certificate
 }
 
 // NodeReport is one node: as the meta servers know it, and as it
@@ -141,6 +144,21 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 		}
 	}
 	wg.Wait()
+	if opts.Security {
+		var addrs []string
+		if s.Meta != nil {
+			for _, m := range s.Meta.Members {
+				addrs = append(addrs, m.Addr)
+			}
+		}
+		for _, n := range s.Nodes {
+			if n.State == "UP" {
+				addrs = append(addrs, n.Addr)
+			}
+		}
+		// Unreachable servers are other checks' business.
+		s.Certificates, _ = c.Certificates(ctx, addrs)
+	}
 	return s
 }
 
