@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +103,14 @@ func TestTLSEverywhere(t *testing.T) {
 	defer plain.Close()
 	if err := plain.Ping(ctx).Err(); err == nil {
 		t.Fatal("RESP PING without TLS answered")
+	}
+	if _, err := exec.LookPath("redis-cli"); err == nil {
+		host, port, _ := net.SplitHostPort(node.RedisListenAddr())
+		tlsArgs := []string{"--tls", "--cacert", files.CA, "--cert", clientFiles.Cert, "--key", clientFiles.Key, "-h", host, "-p", port, "PING"}
+		out, err := exec.CommandContext(ctx, "redis-cli", tlsArgs...).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "PONG" {
+			t.Fatalf("redis-cli --tls PING: %q, %v", out, err)
+		}
 	}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}, Timeout: 10 * time.Second}
 	resp, err := hc.Get("https://" + node.MetricsAddr() + "/metrics")
