@@ -220,7 +220,8 @@ func TestLeaderFailover(t *testing.T) {
 
 	// The nodes have not pinged since before the failover. The new leader
 	// must not count that against them: they stay UP for a down-timeout
-	// from its election, then go DOWN.
+	// from its election, then go DOWN (after the hold for most nodes
+	// silent at once).
 	for time.Since(elected) < downTimeout*3/4 {
 		for _, n := range fakeNodes[:3] {
 			if st := c.nodeState(leader, n); st != zppb.NodeState_UP {
@@ -229,7 +230,7 @@ func TestLeaderFailover(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	waitFor(t, downTimeout+3*time.Second, "silent nodes to go DOWN", func() bool {
+	waitFor(t, (massSilenceHold+1)*downTimeout+3*time.Second, "silent nodes to go DOWN", func() bool {
 		for _, n := range fakeNodes[:3] {
 			if c.nodeState(leader, n) != zppb.NodeState_DOWN {
 				return false
