@@ -45,6 +45,7 @@ func TestMassSilenceHold(t *testing.T) {
 		{"one of three silent", 1, 3, 0, false},
 		{"two of three silent", 2, 3, 0, true},
 		{"still, within the hold", 3, 3, 2 * time.Second, true},
+		{"two spoke again, one has not yet", 1, 3, 2500 * time.Millisecond, true},
 		{"still, past the hold", 3, 3, 3 * time.Second, false},
 		{"all speak again", 0, 3, 4 * time.Second, false},
 		{"half of four is not most", 2, 4, 5 * time.Second, false},
