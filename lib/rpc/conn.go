@@ -102,8 +102,7 @@ func NewConn(nc net.Conn, maxFrame int) *Conn {
 
 // Call sends req and waits for its response. Errors are transport errors
 // only; the response's code says how the request went. When ctx ends first
-// the connection is closed, because the stream can no longer be trusted to
-// be in step.
+// the call is abandoned (see Wait).
 func (c *Conn) Call(ctx context.Context, req *zppb.Request) (*zppb.Response, error) {
 	p, err := c.Send(ctx, req)
 	if err != nil {
@@ -164,8 +163,14 @@ func (c *Conn) sendRaw(ctx context.Context, payload []byte) (*Pending, error) {
 	}
 }
 
-// Wait returns the response of the request. When ctx ends first the
-// connection is closed, as with Call.
+// Wait returns the response of the request. When ctx ends first the call
+// is abandoned: Wait returns a transport error at once, and the answer,
+// which the server sends when the request's deadline passes at the latest,
+// is dropped when it comes. The connection stays up for the other calls on
+// it (closing it would fail them too: on a loaded machine one request's
+// short deadline took an admin write on the same connection with it);
+// only when no answer has come abandonGrace later is the server taken for
+// hung and the connection closed.
 func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
 	c, cl := p.c, p.cl
 	select {
@@ -181,10 +186,22 @@ func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
 			return nil, c.err
 		}
 	case <-ctx.Done():
-		c.closeWith(fmt.Errorf("%w: call abandoned: %w", ErrTransport, ctx.Err()))
+		time.AfterFunc(abandonGrace, func() {
+			select {
+			case <-cl.done:
+			default:
+				c.closeWith(fmt.Errorf("%w: no answer from %s %v after an abandoned call: %w", ErrTransport, c.nc.RemoteAddr(), abandonGrace, ctx.Err()))
+			}
+		})
 		return nil, fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
 	}
 }
+
+// abandonGrace is how long a connection waits for the answer to an
+// abandoned call before it takes the server for hung and closes. A server
+// answers a request whose deadline passed at once (TIMEOUT), so the answer
+// normally comes within the request's own deadline.
+const abandonGrace = 2 * time.Second
 
 // writeLoop writes queued calls, as many as are waiting, then flushes.
 func (c *Conn) writeLoop() {

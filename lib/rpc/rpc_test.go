@@ -254,8 +254,46 @@ func TestDeadline(t *testing.T) {
 	if !IsTransport(err) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err %v, want transport error wrapping DeadlineExceeded", err)
 	}
-	if !c.Closed() {
-		t.Fatal("connection open after an abandoned call")
+	// The server never answers it: the connection is taken for hung.
+	deadline := time.Now().Add(abandonGrace + 5*time.Second)
+	for !c.Closed() {
+		if time.Now().After(deadline) {
+			t.Fatalf("connection open %v after a call the server never answered", abandonGrace+5*time.Second)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAbandonedCallSparesOthers: a call whose context ends before its
+// answer does not take the other calls on its connection with it; its
+// answer, when it comes, is dropped, and the connection goes on.
+func TestAbandonedCallSparesOthers(t *testing.T) {
+	ctx, c := dialEcho(t)
+	other := make(chan error, 1)
+	go func() {
+		// Answered when its own server-side deadline passes, after the
+		// abandoned call's.
+		req := getReq("block")
+		req.TimeoutMs = 600
+		_, err := c.Call(ctx, req)
+		other <- err
+	}()
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	req := getReq("block")
+	req.TimeoutMs = 300
+	if _, err := c.Call(short, req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("abandoned call: %v, want DeadlineExceeded", err)
+	}
+	if err := <-other; err != nil {
+		t.Fatalf("a call on the same connection failed with the abandoned one: %v", err)
+	}
+	if c.Closed() {
+		t.Fatal("connection closed by an abandoned call that was answered")
+	}
+	resp, err := c.Call(ctx, getReq("after"))
+	if err != nil || string(resp.GetGet().GetValue()) != "after" {
+		t.Fatalf("next call: %v, %v", resp, err)
 	}
 }
 
