@@ -78,7 +78,7 @@ func (f *FSM) ApplyCommand(cmd *zppb.MetaCommand) (res Result) {
 	}()
 	res = f.st.apply(cmd)
 	if res.Err != nil {
-		f.logger.Debug("meta command rejected", "cmd", cmd, "err", res.Err)
+		f.logger.Debug("meta command rejected", "cmd", withoutVerifiers(cmd), "err", res.Err)
 	} else {
 		f.applied++
 	}
@@ -362,6 +362,37 @@ func cloneAll[M proto.Message](ms []M) []M {
 	out := make([]M, len(ms))
 	for i, m := range ms {
 		out[i] = proto.Clone(m).(M)
+	}
+	return out
+}
+
+// withoutVerifiers is cmd as it may be logged: a command carrying table
+// password verifiers is copied without their salts and hashes.
+func withoutVerifiers(cmd *zppb.MetaCommand) *zppb.MetaCommand {
+	var creds []*zppb.TableCredential
+	switch c := cmd.GetCmd().(type) {
+	case *zppb.MetaCommand_CreateTable:
+		creds = c.CreateTable.GetTable().GetCredentials()
+	case *zppb.MetaCommand_SetTableCredentials:
+		creds = c.SetTableCredentials.GetAdd()
+	}
+	if len(creds) == 0 {
+		return cmd
+	}
+	cmd = proto.Clone(cmd).(*zppb.MetaCommand)
+	switch c := cmd.GetCmd().(type) {
+	case *zppb.MetaCommand_CreateTable:
+		c.CreateTable.Table.Credentials = publicAll(c.CreateTable.Table.Credentials)
+	case *zppb.MetaCommand_SetTableCredentials:
+		c.SetTableCredentials.Add = publicAll(c.SetTableCredentials.Add)
+	}
+	return cmd
+}
+
+func publicAll(creds []*zppb.TableCredential) []*zppb.TableCredential {
+	out := make([]*zppb.TableCredential, len(creds))
+	for i, c := range creds {
+		out[i] = tableauth.Public(c)
 	}
 	return out
 }

@@ -178,6 +178,9 @@ func (s *Server) pull(meta string, epoch uint64) error {
 }
 
 func (s *Server) callPull(ctx context.Context, meta string, req *zppb.PullRequest) (*zppb.PullResponse, error) {
+	// A node checks table passwords: it asks for their verifiers, which
+	// meta servers give with the cluster secret the pool presents.
+	req.Credentials = true
 	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: req}})
 	if err != nil {
 		return nil, err

@@ -60,7 +60,8 @@ func saveTopology(dir string, pb *zppb.Topology) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, topologyFile), data, 0o644)
+	// Owner only: it holds the tables' password verifiers.
+	return atomicfile.Write(filepath.Join(dir, topologyFile), data, 0o600)
 }
 
 // loadTopology reads the saved topology; nil without error when there is none.
