@@ -28,12 +28,14 @@ import (
 //	output: table                                      # table, json or yaml
 //	timeout: 10s
 //	admin_token_file: ~/.config/zpctl/admin-token        # chmod 600
+//	table_password_file: ~/.config/zpctl/users-password  # chmod 600
 const (
-	envMeta       = "ZP_META"
-	envOutput     = "ZP_OUTPUT"
-	envTimeout    = "ZP_TIMEOUT"
-	envConfig     = "ZP_CONFIG"
-	envAdminToken = "ZP_ADMIN_TOKEN_FILE"
+	envMeta          = "ZP_META"
+	envOutput        = "ZP_OUTPUT"
+	envTimeout       = "ZP_TIMEOUT"
+	envConfig        = "ZP_CONFIG"
+	envAdminToken    = "ZP_ADMIN_TOKEN_FILE"
+	envTablePassword = "ZP_TABLE_PASSWORD_FILE"
 )
 
 // Built-in defaults.
@@ -54,6 +56,9 @@ type configFile struct {
 	// token: the token itself is never a setting, so that it is neither
 	// on a command line nor in a file meant to be shared.
 	AdminTokenFile string `yaml:"admin_token_file"`
+	// TablePasswordFile names the file holding the password of the table
+	// a data command names, likewise never a setting itself.
+	TablePasswordFile string `yaml:"table_password_file"`
 }
 
 // metaList accepts "a,b" or a YAML list of addresses.
@@ -88,6 +93,9 @@ type settings struct {
 	Timeout setting `json:"timeout"`
 	// AdminTokenFile is the file of the admin token, "" for none.
 	AdminTokenFile setting `json:"admin_token_file"`
+	// TablePasswordFile is the file of the password data commands
+	// present for the table they name, "" for none.
+	TablePasswordFile setting `json:"table_password_file"`
 	// Config is the config file read, "" when none.
 	Config string `json:"config"`
 }
@@ -156,7 +164,9 @@ func (a *app) resolve(cmd *cobra.Command) error {
 		Output:         pick("output", a.outputFlag, envOutput, cf.Output, defaultOutput),
 		Timeout:        pick("timeout", a.timeoutFlag.String(), envTimeout, cf.Timeout, defaultTimeout.String()),
 		AdminTokenFile: pick("admin-token-file", a.adminTokenFlag, envAdminToken, expandHome(cf.AdminTokenFile, a.env.Getenv("HOME")), ""),
-		Config:         path,
+		TablePasswordFile: pick("table-password-file", a.tablePasswordFlag, envTablePassword,
+			expandHome(cf.TablePasswordFile, a.env.Getenv("HOME")), ""),
+		Config: path,
 	}
 	a.settings = s
 	a.format = s.Output.Value
@@ -173,6 +183,7 @@ func (a *app) resolve(cmd *cobra.Command) error {
 	a.timeout = d
 	a.meta = s.Meta.Value
 	a.adminTokenFile = s.AdminTokenFile.Value
+	a.tablePasswordFile = s.TablePasswordFile.Value
 	if len(a.metaAddrs()) == 0 {
 		return usagef("--meta (%s) names no meta server", s.Meta.Source)
 	}

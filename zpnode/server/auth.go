@@ -83,7 +83,7 @@ func (s *Server) checkTablePassword(ctx context.Context, table string, password 
 	creds := tb.GetCredentials()
 	if len(password) == 0 {
 		s.metrics.tableAuthFailures.Inc()
-		return status.New(zppb.Code_UNAUTHENTICATED, "table %q needs one of its passwords (client.Options.TablePasswords, zpctl --password-file, RESP AUTH %s <password>)", table, table)
+		return status.New(zppb.Code_UNAUTHENTICATED, "table %q needs one of its passwords (client.Options.TablePasswords, zpctl --table-password-file, RESP AUTH %s <password>)", table, table)
 	}
 	if s.tablePasswords.Check(creds, password) {
 		return nil
