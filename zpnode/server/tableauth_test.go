@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +51,7 @@ func startTableAuthCluster(t *testing.T, ctx context.Context) *tableAuthCluster 
 		MetaConfig: func(_ int, cfg *metaserver.Config) { cfg.AdminToken, cfg.ClusterSecret = token, secret },
 		NodeConfig: func(_ int, cfg *nodeserver.Config) {
 			cfg.ClusterSecret, cfg.RedisAddr, cfg.RedisTable, cfg.RedisAllowFlush = secret, redisAddr, "p", true
+			cfg.MetricsAddr = "127.0.0.1:0"
 		},
 	})
 	admin, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), AdminToken: token, DefaultTimeout: 20 * time.Second})
@@ -298,6 +302,23 @@ func TestTablePasswords(t *testing.T) {
 			t.Errorf("a node's PULL: table p with %d credentials", len(tb.Credentials))
 		}
 	}
+	// Every refusal counted.
+	hr, err := http.Get("http://" + tc.c.Node(tc.node).Server().MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(hr.Body)
+	hr.Body.Close()
+	var failures float64
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "zeppelin_node_table_auth_failures_total "); ok {
+			failures, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if min := float64(2 * len(native)); failures < min {
+		t.Errorf("zeppelin_node_table_auth_failures_total = %v, want at least %v", failures, min)
+	}
+
 	lt, _, err := none.ListTables(ctx)
 	if err != nil {
 		t.Fatal(err)
