@@ -50,7 +50,7 @@ func (s *Server) checkPeer(ctx context.Context, req *zppb.Request) error {
 // as before. Replication and node-wide requests name no table of their
 // own and are not checked here (checkPeer).
 func (s *Server) checkTable(ctx context.Context, req *zppb.Request) error {
-	if peerOnly(req) {
+	if !s.topo.Load().protected || peerOnly(req) {
 		return nil
 	}
 	table := tableauth.RequestTable(req)
@@ -65,7 +65,11 @@ func (s *Server) checkTable(ctx context.Context, req *zppb.Request) error {
 // verified. Nothing is counted: start asks it to decide whether a SET may
 // take the fast path, and leaves every other case to checkTable.
 func (s *Server) tableOpenCached(req *zppb.Request) bool {
-	tb := s.topo.Load().tables[tableauth.RequestTable(req)]
+	topo := s.topo.Load()
+	if !topo.protected {
+		return true
+	}
+	tb := topo.tables[tableauth.RequestTable(req)]
 	return !tableauth.Protected(tb) || s.tablePasswords.Check(tb.GetCredentials(), req.GetTablePassword())
 }
 

@@ -8,12 +8,15 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
@@ -408,6 +411,69 @@ func TestTablePasswordRotation(t *testing.T) {
 	}
 	if v, err := next.Get(ctx, "p", []byte("d")); !errors.Is(err, status.ErrNotFound) {
 		t.Errorf("a write refused with the old password applied: %q, %v", v, err)
+	}
+}
+
+// TestTablePasswordsSavedWithoutVerifiers: a node restarting with a saved
+// topology in which a protected table has no verifiers (saved by a release
+// that did not ask meta for them) refuses the table's requests, never
+// serving them open, until a whole PULL brings the verifiers, without
+// waiting for the topology to change. One meta, one node.
+func TestTablePasswordsSavedWithoutVerifiers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tc := startTableAuthCluster(t, ctx)
+	right, none := tc.client(t, ctx, "right"), tc.client(t, ctx, "")
+	if err := right.WaitTableWritable(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	n := tc.c.Node(tc.node)
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(n.Dir, "topology.pb")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("saved topology (with verifiers) has mode %v, want 0600", fi.Mode().Perm())
+	}
+	saved := &zppb.Topology{}
+	if err := proto.Unmarshal(data, saved); err != nil {
+		t.Fatal(err)
+	}
+	stripped := 0
+	for _, tb := range saved.Tables {
+		if len(tb.Credentials) > 0 {
+			tb.Credentials, tb.Protected = nil, true
+			stripped++
+		}
+	}
+	if stripped != 1 {
+		t.Fatalf("saved topology: %d tables with verifiers, want 1", stripped)
+	}
+	if data, err = proto.Marshal(saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, "the restarted node to serve the right password", func() bool {
+		err := right.Set(ctx, "p", []byte("k"), []byte("v"), 0)
+		if err != nil && !errors.Is(err, status.ErrUnauthenticated) {
+			t.Logf("waiting: %v", err)
+		}
+		return err == nil
+	})
+	if err := none.Set(ctx, "p", []byte("k"), []byte("x"), 0); !errors.Is(err, status.ErrUnauthenticated) {
+		t.Fatalf("no password after the restart: %v", err)
 	}
 }
 
