@@ -32,7 +32,7 @@ config file looks like this:
 					[]string{"output", s.Output.Value, s.Output.Source},
 					[]string{"timeout", s.Timeout.Value, s.Timeout.Source},
 					[]string{"admin token file", output.Dash(s.AdminTokenFile.Value), s.AdminTokenFile.Source},
-					[]string{"table password file", output.Dash(s.TablePasswordFile.Value), s.TablePasswordFile.Source},
+					[]string{"password file", output.Dash(s.TablePasswordFile.Value), s.TablePasswordFile.Source},
 					[]string{"config file", output.Dash(s.Config), ""},
 				)
 				return output.WriteTable(w, t)

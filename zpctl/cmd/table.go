@@ -16,7 +16,7 @@ import (
 func (a *app) tableCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "table",
-		Short: "Create, list, describe, dump, flush and drop tables, set their quota and passwords",
+		Short: "Create, list, describe, dump, flush and drop tables; their quota and auth (passwords)",
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableDescribeCommand(), a.tableDumpCommand(),
@@ -121,10 +121,10 @@ func (a *app) tableListCommand() *cobra.Command {
 				return err
 			}
 			return a.printer.Print(tableListJSON{Epoch: epoch, Tables: tables}, func(w io.Writer) error {
-				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH", "QUOTA", "PROTECTED"}}
+				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH", "PROTECTED", "QUOTA"}}
 				for _, tb := range tables {
 					t.Rows = append(t.Rows, []string{tb.Name, fmt.Sprint(tb.PartitionCount), fmt.Sprint(tb.Replicas),
-						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch), output.Dash(quotaText(tb.Quota)), fmt.Sprint(tb.Protected)})
+						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch), fmt.Sprint(tb.Protected), output.Dash(quotaText(tb.Quota))})
 				}
 				return output.WriteTable(w, t)
 			})
