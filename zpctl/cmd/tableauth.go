@@ -120,7 +120,7 @@ func (a *app) tableAuthRemoveCommand() *cobra.Command {
 		Short: "Remove one of a table's passwords",
 		Long: `Remove a password from the table, named by the password itself (in FILE)
 or by its id ('zpctl table auth list'), and print those left. A password
-the table does not have exits 3; the last one cannot be removed (exit 2).`,
+the table does not have exits 3; the last one cannot be removed (exit 5).`,
 		Example: `  zpctl table auth remove billing --password-file ~/.secrets/billing-2026
   zpctl table auth remove billing --id 3f9a0c51d2e4`,
 		Args:              cobra.ExactArgs(1),
