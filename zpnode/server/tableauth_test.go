@@ -55,6 +55,7 @@ func startTableAuthCluster(t *testing.T, ctx context.Context) *tableAuthCluster 
 		NodeConfig: func(_ int, cfg *nodeserver.Config) {
 			cfg.ClusterSecret, cfg.RedisAddr, cfg.RedisTable, cfg.RedisAllowFlush = secret, redisAddr, "p", true
 			cfg.MetricsAddr = "127.0.0.1:0"
+			cfg.SlowlogThreshold = time.Nanosecond // every request, for the slow log's keys
 		},
 	})
 	admin, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), AdminToken: token, DefaultTimeout: 20 * time.Second})
@@ -305,6 +306,27 @@ func TestTablePasswords(t *testing.T) {
 			t.Errorf("a node's PULL: table p with %d credentials", len(tb.Credentials))
 		}
 	}
+	// The node-wide slow log (no password needed) names no key of p.
+	if err := none.Set(ctx, "open", []byte("k2"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := right.Set(ctx, "p", []byte("k2"), []byte("v"), 0); err != nil {
+		t.Fatal(err)
+	}
+	in, err := none.Info(ctx, tc.node, client.InfoSlowlog, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := map[string]int{}
+	for _, e := range in.Slowlog {
+		if len(e.Key) > 0 {
+			keyed[e.Table]++
+		}
+	}
+	if keyed["p"] > 0 || keyed["open"] == 0 {
+		t.Errorf("node-wide slow log: entries with a key by table %v, want none of p, some of open", keyed)
+	}
+
 	// Every refusal counted.
 	hr, err := http.Get("http://" + tc.c.Node(tc.node).Server().MetricsAddr() + "/metrics")
 	if err != nil {
