@@ -128,6 +128,8 @@ func TestTablePasswordFiles(t *testing.T) {
 		{"flag", nil, []string{"--table-password-file", pwFile, "set", "p", "k", "v"}, ExitOK},
 		{"flag, get", nil, []string{"--table-password-file", pwFile, "get", "p", "k"}, ExitOK},
 		{"environment", map[string]string{envTablePassword: pwFile}, []string{"get", "p", "k"}, ExitOK},
+		{"node info of the table, no password", nil, []string{"node", "info", cl.NodeAddrs()[0], "--table", "p", "--section", "stats"}, ExitUnauthenticated},
+		{"node info of the table", nil, []string{"--table-password-file", pwFile, "node", "info", cl.NodeAddrs()[0], "--table", "p", "--section", "stats"}, ExitOK},
 		{"list without the admin token", nil, []string{"table", "auth", "list", "p"}, ExitUnauthenticated},
 		{"add without the admin token", nil, []string{"table", "auth", "add", "p", "--password-file", pw2File}, ExitUnauthenticated},
 		{"add", nil, append(admin, "table", "auth", "add", "p", "--password-file", pw2File), ExitOK},

@@ -226,8 +226,13 @@ func (a *app) withClient(fn func(ctx context.Context, c *client.Client, args []s
 	return func(cmd *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 		defer cancel()
+		// The table a command names: its --table, else its first
+		// argument (harmless when that is no table: a password is sent
+		// only with requests on the table it is for).
 		var table string
-		if len(args) > 0 {
+		if f := cmd.Flags().Lookup("table"); f != nil && f.Changed {
+			table = f.Value.String()
+		} else if len(args) > 0 {
 			table = args[0]
 		}
 		c, err := a.newClientFor(ctx, table)
