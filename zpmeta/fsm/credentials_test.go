@@ -136,3 +136,25 @@ func TestTableCredentials(t *testing.T) {
 		t.Fatalf("table of an old snapshot protected: %v", one.Tables[0])
 	}
 }
+
+// TestCommandLoggedWithoutVerifiers: a rejected command is logged without
+// the salts and hashes of the verifiers it carries; the command itself is
+// left whole.
+func TestCommandLoggedWithoutVerifiers(t *testing.T) {
+	c := credential(t, "pw")
+	tb := table("p", "a:1")
+	tb.Credentials = []*zppb.TableCredential{c}
+	for _, cmd := range []*zppb.MetaCommand{createCmd(tb, 0), SetTableCredentials("p", 0, []*zppb.TableCredential{c}, nil)} {
+		logged := withoutVerifiers(cmd)
+		b, _ := proto.Marshal(logged)
+		if bytes.Contains(b, c.Hash) || bytes.Contains(b, c.Salt) || !bytes.Contains(b, []byte(c.Id)) {
+			t.Errorf("logged %v carries a verifier, or not its id", logged)
+		}
+		if orig, _ := proto.Marshal(cmd); !bytes.Contains(orig, c.Hash) {
+			t.Errorf("the command itself lost its verifier")
+		}
+	}
+	if cmd := register("a:1"); withoutVerifiers(cmd) != cmd {
+		t.Error("a command without verifiers copied")
+	}
+}
