@@ -21,19 +21,35 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
-// The argon2id parameters of new verifiers: OWASP's smallest recommended
-// (19 MiB, two passes, one lane). A node computes one per password it has
-// not yet verified (then caches the success, Cache) and per wrong password
-// (bounded per client IP by secret.FailureLimiter), so the cost is paid
-// rarely; it makes each guess against a stolen verifier as costly.
-// Verifiers record their parameters: changing these leaves old ones valid.
+// Params are the argon2id costs of new verifiers; the zero Params are
+// the defaults below. Verifiers record their parameters, so changing them
+// leaves old ones valid.
+type Params struct {
+	Time      uint32
+	MemoryKiB uint32
+	Threads   uint8
+}
+
+// The default costs: OWASP's smallest recommended (19 MiB, two passes,
+// one lane), about 46 ms on a 2-core machine. A node computes one per
+// password it has not yet verified (then caches the success, Cache) and
+// per wrong password (bounded per client IP by secret.FailureLimiter), so
+// the cost is paid rarely; it makes each guess against a stolen verifier
+// as costly.
 const (
-	Time      = 2
-	MemoryKiB = 19 * 1024
-	Threads   = 1
-	saltLen   = 16
-	hashLen   = 32
+	DefaultTime      = 2
+	DefaultMemoryKiB = 19 * 1024
+	DefaultThreads   = 1
+	saltLen          = 16
+	hashLen          = 32
 )
+
+func (p Params) orDefault() Params {
+	if p == (Params{}) {
+		return Params{Time: DefaultTime, MemoryKiB: DefaultMemoryKiB, Threads: DefaultThreads}
+	}
+	return p
+}
 
 // Bounds a meta server accepts: a password longer than MaxPasswordLen is
 // refused (nothing needs one, and argon2 reads all of it), a table holds at
@@ -47,20 +63,25 @@ const (
 	maxThreads     = 8
 )
 
-// New returns the verifier of password, created at now, with a fresh salt.
-func New(password []byte, now time.Time) (*zppb.TableCredential, error) {
+// New returns the verifier of password, created at now, with a fresh
+// salt and the costs p (zero: the defaults).
+func New(password []byte, now time.Time, p Params) (*zppb.TableCredential, error) {
 	if err := CheckPassword(password); err != nil {
 		return nil, err
 	}
+	p = p.orDefault()
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return nil, fmt.Errorf("tableauth: salt: %w", err)
 	}
 	c := &zppb.TableCredential{
-		CreatedUnixMs: now.UnixMilli(), Salt: salt, Time: Time, MemoryKib: MemoryKiB, Threads: Threads,
-		Hash: argon2.IDKey(password, salt, Time, MemoryKiB, Threads, hashLen),
+		CreatedUnixMs: now.UnixMilli(), Salt: salt, Time: p.Time, MemoryKib: p.MemoryKiB, Threads: uint32(p.Threads),
+		Hash: argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, hashLen),
 	}
 	c.Id = fingerprint(c)
+	if err := Validate(c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

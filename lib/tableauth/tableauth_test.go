@@ -11,7 +11,7 @@ import (
 // fingerprint; the cache opens a verified password without argon2id and
 // stops opening it once the credential is gone; Strip hides verifiers.
 func TestVerifier(t *testing.T) {
-	c, err := New([]byte("s3cret"), time.Unix(1000, 0))
+	c, err := New([]byte("s3cret"), time.Unix(1000, 0), Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,7 +23,7 @@ func TestVerifier(t *testing.T) {
 			t.Errorf("Matches(%q) = %t, want %t", pw, !want, want)
 		}
 	}
-	if _, err := New(nil, time.Now()); err == nil {
+	if _, err := New(nil, time.Now(), Cheap); err == nil {
 		t.Error("an empty password hashed")
 	}
 	tampered := Public(c)
@@ -44,7 +44,7 @@ func TestVerifier(t *testing.T) {
 	if cache.Verify(creds, []byte("wrong")) || cache.Check(creds, []byte("wrong")) {
 		t.Fatal("wrong password opened")
 	}
-	other, _ := New([]byte("new"), time.Now())
+	other, _ := New([]byte("new"), time.Now(), Cheap)
 	if cache.Check([]*zppb.TableCredential{other}, []byte("s3cret")) {
 		t.Fatal("cached password opened after its credential was removed")
 	}
@@ -79,10 +79,19 @@ func TestRequestTable(t *testing.T) {
 	}
 }
 
+// TestDefaultParams: the zero Params hash with the defaults, which
+// verify (once: seconds under the race detector).
+func TestDefaultParams(t *testing.T) {
+	c, err := New([]byte("s3cret"), time.Now(), Params{})
+	if err != nil || c.Time != DefaultTime || c.MemoryKib != DefaultMemoryKiB || c.Threads != DefaultThreads || !Matches(c, []byte("s3cret")) {
+		t.Fatalf("New with the defaults: %v, %v", c, err)
+	}
+}
+
 // BenchmarkVerify measures one argon2id verification with the default
 // parameters: go test ./lib/tableauth -run XXX -bench BenchmarkVerify.
 func BenchmarkVerify(b *testing.B) {
-	c, _ := New([]byte("s3cret"), time.Now())
+	c, _ := New([]byte("s3cret"), time.Now(), Params{})
 	for b.Loop() {
 		Matches(c, []byte("s3cret"))
 	}

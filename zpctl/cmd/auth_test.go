@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
 
@@ -88,7 +89,9 @@ func TestTablePasswordFiles(t *testing.T) {
 		t.Skip("starts a cluster")
 	}
 	const token, pw, pw2 = "zpctl-admin-token-7f3a", "table-password-1c9e", "table-password-2b8d"
-	cl := ownCluster(t, inproc.Options{Metas: 1, Nodes: 1, MetaConfig: func(_ int, c *metaserver.Config) { c.AdminToken = []byte(token) }})
+	cl := ownCluster(t, inproc.Options{Metas: 1, Nodes: 1, MetaConfig: func(_ int, c *metaserver.Config) {
+		c.AdminToken, c.TablePasswordCost = []byte(token), tableauth.Cheap
+	}})
 	dir := t.TempDir()
 	file := func(name, content string) string {
 		p := filepath.Join(dir, name)

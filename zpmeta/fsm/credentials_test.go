@@ -14,7 +14,7 @@ import (
 
 func credential(t *testing.T, password string) *zppb.TableCredential {
 	t.Helper()
-	c, err := tableauth.New([]byte(password), time.UnixMilli(1000))
+	c, err := tableauth.New([]byte(password), time.UnixMilli(1000), tableauth.Cheap)
 	if err != nil {
 		t.Fatal(err)
 	}

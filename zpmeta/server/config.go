@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 )
 
 // Defaults of Config.
@@ -89,6 +90,10 @@ type Config struct {
 	// rolled out). zpmeta reads it from --cluster-secret-file.
 	ClusterSecret         []byte
 	ClusterSecretSendOnly bool
+	// TablePasswordCost is the argon2id cost of the table passwords the
+	// leader hashes; zero, the default, is tableauth's. Tests lower it
+	// (tableauth.Cheap).
+	TablePasswordCost tableauth.Params
 	// Limits bound the connections the meta server holds and its frame
 	// and write timeouts; zero fields are the defaults of rpc.Limits.
 	Limits rpc.Limits

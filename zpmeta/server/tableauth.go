@@ -13,14 +13,14 @@ import (
 // hashPasswords turns the passwords of a request into verifiers: the
 // leader is the only member that ever holds a password, in memory, for
 // the time of the request.
-func hashPasswords(passwords [][]byte) ([]*zppb.TableCredential, error) {
+func (s *Server) hashPasswords(passwords [][]byte) ([]*zppb.TableCredential, error) {
 	if len(passwords) > tableauth.MaxCredentials {
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "%d passwords, at most %d", len(passwords), tableauth.MaxCredentials)
 	}
 	now := time.Now()
 	creds := make([]*zppb.TableCredential, 0, len(passwords))
 	for _, pw := range passwords {
-		c, err := tableauth.New(pw, now)
+		c, err := tableauth.New(pw, now, s.cfg.TablePasswordCost)
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +43,7 @@ func (s *Server) tableAuth(ctx context.Context, req *zppb.TableAuthRequest) (*zp
 		return tableAuthResponse(s.fsm.Epoch(), "", creds), nil
 	case zppb.TableAuthOp_TABLE_AUTH_ADD:
 		var err error
-		if add, err = hashPasswords([][]byte{req.GetPassword()}); err != nil {
+		if add, err = s.hashPasswords([][]byte{req.GetPassword()}); err != nil {
 			return nil, err
 		}
 	case zppb.TableAuthOp_TABLE_AUTH_REMOVE:

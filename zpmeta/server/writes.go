@@ -117,7 +117,7 @@ func (s *Server) pingResponse(epoch uint64) *zppb.Response {
 
 func (s *Server) createTable(ctx context.Context, req *zppb.CreateTableRequest) (*zppb.Response, error) {
 	// Hashed before the lock: tens of milliseconds each.
-	creds, err := hashPasswords(req.GetPasswords())
+	creds, err := s.hashPasswords(req.GetPasswords())
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 	nodeserver "github.com/zeppelin-kv/zeppelin/zpnode/server"
@@ -51,7 +52,11 @@ func startTableAuthCluster(t *testing.T, ctx context.Context) *tableAuthCluster 
 	token, secret := []byte("admin-token"), []byte("cluster-secret")
 	redisAddr := freeLoopbackAddr(t)
 	c := inproc.StartTest(t, inproc.Options{Metas: 1, Nodes: 1,
-		MetaConfig: func(_ int, cfg *metaserver.Config) { cfg.AdminToken, cfg.ClusterSecret = token, secret },
+		MetaConfig: func(_ int, cfg *metaserver.Config) {
+			cfg.AdminToken, cfg.ClusterSecret = token, secret
+			// The default cost takes seconds per check under -race.
+			cfg.TablePasswordCost = tableauth.Cheap
+		},
 		NodeConfig: func(_ int, cfg *nodeserver.Config) {
 			cfg.ClusterSecret, cfg.RedisAddr, cfg.RedisTable, cfg.RedisAllowFlush = secret, redisAddr, "p", true
 			cfg.MetricsAddr = "127.0.0.1:0"
