@@ -43,9 +43,9 @@ func TestTablePasswordFile(t *testing.T) {
 		t.Errorf("a run without the password: exit %d, stderr %s", code, stderr)
 	}
 	for _, pipeline := range []string{"1", "4"} {
-		checkRun(t, runJSON(t, "--meta", meta, "--table", "p", "--table-password-file", file, "--workload", "mixed", "--ops", "200", "--pipeline", pipeline), 200)
+		checkRun(t, runJSON(t, "--meta", meta, "--table", "p", "--table-password-file", file, "--workload", "mixed", "--ops", "50", "--conns", "2", "--pipeline", pipeline), 50)
 	}
-	if code, _, stderr := zpbench(t, "load", "--meta", meta, "--table", "p", "--table-password-file", file, "--keyspace", "100", "--log-level", "warn"); code != ExitOK {
+	if code, _, stderr := zpbench(t, "load", "--meta", meta, "--table", "p", "--table-password-file", file, "--keyspace", "20", "--conns", "2", "--log-level", "warn"); code != ExitOK {
 		t.Errorf("load with the password: exit %d, stderr %s", code, stderr)
 	}
 }
