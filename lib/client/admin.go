@@ -30,6 +30,10 @@ type TableSpec struct {
 	ExpectedEpoch uint64
 	// Quota limits the table's traffic; the zero value is unlimited.
 	Quota Quota
+	// Passwords protect the table: its data commands then need one of
+	// them (Options.TablePasswords). The meta leader keeps only their
+	// argon2id verifiers. None: the table is open.
+	Passwords [][]byte
 }
 
 // validate checks the spec with the meta servers' own rules (lib/topo), so
@@ -57,6 +61,7 @@ func (c *core) CreateTable(ctx context.Context, spec TableSpec) (Table, error) {
 			MinSyncReplicas: spec.MinSyncReplicas,
 			ExpectedEpoch:   spec.ExpectedEpoch,
 			Quota:           spec.Quota.pb(),
+			Passwords:       spec.Passwords,
 		}}}
 	}, true)
 	if err != nil {

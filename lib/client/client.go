@@ -111,6 +111,12 @@ type Cluster interface {
 	CordonNodes(ctx context.Context, nodes []string, cordoned bool) (uint64, error)
 	// SetQuota changes a table's quota.
 	SetQuota(ctx context.Context, table string, q Quota, expectedEpoch uint64) (uint64, error)
+	// TablePasswords lists a table's passwords (ids and dates only).
+	TablePasswords(ctx context.Context, table string) ([]TablePassword, error)
+	// AddTablePassword adds a password to a table.
+	AddTablePassword(ctx context.Context, table string, password []byte) (string, []TablePassword, error)
+	// RemoveTablePassword removes a table's password, given or by id.
+	RemoveTablePassword(ctx context.Context, table string, password []byte, id string) (string, []TablePassword, error)
 	// AddSlave queues the move that adds a slave.
 	AddSlave(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]Move, error)
 	// RemoveSlave queues the move that removes a slave.

@@ -151,7 +151,7 @@ func mayHaveApplied(err error) bool {
 		zppb.Code_NOT_FOUND, zppb.Code_KEY_TOO_LARGE, zppb.Code_VALUE_TOO_LARGE,
 		zppb.Code_EMPTY_KEY, zppb.Code_INVALID_ARGUMENT, zppb.Code_NOT_INTEGER,
 		zppb.Code_MALFORMED, zppb.Code_QUOTA_EXCEEDED, zppb.Code_CROSS_SLOT,
-		zppb.Code_OVERFLOW:
+		zppb.Code_OVERFLOW, zppb.Code_UNAUTHENTICATED:
 		// Refused before the write was logged.
 		return false
 	}

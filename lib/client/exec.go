@@ -68,7 +68,7 @@ func (c *core) exec(ctx context.Context, op, table string, routeKey []byte, writ
 		}
 
 		actx, acancel := c.attemptContext(ctx)
-		resp, err := c.pool.Call(actx, rt.master, build())
+		resp, err := c.callNode(actx, rt.master, build())
 		acancel()
 		if err != nil {
 			err = fmt.Errorf("node %s: %w", rt.master, err)

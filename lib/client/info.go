@@ -279,7 +279,7 @@ func (c *core) info(ctx context.Context, nodeAddr string, req *zppb.InfoRequest)
 	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	resp, err := c.pool.Call(ctx, nodeAddr, &zppb.Request{Cmd: &zppb.Request_Info{Info: req}})
+	resp, err := c.callNode(ctx, nodeAddr, &zppb.Request{Cmd: &zppb.Request_Info{Info: req}})
 	if err == nil {
 		err = status.FromResponse(resp)
 	}

@@ -113,6 +113,13 @@ func (c *core) WaitTableWritable(ctx context.Context, table string) error {
 		if len(next) == 0 {
 			return nil
 		}
+		for _, id := range next {
+			if status.Code(last[id]) == zppb.Code_UNAUTHENTICATED {
+				// The table has passwords and none of them was given
+				// (Options.TablePasswords): waiting cannot help.
+				return fmt.Errorf("client: %s: %w", op, last[id])
+			}
+		}
 		slices.Sort(next)
 		pending = next
 		if c.pause(ctx, bo, refresh, 0) != nil {
@@ -128,7 +135,7 @@ func (c *core) probe(ctx context.Context, tr *tableRoute, id uint32, key []byte)
 	if master == "" {
 		return false, true, fmt.Errorf("%w: partition %d", ErrNoMaster, id)
 	}
-	resp, err := c.pool.Call(ctx, master, &zppb.Request{Cmd: &zppb.Request_Exists{Exists: &zppb.ExistsRequest{Table: tr.name, Key: key}}})
+	resp, err := c.callNode(ctx, master, &zppb.Request{Cmd: &zppb.Request_Exists{Exists: &zppb.ExistsRequest{Table: tr.name, Key: key}}})
 	if err != nil {
 		return false, true, fmt.Errorf("node %s: %w", master, err)
 	}

@@ -325,7 +325,7 @@ func (c *core) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			wg.Go(func() {
 				actx, acancel := c.attemptContext(ctx)
 				defer acancel()
-				b.resp, b.err = c.pool.Call(actx, b.addr, m.build(b.idx))
+				b.resp, b.err = c.callNode(actx, b.addr, m.build(b.idx))
 			})
 		}
 		wg.Wait()

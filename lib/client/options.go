@@ -68,6 +68,13 @@ type Options struct {
 	// cluster without it (UNAUTHENTICATED). Never sent to nodes.
 	AdminToken []byte
 
+	// TablePasswords are passwords of tables, by name, sent with every
+	// data request on that table (Request.table_password): nodes refuse
+	// a request on a table with passwords without one of them
+	// (UNAUTHENTICATED). Never sent to meta servers, nor with requests on
+	// other tables.
+	TablePasswords map[string][]byte
+
 	// LazyPull skips the PULL in New. By default New fails when no meta
 	// server answers, so that a wrong address shows at start; tools that
 	// must work with every meta server down (e.g. to report which are

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -29,6 +30,8 @@ type Table struct {
 	Partitions   []Partition `json:"partitions"`
 	// Quota is the table's cluster-wide limit; zero fields are unlimited.
 	Quota Quota `json:"quota"`
+	// Protected: the table has passwords, which its data commands need.
+	Protected bool `json:"protected"`
 }
 
 // Quota limits a table's operations (keys) and bytes per second across the
@@ -131,6 +134,7 @@ func tableFromPB(t *zppb.Table) Table {
 		CreatedEpoch:    t.GetCreatedEpoch(),
 		Partitions:      make([]Partition, 0, len(t.GetPartitions())),
 		Quota:           Quota{OpsPerSec: t.GetQuota().GetOpsPerSec(), BytesPerSec: t.GetQuota().GetBytesPerSec()},
+		Protected:       tableauth.Protected(t),
 	}
 	for _, p := range t.GetPartitions() {
 		var begin, end uint32

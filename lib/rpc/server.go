@@ -505,6 +505,12 @@ func PeerAddr(ctx context.Context) string {
 	return a
 }
 
+// WithPeerAddr returns ctx naming addr as PeerAddr: for another front (the
+// RESP one) that runs requests through the same handlers.
+func WithPeerAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, peerKey{}, addr)
+}
+
 // expired returns the TIMEOUT answer of a request of ctx, which arrived at,
 // when its deadline has passed before it started, and nil otherwise.
 func expired(ctx context.Context, at time.Time) *zppb.Response {

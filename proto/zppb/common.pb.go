@@ -65,7 +65,8 @@ const (
 	// The server is shutting down.
 	Code_UNAVAILABLE Code = 22
 	// The request needs credentials it did not carry, or carried wrong ones
-	// (a meta write without the admin token).
+	// (a meta write without the admin token, a data command on a table with
+	// passwords without one of them).
 	Code_UNAUTHENTICATED Code = 23
 )
 
@@ -611,8 +612,16 @@ type Table struct {
 	// The epoch at which the table was created; a table dropped and created
 	// again under the same name gets a new one, so nodes never mix the data
 	// of the two.
-	CreatedEpoch  uint64 `protobuf:"varint,6,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
-	Quota         *Quota `protobuf:"bytes,7,opt,name=quota,proto3" json:"quota,omitempty"`
+	CreatedEpoch uint64 `protobuf:"varint,6,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
+	Quota        *Quota `protobuf:"bytes,7,opt,name=quota,proto3" json:"quota,omitempty"`
+	// The table's passwords (docs/security.md, "Per-table passwords"): with
+	// any, its data commands need one of them. Only the answer to a node's
+	// PULL (PullRequest.credentials) carries them, and only the table auth
+	// list (TableAuthRequest) their ids and dates; every other answer carries
+	// none and sets protected.
+	Credentials []*TableCredential `protobuf:"bytes,8,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	// Set when the table has passwords, in every answer.
+	Protected     bool `protobuf:"varint,9,opt,name=protected,proto3" json:"protected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -696,6 +705,118 @@ func (x *Table) GetQuota() *Quota {
 	return nil
 }
 
+func (x *Table) GetCredentials() []*TableCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+func (x *Table) GetProtected() bool {
+	if x != nil {
+		return x.Protected
+	}
+	return false
+}
+
+// TableCredential is one of a table's passwords, kept as an argon2id
+// verifier (lib/tableauth): the password itself is never stored.
+type TableCredential struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verifier's fingerprint (12 hex digits of a SHA-256 of salt and
+	// hash), which names it in zpctl table auth list and remove.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	CreatedUnixMs int64  `protobuf:"varint,2,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	// argon2id(password, salt, time, memory_kib, threads), 32 bytes. Absent
+	// from every answer but a node's PULL.
+	Salt          []byte `protobuf:"bytes,3,opt,name=salt,proto3" json:"salt,omitempty"`
+	Hash          []byte `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
+	Time          uint32 `protobuf:"varint,5,opt,name=time,proto3" json:"time,omitempty"`
+	MemoryKib     uint32 `protobuf:"varint,6,opt,name=memory_kib,json=memoryKib,proto3" json:"memory_kib,omitempty"`
+	Threads       uint32 `protobuf:"varint,7,opt,name=threads,proto3" json:"threads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableCredential) Reset() {
+	*x = TableCredential{}
+	mi := &file_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableCredential) ProtoMessage() {}
+
+func (x *TableCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableCredential.ProtoReflect.Descriptor instead.
+func (*TableCredential) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TableCredential) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TableCredential) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+func (x *TableCredential) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+func (x *TableCredential) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *TableCredential) GetTime() uint32 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *TableCredential) GetMemoryKib() uint32 {
+	if x != nil {
+		return x.MemoryKib
+	}
+	return 0
+}
+
+func (x *TableCredential) GetThreads() uint32 {
+	if x != nil {
+		return x.Threads
+	}
+	return 0
+}
+
 // Quota limits a table's requests, cluster-wide; each node enforces its
 // share for the partitions it masters. Zero means unlimited.
 type Quota struct {
@@ -710,7 +831,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +843,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +856,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{3}
+	return file_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Quota) GetOpsPerSec() uint64 {
@@ -764,7 +885,7 @@ type Topology struct {
 
 func (x *Topology) Reset() {
 	*x = Topology{}
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +897,7 @@ func (x *Topology) String() string {
 func (*Topology) ProtoMessage() {}
 
 func (x *Topology) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +910,7 @@ func (x *Topology) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topology.ProtoReflect.Descriptor instead.
 func (*Topology) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{4}
+	return file_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Topology) GetEpoch() uint64 {
@@ -823,7 +944,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +956,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +969,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{5}
+	return file_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -881,7 +1002,7 @@ type ReplicaPosition struct {
 
 func (x *ReplicaPosition) Reset() {
 	*x = ReplicaPosition{}
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1014,7 @@ func (x *ReplicaPosition) String() string {
 func (*ReplicaPosition) ProtoMessage() {}
 
 func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1027,7 @@ func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPosition.ProtoReflect.Descriptor instead.
 func (*ReplicaPosition) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{6}
+	return file_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReplicaPosition) GetTable() string {
@@ -990,7 +1111,7 @@ type Move struct {
 
 func (x *Move) Reset() {
 	*x = Move{}
-	mi := &file_common_proto_msgTypes[7]
+	mi := &file_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1123,7 @@ func (x *Move) String() string {
 func (*Move) ProtoMessage() {}
 
 func (x *Move) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[7]
+	mi := &file_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1136,7 @@ func (x *Move) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Move.ProtoReflect.Descriptor instead.
 func (*Move) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{7}
+	return file_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Move) GetId() uint64 {
@@ -1179,7 +1300,7 @@ type Schedule struct {
 
 func (x *Schedule) Reset() {
 	*x = Schedule{}
-	mi := &file_common_proto_msgTypes[8]
+	mi := &file_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1191,7 +1312,7 @@ func (x *Schedule) String() string {
 func (*Schedule) ProtoMessage() {}
 
 func (x *Schedule) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[8]
+	mi := &file_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1204,7 +1325,7 @@ func (x *Schedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
 func (*Schedule) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{8}
+	return file_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Schedule) GetPaused() bool {
@@ -1265,7 +1386,7 @@ type ScheduleEvent struct {
 
 func (x *ScheduleEvent) Reset() {
 	*x = ScheduleEvent{}
-	mi := &file_common_proto_msgTypes[9]
+	mi := &file_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1398,7 @@ func (x *ScheduleEvent) String() string {
 func (*ScheduleEvent) ProtoMessage() {}
 
 func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[9]
+	mi := &file_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1411,7 @@ func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleEvent.ProtoReflect.Descriptor instead.
 func (*ScheduleEvent) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{9}
+	return file_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ScheduleEvent) GetUnixMs() int64 {
@@ -1346,7 +1467,7 @@ const file_common_proto_rawDesc = "" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
 	"\x06master\x18\x03 \x01(\tR\x06master\x12\x16\n" +
 	"\x06slaves\x18\x04 \x03(\tR\x06slaves\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x04R\x04term\"\x8d\x02\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\"\xe8\x02\n" +
 	"\x05Table\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\x12\x1a\n" +
@@ -1356,7 +1477,18 @@ const file_common_proto_rawDesc = "" +
 	"partitions\x18\x05 \x03(\v2\x13.zeppelin.PartitionR\n" +
 	"partitions\x12#\n" +
 	"\rcreated_epoch\x18\x06 \x01(\x04R\fcreatedEpoch\x12%\n" +
-	"\x05quota\x18\a \x01(\v2\x0f.zeppelin.QuotaR\x05quota\"K\n" +
+	"\x05quota\x18\a \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12;\n" +
+	"\vcredentials\x18\b \x03(\v2\x19.zeppelin.TableCredentialR\vcredentials\x12\x1c\n" +
+	"\tprotected\x18\t \x01(\bR\tprotected\"\xbe\x01\n" +
+	"\x0fTableCredential\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x02 \x01(\x03R\rcreatedUnixMs\x12\x12\n" +
+	"\x04salt\x18\x03 \x01(\fR\x04salt\x12\x12\n" +
+	"\x04hash\x18\x04 \x01(\fR\x04hash\x12\x12\n" +
+	"\x04time\x18\x05 \x01(\rR\x04time\x12\x1d\n" +
+	"\n" +
+	"memory_kib\x18\x06 \x01(\rR\tmemoryKib\x12\x18\n" +
+	"\athreads\x18\a \x01(\rR\athreads\"K\n" +
 	"\x05Quota\x12\x1e\n" +
 	"\vops_per_sec\x18\x01 \x01(\x04R\topsPerSec\x12\"\n" +
 	"\rbytes_per_sec\x18\x02 \x01(\x04R\vbytesPerSec\"o\n" +
@@ -1477,7 +1609,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_common_proto_goTypes = []any{
 	(Code)(0),               // 0: zeppelin.Code
 	(NodeState)(0),          // 1: zeppelin.NodeState
@@ -1487,28 +1619,30 @@ var file_common_proto_goTypes = []any{
 	(*Node)(nil),            // 5: zeppelin.Node
 	(*Partition)(nil),       // 6: zeppelin.Partition
 	(*Table)(nil),           // 7: zeppelin.Table
-	(*Quota)(nil),           // 8: zeppelin.Quota
-	(*Topology)(nil),        // 9: zeppelin.Topology
-	(*KeyValue)(nil),        // 10: zeppelin.KeyValue
-	(*ReplicaPosition)(nil), // 11: zeppelin.ReplicaPosition
-	(*Move)(nil),            // 12: zeppelin.Move
-	(*Schedule)(nil),        // 13: zeppelin.Schedule
-	(*ScheduleEvent)(nil),   // 14: zeppelin.ScheduleEvent
+	(*TableCredential)(nil), // 8: zeppelin.TableCredential
+	(*Quota)(nil),           // 9: zeppelin.Quota
+	(*Topology)(nil),        // 10: zeppelin.Topology
+	(*KeyValue)(nil),        // 11: zeppelin.KeyValue
+	(*ReplicaPosition)(nil), // 12: zeppelin.ReplicaPosition
+	(*Move)(nil),            // 13: zeppelin.Move
+	(*Schedule)(nil),        // 14: zeppelin.Schedule
+	(*ScheduleEvent)(nil),   // 15: zeppelin.ScheduleEvent
 }
 var file_common_proto_depIdxs = []int32{
 	1, // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
 	2, // 1: zeppelin.Partition.state:type_name -> zeppelin.PartitionState
 	6, // 2: zeppelin.Table.partitions:type_name -> zeppelin.Partition
-	8, // 3: zeppelin.Table.quota:type_name -> zeppelin.Quota
-	7, // 4: zeppelin.Topology.tables:type_name -> zeppelin.Table
-	5, // 5: zeppelin.Topology.nodes:type_name -> zeppelin.Node
-	3, // 6: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
-	4, // 7: zeppelin.Move.state:type_name -> zeppelin.MoveState
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	9, // 3: zeppelin.Table.quota:type_name -> zeppelin.Quota
+	8, // 4: zeppelin.Table.credentials:type_name -> zeppelin.TableCredential
+	7, // 5: zeppelin.Topology.tables:type_name -> zeppelin.Table
+	5, // 6: zeppelin.Topology.nodes:type_name -> zeppelin.Node
+	3, // 7: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
+	4, // 8: zeppelin.Move.state:type_name -> zeppelin.MoveState
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -1522,7 +1656,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -21,6 +21,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type TableAuthOp int32
+
+const (
+	TableAuthOp_TABLE_AUTH_LIST   TableAuthOp = 0
+	TableAuthOp_TABLE_AUTH_ADD    TableAuthOp = 1
+	TableAuthOp_TABLE_AUTH_REMOVE TableAuthOp = 2
+)
+
+// Enum value maps for TableAuthOp.
+var (
+	TableAuthOp_name = map[int32]string{
+		0: "TABLE_AUTH_LIST",
+		1: "TABLE_AUTH_ADD",
+		2: "TABLE_AUTH_REMOVE",
+	}
+	TableAuthOp_value = map[string]int32{
+		"TABLE_AUTH_LIST":   0,
+		"TABLE_AUTH_ADD":    1,
+		"TABLE_AUTH_REMOVE": 2,
+	}
+)
+
+func (x TableAuthOp) Enum() *TableAuthOp {
+	p := new(TableAuthOp)
+	*p = x
+	return p
+}
+
+func (x TableAuthOp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TableAuthOp) Descriptor() protoreflect.EnumDescriptor {
+	return file_meta_proto_enumTypes[0].Descriptor()
+}
+
+func (TableAuthOp) Type() protoreflect.EnumType {
+	return &file_meta_proto_enumTypes[0]
+}
+
+func (x TableAuthOp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TableAuthOp.Descriptor instead.
+func (TableAuthOp) EnumDescriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{0}
+}
+
 type RebalanceRequest_Mode int32
 
 const (
@@ -54,11 +103,11 @@ func (x RebalanceRequest_Mode) String() string {
 }
 
 func (RebalanceRequest_Mode) Descriptor() protoreflect.EnumDescriptor {
-	return file_meta_proto_enumTypes[0].Descriptor()
+	return file_meta_proto_enumTypes[1].Descriptor()
 }
 
 func (RebalanceRequest_Mode) Type() protoreflect.EnumType {
-	return &file_meta_proto_enumTypes[0]
+	return &file_meta_proto_enumTypes[1]
 }
 
 func (x RebalanceRequest_Mode) Number() protoreflect.EnumNumber {
@@ -83,8 +132,12 @@ type PullRequest struct {
 	// (PullResponse.partial_tables). A meta that does not know the field
 	// answers whole tables.
 	PartitionDeltas bool `protobuf:"varint,3,opt,name=partition_deltas,json=partitionDeltas,proto3" json:"partition_deltas,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The tables' password verifiers (Table.credentials), which only nodes
+	// need: meta servers with a cluster secret answer it only to a request
+	// carrying it. Without it the tables come without credentials.
+	Credentials   bool `protobuf:"varint,4,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullRequest) Reset() {
@@ -134,6 +187,13 @@ func (x *PullRequest) GetSinceEpoch() uint64 {
 func (x *PullRequest) GetPartitionDeltas() bool {
 	if x != nil {
 		return x.PartitionDeltas
+	}
+	return false
+}
+
+func (x *PullRequest) GetCredentials() bool {
+	if x != nil {
+		return x.Credentials
 	}
 	return false
 }
@@ -480,6 +540,9 @@ type CreateTableRequest struct {
 	// current epoch.
 	ExpectedEpoch uint64 `protobuf:"varint,5,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
 	Quota         *Quota `protobuf:"bytes,6,opt,name=quota,proto3" json:"quota,omitempty"`
+	// The table's first passwords, hashed by the leader (never stored or
+	// logged as given). None: the table is open.
+	Passwords     [][]byte `protobuf:"bytes,7,rep,name=passwords,proto3" json:"passwords,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -552,6 +615,13 @@ func (x *CreateTableRequest) GetExpectedEpoch() uint64 {
 func (x *CreateTableRequest) GetQuota() *Quota {
 	if x != nil {
 		return x.Quota
+	}
+	return nil
+}
+
+func (x *CreateTableRequest) GetPasswords() [][]byte {
+	if x != nil {
+		return x.Passwords
 	}
 	return nil
 }
@@ -2405,17 +2475,152 @@ func (x *SetQuotaResponse) GetEpoch() uint64 {
 	return 0
 }
 
+// TableAuthRequest lists, adds or removes a table's passwords; every
+// operation needs the admin token of meta servers started with one.
+type TableAuthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Op    TableAuthOp            `protobuf:"varint,2,opt,name=op,proto3,enum=zeppelin.TableAuthOp" json:"op,omitempty"`
+	// ADD: the new password; REMOVE: the password to remove (or id).
+	Password []byte `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// REMOVE: the id (fingerprint) of the password to remove.
+	Id            string `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableAuthRequest) Reset() {
+	*x = TableAuthRequest{}
+	mi := &file_meta_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableAuthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableAuthRequest) ProtoMessage() {}
+
+func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableAuthRequest.ProtoReflect.Descriptor instead.
+func (*TableAuthRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *TableAuthRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TableAuthRequest) GetOp() TableAuthOp {
+	if x != nil {
+		return x.Op
+	}
+	return TableAuthOp_TABLE_AUTH_LIST
+}
+
+func (x *TableAuthRequest) GetPassword() []byte {
+	if x != nil {
+		return x.Password
+	}
+	return nil
+}
+
+func (x *TableAuthRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type TableAuthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The table's passwords after the operation: ids and dates only.
+	Credentials []*TableCredential `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	Epoch       uint64             `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// ADD, REMOVE: the id of the password added or removed.
+	Id            string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableAuthResponse) Reset() {
+	*x = TableAuthResponse{}
+	mi := &file_meta_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableAuthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableAuthResponse) ProtoMessage() {}
+
+func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableAuthResponse.ProtoReflect.Descriptor instead.
+func (*TableAuthResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *TableAuthResponse) GetCredentials() []*TableCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+func (x *TableAuthResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *TableAuthResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 var File_meta_proto protoreflect.FileDescriptor
 
 const file_meta_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"meta.proto\x12\bzeppelin\x1a\fcommon.proto\"o\n" +
+	"meta.proto\x12\bzeppelin\x1a\fcommon.proto\"\x91\x01\n" +
 	"\vPullRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1f\n" +
 	"\vsince_epoch\x18\x02 \x01(\x04R\n" +
 	"sinceEpoch\x12)\n" +
-	"\x10partition_deltas\x18\x03 \x01(\bR\x0fpartitionDeltas\"\xdf\x01\n" +
+	"\x10partition_deltas\x18\x03 \x01(\bR\x0fpartitionDeltas\x12 \n" +
+	"\vcredentials\x18\x04 \x01(\bR\vcredentials\"\xdf\x01\n" +
 	"\fPullResponse\x12.\n" +
 	"\btopology\x18\x01 \x01(\v2\x12.zeppelin.TopologyR\btopology\x12\x14\n" +
 	"\x05delta\x18\x02 \x01(\bR\x05delta\x12,\n" +
@@ -2441,7 +2646,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12#\n" +
-	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"\xde\x01\n" +
+	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"\xfc\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -2450,7 +2655,8 @@ const file_meta_proto_rawDesc = "" +
 	"\breplicas\x18\x03 \x01(\rR\breplicas\x12*\n" +
 	"\x11min_sync_replicas\x18\x04 \x01(\rR\x0fminSyncReplicas\x12%\n" +
 	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\x12%\n" +
-	"\x05quota\x18\x06 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\"R\n" +
+	"\x05quota\x18\x06 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12\x1c\n" +
+	"\tpasswords\x18\a \x03(\fR\tpasswords\"R\n" +
 	"\x13CreateTableResponse\x12%\n" +
 	"\x05table\x18\x01 \x01(\v2\x0f.zeppelin.TableR\x05table\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"M\n" +
@@ -2581,7 +2787,20 @@ const file_meta_proto_rawDesc = "" +
 	"\x05quota\x18\x02 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12%\n" +
 	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpoch\"(\n" +
 	"\x10SetQuotaResponse\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epochB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"{\n" +
+	"\x10TableAuthRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
+	"\x02op\x18\x02 \x01(\x0e2\x15.zeppelin.TableAuthOpR\x02op\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\fR\bpassword\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\tR\x02id\"v\n" +
+	"\x11TableAuthResponse\x12;\n" +
+	"\vcredentials\x18\x01 \x03(\v2\x19.zeppelin.TableCredentialR\vcredentials\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id*M\n" +
+	"\vTableAuthOp\x12\x13\n" +
+	"\x0fTABLE_AUTH_LIST\x10\x00\x12\x12\n" +
+	"\x0eTABLE_AUTH_ADD\x10\x01\x12\x15\n" +
+	"\x11TABLE_AUTH_REMOVE\x10\x02B,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_meta_proto_rawDescOnce sync.Once
@@ -2595,80 +2814,86 @@ func file_meta_proto_rawDescGZIP() []byte {
 	return file_meta_proto_rawDescData
 }
 
-var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_meta_proto_goTypes = []any{
-	(RebalanceRequest_Mode)(0),  // 0: zeppelin.RebalanceRequest.Mode
-	(*PullRequest)(nil),         // 1: zeppelin.PullRequest
-	(*PullResponse)(nil),        // 2: zeppelin.PullResponse
-	(*TableStamp)(nil),          // 3: zeppelin.TableStamp
-	(*PingRequest)(nil),         // 4: zeppelin.PingRequest
-	(*PingResponse)(nil),        // 5: zeppelin.PingResponse
-	(*CreateTableRequest)(nil),  // 6: zeppelin.CreateTableRequest
-	(*CreateTableResponse)(nil), // 7: zeppelin.CreateTableResponse
-	(*DropTableRequest)(nil),    // 8: zeppelin.DropTableRequest
-	(*DropTableResponse)(nil),   // 9: zeppelin.DropTableResponse
-	(*ListTablesRequest)(nil),   // 10: zeppelin.ListTablesRequest
-	(*ListTablesResponse)(nil),  // 11: zeppelin.ListTablesResponse
-	(*ListNodesRequest)(nil),    // 12: zeppelin.ListNodesRequest
-	(*ListNodesResponse)(nil),   // 13: zeppelin.ListNodesResponse
-	(*ListMetaRequest)(nil),     // 14: zeppelin.ListMetaRequest
-	(*MetaMember)(nil),          // 15: zeppelin.MetaMember
-	(*AddMetaRequest)(nil),      // 16: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),   // 17: zeppelin.RemoveMetaRequest
-	(*ListMetaResponse)(nil),    // 18: zeppelin.ListMetaResponse
-	(*AddSlaveRequest)(nil),     // 19: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),  // 20: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),    // 21: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),      // 22: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),    // 23: zeppelin.RebalanceRequest
-	(*PlanMovesRequest)(nil),    // 24: zeppelin.PlanMovesRequest
-	(*MovesResponse)(nil),       // 25: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),   // 26: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),   // 27: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),  // 28: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil), // 29: zeppelin.CordonNodesResponse
-	(*ScheduleRequest)(nil),     // 30: zeppelin.ScheduleRequest
-	(*ScheduleResponse)(nil),    // 31: zeppelin.ScheduleResponse
-	(*PartitionShortfall)(nil),  // 32: zeppelin.PartitionShortfall
-	(*DownNode)(nil),            // 33: zeppelin.DownNode
-	(*RemoveNodesRequest)(nil),  // 34: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 35: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 36: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 37: zeppelin.SetQuotaResponse
-	(*Topology)(nil),            // 38: zeppelin.Topology
-	(*Table)(nil),               // 39: zeppelin.Table
-	(*ReplicaPosition)(nil),     // 40: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 41: zeppelin.Quota
-	(*Node)(nil),                // 42: zeppelin.Node
-	(*Move)(nil),                // 43: zeppelin.Move
-	(*Schedule)(nil),            // 44: zeppelin.Schedule
-	(*ScheduleEvent)(nil),       // 45: zeppelin.ScheduleEvent
+	(TableAuthOp)(0),            // 0: zeppelin.TableAuthOp
+	(RebalanceRequest_Mode)(0),  // 1: zeppelin.RebalanceRequest.Mode
+	(*PullRequest)(nil),         // 2: zeppelin.PullRequest
+	(*PullResponse)(nil),        // 3: zeppelin.PullResponse
+	(*TableStamp)(nil),          // 4: zeppelin.TableStamp
+	(*PingRequest)(nil),         // 5: zeppelin.PingRequest
+	(*PingResponse)(nil),        // 6: zeppelin.PingResponse
+	(*CreateTableRequest)(nil),  // 7: zeppelin.CreateTableRequest
+	(*CreateTableResponse)(nil), // 8: zeppelin.CreateTableResponse
+	(*DropTableRequest)(nil),    // 9: zeppelin.DropTableRequest
+	(*DropTableResponse)(nil),   // 10: zeppelin.DropTableResponse
+	(*ListTablesRequest)(nil),   // 11: zeppelin.ListTablesRequest
+	(*ListTablesResponse)(nil),  // 12: zeppelin.ListTablesResponse
+	(*ListNodesRequest)(nil),    // 13: zeppelin.ListNodesRequest
+	(*ListNodesResponse)(nil),   // 14: zeppelin.ListNodesResponse
+	(*ListMetaRequest)(nil),     // 15: zeppelin.ListMetaRequest
+	(*MetaMember)(nil),          // 16: zeppelin.MetaMember
+	(*AddMetaRequest)(nil),      // 17: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),   // 18: zeppelin.RemoveMetaRequest
+	(*ListMetaResponse)(nil),    // 19: zeppelin.ListMetaResponse
+	(*AddSlaveRequest)(nil),     // 20: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),  // 21: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),    // 22: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),      // 23: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),    // 24: zeppelin.RebalanceRequest
+	(*PlanMovesRequest)(nil),    // 25: zeppelin.PlanMovesRequest
+	(*MovesResponse)(nil),       // 26: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),   // 27: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),   // 28: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),  // 29: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil), // 30: zeppelin.CordonNodesResponse
+	(*ScheduleRequest)(nil),     // 31: zeppelin.ScheduleRequest
+	(*ScheduleResponse)(nil),    // 32: zeppelin.ScheduleResponse
+	(*PartitionShortfall)(nil),  // 33: zeppelin.PartitionShortfall
+	(*DownNode)(nil),            // 34: zeppelin.DownNode
+	(*RemoveNodesRequest)(nil),  // 35: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 36: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 37: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 38: zeppelin.SetQuotaResponse
+	(*TableAuthRequest)(nil),    // 39: zeppelin.TableAuthRequest
+	(*TableAuthResponse)(nil),   // 40: zeppelin.TableAuthResponse
+	(*Topology)(nil),            // 41: zeppelin.Topology
+	(*Table)(nil),               // 42: zeppelin.Table
+	(*ReplicaPosition)(nil),     // 43: zeppelin.ReplicaPosition
+	(*Quota)(nil),               // 44: zeppelin.Quota
+	(*Node)(nil),                // 45: zeppelin.Node
+	(*Move)(nil),                // 46: zeppelin.Move
+	(*Schedule)(nil),            // 47: zeppelin.Schedule
+	(*ScheduleEvent)(nil),       // 48: zeppelin.ScheduleEvent
+	(*TableCredential)(nil),     // 49: zeppelin.TableCredential
 }
 var file_meta_proto_depIdxs = []int32{
-	38, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
-	3,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	39, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
-	40, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	41, // 4: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	39, // 5: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	39, // 6: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	42, // 7: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	15, // 8: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
-	0,  // 9: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	43, // 10: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
-	43, // 11: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	43, // 12: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	44, // 13: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	45, // 14: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
-	32, // 15: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
-	33, // 16: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	41, // 17: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	41, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	4,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
+	42, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
+	43, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	44, // 4: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	42, // 5: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	42, // 6: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	45, // 7: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	16, // 8: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	1,  // 9: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
+	46, // 10: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	46, // 11: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	46, // 12: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	47, // 13: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	48, // 14: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	33, // 15: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	34, // 16: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	44, // 17: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	0,  // 18: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
+	49, // 19: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -2683,8 +2908,8 @@ func file_meta_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   37,
+			NumEnums:      2,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -40,6 +40,7 @@ type MetaCommand struct {
 	//	*MetaCommand_CancelMoves
 	//	*MetaCommand_CordonNodes
 	//	*MetaCommand_SetSchedule
+	//	*MetaCommand_SetTableCredentials
 	Cmd           isMetaCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -190,6 +191,15 @@ func (x *MetaCommand) GetSetSchedule() *SetScheduleCommand {
 	return nil
 }
 
+func (x *MetaCommand) GetSetTableCredentials() *SetTableCredentialsCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_SetTableCredentials); ok {
+			return x.SetTableCredentials
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Cmd interface {
 	isMetaCommand_Cmd()
 }
@@ -242,6 +252,10 @@ type MetaCommand_SetSchedule struct {
 	SetSchedule *SetScheduleCommand `protobuf:"bytes,12,opt,name=set_schedule,json=setSchedule,proto3,oneof"`
 }
 
+type MetaCommand_SetTableCredentials struct {
+	SetTableCredentials *SetTableCredentialsCommand `protobuf:"bytes,13,opt,name=set_table_credentials,json=setTableCredentials,proto3,oneof"`
+}
+
 func (*MetaCommand_RegisterNode) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
@@ -265,6 +279,8 @@ func (*MetaCommand_CancelMoves) isMetaCommand_Cmd() {}
 func (*MetaCommand_CordonNodes) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetSchedule) isMetaCommand_Cmd() {}
+
+func (*MetaCommand_SetTableCredentials) isMetaCommand_Cmd() {}
 
 // SetMastersCommand hands the mastership of partitions to one of their
 // slaves (failover, or a planned switchover): the old master becomes a
@@ -1224,11 +1240,86 @@ func (x *SetQuotaCommand) GetExpectedEpoch() uint64 {
 	return 0
 }
 
+// SetTableCredentialsCommand adds and removes a table's passwords (their
+// verifiers, hashed by the leader), all or none. Members older than this
+// command reject it as unknown: upgrades restart the leader last
+// (docs/deploy.md).
+type SetTableCredentialsCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// The table's created_epoch the leader saw: a table dropped and created
+	// again since is another table.
+	CreatedEpoch uint64             `protobuf:"varint,2,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
+	Add          []*TableCredential `protobuf:"bytes,3,rep,name=add,proto3" json:"add,omitempty"`
+	// Ids of credentials to remove.
+	Remove        []string `protobuf:"bytes,4,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTableCredentialsCommand) Reset() {
+	*x = SetTableCredentialsCommand{}
+	mi := &file_metafsm_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTableCredentialsCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTableCredentialsCommand) ProtoMessage() {}
+
+func (x *SetTableCredentialsCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTableCredentialsCommand.ProtoReflect.Descriptor instead.
+func (*SetTableCredentialsCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SetTableCredentialsCommand) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *SetTableCredentialsCommand) GetCreatedEpoch() uint64 {
+	if x != nil {
+		return x.CreatedEpoch
+	}
+	return 0
+}
+
+func (x *SetTableCredentialsCommand) GetAdd() []*TableCredential {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *SetTableCredentialsCommand) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
 var File_metafsm_proto protoreflect.FileDescriptor
 
 const file_metafsm_proto_rawDesc = "" +
 	"\n" +
-	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\x9b\x06\n" +
+	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xf7\x06\n" +
 	"\vMetaCommand\x12D\n" +
 	"\rregister_node\x18\x01 \x01(\v2\x1d.zeppelin.RegisterNodeCommandH\x00R\fregisterNode\x12E\n" +
 	"\x0eset_node_state\x18\x02 \x01(\v2\x1d.zeppelin.SetNodeStateCommandH\x00R\fsetNodeState\x12A\n" +
@@ -1244,7 +1335,8 @@ const file_metafsm_proto_rawDesc = "" +
 	"\fcancel_moves\x18\n" +
 	" \x01(\v2\x1c.zeppelin.CancelMovesCommandH\x00R\vcancelMoves\x12A\n" +
 	"\fcordon_nodes\x18\v \x01(\v2\x1c.zeppelin.CordonNodesCommandH\x00R\vcordonNodes\x12A\n" +
-	"\fset_schedule\x18\f \x01(\v2\x1c.zeppelin.SetScheduleCommandH\x00R\vsetScheduleB\x05\n" +
+	"\fset_schedule\x18\f \x01(\v2\x1c.zeppelin.SetScheduleCommandH\x00R\vsetSchedule\x12Z\n" +
+	"\x15set_table_credentials\x18\r \x01(\v2$.zeppelin.SetTableCredentialsCommandH\x00R\x13setTableCredentialsB\x05\n" +
 	"\x03cmd\"]\n" +
 	"\x11SetMastersCommand\x120\n" +
 	"\achanges\x18\x01 \x03(\v2\x16.zeppelin.MasterChangeR\achanges\x12\x16\n" +
@@ -1320,7 +1412,12 @@ const file_metafsm_proto_rawDesc = "" +
 	"\x0fSetQuotaCommand\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
 	"\x05quota\x18\x02 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12%\n" +
-	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpochB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpoch\"\x9c\x01\n" +
+	"\x1aSetTableCredentialsCommand\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
+	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\x12+\n" +
+	"\x03add\x18\x03 \x03(\v2\x19.zeppelin.TableCredentialR\x03add\x12\x16\n" +
+	"\x06remove\x18\x04 \x03(\tR\x06removeB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_metafsm_proto_rawDescOnce sync.Once
@@ -1334,33 +1431,35 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_metafsm_proto_goTypes = []any{
-	(*MetaCommand)(nil),         // 0: zeppelin.MetaCommand
-	(*SetMastersCommand)(nil),   // 1: zeppelin.SetMastersCommand
-	(*MasterChange)(nil),        // 2: zeppelin.MasterChange
-	(*RegisterNodeCommand)(nil), // 3: zeppelin.RegisterNodeCommand
-	(*SetNodeStateCommand)(nil), // 4: zeppelin.SetNodeStateCommand
-	(*CreateTableCommand)(nil),  // 5: zeppelin.CreateTableCommand
-	(*DropTableCommand)(nil),    // 6: zeppelin.DropTableCommand
-	(*MetaSnapshot)(nil),        // 7: zeppelin.MetaSnapshot
-	(*AddMovesCommand)(nil),     // 8: zeppelin.AddMovesCommand
-	(*SetScheduleCommand)(nil),  // 9: zeppelin.SetScheduleCommand
-	(*StepMoveCommand)(nil),     // 10: zeppelin.StepMoveCommand
-	(*CancelMovesCommand)(nil),  // 11: zeppelin.CancelMovesCommand
-	(*CordonNodesCommand)(nil),  // 12: zeppelin.CordonNodesCommand
-	(*RemoveNodesCommand)(nil),  // 13: zeppelin.RemoveNodesCommand
-	(*SetQuotaCommand)(nil),     // 14: zeppelin.SetQuotaCommand
-	nil,                         // 15: zeppelin.MetaSnapshot.TableChangedEpochsEntry
-	nil,                         // 16: zeppelin.MetaSnapshot.NodeChangedEpochsEntry
-	(NodeState)(0),              // 17: zeppelin.NodeState
-	(*Table)(nil),               // 18: zeppelin.Table
-	(*Node)(nil),                // 19: zeppelin.Node
-	(*Move)(nil),                // 20: zeppelin.Move
-	(*Schedule)(nil),            // 21: zeppelin.Schedule
-	(*ScheduleEvent)(nil),       // 22: zeppelin.ScheduleEvent
-	(MoveState)(0),              // 23: zeppelin.MoveState
-	(*Quota)(nil),               // 24: zeppelin.Quota
+	(*MetaCommand)(nil),                // 0: zeppelin.MetaCommand
+	(*SetMastersCommand)(nil),          // 1: zeppelin.SetMastersCommand
+	(*MasterChange)(nil),               // 2: zeppelin.MasterChange
+	(*RegisterNodeCommand)(nil),        // 3: zeppelin.RegisterNodeCommand
+	(*SetNodeStateCommand)(nil),        // 4: zeppelin.SetNodeStateCommand
+	(*CreateTableCommand)(nil),         // 5: zeppelin.CreateTableCommand
+	(*DropTableCommand)(nil),           // 6: zeppelin.DropTableCommand
+	(*MetaSnapshot)(nil),               // 7: zeppelin.MetaSnapshot
+	(*AddMovesCommand)(nil),            // 8: zeppelin.AddMovesCommand
+	(*SetScheduleCommand)(nil),         // 9: zeppelin.SetScheduleCommand
+	(*StepMoveCommand)(nil),            // 10: zeppelin.StepMoveCommand
+	(*CancelMovesCommand)(nil),         // 11: zeppelin.CancelMovesCommand
+	(*CordonNodesCommand)(nil),         // 12: zeppelin.CordonNodesCommand
+	(*RemoveNodesCommand)(nil),         // 13: zeppelin.RemoveNodesCommand
+	(*SetQuotaCommand)(nil),            // 14: zeppelin.SetQuotaCommand
+	(*SetTableCredentialsCommand)(nil), // 15: zeppelin.SetTableCredentialsCommand
+	nil,                                // 16: zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	nil,                                // 17: zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	(NodeState)(0),                     // 18: zeppelin.NodeState
+	(*Table)(nil),                      // 19: zeppelin.Table
+	(*Node)(nil),                       // 20: zeppelin.Node
+	(*Move)(nil),                       // 21: zeppelin.Move
+	(*Schedule)(nil),                   // 22: zeppelin.Schedule
+	(*ScheduleEvent)(nil),              // 23: zeppelin.ScheduleEvent
+	(MoveState)(0),                     // 24: zeppelin.MoveState
+	(*Quota)(nil),                      // 25: zeppelin.Quota
+	(*TableCredential)(nil),            // 26: zeppelin.TableCredential
 }
 var file_metafsm_proto_depIdxs = []int32{
 	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
@@ -1375,28 +1474,30 @@ var file_metafsm_proto_depIdxs = []int32{
 	11, // 9: zeppelin.MetaCommand.cancel_moves:type_name -> zeppelin.CancelMovesCommand
 	12, // 10: zeppelin.MetaCommand.cordon_nodes:type_name -> zeppelin.CordonNodesCommand
 	9,  // 11: zeppelin.MetaCommand.set_schedule:type_name -> zeppelin.SetScheduleCommand
-	2,  // 12: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	17, // 13: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	18, // 14: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	18, // 15: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	19, // 16: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	20, // 17: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
-	15, // 18: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
-	16, // 19: zeppelin.MetaSnapshot.node_changed_epochs:type_name -> zeppelin.MetaSnapshot.NodeChangedEpochsEntry
-	21, // 20: zeppelin.MetaSnapshot.schedule:type_name -> zeppelin.Schedule
-	22, // 21: zeppelin.MetaSnapshot.schedule_events:type_name -> zeppelin.ScheduleEvent
-	20, // 22: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	22, // 23: zeppelin.AddMovesCommand.event:type_name -> zeppelin.ScheduleEvent
-	21, // 24: zeppelin.SetScheduleCommand.schedule:type_name -> zeppelin.Schedule
-	22, // 25: zeppelin.SetScheduleCommand.event:type_name -> zeppelin.ScheduleEvent
-	23, // 26: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	23, // 27: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	24, // 28: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	15, // 12: zeppelin.MetaCommand.set_table_credentials:type_name -> zeppelin.SetTableCredentialsCommand
+	2,  // 13: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
+	18, // 14: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	19, // 15: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	19, // 16: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	20, // 17: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	21, // 18: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	16, // 19: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	17, // 20: zeppelin.MetaSnapshot.node_changed_epochs:type_name -> zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	22, // 21: zeppelin.MetaSnapshot.schedule:type_name -> zeppelin.Schedule
+	23, // 22: zeppelin.MetaSnapshot.schedule_events:type_name -> zeppelin.ScheduleEvent
+	21, // 23: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	23, // 24: zeppelin.AddMovesCommand.event:type_name -> zeppelin.ScheduleEvent
+	22, // 25: zeppelin.SetScheduleCommand.schedule:type_name -> zeppelin.Schedule
+	23, // 26: zeppelin.SetScheduleCommand.event:type_name -> zeppelin.ScheduleEvent
+	24, // 27: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	24, // 28: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	25, // 29: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	26, // 30: zeppelin.SetTableCredentialsCommand.add:type_name -> zeppelin.TableCredential
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -1418,6 +1519,7 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_CancelMoves)(nil),
 		(*MetaCommand_CordonNodes)(nil),
 		(*MetaCommand_SetSchedule)(nil),
+		(*MetaCommand_SetTableCredentials)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1425,7 +1527,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

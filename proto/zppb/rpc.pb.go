@@ -63,6 +63,7 @@ type Request struct {
 	//	*Request_AddMeta
 	//	*Request_RemoveMeta
 	//	*Request_CordonNodes
+	//	*Request_TableAuth
 	//	*Request_Schedule
 	//	*Request_PlanMoves
 	//	*Request_TrySync
@@ -95,6 +96,9 @@ type Request struct {
 	// replication (TRYSYNC, binlog pulls, full sync) and NOTIFY without it,
 	// meta servers a PING. Never logged.
 	ClusterToken []byte `protobuf:"bytes,111,opt,name=cluster_token,json=clusterToken,proto3" json:"cluster_token,omitempty"`
+	// A password of the table the data command is on, for a table that has
+	// passwords (Table.protected); ignored on others. Never logged.
+	TablePassword []byte `protobuf:"bytes,112,opt,name=table_password,json=tablePassword,proto3" json:"table_password,omitempty"`
 	// A read (GET, MGET, EXISTS, TTL) of a partition this node holds as a
 	// slave is served from the slave's data instead of answering MOVE, as
 	// Redis Cluster's READONLY allows; the value may lag the master by the
@@ -474,6 +478,15 @@ func (x *Request) GetCordonNodes() *CordonNodesRequest {
 	return nil
 }
 
+func (x *Request) GetTableAuth() *TableAuthRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_TableAuth); ok {
+			return x.TableAuth
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetSchedule() *ScheduleRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_Schedule); ok {
@@ -577,6 +590,13 @@ func (x *Request) GetAdminToken() []byte {
 func (x *Request) GetClusterToken() []byte {
 	if x != nil {
 		return x.ClusterToken
+	}
+	return nil
+}
+
+func (x *Request) GetTablePassword() []byte {
+	if x != nil {
+		return x.TablePassword
 	}
 	return nil
 }
@@ -742,6 +762,10 @@ type Request_CordonNodes struct {
 	CordonNodes *CordonNodesRequest `protobuf:"bytes,48,opt,name=cordon_nodes,json=cordonNodes,proto3,oneof"`
 }
 
+type Request_TableAuth struct {
+	TableAuth *TableAuthRequest `protobuf:"bytes,49,opt,name=table_auth,json=tableAuth,proto3,oneof"`
+}
+
 type Request_Schedule struct {
 	Schedule *ScheduleRequest `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
@@ -850,6 +874,8 @@ func (*Request_RemoveMeta) isRequest_Cmd() {}
 
 func (*Request_CordonNodes) isRequest_Cmd() {}
 
+func (*Request_TableAuth) isRequest_Cmd() {}
+
 func (*Request_Schedule) isRequest_Cmd() {}
 
 func (*Request_PlanMoves) isRequest_Cmd() {}
@@ -910,6 +936,7 @@ type Response struct {
 	//	*Response_SetQuota
 	//	*Response_MetaMembers
 	//	*Response_CordonNodes
+	//	*Response_TableAuth
 	//	*Response_Schedule
 	//	*Response_TrySync
 	//	*Response_BinlogPull
@@ -1236,6 +1263,15 @@ func (x *Response) GetCordonNodes() *CordonNodesResponse {
 	return nil
 }
 
+func (x *Response) GetTableAuth() *TableAuthResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_TableAuth); ok {
+			return x.TableAuth
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetSchedule() *ScheduleResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_Schedule); ok {
@@ -1402,6 +1438,10 @@ type Response_CordonNodes struct {
 	CordonNodes *CordonNodesResponse `protobuf:"bytes,48,opt,name=cordon_nodes,json=cordonNodes,proto3,oneof"`
 }
 
+type Response_TableAuth struct {
+	TableAuth *TableAuthResponse `protobuf:"bytes,49,opt,name=table_auth,json=tableAuth,proto3,oneof"`
+}
+
 type Response_Schedule struct {
 	Schedule *ScheduleResponse `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
@@ -1479,6 +1519,8 @@ func (*Response_SetQuota) isResponse_Result() {}
 func (*Response_MetaMembers) isResponse_Result() {}
 
 func (*Response_CordonNodes) isResponse_Result() {}
+
+func (*Response_TableAuth) isResponse_Result() {}
 
 func (*Response_Schedule) isResponse_Result() {}
 
@@ -1606,7 +1648,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xd1\x15\n" +
+	"repl.proto\"\xb5\x16\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1654,7 +1696,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\badd_meta\x18. \x01(\v2\x18.zeppelin.AddMetaRequestH\x00R\aaddMeta\x12>\n" +
 	"\vremove_meta\x18/ \x01(\v2\x1b.zeppelin.RemoveMetaRequestH\x00R\n" +
 	"removeMeta\x12A\n" +
-	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x127\n" +
+	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x12;\n" +
+	"\n" +
+	"table_auth\x181 \x01(\v2\x1a.zeppelin.TableAuthRequestH\x00R\ttableAuth\x127\n" +
 	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12;\n" +
 	"\n" +
 	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x125\n" +
@@ -1672,10 +1716,11 @@ const file_rpc_proto_rawDesc = "" +
 	"request_id\x18f \x01(\fR\trequestId\x12\x1f\n" +
 	"\vadmin_token\x18n \x01(\fR\n" +
 	"adminToken\x12#\n" +
-	"\rcluster_token\x18o \x01(\fR\fclusterToken\x12\x1f\n" +
+	"\rcluster_token\x18o \x01(\fR\fclusterToken\x12%\n" +
+	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xea\x0f\n" +
+	"\x03cmd\"\xa8\x10\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1713,7 +1758,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\fremove_nodes\x18, \x01(\v2\x1d.zeppelin.RemoveNodesResponseH\x00R\vremoveNodes\x129\n" +
 	"\tset_quota\x18- \x01(\v2\x1a.zeppelin.SetQuotaResponseH\x00R\bsetQuota\x12?\n" +
 	"\fmeta_members\x18. \x01(\v2\x1a.zeppelin.ListMetaResponseH\x00R\vmetaMembers\x12B\n" +
-	"\fcordon_nodes\x180 \x01(\v2\x1d.zeppelin.CordonNodesResponseH\x00R\vcordonNodes\x128\n" +
+	"\fcordon_nodes\x180 \x01(\v2\x1d.zeppelin.CordonNodesResponseH\x00R\vcordonNodes\x12<\n" +
+	"\n" +
+	"table_auth\x181 \x01(\v2\x1b.zeppelin.TableAuthResponseH\x00R\ttableAuth\x128\n" +
 	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
@@ -1782,46 +1829,48 @@ var file_rpc_proto_goTypes = []any{
 	(*AddMetaRequest)(nil),        // 37: zeppelin.AddMetaRequest
 	(*RemoveMetaRequest)(nil),     // 38: zeppelin.RemoveMetaRequest
 	(*CordonNodesRequest)(nil),    // 39: zeppelin.CordonNodesRequest
-	(*ScheduleRequest)(nil),       // 40: zeppelin.ScheduleRequest
-	(*PlanMovesRequest)(nil),      // 41: zeppelin.PlanMovesRequest
-	(*TrySyncRequest)(nil),        // 42: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 43: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 44: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 45: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 46: zeppelin.FullSyncEndRequest
-	(*BinlogWatchRequest)(nil),    // 47: zeppelin.BinlogWatchRequest
-	(Code)(0),                     // 48: zeppelin.Code
-	(*GetResponse)(nil),           // 49: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 50: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 51: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 52: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 53: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 54: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 55: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 56: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 57: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 58: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 59: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 60: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 61: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 62: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 63: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 64: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 65: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 66: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 67: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 68: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 69: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 70: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 71: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 72: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 73: zeppelin.CordonNodesResponse
-	(*ScheduleResponse)(nil),      // 74: zeppelin.ScheduleResponse
-	(*TrySyncResponse)(nil),       // 75: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 76: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 77: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 78: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),   // 79: zeppelin.BinlogWatchResponse
+	(*TableAuthRequest)(nil),      // 40: zeppelin.TableAuthRequest
+	(*ScheduleRequest)(nil),       // 41: zeppelin.ScheduleRequest
+	(*PlanMovesRequest)(nil),      // 42: zeppelin.PlanMovesRequest
+	(*TrySyncRequest)(nil),        // 43: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 44: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 45: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 46: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 47: zeppelin.FullSyncEndRequest
+	(*BinlogWatchRequest)(nil),    // 48: zeppelin.BinlogWatchRequest
+	(Code)(0),                     // 49: zeppelin.Code
+	(*GetResponse)(nil),           // 50: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 51: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 52: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 53: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 54: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 55: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 56: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 57: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 58: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 59: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 60: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 61: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 62: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 63: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 64: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 65: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 66: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 67: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 68: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 69: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 70: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 71: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 72: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 73: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),   // 74: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),     // 75: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),      // 76: zeppelin.ScheduleResponse
+	(*TrySyncResponse)(nil),       // 77: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 78: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 79: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 80: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),   // 81: zeppelin.BinlogWatchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1861,55 +1910,57 @@ var file_rpc_proto_depIdxs = []int32{
 	37, // 34: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
 	38, // 35: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
 	39, // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
-	40, // 37: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
-	41, // 38: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
-	42, // 39: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	43, // 40: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	44, // 41: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	45, // 42: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	46, // 43: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	47, // 44: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
-	48, // 45: zeppelin.Response.code:type_name -> zeppelin.Code
-	49, // 46: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	50, // 47: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	51, // 48: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	52, // 49: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	53, // 50: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	54, // 51: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	55, // 52: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	56, // 53: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	57, // 54: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	58, // 55: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	59, // 56: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	60, // 57: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	61, // 58: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	62, // 59: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 60: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	63, // 61: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	64, // 62: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	65, // 63: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	66, // 64: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	67, // 65: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	68, // 66: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	69, // 67: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	70, // 68: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	71, // 69: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	72, // 70: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	69, // 71: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	73, // 72: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	74, // 73: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	75, // 74: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	76, // 75: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	77, // 76: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	78, // 77: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	79, // 78: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	0,  // 79: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 80: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	81, // [81:81] is the sub-list for method output_type
-	81, // [81:81] is the sub-list for method input_type
-	81, // [81:81] is the sub-list for extension type_name
-	81, // [81:81] is the sub-list for extension extendee
-	0,  // [0:81] is the sub-list for field type_name
+	40, // 37: zeppelin.Request.table_auth:type_name -> zeppelin.TableAuthRequest
+	41, // 38: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
+	42, // 39: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
+	43, // 40: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	44, // 41: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	45, // 42: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	46, // 43: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	47, // 44: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	48, // 45: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	49, // 46: zeppelin.Response.code:type_name -> zeppelin.Code
+	50, // 47: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	51, // 48: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	52, // 49: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	53, // 50: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	54, // 51: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	55, // 52: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	56, // 53: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	57, // 54: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	58, // 55: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	59, // 56: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	60, // 57: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	61, // 58: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	62, // 59: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	63, // 60: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 61: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	64, // 62: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	65, // 63: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	66, // 64: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	67, // 65: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	68, // 66: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	69, // 67: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	70, // 68: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	71, // 69: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	72, // 70: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	73, // 71: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	70, // 72: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	74, // 73: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	75, // 74: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	76, // 75: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	77, // 76: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	78, // 77: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	79, // 78: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	80, // 79: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	81, // 80: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	0,  // 81: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 82: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	83, // [83:83] is the sub-list for method output_type
+	83, // [83:83] is the sub-list for method input_type
+	83, // [83:83] is the sub-list for extension type_name
+	83, // [83:83] is the sub-list for extension extendee
+	0,  // [0:83] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -1959,6 +2010,7 @@ func file_rpc_proto_init() {
 		(*Request_AddMeta)(nil),
 		(*Request_RemoveMeta)(nil),
 		(*Request_CordonNodes)(nil),
+		(*Request_TableAuth)(nil),
 		(*Request_Schedule)(nil),
 		(*Request_PlanMoves)(nil),
 		(*Request_TrySync)(nil),
@@ -1996,6 +2048,7 @@ func file_rpc_proto_init() {
 		(*Response_SetQuota)(nil),
 		(*Response_MetaMembers)(nil),
 		(*Response_CordonNodes)(nil),
+		(*Response_TableAuth)(nil),
 		(*Response_Schedule)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),

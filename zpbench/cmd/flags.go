@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpbench/target"
 	"github.com/zeppelin-kv/zeppelin/zpbench/workload"
 )
@@ -23,6 +24,7 @@ type targetFlags struct {
 	minSync             uint32
 	raw                 bool
 	timeout             time.Duration
+	tablePasswordFile   string
 }
 
 func (t *targetFlags) register(cmd *cobra.Command) {
@@ -37,6 +39,7 @@ func (t *targetFlags) register(cmd *cobra.Command) {
 	fs.Uint32Var(&t.minSync, "min-sync-replicas", 0, "min_sync_replicas of a table zpbench creates")
 	fs.BoolVar(&t.raw, "raw", false, "Zeppelin: send raw requests to partition masters even at pipeline 1 (no client retries)")
 	fs.DurationVar(&t.timeout, "timeout", 5*time.Second, "bound on each operation, retries included")
+	fs.StringVar(&t.tablePasswordFile, "table-password-file", "", "file holding the password of --table, for a table with passwords (Zeppelin targets; Redis targets send AUTH TABLE PASSWORD, as zpnode's RESP front takes it)")
 }
 
 // targetSpec is one target from the command line.
@@ -75,23 +78,49 @@ func splitAddrs(s string) []string {
 	return out
 }
 
+// tablePassword reads --table-password-file, nil without one; a file
+// others may read is warned about.
+func (a *app) tablePassword(t *targetFlags) ([]byte, error) {
+	if t.tablePasswordFile == "" {
+		return nil, nil
+	}
+	pw, open, err := secret.ReadFile(t.tablePasswordFile)
+	if err != nil {
+		return nil, fmt.Errorf("--table-password-file: %w", err)
+	}
+	if open {
+		a.log.Warn("a secret file can be read by others than its owner: chmod 600 it", "flag", "table-password-file", "file", t.tablePasswordFile)
+	}
+	return pw, nil
+}
+
 // open connects to a target. pipeline decides the Zeppelin path.
 func (a *app) open(ctx context.Context, t *targetFlags, s targetSpec, conns, pipeline int) (target.Target, error) {
+	password, err := a.tablePassword(t)
+	if err != nil {
+		return nil, err
+	}
+	redisOpts := target.RedisOptions{Conns: conns, Timeout: t.timeout}
+	if password != nil {
+		redisOpts.Username, redisOpts.Password = t.table, string(password)
+	}
 	switch s.kind {
 	case "zeppelin":
 		return target.NewZeppelin(ctx, target.ZeppelinOptions{
-			MetaAddrs: splitAddrs(s.addr),
-			Table:     t.table,
-			Conns:     conns,
-			Raw:       t.raw || pipeline > 1,
-			Timeout:   t.timeout,
-			Create:    &client.TableSpec{Partitions: t.partitions, Replicas: t.replicas, MinSyncReplicas: t.minSync},
-			Logger:    a.log,
+			MetaAddrs:     splitAddrs(s.addr),
+			Table:         t.table,
+			TablePassword: password,
+			Conns:         conns,
+			Raw:           t.raw || pipeline > 1,
+			Timeout:       t.timeout,
+			Create:        &client.TableSpec{Partitions: t.partitions, Replicas: t.replicas, MinSyncReplicas: t.minSync},
+			Logger:        a.log,
 		})
 	case "redis":
-		return target.NewRedis(ctx, target.RedisOptions{Addr: s.addr, Conns: conns, Timeout: t.timeout})
+		redisOpts.Addr = s.addr
+		return target.NewRedis(ctx, redisOpts)
 	case "redis-cluster":
-		return target.NewRedisCluster(ctx, splitAddrs(s.addr), target.RedisOptions{Conns: conns, Timeout: t.timeout})
+		return target.NewRedisCluster(ctx, splitAddrs(s.addr), redisOpts)
 	case "noop":
 		return target.NewNoop(s.addr, t.table), nil
 	}

@@ -42,7 +42,15 @@ func (a *app) ensureTable(ctx context.Context, t *targetFlags, s targetSpec, aft
 	if s.kind != "zeppelin" {
 		return nil, nil
 	}
-	cl, err := client.New(ctx, client.Options{MetaAddrs: splitAddrs(s.addr), Logger: a.log})
+	password, err := a.tablePassword(t)
+	if err != nil {
+		return nil, err
+	}
+	opts := client.Options{MetaAddrs: splitAddrs(s.addr), Logger: a.log}
+	if password != nil {
+		opts.TablePasswords = map[string][]byte{t.table: password}
+	}
+	cl, err := client.New(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("zeppelin target: %w", err)
 	}

@@ -138,6 +138,7 @@ func (f fixedRouter) moved(uint32, string)          {}
 type rawTarget struct {
 	kind, name string
 	table      string
+	password   []byte // the table's, sent with every request; nil: none
 	router     router
 	closer     func() error
 }
@@ -206,6 +207,7 @@ func (s *rawSession) call(ctx context.Context, addr string, req *zppb.Request) (
 	if err != nil {
 		return nil, err
 	}
+	req.TablePassword = s.t.password
 	return c.Call(ctx, req)
 }
 
@@ -240,6 +242,7 @@ func (s *rawSession) Do(ctx context.Context, ops []*workload.Op, out []Outcome) 
 		c, err := s.conn(ctx, addr)
 		var p *rpc.Pending
 		if err == nil {
+			req.TablePassword = s.t.password
 			p, err = c.Send(ctx, req)
 		}
 		if err != nil {

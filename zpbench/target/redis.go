@@ -21,6 +21,9 @@ type RedisOptions struct {
 	Conns int
 	// Timeout bounds each socket read and write.
 	Timeout time.Duration
+	// Username and Password, when set, authenticate every connection
+	// (AUTH; on zpnode's RESP front the user is the table).
+	Username, Password string
 }
 
 // NewRedis connects to a Redis server and checks that it answers PING.
@@ -37,6 +40,8 @@ func NewRedis(ctx context.Context, o RedisOptions) (Target, error) {
 	}
 	rdb := redis.NewClient(&redis.Options{
 		Addr:                  o.Addr,
+		Username:              o.Username,
+		Password:              o.Password,
 		PoolSize:              conns,
 		MinIdleConns:          conns,
 		MaxActiveConns:        conns,
@@ -67,7 +72,9 @@ func NewRedisCluster(ctx context.Context, seeds []string, o RedisOptions) (Targe
 		timeout = 5 * time.Second
 	}
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{
-		Addrs: seeds,
+		Addrs:    seeds,
+		Username: o.Username,
+		Password: o.Password,
 		// Per node, like NewRedis's pool for its one server.
 		PoolSize:              conns,
 		MaxActiveConns:        conns,

@@ -27,6 +27,9 @@ type ZeppelinOptions struct {
 	// pipeline depths above 1, where the client's one-call-per-operation
 	// API cannot keep several requests in flight per connection.
 	Raw bool
+	// TablePassword is Table's password, for a table with passwords
+	// (client.Options.TablePasswords); nil for none.
+	TablePassword []byte
 	// Timeout bounds each operation, the client's retries included.
 	Timeout time.Duration
 	// Create, when not nil, describes the table to create when it does not
@@ -43,8 +46,13 @@ func NewZeppelin(ctx context.Context, o ZeppelinOptions) (Target, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	var passwords map[string][]byte
+	if len(o.TablePassword) > 0 {
+		passwords = map[string][]byte{o.Table: o.TablePassword}
+	}
 	cl, err := client.New(ctx, client.Options{
 		MetaAddrs:        o.MetaAddrs,
+		TablePasswords:   passwords,
 		PoolConnsPerAddr: max(o.Conns, 1),
 		DefaultTimeout:   o.Timeout,
 		Logger:           o.Logger,
@@ -63,7 +71,7 @@ func NewZeppelin(ctx context.Context, o ZeppelinOptions) (Target, error) {
 			cl.Close()
 			return nil, fmt.Errorf("zeppelin target: %w", err)
 		}
-		return &rawTarget{kind: "zeppelin", name: name + " (raw)", table: o.Table, router: rt, closer: cl.Close}, nil
+		return &rawTarget{kind: "zeppelin", name: name + " (raw)", table: o.Table, password: o.TablePassword, router: rt, closer: cl.Close}, nil
 	}
 	return &clientTarget{cl: cl, table: o.Table, name: name}, nil
 }

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/lib/tlsconf/tlstest"
 	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 )
@@ -75,6 +77,93 @@ func TestAdminTokenFile(t *testing.T) {
 	}
 	if r := zp(nil, "--config", configFile, "config"); !strings.Contains(r.stdout, tokenFile) || strings.Contains(r.stdout, token+"\n") {
 		t.Errorf("zpctl config:\n%s", r.stdout)
+	}
+}
+
+// TestTablePasswordFiles: a table created with --password-file is listed
+// and described as protected; data commands exit 12 without its password
+// or with a wrong one and work with --table-password-file (flag,
+// environment or config file); table auth list/add/remove need the admin
+// token and rotate the password; no password is ever printed. One meta,
+// one node.
+func TestTablePasswordFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	const token, pw, pw2 = "zpctl-admin-token-7f3a", "table-password-1c9e", "table-password-2b8d"
+	cl := ownCluster(t, inproc.Options{Metas: 1, Nodes: 1, MetaConfig: func(_ int, c *metaserver.Config) {
+		c.AdminToken, c.TablePasswordCost = []byte(token), tableauth.Cheap
+	}})
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tokenFile, pwFile, pw2File, wrongFile := file("token", token), file("pw", pw), file("pw2", pw2), file("wrong", "not-it")
+	configFile := file("config.yaml", "table_password_file: "+pw2File)
+	metas := strings.Join(cl.MetaAddrs(), ",")
+	zp := func(env map[string]string, args ...string) result {
+		t.Helper()
+		r := run(t, invocation{args: append([]string{"--meta", metas, "--timeout", "10s"}, args...), env: env})
+		for _, secret := range []string{token, pw, pw2} {
+			if strings.Contains(r.stdout+r.stderr, secret) {
+				t.Errorf("%v: a secret is in the output: %s %s", args, r.stdout, r.stderr)
+			}
+		}
+		return r
+	}
+	admin := []string{"--admin-token-file", tokenFile}
+	if r := zp(nil, append(admin, "table", "create", "p", "--partitions", "1", "--replicas", "1", "--password-file", pwFile, "--wait")...); r.code != ExitOK || !strings.Contains(r.stdout, "protected:") {
+		t.Fatalf("create: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := zp(nil, "-o", "json", "table", "list"); r.code != ExitOK || !strings.Contains(r.stdout, `"protected": true`) {
+		t.Errorf("table list: exit %d: %s", r.code, r.stdout)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"no password", nil, []string{"set", "p", "k", "v"}, ExitUnauthenticated},
+		{"wrong password", nil, []string{"--table-password-file", wrongFile, "set", "p", "k", "v"}, ExitUnauthenticated},
+		{"flag", nil, []string{"--table-password-file", pwFile, "set", "p", "k", "v"}, ExitOK},
+		{"flag, get", nil, []string{"--table-password-file", pwFile, "get", "p", "k"}, ExitOK},
+		{"environment", map[string]string{envTablePassword: pwFile}, []string{"get", "p", "k"}, ExitOK},
+		{"node info of the table, no password", nil, []string{"node", "info", cl.NodeAddrs()[0], "--table", "p", "--section", "stats"}, ExitUnauthenticated},
+		{"node info of the table", nil, []string{"--table-password-file", pwFile, "node", "info", cl.NodeAddrs()[0], "--table", "p", "--section", "stats"}, ExitOK},
+		{"list without the admin token", nil, []string{"table", "auth", "list", "p"}, ExitUnauthenticated},
+		{"add without the admin token", nil, []string{"table", "auth", "add", "p", "--password-file", pw2File}, ExitUnauthenticated},
+		{"add", nil, append(admin, "table", "auth", "add", "p", "--password-file", pw2File), ExitOK},
+		{"remove neither", nil, append(admin, "table", "auth", "remove", "p"), ExitUsage},
+		{"remove one it has not", nil, append(admin, "table", "auth", "remove", "p", "--password-file", wrongFile), ExitNotFound},
+		{"remove the first", nil, append(admin, "table", "auth", "remove", "p", "--password-file", pwFile), ExitOK},
+	} {
+		if r := zp(tc.env, tc.args...); r.code != tc.want {
+			t.Errorf("%s: exit %d, want %d: %s %s", tc.name, r.code, tc.want, r.stdout, r.stderr)
+		}
+	}
+	r := zp(nil, append(admin, "-o", "json", "table", "auth", "list", "p")...)
+	if r.code != ExitOK || strings.Count(r.stdout, `"id"`) != 1 || !strings.Contains(r.stdout, "argon2id") {
+		t.Errorf("auth list after the rotation: exit %d: %s", r.code, r.stdout)
+	}
+	// The new password, from the config file, once the node has it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := zp(nil, "--config", configFile, "get", "p", "k")
+		if r.code == ExitOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the added password from the config file: exit %d: %s", r.code, r.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := zp(nil, "--config", configFile, "config"); !strings.Contains(r.stdout, pw2File) {
+		t.Errorf("zpctl config does not show the table password file:\n%s", r.stdout)
 	}
 }
 

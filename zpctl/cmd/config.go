@@ -31,15 +31,17 @@ import (
 //	tls_ca: /etc/zeppelin/ca.pem                         # TLS: the cluster's CA
 //	tls_cert: ~/.config/zpctl/client.pem                 # mTLS: a client certificate
 //	tls_key: ~/.config/zpctl/client-key.pem
+//	table_password_file: ~/.config/zpctl/users-password  # chmod 600
 const (
-	envMeta       = "ZP_META"
-	envOutput     = "ZP_OUTPUT"
-	envTimeout    = "ZP_TIMEOUT"
-	envConfig     = "ZP_CONFIG"
-	envAdminToken = "ZP_ADMIN_TOKEN_FILE"
-	envTLSCA      = "ZP_TLS_CA"
-	envTLSCert    = "ZP_TLS_CERT"
-	envTLSKey     = "ZP_TLS_KEY"
+	envMeta          = "ZP_META"
+	envOutput        = "ZP_OUTPUT"
+	envTimeout       = "ZP_TIMEOUT"
+	envConfig        = "ZP_CONFIG"
+	envAdminToken    = "ZP_ADMIN_TOKEN_FILE"
+	envTLSCA         = "ZP_TLS_CA"
+	envTLSCert       = "ZP_TLS_CERT"
+	envTLSKey        = "ZP_TLS_KEY"
+	envTablePassword = "ZP_TABLE_PASSWORD_FILE"
 )
 
 // Built-in defaults.
@@ -66,6 +68,9 @@ type configFile struct {
 	TLSCA   string `yaml:"tls_ca"`
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// TablePasswordFile names the file holding the password of the table
+	// a data command names, likewise never a setting itself.
+	TablePasswordFile string `yaml:"table_password_file"`
 }
 
 // metaList accepts "a,b" or a YAML list of addresses.
@@ -105,6 +110,9 @@ type settings struct {
 	TLSCA   setting `json:"tls_ca"`
 	TLSCert setting `json:"tls_cert"`
 	TLSKey  setting `json:"tls_key"`
+	// TablePasswordFile is the file of the password data commands
+	// present for the table they name, "" for none.
+	TablePasswordFile setting `json:"table_password_file"`
 	// Config is the config file read, "" when none.
 	Config string `json:"config"`
 }
@@ -176,7 +184,9 @@ func (a *app) resolve(cmd *cobra.Command) error {
 		TLSCA:          pick("tls-ca", a.tlsFlags.CA, envTLSCA, expandHome(cf.TLSCA, a.env.Getenv("HOME")), ""),
 		TLSCert:        pick("tls-cert", a.tlsFlags.Cert, envTLSCert, expandHome(cf.TLSCert, a.env.Getenv("HOME")), ""),
 		TLSKey:         pick("tls-key", a.tlsFlags.Key, envTLSKey, expandHome(cf.TLSKey, a.env.Getenv("HOME")), ""),
-		Config:         path,
+		TablePasswordFile: pick("table-password-file", a.tablePasswordFlag, envTablePassword,
+			expandHome(cf.TablePasswordFile, a.env.Getenv("HOME")), ""),
+		Config: path,
 	}
 	a.settings = s
 	a.format = s.Output.Value
@@ -193,6 +203,7 @@ func (a *app) resolve(cmd *cobra.Command) error {
 	a.timeout = d
 	a.meta = s.Meta.Value
 	a.adminTokenFile = s.AdminTokenFile.Value
+	a.tablePasswordFile = s.TablePasswordFile.Value
 	if len(a.metaAddrs()) == 0 {
 		return usagef("--meta (%s) names no meta server", s.Meta.Source)
 	}

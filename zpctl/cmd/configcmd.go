@@ -39,6 +39,7 @@ config file looks like this:
 					[]string{"tls ca", output.Dash(s.TLSCA.Value), s.TLSCA.Source},
 					[]string{"tls cert", output.Dash(s.TLSCert.Value), s.TLSCert.Source},
 					[]string{"tls key", output.Dash(s.TLSKey.Value), s.TLSKey.Source},
+					[]string{"password file", output.Dash(s.TablePasswordFile.Value), s.TablePasswordFile.Source},
 					[]string{"config file", output.Dash(s.Config), ""},
 				)
 				return output.WriteTable(w, t)

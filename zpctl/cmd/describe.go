@@ -165,6 +165,7 @@ func writeTableDetail(w io.Writer, tb client.Table, parts []describePartition, r
 		{"min sync replicas:", fmt.Sprint(tb.MinSyncReplicas)},
 		{"created epoch:", fmt.Sprint(tb.CreatedEpoch)},
 		{"quota:", limitText(max(tb.Quota.OpsPerSec, tb.Quota.BytesPerSec), quotaText(tb.Quota))},
+		{"protected:", fmt.Sprint(tb.Protected)},
 	}})
 	if err != nil {
 		return err

@@ -70,7 +70,7 @@ VALUE_TOO_LARGE with its line, exit 5; the batch's other keys are written.`,
 			}
 			defer closeIn()
 			ctx := cmd.Context()
-			c, err := a.newClient(ctx)
+			c, err := a.newClientFor(ctx, args[0])
 			if err != nil {
 				return &cmdFailed{err}
 			}

@@ -73,14 +73,15 @@ type app struct {
 
 	// The flags as given; resolve turns them, the environment and the
 	// config file into the settings below.
-	metaFlag       string
-	outputFlag     string
-	timeoutFlag    time.Duration
-	configFlag     string
-	adminTokenFlag string
-	tlsFlags       tlsconf.Files // CA, Cert and Key as given
-	debug          bool
-	verbose        bool
+	metaFlag          string
+	outputFlag        string
+	timeoutFlag       time.Duration
+	configFlag        string
+	adminTokenFlag    string
+	tablePasswordFlag string
+	tlsFlags          tlsconf.Files // CA, Cert and Key as given
+	debug             bool
+	verbose           bool
 
 	settings settings
 	meta     string
@@ -88,7 +89,10 @@ type app struct {
 	timeout  time.Duration
 	// adminTokenFile is the resolved file of the admin token, "" none.
 	adminTokenFile string
-	printer        *output.Printer
+	// tablePasswordFile is the resolved file of the table password, ""
+	// none.
+	tablePasswordFile string
+	printer           *output.Printer
 }
 
 // Command groups, for `zpctl --help`.
@@ -164,6 +168,7 @@ default. 'zpctl config' shows what is in effect and why.
 	pf.StringVar(&a.tlsFlags.CA, "tls-ca", "", "PEM CA the servers' certificates chain to: connect over TLS (env ZP_TLS_CA)")
 	pf.StringVar(&a.tlsFlags.Cert, "tls-cert", "", "PEM client certificate, for servers that verify clients (env ZP_TLS_CERT)")
 	pf.StringVar(&a.tlsFlags.Key, "tls-key", "", "PEM private key of --tls-cert (env ZP_TLS_KEY)")
+	pf.StringVar(&a.tablePasswordFlag, "table-password-file", "", "file holding the password of the table a data command names, for tables with passwords (env ZP_TABLE_PASSWORD_FILE)")
 	pf.BoolVar(&a.debug, "debug", false, "log the client's retries and topology changes to stderr")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print the whole chain of an error, not just its one-line summary")
 	root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
@@ -228,7 +233,16 @@ func (a *app) withClient(fn func(ctx context.Context, c *client.Client, args []s
 	return func(cmd *cobra.Command, args []string) error {
 		ctx, cancel := context.WithTimeout(cmd.Context(), a.timeout)
 		defer cancel()
-		c, err := a.newClient(ctx)
+		// The table a command names: its --table, else its first
+		// argument (harmless when that is no table: a password is sent
+		// only with requests on the table it is for).
+		var table string
+		if f := cmd.Flags().Lookup("table"); f != nil && f.Changed {
+			table = f.Value.String()
+		} else if len(args) > 0 {
+			table = args[0]
+		}
+		c, err := a.newClientFor(ctx, table)
 		if err != nil {
 			return &cmdFailed{err}
 		}
@@ -240,21 +254,35 @@ func (a *app) withClient(fn func(ctx context.Context, c *client.Client, args []s
 	}
 }
 
-func (a *app) newClient(ctx context.Context) (*client.Client, error) {
+// newClient is newClientFor no table.
+func (a *app) newClient(ctx context.Context) (*client.Client, error) { return a.newClientFor(ctx, "") }
+
+// newClientFor returns a client with the admin token, and the table
+// password for table (the table the command names, "" none), when their
+// files are set.
+func (a *app) newClientFor(ctx context.Context, table string) (*client.Client, error) {
+	var passwords map[string][]byte
+	if table != "" {
+		pw, err := a.readSecret("table-password-file", a.tablePasswordFile, a.settings.TablePasswordFile.Source)
+		if err != nil {
+			return nil, err
+		}
+		if pw != nil {
+			passwords = map[string][]byte{table: pw}
+		}
+	}
+	return a.newClientWith(ctx, passwords)
+}
+
+// newClientWith returns a client with the admin token and passwords.
+func (a *app) newClientWith(ctx context.Context, passwords map[string][]byte) (*client.Client, error) {
 	logger := slog.New(slog.DiscardHandler)
 	if a.debug {
 		logger = slog.New(slog.NewTextHandler(a.env.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	var token []byte
-	if a.adminTokenFile != "" {
-		var open bool
-		var err error
-		if token, open, err = secret.ReadFile(a.adminTokenFile); err != nil {
-			return nil, usagef("--admin-token-file (%s): %w", a.settings.AdminTokenFile.Source, err)
-		}
-		if open {
-			fmt.Fprintf(a.env.Stderr, "zpctl: warning: %s can be read by others than its owner: chmod 600 it\n", a.adminTokenFile)
-		}
+	token, err := a.readSecret("admin-token-file", a.adminTokenFile, a.settings.AdminTokenFile.Source)
+	if err != nil {
+		return nil, err
 	}
 	tlsCfg, err := a.clientTLS()
 	if err != nil {
@@ -264,6 +292,7 @@ func (a *app) newClient(ctx context.Context) (*client.Client, error) {
 		MetaAddrs:      a.metaAddrs(),
 		AdminToken:     token,
 		TLS:            tlsCfg,
+		TablePasswords: passwords,
 		DefaultTimeout: a.timeout,
 		// Admin commands work without the topology, and `meta list` must
 		// work with every meta server down.
@@ -287,6 +316,23 @@ func (a *app) clientTLS() (*tls.Config, error) {
 		return nil, usagef("--tls-ca/--tls-cert/--tls-key: %w", err)
 	}
 	return cfg, nil
+}
+
+// readSecret reads the secret file given by flag (from source), nil for
+// "": a usage error when it cannot be read, a warning when others than
+// its owner may read it. The secret is in no message.
+func (a *app) readSecret(flag, path, source string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	s, open, err := secret.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--%s (%s): %w", flag, source, err)
+	}
+	if open {
+		fmt.Fprintf(a.env.Stderr, "zpctl: warning: %s can be read by others than its owner: chmod 600 it\n", path)
+	}
+	return s, nil
 }
 
 // errorJSON is what --output json (or yaml) writes to stderr on failure.

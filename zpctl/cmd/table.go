@@ -16,19 +16,20 @@ import (
 func (a *app) tableCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "table",
-		Short: "Create, list, describe, dump, flush and drop tables, and set their quota",
+		Short: "Create, list, describe, dump, flush and drop tables; their quota and auth (passwords)",
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableDescribeCommand(), a.tableDumpCommand(),
-		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand())
+		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand(), a.tableAuthCommand())
 	return cmd
 }
 
 func (a *app) tableCreateCommand() *cobra.Command {
 	var (
-		spec        client.TableSpec
-		ifNotExists bool
-		wait        bool
+		spec          client.TableSpec
+		ifNotExists   bool
+		wait          bool
+		passwordFiles []string
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -41,12 +42,26 @@ only when the master of every partition serves the table, so that the next
 write does not meet a replica still opening.
 
 --ops and --bytes set the table's quota (see 'zpctl table quota --help');
-0, the default, is unlimited.`,
+0, the default, is unlimited.
+
+--password-file protects the table with the password in the file (given
+more than once, with each): its data commands then need one of them (see
+'zpctl table auth --help'). With --wait, the first file's password is the
+one the wait presents.`,
 		Example: `  zpctl table create users --partitions 64 --replicas 3 --min-sync 1 --wait
-  zpctl table create sessions --ops 5000 --bytes 10485760`,
+  zpctl table create sessions --ops 5000 --bytes 10485760
+  zpctl table create billing --password-file ~/.secrets/billing --wait`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			spec.Name = args[0]
+			spec.Passwords = nil
+			for _, f := range passwordFiles {
+				pw, err := a.readSecret("password-file", f, "flag --password-file")
+				if err != nil {
+					return err
+				}
+				spec.Passwords = append(spec.Passwords, pw)
+			}
 			tb, err := c.CreateTable(ctx, spec)
 			if err != nil && ifNotExists && errors.Is(err, status.ErrTableExists) {
 				var topo *client.Topology
@@ -59,6 +74,15 @@ write does not meet a replica still opening.
 				return err
 			}
 			if wait {
+				if len(spec.Passwords) > 0 {
+					// The wait probes the table: with its password.
+					wc, err := a.newClientWith(ctx, map[string][]byte{spec.Name: spec.Passwords[0]})
+					if err != nil {
+						return err
+					}
+					defer wc.Close()
+					c = wc
+				}
 				if err := c.WaitTableWritable(ctx, spec.Name); err != nil {
 					return err
 				}
@@ -75,6 +99,7 @@ write does not meet a replica still opening.
 	f.Uint64Var(&spec.Quota.BytesPerSec, "bytes", 0, "quota: key and value bytes per second over the cluster; 0 = unlimited")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed when the table already exists")
 	f.BoolVar(&wait, "wait", false, "wait until every partition's master serves the table")
+	f.StringArrayVar(&passwordFiles, "password-file", nil, "protect the table with the password in this file (repeatable)")
 	return cmd
 }
 
@@ -96,10 +121,10 @@ func (a *app) tableListCommand() *cobra.Command {
 				return err
 			}
 			return a.printer.Print(tableListJSON{Epoch: epoch, Tables: tables}, func(w io.Writer) error {
-				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH", "QUOTA"}}
+				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH", "PROTECTED", "QUOTA"}}
 				for _, tb := range tables {
 					t.Rows = append(t.Rows, []string{tb.Name, fmt.Sprint(tb.PartitionCount), fmt.Sprint(tb.Replicas),
-						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch), output.Dash(quotaText(tb.Quota))})
+						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch), fmt.Sprint(tb.Protected), output.Dash(quotaText(tb.Quota))})
 				}
 				return output.WriteTable(w, t)
 			})

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -46,6 +47,8 @@ func (s *state) touches(cmd *zppb.MetaCommand) touched {
 		return touched{tables: []string{c.DropTable.GetName()}}
 	case *zppb.MetaCommand_SetQuota:
 		return touched{tables: []string{c.SetQuota.GetTable()}}
+	case *zppb.MetaCommand_SetTableCredentials:
+		return touched{tables: []string{c.SetTableCredentials.GetTable()}}
 	case *zppb.MetaCommand_SetMasters:
 		var tt touched
 		for _, ch := range c.SetMasters.GetChanges() {
@@ -120,20 +123,23 @@ func (s *state) stampWhole(name string, t *zppb.Table, epoch uint64) {
 // epoch since: a delta carrying only what changed after it, or the whole
 // topology when since is 0 or newer than this member's state (the caller
 // read a member further ahead; a delta cannot go backwards). A table
-// changed is carried whole.
-func (f *FSM) Pull(since uint64) *zppb.PullResponse { return f.pull(since, false) }
+// changed is carried whole. Tables come without their credentials
+// (tableauth.Strip).
+func (f *FSM) Pull(since uint64) *zppb.PullResponse { return f.pull(pullKey{since: since}) }
 
 // PullPartitions answers as Pull a caller that merges tables by partition
 // (PullRequest.partition_deltas): a table of which only partitions changed
 // comes as a partial table with those partitions.
-func (f *FSM) PullPartitions(since uint64) *zppb.PullResponse { return f.pull(since, true) }
+func (f *FSM) PullPartitions(since uint64) *zppb.PullResponse {
+	return f.pull(pullKey{since: since, partial: true})
+}
 
-func (f *FSM) pull(since uint64, partial bool) *zppb.PullResponse {
+func (f *FSM) pull(key pullKey) *zppb.PullResponse {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	head := f.st.pullHead(since)
+	head := f.st.pullHead(key.since)
 	head.Topology.Nodes = cloneAll(head.Topology.Nodes)
-	tables := f.st.pullTables(since, partial)
+	tables := f.st.pullTables(key)
 	head.Topology.Tables = cloneAll(tables.Topology.Tables)
 	head.Tables = tables.Tables
 	head.PartialTables = cloneAll(tables.PartialTables)
@@ -150,21 +156,23 @@ func (f *FSM) pull(since uint64, partial bool) *zppb.PullResponse {
 //
 // shared is encoded once per (since, partial, epoch) and the same bytes go
 // to every caller asking the same: after a change, a thousand nodes PULL
-// the same delta within a second. It must not be modified.
-func (f *FSM) PullShared(since uint64, partial bool) (head *zppb.PullResponse, shared []byte) {
+// the same delta within a second. It must not be modified. With creds
+// (a node's PULL, PullRequest.credentials) the tables carry their
+// credentials; without, they are stripped.
+func (f *FSM) PullShared(since uint64, partial, creds bool) (head *zppb.PullResponse, shared []byte) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	st := f.st
 	head = st.pullHead(since)
 	head.Topology.Nodes = cloneAll(head.Topology.Nodes)
-	key := pullKey{since, partial}
+	key := pullKey{since, partial, creds}
 	if !head.Delta {
-		key = pullKey{}
+		key = pullKey{creds: creds}
 	}
 	shared = f.shared.get(st.epoch, key, func() []byte {
 		// Encoded under the read lock: the tables are the state's own,
 		// not copies.
-		b, err := proto.Marshal(&zppb.Response{Result: &zppb.Response_Pull{Pull: st.pullTables(since, partial)}})
+		b, err := proto.Marshal(&zppb.Response{Result: &zppb.Response_Pull{Pull: st.pullTables(key)}})
 		if err != nil {
 			// Only an invalid UTF-8 string fails, and every name was
 			// validated before it got into the state.
@@ -194,8 +202,18 @@ func (s *state) pullHead(since uint64) *zppb.PullResponse {
 
 // pullTables is the tables part of the answer to a PULL since `since`: the
 // tables (not copied) and, in a delta, their stamps, and with partial the
-// tables of which only partitions changed as partial tables.
-func (s *state) pullTables(since uint64, partial bool) *zppb.PullResponse {
+// tables of which only partitions changed as partial tables; without
+// creds, the tables are stripped of their credentials.
+func (s *state) pullTables(key pullKey) *zppb.PullResponse {
+	resp := s.pullTablesWithCreds(key.since, key.partial)
+	if !key.creds {
+		resp.Topology.Tables = tableauth.StripAll(resp.Topology.Tables)
+		resp.PartialTables = tableauth.StripAll(resp.PartialTables)
+	}
+	return resp
+}
+
+func (s *state) pullTablesWithCreds(since uint64, partial bool) *zppb.PullResponse {
 	tables := s.sortedTables()
 	if since == 0 || since > s.epoch {
 		return &zppb.PullResponse{Topology: &zppb.Topology{Tables: tables}}
@@ -267,6 +285,7 @@ type sharedPulls struct {
 type pullKey struct {
 	since   uint64
 	partial bool
+	creds   bool
 }
 
 // sharedPull is one encoded answer; the first caller encodes it while the

@@ -62,7 +62,7 @@ func checkDeltas(t *testing.T, f *FSM, history map[uint64]*zppb.Topology, when s
 func checkShared(t *testing.T, f *FSM, since uint64, when string) {
 	t.Helper()
 	for _, partial := range []bool{false, true} {
-		head, shared := f.PullShared(since, partial)
+		head, shared := f.PullShared(since, partial, false)
 		b, err := proto.Marshal(&zppb.Response{Result: &zppb.Response_Pull{Pull: head}})
 		if err != nil {
 			t.Fatal(err)
@@ -88,18 +88,18 @@ func TestPullSharedEncodesOncePerEpoch(t *testing.T) {
 	f := movesFSM(t)
 	first := f.Epoch()
 	mustApply(t, f, createCmd(table("u", "b:1", "c:1"), 0))
-	_, a := f.PullShared(first, false)
-	_, b := f.PullShared(first, false)
+	_, a := f.PullShared(first, false, false)
+	_, b := f.PullShared(first, false, false)
 	if len(a) == 0 || &a[0] != &b[0] {
 		t.Fatal("two PULLs of the same delta encoded it twice")
 	}
-	_, w1 := f.PullShared(0, false)
-	_, w2 := f.PullShared(f.Epoch()+5, true) // ahead: the whole topology too
+	_, w1 := f.PullShared(0, false, false)
+	_, w2 := f.PullShared(f.Epoch()+5, true, false) // ahead: the whole topology too
 	if &w1[0] != &w2[0] || &w1[0] == &a[0] {
 		t.Fatal("the whole topology is not shared, or shared with a delta")
 	}
 	mustApply(t, f, createCmd(table("v", "c:1", "d:1"), 0))
-	if _, c := f.PullShared(first, false); &c[0] == &a[0] {
+	if _, c := f.PullShared(first, false, false); &c[0] == &a[0] {
 		t.Fatal("a new epoch answered with the encoding of the previous one")
 	}
 	for range maxSharedPulls + 2 {
@@ -131,6 +131,8 @@ func TestPullDeltaMatchesFull(t *testing.T) {
 	record("create v")
 	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 10}, 0))
 	record("quota")
+	mustApply(t, f, SetTableCredentials("u", 0, []*zppb.TableCredential{credential(t, "pw")}, nil))
+	record("credentials")
 	mustApply(t, f, SetMasters("test", change("u", 0, "c:1", 1)))
 	// A master changed: a caller that merges by partition gets that
 	// partition alone.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/placement"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -77,7 +78,7 @@ func (f *FSM) ApplyCommand(cmd *zppb.MetaCommand) (res Result) {
 	}()
 	res = f.st.apply(cmd)
 	if res.Err != nil {
-		f.logger.Debug("meta command rejected", "cmd", cmd, "err", res.Err)
+		f.logger.Debug("meta command rejected", "cmd", withoutVerifiers(cmd), "err", res.Err)
 	} else {
 		f.applied++
 	}
@@ -252,13 +253,14 @@ func (f *FSM) Epoch() uint64 {
 }
 
 // Topology returns a copy of the topology, with only the named table when
-// table is not empty (TABLE_NOT_FOUND when there is none).
+// table is not empty (TABLE_NOT_FOUND when there is none). The tables are
+// without their credentials (tableauth.Strip).
 func (f *FSM) Topology(table string) (*zppb.Topology, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	topo := &zppb.Topology{Epoch: f.st.epoch, Nodes: cloneAll(f.st.sortedNodes())}
 	if table == "" {
-		topo.Tables = cloneAll(f.st.sortedTables())
+		topo.Tables = cloneAll(tableauth.StripAll(f.st.sortedTables()))
 		return topo, nil
 	}
 	t := f.st.tables[table]
@@ -267,15 +269,35 @@ func (f *FSM) Topology(table string) (*zppb.Topology, error) {
 		err.Epoch = f.st.epoch
 		return nil, err
 	}
-	topo.Tables = []*zppb.Table{proto.Clone(t).(*zppb.Table)}
+	topo.Tables = []*zppb.Table{proto.Clone(tableauth.Strip(t)).(*zppb.Table)}
 	return topo, nil
 }
 
-// Tables returns copies of the tables sorted by name, and the epoch.
+// Tables returns copies of the tables sorted by name, and the epoch,
+// without their credentials (tableauth.Strip).
 func (f *FSM) Tables() ([]*zppb.Table, uint64) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return cloneAll(f.st.sortedTables()), f.st.epoch
+	return cloneAll(tableauth.StripAll(f.st.sortedTables())), f.st.epoch
+}
+
+// Credentials returns copies of a table's credentials (verifiers
+// included) and its created_epoch; TABLE_NOT_FOUND when there is none.
+func (f *FSM) Credentials(table string) ([]*zppb.TableCredential, uint64, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	t := f.st.tables[table]
+	if t == nil {
+		return nil, 0, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", table)
+	}
+	return cloneAll(t.Credentials), t.CreatedEpoch, nil
+}
+
+// SetTableCredentials returns the command that adds and removes (by id)
+// passwords of the table created at createdEpoch.
+func SetTableCredentials(table string, createdEpoch uint64, add []*zppb.TableCredential, remove []string) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetTableCredentials{SetTableCredentials: &zppb.SetTableCredentialsCommand{
+		Table: table, CreatedEpoch: createdEpoch, Add: add, Remove: remove}}}
 }
 
 // Nodes returns copies of the nodes sorted by address, and the epoch.
@@ -340,6 +362,37 @@ func cloneAll[M proto.Message](ms []M) []M {
 	out := make([]M, len(ms))
 	for i, m := range ms {
 		out[i] = proto.Clone(m).(M)
+	}
+	return out
+}
+
+// withoutVerifiers is cmd as it may be logged: a command carrying table
+// password verifiers is copied without their salts and hashes.
+func withoutVerifiers(cmd *zppb.MetaCommand) *zppb.MetaCommand {
+	var creds []*zppb.TableCredential
+	switch c := cmd.GetCmd().(type) {
+	case *zppb.MetaCommand_CreateTable:
+		creds = c.CreateTable.GetTable().GetCredentials()
+	case *zppb.MetaCommand_SetTableCredentials:
+		creds = c.SetTableCredentials.GetAdd()
+	}
+	if len(creds) == 0 {
+		return cmd
+	}
+	cmd = proto.Clone(cmd).(*zppb.MetaCommand)
+	switch c := cmd.GetCmd().(type) {
+	case *zppb.MetaCommand_CreateTable:
+		c.CreateTable.Table.Credentials = publicAll(c.CreateTable.Table.Credentials)
+	case *zppb.MetaCommand_SetTableCredentials:
+		c.SetTableCredentials.Add = publicAll(c.SetTableCredentials.Add)
+	}
+	return cmd
+}
+
+func publicAll(creds []*zppb.TableCredential) []*zppb.TableCredential {
+	out := make([]*zppb.TableCredential, len(creds))
+	for i, c := range creds {
+		out[i] = tableauth.Public(c)
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/placement"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -109,6 +110,9 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 		changed, err = s.cordonNodes(c.CordonNodes)
 	case *zppb.MetaCommand_SetSchedule:
 		err = s.setSchedule(c.SetSchedule)
+	case *zppb.MetaCommand_SetTableCredentials:
+		err = s.setTableCredentials(c.SetTableCredentials)
+		changed = err == nil
 	default:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "unknown meta command %T", c)
 	}
@@ -296,7 +300,11 @@ func (s *state) createTable(c *zppb.CreateTableCommand) (*zppb.Table, error) {
 			}
 		}
 	}
+	if err := checkCredentials(t.GetName(), t.GetCredentials()); err != nil {
+		return nil, err
+	}
 	t = proto.Clone(t).(*zppb.Table)
+	t.Protected = len(t.Credentials) > 0
 	for _, p := range t.Partitions {
 		p.State = zppb.PartitionState_ACTIVE
 		p.Term = placement.InitialTerm
@@ -326,6 +334,60 @@ func (s *state) setQuota(c *zppb.SetQuotaCommand) (bool, error) {
 		t.Quota = proto.Clone(q).(*zppb.Quota)
 	}
 	return true, nil
+}
+
+// checkCredentials checks a table's passwords (verifiers) as they would
+// be: each valid, no two with one id, at most tableauth.MaxCredentials.
+func checkCredentials(table string, creds []*zppb.TableCredential) error {
+	if len(creds) > tableauth.MaxCredentials {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "table %q would have %d passwords, at most %d", table, len(creds), tableauth.MaxCredentials)
+	}
+	for i, c := range creds {
+		if err := tableauth.Validate(c); err != nil {
+			return err
+		}
+		for _, o := range creds[:i] {
+			if o.GetId() == c.GetId() {
+				return status.New(zppb.Code_INVALID_ARGUMENT, "table %q has password %s twice", table, c.GetId())
+			}
+		}
+	}
+	return nil
+}
+
+// setTableCredentials adds and removes a table's passwords, all or none.
+// The last password cannot be removed: a table once protected stays so
+// (opening it by mistake would be worse than having to add one first).
+func (s *state) setTableCredentials(c *zppb.SetTableCredentialsCommand) error {
+	t := s.tables[c.GetTable()]
+	if t == nil || (c.GetCreatedEpoch() != 0 && c.GetCreatedEpoch() != t.GetCreatedEpoch()) {
+		return status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", c.GetTable())
+	}
+	if len(c.GetAdd()) == 0 && len(c.GetRemove()) == 0 {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "no password to add or remove")
+	}
+	var creds []*zppb.TableCredential
+	for _, id := range c.GetRemove() {
+		if !slices.ContainsFunc(t.Credentials, func(cr *zppb.TableCredential) bool { return cr.GetId() == id }) {
+			return status.New(zppb.Code_NOT_FOUND, "table %q has no password %s", c.GetTable(), id)
+		}
+	}
+	for _, cr := range t.Credentials {
+		if !slices.Contains(c.GetRemove(), cr.GetId()) {
+			creds = append(creds, cr)
+		}
+	}
+	for _, cr := range c.GetAdd() {
+		creds = append(creds, proto.Clone(cr).(*zppb.TableCredential))
+	}
+	if len(creds) == 0 {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "table %q would be left without a password: add the new one before removing the last", c.GetTable())
+	}
+	if err := checkCredentials(c.GetTable(), creds); err != nil {
+		return err
+	}
+	t.Credentials, t.Protected = creds, true
+	return nil
 }
 
 func (s *state) checkDropTable(name string, expectedEpoch uint64) error {

@@ -8,14 +8,14 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
-// adminOnly reports whether req changes the cluster, and so needs the
-// admin token of meta servers started with one. Reads (PULL, the lists,
-// move status, plans and dry runs, the scheduler's status) and the nodes'
-// PINGs do not: a node is not an administrator (its traffic is to
-// authenticate with a cluster secret, issue 18).
+// adminOnly reports whether req changes the cluster or reads the tables'
+// credentials, and so needs the admin token of meta servers started with
+// one. Reads (PULL, the lists, move status, plans and dry runs, the
+// scheduler's status) and the nodes' PINGs do not: a node is not an
+// administrator (it authenticates with the cluster secret, nodeOnly).
 func adminOnly(req *zppb.Request) bool {
 	switch c := req.GetCmd().(type) {
-	case *zppb.Request_CreateTable, *zppb.Request_DropTable, *zppb.Request_SetQuota,
+	case *zppb.Request_CreateTable, *zppb.Request_DropTable, *zppb.Request_SetQuota, *zppb.Request_TableAuth,
 		*zppb.Request_AddSlave, *zppb.Request_RemoveSlave, *zppb.Request_SetMaster, *zppb.Request_Migrate,
 		*zppb.Request_CancelMove, *zppb.Request_RemoveNodes, *zppb.Request_CordonNodes,
 		*zppb.Request_AddMeta, *zppb.Request_RemoveMeta:
@@ -28,12 +28,24 @@ func adminOnly(req *zppb.Request) bool {
 	return false
 }
 
-// authorize refuses a PING without the cluster secret and an
+// nodeOnly reports whether req is one only nodes send: a PING (a stranger
+// posing as a node would be given replicas) and a PULL of the tables'
+// password verifiers (PullRequest.credentials).
+func nodeOnly(req *zppb.Request) bool {
+	switch c := req.GetCmd().(type) {
+	case *zppb.Request_Ping:
+		return true
+	case *zppb.Request_Pull:
+		return c.Pull.GetCredentials()
+	}
+	return false
+}
+
+// authorize refuses a node's request without the cluster secret and an
 // administrative request without the admin token, when this server has
 // them. No token appears in an error.
 func (s *Server) authorize(ctx context.Context, req *zppb.Request) error {
-	_, ping := req.GetCmd().(*zppb.Request_Ping)
-	checkCluster := ping && s.clusterToken.Set() && !s.cfg.ClusterSecretSendOnly
+	checkCluster := nodeOnly(req) && s.clusterToken.Set() && !s.cfg.ClusterSecretSendOnly
 	checkAdmin := s.adminToken.Set() && adminOnly(req)
 	if !checkCluster && !checkAdmin {
 		return nil
@@ -45,9 +57,8 @@ func (s *Server) authorize(ctx context.Context, req *zppb.Request) error {
 		return status.New(zppb.Code_UNAUTHENTICATED, "too many wrong secrets from this address: try again in a few seconds")
 	}
 	if checkCluster && !s.clusterToken.Matches(req.GetClusterToken()) {
-		// A stranger posing as a node would be given replicas.
 		s.failedAuth(peer, len(req.GetClusterToken()) > 0)
-		return status.New(zppb.Code_UNAUTHENTICATED, "a node's PING needs this cluster's secret (zpnode --cluster-secret-file); none or another was given")
+		return status.New(zppb.Code_UNAUTHENTICATED, "a node's PING, and a PULL of the tables' password verifiers, need this cluster's secret (zpnode --cluster-secret-file); none or another was given")
 	}
 	if !checkAdmin {
 		return nil

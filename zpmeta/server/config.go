@@ -13,6 +13,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 )
 
 // Defaults of Config.
@@ -101,6 +102,10 @@ type Config struct {
 	// Insecure lets the server listen beyond loopback with neither an
 	// admin token nor TLS (protected mode refuses it otherwise).
 	Insecure bool
+	// TablePasswordCost is the argon2id cost of the table passwords the
+	// leader hashes; zero, the default, is tableauth's. Tests lower it
+	// (tableauth.Cheap).
+	TablePasswordCost tableauth.Params
 	// Limits bound the connections the meta server holds and its frame
 	// and write timeouts; zero fields are the defaults of rpc.Limits.
 	Limits rpc.Limits

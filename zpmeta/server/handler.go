@@ -81,6 +81,8 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.moveStatus(ctx, c.MoveStatus) })
 	case *zppb.Request_SetQuota:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.setQuota(ctx, c.SetQuota) })
+	case *zppb.Request_TableAuth:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.tableAuth(ctx, c.TableAuth) })
 	case *zppb.Request_RemoveNodes:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.removeNodes(ctx, c.RemoveNodes) })
 	case *zppb.Request_CordonNodes:
@@ -125,7 +127,7 @@ func (s *Server) pull(ctx context.Context, req *zppb.PullRequest) (*zppb.Respons
 		// The tables go out as bytes encoded once for every caller of
 		// the same (since, epoch), appended as unknown fields: a thousand
 		// nodes PULL the same delta after a change.
-		head, shared := s.fsm.PullShared(req.GetSinceEpoch(), req.GetPartitionDeltas())
+		head, shared := s.fsm.PullShared(req.GetSinceEpoch(), req.GetPartitionDeltas(), req.GetCredentials())
 		s.fillLiveness(head.Topology.Nodes)
 		resp := &zppb.Response{Epoch: head.Topology.Epoch, Result: &zppb.Response_Pull{Pull: head}}
 		resp.ProtoReflect().SetUnknown(shared)

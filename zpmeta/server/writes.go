@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
@@ -115,6 +116,11 @@ func (s *Server) pingResponse(epoch uint64) *zppb.Response {
 }
 
 func (s *Server) createTable(ctx context.Context, req *zppb.CreateTableRequest) (*zppb.Response, error) {
+	// Hashed before the lock: tens of milliseconds each.
+	creds, err := s.hashPasswords(req.GetPasswords())
+	if err != nil {
+		return nil, err
+	}
 	unlock, err := s.lockProposals(ctx)
 	if err != nil {
 		return nil, err
@@ -124,16 +130,17 @@ func (s *Server) createTable(ctx context.Context, req *zppb.CreateTableRequest) 
 	if err != nil {
 		return nil, err
 	}
+	cmd.GetCreateTable().Table.Credentials = creds
 	res, err := s.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
-	s.logger.Info("table created", "table", req.GetName(), "partitions", req.GetPartitions(), "replicas", req.GetReplicas(), "min_sync_replicas", req.GetMinSyncReplicas(), "epoch", res.Epoch)
+	s.logger.Info("table created", "table", req.GetName(), "partitions", req.GetPartitions(), "replicas", req.GetReplicas(), "min_sync_replicas", req.GetMinSyncReplicas(), "passwords", len(creds), "epoch", res.Epoch)
 	// The nodes open their replicas now, not at their next PING: a
 	// client waiting for the table waits for them.
 	s.notifyPaced(replicaNodes(res.Table), res.Epoch)
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_CreateTable{CreateTable: &zppb.CreateTableResponse{
-		Table: res.Table, Epoch: res.Epoch,
+		Table: tableauth.Strip(res.Table), Epoch: res.Epoch,
 	}}}, nil
 }
 
@@ -195,12 +202,18 @@ func (s *Server) setQuota(ctx context.Context, req *zppb.SetQuotaRequest) (*zppb
 	s.logger.Info("quota set", "table", req.GetTable(), "ops_per_sec", req.GetQuota().GetOpsPerSec(), "bytes_per_sec", req.GetQuota().GetBytesPerSec(), "epoch", res.Epoch)
 	if res.Changed {
 		// Every node masters some partition of the table, probably.
-		nodes, _ := s.fsm.Nodes()
-		all := make(map[string]bool, len(nodes))
-		for _, n := range nodes {
-			all[n.Addr] = true
-		}
-		s.notifyPaced(all, res.Epoch)
+		s.notifyPaced(s.allNodes(), res.Epoch)
 	}
 	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_SetQuota{SetQuota: &zppb.SetQuotaResponse{Epoch: res.Epoch}}}, nil
+}
+
+// allNodes is the set of every registered node, for a change that any of
+// them may serve (a quota, a table's passwords).
+func (s *Server) allNodes() map[string]bool {
+	nodes, _ := s.fsm.Nodes()
+	all := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		all[n.Addr] = true
+	}
+	return all
 }

@@ -50,6 +50,10 @@ func TestAdminToken(t *testing.T) {
 		{"add meta", addMetaReq("127.0.0.1:1", false)},
 		{"remove meta", removeMetaReq("127.0.0.1:1")},
 		{"schedule pause", &zppb.Request{Cmd: &zppb.Request_Schedule{Schedule: &zppb.ScheduleRequest{Paused: &b}}}},
+		// Reading a table's credentials needs the token too.
+		{"table auth list", &zppb.Request{Cmd: &zppb.Request_TableAuth{TableAuth: &zppb.TableAuthRequest{Table: "nosuch"}}}},
+		{"table auth add", &zppb.Request{Cmd: &zppb.Request_TableAuth{TableAuth: &zppb.TableAuthRequest{Table: "nosuch", Op: zppb.TableAuthOp_TABLE_AUTH_ADD, Password: []byte("pw")}}}},
+		{"table auth remove", &zppb.Request{Cmd: &zppb.Request_TableAuth{TableAuth: &zppb.TableAuthRequest{Table: "nosuch", Op: zppb.TableAuthOp_TABLE_AUTH_REMOVE, Id: "x"}}}},
 	}
 	// Each kind of write from its own loopback address: wrong guesses are
 	// slowed down per client IP (checked below).

@@ -2,6 +2,7 @@ package redisfront
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,6 +137,12 @@ func (c *conn) command(args [][]byte) entry {
 		msg = errArity(cmd.name)
 	default:
 		c.setLastCmd(cmd.name)
+		// As Redis: after the name and arity checks, before anything
+		// else; only the no_auth commands (AUTH, HELLO, QUIT, RESET) run
+		// on a table with passwords before one of them is given.
+		if !cmd.noAuth() && !c.authorized() {
+			msg = errNoAuth
+		}
 	}
 	if c.tx != nil && (cmd == nil || !cmd.txControl) {
 		return c.tx.queue(c, cmd, args, msg)
@@ -145,6 +152,9 @@ func (c *conn) command(args [][]byte) entry {
 	}
 	return cmd.run(c, args)
 }
+
+// noAuth reports whether cmd runs before authentication.
+func (cmd *command) noAuth() bool { return slices.Contains(cmd.flags, "no_auth") }
 
 // local is a command the front answers itself, at its turn.
 func local(fn func(c *conn)) entry {

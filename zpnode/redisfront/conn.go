@@ -12,6 +12,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/resp"
 )
@@ -30,6 +31,7 @@ type conn struct {
 	mu       sync.Mutex
 	name     string
 	table    string
+	password []byte // given with the AUTH that chose table; nil: none
 	lastCmd  string
 	proto    int
 	readonly bool // READONLY: reads may be served by this node's slaves
@@ -47,6 +49,7 @@ type conn struct {
 	begun bool
 
 	batch []entry
+	base  context.Context // the connection's: names the client (rpc.PeerAddr)
 	ctx   context.Context // the current batch's
 
 	tx *transaction // between MULTI and EXEC or DISCARD
@@ -86,7 +89,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	c := &conn{s: s, nc: nc, id: s.nextID.Add(1), created: time.Now(), table: s.cfg.Table, proto: resp.RESP2}
+	c := &conn{s: s, nc: nc, id: s.nextID.Add(1), created: time.Now(), table: s.cfg.Table, proto: resp.RESP2,
+		base: rpc.WithPeerAddr(s.ctx, nc.RemoteAddr().String())}
 	c.rd = resp.NewReader(inputReader{c}, s.limits())
 	c.w = resp.NewWriter(deadlineWriter{c})
 	return c
@@ -140,7 +144,7 @@ func (c *conn) serve() {
 		}
 		c.nc.SetReadDeadline(time.Time{})
 		var cancel context.CancelFunc
-		c.ctx, cancel = context.WithTimeout(c.s.ctx, c.s.cfg.CommandTimeout)
+		c.ctx, cancel = context.WithTimeout(c.base, c.s.cfg.CommandTimeout)
 		c.add(args)
 		var perr error
 		for n := 1; n < maxBatch && !c.quit; n++ {
@@ -244,9 +248,22 @@ func (c *conn) call(req *zppb.Request) *zppb.Response {
 	return p.Finish()
 }
 
-// start begins req in the connection's batch.
+// start begins req in the connection's batch, with the password of the
+// connection's table: the node checks it again (the native protocol's
+// rule, Request.table_password).
 func (c *conn) start(req *zppb.Request) Pending {
+	c.mu.Lock()
+	req.TablePassword = c.password
+	c.mu.Unlock()
 	return c.s.b.Start(c.ctx, req)
+}
+
+// authorized reports whether the connection may use its table now.
+func (c *conn) authorized() bool {
+	c.mu.Lock()
+	table, password := c.table, c.password
+	c.mu.Unlock()
+	return c.s.cfg.Auth.Authenticate(c.base, table, password) == nil
 }
 
 func (c *conn) getTable() string {

@@ -32,13 +32,15 @@ func cmdEcho(c *conn, args [][]byte) entry {
 }
 
 // selectTable makes the connection work on table once the password opens
-// it; a table that does not exist fails as a wrong password does.
-func (c *conn) selectTable(table, password string) string {
-	if !c.tableExists(table) || c.s.cfg.Auth.Authenticate(table, password) != nil {
+// it; a table that does not exist fails as a wrong password does. A
+// refusal leaves the connection as it was (Redis keeps the user of an
+// earlier AUTH).
+func (c *conn) selectTable(table string, password []byte) string {
+	if !c.tableExists(table) || c.s.cfg.Auth.Authenticate(c.base, table, password) != nil {
 		return errWrongPass
 	}
 	c.mu.Lock()
-	c.table = table
+	c.table, c.password = table, password
 	c.mu.Unlock()
 	return ""
 }
@@ -58,7 +60,7 @@ func cmdAuth(c *conn, args [][]byte) entry {
 	case 2:
 		return fail("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 	case 3:
-		table, password := string(args[1]), string(args[2])
+		table, password := string(args[1]), clone(args[2])
 		return local(func(c *conn) {
 			if msg := c.selectTable(table, password); msg != "" {
 				c.w.WriteError(msg)
@@ -84,14 +86,15 @@ func cmdHello(c *conn, args [][]byte) entry {
 		}
 		ver, next = int(n), 2
 	}
-	var table, password, name string
+	var table, name string
+	var password []byte
 	auth, setname := false, false
 	for j := next; j < len(args); j++ {
 		more := len(args) - 1 - j
 		opt := string(args[j])
 		switch {
 		case strings.EqualFold(opt, "AUTH") && more >= 2:
-			auth, table, password = true, string(args[j+1]), string(args[j+2])
+			auth, table, password = true, string(args[j+1]), clone(args[j+2])
 			j += 2
 		case strings.EqualFold(opt, "SETNAME") && more >= 1:
 			setname, name = true, string(args[j+1])
@@ -157,7 +160,7 @@ func cmdQuit(c *conn, args [][]byte) entry {
 func cmdReset(c *conn, args [][]byte) entry {
 	return local(func(c *conn) {
 		c.mu.Lock()
-		c.table, c.name = c.s.cfg.Table, ""
+		c.table, c.password, c.name = c.s.cfg.Table, nil, ""
 		c.mu.Unlock()
 		c.lastWriteKey, c.lastWriteTable = nil, ""
 		c.tx = nil

@@ -20,6 +20,7 @@ const (
 	errSlotNotServed = "CLUSTERDOWN Hash slot not served"
 	errNoReplicas    = "NOREPLICAS Not enough good replicas to write."
 	errWrongPass     = "WRONGPASS invalid username-password pair or user is disabled."
+	errNoAuth        = "NOAUTH Authentication required."
 	errStringSize    = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 	errDBIndex       = "ERR DB index is out of range"
 )
@@ -100,6 +101,9 @@ func (c *conn) statusError(code zppb.Code, msg, master string, slot int) string 
 		return "ERR quota exceeded: " + msg
 	case zppb.Code_TIMEOUT:
 		return "ERR timeout: " + msg
+	case zppb.Code_UNAUTHENTICATED:
+		// The table's password was removed after the front checked it.
+		return errNoAuth
 	}
 	if msg == "" {
 		msg = code.String()

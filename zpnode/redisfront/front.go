@@ -69,18 +69,22 @@ type Backend interface {
 	KeysInSlot(table string, slot uint16, limit int) (keys [][]byte, count int, err error)
 }
 
-// Authenticator checks a table's password on AUTH and HELLO AUTH.
+// Authenticator checks a table's password: on AUTH and HELLO AUTH, and
+// before every other command of a connection (a password removed since
+// its AUTH stops opening the table).
 type Authenticator interface {
-	// Authenticate returns nil when password opens table.
-	Authenticate(table, password string) error
+	// Authenticate returns nil when password opens table: one of its
+	// passwords, or any for a table without (nil password: none given).
+	// ctx names the client (lib/rpc.PeerAddr), whose wrong passwords
+	// are rate-limited.
+	Authenticate(ctx context.Context, table string, password []byte) error
 }
 
-// OpenAuth accepts every password: tables have none yet (the security
-// issue brings them).
+// OpenAuth accepts every password, as for tables without passwords.
 type OpenAuth struct{}
 
 // Authenticate accepts everything.
-func (OpenAuth) Authenticate(table, password string) error { return nil }
+func (OpenAuth) Authenticate(context.Context, string, []byte) error { return nil }
 
 // Config configures a Server.
 type Config struct {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -41,4 +42,65 @@ func (s *Server) checkPeer(ctx context.Context, req *zppb.Request) error {
 		return status.New(zppb.Code_UNAUTHENTICATED, "replication and NOTIFY need this cluster's secret (--cluster-secret-file); none or another was given")
 	}
 	return nil
+}
+
+// checkTable refuses a data command on a table with passwords
+// (tableauth.Protected) that does not carry one of them
+// (Request.table_password); a table without passwords takes any request,
+// as before. Replication and node-wide requests name no table of their
+// own and are not checked here (checkPeer).
+func (s *Server) checkTable(ctx context.Context, req *zppb.Request) error {
+	if !s.topo.Load().protected || peerOnly(req) {
+		return nil
+	}
+	table := tableauth.RequestTable(req)
+	if table == "" {
+		return nil
+	}
+	return s.checkTablePassword(ctx, table, req.GetTablePassword())
+}
+
+// tableOpenCached reports whether req may run without an argon2id
+// computation: its table has no passwords, or it carries one already
+// verified. Nothing is counted: start asks it to decide whether a SET may
+// take the fast path, and leaves every other case to checkTable.
+func (s *Server) tableOpenCached(req *zppb.Request) bool {
+	topo := s.topo.Load()
+	if !topo.protected {
+		return true
+	}
+	tb := topo.tables[tableauth.RequestTable(req)]
+	return !tableauth.Protected(tb) || s.tablePasswords.Check(tb.GetCredentials(), req.GetTablePassword())
+}
+
+// checkTablePassword is checkTable's rule, which the RESP front's AUTH
+// shares: nil when password opens table (any does one without passwords,
+// or unknown). A verified password is remembered (tableauth.Cache); a
+// wrong one is counted in zeppelin_node_table_auth_failures_total and
+// spends one of the client IP's attempts (secret.FailureLimiter). The
+// password is in no error.
+func (s *Server) checkTablePassword(ctx context.Context, table string, password []byte) error {
+	tb := s.topo.Load().tables[table]
+	if !tableauth.Protected(tb) {
+		return nil
+	}
+	creds := tb.GetCredentials()
+	if len(password) == 0 {
+		s.metrics.tableAuthFailures.Inc()
+		return status.New(zppb.Code_UNAUTHENTICATED, "table %q needs one of its passwords (client.Options.TablePasswords, zpctl --table-password-file, RESP AUTH %s <password>)", table, table)
+	}
+	if s.tablePasswords.Check(creds, password) {
+		return nil
+	}
+	peer := rpc.PeerAddr(ctx)
+	if !s.authFailures.Allow(peer) {
+		s.metrics.tableAuthFailures.Inc()
+		return status.New(zppb.Code_UNAUTHENTICATED, "too many wrong secrets from this address: try again in a few seconds")
+	}
+	if s.tablePasswords.Verify(creds, password) {
+		return nil
+	}
+	s.authFailures.Failed(peer)
+	s.metrics.tableAuthFailures.Inc()
+	return status.New(zppb.Code_UNAUTHENTICATED, "the password given for table %q is not one of its passwords", table)
 }

@@ -33,11 +33,12 @@ import (
 // one group commit, and take effect and are answered in order.
 func (s *Server) start(ctx context.Context, req *zppb.Request) *pending {
 	p := &pending{s: s, ctx: ctx, req: req, at: time.Now()}
-	if c, ok := req.Cmd.(*zppb.Request_Set); ok && checkRequestID(req) == nil && !readsOld(c.Set) && !s.slowingDown(c.Set.Table, c.Set.Key) {
+	if c, ok := req.Cmd.(*zppb.Request_Set); ok && checkRequestID(req) == nil && !readsOld(c.Set) && !s.slowingDown(c.Set.Table, c.Set.Key) && s.tableOpenCached(req) {
 		// A SET that reads the key first (readsOld: NX, XX, GET, KEEPTTL)
 		// runs under the replica's write lock, and one to a SLOWDOWN
 		// partition waits a moment before it queues: both are left to run
-		// in their turn (as is one that handle refuses).
+		// in their turn (as is one that handle refuses, or whose table's
+		// password is not verified yet: checkTable counts a wrong one).
 		p.queued = true
 		p.t, p.err = s.submitSet(ctx, req.RequestId, c.Set)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
@@ -28,6 +29,9 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	}
 	if err := s.checkPeer(ctx, req); err != nil {
 		return s.respond(req, "", false, nil, err, start)
+	}
+	if err := s.checkTable(ctx, req); err != nil {
+		return s.respond(req, tableauth.RequestTable(req), false, nil, err, start)
 	}
 	switch c := req.Cmd.(type) {
 	case *zppb.Request_Set:

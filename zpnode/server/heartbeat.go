@@ -52,7 +52,7 @@ func (s *Server) heartbeat(next int) int {
 		s.lastPingMs.Store(time.Now().UnixMilli())
 		s.metaLeader.Store(&pr.Leader)
 		s.sawEpoch(pr.Epoch)
-		if pr.Epoch > s.topo.Load().epoch {
+		if cur := s.topo.Load(); pr.Epoch > cur.epoch || cur.missingVerifiers {
 			if err := s.pull(meta, pr.Epoch); err != nil {
 				s.cfg.Logger.Warn("pull failed", "meta", meta, "err", err)
 				continue
@@ -149,7 +149,12 @@ func (s *Server) pull(meta string, epoch uint64) error {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
 	cur := s.topo.Load()
-	pb, err := topodelta.Pull(ctx, cur.pb, func(ctx context.Context, req *zppb.PullRequest) (*zppb.PullResponse, error) {
+	base := cur.pb
+	if cur.missingVerifiers {
+		// A delta would not carry the verifiers of unchanged tables.
+		base = nil
+	}
+	pb, err := topodelta.Pull(ctx, base, func(ctx context.Context, req *zppb.PullRequest) (*zppb.PullResponse, error) {
 		return s.callPull(ctx, meta, req)
 	}, func(err error) {
 		s.cfg.Logger.Warn("topology delta does not fit; pulling the whole topology", "meta", meta, "err", err)
@@ -157,7 +162,7 @@ func (s *Server) pull(meta string, epoch uint64) error {
 	if err != nil {
 		return err
 	}
-	if pb.Epoch < epoch || pb.Epoch <= cur.epoch {
+	if pb.Epoch < epoch || pb.Epoch < cur.epoch || (pb.Epoch == cur.epoch && !cur.missingVerifiers) {
 		return nil
 	}
 	if s.opensTouched(pb) {
@@ -178,6 +183,9 @@ func (s *Server) pull(meta string, epoch uint64) error {
 }
 
 func (s *Server) callPull(ctx context.Context, meta string, req *zppb.PullRequest) (*zppb.PullResponse, error) {
+	// A node checks table passwords: it asks for their verifiers, which
+	// meta servers give with the cluster secret the pool presents.
+	req.Credentials = true
 	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Pull{Pull: req}})
 	if err != nil {
 		return nil, err

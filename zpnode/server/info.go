@@ -6,8 +6,11 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -73,6 +76,17 @@ func (s *Server) info(req *zppb.InfoRequest) (*zppb.Response, error) {
 		})
 	case zppb.InfoSection_INFO_SLOWLOG:
 		out.Slowlog = s.slow.list(req.Table)
+		if req.Table == "" && topo.protected {
+			// A node-wide slow log, which needs no password, names no
+			// key of a table with passwords: its keys are its data.
+			for i, e := range out.Slowlog {
+				if tableauth.Protected(topo.tables[e.Table]) {
+					e = proto.Clone(e).(*zppb.SlowlogEntry)
+					e.Key = nil
+					out.Slowlog[i] = e
+				}
+			}
+		}
 	case zppb.InfoSection_INFO_LOG:
 		level := slog.LevelInfo
 		if req.LogLevel != "" {

@@ -26,6 +26,9 @@ type metrics struct {
 	bytesIn  prometheus.Counter
 	bytesOut prometheus.Counter
 	slow     prometheus.Counter
+	// tableAuthFailures counts data commands refused for a table's
+	// password: none, or a wrong one (checkTablePassword).
+	tableAuthFailures prometheus.Counter
 	// series caches, per table and command, the series observe updates
 	// on every request: looking them up by label values hashes and
 	// compares the labels each time.
@@ -89,8 +92,12 @@ func newMetrics(s *Server) *metrics {
 			Name: "zeppelin_node_slow_requests_total",
 			Help: "Requests that took at least the slow-log threshold.",
 		}),
+		tableAuthFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zeppelin_node_table_auth_failures_total",
+			Help: "Data commands and RESP AUTHs refused for a table's password: none given, a wrong one, or too many wrong ones from the address.",
+		}),
 	}
-	m.reg = promexport.NewRegistry(m.requests, m.latency, m.bytesIn, m.bytesOut, m.slow, &nodeCollector{s: s})
+	m.reg = promexport.NewRegistry(m.requests, m.latency, m.bytesIn, m.bytesOut, m.slow, m.tableAuthFailures, &nodeCollector{s: s})
 	return m
 }
 

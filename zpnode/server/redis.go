@@ -29,6 +29,7 @@ func (s *Server) serveRedis() error {
 		WriteTimeout: s.cfg.Limits.Resolved().WriteTimeout,
 		FrameTimeout: s.cfg.Limits.Resolved().FrameTimeout,
 		Gate:         s.gate,
+		Auth:         redisAuth{s},
 		Logger:       s.cfg.Logger.With("front", "redis"),
 	}, redisBackend{s})
 	s.goRun(func() {
@@ -46,6 +47,14 @@ func (s *Server) RedisListenAddr() string {
 		return ""
 	}
 	return s.redisLn.Addr().String()
+}
+
+// redisAuth checks the RESP front's AUTH and connections with the native
+// protocol's rule (checkTablePassword).
+type redisAuth struct{ s *Server }
+
+func (a redisAuth) Authenticate(ctx context.Context, table string, password []byte) error {
+	return a.s.checkTablePassword(ctx, table, password)
 }
 
 // redisBackend is the node as the RESP front uses it: the same command

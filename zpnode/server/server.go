@@ -21,6 +21,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/promexport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/secret"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 	"github.com/zeppelin-kv/zeppelin/zpnode/redisfront"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -38,9 +39,11 @@ type Server struct {
 	// authFailures slows down guessing it.
 	clusterToken secret.Token
 	authFailures *secret.FailureLimiter
-	meta         *rpc.Pool
-	ln           net.Listener
-	startedAt    time.Time
+	// tablePasswords remembers the table passwords verified (auth.go).
+	tablePasswords tableauth.Cache
+	meta           *rpc.Pool
+	ln             net.Listener
+	startedAt      time.Time
 
 	topo     atomic.Pointer[topology]
 	replicas *replicaSet

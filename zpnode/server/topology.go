@@ -11,6 +11,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -20,6 +21,14 @@ type topology struct {
 	pb     *zppb.Topology
 	epoch  uint64
 	tables map[string]*zppb.Table
+	// protected: some table has passwords. Without any, requests skip
+	// the password check altogether (checkTable).
+	protected bool
+	// missingVerifiers: some table is protected but came without its
+	// verifiers (a topology saved by a release that did not ask for them,
+	// or pulled from a meta server that did not give them): its requests
+	// are refused until a whole PULL brings them (pull).
+	missingVerifiers bool
 }
 
 var emptyTopology = &topology{pb: &zppb.Topology{}, tables: map[string]*zppb.Table{}}
@@ -28,6 +37,8 @@ func newTopology(pb *zppb.Topology) *topology {
 	t := &topology{pb: pb, epoch: pb.Epoch, tables: make(map[string]*zppb.Table, len(pb.Tables))}
 	for _, tb := range pb.Tables {
 		t.tables[tb.Name] = tb
+		t.protected = t.protected || tableauth.Protected(tb)
+		t.missingVerifiers = t.missingVerifiers || (tableauth.Protected(tb) && len(tb.Credentials) == 0)
 	}
 	return t
 }
@@ -60,7 +71,8 @@ func saveTopology(dir string, pb *zppb.Topology) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, topologyFile), data, 0o644)
+	// Owner only: it holds the tables' password verifiers.
+	return atomicfile.Write(filepath.Join(dir, topologyFile), data, 0o600)
 }
 
 // loadTopology reads the saved topology; nil without error when there is none.
