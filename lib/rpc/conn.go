@@ -247,6 +247,7 @@ func (c *Conn) readLoop() {
 		} else {
 			cl.resp = resp
 		}
+		buf = keepBuffer(buf)
 		close(cl.done)
 	}
 	// Fail what is still waiting for a response. The writer stops queueing
