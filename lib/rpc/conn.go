@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -34,7 +35,23 @@ type Conn struct {
 
 	// token is put in every request sent (SetClusterToken).
 	token []byte
+	// abandonGrace: see SetAbandonGrace; 0 closes at once.
+	abandonGrace time.Duration
+	// reads counts the responses read, for an abandoned call's watch.
+	reads atomic.Uint64
 }
+
+// SetAbandonGrace keeps the connection open when a call is abandoned (its
+// context ended first) as long as responses keep arriving: the late
+// response is read and dropped, and later calls go on the same connection.
+// It is closed only when grace passes with no response read while the
+// abandoned call still waits (a server that stopped answering). Without
+// it an abandoned call closes the connection at once, and the next call
+// dials: for a caller with a short deadline and a busy server (a node's
+// PING to a loaded meta leader) every late answer then costs a new
+// connection, which the busy server accepts slower still. Set it before
+// the first call.
+func (c *Conn) SetAbandonGrace(grace time.Duration) { c.abandonGrace = grace }
 
 // SetClusterToken makes every request sent on c carry token as its
 // cluster_token (the cluster secret servers of one cluster present to
@@ -85,8 +102,8 @@ func NewConn(nc net.Conn, maxFrame int) *Conn {
 
 // Call sends req and waits for its response. Errors are transport errors
 // only; the response's code says how the request went. When ctx ends first
-// the connection is closed, because the stream can no longer be trusted to
-// be in step.
+// the connection is closed (unless SetAbandonGrace), because the stream can
+// no longer be trusted to be in step.
 func (c *Conn) Call(ctx context.Context, req *zppb.Request) (*zppb.Response, error) {
 	p, err := c.Send(ctx, req)
 	if err != nil {
@@ -148,7 +165,7 @@ func (c *Conn) sendRaw(ctx context.Context, payload []byte) (*Pending, error) {
 }
 
 // Wait returns the response of the request. When ctx ends first the
-// connection is closed, as with Call.
+// connection is closed, as with Call (unless SetAbandonGrace).
 func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
 	c, cl := p.c, p.cl
 	select {
@@ -164,9 +181,32 @@ func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
 			return nil, c.err
 		}
 	case <-ctx.Done():
-		c.closeWith(fmt.Errorf("%w: call abandoned: %w", ErrTransport, ctx.Err()))
+		if c.abandonGrace > 0 {
+			c.watchAbandoned(cl, c.reads.Load())
+		} else {
+			c.closeWith(fmt.Errorf("%w: call abandoned: %w", ErrTransport, ctx.Err()))
+		}
 		return nil, fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
 	}
+}
+
+// watchAbandoned closes the connection when, abandonGrace after reads
+// responses had been read, no more was read and cl still has no response.
+func (c *Conn) watchAbandoned(cl *call, reads uint64) {
+	time.AfterFunc(c.abandonGrace, func() {
+		select {
+		case <-cl.done:
+			return
+		case <-c.done:
+			return
+		default:
+		}
+		if now := c.reads.Load(); now != reads {
+			c.watchAbandoned(cl, now)
+			return
+		}
+		c.closeWith(fmt.Errorf("%w: no response for %v after a call was abandoned", ErrTransport, c.abandonGrace))
+	})
 }
 
 // writeLoop writes queued calls, as many as are waiting, then flushes.
@@ -248,6 +288,7 @@ func (c *Conn) readLoop() {
 			cl.resp = resp
 		}
 		buf = keepBuffer(buf)
+		c.reads.Add(1)
 		close(cl.done)
 	}
 	// Fail what is still waiting for a response. The writer stops queueing

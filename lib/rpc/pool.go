@@ -23,6 +23,9 @@ type PoolOptions struct {
 	// ClusterToken, when set, is carried by every request sent through
 	// the pool (Conn.SetClusterToken).
 	ClusterToken []byte
+	// AbandonGrace, when set, keeps a connection whose call was
+	// abandoned while responses keep coming (Conn.SetAbandonGrace).
+	AbandonGrace time.Duration
 }
 
 func (o *PoolOptions) setDefaults() {
@@ -94,6 +97,7 @@ func (p *Pool) conn(ctx context.Context, addr string) (*Conn, error) {
 		return nil, err
 	}
 	c.SetClusterToken(p.opts.ClusterToken)
+	c.SetAbandonGrace(p.opts.AbandonGrace)
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()

@@ -18,6 +18,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/topodelta"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
+	nodeserver "github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
 // scaleEnv runs TestMetaScale at full size.
@@ -41,6 +42,12 @@ type scale struct {
 var (
 	smallScale = scale{nodes: 30, batch: 30, tables: 6, partitions: 100, pingInterval: 200 * time.Millisecond,
 		downTimeout: time.Second, steady: 500 * time.Millisecond}
+	// smallRaceScale is smallScale under -race: on a loaded machine PINGs
+	// took 100-200 ms (p99) and gaps over a second, so with a 200 ms
+	// interval and a 1 s down-timeout live nodes went DOWN and failed
+	// over mid-test, moving the epoch the checks compare at.
+	smallRaceScale = scale{nodes: 30, batch: 30, tables: 6, partitions: 100, pingInterval: 500 * time.Millisecond,
+		downTimeout: 3 * time.Second, steady: time.Second}
 	// 10 tables of 3,334 partitions x 3 replicas: 100,020 replicas, 100
 	// per node; the meta servers' defaults (ping 1 s, down-timeout 3 s).
 	fullScale = scale{nodes: 1000, batch: 100, tables: 10, partitions: 3334, pingInterval: time.Second,
@@ -58,7 +65,8 @@ var (
 // and fail over.
 //
 // By default 30 nodes and 6 tables of 100 partitions x 3 on in-process
-// meta servers (a few seconds). Full size, 1,000 nodes and 100,020
+// meta servers (a few seconds; under -race with a longer ping interval
+// and down-timeout, smallRaceScale). Full size, 1,000 nodes and 100,020
 // replicas on real zpmeta processes (built by lib/testcluster), about
 // three minutes on an idle machine:
 //
@@ -71,6 +79,9 @@ var (
 // runs by default in production.
 func TestMetaScale(t *testing.T) {
 	sc := smallScale
+	if raceEnabled {
+		sc = smallRaceScale
+	}
 	if v := os.Getenv(scaleEnv); v != "" {
 		sc = fullScale
 		if n, err := strconv.Atoi(v); err == nil && n > 1 {
@@ -384,7 +395,7 @@ func startScaleNode(t *testing.T, metas []string, interval time.Duration, cache 
 		t.Fatal(err)
 	}
 	n := &scaleNode{addr: ln.Addr().String(), metas: metas, interval: interval, cache: cache,
-		pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1}), topo: &zppb.Topology{},
+		pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, AbandonGrace: nodeserver.MetaAbandonGrace}), topo: &zppb.Topology{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	n.srv, err = rpc.NewServer(rpc.ServerConfig{Handler: n.handle})
 	if err != nil {

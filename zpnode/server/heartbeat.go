@@ -13,6 +13,16 @@ import (
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
+// MetaAbandonGrace is how long the connection to a meta server stays open
+// after a PING or PULL outlived its timeout, as long as the meta server
+// answers nothing meanwhile (rpc.Conn.SetAbandonGrace). A PING waits half
+// a ping interval; a loaded meta leader answers some later than that, and
+// closing the connection at each would make the next PING dial and wait
+// to be accepted too: under load the node then never got an answer in
+// time, never learned a new epoch, and a failover waited for its position
+// (TestMetaScale under -race at load 30, whose simulated nodes use it too).
+const MetaAbandonGrace = 5 * time.Second
+
 // heartbeatLoop PINGs meta every PingInterval and PULLs when meta's epoch is
 // newer than the node's. Any meta member will do: followers forward PINGs to
 // the leader. Failures move on to the next member and never stop serving.
