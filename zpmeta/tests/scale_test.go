@@ -146,15 +146,41 @@ func TestMetaScale(t *testing.T) {
 	}
 	t.Logf("%d nodes registered in %v", sc.nodes, time.Since(start).Round(time.Millisecond))
 
+	// create creates a table and returns the epoch of its creation. A
+	// leader lost meanwhile (on a loaded machine the Raft group can lose
+	// its leader at 1,000 nodes) is retried, on the next meta server, as
+	// a client would: TABLE_EXISTS then means an earlier try applied.
+	leaderLosses := 0
+	create := func(name string) uint64 {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Minute)
+		for try := 0; ; try++ {
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			resp, err := admin.Call(cctx, metas[try%len(metas)], createReq(name, uint32(sc.partitions), 3))
+			cancel()
+			switch {
+			case err == nil && resp.Code == zppb.Code_OK:
+				return resp.Epoch
+			case err == nil && resp.Code == zppb.Code_TABLE_EXISTS && try > 0:
+				return call(pullReq(name)).GetPull().GetTopology().GetTables()[0].GetCreatedEpoch()
+			case err == nil && resp.Code != zppb.Code_NO_LEADER && resp.Code != zppb.Code_ERROR && resp.Code != zppb.Code_UNAVAILABLE:
+				t.Fatalf("create %s: %v %s", name, resp.Code, resp.Msg)
+			case time.Now().After(deadline):
+				t.Fatalf("create %s: no leader took it for 5 minutes: %v %v", name, err, resp)
+			}
+			leaderLosses++
+			t.Logf("create %s: %v %v %s; trying again", name, err, resp.GetCode(), resp.GetMsg())
+		}
+	}
 	var epoch uint64
 	for i := range sc.tables - 1 {
-		epoch = call(createReq(fmt.Sprintf("t%02d", i), uint32(sc.partitions), 3)).Epoch
+		epoch = create(fmt.Sprintf("t%02d", i))
 	}
 	waitConverged(t, nodes, epoch)
 	// The last table alone, so that every node's last PULL is its delta.
 	created := time.Now()
-	epoch = call(createReq(fmt.Sprintf("t%02d", sc.tables-1), uint32(sc.partitions), 3)).Epoch
-	t.Logf("%d tables of %d partitions x 3 created", sc.tables, sc.partitions)
+	epoch = create(fmt.Sprintf("t%02d", sc.tables-1))
+	t.Logf("%d tables of %d partitions x 3 created (%d tries again after a leader was lost)", sc.tables, sc.partitions, leaderLosses)
 	converged := waitConverged(t, nodes, epoch)
 	t.Logf("every node at epoch %d %v after the last table create", epoch, converged.Sub(created).Round(time.Millisecond))
 	checkViews(t, nodes, func() *zppb.Topology { return call(pullReq("")).GetPull().GetTopology() }, sc)
