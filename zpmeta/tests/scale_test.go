@@ -305,20 +305,28 @@ func startScaleMetas(t *testing.T, sc scale) (addrs []string, leaderPid func() i
 func waitConverged(t *testing.T, nodes []*scaleNode, epoch uint64) time.Time {
 	t.Helper()
 	var last time.Time
-	waitFor(t, 2*time.Minute, fmt.Sprintf("every node at epoch %d", epoch), func() bool {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
 		last = time.Time{}
+		behind, lowest := 0, epoch
 		for _, n := range nodes {
 			e, at := n.applied()
 			if e < epoch {
-				return false
+				behind++
+				lowest = min(lowest, e)
 			}
 			if at.After(last) {
 				last = at
 			}
 		}
-		return true
-	})
-	return last
+		if behind == 0 {
+			return last
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 2m waiting for every node at epoch %d: %d of %d behind, the furthest at %d", epoch, behind, len(nodes), lowest)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // checkViews checks that nodes hold the tables of the leader's topology
