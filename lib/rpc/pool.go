@@ -10,6 +10,13 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
+// DefaultAbandonGrace is the AbandonGrace of the servers' pools to a
+// server that may be busy (a node's to the meta servers, a meta
+// follower's to its leader): long enough for a loaded server to answer
+// what it was sent, short enough that one that stopped answering is
+// dialled again within a few ping intervals.
+const DefaultAbandonGrace = 5 * time.Second
+
 // PoolOptions configures a Pool.
 type PoolOptions struct {
 	// ConnsPerAddr is how many connections are kept to each address; calls

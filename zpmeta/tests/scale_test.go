@@ -441,9 +441,11 @@ type scaleNode struct {
 	srv      *rpc.Server
 	cache    *tableCache
 	wake     chan struct{}
-	done     chan struct{}
-	stopped  chan struct{}
-	once     sync.Once
+	// next is the index in metas to PING first (loop's goroutine only).
+	next    int
+	done    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
 
 	mu        sync.Mutex
 	topo      *zppb.Topology
@@ -464,7 +466,7 @@ func startScaleNode(t *testing.T, metas []string, interval time.Duration, cache 
 		t.Fatal(err)
 	}
 	n := &scaleNode{addr: ln.Addr().String(), metas: metas, interval: interval, cache: cache,
-		pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, AbandonGrace: nodeserver.MetaAbandonGrace}), topo: &zppb.Topology{},
+		pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, AbandonGrace: rpc.DefaultAbandonGrace}), topo: &zppb.Topology{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	n.srv, err = rpc.NewServer(rpc.ServerConfig{Handler: n.handle})
 	if err != nil {
@@ -514,10 +516,13 @@ func (n *scaleNode) loop() {
 	}
 }
 
-// heartbeat PINGs the first meta server that answers and PULLs when the
-// answer names a newer epoch, then PINGs again at once, as zpnode does.
+// heartbeat PINGs the meta servers from the one NextMeta chose until one
+// answers and PULLs when the answer names a newer epoch, then PINGs again
+// at once, as zpnode does.
 func (n *scaleNode) heartbeat() {
-	for _, meta := range n.metas {
+	for i := range n.metas {
+		at := (n.next + i) % len(n.metas)
+		meta := n.metas[at]
 		pr, err := n.ping(meta)
 		if err != nil {
 			continue
@@ -527,6 +532,7 @@ func (n *scaleNode) heartbeat() {
 				n.ping(meta)
 			}
 		}
+		n.next = nodeserver.NextMeta(n.metas, n.next, at, pr.Leader)
 		return
 	}
 }

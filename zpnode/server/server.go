@@ -140,7 +140,7 @@ func (s *Server) Start() error {
 		s.Close()
 		return fmt.Errorf("zpnode: %w", err)
 	}
-	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second, ClusterToken: s.cfg.ClusterSecret, AbandonGrace: MetaAbandonGrace})
+	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second, ClusterToken: s.cfg.ClusterSecret, AbandonGrace: metaAbandonGrace})
 	s.clusterToken = secret.NewToken(s.cfg.ClusterSecret)
 	s.authFailures = secret.NewFailureLimiter()
 
