@@ -10,8 +10,9 @@ import (
 
 // TestAbandonGrace: with SetAbandonGrace, a call abandoned by its caller
 // leaves the connection open while the server still answers (its late
-// answer is dropped and the next call goes on the same connection), and
-// closes it when the server stops answering.
+// answer is dropped and the next call goes on the same connection), or
+// while a call ahead of it takes longer than the grace and its caller
+// waits, and closes it when the server stops answering.
 func TestAbandonGrace(t *testing.T) {
 	cases := []struct {
 		name string
@@ -23,11 +24,22 @@ func TestAbandonGrace(t *testing.T) {
 	}{
 		{"late answer keeps the connection", 300 * time.Millisecond, 5 * time.Second, true},
 		{"no answer closes it after the grace", time.Minute, 200 * time.Millisecond, false},
+		{"a long call ahead keeps it", 300 * time.Millisecond, 200 * time.Millisecond, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, c := dialEcho(t)
 			c.SetAbandonGrace(tc.grace)
+			var ahead *Pending
+			if strings.Contains(tc.name, "ahead") {
+				// Answered after 1 s, five graces; its caller waits.
+				req := getReq("block")
+				req.TimeoutMs = 1000
+				var err error
+				if ahead, err = c.Send(ctx, req); err != nil {
+					t.Fatal(err)
+				}
+			}
 			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 			defer cancel()
 			req := getReq("block")
@@ -47,6 +59,11 @@ func TestAbandonGrace(t *testing.T) {
 					t.Fatalf("closed with %v", c.Err())
 				}
 				return
+			}
+			if ahead != nil {
+				if _, err := ahead.Wait(ctx); err != nil {
+					t.Fatalf("the call ahead: %v", err)
+				}
 			}
 			resp, err := c.Call(ctx, getReq("k"))
 			if err != nil || string(resp.GetGet().GetValue()) != "k" {

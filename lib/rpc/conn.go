@@ -39,13 +39,17 @@ type Conn struct {
 	abandonGrace time.Duration
 	// reads counts the responses read, for an abandoned call's watch.
 	reads atomic.Uint64
+	// live counts the calls sent whose callers still wait: while one does,
+	// silence may be the server working on it.
+	live atomic.Int64
 }
 
 // SetAbandonGrace keeps the connection open when a call is abandoned (its
 // context ended first) as long as responses keep arriving: the late
 // response is read and dropped, and later calls go on the same connection.
 // It is closed only when grace passes with no response read while the
-// abandoned call still waits (a server that stopped answering). Without
+// abandoned call still waits and no other caller does (a server that
+// stopped answering). Without
 // it an abandoned call closes the connection at once, and the next call
 // dials: for a caller with a short deadline and a busy server (a node's
 // PING to a loaded meta leader) every late answer then costs a new
@@ -156,6 +160,7 @@ func (c *Conn) sendRaw(ctx context.Context, payload []byte) (*Pending, error) {
 	cl := &call{done: make(chan struct{})}
 	select {
 	case c.sendq <- outFrame{payload, cl}:
+		c.live.Add(1)
 		return &Pending{c, cl}, nil
 	case <-c.done:
 		return nil, fmt.Errorf("%w: %w", ErrNotSent, c.err)
@@ -168,6 +173,7 @@ func (c *Conn) sendRaw(ctx context.Context, payload []byte) (*Pending, error) {
 // connection is closed, as with Call (unless SetAbandonGrace).
 func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
 	c, cl := p.c, p.cl
+	defer c.live.Add(-1)
 	select {
 	case <-cl.done:
 		return cl.resp, cl.err
@@ -191,7 +197,10 @@ func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
 }
 
 // watchAbandoned closes the connection when, abandonGrace after reads
-// responses had been read, no more was read and cl still has no response.
+// responses had been read, no more was read, cl still has no response and
+// no other caller waits (a long call ahead of cl explains the silence: a
+// meta leader placing a table answers its forwarded create after
+// seconds, and the PINGs forwarded behind it time out meanwhile).
 func (c *Conn) watchAbandoned(cl *call, reads uint64) {
 	time.AfterFunc(c.abandonGrace, func() {
 		select {
@@ -201,7 +210,7 @@ func (c *Conn) watchAbandoned(cl *call, reads uint64) {
 			return
 		default:
 		}
-		if now := c.reads.Load(); now != reads {
+		if now := c.reads.Load(); now != reads || c.live.Load() > 0 {
 			c.watchAbandoned(cl, now)
 			return
 		}
