@@ -135,92 +135,189 @@ func (pb *problem) clusterCounter(b band, now int) counter {
 // now, so the flow keeps the fewest moves among the layouts that best meet
 // the load bands (cluster first, then per table), which is exactly the
 // priority of the rules; see the package comment.
+//
+// On a large cluster it first offers each partition a window of the nodes
+// only (window.go): a layout that costs no more than the relaxation's
+// bound is optimal, and the full network (partitions × nodes arcs: 3.3
+// million for a table of 3,334 partitions on 1,000 nodes) is built only
+// when it does not.
 func (pb *problem) solveReplicas() error {
+	if cands := pb.windows(); cands != nil {
+		bound := pb.relaxedReplicaCost()
+		rf, err := pb.replicaFlow(cands)
+		if err == nil && rf.cost == bound {
+			rf.setTargets(pb)
+			return nil
+		}
+	}
+	rf, err := pb.replicaFlow(nil)
+	if err != nil {
+		return err
+	}
+	rf.setTargets(pb)
+	return nil
+}
+
+// replicaChoice is a partition's arc to a node in a replica flow.
+type replicaChoice struct{ node, arc int }
+
+// replicaSolution is a solved replica flow.
+type replicaSolution struct {
+	g *graph
+	// arcs[t][pid] lists the arcs of each node the partition could use.
+	arcs [][][]replicaChoice
+	cost cost
+}
+
+// setTargets records the solution's nodes of every partition.
+func (rf replicaSolution) setTargets(pb *problem) {
+	for ti, ts := range pb.tables {
+		for pid := range ts.parts {
+			ps := &ts.parts[pid]
+			ps.target = ps.target[:0]
+			for _, ch := range rf.arcs[ti][pid] {
+				if rf.g.flow(ch.arc) > 0 {
+					ps.target = append(ps.target, ch.node)
+				}
+			}
+		}
+	}
+}
+
+// replicaFlow solves the replica flow with cands[ti][pid] (sorted) as the
+// nodes partition pid of table ti may use, or every node when cands is nil.
+// It fails when the candidates cannot take every replica.
+func (pb *problem) replicaFlow(cands [][][]int) (replicaSolution, error) {
 	cl := pb.cl
 	n := len(cl.nodes)
 	g := newGraph()
+	// The arcs of partitions to nodes dominate: reserve them, as growing a
+	// slice of millions of arcs copies it again and again (and a copy that
+	// long holds up the garbage collector's stop of the world).
+	parts, choices := 0, 0
+	for ti, ts := range pb.tables {
+		parts += len(ts.parts)
+		for pid := range ts.parts {
+			if cands == nil {
+				choices += n
+			} else {
+				choices += len(cands[ti][pid])
+			}
+		}
+	}
+	g.arcs = make([]arc, 0, 2*(choices+parts*(2*len(cl.rackNodes)+2*cl.zones+1))+16*n*(len(pb.tables)+2))
 	src, sink := g.vertex(), g.vertex()
 	nodeV := make([]int, n)
 	for i := range n {
 		nodeV[i] = g.vertex()
 	}
-	// arcs[t][pid] lists (node, arc) for each node the partition may use.
-	type choice struct{ node, arc int }
-	arcs := make([][][]choice, len(pb.tables))
+	arcs := make([][][]replicaChoice, len(pb.tables))
 	want := 0
 	rigidV := pb.rigidCounters(g, nodeV)
 	zoneV := make([]int, cl.zones)
 	rackV := make([]int, len(cl.rackNodes))
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	zoneUsed, rackUsed := make([]bool, cl.zones), make([]bool, len(cl.rackNodes))
 	for ti, ts := range pb.tables {
 		tnV := make([]int, n)
 		for i := range n {
 			tnV[i] = g.vertex()
 		}
-		arcs[ti] = make([][]choice, len(ts.parts))
+		arcs[ti] = make([][]replicaChoice, len(ts.parts))
 		for pid := range ts.parts {
 			ps := &ts.parts[pid]
 			want += ps.replicas
 			pv := g.vertex()
 			g.edge(src, pv, ps.replicas, free)
 			caps := cl.capsFor(ps.replicas)
-			// A zone or rack needs its own vertex when it has more
-			// nodes than its cap (the arc into it enforces the cap), or
-			// when it could take two replicas while others are empty (the
-			// arc prices the second and further ones at lvlSpread).
-			for z := range zoneV {
-				zoneV[z] = pv
-				if cl.zoneNodes[z] > caps.zone || (caps.zone > 1 && cl.zoneNodes[z] > 1 && cl.zones > 1) {
-					zoneV[z] = g.vertex()
-					spreadArcs(g, pv, zoneV[z], min(caps.zone, cl.zoneNodes[z]))
-				}
+			nodes := all
+			if cands != nil {
+				nodes = cands[ti][pid]
 			}
-			for rk := range rackV {
-				z := cl.rackZone[rk]
-				rackV[rk] = zoneV[z]
-				capped := cl.rackNodes[rk] > caps.rack && (zoneV[z] == pv || caps.rack < caps.zone)
-				if capped || (caps.rack > 1 && cl.rackNodes[rk] > 1 && cl.rackNodes[rk] < cl.zoneNodes[z]) {
-					rackV[rk] = g.vertex()
-					spreadArcs(g, zoneV[z], rackV[rk], min(caps.rack, cl.rackNodes[rk]))
-				}
+			// A zone or rack no candidate is in needs no vertex (all of
+			// them are in the full network).
+			clear(zoneUsed)
+			clear(rackUsed)
+			for _, i := range nodes {
+				zoneUsed[cl.zone[i]], rackUsed[cl.rack[i]] = true, true
 			}
-			for i := range n {
+			cl.groupVertices(g, pv, caps, zoneUsed, rackUsed, zoneV, rackV)
+			arcs[ti][pid] = make([]replicaChoice, 0, len(nodes))
+			for _, i := range nodes {
 				c := pay(lvlChange)
 				if _, ok := slices.BinarySearch(ps.now, i); ok {
 					c = free
 				}
 				e := g.edge(rackV[cl.rack[i]], tnV[i], 1, c)
-				arcs[ti][pid] = append(arcs[ti][pid], choice{i, e})
+				arcs[ti][pid] = append(arcs[ti][pid], replicaChoice{i, e})
 			}
 		}
-		into := nodeV
-		if rigidV != nil && ts.rigid() {
-			into = rigidV
+		pb.tableCounters(g, ti, tnV, nodeV, rigidV)
+	}
+	pb.nodeCounters(g, nodeV, sink, want)
+	if got := g.minCostFlow(src, sink); got != want {
+		return replicaSolution{}, status.New(zppb.Code_ERROR, "placement: placed %d of %d replicas", got, want)
+	}
+	return replicaSolution{g: g, arcs: arcs, cost: g.totalCost()}, nil
+}
+
+// groupVertices adds, below a partition's vertex pv, the vertices of the
+// zones and racks marked used whose caps or spread its replicas' path must
+// pass, and sets zoneV and rackV to the vertex each zone's and rack's
+// replicas come through (pv, or the zone's vertex, when none is needed).
+func (cl *cluster) groupVertices(g *graph, pv int, caps groupCaps, zoneUsed, rackUsed []bool, zoneV, rackV []int) {
+	// A zone or rack needs its own vertex when it has more nodes than its
+	// cap (the arc into it enforces the cap), or when it could take two
+	// replicas while others are empty (the arc prices the second and
+	// further ones at lvlSpread).
+	for z := range zoneV {
+		zoneV[z] = pv
+		if !zoneUsed[z] {
+			continue
 		}
-		for i := range n {
-			b := bandOf(ts.replicaShare[i], slack(ts.replicaShare[i], pb.tol))
-			g.addCounter(tnV[i], into[i], 0, len(ts.parts), b.target(ts.replicasNow[i], lvlTable))
+		if cl.zoneNodes[z] > caps.zone || (caps.zone > 1 && cl.zoneNodes[z] > 1 && cl.zones > 1) {
+			zoneV[z] = g.vertex()
+			spreadArcs(g, pv, zoneV[z], min(caps.zone, cl.zoneNodes[z]))
 		}
 	}
+	for rk := range rackV {
+		z := cl.rackZone[rk]
+		rackV[rk] = zoneV[z]
+		if !rackUsed[rk] {
+			continue
+		}
+		capped := cl.rackNodes[rk] > caps.rack && (zoneV[z] == pv || caps.rack < caps.zone)
+		if capped || (caps.rack > 1 && cl.rackNodes[rk] > 1 && cl.rackNodes[rk] < cl.zoneNodes[z]) {
+			rackV[rk] = g.vertex()
+			spreadArcs(g, zoneV[z], rackV[rk], min(caps.rack, cl.rackNodes[rk]))
+		}
+	}
+}
+
+// tableCounters adds the counters of table ti's replicas on each node,
+// from its (table, node) vertices tnV into nodeV (or the rigid counters).
+func (pb *problem) tableCounters(g *graph, ti int, tnV, nodeV, rigidV []int) {
+	ts := pb.tables[ti]
+	into := nodeV
+	if rigidV != nil && ts.rigid() {
+		into = rigidV
+	}
+	for i := range tnV {
+		b := bandOf(ts.replicaShare[i], slack(ts.replicaShare[i], pb.tol))
+		g.addCounter(tnV[i], into[i], 0, len(ts.parts), b.target(ts.replicasNow[i], lvlTable))
+	}
+}
+
+// nodeCounters adds the counters of each node's replicas over all tables.
+func (pb *problem) nodeCounters(g *graph, nodeV []int, sink, want int) {
 	share, _, now, _, fixed, _ := pb.clusterTotals()
-	for i := range n {
+	for i := range nodeV {
 		b := bandOf(share[i], slack(share[i], pb.tol))
 		g.addCounter(nodeV[i], sink, fixed[i], want, pb.clusterCounter(b, now[i]))
 	}
-	if got := g.minCostFlow(src, sink); got != want {
-		return status.New(zppb.Code_ERROR, "placement: placed %d of %d replicas", got, want)
-	}
-	for ti, ts := range pb.tables {
-		for pid := range ts.parts {
-			ps := &ts.parts[pid]
-			ps.target = ps.target[:0]
-			for _, ch := range arcs[ti][pid] {
-				if g.flow(ch.arc) > 0 {
-					ps.target = append(ps.target, ch.node)
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // rigid reports whether every partition of the table has one replica: its

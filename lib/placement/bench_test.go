@@ -87,3 +87,23 @@ func TestRebalanceLarge(t *testing.T) {
 	}
 	t.Logf("%d moves, %d master moves", len(plan.Moves), len(plan.MasterMoves))
 }
+
+// BenchmarkPlaceTableAtScale places the tenth table of 3,334 partitions x 3
+// on 1,000 nodes that hold nine (issue 16's meta goal: 100,020 replicas),
+// as the meta leader does on a table create:
+//
+//	go test -run - -bench PlaceTableAtScale -benchtime 3x ./lib/placement
+func BenchmarkPlaceTableAtScale(b *testing.B) {
+	nodes := cl(1000, nil, nil)
+	var tables []Table
+	for t := range 9 {
+		tables = append(tables, roundRobin(fmt.Sprintf("t%d", t), nodes, 3334, 3))
+	}
+	pn, pt := toProto(nodes), tablesToProto(tables)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := PlaceTable(pn, pt, 3334, 3); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

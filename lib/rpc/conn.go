@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -35,7 +36,27 @@ type Conn struct {
 
 	// token is put in every request sent (SetClusterToken).
 	token []byte
+	// abandonGrace: see SetAbandonGrace; 0 closes at once.
+	abandonGrace time.Duration
+	// reads counts the responses read, for an abandoned call's watch.
+	reads atomic.Uint64
+	// live counts the calls sent whose callers still wait: while one does,
+	// silence may be the server working on it.
+	live atomic.Int64
 }
+
+// SetAbandonGrace keeps the connection open when a call is abandoned (its
+// context ended first) as long as responses keep arriving: the late
+// response is read and dropped, and later calls go on the same connection.
+// It is closed only when grace passes with no response read while the
+// abandoned call still waits and no other caller does (a server that
+// stopped answering). Without
+// it an abandoned call closes the connection at once, and the next call
+// dials: for a caller with a short deadline and a busy server (a node's
+// PING to a loaded meta leader) every late answer then costs a new
+// connection, which the busy server accepts slower still. Set it before
+// the first call.
+func (c *Conn) SetAbandonGrace(grace time.Duration) { c.abandonGrace = grace }
 
 // SetClusterToken makes every request sent on c carry token as its
 // cluster_token (the cluster secret servers of one cluster present to
@@ -102,7 +123,8 @@ func NewConn(nc net.Conn, maxFrame int) *Conn {
 
 // Call sends req and waits for its response. Errors are transport errors
 // only; the response's code says how the request went. When ctx ends first
-// the call is abandoned (see Wait).
+// the connection is closed (unless SetAbandonGrace), because the stream can
+// no longer be trusted to be in step.
 func (c *Conn) Call(ctx context.Context, req *zppb.Request) (*zppb.Response, error) {
 	p, err := c.Send(ctx, req)
 	if err != nil {
@@ -155,6 +177,7 @@ func (c *Conn) sendRaw(ctx context.Context, payload []byte) (*Pending, error) {
 	cl := &call{done: make(chan struct{})}
 	select {
 	case c.sendq <- outFrame{payload, cl}:
+		c.live.Add(1)
 		return &Pending{c, cl}, nil
 	case <-c.done:
 		return nil, fmt.Errorf("%w: %w", ErrNotSent, c.err)
@@ -163,16 +186,11 @@ func (c *Conn) sendRaw(ctx context.Context, payload []byte) (*Pending, error) {
 	}
 }
 
-// Wait returns the response of the request. When ctx ends first the call
-// is abandoned: Wait returns a transport error at once, and the answer,
-// which the server sends when the request's deadline passes at the latest,
-// is dropped when it comes. The connection stays up for the other calls on
-// it (closing it would fail them too: on a loaded machine one request's
-// short deadline took an admin write on the same connection with it);
-// only when no answer has come abandonGrace later is the server taken for
-// hung and the connection closed.
+// Wait returns the response of the request. When ctx ends first the
+// connection is closed, as with Call (unless SetAbandonGrace).
 func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
 	c, cl := p.c, p.cl
+	defer c.live.Add(-1)
 	select {
 	case <-cl.done:
 		return cl.resp, cl.err
@@ -186,22 +204,36 @@ func (p *Pending) Wait(ctx context.Context) (*zppb.Response, error) {
 			return nil, c.err
 		}
 	case <-ctx.Done():
-		time.AfterFunc(abandonGrace, func() {
-			select {
-			case <-cl.done:
-			default:
-				c.closeWith(fmt.Errorf("%w: no answer from %s %v after an abandoned call: %w", ErrTransport, c.nc.RemoteAddr(), abandonGrace, ctx.Err()))
-			}
-		})
+		if c.abandonGrace > 0 {
+			c.watchAbandoned(cl, c.reads.Load())
+		} else {
+			c.closeWith(fmt.Errorf("%w: call abandoned: %w", ErrTransport, ctx.Err()))
+		}
 		return nil, fmt.Errorf("%w: call %s: %w", ErrTransport, c.nc.RemoteAddr(), ctx.Err())
 	}
 }
 
-// abandonGrace is how long a connection waits for the answer to an
-// abandoned call before it takes the server for hung and closes. A server
-// answers a request whose deadline passed at once (TIMEOUT), so the answer
-// normally comes within the request's own deadline.
-const abandonGrace = 2 * time.Second
+// watchAbandoned closes the connection when, abandonGrace after reads
+// responses had been read, no more was read, cl still has no response and
+// no other caller waits (a long call ahead of cl explains the silence: a
+// meta leader placing a table answers its forwarded create after
+// seconds, and the PINGs forwarded behind it time out meanwhile).
+func (c *Conn) watchAbandoned(cl *call, reads uint64) {
+	time.AfterFunc(c.abandonGrace, func() {
+		select {
+		case <-cl.done:
+			return
+		case <-c.done:
+			return
+		default:
+		}
+		if now := c.reads.Load(); now != reads || c.live.Load() > 0 {
+			c.watchAbandoned(cl, now)
+			return
+		}
+		c.closeWith(fmt.Errorf("%w: no response for %v after a call was abandoned", ErrTransport, c.abandonGrace))
+	})
+}
 
 // writeLoop writes queued calls, as many as are waiting, then flushes.
 func (c *Conn) writeLoop() {
@@ -281,6 +313,8 @@ func (c *Conn) readLoop() {
 		} else {
 			cl.resp = resp
 		}
+		buf = keepBuffer(buf)
+		c.reads.Add(1)
 		close(cl.done)
 	}
 	// Fail what is still waiting for a response. The writer stops queueing

@@ -11,6 +11,13 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
+// DefaultAbandonGrace is the AbandonGrace of the servers' pools to a
+// server that may be busy (a node's to the meta servers, a meta
+// follower's to its leader): long enough for a loaded server to answer
+// what it was sent, short enough that one that stopped answering is
+// dialled again within a few ping intervals.
+const DefaultAbandonGrace = 5 * time.Second
+
 // PoolOptions configures a Pool.
 type PoolOptions struct {
 	// ConnsPerAddr is how many connections are kept to each address; calls
@@ -28,6 +35,9 @@ type PoolOptions struct {
 	// (a function, so that a server's reloaded certificate and CA apply
 	// to the connections it opens next); nil: plain TCP.
 	TLS func() *tls.Config
+	// AbandonGrace, when set, keeps a connection whose call was
+	// abandoned while responses keep coming (Conn.SetAbandonGrace).
+	AbandonGrace time.Duration
 }
 
 func (o *PoolOptions) setDefaults() {
@@ -103,6 +113,7 @@ func (p *Pool) conn(ctx context.Context, addr string) (*Conn, error) {
 		return nil, err
 	}
 	c.SetClusterToken(p.opts.ClusterToken)
+	c.SetAbandonGrace(p.opts.AbandonGrace)
 	p.mu.Lock()
 	closed := p.closed
 	p.mu.Unlock()

@@ -306,9 +306,7 @@ func (c *serverConn) readLoop(br *bufio.Reader) {
 		// The request does not alias in, so in is read into again.
 		f.req, f.resp = s.parse(in)
 		f.more = frameBuffered(br)
-		if cap(in) > 1<<20 {
-			in = nil // do not pin a huge buffer to an idle connection
-		}
+		in = keepBuffer(in)
 		if !c.budget.acquire(f.inLen) {
 			return
 		}
@@ -473,7 +471,9 @@ func (c *serverConn) write(inLen int, resp *zppb.Response) error {
 	if c.s.cfg.OnBytes != nil {
 		c.s.cfg.OnBytes(headerSize+inLen, headerSize+len(c.out))
 	}
-	return WriteFrame(c.bw, c.out, DefaultMaxFrameSize)
+	err = WriteFrame(c.bw, c.out, DefaultMaxFrameSize)
+	c.out = keepBuffer(c.out)
+	return err
 }
 
 // parse decodes a request frame; a frame that does not parse gets its

@@ -121,6 +121,33 @@ func mergeNodes(cur, changed []*zppb.Node, whole bool) []*zppb.Node {
 	if len(changed) == 0 {
 		return cur
 	}
+	byAddr := func(a, b *zppb.Node) int { return cmp.Compare(a.GetAddr(), b.GetAddr()) }
+	if slices.IsSortedFunc(cur, byAddr) && slices.IsSortedFunc(changed, byAddr) {
+		// As meta sends them: one pass, instead of a map and a sort of
+		// every node on each delta.
+		out := make([]*zppb.Node, 0, len(cur)+len(changed))
+		i, j := 0, 0
+		for i < len(cur) || j < len(changed) {
+			switch {
+			case j == len(changed) || i < len(cur) && byAddr(cur[i], changed[j]) < 0:
+				out = append(out, cur[i])
+				i++
+			case i == len(cur) || byAddr(cur[i], changed[j]) > 0:
+				out = append(out, changed[j])
+				j++
+			default: // the same node: the changed record wins
+				out = append(out, changed[j])
+				i++
+				j++
+			}
+		}
+		return out
+	}
+	return mergeUnsorted(cur, changed)
+}
+
+// mergeUnsorted is mergeNodes for lists not sorted by address.
+func mergeUnsorted(cur, changed []*zppb.Node) []*zppb.Node {
 	byAddr := make(map[string]*zppb.Node, len(cur)+len(changed))
 	for _, n := range cur {
 		byAddr[n.GetAddr()] = n

@@ -154,6 +154,8 @@ func TestCommands(t *testing.T) {
 		{name: "del", args: []string{"del", "users", "alice"}, wantStdout: "1\n", wantExact: true},
 		{name: "del again", args: []string{"del", "users", "alice"}, wantStdout: "0\n", wantExact: true},
 		{name: "node list", args: []string{"node", "list"}, wantStdout: "UP"},
+		{name: "node list of a state", args: []string{"node", "list", "--state", "up"}, wantStdout: "UP"},
+		{name: "node list bad state", args: []string{"node", "list", "--state", "sideways"}, wantCode: ExitUsage, wantStderr: "--state"},
 		{name: "node info", args: []string{"node", "info", master}, wantStdout: "version:         " + buildinfo.Version},
 		{name: "node info replicas", args: []string{"node", "info", master, "--section", "server"}, wantStdout: " slaves watched), 0 opening\n"},
 		{name: "node info replication", args: []string{"node", "info", master, "--section", "replication", "--table", "users"}, wantStdout: "users  0          master"},

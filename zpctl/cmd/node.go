@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -42,7 +43,8 @@ type nodeListJSON struct {
 }
 
 func (a *app) nodeListCommand() *cobra.Command {
-	return &cobra.Command{
+	var sel nodeSelection
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the data nodes the meta servers know, with the replicas they hold",
 		Long: `List the data nodes the meta servers know: address, RESP address, state,
@@ -59,11 +61,18 @@ as -, and 0 and "" in JSON).
 last_heartbeat_unix_ms is the Unix time of the last heartbeat in
 milliseconds, 0 when unknown; down_since_unix_ms (DOWN nodes) when the meta
 leader marked it DOWN; draining (true only) a cordoned node with moves
-taking its replicas or masters away in flight, shown as UP/draining.`,
+taking its replicas or masters away in flight, shown as UP/draining.
+
+--state and --zone select nodes, in the text and in JSON. The text shows at
+most ` + fmt.Sprint(detailRows) + ` of the selected nodes and says how many it left out;
+--all shows every one. JSON has every selected node.`,
 		Example: "  zpctl node list\n  zpctl node list -o json | jq -r '.nodes[] | select(.state != \"UP\") | .addr'\n" +
-			"  zpctl node list -o json | jq -r '.nodes[] | \"\\(.addr) \\(.version)\"'",
+			"  zpctl node list -o json | jq -r '.nodes[] | \"\\(.addr) \\(.version)\"'\n  zpctl node list --state DOWN --zone zone-a",
 		Args: cobra.NoArgs,
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, _ []string) error {
+			if err := sel.validate(); err != nil {
+				return err
+			}
 			topo, err := c.Pull(ctx, "")
 			if err != nil {
 				return err
@@ -88,13 +97,58 @@ taking its replicas or masters away in flight, shown as UP/draining.`,
 			out := nodeListJSON{Epoch: topo.Epoch, Nodes: []nodeRow{}}
 			for i, l := range s.Loads("") {
 				n := s.Nodes[i].Node
-				out.Nodes = append(out.Nodes, nodeRow{Node: n, Replicas: l.Replicas, Masters: l.Masters, Draining: n.Cordoned && leaving[n.Addr]})
+				if sel.selects(n) {
+					out.Nodes = append(out.Nodes, nodeRow{Node: n, Replicas: l.Replicas, Masters: l.Masters, Draining: n.Cordoned && leaving[n.Addr]})
+				}
 			}
 			return a.printer.Print(out, func(w io.Writer) error {
-				return writeNodes(w, out.Nodes, time.Now())
+				rows := detailRows
+				if sel.all {
+					rows = 0
+				}
+				return writeNodeList(w, out.Nodes, rows, time.Now())
 			})
 		}),
 	}
+	f := cmd.Flags()
+	f.StringVar(&sel.state, "state", "", "only nodes in this state: UP or DOWN")
+	f.StringVar(&sel.zone, "zone", "", "only nodes in this zone")
+	f.BoolVar(&sel.all, "all", false, "show every selected node in the text, not the first "+fmt.Sprint(detailRows))
+	return cmd
+}
+
+// nodeSelection is which nodes node list shows.
+type nodeSelection struct {
+	state string // UP or DOWN; any when empty
+	zone  string // any when empty
+	all   bool   // the text shows every selected node
+}
+
+func (sel *nodeSelection) validate() error {
+	switch strings.ToUpper(sel.state) {
+	case "", "UP", "DOWN":
+		sel.state = strings.ToUpper(sel.state)
+		return nil
+	}
+	return usagef("--state: %q is not UP or DOWN", sel.state)
+}
+
+func (sel nodeSelection) selects(n client.Node) bool {
+	return (sel.state == "" || n.State == sel.state) && (sel.zone == "" || n.Zone == sel.zone)
+}
+
+// writeNodeList writes the first rows nodes (all of them for rows <= 0)
+// and a line saying how many it left out.
+func writeNodeList(w io.Writer, nodes []nodeRow, rows int, now time.Time) error {
+	shown := limitRows(nodes, rows)
+	if err := writeNodes(w, shown, now); err != nil {
+		return err
+	}
+	if len(shown) >= len(nodes) {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "... %d more nodes not shown: zpctl node list --all (or --state, --zone)\n", len(nodes)-len(shown))
+	return err
 }
 
 func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {

@@ -33,7 +33,9 @@ import (
 // forwardConns is how many connections a follower keeps to the leader. The
 // leader serves each connection's requests one at a time, so a slow write
 // delays the PINGs behind it on the same connection; a few connections keep
-// that rare.
+// that rare. A forwarded request that outlives its deadline leaves its
+// connection open while the leader still answers (rpc.DefaultAbandonGrace):
+// closing it failed every request pipelined on it.
 const forwardConns = 4
 
 // Server is one meta server. Build it with New, then Start; Close stops it.
@@ -114,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 		logger:      logger,
 		fsm:         fsm.New(logger.With("component", "fsm")),
 		live:        newLiveness(),
-		pool:        rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize, ClusterToken: cfg.ClusterSecret, TLS: tlsFiles.DialConfig}),
+		pool:        rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: forwardConns, MaxFrameSize: cfg.MaxFrameSize, ClusterToken: cfg.ClusterSecret, AbandonGrace: rpc.DefaultAbandonGrace, TLS: tlsFiles.DialConfig}),
 		leaderCh:    make(chan bool, 16),
 		proposing:   make(chan struct{}, 1),
 		stuckEpochs: make(map[uint64]uint64),

@@ -3,15 +3,48 @@ package server
 import (
 	"context"
 	"errors"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/topodelta"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
+
+// metaAbandonGrace is how long the connection to a meta server stays open
+// after a PING or PULL outlived its timeout, as long as the meta server
+// answers nothing meanwhile (rpc.Conn.SetAbandonGrace). A PING waits half
+// a ping interval; a loaded meta leader answers some later than that, and
+// closing the connection at each would make the next PING dial and wait
+// to be accepted too: under load the node then never got an answer in
+// time, never learned a new epoch, and a failover waited for its position
+// (TestMetaScale under -race at load 30, whose simulated nodes use it too).
+const metaAbandonGrace = rpc.DefaultAbandonGrace
+
+// NextMeta returns the index in addrs of the meta server to PING first
+// next time, after a heartbeat that began at first and got its answer
+// from answered (PINGs to the ones between failed): the leader the answer
+// named, when it is one of addrs and did not just fail, else answered. A
+// follower answers a PING by forwarding it to the leader over a few
+// connections the leader serves in order, so after a leader change a
+// thousand nodes PINGing their follower queued behind one another and
+// behind the commands forwarded with them. A leader this node cannot reach
+// (but the follower can) is not tried first again.
+func NextMeta(addrs []string, first, answered int, leader string) int {
+	i := slices.Index(addrs, leader)
+	if leader == "" || i < 0 {
+		return answered
+	}
+	n := len(addrs)
+	if (i-first+n)%n < (answered-first+n)%n {
+		return answered // it was tried this time and did not answer
+	}
+	return i
+}
 
 // heartbeatLoop PINGs meta every PingInterval and PULLs when meta's epoch is
 // newer than the node's. Any meta member will do: followers forward PINGs to
@@ -32,7 +65,7 @@ func (s *Server) heartbeatLoop() {
 }
 
 // heartbeat PINGs the meta servers, starting with the one at index next,
-// until one answers, and returns where to start next time. A successful
+// until one answers, and returns where to start next time (NextMeta). A successful
 // PING renews the master lease (see lease.go) once the node runs the epoch
 // the answer names.
 func (s *Server) heartbeat(next int) int {
@@ -73,7 +106,7 @@ func (s *Server) heartbeat(next int) int {
 		}
 		s.lease.renewed(sent, time.Duration(pr.LeaseMs)*time.Millisecond, s.topo.Load().epoch >= pr.Epoch)
 		s.fullsync.SetRate(pr.FullsyncRate)
-		return (next + i) % n
+		return NextMeta(s.cfg.MetaAddrs, next, (next+i)%n, pr.Leader)
 	}
 	s.lease.unreachable(refused == n)
 	return next

@@ -154,7 +154,7 @@ func (s *Server) Start() error {
 		s.Close()
 		return fmt.Errorf("zpnode: %w", err)
 	}
-	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second, ClusterToken: s.cfg.ClusterSecret, TLS: s.tls.DialConfig})
+	s.meta = rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1, DialTimeout: time.Second, ClusterToken: s.cfg.ClusterSecret, AbandonGrace: metaAbandonGrace, TLS: s.tls.DialConfig})
 	s.clusterToken = secret.NewToken(s.cfg.ClusterSecret)
 	s.authFailures = secret.NewFailureLimiter()
 

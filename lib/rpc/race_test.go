@@ -1,0 +1,6 @@
+//go:build race
+
+package rpc
+
+// raceEnabled: the race detector makes large frames slow to copy and parse.
+const raceEnabled = true
