@@ -2,9 +2,13 @@ package cmd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +27,13 @@ type targetFlags struct {
 	minSync             uint32
 	raw                 bool
 	timeout             time.Duration
+	// tls names the PEM files of TLS to every target but noop: the CA
+	// the servers' certificates chain to, and a client certificate for
+	// servers that verify clients.
+	tls tlsconf.Files
+	// adminTokenFile holds the meta servers' admin token, for the table
+	// zpbench creates and drops.
+	adminTokenFile string
 }
 
 func (t *targetFlags) register(cmd *cobra.Command) {
@@ -37,6 +48,40 @@ func (t *targetFlags) register(cmd *cobra.Command) {
 	fs.Uint32Var(&t.minSync, "min-sync-replicas", 0, "min_sync_replicas of a table zpbench creates")
 	fs.BoolVar(&t.raw, "raw", false, "Zeppelin: send raw requests to partition masters even at pipeline 1 (no client retries)")
 	fs.DurationVar(&t.timeout, "timeout", 5*time.Second, "bound on each operation, retries included")
+	fs.StringVar(&t.tls.CA, "tls-ca", "", "PEM CA the servers' certificates chain to: connect to Zeppelin and Redis targets over TLS")
+	fs.StringVar(&t.tls.Cert, "tls-cert", "", "PEM client certificate, for servers that verify clients")
+	fs.StringVar(&t.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&t.adminTokenFile, "admin-token-file", "", "file holding the meta servers' admin token, to create and drop the table")
+}
+
+// access is what a target's connections need: TLS (nil: plain TCP) and
+// the admin token (nil: none).
+type access struct {
+	tls        *tls.Config
+	adminToken []byte
+}
+
+// access reads the TLS and admin token files named by the flags.
+func (a *app) access(t *targetFlags) (access, error) {
+	var ac access
+	if t.tls.Enabled() {
+		cfg, err := tlsconf.ClientConfig(t.tls)
+		if err != nil {
+			return ac, usagef("--tls-ca/--tls-cert/--tls-key: %w", err)
+		}
+		ac.tls = cfg
+	}
+	if t.adminTokenFile != "" {
+		token, open, err := secret.ReadFile(t.adminTokenFile)
+		if err != nil {
+			return ac, usagef("--admin-token-file: %w", err)
+		}
+		if open {
+			a.log.Warn("the admin token file can be read by others than its owner: chmod 600 it", "file", t.adminTokenFile)
+		}
+		ac.adminToken = token
+	}
+	return ac, nil
 }
 
 // targetSpec is one target from the command line.
@@ -77,21 +122,27 @@ func splitAddrs(s string) []string {
 
 // open connects to a target. pipeline decides the Zeppelin path.
 func (a *app) open(ctx context.Context, t *targetFlags, s targetSpec, conns, pipeline int) (target.Target, error) {
+	ac, err := a.access(t)
+	if err != nil {
+		return nil, err
+	}
 	switch s.kind {
 	case "zeppelin":
 		return target.NewZeppelin(ctx, target.ZeppelinOptions{
-			MetaAddrs: splitAddrs(s.addr),
-			Table:     t.table,
-			Conns:     conns,
-			Raw:       t.raw || pipeline > 1,
-			Timeout:   t.timeout,
-			Create:    &client.TableSpec{Partitions: t.partitions, Replicas: t.replicas, MinSyncReplicas: t.minSync},
-			Logger:    a.log,
+			MetaAddrs:  splitAddrs(s.addr),
+			Table:      t.table,
+			Conns:      conns,
+			Raw:        t.raw || pipeline > 1,
+			Timeout:    t.timeout,
+			Create:     &client.TableSpec{Partitions: t.partitions, Replicas: t.replicas, MinSyncReplicas: t.minSync},
+			TLS:        ac.tls,
+			AdminToken: ac.adminToken,
+			Logger:     a.log,
 		})
 	case "redis":
-		return target.NewRedis(ctx, target.RedisOptions{Addr: s.addr, Conns: conns, Timeout: t.timeout})
+		return target.NewRedis(ctx, target.RedisOptions{Addr: s.addr, Conns: conns, Timeout: t.timeout, TLS: ac.tls})
 	case "redis-cluster":
-		return target.NewRedisCluster(ctx, splitAddrs(s.addr), target.RedisOptions{Conns: conns, Timeout: t.timeout})
+		return target.NewRedisCluster(ctx, splitAddrs(s.addr), target.RedisOptions{Conns: conns, Timeout: t.timeout, TLS: ac.tls})
 	case "noop":
 		return target.NewNoop(s.addr, t.table), nil
 	}

@@ -42,7 +42,11 @@ func (a *app) ensureTable(ctx context.Context, t *targetFlags, s targetSpec, aft
 	if s.kind != "zeppelin" {
 		return nil, nil
 	}
-	cl, err := client.New(ctx, client.Options{MetaAddrs: splitAddrs(s.addr), Logger: a.log})
+	ac, err := a.access(t)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(ctx, client.Options{MetaAddrs: splitAddrs(s.addr), TLS: ac.tls, AdminToken: ac.adminToken, Logger: a.log})
 	if err != nil {
 		return nil, fmt.Errorf("zeppelin target: %w", err)
 	}
