@@ -439,7 +439,7 @@ func (c *cluster) checkSecrets(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		if fi.Mode().Perm()&0o077 != 0 || fi.Mode().Perm() != want {
+		if fi.Mode().Perm() != want {
 			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
 		}
 	}
