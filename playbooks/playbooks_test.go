@@ -5,7 +5,10 @@
 // fronts must answer a cluster client, a second site.yml must change
 // nothing, and upgrade.yml rolls new binaries out while zpbench
 // writes to the cluster, without a failed request; then add-node.yml and
-// remove-node.yml bring a fourth node in and take it out again.
+// remove-node.yml bring a fourth node in and take it out again. The
+// cluster runs as the playbooks deploy it for production: the admin token
+// and the cluster secret generated on the controller, mutual TLS on every
+// port (certificates made by the test).
 //
 // It needs ansible-playbook (Debian: ansible-core) and is skipped with
 // -short or without it. Binaries come from $ZP_BIN_DIR (make test sets it)
@@ -17,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -34,6 +38,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf/tlstest"
 )
 
 // upgradeVersion is what the upgraded binaries report (INFO, meta list).
@@ -67,6 +74,7 @@ func TestPlaybooks(t *testing.T) {
 	c.playbook(t, "site.yml")
 	c.checkup(t)
 	c.checkRESP(t)
+	c.checkSecrets(t)
 	t.Logf("site.yml deployed the cluster, checkup passed and RESP answers in %v", time.Since(phase).Round(time.Second))
 
 	// 2. Again: nothing may change.
@@ -91,7 +99,11 @@ func TestPlaybooks(t *testing.T) {
 
 	// 3. Rolling upgrade under load.
 	phase = time.Now()
-	load := startLoad(t, filepath.Join(tools, "zpbench"), c.metaAddrs())
+	// The admin token as well: while a meta server restarts, a PULL can
+	// miss the table and zpbench then tries to create it, which without
+	// the token is refused instead of found to exist.
+	load := startLoad(t, filepath.Join(tools, "zpbench"), c.metaAddrs(),
+		append(c.tlsArgs(), "--admin-token-file", filepath.Join(c.secretsDir(), "admin-token")))
 	c.playbook(t, "upgrade.yml", "-e", "zeppelin_local_bin_dir="+v2)
 	res := load.stop()
 	t.Logf("upgrade.yml took %v; zpbench (set, 30s op timeout) in %d rounds: %d writes, %d failed, %d ok/s",
@@ -213,10 +225,18 @@ type cluster struct {
 	hosts []host
 	extra host // the node add-node.yml adds
 	env   []string
+	// tls names the CA and the certificate of every server (127.0.0.1),
+	// which the test's clients present too.
+	tls tlsconf.Files
 }
 
 func newCluster(t *testing.T, tmp, v1 string) *cluster {
 	c := &cluster{dir: tmp, v1: v1}
+	tlsDir := filepath.Join(tmp, "tls")
+	if err := os.MkdirAll(tlsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c.tls = tlstest.NewCA(t, tlsDir, "cluster").Issue(t, tlsDir, "server")
 	// 3 meta servers, then 4 nodes: each a native and a RESP port (not
 	// the role's default 9241, which `make run` may hold).
 	ports := freePorts(t, 3+2*4)
@@ -314,6 +334,13 @@ func (c *cluster) writeInventory(t *testing.T, hosts []host) {
 			"zeppelin_stop_timeout":      30,
 			"zeppelin_wait_delay":        1,
 			"zeppelin_wait_retries":      120,
+			// zeppelin_admin_token and zeppelin_cluster_secret are left
+			// to the playbooks: generated in zeppelin_secrets_dir, by
+			// default c.secretsDir().
+			"zeppelin_tls_cert":           c.tls.Cert,
+			"zeppelin_tls_key":            c.tls.Key,
+			"zeppelin_tls_ca":             c.tls.CA,
+			"zeppelin_tls_verify_clients": true,
 			"zeppelin_tables": []map[string]any{
 				{"name": "bench", "partitions": 8, "replicas": 3},
 			},
@@ -351,6 +378,12 @@ func (c *cluster) playbook(t *testing.T, name string, args ...string) string {
 	err := cmd.Run()
 	logFile := filepath.Join(c.dir, fmt.Sprintf("%s-%d.log", strings.TrimSuffix(name, ".yml"), start.UnixNano()))
 	_ = os.WriteFile(logFile, out.Bytes(), 0o644)
+	// no_log: the secrets never appear in a play's output, even a failed one's.
+	for _, f := range []string{"admin-token", "cluster-secret"} {
+		if sec := c.secret(f); sec != "" && strings.Contains(out.String(), sec) {
+			t.Errorf("ansible-playbook %s printed the %s (%s)", name, f, logFile)
+		}
+	}
 	if err != nil {
 		// CI shows only the start of a long failure: what failed and the
 		// daemons' warnings (a node marked DOWN, a failover) come first.
@@ -371,8 +404,95 @@ func (c *cluster) metaAddrs() string {
 	return strings.Join(a, ",")
 }
 
+// zpctl runs zpctl with the cluster's TLS files and the admin token the
+// playbooks generated.
 func (c *cluster) zpctl(args ...string) *exec.Cmd {
-	return exec.Command(filepath.Join(c.v1, "zpctl"), append([]string{"--meta", c.metaAddrs(), "--timeout", "10s"}, args...)...)
+	return c.zpctlWithoutToken(append([]string{"--admin-token-file", filepath.Join(c.secretsDir(), "admin-token")}, args...)...)
+}
+
+func (c *cluster) zpctlWithoutToken(args ...string) *exec.Cmd {
+	base := append([]string{"--meta", c.metaAddrs(), "--timeout", "10s"}, c.tlsArgs()...)
+	return exec.Command(filepath.Join(c.v1, "zpctl"), append(base, args...)...)
+}
+
+// tlsArgs are zpctl's and zpbench's flags for the cluster's TLS.
+func (c *cluster) tlsArgs() []string {
+	return []string{"--tls-ca", c.tls.CA, "--tls-cert", c.tls.Cert, "--tls-key", c.tls.Key}
+}
+
+// secretsDir is where the playbooks generate the secrets on the
+// controller: zeppelin_secrets_dir's default, next to the inventory.
+func (c *cluster) secretsDir() string { return filepath.Join(filepath.Dir(c.inv), ".zeppelin-secrets") }
+
+// secret returns a generated secret, "" before it exists.
+func (c *cluster) secret(name string) string {
+	b, _ := os.ReadFile(filepath.Join(c.secretsDir(), name))
+	return strings.TrimSpace(string(b))
+}
+
+// checkSecrets: the playbooks generated the secrets on the controller
+// (private), installed them on every host in files only their owner reads,
+// named them to the daemons by path only, and the meta servers refuse a
+// change without the token (zpctl exits 12).
+func (c *cluster) checkSecrets(t *testing.T) {
+	t.Helper()
+	private := func(path string, want os.FileMode) {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+	private(c.secretsDir(), 0o700)
+	secrets := map[string]string{}
+	for _, f := range []string{"admin-token", "cluster-secret"} {
+		private(filepath.Join(c.secretsDir(), f), 0o600)
+		if secrets[f] = c.secret(f); len(secrets[f]) < 32 {
+			t.Errorf("the generated %s has %d characters, want 32 or more", f, len(secrets[f]))
+		}
+	}
+	if secrets["admin-token"] == secrets["cluster-secret"] {
+		t.Errorf("the admin token and the cluster secret are the same")
+	}
+	for _, h := range c.hosts {
+		etc := filepath.Join(h.dir, "etc")
+		for f, want := range secrets {
+			path := filepath.Join(etc, f)
+			private(path, 0o600)
+			if b, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(b)) != want {
+				t.Errorf("%s: %s is not the controller's (%v)", h.name, path, err)
+			}
+		}
+		private(filepath.Join(etc, "tls", "key.pem"), 0o600)
+		args, err := os.ReadFile(filepath.Join(etc, h.daemon+".env"))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		wantFlags := []string{"--cluster-secret-file " + filepath.Join(etc, "cluster-secret"), "--tls-verify-clients"}
+		if h.daemon == "zpmeta" {
+			wantFlags = append(wantFlags, "--admin-token-file "+filepath.Join(etc, "admin-token"))
+		}
+		for _, w := range wantFlags {
+			if !strings.Contains(string(args), w) {
+				t.Errorf("%s: %s.env lacks %q:\n%s", h.name, h.daemon, w, args)
+			}
+		}
+		for f, sec := range secrets {
+			if strings.Contains(string(args), sec) {
+				t.Errorf("%s: %s.env holds the %s itself", h.name, h.daemon, f)
+			}
+		}
+	}
+	out, err := c.zpctlWithoutToken("table", "create", "no-token", "--partitions", "1", "--replicas", "1").CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 12 {
+		t.Errorf("zpctl table create without the admin token: %v, want exit 12 (unauthenticated)\n%s", err, out)
+	}
 }
 
 // checkup wants zpctl checkup to exit 0 (the playbooks waited for it; a
@@ -409,10 +529,14 @@ func (c *cluster) checkRESP(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	tlsCfg, err := tlsconf.ClientConfig(c.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, h := range nodes {
 		seed := fmt.Sprintf("127.0.0.1:%d", h.redisPort)
 		// The site's table is bench (writeInventory); AUTH selects it.
-		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{seed}, Username: "bench", Password: "x", DisableIdentity: true})
+		rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{seed}, Username: "bench", Password: "x", DisableIdentity: true, TLSConfig: tlsCfg})
 		slots, err := rdb.ClusterSlots(ctx).Result()
 		if err != nil {
 			t.Errorf("%s: CLUSTER SLOTS on %s: %v", h.name, seed, err)
@@ -655,7 +779,7 @@ type loadResult struct {
 	failures            []string
 }
 
-func startLoad(t *testing.T, zpbench, meta string) *load {
+func startLoad(t *testing.T, zpbench, meta string, extraArgs []string) *load {
 	t.Helper()
 	l := &load{done: make(chan struct{}), result: make(chan loadResult, 1)}
 	go func() {
@@ -670,10 +794,10 @@ func startLoad(t *testing.T, zpbench, meta string) *load {
 			// Writes to existing records of the table site.yml created,
 			// each with a deadline long enough for a switchover or a
 			// failover (SET is retried by lib/client within it).
-			cmd := exec.Command(zpbench, "--meta", meta, "--table", "bench", "--workload", "set",
+			cmd := exec.Command(zpbench, append([]string{"--meta", meta, "--table", "bench", "--workload", "set",
 				"--keyspace", "10000", "--value-size", "100", "--conns", "2", "--workers", "8",
 				"--rate", "400", "--duration", "5s", "--warmup", "0s", "--timeout", "30s",
-				"--output", "json", "--quiet")
+				"--output", "json", "--quiet"}, extraArgs...)...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

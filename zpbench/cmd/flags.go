@@ -2,14 +2,17 @@ package cmd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/secret"
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
+
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
-	"github.com/zeppelin-kv/zeppelin/lib/secret"
 	"github.com/zeppelin-kv/zeppelin/zpbench/target"
 	"github.com/zeppelin-kv/zeppelin/zpbench/workload"
 )
@@ -24,7 +27,16 @@ type targetFlags struct {
 	minSync             uint32
 	raw                 bool
 	timeout             time.Duration
-	tablePasswordFile   string
+	// tls names the PEM files of TLS to every target but noop: the CA
+	// the servers' certificates chain to, and a client certificate for
+	// servers that verify clients.
+	tls tlsconf.Files
+	// adminTokenFile holds the meta servers' admin token, for the table
+	// zpbench creates and drops.
+	adminTokenFile string
+	// tablePasswordFile holds the password of the table, for a table with
+	// passwords.
+	tablePasswordFile string
 }
 
 func (t *targetFlags) register(cmd *cobra.Command) {
@@ -39,7 +51,53 @@ func (t *targetFlags) register(cmd *cobra.Command) {
 	fs.Uint32Var(&t.minSync, "min-sync-replicas", 0, "min_sync_replicas of a table zpbench creates")
 	fs.BoolVar(&t.raw, "raw", false, "Zeppelin: send raw requests to partition masters even at pipeline 1 (no client retries)")
 	fs.DurationVar(&t.timeout, "timeout", 5*time.Second, "bound on each operation, retries included")
+	fs.StringVar(&t.tls.CA, "tls-ca", "", "PEM CA the servers' certificates chain to: connect to Zeppelin and Redis targets over TLS")
+	fs.StringVar(&t.tls.Cert, "tls-cert", "", "PEM client certificate, for servers that verify clients")
+	fs.StringVar(&t.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&t.adminTokenFile, "admin-token-file", "", "file holding the meta servers' admin token, to create and drop the table")
 	fs.StringVar(&t.tablePasswordFile, "table-password-file", "", "file holding the password of --table, for a table with passwords (Zeppelin targets; Redis targets send AUTH TABLE PASSWORD, as zpnode's RESP front takes it)")
+}
+
+// access is what a target's connections need: TLS (nil: plain TCP), the
+// admin token and the table's password (nil: none).
+type access struct {
+	tls           *tls.Config
+	adminToken    []byte
+	tablePassword []byte
+}
+
+// access reads the TLS, admin token and table password files named by the
+// flags.
+func (a *app) access(t *targetFlags) (access, error) {
+	var ac access
+	if t.tablePasswordFile != "" {
+		pw, open, err := secret.ReadFile(t.tablePasswordFile)
+		if err != nil {
+			return ac, usagef("--table-password-file: %w", err)
+		}
+		if open {
+			a.log.Warn("a secret file can be read by others than its owner: chmod 600 it", "flag", "table-password-file", "file", t.tablePasswordFile)
+		}
+		ac.tablePassword = pw
+	}
+	if t.tls.Enabled() {
+		cfg, err := tlsconf.ClientConfig(t.tls)
+		if err != nil {
+			return ac, usagef("--tls-ca/--tls-cert/--tls-key: %w", err)
+		}
+		ac.tls = cfg
+	}
+	if t.adminTokenFile != "" {
+		token, open, err := secret.ReadFile(t.adminTokenFile)
+		if err != nil {
+			return ac, usagef("--admin-token-file: %w", err)
+		}
+		if open {
+			a.log.Warn("the admin token file can be read by others than its owner: chmod 600 it", "file", t.adminTokenFile)
+		}
+		ac.adminToken = token
+	}
+	return ac, nil
 }
 
 // targetSpec is one target from the command line.
@@ -78,42 +136,28 @@ func splitAddrs(s string) []string {
 	return out
 }
 
-// tablePassword reads --table-password-file, nil without one; a file
-// others may read is warned about.
-func (a *app) tablePassword(t *targetFlags) ([]byte, error) {
-	if t.tablePasswordFile == "" {
-		return nil, nil
-	}
-	pw, open, err := secret.ReadFile(t.tablePasswordFile)
-	if err != nil {
-		return nil, fmt.Errorf("--table-password-file: %w", err)
-	}
-	if open {
-		a.log.Warn("a secret file can be read by others than its owner: chmod 600 it", "flag", "table-password-file", "file", t.tablePasswordFile)
-	}
-	return pw, nil
-}
-
 // open connects to a target. pipeline decides the Zeppelin path.
 func (a *app) open(ctx context.Context, t *targetFlags, s targetSpec, conns, pipeline int) (target.Target, error) {
-	password, err := a.tablePassword(t)
+	ac, err := a.access(t)
 	if err != nil {
 		return nil, err
 	}
-	redisOpts := target.RedisOptions{Conns: conns, Timeout: t.timeout}
-	if password != nil {
-		redisOpts.Username, redisOpts.Password = t.table, string(password)
+	redisOpts := target.RedisOptions{Conns: conns, Timeout: t.timeout, TLS: ac.tls}
+	if ac.tablePassword != nil {
+		redisOpts.Username, redisOpts.Password = t.table, string(ac.tablePassword)
 	}
 	switch s.kind {
 	case "zeppelin":
 		return target.NewZeppelin(ctx, target.ZeppelinOptions{
 			MetaAddrs:     splitAddrs(s.addr),
 			Table:         t.table,
-			TablePassword: password,
+			TablePassword: ac.tablePassword,
 			Conns:         conns,
 			Raw:           t.raw || pipeline > 1,
 			Timeout:       t.timeout,
 			Create:        &client.TableSpec{Partitions: t.partitions, Replicas: t.replicas, MinSyncReplicas: t.minSync},
+			TLS:           ac.tls,
+			AdminToken:    ac.adminToken,
 			Logger:        a.log,
 		})
 	case "redis":

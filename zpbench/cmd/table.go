@@ -42,13 +42,13 @@ func (a *app) ensureTable(ctx context.Context, t *targetFlags, s targetSpec, aft
 	if s.kind != "zeppelin" {
 		return nil, nil
 	}
-	password, err := a.tablePassword(t)
+	ac, err := a.access(t)
 	if err != nil {
 		return nil, err
 	}
-	opts := client.Options{MetaAddrs: splitAddrs(s.addr), Logger: a.log}
-	if password != nil {
-		opts.TablePasswords = map[string][]byte{t.table: password}
+	opts := client.Options{MetaAddrs: splitAddrs(s.addr), TLS: ac.tls, AdminToken: ac.adminToken, Logger: a.log}
+	if ac.tablePassword != nil {
+		opts.TablePasswords = map[string][]byte{t.table: ac.tablePassword}
 	}
 	cl, err := client.New(ctx, opts)
 	if err != nil {

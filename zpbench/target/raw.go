@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,6 +142,8 @@ type rawTarget struct {
 	password   []byte // the table's, sent with every request; nil: none
 	router     router
 	closer     func() error
+	// tls, when set, is the config every connection dials with.
+	tls *tls.Config
 }
 
 // NewNoop returns a target for zpbench's no-op server at addr: the same
@@ -184,7 +187,7 @@ func (s *rawSession) conn(ctx context.Context, addr string) (*rpc.Conn, error) {
 	if c := s.conns[addr]; c != nil && !c.Closed() {
 		return c, nil
 	}
-	c, err := rpc.Dial(ctx, addr, 0)
+	c, err := rpc.DialTLS(ctx, addr, 0, s.t.tls)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,6 +25,8 @@ type RedisOptions struct {
 	// Username and Password, when set, authenticate every connection
 	// (AUTH; on zpnode's RESP front the user is the table).
 	Username, Password string
+	// TLS, when set, is the config of every connection.
+	TLS *tls.Config
 }
 
 // NewRedis connects to a Redis server and checks that it answers PING.
@@ -52,6 +55,7 @@ func NewRedis(ctx context.Context, o RedisOptions) (Target, error) {
 		// the other targets, instead of a second pool of 10.
 		PipelinePoolSize: -1,
 		DisableIdentity:  true,
+		TLSConfig:        o.TLS,
 	})
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
@@ -82,6 +86,7 @@ func NewRedisCluster(ctx context.Context, seeds []string, o RedisOptions) (Targe
 		WriteTimeout:          timeout,
 		ContextTimeoutEnabled: true,
 		DisableIdentity:       true,
+		TLSConfig:             o.TLS,
 	})
 	err := rdb.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
 	if err != nil {

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,7 +36,13 @@ type ZeppelinOptions struct {
 	// Create, when not nil, describes the table to create when it does not
 	// exist. The benchmark owns its table, so creating it is expected.
 	Create *client.TableSpec
-	Logger *slog.Logger
+	// TLS, when set, is the config of every connection (meta servers and
+	// nodes, raw or through lib/client).
+	TLS *tls.Config
+	// AdminToken is presented to meta servers that require it to create
+	// the table.
+	AdminToken []byte
+	Logger     *slog.Logger
 }
 
 // NewZeppelin connects to a cluster and makes sure the table exists.
@@ -55,6 +62,8 @@ func NewZeppelin(ctx context.Context, o ZeppelinOptions) (Target, error) {
 		TablePasswords:   passwords,
 		PoolConnsPerAddr: max(o.Conns, 1),
 		DefaultTimeout:   o.Timeout,
+		TLS:              o.TLS,
+		AdminToken:       o.AdminToken,
 		Logger:           o.Logger,
 	})
 	if err != nil {
@@ -71,7 +80,7 @@ func NewZeppelin(ctx context.Context, o ZeppelinOptions) (Target, error) {
 			cl.Close()
 			return nil, fmt.Errorf("zeppelin target: %w", err)
 		}
-		return &rawTarget{kind: "zeppelin", name: name + " (raw)", table: o.Table, password: o.TablePassword, router: rt, closer: cl.Close}, nil
+		return &rawTarget{kind: "zeppelin", name: name + " (raw)", table: o.Table, password: o.TablePassword, router: rt, closer: cl.Close, tls: o.TLS}, nil
 	}
 	return &clientTarget{cl: cl, table: o.Table, name: name}, nil
 }
