@@ -4,6 +4,7 @@
 package tlstest
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,6 +29,9 @@ type CA struct {
 	cert   *x509.Certificate
 	key    *ecdsa.PrivateKey
 	CAFile string
+	// Validity is how long the certificates Issue signs live: a year
+	// unless set (a test of expiry warnings shortens it).
+	Validity time.Duration
 }
 
 // NewCA creates a CA and writes its certificate to dir/name-ca.pem.
@@ -41,7 +45,7 @@ func NewCA(t testing.TB, dir, name string) *CA {
 		SerialNumber:          big.NewInt(serial.Add(1)),
 		Subject:               pkix.Name{CommonName: name + " test CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotAfter:              time.Now().Add(2 * 365 * 24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
@@ -73,7 +77,7 @@ func (ca *CA) Issue(t testing.TB, dir, name string) tlsconf.Files {
 		SerialNumber: big.NewInt(serial.Add(1)),
 		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotAfter:     time.Now().Add(cmp.Or(ca.Validity, 365*24*time.Hour)),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
