@@ -399,17 +399,20 @@ func (c *core) refreshWait(ctx context.Context, want uint64) (started bool, err 
 
 // tableFor returns the cached route of table, PULLing when the cache does
 // not know it. It returns status TABLE_NOT_FOUND when the meta servers do
-// not know it either. Two cases make a PULL that misses the table
+// not know it either. Three cases make a PULL that misses the table
 // inconclusive, and lead to another: a PULL that was already running when
 // the caller found the table missing may have been answered before the
-// table was created; and meta followers answer from their own copy, which
+// table was created; meta followers answer from their own copy, which
 // may lag an epoch this client has seen (e.g. the one that created the
-// table), in which case it asks again until ctx ends.
+// table), in which case it asks again until ctx ends; and a follower may
+// lag a creation this client has not seen (another process created the
+// table), which asking every member for the table itself finds.
 func (c *core) tableFor(ctx context.Context, table string) (*tableRoute, error) {
 	if tr, ok := c.topo.table(table); ok {
 		return tr, nil
 	}
 	var bo *backoff
+	confirmed := false
 	for {
 		want := c.seen.Load()
 		started, err := c.refreshWait(ctx, want)
@@ -424,7 +427,20 @@ func (c *core) tableFor(ctx context.Context, table string) (*tableRoute, error) 
 		}
 		notFound := status.New(zppb.Code_TABLE_NOT_FOUND, "table %q", table)
 		if c.topo.epoch() >= want {
-			return nil, notFound
+			// The answer may have come from a follower behind the
+			// table's creation: ask for the table itself, which every
+			// member is asked for until one has it, and if one has it at
+			// a newer epoch, PULL again wanting that epoch.
+			if confirmed {
+				return nil, notFound
+			}
+			confirmed = true
+			topo, err := c.pullOnce(ctx, table, 0, nil)
+			if err != nil || topo.GetEpoch() <= c.topo.epoch() {
+				return nil, notFound
+			}
+			c.sawEpoch(topo.GetEpoch())
+			continue
 		}
 		if bo == nil {
 			bo = c.newBackoff()
@@ -438,14 +454,21 @@ func (c *core) tableFor(ctx context.Context, table string) (*tableRoute, error) 
 // pullOnce asks the meta servers for the topology (or one table), once
 // each at most, starting with the one that answered last. A meta server
 // whose copy is older than want is passed over for the next one; when none
-// has want, the newest answer is returned. With cur (and no table) the
+// has want, the newest answer is returned. One that does not know table is
+// passed over too: a follower may not have applied its creation yet, and
+// a new client has seen no epoch to ask for. With cur (and no table) the
 // whole topology is asked as a delta against cur (lib/topodelta) and
 // returned whole; the nodes' heartbeats and versions in it may then be
 // cur's, older than the answering leader's.
 func (c *core) pullOnce(ctx context.Context, table string, want uint64, cur *zppb.Topology) (*zppb.Topology, error) {
 	var best *zppb.Topology
+	var notFound error
 	err := c.sweepMetas(ctx, true, func(ctx context.Context, addr string) error {
 		topo, err := c.pullFrom(ctx, addr, table, cur)
+		if status.Code(err) == zppb.Code_TABLE_NOT_FOUND {
+			notFound = err
+			return errStaleMeta
+		}
 		if err != nil {
 			return err
 		}
@@ -459,6 +482,9 @@ func (c *core) pullOnce(ctx context.Context, table string, want uint64, cur *zpp
 	})
 	if best != nil {
 		return best, nil
+	}
+	if notFound != nil && ctx.Err() == nil {
+		return nil, notFound
 	}
 	return nil, err
 }
