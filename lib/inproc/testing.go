@@ -7,16 +7,33 @@ import (
 	"testing"
 )
 
+// failedLogBytes bounds the servers' log a test keeps to show if it fails.
+const failedLogBytes = 4 << 20
+
 // StartTest starts a cluster for t, in t's temporary directory unless
-// opts.Dir is set, logging to stderr when the test runs with -v, and closes
-// it when the test ends. It fails the test when the cluster does not start.
+// opts.Dir is set, and closes it when the test ends. It fails the test when
+// the cluster does not start. The servers log to stderr when the test runs
+// with -v; otherwise their last lines (failedLogBytes at most) are kept and
+// shown only if the test fails.
 func StartTest(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	if opts.Logger == nil && testing.Verbose() {
-		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if opts.Logger == nil {
+		if testing.Verbose() {
+			opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		} else {
+			tail := newLogTail(failedLogBytes)
+			opts.Logger = slog.New(slog.NewTextHandler(tail, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			// Registered before the cluster's Close, so it runs after it
+			// and shows the shutdown too.
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("the cluster's servers logged:\n%s", tail)
+				}
+			})
+		}
 	}
 	c, err := Start(opts)
 	if err != nil {
