@@ -82,7 +82,12 @@ type Options struct {
 	Watch *WatchHub
 	// PullWait is how long a slave's pull waits for records; default 30 s.
 	PullWait time.Duration
-	Logger   *slog.Logger
+	// SyncAfter, when set, holds a slave's first contact with its master
+	// until it is closed: a node opening thousands of replicas at start
+	// opens them all before their slaves start catching up, which would
+	// take the CPUs the opening needs (docs/benchmarks.md, Scale).
+	SyncAfter <-chan struct{}
+	Logger    *slog.Logger
 	// Now returns the current time; tests may fix it. Default time.Now.
 	Now func() time.Time
 	// Fatal is called when the replica cannot go on (its DB cannot be

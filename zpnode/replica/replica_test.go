@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -364,5 +366,41 @@ func TestSubmittedThenClosed(t *testing.T) {
 	defer r.Close()
 	if _, lsn, _ := r.Position(); lsn != 0 {
 		t.Errorf("lsn %d after reopen, want 0: the write reached the binlog", lsn)
+	}
+}
+
+// A slave opened with SyncAfter does not contact its master until the
+// channel is closed (a node opens all its replicas first), and says so in
+// INFO meanwhile.
+func TestSlaveWaitsForSyncAfter(t *testing.T) {
+	var dials atomic.Int64
+	start := make(chan struct{})
+	r, err := Open(Options{Dir: t.TempDir(), Table: "t", ID: 3, Shared: newShared(t), SyncAfter: start,
+		Dial: func(ctx context.Context, addr string) (Conn, error) {
+			dials.Add(1)
+			return nil, errors.New("no master here")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.SetRole(Assignment{Role: Slave, Master: "master:1", Term: 1})
+	waitUntil(t, "the slave to wait", func() bool { return strings.HasPrefix(r.Info().State, "waiting") })
+	if n := dials.Load(); n != 0 {
+		t.Fatalf("%d dials before SyncAfter was closed", n)
+	}
+	close(start)
+	waitUntil(t, "the slave to dial its master", func() bool { return dials.Load() > 0 })
+}
+
+// waitUntil polls cond until it holds, failing t after 10 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

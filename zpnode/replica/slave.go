@@ -92,6 +92,13 @@ func (r *Replica) startSyncerLocked(after ...func()) {
 // with a full sync when the master says so; every failure starts over after
 // a backoff.
 func (r *Replica) runSyncer(ctx context.Context, master string) {
+	if r.opts.SyncAfter != nil {
+		r.s.setState("waiting for the node to open its replicas")
+		select {
+		case <-r.opts.SyncAfter:
+		case <-ctx.Done():
+		}
+	}
 	backoff := retryBackoff
 	for ctx.Err() == nil {
 		err := r.syncWith(ctx, master)

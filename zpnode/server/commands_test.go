@@ -34,6 +34,8 @@ func newTestServer(t *testing.T, addr string) *testServer {
 	s.replicas = newReplicaSet(s)
 	s.lease.renewed(time.Now(), time.Hour, true)
 	t.Cleanup(func() {
+		s.cancel()
+		s.peers.wait()
 		s.replicas.closeAll()
 		s.shared.Close()
 	})

@@ -331,16 +331,17 @@ func (s *Server) openReplicas(keys []replicaKey) {
 			defer wg.Done()
 			for k := range work {
 				r, err := replica.Open(replica.Options{
-					Dir:      s.replicaDir(k.table, k.id),
-					Table:    k.table,
-					ID:       k.id,
-					Shared:   s.shared,
-					Binlog:   s.binlogOptions(),
-					Self:     s.cfg.Addr,
-					Dial:     s.dialPeer,
-					Watch:    s.watch,
-					PullWait: s.cfg.PullWait,
-					Logger:   s.cfg.Logger,
+					Dir:       s.replicaDir(k.table, k.id),
+					Table:     k.table,
+					ID:        k.id,
+					Shared:    s.shared,
+					Binlog:    s.binlogOptions(),
+					Self:      s.cfg.Addr,
+					Dial:      s.peers.Dial,
+					SyncAfter: s.syncAfter,
+					Watch:     s.watch,
+					PullWait:  s.cfg.PullWait,
+					Logger:    s.cfg.Logger,
 				})
 				if err != nil {
 					s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)

@@ -89,6 +89,10 @@ type Server struct {
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // background goroutines
+	peers   *peerGate      // the dials of slave replicas and the watch hub
+	// syncAfter is closed once the replicas of the saved topology are
+	// open (replica.Options.SyncAfter).
+	syncAfter chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 	s.slow = newSlowlog(cfg.SlowlogSize)
 	s.wake = make(chan struct{}, 1)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.peers = newPeerGate(s.ctx, s.dialPeer)
 	s.topo.Store(emptyTopology)
 	if cfg.TLS.Enabled() {
 		r, err := tlsconf.NewReloader(cfg.TLS, cfg.Logger)
@@ -147,7 +152,7 @@ func (s *Server) Start() error {
 	}
 	s.shared = shared
 	s.replicas = newReplicaSet(s)
-	s.watch = replica.NewWatchHub(replica.WatchHubOptions{Self: s.cfg.Addr, Dial: s.dialPeer, Logger: s.cfg.Logger, Wait: s.cfg.PullWait})
+	s.watch = replica.NewWatchHub(replica.WatchHubOptions{Self: s.cfg.Addr, Dial: s.peers.Dial, Logger: s.cfg.Logger, Wait: s.cfg.PullWait})
 	s.watchServer = replica.NewWatchServer(s.masterReplica)
 	s.fullsync, err = dbsync.NewSource(dbsync.SourceOptions{Dir: filepath.Join(s.cfg.DataDir, ".fullsync"), Logger: s.cfg.Logger})
 	if err != nil {
@@ -165,6 +170,7 @@ func (s *Server) Start() error {
 	// TRYSYNC on a new connection up to every second, which slowed the
 	// opening of 1,500 replicas from 7.5 to 27 s (docs/benchmarks.md,
 	// Scale); the log has the progress.
+	s.syncAfter = make(chan struct{})
 	if t, err := loadTopology(s.cfg.DataDir); err != nil {
 		s.cfg.Logger.Warn("ignoring saved topology", "err", err)
 	} else if t != nil {
@@ -193,6 +199,9 @@ func (s *Server) Start() error {
 			s.cfg.Logger.Error("serve failed", "err", err)
 		}
 	})
+	// The saved topology's replicas are open: their slaves may start
+	// catching up.
+	close(s.syncAfter)
 	if s.cfg.RedisAddr != "" {
 		if err := s.serveRedis(); err != nil {
 			s.Close()
@@ -267,6 +276,9 @@ func (s *Server) Close() error {
 			s.metricsSrv.Close()
 		}
 		s.wg.Wait()
+		if s.peers != nil {
+			s.peers.wait()
+		}
 		if s.meta != nil {
 			s.meta.Close()
 		}
