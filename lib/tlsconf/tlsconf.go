@@ -260,6 +260,15 @@ func (r *Reloader) AcceptConfig() *tls.Config {
 	return r.ServerConfig()
 }
 
+// Listener serves ln over TLS with ServerConfig, or returns ln as it is
+// (plain TCP) for a nil Reloader: every server port takes its TLS here.
+func (r *Reloader) Listener(ln net.Listener) net.Listener {
+	if r == nil {
+		return ln
+	}
+	return tls.NewListener(ln, r.ServerConfig())
+}
+
 // DialConfig is ClientConfig, or nil (plain TCP) for a nil Reloader.
 func (r *Reloader) DialConfig() *tls.Config {
 	if r == nil {

@@ -10,7 +10,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -156,8 +155,8 @@ func (s *Server) Start() error {
 			return fmt.Errorf("zpmeta: listen: %w", err)
 		}
 	}
+	ln = s.tls.Listener(ln)
 	if s.tls != nil {
-		ln = tls.NewListener(ln, s.tls.ServerConfig())
 		s.tls.Watch(tlsconf.WatchInterval)
 	}
 	s.mux = newPortMux(ln, advertiseAddr(s.cfg.Addr), s.logger)

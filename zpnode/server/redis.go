@@ -33,7 +33,7 @@ func (s *Server) serveRedis() error {
 		Logger:       s.cfg.Logger.With("front", "redis"),
 	}, redisBackend{s})
 	s.goRun(func() {
-		if err := s.redis.Serve(s.secure(ln)); err != nil {
+		if err := s.redis.Serve(s.tls.Listener(ln)); err != nil {
 			s.cfg.Logger.Error("redis serve failed", "err", err)
 		}
 	})

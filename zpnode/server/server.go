@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -195,7 +194,7 @@ func (s *Server) Start() error {
 		s.tls.Watch(tlsconf.WatchInterval)
 	}
 	s.goRun(func() {
-		if err := s.rpc.Serve(s.secure(s.ln)); err != nil {
+		if err := s.rpc.Serve(s.tls.Listener(s.ln)); err != nil {
 			s.cfg.Logger.Error("serve failed", "err", err)
 		}
 	})
@@ -239,14 +238,6 @@ func (s *Server) MetricsAddr() string {
 		return ""
 	}
 	return s.metricsSrv.Addr().String()
-}
-
-// secure serves ln over TLS when the node has a certificate.
-func (s *Server) secure(ln net.Listener) net.Listener {
-	if s.tls == nil {
-		return ln
-	}
-	return tls.NewListener(ln, s.tls.ServerConfig())
 }
 
 // ReloadTLS reads the TLS files again (SIGHUP); the node keeps the
