@@ -207,10 +207,7 @@ func (pb *problem) replicaFlow(cands [][][]int) (replicaSolution, error) {
 	}
 	g.arcs = make([]arc, 0, 2*(choices+parts*(2*len(cl.rackNodes)+2*cl.zones+1))+16*n*(len(pb.tables)+2))
 	src, sink := g.vertex(), g.vertex()
-	nodeV := make([]int, n)
-	for i := range n {
-		nodeV[i] = g.vertex()
-	}
+	nodeV := g.nVertices(n)
 	arcs := make([][][]replicaChoice, len(pb.tables))
 	want := 0
 	rigidV := pb.rigidCounters(g, nodeV)
@@ -222,10 +219,7 @@ func (pb *problem) replicaFlow(cands [][][]int) (replicaSolution, error) {
 	}
 	zoneUsed, rackUsed := make([]bool, cl.zones), make([]bool, len(cl.rackNodes))
 	for ti, ts := range pb.tables {
-		tnV := make([]int, n)
-		for i := range n {
-			tnV[i] = g.vertex()
-		}
+		tnV := g.nVertices(n)
 		arcs[ti] = make([][]replicaChoice, len(ts.parts))
 		for pid := range ts.parts {
 			ps := &ts.parts[pid]
@@ -399,18 +393,12 @@ func (pb *problem) solveMasters() error {
 	n := len(pb.cl.nodes)
 	g := newGraph()
 	src, sink := g.vertex(), g.vertex()
-	nodeV := make([]int, n)
-	for i := range n {
-		nodeV[i] = g.vertex()
-	}
+	nodeV := g.nVertices(n)
 	type choice struct{ node, arc int }
 	arcs := make([][][]choice, len(pb.tables))
 	want := 0
 	for ti, ts := range pb.tables {
-		tnV := make([]int, n)
-		for i := range n {
-			tnV[i] = g.vertex()
-		}
+		tnV := g.nVertices(n)
 		arcs[ti] = make([][]choice, len(ts.parts))
 		for pid := range ts.parts {
 			ps := &ts.parts[pid]

@@ -117,6 +117,16 @@ func (g *graph) vertex() int {
 	return g.vertices - 1
 }
 
+// nVertices adds n vertices and returns them in order: one per node, in
+// the flows that give each node (or each table's share on a node) a vertex.
+func (g *graph) nVertices(n int) []int {
+	vs := make([]int, n)
+	for i := range vs {
+		vs[i] = g.vertex()
+	}
+	return vs
+}
+
 // edge adds an arc u->v and returns its index, whose flow is flow(e).
 func (g *graph) edge(u, v int, capacity int, p price) int {
 	e := len(g.arcs)

@@ -76,19 +76,13 @@ func (pb *problem) relaxedReplicaCost() cost {
 	n := len(pb.cl.nodes)
 	g := newGraph()
 	src, sink := g.vertex(), g.vertex()
-	nodeV := make([]int, n)
-	for i := range n {
-		nodeV[i] = g.vertex()
-	}
+	nodeV := g.nVertices(n)
 	rigidV := pb.rigidCounters(g, nodeV)
 	want := 0
 	held := make([]int, n)
 	for ti, ts := range pb.tables {
 		supply := g.vertex()
-		tnV := make([]int, n)
-		for i := range n {
-			tnV[i] = g.vertex()
-		}
+		tnV := g.nVertices(n)
 		clear(held)
 		replicas := 0
 		for _, ps := range ts.parts {
