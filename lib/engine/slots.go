@@ -64,6 +64,9 @@ func (d *DB) DeleteSlotsOutside(ctx context.Context, begin, end uint32) (TrimSta
 }
 
 func (d *DB) deleteSlotsOutside(ctx context.Context, begin, end uint32) (st TrimStats, err error) {
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
 	if err := d.enter(); err != nil {
 		return st, err
 	}

@@ -234,7 +234,10 @@ func (r *Replica) warmDedup() {
 
 func (r *Replica) readRecentRequestIDs() error {
 	_, last := r.log.Last()
-	from := max(r.log.First(), 1)
+	from := r.log.First()
+	if from == 0 {
+		return nil // no records: a new log, or one reset after a full sync or a split
+	}
 	if last >= dedupWarm && last-dedupWarm+1 > from {
 		from = last - dedupWarm + 1
 	}
