@@ -25,25 +25,31 @@ type SlotMap struct {
 }
 
 // NewSlotMap returns the map of ranges, which must cover every slot
-// exactly once, with one range per partition.
+// exactly once, with one range per partition and partition ids below
+// Slots (a table has at most one partition per slot).
 func NewSlotMap(ranges []Range) (*SlotMap, error) {
-	rs := slices.Clone(ranges)
-	slices.SortFunc(rs, func(a, b Range) int { return int(a.Begin) - int(b.Begin) })
+	rs := ranges
+	if !slices.IsSortedFunc(rs, compareBegin) {
+		rs = slices.Clone(ranges)
+		slices.SortFunc(rs, compareBegin)
+	}
 	m := &SlotMap{begins: make([]uint32, len(rs)), ids: make([]uint32, len(rs))}
-	seen := make(map[uint32]bool, len(rs))
+	var seen [Slots / 64]uint64 // a bit per partition id
 	next := uint32(0)
 	for i, r := range rs {
 		switch {
+		case r.Partition >= Slots:
+			return nil, fmt.Errorf("partition id %d is not below %d", r.Partition, Slots)
 		case r.Begin >= r.End || r.End > Slots:
 			return nil, fmt.Errorf("partition %d has slot range [%d, %d)", r.Partition, r.Begin, r.End)
 		case r.Begin > next:
 			return nil, fmt.Errorf("slots [%d, %d) belong to no partition", next, r.Begin)
 		case r.Begin < next:
 			return nil, fmt.Errorf("partition %d's slot range [%d, %d) overlaps partition %d's", r.Partition, r.Begin, r.End, rs[i-1].Partition)
-		case seen[r.Partition]:
+		case seen[r.Partition/64]&(1<<(r.Partition%64)) != 0:
 			return nil, fmt.Errorf("partition %d has two slot ranges", r.Partition)
 		}
-		seen[r.Partition] = true
+		seen[r.Partition/64] |= 1 << (r.Partition % 64)
 		m.begins[i], m.ids[i] = r.Begin, r.Partition
 		next = r.End
 	}
@@ -52,6 +58,8 @@ func NewSlotMap(ranges []Range) (*SlotMap, error) {
 	}
 	return m, nil
 }
+
+func compareBegin(a, b Range) int { return int(a.Begin) - int(b.Begin) }
 
 // EvenSlotMap returns the map of a table created with n partitions (1 to
 // Slots) and never split: partition i owns SlotRange(i, n).

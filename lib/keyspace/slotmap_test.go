@@ -69,6 +69,7 @@ func TestNewSlotMapRejects(t *testing.T) {
 		{"empty", []Range{{0, 0, 0}, {1, 0, Slots}}, "partition 0 has slot range [0, 0)"},
 		{"beyond", []Range{{0, 0, Slots + 1}}, "partition 0 has slot range [0, 16385)"},
 		{"same id", []Range{{0, 0, 100}, {0, 100, Slots}}, "partition 0 has two slot ranges"},
+		{"id too large", []Range{{Slots, 0, Slots}}, "partition id 16384 is not below 16384"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewSlotMap(tt.ranges)
@@ -84,5 +85,16 @@ func BenchmarkSlotMapPartition(b *testing.B) {
 	key := []byte("{user1000}.following")
 	for b.Loop() {
 		m.Partition(key)
+	}
+}
+
+// BenchmarkNewSlotMap builds the map of a table of 16384 partitions, what
+// a client or node does for each table on every topology it installs.
+func BenchmarkNewSlotMap(b *testing.B) {
+	ranges := EvenSlotMap(Slots).Ranges()
+	for b.Loop() {
+		if _, err := NewSlotMap(ranges); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
