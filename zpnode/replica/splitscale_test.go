@@ -47,20 +47,25 @@ func splitScale(t *testing.T, n, size, group int) {
 	defer r.Close()
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
 	rng := rand.New(rand.NewPCG(3, 4))
+	keyOf := func(j int) []byte {
+		if group > 1 {
+			return fmt.Appendf(nil, "{g%d}:%d", j/group, j)
+		}
+		return fmt.Appendf(nil, "key:%d", j)
+	}
+	value := func() []byte {
+		v := make([]byte, size)
+		for b := range v {
+			v[b] = byte(rng.Uint32())
+		}
+		return v
+	}
 	start := time.Now()
 	const perRecord = 1000
 	for i := 0; i < n; i += perRecord {
 		rec := &zppb.WriteRecord{}
 		for j := i; j < min(i+perRecord, n); j++ {
-			k := fmt.Sprintf("key:%d", j)
-			if group > 1 {
-				k = fmt.Sprintf("{g%d}:%d", j/group, j)
-			}
-			v := make([]byte, size)
-			for b := range v {
-				v[b] = byte(rng.Uint32())
-			}
-			rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_PUT, Key: []byte(k), Value: v})
+			rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_PUT, Key: keyOf(j), Value: value()})
 		}
 		if err := r.Write(context.Background(), nil, rec); err != nil {
 			t.Fatal(err)
@@ -81,15 +86,33 @@ func splitScale(t *testing.T, n, size, group int) {
 	compact(r)
 	t.Logf("wrote %d keys (hashtag groups of %d) in %v", n, group, time.Since(start).Round(time.Millisecond))
 	before := sstBytes(t, r)
+	// Writes since the last flush (overwrites: the space stays), in the
+	// memtable: the checkpoint flushes them with writes held off.
+	for range 20 {
+		rec := &zppb.WriteRecord{}
+		for range perRecord {
+			rec.Mutations = append(rec.Mutations, &zppb.Mutation{Kind: zppb.Mutation_PUT, Key: keyOf(rng.IntN(n)), Value: value()})
+		}
+		if err := r.Write(context.Background(), nil, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
 
+	// Split's two steps, timed apart: the first holds writes off.
 	term, lsn, _ := r.Position()
+	childOpts := Options{Dir: filepath.Join(filepath.Dir(r.opts.Dir), "4"), Table: "t", ID: 4, Shared: shared, Logger: quiet}
 	t0 := time.Now()
-	c, err := r.Split(term, lsn, Options{Dir: filepath.Join(filepath.Dir(r.opts.Dir), "4"), Table: "t", ID: 4, Shared: shared, Logger: quiet})
+	if err := r.stageSplit(term, lsn, childOpts.Dir); err != nil {
+		t.Fatal(err)
+	}
+	tHeld := time.Since(t0)
+	t0 = time.Now()
+	c, err := Open(childOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	tSplit := time.Since(t0)
+	tOpen := time.Since(t0)
 
 	trim := func(r *Replica, begin, end uint32) (engine.TrimStats, time.Duration) {
 		var st engine.TrimStats
@@ -106,7 +129,7 @@ func splitScale(t *testing.T, n, size, group int) {
 	stP, cP := trim(r, 0, mid)
 	stC, cC := trim(c, mid, keyspace.Slots)
 	after := sstBytes(t, r, c)
-	t.Logf("split (checkpoint, new replica open): %v", tSplit.Round(time.Microsecond))
+	t.Logf("split: writes held off %v (flush of 20,000 writes, checkpoint); the new replica opened in %v", tHeld.Round(time.Microsecond), tOpen.Round(time.Microsecond))
 	t.Logf("trim parent: %d keys examined, %d point + %d range tombstones in %v (%.0f keys/s); compaction %v",
 		stP.Examined, stP.Keys, stP.Groups, stP.Took.Round(time.Millisecond), float64(stP.Examined)/stP.Took.Seconds(), cP.Round(time.Millisecond))
 	t.Logf("trim child: %d keys examined, %d point + %d range tombstones in %v; compaction %v",
