@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
 
@@ -72,6 +73,15 @@ func (r *Replica) stageSplit(term, lsn uint64, dir string) error {
 	return nil
 }
 
+// slotRange is a half-open range of slots [begin, end).
+type slotRange struct{ begin, end uint32 }
+
+// holds reports whether key's slot is in the range.
+func (s *slotRange) holds(key []byte) bool {
+	slot := uint32(keyspace.Slot(key))
+	return s.begin <= slot && slot < s.end
+}
+
 // trimFile, in a replica's directory, records a trim in progress: the
 // slot range the replica keeps.
 const trimFile = "slots.trim"
@@ -81,11 +91,14 @@ const trimFile = "slots.trim"
 // disk space back. The range is recorded first, so that a trim a crash
 // interrupted is found by PendingTrim when the replica opens again and
 // can be run again (it is idempotent): the deletes are in no binlog.
+// From then until the trim ends, scans of the replica leave out the keys
+// outside the range.
 func (r *Replica) TrimSlots(ctx context.Context, begin, end uint32) error {
 	path := filepath.Join(r.opts.Dir, trimFile)
 	if err := atomicfile.Write(path, fmt.Appendf(nil, "begin=%d end=%d\n", begin, end), 0o644); err != nil {
 		return fmt.Errorf("replica %s/%d: trim: %w", r.opts.Table, r.opts.ID, err)
 	}
+	r.trimming.Store(&slotRange{begin, end})
 	db, err := r.holdDB()
 	if err != nil {
 		return fmt.Errorf("replica %s/%d: trim: %w", r.opts.Table, r.opts.ID, err)
@@ -98,6 +111,7 @@ func (r *Replica) TrimSlots(ctx context.Context, begin, end uint32) error {
 	if err := atomicfile.Remove(path); err != nil {
 		return fmt.Errorf("replica %s/%d: trim: %w", r.opts.Table, r.opts.ID, err)
 	}
+	r.trimming.Store(nil)
 	return nil
 }
 
