@@ -214,11 +214,11 @@ func newCore(ctx context.Context, opts Options) (*core, error) {
 			DialTimeout:  opts.DialTimeout,
 			TLS:          staticTLS(opts.TLS),
 		}),
-		topo:    newTopology(),
 		log:     opts.Logger.With("component", "zpclient"),
 		baseCtx: baseCtx,
 		cancel:  cancel,
 	}
+	c.topo = newTopology(c.log)
 	// Spread clients over the meta servers rather than all starting with the
 	// first one.
 	c.metaPref.Store(int32(rand.IntN(len(c.metas))))

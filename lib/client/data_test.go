@@ -295,16 +295,26 @@ func TestClosedClient(t *testing.T) {
 }
 
 func TestProbeKeysCoverEveryPartition(t *testing.T) {
+	// After splits: ids out of slot order, ranges of unequal sizes.
+	split, err := keyspace.NewSlotMap([]keyspace.Range{{Partition: 0, Begin: 0, End: 100}, {Partition: 1, Begin: 8192, End: 16384}, {Partition: 2, Begin: 100, End: 8192}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := []*keyspace.SlotMap{split}
 	for _, n := range []uint32{1, 3, 16, 1000, keyspace.Slots} {
-		keys := probeKeys(n)
+		maps = append(maps, keyspace.EvenSlotMap(n))
+	}
+	for _, m := range maps {
+		n := uint32(m.Len())
+		keys := probeKeys(m)
 		for id, k := range keys {
-			if got := keyspace.Partition(k, n); got != uint32(id) {
-				t.Fatalf("n=%d: probe %q of partition %d routes to %d", n, k, id, got)
+			if got := m.Partition(k); got != uint32(id) {
+				t.Fatalf("%v: probe %q of partition %d routes to %d", m.Ranges()[:min(n, 3)], k, id, got)
 			}
 		}
 		for _, id := range []uint32{0, n / 2, n - 1} {
-			if k := partitionKey(n, id); keyspace.Partition(k, n) != id {
-				t.Fatalf("n=%d: partitionKey(%d) = %q routes to %d", n, id, k, keyspace.Partition(k, n))
+			if k := partitionKey(m, id); m.Partition(k) != id {
+				t.Fatalf("%v: partitionKey(%d) = %q routes to %d", m.Ranges()[:min(n, 3)], id, k, m.Partition(k))
 			}
 		}
 	}

@@ -72,7 +72,7 @@ func (c *core) WaitTableWritable(ctx context.Context, table string) error {
 	if err != nil {
 		return fmt.Errorf("client: %s: %w", op, err)
 	}
-	probes := probeKeys(tr.n)
+	probes := probeKeys(tr.slots)
 	pending := make([]uint32, tr.n)
 	for i := range pending {
 		pending[i] = uint32(i)
@@ -90,7 +90,8 @@ func (c *core) WaitTableWritable(ctx context.Context, table string) error {
 			continue
 		}
 		if tr.n != uint32(len(probes)) {
-			// Dropped and created again with another partition count.
+			// Dropped and created again with another partition
+			// count, or split.
 			return c.WaitTableWritable(ctx, table)
 		}
 		var mu sync.Mutex
@@ -156,14 +157,15 @@ func (c *core) probe(ctx context.Context, tr *tableRoute, id uint32, key []byte)
 	}
 }
 
-// probeKeys returns, for each partition of a table with n partitions, a key
-// that routes to it. Trying generated keys costs about n*ln(n) CRCs, well
-// under a millisecond even for the largest tables.
-func probeKeys(n uint32) [][]byte {
-	keys := make([][]byte, n)
-	left := n
+// probeKeys returns, for each partition of a table routed by slots, a key
+// that routes to it. Trying generated keys costs about n*ln(n) CRCs (n
+// partitions of even ranges), well under a millisecond even for the
+// largest tables.
+func probeKeys(slots *keyspace.SlotMap) [][]byte {
+	keys := make([][]byte, slots.Len())
+	left := len(keys)
 	for key := range generatedKeys() {
-		if id := keyspace.Partition(key, n); keys[id] == nil {
+		if id := slots.Partition(key); keys[id] == nil {
 			keys[id] = slices.Clone(key)
 			if left--; left == 0 {
 				break
@@ -173,12 +175,12 @@ func probeKeys(n uint32) [][]byte {
 	return keys
 }
 
-// partitionKey returns a key that routes to partition id of a table with n
-// partitions (id < n), to send a partition's command to its master: about
-// n tries.
-func partitionKey(n, id uint32) []byte {
+// partitionKey returns a key that routes to partition id of a table routed
+// by slots (id < slots.Len()), to send a partition's command to its master:
+// about as many tries as there are slots per slot of the partition.
+func partitionKey(slots *keyspace.SlotMap, id uint32) []byte {
 	for key := range generatedKeys() {
-		if keyspace.Partition(key, n) == id {
+		if slots.Partition(key) == id {
 			return slices.Clone(key)
 		}
 	}

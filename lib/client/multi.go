@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -206,7 +205,7 @@ type multiCmd struct {
 
 // byKey routes item i by keys[i].
 func byKey(keys [][]byte) func(*tableRoute, int) (uint32, error) {
-	return func(tr *tableRoute, i int) (uint32, error) { return keyspace.Partition(keys[i], tr.n), nil }
+	return func(tr *tableRoute, i int) (uint32, error) { return tr.slots.Partition(keys[i]), nil }
 }
 
 // batch is one request of a round of runMulti.

@@ -106,7 +106,7 @@ func (c *core) ScanPartition(ctx context.Context, table string, id uint32, curso
 		return nil, nil, fmt.Errorf("client: %s: %w", op, status.New(zppb.Code_INVALID_ARGUMENT, "partition %d: table %q has %d", id, table, tr.n))
 	}
 	count = min(count, MaxScanCount)
-	resp, err := c.exec(ctx, op, table, partitionKey(tr.n, id), false, func() *zppb.Request {
+	resp, err := c.exec(ctx, op, table, partitionKey(tr.slots, id), false, func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_Scan{Scan: &zppb.ScanRequest{Table: table, Partition: &id, Cursor: cursor, Count: uint32(count), KeysOnly: keysOnly}}}
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/lib/topodelta"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -38,6 +40,7 @@ type topology struct {
 	// the partition gets another master, so PULLs that still name it do
 	// not clear it (meta fails a hung node over only seconds later).
 	stale map[partKey]string
+	log   *slog.Logger
 }
 
 type partKey struct {
@@ -61,8 +64,10 @@ type snapshot struct {
 
 // tableRoute is one table as routing needs it. Immutable.
 type tableRoute struct {
-	name  string
-	n     uint32
+	name string
+	n    uint32
+	// slots routes keys to partitions by their slot ranges.
+	slots *keyspace.SlotMap
 	parts []partRoute // indexed by partition id
 	// epoch is the snapshot's epoch, so a MOVE answer can be judged newer
 	// or older than the routing decision it corrects.
@@ -86,8 +91,8 @@ type route struct {
 	stale     bool
 }
 
-func newTopology() *topology {
-	t := &topology{learned: make(map[partKey]learnedMaster), stale: make(map[partKey]string)}
+func newTopology(log *slog.Logger) *topology {
+	t := &topology{learned: make(map[partKey]learnedMaster), stale: make(map[partKey]string), log: log}
 	t.snap.Store(&snapshot{tables: map[string]*tableRoute{}})
 	return t
 }
@@ -100,7 +105,7 @@ func (t *topology) table(name string) (*tableRoute, bool) {
 }
 
 func (tr *tableRoute) route(key []byte) route {
-	id := keyspace.Partition(key, tr.n)
+	id := tr.slots.Partition(key)
 	p := &tr.parts[id]
 	return route{partition: id, master: p.master, epoch: tr.epoch, stale: p.stale}
 }
@@ -122,8 +127,11 @@ func (t *topology) install(topo *zppb.Topology) bool {
 	}
 	next := &snapshot{epoch: topo.GetEpoch(), tables: make(map[string]*tableRoute, len(topo.GetTables())), pb: topo}
 	for _, tb := range topo.GetTables() {
-		tr := buildTableRoute(tb, topo.GetEpoch())
-		if tr == nil {
+		tr, err := buildTableRoute(tb, topo.GetEpoch())
+		if err != nil {
+			// Unroutable; treat the table as unknown rather than
+			// misroute or panic on it.
+			t.log.Warn("table cannot be routed; ignoring it", "epoch", topo.GetEpoch(), "err", err)
 			continue
 		}
 		for id := range tr.parts {
@@ -144,17 +152,14 @@ func (t *topology) install(topo *zppb.Topology) bool {
 	return true
 }
 
-func buildTableRoute(tb *zppb.Table, epoch uint64) *tableRoute {
-	n := tb.GetPartitionCount()
-	if n == 0 || n > keyspace.Slots {
-		// Unroutable; treat the table as unknown rather than panic on it.
-		return nil
+func buildTableRoute(tb *zppb.Table, epoch uint64) (*tableRoute, error) {
+	slots, err := topo.SlotMap(tb)
+	if err != nil {
+		return nil, err
 	}
-	tr := &tableRoute{name: tb.GetName(), n: n, parts: make([]partRoute, n), epoch: epoch}
+	n := tb.GetPartitionCount()
+	tr := &tableRoute{name: tb.GetName(), n: n, slots: slots, parts: make([]partRoute, n), epoch: epoch}
 	for _, p := range tb.GetPartitions() {
-		if p.GetId() >= n {
-			continue
-		}
 		tr.parts[p.GetId()] = partRoute{
 			master: p.GetMaster(),
 			slaves: p.GetSlaves(),
@@ -162,7 +167,7 @@ func buildTableRoute(tb *zppb.Table, epoch uint64) *tableRoute {
 			term:   p.GetTerm(),
 		}
 	}
-	return tr
+	return tr, nil
 }
 
 // setMaster records that addr masters a partition, as a MOVE answer said.

@@ -3,8 +3,8 @@ package client
 import (
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -137,10 +137,7 @@ func tableFromPB(t *zppb.Table) Table {
 		Protected:       tableauth.Protected(t),
 	}
 	for _, p := range t.GetPartitions() {
-		var begin, end uint32
-		if n > 0 && p.GetId() < n {
-			begin, end = keyspace.SlotRange(p.GetId(), n)
-		}
+		begin, end := topo.SlotRange(t, p)
 		out.Partitions = append(out.Partitions, Partition{
 			ID:        p.GetId(),
 			SlotBegin: begin,

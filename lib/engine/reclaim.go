@@ -56,8 +56,8 @@ func (r *reclaimer) loop(job func(), done chan struct{}) {
 	}
 }
 
-// compactData compacts the data key space, so that what a CLEAR deleted
-// leaves the disk: the range tombstone hides the keys at once, but their
+// compactData compacts the data key space, so that what a CLEAR (or a
+// trim, DeleteSlotsOutside) deleted leaves the disk: the range tombstone hides the keys at once, but their
 // SST files stay until compaction meets the tombstone, which for the
 // bottom level may be never without new writes. Close cancels it.
 func (d *DB) compactData() {
@@ -67,5 +67,5 @@ func (d *DB) compactData() {
 	defer d.closeMu.RUnlock()
 	start := time.Now()
 	d.db.CompactRange(grocksdb.Range{Start: dataRangeStart, Limit: dataRangeEnd})
-	d.logger.Info("engine: compaction of the data key space after a clear ended", "took", time.Since(start))
+	d.logger.Info("engine: compaction of the data key space after a clear or trim ended", "took", time.Since(start))
 }

@@ -39,13 +39,17 @@ func Slot(key []byte) uint16 {
 }
 
 // SlotRange returns the half-open slot range [begin, end) that partition id
-// of a table with n partitions owns.
+// of a table created with n partitions owns: the even layout, which the meta
+// records in each new partition, and which a partition of a table created
+// before ranges were recorded owns (lib/topo.SlotRange).
 func SlotRange(id, n uint32) (begin, end uint32) {
 	return id * Slots / n, (id + 1) * Slots / n
 }
 
-// PartitionOfSlot returns the partition of a table with n partitions that
-// owns slot.
+// PartitionOfSlot returns the partition that owns slot in the even layout
+// of n partitions, the inverse of SlotRange. Only for tables known never to
+// have been split (tests, key generators): the cluster routes by the
+// table's SlotMap.
 func PartitionOfSlot(slot uint16, n uint32) uint32 {
 	// The inverse of SlotRange: the largest id with id*Slots/n <= slot.
 	id := (uint32(slot)*n + n - 1) / Slots
@@ -64,8 +68,8 @@ func PartitionOfSlot(slot uint16, n uint32) uint32 {
 	return id
 }
 
-// Partition returns the partition of a table with n partitions that holds
-// key.
+// Partition returns the partition that holds key in the even layout of n
+// partitions; see PartitionOfSlot.
 func Partition(key []byte, n uint32) uint32 {
 	return PartitionOfSlot(Slot(key), n)
 }

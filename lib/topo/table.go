@@ -1,7 +1,8 @@
 // Package topo holds the rules of the topology that the meta servers, the
 // client and zpctl apply alike: what a valid table or node address is, the
-// defaults they share (table.go), and which moves are legal, which node may
-// receive a replica or be removed (moves.go). Each rule lives here once;
+// defaults they share (table.go), which partition owns a slot (slots.go),
+// and which moves are legal, which node may receive a replica or be
+// removed (moves.go). Each rule lives here once;
 // the meta FSM enforces it, the client and zpctl check it before sending so
 // that a bad request fails without a round trip and with the same words.
 // The rules are pure functions over a View of the topology, which the FSM's

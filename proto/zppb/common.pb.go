@@ -523,8 +523,7 @@ func (x *Node) GetDownSinceUnixMs() int64 {
 	return 0
 }
 
-// Partition is one slot range of a table. Its slot range follows from its id
-// and the table's partition count (see lib/keyspace).
+// Partition is one slot range of a table.
 type Partition struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -532,7 +531,15 @@ type Partition struct {
 	Master string                 `protobuf:"bytes,3,opt,name=master,proto3" json:"master,omitempty"`
 	Slaves []string               `protobuf:"bytes,4,rep,name=slaves,proto3" json:"slaves,omitempty"`
 	// Bumped each time the master changes.
-	Term          uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
+	Term uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
+	// The half-open slot range [slot_begin, slot_end) the partition owns.
+	// slot_end 0 means the range is absent: the partition of a table created
+	// by a meta release that did not record ranges, which owns the even
+	// layout's range of its id (keyspace.SlotRange(id, partition_count)).
+	// lib/topo.SlotRange reads it either way. Once a table is split, its
+	// partition ids are no longer in slot order.
+	SlotBegin     uint32 `protobuf:"varint,6,opt,name=slot_begin,json=slotBegin,proto3" json:"slot_begin,omitempty"`
+	SlotEnd       uint32 `protobuf:"varint,7,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -598,6 +605,20 @@ func (x *Partition) GetSlaves() []string {
 func (x *Partition) GetTerm() uint64 {
 	if x != nil {
 		return x.Term
+	}
+	return 0
+}
+
+func (x *Partition) GetSlotBegin() uint32 {
+	if x != nil {
+		return x.SlotBegin
+	}
+	return 0
+}
+
+func (x *Partition) GetSlotEnd() uint32 {
+	if x != nil {
+		return x.SlotEnd
 	}
 	return 0
 }
@@ -1461,13 +1482,16 @@ const file_common_proto_rawDesc = "" +
 	"\aversion\x18\t \x01(\tR\aversion\x12\x1a\n" +
 	"\bcordoned\x18\n" +
 	" \x01(\bR\bcordoned\x12+\n" +
-	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\"\x8f\x01\n" +
+	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\"\xc9\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
 	"\x06master\x18\x03 \x01(\tR\x06master\x12\x16\n" +
 	"\x06slaves\x18\x04 \x03(\tR\x06slaves\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x04R\x04term\"\xe8\x02\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\x12\x1d\n" +
+	"\n" +
+	"slot_begin\x18\x06 \x01(\rR\tslotBegin\x12\x19\n" +
+	"\bslot_end\x18\a \x01(\rR\aslotEnd\"\xe8\x02\n" +
 	"\x05Table\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\x12\x1a\n" +

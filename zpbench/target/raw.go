@@ -40,6 +40,8 @@ type router interface {
 // routes is one immutable routing table.
 type routes struct {
 	masters []string // by partition id
+	// slots routes keys to partitions by their slot ranges.
+	slots *keyspace.SlotMap
 }
 
 // tableRouter routes by the cluster topology, PULLed from the meta servers.
@@ -73,11 +75,18 @@ func pullRoutes(ctx context.Context, cl *client.Client, table string) (*routes, 
 		if t.Name != table {
 			continue
 		}
-		rt := &routes{masters: make([]string, t.PartitionCount)}
-		for _, p := range t.Partitions {
-			if p.ID < t.PartitionCount {
-				rt.masters[p.ID] = p.Master
+		rt := &routes{masters: make([]string, len(t.Partitions))}
+		ranges := make([]keyspace.Range, len(t.Partitions))
+		for i, p := range t.Partitions {
+			if p.ID != uint32(i) {
+				return nil, fmt.Errorf("pull %s: partition %d listed at %d", table, p.ID, i)
 			}
+			rt.masters[i] = p.Master
+			ranges[i] = keyspace.Range{Partition: p.ID, Begin: p.SlotBegin, End: p.SlotEnd}
+		}
+		var err error
+		if rt.slots, err = keyspace.NewSlotMap(ranges); err != nil {
+			return nil, fmt.Errorf("pull %s: %w", table, err)
 		}
 		return rt, nil
 	}
@@ -95,7 +104,7 @@ func (r *tableRouter) refresh(ctx context.Context) error {
 
 func (r *tableRouter) route(key []byte) (string, uint32) {
 	rt := r.cur.Load()
-	p := keyspace.Partition(key, uint32(len(rt.masters)))
+	p := rt.slots.Partition(key)
 	return rt.masters[p], p
 }
 
@@ -105,7 +114,7 @@ func (r *tableRouter) moved(partition uint32, master string) {
 	cur := r.cur.Load()
 	if master != "" && int(partition) < len(cur.masters) {
 		if cur.masters[partition] != master {
-			next := &routes{masters: append([]string(nil), cur.masters...)}
+			next := &routes{masters: append([]string(nil), cur.masters...), slots: cur.slots}
 			next.masters[partition] = master
 			r.cur.Store(next)
 		}

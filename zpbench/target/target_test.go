@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -251,7 +252,7 @@ func TestTableRouterMoved(t *testing.T) {
 	pulls := 0
 	r := &tableRouter{table: "t", pull: func(context.Context) (*routes, error) {
 		pulls++
-		return &routes{masters: []string{"a", "b"}}, nil
+		return &routes{masters: []string{"a", "b"}, slots: keyspace.EvenSlotMap(2)}, nil
 	}}
 	if err := r.refresh(context.Background()); err != nil {
 		t.Fatal(err)

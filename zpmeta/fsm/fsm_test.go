@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -447,5 +448,27 @@ func TestOrphans(t *testing.T) {
 	o[0].Partition.Master = "x:1"
 	if o, _ := f.Orphans(); o[0].Partition.Master != "a:1" {
 		t.Fatal("Orphans returned the state's own partition")
+	}
+}
+
+// TestCreateTableRecordsSlotRanges: the meta records each new partition's
+// slot range, the even layout, whether or not the leader's command carried
+// ranges (a leader of an older release sends none).
+func TestCreateTableRecordsSlotRanges(t *testing.T) {
+	f := seeded(t)
+	tb := &zppb.Table{Name: "u", PartitionCount: 3, Replicas: 1}
+	for i := range uint32(3) {
+		tb.Partitions = append(tb.Partitions, &zppb.Partition{Id: i, Master: "a:1"})
+	}
+	mustApply(t, f, createCmd(tb, 0))
+	tp, err := f.Topology("u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range tp.Tables[0].Partitions {
+		b, e := keyspace.SlotRange(uint32(i), 3)
+		if p.SlotBegin != b || p.SlotEnd != e {
+			t.Errorf("partition %d: [%d, %d), want [%d, %d)", i, p.SlotBegin, p.SlotEnd, b, e)
+		}
 	}
 }

@@ -309,6 +309,11 @@ func (s *state) createTable(c *zppb.CreateTableCommand) (*zppb.Table, error) {
 		p.State = zppb.PartitionState_ACTIVE
 		p.Term = placement.InitialTerm
 	}
+	// A new table is laid out evenly, and says so: ranges recorded now
+	// stay true when a split gives partitions ranges out of id order. A
+	// member of an older release applying the same entry records none,
+	// and its readers derive the same ranges (topo.SlotRange).
+	topo.SetEvenSlotRanges(t.Partitions)
 	s.tables[t.Name] = t
 	return t, nil
 }

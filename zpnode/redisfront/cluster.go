@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -28,23 +29,29 @@ type shard struct {
 	slaves     []*zppb.Node
 }
 
-// shards returns the partitions of table in slot order; a partition whose
-// master is unknown or has no RESP address has a nil master.
-func (c *conn) shards(topo *zppb.Topology, table string) []shard {
-	nodes := make(map[string]*zppb.Node, len(topo.GetNodes()))
-	for _, n := range topo.GetNodes() {
+// shards returns the partitions of table in slot order (which, once a table
+// is split, is not the order of their ids); a partition whose master is
+// unknown or has no RESP address has a nil master. A table that cannot be
+// routed (its ranges do not cover every slot once) has none.
+func (c *conn) shards(tp *zppb.Topology, table string) []shard {
+	nodes := make(map[string]*zppb.Node, len(tp.GetNodes()))
+	for _, n := range tp.GetNodes() {
 		if n.RedisAddr != "" {
 			nodes[n.Addr] = n
 		}
 	}
 	var out []shard
-	for _, tb := range topo.GetTables() {
-		if tb.Name != table || tb.PartitionCount == 0 || len(tb.Partitions) != int(tb.PartitionCount) {
+	for _, tb := range tp.GetTables() {
+		if tb.Name != table {
 			continue
 		}
-		for _, p := range tb.Partitions {
-			b, e := keyspace.SlotRange(p.Id, tb.PartitionCount)
-			sh := shard{begin: int(b), end: int(e) - 1, master: nodes[p.Master]}
+		slots, err := topo.SlotMap(tb)
+		if err != nil {
+			continue
+		}
+		for _, r := range slots.Ranges() {
+			p := tb.Partitions[r.Partition]
+			sh := shard{begin: int(r.Begin), end: int(r.End) - 1, master: nodes[p.Master]}
 			for _, s := range p.Slaves {
 				if n := nodes[s]; n != nil {
 					sh.slaves = append(sh.slaves, n)

@@ -55,6 +55,10 @@ type Backend interface {
 	Start(ctx context.Context, req *zppb.Request) Pending
 	// Topology is the node's current topology, not to be modified.
 	Topology() *zppb.Topology
+	// SlotOwner returns the partition of table that owns slot in the
+	// current topology, nil when the table is unknown or cannot be
+	// routed.
+	SlotOwner(table string, slot uint16) *zppb.Partition
 	// Addr is the node's cluster address, its identity.
 	Addr() string
 	// DBSize estimates the live keys of table in the partitions this node

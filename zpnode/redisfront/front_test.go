@@ -13,6 +13,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/accept"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -114,7 +115,15 @@ func (f *fakeBackend) answer(req *zppb.Request) *zppb.Response {
 }
 
 func (f *fakeBackend) Topology() *zppb.Topology { return f.topo }
-func (f *fakeBackend) Addr() string             { return "10.0.0.1:9231" }
+func (f *fakeBackend) SlotOwner(table string, slot uint16) *zppb.Partition {
+	for _, tb := range f.topo.Tables {
+		if m, err := topo.SlotMap(tb); err == nil && tb.Name == table {
+			return tb.Partitions[m.PartitionOfSlot(slot)]
+		}
+	}
+	return nil
+}
+func (f *fakeBackend) Addr() string { return "10.0.0.1:9231" }
 func (f *fakeBackend) DBSize(string) (int64, error) {
 	return 0, nil
 }
@@ -270,6 +279,38 @@ func TestClusterSlots(t *testing.T) {
 		nodeID("10.0.0.1:9231"), nodeID("10.0.0.2:9231"), nodeID("10.0.0.2:9231"), nodeID("10.0.0.1:9231"))
 	if got != want {
 		t.Fatalf("CLUSTER SLOTS\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestClusterSlotsAfterSplit: with partitions whose ranges are not in id
+// order (as after splits), CLUSTER SLOTS lists them in slot order with
+// their own ranges, and MULTI redirects a key by its partition's range.
+func TestClusterSlotsAfterSplit(t *testing.T) {
+	f := newFake()
+	n1, n2 := "10.0.0.1:9231", "10.0.0.2:9231"
+	f.topo.Tables[0] = &zppb.Table{Name: "default", PartitionCount: 3, Partitions: []*zppb.Partition{
+		{Id: 0, Master: n1, Slaves: []string{n2}, SlotBegin: 0, SlotEnd: 4096},
+		{Id: 1, Master: n1, Slaves: []string{n2}, SlotBegin: 8192, SlotEnd: 16384},
+		{Id: 2, Master: n2, Slaves: []string{n1}, SlotBegin: 4096, SlotEnd: 8192},
+	}}
+	_, addr := startFront(t, f, Config{})
+	nc, br := dial(t, addr)
+	io.WriteString(nc, "CLUSTER SLOTS\r\n")
+	got := strings.Join(readLines(t, br, 46), " ")
+	entry := func(b, e int, m, s string) string {
+		return fmt.Sprintf("*4 :%d :%d *3 $8 %s :9241 $40 %s *3 $8 %s :9241 $40 %s", b, e, m[:8], nodeID(m), s[:8], nodeID(s))
+	}
+	want := "*3 " + entry(0, 4095, n1, n2) + " " + entry(4096, 8191, n2, n1) + " " + entry(8192, 16383, n1, n2)
+	if got != want {
+		t.Fatalf("CLUSTER SLOTS\n%s\nwant\n%s", got, want)
+	}
+	// "k" (slot 7629) is partition 2's, mastered by 10.0.0.2; "foo" (slot
+	// 12182) partition 1's, mastered here. The even layout of three
+	// partitions would say the opposite.
+	io.WriteString(nc, "MULTI\r\nSET k v\r\nSET foo v\r\nDISCARD\r\n")
+	want = "+OK -MOVED 7629 10.0.0.2:9241 +QUEUED +OK"
+	if got := strings.Join(readLines(t, br, 4), " "); got != want {
+		t.Fatalf("replies %q\nwant %q", got, want)
 	}
 }
 

@@ -3,7 +3,6 @@ package redisfront
 import (
 	"strings"
 
-	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -66,17 +65,11 @@ func (t *transaction) queue(c *conn, cmd *command, args [][]byte, msg string) en
 // its partition of the connection's table ("" when it does, or when the
 // table is unknown: EXEC's request then says why).
 func (c *conn) slotNotServed(slot int) string {
-	for _, tb := range c.s.b.Topology().GetTables() {
-		if tb.Name != c.table || tb.PartitionCount == 0 || len(tb.Partitions) != int(tb.PartitionCount) {
-			continue
-		}
-		p := tb.Partitions[keyspace.PartitionOfSlot(uint16(slot), tb.PartitionCount)]
-		if p.Master == c.s.b.Addr() {
-			return ""
-		}
-		return c.statusError(zppb.Code_MOVE, "", p.Master, slot)
+	p := c.s.b.SlotOwner(c.table, uint16(slot))
+	if p == nil || p.Master == c.s.b.Addr() {
+		return ""
 	}
-	return ""
+	return c.statusError(zppb.Code_MOVE, "", p.Master, slot)
 }
 
 func cmdMulti(c *conn, args [][]byte) entry {

@@ -111,6 +111,9 @@ type Replica struct {
 	dbUses   atomic.Uint64
 	parkMu   sync.Mutex // serialises parking; guards idle
 	idle     idleState
+	// trimming is the slot range kept by a trim in progress (split.go),
+	// nil when there is none: scans leave out the keys outside it.
+	trimming atomic.Pointer[slotRange]
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -170,6 +173,11 @@ func Open(opts Options) (*Replica, error) {
 	if err := r.openOrPark(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
+	}
+	if begin, end, ok, err := r.PendingTrim(); err != nil {
+		r.opts.Logger.Warn("ignoring unreadable trim record", "err", err)
+	} else if ok {
+		r.trimming.Store(&slotRange{begin, end})
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m.init()
@@ -239,7 +247,10 @@ func (r *Replica) warmDedup() {
 
 func (r *Replica) readRecentRequestIDs() error {
 	_, last := r.log.Last()
-	from := max(r.log.First(), 1)
+	from := r.log.First()
+	if from == 0 {
+		return nil // no records: a new log, or one reset after a full sync or a split
+	}
 	if last >= dedupWarm && last-dedupWarm+1 > from {
 		from = last - dedupWarm + 1
 	}
@@ -475,11 +486,7 @@ func (r *Replica) Scan(hashtag, cursor []byte, count int) ([]*zppb.KeyValue, []b
 	if err != nil {
 		return nil, nil, err
 	}
-	kvs := make([]*zppb.KeyValue, len(entries))
-	for i, e := range entries {
-		kvs[i] = &zppb.KeyValue{Key: e.Key, Value: e.Value}
-	}
-	return kvs, next, nil
+	return r.keyValues(entries), next, nil
 }
 
 // ScanAll returns up to count live keys of the replica after cursor, in
@@ -494,11 +501,22 @@ func (r *Replica) ScanAll(cursor []byte, count int, keysOnly bool) ([]*zppb.KeyV
 	if err != nil {
 		return nil, nil, err
 	}
-	kvs := make([]*zppb.KeyValue, len(entries))
-	for i, e := range entries {
-		kvs[i] = &zppb.KeyValue{Key: e.Key, Value: e.Value}
+	return r.keyValues(entries), next, nil
+}
+
+// keyValues converts a page of a scan, leaving out the keys a trim in
+// progress is deleting: they belong to the other half of a split, and a
+// walk over both halves must list each key once. The page may come back
+// short, as scans' pages may.
+func (r *Replica) keyValues(entries []engine.Entry) []*zppb.KeyValue {
+	keep := r.trimming.Load()
+	kvs := make([]*zppb.KeyValue, 0, len(entries))
+	for _, e := range entries {
+		if keep == nil || keep.holds(e.Key) {
+			kvs = append(kvs, &zppb.KeyValue{Key: e.Key, Value: e.Value})
+		}
 	}
-	return kvs, next, nil
+	return kvs
 }
 
 // NowMs is the replica's clock in unix milliseconds.

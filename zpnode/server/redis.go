@@ -67,6 +67,11 @@ func (b redisBackend) Start(ctx context.Context, req *zppb.Request) redisfront.P
 
 func (b redisBackend) Topology() *zppb.Topology { return b.s.topo.Load().pb }
 
+func (b redisBackend) SlotOwner(table string, slot uint16) *zppb.Partition {
+	_, p, _ := b.s.topo.Load().partitionOfSlot(table, slot)
+	return p
+}
+
 func (b redisBackend) Addr() string { return b.s.cfg.Addr }
 
 // masters returns the replicas of table that this node masters.
@@ -136,11 +141,11 @@ var errEnough = errors.New("enough keys")
 // KeysInSlot scans the partition holding slot when this node masters it:
 // a full scan of the partition, as the store does not index keys by slot.
 func (b redisBackend) KeysInSlot(table string, slot uint16, limit int) ([][]byte, int, error) {
-	tb := b.s.topo.Load().tables[table]
-	if tb == nil || tb.PartitionCount == 0 {
+	_, p, ok := b.s.topo.Load().partitionOfSlot(table, slot)
+	if !ok {
 		return nil, 0, nil
 	}
-	r := b.s.replicas.get(table, keyspace.PartitionOfSlot(slot, tb.PartitionCount))
+	r := b.s.replicas.get(table, p.Id)
 	if r == nil {
 		return nil, 0, nil
 	}

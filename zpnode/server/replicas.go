@@ -221,8 +221,12 @@ func (s *Server) applyRouting(pb *zppb.Topology) (news int, openNew func()) {
 		}
 	}
 	s.quota.update(pb, self)
-	s.topo.Store(newTopology(pb))
+	nt := newTopology(pb)
+	s.topo.Store(nt)
 	s.openMu.Unlock()
+	for _, err := range nt.unroutable {
+		s.cfg.Logger.Warn("table cannot be routed; its keys are answered TABLE_NOT_FOUND", "epoch", pb.Epoch, "err", err)
+	}
 
 	for k := range s.replicas.snapshot() {
 		if _, ok := wanted[k]; ok {

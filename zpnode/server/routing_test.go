@@ -2,10 +2,12 @@ package server
 
 import (
 	"cmp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -100,5 +102,41 @@ func TestRouting(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRoutingBySlotRanges: the node decides which partition a key is in by
+// the partitions' slot ranges, whatever the order of their ids (as after
+// splits): it serves the keys of the ranges it masters and answers MOVE,
+// naming the master, for the others. The even layout of three partitions
+// would swap the two keys below.
+func TestRoutingBySlotRanges(t *testing.T) {
+	const other = "127.0.0.1:7002"
+	ts := newTestServer(t, "127.0.0.1:7001")
+	self := ts.s.cfg.Addr
+	ts.s.applyTopology(&zppb.Topology{Epoch: 5, Tables: []*zppb.Table{{Name: "t", PartitionCount: 3, Replicas: 1, CreatedEpoch: 1,
+		Partitions: []*zppb.Partition{
+			{Id: 0, Master: self, Term: 1, SlotBegin: 0, SlotEnd: 4096},
+			{Id: 1, Master: self, Term: 1, SlotBegin: 8192, SlotEnd: 16384},
+			{Id: 2, Master: other, Term: 1, SlotBegin: 4096, SlotEnd: 8192},
+		}}}})
+	// "foo" is in slot 12182, partition 1's.
+	ts.ok(setReq("foo", "v"))
+	if got := ts.state("foo"); got != "v" {
+		t.Fatalf("foo = %s", got)
+	}
+	var held []string
+	err := ts.s.replicas.get("t", 1).WithDB(func(db *engine.DB) error {
+		return db.ForEach(0, func(key, _ []byte, _ int64) error {
+			held = append(held, string(key))
+			return nil
+		})
+	})
+	if err != nil || !slices.Equal(held, []string{"foo"}) {
+		t.Fatalf("partition 1 holds %q (%v), want foo", held, err)
+	}
+	// "k" is in slot 7629, partition 2's, mastered elsewhere.
+	if resp := ts.do(setReq("k", "v")); resp.Code != zppb.Code_MOVE || resp.Master != other {
+		t.Fatalf("SET k: %v %q %s, want MOVE to %s", resp.Code, resp.Master, resp.Msg, other)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -21,6 +22,11 @@ type topology struct {
 	pb     *zppb.Topology
 	epoch  uint64
 	tables map[string]*zppb.Table
+	// slots route the keys of each table that can be routed; unroutable
+	// lists why the others cannot (topo.SlotMap), and their keys are
+	// answered TABLE_NOT_FOUND.
+	slots      map[string]*keyspace.SlotMap
+	unroutable []error
 	// protected: some table has passwords. Without any, requests skip
 	// the password check altogether (checkTable).
 	protected bool
@@ -31,12 +37,17 @@ type topology struct {
 	missingVerifiers bool
 }
 
-var emptyTopology = &topology{pb: &zppb.Topology{}, tables: map[string]*zppb.Table{}}
+var emptyTopology = &topology{pb: &zppb.Topology{}, tables: map[string]*zppb.Table{}, slots: map[string]*keyspace.SlotMap{}}
 
 func newTopology(pb *zppb.Topology) *topology {
-	t := &topology{pb: pb, epoch: pb.Epoch, tables: make(map[string]*zppb.Table, len(pb.Tables))}
+	t := &topology{pb: pb, epoch: pb.Epoch, tables: make(map[string]*zppb.Table, len(pb.Tables)), slots: make(map[string]*keyspace.SlotMap, len(pb.Tables))}
 	for _, tb := range pb.Tables {
 		t.tables[tb.Name] = tb
+		if m, err := topo.SlotMap(tb); err != nil {
+			t.unroutable = append(t.unroutable, err)
+		} else {
+			t.slots[tb.Name] = m
+		}
 		t.protected = t.protected || tableauth.Protected(tb)
 		t.missingVerifiers = t.missingVerifiers || (tableauth.Protected(tb) && len(tb.Credentials) == 0)
 	}
@@ -45,11 +56,18 @@ func newTopology(pb *zppb.Topology) *topology {
 
 // partition returns the partition of table holding key.
 func (t *topology) partition(table string, key []byte) (*zppb.Table, *zppb.Partition, bool) {
-	tb := t.tables[table]
-	if tb == nil || tb.PartitionCount == 0 || len(tb.Partitions) != int(tb.PartitionCount) {
+	return t.partitionOfSlot(table, keyspace.Slot(key))
+}
+
+// partitionOfSlot returns the partition of table that owns slot, by the
+// partitions' slot ranges.
+func (t *topology) partitionOfSlot(table string, slot uint16) (*zppb.Table, *zppb.Partition, bool) {
+	m := t.slots[table]
+	if m == nil {
 		return nil, nil, false
 	}
-	return tb, tb.Partitions[keyspace.Partition(key, tb.PartitionCount)], true
+	tb := t.tables[table]
+	return tb, tb.Partitions[m.PartitionOfSlot(slot)], true
 }
 
 // partitionByID returns partition id of table.
