@@ -366,9 +366,22 @@ type PingRequest struct {
 	// serves no RESP. Clients are redirected there (-MOVED).
 	RedisAddr string `protobuf:"bytes,7,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
 	// The version of the node's binary (lib/buildinfo.Version).
-	Version       string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
+	// Position deltas (numbers from 20, apart from the fields before them).
+	// positions_seq numbers the node's PINGs. With positions_base set, the
+	// positions are a delta: the replicas whose position changed since the
+	// PING numbered positions_base, whose positions the leader said it holds
+	// (PingResponse.positions_seq), and removed_positions the replicas the
+	// node no longer has (table and partition only). A leader that does not
+	// hold positions_base keeps the positions it has and answers the seq it
+	// holds; the node then sends them all. Without positions_base the
+	// positions are all of them. A node sends deltas only to a leader that
+	// answered positions_delta.
+	PositionsSeq     uint64             `protobuf:"varint,20,opt,name=positions_seq,json=positionsSeq,proto3" json:"positions_seq,omitempty"`
+	PositionsBase    uint64             `protobuf:"varint,21,opt,name=positions_base,json=positionsBase,proto3" json:"positions_base,omitempty"`
+	RemovedPositions []*ReplicaPosition `protobuf:"bytes,22,rep,name=removed_positions,json=removedPositions,proto3" json:"removed_positions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PingRequest) Reset() {
@@ -457,6 +470,27 @@ func (x *PingRequest) GetVersion() string {
 	return ""
 }
 
+func (x *PingRequest) GetPositionsSeq() uint64 {
+	if x != nil {
+		return x.PositionsSeq
+	}
+	return 0
+}
+
+func (x *PingRequest) GetPositionsBase() uint64 {
+	if x != nil {
+		return x.PositionsBase
+	}
+	return 0
+}
+
+func (x *PingRequest) GetRemovedPositions() []*ReplicaPosition {
+	if x != nil {
+		return x.RemovedPositions
+	}
+	return nil
+}
+
 type PingResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Epoch uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
@@ -467,7 +501,12 @@ type PingResponse struct {
 	Leader string `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
 	// Bytes per second the node may serve full syncs at (the scheduler's
 	// fullsync-rate); 0 means unlimited.
-	FullsyncRate  uint64 `protobuf:"varint,4,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
+	FullsyncRate uint64 `protobuf:"varint,4,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
+	// The leader takes position deltas (PingRequest.positions_base).
+	PositionsDelta bool `protobuf:"varint,20,opt,name=positions_delta,json=positionsDelta,proto3" json:"positions_delta,omitempty"`
+	// The positions_seq of the node's PING whose positions the leader holds
+	// now (after this PING); 0 when it holds none of a numbered PING.
+	PositionsSeq  uint64 `protobuf:"varint,21,opt,name=positions_seq,json=positionsSeq,proto3" json:"positions_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +565,20 @@ func (x *PingResponse) GetLeader() string {
 func (x *PingResponse) GetFullsyncRate() uint64 {
 	if x != nil {
 		return x.FullsyncRate
+	}
+	return 0
+}
+
+func (x *PingResponse) GetPositionsDelta() bool {
+	if x != nil {
+		return x.PositionsDelta
+	}
+	return false
+}
+
+func (x *PingResponse) GetPositionsSeq() uint64 {
+	if x != nil {
+		return x.PositionsSeq
 	}
 	return 0
 }
@@ -2631,7 +2684,7 @@ const file_meta_proto_rawDesc = "" +
 	"TableStamp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\x12#\n" +
-	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\xe9\x01\n" +
+	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\xfd\x02\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
@@ -2641,12 +2694,17 @@ const file_meta_proto_rawDesc = "" +
 	"\x06weight\x18\x06 \x01(\rR\x06weight\x12\x1d\n" +
 	"\n" +
 	"redis_addr\x18\a \x01(\tR\tredisAddr\x12\x18\n" +
-	"\aversion\x18\b \x01(\tR\aversion\"|\n" +
+	"\aversion\x18\b \x01(\tR\aversion\x12#\n" +
+	"\rpositions_seq\x18\x14 \x01(\x04R\fpositionsSeq\x12%\n" +
+	"\x0epositions_base\x18\x15 \x01(\x04R\rpositionsBase\x12F\n" +
+	"\x11removed_positions\x18\x16 \x03(\v2\x19.zeppelin.ReplicaPositionR\x10removedPositions\"\xca\x01\n" +
 	"\fPingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12#\n" +
-	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"\xfc\x01\n" +
+	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\x12'\n" +
+	"\x0fpositions_delta\x18\x14 \x01(\bR\x0epositionsDelta\x12#\n" +
+	"\rpositions_seq\x18\x15 \x01(\x04R\fpositionsSeq\"\xfc\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -2873,27 +2931,28 @@ var file_meta_proto_depIdxs = []int32{
 	4,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
 	42, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
 	43, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	44, // 4: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	42, // 5: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	42, // 6: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	45, // 7: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	16, // 8: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
-	1,  // 9: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	46, // 10: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
-	46, // 11: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	46, // 12: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	47, // 13: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	48, // 14: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
-	33, // 15: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
-	34, // 16: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	44, // 17: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	0,  // 18: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
-	49, // 19: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	43, // 4: zeppelin.PingRequest.removed_positions:type_name -> zeppelin.ReplicaPosition
+	44, // 5: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	42, // 6: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	42, // 7: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	45, // 8: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	16, // 9: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	1,  // 10: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
+	46, // 11: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	46, // 12: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	46, // 13: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	47, // 14: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	48, // 15: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	33, // 16: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	34, // 17: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	44, // 18: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	0,  // 19: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
+	49, // 20: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -20,16 +22,32 @@ type liveness struct {
 	// be long after the node sent it: the epochs say what a PING proves.
 	seen      map[string]time.Time
 	epochs    map[string]uint64
-	positions map[string][]*zppb.ReplicaPosition
+	positions map[string]*nodePositions
 	// versions is the binary version each node's last PING reported.
 	versions map[string]string
 }
+
+// nodePositions are the replica positions a node reported, whole or as
+// deltas (PingRequest.positions_base), as of one of its PINGs.
+type nodePositions struct {
+	epoch uint64 // the epoch that PING carried
+	seq   uint64 // its positions_seq; 0 from a node that does not number them
+	byKey map[replicaRef]*zppb.ReplicaPosition
+}
+
+// replicaRef names a partition's replica on a node.
+type replicaRef struct {
+	table     string
+	partition uint32
+}
+
+func refOf(p *zppb.ReplicaPosition) replicaRef { return replicaRef{p.GetTable(), p.GetPartition()} }
 
 func newLiveness() *liveness {
 	return &liveness{
 		seen:      make(map[string]time.Time),
 		epochs:    make(map[string]uint64),
-		positions: make(map[string][]*zppb.ReplicaPosition),
+		positions: make(map[string]*nodePositions),
 		versions:  make(map[string]string),
 	}
 }
@@ -51,31 +69,62 @@ func (l *liveness) reset(since time.Time) {
 func (l *liveness) position(addr, table string, partition uint32) (*zppb.ReplicaPosition, uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, p := range l.positions[addr] {
-		if p.GetTable() == table && p.GetPartition() == partition {
-			return p, l.epochs[addr], true
-		}
+	np := l.positions[addr]
+	if np == nil {
+		return nil, 0, false
 	}
-	return nil, 0, false
+	p, ok := np.byKey[replicaRef{table, partition}]
+	if !ok {
+		return nil, 0, false
+	}
+	return p, np.epoch, true
 }
 
-// heartbeat records a PING handled at that carried epoch (and the node's
-// version), and reports
-// whether it was recorded. A node's epoch never goes back, so a PING with an
-// older epoch than one already recorded was overtaken by a later one on the
-// way: it would make the node look alive, and its positions current, on
-// older evidence. positions is kept as is: the caller hands it over.
-func (l *liveness) heartbeat(addr string, at time.Time, epoch uint64, positions []*zppb.ReplicaPosition, version string) bool {
+// heartbeat records req, a PING handled at, and reports whether it was
+// recorded and the positions_seq of the PING whose positions it holds
+// after it (PingResponse.positions_seq). A node's epoch never goes back,
+// so a PING with an older epoch than one already recorded was overtaken by
+// a later one on the way: it would make the node look alive, and its
+// positions current, on the strength of an old message, so it is not
+// recorded. A delta on a base other than the held one leaves the positions
+// as of their own PING, whose epoch position reports, and the node sends
+// them all next.
+func (l *liveness) heartbeat(at time.Time, req *zppb.PingRequest) (bool, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if last, ok := l.epochs[addr]; ok && epoch < last {
-		return false
+	addr := req.GetAddr()
+	np := l.positions[addr]
+	if last, ok := l.epochs[addr]; ok && req.GetEpoch() < last {
+		return false, np.heldSeq()
 	}
 	l.seen[addr] = at
-	l.epochs[addr] = epoch
-	l.positions[addr] = positions
-	l.versions[addr] = version
-	return true
+	l.epochs[addr] = req.GetEpoch()
+	l.versions[addr] = req.GetVersion()
+	switch base := req.GetPositionsBase(); {
+	case base == 0:
+		np = &nodePositions{byKey: make(map[replicaRef]*zppb.ReplicaPosition, len(req.GetPositions()))}
+		l.positions[addr] = np
+	case np.heldSeq() != base:
+		return true, np.heldSeq()
+	}
+	// Copies: the request's messages belong to the connection's decoder.
+	for _, p := range req.GetPositions() {
+		np.byKey[refOf(p)] = proto.Clone(p).(*zppb.ReplicaPosition)
+	}
+	for _, p := range req.GetRemovedPositions() {
+		delete(np.byKey, refOf(p))
+	}
+	np.epoch, np.seq = req.GetEpoch(), req.GetPositionsSeq()
+	return true, np.seq
+}
+
+// heldSeq is the positions_seq of the PING the positions are as of; 0 for
+// none (np nil) or a node that does not number its PINGs.
+func (np *nodePositions) heldSeq() uint64 {
+	if np == nil {
+		return 0
+	}
+	return np.seq
 }
 
 // leaderSince returns when this member became leader, zero if it is not.
@@ -122,12 +171,4 @@ func (l *liveness) expired(addr string, now time.Time, timeout time.Duration) bo
 		last = t
 	}
 	return now.Sub(last) >= timeout
-}
-
-// replicaPositions returns what addr last reported, for failover to choose
-// the most up-to-date slave. The slice must not be modified.
-func (l *liveness) replicaPositions(addr string) []*zppb.ReplicaPosition {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.positions[addr]
 }

@@ -146,7 +146,7 @@ func TestLivenessGrace(t *testing.T) {
 	if l.expired("n", t0.Add(time.Hour), timeout) {
 		t.Fatal("a follower (no grace start) expired a node")
 	}
-	l.heartbeat("n", t0, 3, []*zppb.ReplicaPosition{{Table: "t", Lsn: 7}}, "v1")
+	l.heartbeat(t0, &zppb.PingRequest{Addr: "n", Epoch: 3, Positions: []*zppb.ReplicaPosition{{Table: "t", Lsn: 7}}, Version: "v1"})
 	l.reset(t0.Add(10 * time.Second)) // leadership gained later: memory gone
 	tests := []struct {
 		addr string
@@ -162,18 +162,18 @@ func TestLivenessGrace(t *testing.T) {
 			t.Errorf("expired(%s, t0+%v) = %v, want %v", tt.addr, tt.at, got, tt.want)
 		}
 	}
-	if l.replicaPositions("n") != nil || !l.lastHeartbeat("n").IsZero() || l.version("n") != "" {
+	if _, _, ok := l.position("n", "t", 0); ok || !l.lastHeartbeat("n").IsZero() || l.version("n") != "" {
 		t.Error("reset kept the old leader's memory")
 	}
-	l.heartbeat("n", t0.Add(12*time.Second), 5, []*zppb.ReplicaPosition{{Table: "t", Lsn: 9}}, "v2")
+	l.heartbeat(t0.Add(12*time.Second), &zppb.PingRequest{Addr: "n", Epoch: 5, Positions: []*zppb.ReplicaPosition{{Table: "t", Lsn: 9}}, Version: "v2"})
 	if v := l.version("n"); v != "v2" {
 		t.Errorf("version %q, want the last PING's v2", v)
 	}
 	if l.expired("n", t0.Add(14*time.Second), timeout) || !l.expired("n", t0.Add(15*time.Second), timeout) {
 		t.Error("a fresh ping does not count from its own time")
 	}
-	if p := l.replicaPositions("n"); len(p) != 1 || p[0].Lsn != 9 {
-		t.Errorf("positions %v", p)
+	if p, _, ok := l.position("n", "t", 0); !ok || p.Lsn != 9 {
+		t.Errorf("position %v", p)
 	}
 }
 
@@ -201,7 +201,7 @@ func TestLivenessIgnoresOvertakenPing(t *testing.T) {
 	wantSeen, wantLsn, wantEpoch := time.Time{}, uint64(0), uint64(0)
 	for _, tt := range tests {
 		at := t0.Add(tt.at)
-		got := l.heartbeat("n", at, tt.epoch, []*zppb.ReplicaPosition{{Table: "t", Lsn: tt.lsn}}, "v1")
+		got, _ := l.heartbeat(at, &zppb.PingRequest{Addr: "n", Epoch: tt.epoch, Positions: []*zppb.ReplicaPosition{{Table: "t", Lsn: tt.lsn}}, Version: "v1"})
 		if got != tt.record {
 			t.Errorf("%s: recorded %v, want %v", tt.name, got, tt.record)
 		}
@@ -211,6 +211,57 @@ func TestLivenessIgnoresOvertakenPing(t *testing.T) {
 		pos, epoch, ok := l.position("n", "t", 0)
 		if !l.lastHeartbeat("n").Equal(wantSeen) || !ok || pos.Lsn != wantLsn || epoch != wantEpoch {
 			t.Errorf("%s: seen %v lsn %d epoch %d, want %v %d %d", tt.name, l.lastHeartbeat("n"), pos.GetLsn(), epoch, wantSeen, wantLsn, wantEpoch)
+		}
+	}
+}
+
+// TestLivenessPositionDeltas: a PING's positions are all of them, or a
+// delta on the numbered PING the leader holds; a delta on any other base
+// changes no position (they stay as of their own PING's epoch) and the
+// answer names what is held, so the node sends them all next.
+func TestLivenessPositionDeltas(t *testing.T) {
+	l := newLiveness()
+	t0 := time.Unix(1000, 0)
+	l.reset(t0)
+	pos := func(part uint32, lsn uint64) *zppb.ReplicaPosition {
+		return &zppb.ReplicaPosition{Table: "t", Partition: part, Lsn: lsn}
+	}
+	type want struct {
+		lsn   uint64 // 0: no position
+		epoch uint64
+	}
+	tests := []struct {
+		name   string
+		ping   *zppb.PingRequest
+		held   uint64
+		wanted map[uint32]want // by partition
+	}{
+		{"all, numbered", &zppb.PingRequest{Epoch: 5, PositionsSeq: 1, Positions: []*zppb.ReplicaPosition{pos(0, 10), pos(1, 20), pos(2, 30)}},
+			1, map[uint32]want{0: {10, 5}, 1: {20, 5}, 2: {30, 5}}},
+		{"delta on the held PING", &zppb.PingRequest{Epoch: 6, PositionsSeq: 2, PositionsBase: 1,
+			Positions: []*zppb.ReplicaPosition{pos(1, 21)}, RemovedPositions: []*zppb.ReplicaPosition{pos(2, 0)}},
+			2, map[uint32]want{0: {10, 6}, 1: {21, 6}, 2: {}}},
+		{"delta on a PING not held (its answer was lost)", &zppb.PingRequest{Epoch: 7, PositionsSeq: 4, PositionsBase: 3,
+			Positions: []*zppb.ReplicaPosition{pos(0, 99)}},
+			2, map[uint32]want{0: {10, 6}, 1: {21, 6}, 2: {}}},
+		{"all again", &zppb.PingRequest{Epoch: 7, PositionsSeq: 5, Positions: []*zppb.ReplicaPosition{pos(0, 11), pos(3, 1)}},
+			5, map[uint32]want{0: {11, 7}, 1: {}, 2: {}, 3: {1, 7}}},
+		{"an older node: all, unnumbered", &zppb.PingRequest{Epoch: 8, Positions: []*zppb.ReplicaPosition{pos(0, 12)}},
+			0, map[uint32]want{0: {12, 8}, 3: {}}},
+		{"a delta after unnumbered positions", &zppb.PingRequest{Epoch: 8, PositionsSeq: 6, PositionsBase: 5, Positions: []*zppb.ReplicaPosition{pos(1, 5)}},
+			0, map[uint32]want{0: {12, 8}, 1: {}}},
+	}
+	for i, tt := range tests {
+		tt.ping.Addr = "n"
+		recorded, held := l.heartbeat(t0.Add(time.Duration(i+1)*time.Second), tt.ping)
+		if !recorded || held != tt.held {
+			t.Errorf("%s: recorded %v, held %d; want true, %d", tt.name, recorded, held, tt.held)
+		}
+		for part, w := range tt.wanted {
+			p, epoch, ok := l.position("n", "t", part)
+			if ok != (w.lsn != 0) || p.GetLsn() != w.lsn || (ok && epoch != w.epoch) {
+				t.Errorf("%s: partition %d: lsn %d epoch %d (known %v), want lsn %d epoch %d", tt.name, part, p.GetLsn(), epoch, ok, w.lsn, w.epoch)
+			}
 		}
 	}
 }

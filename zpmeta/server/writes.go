@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/zeppelin-kv/zeppelin/lib/tableauth"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -24,12 +22,25 @@ import (
 // which the epoch it carries proves (fsm.SentAfterDown); an older one is
 // answered, so that a live node pulls the new epoch and comes back with its
 // next PING, and otherwise ignored.
+//
+// Every answer says the leader takes position deltas, and which of the
+// node's PINGs the positions it holds are as of (liveness.heartbeat).
 func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Response, error) {
 	if err := topo.ValidateNodeAddr(req.GetAddr()); err != nil {
 		return nil, err
 	}
-	if resp := s.pingHeartbeat(req); resp != nil {
-		return resp, nil
+	resp, held, err := s.pingNode(ctx, req)
+	if pr := resp.GetPing(); pr != nil {
+		pr.PositionsDelta, pr.PositionsSeq = true, held
+	}
+	return resp, err
+}
+
+// pingNode is ping's work: the answer, and the positions_seq held after it.
+func (s *Server) pingNode(ctx context.Context, req *zppb.PingRequest) (*zppb.Response, uint64, error) {
+	resp, held := s.pingHeartbeat(req)
+	if resp != nil {
+		return resp, held, nil
 	}
 	if awaited := s.failoverAwaited.Load(); awaited != nil && (*awaited)[req.Addr] {
 		// This PING may be the position a failover waits for: decide now,
@@ -40,11 +51,11 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	}
 
 	if !s.pingChangesTopology(req) {
-		return s.pingResponse(s.fsm.Epoch()), nil
+		return s.pingResponse(s.fsm.Epoch()), held, nil
 	}
 	unlock, err := s.lockProposals(ctx)
 	if err != nil {
-		return nil, err
+		return nil, held, err
 	}
 	defer unlock()
 	epoch := s.fsm.Epoch()
@@ -52,12 +63,12 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	// have changed the node meanwhile.
 	cmd, err := s.fsm.PrepareRegisterNode(req)
 	if err != nil {
-		return nil, err
+		return nil, held, err
 	}
 	if cmd != nil {
 		res, err := s.propose(ctx, cmd)
 		if err != nil {
-			return nil, err
+			return nil, held, err
 		}
 		epoch = res.Epoch
 		s.logger.Info("node registered", "node", req.GetAddr(), "zone", req.GetZone(), "rack", req.GetRack(), "weight", req.GetWeight(), "epoch", epoch)
@@ -65,36 +76,35 @@ func (s *Server) ping(ctx context.Context, req *zppb.PingRequest) (*zppb.Respons
 	if n := s.fsm.Node(req.Addr); n != nil && n.State == zppb.NodeState_DOWN {
 		if !fsm.SentAfterDown(n, req.Epoch) {
 			// Marked DOWN (again) while this PING waited for the lock.
-			return s.pingResponse(epoch), nil
+			return s.pingResponse(epoch), held, nil
 		}
 		res, err := s.propose(ctx, fsm.SetNodeState(req.Addr, zppb.NodeState_UP, time.Now().UnixMilli()))
 		if err != nil {
-			return nil, err
+			return nil, held, err
 		}
 		epoch = res.Epoch
 		s.logger.Info("node UP", "node", req.Addr, "epoch", epoch)
 	}
-	return s.pingResponse(epoch), nil
+	return s.pingResponse(epoch), held, nil
 }
 
-// pingHeartbeat records a PING's heartbeat and positions; an answer means
+// pingHeartbeat records a PING's heartbeat and positions, and returns the
+// positions_seq the leader holds for the node after it; an answer means
 // the PING ends there. It is not admitted as node work (admitNodeWork): a
 // PING that waited past its deadline for a turn would not count as a
 // heartbeat, and a busy leader would mark live nodes DOWN.
-func (s *Server) pingHeartbeat(req *zppb.PingRequest) *zppb.Response {
+func (s *Server) pingHeartbeat(req *zppb.PingRequest) (*zppb.Response, uint64) {
 	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
 		s.logger.Info("PING sent before the node was marked DOWN; ignored", "node", req.Addr, "ping_epoch", req.Epoch, "down_epoch", n.DownEpoch)
-		return s.pingResponse(s.fsm.Epoch())
+		// Not a base to build on: the node sends all its positions next.
+		return s.pingResponse(s.fsm.Epoch()), 0
 	}
-	positions := make([]*zppb.ReplicaPosition, len(req.GetPositions()))
-	for i, p := range req.GetPositions() {
-		positions[i] = proto.Clone(p).(*zppb.ReplicaPosition)
-	}
-	if !s.live.heartbeat(req.Addr, time.Now(), req.Epoch, positions, req.GetVersion()) {
+	recorded, held := s.live.heartbeat(time.Now(), req)
+	if !recorded {
 		s.logger.Debug("PING overtaken by a later one; ignored", "node", req.Addr, "ping_epoch", req.Epoch)
-		return s.pingResponse(s.fsm.Epoch())
+		return s.pingResponse(s.fsm.Epoch()), held
 	}
-	return nil
+	return nil, held
 }
 
 // pingChangesTopology is the lock-free fast path of every PING of a known

@@ -142,13 +142,13 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 	req := &zppb.PingRequest{
 		Addr:      s.cfg.Addr,
 		Epoch:     s.topo.Load().epoch,
-		Positions: s.positions(),
 		Zone:      s.cfg.Zone,
 		Rack:      s.cfg.Rack,
 		Weight:    s.cfg.Weight,
 		RedisAddr: s.cfg.RedisAddr,
 		Version:   buildinfo.Version,
 	}
+	s.report.fill(req, s.positions())
 	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: req}})
 	if err != nil {
 		return nil, err
@@ -156,10 +156,16 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 	if err := status.FromResponse(resp); err != nil {
 		return nil, err
 	}
-	if resp.GetPing() == nil {
+	pr := resp.GetPing()
+	if pr == nil {
 		return nil, errors.New("PING answer without a result")
 	}
-	return resp.GetPing(), nil
+	if s.report.answered(req.PositionsSeq, req.PositionsBase != 0, pr) {
+		// The leader did not hold the delta's base (a new leader, or the
+		// answer that named it was lost): all positions, now.
+		return s.ping(meta)
+	}
+	return pr, nil
 }
 
 // openInBackground is how many new replicas a topology must bring for pull
@@ -227,18 +233,6 @@ func (s *Server) callPull(ctx context.Context, meta string, req *zppb.PullReques
 		return nil, err
 	}
 	return resp.GetPull(), nil
-}
-
-func (s *Server) positions() []*zppb.ReplicaPosition {
-	var out []*zppb.ReplicaPosition
-	for k, r := range s.replicas.snapshot() {
-		term, lsn, applied := r.Position()
-		role, _ := r.Role()
-		out = append(out, &zppb.ReplicaPosition{
-			Table: k.table, Partition: k.id, Term: term, Lsn: lsn, AppliedLsn: applied, Master: role == replica.Master,
-		})
-	}
-	return out
 }
 
 // sweep deletes expired keys of a partition this node masters, so their

@@ -89,6 +89,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // background goroutines
 	peers   *peerGate      // the dials of slave replicas and the watch hub
+	report  positionReport // what positions the next PING carries
 	// syncAfter is closed once the replicas of the saved topology are
 	// open (replica.Options.SyncAfter).
 	syncAfter chan struct{}
