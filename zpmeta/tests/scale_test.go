@@ -466,10 +466,13 @@ type scaleNode struct {
 	positions []*zppb.ReplicaPosition
 	last      pullStat
 	// pulls is the PULL that brought each epoch the node applied.
-	pulls     map[uint64]pullStat
-	lastPing  time.Time
-	recording bool
-	rtts      []time.Duration
+	pulls    map[uint64]pullStat
+	lastPing time.Time
+	// seq numbers the PINGs; acked is the one whose positions the leader
+	// holds (0: none), so the next PINGs are deltas on it.
+	seq, acked uint64
+	recording  bool
+	rtts       []time.Duration
 }
 
 func startScaleNode(t *testing.T, metas []string, interval time.Duration, cache *tableCache) *scaleNode {
@@ -558,7 +561,17 @@ func (n *scaleNode) epoch() uint64 {
 
 func (n *scaleNode) ping(meta string) (*zppb.PingResponse, error) {
 	n.mu.Lock()
-	req := &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: n.addr, Epoch: n.topo.Epoch, Positions: n.positions}}}
+	// As zpnode: all positions, or once the leader holds them a delta,
+	// here empty (a simulated replica moves only when a PULL changes its
+	// role or term, which sends them all again).
+	n.seq++
+	ping := &zppb.PingRequest{Addr: n.addr, Epoch: n.topo.Epoch, PositionsSeq: n.seq}
+	if n.acked != 0 {
+		ping.PositionsBase = n.acked
+	} else {
+		ping.Positions = n.positions
+	}
+	req := &zppb.Request{Cmd: &zppb.Request_Ping{Ping: ping}}
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), max(n.interval/2, 100*time.Millisecond))
 	defer cancel()
@@ -573,6 +586,11 @@ func (n *scaleNode) ping(meta string) (*zppb.PingResponse, error) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if pr := resp.GetPing(); pr.GetPositionsDelta() && pr.GetPositionsSeq() == ping.PositionsSeq && ping.PositionsSeq == n.seq {
+		n.acked = n.seq
+	} else {
+		n.acked = 0
+	}
 	n.lastPing = sent
 	if n.recording {
 		n.rtts = append(n.rtts, rtt)
@@ -621,6 +639,7 @@ func (n *scaleNode) pull(meta string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.topo, n.appliedAt, n.positions, n.last = topo, time.Now(), positions, stat
+	n.acked = 0 // the positions changed: all of them next
 	if n.pulls == nil {
 		n.pulls = map[uint64]pullStat{}
 	}
