@@ -815,10 +815,15 @@ func (x *PartitionRef) GetPartition() uint32 {
 
 // FullSyncStartRequest asks the master for a checkpoint of its DB.
 type FullSyncStartRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
-	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	Slave         string                 `protobuf:"bytes,3,opt,name=slave,proto3" json:"slave,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Slave     string                 `protobuf:"bytes,3,opt,name=slave,proto3" json:"slave,omitempty"`
+	// Set by a backup (zpctl backup create), which is no slave: any replica
+	// of the partition the node holds serves it, a slave's included, and no
+	// binlog is pinned for it. A node before this field answers MOVE unless
+	// it masters the partition, so the backup then asks the master.
+	Backup        bool `protobuf:"varint,4,opt,name=backup,proto3" json:"backup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -872,6 +877,13 @@ func (x *FullSyncStartRequest) GetSlave() string {
 		return x.Slave
 	}
 	return ""
+}
+
+func (x *FullSyncStartRequest) GetBackup() bool {
+	if x != nil {
+		return x.Backup
+	}
+	return false
 }
 
 type SyncFile struct {
@@ -1260,11 +1272,12 @@ const file_repl_proto_rawDesc = "" +
 	"\x0funknown_session\x18\x02 \x01(\bR\x0eunknownSession\"B\n" +
 	"\fPartitionRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\rR\tpartition\"`\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\"x\n" +
 	"\x14FullSyncStartRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x14\n" +
-	"\x05slave\x18\x03 \x01(\tR\x05slave\"J\n" +
+	"\x05slave\x18\x03 \x01(\tR\x05slave\x12\x16\n" +
+	"\x06backup\x18\x04 \x01(\bR\x06backup\"J\n" +
 	"\bSyncFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +

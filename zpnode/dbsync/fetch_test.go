@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -445,5 +448,71 @@ func TestConcurrentSlaves(t *testing.T) {
 	}
 	if n := m.checkpoints(t); n != 0 {
 		t.Fatalf("%d checkpoints left", n)
+	}
+}
+
+// TestDestReuse is Run as a backup uses it: into a directory of its own
+// (Dest, no replica), paced by a Limiter whose burst bounds every fetch,
+// and, the second time, linking the first backup's table files (Reuse)
+// so that only the files it lacks cross the network.
+func TestDestReuse(t *testing.T) {
+	s := newShared(t)
+	m := newMaster(t, s, SourceOptions{})
+	write(t, m.db, 1, 0, 5000, 100, 200, 1)
+	flush(t, m.db)
+	if err := m.db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	const burst = 64 << 10
+	var maxLen atomic.Uint32
+	limited := fetchHook(m.dial(t), func(_ int64, req *zppb.FullSyncFetchRequest, resp *zppb.Response) (*zppb.Response, error) {
+		for cur := maxLen.Load(); req.Length > cur && !maxLen.CompareAndSwap(cur, req.Length); cur = maxLen.Load() {
+		}
+		return resp, nil
+	})
+	first := filepath.Join(t.TempDir(), "b1", "p3")
+	res1, err := Run(context.Background(), Options{Dest: first, Table: testTable, Partition: testPart, Master: limited,
+		Backup: true, Limiter: rate.NewLimiter(rate.Inf, burst), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res1.FilesReused != 0 || res1.BytesFetched != res1.BytesTotal || len(res1.Files) == 0 {
+		t.Fatalf("first backup: %+v; want every byte fetched", res1)
+	}
+	if got := maxLen.Load(); got == 0 || got > burst {
+		t.Fatalf("largest fetch %d bytes; want at most the limiter's burst %d", got, burst)
+	}
+	if term, lsn, err := readComplete(first); err != nil || term != res1.Term || lsn != res1.LSN {
+		t.Fatalf("COMPLETE in Dest: (%d, %d, %v), want (%d, %d)", term, lsn, err, res1.Term, res1.LSN)
+	}
+
+	write(t, m.db, 1, 5000, 1000, 100, 200, 1)
+	flush(t, m.db)
+	second := filepath.Join(t.TempDir(), "b2", "p3")
+	res2, err := Run(context.Background(), Options{Dest: second, Reuse: []string{first}, Table: testTable, Partition: testPart,
+		Master: m.dial(t), Backup: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the first backup has (same name, size and checksum) is
+	// linked; everything else is fetched, byte for byte.
+	had := make(map[string]*zppb.SyncFile)
+	for _, f := range res1.Files {
+		had[f.Name] = f
+	}
+	var wantFetched uint64
+	for _, f := range res2.Files {
+		if h := had[f.Name]; h != nil && h.Size == f.Size && h.Crc32C == f.Crc32C && immutable(f.Name) {
+			a, err1 := os.Stat(filepath.Join(first, f.Name))
+			b, err2 := os.Stat(filepath.Join(second, f.Name))
+			if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+				t.Errorf("%s is in the first backup but not linked from it (%v, %v)", f.Name, err1, err2)
+			}
+			continue
+		}
+		wantFetched += f.Size
+	}
+	if res2.BytesFetched != wantFetched || res2.FilesReused == 0 || res2.BytesReused+res2.BytesFetched != res2.BytesTotal {
+		t.Fatalf("incremental: %+v; want %d bytes fetched and the rest reused", res2, wantFetched)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -54,8 +55,32 @@ func (s *Server) binlogPull(ctx context.Context, req *zppb.BinlogPullRequest) (*
 	return &zppb.Response{Result: &zppb.Response_BinlogPull{BinlogPull: resp}}, nil
 }
 
+// backupReplica finds the replica of (table, id) a backup may checkpoint:
+// this node's, master or slave, as long as the topology gives it one. A
+// node that holds none answers MOVE to the master, where the backup can
+// go instead.
+func (s *Server) backupReplica(table string, id uint32) (*replica.Replica, error) {
+	topo := s.topo.Load()
+	_, p, ok := topo.partitionByID(table, id)
+	if !ok {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "no partition %s/%d", table, id)
+	}
+	if p.Master != s.cfg.Addr && !slices.Contains(p.Slaves, s.cfg.Addr) {
+		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d has no replica on %s; its master is %q", table, id, s.cfg.Addr, p.Master), Master: p.Master, Epoch: topo.epoch}
+	}
+	r := s.replicas.get(table, id)
+	if r == nil {
+		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is opening", table, id)
+	}
+	return r, nil
+}
+
 func (s *Server) fullSyncStart(ctx context.Context, req *zppb.FullSyncStartRequest) (*zppb.Response, error) {
-	r, err := s.masterReplica(req.Table, req.Partition)
+	find := s.masterReplica
+	if req.Backup {
+		find = s.backupReplica
+	}
+	r, err := find(req.Table, req.Partition)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +92,12 @@ func (s *Server) fullSyncStart(ctx context.Context, req *zppb.FullSyncStartReque
 	})
 	if err != nil {
 		return nil, fullSyncError(err)
+	}
+	if req.Backup {
+		// No slave will catch up from lsn: nothing to pin.
+		s.cfg.Logger.Info("backup checkpoint taken", "table", req.Table, "partition", req.Partition,
+			"session", resp.Session, "term", resp.Term, "lsn", resp.Lsn, "files", len(resp.Files))
+		return &zppb.Response{Result: &zppb.Response_FullsyncStart{FullsyncStart: resp}}, nil
 	}
 	r.PinForFullSync(req.Slave, resp.Lsn)
 	s.cfg.Logger.Info("full sync started", "table", req.Table, "partition", req.Partition, "slave", req.Slave,
