@@ -164,7 +164,7 @@ func watchBackup(bp *backup.Progress, prog progress.Reporter) (stop func()) {
 		defer t.Stop()
 		t0 := time.Now()
 		shown := 0
-		for {
+		update := func() {
 			s := bp.Snapshot()
 			if s.Partitions > 0 {
 				prog.SetTotal(int64(s.Partitions))
@@ -174,8 +174,12 @@ func watchBackup(bp *backup.Progress, prog progress.Reporter) (stop func()) {
 				prog.Add(int64(s.PartitionsDone - shown))
 				shown = s.PartitionsDone
 			}
+		}
+		for {
+			update()
 			select {
 			case <-done:
+				update() // the last partitions, for Done's line
 				return
 			case <-t.C:
 			}
