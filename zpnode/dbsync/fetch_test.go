@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -515,4 +517,79 @@ func TestDestReuse(t *testing.T) {
 	if res2.BytesFetched != wantFetched || res2.FilesReused == 0 || res2.BytesReused+res2.BytesFetched != res2.BytesTotal {
 		t.Fatalf("incremental: %+v; want %d bytes fetched and the rest reused", res2, wantFetched)
 	}
+}
+
+// TestServeRestamp is a restore: a backup (a Run into Dest) is served by
+// another Source with Serve, fetched by a slave, restamped with a new
+// term and installed. The installed DB has the backup's keys at (new term,
+// backup lsn), and the backup's directory outlives its session.
+func TestServeRestamp(t *testing.T) {
+	s := newShared(t)
+	m := newMaster(t, s, SourceOptions{})
+	write(t, m.db, 5, 0, 3000, 100, 200, 1)
+	want := contents(t, m.db)
+	backupDir := filepath.Join(t.TempDir(), "backup", "p3")
+	res, err := Run(context.Background(), Options{Dest: backupDir, Table: testTable, Partition: testPart, Master: m.dial(t), Backup: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	src, err := NewSource(SourceOptions{Dir: filepath.Join(t.TempDir(), ".fullsync"), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	serving := callerFunc(func(ctx context.Context, req *zppb.Request) (*zppb.Response, error) {
+		switch c := req.Cmd.(type) {
+		case *zppb.Request_FullsyncStart:
+			resp, err := src.Serve(c.FullsyncStart.Table, c.FullsyncStart.Partition, backupDir, res.Term, res.LSN, res.Files)
+			if err != nil {
+				return status.Response(err), nil
+			}
+			return &zppb.Response{Result: &zppb.Response_FullsyncStart{FullsyncStart: resp}}, nil
+		case *zppb.Request_FullsyncFetch:
+			data, err := src.Fetch(ctx, c.FullsyncFetch)
+			if err != nil {
+				return status.Response(err), nil
+			}
+			return &zppb.Response{Result: &zppb.Response_FullsyncFetch{FullsyncFetch: &zppb.FullSyncFetchResponse{Data: data}}}, nil
+		case *zppb.Request_FullsyncEnd:
+			if err := src.End(c.FullsyncEnd.Session); err != nil {
+				return status.Response(err), nil
+			}
+			return &zppb.Response{}, nil
+		}
+		return &zppb.Response{Code: zppb.Code_INVALID_ARGUMENT}, nil
+	})
+	sl := newSlave(t, s)
+	if _, err := Run(context.Background(), sl.opts(t, serving)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(backupDir, "CURRENT")); err != nil {
+		t.Fatalf("the served backup lost its files at the session's end: %v", err)
+	}
+	const newTerm = 2
+	lsn, err := Restamp(sl.dir, newTerm, func(dir string) (*engine.DB, error) {
+		return engine.Open(dir, engine.Options{Shared: s, Logger: testLogger(t), DisableWAL: true})
+	})
+	if err != nil || lsn != res.LSN {
+		t.Fatalf("Restamp = %d, %v; want lsn %d", lsn, err, res.LSN)
+	}
+	if term, lsn := sl.install(t); term != newTerm || lsn != res.LSN {
+		t.Fatalf("installed at (%d, %d), want (%d, %d)", term, lsn, newTerm, res.LSN)
+	}
+	if term, lsn := sl.db.Applied(); term != newTerm || lsn != res.LSN {
+		t.Fatalf("installed DB applied (%d, %d), want (%d, %d)", term, lsn, newTerm, res.LSN)
+	}
+	// The DB takes the next record of the new term.
+	if err := sl.db.Apply(res.LSN+1, newTerm, &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_PUT, Key: []byte("after"), Value: []byte("restore")}}}); err != nil {
+		t.Fatalf("a write after the restore: %v", err)
+	}
+	want["after"] = 0
+	got := contents(t, sl.db)
+	if _, ok := got["after"]; !ok {
+		t.Fatal("the write after the restore is not there")
+	}
+	got["after"] = 0
+	sameContents(t, got, want)
 }

@@ -133,6 +133,9 @@ type session struct {
 	manifest  []*zppb.SyncFile // sorted by name
 	files     map[string]*zppb.SyncFile
 	started   time.Time
+	// keep: the directory is not the session's own (Serve) and outlives
+	// it.
+	keep bool
 
 	// Guarded by Source.mu.
 	lastUsed time.Time
@@ -269,6 +272,34 @@ func (s *Source) start(ctx context.Context, table string, partition uint32, db *
 	return sess, nil
 }
 
+// Serve opens a session over dir, an existing checkpoint of partition
+// (table, partition) at (term, lsn) whose files are listed, with their
+// checksums, in files: a backup being restored (zpctl backup restore
+// serves a backup's partition to the master installing it). The directory
+// is only read; End, expiry and Close leave it in place. The fetching side
+// checks every file against files, so a damaged backup fails there.
+func (s *Source) Serve(table string, partition uint32, dir string, term, lsn uint64, files []*zppb.SyncFile) (*zppb.FullSyncStartResponse, error) {
+	if err := checkManifest(files); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if len(s.sessions)+s.starting >= s.opts.MaxSessions {
+		return nil, fmt.Errorf("%w (%d)", ErrBusy, s.opts.MaxSessions)
+	}
+	sess := &session{id: newSessionID(), dir: dir, table: table, partition: partition, term: term, lsn: lsn,
+		manifest: files, files: make(map[string]*zppb.SyncFile, len(files)), started: time.Now(), keep: true}
+	for _, f := range files {
+		sess.files[f.GetName()] = f
+	}
+	sess.lastUsed = sess.started
+	s.sessions[sess.id] = sess
+	return &zppb.FullSyncStartResponse{Session: sess.id, Term: term, Lsn: lsn, Files: files}, nil
+}
+
 // Fetch returns up to req.Length bytes (DefaultChunkSize when 0, at most
 // MaxChunkSize) of file req.Name of the session from req.Offset; fewer
 // only at the end of the file, none at its end. It keeps the session from
@@ -388,7 +419,7 @@ func (s *Source) release(sess *session, served uint64) {
 	sess.refs--
 	sess.served += served
 	sess.lastUsed = time.Now()
-	remove := sess.ended && sess.refs == 0
+	remove := sess.ended && sess.refs == 0 && !sess.keep
 	s.mu.Unlock()
 	if remove {
 		s.removeDirs([]string{sess.dir})
@@ -401,7 +432,7 @@ func (s *Source) release(sess *session, served uint64) {
 func (s *Source) endLocked(sess *session) string {
 	delete(s.sessions, sess.id)
 	sess.ended = true
-	if sess.refs > 0 {
+	if sess.refs > 0 || sess.keep {
 		return ""
 	}
 	return sess.dir
