@@ -1204,6 +1204,146 @@ func (x *FullSyncEndRequest) GetSession() string {
 	return ""
 }
 
+// RestorePartitionRequest asks the master of a partition of a new, empty
+// table to install a backup of a partition (zpctl backup restore): it
+// full-syncs from source, which serves the backup with the FULLSYNC_*
+// calls (session-based, checksummed, as from a master), installs it at the
+// backup's lsn in its own term and restarts its binlog there; its slaves
+// then full-sync from it. Refused (INVALID_ARGUMENT) when the partition
+// has any record. Like replication it needs the cluster secret. The call
+// lasts as long as the copy: the caller sets no deadline, or a long one.
+type RestorePartitionRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// host:port of the server of the backup; the node presents its cluster
+	// secret to it.
+	Source        string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestorePartitionRequest) Reset() {
+	*x = RestorePartitionRequest{}
+	mi := &file_repl_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestorePartitionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestorePartitionRequest) ProtoMessage() {}
+
+func (x *RestorePartitionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestorePartitionRequest.ProtoReflect.Descriptor instead.
+func (*RestorePartitionRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RestorePartitionRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *RestorePartitionRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *RestorePartitionRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+type RestorePartitionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partition's position after the install: the backup's lsn, in the
+	// master's term.
+	Term          uint64 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	Lsn           uint64 `protobuf:"varint,2,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	BytesTotal    uint64 `protobuf:"varint,3,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	BytesFetched  uint64 `protobuf:"varint,4,opt,name=bytes_fetched,json=bytesFetched,proto3" json:"bytes_fetched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestorePartitionResponse) Reset() {
+	*x = RestorePartitionResponse{}
+	mi := &file_repl_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestorePartitionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestorePartitionResponse) ProtoMessage() {}
+
+func (x *RestorePartitionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestorePartitionResponse.ProtoReflect.Descriptor instead.
+func (*RestorePartitionResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RestorePartitionResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *RestorePartitionResponse) GetLsn() uint64 {
+	if x != nil {
+		return x.Lsn
+	}
+	return 0
+}
+
+func (x *RestorePartitionResponse) GetBytesTotal() uint64 {
+	if x != nil {
+		return x.BytesTotal
+	}
+	return 0
+}
+
+func (x *RestorePartitionResponse) GetBytesFetched() uint64 {
+	if x != nil {
+		return x.BytesFetched
+	}
+	return 0
+}
+
 var File_repl_proto protoreflect.FileDescriptor
 
 const file_repl_proto_rawDesc = "" +
@@ -1299,7 +1439,17 @@ const file_repl_proto_rawDesc = "" +
 	"\x12FullSyncEndRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
-	"\asession\x18\x03 \x01(\tR\asessionB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\asession\x18\x03 \x01(\tR\asession\"e\n" +
+	"\x17RestorePartitionRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"\x86\x01\n" +
+	"\x18RestorePartitionResponse\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x10\n" +
+	"\x03lsn\x18\x02 \x01(\x04R\x03lsn\x12\x1f\n" +
+	"\vbytes_total\x18\x03 \x01(\x04R\n" +
+	"bytesTotal\x12#\n" +
+	"\rbytes_fetched\x18\x04 \x01(\x04R\fbytesFetchedB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_repl_proto_rawDescOnce sync.Once
@@ -1314,25 +1464,27 @@ func file_repl_proto_rawDescGZIP() []byte {
 }
 
 var file_repl_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_repl_proto_goTypes = []any{
-	(TrySyncResponse_Result)(0),   // 0: zeppelin.TrySyncResponse.Result
-	(*TermStart)(nil),             // 1: zeppelin.TermStart
-	(*TrySyncRequest)(nil),        // 2: zeppelin.TrySyncRequest
-	(*TrySyncResponse)(nil),       // 3: zeppelin.TrySyncResponse
-	(*BinlogPullRequest)(nil),     // 4: zeppelin.BinlogPullRequest
-	(*BinlogRecord)(nil),          // 5: zeppelin.BinlogRecord
-	(*BinlogPullResponse)(nil),    // 6: zeppelin.BinlogPullResponse
-	(*BinlogWatchRequest)(nil),    // 7: zeppelin.BinlogWatchRequest
-	(*WatchedPartition)(nil),      // 8: zeppelin.WatchedPartition
-	(*BinlogWatchResponse)(nil),   // 9: zeppelin.BinlogWatchResponse
-	(*PartitionRef)(nil),          // 10: zeppelin.PartitionRef
-	(*FullSyncStartRequest)(nil),  // 11: zeppelin.FullSyncStartRequest
-	(*SyncFile)(nil),              // 12: zeppelin.SyncFile
-	(*FullSyncStartResponse)(nil), // 13: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchRequest)(nil),  // 14: zeppelin.FullSyncFetchRequest
-	(*FullSyncFetchResponse)(nil), // 15: zeppelin.FullSyncFetchResponse
-	(*FullSyncEndRequest)(nil),    // 16: zeppelin.FullSyncEndRequest
+	(TrySyncResponse_Result)(0),      // 0: zeppelin.TrySyncResponse.Result
+	(*TermStart)(nil),                // 1: zeppelin.TermStart
+	(*TrySyncRequest)(nil),           // 2: zeppelin.TrySyncRequest
+	(*TrySyncResponse)(nil),          // 3: zeppelin.TrySyncResponse
+	(*BinlogPullRequest)(nil),        // 4: zeppelin.BinlogPullRequest
+	(*BinlogRecord)(nil),             // 5: zeppelin.BinlogRecord
+	(*BinlogPullResponse)(nil),       // 6: zeppelin.BinlogPullResponse
+	(*BinlogWatchRequest)(nil),       // 7: zeppelin.BinlogWatchRequest
+	(*WatchedPartition)(nil),         // 8: zeppelin.WatchedPartition
+	(*BinlogWatchResponse)(nil),      // 9: zeppelin.BinlogWatchResponse
+	(*PartitionRef)(nil),             // 10: zeppelin.PartitionRef
+	(*FullSyncStartRequest)(nil),     // 11: zeppelin.FullSyncStartRequest
+	(*SyncFile)(nil),                 // 12: zeppelin.SyncFile
+	(*FullSyncStartResponse)(nil),    // 13: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchRequest)(nil),     // 14: zeppelin.FullSyncFetchRequest
+	(*FullSyncFetchResponse)(nil),    // 15: zeppelin.FullSyncFetchResponse
+	(*FullSyncEndRequest)(nil),       // 16: zeppelin.FullSyncEndRequest
+	(*RestorePartitionRequest)(nil),  // 17: zeppelin.RestorePartitionRequest
+	(*RestorePartitionResponse)(nil), // 18: zeppelin.RestorePartitionResponse
 }
 var file_repl_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.TrySyncRequest.terms:type_name -> zeppelin.TermStart
@@ -1360,7 +1512,7 @@ func file_repl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_repl_proto_rawDesc), len(file_repl_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -65,6 +65,7 @@ type Request struct {
 	//	*Request_CordonNodes
 	//	*Request_TableAuth
 	//	*Request_Schedule
+	//	*Request_FinishRestore
 	//	*Request_PlanMoves
 	//	*Request_TrySync
 	//	*Request_BinlogPull
@@ -72,6 +73,7 @@ type Request struct {
 	//	*Request_FullsyncFetch
 	//	*Request_FullsyncEnd
 	//	*Request_BinlogWatch
+	//	*Request_RestorePartition
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// count it from when they read the request, give up on work that would
@@ -496,6 +498,15 @@ func (x *Request) GetSchedule() *ScheduleRequest {
 	return nil
 }
 
+func (x *Request) GetFinishRestore() *FinishRestoreRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_FinishRestore); ok {
+			return x.FinishRestore
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPlanMoves() *PlanMovesRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_PlanMoves); ok {
@@ -554,6 +565,15 @@ func (x *Request) GetBinlogWatch() *BinlogWatchRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_BinlogWatch); ok {
 			return x.BinlogWatch
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRestorePartition() *RestorePartitionRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_RestorePartition); ok {
+			return x.RestorePartition
 		}
 	}
 	return nil
@@ -770,6 +790,10 @@ type Request_Schedule struct {
 	Schedule *ScheduleRequest `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
 
+type Request_FinishRestore struct {
+	FinishRestore *FinishRestoreRequest `protobuf:"bytes,58,opt,name=finish_restore,json=finishRestore,proto3,oneof"`
+}
+
 type Request_PlanMoves struct {
 	// Answered with moves (MovesResponse).
 	PlanMoves *PlanMovesRequest `protobuf:"bytes,56,opt,name=plan_moves,json=planMoves,proto3,oneof"`
@@ -798,6 +822,11 @@ type Request_FullsyncEnd struct {
 
 type Request_BinlogWatch struct {
 	BinlogWatch *BinlogWatchRequest `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
+}
+
+type Request_RestorePartition struct {
+	// Restore (zpctl to the master of a partition): install a backup.
+	RestorePartition *RestorePartitionRequest `protobuf:"bytes,57,opt,name=restore_partition,json=restorePartition,proto3,oneof"`
 }
 
 func (*Request_Set) isRequest_Cmd() {}
@@ -878,6 +907,8 @@ func (*Request_TableAuth) isRequest_Cmd() {}
 
 func (*Request_Schedule) isRequest_Cmd() {}
 
+func (*Request_FinishRestore) isRequest_Cmd() {}
+
 func (*Request_PlanMoves) isRequest_Cmd() {}
 
 func (*Request_TrySync) isRequest_Cmd() {}
@@ -891,6 +922,8 @@ func (*Request_FullsyncFetch) isRequest_Cmd() {}
 func (*Request_FullsyncEnd) isRequest_Cmd() {}
 
 func (*Request_BinlogWatch) isRequest_Cmd() {}
+
+func (*Request_RestorePartition) isRequest_Cmd() {}
 
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
@@ -938,11 +971,13 @@ type Response struct {
 	//	*Response_CordonNodes
 	//	*Response_TableAuth
 	//	*Response_Schedule
+	//	*Response_FinishRestore
 	//	*Response_TrySync
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
 	//	*Response_FullsyncFetch
 	//	*Response_BinlogWatch
+	//	*Response_RestorePartition
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1281,6 +1316,15 @@ func (x *Response) GetSchedule() *ScheduleResponse {
 	return nil
 }
 
+func (x *Response) GetFinishRestore() *FinishRestoreResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_FinishRestore); ok {
+			return x.FinishRestore
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetTrySync() *TrySyncResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_TrySync); ok {
@@ -1321,6 +1365,15 @@ func (x *Response) GetBinlogWatch() *BinlogWatchResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_BinlogWatch); ok {
 			return x.BinlogWatch
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRestorePartition() *RestorePartitionResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_RestorePartition); ok {
+			return x.RestorePartition
 		}
 	}
 	return nil
@@ -1446,6 +1499,10 @@ type Response_Schedule struct {
 	Schedule *ScheduleResponse `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
 
+type Response_FinishRestore struct {
+	FinishRestore *FinishRestoreResponse `protobuf:"bytes,58,opt,name=finish_restore,json=finishRestore,proto3,oneof"`
+}
+
 type Response_TrySync struct {
 	TrySync *TrySyncResponse `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
 }
@@ -1464,6 +1521,10 @@ type Response_FullsyncFetch struct {
 
 type Response_BinlogWatch struct {
 	BinlogWatch *BinlogWatchResponse `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
+}
+
+type Response_RestorePartition struct {
+	RestorePartition *RestorePartitionResponse `protobuf:"bytes,57,opt,name=restore_partition,json=restorePartition,proto3,oneof"`
 }
 
 func (*Response_Get) isResponse_Result() {}
@@ -1524,6 +1585,8 @@ func (*Response_TableAuth) isResponse_Result() {}
 
 func (*Response_Schedule) isResponse_Result() {}
 
+func (*Response_FinishRestore) isResponse_Result() {}
+
 func (*Response_TrySync) isResponse_Result() {}
 
 func (*Response_BinlogPull) isResponse_Result() {}
@@ -1533,6 +1596,8 @@ func (*Response_FullsyncStart) isResponse_Result() {}
 func (*Response_FullsyncFetch) isResponse_Result() {}
 
 func (*Response_BinlogWatch) isResponse_Result() {}
+
+func (*Response_RestorePartition) isResponse_Result() {}
 
 // MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
 // atomic step, logged as one binlog record (Redis MULTI/EXEC): each
@@ -1648,7 +1713,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xb5\x16\n" +
+	"repl.proto\"\xd0\x17\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1699,7 +1764,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x12;\n" +
 	"\n" +
 	"table_auth\x181 \x01(\v2\x1a.zeppelin.TableAuthRequestH\x00R\ttableAuth\x127\n" +
-	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12;\n" +
+	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12G\n" +
+	"\x0efinish_restore\x18: \x01(\v2\x1e.zeppelin.FinishRestoreRequestH\x00R\rfinishRestore\x12;\n" +
 	"\n" +
 	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
@@ -1708,7 +1774,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0efullsync_start\x184 \x01(\v2\x1e.zeppelin.FullSyncStartRequestH\x00R\rfullsyncStart\x12G\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1e.zeppelin.FullSyncFetchRequestH\x00R\rfullsyncFetch\x12A\n" +
 	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12A\n" +
-	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12\x1d\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12P\n" +
+	"\x11restore_partition\x189 \x01(\v2!.zeppelin.RestorePartitionRequestH\x00R\x10restorePartition\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
@@ -1720,7 +1787,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xa8\x10\n" +
+	"\x03cmd\"\xc5\x11\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1761,13 +1828,15 @@ const file_rpc_proto_rawDesc = "" +
 	"\fcordon_nodes\x180 \x01(\v2\x1d.zeppelin.CordonNodesResponseH\x00R\vcordonNodes\x12<\n" +
 	"\n" +
 	"table_auth\x181 \x01(\v2\x1b.zeppelin.TableAuthResponseH\x00R\ttableAuth\x128\n" +
-	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x126\n" +
+	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x12H\n" +
+	"\x0efinish_restore\x18: \x01(\v2\x1f.zeppelin.FinishRestoreResponseH\x00R\rfinishRestore\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1f.zeppelin.FullSyncStartResponseH\x00R\rfullsyncStart\x12H\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetch\x12B\n" +
-	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatchB\b\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatch\x12Q\n" +
+	"\x11restore_partition\x189 \x01(\v2\".zeppelin.RestorePartitionResponseH\x00R\x10restorePartitionB\b\n" +
 	"\x06result\"K\n" +
 	"\fMultiRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
@@ -1789,88 +1858,92 @@ func file_rpc_proto_rawDescGZIP() []byte {
 
 var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_rpc_proto_goTypes = []any{
-	(*Request)(nil),               // 0: zeppelin.Request
-	(*Response)(nil),              // 1: zeppelin.Response
-	(*MultiRequest)(nil),          // 2: zeppelin.MultiRequest
-	(*MultiResponse)(nil),         // 3: zeppelin.MultiResponse
-	(*SetRequest)(nil),            // 4: zeppelin.SetRequest
-	(*GetRequest)(nil),            // 5: zeppelin.GetRequest
-	(*DelRequest)(nil),            // 6: zeppelin.DelRequest
-	(*MGetRequest)(nil),           // 7: zeppelin.MGetRequest
-	(*MSetRequest)(nil),           // 8: zeppelin.MSetRequest
-	(*IncrByRequest)(nil),         // 9: zeppelin.IncrByRequest
-	(*ExistsRequest)(nil),         // 10: zeppelin.ExistsRequest
-	(*TTLRequest)(nil),            // 11: zeppelin.TTLRequest
-	(*WriteBatchRequest)(nil),     // 12: zeppelin.WriteBatchRequest
-	(*ScanRequest)(nil),           // 13: zeppelin.ScanRequest
-	(*InfoRequest)(nil),           // 14: zeppelin.InfoRequest
-	(*NotifyRequest)(nil),         // 15: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),     // 16: zeppelin.FlushTableRequest
-	(*GetExRequest)(nil),          // 17: zeppelin.GetExRequest
-	(*ExpireRequest)(nil),         // 18: zeppelin.ExpireRequest
-	(*SetRangeRequest)(nil),       // 19: zeppelin.SetRangeRequest
-	(*IncrByFloatRequest)(nil),    // 20: zeppelin.IncrByFloatRequest
-	(*PullRequest)(nil),           // 21: zeppelin.PullRequest
-	(*PingRequest)(nil),           // 22: zeppelin.PingRequest
-	(*CreateTableRequest)(nil),    // 23: zeppelin.CreateTableRequest
-	(*DropTableRequest)(nil),      // 24: zeppelin.DropTableRequest
-	(*ListTablesRequest)(nil),     // 25: zeppelin.ListTablesRequest
-	(*ListNodesRequest)(nil),      // 26: zeppelin.ListNodesRequest
-	(*ListMetaRequest)(nil),       // 27: zeppelin.ListMetaRequest
-	(*AddSlaveRequest)(nil),       // 28: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),    // 29: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),      // 30: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),        // 31: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),      // 32: zeppelin.RebalanceRequest
-	(*CancelMoveRequest)(nil),     // 33: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),     // 34: zeppelin.MoveStatusRequest
-	(*RemoveNodesRequest)(nil),    // 35: zeppelin.RemoveNodesRequest
-	(*SetQuotaRequest)(nil),       // 36: zeppelin.SetQuotaRequest
-	(*AddMetaRequest)(nil),        // 37: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),     // 38: zeppelin.RemoveMetaRequest
-	(*CordonNodesRequest)(nil),    // 39: zeppelin.CordonNodesRequest
-	(*TableAuthRequest)(nil),      // 40: zeppelin.TableAuthRequest
-	(*ScheduleRequest)(nil),       // 41: zeppelin.ScheduleRequest
-	(*PlanMovesRequest)(nil),      // 42: zeppelin.PlanMovesRequest
-	(*TrySyncRequest)(nil),        // 43: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 44: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 45: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 46: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 47: zeppelin.FullSyncEndRequest
-	(*BinlogWatchRequest)(nil),    // 48: zeppelin.BinlogWatchRequest
-	(Code)(0),                     // 49: zeppelin.Code
-	(*GetResponse)(nil),           // 50: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 51: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 52: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 53: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 54: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 55: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 56: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 57: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 58: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 59: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 60: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 61: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 62: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 63: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 64: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 65: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 66: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 67: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 68: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 69: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 70: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 71: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 72: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 73: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 74: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),     // 75: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),      // 76: zeppelin.ScheduleResponse
-	(*TrySyncResponse)(nil),       // 77: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 78: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 79: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 80: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),   // 81: zeppelin.BinlogWatchResponse
+	(*Request)(nil),                  // 0: zeppelin.Request
+	(*Response)(nil),                 // 1: zeppelin.Response
+	(*MultiRequest)(nil),             // 2: zeppelin.MultiRequest
+	(*MultiResponse)(nil),            // 3: zeppelin.MultiResponse
+	(*SetRequest)(nil),               // 4: zeppelin.SetRequest
+	(*GetRequest)(nil),               // 5: zeppelin.GetRequest
+	(*DelRequest)(nil),               // 6: zeppelin.DelRequest
+	(*MGetRequest)(nil),              // 7: zeppelin.MGetRequest
+	(*MSetRequest)(nil),              // 8: zeppelin.MSetRequest
+	(*IncrByRequest)(nil),            // 9: zeppelin.IncrByRequest
+	(*ExistsRequest)(nil),            // 10: zeppelin.ExistsRequest
+	(*TTLRequest)(nil),               // 11: zeppelin.TTLRequest
+	(*WriteBatchRequest)(nil),        // 12: zeppelin.WriteBatchRequest
+	(*ScanRequest)(nil),              // 13: zeppelin.ScanRequest
+	(*InfoRequest)(nil),              // 14: zeppelin.InfoRequest
+	(*NotifyRequest)(nil),            // 15: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),        // 16: zeppelin.FlushTableRequest
+	(*GetExRequest)(nil),             // 17: zeppelin.GetExRequest
+	(*ExpireRequest)(nil),            // 18: zeppelin.ExpireRequest
+	(*SetRangeRequest)(nil),          // 19: zeppelin.SetRangeRequest
+	(*IncrByFloatRequest)(nil),       // 20: zeppelin.IncrByFloatRequest
+	(*PullRequest)(nil),              // 21: zeppelin.PullRequest
+	(*PingRequest)(nil),              // 22: zeppelin.PingRequest
+	(*CreateTableRequest)(nil),       // 23: zeppelin.CreateTableRequest
+	(*DropTableRequest)(nil),         // 24: zeppelin.DropTableRequest
+	(*ListTablesRequest)(nil),        // 25: zeppelin.ListTablesRequest
+	(*ListNodesRequest)(nil),         // 26: zeppelin.ListNodesRequest
+	(*ListMetaRequest)(nil),          // 27: zeppelin.ListMetaRequest
+	(*AddSlaveRequest)(nil),          // 28: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),       // 29: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),         // 30: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),           // 31: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),         // 32: zeppelin.RebalanceRequest
+	(*CancelMoveRequest)(nil),        // 33: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),        // 34: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),       // 35: zeppelin.RemoveNodesRequest
+	(*SetQuotaRequest)(nil),          // 36: zeppelin.SetQuotaRequest
+	(*AddMetaRequest)(nil),           // 37: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),        // 38: zeppelin.RemoveMetaRequest
+	(*CordonNodesRequest)(nil),       // 39: zeppelin.CordonNodesRequest
+	(*TableAuthRequest)(nil),         // 40: zeppelin.TableAuthRequest
+	(*ScheduleRequest)(nil),          // 41: zeppelin.ScheduleRequest
+	(*FinishRestoreRequest)(nil),     // 42: zeppelin.FinishRestoreRequest
+	(*PlanMovesRequest)(nil),         // 43: zeppelin.PlanMovesRequest
+	(*TrySyncRequest)(nil),           // 44: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),        // 45: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),     // 46: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),     // 47: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),       // 48: zeppelin.FullSyncEndRequest
+	(*BinlogWatchRequest)(nil),       // 49: zeppelin.BinlogWatchRequest
+	(*RestorePartitionRequest)(nil),  // 50: zeppelin.RestorePartitionRequest
+	(Code)(0),                        // 51: zeppelin.Code
+	(*GetResponse)(nil),              // 52: zeppelin.GetResponse
+	(*DelResponse)(nil),              // 53: zeppelin.DelResponse
+	(*MGetResponse)(nil),             // 54: zeppelin.MGetResponse
+	(*MSetResponse)(nil),             // 55: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),           // 56: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),           // 57: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),              // 58: zeppelin.TTLResponse
+	(*ScanResponse)(nil),             // 59: zeppelin.ScanResponse
+	(*InfoResponse)(nil),             // 60: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),       // 61: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),              // 62: zeppelin.SetResponse
+	(*ExpireResponse)(nil),           // 63: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),         // 64: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),      // 65: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),             // 66: zeppelin.PullResponse
+	(*PingResponse)(nil),             // 67: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),      // 68: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),        // 69: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),       // 70: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),        // 71: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),         // 72: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),            // 73: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),      // 74: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),         // 75: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),      // 76: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),        // 77: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),         // 78: zeppelin.ScheduleResponse
+	(*FinishRestoreResponse)(nil),    // 79: zeppelin.FinishRestoreResponse
+	(*TrySyncResponse)(nil),          // 80: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),       // 81: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil),    // 82: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil),    // 83: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),      // 84: zeppelin.BinlogWatchResponse
+	(*RestorePartitionResponse)(nil), // 85: zeppelin.RestorePartitionResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1912,55 +1985,59 @@ var file_rpc_proto_depIdxs = []int32{
 	39, // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
 	40, // 37: zeppelin.Request.table_auth:type_name -> zeppelin.TableAuthRequest
 	41, // 38: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
-	42, // 39: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
-	43, // 40: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	44, // 41: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	45, // 42: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	46, // 43: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	47, // 44: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	48, // 45: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
-	49, // 46: zeppelin.Response.code:type_name -> zeppelin.Code
-	50, // 47: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	51, // 48: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	52, // 49: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	53, // 50: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	54, // 51: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	55, // 52: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	56, // 53: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	57, // 54: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	58, // 55: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	59, // 56: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	60, // 57: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	61, // 58: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	62, // 59: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	63, // 60: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 61: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	64, // 62: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	65, // 63: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	66, // 64: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	67, // 65: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	68, // 66: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	69, // 67: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	70, // 68: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	71, // 69: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	72, // 70: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	73, // 71: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	70, // 72: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	74, // 73: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	75, // 74: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	76, // 75: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	77, // 76: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	78, // 77: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	79, // 78: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	80, // 79: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	81, // 80: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	0,  // 81: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 82: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	83, // [83:83] is the sub-list for method output_type
-	83, // [83:83] is the sub-list for method input_type
-	83, // [83:83] is the sub-list for extension type_name
-	83, // [83:83] is the sub-list for extension extendee
-	0,  // [0:83] is the sub-list for field type_name
+	42, // 39: zeppelin.Request.finish_restore:type_name -> zeppelin.FinishRestoreRequest
+	43, // 40: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
+	44, // 41: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	45, // 42: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	46, // 43: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	47, // 44: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	48, // 45: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	49, // 46: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	50, // 47: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
+	51, // 48: zeppelin.Response.code:type_name -> zeppelin.Code
+	52, // 49: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	53, // 50: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	54, // 51: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	55, // 52: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	56, // 53: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	57, // 54: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	58, // 55: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	59, // 56: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	60, // 57: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	61, // 58: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	62, // 59: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	63, // 60: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	64, // 61: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	65, // 62: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 63: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	66, // 64: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	67, // 65: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	68, // 66: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	69, // 67: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	70, // 68: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	71, // 69: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	72, // 70: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	73, // 71: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	74, // 72: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	75, // 73: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	72, // 74: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	76, // 75: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	77, // 76: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	78, // 77: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	79, // 78: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
+	80, // 79: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	81, // 80: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	82, // 81: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	83, // 82: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	84, // 83: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	85, // 84: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
+	0,  // 85: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 86: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	87, // [87:87] is the sub-list for method output_type
+	87, // [87:87] is the sub-list for method input_type
+	87, // [87:87] is the sub-list for extension type_name
+	87, // [87:87] is the sub-list for extension extendee
+	0,  // [0:87] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2012,6 +2089,7 @@ func file_rpc_proto_init() {
 		(*Request_CordonNodes)(nil),
 		(*Request_TableAuth)(nil),
 		(*Request_Schedule)(nil),
+		(*Request_FinishRestore)(nil),
 		(*Request_PlanMoves)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
@@ -2019,6 +2097,7 @@ func file_rpc_proto_init() {
 		(*Request_FullsyncFetch)(nil),
 		(*Request_FullsyncEnd)(nil),
 		(*Request_BinlogWatch)(nil),
+		(*Request_RestorePartition)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -2050,11 +2129,13 @@ func file_rpc_proto_init() {
 		(*Response_CordonNodes)(nil),
 		(*Response_TableAuth)(nil),
 		(*Response_Schedule)(nil),
+		(*Response_FinishRestore)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),
 		(*Response_FullsyncFetch)(nil),
 		(*Response_BinlogWatch)(nil),
+		(*Response_RestorePartition)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

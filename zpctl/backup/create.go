@@ -82,8 +82,14 @@ type Progress struct {
 	mu         sync.Mutex
 	partitions int
 	done       int
-	current    map[uint32]*dbsync.Progress
+	current    map[uint32]byteCounter
 	sources    map[uint32]string
+}
+
+// byteCounter is what Progress sums: a partition's dbsync.Progress, or
+// the bytes a restore served.
+type byteCounter interface {
+	Bytes() (total, fetched, reused uint64)
 }
 
 // ProgressSnapshot is Progress at one moment. BytesTotal grows as
@@ -118,7 +124,7 @@ func (p *Progress) begin(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.partitions, p.done = n, 0
-	p.current = make(map[uint32]*dbsync.Progress)
+	p.current = make(map[uint32]byteCounter)
 	p.sources = make(map[uint32]string)
 }
 
@@ -126,6 +132,13 @@ func (p *Progress) attempt(id uint32, addr string, dp *dbsync.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.current[id], p.sources[id] = dp, addr
+}
+
+// attemptBytes counts one byteCounter for the whole operation.
+func (p *Progress) attemptBytes(c byteCounter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.current[^uint32(0)] = c
 }
 
 func (p *Progress) partitionDone() {

@@ -24,13 +24,13 @@ const clusterSecretEnv = "ZP_CLUSTER_SECRET_FILE"
 func (a *app) backupCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup",
-		Short: "Back up tables, list and verify backups",
+		Short: "Back up tables; list, verify and restore backups",
 		Long: `Back up a table into a directory (a local or network file system), list the
-backups of a directory, and verify one. docs/backup.md says what each
-guarantees.`,
+backups of a directory, verify one, and restore one into a new table.
+docs/backup.md says what each guarantees.`,
 		RunE: groupRunE,
 	}
-	cmd.AddCommand(a.backupCreateCommand(), a.backupListCommand(), a.backupVerifyCommand())
+	cmd.AddCommand(a.backupCreateCommand(), a.backupListCommand(), a.backupVerifyCommand(), a.backupRestoreCommand())
 	return cmd
 }
 
@@ -102,7 +102,11 @@ nodes want the cluster secret.`,
 			if parallel < 1 {
 				return usagef("--parallel must be at least 1")
 			}
-			dial, err := a.peerDialer(secretFile)
+			token, err := a.clusterSecret(secretFile)
+			if err != nil {
+				return err
+			}
+			dial, err := a.peerDialer(token)
 			if err != nil {
 				return err
 			}
@@ -203,18 +207,20 @@ func backupDetail(s backup.ProgressSnapshot, took time.Duration) string {
 	return b.String()
 }
 
-// peerDialer returns how zpctl connects to nodes for full-sync requests:
-// over TLS when zpctl is set up for it, carrying the cluster secret of
-// file (or $ZP_CLUSTER_SECRET_FILE) when there is one.
-func (a *app) peerDialer(file string) (backup.Dialer, error) {
+// clusterSecret reads the cluster secret of file, or of
+// $ZP_CLUSTER_SECRET_FILE; nil when neither is set.
+func (a *app) clusterSecret(file string) ([]byte, error) {
 	source := "--cluster-secret-file"
 	if file == "" {
 		file, source = a.env.Getenv(clusterSecretEnv), clusterSecretEnv
 	}
-	token, err := a.readSecret("cluster-secret-file", file, source)
-	if err != nil {
-		return nil, err
-	}
+	return a.readSecret("cluster-secret-file", file, source)
+}
+
+// peerDialer returns how zpctl connects to nodes for full-sync and
+// restore requests: over TLS when zpctl is set up for it, carrying token,
+// the cluster secret (clusterSecret), when there is one.
+func (a *app) peerDialer(token []byte) (backup.Dialer, error) {
 	tlsCfg, err := a.clientTLS()
 	if err != nil {
 		return nil, err
@@ -340,4 +346,114 @@ problems listed; 3 when there is no such backup.`,
 			return nil
 		},
 	}
+}
+
+// backupRestoreJSON is `backup restore --output json`.
+type backupRestoreJSON struct {
+	Backup       string            `json:"backup"`
+	Table        string            `json:"table"`
+	Partitions   int               `json:"partitions"`
+	Bytes        uint64            `json:"bytes"`
+	BytesFetched uint64            `json:"bytes_fetched"`
+	Seconds      float64           `json:"seconds"`
+	BytesPerSec  float64           `json:"bytes_per_sec"`
+	Positions    []backup.Position `json:"positions"`
+}
+
+func (a *app) backupRestoreCommand() *cobra.Command {
+	var (
+		table, rateFlag, secretFile, listen string
+		replicas                            uint32
+		parallel                            int
+	)
+	cmd := &cobra.Command{
+		Use:   "restore DIR/BACKUP --table NAME",
+		Short: "Restore a backup into a new table",
+		Long: `Restore DIR/BACKUP into a new table NAME with the backup's partition count
+(and replicas, unless --replicas), on this or any other cluster:
+
+  1. verify the backup (every checksum, as 'backup verify');
+  2. create NAME restoring: nodes answer every read and write of it WAIT
+     (clients retry until their timeout) until the restore finishes;
+  3. serve the backup from zpctl (on --listen, default the address zpctl
+     reaches the masters from, on a free port: every master must be able to
+     connect to it) and have each partition's master fetch its checkpoint
+     with the full-sync protocol, install it through the full-sync install
+     and restart its binlog at the backup's lsn; its slaves then full-sync
+     from it;
+  4. when every partition is in, finish the restore: the table is readable
+     and writable.
+
+If it fails, NAME stays closed: drop it ('zpctl table drop') and restore
+again. Nodes older than this zpctl serve a restoring table at once. Needs the admin token (creating the table) and, on a cluster with a
+secret, the cluster secret (--cluster-secret-file, env
+ZP_CLUSTER_SECRET_FILE). The restore has no deadline (Ctrl-C stops it).
+
+Exit codes: 3 no such backup, 6 the table exists, 12 the admin token or
+cluster secret is wanted, 13 the backup is damaged or incomplete.`,
+		Example: "  zpctl backup restore /backups/orders-20261205T230000Z --table orders_restored --cluster-secret-file /etc/zeppelin/cluster.secret",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if table == "" {
+				return usagef("--table NAME is required")
+			}
+			var limit uint64
+			if rateFlag != "" {
+				var err error
+				if limit, err = bytesize.Parse(rateFlag); err != nil {
+					return usagef("--rate: %w", err)
+				}
+			}
+			if parallel < 1 {
+				return usagef("--parallel must be at least 1")
+			}
+			clusterSecret, err := a.clusterSecret(secretFile)
+			if err != nil {
+				return err
+			}
+			dial, err := a.peerDialer(clusterSecret)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			c, err := a.newClient(ctx)
+			if err != nil {
+				return &cmdFailed{err}
+			}
+			defer c.Close()
+			dir, name := backup.SplitPath(args[0])
+			prog := a.newProgress("restore", "partitions", 0)
+			bp := &backup.Progress{}
+			stop := watchBackup(bp, prog)
+			t0 := time.Now()
+			res, err := backup.Restore(ctx, backup.RestoreOptions{
+				Cluster: c, Dial: dial, Target: dir, Name: name, Table: table, Replicas: replicas,
+				ClusterSecret: clusterSecret, Listen: listen, Rate: limit, Parallel: parallel,
+				Progress: bp, Log: prog.Log,
+			})
+			stop()
+			if err != nil {
+				prog.Done(errors.New(briefError(err)))
+				return &cmdFailed{err}
+			}
+			prog.Done(nil)
+			took := time.Since(t0)
+			out := backupRestoreJSON{Backup: args[0], Table: table, Partitions: len(res.Positions), Bytes: res.Manifest.Bytes,
+				BytesFetched: res.BytesFetched, Seconds: took.Seconds(), Positions: res.Positions}
+			if s := took.Seconds(); s > 0 {
+				out.BytesPerSec = float64(res.BytesFetched) / s
+			}
+			return a.printer.Line(out, fmt.Sprintf("restored %s into %s: %d partitions, %s at %s/s in %v",
+				args[0], table, out.Partitions, bytesize.Format(res.BytesFetched), bytesize.Format(uint64(out.BytesPerSec)),
+				took.Round(time.Millisecond)))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&table, "table", "", "the new table to restore into (must not exist)")
+	f.Uint32Var(&replicas, "replicas", 0, "replicas of the new table (default the backup's)")
+	f.StringVar(&rateFlag, "rate", "", "most bytes per second served to the masters, e.g. 50M (default unlimited)")
+	f.IntVar(&parallel, "parallel", backup.DefaultParallel, "partitions restored at once")
+	f.StringVar(&listen, "listen", "", "host:port to serve the backup on, which every master must reach (default: the address zpctl reaches them from, a free port)")
+	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret, for clusters that have one (env "+clusterSecretEnv+")")
+	return cmd
 }

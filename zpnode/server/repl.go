@@ -120,6 +120,38 @@ func (s *Server) fullSyncEnd(req *zppb.FullSyncEndRequest) (*zppb.Response, erro
 	return &zppb.Response{}, nil
 }
 
+// restorePartition installs a backup, which req.Source serves, in this
+// node's master replica of a partition of a new table (zpctl backup
+// restore). It answers when the backup is installed, however long the
+// copy takes.
+func (s *Server) restorePartition(ctx context.Context, req *zppb.RestorePartitionRequest) (*zppb.Response, error) {
+	r, err := s.masterReplica(req.Table, req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	if req.Source == "" {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "restore of %s/%d without a source", req.Table, req.Partition)
+	}
+	conn, err := s.dialPeer(ctx, req.Source)
+	if err != nil {
+		return nil, status.New(zppb.Code_UNAVAILABLE, "restore of %s/%d: cannot reach the backup at %s: %v", req.Table, req.Partition, req.Source, err)
+	}
+	defer conn.Close()
+	s.cfg.Logger.Info("restoring a backup", "table", req.Table, "partition", req.Partition, "source", req.Source)
+	term, lsn, res, err := r.Restore(ctx, conn)
+	switch {
+	case errors.Is(err, replica.ErrNotEmpty):
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "restore of %s/%d: %v", req.Table, req.Partition, err)
+	case errors.Is(err, replica.ErrNotMaster):
+		return nil, status.New(zppb.Code_WAIT, "restore of %s/%d: this node is no longer its master", req.Table, req.Partition)
+	case err != nil:
+		return nil, fmt.Errorf("restore of %s/%d: %w", req.Table, req.Partition, err)
+	}
+	return &zppb.Response{Result: &zppb.Response_RestorePartition{RestorePartition: &zppb.RestorePartitionResponse{
+		Term: term, Lsn: lsn, BytesTotal: res.BytesTotal, BytesFetched: res.BytesFetched,
+	}}}, nil
+}
+
 func fullSyncError(err error) error {
 	switch {
 	case errors.Is(err, dbsync.ErrNoSession):
