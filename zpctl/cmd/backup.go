@@ -389,8 +389,11 @@ again. Nodes older than this zpctl serve a restoring table at once. Needs the ad
 secret, the cluster secret (--cluster-secret-file, env
 ZP_CLUSTER_SECRET_FILE). The restore has no deadline (Ctrl-C stops it).
 
-Exit codes: 3 no such backup, 6 the table exists, 12 the admin token or
-cluster secret is wanted, 13 the backup is damaged or incomplete.`,
+Not built yet: restore into a cluster whose nodes use TLS (the masters
+would dial zpctl's backup server over TLS): exit 9.
+
+Exit codes: 3 no such backup, 6 the table exists, 9 TLS, 12 the admin
+token or cluster secret is wanted, 13 the backup is damaged or incomplete.`,
 		Example: "  zpctl backup restore /backups/orders-20261205T230000Z --table orders_restored --cluster-secret-file /etc/zeppelin/cluster.secret",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -406,6 +409,13 @@ cluster secret is wanted, 13 the backup is damaged or incomplete.`,
 			}
 			if parallel < 1 {
 				return usagef("--parallel must be at least 1")
+			}
+			if tlsCfg, err := a.clientTLS(); err != nil {
+				return err
+			} else if tlsCfg != nil {
+				// The masters would dial zpctl's backup server over TLS,
+				// which it does not speak.
+				return &cmdFailed{fmt.Errorf("backup restore over TLS: %w (docs/backup.md)", ErrUnsupported)}
 			}
 			clusterSecret, err := a.clusterSecret(secretFile)
 			if err != nil {
