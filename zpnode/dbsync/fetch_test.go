@@ -569,7 +569,7 @@ func TestServeRestamp(t *testing.T) {
 		t.Fatalf("the served backup lost its files at the session's end: %v", err)
 	}
 	const newTerm = 2
-	lsn, err := Restamp(sl.dir, newTerm, func(dir string) (*engine.DB, error) {
+	lsn, err := Restamp(sl.dir, newTerm, func(dir string) (PositionSetter, error) {
 		return engine.Open(dir, engine.Options{Shared: s, Logger: testLogger(t), DisableWAL: true})
 	})
 	if err != nil || lsn != res.LSN {

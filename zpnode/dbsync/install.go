@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
-	"github.com/zeppelin-kv/zeppelin/lib/engine"
 )
 
 // writeComplete marks the staging directory complete: every manifest file
@@ -41,6 +40,13 @@ func parseMarker(b []byte) (term, lsn uint64, err error) {
 	return term, lsn, nil
 }
 
+// PositionSetter is a DB opened to restamp it: *engine.DB (SetApplied).
+type PositionSetter interface {
+	SetApplied(term, lsn uint64) error
+	Flush() error
+	Close() error
+}
+
 // Restamp gives the complete staged checkpoint of replicaDir the term
 // term, keeping its lsn: the applied position of its DB (set through a DB
 // that open opens on the staging directory, then flushed) and its
@@ -51,7 +57,7 @@ func parseMarker(b []byte) (term, lsn uint64, err error) {
 // position's. The marker is removed first and written last, so an
 // interrupted Restamp leaves a staging directory that is not installed.
 // It returns the lsn.
-func Restamp(replicaDir string, term uint64, open func(dir string) (*engine.DB, error)) (lsn uint64, err error) {
+func Restamp(replicaDir string, term uint64, open func(dir string) (PositionSetter, error)) (lsn uint64, err error) {
 	unlock, err := lockReplicaDir(replicaDir)
 	if err != nil {
 		return 0, err

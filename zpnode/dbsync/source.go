@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -53,6 +52,15 @@ type SourceOptions struct {
 
 	// Logger receives session events. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Checkpointer is the DB a Source takes checkpoints of: *engine.DB. An
+// interface, so that the package does not link RocksDB into programs that
+// only fetch or serve existing checkpoints (zpctl backup).
+type Checkpointer interface {
+	// Checkpoint writes an openable copy of the DB to dir, which must not
+	// exist, and returns the binlog position it reflects.
+	Checkpoint(dir string) (term, lsn uint64, err error)
 }
 
 // Source serves full syncs from the master's DBs: it takes checkpoints,
@@ -184,7 +192,7 @@ func NewSource(opts SourceOptions) (*Source, error) {
 // Start takes a checkpoint of db, the replica (table, partition), and
 // returns its position and manifest. It fails with ErrBusy when
 // MaxSessions sessions are open.
-func (s *Source) Start(ctx context.Context, table string, partition uint32, db *engine.DB) (*zppb.FullSyncStartResponse, error) {
+func (s *Source) Start(ctx context.Context, table string, partition uint32, db Checkpointer) (*zppb.FullSyncStartResponse, error) {
 	if db == nil {
 		return nil, errors.New("dbsync: Start without a DB")
 	}
@@ -225,7 +233,7 @@ func (s *Source) Start(ctx context.Context, table string, partition uint32, db *
 
 // start makes the checkpoint and its manifest. On error the returned
 // session (if any) names the directory to remove.
-func (s *Source) start(ctx context.Context, table string, partition uint32, db *engine.DB) (*session, error) {
+func (s *Source) start(ctx context.Context, table string, partition uint32, db Checkpointer) (*session, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopOnClose := context.AfterFunc(s.ctx, cancel)

@@ -171,7 +171,7 @@ func (r *Replica) Restore(ctx context.Context, conn Conn) (term, lsn uint64, res
 		return 0, 0, res, err
 	}
 	term = r.term
-	if _, err := dbsync.Restamp(r.opts.Dir, term, func(dir string) (*engine.DB, error) {
+	if _, err := dbsync.Restamp(r.opts.Dir, term, func(dir string) (dbsync.PositionSetter, error) {
 		return engine.Open(dir, engine.Options{Shared: r.opts.Shared, Logger: r.opts.Logger, DisableWAL: true})
 	}); err != nil {
 		return 0, 0, res, err
