@@ -74,6 +74,9 @@ type Request struct {
 	//	*Request_FullsyncEnd
 	//	*Request_BinlogWatch
 	//	*Request_RestorePartition
+	//	*Request_ExportStart
+	//	*Request_ExportNext
+	//	*Request_ExportEnd
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// count it from when they read the request, give up on work that would
@@ -579,6 +582,33 @@ func (x *Request) GetRestorePartition() *RestorePartitionRequest {
 	return nil
 }
 
+func (x *Request) GetExportStart() *ExportStartRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_ExportStart); ok {
+			return x.ExportStart
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetExportNext() *ExportNextRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_ExportNext); ok {
+			return x.ExportNext
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetExportEnd() *ExportEndRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_ExportEnd); ok {
+			return x.ExportEnd
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTimeoutMs() int64 {
 	if x != nil {
 		return x.TimeoutMs
@@ -829,6 +859,19 @@ type Request_RestorePartition struct {
 	RestorePartition *RestorePartitionRequest `protobuf:"bytes,57,opt,name=restore_partition,json=restorePartition,proto3,oneof"`
 }
 
+type Request_ExportStart struct {
+	// Export (zpctl export to any replica of a partition).
+	ExportStart *ExportStartRequest `protobuf:"bytes,59,opt,name=export_start,json=exportStart,proto3,oneof"`
+}
+
+type Request_ExportNext struct {
+	ExportNext *ExportNextRequest `protobuf:"bytes,61,opt,name=export_next,json=exportNext,proto3,oneof"`
+}
+
+type Request_ExportEnd struct {
+	ExportEnd *ExportEndRequest `protobuf:"bytes,62,opt,name=export_end,json=exportEnd,proto3,oneof"`
+}
+
 func (*Request_Set) isRequest_Cmd() {}
 
 func (*Request_Get) isRequest_Cmd() {}
@@ -925,6 +968,12 @@ func (*Request_BinlogWatch) isRequest_Cmd() {}
 
 func (*Request_RestorePartition) isRequest_Cmd() {}
 
+func (*Request_ExportStart) isRequest_Cmd() {}
+
+func (*Request_ExportNext) isRequest_Cmd() {}
+
+func (*Request_ExportEnd) isRequest_Cmd() {}
+
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
 type Response struct {
@@ -978,6 +1027,8 @@ type Response struct {
 	//	*Response_FullsyncFetch
 	//	*Response_BinlogWatch
 	//	*Response_RestorePartition
+	//	*Response_ExportStart
+	//	*Response_ExportNext
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1379,6 +1430,24 @@ func (x *Response) GetRestorePartition() *RestorePartitionResponse {
 	return nil
 }
 
+func (x *Response) GetExportStart() *ExportStartResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_ExportStart); ok {
+			return x.ExportStart
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetExportNext() *ExportNextResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_ExportNext); ok {
+			return x.ExportNext
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -1527,6 +1596,14 @@ type Response_RestorePartition struct {
 	RestorePartition *RestorePartitionResponse `protobuf:"bytes,57,opt,name=restore_partition,json=restorePartition,proto3,oneof"`
 }
 
+type Response_ExportStart struct {
+	ExportStart *ExportStartResponse `protobuf:"bytes,59,opt,name=export_start,json=exportStart,proto3,oneof"`
+}
+
+type Response_ExportNext struct {
+	ExportNext *ExportNextResponse `protobuf:"bytes,61,opt,name=export_next,json=exportNext,proto3,oneof"`
+}
+
 func (*Response_Get) isResponse_Result() {}
 
 func (*Response_Del) isResponse_Result() {}
@@ -1598,6 +1675,10 @@ func (*Response_FullsyncFetch) isResponse_Result() {}
 func (*Response_BinlogWatch) isResponse_Result() {}
 
 func (*Response_RestorePartition) isResponse_Result() {}
+
+func (*Response_ExportStart) isResponse_Result() {}
+
+func (*Response_ExportNext) isResponse_Result() {}
 
 // MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
 // atomic step, logged as one binlog record (Redis MULTI/EXEC): each
@@ -1713,7 +1794,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xd0\x17\n" +
+	"repl.proto\"\x90\x19\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1775,7 +1856,12 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1e.zeppelin.FullSyncFetchRequestH\x00R\rfullsyncFetch\x12A\n" +
 	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12A\n" +
 	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12P\n" +
-	"\x11restore_partition\x189 \x01(\v2!.zeppelin.RestorePartitionRequestH\x00R\x10restorePartition\x12\x1d\n" +
+	"\x11restore_partition\x189 \x01(\v2!.zeppelin.RestorePartitionRequestH\x00R\x10restorePartition\x12A\n" +
+	"\fexport_start\x18; \x01(\v2\x1c.zeppelin.ExportStartRequestH\x00R\vexportStart\x12>\n" +
+	"\vexport_next\x18= \x01(\v2\x1b.zeppelin.ExportNextRequestH\x00R\n" +
+	"exportNext\x12;\n" +
+	"\n" +
+	"export_end\x18> \x01(\v2\x1a.zeppelin.ExportEndRequestH\x00R\texportEnd\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
@@ -1787,7 +1873,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xc5\x11\n" +
+	"\x03cmd\"\xca\x12\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1836,7 +1922,10 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0efullsync_start\x184 \x01(\v2\x1f.zeppelin.FullSyncStartResponseH\x00R\rfullsyncStart\x12H\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetch\x12B\n" +
 	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatch\x12Q\n" +
-	"\x11restore_partition\x189 \x01(\v2\".zeppelin.RestorePartitionResponseH\x00R\x10restorePartitionB\b\n" +
+	"\x11restore_partition\x189 \x01(\v2\".zeppelin.RestorePartitionResponseH\x00R\x10restorePartition\x12B\n" +
+	"\fexport_start\x18; \x01(\v2\x1d.zeppelin.ExportStartResponseH\x00R\vexportStart\x12?\n" +
+	"\vexport_next\x18= \x01(\v2\x1c.zeppelin.ExportNextResponseH\x00R\n" +
+	"exportNextB\b\n" +
 	"\x06result\"K\n" +
 	"\fMultiRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
@@ -1909,41 +1998,46 @@ var file_rpc_proto_goTypes = []any{
 	(*FullSyncEndRequest)(nil),       // 48: zeppelin.FullSyncEndRequest
 	(*BinlogWatchRequest)(nil),       // 49: zeppelin.BinlogWatchRequest
 	(*RestorePartitionRequest)(nil),  // 50: zeppelin.RestorePartitionRequest
-	(Code)(0),                        // 51: zeppelin.Code
-	(*GetResponse)(nil),              // 52: zeppelin.GetResponse
-	(*DelResponse)(nil),              // 53: zeppelin.DelResponse
-	(*MGetResponse)(nil),             // 54: zeppelin.MGetResponse
-	(*MSetResponse)(nil),             // 55: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),           // 56: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),           // 57: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),              // 58: zeppelin.TTLResponse
-	(*ScanResponse)(nil),             // 59: zeppelin.ScanResponse
-	(*InfoResponse)(nil),             // 60: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),       // 61: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),              // 62: zeppelin.SetResponse
-	(*ExpireResponse)(nil),           // 63: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),         // 64: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),      // 65: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),             // 66: zeppelin.PullResponse
-	(*PingResponse)(nil),             // 67: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),      // 68: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),        // 69: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),       // 70: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),        // 71: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),         // 72: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),            // 73: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),      // 74: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),         // 75: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),      // 76: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),        // 77: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),         // 78: zeppelin.ScheduleResponse
-	(*FinishRestoreResponse)(nil),    // 79: zeppelin.FinishRestoreResponse
-	(*TrySyncResponse)(nil),          // 80: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),       // 81: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil),    // 82: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil),    // 83: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),      // 84: zeppelin.BinlogWatchResponse
-	(*RestorePartitionResponse)(nil), // 85: zeppelin.RestorePartitionResponse
+	(*ExportStartRequest)(nil),       // 51: zeppelin.ExportStartRequest
+	(*ExportNextRequest)(nil),        // 52: zeppelin.ExportNextRequest
+	(*ExportEndRequest)(nil),         // 53: zeppelin.ExportEndRequest
+	(Code)(0),                        // 54: zeppelin.Code
+	(*GetResponse)(nil),              // 55: zeppelin.GetResponse
+	(*DelResponse)(nil),              // 56: zeppelin.DelResponse
+	(*MGetResponse)(nil),             // 57: zeppelin.MGetResponse
+	(*MSetResponse)(nil),             // 58: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),           // 59: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),           // 60: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),              // 61: zeppelin.TTLResponse
+	(*ScanResponse)(nil),             // 62: zeppelin.ScanResponse
+	(*InfoResponse)(nil),             // 63: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),       // 64: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),              // 65: zeppelin.SetResponse
+	(*ExpireResponse)(nil),           // 66: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),         // 67: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),      // 68: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),             // 69: zeppelin.PullResponse
+	(*PingResponse)(nil),             // 70: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),      // 71: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),        // 72: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),       // 73: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),        // 74: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),         // 75: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),            // 76: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),      // 77: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),         // 78: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),      // 79: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),        // 80: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),         // 81: zeppelin.ScheduleResponse
+	(*FinishRestoreResponse)(nil),    // 82: zeppelin.FinishRestoreResponse
+	(*TrySyncResponse)(nil),          // 83: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),       // 84: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil),    // 85: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil),    // 86: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),      // 87: zeppelin.BinlogWatchResponse
+	(*RestorePartitionResponse)(nil), // 88: zeppelin.RestorePartitionResponse
+	(*ExportStartResponse)(nil),      // 89: zeppelin.ExportStartResponse
+	(*ExportNextResponse)(nil),       // 90: zeppelin.ExportNextResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1994,50 +2088,55 @@ var file_rpc_proto_depIdxs = []int32{
 	48, // 45: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
 	49, // 46: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
 	50, // 47: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
-	51, // 48: zeppelin.Response.code:type_name -> zeppelin.Code
-	52, // 49: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	53, // 50: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	54, // 51: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	55, // 52: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	56, // 53: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	57, // 54: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	58, // 55: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	59, // 56: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	60, // 57: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	61, // 58: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	62, // 59: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	63, // 60: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	64, // 61: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	65, // 62: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 63: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	66, // 64: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	67, // 65: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	68, // 66: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	69, // 67: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	70, // 68: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	71, // 69: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	72, // 70: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	73, // 71: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	74, // 72: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	75, // 73: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	72, // 74: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	76, // 75: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	77, // 76: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	78, // 77: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	79, // 78: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
-	80, // 79: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	81, // 80: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	82, // 81: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	83, // 82: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	84, // 83: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	85, // 84: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
-	0,  // 85: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 86: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	87, // [87:87] is the sub-list for method output_type
-	87, // [87:87] is the sub-list for method input_type
-	87, // [87:87] is the sub-list for extension type_name
-	87, // [87:87] is the sub-list for extension extendee
-	0,  // [0:87] is the sub-list for field type_name
+	51, // 48: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
+	52, // 49: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
+	53, // 50: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
+	54, // 51: zeppelin.Response.code:type_name -> zeppelin.Code
+	55, // 52: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	56, // 53: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	57, // 54: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	58, // 55: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	59, // 56: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	60, // 57: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	61, // 58: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	62, // 59: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	63, // 60: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	64, // 61: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	65, // 62: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	66, // 63: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	67, // 64: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	68, // 65: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 66: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	69, // 67: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	70, // 68: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	71, // 69: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	72, // 70: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	73, // 71: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	74, // 72: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	75, // 73: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	76, // 74: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	77, // 75: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	78, // 76: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	75, // 77: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	79, // 78: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	80, // 79: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	81, // 80: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	82, // 81: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
+	83, // 82: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	84, // 83: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	85, // 84: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	86, // 85: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	87, // 86: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	88, // 87: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
+	89, // 88: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
+	90, // 89: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
+	0,  // 90: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 91: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	92, // [92:92] is the sub-list for method output_type
+	92, // [92:92] is the sub-list for method input_type
+	92, // [92:92] is the sub-list for extension type_name
+	92, // [92:92] is the sub-list for extension extendee
+	0,  // [0:92] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2098,6 +2197,9 @@ func file_rpc_proto_init() {
 		(*Request_FullsyncEnd)(nil),
 		(*Request_BinlogWatch)(nil),
 		(*Request_RestorePartition)(nil),
+		(*Request_ExportStart)(nil),
+		(*Request_ExportNext)(nil),
+		(*Request_ExportEnd)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -2136,6 +2238,8 @@ func file_rpc_proto_init() {
 		(*Response_FullsyncFetch)(nil),
 		(*Response_BinlogWatch)(nil),
 		(*Response_RestorePartition)(nil),
+		(*Response_ExportStart)(nil),
+		(*Response_ExportNext)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -412,19 +412,26 @@ func sleep(ctx context.Context, d time.Duration) error {
 // that lag (an older but consistent checkpoint). Nodes in failed, and
 // nodes meta has DOWN, are left out.
 func (c *creator) candidates(ctx context.Context, id uint32, prefer string, failed map[string]bool) ([]candidate, error) {
-	topo, err := c.opts.Cluster.Pull(ctx, c.opts.Table)
+	return replicasOf(ctx, c.opts.Cluster, c.opts.Table, c.table.CreatedEpoch, id, prefer, failed)
+}
+
+// replicasOf orders the replicas of partition id of table (the
+// incarnation created at createdEpoch) for a checkpoint, as
+// creator.candidates says.
+func replicasOf(ctx context.Context, cl Cluster, table string, createdEpoch uint64, id uint32, prefer string, failed map[string]bool) ([]candidate, error) {
+	topo, err := cl.Pull(ctx, table)
 	if err != nil {
 		return nil, err
 	}
-	tb := findTable(topo, c.opts.Table)
+	tb := findTable(topo, table)
 	if tb == nil {
-		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", c.opts.Table)
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", table)
 	}
-	if tb.CreatedEpoch != c.table.CreatedEpoch {
-		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q was dropped and created again during the backup", c.opts.Table)
+	if tb.CreatedEpoch != createdEpoch {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q was dropped and created again meanwhile", table)
 	}
 	if int(id) >= len(tb.Partitions) {
-		return nil, fmt.Errorf("table %q has no partition %d", c.opts.Table, id)
+		return nil, fmt.Errorf("table %q has no partition %d", table, id)
 	}
 	p := tb.Partitions[id]
 	down := make(map[string]bool)
@@ -435,7 +442,7 @@ func (c *creator) candidates(ctx context.Context, id uint32, prefer string, fail
 	}
 	inSync := make(map[string]bool)
 	if p.Master != "" && !down[p.Master] {
-		if info, err := c.opts.Cluster.Info(ctx, p.Master, client.InfoReplication, c.opts.Table); err == nil {
+		if info, err := cl.Info(ctx, p.Master, client.InfoReplication, table); err == nil {
 			for _, r := range info.Replication {
 				if r.Partition != id || r.Role != "master" {
 					continue

@@ -108,6 +108,15 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	case *zppb.Request_RestorePartition:
 		table = c.RestorePartition.Table
 		resp, err = s.restorePartition(ctx, c.RestorePartition)
+	case *zppb.Request_ExportStart:
+		table = c.ExportStart.Table
+		resp, err = s.exportStart(c.ExportStart)
+	case *zppb.Request_ExportNext:
+		table = c.ExportNext.Table
+		resp, err = s.exportNext(c.ExportNext)
+	case *zppb.Request_ExportEnd:
+		table = c.ExportEnd.Table
+		resp, err = s.exportEnd(c.ExportEnd)
 	case nil:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "empty request")
 	default:
@@ -142,7 +151,8 @@ func (s *Server) respond(req *zppb.Request, table string, write bool, resp *zppb
 func isDataCommand(req *zppb.Request) bool {
 	switch req.Cmd.(type) {
 	case *zppb.Request_Info, *zppb.Request_Notify, *zppb.Request_TrySync, *zppb.Request_BinlogPull, *zppb.Request_BinlogWatch,
-		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd, *zppb.Request_RestorePartition:
+		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd, *zppb.Request_RestorePartition,
+		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd:
 		return false
 	}
 	return true
