@@ -276,6 +276,9 @@ func TestBackupRestore(t *testing.T) {
 	if _, err := c.Get(shortCtx, restored, []byte("a00001")); status.Code(err) != zppb.Code_WAIT {
 		t.Fatalf("read of a table whose restore failed: %v, want WAIT", err)
 	}
+	if r := zp("table", "describe", restored); r.code != ExitOK || !strings.Contains(r.stdout, "restoring:") {
+		t.Fatalf("describe of a restoring table: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 	restored += "2"
 	r = zp("backup", "restore", filepath.Join(dir, "b"), "--table", restored, "--cluster-secret-file", secretFile, "-o", "json")
 	var got backupRestoreJSON
