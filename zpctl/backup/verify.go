@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // castagnoli is the checksum of the manifest's files, as dbsync computes it.
@@ -78,6 +80,10 @@ func Verify(ctx context.Context, t Target, name string) (*Report, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			if !localName(p.Dir) || !localName(f.Name) {
+				add(int64(p.ID), "", "bad file name %q in %q: not a path below the backup", f.Name, p.Dir)
+				continue
+			}
 			file := path.Join(p.Dir, f.Name)
 			crc, size, err := checksum(ctx, t, name, file)
 			r.Files++
@@ -103,6 +109,12 @@ func Verify(ctx context.Context, t Target, name string) (*Report, error) {
 		return r, fmt.Errorf("%w: %s: %d problems, first: %s", ErrCorrupt, name, len(r.Problems), r.Problems[0])
 	}
 	return r, nil
+}
+
+// localName reports whether a manifest's name is a clean relative path
+// that stays below its directory.
+func localName(name string) bool {
+	return name != "" && !strings.ContainsRune(name, '\\') && path.Clean(name) == name && filepath.IsLocal(filepath.FromSlash(name))
 }
 
 func checksum(ctx context.Context, t Target, name, file string) (crc uint32, size uint64, err error) {
