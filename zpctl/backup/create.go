@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +37,12 @@ type Conn interface {
 
 // Dialer opens a Conn to a node.
 type Dialer func(ctx context.Context, addr string) (Conn, error)
+
+// MaxSyncLag is how many records a slave may be behind its master (as
+// the master last saw it) and still count as in sync: a backup or export
+// asks such a slave rather than the master. Its checkpoint is consistent
+// whatever its lag; the lag only makes it older.
+const MaxSyncLag = 1000
 
 // Defaults of Options.
 const (
@@ -441,6 +448,7 @@ func replicasOf(ctx context.Context, cl Cluster, table string, createdEpoch uint
 		}
 	}
 	inSync := make(map[string]bool)
+	lag := make(map[string]uint64)
 	if p.Master != "" && !down[p.Master] {
 		if info, err := cl.Info(ctx, p.Master, client.InfoReplication, table); err == nil {
 			for _, r := range info.Replication {
@@ -448,7 +456,8 @@ func replicasOf(ctx context.Context, cl Cluster, table string, createdEpoch uint
 					continue
 				}
 				for _, peer := range r.Peers {
-					inSync[peer.Addr] = peer.State == "streaming"
+					inSync[peer.Addr] = peer.State == "streaming" && peer.LagRecords <= MaxSyncLag
+					lag[peer.Addr] = peer.LagRecords
 				}
 			}
 		}
@@ -472,7 +481,12 @@ func replicasOf(ctx context.Context, cl Cluster, table string, createdEpoch uint
 		out = append(out, candidate{s, "slave"})
 	}
 	out = slices.DeleteFunc(out, func(cd candidate) bool { return failed[cd.addr] || down[cd.addr] })
-	slices.SortStableFunc(out, func(a, b candidate) int { return rank(a) - rank(b) })
+	slices.SortStableFunc(out, func(a, b candidate) int {
+		if d := rank(a) - rank(b); d != 0 {
+			return d
+		}
+		return cmp.Compare(lag[a.addr], lag[b.addr]) // the freshest slave first
+	})
 	return out, nil
 }
 

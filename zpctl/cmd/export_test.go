@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 )
 
 // TestExport writes text keys, a binary key and value, values with a tab
@@ -42,6 +44,9 @@ func TestExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	want["ttl"] = "soon"
+	// An export reads an in-sync slave, which may be a few records
+	// behind: wait until none is, so that it has every key written.
+	waitCaughtUp(t, cl, tb.Name)
 	checkExpiry := func(k string, ms int64) {
 		t.Helper()
 		if k != "ttl" && ms != 0 || k == "ttl" && (ms < before.Add(time.Hour).UnixMilli()-1000 || ms > time.Now().Add(time.Hour).UnixMilli()+1000) {
@@ -138,4 +143,26 @@ func sameMap(t *testing.T, what string, got, want map[string]string) {
 			t.Fatalf("%s: key %q exported as %q, want %q", what, k, got[k], v)
 		}
 	}
+}
+
+// waitCaughtUp waits until every master of table sees each of its slaves
+// with no record left to pull.
+func waitCaughtUp(t *testing.T, cl *inproc.Cluster, table string) {
+	t.Helper()
+	lc := leaderClient(t, cl)
+	testcluster.Poll(t, 20*time.Second, func() error {
+		for _, ni := range lc.InfoNodes(testCtx(t), cl.NodeAddrs(), table, client.InfoReplication) {
+			for _, ri := range ni.Info.Replication {
+				if ri.Role != "master" {
+					continue
+				}
+				for _, p := range ri.Peers {
+					if p.LagRecords != 0 || p.LSN != ri.LSN {
+						return fmt.Errorf("slave %s of %d at lsn %d, master at %d", p.Addr, ri.Partition, p.LSN, ri.LSN)
+					}
+				}
+			}
+		}
+		return nil
+	})
 }
