@@ -34,6 +34,9 @@ type TableSpec struct {
 	// them (Options.TablePasswords). The meta leader keeps only their
 	// argon2id verifiers. None: the table is open.
 	Passwords [][]byte
+	// Restoring creates the table closed to data commands (nodes answer
+	// WAIT) until FinishRestore: a restore fills it first.
+	Restoring bool
 }
 
 // validate checks the spec with the meta servers' own rules (lib/topo), so
@@ -62,6 +65,7 @@ func (c *core) CreateTable(ctx context.Context, spec TableSpec) (Table, error) {
 			ExpectedEpoch:   spec.ExpectedEpoch,
 			Quota:           spec.Quota.pb(),
 			Passwords:       spec.Passwords,
+			Restoring:       spec.Restoring,
 		}}}
 	}, true)
 	if err != nil {

@@ -190,6 +190,23 @@ func (c *core) moves(ctx context.Context, op string, req *zppb.Request) ([]Move,
 	return movesFromPB(resp.GetMoves().GetMoves()), nil
 }
 
+// FinishRestore opens table, created with TableSpec.Restoring, to data
+// commands once a restore has filled it; createdEpoch, when non-zero, must
+// be the table's (Table.CreatedEpoch). Nodes apply it within a PING (meta
+// notifies them at once). It returns the epoch that made the change.
+func (c *core) FinishRestore(ctx context.Context, table string, createdEpoch uint64) (uint64, error) {
+	resp, _, err := c.callMeta(ctx, "finish restore", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_FinishRestore{FinishRestore: &zppb.FinishRestoreRequest{Table: table, CreatedEpoch: createdEpoch}}}
+	}, true)
+	if err != nil {
+		return 0, err
+	}
+	epoch := resp.GetFinishRestore().GetEpoch()
+	c.sawEpoch(epoch)
+	c.refreshInBackground(epoch)
+	return epoch, nil
+}
+
 // SetQuota changes a table's quota (the zero Quota removes it); nodes apply
 // it within a PING. It returns the epoch that made the change.
 func (c *core) SetQuota(ctx context.Context, table string, q Quota, expectedEpoch uint64) (uint64, error) {

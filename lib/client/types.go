@@ -32,6 +32,9 @@ type Table struct {
 	Quota Quota `json:"quota"`
 	// Protected: the table has passwords, which its data commands need.
 	Protected bool `json:"protected"`
+	// Restoring: a restore is installing the table (TableSpec.Restoring);
+	// nodes answer its data commands WAIT until FinishRestore.
+	Restoring bool `json:"restoring"`
 }
 
 // Quota limits a table's operations (keys) and bytes per second across the
@@ -135,6 +138,7 @@ func tableFromPB(t *zppb.Table) Table {
 		Partitions:      make([]Partition, 0, len(t.GetPartitions())),
 		Quota:           Quota{OpsPerSec: t.GetQuota().GetOpsPerSec(), BytesPerSec: t.GetQuota().GetBytesPerSec()},
 		Protected:       tableauth.Protected(t),
+		Restoring:       t.GetRestoring(),
 	}
 	for _, p := range t.GetPartitions() {
 		begin, end := topo.SlotRange(t, p)

@@ -511,6 +511,29 @@ func (d *DB) PersistedApplied() (term, lsn uint64, err error) {
 	return readApplied(d.db, ro, d.meta)
 }
 
+// SetApplied sets the applied position to (term, lsn) with no record and
+// none of Apply's ordering checks: a restore (dbsync.Restamp) gives a
+// checkpoint taken in one cluster the term of the master that installs it
+// in another, which may be lower. Nothing else may move the position but
+// Apply. Like any write of a DB opened with DisableWAL, it is durable once
+// flushed.
+func (d *DB) SetApplied(term, lsn uint64) error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	defer d.closeMu.RUnlock()
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	wb := grocksdb.NewWriteBatch()
+	defer wb.Destroy()
+	wb.PutCF(d.meta, keyApplied, encodeApplied(term, lsn))
+	if err := d.db.Write(d.wo, wb); err != nil {
+		return fmt.Errorf("engine: set applied (%d, %d): %w", term, lsn, err)
+	}
+	d.appliedLSN, d.appliedTerm = lsn, term
+	return nil
+}
+
 // Applied returns the position of the last applied binlog record, (0, 0)
 // for a new DB.
 func (d *DB) Applied() (term, lsn uint64) {

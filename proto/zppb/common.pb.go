@@ -642,7 +642,13 @@ type Table struct {
 	// none and sets protected.
 	Credentials []*TableCredential `protobuf:"bytes,8,rep,name=credentials,proto3" json:"credentials,omitempty"`
 	// Set when the table has passwords, in every answer.
-	Protected     bool `protobuf:"varint,9,opt,name=protected,proto3" json:"protected,omitempty"`
+	Protected bool `protobuf:"varint,9,opt,name=protected,proto3" json:"protected,omitempty"`
+	// Set while zpctl backup restore installs the table's partitions
+	// (CreateTableRequest.restoring), until FINISH_RESTORE: nodes answer
+	// every data command on it WAIT, so that no client reads or writes it
+	// before every partition is in. Nodes before this field serve it at
+	// once.
+	Restoring     bool `protobuf:"varint,10,opt,name=restoring,proto3" json:"restoring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -736,6 +742,13 @@ func (x *Table) GetCredentials() []*TableCredential {
 func (x *Table) GetProtected() bool {
 	if x != nil {
 		return x.Protected
+	}
+	return false
+}
+
+func (x *Table) GetRestoring() bool {
+	if x != nil {
+		return x.Restoring
 	}
 	return false
 }
@@ -1491,7 +1504,7 @@ const file_common_proto_rawDesc = "" +
 	"\x04term\x18\x05 \x01(\x04R\x04term\x12\x1d\n" +
 	"\n" +
 	"slot_begin\x18\x06 \x01(\rR\tslotBegin\x12\x19\n" +
-	"\bslot_end\x18\a \x01(\rR\aslotEnd\"\xe8\x02\n" +
+	"\bslot_end\x18\a \x01(\rR\aslotEnd\"\x86\x03\n" +
 	"\x05Table\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\x12\x1a\n" +
@@ -1503,7 +1516,9 @@ const file_common_proto_rawDesc = "" +
 	"\rcreated_epoch\x18\x06 \x01(\x04R\fcreatedEpoch\x12%\n" +
 	"\x05quota\x18\a \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12;\n" +
 	"\vcredentials\x18\b \x03(\v2\x19.zeppelin.TableCredentialR\vcredentials\x12\x1c\n" +
-	"\tprotected\x18\t \x01(\bR\tprotected\"\xbe\x01\n" +
+	"\tprotected\x18\t \x01(\bR\tprotected\x12\x1c\n" +
+	"\trestoring\x18\n" +
+	" \x01(\bR\trestoring\"\xbe\x01\n" +
 	"\x0fTableCredential\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x0fcreated_unix_ms\x18\x02 \x01(\x03R\rcreatedUnixMs\x12\x12\n" +

@@ -116,7 +116,7 @@ func (x RebalanceRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RebalanceRequest_Mode.Descriptor instead.
 func (RebalanceRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22, 0}
+	return file_meta_proto_rawDescGZIP(), []int{24, 0}
 }
 
 type PullRequest struct {
@@ -595,7 +595,10 @@ type CreateTableRequest struct {
 	Quota         *Quota `protobuf:"bytes,6,opt,name=quota,proto3" json:"quota,omitempty"`
 	// The table's first passwords, hashed by the leader (never stored or
 	// logged as given). None: the table is open.
-	Passwords     [][]byte `protobuf:"bytes,7,rep,name=passwords,proto3" json:"passwords,omitempty"`
+	Passwords [][]byte `protobuf:"bytes,7,rep,name=passwords,proto3" json:"passwords,omitempty"`
+	// Create it restoring (Table.restoring): closed to data commands until
+	// a FinishRestoreRequest.
+	Restoring     bool `protobuf:"varint,8,opt,name=restoring,proto3" json:"restoring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -679,6 +682,115 @@ func (x *CreateTableRequest) GetPasswords() [][]byte {
 	return nil
 }
 
+func (x *CreateTableRequest) GetRestoring() bool {
+	if x != nil {
+		return x.Restoring
+	}
+	return false
+}
+
+// FinishRestoreRequest opens a table created restoring to data commands
+// (zpctl backup restore, once every partition is in). It needs the admin
+// token of meta servers started with one. Finishing a table that is not
+// restoring changes nothing.
+type FinishRestoreRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// When non-zero, the table must be this incarnation (Table.created_epoch)
+	// or the request fails with TABLE_NOT_FOUND.
+	CreatedEpoch  uint64 `protobuf:"varint,2,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishRestoreRequest) Reset() {
+	*x = FinishRestoreRequest{}
+	mi := &file_meta_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishRestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishRestoreRequest) ProtoMessage() {}
+
+func (x *FinishRestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishRestoreRequest.ProtoReflect.Descriptor instead.
+func (*FinishRestoreRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FinishRestoreRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *FinishRestoreRequest) GetCreatedEpoch() uint64 {
+	if x != nil {
+		return x.CreatedEpoch
+	}
+	return 0
+}
+
+type FinishRestoreResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishRestoreResponse) Reset() {
+	*x = FinishRestoreResponse{}
+	mi := &file_meta_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishRestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishRestoreResponse) ProtoMessage() {}
+
+func (x *FinishRestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishRestoreResponse.ProtoReflect.Descriptor instead.
+func (*FinishRestoreResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *FinishRestoreResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type CreateTableResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         *Table                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -689,7 +801,7 @@ type CreateTableResponse struct {
 
 func (x *CreateTableResponse) Reset() {
 	*x = CreateTableResponse{}
-	mi := &file_meta_proto_msgTypes[6]
+	mi := &file_meta_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +813,7 @@ func (x *CreateTableResponse) String() string {
 func (*CreateTableResponse) ProtoMessage() {}
 
 func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[6]
+	mi := &file_meta_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +826,7 @@ func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableResponse.ProtoReflect.Descriptor instead.
 func (*CreateTableResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{6}
+	return file_meta_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateTableResponse) GetTable() *Table {
@@ -741,7 +853,7 @@ type DropTableRequest struct {
 
 func (x *DropTableRequest) Reset() {
 	*x = DropTableRequest{}
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +865,7 @@ func (x *DropTableRequest) String() string {
 func (*DropTableRequest) ProtoMessage() {}
 
 func (x *DropTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +878,7 @@ func (x *DropTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableRequest.ProtoReflect.Descriptor instead.
 func (*DropTableRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{7}
+	return file_meta_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DropTableRequest) GetName() string {
@@ -792,7 +904,7 @@ type DropTableResponse struct {
 
 func (x *DropTableResponse) Reset() {
 	*x = DropTableResponse{}
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +916,7 @@ func (x *DropTableResponse) String() string {
 func (*DropTableResponse) ProtoMessage() {}
 
 func (x *DropTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +929,7 @@ func (x *DropTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableResponse.ProtoReflect.Descriptor instead.
 func (*DropTableResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{8}
+	return file_meta_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DropTableResponse) GetEpoch() uint64 {
@@ -835,7 +947,7 @@ type ListTablesRequest struct {
 
 func (x *ListTablesRequest) Reset() {
 	*x = ListTablesRequest{}
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +959,7 @@ func (x *ListTablesRequest) String() string {
 func (*ListTablesRequest) ProtoMessage() {}
 
 func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +972,7 @@ func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesRequest.ProtoReflect.Descriptor instead.
 func (*ListTablesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{9}
+	return file_meta_proto_rawDescGZIP(), []int{11}
 }
 
 type ListTablesResponse struct {
@@ -873,7 +985,7 @@ type ListTablesResponse struct {
 
 func (x *ListTablesResponse) Reset() {
 	*x = ListTablesResponse{}
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +997,7 @@ func (x *ListTablesResponse) String() string {
 func (*ListTablesResponse) ProtoMessage() {}
 
 func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +1010,7 @@ func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesResponse.ProtoReflect.Descriptor instead.
 func (*ListTablesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{10}
+	return file_meta_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListTablesResponse) GetTables() []*Table {
@@ -927,7 +1039,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1051,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1064,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{11}
+	return file_meta_proto_rawDescGZIP(), []int{13}
 }
 
 type ListNodesResponse struct {
@@ -965,7 +1077,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1089,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1102,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{12}
+	return file_meta_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1015,7 +1127,7 @@ type ListMetaRequest struct {
 
 func (x *ListMetaRequest) Reset() {
 	*x = ListMetaRequest{}
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1139,7 @@ func (x *ListMetaRequest) String() string {
 func (*ListMetaRequest) ProtoMessage() {}
 
 func (x *ListMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1152,7 @@ func (x *ListMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaRequest.ProtoReflect.Descriptor instead.
 func (*ListMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{13}
+	return file_meta_proto_rawDescGZIP(), []int{15}
 }
 
 type MetaMember struct {
@@ -1056,7 +1168,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1180,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1193,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{14}
+	return file_meta_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MetaMember) GetId() string {
@@ -1124,7 +1236,7 @@ type AddMetaRequest struct {
 
 func (x *AddMetaRequest) Reset() {
 	*x = AddMetaRequest{}
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1248,7 @@ func (x *AddMetaRequest) String() string {
 func (*AddMetaRequest) ProtoMessage() {}
 
 func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1261,7 @@ func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{15}
+	return file_meta_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddMetaRequest) GetAddr() string {
@@ -1177,7 +1289,7 @@ type RemoveMetaRequest struct {
 
 func (x *RemoveMetaRequest) Reset() {
 	*x = RemoveMetaRequest{}
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1301,7 @@ func (x *RemoveMetaRequest) String() string {
 func (*RemoveMetaRequest) ProtoMessage() {}
 
 func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1314,7 @@ func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMetaRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{16}
+	return file_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveMetaRequest) GetAddr() string {
@@ -1231,7 +1343,7 @@ type ListMetaResponse struct {
 
 func (x *ListMetaResponse) Reset() {
 	*x = ListMetaResponse{}
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1355,7 @@ func (x *ListMetaResponse) String() string {
 func (*ListMetaResponse) ProtoMessage() {}
 
 func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1368,7 @@ func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaResponse.ProtoReflect.Descriptor instead.
 func (*ListMetaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{17}
+	return file_meta_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListMetaResponse) GetLeader() string {
@@ -1334,7 +1446,7 @@ type AddSlaveRequest struct {
 
 func (x *AddSlaveRequest) Reset() {
 	*x = AddSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1458,7 @@ func (x *AddSlaveRequest) String() string {
 func (*AddSlaveRequest) ProtoMessage() {}
 
 func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1471,7 @@ func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddSlaveRequest.ProtoReflect.Descriptor instead.
 func (*AddSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{18}
+	return file_meta_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddSlaveRequest) GetTable() string {
@@ -1402,7 +1514,7 @@ type RemoveSlaveRequest struct {
 
 func (x *RemoveSlaveRequest) Reset() {
 	*x = RemoveSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1526,7 @@ func (x *RemoveSlaveRequest) String() string {
 func (*RemoveSlaveRequest) ProtoMessage() {}
 
 func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1539,7 @@ func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSlaveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{19}
+	return file_meta_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveSlaveRequest) GetTable() string {
@@ -1470,7 +1582,7 @@ type SetMasterRequest struct {
 
 func (x *SetMasterRequest) Reset() {
 	*x = SetMasterRequest{}
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1594,7 @@ func (x *SetMasterRequest) String() string {
 func (*SetMasterRequest) ProtoMessage() {}
 
 func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1607,7 @@ func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMasterRequest.ProtoReflect.Descriptor instead.
 func (*SetMasterRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{20}
+	return file_meta_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetMasterRequest) GetTable() string {
@@ -1539,7 +1651,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1663,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1676,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{21}
+	return file_meta_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MigrateRequest) GetTable() string {
@@ -1618,7 +1730,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +1742,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +1755,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RebalanceRequest) GetMode() RebalanceRequest_Mode {
@@ -1691,7 +1803,7 @@ type PlanMovesRequest struct {
 
 func (x *PlanMovesRequest) Reset() {
 	*x = PlanMovesRequest{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1815,7 @@ func (x *PlanMovesRequest) String() string {
 func (*PlanMovesRequest) ProtoMessage() {}
 
 func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1828,7 @@ func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMovesRequest.ProtoReflect.Descriptor instead.
 func (*PlanMovesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PlanMovesRequest) GetMoves() []*Move {
@@ -1742,7 +1854,7 @@ type MovesResponse struct {
 
 func (x *MovesResponse) Reset() {
 	*x = MovesResponse{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1866,7 @@ func (x *MovesResponse) String() string {
 func (*MovesResponse) ProtoMessage() {}
 
 func (x *MovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1879,7 @@ func (x *MovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
 func (*MovesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MovesResponse) GetMoves() []*Move {
@@ -1812,7 +1924,7 @@ type CancelMoveRequest struct {
 
 func (x *CancelMoveRequest) Reset() {
 	*x = CancelMoveRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1936,7 @@ func (x *CancelMoveRequest) String() string {
 func (*CancelMoveRequest) ProtoMessage() {}
 
 func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1949,7 @@ func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
 func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelMoveRequest) GetId() uint64 {
@@ -1864,7 +1976,7 @@ type MoveStatusRequest struct {
 
 func (x *MoveStatusRequest) Reset() {
 	*x = MoveStatusRequest{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +1988,7 @@ func (x *MoveStatusRequest) String() string {
 func (*MoveStatusRequest) ProtoMessage() {}
 
 func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2001,7 @@ func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MoveStatusRequest) GetAll() bool {
@@ -1910,7 +2022,7 @@ type CordonNodesRequest struct {
 
 func (x *CordonNodesRequest) Reset() {
 	*x = CordonNodesRequest{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2034,7 @@ func (x *CordonNodesRequest) String() string {
 func (*CordonNodesRequest) ProtoMessage() {}
 
 func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2047,7 @@ func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesRequest.ProtoReflect.Descriptor instead.
 func (*CordonNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CordonNodesRequest) GetNodes() []string {
@@ -1961,7 +2073,7 @@ type CordonNodesResponse struct {
 
 func (x *CordonNodesResponse) Reset() {
 	*x = CordonNodesResponse{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2085,7 @@ func (x *CordonNodesResponse) String() string {
 func (*CordonNodesResponse) ProtoMessage() {}
 
 func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2098,7 @@ func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesResponse.ProtoReflect.Descriptor instead.
 func (*CordonNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CordonNodesResponse) GetEpoch() uint64 {
@@ -2012,7 +2124,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2024,7 +2136,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2037,7 +2149,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ScheduleRequest) GetPaused() bool {
@@ -2105,7 +2217,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2117,7 +2229,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2130,7 +2242,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ScheduleResponse) GetSchedule() *Schedule {
@@ -2201,7 +2313,7 @@ type PartitionShortfall struct {
 
 func (x *PartitionShortfall) Reset() {
 	*x = PartitionShortfall{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2325,7 @@ func (x *PartitionShortfall) String() string {
 func (*PartitionShortfall) ProtoMessage() {}
 
 func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2338,7 @@ func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionShortfall.ProtoReflect.Descriptor instead.
 func (*PartitionShortfall) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PartitionShortfall) GetTable() string {
@@ -2271,7 +2383,7 @@ type DownNode struct {
 
 func (x *DownNode) Reset() {
 	*x = DownNode{}
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2395,7 @@ func (x *DownNode) String() string {
 func (*DownNode) ProtoMessage() {}
 
 func (x *DownNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2408,7 @@ func (x *DownNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownNode.ProtoReflect.Descriptor instead.
 func (*DownNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{32}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DownNode) GetAddr() string {
@@ -2337,7 +2449,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2461,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2474,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -2388,7 +2500,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2400,7 +2512,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2413,7 +2525,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -2435,7 +2547,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2559,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2572,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -2493,7 +2605,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2617,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2630,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{36}
+	return file_meta_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -2544,7 +2656,7 @@ type TableAuthRequest struct {
 
 func (x *TableAuthRequest) Reset() {
 	*x = TableAuthRequest{}
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2668,7 @@ func (x *TableAuthRequest) String() string {
 func (*TableAuthRequest) ProtoMessage() {}
 
 func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2681,7 @@ func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAuthRequest.ProtoReflect.Descriptor instead.
 func (*TableAuthRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TableAuthRequest) GetTable() string {
@@ -2613,7 +2725,7 @@ type TableAuthResponse struct {
 
 func (x *TableAuthResponse) Reset() {
 	*x = TableAuthResponse{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2625,7 +2737,7 @@ func (x *TableAuthResponse) String() string {
 func (*TableAuthResponse) ProtoMessage() {}
 
 func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2638,7 +2750,7 @@ func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAuthResponse.ProtoReflect.Descriptor instead.
 func (*TableAuthResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TableAuthResponse) GetCredentials() []*TableCredential {
@@ -2704,7 +2816,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12#\n" +
 	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\x12'\n" +
 	"\x0fpositions_delta\x18\x14 \x01(\bR\x0epositionsDelta\x12#\n" +
-	"\rpositions_seq\x18\x15 \x01(\x04R\fpositionsSeq\"\xfc\x01\n" +
+	"\rpositions_seq\x18\x15 \x01(\x04R\fpositionsSeq\"\x9a\x02\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -2714,7 +2826,13 @@ const file_meta_proto_rawDesc = "" +
 	"\x11min_sync_replicas\x18\x04 \x01(\rR\x0fminSyncReplicas\x12%\n" +
 	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\x12%\n" +
 	"\x05quota\x18\x06 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12\x1c\n" +
-	"\tpasswords\x18\a \x03(\fR\tpasswords\"R\n" +
+	"\tpasswords\x18\a \x03(\fR\tpasswords\x12\x1c\n" +
+	"\trestoring\x18\b \x01(\bR\trestoring\"Q\n" +
+	"\x14FinishRestoreRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
+	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\"-\n" +
+	"\x15FinishRestoreResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"R\n" +
 	"\x13CreateTableResponse\x12%\n" +
 	"\x05table\x18\x01 \x01(\v2\x0f.zeppelin.TableR\x05table\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"M\n" +
@@ -2873,81 +2991,83 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_meta_proto_goTypes = []any{
-	(TableAuthOp)(0),            // 0: zeppelin.TableAuthOp
-	(RebalanceRequest_Mode)(0),  // 1: zeppelin.RebalanceRequest.Mode
-	(*PullRequest)(nil),         // 2: zeppelin.PullRequest
-	(*PullResponse)(nil),        // 3: zeppelin.PullResponse
-	(*TableStamp)(nil),          // 4: zeppelin.TableStamp
-	(*PingRequest)(nil),         // 5: zeppelin.PingRequest
-	(*PingResponse)(nil),        // 6: zeppelin.PingResponse
-	(*CreateTableRequest)(nil),  // 7: zeppelin.CreateTableRequest
-	(*CreateTableResponse)(nil), // 8: zeppelin.CreateTableResponse
-	(*DropTableRequest)(nil),    // 9: zeppelin.DropTableRequest
-	(*DropTableResponse)(nil),   // 10: zeppelin.DropTableResponse
-	(*ListTablesRequest)(nil),   // 11: zeppelin.ListTablesRequest
-	(*ListTablesResponse)(nil),  // 12: zeppelin.ListTablesResponse
-	(*ListNodesRequest)(nil),    // 13: zeppelin.ListNodesRequest
-	(*ListNodesResponse)(nil),   // 14: zeppelin.ListNodesResponse
-	(*ListMetaRequest)(nil),     // 15: zeppelin.ListMetaRequest
-	(*MetaMember)(nil),          // 16: zeppelin.MetaMember
-	(*AddMetaRequest)(nil),      // 17: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),   // 18: zeppelin.RemoveMetaRequest
-	(*ListMetaResponse)(nil),    // 19: zeppelin.ListMetaResponse
-	(*AddSlaveRequest)(nil),     // 20: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),  // 21: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),    // 22: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),      // 23: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),    // 24: zeppelin.RebalanceRequest
-	(*PlanMovesRequest)(nil),    // 25: zeppelin.PlanMovesRequest
-	(*MovesResponse)(nil),       // 26: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),   // 27: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),   // 28: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),  // 29: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil), // 30: zeppelin.CordonNodesResponse
-	(*ScheduleRequest)(nil),     // 31: zeppelin.ScheduleRequest
-	(*ScheduleResponse)(nil),    // 32: zeppelin.ScheduleResponse
-	(*PartitionShortfall)(nil),  // 33: zeppelin.PartitionShortfall
-	(*DownNode)(nil),            // 34: zeppelin.DownNode
-	(*RemoveNodesRequest)(nil),  // 35: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 36: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 37: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 38: zeppelin.SetQuotaResponse
-	(*TableAuthRequest)(nil),    // 39: zeppelin.TableAuthRequest
-	(*TableAuthResponse)(nil),   // 40: zeppelin.TableAuthResponse
-	(*Topology)(nil),            // 41: zeppelin.Topology
-	(*Table)(nil),               // 42: zeppelin.Table
-	(*ReplicaPosition)(nil),     // 43: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 44: zeppelin.Quota
-	(*Node)(nil),                // 45: zeppelin.Node
-	(*Move)(nil),                // 46: zeppelin.Move
-	(*Schedule)(nil),            // 47: zeppelin.Schedule
-	(*ScheduleEvent)(nil),       // 48: zeppelin.ScheduleEvent
-	(*TableCredential)(nil),     // 49: zeppelin.TableCredential
+	(TableAuthOp)(0),              // 0: zeppelin.TableAuthOp
+	(RebalanceRequest_Mode)(0),    // 1: zeppelin.RebalanceRequest.Mode
+	(*PullRequest)(nil),           // 2: zeppelin.PullRequest
+	(*PullResponse)(nil),          // 3: zeppelin.PullResponse
+	(*TableStamp)(nil),            // 4: zeppelin.TableStamp
+	(*PingRequest)(nil),           // 5: zeppelin.PingRequest
+	(*PingResponse)(nil),          // 6: zeppelin.PingResponse
+	(*CreateTableRequest)(nil),    // 7: zeppelin.CreateTableRequest
+	(*FinishRestoreRequest)(nil),  // 8: zeppelin.FinishRestoreRequest
+	(*FinishRestoreResponse)(nil), // 9: zeppelin.FinishRestoreResponse
+	(*CreateTableResponse)(nil),   // 10: zeppelin.CreateTableResponse
+	(*DropTableRequest)(nil),      // 11: zeppelin.DropTableRequest
+	(*DropTableResponse)(nil),     // 12: zeppelin.DropTableResponse
+	(*ListTablesRequest)(nil),     // 13: zeppelin.ListTablesRequest
+	(*ListTablesResponse)(nil),    // 14: zeppelin.ListTablesResponse
+	(*ListNodesRequest)(nil),      // 15: zeppelin.ListNodesRequest
+	(*ListNodesResponse)(nil),     // 16: zeppelin.ListNodesResponse
+	(*ListMetaRequest)(nil),       // 17: zeppelin.ListMetaRequest
+	(*MetaMember)(nil),            // 18: zeppelin.MetaMember
+	(*AddMetaRequest)(nil),        // 19: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),     // 20: zeppelin.RemoveMetaRequest
+	(*ListMetaResponse)(nil),      // 21: zeppelin.ListMetaResponse
+	(*AddSlaveRequest)(nil),       // 22: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),    // 23: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),      // 24: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),        // 25: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),      // 26: zeppelin.RebalanceRequest
+	(*PlanMovesRequest)(nil),      // 27: zeppelin.PlanMovesRequest
+	(*MovesResponse)(nil),         // 28: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),     // 29: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),     // 30: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),    // 31: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil),   // 32: zeppelin.CordonNodesResponse
+	(*ScheduleRequest)(nil),       // 33: zeppelin.ScheduleRequest
+	(*ScheduleResponse)(nil),      // 34: zeppelin.ScheduleResponse
+	(*PartitionShortfall)(nil),    // 35: zeppelin.PartitionShortfall
+	(*DownNode)(nil),              // 36: zeppelin.DownNode
+	(*RemoveNodesRequest)(nil),    // 37: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil),   // 38: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),       // 39: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),      // 40: zeppelin.SetQuotaResponse
+	(*TableAuthRequest)(nil),      // 41: zeppelin.TableAuthRequest
+	(*TableAuthResponse)(nil),     // 42: zeppelin.TableAuthResponse
+	(*Topology)(nil),              // 43: zeppelin.Topology
+	(*Table)(nil),                 // 44: zeppelin.Table
+	(*ReplicaPosition)(nil),       // 45: zeppelin.ReplicaPosition
+	(*Quota)(nil),                 // 46: zeppelin.Quota
+	(*Node)(nil),                  // 47: zeppelin.Node
+	(*Move)(nil),                  // 48: zeppelin.Move
+	(*Schedule)(nil),              // 49: zeppelin.Schedule
+	(*ScheduleEvent)(nil),         // 50: zeppelin.ScheduleEvent
+	(*TableCredential)(nil),       // 51: zeppelin.TableCredential
 }
 var file_meta_proto_depIdxs = []int32{
-	41, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	43, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	4,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	42, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
-	43, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	43, // 4: zeppelin.PingRequest.removed_positions:type_name -> zeppelin.ReplicaPosition
-	44, // 5: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	42, // 6: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	42, // 7: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	45, // 8: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	16, // 9: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	44, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
+	45, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	45, // 4: zeppelin.PingRequest.removed_positions:type_name -> zeppelin.ReplicaPosition
+	46, // 5: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	44, // 6: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	44, // 7: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	47, // 8: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	18, // 9: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	1,  // 10: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	46, // 11: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
-	46, // 12: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	46, // 13: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	47, // 14: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	48, // 15: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
-	33, // 16: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
-	34, // 17: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	44, // 18: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	48, // 11: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	48, // 12: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	48, // 13: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	49, // 14: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	50, // 15: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	35, // 16: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	36, // 17: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	46, // 18: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
 	0,  // 19: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
-	49, // 20: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
+	51, // 20: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
 	21, // [21:21] is the sub-list for method output_type
 	21, // [21:21] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
@@ -2961,14 +3081,14 @@ func file_meta_proto_init() {
 		return
 	}
 	file_common_proto_init()
-	file_meta_proto_msgTypes[29].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[31].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -41,6 +41,7 @@ type MetaCommand struct {
 	//	*MetaCommand_CordonNodes
 	//	*MetaCommand_SetSchedule
 	//	*MetaCommand_SetTableCredentials
+	//	*MetaCommand_FinishRestore
 	Cmd           isMetaCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -200,6 +201,15 @@ func (x *MetaCommand) GetSetTableCredentials() *SetTableCredentialsCommand {
 	return nil
 }
 
+func (x *MetaCommand) GetFinishRestore() *FinishRestoreCommand {
+	if x != nil {
+		if x, ok := x.Cmd.(*MetaCommand_FinishRestore); ok {
+			return x.FinishRestore
+		}
+	}
+	return nil
+}
+
 type isMetaCommand_Cmd interface {
 	isMetaCommand_Cmd()
 }
@@ -256,6 +266,10 @@ type MetaCommand_SetTableCredentials struct {
 	SetTableCredentials *SetTableCredentialsCommand `protobuf:"bytes,13,opt,name=set_table_credentials,json=setTableCredentials,proto3,oneof"`
 }
 
+type MetaCommand_FinishRestore struct {
+	FinishRestore *FinishRestoreCommand `protobuf:"bytes,14,opt,name=finish_restore,json=finishRestore,proto3,oneof"`
+}
+
 func (*MetaCommand_RegisterNode) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetNodeState) isMetaCommand_Cmd() {}
@@ -282,6 +296,61 @@ func (*MetaCommand_SetSchedule) isMetaCommand_Cmd() {}
 
 func (*MetaCommand_SetTableCredentials) isMetaCommand_Cmd() {}
 
+func (*MetaCommand_FinishRestore) isMetaCommand_Cmd() {}
+
+// FinishRestoreCommand clears a table's restoring flag.
+type FinishRestoreCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	CreatedEpoch  uint64                 `protobuf:"varint,2,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishRestoreCommand) Reset() {
+	*x = FinishRestoreCommand{}
+	mi := &file_metafsm_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishRestoreCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishRestoreCommand) ProtoMessage() {}
+
+func (x *FinishRestoreCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_metafsm_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishRestoreCommand.ProtoReflect.Descriptor instead.
+func (*FinishRestoreCommand) Descriptor() ([]byte, []int) {
+	return file_metafsm_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FinishRestoreCommand) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *FinishRestoreCommand) GetCreatedEpoch() uint64 {
+	if x != nil {
+		return x.CreatedEpoch
+	}
+	return 0
+}
+
 // SetMastersCommand hands the mastership of partitions to one of their
 // slaves (failover, or a planned switchover): the old master becomes a
 // slave in the new master's place, the partition's term is bumped. All
@@ -297,7 +366,7 @@ type SetMastersCommand struct {
 
 func (x *SetMastersCommand) Reset() {
 	*x = SetMastersCommand{}
-	mi := &file_metafsm_proto_msgTypes[1]
+	mi := &file_metafsm_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +378,7 @@ func (x *SetMastersCommand) String() string {
 func (*SetMastersCommand) ProtoMessage() {}
 
 func (x *SetMastersCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[1]
+	mi := &file_metafsm_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +391,7 @@ func (x *SetMastersCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMastersCommand.ProtoReflect.Descriptor instead.
 func (*SetMastersCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{1}
+	return file_metafsm_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SetMastersCommand) GetChanges() []*MasterChange {
@@ -353,7 +422,7 @@ type MasterChange struct {
 
 func (x *MasterChange) Reset() {
 	*x = MasterChange{}
-	mi := &file_metafsm_proto_msgTypes[2]
+	mi := &file_metafsm_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +434,7 @@ func (x *MasterChange) String() string {
 func (*MasterChange) ProtoMessage() {}
 
 func (x *MasterChange) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[2]
+	mi := &file_metafsm_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +447,7 @@ func (x *MasterChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterChange.ProtoReflect.Descriptor instead.
 func (*MasterChange) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{2}
+	return file_metafsm_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MasterChange) GetTable() string {
@@ -424,7 +493,7 @@ type RegisterNodeCommand struct {
 
 func (x *RegisterNodeCommand) Reset() {
 	*x = RegisterNodeCommand{}
-	mi := &file_metafsm_proto_msgTypes[3]
+	mi := &file_metafsm_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +505,7 @@ func (x *RegisterNodeCommand) String() string {
 func (*RegisterNodeCommand) ProtoMessage() {}
 
 func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[3]
+	mi := &file_metafsm_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +518,7 @@ func (x *RegisterNodeCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeCommand.ProtoReflect.Descriptor instead.
 func (*RegisterNodeCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{3}
+	return file_metafsm_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RegisterNodeCommand) GetAddr() string {
@@ -501,7 +570,7 @@ type SetNodeStateCommand struct {
 
 func (x *SetNodeStateCommand) Reset() {
 	*x = SetNodeStateCommand{}
-	mi := &file_metafsm_proto_msgTypes[4]
+	mi := &file_metafsm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +582,7 @@ func (x *SetNodeStateCommand) String() string {
 func (*SetNodeStateCommand) ProtoMessage() {}
 
 func (x *SetNodeStateCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[4]
+	mi := &file_metafsm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +595,7 @@ func (x *SetNodeStateCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNodeStateCommand.ProtoReflect.Descriptor instead.
 func (*SetNodeStateCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{4}
+	return file_metafsm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SetNodeStateCommand) GetAddr() string {
@@ -564,7 +633,7 @@ type CreateTableCommand struct {
 
 func (x *CreateTableCommand) Reset() {
 	*x = CreateTableCommand{}
-	mi := &file_metafsm_proto_msgTypes[5]
+	mi := &file_metafsm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +645,7 @@ func (x *CreateTableCommand) String() string {
 func (*CreateTableCommand) ProtoMessage() {}
 
 func (x *CreateTableCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[5]
+	mi := &file_metafsm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +658,7 @@ func (x *CreateTableCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableCommand.ProtoReflect.Descriptor instead.
 func (*CreateTableCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{5}
+	return file_metafsm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateTableCommand) GetTable() *Table {
@@ -616,7 +685,7 @@ type DropTableCommand struct {
 
 func (x *DropTableCommand) Reset() {
 	*x = DropTableCommand{}
-	mi := &file_metafsm_proto_msgTypes[6]
+	mi := &file_metafsm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +697,7 @@ func (x *DropTableCommand) String() string {
 func (*DropTableCommand) ProtoMessage() {}
 
 func (x *DropTableCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[6]
+	mi := &file_metafsm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +710,7 @@ func (x *DropTableCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableCommand.ProtoReflect.Descriptor instead.
 func (*DropTableCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{6}
+	return file_metafsm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DropTableCommand) GetName() string {
@@ -686,7 +755,7 @@ type MetaSnapshot struct {
 
 func (x *MetaSnapshot) Reset() {
 	*x = MetaSnapshot{}
-	mi := &file_metafsm_proto_msgTypes[7]
+	mi := &file_metafsm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +767,7 @@ func (x *MetaSnapshot) String() string {
 func (*MetaSnapshot) ProtoMessage() {}
 
 func (x *MetaSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[7]
+	mi := &file_metafsm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +780,7 @@ func (x *MetaSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaSnapshot.ProtoReflect.Descriptor instead.
 func (*MetaSnapshot) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{7}
+	return file_metafsm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MetaSnapshot) GetEpoch() uint64 {
@@ -800,7 +869,7 @@ type AddMovesCommand struct {
 
 func (x *AddMovesCommand) Reset() {
 	*x = AddMovesCommand{}
-	mi := &file_metafsm_proto_msgTypes[8]
+	mi := &file_metafsm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +881,7 @@ func (x *AddMovesCommand) String() string {
 func (*AddMovesCommand) ProtoMessage() {}
 
 func (x *AddMovesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[8]
+	mi := &file_metafsm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +894,7 @@ func (x *AddMovesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMovesCommand.ProtoReflect.Descriptor instead.
 func (*AddMovesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{8}
+	return file_metafsm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AddMovesCommand) GetMoves() []*Move {
@@ -869,7 +938,7 @@ type SetScheduleCommand struct {
 
 func (x *SetScheduleCommand) Reset() {
 	*x = SetScheduleCommand{}
-	mi := &file_metafsm_proto_msgTypes[9]
+	mi := &file_metafsm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +950,7 @@ func (x *SetScheduleCommand) String() string {
 func (*SetScheduleCommand) ProtoMessage() {}
 
 func (x *SetScheduleCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[9]
+	mi := &file_metafsm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +963,7 @@ func (x *SetScheduleCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetScheduleCommand.ProtoReflect.Descriptor instead.
 func (*SetScheduleCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{9}
+	return file_metafsm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetScheduleCommand) GetSchedule() *Schedule {
@@ -930,7 +999,7 @@ type StepMoveCommand struct {
 
 func (x *StepMoveCommand) Reset() {
 	*x = StepMoveCommand{}
-	mi := &file_metafsm_proto_msgTypes[10]
+	mi := &file_metafsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1011,7 @@ func (x *StepMoveCommand) String() string {
 func (*StepMoveCommand) ProtoMessage() {}
 
 func (x *StepMoveCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[10]
+	mi := &file_metafsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1024,7 @@ func (x *StepMoveCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepMoveCommand.ProtoReflect.Descriptor instead.
 func (*StepMoveCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{10}
+	return file_metafsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StepMoveCommand) GetId() uint64 {
@@ -1018,7 +1087,7 @@ type CancelMovesCommand struct {
 
 func (x *CancelMovesCommand) Reset() {
 	*x = CancelMovesCommand{}
-	mi := &file_metafsm_proto_msgTypes[11]
+	mi := &file_metafsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1099,7 @@ func (x *CancelMovesCommand) String() string {
 func (*CancelMovesCommand) ProtoMessage() {}
 
 func (x *CancelMovesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[11]
+	mi := &file_metafsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1112,7 @@ func (x *CancelMovesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMovesCommand.ProtoReflect.Descriptor instead.
 func (*CancelMovesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{11}
+	return file_metafsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CancelMovesCommand) GetIds() []uint64 {
@@ -1085,7 +1154,7 @@ type CordonNodesCommand struct {
 
 func (x *CordonNodesCommand) Reset() {
 	*x = CordonNodesCommand{}
-	mi := &file_metafsm_proto_msgTypes[12]
+	mi := &file_metafsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1097,7 +1166,7 @@ func (x *CordonNodesCommand) String() string {
 func (*CordonNodesCommand) ProtoMessage() {}
 
 func (x *CordonNodesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[12]
+	mi := &file_metafsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1110,7 +1179,7 @@ func (x *CordonNodesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesCommand.ProtoReflect.Descriptor instead.
 func (*CordonNodesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{12}
+	return file_metafsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CordonNodesCommand) GetNodes() []string {
@@ -1138,7 +1207,7 @@ type RemoveNodesCommand struct {
 
 func (x *RemoveNodesCommand) Reset() {
 	*x = RemoveNodesCommand{}
-	mi := &file_metafsm_proto_msgTypes[13]
+	mi := &file_metafsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1219,7 @@ func (x *RemoveNodesCommand) String() string {
 func (*RemoveNodesCommand) ProtoMessage() {}
 
 func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[13]
+	mi := &file_metafsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1232,7 @@ func (x *RemoveNodesCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesCommand.ProtoReflect.Descriptor instead.
 func (*RemoveNodesCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{13}
+	return file_metafsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RemoveNodesCommand) GetNodes() []string {
@@ -1191,7 +1260,7 @@ type SetQuotaCommand struct {
 
 func (x *SetQuotaCommand) Reset() {
 	*x = SetQuotaCommand{}
-	mi := &file_metafsm_proto_msgTypes[14]
+	mi := &file_metafsm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1272,7 @@ func (x *SetQuotaCommand) String() string {
 func (*SetQuotaCommand) ProtoMessage() {}
 
 func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[14]
+	mi := &file_metafsm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1285,7 @@ func (x *SetQuotaCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaCommand.ProtoReflect.Descriptor instead.
 func (*SetQuotaCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{14}
+	return file_metafsm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SetQuotaCommand) GetTable() string {
@@ -1259,7 +1328,7 @@ type SetTableCredentialsCommand struct {
 
 func (x *SetTableCredentialsCommand) Reset() {
 	*x = SetTableCredentialsCommand{}
-	mi := &file_metafsm_proto_msgTypes[15]
+	mi := &file_metafsm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1340,7 @@ func (x *SetTableCredentialsCommand) String() string {
 func (*SetTableCredentialsCommand) ProtoMessage() {}
 
 func (x *SetTableCredentialsCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_metafsm_proto_msgTypes[15]
+	mi := &file_metafsm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1353,7 @@ func (x *SetTableCredentialsCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTableCredentialsCommand.ProtoReflect.Descriptor instead.
 func (*SetTableCredentialsCommand) Descriptor() ([]byte, []int) {
-	return file_metafsm_proto_rawDescGZIP(), []int{15}
+	return file_metafsm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetTableCredentialsCommand) GetTable() string {
@@ -1319,7 +1388,7 @@ var File_metafsm_proto protoreflect.FileDescriptor
 
 const file_metafsm_proto_rawDesc = "" +
 	"\n" +
-	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xf7\x06\n" +
+	"\rmetafsm.proto\x12\bzeppelin\x1a\fcommon.proto\"\xc0\a\n" +
 	"\vMetaCommand\x12D\n" +
 	"\rregister_node\x18\x01 \x01(\v2\x1d.zeppelin.RegisterNodeCommandH\x00R\fregisterNode\x12E\n" +
 	"\x0eset_node_state\x18\x02 \x01(\v2\x1d.zeppelin.SetNodeStateCommandH\x00R\fsetNodeState\x12A\n" +
@@ -1336,8 +1405,12 @@ const file_metafsm_proto_rawDesc = "" +
 	" \x01(\v2\x1c.zeppelin.CancelMovesCommandH\x00R\vcancelMoves\x12A\n" +
 	"\fcordon_nodes\x18\v \x01(\v2\x1c.zeppelin.CordonNodesCommandH\x00R\vcordonNodes\x12A\n" +
 	"\fset_schedule\x18\f \x01(\v2\x1c.zeppelin.SetScheduleCommandH\x00R\vsetSchedule\x12Z\n" +
-	"\x15set_table_credentials\x18\r \x01(\v2$.zeppelin.SetTableCredentialsCommandH\x00R\x13setTableCredentialsB\x05\n" +
-	"\x03cmd\"]\n" +
+	"\x15set_table_credentials\x18\r \x01(\v2$.zeppelin.SetTableCredentialsCommandH\x00R\x13setTableCredentials\x12G\n" +
+	"\x0efinish_restore\x18\x0e \x01(\v2\x1e.zeppelin.FinishRestoreCommandH\x00R\rfinishRestoreB\x05\n" +
+	"\x03cmd\"Q\n" +
+	"\x14FinishRestoreCommand\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
+	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\"]\n" +
 	"\x11SetMastersCommand\x120\n" +
 	"\achanges\x18\x01 \x03(\v2\x16.zeppelin.MasterChangeR\achanges\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x86\x01\n" +
@@ -1431,73 +1504,75 @@ func file_metafsm_proto_rawDescGZIP() []byte {
 	return file_metafsm_proto_rawDescData
 }
 
-var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_metafsm_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_metafsm_proto_goTypes = []any{
 	(*MetaCommand)(nil),                // 0: zeppelin.MetaCommand
-	(*SetMastersCommand)(nil),          // 1: zeppelin.SetMastersCommand
-	(*MasterChange)(nil),               // 2: zeppelin.MasterChange
-	(*RegisterNodeCommand)(nil),        // 3: zeppelin.RegisterNodeCommand
-	(*SetNodeStateCommand)(nil),        // 4: zeppelin.SetNodeStateCommand
-	(*CreateTableCommand)(nil),         // 5: zeppelin.CreateTableCommand
-	(*DropTableCommand)(nil),           // 6: zeppelin.DropTableCommand
-	(*MetaSnapshot)(nil),               // 7: zeppelin.MetaSnapshot
-	(*AddMovesCommand)(nil),            // 8: zeppelin.AddMovesCommand
-	(*SetScheduleCommand)(nil),         // 9: zeppelin.SetScheduleCommand
-	(*StepMoveCommand)(nil),            // 10: zeppelin.StepMoveCommand
-	(*CancelMovesCommand)(nil),         // 11: zeppelin.CancelMovesCommand
-	(*CordonNodesCommand)(nil),         // 12: zeppelin.CordonNodesCommand
-	(*RemoveNodesCommand)(nil),         // 13: zeppelin.RemoveNodesCommand
-	(*SetQuotaCommand)(nil),            // 14: zeppelin.SetQuotaCommand
-	(*SetTableCredentialsCommand)(nil), // 15: zeppelin.SetTableCredentialsCommand
-	nil,                                // 16: zeppelin.MetaSnapshot.TableChangedEpochsEntry
-	nil,                                // 17: zeppelin.MetaSnapshot.NodeChangedEpochsEntry
-	(NodeState)(0),                     // 18: zeppelin.NodeState
-	(*Table)(nil),                      // 19: zeppelin.Table
-	(*Node)(nil),                       // 20: zeppelin.Node
-	(*Move)(nil),                       // 21: zeppelin.Move
-	(*Schedule)(nil),                   // 22: zeppelin.Schedule
-	(*ScheduleEvent)(nil),              // 23: zeppelin.ScheduleEvent
-	(MoveState)(0),                     // 24: zeppelin.MoveState
-	(*Quota)(nil),                      // 25: zeppelin.Quota
-	(*TableCredential)(nil),            // 26: zeppelin.TableCredential
+	(*FinishRestoreCommand)(nil),       // 1: zeppelin.FinishRestoreCommand
+	(*SetMastersCommand)(nil),          // 2: zeppelin.SetMastersCommand
+	(*MasterChange)(nil),               // 3: zeppelin.MasterChange
+	(*RegisterNodeCommand)(nil),        // 4: zeppelin.RegisterNodeCommand
+	(*SetNodeStateCommand)(nil),        // 5: zeppelin.SetNodeStateCommand
+	(*CreateTableCommand)(nil),         // 6: zeppelin.CreateTableCommand
+	(*DropTableCommand)(nil),           // 7: zeppelin.DropTableCommand
+	(*MetaSnapshot)(nil),               // 8: zeppelin.MetaSnapshot
+	(*AddMovesCommand)(nil),            // 9: zeppelin.AddMovesCommand
+	(*SetScheduleCommand)(nil),         // 10: zeppelin.SetScheduleCommand
+	(*StepMoveCommand)(nil),            // 11: zeppelin.StepMoveCommand
+	(*CancelMovesCommand)(nil),         // 12: zeppelin.CancelMovesCommand
+	(*CordonNodesCommand)(nil),         // 13: zeppelin.CordonNodesCommand
+	(*RemoveNodesCommand)(nil),         // 14: zeppelin.RemoveNodesCommand
+	(*SetQuotaCommand)(nil),            // 15: zeppelin.SetQuotaCommand
+	(*SetTableCredentialsCommand)(nil), // 16: zeppelin.SetTableCredentialsCommand
+	nil,                                // 17: zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	nil,                                // 18: zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	(NodeState)(0),                     // 19: zeppelin.NodeState
+	(*Table)(nil),                      // 20: zeppelin.Table
+	(*Node)(nil),                       // 21: zeppelin.Node
+	(*Move)(nil),                       // 22: zeppelin.Move
+	(*Schedule)(nil),                   // 23: zeppelin.Schedule
+	(*ScheduleEvent)(nil),              // 24: zeppelin.ScheduleEvent
+	(MoveState)(0),                     // 25: zeppelin.MoveState
+	(*Quota)(nil),                      // 26: zeppelin.Quota
+	(*TableCredential)(nil),            // 27: zeppelin.TableCredential
 }
 var file_metafsm_proto_depIdxs = []int32{
-	3,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
-	4,  // 1: zeppelin.MetaCommand.set_node_state:type_name -> zeppelin.SetNodeStateCommand
-	5,  // 2: zeppelin.MetaCommand.create_table:type_name -> zeppelin.CreateTableCommand
-	6,  // 3: zeppelin.MetaCommand.drop_table:type_name -> zeppelin.DropTableCommand
-	1,  // 4: zeppelin.MetaCommand.set_masters:type_name -> zeppelin.SetMastersCommand
-	8,  // 5: zeppelin.MetaCommand.add_moves:type_name -> zeppelin.AddMovesCommand
-	10, // 6: zeppelin.MetaCommand.step_move:type_name -> zeppelin.StepMoveCommand
-	13, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
-	14, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
-	11, // 9: zeppelin.MetaCommand.cancel_moves:type_name -> zeppelin.CancelMovesCommand
-	12, // 10: zeppelin.MetaCommand.cordon_nodes:type_name -> zeppelin.CordonNodesCommand
-	9,  // 11: zeppelin.MetaCommand.set_schedule:type_name -> zeppelin.SetScheduleCommand
-	15, // 12: zeppelin.MetaCommand.set_table_credentials:type_name -> zeppelin.SetTableCredentialsCommand
-	2,  // 13: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
-	18, // 14: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
-	19, // 15: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
-	19, // 16: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
-	20, // 17: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
-	21, // 18: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
-	16, // 19: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
-	17, // 20: zeppelin.MetaSnapshot.node_changed_epochs:type_name -> zeppelin.MetaSnapshot.NodeChangedEpochsEntry
-	22, // 21: zeppelin.MetaSnapshot.schedule:type_name -> zeppelin.Schedule
-	23, // 22: zeppelin.MetaSnapshot.schedule_events:type_name -> zeppelin.ScheduleEvent
-	21, // 23: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
-	23, // 24: zeppelin.AddMovesCommand.event:type_name -> zeppelin.ScheduleEvent
-	22, // 25: zeppelin.SetScheduleCommand.schedule:type_name -> zeppelin.Schedule
-	23, // 26: zeppelin.SetScheduleCommand.event:type_name -> zeppelin.ScheduleEvent
-	24, // 27: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
-	24, // 28: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
-	25, // 29: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
-	26, // 30: zeppelin.SetTableCredentialsCommand.add:type_name -> zeppelin.TableCredential
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	4,  // 0: zeppelin.MetaCommand.register_node:type_name -> zeppelin.RegisterNodeCommand
+	5,  // 1: zeppelin.MetaCommand.set_node_state:type_name -> zeppelin.SetNodeStateCommand
+	6,  // 2: zeppelin.MetaCommand.create_table:type_name -> zeppelin.CreateTableCommand
+	7,  // 3: zeppelin.MetaCommand.drop_table:type_name -> zeppelin.DropTableCommand
+	2,  // 4: zeppelin.MetaCommand.set_masters:type_name -> zeppelin.SetMastersCommand
+	9,  // 5: zeppelin.MetaCommand.add_moves:type_name -> zeppelin.AddMovesCommand
+	11, // 6: zeppelin.MetaCommand.step_move:type_name -> zeppelin.StepMoveCommand
+	14, // 7: zeppelin.MetaCommand.remove_nodes:type_name -> zeppelin.RemoveNodesCommand
+	15, // 8: zeppelin.MetaCommand.set_quota:type_name -> zeppelin.SetQuotaCommand
+	12, // 9: zeppelin.MetaCommand.cancel_moves:type_name -> zeppelin.CancelMovesCommand
+	13, // 10: zeppelin.MetaCommand.cordon_nodes:type_name -> zeppelin.CordonNodesCommand
+	10, // 11: zeppelin.MetaCommand.set_schedule:type_name -> zeppelin.SetScheduleCommand
+	16, // 12: zeppelin.MetaCommand.set_table_credentials:type_name -> zeppelin.SetTableCredentialsCommand
+	1,  // 13: zeppelin.MetaCommand.finish_restore:type_name -> zeppelin.FinishRestoreCommand
+	3,  // 14: zeppelin.SetMastersCommand.changes:type_name -> zeppelin.MasterChange
+	19, // 15: zeppelin.SetNodeStateCommand.state:type_name -> zeppelin.NodeState
+	20, // 16: zeppelin.CreateTableCommand.table:type_name -> zeppelin.Table
+	20, // 17: zeppelin.MetaSnapshot.tables:type_name -> zeppelin.Table
+	21, // 18: zeppelin.MetaSnapshot.nodes:type_name -> zeppelin.Node
+	22, // 19: zeppelin.MetaSnapshot.moves:type_name -> zeppelin.Move
+	17, // 20: zeppelin.MetaSnapshot.table_changed_epochs:type_name -> zeppelin.MetaSnapshot.TableChangedEpochsEntry
+	18, // 21: zeppelin.MetaSnapshot.node_changed_epochs:type_name -> zeppelin.MetaSnapshot.NodeChangedEpochsEntry
+	23, // 22: zeppelin.MetaSnapshot.schedule:type_name -> zeppelin.Schedule
+	24, // 23: zeppelin.MetaSnapshot.schedule_events:type_name -> zeppelin.ScheduleEvent
+	22, // 24: zeppelin.AddMovesCommand.moves:type_name -> zeppelin.Move
+	24, // 25: zeppelin.AddMovesCommand.event:type_name -> zeppelin.ScheduleEvent
+	23, // 26: zeppelin.SetScheduleCommand.schedule:type_name -> zeppelin.Schedule
+	24, // 27: zeppelin.SetScheduleCommand.event:type_name -> zeppelin.ScheduleEvent
+	25, // 28: zeppelin.StepMoveCommand.from:type_name -> zeppelin.MoveState
+	25, // 29: zeppelin.StepMoveCommand.to:type_name -> zeppelin.MoveState
+	26, // 30: zeppelin.SetQuotaCommand.quota:type_name -> zeppelin.Quota
+	27, // 31: zeppelin.SetTableCredentialsCommand.add:type_name -> zeppelin.TableCredential
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_metafsm_proto_init() }
@@ -1520,6 +1595,7 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_CordonNodes)(nil),
 		(*MetaCommand_SetSchedule)(nil),
 		(*MetaCommand_SetTableCredentials)(nil),
+		(*MetaCommand_FinishRestore)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1527,7 +1603,7 @@ func file_metafsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metafsm_proto_rawDesc), len(file_metafsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -815,10 +815,15 @@ func (x *PartitionRef) GetPartition() uint32 {
 
 // FullSyncStartRequest asks the master for a checkpoint of its DB.
 type FullSyncStartRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
-	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	Slave         string                 `protobuf:"bytes,3,opt,name=slave,proto3" json:"slave,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Slave     string                 `protobuf:"bytes,3,opt,name=slave,proto3" json:"slave,omitempty"`
+	// Set by a backup (zpctl backup create), which is no slave: any replica
+	// of the partition the node holds serves it, a slave's included, and no
+	// binlog is pinned for it. A node before this field answers MOVE unless
+	// it masters the partition, so the backup then asks the master.
+	Backup        bool `protobuf:"varint,4,opt,name=backup,proto3" json:"backup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -872,6 +877,13 @@ func (x *FullSyncStartRequest) GetSlave() string {
 		return x.Slave
 	}
 	return ""
+}
+
+func (x *FullSyncStartRequest) GetBackup() bool {
+	if x != nil {
+		return x.Backup
+	}
+	return false
 }
 
 type SyncFile struct {
@@ -1192,6 +1204,517 @@ func (x *FullSyncEndRequest) GetSession() string {
 	return ""
 }
 
+// RestorePartitionRequest asks the master of a partition of a new, empty
+// table to install a backup of a partition (zpctl backup restore): it
+// full-syncs from source, which serves the backup with the FULLSYNC_*
+// calls (session-based, checksummed, as from a master), installs it at the
+// backup's lsn in its own term and restarts its binlog there; its slaves
+// then full-sync from it. Refused (INVALID_ARGUMENT) when the partition
+// has any record. Like replication it needs the cluster secret. The call
+// lasts as long as the copy: the caller sets no deadline, or a long one.
+type RestorePartitionRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// host:port of the server of the backup; the node presents its cluster
+	// secret to it.
+	Source        string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestorePartitionRequest) Reset() {
+	*x = RestorePartitionRequest{}
+	mi := &file_repl_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestorePartitionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestorePartitionRequest) ProtoMessage() {}
+
+func (x *RestorePartitionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestorePartitionRequest.ProtoReflect.Descriptor instead.
+func (*RestorePartitionRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RestorePartitionRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *RestorePartitionRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *RestorePartitionRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+type RestorePartitionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partition's position after the install: the backup's lsn, in the
+	// master's term.
+	Term          uint64 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	Lsn           uint64 `protobuf:"varint,2,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	BytesTotal    uint64 `protobuf:"varint,3,opt,name=bytes_total,json=bytesTotal,proto3" json:"bytes_total,omitempty"`
+	BytesFetched  uint64 `protobuf:"varint,4,opt,name=bytes_fetched,json=bytesFetched,proto3" json:"bytes_fetched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestorePartitionResponse) Reset() {
+	*x = RestorePartitionResponse{}
+	mi := &file_repl_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestorePartitionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestorePartitionResponse) ProtoMessage() {}
+
+func (x *RestorePartitionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestorePartitionResponse.ProtoReflect.Descriptor instead.
+func (*RestorePartitionResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RestorePartitionResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *RestorePartitionResponse) GetLsn() uint64 {
+	if x != nil {
+		return x.Lsn
+	}
+	return 0
+}
+
+func (x *RestorePartitionResponse) GetBytesTotal() uint64 {
+	if x != nil {
+		return x.BytesTotal
+	}
+	return 0
+}
+
+func (x *RestorePartitionResponse) GetBytesFetched() uint64 {
+	if x != nil {
+		return x.BytesFetched
+	}
+	return 0
+}
+
+// ExportStartRequest asks a node holding a replica of the partition
+// (master or slave) for a consistent snapshot of it to read page by page
+// (zpctl export): it takes a RocksDB checkpoint and opens it on its own.
+// Like the full-sync calls it needs the cluster secret. The session ends
+// with ExportEndRequest, or after 10 minutes without a page.
+type ExportStartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportStartRequest) Reset() {
+	*x = ExportStartRequest{}
+	mi := &file_repl_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportStartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportStartRequest) ProtoMessage() {}
+
+func (x *ExportStartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportStartRequest.ProtoReflect.Descriptor instead.
+func (*ExportStartRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ExportStartRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ExportStartRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+type ExportStartResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	// The snapshot reflects every record up to (term, lsn).
+	Term          uint64 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	Lsn           uint64 `protobuf:"varint,3,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportStartResponse) Reset() {
+	*x = ExportStartResponse{}
+	mi := &file_repl_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportStartResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportStartResponse) ProtoMessage() {}
+
+func (x *ExportStartResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportStartResponse.ProtoReflect.Descriptor instead.
+func (*ExportStartResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ExportStartResponse) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *ExportStartResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *ExportStartResponse) GetLsn() uint64 {
+	if x != nil {
+		return x.Lsn
+	}
+	return 0
+}
+
+// ExportNextRequest reads the next page of a session's snapshot: keys after
+// cursor (empty: from the start), in the DB's order, live at the time of
+// the request.
+type ExportNextRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Session       string                 `protobuf:"bytes,3,opt,name=session,proto3" json:"session,omitempty"`
+	Cursor        []byte                 `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Count         uint32                 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportNextRequest) Reset() {
+	*x = ExportNextRequest{}
+	mi := &file_repl_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportNextRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportNextRequest) ProtoMessage() {}
+
+func (x *ExportNextRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportNextRequest.ProtoReflect.Descriptor instead.
+func (*ExportNextRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ExportNextRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ExportNextRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ExportNextRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
+func (x *ExportNextRequest) GetCursor() []byte {
+	if x != nil {
+		return x.Cursor
+	}
+	return nil
+}
+
+func (x *ExportNextRequest) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type ExportEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Unix milliseconds; 0: no expiry.
+	ExpireAtMs    int64 `protobuf:"varint,3,opt,name=expire_at_ms,json=expireAtMs,proto3" json:"expire_at_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportEntry) Reset() {
+	*x = ExportEntry{}
+	mi := &file_repl_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportEntry) ProtoMessage() {}
+
+func (x *ExportEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportEntry.ProtoReflect.Descriptor instead.
+func (*ExportEntry) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ExportEntry) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ExportEntry) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *ExportEntry) GetExpireAtMs() int64 {
+	if x != nil {
+		return x.ExpireAtMs
+	}
+	return 0
+}
+
+type ExportNextResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*ExportEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The cursor of the next page; empty when the snapshot is done.
+	Next          []byte `protobuf:"bytes,2,opt,name=next,proto3" json:"next,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportNextResponse) Reset() {
+	*x = ExportNextResponse{}
+	mi := &file_repl_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportNextResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportNextResponse) ProtoMessage() {}
+
+func (x *ExportNextResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportNextResponse.ProtoReflect.Descriptor instead.
+func (*ExportNextResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ExportNextResponse) GetEntries() []*ExportEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ExportNextResponse) GetNext() []byte {
+	if x != nil {
+		return x.Next
+	}
+	return nil
+}
+
+type ExportEndRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Session       string                 `protobuf:"bytes,3,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportEndRequest) Reset() {
+	*x = ExportEndRequest{}
+	mi := &file_repl_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportEndRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportEndRequest) ProtoMessage() {}
+
+func (x *ExportEndRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportEndRequest.ProtoReflect.Descriptor instead.
+func (*ExportEndRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ExportEndRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ExportEndRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ExportEndRequest) GetSession() string {
+	if x != nil {
+		return x.Session
+	}
+	return ""
+}
+
 var File_repl_proto protoreflect.FileDescriptor
 
 const file_repl_proto_rawDesc = "" +
@@ -1260,11 +1783,12 @@ const file_repl_proto_rawDesc = "" +
 	"\x0funknown_session\x18\x02 \x01(\bR\x0eunknownSession\"B\n" +
 	"\fPartitionRef\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\rR\tpartition\"`\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\"x\n" +
 	"\x14FullSyncStartRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x14\n" +
-	"\x05slave\x18\x03 \x01(\tR\x05slave\"J\n" +
+	"\x05slave\x18\x03 \x01(\tR\x05slave\x12\x16\n" +
+	"\x06backup\x18\x04 \x01(\bR\x06backup\"J\n" +
 	"\bSyncFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
@@ -1286,6 +1810,41 @@ const file_repl_proto_rawDesc = "" +
 	"\x12FullSyncEndRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
+	"\asession\x18\x03 \x01(\tR\asession\"e\n" +
+	"\x17RestorePartitionRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"\x86\x01\n" +
+	"\x18RestorePartitionResponse\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x10\n" +
+	"\x03lsn\x18\x02 \x01(\x04R\x03lsn\x12\x1f\n" +
+	"\vbytes_total\x18\x03 \x01(\x04R\n" +
+	"bytesTotal\x12#\n" +
+	"\rbytes_fetched\x18\x04 \x01(\x04R\fbytesFetched\"H\n" +
+	"\x12ExportStartRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\"U\n" +
+	"\x13ExportStartResponse\x12\x18\n" +
+	"\asession\x18\x01 \x01(\tR\asession\x12\x12\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x10\n" +
+	"\x03lsn\x18\x03 \x01(\x04R\x03lsn\"\x8f\x01\n" +
+	"\x11ExportNextRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
+	"\asession\x18\x03 \x01(\tR\asession\x12\x16\n" +
+	"\x06cursor\x18\x04 \x01(\fR\x06cursor\x12\x14\n" +
+	"\x05count\x18\x05 \x01(\rR\x05count\"W\n" +
+	"\vExportEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12 \n" +
+	"\fexpire_at_ms\x18\x03 \x01(\x03R\n" +
+	"expireAtMs\"Y\n" +
+	"\x12ExportNextResponse\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.zeppelin.ExportEntryR\aentries\x12\x12\n" +
+	"\x04next\x18\x02 \x01(\fR\x04next\"`\n" +
+	"\x10ExportEndRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
 	"\asession\x18\x03 \x01(\tR\asessionB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
@@ -1301,25 +1860,33 @@ func file_repl_proto_rawDescGZIP() []byte {
 }
 
 var file_repl_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_repl_proto_goTypes = []any{
-	(TrySyncResponse_Result)(0),   // 0: zeppelin.TrySyncResponse.Result
-	(*TermStart)(nil),             // 1: zeppelin.TermStart
-	(*TrySyncRequest)(nil),        // 2: zeppelin.TrySyncRequest
-	(*TrySyncResponse)(nil),       // 3: zeppelin.TrySyncResponse
-	(*BinlogPullRequest)(nil),     // 4: zeppelin.BinlogPullRequest
-	(*BinlogRecord)(nil),          // 5: zeppelin.BinlogRecord
-	(*BinlogPullResponse)(nil),    // 6: zeppelin.BinlogPullResponse
-	(*BinlogWatchRequest)(nil),    // 7: zeppelin.BinlogWatchRequest
-	(*WatchedPartition)(nil),      // 8: zeppelin.WatchedPartition
-	(*BinlogWatchResponse)(nil),   // 9: zeppelin.BinlogWatchResponse
-	(*PartitionRef)(nil),          // 10: zeppelin.PartitionRef
-	(*FullSyncStartRequest)(nil),  // 11: zeppelin.FullSyncStartRequest
-	(*SyncFile)(nil),              // 12: zeppelin.SyncFile
-	(*FullSyncStartResponse)(nil), // 13: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchRequest)(nil),  // 14: zeppelin.FullSyncFetchRequest
-	(*FullSyncFetchResponse)(nil), // 15: zeppelin.FullSyncFetchResponse
-	(*FullSyncEndRequest)(nil),    // 16: zeppelin.FullSyncEndRequest
+	(TrySyncResponse_Result)(0),      // 0: zeppelin.TrySyncResponse.Result
+	(*TermStart)(nil),                // 1: zeppelin.TermStart
+	(*TrySyncRequest)(nil),           // 2: zeppelin.TrySyncRequest
+	(*TrySyncResponse)(nil),          // 3: zeppelin.TrySyncResponse
+	(*BinlogPullRequest)(nil),        // 4: zeppelin.BinlogPullRequest
+	(*BinlogRecord)(nil),             // 5: zeppelin.BinlogRecord
+	(*BinlogPullResponse)(nil),       // 6: zeppelin.BinlogPullResponse
+	(*BinlogWatchRequest)(nil),       // 7: zeppelin.BinlogWatchRequest
+	(*WatchedPartition)(nil),         // 8: zeppelin.WatchedPartition
+	(*BinlogWatchResponse)(nil),      // 9: zeppelin.BinlogWatchResponse
+	(*PartitionRef)(nil),             // 10: zeppelin.PartitionRef
+	(*FullSyncStartRequest)(nil),     // 11: zeppelin.FullSyncStartRequest
+	(*SyncFile)(nil),                 // 12: zeppelin.SyncFile
+	(*FullSyncStartResponse)(nil),    // 13: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchRequest)(nil),     // 14: zeppelin.FullSyncFetchRequest
+	(*FullSyncFetchResponse)(nil),    // 15: zeppelin.FullSyncFetchResponse
+	(*FullSyncEndRequest)(nil),       // 16: zeppelin.FullSyncEndRequest
+	(*RestorePartitionRequest)(nil),  // 17: zeppelin.RestorePartitionRequest
+	(*RestorePartitionResponse)(nil), // 18: zeppelin.RestorePartitionResponse
+	(*ExportStartRequest)(nil),       // 19: zeppelin.ExportStartRequest
+	(*ExportStartResponse)(nil),      // 20: zeppelin.ExportStartResponse
+	(*ExportNextRequest)(nil),        // 21: zeppelin.ExportNextRequest
+	(*ExportEntry)(nil),              // 22: zeppelin.ExportEntry
+	(*ExportNextResponse)(nil),       // 23: zeppelin.ExportNextResponse
+	(*ExportEndRequest)(nil),         // 24: zeppelin.ExportEndRequest
 }
 var file_repl_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.TrySyncRequest.terms:type_name -> zeppelin.TermStart
@@ -1329,11 +1896,12 @@ var file_repl_proto_depIdxs = []int32{
 	10, // 4: zeppelin.BinlogWatchRequest.removed:type_name -> zeppelin.PartitionRef
 	10, // 5: zeppelin.BinlogWatchResponse.ready:type_name -> zeppelin.PartitionRef
 	12, // 6: zeppelin.FullSyncStartResponse.files:type_name -> zeppelin.SyncFile
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	22, // 7: zeppelin.ExportNextResponse.entries:type_name -> zeppelin.ExportEntry
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_repl_proto_init() }
@@ -1347,7 +1915,7 @@ func file_repl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_repl_proto_rawDesc), len(file_repl_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

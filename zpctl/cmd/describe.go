@@ -158,7 +158,7 @@ func (a *app) nodeTimeout() time.Duration { return a.timeout / 2 }
 // prints at most that many partitions and a line saying how many it left
 // out.
 func writeTableDetail(w io.Writer, tb client.Table, parts []describePartition, rows int) error {
-	err := output.WriteTable(w, output.Table{Rows: [][]string{
+	settings := [][]string{
 		{"name:", tb.Name},
 		{"partitions:", fmt.Sprint(tb.PartitionCount)},
 		{"replicas:", fmt.Sprint(tb.Replicas)},
@@ -166,7 +166,11 @@ func writeTableDetail(w io.Writer, tb client.Table, parts []describePartition, r
 		{"created epoch:", fmt.Sprint(tb.CreatedEpoch)},
 		{"quota:", limitText(max(tb.Quota.OpsPerSec, tb.Quota.BytesPerSec), quotaText(tb.Quota))},
 		{"protected:", fmt.Sprint(tb.Protected)},
-	}})
+	}
+	if tb.Restoring {
+		settings = append(settings, []string{"restoring:", "yes: zpctl backup restore is installing it; nodes answer WAIT"})
+	}
+	err := output.WriteTable(w, output.Table{Rows: settings})
 	if err != nil {
 		return err
 	}

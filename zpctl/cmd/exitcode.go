@@ -9,6 +9,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/backup"
 )
 
 // Exit codes of zpctl. Scripts branch on them, so they never change
@@ -35,13 +36,18 @@ import (
 //	8  Aborted      the operator declined a confirmation, or zpctl was
 //	                interrupted
 //	9  Unsupported  not supported yet: the command exists in zpctl, but
-//	                the servers cannot carry it out yet (no command at
-//	                present; the code stays reserved for this)
+//	                it cannot carry this out yet (backup restore into a
+//	                cluster over TLS)
 //	10 Unhealthy    checkup ran and found problems; the report names them
 //	11 MoveFailed   a topology move the command queued ended FAILED or
 //	                CANCELLED, and was rolled back
 //	12 Unauthenticated  the meta servers want the admin token for this
-//	                (--admin-token-file), or the one given is wrong
+//	                (--admin-token-file), or the one given is wrong; or
+//	                the nodes want the cluster secret
+//	                (--cluster-secret-file)
+//	13 Corrupt      backup verify found the backup damaged (a file
+//	                missing or not matching its checksum, a partition
+//	                missing) or incomplete (no manifest)
 const (
 	ExitOK          = 0
 	ExitError       = 1
@@ -58,6 +64,8 @@ const (
 	// ExitUnauthenticated: a request that changes the cluster without the
 	// meta servers' admin token, or with a wrong one.
 	ExitUnauthenticated = 12
+	// ExitCorrupt: a backup is damaged or incomplete.
+	ExitCorrupt = 13
 )
 
 // exitCodeHelp is the table above for `zpctl --help`.
@@ -72,11 +80,13 @@ const exitCodeHelp = `Exit codes:
    6  conflict: table exists, stale --expected-epoch or topology plan
    7  unknown outcome: a write may or may not have been applied
    8  aborted: confirmation declined or interrupted
-   9  unsupported: the cluster cannot do this yet
+   9  unsupported: not built yet (backup restore over TLS)
   10  unhealthy: checkup found problems
   11  move failed: a queued move ended FAILED or CANCELLED (rolled back)
   12  unauthenticated: the meta servers want the admin token
-      (--admin-token-file), or the one given is wrong`
+      (--admin-token-file), or the one given is wrong; or the nodes want
+      the cluster secret (--cluster-secret-file)
+  13  corrupt: backup verify found the backup damaged or incomplete`
 
 // usageError marks a bad command line.
 type usageError struct{ err error }
@@ -122,6 +132,12 @@ func ExitCode(err error) int {
 		return ExitUnhealthy
 	case errors.Is(err, ErrMoveFailed):
 		return ExitMoveFailed
+	case errors.Is(err, backup.ErrCorrupt), errors.Is(err, backup.ErrIncomplete), errors.Is(err, backup.ErrBadManifest):
+		return ExitCorrupt
+	case errors.Is(err, backup.ErrExists):
+		return ExitConflict
+	case errors.Is(err, backup.ErrNotFound):
+		return ExitNotFound
 	case errors.Is(err, errAborted), errors.Is(err, context.Canceled):
 		return ExitAborted
 	case errors.Is(err, context.DeadlineExceeded), rpc.IsTransport(err),

@@ -48,6 +48,8 @@ func (s *state) touches(cmd *zppb.MetaCommand) touched {
 		return touched{tables: []string{c.DropTable.GetName()}}
 	case *zppb.MetaCommand_SetQuota:
 		return touched{tables: []string{c.SetQuota.GetTable()}}
+	case *zppb.MetaCommand_FinishRestore:
+		return touched{tables: []string{c.FinishRestore.GetTable()}}
 	case *zppb.MetaCommand_SetTableCredentials:
 		return touched{tables: []string{c.SetTableCredentials.GetTable()}}
 	case *zppb.MetaCommand_SetMasters:

@@ -133,6 +133,19 @@ func TestPullDeltaMatchesFull(t *testing.T) {
 	record("quota")
 	mustApply(t, f, SetTableCredentials("u", 0, []*zppb.TableCredential{credential(t, "pw")}, nil))
 	record("credentials")
+	restoring := table("r", "b:1", "d:1")
+	restoring.Restoring = true
+	mustApply(t, f, createCmd(restoring, 0))
+	record("create restoring")
+	mustApply(t, f, FinishRestore("r", 0))
+	record("finish restore")
+	for _, tb := range fullTopology(t, f).Tables {
+		if tb.Name == "r" && tb.Restoring {
+			t.Fatal("table r still restoring after FinishRestore")
+		}
+	}
+	mustApply(t, f, dropCmd("r", 0))
+	record("drop restored")
 	mustApply(t, f, SetMasters("test", change("u", 0, "c:1", 1)))
 	// A master changed: a caller that merges by partition gets that
 	// partition alone.

@@ -186,6 +186,7 @@ func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaComman
 			MinSyncReplicas: req.MinSyncReplicas,
 			Partitions:      parts,
 			Quota:           req.Quota,
+			Restoring:       req.Restoring,
 		},
 		ExpectedEpoch: req.ExpectedEpoch,
 	}}}, nil
@@ -226,6 +227,12 @@ func SetMasters(reason string, changes ...*zppb.MasterChange) *zppb.MetaCommand 
 // SetQuota returns the command that changes a table's quota.
 func SetQuota(table string, q *zppb.Quota, expectedEpoch uint64) *zppb.MetaCommand {
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetQuota{SetQuota: &zppb.SetQuotaCommand{Table: table, Quota: q, ExpectedEpoch: expectedEpoch}}}
+}
+
+// FinishRestore returns the command that opens table, created restoring,
+// to data commands; createdEpoch, when non-zero, names its incarnation.
+func FinishRestore(table string, createdEpoch uint64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_FinishRestore{FinishRestore: &zppb.FinishRestoreCommand{Table: table, CreatedEpoch: createdEpoch}}}
 }
 
 // SetNodeState returns the command that marks a node UP or DOWN, decided

@@ -104,6 +104,8 @@ func (s *state) apply(cmd *zppb.MetaCommand) Result {
 		changed = err == nil
 	case *zppb.MetaCommand_SetQuota:
 		changed, err = s.setQuota(c.SetQuota)
+	case *zppb.MetaCommand_FinishRestore:
+		changed, err = s.finishRestore(c.FinishRestore)
 	case *zppb.MetaCommand_CancelMoves:
 		changed, moves, notCancelled, err = s.cancelMoves(c.CancelMoves)
 	case *zppb.MetaCommand_CordonNodes:
@@ -316,6 +318,20 @@ func (s *state) createTable(c *zppb.CreateTableCommand) (*zppb.Table, error) {
 	topo.SetEvenSlotRanges(t.Partitions)
 	s.tables[t.Name] = t
 	return t, nil
+}
+
+// finishRestore clears a table's restoring flag; a table without one is
+// left as it is (a retry of a FINISH_RESTORE that went through).
+func (s *state) finishRestore(c *zppb.FinishRestoreCommand) (bool, error) {
+	t := s.tables[c.GetTable()]
+	if t == nil || (c.GetCreatedEpoch() != 0 && c.GetCreatedEpoch() != t.GetCreatedEpoch()) {
+		return false, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", c.GetTable())
+	}
+	if !t.Restoring {
+		return false, nil
+	}
+	t.Restoring = false
+	return true, nil
 }
 
 func (s *state) setQuota(c *zppb.SetQuotaCommand) (bool, error) {

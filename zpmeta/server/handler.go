@@ -81,6 +81,8 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.moveStatus(ctx, c.MoveStatus) })
 	case *zppb.Request_SetQuota:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.setQuota(ctx, c.SetQuota) })
+	case *zppb.Request_FinishRestore:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.finishRestore(ctx, c.FinishRestore) })
 	case *zppb.Request_TableAuth:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.tableAuth(ctx, c.TableAuth) })
 	case *zppb.Request_RemoveNodes:

@@ -199,6 +199,24 @@ func replicaNodes(t *zppb.Table) map[string]bool {
 	return nodes
 }
 
+// finishRestore opens a table created restoring to data commands.
+func (s *Server) finishRestore(ctx context.Context, req *zppb.FinishRestoreRequest) (*zppb.Response, error) {
+	unlock, err := s.lockProposals(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	res, err := s.propose(ctx, fsm.FinishRestore(req.GetTable(), req.GetCreatedEpoch()))
+	if err != nil {
+		return nil, err
+	}
+	s.logger.Info("restore finished", "table", req.GetTable(), "changed", res.Changed, "epoch", res.Epoch)
+	if res.Changed {
+		s.notifyPaced(s.allNodes(), res.Epoch)
+	}
+	return &zppb.Response{Epoch: res.Epoch, Result: &zppb.Response_FinishRestore{FinishRestore: &zppb.FinishRestoreResponse{Epoch: res.Epoch}}}, nil
+}
+
 func (s *Server) setQuota(ctx context.Context, req *zppb.SetQuotaRequest) (*zppb.Response, error) {
 	unlock, err := s.lockProposals(ctx)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -50,8 +52,30 @@ type Caller interface {
 type Options struct {
 	// ReplicaDir holds the replica: ReplicaDir/db is its live DB, which Run
 	// only reads, and Run stages the checkpoint in ReplicaDir/sync.tmp.
-	// Required.
+	// Required unless Dest is set.
 	ReplicaDir string
+
+	// Dest, when set, is the directory Run fetches into instead of
+	// ReplicaDir/sync.tmp: a backup's partition directory (zpctl
+	// backup), which has no live DB of its own. It is staged exactly as
+	// sync.tmp is (resumed, verified, COMPLETE last); Install is not for
+	// it.
+	Dest string
+
+	// Reuse lists more directories, after the live DB, whose table files
+	// of a manifest file's name, size and checksum are hard-linked (or
+	// copied, across file systems) instead of fetched: an incremental
+	// backup names the previous backup's directory of the partition.
+	Reuse []string
+
+	// Backup asks for the checkpoint as a backup (FullSyncStartRequest.
+	// backup): any replica the node holds may serve it, and nothing is
+	// pinned for a slave.
+	Backup bool
+
+	// Limiter, when set, paces the bytes fetched (zpctl backup --rate).
+	// ChunkSize is lowered to its burst when above it.
+	Limiter *rate.Limiter
 
 	// Table and Partition name the replica; Slave is this node's address,
 	// so the master can tell its sessions apart.
@@ -86,8 +110,8 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.ReplicaDir == "" {
-		return o, errors.New("dbsync: Options.ReplicaDir is required")
+	if o.ReplicaDir == "" && o.Dest == "" {
+		return o, errors.New("dbsync: Options.ReplicaDir or Options.Dest is required")
 	}
 	if o.Master == nil {
 		return o, errors.New("dbsync: Options.Master is required")
@@ -97,6 +121,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.ChunkSize = DefaultChunkSize
 	case o.ChunkSize > MaxChunkSize:
 		o.ChunkSize = MaxChunkSize
+	}
+	if o.Limiter != nil && o.Limiter.Burst() > 0 && o.ChunkSize > o.Limiter.Burst() {
+		o.ChunkSize = o.Limiter.Burst()
 	}
 	if o.Window <= 0 {
 		o.Window = DefaultWindow
@@ -120,10 +147,13 @@ type Result struct {
 	// BytesTotal is the size of the checkpoint; BytesFetched what crossed
 	// the network for it in this Run.
 	BytesTotal, BytesFetched uint64
-	// FilesReused were already staged or linked from the live DB;
-	// FilesFetched were transferred (in part, when an earlier attempt had
-	// begun them).
+	// FilesReused were already staged or linked from the live DB (or a
+	// Reuse directory), BytesReused their size; FilesFetched were
+	// transferred (in part, when an earlier attempt had begun them).
 	FilesReused, FilesFetched int
+	BytesReused               uint64
+	// Files is the checkpoint's manifest, as staged.
+	Files []*zppb.SyncFile
 }
 
 // Run fetches a checkpoint of the master's DB into the staging directory
@@ -138,7 +168,17 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
-	unlock, err := lockReplicaDir(opts.ReplicaDir)
+	staging := filepath.Join(opts.ReplicaDir, StagingDir)
+	if opts.Dest != "" {
+		staging = opts.Dest
+	}
+	// The lock is the staging directory's owner: the replica directory,
+	// or Dest itself.
+	lockDir := opts.ReplicaDir
+	if opts.Dest != "" {
+		lockDir = opts.Dest
+	}
+	unlock, err := lockReplicaDir(lockDir)
 	if err != nil {
 		return Result{}, err
 	}
@@ -161,10 +201,13 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 		opts:    opts,
 		logger:  logger,
 		start:   start,
-		staging: filepath.Join(opts.ReplicaDir, StagingDir),
-		live:    filepath.Join(opts.ReplicaDir, DBDir),
+		staging: staging,
 		prog:    prog,
 	}
+	if opts.ReplicaDir != "" {
+		r.reuse = append(r.reuse, filepath.Join(opts.ReplicaDir, DBDir))
+	}
+	r.reuse = append(r.reuse, opts.Reuse...)
 	r.res.Term, r.res.LSN = start.GetTerm(), start.GetLsn()
 	if err := r.run(ctx); err != nil {
 		logger.Warn("full sync failed; staging kept for the next attempt", "err", err,
@@ -183,9 +226,11 @@ type run struct {
 	logger  *slog.Logger
 	start   *zppb.FullSyncStartResponse
 	staging string
-	live    string
-	prog    *Progress
-	res     Result
+	// reuse are the directories table files may be linked from: the live
+	// DB, then Options.Reuse.
+	reuse []string
+	prog  *Progress
+	res   Result
 }
 
 func (r *run) run(ctx context.Context) error {
@@ -193,6 +238,7 @@ func (r *run) run(ctx context.Context) error {
 	if err := checkManifest(files); err != nil {
 		return err
 	}
+	r.res.Files = files
 	for _, f := range files {
 		r.res.BytesTotal += f.GetSize()
 	}
@@ -250,17 +296,19 @@ func (r *run) stageFile(ctx context.Context, f *zppb.SyncFile) error {
 	ok, err := r.stagedMatches(ctx, dst, f)
 	if err != nil || ok {
 		if ok {
-			r.res.FilesReused++
+			r.reused(f)
 		}
 		return err
 	}
 	if immutable(f.GetName()) {
-		ok, err := r.reuseLive(ctx, dst, f)
-		if err != nil || ok {
-			if ok {
-				r.res.FilesReused++
+		for _, dir := range r.reuse {
+			ok, err := r.reuseFrom(ctx, dir, dst, f)
+			if err != nil || ok {
+				if ok {
+					r.reused(f)
+				}
+				return err
 			}
-			return err
 		}
 	}
 	if err := r.fetch(ctx, dst, f); err != nil {
@@ -293,11 +341,19 @@ func (r *run) stagedMatches(ctx context.Context, dst string, f *zppb.SyncFile) (
 	return false, os.RemoveAll(dst)
 }
 
-// reuseLive links (or, across file systems, copies) the live DB's file of
-// f's name into dst when it has f's size and checksum. Problems with the
-// live file only mean it cannot be reused; they are not errors.
-func (r *run) reuseLive(ctx context.Context, dst string, f *zppb.SyncFile) (bool, error) {
-	src, _ := localName(r.live, f.GetName())
+// reused counts f as staged without a fetch.
+func (r *run) reused(f *zppb.SyncFile) {
+	r.res.FilesReused++
+	r.res.BytesReused += f.GetSize()
+	r.prog.addReused(f.GetSize())
+}
+
+// reuseFrom links (or, across file systems, copies) dir's file of f's name
+// (dir is the live DB or a Reuse directory) into dst when it has f's size
+// and checksum. Problems with that file only mean it cannot be reused;
+// they are not errors.
+func (r *run) reuseFrom(ctx context.Context, dir, dst string, f *zppb.SyncFile) (bool, error) {
+	src, _ := localName(dir, f.GetName())
 	fi, err := os.Lstat(src)
 	if err != nil || !fi.Mode().IsRegular() || uint64(fi.Size()) != f.GetSize() {
 		return false, nil
@@ -509,6 +565,11 @@ func (r *run) fetchRange(ctx context.Context, f *zppb.SyncFile, from uint64, w i
 // fetchChunk fetches n bytes of f at off; the master must return exactly
 // that.
 func (r *run) fetchChunk(ctx context.Context, f *zppb.SyncFile, off, n uint64) ([]byte, error) {
+	if l := r.opts.Limiter; l != nil {
+		if err := l.WaitN(ctx, int(n)); err != nil {
+			return nil, fmt.Errorf("fetch at %d: rate limit: %w", off, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.FetchTimeout)
 	defer cancel()
 	resp, err := r.opts.Master.Call(ctx, &zppb.Request{Cmd: &zppb.Request_FullsyncFetch{FullsyncFetch: &zppb.FullSyncFetchRequest{
@@ -544,6 +605,7 @@ func startSession(ctx context.Context, opts Options) (*zppb.FullSyncStartRespons
 		Table:     opts.Table,
 		Partition: opts.Partition,
 		Slave:     opts.Slave,
+		Backup:    opts.Backup,
 	}}})
 	if err == nil {
 		err = status.FromResponse(resp)

@@ -7,9 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -446,4 +451,145 @@ func TestConcurrentSlaves(t *testing.T) {
 	if n := m.checkpoints(t); n != 0 {
 		t.Fatalf("%d checkpoints left", n)
 	}
+}
+
+// TestDestReuse is Run as a backup uses it: into a directory of its own
+// (Dest, no replica), paced by a Limiter whose burst bounds every fetch,
+// and, the second time, linking the first backup's table files (Reuse)
+// so that only the files it lacks cross the network.
+func TestDestReuse(t *testing.T) {
+	s := newShared(t)
+	m := newMaster(t, s, SourceOptions{})
+	write(t, m.db, 1, 0, 5000, 100, 200, 1)
+	flush(t, m.db)
+	if err := m.db.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	const burst = 64 << 10
+	var maxLen atomic.Uint32
+	limited := fetchHook(m.dial(t), func(_ int64, req *zppb.FullSyncFetchRequest, resp *zppb.Response) (*zppb.Response, error) {
+		for cur := maxLen.Load(); req.Length > cur && !maxLen.CompareAndSwap(cur, req.Length); cur = maxLen.Load() {
+		}
+		return resp, nil
+	})
+	first := filepath.Join(t.TempDir(), "b1", "p3")
+	res1, err := Run(context.Background(), Options{Dest: first, Table: testTable, Partition: testPart, Master: limited,
+		Backup: true, Limiter: rate.NewLimiter(rate.Inf, burst), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res1.FilesReused != 0 || res1.BytesFetched != res1.BytesTotal || len(res1.Files) == 0 {
+		t.Fatalf("first backup: %+v; want every byte fetched", res1)
+	}
+	if got := maxLen.Load(); got == 0 || got > burst {
+		t.Fatalf("largest fetch %d bytes; want at most the limiter's burst %d", got, burst)
+	}
+	if term, lsn, err := readComplete(first); err != nil || term != res1.Term || lsn != res1.LSN {
+		t.Fatalf("COMPLETE in Dest: (%d, %d, %v), want (%d, %d)", term, lsn, err, res1.Term, res1.LSN)
+	}
+
+	write(t, m.db, 1, 5000, 1000, 100, 200, 1)
+	flush(t, m.db)
+	second := filepath.Join(t.TempDir(), "b2", "p3")
+	res2, err := Run(context.Background(), Options{Dest: second, Reuse: []string{first}, Table: testTable, Partition: testPart,
+		Master: m.dial(t), Backup: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the first backup has (same name, size and checksum) is
+	// linked; everything else is fetched, byte for byte.
+	had := make(map[string]*zppb.SyncFile)
+	for _, f := range res1.Files {
+		had[f.Name] = f
+	}
+	var wantFetched uint64
+	for _, f := range res2.Files {
+		if h := had[f.Name]; h != nil && h.Size == f.Size && h.Crc32C == f.Crc32C && immutable(f.Name) {
+			a, err1 := os.Stat(filepath.Join(first, f.Name))
+			b, err2 := os.Stat(filepath.Join(second, f.Name))
+			if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+				t.Errorf("%s is in the first backup but not linked from it (%v, %v)", f.Name, err1, err2)
+			}
+			continue
+		}
+		wantFetched += f.Size
+	}
+	if res2.BytesFetched != wantFetched || res2.FilesReused == 0 || res2.BytesReused+res2.BytesFetched != res2.BytesTotal {
+		t.Fatalf("incremental: %+v; want %d bytes fetched and the rest reused", res2, wantFetched)
+	}
+}
+
+// TestServeRestamp is a restore: a backup (a Run into Dest) is served by
+// another Source with Serve, fetched by a slave, restamped with a new
+// term and installed. The installed DB has the backup's keys at (new term,
+// backup lsn), and the backup's directory outlives its session.
+func TestServeRestamp(t *testing.T) {
+	s := newShared(t)
+	m := newMaster(t, s, SourceOptions{})
+	write(t, m.db, 5, 0, 3000, 100, 200, 1)
+	want := contents(t, m.db)
+	backupDir := filepath.Join(t.TempDir(), "backup", "p3")
+	res, err := Run(context.Background(), Options{Dest: backupDir, Table: testTable, Partition: testPart, Master: m.dial(t), Backup: true, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	src, err := NewSource(SourceOptions{Dir: filepath.Join(t.TempDir(), ".fullsync"), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	serving := callerFunc(func(ctx context.Context, req *zppb.Request) (*zppb.Response, error) {
+		switch c := req.Cmd.(type) {
+		case *zppb.Request_FullsyncStart:
+			resp, err := src.Serve(c.FullsyncStart.Table, c.FullsyncStart.Partition, backupDir, res.Term, res.LSN, res.Files)
+			if err != nil {
+				return status.Response(err), nil
+			}
+			return &zppb.Response{Result: &zppb.Response_FullsyncStart{FullsyncStart: resp}}, nil
+		case *zppb.Request_FullsyncFetch:
+			data, err := src.Fetch(ctx, c.FullsyncFetch)
+			if err != nil {
+				return status.Response(err), nil
+			}
+			return &zppb.Response{Result: &zppb.Response_FullsyncFetch{FullsyncFetch: &zppb.FullSyncFetchResponse{Data: data}}}, nil
+		case *zppb.Request_FullsyncEnd:
+			if err := src.End(c.FullsyncEnd.Session); err != nil {
+				return status.Response(err), nil
+			}
+			return &zppb.Response{}, nil
+		}
+		return &zppb.Response{Code: zppb.Code_INVALID_ARGUMENT}, nil
+	})
+	sl := newSlave(t, s)
+	if _, err := Run(context.Background(), sl.opts(t, serving)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(backupDir, "CURRENT")); err != nil {
+		t.Fatalf("the served backup lost its files at the session's end: %v", err)
+	}
+	const newTerm = 2
+	lsn, err := Restamp(sl.dir, newTerm, func(dir string) (PositionSetter, error) {
+		return engine.Open(dir, engine.Options{Shared: s, Logger: testLogger(t), DisableWAL: true})
+	})
+	if err != nil || lsn != res.LSN {
+		t.Fatalf("Restamp = %d, %v; want lsn %d", lsn, err, res.LSN)
+	}
+	if term, lsn := sl.install(t); term != newTerm || lsn != res.LSN {
+		t.Fatalf("installed at (%d, %d), want (%d, %d)", term, lsn, newTerm, res.LSN)
+	}
+	if term, lsn := sl.db.Applied(); term != newTerm || lsn != res.LSN {
+		t.Fatalf("installed DB applied (%d, %d), want (%d, %d)", term, lsn, newTerm, res.LSN)
+	}
+	// The DB takes the next record of the new term.
+	if err := sl.db.Apply(res.LSN+1, newTerm, &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_PUT, Key: []byte("after"), Value: []byte("restore")}}}); err != nil {
+		t.Fatalf("a write after the restore: %v", err)
+	}
+	want["after"] = 0
+	got := contents(t, sl.db)
+	if _, ok := got["after"]; !ok {
+		t.Fatal("the write after the restore is not there")
+	}
+	got["after"] = 0
+	sameContents(t, got, want)
 }

@@ -40,6 +40,60 @@ func parseMarker(b []byte) (term, lsn uint64, err error) {
 	return term, lsn, nil
 }
 
+// PositionSetter is a DB opened to restamp it: *engine.DB (SetApplied).
+type PositionSetter interface {
+	SetApplied(term, lsn uint64) error
+	Flush() error
+	Close() error
+}
+
+// Restamp gives the complete staged checkpoint of replicaDir the term
+// term, keeping its lsn: the applied position of its DB (set through a DB
+// that open opens on the staging directory, then flushed) and its
+// COMPLETE marker. A restore (zpctl backup restore) installs on the master
+// of a new table a checkpoint taken in another term; that master's records
+// after it carry its own term, which a binlog (the master's, or a slave's
+// after a full sync from it) and the DB must not see fall below the
+// position's. The marker is removed first and written last, so an
+// interrupted Restamp leaves a staging directory that is not installed.
+// It returns the lsn.
+func Restamp(replicaDir string, term uint64, open func(dir string) (PositionSetter, error)) (lsn uint64, err error) {
+	unlock, err := lockReplicaDir(replicaDir)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	staging := filepath.Join(replicaDir, StagingDir)
+	_, lsn, err = readComplete(staging)
+	if err != nil {
+		return 0, err
+	}
+	if err := atomicfile.Remove(filepath.Join(staging, CompleteFile)); err != nil {
+		return 0, fmt.Errorf("dbsync: restamp: %w", err)
+	}
+	db, err := open(staging)
+	if err != nil {
+		return 0, fmt.Errorf("dbsync: restamp: %w", err)
+	}
+	err = db.SetApplied(term, lsn)
+	if err == nil {
+		err = db.Flush()
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("dbsync: restamp: %w", err)
+	}
+	if err := atomicfile.SyncDir(staging); err != nil {
+		return 0, fmt.Errorf("dbsync: restamp: %w", err)
+	}
+	if err := writeComplete(staging, term, lsn); err != nil {
+		return 0, fmt.Errorf("dbsync: restamp: %w", err)
+	}
+	return lsn, nil
+}
+
 // InstalledFile, in the replica directory, says that a full sync was
 // installed and the replica has not yet restarted its binlog at the
 // position it holds (see PendingInstall).

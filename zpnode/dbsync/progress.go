@@ -17,6 +17,7 @@ type Progress struct {
 	filesFetched uint64
 	bytesTotal   uint64
 	bytesFetched uint64
+	bytesReused  uint64
 	started      time.Time
 	finished     time.Time
 	lsn          uint64
@@ -65,7 +66,7 @@ func (p *Progress) begin(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.state = StateRunning
-	p.filesTotal, p.filesFetched, p.bytesTotal, p.bytesFetched = 0, 0, 0, 0
+	p.filesTotal, p.filesFetched, p.bytesTotal, p.bytesFetched, p.bytesReused = 0, 0, 0, 0, 0
 	p.started, p.finished, p.lsn = now, time.Time{}, 0
 }
 
@@ -80,6 +81,20 @@ func (p *Progress) addBytes(n uint64) {
 	p.mu.Lock()
 	p.bytesFetched += n
 	p.mu.Unlock()
+}
+
+func (p *Progress) addReused(n uint64) {
+	p.mu.Lock()
+	p.bytesReused += n
+	p.mu.Unlock()
+}
+
+// Bytes returns the checkpoint's size (0 until its manifest is known),
+// the bytes fetched so far and those of files staged without a fetch.
+func (p *Progress) Bytes() (total, fetched, reused uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bytesTotal, p.bytesFetched, p.bytesReused
 }
 
 func (p *Progress) addFile() {

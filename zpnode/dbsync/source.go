@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -53,6 +52,15 @@ type SourceOptions struct {
 
 	// Logger receives session events. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Checkpointer is the DB a Source takes checkpoints of: *engine.DB. An
+// interface, so that the package does not link RocksDB into programs that
+// only fetch or serve existing checkpoints (zpctl backup).
+type Checkpointer interface {
+	// Checkpoint writes an openable copy of the DB to dir, which must not
+	// exist, and returns the binlog position it reflects.
+	Checkpoint(dir string) (term, lsn uint64, err error)
 }
 
 // Source serves full syncs from the master's DBs: it takes checkpoints,
@@ -133,6 +141,9 @@ type session struct {
 	manifest  []*zppb.SyncFile // sorted by name
 	files     map[string]*zppb.SyncFile
 	started   time.Time
+	// keep: the directory is not the session's own (Serve) and outlives
+	// it.
+	keep bool
 
 	// Guarded by Source.mu.
 	lastUsed time.Time
@@ -181,7 +192,7 @@ func NewSource(opts SourceOptions) (*Source, error) {
 // Start takes a checkpoint of db, the replica (table, partition), and
 // returns its position and manifest. It fails with ErrBusy when
 // MaxSessions sessions are open.
-func (s *Source) Start(ctx context.Context, table string, partition uint32, db *engine.DB) (*zppb.FullSyncStartResponse, error) {
+func (s *Source) Start(ctx context.Context, table string, partition uint32, db Checkpointer) (*zppb.FullSyncStartResponse, error) {
 	if db == nil {
 		return nil, errors.New("dbsync: Start without a DB")
 	}
@@ -222,7 +233,7 @@ func (s *Source) Start(ctx context.Context, table string, partition uint32, db *
 
 // start makes the checkpoint and its manifest. On error the returned
 // session (if any) names the directory to remove.
-func (s *Source) start(ctx context.Context, table string, partition uint32, db *engine.DB) (*session, error) {
+func (s *Source) start(ctx context.Context, table string, partition uint32, db Checkpointer) (*session, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopOnClose := context.AfterFunc(s.ctx, cancel)
@@ -267,6 +278,34 @@ func (s *Source) start(ctx context.Context, table string, partition uint32, db *
 		"hashed_bytes", st.hashed, "cached_checksums", st.cachedHits,
 		"checkpoint_took", tCheckpoint, "took", time.Since(t0))
 	return sess, nil
+}
+
+// Serve opens a session over dir, an existing checkpoint of partition
+// (table, partition) at (term, lsn) whose files are listed, with their
+// checksums, in files: a backup being restored (zpctl backup restore
+// serves a backup's partition to the master installing it). The directory
+// is only read; End, expiry and Close leave it in place. The fetching side
+// checks every file against files, so a damaged backup fails there.
+func (s *Source) Serve(table string, partition uint32, dir string, term, lsn uint64, files []*zppb.SyncFile) (*zppb.FullSyncStartResponse, error) {
+	if err := checkManifest(files); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if len(s.sessions)+s.starting >= s.opts.MaxSessions {
+		return nil, fmt.Errorf("%w (%d)", ErrBusy, s.opts.MaxSessions)
+	}
+	sess := &session{id: newSessionID(), dir: dir, table: table, partition: partition, term: term, lsn: lsn,
+		manifest: files, files: make(map[string]*zppb.SyncFile, len(files)), started: time.Now(), keep: true}
+	for _, f := range files {
+		sess.files[f.GetName()] = f
+	}
+	sess.lastUsed = sess.started
+	s.sessions[sess.id] = sess
+	return &zppb.FullSyncStartResponse{Session: sess.id, Term: term, Lsn: lsn, Files: files}, nil
 }
 
 // Fetch returns up to req.Length bytes (DefaultChunkSize when 0, at most
@@ -388,7 +427,7 @@ func (s *Source) release(sess *session, served uint64) {
 	sess.refs--
 	sess.served += served
 	sess.lastUsed = time.Now()
-	remove := sess.ended && sess.refs == 0
+	remove := sess.ended && sess.refs == 0 && !sess.keep
 	s.mu.Unlock()
 	if remove {
 		s.removeDirs([]string{sess.dir})
@@ -401,7 +440,7 @@ func (s *Source) release(sess *session, served uint64) {
 func (s *Source) endLocked(sess *session) string {
 	delete(s.sessions, sess.id)
 	sess.ended = true
-	if sess.refs > 0 {
+	if sess.refs > 0 || sess.keep {
 		return ""
 	}
 	return sess.dir

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
@@ -108,4 +109,104 @@ func (f *fullSyncStatus) snapshot() *zppb.FullSyncProgress {
 		return nil
 	}
 	return f.current.Snapshot()
+}
+
+// ErrNotEmpty is a restore into a replica that has records: a backup is
+// restored into a new table only.
+var ErrNotEmpty = errors.New("replica: the partition has records; a backup is restored into a new table only")
+
+// restorableLocked refuses a restore unless the replica is an open master
+// with no record, none queued. r.mu is held.
+func (r *Replica) restorableLocked() error {
+	switch {
+	case r.closed:
+		return ErrClosed
+	case r.failed != nil:
+		return r.failed
+	case r.role != Master:
+		return ErrNotMaster
+	}
+	if _, last := r.log.Last(); last != 0 || len(r.queue) > 0 {
+		return fmt.Errorf("%w (binlog at lsn %d)", ErrNotEmpty, last)
+	}
+	return nil
+}
+
+// Restore installs a backup of a partition, which conn serves with the
+// full-sync calls (zpctl backup restore), in this master replica of a new
+// table: it fetches it as a full sync does, gives it the replica's term
+// (dbsync.Restamp: the backup was taken in another term), swaps it in and
+// restarts the binlog at its lsn. Slaves then find the master's binlog
+// beginning after their position and full-sync from it. It refuses a
+// replica that is not master or has records (ErrNotEmpty), before and
+// after the copy; the caller keeps clients off the table meanwhile.
+func (r *Replica) Restore(ctx context.Context, conn Conn) (term, lsn uint64, res dbsync.Result, err error) {
+	r.mu.Lock()
+	err = r.restorableLocked()
+	r.mu.Unlock()
+	if err != nil {
+		return 0, 0, dbsync.Result{}, err
+	}
+	prog := &dbsync.Progress{}
+	r.s.fullsync.set(prog)
+	res, err = dbsync.Run(ctx, dbsync.Options{
+		ReplicaDir: r.opts.Dir,
+		Table:      r.opts.Table,
+		Partition:  r.opts.ID,
+		Slave:      r.opts.Self,
+		Master:     conn,
+		Progress:   prog,
+		Logger:     r.opts.Logger,
+	})
+	if err != nil {
+		return 0, 0, res, err
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.restorableLocked(); err != nil {
+		if derr := dbsync.Discard(r.opts.Dir); derr != nil {
+			r.opts.Logger.Warn("discarding staged restore", "err", derr)
+		}
+		return 0, 0, res, err
+	}
+	term = r.term
+	if _, err := dbsync.Restamp(r.opts.Dir, term, func(dir string) (dbsync.PositionSetter, error) {
+		return engine.Open(dir, engine.Options{Shared: r.opts.Shared, Logger: r.opts.Logger, DisableWAL: true})
+	}); err != nil {
+		return 0, 0, res, err
+	}
+	r.dbMu.Lock()
+	defer r.dbMu.Unlock()
+	if r.db != nil { // nil when parked: closed already
+		if err := r.db.Close(); err != nil {
+			r.opts.Logger.Warn("closing DB for restore", "err", err)
+		}
+		r.db = nil
+	}
+	if err := removeParkMark(r.opts.Dir); err != nil {
+		r.opts.Fatal(fmt.Errorf("replica %s/%d: before installing a restore: %w", r.opts.Table, r.opts.ID, err))
+		return 0, 0, res, err
+	}
+	_, lsn, ierr := dbsync.Install(r.opts.Dir)
+	db, oerr := openDB(r.opts)
+	if oerr != nil {
+		r.opts.Fatal(fmt.Errorf("replica %s/%d: cannot open DB after restore: %w", r.opts.Table, r.opts.ID, errors.Join(ierr, oerr)))
+		return 0, 0, res, oerr
+	}
+	r.db = db
+	if ierr != nil {
+		return 0, 0, res, fmt.Errorf("install restore: %w", ierr)
+	}
+	if err := finishPendingInstall(r.opts.Dir, r.log); err != nil {
+		return 0, 0, res, err
+	}
+	r.dedup.reset()
+	// Slaves reading or waiting at their old position must learn that
+	// the binlog now starts after the backup: they then full-sync.
+	r.m.closePeers()
+	r.m.notifyAppend()
+	r.opts.Logger.Info("backup restored", "term", term, "lsn", lsn, "backup_term", res.Term,
+		"bytes_total", res.BytesTotal, "bytes_fetched", res.BytesFetched)
+	return term, lsn, res, nil
 }

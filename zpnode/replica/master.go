@@ -182,8 +182,9 @@ func (r *Replica) TrySync(req *zppb.TrySyncRequest) (*zppb.TrySyncResponse, erro
 		resp.Result = zppb.TrySyncResponse_FULLSYNC
 	case common < req.Lsn:
 		resp.Result, resp.Lsn = zppb.TrySyncResponse_TRUNCATE, common
-	case common+1 < r.log.First():
-		// Agreed, but the records that come next are purged.
+	case common+1 < r.log.First(), common < masterLSN && r.log.First() == 0:
+		// Agreed, but the records that come next are purged, or the log
+		// holds none at all (reset after a restore, before any write).
 		resp.Result = zppb.TrySyncResponse_FULLSYNC
 	default:
 		resp.Result, resp.Lsn = zppb.TrySyncResponse_CONTINUE, common

@@ -105,6 +105,36 @@ func TestTrySyncNeedsFullSyncPastPurge(t *testing.T) {
 	}
 }
 
+// TestTrySyncNeedsFullSyncAfterReset: a master whose binlog was reset
+// (a restore installed a backup at lsn 30) holds no record yet; a slave
+// behind that position must full-sync, not stream from records that are
+// not there.
+func TestTrySyncNeedsFullSyncAfterReset(t *testing.T) {
+	r := masterWithTerms(t)
+	if err := r.log.Reset(5, 30); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		term, lsn uint64
+		history   []*zppb.TermStart
+		want      zppb.TrySyncResponse_Result
+	}{
+		{"empty slave", 0, 0, nil, zppb.TrySyncResponse_FULLSYNC},
+		{"behind", 2, 15, terms(1, 1, 2, 11), zppb.TrySyncResponse_FULLSYNC},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := r.TrySync(&zppb.TrySyncRequest{Slave: "s", Term: tt.term, Lsn: tt.lsn, Terms: tt.history})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Result != tt.want {
+				t.Fatalf("got %v at %d, want %v", resp.Result, resp.Lsn, tt.want)
+			}
+		})
+	}
+}
+
 func TestPullWaitsForAcksWithMinSync(t *testing.T) {
 	r := masterWithTerms(t)
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 5, Slaves: []string{"s1", "s2"}, MinSync: 1})

@@ -11,13 +11,16 @@ import (
 
 // peerOnly reports whether req is one that only the cluster's own servers
 // send a node: replication from another node (a stranger could pull a
-// partition's binlog or full sync, or watch partitions) and meta's NOTIFY. With a cluster
-// secret, such a request must carry it.
+// partition's binlog or full sync, or watch partitions), meta's NOTIFY,
+// a restore (zpctl backup restore, which holds the secret: a stranger
+// could overwrite a partition) and an export (a partition's data, as a
+// full sync). With a cluster secret, such a request must carry it.
 func peerOnly(req *zppb.Request) bool {
 	switch req.GetCmd().(type) {
 	case *zppb.Request_TrySync, *zppb.Request_BinlogPull, *zppb.Request_BinlogWatch,
 		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd,
-		*zppb.Request_Notify:
+		*zppb.Request_Notify, *zppb.Request_RestorePartition,
+		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd:
 		return true
 	}
 	return false

@@ -105,6 +105,18 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	case *zppb.Request_FullsyncEnd:
 		table = c.FullsyncEnd.Table
 		resp, err = s.fullSyncEnd(c.FullsyncEnd)
+	case *zppb.Request_RestorePartition:
+		table = c.RestorePartition.Table
+		resp, err = s.restorePartition(ctx, c.RestorePartition)
+	case *zppb.Request_ExportStart:
+		table = c.ExportStart.Table
+		resp, err = s.exportStart(c.ExportStart)
+	case *zppb.Request_ExportNext:
+		table = c.ExportNext.Table
+		resp, err = s.exportNext(c.ExportNext)
+	case *zppb.Request_ExportEnd:
+		table = c.ExportEnd.Table
+		resp, err = s.exportEnd(c.ExportEnd)
 	case nil:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "empty request")
 	default:
@@ -139,7 +151,8 @@ func (s *Server) respond(req *zppb.Request, table string, write bool, resp *zppb
 func isDataCommand(req *zppb.Request) bool {
 	switch req.Cmd.(type) {
 	case *zppb.Request_Info, *zppb.Request_Notify, *zppb.Request_TrySync, *zppb.Request_BinlogPull, *zppb.Request_BinlogWatch,
-		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd:
+		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd, *zppb.Request_RestorePartition,
+		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd:
 		return false
 	}
 	return true
@@ -241,6 +254,11 @@ func (s *Server) servePartition(topo *topology, lease leaseState, tb *zppb.Table
 		// the new master takes it, so no read sees a value the old master
 		// has and the new one might not.
 		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is STUCK for a move", tb.Name, p.Id)
+	}
+	if tb.Restoring {
+		// zpctl backup restore is installing the table: a client must
+		// not see (or write next to) a partition that is not in yet.
+		return nil, status.New(zppb.Code_WAIT, "table %s is being restored (zpctl backup restore): it serves nothing until every partition is in", tb.Name)
 	}
 	r := s.replicas.get(tb.Name, p.Id)
 	if r == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -54,8 +55,32 @@ func (s *Server) binlogPull(ctx context.Context, req *zppb.BinlogPullRequest) (*
 	return &zppb.Response{Result: &zppb.Response_BinlogPull{BinlogPull: resp}}, nil
 }
 
+// backupReplica finds the replica of (table, id) a backup may checkpoint:
+// this node's, master or slave, as long as the topology gives it one. A
+// node that holds none answers MOVE to the master, where the backup can
+// go instead.
+func (s *Server) backupReplica(table string, id uint32) (*replica.Replica, error) {
+	topo := s.topo.Load()
+	_, p, ok := topo.partitionByID(table, id)
+	if !ok {
+		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "no partition %s/%d", table, id)
+	}
+	if p.Master != s.cfg.Addr && !slices.Contains(p.Slaves, s.cfg.Addr) {
+		return nil, &status.Error{Code: zppb.Code_MOVE, Msg: fmt.Sprintf("partition %s/%d has no replica on %s; its master is %q", table, id, s.cfg.Addr, p.Master), Master: p.Master, Epoch: topo.epoch}
+	}
+	r := s.replicas.get(table, id)
+	if r == nil {
+		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is opening", table, id)
+	}
+	return r, nil
+}
+
 func (s *Server) fullSyncStart(ctx context.Context, req *zppb.FullSyncStartRequest) (*zppb.Response, error) {
-	r, err := s.masterReplica(req.Table, req.Partition)
+	find := s.masterReplica
+	if req.Backup {
+		find = s.backupReplica
+	}
+	r, err := find(req.Table, req.Partition)
 	if err != nil {
 		return nil, err
 	}
@@ -67,6 +92,12 @@ func (s *Server) fullSyncStart(ctx context.Context, req *zppb.FullSyncStartReque
 	})
 	if err != nil {
 		return nil, fullSyncError(err)
+	}
+	if req.Backup {
+		// No slave will catch up from lsn: nothing to pin.
+		s.cfg.Logger.Info("backup checkpoint taken", "table", req.Table, "partition", req.Partition,
+			"session", resp.Session, "term", resp.Term, "lsn", resp.Lsn, "files", len(resp.Files))
+		return &zppb.Response{Result: &zppb.Response_FullsyncStart{FullsyncStart: resp}}, nil
 	}
 	r.PinForFullSync(req.Slave, resp.Lsn)
 	s.cfg.Logger.Info("full sync started", "table", req.Table, "partition", req.Partition, "slave", req.Slave,
@@ -87,6 +118,38 @@ func (s *Server) fullSyncEnd(req *zppb.FullSyncEndRequest) (*zppb.Response, erro
 		return nil, fullSyncError(err)
 	}
 	return &zppb.Response{}, nil
+}
+
+// restorePartition installs a backup, which req.Source serves, in this
+// node's master replica of a partition of a new table (zpctl backup
+// restore). It answers when the backup is installed, however long the
+// copy takes.
+func (s *Server) restorePartition(ctx context.Context, req *zppb.RestorePartitionRequest) (*zppb.Response, error) {
+	r, err := s.masterReplica(req.Table, req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	if req.Source == "" {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "restore of %s/%d without a source", req.Table, req.Partition)
+	}
+	conn, err := s.dialPeer(ctx, req.Source)
+	if err != nil {
+		return nil, status.New(zppb.Code_UNAVAILABLE, "restore of %s/%d: cannot reach the backup at %s: %v", req.Table, req.Partition, req.Source, err)
+	}
+	defer conn.Close()
+	s.cfg.Logger.Info("restoring a backup", "table", req.Table, "partition", req.Partition, "source", req.Source)
+	term, lsn, res, err := r.Restore(ctx, conn)
+	switch {
+	case errors.Is(err, replica.ErrNotEmpty):
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "restore of %s/%d: %v", req.Table, req.Partition, err)
+	case errors.Is(err, replica.ErrNotMaster):
+		return nil, status.New(zppb.Code_WAIT, "restore of %s/%d: this node is no longer its master", req.Table, req.Partition)
+	case err != nil:
+		return nil, fmt.Errorf("restore of %s/%d: %w", req.Table, req.Partition, err)
+	}
+	return &zppb.Response{Result: &zppb.Response_RestorePartition{RestorePartition: &zppb.RestorePartitionResponse{
+		Term: term, Lsn: lsn, BytesTotal: res.BytesTotal, BytesFetched: res.BytesFetched,
+	}}}, nil
 }
 
 func fullSyncError(err error) error {

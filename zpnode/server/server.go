@@ -32,6 +32,8 @@ type Server struct {
 	cfg     Config
 	shared  *engine.Shared
 	rpc     *rpc.Server
+	// exports are zpctl export's snapshots (export.go).
+	exports *exports
 	// gate bounds the connections of both protocols together.
 	gate *accept.Gate
 	// clusterToken checks the cluster secret peers present (auth.go),
@@ -154,6 +156,7 @@ func (s *Server) Start() error {
 	s.replicas = newReplicaSet(s)
 	s.watch = replica.NewWatchHub(replica.WatchHubOptions{Self: s.cfg.Addr, Dial: s.peers.Dial, Logger: s.cfg.Logger, Wait: s.cfg.PullWait})
 	s.watchServer = replica.NewWatchServer(s.masterReplica)
+	s.exports = newExports(filepath.Join(s.cfg.DataDir, ".export"), s.shared, s.cfg.Logger)
 	s.fullsync, err = dbsync.NewSource(dbsync.SourceOptions{Dir: filepath.Join(s.cfg.DataDir, ".fullsync"), Logger: s.cfg.Logger})
 	if err != nil {
 		s.Close()
@@ -285,6 +288,9 @@ func (s *Server) Close() error {
 		}
 		if s.fullsync != nil {
 			s.fullsync.Close()
+		}
+		if s.exports != nil {
+			s.exports.close()
 		}
 		if s.tls != nil {
 			s.tls.Close()

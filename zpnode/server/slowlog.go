@@ -56,8 +56,8 @@ func (l *slowlog) list(table string) []*zppb.SlowlogEntry {
 func (s *Server) observe(req *zppb.Request, table string, code zppb.Code, d time.Duration) {
 	cmd := commandName(req)
 	s.metrics.observe(table, cmd, code, d)
-	// Long polls are slow by design.
-	if d < s.cfg.SlowlogThreshold || cmd == "binlog_pull" || cmd == "fullsync_fetch" {
+	// Long polls, and a restore's whole copy, are slow by design.
+	if d < s.cfg.SlowlogThreshold || cmd == "binlog_pull" || cmd == "fullsync_fetch" || cmd == "restore_partition" {
 		return
 	}
 	s.metrics.slow.Inc()
