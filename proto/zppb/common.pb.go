@@ -412,8 +412,13 @@ type Node struct {
 	// scheduler rebuilds its replicas elsewhere once it has been DOWN for the
 	// schedule's down_timeout_ms.
 	DownSinceUnixMs int64 `protobuf:"varint,11,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// While the node starts (opens the replicas of the topology it saved,
+	// before it listens and PINGs), how far it got, as its last STARTING
+	// request told the current leader; unset otherwise. Leader's memory, like
+	// last_heartbeat_unix_ms; cleared by the node's first PING.
+	Starting      *StartupProgress `protobuf:"bytes,12,opt,name=starting,proto3" json:"starting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -523,6 +528,86 @@ func (x *Node) GetDownSinceUnixMs() int64 {
 	return 0
 }
 
+func (x *Node) GetStarting() *StartupProgress {
+	if x != nil {
+		return x.Starting
+	}
+	return nil
+}
+
+// StartupProgress is how far a starting node is in opening the replicas of
+// the topology it saved.
+type StartupProgress struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Opened uint32                 `protobuf:"varint,1,opt,name=opened,proto3" json:"opened,omitempty"`
+	Total  uint32                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	// When the node began opening them (Unix ms, the node's clock).
+	StartedUnixMs int64 `protobuf:"varint,3,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
+	// How long it had been opening them when it sent this, in milliseconds:
+	// rates and ETAs come from it rather than from clocks of two machines.
+	ElapsedMs     int64 `protobuf:"varint,4,opt,name=elapsed_ms,json=elapsedMs,proto3" json:"elapsed_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartupProgress) Reset() {
+	*x = StartupProgress{}
+	mi := &file_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartupProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartupProgress) ProtoMessage() {}
+
+func (x *StartupProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartupProgress.ProtoReflect.Descriptor instead.
+func (*StartupProgress) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StartupProgress) GetOpened() uint32 {
+	if x != nil {
+		return x.Opened
+	}
+	return 0
+}
+
+func (x *StartupProgress) GetTotal() uint32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *StartupProgress) GetStartedUnixMs() int64 {
+	if x != nil {
+		return x.StartedUnixMs
+	}
+	return 0
+}
+
+func (x *StartupProgress) GetElapsedMs() int64 {
+	if x != nil {
+		return x.ElapsedMs
+	}
+	return 0
+}
+
 // Partition is one slot range of a table. Its slot range follows from its id
 // and the table's partition count (see lib/keyspace).
 type Partition struct {
@@ -539,7 +624,7 @@ type Partition struct {
 
 func (x *Partition) Reset() {
 	*x = Partition{}
-	mi := &file_common_proto_msgTypes[1]
+	mi := &file_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -551,7 +636,7 @@ func (x *Partition) String() string {
 func (*Partition) ProtoMessage() {}
 
 func (x *Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[1]
+	mi := &file_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -564,7 +649,7 @@ func (x *Partition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partition.ProtoReflect.Descriptor instead.
 func (*Partition) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{1}
+	return file_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Partition) GetId() uint32 {
@@ -628,7 +713,7 @@ type Table struct {
 
 func (x *Table) Reset() {
 	*x = Table{}
-	mi := &file_common_proto_msgTypes[2]
+	mi := &file_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +725,7 @@ func (x *Table) String() string {
 func (*Table) ProtoMessage() {}
 
 func (x *Table) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[2]
+	mi := &file_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +738,7 @@ func (x *Table) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Table.ProtoReflect.Descriptor instead.
 func (*Table) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{2}
+	return file_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Table) GetName() string {
@@ -740,7 +825,7 @@ type TableCredential struct {
 
 func (x *TableCredential) Reset() {
 	*x = TableCredential{}
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +837,7 @@ func (x *TableCredential) String() string {
 func (*TableCredential) ProtoMessage() {}
 
 func (x *TableCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +850,7 @@ func (x *TableCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCredential.ProtoReflect.Descriptor instead.
 func (*TableCredential) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{3}
+	return file_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TableCredential) GetId() string {
@@ -831,7 +916,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +928,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +941,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{4}
+	return file_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Quota) GetOpsPerSec() uint64 {
@@ -885,7 +970,7 @@ type Topology struct {
 
 func (x *Topology) Reset() {
 	*x = Topology{}
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +982,7 @@ func (x *Topology) String() string {
 func (*Topology) ProtoMessage() {}
 
 func (x *Topology) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +995,7 @@ func (x *Topology) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topology.ProtoReflect.Descriptor instead.
 func (*Topology) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{5}
+	return file_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Topology) GetEpoch() uint64 {
@@ -944,7 +1029,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1041,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1054,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{6}
+	return file_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -1002,7 +1087,7 @@ type ReplicaPosition struct {
 
 func (x *ReplicaPosition) Reset() {
 	*x = ReplicaPosition{}
-	mi := &file_common_proto_msgTypes[7]
+	mi := &file_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1099,7 @@ func (x *ReplicaPosition) String() string {
 func (*ReplicaPosition) ProtoMessage() {}
 
 func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[7]
+	mi := &file_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1112,7 @@ func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPosition.ProtoReflect.Descriptor instead.
 func (*ReplicaPosition) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{7}
+	return file_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReplicaPosition) GetTable() string {
@@ -1111,7 +1196,7 @@ type Move struct {
 
 func (x *Move) Reset() {
 	*x = Move{}
-	mi := &file_common_proto_msgTypes[8]
+	mi := &file_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1208,7 @@ func (x *Move) String() string {
 func (*Move) ProtoMessage() {}
 
 func (x *Move) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[8]
+	mi := &file_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1221,7 @@ func (x *Move) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Move.ProtoReflect.Descriptor instead.
 func (*Move) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{8}
+	return file_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Move) GetId() uint64 {
@@ -1300,7 +1385,7 @@ type Schedule struct {
 
 func (x *Schedule) Reset() {
 	*x = Schedule{}
-	mi := &file_common_proto_msgTypes[9]
+	mi := &file_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1397,7 @@ func (x *Schedule) String() string {
 func (*Schedule) ProtoMessage() {}
 
 func (x *Schedule) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[9]
+	mi := &file_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1410,7 @@ func (x *Schedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
 func (*Schedule) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{9}
+	return file_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Schedule) GetPaused() bool {
@@ -1386,7 +1471,7 @@ type ScheduleEvent struct {
 
 func (x *ScheduleEvent) Reset() {
 	*x = ScheduleEvent{}
-	mi := &file_common_proto_msgTypes[10]
+	mi := &file_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1483,7 @@ func (x *ScheduleEvent) String() string {
 func (*ScheduleEvent) ProtoMessage() {}
 
 func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[10]
+	mi := &file_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1496,7 @@ func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleEvent.ProtoReflect.Descriptor instead.
 func (*ScheduleEvent) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{10}
+	return file_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ScheduleEvent) GetUnixMs() int64 {
@@ -1446,7 +1531,7 @@ var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\bzeppelin\"\xdb\x02\n" +
+	"\fcommon.proto\x12\bzeppelin\"\x92\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x12\n" +
@@ -1461,7 +1546,14 @@ const file_common_proto_rawDesc = "" +
 	"\aversion\x18\t \x01(\tR\aversion\x12\x1a\n" +
 	"\bcordoned\x18\n" +
 	" \x01(\bR\bcordoned\x12+\n" +
-	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\"\x8f\x01\n" +
+	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\x125\n" +
+	"\bstarting\x18\f \x01(\v2\x19.zeppelin.StartupProgressR\bstarting\"\x86\x01\n" +
+	"\x0fStartupProgress\x12\x16\n" +
+	"\x06opened\x18\x01 \x01(\rR\x06opened\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\rR\x05total\x12&\n" +
+	"\x0fstarted_unix_ms\x18\x03 \x01(\x03R\rstartedUnixMs\x12\x1d\n" +
+	"\n" +
+	"elapsed_ms\x18\x04 \x01(\x03R\telapsedMs\"\x8f\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
@@ -1609,7 +1701,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_common_proto_goTypes = []any{
 	(Code)(0),               // 0: zeppelin.Code
 	(NodeState)(0),          // 1: zeppelin.NodeState
@@ -1617,32 +1709,34 @@ var file_common_proto_goTypes = []any{
 	(MoveKind)(0),           // 3: zeppelin.MoveKind
 	(MoveState)(0),          // 4: zeppelin.MoveState
 	(*Node)(nil),            // 5: zeppelin.Node
-	(*Partition)(nil),       // 6: zeppelin.Partition
-	(*Table)(nil),           // 7: zeppelin.Table
-	(*TableCredential)(nil), // 8: zeppelin.TableCredential
-	(*Quota)(nil),           // 9: zeppelin.Quota
-	(*Topology)(nil),        // 10: zeppelin.Topology
-	(*KeyValue)(nil),        // 11: zeppelin.KeyValue
-	(*ReplicaPosition)(nil), // 12: zeppelin.ReplicaPosition
-	(*Move)(nil),            // 13: zeppelin.Move
-	(*Schedule)(nil),        // 14: zeppelin.Schedule
-	(*ScheduleEvent)(nil),   // 15: zeppelin.ScheduleEvent
+	(*StartupProgress)(nil), // 6: zeppelin.StartupProgress
+	(*Partition)(nil),       // 7: zeppelin.Partition
+	(*Table)(nil),           // 8: zeppelin.Table
+	(*TableCredential)(nil), // 9: zeppelin.TableCredential
+	(*Quota)(nil),           // 10: zeppelin.Quota
+	(*Topology)(nil),        // 11: zeppelin.Topology
+	(*KeyValue)(nil),        // 12: zeppelin.KeyValue
+	(*ReplicaPosition)(nil), // 13: zeppelin.ReplicaPosition
+	(*Move)(nil),            // 14: zeppelin.Move
+	(*Schedule)(nil),        // 15: zeppelin.Schedule
+	(*ScheduleEvent)(nil),   // 16: zeppelin.ScheduleEvent
 }
 var file_common_proto_depIdxs = []int32{
-	1, // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
-	2, // 1: zeppelin.Partition.state:type_name -> zeppelin.PartitionState
-	6, // 2: zeppelin.Table.partitions:type_name -> zeppelin.Partition
-	9, // 3: zeppelin.Table.quota:type_name -> zeppelin.Quota
-	8, // 4: zeppelin.Table.credentials:type_name -> zeppelin.TableCredential
-	7, // 5: zeppelin.Topology.tables:type_name -> zeppelin.Table
-	5, // 6: zeppelin.Topology.nodes:type_name -> zeppelin.Node
-	3, // 7: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
-	4, // 8: zeppelin.Move.state:type_name -> zeppelin.MoveState
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
+	6,  // 1: zeppelin.Node.starting:type_name -> zeppelin.StartupProgress
+	2,  // 2: zeppelin.Partition.state:type_name -> zeppelin.PartitionState
+	7,  // 3: zeppelin.Table.partitions:type_name -> zeppelin.Partition
+	10, // 4: zeppelin.Table.quota:type_name -> zeppelin.Quota
+	9,  // 5: zeppelin.Table.credentials:type_name -> zeppelin.TableCredential
+	8,  // 6: zeppelin.Topology.tables:type_name -> zeppelin.Table
+	5,  // 7: zeppelin.Topology.nodes:type_name -> zeppelin.Node
+	3,  // 8: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
+	4,  // 9: zeppelin.Move.state:type_name -> zeppelin.MoveState
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -1656,7 +1750,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -116,7 +116,7 @@ func (x RebalanceRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RebalanceRequest_Mode.Descriptor instead.
 func (RebalanceRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22, 0}
+	return file_meta_proto_rawDescGZIP(), []int{24, 0}
 }
 
 type PullRequest struct {
@@ -530,6 +530,120 @@ func (x *PingResponse) GetFullsyncRate() uint64 {
 	return 0
 }
 
+// StartingRequest is a node's word, while it opens the replicas of the
+// topology it saved, of how far it got. It is not a PING: it renews no
+// lease or liveness, brings no DOWN node back and carries no positions,
+// as the node's replicas do not serve yet and the meta leader must go on
+// failing its masters over. A separate command rather than a PING field,
+// so that a meta server that predates it refuses it (no command) instead
+// of taking it for a heartbeat. The leader keeps the last one of each
+// node in memory until the node's first PING (Node.starting).
+type StartingRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Addr     string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Progress *StartupProgress       `protobuf:"bytes,2,opt,name=progress,proto3" json:"progress,omitempty"`
+	// The version of the node's binary (lib/buildinfo.Version).
+	Version       string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartingRequest) Reset() {
+	*x = StartingRequest{}
+	mi := &file_meta_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartingRequest) ProtoMessage() {}
+
+func (x *StartingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartingRequest.ProtoReflect.Descriptor instead.
+func (*StartingRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StartingRequest) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *StartingRequest) GetProgress() *StartupProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+func (x *StartingRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+type StartingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The meta leader that answered (STARTING is always forwarded to it).
+	Leader        string `protobuf:"bytes,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartingResponse) Reset() {
+	*x = StartingResponse{}
+	mi := &file_meta_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartingResponse) ProtoMessage() {}
+
+func (x *StartingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartingResponse.ProtoReflect.Descriptor instead.
+func (*StartingResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StartingResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
 type CreateTableRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -549,7 +663,7 @@ type CreateTableRequest struct {
 
 func (x *CreateTableRequest) Reset() {
 	*x = CreateTableRequest{}
-	mi := &file_meta_proto_msgTypes[5]
+	mi := &file_meta_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +675,7 @@ func (x *CreateTableRequest) String() string {
 func (*CreateTableRequest) ProtoMessage() {}
 
 func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[5]
+	mi := &file_meta_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +688,7 @@ func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableRequest.ProtoReflect.Descriptor instead.
 func (*CreateTableRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{5}
+	return file_meta_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateTableRequest) GetName() string {
@@ -636,7 +750,7 @@ type CreateTableResponse struct {
 
 func (x *CreateTableResponse) Reset() {
 	*x = CreateTableResponse{}
-	mi := &file_meta_proto_msgTypes[6]
+	mi := &file_meta_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +762,7 @@ func (x *CreateTableResponse) String() string {
 func (*CreateTableResponse) ProtoMessage() {}
 
 func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[6]
+	mi := &file_meta_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +775,7 @@ func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableResponse.ProtoReflect.Descriptor instead.
 func (*CreateTableResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{6}
+	return file_meta_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateTableResponse) GetTable() *Table {
@@ -688,7 +802,7 @@ type DropTableRequest struct {
 
 func (x *DropTableRequest) Reset() {
 	*x = DropTableRequest{}
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +814,7 @@ func (x *DropTableRequest) String() string {
 func (*DropTableRequest) ProtoMessage() {}
 
 func (x *DropTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[7]
+	mi := &file_meta_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +827,7 @@ func (x *DropTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableRequest.ProtoReflect.Descriptor instead.
 func (*DropTableRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{7}
+	return file_meta_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DropTableRequest) GetName() string {
@@ -739,7 +853,7 @@ type DropTableResponse struct {
 
 func (x *DropTableResponse) Reset() {
 	*x = DropTableResponse{}
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +865,7 @@ func (x *DropTableResponse) String() string {
 func (*DropTableResponse) ProtoMessage() {}
 
 func (x *DropTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +878,7 @@ func (x *DropTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableResponse.ProtoReflect.Descriptor instead.
 func (*DropTableResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{8}
+	return file_meta_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DropTableResponse) GetEpoch() uint64 {
@@ -782,7 +896,7 @@ type ListTablesRequest struct {
 
 func (x *ListTablesRequest) Reset() {
 	*x = ListTablesRequest{}
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +908,7 @@ func (x *ListTablesRequest) String() string {
 func (*ListTablesRequest) ProtoMessage() {}
 
 func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +921,7 @@ func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesRequest.ProtoReflect.Descriptor instead.
 func (*ListTablesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{9}
+	return file_meta_proto_rawDescGZIP(), []int{11}
 }
 
 type ListTablesResponse struct {
@@ -820,7 +934,7 @@ type ListTablesResponse struct {
 
 func (x *ListTablesResponse) Reset() {
 	*x = ListTablesResponse{}
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +946,7 @@ func (x *ListTablesResponse) String() string {
 func (*ListTablesResponse) ProtoMessage() {}
 
 func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +959,7 @@ func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesResponse.ProtoReflect.Descriptor instead.
 func (*ListTablesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{10}
+	return file_meta_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListTablesResponse) GetTables() []*Table {
@@ -874,7 +988,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1000,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1013,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{11}
+	return file_meta_proto_rawDescGZIP(), []int{13}
 }
 
 type ListNodesResponse struct {
@@ -912,7 +1026,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -924,7 +1038,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -937,7 +1051,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{12}
+	return file_meta_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -962,7 +1076,7 @@ type ListMetaRequest struct {
 
 func (x *ListMetaRequest) Reset() {
 	*x = ListMetaRequest{}
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1088,7 @@ func (x *ListMetaRequest) String() string {
 func (*ListMetaRequest) ProtoMessage() {}
 
 func (x *ListMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1101,7 @@ func (x *ListMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaRequest.ProtoReflect.Descriptor instead.
 func (*ListMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{13}
+	return file_meta_proto_rawDescGZIP(), []int{15}
 }
 
 type MetaMember struct {
@@ -1003,7 +1117,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1129,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1142,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{14}
+	return file_meta_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MetaMember) GetId() string {
@@ -1071,7 +1185,7 @@ type AddMetaRequest struct {
 
 func (x *AddMetaRequest) Reset() {
 	*x = AddMetaRequest{}
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1197,7 @@ func (x *AddMetaRequest) String() string {
 func (*AddMetaRequest) ProtoMessage() {}
 
 func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1210,7 @@ func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{15}
+	return file_meta_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddMetaRequest) GetAddr() string {
@@ -1124,7 +1238,7 @@ type RemoveMetaRequest struct {
 
 func (x *RemoveMetaRequest) Reset() {
 	*x = RemoveMetaRequest{}
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1250,7 @@ func (x *RemoveMetaRequest) String() string {
 func (*RemoveMetaRequest) ProtoMessage() {}
 
 func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1263,7 @@ func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMetaRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{16}
+	return file_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveMetaRequest) GetAddr() string {
@@ -1178,7 +1292,7 @@ type ListMetaResponse struct {
 
 func (x *ListMetaResponse) Reset() {
 	*x = ListMetaResponse{}
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1304,7 @@ func (x *ListMetaResponse) String() string {
 func (*ListMetaResponse) ProtoMessage() {}
 
 func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1317,7 @@ func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaResponse.ProtoReflect.Descriptor instead.
 func (*ListMetaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{17}
+	return file_meta_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListMetaResponse) GetLeader() string {
@@ -1281,7 +1395,7 @@ type AddSlaveRequest struct {
 
 func (x *AddSlaveRequest) Reset() {
 	*x = AddSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1407,7 @@ func (x *AddSlaveRequest) String() string {
 func (*AddSlaveRequest) ProtoMessage() {}
 
 func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1420,7 @@ func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddSlaveRequest.ProtoReflect.Descriptor instead.
 func (*AddSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{18}
+	return file_meta_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddSlaveRequest) GetTable() string {
@@ -1349,7 +1463,7 @@ type RemoveSlaveRequest struct {
 
 func (x *RemoveSlaveRequest) Reset() {
 	*x = RemoveSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1475,7 @@ func (x *RemoveSlaveRequest) String() string {
 func (*RemoveSlaveRequest) ProtoMessage() {}
 
 func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1488,7 @@ func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSlaveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{19}
+	return file_meta_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveSlaveRequest) GetTable() string {
@@ -1417,7 +1531,7 @@ type SetMasterRequest struct {
 
 func (x *SetMasterRequest) Reset() {
 	*x = SetMasterRequest{}
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1543,7 @@ func (x *SetMasterRequest) String() string {
 func (*SetMasterRequest) ProtoMessage() {}
 
 func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1556,7 @@ func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMasterRequest.ProtoReflect.Descriptor instead.
 func (*SetMasterRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{20}
+	return file_meta_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetMasterRequest) GetTable() string {
@@ -1486,7 +1600,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1612,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1625,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{21}
+	return file_meta_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MigrateRequest) GetTable() string {
@@ -1565,7 +1679,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1691,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1704,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RebalanceRequest) GetMode() RebalanceRequest_Mode {
@@ -1638,7 +1752,7 @@ type PlanMovesRequest struct {
 
 func (x *PlanMovesRequest) Reset() {
 	*x = PlanMovesRequest{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +1764,7 @@ func (x *PlanMovesRequest) String() string {
 func (*PlanMovesRequest) ProtoMessage() {}
 
 func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +1777,7 @@ func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMovesRequest.ProtoReflect.Descriptor instead.
 func (*PlanMovesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PlanMovesRequest) GetMoves() []*Move {
@@ -1689,7 +1803,7 @@ type MovesResponse struct {
 
 func (x *MovesResponse) Reset() {
 	*x = MovesResponse{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1701,7 +1815,7 @@ func (x *MovesResponse) String() string {
 func (*MovesResponse) ProtoMessage() {}
 
 func (x *MovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1714,7 +1828,7 @@ func (x *MovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
 func (*MovesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MovesResponse) GetMoves() []*Move {
@@ -1759,7 +1873,7 @@ type CancelMoveRequest struct {
 
 func (x *CancelMoveRequest) Reset() {
 	*x = CancelMoveRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1771,7 +1885,7 @@ func (x *CancelMoveRequest) String() string {
 func (*CancelMoveRequest) ProtoMessage() {}
 
 func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1784,7 +1898,7 @@ func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
 func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelMoveRequest) GetId() uint64 {
@@ -1811,7 +1925,7 @@ type MoveStatusRequest struct {
 
 func (x *MoveStatusRequest) Reset() {
 	*x = MoveStatusRequest{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1937,7 @@ func (x *MoveStatusRequest) String() string {
 func (*MoveStatusRequest) ProtoMessage() {}
 
 func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1950,7 @@ func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MoveStatusRequest) GetAll() bool {
@@ -1857,7 +1971,7 @@ type CordonNodesRequest struct {
 
 func (x *CordonNodesRequest) Reset() {
 	*x = CordonNodesRequest{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +1983,7 @@ func (x *CordonNodesRequest) String() string {
 func (*CordonNodesRequest) ProtoMessage() {}
 
 func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +1996,7 @@ func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesRequest.ProtoReflect.Descriptor instead.
 func (*CordonNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CordonNodesRequest) GetNodes() []string {
@@ -1908,7 +2022,7 @@ type CordonNodesResponse struct {
 
 func (x *CordonNodesResponse) Reset() {
 	*x = CordonNodesResponse{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2034,7 @@ func (x *CordonNodesResponse) String() string {
 func (*CordonNodesResponse) ProtoMessage() {}
 
 func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2047,7 @@ func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesResponse.ProtoReflect.Descriptor instead.
 func (*CordonNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CordonNodesResponse) GetEpoch() uint64 {
@@ -1959,7 +2073,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2085,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2098,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ScheduleRequest) GetPaused() bool {
@@ -2052,7 +2166,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2064,7 +2178,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2077,7 +2191,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ScheduleResponse) GetSchedule() *Schedule {
@@ -2148,7 +2262,7 @@ type PartitionShortfall struct {
 
 func (x *PartitionShortfall) Reset() {
 	*x = PartitionShortfall{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2274,7 @@ func (x *PartitionShortfall) String() string {
 func (*PartitionShortfall) ProtoMessage() {}
 
 func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2287,7 @@ func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionShortfall.ProtoReflect.Descriptor instead.
 func (*PartitionShortfall) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PartitionShortfall) GetTable() string {
@@ -2218,7 +2332,7 @@ type DownNode struct {
 
 func (x *DownNode) Reset() {
 	*x = DownNode{}
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2344,7 @@ func (x *DownNode) String() string {
 func (*DownNode) ProtoMessage() {}
 
 func (x *DownNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2243,7 +2357,7 @@ func (x *DownNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownNode.ProtoReflect.Descriptor instead.
 func (*DownNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{32}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DownNode) GetAddr() string {
@@ -2284,7 +2398,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2410,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2423,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -2335,7 +2449,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2461,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2474,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -2382,7 +2496,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2508,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2521,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -2440,7 +2554,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2566,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2579,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{36}
+	return file_meta_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -2491,7 +2605,7 @@ type TableAuthRequest struct {
 
 func (x *TableAuthRequest) Reset() {
 	*x = TableAuthRequest{}
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2503,7 +2617,7 @@ func (x *TableAuthRequest) String() string {
 func (*TableAuthRequest) ProtoMessage() {}
 
 func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2516,7 +2630,7 @@ func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAuthRequest.ProtoReflect.Descriptor instead.
 func (*TableAuthRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TableAuthRequest) GetTable() string {
@@ -2560,7 +2674,7 @@ type TableAuthResponse struct {
 
 func (x *TableAuthResponse) Reset() {
 	*x = TableAuthResponse{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2686,7 @@ func (x *TableAuthResponse) String() string {
 func (*TableAuthResponse) ProtoMessage() {}
 
 func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2699,7 @@ func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAuthResponse.ProtoReflect.Descriptor instead.
 func (*TableAuthResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TableAuthResponse) GetCredentials() []*TableCredential {
@@ -2646,7 +2760,13 @@ const file_meta_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12#\n" +
-	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"\xfc\x01\n" +
+	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"v\n" +
+	"\x0fStartingRequest\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x125\n" +
+	"\bprogress\x18\x02 \x01(\v2\x19.zeppelin.StartupProgressR\bprogress\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\"*\n" +
+	"\x10StartingResponse\x12\x16\n" +
+	"\x06leader\x18\x01 \x01(\tR\x06leader\"\xfc\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -2815,7 +2935,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_meta_proto_goTypes = []any{
 	(TableAuthOp)(0),            // 0: zeppelin.TableAuthOp
 	(RebalanceRequest_Mode)(0),  // 1: zeppelin.RebalanceRequest.Mode
@@ -2824,76 +2944,80 @@ var file_meta_proto_goTypes = []any{
 	(*TableStamp)(nil),          // 4: zeppelin.TableStamp
 	(*PingRequest)(nil),         // 5: zeppelin.PingRequest
 	(*PingResponse)(nil),        // 6: zeppelin.PingResponse
-	(*CreateTableRequest)(nil),  // 7: zeppelin.CreateTableRequest
-	(*CreateTableResponse)(nil), // 8: zeppelin.CreateTableResponse
-	(*DropTableRequest)(nil),    // 9: zeppelin.DropTableRequest
-	(*DropTableResponse)(nil),   // 10: zeppelin.DropTableResponse
-	(*ListTablesRequest)(nil),   // 11: zeppelin.ListTablesRequest
-	(*ListTablesResponse)(nil),  // 12: zeppelin.ListTablesResponse
-	(*ListNodesRequest)(nil),    // 13: zeppelin.ListNodesRequest
-	(*ListNodesResponse)(nil),   // 14: zeppelin.ListNodesResponse
-	(*ListMetaRequest)(nil),     // 15: zeppelin.ListMetaRequest
-	(*MetaMember)(nil),          // 16: zeppelin.MetaMember
-	(*AddMetaRequest)(nil),      // 17: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),   // 18: zeppelin.RemoveMetaRequest
-	(*ListMetaResponse)(nil),    // 19: zeppelin.ListMetaResponse
-	(*AddSlaveRequest)(nil),     // 20: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),  // 21: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),    // 22: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),      // 23: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),    // 24: zeppelin.RebalanceRequest
-	(*PlanMovesRequest)(nil),    // 25: zeppelin.PlanMovesRequest
-	(*MovesResponse)(nil),       // 26: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),   // 27: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),   // 28: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),  // 29: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil), // 30: zeppelin.CordonNodesResponse
-	(*ScheduleRequest)(nil),     // 31: zeppelin.ScheduleRequest
-	(*ScheduleResponse)(nil),    // 32: zeppelin.ScheduleResponse
-	(*PartitionShortfall)(nil),  // 33: zeppelin.PartitionShortfall
-	(*DownNode)(nil),            // 34: zeppelin.DownNode
-	(*RemoveNodesRequest)(nil),  // 35: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 36: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 37: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 38: zeppelin.SetQuotaResponse
-	(*TableAuthRequest)(nil),    // 39: zeppelin.TableAuthRequest
-	(*TableAuthResponse)(nil),   // 40: zeppelin.TableAuthResponse
-	(*Topology)(nil),            // 41: zeppelin.Topology
-	(*Table)(nil),               // 42: zeppelin.Table
-	(*ReplicaPosition)(nil),     // 43: zeppelin.ReplicaPosition
-	(*Quota)(nil),               // 44: zeppelin.Quota
-	(*Node)(nil),                // 45: zeppelin.Node
-	(*Move)(nil),                // 46: zeppelin.Move
-	(*Schedule)(nil),            // 47: zeppelin.Schedule
-	(*ScheduleEvent)(nil),       // 48: zeppelin.ScheduleEvent
-	(*TableCredential)(nil),     // 49: zeppelin.TableCredential
+	(*StartingRequest)(nil),     // 7: zeppelin.StartingRequest
+	(*StartingResponse)(nil),    // 8: zeppelin.StartingResponse
+	(*CreateTableRequest)(nil),  // 9: zeppelin.CreateTableRequest
+	(*CreateTableResponse)(nil), // 10: zeppelin.CreateTableResponse
+	(*DropTableRequest)(nil),    // 11: zeppelin.DropTableRequest
+	(*DropTableResponse)(nil),   // 12: zeppelin.DropTableResponse
+	(*ListTablesRequest)(nil),   // 13: zeppelin.ListTablesRequest
+	(*ListTablesResponse)(nil),  // 14: zeppelin.ListTablesResponse
+	(*ListNodesRequest)(nil),    // 15: zeppelin.ListNodesRequest
+	(*ListNodesResponse)(nil),   // 16: zeppelin.ListNodesResponse
+	(*ListMetaRequest)(nil),     // 17: zeppelin.ListMetaRequest
+	(*MetaMember)(nil),          // 18: zeppelin.MetaMember
+	(*AddMetaRequest)(nil),      // 19: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),   // 20: zeppelin.RemoveMetaRequest
+	(*ListMetaResponse)(nil),    // 21: zeppelin.ListMetaResponse
+	(*AddSlaveRequest)(nil),     // 22: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),  // 23: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),    // 24: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),      // 25: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),    // 26: zeppelin.RebalanceRequest
+	(*PlanMovesRequest)(nil),    // 27: zeppelin.PlanMovesRequest
+	(*MovesResponse)(nil),       // 28: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),   // 29: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),   // 30: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),  // 31: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil), // 32: zeppelin.CordonNodesResponse
+	(*ScheduleRequest)(nil),     // 33: zeppelin.ScheduleRequest
+	(*ScheduleResponse)(nil),    // 34: zeppelin.ScheduleResponse
+	(*PartitionShortfall)(nil),  // 35: zeppelin.PartitionShortfall
+	(*DownNode)(nil),            // 36: zeppelin.DownNode
+	(*RemoveNodesRequest)(nil),  // 37: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 38: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 39: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 40: zeppelin.SetQuotaResponse
+	(*TableAuthRequest)(nil),    // 41: zeppelin.TableAuthRequest
+	(*TableAuthResponse)(nil),   // 42: zeppelin.TableAuthResponse
+	(*Topology)(nil),            // 43: zeppelin.Topology
+	(*Table)(nil),               // 44: zeppelin.Table
+	(*ReplicaPosition)(nil),     // 45: zeppelin.ReplicaPosition
+	(*StartupProgress)(nil),     // 46: zeppelin.StartupProgress
+	(*Quota)(nil),               // 47: zeppelin.Quota
+	(*Node)(nil),                // 48: zeppelin.Node
+	(*Move)(nil),                // 49: zeppelin.Move
+	(*Schedule)(nil),            // 50: zeppelin.Schedule
+	(*ScheduleEvent)(nil),       // 51: zeppelin.ScheduleEvent
+	(*TableCredential)(nil),     // 52: zeppelin.TableCredential
 }
 var file_meta_proto_depIdxs = []int32{
-	41, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	43, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	4,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	42, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
-	43, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	44, // 4: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	42, // 5: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	42, // 6: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	45, // 7: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	16, // 8: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
-	1,  // 9: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	46, // 10: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
-	46, // 11: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	46, // 12: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	47, // 13: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	48, // 14: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
-	33, // 15: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
-	34, // 16: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	44, // 17: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	0,  // 18: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
-	49, // 19: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	44, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
+	45, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	46, // 4: zeppelin.StartingRequest.progress:type_name -> zeppelin.StartupProgress
+	47, // 5: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	44, // 6: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	44, // 7: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	48, // 8: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	18, // 9: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	1,  // 10: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
+	49, // 11: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	49, // 12: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	49, // 13: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	50, // 14: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	51, // 15: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	35, // 16: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	36, // 17: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	47, // 18: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	0,  // 19: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
+	52, // 20: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -2902,14 +3026,14 @@ func file_meta_proto_init() {
 		return
 	}
 	file_common_proto_init()
-	file_meta_proto_msgTypes[29].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[31].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

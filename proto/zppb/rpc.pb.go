@@ -66,6 +66,7 @@ type Request struct {
 	//	*Request_TableAuth
 	//	*Request_Schedule
 	//	*Request_PlanMoves
+	//	*Request_Starting
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -505,6 +506,15 @@ func (x *Request) GetPlanMoves() *PlanMovesRequest {
 	return nil
 }
 
+func (x *Request) GetStarting() *StartingRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Starting); ok {
+			return x.Starting
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTrySync() *TrySyncRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_TrySync); ok {
@@ -775,6 +785,11 @@ type Request_PlanMoves struct {
 	PlanMoves *PlanMovesRequest `protobuf:"bytes,56,opt,name=plan_moves,json=planMoves,proto3,oneof"`
 }
 
+type Request_Starting struct {
+	// A starting node's progress (not a heartbeat).
+	Starting *StartingRequest `protobuf:"bytes,61,opt,name=starting,proto3,oneof"`
+}
+
 type Request_TrySync struct {
 	// Replication (zpnode to zpnode).
 	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
@@ -880,6 +895,8 @@ func (*Request_Schedule) isRequest_Cmd() {}
 
 func (*Request_PlanMoves) isRequest_Cmd() {}
 
+func (*Request_Starting) isRequest_Cmd() {}
+
 func (*Request_TrySync) isRequest_Cmd() {}
 
 func (*Request_BinlogPull) isRequest_Cmd() {}
@@ -938,6 +955,7 @@ type Response struct {
 	//	*Response_CordonNodes
 	//	*Response_TableAuth
 	//	*Response_Schedule
+	//	*Response_Starting
 	//	*Response_TrySync
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
@@ -1281,6 +1299,15 @@ func (x *Response) GetSchedule() *ScheduleResponse {
 	return nil
 }
 
+func (x *Response) GetStarting() *StartingResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_Starting); ok {
+			return x.Starting
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetTrySync() *TrySyncResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_TrySync); ok {
@@ -1446,6 +1473,10 @@ type Response_Schedule struct {
 	Schedule *ScheduleResponse `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
 
+type Response_Starting struct {
+	Starting *StartingResponse `protobuf:"bytes,61,opt,name=starting,proto3,oneof"`
+}
+
 type Response_TrySync struct {
 	TrySync *TrySyncResponse `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
 }
@@ -1523,6 +1554,8 @@ func (*Response_CordonNodes) isResponse_Result() {}
 func (*Response_TableAuth) isResponse_Result() {}
 
 func (*Response_Schedule) isResponse_Result() {}
+
+func (*Response_Starting) isResponse_Result() {}
 
 func (*Response_TrySync) isResponse_Result() {}
 
@@ -1648,7 +1681,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xb5\x16\n" +
+	"repl.proto\"\xee\x16\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1701,7 +1734,8 @@ const file_rpc_proto_rawDesc = "" +
 	"table_auth\x181 \x01(\v2\x1a.zeppelin.TableAuthRequestH\x00R\ttableAuth\x127\n" +
 	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12;\n" +
 	"\n" +
-	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x125\n" +
+	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x127\n" +
+	"\bstarting\x18= \x01(\v2\x19.zeppelin.StartingRequestH\x00R\bstarting\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -1720,7 +1754,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xa8\x10\n" +
+	"\x03cmd\"\xe2\x10\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1761,7 +1795,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\fcordon_nodes\x180 \x01(\v2\x1d.zeppelin.CordonNodesResponseH\x00R\vcordonNodes\x12<\n" +
 	"\n" +
 	"table_auth\x181 \x01(\v2\x1b.zeppelin.TableAuthResponseH\x00R\ttableAuth\x128\n" +
-	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x126\n" +
+	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x128\n" +
+	"\bstarting\x18= \x01(\v2\x1a.zeppelin.StartingResponseH\x00R\bstarting\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
@@ -1832,45 +1867,47 @@ var file_rpc_proto_goTypes = []any{
 	(*TableAuthRequest)(nil),      // 40: zeppelin.TableAuthRequest
 	(*ScheduleRequest)(nil),       // 41: zeppelin.ScheduleRequest
 	(*PlanMovesRequest)(nil),      // 42: zeppelin.PlanMovesRequest
-	(*TrySyncRequest)(nil),        // 43: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 44: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 45: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 46: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 47: zeppelin.FullSyncEndRequest
-	(*BinlogWatchRequest)(nil),    // 48: zeppelin.BinlogWatchRequest
-	(Code)(0),                     // 49: zeppelin.Code
-	(*GetResponse)(nil),           // 50: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 51: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 52: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 53: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 54: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 55: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 56: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 57: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 58: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 59: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 60: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 61: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 62: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 63: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 64: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 65: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 66: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 67: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 68: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 69: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 70: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 71: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 72: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 73: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 74: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),     // 75: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),      // 76: zeppelin.ScheduleResponse
-	(*TrySyncResponse)(nil),       // 77: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 78: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 79: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 80: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),   // 81: zeppelin.BinlogWatchResponse
+	(*StartingRequest)(nil),       // 43: zeppelin.StartingRequest
+	(*TrySyncRequest)(nil),        // 44: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 45: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 46: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 47: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 48: zeppelin.FullSyncEndRequest
+	(*BinlogWatchRequest)(nil),    // 49: zeppelin.BinlogWatchRequest
+	(Code)(0),                     // 50: zeppelin.Code
+	(*GetResponse)(nil),           // 51: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 52: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 53: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 54: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 55: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 56: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 57: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 58: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 59: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 60: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 61: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 62: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 63: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 64: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 65: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 66: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 67: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 68: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 69: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 70: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 71: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 72: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 73: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 74: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),   // 75: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),     // 76: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),      // 77: zeppelin.ScheduleResponse
+	(*StartingResponse)(nil),      // 78: zeppelin.StartingResponse
+	(*TrySyncResponse)(nil),       // 79: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 80: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 81: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 82: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),   // 83: zeppelin.BinlogWatchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1913,54 +1950,56 @@ var file_rpc_proto_depIdxs = []int32{
 	40, // 37: zeppelin.Request.table_auth:type_name -> zeppelin.TableAuthRequest
 	41, // 38: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
 	42, // 39: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
-	43, // 40: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	44, // 41: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	45, // 42: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	46, // 43: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	47, // 44: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	48, // 45: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
-	49, // 46: zeppelin.Response.code:type_name -> zeppelin.Code
-	50, // 47: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	51, // 48: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	52, // 49: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	53, // 50: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	54, // 51: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	55, // 52: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	56, // 53: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	57, // 54: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	58, // 55: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	59, // 56: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	60, // 57: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	61, // 58: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	62, // 59: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	63, // 60: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 61: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	64, // 62: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	65, // 63: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	66, // 64: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	67, // 65: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	68, // 66: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	69, // 67: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	70, // 68: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	71, // 69: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	72, // 70: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	73, // 71: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	70, // 72: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	74, // 73: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	75, // 74: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	76, // 75: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	77, // 76: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	78, // 77: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	79, // 78: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	80, // 79: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	81, // 80: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	0,  // 81: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 82: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	83, // [83:83] is the sub-list for method output_type
-	83, // [83:83] is the sub-list for method input_type
-	83, // [83:83] is the sub-list for extension type_name
-	83, // [83:83] is the sub-list for extension extendee
-	0,  // [0:83] is the sub-list for field type_name
+	43, // 40: zeppelin.Request.starting:type_name -> zeppelin.StartingRequest
+	44, // 41: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	45, // 42: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	46, // 43: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	47, // 44: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	48, // 45: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	49, // 46: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	50, // 47: zeppelin.Response.code:type_name -> zeppelin.Code
+	51, // 48: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	52, // 49: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	53, // 50: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	54, // 51: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	55, // 52: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	56, // 53: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	57, // 54: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	58, // 55: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	59, // 56: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	60, // 57: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	61, // 58: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	62, // 59: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	63, // 60: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	64, // 61: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 62: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	65, // 63: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	66, // 64: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	67, // 65: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	68, // 66: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	69, // 67: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	70, // 68: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	71, // 69: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	72, // 70: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	73, // 71: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	74, // 72: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	71, // 73: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	75, // 74: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	76, // 75: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	77, // 76: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	78, // 77: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
+	79, // 78: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	80, // 79: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	81, // 80: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	82, // 81: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	83, // 82: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	0,  // 83: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 84: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	85, // [85:85] is the sub-list for method output_type
+	85, // [85:85] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2013,6 +2052,7 @@ func file_rpc_proto_init() {
 		(*Request_TableAuth)(nil),
 		(*Request_Schedule)(nil),
 		(*Request_PlanMoves)(nil),
+		(*Request_Starting)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),
@@ -2050,6 +2090,7 @@ func file_rpc_proto_init() {
 		(*Response_CordonNodes)(nil),
 		(*Response_TableAuth)(nil),
 		(*Response_Schedule)(nil),
+		(*Response_Starting)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),

@@ -57,6 +57,8 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 		resp, err = s.listMeta(ctx)
 	case *zppb.Request_Ping:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.ping(ctx, c.Ping) })
+	case *zppb.Request_Starting:
+		resp = s.onLeader(ctx, req, func(context.Context) (*zppb.Response, error) { return s.starting(c.Starting) })
 	case *zppb.Request_CreateTable:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.createTable(ctx, c.CreateTable) })
 	case *zppb.Request_DropTable:
@@ -183,13 +185,18 @@ func (s *Server) listNodes() *zppb.Response {
 	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListNodes{ListNodes: &zppb.ListNodesResponse{Nodes: nodes, Epoch: epoch}}}
 }
 
-// fillLiveness sets last_heartbeat_unix_ms and version from the leader's
-// memory of the nodes' PINGs; a follower has none and leaves them empty.
+// fillLiveness sets last_heartbeat_unix_ms, version and the start-up
+// progress from the leader's memory of the nodes' PINGs and STARTINGs; a
+// follower has none and leaves them empty.
 func (s *Server) fillLiveness(nodes []*zppb.Node) {
 	if !s.IsLeader() {
 		return
 	}
+	now := time.Now()
 	for _, n := range nodes {
+		// Older than a down-timeout, the node stopped starting without
+		// ever PINGing.
+		n.Starting = s.live.startupProgress(n.Addr, now, s.cfg.DownTimeout)
 		if t := s.live.lastHeartbeat(n.Addr); !t.IsZero() {
 			n.LastHeartbeatUnixMs = t.UnixMilli()
 		}

@@ -69,6 +69,9 @@ type Server struct {
 	// (a PING's answer, a NOTIFY), which its topology may not reach yet.
 	newestEpoch atomic.Uint64
 	metaLeader  atomic.Pointer[string] // the leader that answered the last PING
+	// firstMeta is the index in MetaAddrs of the member to PING first:
+	// the one that answered the start-up's STARTINGs (openSaved).
+	firstMeta int
 	lease       masterLease
 	wake        chan struct{} // NOTIFY: heartbeat now
 
@@ -169,12 +172,13 @@ func (s *Server) Start() error {
 	// INFO, let every slave of its partitions on other nodes retry
 	// TRYSYNC on a new connection up to every second, which slowed the
 	// opening of 1,500 replicas from 7.5 to 27 s (docs/benchmarks.md,
-	// Scale); the log has the progress.
+	// Scale); the log has the progress, and the meta leader has it for
+	// zpctl node list/info (openSaved).
 	s.syncAfter = make(chan struct{})
 	if t, err := loadTopology(s.cfg.DataDir); err != nil {
 		s.cfg.Logger.Warn("ignoring saved topology", "err", err)
 	} else if t != nil {
-		s.applyTopology(t)
+		s.openSaved(t)
 	}
 
 	lim := s.cfg.Limits.Resolved()
