@@ -69,11 +69,11 @@ type Server struct {
 	// (a PING's answer, a NOTIFY), which its topology may not reach yet.
 	newestEpoch atomic.Uint64
 	metaLeader  atomic.Pointer[string] // the leader that answered the last PING
+	lease       masterLease
+	wake        chan struct{} // NOTIFY: heartbeat now
 	// firstMeta is the index in MetaAddrs of the member to PING first:
 	// the one that answered the start-up's STARTINGs (openSaved).
 	firstMeta int
-	lease       masterLease
-	wake        chan struct{} // NOTIFY: heartbeat now
 
 	// assigned is how many replicas the topology the node runs gives it;
 	// opening how many openReplicas has still to open.
