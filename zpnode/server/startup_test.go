@@ -2,10 +2,7 @@ package server_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -44,11 +41,7 @@ func TestStartupProgress(t *testing.T) {
 	if err := node.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(node.Dir, "t", "5")
-	if err := os.Remove(filepath.Join(dir, "PARKED")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		t.Fatal(err)
-	}
-	release := holdOpen(t, dir)
+	release := testcluster.HoldOpen(t, filepath.Join(node.Dir, "t", "5"))
 	restarted := make(chan error, 1)
 	go func() { restarted <- node.Restart() }()
 
