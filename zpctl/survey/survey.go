@@ -78,6 +78,10 @@ type Options struct {
 	Schedule bool
 	// Security probes what the cluster requires (client.Security).
 	Security bool
+	// Starting asks the meta leader (LIST_NODES) which nodes are starting
+	// and how far they got (client.Node.Starting); without it no node
+	// has it.
+	Starting bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -100,6 +104,10 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 	}
 	if opts.Schedule {
 		wg.Go(func() { s.Schedule, s.ScheduleErr = c.Schedule(ctx, client.ScheduleChange{}) })
+	}
+	var listed []client.Node
+	if opts.Starting {
+		wg.Go(func() { listed, _, _ = c.ListNodes(ctx) })
 	}
 	s.Topology, s.TopologyErr = c.Pull(ctx, "")
 	if s.Topology != nil {
@@ -144,6 +152,7 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 		}
 	}
 	wg.Wait()
+	setStarting(s.Nodes, listed)
 	if opts.Security {
 		var addrs []string
 		if s.Meta != nil {
@@ -160,6 +169,23 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 		s.Certificates, _ = c.Certificates(ctx, addrs)
 	}
 	return s
+}
+
+// setStarting sets the nodes' start-up progress from listed, the meta
+// leader's LIST_NODES (none when it was not asked or did not answer). A
+// PULL's is not used: the leader has it only while the node starts, and a
+// delta PULL leaves a node that did not change as the client saw it
+// before, progress included.
+func setStarting(nodes []NodeReport, listed []client.Node) {
+	starting := make(map[string]*client.StartupProgress)
+	for _, n := range listed {
+		if n.Starting != nil {
+			starting[n.Addr] = n.Starting
+		}
+	}
+	for i := range nodes {
+		nodes[i].Starting = starting[nodes[i].Addr]
+	}
 }
 
 // Epoch is the newest epoch the survey saw, from the meta servers or the

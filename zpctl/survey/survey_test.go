@@ -212,3 +212,33 @@ func TestTakeMoves(t *testing.T) {
 		t.Fatalf("moves %v, %v", s.Moves, s.MovesErr)
 	}
 }
+
+// TestSetStarting: a node's start-up progress comes from the meta
+// leader's list only; a PULL's, which a delta may have left from an
+// earlier answer, is dropped.
+func TestSetStarting(t *testing.T) {
+	p := &client.StartupProgress{Opened: 1, Total: 2}
+	pulled := func() []NodeReport {
+		return []NodeReport{{Node: client.Node{Addr: "a", Starting: p}}, {Node: client.Node{Addr: "b"}}}
+	}
+	tests := []struct {
+		name   string
+		listed []client.Node
+		want   map[string]bool
+	}{
+		{"not asked or no answer", nil, map[string]bool{"a": false, "b": false}},
+		{"a started since", []client.Node{{Addr: "a"}, {Addr: "b"}}, map[string]bool{"a": false, "b": false}},
+		{"b starting", []client.Node{{Addr: "a"}, {Addr: "b", Starting: p}}, map[string]bool{"a": false, "b": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := pulled()
+			setStarting(nodes, tt.listed)
+			for _, n := range nodes {
+				if got := n.Starting != nil; got != tt.want[n.Addr] {
+					t.Errorf("%s starting: %v, want %v", n.Addr, got, tt.want[n.Addr])
+				}
+			}
+		})
+	}
+}

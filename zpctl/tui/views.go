@@ -107,8 +107,8 @@ func (m Model) nodeLines(full bool, order []int) []string {
 		n, l := s.Nodes[i], loads[i]
 		state := styled(n.State, m.st.ok)
 		if p := n.Starting; p != nil {
-			// The meta leader's word (a PULL a follower answered has
-			// none): the node answers nothing while it starts.
+			// The meta leader's word (survey.Options.Starting): the
+			// node answers nothing while it starts.
 			state = styled(fmt.Sprintf("%s (starting %s/%s)", n.State, output.Count(uint64(p.Opened)), output.Count(uint64(p.Total))), m.st.warn)
 		} else if n.State != "UP" {
 			state = styled(n.State, m.st.crit)
