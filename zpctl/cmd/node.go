@@ -174,16 +174,6 @@ func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {
 	return output.WriteTable(w, t)
 }
 
-// startupText is how far a starting node got: "opened 4,512 of 10,000
-// replicas, 903/s, ETA 6s".
-func startupText(p client.StartupProgress) string {
-	s := "opened " + output.Count(uint64(p.Opened)) + " of " + output.Count(uint64(p.Total)) + " replicas"
-	if eta, ok := p.ETA(); ok {
-		s += fmt.Sprintf(", %s/s, ETA %s", output.Count(uint64(p.PerSecond())), eta.Round(time.Second))
-	}
-	return s
-}
-
 func heartbeatAgo(n client.Node, now time.Time) string {
 	at := n.LastHeartbeat()
 	if at.IsZero() {

@@ -13,6 +13,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
 
 // nodeInfoJSON is `node info --output json`. Sections not asked for are
@@ -129,7 +130,7 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 					[]string{"weight:", fmt.Sprint(n.Weight)},
 					[]string{"last heartbeat:", heartbeatAgo(*n, now)})
 				if n.Starting != nil {
-					t.Rows = append(t.Rows, []string{"starting:", startupText(*n.Starting)})
+					t.Rows = append(t.Rows, []string{"starting:", survey.StartupText(*n.Starting)})
 				}
 			} else {
 				t.Rows = append(t.Rows, []string{"state:", "not in the topology"})

@@ -7,11 +7,13 @@ package survey
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
 // Snapshot is the cluster as zpctl saw it at one moment. Any part may be
@@ -186,6 +188,16 @@ func setStarting(nodes []NodeReport, listed []client.Node) {
 	for i := range nodes {
 		nodes[i].Starting = starting[nodes[i].Addr]
 	}
+}
+
+// StartupText is how far a starting node got: "opened 4,512 of 10,000
+// replicas, 902/s, ETA 6s".
+func StartupText(p client.StartupProgress) string {
+	s := "opened " + output.Count(uint64(p.Opened)) + " of " + output.Count(uint64(p.Total)) + " replicas"
+	if eta, ok := p.ETA(); ok {
+		s += fmt.Sprintf(", %s/s, ETA %s", output.Count(uint64(p.PerSecond())), eta.Round(time.Second))
+	}
+	return s
 }
 
 // Epoch is the newest epoch the survey saw, from the meta servers or the

@@ -242,3 +242,21 @@ func TestSetStarting(t *testing.T) {
 		})
 	}
 }
+
+func TestStartupText(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		p    client.StartupProgress
+		want string
+	}{
+		{"none opened yet", client.StartupProgress{Total: 10000, ElapsedMs: 1000}, "opened 0 of 10,000 replicas"},
+		{"under way", client.StartupProgress{Opened: 4512, Total: 10000, ElapsedMs: 5000}, "opened 4,512 of 10,000 replicas, 902/s, ETA 6s"},
+		{"all opened", client.StartupProgress{Opened: 10, Total: 10, ElapsedMs: 1000}, "opened 10 of 10 replicas, 10/s, ETA 0s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := StartupText(tt.p); got != tt.want {
+				t.Errorf("StartupText(%+v) = %q, want %q", tt.p, got, tt.want)
+			}
+		})
+	}
+}
