@@ -68,20 +68,15 @@ func (s *Server) heartbeatLoop() {
 // askMetas calls ask on the meta servers, starting with the one at index
 // next, until one answers (ask returns the leader its answer named), and
 // returns where to start next time (NextMeta); ok is false when none
-// answered, and refused is then how many refused the connection.
-func (s *Server) askMetas(next int, ask func(meta string) (leader string, err error)) (after int, ok bool, refused int) {
+// answered.
+func (s *Server) askMetas(next int, ask func(meta string) (leader string, err error)) (after int, ok bool) {
 	n := len(s.cfg.MetaAddrs)
 	for i := range n {
-		leader, err := ask(s.cfg.MetaAddrs[(next+i)%n])
-		if err != nil {
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				refused++
-			}
-			continue
+		if leader, err := ask(s.cfg.MetaAddrs[(next+i)%n]); err == nil {
+			return NextMeta(s.cfg.MetaAddrs, next, (next+i)%n, leader), true
 		}
-		return NextMeta(s.cfg.MetaAddrs, next, (next+i)%n, leader), true, refused
 	}
-	return next, false, refused
+	return next, false
 }
 
 // heartbeat PINGs the meta servers, starting with the one at index next,
@@ -89,10 +84,16 @@ func (s *Server) askMetas(next int, ask func(meta string) (leader string, err er
 // successful PING renews the master lease (see lease.go) once the node
 // runs the epoch the answer names.
 func (s *Server) heartbeat(next int) int {
-	next, ok, refused := s.askMetas(next, func(meta string) (string, error) {
+	// The members that refused a PING: one that answered it is up,
+	// whatever its PULL met (masterLease.unreachable).
+	refused := 0
+	next, ok := s.askMetas(next, func(meta string) (string, error) {
 		sent := time.Now()
 		pr, err := s.ping(meta)
 		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				refused++
+			}
 			s.cfg.Logger.Debug("ping failed", "meta", meta, "err", err)
 			return "", err
 		}

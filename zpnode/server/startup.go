@@ -54,7 +54,7 @@ func (s *Server) reportStartup(total int) (stop func() (firstMeta int)) {
 				StartedUnixMs: began.UnixMilli(),
 				ElapsedMs:     time.Since(began).Milliseconds(),
 			}
-			next, _, _ = s.askMetas(next, func(meta string) (string, error) {
+			next, _ = s.askMetas(next, func(meta string) (string, error) {
 				return s.sendStarting(ctx, meta, p)
 			})
 		}
