@@ -40,11 +40,16 @@ func TestNodeInfoStarting(t *testing.T) {
 		}
 		return nil
 	})
-	r := zpctl(t, cl, "node", "info", node.Addr)
+	// The node's listener is bound (inproc) but not served: INFO waits
+	// for the whole --timeout.
+	info := func(args ...string) result {
+		return run(t, invocation{args: append([]string{"--meta", leaderAddr(t, cl), "--timeout", "1s"}, args...)})
+	}
+	r := info("node", "info", node.Addr)
 	if r.code != ExitUnavailable || !regexp.MustCompile(`\nstarting: +opened 3 of 4 replicas, \d+/s, ETA `).MatchString(r.stdout) || !strings.Contains(r.stderr, "is starting") {
 		t.Errorf("node info: exit %d, want %d\nstdout: %s\nstderr: %s", r.code, ExitUnavailable, r.stdout, r.stderr)
 	}
-	r = zpctl(t, cl, "-o", "json", "node", "info", node.Addr)
+	r = info("-o", "json", "node", "info", node.Addr)
 	var out struct {
 		Node struct {
 			Starting struct{ Opened, Total uint32 }
