@@ -89,7 +89,7 @@ type Node struct {
 	// Starting is how far the node is in opening its replicas while it
 	// starts (before it listens and PINGs), as it last told the meta
 	// leader; nil when it is not starting or the leader could not be
-	// asked.
+	// asked. ListNodes only: a Topology's nodes never have it.
 	Starting *StartupProgress `json:"starting,omitempty"`
 }
 

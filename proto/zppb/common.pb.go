@@ -414,8 +414,9 @@ type Node struct {
 	DownSinceUnixMs int64 `protobuf:"varint,11,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
 	// While the node starts (opens the replicas of the topology it saved,
 	// before it listens and PINGs), how far it got, as its last STARTING
-	// request told the current leader; unset otherwise. Leader's memory, like
-	// last_heartbeat_unix_ms; cleared by the node's first PING.
+	// request told the current leader; unset otherwise, and in PULL answers
+	// (whose deltas would leave it stale in a merged view). Leader's memory,
+	// like last_heartbeat_unix_ms; cleared by the node's first PING.
 	Starting      *StartupProgress `protobuf:"bytes,12,opt,name=starting,proto3" json:"starting,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

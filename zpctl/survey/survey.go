@@ -174,10 +174,8 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 }
 
 // setStarting sets the nodes' start-up progress from listed, the meta
-// leader's LIST_NODES (none when it was not asked or did not answer). A
-// PULL's is not used: the leader has it only while the node starts, and a
-// delta PULL leaves a node that did not change as the client saw it
-// before, progress included.
+// leader's LIST_NODES (none when it was not asked or did not answer): a
+// PULL has none.
 func setStarting(nodes []NodeReport, listed []client.Node) {
 	starting := make(map[string]*client.StartupProgress)
 	for _, n := range listed {

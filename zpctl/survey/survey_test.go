@@ -214,8 +214,7 @@ func TestTakeMoves(t *testing.T) {
 }
 
 // TestSetStarting: a node's start-up progress comes from the meta
-// leader's list only; a PULL's, which a delta may have left from an
-// earlier answer, is dropped.
+// leader's list only, what the node had before is dropped.
 func TestSetStarting(t *testing.T) {
 	p := &client.StartupProgress{Opened: 1, Total: 2}
 	pulled := func() []NodeReport {

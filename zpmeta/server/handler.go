@@ -182,13 +182,29 @@ func (s *Server) listNodesOfLeader(ctx context.Context, req *zppb.Request) *zppb
 func (s *Server) listNodes() *zppb.Response {
 	nodes, epoch := s.fsm.Nodes()
 	s.fillLiveness(nodes)
+	s.fillStarting(nodes)
 	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListNodes{ListNodes: &zppb.ListNodesResponse{Nodes: nodes, Epoch: epoch}}}
 }
 
-// fillLiveness sets last_heartbeat_unix_ms, version and the start-up
-// progress from the leader's memory of the nodes' PINGs and STARTINGs; a
-// follower has none and leaves them empty.
+// fillLiveness sets last_heartbeat_unix_ms and version from the leader's
+// memory of the nodes' PINGs; a follower has none and leaves them empty.
 func (s *Server) fillLiveness(nodes []*zppb.Node) {
+	if !s.IsLeader() {
+		return
+	}
+	for _, n := range nodes {
+		if t := s.live.lastHeartbeat(n.Addr); !t.IsZero() {
+			n.LastHeartbeatUnixMs = t.UnixMilli()
+		}
+		n.Version = s.live.version(n.Addr)
+	}
+}
+
+// fillStarting sets the start-up progress of the starting nodes from the
+// leader's memory of their STARTINGs. LIST_NODES only: a PULL delta
+// leaves out the nodes that did not change, so a caller's merged view would
+// keep a progress long over.
+func (s *Server) fillStarting(nodes []*zppb.Node) {
 	if !s.IsLeader() {
 		return
 	}
@@ -197,10 +213,6 @@ func (s *Server) fillLiveness(nodes []*zppb.Node) {
 		// Older than a down-timeout, the node stopped starting without
 		// ever PINGing.
 		n.Starting = s.live.startupProgress(n.Addr, now, s.cfg.DownTimeout)
-		if t := s.live.lastHeartbeat(n.Addr); !t.IsZero() {
-			n.LastHeartbeatUnixMs = t.UnixMilli()
-		}
-		n.Version = s.live.version(n.Addr)
 	}
 }
 

@@ -14,8 +14,9 @@ func startingReq(addr string, opened, total uint32) *zppb.Request {
 
 // TestStartingProgress: a starting node's STARTING, sent to a follower,
 // reaches the leader, which lists the progress (also when a follower is
-// asked) without taking it for a heartbeat; the node's first PING clears
-// it. A node the topology does not have is not listed with progress.
+// asked) without taking it for a heartbeat, not in PULL; the node's first
+// PING clears it. A node the topology does not have is not listed with
+// progress.
 func TestStartingProgress(t *testing.T) {
 	c := startCluster(t, 3, longDown)
 	leader := c.waitLeader(10 * time.Second)
@@ -43,6 +44,12 @@ func TestStartingProgress(t *testing.T) {
 		}
 		if n.LastHeartbeatUnixMs != before {
 			t.Fatalf("member %d: STARTING moved the last heartbeat from %d to %d", i, before, n.LastHeartbeatUnixMs)
+		}
+	}
+
+	for _, n := range c.pull(leader).Nodes {
+		if n.Starting != nil {
+			t.Fatalf("PULL lists %s starting %v: a delta would leave it stale", n.Addr, n.Starting)
 		}
 	}
 
