@@ -539,11 +539,9 @@ func (x *PingResponse) GetFullsyncRate() uint64 {
 // of taking it for a heartbeat. The leader keeps the last one of each
 // node in memory until the node's first PING (Node.starting).
 type StartingRequest struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Addr     string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
-	Progress *StartupProgress       `protobuf:"bytes,2,opt,name=progress,proto3" json:"progress,omitempty"`
-	// The version of the node's binary (lib/buildinfo.Version).
-	Version       string `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Progress      *StartupProgress       `protobuf:"bytes,2,opt,name=progress,proto3" json:"progress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -590,13 +588,6 @@ func (x *StartingRequest) GetProgress() *StartupProgress {
 		return x.Progress
 	}
 	return nil
-}
-
-func (x *StartingRequest) GetVersion() string {
-	if x != nil {
-		return x.Version
-	}
-	return ""
 }
 
 type StartingResponse struct {
@@ -2760,11 +2751,10 @@ const file_meta_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12#\n" +
-	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"v\n" +
+	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"\\\n" +
 	"\x0fStartingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x125\n" +
-	"\bprogress\x18\x02 \x01(\v2\x19.zeppelin.StartupProgressR\bprogress\x12\x18\n" +
-	"\aversion\x18\x03 \x01(\tR\aversion\"*\n" +
+	"\bprogress\x18\x02 \x01(\v2\x19.zeppelin.StartupProgressR\bprogress\"*\n" +
 	"\x10StartingResponse\x12\x16\n" +
 	"\x06leader\x18\x01 \x01(\tR\x06leader\"\xfc\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -71,7 +70,7 @@ func (s *Server) reportStartup(total int) (stop func() (firstMeta int)) {
 // sendStarting sends meta a STARTING with p and returns the leader that
 // answered. A meta server that predates STARTING refuses it (no command).
 func (s *Server) sendStarting(ctx context.Context, meta string, p *zppb.StartupProgress) (string, error) {
-	req := &zppb.StartingRequest{Addr: s.cfg.Addr, Progress: p, Version: buildinfo.Version}
+	req := &zppb.StartingRequest{Addr: s.cfg.Addr, Progress: p}
 	resp, err := s.callMeta(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Starting{Starting: req}})
 	if err != nil {
 		s.cfg.Logger.Debug("STARTING failed", "meta", meta, "err", err)
