@@ -16,7 +16,7 @@ import (
 // TestNodeInfoStarting: node info of a node that is still opening its
 // replicas (one held open), which does not answer, shows how far it got
 // as the meta leader has it, in text and JSON, and exits as for an
-// unreachable node; node list shows it in the state column.
+// unreachable node; node list shows it in the state column and JSON.
 func TestNodeInfoStarting(t *testing.T) {
 	cl := ownCluster(t, inproc.Options{Metas: 1, Nodes: 1, MetaConfig: slowDown})
 	tb := addTable(t, cl, 4, 1)
@@ -40,12 +40,22 @@ func TestNodeInfoStarting(t *testing.T) {
 		}
 		return nil
 	})
+	r := zpctl(t, cl, "-o", "json", "node", "list")
+	var list struct {
+		Nodes []struct {
+			Starting *struct{ Opened, Total uint32 }
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Nodes) != 1 || list.Nodes[0].Starting == nil ||
+		list.Nodes[0].Starting.Opened != 3 || list.Nodes[0].Starting.Total != 4 {
+		t.Errorf("node list -o json: exit %d, %v, want the node starting, 3 of 4 opened\nstdout: %s", r.code, err, r.stdout)
+	}
 	// The node's listener is bound (inproc) but not served: INFO waits
 	// for the whole --timeout.
 	info := func(args ...string) result {
 		return run(t, invocation{args: append([]string{"--meta", leaderAddr(t, cl), "--timeout", "1s"}, args...)})
 	}
-	r := info("node", "info", node.Addr)
+	r = info("node", "info", node.Addr)
 	if r.code != ExitUnavailable || !regexp.MustCompile(`\nstarting: +opened 3 of 4 replicas, \d+/s, ETA `).MatchString(r.stdout) || !strings.Contains(r.stderr, "is starting") {
 		t.Errorf("node info: exit %d, want %d\nstdout: %s\nstderr: %s", r.code, ExitUnavailable, r.stdout, r.stderr)
 	}
