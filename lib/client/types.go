@@ -89,6 +89,42 @@ type Node struct {
 	// DownSinceUnixMs is when the meta leader marked the node DOWN (Unix
 	// ms); 0 while it is UP, or when an older leader did not record it.
 	DownSinceUnixMs int64 `json:"down_since_unix_ms,omitempty"`
+	// Starting is how far the node is in opening its replicas while it
+	// starts (before it listens and PINGs), as it last told the meta
+	// leader; nil when it is not starting or the leader could not be
+	// asked. ListNodes only: a Topology's nodes never have it.
+	Starting *StartupProgress `json:"starting,omitempty"`
+}
+
+// StartupProgress is how far a starting node is in opening the replicas of
+// the topology it saved.
+type StartupProgress struct {
+	Opened uint32 `json:"opened"`
+	Total  uint32 `json:"total"`
+	// StartedUnixMs is when the node began opening them (its clock).
+	StartedUnixMs int64 `json:"started_unix_ms"`
+	// ElapsedMs is how long it had been opening them when it reported.
+	ElapsedMs int64 `json:"elapsed_ms"`
+}
+
+// PerSecond is how many replicas the node opened per second so far; 0
+// before it opened any.
+func (p StartupProgress) PerSecond() float64 {
+	if p.ElapsedMs <= 0 {
+		return 0
+	}
+	return float64(p.Opened) / (float64(p.ElapsedMs) / 1000)
+}
+
+// ETA is how long the rest would take at the rate so far, counted from
+// the report; false before the node opened any.
+func (p StartupProgress) ETA() (time.Duration, bool) {
+	rate := p.PerSecond()
+	if rate <= 0 {
+		return 0, false
+	}
+	left := float64(p.Total) - float64(p.Opened)
+	return time.Duration(max(left, 0) / rate * float64(time.Second)), true
 }
 
 // LastHeartbeat returns LastHeartbeatUnixMs as a time; the zero time when 0.
@@ -169,9 +205,17 @@ func nodesFromPB(ns []*zppb.Node) []Node {
 			Version:             n.GetVersion(),
 			Cordoned:            n.GetCordoned(),
 			DownSinceUnixMs:     n.GetDownSinceUnixMs(),
+			Starting:            startupFromPB(n.GetStarting()),
 		})
 	}
 	return out
+}
+
+func startupFromPB(p *zppb.StartupProgress) *StartupProgress {
+	if p == nil {
+		return nil
+	}
+	return &StartupProgress{Opened: p.GetOpened(), Total: p.GetTotal(), StartedUnixMs: p.GetStartedUnixMs(), ElapsedMs: p.GetElapsedMs()}
 }
 
 // nonNil keeps JSON output a list ([]) rather than null.

@@ -412,8 +412,14 @@ type Node struct {
 	// scheduler rebuilds its replicas elsewhere once it has been DOWN for the
 	// schedule's down_timeout_ms.
 	DownSinceUnixMs int64 `protobuf:"varint,11,opt,name=down_since_unix_ms,json=downSinceUnixMs,proto3" json:"down_since_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// While the node starts (opens the replicas of the topology it saved,
+	// before it listens and PINGs), how far it got, as its last STARTING
+	// request told the current leader; unset otherwise, and in PULL answers
+	// (whose deltas would leave it stale in a merged view). Leader's memory,
+	// like last_heartbeat_unix_ms; cleared by the node's first PING.
+	Starting      *StartupProgress `protobuf:"bytes,12,opt,name=starting,proto3" json:"starting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
@@ -523,7 +529,88 @@ func (x *Node) GetDownSinceUnixMs() int64 {
 	return 0
 }
 
-// Partition is one slot range of a table.
+func (x *Node) GetStarting() *StartupProgress {
+	if x != nil {
+		return x.Starting
+	}
+	return nil
+}
+
+// StartupProgress is how far a starting node is in opening the replicas of
+// the topology it saved.
+type StartupProgress struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Opened uint32                 `protobuf:"varint,1,opt,name=opened,proto3" json:"opened,omitempty"`
+	Total  uint32                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	// When the node began opening them (Unix ms, the node's clock).
+	StartedUnixMs int64 `protobuf:"varint,3,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
+	// How long it had been opening them when it sent this, in milliseconds:
+	// rates and ETAs come from it rather than from clocks of two machines.
+	ElapsedMs     int64 `protobuf:"varint,4,opt,name=elapsed_ms,json=elapsedMs,proto3" json:"elapsed_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartupProgress) Reset() {
+	*x = StartupProgress{}
+	mi := &file_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartupProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartupProgress) ProtoMessage() {}
+
+func (x *StartupProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartupProgress.ProtoReflect.Descriptor instead.
+func (*StartupProgress) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StartupProgress) GetOpened() uint32 {
+	if x != nil {
+		return x.Opened
+	}
+	return 0
+}
+
+func (x *StartupProgress) GetTotal() uint32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *StartupProgress) GetStartedUnixMs() int64 {
+	if x != nil {
+		return x.StartedUnixMs
+	}
+	return 0
+}
+
+func (x *StartupProgress) GetElapsedMs() int64 {
+	if x != nil {
+		return x.ElapsedMs
+	}
+	return 0
+}
+
+// Partition is one slot range of a table. Its slot range follows from its id
+// and the table's partition count (see lib/keyspace).
 type Partition struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -531,22 +618,14 @@ type Partition struct {
 	Master string                 `protobuf:"bytes,3,opt,name=master,proto3" json:"master,omitempty"`
 	Slaves []string               `protobuf:"bytes,4,rep,name=slaves,proto3" json:"slaves,omitempty"`
 	// Bumped each time the master changes.
-	Term uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
-	// The half-open slot range [slot_begin, slot_end) the partition owns.
-	// slot_end 0 means the range is absent: the partition of a table created
-	// by a meta release that did not record ranges, which owns the even
-	// layout's range of its id (keyspace.SlotRange(id, partition_count)).
-	// lib/topo.SlotRange reads it either way. Once a table is split, its
-	// partition ids are no longer in slot order.
-	SlotBegin     uint32 `protobuf:"varint,6,opt,name=slot_begin,json=slotBegin,proto3" json:"slot_begin,omitempty"`
-	SlotEnd       uint32 `protobuf:"varint,7,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
+	Term          uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Partition) Reset() {
 	*x = Partition{}
-	mi := &file_common_proto_msgTypes[1]
+	mi := &file_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +637,7 @@ func (x *Partition) String() string {
 func (*Partition) ProtoMessage() {}
 
 func (x *Partition) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[1]
+	mi := &file_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +650,7 @@ func (x *Partition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partition.ProtoReflect.Descriptor instead.
 func (*Partition) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{1}
+	return file_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Partition) GetId() uint32 {
@@ -609,20 +688,6 @@ func (x *Partition) GetTerm() uint64 {
 	return 0
 }
 
-func (x *Partition) GetSlotBegin() uint32 {
-	if x != nil {
-		return x.SlotBegin
-	}
-	return 0
-}
-
-func (x *Partition) GetSlotEnd() uint32 {
-	if x != nil {
-		return x.SlotEnd
-	}
-	return 0
-}
-
 type Table struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -642,20 +707,14 @@ type Table struct {
 	// none and sets protected.
 	Credentials []*TableCredential `protobuf:"bytes,8,rep,name=credentials,proto3" json:"credentials,omitempty"`
 	// Set when the table has passwords, in every answer.
-	Protected bool `protobuf:"varint,9,opt,name=protected,proto3" json:"protected,omitempty"`
-	// Set while zpctl backup restore installs the table's partitions
-	// (CreateTableRequest.restoring), until FINISH_RESTORE: nodes answer
-	// every data command on it WAIT, so that no client reads or writes it
-	// before every partition is in. Nodes before this field serve it at
-	// once.
-	Restoring     bool `protobuf:"varint,10,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	Protected     bool `protobuf:"varint,9,opt,name=protected,proto3" json:"protected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Table) Reset() {
 	*x = Table{}
-	mi := &file_common_proto_msgTypes[2]
+	mi := &file_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +726,7 @@ func (x *Table) String() string {
 func (*Table) ProtoMessage() {}
 
 func (x *Table) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[2]
+	mi := &file_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +739,7 @@ func (x *Table) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Table.ProtoReflect.Descriptor instead.
 func (*Table) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{2}
+	return file_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Table) GetName() string {
@@ -746,13 +805,6 @@ func (x *Table) GetProtected() bool {
 	return false
 }
 
-func (x *Table) GetRestoring() bool {
-	if x != nil {
-		return x.Restoring
-	}
-	return false
-}
-
 // TableCredential is one of a table's passwords, kept as an argon2id
 // verifier (lib/tableauth): the password itself is never stored.
 type TableCredential struct {
@@ -774,7 +826,7 @@ type TableCredential struct {
 
 func (x *TableCredential) Reset() {
 	*x = TableCredential{}
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +838,7 @@ func (x *TableCredential) String() string {
 func (*TableCredential) ProtoMessage() {}
 
 func (x *TableCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +851,7 @@ func (x *TableCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCredential.ProtoReflect.Descriptor instead.
 func (*TableCredential) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{3}
+	return file_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TableCredential) GetId() string {
@@ -865,7 +917,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +929,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +942,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{4}
+	return file_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Quota) GetOpsPerSec() uint64 {
@@ -919,7 +971,7 @@ type Topology struct {
 
 func (x *Topology) Reset() {
 	*x = Topology{}
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +983,7 @@ func (x *Topology) String() string {
 func (*Topology) ProtoMessage() {}
 
 func (x *Topology) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +996,7 @@ func (x *Topology) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topology.ProtoReflect.Descriptor instead.
 func (*Topology) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{5}
+	return file_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Topology) GetEpoch() uint64 {
@@ -978,7 +1030,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1042,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1055,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{6}
+	return file_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -1036,7 +1088,7 @@ type ReplicaPosition struct {
 
 func (x *ReplicaPosition) Reset() {
 	*x = ReplicaPosition{}
-	mi := &file_common_proto_msgTypes[7]
+	mi := &file_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1100,7 @@ func (x *ReplicaPosition) String() string {
 func (*ReplicaPosition) ProtoMessage() {}
 
 func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[7]
+	mi := &file_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1113,7 @@ func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPosition.ProtoReflect.Descriptor instead.
 func (*ReplicaPosition) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{7}
+	return file_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReplicaPosition) GetTable() string {
@@ -1145,7 +1197,7 @@ type Move struct {
 
 func (x *Move) Reset() {
 	*x = Move{}
-	mi := &file_common_proto_msgTypes[8]
+	mi := &file_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1209,7 @@ func (x *Move) String() string {
 func (*Move) ProtoMessage() {}
 
 func (x *Move) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[8]
+	mi := &file_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1222,7 @@ func (x *Move) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Move.ProtoReflect.Descriptor instead.
 func (*Move) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{8}
+	return file_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Move) GetId() uint64 {
@@ -1334,7 +1386,7 @@ type Schedule struct {
 
 func (x *Schedule) Reset() {
 	*x = Schedule{}
-	mi := &file_common_proto_msgTypes[9]
+	mi := &file_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1398,7 @@ func (x *Schedule) String() string {
 func (*Schedule) ProtoMessage() {}
 
 func (x *Schedule) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[9]
+	mi := &file_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1411,7 @@ func (x *Schedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
 func (*Schedule) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{9}
+	return file_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Schedule) GetPaused() bool {
@@ -1420,7 +1472,7 @@ type ScheduleEvent struct {
 
 func (x *ScheduleEvent) Reset() {
 	*x = ScheduleEvent{}
-	mi := &file_common_proto_msgTypes[10]
+	mi := &file_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1484,7 @@ func (x *ScheduleEvent) String() string {
 func (*ScheduleEvent) ProtoMessage() {}
 
 func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[10]
+	mi := &file_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1497,7 @@ func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleEvent.ProtoReflect.Descriptor instead.
 func (*ScheduleEvent) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{10}
+	return file_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ScheduleEvent) GetUnixMs() int64 {
@@ -1480,7 +1532,7 @@ var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\bzeppelin\"\xdb\x02\n" +
+	"\fcommon.proto\x12\bzeppelin\"\x92\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x12\n" +
@@ -1495,16 +1547,20 @@ const file_common_proto_rawDesc = "" +
 	"\aversion\x18\t \x01(\tR\aversion\x12\x1a\n" +
 	"\bcordoned\x18\n" +
 	" \x01(\bR\bcordoned\x12+\n" +
-	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\"\xc9\x01\n" +
+	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\x125\n" +
+	"\bstarting\x18\f \x01(\v2\x19.zeppelin.StartupProgressR\bstarting\"\x86\x01\n" +
+	"\x0fStartupProgress\x12\x16\n" +
+	"\x06opened\x18\x01 \x01(\rR\x06opened\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\rR\x05total\x12&\n" +
+	"\x0fstarted_unix_ms\x18\x03 \x01(\x03R\rstartedUnixMs\x12\x1d\n" +
+	"\n" +
+	"elapsed_ms\x18\x04 \x01(\x03R\telapsedMs\"\x8f\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
 	"\x06master\x18\x03 \x01(\tR\x06master\x12\x16\n" +
 	"\x06slaves\x18\x04 \x03(\tR\x06slaves\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x04R\x04term\x12\x1d\n" +
-	"\n" +
-	"slot_begin\x18\x06 \x01(\rR\tslotBegin\x12\x19\n" +
-	"\bslot_end\x18\a \x01(\rR\aslotEnd\"\x86\x03\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\"\xe8\x02\n" +
 	"\x05Table\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\x12\x1a\n" +
@@ -1516,9 +1572,7 @@ const file_common_proto_rawDesc = "" +
 	"\rcreated_epoch\x18\x06 \x01(\x04R\fcreatedEpoch\x12%\n" +
 	"\x05quota\x18\a \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12;\n" +
 	"\vcredentials\x18\b \x03(\v2\x19.zeppelin.TableCredentialR\vcredentials\x12\x1c\n" +
-	"\tprotected\x18\t \x01(\bR\tprotected\x12\x1c\n" +
-	"\trestoring\x18\n" +
-	" \x01(\bR\trestoring\"\xbe\x01\n" +
+	"\tprotected\x18\t \x01(\bR\tprotected\"\xbe\x01\n" +
 	"\x0fTableCredential\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x0fcreated_unix_ms\x18\x02 \x01(\x03R\rcreatedUnixMs\x12\x12\n" +
@@ -1648,7 +1702,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_common_proto_goTypes = []any{
 	(Code)(0),               // 0: zeppelin.Code
 	(NodeState)(0),          // 1: zeppelin.NodeState
@@ -1656,32 +1710,34 @@ var file_common_proto_goTypes = []any{
 	(MoveKind)(0),           // 3: zeppelin.MoveKind
 	(MoveState)(0),          // 4: zeppelin.MoveState
 	(*Node)(nil),            // 5: zeppelin.Node
-	(*Partition)(nil),       // 6: zeppelin.Partition
-	(*Table)(nil),           // 7: zeppelin.Table
-	(*TableCredential)(nil), // 8: zeppelin.TableCredential
-	(*Quota)(nil),           // 9: zeppelin.Quota
-	(*Topology)(nil),        // 10: zeppelin.Topology
-	(*KeyValue)(nil),        // 11: zeppelin.KeyValue
-	(*ReplicaPosition)(nil), // 12: zeppelin.ReplicaPosition
-	(*Move)(nil),            // 13: zeppelin.Move
-	(*Schedule)(nil),        // 14: zeppelin.Schedule
-	(*ScheduleEvent)(nil),   // 15: zeppelin.ScheduleEvent
+	(*StartupProgress)(nil), // 6: zeppelin.StartupProgress
+	(*Partition)(nil),       // 7: zeppelin.Partition
+	(*Table)(nil),           // 8: zeppelin.Table
+	(*TableCredential)(nil), // 9: zeppelin.TableCredential
+	(*Quota)(nil),           // 10: zeppelin.Quota
+	(*Topology)(nil),        // 11: zeppelin.Topology
+	(*KeyValue)(nil),        // 12: zeppelin.KeyValue
+	(*ReplicaPosition)(nil), // 13: zeppelin.ReplicaPosition
+	(*Move)(nil),            // 14: zeppelin.Move
+	(*Schedule)(nil),        // 15: zeppelin.Schedule
+	(*ScheduleEvent)(nil),   // 16: zeppelin.ScheduleEvent
 }
 var file_common_proto_depIdxs = []int32{
-	1, // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
-	2, // 1: zeppelin.Partition.state:type_name -> zeppelin.PartitionState
-	6, // 2: zeppelin.Table.partitions:type_name -> zeppelin.Partition
-	9, // 3: zeppelin.Table.quota:type_name -> zeppelin.Quota
-	8, // 4: zeppelin.Table.credentials:type_name -> zeppelin.TableCredential
-	7, // 5: zeppelin.Topology.tables:type_name -> zeppelin.Table
-	5, // 6: zeppelin.Topology.nodes:type_name -> zeppelin.Node
-	3, // 7: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
-	4, // 8: zeppelin.Move.state:type_name -> zeppelin.MoveState
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	1,  // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
+	6,  // 1: zeppelin.Node.starting:type_name -> zeppelin.StartupProgress
+	2,  // 2: zeppelin.Partition.state:type_name -> zeppelin.PartitionState
+	7,  // 3: zeppelin.Table.partitions:type_name -> zeppelin.Partition
+	10, // 4: zeppelin.Table.quota:type_name -> zeppelin.Quota
+	9,  // 5: zeppelin.Table.credentials:type_name -> zeppelin.TableCredential
+	8,  // 6: zeppelin.Topology.tables:type_name -> zeppelin.Table
+	5,  // 7: zeppelin.Topology.nodes:type_name -> zeppelin.Node
+	3,  // 8: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
+	4,  // 9: zeppelin.Move.state:type_name -> zeppelin.MoveState
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -1695,7 +1751,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

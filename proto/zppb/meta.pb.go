@@ -366,22 +366,9 @@ type PingRequest struct {
 	// serves no RESP. Clients are redirected there (-MOVED).
 	RedisAddr string `protobuf:"bytes,7,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
 	// The version of the node's binary (lib/buildinfo.Version).
-	Version string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
-	// Position deltas (numbers from 20, apart from the fields before them).
-	// positions_seq numbers the node's PINGs. With positions_base set, the
-	// positions are a delta: the replicas whose position changed since the
-	// PING numbered positions_base, whose positions the leader said it holds
-	// (PingResponse.positions_seq), and removed_positions the replicas the
-	// node no longer has (table and partition only). A leader that does not
-	// hold positions_base keeps the positions it has and answers the seq it
-	// holds; the node then sends them all. Without positions_base the
-	// positions are all of them. A node sends deltas only to a leader that
-	// answered positions_delta.
-	PositionsSeq     uint64             `protobuf:"varint,20,opt,name=positions_seq,json=positionsSeq,proto3" json:"positions_seq,omitempty"`
-	PositionsBase    uint64             `protobuf:"varint,21,opt,name=positions_base,json=positionsBase,proto3" json:"positions_base,omitempty"`
-	RemovedPositions []*ReplicaPosition `protobuf:"bytes,22,rep,name=removed_positions,json=removedPositions,proto3" json:"removed_positions,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	Version       string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PingRequest) Reset() {
@@ -470,27 +457,6 @@ func (x *PingRequest) GetVersion() string {
 	return ""
 }
 
-func (x *PingRequest) GetPositionsSeq() uint64 {
-	if x != nil {
-		return x.PositionsSeq
-	}
-	return 0
-}
-
-func (x *PingRequest) GetPositionsBase() uint64 {
-	if x != nil {
-		return x.PositionsBase
-	}
-	return 0
-}
-
-func (x *PingRequest) GetRemovedPositions() []*ReplicaPosition {
-	if x != nil {
-		return x.RemovedPositions
-	}
-	return nil
-}
-
 type PingResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Epoch uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
@@ -501,12 +467,7 @@ type PingResponse struct {
 	Leader string `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
 	// Bytes per second the node may serve full syncs at (the scheduler's
 	// fullsync-rate); 0 means unlimited.
-	FullsyncRate uint64 `protobuf:"varint,4,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
-	// The leader takes position deltas (PingRequest.positions_base).
-	PositionsDelta bool `protobuf:"varint,20,opt,name=positions_delta,json=positionsDelta,proto3" json:"positions_delta,omitempty"`
-	// The positions_seq of the node's PING whose positions the leader holds
-	// now (after this PING); 0 when it holds none of a numbered PING.
-	PositionsSeq  uint64 `protobuf:"varint,21,opt,name=positions_seq,json=positionsSeq,proto3" json:"positions_seq,omitempty"`
+	FullsyncRate  uint64 `protobuf:"varint,4,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -569,18 +530,109 @@ func (x *PingResponse) GetFullsyncRate() uint64 {
 	return 0
 }
 
-func (x *PingResponse) GetPositionsDelta() bool {
-	if x != nil {
-		return x.PositionsDelta
-	}
-	return false
+// StartingRequest is a node's word, while it opens the replicas of the
+// topology it saved, of how far it got. It is not a PING: it renews no
+// lease or liveness, brings no DOWN node back and carries no positions,
+// as the node's replicas do not serve yet and the meta leader must go on
+// failing its masters over. A separate command rather than a PING field,
+// so that a meta server that predates it refuses it (no command) instead
+// of taking it for a heartbeat. The leader keeps the last one of each
+// node in memory until the node's first PING (Node.starting).
+type StartingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Progress      *StartupProgress       `protobuf:"bytes,2,opt,name=progress,proto3" json:"progress,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
-func (x *PingResponse) GetPositionsSeq() uint64 {
+func (x *StartingRequest) Reset() {
+	*x = StartingRequest{}
+	mi := &file_meta_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartingRequest) ProtoMessage() {}
+
+func (x *StartingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[5]
 	if x != nil {
-		return x.PositionsSeq
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
 	}
-	return 0
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartingRequest.ProtoReflect.Descriptor instead.
+func (*StartingRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StartingRequest) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *StartingRequest) GetProgress() *StartupProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+type StartingResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The meta leader that answered (STARTING is always forwarded to it).
+	Leader        string `protobuf:"bytes,1,opt,name=leader,proto3" json:"leader,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartingResponse) Reset() {
+	*x = StartingResponse{}
+	mi := &file_meta_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartingResponse) ProtoMessage() {}
+
+func (x *StartingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartingResponse.ProtoReflect.Descriptor instead.
+func (*StartingResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StartingResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
 }
 
 type CreateTableRequest struct {
@@ -595,17 +647,14 @@ type CreateTableRequest struct {
 	Quota         *Quota `protobuf:"bytes,6,opt,name=quota,proto3" json:"quota,omitempty"`
 	// The table's first passwords, hashed by the leader (never stored or
 	// logged as given). None: the table is open.
-	Passwords [][]byte `protobuf:"bytes,7,rep,name=passwords,proto3" json:"passwords,omitempty"`
-	// Create it restoring (Table.restoring): closed to data commands until
-	// a FinishRestoreRequest.
-	Restoring     bool `protobuf:"varint,8,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	Passwords     [][]byte `protobuf:"bytes,7,rep,name=passwords,proto3" json:"passwords,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateTableRequest) Reset() {
 	*x = CreateTableRequest{}
-	mi := &file_meta_proto_msgTypes[5]
+	mi := &file_meta_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +666,7 @@ func (x *CreateTableRequest) String() string {
 func (*CreateTableRequest) ProtoMessage() {}
 
 func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[5]
+	mi := &file_meta_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +679,7 @@ func (x *CreateTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableRequest.ProtoReflect.Descriptor instead.
 func (*CreateTableRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{5}
+	return file_meta_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateTableRequest) GetName() string {
@@ -680,115 +729,6 @@ func (x *CreateTableRequest) GetPasswords() [][]byte {
 		return x.Passwords
 	}
 	return nil
-}
-
-func (x *CreateTableRequest) GetRestoring() bool {
-	if x != nil {
-		return x.Restoring
-	}
-	return false
-}
-
-// FinishRestoreRequest opens a table created restoring to data commands
-// (zpctl backup restore, once every partition is in). It needs the admin
-// token of meta servers started with one. Finishing a table that is not
-// restoring changes nothing.
-type FinishRestoreRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
-	// When non-zero, the table must be this incarnation (Table.created_epoch)
-	// or the request fails with TABLE_NOT_FOUND.
-	CreatedEpoch  uint64 `protobuf:"varint,2,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *FinishRestoreRequest) Reset() {
-	*x = FinishRestoreRequest{}
-	mi := &file_meta_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FinishRestoreRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FinishRestoreRequest) ProtoMessage() {}
-
-func (x *FinishRestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FinishRestoreRequest.ProtoReflect.Descriptor instead.
-func (*FinishRestoreRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *FinishRestoreRequest) GetTable() string {
-	if x != nil {
-		return x.Table
-	}
-	return ""
-}
-
-func (x *FinishRestoreRequest) GetCreatedEpoch() uint64 {
-	if x != nil {
-		return x.CreatedEpoch
-	}
-	return 0
-}
-
-type FinishRestoreResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *FinishRestoreResponse) Reset() {
-	*x = FinishRestoreResponse{}
-	mi := &file_meta_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *FinishRestoreResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*FinishRestoreResponse) ProtoMessage() {}
-
-func (x *FinishRestoreResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use FinishRestoreResponse.ProtoReflect.Descriptor instead.
-func (*FinishRestoreResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *FinishRestoreResponse) GetEpoch() uint64 {
-	if x != nil {
-		return x.Epoch
-	}
-	return 0
 }
 
 type CreateTableResponse struct {
@@ -2796,7 +2736,7 @@ const file_meta_proto_rawDesc = "" +
 	"TableStamp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\x12#\n" +
-	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\xfd\x02\n" +
+	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\xe9\x01\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
@@ -2806,17 +2746,17 @@ const file_meta_proto_rawDesc = "" +
 	"\x06weight\x18\x06 \x01(\rR\x06weight\x12\x1d\n" +
 	"\n" +
 	"redis_addr\x18\a \x01(\tR\tredisAddr\x12\x18\n" +
-	"\aversion\x18\b \x01(\tR\aversion\x12#\n" +
-	"\rpositions_seq\x18\x14 \x01(\x04R\fpositionsSeq\x12%\n" +
-	"\x0epositions_base\x18\x15 \x01(\x04R\rpositionsBase\x12F\n" +
-	"\x11removed_positions\x18\x16 \x03(\v2\x19.zeppelin.ReplicaPositionR\x10removedPositions\"\xca\x01\n" +
+	"\aversion\x18\b \x01(\tR\aversion\"|\n" +
 	"\fPingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12#\n" +
-	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\x12'\n" +
-	"\x0fpositions_delta\x18\x14 \x01(\bR\x0epositionsDelta\x12#\n" +
-	"\rpositions_seq\x18\x15 \x01(\x04R\fpositionsSeq\"\x9a\x02\n" +
+	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"\\\n" +
+	"\x0fStartingRequest\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x125\n" +
+	"\bprogress\x18\x02 \x01(\v2\x19.zeppelin.StartupProgressR\bprogress\"*\n" +
+	"\x10StartingResponse\x12\x16\n" +
+	"\x06leader\x18\x01 \x01(\tR\x06leader\"\xfc\x01\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -2826,13 +2766,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x11min_sync_replicas\x18\x04 \x01(\rR\x0fminSyncReplicas\x12%\n" +
 	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\x12%\n" +
 	"\x05quota\x18\x06 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12\x1c\n" +
-	"\tpasswords\x18\a \x03(\fR\tpasswords\x12\x1c\n" +
-	"\trestoring\x18\b \x01(\bR\trestoring\"Q\n" +
-	"\x14FinishRestoreRequest\x12\x14\n" +
-	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
-	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\"-\n" +
-	"\x15FinishRestoreResponse\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"R\n" +
+	"\tpasswords\x18\a \x03(\fR\tpasswords\"R\n" +
 	"\x13CreateTableResponse\x12%\n" +
 	"\x05table\x18\x01 \x01(\v2\x0f.zeppelin.TableR\x05table\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"M\n" +
@@ -2993,81 +2927,82 @@ func file_meta_proto_rawDescGZIP() []byte {
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_meta_proto_goTypes = []any{
-	(TableAuthOp)(0),              // 0: zeppelin.TableAuthOp
-	(RebalanceRequest_Mode)(0),    // 1: zeppelin.RebalanceRequest.Mode
-	(*PullRequest)(nil),           // 2: zeppelin.PullRequest
-	(*PullResponse)(nil),          // 3: zeppelin.PullResponse
-	(*TableStamp)(nil),            // 4: zeppelin.TableStamp
-	(*PingRequest)(nil),           // 5: zeppelin.PingRequest
-	(*PingResponse)(nil),          // 6: zeppelin.PingResponse
-	(*CreateTableRequest)(nil),    // 7: zeppelin.CreateTableRequest
-	(*FinishRestoreRequest)(nil),  // 8: zeppelin.FinishRestoreRequest
-	(*FinishRestoreResponse)(nil), // 9: zeppelin.FinishRestoreResponse
-	(*CreateTableResponse)(nil),   // 10: zeppelin.CreateTableResponse
-	(*DropTableRequest)(nil),      // 11: zeppelin.DropTableRequest
-	(*DropTableResponse)(nil),     // 12: zeppelin.DropTableResponse
-	(*ListTablesRequest)(nil),     // 13: zeppelin.ListTablesRequest
-	(*ListTablesResponse)(nil),    // 14: zeppelin.ListTablesResponse
-	(*ListNodesRequest)(nil),      // 15: zeppelin.ListNodesRequest
-	(*ListNodesResponse)(nil),     // 16: zeppelin.ListNodesResponse
-	(*ListMetaRequest)(nil),       // 17: zeppelin.ListMetaRequest
-	(*MetaMember)(nil),            // 18: zeppelin.MetaMember
-	(*AddMetaRequest)(nil),        // 19: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),     // 20: zeppelin.RemoveMetaRequest
-	(*ListMetaResponse)(nil),      // 21: zeppelin.ListMetaResponse
-	(*AddSlaveRequest)(nil),       // 22: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),    // 23: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),      // 24: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),        // 25: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),      // 26: zeppelin.RebalanceRequest
-	(*PlanMovesRequest)(nil),      // 27: zeppelin.PlanMovesRequest
-	(*MovesResponse)(nil),         // 28: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),     // 29: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),     // 30: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),    // 31: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil),   // 32: zeppelin.CordonNodesResponse
-	(*ScheduleRequest)(nil),       // 33: zeppelin.ScheduleRequest
-	(*ScheduleResponse)(nil),      // 34: zeppelin.ScheduleResponse
-	(*PartitionShortfall)(nil),    // 35: zeppelin.PartitionShortfall
-	(*DownNode)(nil),              // 36: zeppelin.DownNode
-	(*RemoveNodesRequest)(nil),    // 37: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil),   // 38: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),       // 39: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),      // 40: zeppelin.SetQuotaResponse
-	(*TableAuthRequest)(nil),      // 41: zeppelin.TableAuthRequest
-	(*TableAuthResponse)(nil),     // 42: zeppelin.TableAuthResponse
-	(*Topology)(nil),              // 43: zeppelin.Topology
-	(*Table)(nil),                 // 44: zeppelin.Table
-	(*ReplicaPosition)(nil),       // 45: zeppelin.ReplicaPosition
-	(*Quota)(nil),                 // 46: zeppelin.Quota
-	(*Node)(nil),                  // 47: zeppelin.Node
-	(*Move)(nil),                  // 48: zeppelin.Move
-	(*Schedule)(nil),              // 49: zeppelin.Schedule
-	(*ScheduleEvent)(nil),         // 50: zeppelin.ScheduleEvent
-	(*TableCredential)(nil),       // 51: zeppelin.TableCredential
+	(TableAuthOp)(0),            // 0: zeppelin.TableAuthOp
+	(RebalanceRequest_Mode)(0),  // 1: zeppelin.RebalanceRequest.Mode
+	(*PullRequest)(nil),         // 2: zeppelin.PullRequest
+	(*PullResponse)(nil),        // 3: zeppelin.PullResponse
+	(*TableStamp)(nil),          // 4: zeppelin.TableStamp
+	(*PingRequest)(nil),         // 5: zeppelin.PingRequest
+	(*PingResponse)(nil),        // 6: zeppelin.PingResponse
+	(*StartingRequest)(nil),     // 7: zeppelin.StartingRequest
+	(*StartingResponse)(nil),    // 8: zeppelin.StartingResponse
+	(*CreateTableRequest)(nil),  // 9: zeppelin.CreateTableRequest
+	(*CreateTableResponse)(nil), // 10: zeppelin.CreateTableResponse
+	(*DropTableRequest)(nil),    // 11: zeppelin.DropTableRequest
+	(*DropTableResponse)(nil),   // 12: zeppelin.DropTableResponse
+	(*ListTablesRequest)(nil),   // 13: zeppelin.ListTablesRequest
+	(*ListTablesResponse)(nil),  // 14: zeppelin.ListTablesResponse
+	(*ListNodesRequest)(nil),    // 15: zeppelin.ListNodesRequest
+	(*ListNodesResponse)(nil),   // 16: zeppelin.ListNodesResponse
+	(*ListMetaRequest)(nil),     // 17: zeppelin.ListMetaRequest
+	(*MetaMember)(nil),          // 18: zeppelin.MetaMember
+	(*AddMetaRequest)(nil),      // 19: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),   // 20: zeppelin.RemoveMetaRequest
+	(*ListMetaResponse)(nil),    // 21: zeppelin.ListMetaResponse
+	(*AddSlaveRequest)(nil),     // 22: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),  // 23: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),    // 24: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),      // 25: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),    // 26: zeppelin.RebalanceRequest
+	(*PlanMovesRequest)(nil),    // 27: zeppelin.PlanMovesRequest
+	(*MovesResponse)(nil),       // 28: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),   // 29: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),   // 30: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),  // 31: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil), // 32: zeppelin.CordonNodesResponse
+	(*ScheduleRequest)(nil),     // 33: zeppelin.ScheduleRequest
+	(*ScheduleResponse)(nil),    // 34: zeppelin.ScheduleResponse
+	(*PartitionShortfall)(nil),  // 35: zeppelin.PartitionShortfall
+	(*DownNode)(nil),            // 36: zeppelin.DownNode
+	(*RemoveNodesRequest)(nil),  // 37: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil), // 38: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),     // 39: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),    // 40: zeppelin.SetQuotaResponse
+	(*TableAuthRequest)(nil),    // 41: zeppelin.TableAuthRequest
+	(*TableAuthResponse)(nil),   // 42: zeppelin.TableAuthResponse
+	(*Topology)(nil),            // 43: zeppelin.Topology
+	(*Table)(nil),               // 44: zeppelin.Table
+	(*ReplicaPosition)(nil),     // 45: zeppelin.ReplicaPosition
+	(*StartupProgress)(nil),     // 46: zeppelin.StartupProgress
+	(*Quota)(nil),               // 47: zeppelin.Quota
+	(*Node)(nil),                // 48: zeppelin.Node
+	(*Move)(nil),                // 49: zeppelin.Move
+	(*Schedule)(nil),            // 50: zeppelin.Schedule
+	(*ScheduleEvent)(nil),       // 51: zeppelin.ScheduleEvent
+	(*TableCredential)(nil),     // 52: zeppelin.TableCredential
 }
 var file_meta_proto_depIdxs = []int32{
 	43, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	4,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
 	44, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
 	45, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	45, // 4: zeppelin.PingRequest.removed_positions:type_name -> zeppelin.ReplicaPosition
-	46, // 5: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	46, // 4: zeppelin.StartingRequest.progress:type_name -> zeppelin.StartupProgress
+	47, // 5: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
 	44, // 6: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
 	44, // 7: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	47, // 8: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	48, // 8: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
 	18, // 9: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	1,  // 10: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	48, // 11: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
-	48, // 12: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	48, // 13: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	49, // 14: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	50, // 15: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	49, // 11: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	49, // 12: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	49, // 13: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	50, // 14: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	51, // 15: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
 	35, // 16: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
 	36, // 17: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	46, // 18: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	47, // 18: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
 	0,  // 19: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
-	51, // 20: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
+	52, // 20: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
 	21, // [21:21] is the sub-list for method output_type
 	21, // [21:21] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name

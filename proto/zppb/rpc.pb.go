@@ -65,18 +65,14 @@ type Request struct {
 	//	*Request_CordonNodes
 	//	*Request_TableAuth
 	//	*Request_Schedule
-	//	*Request_FinishRestore
 	//	*Request_PlanMoves
+	//	*Request_Starting
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
 	//	*Request_FullsyncFetch
 	//	*Request_FullsyncEnd
 	//	*Request_BinlogWatch
-	//	*Request_RestorePartition
-	//	*Request_ExportStart
-	//	*Request_ExportNext
-	//	*Request_ExportEnd
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// count it from when they read the request, give up on work that would
@@ -501,19 +497,19 @@ func (x *Request) GetSchedule() *ScheduleRequest {
 	return nil
 }
 
-func (x *Request) GetFinishRestore() *FinishRestoreRequest {
+func (x *Request) GetPlanMoves() *PlanMovesRequest {
 	if x != nil {
-		if x, ok := x.Cmd.(*Request_FinishRestore); ok {
-			return x.FinishRestore
+		if x, ok := x.Cmd.(*Request_PlanMoves); ok {
+			return x.PlanMoves
 		}
 	}
 	return nil
 }
 
-func (x *Request) GetPlanMoves() *PlanMovesRequest {
+func (x *Request) GetStarting() *StartingRequest {
 	if x != nil {
-		if x, ok := x.Cmd.(*Request_PlanMoves); ok {
-			return x.PlanMoves
+		if x, ok := x.Cmd.(*Request_Starting); ok {
+			return x.Starting
 		}
 	}
 	return nil
@@ -568,42 +564,6 @@ func (x *Request) GetBinlogWatch() *BinlogWatchRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_BinlogWatch); ok {
 			return x.BinlogWatch
-		}
-	}
-	return nil
-}
-
-func (x *Request) GetRestorePartition() *RestorePartitionRequest {
-	if x != nil {
-		if x, ok := x.Cmd.(*Request_RestorePartition); ok {
-			return x.RestorePartition
-		}
-	}
-	return nil
-}
-
-func (x *Request) GetExportStart() *ExportStartRequest {
-	if x != nil {
-		if x, ok := x.Cmd.(*Request_ExportStart); ok {
-			return x.ExportStart
-		}
-	}
-	return nil
-}
-
-func (x *Request) GetExportNext() *ExportNextRequest {
-	if x != nil {
-		if x, ok := x.Cmd.(*Request_ExportNext); ok {
-			return x.ExportNext
-		}
-	}
-	return nil
-}
-
-func (x *Request) GetExportEnd() *ExportEndRequest {
-	if x != nil {
-		if x, ok := x.Cmd.(*Request_ExportEnd); ok {
-			return x.ExportEnd
 		}
 	}
 	return nil
@@ -820,13 +780,14 @@ type Request_Schedule struct {
 	Schedule *ScheduleRequest `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
 
-type Request_FinishRestore struct {
-	FinishRestore *FinishRestoreRequest `protobuf:"bytes,58,opt,name=finish_restore,json=finishRestore,proto3,oneof"`
-}
-
 type Request_PlanMoves struct {
 	// Answered with moves (MovesResponse).
 	PlanMoves *PlanMovesRequest `protobuf:"bytes,56,opt,name=plan_moves,json=planMoves,proto3,oneof"`
+}
+
+type Request_Starting struct {
+	// A starting node's progress (not a heartbeat).
+	Starting *StartingRequest `protobuf:"bytes,61,opt,name=starting,proto3,oneof"`
 }
 
 type Request_TrySync struct {
@@ -852,24 +813,6 @@ type Request_FullsyncEnd struct {
 
 type Request_BinlogWatch struct {
 	BinlogWatch *BinlogWatchRequest `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
-}
-
-type Request_RestorePartition struct {
-	// Restore (zpctl to the master of a partition): install a backup.
-	RestorePartition *RestorePartitionRequest `protobuf:"bytes,57,opt,name=restore_partition,json=restorePartition,proto3,oneof"`
-}
-
-type Request_ExportStart struct {
-	// Export (zpctl export to any replica of a partition).
-	ExportStart *ExportStartRequest `protobuf:"bytes,59,opt,name=export_start,json=exportStart,proto3,oneof"`
-}
-
-type Request_ExportNext struct {
-	ExportNext *ExportNextRequest `protobuf:"bytes,61,opt,name=export_next,json=exportNext,proto3,oneof"`
-}
-
-type Request_ExportEnd struct {
-	ExportEnd *ExportEndRequest `protobuf:"bytes,62,opt,name=export_end,json=exportEnd,proto3,oneof"`
 }
 
 func (*Request_Set) isRequest_Cmd() {}
@@ -950,9 +893,9 @@ func (*Request_TableAuth) isRequest_Cmd() {}
 
 func (*Request_Schedule) isRequest_Cmd() {}
 
-func (*Request_FinishRestore) isRequest_Cmd() {}
-
 func (*Request_PlanMoves) isRequest_Cmd() {}
+
+func (*Request_Starting) isRequest_Cmd() {}
 
 func (*Request_TrySync) isRequest_Cmd() {}
 
@@ -965,14 +908,6 @@ func (*Request_FullsyncFetch) isRequest_Cmd() {}
 func (*Request_FullsyncEnd) isRequest_Cmd() {}
 
 func (*Request_BinlogWatch) isRequest_Cmd() {}
-
-func (*Request_RestorePartition) isRequest_Cmd() {}
-
-func (*Request_ExportStart) isRequest_Cmd() {}
-
-func (*Request_ExportNext) isRequest_Cmd() {}
-
-func (*Request_ExportEnd) isRequest_Cmd() {}
 
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
@@ -1020,15 +955,12 @@ type Response struct {
 	//	*Response_CordonNodes
 	//	*Response_TableAuth
 	//	*Response_Schedule
-	//	*Response_FinishRestore
+	//	*Response_Starting
 	//	*Response_TrySync
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
 	//	*Response_FullsyncFetch
 	//	*Response_BinlogWatch
-	//	*Response_RestorePartition
-	//	*Response_ExportStart
-	//	*Response_ExportNext
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1367,10 +1299,10 @@ func (x *Response) GetSchedule() *ScheduleResponse {
 	return nil
 }
 
-func (x *Response) GetFinishRestore() *FinishRestoreResponse {
+func (x *Response) GetStarting() *StartingResponse {
 	if x != nil {
-		if x, ok := x.Result.(*Response_FinishRestore); ok {
-			return x.FinishRestore
+		if x, ok := x.Result.(*Response_Starting); ok {
+			return x.Starting
 		}
 	}
 	return nil
@@ -1416,33 +1348,6 @@ func (x *Response) GetBinlogWatch() *BinlogWatchResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_BinlogWatch); ok {
 			return x.BinlogWatch
-		}
-	}
-	return nil
-}
-
-func (x *Response) GetRestorePartition() *RestorePartitionResponse {
-	if x != nil {
-		if x, ok := x.Result.(*Response_RestorePartition); ok {
-			return x.RestorePartition
-		}
-	}
-	return nil
-}
-
-func (x *Response) GetExportStart() *ExportStartResponse {
-	if x != nil {
-		if x, ok := x.Result.(*Response_ExportStart); ok {
-			return x.ExportStart
-		}
-	}
-	return nil
-}
-
-func (x *Response) GetExportNext() *ExportNextResponse {
-	if x != nil {
-		if x, ok := x.Result.(*Response_ExportNext); ok {
-			return x.ExportNext
 		}
 	}
 	return nil
@@ -1568,8 +1473,8 @@ type Response_Schedule struct {
 	Schedule *ScheduleResponse `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
 
-type Response_FinishRestore struct {
-	FinishRestore *FinishRestoreResponse `protobuf:"bytes,58,opt,name=finish_restore,json=finishRestore,proto3,oneof"`
+type Response_Starting struct {
+	Starting *StartingResponse `protobuf:"bytes,61,opt,name=starting,proto3,oneof"`
 }
 
 type Response_TrySync struct {
@@ -1590,18 +1495,6 @@ type Response_FullsyncFetch struct {
 
 type Response_BinlogWatch struct {
 	BinlogWatch *BinlogWatchResponse `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
-}
-
-type Response_RestorePartition struct {
-	RestorePartition *RestorePartitionResponse `protobuf:"bytes,57,opt,name=restore_partition,json=restorePartition,proto3,oneof"`
-}
-
-type Response_ExportStart struct {
-	ExportStart *ExportStartResponse `protobuf:"bytes,59,opt,name=export_start,json=exportStart,proto3,oneof"`
-}
-
-type Response_ExportNext struct {
-	ExportNext *ExportNextResponse `protobuf:"bytes,61,opt,name=export_next,json=exportNext,proto3,oneof"`
 }
 
 func (*Response_Get) isResponse_Result() {}
@@ -1662,7 +1555,7 @@ func (*Response_TableAuth) isResponse_Result() {}
 
 func (*Response_Schedule) isResponse_Result() {}
 
-func (*Response_FinishRestore) isResponse_Result() {}
+func (*Response_Starting) isResponse_Result() {}
 
 func (*Response_TrySync) isResponse_Result() {}
 
@@ -1673,12 +1566,6 @@ func (*Response_FullsyncStart) isResponse_Result() {}
 func (*Response_FullsyncFetch) isResponse_Result() {}
 
 func (*Response_BinlogWatch) isResponse_Result() {}
-
-func (*Response_RestorePartition) isResponse_Result() {}
-
-func (*Response_ExportStart) isResponse_Result() {}
-
-func (*Response_ExportNext) isResponse_Result() {}
 
 // MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
 // atomic step, logged as one binlog record (Redis MULTI/EXEC): each
@@ -1794,7 +1681,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\x90\x19\n" +
+	"repl.proto\"\xee\x16\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1845,23 +1732,17 @@ const file_rpc_proto_rawDesc = "" +
 	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x12;\n" +
 	"\n" +
 	"table_auth\x181 \x01(\v2\x1a.zeppelin.TableAuthRequestH\x00R\ttableAuth\x127\n" +
-	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12G\n" +
-	"\x0efinish_restore\x18: \x01(\v2\x1e.zeppelin.FinishRestoreRequestH\x00R\rfinishRestore\x12;\n" +
+	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12;\n" +
 	"\n" +
-	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x125\n" +
+	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x127\n" +
+	"\bstarting\x18= \x01(\v2\x19.zeppelin.StartingRequestH\x00R\bstarting\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1e.zeppelin.FullSyncStartRequestH\x00R\rfullsyncStart\x12G\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1e.zeppelin.FullSyncFetchRequestH\x00R\rfullsyncFetch\x12A\n" +
 	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12A\n" +
-	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12P\n" +
-	"\x11restore_partition\x189 \x01(\v2!.zeppelin.RestorePartitionRequestH\x00R\x10restorePartition\x12A\n" +
-	"\fexport_start\x18; \x01(\v2\x1c.zeppelin.ExportStartRequestH\x00R\vexportStart\x12>\n" +
-	"\vexport_next\x18= \x01(\v2\x1b.zeppelin.ExportNextRequestH\x00R\n" +
-	"exportNext\x12;\n" +
-	"\n" +
-	"export_end\x18> \x01(\v2\x1a.zeppelin.ExportEndRequestH\x00R\texportEnd\x12\x1d\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
@@ -1873,7 +1754,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xca\x12\n" +
+	"\x03cmd\"\xe2\x10\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1914,18 +1795,14 @@ const file_rpc_proto_rawDesc = "" +
 	"\fcordon_nodes\x180 \x01(\v2\x1d.zeppelin.CordonNodesResponseH\x00R\vcordonNodes\x12<\n" +
 	"\n" +
 	"table_auth\x181 \x01(\v2\x1b.zeppelin.TableAuthResponseH\x00R\ttableAuth\x128\n" +
-	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x12H\n" +
-	"\x0efinish_restore\x18: \x01(\v2\x1f.zeppelin.FinishRestoreResponseH\x00R\rfinishRestore\x126\n" +
+	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x128\n" +
+	"\bstarting\x18= \x01(\v2\x1a.zeppelin.StartingResponseH\x00R\bstarting\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1f.zeppelin.FullSyncStartResponseH\x00R\rfullsyncStart\x12H\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetch\x12B\n" +
-	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatch\x12Q\n" +
-	"\x11restore_partition\x189 \x01(\v2\".zeppelin.RestorePartitionResponseH\x00R\x10restorePartition\x12B\n" +
-	"\fexport_start\x18; \x01(\v2\x1d.zeppelin.ExportStartResponseH\x00R\vexportStart\x12?\n" +
-	"\vexport_next\x18= \x01(\v2\x1c.zeppelin.ExportNextResponseH\x00R\n" +
-	"exportNextB\b\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatchB\b\n" +
 	"\x06result\"K\n" +
 	"\fMultiRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
@@ -1947,97 +1824,90 @@ func file_rpc_proto_rawDescGZIP() []byte {
 
 var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_rpc_proto_goTypes = []any{
-	(*Request)(nil),                  // 0: zeppelin.Request
-	(*Response)(nil),                 // 1: zeppelin.Response
-	(*MultiRequest)(nil),             // 2: zeppelin.MultiRequest
-	(*MultiResponse)(nil),            // 3: zeppelin.MultiResponse
-	(*SetRequest)(nil),               // 4: zeppelin.SetRequest
-	(*GetRequest)(nil),               // 5: zeppelin.GetRequest
-	(*DelRequest)(nil),               // 6: zeppelin.DelRequest
-	(*MGetRequest)(nil),              // 7: zeppelin.MGetRequest
-	(*MSetRequest)(nil),              // 8: zeppelin.MSetRequest
-	(*IncrByRequest)(nil),            // 9: zeppelin.IncrByRequest
-	(*ExistsRequest)(nil),            // 10: zeppelin.ExistsRequest
-	(*TTLRequest)(nil),               // 11: zeppelin.TTLRequest
-	(*WriteBatchRequest)(nil),        // 12: zeppelin.WriteBatchRequest
-	(*ScanRequest)(nil),              // 13: zeppelin.ScanRequest
-	(*InfoRequest)(nil),              // 14: zeppelin.InfoRequest
-	(*NotifyRequest)(nil),            // 15: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),        // 16: zeppelin.FlushTableRequest
-	(*GetExRequest)(nil),             // 17: zeppelin.GetExRequest
-	(*ExpireRequest)(nil),            // 18: zeppelin.ExpireRequest
-	(*SetRangeRequest)(nil),          // 19: zeppelin.SetRangeRequest
-	(*IncrByFloatRequest)(nil),       // 20: zeppelin.IncrByFloatRequest
-	(*PullRequest)(nil),              // 21: zeppelin.PullRequest
-	(*PingRequest)(nil),              // 22: zeppelin.PingRequest
-	(*CreateTableRequest)(nil),       // 23: zeppelin.CreateTableRequest
-	(*DropTableRequest)(nil),         // 24: zeppelin.DropTableRequest
-	(*ListTablesRequest)(nil),        // 25: zeppelin.ListTablesRequest
-	(*ListNodesRequest)(nil),         // 26: zeppelin.ListNodesRequest
-	(*ListMetaRequest)(nil),          // 27: zeppelin.ListMetaRequest
-	(*AddSlaveRequest)(nil),          // 28: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),       // 29: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),         // 30: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),           // 31: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),         // 32: zeppelin.RebalanceRequest
-	(*CancelMoveRequest)(nil),        // 33: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),        // 34: zeppelin.MoveStatusRequest
-	(*RemoveNodesRequest)(nil),       // 35: zeppelin.RemoveNodesRequest
-	(*SetQuotaRequest)(nil),          // 36: zeppelin.SetQuotaRequest
-	(*AddMetaRequest)(nil),           // 37: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),        // 38: zeppelin.RemoveMetaRequest
-	(*CordonNodesRequest)(nil),       // 39: zeppelin.CordonNodesRequest
-	(*TableAuthRequest)(nil),         // 40: zeppelin.TableAuthRequest
-	(*ScheduleRequest)(nil),          // 41: zeppelin.ScheduleRequest
-	(*FinishRestoreRequest)(nil),     // 42: zeppelin.FinishRestoreRequest
-	(*PlanMovesRequest)(nil),         // 43: zeppelin.PlanMovesRequest
-	(*TrySyncRequest)(nil),           // 44: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),        // 45: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),     // 46: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),     // 47: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),       // 48: zeppelin.FullSyncEndRequest
-	(*BinlogWatchRequest)(nil),       // 49: zeppelin.BinlogWatchRequest
-	(*RestorePartitionRequest)(nil),  // 50: zeppelin.RestorePartitionRequest
-	(*ExportStartRequest)(nil),       // 51: zeppelin.ExportStartRequest
-	(*ExportNextRequest)(nil),        // 52: zeppelin.ExportNextRequest
-	(*ExportEndRequest)(nil),         // 53: zeppelin.ExportEndRequest
-	(Code)(0),                        // 54: zeppelin.Code
-	(*GetResponse)(nil),              // 55: zeppelin.GetResponse
-	(*DelResponse)(nil),              // 56: zeppelin.DelResponse
-	(*MGetResponse)(nil),             // 57: zeppelin.MGetResponse
-	(*MSetResponse)(nil),             // 58: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),           // 59: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),           // 60: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),              // 61: zeppelin.TTLResponse
-	(*ScanResponse)(nil),             // 62: zeppelin.ScanResponse
-	(*InfoResponse)(nil),             // 63: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),       // 64: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),              // 65: zeppelin.SetResponse
-	(*ExpireResponse)(nil),           // 66: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),         // 67: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),      // 68: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),             // 69: zeppelin.PullResponse
-	(*PingResponse)(nil),             // 70: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),      // 71: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),        // 72: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),       // 73: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),        // 74: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),         // 75: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),            // 76: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),      // 77: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),         // 78: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),      // 79: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),        // 80: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),         // 81: zeppelin.ScheduleResponse
-	(*FinishRestoreResponse)(nil),    // 82: zeppelin.FinishRestoreResponse
-	(*TrySyncResponse)(nil),          // 83: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),       // 84: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil),    // 85: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil),    // 86: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),      // 87: zeppelin.BinlogWatchResponse
-	(*RestorePartitionResponse)(nil), // 88: zeppelin.RestorePartitionResponse
-	(*ExportStartResponse)(nil),      // 89: zeppelin.ExportStartResponse
-	(*ExportNextResponse)(nil),       // 90: zeppelin.ExportNextResponse
+	(*Request)(nil),               // 0: zeppelin.Request
+	(*Response)(nil),              // 1: zeppelin.Response
+	(*MultiRequest)(nil),          // 2: zeppelin.MultiRequest
+	(*MultiResponse)(nil),         // 3: zeppelin.MultiResponse
+	(*SetRequest)(nil),            // 4: zeppelin.SetRequest
+	(*GetRequest)(nil),            // 5: zeppelin.GetRequest
+	(*DelRequest)(nil),            // 6: zeppelin.DelRequest
+	(*MGetRequest)(nil),           // 7: zeppelin.MGetRequest
+	(*MSetRequest)(nil),           // 8: zeppelin.MSetRequest
+	(*IncrByRequest)(nil),         // 9: zeppelin.IncrByRequest
+	(*ExistsRequest)(nil),         // 10: zeppelin.ExistsRequest
+	(*TTLRequest)(nil),            // 11: zeppelin.TTLRequest
+	(*WriteBatchRequest)(nil),     // 12: zeppelin.WriteBatchRequest
+	(*ScanRequest)(nil),           // 13: zeppelin.ScanRequest
+	(*InfoRequest)(nil),           // 14: zeppelin.InfoRequest
+	(*NotifyRequest)(nil),         // 15: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),     // 16: zeppelin.FlushTableRequest
+	(*GetExRequest)(nil),          // 17: zeppelin.GetExRequest
+	(*ExpireRequest)(nil),         // 18: zeppelin.ExpireRequest
+	(*SetRangeRequest)(nil),       // 19: zeppelin.SetRangeRequest
+	(*IncrByFloatRequest)(nil),    // 20: zeppelin.IncrByFloatRequest
+	(*PullRequest)(nil),           // 21: zeppelin.PullRequest
+	(*PingRequest)(nil),           // 22: zeppelin.PingRequest
+	(*CreateTableRequest)(nil),    // 23: zeppelin.CreateTableRequest
+	(*DropTableRequest)(nil),      // 24: zeppelin.DropTableRequest
+	(*ListTablesRequest)(nil),     // 25: zeppelin.ListTablesRequest
+	(*ListNodesRequest)(nil),      // 26: zeppelin.ListNodesRequest
+	(*ListMetaRequest)(nil),       // 27: zeppelin.ListMetaRequest
+	(*AddSlaveRequest)(nil),       // 28: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),    // 29: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),      // 30: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),        // 31: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),      // 32: zeppelin.RebalanceRequest
+	(*CancelMoveRequest)(nil),     // 33: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),     // 34: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),    // 35: zeppelin.RemoveNodesRequest
+	(*SetQuotaRequest)(nil),       // 36: zeppelin.SetQuotaRequest
+	(*AddMetaRequest)(nil),        // 37: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),     // 38: zeppelin.RemoveMetaRequest
+	(*CordonNodesRequest)(nil),    // 39: zeppelin.CordonNodesRequest
+	(*TableAuthRequest)(nil),      // 40: zeppelin.TableAuthRequest
+	(*ScheduleRequest)(nil),       // 41: zeppelin.ScheduleRequest
+	(*PlanMovesRequest)(nil),      // 42: zeppelin.PlanMovesRequest
+	(*StartingRequest)(nil),       // 43: zeppelin.StartingRequest
+	(*TrySyncRequest)(nil),        // 44: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),     // 45: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),  // 46: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),  // 47: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),    // 48: zeppelin.FullSyncEndRequest
+	(*BinlogWatchRequest)(nil),    // 49: zeppelin.BinlogWatchRequest
+	(Code)(0),                     // 50: zeppelin.Code
+	(*GetResponse)(nil),           // 51: zeppelin.GetResponse
+	(*DelResponse)(nil),           // 52: zeppelin.DelResponse
+	(*MGetResponse)(nil),          // 53: zeppelin.MGetResponse
+	(*MSetResponse)(nil),          // 54: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),        // 55: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),        // 56: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),           // 57: zeppelin.TTLResponse
+	(*ScanResponse)(nil),          // 58: zeppelin.ScanResponse
+	(*InfoResponse)(nil),          // 59: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),    // 60: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),           // 61: zeppelin.SetResponse
+	(*ExpireResponse)(nil),        // 62: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),      // 63: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),   // 64: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),          // 65: zeppelin.PullResponse
+	(*PingResponse)(nil),          // 66: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),   // 67: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),     // 68: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),    // 69: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),     // 70: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),      // 71: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),         // 72: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),   // 73: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),      // 74: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),   // 75: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),     // 76: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),      // 77: zeppelin.ScheduleResponse
+	(*StartingResponse)(nil),      // 78: zeppelin.StartingResponse
+	(*TrySyncResponse)(nil),       // 79: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),    // 80: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil), // 81: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil), // 82: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),   // 83: zeppelin.BinlogWatchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -2079,64 +1949,57 @@ var file_rpc_proto_depIdxs = []int32{
 	39, // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
 	40, // 37: zeppelin.Request.table_auth:type_name -> zeppelin.TableAuthRequest
 	41, // 38: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
-	42, // 39: zeppelin.Request.finish_restore:type_name -> zeppelin.FinishRestoreRequest
-	43, // 40: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
+	42, // 39: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
+	43, // 40: zeppelin.Request.starting:type_name -> zeppelin.StartingRequest
 	44, // 41: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
 	45, // 42: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
 	46, // 43: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
 	47, // 44: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
 	48, // 45: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
 	49, // 46: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
-	50, // 47: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
-	51, // 48: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
-	52, // 49: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
-	53, // 50: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
-	54, // 51: zeppelin.Response.code:type_name -> zeppelin.Code
-	55, // 52: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	56, // 53: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	57, // 54: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	58, // 55: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	59, // 56: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	60, // 57: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	61, // 58: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	62, // 59: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	63, // 60: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	64, // 61: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	65, // 62: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	66, // 63: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	67, // 64: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	68, // 65: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 66: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	69, // 67: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	70, // 68: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	71, // 69: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	72, // 70: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	73, // 71: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	74, // 72: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	75, // 73: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	76, // 74: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	77, // 75: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	78, // 76: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	75, // 77: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	79, // 78: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	80, // 79: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	81, // 80: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	82, // 81: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
-	83, // 82: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	84, // 83: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	85, // 84: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	86, // 85: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	87, // 86: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	88, // 87: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
-	89, // 88: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
-	90, // 89: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
-	0,  // 90: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 91: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	92, // [92:92] is the sub-list for method output_type
-	92, // [92:92] is the sub-list for method input_type
-	92, // [92:92] is the sub-list for extension type_name
-	92, // [92:92] is the sub-list for extension extendee
-	0,  // [0:92] is the sub-list for field type_name
+	50, // 47: zeppelin.Response.code:type_name -> zeppelin.Code
+	51, // 48: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	52, // 49: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	53, // 50: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	54, // 51: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	55, // 52: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	56, // 53: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	57, // 54: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	58, // 55: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	59, // 56: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	60, // 57: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	61, // 58: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	62, // 59: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	63, // 60: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	64, // 61: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 62: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	65, // 63: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	66, // 64: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	67, // 65: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	68, // 66: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	69, // 67: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	70, // 68: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	71, // 69: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	72, // 70: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	73, // 71: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	74, // 72: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	71, // 73: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	75, // 74: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	76, // 75: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	77, // 76: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	78, // 77: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
+	79, // 78: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	80, // 79: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	81, // 80: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	82, // 81: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	83, // 82: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	0,  // 83: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 84: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	85, // [85:85] is the sub-list for method output_type
+	85, // [85:85] is the sub-list for method input_type
+	85, // [85:85] is the sub-list for extension type_name
+	85, // [85:85] is the sub-list for extension extendee
+	0,  // [0:85] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2188,18 +2051,14 @@ func file_rpc_proto_init() {
 		(*Request_CordonNodes)(nil),
 		(*Request_TableAuth)(nil),
 		(*Request_Schedule)(nil),
-		(*Request_FinishRestore)(nil),
 		(*Request_PlanMoves)(nil),
+		(*Request_Starting)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),
 		(*Request_FullsyncFetch)(nil),
 		(*Request_FullsyncEnd)(nil),
 		(*Request_BinlogWatch)(nil),
-		(*Request_RestorePartition)(nil),
-		(*Request_ExportStart)(nil),
-		(*Request_ExportNext)(nil),
-		(*Request_ExportEnd)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -2231,15 +2090,12 @@ func file_rpc_proto_init() {
 		(*Response_CordonNodes)(nil),
 		(*Response_TableAuth)(nil),
 		(*Response_Schedule)(nil),
-		(*Response_FinishRestore)(nil),
+		(*Response_Starting)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),
 		(*Response_FullsyncFetch)(nil),
 		(*Response_BinlogWatch)(nil),
-		(*Response_RestorePartition)(nil),
-		(*Response_ExportStart)(nil),
-		(*Response_ExportNext)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

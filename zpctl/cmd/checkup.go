@@ -96,7 +96,7 @@ programs: {"healthy", "epoch", "leader", "checked_at", "summary",
 				return usagef("--epoch-grace %v must be at least 0 and shorter than --timeout %v", epochGrace, a.timeout)
 			}
 			take := func(ctx context.Context) *survey.Snapshot {
-				return survey.Take(ctx, c, survey.Options{NodeTimeout: a.nodeTimeout(), Schedule: true, Security: true})
+				return survey.Take(ctx, c, survey.Options{NodeTimeout: a.nodeTimeout(), Schedule: true, Security: true, Starting: true})
 			}
 			r := checkupSettled(ctx, take, health.Options{MaxLag: maxLag, Upgrading: upgrading}, epochGrace)
 			if err := a.printer.Print(r, func(w io.Writer) error { return writeCheckup(w, r) }); err != nil {

@@ -49,7 +49,10 @@ func (a *app) nodeListCommand() *cobra.Command {
 		Short: "List the data nodes the meta servers know, with the replicas they hold",
 		Long: `List the data nodes the meta servers know: address, RESP address, state,
 zone, rack, weight, the replicas and masters each holds, the time since its
-last heartbeat, and the version it runs (as its heartbeats report it).
+last heartbeat, and the version it runs (as its heartbeats report it). A
+node that is starting (opening its replicas, before it listens and
+heartbeats) shows how far it got next to its state: DOWN (starting
+4,512/10,000).
 
 Heartbeats and versions are the meta leader's memory: whichever meta server
 answers asks the leader for them. Without a leader they are unknown (shown
@@ -57,10 +60,11 @@ as -, and 0 and "" in JSON).
 
 --output json gives {"epoch", "nodes": [{"addr", "state", "zone", "rack",
 "weight", "last_heartbeat_unix_ms", "redis_addr", "version", "cordoned",
-"down_since_unix_ms", "replicas", "masters", "draining"}]};
+"down_since_unix_ms", "starting", "replicas", "masters", "draining"}]};
 last_heartbeat_unix_ms is the Unix time of the last heartbeat in
 milliseconds, 0 when unknown; down_since_unix_ms (DOWN nodes) when the meta
-leader marked it DOWN; draining (true only) a cordoned node with moves
+leader marked it DOWN; starting (starting nodes only) {"opened", "total",
+"started_unix_ms", "elapsed_ms"}; draining (true only) a cordoned node with moves
 taking its replicas or masters away in flight, shown as UP/draining.
 
 --state and --zone select nodes, in the text and in JSON. The text shows at
@@ -160,6 +164,9 @@ func writeNodes(w io.Writer, nodes []nodeRow, now time.Time) error {
 			state += "/draining"
 		case n.Cordoned:
 			state += "/cordoned"
+		}
+		if p := n.Starting; p != nil {
+			state += " (starting " + output.Count(uint64(p.Opened)) + "/" + output.Count(uint64(p.Total)) + ")"
 		}
 		t.Rows = append(t.Rows, []string{n.Addr, output.Dash(n.RedisAddr), state, output.Dash(n.Zone), output.Dash(n.Rack), fmt.Sprint(n.Weight),
 			fmt.Sprint(n.Replicas), fmt.Sprint(n.Masters), heartbeatAgo(n.Node, now), output.Dash(n.Version)})

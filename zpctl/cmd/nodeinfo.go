@@ -13,6 +13,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
+	"github.com/zeppelin-kv/zeppelin/zpctl/survey"
 )
 
 // nodeInfoJSON is `node info --output json`. Sections not asked for are
@@ -62,7 +63,12 @@ func (a *app) nodeInfoCommand() *cobra.Command {
 stats (requests per table), capacity (bytes on disk per table) and
 replication (every replica's role, state, (term, lsn) and lag), next to what
 the meta servers know of it. --section limits the sections, --table the
-tables. The node is asked even when the topology does not list it.`,
+tables. The node is asked even when the topology does not list it.
+
+A node does not answer while it starts (it listens once its replicas are
+open), but it tells the meta leader how far it got: node info then shows
+"starting: opened X of Y replicas, N/s, ETA ..." (node.starting in JSON,
+the sections null) and exits as for an unreachable node (4).`,
 		Example: `  zpctl node info 127.0.0.1:9231
   zpctl node info 127.0.0.1:9231 --section replication --table default
   zpctl node info 127.0.0.1:9231 -o json | jq '.replication[] | select(.lag_records > 0)'`,
@@ -91,7 +97,15 @@ tables. The node is asked even when the topology does not list it.`,
 			}
 			ni := c.InfoNodes(ctx, []string{addr}, table, secs...)[0]
 			if ni.Err != nil {
-				return ni.Err
+				if out.Node == nil || out.Node.Starting == nil {
+					return ni.Err
+				}
+				// What the meta leader knows, then why the node
+				// itself did not answer.
+				if err := a.printer.Print(out, func(w io.Writer) error { return writeNodeInfo(w, out, time.Now()) }); err != nil {
+					return err
+				}
+				return fmt.Errorf("node %s is starting: %w", addr, ni.Err)
 			}
 			out.fill(ni.Info, secs)
 			return a.printer.Print(out, func(w io.Writer) error { return writeNodeInfo(w, out, time.Now()) })
@@ -115,6 +129,9 @@ func writeNodeInfo(w io.Writer, ni nodeInfoJSON, now time.Time) error {
 					[]string{"zone/rack:", output.Dash(n.Zone) + " / " + output.Dash(n.Rack)},
 					[]string{"weight:", fmt.Sprint(n.Weight)},
 					[]string{"last heartbeat:", heartbeatAgo(*n, now)})
+				if n.Starting != nil {
+					t.Rows = append(t.Rows, []string{"starting:", survey.StartupText(*n.Starting)})
+				}
 			} else {
 				t.Rows = append(t.Rows, []string{"state:", "not in the topology"})
 			}

@@ -85,7 +85,7 @@ until q or Ctrl-C.`,
 			p := tea.NewProgram(model, opts...)
 			nodeTimeout := min(a.timeout, interval)
 			poller = tui.NewPoller(interval, func(ctx context.Context) *survey.Snapshot {
-				return survey.Take(ctx, c, survey.Options{NodeTimeout: nodeTimeout, Moves: true, Schedule: true})
+				return survey.Take(ctx, c, survey.Options{NodeTimeout: nodeTimeout, Moves: true, Schedule: true, Starting: true})
 			}, p.Send)
 			go poller.Run(ctx)
 			if _, err := p.Run(); err != nil && ctx.Err() == nil {

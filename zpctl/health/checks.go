@@ -129,7 +129,7 @@ func (c *checker) nodes() {
 		c.sum.Nodes++
 		if n.State != "UP" {
 			c.add(Problem{Severity: Critical, Check: CheckNodeDown, Node: n.Addr,
-				Message: fmt.Sprintf("node %s is %s (last heartbeat %s)", n.Addr, n.State, heartbeat(n.Node, c.s))})
+				Message: fmt.Sprintf("node %s is %s (last heartbeat %s)%s", n.Addr, n.State, heartbeat(n.Node, c.s), starting(n.Node))})
 			continue
 		}
 		c.sum.NodesUp++
@@ -141,7 +141,7 @@ func (c *checker) nodes() {
 		}
 		if n.Err != nil {
 			c.add(Problem{Severity: Critical, Check: CheckNodeUnreachable, Node: n.Addr,
-				Message: fmt.Sprintf("node %s is UP for meta but does not answer INFO: %v", n.Addr, n.Err)})
+				Message: fmt.Sprintf("node %s is UP for meta but does not answer INFO: %v%s", n.Addr, n.Err, starting(n.Node))})
 			continue
 		}
 		// A node ahead of the survey's epoch saw a change the survey's
@@ -162,4 +162,13 @@ func heartbeat(n client.Node, s *survey.Snapshot) string {
 		return "unknown"
 	}
 	return s.Taken.Sub(at).Round(100*time.Millisecond).String() + " ago"
+}
+
+// starting says how far a node that does not answer got in starting, if
+// it is (survey.Options.Starting).
+func starting(n client.Node) string {
+	if n.Starting == nil {
+		return ""
+	}
+	return "; starting: " + survey.StartupText(*n.Starting)
 }

@@ -432,3 +432,25 @@ func sched(paused, masterBalance bool, short int, imbalance uint32, doing string
 	}
 	return st
 }
+
+// TestStartingNode: a node that does not answer because it is starting,
+// DOWN or not yet, says how far it got.
+func TestStartingNode(t *testing.T) {
+	for _, state := range []string{"DOWN", "UP"} {
+		t.Run(state, func(t *testing.T) {
+			s := healthy()
+			s.Nodes[1].State, s.Nodes[1].Err, s.Nodes[1].Info = state, errors.New("connection refused"), client.Info{}
+			s.Nodes[1].Starting = &client.StartupProgress{Opened: 4512, Total: 10000, ElapsedMs: 5000}
+			const want = "; starting: opened 4,512 of 10,000 replicas, 902/s, ETA 6s"
+			for _, p := range Check(s, Options{}).Problems {
+				if p.Node == nodes[1] && (p.Check == CheckNodeDown || p.Check == CheckNodeUnreachable) {
+					if !strings.HasSuffix(p.Message, want) {
+						t.Fatalf("%s: %q, want it to end %q", p.Check, p.Message, want)
+					}
+					return
+				}
+			}
+			t.Fatal("no node_down or node_unreachable problem")
+		})
+	}
+}

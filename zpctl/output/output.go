@@ -178,6 +178,19 @@ func Join(items []string) string {
 	return strings.Join(items, ",")
 }
 
+// Count writes n with thousands separators: 10,000.
+func Count(n uint64) string {
+	d := strconv.FormatUint(n, 10)
+	var b strings.Builder
+	for i, c := range d {
+		if i > 0 && (len(d)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
 // Dash returns s, or "-" when s is empty, so that columns stay aligned.
 func Dash(s string) string {
 	if s == "" {

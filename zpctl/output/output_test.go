@@ -169,3 +169,14 @@ labels:
 		t.Fatalf("got:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, tt := range []struct {
+		n    uint64
+		want string
+	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {4512, "4,512"}, {100000, "100,000"}, {1234567, "1,234,567"}} {
+		if got := Count(tt.n); got != tt.want {
+			t.Errorf("Count(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}

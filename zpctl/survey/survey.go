@@ -7,11 +7,13 @@ package survey
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
 // Snapshot is the cluster as zpctl saw it at one moment. Any part may be
@@ -78,6 +80,10 @@ type Options struct {
 	Schedule bool
 	// Security probes what the cluster requires (client.Security).
 	Security bool
+	// Starting asks the meta leader (LIST_NODES) which nodes are starting
+	// and how far they got (client.Node.Starting); without it no node
+	// has it.
+	Starting bool
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -100,6 +106,10 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 	}
 	if opts.Schedule {
 		wg.Go(func() { s.Schedule, s.ScheduleErr = c.Schedule(ctx, client.ScheduleChange{}) })
+	}
+	var listed []client.Node
+	if opts.Starting {
+		wg.Go(func() { listed, _, _ = c.ListNodes(ctx) })
 	}
 	s.Topology, s.TopologyErr = c.Pull(ctx, "")
 	if s.Topology != nil {
@@ -144,6 +154,7 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 		}
 	}
 	wg.Wait()
+	setStarting(s.Nodes, listed)
 	if opts.Security {
 		var addrs []string
 		if s.Meta != nil {
@@ -158,6 +169,31 @@ func Take(ctx context.Context, c *client.Client, opts Options) *Snapshot {
 		}
 		// Unreachable servers are other checks' business.
 		s.Certificates, _ = c.Certificates(ctx, addrs)
+	}
+	return s
+}
+
+// setStarting sets the nodes' start-up progress from listed, the meta
+// leader's LIST_NODES (none when it was not asked or did not answer): a
+// PULL has none.
+func setStarting(nodes []NodeReport, listed []client.Node) {
+	starting := make(map[string]*client.StartupProgress)
+	for _, n := range listed {
+		if n.Starting != nil {
+			starting[n.Addr] = n.Starting
+		}
+	}
+	for i := range nodes {
+		nodes[i].Starting = starting[nodes[i].Addr]
+	}
+}
+
+// StartupText is how far a starting node got: "opened 4,512 of 10,000
+// replicas, 902/s, ETA 6s".
+func StartupText(p client.StartupProgress) string {
+	s := "opened " + output.Count(uint64(p.Opened)) + " of " + output.Count(uint64(p.Total)) + " replicas"
+	if eta, ok := p.ETA(); ok {
+		s += fmt.Sprintf(", %s/s, ETA %s", output.Count(uint64(p.PerSecond())), eta.Round(time.Second))
 	}
 	return s
 }

@@ -212,3 +212,50 @@ func TestTakeMoves(t *testing.T) {
 		t.Fatalf("moves %v, %v", s.Moves, s.MovesErr)
 	}
 }
+
+// TestSetStarting: a node's start-up progress comes from the meta
+// leader's list only, what the node had before is dropped.
+func TestSetStarting(t *testing.T) {
+	p := &client.StartupProgress{Opened: 1, Total: 2}
+	pulled := func() []NodeReport {
+		return []NodeReport{{Node: client.Node{Addr: "a", Starting: p}}, {Node: client.Node{Addr: "b"}}}
+	}
+	tests := []struct {
+		name   string
+		listed []client.Node
+		want   map[string]bool
+	}{
+		{"not asked or no answer", nil, map[string]bool{"a": false, "b": false}},
+		{"a started since", []client.Node{{Addr: "a"}, {Addr: "b"}}, map[string]bool{"a": false, "b": false}},
+		{"b starting", []client.Node{{Addr: "a"}, {Addr: "b", Starting: p}}, map[string]bool{"a": false, "b": true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nodes := pulled()
+			setStarting(nodes, tt.listed)
+			for _, n := range nodes {
+				if got := n.Starting != nil; got != tt.want[n.Addr] {
+					t.Errorf("%s starting: %v, want %v", n.Addr, got, tt.want[n.Addr])
+				}
+			}
+		})
+	}
+}
+
+func TestStartupText(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		p    client.StartupProgress
+		want string
+	}{
+		{"none opened yet", client.StartupProgress{Total: 10000, ElapsedMs: 1000}, "opened 0 of 10,000 replicas"},
+		{"under way", client.StartupProgress{Opened: 4512, Total: 10000, ElapsedMs: 5000}, "opened 4,512 of 10,000 replicas, 902/s, ETA 6s"},
+		{"all opened", client.StartupProgress{Opened: 10, Total: 10, ElapsedMs: 1000}, "opened 10 of 10 replicas, 10/s, ETA 0s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := StartupText(tt.p); got != tt.want {
+				t.Errorf("StartupText(%+v) = %q, want %q", tt.p, got, tt.want)
+			}
+		})
+	}
+}

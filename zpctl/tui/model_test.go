@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -92,6 +93,16 @@ func withCordonedNode() tea.Msg {
 	return SnapshotMsg{Snapshot: s}
 }
 
+// withStartingNode is Healthy with its second node DOWN and starting: it
+// answers no INFO, the meta leader has its progress.
+func withStartingNode() tea.Msg {
+	s := surveytest.Healthy()
+	s.Nodes[1].State = "DOWN"
+	s.Nodes[1].Starting = &client.StartupProgress{Opened: 4512, Total: 10000, ElapsedMs: 5000}
+	s.Nodes[1].Err = errors.New("dial tcp: connection refused")
+	return SnapshotMsg{Snapshot: s}
+}
+
 // checkFrame asserts the view fills the terminal exactly, no line wider.
 func checkFrame(t *testing.T, view string, w, h int) {
 	t.Helper()
@@ -124,6 +135,7 @@ func TestViews(t *testing.T) {
 		{"overview_large", 120, 40, []tea.Msg{healthy(), degraded()}},
 		{"nodes", 80, 24, append([]tea.Msg{healthy(), degraded()}, keys("2", "j")...)},
 		{"nodes_cordoned", 80, 24, append([]tea.Msg{withCordonedNode()}, keys("2")...)},
+		{"nodes_starting", 100, 24, append([]tea.Msg{withStartingNode()}, keys("2")...)},
 		{"dialog_cordon", 80, 24, append([]tea.Msg{withCordonedNode()}, keys("2", "x")...)},
 		{"dialog_uncordon", 80, 24, append([]tea.Msg{withCordonedNode()}, keys("2", "j", "x")...)},
 		{"nodes_wide", 110, 24, append([]tea.Msg{healthy(), degraded()}, keys("2")...)},

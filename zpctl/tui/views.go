@@ -16,6 +16,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/health"
 	"github.com/zeppelin-kv/zeppelin/zpctl/movetally"
+	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 )
 
 // overviewView is everything at a glance, each section cut short so that
@@ -105,7 +106,11 @@ func (m Model) nodeLines(full bool, order []int) []string {
 	for _, i := range order {
 		n, l := s.Nodes[i], loads[i]
 		state := styled(n.State, m.st.ok)
-		if n.State != "UP" {
+		if p := n.Starting; p != nil {
+			// The meta leader's word (survey.Options.Starting): the
+			// node answers nothing while it starts.
+			state = styled(fmt.Sprintf("%s (starting %s/%s)", n.State, output.Count(uint64(p.Opened)), output.Count(uint64(p.Total))), m.st.warn)
+		} else if n.State != "UP" {
 			state = styled(n.State, m.st.crit)
 		} else if n.Err != nil {
 			state = styled("UP?", m.st.crit)

@@ -29,11 +29,11 @@ func adminOnly(req *zppb.Request) bool {
 }
 
 // nodeOnly reports whether req is one only nodes send: a PING (a stranger
-// posing as a node would be given replicas) and a PULL of the tables'
+// posing as a node would be given replicas), a STARTING and a PULL of the tables'
 // password verifiers (PullRequest.credentials).
 func nodeOnly(req *zppb.Request) bool {
 	switch c := req.GetCmd().(type) {
-	case *zppb.Request_Ping:
+	case *zppb.Request_Ping, *zppb.Request_Starting:
 		return true
 	case *zppb.Request_Pull:
 		return c.Pull.GetCredentials()

@@ -79,12 +79,12 @@ func (s *Server) onLeader(ctx context.Context, req *zppb.Request, local func(con
 }
 
 // resendable reports whether req may reach the leader twice harmlessly: a
-// PING, or a membership change (asking for the membership there already is
+// PING or STARTING, or a membership change (asking for the membership there already is
 // changes nothing). Other writes are resent only when known not to have
 // reached the leader.
 func resendable(req *zppb.Request) bool {
 	switch req.GetCmd().(type) {
-	case *zppb.Request_Ping, *zppb.Request_AddMeta, *zppb.Request_RemoveMeta:
+	case *zppb.Request_Ping, *zppb.Request_Starting, *zppb.Request_AddMeta, *zppb.Request_RemoveMeta:
 		return true
 	}
 	return false

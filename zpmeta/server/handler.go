@@ -57,6 +57,8 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 		resp, err = s.listMeta(ctx)
 	case *zppb.Request_Ping:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.ping(ctx, c.Ping) })
+	case *zppb.Request_Starting:
+		resp = s.onLeader(ctx, req, func(context.Context) (*zppb.Response, error) { return s.starting(c.Starting) })
 	case *zppb.Request_CreateTable:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.createTable(ctx, c.CreateTable) })
 	case *zppb.Request_DropTable:
@@ -182,6 +184,7 @@ func (s *Server) listNodesOfLeader(ctx context.Context, req *zppb.Request) *zppb
 func (s *Server) listNodes() *zppb.Response {
 	nodes, epoch := s.fsm.Nodes()
 	s.fillLiveness(nodes)
+	s.fillStarting(nodes)
 	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListNodes{ListNodes: &zppb.ListNodesResponse{Nodes: nodes, Epoch: epoch}}}
 }
 
@@ -196,6 +199,22 @@ func (s *Server) fillLiveness(nodes []*zppb.Node) {
 			n.LastHeartbeatUnixMs = t.UnixMilli()
 		}
 		n.Version = s.live.version(n.Addr)
+	}
+}
+
+// fillStarting sets the start-up progress of the starting nodes from the
+// leader's memory of their STARTINGs. LIST_NODES only: a PULL delta
+// leaves out the nodes that did not change, so a caller's merged view would
+// keep a progress long over.
+func (s *Server) fillStarting(nodes []*zppb.Node) {
+	if !s.IsLeader() {
+		return
+	}
+	now := time.Now()
+	for _, n := range nodes {
+		// Older than a down-timeout, the node stopped starting without
+		// ever PINGing.
+		n.Starting = s.live.startupProgress(n.Addr, now, s.cfg.DownTimeout)
 	}
 }
 

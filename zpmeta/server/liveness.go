@@ -25,6 +25,16 @@ type liveness struct {
 	positions map[string]*nodePositions
 	// versions is the binary version each node's last PING reported.
 	versions map[string]string
+	// starting is the last STARTING of each node that has not PINGed
+	// since: how far it is in opening its replicas. It counts for
+	// nothing else.
+	starting map[string]startupReport
+}
+
+// startupReport is a node's STARTING progress and when this leader got it.
+type startupReport struct {
+	progress *zppb.StartupProgress
+	at       time.Time
 }
 
 // nodePositions are the replica positions a node reported, whole or as
@@ -49,6 +59,7 @@ func newLiveness() *liveness {
 		epochs:    make(map[string]uint64),
 		positions: make(map[string]*nodePositions),
 		versions:  make(map[string]string),
+		starting:  make(map[string]startupReport),
 	}
 }
 
@@ -61,6 +72,7 @@ func (l *liveness) reset(since time.Time) {
 	clear(l.epochs)
 	clear(l.positions)
 	clear(l.versions)
+	clear(l.starting)
 }
 
 // position returns what addr last reported about its replica of
@@ -78,6 +90,34 @@ func (l *liveness) position(addr, table string, partition uint32) (*zppb.Replica
 		return nil, 0, false
 	}
 	return p, np.epoch, true
+}
+
+// startup records a starting node's progress, handled at at; p is kept
+// as is: the caller hands it over.
+func (l *liveness) startup(addr string, at time.Time, p *zppb.StartupProgress) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.starting[addr] = startupReport{p, at}
+}
+
+// started forgets addr's start-up progress: it PINGs, so it is open.
+func (l *liveness) started(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.starting, addr)
+}
+
+// startupProgress returns addr's last start-up progress if this leader
+// got it less than maxAge before now, else nil: a node that died while
+// starting sends no PING to clear it. The result must not be modified.
+func (l *liveness) startupProgress(addr string, now time.Time, maxAge time.Duration) *zppb.StartupProgress {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r, ok := l.starting[addr]
+	if !ok || now.Sub(r.at) >= maxAge {
+		return nil
+	}
+	return r.progress
 }
 
 // heartbeat records req, a PING handled at, and reports whether it was

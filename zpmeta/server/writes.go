@@ -88,12 +88,28 @@ func (s *Server) pingNode(ctx context.Context, req *zppb.PingRequest) (*zppb.Res
 	return s.pingResponse(epoch), held, nil
 }
 
+// starting records a starting node's progress for LIST_NODES, and
+// nothing else: the node does not serve yet, so this is no heartbeat
+// (StartingRequest). A node the topology does not know is not listed, so
+// its progress is not kept.
+func (s *Server) starting(req *zppb.StartingRequest) (*zppb.Response, error) {
+	if err := topo.ValidateNodeAddr(req.GetAddr()); err != nil {
+		return nil, err
+	}
+	if req.GetProgress() != nil && s.fsm.Node(req.Addr) != nil {
+		s.live.startup(req.Addr, time.Now(), proto.Clone(req.Progress).(*zppb.StartupProgress))
+	}
+	return &zppb.Response{Result: &zppb.Response_Starting{Starting: &zppb.StartingResponse{Leader: s.cfg.Addr}}}, nil
+}
+
 // pingHeartbeat records a PING's heartbeat and positions, and returns the
 // positions_seq the leader holds for the node after it; an answer means
 // the PING ends there. It is not admitted as node work (admitNodeWork): a
 // PING that waited past its deadline for a turn would not count as a
 // heartbeat, and a busy leader would mark live nodes DOWN.
 func (s *Server) pingHeartbeat(req *zppb.PingRequest) (*zppb.Response, uint64) {
+	// A node PINGs once it opened its replicas, whatever this PING proves.
+	s.live.started(req.Addr)
 	if n := s.fsm.Node(req.Addr); !fsm.SentAfterDown(n, req.Epoch) {
 		s.logger.Info("PING sent before the node was marked DOWN; ignored", "node", req.Addr, "ping_epoch", req.Epoch, "down_epoch", n.DownEpoch)
 		// Not a base to build on: the node sends all its positions next.

@@ -49,10 +49,11 @@ func NextMeta(addrs []string, first, answered int, leader string) int {
 // heartbeatLoop PINGs meta every PingInterval and PULLs when meta's epoch is
 // newer than the node's. Any meta member will do: followers forward PINGs to
 // the leader. Failures move on to the next member and never stop serving.
+// It starts with the member that answered the start-up's STARTINGs.
 func (s *Server) heartbeatLoop() {
 	t := time.NewTicker(s.cfg.PingInterval)
 	defer t.Stop()
-	next := 0
+	next := s.firstMeta
 	for {
 		next = s.heartbeat(next)
 		select {
@@ -64,15 +65,29 @@ func (s *Server) heartbeatLoop() {
 	}
 }
 
-// heartbeat PINGs the meta servers, starting with the one at index next,
-// until one answers, and returns where to start next time (NextMeta). A successful
-// PING renews the master lease (see lease.go) once the node runs the epoch
-// the answer names.
-func (s *Server) heartbeat(next int) int {
+// askMetas calls ask on the meta servers, starting with the one at index
+// next, until one answers (ask returns the leader its answer named), and
+// returns where to start next time (NextMeta); ok is false when none
+// answered.
+func (s *Server) askMetas(next int, ask func(meta string) (leader string, err error)) (after int, ok bool) {
 	n := len(s.cfg.MetaAddrs)
-	refused := 0
 	for i := range n {
-		meta := s.cfg.MetaAddrs[(next+i)%n]
+		if leader, err := ask(s.cfg.MetaAddrs[(next+i)%n]); err == nil {
+			return NextMeta(s.cfg.MetaAddrs, next, (next+i)%n, leader), true
+		}
+	}
+	return next, false
+}
+
+// heartbeat PINGs the meta servers, starting with the one at index next,
+// until one answers (askMetas), and returns where to start next time. A
+// successful PING renews the master lease (see lease.go) once the node
+// runs the epoch the answer names.
+func (s *Server) heartbeat(next int) int {
+	// The members that refused a PING: one that answered it is up,
+	// whatever its PULL met (masterLease.unreachable).
+	refused := 0
+	next, ok := s.askMetas(next, func(meta string) (string, error) {
 		sent := time.Now()
 		pr, err := s.ping(meta)
 		if err != nil {
@@ -80,7 +95,7 @@ func (s *Server) heartbeat(next int) int {
 				refused++
 			}
 			s.cfg.Logger.Debug("ping failed", "meta", meta, "err", err)
-			continue
+			return "", err
 		}
 		s.lastPingMs.Store(time.Now().UnixMilli())
 		s.metaLeader.Store(&pr.Leader)
@@ -88,7 +103,7 @@ func (s *Server) heartbeat(next int) int {
 		if cur := s.topo.Load(); pr.Epoch > cur.epoch || cur.missingVerifiers {
 			if err := s.pull(meta, pr.Epoch); err != nil {
 				s.cfg.Logger.Warn("pull failed", "meta", meta, "err", err)
-				continue
+				return "", err
 			}
 			if s.topo.Load().epoch >= pr.Epoch {
 				// Meta takes a node marked DOWN back, and counts a
@@ -106,9 +121,11 @@ func (s *Server) heartbeat(next int) int {
 		}
 		s.lease.renewed(sent, time.Duration(pr.LeaseMs)*time.Millisecond, s.topo.Load().epoch >= pr.Epoch)
 		s.fullsync.SetRate(pr.FullsyncRate)
-		return NextMeta(s.cfg.MetaAddrs, next, (next+i)%n, pr.Leader)
+		return pr.Leader, nil
+	})
+	if !ok {
+		s.lease.unreachable(refused == len(s.cfg.MetaAddrs))
 	}
-	s.lease.unreachable(refused == n)
 	return next
 }
 
@@ -136,9 +153,6 @@ func (s *Server) sawEpoch(epoch uint64) {
 }
 
 func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
-	// Leave time in the interval to try the other members.
-	ctx, cancel := context.WithTimeout(s.ctx, max(s.cfg.PingInterval/2, 100*time.Millisecond))
-	defer cancel()
 	req := &zppb.PingRequest{
 		Addr:      s.cfg.Addr,
 		Epoch:     s.topo.Load().epoch,
@@ -149,11 +163,8 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 		Version:   buildinfo.Version,
 	}
 	s.report.fill(req, s.positions())
-	resp, err := s.meta.Call(ctx, meta, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: req}})
+	resp, err := s.callMeta(s.ctx, meta, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: req}})
 	if err != nil {
-		return nil, err
-	}
-	if err := status.FromResponse(resp); err != nil {
 		return nil, err
 	}
 	pr := resp.GetPing()
@@ -166,6 +177,22 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 		return s.ping(meta)
 	}
 	return pr, nil
+}
+
+// callMeta sends a heartbeat's request (PING, STARTING) to meta, and
+// turns an error answer into an error.
+func (s *Server) callMeta(ctx context.Context, meta string, req *zppb.Request) (*zppb.Response, error) {
+	// Leave time in the interval to try the other members.
+	ctx, cancel := context.WithTimeout(ctx, max(s.cfg.PingInterval/2, 100*time.Millisecond))
+	defer cancel()
+	resp, err := s.meta.Call(ctx, meta, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := status.FromResponse(resp); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // openInBackground is how many new replicas a topology must bring for pull

@@ -3,9 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,39 +12,6 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 )
-
-// holdOpen makes the replica in dir block when it opens, until the
-// returned function runs: its park mark is a named pipe, which Open
-// reads, and reading a pipe waits for a writer. The pipe then reads
-// empty, an unreadable mark, which Open ignores.
-func holdOpen(t *testing.T, dir string) (release func()) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	mark := filepath.Join(dir, "PARKED")
-	if err := syscall.Mkfifo(mark, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	released := false
-	release = func() {
-		if released {
-			return
-		}
-		released = true
-		f, err := os.OpenFile(mark, os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-		// Opened already: the next open of the replica must not wait.
-		if err := os.Remove(mark); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(release)
-	return release
-}
 
 // TestOpenProgress: a node shows in INFO how far it is in opening its
 // replicas; while it opens a table of many partitions it keeps PINGing
@@ -76,7 +41,7 @@ func TestOpenProgress(t *testing.T) {
 		return ni.Info.Server.Replicas, ni.Info.Server.LastPingMs
 	}
 
-	release := holdOpen(t, filepath.Join(node.Dir, "big", "7"))
+	release := testcluster.HoldOpen(t, filepath.Join(node.Dir, "big", "7"))
 	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "big", Partitions: parts, Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +117,7 @@ func TestNewerTopologyWhileOpening(t *testing.T) {
 		}
 		return ni.Info.Server
 	}
-	release := holdOpen(t, filepath.Join(node.Dir, "big", "7"))
+	release := testcluster.HoldOpen(t, filepath.Join(node.Dir, "big", "7"))
 	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "big", Partitions: parts, Replicas: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,9 @@ type Server struct {
 	metaLeader  atomic.Pointer[string] // the leader that answered the last PING
 	lease       masterLease
 	wake        chan struct{} // NOTIFY: heartbeat now
+	// firstMeta is the index in MetaAddrs of the member to PING first:
+	// the one that answered the start-up's STARTINGs (openSaved).
+	firstMeta int
 
 	// assigned is how many replicas the topology the node runs gives it;
 	// opening how many openReplicas has still to open.
@@ -172,12 +175,13 @@ func (s *Server) Start() error {
 	// INFO, let every slave of its partitions on other nodes retry
 	// TRYSYNC on a new connection up to every second, which slowed the
 	// opening of 1,500 replicas from 7.5 to 27 s (docs/benchmarks.md,
-	// Scale); the log has the progress.
+	// Scale); the log has the progress, and the meta leader has it for
+	// zpctl node list/info (openSaved).
 	s.syncAfter = make(chan struct{})
 	if t, err := loadTopology(s.cfg.DataDir); err != nil {
 		s.cfg.Logger.Warn("ignoring saved topology", "err", err)
 	} else if t != nil {
-		s.applyTopology(t)
+		s.openSaved(t)
 	}
 
 	lim := s.cfg.Limits.Resolved()
