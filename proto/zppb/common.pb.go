@@ -609,8 +609,7 @@ func (x *StartupProgress) GetElapsedMs() int64 {
 	return 0
 }
 
-// Partition is one slot range of a table. Its slot range follows from its id
-// and the table's partition count (see lib/keyspace).
+// Partition is one slot range of a table.
 type Partition struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Id     uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -618,7 +617,15 @@ type Partition struct {
 	Master string                 `protobuf:"bytes,3,opt,name=master,proto3" json:"master,omitempty"`
 	Slaves []string               `protobuf:"bytes,4,rep,name=slaves,proto3" json:"slaves,omitempty"`
 	// Bumped each time the master changes.
-	Term          uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
+	Term uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
+	// The half-open slot range [slot_begin, slot_end) the partition owns.
+	// slot_end 0 means the range is absent: the partition of a table created
+	// by a meta release that did not record ranges, which owns the even
+	// layout's range of its id (keyspace.SlotRange(id, partition_count)).
+	// lib/topo.SlotRange reads it either way. Once a table is split, its
+	// partition ids are no longer in slot order.
+	SlotBegin     uint32 `protobuf:"varint,6,opt,name=slot_begin,json=slotBegin,proto3" json:"slot_begin,omitempty"`
+	SlotEnd       uint32 `protobuf:"varint,7,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -688,6 +695,20 @@ func (x *Partition) GetTerm() uint64 {
 	return 0
 }
 
+func (x *Partition) GetSlotBegin() uint32 {
+	if x != nil {
+		return x.SlotBegin
+	}
+	return 0
+}
+
+func (x *Partition) GetSlotEnd() uint32 {
+	if x != nil {
+		return x.SlotEnd
+	}
+	return 0
+}
+
 type Table struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -707,7 +728,13 @@ type Table struct {
 	// none and sets protected.
 	Credentials []*TableCredential `protobuf:"bytes,8,rep,name=credentials,proto3" json:"credentials,omitempty"`
 	// Set when the table has passwords, in every answer.
-	Protected     bool `protobuf:"varint,9,opt,name=protected,proto3" json:"protected,omitempty"`
+	Protected bool `protobuf:"varint,9,opt,name=protected,proto3" json:"protected,omitempty"`
+	// Set while zpctl backup restore installs the table's partitions
+	// (CreateTableRequest.restoring), until FINISH_RESTORE: nodes answer
+	// every data command on it WAIT, so that no client reads or writes it
+	// before every partition is in. Nodes before this field serve it at
+	// once.
+	Restoring     bool `protobuf:"varint,10,opt,name=restoring,proto3" json:"restoring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -801,6 +828,13 @@ func (x *Table) GetCredentials() []*TableCredential {
 func (x *Table) GetProtected() bool {
 	if x != nil {
 		return x.Protected
+	}
+	return false
+}
+
+func (x *Table) GetRestoring() bool {
+	if x != nil {
+		return x.Restoring
 	}
 	return false
 }
@@ -1554,13 +1588,16 @@ const file_common_proto_rawDesc = "" +
 	"\x05total\x18\x02 \x01(\rR\x05total\x12&\n" +
 	"\x0fstarted_unix_ms\x18\x03 \x01(\x03R\rstartedUnixMs\x12\x1d\n" +
 	"\n" +
-	"elapsed_ms\x18\x04 \x01(\x03R\telapsedMs\"\x8f\x01\n" +
+	"elapsed_ms\x18\x04 \x01(\x03R\telapsedMs\"\xc9\x01\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
 	"\x06master\x18\x03 \x01(\tR\x06master\x12\x16\n" +
 	"\x06slaves\x18\x04 \x03(\tR\x06slaves\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x04R\x04term\"\xe8\x02\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\x12\x1d\n" +
+	"\n" +
+	"slot_begin\x18\x06 \x01(\rR\tslotBegin\x12\x19\n" +
+	"\bslot_end\x18\a \x01(\rR\aslotEnd\"\x86\x03\n" +
 	"\x05Table\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\x12\x1a\n" +
@@ -1572,7 +1609,9 @@ const file_common_proto_rawDesc = "" +
 	"\rcreated_epoch\x18\x06 \x01(\x04R\fcreatedEpoch\x12%\n" +
 	"\x05quota\x18\a \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12;\n" +
 	"\vcredentials\x18\b \x03(\v2\x19.zeppelin.TableCredentialR\vcredentials\x12\x1c\n" +
-	"\tprotected\x18\t \x01(\bR\tprotected\"\xbe\x01\n" +
+	"\tprotected\x18\t \x01(\bR\tprotected\x12\x1c\n" +
+	"\trestoring\x18\n" +
+	" \x01(\bR\trestoring\"\xbe\x01\n" +
 	"\x0fTableCredential\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x0fcreated_unix_ms\x18\x02 \x01(\x03R\rcreatedUnixMs\x12\x12\n" +

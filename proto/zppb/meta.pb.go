@@ -116,7 +116,7 @@ func (x RebalanceRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RebalanceRequest_Mode.Descriptor instead.
 func (RebalanceRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24, 0}
+	return file_meta_proto_rawDescGZIP(), []int{26, 0}
 }
 
 type PullRequest struct {
@@ -366,9 +366,22 @@ type PingRequest struct {
 	// serves no RESP. Clients are redirected there (-MOVED).
 	RedisAddr string `protobuf:"bytes,7,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
 	// The version of the node's binary (lib/buildinfo.Version).
-	Version       string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
+	// Position deltas (numbers from 20, apart from the fields before them).
+	// positions_seq numbers the node's PINGs. With positions_base set, the
+	// positions are a delta: the replicas whose position changed since the
+	// PING numbered positions_base, whose positions the leader said it holds
+	// (PingResponse.positions_seq), and removed_positions the replicas the
+	// node no longer has (table and partition only). A leader that does not
+	// hold positions_base keeps the positions it has and answers the seq it
+	// holds; the node then sends them all. Without positions_base the
+	// positions are all of them. A node sends deltas only to a leader that
+	// answered positions_delta.
+	PositionsSeq     uint64             `protobuf:"varint,20,opt,name=positions_seq,json=positionsSeq,proto3" json:"positions_seq,omitempty"`
+	PositionsBase    uint64             `protobuf:"varint,21,opt,name=positions_base,json=positionsBase,proto3" json:"positions_base,omitempty"`
+	RemovedPositions []*ReplicaPosition `protobuf:"bytes,22,rep,name=removed_positions,json=removedPositions,proto3" json:"removed_positions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PingRequest) Reset() {
@@ -457,6 +470,27 @@ func (x *PingRequest) GetVersion() string {
 	return ""
 }
 
+func (x *PingRequest) GetPositionsSeq() uint64 {
+	if x != nil {
+		return x.PositionsSeq
+	}
+	return 0
+}
+
+func (x *PingRequest) GetPositionsBase() uint64 {
+	if x != nil {
+		return x.PositionsBase
+	}
+	return 0
+}
+
+func (x *PingRequest) GetRemovedPositions() []*ReplicaPosition {
+	if x != nil {
+		return x.RemovedPositions
+	}
+	return nil
+}
+
 type PingResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Epoch uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
@@ -467,7 +501,12 @@ type PingResponse struct {
 	Leader string `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"`
 	// Bytes per second the node may serve full syncs at (the scheduler's
 	// fullsync-rate); 0 means unlimited.
-	FullsyncRate  uint64 `protobuf:"varint,4,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
+	FullsyncRate uint64 `protobuf:"varint,4,opt,name=fullsync_rate,json=fullsyncRate,proto3" json:"fullsync_rate,omitempty"`
+	// The leader takes position deltas (PingRequest.positions_base).
+	PositionsDelta bool `protobuf:"varint,20,opt,name=positions_delta,json=positionsDelta,proto3" json:"positions_delta,omitempty"`
+	// The positions_seq of the node's PING whose positions the leader holds
+	// now (after this PING); 0 when it holds none of a numbered PING.
+	PositionsSeq  uint64 `protobuf:"varint,21,opt,name=positions_seq,json=positionsSeq,proto3" json:"positions_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -526,6 +565,20 @@ func (x *PingResponse) GetLeader() string {
 func (x *PingResponse) GetFullsyncRate() uint64 {
 	if x != nil {
 		return x.FullsyncRate
+	}
+	return 0
+}
+
+func (x *PingResponse) GetPositionsDelta() bool {
+	if x != nil {
+		return x.PositionsDelta
+	}
+	return false
+}
+
+func (x *PingResponse) GetPositionsSeq() uint64 {
+	if x != nil {
+		return x.PositionsSeq
 	}
 	return 0
 }
@@ -647,7 +700,10 @@ type CreateTableRequest struct {
 	Quota         *Quota `protobuf:"bytes,6,opt,name=quota,proto3" json:"quota,omitempty"`
 	// The table's first passwords, hashed by the leader (never stored or
 	// logged as given). None: the table is open.
-	Passwords     [][]byte `protobuf:"bytes,7,rep,name=passwords,proto3" json:"passwords,omitempty"`
+	Passwords [][]byte `protobuf:"bytes,7,rep,name=passwords,proto3" json:"passwords,omitempty"`
+	// Create it restoring (Table.restoring): closed to data commands until
+	// a FinishRestoreRequest.
+	Restoring     bool `protobuf:"varint,8,opt,name=restoring,proto3" json:"restoring,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -731,6 +787,115 @@ func (x *CreateTableRequest) GetPasswords() [][]byte {
 	return nil
 }
 
+func (x *CreateTableRequest) GetRestoring() bool {
+	if x != nil {
+		return x.Restoring
+	}
+	return false
+}
+
+// FinishRestoreRequest opens a table created restoring to data commands
+// (zpctl backup restore, once every partition is in). It needs the admin
+// token of meta servers started with one. Finishing a table that is not
+// restoring changes nothing.
+type FinishRestoreRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// When non-zero, the table must be this incarnation (Table.created_epoch)
+	// or the request fails with TABLE_NOT_FOUND.
+	CreatedEpoch  uint64 `protobuf:"varint,2,opt,name=created_epoch,json=createdEpoch,proto3" json:"created_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishRestoreRequest) Reset() {
+	*x = FinishRestoreRequest{}
+	mi := &file_meta_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishRestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishRestoreRequest) ProtoMessage() {}
+
+func (x *FinishRestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishRestoreRequest.ProtoReflect.Descriptor instead.
+func (*FinishRestoreRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FinishRestoreRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *FinishRestoreRequest) GetCreatedEpoch() uint64 {
+	if x != nil {
+		return x.CreatedEpoch
+	}
+	return 0
+}
+
+type FinishRestoreResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Epoch         uint64                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishRestoreResponse) Reset() {
+	*x = FinishRestoreResponse{}
+	mi := &file_meta_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishRestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishRestoreResponse) ProtoMessage() {}
+
+func (x *FinishRestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishRestoreResponse.ProtoReflect.Descriptor instead.
+func (*FinishRestoreResponse) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *FinishRestoreResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type CreateTableResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         *Table                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -741,7 +906,7 @@ type CreateTableResponse struct {
 
 func (x *CreateTableResponse) Reset() {
 	*x = CreateTableResponse{}
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +918,7 @@ func (x *CreateTableResponse) String() string {
 func (*CreateTableResponse) ProtoMessage() {}
 
 func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[8]
+	mi := &file_meta_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +931,7 @@ func (x *CreateTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTableResponse.ProtoReflect.Descriptor instead.
 func (*CreateTableResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{8}
+	return file_meta_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateTableResponse) GetTable() *Table {
@@ -793,7 +958,7 @@ type DropTableRequest struct {
 
 func (x *DropTableRequest) Reset() {
 	*x = DropTableRequest{}
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +970,7 @@ func (x *DropTableRequest) String() string {
 func (*DropTableRequest) ProtoMessage() {}
 
 func (x *DropTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[9]
+	mi := &file_meta_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +983,7 @@ func (x *DropTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableRequest.ProtoReflect.Descriptor instead.
 func (*DropTableRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{9}
+	return file_meta_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DropTableRequest) GetName() string {
@@ -844,7 +1009,7 @@ type DropTableResponse struct {
 
 func (x *DropTableResponse) Reset() {
 	*x = DropTableResponse{}
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1021,7 @@ func (x *DropTableResponse) String() string {
 func (*DropTableResponse) ProtoMessage() {}
 
 func (x *DropTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[10]
+	mi := &file_meta_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1034,7 @@ func (x *DropTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropTableResponse.ProtoReflect.Descriptor instead.
 func (*DropTableResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{10}
+	return file_meta_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DropTableResponse) GetEpoch() uint64 {
@@ -887,7 +1052,7 @@ type ListTablesRequest struct {
 
 func (x *ListTablesRequest) Reset() {
 	*x = ListTablesRequest{}
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1064,7 @@ func (x *ListTablesRequest) String() string {
 func (*ListTablesRequest) ProtoMessage() {}
 
 func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[11]
+	mi := &file_meta_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1077,7 @@ func (x *ListTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesRequest.ProtoReflect.Descriptor instead.
 func (*ListTablesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{11}
+	return file_meta_proto_rawDescGZIP(), []int{13}
 }
 
 type ListTablesResponse struct {
@@ -925,7 +1090,7 @@ type ListTablesResponse struct {
 
 func (x *ListTablesResponse) Reset() {
 	*x = ListTablesResponse{}
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1102,7 @@ func (x *ListTablesResponse) String() string {
 func (*ListTablesResponse) ProtoMessage() {}
 
 func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[12]
+	mi := &file_meta_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1115,7 @@ func (x *ListTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTablesResponse.ProtoReflect.Descriptor instead.
 func (*ListTablesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{12}
+	return file_meta_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListTablesResponse) GetTables() []*Table {
@@ -979,7 +1144,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1156,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[13]
+	mi := &file_meta_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1169,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{13}
+	return file_meta_proto_rawDescGZIP(), []int{15}
 }
 
 type ListNodesResponse struct {
@@ -1017,7 +1182,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1194,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[14]
+	mi := &file_meta_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1207,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{14}
+	return file_meta_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -1067,7 +1232,7 @@ type ListMetaRequest struct {
 
 func (x *ListMetaRequest) Reset() {
 	*x = ListMetaRequest{}
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1244,7 @@ func (x *ListMetaRequest) String() string {
 func (*ListMetaRequest) ProtoMessage() {}
 
 func (x *ListMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[15]
+	mi := &file_meta_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1257,7 @@ func (x *ListMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaRequest.ProtoReflect.Descriptor instead.
 func (*ListMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{15}
+	return file_meta_proto_rawDescGZIP(), []int{17}
 }
 
 type MetaMember struct {
@@ -1108,7 +1273,7 @@ type MetaMember struct {
 
 func (x *MetaMember) Reset() {
 	*x = MetaMember{}
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1285,7 @@ func (x *MetaMember) String() string {
 func (*MetaMember) ProtoMessage() {}
 
 func (x *MetaMember) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[16]
+	mi := &file_meta_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1298,7 @@ func (x *MetaMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetaMember.ProtoReflect.Descriptor instead.
 func (*MetaMember) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{16}
+	return file_meta_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MetaMember) GetId() string {
@@ -1176,7 +1341,7 @@ type AddMetaRequest struct {
 
 func (x *AddMetaRequest) Reset() {
 	*x = AddMetaRequest{}
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1353,7 @@ func (x *AddMetaRequest) String() string {
 func (*AddMetaRequest) ProtoMessage() {}
 
 func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[17]
+	mi := &file_meta_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1366,7 @@ func (x *AddMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddMetaRequest.ProtoReflect.Descriptor instead.
 func (*AddMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{17}
+	return file_meta_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AddMetaRequest) GetAddr() string {
@@ -1229,7 +1394,7 @@ type RemoveMetaRequest struct {
 
 func (x *RemoveMetaRequest) Reset() {
 	*x = RemoveMetaRequest{}
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1406,7 @@ func (x *RemoveMetaRequest) String() string {
 func (*RemoveMetaRequest) ProtoMessage() {}
 
 func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[18]
+	mi := &file_meta_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1419,7 @@ func (x *RemoveMetaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMetaRequest.ProtoReflect.Descriptor instead.
 func (*RemoveMetaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{18}
+	return file_meta_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RemoveMetaRequest) GetAddr() string {
@@ -1283,7 +1448,7 @@ type ListMetaResponse struct {
 
 func (x *ListMetaResponse) Reset() {
 	*x = ListMetaResponse{}
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1460,7 @@ func (x *ListMetaResponse) String() string {
 func (*ListMetaResponse) ProtoMessage() {}
 
 func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[19]
+	mi := &file_meta_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1473,7 @@ func (x *ListMetaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetaResponse.ProtoReflect.Descriptor instead.
 func (*ListMetaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{19}
+	return file_meta_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListMetaResponse) GetLeader() string {
@@ -1386,7 +1551,7 @@ type AddSlaveRequest struct {
 
 func (x *AddSlaveRequest) Reset() {
 	*x = AddSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1563,7 @@ func (x *AddSlaveRequest) String() string {
 func (*AddSlaveRequest) ProtoMessage() {}
 
 func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[20]
+	mi := &file_meta_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1576,7 @@ func (x *AddSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddSlaveRequest.ProtoReflect.Descriptor instead.
 func (*AddSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{20}
+	return file_meta_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AddSlaveRequest) GetTable() string {
@@ -1454,7 +1619,7 @@ type RemoveSlaveRequest struct {
 
 func (x *RemoveSlaveRequest) Reset() {
 	*x = RemoveSlaveRequest{}
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1631,7 @@ func (x *RemoveSlaveRequest) String() string {
 func (*RemoveSlaveRequest) ProtoMessage() {}
 
 func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[21]
+	mi := &file_meta_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1644,7 @@ func (x *RemoveSlaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSlaveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSlaveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{21}
+	return file_meta_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveSlaveRequest) GetTable() string {
@@ -1522,7 +1687,7 @@ type SetMasterRequest struct {
 
 func (x *SetMasterRequest) Reset() {
 	*x = SetMasterRequest{}
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1699,7 @@ func (x *SetMasterRequest) String() string {
 func (*SetMasterRequest) ProtoMessage() {}
 
 func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[22]
+	mi := &file_meta_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1712,7 @@ func (x *SetMasterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMasterRequest.ProtoReflect.Descriptor instead.
 func (*SetMasterRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{22}
+	return file_meta_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetMasterRequest) GetTable() string {
@@ -1591,7 +1756,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1768,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[23]
+	mi := &file_meta_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1781,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{23}
+	return file_meta_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *MigrateRequest) GetTable() string {
@@ -1670,7 +1835,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1847,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[24]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1860,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{24}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RebalanceRequest) GetMode() RebalanceRequest_Mode {
@@ -1743,7 +1908,7 @@ type PlanMovesRequest struct {
 
 func (x *PlanMovesRequest) Reset() {
 	*x = PlanMovesRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1755,7 +1920,7 @@ func (x *PlanMovesRequest) String() string {
 func (*PlanMovesRequest) ProtoMessage() {}
 
 func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1768,7 +1933,7 @@ func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMovesRequest.ProtoReflect.Descriptor instead.
 func (*PlanMovesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PlanMovesRequest) GetMoves() []*Move {
@@ -1794,7 +1959,7 @@ type MovesResponse struct {
 
 func (x *MovesResponse) Reset() {
 	*x = MovesResponse{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1971,7 @@ func (x *MovesResponse) String() string {
 func (*MovesResponse) ProtoMessage() {}
 
 func (x *MovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +1984,7 @@ func (x *MovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
 func (*MovesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MovesResponse) GetMoves() []*Move {
@@ -1864,7 +2029,7 @@ type CancelMoveRequest struct {
 
 func (x *CancelMoveRequest) Reset() {
 	*x = CancelMoveRequest{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +2041,7 @@ func (x *CancelMoveRequest) String() string {
 func (*CancelMoveRequest) ProtoMessage() {}
 
 func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +2054,7 @@ func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
 func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CancelMoveRequest) GetId() uint64 {
@@ -1916,7 +2081,7 @@ type MoveStatusRequest struct {
 
 func (x *MoveStatusRequest) Reset() {
 	*x = MoveStatusRequest{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2093,7 @@ func (x *MoveStatusRequest) String() string {
 func (*MoveStatusRequest) ProtoMessage() {}
 
 func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2106,7 @@ func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MoveStatusRequest) GetAll() bool {
@@ -1962,7 +2127,7 @@ type CordonNodesRequest struct {
 
 func (x *CordonNodesRequest) Reset() {
 	*x = CordonNodesRequest{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2139,7 @@ func (x *CordonNodesRequest) String() string {
 func (*CordonNodesRequest) ProtoMessage() {}
 
 func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2152,7 @@ func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesRequest.ProtoReflect.Descriptor instead.
 func (*CordonNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CordonNodesRequest) GetNodes() []string {
@@ -2013,7 +2178,7 @@ type CordonNodesResponse struct {
 
 func (x *CordonNodesResponse) Reset() {
 	*x = CordonNodesResponse{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2025,7 +2190,7 @@ func (x *CordonNodesResponse) String() string {
 func (*CordonNodesResponse) ProtoMessage() {}
 
 func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2038,7 +2203,7 @@ func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesResponse.ProtoReflect.Descriptor instead.
 func (*CordonNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CordonNodesResponse) GetEpoch() uint64 {
@@ -2064,7 +2229,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2241,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2254,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ScheduleRequest) GetPaused() bool {
@@ -2157,7 +2322,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2169,7 +2334,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2182,7 +2347,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{32}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ScheduleResponse) GetSchedule() *Schedule {
@@ -2253,7 +2418,7 @@ type PartitionShortfall struct {
 
 func (x *PartitionShortfall) Reset() {
 	*x = PartitionShortfall{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2265,7 +2430,7 @@ func (x *PartitionShortfall) String() string {
 func (*PartitionShortfall) ProtoMessage() {}
 
 func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2278,7 +2443,7 @@ func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionShortfall.ProtoReflect.Descriptor instead.
 func (*PartitionShortfall) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PartitionShortfall) GetTable() string {
@@ -2323,7 +2488,7 @@ type DownNode struct {
 
 func (x *DownNode) Reset() {
 	*x = DownNode{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2335,7 +2500,7 @@ func (x *DownNode) String() string {
 func (*DownNode) ProtoMessage() {}
 
 func (x *DownNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2348,7 +2513,7 @@ func (x *DownNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownNode.ProtoReflect.Descriptor instead.
 func (*DownNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DownNode) GetAddr() string {
@@ -2389,7 +2554,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2566,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2579,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -2440,7 +2605,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2452,7 +2617,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2465,7 +2630,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{36}
+	return file_meta_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -2487,7 +2652,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +2664,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +2677,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -2545,7 +2710,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2557,7 +2722,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2570,7 +2735,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -2596,7 +2761,7 @@ type TableAuthRequest struct {
 
 func (x *TableAuthRequest) Reset() {
 	*x = TableAuthRequest{}
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2773,7 @@ func (x *TableAuthRequest) String() string {
 func (*TableAuthRequest) ProtoMessage() {}
 
 func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2786,7 @@ func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAuthRequest.ProtoReflect.Descriptor instead.
 func (*TableAuthRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39}
+	return file_meta_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TableAuthRequest) GetTable() string {
@@ -2665,7 +2830,7 @@ type TableAuthResponse struct {
 
 func (x *TableAuthResponse) Reset() {
 	*x = TableAuthResponse{}
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +2842,7 @@ func (x *TableAuthResponse) String() string {
 func (*TableAuthResponse) ProtoMessage() {}
 
 func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +2855,7 @@ func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAuthResponse.ProtoReflect.Descriptor instead.
 func (*TableAuthResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{40}
+	return file_meta_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TableAuthResponse) GetCredentials() []*TableCredential {
@@ -2736,7 +2901,7 @@ const file_meta_proto_rawDesc = "" +
 	"TableStamp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\x12#\n" +
-	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\xe9\x01\n" +
+	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\xfd\x02\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
@@ -2746,17 +2911,22 @@ const file_meta_proto_rawDesc = "" +
 	"\x06weight\x18\x06 \x01(\rR\x06weight\x12\x1d\n" +
 	"\n" +
 	"redis_addr\x18\a \x01(\tR\tredisAddr\x12\x18\n" +
-	"\aversion\x18\b \x01(\tR\aversion\"|\n" +
+	"\aversion\x18\b \x01(\tR\aversion\x12#\n" +
+	"\rpositions_seq\x18\x14 \x01(\x04R\fpositionsSeq\x12%\n" +
+	"\x0epositions_base\x18\x15 \x01(\x04R\rpositionsBase\x12F\n" +
+	"\x11removed_positions\x18\x16 \x03(\v2\x19.zeppelin.ReplicaPositionR\x10removedPositions\"\xca\x01\n" +
 	"\fPingResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\x12\x19\n" +
 	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\tR\x06leader\x12#\n" +
-	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\"\\\n" +
+	"\rfullsync_rate\x18\x04 \x01(\x04R\ffullsyncRate\x12'\n" +
+	"\x0fpositions_delta\x18\x14 \x01(\bR\x0epositionsDelta\x12#\n" +
+	"\rpositions_seq\x18\x15 \x01(\x04R\fpositionsSeq\"\\\n" +
 	"\x0fStartingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x125\n" +
 	"\bprogress\x18\x02 \x01(\v2\x19.zeppelin.StartupProgressR\bprogress\"*\n" +
 	"\x10StartingResponse\x12\x16\n" +
-	"\x06leader\x18\x01 \x01(\tR\x06leader\"\xfc\x01\n" +
+	"\x06leader\x18\x01 \x01(\tR\x06leader\"\x9a\x02\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -2766,7 +2936,13 @@ const file_meta_proto_rawDesc = "" +
 	"\x11min_sync_replicas\x18\x04 \x01(\rR\x0fminSyncReplicas\x12%\n" +
 	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\x12%\n" +
 	"\x05quota\x18\x06 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12\x1c\n" +
-	"\tpasswords\x18\a \x03(\fR\tpasswords\"R\n" +
+	"\tpasswords\x18\a \x03(\fR\tpasswords\x12\x1c\n" +
+	"\trestoring\x18\b \x01(\bR\trestoring\"Q\n" +
+	"\x14FinishRestoreRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
+	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\"-\n" +
+	"\x15FinishRestoreResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"R\n" +
 	"\x13CreateTableResponse\x12%\n" +
 	"\x05table\x18\x01 \x01(\v2\x0f.zeppelin.TableR\x05table\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\"M\n" +
@@ -2925,89 +3101,92 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_meta_proto_goTypes = []any{
-	(TableAuthOp)(0),            // 0: zeppelin.TableAuthOp
-	(RebalanceRequest_Mode)(0),  // 1: zeppelin.RebalanceRequest.Mode
-	(*PullRequest)(nil),         // 2: zeppelin.PullRequest
-	(*PullResponse)(nil),        // 3: zeppelin.PullResponse
-	(*TableStamp)(nil),          // 4: zeppelin.TableStamp
-	(*PingRequest)(nil),         // 5: zeppelin.PingRequest
-	(*PingResponse)(nil),        // 6: zeppelin.PingResponse
-	(*StartingRequest)(nil),     // 7: zeppelin.StartingRequest
-	(*StartingResponse)(nil),    // 8: zeppelin.StartingResponse
-	(*CreateTableRequest)(nil),  // 9: zeppelin.CreateTableRequest
-	(*CreateTableResponse)(nil), // 10: zeppelin.CreateTableResponse
-	(*DropTableRequest)(nil),    // 11: zeppelin.DropTableRequest
-	(*DropTableResponse)(nil),   // 12: zeppelin.DropTableResponse
-	(*ListTablesRequest)(nil),   // 13: zeppelin.ListTablesRequest
-	(*ListTablesResponse)(nil),  // 14: zeppelin.ListTablesResponse
-	(*ListNodesRequest)(nil),    // 15: zeppelin.ListNodesRequest
-	(*ListNodesResponse)(nil),   // 16: zeppelin.ListNodesResponse
-	(*ListMetaRequest)(nil),     // 17: zeppelin.ListMetaRequest
-	(*MetaMember)(nil),          // 18: zeppelin.MetaMember
-	(*AddMetaRequest)(nil),      // 19: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),   // 20: zeppelin.RemoveMetaRequest
-	(*ListMetaResponse)(nil),    // 21: zeppelin.ListMetaResponse
-	(*AddSlaveRequest)(nil),     // 22: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),  // 23: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),    // 24: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),      // 25: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),    // 26: zeppelin.RebalanceRequest
-	(*PlanMovesRequest)(nil),    // 27: zeppelin.PlanMovesRequest
-	(*MovesResponse)(nil),       // 28: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),   // 29: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),   // 30: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),  // 31: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil), // 32: zeppelin.CordonNodesResponse
-	(*ScheduleRequest)(nil),     // 33: zeppelin.ScheduleRequest
-	(*ScheduleResponse)(nil),    // 34: zeppelin.ScheduleResponse
-	(*PartitionShortfall)(nil),  // 35: zeppelin.PartitionShortfall
-	(*DownNode)(nil),            // 36: zeppelin.DownNode
-	(*RemoveNodesRequest)(nil),  // 37: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil), // 38: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),     // 39: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),    // 40: zeppelin.SetQuotaResponse
-	(*TableAuthRequest)(nil),    // 41: zeppelin.TableAuthRequest
-	(*TableAuthResponse)(nil),   // 42: zeppelin.TableAuthResponse
-	(*Topology)(nil),            // 43: zeppelin.Topology
-	(*Table)(nil),               // 44: zeppelin.Table
-	(*ReplicaPosition)(nil),     // 45: zeppelin.ReplicaPosition
-	(*StartupProgress)(nil),     // 46: zeppelin.StartupProgress
-	(*Quota)(nil),               // 47: zeppelin.Quota
-	(*Node)(nil),                // 48: zeppelin.Node
-	(*Move)(nil),                // 49: zeppelin.Move
-	(*Schedule)(nil),            // 50: zeppelin.Schedule
-	(*ScheduleEvent)(nil),       // 51: zeppelin.ScheduleEvent
-	(*TableCredential)(nil),     // 52: zeppelin.TableCredential
+	(TableAuthOp)(0),              // 0: zeppelin.TableAuthOp
+	(RebalanceRequest_Mode)(0),    // 1: zeppelin.RebalanceRequest.Mode
+	(*PullRequest)(nil),           // 2: zeppelin.PullRequest
+	(*PullResponse)(nil),          // 3: zeppelin.PullResponse
+	(*TableStamp)(nil),            // 4: zeppelin.TableStamp
+	(*PingRequest)(nil),           // 5: zeppelin.PingRequest
+	(*PingResponse)(nil),          // 6: zeppelin.PingResponse
+	(*StartingRequest)(nil),       // 7: zeppelin.StartingRequest
+	(*StartingResponse)(nil),      // 8: zeppelin.StartingResponse
+	(*CreateTableRequest)(nil),    // 9: zeppelin.CreateTableRequest
+	(*FinishRestoreRequest)(nil),  // 10: zeppelin.FinishRestoreRequest
+	(*FinishRestoreResponse)(nil), // 11: zeppelin.FinishRestoreResponse
+	(*CreateTableResponse)(nil),   // 12: zeppelin.CreateTableResponse
+	(*DropTableRequest)(nil),      // 13: zeppelin.DropTableRequest
+	(*DropTableResponse)(nil),     // 14: zeppelin.DropTableResponse
+	(*ListTablesRequest)(nil),     // 15: zeppelin.ListTablesRequest
+	(*ListTablesResponse)(nil),    // 16: zeppelin.ListTablesResponse
+	(*ListNodesRequest)(nil),      // 17: zeppelin.ListNodesRequest
+	(*ListNodesResponse)(nil),     // 18: zeppelin.ListNodesResponse
+	(*ListMetaRequest)(nil),       // 19: zeppelin.ListMetaRequest
+	(*MetaMember)(nil),            // 20: zeppelin.MetaMember
+	(*AddMetaRequest)(nil),        // 21: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),     // 22: zeppelin.RemoveMetaRequest
+	(*ListMetaResponse)(nil),      // 23: zeppelin.ListMetaResponse
+	(*AddSlaveRequest)(nil),       // 24: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),    // 25: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),      // 26: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),        // 27: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),      // 28: zeppelin.RebalanceRequest
+	(*PlanMovesRequest)(nil),      // 29: zeppelin.PlanMovesRequest
+	(*MovesResponse)(nil),         // 30: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),     // 31: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),     // 32: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),    // 33: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil),   // 34: zeppelin.CordonNodesResponse
+	(*ScheduleRequest)(nil),       // 35: zeppelin.ScheduleRequest
+	(*ScheduleResponse)(nil),      // 36: zeppelin.ScheduleResponse
+	(*PartitionShortfall)(nil),    // 37: zeppelin.PartitionShortfall
+	(*DownNode)(nil),              // 38: zeppelin.DownNode
+	(*RemoveNodesRequest)(nil),    // 39: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil),   // 40: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),       // 41: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),      // 42: zeppelin.SetQuotaResponse
+	(*TableAuthRequest)(nil),      // 43: zeppelin.TableAuthRequest
+	(*TableAuthResponse)(nil),     // 44: zeppelin.TableAuthResponse
+	(*Topology)(nil),              // 45: zeppelin.Topology
+	(*Table)(nil),                 // 46: zeppelin.Table
+	(*ReplicaPosition)(nil),       // 47: zeppelin.ReplicaPosition
+	(*StartupProgress)(nil),       // 48: zeppelin.StartupProgress
+	(*Quota)(nil),                 // 49: zeppelin.Quota
+	(*Node)(nil),                  // 50: zeppelin.Node
+	(*Move)(nil),                  // 51: zeppelin.Move
+	(*Schedule)(nil),              // 52: zeppelin.Schedule
+	(*ScheduleEvent)(nil),         // 53: zeppelin.ScheduleEvent
+	(*TableCredential)(nil),       // 54: zeppelin.TableCredential
 }
 var file_meta_proto_depIdxs = []int32{
-	43, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	45, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	4,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	44, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
-	45, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	46, // 4: zeppelin.StartingRequest.progress:type_name -> zeppelin.StartupProgress
-	47, // 5: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	44, // 6: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	44, // 7: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	48, // 8: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
-	18, // 9: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
-	1,  // 10: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	49, // 11: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
-	49, // 12: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	49, // 13: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	50, // 14: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	51, // 15: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
-	35, // 16: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
-	36, // 17: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	47, // 18: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
-	0,  // 19: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
-	52, // 20: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	46, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
+	47, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	47, // 4: zeppelin.PingRequest.removed_positions:type_name -> zeppelin.ReplicaPosition
+	48, // 5: zeppelin.StartingRequest.progress:type_name -> zeppelin.StartupProgress
+	49, // 6: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	46, // 7: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	46, // 8: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	50, // 9: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	20, // 10: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
+	1,  // 11: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
+	51, // 12: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	51, // 13: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	51, // 14: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	52, // 15: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	53, // 16: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	37, // 17: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	38, // 18: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	49, // 19: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	0,  // 20: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
+	54, // 21: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_meta_proto_init() }
@@ -3016,14 +3195,14 @@ func file_meta_proto_init() {
 		return
 	}
 	file_common_proto_init()
-	file_meta_proto_msgTypes[31].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[33].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -65,6 +65,7 @@ type Request struct {
 	//	*Request_CordonNodes
 	//	*Request_TableAuth
 	//	*Request_Schedule
+	//	*Request_FinishRestore
 	//	*Request_PlanMoves
 	//	*Request_Starting
 	//	*Request_TrySync
@@ -73,6 +74,10 @@ type Request struct {
 	//	*Request_FullsyncFetch
 	//	*Request_FullsyncEnd
 	//	*Request_BinlogWatch
+	//	*Request_RestorePartition
+	//	*Request_ExportStart
+	//	*Request_ExportNext
+	//	*Request_ExportEnd
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// count it from when they read the request, give up on work that would
@@ -497,6 +502,15 @@ func (x *Request) GetSchedule() *ScheduleRequest {
 	return nil
 }
 
+func (x *Request) GetFinishRestore() *FinishRestoreRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_FinishRestore); ok {
+			return x.FinishRestore
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetPlanMoves() *PlanMovesRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_PlanMoves); ok {
@@ -564,6 +578,42 @@ func (x *Request) GetBinlogWatch() *BinlogWatchRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_BinlogWatch); ok {
 			return x.BinlogWatch
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetRestorePartition() *RestorePartitionRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_RestorePartition); ok {
+			return x.RestorePartition
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetExportStart() *ExportStartRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_ExportStart); ok {
+			return x.ExportStart
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetExportNext() *ExportNextRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_ExportNext); ok {
+			return x.ExportNext
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetExportEnd() *ExportEndRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_ExportEnd); ok {
+			return x.ExportEnd
 		}
 	}
 	return nil
@@ -780,6 +830,10 @@ type Request_Schedule struct {
 	Schedule *ScheduleRequest `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
 
+type Request_FinishRestore struct {
+	FinishRestore *FinishRestoreRequest `protobuf:"bytes,58,opt,name=finish_restore,json=finishRestore,proto3,oneof"`
+}
+
 type Request_PlanMoves struct {
 	// Answered with moves (MovesResponse).
 	PlanMoves *PlanMovesRequest `protobuf:"bytes,56,opt,name=plan_moves,json=planMoves,proto3,oneof"`
@@ -787,7 +841,7 @@ type Request_PlanMoves struct {
 
 type Request_Starting struct {
 	// A starting node's progress (not a heartbeat).
-	Starting *StartingRequest `protobuf:"bytes,61,opt,name=starting,proto3,oneof"`
+	Starting *StartingRequest `protobuf:"bytes,63,opt,name=starting,proto3,oneof"`
 }
 
 type Request_TrySync struct {
@@ -813,6 +867,24 @@ type Request_FullsyncEnd struct {
 
 type Request_BinlogWatch struct {
 	BinlogWatch *BinlogWatchRequest `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
+}
+
+type Request_RestorePartition struct {
+	// Restore (zpctl to the master of a partition): install a backup.
+	RestorePartition *RestorePartitionRequest `protobuf:"bytes,57,opt,name=restore_partition,json=restorePartition,proto3,oneof"`
+}
+
+type Request_ExportStart struct {
+	// Export (zpctl export to any replica of a partition).
+	ExportStart *ExportStartRequest `protobuf:"bytes,59,opt,name=export_start,json=exportStart,proto3,oneof"`
+}
+
+type Request_ExportNext struct {
+	ExportNext *ExportNextRequest `protobuf:"bytes,61,opt,name=export_next,json=exportNext,proto3,oneof"`
+}
+
+type Request_ExportEnd struct {
+	ExportEnd *ExportEndRequest `protobuf:"bytes,62,opt,name=export_end,json=exportEnd,proto3,oneof"`
 }
 
 func (*Request_Set) isRequest_Cmd() {}
@@ -893,6 +965,8 @@ func (*Request_TableAuth) isRequest_Cmd() {}
 
 func (*Request_Schedule) isRequest_Cmd() {}
 
+func (*Request_FinishRestore) isRequest_Cmd() {}
+
 func (*Request_PlanMoves) isRequest_Cmd() {}
 
 func (*Request_Starting) isRequest_Cmd() {}
@@ -908,6 +982,14 @@ func (*Request_FullsyncFetch) isRequest_Cmd() {}
 func (*Request_FullsyncEnd) isRequest_Cmd() {}
 
 func (*Request_BinlogWatch) isRequest_Cmd() {}
+
+func (*Request_RestorePartition) isRequest_Cmd() {}
+
+func (*Request_ExportStart) isRequest_Cmd() {}
+
+func (*Request_ExportNext) isRequest_Cmd() {}
+
+func (*Request_ExportEnd) isRequest_Cmd() {}
 
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
@@ -955,12 +1037,16 @@ type Response struct {
 	//	*Response_CordonNodes
 	//	*Response_TableAuth
 	//	*Response_Schedule
+	//	*Response_FinishRestore
 	//	*Response_Starting
 	//	*Response_TrySync
 	//	*Response_BinlogPull
 	//	*Response_FullsyncStart
 	//	*Response_FullsyncFetch
 	//	*Response_BinlogWatch
+	//	*Response_RestorePartition
+	//	*Response_ExportStart
+	//	*Response_ExportNext
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1299,6 +1385,15 @@ func (x *Response) GetSchedule() *ScheduleResponse {
 	return nil
 }
 
+func (x *Response) GetFinishRestore() *FinishRestoreResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_FinishRestore); ok {
+			return x.FinishRestore
+		}
+	}
+	return nil
+}
+
 func (x *Response) GetStarting() *StartingResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_Starting); ok {
@@ -1348,6 +1443,33 @@ func (x *Response) GetBinlogWatch() *BinlogWatchResponse {
 	if x != nil {
 		if x, ok := x.Result.(*Response_BinlogWatch); ok {
 			return x.BinlogWatch
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetRestorePartition() *RestorePartitionResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_RestorePartition); ok {
+			return x.RestorePartition
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetExportStart() *ExportStartResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_ExportStart); ok {
+			return x.ExportStart
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetExportNext() *ExportNextResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_ExportNext); ok {
+			return x.ExportNext
 		}
 	}
 	return nil
@@ -1473,8 +1595,12 @@ type Response_Schedule struct {
 	Schedule *ScheduleResponse `protobuf:"bytes,60,opt,name=schedule,proto3,oneof"`
 }
 
+type Response_FinishRestore struct {
+	FinishRestore *FinishRestoreResponse `protobuf:"bytes,58,opt,name=finish_restore,json=finishRestore,proto3,oneof"`
+}
+
 type Response_Starting struct {
-	Starting *StartingResponse `protobuf:"bytes,61,opt,name=starting,proto3,oneof"`
+	Starting *StartingResponse `protobuf:"bytes,63,opt,name=starting,proto3,oneof"`
 }
 
 type Response_TrySync struct {
@@ -1495,6 +1621,18 @@ type Response_FullsyncFetch struct {
 
 type Response_BinlogWatch struct {
 	BinlogWatch *BinlogWatchResponse `protobuf:"bytes,55,opt,name=binlog_watch,json=binlogWatch,proto3,oneof"`
+}
+
+type Response_RestorePartition struct {
+	RestorePartition *RestorePartitionResponse `protobuf:"bytes,57,opt,name=restore_partition,json=restorePartition,proto3,oneof"`
+}
+
+type Response_ExportStart struct {
+	ExportStart *ExportStartResponse `protobuf:"bytes,59,opt,name=export_start,json=exportStart,proto3,oneof"`
+}
+
+type Response_ExportNext struct {
+	ExportNext *ExportNextResponse `protobuf:"bytes,61,opt,name=export_next,json=exportNext,proto3,oneof"`
 }
 
 func (*Response_Get) isResponse_Result() {}
@@ -1555,6 +1693,8 @@ func (*Response_TableAuth) isResponse_Result() {}
 
 func (*Response_Schedule) isResponse_Result() {}
 
+func (*Response_FinishRestore) isResponse_Result() {}
+
 func (*Response_Starting) isResponse_Result() {}
 
 func (*Response_TrySync) isResponse_Result() {}
@@ -1566,6 +1706,12 @@ func (*Response_FullsyncStart) isResponse_Result() {}
 func (*Response_FullsyncFetch) isResponse_Result() {}
 
 func (*Response_BinlogWatch) isResponse_Result() {}
+
+func (*Response_RestorePartition) isResponse_Result() {}
+
+func (*Response_ExportStart) isResponse_Result() {}
+
+func (*Response_ExportNext) isResponse_Result() {}
 
 // MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
 // atomic step, logged as one binlog record (Redis MULTI/EXEC): each
@@ -1681,7 +1827,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xee\x16\n" +
+	"repl.proto\"\xc9\x19\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1732,17 +1878,24 @@ const file_rpc_proto_rawDesc = "" +
 	"\fcordon_nodes\x180 \x01(\v2\x1c.zeppelin.CordonNodesRequestH\x00R\vcordonNodes\x12;\n" +
 	"\n" +
 	"table_auth\x181 \x01(\v2\x1a.zeppelin.TableAuthRequestH\x00R\ttableAuth\x127\n" +
-	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12;\n" +
+	"\bschedule\x18< \x01(\v2\x19.zeppelin.ScheduleRequestH\x00R\bschedule\x12G\n" +
+	"\x0efinish_restore\x18: \x01(\v2\x1e.zeppelin.FinishRestoreRequestH\x00R\rfinishRestore\x12;\n" +
 	"\n" +
 	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x127\n" +
-	"\bstarting\x18= \x01(\v2\x19.zeppelin.StartingRequestH\x00R\bstarting\x125\n" +
+	"\bstarting\x18? \x01(\v2\x19.zeppelin.StartingRequestH\x00R\bstarting\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1e.zeppelin.FullSyncStartRequestH\x00R\rfullsyncStart\x12G\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1e.zeppelin.FullSyncFetchRequestH\x00R\rfullsyncFetch\x12A\n" +
 	"\ffullsync_end\x186 \x01(\v2\x1c.zeppelin.FullSyncEndRequestH\x00R\vfullsyncEnd\x12A\n" +
-	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12\x1d\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1c.zeppelin.BinlogWatchRequestH\x00R\vbinlogWatch\x12P\n" +
+	"\x11restore_partition\x189 \x01(\v2!.zeppelin.RestorePartitionRequestH\x00R\x10restorePartition\x12A\n" +
+	"\fexport_start\x18; \x01(\v2\x1c.zeppelin.ExportStartRequestH\x00R\vexportStart\x12>\n" +
+	"\vexport_next\x18= \x01(\v2\x1b.zeppelin.ExportNextRequestH\x00R\n" +
+	"exportNext\x12;\n" +
+	"\n" +
+	"export_end\x18> \x01(\v2\x1a.zeppelin.ExportEndRequestH\x00R\texportEnd\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
@@ -1754,7 +1907,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xe2\x10\n" +
+	"\x03cmd\"\x84\x13\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1795,14 +1948,19 @@ const file_rpc_proto_rawDesc = "" +
 	"\fcordon_nodes\x180 \x01(\v2\x1d.zeppelin.CordonNodesResponseH\x00R\vcordonNodes\x12<\n" +
 	"\n" +
 	"table_auth\x181 \x01(\v2\x1b.zeppelin.TableAuthResponseH\x00R\ttableAuth\x128\n" +
-	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x128\n" +
-	"\bstarting\x18= \x01(\v2\x1a.zeppelin.StartingResponseH\x00R\bstarting\x126\n" +
+	"\bschedule\x18< \x01(\v2\x1a.zeppelin.ScheduleResponseH\x00R\bschedule\x12H\n" +
+	"\x0efinish_restore\x18: \x01(\v2\x1f.zeppelin.FinishRestoreResponseH\x00R\rfinishRestore\x128\n" +
+	"\bstarting\x18? \x01(\v2\x1a.zeppelin.StartingResponseH\x00R\bstarting\x126\n" +
 	"\btry_sync\x182 \x01(\v2\x19.zeppelin.TrySyncResponseH\x00R\atrySync\x12?\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1c.zeppelin.BinlogPullResponseH\x00R\n" +
 	"binlogPull\x12H\n" +
 	"\x0efullsync_start\x184 \x01(\v2\x1f.zeppelin.FullSyncStartResponseH\x00R\rfullsyncStart\x12H\n" +
 	"\x0efullsync_fetch\x185 \x01(\v2\x1f.zeppelin.FullSyncFetchResponseH\x00R\rfullsyncFetch\x12B\n" +
-	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatchB\b\n" +
+	"\fbinlog_watch\x187 \x01(\v2\x1d.zeppelin.BinlogWatchResponseH\x00R\vbinlogWatch\x12Q\n" +
+	"\x11restore_partition\x189 \x01(\v2\".zeppelin.RestorePartitionResponseH\x00R\x10restorePartition\x12B\n" +
+	"\fexport_start\x18; \x01(\v2\x1d.zeppelin.ExportStartResponseH\x00R\vexportStart\x12?\n" +
+	"\vexport_next\x18= \x01(\v2\x1c.zeppelin.ExportNextResponseH\x00R\n" +
+	"exportNextB\b\n" +
 	"\x06result\"K\n" +
 	"\fMultiRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
@@ -1824,90 +1982,99 @@ func file_rpc_proto_rawDescGZIP() []byte {
 
 var file_rpc_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_rpc_proto_goTypes = []any{
-	(*Request)(nil),               // 0: zeppelin.Request
-	(*Response)(nil),              // 1: zeppelin.Response
-	(*MultiRequest)(nil),          // 2: zeppelin.MultiRequest
-	(*MultiResponse)(nil),         // 3: zeppelin.MultiResponse
-	(*SetRequest)(nil),            // 4: zeppelin.SetRequest
-	(*GetRequest)(nil),            // 5: zeppelin.GetRequest
-	(*DelRequest)(nil),            // 6: zeppelin.DelRequest
-	(*MGetRequest)(nil),           // 7: zeppelin.MGetRequest
-	(*MSetRequest)(nil),           // 8: zeppelin.MSetRequest
-	(*IncrByRequest)(nil),         // 9: zeppelin.IncrByRequest
-	(*ExistsRequest)(nil),         // 10: zeppelin.ExistsRequest
-	(*TTLRequest)(nil),            // 11: zeppelin.TTLRequest
-	(*WriteBatchRequest)(nil),     // 12: zeppelin.WriteBatchRequest
-	(*ScanRequest)(nil),           // 13: zeppelin.ScanRequest
-	(*InfoRequest)(nil),           // 14: zeppelin.InfoRequest
-	(*NotifyRequest)(nil),         // 15: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),     // 16: zeppelin.FlushTableRequest
-	(*GetExRequest)(nil),          // 17: zeppelin.GetExRequest
-	(*ExpireRequest)(nil),         // 18: zeppelin.ExpireRequest
-	(*SetRangeRequest)(nil),       // 19: zeppelin.SetRangeRequest
-	(*IncrByFloatRequest)(nil),    // 20: zeppelin.IncrByFloatRequest
-	(*PullRequest)(nil),           // 21: zeppelin.PullRequest
-	(*PingRequest)(nil),           // 22: zeppelin.PingRequest
-	(*CreateTableRequest)(nil),    // 23: zeppelin.CreateTableRequest
-	(*DropTableRequest)(nil),      // 24: zeppelin.DropTableRequest
-	(*ListTablesRequest)(nil),     // 25: zeppelin.ListTablesRequest
-	(*ListNodesRequest)(nil),      // 26: zeppelin.ListNodesRequest
-	(*ListMetaRequest)(nil),       // 27: zeppelin.ListMetaRequest
-	(*AddSlaveRequest)(nil),       // 28: zeppelin.AddSlaveRequest
-	(*RemoveSlaveRequest)(nil),    // 29: zeppelin.RemoveSlaveRequest
-	(*SetMasterRequest)(nil),      // 30: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),        // 31: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),      // 32: zeppelin.RebalanceRequest
-	(*CancelMoveRequest)(nil),     // 33: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),     // 34: zeppelin.MoveStatusRequest
-	(*RemoveNodesRequest)(nil),    // 35: zeppelin.RemoveNodesRequest
-	(*SetQuotaRequest)(nil),       // 36: zeppelin.SetQuotaRequest
-	(*AddMetaRequest)(nil),        // 37: zeppelin.AddMetaRequest
-	(*RemoveMetaRequest)(nil),     // 38: zeppelin.RemoveMetaRequest
-	(*CordonNodesRequest)(nil),    // 39: zeppelin.CordonNodesRequest
-	(*TableAuthRequest)(nil),      // 40: zeppelin.TableAuthRequest
-	(*ScheduleRequest)(nil),       // 41: zeppelin.ScheduleRequest
-	(*PlanMovesRequest)(nil),      // 42: zeppelin.PlanMovesRequest
-	(*StartingRequest)(nil),       // 43: zeppelin.StartingRequest
-	(*TrySyncRequest)(nil),        // 44: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),     // 45: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),  // 46: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),  // 47: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),    // 48: zeppelin.FullSyncEndRequest
-	(*BinlogWatchRequest)(nil),    // 49: zeppelin.BinlogWatchRequest
-	(Code)(0),                     // 50: zeppelin.Code
-	(*GetResponse)(nil),           // 51: zeppelin.GetResponse
-	(*DelResponse)(nil),           // 52: zeppelin.DelResponse
-	(*MGetResponse)(nil),          // 53: zeppelin.MGetResponse
-	(*MSetResponse)(nil),          // 54: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),        // 55: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),        // 56: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),           // 57: zeppelin.TTLResponse
-	(*ScanResponse)(nil),          // 58: zeppelin.ScanResponse
-	(*InfoResponse)(nil),          // 59: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),    // 60: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),           // 61: zeppelin.SetResponse
-	(*ExpireResponse)(nil),        // 62: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),      // 63: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),   // 64: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),          // 65: zeppelin.PullResponse
-	(*PingResponse)(nil),          // 66: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),   // 67: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),     // 68: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),    // 69: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),     // 70: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),      // 71: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),         // 72: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),   // 73: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),      // 74: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),   // 75: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),     // 76: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),      // 77: zeppelin.ScheduleResponse
-	(*StartingResponse)(nil),      // 78: zeppelin.StartingResponse
-	(*TrySyncResponse)(nil),       // 79: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),    // 80: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil), // 81: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil), // 82: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),   // 83: zeppelin.BinlogWatchResponse
+	(*Request)(nil),                  // 0: zeppelin.Request
+	(*Response)(nil),                 // 1: zeppelin.Response
+	(*MultiRequest)(nil),             // 2: zeppelin.MultiRequest
+	(*MultiResponse)(nil),            // 3: zeppelin.MultiResponse
+	(*SetRequest)(nil),               // 4: zeppelin.SetRequest
+	(*GetRequest)(nil),               // 5: zeppelin.GetRequest
+	(*DelRequest)(nil),               // 6: zeppelin.DelRequest
+	(*MGetRequest)(nil),              // 7: zeppelin.MGetRequest
+	(*MSetRequest)(nil),              // 8: zeppelin.MSetRequest
+	(*IncrByRequest)(nil),            // 9: zeppelin.IncrByRequest
+	(*ExistsRequest)(nil),            // 10: zeppelin.ExistsRequest
+	(*TTLRequest)(nil),               // 11: zeppelin.TTLRequest
+	(*WriteBatchRequest)(nil),        // 12: zeppelin.WriteBatchRequest
+	(*ScanRequest)(nil),              // 13: zeppelin.ScanRequest
+	(*InfoRequest)(nil),              // 14: zeppelin.InfoRequest
+	(*NotifyRequest)(nil),            // 15: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),        // 16: zeppelin.FlushTableRequest
+	(*GetExRequest)(nil),             // 17: zeppelin.GetExRequest
+	(*ExpireRequest)(nil),            // 18: zeppelin.ExpireRequest
+	(*SetRangeRequest)(nil),          // 19: zeppelin.SetRangeRequest
+	(*IncrByFloatRequest)(nil),       // 20: zeppelin.IncrByFloatRequest
+	(*PullRequest)(nil),              // 21: zeppelin.PullRequest
+	(*PingRequest)(nil),              // 22: zeppelin.PingRequest
+	(*CreateTableRequest)(nil),       // 23: zeppelin.CreateTableRequest
+	(*DropTableRequest)(nil),         // 24: zeppelin.DropTableRequest
+	(*ListTablesRequest)(nil),        // 25: zeppelin.ListTablesRequest
+	(*ListNodesRequest)(nil),         // 26: zeppelin.ListNodesRequest
+	(*ListMetaRequest)(nil),          // 27: zeppelin.ListMetaRequest
+	(*AddSlaveRequest)(nil),          // 28: zeppelin.AddSlaveRequest
+	(*RemoveSlaveRequest)(nil),       // 29: zeppelin.RemoveSlaveRequest
+	(*SetMasterRequest)(nil),         // 30: zeppelin.SetMasterRequest
+	(*MigrateRequest)(nil),           // 31: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),         // 32: zeppelin.RebalanceRequest
+	(*CancelMoveRequest)(nil),        // 33: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),        // 34: zeppelin.MoveStatusRequest
+	(*RemoveNodesRequest)(nil),       // 35: zeppelin.RemoveNodesRequest
+	(*SetQuotaRequest)(nil),          // 36: zeppelin.SetQuotaRequest
+	(*AddMetaRequest)(nil),           // 37: zeppelin.AddMetaRequest
+	(*RemoveMetaRequest)(nil),        // 38: zeppelin.RemoveMetaRequest
+	(*CordonNodesRequest)(nil),       // 39: zeppelin.CordonNodesRequest
+	(*TableAuthRequest)(nil),         // 40: zeppelin.TableAuthRequest
+	(*ScheduleRequest)(nil),          // 41: zeppelin.ScheduleRequest
+	(*FinishRestoreRequest)(nil),     // 42: zeppelin.FinishRestoreRequest
+	(*PlanMovesRequest)(nil),         // 43: zeppelin.PlanMovesRequest
+	(*StartingRequest)(nil),          // 44: zeppelin.StartingRequest
+	(*TrySyncRequest)(nil),           // 45: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),        // 46: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),     // 47: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),     // 48: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),       // 49: zeppelin.FullSyncEndRequest
+	(*BinlogWatchRequest)(nil),       // 50: zeppelin.BinlogWatchRequest
+	(*RestorePartitionRequest)(nil),  // 51: zeppelin.RestorePartitionRequest
+	(*ExportStartRequest)(nil),       // 52: zeppelin.ExportStartRequest
+	(*ExportNextRequest)(nil),        // 53: zeppelin.ExportNextRequest
+	(*ExportEndRequest)(nil),         // 54: zeppelin.ExportEndRequest
+	(Code)(0),                        // 55: zeppelin.Code
+	(*GetResponse)(nil),              // 56: zeppelin.GetResponse
+	(*DelResponse)(nil),              // 57: zeppelin.DelResponse
+	(*MGetResponse)(nil),             // 58: zeppelin.MGetResponse
+	(*MSetResponse)(nil),             // 59: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),           // 60: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),           // 61: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),              // 62: zeppelin.TTLResponse
+	(*ScanResponse)(nil),             // 63: zeppelin.ScanResponse
+	(*InfoResponse)(nil),             // 64: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),       // 65: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),              // 66: zeppelin.SetResponse
+	(*ExpireResponse)(nil),           // 67: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),         // 68: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),      // 69: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),             // 70: zeppelin.PullResponse
+	(*PingResponse)(nil),             // 71: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),      // 72: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),        // 73: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),       // 74: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),        // 75: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),         // 76: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),            // 77: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),      // 78: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),         // 79: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),      // 80: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),        // 81: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),         // 82: zeppelin.ScheduleResponse
+	(*FinishRestoreResponse)(nil),    // 83: zeppelin.FinishRestoreResponse
+	(*StartingResponse)(nil),         // 84: zeppelin.StartingResponse
+	(*TrySyncResponse)(nil),          // 85: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),       // 86: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil),    // 87: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil),    // 88: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),      // 89: zeppelin.BinlogWatchResponse
+	(*RestorePartitionResponse)(nil), // 90: zeppelin.RestorePartitionResponse
+	(*ExportStartResponse)(nil),      // 91: zeppelin.ExportStartResponse
+	(*ExportNextResponse)(nil),       // 92: zeppelin.ExportNextResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -1949,57 +2116,66 @@ var file_rpc_proto_depIdxs = []int32{
 	39, // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
 	40, // 37: zeppelin.Request.table_auth:type_name -> zeppelin.TableAuthRequest
 	41, // 38: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
-	42, // 39: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
-	43, // 40: zeppelin.Request.starting:type_name -> zeppelin.StartingRequest
-	44, // 41: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	45, // 42: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	46, // 43: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	47, // 44: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	48, // 45: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	49, // 46: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
-	50, // 47: zeppelin.Response.code:type_name -> zeppelin.Code
-	51, // 48: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	52, // 49: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	53, // 50: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	54, // 51: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	55, // 52: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	56, // 53: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	57, // 54: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	58, // 55: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	59, // 56: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	60, // 57: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	61, // 58: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	62, // 59: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	63, // 60: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	64, // 61: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 62: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	65, // 63: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	66, // 64: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	67, // 65: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	68, // 66: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	69, // 67: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	70, // 68: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	71, // 69: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	72, // 70: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	73, // 71: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	74, // 72: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	71, // 73: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	75, // 74: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	76, // 75: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	77, // 76: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	78, // 77: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
-	79, // 78: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	80, // 79: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	81, // 80: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	82, // 81: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	83, // 82: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	0,  // 83: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 84: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	85, // [85:85] is the sub-list for method output_type
-	85, // [85:85] is the sub-list for method input_type
-	85, // [85:85] is the sub-list for extension type_name
-	85, // [85:85] is the sub-list for extension extendee
-	0,  // [0:85] is the sub-list for field type_name
+	42, // 39: zeppelin.Request.finish_restore:type_name -> zeppelin.FinishRestoreRequest
+	43, // 40: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
+	44, // 41: zeppelin.Request.starting:type_name -> zeppelin.StartingRequest
+	45, // 42: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	46, // 43: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	47, // 44: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	48, // 45: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	49, // 46: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	50, // 47: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	51, // 48: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
+	52, // 49: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
+	53, // 50: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
+	54, // 51: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
+	55, // 52: zeppelin.Response.code:type_name -> zeppelin.Code
+	56, // 53: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	57, // 54: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	58, // 55: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	59, // 56: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	60, // 57: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	61, // 58: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	62, // 59: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	63, // 60: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	64, // 61: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	65, // 62: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	66, // 63: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	67, // 64: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	68, // 65: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	69, // 66: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 67: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	70, // 68: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	71, // 69: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	72, // 70: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	73, // 71: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	74, // 72: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	75, // 73: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	76, // 74: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	77, // 75: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	78, // 76: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	79, // 77: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	76, // 78: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	80, // 79: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	81, // 80: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	82, // 81: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	83, // 82: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
+	84, // 83: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
+	85, // 84: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	86, // 85: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	87, // 86: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	88, // 87: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	89, // 88: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	90, // 89: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
+	91, // 90: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
+	92, // 91: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
+	0,  // 92: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 93: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	94, // [94:94] is the sub-list for method output_type
+	94, // [94:94] is the sub-list for method input_type
+	94, // [94:94] is the sub-list for extension type_name
+	94, // [94:94] is the sub-list for extension extendee
+	0,  // [0:94] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2051,6 +2227,7 @@ func file_rpc_proto_init() {
 		(*Request_CordonNodes)(nil),
 		(*Request_TableAuth)(nil),
 		(*Request_Schedule)(nil),
+		(*Request_FinishRestore)(nil),
 		(*Request_PlanMoves)(nil),
 		(*Request_Starting)(nil),
 		(*Request_TrySync)(nil),
@@ -2059,6 +2236,10 @@ func file_rpc_proto_init() {
 		(*Request_FullsyncFetch)(nil),
 		(*Request_FullsyncEnd)(nil),
 		(*Request_BinlogWatch)(nil),
+		(*Request_RestorePartition)(nil),
+		(*Request_ExportStart)(nil),
+		(*Request_ExportNext)(nil),
+		(*Request_ExportEnd)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -2090,12 +2271,16 @@ func file_rpc_proto_init() {
 		(*Response_CordonNodes)(nil),
 		(*Response_TableAuth)(nil),
 		(*Response_Schedule)(nil),
+		(*Response_FinishRestore)(nil),
 		(*Response_Starting)(nil),
 		(*Response_TrySync)(nil),
 		(*Response_BinlogPull)(nil),
 		(*Response_FullsyncStart)(nil),
 		(*Response_FullsyncFetch)(nil),
 		(*Response_BinlogWatch)(nil),
+		(*Response_RestorePartition)(nil),
+		(*Response_ExportStart)(nil),
+		(*Response_ExportNext)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
