@@ -28,8 +28,9 @@ type peerGate struct {
 	dial func(ctx context.Context, addr string) (replica.Conn, error)
 	wg   sync.WaitGroup // the probers
 
-	mu   sync.Mutex
-	down map[string]chan struct{} // closed when the node takes a connection again
+	mu     sync.Mutex
+	down   map[string]chan struct{} // closed when the node takes a connection again
+	closed bool                     // wait began: no more probers
 }
 
 // newPeerGate returns a gate over dial whose probers run until ctx ends.
@@ -37,8 +38,15 @@ func newPeerGate(ctx context.Context, dial func(ctx context.Context, addr string
 	return &peerGate{ctx: ctx, dial: dial, down: make(map[string]chan struct{})}
 }
 
-// wait waits for the probers to end, after the gate's context ended.
-func (g *peerGate) wait() { g.wg.Wait() }
+// wait waits for the probers to end, after the gate's context ended; no
+// prober starts after it began (a dial that failed as the server closed
+// would otherwise start one as Wait runs).
+func (g *peerGate) wait() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.wg.Wait()
+}
 
 // Dial dials addr, first waiting (until ctx ends) while a prober finds addr
 // refusing connections.
@@ -64,7 +72,7 @@ func (g *peerGate) Dial(ctx context.Context, addr string) (replica.Conn, error) 
 func (g *peerGate) markDown(addr string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.down[addr]; ok || g.ctx.Err() != nil {
+	if _, ok := g.down[addr]; ok || g.closed || g.ctx.Err() != nil {
 		return
 	}
 	up := make(chan struct{})

@@ -113,3 +113,25 @@ func TestPeerGateIgnoresCallersDeadline(t *testing.T) {
 		t.Fatalf("a caller's own deadline marked the peer down")
 	}
 }
+
+// No prober starts once wait has begun, even before the context ends: a
+// slave's dial that failed as the server closed started one while wait
+// ran (a WaitGroup Add racing its Wait; TestRouting under -race).
+func TestPeerGateNoProberAfterWait(t *testing.T) {
+	dial := func(ctx context.Context, addr string) (replica.Conn, error) {
+		return nil, errors.New("connection refused")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g := newPeerGate(ctx, dial)
+	g.wait()
+	if _, err := g.Dial(ctx, "master:1"); err == nil {
+		t.Fatal("Dial of a refusing peer succeeded")
+	}
+	g.mu.Lock()
+	n := len(g.down)
+	g.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("a prober started after wait")
+	}
+}
