@@ -28,7 +28,7 @@ GO_LDFLAGS := -X 'github.com/zeppelin-kv/zeppelin/lib/buildinfo.RocksDB=$(ZP_ROC
 APT_PACKAGES := librocksdb-dev build-essential
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps run stop clean test test-short test-race ci fuzz vet proto bench bench-soak
+.PHONY: all build deps run stop clean test test-short test-race fuzz vet proto bench bench-soak
 
 all: build
 
@@ -138,9 +138,13 @@ stop:
 clean: stop
 	rm -rf $(VAR) $(BIN)
 
-# test builds the binaries once and runs the whole suite against them.
+# test builds the binaries once and runs the whole suite against them, the
+# playbooks test first: go test starts packages in the order it is given
+# them, and in ./...'s order that test, the longest (12 minutes in CI),
+# started after the compiles and tests of every lib package and ended last.
+TEST_PACKAGES = ./playbooks/... $(shell $(GO) list ./... | grep -v '/playbooks')
 test: build
-	ZP_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) ./...
+	ZP_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_PACKAGES)
 
 test-short: build
 	ZP_BIN_DIR=$(BIN) $(GO) test -short ./...
@@ -149,25 +153,16 @@ test-short: build
 # detector (group commit, replication, the rpc pipeline, the client's
 # retries and refreshes, Raft and the meta server, whole clusters in one
 # process with lib/inproc). lib/testcluster and
-# playbooks are left out: their servers are separate processes. zpbench's
-# runs with -short: its long tests drive zpmeta and zpnode processes (not
-# built with -race) through the same runner its short tests cover, and the
-# whole CI suite has 20 minutes on 2 cores.
+# playbooks are left out: their servers are separate processes. zpctl's and
+# zpbench's run with -short: their long tests drive zpmeta and zpnode
+# processes (not built with -race) through the same code their short tests
+# cover, and the whole CI suite has 20 minutes on 2 cores.
 RACE_PACKAGES := ./lib/rpc/... ./lib/binlog/... ./lib/engine/... ./lib/client/... ./lib/inproc/... \
-	./zpnode/... ./zpmeta/... ./zpctl/...
-RACE_SHORT_PACKAGES := ./zpbench/...
+	./zpnode/... ./zpmeta/...
+RACE_SHORT_PACKAGES := ./zpctl/... ./zpbench/...
 test-race: build
-	ZP_BIN_DIR=$(BIN) $(GO) test -race $(if $(RACE_P),-p $(RACE_P)) -timeout $(TEST_TIMEOUT) $(RACE_PACKAGES)
-	ZP_BIN_DIR=$(BIN) $(GO) test -race $(if $(RACE_P),-p $(RACE_P)) -short -timeout $(TEST_TIMEOUT) $(RACE_SHORT_PACKAGES)
-
-# ci is what .ci/run runs once the packages are installed: make test with
-# the race run beside it, one package at a time (make test's playbooks
-# test leaves a core mostly idle for its twelve minutes, and the two in
-# sequence took 19 of CI's 20 minutes on 2 cores), then the fuzz tests.
-# Each target's output shows when it ends.
-ci: build
-	$(MAKE) -j2 --output-sync=target test test-race RACE_P=1
-	$(MAKE) fuzz
+	ZP_BIN_DIR=$(BIN) $(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PACKAGES)
+	ZP_BIN_DIR=$(BIN) $(GO) test -race -short -timeout $(TEST_TIMEOUT) $(RACE_SHORT_PACKAGES)
 
 # fuzz runs each fuzz test for a short while on top of its committed corpus
 # (`go test` alone replays the corpus only).
