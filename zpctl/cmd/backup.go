@@ -89,12 +89,9 @@ nodes want the cluster secret.`,
 			if to == "" {
 				return usagef("--to DIR is required")
 			}
-			var limit uint64
-			if rateFlag != "" {
-				var err error
-				if limit, err = bytesize.Parse(rateFlag); err != nil {
-					return usagef("--rate: %w", err)
-				}
+			limit, err := parseRate(rateFlag)
+			if err != nil {
+				return err
 			}
 			if name == "" {
 				name = fmt.Sprintf("%s-%s", args[0], time.Now().UTC().Format("20060102T150405Z"))
@@ -400,12 +397,9 @@ token or cluster secret is wanted, 13 the backup is damaged or incomplete.`,
 			if table == "" {
 				return usagef("--table NAME is required")
 			}
-			var limit uint64
-			if rateFlag != "" {
-				var err error
-				if limit, err = bytesize.Parse(rateFlag); err != nil {
-					return usagef("--rate: %w", err)
-				}
+			limit, err := parseRate(rateFlag)
+			if err != nil {
+				return err
 			}
 			if parallel < 1 {
 				return usagef("--parallel must be at least 1")
@@ -466,4 +460,16 @@ token or cluster secret is wanted, 13 the backup is damaged or incomplete.`,
 	f.StringVar(&listen, "listen", "", "host:port to serve the backup on, which every master must reach (default: the address zpctl reaches them from, a free port)")
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret, for clusters that have one (env "+clusterSecretEnv+")")
 	return cmd
+}
+
+// parseRate reads a --rate flag: bytes a second, 0 (no limit) when empty.
+func parseRate(flag string) (uint64, error) {
+	if flag == "" {
+		return 0, nil
+	}
+	n, err := bytesize.Parse(flag)
+	if err != nil {
+		return 0, usagef("--rate: %w", err)
+	}
+	return n, nil
 }
