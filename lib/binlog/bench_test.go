@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -102,4 +105,27 @@ func BenchmarkRead(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkOpenNew creates new logs and parks them, 16 at a time, as a
+// node does for each replica of a table created with many partitions.
+func BenchmarkOpenNew(b *testing.B) {
+	root := b.TempDir()
+	var n atomic.Int64
+	b.SetParallelism(8) // 16 on 2 CPUs, the node's openWorkers
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			dir := filepath.Join(root, strconv.FormatInt(n.Add(1), 10))
+			l, err := Open(dir, Options{Sync: SyncInterval, NoLock: true, Logger: testLogger(b)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := l.Park(); err != nil {
+				b.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -45,9 +45,16 @@ type Log struct {
 	// syncMu serializes syncs with closing the file being synced. Lock
 	// order: mu before syncMu; never wait for mu while holding syncMu.
 	syncMu sync.Mutex
-	kick   chan struct{} // asks the syncer for a sync now
-	done   chan struct{} // closed by Close to stop the syncer
-	wg     sync.WaitGroup
+	// fresh is set while the log's first segment may not be on disk: a
+	// new log creates it without a sync (createFresh), and so may a log
+	// reopened without a synced mark before it holds a record. The next
+	// sync of the active file syncs the directory too (syncActiveLocked)
+	// before any record counts as durable, and no synced mark is written
+	// until then. Written under syncMu.
+	fresh bool
+	kick  chan struct{} // asks the syncer for a sync now
+	done  chan struct{} // closed by Close to stop the syncer
+	wg    sync.WaitGroup
 }
 
 // activeFile is the active segment's append handle.
@@ -109,11 +116,26 @@ func (l *Log) load() error {
 	if err != nil {
 		return err
 	}
+	if len(firsts) == 1 && firsts[0] == 1 && tornFirstSegment(l.dir) {
+		// A crash interrupted the unsynced creation of a new log's first
+		// segment: it held no record, so the log starts again.
+		l.logger.Warn("binlog: discarding the first segment of a new log whose creation a crash interrupted")
+		if err := os.Remove(filepath.Join(l.dir, segmentName(1))); err != nil {
+			return fmt.Errorf("binlog: %w", err)
+		}
+		firsts = nil
+	}
 	if len(firsts) == 0 {
-		f, seg, err := createSegment(l.dir, segmentHeader{first: 1})
+		// A node creates a log per replica, thousands for a table of
+		// thousands of partitions: syncing each segment's header and
+		// directory at creation made that bound by the disk's sync rate
+		// (two syncs a log). Nothing in an empty log needs to survive a
+		// crash, so the first sync of a record does it (fresh).
+		f, seg, err := createFresh(l.dir)
 		if err != nil {
 			return err
 		}
+		l.fresh = true
 		l.segs = []*segment{seg}
 		l.active = &activeFile{f: f}
 		l.size = seg.size
@@ -159,12 +181,21 @@ func (l *Log) load() error {
 	l.last, l.lastTerm = res.last, res.lastTerm
 	// What survived a restart is what the kernel had; whether it reached
 	// the disk is unknown, so sync it (and any repair) before claiming
-	// durability, unless the synced mark says it did (syncmark.go).
+	// durability, unless the synced mark says it did (syncmark.go). A
+	// first segment might be one created without a sync (createFresh):
+	// without records it stays fresh, with records its directory is
+	// synced too.
 	if m, ok := readSyncedMark(l.dir); !ok || m.segment != filepath.Base(path) || m.size != res.fileSize || res.end != res.fileSize {
-		if err := fdatasync(f); err != nil {
-			return fmt.Errorf("binlog: %w", err)
+		switch {
+		case len(firsts) == 1 && first == 1 && res.end == res.fileSize && res.last == 0:
+			l.fresh = true
+		default:
+			l.fresh = len(firsts) == 1 && first == 1
+			if err := l.syncActiveLocked(l.active); err != nil {
+				return fmt.Errorf("binlog: %w", err)
+			}
+			l.syncs.Add(1)
 		}
-		l.syncs.Add(1)
 	}
 	l.durable = l.last
 	return nil
@@ -192,7 +223,7 @@ func (l *Log) Close() error {
 	l.syncMu.Lock()
 	if !l.active.closed {
 		if l.failed == nil {
-			if serr := fdatasync(l.active.f); serr != nil {
+			if serr := l.syncActiveLocked(l.active); serr != nil {
 				err = fmt.Errorf("binlog: sync on close: %w", serr)
 			}
 		}
@@ -328,7 +359,7 @@ func (l *Log) rollLocked() error {
 	// A sealed segment never changes again: sync it now, so that durability
 	// only ever has to track the active segment.
 	l.syncMu.Lock()
-	err := fdatasync(old.f)
+	err := l.syncActiveLocked(old)
 	l.syncMu.Unlock()
 	if err != nil {
 		l.failLocked(fmt.Errorf("binlog: sync on roll: %w", err))
@@ -367,11 +398,33 @@ func (l *Log) Park() error {
 	if err := l.closeActiveSyncingLocked(l.durable != l.last); err != nil {
 		return err
 	}
-	if wasOpen {
+	if wasOpen && !l.isFresh() {
 		l.writeSyncedMarkLocked()
 	}
 	l.markDurableLocked(l.last)
 	return nil
+}
+
+// syncActiveLocked makes what was written to af durable, with the
+// directory entry of a fresh first segment; the caller holds syncMu.
+func (l *Log) syncActiveLocked(af *activeFile) error {
+	if err := fdatasync(af.f); err != nil {
+		return err
+	}
+	if l.fresh {
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+		l.fresh = false
+	}
+	return nil
+}
+
+// isFresh reports whether the first segment may not be on disk yet.
+func (l *Log) isFresh() bool {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	return l.fresh
 }
 
 // openActiveLocked opens the active segment's file again after Park.

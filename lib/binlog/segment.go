@@ -204,6 +204,40 @@ func createSegment(dir string, h segmentHeader) (*os.File, *segment, error) {
 	return f, &segment{first: h.first, prevTerm: h.prevTerm, path: path, size: segmentHeaderSize}, nil
 }
 
+// createFresh creates a new log's first segment without a sync: its
+// header and directory entry reach the disk with the first sync of a
+// record (Log.syncActiveLocked), and a crash before that leaves no file,
+// an empty one or a torn header, which Open discards (tornFirstSegment).
+func createFresh(dir string) (*os.File, *segment, error) {
+	h := segmentHeader{first: 1}
+	path := filepath.Join(dir, segmentName(h.first))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("binlog: creating segment %s: %w", path, err)
+	}
+	if _, err := f.Write(h.encode()); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("binlog: creating segment %s: %w", path, err)
+	}
+	return f, &segment{first: h.first, prevTerm: h.prevTerm, path: path, size: segmentHeaderSize}, nil
+}
+
+// tornFirstSegment reports whether dir's first segment is what a crash
+// during createFresh leaves: no more than a header's bytes, and not a
+// valid header. A segment holding a record was synced whole before the
+// record counted, so this never drops one.
+func tornFirstSegment(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, segmentName(1)))
+	if err != nil || len(b) > segmentHeaderSize {
+		return false
+	}
+	_, err = decodeSegmentHeader(b)
+	return err != nil
+}
+
+// syncDir is atomicfile.SyncDir; tests count its calls.
+var syncDir = atomicfile.SyncDir
+
 // scanResult is what scanSegment learned about a segment file.
 type scanResult struct {
 	header   segmentHeader

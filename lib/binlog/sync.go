@@ -70,7 +70,7 @@ func (l *Log) syncOnce() error {
 	var err error
 	l.syncMu.Lock()
 	if !af.closed {
-		err = fdatasync(af.f)
+		err = l.syncActiveLocked(af)
 		l.syncs.Add(1)
 	}
 	l.syncMu.Unlock()

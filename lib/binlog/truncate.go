@@ -111,7 +111,7 @@ func (l *Log) closeActiveSyncingLocked(sync bool) error {
 	}
 	var err error
 	if sync {
-		err = fdatasync(l.active.f)
+		err = l.syncActiveLocked(l.active)
 	}
 	l.active.f.Close()
 	l.active.closed = true
