@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,10 @@ type RestoreOptions struct {
 	// master must reach; default the address zpctl reaches the first
 	// master from, on a free port.
 	Listen string
+	// ServeTLS, when set, is the TLS the backup is served over: the
+	// masters of a cluster whose nodes speak TLS dial it as they dial
+	// each other.
+	ServeTLS *tls.Config
 	// Rate limits the bytes served per second, all partitions together;
 	// 0 is unlimited.
 	Rate uint64
@@ -279,6 +284,9 @@ func serveBackup(ctx context.Context, opts RestoreOptions, m *Manifest, master s
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("backup: restore: %w", err)
+	}
+	if opts.ServeTLS != nil {
+		ln = tls.NewListener(ln, opts.ServeTLS)
 	}
 	// The checkpoints Serve hands out are the backup's own files; the
 	// Source's directory stays empty.

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 	"github.com/zeppelin-kv/zeppelin/zpctl/backup"
 	"github.com/zeppelin-kv/zeppelin/zpctl/bytesize"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
@@ -214,6 +216,26 @@ func (a *app) clusterSecret(file string) ([]byte, error) {
 	return a.readSecret("cluster-secret-file", file, source)
 }
 
+// serverTLS is the TLS zpctl serves a backup to the nodes with (restore):
+// nil on a plain cluster; its client certificate as the server's, and the
+// nodes' certificates required, when zpctl speaks TLS to the cluster.
+func (a *app) serverTLS() (*tls.Config, error) {
+	tlsCfg, err := a.clientTLS()
+	if err != nil || tlsCfg == nil {
+		return nil, err
+	}
+	f := tlsconf.Files{CA: a.settings.TLSCA.Value, Cert: a.settings.TLSCert.Value, Key: a.settings.TLSKey.Value}
+	if f.Cert == "" {
+		return nil, usagef("restore over TLS: zpctl serves the backup to the masters over TLS and needs a certificate for it: --tls-cert and --tls-key")
+	}
+	f.VerifyClients = f.CA != ""
+	r, err := tlsconf.NewReloader(f, nil)
+	if err != nil {
+		return nil, usagef("--tls-ca/--tls-cert/--tls-key: %w", err)
+	}
+	return r.ServerConfig(), nil
+}
+
 // peerDialer returns how zpctl connects to nodes for full-sync and
 // restore requests: over TLS when zpctl is set up for it, carrying token,
 // the cluster secret (clusterSecret), when there is one.
@@ -386,10 +408,12 @@ again. Nodes older than this zpctl serve a restoring table at once. Needs the ad
 secret, the cluster secret (--cluster-secret-file, env
 ZP_CLUSTER_SECRET_FILE). The restore has no deadline (Ctrl-C stops it).
 
-Not built yet: restore into a cluster whose nodes use TLS (the masters
-would dial zpctl's backup server over TLS): exit 9.
+On a cluster over TLS (zpctl given --tls-ca), the masters fetch the backup
+over TLS too: zpctl serves it with its --tls-cert and --tls-key, which
+must be signed by the CA the nodes trust and name the address they reach
+it at (--listen), and with --tls-ca it requires the nodes' certificates.
 
-Exit codes: 3 no such backup, 6 the table exists, 9 TLS, 12 the admin
+Exit codes: 2 TLS without a certificate to serve with, 3 no such backup, 6 the table exists, 12 the admin
 token or cluster secret is wanted, 13 the backup is damaged or incomplete.`,
 		Example: "  zpctl backup restore /backups/orders-20261205T230000Z --table orders_restored --cluster-secret-file /etc/zeppelin/cluster.secret",
 		Args:    cobra.ExactArgs(1),
@@ -404,12 +428,9 @@ token or cluster secret is wanted, 13 the backup is damaged or incomplete.`,
 			if parallel < 1 {
 				return usagef("--parallel must be at least 1")
 			}
-			if tlsCfg, err := a.clientTLS(); err != nil {
+			serveTLS, err := a.serverTLS()
+			if err != nil {
 				return err
-			} else if tlsCfg != nil {
-				// The masters would dial zpctl's backup server over TLS,
-				// which it does not speak.
-				return &cmdFailed{fmt.Errorf("backup restore over TLS: %w (docs/backup.md)", ErrUnsupported)}
 			}
 			clusterSecret, err := a.clusterSecret(secretFile)
 			if err != nil {
@@ -432,7 +453,7 @@ token or cluster secret is wanted, 13 the backup is damaged or incomplete.`,
 			t0 := time.Now()
 			res, err := backup.Restore(ctx, backup.RestoreOptions{
 				Cluster: c, Dial: dial, Target: dir, Name: name, Table: table, Replicas: replicas,
-				ClusterSecret: clusterSecret, Listen: listen, Rate: limit, Parallel: parallel,
+				ClusterSecret: clusterSecret, Listen: listen, ServeTLS: serveTLS, Rate: limit, Parallel: parallel,
 				Progress: bp, Log: prog.Log,
 			})
 			stop()

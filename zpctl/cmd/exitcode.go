@@ -36,8 +36,8 @@ import (
 //	8  Aborted      the operator declined a confirmation, or zpctl was
 //	                interrupted
 //	9  Unsupported  not supported yet: the command exists in zpctl, but
-//	                it cannot carry this out yet (backup restore into a
-//	                cluster over TLS)
+//	                it cannot carry this out yet (no command answers it
+//	                today; kept for scripts that branch on it)
 //	10 Unhealthy    checkup ran and found problems; the report names them
 //	11 MoveFailed   a topology move the command queued ended FAILED or
 //	                CANCELLED, and was rolled back
@@ -80,7 +80,7 @@ const exitCodeHelp = `Exit codes:
    6  conflict: table exists, stale --expected-epoch or topology plan
    7  unknown outcome: a write may or may not have been applied
    8  aborted: confirmation declined or interrupted
-   9  unsupported: not built yet (backup restore over TLS)
+   9  unsupported: the command cannot carry this out yet
   10  unhealthy: checkup found problems
   11  move failed: a queued move ended FAILED or CANCELLED (rolled back)
   12  unauthenticated: the meta servers want the admin token
