@@ -1,10 +1,15 @@
 package engine
 
+// #include "shim.h"
+import "C"
+
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
+	"unsafe"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -36,8 +41,11 @@ type SSTWriter struct {
 func CreateSST(path string) (*SSTWriter, error) {
 	env := grocksdb.NewDefaultEnvOptions()
 	opts := grocksdb.NewDefaultOptions()
-	// The encoding of a DB's data family (newRocksOptions): an ingested
-	// file usually lands in the last level, hence its compression.
+	// The table format of a DB's data family (newRocksOptions). An
+	// ingested file usually lands in the last level, hence its
+	// compression; it is also the smaller file to ship to every replica
+	// (LZ4 made a bulk load's files half as large again, and the load no
+	// faster).
 	opts.SetCompression(grocksdb.ZSTDCompression)
 	bbto := newTableOptions()
 	opts.SetBlockBasedTableFactory(bbto)
@@ -113,29 +121,34 @@ func (s *SSTWriter) free() {
 // the applied position to (term, lsn); the caller holds applyMu. RocksDB
 // gives the file's keys a sequence number above every key written before
 // (flushing a memtable that overlaps it first), so the file wins over
-// writes logged before its record and loses to those after. The file at
-// path stays: it is ingested through a hard link RocksDB takes over, so
-// that a replay after a crash between the two steps can ingest it again
-// (the same keys, values and expiries: no write came between).
+// writes logged before its record and loses to those after.
+//
+// The file at path stays as it is: a slave may fetch it, and a replay
+// after a crash between the two steps ingests it again (the same keys,
+// values and expiries: no write came between). RocksDB takes it through a
+// hard link, told not to write the sequence number into the file
+// (keepFiles); where that cannot be set it copies the file instead.
 func (d *DB) ingest(path string, term, lsn uint64) error {
 	if path == "" {
 		return fmt.Errorf("%w: lsn %d: no staged file", ErrIngestFile, lsn)
 	}
-	link := path + ".ingesting"
-	os.Remove(link)
-	if err := os.Link(path, link); err != nil {
-		return fmt.Errorf("%w: lsn %d: %w", ErrIngestFile, lsn, err)
-	}
-	defer os.Remove(link) // still there when ingestion failed
 	io := grocksdb.NewDefaultIngestExternalFileOptions()
 	defer io.Destroy()
-	io.SetMoveFiles(true)
 	io.SetAllowGlobalSeqNo(true)
 	io.SetAllowBlockingFlush(true)
+	src := path
+	if keepFiles(io) {
+		src = path + ".ingesting"
+		os.Remove(src)
+		if err := os.Link(path, src); err != nil {
+			return fmt.Errorf("%w: lsn %d: %w", ErrIngestFile, lsn, err)
+		}
+		defer os.Remove(src) // still there when ingestion failed
+	}
 	// A CLEAR's compaction flushes too, and a RocksDB built with
 	// assertions aborts when two flushes meet in one atomic flush (Flush).
 	d.reclaim.wait()
-	if err := d.db.IngestExternalFileCF(d.data, []string{link}, io); err != nil {
+	if err := d.db.IngestExternalFileCF(d.data, []string{src}, io); err != nil {
 		return fmt.Errorf("%w: lsn %d: %w", ErrIngestFile, lsn, err)
 	}
 	wb := grocksdb.NewWriteBatch()
@@ -146,4 +159,21 @@ func (d *DB) ingest(path string, term, lsn uint64) error {
 	}
 	d.appliedLSN, d.appliedTerm = lsn, term
 	return nil
+}
+
+// keepFiles sets io to move (hard-link) files without writing to them
+// (shim.cc), and reports whether it could; io is left copying otherwise.
+func keepFiles(io *grocksdb.IngestExternalFileOptions) bool {
+	t := reflect.TypeFor[grocksdb.IngestExternalFileOptions]()
+	if t.NumField() == 0 || t.Field(0).Name != "c" || t.Field(0).Offset != 0 ||
+		t.Field(0).Type.Kind() != reflect.Pointer || t.Field(0).Type.Elem().Name() != "_Ctype_struct_rocksdb_ingestexternalfileoptions_t" {
+		return false
+	}
+	c := (*C.rocksdb_ingestexternalfileoptions_t)(*(*unsafe.Pointer)(unsafe.Pointer(io)))
+	io.SetMoveFiles(true)
+	if c == nil || C.zp_ingest_options_keep_files(c, 1, 1) != 0 {
+		io.SetMoveFiles(false)
+		return false
+	}
+	return true
 }

@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/linxGnu/grocksdb"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -49,6 +52,10 @@ func TestIngest(t *testing.T) {
 	expiring := filepath.Join(dir, "exp.sst")
 	writeSST(t, expiring, 5000, "ttl", "v")
 
+	staged, err := os.ReadFile(sst)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// One batch: a write, the ingest, a write after it.
 	d.lsn++
 	recs := []Record{
@@ -79,12 +86,13 @@ func TestIngest(t *testing.T) {
 		}
 	}
 	check(d)
-	if _, err := os.Stat(sst); err != nil {
-		t.Errorf("the staged file went: %v", err)
+	// The staged file stays as it was, for slaves and replays.
+	if after, err := os.ReadFile(sst); err != nil || !bytes.Equal(after, staged) {
+		t.Errorf("the staged file changed or went: %v", err)
 	}
 
 	// An ingest at or below the applied position is refused, as Apply.
-	err := d.Apply(d.lsn, d.term, &zppb.WriteRecord{Ingest: &zppb.IngestFile{Id: "c"}})
+	err = d.Apply(d.lsn, d.term, &zppb.WriteRecord{Ingest: &zppb.IngestFile{Id: "c"}})
 	if !errors.Is(err, ErrOutOfOrder) {
 		t.Errorf("ingest at the applied lsn: %v, want ErrOutOfOrder", err)
 	}
@@ -140,5 +148,16 @@ func TestSSTWriterChecks(t *testing.T) {
 	}
 	if _, err := os.Stat(empty); !os.IsNotExist(err) {
 		t.Errorf("empty writer left a file: %v", err)
+	}
+}
+
+// TestKeepFiles: the shim can tell RocksDB to hard-link an ingested file
+// without writing to it (else every ingestion copies the file).
+func TestKeepFiles(t *testing.T) {
+	io := grocksdb.NewDefaultIngestExternalFileOptions()
+	defer io.Destroy()
+	io.SetAllowGlobalSeqNo(true)
+	if !keepFiles(io) {
+		t.Fatal("keepFiles failed: the layout of rocksdb_ingestexternalfileoptions_t changed?")
 	}
 }
