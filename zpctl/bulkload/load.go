@@ -29,7 +29,7 @@ var ErrTooManyBadLines = errors.New("bulkload: too many bad lines")
 // Defaults.
 const (
 	DefaultMemory   = 256 << 20
-	DefaultParallel = 2
+	DefaultParallel = 4
 	// ChunkSize is the size of the chunks a table file is staged in.
 	ChunkSize = 4 << 20
 	attempts  = 6
@@ -173,40 +173,32 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 			break
 		}
 		sem <- struct{}{}
-		// Table files are written one at a time, here (the sorter is not
-		// shared), and shipped in parallel.
-		path := filepath.Join(tmp, fmt.Sprintf("p%d.sst", p))
-		n, dups, ok, err := writePartition(s, p, path)
-		s.release(p)
-		mu.Lock()
-		res.Duplicates += dups
-		mu.Unlock()
 		pr := &res.Partitions[p]
 		pr.ID = p
-		if err != nil || !ok {
-			<-sem
-			if err != nil {
-				pr.Err = err.Error()
-				mu.Lock()
-				firstErr = cmpErr(firstErr, fmt.Errorf("partition %d: %w", p, err))
-				mu.Unlock()
-			}
-			continue
-		}
+		// Each partition's records are its own in the sorter: their
+		// table files are written, like they are shipped, in parallel.
 		wg.Go(func() {
 			defer func() { <-sem }()
+			path := filepath.Join(tmp, fmt.Sprintf("p%d.sst", p))
 			defer os.Remove(path)
-			err := ship(ctx, opts, fmt.Sprintf("%s-p%d", id, p), p, path, n, pr)
+			n, dups, ok, err := writePartition(s, p, path)
+			s.release(p)
+			if err == nil && ok {
+				err = ship(ctx, opts, fmt.Sprintf("%s-p%d", id, p), p, path, n, pr)
+			}
 			mu.Lock()
 			defer mu.Unlock()
+			res.Duplicates += dups
 			if err != nil {
 				pr.Err = err.Error()
 				firstErr = cmpErr(firstErr, fmt.Errorf("partition %d: %w", p, err))
 				opts.Log(fmt.Sprintf("partition %d: FAILED, nothing of it ingested: %v", p, err))
 				return
 			}
-			res.Records += n
-			opts.Log(fmt.Sprintf("partition %d: %d keys ingested at %s (term %d, lsn %d)", p, n, pr.Master, pr.Term, pr.LSN))
+			if ok {
+				res.Records += n
+				opts.Log(fmt.Sprintf("partition %d: %d keys ingested at %s (term %d, lsn %d)", p, n, pr.Master, pr.Term, pr.LSN))
+			}
 		})
 	}
 	wg.Wait()
@@ -257,14 +249,34 @@ func readInput(ctx context.Context, opts Options, in Input, slots *keyspace.Slot
 		return fmt.Errorf("bulkload: %w", err)
 	}
 	defer rc.Close()
-	lim := opts.Limits
-	var n int64
-	return Parse(in.Name, countingReader{rc, opts.ReadBytes}, f, lim,
-		func(rec Record) error {
-			if n++; n%4096 == 0 && ctx.Err() != nil {
-				return ctx.Err()
+	// Parsing and sorting run side by side: the parser hands records
+	// over in batches.
+	const batch = 1024
+	batches := make(chan []Record, 8)
+	var sortErr error
+	sorted := make(chan struct{})
+	go func() {
+		defer close(sorted)
+		for b := range batches {
+			for _, rec := range b {
+				if sortErr == nil {
+					sortErr = s.add(slots.Partition(rec.Key), rec)
+				}
 			}
-			return s.add(slots.Partition(rec.Key), rec)
+		}
+	}()
+	cur := make([]Record, 0, batch)
+	err = Parse(in.Name, countingReader{rc, opts.ReadBytes}, f, opts.Limits,
+		func(rec Record) error {
+			cur = append(cur, rec)
+			if len(cur) == batch {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				batches <- cur
+				cur = make([]Record, 0, batch)
+			}
+			return nil
 		},
 		func(b BadLine) error {
 			res.BadLines++
@@ -274,6 +286,15 @@ func readInput(ctx context.Context, opts Options, in Input, slots *keyspace.Slot
 			}
 			return nil
 		})
+	if len(cur) > 0 {
+		batches <- cur
+	}
+	close(batches)
+	<-sorted
+	if err != nil {
+		return err
+	}
+	return sortErr
 }
 
 // writePartition writes partition p's table file; ok is false when the
@@ -342,27 +363,41 @@ func ship(ctx context.Context, opts Options, id string, p uint32, path string, r
 			lastErr = fmt.Errorf("no master")
 			continue
 		}
-		if !staged[part.Master] {
-			if err := stage(ctx, opts, part.Master, p, path, file); err != nil {
-				lastErr = fmt.Errorf("staging on master %s: %w", part.Master, err)
-				if !retryable(err) {
-					return lastErr
-				}
-				continue
-			}
-			staged[part.Master] = true
-		}
+		// Staged on every replica at once; the master must have it, a
+		// slave that failed fetches it from the master when it applies
+		// the record.
+		targets := []string{part.Master}
 		for _, sl := range part.Slaves {
-			if staged[sl] {
-				continue
+			if !staged[sl] {
+				targets = append(targets, sl)
 			}
-			if err := stage(ctx, opts, sl, p, path, file); err != nil {
-				// It fetches the file from the master when it applies the
-				// record.
-				opts.Log(fmt.Sprintf("partition %d: staging on slave %s failed (it will fetch from the master): %v", p, sl, err))
-				continue
+		}
+		if staged[part.Master] {
+			targets = targets[1:]
+		}
+		errs := make([]error, len(targets))
+		var wg sync.WaitGroup
+		for i, addr := range targets {
+			wg.Go(func() { errs[i] = stage(ctx, opts, addr, p, path, file) })
+		}
+		wg.Wait()
+		masterErr := error(nil)
+		for i, addr := range targets {
+			switch {
+			case errs[i] == nil:
+				staged[addr] = true
+			case addr == part.Master:
+				masterErr = errs[i]
+			default:
+				opts.Log(fmt.Sprintf("partition %d: staging on slave %s failed (it will fetch from the master): %v", p, addr, errs[i]))
 			}
-			staged[sl] = true
+		}
+		if masterErr != nil {
+			lastErr = fmt.Errorf("staging on master %s: %w", part.Master, masterErr)
+			if !retryable(masterErr) {
+				return lastErr
+			}
+			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
 		resp, err := callNode(cctx, opts, part.Master, &zppb.Request{Cmd: &zppb.Request_BulkIngest{BulkIngest: &zppb.BulkIngestRequest{

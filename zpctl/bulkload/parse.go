@@ -165,8 +165,7 @@ func Parse(name string, r io.Reader, f Format, lim Limits, emit func(Record) err
 		case JSONL:
 			rec, err = jsonRecord(b, lim)
 		default:
-			b = bytes.TrimSuffix(b, []byte{'\r'})
-			rec, err = fieldsRecord(strings.Split(string(b), "\t"))
+			rec, err = tsvRecord(bytes.TrimSuffix(b, []byte{'\r'}))
 		}
 		if err := check(line, rec, err); err != nil {
 			return err
@@ -179,6 +178,34 @@ func Parse(name string, r io.Reader, f Format, lim Limits, emit func(Record) err
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// tsvRecord reads a TSV line as fieldsRecord does, without a string per
+// field for the common line (no base64): key and value share one copy.
+func tsvRecord(b []byte) (Record, error) {
+	i := bytes.IndexByte(b, '\t')
+	if i < 0 || bytes.HasPrefix(b, []byte(TSVBase64)) || bytes.Contains(b[i+1:], []byte(TSVBase64)) {
+		return fieldsRecord(strings.Split(string(b), "\t"))
+	}
+	rest := b[i+1:]
+	var exp []byte
+	if j := bytes.IndexByte(rest, '\t'); j >= 0 {
+		rest, exp = rest[:j], rest[j+1:]
+		if bytes.IndexByte(exp, '\t') >= 0 {
+			return fieldsRecord(strings.Split(string(b), "\t"))
+		}
+	}
+	buf := make([]byte, i+len(rest))
+	copy(buf, b[:i])
+	copy(buf[i:], rest)
+	rec := Record{Key: buf[:i:i], Value: buf[i:]}
+	if len(exp) > 0 {
+		var err error
+		if rec.ExpireAtMs, err = strconv.ParseInt(string(exp), 10, 64); err != nil || rec.ExpireAtMs < 0 {
+			return Record{}, fmt.Errorf("expiry %q is not Unix milliseconds", exp)
+		}
+	}
+	return rec, nil
 }
 
 // fieldsRecord reads KEY, VALUE and an optional EXPIRE_AT_MS (0: none),

@@ -169,7 +169,7 @@ stderr. No deadline (Ctrl-C, exit 8).`,
 	fl.Int64Var(&maxErrors, "max-errors", 0, "bad lines tolerated (skipped and reported); one more stops the load before anything is ingested")
 	fl.StringVar(&memory, "memory", "256MiB", "records held in memory while sorting; beyond it sorted runs go to --temp-dir")
 	fl.StringVar(&tempDir, "temp-dir", "", "directory for sorted runs and table files (default the system's)")
-	fl.IntVar(&parallel, "parallel", 2, "partitions shipped at once")
+	fl.IntVar(&parallel, "parallel", bulkload.DefaultParallel, "partitions shipped at once")
 	fl.IntVar(&maxValue, "max-value-size", defaultMaxValueSize, "the nodes' value limit (zpnode --max-value-size): a larger value is a bad line")
 	fl.DurationVar(&ttl, "ttl", 0, "time to live of records without an expiry; 0: none")
 	fl.StringVar(&secretFile, "cluster-secret-file", "", "file holding the cluster secret, for clusters that have one (env "+clusterSecretEnv+")")
