@@ -25,8 +25,9 @@ import (
 // binlog's order, so replay and slaves see what the master saw; a slave
 // without the file fetches it from its master first, or full-syncs when
 // the master has dropped it. Once applied the file is renamed
-// <id>.applied.<lsn> and kept until the DB's persisted position passes
-// lsn, for a replay after a crash.
+// <id>.applied.<lsn> and kept as long as the binlog holds its record (a
+// purge drops it with the record, which the DB then has in table files):
+// a replay after a crash and a lagging slave find it.
 
 var (
 	// ErrStaging is a bad staging request: an id that is not a name, a
@@ -197,8 +198,18 @@ func (r *Replica) ReadStaged(id string, offset uint64, n int) (data []byte, eof 
 // record's position.
 func (r *Replica) Ingest(ctx context.Context, f *zppb.IngestFile) (term, lsn uint64, err error) {
 	p := r.stagedPath(f.GetId())
-	if p == "" || !strings.HasSuffix(p, ".sst") {
+	if p == "" {
 		return 0, 0, fmt.Errorf("%w: %s", ErrNotStaged, f.GetId())
+	}
+	if i := strings.LastIndex(p, ".applied."); i >= 0 {
+		// Ingested already (a retry whose first answer was lost): its
+		// record's position, and no second record.
+		lsn, err := strconv.ParseUint(p[i+len(".applied."):], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%w: %s: %w", ErrStaging, p, err)
+		}
+		term, _ := r.log.TermAt(lsn) // 0 once purged: the lsn says enough
+		return term, lsn, nil
 	}
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -208,7 +219,10 @@ func (r *Replica) Ingest(ctx context.Context, f *zppb.IngestFile) (term, lsn uin
 		return 0, 0, fmt.Errorf("%w: %s has %d bytes, not %d", ErrStaging, f.GetId(), fi.Size(), f.GetSize())
 	}
 	rec := &zppb.WriteRecord{Ingest: f}
-	t, err := r.submit(nil, func(View) (*zppb.WriteRecord, error) { return rec, nil })
+	// The file's id is the request's: a retry after a lost answer is
+	// answered by the first record instead of ingesting the file again
+	// over client writes logged since.
+	t, err := r.submit([]byte("bulkload/"+f.GetId()), func(View) (*zppb.WriteRecord, error) { return rec, nil })
 	if err != nil {
 		return 0, 0, err
 	}
@@ -229,40 +243,32 @@ func (r *Replica) engineRecord(lsn, term uint64, rec *zppb.WriteRecord) engine.R
 }
 
 // applyToDB applies records to db (held by the caller) and, for those
-// that ingested a file, marks the file applied and drops the files of
-// earlier loads the DB no longer needs for a replay.
+// that ingested a file, marks the file applied.
 func (r *Replica) applyToDB(db *engine.DB, recs []engine.Record) error {
 	if err := db.ApplyBatch(recs); err != nil {
 		return err
 	}
-	ingested := false
 	for _, er := range recs {
 		if er.Rec.GetIngest() == nil || !strings.HasSuffix(er.IngestPath, ".sst") {
 			continue
 		}
-		ingested = true
 		applied := strings.TrimSuffix(er.IngestPath, ".sst") + ".applied." + strconv.FormatUint(er.LSN, 10)
 		if err := os.Rename(er.IngestPath, applied); err != nil {
 			r.opts.Logger.Warn("bulk load: cannot mark a table file applied", "file", er.IngestPath, "err", err)
 		}
 	}
-	if ingested {
-		r.dropAppliedFiles(db)
-	}
 	return nil
 }
 
-// dropAppliedFiles removes applied table files at or below the DB's
-// persisted position: no replay needs them again.
-func (r *Replica) dropAppliedFiles(db *engine.DB) {
-	_, persisted, err := db.PersistedApplied()
-	if err != nil {
-		return
-	}
+// dropAppliedFiles removes the applied table files whose records the
+// binlog no longer holds: nothing replays or streams them again (a purge
+// keeps every record the DB's table files lack).
+func (r *Replica) dropAppliedFiles() {
+	first := r.log.First()
 	files, _ := filepath.Glob(filepath.Join(r.bulkDir(), "*.applied.*"))
 	for _, p := range files {
 		lsn, err := strconv.ParseUint(p[strings.LastIndexByte(p, '.')+1:], 10, 64)
-		if err == nil && lsn <= persisted {
+		if err == nil && lsn < first {
 			os.Remove(p)
 		}
 	}

@@ -102,6 +102,13 @@ func TestBulkIngest(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}
+	// A retry (its answer lost) gets the same record, not a second one.
+	if _, again, err := m.Ingest(ctx, f); err != nil || again != lsn {
+		t.Fatalf("Ingest retried: lsn %d, %v; want %d", again, err, lsn)
+	}
+	if _, last, _ := m.Position(); last != lsn {
+		t.Fatalf("the retry logged lsn %d", last)
+	}
 	if err := m.Write(ctx, nil, put("b", "after", 0)); err != nil {
 		t.Fatal(err)
 	}

@@ -175,6 +175,7 @@ func Open(opts Options) (*Replica, error) {
 		log.Close()
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
+	r.dropAppliedFiles()
 	if begin, end, ok, err := r.PendingTrim(); err != nil {
 		r.opts.Logger.Warn("ignoring unreadable trim record", "err", err)
 	} else if ok {
