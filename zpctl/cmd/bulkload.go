@@ -88,7 +88,6 @@ stderr. No deadline (Ctrl-C, exit 8).`,
 				if err != nil {
 					return usagef("bulkload: %w", err)
 				}
-				name := name
 				inputs = append(inputs, bulkload.Input{Name: name, Size: fi.Size(), Open: func() (io.ReadCloser, error) { return os.Open(name) }})
 			}
 			token, err := a.clusterSecret(secretFile)
