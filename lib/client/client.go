@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -81,6 +82,8 @@ type KV interface {
 	FlushTable(ctx context.Context, table string) error
 	// Locate says which partition and replicas hold key.
 	Locate(ctx context.Context, table string, key []byte) (Location, error)
+	// SlotMap returns the map routing table's keys to partitions.
+	SlotMap(ctx context.Context, table string) (*keyspace.SlotMap, error)
 }
 
 // Cluster administers the cluster through the meta servers: tables, nodes,

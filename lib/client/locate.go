@@ -217,3 +217,19 @@ func idList(ids []uint32) string {
 	}
 	return b.String()
 }
+
+// SlotMap returns the map by which table's keys go to partitions, from
+// the cached topology (PULLed first when the table is not cached): a bulk
+// load routes many keys with it without a call per key.
+func (c *core) SlotMap(ctx context.Context, table string) (*keyspace.SlotMap, error) {
+	if c.closed.Load() {
+		return nil, fmt.Errorf("client: slot map: %w", ErrClosed)
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	tr, err := c.tableFor(ctx, table)
+	if err != nil {
+		return nil, fmt.Errorf("client: slot map: %w", err)
+	}
+	return tr.slots, nil
+}

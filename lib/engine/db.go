@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -170,10 +171,7 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 	o.SetTableCacheNumshardbits(2)
 	o.SetManifestPreallocationSize(64 << 10)
 
-	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
-	bbto.SetBlockSize(16 << 10)
-	bbto.SetFilterPolicy(grocksdb.NewBloomFilterFull(10))
-	bbto.SetFormatVersion(5)
+	bbto := newTableOptions()
 	if s := opts.Shared; s != nil {
 		// Index and filter blocks go in the shared cache too, so that the
 		// cache size bounds them instead of them growing with the data.
@@ -206,6 +204,16 @@ func newRocksOptions(opts Options) (*grocksdb.Options, *expiryClock, error) {
 		t.tune(o)
 	}
 	return o, expiry.clock, nil
+}
+
+// newTableOptions returns the table format of data files, which the DB's
+// flushes and compactions and a bulk load's SSTWriter share.
+func newTableOptions() *grocksdb.BlockBasedTableOptions {
+	bbto := grocksdb.NewDefaultBlockBasedTableOptions()
+	bbto.SetBlockSize(16 << 10)
+	bbto.SetFilterPolicy(grocksdb.NewBloomFilterFull(10))
+	bbto.SetFormatVersion(5)
+	return bbto
 }
 
 // loadMeta reads the applied position and checks the layout version.
@@ -408,6 +416,9 @@ func (d *DB) Apply(lsn, term uint64, rec *zppb.WriteRecord) error {
 type Record struct {
 	LSN, Term uint64
 	Rec       *zppb.WriteRecord
+	// IngestPath is the table file of a record that ingests one
+	// (Rec.ingest, written by an SSTWriter); the file stays where it is.
+	IngestPath string
 }
 
 // ApplyBatch applies records, in ascending lsn order, and the position of
@@ -421,6 +432,10 @@ type Record struct {
 // or later ones of the batch, apply on the empty key space: the batch's
 // operations get ascending sequence numbers. Once written, a compaction of
 // the data key space runs in the background so the disk space comes back.
+//
+// A record that ingests a table file (Rec.ingest) applies on its own:
+// the records before it in one write, then the file and its position,
+// then the rest.
 func (d *DB) ApplyBatch(recs []Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -429,6 +444,43 @@ func (d *DB) ApplyBatch(recs []Record) error {
 		return err
 	}
 	defer d.closeMu.RUnlock()
+	for len(recs) > 0 {
+		i := slices.IndexFunc(recs, func(r Record) bool { return r.Rec.GetIngest() != nil })
+		if i < 0 {
+			return d.applyBatch(recs)
+		}
+		if err := d.applyBatch(recs[:i]); err != nil {
+			return err
+		}
+		if err := d.applyIngest(recs[i]); err != nil {
+			return err
+		}
+		recs = recs[i+1:]
+	}
+	return nil
+}
+
+// applyIngest applies a record that ingests a table file.
+func (d *DB) applyIngest(r Record) error {
+	if len(r.Rec.GetMutations()) > 0 {
+		return fmt.Errorf("%w: lsn %d ingests a file and has mutations", ErrInvalidArgument, r.LSN)
+	}
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if r.LSN <= d.appliedLSN {
+		return fmt.Errorf("%w: lsn %d, applied %d", ErrOutOfOrder, r.LSN, d.appliedLSN)
+	}
+	if r.Term < d.appliedTerm {
+		return fmt.Errorf("%w: lsn %d has term %d, applied term %d", ErrOutOfOrder, r.LSN, r.Term, d.appliedTerm)
+	}
+	return d.ingest(r.IngestPath, r.Term, r.LSN)
+}
+
+// applyBatch applies records without ingestion; the caller holds closeMu.
+func (d *DB) applyBatch(recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
 
 	wb := grocksdb.NewWriteBatch()
 	defer wb.Destroy()

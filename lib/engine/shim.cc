@@ -22,6 +22,12 @@ struct rocksdb_options_t {
   rocksdb::Options rep;
 };
 
+// rocksdb_ingestexternalfileoptions_t, likewise from db/c.cc;
+// zp_ingest_options_keep_files checks two fields before trusting it.
+struct rocksdb_ingestexternalfileoptions_t {
+  rocksdb::IngestExternalFileOptions rep;
+};
+
 struct zp_wbm_t {
   std::shared_ptr<rocksdb::WriteBufferManager> rep;
 };
@@ -208,5 +214,16 @@ void* zp_malloc_fragment(size_t count, size_t size) {
 }
 
 void zp_free(void* p) { free(p); }
+
+int zp_ingest_options_keep_files(rocksdb_ingestexternalfileoptions_t* opts,
+                                 unsigned char expect_move_files,
+                                 unsigned char expect_allow_global_seqno) {
+  if (opts->rep.move_files != (expect_move_files != 0) ||
+      opts->rep.allow_global_seqno != (expect_allow_global_seqno != 0)) {
+    return -1;
+  }
+  opts->rep.write_global_seqno = false;
+  return 0;
+}
 
 }  // extern "C"

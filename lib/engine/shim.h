@@ -103,6 +103,18 @@ void* zp_malloc_fragment(size_t count, size_t size);
 // zp_free frees p. For tests.
 void zp_free(void* p);
 
+// ---- Bulk load ingestion (see sstfile.go) ----
+
+// zp_ingest_options_keep_files sets write_global_seqno to false on opts, so
+// that an ingested file is never written to (RocksDB keeps its sequence
+// number in the MANIFEST): the file can be hard-linked into the DB and
+// still match its checksum. expect_move_files and expect_allow_global_seqno
+// must be the values last set through the C API; returns -1 (writing
+// nothing) when they do not read back through the shim's definition.
+int zp_ingest_options_keep_files(rocksdb_ingestexternalfileoptions_t* opts,
+                                 unsigned char expect_move_files,
+                                 unsigned char expect_allow_global_seqno);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2199,7 +2199,12 @@ type WriteRecord struct {
 	// those, result is 1 when the key had a value (result_value, possibly
 	// empty) and 0 when it had none. A retry is answered from this field as
 	// the binlog holds it (replicas do not keep values in memory).
-	ResultValue   []byte `protobuf:"bytes,4,opt,name=result_value,json=resultValue,proto3" json:"result_value,omitempty"`
+	ResultValue []byte `protobuf:"bytes,4,opt,name=result_value,json=resultValue,proto3" json:"result_value,omitempty"`
+	// A bulk load (zpctl bulkload): the table file staged under this id in
+	// every replica's directory is ingested when the record applies, at
+	// this record's place in the binlog. A record with ingest has no
+	// mutations.
+	Ingest        *IngestFile `protobuf:"bytes,50,opt,name=ingest,proto3" json:"ingest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2262,6 +2267,85 @@ func (x *WriteRecord) GetResultValue() []byte {
 	return nil
 }
 
+func (x *WriteRecord) GetIngest() *IngestFile {
+	if x != nil {
+		return x.Ingest
+	}
+	return nil
+}
+
+// IngestFile names a staged table file (RocksDB SST in the engine's key
+// and value encoding) by its id, with what a replica checks it against.
+type IngestFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Size  uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// CRC-32C (Castagnoli) of the whole file.
+	Crc32C uint32 `protobuf:"varint,3,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	// Records in the file, for reports.
+	Records       uint64 `protobuf:"varint,4,opt,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IngestFile) Reset() {
+	*x = IngestFile{}
+	mi := &file_node_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IngestFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IngestFile) ProtoMessage() {}
+
+func (x *IngestFile) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IngestFile.ProtoReflect.Descriptor instead.
+func (*IngestFile) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *IngestFile) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *IngestFile) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *IngestFile) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *IngestFile) GetRecords() uint64 {
+	if x != nil {
+		return x.Records
+	}
+	return 0
+}
+
 type InfoRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Section InfoSection            `protobuf:"varint,1,opt,name=section,proto3,enum=zeppelin.InfoSection" json:"section,omitempty"`
@@ -2277,7 +2361,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2373,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2386,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{30}
+	return file_node_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *InfoRequest) GetSection() InfoSection {
@@ -2348,7 +2432,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_node_proto_msgTypes[31]
+	mi := &file_node_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2444,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[31]
+	mi := &file_node_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2457,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{31}
+	return file_node_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *InfoResponse) GetServer() *ServerInfo {
@@ -2435,7 +2519,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2531,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2544,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{32}
+	return file_node_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LogLine) GetTimeMs() int64 {
@@ -2508,7 +2592,7 @@ type SlowlogEntry struct {
 
 func (x *SlowlogEntry) Reset() {
 	*x = SlowlogEntry{}
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2604,7 @@ func (x *SlowlogEntry) String() string {
 func (*SlowlogEntry) ProtoMessage() {}
 
 func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2617,7 @@ func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowlogEntry.ProtoReflect.Descriptor instead.
 func (*SlowlogEntry) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{33}
+	return file_node_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SlowlogEntry) GetTimeMs() int64 {
@@ -2600,7 +2684,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_node_proto_msgTypes[34]
+	mi := &file_node_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2612,7 +2696,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[34]
+	mi := &file_node_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2625,7 +2709,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{34}
+	return file_node_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ServerInfo) GetAddr() string {
@@ -2712,7 +2796,7 @@ type ReplicaCounts struct {
 
 func (x *ReplicaCounts) Reset() {
 	*x = ReplicaCounts{}
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2808,7 @@ func (x *ReplicaCounts) String() string {
 func (*ReplicaCounts) ProtoMessage() {}
 
 func (x *ReplicaCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2821,7 @@ func (x *ReplicaCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaCounts.ProtoReflect.Descriptor instead.
 func (*ReplicaCounts) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{35}
+	return file_node_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReplicaCounts) GetAssigned() uint32 {
@@ -2792,7 +2876,7 @@ type TableStats struct {
 
 func (x *TableStats) Reset() {
 	*x = TableStats{}
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2888,7 @@ func (x *TableStats) String() string {
 func (*TableStats) ProtoMessage() {}
 
 func (x *TableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2901,7 @@ func (x *TableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
 func (*TableStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{36}
+	return file_node_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TableStats) GetTable() string {
@@ -2883,7 +2967,7 @@ type TableCapacity struct {
 
 func (x *TableCapacity) Reset() {
 	*x = TableCapacity{}
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +2979,7 @@ func (x *TableCapacity) String() string {
 func (*TableCapacity) ProtoMessage() {}
 
 func (x *TableCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +2992,7 @@ func (x *TableCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCapacity.ProtoReflect.Descriptor instead.
 func (*TableCapacity) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{37}
+	return file_node_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TableCapacity) GetTable() string {
@@ -2974,7 +3058,7 @@ type ReplicaInfo struct {
 
 func (x *ReplicaInfo) Reset() {
 	*x = ReplicaInfo{}
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3070,7 @@ func (x *ReplicaInfo) String() string {
 func (*ReplicaInfo) ProtoMessage() {}
 
 func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3083,7 @@ func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaInfo.ProtoReflect.Descriptor instead.
 func (*ReplicaInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{38}
+	return file_node_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReplicaInfo) GetTable() string {
@@ -3120,7 +3204,7 @@ type FullSyncProgress struct {
 
 func (x *FullSyncProgress) Reset() {
 	*x = FullSyncProgress{}
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3216,7 @@ func (x *FullSyncProgress) String() string {
 func (*FullSyncProgress) ProtoMessage() {}
 
 func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3229,7 @@ func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncProgress.ProtoReflect.Descriptor instead.
 func (*FullSyncProgress) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{39}
+	return file_node_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FullSyncProgress) GetState() string {
@@ -3224,7 +3308,7 @@ type PeerPosition struct {
 
 func (x *PeerPosition) Reset() {
 	*x = PeerPosition{}
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3236,7 +3320,7 @@ func (x *PeerPosition) String() string {
 func (*PeerPosition) ProtoMessage() {}
 
 func (x *PeerPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3249,7 +3333,7 @@ func (x *PeerPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerPosition.ProtoReflect.Descriptor instead.
 func (*PeerPosition) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{40}
+	return file_node_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PeerPosition) GetAddr() string {
@@ -3298,7 +3382,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3310,7 +3394,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3323,7 +3407,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{41}
+	return file_node_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *NotifyRequest) GetEpoch() uint64 {
@@ -3348,7 +3432,7 @@ type FlushTableRequest struct {
 
 func (x *FlushTableRequest) Reset() {
 	*x = FlushTableRequest{}
-	mi := &file_node_proto_msgTypes[42]
+	mi := &file_node_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3360,7 +3444,7 @@ func (x *FlushTableRequest) String() string {
 func (*FlushTableRequest) ProtoMessage() {}
 
 func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[42]
+	mi := &file_node_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3373,7 +3457,7 @@ func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableRequest.ProtoReflect.Descriptor instead.
 func (*FlushTableRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{42}
+	return file_node_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FlushTableRequest) GetTable() string {
@@ -3402,7 +3486,7 @@ type FlushTableResponse struct {
 
 func (x *FlushTableResponse) Reset() {
 	*x = FlushTableResponse{}
-	mi := &file_node_proto_msgTypes[43]
+	mi := &file_node_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3414,7 +3498,7 @@ func (x *FlushTableResponse) String() string {
 func (*FlushTableResponse) ProtoMessage() {}
 
 func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[43]
+	mi := &file_node_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3427,7 +3511,7 @@ func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableResponse.ProtoReflect.Descriptor instead.
 func (*FlushTableResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{43}
+	return file_node_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FlushTableResponse) GetResults() []*KeyResult {
@@ -3594,13 +3678,20 @@ const file_node_proto_rawDesc = "" +
 	"\x03PUT\x10\x00\x12\n" +
 	"\n" +
 	"\x06DELETE\x10\x01\x12\t\n" +
-	"\x05CLEAR\x10\x02\"\x99\x01\n" +
+	"\x05CLEAR\x10\x02\"\xc7\x01\n" +
 	"\vWriteRecord\x120\n" +
 	"\tmutations\x18\x01 \x03(\v2\x12.zeppelin.MutationR\tmutations\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\fR\trequestId\x12\x16\n" +
 	"\x06result\x18\x03 \x01(\x03R\x06result\x12!\n" +
-	"\fresult_value\x18\x04 \x01(\fR\vresultValue\"\x8e\x01\n" +
+	"\fresult_value\x18\x04 \x01(\fR\vresultValue\x12,\n" +
+	"\x06ingest\x182 \x01(\v2\x14.zeppelin.IngestFileR\x06ingest\"b\n" +
+	"\n" +
+	"IngestFile\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\x03 \x01(\rR\x06crc32c\x12\x18\n" +
+	"\arecords\x18\x04 \x01(\x04R\arecords\"\x8e\x01\n" +
 	"\vInfoRequest\x12/\n" +
 	"\asection\x18\x01 \x01(\x0e2\x15.zeppelin.InfoSectionR\asection\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1b\n" +
@@ -3731,7 +3822,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_node_proto_goTypes = []any{
 	(InfoSection)(0),             // 0: zeppelin.InfoSection
 	(SetRequest_Condition)(0),    // 1: zeppelin.SetRequest.Condition
@@ -3768,51 +3859,53 @@ var file_node_proto_goTypes = []any{
 	(*ScanResponse)(nil),         // 32: zeppelin.ScanResponse
 	(*Mutation)(nil),             // 33: zeppelin.Mutation
 	(*WriteRecord)(nil),          // 34: zeppelin.WriteRecord
-	(*InfoRequest)(nil),          // 35: zeppelin.InfoRequest
-	(*InfoResponse)(nil),         // 36: zeppelin.InfoResponse
-	(*LogLine)(nil),              // 37: zeppelin.LogLine
-	(*SlowlogEntry)(nil),         // 38: zeppelin.SlowlogEntry
-	(*ServerInfo)(nil),           // 39: zeppelin.ServerInfo
-	(*ReplicaCounts)(nil),        // 40: zeppelin.ReplicaCounts
-	(*TableStats)(nil),           // 41: zeppelin.TableStats
-	(*TableCapacity)(nil),        // 42: zeppelin.TableCapacity
-	(*ReplicaInfo)(nil),          // 43: zeppelin.ReplicaInfo
-	(*FullSyncProgress)(nil),     // 44: zeppelin.FullSyncProgress
-	(*PeerPosition)(nil),         // 45: zeppelin.PeerPosition
-	(*NotifyRequest)(nil),        // 46: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),    // 47: zeppelin.FlushTableRequest
-	(*FlushTableResponse)(nil),   // 48: zeppelin.FlushTableResponse
-	(Code)(0),                    // 49: zeppelin.Code
-	(*KeyValue)(nil),             // 50: zeppelin.KeyValue
+	(*IngestFile)(nil),           // 35: zeppelin.IngestFile
+	(*InfoRequest)(nil),          // 36: zeppelin.InfoRequest
+	(*InfoResponse)(nil),         // 37: zeppelin.InfoResponse
+	(*LogLine)(nil),              // 38: zeppelin.LogLine
+	(*SlowlogEntry)(nil),         // 39: zeppelin.SlowlogEntry
+	(*ServerInfo)(nil),           // 40: zeppelin.ServerInfo
+	(*ReplicaCounts)(nil),        // 41: zeppelin.ReplicaCounts
+	(*TableStats)(nil),           // 42: zeppelin.TableStats
+	(*TableCapacity)(nil),        // 43: zeppelin.TableCapacity
+	(*ReplicaInfo)(nil),          // 44: zeppelin.ReplicaInfo
+	(*FullSyncProgress)(nil),     // 45: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),         // 46: zeppelin.PeerPosition
+	(*NotifyRequest)(nil),        // 47: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),    // 48: zeppelin.FlushTableRequest
+	(*FlushTableResponse)(nil),   // 49: zeppelin.FlushTableResponse
+	(Code)(0),                    // 50: zeppelin.Code
+	(*KeyValue)(nil),             // 51: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.SetRequest.condition:type_name -> zeppelin.SetRequest.Condition
-	49, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	50, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	13, // 2: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	50, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	51, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	13, // 4: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	2,  // 5: zeppelin.ExpireRequest.condition:type_name -> zeppelin.ExpireRequest.Condition
 	30, // 6: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	3,  // 7: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	50, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	51, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	4,  // 9: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	33, // 10: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
-	0,  // 11: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
-	39, // 12: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
-	41, // 13: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
-	42, // 14: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
-	43, // 15: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
-	38, // 16: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
-	37, // 17: zeppelin.InfoResponse.log:type_name -> zeppelin.LogLine
-	40, // 18: zeppelin.ServerInfo.replicas:type_name -> zeppelin.ReplicaCounts
-	45, // 19: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
-	44, // 20: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	13, // 21: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	35, // 11: zeppelin.WriteRecord.ingest:type_name -> zeppelin.IngestFile
+	0,  // 12: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
+	40, // 13: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
+	42, // 14: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
+	43, // 15: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
+	44, // 16: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
+	39, // 17: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
+	38, // 18: zeppelin.InfoResponse.log:type_name -> zeppelin.LogLine
+	41, // 19: zeppelin.ServerInfo.replicas:type_name -> zeppelin.ReplicaCounts
+	46, // 20: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
+	45, // 21: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
+	13, // 22: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -3839,7 +3932,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1715,12 +1715,418 @@ func (x *ExportEndRequest) GetSession() string {
 	return ""
 }
 
+// BulkStageRequest writes a chunk of a table file for a bulk load into a
+// replica's staging directory (master or slave). Chunks come in order from
+// offset 0; the one with last set also carries the whole file's size and
+// CRC-32C, which the replica checks before the file counts as staged. abort
+// drops the file (staged or partial) instead.
+type BulkStageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Id            string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Offset        uint64                 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	Last          bool                   `protobuf:"varint,6,opt,name=last,proto3" json:"last,omitempty"`
+	Size          uint64                 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	Crc32C        uint32                 `protobuf:"varint,8,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	Abort         bool                   `protobuf:"varint,9,opt,name=abort,proto3" json:"abort,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkStageRequest) Reset() {
+	*x = BulkStageRequest{}
+	mi := &file_repl_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkStageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkStageRequest) ProtoMessage() {}
+
+func (x *BulkStageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkStageRequest.ProtoReflect.Descriptor instead.
+func (*BulkStageRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *BulkStageRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *BulkStageRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *BulkStageRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BulkStageRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *BulkStageRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BulkStageRequest) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+func (x *BulkStageRequest) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *BulkStageRequest) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
+	}
+	return 0
+}
+
+func (x *BulkStageRequest) GetAbort() bool {
+	if x != nil {
+		return x.Abort
+	}
+	return false
+}
+
+type BulkStageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bytes of the file the replica holds (a retry resumes from there).
+	Have          uint64 `protobuf:"varint,1,opt,name=have,proto3" json:"have,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkStageResponse) Reset() {
+	*x = BulkStageResponse{}
+	mi := &file_repl_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkStageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkStageResponse) ProtoMessage() {}
+
+func (x *BulkStageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkStageResponse.ProtoReflect.Descriptor instead.
+func (*BulkStageResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *BulkStageResponse) GetHave() uint64 {
+	if x != nil {
+		return x.Have
+	}
+	return 0
+}
+
+// BulkIngestRequest asks the master of a partition to log a record
+// ingesting the staged file and to apply it; slaves ingest it when they
+// apply that record (fetching the file from the master if they lack it).
+type BulkIngestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	File          *IngestFile            `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkIngestRequest) Reset() {
+	*x = BulkIngestRequest{}
+	mi := &file_repl_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkIngestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkIngestRequest) ProtoMessage() {}
+
+func (x *BulkIngestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkIngestRequest.ProtoReflect.Descriptor instead.
+func (*BulkIngestRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *BulkIngestRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *BulkIngestRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *BulkIngestRequest) GetFile() *IngestFile {
+	if x != nil {
+		return x.File
+	}
+	return nil
+}
+
+type BulkIngestResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The record's position.
+	Term          uint64 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
+	Lsn           uint64 `protobuf:"varint,2,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkIngestResponse) Reset() {
+	*x = BulkIngestResponse{}
+	mi := &file_repl_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkIngestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkIngestResponse) ProtoMessage() {}
+
+func (x *BulkIngestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkIngestResponse.ProtoReflect.Descriptor instead.
+func (*BulkIngestResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *BulkIngestResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *BulkIngestResponse) GetLsn() uint64 {
+	if x != nil {
+		return x.Lsn
+	}
+	return 0
+}
+
+// BulkFetchRequest reads a staged file from a master (a slave that lacks
+// one a record names). NOT_FOUND when the master has dropped it: the slave
+// full-syncs.
+type BulkFetchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Id            string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Offset        uint64                 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	MaxBytes      uint32                 `protobuf:"varint,5,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkFetchRequest) Reset() {
+	*x = BulkFetchRequest{}
+	mi := &file_repl_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkFetchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkFetchRequest) ProtoMessage() {}
+
+func (x *BulkFetchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkFetchRequest.ProtoReflect.Descriptor instead.
+func (*BulkFetchRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *BulkFetchRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *BulkFetchRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *BulkFetchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BulkFetchRequest) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *BulkFetchRequest) GetMaxBytes() uint32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+type BulkFetchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Eof           bool                   `protobuf:"varint,2,opt,name=eof,proto3" json:"eof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BulkFetchResponse) Reset() {
+	*x = BulkFetchResponse{}
+	mi := &file_repl_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BulkFetchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BulkFetchResponse) ProtoMessage() {}
+
+func (x *BulkFetchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BulkFetchResponse.ProtoReflect.Descriptor instead.
+func (*BulkFetchResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *BulkFetchResponse) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *BulkFetchResponse) GetEof() bool {
+	if x != nil {
+		return x.Eof
+	}
+	return false
+}
+
 var File_repl_proto protoreflect.FileDescriptor
 
 const file_repl_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"repl.proto\x12\bzeppelin\"<\n" +
+	"repl.proto\x12\bzeppelin\x1a\n" +
+	"node.proto\"<\n" +
 	"\tTermStart\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x1b\n" +
 	"\tfirst_lsn\x18\x02 \x01(\x04R\bfirstLsn\"\xcc\x01\n" +
@@ -1845,7 +2251,35 @@ const file_repl_proto_rawDesc = "" +
 	"\x10ExportEndRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
-	"\asession\x18\x03 \x01(\tR\asessionB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\asession\x18\x03 \x01(\tR\asession\"\xd8\x01\n" +
+	"\x10BulkStageRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x12\n" +
+	"\x04last\x18\x06 \x01(\bR\x04last\x12\x12\n" +
+	"\x04size\x18\a \x01(\x04R\x04size\x12\x16\n" +
+	"\x06crc32c\x18\b \x01(\rR\x06crc32c\x12\x14\n" +
+	"\x05abort\x18\t \x01(\bR\x05abort\"'\n" +
+	"\x11BulkStageResponse\x12\x12\n" +
+	"\x04have\x18\x01 \x01(\x04R\x04have\"q\n" +
+	"\x11BulkIngestRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12(\n" +
+	"\x04file\x18\x03 \x01(\v2\x14.zeppelin.IngestFileR\x04file\":\n" +
+	"\x12BulkIngestResponse\x12\x12\n" +
+	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x10\n" +
+	"\x03lsn\x18\x02 \x01(\x04R\x03lsn\"\x8b\x01\n" +
+	"\x10BulkFetchRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12\x16\n" +
+	"\x06offset\x18\x04 \x01(\x04R\x06offset\x12\x1b\n" +
+	"\tmax_bytes\x18\x05 \x01(\rR\bmaxBytes\"9\n" +
+	"\x11BulkFetchResponse\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
+	"\x03eof\x18\x02 \x01(\bR\x03eofB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_repl_proto_rawDescOnce sync.Once
@@ -1860,7 +2294,7 @@ func file_repl_proto_rawDescGZIP() []byte {
 }
 
 var file_repl_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_repl_proto_goTypes = []any{
 	(TrySyncResponse_Result)(0),      // 0: zeppelin.TrySyncResponse.Result
 	(*TermStart)(nil),                // 1: zeppelin.TermStart
@@ -1887,6 +2321,13 @@ var file_repl_proto_goTypes = []any{
 	(*ExportEntry)(nil),              // 22: zeppelin.ExportEntry
 	(*ExportNextResponse)(nil),       // 23: zeppelin.ExportNextResponse
 	(*ExportEndRequest)(nil),         // 24: zeppelin.ExportEndRequest
+	(*BulkStageRequest)(nil),         // 25: zeppelin.BulkStageRequest
+	(*BulkStageResponse)(nil),        // 26: zeppelin.BulkStageResponse
+	(*BulkIngestRequest)(nil),        // 27: zeppelin.BulkIngestRequest
+	(*BulkIngestResponse)(nil),       // 28: zeppelin.BulkIngestResponse
+	(*BulkFetchRequest)(nil),         // 29: zeppelin.BulkFetchRequest
+	(*BulkFetchResponse)(nil),        // 30: zeppelin.BulkFetchResponse
+	(*IngestFile)(nil),               // 31: zeppelin.IngestFile
 }
 var file_repl_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.TrySyncRequest.terms:type_name -> zeppelin.TermStart
@@ -1897,11 +2338,12 @@ var file_repl_proto_depIdxs = []int32{
 	10, // 5: zeppelin.BinlogWatchResponse.ready:type_name -> zeppelin.PartitionRef
 	12, // 6: zeppelin.FullSyncStartResponse.files:type_name -> zeppelin.SyncFile
 	22, // 7: zeppelin.ExportNextResponse.entries:type_name -> zeppelin.ExportEntry
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	31, // 8: zeppelin.BulkIngestRequest.file:type_name -> zeppelin.IngestFile
+	9,  // [9:9] is the sub-list for method output_type
+	9,  // [9:9] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_repl_proto_init() }
@@ -1909,13 +2351,14 @@ func file_repl_proto_init() {
 	if File_repl_proto != nil {
 		return
 	}
+	file_node_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_repl_proto_rawDesc), len(file_repl_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -78,6 +78,9 @@ type Request struct {
 	//	*Request_ExportStart
 	//	*Request_ExportNext
 	//	*Request_ExportEnd
+	//	*Request_BulkStage
+	//	*Request_BulkIngest
+	//	*Request_BulkFetch
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// count it from when they read the request, give up on work that would
@@ -619,6 +622,33 @@ func (x *Request) GetExportEnd() *ExportEndRequest {
 	return nil
 }
 
+func (x *Request) GetBulkStage() *BulkStageRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_BulkStage); ok {
+			return x.BulkStage
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetBulkIngest() *BulkIngestRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_BulkIngest); ok {
+			return x.BulkIngest
+		}
+	}
+	return nil
+}
+
+func (x *Request) GetBulkFetch() *BulkFetchRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_BulkFetch); ok {
+			return x.BulkFetch
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTimeoutMs() int64 {
 	if x != nil {
 		return x.TimeoutMs
@@ -887,6 +917,20 @@ type Request_ExportEnd struct {
 	ExportEnd *ExportEndRequest `protobuf:"bytes,62,opt,name=export_end,json=exportEnd,proto3,oneof"`
 }
 
+type Request_BulkStage struct {
+	// Bulk load (zpctl bulkload): stage a table file on every replica,
+	// ingest it at the master; a slave fetches a missing one.
+	BulkStage *BulkStageRequest `protobuf:"bytes,67,opt,name=bulk_stage,json=bulkStage,proto3,oneof"`
+}
+
+type Request_BulkIngest struct {
+	BulkIngest *BulkIngestRequest `protobuf:"bytes,68,opt,name=bulk_ingest,json=bulkIngest,proto3,oneof"`
+}
+
+type Request_BulkFetch struct {
+	BulkFetch *BulkFetchRequest `protobuf:"bytes,69,opt,name=bulk_fetch,json=bulkFetch,proto3,oneof"`
+}
+
 func (*Request_Set) isRequest_Cmd() {}
 
 func (*Request_Get) isRequest_Cmd() {}
@@ -991,6 +1035,12 @@ func (*Request_ExportNext) isRequest_Cmd() {}
 
 func (*Request_ExportEnd) isRequest_Cmd() {}
 
+func (*Request_BulkStage) isRequest_Cmd() {}
+
+func (*Request_BulkIngest) isRequest_Cmd() {}
+
+func (*Request_BulkFetch) isRequest_Cmd() {}
+
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
 type Response struct {
@@ -1047,6 +1097,9 @@ type Response struct {
 	//	*Response_RestorePartition
 	//	*Response_ExportStart
 	//	*Response_ExportNext
+	//	*Response_BulkStage
+	//	*Response_BulkIngest
+	//	*Response_BulkFetch
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1475,6 +1528,33 @@ func (x *Response) GetExportNext() *ExportNextResponse {
 	return nil
 }
 
+func (x *Response) GetBulkStage() *BulkStageResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_BulkStage); ok {
+			return x.BulkStage
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetBulkIngest() *BulkIngestResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_BulkIngest); ok {
+			return x.BulkIngest
+		}
+	}
+	return nil
+}
+
+func (x *Response) GetBulkFetch() *BulkFetchResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_BulkFetch); ok {
+			return x.BulkFetch
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -1635,6 +1715,18 @@ type Response_ExportNext struct {
 	ExportNext *ExportNextResponse `protobuf:"bytes,61,opt,name=export_next,json=exportNext,proto3,oneof"`
 }
 
+type Response_BulkStage struct {
+	BulkStage *BulkStageResponse `protobuf:"bytes,67,opt,name=bulk_stage,json=bulkStage,proto3,oneof"`
+}
+
+type Response_BulkIngest struct {
+	BulkIngest *BulkIngestResponse `protobuf:"bytes,68,opt,name=bulk_ingest,json=bulkIngest,proto3,oneof"`
+}
+
+type Response_BulkFetch struct {
+	BulkFetch *BulkFetchResponse `protobuf:"bytes,69,opt,name=bulk_fetch,json=bulkFetch,proto3,oneof"`
+}
+
 func (*Response_Get) isResponse_Result() {}
 
 func (*Response_Del) isResponse_Result() {}
@@ -1712,6 +1804,12 @@ func (*Response_RestorePartition) isResponse_Result() {}
 func (*Response_ExportStart) isResponse_Result() {}
 
 func (*Response_ExportNext) isResponse_Result() {}
+
+func (*Response_BulkStage) isResponse_Result() {}
+
+func (*Response_BulkIngest) isResponse_Result() {}
+
+func (*Response_BulkFetch) isResponse_Result() {}
 
 // MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
 // atomic step, logged as one binlog record (Redis MULTI/EXEC): each
@@ -1827,7 +1925,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xc9\x19\n" +
+	"repl.proto\"\x83\x1b\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1895,7 +1993,13 @@ const file_rpc_proto_rawDesc = "" +
 	"\vexport_next\x18= \x01(\v2\x1b.zeppelin.ExportNextRequestH\x00R\n" +
 	"exportNext\x12;\n" +
 	"\n" +
-	"export_end\x18> \x01(\v2\x1a.zeppelin.ExportEndRequestH\x00R\texportEnd\x12\x1d\n" +
+	"export_end\x18> \x01(\v2\x1a.zeppelin.ExportEndRequestH\x00R\texportEnd\x12;\n" +
+	"\n" +
+	"bulk_stage\x18C \x01(\v2\x1a.zeppelin.BulkStageRequestH\x00R\tbulkStage\x12>\n" +
+	"\vbulk_ingest\x18D \x01(\v2\x1b.zeppelin.BulkIngestRequestH\x00R\n" +
+	"bulkIngest\x12;\n" +
+	"\n" +
+	"bulk_fetch\x18E \x01(\v2\x1a.zeppelin.BulkFetchRequestH\x00R\tbulkFetch\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
@@ -1907,7 +2011,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\x84\x13\n" +
+	"\x03cmd\"\xc1\x14\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -1960,7 +2064,13 @@ const file_rpc_proto_rawDesc = "" +
 	"\x11restore_partition\x189 \x01(\v2\".zeppelin.RestorePartitionResponseH\x00R\x10restorePartition\x12B\n" +
 	"\fexport_start\x18; \x01(\v2\x1d.zeppelin.ExportStartResponseH\x00R\vexportStart\x12?\n" +
 	"\vexport_next\x18= \x01(\v2\x1c.zeppelin.ExportNextResponseH\x00R\n" +
-	"exportNextB\b\n" +
+	"exportNext\x12<\n" +
+	"\n" +
+	"bulk_stage\x18C \x01(\v2\x1b.zeppelin.BulkStageResponseH\x00R\tbulkStage\x12?\n" +
+	"\vbulk_ingest\x18D \x01(\v2\x1c.zeppelin.BulkIngestResponseH\x00R\n" +
+	"bulkIngest\x12<\n" +
+	"\n" +
+	"bulk_fetch\x18E \x01(\v2\x1b.zeppelin.BulkFetchResponseH\x00R\tbulkFetchB\b\n" +
 	"\x06result\"K\n" +
 	"\fMultiRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
@@ -2037,145 +2147,157 @@ var file_rpc_proto_goTypes = []any{
 	(*ExportStartRequest)(nil),       // 52: zeppelin.ExportStartRequest
 	(*ExportNextRequest)(nil),        // 53: zeppelin.ExportNextRequest
 	(*ExportEndRequest)(nil),         // 54: zeppelin.ExportEndRequest
-	(Code)(0),                        // 55: zeppelin.Code
-	(*GetResponse)(nil),              // 56: zeppelin.GetResponse
-	(*DelResponse)(nil),              // 57: zeppelin.DelResponse
-	(*MGetResponse)(nil),             // 58: zeppelin.MGetResponse
-	(*MSetResponse)(nil),             // 59: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),           // 60: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),           // 61: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),              // 62: zeppelin.TTLResponse
-	(*ScanResponse)(nil),             // 63: zeppelin.ScanResponse
-	(*InfoResponse)(nil),             // 64: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),       // 65: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),              // 66: zeppelin.SetResponse
-	(*ExpireResponse)(nil),           // 67: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),         // 68: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),      // 69: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),             // 70: zeppelin.PullResponse
-	(*PingResponse)(nil),             // 71: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),      // 72: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),        // 73: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),       // 74: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),        // 75: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),         // 76: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),            // 77: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),      // 78: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),         // 79: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),      // 80: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),        // 81: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),         // 82: zeppelin.ScheduleResponse
-	(*FinishRestoreResponse)(nil),    // 83: zeppelin.FinishRestoreResponse
-	(*StartingResponse)(nil),         // 84: zeppelin.StartingResponse
-	(*TrySyncResponse)(nil),          // 85: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),       // 86: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil),    // 87: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil),    // 88: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),      // 89: zeppelin.BinlogWatchResponse
-	(*RestorePartitionResponse)(nil), // 90: zeppelin.RestorePartitionResponse
-	(*ExportStartResponse)(nil),      // 91: zeppelin.ExportStartResponse
-	(*ExportNextResponse)(nil),       // 92: zeppelin.ExportNextResponse
+	(*BulkStageRequest)(nil),         // 55: zeppelin.BulkStageRequest
+	(*BulkIngestRequest)(nil),        // 56: zeppelin.BulkIngestRequest
+	(*BulkFetchRequest)(nil),         // 57: zeppelin.BulkFetchRequest
+	(Code)(0),                        // 58: zeppelin.Code
+	(*GetResponse)(nil),              // 59: zeppelin.GetResponse
+	(*DelResponse)(nil),              // 60: zeppelin.DelResponse
+	(*MGetResponse)(nil),             // 61: zeppelin.MGetResponse
+	(*MSetResponse)(nil),             // 62: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),           // 63: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),           // 64: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),              // 65: zeppelin.TTLResponse
+	(*ScanResponse)(nil),             // 66: zeppelin.ScanResponse
+	(*InfoResponse)(nil),             // 67: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),       // 68: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),              // 69: zeppelin.SetResponse
+	(*ExpireResponse)(nil),           // 70: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),         // 71: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),      // 72: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),             // 73: zeppelin.PullResponse
+	(*PingResponse)(nil),             // 74: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),      // 75: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),        // 76: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),       // 77: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),        // 78: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),         // 79: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),            // 80: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),      // 81: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),         // 82: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),      // 83: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),        // 84: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),         // 85: zeppelin.ScheduleResponse
+	(*FinishRestoreResponse)(nil),    // 86: zeppelin.FinishRestoreResponse
+	(*StartingResponse)(nil),         // 87: zeppelin.StartingResponse
+	(*TrySyncResponse)(nil),          // 88: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),       // 89: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil),    // 90: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil),    // 91: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),      // 92: zeppelin.BinlogWatchResponse
+	(*RestorePartitionResponse)(nil), // 93: zeppelin.RestorePartitionResponse
+	(*ExportStartResponse)(nil),      // 94: zeppelin.ExportStartResponse
+	(*ExportNextResponse)(nil),       // 95: zeppelin.ExportNextResponse
+	(*BulkStageResponse)(nil),        // 96: zeppelin.BulkStageResponse
+	(*BulkIngestResponse)(nil),       // 97: zeppelin.BulkIngestResponse
+	(*BulkFetchResponse)(nil),        // 98: zeppelin.BulkFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
-	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
-	5,  // 1: zeppelin.Request.get:type_name -> zeppelin.GetRequest
-	6,  // 2: zeppelin.Request.del:type_name -> zeppelin.DelRequest
-	7,  // 3: zeppelin.Request.mget:type_name -> zeppelin.MGetRequest
-	8,  // 4: zeppelin.Request.mset:type_name -> zeppelin.MSetRequest
-	9,  // 5: zeppelin.Request.incrby:type_name -> zeppelin.IncrByRequest
-	10, // 6: zeppelin.Request.exists:type_name -> zeppelin.ExistsRequest
-	11, // 7: zeppelin.Request.ttl:type_name -> zeppelin.TTLRequest
-	12, // 8: zeppelin.Request.write_batch:type_name -> zeppelin.WriteBatchRequest
-	13, // 9: zeppelin.Request.scan:type_name -> zeppelin.ScanRequest
-	14, // 10: zeppelin.Request.info:type_name -> zeppelin.InfoRequest
-	15, // 11: zeppelin.Request.notify:type_name -> zeppelin.NotifyRequest
-	16, // 12: zeppelin.Request.flush_table:type_name -> zeppelin.FlushTableRequest
-	17, // 13: zeppelin.Request.getex:type_name -> zeppelin.GetExRequest
-	18, // 14: zeppelin.Request.expire:type_name -> zeppelin.ExpireRequest
-	19, // 15: zeppelin.Request.set_range:type_name -> zeppelin.SetRangeRequest
-	20, // 16: zeppelin.Request.incrby_float:type_name -> zeppelin.IncrByFloatRequest
-	2,  // 17: zeppelin.Request.multi:type_name -> zeppelin.MultiRequest
-	21, // 18: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
-	22, // 19: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
-	23, // 20: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
-	24, // 21: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
-	25, // 22: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
-	26, // 23: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
-	27, // 24: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
-	28, // 25: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
-	29, // 26: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
-	30, // 27: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
-	31, // 28: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
-	32, // 29: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
-	33, // 30: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
-	34, // 31: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
-	35, // 32: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
-	36, // 33: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
-	37, // 34: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
-	38, // 35: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
-	39, // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
-	40, // 37: zeppelin.Request.table_auth:type_name -> zeppelin.TableAuthRequest
-	41, // 38: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
-	42, // 39: zeppelin.Request.finish_restore:type_name -> zeppelin.FinishRestoreRequest
-	43, // 40: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
-	44, // 41: zeppelin.Request.starting:type_name -> zeppelin.StartingRequest
-	45, // 42: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	46, // 43: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	47, // 44: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	48, // 45: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	49, // 46: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	50, // 47: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
-	51, // 48: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
-	52, // 49: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
-	53, // 50: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
-	54, // 51: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
-	55, // 52: zeppelin.Response.code:type_name -> zeppelin.Code
-	56, // 53: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	57, // 54: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	58, // 55: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	59, // 56: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	60, // 57: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	61, // 58: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	62, // 59: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	63, // 60: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	64, // 61: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	65, // 62: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	66, // 63: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	67, // 64: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	68, // 65: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	69, // 66: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 67: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	70, // 68: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	71, // 69: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	72, // 70: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	73, // 71: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	74, // 72: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	75, // 73: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	76, // 74: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	77, // 75: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	78, // 76: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	79, // 77: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	76, // 78: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	80, // 79: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	81, // 80: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	82, // 81: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	83, // 82: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
-	84, // 83: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
-	85, // 84: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	86, // 85: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	87, // 86: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	88, // 87: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	89, // 88: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	90, // 89: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
-	91, // 90: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
-	92, // 91: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
-	0,  // 92: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 93: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	94, // [94:94] is the sub-list for method output_type
-	94, // [94:94] is the sub-list for method input_type
-	94, // [94:94] is the sub-list for extension type_name
-	94, // [94:94] is the sub-list for extension extendee
-	0,  // [0:94] is the sub-list for field type_name
+	4,   // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
+	5,   // 1: zeppelin.Request.get:type_name -> zeppelin.GetRequest
+	6,   // 2: zeppelin.Request.del:type_name -> zeppelin.DelRequest
+	7,   // 3: zeppelin.Request.mget:type_name -> zeppelin.MGetRequest
+	8,   // 4: zeppelin.Request.mset:type_name -> zeppelin.MSetRequest
+	9,   // 5: zeppelin.Request.incrby:type_name -> zeppelin.IncrByRequest
+	10,  // 6: zeppelin.Request.exists:type_name -> zeppelin.ExistsRequest
+	11,  // 7: zeppelin.Request.ttl:type_name -> zeppelin.TTLRequest
+	12,  // 8: zeppelin.Request.write_batch:type_name -> zeppelin.WriteBatchRequest
+	13,  // 9: zeppelin.Request.scan:type_name -> zeppelin.ScanRequest
+	14,  // 10: zeppelin.Request.info:type_name -> zeppelin.InfoRequest
+	15,  // 11: zeppelin.Request.notify:type_name -> zeppelin.NotifyRequest
+	16,  // 12: zeppelin.Request.flush_table:type_name -> zeppelin.FlushTableRequest
+	17,  // 13: zeppelin.Request.getex:type_name -> zeppelin.GetExRequest
+	18,  // 14: zeppelin.Request.expire:type_name -> zeppelin.ExpireRequest
+	19,  // 15: zeppelin.Request.set_range:type_name -> zeppelin.SetRangeRequest
+	20,  // 16: zeppelin.Request.incrby_float:type_name -> zeppelin.IncrByFloatRequest
+	2,   // 17: zeppelin.Request.multi:type_name -> zeppelin.MultiRequest
+	21,  // 18: zeppelin.Request.pull:type_name -> zeppelin.PullRequest
+	22,  // 19: zeppelin.Request.ping:type_name -> zeppelin.PingRequest
+	23,  // 20: zeppelin.Request.create_table:type_name -> zeppelin.CreateTableRequest
+	24,  // 21: zeppelin.Request.drop_table:type_name -> zeppelin.DropTableRequest
+	25,  // 22: zeppelin.Request.list_tables:type_name -> zeppelin.ListTablesRequest
+	26,  // 23: zeppelin.Request.list_nodes:type_name -> zeppelin.ListNodesRequest
+	27,  // 24: zeppelin.Request.list_meta:type_name -> zeppelin.ListMetaRequest
+	28,  // 25: zeppelin.Request.add_slave:type_name -> zeppelin.AddSlaveRequest
+	29,  // 26: zeppelin.Request.remove_slave:type_name -> zeppelin.RemoveSlaveRequest
+	30,  // 27: zeppelin.Request.set_master:type_name -> zeppelin.SetMasterRequest
+	31,  // 28: zeppelin.Request.migrate:type_name -> zeppelin.MigrateRequest
+	32,  // 29: zeppelin.Request.rebalance:type_name -> zeppelin.RebalanceRequest
+	33,  // 30: zeppelin.Request.cancel_move:type_name -> zeppelin.CancelMoveRequest
+	34,  // 31: zeppelin.Request.move_status:type_name -> zeppelin.MoveStatusRequest
+	35,  // 32: zeppelin.Request.remove_nodes:type_name -> zeppelin.RemoveNodesRequest
+	36,  // 33: zeppelin.Request.set_quota:type_name -> zeppelin.SetQuotaRequest
+	37,  // 34: zeppelin.Request.add_meta:type_name -> zeppelin.AddMetaRequest
+	38,  // 35: zeppelin.Request.remove_meta:type_name -> zeppelin.RemoveMetaRequest
+	39,  // 36: zeppelin.Request.cordon_nodes:type_name -> zeppelin.CordonNodesRequest
+	40,  // 37: zeppelin.Request.table_auth:type_name -> zeppelin.TableAuthRequest
+	41,  // 38: zeppelin.Request.schedule:type_name -> zeppelin.ScheduleRequest
+	42,  // 39: zeppelin.Request.finish_restore:type_name -> zeppelin.FinishRestoreRequest
+	43,  // 40: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
+	44,  // 41: zeppelin.Request.starting:type_name -> zeppelin.StartingRequest
+	45,  // 42: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	46,  // 43: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	47,  // 44: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	48,  // 45: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	49,  // 46: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	50,  // 47: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	51,  // 48: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
+	52,  // 49: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
+	53,  // 50: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
+	54,  // 51: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
+	55,  // 52: zeppelin.Request.bulk_stage:type_name -> zeppelin.BulkStageRequest
+	56,  // 53: zeppelin.Request.bulk_ingest:type_name -> zeppelin.BulkIngestRequest
+	57,  // 54: zeppelin.Request.bulk_fetch:type_name -> zeppelin.BulkFetchRequest
+	58,  // 55: zeppelin.Response.code:type_name -> zeppelin.Code
+	59,  // 56: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	60,  // 57: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	61,  // 58: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	62,  // 59: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	63,  // 60: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	64,  // 61: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	65,  // 62: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	66,  // 63: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	67,  // 64: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	68,  // 65: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	69,  // 66: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	70,  // 67: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	71,  // 68: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	72,  // 69: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,   // 70: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	73,  // 71: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	74,  // 72: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	75,  // 73: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	76,  // 74: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	77,  // 75: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	78,  // 76: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	79,  // 77: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	80,  // 78: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	81,  // 79: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	82,  // 80: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	79,  // 81: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	83,  // 82: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	84,  // 83: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	85,  // 84: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	86,  // 85: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
+	87,  // 86: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
+	88,  // 87: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	89,  // 88: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	90,  // 89: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	91,  // 90: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	92,  // 91: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	93,  // 92: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
+	94,  // 93: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
+	95,  // 94: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
+	96,  // 95: zeppelin.Response.bulk_stage:type_name -> zeppelin.BulkStageResponse
+	97,  // 96: zeppelin.Response.bulk_ingest:type_name -> zeppelin.BulkIngestResponse
+	98,  // 97: zeppelin.Response.bulk_fetch:type_name -> zeppelin.BulkFetchResponse
+	0,   // 98: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,   // 99: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	100, // [100:100] is the sub-list for method output_type
+	100, // [100:100] is the sub-list for method input_type
+	100, // [100:100] is the sub-list for extension type_name
+	100, // [100:100] is the sub-list for extension extendee
+	0,   // [0:100] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2240,6 +2362,9 @@ func file_rpc_proto_init() {
 		(*Request_ExportStart)(nil),
 		(*Request_ExportNext)(nil),
 		(*Request_ExportEnd)(nil),
+		(*Request_BulkStage)(nil),
+		(*Request_BulkIngest)(nil),
+		(*Request_BulkFetch)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -2281,6 +2406,9 @@ func file_rpc_proto_init() {
 		(*Response_RestorePartition)(nil),
 		(*Response_ExportStart)(nil),
 		(*Response_ExportNext)(nil),
+		(*Response_BulkStage)(nil),
+		(*Response_BulkIngest)(nil),
+		(*Response_BulkFetch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

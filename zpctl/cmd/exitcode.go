@@ -10,6 +10,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/backup"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bulkload"
 )
 
 // Exit codes of zpctl. Scripts branch on them, so they never change
@@ -27,7 +28,8 @@ import (
 //	                replicas
 //	5  Invalid      the request was refused as invalid: empty or too large
 //	                key or value, not an integer, keys across slots, quota
-//	                exceeded, out-of-range arguments
+//	                exceeded, out-of-range arguments; bulkload input with
+//	                more bad lines than --max-errors
 //	6  Conflict     the table already exists, or --expected-epoch (or the
 //	                epoch a topology plan was made at) is stale
 //	7  Unknown      a write may or may not have been applied (the
@@ -76,7 +78,7 @@ const exitCodeHelp = `Exit codes:
    3  not found: key, table or node
    4  unavailable: timeout, cluster unreachable, no leader, partition waiting
    5  invalid input: key/value too large, empty key, not an integer, cross-slot,
-      quota exceeded
+      quota exceeded, bulkload bad lines over --max-errors
    6  conflict: table exists, stale --expected-epoch or topology plan
    7  unknown outcome: a write may or may not have been applied
    8  aborted: confirmation declined or interrupted
@@ -138,6 +140,8 @@ func ExitCode(err error) int {
 		return ExitConflict
 	case errors.Is(err, backup.ErrNotFound):
 		return ExitNotFound
+	case errors.Is(err, bulkload.ErrTooManyBadLines):
+		return ExitInvalid
 	case errors.Is(err, errAborted), errors.Is(err, context.Canceled):
 		return ExitAborted
 	case errors.Is(err, context.DeadlineExceeded), rpc.IsTransport(err),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/backup"
+	"github.com/zeppelin-kv/zeppelin/zpctl/bulkload"
 	"github.com/zeppelin-kv/zeppelin/zpctl/output"
 	"github.com/zeppelin-kv/zeppelin/zpctl/progress"
 )
@@ -34,19 +35,12 @@ type exportJSON struct {
 	Seconds    float64 `json:"seconds"`
 }
 
-// exportLine is one key of `export --format jsonl`: key and value as text
-// when they are printable UTF-8, else base64 in key_base64 and
-// value_base64; expire_at_ms (Unix ms) when the key expires.
-type exportLine struct {
-	Key         *string `json:"key,omitempty"`
-	KeyBase64   *string `json:"key_base64,omitempty"`
-	Value       *string `json:"value,omitempty"`
-	ValueBase64 *string `json:"value_base64,omitempty"`
-	ExpireAtMs  int64   `json:"expire_at_ms,omitempty"`
-}
+// exportLine is one key of `export --format jsonl`, the format bulkload
+// reads back.
+type exportLine = bulkload.JSONLine
 
 // tsvBase64 starts a TSV field written in base64.
-const tsvBase64 = "base64:"
+const tsvBase64 = bulkload.TSVBase64
 
 func (a *app) exportCommand() *cobra.Command {
 	var format, out, secretFile string

@@ -189,7 +189,7 @@ default. 'zpctl config' shows what is in effect and why.
 	add(groupCluster, a.metaCommand(), a.nodeCommand(), a.checkupCommand(), a.configCommand(), a.versionCommand())
 	add(groupTables, a.tableCommand(), a.locateCommand(), a.backupCommand())
 	add(groupData, a.getCommand(), a.setCommand(), a.delCommand(), a.existsCommand(), a.ttlCommand(),
-		a.mgetCommand(), a.msetCommand(), a.incrCommand(), a.scanCommand(), a.keysCommand(), a.loadCommand(), a.exportCommand())
+		a.mgetCommand(), a.msetCommand(), a.incrCommand(), a.scanCommand(), a.keysCommand(), a.loadCommand(), a.exportCommand(), a.bulkloadCommand())
 	add(groupStats, a.statsCommand(), a.slowlogCommand(), a.topCommand())
 	add(groupTopology, append(a.topologyCommands(), a.scheduleCommand())...)
 	root.SetHelpCommandGroupID(groupCluster)

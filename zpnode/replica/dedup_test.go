@@ -54,7 +54,7 @@ func TestRetryIsNotAppliedTwice(t *testing.T) {
 		t.Fatalf("pull: %v, %v", pr, err)
 	}
 	s.SetRole(Assignment{Role: Slave, Term: 1}) // no master to dial: the test feeds it
-	if err := s.applyReplicated(pr.Records); err != nil {
+	if err := s.applyReplicated(context.Background(), nil, pr.Records); err != nil {
 		t.Fatal(err)
 	}
 	s.SetRole(Assignment{Role: Master, Master: "s", Term: 2})
@@ -129,7 +129,7 @@ func TestRetryGetsTheValueAnswerBack(t *testing.T) {
 		t.Fatalf("pull: %v, %v", pr, err)
 	}
 	s.SetRole(Assignment{Role: Slave, Term: 2})
-	if err := s.applyReplicated(pr.Records); err != nil {
+	if err := s.applyReplicated(context.Background(), nil, pr.Records); err != nil {
 		t.Fatal(err)
 	}
 	s.SetRole(Assignment{Role: Master, Master: "s", Term: 3})
@@ -158,7 +158,7 @@ func TestRetryAnsweredAfterReopen(t *testing.T) {
 		t.Fatalf("pull: %v, %v", pr, err)
 	}
 	s.SetRole(Assignment{Role: Slave, Term: 1}) // no master to dial: the test feeds it
-	if err := s.applyReplicated(pr.Records); err != nil {
+	if err := s.applyReplicated(context.Background(), nil, pr.Records); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []*Replica{m, s} {

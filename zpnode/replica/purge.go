@@ -74,7 +74,9 @@ func (r *Replica) Purge(p PurgePolicy) (int, error) {
 		}
 		return 0, nil
 	}
-	return r.log.PurgeBefore(purgeBefore)
+	n, err := r.log.PurgeBefore(purgeBefore)
+	r.dropAppliedFiles()
+	return n, err
 }
 
 // pendingFloorLocked is the first lsn of a write still waiting for slaves.

@@ -160,6 +160,7 @@ func Open(opts Options) (*Replica, error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("replica: %w", err)
 	}
+	cleanStaging(opts.Dir)
 	if err := recoverFullSync(opts.Dir); err != nil {
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
@@ -174,6 +175,7 @@ func Open(opts Options) (*Replica, error) {
 		log.Close()
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
+	r.dropAppliedFiles()
 	if begin, end, ok, err := r.PendingTrim(); err != nil {
 		r.opts.Logger.Warn("ignoring unreadable trim record", "err", err)
 	} else if ok {
@@ -325,7 +327,7 @@ func (r *Replica) replayLocked() error {
 	n := 0
 	batch := make([]engine.Record, 0, chunk)
 	apply := func() error {
-		err := db.ApplyBatch(batch)
+		err := r.applyToDB(db, batch)
 		n += len(batch)
 		batch = batch[:0]
 		return err
@@ -342,7 +344,7 @@ func (r *Replica) replayLocked() error {
 		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
 			return fmt.Errorf("record %d does not parse: %w", rec.LSN, err)
 		}
-		batch = append(batch, engine.Record{LSN: rec.LSN, Term: rec.Term, Rec: wr})
+		batch = append(batch, r.engineRecord(rec.LSN, rec.Term, wr))
 		r.dedup.add(wr.RequestId, rec.LSN, wr)
 		if len(batch) == chunk {
 			if err := apply(); err != nil {

@@ -261,7 +261,13 @@ func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 			r.withdrawWatch()
 			offered = false
 		}
-		if err := r.applyReplicated(pr.Records); err != nil {
+		if err := r.applyReplicated(ctx, conn, pr.Records); err != nil {
+			if errors.Is(err, ErrNotStaged) {
+				// A bulk load's file is gone from the master too: its
+				// DB has the data, which a full sync brings.
+				r.opts.Logger.Warn("bulk load: table file unavailable; full sync", "err", err)
+				return r.fullSync(ctx, conn)
+			}
 			return err
 		}
 	}
@@ -269,14 +275,23 @@ func (r *Replica) stream(ctx context.Context, conn Conn, master string) error {
 }
 
 // applyReplicated appends records from the master to the binlog and applies
-// them to the DB.
-func (r *Replica) applyReplicated(recs []*zppb.BinlogRecord) error {
+// them to the DB. The table files of records that ingest one are fetched
+// from the master over conn first, when this replica lacks them.
+func (r *Replica) applyReplicated(ctx context.Context, conn Conn, recs []*zppb.BinlogRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	batch := make([]binlog.Record, len(recs))
+	wrs := make([]*zppb.WriteRecord, len(recs))
 	for i, rec := range recs {
 		batch[i] = binlog.Record{Term: rec.Term, LSN: rec.Lsn, Payload: rec.Payload}
+		wrs[i] = &zppb.WriteRecord{}
+		if err := proto.Unmarshal(rec.Payload, wrs[i]); err != nil {
+			return fmt.Errorf("replicated record %d does not parse: %w", rec.Lsn, err)
+		}
+	}
+	if err := r.fetchStaged(ctx, conn, wrs); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -288,19 +303,15 @@ func (r *Replica) applyReplicated(recs []*zppb.BinlogRecord) error {
 	}
 	apply := make([]engine.Record, len(recs))
 	for i, rec := range recs {
-		wr := &zppb.WriteRecord{}
-		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
-			return fmt.Errorf("replicated record %d does not parse: %w", rec.Lsn, err)
-		}
-		apply[i] = engine.Record{LSN: rec.Lsn, Term: rec.Term, Rec: wr}
-		r.dedup.add(wr.RequestId, rec.Lsn, wr)
+		apply[i] = r.engineRecord(rec.Lsn, rec.Term, wrs[i])
+		r.dedup.add(wrs[i].RequestId, rec.Lsn, wrs[i])
 	}
 	db, err := r.holdDB()
 	if err != nil {
 		return fmt.Errorf("apply replicated records: %w", err)
 	}
 	defer r.dbMu.RUnlock()
-	if err := db.ApplyBatch(apply); err != nil {
+	if err := r.applyToDB(db, apply); err != nil {
 		return fmt.Errorf("apply replicated records: %w", err)
 	}
 	return nil

@@ -115,7 +115,7 @@ func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) 
 	}
 	var read uint64
 	rec, err := fn(View{r: r, read: &read})
-	if err != nil || rec == nil || len(rec.Mutations) == 0 {
+	if err != nil || rec == nil || len(rec.Mutations) == 0 && rec.Ingest == nil {
 		// The answer (nothing to write, or a refusal) may rest on a write
 		// that is not committed yet: it holds only once that write does,
 		// and fails if that write fails.
@@ -359,14 +359,14 @@ func (r *Replica) flush() {
 func (r *Replica) applyLocked(batch []*pendingWrite) error {
 	recs := make([]engine.Record, len(batch))
 	for i, w := range batch {
-		recs[i] = engine.Record{LSN: w.lsn, Term: w.term, Rec: w.rec}
+		recs[i] = r.engineRecord(w.lsn, w.term, w.rec)
 	}
 	db, err := r.holdDB()
 	if err != nil {
 		return fmt.Errorf("replica: apply: %w", err)
 	}
 	defer r.dbMu.RUnlock()
-	if err := db.ApplyBatch(recs); err != nil {
+	if err := r.applyToDB(db, recs); err != nil {
 		return fmt.Errorf("replica: apply: %w", err)
 	}
 	return nil

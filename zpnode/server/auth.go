@@ -13,14 +13,16 @@ import (
 // send a node: replication from another node (a stranger could pull a
 // partition's binlog or full sync, or watch partitions), meta's NOTIFY,
 // a restore (zpctl backup restore, which holds the secret: a stranger
-// could overwrite a partition) and an export (a partition's data, as a
-// full sync). With a cluster secret, such a request must carry it.
+// could overwrite a partition), an export (a partition's data, as a
+// full sync) and a bulk load (it writes a partition as a restore does).
+// With a cluster secret, such a request must carry it.
 func peerOnly(req *zppb.Request) bool {
 	switch req.GetCmd().(type) {
 	case *zppb.Request_TrySync, *zppb.Request_BinlogPull, *zppb.Request_BinlogWatch,
 		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd,
 		*zppb.Request_Notify, *zppb.Request_RestorePartition,
-		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd:
+		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd,
+		*zppb.Request_BulkStage, *zppb.Request_BulkIngest, *zppb.Request_BulkFetch:
 		return true
 	}
 	return false

@@ -117,6 +117,15 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	case *zppb.Request_ExportEnd:
 		table = c.ExportEnd.Table
 		resp, err = s.exportEnd(c.ExportEnd)
+	case *zppb.Request_BulkStage:
+		table = c.BulkStage.Table
+		resp, err = s.bulkStage(c.BulkStage)
+	case *zppb.Request_BulkIngest:
+		table = c.BulkIngest.Table
+		resp, err = s.bulkIngest(ctx, c.BulkIngest)
+	case *zppb.Request_BulkFetch:
+		table = c.BulkFetch.Table
+		resp, err = s.bulkFetch(c.BulkFetch)
 	case nil:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "empty request")
 	default:
@@ -152,7 +161,8 @@ func isDataCommand(req *zppb.Request) bool {
 	switch req.Cmd.(type) {
 	case *zppb.Request_Info, *zppb.Request_Notify, *zppb.Request_TrySync, *zppb.Request_BinlogPull, *zppb.Request_BinlogWatch,
 		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd, *zppb.Request_RestorePartition,
-		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd:
+		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd,
+		*zppb.Request_BulkStage, *zppb.Request_BulkIngest, *zppb.Request_BulkFetch:
 		return false
 	}
 	return true

@@ -79,6 +79,9 @@ func TestClusterSecret(t *testing.T) {
 		"FULLSYNC_FETCH": {Cmd: &zppb.Request_FullsyncFetch{FullsyncFetch: &zppb.FullSyncFetchRequest{Table: "t", Partition: 0, Session: "x", Name: "CURRENT"}}},
 		"BINLOG_WATCH":   {Cmd: &zppb.Request_BinlogWatch{BinlogWatch: &zppb.BinlogWatchRequest{}}},
 		"NOTIFY":         {Cmd: &zppb.Request_Notify{Notify: &zppb.NotifyRequest{Epoch: 1 << 40}}},
+		"BULK_STAGE":     {Cmd: &zppb.Request_BulkStage{BulkStage: &zppb.BulkStageRequest{Table: "t", Partition: 0, Id: "x", Data: []byte("sst")}}},
+		"BULK_INGEST":    {Cmd: &zppb.Request_BulkIngest{BulkIngest: &zppb.BulkIngestRequest{Table: "t", Partition: 0, File: &zppb.IngestFile{Id: "x"}}}},
+		"BULK_FETCH":     {Cmd: &zppb.Request_BulkFetch{BulkFetch: &zppb.BulkFetchRequest{Table: "t", Partition: 0, Id: "x"}}},
 	}
 	for _, token := range []string{"", "another-secret"} {
 		sc := stranger(token)

@@ -1,0 +1,514 @@
+package bulkload
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpctl/backup"
+)
+
+// ErrTooManyBadLines: more bad lines than Options.MaxErrors; nothing was
+// ingested.
+var ErrTooManyBadLines = errors.New("bulkload: too many bad lines")
+
+// Defaults.
+const (
+	DefaultMemory   = 256 << 20
+	DefaultParallel = 4
+	// ChunkSize is the size of the chunks a table file is staged in.
+	ChunkSize = 4 << 20
+	attempts  = 6
+)
+
+// Cluster is what a bulk load asks of the cluster: its topology and the
+// table's slot map (lib/client).
+type Cluster interface {
+	Pull(ctx context.Context, table string) (*client.Topology, error)
+	SlotMap(ctx context.Context, table string) (*keyspace.SlotMap, error)
+}
+
+// Input is one file to load.
+type Input struct {
+	Name string
+	// Open opens it; Size is its size on disk for progress (0: unknown).
+	Open func() (io.ReadCloser, error)
+	Size int64
+}
+
+// Options configures Load.
+type Options struct {
+	Cluster Cluster
+	// Dial connects to nodes with the cluster secret (bulk load calls are
+	// peer-only, as a restore's).
+	Dial   backup.Dialer
+	Table  string
+	Inputs []Input
+	// Format overrides the format each file's name says.
+	Format    Format
+	Limits    Limits
+	MaxErrors int64
+	// Memory bounds the records held in memory; beyond it sorted runs
+	// are spilled to TempDir.
+	Memory  int64
+	TempDir string
+	// Parallel is how many partitions are written and shipped at once.
+	Parallel int
+	// CallTimeout bounds each call to a node; default 1 minute.
+	CallTimeout time.Duration
+	// Bad is told of every bad line (the first MaxErrors+1 at most).
+	Bad func(BadLine)
+	// Log is told of each partition's outcome and of retries.
+	Log func(string)
+	// Progress counts input bytes read, then table file bytes shipped;
+	// Phase names the current phase ("read", "ship").
+	ReadBytes, ShipBytes *atomic.Int64
+	Phase                func(phase string, total int64)
+}
+
+// Result is what a load did.
+type Result struct {
+	Records    int64             `json:"records"`    // distinct keys ingested
+	Duplicates int64             `json:"duplicates"` // input records overwritten by a later one of the same key
+	BadLines   int64             `json:"bad_lines"`
+	Expired    int64             `json:"expired"` // records already expired, skipped
+	Bytes      int64             `json:"bytes"`   // table file bytes
+	Spilled    int64             `json:"spilled_bytes"`
+	Partitions []PartitionResult `json:"partitions"`
+}
+
+// PartitionResult is one partition's ingestion.
+type PartitionResult struct {
+	ID      uint32 `json:"id"`
+	Records int64  `json:"records"`
+	Master  string `json:"master"`
+	Term    uint64 `json:"term"`
+	LSN     uint64 `json:"lsn"`
+	// Staged lists the replicas that hold the file (a slave missing
+	// fetches it from the master when it applies the record).
+	Staged []string `json:"staged"`
+	Bytes  int64    `json:"bytes"`
+	Err    string   `json:"error,omitempty"`
+}
+
+// Load reads every input, then writes and ingests one table file per
+// partition. Bad lines beyond MaxErrors stop it before anything is
+// ingested (ErrTooManyBadLines). Each partition is ingested whole or not
+// at all; a failed partition fails the load, the others ingested stay.
+func Load(ctx context.Context, opts Options) (Result, error) {
+	var res Result
+	if opts.Memory <= 0 {
+		opts.Memory = DefaultMemory
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = DefaultParallel
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = time.Minute
+	}
+	for _, p := range []**atomic.Int64{&opts.ReadBytes, &opts.ShipBytes} {
+		if *p == nil {
+			*p = &atomic.Int64{}
+		}
+	}
+	if opts.Log == nil {
+		opts.Log = func(string) {}
+	}
+	if opts.Bad == nil {
+		opts.Bad = func(BadLine) {}
+	}
+	if opts.Phase == nil {
+		opts.Phase = func(string, int64) {}
+	}
+	slots, err := opts.Cluster.SlotMap(ctx, opts.Table)
+	if err != nil {
+		return res, err
+	}
+	tmp, err := os.MkdirTemp(opts.TempDir, "zpctl-bulkload-")
+	if err != nil {
+		return res, fmt.Errorf("bulkload: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	// Read, route and sort.
+	var total int64
+	for _, in := range opts.Inputs {
+		total += in.Size
+	}
+	opts.Phase("read", total)
+	s := newSorter(tmp, slots.Len(), opts.Memory)
+	for _, in := range opts.Inputs {
+		if err := readInput(ctx, opts, in, slots, s, &res); err != nil {
+			return res, err
+		}
+	}
+	res.Spilled = s.spilled
+
+	// Write, ship and ingest each partition.
+	id := newLoadID()
+	opts.Phase("ship", 0)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, opts.Parallel)
+	)
+	res.Partitions = make([]PartitionResult, slots.Len())
+	for p := range uint32(slots.Len()) {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		pr := &res.Partitions[p]
+		pr.ID = p
+		// Each partition's records are its own in the sorter: their
+		// table files are written, like they are shipped, in parallel.
+		wg.Go(func() {
+			defer func() { <-sem }()
+			path := filepath.Join(tmp, fmt.Sprintf("p%d.sst", p))
+			defer os.Remove(path)
+			n, dups, ok, err := writePartition(s, p, path)
+			s.release(p)
+			if err == nil && ok {
+				err = ship(ctx, opts, fmt.Sprintf("%s-p%d", id, p), p, path, n, pr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.Duplicates += dups
+			if err != nil {
+				pr.Err = err.Error()
+				firstErr = cmpErr(firstErr, fmt.Errorf("partition %d: %w", p, err))
+				opts.Log(fmt.Sprintf("partition %d: FAILED, nothing of it ingested: %v", p, err))
+				return
+			}
+			if ok {
+				res.Records += n
+				opts.Log(fmt.Sprintf("partition %d: %d keys ingested at %s (term %d, lsn %d)", p, n, pr.Master, pr.Term, pr.LSN))
+			}
+		})
+	}
+	wg.Wait()
+	for _, pr := range res.Partitions {
+		res.Bytes += pr.Bytes
+	}
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return res, firstErr
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+func newLoadID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "bl" + hex.EncodeToString(b[:])
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
+}
+
+func readInput(ctx context.Context, opts Options, in Input, slots *keyspace.SlotMap, s *sorter, res *Result) error {
+	f := opts.Format
+	if f == "" {
+		f = FormatOf(in.Name)
+	}
+	if f == "" {
+		f = TSV
+	}
+	rc, err := in.Open()
+	if err != nil {
+		return fmt.Errorf("bulkload: %w", err)
+	}
+	defer rc.Close()
+	// Parsing and sorting run side by side: the parser hands records
+	// over in batches.
+	const batch = 1024
+	batches := make(chan []Record, 8)
+	var sortErr error
+	sorted := make(chan struct{})
+	go func() {
+		defer close(sorted)
+		for b := range batches {
+			for _, rec := range b {
+				if sortErr == nil {
+					sortErr = s.add(slots.Partition(rec.Key), rec)
+				}
+			}
+		}
+	}()
+	cur := make([]Record, 0, batch)
+	err = Parse(in.Name, countingReader{rc, opts.ReadBytes}, f, opts.Limits,
+		func(rec Record) error {
+			cur = append(cur, rec)
+			if len(cur) == batch {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				batches <- cur
+				cur = make([]Record, 0, batch)
+			}
+			return nil
+		},
+		func(b BadLine) error {
+			res.BadLines++
+			opts.Bad(b)
+			if res.BadLines > opts.MaxErrors {
+				return fmt.Errorf("%w: %d (--max-errors %d); nothing was ingested", ErrTooManyBadLines, res.BadLines, opts.MaxErrors)
+			}
+			return nil
+		})
+	if len(cur) > 0 {
+		batches <- cur
+	}
+	close(batches)
+	<-sorted
+	if err != nil {
+		return err
+	}
+	return sortErr
+}
+
+// writePartition writes partition p's table file; ok is false when the
+// partition has no record.
+func writePartition(s *sorter, p uint32, path string) (n, dups int64, ok bool, err error) {
+	w, err := engine.CreateSST(path)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	dups, err = s.merge(p, func(e *entry) error {
+		return w.Put(e.userKey(), e.value, e.exp)
+	})
+	if err != nil {
+		w.Abort()
+		return 0, dups, false, err
+	}
+	ok, err = w.Finish()
+	return int64(w.Count()), dups, ok, err
+}
+
+// ship stages the file on the partition's replicas and has the master
+// ingest it, retrying with a fresh topology when the master changed.
+func ship(ctx context.Context, opts Options, id string, p uint32, path string, records int64, pr *PartitionResult) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	crc, err := fileCRC(path)
+	if err != nil {
+		return err
+	}
+	pr.Bytes = fi.Size()
+	file := &zppb.IngestFile{Id: id, Size: uint64(fi.Size()), Crc32C: crc, Records: uint64(records)}
+	staged := map[string]bool{}
+	defer func() {
+		if pr.LSN != 0 {
+			return
+		}
+		// Not ingested: drop what was staged.
+		for addr := range staged {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.CallTimeout)
+			callNode(actx, opts, addr, &zppb.Request{Cmd: &zppb.Request_BulkStage{BulkStage: &zppb.BulkStageRequest{
+				Table: opts.Table, Partition: p, Id: id, Abort: true}}})
+			cancel()
+		}
+	}()
+	var lastErr error
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+		topo, err := opts.Cluster.Pull(ctx, opts.Table)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		part, err := findPartition(topo, opts.Table, p)
+		if err != nil {
+			return err
+		}
+		if part.Master == "" {
+			lastErr = fmt.Errorf("no master")
+			continue
+		}
+		// Staged on every replica at once; the master must have it, a
+		// slave that failed fetches it from the master when it applies
+		// the record.
+		targets := []string{part.Master}
+		for _, sl := range part.Slaves {
+			if !staged[sl] {
+				targets = append(targets, sl)
+			}
+		}
+		if staged[part.Master] {
+			targets = targets[1:]
+		}
+		errs := make([]error, len(targets))
+		var wg sync.WaitGroup
+		for i, addr := range targets {
+			wg.Go(func() { errs[i] = stage(ctx, opts, addr, p, path, file) })
+		}
+		wg.Wait()
+		masterErr := error(nil)
+		for i, addr := range targets {
+			switch {
+			case errs[i] == nil:
+				staged[addr] = true
+			case addr == part.Master:
+				masterErr = errs[i]
+			default:
+				opts.Log(fmt.Sprintf("partition %d: staging on slave %s failed (it will fetch from the master): %v", p, addr, errs[i]))
+			}
+		}
+		if masterErr != nil {
+			lastErr = fmt.Errorf("staging on master %s: %w", part.Master, masterErr)
+			if !retryable(masterErr) {
+				return lastErr
+			}
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+		resp, err := callNode(cctx, opts, part.Master, &zppb.Request{Cmd: &zppb.Request_BulkIngest{BulkIngest: &zppb.BulkIngestRequest{
+			Table: opts.Table, Partition: p, File: file}}})
+		cancel()
+		if err != nil {
+			lastErr = fmt.Errorf("ingest at %s: %w", part.Master, err)
+			if !retryable(err) {
+				return lastErr
+			}
+			continue
+		}
+		pr.Master, pr.Term, pr.LSN, pr.Records = part.Master, resp.GetBulkIngest().GetTerm(), resp.GetBulkIngest().GetLsn(), records
+		for addr := range staged {
+			pr.Staged = append(pr.Staged, addr)
+		}
+		return nil
+	}
+	return fmt.Errorf("gave up after %d attempts: %w", attempts, lastErr)
+}
+
+// retryable: a refusal that another attempt (a fresh topology, a
+// moment's wait) may not meet again.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case zppb.Code_UNAUTHENTICATED, zppb.Code_TABLE_NOT_FOUND, zppb.Code_INVALID_ARGUMENT:
+		return false
+	}
+	return true
+}
+
+func findPartition(topo *client.Topology, table string, id uint32) (*client.Partition, error) {
+	for i := range topo.Tables {
+		tb := &topo.Tables[i]
+		if tb.Name != table {
+			continue
+		}
+		for j := range tb.Partitions {
+			if tb.Partitions[j].ID == id {
+				return &tb.Partitions[j], nil
+			}
+		}
+	}
+	return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q has no partition %d", table, id)
+}
+
+// stage uploads the file to one replica.
+func stage(ctx context.Context, opts Options, addr string, p uint32, path string, file *zppb.IngestFile) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	conn, err := opts.Dial(ctx, addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	buf := make([]byte, ChunkSize)
+	var off uint64
+	for {
+		k, err := io.ReadFull(f, buf)
+		last := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		if err != nil && !last {
+			return err
+		}
+		req := &zppb.BulkStageRequest{Table: opts.Table, Partition: p, Id: file.Id, Offset: off, Data: buf[:k], Last: last}
+		if last {
+			req.Size, req.Crc32C = file.Size, file.Crc32C
+		}
+		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
+		resp, err := conn.Call(cctx, &zppb.Request{Cmd: &zppb.Request_BulkStage{BulkStage: req}})
+		cancel()
+		if err == nil {
+			err = status.FromResponse(resp)
+		}
+		if err != nil {
+			return err
+		}
+		off += uint64(k)
+		opts.ShipBytes.Add(int64(k))
+		if last {
+			return nil
+		}
+	}
+}
+
+func callNode(ctx context.Context, opts Options, addr string, req *zppb.Request) (*zppb.Response, error) {
+	conn, err := opts.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	resp, err := conn.Call(ctx, req)
+	if err == nil {
+		err = status.FromResponse(resp)
+	}
+	return resp, err
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func fileCRC(path string) (uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, f); err != nil {
+		return 0, err
+	}
+	return h.Sum32(), nil
+}
