@@ -1877,10 +1877,16 @@ func (x *BulkStageResponse) GetHave() uint64 {
 // ingesting the staged file and to apply it; slaves ingest it when they
 // apply that record (fetching the file from the master if they lack it).
 type BulkIngestRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
-	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	File          *IngestFile            `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	File      *IngestFile            `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	// The partition's slot range [slot_begin, slot_end) when the file's
+	// records were routed to it. The master refuses STALE_EPOCH when its
+	// range is another now (a split since): the file may hold keys the
+	// partition no longer owns. slot_end 0: not checked.
+	SlotBegin     uint32 `protobuf:"varint,4,opt,name=slot_begin,json=slotBegin,proto3" json:"slot_begin,omitempty"`
+	SlotEnd       uint32 `protobuf:"varint,5,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1934,6 +1940,20 @@ func (x *BulkIngestRequest) GetFile() *IngestFile {
 		return x.File
 	}
 	return nil
+}
+
+func (x *BulkIngestRequest) GetSlotBegin() uint32 {
+	if x != nil {
+		return x.SlotBegin
+	}
+	return 0
+}
+
+func (x *BulkIngestRequest) GetSlotEnd() uint32 {
+	if x != nil {
+		return x.SlotEnd
+	}
+	return 0
 }
 
 type BulkIngestResponse struct {
@@ -2263,11 +2283,14 @@ const file_repl_proto_rawDesc = "" +
 	"\x06crc32c\x18\b \x01(\rR\x06crc32c\x12\x14\n" +
 	"\x05abort\x18\t \x01(\bR\x05abort\"'\n" +
 	"\x11BulkStageResponse\x12\x12\n" +
-	"\x04have\x18\x01 \x01(\x04R\x04have\"q\n" +
+	"\x04have\x18\x01 \x01(\x04R\x04have\"\xab\x01\n" +
 	"\x11BulkIngestRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12(\n" +
-	"\x04file\x18\x03 \x01(\v2\x14.zeppelin.IngestFileR\x04file\":\n" +
+	"\x04file\x18\x03 \x01(\v2\x14.zeppelin.IngestFileR\x04file\x12\x1d\n" +
+	"\n" +
+	"slot_begin\x18\x04 \x01(\rR\tslotBegin\x12\x19\n" +
+	"\bslot_end\x18\x05 \x01(\rR\aslotEnd\":\n" +
 	"\x12BulkIngestResponse\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x10\n" +
 	"\x03lsn\x18\x02 \x01(\x04R\x03lsn\"\x8b\x01\n" +

@@ -184,7 +184,7 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 			n, dups, ok, err := writePartition(s, p, path)
 			s.release(p)
 			if err == nil && ok {
-				err = ship(ctx, opts, fmt.Sprintf("%s-p%d", id, p), p, path, n, pr)
+				err = ship(ctx, opts, fmt.Sprintf("%s-p%d", id, p), rangeOf(slots, p), path, n, pr)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -209,6 +209,16 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 		firstErr = ctx.Err()
 	}
 	return res, firstErr
+}
+
+// rangeOf returns partition p's range in slots.
+func rangeOf(slots *keyspace.SlotMap, p uint32) keyspace.Range {
+	for _, r := range slots.Ranges() {
+		if r.Partition == p {
+			return r
+		}
+	}
+	return keyspace.Range{Partition: p}
 }
 
 func cmpErr(first, err error) error {
@@ -317,7 +327,8 @@ func writePartition(s *sorter, p uint32, path string) (n, dups int64, ok bool, e
 
 // ship stages the file on the partition's replicas and has the master
 // ingest it, retrying with a fresh topology when the master changed.
-func ship(ctx context.Context, opts Options, id string, p uint32, path string, records int64, pr *PartitionResult) error {
+func ship(ctx context.Context, opts Options, id string, rg keyspace.Range, path string, records int64, pr *PartitionResult) error {
+	p := rg.Partition
 	fi, err := os.Stat(path)
 	if err != nil {
 		return err
@@ -401,7 +412,7 @@ func ship(ctx context.Context, opts Options, id string, p uint32, path string, r
 		}
 		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
 		resp, err := callNode(cctx, opts, part.Master, &zppb.Request{Cmd: &zppb.Request_BulkIngest{BulkIngest: &zppb.BulkIngestRequest{
-			Table: opts.Table, Partition: p, File: file}}})
+			Table: opts.Table, Partition: p, File: file, SlotBegin: rg.Begin, SlotEnd: rg.End}}})
 		cancel()
 		if err != nil {
 			lastErr = fmt.Errorf("ingest at %s: %w", part.Master, err)
@@ -423,7 +434,7 @@ func ship(ctx context.Context, opts Options, id string, p uint32, path string, r
 // moment's wait) may not meet again.
 func retryable(err error) bool {
 	switch status.Code(err) {
-	case zppb.Code_UNAUTHENTICATED, zppb.Code_TABLE_NOT_FOUND, zppb.Code_INVALID_ARGUMENT:
+	case zppb.Code_UNAUTHENTICATED, zppb.Code_TABLE_NOT_FOUND, zppb.Code_INVALID_ARGUMENT, zppb.Code_STALE_EPOCH:
 		return false
 	}
 	return true

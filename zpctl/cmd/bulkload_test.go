@@ -22,7 +22,10 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	metaserver "github.com/zeppelin-kv/zeppelin/zpmeta/server"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
@@ -315,5 +318,36 @@ func TestBulkloadRoundTrip(t *testing.T) {
 	after := export(dst.Name)
 	if strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("round trip differs:\nbefore %d lines\nafter %d lines\nfirst before %q\nfirst after %q", len(before), len(after), before[0], after[0])
+	}
+}
+
+// TestBulkIngestStaleRange: a master refuses to ingest a file routed for
+// a slot range its partition no longer has (a split since the load was
+// routed: the file may hold keys another partition owns) with
+// STALE_EPOCH, which bulkload does not retry; the range it has passes.
+func TestBulkIngestStaleRange(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 2, 1)
+	p := tb.Partitions[0]
+	conn, err := rpc.Dial(testCtx(t), p.Master, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	begin, end := topo.SlotRange(tb, p)
+	ingest := func(b, e uint32) *zppb.Response {
+		t.Helper()
+		resp, err := conn.Call(testCtx(t), &zppb.Request{Cmd: &zppb.Request_BulkIngest{BulkIngest: &zppb.BulkIngestRequest{
+			Table: tb.Name, Partition: p.Id, File: &zppb.IngestFile{Id: "never-staged", Size: 1}, SlotBegin: b, SlotEnd: e}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := ingest(begin, end/2); resp.Code != zppb.Code_STALE_EPOCH {
+		t.Fatalf("ingest routed for [%d, %d) into a partition owning [%d, %d): %v %q, want STALE_EPOCH", begin, end/2, begin, end, resp.Code, resp.Msg)
+	}
+	if resp := ingest(begin, end); resp.Code == zppb.Code_STALE_EPOCH || resp.Code == zppb.Code_OK {
+		t.Fatalf("ingest of a file never staged, routed for the partition's range: %v %q, want a refusal other than STALE_EPOCH", resp.Code, resp.Msg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
@@ -32,17 +33,23 @@ func (s *Server) bulkStage(req *zppb.BulkStageRequest) (*zppb.Response, error) {
 // bulkIngest logs and applies the record that ingests a staged file, at
 // the partition's master while it holds its lease.
 func (s *Server) bulkIngest(ctx context.Context, req *zppb.BulkIngestRequest) (*zppb.Response, error) {
-	topo, lease := s.snapshot()
-	tb, p, ok := topo.partitionByID(req.Table, req.Partition)
+	nt, lease := s.snapshot()
+	tb, p, ok := nt.partitionByID(req.Table, req.Partition)
 	if !ok {
 		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "no partition %s/%d", req.Table, req.Partition)
 	}
-	r, err := s.servePartition(topo, lease, tb, p)
+	r, err := s.servePartition(nt, lease, tb, p)
 	if err != nil {
 		return nil, err
 	}
 	if req.File == nil {
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "bulk ingest of %s/%d without a file", req.Table, req.Partition)
+	}
+	if req.SlotEnd != 0 {
+		if b, e := topo.SlotRange(tb, p); b != req.SlotBegin || e != req.SlotEnd {
+			return nil, status.New(zppb.Code_STALE_EPOCH, "partition %s/%d owns slots [%d, %d) now, the file was routed for [%d, %d): route the load again",
+				req.Table, req.Partition, b, e, req.SlotBegin, req.SlotEnd)
+		}
 	}
 	term, lsn, err := r.Ingest(ctx, req.File)
 	if err != nil {
