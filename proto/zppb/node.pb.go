@@ -2199,7 +2199,11 @@ type WriteRecord struct {
 	// those, result is 1 when the key had a value (result_value, possibly
 	// empty) and 0 when it had none. A retry is answered from this field as
 	// the binlog holds it (replicas do not keep values in memory).
-	ResultValue   []byte `protobuf:"bytes,4,opt,name=result_value,json=resultValue,proto3" json:"result_value,omitempty"`
+	ResultValue []byte `protobuf:"bytes,4,opt,name=result_value,json=resultValue,proto3" json:"result_value,omitempty"`
+	// A split's fence (docs/topology.md, "Split"): no data; every replica
+	// applying it creates the child partition's replica from its data at
+	// this record before it applies the next.
+	Split         *SplitRecord `protobuf:"bytes,40,opt,name=split,proto3" json:"split,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2262,6 +2266,84 @@ func (x *WriteRecord) GetResultValue() []byte {
 	return nil
 }
 
+func (x *WriteRecord) GetSplit() *SplitRecord {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
+// SplitRecord names the split a fence record is for.
+type SplitRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Child uint32                 `protobuf:"varint,1,opt,name=child,proto3" json:"child,omitempty"`
+	// The child's range [at, end).
+	At  uint32 `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	End uint32 `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	// PartitionSplit.epoch.
+	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitRecord) Reset() {
+	*x = SplitRecord{}
+	mi := &file_node_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitRecord) ProtoMessage() {}
+
+func (x *SplitRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitRecord.ProtoReflect.Descriptor instead.
+func (*SplitRecord) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SplitRecord) GetChild() uint32 {
+	if x != nil {
+		return x.Child
+	}
+	return 0
+}
+
+func (x *SplitRecord) GetAt() uint32 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *SplitRecord) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *SplitRecord) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 type InfoRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Section InfoSection            `protobuf:"varint,1,opt,name=section,proto3,enum=zeppelin.InfoSection" json:"section,omitempty"`
@@ -2277,7 +2359,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2371,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2384,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{30}
+	return file_node_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *InfoRequest) GetSection() InfoSection {
@@ -2348,7 +2430,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_node_proto_msgTypes[31]
+	mi := &file_node_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2442,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[31]
+	mi := &file_node_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2455,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{31}
+	return file_node_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *InfoResponse) GetServer() *ServerInfo {
@@ -2435,7 +2517,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2529,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2542,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{32}
+	return file_node_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LogLine) GetTimeMs() int64 {
@@ -2508,7 +2590,7 @@ type SlowlogEntry struct {
 
 func (x *SlowlogEntry) Reset() {
 	*x = SlowlogEntry{}
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2602,7 @@ func (x *SlowlogEntry) String() string {
 func (*SlowlogEntry) ProtoMessage() {}
 
 func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2615,7 @@ func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowlogEntry.ProtoReflect.Descriptor instead.
 func (*SlowlogEntry) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{33}
+	return file_node_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SlowlogEntry) GetTimeMs() int64 {
@@ -2600,7 +2682,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_node_proto_msgTypes[34]
+	mi := &file_node_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2612,7 +2694,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[34]
+	mi := &file_node_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2625,7 +2707,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{34}
+	return file_node_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ServerInfo) GetAddr() string {
@@ -2712,7 +2794,7 @@ type ReplicaCounts struct {
 
 func (x *ReplicaCounts) Reset() {
 	*x = ReplicaCounts{}
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2806,7 @@ func (x *ReplicaCounts) String() string {
 func (*ReplicaCounts) ProtoMessage() {}
 
 func (x *ReplicaCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2819,7 @@ func (x *ReplicaCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaCounts.ProtoReflect.Descriptor instead.
 func (*ReplicaCounts) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{35}
+	return file_node_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReplicaCounts) GetAssigned() uint32 {
@@ -2792,7 +2874,7 @@ type TableStats struct {
 
 func (x *TableStats) Reset() {
 	*x = TableStats{}
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2886,7 @@ func (x *TableStats) String() string {
 func (*TableStats) ProtoMessage() {}
 
 func (x *TableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2899,7 @@ func (x *TableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
 func (*TableStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{36}
+	return file_node_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TableStats) GetTable() string {
@@ -2883,7 +2965,7 @@ type TableCapacity struct {
 
 func (x *TableCapacity) Reset() {
 	*x = TableCapacity{}
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +2977,7 @@ func (x *TableCapacity) String() string {
 func (*TableCapacity) ProtoMessage() {}
 
 func (x *TableCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +2990,7 @@ func (x *TableCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCapacity.ProtoReflect.Descriptor instead.
 func (*TableCapacity) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{37}
+	return file_node_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TableCapacity) GetTable() string {
@@ -2968,13 +3050,15 @@ type ReplicaInfo struct {
 	Fullsync *FullSyncProgress `protobuf:"bytes,13,opt,name=fullsync,proto3" json:"fullsync,omitempty"`
 	// The partition's min_sync_replicas, as the master applies it.
 	MinSyncReplicas uint32 `protobuf:"varint,14,opt,name=min_sync_replicas,json=minSyncReplicas,proto3" json:"min_sync_replicas,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The child this replica holds of a split in PREPARE.
+	SplitChild    *SplitChild `protobuf:"bytes,40,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaInfo) Reset() {
 	*x = ReplicaInfo{}
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3070,7 @@ func (x *ReplicaInfo) String() string {
 func (*ReplicaInfo) ProtoMessage() {}
 
 func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3083,7 @@ func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaInfo.ProtoReflect.Descriptor instead.
 func (*ReplicaInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{38}
+	return file_node_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReplicaInfo) GetTable() string {
@@ -3100,6 +3184,13 @@ func (x *ReplicaInfo) GetMinSyncReplicas() uint32 {
 	return 0
 }
 
+func (x *ReplicaInfo) GetSplitChild() *SplitChild {
+	if x != nil {
+		return x.SplitChild
+	}
+	return nil
+}
+
 type FullSyncProgress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "running", "done" or "failed: ...".
@@ -3120,7 +3211,7 @@ type FullSyncProgress struct {
 
 func (x *FullSyncProgress) Reset() {
 	*x = FullSyncProgress{}
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3223,7 @@ func (x *FullSyncProgress) String() string {
 func (*FullSyncProgress) ProtoMessage() {}
 
 func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3236,7 @@ func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncProgress.ProtoReflect.Descriptor instead.
 func (*FullSyncProgress) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{39}
+	return file_node_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FullSyncProgress) GetState() string {
@@ -3224,7 +3315,7 @@ type PeerPosition struct {
 
 func (x *PeerPosition) Reset() {
 	*x = PeerPosition{}
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3236,7 +3327,7 @@ func (x *PeerPosition) String() string {
 func (*PeerPosition) ProtoMessage() {}
 
 func (x *PeerPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3249,7 +3340,7 @@ func (x *PeerPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerPosition.ProtoReflect.Descriptor instead.
 func (*PeerPosition) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{40}
+	return file_node_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PeerPosition) GetAddr() string {
@@ -3298,7 +3389,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3310,7 +3401,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3323,7 +3414,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{41}
+	return file_node_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *NotifyRequest) GetEpoch() uint64 {
@@ -3348,7 +3439,7 @@ type FlushTableRequest struct {
 
 func (x *FlushTableRequest) Reset() {
 	*x = FlushTableRequest{}
-	mi := &file_node_proto_msgTypes[42]
+	mi := &file_node_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3360,7 +3451,7 @@ func (x *FlushTableRequest) String() string {
 func (*FlushTableRequest) ProtoMessage() {}
 
 func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[42]
+	mi := &file_node_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3373,7 +3464,7 @@ func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableRequest.ProtoReflect.Descriptor instead.
 func (*FlushTableRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{42}
+	return file_node_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FlushTableRequest) GetTable() string {
@@ -3402,7 +3493,7 @@ type FlushTableResponse struct {
 
 func (x *FlushTableResponse) Reset() {
 	*x = FlushTableResponse{}
-	mi := &file_node_proto_msgTypes[43]
+	mi := &file_node_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3414,7 +3505,7 @@ func (x *FlushTableResponse) String() string {
 func (*FlushTableResponse) ProtoMessage() {}
 
 func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[43]
+	mi := &file_node_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3427,7 +3518,7 @@ func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableResponse.ProtoReflect.Descriptor instead.
 func (*FlushTableResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{43}
+	return file_node_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FlushTableResponse) GetResults() []*KeyResult {
@@ -3594,13 +3685,19 @@ const file_node_proto_rawDesc = "" +
 	"\x03PUT\x10\x00\x12\n" +
 	"\n" +
 	"\x06DELETE\x10\x01\x12\t\n" +
-	"\x05CLEAR\x10\x02\"\x99\x01\n" +
+	"\x05CLEAR\x10\x02\"\xc6\x01\n" +
 	"\vWriteRecord\x120\n" +
 	"\tmutations\x18\x01 \x03(\v2\x12.zeppelin.MutationR\tmutations\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\fR\trequestId\x12\x16\n" +
 	"\x06result\x18\x03 \x01(\x03R\x06result\x12!\n" +
-	"\fresult_value\x18\x04 \x01(\fR\vresultValue\"\x8e\x01\n" +
+	"\fresult_value\x18\x04 \x01(\fR\vresultValue\x12+\n" +
+	"\x05split\x18( \x01(\v2\x15.zeppelin.SplitRecordR\x05split\"[\n" +
+	"\vSplitRecord\x12\x14\n" +
+	"\x05child\x18\x01 \x01(\rR\x05child\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\rR\x02at\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\rR\x03end\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"\x8e\x01\n" +
 	"\vInfoRequest\x12/\n" +
 	"\asection\x18\x01 \x01(\x0e2\x15.zeppelin.InfoSectionR\asection\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1b\n" +
@@ -3660,7 +3757,7 @@ const file_node_proto_rawDesc = "" +
 	"used_bytes\x18\x02 \x01(\x04R\tusedBytes\x12\x19\n" +
 	"\bdb_bytes\x18\x03 \x01(\x04R\adbBytes\x12!\n" +
 	"\fbinlog_bytes\x18\x04 \x01(\x04R\vbinlogBytes\x12\x1a\n" +
-	"\breplicas\x18\x05 \x01(\rR\breplicas\"\xb7\x03\n" +
+	"\breplicas\x18\x05 \x01(\rR\breplicas\"\xee\x03\n" +
 	"\vReplicaInfo\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
@@ -3678,7 +3775,9 @@ const file_node_proto_rawDesc = "" +
 	"lagRecords\x12\x1b\n" +
 	"\tlag_bytes\x18\f \x01(\x04R\blagBytes\x126\n" +
 	"\bfullsync\x18\r \x01(\v2\x1a.zeppelin.FullSyncProgressR\bfullsync\x12*\n" +
-	"\x11min_sync_replicas\x18\x0e \x01(\rR\x0fminSyncReplicas\"\xaa\x02\n" +
+	"\x11min_sync_replicas\x18\x0e \x01(\rR\x0fminSyncReplicas\x125\n" +
+	"\vsplit_child\x18( \x01(\v2\x14.zeppelin.SplitChildR\n" +
+	"splitChild\"\xaa\x02\n" +
 	"\x10FullSyncProgress\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x1f\n" +
 	"\vfiles_total\x18\x02 \x01(\x04R\n" +
@@ -3731,7 +3830,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_node_proto_goTypes = []any{
 	(InfoSection)(0),             // 0: zeppelin.InfoSection
 	(SetRequest_Condition)(0),    // 1: zeppelin.SetRequest.Condition
@@ -3768,51 +3867,55 @@ var file_node_proto_goTypes = []any{
 	(*ScanResponse)(nil),         // 32: zeppelin.ScanResponse
 	(*Mutation)(nil),             // 33: zeppelin.Mutation
 	(*WriteRecord)(nil),          // 34: zeppelin.WriteRecord
-	(*InfoRequest)(nil),          // 35: zeppelin.InfoRequest
-	(*InfoResponse)(nil),         // 36: zeppelin.InfoResponse
-	(*LogLine)(nil),              // 37: zeppelin.LogLine
-	(*SlowlogEntry)(nil),         // 38: zeppelin.SlowlogEntry
-	(*ServerInfo)(nil),           // 39: zeppelin.ServerInfo
-	(*ReplicaCounts)(nil),        // 40: zeppelin.ReplicaCounts
-	(*TableStats)(nil),           // 41: zeppelin.TableStats
-	(*TableCapacity)(nil),        // 42: zeppelin.TableCapacity
-	(*ReplicaInfo)(nil),          // 43: zeppelin.ReplicaInfo
-	(*FullSyncProgress)(nil),     // 44: zeppelin.FullSyncProgress
-	(*PeerPosition)(nil),         // 45: zeppelin.PeerPosition
-	(*NotifyRequest)(nil),        // 46: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),    // 47: zeppelin.FlushTableRequest
-	(*FlushTableResponse)(nil),   // 48: zeppelin.FlushTableResponse
-	(Code)(0),                    // 49: zeppelin.Code
-	(*KeyValue)(nil),             // 50: zeppelin.KeyValue
+	(*SplitRecord)(nil),          // 35: zeppelin.SplitRecord
+	(*InfoRequest)(nil),          // 36: zeppelin.InfoRequest
+	(*InfoResponse)(nil),         // 37: zeppelin.InfoResponse
+	(*LogLine)(nil),              // 38: zeppelin.LogLine
+	(*SlowlogEntry)(nil),         // 39: zeppelin.SlowlogEntry
+	(*ServerInfo)(nil),           // 40: zeppelin.ServerInfo
+	(*ReplicaCounts)(nil),        // 41: zeppelin.ReplicaCounts
+	(*TableStats)(nil),           // 42: zeppelin.TableStats
+	(*TableCapacity)(nil),        // 43: zeppelin.TableCapacity
+	(*ReplicaInfo)(nil),          // 44: zeppelin.ReplicaInfo
+	(*FullSyncProgress)(nil),     // 45: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),         // 46: zeppelin.PeerPosition
+	(*NotifyRequest)(nil),        // 47: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),    // 48: zeppelin.FlushTableRequest
+	(*FlushTableResponse)(nil),   // 49: zeppelin.FlushTableResponse
+	(Code)(0),                    // 50: zeppelin.Code
+	(*KeyValue)(nil),             // 51: zeppelin.KeyValue
+	(*SplitChild)(nil),           // 52: zeppelin.SplitChild
 }
 var file_node_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.SetRequest.condition:type_name -> zeppelin.SetRequest.Condition
-	49, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	50, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	13, // 2: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	50, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	51, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	13, // 4: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	2,  // 5: zeppelin.ExpireRequest.condition:type_name -> zeppelin.ExpireRequest.Condition
 	30, // 6: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	3,  // 7: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	50, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	51, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	4,  // 9: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	33, // 10: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
-	0,  // 11: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
-	39, // 12: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
-	41, // 13: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
-	42, // 14: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
-	43, // 15: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
-	38, // 16: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
-	37, // 17: zeppelin.InfoResponse.log:type_name -> zeppelin.LogLine
-	40, // 18: zeppelin.ServerInfo.replicas:type_name -> zeppelin.ReplicaCounts
-	45, // 19: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
-	44, // 20: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	13, // 21: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	35, // 11: zeppelin.WriteRecord.split:type_name -> zeppelin.SplitRecord
+	0,  // 12: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
+	40, // 13: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
+	42, // 14: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
+	43, // 15: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
+	44, // 16: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
+	39, // 17: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
+	38, // 18: zeppelin.InfoResponse.log:type_name -> zeppelin.LogLine
+	41, // 19: zeppelin.ServerInfo.replicas:type_name -> zeppelin.ReplicaCounts
+	46, // 20: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
+	45, // 21: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
+	52, // 22: zeppelin.ReplicaInfo.split_child:type_name -> zeppelin.SplitChild
+	13, // 23: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -3839,7 +3942,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

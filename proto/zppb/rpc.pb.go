@@ -68,6 +68,7 @@ type Request struct {
 	//	*Request_FinishRestore
 	//	*Request_PlanMoves
 	//	*Request_Starting
+	//	*Request_Split
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -529,6 +530,15 @@ func (x *Request) GetStarting() *StartingRequest {
 	return nil
 }
 
+func (x *Request) GetSplit() *SplitRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Split); ok {
+			return x.Split
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTrySync() *TrySyncRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_TrySync); ok {
@@ -844,6 +854,10 @@ type Request_Starting struct {
 	Starting *StartingRequest `protobuf:"bytes,63,opt,name=starting,proto3,oneof"`
 }
 
+type Request_Split struct {
+	Split *SplitRequest `protobuf:"bytes,64,opt,name=split,proto3,oneof"`
+}
+
 type Request_TrySync struct {
 	// Replication (zpnode to zpnode).
 	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
@@ -970,6 +984,8 @@ func (*Request_FinishRestore) isRequest_Cmd() {}
 func (*Request_PlanMoves) isRequest_Cmd() {}
 
 func (*Request_Starting) isRequest_Cmd() {}
+
+func (*Request_Split) isRequest_Cmd() {}
 
 func (*Request_TrySync) isRequest_Cmd() {}
 
@@ -1827,7 +1843,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xc9\x19\n" +
+	"repl.proto\"\xf9\x19\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1882,7 +1898,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0efinish_restore\x18: \x01(\v2\x1e.zeppelin.FinishRestoreRequestH\x00R\rfinishRestore\x12;\n" +
 	"\n" +
 	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x127\n" +
-	"\bstarting\x18? \x01(\v2\x19.zeppelin.StartingRequestH\x00R\bstarting\x125\n" +
+	"\bstarting\x18? \x01(\v2\x19.zeppelin.StartingRequestH\x00R\bstarting\x12.\n" +
+	"\x05split\x18@ \x01(\v2\x16.zeppelin.SplitRequestH\x00R\x05split\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -2027,54 +2044,55 @@ var file_rpc_proto_goTypes = []any{
 	(*FinishRestoreRequest)(nil),     // 42: zeppelin.FinishRestoreRequest
 	(*PlanMovesRequest)(nil),         // 43: zeppelin.PlanMovesRequest
 	(*StartingRequest)(nil),          // 44: zeppelin.StartingRequest
-	(*TrySyncRequest)(nil),           // 45: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),        // 46: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),     // 47: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),     // 48: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),       // 49: zeppelin.FullSyncEndRequest
-	(*BinlogWatchRequest)(nil),       // 50: zeppelin.BinlogWatchRequest
-	(*RestorePartitionRequest)(nil),  // 51: zeppelin.RestorePartitionRequest
-	(*ExportStartRequest)(nil),       // 52: zeppelin.ExportStartRequest
-	(*ExportNextRequest)(nil),        // 53: zeppelin.ExportNextRequest
-	(*ExportEndRequest)(nil),         // 54: zeppelin.ExportEndRequest
-	(Code)(0),                        // 55: zeppelin.Code
-	(*GetResponse)(nil),              // 56: zeppelin.GetResponse
-	(*DelResponse)(nil),              // 57: zeppelin.DelResponse
-	(*MGetResponse)(nil),             // 58: zeppelin.MGetResponse
-	(*MSetResponse)(nil),             // 59: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),           // 60: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),           // 61: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),              // 62: zeppelin.TTLResponse
-	(*ScanResponse)(nil),             // 63: zeppelin.ScanResponse
-	(*InfoResponse)(nil),             // 64: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),       // 65: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),              // 66: zeppelin.SetResponse
-	(*ExpireResponse)(nil),           // 67: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),         // 68: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),      // 69: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),             // 70: zeppelin.PullResponse
-	(*PingResponse)(nil),             // 71: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),      // 72: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),        // 73: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),       // 74: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),        // 75: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),         // 76: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),            // 77: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),      // 78: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),         // 79: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),      // 80: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),        // 81: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),         // 82: zeppelin.ScheduleResponse
-	(*FinishRestoreResponse)(nil),    // 83: zeppelin.FinishRestoreResponse
-	(*StartingResponse)(nil),         // 84: zeppelin.StartingResponse
-	(*TrySyncResponse)(nil),          // 85: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),       // 86: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil),    // 87: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil),    // 88: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),      // 89: zeppelin.BinlogWatchResponse
-	(*RestorePartitionResponse)(nil), // 90: zeppelin.RestorePartitionResponse
-	(*ExportStartResponse)(nil),      // 91: zeppelin.ExportStartResponse
-	(*ExportNextResponse)(nil),       // 92: zeppelin.ExportNextResponse
+	(*SplitRequest)(nil),             // 45: zeppelin.SplitRequest
+	(*TrySyncRequest)(nil),           // 46: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),        // 47: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),     // 48: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),     // 49: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),       // 50: zeppelin.FullSyncEndRequest
+	(*BinlogWatchRequest)(nil),       // 51: zeppelin.BinlogWatchRequest
+	(*RestorePartitionRequest)(nil),  // 52: zeppelin.RestorePartitionRequest
+	(*ExportStartRequest)(nil),       // 53: zeppelin.ExportStartRequest
+	(*ExportNextRequest)(nil),        // 54: zeppelin.ExportNextRequest
+	(*ExportEndRequest)(nil),         // 55: zeppelin.ExportEndRequest
+	(Code)(0),                        // 56: zeppelin.Code
+	(*GetResponse)(nil),              // 57: zeppelin.GetResponse
+	(*DelResponse)(nil),              // 58: zeppelin.DelResponse
+	(*MGetResponse)(nil),             // 59: zeppelin.MGetResponse
+	(*MSetResponse)(nil),             // 60: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),           // 61: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),           // 62: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),              // 63: zeppelin.TTLResponse
+	(*ScanResponse)(nil),             // 64: zeppelin.ScanResponse
+	(*InfoResponse)(nil),             // 65: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),       // 66: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),              // 67: zeppelin.SetResponse
+	(*ExpireResponse)(nil),           // 68: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),         // 69: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),      // 70: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),             // 71: zeppelin.PullResponse
+	(*PingResponse)(nil),             // 72: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),      // 73: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),        // 74: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),       // 75: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),        // 76: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),         // 77: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),            // 78: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),      // 79: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),         // 80: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),      // 81: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),        // 82: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),         // 83: zeppelin.ScheduleResponse
+	(*FinishRestoreResponse)(nil),    // 84: zeppelin.FinishRestoreResponse
+	(*StartingResponse)(nil),         // 85: zeppelin.StartingResponse
+	(*TrySyncResponse)(nil),          // 86: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),       // 87: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil),    // 88: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil),    // 89: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),      // 90: zeppelin.BinlogWatchResponse
+	(*RestorePartitionResponse)(nil), // 91: zeppelin.RestorePartitionResponse
+	(*ExportStartResponse)(nil),      // 92: zeppelin.ExportStartResponse
+	(*ExportNextResponse)(nil),       // 93: zeppelin.ExportNextResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,  // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -2119,63 +2137,64 @@ var file_rpc_proto_depIdxs = []int32{
 	42, // 39: zeppelin.Request.finish_restore:type_name -> zeppelin.FinishRestoreRequest
 	43, // 40: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
 	44, // 41: zeppelin.Request.starting:type_name -> zeppelin.StartingRequest
-	45, // 42: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	46, // 43: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	47, // 44: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	48, // 45: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	49, // 46: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	50, // 47: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
-	51, // 48: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
-	52, // 49: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
-	53, // 50: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
-	54, // 51: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
-	55, // 52: zeppelin.Response.code:type_name -> zeppelin.Code
-	56, // 53: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	57, // 54: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	58, // 55: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	59, // 56: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	60, // 57: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	61, // 58: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	62, // 59: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	63, // 60: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	64, // 61: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	65, // 62: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	66, // 63: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	67, // 64: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	68, // 65: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	69, // 66: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,  // 67: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	70, // 68: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	71, // 69: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	72, // 70: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	73, // 71: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	74, // 72: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	75, // 73: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	76, // 74: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	77, // 75: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	78, // 76: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	79, // 77: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	76, // 78: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	80, // 79: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	81, // 80: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	82, // 81: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	83, // 82: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
-	84, // 83: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
-	85, // 84: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	86, // 85: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	87, // 86: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	88, // 87: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	89, // 88: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	90, // 89: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
-	91, // 90: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
-	92, // 91: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
-	0,  // 92: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,  // 93: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	94, // [94:94] is the sub-list for method output_type
-	94, // [94:94] is the sub-list for method input_type
-	94, // [94:94] is the sub-list for extension type_name
-	94, // [94:94] is the sub-list for extension extendee
-	0,  // [0:94] is the sub-list for field type_name
+	45, // 42: zeppelin.Request.split:type_name -> zeppelin.SplitRequest
+	46, // 43: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	47, // 44: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	48, // 45: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	49, // 46: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	50, // 47: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	51, // 48: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	52, // 49: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
+	53, // 50: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
+	54, // 51: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
+	55, // 52: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
+	56, // 53: zeppelin.Response.code:type_name -> zeppelin.Code
+	57, // 54: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	58, // 55: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	59, // 56: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	60, // 57: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	61, // 58: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	62, // 59: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	63, // 60: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	64, // 61: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	65, // 62: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	66, // 63: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	67, // 64: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	68, // 65: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	69, // 66: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	70, // 67: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,  // 68: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	71, // 69: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	72, // 70: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	73, // 71: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	74, // 72: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	75, // 73: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	76, // 74: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	77, // 75: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	78, // 76: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	79, // 77: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	80, // 78: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	77, // 79: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	81, // 80: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	82, // 81: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	83, // 82: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	84, // 83: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
+	85, // 84: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
+	86, // 85: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	87, // 86: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	88, // 87: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	89, // 88: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	90, // 89: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	91, // 90: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
+	92, // 91: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
+	93, // 92: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
+	0,  // 93: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,  // 94: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	95, // [95:95] is the sub-list for method output_type
+	95, // [95:95] is the sub-list for method input_type
+	95, // [95:95] is the sub-list for extension type_name
+	95, // [95:95] is the sub-list for extension extendee
+	0,  // [0:95] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2230,6 +2249,7 @@ func file_rpc_proto_init() {
 		(*Request_FinishRestore)(nil),
 		(*Request_PlanMoves)(nil),
 		(*Request_Starting)(nil),
+		(*Request_Split)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),
