@@ -120,7 +120,7 @@ func CommitSplit(tb *zppb.Table, p *zppb.Partition) (*zppb.Table, error) {
 	b, e := SlotRange(tb, p)
 	child := &zppb.Partition{
 		Id: sp.Child, State: zppb.PartitionState_ACTIVE, Master: np.Master, Slaves: slices.Clone(np.Slaves),
-		Term: np.Term, SlotBegin: sp.At, SlotEnd: e,
+		Term: np.Term, SlotBegin: sp.At, SlotEnd: e, SplitEpoch: sp.Epoch,
 	}
 	np.SlotBegin, np.SlotEnd, np.Split = b, sp.At, nil
 	next.Partitions = append(next.Partitions, child)

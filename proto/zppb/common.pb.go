@@ -644,7 +644,11 @@ type Partition struct {
 	// Set while a split of the partition is in PREPARE (docs/topology.md,
 	// "Split"): its master logs the fence, every replica creates the child
 	// at it.
-	Split         *PartitionSplit `protobuf:"bytes,40,opt,name=split,proto3" json:"split,omitempty"`
+	Split *PartitionSplit `protobuf:"bytes,40,opt,name=split,proto3" json:"split,omitempty"`
+	// The epoch of the split's PREPARE that created this partition (0: not
+	// a split's child): a node opens a child's replica it staged only for
+	// that split.
+	SplitEpoch    uint64 `protobuf:"varint,41,opt,name=split_epoch,json=splitEpoch,proto3" json:"split_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +737,13 @@ func (x *Partition) GetSplit() *PartitionSplit {
 		return x.Split
 	}
 	return nil
+}
+
+func (x *Partition) GetSplitEpoch() uint64 {
+	if x != nil {
+		return x.SplitEpoch
+	}
+	return 0
 }
 
 // PartitionSplit is a split in PREPARE: the partition's range [at, its end)
@@ -1802,7 +1813,7 @@ const file_common_proto_rawDesc = "" +
 	"\x05total\x18\x02 \x01(\rR\x05total\x12&\n" +
 	"\x0fstarted_unix_ms\x18\x03 \x01(\x03R\rstartedUnixMs\x12\x1d\n" +
 	"\n" +
-	"elapsed_ms\x18\x04 \x01(\x03R\telapsedMs\"\xf9\x01\n" +
+	"elapsed_ms\x18\x04 \x01(\x03R\telapsedMs\"\x9a\x02\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
@@ -1812,7 +1823,9 @@ const file_common_proto_rawDesc = "" +
 	"\n" +
 	"slot_begin\x18\x06 \x01(\rR\tslotBegin\x12\x19\n" +
 	"\bslot_end\x18\a \x01(\rR\aslotEnd\x12.\n" +
-	"\x05split\x18( \x01(\v2\x18.zeppelin.PartitionSplitR\x05split\"`\n" +
+	"\x05split\x18( \x01(\v2\x18.zeppelin.PartitionSplitR\x05split\x12\x1f\n" +
+	"\vsplit_epoch\x18) \x01(\x04R\n" +
+	"splitEpoch\"`\n" +
 	"\x0ePartitionSplit\x12\x14\n" +
 	"\x05child\x18\x01 \x01(\rR\x05child\x12\x0e\n" +
 	"\x02at\x18\x02 \x01(\rR\x02at\x12\x14\n" +

@@ -3050,10 +3050,8 @@ type ReplicaInfo struct {
 	Fullsync *FullSyncProgress `protobuf:"bytes,13,opt,name=fullsync,proto3" json:"fullsync,omitempty"`
 	// The partition's min_sync_replicas, as the master applies it.
 	MinSyncReplicas uint32 `protobuf:"varint,14,opt,name=min_sync_replicas,json=minSyncReplicas,proto3" json:"min_sync_replicas,omitempty"`
-	// The child this replica holds of a split in PREPARE.
-	SplitChild    *SplitChild `protobuf:"bytes,40,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ReplicaInfo) Reset() {
@@ -3182,13 +3180,6 @@ func (x *ReplicaInfo) GetMinSyncReplicas() uint32 {
 		return x.MinSyncReplicas
 	}
 	return 0
-}
-
-func (x *ReplicaInfo) GetSplitChild() *SplitChild {
-	if x != nil {
-		return x.SplitChild
-	}
-	return nil
 }
 
 type FullSyncProgress struct {
@@ -3757,7 +3748,7 @@ const file_node_proto_rawDesc = "" +
 	"used_bytes\x18\x02 \x01(\x04R\tusedBytes\x12\x19\n" +
 	"\bdb_bytes\x18\x03 \x01(\x04R\adbBytes\x12!\n" +
 	"\fbinlog_bytes\x18\x04 \x01(\x04R\vbinlogBytes\x12\x1a\n" +
-	"\breplicas\x18\x05 \x01(\rR\breplicas\"\xee\x03\n" +
+	"\breplicas\x18\x05 \x01(\rR\breplicas\"\xb7\x03\n" +
 	"\vReplicaInfo\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
@@ -3775,9 +3766,7 @@ const file_node_proto_rawDesc = "" +
 	"lagRecords\x12\x1b\n" +
 	"\tlag_bytes\x18\f \x01(\x04R\blagBytes\x126\n" +
 	"\bfullsync\x18\r \x01(\v2\x1a.zeppelin.FullSyncProgressR\bfullsync\x12*\n" +
-	"\x11min_sync_replicas\x18\x0e \x01(\rR\x0fminSyncReplicas\x125\n" +
-	"\vsplit_child\x18( \x01(\v2\x14.zeppelin.SplitChildR\n" +
-	"splitChild\"\xaa\x02\n" +
+	"\x11min_sync_replicas\x18\x0e \x01(\rR\x0fminSyncReplicas\"\xaa\x02\n" +
 	"\x10FullSyncProgress\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x1f\n" +
 	"\vfiles_total\x18\x02 \x01(\x04R\n" +
@@ -3884,7 +3873,6 @@ var file_node_proto_goTypes = []any{
 	(*FlushTableResponse)(nil),   // 49: zeppelin.FlushTableResponse
 	(Code)(0),                    // 50: zeppelin.Code
 	(*KeyValue)(nil),             // 51: zeppelin.KeyValue
-	(*SplitChild)(nil),           // 52: zeppelin.SplitChild
 }
 var file_node_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.SetRequest.condition:type_name -> zeppelin.SetRequest.Condition
@@ -3909,13 +3897,12 @@ var file_node_proto_depIdxs = []int32{
 	41, // 19: zeppelin.ServerInfo.replicas:type_name -> zeppelin.ReplicaCounts
 	46, // 20: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
 	45, // 21: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	52, // 22: zeppelin.ReplicaInfo.split_child:type_name -> zeppelin.SplitChild
-	13, // 23: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	13, // 22: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }

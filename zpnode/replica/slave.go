@@ -300,7 +300,7 @@ func (r *Replica) applyReplicated(recs []*zppb.BinlogRecord) error {
 		return fmt.Errorf("apply replicated records: %w", err)
 	}
 	defer r.dbMu.RUnlock()
-	if err := db.ApplyBatch(apply); err != nil {
+	if err := r.applySplittingLocked(db, apply); err != nil {
 		return fmt.Errorf("apply replicated records: %w", err)
 	}
 	return nil

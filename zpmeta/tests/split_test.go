@@ -1,0 +1,237 @@
+package tests
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+// splitLoad writes unique keys to table from a few goroutines until stop,
+// recording the acknowledged ones.
+type splitLoad struct {
+	mu    sync.Mutex
+	acked map[string]string
+	fails atomic.Int64
+	stop  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startSplitLoad(cl *client.Client, table string, writers int) *splitLoad {
+	l := &splitLoad{acked: make(map[string]string), stop: make(chan struct{})}
+	for w := range writers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				k, v := fmt.Sprintf("w%d-%d", w, i), fmt.Sprintf("v%d", i)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := cl.Set(ctx, table, []byte(k), []byte(v), 0)
+				cancel()
+				if err != nil {
+					l.fails.Add(1)
+					continue
+				}
+				l.mu.Lock()
+				l.acked[k] = v
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *splitLoad) halt() map[string]string {
+	close(l.stop)
+	l.wg.Wait()
+	return l.acked
+}
+
+// waitMoves waits until every move is over and returns them.
+func waitMoves(t *testing.T, ctx context.Context, cl *client.Client) []client.Move {
+	t.Helper()
+	for {
+		moves, err := cl.MoveStatus(ctx, true)
+		if err == nil {
+			over := true
+			for _, m := range moves {
+				over = over && m.State.Ended()
+			}
+			if over {
+				return moves
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("moves not over: %+v (%v)", moves, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// waitTrims waits until no replica under the nodes' directories has a
+// split's child marker or a trim left to do.
+func waitTrims(t *testing.T, ctx context.Context, c *inproc.Cluster) {
+	t.Helper()
+	for {
+		left := ""
+		for _, n := range c.Nodes {
+			filepath.WalkDir(n.Dir, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && (d.Name() == "slots.trim" || d.Name() == "split.from") {
+					left = path
+				}
+				return nil
+			})
+		}
+		if left == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("trims not over: %s", left)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// splitDigests stops the nodes and digests every replica of table's
+// partitions 0..parts-1, per partition and node.
+func splitDigests(t *testing.T, c *inproc.Cluster, table string, parts uint32) map[uint32]map[string]string {
+	t.Helper()
+	for _, n := range c.Nodes {
+		if err := n.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shared, err := engine.NewShared(engine.SharedOptions{BlockCacheSize: 16 << 20, WriteBufferSize: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	now := time.Now().UnixMilli()
+	out := make(map[uint32]map[string]string)
+	for p := range parts {
+		out[p] = make(map[string]string)
+		for _, n := range c.Nodes {
+			dirs, _ := filepath.Glob(filepath.Join(n.Dir, "*", table, strconv.Itoa(int(p))))
+			dirs2, _ := filepath.Glob(filepath.Join(n.Dir, table, strconv.Itoa(int(p))))
+			dirs = append(dirs, dirs2...)
+			if len(dirs) != 1 {
+				t.Fatalf("node %s: partition %d in %v", n.Addr, p, dirs)
+			}
+			r, err := replica.Open(replica.Options{Dir: dirs[0], Table: table, ID: p, Shared: shared, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, keys, err := r.Digest(now)
+			r.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p][n.Addr] = fmt.Sprintf("%s/%d", hex.EncodeToString(d[:8]), keys)
+		}
+	}
+	return out
+}
+
+// TestSplitEveryPartitionUnderLoad splits every partition of a table
+// (min_sync_replicas=1) while writers write: every split commits, the
+// table has twice the partitions with every slot owned exactly once,
+// every acknowledged write reads back, and the replicas of each
+// partition are equal once the halves are trimmed.
+func TestSplitEveryPartitionUnderLoad(t *testing.T) {
+	c := inproc.StartTest(t, inproc.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const parts = 4
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "s", Partitions: parts, Replicas: 3, MinSyncReplicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitTableWritable(ctx, "s"); err != nil {
+		t.Fatal(err)
+	}
+	load := startSplitLoad(cl, "s", 4)
+	time.Sleep(200 * time.Millisecond) // some data before the splits
+	queued, err := cl.Split(ctx, "s", 0, 0, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queued) != parts {
+		t.Fatalf("queued %d splits, want %d", len(queued), parts)
+	}
+	for _, m := range waitMoves(t, ctx, cl) {
+		if m.State != client.MoveDone {
+			t.Fatalf("split %+v did not finish", m)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // writes after the splits
+	acked := load.halt()
+	t.Logf("%d writes acknowledged, %d failed", len(acked), load.fails.Load())
+
+	tp, err := cl.Pull(ctx, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := tp.Tables[0]
+	if tb.PartitionCount != 2*parts {
+		t.Fatalf("after splitting every partition: %d partitions", tb.PartitionCount)
+	}
+	pb := &zppb.Table{Name: "s", PartitionCount: tb.PartitionCount}
+	for _, p := range tb.Partitions {
+		pb.Partitions = append(pb.Partitions, &zppb.Partition{Id: p.ID, SlotBegin: p.SlotBegin, SlotEnd: p.SlotEnd})
+	}
+	if _, err := topo.SlotMap(pb); err != nil {
+		t.Fatalf("slot coverage after the splits: %v", err)
+	}
+	for k, v := range acked {
+		got, err := cl.Get(ctx, "s", []byte(k))
+		if err != nil || string(got) != v {
+			t.Fatalf("acknowledged %s=%s reads %q, %v", k, v, got, err)
+		}
+	}
+	waitTrims(t, ctx, c)
+	total := 0
+	for p, byNode := range splitDigests(t, c, "s", 2*parts) {
+		var first string
+		for node, d := range byNode {
+			if first == "" {
+				first = d
+				var keys int
+				fmt.Sscanf(d[17:], "%d", &keys)
+				total += keys
+			} else if d != first {
+				t.Errorf("partition %d: replicas differ: %v (%s)", p, byNode, node)
+			}
+		}
+	}
+	if total < len(acked) {
+		t.Errorf("replicas hold %d keys in all, fewer than the %d acknowledged", total, len(acked))
+	}
+}
+
+var _ = errors.Is
