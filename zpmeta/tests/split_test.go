@@ -3,7 +3,6 @@ package tests
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -17,8 +16,10 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
@@ -234,4 +235,158 @@ func TestSplitEveryPartitionUnderLoad(t *testing.T) {
 	}
 }
 
-var _ = errors.Is
+
+// splitFixture is a cluster with taps and a one-partition table of 3
+// replicas (min_sync_replicas=1) whose slaves can be held, so that a
+// split stays in PREPARE: the fence waits for a slave.
+type splitFixture struct {
+	c      *inproc.Cluster
+	cl     *client.Client
+	master *inproc.Node
+}
+
+func newSplitFixture(t *testing.T, ctx context.Context, tune func(*server.Config)) *splitFixture {
+	t.Helper()
+	c := inproc.StartTest(t, inproc.Options{Taps: true, MetaConfig: func(_ int, cfg *server.Config) {
+		if tune != nil {
+			tune(cfg)
+		}
+	}})
+	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	if _, err := cl.CreateTable(ctx, client.TableSpec{Name: "r", Partitions: 1, Replicas: 3, MinSyncReplicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.WaitTableWritable(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	tp, err := cl.Pull(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &splitFixture{c: c, cl: cl}
+	for _, n := range c.Nodes {
+		if n.Addr == tp.Tables[0].Partitions[0].Master {
+			f.master = n
+		}
+	}
+	return f
+}
+
+// holdSlaves keeps every slave of the master's partitions from getting
+// records until release.
+func (f *splitFixture) holdSlaves() (release func()) {
+	tap := f.master.Tap()
+	tap.SetHook(func(req *zppb.Request) *zppb.Response {
+		if p := req.GetBinlogPull(); p != nil {
+			return tap.HoldSlave(p.Slave)(req)
+		}
+		return nil
+	})
+	return func() { tap.SetHook(nil) }
+}
+
+// waitState waits until move id is in state want.
+func waitState(t *testing.T, ctx context.Context, cl *client.Client, id uint64, want client.MoveState) client.Move {
+	t.Helper()
+	var last client.Move
+	for {
+		moves, _ := cl.MoveStatus(ctx, true)
+		for _, m := range moves {
+			if m.ID == id {
+				last = m
+				if m.State == want {
+					return m
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("move %d: %+v, want %s", id, last, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// upperKey returns a key whose slot is in [at, 16384).
+func upperKey(at uint16) string {
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("up%d", i)
+		if keyspace.Slot([]byte(k)) >= at {
+			return k
+		}
+	}
+}
+
+// assertWhole checks that table r has its one partition with its whole
+// range and no split, and that a key of the range a split would have
+// moved takes writes, and no node holds a child's directory.
+func (f *splitFixture) assertWhole(t *testing.T, ctx context.Context) {
+	t.Helper()
+	tp, err := f.cl.Pull(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := tp.Tables[0]
+	if tb.PartitionCount != 1 || tb.Partitions[0].SlotBegin != 0 || tb.Partitions[0].SlotEnd != keyspace.Slots {
+		t.Fatalf("after the rollback: %+v", tb)
+	}
+	if err := f.cl.Set(ctx, "r", []byte(upperKey(8192)), []byte("after"), 0); err != nil {
+		t.Fatalf("write to the range after the rollback: %v", err)
+	}
+	for _, n := range f.c.Nodes {
+		matches, _ := filepath.Glob(filepath.Join(n.Dir, "*", "r", "1"))
+		more, _ := filepath.Glob(filepath.Join(n.Dir, "r", "1"))
+		if len(matches)+len(more) > 0 {
+			t.Errorf("node %s keeps a child directory after the rollback: %v", n.Addr, append(matches, more...))
+		}
+	}
+}
+
+// TestSplitRollsBack: a split held in PREPARE (its fence waits for a
+// slave) refuses writes to the moving range; cancelled, or with the
+// parent's master failed over, it rolls back: the partition keeps its
+// whole range and takes writes to it, and no child is left on disk.
+func TestSplitRollsBack(t *testing.T) {
+	for _, how := range []string{"cancel", "failover"} {
+		t.Run(how, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			f := newSplitFixture(t, ctx, func(cfg *server.Config) {
+				cfg.DownTimeout = 1500 * time.Millisecond
+			})
+			release := f.holdSlaves()
+			moves, err := f.cl.Split(ctx, "r", 0, 0, false, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := moves[0].ID
+			waitState(t, ctx, f.cl, id, client.MovePrepare)
+			wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			err = f.cl.Set(wctx, "r", []byte(upperKey(8192)), []byte("during"), 0)
+			wcancel()
+			if err == nil {
+				t.Fatal("a write to the moving range succeeded during PREPARE")
+			}
+			switch how {
+			case "cancel":
+				res, err := f.cl.CancelMoves(ctx, []uint64{id})
+				if err != nil || len(res.Cancelled) != 1 {
+					t.Fatalf("cancel: %+v, %v", res, err)
+				}
+				release()
+			case "failover":
+				if err := f.master.Stop(); err != nil {
+					t.Fatal(err)
+				}
+				release()
+				m := waitState(t, ctx, f.cl, id, client.MoveFailed)
+				t.Logf("split failed: %s", m.Error)
+			}
+			f.assertWhole(t, ctx)
+		})
+	}
+}

@@ -223,7 +223,7 @@ func (r *Replica) stageChildLocked(db *engine.DB, f engine.Record) {
 	}
 	dir := r.opts.SplitDir(sp)
 	if dir == "" {
-		r.opts.Logger.Info("split fence left alone: its child is a partition already", "child", sp.Child, "epoch", sp.Epoch, "lsn", f.LSN)
+		r.opts.Logger.Info("split fence left alone: its split is over", "child", sp.Child, "epoch", sp.Epoch, "lsn", f.LSN)
 		return
 	}
 	if m, ok, _ := ReadSplitMarker(dir); ok && m.Parent == r.opts.ID && m.Epoch == sp.Epoch && m.Term == f.Term && m.LSN == f.LSN {

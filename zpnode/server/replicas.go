@@ -354,7 +354,7 @@ func (s *Server) openReplicas(keys []replicaKey) {
 					PullWait:  s.cfg.PullWait,
 					Logger:    s.cfg.Logger,
 
-					SplitDir:    s.splitDir(k.table),
+					SplitDir:    s.splitDir(k.table, k.id),
 					SplitStaged: func(*zppb.SplitRecord) { s.wakeHeartbeat() },
 				})
 				if err != nil {

@@ -34,15 +34,27 @@ type splits struct {
 	tables map[string]bool
 }
 
-// splitDir is replica.Options.SplitDir for the replicas of table: the
-// child's directory, unless the node's topology has the child as a
-// partition already (an old fence of a split rolled back, met again by a
-// slave catching up).
-func (s *Server) splitDir(table string) func(*zppb.SplitRecord) string {
+// splitDir is replica.Options.SplitDir for replica id of table: the
+// child's directory, unless the fence is of a split that is over as far
+// as the node knows: the child is a partition already (committed; a slave
+// that gets the fence after the commit full-syncs the child instead), or
+// the node runs a topology of the fence's epoch or later in which the
+// partition carries no such split (rolled back: an old fence, met by a
+// slave catching up or a master whose fence was committed late).
+func (s *Server) splitDir(table string, id uint32) func(*zppb.SplitRecord) string {
 	return func(sp *zppb.SplitRecord) string {
-		if tb := s.topo.Load().tables[table]; tb != nil && sp.Child < uint32(len(tb.Partitions)) {
-			return ""
+		tp := s.topo.Load()
+		if tb := tp.tables[table]; tb != nil {
+			if sp.Child < uint32(len(tb.Partitions)) {
+				return ""
+			}
+			if tp.epoch >= sp.Epoch && (int(id) >= len(tb.Partitions) || tb.Partitions[id].GetSplit().GetEpoch() != sp.Epoch) {
+				return ""
+			}
 		}
+		s.splits.mu.Lock()
+		s.splits.tables[table] = true // swept once the split is over
+		s.splits.mu.Unlock()
 		return s.replicaDir(table, sp.Child)
 	}
 }
