@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
@@ -21,6 +24,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+	nodeserver "github.com/zeppelin-kv/zeppelin/zpnode/server"
 )
 
 // splitLoad writes unique keys to table from a few goroutines until stop,
@@ -161,7 +165,13 @@ func splitDigests(t *testing.T, c *inproc.Cluster, table string, parts uint32) m
 // every acknowledged write reads back, and the replicas of each
 // partition are equal once the halves are trimmed.
 func TestSplitEveryPartitionUnderLoad(t *testing.T) {
-	c := inproc.StartTest(t, inproc.Options{})
+	redisAddrs := make([]string, 3)
+	for i := range redisAddrs {
+		redisAddrs[i] = freeAddr(t)
+	}
+	c := inproc.StartTest(t, inproc.Options{NodeConfig: func(i int, cfg *nodeserver.Config) {
+		cfg.RedisAddr, cfg.RedisTable = redisAddrs[i], "s"
+	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cl, err := client.New(ctx, client.Options{MetaAddrs: c.MetaAddrs(), Logger: testLogger()})
@@ -215,6 +225,11 @@ func TestSplitEveryPartitionUnderLoad(t *testing.T) {
 			t.Fatalf("acknowledged %s=%s reads %q, %v", k, v, got, err)
 		}
 	}
+	// Redis Cluster clients see every slot once, through CLUSTER SLOTS,
+	// from every node.
+	for _, addr := range redisAddrs {
+		assertClusterSlots(t, ctx, addr, 2*parts)
+	}
 	waitTrims(t, ctx, c)
 	total := 0
 	for p, byNode := range splitDigests(t, c, "s", 2*parts) {
@@ -235,6 +250,77 @@ func TestSplitEveryPartitionUnderLoad(t *testing.T) {
 	}
 }
 
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// assertClusterSlots checks, through go-redis, that the node at addr lists
+// want ranges covering every slot exactly once.
+func assertClusterSlots(t *testing.T, ctx context.Context, addr string, want int) {
+	t.Helper()
+	r := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true, Protocol: 2})
+	defer r.Close()
+	slots, err := r.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatalf("CLUSTER SLOTS from %s: %v", addr, err)
+	}
+	var owners [keyspace.Slots]int
+	for _, s := range slots {
+		for slot := s.Start; slot <= s.End; slot++ {
+			owners[slot]++
+		}
+	}
+	for slot, n := range owners {
+		if n != 1 {
+			t.Fatalf("CLUSTER SLOTS from %s: slot %d listed %d times (%d ranges: %+v)", addr, slot, n, len(slots), slots)
+		}
+	}
+	if len(slots) != want {
+		t.Fatalf("CLUSTER SLOTS from %s: %d ranges, want %d", addr, len(slots), want)
+	}
+}
+
+// TestSplitSurvivesMetaLeaderChange: the meta leader stops while a split
+// is in PREPARE; the new leader learns from the nodes' PINGs that they
+// hold the child and commits it.
+func TestSplitSurvivesMetaLeaderChange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := newSplitFixture(t, ctx, nil)
+	release := f.holdSlaves()
+	moves, err := f.cl.Split(ctx, "r", 0, 0, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := moves[0].ID
+	waitState(t, ctx, f.cl, id, client.MovePrepare)
+	leader, err := f.c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Metas[leader].Stop(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	waitState(t, ctx, f.cl, id, client.MoveDone)
+	tp, err := f.cl.Pull(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb := tp.Tables[0]; tb.PartitionCount != 2 || tb.Partitions[0].SlotEnd != 8192 || tb.Partitions[1].SlotBegin != 8192 {
+		t.Fatalf("after the split under a new leader: %+v", tb)
+	}
+	if err := f.cl.Set(ctx, "r", []byte(upperKey(8192)), []byte("after"), 0); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // splitFixture is a cluster with taps and a one-partition table of 3
 // replicas (min_sync_replicas=1) whose slaves can be held, so that a
