@@ -20,7 +20,7 @@ func (a *app) tableCommand() *cobra.Command {
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableDescribeCommand(), a.tableDumpCommand(),
-		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand(), a.tableAuthCommand())
+		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand(), a.tableAuthCommand(), a.tableSplitCommand())
 	return cmd
 }
 
