@@ -119,6 +119,10 @@ func (r *Replica) TrimSlots(ctx context.Context, begin, end uint32) error {
 	return nil
 }
 
+// Trimming reports whether a trim is recorded and not over: the replica
+// holds keys outside the range it keeps.
+func (r *Replica) Trimming() bool { return r.trimming.Load() != nil }
+
 // PendingTrim returns the slot range of a trim that has not finished
 // (TrimSlots); ok is false when there is none.
 func (r *Replica) PendingTrim() (begin, end uint32, ok bool, err error) {

@@ -210,12 +210,10 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		b, e := topo.SlotRange(tb, p)
-		if err := r.TrimSlots(s.ctx, b, e); err != nil {
-			s.cfg.Logger.Warn("split: trim of the child failed; it resumes at the next open", "table", k.table, "partition", k.id, "err", err)
-			return
-		}
-		if parent := s.replicas.get(k.table, m.Parent); parent != nil {
+		// The parent first: until its trim is recorded, nothing says it
+		// holds keys it no longer owns, while the child's marker says so
+		// of the child until both are done (trimmingAfterSplit).
+		if parent := s.heldReplica(k.table, m.Parent); parent != nil {
 			if _, pp, ok := s.topo.Load().partitionByID(k.table, m.Parent); ok {
 				pb, pe := topo.SlotRange(tb, pp)
 				if err := parent.TrimSlots(s.ctx, pb, pe); err != nil {
@@ -223,6 +221,11 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 					return
 				}
 			}
+		}
+		b, e := topo.SlotRange(tb, p)
+		if err := r.TrimSlots(s.ctx, b, e); err != nil {
+			s.cfg.Logger.Warn("split: trim of the child failed; it resumes at the next open", "table", k.table, "partition", k.id, "err", err)
+			return
 		}
 		if err := replica.RemoveSplitMarker(dir); err != nil {
 			s.cfg.Logger.Warn("split: cannot remove the child's marker", "table", k.table, "partition", k.id, "err", err)
@@ -245,4 +248,35 @@ func (s *Server) resumeTrims(k replicaKey, r *replica.Replica) {
 			s.cfg.Logger.Warn("split: resumed trim failed", "table", k.table, "partition", k.id, "err", err)
 		}
 	}()
+}
+
+// trimmingAfterSplit reports whether replica r of (table, id) still holds
+// keys of the other half of a split: its trim is recorded and not over,
+// or, a split's child, its halves are not trimmed yet.
+func (s *Server) trimmingAfterSplit(table string, id uint32, r *replica.Replica) bool {
+	if r.Trimming() {
+		return true
+	}
+	_, ok, _ := replica.ReadSplitMarker(s.replicaDir(table, id))
+	return ok
+}
+
+// heldReplica returns the open replica (table, id), waiting while the
+// node's topology gives it the replica and it is not open yet (opening
+// beside the caller's); nil when the node does not hold it.
+func (s *Server) heldReplica(table string, id uint32) *replica.Replica {
+	for {
+		if r := s.replicas.get(table, id); r != nil {
+			return r
+		}
+		_, p, ok := s.topo.Load().partitionByID(table, id)
+		if !ok || !topo.Holds(p, s.cfg.Addr) {
+			return nil
+		}
+		select {
+		case <-s.ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
