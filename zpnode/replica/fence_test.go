@@ -44,6 +44,13 @@ func TestSplitFence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A write with a request id just before the fence, whose retry may
+	// reach the child once it owns the key.
+	retried := put(high[2], "once", 0)
+	retried.Result = 7
+	if err := r.Write(ctx, []byte("req-1"), retried); err != nil {
+		t.Fatal(err)
+	}
 	sp := &zppb.SplitRecord{Child: 1, At: at, End: keyspace.Slots, Epoch: 9}
 	if err := r.LogSplit(ctx, sp); err != nil {
 		t.Fatal(err)
@@ -72,6 +79,16 @@ func TestSplitFence(t *testing.T) {
 	}
 	if _, _, err := child.Get([]byte(high[1])); err != nil {
 		t.Fatalf("child lacks %s: %v", high[1], err)
+	}
+	// The retry on the child is answered as the first attempt was, not
+	// applied again.
+	child.SetRole(Assignment{Role: Master, Master: "self", Term: 2})
+	res, err := child.Update(ctx, []byte("req-1"), func(View) (*zppb.WriteRecord, error) { return put(high[2], "twice", 0), nil })
+	if err != nil || res != 7 {
+		t.Fatalf("retry on the child: result %d, %v; want the first attempt's 7", res, err)
+	}
+	if v, _, _ := child.Get([]byte(high[2])); string(v) != "once" {
+		t.Fatalf("retry on the child applied again: %s = %q", high[2], v)
 	}
 	child.Close()
 	r.ClearFence()

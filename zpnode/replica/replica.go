@@ -255,6 +255,9 @@ const dedupWarm = 8192
 // warmDedup fills the request-id memory from the tail of the binlog. A
 // failure costs only the deduplication of retries older than the start.
 func (r *Replica) warmDedup() {
+	if err := r.readSplitIDs(); err != nil {
+		r.opts.Logger.Warn("cannot read the request ids a split handed over; retries of writes before it may be applied twice", "err", err)
+	}
 	if err := r.readRecentRequestIDs(); err != nil {
 		r.opts.Logger.Warn("cannot read recent request ids from the binlog; retries of older writes may be applied twice", "err", err)
 	}

@@ -1,14 +1,18 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
@@ -185,7 +189,88 @@ func ReadSplitMarker(dir string) (m SplitMarker, ok bool, err error) {
 // RemoveSplitMarker forgets that the replica in dir was created by a
 // split (once it serves as a partition and its trim is recorded).
 func RemoveSplitMarker(dir string) error {
+	if err := atomicfile.Remove(filepath.Join(dir, splitIDsFile)); err != nil {
+		return err
+	}
 	return atomicfile.Remove(filepath.Join(dir, splitMarkerFile))
+}
+
+// splitIDsFile, in a child's directory, lists the request ids of the
+// parent's last records up to the fence (as Open reads them from a
+// binlog's tail): a client retrying a write acknowledged before the fence
+// may reach the child, whose binlog starts after it.
+const splitIDsFile = "split.ids"
+
+// writeSplitIDsLocked writes splitIDsFile into the child's dir: one line
+// per record with a request id, "id-hex lsn result has-value".
+func (r *Replica) writeSplitIDsLocked(dir string, fence uint64) error {
+	from := r.log.First()
+	if from == 0 || from > fence {
+		return nil
+	}
+	if fence >= dedupWarm && fence-dedupWarm+1 > from {
+		from = fence - dedupWarm + 1
+	}
+	rd, err := r.log.NewReader(from)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	var out []byte
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) || err == nil && rec.LSN > fence {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		wr := &zppb.WriteRecord{}
+		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
+			return err
+		}
+		if len(wr.RequestId) == 0 {
+			continue
+		}
+		hasValue := 0
+		if len(wr.ResultValue) > 0 {
+			hasValue = 1
+		}
+		out = fmt.Appendf(out, "%x %d %d %d\n", wr.RequestId, rec.LSN, wr.Result, hasValue)
+	}
+	return atomicfile.Write(filepath.Join(dir, splitIDsFile), out, 0o644)
+}
+
+// readSplitIDs remembers the request ids a split handed this replica
+// (splitIDsFile), if any. A retry of one of them is answered, not
+// applied; one whose answer has a value gets ErrAnswerPurged (the record
+// is in the parent's binlog, not this one's).
+func (r *Replica) readSplitIDs() error {
+	b, err := os.ReadFile(filepath.Join(r.opts.Dir, splitIDsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var id []byte
+		var lsn uint64
+		var result int64
+		var hasValue int
+		if _, err := fmt.Sscanf(string(line), "%x %d %d %d", &id, &lsn, &result, &hasValue); err != nil {
+			return fmt.Errorf("%s: %w", splitIDsFile, err)
+		}
+		rec := &zppb.WriteRecord{Result: result}
+		if hasValue == 1 {
+			rec.ResultValue = []byte{1}
+		}
+		r.dedup.add(id, lsn, rec)
+	}
+	return nil
 }
 
 // applySplittingLocked applies recs to db, one RocksDB write per stretch
@@ -248,6 +333,11 @@ func (r *Replica) stageChildLocked(db *engine.DB, f engine.Record) {
 		r.opts.Logger.Error("split: cannot stage the child", "child", sp.Child, "err", err)
 		os.RemoveAll(dir)
 		return
+	}
+	if err := r.writeSplitIDsLocked(dir, f.LSN); err != nil {
+		// The child goes on without them: a retry of a write acknowledged
+		// before the fence may then be applied again on it.
+		r.opts.Logger.Warn("split: cannot hand the child the recent request ids", "child", sp.Child, "err", err)
 	}
 	marker := fmt.Appendf(nil, "parent=%d epoch=%d term=%d lsn=%d\n", r.opts.ID, sp.Epoch, f.Term, f.LSN)
 	if err := atomicfile.Write(filepath.Join(dir, splitMarkerFile), marker, 0o644); err != nil {
