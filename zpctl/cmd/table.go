@@ -16,7 +16,7 @@ import (
 func (a *app) tableCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "table",
-		Short: "Create, list, describe, dump, flush and drop tables; their quota and auth (passwords)",
+		Short: "Create, list, describe, dump, flush, split and drop tables; their quota and auth (passwords)",
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableDescribeCommand(), a.tableDumpCommand(),
