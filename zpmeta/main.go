@@ -52,6 +52,7 @@ func run(args []string) error {
 	lease := fs.Duration("lease", server.DefaultLease, "how long a master may serve writes after its last successful ping; must be < --down-timeout")
 	maxMoves := fs.Int("max-moves-per-node", 2, "topology moves that may involve one node at a time")
 	stuckTimeout := fs.Duration("stuck-timeout", 3*time.Second, "a move whose partition stays STUCK longer is aborted and rolled back")
+	splitTimeout := fs.Duration("split-timeout", 30*time.Second, "a split whose replicas do not all hold the new partition this long after PREPARE is rolled back")
 	slowdownLag := fs.Uint64("slowdown-lag", 10000, "a move's target this many records behind or less gets the partition SLOWDOWN")
 	stuckLag := fs.Uint64("stuck-lag", 200, "a move's target this many records behind or less gets the partition STUCK")
 	scheduler := fs.Bool("scheduler", true, "run the scheduler on the leader: re-replication after node loss and master balance (settings and pause at run time: zpctl schedule)")
@@ -122,6 +123,7 @@ func run(args []string) error {
 		ClusterSecret:         clusterSecret,
 		ClusterSecretSendOnly: *clusterSecretSendOnly,
 		StuckTimeout:          *stuckTimeout,
+		SplitTimeout:          *splitTimeout,
 		SlowdownLag:           *slowdownLag,
 		StuckLag:              *stuckLag,
 		TLS:                   tlsFiles,

@@ -130,6 +130,9 @@ type Cluster interface {
 	SetMaster(ctx context.Context, table string, partition uint32, node string, expectedEpoch uint64) ([]Move, error)
 	// Migrate queues the move of a replica to another node.
 	Migrate(ctx context.Context, table string, partition uint32, from, to string, expectedEpoch uint64) ([]Move, error)
+	// Split queues the split of a partition in two, or of every
+	// partition of the table.
+	Split(ctx context.Context, table string, partition, at uint32, all bool, expectedEpoch uint64) ([]Move, error)
 	// PlanMoves asks the meta leader whether moves would be queued,
 	// without queueing them.
 	PlanMoves(ctx context.Context, moves []Move) ([]Move, uint64, error)

@@ -45,6 +45,16 @@ func (c *core) Migrate(ctx context.Context, table string, partition uint32, from
 	}}})
 }
 
+// Split splits (table, partition) in two at slot at (0: the middle of its
+// range), or, with all, every partition of the table at its middle: the
+// upper part of each range goes to a new partition with the same replicas
+// (docs/topology.md, "Split").
+func (c *core) Split(ctx context.Context, table string, partition, at uint32, all bool, expectedEpoch uint64) ([]Move, error) {
+	return c.moves(ctx, "split", &zppb.Request{Cmd: &zppb.Request_Split{Split: &zppb.SplitRequest{
+		Table: table, Partition: partition, At: at, All: all, ExpectedEpoch: expectedEpoch,
+	}}})
+}
+
 // PlanMoves asks the meta leader for the plan of moves without queueing
 // them: it checks them as queueing them would now, against the topology
 // and the moves in progress, and returns them as they would be queued

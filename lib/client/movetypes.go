@@ -23,6 +23,8 @@ const (
 	MoveAddSlave MoveKind = "addslave"
 	// MoveRemoveSlave removes a slave.
 	MoveRemoveSlave MoveKind = "removeslave"
+	// MoveSplit splits a partition's slot range in two.
+	MoveSplit MoveKind = "split"
 )
 
 // MoveState is where a move is in the meta servers' state machine (see
@@ -40,6 +42,10 @@ const (
 	MoveDone       MoveState = "DONE"
 	MoveFailed     MoveState = "FAILED"
 	MoveCancelled  MoveState = "CANCELLED"
+	// A split's states: its replicas create the new partition at the
+	// master's fence (PREPARE), then the ranges switch (COMMITTED).
+	MovePrepare   MoveState = "PREPARE"
+	MoveCommitted MoveState = "COMMITTED"
 )
 
 // Ended reports whether the move is over: DONE, FAILED or CANCELLED.
@@ -88,6 +94,11 @@ type Move struct {
 	EtaMs         int64   `json:"eta_ms"`
 	// StuckMs is how long the partition was STUCK, once past it.
 	StuckMs int64 `json:"stuck_ms"`
+	// A split: the first slot of the new partition, its id (from
+	// PREPARE), and in PREPARE how many replicas hold it.
+	SplitAt       uint32 `json:"split_at,omitempty"`
+	SplitChild    uint32 `json:"split_child,omitempty"`
+	SplitChildren uint32 `json:"split_children,omitempty"`
 }
 
 // Leaving returns the node the move takes a replica or a master off
@@ -126,7 +137,8 @@ func movesFromPB(in []*zppb.Move) []Move {
 			State: MoveState(strings.TrimPrefix(m.GetState().String(), "MOVE_")), Error: m.GetError(), Origin: m.GetOrigin(), Reason: m.GetReason(),
 			CreatedMs: m.GetCreatedMs(), UpdatedMs: m.GetUpdatedMs(), Term: m.GetTerm(),
 			BytesTotal: m.GetBytesTotal(), BytesCopied: m.GetBytesCopied(), RecordsBehind: m.GetRecordsBehind(),
-			BytesPerSec: m.GetBytesPerSec(), EtaMs: m.GetEtaMs(), StuckMs: m.GetStuckMs()})
+			BytesPerSec: m.GetBytesPerSec(), EtaMs: m.GetEtaMs(), StuckMs: m.GetStuckMs(),
+			SplitAt: m.GetSplitAt(), SplitChild: m.GetSplitChild(), SplitChildren: m.GetSplitChildren()})
 	}
 	return out
 }

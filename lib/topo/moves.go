@@ -27,9 +27,9 @@ func Terminal(st zppb.MoveState) bool {
 
 // Cancellable reports whether a move in state st can still be rolled
 // back: it has not ended, nor passed its handover (REMOVING can only
-// finish).
+// finish), nor, a split, its commit.
 func Cancellable(st zppb.MoveState) bool {
-	return !Terminal(st) && st != zppb.MoveState_MOVE_REMOVING
+	return !Terminal(st) && st != zppb.MoveState_MOVE_REMOVING && st != zppb.MoveState_MOVE_COMMITTED
 }
 
 // Receives reports whether n may be given new replicas and masters: UP and
@@ -90,6 +90,12 @@ type Queue map[partKey]*partMoves
 type partMoves struct {
 	involved map[string]uint64 // node -> id of a move that involves it
 	adding   map[string]bool   // nodes a MIGRATE or ADDSLAVE adds
+	// moves counts the moves queued (firstID the first one's id, 0 for a
+	// move of the batch being checked); splitting is set when one is a
+	// SPLIT, which shares its partition with no other move.
+	moves     int
+	firstID   uint64
+	splitting bool
 }
 
 // NewQueue returns the queue of the moves of moves not yet finished, which
@@ -116,6 +122,14 @@ func (q Queue) of(table string, id uint32) *partMoves {
 
 func (q Queue) add(m *zppb.Move) {
 	pm := q.of(m.Table, m.Partition)
+	if pm.moves == 0 {
+		pm.firstID = m.Id
+	}
+	pm.moves++
+	if m.Kind == zppb.MoveKind_SPLIT {
+		pm.splitting = true
+		return
+	}
 	for _, a := range []string{m.From, m.To} {
 		if a != "" {
 			pm.involved[a] = m.Id
@@ -139,6 +153,16 @@ func CheckMove(v View, m *zppb.Move, q Queue) error {
 		q = make(Queue)
 	}
 	pm := q.of(m.Table, m.Partition)
+	if m.GetKind() == zppb.MoveKind_SPLIT {
+		if err := checkSplit(v, m, p, pm); err != nil {
+			return err
+		}
+		q.add(m)
+		return nil
+	}
+	if pm.splitting || p.GetSplit() != nil {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "%s/%d has a split queued: one move or split at a time per partition", m.Table, m.Partition)
+	}
 	for _, a := range []string{m.From, m.To} {
 		follows := m.Kind == zppb.MoveKind_SETMASTER && a == m.To && pm.adding[a]
 		if id, ok := pm.involved[a]; ok && a != "" && !follows {

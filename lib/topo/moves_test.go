@@ -198,7 +198,7 @@ func TestMovePredicates(t *testing.T) {
 	slices.Sort(terminal)
 	slices.Sort(cancellable)
 	wantTerminal := []zppb.MoveState{zppb.MoveState_MOVE_DONE, zppb.MoveState_MOVE_FAILED, zppb.MoveState_MOVE_CANCELLED}
-	wantCancellable := []zppb.MoveState{zppb.MoveState_MOVE_PENDING, zppb.MoveState_MOVE_CATCHING_UP, zppb.MoveState_MOVE_SLOWDOWN, zppb.MoveState_MOVE_STUCK}
+	wantCancellable := []zppb.MoveState{zppb.MoveState_MOVE_PENDING, zppb.MoveState_MOVE_CATCHING_UP, zppb.MoveState_MOVE_SLOWDOWN, zppb.MoveState_MOVE_STUCK, zppb.MoveState_MOVE_PREPARE}
 	slices.Sort(wantTerminal)
 	slices.Sort(wantCancellable)
 	if !slices.Equal(terminal, wantTerminal) || !slices.Equal(cancellable, wantCancellable) {

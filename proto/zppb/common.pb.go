@@ -262,6 +262,9 @@ const (
 	MoveKind_SETMASTER   MoveKind = 2
 	MoveKind_ADDSLAVE    MoveKind = 3
 	MoveKind_REMOVESLAVE MoveKind = 4
+	// Split the partition's slot range in two: the upper part goes to a new
+	// partition with the same replicas (docs/topology.md, "Split").
+	MoveKind_SPLIT MoveKind = 5
 )
 
 // Enum value maps for MoveKind.
@@ -272,6 +275,7 @@ var (
 		2: "SETMASTER",
 		3: "ADDSLAVE",
 		4: "REMOVESLAVE",
+		5: "SPLIT",
 	}
 	MoveKind_value = map[string]int32{
 		"MOVE_KIND_UNKNOWN": 0,
@@ -279,6 +283,7 @@ var (
 		"SETMASTER":         2,
 		"ADDSLAVE":          3,
 		"REMOVESLAVE":       4,
+		"SPLIT":             5,
 	}
 )
 
@@ -326,6 +331,12 @@ const (
 	MoveState_MOVE_DONE      MoveState = 5
 	MoveState_MOVE_FAILED    MoveState = 6
 	MoveState_MOVE_CANCELLED MoveState = 7
+	// A split: the partition carries the split, its replicas create the
+	// child at the master's fence record.
+	MoveState_MOVE_PREPARE MoveState = 8
+	// A split: the ranges are switched and the child exists; the replicas
+	// trim the halves (nothing left for the meta to do).
+	MoveState_MOVE_COMMITTED MoveState = 9
 )
 
 // Enum value maps for MoveState.
@@ -339,6 +350,8 @@ var (
 		5: "MOVE_DONE",
 		6: "MOVE_FAILED",
 		7: "MOVE_CANCELLED",
+		8: "MOVE_PREPARE",
+		9: "MOVE_COMMITTED",
 	}
 	MoveState_value = map[string]int32{
 		"MOVE_PENDING":     0,
@@ -349,6 +362,8 @@ var (
 		"MOVE_DONE":        5,
 		"MOVE_FAILED":      6,
 		"MOVE_CANCELLED":   7,
+		"MOVE_PREPARE":     8,
+		"MOVE_COMMITTED":   9,
 	}
 )
 
@@ -624,8 +639,16 @@ type Partition struct {
 	// layout's range of its id (keyspace.SlotRange(id, partition_count)).
 	// lib/topo.SlotRange reads it either way. Once a table is split, its
 	// partition ids are no longer in slot order.
-	SlotBegin     uint32 `protobuf:"varint,6,opt,name=slot_begin,json=slotBegin,proto3" json:"slot_begin,omitempty"`
-	SlotEnd       uint32 `protobuf:"varint,7,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
+	SlotBegin uint32 `protobuf:"varint,6,opt,name=slot_begin,json=slotBegin,proto3" json:"slot_begin,omitempty"`
+	SlotEnd   uint32 `protobuf:"varint,7,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
+	// Set while a split of the partition is in PREPARE (docs/topology.md,
+	// "Split"): its master logs the fence, every replica creates the child
+	// at it.
+	Split *PartitionSplit `protobuf:"bytes,40,opt,name=split,proto3" json:"split,omitempty"`
+	// The epoch of the split's PREPARE that created this partition (0: not
+	// a split's child): a node opens a child's replica it staged only for
+	// that split.
+	SplitEpoch    uint64 `protobuf:"varint,41,opt,name=split_epoch,json=splitEpoch,proto3" json:"split_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -709,6 +732,163 @@ func (x *Partition) GetSlotEnd() uint32 {
 	return 0
 }
 
+func (x *Partition) GetSplit() *PartitionSplit {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
+func (x *Partition) GetSplitEpoch() uint64 {
+	if x != nil {
+		return x.SplitEpoch
+	}
+	return 0
+}
+
+// PartitionSplit is a split in PREPARE: the partition's range [at, its end)
+// goes to the new partition child once the meta leader commits it.
+type PartitionSplit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Child uint32                 `protobuf:"varint,1,opt,name=child,proto3" json:"child,omitempty"`
+	At    uint32                 `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	// The epoch the PREPARE step made; names this attempt (a SPLIT record
+	// of another epoch in a binlog is inert).
+	Epoch uint64 `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The split's move id.
+	Move          uint64 `protobuf:"varint,4,opt,name=move,proto3" json:"move,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionSplit) Reset() {
+	*x = PartitionSplit{}
+	mi := &file_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionSplit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionSplit) ProtoMessage() {}
+
+func (x *PartitionSplit) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionSplit.ProtoReflect.Descriptor instead.
+func (*PartitionSplit) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PartitionSplit) GetChild() uint32 {
+	if x != nil {
+		return x.Child
+	}
+	return 0
+}
+
+func (x *PartitionSplit) GetAt() uint32 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *PartitionSplit) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PartitionSplit) GetMove() uint64 {
+	if x != nil {
+		return x.Move
+	}
+	return 0
+}
+
+// SplitChild is a node's report that it holds the child of a split of
+// one of its replicas, created at binlog position (term, lsn).
+type SplitChild struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Child         uint32                 `protobuf:"varint,1,opt,name=child,proto3" json:"child,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Term          uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	Lsn           uint64                 `protobuf:"varint,4,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitChild) Reset() {
+	*x = SplitChild{}
+	mi := &file_common_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitChild) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitChild) ProtoMessage() {}
+
+func (x *SplitChild) ProtoReflect() protoreflect.Message {
+	mi := &file_common_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitChild.ProtoReflect.Descriptor instead.
+func (*SplitChild) Descriptor() ([]byte, []int) {
+	return file_common_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SplitChild) GetChild() uint32 {
+	if x != nil {
+		return x.Child
+	}
+	return 0
+}
+
+func (x *SplitChild) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SplitChild) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *SplitChild) GetLsn() uint64 {
+	if x != nil {
+		return x.Lsn
+	}
+	return 0
+}
+
 type Table struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -741,7 +921,7 @@ type Table struct {
 
 func (x *Table) Reset() {
 	*x = Table{}
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +933,7 @@ func (x *Table) String() string {
 func (*Table) ProtoMessage() {}
 
 func (x *Table) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[3]
+	mi := &file_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +946,7 @@ func (x *Table) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Table.ProtoReflect.Descriptor instead.
 func (*Table) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{3}
+	return file_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Table) GetName() string {
@@ -860,7 +1040,7 @@ type TableCredential struct {
 
 func (x *TableCredential) Reset() {
 	*x = TableCredential{}
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1052,7 @@ func (x *TableCredential) String() string {
 func (*TableCredential) ProtoMessage() {}
 
 func (x *TableCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[4]
+	mi := &file_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1065,7 @@ func (x *TableCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCredential.ProtoReflect.Descriptor instead.
 func (*TableCredential) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{4}
+	return file_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TableCredential) GetId() string {
@@ -951,7 +1131,7 @@ type Quota struct {
 
 func (x *Quota) Reset() {
 	*x = Quota{}
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1143,7 @@ func (x *Quota) String() string {
 func (*Quota) ProtoMessage() {}
 
 func (x *Quota) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[5]
+	mi := &file_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1156,7 @@ func (x *Quota) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quota.ProtoReflect.Descriptor instead.
 func (*Quota) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{5}
+	return file_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Quota) GetOpsPerSec() uint64 {
@@ -1005,7 +1185,7 @@ type Topology struct {
 
 func (x *Topology) Reset() {
 	*x = Topology{}
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1197,7 @@ func (x *Topology) String() string {
 func (*Topology) ProtoMessage() {}
 
 func (x *Topology) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[6]
+	mi := &file_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1210,7 @@ func (x *Topology) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topology.ProtoReflect.Descriptor instead.
 func (*Topology) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{6}
+	return file_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Topology) GetEpoch() uint64 {
@@ -1064,7 +1244,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_common_proto_msgTypes[7]
+	mi := &file_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1256,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[7]
+	mi := &file_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1269,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{7}
+	return file_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -1114,15 +1294,17 @@ type ReplicaPosition struct {
 	Term      uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
 	Lsn       uint64                 `protobuf:"varint,4,opt,name=lsn,proto3" json:"lsn,omitempty"`
 	// The RocksDB side: the last record applied to the data.
-	AppliedLsn    uint64 `protobuf:"varint,5,opt,name=applied_lsn,json=appliedLsn,proto3" json:"applied_lsn,omitempty"`
-	Master        bool   `protobuf:"varint,6,opt,name=master,proto3" json:"master,omitempty"`
+	AppliedLsn uint64 `protobuf:"varint,5,opt,name=applied_lsn,json=appliedLsn,proto3" json:"applied_lsn,omitempty"`
+	Master     bool   `protobuf:"varint,6,opt,name=master,proto3" json:"master,omitempty"`
+	// The child this replica's node holds of a split in PREPARE.
+	SplitChild    *SplitChild `protobuf:"bytes,40,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReplicaPosition) Reset() {
 	*x = ReplicaPosition{}
-	mi := &file_common_proto_msgTypes[8]
+	mi := &file_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1316,7 @@ func (x *ReplicaPosition) String() string {
 func (*ReplicaPosition) ProtoMessage() {}
 
 func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[8]
+	mi := &file_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1329,7 @@ func (x *ReplicaPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaPosition.ProtoReflect.Descriptor instead.
 func (*ReplicaPosition) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{8}
+	return file_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReplicaPosition) GetTable() string {
@@ -1192,6 +1374,13 @@ func (x *ReplicaPosition) GetMaster() bool {
 	return false
 }
 
+func (x *ReplicaPosition) GetSplitChild() *SplitChild {
+	if x != nil {
+		return x.SplitChild
+	}
+	return nil
+}
+
 // Move is one topology change of one partition, kept in Raft so that a new
 // meta leader resumes it.
 type Move struct {
@@ -1224,14 +1413,22 @@ type Move struct {
 	BytesPerSec   float64 `protobuf:"fixed64,23,opt,name=bytes_per_sec,json=bytesPerSec,proto3" json:"bytes_per_sec,omitempty"`
 	EtaMs         int64   `protobuf:"varint,24,opt,name=eta_ms,json=etaMs,proto3" json:"eta_ms,omitempty"`
 	// How long the partition was STUCK, once the move is past it.
-	StuckMs       int64 `protobuf:"varint,25,opt,name=stuck_ms,json=stuckMs,proto3" json:"stuck_ms,omitempty"`
+	StuckMs int64 `protobuf:"varint,25,opt,name=stuck_ms,json=stuckMs,proto3" json:"stuck_ms,omitempty"`
+	// SPLIT: the first slot of the range that goes to the child (0 when
+	// queued: the middle), and the child's partition id (set at PREPARE).
+	SplitAt    uint32 `protobuf:"varint,40,opt,name=split_at,json=splitAt,proto3" json:"split_at,omitempty"`
+	SplitChild uint32 `protobuf:"varint,41,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
+	// The epoch of the PREPARE step (PartitionSplit.epoch).
+	SplitEpoch uint64 `protobuf:"varint,42,opt,name=split_epoch,json=splitEpoch,proto3" json:"split_epoch,omitempty"`
+	// Progress (MIGRATESTATUS, not replicated): replicas holding the child.
+	SplitChildren uint32 `protobuf:"varint,43,opt,name=split_children,json=splitChildren,proto3" json:"split_children,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Move) Reset() {
 	*x = Move{}
-	mi := &file_common_proto_msgTypes[9]
+	mi := &file_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1440,7 @@ func (x *Move) String() string {
 func (*Move) ProtoMessage() {}
 
 func (x *Move) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[9]
+	mi := &file_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1453,7 @@ func (x *Move) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Move.ProtoReflect.Descriptor instead.
 func (*Move) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{9}
+	return file_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Move) GetId() uint64 {
@@ -1392,6 +1589,34 @@ func (x *Move) GetStuckMs() int64 {
 	return 0
 }
 
+func (x *Move) GetSplitAt() uint32 {
+	if x != nil {
+		return x.SplitAt
+	}
+	return 0
+}
+
+func (x *Move) GetSplitChild() uint32 {
+	if x != nil {
+		return x.SplitChild
+	}
+	return 0
+}
+
+func (x *Move) GetSplitEpoch() uint64 {
+	if x != nil {
+		return x.SplitEpoch
+	}
+	return 0
+}
+
+func (x *Move) GetSplitChildren() uint32 {
+	if x != nil {
+		return x.SplitChildren
+	}
+	return 0
+}
+
 // Schedule is the settings of the meta leader's scheduler, which repairs
 // and balances the cluster on its own (zpmeta/server/scheduler.go). Zero
 // values mean the defaults, so a state without them schedules by default.
@@ -1420,7 +1645,7 @@ type Schedule struct {
 
 func (x *Schedule) Reset() {
 	*x = Schedule{}
-	mi := &file_common_proto_msgTypes[10]
+	mi := &file_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1657,7 @@ func (x *Schedule) String() string {
 func (*Schedule) ProtoMessage() {}
 
 func (x *Schedule) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[10]
+	mi := &file_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1670,7 @@ func (x *Schedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
 func (*Schedule) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{10}
+	return file_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Schedule) GetPaused() bool {
@@ -1506,7 +1731,7 @@ type ScheduleEvent struct {
 
 func (x *ScheduleEvent) Reset() {
 	*x = ScheduleEvent{}
-	mi := &file_common_proto_msgTypes[11]
+	mi := &file_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1518,7 +1743,7 @@ func (x *ScheduleEvent) String() string {
 func (*ScheduleEvent) ProtoMessage() {}
 
 func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_common_proto_msgTypes[11]
+	mi := &file_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1531,7 +1756,7 @@ func (x *ScheduleEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleEvent.ProtoReflect.Descriptor instead.
 func (*ScheduleEvent) Descriptor() ([]byte, []int) {
-	return file_common_proto_rawDescGZIP(), []int{11}
+	return file_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ScheduleEvent) GetUnixMs() int64 {
@@ -1588,7 +1813,7 @@ const file_common_proto_rawDesc = "" +
 	"\x05total\x18\x02 \x01(\rR\x05total\x12&\n" +
 	"\x0fstarted_unix_ms\x18\x03 \x01(\x03R\rstartedUnixMs\x12\x1d\n" +
 	"\n" +
-	"elapsed_ms\x18\x04 \x01(\x03R\telapsedMs\"\xc9\x01\n" +
+	"elapsed_ms\x18\x04 \x01(\x03R\telapsedMs\"\x9a\x02\n" +
 	"\tPartition\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.zeppelin.PartitionStateR\x05state\x12\x16\n" +
@@ -1597,7 +1822,21 @@ const file_common_proto_rawDesc = "" +
 	"\x04term\x18\x05 \x01(\x04R\x04term\x12\x1d\n" +
 	"\n" +
 	"slot_begin\x18\x06 \x01(\rR\tslotBegin\x12\x19\n" +
-	"\bslot_end\x18\a \x01(\rR\aslotEnd\"\x86\x03\n" +
+	"\bslot_end\x18\a \x01(\rR\aslotEnd\x12.\n" +
+	"\x05split\x18( \x01(\v2\x18.zeppelin.PartitionSplitR\x05split\x12\x1f\n" +
+	"\vsplit_epoch\x18) \x01(\x04R\n" +
+	"splitEpoch\"`\n" +
+	"\x0ePartitionSplit\x12\x14\n" +
+	"\x05child\x18\x01 \x01(\rR\x05child\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\rR\x02at\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12\x12\n" +
+	"\x04move\x18\x04 \x01(\x04R\x04move\"^\n" +
+	"\n" +
+	"SplitChild\x12\x14\n" +
+	"\x05child\x18\x01 \x01(\rR\x05child\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term\x12\x10\n" +
+	"\x03lsn\x18\x04 \x01(\x04R\x03lsn\"\x86\x03\n" +
 	"\x05Table\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\x12\x1a\n" +
@@ -1630,7 +1869,7 @@ const file_common_proto_rawDesc = "" +
 	"\x05nodes\x18\x03 \x03(\v2\x0e.zeppelin.NodeR\x05nodes\"2\n" +
 	"\bKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\"\xa4\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xdb\x01\n" +
 	"\x0fReplicaPosition\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
@@ -1638,7 +1877,9 @@ const file_common_proto_rawDesc = "" +
 	"\x03lsn\x18\x04 \x01(\x04R\x03lsn\x12\x1f\n" +
 	"\vapplied_lsn\x18\x05 \x01(\x04R\n" +
 	"appliedLsn\x12\x16\n" +
-	"\x06master\x18\x06 \x01(\bR\x06master\"\x9a\x04\n" +
+	"\x06master\x18\x06 \x01(\bR\x06master\x125\n" +
+	"\vsplit_child\x18( \x01(\v2\x14.zeppelin.SplitChildR\n" +
+	"splitChild\"\x9e\x05\n" +
 	"\x04Move\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.zeppelin.MoveKindR\x04kind\x12\x14\n" +
@@ -1662,7 +1903,13 @@ const file_common_proto_rawDesc = "" +
 	"\x0erecords_behind\x18\x16 \x01(\x04R\rrecordsBehind\x12\"\n" +
 	"\rbytes_per_sec\x18\x17 \x01(\x01R\vbytesPerSec\x12\x15\n" +
 	"\x06eta_ms\x18\x18 \x01(\x03R\x05etaMs\x12\x19\n" +
-	"\bstuck_ms\x18\x19 \x01(\x03R\astuckMs\"\xe7\x01\n" +
+	"\bstuck_ms\x18\x19 \x01(\x03R\astuckMs\x12\x19\n" +
+	"\bsplit_at\x18( \x01(\rR\asplitAt\x12\x1f\n" +
+	"\vsplit_child\x18) \x01(\rR\n" +
+	"splitChild\x12\x1f\n" +
+	"\vsplit_epoch\x18* \x01(\x04R\n" +
+	"splitEpoch\x12%\n" +
+	"\x0esplit_children\x18+ \x01(\rR\rsplitChildren\"\xe7\x01\n" +
 	"\bSchedule\x12\x16\n" +
 	"\x06paused\x18\x01 \x01(\bR\x06paused\x12&\n" +
 	"\x0fdown_timeout_ms\x18\x02 \x01(\x03R\rdownTimeoutMs\x12,\n" +
@@ -1710,13 +1957,14 @@ const file_common_proto_rawDesc = "" +
 	"\n" +
 	"\x06ACTIVE\x10\x00\x12\f\n" +
 	"\bSLOWDOWN\x10\x01\x12\t\n" +
-	"\x05STUCK\x10\x02*\\\n" +
+	"\x05STUCK\x10\x02*g\n" +
 	"\bMoveKind\x12\x15\n" +
 	"\x11MOVE_KIND_UNKNOWN\x10\x00\x12\v\n" +
 	"\aMIGRATE\x10\x01\x12\r\n" +
 	"\tSETMASTER\x10\x02\x12\f\n" +
 	"\bADDSLAVE\x10\x03\x12\x0f\n" +
-	"\vREMOVESLAVE\x10\x04*\x9d\x01\n" +
+	"\vREMOVESLAVE\x10\x04\x12\t\n" +
+	"\x05SPLIT\x10\x05*\xc3\x01\n" +
 	"\tMoveState\x12\x10\n" +
 	"\fMOVE_PENDING\x10\x00\x12\x14\n" +
 	"\x10MOVE_CATCHING_UP\x10\x01\x12\x11\n" +
@@ -1726,7 +1974,9 @@ const file_common_proto_rawDesc = "" +
 	"\rMOVE_REMOVING\x10\x04\x12\r\n" +
 	"\tMOVE_DONE\x10\x05\x12\x0f\n" +
 	"\vMOVE_FAILED\x10\x06\x12\x12\n" +
-	"\x0eMOVE_CANCELLED\x10\aB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x0eMOVE_CANCELLED\x10\a\x12\x10\n" +
+	"\fMOVE_PREPARE\x10\b\x12\x12\n" +
+	"\x0eMOVE_COMMITTED\x10\tB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_common_proto_rawDescOnce sync.Once
@@ -1741,7 +1991,7 @@ func file_common_proto_rawDescGZIP() []byte {
 }
 
 var file_common_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_common_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_common_proto_goTypes = []any{
 	(Code)(0),               // 0: zeppelin.Code
 	(NodeState)(0),          // 1: zeppelin.NodeState
@@ -1751,32 +2001,36 @@ var file_common_proto_goTypes = []any{
 	(*Node)(nil),            // 5: zeppelin.Node
 	(*StartupProgress)(nil), // 6: zeppelin.StartupProgress
 	(*Partition)(nil),       // 7: zeppelin.Partition
-	(*Table)(nil),           // 8: zeppelin.Table
-	(*TableCredential)(nil), // 9: zeppelin.TableCredential
-	(*Quota)(nil),           // 10: zeppelin.Quota
-	(*Topology)(nil),        // 11: zeppelin.Topology
-	(*KeyValue)(nil),        // 12: zeppelin.KeyValue
-	(*ReplicaPosition)(nil), // 13: zeppelin.ReplicaPosition
-	(*Move)(nil),            // 14: zeppelin.Move
-	(*Schedule)(nil),        // 15: zeppelin.Schedule
-	(*ScheduleEvent)(nil),   // 16: zeppelin.ScheduleEvent
+	(*PartitionSplit)(nil),  // 8: zeppelin.PartitionSplit
+	(*SplitChild)(nil),      // 9: zeppelin.SplitChild
+	(*Table)(nil),           // 10: zeppelin.Table
+	(*TableCredential)(nil), // 11: zeppelin.TableCredential
+	(*Quota)(nil),           // 12: zeppelin.Quota
+	(*Topology)(nil),        // 13: zeppelin.Topology
+	(*KeyValue)(nil),        // 14: zeppelin.KeyValue
+	(*ReplicaPosition)(nil), // 15: zeppelin.ReplicaPosition
+	(*Move)(nil),            // 16: zeppelin.Move
+	(*Schedule)(nil),        // 17: zeppelin.Schedule
+	(*ScheduleEvent)(nil),   // 18: zeppelin.ScheduleEvent
 }
 var file_common_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.Node.state:type_name -> zeppelin.NodeState
 	6,  // 1: zeppelin.Node.starting:type_name -> zeppelin.StartupProgress
 	2,  // 2: zeppelin.Partition.state:type_name -> zeppelin.PartitionState
-	7,  // 3: zeppelin.Table.partitions:type_name -> zeppelin.Partition
-	10, // 4: zeppelin.Table.quota:type_name -> zeppelin.Quota
-	9,  // 5: zeppelin.Table.credentials:type_name -> zeppelin.TableCredential
-	8,  // 6: zeppelin.Topology.tables:type_name -> zeppelin.Table
-	5,  // 7: zeppelin.Topology.nodes:type_name -> zeppelin.Node
-	3,  // 8: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
-	4,  // 9: zeppelin.Move.state:type_name -> zeppelin.MoveState
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	8,  // 3: zeppelin.Partition.split:type_name -> zeppelin.PartitionSplit
+	7,  // 4: zeppelin.Table.partitions:type_name -> zeppelin.Partition
+	12, // 5: zeppelin.Table.quota:type_name -> zeppelin.Quota
+	11, // 6: zeppelin.Table.credentials:type_name -> zeppelin.TableCredential
+	10, // 7: zeppelin.Topology.tables:type_name -> zeppelin.Table
+	5,  // 8: zeppelin.Topology.nodes:type_name -> zeppelin.Node
+	9,  // 9: zeppelin.ReplicaPosition.split_child:type_name -> zeppelin.SplitChild
+	3,  // 10: zeppelin.Move.kind:type_name -> zeppelin.MoveKind
+	4,  // 11: zeppelin.Move.state:type_name -> zeppelin.MoveState
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_common_proto_init() }
@@ -1790,7 +2044,7 @@ func file_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_common_proto_rawDesc), len(file_common_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -116,7 +116,7 @@ func (x RebalanceRequest_Mode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RebalanceRequest_Mode.Descriptor instead.
 func (RebalanceRequest_Mode) EnumDescriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26, 0}
+	return file_meta_proto_rawDescGZIP(), []int{27, 0}
 }
 
 type PullRequest struct {
@@ -1743,6 +1743,86 @@ func (x *SetMasterRequest) GetExpectedEpoch() uint64 {
 	return 0
 }
 
+// SplitRequest queues the split of a partition in two (docs/topology.md,
+// "Split"), or of every partition of the table with all; answered
+// MovesResponse.
+type SplitRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// The first slot of the new partition; 0: the middle of the range.
+	At            uint32 `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	All           bool   `protobuf:"varint,4,opt,name=all,proto3" json:"all,omitempty"`
+	ExpectedEpoch uint64 `protobuf:"varint,5,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitRequest) Reset() {
+	*x = SplitRequest{}
+	mi := &file_meta_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitRequest) ProtoMessage() {}
+
+func (x *SplitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_meta_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitRequest.ProtoReflect.Descriptor instead.
+func (*SplitRequest) Descriptor() ([]byte, []int) {
+	return file_meta_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SplitRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *SplitRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *SplitRequest) GetAt() uint32 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *SplitRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *SplitRequest) GetExpectedEpoch() uint64 {
+	if x != nil {
+		return x.ExpectedEpoch
+	}
+	return 0
+}
+
 type MigrateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -1756,7 +1836,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1848,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[25]
+	mi := &file_meta_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1861,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{25}
+	return file_meta_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MigrateRequest) GetTable() string {
@@ -1835,7 +1915,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1927,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[26]
+	mi := &file_meta_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1940,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{26}
+	return file_meta_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RebalanceRequest) GetMode() RebalanceRequest_Mode {
@@ -1908,7 +1988,7 @@ type PlanMovesRequest struct {
 
 func (x *PlanMovesRequest) Reset() {
 	*x = PlanMovesRequest{}
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2000,7 @@ func (x *PlanMovesRequest) String() string {
 func (*PlanMovesRequest) ProtoMessage() {}
 
 func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[27]
+	mi := &file_meta_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2013,7 @@ func (x *PlanMovesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanMovesRequest.ProtoReflect.Descriptor instead.
 func (*PlanMovesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{27}
+	return file_meta_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PlanMovesRequest) GetMoves() []*Move {
@@ -1959,7 +2039,7 @@ type MovesResponse struct {
 
 func (x *MovesResponse) Reset() {
 	*x = MovesResponse{}
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2051,7 @@ func (x *MovesResponse) String() string {
 func (*MovesResponse) ProtoMessage() {}
 
 func (x *MovesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[28]
+	mi := &file_meta_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2064,7 @@ func (x *MovesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MovesResponse.ProtoReflect.Descriptor instead.
 func (*MovesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{28}
+	return file_meta_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MovesResponse) GetMoves() []*Move {
@@ -2029,7 +2109,7 @@ type CancelMoveRequest struct {
 
 func (x *CancelMoveRequest) Reset() {
 	*x = CancelMoveRequest{}
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2121,7 @@ func (x *CancelMoveRequest) String() string {
 func (*CancelMoveRequest) ProtoMessage() {}
 
 func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[29]
+	mi := &file_meta_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2134,7 @@ func (x *CancelMoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMoveRequest.ProtoReflect.Descriptor instead.
 func (*CancelMoveRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{29}
+	return file_meta_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CancelMoveRequest) GetId() uint64 {
@@ -2081,7 +2161,7 @@ type MoveStatusRequest struct {
 
 func (x *MoveStatusRequest) Reset() {
 	*x = MoveStatusRequest{}
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2173,7 @@ func (x *MoveStatusRequest) String() string {
 func (*MoveStatusRequest) ProtoMessage() {}
 
 func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[30]
+	mi := &file_meta_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2186,7 @@ func (x *MoveStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoveStatusRequest.ProtoReflect.Descriptor instead.
 func (*MoveStatusRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{30}
+	return file_meta_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *MoveStatusRequest) GetAll() bool {
@@ -2127,7 +2207,7 @@ type CordonNodesRequest struct {
 
 func (x *CordonNodesRequest) Reset() {
 	*x = CordonNodesRequest{}
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2219,7 @@ func (x *CordonNodesRequest) String() string {
 func (*CordonNodesRequest) ProtoMessage() {}
 
 func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[31]
+	mi := &file_meta_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2232,7 @@ func (x *CordonNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesRequest.ProtoReflect.Descriptor instead.
 func (*CordonNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{31}
+	return file_meta_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CordonNodesRequest) GetNodes() []string {
@@ -2178,7 +2258,7 @@ type CordonNodesResponse struct {
 
 func (x *CordonNodesResponse) Reset() {
 	*x = CordonNodesResponse{}
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2270,7 @@ func (x *CordonNodesResponse) String() string {
 func (*CordonNodesResponse) ProtoMessage() {}
 
 func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[32]
+	mi := &file_meta_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2283,7 @@ func (x *CordonNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CordonNodesResponse.ProtoReflect.Descriptor instead.
 func (*CordonNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{32}
+	return file_meta_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CordonNodesResponse) GetEpoch() uint64 {
@@ -2229,7 +2309,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2241,7 +2321,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[33]
+	mi := &file_meta_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2254,7 +2334,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{33}
+	return file_meta_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ScheduleRequest) GetPaused() bool {
@@ -2322,7 +2402,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2414,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[34]
+	mi := &file_meta_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2427,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{34}
+	return file_meta_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ScheduleResponse) GetSchedule() *Schedule {
@@ -2418,7 +2498,7 @@ type PartitionShortfall struct {
 
 func (x *PartitionShortfall) Reset() {
 	*x = PartitionShortfall{}
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2430,7 +2510,7 @@ func (x *PartitionShortfall) String() string {
 func (*PartitionShortfall) ProtoMessage() {}
 
 func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[35]
+	mi := &file_meta_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2443,7 +2523,7 @@ func (x *PartitionShortfall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionShortfall.ProtoReflect.Descriptor instead.
 func (*PartitionShortfall) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{35}
+	return file_meta_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PartitionShortfall) GetTable() string {
@@ -2488,7 +2568,7 @@ type DownNode struct {
 
 func (x *DownNode) Reset() {
 	*x = DownNode{}
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2580,7 @@ func (x *DownNode) String() string {
 func (*DownNode) ProtoMessage() {}
 
 func (x *DownNode) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[36]
+	mi := &file_meta_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2593,7 @@ func (x *DownNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownNode.ProtoReflect.Descriptor instead.
 func (*DownNode) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{36}
+	return file_meta_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DownNode) GetAddr() string {
@@ -2554,7 +2634,7 @@ type RemoveNodesRequest struct {
 
 func (x *RemoveNodesRequest) Reset() {
 	*x = RemoveNodesRequest{}
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +2646,7 @@ func (x *RemoveNodesRequest) String() string {
 func (*RemoveNodesRequest) ProtoMessage() {}
 
 func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[37]
+	mi := &file_meta_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +2659,7 @@ func (x *RemoveNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodesRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{37}
+	return file_meta_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RemoveNodesRequest) GetNodes() []string {
@@ -2605,7 +2685,7 @@ type RemoveNodesResponse struct {
 
 func (x *RemoveNodesResponse) Reset() {
 	*x = RemoveNodesResponse{}
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2617,7 +2697,7 @@ func (x *RemoveNodesResponse) String() string {
 func (*RemoveNodesResponse) ProtoMessage() {}
 
 func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[38]
+	mi := &file_meta_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2630,7 +2710,7 @@ func (x *RemoveNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodesResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodesResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{38}
+	return file_meta_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RemoveNodesResponse) GetEpoch() uint64 {
@@ -2652,7 +2732,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +2744,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[39]
+	mi := &file_meta_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +2757,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{39}
+	return file_meta_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetQuotaRequest) GetTable() string {
@@ -2710,7 +2790,7 @@ type SetQuotaResponse struct {
 
 func (x *SetQuotaResponse) Reset() {
 	*x = SetQuotaResponse{}
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2722,7 +2802,7 @@ func (x *SetQuotaResponse) String() string {
 func (*SetQuotaResponse) ProtoMessage() {}
 
 func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[40]
+	mi := &file_meta_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2735,7 +2815,7 @@ func (x *SetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*SetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{40}
+	return file_meta_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetQuotaResponse) GetEpoch() uint64 {
@@ -2761,7 +2841,7 @@ type TableAuthRequest struct {
 
 func (x *TableAuthRequest) Reset() {
 	*x = TableAuthRequest{}
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2773,7 +2853,7 @@ func (x *TableAuthRequest) String() string {
 func (*TableAuthRequest) ProtoMessage() {}
 
 func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[41]
+	mi := &file_meta_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2786,7 +2866,7 @@ func (x *TableAuthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAuthRequest.ProtoReflect.Descriptor instead.
 func (*TableAuthRequest) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{41}
+	return file_meta_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *TableAuthRequest) GetTable() string {
@@ -2830,7 +2910,7 @@ type TableAuthResponse struct {
 
 func (x *TableAuthResponse) Reset() {
 	*x = TableAuthResponse{}
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +2922,7 @@ func (x *TableAuthResponse) String() string {
 func (*TableAuthResponse) ProtoMessage() {}
 
 func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_meta_proto_msgTypes[42]
+	mi := &file_meta_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +2935,7 @@ func (x *TableAuthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableAuthResponse.ProtoReflect.Descriptor instead.
 func (*TableAuthResponse) Descriptor() ([]byte, []int) {
-	return file_meta_proto_rawDescGZIP(), []int{42}
+	return file_meta_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TableAuthResponse) GetCredentials() []*TableCredential {
@@ -2995,7 +3075,13 @@ const file_meta_proto_rawDesc = "" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12%\n" +
-	"\x0eexpected_epoch\x18\x04 \x01(\x04R\rexpectedEpoch\"\x8f\x01\n" +
+	"\x0eexpected_epoch\x18\x04 \x01(\x04R\rexpectedEpoch\"\x8b\x01\n" +
+	"\fSplitRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\rR\x02at\x12\x10\n" +
+	"\x03all\x18\x04 \x01(\bR\x03all\x12%\n" +
+	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\"\x8f\x01\n" +
 	"\x0eMigrateRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
@@ -3101,7 +3187,7 @@ func file_meta_proto_rawDescGZIP() []byte {
 }
 
 var file_meta_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_meta_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_meta_proto_goTypes = []any{
 	(TableAuthOp)(0),              // 0: zeppelin.TableAuthOp
 	(RebalanceRequest_Mode)(0),    // 1: zeppelin.RebalanceRequest.Mode
@@ -3130,58 +3216,59 @@ var file_meta_proto_goTypes = []any{
 	(*AddSlaveRequest)(nil),       // 24: zeppelin.AddSlaveRequest
 	(*RemoveSlaveRequest)(nil),    // 25: zeppelin.RemoveSlaveRequest
 	(*SetMasterRequest)(nil),      // 26: zeppelin.SetMasterRequest
-	(*MigrateRequest)(nil),        // 27: zeppelin.MigrateRequest
-	(*RebalanceRequest)(nil),      // 28: zeppelin.RebalanceRequest
-	(*PlanMovesRequest)(nil),      // 29: zeppelin.PlanMovesRequest
-	(*MovesResponse)(nil),         // 30: zeppelin.MovesResponse
-	(*CancelMoveRequest)(nil),     // 31: zeppelin.CancelMoveRequest
-	(*MoveStatusRequest)(nil),     // 32: zeppelin.MoveStatusRequest
-	(*CordonNodesRequest)(nil),    // 33: zeppelin.CordonNodesRequest
-	(*CordonNodesResponse)(nil),   // 34: zeppelin.CordonNodesResponse
-	(*ScheduleRequest)(nil),       // 35: zeppelin.ScheduleRequest
-	(*ScheduleResponse)(nil),      // 36: zeppelin.ScheduleResponse
-	(*PartitionShortfall)(nil),    // 37: zeppelin.PartitionShortfall
-	(*DownNode)(nil),              // 38: zeppelin.DownNode
-	(*RemoveNodesRequest)(nil),    // 39: zeppelin.RemoveNodesRequest
-	(*RemoveNodesResponse)(nil),   // 40: zeppelin.RemoveNodesResponse
-	(*SetQuotaRequest)(nil),       // 41: zeppelin.SetQuotaRequest
-	(*SetQuotaResponse)(nil),      // 42: zeppelin.SetQuotaResponse
-	(*TableAuthRequest)(nil),      // 43: zeppelin.TableAuthRequest
-	(*TableAuthResponse)(nil),     // 44: zeppelin.TableAuthResponse
-	(*Topology)(nil),              // 45: zeppelin.Topology
-	(*Table)(nil),                 // 46: zeppelin.Table
-	(*ReplicaPosition)(nil),       // 47: zeppelin.ReplicaPosition
-	(*StartupProgress)(nil),       // 48: zeppelin.StartupProgress
-	(*Quota)(nil),                 // 49: zeppelin.Quota
-	(*Node)(nil),                  // 50: zeppelin.Node
-	(*Move)(nil),                  // 51: zeppelin.Move
-	(*Schedule)(nil),              // 52: zeppelin.Schedule
-	(*ScheduleEvent)(nil),         // 53: zeppelin.ScheduleEvent
-	(*TableCredential)(nil),       // 54: zeppelin.TableCredential
+	(*SplitRequest)(nil),          // 27: zeppelin.SplitRequest
+	(*MigrateRequest)(nil),        // 28: zeppelin.MigrateRequest
+	(*RebalanceRequest)(nil),      // 29: zeppelin.RebalanceRequest
+	(*PlanMovesRequest)(nil),      // 30: zeppelin.PlanMovesRequest
+	(*MovesResponse)(nil),         // 31: zeppelin.MovesResponse
+	(*CancelMoveRequest)(nil),     // 32: zeppelin.CancelMoveRequest
+	(*MoveStatusRequest)(nil),     // 33: zeppelin.MoveStatusRequest
+	(*CordonNodesRequest)(nil),    // 34: zeppelin.CordonNodesRequest
+	(*CordonNodesResponse)(nil),   // 35: zeppelin.CordonNodesResponse
+	(*ScheduleRequest)(nil),       // 36: zeppelin.ScheduleRequest
+	(*ScheduleResponse)(nil),      // 37: zeppelin.ScheduleResponse
+	(*PartitionShortfall)(nil),    // 38: zeppelin.PartitionShortfall
+	(*DownNode)(nil),              // 39: zeppelin.DownNode
+	(*RemoveNodesRequest)(nil),    // 40: zeppelin.RemoveNodesRequest
+	(*RemoveNodesResponse)(nil),   // 41: zeppelin.RemoveNodesResponse
+	(*SetQuotaRequest)(nil),       // 42: zeppelin.SetQuotaRequest
+	(*SetQuotaResponse)(nil),      // 43: zeppelin.SetQuotaResponse
+	(*TableAuthRequest)(nil),      // 44: zeppelin.TableAuthRequest
+	(*TableAuthResponse)(nil),     // 45: zeppelin.TableAuthResponse
+	(*Topology)(nil),              // 46: zeppelin.Topology
+	(*Table)(nil),                 // 47: zeppelin.Table
+	(*ReplicaPosition)(nil),       // 48: zeppelin.ReplicaPosition
+	(*StartupProgress)(nil),       // 49: zeppelin.StartupProgress
+	(*Quota)(nil),                 // 50: zeppelin.Quota
+	(*Node)(nil),                  // 51: zeppelin.Node
+	(*Move)(nil),                  // 52: zeppelin.Move
+	(*Schedule)(nil),              // 53: zeppelin.Schedule
+	(*ScheduleEvent)(nil),         // 54: zeppelin.ScheduleEvent
+	(*TableCredential)(nil),       // 55: zeppelin.TableCredential
 }
 var file_meta_proto_depIdxs = []int32{
-	45, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
+	46, // 0: zeppelin.PullResponse.topology:type_name -> zeppelin.Topology
 	4,  // 1: zeppelin.PullResponse.tables:type_name -> zeppelin.TableStamp
-	46, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
-	47, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
-	47, // 4: zeppelin.PingRequest.removed_positions:type_name -> zeppelin.ReplicaPosition
-	48, // 5: zeppelin.StartingRequest.progress:type_name -> zeppelin.StartupProgress
-	49, // 6: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
-	46, // 7: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
-	46, // 8: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
-	50, // 9: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
+	47, // 2: zeppelin.PullResponse.partial_tables:type_name -> zeppelin.Table
+	48, // 3: zeppelin.PingRequest.positions:type_name -> zeppelin.ReplicaPosition
+	48, // 4: zeppelin.PingRequest.removed_positions:type_name -> zeppelin.ReplicaPosition
+	49, // 5: zeppelin.StartingRequest.progress:type_name -> zeppelin.StartupProgress
+	50, // 6: zeppelin.CreateTableRequest.quota:type_name -> zeppelin.Quota
+	47, // 7: zeppelin.CreateTableResponse.table:type_name -> zeppelin.Table
+	47, // 8: zeppelin.ListTablesResponse.tables:type_name -> zeppelin.Table
+	51, // 9: zeppelin.ListNodesResponse.nodes:type_name -> zeppelin.Node
 	20, // 10: zeppelin.ListMetaResponse.members:type_name -> zeppelin.MetaMember
 	1,  // 11: zeppelin.RebalanceRequest.mode:type_name -> zeppelin.RebalanceRequest.Mode
-	51, // 12: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
-	51, // 13: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
-	51, // 14: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
-	52, // 15: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
-	53, // 16: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
-	37, // 17: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
-	38, // 18: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
-	49, // 19: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
+	52, // 12: zeppelin.PlanMovesRequest.moves:type_name -> zeppelin.Move
+	52, // 13: zeppelin.MovesResponse.moves:type_name -> zeppelin.Move
+	52, // 14: zeppelin.MovesResponse.not_cancelled:type_name -> zeppelin.Move
+	53, // 15: zeppelin.ScheduleResponse.schedule:type_name -> zeppelin.Schedule
+	54, // 16: zeppelin.ScheduleResponse.events:type_name -> zeppelin.ScheduleEvent
+	38, // 17: zeppelin.ScheduleResponse.under_replicated:type_name -> zeppelin.PartitionShortfall
+	39, // 18: zeppelin.ScheduleResponse.down:type_name -> zeppelin.DownNode
+	50, // 19: zeppelin.SetQuotaRequest.quota:type_name -> zeppelin.Quota
 	0,  // 20: zeppelin.TableAuthRequest.op:type_name -> zeppelin.TableAuthOp
-	54, // 21: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
+	55, // 21: zeppelin.TableAuthResponse.credentials:type_name -> zeppelin.TableCredential
 	22, // [22:22] is the sub-list for method output_type
 	22, // [22:22] is the sub-list for method input_type
 	22, // [22:22] is the sub-list for extension type_name
@@ -3195,14 +3282,14 @@ func file_meta_proto_init() {
 		return
 	}
 	file_common_proto_init()
-	file_meta_proto_msgTypes[33].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_meta_proto_rawDesc), len(file_meta_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2200,6 +2200,10 @@ type WriteRecord struct {
 	// empty) and 0 when it had none. A retry is answered from this field as
 	// the binlog holds it (replicas do not keep values in memory).
 	ResultValue []byte `protobuf:"bytes,4,opt,name=result_value,json=resultValue,proto3" json:"result_value,omitempty"`
+	// A split's fence (docs/topology.md, "Split"): no data; every replica
+	// applying it creates the child partition's replica from its data at
+	// this record before it applies the next.
+	Split *SplitRecord `protobuf:"bytes,40,opt,name=split,proto3" json:"split,omitempty"`
 	// A bulk load (zpctl bulkload): the table file staged under this id in
 	// every replica's directory is ingested when the record applies, at
 	// this record's place in the binlog. A record with ingest has no
@@ -2267,11 +2271,89 @@ func (x *WriteRecord) GetResultValue() []byte {
 	return nil
 }
 
+func (x *WriteRecord) GetSplit() *SplitRecord {
+	if x != nil {
+		return x.Split
+	}
+	return nil
+}
+
 func (x *WriteRecord) GetIngest() *IngestFile {
 	if x != nil {
 		return x.Ingest
 	}
 	return nil
+}
+
+// SplitRecord names the split a fence record is for.
+type SplitRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Child uint32                 `protobuf:"varint,1,opt,name=child,proto3" json:"child,omitempty"`
+	// The child's range [at, end).
+	At  uint32 `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	End uint32 `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	// PartitionSplit.epoch.
+	Epoch         uint64 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitRecord) Reset() {
+	*x = SplitRecord{}
+	mi := &file_node_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitRecord) ProtoMessage() {}
+
+func (x *SplitRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_node_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitRecord.ProtoReflect.Descriptor instead.
+func (*SplitRecord) Descriptor() ([]byte, []int) {
+	return file_node_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SplitRecord) GetChild() uint32 {
+	if x != nil {
+		return x.Child
+	}
+	return 0
+}
+
+func (x *SplitRecord) GetAt() uint32 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *SplitRecord) GetEnd() uint32 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *SplitRecord) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 // IngestFile names a staged table file (RocksDB SST in the engine's key
@@ -2290,7 +2372,7 @@ type IngestFile struct {
 
 func (x *IngestFile) Reset() {
 	*x = IngestFile{}
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2384,7 @@ func (x *IngestFile) String() string {
 func (*IngestFile) ProtoMessage() {}
 
 func (x *IngestFile) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[30]
+	mi := &file_node_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2397,7 @@ func (x *IngestFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestFile.ProtoReflect.Descriptor instead.
 func (*IngestFile) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{30}
+	return file_node_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *IngestFile) GetId() string {
@@ -2361,7 +2443,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_node_proto_msgTypes[31]
+	mi := &file_node_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +2455,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[31]
+	mi := &file_node_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +2468,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{31}
+	return file_node_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *InfoRequest) GetSection() InfoSection {
@@ -2432,7 +2514,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2526,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[32]
+	mi := &file_node_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2539,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{32}
+	return file_node_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InfoResponse) GetServer() *ServerInfo {
@@ -2519,7 +2601,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2531,7 +2613,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[33]
+	mi := &file_node_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2626,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{33}
+	return file_node_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LogLine) GetTimeMs() int64 {
@@ -2592,7 +2674,7 @@ type SlowlogEntry struct {
 
 func (x *SlowlogEntry) Reset() {
 	*x = SlowlogEntry{}
-	mi := &file_node_proto_msgTypes[34]
+	mi := &file_node_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2686,7 @@ func (x *SlowlogEntry) String() string {
 func (*SlowlogEntry) ProtoMessage() {}
 
 func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[34]
+	mi := &file_node_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2699,7 @@ func (x *SlowlogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowlogEntry.ProtoReflect.Descriptor instead.
 func (*SlowlogEntry) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{34}
+	return file_node_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SlowlogEntry) GetTimeMs() int64 {
@@ -2684,7 +2766,7 @@ type ServerInfo struct {
 
 func (x *ServerInfo) Reset() {
 	*x = ServerInfo{}
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +2778,7 @@ func (x *ServerInfo) String() string {
 func (*ServerInfo) ProtoMessage() {}
 
 func (x *ServerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[35]
+	mi := &file_node_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +2791,7 @@ func (x *ServerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerInfo.ProtoReflect.Descriptor instead.
 func (*ServerInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{35}
+	return file_node_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ServerInfo) GetAddr() string {
@@ -2796,7 +2878,7 @@ type ReplicaCounts struct {
 
 func (x *ReplicaCounts) Reset() {
 	*x = ReplicaCounts{}
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2808,7 +2890,7 @@ func (x *ReplicaCounts) String() string {
 func (*ReplicaCounts) ProtoMessage() {}
 
 func (x *ReplicaCounts) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[36]
+	mi := &file_node_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2821,7 +2903,7 @@ func (x *ReplicaCounts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaCounts.ProtoReflect.Descriptor instead.
 func (*ReplicaCounts) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{36}
+	return file_node_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReplicaCounts) GetAssigned() uint32 {
@@ -2876,7 +2958,7 @@ type TableStats struct {
 
 func (x *TableStats) Reset() {
 	*x = TableStats{}
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +2970,7 @@ func (x *TableStats) String() string {
 func (*TableStats) ProtoMessage() {}
 
 func (x *TableStats) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[37]
+	mi := &file_node_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +2983,7 @@ func (x *TableStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableStats.ProtoReflect.Descriptor instead.
 func (*TableStats) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{37}
+	return file_node_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TableStats) GetTable() string {
@@ -2967,7 +3049,7 @@ type TableCapacity struct {
 
 func (x *TableCapacity) Reset() {
 	*x = TableCapacity{}
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2979,7 +3061,7 @@ func (x *TableCapacity) String() string {
 func (*TableCapacity) ProtoMessage() {}
 
 func (x *TableCapacity) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[38]
+	mi := &file_node_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2992,7 +3074,7 @@ func (x *TableCapacity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableCapacity.ProtoReflect.Descriptor instead.
 func (*TableCapacity) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{38}
+	return file_node_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TableCapacity) GetTable() string {
@@ -3058,7 +3140,7 @@ type ReplicaInfo struct {
 
 func (x *ReplicaInfo) Reset() {
 	*x = ReplicaInfo{}
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3070,7 +3152,7 @@ func (x *ReplicaInfo) String() string {
 func (*ReplicaInfo) ProtoMessage() {}
 
 func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[39]
+	mi := &file_node_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3083,7 +3165,7 @@ func (x *ReplicaInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaInfo.ProtoReflect.Descriptor instead.
 func (*ReplicaInfo) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{39}
+	return file_node_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReplicaInfo) GetTable() string {
@@ -3204,7 +3286,7 @@ type FullSyncProgress struct {
 
 func (x *FullSyncProgress) Reset() {
 	*x = FullSyncProgress{}
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3216,7 +3298,7 @@ func (x *FullSyncProgress) String() string {
 func (*FullSyncProgress) ProtoMessage() {}
 
 func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[40]
+	mi := &file_node_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3229,7 +3311,7 @@ func (x *FullSyncProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FullSyncProgress.ProtoReflect.Descriptor instead.
 func (*FullSyncProgress) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{40}
+	return file_node_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FullSyncProgress) GetState() string {
@@ -3308,7 +3390,7 @@ type PeerPosition struct {
 
 func (x *PeerPosition) Reset() {
 	*x = PeerPosition{}
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3320,7 +3402,7 @@ func (x *PeerPosition) String() string {
 func (*PeerPosition) ProtoMessage() {}
 
 func (x *PeerPosition) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[41]
+	mi := &file_node_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3333,7 +3415,7 @@ func (x *PeerPosition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerPosition.ProtoReflect.Descriptor instead.
 func (*PeerPosition) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{41}
+	return file_node_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PeerPosition) GetAddr() string {
@@ -3382,7 +3464,7 @@ type NotifyRequest struct {
 
 func (x *NotifyRequest) Reset() {
 	*x = NotifyRequest{}
-	mi := &file_node_proto_msgTypes[42]
+	mi := &file_node_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3394,7 +3476,7 @@ func (x *NotifyRequest) String() string {
 func (*NotifyRequest) ProtoMessage() {}
 
 func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[42]
+	mi := &file_node_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3407,7 +3489,7 @@ func (x *NotifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotifyRequest.ProtoReflect.Descriptor instead.
 func (*NotifyRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{42}
+	return file_node_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *NotifyRequest) GetEpoch() uint64 {
@@ -3432,7 +3514,7 @@ type FlushTableRequest struct {
 
 func (x *FlushTableRequest) Reset() {
 	*x = FlushTableRequest{}
-	mi := &file_node_proto_msgTypes[43]
+	mi := &file_node_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3444,7 +3526,7 @@ func (x *FlushTableRequest) String() string {
 func (*FlushTableRequest) ProtoMessage() {}
 
 func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[43]
+	mi := &file_node_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3457,7 +3539,7 @@ func (x *FlushTableRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableRequest.ProtoReflect.Descriptor instead.
 func (*FlushTableRequest) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{43}
+	return file_node_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FlushTableRequest) GetTable() string {
@@ -3486,7 +3568,7 @@ type FlushTableResponse struct {
 
 func (x *FlushTableResponse) Reset() {
 	*x = FlushTableResponse{}
-	mi := &file_node_proto_msgTypes[44]
+	mi := &file_node_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3498,7 +3580,7 @@ func (x *FlushTableResponse) String() string {
 func (*FlushTableResponse) ProtoMessage() {}
 
 func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_node_proto_msgTypes[44]
+	mi := &file_node_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3511,7 +3593,7 @@ func (x *FlushTableResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushTableResponse.ProtoReflect.Descriptor instead.
 func (*FlushTableResponse) Descriptor() ([]byte, []int) {
-	return file_node_proto_rawDescGZIP(), []int{44}
+	return file_node_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FlushTableResponse) GetResults() []*KeyResult {
@@ -3678,14 +3760,20 @@ const file_node_proto_rawDesc = "" +
 	"\x03PUT\x10\x00\x12\n" +
 	"\n" +
 	"\x06DELETE\x10\x01\x12\t\n" +
-	"\x05CLEAR\x10\x02\"\xc7\x01\n" +
+	"\x05CLEAR\x10\x02\"\xf4\x01\n" +
 	"\vWriteRecord\x120\n" +
 	"\tmutations\x18\x01 \x03(\v2\x12.zeppelin.MutationR\tmutations\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\fR\trequestId\x12\x16\n" +
 	"\x06result\x18\x03 \x01(\x03R\x06result\x12!\n" +
-	"\fresult_value\x18\x04 \x01(\fR\vresultValue\x12,\n" +
-	"\x06ingest\x182 \x01(\v2\x14.zeppelin.IngestFileR\x06ingest\"b\n" +
+	"\fresult_value\x18\x04 \x01(\fR\vresultValue\x12+\n" +
+	"\x05split\x18( \x01(\v2\x15.zeppelin.SplitRecordR\x05split\x12,\n" +
+	"\x06ingest\x182 \x01(\v2\x14.zeppelin.IngestFileR\x06ingest\"[\n" +
+	"\vSplitRecord\x12\x14\n" +
+	"\x05child\x18\x01 \x01(\rR\x05child\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\rR\x02at\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\rR\x03end\x12\x14\n" +
+	"\x05epoch\x18\x04 \x01(\x04R\x05epoch\"b\n" +
 	"\n" +
 	"IngestFile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -3822,7 +3910,7 @@ func file_node_proto_rawDescGZIP() []byte {
 }
 
 var file_node_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_node_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_node_proto_goTypes = []any{
 	(InfoSection)(0),             // 0: zeppelin.InfoSection
 	(SetRequest_Condition)(0),    // 1: zeppelin.SetRequest.Condition
@@ -3859,53 +3947,55 @@ var file_node_proto_goTypes = []any{
 	(*ScanResponse)(nil),         // 32: zeppelin.ScanResponse
 	(*Mutation)(nil),             // 33: zeppelin.Mutation
 	(*WriteRecord)(nil),          // 34: zeppelin.WriteRecord
-	(*IngestFile)(nil),           // 35: zeppelin.IngestFile
-	(*InfoRequest)(nil),          // 36: zeppelin.InfoRequest
-	(*InfoResponse)(nil),         // 37: zeppelin.InfoResponse
-	(*LogLine)(nil),              // 38: zeppelin.LogLine
-	(*SlowlogEntry)(nil),         // 39: zeppelin.SlowlogEntry
-	(*ServerInfo)(nil),           // 40: zeppelin.ServerInfo
-	(*ReplicaCounts)(nil),        // 41: zeppelin.ReplicaCounts
-	(*TableStats)(nil),           // 42: zeppelin.TableStats
-	(*TableCapacity)(nil),        // 43: zeppelin.TableCapacity
-	(*ReplicaInfo)(nil),          // 44: zeppelin.ReplicaInfo
-	(*FullSyncProgress)(nil),     // 45: zeppelin.FullSyncProgress
-	(*PeerPosition)(nil),         // 46: zeppelin.PeerPosition
-	(*NotifyRequest)(nil),        // 47: zeppelin.NotifyRequest
-	(*FlushTableRequest)(nil),    // 48: zeppelin.FlushTableRequest
-	(*FlushTableResponse)(nil),   // 49: zeppelin.FlushTableResponse
-	(Code)(0),                    // 50: zeppelin.Code
-	(*KeyValue)(nil),             // 51: zeppelin.KeyValue
+	(*SplitRecord)(nil),          // 35: zeppelin.SplitRecord
+	(*IngestFile)(nil),           // 36: zeppelin.IngestFile
+	(*InfoRequest)(nil),          // 37: zeppelin.InfoRequest
+	(*InfoResponse)(nil),         // 38: zeppelin.InfoResponse
+	(*LogLine)(nil),              // 39: zeppelin.LogLine
+	(*SlowlogEntry)(nil),         // 40: zeppelin.SlowlogEntry
+	(*ServerInfo)(nil),           // 41: zeppelin.ServerInfo
+	(*ReplicaCounts)(nil),        // 42: zeppelin.ReplicaCounts
+	(*TableStats)(nil),           // 43: zeppelin.TableStats
+	(*TableCapacity)(nil),        // 44: zeppelin.TableCapacity
+	(*ReplicaInfo)(nil),          // 45: zeppelin.ReplicaInfo
+	(*FullSyncProgress)(nil),     // 46: zeppelin.FullSyncProgress
+	(*PeerPosition)(nil),         // 47: zeppelin.PeerPosition
+	(*NotifyRequest)(nil),        // 48: zeppelin.NotifyRequest
+	(*FlushTableRequest)(nil),    // 49: zeppelin.FlushTableRequest
+	(*FlushTableResponse)(nil),   // 50: zeppelin.FlushTableResponse
+	(Code)(0),                    // 51: zeppelin.Code
+	(*KeyValue)(nil),             // 52: zeppelin.KeyValue
 }
 var file_node_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.SetRequest.condition:type_name -> zeppelin.SetRequest.Condition
-	50, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
+	51, // 1: zeppelin.KeyResult.code:type_name -> zeppelin.Code
 	13, // 2: zeppelin.MGetResponse.results:type_name -> zeppelin.KeyResult
-	51, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
+	52, // 3: zeppelin.MSetRequest.kvs:type_name -> zeppelin.KeyValue
 	13, // 4: zeppelin.MSetResponse.results:type_name -> zeppelin.KeyResult
 	2,  // 5: zeppelin.ExpireRequest.condition:type_name -> zeppelin.ExpireRequest.Condition
 	30, // 6: zeppelin.WriteBatchRequest.ops:type_name -> zeppelin.BatchOp
 	3,  // 7: zeppelin.BatchOp.kind:type_name -> zeppelin.BatchOp.Kind
-	51, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
+	52, // 8: zeppelin.ScanResponse.kvs:type_name -> zeppelin.KeyValue
 	4,  // 9: zeppelin.Mutation.kind:type_name -> zeppelin.Mutation.Kind
 	33, // 10: zeppelin.WriteRecord.mutations:type_name -> zeppelin.Mutation
-	35, // 11: zeppelin.WriteRecord.ingest:type_name -> zeppelin.IngestFile
-	0,  // 12: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
-	40, // 13: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
-	42, // 14: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
-	43, // 15: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
-	44, // 16: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
-	39, // 17: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
-	38, // 18: zeppelin.InfoResponse.log:type_name -> zeppelin.LogLine
-	41, // 19: zeppelin.ServerInfo.replicas:type_name -> zeppelin.ReplicaCounts
-	46, // 20: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
-	45, // 21: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
-	13, // 22: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	35, // 11: zeppelin.WriteRecord.split:type_name -> zeppelin.SplitRecord
+	36, // 12: zeppelin.WriteRecord.ingest:type_name -> zeppelin.IngestFile
+	0,  // 13: zeppelin.InfoRequest.section:type_name -> zeppelin.InfoSection
+	41, // 14: zeppelin.InfoResponse.server:type_name -> zeppelin.ServerInfo
+	43, // 15: zeppelin.InfoResponse.stats:type_name -> zeppelin.TableStats
+	44, // 16: zeppelin.InfoResponse.capacity:type_name -> zeppelin.TableCapacity
+	45, // 17: zeppelin.InfoResponse.replication:type_name -> zeppelin.ReplicaInfo
+	40, // 18: zeppelin.InfoResponse.slowlog:type_name -> zeppelin.SlowlogEntry
+	39, // 19: zeppelin.InfoResponse.log:type_name -> zeppelin.LogLine
+	42, // 20: zeppelin.ServerInfo.replicas:type_name -> zeppelin.ReplicaCounts
+	47, // 21: zeppelin.ReplicaInfo.peers:type_name -> zeppelin.PeerPosition
+	46, // 22: zeppelin.ReplicaInfo.fullsync:type_name -> zeppelin.FullSyncProgress
+	13, // 23: zeppelin.FlushTableResponse.results:type_name -> zeppelin.KeyResult
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_node_proto_init() }
@@ -3932,7 +4022,7 @@ func file_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_node_proto_rawDesc), len(file_node_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   45,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

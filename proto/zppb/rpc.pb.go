@@ -68,6 +68,7 @@ type Request struct {
 	//	*Request_FinishRestore
 	//	*Request_PlanMoves
 	//	*Request_Starting
+	//	*Request_Split
 	//	*Request_TrySync
 	//	*Request_BinlogPull
 	//	*Request_FullsyncStart
@@ -532,6 +533,15 @@ func (x *Request) GetStarting() *StartingRequest {
 	return nil
 }
 
+func (x *Request) GetSplit() *SplitRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_Split); ok {
+			return x.Split
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTrySync() *TrySyncRequest {
 	if x != nil {
 		if x, ok := x.Cmd.(*Request_TrySync); ok {
@@ -874,6 +884,10 @@ type Request_Starting struct {
 	Starting *StartingRequest `protobuf:"bytes,63,opt,name=starting,proto3,oneof"`
 }
 
+type Request_Split struct {
+	Split *SplitRequest `protobuf:"bytes,64,opt,name=split,proto3,oneof"`
+}
+
 type Request_TrySync struct {
 	// Replication (zpnode to zpnode).
 	TrySync *TrySyncRequest `protobuf:"bytes,50,opt,name=try_sync,json=trySync,proto3,oneof"`
@@ -1014,6 +1028,8 @@ func (*Request_FinishRestore) isRequest_Cmd() {}
 func (*Request_PlanMoves) isRequest_Cmd() {}
 
 func (*Request_Starting) isRequest_Cmd() {}
+
+func (*Request_Split) isRequest_Cmd() {}
 
 func (*Request_TrySync) isRequest_Cmd() {}
 
@@ -1925,7 +1941,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\x83\x1b\n" +
+	"repl.proto\"\xb3\x1b\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -1980,7 +1996,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0efinish_restore\x18: \x01(\v2\x1e.zeppelin.FinishRestoreRequestH\x00R\rfinishRestore\x12;\n" +
 	"\n" +
 	"plan_moves\x188 \x01(\v2\x1a.zeppelin.PlanMovesRequestH\x00R\tplanMoves\x127\n" +
-	"\bstarting\x18? \x01(\v2\x19.zeppelin.StartingRequestH\x00R\bstarting\x125\n" +
+	"\bstarting\x18? \x01(\v2\x19.zeppelin.StartingRequestH\x00R\bstarting\x12.\n" +
+	"\x05split\x18@ \x01(\v2\x16.zeppelin.SplitRequestH\x00R\x05split\x125\n" +
 	"\btry_sync\x182 \x01(\v2\x18.zeppelin.TrySyncRequestH\x00R\atrySync\x12>\n" +
 	"\vbinlog_pull\x183 \x01(\v2\x1b.zeppelin.BinlogPullRequestH\x00R\n" +
 	"binlogPull\x12G\n" +
@@ -2137,60 +2154,61 @@ var file_rpc_proto_goTypes = []any{
 	(*FinishRestoreRequest)(nil),     // 42: zeppelin.FinishRestoreRequest
 	(*PlanMovesRequest)(nil),         // 43: zeppelin.PlanMovesRequest
 	(*StartingRequest)(nil),          // 44: zeppelin.StartingRequest
-	(*TrySyncRequest)(nil),           // 45: zeppelin.TrySyncRequest
-	(*BinlogPullRequest)(nil),        // 46: zeppelin.BinlogPullRequest
-	(*FullSyncStartRequest)(nil),     // 47: zeppelin.FullSyncStartRequest
-	(*FullSyncFetchRequest)(nil),     // 48: zeppelin.FullSyncFetchRequest
-	(*FullSyncEndRequest)(nil),       // 49: zeppelin.FullSyncEndRequest
-	(*BinlogWatchRequest)(nil),       // 50: zeppelin.BinlogWatchRequest
-	(*RestorePartitionRequest)(nil),  // 51: zeppelin.RestorePartitionRequest
-	(*ExportStartRequest)(nil),       // 52: zeppelin.ExportStartRequest
-	(*ExportNextRequest)(nil),        // 53: zeppelin.ExportNextRequest
-	(*ExportEndRequest)(nil),         // 54: zeppelin.ExportEndRequest
-	(*BulkStageRequest)(nil),         // 55: zeppelin.BulkStageRequest
-	(*BulkIngestRequest)(nil),        // 56: zeppelin.BulkIngestRequest
-	(*BulkFetchRequest)(nil),         // 57: zeppelin.BulkFetchRequest
-	(Code)(0),                        // 58: zeppelin.Code
-	(*GetResponse)(nil),              // 59: zeppelin.GetResponse
-	(*DelResponse)(nil),              // 60: zeppelin.DelResponse
-	(*MGetResponse)(nil),             // 61: zeppelin.MGetResponse
-	(*MSetResponse)(nil),             // 62: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),           // 63: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),           // 64: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),              // 65: zeppelin.TTLResponse
-	(*ScanResponse)(nil),             // 66: zeppelin.ScanResponse
-	(*InfoResponse)(nil),             // 67: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),       // 68: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),              // 69: zeppelin.SetResponse
-	(*ExpireResponse)(nil),           // 70: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),         // 71: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),      // 72: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),             // 73: zeppelin.PullResponse
-	(*PingResponse)(nil),             // 74: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),      // 75: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),        // 76: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),       // 77: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),        // 78: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),         // 79: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),            // 80: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),      // 81: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),         // 82: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),      // 83: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),        // 84: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),         // 85: zeppelin.ScheduleResponse
-	(*FinishRestoreResponse)(nil),    // 86: zeppelin.FinishRestoreResponse
-	(*StartingResponse)(nil),         // 87: zeppelin.StartingResponse
-	(*TrySyncResponse)(nil),          // 88: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),       // 89: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil),    // 90: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil),    // 91: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),      // 92: zeppelin.BinlogWatchResponse
-	(*RestorePartitionResponse)(nil), // 93: zeppelin.RestorePartitionResponse
-	(*ExportStartResponse)(nil),      // 94: zeppelin.ExportStartResponse
-	(*ExportNextResponse)(nil),       // 95: zeppelin.ExportNextResponse
-	(*BulkStageResponse)(nil),        // 96: zeppelin.BulkStageResponse
-	(*BulkIngestResponse)(nil),       // 97: zeppelin.BulkIngestResponse
-	(*BulkFetchResponse)(nil),        // 98: zeppelin.BulkFetchResponse
+	(*SplitRequest)(nil),             // 45: zeppelin.SplitRequest
+	(*TrySyncRequest)(nil),           // 46: zeppelin.TrySyncRequest
+	(*BinlogPullRequest)(nil),        // 47: zeppelin.BinlogPullRequest
+	(*FullSyncStartRequest)(nil),     // 48: zeppelin.FullSyncStartRequest
+	(*FullSyncFetchRequest)(nil),     // 49: zeppelin.FullSyncFetchRequest
+	(*FullSyncEndRequest)(nil),       // 50: zeppelin.FullSyncEndRequest
+	(*BinlogWatchRequest)(nil),       // 51: zeppelin.BinlogWatchRequest
+	(*RestorePartitionRequest)(nil),  // 52: zeppelin.RestorePartitionRequest
+	(*ExportStartRequest)(nil),       // 53: zeppelin.ExportStartRequest
+	(*ExportNextRequest)(nil),        // 54: zeppelin.ExportNextRequest
+	(*ExportEndRequest)(nil),         // 55: zeppelin.ExportEndRequest
+	(*BulkStageRequest)(nil),         // 56: zeppelin.BulkStageRequest
+	(*BulkIngestRequest)(nil),        // 57: zeppelin.BulkIngestRequest
+	(*BulkFetchRequest)(nil),         // 58: zeppelin.BulkFetchRequest
+	(Code)(0),                        // 59: zeppelin.Code
+	(*GetResponse)(nil),              // 60: zeppelin.GetResponse
+	(*DelResponse)(nil),              // 61: zeppelin.DelResponse
+	(*MGetResponse)(nil),             // 62: zeppelin.MGetResponse
+	(*MSetResponse)(nil),             // 63: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),           // 64: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),           // 65: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),              // 66: zeppelin.TTLResponse
+	(*ScanResponse)(nil),             // 67: zeppelin.ScanResponse
+	(*InfoResponse)(nil),             // 68: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),       // 69: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),              // 70: zeppelin.SetResponse
+	(*ExpireResponse)(nil),           // 71: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),         // 72: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),      // 73: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),             // 74: zeppelin.PullResponse
+	(*PingResponse)(nil),             // 75: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),      // 76: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),        // 77: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),       // 78: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),        // 79: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),         // 80: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),            // 81: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),      // 82: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),         // 83: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),      // 84: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),        // 85: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),         // 86: zeppelin.ScheduleResponse
+	(*FinishRestoreResponse)(nil),    // 87: zeppelin.FinishRestoreResponse
+	(*StartingResponse)(nil),         // 88: zeppelin.StartingResponse
+	(*TrySyncResponse)(nil),          // 89: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),       // 90: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil),    // 91: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil),    // 92: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),      // 93: zeppelin.BinlogWatchResponse
+	(*RestorePartitionResponse)(nil), // 94: zeppelin.RestorePartitionResponse
+	(*ExportStartResponse)(nil),      // 95: zeppelin.ExportStartResponse
+	(*ExportNextResponse)(nil),       // 96: zeppelin.ExportNextResponse
+	(*BulkStageResponse)(nil),        // 97: zeppelin.BulkStageResponse
+	(*BulkIngestResponse)(nil),       // 98: zeppelin.BulkIngestResponse
+	(*BulkFetchResponse)(nil),        // 99: zeppelin.BulkFetchResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,   // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -2235,69 +2253,70 @@ var file_rpc_proto_depIdxs = []int32{
 	42,  // 39: zeppelin.Request.finish_restore:type_name -> zeppelin.FinishRestoreRequest
 	43,  // 40: zeppelin.Request.plan_moves:type_name -> zeppelin.PlanMovesRequest
 	44,  // 41: zeppelin.Request.starting:type_name -> zeppelin.StartingRequest
-	45,  // 42: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
-	46,  // 43: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
-	47,  // 44: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
-	48,  // 45: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
-	49,  // 46: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
-	50,  // 47: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
-	51,  // 48: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
-	52,  // 49: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
-	53,  // 50: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
-	54,  // 51: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
-	55,  // 52: zeppelin.Request.bulk_stage:type_name -> zeppelin.BulkStageRequest
-	56,  // 53: zeppelin.Request.bulk_ingest:type_name -> zeppelin.BulkIngestRequest
-	57,  // 54: zeppelin.Request.bulk_fetch:type_name -> zeppelin.BulkFetchRequest
-	58,  // 55: zeppelin.Response.code:type_name -> zeppelin.Code
-	59,  // 56: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	60,  // 57: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	61,  // 58: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	62,  // 59: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	63,  // 60: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	64,  // 61: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	65,  // 62: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	66,  // 63: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	67,  // 64: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	68,  // 65: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	69,  // 66: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	70,  // 67: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	71,  // 68: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	72,  // 69: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,   // 70: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	73,  // 71: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	74,  // 72: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	75,  // 73: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	76,  // 74: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	77,  // 75: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	78,  // 76: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	79,  // 77: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	80,  // 78: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	81,  // 79: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	82,  // 80: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	79,  // 81: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	83,  // 82: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	84,  // 83: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	85,  // 84: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	86,  // 85: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
-	87,  // 86: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
-	88,  // 87: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	89,  // 88: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	90,  // 89: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	91,  // 90: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	92,  // 91: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	93,  // 92: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
-	94,  // 93: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
-	95,  // 94: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
-	96,  // 95: zeppelin.Response.bulk_stage:type_name -> zeppelin.BulkStageResponse
-	97,  // 96: zeppelin.Response.bulk_ingest:type_name -> zeppelin.BulkIngestResponse
-	98,  // 97: zeppelin.Response.bulk_fetch:type_name -> zeppelin.BulkFetchResponse
-	0,   // 98: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,   // 99: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	100, // [100:100] is the sub-list for method output_type
-	100, // [100:100] is the sub-list for method input_type
-	100, // [100:100] is the sub-list for extension type_name
-	100, // [100:100] is the sub-list for extension extendee
-	0,   // [0:100] is the sub-list for field type_name
+	45,  // 42: zeppelin.Request.split:type_name -> zeppelin.SplitRequest
+	46,  // 43: zeppelin.Request.try_sync:type_name -> zeppelin.TrySyncRequest
+	47,  // 44: zeppelin.Request.binlog_pull:type_name -> zeppelin.BinlogPullRequest
+	48,  // 45: zeppelin.Request.fullsync_start:type_name -> zeppelin.FullSyncStartRequest
+	49,  // 46: zeppelin.Request.fullsync_fetch:type_name -> zeppelin.FullSyncFetchRequest
+	50,  // 47: zeppelin.Request.fullsync_end:type_name -> zeppelin.FullSyncEndRequest
+	51,  // 48: zeppelin.Request.binlog_watch:type_name -> zeppelin.BinlogWatchRequest
+	52,  // 49: zeppelin.Request.restore_partition:type_name -> zeppelin.RestorePartitionRequest
+	53,  // 50: zeppelin.Request.export_start:type_name -> zeppelin.ExportStartRequest
+	54,  // 51: zeppelin.Request.export_next:type_name -> zeppelin.ExportNextRequest
+	55,  // 52: zeppelin.Request.export_end:type_name -> zeppelin.ExportEndRequest
+	56,  // 53: zeppelin.Request.bulk_stage:type_name -> zeppelin.BulkStageRequest
+	57,  // 54: zeppelin.Request.bulk_ingest:type_name -> zeppelin.BulkIngestRequest
+	58,  // 55: zeppelin.Request.bulk_fetch:type_name -> zeppelin.BulkFetchRequest
+	59,  // 56: zeppelin.Response.code:type_name -> zeppelin.Code
+	60,  // 57: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	61,  // 58: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	62,  // 59: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	63,  // 60: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	64,  // 61: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	65,  // 62: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	66,  // 63: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	67,  // 64: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	68,  // 65: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	69,  // 66: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	70,  // 67: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	71,  // 68: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	72,  // 69: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	73,  // 70: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,   // 71: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	74,  // 72: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	75,  // 73: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	76,  // 74: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	77,  // 75: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	78,  // 76: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	79,  // 77: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	80,  // 78: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	81,  // 79: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	82,  // 80: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	83,  // 81: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	80,  // 82: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	84,  // 83: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	85,  // 84: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	86,  // 85: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	87,  // 86: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
+	88,  // 87: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
+	89,  // 88: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	90,  // 89: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	91,  // 90: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	92,  // 91: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	93,  // 92: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	94,  // 93: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
+	95,  // 94: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
+	96,  // 95: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
+	97,  // 96: zeppelin.Response.bulk_stage:type_name -> zeppelin.BulkStageResponse
+	98,  // 97: zeppelin.Response.bulk_ingest:type_name -> zeppelin.BulkIngestResponse
+	99,  // 98: zeppelin.Response.bulk_fetch:type_name -> zeppelin.BulkFetchResponse
+	0,   // 99: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,   // 100: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	101, // [101:101] is the sub-list for method output_type
+	101, // [101:101] is the sub-list for method input_type
+	101, // [101:101] is the sub-list for extension type_name
+	101, // [101:101] is the sub-list for extension extendee
+	0,   // [0:101] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2352,6 +2371,7 @@ func file_rpc_proto_init() {
 		(*Request_FinishRestore)(nil),
 		(*Request_PlanMoves)(nil),
 		(*Request_Starting)(nil),
+		(*Request_Split)(nil),
 		(*Request_TrySync)(nil),
 		(*Request_BinlogPull)(nil),
 		(*Request_FullsyncStart)(nil),

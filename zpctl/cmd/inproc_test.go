@@ -182,7 +182,7 @@ func pullTable(t *testing.T, c *inproc.Cluster, name string) *zppb.Table {
 	tb := topo.Tables[0]
 	out := &zppb.Table{Name: tb.Name, PartitionCount: tb.PartitionCount, Replicas: tb.Replicas}
 	for _, p := range tb.Partitions {
-		out.Partitions = append(out.Partitions, &zppb.Partition{Id: p.ID, Master: p.Master, Slaves: p.Slaves})
+		out.Partitions = append(out.Partitions, &zppb.Partition{Id: p.ID, Master: p.Master, Slaves: p.Slaves, SlotBegin: p.SlotBegin, SlotEnd: p.SlotEnd})
 	}
 	return out
 }

@@ -39,6 +39,9 @@ func moveWhat(m client.Move) string {
 
 // moveArrow is "A -> B", "-> B" or "A ->" for the one-sided kinds.
 func moveArrow(m client.Move) string {
+	if m.Kind == client.MoveSplit {
+		return splitArrow(m)
+	}
 	return strings.TrimSpace(m.From + " -> " + m.To)
 }
 
@@ -52,6 +55,10 @@ func writeMoves(w io.Writer, moves []client.Move) error {
 		}
 		if m.State.Running() {
 			behind = fmt.Sprint(m.RecordsBehind)
+		}
+		if m.State == client.MovePrepare {
+			// A split: the replicas holding the new partition so far.
+			copied = fmt.Sprintf("%d replicas", m.SplitChildren)
 		}
 		if m.BytesPerSec > 0 {
 			rate = bytesize.Format(uint64(m.BytesPerSec)) + "/s"

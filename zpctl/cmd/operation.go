@@ -47,11 +47,15 @@ type PlanStep struct {
 	// that have only one side.
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
+	// At is a split's first slot of the new partition.
+	At uint32 `json:"at,omitempty"`
 }
 
 func (s PlanStep) String() string {
 	where := fmt.Sprintf("%s/%d", s.Table, s.Partition)
 	switch {
+	case s.Action == string(client.MoveSplit):
+		return fmt.Sprintf("%s %s at %d", s.Action, where, s.At)
 	case s.From != "" && s.To != "":
 		return fmt.Sprintf("%s %s: %s -> %s", s.Action, where, s.From, s.To)
 	case s.To != "":
@@ -67,7 +71,7 @@ func (p *Plan) String() string { return fmt.Sprintf("%s@%d%v", p.Operation, p.Ep
 
 // stepOf is the plan step of a move.
 func stepOf(m client.Move) PlanStep {
-	return PlanStep{Action: string(m.Kind), Table: m.Table, Partition: m.Partition, From: m.From, To: m.To}
+	return PlanStep{Action: string(m.Kind), Table: m.Table, Partition: m.Partition, From: m.From, To: m.To, At: m.SplitAt}
 }
 
 // operation is one topology-changing command.
@@ -292,7 +296,12 @@ func writePlan(w io.Writer, p *Plan) error {
 	}
 	t := output.Table{Header: []string{"#", "ACTION", "TABLE", "PARTITION", "FROM", "TO"}}
 	for i, s := range p.Steps {
-		t.Rows = append(t.Rows, []string{fmt.Sprint(i + 1), s.Action, s.Table, fmt.Sprint(s.Partition), output.Dash(s.From), output.Dash(s.To)})
+		from, to := output.Dash(s.From), output.Dash(s.To)
+		if s.Action == string(client.MoveSplit) {
+			// The new partition takes [at, end) of the range.
+			from, to = "-", fmt.Sprintf("slots %d.. to a new partition", s.At)
+		}
+		t.Rows = append(t.Rows, []string{fmt.Sprint(i + 1), s.Action, s.Table, fmt.Sprint(s.Partition), from, to})
 	}
 	return output.WriteTable(w, t)
 }

@@ -16,11 +16,11 @@ import (
 func (a *app) tableCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "table",
-		Short: "Create, list, describe, dump, flush and drop tables; their quota and auth (passwords)",
+		Short: "Create, list, describe, dump, flush, split and drop tables; their quota and auth (passwords)",
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableDescribeCommand(), a.tableDumpCommand(),
-		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand(), a.tableAuthCommand())
+		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand(), a.tableAuthCommand(), a.tableSplitCommand())
 	return cmd
 }
 

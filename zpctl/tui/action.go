@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/zeppelin-kv/zeppelin/lib/client"
 )
 
 // Action is a topology change the operator can start from the TUI.
@@ -83,4 +85,17 @@ type Outcome struct {
 // arrow is "A → B", or one side for moves that have one.
 func arrow(from, to string) string {
 	return strings.TrimSpace(from + " → " + to)
+}
+
+// moveArrow is a move's arrow, its nodes as name gives them; a split's
+// is its slot and, once known, its new partition.
+func moveArrow(mv client.Move, name func(string) string) string {
+	if mv.Kind == client.MoveSplit {
+		s := fmt.Sprintf("at %d", mv.SplitAt)
+		if mv.SplitChild != 0 {
+			s += fmt.Sprintf(" → p%d", mv.SplitChild)
+		}
+		return s
+	}
+	return arrow(name(mv.From), name(mv.To))
 }

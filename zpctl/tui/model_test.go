@@ -444,3 +444,14 @@ func TestDrainingNode(t *testing.T) {
 		t.Errorf("nodes view without UP/draining and UP/cordoned:\n%s", v)
 	}
 }
+
+// TestSplitInMigrations: the migrations view lists a split with its slot
+// and new partition.
+func TestSplitInMigrations(t *testing.T) {
+	s := surveytest.Healthy()
+	s.Moves = []client.Move{{ID: 7, Kind: client.MoveSplit, Table: "default", Partition: 3, SplitAt: 7168, SplitChild: 8, State: client.MovePrepare}}
+	m := drive(t, newTestModel(termenv.Ascii, nil), size(120, 30), SnapshotMsg{Snapshot: s}, keys("5")[0])
+	if v := m.View(); !strings.Contains(v, "at 7168 → p8") || !strings.Contains(v, "PREPARE") {
+		t.Errorf("migrations view without the split:\n%s", v)
+	}
+}

@@ -453,7 +453,7 @@ func (m Model) migrationsView(h int) []string {
 	var rows [][]cell
 	for _, mv := range m.movesOrder() {
 		rows = append(rows, []cell{plain(fmt.Sprint(mv.ID)), plain(fmt.Sprintf("%s/%d", mv.Table, mv.Partition)),
-			plain(string(mv.Kind)), plain(arrow(short(mv.From), short(mv.To))),
+			plain(string(mv.Kind)), plain(moveArrow(mv, short)),
 			styled(string(mv.State), m.stateStyle(mv.State)), plain(bar.ViewAs(moveFraction(mv)))})
 	}
 	lines := grid(m.st, m.sortLabel(tabMigrations, []string{"ID", "PARTITION", "KIND", "MOVE", "STATE", "PROGRESS"}), rows)
@@ -514,7 +514,7 @@ func (m Model) operationLines() []string {
 // where, how far, and its error.
 func (m Model) moveDetail(mv client.Move) []string {
 	head := fmt.Sprintf("move %d · %s %s/%d · %s", mv.ID, string(mv.Kind), mv.Table, mv.Partition,
-		arrow(mv.From, mv.To))
+		moveArrow(mv, func(a string) string { return a }))
 	if o := mv.Origin; o != "" {
 		head += " · " + o
 	}
@@ -619,7 +619,7 @@ func (m Model) moveLines() []string {
 			continue
 		}
 		rows = append(rows, []cell{plain(fmt.Sprint(mv.ID)), plain(string(mv.Kind)),
-			plain(fmt.Sprintf("%s/%d", mv.Table, mv.Partition)), plain(arrow(short(mv.From), short(mv.To))),
+			plain(fmt.Sprintf("%s/%d", mv.Table, mv.Partition)), plain(moveArrow(mv, short)),
 			styled(string(mv.State), m.stateStyle(mv.State))})
 	}
 	return grid(m.st, nil, rows)

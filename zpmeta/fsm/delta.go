@@ -60,6 +60,10 @@ func (s *state) touches(cmd *zppb.MetaCommand) touched {
 		return tt
 	case *zppb.MetaCommand_StepMove:
 		if m := s.moves[c.StepMove.GetId()]; m != nil {
+			if m.Kind == zppb.MoveKind_SPLIT {
+				// Ranges and the partition count change.
+				return touched{tables: []string{m.Table}}
+			}
 			return touched{parts: []partRef{{m.Table, m.Partition}}}
 		}
 	case *zppb.MetaCommand_CordonNodes:
@@ -69,6 +73,10 @@ func (s *state) touches(cmd *zppb.MetaCommand) touched {
 		var tt touched
 		for _, m := range s.moves {
 			if !topo.Terminal(m.State) && (c.CancelMoves.GetAll() || slices.Contains(c.CancelMoves.GetIds(), m.Id)) {
+				if m.Kind == zppb.MoveKind_SPLIT {
+					tt.tables = append(tt.tables, m.Table)
+					continue
+				}
 				tt.parts = append(tt.parts, partRef{m.Table, m.Partition})
 			}
 		}

@@ -47,6 +47,7 @@ func (s *state) checkMoves(moves []*zppb.Move, expectedEpoch uint64) error {
 	if err := checkEpoch(expectedEpoch, s.epoch); err != nil {
 		return err
 	}
+	topo.FillSplitPoints(s.view(), moves)
 	return topo.CheckMoves(s.view(), moves, topo.NewQueue(s.sortedMoves()))
 }
 
@@ -92,6 +93,10 @@ func (s *state) stepMove(c *zppb.StepMoveCommand) (changed bool, err error) {
 			return bad()
 		}
 		changed = s.rollback(m, p)
+	case m.Kind == zppb.MoveKind_SPLIT:
+		if changed, err = s.stepSplit(m, p, c); err != nil {
+			return false, err
+		}
 	case from == zppb.MoveState_MOVE_PENDING && to == zppb.MoveState_MOVE_CATCHING_UP:
 		switch m.Kind {
 		case zppb.MoveKind_MIGRATE, zppb.MoveKind_ADDSLAVE:
@@ -163,6 +168,15 @@ func (s *state) stepMove(c *zppb.StepMoveCommand) (changed bool, err error) {
 // is ACTIVE again and a target added as a slave goes away (unless a
 // failover made it the master meanwhile).
 func (s *state) rollback(m *zppb.Move, p *zppb.Partition) (changed bool) {
+	if m.Kind == zppb.MoveKind_SPLIT {
+		// The partition keeps its range; nodes delete the child replicas
+		// no topology names, and the master's WAIT on the range ends.
+		if p.Split != nil && p.Split.Move == m.Id {
+			p.Split = nil
+			return true
+		}
+		return false
+	}
 	if p.State != zppb.PartitionState_ACTIVE && (m.State == zppb.MoveState_MOVE_SLOWDOWN || m.State == zppb.MoveState_MOVE_STUCK) {
 		p.State = zppb.PartitionState_ACTIVE
 		changed = true

@@ -251,9 +251,11 @@ func (s *state) setMasters(c *zppb.SetMastersCommand) error {
 			t.p.Slaves[t.slave] = old
 		}
 		t.p.Term++
-		// A failover ends any SLOWDOWN/STUCK of a move in progress; the
-		// move notices the new term and fails.
+		// A failover ends any SLOWDOWN/STUCK of a move in progress, and
+		// the PREPARE of a split (the new master logs no fence); the move
+		// notices the new term and fails.
 		t.p.State = zppb.PartitionState_ACTIVE
+		t.p.Split = nil
 	}
 	return nil
 }

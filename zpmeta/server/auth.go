@@ -16,7 +16,7 @@ import (
 func adminOnly(req *zppb.Request) bool {
 	switch c := req.GetCmd().(type) {
 	case *zppb.Request_CreateTable, *zppb.Request_DropTable, *zppb.Request_SetQuota, *zppb.Request_TableAuth, *zppb.Request_FinishRestore,
-		*zppb.Request_AddSlave, *zppb.Request_RemoveSlave, *zppb.Request_SetMaster, *zppb.Request_Migrate,
+		*zppb.Request_AddSlave, *zppb.Request_RemoveSlave, *zppb.Request_SetMaster, *zppb.Request_Migrate, *zppb.Request_Split,
 		*zppb.Request_CancelMove, *zppb.Request_RemoveNodes, *zppb.Request_CordonNodes,
 		*zppb.Request_AddMeta, *zppb.Request_RemoveMeta:
 		return true

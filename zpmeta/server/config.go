@@ -120,6 +120,9 @@ type Config struct {
 	StuckBytes      uint64
 	StuckTimeout    time.Duration
 	SlowdownTimeout time.Duration
+	// SplitTimeout bounds a split's PREPARE (default 30s): the replicas
+	// not holding the child by then roll it back (split.go).
+	SplitTimeout time.Duration
 
 	// MetricsAddr serves Prometheus metrics at /metrics when set; with
 	// MetricsToken, only to scrapes presenting it as a bearer token.
@@ -179,6 +182,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SlowdownTimeout <= 0 {
 		c.SlowdownTimeout = time.Minute
+	}
+	if c.SplitTimeout <= 0 {
+		c.SplitTimeout = 30 * time.Second
 	}
 
 	if c.HeartbeatTimeout <= 0 {

@@ -71,6 +71,8 @@ func (s *Server) dispatch(ctx context.Context, req *zppb.Request) (resp *zppb.Re
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.setMaster(ctx, c.SetMaster) })
 	case *zppb.Request_Migrate:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.migrate(ctx, c.Migrate) })
+	case *zppb.Request_Split:
+		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.split(ctx, c.Split) })
 	case *zppb.Request_Rebalance:
 		resp = s.onLeader(ctx, req, func(ctx context.Context) (*zppb.Response, error) { return s.rebalance(ctx, c.Rebalance) })
 	case *zppb.Request_PlanMoves:

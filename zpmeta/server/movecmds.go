@@ -139,6 +139,10 @@ func (s *Server) removeNodes(ctx context.Context, req *zppb.RemoveNodesRequest) 
 func (s *Server) moveStatus(ctx context.Context, req *zppb.MoveStatusRequest) (*zppb.Response, error) {
 	moves := s.fsm.Moves(req.All)
 	for _, m := range moves {
+		if m.Kind == zppb.MoveKind_SPLIT {
+			s.splitProgress(m)
+			continue
+		}
 		if topo.Terminal(m.State) || m.State == zppb.MoveState_MOVE_PENDING || m.To == "" {
 			continue
 		}

@@ -60,8 +60,14 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 		id    uint32
 	}
 	running := make(map[part]bool)
+	// Splits of one table prepare one at a time: the child takes the
+	// next partition id.
+	splitting := make(map[string]bool)
 	perNode := cmp.Or(int(s.fsm.ScheduleSettings().GetMaxMovesPerNode()), s.cfg.MaxMovesPerNode)
 	for _, m := range moves {
+		if m.Kind == zppb.MoveKind_SPLIT && m.State == zppb.MoveState_MOVE_PREPARE {
+			splitting[m.Table] = true
+		}
 		if m.State != zppb.MoveState_MOVE_PENDING {
 			busy[m.From]++
 			busy[m.To]++
@@ -77,17 +83,22 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 		switch m.State {
 		case zppb.MoveState_MOVE_PENDING:
 			k := part{m.Table, m.Partition}
-			if running[k] || busy[m.From] >= perNode || busy[m.To] >= perNode {
+			if running[k] || busy[m.From] >= perNode || busy[m.To] >= perNode || m.Kind == zppb.MoveKind_SPLIT && splitting[m.Table] {
 				// Later moves of this partition wait for this one.
 				running[k] = true
 				continue
+			}
+			if m.Kind == zppb.MoveKind_SPLIT {
+				splitting[m.Table] = true
 			}
 			running[k] = true
 			busy[m.From]++
 			busy[m.To]++
 			err = s.startMove(ctx, m)
-		case zppb.MoveState_MOVE_REMOVING:
+		case zppb.MoveState_MOVE_REMOVING, zppb.MoveState_MOVE_COMMITTED:
 			err = s.step(ctx, m, zppb.MoveState_MOVE_DONE, "")
+		case zppb.MoveState_MOVE_PREPARE:
+			err = s.advanceSplit(ctx, m)
 		default:
 			err = s.advanceMove(ctx, m)
 		}
@@ -102,8 +113,11 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 // (the moves before it changed it) fails.
 func (s *Server) startMove(ctx context.Context, m *zppb.Move) error {
 	next := zppb.MoveState_MOVE_CATCHING_UP
-	if m.Kind == zppb.MoveKind_REMOVESLAVE {
+	switch m.Kind {
+	case zppb.MoveKind_REMOVESLAVE:
 		next = zppb.MoveState_MOVE_DONE
+	case zppb.MoveKind_SPLIT:
+		next = zppb.MoveState_MOVE_PREPARE
 	}
 	err := s.step(ctx, m, next, "")
 	if status.Code(err) == zppb.Code_INVALID_ARGUMENT {

@@ -43,6 +43,7 @@ func TestAdminToken(t *testing.T) {
 		{"remove slave", &zppb.Request{Cmd: &zppb.Request_RemoveSlave{RemoveSlave: &zppb.RemoveSlaveRequest{Table: "nosuch", Node: "10.0.0.1:9300"}}}},
 		{"set master", &zppb.Request{Cmd: &zppb.Request_SetMaster{SetMaster: &zppb.SetMasterRequest{Table: "nosuch", Node: "10.0.0.1:9300"}}}},
 		{"migrate", &zppb.Request{Cmd: &zppb.Request_Migrate{Migrate: &zppb.MigrateRequest{Table: "nosuch", From: "10.0.0.1:9300", To: "10.0.0.2:9300"}}}},
+		{"split", &zppb.Request{Cmd: &zppb.Request_Split{Split: &zppb.SplitRequest{Table: "nosuch"}}}},
 		{"expand", &zppb.Request{Cmd: &zppb.Request_Rebalance{Rebalance: &zppb.RebalanceRequest{Mode: zppb.RebalanceRequest_EXPAND}}}},
 		{"cancel moves", &zppb.Request{Cmd: &zppb.Request_CancelMove{CancelMove: &zppb.CancelMoveRequest{}}}},
 		{"remove nodes", &zppb.Request{Cmd: &zppb.Request_RemoveNodes{RemoveNodes: &zppb.RemoveNodesRequest{Nodes: []string{"10.0.0.1:9300"}}}}},

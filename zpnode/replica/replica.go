@@ -55,6 +55,10 @@ var (
 	// ErrAnswerPurged means a retried write was applied once, but the
 	// binlog record its answer's value was to be read from is gone.
 	ErrAnswerPurged = errors.New("replica: the write was applied; its answer is no longer in the binlog")
+	// ErrSplitting means the write's keys are in the range a split of the
+	// partition is moving to a new partition: the master logged the fence
+	// and takes no more writes to it (clients retry: WAIT).
+	ErrSplitting = errors.New("replica: the key's slots are moving to a new partition (split)")
 )
 
 // Conn is a connection to another node, as *rpc.Conn provides.
@@ -90,6 +94,14 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now returns the current time; tests may fix it. Default time.Now.
 	Now func() time.Time
+	// SplitDir says where the child of a split fence this replica applies
+	// is created (split.go): the directory of the child's replica, or ""
+	// when the fence is not to be acted on (its child is a partition
+	// already). Nil: fences are inert.
+	SplitDir func(rec *zppb.SplitRecord) string
+	// SplitStaged, when set, is called once the child of a fence is
+	// staged (the node reports it at once).
+	SplitStaged func(rec *zppb.SplitRecord)
 	// Fatal is called when the replica cannot go on (its DB cannot be
 	// reopened after a full sync). Default: log and exit the process, so a
 	// supervisor restarts it and Open recovers or reports the disk.
@@ -114,6 +126,9 @@ type Replica struct {
 	// trimming is the slot range kept by a trim in progress (split.go),
 	// nil when there is none: scans leave out the keys outside it.
 	trimming atomic.Pointer[slotRange]
+	// fence is the slot range a split moves away once the master logged
+	// its fence (split.go): writes to it are refused. Guarded by mu.
+	fence *slotRange
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -203,7 +218,7 @@ func (r *Replica) openOrPark() error {
 		marked = false
 	}
 	term, lsn := r.log.Last()
-	if marked && lsn == parked.applied && (lsn == 0 || term == parked.term) {
+	if marked && lsn == parked.applied && (lsn == 0 || term == parked.term) && !r.splitPending() {
 		r.parked = parked
 		if !idle {
 			r.warmDedup()
@@ -242,6 +257,9 @@ const dedupWarm = 8192
 // warmDedup fills the request-id memory from the tail of the binlog. A
 // failure costs only the deduplication of retries older than the start.
 func (r *Replica) warmDedup() {
+	if err := r.readSplitIDs(); err != nil {
+		r.opts.Logger.Warn("cannot read the request ids a split handed over; retries of writes before it may be applied twice", "err", err)
+	}
 	if err := r.readRecentRequestIDs(); err != nil {
 		r.opts.Logger.Warn("cannot read recent request ids from the binlog; retries of older writes may be applied twice", "err", err)
 	}
@@ -297,7 +315,7 @@ func (r *Replica) replayLocked() error {
 	_, last := r.log.Last()
 	upToDate := r.parkedLocked() && last == r.parked.applied
 	r.dbMu.RUnlock()
-	if upToDate {
+	if upToDate && !r.splitPending() {
 		return nil // parked with every record applied: no need to open it
 	}
 	db, err := r.holdDB()
@@ -306,6 +324,9 @@ func (r *Replica) replayLocked() error {
 	}
 	defer r.dbMu.RUnlock()
 	appliedTerm, applied := db.Applied()
+	if err := r.resumeSplitLocked(db, applied); err != nil {
+		return err
+	}
 	_, last = r.log.Last()
 	if last <= applied {
 		if last < applied {
@@ -327,7 +348,7 @@ func (r *Replica) replayLocked() error {
 	n := 0
 	batch := make([]engine.Record, 0, chunk)
 	apply := func() error {
-		err := r.applyToDB(db, batch)
+		err := r.applySplittingLocked(db, batch)
 		n += len(batch)
 		batch = batch[:0]
 		return err

@@ -311,7 +311,7 @@ func (r *Replica) applyReplicated(ctx context.Context, conn Conn, recs []*zppb.B
 		return fmt.Errorf("apply replicated records: %w", err)
 	}
 	defer r.dbMu.RUnlock()
-	if err := r.applyToDB(db, apply); err != nil {
+	if err := r.applySplittingLocked(db, apply); err != nil {
 		return fmt.Errorf("apply replicated records: %w", err)
 	}
 	return nil

@@ -1,15 +1,23 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
 
@@ -115,6 +123,10 @@ func (r *Replica) TrimSlots(ctx context.Context, begin, end uint32) error {
 	return nil
 }
 
+// Trimming reports whether a trim is recorded and not over: the replica
+// holds keys outside the range it keeps.
+func (r *Replica) Trimming() bool { return r.trimming.Load() != nil }
+
 // PendingTrim returns the slot range of a trim that has not finished
 // (TrimSlots); ok is false when there is none.
 func (r *Replica) PendingTrim() (begin, end uint32, ok bool, err error) {
@@ -129,4 +141,272 @@ func (r *Replica) PendingTrim() (begin, end uint32, ok bool, err error) {
 		return 0, 0, false, fmt.Errorf("replica %s/%d: %s: %w", r.opts.Table, r.opts.ID, trimFile, err)
 	}
 	return begin, end, true, nil
+}
+
+// The split's fence (docs/topology.md, "Split"): the master logs a record
+// carrying a SplitRecord and no data; every replica applying it creates
+// the child's replica (a checkpoint of its data at exactly that record,
+// staged in the child's directory as Split does) before it applies the
+// next record. A crash between the two is resumed when the replica opens
+// (resumeSplitLocked, by the pendingSplitFile intent); the child's
+// directory says which split made it (SplitMarker), so that the node can
+// report it and a later split or an old fence never takes it for another.
+
+// pendingSplitFile, in a replica's directory, records that a fence is
+// being applied and its child not yet staged.
+const pendingSplitFile = "split.pending"
+
+// splitMarkerFile, in a child's directory, names the split that staged it;
+// written once the checkpoint is complete.
+const splitMarkerFile = "split.from"
+
+// SplitMarker is what a child's directory records of the split that
+// created it.
+type SplitMarker struct {
+	Parent uint32
+	Epoch  uint64
+	Term   uint64
+	LSN    uint64
+}
+
+// ReadSplitMarker reads the marker of the split that created the replica
+// in dir; ok is false when there is none (not a split's child, or its
+// checkpoint is not complete).
+func ReadSplitMarker(dir string) (m SplitMarker, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, splitMarkerFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return SplitMarker{}, false, nil
+	}
+	if err != nil {
+		return SplitMarker{}, false, err
+	}
+	if _, err := fmt.Sscanf(string(b), "parent=%d epoch=%d term=%d lsn=%d\n", &m.Parent, &m.Epoch, &m.Term, &m.LSN); err != nil {
+		return SplitMarker{}, false, fmt.Errorf("%s: %w", filepath.Join(dir, splitMarkerFile), err)
+	}
+	return m, true, nil
+}
+
+// RemoveSplitMarker forgets that the replica in dir was created by a
+// split (once it serves as a partition and its trim is recorded).
+func RemoveSplitMarker(dir string) error {
+	if err := atomicfile.Remove(filepath.Join(dir, splitIDsFile)); err != nil {
+		return err
+	}
+	return atomicfile.Remove(filepath.Join(dir, splitMarkerFile))
+}
+
+// splitIDsFile, in a child's directory, lists the request ids of the
+// parent's last records up to the fence (as Open reads them from a
+// binlog's tail): a client retrying a write acknowledged before the fence
+// may reach the child, whose binlog starts after it.
+const splitIDsFile = "split.ids"
+
+// writeSplitIDsLocked writes splitIDsFile into the child's dir: one line
+// per record with a request id, "id-hex lsn result has-value".
+func (r *Replica) writeSplitIDsLocked(dir string, fence uint64) error {
+	from := r.log.First()
+	if from == 0 || from > fence {
+		return nil
+	}
+	if fence >= dedupWarm && fence-dedupWarm+1 > from {
+		from = fence - dedupWarm + 1
+	}
+	rd, err := r.log.NewReader(from)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	var out []byte
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) || err == nil && rec.LSN > fence {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		wr := &zppb.WriteRecord{}
+		if err := proto.Unmarshal(rec.Payload, wr); err != nil {
+			return err
+		}
+		if len(wr.RequestId) == 0 {
+			continue
+		}
+		hasValue := 0
+		if len(wr.ResultValue) > 0 {
+			hasValue = 1
+		}
+		out = fmt.Appendf(out, "%x %d %d %d\n", wr.RequestId, rec.LSN, wr.Result, hasValue)
+	}
+	return atomicfile.Write(filepath.Join(dir, splitIDsFile), out, 0o644)
+}
+
+// readSplitIDs remembers the request ids a split handed this replica
+// (splitIDsFile), if any. A retry of one of them is answered, not
+// applied; one whose answer has a value gets ErrAnswerPurged (the record
+// is in the parent's binlog, not this one's).
+func (r *Replica) readSplitIDs() error {
+	b, err := os.ReadFile(filepath.Join(r.opts.Dir, splitIDsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var id []byte
+		var lsn uint64
+		var result int64
+		var hasValue int
+		if _, err := fmt.Sscanf(string(line), "%x %d %d %d", &id, &lsn, &result, &hasValue); err != nil {
+			return fmt.Errorf("%s: %w", splitIDsFile, err)
+		}
+		rec := &zppb.WriteRecord{Result: result}
+		if hasValue == 1 {
+			rec.ResultValue = []byte{1}
+		}
+		r.dedup.add(id, lsn, rec)
+	}
+	return nil
+}
+
+// applySplittingLocked applies recs to db, one RocksDB write per stretch
+// up to a fence, creating the fence's child right after the fence is
+// applied and before anything after it. The caller holds mu (or has the
+// replica to itself) and db.
+func (r *Replica) applySplittingLocked(db *engine.DB, recs []engine.Record) error {
+	for len(recs) > 0 {
+		i := slices.IndexFunc(recs, func(e engine.Record) bool { return e.Rec.GetSplit() != nil })
+		n := len(recs)
+		if i >= 0 {
+			n = i + 1
+			if err := atomicfile.Write(filepath.Join(r.opts.Dir, pendingSplitFile), nil, 0o644); err != nil {
+				return fmt.Errorf("split intent: %w", err)
+			}
+		}
+		if err := r.applyToDB(db, recs[:n]); err != nil {
+			return err
+		}
+		if i >= 0 {
+			r.stageChildLocked(db, recs[i])
+			if err := atomicfile.Remove(filepath.Join(r.opts.Dir, pendingSplitFile)); err != nil {
+				return fmt.Errorf("split intent: %w", err)
+			}
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
+
+// stageChildLocked creates the child of the fence f, just applied, in the
+// directory opts.SplitDir names. A failure is logged, not returned: the
+// parent goes on, and the split commits without this replica's child
+// (it full-syncs the child after) or rolls back.
+func (r *Replica) stageChildLocked(db *engine.DB, f engine.Record) {
+	sp := f.Rec.GetSplit()
+	if r.opts.SplitDir == nil {
+		return
+	}
+	dir := r.opts.SplitDir(sp)
+	if dir == "" {
+		r.opts.Logger.Info("split fence left alone: its split is over", "child", sp.Child, "epoch", sp.Epoch, "lsn", f.LSN)
+		return
+	}
+	if m, ok, _ := ReadSplitMarker(dir); ok && m.Parent == r.opts.ID && m.Epoch == sp.Epoch && m.Term == f.Term && m.LSN == f.LSN {
+		return // staged before a crash
+	}
+	// Whatever is there is no partition (SplitDir said so): a child of
+	// an earlier attempt, or a staging a crash cut short.
+	if err := os.RemoveAll(dir); err != nil {
+		r.opts.Logger.Error("split: cannot clear the child's directory", "child", sp.Child, "dir", dir, "err", err)
+		return
+	}
+	if at, atLSN := db.Applied(); at != f.Term || atLSN != f.LSN {
+		r.opts.Logger.Error("split: data not at the fence", "child", sp.Child, "term", at, "lsn", atLSN, "fence_lsn", f.LSN)
+		return
+	}
+	start := time.Now()
+	if _, _, err := dbsync.StageCheckpoint(dir, db); err != nil {
+		r.opts.Logger.Error("split: cannot stage the child", "child", sp.Child, "err", err)
+		os.RemoveAll(dir)
+		return
+	}
+	if err := r.writeSplitIDsLocked(dir, f.LSN); err != nil {
+		// The child goes on without them: a retry of a write acknowledged
+		// before the fence may then be applied again on it.
+		r.opts.Logger.Warn("split: cannot hand the child the recent request ids", "child", sp.Child, "err", err)
+	}
+	marker := fmt.Appendf(nil, "parent=%d epoch=%d term=%d lsn=%d\n", r.opts.ID, sp.Epoch, f.Term, f.LSN)
+	if err := atomicfile.Write(filepath.Join(dir, splitMarkerFile), marker, 0o644); err != nil {
+		r.opts.Logger.Error("split: cannot mark the child", "child", sp.Child, "err", err)
+		os.RemoveAll(dir)
+		return
+	}
+	if r.opts.SplitStaged != nil {
+		r.opts.SplitStaged(sp)
+	}
+	r.opts.Logger.Info("split: child staged at the fence", "child", sp.Child, "epoch", sp.Epoch, "term", f.Term, "lsn", f.LSN,
+		"took", time.Since(start).Round(time.Microsecond))
+}
+
+// splitPending reports whether a fence's child may be left to stage
+// (resumeSplitLocked).
+func (r *Replica) splitPending() bool {
+	_, err := os.Stat(filepath.Join(r.opts.Dir, pendingSplitFile))
+	return err == nil
+}
+
+// resumeSplitLocked finishes a fence whose child a crash kept from being
+// staged: the data is at the fence (nothing after it was applied).
+func (r *Replica) resumeSplitLocked(db *engine.DB, applied uint64) error {
+	path := filepath.Join(r.opts.Dir, pendingSplitFile)
+	if !r.splitPending() {
+		return nil
+	}
+	if applied > 0 {
+		if rec, err := r.loggedRecord(applied); err == nil && rec.GetSplit() != nil {
+			term, _ := db.Applied()
+			r.stageChildLocked(db, engine.Record{LSN: applied, Term: term, Rec: rec})
+		}
+	}
+	// Not at a fence: the crash came before the fence was applied, and
+	// the replay applies it.
+	return atomicfile.Remove(path)
+}
+
+// LogSplit logs the fence of a split as master: from it on, writes to
+// the child's range [sp.At, sp.End) are refused (ErrSplitting). It returns
+// once the fence is committed.
+func (r *Replica) LogSplit(ctx context.Context, sp *zppb.SplitRecord) error {
+	_, err := r.Update(ctx, nil, func(View) (*zppb.WriteRecord, error) {
+		r.fence = &slotRange{sp.At, sp.End}
+		return &zppb.WriteRecord{Split: sp}, nil
+	})
+	return err
+}
+
+// SetFence refuses writes to [begin, end) from now on (a master that
+// logged a split's fence before it restarted); ClearFence takes them
+// again (the split rolled back).
+func (r *Replica) SetFence(begin, end uint32) {
+	r.mu.Lock()
+	r.fence = &slotRange{begin, end}
+	r.mu.Unlock()
+}
+
+// ClearFence takes writes to the whole range again.
+func (r *Replica) ClearFence() {
+	r.mu.Lock()
+	r.fence = nil
+	r.mu.Unlock()
+}
+
+// Fenced reports whether writes to a range are refused.
+func (r *Replica) Fenced() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fence != nil
 }

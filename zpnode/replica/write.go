@@ -115,7 +115,19 @@ func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) 
 	}
 	var read uint64
 	rec, err := fn(View{r: r, read: &read})
-	if err != nil || rec == nil || len(rec.Mutations) == 0 && rec.Ingest == nil {
+	if err == nil && r.fence != nil && rec.GetSplit() == nil {
+		// An ingest's file may hold keys of the moving range: it waits
+		// for the split like the writes to that range.
+		if rec.GetIngest() != nil {
+			return nil, ErrSplitting
+		}
+		for _, m := range rec.GetMutations() {
+			if r.fence.holds(m.Key) {
+				return nil, ErrSplitting
+			}
+		}
+	}
+	if err != nil || rec == nil || len(rec.Mutations) == 0 && rec.Split == nil && rec.Ingest == nil {
 		// The answer (nothing to write, or a refusal) may rest on a write
 		// that is not committed yet: it holds only once that write does,
 		// and fails if that write fails.
@@ -366,7 +378,7 @@ func (r *Replica) applyLocked(batch []*pendingWrite) error {
 		return fmt.Errorf("replica: apply: %w", err)
 	}
 	defer r.dbMu.RUnlock()
-	if err := r.applyToDB(db, recs); err != nil {
+	if err := r.applySplittingLocked(db, recs); err != nil {
 		return fmt.Errorf("replica: apply: %w", err)
 	}
 	return nil

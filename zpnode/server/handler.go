@@ -406,7 +406,7 @@ func expireAt(nowMs, ttlMs int64) int64 {
 // the topology moved it away mid-request, which the client retries.
 func writeError(err error) error {
 	switch {
-	case errors.Is(err, replica.ErrClosed), errors.Is(err, replica.ErrNotMaster):
+	case errors.Is(err, replica.ErrClosed), errors.Is(err, replica.ErrNotMaster), errors.Is(err, replica.ErrSplitting):
 		return status.New(zppb.Code_WAIT, "%v", err)
 	case errors.Is(err, replica.ErrNotEnoughReplicas):
 		return status.New(zppb.Code_NOT_ENOUGH_REPLICAS, "%v", err)

@@ -3,6 +3,8 @@ package server
 import (
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
@@ -72,18 +74,23 @@ func (r *positionReport) answered(seq uint64, delta bool, resp *zppb.PingRespons
 }
 
 func samePosition(a, b *zppb.ReplicaPosition) bool {
-	return a.Term == b.Term && a.Lsn == b.Lsn && a.AppliedLsn == b.AppliedLsn && a.Master == b.Master
+	return a.Term == b.Term && a.Lsn == b.Lsn && a.AppliedLsn == b.AppliedLsn && a.Master == b.Master &&
+		proto.Equal(a.SplitChild, b.SplitChild)
 }
 
 // positions returns every replica's position now.
 func (s *Server) positions() map[replicaKey]*zppb.ReplicaPosition {
 	reps := s.replicas.snapshot()
+	tp := s.topo.Load()
 	out := make(map[replicaKey]*zppb.ReplicaPosition, len(reps))
 	for k, r := range reps {
 		term, lsn, applied := r.Position()
 		role, _ := r.Role()
 		out[k] = &zppb.ReplicaPosition{
 			Table: k.table, Partition: k.id, Term: term, Lsn: lsn, AppliedLsn: applied, Master: role == replica.Master,
+		}
+		if _, p, ok := tp.partitionByID(k.table, k.id); ok && p.Split != nil {
+			out[k].SplitChild = s.splitChild(k.table, k.id, p)
 		}
 	}
 	return out

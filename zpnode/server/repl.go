@@ -84,6 +84,11 @@ func (s *Server) fullSyncStart(ctx context.Context, req *zppb.FullSyncStartReque
 	if err != nil {
 		return nil, err
 	}
+	if s.trimmingAfterSplit(req.Table, req.Partition, r) {
+		// A copy now would carry the other half's keys, which the copy's
+		// holder would never trim.
+		return nil, status.New(zppb.Code_WAIT, "partition %s/%d is trimming after a split", req.Table, req.Partition)
+	}
 	var resp *zppb.FullSyncStartResponse
 	err = r.WithDB(func(db *engine.DB) error {
 		var err error

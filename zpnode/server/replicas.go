@@ -215,6 +215,7 @@ func (s *Server) applyRouting(pb *zppb.Topology) (news int, openNew func()) {
 	for k, w := range wanted {
 		if r := s.replicas.get(k.table, k.id); r != nil {
 			r.SetRole(assignment(self, w.table, w.p))
+			defer s.applySplit(w.table, w.p, r) // once pb is the node's topology
 		} else if _, opening := s.inflight[k]; !opening {
 			missing = append(missing, k)
 			s.inflight[k] = w.table.CreatedEpoch
@@ -243,6 +244,7 @@ func (s *Server) applyRouting(pb *zppb.Topology) (news int, openNew func()) {
 		s.cfg.Logger.Info("replica removed", "table", k.table, "partition", k.id)
 	}
 	s.removeUnknownTables(pb)
+	s.sweepSplitLeftovers(pb)
 	// A replica that fails to open is left out: requests for it get WAIT;
 	// the next epoch or restart retries.
 	return len(missing), func() { s.openReplicas(missing) }
@@ -276,6 +278,10 @@ func (s *Server) opened(k replicaKey, r *replica.Replica) {
 	if ok && p.Id == k.id && (p.Master == self || slices.Contains(p.Slaves, self)) {
 		r.SetRole(assignment(self, tb, p))
 		s.replicas.put(k, r)
+		s.applySplit(tb, p, r)
+		if !s.trimAfterSplit(k, r) {
+			s.resumeTrims(k, r)
+		}
 		return
 	}
 	if err := r.Close(); err != nil {
@@ -334,6 +340,7 @@ func (s *Server) openReplicas(keys []replicaKey) {
 		go func() {
 			defer wg.Done()
 			for k := range work {
+				s.checkSplitChild(k)
 				r, err := replica.Open(replica.Options{
 					Dir:       s.replicaDir(k.table, k.id),
 					Table:     k.table,
@@ -346,6 +353,9 @@ func (s *Server) openReplicas(keys []replicaKey) {
 					Watch:     s.watch,
 					PullWait:  s.cfg.PullWait,
 					Logger:    s.cfg.Logger,
+
+					SplitDir:    s.splitDir(k.table, k.id),
+					SplitStaged: func(*zppb.SplitRecord) { s.wakeHeartbeat() },
 				})
 				if err != nil {
 					s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)

@@ -95,6 +95,7 @@ type Server struct {
 	wg      sync.WaitGroup // background goroutines
 	peers   *peerGate      // the dials of slave replicas and the watch hub
 	report  positionReport // what positions the next PING carries
+	splits  splits         // the splits the node takes part in (split.go)
 	// syncAfter is closed once the replicas of the saved topology are
 	// open (replica.Options.SyncAfter).
 	syncAfter chan struct{}
@@ -117,7 +118,8 @@ func New(cfg Config) (*Server, error) {
 	logs := newLogRing(logRingSize)
 	cfg.Logger = slog.New(logs.handler(cfg.Logger.Handler()))
 	s := &Server{cfg: cfg, startedAt: time.Now(), stats: newStatsRegistry(), quota: newQuotas(), logs: logs,
-		inflight: make(map[replicaKey]uint64)}
+		inflight: make(map[replicaKey]uint64),
+		splits:   splits{fencing: make(map[replicaKey]uint64), tables: make(map[string]bool)}}
 	s.lease.logger = cfg.Logger
 	s.metrics = newMetrics(s)
 	s.slow = newSlowlog(cfg.SlowlogSize)

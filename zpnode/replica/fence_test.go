@@ -1,0 +1,121 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+)
+
+// TestSplitFence: a master that logs a split's fence stages the child at
+// exactly the fence, refuses writes to the child's range from then on and
+// takes writes to the range it keeps; the child opens with every key
+// written before the fence and none after, a binlog starting after it,
+// and a marker naming the split; a replica that crashed between applying
+// the fence and staging stages it when it opens again.
+func TestSplitFence(t *testing.T) {
+	shared := newShared(t)
+	tableDir := t.TempDir()
+	childDir := filepath.Join(tableDir, "1")
+	opts := Options{Dir: filepath.Join(tableDir, "0"), Table: "t", ID: 0, Shared: shared,
+		SplitDir: func(sp *zppb.SplitRecord) string { return filepath.Join(tableDir, fmt.Sprint(sp.Child)) }}
+	r, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { r.Close() }()
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 2})
+	ctx := context.Background()
+	const at = 8192
+	var low, high []string
+	for i := 0; len(low) < 20 || len(high) < 20; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if keyspace.Slot([]byte(k)) < at {
+			low = append(low, k)
+		} else {
+			high = append(high, k)
+		}
+		if err := r.Write(ctx, nil, put(k, "v", 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A write with a request id just before the fence, whose retry may
+	// reach the child once it owns the key.
+	retried := put(high[2], "once", 0)
+	retried.Result = 7
+	if err := r.Write(ctx, []byte("req-1"), retried); err != nil {
+		t.Fatal(err)
+	}
+	sp := &zppb.SplitRecord{Child: 1, At: at, End: keyspace.Slots, Epoch: 9}
+	if err := r.LogSplit(ctx, sp); err != nil {
+		t.Fatal(err)
+	}
+	_, fence, _ := r.Position()
+	m, ok, err := ReadSplitMarker(childDir)
+	if err != nil || !ok || m.Parent != 0 || m.Epoch != 9 || m.Term != 2 || m.LSN != fence {
+		t.Fatalf("child marker %+v ok %v err %v; fence at lsn %d", m, ok, err, fence)
+	}
+	if err := r.Write(ctx, nil, put(high[0], "after", 0)); !errors.Is(err, ErrSplitting) {
+		t.Fatalf("write to the child's range after the fence: %v", err)
+	}
+	if err := r.Write(ctx, nil, put(low[0], "after", 0)); err != nil {
+		t.Fatalf("write to the kept range after the fence: %v", err)
+	}
+	child, err := Open(Options{Dir: childDir, Table: "t", ID: 1, Shared: shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, cl, _ := child.Position()
+	if ct != 2 || cl != fence {
+		t.Fatalf("child at term %d lsn %d, want 2/%d", ct, cl, fence)
+	}
+	if v, _, err := child.Get([]byte(low[0])); err != nil || string(v) != "v" {
+		t.Fatalf("child has %s = %q (%v), want the value before the fence", low[0], v, err)
+	}
+	if _, _, err := child.Get([]byte(high[1])); err != nil {
+		t.Fatalf("child lacks %s: %v", high[1], err)
+	}
+	// The retry on the child is answered as the first attempt was, not
+	// applied again.
+	child.SetRole(Assignment{Role: Master, Master: "self", Term: 2})
+	res, err := child.Update(ctx, []byte("req-1"), func(View) (*zppb.WriteRecord, error) { return put(high[2], "twice", 0), nil })
+	if err != nil || res != 7 {
+		t.Fatalf("retry on the child: result %d, %v; want the first attempt's 7", res, err)
+	}
+	if v, _, _ := child.Get([]byte(high[2])); string(v) != "once" {
+		t.Fatalf("retry on the child applied again: %s = %q", high[2], v)
+	}
+	child.Close()
+	r.ClearFence()
+	if err := r.Write(ctx, nil, put(high[0], "after", 0)); err != nil {
+		t.Fatalf("write after ClearFence: %v", err)
+	}
+
+	// A crash after the fence was applied and before the child was
+	// staged: the intent is there, the child is not.
+	if err := r.LogSplit(ctx, &zppb.SplitRecord{Child: 2, At: at, End: keyspace.Slots, Epoch: 10}); err != nil {
+		t.Fatal(err)
+	}
+	_, fence2, _ := r.Position()
+	r.Close()
+	if err := os.RemoveAll(filepath.Join(tableDir, "2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(opts.Dir, pendingSplitFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = Open(opts); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok, err := ReadSplitMarker(filepath.Join(tableDir, "2")); err != nil || !ok || m.LSN != fence2 || m.Epoch != 10 {
+		t.Fatalf("after reopening: child marker %+v ok %v err %v, want lsn %d", m, ok, err, fence2)
+	}
+	if _, err := os.Stat(filepath.Join(opts.Dir, pendingSplitFile)); !os.IsNotExist(err) {
+		t.Fatalf("split intent left after reopening: %v", err)
+	}
+}

@@ -1,0 +1,282 @@
+package server
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
+	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
+)
+
+// A node's part in a split (docs/topology.md, "Split"). While the
+// topology shows a partition in PREPARE, its master logs the fence
+// (replica.LogSplit) once and refuses writes to the moving range from it
+// on; every replica applying the fence stages the child in the child's
+// directory (replica.Options.SplitDir) and the node reports it in its
+// PINGs (splitChild). Once the commit makes the child a partition, the
+// node opens it from that directory like any replica (openReplicas), and
+// then trims both halves (trimAfterSplit). A split rolled back leaves
+// child directories that no topology names: sweepSplitLeftovers deletes
+// them.
+
+// splits is the node's memory of the splits it takes part in.
+type splits struct {
+	mu sync.Mutex
+	// fencing: fences being logged, by partition and split epoch.
+	fencing map[replicaKey]uint64
+	// tables whose topology showed a split: their directories are swept
+	// for leftovers once it is over.
+	tables map[string]bool
+}
+
+// splitDir is replica.Options.SplitDir for replica id of table: the
+// child's directory, unless the fence is of a split that is over as far
+// as the node knows: the child is a partition already (committed; a slave
+// that gets the fence after the commit full-syncs the child instead), or
+// the node runs a topology of the fence's epoch or later in which the
+// partition carries no such split (rolled back: an old fence, met by a
+// slave catching up or a master whose fence was committed late).
+func (s *Server) splitDir(table string, id uint32) func(*zppb.SplitRecord) string {
+	return func(sp *zppb.SplitRecord) string {
+		tp := s.topo.Load()
+		if tb := tp.tables[table]; tb != nil {
+			if sp.Child < uint32(len(tb.Partitions)) {
+				return ""
+			}
+			if tp.epoch >= sp.Epoch && (int(id) >= len(tb.Partitions) || tb.Partitions[id].GetSplit().GetEpoch() != sp.Epoch) {
+				return ""
+			}
+		}
+		s.splits.mu.Lock()
+		s.splits.tables[table] = true // swept once the split is over
+		s.splits.mu.Unlock()
+		return s.replicaDir(table, sp.Child)
+	}
+}
+
+// splitChild returns what the node reports of the child of p's split in
+// PREPARE: held when its directory's marker names that split.
+func (s *Server) splitChild(table string, id uint32, p *zppb.Partition) *zppb.SplitChild {
+	sp := p.GetSplit()
+	if sp == nil {
+		return nil
+	}
+	m, ok, err := replica.ReadSplitMarker(s.replicaDir(table, sp.Child))
+	if err != nil || !ok || m.Parent != id || m.Epoch != sp.Epoch {
+		return nil
+	}
+	return &zppb.SplitChild{Child: sp.Child, Epoch: sp.Epoch, Term: m.Term, Lsn: m.LSN}
+}
+
+// applySplit does what the topology asks of replica r of partition p of
+// tb: the master of a partition in PREPARE logs its fence (or, having
+// logged it before a restart, refuses the moving range again); a
+// partition whose split is over takes writes to its whole range again.
+func (s *Server) applySplit(tb *zppb.Table, p *zppb.Partition, r *replica.Replica) {
+	sp := p.GetSplit()
+	if sp == nil {
+		if r.Fenced() {
+			r.ClearFence()
+		}
+		return
+	}
+	s.splits.mu.Lock()
+	s.splits.tables[tb.Name] = true
+	s.splits.mu.Unlock()
+	if p.Master != s.cfg.Addr {
+		return
+	}
+	_, end := topo.SlotRange(tb, p)
+	if sc := s.splitChild(tb.Name, p.Id, p); sc != nil {
+		r.SetFence(sp.At, end)
+		return
+	}
+	s.logFence(tb.Name, p.Id, r, &zppb.SplitRecord{Child: sp.Child, At: sp.At, End: end, Epoch: sp.Epoch})
+}
+
+// wakeHeartbeat makes the node PING now (a split's child to report).
+func (s *Server) wakeHeartbeat() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// logFence logs the fence of a split in the background, once per split.
+func (s *Server) logFence(table string, id uint32, r *replica.Replica, rec *zppb.SplitRecord) {
+	k := replicaKey{table, id}
+	s.splits.mu.Lock()
+	if s.splits.fencing[k] == rec.Epoch {
+		s.splits.mu.Unlock()
+		return
+	}
+	s.splits.fencing[k] = rec.Epoch
+	s.splits.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		err := r.LogSplit(ctx, rec)
+		if err != nil {
+			s.cfg.Logger.Warn("split: cannot log the fence", "table", table, "partition", id, "child", rec.Child, "err", err)
+			s.splits.mu.Lock()
+			delete(s.splits.fencing, k) // the next topology tries again
+			s.splits.mu.Unlock()
+			return
+		}
+		s.cfg.Logger.Info("split: fence logged", "table", table, "partition", id, "child", rec.Child, "at", rec.At, "epoch", rec.Epoch)
+	}()
+}
+
+// sweepSplitLeftovers deletes, in the tables a split was seen in, the
+// directories of partitions that do not exist and are not the child of a
+// split in PREPARE: children of splits rolled back. A table stops being
+// swept once it has no split in PREPARE.
+func (s *Server) sweepSplitLeftovers(pb *zppb.Topology) {
+	s.splits.mu.Lock()
+	defer s.splits.mu.Unlock()
+	for _, tb := range pb.Tables {
+		if !s.splits.tables[tb.Name] {
+			continue
+		}
+		preparing := false
+		keep := make(map[uint32]bool)
+		for _, p := range tb.Partitions {
+			if p.GetSplit() != nil {
+				preparing = true
+				keep[p.Split.Child] = true
+			}
+		}
+		entries, err := os.ReadDir(s.tableDir(tb.Name))
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			id, err := strconv.ParseUint(e.Name(), 10, 32)
+			if err != nil || !e.IsDir() || id < uint64(len(tb.Partitions)) || keep[uint32(id)] {
+				continue
+			}
+			if err := os.RemoveAll(filepath.Join(s.tableDir(tb.Name), e.Name())); err != nil {
+				s.cfg.Logger.Warn("split: cannot remove a child no topology names", "table", tb.Name, "partition", id, "err", err)
+				continue
+			}
+			s.cfg.Logger.Info("split: child of a split rolled back removed", "table", tb.Name, "partition", id)
+		}
+		if !preparing {
+			delete(s.splits.tables, tb.Name)
+		}
+	}
+}
+
+// checkSplitChild prepares the directory of replica k before it opens: a
+// child staged by a split other than the one that made the partition is
+// not its data, and goes.
+func (s *Server) checkSplitChild(k replicaKey) {
+	dir := s.replicaDir(k.table, k.id)
+	m, ok, err := replica.ReadSplitMarker(dir)
+	if err != nil || !ok {
+		return
+	}
+	_, p, found := s.topo.Load().partitionByID(k.table, k.id)
+	if found && p.SplitEpoch == m.Epoch {
+		return
+	}
+	s.cfg.Logger.Info("split: removing a child staged by another split", "table", k.table, "partition", k.id, "epoch", m.Epoch)
+	os.RemoveAll(dir)
+}
+
+// trimAfterSplit trims the halves of the split that created replica k,
+// just opened from its child's directory: the child keeps its range, the
+// parent (when this node holds it) its own; then the child forgets it
+// came from a split. The trims are recorded before they run
+// (replica.TrimSlots), so a crash resumes them (resumeTrims).
+func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool) {
+	dir := s.replicaDir(k.table, k.id)
+	m, ok, err := replica.ReadSplitMarker(dir)
+	if err != nil || !ok {
+		return false
+	}
+	tp := s.topo.Load()
+	tb, p, found := tp.partitionByID(k.table, k.id)
+	if !found || p.SplitEpoch != m.Epoch {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		// The parent first: until its trim is recorded, nothing says it
+		// holds keys it no longer owns, while the child's marker says so
+		// of the child until both are done (trimmingAfterSplit).
+		if parent := s.heldReplica(k.table, m.Parent); parent != nil {
+			if _, pp, ok := s.topo.Load().partitionByID(k.table, m.Parent); ok {
+				pb, pe := topo.SlotRange(tb, pp)
+				if err := parent.TrimSlots(s.ctx, pb, pe); err != nil {
+					s.cfg.Logger.Warn("split: trim of the parent failed", "table", k.table, "partition", m.Parent, "err", err)
+					return
+				}
+			}
+		}
+		b, e := topo.SlotRange(tb, p)
+		if err := r.TrimSlots(s.ctx, b, e); err != nil {
+			s.cfg.Logger.Warn("split: trim of the child failed; it resumes at the next open", "table", k.table, "partition", k.id, "err", err)
+			return
+		}
+		if err := replica.RemoveSplitMarker(dir); err != nil {
+			s.cfg.Logger.Warn("split: cannot remove the child's marker", "table", k.table, "partition", k.id, "err", err)
+		}
+		s.cfg.Logger.Info("split: halves trimmed", "table", k.table, "child", k.id, "parent", m.Parent)
+	}()
+	return true
+}
+
+// resumeTrims runs again a trim a crash interrupted (replica.PendingTrim).
+func (s *Server) resumeTrims(k replicaKey, r *replica.Replica) {
+	b, e, ok, err := r.PendingTrim()
+	if err != nil || !ok {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := r.TrimSlots(s.ctx, b, e); err != nil {
+			s.cfg.Logger.Warn("split: resumed trim failed", "table", k.table, "partition", k.id, "err", err)
+		}
+	}()
+}
+
+// trimmingAfterSplit reports whether replica r of (table, id) still holds
+// keys of the other half of a split: its trim is recorded and not over,
+// or, a split's child, its halves are not trimmed yet.
+func (s *Server) trimmingAfterSplit(table string, id uint32, r *replica.Replica) bool {
+	if r.Trimming() {
+		return true
+	}
+	_, ok, _ := replica.ReadSplitMarker(s.replicaDir(table, id))
+	return ok
+}
+
+// heldReplica returns the open replica (table, id), waiting while the
+// node's topology gives it the replica and it is not open yet (opening
+// beside the caller's); nil when the node does not hold it.
+func (s *Server) heldReplica(table string, id uint32) *replica.Replica {
+	for {
+		if r := s.replicas.get(table, id); r != nil {
+			return r
+		}
+		_, p, ok := s.topo.Load().partitionByID(table, id)
+		if !ok || !topo.Holds(p, s.cfg.Addr) {
+			return nil
+		}
+		select {
+		case <-s.ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
