@@ -53,6 +53,10 @@ func TestPlaybooks(t *testing.T) {
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		t.Skip("ansible-playbook is not installed (Debian: apt-get install ansible-core)")
 	}
+	// Beside TestLint: the serial plays of upgrade.yml, add-node.yml and
+	// remove-node.yml run one host's task at a time, which leaves a core
+	// to ansible-lint.
+	t.Parallel()
 	begin := time.Now()
 	tmp := t.TempDir()
 	if keep := os.Getenv("ZP_TEST_KEEP"); keep != "" {
@@ -64,7 +68,15 @@ func TestPlaybooks(t *testing.T) {
 		}
 		t.Logf("inventory, playbook outputs, data and logs kept in %s", tmp)
 	}
-	v1, v2, tools := binaries(t, tmp)
+	root := moduleRoot(t)
+	v1, tools := binaries(t, root, tmp)
+	// The upgrade's binaries are linked while site.yml deploys v1: they
+	// are first needed by upgrade.yml.
+	v2 := filepath.Join(tmp, "bin-v2")
+	var v2Err error
+	v2Built := make(chan struct{})
+	go func() { defer close(v2Built); v2Err = buildUpgrade(root, v2) }()
+	t.Cleanup(func() { <-v2Built }) // before the temporary directory goes
 
 	c := newCluster(t, tmp, v1)
 	t.Cleanup(c.stop)
@@ -98,6 +110,10 @@ func TestPlaybooks(t *testing.T) {
 	t.Logf("second site.yml changed nothing on %d hosts (%v)", len(recap), time.Since(phase).Round(time.Second))
 
 	// 3. Rolling upgrade under load.
+	<-v2Built
+	if v2Err != nil {
+		t.Fatal(v2Err)
+	}
 	phase = time.Now()
 	// The admin token as well: while a meta server restarts, a PULL can
 	// miss the table and zpbench then tries to create it, which without
@@ -177,6 +193,7 @@ func TestLint(t *testing.T) {
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		t.Skip("ansible-playbook is not installed (Debian: apt-get install ansible-core)")
 	}
+	t.Parallel() // beside TestPlaybooks
 	tmp := t.TempDir()
 	cfg := filepath.Join(tmp, "ansible.cfg")
 	if err := os.WriteFile(cfg, []byte("[defaults]\n"), 0o644); err != nil {
@@ -189,19 +206,19 @@ func TestLint(t *testing.T) {
 	if err != nil || len(playbooks) < 5 {
 		t.Fatalf("playbooks: %v %v", playbooks, err)
 	}
-	for _, pb := range playbooks {
-		cmd := exec.Command("ansible-playbook", "-i", "inventory/example", "--syntax-check", pb,
-			"-e", "zpnode_add=node-1", "-e", "zpnode_remove=node-1")
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("ansible-playbook --syntax-check %s: %v\n%s", pb, err, out)
-		}
+	// One ansible-playbook checks them all (each start costs seconds of
+	// CPU); it names the playbook an error is in.
+	cmd := exec.Command("ansible-playbook", append([]string{"-i", "inventory/example", "--syntax-check",
+		"-e", "zpnode_add=node-1", "-e", "zpnode_remove=node-1"}, playbooks...)...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("ansible-playbook --syntax-check %v: %v\n%s", playbooks, err, out)
 	}
 	if _, err := exec.LookPath("ansible-lint"); err != nil {
 		t.Log("ansible-lint is not installed (Debian: apt-get install ansible-lint); not linted")
 		return
 	}
-	cmd := exec.Command("ansible-lint", "--nocolor")
+	cmd = exec.Command("ansible-lint", "--nocolor")
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("ansible-lint: %v\n%s", err, out)
@@ -833,14 +850,12 @@ func (l *load) stop() loadResult {
 	return <-l.result
 }
 
-// binaries returns three directories: v1 (zpmeta, zpnode, zpctl as
-// deployed), v2 (the same built with another version, upgradeVersion) and
-// tools (zpbench).
-func binaries(t *testing.T, tmp string) (v1, v2, tools string) {
+// binaries returns two directories: v1 (zpmeta, zpnode, zpctl as
+// deployed) and tools (zpbench).
+func binaries(t *testing.T, root, tmp string) (v1, tools string) {
 	t.Helper()
-	root := moduleRoot(t)
-	v1, v2, tools = filepath.Join(tmp, "bin-v1"), filepath.Join(tmp, "bin-v2"), filepath.Join(tmp, "tools")
-	for _, d := range []string{v1, v2, tools} {
+	v1, tools = filepath.Join(tmp, "bin-v1"), filepath.Join(tmp, "tools")
+	for _, d := range []string{v1, tools} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -863,24 +878,33 @@ func binaries(t *testing.T, tmp string) (v1, v2, tools string) {
 		if b == "zpbench" {
 			dst = tools
 		}
-		goBuild(t, root, dst, "./"+b)
+		if err := goBuild(root, dst, "./"+b); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// One build stamps one version into every binary, as make build does:
-	// checkup warns about mixed versions outside an upgrade.
-	for _, b := range []string{"zpmeta", "zpnode", "zpctl"} {
-		goBuild(t, root, v2, "./"+b, "-ldflags", "-X github.com/zeppelin-kv/zeppelin/lib/buildinfo.Version="+upgradeVersion)
-	}
-	return v1, v2, tools
+	return v1, tools
 }
 
-func goBuild(t *testing.T, root, dir, pkg string, flags ...string) {
-	t.Helper()
-	args := append([]string{"build", "-o", dir + "/"}, flags...)
-	cmd := exec.Command("go", append(args, pkg)...)
+// buildUpgrade builds zpmeta, zpnode and zpctl into dir with another
+// version, upgradeVersion. One build stamps one version into every binary,
+// as make build does: checkup warns about mixed versions outside an
+// upgrade.
+func buildUpgrade(root, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return goBuild(root, dir, "-ldflags", "-X github.com/zeppelin-kv/zeppelin/lib/buildinfo.Version="+upgradeVersion,
+		"./zpmeta", "./zpnode", "./zpctl")
+}
+
+// goBuild runs go build -o dir/ with args (flags, then packages) in root.
+func goBuild(root, dir string, args ...string) error {
+	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, args...)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		return fmt.Errorf("go build %v: %w\n%s", args, err, out)
 	}
+	return nil
 }
 
 func moduleRoot(t *testing.T) string {
