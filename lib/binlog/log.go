@@ -183,14 +183,11 @@ func (l *Log) load() error {
 	// the disk is unknown, so sync it (and any repair) before claiming
 	// durability, unless the synced mark says it did (syncmark.go). A
 	// first segment might be one created without a sync (createFresh):
-	// without records it stays fresh, with records its directory is
-	// synced too.
+	// it is fresh, and needs no sync while it holds no record and no
+	// repair; otherwise the sync takes its directory too.
 	if m, ok := readSyncedMark(l.dir); !ok || m.segment != filepath.Base(path) || m.size != res.fileSize || res.end != res.fileSize {
-		switch {
-		case len(firsts) == 1 && first == 1 && res.end == res.fileSize && res.last == 0:
-			l.fresh = true
-		default:
-			l.fresh = len(firsts) == 1 && first == 1
+		l.fresh = len(firsts) == 1 && first == 1
+		if !l.fresh || res.last > 0 || res.end != res.fileSize {
 			if err := l.syncActiveLocked(l.active); err != nil {
 				return fmt.Errorf("binlog: %w", err)
 			}
