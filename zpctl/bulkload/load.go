@@ -168,6 +168,11 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 		sem      = make(chan struct{}, opts.Parallel)
 	)
 	res.Partitions = make([]PartitionResult, slots.Len())
+	// Each partition's range, by id: what its file is routed for.
+	ranges := make([]keyspace.Range, slots.Len())
+	for _, r := range slots.Ranges() {
+		ranges[r.Partition] = r
+	}
 	for p := range uint32(slots.Len()) {
 		if ctx.Err() != nil {
 			break
@@ -184,7 +189,7 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 			n, dups, ok, err := writePartition(s, p, path)
 			s.release(p)
 			if err == nil && ok {
-				err = ship(ctx, opts, fmt.Sprintf("%s-p%d", id, p), rangeOf(slots, p), path, n, pr)
+				err = ship(ctx, opts, fmt.Sprintf("%s-p%d", id, p), ranges[p], path, n, pr)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -209,16 +214,6 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 		firstErr = ctx.Err()
 	}
 	return res, firstErr
-}
-
-// rangeOf returns partition p's range in slots.
-func rangeOf(slots *keyspace.SlotMap, p uint32) keyspace.Range {
-	for _, r := range slots.Ranges() {
-		if r.Partition == p {
-			return r
-		}
-	}
-	return keyspace.Range{Partition: p}
 }
 
 func cmpErr(first, err error) error {
