@@ -51,8 +51,10 @@ func TestOpCount(t *testing.T) {
 		{"one worker", target.Window, Config{Conns: 1}, Phase{Ops: 1000}},
 		{"window pipeline", target.Window, Config{Conns: 3, Workers: 7, Pipeline: 4}, Phase{Ops: 1001}},
 		{"batch pipeline", target.Batch, Config{Conns: 2, Pipeline: 16}, Phase{Ops: 1001}},
-		{"warm-up", target.Window, Config{Conns: 2, Pipeline: 2}, Phase{Warmup: 20 * time.Millisecond, Ops: 500}},
+		{"warm-up", target.Window, Config{Conns: 2, Pipeline: 2}, Phase{Warmup: 250 * time.Millisecond, Ops: 500}},
 	}
+	// The warm-up is long enough for its workers to be scheduled on a
+	// loaded machine: at 20 ms, CI once saw a warm-up run no operation.
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(tt.mode)
