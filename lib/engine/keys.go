@@ -34,10 +34,18 @@ const layoutVersion = 1
 
 // dataKey returns the RocksDB key of a user key.
 func dataKey(userKey []byte) []byte {
-	tag := keyspace.HashTag(userKey)
-	b := make([]byte, 0, 1+binary.MaxVarintLen64+len(tag)+len(userKey))
-	b = appendTagPrefix(b, tag)
-	return append(b, userKey...)
+	return appendDataKey(make([]byte, 0, 1+binary.MaxVarintLen64+len(keyspace.HashTag(userKey))+len(userKey)), userKey)
+}
+
+// appendDataKey appends the RocksDB key of a user key to b.
+func appendDataKey(b, userKey []byte) []byte {
+	return append(appendTagPrefix(b, keyspace.HashTag(userKey)), userKey...)
+}
+
+// dataKeyLen returns len(dataKey(userKey)).
+func dataKeyLen(userKey []byte) int {
+	tag := len(keyspace.HashTag(userKey))
+	return 1 + len(binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64), uint64(tag))) + tag + len(userKey)
 }
 
 // tagPrefix returns the prefix that every data key with hashtag tag has.

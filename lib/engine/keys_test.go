@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -104,6 +105,14 @@ func TestExpired(t *testing.T) {
 	for _, tt := range tests {
 		if got := expired(tt.exp, tt.now); got != tt.want {
 			t.Errorf("expired(%d, %d) = %v, want %v", tt.exp, tt.now, got, tt.want)
+		}
+	}
+}
+
+func TestDataKeyLen(t *testing.T) {
+	for _, k := range []string{"a", "{tag}x", "x{" + strings.Repeat("t", 200) + "}y", "{}", strings.Repeat("k", 1000)} {
+		if got, want := dataKeyLen([]byte(k)), len(dataKey([]byte(k))); got != want {
+			t.Errorf("dataKeyLen(%.20q) = %d, want %d", k, got, want)
 		}
 	}
 }

@@ -10,7 +10,10 @@
 #include <memory>
 #include <string>
 
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 #include "rocksdb/options.h"
+#include "rocksdb/sst_file_writer.h"
 #include "rocksdb/statistics.h"
 #include "rocksdb/version.h"
 #include "rocksdb/write_buffer_manager.h"
@@ -38,6 +41,12 @@ struct zp_stats_t {
 
 struct zp_expiry_clock_t {
   std::atomic<int64_t> now_override{0};
+};
+
+struct zp_sstwriter_t {
+  // The writer's Options point at env, which must outlive it.
+  std::unique_ptr<rocksdb::Env> env;
+  std::unique_ptr<rocksdb::SstFileWriter> writer;
 };
 
 namespace {
@@ -94,6 +103,53 @@ bool LayoutMatches(const rocksdb_options_t* opts,
                    size_t expect_db_write_buffer_size) {
   return opts->rep.write_buffer_size == expect_write_buffer_size &&
          opts->rep.db_write_buffer_size == expect_db_write_buffer_size;
+}
+
+// UnsyncedFile is a writable file whose syncs do nothing.
+class UnsyncedFile : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  explicit UnsyncedFile(std::unique_ptr<rocksdb::FSWritableFile>&& t)
+      : rocksdb::FSWritableFileOwnerWrapper(std::move(t)) {}
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions&,
+                         rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions&,
+                          rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus RangeSync(uint64_t, uint64_t, const rocksdb::IOOptions&,
+                              rocksdb::IODebugContext*) override {
+    return rocksdb::IOStatus::OK();
+  }
+};
+
+// UnsyncedFileSystem opens writable files as UnsyncedFile; the rest is
+// the default file system's.
+class UnsyncedFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  explicit UnsyncedFileSystem(const std::shared_ptr<rocksdb::FileSystem>& t)
+      : rocksdb::FileSystemWrapper(t) {}
+  const char* Name() const override { return "zeppelin.UnsyncedFileSystem"; }
+  rocksdb::IOStatus NewWritableFile(const std::string& f,
+                                    const rocksdb::FileOptions& opts,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(f, opts, &file, dbg);
+    if (s.ok()) r->reset(new UnsyncedFile(std::move(file)));
+    return s;
+  }
+};
+
+void SetError(char** errptr, const std::string& msg) {
+  *errptr = strdup(msg.c_str());
+}
+
+int StatusResult(const rocksdb::Status& s, char** errptr) {
+  if (s.ok()) return 0;
+  SetError(errptr, s.ToString());
+  return -1;
 }
 
 }  // namespace
@@ -224,6 +280,52 @@ int zp_ingest_options_keep_files(rocksdb_ingestexternalfileoptions_t* opts,
   }
   opts->rep.write_global_seqno = false;
   return 0;
+}
+
+zp_sstwriter_t* zp_sstwriter_create(const rocksdb_options_t* opts,
+                                    size_t expect_write_buffer_size,
+                                    size_t expect_db_write_buffer_size,
+                                    char** errptr) {
+  if (!LayoutMatches(opts, expect_write_buffer_size,
+                     expect_db_write_buffer_size)) {
+    SetError(errptr, "rocksdb_options_t layout check failed");
+    return nullptr;
+  }
+  try {
+    auto* w = new zp_sstwriter_t;
+    w->env = rocksdb::NewCompositeEnv(std::make_shared<UnsyncedFileSystem>(
+        rocksdb::FileSystem::Default()));
+    rocksdb::Options o = opts->rep;
+    o.env = w->env.get();
+    w->writer = std::make_unique<rocksdb::SstFileWriter>(
+        rocksdb::EnvOptions(), o, /*column_family=*/nullptr,
+        /*invalidate_page_cache=*/false);
+    return w;
+  } catch (const std::exception& e) {
+    SetError(errptr, e.what());
+    return nullptr;
+  }
+}
+
+int zp_sstwriter_open(zp_sstwriter_t* w, const char* path, char** errptr) {
+  return StatusResult(w->writer->Open(path), errptr);
+}
+
+int zp_sstwriter_put(zp_sstwriter_t* w, const char* key, size_t key_len,
+                     const char* value, size_t value_len, char** errptr) {
+  return StatusResult(w->writer->Put(rocksdb::Slice(key, key_len),
+                                     rocksdb::Slice(value, value_len)),
+                      errptr);
+}
+
+int zp_sstwriter_finish(zp_sstwriter_t* w, char** errptr) {
+  return StatusResult(w->writer->Finish(), errptr);
+}
+
+void zp_sstwriter_destroy(zp_sstwriter_t* w) {
+  // The writer first: it holds a file of env's.
+  w->writer.reset();
+  delete w;
 }
 
 }  // extern "C"

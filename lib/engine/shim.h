@@ -115,6 +115,29 @@ int zp_ingest_options_keep_files(rocksdb_ingestexternalfileoptions_t* opts,
                                  unsigned char expect_move_files,
                                  unsigned char expect_allow_global_seqno);
 
+// ---- Table files for bulk loads (see sstfile.go) ----
+
+typedef struct zp_sstwriter_t zp_sstwriter_t;
+
+// zp_sstwriter_create returns a table file writer with opts' table format
+// whose file is never synced and whose pages are not dropped from the page
+// cache: a scratch file, read back at once (a bulk load ships it to the
+// replicas and deletes it), needs neither, and syncing it made a load write
+// every byte to disk once more. The same layout check as
+// zp_options_set_wbm guards the read of opts; NULL when it fails or on
+// failure (*errptr set, free it).
+zp_sstwriter_t* zp_sstwriter_create(const rocksdb_options_t* opts,
+                                    size_t expect_write_buffer_size,
+                                    size_t expect_db_write_buffer_size,
+                                    char** errptr);
+// zp_sstwriter_open, _put and _finish are SstFileWriter's Open, Put and
+// Finish: 0 on success, -1 with *errptr set (free it).
+int zp_sstwriter_open(zp_sstwriter_t* w, const char* path, char** errptr);
+int zp_sstwriter_put(zp_sstwriter_t* w, const char* key, size_t key_len,
+                     const char* value, size_t value_len, char** errptr);
+int zp_sstwriter_finish(zp_sstwriter_t* w, char** errptr);
+void zp_sstwriter_destroy(zp_sstwriter_t* w);
+
 #ifdef __cplusplus
 }
 #endif

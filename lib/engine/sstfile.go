@@ -1,5 +1,6 @@
 package engine
 
+// #include <stdlib.h>
 // #include "shim.h"
 import "C"
 
@@ -24,23 +25,39 @@ var ErrIngestFile = errors.New("engine: cannot ingest table file")
 // sort by it.
 func SortKey(userKey []byte) []byte { return dataKey(userKey) }
 
+// AppendSortKey appends SortKey(userKey) to b.
+func AppendSortKey(b, userKey []byte) []byte { return appendDataKey(b, userKey) }
+
+// SortKeyLen returns len(SortKey(userKey)).
+func SortKeyLen(userKey []byte) int { return dataKeyLen(userKey) }
+
 // SSTWriter writes a table file of user keys, values and expiries in the
 // DB's own encoding, for a DB to ingest (a bulk load; Record.IngestPath).
 // Keys must come in ascending SortKey order, each once.
+//
+// The file is a scratch copy: it is not synced and its pages stay in the
+// page cache (shim.cc), as the loader reads it back at once to ship it and
+// then deletes it. A replica makes its staged copy durable itself.
 type SSTWriter struct {
 	path  string
-	env   *grocksdb.EnvOptions
-	opts  *grocksdb.Options
-	w     *grocksdb.SSTFileWriter
+	c     *C.zp_sstwriter_t
 	last  []byte // the last key's SortKey
+	buf   []byte // the key and value being put
 	count uint64
 	done  bool
 }
 
+// The write buffer sizes set on a table file writer's options, only for the
+// shim's layout check (a table file writer has no memtable).
+const (
+	sstLayoutWriteBuffer   = 64<<20 + 1
+	sstLayoutDBWriteBuffer = 128<<20 + 3
+)
+
 // CreateSST creates a table file at path.
 func CreateSST(path string) (*SSTWriter, error) {
-	env := grocksdb.NewDefaultEnvOptions()
 	opts := grocksdb.NewDefaultOptions()
+	defer opts.Destroy() // the writer keeps its own copy
 	// The table format of a DB's data family (newRocksOptions). An
 	// ingested file usually lands in the last level, hence its
 	// compression; it is also the smaller file to ship to every replica
@@ -50,33 +67,63 @@ func CreateSST(path string) (*SSTWriter, error) {
 	bbto := newTableOptions()
 	opts.SetBlockBasedTableFactory(bbto)
 	bbto.Destroy()
-	w := grocksdb.NewSSTFileWriter(env, opts)
-	if err := w.Open(path); err != nil {
-		w.Destroy()
-		opts.Destroy()
-		env.Destroy()
-		return nil, fmt.Errorf("engine: creating table file %s: %w", path, err)
+	opts.SetWriteBufferSize(sstLayoutWriteBuffer)
+	opts.SetDbWriteBufferSize(sstLayoutDBWriteBuffer)
+	copts, err := cOptions(opts)
+	if err != nil {
+		return nil, err
 	}
-	return &SSTWriter{path: path, env: env, opts: opts, w: w}, nil
+	var cerr *C.char
+	c := C.zp_sstwriter_create(copts, sstLayoutWriteBuffer, sstLayoutDBWriteBuffer, &cerr)
+	if c == nil {
+		return nil, fmt.Errorf("engine: table file writer: %w", takeCError(cerr))
+	}
+	w := &SSTWriter{path: path, c: c}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	if C.zp_sstwriter_open(c, cpath, &cerr) != 0 {
+		w.free()
+		return nil, fmt.Errorf("engine: creating table file %s: %w", path, takeCError(cerr))
+	}
+	return w, nil
+}
+
+// takeCError turns an error string the shim allocated into an error and
+// frees it.
+func takeCError(c *C.char) error {
+	if c == nil {
+		return errors.New("unknown error")
+	}
+	defer C.free(unsafe.Pointer(c))
+	return errors.New(C.GoString(c))
 }
 
 // Put adds a key. The key is checked as Apply checks it; expireAtMs is
 // unix milliseconds, 0 for none.
 func (s *SSTWriter) Put(userKey, value []byte, expireAtMs int64) error {
+	if s.done {
+		return fmt.Errorf("%w: table file finished", ErrInvalidArgument)
+	}
 	if err := checkKey(userKey); err != nil {
 		return err
 	}
 	if expireAtMs < 0 {
 		return fmt.Errorf("%w: negative expiry %d", ErrInvalidArgument, expireAtMs)
 	}
-	k := dataKey(userKey)
+	// One buffer holds the encoded key and value, reused for every key.
+	s.buf = appendDataKey(s.buf[:0], userKey)
+	k := s.buf
 	if s.last != nil && bytes.Compare(k, s.last) <= 0 {
 		return fmt.Errorf("%w: key %q out of order in a table file", ErrInvalidArgument, userKey)
 	}
-	if err := s.w.Put(k, encodeValue(value, expireAtMs)); err != nil {
-		return fmt.Errorf("engine: writing table file %s: %w", s.path, err)
+	s.buf = appendValue(s.buf, value, expireAtMs)
+	v := s.buf[len(k):]
+	var cerr *C.char
+	if C.zp_sstwriter_put(s.c, (*C.char)(unsafe.Pointer(&k[0])), C.size_t(len(k)),
+		(*C.char)(unsafe.Pointer(&v[0])), C.size_t(len(v)), &cerr) != 0 {
+		return fmt.Errorf("engine: writing table file %s: %w", s.path, takeCError(cerr))
 	}
-	s.last = k
+	s.last = append(s.last[:0], k...)
 	s.count++
 	return nil
 }
@@ -84,8 +131,8 @@ func (s *SSTWriter) Put(userKey, value []byte, expireAtMs int64) error {
 // Count returns the keys put so far.
 func (s *SSTWriter) Count() uint64 { return s.count }
 
-// Finish completes the file (and syncs it). A writer given no key makes
-// no file: RocksDB cannot write an empty table, and Finish returns false.
+// Finish completes the file. A writer given no key makes no file: RocksDB
+// cannot write an empty table, and Finish returns false.
 func (s *SSTWriter) Finish() (written bool, err error) {
 	if s.done {
 		return false, fmt.Errorf("%w: table file finished twice", ErrInvalidArgument)
@@ -95,8 +142,9 @@ func (s *SSTWriter) Finish() (written bool, err error) {
 		os.Remove(s.path)
 		return false, nil
 	}
-	if err := s.w.Finish(); err != nil {
-		return false, fmt.Errorf("engine: finishing table file %s: %w", s.path, err)
+	var cerr *C.char
+	if C.zp_sstwriter_finish(s.c, &cerr) != 0 {
+		return false, fmt.Errorf("engine: finishing table file %s: %w", s.path, takeCError(cerr))
 	}
 	return true, nil
 }
@@ -112,9 +160,8 @@ func (s *SSTWriter) Abort() {
 
 func (s *SSTWriter) free() {
 	s.done = true
-	s.w.Destroy()
-	s.opts.Destroy()
-	s.env.Destroy()
+	C.zp_sstwriter_destroy(s.c)
+	s.c = nil
 }
 
 // ingest ingests the table file at path into the data family, then sets

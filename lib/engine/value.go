@@ -13,11 +13,14 @@ const (
 
 // encodeValue returns the stored form of a user value.
 func encodeValue(user []byte, expireAtMs int64) []byte {
-	b := make([]byte, valueHeaderSize+len(user))
-	b[0] = valueFormat
-	binary.BigEndian.PutUint64(b[1:valueHeaderSize], uint64(expireAtMs))
-	copy(b[valueHeaderSize:], user)
-	return b
+	return appendValue(make([]byte, 0, valueHeaderSize+len(user)), user, expireAtMs)
+}
+
+// appendValue appends the stored form of a user value to b.
+func appendValue(b, user []byte, expireAtMs int64) []byte {
+	b = append(b, valueFormat)
+	b = binary.BigEndian.AppendUint64(b, uint64(expireAtMs))
+	return append(b, user...)
 }
 
 // decodeValue splits a stored value, aliasing b.

@@ -51,10 +51,18 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// TestSorterSpillsAndMerges: records spilled to several runs merge back
-// in SortKey order, each key once with its last value.
+// TestSorterSpillsAndMerges: records spilled to several runs, and held
+// in several sorted chunks, merge back in SortKey order, each key once
+// with its last value.
 func TestSorterSpillsAndMerges(t *testing.T) {
+	for _, chunkLen := range []int{defaultChunkLen, 7} {
+		t.Run(fmt.Sprint("chunks of ", chunkLen), func(t *testing.T) { testSorterSpillsAndMerges(t, chunkLen) })
+	}
+}
+
+func testSorterSpillsAndMerges(t *testing.T, chunkLen int) {
 	s := newSorter(t.TempDir(), 2, 4<<10)
+	s.chunkLen = chunkLen
 	const n = 2000
 	for round := range 3 {
 		for i := range n {

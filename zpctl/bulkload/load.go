@@ -103,6 +103,12 @@ type PartitionResult struct {
 	Staged []string `json:"staged"`
 	Bytes  int64    `json:"bytes"`
 	Err    string   `json:"error,omitempty"`
+	// Where the partition's time went: writing its table file, staging
+	// it on the replicas, the master's ingestion (logged, applied and
+	// replicated as min_sync_replicas asks).
+	WriteSeconds  float64 `json:"write_seconds"`
+	StageSeconds  float64 `json:"stage_seconds"`
+	IngestSeconds float64 `json:"ingest_seconds"`
 }
 
 // Load reads every input, then writes and ingests one table file per
@@ -184,13 +190,13 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 		// table files are written, like they are shipped, in parallel.
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if !s.has(p) {
+				s.release(p)
+				return
+			}
 			path := filepath.Join(tmp, fmt.Sprintf("p%d.sst", p))
 			defer os.Remove(path)
-			n, dups, ok, err := writePartition(s, p, path)
-			s.release(p)
-			if err == nil && ok {
-				err = ship(ctx, opts, fmt.Sprintf("%s-p%d", id, p), ranges[p], path, n, pr)
-			}
+			n, dups, err := writeAndShip(ctx, opts, s, fmt.Sprintf("%s-p%d", id, p), ranges[p], path, pr)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Duplicates += dups
@@ -200,10 +206,9 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 				opts.Log(fmt.Sprintf("partition %d: FAILED, nothing of it ingested: %v", p, err))
 				return
 			}
-			if ok {
-				res.Records += n
-				opts.Log(fmt.Sprintf("partition %d: %d keys ingested at %s (term %d, lsn %d)", p, n, pr.Master, pr.Term, pr.LSN))
-			}
+			res.Records += n
+			opts.Log(fmt.Sprintf("partition %d: %d keys ingested at %s (term %d, lsn %d; written in %.2fs, staged %.2fs after, ingested in %.2fs)",
+				p, n, pr.Master, pr.Term, pr.LSN, pr.WriteSeconds, pr.StageSeconds, pr.IngestSeconds))
 		})
 	}
 	wg.Wait()
@@ -254,34 +259,14 @@ func readInput(ctx context.Context, opts Options, in Input, slots *keyspace.Slot
 		return fmt.Errorf("bulkload: %w", err)
 	}
 	defer rc.Close()
-	// Parsing and sorting run side by side: the parser hands records
-	// over in batches.
-	const batch = 1024
-	batches := make(chan []Record, 8)
-	var sortErr error
-	sorted := make(chan struct{})
-	go func() {
-		defer close(sorted)
-		for b := range batches {
-			for _, rec := range b {
-				if sortErr == nil {
-					sortErr = s.add(slots.Partition(rec.Key), rec)
-				}
-			}
-		}
-	}()
-	cur := make([]Record, 0, batch)
+	// Records go to the sorter as they are parsed (it copies them, and
+	// sorts in the background).
 	err = Parse(in.Name, countingReader{rc, opts.ReadBytes}, f, opts.Limits,
 		func(rec Record) error {
-			cur = append(cur, rec)
-			if len(cur) == batch {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				batches <- cur
-				cur = make([]Record, 0, batch)
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			return nil
+			return s.add(slots.Partition(rec.Key), rec)
 		},
 		func(b BadLine) error {
 			res.BadLines++
@@ -291,49 +276,57 @@ func readInput(ctx context.Context, opts Options, in Input, slots *keyspace.Slot
 			}
 			return nil
 		})
-	if len(cur) > 0 {
-		batches <- cur
-	}
-	close(batches)
-	<-sorted
-	if err != nil {
-		return err
-	}
-	return sortErr
+	return err
 }
 
-// writePartition writes partition p's table file; ok is false when the
-// partition has no record.
-func writePartition(s *sorter, p uint32, path string) (n, dups int64, ok bool, err error) {
+// writeAndShip writes partition rg.Partition's table file at path and
+// ships it as it is written.
+func writeAndShip(ctx context.Context, opts Options, s *sorter, id string, rg keyspace.Range, path string, pr *PartitionResult) (n, dups int64, err error) {
+	p := rg.Partition
 	w, err := engine.CreateSST(path)
 	if err != nil {
-		return 0, 0, false, err
+		s.release(p)
+		return 0, 0, err
 	}
+	tf := newTableFile(path)
+	shipped := make(chan error, 1)
+	go func() { shipped <- ship(ctx, opts, id, rg, tf, pr) }()
+	t0 := time.Now()
+	dups, err = writePartition(s, p, w, tf.grown)
+	s.release(p)
+	tf.finish(w.Count(), err)
+	pr.WriteSeconds = time.Since(t0).Seconds()
+	if serr := <-shipped; err == nil {
+		err = serr
+	}
+	return int64(w.Count()), dups, err
+}
+
+// writePartition writes partition p's records with w, calling grew now
+// and then as the file grows, and finishes the file.
+func writePartition(s *sorter, p uint32, w *engine.SSTWriter, grew func()) (dups int64, err error) {
 	dups, err = s.merge(p, func(e *entry) error {
-		return w.Put(e.userKey(), e.value, e.exp)
+		if err := w.Put(e.userKey(), e.value, e.exp); err != nil {
+			return err
+		}
+		if w.Count()%1024 == 0 {
+			grew()
+		}
+		return nil
 	})
 	if err != nil {
 		w.Abort()
-		return 0, dups, false, err
+		return dups, err
 	}
-	ok, err = w.Finish()
-	return int64(w.Count()), dups, ok, err
+	_, err = w.Finish()
+	return dups, err
 }
 
-// ship stages the file on the partition's replicas and has the master
-// ingest it, retrying with a fresh topology when the master changed.
-func ship(ctx context.Context, opts Options, id string, rg keyspace.Range, path string, records int64, pr *PartitionResult) error {
+// ship stages the table file on the partition's replicas as it is
+// written and has the master ingest it once it is finished, retrying with
+// a fresh topology when the master changed.
+func ship(ctx context.Context, opts Options, id string, rg keyspace.Range, tf *tableFile, pr *PartitionResult) error {
 	p := rg.Partition
-	fi, err := os.Stat(path)
-	if err != nil {
-		return err
-	}
-	crc, err := fileCRC(path)
-	if err != nil {
-		return err
-	}
-	pr.Bytes = fi.Size()
-	file := &zppb.IngestFile{Id: id, Size: uint64(fi.Size()), Crc32C: crc, Records: uint64(records)}
 	staged := map[string]bool{}
 	defer func() {
 		if pr.LSN != 0 {
@@ -384,9 +377,14 @@ func ship(ctx context.Context, opts Options, id string, rg keyspace.Range, path 
 		errs := make([]error, len(targets))
 		var wg sync.WaitGroup
 		for i, addr := range targets {
-			wg.Go(func() { errs[i] = stage(ctx, opts, addr, p, path, file) })
+			wg.Go(func() { errs[i] = stage(ctx, opts, addr, p, id, tf) })
 		}
 		wg.Wait()
+		// Staging on a replica ends with the file; the file's own
+		// failure ends the partition.
+		if err := tf.wait(ctx); err != nil {
+			return fmt.Errorf("writing the table file: %w", err)
+		}
 		masterErr := error(nil)
 		for i, addr := range targets {
 			switch {
@@ -405,10 +403,17 @@ func ship(ctx context.Context, opts Options, id string, rg keyspace.Range, path 
 			}
 			continue
 		}
+		if pr.StageSeconds == 0 {
+			pr.StageSeconds = time.Since(tf.finishedAt()).Seconds()
+		}
+		file := &zppb.IngestFile{Id: id, Size: uint64(tf.size), Crc32C: tf.crc, Records: tf.records}
+		pr.Bytes = tf.size
+		t0 := time.Now()
 		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
 		resp, err := callNode(cctx, opts, part.Master, &zppb.Request{Cmd: &zppb.Request_BulkIngest{BulkIngest: &zppb.BulkIngestRequest{
 			Table: opts.Table, Partition: p, File: file, SlotBegin: rg.Begin, SlotEnd: rg.End}}})
 		cancel()
+		pr.IngestSeconds += time.Since(t0).Seconds()
 		if err != nil {
 			lastErr = fmt.Errorf("ingest at %s: %w", part.Master, err)
 			if !retryable(err) {
@@ -416,7 +421,7 @@ func ship(ctx context.Context, opts Options, id string, rg keyspace.Range, path 
 			}
 			continue
 		}
-		pr.Master, pr.Term, pr.LSN, pr.Records = part.Master, resp.GetBulkIngest().GetTerm(), resp.GetBulkIngest().GetLsn(), records
+		pr.Master, pr.Term, pr.LSN, pr.Records = part.Master, resp.GetBulkIngest().GetTerm(), resp.GetBulkIngest().GetLsn(), int64(tf.records)
 		for addr := range staged {
 			pr.Staged = append(pr.Staged, addr)
 		}
@@ -450,9 +455,9 @@ func findPartition(topo *client.Topology, table string, id uint32) (*client.Part
 	return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q has no partition %d", table, id)
 }
 
-// stage uploads the file to one replica.
-func stage(ctx context.Context, opts Options, addr string, p uint32, path string, file *zppb.IngestFile) error {
-	f, err := os.Open(path)
+// stage uploads the table file to one replica, as it is written.
+func stage(ctx context.Context, opts Options, addr string, p uint32, id string, tf *tableFile) error {
+	f, err := os.Open(tf.path)
 	if err != nil {
 		return err
 	}
@@ -465,14 +470,13 @@ func stage(ctx context.Context, opts Options, addr string, p uint32, path string
 	buf := make([]byte, ChunkSize)
 	var off uint64
 	for {
-		k, err := io.ReadFull(f, buf)
-		last := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-		if err != nil && !last {
+		k, last, err := tf.readChunk(ctx, f, int64(off), buf)
+		if err != nil {
 			return err
 		}
-		req := &zppb.BulkStageRequest{Table: opts.Table, Partition: p, Id: file.Id, Offset: off, Data: buf[:k], Last: last}
+		req := &zppb.BulkStageRequest{Table: opts.Table, Partition: p, Id: id, Offset: off, Data: buf[:k], Last: last}
 		if last {
-			req.Size, req.Crc32C = file.Size, file.Crc32C
+			req.Size, req.Crc32C = uint64(tf.size), tf.crc
 		}
 		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
 		resp, err := conn.Call(cctx, &zppb.Request{Cmd: &zppb.Request_BulkStage{BulkStage: req}})

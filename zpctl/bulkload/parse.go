@@ -59,7 +59,8 @@ func FormatOf(name string) Format {
 	return ""
 }
 
-// Record is one key-value pair read from a file.
+// Record is one key-value pair read from a file. The Record Parse gives
+// emit may alias its read buffer: it is valid until emit returns.
 type Record struct {
 	Key, Value []byte
 	ExpireAtMs int64
@@ -180,8 +181,8 @@ func Parse(name string, r io.Reader, f Format, lim Limits, emit func(Record) err
 	return nil
 }
 
-// tsvRecord reads a TSV line as fieldsRecord does, without a string per
-// field for the common line (no base64): key and value share one copy.
+// tsvRecord reads a TSV line as fieldsRecord does, without a copy for the
+// common line (no base64): key and value alias b.
 func tsvRecord(b []byte) (Record, error) {
 	i := bytes.IndexByte(b, '\t')
 	if i < 0 || bytes.HasPrefix(b, []byte(TSVBase64)) || bytes.Contains(b[i+1:], []byte(TSVBase64)) {
@@ -195,10 +196,7 @@ func tsvRecord(b []byte) (Record, error) {
 			return fieldsRecord(strings.Split(string(b), "\t"))
 		}
 	}
-	buf := make([]byte, i+len(rest))
-	copy(buf, b[:i])
-	copy(buf[i:], rest)
-	rec := Record{Key: buf[:i:i], Value: buf[i:]}
+	rec := Record{Key: b[:i:i], Value: rest}
 	if len(exp) > 0 {
 		var err error
 		if rec.ExpireAtMs, err = strconv.ParseInt(string(exp), 10, 64); err != nil || rec.ExpireAtMs < 0 {

@@ -11,7 +11,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 )
@@ -33,6 +35,16 @@ func (e *entry) userKey() []byte { return e.sortKey[len(e.sortKey)-e.keyLen:] }
 // bound.
 const entryOverhead = 96
 
+// Records' bytes are copied into slabs, not allocated one by one (a load
+// of a million records made the collector's work a second of its read
+// phase); entries are gathered in chunks, each sorted in the background
+// as soon as it is full, so sorting runs beside parsing and the merge at
+// the end only interleaves sorted chunks.
+const (
+	slabSize        = 1 << 20
+	defaultChunkLen = 1 << 15
+)
+
 func compareEntries(a, b entry) int {
 	if c := bytes.Compare(a.sortKey, b.sortKey); c != 0 {
 		return c
@@ -43,64 +55,112 @@ func compareEntries(a, b entry) int {
 // sorter collects each partition's records, in memory up to a bound and
 // in sorted runs on disk beyond it.
 type sorter struct {
-	dir   string
-	limit int64
-	used  int64
-	parts []*partSort
-	seq   uint64
-	runs  int
+	dir      string
+	limit    int64
+	used     int64
+	chunkLen int
+	parts    []*partSort
+	seq      uint64
+	runs     int
 	// Spilled counts the bytes written to runs.
 	spilled int64
+	// sorting tracks the background sorts of full chunks; sortSlots
+	// bounds them.
+	sorting   sync.WaitGroup
+	sortSlots chan struct{}
 }
 
 type partSort struct {
-	mem  []entry
-	runs []string
+	// cur is the chunk being filled; chunks are full ones, sorted once
+	// sorter.sorting is waited for.
+	cur    []entry
+	chunks [][]entry
+	slab   []byte
+	runs   []string
 }
 
 func newSorter(dir string, partitions int, limit int64) *sorter {
-	s := &sorter{dir: dir, limit: limit, parts: make([]*partSort, partitions)}
+	s := &sorter{dir: dir, limit: limit, chunkLen: defaultChunkLen, parts: make([]*partSort, partitions),
+		sortSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
 	for i := range s.parts {
 		s.parts[i] = &partSort{}
 	}
 	return s
 }
 
-// add adds a record to partition p.
+// add adds a record to partition p. It copies the record's bytes: rec may
+// alias a buffer the caller reuses.
 func (s *sorter) add(p uint32, rec Record) error {
 	s.seq++
-	e := entry{sortKey: engine.SortKey(rec.Key), keyLen: len(rec.Key), value: rec.Value, exp: rec.ExpireAtMs, seq: s.seq}
-	s.parts[p].mem = append(s.parts[p].mem, e)
-	s.used += int64(len(e.sortKey)+len(e.value)) + entryOverhead
+	ps := s.parts[p]
+	need := engine.SortKeyLen(rec.Key) + len(rec.Value)
+	if cap(ps.slab)-len(ps.slab) < need {
+		ps.slab = make([]byte, 0, max(slabSize, need))
+	}
+	n := len(ps.slab)
+	ps.slab = engine.AppendSortKey(ps.slab, rec.Key)
+	k := len(ps.slab)
+	ps.slab = append(ps.slab, rec.Value...)
+	e := entry{sortKey: ps.slab[n:k:k], keyLen: len(rec.Key), value: ps.slab[k:len(ps.slab):len(ps.slab)], exp: rec.ExpireAtMs, seq: s.seq}
+	if ps.cur == nil {
+		ps.cur = make([]entry, 0, s.chunkLen)
+	}
+	ps.cur = append(ps.cur, e)
+	if len(ps.cur) == s.chunkLen {
+		s.sortInBackground(ps.cur)
+		ps.chunks, ps.cur = append(ps.chunks, ps.cur), nil
+	}
+	s.used += int64(need) + entryOverhead
 	if s.used > s.limit {
 		return s.spill()
 	}
 	return nil
 }
 
+func (s *sorter) sortInBackground(es []entry) {
+	s.sortSlots <- struct{}{}
+	s.sorting.Go(func() {
+		defer func() { <-s.sortSlots }()
+		slices.SortFunc(es, compareEntries)
+	})
+}
+
+// sortedChunks waits for the background sorts and sorts the partition's
+// last chunk: then its chunks are sorted. Once adding is over, partitions
+// may be sorted concurrently.
+func (s *sorter) sortedChunks(ps *partSort) [][]entry {
+	s.sorting.Wait()
+	if len(ps.cur) > 0 {
+		slices.SortFunc(ps.cur, compareEntries)
+		ps.chunks, ps.cur = append(ps.chunks, ps.cur), nil
+	}
+	return ps.chunks
+}
+
 // spill writes every partition's records to a sorted run each.
 func (s *sorter) spill() error {
 	for _, ps := range s.parts {
-		if len(ps.mem) == 0 {
+		chunks := s.sortedChunks(ps)
+		if len(chunks) == 0 {
 			continue
 		}
-		slices.SortFunc(ps.mem, compareEntries)
 		s.runs++
 		path := filepath.Join(s.dir, fmt.Sprintf("run-%06d", s.runs))
-		n, err := writeRun(path, ps.mem)
+		n, err := writeRun(path, chunks)
 		if err != nil {
 			return err
 		}
 		s.spilled += n
 		ps.runs = append(ps.runs, path)
-		clear(ps.mem)
-		ps.mem = ps.mem[:0]
+		ps.chunks, ps.slab = nil, nil
 	}
 	s.used = 0
 	return nil
 }
 
-func writeRun(path string, es []entry) (int64, error) {
+// writeRun writes sorted chunks to one sorted run, duplicates included
+// (the merge drops them).
+func writeRun(path string, chunks [][]entry) (int64, error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, err
@@ -109,8 +169,7 @@ func writeRun(path string, es []entry) (int64, error) {
 	w := bufio.NewWriterSize(f, 1<<20)
 	var hdr [4 * binary.MaxVarintLen64]byte
 	var n int64
-	for i := range es {
-		e := &es[i]
+	err = mergeIters(memIters(chunks), func(e *entry) error {
 		b := binary.AppendUvarint(hdr[:0], uint64(len(e.sortKey)))
 		b = binary.AppendUvarint(b, uint64(e.keyLen))
 		b = binary.AppendUvarint(b, uint64(len(e.value)))
@@ -120,11 +179,23 @@ func writeRun(path string, es []entry) (int64, error) {
 		w.Write(e.sortKey)
 		w.Write(e.value)
 		n += int64(len(b) + len(e.sortKey) + len(e.value))
+		return nil
+	})
+	if err != nil {
+		return n, err
 	}
 	if err := w.Flush(); err != nil {
 		return n, err
 	}
 	return n, f.Close()
+}
+
+func memIters(chunks [][]entry) []iterator {
+	its := make([]iterator, len(chunks))
+	for i, c := range chunks {
+		its[i] = &memIter{es: c}
+	}
+	return its
 }
 
 // iterator yields a sorted sequence of entries.
@@ -215,52 +286,64 @@ func (h *mergeHeap) Pop() any {
 
 // merge gives partition p's records to fn in SortKey order, each key once
 // with its last value in the input; it returns how many duplicates it
-// dropped.
+// dropped. The entry given to fn is valid until release.
 func (s *sorter) merge(p uint32, fn func(e *entry) error) (dups int64, err error) {
 	ps := s.parts[p]
-	slices.SortFunc(ps.mem, compareEntries)
+	its := memIters(s.sortedChunks(ps))
+	for _, path := range ps.runs {
+		it, err := openRun(path)
+		if err != nil {
+			for _, it := range its {
+				it.close()
+			}
+			return 0, err
+		}
+		its = append(its, it)
+	}
+	var last []byte
+	err = mergeIters(its, func(e *entry) error {
+		if last != nil && bytes.Equal(e.sortKey, last) {
+			dups++
+			return nil
+		}
+		last = e.sortKey
+		return fn(e)
+	})
+	return dups, err
+}
+
+// mergeIters gives fn every entry of its in compareEntries order, and
+// closes them.
+func mergeIters(its []iterator, fn func(e *entry) error) error {
 	h := &mergeHeap{}
 	defer func() {
 		for _, it := range h.its {
 			it.close()
 		}
 	}()
-	add := func(it iterator) error {
+	for i, it := range its {
 		e, ok, err := it.next()
 		if err != nil || !ok {
 			it.close()
-			return err
+			if err != nil {
+				for _, rest := range its[i+1:] {
+					rest.close()
+				}
+				return err
+			}
+			continue
 		}
 		h.its, h.head = append(h.its, it), append(h.head, e)
-		return nil
-	}
-	if err := add(&memIter{es: ps.mem}); err != nil {
-		return 0, err
-	}
-	for _, path := range ps.runs {
-		it, err := openRun(path)
-		if err != nil {
-			return 0, err
-		}
-		if err := add(it); err != nil {
-			return 0, err
-		}
 	}
 	heap.Init(h)
-	var last []byte
 	for h.Len() > 0 {
 		e := h.head[0]
-		if last != nil && bytes.Equal(e.sortKey, last) {
-			dups++
-		} else {
-			if err := fn(&e); err != nil {
-				return dups, err
-			}
-			last = e.sortKey
+		if err := fn(&e); err != nil {
+			return err
 		}
 		next, ok, err := h.its[0].next()
 		if err != nil {
-			return dups, err
+			return err
 		}
 		if ok {
 			h.head[0] = next
@@ -269,7 +352,13 @@ func (s *sorter) merge(p uint32, fn func(e *entry) error) (dups int64, err error
 			heap.Pop(h)
 		}
 	}
-	return dups, nil
+	return nil
+}
+
+// has reports whether partition p got any record.
+func (s *sorter) has(p uint32) bool {
+	ps := s.parts[p]
+	return len(ps.cur) > 0 || len(ps.chunks) > 0 || len(ps.runs) > 0
 }
 
 // release drops partition p's records once merged.
@@ -278,5 +367,5 @@ func (s *sorter) release(p uint32) {
 	for _, r := range ps.runs {
 		os.Remove(r)
 	}
-	ps.mem, ps.runs = nil, nil
+	ps.cur, ps.chunks, ps.slab, ps.runs = nil, nil, nil, nil
 }

@@ -70,18 +70,31 @@ func TestBulkloadThroughput(t *testing.T) {
 			t.Fatalf("create: %d %s", r.code, r.stderr)
 		}
 	}
+	// CPU seconds of zpctl (this process) and of the nodes, so that the
+	// figures say where the time went on a machine they share.
+	cpu := func() (client, nodes float64) {
+		client = cpuSeconds(t, os.Getpid())
+		for _, n := range c.Nodes {
+			nodes += cpuSeconds(t, n.Pid())
+		}
+		return client, nodes
+	}
+	c0, n0 := cpu()
 	t0 := time.Now()
 	if r := zp("load", "mset", path); r.code != ExitOK {
 		t.Fatalf("load: %d %s", r.code, r.stderr)
 	}
 	msetTime := time.Since(t0)
+	c1, n1 := cpu()
 	t0 = time.Now()
 	r := zp("bulkload", "bulk", path)
 	if r.code != ExitOK {
 		t.Fatalf("bulkload: %d %s", r.code, r.stderr)
 	}
 	bulkTime := time.Since(t0)
+	c2, n2 := cpu()
 	t.Logf("bulkload: %s\n%s", strings.TrimSpace(r.stdout), r.stderr)
+	t.Logf("CPU seconds: zpctl load: zpctl %.1f, nodes %.1f; zpctl bulkload: zpctl %.1f, nodes %.1f", c1-c0, n1-n0, c2-c1, n2-n1)
 
 	cl, err := client.New(context.Background(), client.Options{MetaAddrs: c.MetaAddrs(), DefaultTimeout: time.Minute, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -99,4 +112,18 @@ func TestBulkloadThroughput(t *testing.T) {
 	t.Logf("%d records of 100 bytes: zpctl load (MSET) %v (%.0f keys/s), zpctl bulkload %v (%.0f keys/s): %.1fx",
 		n, msetTime.Round(time.Millisecond), float64(n)/msetTime.Seconds(), bulkTime.Round(time.Millisecond), float64(n)/bulkTime.Seconds(),
 		msetTime.Seconds()/bulkTime.Seconds())
+}
+
+// cpuSeconds returns the user and system CPU time process pid has used.
+func cpuSeconds(t *testing.T, pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime 14 and stime 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
 }
