@@ -37,13 +37,13 @@ func BenchmarkRead(b *testing.B) {
 	slots := keyspace.EvenSlotMap(4)
 	b.SetBytes(int64(len(in)))
 	for b.Loop() {
-		s := newSorter(b.TempDir(), slots.Len(), DefaultMemory)
+		s := newSorter(b.TempDir(), slots.Len(), 1, DefaultMemory)
 		var res Result
 		opts := Options{Limits: Limits{MaxValueSize: 1 << 20}}
 		opts.ReadBytes = new(atomic.Int64)
 		err := readInput(b.Context(), opts, Input{Name: "in.tsv", Open: func() (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(in)), nil
-		}}, slots, s, &res)
+		}}, 0, slots, s, &res)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -59,13 +59,13 @@ func BenchmarkWrite(b *testing.B) {
 	dir := b.TempDir()
 	for b.Loop() {
 		b.StopTimer()
-		s := newSorter(dir, 1, DefaultMemory)
+		s := newSorter(dir, 1, 1, DefaultMemory)
 		var res Result
 		opts := Options{Limits: Limits{MaxValueSize: 1 << 20}}
 		opts.ReadBytes = new(atomic.Int64)
 		if err := readInput(b.Context(), opts, Input{Name: "in.tsv", Open: func() (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(in)), nil
-		}}, slots, s, &res); err != nil {
+		}}, 0, slots, s, &res); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

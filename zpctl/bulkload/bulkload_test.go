@@ -3,9 +3,17 @@ package bulkload
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 )
 
 // TestParse: each format's records, base64 fields, expiries, gzip by
@@ -61,7 +69,8 @@ func TestSorterSpillsAndMerges(t *testing.T) {
 }
 
 func testSorterSpillsAndMerges(t *testing.T, chunkLen int) {
-	s := newSorter(t.TempDir(), 2, 4<<10)
+	s := newSorter(t.TempDir(), 2, 1, 4<<10)
+	var seq uint64
 	s.chunkLen = chunkLen
 	const n = 2000
 	for round := range 3 {
@@ -69,13 +78,14 @@ func testSorterSpillsAndMerges(t *testing.T, chunkLen int) {
 			if round > 0 && i%(round*3) != 0 {
 				continue
 			}
-			if err := s.add(uint32(i%2), Record{Key: []byte(fmt.Sprintf("k%05d", i)), Value: []byte(fmt.Sprint(round))}); err != nil {
+			seq++
+			if err := s.shards[0].add(uint32(i%2), Record{Key: []byte(fmt.Sprintf("k%05d", i)), Value: []byte(fmt.Sprint(round))}, seq); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if s.spilled == 0 || len(s.parts[0].runs) < 2 {
-		t.Fatalf("nothing spilled: %d bytes, %d runs", s.spilled, len(s.parts[0].runs))
+	if s.spilledBytes() == 0 || len(s.shards[0].parts[0].runs) < 2 {
+		t.Fatalf("nothing spilled: %d bytes, %d runs", s.spilledBytes(), len(s.shards[0].parts[0].runs))
 	}
 	total, dups := 0, int64(0)
 	for p := range uint32(2) {
@@ -108,5 +118,72 @@ func testSorterSpillsAndMerges(t *testing.T, chunkLen int) {
 	}
 	if total != n || dups != int64((n+2)/3+(n+5)/6) {
 		t.Errorf("%d keys, %d duplicates; want %d, %d", total, dups, n, (n+2)/3+(n+5)/6)
+	}
+}
+
+// TestReadSections: a large plain file is read in sections at once, yet
+// bad lines carry their line numbers in the file, in order, and of two
+// records of a key in different sections the later wins.
+func TestReadSections(t *testing.T) {
+	const n = 120_000 // lines of ~80 bytes: over minSectionBytes
+	badAt := map[int]bool{5: true, n/2 + 7: true, n - 3: true}
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		switch {
+		case badAt[i]:
+			b.WriteString("no tab here\n")
+		case i == 10:
+			b.WriteString("dup\tfirst\n")
+		case i == n:
+			b.WriteString("dup\tlast\n")
+		default:
+			fmt.Fprintf(&b, "key%06d\t%070d\n", i, i)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "in.tsv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Name: "in.tsv", Open: func() (io.ReadCloser, error) { return os.Open(path) }}
+	for _, tc := range []struct {
+		name      string
+		maxErrors int64
+		wantErr   bool
+	}{{"bad lines tolerated", 10, false}, {"too many bad lines", 1, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSorter(t.TempDir(), 1, 3, DefaultMemory)
+			f, _ := in.Open()
+			if bounds := sections(f, TSV, 3); len(bounds) != 4 {
+				t.Fatalf("sections %v, want 3", bounds)
+			}
+			f.Close()
+			var bad []int64
+			opts := Options{MaxErrors: tc.maxErrors, ReadBytes: new(atomic.Int64), Bad: func(b BadLine) { bad = append(bad, b.Line) }}
+			var res Result
+			err := readInput(context.Background(), opts, in, 0, keyspace.EvenSlotMap(1), s, &res)
+			if tc.wantErr {
+				if !errors.Is(err, ErrTooManyBadLines) || len(bad) > 2 {
+					t.Fatalf("err %v, bad lines %v", err, bad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(bad) != fmt.Sprint([]int64{5, n/2 + 7, n - 3}) || opts.ReadBytes.Load() != int64(b.Len()) {
+				t.Fatalf("bad lines %v, read %d of %d bytes", bad, opts.ReadBytes.Load(), b.Len())
+			}
+			keys := 0
+			dups, err := s.merge(0, func(e *entry) error {
+				keys++
+				if string(e.userKey()) == "dup" && string(e.value) != "last" {
+					t.Errorf("dup = %s, want the later record's", e.value)
+				}
+				return nil
+			})
+			if err != nil || keys != n-3-1 || dups != 1 {
+				t.Fatalf("%d keys, %d duplicates, %v; want %d, 1", keys, dups, err, n-4)
+			}
+		})
 	}
 }

@@ -1,6 +1,8 @@
 package bulkload
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,13 +159,13 @@ func Load(ctx context.Context, opts Options) (Result, error) {
 		total += in.Size
 	}
 	opts.Phase("read", total)
-	s := newSorter(tmp, slots.Len(), opts.Memory)
-	for _, in := range opts.Inputs {
-		if err := readInput(ctx, opts, in, slots, s, &res); err != nil {
+	s := newSorter(tmp, slots.Len(), runtime.GOMAXPROCS(0), opts.Memory)
+	for i, in := range opts.Inputs {
+		if err := readInput(ctx, opts, in, i, slots, s, &res); err != nil {
 			return res, err
 		}
 	}
-	res.Spilled = s.spilled
+	res.Spilled = s.spilledBytes()
 
 	// Write, ship and ingest each partition.
 	id := newLoadID()
@@ -246,7 +249,7 @@ func (c countingReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
-func readInput(ctx context.Context, opts Options, in Input, slots *keyspace.SlotMap, s *sorter, res *Result) error {
+func readInput(ctx context.Context, opts Options, in Input, fileIndex int, slots *keyspace.SlotMap, s *sorter, res *Result) error {
 	f := opts.Format
 	if f == "" {
 		f = FormatOf(in.Name)
@@ -259,14 +262,22 @@ func readInput(ctx context.Context, opts Options, in Input, slots *keyspace.Slot
 		return fmt.Errorf("bulkload: %w", err)
 	}
 	defer rc.Close()
+	// A record's place in the input: the file, then its place in the
+	// file (its section's, then its own in the section).
+	base := uint64(fileIndex) << 44
+	if bounds := sections(rc, f, len(s.shards)); bounds != nil {
+		return readSections(ctx, opts, in.Name, rc.(io.ReaderAt), bounds, f, base, slots, s, res)
+	}
 	// Records go to the sorter as they are parsed (it copies them, and
 	// sorts in the background).
-	err = Parse(in.Name, countingReader{rc, opts.ReadBytes}, f, opts.Limits,
+	sh, seq := s.shards[0], base
+	return Parse(in.Name, countingReader{rc, opts.ReadBytes}, f, opts.Limits,
 		func(rec Record) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return s.add(slots.Partition(rec.Key), rec)
+			seq++
+			return sh.add(slots.Partition(rec.Key), rec, seq)
 		},
 		func(b BadLine) error {
 			res.BadLines++
@@ -276,7 +287,108 @@ func readInput(ctx context.Context, opts Options, in Input, slots *keyspace.Slot
 			}
 			return nil
 		})
-	return err
+}
+
+// minSectionBytes is the least input worth reading in sections.
+const minSectionBytes = 8 << 20
+
+// sections splits a plain (not gzip) regular file of TSV or JSON lines,
+// which can be read at any offset, at line boundaries into n sections to
+// be read at once: their bounds, or nil when the input is read whole.
+// CSV is not split: a quoted field may hold a newline.
+func sections(r io.Reader, f Format, n int) []int64 {
+	file, ok := r.(*os.File)
+	if !ok || n < 2 || f != TSV && f != JSONL {
+		return nil
+	}
+	fi, err := file.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() < minSectionBytes {
+		return nil
+	}
+	size := fi.Size()
+	var magic [2]byte
+	if _, err := file.ReadAt(magic[:], 0); err != nil || magic[0] == 0x1f && magic[1] == 0x8b {
+		return nil
+	}
+	bounds := []int64{0}
+	buf := make([]byte, 64<<10)
+	for k := 1; k < n; k++ {
+		// Section k starts after the first newline at or after its
+		// share of the file.
+		pos := max(size*int64(k)/int64(n), bounds[len(bounds)-1])
+		for pos < size {
+			m, err := file.ReadAt(buf, pos)
+			if i := bytes.IndexByte(buf[:m], '\n'); i >= 0 {
+				pos += int64(i) + 1
+				break
+			}
+			pos += int64(m)
+			if err != nil {
+				pos = size
+			}
+		}
+		bounds = append(bounds, min(pos, size))
+	}
+	return append(bounds, size)
+}
+
+// readSections reads the sections of an input at once, each into its own
+// shard of the sorter. Bad lines are reported once all are read, in the
+// input's order, numbered as lines of the whole file.
+func readSections(ctx context.Context, opts Options, name string, r io.ReaderAt, bounds []int64, f Format, base uint64, slots *keyspace.SlotMap, s *sorter, res *Result) error {
+	type section struct {
+		lines int64
+		bad   []BadLine
+		err   error
+	}
+	secs := make([]section, len(bounds)-1)
+	var bad atomic.Int64
+	errTooMany := errors.New("too many bad lines")
+	var wg sync.WaitGroup
+	for k := range secs {
+		sec, sh := &secs[k], s.shards[k]
+		seq := base + uint64(k)<<40
+		wg.Go(func() {
+			in := io.NewSectionReader(r, bounds[k], bounds[k+1]-bounds[k])
+			sec.lines, sec.err = parse(name, bufio.NewReaderSize(countingReader{in, opts.ReadBytes}, 1<<20), f, opts.Limits,
+				func(rec Record) error {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					seq++
+					return sh.add(slots.Partition(rec.Key), rec, seq)
+				},
+				func(b BadLine) error {
+					sec.bad = append(sec.bad, b)
+					if bad.Add(1) > opts.MaxErrors {
+						return errTooMany
+					}
+					return nil
+				})
+		})
+	}
+	wg.Wait()
+	var before int64
+	for _, sec := range secs {
+		for _, b := range sec.bad {
+			if res.BadLines > opts.MaxErrors {
+				break
+			}
+			b.Line += before
+			res.BadLines++
+			opts.Bad(b)
+		}
+		before += sec.lines
+	}
+	for _, sec := range secs {
+		if sec.err != nil && !errors.Is(sec.err, errTooMany) {
+			return sec.err
+		}
+	}
+	if bad.Load() > opts.MaxErrors {
+		return fmt.Errorf("%w: %d (--max-errors %d); nothing was ingested", ErrTooManyBadLines, res.BadLines, opts.MaxErrors)
+	}
+	return nil
 }
 
 // writeAndShip writes partition rg.Partition's table file at path and

@@ -113,6 +113,13 @@ func Parse(name string, r io.Reader, f Format, lim Limits, emit func(Record) err
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
+	_, err = parse(name, in, f, lim, emit, bad)
+	return err
+}
+
+// parse is Parse of a decompressed input; it returns the lines it read
+// (TSV and JSON lines; 0 for CSV).
+func parse(name string, in io.Reader, f Format, lim Limits, emit func(Record) error, bad func(BadLine) error) (lines int64, err error) {
 	check := func(line int64, rec Record, err error) error {
 		if err == nil {
 			err = lim.check(&rec)
@@ -132,22 +139,22 @@ func Parse(name string, r io.Reader, f Format, lim Limits, emit func(Record) err
 		for {
 			fields, err := cr.Read()
 			if errors.Is(err, io.EOF) {
-				return nil
+				return 0, nil
 			}
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				if err := bad(BadLine{File: name, Line: int64(pe.StartLine), Err: pe.Err}); err != nil {
-					return err
+					return 0, err
 				}
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+				return 0, fmt.Errorf("%s: %w", name, err)
 			}
 			line, _ := cr.FieldPos(0)
 			rec, ferr := fieldsRecord(fields)
 			if err := check(int64(line), rec, ferr); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}
@@ -169,16 +176,16 @@ func Parse(name string, r io.Reader, f Format, lim Limits, emit func(Record) err
 			rec, err = tsvRecord(bytes.TrimSuffix(b, []byte{'\r'}))
 		}
 		if err := check(line, rec, err); err != nil {
-			return err
+			return line, err
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return bad(BadLine{File: name, Line: line + 1, Err: fmt.Errorf("line over %d bytes", maxLine)})
+			return line, bad(BadLine{File: name, Line: line + 1, Err: fmt.Errorf("line over %d bytes", maxLine)})
 		}
-		return fmt.Errorf("%s: %w", name, err)
+		return line, fmt.Errorf("%s: %w", name, err)
 	}
-	return nil
+	return line, nil
 }
 
 // tsvRecord reads a TSV line as fieldsRecord does, without a copy for the

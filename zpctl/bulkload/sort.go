@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 )
@@ -53,21 +54,31 @@ func compareEntries(a, b entry) int {
 }
 
 // sorter collects each partition's records, in memory up to a bound and
-// in sorted runs on disk beyond it.
+// in sorted runs on disk beyond it. Records come in through shards, one
+// per reading goroutine.
 type sorter struct {
 	dir      string
 	limit    int64
-	used     int64
 	chunkLen int
-	parts    []*partSort
-	seq      uint64
-	runs     int
-	// Spilled counts the bytes written to runs.
-	spilled int64
+	shards   []*shard
+	// used is the memory the shards hold, together.
+	used atomic.Int64
 	// sorting tracks the background sorts of full chunks; sortSlots
 	// bounds them.
 	sorting   sync.WaitGroup
 	sortSlots chan struct{}
+
+	mu   sync.Mutex
+	runs int
+	// spilled counts the bytes written to runs.
+	spilled int64
+}
+
+// shard is what one reading goroutine adds records through.
+type shard struct {
+	s     *sorter
+	used  int64
+	parts []*partSort
 }
 
 type partSort struct {
@@ -79,20 +90,25 @@ type partSort struct {
 	runs   []string
 }
 
-func newSorter(dir string, partitions int, limit int64) *sorter {
-	s := &sorter{dir: dir, limit: limit, chunkLen: defaultChunkLen, parts: make([]*partSort, partitions),
+func newSorter(dir string, partitions, shards int, limit int64) *sorter {
+	s := &sorter{dir: dir, limit: limit, chunkLen: defaultChunkLen,
 		sortSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
-	for i := range s.parts {
-		s.parts[i] = &partSort{}
+	for range max(1, shards) {
+		sh := &shard{s: s, parts: make([]*partSort, partitions)}
+		for i := range sh.parts {
+			sh.parts[i] = &partSort{}
+		}
+		s.shards = append(s.shards, sh)
 	}
 	return s
 }
 
-// add adds a record to partition p. It copies the record's bytes: rec may
+// add adds a record to partition p; seq is its place in the input (a
+// later record has a larger one). It copies the record's bytes: rec may
 // alias a buffer the caller reuses.
-func (s *sorter) add(p uint32, rec Record) error {
-	s.seq++
-	ps := s.parts[p]
+func (sh *shard) add(p uint32, rec Record, seq uint64) error {
+	s := sh.s
+	ps := sh.parts[p]
 	need := engine.SortKeyLen(rec.Key) + len(rec.Value)
 	if cap(ps.slab)-len(ps.slab) < need {
 		ps.slab = make([]byte, 0, max(slabSize, need))
@@ -101,7 +117,7 @@ func (s *sorter) add(p uint32, rec Record) error {
 	ps.slab = engine.AppendSortKey(ps.slab, rec.Key)
 	k := len(ps.slab)
 	ps.slab = append(ps.slab, rec.Value...)
-	e := entry{sortKey: ps.slab[n:k:k], keyLen: len(rec.Key), value: ps.slab[k:len(ps.slab):len(ps.slab)], exp: rec.ExpireAtMs, seq: s.seq}
+	e := entry{sortKey: ps.slab[n:k:k], keyLen: len(rec.Key), value: ps.slab[k:len(ps.slab):len(ps.slab)], exp: rec.ExpireAtMs, seq: seq}
 	if ps.cur == nil {
 		ps.cur = make([]entry, 0, s.chunkLen)
 	}
@@ -110,9 +126,10 @@ func (s *sorter) add(p uint32, rec Record) error {
 		s.sortInBackground(ps.cur)
 		ps.chunks, ps.cur = append(ps.chunks, ps.cur), nil
 	}
-	s.used += int64(need) + entryOverhead
-	if s.used > s.limit {
-		return s.spill()
+	cost := int64(need) + entryOverhead
+	sh.used += cost
+	if s.used.Add(cost) > s.limit {
+		return sh.spill()
 	}
 	return nil
 }
@@ -137,24 +154,30 @@ func (s *sorter) sortedChunks(ps *partSort) [][]entry {
 	return ps.chunks
 }
 
-// spill writes every partition's records to a sorted run each.
-func (s *sorter) spill() error {
-	for _, ps := range s.parts {
+// spill writes each of the shard's partitions to a sorted run.
+func (sh *shard) spill() error {
+	s := sh.s
+	for _, ps := range sh.parts {
 		chunks := s.sortedChunks(ps)
 		if len(chunks) == 0 {
 			continue
 		}
+		s.mu.Lock()
 		s.runs++
 		path := filepath.Join(s.dir, fmt.Sprintf("run-%06d", s.runs))
+		s.mu.Unlock()
 		n, err := writeRun(path, chunks)
 		if err != nil {
 			return err
 		}
+		s.mu.Lock()
 		s.spilled += n
+		s.mu.Unlock()
 		ps.runs = append(ps.runs, path)
 		ps.chunks, ps.slab = nil, nil
 	}
-	s.used = 0
+	s.used.Add(-sh.used)
+	sh.used = 0
 	return nil
 }
 
@@ -288,17 +311,20 @@ func (h *mergeHeap) Pop() any {
 // with its last value in the input; it returns how many duplicates it
 // dropped. The entry given to fn is valid until release.
 func (s *sorter) merge(p uint32, fn func(e *entry) error) (dups int64, err error) {
-	ps := s.parts[p]
-	its := memIters(s.sortedChunks(ps))
-	for _, path := range ps.runs {
-		it, err := openRun(path)
-		if err != nil {
-			for _, it := range its {
-				it.close()
+	var its []iterator
+	for _, sh := range s.shards {
+		ps := sh.parts[p]
+		its = append(its, memIters(s.sortedChunks(ps))...)
+		for _, path := range ps.runs {
+			it, err := openRun(path)
+			if err != nil {
+				for _, it := range its {
+					it.close()
+				}
+				return 0, err
 			}
-			return 0, err
+			its = append(its, it)
 		}
-		its = append(its, it)
 	}
 	var last []byte
 	err = mergeIters(its, func(e *entry) error {
@@ -357,15 +383,29 @@ func mergeIters(its []iterator, fn func(e *entry) error) error {
 
 // has reports whether partition p got any record.
 func (s *sorter) has(p uint32) bool {
-	ps := s.parts[p]
-	return len(ps.cur) > 0 || len(ps.chunks) > 0 || len(ps.runs) > 0
+	for _, sh := range s.shards {
+		ps := sh.parts[p]
+		if len(ps.cur) > 0 || len(ps.chunks) > 0 || len(ps.runs) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // release drops partition p's records once merged.
 func (s *sorter) release(p uint32) {
-	ps := s.parts[p]
-	for _, r := range ps.runs {
-		os.Remove(r)
+	for _, sh := range s.shards {
+		ps := sh.parts[p]
+		for _, r := range ps.runs {
+			os.Remove(r)
+		}
+		sh.parts[p] = &partSort{}
 	}
-	ps.cur, ps.chunks, ps.slab, ps.runs = nil, nil, nil, nil
+}
+
+// spilledBytes returns the bytes written to sorted runs.
+func (s *sorter) spilledBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spilled
 }
