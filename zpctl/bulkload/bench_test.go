@@ -77,6 +77,9 @@ func BenchmarkWrite(b *testing.B) {
 		if _, err := writePartition(s, 0, w, func() {}); err != nil {
 			b.Fatal(err)
 		}
+		if fi, err := os.Stat(path); err == nil {
+			b.ReportMetric(float64(fi.Size())/float64(len(in)), "file/input")
+		}
 		os.Remove(path)
 	}
 }
