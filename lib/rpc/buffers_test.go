@@ -1,8 +1,12 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,4 +59,47 @@ func TestLargeFramesNotKept(t *testing.T) {
 	if grew > conns*size/2 {
 		t.Errorf("heap grew %d MB, want under %d MB", grew>>20, conns*size/2>>20)
 	}
+}
+
+// TestPooledPayloads: large requests, whose marshalled form is written
+// from reused buffers, reach the server intact however many are queued
+// at once on one connection or several.
+func TestPooledPayloads(t *testing.T) {
+	_, addr := startServer(t, func(ctx context.Context, req *zppb.Request) *zppb.Response {
+		v := req.GetSet().GetValue()
+		return &zppb.Response{Result: &zppb.Response_Get{Get: &zppb.GetResponse{Value: []byte(fmt.Sprintf("%d:%x", len(v), sha256.Sum256(v)))}}}
+	}, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for conn := range 3 {
+		c, err := Dial(ctx, addr, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		wg.Go(func() {
+			type sent struct {
+				p    *Pending
+				want string
+			}
+			var all []sent
+			for i := range 12 {
+				v := bytes.Repeat([]byte{byte(conn*16 + i)}, pooledPayload+i*1000)
+				p, err := c.Send(ctx, &zppb.Request{Cmd: &zppb.Request_Set{Set: &zppb.SetRequest{Key: []byte("k"), Value: v}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				all = append(all, sent{p, fmt.Sprintf("%d:%x", len(v), sha256.Sum256(v))})
+			}
+			for _, s := range all {
+				resp, err := s.p.Wait(ctx)
+				if got := string(resp.GetGet().GetValue()); err != nil || got != s.want {
+					t.Errorf("server saw %s, %v; want %s", got, err, s.want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
