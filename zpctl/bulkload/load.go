@@ -270,23 +270,32 @@ func readInput(ctx context.Context, opts Options, in Input, fileIndex int, slots
 	}
 	// Records go to the sorter as they are parsed (it copies them, and
 	// sorts in the background).
-	sh, seq := s.shards[0], base
 	return Parse(in.Name, countingReader{rc, opts.ReadBytes}, f, opts.Limits,
-		func(rec Record) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			seq++
-			return sh.add(slots.Partition(rec.Key), rec, seq)
-		},
+		adder(ctx, s.shards[0], slots, base),
 		func(b BadLine) error {
 			res.BadLines++
 			opts.Bad(b)
 			if res.BadLines > opts.MaxErrors {
-				return fmt.Errorf("%w: %d (--max-errors %d); nothing was ingested", ErrTooManyBadLines, res.BadLines, opts.MaxErrors)
+				return tooManyBadLines(res.BadLines, opts.MaxErrors)
 			}
 			return nil
 		})
+}
+
+// adder returns the function that routes parsed records to sh, numbering
+// them from seq+1.
+func adder(ctx context.Context, sh *shard, slots *keyspace.SlotMap, seq uint64) func(Record) error {
+	return func(rec Record) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		seq++
+		return sh.add(slots.Partition(rec.Key), rec, seq)
+	}
+}
+
+func tooManyBadLines(n, limit int64) error {
+	return fmt.Errorf("%w: %d (--max-errors %d); nothing was ingested", ErrTooManyBadLines, n, limit)
 }
 
 // minSectionBytes is the least input worth reading in sections.
@@ -347,17 +356,10 @@ func readSections(ctx context.Context, opts Options, name string, r io.ReaderAt,
 	var wg sync.WaitGroup
 	for k := range secs {
 		sec, sh := &secs[k], s.shards[k]
-		seq := base + uint64(k)<<40
 		wg.Go(func() {
 			in := io.NewSectionReader(r, bounds[k], bounds[k+1]-bounds[k])
 			sec.lines, sec.err = parse(name, bufio.NewReaderSize(countingReader{in, opts.ReadBytes}, 1<<20), f, opts.Limits,
-				func(rec Record) error {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-					seq++
-					return sh.add(slots.Partition(rec.Key), rec, seq)
-				},
+				adder(ctx, sh, slots, base+uint64(k)<<40),
 				func(b BadLine) error {
 					sec.bad = append(sec.bad, b)
 					if bad.Add(1) > opts.MaxErrors {
@@ -386,7 +388,7 @@ func readSections(ctx context.Context, opts Options, name string, r io.ReaderAt,
 		}
 	}
 	if bad.Load() > opts.MaxErrors {
-		return fmt.Errorf("%w: %d (--max-errors %d); nothing was ingested", ErrTooManyBadLines, res.BadLines, opts.MaxErrors)
+		return tooManyBadLines(res.BadLines, opts.MaxErrors)
 	}
 	return nil
 }
