@@ -97,6 +97,7 @@ func (r *Replica) Stage(id string, offset uint64, data []byte, last bool, size u
 	if _, err := f.WriteAt(data, int64(offset)); err != nil {
 		return offset, fmt.Errorf("replica: staging %s: %w", id, err)
 	}
+	startWriteback(f, int64(offset), len(data))
 	have := offset + uint64(len(data))
 	if !last {
 		return have, nil
