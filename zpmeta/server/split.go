@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -32,6 +33,7 @@ func (s *Server) advanceSplit(ctx context.Context, m *zppb.Move) error {
 	held, ok := s.splitHeld(m, p, int(tb.MinSyncReplicas))
 	if ok {
 		s.logger.Info("split: every replica needed holds the child", "id", m.Id, "table", m.Table, "partition", m.Partition, "child", m.SplitChild, "replicas", held)
+		failpoint.Hold(ctx, s.logger, failpoint.SplitCommit)
 		return s.step(ctx, m, zppb.MoveState_MOVE_COMMITTED, "")
 	}
 	if time.Since(time.UnixMilli(m.UpdatedMs)) > s.cfg.SplitTimeout {

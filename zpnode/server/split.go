@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -55,6 +56,7 @@ func (s *Server) splitDir(table string, id uint32) func(*zppb.SplitRecord) strin
 		s.splits.mu.Lock()
 		s.splits.tables[table] = true // swept once the split is over
 		s.splits.mu.Unlock()
+		failpoint.Hold(s.ctx, s.cfg.Logger, failpoint.SplitStage)
 		return s.replicaDir(table, sp.Child)
 	}
 }
@@ -210,6 +212,7 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		failpoint.Hold(s.ctx, s.cfg.Logger, failpoint.SplitTrim)
 		// The parent first: until its trim is recorded, nothing says it
 		// holds keys it no longer owns, while the child's marker says so
 		// of the child until both are done (trimmingAfterSplit).
