@@ -44,11 +44,13 @@ var splitSteps = []splitStep{
 	{name: "committed", meta: failpoint.SplitDone, node: failpoint.SplitTrim, atMaster: true, committed: true},
 }
 
-// splitVictims are the processes TestSplitSurvivesKills kills at each
-// step: the partition's master (kill -9; it comes back once meta has
-// failed it over) or the meta leader (kill -9; it comes back once another
-// member leads).
-var splitVictims = []string{"master", "meta-leader"}
+// splitVictims are the processes TestSplitSurvivesKills kills (SIGKILL)
+// at each step: the partition's master, started again once meta has
+// failed it over ("master"); the node held at the step's node point, or
+// the master when the step has none, started again at once: a crash and
+// restart that meta may not even notice ("node-restart"); the meta
+// leader, started again once another member leads ("meta-leader").
+var splitVictims = []string{"master", "node-restart", "meta-leader"}
 
 // splitWriters writes unique keys to a table until stopped and remembers
 // the acknowledged ones.
@@ -202,7 +204,7 @@ func splitAndKill(t *testing.T, c *testcluster.Cluster, cl *client.Client, table
 	}
 	moveID := moves[0].ID
 	// Wait until the split is held where the step says.
-	var metaHolder *testcluster.Process
+	var metaHolder, nodeHolder *testcluster.Process
 	testcluster.Poll(t, time.Minute, func() error {
 		if step.meta != "" && metaHolder == nil {
 			for _, p := range c.Metas {
@@ -219,6 +221,7 @@ func splitAndKill(t *testing.T, c *testcluster.Cluster, cl *client.Client, table
 		}
 		for _, n := range c.Nodes {
 			if c.HeldBy(step.node, n) && (n == master || !step.atMaster) {
+				nodeHolder = n
 				return nil
 			}
 		}
@@ -236,6 +239,33 @@ func splitAndKill(t *testing.T, c *testcluster.Cluster, cl *client.Client, table
 		if err := master.Start(); err != nil {
 			t.Fatal(err)
 		}
+	case "node-restart":
+		n := master
+		if nodeHolder != nil {
+			n = nodeHolder
+		}
+		if err := n.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		release()
+		restarted := time.Now()
+		if err := n.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Meta may not have noticed the crash yet: it is over once the
+		// node PINGs again (and is UP after any DOWN the gap made).
+		testcluster.Poll(t, time.Minute, func() error {
+			nodes, err := c.ListNodes(ctx)
+			if err != nil {
+				return err
+			}
+			for _, nd := range nodes {
+				if nd.Addr == n.Addr && nd.State == zppb.NodeState_UP && nd.LastHeartbeatUnixMs > restarted.UnixMilli() {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s has not PINGed since its restart", n.Name)
+		})
 	case "meta-leader":
 		leader, err := c.WaitLeader(ctx)
 		if err != nil {
