@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
@@ -486,5 +489,54 @@ func TestSplitRollsBack(t *testing.T) {
 			}
 			f.assertWhole(t, ctx)
 		})
+	}
+}
+
+// TestSplitNeedsNodesThatRouteByRange: the meta leader refuses SPLIT, with
+// FAILED_PRECONDITION naming them, while UP nodes holding the table's
+// replicas have not reported buildinfo.FeatureSlotRanges in their PINGs
+// (the simulated nodes here PING as a release before it does: no
+// features), whether asked directly or through a follower; LIST_NODES
+// shows what each node reported; once every node reports it, the split
+// is queued.
+func TestSplitNeedsNodesThatRouteByRange(t *testing.T) {
+	c, leader, f, nodes, _, _, _ := livenessCluster(t, 3*time.Second, 100*time.Millisecond)
+	split := &zppb.Request{Cmd: &zppb.Request_Split{Split: &zppb.SplitRequest{Table: "t"}}}
+	refused := func(i int, want ...string) {
+		t.Helper()
+		resp := c.call(i, split)
+		if resp.Code != zppb.Code_FAILED_PRECONDITION {
+			t.Fatalf("SPLIT through member %d: %v %s, want FAILED_PRECONDITION", i, resp.Code, resp.Msg)
+		}
+		for _, a := range fakeNodes[:3] {
+			if named := strings.Contains(resp.Msg, a); named != slices.Contains(want, a) {
+				t.Fatalf("SPLIT refused with %q: names %s: %v, want %v", resp.Msg, a, named, !named)
+			}
+		}
+		if moves := c.mustOK(leader, &zppb.Request{Cmd: &zppb.Request_MoveStatus{MoveStatus: &zppb.MoveStatusRequest{All: true}}}).GetMoves().GetMoves(); len(moves) != 0 {
+			t.Fatalf("a refused split queued moves: %v", moves)
+		}
+	}
+	refused(leader, fakeNodes[:3]...)
+	refused(f, fakeNodes[:3]...)
+
+	reported := func(addr string) bool {
+		return slices.Contains(c.leaderNode(leader, addr).GetFeatures(), buildinfo.FeatureSlotRanges)
+	}
+	for _, a := range fakeNodes[:2] {
+		nodes[a].setFeatures(buildinfo.Features...)
+	}
+	waitFor(t, 5*time.Second, "the leader to list the features reported", func() bool {
+		return reported(fakeNodes[0]) && reported(fakeNodes[1])
+	})
+	if reported(fakeNodes[2]) {
+		t.Fatalf("%s listed with features it never reported", fakeNodes[2])
+	}
+	refused(leader, fakeNodes[2])
+
+	nodes[fakeNodes[2]].setFeatures(buildinfo.Features...)
+	waitFor(t, 5*time.Second, "the leader to list the last node's features", func() bool { return reported(fakeNodes[2]) })
+	if moves := c.mustOK(f, split).GetMoves().GetMoves(); len(moves) != 1 || moves[0].Kind != zppb.MoveKind_SPLIT {
+		t.Fatalf("SPLIT once every node routes by range: %v", moves)
 	}
 }
