@@ -11,6 +11,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/testcluster"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -198,11 +199,20 @@ func splitAndKill(t *testing.T, c *testcluster.Cluster, cl *client.Client, table
 		}
 	}
 	defer release()
-	moves, err := cl.Split(ctx, table, id, 0, false, 0)
-	if err != nil {
-		t.Fatalf("split of partition %d: %v", id, err)
-	}
-	moveID := moves[0].ID
+	// A leader elected in the case before refuses splits until every node
+	// has PINGed it its features (FAILED_PRECONDITION).
+	var moveID uint64
+	testcluster.Poll(t, 30*time.Second, func() error {
+		moves, err := cl.Split(ctx, table, id, 0, false, 0)
+		if status.Code(err) == zppb.Code_FAILED_PRECONDITION {
+			return err
+		}
+		if err != nil {
+			t.Fatalf("split of partition %d: %v", id, err)
+		}
+		moveID = moves[0].ID
+		return nil
+	})
 	// Wait until the split is held where the step says.
 	var metaHolder, nodeHolder *testcluster.Process
 	testcluster.Poll(t, time.Minute, func() error {
