@@ -39,8 +39,9 @@ const (
 	SplitCommit = "split-commit"
 	// SplitDone: the meta leader is to end a committed split.
 	SplitDone = "split-done"
-	// SplitTrim: a node opened a split's child as a partition and is to
-	// trim the two halves.
+	// SplitTrim: a node opened a split's child as a partition and
+	// recorded the trim of one half (slots.trim): it is to delete the
+	// keys outside the range the half keeps.
 	SplitTrim = "split-trim"
 )
 

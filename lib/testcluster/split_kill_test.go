@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -40,8 +42,9 @@ var splitSteps = []splitStep{
 	// PREPARE: the children are staged and reported; the leader is about
 	// to commit.
 	{name: "staged", meta: failpoint.SplitCommit},
-	// COMMITTED: the nodes opened the child and are about to trim the
-	// halves; the leader has not ended the split.
+	// COMMITTED: the nodes opened the child and are trimming the halves
+	// (the parent's trim recorded, its keys of the child's range not yet
+	// deleted); the leader has not ended the split.
 	{name: "committed", meta: failpoint.SplitDone, node: failpoint.SplitTrim, atMaster: true, committed: true},
 }
 
@@ -120,6 +123,16 @@ func TestSplitSurvivesKills(t *testing.T) {
 	const table = "default" // the nodes' RESP table
 	cases := len(splitSteps) * len(splitVictims)
 	createTable(t, cl, client.TableSpec{Name: table, Partitions: uint32(cases), Replicas: 3, MinSyncReplicas: 1})
+	// Real nodes report that they route by range (version gating).
+	nodes, err := c.ListNodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if !slices.Contains(n.Features, buildinfo.FeatureSlotRanges) {
+			t.Fatalf("node %s reports features %v, without %q", n.Addr, n.Features, buildinfo.FeatureSlotRanges)
+		}
+	}
 	w := startSplitWriters(t, cl, table)
 	w.waitMore(t, 100)
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
@@ -107,6 +108,7 @@ func (r *Replica) TrimSlots(ctx context.Context, begin, end uint32) error {
 		return fmt.Errorf("replica %s/%d: trim: %w", r.opts.Table, r.opts.ID, err)
 	}
 	r.trimming.Store(&slotRange{begin, end})
+	failpoint.Hold(ctx, r.opts.Logger, failpoint.SplitTrim)
 	db, err := r.holdDB()
 	if err != nil {
 		return fmt.Errorf("replica %s/%d: trim: %w", r.opts.Table, r.opts.ID, err)

@@ -212,7 +212,6 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		failpoint.Hold(s.ctx, s.cfg.Logger, failpoint.SplitTrim)
 		// The parent first: until its trim is recorded, nothing says it
 		// holds keys it no longer owns, while the child's marker says so
 		// of the child until both are done (trimmingAfterSplit).
