@@ -39,31 +39,34 @@ func (e *Error) Is(target error) bool {
 
 // Sentinels, one per code, for errors.Is.
 var (
-	ErrNotFound           = &Error{Code: zppb.Code_NOT_FOUND}
-	ErrMove               = &Error{Code: zppb.Code_MOVE}
-	ErrWait               = &Error{Code: zppb.Code_WAIT}
-	ErrInternal           = &Error{Code: zppb.Code_ERROR}
-	ErrTableNotFound      = &Error{Code: zppb.Code_TABLE_NOT_FOUND}
-	ErrKeyTooLarge        = &Error{Code: zppb.Code_KEY_TOO_LARGE}
-	ErrValueTooLarge      = &Error{Code: zppb.Code_VALUE_TOO_LARGE}
-	ErrEmptyKey           = &Error{Code: zppb.Code_EMPTY_KEY}
-	ErrInvalidArgument    = &Error{Code: zppb.Code_INVALID_ARGUMENT}
-	ErrNotInteger         = &Error{Code: zppb.Code_NOT_INTEGER}
-	ErrMalformed          = &Error{Code: zppb.Code_MALFORMED}
-	ErrNoLeader           = &Error{Code: zppb.Code_NO_LEADER}
-	ErrStaleEpoch         = &Error{Code: zppb.Code_STALE_EPOCH}
-	ErrTableExists        = &Error{Code: zppb.Code_TABLE_EXISTS}
-	ErrQuotaExceeded      = &Error{Code: zppb.Code_QUOTA_EXCEEDED}
-	ErrCrossSlot          = &Error{Code: zppb.Code_CROSS_SLOT}
-	ErrNotEnoughNodes     = &Error{Code: zppb.Code_NOT_ENOUGH_NODES}
-	ErrNotEnoughReplicas  = &Error{Code: zppb.Code_NOT_ENOUGH_REPLICAS}
-	ErrTimeout            = &Error{Code: zppb.Code_TIMEOUT}
-	ErrNodeNotFound       = &Error{Code: zppb.Code_NODE_NOT_FOUND}
-	ErrOverflow           = &Error{Code: zppb.Code_OVERFLOW}
-	ErrUnavailable        = &Error{Code: zppb.Code_UNAVAILABLE}
-	ErrUnauthenticated    = &Error{Code: zppb.Code_UNAUTHENTICATED}
-	ErrFailedPrecondition = &Error{Code: zppb.Code_FAILED_PRECONDITION}
+	ErrNotFound          = &Error{Code: zppb.Code_NOT_FOUND}
+	ErrMove              = &Error{Code: zppb.Code_MOVE}
+	ErrWait              = &Error{Code: zppb.Code_WAIT}
+	ErrInternal          = &Error{Code: zppb.Code_ERROR}
+	ErrTableNotFound     = &Error{Code: zppb.Code_TABLE_NOT_FOUND}
+	ErrKeyTooLarge       = &Error{Code: zppb.Code_KEY_TOO_LARGE}
+	ErrValueTooLarge     = &Error{Code: zppb.Code_VALUE_TOO_LARGE}
+	ErrEmptyKey          = &Error{Code: zppb.Code_EMPTY_KEY}
+	ErrInvalidArgument   = &Error{Code: zppb.Code_INVALID_ARGUMENT}
+	ErrNotInteger        = &Error{Code: zppb.Code_NOT_INTEGER}
+	ErrMalformed         = &Error{Code: zppb.Code_MALFORMED}
+	ErrNoLeader          = &Error{Code: zppb.Code_NO_LEADER}
+	ErrStaleEpoch        = &Error{Code: zppb.Code_STALE_EPOCH}
+	ErrTableExists       = &Error{Code: zppb.Code_TABLE_EXISTS}
+	ErrQuotaExceeded     = &Error{Code: zppb.Code_QUOTA_EXCEEDED}
+	ErrCrossSlot         = &Error{Code: zppb.Code_CROSS_SLOT}
+	ErrNotEnoughNodes    = &Error{Code: zppb.Code_NOT_ENOUGH_NODES}
+	ErrNotEnoughReplicas = &Error{Code: zppb.Code_NOT_ENOUGH_REPLICAS}
+	ErrTimeout           = &Error{Code: zppb.Code_TIMEOUT}
+	ErrNodeNotFound      = &Error{Code: zppb.Code_NODE_NOT_FOUND}
+	ErrOverflow          = &Error{Code: zppb.Code_OVERFLOW}
+	ErrUnavailable       = &Error{Code: zppb.Code_UNAVAILABLE}
+	ErrUnauthenticated   = &Error{Code: zppb.Code_UNAUTHENTICATED}
 )
+
+// ErrFailedPrecondition is FAILED_PRECONDITION's sentinel, apart from the
+// others as its code is numbered apart.
+var ErrFailedPrecondition = &Error{Code: zppb.Code_FAILED_PRECONDITION}
 
 // New returns an *Error with code and a formatted message.
 func New(code zppb.Code, format string, args ...any) *Error {
