@@ -145,7 +145,9 @@ func (l *liveness) heartbeat(at time.Time, req *zppb.PingRequest) (bool, uint64)
 	l.seen[addr] = at
 	l.epochs[addr] = req.GetEpoch()
 	l.versions[addr] = req.GetVersion()
-	l.features[addr] = slices.Clone(req.GetFeatures())
+	if f := req.GetFeatures(); !slices.Equal(l.features[addr], f) {
+		l.features[addr] = slices.Clone(f) // the request's belongs to the decoder
+	}
 	switch base := req.GetPositionsBase(); {
 	case base == 0:
 		np = &nodePositions{byKey: make(map[replicaRef]*zppb.ReplicaPosition, len(req.GetPositions()))}
