@@ -23,6 +23,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
@@ -538,5 +539,93 @@ func TestSplitNeedsNodesThatRouteByRange(t *testing.T) {
 	waitFor(t, 5*time.Second, "the leader to list the last node's features", func() bool { return reported(fakeNodes[2]) })
 	if moves := c.mustOK(f, split).GetMoves().GetMoves(); len(moves) != 1 || moves[0].Kind != zppb.MoveKind_SPLIT {
 		t.Fatalf("SPLIT once every node routes by range: %v", moves)
+	}
+}
+
+// TestSplitSlaveBehindTrimsItsParent: a slave that gets the fence only
+// after the split committed (held behind; the master and the other slave
+// make the commit) stages no child (it full-syncs the child instead), and
+// must still trim the parent to the range it keeps: its parent ends equal
+// to the others', not holding the child's keys for ever.
+func TestSplitSlaveBehindTrimsItsParent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := newSplitFixture(t, ctx, nil)
+	for i := range 40 {
+		if err := f.cl.Set(ctx, "r", fmt.Appendf(nil, "k%d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp, err := f.cl.Pull(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := tp.Tables[0].Partitions[0].Slaves[0]
+	tap := f.master.Tap()
+	tap.SetHook(tap.HoldSlave(held))
+	tap.CloseConns()
+	moves, err := f.cl.Split(ctx, "r", 0, 0, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, f.cl, moves[0].ID, client.MoveDone)
+	tap.SetHook(nil)
+	for i := 40; i < 60; i++ { // records after the fence, to both halves
+		if err := f.cl.Set(ctx, "r", fmt.Appendf(nil, "k%d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplicasAt(t, ctx, f.c, "r", 2)
+	waitTrims(t, ctx, f.c)
+	for p, byNode := range splitDigests(t, f.c, "r", 2) {
+		var first string
+		for node, d := range byNode {
+			if first == "" {
+				first = d
+			} else if d != first {
+				t.Errorf("partition %d: replicas differ (%s, behind: %s): %v", p, node, held, byNode)
+			}
+		}
+	}
+}
+
+// waitReplicasAt waits until every node holding a replica of table's
+// partitions 0..parts-1 reports it at the same (term, lsn).
+func waitReplicasAt(t *testing.T, ctx context.Context, c *inproc.Cluster, table string, parts uint32) {
+	t.Helper()
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	var last string
+	for {
+		pos := make(map[uint32]map[[2]uint64]int)
+		for _, n := range c.Nodes {
+			resp, err := pool.Call(ctx, n.Addr, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{
+				Section: zppb.InfoSection_INFO_REPLICATION, Table: table,
+			}}})
+			if err != nil {
+				continue
+			}
+			for _, ri := range resp.GetInfo().GetReplication() {
+				if pos[ri.Partition] == nil {
+					pos[ri.Partition] = make(map[[2]uint64]int)
+				}
+				pos[ri.Partition][[2]uint64{ri.Term, ri.Lsn}]++
+			}
+		}
+		done := true
+		for p := range parts {
+			if len(pos[p]) != 1 {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		last = fmt.Sprint(pos)
+		select {
+		case <-ctx.Done():
+			t.Fatalf("replicas not at one position: %s", last)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -102,6 +102,13 @@ type Options struct {
 	// SplitStaged, when set, is called once the child of a fence is
 	// staged (the node reports it at once).
 	SplitStaged func(rec *zppb.SplitRecord)
+	// SplitCommitted, when set, says whether the split of a fence SplitDir
+	// left alone committed (its child is a partition) rather than rolled
+	// back: the replica then records the trim of the child's slots
+	// (split.go, trimCommittedLocked) and calls SplitTrim, for the node to
+	// run it.
+	SplitCommitted func(rec *zppb.SplitRecord) bool
+	SplitTrim      func()
 	// Fatal is called when the replica cannot go on (its DB cannot be
 	// reopened after a full sync). Default: log and exit the process, so a
 	// supervisor restarts it and Open recovers or reports the disk.

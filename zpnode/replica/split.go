@@ -103,11 +103,10 @@ const trimFile = "slots.trim"
 // From then until the trim ends, scans of the replica leave out the keys
 // outside the range.
 func (r *Replica) TrimSlots(ctx context.Context, begin, end uint32) error {
-	path := filepath.Join(r.opts.Dir, trimFile)
-	if err := atomicfile.Write(path, fmt.Appendf(nil, "begin=%d end=%d\n", begin, end), 0o644); err != nil {
-		return fmt.Errorf("replica %s/%d: trim: %w", r.opts.Table, r.opts.ID, err)
+	if err := r.recordTrim(begin, end); err != nil {
+		return err
 	}
-	r.trimming.Store(&slotRange{begin, end})
+	path := filepath.Join(r.opts.Dir, trimFile)
 	failpoint.Hold(ctx, r.opts.Logger, failpoint.SplitTrim)
 	db, err := r.holdDB()
 	if err != nil {
@@ -122,6 +121,17 @@ func (r *Replica) TrimSlots(ctx context.Context, begin, end uint32) error {
 		return fmt.Errorf("replica %s/%d: trim: %w", r.opts.Table, r.opts.ID, err)
 	}
 	r.trimming.Store(nil)
+	return nil
+}
+
+// recordTrim records a trim to [begin, end) (trimFile), and from now on
+// scans leave out the keys outside the range.
+func (r *Replica) recordTrim(begin, end uint32) error {
+	path := filepath.Join(r.opts.Dir, trimFile)
+	if err := atomicfile.Write(path, fmt.Appendf(nil, "begin=%d end=%d\n", begin, end), 0o644); err != nil {
+		return fmt.Errorf("replica %s/%d: trim: %w", r.opts.Table, r.opts.ID, err)
+	}
+	r.trimming.Store(&slotRange{begin, end})
 	return nil
 }
 
@@ -315,6 +325,7 @@ func (r *Replica) stageChildLocked(db *engine.DB, f engine.Record) {
 	dir := r.opts.SplitDir(sp)
 	if dir == "" {
 		r.opts.Logger.Info("split fence left alone: its split is over", "child", sp.Child, "epoch", sp.Epoch, "lsn", f.LSN)
+		r.trimCommittedLocked(sp)
 		return
 	}
 	if m, ok, _ := ReadSplitMarker(dir); ok && m.Parent == r.opts.ID && m.Epoch == sp.Epoch && m.Term == f.Term && m.LSN == f.LSN {
@@ -352,6 +363,31 @@ func (r *Replica) stageChildLocked(db *engine.DB, f engine.Record) {
 	}
 	r.opts.Logger.Info("split: child staged at the fence", "child", sp.Child, "epoch", sp.Epoch, "term", f.Term, "lsn", f.LSN,
 		"took", time.Since(start).Round(time.Microsecond))
+}
+
+// trimCommittedLocked handles the fence of a split that committed before
+// this replica applied it (a slave that was behind: the master and
+// enough other slaves made the commit). It stages no child, which its node
+// full-syncs instead, but from the fence on the replica is the parent,
+// which keeps only the slots below sp.At: it records the trim of the
+// others now, before anything after the fence is applied (under the
+// split.pending intent, so that a crash records it again), for its node
+// to run (Options.SplitTrim, or PendingTrim when it opens). Keeping
+// [0, at) rather than [begin, at) is the same for the parent's data,
+// which holds no slot below its begin, and needs nothing the fence does
+// not carry.
+func (r *Replica) trimCommittedLocked(sp *zppb.SplitRecord) {
+	if r.opts.SplitCommitted == nil || !r.opts.SplitCommitted(sp) {
+		return
+	}
+	if err := r.recordTrim(0, sp.At); err != nil {
+		r.opts.Logger.Error("split: cannot record the parent's trim", "child", sp.Child, "err", err)
+		return
+	}
+	r.opts.Logger.Info("split committed before its fence got here: the parent's trim is recorded", "child", sp.Child, "at", sp.At, "epoch", sp.Epoch)
+	if r.opts.SplitTrim != nil {
+		r.opts.SplitTrim()
+	}
 }
 
 // splitPending reports whether a fence's child may be left to stage

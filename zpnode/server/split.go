@@ -61,6 +61,25 @@ func (s *Server) splitDir(table string, id uint32) func(*zppb.SplitRecord) strin
 	}
 }
 
+// splitCommitted is replica.Options.SplitCommitted for the replicas of
+// table: the fence's child is a partition made by that split (its
+// split_epoch is the fence's), as far as the node's topology says.
+func (s *Server) splitCommitted(table string) func(*zppb.SplitRecord) bool {
+	return func(sp *zppb.SplitRecord) bool {
+		_, c, ok := s.topo.Load().partitionByID(table, sp.Child)
+		return ok && c.SplitEpoch == sp.Epoch
+	}
+}
+
+// runRecordedTrim runs the trim replica k just recorded (SplitTrim). A
+// replica still opening has none to run yet: opened runs it
+// (resumeTrims).
+func (s *Server) runRecordedTrim(k replicaKey) {
+	if r := s.replicas.get(k.table, k.id); r != nil {
+		s.resumeTrims(k, r)
+	}
+}
+
 // splitChild returns what the node reports of the child of p's split in
 // PREPARE: held when its directory's marker names that split.
 func (s *Server) splitChild(table string, id uint32, p *zppb.Partition) *zppb.SplitChild {
