@@ -133,6 +133,9 @@ type Replica struct {
 	// trimming is the slot range kept by a trim in progress (split.go),
 	// nil when there is none: scans leave out the keys outside it.
 	trimming atomic.Pointer[slotRange]
+	// unstaged is the fence applied without its child staged
+	// (unstagedFile), nil when there is none.
+	unstaged atomic.Pointer[zppb.SplitRecord]
 	// fence is the slot range a split moves away once the master logged
 	// its fence (split.go): writes to it are refused. Guarded by mu.
 	fence *slotRange
@@ -202,6 +205,11 @@ func Open(opts Options) (*Replica, error) {
 		r.opts.Logger.Warn("ignoring unreadable trim record", "err", err)
 	} else if ok {
 		r.trimming.Store(&slotRange{begin, end})
+	}
+	if sp, err := r.readUnstaged(); err != nil {
+		r.opts.Logger.Warn("ignoring an unreadable record of a split's child not staged", "err", err)
+	} else if sp != nil {
+		r.unstaged.Store(sp)
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m.init()
