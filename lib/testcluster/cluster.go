@@ -273,7 +273,7 @@ func (c *Cluster) Arm(name string) {
 // reach it later pass.
 func (c *Cluster) Release(name string) {
 	c.t.Helper()
-	if c.failpoints == "" {
+	if c.failpoints == "" || name == "" {
 		return
 	}
 	if err := os.Remove(filepath.Join(c.failpoints, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
