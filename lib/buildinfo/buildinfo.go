@@ -40,6 +40,18 @@ func init() {
 	}
 }
 
+// FeatureSlotRanges: the node routes a key to the partition whose slot
+// range in the topology holds the key's slot (Partition.slot_begin and
+// slot_end), not by the partition count, so it follows a split
+// (docs/topology.md, "Split").
+const FeatureSlotRanges = "slot-ranges"
+
+// Features are what this release of zpnode can do that an older one
+// cannot, as its PINGs report them (PingRequest.features). Versions are
+// commit names, which say nothing of order, so the meta leader gates on
+// these instead: it refuses what a node of the cluster could not follow.
+var Features = []string{FeatureSlotRanges}
+
 // Unknown is the Version of a binary that carries no version at all: not
 // stamped, built outside a module's VCS checkout (as by go test).
 const Unknown = "devel"

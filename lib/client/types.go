@@ -84,6 +84,12 @@ type Node struct {
 	// report it to the meta leader; empty when the leader could not be
 	// asked or the node's binary predates version reporting.
 	Version string `json:"version"`
+	// Features are what the node's release can do that older ones cannot
+	// (lib/buildinfo.Features, e.g. "slot-ranges"), as its PINGs report
+	// them to the meta leader; empty like Version, and from a node of a
+	// release before them. SPLIT needs "slot-ranges" on every UP node of
+	// the table (docs/topology.md, "Version gating").
+	Features []string `json:"features,omitempty"`
 	// Cordoned nodes receive no new replica or master (zpctl node cordon).
 	Cordoned bool `json:"cordoned"`
 	// DownSinceUnixMs is when the meta leader marked the node DOWN (Unix
@@ -203,6 +209,7 @@ func nodesFromPB(ns []*zppb.Node) []Node {
 			LastHeartbeatUnixMs: n.GetLastHeartbeatUnixMs(),
 			RedisAddr:           n.GetRedisAddr(),
 			Version:             n.GetVersion(),
+			Features:            n.GetFeatures(),
 			Cordoned:            n.GetCordoned(),
 			DownSinceUnixMs:     n.GetDownSinceUnixMs(),
 			Starting:            startupFromPB(n.GetStarting()),

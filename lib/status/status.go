@@ -64,6 +64,10 @@ var (
 	ErrUnauthenticated   = &Error{Code: zppb.Code_UNAUTHENTICATED}
 )
 
+// ErrFailedPrecondition is FAILED_PRECONDITION's sentinel, apart from the
+// others as its code is numbered apart.
+var ErrFailedPrecondition = &Error{Code: zppb.Code_FAILED_PRECONDITION}
+
 // New returns an *Error with code and a formatted message.
 func New(code zppb.Code, format string, args ...any) *Error {
 	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}

@@ -2,7 +2,9 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -48,6 +51,9 @@ type Options struct {
 	// master balance make moves of their own, which tests of other things
 	// do not expect, so it is off unless asked for.
 	Scheduler bool
+	// Failpoints lets the test hold processes at the points of
+	// lib/failpoint (Cluster.Arm, HeldBy, Release).
+	Failpoints bool
 }
 
 // Cluster is a set of real zpmeta and zpnode processes on 127.0.0.1.
@@ -62,6 +68,8 @@ type Cluster struct {
 	// used are the ports handed out, so that no two processes get the
 	// same one when the kernel offers a port again.
 	used map[string]bool
+	// failpoints is the directory of armed points (Options.Failpoints).
+	failpoints string
 }
 
 // Start starts the cluster and waits until the meta group has a leader and
@@ -94,6 +102,12 @@ func Start(t testing.TB, opts Options) *Cluster {
 	}
 	c := &Cluster{t: t, opts: opts, dir: dir, bin: bin, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1}), used: make(map[string]bool)}
 	t.Cleanup(c.cleanup)
+	if opts.Failpoints {
+		c.failpoints = filepath.Join(dir, "failpoints")
+		if err := os.Mkdir(c.failpoints, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	metaAddrs := c.freeAddrs(opts.Metas)
 	for _, addr := range metaAddrs {
@@ -145,6 +159,7 @@ func (c *Cluster) startMeta(addr string, extra ...string) *Process {
 	args = append(args, c.opts.MetaArgs...)
 	p := newProcess(filepath.Join(c.bin, "zpmeta"), c.dir, name, addr, args)
 	c.withMetrics(p)
+	c.withFailpoints(p)
 	c.Metas = append(c.Metas, p)
 	c.start(p, addr)
 	return p
@@ -201,6 +216,7 @@ func (c *Cluster) addNode() *Process {
 	p := newProcess(filepath.Join(c.bin, "zpnode"), c.dir, name, addr, args)
 	p.Inbound, p.MetaLinks = inbound, links
 	c.withMetrics(p)
+	c.withFailpoints(p)
 	if c.opts.Redis {
 		p.RedisAddr = c.freeAddrs(1)[0]
 		p.args = append(p.args, "--redis-addr", p.RedisAddr)
@@ -232,6 +248,47 @@ func (c *Cluster) withMetrics(p *Process) {
 		p.MetricsAddr = c.freeAddrs(1)[0]
 		p.args = append(p.args, "--metrics-addr", p.MetricsAddr)
 	}
+}
+
+// withFailpoints lets p be held at failpoints when the cluster has them.
+func (c *Cluster) withFailpoints(p *Process) {
+	if c.failpoints != "" {
+		p.env = append(p.env, failpoint.DirEnv+"="+c.failpoints)
+	}
+}
+
+// Arm makes every process that reaches failpoint name wait there until
+// Release (Options.Failpoints).
+func (c *Cluster) Arm(name string) {
+	c.t.Helper()
+	if c.failpoints == "" {
+		c.t.Fatal("testcluster: Arm without Options.Failpoints")
+	}
+	if err := os.WriteFile(filepath.Join(c.failpoints, name), nil, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// Release lets the processes held at failpoint name go on, and those that
+// reach it later pass.
+func (c *Cluster) Release(name string) {
+	c.t.Helper()
+	if c.failpoints == "" || name == "" {
+		return
+	}
+	if err := os.Remove(filepath.Join(c.failpoints, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		c.t.Fatal(err)
+	}
+}
+
+// HeldBy reports whether p, running, waits at failpoint name.
+func (c *Cluster) HeldBy(name string, p *Process) bool {
+	pid := p.Pid()
+	if c.failpoints == "" || pid == 0 {
+		return false
+	}
+	_, err := os.Stat(failpoint.HeldPath(c.failpoints, name, pid))
+	return err == nil
 }
 
 // Binary is the path of the zpmeta or zpnode binary the cluster runs.

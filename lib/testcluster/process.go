@@ -27,6 +27,7 @@ type Process struct {
 	LogPath   string
 	bin       string
 	args      []string
+	env       []string // added to the test's environment
 
 	// Inbound and MetaLinks are the node's proxies when the cluster has
 	// them (Options.Proxies): in front of it, and towards each meta server.
@@ -51,6 +52,9 @@ func (p *Process) Start() error {
 	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	// Kill the child if the test binary dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

@@ -68,6 +68,12 @@ const (
 	// (a meta write without the admin token, a data command on a table with
 	// passwords without one of them).
 	Code_UNAUTHENTICATED Code = 23
+	// The request is valid but the cluster is not in a state that allows it
+	// yet, and retrying will not help until that changes (e.g. SPLIT while a
+	// node of the table runs a release that cannot route by slot ranges).
+	// The message says what to change. (55: numbered apart from the codes
+	// above to stay clear of those added on other branches.)
+	Code_FAILED_PRECONDITION Code = 55
 )
 
 // Enum value maps for Code.
@@ -97,6 +103,7 @@ var (
 		21: "OVERFLOW",
 		22: "UNAVAILABLE",
 		23: "UNAUTHENTICATED",
+		55: "FAILED_PRECONDITION",
 	}
 	Code_value = map[string]int32{
 		"OK":                  0,
@@ -123,6 +130,7 @@ var (
 		"OVERFLOW":            21,
 		"UNAVAILABLE":         22,
 		"UNAUTHENTICATED":     23,
+		"FAILED_PRECONDITION": 55,
 	}
 )
 
@@ -418,6 +426,10 @@ type Node struct {
 	// reported it (lib/buildinfo.Version); like last_heartbeat_unix_ms, the
 	// leader's memory, empty until the node pings it.
 	Version string `protobuf:"bytes,9,opt,name=version,proto3" json:"version,omitempty"`
+	// The features the node's last PING to the current leader reported
+	// (PingRequest.features); the leader's memory like version, empty until
+	// the node pings it.
+	Features []string `protobuf:"bytes,55,rep,name=features,proto3" json:"features,omitempty"`
 	// A cordoned node receives no new replica or master: table creation,
 	// expand and manual moves place nothing on it, and failover promotes it
 	// only when no other slave is as far along. What it holds stays.
@@ -528,6 +540,13 @@ func (x *Node) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *Node) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
 }
 
 func (x *Node) GetCordoned() bool {
@@ -1791,7 +1810,7 @@ var File_common_proto protoreflect.FileDescriptor
 
 const file_common_proto_rawDesc = "" +
 	"\n" +
-	"\fcommon.proto\x12\bzeppelin\"\x92\x03\n" +
+	"\fcommon.proto\x12\bzeppelin\"\xae\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12)\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x13.zeppelin.NodeStateR\x05state\x12\x12\n" +
@@ -1804,6 +1823,7 @@ const file_common_proto_rawDesc = "" +
 	"\n" +
 	"redis_addr\x18\b \x01(\tR\tredisAddr\x12\x18\n" +
 	"\aversion\x18\t \x01(\tR\aversion\x12\x1a\n" +
+	"\bfeatures\x187 \x03(\tR\bfeatures\x12\x1a\n" +
 	"\bcordoned\x18\n" +
 	" \x01(\bR\bcordoned\x12+\n" +
 	"\x12down_since_unix_ms\x18\v \x01(\x03R\x0fdownSinceUnixMs\x125\n" +
@@ -1921,7 +1941,7 @@ const file_common_proto_rawDesc = "" +
 	"\aunix_ms\x18\x01 \x01(\x03R\x06unixMs\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
-	"\x05moves\x18\x04 \x03(\x04R\x05moves*\x98\x03\n" +
+	"\x05moves\x18\x04 \x03(\x04R\x05moves*\xb1\x03\n" +
 	"\x04Code\x12\x06\n" +
 	"\x02OK\x10\x00\x12\r\n" +
 	"\tNOT_FOUND\x10\x01\x12\b\n" +
@@ -1948,7 +1968,8 @@ const file_common_proto_rawDesc = "" +
 	"\x0eNODE_NOT_FOUND\x10\x14\x12\f\n" +
 	"\bOVERFLOW\x10\x15\x12\x0f\n" +
 	"\vUNAVAILABLE\x10\x16\x12\x13\n" +
-	"\x0fUNAUTHENTICATED\x10\x17*5\n" +
+	"\x0fUNAUTHENTICATED\x10\x17\x12\x17\n" +
+	"\x13FAILED_PRECONDITION\x107*5\n" +
 	"\tNodeState\x12\x16\n" +
 	"\x12NODE_STATE_UNKNOWN\x10\x00\x12\x06\n" +
 	"\x02UP\x10\x01\x12\b\n" +

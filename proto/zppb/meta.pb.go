@@ -367,6 +367,12 @@ type PingRequest struct {
 	RedisAddr string `protobuf:"bytes,7,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
 	// The version of the node's binary (lib/buildinfo.Version).
 	Version string `protobuf:"bytes,8,opt,name=version,proto3" json:"version,omitempty"`
+	// What the node's release can do that an older one cannot
+	// (lib/buildinfo.Features), for the leader to refuse what a node of the
+	// cluster could not follow: e.g. SPLIT while a node routes by the
+	// partition count instead of slot ranges. A node that sends none (an
+	// older release) has none.
+	Features []string `protobuf:"bytes,55,rep,name=features,proto3" json:"features,omitempty"`
 	// Position deltas (numbers from 20, apart from the fields before them).
 	// positions_seq numbers the node's PINGs. With positions_base set, the
 	// positions are a delta: the replicas whose position changed since the
@@ -468,6 +474,13 @@ func (x *PingRequest) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *PingRequest) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
 }
 
 func (x *PingRequest) GetPositionsSeq() uint64 {
@@ -2981,7 +2994,7 @@ const file_meta_proto_rawDesc = "" +
 	"TableStamp\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\x12#\n" +
-	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\xfd\x02\n" +
+	"\rchanged_epoch\x18\x03 \x01(\x04R\fchangedEpoch\"\x99\x03\n" +
 	"\vPingRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x127\n" +
@@ -2991,7 +3004,8 @@ const file_meta_proto_rawDesc = "" +
 	"\x06weight\x18\x06 \x01(\rR\x06weight\x12\x1d\n" +
 	"\n" +
 	"redis_addr\x18\a \x01(\tR\tredisAddr\x12\x18\n" +
-	"\aversion\x18\b \x01(\tR\aversion\x12#\n" +
+	"\aversion\x18\b \x01(\tR\aversion\x12\x1a\n" +
+	"\bfeatures\x187 \x03(\tR\bfeatures\x12#\n" +
 	"\rpositions_seq\x18\x14 \x01(\x04R\fpositionsSeq\x12%\n" +
 	"\x0epositions_base\x18\x15 \x01(\x04R\rpositionsBase\x12F\n" +
 	"\x11removed_positions\x18\x16 \x03(\v2\x19.zeppelin.ReplicaPositionR\x10removedPositions\"\xca\x01\n" +

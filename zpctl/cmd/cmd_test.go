@@ -499,6 +499,7 @@ func TestExitCode(t *testing.T) {
 		{"cross slot", wrap(status.ErrCrossSlot), ExitInvalid},
 		{"table exists", wrap(status.ErrTableExists), ExitConflict},
 		{"stale epoch", wrap(status.ErrStaleEpoch), ExitConflict},
+		{"failed precondition", wrap(status.New(zppb.Code_FAILED_PRECONDITION, "node too old")), ExitConflict},
 		{"unknown outcome over transport", fmt.Errorf("%w: %w", client.ErrUnknownOutcome, rpc.ErrTransport), ExitUnknown},
 		{"aborted", errAborted, ExitAborted},
 		{"interrupted", wrap(context.Canceled), ExitAborted},

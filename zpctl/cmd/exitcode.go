@@ -31,7 +31,10 @@ import (
 //	                exceeded, out-of-range arguments; bulkload input with
 //	                more bad lines than --max-errors
 //	6  Conflict     the table already exists, or --expected-epoch (or the
-//	                epoch a topology plan was made at) is stale
+//	                epoch a topology plan was made at) is stale, or the
+//	                cluster is not in a state that allows the command
+//	                yet (FAILED_PRECONDITION: a split while a node of the
+//	                table runs a release without slot ranges)
 //	7  Unknown      a write may or may not have been applied (the
 //	                connection broke after sending it): check before
 //	                retrying
@@ -157,7 +160,7 @@ func ExitCode(err error) int {
 	case zppb.Code_KEY_TOO_LARGE, zppb.Code_VALUE_TOO_LARGE, zppb.Code_EMPTY_KEY, zppb.Code_INVALID_ARGUMENT,
 		zppb.Code_NOT_INTEGER, zppb.Code_CROSS_SLOT, zppb.Code_MALFORMED, zppb.Code_OVERFLOW, zppb.Code_QUOTA_EXCEEDED:
 		return ExitInvalid
-	case zppb.Code_TABLE_EXISTS, zppb.Code_STALE_EPOCH:
+	case zppb.Code_TABLE_EXISTS, zppb.Code_STALE_EPOCH, zppb.Code_FAILED_PRECONDITION:
 		return ExitConflict
 	case zppb.Code_UNAUTHENTICATED:
 		return ExitUnauthenticated

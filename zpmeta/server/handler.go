@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -190,7 +191,7 @@ func (s *Server) listNodes() *zppb.Response {
 	return &zppb.Response{Epoch: epoch, Result: &zppb.Response_ListNodes{ListNodes: &zppb.ListNodesResponse{Nodes: nodes, Epoch: epoch}}}
 }
 
-// fillLiveness sets last_heartbeat_unix_ms and version from the leader's
+// fillLiveness sets last_heartbeat_unix_ms, version and features from the leader's
 // memory of the nodes' PINGs; a follower has none and leaves them empty.
 func (s *Server) fillLiveness(nodes []*zppb.Node) {
 	if !s.IsLeader() {
@@ -201,6 +202,7 @@ func (s *Server) fillLiveness(nodes []*zppb.Node) {
 			n.LastHeartbeatUnixMs = t.UnixMilli()
 		}
 		n.Version = s.live.version(n.Addr)
+		n.Features = slices.Clone(s.live.featuresOf(n.Addr))
 	}
 }
 

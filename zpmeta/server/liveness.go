@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -23,8 +24,10 @@ type liveness struct {
 	seen      map[string]time.Time
 	epochs    map[string]uint64
 	positions map[string]*nodePositions
-	// versions is the binary version each node's last PING reported.
+	// versions is the binary version each node's last PING reported,
+	// features the features (buildinfo.Features) it reported.
 	versions map[string]string
+	features map[string][]string
 	// starting is the last STARTING of each node that has not PINGed
 	// since: how far it is in opening its replicas. It counts for
 	// nothing else.
@@ -59,6 +62,7 @@ func newLiveness() *liveness {
 		epochs:    make(map[string]uint64),
 		positions: make(map[string]*nodePositions),
 		versions:  make(map[string]string),
+		features:  make(map[string][]string),
 		starting:  make(map[string]startupReport),
 	}
 }
@@ -72,6 +76,7 @@ func (l *liveness) reset(since time.Time) {
 	clear(l.epochs)
 	clear(l.positions)
 	clear(l.versions)
+	clear(l.features)
 	clear(l.starting)
 }
 
@@ -140,6 +145,9 @@ func (l *liveness) heartbeat(at time.Time, req *zppb.PingRequest) (bool, uint64)
 	l.seen[addr] = at
 	l.epochs[addr] = req.GetEpoch()
 	l.versions[addr] = req.GetVersion()
+	if f := req.GetFeatures(); !slices.Equal(l.features[addr], f) {
+		l.features[addr] = slices.Clone(f) // the request's belongs to the decoder
+	}
 	switch base := req.GetPositionsBase(); {
 	case base == 0:
 		np = &nodePositions{byKey: make(map[replicaRef]*zppb.ReplicaPosition, len(req.GetPositions()))}
@@ -195,6 +203,14 @@ func (l *liveness) version(addr string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.versions[addr]
+}
+
+// featuresOf returns the features addr's last PING reported, nil if none
+// (or no PING to this leader yet). The result must not be modified.
+func (l *liveness) featuresOf(addr string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.features[addr]
 }
 
 // expired reports whether addr has gone timeout without a PING, counting from

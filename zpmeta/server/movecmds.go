@@ -29,6 +29,9 @@ func (s *Server) queueMovesEvent(ctx context.Context, moves []*zppb.Move, expect
 	if err := s.fsm.CheckMoves(moves, expectedEpoch); err != nil {
 		return nil, err
 	}
+	if err := s.checkSplitFeatures(moves); err != nil {
+		return nil, err
+	}
 	cmd := fsm.AddMoves(moves, expectedEpoch, time.Now().UnixMilli())
 	cmd.GetAddMoves().Event = ev
 	res, err := s.propose(ctx, cmd)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/fsm"
@@ -96,6 +97,9 @@ func (s *Server) stepMoves(ctx context.Context) (stuck bool) {
 			busy[m.To]++
 			err = s.startMove(ctx, m)
 		case zppb.MoveState_MOVE_REMOVING, zppb.MoveState_MOVE_COMMITTED:
+			if m.State == zppb.MoveState_MOVE_COMMITTED {
+				failpoint.Hold(ctx, s.logger, failpoint.SplitDone)
+			}
 			err = s.step(ctx, m, zppb.MoveState_MOVE_DONE, "")
 		case zppb.MoveState_MOVE_PREPARE:
 			err = s.advanceSplit(ctx, m)
@@ -118,6 +122,7 @@ func (s *Server) startMove(ctx context.Context, m *zppb.Move) error {
 		next = zppb.MoveState_MOVE_DONE
 	case zppb.MoveKind_SPLIT:
 		next = zppb.MoveState_MOVE_PREPARE
+		failpoint.Hold(ctx, s.logger, failpoint.SplitPrepare)
 	}
 	err := s.step(ctx, m, next, "")
 	if status.Code(err) == zppb.Code_INVALID_ARGUMENT {

@@ -3,8 +3,14 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -32,6 +38,7 @@ func (s *Server) advanceSplit(ctx context.Context, m *zppb.Move) error {
 	held, ok := s.splitHeld(m, p, int(tb.MinSyncReplicas))
 	if ok {
 		s.logger.Info("split: every replica needed holds the child", "id", m.Id, "table", m.Table, "partition", m.Partition, "child", m.SplitChild, "replicas", held)
+		failpoint.Hold(ctx, s.logger, failpoint.SplitCommit)
 		return s.step(ctx, m, zppb.MoveState_MOVE_COMMITTED, "")
 	}
 	if time.Since(time.UnixMilli(m.UpdatedMs)) > s.cfg.SplitTimeout {
@@ -94,4 +101,51 @@ func (s *Server) split(ctx context.Context, req *zppb.SplitRequest) (*zppb.Respo
 		moves = []*zppb.Move{{Kind: zppb.MoveKind_SPLIT, Table: req.Table, Partition: req.Partition, SplitAt: req.At, Origin: "manual"}}
 	}
 	return s.queueMoves(ctx, moves, req.ExpectedEpoch)
+}
+
+// checkSplitFeatures refuses the SPLITs among moves while an UP node that
+// holds a replica of their table has not reported, in a PING to this
+// leader, that it routes by slot ranges (buildinfo.FeatureSlotRanges): a
+// node of an older release finds a key's partition from the partition
+// count, which after a split names the wrong one. A node that has not
+// PINGed this leader yet (one just elected) counts as lacking it, so a
+// split asked for at once after a leader change may be refused for a ping
+// interval. DOWN nodes are left out: every replica of the partition being
+// split must be UP anyway (topo.CheckMove), and an old node that comes
+// back is the operator's to upgrade, as the docs say.
+func (s *Server) checkSplitFeatures(moves []*zppb.Move) error {
+	checked := make(map[string]bool)
+	for _, m := range moves {
+		if m.GetKind() != zppb.MoveKind_SPLIT || checked[m.GetTable()] {
+			continue
+		}
+		checked[m.GetTable()] = true
+		tp, err := s.fsm.Topology(m.GetTable())
+		if err != nil {
+			return err
+		}
+		var lacking []string
+		seen := make(map[string]bool)
+		for _, p := range tp.Tables[0].Partitions {
+			for _, a := range topo.ReplicasOf(p) {
+				if seen[a] {
+					continue
+				}
+				seen[a] = true
+				if n := s.fsm.Node(a); n == nil || n.State != zppb.NodeState_UP {
+					continue
+				}
+				if !slices.Contains(s.live.featuresOf(a), buildinfo.FeatureSlotRanges) {
+					lacking = append(lacking, a)
+				}
+			}
+		}
+		if len(lacking) > 0 {
+			slices.Sort(lacking)
+			return status.New(zppb.Code_FAILED_PRECONDITION,
+				"split of table %q refused: node(s) %s hold its replicas and have not reported %q to this meta leader: a release before slot ranges (upgrade them first, docs/topology.md \"Version gating\"), or no PING since the leader changed (retry in a second)",
+				m.GetTable(), strings.Join(lacking, ", "), buildinfo.FeatureSlotRanges)
+		}
+	}
+	return nil
 }

@@ -27,6 +27,16 @@ type simNode struct {
 	topo      *zppb.Topology // as applied: epoch is topo's (nil: none yet)
 	positions []*zppb.ReplicaPosition
 	frozen    bool // applies no newer topology, so every PING carries epoch
+	// features are what its PINGs report (PingRequest.features); none,
+	// as from a release before them, unless set.
+	features []string
+}
+
+// setFeatures makes the node's next PINGs report features.
+func (n *simNode) setFeatures(features ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.features = features
 }
 
 func (n *simNode) setPosition(table string, partition uint32, term, lsn uint64) {
@@ -55,7 +65,7 @@ func (n *simNode) pingReq() *zppb.Request {
 	for i, p := range n.positions {
 		ps[i] = proto.Clone(p).(*zppb.ReplicaPosition)
 	}
-	return &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: n.addr, Epoch: n.epoch, Positions: ps}}}
+	return &zppb.Request{Cmd: &zppb.Request_Ping{Ping: &zppb.PingRequest{Addr: n.addr, Epoch: n.epoch, Positions: ps, Features: n.features}}}
 }
 
 // send delivers req to member i through the real rpc client.

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,10 +18,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zeppelin-kv/zeppelin/lib/buildinfo"
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
@@ -486,5 +490,142 @@ func TestSplitRollsBack(t *testing.T) {
 			}
 			f.assertWhole(t, ctx)
 		})
+	}
+}
+
+// TestSplitNeedsNodesThatRouteByRange: the meta leader refuses SPLIT, with
+// FAILED_PRECONDITION naming them, while UP nodes holding the table's
+// replicas have not reported buildinfo.FeatureSlotRanges in their PINGs
+// (the simulated nodes here PING as a release before it does: no
+// features), whether asked directly or through a follower; LIST_NODES
+// shows what each node reported; once every node reports it, the split
+// is queued.
+func TestSplitNeedsNodesThatRouteByRange(t *testing.T) {
+	c, leader, f, nodes, _, _, _ := livenessCluster(t, 3*time.Second, 100*time.Millisecond)
+	split := &zppb.Request{Cmd: &zppb.Request_Split{Split: &zppb.SplitRequest{Table: "t"}}}
+	refused := func(i int, want ...string) {
+		t.Helper()
+		resp := c.call(i, split)
+		if resp.Code != zppb.Code_FAILED_PRECONDITION {
+			t.Fatalf("SPLIT through member %d: %v %s, want FAILED_PRECONDITION", i, resp.Code, resp.Msg)
+		}
+		for _, a := range fakeNodes[:3] {
+			if named := strings.Contains(resp.Msg, a); named != slices.Contains(want, a) {
+				t.Fatalf("SPLIT refused with %q: names %s: %v, want %v", resp.Msg, a, named, !named)
+			}
+		}
+		if moves := c.mustOK(leader, &zppb.Request{Cmd: &zppb.Request_MoveStatus{MoveStatus: &zppb.MoveStatusRequest{All: true}}}).GetMoves().GetMoves(); len(moves) != 0 {
+			t.Fatalf("a refused split queued moves: %v", moves)
+		}
+	}
+	refused(leader, fakeNodes[:3]...)
+	refused(f, fakeNodes[:3]...)
+
+	reported := func(addr string) bool {
+		return slices.Contains(c.leaderNode(leader, addr).GetFeatures(), buildinfo.FeatureSlotRanges)
+	}
+	for _, a := range fakeNodes[:2] {
+		nodes[a].setFeatures(buildinfo.Features...)
+	}
+	waitFor(t, 5*time.Second, "the leader to list the features reported", func() bool {
+		return reported(fakeNodes[0]) && reported(fakeNodes[1])
+	})
+	if reported(fakeNodes[2]) {
+		t.Fatalf("%s listed with features it never reported", fakeNodes[2])
+	}
+	refused(leader, fakeNodes[2])
+
+	nodes[fakeNodes[2]].setFeatures(buildinfo.Features...)
+	waitFor(t, 5*time.Second, "the leader to list the last node's features", func() bool { return reported(fakeNodes[2]) })
+	if moves := c.mustOK(f, split).GetMoves().GetMoves(); len(moves) != 1 || moves[0].Kind != zppb.MoveKind_SPLIT {
+		t.Fatalf("SPLIT once every node routes by range: %v", moves)
+	}
+}
+
+// TestSplitSlaveBehindTrimsItsParent: a slave that gets the fence only
+// after the split committed (held behind; the master and the other slave
+// make the commit) stages no child (it full-syncs the child instead), and
+// must still trim the parent to the range it keeps: its parent ends equal
+// to the others', not holding the child's keys for ever.
+func TestSplitSlaveBehindTrimsItsParent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := newSplitFixture(t, ctx, nil)
+	for i := range 40 {
+		if err := f.cl.Set(ctx, "r", fmt.Appendf(nil, "k%d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp, err := f.cl.Pull(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := tp.Tables[0].Partitions[0].Slaves[0]
+	tap := f.master.Tap()
+	tap.SetHook(tap.HoldSlave(held))
+	tap.CloseConns()
+	moves, err := f.cl.Split(ctx, "r", 0, 0, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, f.cl, moves[0].ID, client.MoveDone)
+	tap.SetHook(nil)
+	for i := 40; i < 60; i++ { // records after the fence, to both halves
+		if err := f.cl.Set(ctx, "r", fmt.Appendf(nil, "k%d", i), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplicasAt(t, ctx, f.c, "r", 2)
+	waitTrims(t, ctx, f.c)
+	for p, byNode := range splitDigests(t, f.c, "r", 2) {
+		var first string
+		for node, d := range byNode {
+			if first == "" {
+				first = d
+			} else if d != first {
+				t.Errorf("partition %d: replicas differ (%s, behind: %s): %v", p, node, held, byNode)
+			}
+		}
+	}
+}
+
+// waitReplicasAt waits until every node holding a replica of table's
+// partitions 0..parts-1 reports it at the same (term, lsn).
+func waitReplicasAt(t *testing.T, ctx context.Context, c *inproc.Cluster, table string, parts uint32) {
+	t.Helper()
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	var last string
+	for {
+		pos := make(map[uint32]map[[2]uint64]int)
+		for _, n := range c.Nodes {
+			resp, err := pool.Call(ctx, n.Addr, &zppb.Request{Cmd: &zppb.Request_Info{Info: &zppb.InfoRequest{
+				Section: zppb.InfoSection_INFO_REPLICATION, Table: table,
+			}}})
+			if err != nil {
+				continue
+			}
+			for _, ri := range resp.GetInfo().GetReplication() {
+				if pos[ri.Partition] == nil {
+					pos[ri.Partition] = make(map[[2]uint64]int)
+				}
+				pos[ri.Partition][[2]uint64{ri.Term, ri.Lsn}]++
+			}
+		}
+		done := true
+		for p := range parts {
+			if len(pos[p]) != 1 {
+				done = false
+			}
+		}
+		if done {
+			return
+		}
+		last = fmt.Sprint(pos)
+		select {
+		case <-ctx.Done():
+			t.Fatalf("replicas not at one position: %s", last)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

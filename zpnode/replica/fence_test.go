@@ -119,3 +119,72 @@ func TestSplitFence(t *testing.T) {
 		t.Fatalf("split intent left after reopening: %v", err)
 	}
 }
+
+// TestSplitFenceUnstaged: a replica that applies a fence and cannot stage
+// the child records it, across a reopen, until its node resolves it: a
+// split that committed leaves it the trim of the child's slots to run, one
+// rolled back nothing.
+func TestSplitFenceUnstaged(t *testing.T) {
+	shared := newShared(t)
+	tableDir := t.TempDir()
+	notADir := filepath.Join(tableDir, "file")
+	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Dir: filepath.Join(tableDir, "0"), Table: "t", ID: 0, Shared: shared,
+		SplitDir: func(sp *zppb.SplitRecord) string { return filepath.Join(notADir, fmt.Sprint(sp.Child)) }}
+	r, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { r.Close() }()
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 2})
+	ctx := context.Background()
+	if err := r.Write(ctx, nil, put("k", "v", 0)); err != nil {
+		t.Fatal(err)
+	}
+	const at = 8192
+	for _, committed := range []bool{true, false} {
+		sp := &zppb.SplitRecord{Child: 1, At: at, End: keyspace.Slots, Epoch: 9}
+		if !committed {
+			sp.Epoch = 11
+		}
+		if err := r.LogSplit(ctx, sp); err != nil {
+			t.Fatal(err)
+		}
+		r.ClearFence()
+		if u := r.UnstagedSplit(); u == nil || u.Epoch != sp.Epoch {
+			t.Fatalf("after a failed staging: unstaged %v, want epoch %d", u, sp.Epoch)
+		}
+		r.Close()
+		if r, err = Open(opts); err != nil {
+			t.Fatal(err)
+		}
+		r.SetRole(Assignment{Role: Master, Master: "self", Term: 2})
+		if u := r.UnstagedSplit(); u == nil || u.Epoch != sp.Epoch || u.At != at {
+			t.Fatalf("after reopening: unstaged %v, want epoch %d at %d", u, sp.Epoch, at)
+		}
+		if err := r.ResolveUnstaged(committed); err != nil {
+			t.Fatal(err)
+		}
+		if u := r.UnstagedSplit(); u != nil {
+			t.Fatalf("resolved, still unstaged: %v", u)
+		}
+		b, e, ok, err := r.PendingTrim()
+		if err != nil || ok != committed || ok && (b != 0 || e != at) {
+			t.Fatalf("committed %v: pending trim [%d, %d) %v %v", committed, b, e, ok, err)
+		}
+		if ok {
+			if err := r.TrimSlots(ctx, b, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r.Close()
+	if r, err = Open(opts); err != nil {
+		t.Fatal(err)
+	}
+	if u := r.UnstagedSplit(); u != nil {
+		t.Fatalf("resolved, unstaged again after reopening: %v", u)
+	}
+}

@@ -102,6 +102,13 @@ type Options struct {
 	// SplitStaged, when set, is called once the child of a fence is
 	// staged (the node reports it at once).
 	SplitStaged func(rec *zppb.SplitRecord)
+	// SplitCommitted, when set, says whether the split of a fence SplitDir
+	// left alone committed (its child is a partition) rather than rolled
+	// back: the replica then records the trim of the child's slots
+	// (split.go, trimCommittedLocked) and calls SplitTrim, for the node to
+	// run it.
+	SplitCommitted func(rec *zppb.SplitRecord) bool
+	SplitTrim      func()
 	// Fatal is called when the replica cannot go on (its DB cannot be
 	// reopened after a full sync). Default: log and exit the process, so a
 	// supervisor restarts it and Open recovers or reports the disk.
@@ -126,6 +133,9 @@ type Replica struct {
 	// trimming is the slot range kept by a trim in progress (split.go),
 	// nil when there is none: scans leave out the keys outside it.
 	trimming atomic.Pointer[slotRange]
+	// unstaged is the fence applied without its child staged
+	// (unstagedFile), nil when there is none.
+	unstaged atomic.Pointer[zppb.SplitRecord]
 	// fence is the slot range a split moves away once the master logged
 	// its fence (split.go): writes to it are refused. Guarded by mu.
 	fence *slotRange
@@ -195,6 +205,11 @@ func Open(opts Options) (*Replica, error) {
 		r.opts.Logger.Warn("ignoring unreadable trim record", "err", err)
 	} else if ok {
 		r.trimming.Store(&slotRange{begin, end})
+	}
+	if sp, err := r.readUnstaged(); err != nil {
+		r.opts.Logger.Warn("ignoring an unreadable record of a split's child not staged", "err", err)
+	} else if sp != nil {
+		r.unstaged.Store(sp)
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.m.init()

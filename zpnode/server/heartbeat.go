@@ -161,6 +161,7 @@ func (s *Server) ping(meta string) (*zppb.PingResponse, error) {
 		Weight:    s.cfg.Weight,
 		RedisAddr: s.cfg.RedisAddr,
 		Version:   buildinfo.Version,
+		Features:  buildinfo.Features,
 	}
 	s.report.fill(req, s.positions())
 	resp, err := s.callMeta(s.ctx, meta, &zppb.Request{Cmd: &zppb.Request_Ping{Ping: req}})

@@ -354,8 +354,10 @@ func (s *Server) openReplicas(keys []replicaKey) {
 					PullWait:  s.cfg.PullWait,
 					Logger:    s.cfg.Logger,
 
-					SplitDir:    s.splitDir(k.table, k.id),
-					SplitStaged: func(*zppb.SplitRecord) { s.wakeHeartbeat() },
+					SplitDir:       s.splitDir(k.table, k.id),
+					SplitStaged:    func(*zppb.SplitRecord) { s.wakeHeartbeat() },
+					SplitCommitted: s.splitCommitted(k.table),
+					SplitTrim:      func() { s.runRecordedTrim(k) },
 				})
 				if err != nil {
 					s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -55,7 +56,27 @@ func (s *Server) splitDir(table string, id uint32) func(*zppb.SplitRecord) strin
 		s.splits.mu.Lock()
 		s.splits.tables[table] = true // swept once the split is over
 		s.splits.mu.Unlock()
+		failpoint.Hold(s.ctx, s.cfg.Logger, failpoint.SplitStage)
 		return s.replicaDir(table, sp.Child)
+	}
+}
+
+// splitCommitted is replica.Options.SplitCommitted for the replicas of
+// table: the fence's child is a partition made by that split (its
+// split_epoch is the fence's), as far as the node's topology says.
+func (s *Server) splitCommitted(table string) func(*zppb.SplitRecord) bool {
+	return func(sp *zppb.SplitRecord) bool {
+		_, c, ok := s.topo.Load().partitionByID(table, sp.Child)
+		return ok && c.SplitEpoch == sp.Epoch
+	}
+}
+
+// runRecordedTrim runs the trim replica k just recorded (SplitTrim). A
+// replica still opening has none to run yet: opened runs it
+// (resumeTrims).
+func (s *Server) runRecordedTrim(k replicaKey) {
+	if r := s.replicas.get(k.table, k.id); r != nil {
+		s.resumeTrims(k, r)
 	}
 }
 
@@ -79,6 +100,9 @@ func (s *Server) splitChild(table string, id uint32, p *zppb.Partition) *zppb.Sp
 // partition whose split is over takes writes to its whole range again.
 func (s *Server) applySplit(tb *zppb.Table, p *zppb.Partition, r *replica.Replica) {
 	sp := p.GetSplit()
+	if u := r.UnstagedSplit(); u != nil && sp.GetEpoch() != u.Epoch {
+		s.resolveUnstaged(tb, p, r, u)
+	}
 	if sp == nil {
 		if r.Fenced() {
 			r.ClearFence()
@@ -97,6 +121,26 @@ func (s *Server) applySplit(tb *zppb.Table, p *zppb.Partition, r *replica.Replic
 		return
 	}
 	s.logFence(tb.Name, p.Id, r, &zppb.SplitRecord{Child: sp.Child, At: sp.At, End: end, Epoch: sp.Epoch})
+}
+
+// resolveUnstaged ends, once the node's topology shows its split over,
+// the record of a fence r applied without staging the child: committed
+// (the child is a partition of that split), r trims the child's slots, as
+// the child's marker would have had it do; rolled back, nothing is left
+// to do.
+func (s *Server) resolveUnstaged(tb *zppb.Table, p *zppb.Partition, r *replica.Replica, u *zppb.SplitRecord) {
+	if s.topo.Load().epoch < u.Epoch {
+		return // a topology before the split's PREPARE
+	}
+	committed := int(u.Child) < len(tb.Partitions) && tb.Partitions[u.Child].SplitEpoch == u.Epoch
+	if err := r.ResolveUnstaged(committed); err != nil {
+		s.cfg.Logger.Warn("split: cannot resolve a fence whose child was not staged", "table", tb.Name, "partition", p.Id, "err", err)
+		return
+	}
+	s.cfg.Logger.Info("split: fence whose child was not staged resolved", "table", tb.Name, "partition", p.Id, "child", u.Child, "committed", committed)
+	if committed {
+		s.resumeTrims(replicaKey{tb.Name, p.Id}, r)
+	}
 }
 
 // wakeHeartbeat makes the node PING now (a split's child to report).
