@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/atomicfile"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
@@ -271,6 +272,29 @@ func (r *Replica) dropAppliedFiles() {
 		lsn, err := strconv.ParseUint(p[strings.LastIndexByte(p, '.')+1:], 10, 64)
 		if err == nil && lsn < first {
 			os.Remove(p)
+		}
+	}
+}
+
+// staleStagedAge is how long a staged file no record names is kept: a
+// bulk load ingests each partition's file right after staging it, so one
+// this old belongs to a load that died between the two.
+const staleStagedAge = time.Hour
+
+// dropStaleStaged removes the staged files (<id>.sst) older than
+// staleStagedAge. Only at Open, once every record of the binlog is
+// applied: no record the replica holds names one, and a record that
+// arrives later and names a file the replica lacks fetches it from the
+// master (or full-syncs), as for a slave that was down during the staging.
+func (r *Replica) dropStaleStaged() {
+	files, _ := filepath.Glob(filepath.Join(r.bulkDir(), "*.sst"))
+	for _, p := range files {
+		fi, err := os.Stat(p)
+		if err != nil || r.opts.Now().Sub(fi.ModTime()) < staleStagedAge {
+			continue
+		}
+		if err := os.Remove(p); err == nil {
+			r.opts.Logger.Info("bulk load: removed a staged table file no load ingested", "file", filepath.Base(p), "staged", fi.ModTime())
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -203,6 +204,39 @@ func TestBulkIngestReplay(t *testing.T) {
 	for k, want := range map[string]string{"a": "file", "b": "after"} {
 		if got, _, err := m.Get([]byte(k)); err != nil || string(got) != want {
 			t.Errorf("%s = %q, %v; want %q", k, got, err, want)
+		}
+	}
+}
+
+// TestStaleStagedFilesDropped: at open, a file staged over an hour ago that
+// no record ingested (its load died) is removed; a fresh one, which a load
+// in progress may still ingest, and an applied one stay.
+func TestStaleStagedFilesDropped(t *testing.T) {
+	ctx := context.Background()
+	shared := newShared(t)
+	dir := t.TempDir()
+	m := openReplica(t, dir, shared, nil)
+	m.SetRole(Assignment{Role: Master, Master: "m", Term: 1})
+	file := makeSST(t, "v", "a")
+	crc := crc32.Checksum(file, castagnoli)
+	for _, id := range []string{"old", "fresh", "ingested"} {
+		if _, err := m.Stage(id, 0, file, true, uint64(len(file)), crc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := m.Ingest(ctx, &zppb.IngestFile{Id: "ingested", Size: uint64(len(file)), Crc32C: crc, Records: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	old := time.Now().Add(-2 * staleStagedAge)
+	if err := os.Chtimes(filepath.Join(dir, "bulk", "old.sst"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	m = openReplica(t, dir, shared, nil)
+	defer m.Close()
+	for id, want := range map[string]bool{"old": false, "fresh": true, "ingested": true} {
+		if got := m.stagedPath(id) != ""; got != want {
+			t.Errorf("%s staged: %v, want %v", id, got, want)
 		}
 	}
 }

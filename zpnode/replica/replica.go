@@ -201,6 +201,7 @@ func Open(opts Options) (*Replica, error) {
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
 	r.dropAppliedFiles()
+	r.dropStaleStaged()
 	if begin, end, ok, err := r.PendingTrim(); err != nil {
 		r.opts.Logger.Warn("ignoring unreadable trim record", "err", err)
 	} else if ok {
