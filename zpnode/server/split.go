@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -279,4 +281,32 @@ func (s *Server) heldReplica(table string, id uint32) *replica.Replica {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// splitSamples bounds the keys SPLITPOINT reads (engine.SampleSlots reads
+// at most twice as many): about a few milliseconds of reading.
+const splitSamples = 4096
+
+// splitPoint answers SPLITPOINT: the slot that halves the data of the
+// partition, which this node masters, over the range the meta leader
+// gives (topo.MedianSlot, from a sample of the keys).
+func (s *Server) splitPoint(req *zppb.SplitPointRequest) (*zppb.Response, error) {
+	b, e := req.SlotBegin, req.SlotEnd
+	if b >= e || e-b < 2 || e > keyspace.Slots {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "slot range [%d, %d) cannot split", b, e)
+	}
+	r, err := s.masterReplica(req.Table, req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	sample, err := r.SampleSlots(splitSamples)
+	if err != nil {
+		return nil, err
+	}
+	at := topo.MedianSlot(sample.BySlot, sample.Keys, b, e)
+	s.cfg.Logger.Info("split: point by size", "table", req.Table, "partition", req.Partition, "begin", b, "end", e, "at", at,
+		"keys", sample.Keys, "bytes", sample.Bytes, "exact", sample.Exact)
+	return &zppb.Response{Result: &zppb.Response_SplitPoint{SplitPoint: &zppb.SplitPointResponse{
+		At: at, SampledKeys: uint64(sample.Keys), SampledBytes: sample.Bytes, Exact: sample.Exact,
+	}}}, nil
 }
