@@ -187,6 +187,7 @@ func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaComman
 			Partitions:      parts,
 			Quota:           req.Quota,
 			Restoring:       req.Restoring,
+			SplitSize:       req.SplitSize,
 		},
 		ExpectedEpoch: req.ExpectedEpoch,
 	}}}, nil
@@ -224,9 +225,11 @@ func SetMasters(reason string, changes ...*zppb.MasterChange) *zppb.MetaCommand 
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetMasters{SetMasters: &zppb.SetMastersCommand{Changes: changes, Reason: reason}}}
 }
 
-// SetQuota returns the command that changes a table's quota.
-func SetQuota(table string, q *zppb.Quota, expectedEpoch uint64) *zppb.MetaCommand {
-	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetQuota{SetQuota: &zppb.SetQuotaCommand{Table: table, Quota: q, ExpectedEpoch: expectedEpoch}}}
+// SetQuota returns the command that changes a table's quota and, when
+// splitSize is not nil, its automatic split size (with q nil, that
+// alone).
+func SetQuota(table string, q *zppb.Quota, splitSize *uint64, expectedEpoch uint64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetQuota{SetQuota: &zppb.SetQuotaCommand{Table: table, Quota: q, SplitSize: splitSize, ExpectedEpoch: expectedEpoch}}}
 }
 
 // FinishRestore returns the command that opens table, created restoring,
