@@ -8,7 +8,7 @@ import (
 
 // sizeRefresh is how long DataSize's figure stands before it reads the
 // DB's properties again: a PING asks every master replica's, each second.
-const sizeRefresh = 5 * time.Second
+const sizeRefresh = 2 * time.Second
 
 // DataSize returns the bytes of the replica's data (engine.DB.DataSize),
 // read at most every sizeRefresh, for the automatic split; 0 while it is
