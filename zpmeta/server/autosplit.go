@@ -53,7 +53,6 @@ func (s *Server) fillSplitPointsBySize(ctx context.Context, moves []*zppb.Move) 
 			at, err := s.splitPointBySize(ctx, m.Table, m.Partition)
 			if err != nil {
 				s.logger.Warn("split: no point by size, the middle", "table", m.Table, "partition", m.Partition, "err", err)
-				return
 			}
 			m.SplitAt = at
 		}()
@@ -62,19 +61,21 @@ func (s *Server) fillSplitPointsBySize(ctx context.Context, moves []*zppb.Move) 
 }
 
 // splitPointBySize asks the master of (table, id) for the slot that halves
-// its data (SPLITPOINT).
+// its data (SPLITPOINT). It asks nothing, and returns 0 and no error, for
+// a split CheckMoves will refuse (no such table or partition, a range too
+// small).
 func (s *Server) splitPointBySize(ctx context.Context, table string, id uint32) (uint32, error) {
 	tp, err := s.fsm.Topology(table)
 	if err != nil {
-		return 0, err
+		return 0, nil
 	}
 	tb := tp.Tables[0]
 	if id >= uint32(len(tb.Partitions)) {
-		return 0, status.New(zppb.Code_INVALID_ARGUMENT, "table %q has no partition %d", table, id)
+		return 0, nil
 	}
 	p := tb.Partitions[id]
-	if _, err := topo.SplitPoint(tb.Partitions, p, 0); err != nil {
-		return 0, err // too small: CheckMoves says so
+	if _, err := topo.SplitPoint(tb.Partitions, p, 0); err != nil || p.Master == "" {
+		return 0, nil
 	}
 	b, e := topo.SlotRange(tb, p)
 	ctx, cancel := context.WithTimeout(ctx, splitPointTimeout)

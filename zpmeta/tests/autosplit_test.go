@@ -10,6 +10,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
@@ -92,6 +93,39 @@ func TestSplitBySize(t *testing.T) {
 		}
 		return 64
 	})
+	// SPLITPOINT, as the meta leader sends it: the master answers the
+	// point; a bad range, a partition it does not have and a node that is
+	// not the master get errors.
+	pool := rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})
+	defer pool.Close()
+	ask := func(addr string, id, b, e uint32) (*zppb.Response, error) {
+		return pool.Call(ctx, addr, &zppb.Request{Cmd: &zppb.Request_SplitPoint{SplitPoint: &zppb.SplitPointRequest{Table: "r", Partition: id, SlotBegin: b, SlotEnd: e}}})
+	}
+	resp, err := ask(f.master.Addr, 0, 0, keyspace.Slots)
+	if sp := resp.GetSplitPoint(); err != nil || resp.Code != zppb.Code_OK || !sp.Exact || sp.SampledKeys != uint64(len(written)) || sp.At == 0 {
+		t.Fatalf("SPLITPOINT: %v, %v", resp, err)
+	}
+	var other string
+	for _, n := range f.c.Nodes {
+		if n != f.master {
+			other = n.Addr
+		}
+	}
+	for _, tt := range []struct {
+		addr     string
+		id, b, e uint32
+		want     zppb.Code
+	}{
+		{f.master.Addr, 0, 5, 6, zppb.Code_INVALID_ARGUMENT},
+		{f.master.Addr, 0, 7, 3, zppb.Code_INVALID_ARGUMENT},
+		{f.master.Addr, 0, 0, keyspace.Slots + 1, zppb.Code_INVALID_ARGUMENT},
+		{f.master.Addr, 9, 0, keyspace.Slots, zppb.Code_TABLE_NOT_FOUND},
+		{other, 0, 0, keyspace.Slots, zppb.Code_MOVE},
+	} {
+		if resp, err := ask(tt.addr, tt.id, tt.b, tt.e); err != nil || resp.Code != tt.want {
+			t.Errorf("SPLITPOINT %d [%d, %d) at %s: %v, %v; want %v", tt.id, tt.b, tt.e, tt.addr, resp.GetCode(), err, tt.want)
+		}
+	}
 	moves, err := f.cl.Split(ctx, "r", 0, 0, false, 0)
 	if err != nil {
 		t.Fatal(err)
