@@ -89,3 +89,31 @@ func TestKeyBetween(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSampleSlots measures a split point's sample of a DB of 200,000
+// keys of 100-byte values, flushed: go test -run '^$' -bench
+// BenchmarkSampleSlots ./lib/engine/ (figures in docs/benchmarks.md).
+func BenchmarkSampleSlots(b *testing.B) {
+	d := newTestDB(b)
+	src := rand.NewChaCha8([32]byte{})
+	v := make([]byte, 100)
+	for i := 0; i < 200_000; i += 1000 {
+		muts := make([]*zppb.Mutation, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			src.Read(v) // incompressible
+			muts = append(muts, put(fmt.Sprintf("user:%08d", j), string(v), 0))
+		}
+		d.apply(muts...)
+	}
+	if err := d.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	b.ResetTimer()
+	for range b.N {
+		s, err := d.SampleSlots(4096, rnd, 1)
+		if err != nil || s.Keys < 4096 {
+			b.Fatalf("%d keys, %v", s.Keys, err)
+		}
+	}
+}
