@@ -1311,7 +1311,7 @@ type ReplicaPosition struct {
 	SplitChild *SplitChild `protobuf:"bytes,40,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
 	// A master's data size: RocksDB's live table files and memtables, in
 	// bytes, refreshed every few seconds; 0 when unknown (a slave, or a
-	// replica whose split trim or its compaction is not over, whose size
+	// split's half whose trim or its compaction is not over, whose size
 	// would count the other half). The scheduler's automatic split reads it.
 	SizeBytes     uint64 `protobuf:"varint,50,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -132,6 +132,7 @@ type Replica struct {
 	// size and sizeAt (unix ns) are DataSize's last figure and when it
 	// was read.
 	size, sizeAt atomic.Uint64
+	sizeHeld     atomic.Bool
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc

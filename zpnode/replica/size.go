@@ -13,11 +13,11 @@ const sizeRefresh = 2 * time.Second
 // DataSize returns the bytes of the replica's data (engine.DB.DataSize),
 // read at most every sizeRefresh, for the automatic split; 0 while it is
 // not a fair figure: a trim after a split, or the compaction after it, is
-// not over (the data still counts the other half), or the DB was never
-// read. It does not reopen a parked DB: a parked replica keeps its last
+// not over (the data still counts the other half; HoldSize), or the DB
+// was never read. It does not reopen a parked DB: a parked replica keeps its last
 // figure.
 func (r *Replica) DataSize() uint64 {
-	if r.Trimming() {
+	if r.Trimming() || r.sizeHeld.Load() {
 		r.sizeAt.Store(0) // read again once it is over
 		return 0
 	}
@@ -46,6 +46,11 @@ func (r *Replica) DataSize() uint64 {
 	r.sizeAt.Store(uint64(now.UnixNano()))
 	return size
 }
+
+// HoldSize makes DataSize report 0 (unknown) while on: the node holds it
+// for a split's child whose trim has not started yet, as the child's data
+// still counts the parent's keys.
+func (r *Replica) HoldSize(on bool) { r.sizeHeld.Store(on) }
 
 // SampleSlots weighs the replica's data by slot from about n of its keys
 // (engine.DB.SampleSlots), for a split point.

@@ -209,6 +209,9 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 	if !found || p.SplitEpoch != m.Epoch {
 		return false
 	}
+	// Until the halves are trimmed the child's size counts the parent's
+	// keys: the automatic split must not take it for its own.
+	r.HoldSize(true)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -232,6 +235,7 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 		if err := replica.RemoveSplitMarker(dir); err != nil {
 			s.cfg.Logger.Warn("split: cannot remove the child's marker", "table", k.table, "partition", k.id, "err", err)
 		}
+		r.HoldSize(false)
 		s.cfg.Logger.Info("split: halves trimmed", "table", k.table, "child", k.id, "parent", m.Parent)
 	}()
 	return true
