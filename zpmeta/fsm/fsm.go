@@ -291,6 +291,22 @@ func (f *FSM) Tables() ([]*zppb.Table, uint64) {
 	return cloneAll(tableauth.StripAll(f.st.sortedTables())), f.st.epoch
 }
 
+// SplitSizedTables returns copies of the tables with a split_size (the
+// automatic split's), passwords stripped, and the epoch: the scheduler
+// looks at them every few seconds, and copying every table for it would
+// cost a cluster of many partitions that splits none.
+func (f *FSM) SplitSizedTables() ([]*zppb.Table, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*zppb.Table
+	for _, t := range f.st.sortedTables() {
+		if t.SplitSize > 0 {
+			out = append(out, t)
+		}
+	}
+	return cloneAll(tableauth.StripAll(out)), f.st.epoch
+}
+
 // Credentials returns copies of a table's credentials (verifiers
 // included) and its created_epoch; TABLE_NOT_FOUND when there is none.
 func (f *FSM) Credentials(table string) ([]*zppb.TableCredential, uint64, error) {

@@ -499,6 +499,9 @@ func TestSplitSize(t *testing.T) {
 	if s, q := size(); s != 16<<20 || q.GetOpsPerSec() != 5 {
 		t.Fatalf("after a split size change: split size %d, quota %v", s, q)
 	}
+	if sized, _ := f.SplitSizedTables(); len(sized) != 1 || sized[0].Name != "s" {
+		t.Fatalf("tables with a split size: %v, want s alone", sized)
+	}
 	epoch := f.Epoch()
 	for _, bad := range []*zppb.MetaCommand{SetQuota("s", nil, u(1000), 0), SetQuota("nope", nil, u(0), 0)} {
 		b, _ := proto.Marshal(bad)

@@ -196,8 +196,11 @@ func (s *Server) planAutoSplits(v *scheduleView, nodes []*zppb.Node, tables []*z
 // autoSplitOnce queues the automatic splits the masters' sizes call for
 // now, between plans (the sizes come with PINGs, which change no state).
 func (s *Server) autoSplitOnce(ctx context.Context, now time.Time) error {
+	tables, tepoch := s.fsm.SplitSizedTables()
+	if len(tables) == 0 {
+		return nil
+	}
 	nodes, epoch := s.fsm.Nodes()
-	tables, tepoch := s.fsm.Tables()
 	if epoch != tepoch {
 		return errEpochMoved
 	}
