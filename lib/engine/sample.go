@@ -16,6 +16,11 @@ import (
 // point: a seek costs about what reading a few dozen keys does.
 const sampleRun = 32
 
+// sampleBytes bounds the key and value bytes SampleSlots reads, whatever
+// the values' size: past it a whole read gives up for a sample, and a
+// sample stops after the run that crossed it. A variable for tests.
+var sampleBytes uint64 = 128 << 20
+
 // SlotSample is what SampleSlots read: the key and value bytes of the
 // sampled keys by slot.
 type SlotSample struct {
@@ -35,7 +40,8 @@ type SlotSample struct {
 // of them in proportion (a key's slot is a hash of its name, independent
 // of its place in the order). Keys after wide gaps in the key space are
 // sampled more often; that is independent of their slots too. Expired
-// keys do not count. It reads through the block cache without filling it.
+// keys do not count. It reads through the block cache without filling it,
+// and about sampleBytes at most: a DB of large values gets fewer keys.
 func (d *DB) SampleSlots(n int, rnd *rand.Rand, nowMs int64) (SlotSample, error) {
 	if err := d.enter(); err != nil {
 		return SlotSample{}, err
@@ -76,7 +82,7 @@ func (d *DB) SampleSlots(n int, rnd *rand.Rand, nowMs int64) (SlotSample, error)
 	if estimate <= uint64(n) {
 		// Probably small: read it whole, giving up past 2n keys.
 		read := 0
-		for it.Seek(dataRangeStart); it.Valid() && read < 2*n; it.Next() {
+		for it.Seek(dataRangeStart); it.Valid() && read < 2*n && s.Bytes < sampleBytes; it.Next() {
 			if err := take(); err != nil {
 				return SlotSample{}, err
 			}
@@ -111,6 +117,9 @@ func (d *DB) SampleSlots(n int, rnd *rand.Rand, nowMs int64) (SlotSample, error)
 		}
 		if err := it.Err(); err != nil {
 			return SlotSample{}, fmt.Errorf("engine: sample: %w", err)
+		}
+		if s.Bytes >= sampleBytes {
+			break
 		}
 	}
 	return s, nil

@@ -78,6 +78,30 @@ func TestSampleSlots(t *testing.T) {
 	})
 }
 
+// TestSampleSlotsByteBound: a DB of large values is sampled within
+// sampleBytes (and one run), not read whole.
+func TestSampleSlotsByteBound(t *testing.T) {
+	old := sampleBytes
+	sampleBytes = 1 << 20
+	t.Cleanup(func() { sampleBytes = old })
+	d := newTestDB(t)
+	v := strings.Repeat("x", 8<<10)
+	for i := 0; i < 1000; i += 100 {
+		var muts []*zppb.Mutation
+		for j := i; j < i+100; j++ {
+			muts = append(muts, put(fmt.Sprintf("k%d", j), v, 0))
+		}
+		d.apply(muts...)
+	}
+	s, err := d.SampleSlots(4096, rand.New(rand.NewPCG(1, 2)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Exact || s.Bytes > sampleBytes+sampleRun*(9<<10) || s.Keys < sampleRun {
+		t.Fatalf("sample of 1,000 values of 8 KiB within %d bytes: %d keys, %d bytes, exact %v", sampleBytes, s.Keys, s.Bytes, s.Exact)
+	}
+}
+
 func TestKeyBetween(t *testing.T) {
 	for _, tt := range []struct {
 		a, b string
