@@ -65,7 +65,8 @@ func TestTableSplit(t *testing.T) {
 
 // TestTableSplitSize: `table create --split-size` and `table alter
 // --split-size` set a table's automatic split size, `table describe` and
-// `table list` show it (JSON too), and bad sizes are refused.
+// `table list` show it (JSON too), and bad sizes are refused; a split
+// planned without --at shows the point is by size.
 func TestTableSplitSize(t *testing.T) {
 	cl := sharedCluster(t)
 	name := "splitsize"
@@ -86,6 +87,9 @@ func TestTableSplitSize(t *testing.T) {
 	}
 	r = zpctl(t, cl, "table", "describe", name)
 	mustContain(t, "stdout", r.stdout, "split size:", "1.0 GiB")
+	// Without --at the plan leaves the point to the master.
+	r = zpctl(t, cl, "table", "split", name, "0", "--dry-run")
+	mustContain(t, "stdout", r.stdout, "the upper half by size to a new partition")
 	r = zpctl(t, cl, "table", "alter", name, "--split-size", "off")
 	mustContain(t, "stdout", r.stdout, "split size:", "off")
 	r = zpctl(t, cl, "table", "list", "-o", "json")
