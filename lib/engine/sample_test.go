@@ -64,18 +64,75 @@ func TestSampleSlots(t *testing.T) {
 		if s.Exact || s.Keys < 1024 || s.Keys > 4096 {
 			t.Fatalf("sampled %d keys (exact %v), want between 1024 and 4096 of %d", s.Keys, s.Exact, keys)
 		}
-		var sampledLow uint64
+		var sampledLow, sampled uint64
 		for slot, w := range s.BySlot {
+			sampled += w
 			if slot < 4096 {
 				sampledLow += w
 			}
 		}
-		want, got := float64(low)/float64(total), float64(sampledLow)/float64(s.Bytes)
+		want, got := float64(low)/float64(total), float64(sampledLow)/float64(sampled)
 		t.Logf("bytes in slots < 4096: %.3f of the data, %.3f of the sample (%d keys)", want, got, s.Keys)
 		if got < want-0.1 || got > want+0.1 {
 			t.Fatalf("sample puts %.3f of the bytes below slot 4096, the data %.3f", got, want)
 		}
 	})
+}
+
+// TestSampleSlotsNamesBySize: large values under one prefix of names
+// (all in the lowest quarter of the slots) and small ones under another,
+// far apart in the key space: the sample still weighs them by their bytes
+// (runs placed evenly between the first and last key gave the small ones,
+// after the wide gap, most of the weight).
+func TestSampleSlotsNamesBySize(t *testing.T) {
+	d := newTestDB(t)
+	// Random values: the table files hold what was written (approximate
+	// sizes are of compressed blocks).
+	src := rand.NewChaCha8([32]byte{})
+	random := func(n int) string {
+		b := make([]byte, n)
+		src.Read(b)
+		return string(b)
+	}
+	var total, low uint64
+	add := func(muts []*zppb.Mutation, k, v string) []*zppb.Mutation {
+		w := uint64(len(dataKey([]byte(k))) + len(encodeValue([]byte(v), 0)))
+		total += w
+		if keyspace.Slot([]byte(k)) < 4096 {
+			low += w
+		}
+		return append(muts, put(k, v, 0))
+	}
+	for i := 0; i < 10000; i += 500 {
+		var muts []*zppb.Mutation
+		for j := i; j < i+500; j++ {
+			if k := fmt.Sprintf("a:%06d", j); keyspace.Slot([]byte(k)) < 4096 {
+				muts = add(muts, k, random(1000))
+			}
+			muts = add(muts, fmt.Sprintf("z:%06d", 2*j), random(50))
+			muts = add(muts, fmt.Sprintf("z:%06d", 2*j+1), random(50))
+		}
+		d.apply(muts...)
+	}
+	if err := d.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := d.SampleSlots(4096, rand.New(rand.NewPCG(3, 4)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sampledLow, sampled uint64
+	for slot, w := range s.BySlot {
+		sampled += w
+		if slot < 4096 {
+			sampledLow += w
+		}
+	}
+	want, got := float64(low)/float64(total), float64(sampledLow)/float64(sampled)
+	t.Logf("bytes in slots < 4096: %.3f of the data, %.3f of the sample (%d keys)", want, got, s.Keys)
+	if s.Exact || got < want-0.1 || got > want+0.1 {
+		t.Fatalf("sample puts %.3f of the bytes below slot 4096, the data %.3f (exact %v)", got, want, s.Exact)
+	}
 }
 
 // TestSampleSlotsByteBound: a DB of large values is sampled within
@@ -136,7 +193,7 @@ func BenchmarkSampleSlots(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		s, err := d.SampleSlots(4096, rnd, 1)
-		if err != nil || s.Keys < 4096 {
+		if err != nil || s.Keys < 2048 {
 			b.Fatalf("%d keys, %v", s.Keys, err)
 		}
 	}
