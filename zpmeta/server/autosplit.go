@@ -22,7 +22,7 @@ import (
 
 const (
 	// splitPointTimeout bounds one SPLITPOINT: a sample of a few
-	// thousand keys takes milliseconds.
+	// thousand keys takes tens of milliseconds.
 	splitPointTimeout = 3 * time.Second
 	// splitPointAsks is how many SPLITPOINTs run at once (--all).
 	splitPointAsks = 8

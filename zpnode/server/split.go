@@ -288,7 +288,7 @@ func (s *Server) heldReplica(table string, id uint32) *replica.Replica {
 }
 
 // splitSamples bounds the keys SPLITPOINT reads (engine.SampleSlots reads
-// at most twice as many): about a few milliseconds of reading.
+// at most twice as many): tens of milliseconds of reading.
 const splitSamples = 4096
 
 // splitPoint answers SPLITPOINT: the slot that halves the data of the
