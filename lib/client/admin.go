@@ -37,12 +37,19 @@ type TableSpec struct {
 	// Restoring creates the table closed to data commands (nodes answer
 	// WAIT) until FinishRestore: a restore fills it first.
 	Restoring bool
+	// SplitSize splits a partition automatically once its master holds
+	// more than this many bytes (docs/topology.md, "Split"); 0, off, or
+	// at least topo.MinSplitSize.
+	SplitSize uint64
 }
 
 // validate checks the spec with the meta servers' own rules (lib/topo), so
 // that a bad one fails here, with their words.
 func (s TableSpec) validate() error {
-	return topo.ValidateTableShape(s.Name, s.Partitions, topo.Replicas(s.Replicas), s.MinSyncReplicas)
+	if err := topo.ValidateTableShape(s.Name, s.Partitions, topo.Replicas(s.Replicas), s.MinSyncReplicas); err != nil {
+		return err
+	}
+	return topo.ValidateSplitSize(s.SplitSize)
 }
 
 // CreateTable creates a table and returns it as the meta leader placed it.
@@ -66,6 +73,7 @@ func (c *core) CreateTable(ctx context.Context, spec TableSpec) (Table, error) {
 			Quota:           spec.Quota.pb(),
 			Passwords:       spec.Passwords,
 			Restoring:       spec.Restoring,
+			SplitSize:       spec.SplitSize,
 		}}}
 	}, true)
 	if err != nil {

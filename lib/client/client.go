@@ -114,6 +114,8 @@ type Cluster interface {
 	CordonNodes(ctx context.Context, nodes []string, cordoned bool) (uint64, error)
 	// SetQuota changes a table's quota.
 	SetQuota(ctx context.Context, table string, q Quota, expectedEpoch uint64) (uint64, error)
+	// SetSplitSize changes a table's automatic split size.
+	SetSplitSize(ctx context.Context, table string, size, expectedEpoch uint64) (uint64, error)
 	// FinishRestore opens a table created restoring to data commands.
 	FinishRestore(ctx context.Context, table string, createdEpoch uint64) (uint64, error)
 	// TablePasswords lists a table's passwords (ids and dates only).

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -198,6 +199,24 @@ func (c *core) moves(ctx context.Context, op string, req *zppb.Request) ([]Move,
 		return nil, err
 	}
 	return movesFromPB(resp.GetMoves().GetMoves()), nil
+}
+
+// SetSplitSize changes a table's automatic split size (0 turns it off),
+// leaving its quota as it is. It returns the epoch that made the change.
+func (c *core) SetSplitSize(ctx context.Context, table string, size, expectedEpoch uint64) (uint64, error) {
+	if err := topo.ValidateSplitSize(size); err != nil {
+		return 0, fmt.Errorf("client: set split size: %w", err)
+	}
+	resp, _, err := c.callMeta(ctx, "set split size", func() *zppb.Request {
+		return &zppb.Request{Cmd: &zppb.Request_SetQuota{SetQuota: &zppb.SetQuotaRequest{Table: table, SplitSize: &size, ExpectedEpoch: expectedEpoch}}}
+	}, true)
+	if err != nil {
+		return 0, err
+	}
+	epoch := resp.GetSetQuota().GetEpoch()
+	c.sawEpoch(epoch)
+	c.refreshInBackground(epoch)
+	return epoch, nil
 }
 
 // FinishRestore opens table, created with TableSpec.Restoring, to data

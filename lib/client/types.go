@@ -35,6 +35,9 @@ type Table struct {
 	// Restoring: a restore is installing the table (TableSpec.Restoring);
 	// nodes answer its data commands WAIT until FinishRestore.
 	Restoring bool `json:"restoring"`
+	// SplitSize: the scheduler splits a partition whose master holds more
+	// bytes than this; 0, never.
+	SplitSize uint64 `json:"split_size"`
 }
 
 // Quota limits a table's operations (keys) and bytes per second across the
@@ -181,6 +184,7 @@ func tableFromPB(t *zppb.Table) Table {
 		Quota:           Quota{OpsPerSec: t.GetQuota().GetOpsPerSec(), BytesPerSec: t.GetQuota().GetBytesPerSec()},
 		Protected:       tableauth.Protected(t),
 		Restoring:       t.GetRestoring(),
+		SplitSize:       t.GetSplitSize(),
 	}
 	for _, p := range t.GetPartitions() {
 		begin, end := topo.SlotRange(t, p)

@@ -690,6 +690,22 @@ func (d *DB) Stats() (Stats, error) {
 	}, nil
 }
 
+// DataSize returns the bytes of the DB's live table files and memtables
+// (two property reads, no file system access), and whether the figure is
+// settled: not while the compaction after a clear or a trim runs, as the
+// table files still hold what was deleted.
+func (d *DB) DataSize() (size uint64, settled bool, err error) {
+	if err := d.enter(); err != nil {
+		return 0, false, err
+	}
+	defer d.closeMu.RUnlock()
+	prop := func(name string) uint64 {
+		v, _ := strconv.ParseUint(d.db.GetProperty(name), 10, 64)
+		return v
+	}
+	return prop("rocksdb.live-sst-files-size") + prop("rocksdb.cur-size-all-mem-tables"), !d.reclaim.busy(), nil
+}
+
 // openDirs holds the directories of the DBs open in this process, so that
 // Destroy cannot remove one under a live DB.
 var (

@@ -69,3 +69,10 @@ func (d *DB) compactData() {
 	d.db.CompactRange(grocksdb.Range{Start: dataRangeStart, Limit: dataRangeEnd})
 	d.logger.Info("engine: compaction of the data key space after a clear or trim ended", "took", time.Since(start))
 }
+
+// busy reports whether a job runs or is due.
+func (r *reclaimer) busy() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
+}

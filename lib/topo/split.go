@@ -130,3 +130,55 @@ func CommitSplit(tb *zppb.Table, p *zppb.Partition) (*zppb.Table, error) {
 	}
 	return next, nil
 }
+
+// MinSplitSamples is the fewest sampled keys in a partition's range from
+// which MedianSlot places a split by size; below it, the middle.
+const MinSplitSamples = 16
+
+// MedianSlot returns the slot s (b < s < e) that halves a partition's
+// data by size, from a sample of its keys: bySlot maps the slot of each
+// sampled key to the key and value bytes sampled there. The keys of
+// [b, s) then weigh about as much as those of [s, e). Between two sampled
+// slots the data is unknown, so s is the middle of the gap where the
+// cumulative weight is closest to half. Samples outside [b, e) (keys a
+// trim has not deleted yet) are left out. With fewer than
+// MinSplitSamples keys in the range, or no bytes, it returns the middle,
+// as SplitPoint does. [b, e) must hold two slots at least.
+func MedianSlot(bySlot map[uint32]uint64, keys int, b, e uint32) uint32 {
+	mid := b + (e-b)/2
+	slots := make([]uint32, 0, len(bySlot))
+	var total uint64
+	for s, w := range bySlot {
+		if s >= b && s < e && w > 0 {
+			slots = append(slots, s)
+			total += w
+		}
+	}
+	if keys < MinSplitSamples || total == 0 || e-b < 2 {
+		return mid
+	}
+	slices.Sort(slots)
+	// Cut j leaves slots[:j] below the point: the point is in
+	// (slots[j-1], slots[j]], b+1 and e-1 bounding the ends.
+	best, bestDiff := 0, total // cut 0: everything above
+	var below uint64
+	for j := 1; j <= len(slots); j++ {
+		below += bySlot[slots[j-1]]
+		diff := max(2*below, total) - min(2*below, total)
+		if diff < bestDiff {
+			best, bestDiff = j, diff
+		}
+	}
+	lo, hi := b+1, e-1 // the point's bounds for the cut
+	if best > 0 {
+		lo = max(lo, slots[best-1]+1)
+	}
+	if best < len(slots) {
+		hi = min(hi, slots[best])
+	}
+	if lo > hi {
+		// A sampled slot at an end of the range: the nearest point.
+		return min(max(lo, b+1), e-1)
+	}
+	return lo + (hi-lo)/2
+}

@@ -56,3 +56,49 @@ func TestCommitSplit(t *testing.T) {
 		t.Fatal("committed a child that is not the next id")
 	}
 }
+
+// TestMedianSlot checks the rule that places a split by size.
+func TestMedianSlot(t *testing.T) {
+	even := func(from, to, step uint32, w uint64) map[uint32]uint64 {
+		m := make(map[uint32]uint64)
+		for s := from; s < to; s += step {
+			m[s] = w
+		}
+		return m
+	}
+	merge := func(ms ...map[uint32]uint64) map[uint32]uint64 {
+		out := make(map[uint32]uint64)
+		for _, m := range ms {
+			for s, w := range m {
+				out[s] += w
+			}
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name   string
+		bySlot map[uint32]uint64
+		keys   int
+		b, e   uint32
+		// The point must be in [lo, hi].
+		lo, hi uint32
+	}{
+		{"no data: the middle", nil, 0, 0, 16384, 8192, 8192},
+		{"too few keys: the middle", even(0, 100, 10, 1000), 10, 0, 16384, 8192, 8192},
+		{"even data: about the middle", even(0, 16384, 16, 100), 1024, 0, 16384, 8176, 8208},
+		// Nine tenths of the bytes in the lowest quarter of the range.
+		{"skewed low", merge(even(0, 4096, 16, 900), even(4096, 16384, 16, 33)), 1024, 0, 16384, 1000, 3000},
+		{"skewed high", merge(even(0, 12288, 16, 33), even(12288, 16384, 16, 900)), 1024, 0, 16384, 13500, 15400},
+		// A gap between the sampled halves: its middle.
+		{"gap", merge(even(100, 120, 1, 10), even(180, 200, 1, 10)), 40, 100, 200, 149, 151},
+		{"samples outside the range are left out", merge(even(0, 100, 1, 1000), even(200, 300, 1, 1)), 100, 200, 300, 249, 251},
+		{"all in the first slot", map[uint32]uint64{100: 5000}, 100, 100, 200, 101, 101},
+		{"all in the last slot", map[uint32]uint64{199: 5000}, 100, 100, 200, 150, 150},
+		{"two slots", map[uint32]uint64{0: 5, 1: 5}, 100, 0, 2, 1, 1},
+	} {
+		got := MedianSlot(tt.bySlot, tt.keys, tt.b, tt.e)
+		if got < tt.lo || got > tt.hi || got <= tt.b || got >= tt.e {
+			t.Errorf("%s: MedianSlot = %d, want in [%d, %d] inside (%d, %d)", tt.name, got, tt.lo, tt.hi, tt.b, tt.e)
+		}
+	}
+}

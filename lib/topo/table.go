@@ -80,6 +80,21 @@ func ValidateTableShape(name string, partitions, replicas, minSync uint32) error
 	return nil
 }
 
+// MinSplitSize is the smallest automatic split threshold
+// (Table.split_size): a master's size counts its memtables by the memory
+// they took, which grows a megabyte at a time, so smaller thresholds
+// split on noise.
+const MinSplitSize = 1 << 20
+
+// ValidateSplitSize checks a table's automatic split threshold: 0 (off)
+// or at least MinSplitSize bytes.
+func ValidateSplitSize(size uint64) error {
+	if size != 0 && size < MinSplitSize {
+		return status.New(zppb.Code_INVALID_ARGUMENT, "split size %d bytes: want 0 (off) or at least %d (1 MiB)", size, MinSplitSize)
+	}
+	return nil
+}
+
 // ValidateNodeAddr checks that addr is a host:port a node can be reached at.
 func ValidateNodeAddr(addr string) error {
 	if addr == "" {

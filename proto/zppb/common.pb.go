@@ -933,7 +933,11 @@ type Table struct {
 	// every data command on it WAIT, so that no client reads or writes it
 	// before every partition is in. Nodes before this field serve it at
 	// once.
-	Restoring     bool `protobuf:"varint,10,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	Restoring bool `protobuf:"varint,10,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	// Automatic split (docs/topology.md, "Split"): the meta leader's
+	// scheduler splits a partition whose master reports more than this many
+	// bytes (ReplicaPosition.size_bytes). 0, the default, never.
+	SplitSize     uint64 `protobuf:"varint,50,opt,name=split_size,json=splitSize,proto3" json:"split_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1036,6 +1040,13 @@ func (x *Table) GetRestoring() bool {
 		return x.Restoring
 	}
 	return false
+}
+
+func (x *Table) GetSplitSize() uint64 {
+	if x != nil {
+		return x.SplitSize
+	}
+	return 0
 }
 
 // TableCredential is one of a table's passwords, kept as an argon2id
@@ -1316,7 +1327,12 @@ type ReplicaPosition struct {
 	AppliedLsn uint64 `protobuf:"varint,5,opt,name=applied_lsn,json=appliedLsn,proto3" json:"applied_lsn,omitempty"`
 	Master     bool   `protobuf:"varint,6,opt,name=master,proto3" json:"master,omitempty"`
 	// The child this replica's node holds of a split in PREPARE.
-	SplitChild    *SplitChild `protobuf:"bytes,40,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
+	SplitChild *SplitChild `protobuf:"bytes,40,opt,name=split_child,json=splitChild,proto3" json:"split_child,omitempty"`
+	// A master's data size: RocksDB's live table files and memtables, in
+	// bytes, refreshed every few seconds; 0 when unknown (a slave, or a
+	// split's half whose trim or its compaction is not over, whose size
+	// would count the other half). The scheduler's automatic split reads it.
+	SizeBytes     uint64 `protobuf:"varint,50,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1398,6 +1414,13 @@ func (x *ReplicaPosition) GetSplitChild() *SplitChild {
 		return x.SplitChild
 	}
 	return nil
+}
+
+func (x *ReplicaPosition) GetSizeBytes() uint64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
 }
 
 // Move is one topology change of one partition, kept in Raft so that a new
@@ -1856,7 +1879,7 @@ const file_common_proto_rawDesc = "" +
 	"\x05child\x18\x01 \x01(\rR\x05child\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x12\n" +
 	"\x04term\x18\x03 \x01(\x04R\x04term\x12\x10\n" +
-	"\x03lsn\x18\x04 \x01(\x04R\x03lsn\"\x86\x03\n" +
+	"\x03lsn\x18\x04 \x01(\x04R\x03lsn\"\xa5\x03\n" +
 	"\x05Table\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
 	"\x0fpartition_count\x18\x02 \x01(\rR\x0epartitionCount\x12\x1a\n" +
@@ -1870,7 +1893,9 @@ const file_common_proto_rawDesc = "" +
 	"\vcredentials\x18\b \x03(\v2\x19.zeppelin.TableCredentialR\vcredentials\x12\x1c\n" +
 	"\tprotected\x18\t \x01(\bR\tprotected\x12\x1c\n" +
 	"\trestoring\x18\n" +
-	" \x01(\bR\trestoring\"\xbe\x01\n" +
+	" \x01(\bR\trestoring\x12\x1d\n" +
+	"\n" +
+	"split_size\x182 \x01(\x04R\tsplitSize\"\xbe\x01\n" +
 	"\x0fTableCredential\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12&\n" +
 	"\x0fcreated_unix_ms\x18\x02 \x01(\x03R\rcreatedUnixMs\x12\x12\n" +
@@ -1889,7 +1914,7 @@ const file_common_proto_rawDesc = "" +
 	"\x05nodes\x18\x03 \x03(\v2\x0e.zeppelin.NodeR\x05nodes\"2\n" +
 	"\bKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value\"\xdb\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"\xfa\x01\n" +
 	"\x0fReplicaPosition\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
@@ -1899,7 +1924,9 @@ const file_common_proto_rawDesc = "" +
 	"appliedLsn\x12\x16\n" +
 	"\x06master\x18\x06 \x01(\bR\x06master\x125\n" +
 	"\vsplit_child\x18( \x01(\v2\x14.zeppelin.SplitChildR\n" +
-	"splitChild\"\x9e\x05\n" +
+	"splitChild\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x182 \x01(\x04R\tsizeBytes\"\x9e\x05\n" +
 	"\x04Move\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12&\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x12.zeppelin.MoveKindR\x04kind\x12\x14\n" +

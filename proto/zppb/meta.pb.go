@@ -716,7 +716,9 @@ type CreateTableRequest struct {
 	Passwords [][]byte `protobuf:"bytes,7,rep,name=passwords,proto3" json:"passwords,omitempty"`
 	// Create it restoring (Table.restoring): closed to data commands until
 	// a FinishRestoreRequest.
-	Restoring     bool `protobuf:"varint,8,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	Restoring bool `protobuf:"varint,8,opt,name=restoring,proto3" json:"restoring,omitempty"`
+	// Table.split_size: split partitions automatically past this many bytes.
+	SplitSize     uint64 `protobuf:"varint,50,opt,name=split_size,json=splitSize,proto3" json:"split_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -805,6 +807,13 @@ func (x *CreateTableRequest) GetRestoring() bool {
 		return x.Restoring
 	}
 	return false
+}
+
+func (x *CreateTableRequest) GetSplitSize() uint64 {
+	if x != nil {
+		return x.SplitSize
+	}
+	return 0
 }
 
 // FinishRestoreRequest opens a table created restoring to data commands
@@ -2739,6 +2748,10 @@ type SetQuotaRequest struct {
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	Quota         *Quota                 `protobuf:"bytes,2,opt,name=quota,proto3" json:"quota,omitempty"`
 	ExpectedEpoch uint64                 `protobuf:"varint,3,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	// When set, changes the table's split_size too (0 turns automatic splits
+	// off); absent, it is left as it is. With split_size set and no quota,
+	// the quota is left as it is (zpctl table alter --split-size).
+	SplitSize     *uint64 `protobuf:"varint,50,opt,name=split_size,json=splitSize,proto3,oneof" json:"split_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2790,6 +2803,13 @@ func (x *SetQuotaRequest) GetQuota() *Quota {
 func (x *SetQuotaRequest) GetExpectedEpoch() uint64 {
 	if x != nil {
 		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+func (x *SetQuotaRequest) GetSplitSize() uint64 {
+	if x != nil && x.SplitSize != nil {
+		return *x.SplitSize
 	}
 	return 0
 }
@@ -3020,7 +3040,7 @@ const file_meta_proto_rawDesc = "" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x125\n" +
 	"\bprogress\x18\x02 \x01(\v2\x19.zeppelin.StartupProgressR\bprogress\"*\n" +
 	"\x10StartingResponse\x12\x16\n" +
-	"\x06leader\x18\x01 \x01(\tR\x06leader\"\x9a\x02\n" +
+	"\x06leader\x18\x01 \x01(\tR\x06leader\"\xb9\x02\n" +
 	"\x12CreateTableRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -3031,7 +3051,9 @@ const file_meta_proto_rawDesc = "" +
 	"\x0eexpected_epoch\x18\x05 \x01(\x04R\rexpectedEpoch\x12%\n" +
 	"\x05quota\x18\x06 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12\x1c\n" +
 	"\tpasswords\x18\a \x03(\fR\tpasswords\x12\x1c\n" +
-	"\trestoring\x18\b \x01(\bR\trestoring\"Q\n" +
+	"\trestoring\x18\b \x01(\bR\trestoring\x12\x1d\n" +
+	"\n" +
+	"split_size\x182 \x01(\x04R\tsplitSize\"Q\n" +
 	"\x14FinishRestoreRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
 	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\"-\n" +
@@ -3167,11 +3189,14 @@ const file_meta_proto_rawDesc = "" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
 	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"+\n" +
 	"\x13RemoveNodesResponse\x12\x14\n" +
-	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"u\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"\xa8\x01\n" +
 	"\x0fSetQuotaRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
 	"\x05quota\x18\x02 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12%\n" +
-	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpoch\"(\n" +
+	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpoch\x12\"\n" +
+	"\n" +
+	"split_size\x182 \x01(\x04H\x00R\tsplitSize\x88\x01\x01B\r\n" +
+	"\v_split_size\"(\n" +
 	"\x10SetQuotaResponse\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"{\n" +
 	"\x10TableAuthRequest\x12\x14\n" +
@@ -3297,6 +3322,7 @@ func file_meta_proto_init() {
 	}
 	file_common_proto_init()
 	file_meta_proto_msgTypes[34].OneofWrappers = []any{}
+	file_meta_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

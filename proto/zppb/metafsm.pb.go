@@ -1254,6 +1254,9 @@ type SetQuotaCommand struct {
 	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	Quota         *Quota                 `protobuf:"bytes,2,opt,name=quota,proto3" json:"quota,omitempty"`
 	ExpectedEpoch uint64                 `protobuf:"varint,3,opt,name=expected_epoch,json=expectedEpoch,proto3" json:"expected_epoch,omitempty"`
+	// SetQuotaRequest.split_size: set, the table's split_size (and with no
+	// quota, the quota unchanged).
+	SplitSize     *uint64 `protobuf:"varint,50,opt,name=split_size,json=splitSize,proto3,oneof" json:"split_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1305,6 +1308,13 @@ func (x *SetQuotaCommand) GetQuota() *Quota {
 func (x *SetQuotaCommand) GetExpectedEpoch() uint64 {
 	if x != nil {
 		return x.ExpectedEpoch
+	}
+	return 0
+}
+
+func (x *SetQuotaCommand) GetSplitSize() uint64 {
+	if x != nil && x.SplitSize != nil {
+		return *x.SplitSize
 	}
 	return 0
 }
@@ -1481,11 +1491,14 @@ const file_metafsm_proto_rawDesc = "" +
 	"\bcordoned\x18\x02 \x01(\bR\bcordoned\"Q\n" +
 	"\x12RemoveNodesCommand\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12%\n" +
-	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"u\n" +
+	"\x0eexpected_epoch\x18\x02 \x01(\x04R\rexpectedEpoch\"\xa8\x01\n" +
 	"\x0fSetQuotaCommand\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
 	"\x05quota\x18\x02 \x01(\v2\x0f.zeppelin.QuotaR\x05quota\x12%\n" +
-	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpoch\"\x9c\x01\n" +
+	"\x0eexpected_epoch\x18\x03 \x01(\x04R\rexpectedEpoch\x12\"\n" +
+	"\n" +
+	"split_size\x182 \x01(\x04H\x00R\tsplitSize\x88\x01\x01B\r\n" +
+	"\v_split_size\"\x9c\x01\n" +
 	"\x1aSetTableCredentialsCommand\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12#\n" +
 	"\rcreated_epoch\x18\x02 \x01(\x04R\fcreatedEpoch\x12+\n" +
@@ -1597,6 +1610,7 @@ func file_metafsm_proto_init() {
 		(*MetaCommand_SetTableCredentials)(nil),
 		(*MetaCommand_FinishRestore)(nil),
 	}
+	file_metafsm_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -2140,6 +2140,150 @@ func (x *BulkFetchResponse) GetEof() bool {
 	return false
 }
 
+// SplitPointRequest asks a partition's master where to split it
+// (docs/topology.md, "Split"): the slot that halves the data of the
+// partition's range [slot_begin, slot_end) by key and value bytes, from a
+// bounded sample of its keys.
+type SplitPointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	SlotBegin     uint32                 `protobuf:"varint,3,opt,name=slot_begin,json=slotBegin,proto3" json:"slot_begin,omitempty"`
+	SlotEnd       uint32                 `protobuf:"varint,4,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitPointRequest) Reset() {
+	*x = SplitPointRequest{}
+	mi := &file_repl_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitPointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitPointRequest) ProtoMessage() {}
+
+func (x *SplitPointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitPointRequest.ProtoReflect.Descriptor instead.
+func (*SplitPointRequest) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SplitPointRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *SplitPointRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *SplitPointRequest) GetSlotBegin() uint32 {
+	if x != nil {
+		return x.SlotBegin
+	}
+	return 0
+}
+
+func (x *SplitPointRequest) GetSlotEnd() uint32 {
+	if x != nil {
+		return x.SlotEnd
+	}
+	return 0
+}
+
+type SplitPointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The slot, strictly inside the range; the middle when the sample was
+	// too small to say (sampled_keys).
+	At uint32 `protobuf:"varint,1,opt,name=at,proto3" json:"at,omitempty"`
+	// Keys sampled and their key and value bytes.
+	SampledKeys  uint64 `protobuf:"varint,2,opt,name=sampled_keys,json=sampledKeys,proto3" json:"sampled_keys,omitempty"`
+	SampledBytes uint64 `protobuf:"varint,3,opt,name=sampled_bytes,json=sampledBytes,proto3" json:"sampled_bytes,omitempty"`
+	// Every key of the partition was read: the point is exact.
+	Exact         bool `protobuf:"varint,4,opt,name=exact,proto3" json:"exact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitPointResponse) Reset() {
+	*x = SplitPointResponse{}
+	mi := &file_repl_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitPointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitPointResponse) ProtoMessage() {}
+
+func (x *SplitPointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_repl_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitPointResponse.ProtoReflect.Descriptor instead.
+func (*SplitPointResponse) Descriptor() ([]byte, []int) {
+	return file_repl_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SplitPointResponse) GetAt() uint32 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *SplitPointResponse) GetSampledKeys() uint64 {
+	if x != nil {
+		return x.SampledKeys
+	}
+	return 0
+}
+
+func (x *SplitPointResponse) GetSampledBytes() uint64 {
+	if x != nil {
+		return x.SampledBytes
+	}
+	return 0
+}
+
+func (x *SplitPointResponse) GetExact() bool {
+	if x != nil {
+		return x.Exact
+	}
+	return false
+}
+
 var File_repl_proto protoreflect.FileDescriptor
 
 const file_repl_proto_rawDesc = "" +
@@ -2302,7 +2446,18 @@ const file_repl_proto_rawDesc = "" +
 	"\tmax_bytes\x18\x05 \x01(\rR\bmaxBytes\"9\n" +
 	"\x11BulkFetchResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x10\n" +
-	"\x03eof\x18\x02 \x01(\bR\x03eofB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
+	"\x03eof\x18\x02 \x01(\bR\x03eof\"\x81\x01\n" +
+	"\x11SplitPointRequest\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x1d\n" +
+	"\n" +
+	"slot_begin\x18\x03 \x01(\rR\tslotBegin\x12\x19\n" +
+	"\bslot_end\x18\x04 \x01(\rR\aslotEnd\"\x82\x01\n" +
+	"\x12SplitPointResponse\x12\x0e\n" +
+	"\x02at\x18\x01 \x01(\rR\x02at\x12!\n" +
+	"\fsampled_keys\x18\x02 \x01(\x04R\vsampledKeys\x12#\n" +
+	"\rsampled_bytes\x18\x03 \x01(\x04R\fsampledBytes\x12\x14\n" +
+	"\x05exact\x18\x04 \x01(\bR\x05exactB,Z*github.com/zeppelin-kv/zeppelin/proto/zppbb\x06proto3"
 
 var (
 	file_repl_proto_rawDescOnce sync.Once
@@ -2317,7 +2472,7 @@ func file_repl_proto_rawDescGZIP() []byte {
 }
 
 var file_repl_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_repl_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_repl_proto_goTypes = []any{
 	(TrySyncResponse_Result)(0),      // 0: zeppelin.TrySyncResponse.Result
 	(*TermStart)(nil),                // 1: zeppelin.TermStart
@@ -2350,7 +2505,9 @@ var file_repl_proto_goTypes = []any{
 	(*BulkIngestResponse)(nil),       // 28: zeppelin.BulkIngestResponse
 	(*BulkFetchRequest)(nil),         // 29: zeppelin.BulkFetchRequest
 	(*BulkFetchResponse)(nil),        // 30: zeppelin.BulkFetchResponse
-	(*IngestFile)(nil),               // 31: zeppelin.IngestFile
+	(*SplitPointRequest)(nil),        // 31: zeppelin.SplitPointRequest
+	(*SplitPointResponse)(nil),       // 32: zeppelin.SplitPointResponse
+	(*IngestFile)(nil),               // 33: zeppelin.IngestFile
 }
 var file_repl_proto_depIdxs = []int32{
 	1,  // 0: zeppelin.TrySyncRequest.terms:type_name -> zeppelin.TermStart
@@ -2361,7 +2518,7 @@ var file_repl_proto_depIdxs = []int32{
 	10, // 5: zeppelin.BinlogWatchResponse.ready:type_name -> zeppelin.PartitionRef
 	12, // 6: zeppelin.FullSyncStartResponse.files:type_name -> zeppelin.SyncFile
 	22, // 7: zeppelin.ExportNextResponse.entries:type_name -> zeppelin.ExportEntry
-	31, // 8: zeppelin.BulkIngestRequest.file:type_name -> zeppelin.IngestFile
+	33, // 8: zeppelin.BulkIngestRequest.file:type_name -> zeppelin.IngestFile
 	9,  // [9:9] is the sub-list for method output_type
 	9,  // [9:9] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
@@ -2381,7 +2538,7 @@ func file_repl_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_repl_proto_rawDesc), len(file_repl_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

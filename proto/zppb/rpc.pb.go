@@ -82,6 +82,7 @@ type Request struct {
 	//	*Request_BulkStage
 	//	*Request_BulkIngest
 	//	*Request_BulkFetch
+	//	*Request_SplitPoint
 	Cmd isRequest_Cmd `protobuf_oneof:"cmd"`
 	// The caller's remaining deadline in milliseconds; 0 means none. Servers
 	// count it from when they read the request, give up on work that would
@@ -659,6 +660,15 @@ func (x *Request) GetBulkFetch() *BulkFetchRequest {
 	return nil
 }
 
+func (x *Request) GetSplitPoint() *SplitPointRequest {
+	if x != nil {
+		if x, ok := x.Cmd.(*Request_SplitPoint); ok {
+			return x.SplitPoint
+		}
+	}
+	return nil
+}
+
 func (x *Request) GetTimeoutMs() int64 {
 	if x != nil {
 		return x.TimeoutMs
@@ -945,6 +955,12 @@ type Request_BulkFetch struct {
 	BulkFetch *BulkFetchRequest `protobuf:"bytes,69,opt,name=bulk_fetch,json=bulkFetch,proto3,oneof"`
 }
 
+type Request_SplitPoint struct {
+	// Split point (meta leader to a partition's master): the slot that
+	// halves the partition's data by size.
+	SplitPoint *SplitPointRequest `protobuf:"bytes,70,opt,name=split_point,json=splitPoint,proto3,oneof"`
+}
+
 func (*Request_Set) isRequest_Cmd() {}
 
 func (*Request_Get) isRequest_Cmd() {}
@@ -1057,6 +1073,8 @@ func (*Request_BulkIngest) isRequest_Cmd() {}
 
 func (*Request_BulkFetch) isRequest_Cmd() {}
 
+func (*Request_SplitPoint) isRequest_Cmd() {}
+
 // Response is the one message of a response frame. Responses come back in
 // request order on a connection.
 type Response struct {
@@ -1116,6 +1134,7 @@ type Response struct {
 	//	*Response_BulkStage
 	//	*Response_BulkIngest
 	//	*Response_BulkFetch
+	//	*Response_SplitPoint
 	Result        isResponse_Result `protobuf_oneof:"result"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1571,6 +1590,15 @@ func (x *Response) GetBulkFetch() *BulkFetchResponse {
 	return nil
 }
 
+func (x *Response) GetSplitPoint() *SplitPointResponse {
+	if x != nil {
+		if x, ok := x.Result.(*Response_SplitPoint); ok {
+			return x.SplitPoint
+		}
+	}
+	return nil
+}
+
 type isResponse_Result interface {
 	isResponse_Result()
 }
@@ -1743,6 +1771,10 @@ type Response_BulkFetch struct {
 	BulkFetch *BulkFetchResponse `protobuf:"bytes,69,opt,name=bulk_fetch,json=bulkFetch,proto3,oneof"`
 }
 
+type Response_SplitPoint struct {
+	SplitPoint *SplitPointResponse `protobuf:"bytes,70,opt,name=split_point,json=splitPoint,proto3,oneof"`
+}
+
 func (*Response_Get) isResponse_Result() {}
 
 func (*Response_Del) isResponse_Result() {}
@@ -1826,6 +1858,8 @@ func (*Response_BulkStage) isResponse_Result() {}
 func (*Response_BulkIngest) isResponse_Result() {}
 
 func (*Response_BulkFetch) isResponse_Result() {}
+
+func (*Response_SplitPoint) isResponse_Result() {}
 
 // MultiRequest runs commands on keys of one slot (else CROSS_SLOT) as one
 // atomic step, logged as one binlog record (Redis MULTI/EXEC): each
@@ -1941,7 +1975,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xb3\x1b\n" +
+	"repl.proto\"\xf3\x1b\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -2016,7 +2050,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\vbulk_ingest\x18D \x01(\v2\x1b.zeppelin.BulkIngestRequestH\x00R\n" +
 	"bulkIngest\x12;\n" +
 	"\n" +
-	"bulk_fetch\x18E \x01(\v2\x1a.zeppelin.BulkFetchRequestH\x00R\tbulkFetch\x12\x1d\n" +
+	"bulk_fetch\x18E \x01(\v2\x1a.zeppelin.BulkFetchRequestH\x00R\tbulkFetch\x12>\n" +
+	"\vsplit_point\x18F \x01(\v2\x1b.zeppelin.SplitPointRequestH\x00R\n" +
+	"splitPoint\x12\x1d\n" +
 	"\n" +
 	"timeout_ms\x18d \x01(\x03R\ttimeoutMs\x12\x1c\n" +
 	"\tforwarded\x18e \x01(\bR\tforwarded\x12\x1d\n" +
@@ -2028,7 +2064,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
 	"allowStaleB\x05\n" +
-	"\x03cmd\"\xc1\x14\n" +
+	"\x03cmd\"\x82\x15\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +
 	"\x03msg\x18\x02 \x01(\tR\x03msg\x12\x16\n" +
@@ -2087,7 +2123,9 @@ const file_rpc_proto_rawDesc = "" +
 	"\vbulk_ingest\x18D \x01(\v2\x1c.zeppelin.BulkIngestResponseH\x00R\n" +
 	"bulkIngest\x12<\n" +
 	"\n" +
-	"bulk_fetch\x18E \x01(\v2\x1b.zeppelin.BulkFetchResponseH\x00R\tbulkFetchB\b\n" +
+	"bulk_fetch\x18E \x01(\v2\x1b.zeppelin.BulkFetchResponseH\x00R\tbulkFetch\x12?\n" +
+	"\vsplit_point\x18F \x01(\v2\x1c.zeppelin.SplitPointResponseH\x00R\n" +
+	"splitPointB\b\n" +
 	"\x06result\"K\n" +
 	"\fMultiRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12%\n" +
@@ -2168,47 +2206,49 @@ var file_rpc_proto_goTypes = []any{
 	(*BulkStageRequest)(nil),         // 56: zeppelin.BulkStageRequest
 	(*BulkIngestRequest)(nil),        // 57: zeppelin.BulkIngestRequest
 	(*BulkFetchRequest)(nil),         // 58: zeppelin.BulkFetchRequest
-	(Code)(0),                        // 59: zeppelin.Code
-	(*GetResponse)(nil),              // 60: zeppelin.GetResponse
-	(*DelResponse)(nil),              // 61: zeppelin.DelResponse
-	(*MGetResponse)(nil),             // 62: zeppelin.MGetResponse
-	(*MSetResponse)(nil),             // 63: zeppelin.MSetResponse
-	(*IncrByResponse)(nil),           // 64: zeppelin.IncrByResponse
-	(*ExistsResponse)(nil),           // 65: zeppelin.ExistsResponse
-	(*TTLResponse)(nil),              // 66: zeppelin.TTLResponse
-	(*ScanResponse)(nil),             // 67: zeppelin.ScanResponse
-	(*InfoResponse)(nil),             // 68: zeppelin.InfoResponse
-	(*FlushTableResponse)(nil),       // 69: zeppelin.FlushTableResponse
-	(*SetResponse)(nil),              // 70: zeppelin.SetResponse
-	(*ExpireResponse)(nil),           // 71: zeppelin.ExpireResponse
-	(*SetRangeResponse)(nil),         // 72: zeppelin.SetRangeResponse
-	(*IncrByFloatResponse)(nil),      // 73: zeppelin.IncrByFloatResponse
-	(*PullResponse)(nil),             // 74: zeppelin.PullResponse
-	(*PingResponse)(nil),             // 75: zeppelin.PingResponse
-	(*CreateTableResponse)(nil),      // 76: zeppelin.CreateTableResponse
-	(*DropTableResponse)(nil),        // 77: zeppelin.DropTableResponse
-	(*ListTablesResponse)(nil),       // 78: zeppelin.ListTablesResponse
-	(*ListNodesResponse)(nil),        // 79: zeppelin.ListNodesResponse
-	(*ListMetaResponse)(nil),         // 80: zeppelin.ListMetaResponse
-	(*MovesResponse)(nil),            // 81: zeppelin.MovesResponse
-	(*RemoveNodesResponse)(nil),      // 82: zeppelin.RemoveNodesResponse
-	(*SetQuotaResponse)(nil),         // 83: zeppelin.SetQuotaResponse
-	(*CordonNodesResponse)(nil),      // 84: zeppelin.CordonNodesResponse
-	(*TableAuthResponse)(nil),        // 85: zeppelin.TableAuthResponse
-	(*ScheduleResponse)(nil),         // 86: zeppelin.ScheduleResponse
-	(*FinishRestoreResponse)(nil),    // 87: zeppelin.FinishRestoreResponse
-	(*StartingResponse)(nil),         // 88: zeppelin.StartingResponse
-	(*TrySyncResponse)(nil),          // 89: zeppelin.TrySyncResponse
-	(*BinlogPullResponse)(nil),       // 90: zeppelin.BinlogPullResponse
-	(*FullSyncStartResponse)(nil),    // 91: zeppelin.FullSyncStartResponse
-	(*FullSyncFetchResponse)(nil),    // 92: zeppelin.FullSyncFetchResponse
-	(*BinlogWatchResponse)(nil),      // 93: zeppelin.BinlogWatchResponse
-	(*RestorePartitionResponse)(nil), // 94: zeppelin.RestorePartitionResponse
-	(*ExportStartResponse)(nil),      // 95: zeppelin.ExportStartResponse
-	(*ExportNextResponse)(nil),       // 96: zeppelin.ExportNextResponse
-	(*BulkStageResponse)(nil),        // 97: zeppelin.BulkStageResponse
-	(*BulkIngestResponse)(nil),       // 98: zeppelin.BulkIngestResponse
-	(*BulkFetchResponse)(nil),        // 99: zeppelin.BulkFetchResponse
+	(*SplitPointRequest)(nil),        // 59: zeppelin.SplitPointRequest
+	(Code)(0),                        // 60: zeppelin.Code
+	(*GetResponse)(nil),              // 61: zeppelin.GetResponse
+	(*DelResponse)(nil),              // 62: zeppelin.DelResponse
+	(*MGetResponse)(nil),             // 63: zeppelin.MGetResponse
+	(*MSetResponse)(nil),             // 64: zeppelin.MSetResponse
+	(*IncrByResponse)(nil),           // 65: zeppelin.IncrByResponse
+	(*ExistsResponse)(nil),           // 66: zeppelin.ExistsResponse
+	(*TTLResponse)(nil),              // 67: zeppelin.TTLResponse
+	(*ScanResponse)(nil),             // 68: zeppelin.ScanResponse
+	(*InfoResponse)(nil),             // 69: zeppelin.InfoResponse
+	(*FlushTableResponse)(nil),       // 70: zeppelin.FlushTableResponse
+	(*SetResponse)(nil),              // 71: zeppelin.SetResponse
+	(*ExpireResponse)(nil),           // 72: zeppelin.ExpireResponse
+	(*SetRangeResponse)(nil),         // 73: zeppelin.SetRangeResponse
+	(*IncrByFloatResponse)(nil),      // 74: zeppelin.IncrByFloatResponse
+	(*PullResponse)(nil),             // 75: zeppelin.PullResponse
+	(*PingResponse)(nil),             // 76: zeppelin.PingResponse
+	(*CreateTableResponse)(nil),      // 77: zeppelin.CreateTableResponse
+	(*DropTableResponse)(nil),        // 78: zeppelin.DropTableResponse
+	(*ListTablesResponse)(nil),       // 79: zeppelin.ListTablesResponse
+	(*ListNodesResponse)(nil),        // 80: zeppelin.ListNodesResponse
+	(*ListMetaResponse)(nil),         // 81: zeppelin.ListMetaResponse
+	(*MovesResponse)(nil),            // 82: zeppelin.MovesResponse
+	(*RemoveNodesResponse)(nil),      // 83: zeppelin.RemoveNodesResponse
+	(*SetQuotaResponse)(nil),         // 84: zeppelin.SetQuotaResponse
+	(*CordonNodesResponse)(nil),      // 85: zeppelin.CordonNodesResponse
+	(*TableAuthResponse)(nil),        // 86: zeppelin.TableAuthResponse
+	(*ScheduleResponse)(nil),         // 87: zeppelin.ScheduleResponse
+	(*FinishRestoreResponse)(nil),    // 88: zeppelin.FinishRestoreResponse
+	(*StartingResponse)(nil),         // 89: zeppelin.StartingResponse
+	(*TrySyncResponse)(nil),          // 90: zeppelin.TrySyncResponse
+	(*BinlogPullResponse)(nil),       // 91: zeppelin.BinlogPullResponse
+	(*FullSyncStartResponse)(nil),    // 92: zeppelin.FullSyncStartResponse
+	(*FullSyncFetchResponse)(nil),    // 93: zeppelin.FullSyncFetchResponse
+	(*BinlogWatchResponse)(nil),      // 94: zeppelin.BinlogWatchResponse
+	(*RestorePartitionResponse)(nil), // 95: zeppelin.RestorePartitionResponse
+	(*ExportStartResponse)(nil),      // 96: zeppelin.ExportStartResponse
+	(*ExportNextResponse)(nil),       // 97: zeppelin.ExportNextResponse
+	(*BulkStageResponse)(nil),        // 98: zeppelin.BulkStageResponse
+	(*BulkIngestResponse)(nil),       // 99: zeppelin.BulkIngestResponse
+	(*BulkFetchResponse)(nil),        // 100: zeppelin.BulkFetchResponse
+	(*SplitPointResponse)(nil),       // 101: zeppelin.SplitPointResponse
 }
 var file_rpc_proto_depIdxs = []int32{
 	4,   // 0: zeppelin.Request.set:type_name -> zeppelin.SetRequest
@@ -2267,56 +2307,58 @@ var file_rpc_proto_depIdxs = []int32{
 	56,  // 53: zeppelin.Request.bulk_stage:type_name -> zeppelin.BulkStageRequest
 	57,  // 54: zeppelin.Request.bulk_ingest:type_name -> zeppelin.BulkIngestRequest
 	58,  // 55: zeppelin.Request.bulk_fetch:type_name -> zeppelin.BulkFetchRequest
-	59,  // 56: zeppelin.Response.code:type_name -> zeppelin.Code
-	60,  // 57: zeppelin.Response.get:type_name -> zeppelin.GetResponse
-	61,  // 58: zeppelin.Response.del:type_name -> zeppelin.DelResponse
-	62,  // 59: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
-	63,  // 60: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
-	64,  // 61: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
-	65,  // 62: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
-	66,  // 63: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
-	67,  // 64: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
-	68,  // 65: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
-	69,  // 66: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
-	70,  // 67: zeppelin.Response.set:type_name -> zeppelin.SetResponse
-	71,  // 68: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
-	72,  // 69: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
-	73,  // 70: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
-	3,   // 71: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
-	74,  // 72: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
-	75,  // 73: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
-	76,  // 74: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
-	77,  // 75: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
-	78,  // 76: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
-	79,  // 77: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
-	80,  // 78: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
-	81,  // 79: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
-	82,  // 80: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
-	83,  // 81: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
-	80,  // 82: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
-	84,  // 83: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
-	85,  // 84: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
-	86,  // 85: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
-	87,  // 86: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
-	88,  // 87: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
-	89,  // 88: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
-	90,  // 89: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
-	91,  // 90: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
-	92,  // 91: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
-	93,  // 92: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
-	94,  // 93: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
-	95,  // 94: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
-	96,  // 95: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
-	97,  // 96: zeppelin.Response.bulk_stage:type_name -> zeppelin.BulkStageResponse
-	98,  // 97: zeppelin.Response.bulk_ingest:type_name -> zeppelin.BulkIngestResponse
-	99,  // 98: zeppelin.Response.bulk_fetch:type_name -> zeppelin.BulkFetchResponse
-	0,   // 99: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
-	1,   // 100: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
-	101, // [101:101] is the sub-list for method output_type
-	101, // [101:101] is the sub-list for method input_type
-	101, // [101:101] is the sub-list for extension type_name
-	101, // [101:101] is the sub-list for extension extendee
-	0,   // [0:101] is the sub-list for field type_name
+	59,  // 56: zeppelin.Request.split_point:type_name -> zeppelin.SplitPointRequest
+	60,  // 57: zeppelin.Response.code:type_name -> zeppelin.Code
+	61,  // 58: zeppelin.Response.get:type_name -> zeppelin.GetResponse
+	62,  // 59: zeppelin.Response.del:type_name -> zeppelin.DelResponse
+	63,  // 60: zeppelin.Response.mget:type_name -> zeppelin.MGetResponse
+	64,  // 61: zeppelin.Response.mset:type_name -> zeppelin.MSetResponse
+	65,  // 62: zeppelin.Response.incrby:type_name -> zeppelin.IncrByResponse
+	66,  // 63: zeppelin.Response.exists:type_name -> zeppelin.ExistsResponse
+	67,  // 64: zeppelin.Response.ttl:type_name -> zeppelin.TTLResponse
+	68,  // 65: zeppelin.Response.scan:type_name -> zeppelin.ScanResponse
+	69,  // 66: zeppelin.Response.info:type_name -> zeppelin.InfoResponse
+	70,  // 67: zeppelin.Response.flush_table:type_name -> zeppelin.FlushTableResponse
+	71,  // 68: zeppelin.Response.set:type_name -> zeppelin.SetResponse
+	72,  // 69: zeppelin.Response.expire:type_name -> zeppelin.ExpireResponse
+	73,  // 70: zeppelin.Response.set_range:type_name -> zeppelin.SetRangeResponse
+	74,  // 71: zeppelin.Response.incrby_float:type_name -> zeppelin.IncrByFloatResponse
+	3,   // 72: zeppelin.Response.multi:type_name -> zeppelin.MultiResponse
+	75,  // 73: zeppelin.Response.pull:type_name -> zeppelin.PullResponse
+	76,  // 74: zeppelin.Response.ping:type_name -> zeppelin.PingResponse
+	77,  // 75: zeppelin.Response.create_table:type_name -> zeppelin.CreateTableResponse
+	78,  // 76: zeppelin.Response.drop_table:type_name -> zeppelin.DropTableResponse
+	79,  // 77: zeppelin.Response.list_tables:type_name -> zeppelin.ListTablesResponse
+	80,  // 78: zeppelin.Response.list_nodes:type_name -> zeppelin.ListNodesResponse
+	81,  // 79: zeppelin.Response.list_meta:type_name -> zeppelin.ListMetaResponse
+	82,  // 80: zeppelin.Response.moves:type_name -> zeppelin.MovesResponse
+	83,  // 81: zeppelin.Response.remove_nodes:type_name -> zeppelin.RemoveNodesResponse
+	84,  // 82: zeppelin.Response.set_quota:type_name -> zeppelin.SetQuotaResponse
+	81,  // 83: zeppelin.Response.meta_members:type_name -> zeppelin.ListMetaResponse
+	85,  // 84: zeppelin.Response.cordon_nodes:type_name -> zeppelin.CordonNodesResponse
+	86,  // 85: zeppelin.Response.table_auth:type_name -> zeppelin.TableAuthResponse
+	87,  // 86: zeppelin.Response.schedule:type_name -> zeppelin.ScheduleResponse
+	88,  // 87: zeppelin.Response.finish_restore:type_name -> zeppelin.FinishRestoreResponse
+	89,  // 88: zeppelin.Response.starting:type_name -> zeppelin.StartingResponse
+	90,  // 89: zeppelin.Response.try_sync:type_name -> zeppelin.TrySyncResponse
+	91,  // 90: zeppelin.Response.binlog_pull:type_name -> zeppelin.BinlogPullResponse
+	92,  // 91: zeppelin.Response.fullsync_start:type_name -> zeppelin.FullSyncStartResponse
+	93,  // 92: zeppelin.Response.fullsync_fetch:type_name -> zeppelin.FullSyncFetchResponse
+	94,  // 93: zeppelin.Response.binlog_watch:type_name -> zeppelin.BinlogWatchResponse
+	95,  // 94: zeppelin.Response.restore_partition:type_name -> zeppelin.RestorePartitionResponse
+	96,  // 95: zeppelin.Response.export_start:type_name -> zeppelin.ExportStartResponse
+	97,  // 96: zeppelin.Response.export_next:type_name -> zeppelin.ExportNextResponse
+	98,  // 97: zeppelin.Response.bulk_stage:type_name -> zeppelin.BulkStageResponse
+	99,  // 98: zeppelin.Response.bulk_ingest:type_name -> zeppelin.BulkIngestResponse
+	100, // 99: zeppelin.Response.bulk_fetch:type_name -> zeppelin.BulkFetchResponse
+	101, // 100: zeppelin.Response.split_point:type_name -> zeppelin.SplitPointResponse
+	0,   // 101: zeppelin.MultiRequest.cmds:type_name -> zeppelin.Request
+	1,   // 102: zeppelin.MultiResponse.results:type_name -> zeppelin.Response
+	103, // [103:103] is the sub-list for method output_type
+	103, // [103:103] is the sub-list for method input_type
+	103, // [103:103] is the sub-list for extension type_name
+	103, // [103:103] is the sub-list for extension extendee
+	0,   // [0:103] is the sub-list for field type_name
 }
 
 func init() { file_rpc_proto_init() }
@@ -2385,6 +2427,7 @@ func file_rpc_proto_init() {
 		(*Request_BulkStage)(nil),
 		(*Request_BulkIngest)(nil),
 		(*Request_BulkFetch)(nil),
+		(*Request_SplitPoint)(nil),
 	}
 	file_rpc_proto_msgTypes[1].OneofWrappers = []any{
 		(*Response_Get)(nil),
@@ -2429,6 +2472,7 @@ func file_rpc_proto_init() {
 		(*Response_BulkStage)(nil),
 		(*Response_BulkIngest)(nil),
 		(*Response_BulkFetch)(nil),
+		(*Response_SplitPoint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

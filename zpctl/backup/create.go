@@ -228,7 +228,7 @@ func Create(ctx context.Context, opts Options) (*Manifest, error) {
 		Name:   opts.Name,
 		Table: TableSettings{Name: tb.Name, PartitionCount: tb.PartitionCount, Replicas: tb.Replicas,
 			MinSyncReplicas: tb.MinSyncReplicas, CreatedEpoch: tb.CreatedEpoch,
-			QuotaOpsPerSec: tb.Quota.OpsPerSec, QuotaBytesPerSec: tb.Quota.BytesPerSec},
+			QuotaOpsPerSec: tb.Quota.OpsPerSec, QuotaBytesPerSec: tb.Quota.BytesPerSec, SplitSize: tb.SplitSize},
 		Epoch:           topo.Epoch,
 		StartedAt:       started,
 		ToolVersion:     buildinfo.Version,

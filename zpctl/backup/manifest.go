@@ -46,6 +46,8 @@ type TableSettings struct {
 	CreatedEpoch     uint64 `json:"created_epoch"`
 	QuotaOpsPerSec   uint64 `json:"quota_ops_per_sec,omitempty"`
 	QuotaBytesPerSec uint64 `json:"quota_bytes_per_sec,omitempty"`
+	// SplitSize is the table's automatic split size (0: off).
+	SplitSize uint64 `json:"split_size,omitempty"`
 }
 
 // Partition is one partition's checkpoint.

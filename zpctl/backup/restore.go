@@ -119,6 +119,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (*Restored, error) {
 		Name: opts.Table, Partitions: m.Table.PartitionCount, Replicas: replicas,
 		MinSyncReplicas: min(m.Table.MinSyncReplicas, replicas-1),
 		Quota:           client.Quota{OpsPerSec: m.Table.QuotaOpsPerSec, BytesPerSec: m.Table.QuotaBytesPerSec},
+		SplitSize:       m.Table.SplitSize,
 		Restoring:       true,
 	})
 	if err != nil {

@@ -232,6 +232,10 @@ func TestBackupRestore(t *testing.T) {
 	}
 	tb := addTable(t, cl, 2, 3)
 	c := newClient(t, cl)
+	// A setting the restore must bring back (with the quota and the rest).
+	if _, err := c.SetSplitSize(testCtx(t), tb.Name, 1<<30, 0); err != nil {
+		t.Fatal(err)
+	}
 	writeKeys(t, c, tb.Name, "a", 400, 200)
 
 	// A write load during the backup.
@@ -287,6 +291,9 @@ func TestBackupRestore(t *testing.T) {
 	}
 	if got.Partitions != 2 || got.BytesFetched == 0 {
 		t.Fatalf("restore: %+v", got)
+	}
+	if s := pullTable(t, cl, restored).SplitSize; s != 1<<30 {
+		t.Errorf("restored split size %d, backed up 1 GiB", s)
 	}
 	for _, p := range m.Partitions {
 		want := checkpointKeys(t, filepath.Join(dir, "b", filepath.FromSlash(p.Dir)))

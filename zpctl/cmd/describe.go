@@ -166,6 +166,7 @@ func writeTableDetail(w io.Writer, tb client.Table, parts []describePartition, r
 		{"created epoch:", fmt.Sprint(tb.CreatedEpoch)},
 		{"quota:", limitText(max(tb.Quota.OpsPerSec, tb.Quota.BytesPerSec), quotaText(tb.Quota))},
 		{"protected:", fmt.Sprint(tb.Protected)},
+		{"split size:", splitSizeText(tb.SplitSize)},
 	}
 	if tb.Restoring {
 		settings = append(settings, []string{"restoring:", "yes: zpctl backup restore is installing it; nodes answer WAIT"})

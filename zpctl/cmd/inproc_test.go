@@ -180,7 +180,7 @@ func pullTable(t *testing.T, c *inproc.Cluster, name string) *zppb.Table {
 		t.Fatal(err)
 	}
 	tb := topo.Tables[0]
-	out := &zppb.Table{Name: tb.Name, PartitionCount: tb.PartitionCount, Replicas: tb.Replicas}
+	out := &zppb.Table{Name: tb.Name, PartitionCount: tb.PartitionCount, Replicas: tb.Replicas, SplitSize: tb.SplitSize}
 	for _, p := range tb.Partitions {
 		out.Partitions = append(out.Partitions, &zppb.Partition{Id: p.ID, Master: p.Master, Slaves: p.Slaves, SlotBegin: p.SlotBegin, SlotEnd: p.SlotEnd})
 	}

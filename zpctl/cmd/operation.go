@@ -47,7 +47,9 @@ type PlanStep struct {
 	// that have only one side.
 	From string `json:"from,omitempty"`
 	To   string `json:"to,omitempty"`
-	// At is a split's first slot of the new partition.
+	// At is a split's first slot of the new partition; 0 (left out) for
+	// the slot that halves the partition's data, which the partition's
+	// master chooses when the split is queued.
 	At uint32 `json:"at,omitempty"`
 }
 
@@ -55,6 +57,9 @@ func (s PlanStep) String() string {
 	where := fmt.Sprintf("%s/%d", s.Table, s.Partition)
 	switch {
 	case s.Action == string(client.MoveSplit):
+		if s.At == 0 {
+			return fmt.Sprintf("%s %s at the slot that halves its data", s.Action, where)
+		}
 		return fmt.Sprintf("%s %s at %d", s.Action, where, s.At)
 	case s.From != "" && s.To != "":
 		return fmt.Sprintf("%s %s: %s -> %s", s.Action, where, s.From, s.To)
@@ -300,6 +305,9 @@ func writePlan(w io.Writer, p *Plan) error {
 		if s.Action == string(client.MoveSplit) {
 			// The new partition takes [at, end) of the range.
 			from, to = "-", fmt.Sprintf("slots %d.. to a new partition", s.At)
+			if s.At == 0 {
+				to = "the upper half by size to a new partition"
+			}
 		}
 		t.Rows = append(t.Rows, []string{fmt.Sprint(i + 1), s.Action, s.Table, fmt.Sprint(s.Partition), from, to})
 	}

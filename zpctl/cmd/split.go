@@ -27,13 +27,19 @@ func (a *app) tableSplitCommand() *cobra.Command {
 		Short: "Split a partition's slot range in two, online",
 		Long: `Split a partition in two: it keeps the lower part of its slot range and a
 new partition, with the same replicas, master and term, takes the upper
-part from --at SLOT on (default: the middle of the range). No data is
+part from --at SLOT on (default: the slot that halves the partition's
+data by size, which its master estimates from a sample of a few thousand
+keys when the split is queued; the middle of the range for a partition
+with too little data to say). No data is
 copied: each replica creates the new partition from a checkpoint (hard
 links) of its data at the master's split record, and both halves then
 delete the other's keys in the background. Writes to the moving range
 wait (WAIT, retried by clients) from the split record until the meta
 leader commits the split, typically under a second. --all splits every
-partition of the table at its middle, one at a time.
+partition of the table by size, one at a time.
+
+A table created or altered with --split-size splits its partitions by
+itself (zpctl table alter).
 
 ` + followHelp,
 		Example: `  zpctl table split default 3 --yes
@@ -60,14 +66,16 @@ partition of the table at its middle, one at a time.
 		},
 	}
 	ro.register(cmd)
-	cmd.Flags().Uint32Var(&at, "at", 0, "first slot of the new partition (default: the middle of the range)")
-	cmd.Flags().BoolVar(&all, "all", false, "split every partition of the table at its middle")
+	cmd.Flags().Uint32Var(&at, "at", 0, "first slot of the new partition (default: the slot that halves the partition's data)")
+	cmd.Flags().BoolVar(&all, "all", false, "split every partition of the table, each where its data halves")
 	return cmd
 }
 
-// splitOperation plans the splits from a pulled topology by lib/topo's
-// rule for the split point (the meta leader checks them again when they
-// are queued) and queues them at its epoch.
+// splitOperation plans the splits from a pulled topology, checking the
+// point given by lib/topo's rule (the meta leader checks them again when
+// they are queued), and queues them at its epoch. Without --at the plan
+// leaves the point to the partition's master, which weighs its data when
+// the split is queued.
 func splitOperation(table string, pid, at uint32, all bool) operation {
 	return operation{
 		name: "split",
@@ -86,11 +94,10 @@ func splitOperation(table string, pid, at uint32, all bool) operation {
 				if id >= uint32(len(parts)) {
 					return status.New(zppb.Code_INVALID_ARGUMENT, "table %q has no partition %d", table, id)
 				}
-				s, err := topo.SplitPoint(parts, parts[id], at)
-				if err != nil {
+				if _, err := topo.SplitPoint(parts, parts[id], at); err != nil {
 					return err
 				}
-				p.Steps = append(p.Steps, PlanStep{Action: string(client.MoveSplit), Table: table, Partition: id, At: s})
+				p.Steps = append(p.Steps, PlanStep{Action: string(client.MoveSplit), Table: table, Partition: id, At: at})
 				return nil
 			}
 			if !all {

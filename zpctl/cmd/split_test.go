@@ -62,3 +62,58 @@ func TestTableSplit(t *testing.T) {
 		}
 	}
 }
+
+// TestTableSplitSize: `table create --split-size` and `table alter
+// --split-size` set a table's automatic split size, `table describe` and
+// `table list` show it (JSON too), and bad sizes are refused; a split
+// planned without --at shows the point is by size.
+func TestTableSplitSize(t *testing.T) {
+	cl := sharedCluster(t)
+	name := "splitsize"
+	r := zpctl(t, cl, "table", "create", name, "--partitions", "2", "--replicas", "1", "--split-size", "64MiB", "-o", "json")
+	if r.code != ExitOK {
+		t.Fatalf("create: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var created struct {
+		SplitSize uint64 `json:"split_size"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &created); err != nil || created.SplitSize != 64<<20 {
+		t.Fatalf("create: split size %d (%v): %s", created.SplitSize, err, r.stdout)
+	}
+	r = zpctl(t, cl, "table", "alter", name, "--split-size", "1GiB", "-o", "json")
+	var altered alterJSON
+	if err := json.Unmarshal([]byte(r.stdout), &altered); err != nil || r.code != ExitOK || altered.SplitSize != 1<<30 || altered.Epoch == 0 {
+		t.Fatalf("alter: exit %d, %+v (%v)\n%s", r.code, altered, err, r.stderr)
+	}
+	r = zpctl(t, cl, "table", "describe", name)
+	mustContain(t, "stdout", r.stdout, "split size:", "1.0 GiB")
+	// Without --at the plan leaves the point to the master.
+	r = zpctl(t, cl, "table", "split", name, "0", "--dry-run")
+	mustContain(t, "stdout", r.stdout, "the upper half by size to a new partition")
+	r = zpctl(t, cl, "table", "alter", name, "--split-size", "off")
+	mustContain(t, "stdout", r.stdout, "split size:", "off")
+	r = zpctl(t, cl, "table", "list", "-o", "json")
+	var list tableListJSON
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range list.Tables {
+		if tb.Name == name && tb.SplitSize != 0 {
+			t.Fatalf("list after alter off: split size %d", tb.SplitSize)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"table", "alter", name}, ExitUsage},
+		{[]string{"table", "alter", name, "--split-size", "lots"}, ExitUsage},
+		{[]string{"table", "alter", name, "--split-size", "1000"}, ExitInvalid},
+		{[]string{"table", "alter", "nosuch", "--split-size", "1GiB"}, ExitNotFound},
+		{[]string{"table", "create", "tiny", "--split-size", "1KiB"}, ExitInvalid},
+	} {
+		if r := zpctl(t, cl, tt.args...); r.code != tt.code {
+			t.Errorf("%v: exit %d, want %d\n%s", tt.args, r.code, tt.code, r.stderr)
+		}
+	}
+}

@@ -16,11 +16,12 @@ import (
 func (a *app) tableCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "table",
-		Short: "Create, list, describe, dump, flush, split and drop tables; their quota and auth (passwords)",
+		Short: "Create, list, describe, dump, flush, split, alter and drop tables; their quota and auth (passwords)",
 		RunE:  groupRunE,
 	}
 	cmd.AddCommand(a.tableCreateCommand(), a.tableListCommand(), a.tableDescribeCommand(), a.tableDumpCommand(),
-		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand(), a.tableAuthCommand(), a.tableSplitCommand())
+		a.tableDropCommand(), a.tableFlushCommand(), a.tableQuotaCommand(), a.tableAuthCommand(), a.tableSplitCommand(),
+		a.tableAlterCommand())
 	return cmd
 }
 
@@ -30,6 +31,7 @@ func (a *app) tableCreateCommand() *cobra.Command {
 		ifNotExists   bool
 		wait          bool
 		passwordFiles []string
+		splitSize     string
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -44,17 +46,26 @@ write does not meet a replica still opening.
 --ops and --bytes set the table's quota (see 'zpctl table quota --help');
 0, the default, is unlimited.
 
+--split-size splits each partition by itself once its master holds more
+than that much data (see 'zpctl table alter --help'); off, the default,
+never.
+
 --password-file protects the table with the password in the file (given
 more than once, with each): its data commands then need one of them (see
 'zpctl table auth --help'). With --wait, the first file's password is the
 one the wait presents.`,
 		Example: `  zpctl table create users --partitions 64 --replicas 3 --min-sync 1 --wait
   zpctl table create sessions --ops 5000 --bytes 10485760
+  zpctl table create events --partitions 4 --split-size 8GiB
   zpctl table create billing --password-file ~/.secrets/billing --wait`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *client.Client, args []string) error {
 			spec.Name = args[0]
 			spec.Passwords = nil
+			var err error
+			if spec.SplitSize, err = parseSplitSize(splitSize); err != nil {
+				return err
+			}
 			for _, f := range passwordFiles {
 				pw, err := a.readSecret("password-file", f, "flag --password-file")
 				if err != nil {
@@ -97,6 +108,7 @@ one the wait presents.`,
 	f.Uint64Var(&spec.ExpectedEpoch, "expected-epoch", 0, "fail (exit 6) unless the cluster is at this epoch; 0 = no check")
 	f.Uint64Var(&spec.Quota.OpsPerSec, "ops", 0, "quota: operations (keys) per second over the cluster; 0 = unlimited")
 	f.Uint64Var(&spec.Quota.BytesPerSec, "bytes", 0, "quota: key and value bytes per second over the cluster; 0 = unlimited")
+	f.StringVar(&splitSize, "split-size", "off", "split partitions automatically past this size (e.g. 8GiB; off = never)")
 	f.BoolVar(&ifNotExists, "if-not-exists", false, "succeed when the table already exists")
 	f.BoolVar(&wait, "wait", false, "wait until every partition's master serves the table")
 	f.StringArrayVar(&passwordFiles, "password-file", nil, "protect the table with the password in this file (repeatable)")
@@ -121,10 +133,10 @@ func (a *app) tableListCommand() *cobra.Command {
 				return err
 			}
 			return a.printer.Print(tableListJSON{Epoch: epoch, Tables: tables}, func(w io.Writer) error {
-				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH", "PROTECTED", "QUOTA"}}
+				t := output.Table{Header: []string{"NAME", "PARTITIONS", "REPLICAS", "MIN_SYNC", "CREATED_EPOCH", "PROTECTED", "QUOTA", "SPLIT_SIZE"}}
 				for _, tb := range tables {
 					t.Rows = append(t.Rows, []string{tb.Name, fmt.Sprint(tb.PartitionCount), fmt.Sprint(tb.Replicas),
-						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch), fmt.Sprint(tb.Protected), output.Dash(quotaText(tb.Quota))})
+						fmt.Sprint(tb.MinSyncReplicas), fmt.Sprint(tb.CreatedEpoch), fmt.Sprint(tb.Protected), output.Dash(quotaText(tb.Quota)), splitSizeText(tb.SplitSize)})
 				}
 				return output.WriteTable(w, t)
 			})

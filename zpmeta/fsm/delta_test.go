@@ -103,7 +103,7 @@ func TestPullSharedEncodesOncePerEpoch(t *testing.T) {
 		t.Fatal("a new epoch answered with the encoding of the previous one")
 	}
 	for range maxSharedPulls + 2 {
-		mustApply(t, f, SetQuota("v", &zppb.Quota{OpsPerSec: f.Epoch()}, 0))
+		mustApply(t, f, SetQuota("v", &zppb.Quota{OpsPerSec: f.Epoch()}, nil, 0))
 	}
 	for since := first; since <= f.Epoch(); since++ {
 		checkShared(t, f, since, "many epochs")
@@ -129,7 +129,7 @@ func TestPullDeltaMatchesFull(t *testing.T) {
 	record("create u")
 	mustApply(t, f, createCmd(table("v", "c:1", "d:1"), 0))
 	record("create v")
-	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 10}, 0))
+	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 10}, nil, 0))
 	record("quota")
 	mustApply(t, f, SetTableCredentials("u", 0, []*zppb.TableCredential{credential(t, "pw")}, nil))
 	record("credentials")
@@ -255,7 +255,7 @@ func TestPullDeltaFromOldSnapshot(t *testing.T) {
 	f := seeded(t)
 	mustApply(t, f, createCmd(table("u", "b:1"), 0))
 	before := fullTopology(t, f)
-	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 1}, 0))
+	mustApply(t, f, SetQuota("u", &zppb.Quota{OpsPerSec: 1}, nil, 0))
 	g := restored(t, f, func(ms *zppb.MetaSnapshot) {
 		ms.TableChangedEpochs, ms.NodeChangedEpochs, ms.NodesRemovedEpoch = nil, nil, 0
 	})
@@ -267,7 +267,7 @@ func TestPullDeltaFromOldSnapshot(t *testing.T) {
 	if got, err := topodelta.Apply(before, pr); err != nil || !proto.Equal(got, fullTopology(t, g)) {
 		t.Fatalf("applying it: %v %v", got, err)
 	}
-	mustApply(t, g, SetQuota("t", &zppb.Quota{OpsPerSec: 1}, 0))
+	mustApply(t, g, SetQuota("t", &zppb.Quota{OpsPerSec: 1}, nil, 0))
 	pr = g.Pull(epoch)
 	if len(pr.Topology.Tables) != 1 || pr.Topology.Tables[0].Name != "t" || pr.NodesChanged || len(pr.Topology.Nodes) != 0 {
 		t.Fatalf("delta since the old snapshot's epoch: %v", pr)

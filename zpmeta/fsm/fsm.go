@@ -187,6 +187,7 @@ func (f *FSM) PrepareCreateTable(req *zppb.CreateTableRequest) (*zppb.MetaComman
 			Partitions:      parts,
 			Quota:           req.Quota,
 			Restoring:       req.Restoring,
+			SplitSize:       req.SplitSize,
 		},
 		ExpectedEpoch: req.ExpectedEpoch,
 	}}}, nil
@@ -224,9 +225,11 @@ func SetMasters(reason string, changes ...*zppb.MasterChange) *zppb.MetaCommand 
 	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetMasters{SetMasters: &zppb.SetMastersCommand{Changes: changes, Reason: reason}}}
 }
 
-// SetQuota returns the command that changes a table's quota.
-func SetQuota(table string, q *zppb.Quota, expectedEpoch uint64) *zppb.MetaCommand {
-	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetQuota{SetQuota: &zppb.SetQuotaCommand{Table: table, Quota: q, ExpectedEpoch: expectedEpoch}}}
+// SetQuota returns the command that changes a table's quota and, when
+// splitSize is not nil, its automatic split size (with q nil, that
+// alone).
+func SetQuota(table string, q *zppb.Quota, splitSize *uint64, expectedEpoch uint64) *zppb.MetaCommand {
+	return &zppb.MetaCommand{Cmd: &zppb.MetaCommand_SetQuota{SetQuota: &zppb.SetQuotaCommand{Table: table, Quota: q, SplitSize: splitSize, ExpectedEpoch: expectedEpoch}}}
 }
 
 // FinishRestore returns the command that opens table, created restoring,
@@ -286,6 +289,22 @@ func (f *FSM) Tables() ([]*zppb.Table, uint64) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return cloneAll(tableauth.StripAll(f.st.sortedTables())), f.st.epoch
+}
+
+// SplitSizedTables returns copies of the tables with a split_size (the
+// automatic split's), passwords stripped, and the epoch: the scheduler
+// looks at them every few seconds, and copying every table for it would
+// cost a cluster of many partitions that splits none.
+func (f *FSM) SplitSizedTables() ([]*zppb.Table, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []*zppb.Table
+	for _, t := range f.st.sortedTables() {
+		if t.SplitSize > 0 {
+			out = append(out, t)
+		}
+	}
+	return cloneAll(tableauth.StripAll(out)), f.st.epoch
 }
 
 // Credentials returns copies of a table's credentials (verifiers

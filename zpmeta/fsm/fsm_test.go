@@ -472,3 +472,62 @@ func TestCreateTableRecordsSlotRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitSize: a table's automatic split size is set at creation and
+// by SetQuota (alone, leaving the quota, or left alone by a quota
+// change), a size under topo.MinSplitSize is refused, and a snapshot
+// keeps it.
+func TestSplitSize(t *testing.T) {
+	f := seeded(t)
+	tb := table("s", "a:1", "b:1")
+	tb.SplitSize = 8 << 20
+	mustApply(t, f, createCmd(tb, 0))
+	size := func() (uint64, *zppb.Quota) {
+		t.Helper()
+		tp, err := f.Topology("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tp.Tables[0].SplitSize, tp.Tables[0].Quota
+	}
+	u := func(v uint64) *uint64 { return &v }
+	mustApply(t, f, SetQuota("s", &zppb.Quota{OpsPerSec: 5}, nil, 0))
+	if s, q := size(); s != 8<<20 || q.GetOpsPerSec() != 5 {
+		t.Fatalf("after a quota change: split size %d, quota %v", s, q)
+	}
+	mustApply(t, f, SetQuota("s", nil, u(16<<20), 0))
+	if s, q := size(); s != 16<<20 || q.GetOpsPerSec() != 5 {
+		t.Fatalf("after a split size change: split size %d, quota %v", s, q)
+	}
+	if sized, _ := f.SplitSizedTables(); len(sized) != 1 || sized[0].Name != "s" {
+		t.Fatalf("tables with a split size: %v, want s alone", sized)
+	}
+	epoch := f.Epoch()
+	for _, bad := range []*zppb.MetaCommand{SetQuota("s", nil, u(1000), 0), SetQuota("nope", nil, u(0), 0)} {
+		b, _ := proto.Marshal(bad)
+		if res := applyLog(f, b); res.Err == nil {
+			t.Errorf("applied %v", bad)
+		}
+	}
+	tb2 := table("s2", "a:1")
+	tb2.SplitSize = 1
+	b, _ := proto.Marshal(createCmd(tb2, 0))
+	if res := applyLog(f, b); res.Err == nil || f.Epoch() != epoch {
+		t.Errorf("created a table with split size 1: %v", res.Err)
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sk sink
+	if err := snap.Persist(&sk); err != nil {
+		t.Fatal(err)
+	}
+	g := New(quiet)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(sk.Bytes()))); err != nil {
+		t.Fatal(err)
+	}
+	if tp, err := g.Topology("s"); err != nil || tp.Tables[0].SplitSize != 16<<20 {
+		t.Fatalf("restored: %v, %v", tp, err)
+	}
+}

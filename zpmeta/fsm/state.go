@@ -283,6 +283,9 @@ func (s *state) createTable(c *zppb.CreateTableCommand) (*zppb.Table, error) {
 	if err := s.checkCreateTable(t.GetName(), t.GetPartitionCount(), t.GetReplicas(), t.GetMinSyncReplicas(), c.GetExpectedEpoch()); err != nil {
 		return nil, err
 	}
+	if err := topo.ValidateSplitSize(t.GetSplitSize()); err != nil {
+		return nil, err
+	}
 	// The placement came from the leader; check it rather than trust it.
 	if len(t.GetPartitions()) != int(t.GetPartitionCount()) {
 		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "table %q has %d partitions placed, declares %d", t.GetName(), len(t.GetPartitions()), t.GetPartitionCount())
@@ -344,12 +347,23 @@ func (s *state) setQuota(c *zppb.SetQuotaCommand) (bool, error) {
 	if t == nil {
 		return false, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q does not exist", c.GetTable())
 	}
+	changed := false
+	if c.SplitSize != nil {
+		if err := topo.ValidateSplitSize(c.GetSplitSize()); err != nil {
+			return false, err
+		}
+		changed = t.SplitSize != c.GetSplitSize()
+		t.SplitSize = c.GetSplitSize()
+		if c.Quota == nil {
+			return changed, nil // the split size alone
+		}
+	}
 	q := c.GetQuota()
 	if q.GetOpsPerSec() == 0 && q.GetBytesPerSec() == 0 {
 		q = nil // unlimited
 	}
 	if proto.Equal(t.Quota, q) {
-		return false, nil
+		return changed, nil
 	}
 	if q == nil {
 		t.Quota = nil

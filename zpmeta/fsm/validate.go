@@ -11,7 +11,10 @@ import (
 // (topo.ValidateTableShape).
 func NormalizeCreateTable(req *zppb.CreateTableRequest) error {
 	req.Replicas = topo.Replicas(req.Replicas)
-	return topo.ValidateTableShape(req.GetName(), req.GetPartitions(), req.GetReplicas(), req.GetMinSyncReplicas())
+	if err := topo.ValidateTableShape(req.GetName(), req.GetPartitions(), req.GetReplicas(), req.GetMinSyncReplicas()); err != nil {
+		return err
+	}
+	return topo.ValidateSplitSize(req.GetSplitSize())
 }
 
 // checkEpoch fails with STALE_EPOCH when expected is set and is not current.

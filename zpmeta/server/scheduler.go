@@ -28,6 +28,10 @@ import (
 //     with fewer replicas than its table asks for gets them back (ADDSLAVE);
 //     targets are chosen by lib/placement's rules (zone, rack, weight),
 //     never a node that does not receive (topo.Receives);
+//   - automatic split: a partition of a table with a split_size whose
+//     master reports more data than that is split (autosplit.go); sizes
+//     come with PINGs, not through Raft, so a state that does not change
+//     is looked at again for them every splitCheckEvery;
 //   - master balance: when no move at all is in flight, the switchovers
 //     lib/placement plans to spread masters by weight, a batch at a time.
 //
@@ -52,9 +56,10 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 	t := time.NewTicker(scheduleTick)
 	defer t.Stop()
 	var (
-		planned bool
-		applied uint64
-		due     time.Time
+		planned    bool
+		applied    uint64
+		due        time.Time
+		splitCheck time.Time
 	)
 	for {
 		select {
@@ -65,8 +70,15 @@ func (s *Server) scheduleLoop(ctx context.Context) {
 		now := time.Now()
 		a := s.fsm.Applied()
 		if planned && !replan(applied, a, due, now) {
+			if now.Sub(splitCheck) >= splitCheckEvery {
+				splitCheck = now
+				if err := s.autoSplitOnce(ctx, now); err != nil && ctx.Err() == nil && !errors.Is(err, errEpochMoved) {
+					s.logger.Warn("scheduler", "err", err)
+				}
+			}
 			continue
 		}
+		splitCheck = now
 		applied = a
 		var err error
 		due, err = s.scheduleOnce(ctx, now)
@@ -102,6 +114,10 @@ func (s *Server) scheduleOnce(ctx context.Context, now time.Time) (due time.Time
 	}
 	if len(v.repairs) > 0 {
 		return due, s.queueScheduled(ctx, v.repairs, v.epoch, "repair", v.repairSummary, now)
+	}
+	if len(v.splits) > 0 {
+		s.fillSplitPointsBySize(ctx, v.splits)
+		return due, s.queueScheduled(ctx, v.splits, v.epoch, "split", v.splitSummary, now)
 	}
 	if len(v.switchovers) > 0 && v.activeMoves == 0 {
 		return due, s.queueScheduled(ctx, v.switchovers, v.epoch, "balance", v.balanceSummary, now)
@@ -145,6 +161,9 @@ type scheduleView struct {
 	switchovers    []*zppb.Move
 	imbalance      int // switchovers balance would make, budget aside
 	balanceSummary string
+
+	splits       []*zppb.Move
+	splitSummary string
 }
 
 // errEpochMoved is returned when the state changed between two reads.
@@ -208,6 +227,7 @@ func (s *Server) surveySchedule(now time.Time, whole bool) (*scheduleView, error
 	}
 
 	v.planRepairs(nodes, tables, dead, func(table string, id uint32) bool { return busy[part{table, id}] })
+	s.planAutoSplits(v, nodes, tables, func(k partKey) bool { return busy[part{k.table, k.id}] }, now)
 	if whole || v.activeMoves == 0 {
 		v.planBalance(nodes, tables)
 	}
@@ -421,6 +441,8 @@ func (v *scheduleView) doing() string {
 		return "repairing: " + v.repairSummary
 	case len(v.underReplicated) > 0 && v.repairBlocked != "":
 		return fmt.Sprintf("%d partition(s) under-replicated, not repairable: %s", len(v.underReplicated), v.repairBlocked)
+	case len(v.splits) > 0:
+		return v.splitSummary
 	case len(v.switchovers) > 0 && v.activeMoves > 0:
 		return fmt.Sprintf("master balance waits for %d move(s) in flight", v.activeMoves)
 	case len(v.switchovers) > 0:

@@ -86,7 +86,8 @@ func (s *Server) splitProgress(m *zppb.Move) {
 }
 
 // split queues the split of a partition, or of every partition of the
-// table with all, each at its middle unless at names the slot.
+// table with all, each at the slot that halves its data (its master's
+// estimate; the middle if it cannot say) unless at names the slot.
 func (s *Server) split(ctx context.Context, req *zppb.SplitRequest) (*zppb.Response, error) {
 	var moves []*zppb.Move
 	if req.All {
@@ -100,6 +101,7 @@ func (s *Server) split(ctx context.Context, req *zppb.SplitRequest) (*zppb.Respo
 	} else {
 		moves = []*zppb.Move{{Kind: zppb.MoveKind_SPLIT, Table: req.Table, Partition: req.Partition, SplitAt: req.At, Origin: "manual"}}
 	}
+	s.fillSplitPointsBySize(ctx, moves)
 	return s.queueMoves(ctx, moves, req.ExpectedEpoch)
 }
 

@@ -241,11 +241,12 @@ func (s *Server) setQuota(ctx context.Context, req *zppb.SetQuotaRequest) (*zppb
 		return nil, err
 	}
 	defer unlock()
-	res, err := s.propose(ctx, fsm.SetQuota(req.GetTable(), req.GetQuota(), req.GetExpectedEpoch()))
+	res, err := s.propose(ctx, fsm.SetQuota(req.GetTable(), req.GetQuota(), req.SplitSize, req.GetExpectedEpoch()))
 	if err != nil {
 		return nil, err
 	}
-	s.logger.Info("quota set", "table", req.GetTable(), "ops_per_sec", req.GetQuota().GetOpsPerSec(), "bytes_per_sec", req.GetQuota().GetBytesPerSec(), "epoch", res.Epoch)
+	s.logger.Info("quota set", "table", req.GetTable(), "ops_per_sec", req.GetQuota().GetOpsPerSec(), "bytes_per_sec", req.GetQuota().GetBytesPerSec(),
+		"split_size", req.GetSplitSize(), "epoch", res.Epoch)
 	if res.Changed {
 		// Every node masters some partition of the table, probably.
 		s.notifyPaced(s.allNodes(), res.Epoch)

@@ -139,6 +139,10 @@ type Replica struct {
 	// fence is the slot range a split moves away once the master logged
 	// its fence (split.go): writes to it are refused. Guarded by mu.
 	fence *slotRange
+	// size and sizeAt (unix ns) are DataSize's last figure and when it
+	// was read.
+	size, sizeAt atomic.Uint64
+	sizeHeld     atomic.Bool
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc

@@ -14,7 +14,8 @@ import (
 // partition's binlog or full sync, or watch partitions), meta's NOTIFY,
 // a restore (zpctl backup restore, which holds the secret: a stranger
 // could overwrite a partition), an export (a partition's data, as a
-// full sync) and a bulk load (it writes a partition as a restore does).
+// full sync), a bulk load (it writes a partition as a restore does) and
+// the meta leader's SPLITPOINT (it reads through a partition's keys).
 // With a cluster secret, such a request must carry it.
 func peerOnly(req *zppb.Request) bool {
 	switch req.GetCmd().(type) {
@@ -22,7 +23,8 @@ func peerOnly(req *zppb.Request) bool {
 		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd,
 		*zppb.Request_Notify, *zppb.Request_RestorePartition,
 		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd,
-		*zppb.Request_BulkStage, *zppb.Request_BulkIngest, *zppb.Request_BulkFetch:
+		*zppb.Request_BulkStage, *zppb.Request_BulkIngest, *zppb.Request_BulkFetch,
+		*zppb.Request_SplitPoint:
 		return true
 	}
 	return false

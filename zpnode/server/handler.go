@@ -126,6 +126,9 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 	case *zppb.Request_BulkFetch:
 		table = c.BulkFetch.Table
 		resp, err = s.bulkFetch(c.BulkFetch)
+	case *zppb.Request_SplitPoint:
+		table = c.SplitPoint.Table
+		resp, err = s.splitPoint(c.SplitPoint)
 	case nil:
 		err = status.New(zppb.Code_INVALID_ARGUMENT, "empty request")
 	default:
@@ -162,7 +165,7 @@ func isDataCommand(req *zppb.Request) bool {
 	case *zppb.Request_Info, *zppb.Request_Notify, *zppb.Request_TrySync, *zppb.Request_BinlogPull, *zppb.Request_BinlogWatch,
 		*zppb.Request_FullsyncStart, *zppb.Request_FullsyncFetch, *zppb.Request_FullsyncEnd, *zppb.Request_RestorePartition,
 		*zppb.Request_ExportStart, *zppb.Request_ExportNext, *zppb.Request_ExportEnd,
-		*zppb.Request_BulkStage, *zppb.Request_BulkIngest, *zppb.Request_BulkFetch:
+		*zppb.Request_BulkStage, *zppb.Request_BulkIngest, *zppb.Request_BulkFetch, *zppb.Request_SplitPoint:
 		return false
 	}
 	return true

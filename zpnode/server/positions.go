@@ -75,7 +75,7 @@ func (r *positionReport) answered(seq uint64, delta bool, resp *zppb.PingRespons
 
 func samePosition(a, b *zppb.ReplicaPosition) bool {
 	return a.Term == b.Term && a.Lsn == b.Lsn && a.AppliedLsn == b.AppliedLsn && a.Master == b.Master &&
-		proto.Equal(a.SplitChild, b.SplitChild)
+		a.SizeBytes == b.SizeBytes && proto.Equal(a.SplitChild, b.SplitChild)
 }
 
 // positions returns every replica's position now.
@@ -88,6 +88,9 @@ func (s *Server) positions() map[replicaKey]*zppb.ReplicaPosition {
 		role, _ := r.Role()
 		out[k] = &zppb.ReplicaPosition{
 			Table: k.table, Partition: k.id, Term: term, Lsn: lsn, AppliedLsn: applied, Master: role == replica.Master,
+		}
+		if role == replica.Master {
+			out[k].SizeBytes = r.DataSize()
 		}
 		if _, p, ok := tp.partitionByID(k.table, k.id); ok && p.Split != nil {
 			out[k].SplitChild = s.splitChild(k.table, k.id, p)

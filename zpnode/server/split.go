@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -251,6 +253,9 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 	if !found || p.SplitEpoch != m.Epoch {
 		return false
 	}
+	// Until the halves are trimmed the child's size counts the parent's
+	// keys: the automatic split must not take it for its own.
+	r.HoldSize(true)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -274,6 +279,7 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 		if err := replica.RemoveSplitMarker(dir); err != nil {
 			s.cfg.Logger.Warn("split: cannot remove the child's marker", "table", k.table, "partition", k.id, "err", err)
 		}
+		r.HoldSize(false)
 		s.cfg.Logger.Info("split: halves trimmed", "table", k.table, "child", k.id, "parent", m.Parent)
 	}()
 	return true
@@ -323,4 +329,32 @@ func (s *Server) heldReplica(table string, id uint32) *replica.Replica {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// splitSamples bounds the keys SPLITPOINT reads (engine.SampleSlots reads
+// at most twice as many): tens of milliseconds of reading.
+const splitSamples = 4096
+
+// splitPoint answers SPLITPOINT: the slot that halves the data of the
+// partition, which this node masters, over the range the meta leader
+// gives (topo.MedianSlot, from a sample of the keys).
+func (s *Server) splitPoint(req *zppb.SplitPointRequest) (*zppb.Response, error) {
+	b, e := req.SlotBegin, req.SlotEnd
+	if b >= e || e-b < 2 || e > keyspace.Slots {
+		return nil, status.New(zppb.Code_INVALID_ARGUMENT, "slot range [%d, %d) cannot split", b, e)
+	}
+	r, err := s.masterReplica(req.Table, req.Partition)
+	if err != nil {
+		return nil, err
+	}
+	sample, err := r.SampleSlots(splitSamples)
+	if err != nil {
+		return nil, err
+	}
+	at := topo.MedianSlot(sample.BySlot, sample.Keys, b, e)
+	s.cfg.Logger.Info("split: point by size", "table", req.Table, "partition", req.Partition, "begin", b, "end", e, "at", at,
+		"keys", sample.Keys, "bytes", sample.Bytes, "exact", sample.Exact)
+	return &zppb.Response{Result: &zppb.Response_SplitPoint{SplitPoint: &zppb.SplitPointResponse{
+		At: at, SampledKeys: uint64(sample.Keys), SampledBytes: sample.Bytes, Exact: sample.Exact,
+	}}}, nil
 }
