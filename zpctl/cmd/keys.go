@@ -155,36 +155,56 @@ func (a *app) walkKeys(ctx context.Context, c *client.Client, table string, tag 
 		}
 		return c.ScanPartition(ctx, table, cur.partition, cur.last, count, true)
 	}
-	var parts uint32 = 1
-	if len(tag) == 0 {
+	partitions := func() (uint32, error) {
+		if len(tag) > 0 {
+			return 1, nil
+		}
 		topo, err := c.Pull(ctx, table)
 		if err != nil {
-			return cur, err
+			return 0, err
 		}
 		for _, t := range topo.Tables {
 			if t.Name == table {
-				parts = t.PartitionCount
+				return t.PartitionCount, nil
 			}
 		}
+		return 0, nil
 	}
-	for cur.partition < parts {
-		kvs, next, err := page(cur)
+	parts, err := partitions()
+	if err != nil {
+		return cur, err
+	}
+	for {
+		for cur.partition < parts {
+			kvs, next, err := page(cur)
+			if err != nil {
+				return cur, err
+			}
+			for _, kv := range kvs {
+				cur.last = kv.Key
+				if !more(kv.Key) {
+					return cur, nil
+				}
+			}
+			if next != nil {
+				// Past expired keys, a page may end after the last key it
+				// returned.
+				cur.last = next
+				continue
+			}
+			cur = keysCursor{partition: cur.partition + 1}
+		}
+		// A split during the walk adds a partition, numbered from the
+		// count on, holding keys its parent no longer has: the walk ends
+		// only when the count read after the last partition is the one
+		// it walked to.
+		n, err := partitions()
 		if err != nil {
 			return cur, err
 		}
-		for _, kv := range kvs {
-			cur.last = kv.Key
-			if !more(kv.Key) {
-				return cur, nil
-			}
+		if n <= parts {
+			return keysCursor{}, nil
 		}
-		if next != nil {
-			// Past expired keys, a page may end after the last key it
-			// returned.
-			cur.last = next
-			continue
-		}
-		cur = keysCursor{partition: cur.partition + 1}
+		parts = n
 	}
-	return keysCursor{}, nil
 }

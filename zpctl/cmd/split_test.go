@@ -2,7 +2,9 @@ package cmd
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 )
@@ -115,5 +117,77 @@ func TestTableSplitSize(t *testing.T) {
 		if r := zpctl(t, cl, tt.args...); r.code != tt.code {
 			t.Errorf("%v: exit %d, want %d\n%s", tt.args, r.code, tt.code, r.stderr)
 		}
+	}
+}
+
+// TestKeysWalkAcrossSplit: a whole-table key walk during which a
+// partition it has not reached yet splits returns the keys that moved to
+// the new partition (numbered after the count the walk started with).
+func TestKeysWalkAcrossSplit(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 2, 2)
+	c := newClient(t, cl)
+	ctx := testCtx(t)
+	want := map[string]bool{}
+	for i := range 200 {
+		k := fmt.Sprintf("k%03d", i)
+		if err := c.Set(ctx, tb.Name, []byte(k), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = true
+	}
+	// keysOf counts partition 1's keys.
+	keysOf := func() int {
+		n := 0
+		var cursor []byte
+		for {
+			kvs, next, err := c.ScanPartition(ctx, tb.Name, 1, cursor, 100, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(kvs)
+			if next == nil {
+				return n
+			}
+			cursor = next
+		}
+	}
+	seen := map[string]bool{}
+	split := false
+	_, err := (&app{}).walkKeys(ctx, c, tb.Name, nil, keysCursor{}, 10, func(k []byte) bool {
+		seen[string(k)] = true
+		if !split {
+			// The walk is in partition 0: split partition 1, and go on
+			// once its trim has removed the child's keys from it.
+			split = true
+			before := keysOf()
+			r := zpctl(t, cl, "table", "split", tb.Name, "1", "--yes", fast)
+			if r.code != ExitOK {
+				t.Fatalf("split: exit %d\n%s", r.code, r.stderr)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for keysOf() == before {
+				if time.Now().After(deadline) {
+					t.Fatalf("partition 1 still holds its %d keys after the split", before)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pullTable(t, cl, tb.Name).PartitionCount; got != 3 {
+		t.Fatalf("%d partitions after the split", got)
+	}
+	var missing []string
+	for k := range want {
+		if !seen[k] {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("the walk missed %d keys, e.g. %v", len(missing), missing[:min(5, len(missing))])
 	}
 }
