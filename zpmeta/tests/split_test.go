@@ -629,3 +629,59 @@ func waitReplicasAt(t *testing.T, ctx context.Context, c *inproc.Cluster, table 
 		}
 	}
 }
+
+// TestSplitChildMoves: after a split, the new partition moves like any
+// other: its master migrates to a node added since, which then serves the
+// child's keys, and the parent's keys stay readable.
+func TestSplitChildMoves(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := newSplitFixture(t, ctx, nil)
+	keys := map[string]string{}
+	for i := range 100 {
+		k := fmt.Sprintf("k%d", i)
+		keys[k] = fmt.Sprint("v", i)
+		if err := f.cl.Set(ctx, "r", []byte(k), []byte(keys[k]), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.cl.Split(ctx, "r", 0, 8192, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range waitMoves(t, ctx, f.cl) {
+		if m.State != client.MoveDone {
+			t.Fatalf("split %+v", m)
+		}
+	}
+	added, err := f.c.AddNode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := f.cl.Pull(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := tp.Tables[0].Partitions[1]
+	if child.ID != 1 || child.SlotBegin != 8192 {
+		t.Fatalf("child %+v", child)
+	}
+	if _, err := f.cl.Migrate(ctx, "r", child.ID, child.Master, added.Addr, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range waitMoves(t, ctx, f.cl) {
+		if m.State != client.MoveDone {
+			t.Fatalf("move %+v", m)
+		}
+	}
+	if tp, err = f.cl.Pull(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if m := tp.Tables[0].Partitions[1].Master; m != added.Addr {
+		t.Fatalf("the child's master is %s, want the added node %s", m, added.Addr)
+	}
+	for k, v := range keys {
+		if got, err := f.cl.Get(ctx, "r", []byte(k)); err != nil || string(got) != v {
+			t.Fatalf("%s = %q, %v; want %s", k, got, err, v)
+		}
+	}
+}
