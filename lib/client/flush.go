@@ -39,34 +39,64 @@ func (c *core) FlushTable(ctx context.Context, table string) error {
 	if err != nil {
 		return fmt.Errorf("client: %s: %w", op, err)
 	}
-	n := tr.n
 	id := newRequestID()
-	errs, err := c.runMulti(ctx, &multiCmd{
+	var errs []error
+	for from, to := uint32(0), tr.n; ; {
+		more, err := c.flushPartitions(ctx, op, table, id, from, to)
+		if err != nil {
+			return err
+		}
+		errs = append(errs, more...)
+		// A split during the flush adds partitions, numbered from the
+		// count on, holding what their parent held at the split, which
+		// may be before the parent's flush: they are flushed too, until
+		// the count read after a round is the one it flushed to.
+		tp, err := c.Pull(ctx, table)
+		if err != nil {
+			return fmt.Errorf("client: %s: %w", op, err)
+		}
+		n := to
+		for _, t := range tp.Tables {
+			if t.Name == table {
+				n = t.PartitionCount
+			}
+		}
+		if n <= to {
+			break
+		}
+		if _, err := c.Pull(ctx, ""); err != nil { // the cache routes the new ids
+			return fmt.Errorf("client: %s: %w", op, err)
+		}
+		from, to = to, n
+	}
+	return partitionsError(op+" "+table, errs)
+}
+
+// flushPartitions flushes partitions [from, to) of table; errs[i] is
+// partition from+i's outcome.
+func (c *core) flushPartitions(ctx context.Context, op, table string, id []byte, from, to uint32) (errs []error, err error) {
+	return c.runMulti(ctx, &multiCmd{
 		op:    op,
 		table: table,
 		write: true,
-		n:     int(n),
+		n:     int(to - from),
 		partition: func(tr *tableRoute, i int) (uint32, error) {
-			if tr.n != n {
-				return 0, fmt.Errorf("table %q has %d partitions now, %d when the flush started: it was dropped and created again", table, tr.n, n)
+			if tr.n < to {
+				return 0, fmt.Errorf("table %q has %d partitions now, %d when the flush started: it was dropped and created again", table, tr.n, to)
 			}
-			return uint32(i), nil
+			return from + uint32(i), nil
 		},
 		size: func(int) int { return 4 },
 		build: func(idx []int) *zppb.Request {
 			r := &zppb.FlushTableRequest{Table: table, Partitions: make([]uint32, len(idx))}
 			for j, i := range idx {
-				r.Partitions[j] = uint32(i)
+				r.Partitions[j] = from + uint32(i)
 			}
 			return &zppb.Request{RequestId: id, Cmd: &zppb.Request_FlushTable{FlushTable: r}}
 		},
 		results: func(resp *zppb.Response) []*zppb.KeyResult { return resp.GetFlushTable().GetResults() },
 		settle:  settleWrite,
 	})
-	if err != nil {
-		return err
-	}
-	return partitionsError(op+" "+table, errs)
 }
 
 // partitionsError gathers the failed items of a per-partition call, whose

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/inproc"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpmeta/server"
@@ -683,5 +685,47 @@ func TestSplitChildMoves(t *testing.T) {
 		if got, err := f.cl.Get(ctx, "r", []byte(k)); err != nil || string(got) != v {
 			t.Fatalf("%s = %q, %v; want %s", k, got, err, v)
 		}
+	}
+}
+
+// TestFlushTableAcrossSplit: a FLUSHTABLE whose client read the partition
+// count before a split also flushes the partition the split made (its
+// keys were its parent's), so no key is left.
+func TestFlushTableAcrossSplit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f := newSplitFixture(t, ctx, nil)
+	for i := range 100 {
+		if err := f.cl.Set(ctx, "r", []byte(fmt.Sprint("k", i)), []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another client splits; f.cl still routes by the count of 1.
+	other, err := client.New(ctx, client.Options{MetaAddrs: f.c.MetaAddrs(), Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Split(ctx, "r", 0, 8192, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range waitMoves(t, ctx, other) {
+		if m.State != client.MoveDone {
+			t.Fatalf("split %+v", m)
+		}
+	}
+	waitTrims(t, ctx, f.c)
+	if err := f.cl.FlushTable(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for i := range 100 {
+		k := fmt.Sprint("k", i)
+		if _, err := other.Get(ctx, "r", []byte(k)); !errors.Is(err, status.ErrNotFound) {
+			left = append(left, k)
+		}
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d keys left after the flush, e.g. %v", len(left), left[:min(5, len(left))])
 	}
 }
