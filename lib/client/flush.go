@@ -47,6 +47,9 @@ func (c *core) FlushTable(ctx context.Context, table string) error {
 			return err
 		}
 		errs = append(errs, more...)
+		if partitionsError("", errs) != nil {
+			break // the caller learns which partitions to flush again
+		}
 		// A split during the flush adds partitions, numbered from the
 		// count on, holding what their parent held at the split, which
 		// may be before the parent's flush: they are flushed too, until
