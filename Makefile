@@ -138,19 +138,30 @@ stop:
 clean: stop
 	rm -rf $(VAR) $(BIN)
 
-# test builds the binaries once and runs the whole suite against them, the
-# playbooks test first: go test starts packages in the order it is given
-# them, and in ./...'s order that test, the longest (12 minutes in CI),
-# started after the compiles and tests of every lib package and ended last.
-#
-# Three packages at a time, not GOMAXPROCS (2): the playbooks test holds
-# one slot for its whole run mostly waiting on Ansible, and the rest of
-# the suite, about as long again in one slot, mostly waits on servers
-# (a CI run used 1.3 of its 2 cores on average).
-TEST_PACKAGES = ./playbooks/... $(shell $(GO) list ./... | grep -v '/playbooks')
-TEST_PARALLEL ?= 3
+# test builds the binaries once and runs the whole suite against them: every
+# package's tests, then the race run and the fuzz run (below), beside the
+# playbooks test. That test, the longest (13-16 minutes in CI), holds one
+# slot for its whole run mostly waiting on Ansible; the rest of the suite
+# (about 11 minutes in two slots), then the race run (3-4 minutes) and the
+# fuzz run go in the other two. One after the other, the race run waited
+# for the playbooks test and the whole took 20-21 minutes of CI's 20 (a CI
+# run used 1.3 of its 2 cores on average). The playbooks test's output is
+# printed when it ends; the exit status is the first failure's.
+PLAYBOOK_PACKAGES := ./playbooks/...
+OTHER_PACKAGES = $(shell $(GO) list ./... | grep -v '/playbooks')
+TEST_PARALLEL ?= 2
+TEST_FUZZTIME ?= 10s
 test: build
-	ZP_BIN_DIR=$(BIN) $(GO) test -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_PACKAGES)
+	@echo "go test $(PLAYBOOK_PACKAGES): in the background, printed when it ends"; \
+	log=$$(mktemp); \
+	ZP_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) $(PLAYBOOK_PACKAGES) >$$log 2>&1 & pb=$$!; \
+	status=0; \
+	{ ZP_BIN_DIR=$(BIN) $(GO) test -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(OTHER_PACKAGES) && \
+	  $(MAKE) --no-print-directory test-race && \
+	  $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); } || status=$$?; \
+	wait $$pb || { [ $$status -ne 0 ] || status=1; }; \
+	cat $$log; rm -f $$log; \
+	exit $$status
 
 test-short: build
 	ZP_BIN_DIR=$(BIN) $(GO) test -short ./...
