@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -375,12 +377,24 @@ func assertSlotsOwnedOnce(t *testing.T, cl *client.Client, table string, parts u
 // other half of its split.
 func waitTrimsOver(t *testing.T, c *testcluster.Cluster) {
 	t.Helper()
+	var left string
+	var holder *testcluster.Process
+	// The cluster's cleanup shows the last lines of each log only, long
+	// after the case that left the trim: the holder's whole history of
+	// the partition is what tells why it never ended (a run on a loaded
+	// machine left a child's split.from once, and its log was gone).
+	defer func() {
+		if t.Failed() && holder != nil {
+			t.Logf("---- %s: what its log says of splits, trims and partition %s ----\n%s",
+				holder.Name, filepath.Base(filepath.Dir(left)), trimHistory(holder, filepath.Base(filepath.Dir(left))))
+		}
+	}()
 	testcluster.Poll(t, time.Minute, func() error {
-		left := ""
+		left, holder = "", nil
 		for _, n := range c.Nodes {
 			filepath.WalkDir(n.DataDir, func(path string, d fs.DirEntry, err error) error {
 				if err == nil && (d.Name() == "slots.trim" || d.Name() == "split.from") {
-					left = path
+					left, holder = path, n
 				}
 				return nil
 			})
@@ -390,4 +404,25 @@ func waitTrimsOver(t *testing.T, c *testcluster.Cluster) {
 		}
 		return nil
 	})
+}
+
+// trimHistory returns the lines of n's log (all its runs: restarts append
+// to it) about starts, failpoints, splits, trims, or partition id.
+func trimHistory(n *testcluster.Process, id string) string {
+	b, err := os.ReadFile(n.LogPath)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "zpnode started") || strings.Contains(line, "failpoint") || strings.Contains(line, "split") ||
+			strings.Contains(line, "trim") || strings.Contains(line, "partition="+id+" ") || strings.Contains(line, "child="+id+" ") {
+			out = append(out, line)
+		}
+	}
+	const most = 300
+	if len(out) > most {
+		out = out[len(out)-most:]
+	}
+	return strings.Join(out, "\n")
 }
