@@ -251,12 +251,17 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 	tp := s.topo.Load()
 	tb, p, found := tp.partitionByID(k.table, k.id)
 	if !found || p.SplitEpoch != m.Epoch {
+		// Nothing else removes the marker while the replica is open: say
+		// so, for a marker found left over later.
+		s.cfg.Logger.Warn("split: child's marker left as it is: the topology names no such split", "table", k.table, "partition", k.id,
+			"marker_epoch", m.Epoch, "found", found, "epoch", tp.epoch)
 		return false
 	}
 	// Until the halves are trimmed the child's size counts the parent's
 	// keys: the automatic split must not take it for its own.
 	r.HoldSize(true)
 	s.wg.Add(1)
+	s.cfg.Logger.Info("split: trimming halves", "table", k.table, "child", k.id, "parent", m.Parent)
 	go func() {
 		defer s.wg.Done()
 		// The parent first: until its trim is recorded, nothing says it
@@ -296,7 +301,9 @@ func (s *Server) resumeTrims(k replicaKey, r *replica.Replica) {
 		defer s.wg.Done()
 		if err := r.TrimSlots(s.ctx, b, e); err != nil {
 			s.cfg.Logger.Warn("split: resumed trim failed", "table", k.table, "partition", k.id, "err", err)
+			return
 		}
+		s.cfg.Logger.Info("split: resumed trim done", "table", k.table, "partition", k.id, "begin", b, "end", e)
 	}()
 }
 
