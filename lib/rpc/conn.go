@@ -172,15 +172,17 @@ func (c *Conn) Send(ctx context.Context, req *zppb.Request) (*Pending, error) {
 	if c.token != nil {
 		req.ClusterToken = c.token
 	}
+	// One size pass serves both: the buffer's and the marshalling's.
+	size := proto.Size(req)
 	var pooled *[]byte
-	var payload []byte
-	var err error
-	if size := proto.Size(req); size >= pooledPayload {
+	var buf []byte
+	if size >= pooledPayload {
 		pooled = getPayload(size)
-		payload, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*pooled)[:0], req)
+		buf = (*pooled)[:0]
 	} else {
-		payload, err = proto.Marshal(req)
+		buf = make([]byte, 0, size)
 	}
+	payload, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, req)
 	if err != nil {
 		return nil, fmt.Errorf("rpc: marshal: %w", err)
 	}
