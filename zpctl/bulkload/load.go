@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -408,7 +407,7 @@ func writeAndShip(ctx context.Context, opts Options, s *sorter, id string, rg ke
 	t0 := time.Now()
 	dups, err = writePartition(s, p, w, tf.grown)
 	s.release(p)
-	tf.finish(w.Count(), err)
+	tf.finish(ctx, w.Count(), err)
 	pr.WriteSeconds = time.Since(t0).Seconds()
 	if serr := <-shipped; err == nil {
 		err = serr
@@ -620,19 +619,4 @@ func callNode(ctx context.Context, opts Options, addr string, req *zppb.Request)
 		err = status.FromResponse(resp)
 	}
 	return resp, err
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func fileCRC(path string) (uint32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	h := crc32.New(castagnoli)
-	if _, err := io.Copy(h, f); err != nil {
-		return 0, err
-	}
-	return h.Sum32(), nil
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
 
 // errNoKeys: the partition's table file got no key (RocksDB writes no
@@ -51,22 +53,18 @@ func (t *tableFile) grown() {
 }
 
 // finish ends the file: err when writing it failed, else its key count.
-func (t *tableFile) finish(records uint64, err error) {
-	var size int64
+func (t *tableFile) finish(ctx context.Context, records uint64, err error) {
+	var size uint64
 	var crc uint32
 	if err == nil && records == 0 {
 		err = errNoKeys
 	}
 	if err == nil {
-		var fi os.FileInfo
-		if fi, err = os.Stat(t.path); err == nil {
-			size = fi.Size()
-			crc, err = fileCRC(t.path)
-		}
+		crc, size, err = dbsync.FileCRC(ctx, t.path)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.done, t.err, t.size, t.crc, t.records = true, err, size, crc, records
+	t.done, t.err, t.size, t.crc, t.records = true, err, int64(size), crc, records
 	t.finished = time.Now()
 	close(t.grew)
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
 
 // TestTableFileReadAsItGrows: chunks read while the writer appends are
@@ -45,10 +47,10 @@ func TestTableFileReadAsItGrows(t *testing.T) {
 					tf.grown()
 				}
 				if tc.fail {
-					tf.finish(0, errors.New("disk full"))
+					tf.finish(ctx, 0, errors.New("disk full"))
 					return
 				}
-				tf.finish(uint64(tc.pieces), nil)
+				tf.finish(ctx, uint64(tc.pieces), nil)
 			}()
 			var got bytes.Buffer
 			buf := make([]byte, 400)
@@ -77,7 +79,7 @@ func TestTableFileReadAsItGrows(t *testing.T) {
 			if !bytes.Equal(got.Bytes(), want.Bytes()) || int64(got.Len()) != tf.size {
 				t.Fatalf("read %d bytes (size %d), want %d", got.Len(), tf.size, want.Len())
 			}
-			crc, err := fileCRC(path)
+			crc, _, err := dbsync.FileCRC(ctx, path)
 			if err != nil || crc != tf.crc {
 				t.Fatalf("crc %08x, file's %08x (%v)", tf.crc, crc, err)
 			}

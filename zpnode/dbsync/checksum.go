@@ -56,8 +56,8 @@ func crcReader(ctx context.Context, r io.Reader) (crc uint32, n uint64, err erro
 	}
 }
 
-// crcFile returns the CRC32C and size of the file at p.
-func crcFile(ctx context.Context, p string) (crc uint32, size uint64, err error) {
+// FileCRC returns the CRC-32C and size of the file at p, reading it once.
+func FileCRC(ctx context.Context, p string) (crc uint32, size uint64, err error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return 0, 0, err
@@ -146,7 +146,7 @@ func (c *sumCache) checksum(ctx context.Context, p, name string, fi os.FileInfo)
 			return crc, uint64(fi.Size()), true, nil
 		}
 	}
-	crc, size, err = crcFile(ctx, p)
+	crc, size, err = FileCRC(ctx, p)
 	if err != nil {
 		return 0, 0, false, err
 	}

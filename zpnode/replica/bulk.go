@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
 
 // Bulk load (zpctl bulkload): a table file is staged in every replica's
@@ -38,8 +38,6 @@ var (
 	// hold.
 	ErrNotStaged = errors.New("replica: table file not staged")
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // maxStageID bounds a staged file's id.
 const maxStageID = 64
@@ -65,7 +63,7 @@ func (r *Replica) bulkDir() string { return filepath.Join(r.opts.Dir, "bulk") }
 // chunk at offset 0 starts the file over; one elsewhere must continue it.
 // With last, the file must have size bytes and the CRC-32C crc, and is
 // staged once Stage returns.
-func (r *Replica) Stage(id string, offset uint64, data []byte, last bool, size uint64, crc uint32) (uint64, error) {
+func (r *Replica) Stage(ctx context.Context, id string, offset uint64, data []byte, last bool, size uint64, crc uint32) (uint64, error) {
 	if err := checkStageID(id); err != nil {
 		return 0, err
 	}
@@ -109,8 +107,8 @@ func (r *Replica) Stage(id string, offset uint64, data []byte, last bool, size u
 	if err := f.Sync(); err != nil {
 		return have, fmt.Errorf("replica: staging %s: %w", id, err)
 	}
-	if got, err := fileCRC(part); err != nil {
-		return have, err
+	if got, _, err := dbsync.FileCRC(ctx, part); err != nil {
+		return have, fmt.Errorf("replica: staging %s: %w", id, err)
 	} else if got != crc {
 		os.Remove(part)
 		return 0, fmt.Errorf("%w: %s has CRC-32C %08x, the last chunk says %08x", ErrStaging, id, got, crc)
@@ -136,20 +134,6 @@ func (r *Replica) Unstage(id string) error {
 		}
 	}
 	return nil
-}
-
-// fileCRC returns the CRC-32C of a file.
-func fileCRC(path string) (uint32, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("replica: %w", err)
-	}
-	defer f.Close()
-	h := crc32.New(castagnoli)
-	if _, err := io.Copy(h, f); err != nil {
-		return 0, fmt.Errorf("replica: %w", err)
-	}
-	return h.Sum32(), nil
 }
 
 // stagedPath returns the path of the staged file id, applied or not, or
@@ -325,7 +309,7 @@ func (r *Replica) fetchStaged(ctx context.Context, conn Conn, recs []*zppb.Write
 			}
 			fr := resp.GetBulkFetch()
 			last := fr.GetEof()
-			if _, err := r.Stage(f.GetId(), off, fr.GetData(), last, f.GetSize(), f.GetCrc32C()); err != nil {
+			if _, err := r.Stage(ctx, f.GetId(), off, fr.GetData(), last, f.GetSize(), f.GetCrc32C()); err != nil {
 				return err
 			}
 			off += uint64(len(fr.GetData()))

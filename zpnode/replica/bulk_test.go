@@ -15,6 +15,8 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 // fetchConn answers a slave's BULK_FETCH from a master replica.
 type fetchConn struct{ m *Replica }
 
@@ -80,23 +82,23 @@ func TestBulkIngest(t *testing.T) {
 	if _, _, err := m.Ingest(ctx, f); !errors.Is(err, ErrNotStaged) {
 		t.Fatalf("Ingest of an unstaged file: %v", err)
 	}
-	if _, err := m.Stage("../x", 0, file, true, f.Size, crc); !errors.Is(err, ErrStaging) {
+	if _, err := m.Stage(ctx, "../x", 0, file, true, f.Size, crc); !errors.Is(err, ErrStaging) {
 		t.Errorf("Stage with a path as id: %v", err)
 	}
 	half := len(file) / 2
-	if _, err := m.Stage("load1", 0, file[:half], false, 0, 0); err != nil {
+	if _, err := m.Stage(ctx, "load1", 0, file[:half], false, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Stage("load1", 1, file[half:], true, f.Size, crc); !errors.Is(err, ErrStaging) {
+	if _, err := m.Stage(ctx, "load1", 1, file[half:], true, f.Size, crc); !errors.Is(err, ErrStaging) {
 		t.Errorf("chunk at a wrong offset: %v", err)
 	}
-	if _, err := m.Stage("load1", uint64(half), file[half:], true, f.Size, crc+1); !errors.Is(err, ErrStaging) {
+	if _, err := m.Stage(ctx, "load1", uint64(half), file[half:], true, f.Size, crc+1); !errors.Is(err, ErrStaging) {
 		t.Errorf("wrong checksum: %v", err)
 	}
-	if _, err := m.Stage("load1", 0, file[:half], false, 0, 0); err != nil {
+	if _, err := m.Stage(ctx, "load1", 0, file[:half], false, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if have, err := m.Stage("load1", uint64(half), file[half:], true, f.Size, crc); err != nil || have != f.Size {
+	if have, err := m.Stage(ctx, "load1", uint64(half), file[half:], true, f.Size, crc); err != nil || have != f.Size {
 		t.Fatalf("Stage: %d, %v", have, err)
 	}
 	_, lsn, err := m.Ingest(ctx, f)
@@ -175,7 +177,7 @@ func TestBulkIngestReplay(t *testing.T) {
 	}
 	file := makeSST(t, "file", "a", "b")
 	f := &zppb.IngestFile{Id: "load2", Size: uint64(len(file)), Crc32C: crc32.Checksum(file, castagnoli)}
-	if _, err := m.Stage(f.Id, 0, file, true, f.Size, f.Crc32C); err != nil {
+	if _, err := m.Stage(ctx, f.Id, 0, file, true, f.Size, f.Crc32C); err != nil {
 		t.Fatal(err)
 	}
 	_, lsn, err := m.Ingest(ctx, f)
@@ -220,7 +222,7 @@ func TestStaleStagedFilesDropped(t *testing.T) {
 	file := makeSST(t, "v", "a")
 	crc := crc32.Checksum(file, castagnoli)
 	for _, id := range []string{"old", "fresh", "ingested"} {
-		if _, err := m.Stage(id, 0, file, true, uint64(len(file)), crc); err != nil {
+		if _, err := m.Stage(ctx, id, 0, file, true, uint64(len(file)), crc); err != nil {
 			t.Fatal(err)
 		}
 	}

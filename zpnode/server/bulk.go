@@ -15,7 +15,7 @@ const maxBulkChunk = 8 << 20
 
 // bulkStage stages a chunk of a bulk load's table file on this node's
 // replica of the partition, master or slave (zpctl bulkload).
-func (s *Server) bulkStage(req *zppb.BulkStageRequest) (*zppb.Response, error) {
+func (s *Server) bulkStage(ctx context.Context, req *zppb.BulkStageRequest) (*zppb.Response, error) {
 	r, err := s.backupReplica(req.Table, req.Partition)
 	if err != nil {
 		return nil, err
@@ -23,7 +23,7 @@ func (s *Server) bulkStage(req *zppb.BulkStageRequest) (*zppb.Response, error) {
 	if req.Abort {
 		return &zppb.Response{Result: &zppb.Response_BulkStage{BulkStage: &zppb.BulkStageResponse{}}}, bulkError(r.Unstage(req.Id))
 	}
-	have, err := r.Stage(req.Id, req.Offset, req.Data, req.Last, req.Size, req.Crc32C)
+	have, err := r.Stage(ctx, req.Id, req.Offset, req.Data, req.Last, req.Size, req.Crc32C)
 	if err != nil {
 		return nil, bulkError(err)
 	}

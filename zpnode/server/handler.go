@@ -119,7 +119,7 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 		resp, err = s.exportEnd(c.ExportEnd)
 	case *zppb.Request_BulkStage:
 		table = c.BulkStage.Table
-		resp, err = s.bulkStage(c.BulkStage)
+		resp, err = s.bulkStage(ctx, c.BulkStage)
 	case *zppb.Request_BulkIngest:
 		table = c.BulkIngest.Table
 		resp, err = s.bulkIngest(ctx, c.BulkIngest)
