@@ -207,13 +207,19 @@ func (c *core) SetSplitSize(ctx context.Context, table string, size, expectedEpo
 	if err := topo.ValidateSplitSize(size); err != nil {
 		return 0, fmt.Errorf("client: set split size: %w", err)
 	}
-	resp, _, err := c.callMeta(ctx, "set split size", func() *zppb.Request {
+	return c.changeTable(ctx, "set split size", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_SetQuota{SetQuota: &zppb.SetQuotaRequest{Table: table, SplitSize: &size, ExpectedEpoch: expectedEpoch}}}
-	}, true)
+	}, func(r *zppb.Response) uint64 { return r.GetSetQuota().GetEpoch() })
+}
+
+// changeTable sends a change of a table's settings to the meta leader and
+// returns the epoch that made it, which the cache then catches up to.
+func (c *core) changeTable(ctx context.Context, op string, req func() *zppb.Request, epochOf func(*zppb.Response) uint64) (uint64, error) {
+	resp, _, err := c.callMeta(ctx, op, req, true)
 	if err != nil {
 		return 0, err
 	}
-	epoch := resp.GetSetQuota().GetEpoch()
+	epoch := epochOf(resp)
 	c.sawEpoch(epoch)
 	c.refreshInBackground(epoch)
 	return epoch, nil
@@ -224,29 +230,15 @@ func (c *core) SetSplitSize(ctx context.Context, table string, size, expectedEpo
 // be the table's (Table.CreatedEpoch). Nodes apply it within a PING (meta
 // notifies them at once). It returns the epoch that made the change.
 func (c *core) FinishRestore(ctx context.Context, table string, createdEpoch uint64) (uint64, error) {
-	resp, _, err := c.callMeta(ctx, "finish restore", func() *zppb.Request {
+	return c.changeTable(ctx, "finish restore", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_FinishRestore{FinishRestore: &zppb.FinishRestoreRequest{Table: table, CreatedEpoch: createdEpoch}}}
-	}, true)
-	if err != nil {
-		return 0, err
-	}
-	epoch := resp.GetFinishRestore().GetEpoch()
-	c.sawEpoch(epoch)
-	c.refreshInBackground(epoch)
-	return epoch, nil
+	}, func(r *zppb.Response) uint64 { return r.GetFinishRestore().GetEpoch() })
 }
 
 // SetQuota changes a table's quota (the zero Quota removes it); nodes apply
 // it within a PING. It returns the epoch that made the change.
 func (c *core) SetQuota(ctx context.Context, table string, q Quota, expectedEpoch uint64) (uint64, error) {
-	resp, _, err := c.callMeta(ctx, "set quota", func() *zppb.Request {
+	return c.changeTable(ctx, "set quota", func() *zppb.Request {
 		return &zppb.Request{Cmd: &zppb.Request_SetQuota{SetQuota: &zppb.SetQuotaRequest{Table: table, Quota: q.pb(), ExpectedEpoch: expectedEpoch}}}
-	}, true)
-	if err != nil {
-		return 0, err
-	}
-	epoch := resp.GetSetQuota().GetEpoch()
-	c.sawEpoch(epoch)
-	c.refreshInBackground(epoch)
-	return epoch, nil
+	}, func(r *zppb.Response) uint64 { return r.GetSetQuota().GetEpoch() })
 }
