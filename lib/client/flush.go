@@ -67,7 +67,7 @@ func (c *core) FlushTable(ctx context.Context, table string) error {
 		if n <= to {
 			break
 		}
-		if _, err := c.Pull(ctx, ""); err != nil { // the cache routes the new ids
+		if _, err := c.refreshWait(ctx, tp.Epoch); err != nil { // the cache routes the new ids
 			return fmt.Errorf("client: %s: %w", op, err)
 		}
 		from, to = to, n
