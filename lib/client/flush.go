@@ -59,10 +59,8 @@ func (c *core) FlushTable(ctx context.Context, table string) error {
 			return fmt.Errorf("client: %s: %w", op, err)
 		}
 		n := to
-		for _, t := range tp.Tables {
-			if t.Name == table {
-				n = t.PartitionCount
-			}
+		if tb := tp.Table(table); tb != nil {
+			n = tb.PartitionCount
 		}
 		if n <= to {
 			break

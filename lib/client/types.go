@@ -19,6 +19,16 @@ type Topology struct {
 	Nodes  []Node  `json:"nodes"`
 }
 
+// Table returns the table named name, nil when t has none.
+func (t *Topology) Table(name string) *Table {
+	for i := range t.Tables {
+		if t.Tables[i].Name == name {
+			return &t.Tables[i]
+		}
+	}
+	return nil
+}
+
 // Table is one table of the topology.
 type Table struct {
 	Name            string `json:"name"`

@@ -187,7 +187,7 @@ func Create(ctx context.Context, opts Options) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
-	tb := findTable(topo, opts.Table)
+	tb := topo.Table(opts.Table)
 	if tb == nil {
 		return nil, fmt.Errorf("backup: %w", status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", opts.Table))
 	}
@@ -251,15 +251,6 @@ func Create(ctx context.Context, opts Options) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-func findTable(topo *client.Topology, name string) *client.Table {
-	for i := range topo.Tables {
-		if topo.Tables[i].Name == name {
-			return &topo.Tables[i]
-		}
-	}
-	return nil
 }
 
 // creator is one Create at work.
@@ -430,7 +421,7 @@ func replicasOf(ctx context.Context, cl Cluster, table string, createdEpoch uint
 	if err != nil {
 		return nil, err
 	}
-	tb := findTable(topo, table)
+	tb := topo.Table(table)
 	if tb == nil {
 		return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", table)
 	}

@@ -59,7 +59,7 @@ func Export(ctx context.Context, opts ExportOptions) (keys int64, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}
-	tb := findTable(topo, opts.Table)
+	tb := topo.Table(opts.Table)
 	if tb == nil {
 		return 0, fmt.Errorf("export: %w", status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found", opts.Table))
 	}

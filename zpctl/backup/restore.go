@@ -130,7 +130,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (*Restored, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: restore: %w", err)
 	}
-	tb := findTable(topo, opts.Table)
+	tb := topo.Table(opts.Table)
 	if tb == nil || len(tb.Partitions) == 0 {
 		return nil, fmt.Errorf("backup: restore: %w", status.New(zppb.Code_TABLE_NOT_FOUND, "table %q not found after its creation", opts.Table))
 	}
@@ -204,7 +204,7 @@ func restorePartition(ctx context.Context, opts RestoreOptions, id uint32, sourc
 			lastErr = err
 			continue
 		}
-		tb := findTable(topo, opts.Table)
+		tb := topo.Table(opts.Table)
 		if tb == nil || int(id) >= len(tb.Partitions) || tb.Partitions[id].Master == "" {
 			lastErr = fmt.Errorf("partition %d has no master", id)
 			continue

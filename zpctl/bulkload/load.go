@@ -554,11 +554,7 @@ func retryable(err error) bool {
 }
 
 func findPartition(topo *client.Topology, table string, id uint32) (*client.Partition, error) {
-	for i := range topo.Tables {
-		tb := &topo.Tables[i]
-		if tb.Name != table {
-			continue
-		}
+	if tb := topo.Table(table); tb != nil {
 		for j := range tb.Partitions {
 			if tb.Partitions[j].ID == id {
 				return &tb.Partitions[j], nil

@@ -163,10 +163,8 @@ func (a *app) walkKeys(ctx context.Context, c *client.Client, table string, tag 
 		if err != nil {
 			return 0, err
 		}
-		for _, t := range topo.Tables {
-			if t.Name == table {
-				return t.PartitionCount, nil
-			}
+		if tb := topo.Table(table); tb != nil {
+			return tb.PartitionCount, nil
 		}
 		return 0, nil
 	}

@@ -225,10 +225,8 @@ func (s *Snapshot) Tables() []client.Table {
 // Table returns the named table.
 func (s *Snapshot) Table(name string) (client.Table, bool) {
 	if s.Topology != nil {
-		for _, tb := range s.Topology.Tables {
-			if tb.Name == name {
-				return tb, true
-			}
+		if tb := s.Topology.Table(name); tb != nil {
+			return *tb, true
 		}
 	}
 	return client.Table{}, false
