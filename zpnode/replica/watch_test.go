@@ -261,6 +261,14 @@ func TestIdleSlavesShareOneWatch(t *testing.T) {
 		t.Errorf("slave reads the new key as %q, %v", v, err)
 	}
 	c.waitWatched(t, 3)
+	// The hub counts a slave as watched once it builds the request, before
+	// the master node receives it: wait for the master to see it.
+	testcluster.Poll(t, 10*time.Second, func() error {
+		if n := c.node.listed.Load() - listed; n == 0 {
+			return errors.New("the master has not received the watch listing the written partition")
+		}
+		return nil
+	})
 	if n := c.node.listed.Load() - listed; n != 1 {
 		t.Errorf("the watches since the write listed %d partitions, want 1: the one written to, back", n)
 	}
