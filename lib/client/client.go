@@ -264,13 +264,21 @@ func (c *core) close() error {
 	return c.pool.Close()
 }
 
-// attemptContext bounds one attempt at a node, within the call's ctx, by
-// Options.AttemptTimeout.
-func (c *core) attemptContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// attemptSendRate is the slowest transfer an attempt is given time for:
+// a request of n bytes has Options.AttemptTimeout plus n/attemptSendRate
+// seconds. Without it an attempt carrying a value of tens of MiB over a
+// slow link (or to a loaded node) would time out every time, and its
+// retries with it.
+const attemptSendRate = 4 << 20
+
+// attemptContext bounds one attempt at a node sending a request of size
+// bytes, within the call's ctx, by Options.AttemptTimeout and the time to
+// send it at attemptSendRate.
+func (c *core) attemptContext(ctx context.Context, size int) (context.Context, context.CancelFunc) {
 	if c.opts.AttemptTimeout < 0 {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, c.opts.AttemptTimeout)
+	return context.WithTimeout(ctx, c.opts.AttemptTimeout+time.Duration(size)*time.Second/attemptSendRate)
 }
 
 // attemptOutran reports whether a node's TIMEOUT or NOT_ENOUGH_REPLICAS

@@ -29,7 +29,8 @@
 // remaining time, for a PULL begun after it began, and so reaches the new
 // master as soon as the meta servers have one. The mark lasts until the
 // master answers or the partition gets another master. No attempt at a
-// node lasts longer than Options.AttemptTimeout, so a call with a long
+// node lasts longer than Options.AttemptTimeout (plus a second per 4 MiB
+// of request, so that large values still get through), so a call with a long
 // deadline that began against the hung master retries at the new one.
 //
 // Server answers are returned as *status.Error values: branch on them with
@@ -64,7 +65,12 @@
 // ERROR, after which the write may be in its binlog (and in the binlog of
 // the slave promoted next). Otherwise the write was not applied: every
 // attempt failed before it was sent (a refused dial) or was refused before
-// the node logged it (MOVE, TABLE_NOT_FOUND, invalid input, quota). Either
+// the node logged it (MOVE, TABLE_NOT_FOUND, invalid input, quota), or
+// the node every ambiguous attempt went to refused the request's own bytes
+// on a retry (KEY_TOO_LARGE, VALUE_TOO_LARGE, EMPTY_KEY, MALFORMED): it
+// refuses every attempt of one call alike, as they carry the same request
+// (a node restarted with a larger limit between the attempts is the one
+// exception). Either
 // way the error matches context.DeadlineExceeded when the deadline ended
 // the call, and the causes (status.ErrWait, rpc.ErrTransport ...) with
 // errors.Is; its message names the first ambiguous failure and the last

@@ -160,6 +160,39 @@ func mayHaveApplied(err error) bool {
 	return true
 }
 
+// nodeError is an attempt's failure at one node.
+type nodeError struct {
+	node string
+	err  error
+}
+
+// atNode tags err as the failure of an attempt at node.
+func atNode(node string, err error) error { return &nodeError{node: node, err: err} }
+
+func (e *nodeError) Error() string { return "node " + e.node + ": " + e.err.Error() }
+func (e *nodeError) Unwrap() error { return e.err }
+
+// nodeOf is the node err was tagged with by atNode, "" if none.
+func nodeOf(err error) string {
+	var ne *nodeError
+	if errors.As(err, &ne) {
+		return ne.node
+	}
+	return ""
+}
+
+// refusesContent reports whether err is a node's refusal of the request's
+// own bytes (a key or value over its limits, a malformed record): the
+// same node refuses every attempt of the call alike, since each carries
+// the same request.
+func refusesContent(err error) bool {
+	switch status.Code(err) {
+	case zppb.Code_KEY_TOO_LARGE, zppb.Code_VALUE_TOO_LARGE, zppb.Code_EMPTY_KEY, zppb.Code_MALFORMED:
+		return true
+	}
+	return false
+}
+
 // failures gathers the failed attempts of one call, so that the error it
 // ends with names why it failed and, for a write, whether it may have been
 // applied.
@@ -170,6 +203,9 @@ type failures struct {
 	// attempt that certainly failed (a dial to the dead master) does not
 	// undo it.
 	ambiguous error
+	// ambiguousAt is the node every ambiguous attempt went to, "" when
+	// they went to more than one or to one not known.
+	ambiguousAt string
 	// last is the latest failure, the best guess at why the call did not
 	// succeed in time.
 	last error
@@ -191,8 +227,13 @@ func (f *failures) addCut(err error) {
 }
 
 func (f *failures) noteAmbiguous(err error) {
-	if f.write && f.ambiguous == nil && mayHaveApplied(err) {
-		f.ambiguous = err
+	if !f.write || !mayHaveApplied(err) {
+		return
+	}
+	if f.ambiguous == nil {
+		f.ambiguous, f.ambiguousAt = err, nodeOf(err)
+	} else if nodeOf(err) != f.ambiguousAt {
+		f.ambiguousAt = ""
 	}
 }
 
@@ -200,8 +241,12 @@ func (f *failures) noteAmbiguous(err error) {
 // failure) that no retry can change.
 func (f *failures) final(op string, err error) error {
 	f.add(err)
+	// A timed-out attempt of an oversized SET is ambiguous, but when the
+	// node it went to refuses the same bytes on a retry, it refused them
+	// the first time too.
+	contentRefused := f.ambiguousAt != "" && refusesContent(err) && nodeOf(err) == f.ambiguousAt
 	switch {
-	case f.ambiguous == nil:
+	case f.ambiguous == nil || contentRefused:
 		return fmt.Errorf("client: %s: %w", op, err)
 	case f.ambiguous == err:
 		return fmt.Errorf("client: %s: %w: %w", op, ErrUnknownOutcome, err)

@@ -7,6 +7,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"google.golang.org/protobuf/proto"
 )
 
 // maxFreeMoves is how many MOVEs to a new master one call follows without
@@ -67,11 +68,12 @@ func (c *core) exec(ctx context.Context, op, table string, routeKey []byte, writ
 			continue
 		}
 
-		actx, acancel := c.attemptContext(ctx)
-		resp, err := c.callNode(actx, rt.master, build())
+		req := build()
+		actx, acancel := c.attemptContext(ctx, proto.Size(req))
+		resp, err := c.callNode(actx, rt.master, req)
 		acancel()
 		if err != nil {
-			err = fmt.Errorf("node %s: %w", rt.master, err)
+			err = atNode(rt.master, err)
 			if !rpc.IsTransport(err) {
 				// E.g. a request over the frame limit: retrying cannot help.
 				return nil, f.final(op, err)
@@ -95,7 +97,7 @@ func (c *core) exec(ctx context.Context, op, table string, routeKey []byte, writ
 		if serr == nil {
 			return resp, nil
 		}
-		serr = fmt.Errorf("node %s: %w", rt.master, serr)
+		serr = atNode(rt.master, serr)
 		var perr error
 		switch resp.GetCode() {
 		case zppb.Code_MOVE:

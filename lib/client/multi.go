@@ -322,7 +322,7 @@ func (c *core) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 		var wg sync.WaitGroup
 		for _, b := range batches {
 			wg.Go(func() {
-				actx, acancel := c.attemptContext(ctx)
+				actx, acancel := c.attemptContext(ctx, b.size)
 				defer acancel()
 				b.resp, b.err = c.callNode(actx, b.addr, m.build(b.idx))
 			})
@@ -331,7 +331,7 @@ func (c *core) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 
 		for _, b := range batches {
 			if b.err != nil {
-				err := fmt.Errorf("node %s: %w", b.addr, b.err)
+				err := atNode(b.addr, b.err)
 				if !rpc.IsTransport(err) {
 					for _, i := range b.idx {
 						keyErrs[i] = fails[i].final(m.op, err)
@@ -388,7 +388,7 @@ func (c *core) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			}
 			for j, i := range b.idx {
 				kr := krs[j]
-				kerr := fmt.Errorf("node %s: %w", b.addr, &status.Error{Code: kr.GetCode(), Msg: kr.GetMsg(), Master: kr.GetMaster(), Epoch: epoch})
+				kerr := atNode(b.addr, &status.Error{Code: kr.GetCode(), Msg: kr.GetMsg(), Master: kr.GetMaster(), Epoch: epoch})
 				switch kr.GetCode() {
 				case zppb.Code_MOVE:
 					fails[i].add(kerr)

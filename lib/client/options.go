@@ -42,7 +42,8 @@ type Options struct {
 	// that drops packets) never answers: after this long the client gives
 	// up on it, marks the route stale and tries again at the master the
 	// meta servers name, with the same request id, so a call with a long
-	// deadline still reaches the new master once a failover is done.
+	// deadline still reaches the new master once a failover is done. An
+	// attempt sending a large request has a second more per 4 MiB.
 	// Default DefaultAttemptTimeout; negative: attempts last as long as
 	// the call.
 	AttemptTimeout time.Duration

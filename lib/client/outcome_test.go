@@ -189,6 +189,83 @@ func TestUnknownOutcomeKeepsFirstAmbiguousFailure(t *testing.T) {
 	}
 }
 
+// TestContentRefusalAfterTimeout: an oversized SET whose first attempt
+// timed out and whose retry the same node refused VALUE_TOO_LARGE was not
+// applied: the node refuses the same bytes on every attempt (found by a
+// loaded CI run, where a 16 MiB SET's first attempt outlasted its
+// AttemptTimeout and zpctl reported an unknown outcome).
+func TestContentRefusalAfterTimeout(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 1).Name
+	n := cl.masterOf(tb, []byte("k")).Tap()
+	var sets atomic.Int32
+	n.SetHook(func(req *zppb.Request) *zppb.Response {
+		if dataCmd(req) && sets.Add(1) == 1 {
+			return inproc.NoAnswer // the first attempt times out
+		}
+		return nil // the real node answers the retry
+	})
+	t.Cleanup(func() { n.SetHook(nil) })
+	c := newTestClient(t, cl, func(o *Options) { o.AttemptTimeout = 200 * time.Millisecond })
+	err := c.Set(testCtx(t), tb, []byte("k"), make([]byte, 16<<20+1), 0)
+	if !errors.Is(err, status.ErrValueTooLarge) || errors.Is(err, ErrUnknownOutcome) {
+		t.Fatalf("Set = %v, want VALUE_TOO_LARGE, not an unknown outcome", err)
+	}
+	if got := sets.Load(); got < 2 {
+		t.Fatalf("the node saw %d attempts, want the timed-out one and a retry", got)
+	}
+}
+
+// TestLargeRequestOutlastsAttemptTimeout: an attempt carrying a large
+// value is given time to send it beyond AttemptTimeout, or every attempt
+// would time out and the value could never be written.
+func TestLargeRequestOutlastsAttemptTimeout(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := cl.addTable("", 1, 1).Name
+	c := newTestClient(t, cl, func(o *Options) { o.AttemptTimeout = time.Millisecond })
+	value := make([]byte, 12<<20)
+	if err := c.Set(testCtx(t), tb, []byte("k"), value, 0); err != nil {
+		t.Fatalf("Set of 12 MiB with a 1 ms AttemptTimeout: %v", err)
+	}
+	if err := c.MSet(testCtx(t), tb, []KeyValue{{Key: []byte("m"), Value: value}}, 0); err != nil {
+		t.Fatalf("MSet of 12 MiB with a 1 ms AttemptTimeout: %v", err)
+	}
+}
+
+// TestContentRefusalElsewhereKeepsUnknownOutcome: a refusal of the
+// request's bytes by another node than the one whose attempt timed out
+// proves nothing about that attempt (the nodes' limits may differ).
+func TestContentRefusalElsewhereKeepsUnknownOutcome(t *testing.T) {
+	timedOut := atNode("a", fmt.Errorf("%w: read: i/o timeout", rpc.ErrTransport))
+	tests := []struct {
+		name    string
+		final   error
+		unknown bool
+	}{
+		{"refused by the same node", atNode("a", status.New(zppb.Code_VALUE_TOO_LARGE, "big")), false},
+		{"refused by another node", atNode("b", status.New(zppb.Code_VALUE_TOO_LARGE, "big")), true},
+		{"a refusal not of the content", atNode("a", status.New(zppb.Code_NOT_INTEGER, "no")), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &failures{write: true}
+			f.add(timedOut)
+			err := f.final("set", tt.final)
+			if got := errors.Is(err, ErrUnknownOutcome); got != tt.unknown {
+				t.Errorf("errors.Is(ErrUnknownOutcome) = %v, want %v: %v", got, tt.unknown, err)
+			}
+		})
+	}
+	// Ambiguous attempts at two nodes: a refusal by one says nothing of
+	// the other.
+	f := &failures{write: true}
+	f.add(timedOut)
+	f.add(atNode("b", fmt.Errorf("%w: read: i/o timeout", rpc.ErrTransport)))
+	if err := f.final("set", atNode("a", status.New(zppb.Code_VALUE_TOO_LARGE, "big"))); !errors.Is(err, ErrUnknownOutcome) {
+		t.Errorf("after attempts at a and b, a's refusal: %v, want an unknown outcome", err)
+	}
+}
+
 // TestHungMasterNextCallReachesNewMaster: a master that accepts
 // connections but never answers makes calls end by their deadline, which
 // no answer corrects. The next call after the first timeout must reach the
