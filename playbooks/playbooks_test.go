@@ -294,6 +294,9 @@ func newCluster(t *testing.T, tmp, v1 string) *cluster {
 		"ANSIBLE_RETRY_FILES_ENABLED=0",
 		"ANSIBLE_STDOUT_CALLBACK=default",
 		"ANSIBLE_DEPRECATION_WARNINGS=0",
+		// Every line of every play, timestamped: with ZP_TEST_KEEP, where
+		// a slow run spent its time.
+		"ANSIBLE_LOG_PATH="+filepath.Join(tmp, "ansible.log"),
 	)
 	return c
 }
