@@ -137,11 +137,8 @@ func (w *splitWriters) waitMore(t *testing.T, n int) {
 // are equal once the halves are trimmed. The cases share one cluster and
 // one table: step i splits partition i.
 func TestSplitSurvivesKills(t *testing.T) {
-	// Opt-in until the leftover child marker it once found is explained
-	// (docs/topology.md, "Not built yet"): one fresh-clone CI run in about
-	// ten runs ended with a child's split.from left on a restarted node.
-	if testing.Short() || os.Getenv("ZP_SPLIT_KILLS") == "" {
-		t.Skip("kills servers at each step of a split (35-60 s): set ZP_SPLIT_KILLS=1")
+	if testing.Short() {
+		t.Skip("kills servers at each step of a split (35-60 s); skipped with -short")
 	}
 	c := testcluster.Start(t, testcluster.Options{
 		Failpoints: true, Redis: true,

@@ -133,6 +133,9 @@ type Replica struct {
 	// trimming is the slot range kept by a trim in progress (split.go),
 	// nil when there is none: scans leave out the keys outside it.
 	trimming atomic.Pointer[slotRange]
+	// trimMu serialises TrimSlots: after a restart the parent's resumed
+	// trim and its child's trim of both halves run the same trim at once.
+	trimMu sync.Mutex
 	// unstaged is the fence applied without its child staged
 	// (unstagedFile), nil when there is none.
 	unstaged atomic.Pointer[zppb.SplitRecord]

@@ -103,6 +103,8 @@ const trimFile = "slots.trim"
 // From then until the trim ends, scans of the replica leave out the keys
 // outside the range.
 func (r *Replica) TrimSlots(ctx context.Context, begin, end uint32) error {
+	r.trimMu.Lock()
+	defer r.trimMu.Unlock()
 	if err := r.recordTrim(begin, end); err != nil {
 		return err
 	}

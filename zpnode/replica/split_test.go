@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
@@ -232,5 +233,40 @@ func TestTrimResumesAfterCrash(t *testing.T) {
 	}
 	if _, _, ok, err := r.PendingTrim(); ok || err != nil {
 		t.Fatalf("trim still pending after it finished: %v", err)
+	}
+}
+
+// TestConcurrentTrims: the same trim run twice at once (after a restart,
+// the parent's resumed trim and its child's trim of both halves) succeeds
+// both times. Unserialised, the two wrote the same temporary record and
+// one rename failed, which once left a child's marker for good.
+func TestConcurrentTrims(t *testing.T) {
+	r, _, _ := splitFixture(t, 300, 10)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				errs <- r.TrimSlots(context.Background(), 0, 100)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent trim: %v", err)
+		}
+	}
+	if r.Trimming() {
+		t.Error("a trim is still in progress after every trim returned")
+	}
+	if _, _, ok, err := r.PendingTrim(); ok || err != nil {
+		t.Errorf("trim still pending after every trim returned: %v", err)
+	}
+	for _, k := range keysOf(t, r) {
+		if s := keyspace.Slot([]byte(k)); s >= 100 {
+			t.Fatalf("%s (slot %d) kept", k, s)
+		}
 	}
 }

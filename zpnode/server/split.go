@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -264,30 +265,62 @@ func (s *Server) trimAfterSplit(k replicaKey, r *replica.Replica) (started bool)
 	s.cfg.Logger.Info("split: trimming halves", "table", k.table, "child", k.id, "parent", m.Parent)
 	go func() {
 		defer s.wg.Done()
-		// The parent first: until its trim is recorded, nothing says it
-		// holds keys it no longer owns, while the child's marker says so
-		// of the child until both are done (trimmingAfterSplit).
-		if parent := s.heldReplica(k.table, m.Parent); parent != nil {
-			if _, pp, ok := s.topo.Load().partitionByID(k.table, m.Parent); ok {
-				pb, pe := topo.SlotRange(tb, pp)
-				if err := parent.TrimSlots(s.ctx, pb, pe); err != nil {
-					s.cfg.Logger.Warn("split: trim of the parent failed", "table", k.table, "partition", m.Parent, "err", err)
-					return
-				}
-			}
-		}
-		b, e := topo.SlotRange(tb, p)
-		if err := r.TrimSlots(s.ctx, b, e); err != nil {
-			s.cfg.Logger.Warn("split: trim of the child failed; it resumes at the next open", "table", k.table, "partition", k.id, "err", err)
-			return
-		}
-		if err := replica.RemoveSplitMarker(dir); err != nil {
-			s.cfg.Logger.Warn("split: cannot remove the child's marker", "table", k.table, "partition", k.id, "err", err)
-		}
-		r.HoldSize(false)
-		s.cfg.Logger.Info("split: halves trimmed", "table", k.table, "child", k.id, "parent", m.Parent)
+		s.retryTrim(k, r, "halves", func() error { return s.trimHalves(k, r, dir, m.Parent, tb, p) })
 	}()
 	return true
+}
+
+// trimHalves trims the parent (when this node holds it) to its range and
+// then child r to p's, and removes the child's marker.
+func (s *Server) trimHalves(k replicaKey, r *replica.Replica, dir string, parentID uint32, tb *zppb.Table, p *zppb.Partition) error {
+	// The parent first: until its trim is recorded, nothing says it
+	// holds keys it no longer owns, while the child's marker says so of
+	// the child until both are done (trimmingAfterSplit).
+	if parent := s.heldReplica(k.table, parentID); parent != nil {
+		if _, pp, ok := s.topo.Load().partitionByID(k.table, parentID); ok {
+			pb, pe := topo.SlotRange(tb, pp)
+			if err := parent.TrimSlots(s.ctx, pb, pe); err != nil {
+				return fmt.Errorf("trim of the parent %d: %w", parentID, err)
+			}
+		}
+	}
+	b, e := topo.SlotRange(tb, p)
+	if err := r.TrimSlots(s.ctx, b, e); err != nil {
+		return fmt.Errorf("trim of the child: %w", err)
+	}
+	if err := replica.RemoveSplitMarker(dir); err != nil {
+		return fmt.Errorf("removing the child's marker: %w", err)
+	}
+	r.HoldSize(false)
+	s.cfg.Logger.Info("split: halves trimmed", "table", k.table, "child", k.id, "parent", parentID)
+	return nil
+}
+
+// trimRetryMax bounds the pause between attempts of a failed trim.
+const trimRetryMax = 30 * time.Second
+
+// retryTrim runs trim until it succeeds, pausing longer after each
+// failure, while r is the node's open replica k: a trim left undone keeps
+// the other half's keys in the replica (and its child's marker) until
+// the node restarts. A replica closed meanwhile runs its trims again when
+// it opens.
+func (s *Server) retryTrim(k replicaKey, r *replica.Replica, what string, trim func() error) {
+	for pause := time.Second; ; pause = min(2*pause, trimRetryMax) {
+		err := trim()
+		if err == nil {
+			return
+		}
+		if s.ctx.Err() != nil || s.replicas.get(k.table, k.id) != r {
+			s.cfg.Logger.Warn("split: trim failed; it runs again when the replica opens", "table", k.table, "partition", k.id, "trim", what, "err", err)
+			return
+		}
+		s.cfg.Logger.Warn("split: trim failed; trying again", "table", k.table, "partition", k.id, "trim", what, "in", pause, "err", err)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+	}
 }
 
 // resumeTrims runs again a trim a crash interrupted (replica.PendingTrim).
@@ -299,11 +332,10 @@ func (s *Server) resumeTrims(k replicaKey, r *replica.Replica) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := r.TrimSlots(s.ctx, b, e); err != nil {
-			s.cfg.Logger.Warn("split: resumed trim failed", "table", k.table, "partition", k.id, "err", err)
-			return
+		s.retryTrim(k, r, "resumed", func() error { return r.TrimSlots(s.ctx, b, e) })
+		if !r.Trimming() {
+			s.cfg.Logger.Info("split: resumed trim done", "table", k.table, "partition", k.id, "begin", b, "end", e)
 		}
-		s.cfg.Logger.Info("split: resumed trim done", "table", k.table, "partition", k.id, "begin", b, "end", e)
 	}()
 }
 
