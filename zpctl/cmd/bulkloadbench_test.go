@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -81,6 +82,7 @@ func TestBulkloadThroughput(t *testing.T) {
 	}
 	// The bulk load first: the nodes' flushes and compactions after the
 	// MSETs would otherwise run during it.
+	stopPerf := perfRecord(t, c)
 	c0, n0 := cpu()
 	t0 := time.Now()
 	r := zp("bulkload", "bulk", path)
@@ -89,6 +91,7 @@ func TestBulkloadThroughput(t *testing.T) {
 	}
 	bulkTime := time.Since(t0)
 	c1, n1 := cpu()
+	stopPerf()
 	t.Logf("bulkload: %s\n%s", strings.TrimSpace(r.stdout), r.stderr)
 	t0 = time.Now()
 	if r := zp("load", "mset", path); r.code != ExitOK {
@@ -117,6 +120,30 @@ func TestBulkloadThroughput(t *testing.T) {
 }
 
 // cpuSeconds returns the user and system CPU time process pid has used.
+// perfRecord, with ZP_BULKLOAD_BENCH_PERF=FILE, samples zpctl (this
+// process) and the nodes with perf (call graphs, Go and RocksDB alike)
+// until the returned function is called: perf report -i FILE --sort comm,dso,sym.
+func perfRecord(t *testing.T, c *testcluster.Cluster) func() {
+	out := os.Getenv("ZP_BULKLOAD_BENCH_PERF")
+	if out == "" {
+		return func() {}
+	}
+	pids := []string{strconv.Itoa(os.Getpid())}
+	for _, n := range c.Nodes {
+		pids = append(pids, strconv.Itoa(n.Pid()))
+	}
+	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-o", out, "-p", strings.Join(pids, ","))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("perf: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond) // perf attaches
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+}
+
 func cpuSeconds(t *testing.T, pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
