@@ -140,9 +140,8 @@ clean: stop
 
 # test builds the binaries once and runs the whole suite against them: every
 # package's tests, then the race run and the fuzz run (below), beside the
-# playbooks tests. Those, the longest (two clusters deployed side by side,
-# one upgraded, the other grown and shrunk, and the lint: -parallel 3),
-# hold one slot for their whole run mostly waiting on Ansible; the rest of the suite
+# playbooks test. That test, the longest (13-16 minutes in CI), holds one
+# slot for its whole run mostly waiting on Ansible; the rest of the suite
 # (about 11 minutes in two slots), then the race run (3-4 minutes) and the
 # fuzz run go in the other two. One after the other, the race run waited
 # for the playbooks test and the whole took 20-21 minutes of CI's 20 (a CI
@@ -155,7 +154,7 @@ TEST_FUZZTIME ?= 10s
 test: build
 	@echo "go test $(PLAYBOOK_PACKAGES): in the background, printed when it ends"; \
 	log=$$(mktemp); \
-	ZP_BIN_DIR=$(BIN) $(GO) test -parallel 3 -timeout $(TEST_TIMEOUT) $(PLAYBOOK_PACKAGES) >$$log 2>&1 & pb=$$!; \
+	ZP_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) $(PLAYBOOK_PACKAGES) >$$log 2>&1 & pb=$$!; \
 	status=0; \
 	{ ZP_BIN_DIR=$(BIN) $(GO) test -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(OTHER_PACKAGES) && \
 	  $(MAKE) --no-print-directory test-race && \

@@ -2,14 +2,13 @@
 // against 127.0.0.1: site.yml deploys three meta servers and three nodes
 // (one inventory host per daemon, connection local, the process
 // supervisor, everything under a temporary directory) whose Redis protocol
-// fronts must answer a cluster client. TestPlaybooks then runs site.yml
-// again, which must change nothing, and add-node.yml and remove-node.yml
-// bring a fourth node in and take it out again; TestPlaybookUpgrade,
-// beside it on a cluster of its own, rolls new binaries out with
-// upgrade.yml while zpbench writes to the cluster, without a failed
-// request. The clusters run as the playbooks deploy them for production:
-// the admin token and the cluster secret generated on the controller,
-// mutual TLS on every port (certificates made by the test).
+// fronts must answer a cluster client, a second site.yml must change
+// nothing, and upgrade.yml rolls new binaries out while zpbench
+// writes to the cluster, without a failed request; then add-node.yml and
+// remove-node.yml bring a fourth node in and take it out again. The
+// cluster runs as the playbooks deploy it for production: the admin token
+// and the cluster secret generated on the controller, mutual TLS on every
+// port (certificates made by the test).
 //
 // It needs ansible-playbook (Debian: ansible-core) and is skipped with
 // -short or without it. Binaries come from $ZP_BIN_DIR (make test sets it)
@@ -47,16 +46,51 @@ import (
 // upgradeVersion is what the upgraded binaries report (INFO, meta list).
 const upgradeVersion = "v2-ansible-upgrade-test"
 
-// TestPlaybooks deploys a cluster with site.yml, runs site.yml again
-// (nothing may change), then brings a fourth node in with add-node.yml
-// and takes it out with remove-node.yml. TestPlaybookUpgrade, beside it,
-// deploys its own cluster for upgrade.yml: the two take half as long side
-// by side as one after the other, mostly waiting on Ansible.
 func TestPlaybooks(t *testing.T) {
-	c, begin := deploy(t, "TestPlaybooks")
+	if testing.Short() {
+		t.Skip("deploys a cluster with ansible-playbook; skipped with -short")
+	}
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		t.Skip("ansible-playbook is not installed (Debian: apt-get install ansible-core)")
+	}
+	// Beside TestLint: the serial plays of upgrade.yml, add-node.yml and
+	// remove-node.yml run one host's task at a time, which leaves a core
+	// to ansible-lint.
+	t.Parallel()
+	begin := time.Now()
+	tmp := t.TempDir()
+	if keep := os.Getenv("ZP_TEST_KEEP"); keep != "" {
+		// Debugging, as in lib/testcluster: keep the inventory, the
+		// playbook outputs, data and logs after the test.
+		var err error
+		if tmp, err = os.MkdirTemp(keep, "TestPlaybooks-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("inventory, playbook outputs, data and logs kept in %s", tmp)
+	}
+	root := moduleRoot(t)
+	v1, tools := binaries(t, root, tmp)
+	// The upgrade's binaries are linked while site.yml deploys v1: they
+	// are first needed by upgrade.yml.
+	v2 := filepath.Join(tmp, "bin-v2")
+	var v2Err error
+	v2Built := make(chan struct{})
+	go func() { defer close(v2Built); v2Err = buildUpgrade(root, v2) }()
+	t.Cleanup(func() { <-v2Built }) // before the temporary directory goes
 
-	// Again: nothing may change.
+	c := newCluster(t, tmp, v1)
+	t.Cleanup(c.stop)
+
+	// 1. Deploy from scratch.
 	phase := time.Now()
+	c.playbook(t, "site.yml")
+	c.checkup(t)
+	c.checkRESP(t)
+	c.checkSecrets(t)
+	t.Logf("site.yml deployed the cluster, checkup passed and RESP answers in %v", time.Since(phase).Round(time.Second))
+
+	// 2. Again: nothing may change.
+	phase = time.Now()
 	out := c.playbook(t, "site.yml")
 	recap := parseRecap(t, out)
 	for _, h := range c.hosts {
@@ -75,52 +109,16 @@ func TestPlaybooks(t *testing.T) {
 	}
 	t.Logf("second site.yml changed nothing on %d hosts (%v)", len(recap), time.Since(phase).Round(time.Second))
 
-	// A fourth node joins (add-node.yml: start, expand) and leaves
-	// (remove-node.yml: shrink, stop, node remove).
-	phase = time.Now()
-	node4 := c.extra
-	c.writeInventory(t, append(c.hosts, node4))
-	c.hosts = append(c.hosts, node4) // stopped by the cleanup too
-	c.playbook(t, "add-node.yml", "-e", "zpnode_add="+node4.name)
-	if n, ok := c.nodes(t)[node4.addr]; !ok || n.State != "UP" || n.Replicas == 0 {
-		t.Errorf("after add-node.yml, %s is %+v (known: %v), want UP with replicas", node4.addr, n, ok)
-	}
-	c.checkup(t)
-	c.playbook(t, "remove-node.yml", "-e", "zpnode_remove="+node4.name)
-	if n, ok := c.nodes(t)[node4.addr]; ok {
-		t.Errorf("after remove-node.yml, the cluster still has %s: %+v", node4.addr, n)
-	}
-	if err := exec.Command(filepath.Join(node4.dir, "bin", "zeppelin-ctl"), "zpnode", "status").Run(); err == nil {
-		t.Errorf("after remove-node.yml, zpnode of %s still runs", node4.name)
-	}
-	c.checkup(t)
-	t.Logf("add-node.yml and remove-node.yml took %v", time.Since(phase).Round(time.Second))
-	t.Logf("all done in %v", time.Since(begin).Round(time.Second))
-}
-
-// TestPlaybookUpgrade deploys a cluster with site.yml and rolls new
-// binaries out with upgrade.yml while zpbench writes to it: no write may
-// fail, and every daemon must run the new binaries afterwards.
-func TestPlaybookUpgrade(t *testing.T) {
-	root := moduleRoot(t)
-	// The upgrade's binaries are linked while site.yml deploys v1: they
-	// are first needed by upgrade.yml.
-	v2 := filepath.Join(t.TempDir(), "bin-v2")
-	var v2Err error
-	v2Built := make(chan struct{})
-	go func() { defer close(v2Built); v2Err = buildUpgrade(root, v2) }()
-	t.Cleanup(func() { <-v2Built }) // before the temporary directory goes
-	c, begin := deploy(t, "TestPlaybookUpgrade")
-
+	// 3. Rolling upgrade under load.
 	<-v2Built
 	if v2Err != nil {
 		t.Fatal(v2Err)
 	}
-	phase := time.Now()
+	phase = time.Now()
 	// The admin token as well: while a meta server restarts, a PULL can
 	// miss the table and zpbench then tries to create it, which without
 	// the token is refused instead of found to exist.
-	load := startLoad(t, filepath.Join(c.tools, "zpbench"), c.metaAddrs(),
+	load := startLoad(t, filepath.Join(tools, "zpbench"), c.metaAddrs(),
 		append(c.tlsArgs(), "--admin-token-file", filepath.Join(c.secretsDir(), "admin-token")))
 	c.playbook(t, "upgrade.yml", "-e", "zeppelin_local_bin_dir="+v2)
 	res := load.stop()
@@ -161,46 +159,28 @@ func TestPlaybookUpgrade(t *testing.T) {
 			t.Errorf("%s: the running zpmeta was not restarted on the upgraded binary", h.name)
 		}
 	}
-	t.Logf("all done in %v", time.Since(begin).Round(time.Second))
-}
 
-// deploy skips the test unless it can run, and deploys a cluster of its
-// own with site.yml: checkup passes, the RESP fronts answer and no secret
-// leaks. The test runs beside the package's others.
-func deploy(t *testing.T, name string) (c *cluster, begin time.Time) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("deploys a cluster with ansible-playbook; skipped with -short")
+	// 4. A fourth node joins (add-node.yml: start, expand) and leaves
+	// (remove-node.yml: shrink, stop, node remove).
+	phase = time.Now()
+	node4 := c.extra
+	c.writeInventory(t, append(c.hosts, node4))
+	c.hosts = append(c.hosts, node4) // stopped by the cleanup too
+	c.playbook(t, "add-node.yml", "-e", "zeppelin_local_bin_dir="+v2, "-e", "zpnode_add="+node4.name)
+	if n, ok := c.nodes(t)[node4.addr]; !ok || n.State != "UP" || n.Replicas == 0 {
+		t.Errorf("after add-node.yml, %s is %+v (known: %v), want UP with replicas", node4.addr, n, ok)
 	}
-	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		t.Skip("ansible-playbook is not installed (Debian: apt-get install ansible-core)")
-	}
-	// Beside the other playbook test and TestLint: the plays mostly wait
-	// on one host's task at a time, or on the daemons.
-	t.Parallel()
-	begin = time.Now()
-	tmp := t.TempDir()
-	if keep := os.Getenv("ZP_TEST_KEEP"); keep != "" {
-		// Debugging, as in lib/testcluster: keep the inventory, the
-		// playbook outputs, data and logs after the test.
-		var err error
-		if tmp, err = os.MkdirTemp(keep, name+"-"); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("inventory, playbook outputs, data and logs kept in %s", tmp)
-	}
-	v1, tools := binaries(t, moduleRoot(t), tmp)
-	c = newCluster(t, tmp, v1)
-	c.tools = tools
-	t.Cleanup(c.stop)
-
-	phase := time.Now()
-	c.playbook(t, "site.yml")
 	c.checkup(t)
-	c.checkRESP(t)
-	c.checkSecrets(t)
-	t.Logf("site.yml deployed the cluster, checkup passed and RESP answers in %v", time.Since(phase).Round(time.Second))
-	return c, begin
+	c.playbook(t, "remove-node.yml", "-e", "zeppelin_local_bin_dir="+v2, "-e", "zpnode_remove="+node4.name)
+	if n, ok := c.nodes(t)[node4.addr]; ok {
+		t.Errorf("after remove-node.yml, the cluster still has %s: %+v", node4.addr, n)
+	}
+	if err := exec.Command(filepath.Join(node4.dir, "bin", "zeppelin-ctl"), "zpnode", "status").Run(); err == nil {
+		t.Errorf("after remove-node.yml, zpnode of %s still runs", node4.name)
+	}
+	c.checkup(t)
+	t.Logf("add-node.yml and remove-node.yml took %v", time.Since(phase).Round(time.Second))
+	t.Logf("all done in %v", time.Since(begin).Round(time.Second))
 }
 
 // TestLint checks every playbook with ansible-playbook --syntax-check and,
@@ -213,7 +193,7 @@ func TestLint(t *testing.T) {
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		t.Skip("ansible-playbook is not installed (Debian: apt-get install ansible-core)")
 	}
-	t.Parallel() // beside the playbook tests
+	t.Parallel() // beside TestPlaybooks
 	tmp := t.TempDir()
 	cfg := filepath.Join(tmp, "ansible.cfg")
 	if err := os.WriteFile(cfg, []byte("[defaults]\n"), 0o644); err != nil {
@@ -258,7 +238,6 @@ type host struct {
 type cluster struct {
 	dir   string
 	v1    string
-	tools string // zpbench
 	inv   string
 	hosts []host
 	extra host // the node add-node.yml adds
@@ -984,10 +963,6 @@ func readPid(path string) int {
 
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	// The tests run side by side: a port one test closed after picking
-	// it is not handed to the other.
-	portsMu.Lock()
-	defer portsMu.Unlock()
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
@@ -995,24 +970,16 @@ func freePorts(t *testing.T, n int) []int {
 		}
 	}()
 	var ports []int
-	for len(ports) < n {
+	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		ls = append(ls, l)
-		if port := l.Addr().(*net.TCPAddr).Port; !portsTaken[port] {
-			portsTaken[port] = true
-			ports = append(ports, port)
-		}
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
 }
-
-var (
-	portsMu    sync.Mutex
-	portsTaken = make(map[int]bool) // by freePorts, in this process
-)
 
 func tail(s string, lines int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
