@@ -30,6 +30,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -236,6 +237,8 @@ type host struct {
 }
 
 type cluster struct {
+	// ctx ends the playbook runs (the watchdog of newCluster).
+	ctx   context.Context
 	dir   string
 	v1    string
 	inv   string
@@ -272,6 +275,20 @@ func newCluster(t *testing.T, tmp, v1 string) *cluster {
 		c.hosts = append(c.hosts, newHost(fmt.Sprintf("node%d", i+1), "zpnode", ports[3+2*i], ports[4+2*i]))
 	}
 	c.extra = newHost("node4", "zpnode", ports[9], ports[10])
+	// A test that runs out of time panics past its cleanups, which would
+	// leave the daemons Ansible started (not the test's children) running:
+	// a minute before, end the play and stop them.
+	var stopPlays context.CancelFunc
+	c.ctx, stopPlays = context.WithCancel(context.Background())
+	t.Cleanup(stopPlays)
+	if deadline, ok := t.Deadline(); ok {
+		all := append(slices.Clone(c.hosts), c.extra)
+		watchdog := time.AfterFunc(time.Until(deadline)-time.Minute, func() {
+			stopPlays()
+			stopHosts(all)
+		})
+		t.Cleanup(func() { watchdog.Stop() })
+	}
 	c.writeInventory(t, c.hosts)
 
 	ansibleDir := filepath.Join(tmp, "ansible")
@@ -387,7 +404,7 @@ func (c *cluster) playbook(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	// A bound for a stuck play, not a speed check: upgrade.yml under load
 	// on a busy 2-core machine once took more than 6 minutes.
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	ctx, cancel := context.WithTimeout(c.ctx, 12*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ansible-playbook", append([]string{"-i", c.inv, name}, args...)...)
 	cmd.Env = c.env
@@ -669,9 +686,13 @@ func (c *cluster) runsBinary(t *testing.T, h host, want string) bool {
 
 // stop stops every daemon, through the supervisor script and, should that
 // fail, with SIGKILL from the pid files.
-func (c *cluster) stop() {
+func (c *cluster) stop() { stopHosts(c.hosts) }
+
+// stopHosts stops the daemons of hosts, with their supervisor and, if
+// that fails, by their pid files.
+func stopHosts(hosts []host) {
 	var wg sync.WaitGroup
-	for _, h := range c.hosts {
+	for _, h := range hosts {
 		wg.Go(func() {
 			ctl := filepath.Join(h.dir, "bin", "zeppelin-ctl")
 			if _, err := os.Stat(ctl); err == nil {
