@@ -359,6 +359,9 @@ func (c *core) runMulti(ctx context.Context, m *multiCmd) ([]error, error) {
 			epoch := b.resp.GetEpoch()
 			c.noteEpoch(epoch)
 			if serr := status.FromResponse(b.resp); serr != nil {
+				// Not tagged atNode: a whole batch refused for one item's
+				// bytes proves nothing of another item's earlier attempt
+				// (failures.final).
 				serr = fmt.Errorf("node %s: %w", b.addr, serr)
 				switch code := b.resp.GetCode(); {
 				case code == zppb.Code_MOVE, code == zppb.Code_TABLE_NOT_FOUND, code == zppb.Code_UNAVAILABLE,

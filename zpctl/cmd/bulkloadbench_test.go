@@ -119,7 +119,6 @@ func TestBulkloadThroughput(t *testing.T) {
 		msetTime.Seconds()/bulkTime.Seconds())
 }
 
-// cpuSeconds returns the user and system CPU time process pid has used.
 // perfRecord, with ZP_BULKLOAD_BENCH_PERF=FILE, samples zpctl (this
 // process) and the nodes with perf (call graphs, Go and RocksDB alike)
 // until the returned function is called: perf report -i FILE --sort comm,dso,sym.
@@ -137,13 +136,20 @@ func perfRecord(t *testing.T, c *testcluster.Cluster) func() {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("perf: %v", err)
 	}
-	time.Sleep(500 * time.Millisecond) // perf attaches
+	// perf writes its file's header once it has attached to the processes.
+	testcluster.Poll(t, 10*time.Second, func() error {
+		if fi, err := os.Stat(out); err != nil || fi.Size() == 0 {
+			return fmt.Errorf("perf has not attached yet (%s empty)", out)
+		}
+		return nil
+	})
 	return func() {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	}
 }
 
+// cpuSeconds returns the user and system CPU time process pid has used.
 func cpuSeconds(t *testing.T, pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
