@@ -360,17 +360,18 @@ func TestWatchWakesOnChange(t *testing.T) {
 		c := newIdleCluster(t, 2, true, nil)
 		c.waitWatched(t, 2)
 		c.masters[0].SetRole(Assignment{Role: Slave, Master: "elsewhere", Term: 2})
+		// The woken slave asks its former master, which answers that it
+		// is not the master: it retries on its own and is not watched.
+		// The hub lets it go before it has asked: wait for both.
 		testcluster.Poll(t, 10*time.Second, func() error {
 			if replicas, _ := c.hub.Watching(); replicas != 1 {
 				return fmt.Errorf("hub watches %d slaves, want 1: the one whose master stepped down woke", replicas)
 			}
+			if st := c.slaves[0].Info().State; st == "streaming" {
+				return fmt.Errorf("slave of a master that stepped down is %q", st)
+			}
 			return nil
 		})
-		// The woken slave asks its former master, which answers that it
-		// is not the master: it retries on its own and is not watched.
-		if st := c.slaves[0].Info().State; st == "streaming" {
-			t.Errorf("slave of a master that stepped down is %q", st)
-		}
 	})
 	t.Run("new master", func(t *testing.T) {
 		c := newIdleCluster(t, 2, true, nil)
