@@ -65,7 +65,9 @@ func (c *Conn) SetClusterToken(token []byte) { c.token = token }
 
 type outFrame struct {
 	payload []byte
-	cl      *call
+	// attach, when set, is written after the frame.
+	attach *Attachment
+	cl     *call
 	// pooled holds payload's buffer when it came from payloadPool, to
 	// go back once written.
 	pooled *[]byte
@@ -81,11 +83,14 @@ var payloadPool sync.Pool // of *[]byte
 
 func getPayload(n int) *[]byte {
 	if b, ok := payloadPool.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:0]
 		return b
 	}
 	b := make([]byte, 0, n)
 	return &b
 }
+
+func putPayload(b *[]byte) { payloadPool.Put(b) }
 
 type call struct {
 	resp *zppb.Response
@@ -164,6 +169,24 @@ type Pending struct {
 // together, as one pipeline, without a goroutine per request. Every
 // Pending must be waited on (or the connection closed).
 func (c *Conn) Send(ctx context.Context, req *zppb.Request) (*Pending, error) {
+	return c.sendAttached(ctx, req, nil)
+}
+
+// CallAttached is Call with att sent after the request's frame, as its
+// Request.attachment_size says: only to a server that takes attachments.
+func (c *Conn) CallAttached(ctx context.Context, req *zppb.Request, att Attachment) (*zppb.Response, error) {
+	if n := att.len(); n > int64(c.maxFrame) {
+		return nil, fmt.Errorf("%w: attachment of %d bytes, limit %d", ErrFrameTooLarge, n, c.maxFrame)
+	}
+	req.AttachmentSize = uint32(att.len())
+	p, err := c.sendAttached(ctx, req, &att)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+func (c *Conn) sendAttached(ctx context.Context, req *zppb.Request, att *Attachment) (*Pending, error) {
 	if dl, ok := ctx.Deadline(); ok && req.TimeoutMs == 0 {
 		if ms := time.Until(dl).Milliseconds(); ms > 0 {
 			req.TimeoutMs = ms
@@ -186,7 +209,7 @@ func (c *Conn) Send(ctx context.Context, req *zppb.Request) (*Pending, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpc: marshal: %w", err)
 	}
-	return c.send(ctx, outFrame{payload: payload, pooled: pooled})
+	return c.send(ctx, outFrame{payload: payload, pooled: pooled, attach: att})
 }
 
 // CallRaw sends payload as one request frame, as it is, and waits for the
@@ -302,7 +325,13 @@ func (c *Conn) writeLoop() {
 			if f.pooled != nil {
 				// Written to the connection or copied into bw.
 				*f.pooled = f.payload[:0]
-				payloadPool.Put(f.pooled)
+				putPayload(f.pooled)
+			}
+			if f.attach != nil {
+				if err := c.writeAttachment(bw, f.attach); err != nil {
+					c.closeWith(fmt.Errorf("%w: write to %s: %w", ErrTransport, c.nc.RemoteAddr(), err))
+					return
+				}
 			}
 			select {
 			case f = <-c.sendq:
@@ -316,6 +345,19 @@ func (c *Conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// writeAttachment writes att after the frame in bw: bytes through bw, a
+// file straight to the connection (by sendfile over TCP) once bw is
+// flushed.
+func (c *Conn) writeAttachment(bw *bufio.Writer, att *Attachment) error {
+	if att.File == nil {
+		return att.writeTo(bw)
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return att.writeTo(c.nc)
 }
 
 func (c *Conn) readLoop() {

@@ -232,7 +232,9 @@ func (s *Server) serveConn(nc net.Conn) {
 		c.budget.release(f.inLen)
 		c.more = f.more
 		var err error
-		if f.resp == nil && c.prepare(f) {
+		// A request with an attachment is handled alone: its buffer is
+		// given back when the handler returns.
+		if f.resp == nil && f.attachment == nil && c.prepare(f) {
 			if c.buffered() {
 				continue
 			}
@@ -241,7 +243,10 @@ func (s *Server) serveConn(nc net.Conn) {
 			err = c.answerPrepared()
 			if err == nil {
 				resp := f.resp
-				if resp == nil {
+				if resp == nil && f.attachment != nil {
+					resp = s.handleRequest(withAttachment(c.ctx, *f.attachment), f.req, f.at)
+					putPayload(f.attachment)
+				} else if resp == nil {
 					resp = s.handleRequest(c.ctx, f.req, f.at)
 				}
 				err = c.write(f.inLen, resp)
@@ -305,6 +310,20 @@ func (c *serverConn) readLoop(br *bufio.Reader) {
 		f := arrived{at: time.Now(), inLen: len(in)}
 		// The request does not alias in, so in is read into again.
 		f.req, f.resp = s.parse(in)
+		if n := int(f.req.GetAttachmentSize()); n > 0 {
+			if n > s.cfg.MaxFrameSize {
+				s.cfg.Logger.Warn("closing connection", "remote", c.nc.RemoteAddr().String(),
+					"err", fmt.Errorf("%w: attachment of %d bytes, limit %d", ErrFrameTooLarge, n, s.cfg.MaxFrameSize))
+				return
+			}
+			f.attachment = getPayload(n)
+			*f.attachment = (*f.attachment)[:n]
+			if _, err := io.ReadFull(br, *f.attachment); err != nil {
+				s.cfg.Logger.Debug("connection read failed", "remote", c.nc.RemoteAddr().String(), "err", err)
+				return
+			}
+			f.inLen += n
+		}
 		f.more = frameBuffered(br)
 		in = keepBuffer(in)
 		if !c.budget.acquire(f.inLen) {
@@ -341,6 +360,9 @@ type arrived struct {
 	at    time.Time // when it was read
 	// more says another whole frame was buffered behind this one.
 	more bool
+	// attachment holds the bytes that followed the frame (a pooled
+	// buffer, given back once the request is handled).
+	attachment *[]byte
 }
 
 // readBudget bounds the bytes of frames read but not yet taken for handling.

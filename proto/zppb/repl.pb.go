@@ -1721,16 +1721,17 @@ func (x *ExportEndRequest) GetSession() string {
 // CRC-32C, which the replica checks before the file counts as staged. abort
 // drops the file (staged or partial) instead.
 type BulkStageRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
-	Partition     uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	Id            string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
-	Offset        uint64                 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
-	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
-	Last          bool                   `protobuf:"varint,6,opt,name=last,proto3" json:"last,omitempty"`
-	Size          uint64                 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
-	Crc32C        uint32                 `protobuf:"varint,8,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
-	Abort         bool                   `protobuf:"varint,9,opt,name=abort,proto3" json:"abort,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Partition uint32                 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Id        string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Offset    uint64                 `protobuf:"varint,4,opt,name=offset,proto3" json:"offset,omitempty"`
+	// The chunk; empty when it came as the request's attachment.
+	Data          []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	Last          bool   `protobuf:"varint,6,opt,name=last,proto3" json:"last,omitempty"`
+	Size          uint64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	Crc32C        uint32 `protobuf:"varint,8,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
+	Abort         bool   `protobuf:"varint,9,opt,name=abort,proto3" json:"abort,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1831,9 +1832,12 @@ func (x *BulkStageRequest) GetAbort() bool {
 type BulkStageResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Bytes of the file the replica holds (a retry resumes from there).
-	Have          uint64 `protobuf:"varint,1,opt,name=have,proto3" json:"have,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Have uint64 `protobuf:"varint,1,opt,name=have,proto3" json:"have,omitempty"`
+	// The node takes a chunk's data as the request's attachment
+	// (Request.attachment_size) instead of in data.
+	TakesAttachment bool `protobuf:"varint,2,opt,name=takes_attachment,json=takesAttachment,proto3" json:"takes_attachment,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *BulkStageResponse) Reset() {
@@ -1871,6 +1875,13 @@ func (x *BulkStageResponse) GetHave() uint64 {
 		return x.Have
 	}
 	return 0
+}
+
+func (x *BulkStageResponse) GetTakesAttachment() bool {
+	if x != nil {
+		return x.TakesAttachment
+	}
+	return false
 }
 
 // BulkIngestRequest asks the master of a partition to log a record
@@ -2425,9 +2436,10 @@ const file_repl_proto_rawDesc = "" +
 	"\x04last\x18\x06 \x01(\bR\x04last\x12\x12\n" +
 	"\x04size\x18\a \x01(\x04R\x04size\x12\x16\n" +
 	"\x06crc32c\x18\b \x01(\rR\x06crc32c\x12\x14\n" +
-	"\x05abort\x18\t \x01(\bR\x05abort\"'\n" +
+	"\x05abort\x18\t \x01(\bR\x05abort\"R\n" +
 	"\x11BulkStageResponse\x12\x12\n" +
-	"\x04have\x18\x01 \x01(\x04R\x04have\"\xab\x01\n" +
+	"\x04have\x18\x01 \x01(\x04R\x04have\x12)\n" +
+	"\x10takes_attachment\x18\x02 \x01(\bR\x0ftakesAttachment\"\xab\x01\n" +
 	"\x11BulkIngestRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12(\n" +

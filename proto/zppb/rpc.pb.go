@@ -114,9 +114,16 @@ type Request struct {
 	// slave is served from the slave's data instead of answering MOVE, as
 	// Redis Cluster's READONLY allows; the value may lag the master by the
 	// replication delay (see docs/redis.md, READONLY). Writes ignore it.
-	AllowStale    bool `protobuf:"varint,103,opt,name=allow_stale,json=allowStale,proto3" json:"allow_stale,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AllowStale bool `protobuf:"varint,103,opt,name=allow_stale,json=allowStale,proto3" json:"allow_stale,omitempty"`
+	// Raw bytes that follow this request's frame on the connection (not a
+	// frame themselves): the data of a BULK_STAGE chunk, sent so that
+	// neither side copies it through protobuf (nor the sender through user
+	// space at all: it comes from the table file by sendfile). Sent only to
+	// a server that said it takes them (BulkStageResponse.takes_attachment);
+	// bounded as a frame is.
+	AttachmentSize uint32 `protobuf:"varint,104,opt,name=attachment_size,json=attachmentSize,proto3" json:"attachment_size,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Request) Reset() {
@@ -716,6 +723,13 @@ func (x *Request) GetAllowStale() bool {
 		return x.AllowStale
 	}
 	return false
+}
+
+func (x *Request) GetAttachmentSize() uint32 {
+	if x != nil {
+		return x.AttachmentSize
+	}
+	return 0
 }
 
 type isRequest_Cmd interface {
@@ -1975,7 +1989,7 @@ const file_rpc_proto_rawDesc = "" +
 	"\trpc.proto\x12\bzeppelin\x1a\fcommon.proto\x1a\n" +
 	"node.proto\x1a\n" +
 	"meta.proto\x1a\n" +
-	"repl.proto\"\xf3\x1b\n" +
+	"repl.proto\"\x9c\x1c\n" +
 	"\aRequest\x12(\n" +
 	"\x03set\x18\x01 \x01(\v2\x14.zeppelin.SetRequestH\x00R\x03set\x12(\n" +
 	"\x03get\x18\x02 \x01(\v2\x14.zeppelin.GetRequestH\x00R\x03get\x12(\n" +
@@ -2063,7 +2077,8 @@ const file_rpc_proto_rawDesc = "" +
 	"\rcluster_token\x18o \x01(\fR\fclusterToken\x12%\n" +
 	"\x0etable_password\x18p \x01(\fR\rtablePassword\x12\x1f\n" +
 	"\vallow_stale\x18g \x01(\bR\n" +
-	"allowStaleB\x05\n" +
+	"allowStale\x12'\n" +
+	"\x0fattachment_size\x18h \x01(\rR\x0eattachmentSizeB\x05\n" +
 	"\x03cmd\"\x82\x15\n" +
 	"\bResponse\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.zeppelin.CodeR\x04code\x12\x10\n" +

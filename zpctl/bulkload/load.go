@@ -19,6 +19,7 @@ import (
 	"github.com/zeppelin-kv/zeppelin/lib/client"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/backup"
@@ -564,6 +565,12 @@ func findPartition(topo *client.Topology, table string, id uint32) (*client.Part
 	return nil, status.New(zppb.Code_TABLE_NOT_FOUND, "table %q has no partition %d", table, id)
 }
 
+// attachedCaller is a connection that sends a chunk as its request's
+// attachment (lib/rpc), from the file and without a copy in user space.
+type attachedCaller interface {
+	CallAttached(ctx context.Context, req *zppb.Request, att rpc.Attachment) (*zppb.Response, error)
+}
+
 // stage uploads the table file to one replica, as it is written.
 func stage(ctx context.Context, opts Options, addr string, p uint32, id string, tf *tableFile) error {
 	f, err := os.Open(tf.path)
@@ -576,28 +583,62 @@ func stage(ctx context.Context, opts Options, addr string, p uint32, id string, 
 		return err
 	}
 	defer conn.Close()
-	buf := make([]byte, ChunkSize)
-	var off uint64
-	for {
-		k, last, err := tf.readChunk(ctx, f, int64(off), buf)
-		if err != nil {
-			return err
-		}
-		req := &zppb.BulkStageRequest{Table: opts.Table, Partition: p, Id: id, Offset: off, Data: buf[:k], Last: last}
-		if last {
-			req.Size, req.Crc32C = uint64(tf.size), tf.crc
-		}
+	ac, _ := conn.(attachedCaller)
+	call := func(req *zppb.BulkStageRequest, att *rpc.Attachment) (*zppb.BulkStageResponse, error) {
 		cctx, cancel := context.WithTimeout(ctx, opts.CallTimeout)
-		resp, err := conn.Call(cctx, &zppb.Request{Cmd: &zppb.Request_BulkStage{BulkStage: req}})
-		cancel()
+		defer cancel()
+		r := &zppb.Request{Cmd: &zppb.Request_BulkStage{BulkStage: req}}
+		var resp *zppb.Response
+		var err error
+		if att != nil {
+			resp, err = ac.CallAttached(cctx, r, *att)
+		} else {
+			resp, err = conn.Call(cctx, r)
+		}
 		if err == nil {
 			err = status.FromResponse(resp)
 		}
+		return resp.GetBulkStage(), err
+	}
+	// An empty first chunk starts the file and asks whether the node
+	// takes chunks as attachments (an older one does not).
+	attach := false
+	if ac != nil {
+		resp, err := call(&zppb.BulkStageRequest{Table: opts.Table, Partition: p, Id: id}, nil)
 		if err != nil {
 			return err
 		}
-		off += uint64(k)
-		opts.ShipBytes.Add(int64(k))
+		attach = resp.GetTakesAttachment()
+	}
+	var buf []byte
+	var off int64
+	for {
+		k, last, err := tf.chunk(ctx, f, off, ChunkSize)
+		if err != nil {
+			return err
+		}
+		req := &zppb.BulkStageRequest{Table: opts.Table, Partition: p, Id: id, Offset: uint64(off), Last: last}
+		if last {
+			req.Size, req.Crc32C = uint64(tf.size), tf.crc
+		}
+		if attach {
+			if _, err = f.Seek(off, io.SeekStart); err == nil {
+				_, err = call(req, &rpc.Attachment{File: f, Size: k})
+			}
+		} else {
+			if buf == nil {
+				buf = make([]byte, ChunkSize)
+			}
+			if _, err = f.ReadAt(buf[:k], off); err == nil {
+				req.Data = buf[:k]
+				_, err = call(req, nil)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		off += k
+		opts.ShipBytes.Add(k)
 		if last {
 			return nil
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"time"
@@ -99,32 +98,34 @@ func (t *tableFile) wait(ctx context.Context) error {
 	}
 }
 
-// readChunk fills buf with the file's bytes at off, waiting for the writer
-// as needed: a full buf, or the finished file's last bytes (last set). It
-// returns the writer's error when writing failed.
-func (t *tableFile) readChunk(ctx context.Context, f *os.File, off int64, buf []byte) (n int, last bool, err error) {
+// chunk waits until the file holds max bytes from off, or has ended, and
+// returns how many bytes from off to send: max, or the finished file's
+// last ones (last set). It returns the writer's error when writing
+// failed. f is the file, open for reading.
+func (t *tableFile) chunk(ctx context.Context, f *os.File, off, max int64) (n int64, last bool, err error) {
 	for {
 		grew, done, size, werr := t.state()
 		if werr != nil {
 			return 0, false, fmt.Errorf("writing the table file: %w", werr)
 		}
-		k, err := f.ReadAt(buf[n:], off+int64(n))
-		n += k
-		switch {
-		case err == nil:
-			return n, done && off+int64(n) == size, nil
-		case !errors.Is(err, io.EOF):
-			return n, false, err
-		case done:
-			// Read after the file was finished: EOF is its end.
-			if off+int64(n) != size {
-				return n, false, fmt.Errorf("table file %s has %d bytes, its writer wrote %d", t.path, off+int64(n), size)
+		if done {
+			if off > size {
+				return 0, false, fmt.Errorf("table file %s: chunk at %d, its writer wrote %d bytes", t.path, off, size)
 			}
-			return n, true, nil
+			n = min(max, size-off)
+			return n, off+n == size, nil
+		}
+		// Bytes the writer has written are final: it only appends.
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, false, err
+		}
+		if fi.Size()-off >= max {
+			return max, false, nil
 		}
 		select {
 		case <-ctx.Done():
-			return n, false, ctx.Err()
+			return 0, false, ctx.Err()
 		case <-grew:
 		}
 	}

@@ -351,3 +351,37 @@ func TestBulkIngestStaleRange(t *testing.T) {
 		t.Fatalf("ingest of a file never staged, routed for the partition's range: %v %q, want a refusal other than STALE_EPOCH", resp.Code, resp.Msg)
 	}
 }
+
+// TestBulkStageAttachment: a node stages a chunk sent as the request's
+// attachment, says it takes them, and refuses a chunk sent both ways
+// (INVALID_ARGUMENT) without staging any of it.
+func TestBulkStageAttachment(t *testing.T) {
+	cl := sharedCluster(t)
+	tb := addTable(t, cl, 1, 1)
+	p := tb.Partitions[0]
+	conn, err := rpc.Dial(testCtx(t), p.Master, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stage := func(off uint64, data, att []byte) *zppb.Response {
+		t.Helper()
+		req := &zppb.Request{Cmd: &zppb.Request_BulkStage{BulkStage: &zppb.BulkStageRequest{
+			Table: tb.Name, Partition: p.Id, Id: "attached", Offset: off, Data: data}}}
+		resp, err := conn.CallAttached(testCtx(t), req, rpc.Attachment{Bytes: att})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if resp := stage(0, nil, []byte("0123456789")); resp.Code != zppb.Code_OK || resp.GetBulkStage().GetHave() != 10 || !resp.GetBulkStage().GetTakesAttachment() {
+		t.Fatalf("attached chunk: %v %q %v, want OK, 10 bytes held, takes attachments", resp.Code, resp.Msg, resp.GetBulkStage())
+	}
+	if resp := stage(10, []byte("abc"), []byte("def")); resp.Code != zppb.Code_INVALID_ARGUMENT {
+		t.Fatalf("chunk with data and an attachment: %v %q, want INVALID_ARGUMENT", resp.Code, resp.Msg)
+	}
+	// Nothing of the refused chunk was staged: the next one continues at 10.
+	if resp := stage(10, nil, []byte("x")); resp.Code != zppb.Code_OK || resp.GetBulkStage().GetHave() != 11 {
+		t.Fatalf("chunk after the refused one: %v %q %v, want 11 bytes held", resp.Code, resp.Msg, resp.GetBulkStage())
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -23,11 +24,18 @@ func (s *Server) bulkStage(ctx context.Context, req *zppb.BulkStageRequest) (*zp
 	if req.Abort {
 		return &zppb.Response{Result: &zppb.Response_BulkStage{BulkStage: &zppb.BulkStageResponse{}}}, bulkError(r.Unstage(req.Id))
 	}
-	have, err := r.Stage(ctx, req.Id, req.Offset, req.Data, req.Last, req.Size, req.Crc32C)
+	data := req.Data
+	if a := rpc.AttachmentOf(ctx); a != nil {
+		if len(data) > 0 {
+			return nil, status.New(zppb.Code_INVALID_ARGUMENT, "bulk stage chunk with both data and an attachment")
+		}
+		data = a
+	}
+	have, err := r.Stage(ctx, req.Id, req.Offset, data, req.Last, req.Size, req.Crc32C)
 	if err != nil {
 		return nil, bulkError(err)
 	}
-	return &zppb.Response{Result: &zppb.Response_BulkStage{BulkStage: &zppb.BulkStageResponse{Have: have}}}, nil
+	return &zppb.Response{Result: &zppb.Response_BulkStage{BulkStage: &zppb.BulkStageResponse{Have: have, TakesAttachment: true}}}, nil
 }
 
 // bulkIngest logs and applies the record that ingests a staged file, at
