@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -97,27 +98,31 @@ func TestAttachmentRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	t.Run("over the server's limit", func(t *testing.T) {
-		c, err := Dial(ctx, addr, 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_, err = c.CallAttached(ctx, getReq("k"), Attachment{Bytes: make([]byte, 1<<17)})
-		if !errors.Is(err, ErrTransport) {
-			t.Fatalf("got %v, want the connection closed", err)
-		}
-		if n := calls.Load(); n != 0 {
-			t.Fatalf("the handler ran %d times", n)
-		}
-	})
+	// The limit bounds the frame and its attachment together: an
+	// attachment of exactly the limit is over it.
+	for _, size := range []int{1 << 17, 1 << 16} {
+		t.Run(fmt.Sprintf("%d bytes over the server's limit", size), func(t *testing.T) {
+			c, err := Dial(ctx, addr, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.CallAttached(ctx, getReq("k"), Attachment{Bytes: make([]byte, size)})
+			if !errors.Is(err, ErrTransport) {
+				t.Fatalf("got %v, want the connection closed", err)
+			}
+			if n := calls.Load(); n != 0 {
+				t.Fatalf("the handler ran %d times", n)
+			}
+		})
+	}
 	t.Run("over the sender's limit", func(t *testing.T) {
 		c, err := Dial(ctx, addr, 1<<16)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if _, err := c.CallAttached(ctx, getReq("k"), Attachment{Bytes: make([]byte, 1<<17)}); !errors.Is(err, ErrFrameTooLarge) {
+		if _, err := c.CallAttached(ctx, getReq("k"), Attachment{Bytes: make([]byte, 1<<16)}); !errors.Is(err, ErrFrameTooLarge) {
 			t.Fatalf("got %v, want ErrFrameTooLarge", err)
 		}
 		// Nothing was sent: the connection goes on.

@@ -179,6 +179,9 @@ func (c *Conn) CallAttached(ctx context.Context, req *zppb.Request, att Attachme
 		return nil, fmt.Errorf("%w: attachment of %d bytes, limit %d", ErrFrameTooLarge, n, c.maxFrame)
 	}
 	req.AttachmentSize = uint32(att.len())
+	if size := proto.Size(req) + int(att.len()); size > c.maxFrame {
+		return nil, fmt.Errorf("%w: request and attachment of %d bytes, limit %d", ErrFrameTooLarge, size, c.maxFrame)
+	}
 	p, err := c.sendAttached(ctx, req, &att)
 	if err != nil {
 		return nil, err

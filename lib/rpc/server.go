@@ -311,9 +311,10 @@ func (c *serverConn) readLoop(br *bufio.Reader) {
 		// The request does not alias in, so in is read into again.
 		f.req, f.resp = s.parse(in)
 		if n := int(f.req.GetAttachmentSize()); n > 0 {
-			if n > s.cfg.MaxFrameSize {
+			// Frame and attachment together are bounded as a frame is.
+			if n > s.cfg.MaxFrameSize-len(in) {
 				s.cfg.Logger.Warn("closing connection", "remote", c.nc.RemoteAddr().String(),
-					"err", fmt.Errorf("%w: attachment of %d bytes, limit %d", ErrFrameTooLarge, n, s.cfg.MaxFrameSize))
+					"err", fmt.Errorf("%w: request of %d bytes with an attachment of %d, limit %d", ErrFrameTooLarge, len(in), n, s.cfg.MaxFrameSize))
 				return
 			}
 			f.attachment = getPayload(n)

@@ -120,7 +120,7 @@ type Request struct {
 	// neither side copies it through protobuf (nor the sender through user
 	// space at all: it comes from the table file by sendfile). Sent only to
 	// a server that said it takes them (BulkStageResponse.takes_attachment);
-	// bounded as a frame is.
+	// the frame and its attachment together are bounded as a frame is.
 	AttachmentSize uint32 `protobuf:"varint,104,opt,name=attachment_size,json=attachmentSize,proto3" json:"attachment_size,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
