@@ -43,6 +43,13 @@ const (
 	// recorded the trim of one half (slots.trim): it is to delete the
 	// keys outside the range the half keeps.
 	SplitTrim = "split-trim"
+	// BulkIngest: a partition's master got BULK_INGEST for a table file
+	// it holds staged and is to log the record that ingests it.
+	BulkIngest = "bulk-ingest"
+	// BulkApply: a slave received records that ingest table files, holds
+	// the files (fetched from its master when it lacked them), and is to
+	// log and apply the records.
+	BulkApply = "bulk-apply"
 )
 
 // dir is DirEnv as the process started with it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
@@ -292,6 +294,11 @@ func (r *Replica) applyReplicated(ctx context.Context, conn Conn, recs []*zppb.B
 	}
 	if err := r.fetchStaged(ctx, conn, wrs); err != nil {
 		return err
+	}
+	if slices.ContainsFunc(wrs, func(w *zppb.WriteRecord) bool { return w.Ingest != nil }) {
+		if err := failpoint.Hold(ctx, r.opts.Logger, failpoint.BulkApply); err != nil {
+			return err
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/lib/topo"
@@ -58,6 +59,9 @@ func (s *Server) bulkIngest(ctx context.Context, req *zppb.BulkIngestRequest) (*
 			return nil, status.New(zppb.Code_STALE_EPOCH, "partition %s/%d owns slots [%d, %d) now, the file was routed for [%d, %d): route the load again",
 				req.Table, req.Partition, b, e, req.SlotBegin, req.SlotEnd)
 		}
+	}
+	if err := failpoint.Hold(ctx, s.cfg.Logger, failpoint.BulkIngest); err != nil {
+		return nil, err
 	}
 	term, lsn, err := r.Ingest(ctx, req.File)
 	if err != nil {
