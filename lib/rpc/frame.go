@@ -1,5 +1,6 @@
 // Package rpc carries protocol messages over TCP: 4-byte big-endian length
-// prefixed protobuf frames, pipelined, answered in order.
+// prefixed protobuf frames, pipelined, answered in order; a request may be
+// followed by raw bytes, its attachment (attachment.go).
 package rpc
 
 import (
