@@ -155,8 +155,6 @@ type Replica struct {
 	term   uint64
 	master string
 	closed bool
-	// roleSet, once a WaitMaster made it, is closed by the next SetRole.
-	roleSet chan struct{}
 	// failed is set when the binlog or the DB failed a write: the replica
 	// takes no more writes until the node restarts.
 	failed error
@@ -430,10 +428,6 @@ func (r *Replica) SetRole(a Assignment) {
 	}
 	was, wasMaster := r.role, r.master
 	r.role, r.master, r.term = a.Role, a.Master, a.Term
-	if r.roleSet != nil {
-		close(r.roleSet)
-		r.roleSet = nil
-	}
 	if a.Role == Master {
 		if was != Master {
 			// Acknowledgements from an earlier time as master may name
@@ -473,41 +467,6 @@ func (r *Replica) SetRole(a Assignment) {
 	}
 	if was != a.Role || wasMaster != a.Master {
 		r.opts.Logger.Info("replica role", "role", a.Role, "master", a.Master, "term", a.Term, "min_sync", a.MinSync)
-	}
-}
-
-// WaitMaster waits until the replica is master, for at most d (or until
-// ctx ends or the replica closes), and reports whether it is. A node the
-// topology makes a partition's master takes the role only once the node
-// applies that topology under meta's lease (after a restart, a failover);
-// a slave's TRYSYNC in between waits here for it rather than coming back
-// on its own backoff: after a restart of every node of 10,000 replicas
-// each, their 20,000 slaves did so tens of thousands of times a minute
-// (docs/benchmarks.md, Scale).
-func (r *Replica) WaitMaster(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		r.mu.Lock()
-		if r.role == Master || r.closed {
-			is := r.role == Master && !r.closed
-			r.mu.Unlock()
-			return is
-		}
-		if r.roleSet == nil {
-			r.roleSet = make(chan struct{})
-		}
-		set := r.roleSet
-		r.mu.Unlock()
-		select {
-		case <-set:
-		case <-t.C:
-			return false
-		case <-ctx.Done():
-			return false
-		case <-r.ctx.Done():
-			return false
-		}
 	}
 }
 

@@ -90,7 +90,7 @@ func (s *Server) handle(ctx context.Context, req *zppb.Request, start time.Time)
 		resp = &zppb.Response{}
 	case *zppb.Request_TrySync:
 		table = c.TrySync.Table
-		resp, err = s.trySync(ctx, c.TrySync)
+		resp, err = s.trySync(c.TrySync)
 	case *zppb.Request_BinlogPull:
 		table = c.BinlogPull.Table
 		resp, err = s.binlogPull(ctx, c.BinlogPull)

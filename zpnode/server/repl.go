@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
@@ -32,19 +31,12 @@ func (s *Server) masterReplica(table string, id uint32) (*replica.Replica, error
 	return r, nil
 }
 
-// roleWait bounds how long a slave's TRYSYNC waits for the replica this
-// node's topology makes master to take the role (Replica.WaitMaster).
-const roleWait = 2 * time.Second
-
-func (s *Server) trySync(ctx context.Context, req *zppb.TrySyncRequest) (*zppb.Response, error) {
+func (s *Server) trySync(req *zppb.TrySyncRequest) (*zppb.Response, error) {
 	r, err := s.masterReplica(req.Table, req.Partition)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := r.TrySync(req)
-	if errors.Is(err, replica.ErrNotMaster) && r.WaitMaster(ctx, roleWait) {
-		resp, err = r.TrySync(req)
-	}
 	if err != nil {
 		return nil, writeError(err)
 	}
