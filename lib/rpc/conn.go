@@ -175,11 +175,8 @@ func (c *Conn) Send(ctx context.Context, req *zppb.Request) (*Pending, error) {
 // CallAttached is Call with att sent after the request's frame, as its
 // Request.attachment_size says: only to a server that takes attachments.
 func (c *Conn) CallAttached(ctx context.Context, req *zppb.Request, att Attachment) (*zppb.Response, error) {
-	if n := att.len(); n > int64(c.maxFrame) {
-		return nil, fmt.Errorf("%w: attachment of %d bytes, limit %d", ErrFrameTooLarge, n, c.maxFrame)
-	}
 	req.AttachmentSize = uint32(att.len())
-	if size := proto.Size(req) + int(att.len()); size > c.maxFrame {
+	if size := int64(proto.Size(req)) + att.len(); size > int64(c.maxFrame) {
 		return nil, fmt.Errorf("%w: request and attachment of %d bytes, limit %d", ErrFrameTooLarge, size, c.maxFrame)
 	}
 	p, err := c.sendAttached(ctx, req, &att)
