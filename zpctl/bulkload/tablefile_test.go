@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc/rpctest"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpctl/backup"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
@@ -122,7 +122,7 @@ func TestStageChunks(t *testing.T) {
 			var got bytes.Buffer
 			var modes []string
 			var last *zppb.BulkStageRequest
-			srv, err := rpc.NewServer(rpc.ServerConfig{Handler: func(ctx context.Context, req *zppb.Request) *zppb.Response {
+			addr := rpctest.Serve(t, func(ctx context.Context, req *zppb.Request) *zppb.Response {
 				mu.Lock()
 				defer mu.Unlock()
 				st := req.GetBulkStage()
@@ -139,19 +139,10 @@ func TestStageChunks(t *testing.T) {
 					last = st
 				}
 				return &zppb.Response{Result: &zppb.Response_BulkStage{BulkStage: &zppb.BulkStageResponse{Have: uint64(got.Len()), TakesAttachment: takes}}}
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(ln)
-			defer srv.Close()
+			})
 			opts := Options{Table: "t", CallTimeout: 10 * time.Second, ShipBytes: &atomic.Int64{},
 				Dial: func(ctx context.Context, addr string) (backup.Conn, error) { return rpc.Dial(ctx, addr, 0) }}
-			if err := stage(ctx, opts, ln.Addr().String(), 3, "id1", tf); err != nil {
+			if err := stage(ctx, opts, addr, 3, "id1", tf); err != nil {
 				t.Fatal(err)
 			}
 			mode := "data"
