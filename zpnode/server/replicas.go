@@ -355,7 +355,7 @@ func (s *Server) openReplicas(keys []replicaKey) {
 					Logger:    s.cfg.Logger,
 
 					SplitDir:       s.splitDir(k.table, k.id),
-					SplitStaged:    func(*zppb.SplitRecord) { s.wakeHeartbeat() },
+					SplitStaged:    s.splitStaged(k.table, k.id),
 					SplitCommitted: s.splitCommitted(k.table),
 					SplitTrim:      func() { s.runRecordedTrim(k) },
 				})

@@ -26,7 +26,7 @@ import (
 // node opens it from that directory like any replica (openReplicas), and
 // then trims both halves (trimAfterSplit). A split rolled back leaves
 // child directories that no topology names: sweepSplitLeftovers deletes
-// them.
+// them, and splitStaged one whose staging ended after that sweep.
 
 // splits is the node's memory of the splits it takes part in.
 type splits struct {
@@ -47,20 +47,66 @@ type splits struct {
 // slave catching up or a master whose fence was committed late).
 func (s *Server) splitDir(table string, id uint32) func(*zppb.SplitRecord) string {
 	return func(sp *zppb.SplitRecord) string {
-		tp := s.topo.Load()
-		if tb := tp.tables[table]; tb != nil {
-			if sp.Child < uint32(len(tb.Partitions)) {
-				return ""
-			}
-			if tp.epoch >= sp.Epoch && (int(id) >= len(tb.Partitions) || tb.Partitions[id].GetSplit().GetEpoch() != sp.Epoch) {
-				return ""
-			}
+		if s.topo.Load().fateOf(table, id, sp) != splitOn {
+			return ""
 		}
 		s.splits.mu.Lock()
 		s.splits.tables[table] = true // swept once the split is over
 		s.splits.mu.Unlock()
 		failpoint.Hold(s.ctx, s.cfg.Logger, failpoint.SplitStage)
 		return s.replicaDir(table, sp.Child)
+	}
+}
+
+// splitFate is what a node's topology says of the split of a fence.
+type splitFate int
+
+const (
+	// splitOn: the split is in PREPARE, or of an epoch the topology has
+	// not reached.
+	splitOn splitFate = iota
+	// splitMade: the fence's child is a partition.
+	splitMade
+	// splitRolledBack: the topology is of the fence's epoch or later and
+	// the partition carries no such split.
+	splitRolledBack
+)
+
+// fateOf says what tp says of the split of fence sp in partition id of
+// table.
+func (tp *topology) fateOf(table string, id uint32, sp *zppb.SplitRecord) splitFate {
+	tb := tp.tables[table]
+	switch {
+	case tb == nil:
+		return splitOn
+	case sp.Child < uint32(len(tb.Partitions)):
+		return splitMade
+	case tp.epoch >= sp.Epoch && (int(id) >= len(tb.Partitions) || tb.Partitions[id].GetSplit().GetEpoch() != sp.Epoch):
+		return splitRolledBack
+	}
+	return splitOn
+}
+
+// splitStaged is replica.Options.SplitStaged for replica id of table: the
+// node reports the child at once, unless the split was rolled back while
+// the child was being staged. Then the child goes now: the topology that
+// rolled it back was swept for leftovers (sweepSplitLeftovers) before the
+// staging was done, and no later one need sweep the table. Both run under
+// splits.mu, after the topology is stored, so one of them sees the other's
+// work.
+func (s *Server) splitStaged(table string, id uint32) func(*zppb.SplitRecord) {
+	return func(sp *zppb.SplitRecord) {
+		s.splits.mu.Lock()
+		defer s.splits.mu.Unlock()
+		if s.topo.Load().fateOf(table, id, sp) != splitRolledBack {
+			s.wakeHeartbeat()
+			return
+		}
+		if err := os.RemoveAll(s.replicaDir(table, sp.Child)); err != nil {
+			s.cfg.Logger.Warn("split: cannot remove a child staged after its split was rolled back", "table", table, "partition", sp.Child, "err", err)
+			return
+		}
+		s.cfg.Logger.Info("split: child staged after its split was rolled back removed", "table", table, "partition", sp.Child, "epoch", sp.Epoch)
 	}
 }
 
