@@ -41,7 +41,8 @@ type Dialer func(ctx context.Context, addr string) (Conn, error)
 // MaxSyncLag is how many records a slave may be behind its master (as
 // the master last saw it) and still count as in sync: a backup or export
 // asks such a slave rather than the master. Its checkpoint is consistent
-// whatever its lag; the lag only makes it older.
+// whatever its lag, and is refused when it lacks a write the master had
+// applied when the slaves were ranked (candidate.floor).
 const MaxSyncLag = 1000
 
 // Defaults of Options.
@@ -308,6 +309,23 @@ feed:
 // candidate is a replica a partition may be fetched from.
 type candidate struct {
 	addr, role string
+	// floor, for a slave, is the lsn its master's DB had applied when the
+	// candidates were ranked (0: unknown, the master unreachable): every
+	// write the master had acknowledged then is at or below it. A slave's
+	// snapshot below it misses some of them, and is refused (accept).
+	floor uint64
+}
+
+// ErrBehind is a slave's snapshot refused for missing writes its master
+// had acknowledged when the backup or export of the partition began.
+var ErrBehind = errors.New("snapshot behind its master")
+
+// accept says whether cand's snapshot of partition id, at lsn, will do.
+func (cand candidate) accept(id uint32, lsn uint64) error {
+	if lsn < cand.floor {
+		return fmt.Errorf("partition %d: %w: %s (%s) is at lsn %d, its master had applied %d", id, ErrBehind, cand.addr, cand.role, lsn, cand.floor)
+	}
+	return nil
 }
 
 // partition fetches partition id from the best replica, and from the
@@ -440,12 +458,14 @@ func replicasOf(ctx context.Context, cl Cluster, table string, createdEpoch uint
 	}
 	inSync := make(map[string]bool)
 	lag := make(map[string]uint64)
+	var floor uint64
 	if p.Master != "" && !down[p.Master] {
 		if info, err := cl.Info(ctx, p.Master, client.InfoReplication, table); err == nil {
 			for _, r := range info.Replication {
 				if r.Partition != id || r.Role != "master" {
 					continue
 				}
+				floor = r.AppliedLSN
 				for _, peer := range r.Peers {
 					inSync[peer.Addr] = peer.State == "streaming" && peer.LagRecords <= MaxSyncLag
 					lag[peer.Addr] = peer.LagRecords
@@ -466,10 +486,10 @@ func replicasOf(ctx context.Context, cl Cluster, table string, createdEpoch uint
 	}
 	var out []candidate
 	if p.Master != "" {
-		out = append(out, candidate{p.Master, "master"})
+		out = append(out, candidate{addr: p.Master, role: "master"})
 	}
 	for _, s := range p.Slaves {
-		out = append(out, candidate{s, "slave"})
+		out = append(out, candidate{addr: s, role: "slave", floor: floor})
 	}
 	out = slices.DeleteFunc(out, func(cd candidate) bool { return failed[cd.addr] || down[cd.addr] })
 	slices.SortStableFunc(out, func(a, b candidate) int {
@@ -499,6 +519,7 @@ func (c *creator) fetch(ctx context.Context, id uint32, cand candidate, dest str
 		Slave:     "backup",
 		Master:    conn,
 		Backup:    true,
+		Accept:    func(_, lsn uint64) error { return cand.accept(id, lsn) },
 		Limiter:   c.limiter,
 		Progress:  dp,
 		Logger:    c.opts.Logger,

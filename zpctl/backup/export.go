@@ -122,9 +122,12 @@ func exportFrom(ctx context.Context, opts ExportOptions, conn Conn, id uint32, c
 		return 0, false, err
 	}
 	st := resp.GetExportStart()
-	opts.Log(fmt.Sprintf("partition %d: from %s (%s) at (term %d, lsn %d)", id, cand.addr, cand.role, st.GetTerm(), st.GetLsn()))
 	defer call(context.WithoutCancel(ctx), conn, &zppb.Request{Cmd: &zppb.Request_ExportEnd{ExportEnd: &zppb.ExportEndRequest{
 		Table: opts.Table, Partition: id, Session: st.GetSession()}}})
+	if err := cand.accept(id, st.GetLsn()); err != nil {
+		return 0, false, err
+	}
+	opts.Log(fmt.Sprintf("partition %d: from %s (%s) at (term %d, lsn %d)", id, cand.addr, cand.role, st.GetTerm(), st.GetLsn()))
 	var cursor []byte
 	for {
 		resp, err := call(ctx, conn, &zppb.Request{Cmd: &zppb.Request_ExportNext{ExportNext: &zppb.ExportNextRequest{

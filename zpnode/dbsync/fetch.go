@@ -73,6 +73,11 @@ type Options struct {
 	// pinned for a slave.
 	Backup bool
 
+	// Accept, when set, is asked whether the checkpoint the master offers,
+	// at (term, lsn), will do before anything is fetched; its error ends
+	// Run, the staging untouched.
+	Accept func(term, lsn uint64) error
+
 	// Limiter, when set, paces the bytes fetched (zpctl backup --rate).
 	// ChunkSize is lowered to its burst when above it.
 	Limiter *rate.Limiter
@@ -196,6 +201,11 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	}
 	logger = logger.With("session", start.GetSession())
 	defer endSession(ctx, opts, start.GetSession(), logger)
+	if opts.Accept != nil {
+		if err := opts.Accept(start.GetTerm(), start.GetLsn()); err != nil {
+			return Result{}, err
+		}
+	}
 
 	r := &run{
 		opts:    opts,
