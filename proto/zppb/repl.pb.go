@@ -951,9 +951,16 @@ type FullSyncStartResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
 	// The checkpoint reflects every record up to (term, lsn).
-	Term          uint64      `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
-	Lsn           uint64      `protobuf:"varint,3,opt,name=lsn,proto3" json:"lsn,omitempty"`
-	Files         []*SyncFile `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
+	Term  uint64      `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	Lsn   uint64      `protobuf:"varint,3,opt,name=lsn,proto3" json:"lsn,omitempty"`
+	Files []*SyncFile `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`
+	// The slots the checkpoint holds keys of, as far as the source knows:
+	// [slot_begin, slot_end), the range its topology gives the partition
+	// when its data is trimmed to it. slot_end 0: no claim (a source that
+	// predates the field), any slot. A slave that owns less trims the
+	// rest after installing it (replica.installOwnedLocked).
+	SlotBegin     uint32 `protobuf:"varint,5,opt,name=slot_begin,json=slotBegin,proto3" json:"slot_begin,omitempty"`
+	SlotEnd       uint32 `protobuf:"varint,6,opt,name=slot_end,json=slotEnd,proto3" json:"slot_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1014,6 +1021,20 @@ func (x *FullSyncStartResponse) GetFiles() []*SyncFile {
 		return x.Files
 	}
 	return nil
+}
+
+func (x *FullSyncStartResponse) GetSlotBegin() uint32 {
+	if x != nil {
+		return x.SlotBegin
+	}
+	return 0
+}
+
+func (x *FullSyncStartResponse) GetSlotEnd() uint32 {
+	if x != nil {
+		return x.SlotEnd
+	}
+	return 0
 }
 
 type FullSyncFetchRequest struct {
@@ -2373,12 +2394,15 @@ const file_repl_proto_rawDesc = "" +
 	"\bSyncFile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x16\n" +
-	"\x06crc32c\x18\x03 \x01(\rR\x06crc32c\"\x81\x01\n" +
+	"\x06crc32c\x18\x03 \x01(\rR\x06crc32c\"\xbb\x01\n" +
 	"\x15FullSyncStartResponse\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x10\n" +
 	"\x03lsn\x18\x03 \x01(\x04R\x03lsn\x12(\n" +
-	"\x05files\x18\x04 \x03(\v2\x12.zeppelin.SyncFileR\x05files\"\xa8\x01\n" +
+	"\x05files\x18\x04 \x03(\v2\x12.zeppelin.SyncFileR\x05files\x12\x1d\n" +
+	"\n" +
+	"slot_begin\x18\x05 \x01(\rR\tslotBegin\x12\x19\n" +
+	"\bslot_end\x18\x06 \x01(\rR\aslotEnd\"\xa8\x01\n" +
 	"\x14FullSyncFetchRequest\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +

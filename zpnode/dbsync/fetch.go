@@ -159,6 +159,9 @@ type Result struct {
 	BytesReused               uint64
 	// Files is the checkpoint's manifest, as staged.
 	Files []*zppb.SyncFile
+	// SlotBegin and SlotEnd are the slots the source says the checkpoint
+	// holds keys of (FullSyncStartResponse); SlotEnd 0: no claim.
+	SlotBegin, SlotEnd uint32
 }
 
 // Run fetches a checkpoint of the master's DB into the staging directory
@@ -219,6 +222,7 @@ func Run(ctx context.Context, opts Options) (res Result, err error) {
 	}
 	r.reuse = append(r.reuse, opts.Reuse...)
 	r.res.Term, r.res.LSN = start.GetTerm(), start.GetLsn()
+	r.res.SlotBegin, r.res.SlotEnd = start.GetSlotBegin(), start.GetSlotEnd()
 	if err := r.run(ctx); err != nil {
 		logger.Warn("full sync failed; staging kept for the next attempt", "err", err,
 			"bytes_fetched", r.res.BytesFetched, "took", time.Since(t0))

@@ -35,6 +35,14 @@ func serveMaster(t *testing.T, r *Replica) string {
 // full syncs started.
 func serveMasterWithFullSync(t *testing.T, r *Replica) (string, *atomic.Int64) {
 	t.Helper()
+	return serveMasterClaiming(t, r, 0, 0)
+}
+
+// serveMasterClaiming is serveMasterWithFullSync whose checkpoints claim
+// to hold the keys of slots [begin, end) (end 0: no claim), as a node
+// says of its partition's range.
+func serveMasterClaiming(t *testing.T, r *Replica, begin, end uint32) (string, *atomic.Int64) {
+	t.Helper()
 	src, err := dbsync.NewSource(dbsync.SourceOptions{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +74,7 @@ func serveMasterWithFullSync(t *testing.T, r *Replica) (string, *atomic.Int64) {
 			if err != nil {
 				return status.Response(err)
 			}
+			resp.SlotBegin, resp.SlotEnd = begin, end
 			r.PinForFullSync(c.FullsyncStart.Slave, resp.Lsn)
 			return &zppb.Response{Result: &zppb.Response_FullsyncStart{FullsyncStart: resp}}
 		case *zppb.Request_FullsyncFetch:

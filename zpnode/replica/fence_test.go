@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
+	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -186,5 +191,98 @@ func TestSplitFenceUnstaged(t *testing.T) {
 	}
 	if u := r.UnstagedSplit(); u != nil {
 		t.Fatalf("resolved, unstaged again after reopening: %v", u)
+	}
+}
+
+// TestFullSyncInstallsOwnedSlots: a slave that installs a full sync whose
+// copy may hold slots its partition no longer owns (the copy claims a
+// wider range, or none) records the trim to the owned range before the
+// install and has its node run it; one that installs a copy during a
+// split's PREPARE records the fence as applied unstaged (the copy may
+// hold it, and the slave would then never trim the child's slots). A copy
+// claiming no more than the owned range changes nothing.
+func TestFullSyncInstallsOwnedSlots(t *testing.T) {
+	const at = 8192
+	fence := &zppb.SplitRecord{Child: 1, At: at, End: keyspace.Slots, Epoch: 9}
+	tests := []struct {
+		name                 string
+		claimBegin, claimEnd uint32 // the copy's claim
+		ownBegin, ownEnd     uint32 // the slave's partition
+		preparing            *zppb.SplitRecord
+		wantTrim             bool
+	}{
+		{name: "copy of the whole range, the partition split", claimEnd: keyspace.Slots, ownEnd: at, wantTrim: true},
+		{name: "copy without a claim, the partition split", ownEnd: at, wantTrim: true},
+		{name: "copy of the owned range", claimEnd: at, ownEnd: at},
+		{name: "copy of a partition never split", claimEnd: keyspace.Slots, ownEnd: keyspace.Slots},
+		{name: "copy during PREPARE", claimEnd: keyspace.Slots, ownEnd: keyspace.Slots, preparing: fence},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shared := newShared(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			m := openReplica(t, t.TempDir(), shared, nil)
+			defer m.Close()
+			m.SetRole(Assignment{Role: Master, Master: "self", Term: 2, Slaves: []string{"slave"}})
+			var low, high []string
+			for i := 0; len(low) < 10 || len(high) < 10; i++ {
+				k := fmt.Sprintf("k%d", i)
+				if keyspace.Slot([]byte(k)) < at {
+					low = append(low, k)
+				} else {
+					high = append(high, k)
+				}
+				if err := m.Write(ctx, nil, put(k, "v", 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The master's binlog restarts after its data (as after a
+			// restore): the slave must full-sync.
+			mt, ml, _ := m.Position()
+			if err := m.log.Reset(mt, ml); err != nil {
+				t.Fatal(err)
+			}
+			addr, fullSyncs := serveMasterClaiming(t, m, tt.claimBegin, tt.claimEnd)
+			var trims atomic.Int64
+			s, err := Open(Options{Dir: t.TempDir(), Table: "t", ID: 3, Shared: shared, Self: "slave", Logger: slog.New(slog.DiscardHandler),
+				Dial:      func(ctx context.Context, addr string) (Conn, error) { return rpc.Dial(ctx, addr, 0) },
+				Owns:      func() (uint32, uint32, *zppb.SplitRecord) { return tt.ownBegin, tt.ownEnd, tt.preparing },
+				SplitTrim: func() { trims.Add(1) },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.SetRole(Assignment{Role: Slave, Master: addr, Term: 2})
+			samePosition(t, m, s)
+			if fullSyncs.Load() != 1 {
+				t.Fatalf("%d full syncs, want 1", fullSyncs.Load())
+			}
+			b, e, pending, err := s.PendingTrim()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pending != tt.wantTrim || trims.Load() != map[bool]int64{false: 0, true: 1}[tt.wantTrim] {
+				t.Fatalf("trim recorded %v [%d, %d), run %d times; want recorded %v and run once", pending, b, e, trims.Load(), tt.wantTrim)
+			}
+			if pending {
+				if b != tt.ownBegin || e != tt.ownEnd {
+					t.Fatalf("trim recorded to [%d, %d), want [%d, %d)", b, e, tt.ownBegin, tt.ownEnd)
+				}
+				if err := s.TrimSlots(ctx, b, e); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := s.Get([]byte(high[0])); !errors.Is(err, engine.ErrNotFound) {
+					t.Fatalf("%s after the trim: %v, want not found", high[0], err)
+				}
+				if _, _, err := s.Get([]byte(low[0])); err != nil {
+					t.Fatalf("%s after the trim: %v", low[0], err)
+				}
+			}
+			if u := s.UnstagedSplit(); (u != nil) != (tt.preparing != nil) || u != nil && u.Epoch != tt.preparing.Epoch {
+				t.Fatalf("unstaged fence after the install: %v, want %v", u, tt.preparing)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
@@ -72,6 +73,7 @@ func (r *Replica) fullSync(ctx context.Context, conn Conn) error {
 		r.opts.Fatal(fmt.Errorf("replica %s/%d: before installing a full sync: %w", r.opts.Table, r.opts.ID, err))
 		return err
 	}
+	trim := r.installOwnedLocked(res.SlotBegin, res.SlotEnd)
 	term, lsn, ierr := dbsync.Install(r.opts.Dir)
 	db, oerr := openDB(r.opts)
 	if oerr != nil {
@@ -88,10 +90,50 @@ func (r *Replica) fullSync(ctx context.Context, conn Conn) error {
 		return err
 	}
 	r.dedup.reset()
+	if trim && r.opts.SplitTrim != nil {
+		r.opts.SplitTrim()
+	}
 	r.opts.Logger.Info("full sync installed", "term", term, "lsn", lsn,
 		"bytes_total", res.BytesTotal, "bytes_fetched", res.BytesFetched,
 		"files_reused", res.FilesReused, "files_fetched", res.FilesFetched)
 	return nil
+}
+
+// installOwnedLocked prepares the install of a full sync whose source
+// says the copy holds keys of slots [begin, end) (end 0: any) for what it
+// may hold that the replica must not keep (Options.Owns). It runs before
+// the install, so that a crash after it finds the records:
+//   - slots the partition no longer owns: a copy taken before the split
+//     that took them committed, installed after it (and maybe after this
+//     replica's own trim), or from a source whose topology is older. The
+//     trim to the owned range is recorded, for the node to run (trim
+//     true).
+//   - the fence of a split in PREPARE: the copy may hold it, and then
+//     this replica never applies it nor stages a child for it. It is
+//     recorded as a fence applied unstaged (noteUnstaged), which the node
+//     resolves once the split is over: the trim of the child's slots if
+//     it committed, nothing if it rolled back.
+func (r *Replica) installOwnedLocked(begin, end uint32) (trim bool) {
+	if r.opts.Owns == nil {
+		return false
+	}
+	b, e, sp := r.opts.Owns()
+	if sp != nil {
+		r.noteUnstaged(sp)
+	}
+	if end == 0 {
+		begin, end = 0, keyspace.Slots
+	}
+	if begin >= b && end <= e {
+		return false
+	}
+	if err := r.recordTrim(b, e); err != nil {
+		r.opts.Logger.Error("full sync: cannot record the trim to the owned slots", "begin", b, "end", e, "err", err)
+		return false
+	}
+	r.opts.Logger.Info("full sync: the copy may hold slots the partition does not own: its trim is recorded",
+		"copy_begin", begin, "copy_end", end, "begin", b, "end", e)
+	return true
 }
 
 func (f *fullSyncStatus) set(p *dbsync.Progress) {

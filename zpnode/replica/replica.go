@@ -109,6 +109,11 @@ type Options struct {
 	// run it.
 	SplitCommitted func(rec *zppb.SplitRecord) bool
 	SplitTrim      func()
+	// Owns, when set, gives the slot range [begin, end) the replica's
+	// partition owns in its node's topology, and the fence of the split
+	// it is in PREPARE of (nil: none): a full sync installs a copy that
+	// may hold keys the replica must not keep (installOwnedLocked).
+	Owns func() (begin, end uint32, preparing *zppb.SplitRecord)
 	// Fatal is called when the replica cannot go on (its DB cannot be
 	// reopened after a full sync). Default: log and exit the process, so a
 	// supervisor restarts it and Open recovers or reports the disk.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
+	"github.com/zeppelin-kv/zeppelin/lib/topo"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
@@ -97,6 +98,12 @@ func (s *Server) fullSyncStart(ctx context.Context, req *zppb.FullSyncStartReque
 	})
 	if err != nil {
 		return nil, fullSyncError(err)
+	}
+	// Not trimming (above), the copy holds the keys of the range the
+	// node's topology gives the partition, no more: a slave that owns
+	// less trims the rest (replica.installOwnedLocked).
+	if tb, p, ok := s.topo.Load().partitionByID(req.Table, req.Partition); ok {
+		resp.SlotBegin, resp.SlotEnd = topo.SlotRange(tb, p)
 	}
 	if req.Backup {
 		// No slave will catch up from lsn: nothing to pin.

@@ -358,6 +358,7 @@ func (s *Server) openReplicas(keys []replicaKey) {
 					SplitStaged:    s.splitStaged(k.table, k.id),
 					SplitCommitted: s.splitCommitted(k.table),
 					SplitTrim:      func() { s.runRecordedTrim(k) },
+					Owns:           s.owns(k.table, k.id),
 				})
 				if err != nil {
 					s.cfg.Logger.Error("cannot open replica", "table", k.table, "partition", k.id, "err", err)

@@ -120,6 +120,24 @@ func (s *Server) splitCommitted(table string) func(*zppb.SplitRecord) bool {
 	}
 }
 
+// owns is replica.Options.Owns for replica id of table: its partition's
+// slot range in the node's topology, and the fence of its split in
+// PREPARE.
+func (s *Server) owns(table string, id uint32) func() (uint32, uint32, *zppb.SplitRecord) {
+	return func() (uint32, uint32, *zppb.SplitRecord) {
+		tb, p, ok := s.topo.Load().partitionByID(table, id)
+		if !ok {
+			return 0, keyspace.Slots, nil
+		}
+		b, e := topo.SlotRange(tb, p)
+		var fence *zppb.SplitRecord
+		if sp := p.GetSplit(); sp != nil {
+			fence = &zppb.SplitRecord{Child: sp.Child, At: sp.At, End: e, Epoch: sp.Epoch}
+		}
+		return b, e, fence
+	}
+}
+
 // runRecordedTrim runs the trim replica k just recorded (SplitTrim). A
 // replica still opening has none to run yet: opened runs it
 // (resumeTrims).
@@ -385,15 +403,33 @@ func (s *Server) resumeTrims(k replicaKey, r *replica.Replica) {
 	}()
 }
 
-// trimmingAfterSplit reports whether replica r of (table, id) still holds
-// keys of the other half of a split: its trim is recorded and not over,
-// or, a split's child, its halves are not trimmed yet.
+// trimmingAfterSplit reports whether replica r of (table, id) may hold
+// keys of the other half of a split: its trim is recorded and not over;
+// or, a split's child, its halves are not trimmed yet; or, a split's
+// parent, the node staged a child of it that the topology made a
+// partition and has not trimmed the halves yet (until trimAfterSplit
+// records the parent's trim); or it applied a fence unstaged that its
+// node has not resolved.
 func (s *Server) trimmingAfterSplit(table string, id uint32, r *replica.Replica) bool {
-	if r.Trimming() {
+	if r.Trimming() || r.UnstagedSplit() != nil {
 		return true
 	}
-	_, ok, _ := replica.ReadSplitMarker(s.replicaDir(table, id))
-	return ok
+	if _, ok, _ := replica.ReadSplitMarker(s.replicaDir(table, id)); ok {
+		return true
+	}
+	tb := s.topo.Load().tables[table]
+	if tb == nil {
+		return false
+	}
+	for _, c := range tb.Partitions {
+		if c.SplitEpoch == 0 || c.Id == id {
+			continue
+		}
+		if m, ok, _ := replica.ReadSplitMarker(s.replicaDir(table, c.Id)); ok && m.Parent == id && m.Epoch == c.SplitEpoch {
+			return true
+		}
+	}
+	return false
 }
 
 // heldReplica returns the open replica (table, id), waiting while the

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
+	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
 )
 
 // TestSplitStagedAfterRollback: a child whose staging ends after the node
@@ -79,5 +80,58 @@ func TestSplitStagedAfterRollback(t *testing.T) {
 				t.Fatalf("child's directory kept: %v, want %v (stat: %v)", kept, tt.kept, err)
 			}
 		})
+	}
+}
+
+// TestFullSyncOfParentBeforeItsTrim: a node that holds a split's parent
+// and staged its child serves no full sync of the parent once the split
+// committed until the halves are trimmed (the copy would hold the child's
+// keys, and nothing would trim them at the slave: the window between the
+// commit and the parent's trim being recorded); otherwise the copy
+// claims the partition's range, for a slave that owns less to trim.
+func TestFullSyncOfParentBeforeItsTrim(t *testing.T) {
+	const other = "127.0.0.1:7002"
+	ts := newMaster(t)
+	s := ts.s
+	src, err := dbsync.NewSource(dbsync.SourceOptions{Dir: t.TempDir(), Logger: s.cfg.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	s.fullsync = src
+	start := func() *zppb.Response {
+		resp := ts.do(&zppb.Request{Cmd: &zppb.Request_FullsyncStart{FullsyncStart: &zppb.FullSyncStartRequest{Table: "t", Partition: 0, Slave: other}}})
+		if st := resp.GetFullsyncStart(); st != nil {
+			ts.ok(&zppb.Request{Cmd: &zppb.Request_FullsyncEnd{FullsyncEnd: &zppb.FullSyncEndRequest{Table: "t", Partition: 0, Session: st.Session}}})
+		}
+		return resp
+	}
+	if st := start().GetFullsyncStart(); st == nil || st.SlotBegin != 0 || st.SlotEnd != 16384 {
+		t.Fatalf("full sync of a partition never split: %v, want a copy claiming [0, 16384)", st)
+	}
+
+	// Committed: the child is a partition (mastered elsewhere: the node
+	// does not open it), its marker still names the parent.
+	tp := singleMaster(5, s.cfg.Addr)
+	tb := tp.Tables[0]
+	tb.Partitions[0].SlotBegin, tb.Partitions[0].SlotEnd = 0, 8192
+	tb.Partitions = append(tb.Partitions, &zppb.Partition{Id: 1, Master: other, Term: 1, SlotBegin: 8192, SlotEnd: 16384, SplitEpoch: 4})
+	tb.PartitionCount = 2
+	child := s.replicaDir("t", 1)
+	if err := os.MkdirAll(child, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(child, "split.from"), []byte("parent=0 epoch=4 term=1 lsn=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.applyTopology(tp)
+	if resp := start(); resp.Code != zppb.Code_WAIT {
+		t.Fatalf("full sync of the parent before its trim: %v %s, want WAIT", resp.Code, resp.Msg)
+	}
+	if err := os.Remove(filepath.Join(child, "split.from")); err != nil { // the halves trimmed
+		t.Fatal(err)
+	}
+	if st := start().GetFullsyncStart(); st == nil || st.SlotBegin != 0 || st.SlotEnd != 8192 {
+		t.Fatalf("full sync of the trimmed parent: %v, want a copy claiming [0, 8192)", st)
 	}
 }
