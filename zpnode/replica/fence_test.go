@@ -17,6 +17,24 @@ import (
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
+// writeHalves writes keys k<i> = "v" to master r until n are below slot
+// at (low) and n at or above it (high).
+func writeHalves(t *testing.T, ctx context.Context, r *Replica, at uint32, n int) (low, high []string) {
+	t.Helper()
+	for i := 0; len(low) < n || len(high) < n; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if uint32(keyspace.Slot([]byte(k))) < at {
+			low = append(low, k)
+		} else {
+			high = append(high, k)
+		}
+		if err := r.Write(ctx, nil, put(k, "v", 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return low, high
+}
+
 // TestSplitFence: a master that logs a split's fence stages the child at
 // exactly the fence, refuses writes to the child's range from then on and
 // takes writes to the range it keeps; the child opens with every key
@@ -37,18 +55,7 @@ func TestSplitFence(t *testing.T) {
 	r.SetRole(Assignment{Role: Master, Master: "self", Term: 2})
 	ctx := context.Background()
 	const at = 8192
-	var low, high []string
-	for i := 0; len(low) < 20 || len(high) < 20; i++ {
-		k := fmt.Sprintf("k%d", i)
-		if keyspace.Slot([]byte(k)) < at {
-			low = append(low, k)
-		} else {
-			high = append(high, k)
-		}
-		if err := r.Write(ctx, nil, put(k, "v", 0)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	low, high := writeHalves(t, ctx, r, at, 20)
 	// A write with a request id just before the fence, whose retry may
 	// reach the child once it owns the key.
 	retried := put(high[2], "once", 0)
@@ -225,18 +232,7 @@ func TestFullSyncInstallsOwnedSlots(t *testing.T) {
 			m := openReplica(t, t.TempDir(), shared, nil)
 			defer m.Close()
 			m.SetRole(Assignment{Role: Master, Master: "self", Term: 2, Slaves: []string{"slave"}})
-			var low, high []string
-			for i := 0; len(low) < 10 || len(high) < 10; i++ {
-				k := fmt.Sprintf("k%d", i)
-				if keyspace.Slot([]byte(k)) < at {
-					low = append(low, k)
-				} else {
-					high = append(high, k)
-				}
-				if err := m.Write(ctx, nil, put(k, "v", 0)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			low, high := writeHalves(t, ctx, m, at, 10)
 			// The master's binlog restarts after its data (as after a
 			// restore): the slave must full-sync.
 			mt, ml, _ := m.Position()
