@@ -62,7 +62,8 @@ func (a *app) backupCreateCommand() *cobra.Command {
 		Short: "Back up a table: a checkpoint of every partition, and a manifest",
 		Long: `Back up TABLE into DIR/NAME (NAME defaults to TABLE-<UTC time>): for every
 partition, a RocksDB checkpoint of one replica, an in-sync slave when there
-is one (to spare the master), at a recorded (term, lsn), fetched with the
+is one (to spare the master; refused when it lacks a write its master had
+applied when the partition's copy began), at a recorded (term, lsn), fetched with the
 full-sync protocol; then DIR/NAME/backup.json, the manifest (table
 settings, every file's size and CRC32C, every partition's position and
 source, times, epoch, zpctl version), written last and atomically. A

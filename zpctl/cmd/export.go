@@ -50,7 +50,8 @@ func (a *app) exportCommand() *cobra.Command {
 		Short: "Write every key of a table, from a consistent snapshot of each partition",
 		Long: `Write every live key of TABLE with its value and expiry to FILE (default
 stdout), partition after partition, each from a consistent snapshot: a
-RocksDB checkpoint of one replica (an in-sync slave when there is one)
+RocksDB checkpoint of one replica (an in-sync slave when there is one that
+has every write its master had applied when the partition's export began)
 read page by page. Partitions are snapshotted one after the other, not at
 one instant.
 
