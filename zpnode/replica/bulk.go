@@ -181,8 +181,11 @@ func (r *Replica) ReadStaged(id string, offset uint64, n int) (data []byte, eof 
 
 // Ingest logs a record that ingests the staged file f and waits until it
 // is applied, as a write (min_sync_replicas included). It returns the
-// record's position.
-func (r *Replica) Ingest(ctx context.Context, f *zppb.IngestFile) (term, lsn uint64, err error) {
+// record's position. The file was routed for the slots [begin, end): when
+// the replica's range is another by the time the record is logged (a
+// split committed since), it is refused (ErrSplitting) rather than
+// ingesting keys the partition gave away. end 0: not checked.
+func (r *Replica) Ingest(ctx context.Context, f *zppb.IngestFile, begin, end uint32) (term, lsn uint64, err error) {
 	p := r.stagedPath(f.GetId())
 	if p == "" {
 		return 0, 0, fmt.Errorf("%w: %s", ErrNotStaged, f.GetId())
@@ -208,7 +211,13 @@ func (r *Replica) Ingest(ctx context.Context, f *zppb.IngestFile) (term, lsn uin
 	// The file's id is the request's: a retry after a lost answer is
 	// answered by the first record instead of ingesting the file again
 	// over client writes logged since.
-	t, err := r.submit([]byte("bulkload/"+f.GetId()), func(View) (*zppb.WriteRecord, error) { return rec, nil })
+	t, err := r.submit([]byte("bulkload/"+f.GetId()), func(View) (*zppb.WriteRecord, error) {
+		if end != 0 && r.slots != (slotRange{begin, end}) {
+			return nil, fmt.Errorf("%w: the file was routed for slots [%d, %d), the partition has [%d, %d)",
+				ErrSplitting, begin, end, r.slots.begin, r.slots.end)
+		}
+		return rec, nil
+	})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
@@ -79,7 +80,7 @@ func TestBulkIngest(t *testing.T) {
 	f := &zppb.IngestFile{Id: "load1", Size: uint64(len(file)), Crc32C: crc, Records: 3}
 
 	// Not staged yet: refused. Bad ids, offsets and checksums: refused.
-	if _, _, err := m.Ingest(ctx, f); !errors.Is(err, ErrNotStaged) {
+	if _, _, err := m.Ingest(ctx, f, 0, 0); !errors.Is(err, ErrNotStaged) {
 		t.Fatalf("Ingest of an unstaged file: %v", err)
 	}
 	if _, err := m.Stage(ctx, "../x", 0, file, true, f.Size, crc); !errors.Is(err, ErrStaging) {
@@ -101,12 +102,23 @@ func TestBulkIngest(t *testing.T) {
 	if have, err := m.Stage(ctx, "load1", uint64(half), file[half:], true, f.Size, crc); err != nil || have != f.Size {
 		t.Fatalf("Stage: %d, %v", have, err)
 	}
-	_, lsn, err := m.Ingest(ctx, f)
+	// Routed for the whole table, while the partition has given part of
+	// it away since (a split committed): refused, nothing logged.
+	m.SetSlots(0, 8192, 8192)
+	_, before, _ := m.Position()
+	if _, _, err := m.Ingest(ctx, f, 0, keyspace.Slots); !errors.Is(err, ErrSplitting) {
+		t.Fatalf("Ingest routed for slots the partition no longer has: %v, want ErrSplitting", err)
+	}
+	if _, after, _ := m.Position(); after != before {
+		t.Fatalf("a refused ingest logged a record (lsn %d -> %d)", before, after)
+	}
+	m.SetSlots(0, keyspace.Slots, keyspace.Slots)
+	_, lsn, err := m.Ingest(ctx, f, 0, keyspace.Slots)
 	if err != nil {
 		t.Fatalf("Ingest: %v", err)
 	}
 	// A retry (its answer lost) gets the same record, not a second one.
-	if _, again, err := m.Ingest(ctx, f); err != nil || again != lsn {
+	if _, again, err := m.Ingest(ctx, f, 0, 0); err != nil || again != lsn {
 		t.Fatalf("Ingest retried: lsn %d, %v; want %d", again, err, lsn)
 	}
 	if _, last, _ := m.Position(); last != lsn {
@@ -180,7 +192,7 @@ func TestBulkIngestReplay(t *testing.T) {
 	if _, err := m.Stage(ctx, f.Id, 0, file, true, f.Size, f.Crc32C); err != nil {
 		t.Fatal(err)
 	}
-	_, lsn, err := m.Ingest(ctx, f)
+	_, lsn, err := m.Ingest(ctx, f, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +238,7 @@ func TestStaleStagedFilesDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := m.Ingest(ctx, &zppb.IngestFile{Id: "ingested", Size: uint64(len(file)), Crc32C: crc, Records: 1}); err != nil {
+	if _, _, err := m.Ingest(ctx, &zppb.IngestFile{Id: "ingested", Size: uint64(len(file)), Crc32C: crc, Records: 1}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	m.Close()

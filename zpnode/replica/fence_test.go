@@ -103,9 +103,9 @@ func TestSplitFence(t *testing.T) {
 		t.Fatalf("retry on the child applied again: %s = %q", high[2], v)
 	}
 	child.Close()
-	r.ClearFence()
+	r.SetSlots(0, keyspace.Slots, keyspace.Slots)
 	if err := r.Write(ctx, nil, put(high[0], "after", 0)); err != nil {
-		t.Fatalf("write after ClearFence: %v", err)
+		t.Fatalf("write once the split rolled back: %v", err)
 	}
 
 	// A crash after the fence was applied and before the child was
@@ -164,7 +164,7 @@ func TestSplitFenceUnstaged(t *testing.T) {
 		if err := r.LogSplit(ctx, sp); err != nil {
 			t.Fatal(err)
 		}
-		r.ClearFence()
+		r.SetSlots(0, keyspace.Slots, keyspace.Slots)
 		if u := r.UnstagedSplit(); u == nil || u.Epoch != sp.Epoch {
 			t.Fatalf("after a failed staging: unstaged %v, want epoch %d", u, sp.Epoch)
 		}
@@ -278,6 +278,62 @@ func TestFullSyncInstallsOwnedSlots(t *testing.T) {
 			}
 			if u := s.UnstagedSplit(); (u != nil) != (tt.preparing != nil) || u != nil && u.Epoch != tt.preparing.Epoch {
 				t.Fatalf("unstaged fence after the install: %v, want %v", u, tt.preparing)
+			}
+		})
+	}
+}
+
+// TestSetSlots: a master takes writes only for the slots its node's
+// topology gives its partition, less a split's moving range while the
+// split is in PREPARE, whatever routed the write: after a split commits,
+// a write routed before it to the parent's moving range is refused, not
+// stored where the parent's trim would delete it.
+func TestSetSlots(t *testing.T) {
+	ctx := context.Background()
+	shared := newShared(t)
+	r := openReplica(t, t.TempDir(), shared, nil)
+	defer r.Close()
+	r.SetRole(Assignment{Role: Master, Master: "self", Term: 1})
+	const at, end = 8192, 12288
+	low, high := writeHalves(t, ctx, r, at, 1)
+	var beyond string // a key of a slot at or above end
+	for i := 0; beyond == ""; i++ {
+		if k := fmt.Sprintf("b%d", i); uint32(keyspace.Slot([]byte(k))) >= end {
+			beyond = k
+		}
+	}
+	clear := &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_CLEAR}}}
+	tests := []struct {
+		name                string
+		begin, end, fenceAt uint32
+		takes               map[string]bool // key -> written
+	}{
+		{"whole table", 0, keyspace.Slots, keyspace.Slots, map[string]bool{low[0]: true, high[0]: true, beyond: true}},
+		{"split in PREPARE", 0, end, at, map[string]bool{low[0]: true, high[0]: false, beyond: false}},
+		{"split committed: the parent", 0, at, at, map[string]bool{low[0]: true, high[0]: false, beyond: false}},
+		{"split committed: the child", at, end, end, map[string]bool{low[0]: false, high[0]: true, beyond: false}},
+		{"split rolled back", 0, end, end, map[string]bool{low[0]: true, high[0]: true, beyond: false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r.SetSlots(tt.begin, tt.end, tt.fenceAt)
+			for k, takes := range tt.takes {
+				_, before, _ := r.Position()
+				err := r.Write(ctx, nil, put(k, "v", 0))
+				_, after, _ := r.Position()
+				switch {
+				case takes && err != nil:
+					t.Errorf("write to %s (slot %d): %v, want it taken", k, keyspace.Slot([]byte(k)), err)
+				case !takes && !errors.Is(err, ErrSplitting):
+					t.Errorf("write to %s (slot %d): %v, want ErrSplitting", k, keyspace.Slot([]byte(k)), err)
+				case !takes && after != before:
+					t.Errorf("refused write to %s logged a record (lsn %d -> %d)", k, before, after)
+				}
+			}
+			// FLUSH_TABLE's keyless CLEAR empties the replica whatever
+			// its range.
+			if err := r.Write(ctx, nil, clear); err != nil {
+				t.Errorf("CLEAR: %v", err)
 			}
 		})
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/zeppelin-kv/zeppelin/lib/binlog"
 	"github.com/zeppelin-kv/zeppelin/lib/engine"
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 )
 
@@ -144,8 +145,12 @@ type Replica struct {
 	// unstaged is the fence applied without its child staged
 	// (unstagedFile), nil when there is none.
 	unstaged atomic.Pointer[zppb.SplitRecord]
-	// fence is the slot range a split moves away once the master logged
-	// its fence (split.go): writes to it are refused. Guarded by mu.
+	// slots is the range the replica takes writes for (SetSlots): its
+	// partition's range in the node's topology. Guarded by mu.
+	slots slotRange
+	// fence is the slot range a split in PREPARE moves away (SetSlots, or
+	// LogSplit as the master logs the fence): writes to it are refused.
+	// Guarded by mu.
 	fence *slotRange
 	// size and sizeAt (unix ns) are DataSize's last figure and when it
 	// was read.
@@ -207,7 +212,7 @@ func Open(opts Options) (*Replica, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)
 	}
-	r := &Replica{opts: opts, log: log}
+	r := &Replica{opts: opts, log: log, slots: slotRange{0, keyspace.Slots}}
 	if err := r.openOrPark(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("replica %s/%d: %w", opts.Table, opts.ID, err)

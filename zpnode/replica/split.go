@@ -503,25 +503,44 @@ func (r *Replica) LogSplit(ctx context.Context, sp *zppb.SplitRecord) error {
 	return err
 }
 
-// SetFence refuses writes to [begin, end) from now on (a master that
-// logged a split's fence before it restarted); ClearFence takes them
-// again (the split rolled back).
-func (r *Replica) SetFence(begin, end uint32) {
-	r.mu.Lock()
-	r.fence = &slotRange{begin, end}
-	r.mu.Unlock()
-}
-
-// ClearFence takes writes to the whole range again.
-func (r *Replica) ClearFence() {
-	r.mu.Lock()
-	r.fence = nil
-	r.mu.Unlock()
-}
-
-// Fenced reports whether writes to a range are refused.
-func (r *Replica) Fenced() bool {
+// SetSlots sets the slots the replica takes writes for: [begin, end),
+// its partition's range in the node's topology, less [fenceAt, end) while
+// a split of the partition is in PREPARE (fenceAt < end; fenceAt >= end:
+// no split). Writes to any other slot are refused (ErrSplitting), checked
+// as they are logged: a request routed by an older topology, or taken by
+// a master that did not log the fence itself (promoted, or restarted,
+// since), must not land in a range the partition is giving away or gave
+// away, where the split's trim would delete it.
+func (r *Replica) SetSlots(begin, end, fenceAt uint32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.fence != nil
+	r.slots = slotRange{begin, end}
+	r.fence = nil
+	if fenceAt < end {
+		r.fence = &slotRange{max(fenceAt, begin), end}
+	}
 }
+
+// refusesLocked reports whether rec writes to a slot the replica does not
+// take writes for (SetSlots). A split's fence itself is always taken. An
+// ingest's file may hold keys of any slot of the range it was routed for:
+// while a split is under way it waits like the writes to the moving range
+// (IngestSlots checks the range itself).
+func (r *Replica) refusesLocked(rec *zppb.WriteRecord) bool {
+	if rec == nil || rec.GetSplit() != nil {
+		return false
+	}
+	if rec.GetIngest() != nil {
+		return r.fence != nil
+	}
+	for _, m := range rec.GetMutations() {
+		if m.GetKind() == zppb.Mutation_CLEAR {
+			continue // keyless: it empties the replica, whatever its range
+		}
+		if !r.slots.holds(m.Key) || r.fence != nil && r.fence.holds(m.Key) {
+			return true
+		}
+	}
+	return false
+}
+

@@ -115,17 +115,8 @@ func (r *Replica) submit(id []byte, fn func(v View) (*zppb.WriteRecord, error)) 
 	}
 	var read uint64
 	rec, err := fn(View{r: r, read: &read})
-	if err == nil && r.fence != nil && rec.GetSplit() == nil {
-		// An ingest's file may hold keys of the moving range: it waits
-		// for the split like the writes to that range.
-		if rec.GetIngest() != nil {
-			return nil, ErrSplitting
-		}
-		for _, m := range rec.GetMutations() {
-			if r.fence.holds(m.Key) {
-				return nil, ErrSplitting
-			}
-		}
+	if err == nil && r.refusesLocked(rec) {
+		return nil, ErrSplitting
 	}
 	if err != nil || rec == nil || len(rec.Mutations) == 0 && rec.Split == nil && rec.Ingest == nil {
 		// The answer (nothing to write, or a refusal) may rest on a write

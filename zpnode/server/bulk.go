@@ -63,7 +63,7 @@ func (s *Server) bulkIngest(ctx context.Context, req *zppb.BulkIngestRequest) (*
 	if err := failpoint.Hold(ctx, s.cfg.Logger, failpoint.BulkIngest); err != nil {
 		return nil, err
 	}
-	term, lsn, err := r.Ingest(ctx, req.File)
+	term, lsn, err := r.Ingest(ctx, req.File, req.SlotBegin, req.SlotEnd)
 	if err != nil {
 		return nil, bulkError(writeError(err))
 	}

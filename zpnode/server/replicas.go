@@ -214,6 +214,7 @@ func (s *Server) applyRouting(pb *zppb.Topology) (news int, openNew func()) {
 	var missing []replicaKey
 	for k, w := range wanted {
 		if r := s.replicas.get(k.table, k.id); r != nil {
+			s.limitSlots(w.table, w.p, r)
 			r.SetRole(assignment(self, w.table, w.p))
 			defer s.applySplit(w.table, w.p, r) // once pb is the node's topology
 		} else if _, opening := s.inflight[k]; !opening {
@@ -276,6 +277,7 @@ func (s *Server) opened(k replicaKey, r *replica.Replica) {
 	self := s.cfg.Addr
 	tb, p, ok := s.topo.Load().partitionByID(k.table, k.id)
 	if ok && p.Id == k.id && (p.Master == self || slices.Contains(p.Slaves, self)) {
+		s.limitSlots(tb, p, r)
 		r.SetRole(assignment(self, tb, p))
 		s.replicas.put(k, r)
 		s.applySplit(tb, p, r)

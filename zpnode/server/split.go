@@ -161,19 +161,32 @@ func (s *Server) splitChild(table string, id uint32, p *zppb.Partition) *zppb.Sp
 	return &zppb.SplitChild{Child: sp.Child, Epoch: sp.Epoch, Term: m.Term, Lsn: m.LSN}
 }
 
+// limitSlots gives replica r of partition p of tb the slots it takes
+// writes for (replica.SetSlots): p's range, less the moving range while
+// p's split is in PREPARE. It runs before r takes its role from the same
+// topology, and before a replica that opens serves: a replica becoming
+// master (promoted, restarted) refuses the moving range before it takes
+// any write, and once a split commits the parent refuses its old range
+// even to a request routed by an older topology.
+func (s *Server) limitSlots(tb *zppb.Table, p *zppb.Partition, r *replica.Replica) {
+	b, e := topo.SlotRange(tb, p)
+	fenceAt := e
+	if sp := p.GetSplit(); sp != nil {
+		fenceAt = sp.At
+	}
+	r.SetSlots(b, e, fenceAt)
+}
+
 // applySplit does what the topology asks of replica r of partition p of
-// tb: the master of a partition in PREPARE logs its fence (or, having
-// logged it before a restart, refuses the moving range again); a
-// partition whose split is over takes writes to its whole range again.
+// tb, once limitSlots has fenced the moving range: the master of a
+// partition in PREPARE logs its fence unless its child is staged here
+// already.
 func (s *Server) applySplit(tb *zppb.Table, p *zppb.Partition, r *replica.Replica) {
 	sp := p.GetSplit()
 	if u := r.UnstagedSplit(); u != nil && sp.GetEpoch() != u.Epoch {
 		s.resolveUnstaged(tb, p, r, u)
 	}
 	if sp == nil {
-		if r.Fenced() {
-			r.ClearFence()
-		}
 		return
 	}
 	s.splits.mu.Lock()
@@ -182,11 +195,10 @@ func (s *Server) applySplit(tb *zppb.Table, p *zppb.Partition, r *replica.Replic
 	if p.Master != s.cfg.Addr {
 		return
 	}
-	_, end := topo.SlotRange(tb, p)
-	if sc := s.splitChild(tb.Name, p.Id, p); sc != nil {
-		r.SetFence(sp.At, end)
-		return
+	if s.splitChild(tb.Name, p.Id, p) != nil {
+		return // logged before a restart or by the master before it
 	}
+	_, end := topo.SlotRange(tb, p)
 	s.logFence(tb.Name, p.Id, r, &zppb.SplitRecord{Child: sp.Child, At: sp.At, End: end, Epoch: sp.Epoch})
 }
 

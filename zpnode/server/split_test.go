@@ -1,12 +1,17 @@
 package server
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpnode/dbsync"
+	"github.com/zeppelin-kv/zeppelin/zpnode/replica"
 )
 
 // TestSplitStagedAfterRollback: a child whose staging ends after the node
@@ -134,4 +139,56 @@ func TestFullSyncOfParentBeforeItsTrim(t *testing.T) {
 	if st := start().GetFullsyncStart(); st == nil || st.SlotBegin != 0 || st.SlotEnd != 8192 {
 		t.Fatalf("full sync of the trimmed parent: %v, want a copy claiming [0, 8192)", st)
 	}
+}
+
+// TestWriteRoutedBeforeSplitCommit: a write routed to the parent by the
+// topology before a split, and logged only after the split committed
+// (its fence long logged), is refused rather than stored in the range the
+// parent gave its child, where the parent's trim would delete it once
+// acknowledged. Seen in TestSplitSurvivesKills: an acknowledged write
+// lost, found in the parent's binlog after the fence. The request itself
+// is sent on by the topology the node runs (MOVE to the child's master).
+func TestWriteRoutedBeforeSplitCommit(t *testing.T) {
+	const other = "127.0.0.1:7002"
+	ts := newMaster(t)
+	s := ts.s
+	var key string
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprintf("k%d", i); keyspace.Slot([]byte(k)) >= 8192 {
+			key = k
+		}
+	}
+	r, err := s.route("t", []byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	prepare := singleMaster(1, s.cfg.Addr)
+	prepare.Epoch = 2
+	p := prepare.Tables[0].Partitions[0]
+	p.SlotBegin, p.SlotEnd = 0, 16384
+	p.Split = &zppb.PartitionSplit{Child: 1, At: 8192, Epoch: 2, Move: 1}
+	s.applyTopology(prepare)
+
+	commit := singleMaster(1, s.cfg.Addr)
+	commit.Epoch = 3
+	tb := commit.Tables[0]
+	tb.Partitions[0].SlotBegin, tb.Partitions[0].SlotEnd = 0, 8192
+	tb.Partitions = append(tb.Partitions, &zppb.Partition{Id: 1, Master: other, Term: 1, SlotBegin: 8192, SlotEnd: 16384, SplitEpoch: 2})
+	tb.PartitionCount = 2
+	s.applyTopology(commit)
+
+	_, before, _ := r.Position()
+	ctx := context.Background()
+	rec := &zppb.WriteRecord{Mutations: []*zppb.Mutation{{Kind: zppb.Mutation_PUT, Key: []byte(key), Value: []byte("v")}}}
+	if err := r.Write(ctx, nil, rec); !errors.Is(err, replica.ErrSplitting) {
+		t.Fatalf("write to the child's slot %d routed before the commit: %v, want ErrSplitting", keyspace.Slot([]byte(key)), err)
+	}
+	if _, after, _ := r.Position(); after != before {
+		t.Fatalf("the refused write was logged (lsn %d -> %d)", before, after)
+	}
+	if resp := ts.do(setReq(key, "v")); resp.Code != zppb.Code_MOVE || resp.Master != other {
+		t.Fatalf("SET %s after the commit: %v %q (master %q), want MOVE to %s", key, resp.Code, resp.Msg, resp.Master, other)
+	}
+	ts.ok(setReq("k-low", "v")) // the range the parent kept
 }
