@@ -211,7 +211,7 @@ func (s *Server) resolveUnstaged(tb *zppb.Table, p *zppb.Partition, r *replica.R
 	if s.topo.Load().epoch < u.Epoch {
 		return // a topology before the split's PREPARE
 	}
-	committed := int(u.Child) < len(tb.Partitions) && tb.Partitions[u.Child].SplitEpoch == u.Epoch
+	committed := s.splitCommitted(tb.Name)(u)
 	if err := r.ResolveUnstaged(committed); err != nil {
 		s.cfg.Logger.Warn("split: cannot resolve a fence whose child was not staged", "table", tb.Name, "partition", p.Id, "err", err)
 		return
