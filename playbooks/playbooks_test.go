@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -40,6 +39,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/zeppelin-kv/zeppelin/lib/freeport"
 	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 	"github.com/zeppelin-kv/zeppelin/lib/tlsconf/tlstest"
 )
@@ -273,7 +273,12 @@ func newCluster(t *testing.T, tmp, v1 string) *cluster {
 	c.tls = tlstest.NewCA(t, tlsDir, "cluster").Issue(t, tlsDir, "server")
 	// 3 meta servers, then 4 nodes: each a native and a RESP port (not
 	// the role's default 9241, which `make run` may hold).
-	ports := freePorts(t, 3+2*4)
+	// Below the ephemeral range: the daemons keep their ports across the
+	// upgrade's restarts.
+	ports, err := freeport.Ports(3 + 2*4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	newHost := func(name, daemon string, port, redisPort int) host {
 		h := host{name: name, daemon: daemon, port: port, redisPort: redisPort, addr: fmt.Sprintf("127.0.0.1:%d", port), dir: filepath.Join(tmp, name)}
 		// The playbooks write a logrotate file; /etc/logrotate.d is not ours.
@@ -994,26 +999,6 @@ func readPid(path string) int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
-}
-
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 func tail(s string, lines int) string {

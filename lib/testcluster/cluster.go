@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/failpoint"
+	"github.com/zeppelin-kv/zeppelin/lib/freeport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/lib/status"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -65,9 +65,6 @@ type Cluster struct {
 	Metas []*Process
 	Nodes []*Process
 	pool  *rpc.Pool
-	// used are the ports handed out, so that no two processes get the
-	// same one when the kernel offers a port again.
-	used map[string]bool
 	// failpoints is the directory of armed points (Options.Failpoints).
 	failpoints string
 }
@@ -100,7 +97,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 		t.Logf("cluster data and logs kept in %s", dir)
 	}
-	c := &Cluster{t: t, opts: opts, dir: dir, bin: bin, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1}), used: make(map[string]bool)}
+	c := &Cluster{t: t, opts: opts, dir: dir, bin: bin, pool: rpc.NewPool(rpc.PoolOptions{ConnsPerAddr: 1})}
 	t.Cleanup(c.cleanup)
 	if opts.Failpoints {
 		c.failpoints = filepath.Join(dir, "failpoints")
@@ -475,26 +472,14 @@ func (c *Cluster) cleanup() {
 }
 
 // freeAddrs returns n 127.0.0.1 addresses whose ports were free a moment
-// ago and that this cluster has not handed out before.
+// ago, that no cluster of this process has had before, and that the
+// kernel does not hand out on its own while a process of the cluster is
+// down for a restart (lib/freeport).
 func (c *Cluster) freeAddrs(n int) []string {
 	c.t.Helper()
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	out := make([]string, 0, n)
-	for len(out) < n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		if addr := ln.Addr().String(); !c.used[addr] {
-			c.used[addr] = true
-			out = append(out, addr)
-		}
+	addrs, err := freeport.Addrs(n)
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	return out
+	return addrs
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zeppelin-kv/zeppelin/lib/client"
+	"github.com/zeppelin-kv/zeppelin/lib/freeport"
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
 	"github.com/zeppelin-kv/zeppelin/zpbench/target"
@@ -44,27 +45,6 @@ type system struct {
 	commands []string
 }
 
-// freeAddrs returns n loopback addresses whose ports were free a moment
-// ago.
-func freeAddrs(n int) ([]string, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	out := make([]string, n)
-	for i := range out {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		lns = append(lns, ln)
-		out[i] = ln.Addr().String()
-	}
-	return out, nil
-}
-
 // poll calls ready every pollInterval until it returns nil or ctx ends.
 func poll(ctx context.Context, what string, ready func(context.Context) error) error {
 	t := time.NewTicker(pollInterval)
@@ -87,7 +67,7 @@ func poll(ctx context.Context, what string, ready func(context.Context) error) e
 
 // startNoop starts the no-op server with cfg.NoopCommand.
 func startNoop(ctx context.Context, cfg *Config, g *procs, dir string, def SystemDef) (*system, error) {
-	addrs, err := freeAddrs(1)
+	addrs, err := freeport.Addrs(1)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +95,7 @@ func startNoop(ctx context.Context, cfg *Config, g *procs, dir string, def Syste
 func startZeppelin(ctx context.Context, cfg *Config, g *procs, dir string, def SystemDef, log *slog.Logger) (*system, error) {
 	// One meta address, then each node's native, RESP and metrics
 	// addresses.
-	addrs, err := freeAddrs(1 + 3*def.Nodes)
+	addrs, err := freeport.Addrs(1 + 3*def.Nodes)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +221,7 @@ func (s *system) crashedLogs() string {
 // durability closest to zpnode's default (acknowledged after write(2),
 // fsync in the background).
 func startRedis(ctx context.Context, cfg *Config, g *procs, dir string, def SystemDef) (*system, error) {
-	addrs, err := freeAddrs(1)
+	addrs, err := freeport.Addrs(1)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +256,7 @@ func startRedis(ctx context.Context, cfg *Config, g *procs, dir string, def Syst
 // SLOTS. One node, because that is a single redis-server's work (the
 // cluster bus has no peer to talk to).
 func startRedisCluster(ctx context.Context, cfg *Config, g *procs, dir string, def SystemDef) (*system, error) {
-	addrs, err := freeAddrs(1)
+	addrs, err := freeport.Addrs(1)
 	if err != nil {
 		return nil, err
 	}
