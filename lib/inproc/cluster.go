@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zeppelin-kv/zeppelin/lib/freeport"
 	"github.com/zeppelin-kv/zeppelin/lib/tlsconf"
 
 	"github.com/zeppelin-kv/zeppelin/lib/rpc"
@@ -77,7 +78,6 @@ type Cluster struct {
 	peers []string
 
 	mu     sync.Mutex
-	used   map[string]bool // ports handed out, never handed out twice
 	closed bool
 }
 
@@ -136,7 +136,7 @@ func Start(opts Options) (*Cluster, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 60 * time.Second
 	}
-	c := &Cluster{opts: opts, used: make(map[string]bool)}
+	c := &Cluster{opts: opts}
 	ctx, cancel := context.WithTimeout(context.Background(), opts.StartTimeout)
 	defer cancel()
 	err := c.start(ctx)
@@ -176,30 +176,30 @@ func (c *Cluster) start(ctx context.Context) error {
 	return c.WaitNodes(ctx, zppb.NodeState_UP, c.NodeAddrs()...)
 }
 
-// listen binds n listeners on fresh 127.0.0.1 ports.
+// listen binds n listeners on fresh 127.0.0.1 ports, from below the
+// kernel's ephemeral range (lib/freeport): a server stopped and restarted
+// binds its address again, which nothing else may take meanwhile.
 func (c *Cluster) listen(n int) ([]net.Listener, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out, spare []net.Listener
-	defer func() {
-		for _, ln := range spare {
-			ln.Close()
+	var out []net.Listener
+	for tries := 0; len(out) < n; tries++ {
+		addrs, err := freeport.Addrs(n - len(out))
+		if err == nil {
+			for _, addr := range addrs {
+				// Free when picked; another process picking the same
+				// port since is possible, not likely: then pick again.
+				if ln, lerr := net.Listen("tcp", addr); lerr == nil {
+					out = append(out, ln)
+				} else {
+					err = lerr
+				}
+			}
 		}
-	}()
-	for len(out) < n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		if err != nil && tries == 10 {
 			for _, ln := range out {
 				ln.Close()
 			}
 			return nil, fmt.Errorf("inproc: %w", err)
 		}
-		if addr := ln.Addr().String(); c.used[addr] {
-			spare = append(spare, ln) // a port a stopped server will bind again
-			continue
-		}
-		c.used[ln.Addr().String()] = true
-		out = append(out, ln)
 	}
 	return out, nil
 }
@@ -278,9 +278,6 @@ func (c *Cluster) addNode() (*Node, error) {
 			return nil, err
 		}
 		n.Addr = n.tap.Addr()
-		c.mu.Lock()
-		c.used[n.Addr] = true
-		c.mu.Unlock()
 	}
 	return n, n.start(ln)
 }

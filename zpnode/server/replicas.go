@@ -70,11 +70,15 @@ func (rs *replicaSet) remove(k replicaKey) *replica.Replica {
 
 func (rs *replicaSet) closeAll() error {
 	rs.mu.Lock()
-	defer rs.mu.Unlock()
+	m := rs.m
+	rs.m = make(map[replicaKey]*replica.Replica)
+	rs.mu.Unlock()
+	// Closed without the lock: Close waits for a record being applied,
+	// and applying one may look a replica up (the fence of a split that
+	// committed before it got here records a trim the node runs).
 	var errs []error
-	for k, r := range rs.m {
+	for _, r := range m {
 		errs = append(errs, r.Close())
-		delete(rs.m, k)
 	}
 	return errors.Join(errs...)
 }

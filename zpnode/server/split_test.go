@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/zeppelin-kv/zeppelin/lib/keyspace"
 	"github.com/zeppelin-kv/zeppelin/proto/zppb"
@@ -169,6 +170,13 @@ func TestWriteRoutedBeforeSplitCommit(t *testing.T) {
 	p.SlotBegin, p.SlotEnd = 0, 16384
 	p.Split = &zppb.PartitionSplit{Child: 1, At: 8192, Epoch: 2, Move: 1}
 	s.applyTopology(prepare)
+	// The meta leader commits once the master has logged the fence and
+	// staged the child.
+	for deadline := time.Now().Add(10 * time.Second); s.splitChild("t", 0, p) == nil; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the master did not log the fence and stage the child in 10s")
+		}
+	}
 
 	commit := singleMaster(1, s.cfg.Addr)
 	commit.Epoch = 3
