@@ -149,21 +149,16 @@ clean: stop
 # printed when it ends; the exit status is the first failure's.
 PLAYBOOK_PACKAGES := ./playbooks/...
 OTHER_PACKAGES = $(shell $(GO) list ./... | grep -v '/playbooks')
-TEST_PARALLEL ?= 2
+TEST_PARALLEL ?= 3
 TEST_FUZZTIME ?= 10s
-# The rest of the suite yields the CPU to the playbooks test, the critical
-# path: Ansible's per-task Python is CPU-bound, and slowed by the other
-# packages it took 1.5-2.5 times its quiet time (CI ran out of its 20
-# minutes). The rest fills the cores the playbooks test leaves idle.
-NICE ?= nice -n 10
 test: build
 	@echo "go test $(PLAYBOOK_PACKAGES): in the background, printed when it ends"; \
 	log=$$(mktemp); \
 	ZP_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) $(PLAYBOOK_PACKAGES) >$$log 2>&1 & pb=$$!; \
 	status=0; \
-	{ ZP_BIN_DIR=$(BIN) $(NICE) $(GO) test -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(OTHER_PACKAGES) && \
-	  $(NICE) $(MAKE) --no-print-directory test-race && \
-	  $(NICE) $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); } || status=$$?; \
+	{ ZP_BIN_DIR=$(BIN) $(GO) test -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(OTHER_PACKAGES) && \
+	  $(MAKE) --no-print-directory test-race && \
+	  $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); } || status=$$?; \
 	wait $$pb || { [ $$status -ne 0 ] || status=1; }; \
 	cat $$log; rm -f $$log; \
 	exit $$status

@@ -127,9 +127,17 @@ func TestPlaybooks(t *testing.T) {
 	// The admin token as well: while a meta server restarts, a PULL can
 	// miss the table and zpbench then tries to create it, which without
 	// the token is refused instead of found to exist.
-	load := startLoad(t, filepath.Join(tools, "zpbench"), c.metaAddrs(),
-		append(c.tlsArgs(), "--admin-token-file", filepath.Join(c.secretsDir(), "admin-token")))
-	c.playbook(t, "upgrade.yml", "-e", "zeppelin_local_bin_dir="+v2)
+	// From the first restart on: the first play restarts nothing (it
+	// installs files on all six hosts and checks the cluster), and under
+	// the load its Ansible work took twice as long.
+	var load *load
+	c.playbookWatched(t, "upgrade.yml", "PLAY [Upgrade the meta followers", func() {
+		load = startLoad(t, filepath.Join(tools, "zpbench"), c.metaAddrs(),
+			append(c.tlsArgs(), "--admin-token-file", filepath.Join(c.secretsDir(), "admin-token")))
+	}, "-e", "zeppelin_local_bin_dir="+v2)
+	if load == nil {
+		t.Fatal("upgrade.yml passed without its play that upgrades the meta followers")
+	}
 	res := load.stop()
 	t.Logf("upgrade.yml took %v; zpbench (set, 30s op timeout) in %d rounds: %d writes, %d failed, %d ok/s",
 		time.Since(phase).Round(time.Second), res.rounds, res.ops, res.errors, int(float64(res.ops)/res.elapsed.Seconds()))
@@ -421,6 +429,13 @@ func (c *cluster) writeInventory(t *testing.T, hosts []host) {
 // when the playbook fails. The output also goes to a log file.
 func (c *cluster) playbook(t *testing.T, name string, args ...string) string {
 	t.Helper()
+	return c.playbookWatched(t, name, "", nil, args...)
+}
+
+// playbookWatched is playbook, calling at (once, before the play goes on)
+// when the output first shows the text mark.
+func (c *cluster) playbookWatched(t *testing.T, name, mark string, at func(), args ...string) string {
+	t.Helper()
 	// A bound for a stuck play, not a speed check: upgrade.yml under load
 	// on a busy 2-core machine once took more than 6 minutes.
 	ctx, cancel := context.WithTimeout(c.ctx, 12*time.Minute)
@@ -428,8 +443,9 @@ func (c *cluster) playbook(t *testing.T, name string, args ...string) string {
 	cmd := exec.CommandContext(ctx, "ansible-playbook", append([]string{"-i", c.inv, name}, args...)...)
 	cmd.Env = c.env
 	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	w := &markWriter{buf: &out, mark: []byte(mark), at: at}
+	cmd.Stdout = w
+	cmd.Stderr = w
 	start := time.Now()
 	err := cmd.Run()
 	logFile := filepath.Join(c.dir, fmt.Sprintf("%s-%d.log", strings.TrimSuffix(name, ".yml"), start.UnixNano()))
@@ -1007,4 +1023,24 @@ func tail(s string, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// markWriter collects a play's output in buf and calls at once the output
+// shows mark. Output is written by one goroutine (exec copies stdout and
+// stderr, one writer, in one goroutine), and cmd.Run returns after it.
+type markWriter struct {
+	buf  *bytes.Buffer
+	mark []byte
+	at   func()
+	seen bool
+}
+
+func (w *markWriter) Write(p []byte) (int, error) {
+	from := max(0, w.buf.Len()-len(w.mark))
+	n, err := w.buf.Write(p)
+	if !w.seen && w.at != nil && bytes.Contains(w.buf.Bytes()[from:], w.mark) {
+		w.seen = true
+		w.at()
+	}
+	return n, err
 }
