@@ -138,18 +138,18 @@ stop:
 clean: stop
 	rm -rf $(VAR) $(BIN)
 
-# test builds the binaries once and runs the whole suite against them in
-# three lanes at once: the playbooks test (the longest, 11-14 minutes, most
-# of it Ansible's per-task work); the race run (below); every other
-# package, then the fuzz run. CI has 20 minutes on 2 cores from a fresh
-# machine, where compiling is a third of all the CPU the suite needs
-# (`make build` 3.5 CPU-minutes, the test binaries 3, the race build of
-# them 6.3): one lane after the other the suite took 21-22 minutes there,
-# using 1.65 of the 2 cores. A package of RACE_PACKAGES whose tests never
-# look at testing.Short() runs whole in the race run, so the plain lane
-# leaves it out (RACE_ONLY) rather than compile and run it twice. Each
-# lane's output is printed when all have ended; the exit status is the
-# first failure's.
+# test builds the binaries once and runs the whole suite against them:
+# every package's tests, then the race run and the fuzz run (below),
+# beside the playbooks test (the longest, 11-14 minutes, most of it
+# Ansible's per-task work), whose output is printed when it ends; the
+# exit status is the first failure's. CI has 20 minutes on 2 cores from a
+# fresh machine, where compiling is a third of the CPU the suite needs
+# (`make build` 3.5 CPU-minutes, the test binaries 3, their race build
+# 6.3) and the cores are nearly always busy: a third lane (the race run
+# beside the others) only slowed each of them. A package of RACE_PACKAGES
+# whose tests never look at testing.Short() runs whole in the race run,
+# so the plain run leaves it out (RACE_ONLY) rather than compile and run
+# it twice.
 PLAYBOOK_PACKAGES := ./playbooks/...
 RACE_ONLY = $(shell $(GO) list -f '{{.ImportPath}} {{.Dir}}' $(RACE_PACKAGES) | \
 	while read p d; do ls $$d/*_test.go >/dev/null 2>&1 && ! grep -q 'testing.Short()' $$d/*_test.go && echo $$p; done)
@@ -157,18 +157,15 @@ OTHER_PACKAGES = $(filter-out $(RACE_ONLY),$(shell $(GO) list ./... | grep -v '/
 TEST_PARALLEL ?= 2
 TEST_FUZZTIME ?= 10s
 test: build
-	@echo "go test $(PLAYBOOK_PACKAGES) and the race run: in the background, printed when they end"; \
-	pblog=$$(mktemp); racelog=$$(mktemp); \
-	ZP_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) $(PLAYBOOK_PACKAGES) >$$pblog 2>&1 & pb=$$!; \
-	$(MAKE) --no-print-directory test-race >$$racelog 2>&1 & race=$$!; \
+	@echo "go test $(PLAYBOOK_PACKAGES): in the background, printed when it ends"; \
+	log=$$(mktemp); \
+	ZP_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) $(PLAYBOOK_PACKAGES) >$$log 2>&1 & pb=$$!; \
 	status=0; \
 	{ ZP_BIN_DIR=$(BIN) $(GO) test -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(OTHER_PACKAGES) && \
+	  $(MAKE) --no-print-directory test-race && \
 	  $(MAKE) --no-print-directory fuzz FUZZTIME=$(TEST_FUZZTIME); } || status=$$?; \
-	wait $$race || { [ $$status -ne 0 ] || status=1; }; \
-	echo "--- the race run:"; cat $$racelog; \
 	wait $$pb || { [ $$status -ne 0 ] || status=1; }; \
-	echo "--- the playbooks test:"; cat $$pblog; \
-	rm -f $$pblog $$racelog; \
+	cat $$log; rm -f $$log; \
 	exit $$status
 
 test-short: build

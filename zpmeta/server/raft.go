@@ -30,8 +30,9 @@ func (s *Server) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("zpmeta: open snapshot store: %w", err)
 	}
+	s.stream = &raftStream{muxListener: s.mux.raft, tls: s.tls.DialConfig}
 	s.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  &raftStream{muxListener: s.mux.raft, tls: s.tls.DialConfig},
+		Stream:  s.stream,
 		MaxPool: 3,
 		Timeout: raftTimeout,
 		Logger:  newHclog(cfg.Logger, "raft-net"),

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -371,5 +372,54 @@ func TestRaftErrorSaysWhenTheOutcomeIsUnknown(t *testing.T) {
 				t.Fatalf("raftError(%v) = %v %q outcome unknown %v; want %v, %v", tt.err, resp.Code, resp.Msg, resp.OutcomeUnknown, tt.code, tt.mayHaveDone)
 			}
 		})
+	}
+}
+
+// TestRaftStreamDrain: drain, run once the transport is closed, ends the
+// reads of the connections Raft's handlers still hold and returns only
+// once every handler let go of its connection, so the store can close
+// under none (a heartbeat handled during shutdown panicked raft with
+// "failed to save current term: database not open"); a handler that
+// never lets go makes it give up after its timeout.
+func TestRaftStreamDrain(t *testing.T) {
+	for _, letGo := range []bool{true, false} {
+		l := newMuxListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1})
+		s := &raftStream{muxListener: l}
+		ours, peer := net.Pipe()
+		defer peer.Close()
+		go l.deliver(ours)
+		c, err := s.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		released := make(chan struct{})
+		go func() { // the transport's handler of c
+			c.Read(make([]byte, 1)) // until drain ends it
+			if letGo {
+				close(released)
+				c.Close()
+			}
+		}()
+		timeout := 5 * time.Second
+		if !letGo {
+			timeout = 100 * time.Millisecond
+		}
+		if got := s.drain(timeout); got != letGo {
+			t.Fatalf("handler lets go %v: drain returned %v", letGo, got)
+		}
+		if letGo {
+			select {
+			case <-released:
+			default:
+				t.Fatal("drain returned while the handler still held its connection")
+			}
+		}
+		// A connection that reaches Accept after drain is not handed over.
+		late, latePeer := net.Pipe()
+		defer latePeer.Close()
+		go l.deliver(late)
+		if _, err := s.Accept(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept after drain: %v, want net.ErrClosed", err)
+		}
 	}
 }
