@@ -256,18 +256,22 @@ func startRedis(ctx context.Context, cfg *Config, g *procs, dir string, def Syst
 // SLOTS. One node, because that is a single redis-server's work (the
 // cluster bus has no peer to talk to).
 func startRedisCluster(ctx context.Context, cfg *Config, g *procs, dir string, def SystemDef) (*system, error) {
-	addrs, err := freeport.Addrs(1)
+	// The cluster bus port is named too: by default it is the port plus
+	// 10000, which may be taken.
+	addrs, err := freeport.Addrs(2)
 	if err != nil {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(addrs[0])
+	_, busPort, _ := net.SplitHostPort(addrs[1])
+	addrs = addrs[:1]
 	rdir := filepath.Join(dir, "redis")
 	if err := os.MkdirAll(rdir, 0o755); err != nil {
 		return nil, err
 	}
 	argv := []string{cfg.RedisServer, "--port", port, "--bind", "127.0.0.1", "--dir", rdir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--protected-mode", "no",
-		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", busPort}
 	p, err := g.start("redis-server", filepath.Join(dir, "redis.log"), argv...)
 	if err != nil {
 		return nil, err
