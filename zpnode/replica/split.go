@@ -543,4 +543,3 @@ func (r *Replica) refusesLocked(rec *zppb.WriteRecord) bool {
 	}
 	return false
 }
-
