@@ -36,35 +36,47 @@ var (
 // ErrExhausted means no free port is left to pick.
 var ErrExhausted = errors.New("freeport: no free port left below the ephemeral range")
 
-// Ports returns n distinct ports, free a moment ago on 127.0.0.1, that
-// this process has not picked before.
-func Ports(n int) ([]int, error) {
+// Listen returns listeners on n distinct 127.0.0.1 ports that this
+// process has not picked before: for a server that binds its port at once
+// (and again, the same one, when it restarts).
+func Listen(n int) ([]net.Listener, error) {
 	high := rangeEnd()
 	mu.Lock()
 	defer mu.Unlock()
-	var held []net.Listener
-	defer func() {
-		for _, ln := range held {
-			ln.Close()
-		}
-	}()
-	out := make([]int, 0, n)
+	out := make([]net.Listener, 0, n)
 	for tries := 0; len(out) < n; tries++ {
 		if tries > 50*n+(high-low) {
+			for _, ln := range out {
+				ln.Close()
+			}
 			return nil, ErrExhausted
 		}
 		p := low + rand.IntN(high-low)
 		if handed[p] {
 			continue
 		}
-		// Held until all n are picked, so that none is picked twice.
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
 			continue // taken
 		}
-		held = append(held, ln)
 		handed[p] = true
-		out = append(out, p)
+		out = append(out, ln)
+	}
+	return out, nil
+}
+
+// Ports returns n distinct ports, free a moment ago on 127.0.0.1, that
+// this process has not picked before: for a server started as another
+// process.
+func Ports(n int) ([]int, error) {
+	lns, err := Listen(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(lns))
+	for i, ln := range lns {
+		out[i] = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
 	}
 	return out, nil
 }

@@ -65,3 +65,30 @@ func TestTakenPortSkipped(t *testing.T) {
 		}
 	}
 }
+
+// TestListen: the listeners are on distinct ports below the ephemeral
+// range that Ports never hands out again.
+func TestListen(t *testing.T) {
+	lns, err := Listen(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[int]bool)
+	for _, ln := range lns {
+		p := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if got[p] || p < low || p >= rangeEnd() {
+			t.Errorf("listener on port %d: a repeat or outside [%d, %d)", p, low, rangeEnd())
+		}
+		got[p] = true
+	}
+	ports, err := Ports(200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ports {
+		if got[p] {
+			t.Errorf("port %d of a listener handed out again", p)
+		}
+	}
+}

@@ -180,28 +180,11 @@ func (c *Cluster) start(ctx context.Context) error {
 // kernel's ephemeral range (lib/freeport): a server stopped and restarted
 // binds its address again, which nothing else may take meanwhile.
 func (c *Cluster) listen(n int) ([]net.Listener, error) {
-	var out []net.Listener
-	for tries := 0; len(out) < n; tries++ {
-		addrs, err := freeport.Addrs(n - len(out))
-		if err == nil {
-			for _, addr := range addrs {
-				// Free when picked; another process picking the same
-				// port since is possible, not likely: then pick again.
-				if ln, lerr := net.Listen("tcp", addr); lerr == nil {
-					out = append(out, ln)
-				} else {
-					err = lerr
-				}
-			}
-		}
-		if err != nil && tries == 10 {
-			for _, ln := range out {
-				ln.Close()
-			}
-			return nil, fmt.Errorf("inproc: %w", err)
-		}
+	lns, err := freeport.Listen(n)
+	if err != nil {
+		return nil, fmt.Errorf("inproc: %w", err)
 	}
-	return out, nil
+	return lns, nil
 }
 
 // AddMeta starts one more meta server, appended to Metas, that does not

@@ -525,7 +525,7 @@ func (r *Replica) SetSlots(begin, end, fenceAt uint32) {
 // take writes for (SetSlots). A split's fence itself is always taken. An
 // ingest's file may hold keys of any slot of the range it was routed for:
 // while a split is under way it waits like the writes to the moving range
-// (IngestSlots checks the range itself).
+// (Ingest checks that range itself).
 func (r *Replica) refusesLocked(rec *zppb.WriteRecord) bool {
 	if rec == nil || rec.GetSplit() != nil {
 		return false
