@@ -93,8 +93,8 @@ func TestPlaybooks(t *testing.T) {
 	// 2. Again: nothing may change. On one meta server and one node: the
 	// hosts of a group run the same tasks (only their ports and
 	// directories differ), and Ansible's per-host work is what makes the
-	// run long (90 s for the six hosts on a quiet 2-core machine, about
-	// 200 s in CI beside the other packages; 35 s for two).
+	// run long (92 s for the six hosts on a quiet 2-core machine, 208 s
+	// in CI beside the other packages).
 	phase = time.Now()
 	again := []host{c.hosts[0], c.hosts[3]}
 	out := c.playbook(t, "site.yml", "--limit", again[0].name+","+again[1].name)
@@ -432,8 +432,8 @@ func (c *cluster) playbook(t *testing.T, name string, args ...string) string {
 	return c.playbookWatched(t, name, "", nil, args...)
 }
 
-// playbookWatched is playbook, calling at (once, before the play goes on)
-// when the output first shows the text mark.
+// playbookWatched is playbook, calling at once, as soon as the output
+// first shows the text mark.
 func (c *cluster) playbookWatched(t *testing.T, name, mark string, at func(), args ...string) string {
 	t.Helper()
 	// A bound for a stuck play, not a speed check: upgrade.yml under load
